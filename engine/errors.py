@@ -1,0 +1,74 @@
+"""Errors are values the console can show: each names the object, the field and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Problem:
+    """One located problem with a piece of input (a config file, a CSV row, a CEL expression)."""
+
+    message: str
+    path: str = ""  # e.g. "push_rules[0].mappings[2].cel" or "sample_data/hr.yaml"
+    line: int | None = None
+    column: int | None = None
+    hint: str = ""
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f": line {self.line}" + (f", column {self.column}" if self.column else "")
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "message": self.message,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "hint": self.hint,
+            "severity": self.severity,
+        }
+
+
+class RosterError(Exception):
+    """Base of every error the engine raises on purpose; the message is for the admin."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: list[Problem] = problems or []
+
+
+class NotFound(RosterError):
+    """A named object (user, app, account, run, attribute) does not exist."""
+
+
+class InvalidInput(RosterError):
+    """Input the admin gave (a file, an expression, an argument) cannot be used as it is."""
+
+
+class ConfigInvalid(InvalidInput):
+    """A configuration document has problems; `problems` lists every one with its location."""
+
+
+class ConnectorError(RosterError):
+    """A connector failed to read or write its app; the store is left as it was."""
+
+
+class SyncLocked(RosterError):
+    """Another sync holds the lock on this database."""
+
+    exit_code = 4
+
+
+class StoreError(RosterError):
+    """The identity store cannot be opened or is in an unexpected state."""
+

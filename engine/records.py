@@ -1,0 +1,174 @@
+"""Plain records the engine computes with, free of the database and of CEL.
+
+The store loads rows into these; the CEL engine converts them (once each) into CEL values;
+the sync stages read and produce them. Keeping them plain lets every part be tested alone.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Status and type vocabularies (DESIGN §2).
+STATUSES = ("ENABLED", "DISABLED", "DELETED")
+ACCOUNT_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT")
+
+# Standard attributes (DESIGN §4): name -> multi-valued?
+STANDARD_ATTRIBUTES: dict[str, bool] = {
+    "manager_email": True,
+    "directory_status": False,
+    "employment_type": False,
+    "employment_status": False,
+    "department": False,
+    "job_title": False,
+    "additional_username": True,
+    "employee_id": False,
+    "additional_email": True,
+}
+
+
+def norm_key(value: object) -> str:
+    """The form merge and ownership keys are compared in: trimmed, case-folded."""
+    return str(value).strip().casefold() if value is not None else ""
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    """An identity inside one app."""
+
+    id: int
+    app_id: str
+    external_id: str
+    display_name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    email: str = ""
+    emails: list[str] = field(default_factory=list)
+    username: str = ""
+    usernames: list[str] = field(default_factory=list)
+    employee_ids: list[str] = field(default_factory=list)
+    status: str = "ENABLED"
+    type: str = "USER"
+    manager: str = ""  # the app's own reference to the manager (external id or email)
+    profile: dict[str, Any] = field(default_factory=dict)
+    entitlements: list[str] = field(default_factory=list)  # entitlement external ids
+    owner_id: int | None = None
+    link_kind: str | None = None
+    pinned: bool = False
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """A person. `attributes` holds every standard and custom attribute by name."""
+
+    id: int
+    email: str = ""
+    emails: list[str] = field(default_factory=list)
+    username: str = ""
+    usernames: list[str] = field(default_factory=list)
+    display_name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    employee_id: str = ""
+    employee_ids: list[str] = field(default_factory=list)
+    status: str = "ENABLED"
+    type: str = "USER"
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def manager_email(self) -> str:
+        value = self.attributes.get("manager_email") or []
+        if isinstance(value, list):
+            return value[0] if value else ""
+        return str(value)
+
+
+class Population:
+    """Every user and account, indexed for the lookups CEL functions and previews need.
+
+    Built once per preview or sync from the store (or from lists in tests); read-only after.
+    """
+
+    def __init__(
+        self,
+        users: Iterable[UserRecord] = (),
+        accounts: Iterable[AccountRecord] = (),
+        entitlement_names: dict[tuple[str, str], str] | None = None,
+    ) -> None:
+        self.users: list[UserRecord] = list(users)
+        self.accounts: list[AccountRecord] = list(accounts)
+        self.entitlement_names = entitlement_names or {}
+        self._by_id = {u.id: u for u in self.users}
+        self._by_email: dict[str, list[UserRecord]] = defaultdict(list)
+        self._by_name: dict[str, list[UserRecord]] = defaultdict(list)
+        for user in self.users:
+            for email in {norm_key(e) for e in [user.email, *user.emails] if e}:
+                self._by_email[email].append(user)
+            if user.display_name:
+                self._by_name[norm_key(user.display_name)].append(user)
+        self._accounts_of: dict[int, list[AccountRecord]] = defaultdict(list)
+        self._account_by_key: dict[tuple[str, str], AccountRecord] = {}
+        self._members: dict[tuple[str, str], list[UserRecord]] = defaultdict(list)
+        for account in self.accounts:
+            self._account_by_key[(account.app_id, account.external_id)] = account
+            if account.owner_id is not None:
+                self._accounts_of[account.owner_id].append(account)
+                owner = self._by_id.get(account.owner_id)
+                if owner is not None:
+                    for ent in account.entitlements:
+                        self._members[(account.app_id, ent)].append(owner)
+        self._reports: dict[str, list[UserRecord]] = defaultdict(list)
+        for user in self.users:
+            managers = user.attributes.get("manager_email") or []
+            for manager in managers if isinstance(managers, list) else [managers]:
+                if manager:
+                    self._reports[norm_key(manager)].append(user)
+
+    # Lookups used by CEL's c1.* functions and by previews.
+    def user_by_id(self, user_id: int | str) -> UserRecord | None:
+        try:
+            return self._by_id.get(int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    def users_by_email(self, email: str) -> list[UserRecord]:
+        return list(self._by_email.get(norm_key(email), ()))
+
+    def users_by_name(self, name: str) -> list[UserRecord]:
+        return list(self._by_name.get(norm_key(name), ()))
+
+    def accounts_of(self, user_id: int) -> list[AccountRecord]:
+        return list(self._accounts_of.get(user_id, ()))
+
+    def account(self, app_id: str, external_id: str) -> AccountRecord | None:
+        return self._account_by_key.get((app_id, external_id))
+
+    def managers_of(self, user: UserRecord) -> list[UserRecord]:
+        managers = user.attributes.get("manager_email") or []
+        found: list[UserRecord] = []
+        for manager in managers if isinstance(managers, list) else [managers]:
+            found.extend(self.users_by_email(manager))
+        return found
+
+    def direct_reports(self, user: UserRecord) -> list[UserRecord]:
+        seen: dict[int, UserRecord] = {}
+        for email in [user.email, *user.emails]:
+            for report in self._reports.get(norm_key(email), ()):
+                seen.setdefault(report.id, report)
+        return list(seen.values())
+
+    def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
+        return list(self._members.get((app_id, entitlement_id), ()))
+
+    def profile_keys(self, kind: str) -> set[str]:
+        """Every profile key (kind="account") or attribute name (kind="user") any record has."""
+        keys: set[str] = set()
+        if kind == "account":
+            for account in self.accounts:
+                keys.update(account.profile)
+        else:
+            for user in self.users:
+                keys.update(user.attributes)
+        return keys
