@@ -1,0 +1,141 @@
+"""The connector interface (DESIGN §9): describe, list, update, create.
+
+A connector is built from an app's settings (as written in the configuration) and the folder the
+configuration came from, so relative paths resolve the way the admin wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+FIELD_TYPES = ("string", "bool", "int", "string_list", "map")
+
+
+@dataclass(frozen=True)
+class SchemaField:
+    """One target attribute (push schema) or one account-creation field."""
+
+    key: str
+    display_name: str = ""
+    type: str = "string"  # one of FIELD_TYPES
+    required: bool = False
+    description: str = ""
+    placeholder: str = ""
+    order: int = 0
+    default: Any = None
+    max_length: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "display_name": self.display_name or self.key,
+            "type": self.type,
+            "required": self.required,
+            "description": self.description,
+            "placeholder": self.placeholder,
+            "order": self.order,
+            "default": self.default,
+            "max_length": self.max_length,
+        }
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    directory: bool = True  # may be used as a directory (accounts can become people)
+    push: bool = False
+    custom_push_attributes: bool = False
+    provisioning: bool = False
+
+    def as_dict(self) -> dict[str, bool]:
+        return {
+            "directory": self.directory,
+            "push": self.push,
+            "custom_push_attributes": self.custom_push_attributes,
+            "provisioning": self.provisioning,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectorDescription:
+    """What a connector says about its app: fields it lists, what it can write, what it needs."""
+
+    kind: str  # connector type: "file", "ldap", "scim"
+    flavour: str = ""  # "active_directory", "entra_id", "" ... picks the schemas below
+    account_fields: tuple[str, ...] = ()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    push_schema: tuple[SchemaField, ...] = ()
+    creation_schema: tuple[SchemaField, ...] = ()
+
+    def push_field(self, key: str) -> SchemaField | None:
+        return next((f for f in self.push_schema if f.key.lower() == key.lower()), None)
+
+    def creation_field(self, key: str) -> SchemaField | None:
+        return next((f for f in self.creation_schema if f.key == key), None)
+
+
+@dataclass
+class ListedAccount:
+    """An account as a connector lists it, before the store gives it an id."""
+
+    external_id: str
+    display_name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    email: str = ""
+    emails: list[str] = field(default_factory=list)
+    username: str = ""
+    usernames: list[str] = field(default_factory=list)
+    employee_ids: list[str] = field(default_factory=list)
+    status: str = "ENABLED"
+    type: str = "USER"
+    manager: str = ""
+    profile: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ListedEntitlement:
+    external_id: str
+    name: str = ""
+    description: str = ""
+
+
+@dataclass
+class ListedGrant:
+    account_external_id: str
+    entitlement_external_id: str
+
+
+@dataclass
+class Listing:
+    accounts: list[ListedAccount] = field(default_factory=list)
+    entitlements: list[ListedEntitlement] = field(default_factory=list)
+    grants: list[ListedGrant] = field(default_factory=list)
+
+
+class Connector(Protocol):
+    """What every connector does. Failures raise engine.errors.ConnectorError with a message
+    that names the app, the file or server, and what to do."""
+
+    def describe(self) -> ConnectorDescription: ...
+
+    def list_all(self) -> Listing: ...
+
+    def update_account(self, external_id: str, changes: dict[str, Any]) -> None:
+        """Write attribute changes to one account; an empty value ("" or None) clears."""
+        ...
+
+    def create_account(self, fields: dict[str, Any]) -> ListedAccount:
+        """Create one account from creation-schema fields; returns it as the app now lists it."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """How an app's connector is configured: its type, its settings, where the config lives."""
+
+    app_id: str
+    kind: str
+    settings: dict[str, Any]
+    base_dir: Path
