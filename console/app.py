@@ -1,0 +1,159 @@
+"""The Roster console: wires the screens, the keys, the command palette and the error dialog.
+
+The CLI builds `Services` and calls `RosterApp(services).run()`; tests build the same app over a
+temporary database. Nothing here opens a database or touches files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from console.palette import RosterCommands
+from engine.errors import RosterError
+from screens.dashboard import DashboardScreen
+from screens.messages import WorkerFailed
+from screens.modals.error import ErrorModal
+from screens.modals.help import HelpModal
+from screens.playground import PlaygroundScreen
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+
+@dataclass(frozen=True)
+class ScreenInfo:
+    mode: str
+    key: str
+    title: str
+    summary: str
+    factory: Callable[[Services], Screen[Any]]
+
+
+SCREEN_INFOS: tuple[ScreenInfo, ...] = (
+    ScreenInfo(
+        "dashboard", "1", "Dashboard",
+        "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
+        DashboardScreen,
+    ),
+    ScreenInfo(
+        "playground", "9", "CEL playground",
+        "Try a CEL expression against one record or all of them",
+        PlaygroundScreen,
+    ),
+)
+
+
+class RosterApp(App[None]):
+    """Roster's console. Give it the engine facade; it never opens a database itself."""
+
+    TITLE = "Roster"
+    COMMANDS = App.COMMANDS | {RosterCommands}
+    SCREEN_INFOS = SCREEN_INFOS
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("q", "quit", "Quit", show=False, id="app.quit.q"),
+        *(
+            Binding(info.key, f"show_screen('{info.mode}')", info.title.split()[0],
+                    tooltip=f"Go to {info.title}", id=f"screen.{info.mode}")
+            for info in SCREEN_INFOS
+        ),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(self, services: Services, *, start: str = "dashboard") -> None:
+        super().__init__()
+        self.services = services
+        self.start_mode = start
+        for info in SCREEN_INFOS:
+            self.add_mode(info.mode, lambda factory=info.factory: factory(services))
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.start_mode)
+
+    # Navigation --------------------------------------------------------------------------------
+
+    async def action_show_screen(self, mode: str) -> None:
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_screen" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
+    # Help ---------------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpModal):
+            return
+        screen = self.screen
+        rows: list[tuple[str, str]] = []
+        by_action: dict[tuple[int, str], int] = {}
+        for _key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description:
+                continue
+            what = binding.tooltip or binding.description
+            slot = (id(active.namespace), binding.action)
+            if slot in by_action:
+                index = by_action[slot]
+                rows[index] = (f"{rows[index][0]} / {self.get_key_display(binding)}", what)
+                continue
+            by_action[slot] = len(rows)
+            rows.append((self.get_key_display(binding), what))
+        # App keys that a focused text field takes over (number keys, q, ?) still exist.
+        shown_actions = {action for (_ns, action) in by_action}
+        for binding in Binding.make_bindings(self.BINDINGS):
+            if binding.action in shown_actions or not binding.description:
+                continue
+            if binding.action == f"show_screen('{self.current_mode}')":
+                continue
+            shown_actions.add(binding.action)
+            rows.append(
+                (self.get_key_display(binding),
+                 f"{binding.tooltip or binding.description} (outside text fields)")
+            )
+        rows.extend(getattr(screen, "HELP_NOTES", ()))
+        rows.append(("ctrl+p", "Command palette: screens and actions by name"))
+        title = getattr(screen, "TITLE_TEXT", screen.__class__.__name__)
+        self.push_screen(HelpModal(title, rows))
+
+    # Palette -----------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Quit and help are in RosterCommands; a screenshot would write a file on the server.
+        for command in super().get_system_commands(screen):
+            if command.title not in {"Quit", "Keys", "Screenshot"}:
+                yield command
+
+    # The one place failed background work is reported -------------------------------------------
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        self.show_error(message.what, message.error)
+
+    def show_error(self, what: str, error: BaseException | None) -> None:
+        title = f"{what} failed"
+        if isinstance(error, RosterError):
+            lines = [error.message, *(str(problem) for problem in error.problems[:10])]
+            message = "\n".join(lines)
+            hint = "Fix the cause above and try again."
+        elif error is None:
+            message = "The task stopped without saying why."
+            hint = "Try again; if it keeps failing, report it."
+        else:
+            message = f"{type(error).__name__}: {error}"
+            hint = (
+                "This is not something you did wrong; it is probably a bug in Roster. "
+                "Try again, and report this message if it keeps happening."
+            )
+        if isinstance(self.screen, ErrorModal):
+            self.notify(message, title=title, severity="error", timeout=10)
+        else:
+            self.push_screen(ErrorModal(title, message, hint))

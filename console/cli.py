@@ -1,0 +1,381 @@
+"""The `roster` command line. Every command calls the same engine facade the console uses.
+
+Text for people, JSON (--json) for scripts; errors go to stderr. Exit codes: 0 done, 1 bad input
+or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from console.settings import Settings
+from engine.errors import Problem, RosterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_options(func: F) -> F:
+    """--db / --database-url on the group and on every command, so both orders work."""
+
+    def remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            if value is not None:
+                ctx.ensure_object(dict)[key] = value
+                root = ctx.find_root()
+                root.ensure_object(dict)[key] = value
+            return value
+        return callback
+
+    func = click.option("--database-url", envvar="ROSTER_DATABASE_URL", expose_value=False,
+                        callback=remember("database_url"),
+                        help="Any SQLAlchemy URL (PostgreSQL for teams). Env: ROSTER_DATABASE_URL.")(func)
+    func = click.option("--db", "db", envvar="ROSTER_DB", expose_value=False,
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        callback=remember("db"),
+                        help="SQLite file of the identity store. Env: ROSTER_DB.")(func)
+    return func
+
+
+def _settings() -> Settings:
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj or {}
+    return Settings(db_path=obj.get("db"), database_url=obj.get("database_url"))
+
+
+def _services(init: str | None = None) -> Any:
+    from engine.services import open_services
+
+    settings = _settings()
+    if init is None and not settings.store_exists():
+        click.echo(f"No identity store at {settings.describe()}; creating it with the demo "
+                   "organisation…", err=True)
+    return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(exc: RosterError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": exc.message,
+                               "problems": [p.as_dict() for p in exc.problems]},
+                              indent=2, default=str), err=True)
+    else:
+        click.echo(f"Error: {exc.message}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _guard(func: F) -> F:
+    """Turn engine errors into clear messages and exit codes, never tracebacks."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RosterError as exc:
+            _fail(exc, bool(kwargs.get("as_json")))
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@_store_options
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Roster: the identity-data console. With no command, opens the console."""
+    ctx.ensure_object(dict)
+    if ctx.invoked_subcommand is None:
+        _open_console()
+
+
+@_guard
+def _open_console() -> None:
+    services = _services()
+    from console.app import RosterApp
+
+    RosterApp(services).run()
+
+
+@main.command()
+@_store_options
+@click.option("--sample", "mode", flag_value="sample", default=True,
+              help="Load the demo organisation (default).")
+@click.option("--empty", "mode", flag_value="empty", help="Create an empty store.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def init(mode: str, as_json: bool) -> None:
+    """Create the identity store, empty or with the demo organisation."""
+    settings = _settings()
+    if settings.store_exists():
+        raise RosterError(
+            f"{settings.describe()} already holds an identity store; nothing was changed. "
+            "Pick another file with --db, or delete that one first.")
+    services = _services(init=mode)
+    summary = services.dashboard()
+    data = {"ok": True, "mode": mode, "store": settings.describe(), "people": summary.people,
+            "accounts": summary.accounts, "apps": len(summary.apps)}
+    if as_json:
+        _emit(data)
+    else:
+        click.echo(f"Created {settings.describe()} ({mode}): {summary.people} people, "
+                   f"{summary.accounts} accounts in {len(summary.apps)} apps.")
+
+
+@main.command()
+@_store_options
+@click.option("--dry-run", is_flag=True, help="Plan only: compute and store the plan, change nothing.")
+@click.option("--allow-deletes", is_flag=True, help="Apply even past the deletion threshold.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
+    """Import every app, identify people, link accounts and compute attributes."""
+    services = _services()
+    result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes)
+    if as_json:
+        _emit(result.as_dict())
+    else:
+        verb = "Planned" if result.dry_run else "Run"
+        click.echo(f"{verb} {result.run_id}: {result.status}")
+        for stage in result.stages:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items())) or "nothing"
+            click.echo(f"  {stage.name:<11} {counts}")
+            for problem in stage.problems[:10]:
+                click.echo(f"    ! {problem}")
+            if len(stage.problems) > 10:
+                click.echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
+        click.echo(f"  {len(result.changes)} changes" +
+                   (" planned (nothing was applied)" if result.status != "applied" else " applied"))
+        for cause, objects in result.deletions.items():
+            click.echo(f"  would delete {len(objects)} {cause}")
+        if result.error:
+            click.echo(f"Error: {result.error}", err=True)
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@_store_options
+@click.option("--context", "context", required=True, help="CEL context, e.g. push_condition.")
+@click.option("--user", "user_email", help="Evaluate against the person with this email.")
+@click.option("--account", "account_key", help="Evaluate against APP:EXTERNAL_ID.")
+@click.option("--all", "everyone", is_flag=True, help="Evaluate against everyone in scope.")
+@click.option("--app", "app_id", help="With --all in an account context: only this app's accounts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("expression")
+@_guard
+def preview(context: str, user_email: str | None, account_key: str | None, everyone: bool,
+            app_id: str | None, as_json: bool, expression: str) -> None:
+    """Evaluate a CEL EXPRESSION in CONTEXT against one record or everyone."""
+    from engine.cel import CONTEXTS
+
+    if context not in CONTEXTS:
+        raise click.UsageError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")
+    if sum(bool(x) for x in (user_email, account_key, everyone)) > 1:
+        raise click.UsageError("give one of --user, --account or --all")
+    services = _services()
+    if everyone:
+        result = services.preview_all(context, expression, app_id=app_id)
+        _print_population(result, as_json)
+        sys.exit(0 if result.ok else 1)
+    kind = CONTEXTS[context].subject_kind
+    if account_key:
+        record = services.account_by_key(account_key)
+    elif user_email:
+        record = services.user_by_email(user_email)
+    else:
+        refs = services.find_records(kind, "", limit=1)
+        if not refs:
+            raise RosterError(f"The store has no {kind}s to evaluate against.")
+        record = services.record(refs[0])
+    if kind == "account" and user_email or kind == "user" and account_key:
+        raise click.UsageError(f"the {context} context evaluates against {kind}s; "
+                               f"use {'--account' if kind == 'account' else '--user'}")
+    result = services.preview_one(context, expression, record)
+    if as_json:
+        _emit(result.as_dict())
+    else:
+        click.echo(f"record: {services.label(record)}")
+        if result.ok:
+            click.echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
+            click.echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")
+        else:
+            _print_problem(result.error, result.caret)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
+                       err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+def _print_problem(problem: Problem | None, caret: str) -> None:
+    if problem is None:
+        return
+    where = f"line {problem.line}, column {problem.column}: " if problem.line else ""
+    click.echo(f"error: {where}{problem.message}", err=True)
+    if caret:
+        click.echo(caret, err=True)
+    if problem.hint:
+        click.echo(f"hint: {problem.hint}", err=True)
+
+
+def _print_population(result: Any, as_json: bool) -> None:
+    if as_json:
+        _emit(result.as_dict())
+        return
+    if not result.ok:
+        _print_problem(result.error, result.caret)
+        return
+    click.echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {result.errors} errors")
+    for key, value in result.summary.items():
+        if key == "top":
+            for item, count in value:
+                click.echo(f"  {count:>6}  {item}")
+        else:
+            click.echo(f"  {key}: {value}")
+    for error in result.first_errors:
+        click.echo(f"  error: {error['record']}: {error['message']}")
+    for sample in result.samples[:5]:
+        click.echo(f"  sample: {sample['record']} → {json.dumps(sample['value'], default=str, ensure_ascii=False)}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
+                   err=True)
+
+
+@main.command()
+@_store_options
+@click.argument("email")
+@click.argument("attribute")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def explain(email: str, attribute: str, as_json: bool) -> None:
+    """Why the person with EMAIL has their ATTRIBUTE value: every candidate and its outcome."""
+    data = _services().explain(email, attribute)
+    if as_json:
+        _emit(data)
+        return
+    click.echo(f"{data['user']} · {data['attribute']} ({data['mode']} mode)")
+    click.echo(f"  value:  {json.dumps(data['value'], ensure_ascii=False)}")
+    click.echo(f"  source: {data['source'] or '(none)'}")
+    for candidate in data["candidates"]:
+        scores = candidate["scores"]
+        extra = (f" [{candidate['direction']} c{scores['create']} u{scores['update']} "
+                 f"d{scores['delete']}]" if scores else "")
+        click.echo(f"  {candidate['outcome']:<8} {candidate['source']:<28} "
+                   f"{json.dumps(candidate['value'], ensure_ascii=False)}{extra}")
+        click.echo(f"           {candidate['reason']}")
+
+
+@main.group()
+def config() -> None:
+    """Export, validate and import the configuration as YAML."""
+
+
+@config.command("export")
+@_store_options
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_guard
+def config_export(file: Path | None) -> None:
+    """Write the configuration as YAML to FILE (or standard output)."""
+    text = _services().export_config()
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote the configuration to {file}.", err=True)
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RosterError(f"Cannot read {file}: {exc}") from exc
+
+
+@config.command("validate")
+@_store_options
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def config_validate(file: Path, as_json: bool) -> None:
+    """Check FILE and report every problem with its line and path (exit 1 on errors)."""
+    result = _services().validate_config(_read(file), source=str(file), base_dir=file.parent)
+    errors = [p for p in result.problems if p.severity == "error"]
+    if as_json:
+        _emit({"ok": not errors, "problems": [p.as_dict() for p in result.problems]})
+    else:
+        for problem in result.problems:
+            click.echo(f"{problem.severity}: {file}: {problem}", err=True)
+        click.echo(f"{file}: " + ("valid" if not errors else f"{len(errors)} errors") +
+                   (f", {len(result.problems) - len(errors)} warnings"
+                    if len(result.problems) > len(errors) else ""))
+    sys.exit(1 if errors else 0)
+
+
+@config.command("import")
+@_store_options
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
+    """Replace the configuration with FILE (all or nothing)."""
+    result = _services().import_config(_read(file), source=str(file), base_dir=file.parent,
+                                       dry_run=dry_run)
+    if as_json:
+        _emit({"ok": True, "applied": result.applied,
+               "changes": [c.as_dict() if hasattr(c, "as_dict") else str(c) for c in result.changes],
+               "warnings": [w.as_dict() for w in result.warnings]})
+        return
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for change in result.changes:
+        click.echo(f"  {change.describe() if hasattr(change, 'describe') else change}")
+    if not result.changes:
+        click.echo("No differences against the current configuration.")
+    click.echo(("Imported" if result.applied else "Dry run: would import") + f" {file} "
+               f"({len(result.changes)} changes)." +
+               ("" if result.applied else " Nothing was changed."))
+
+
+@main.command()
+@_store_options
+@click.argument("run_id", required=False, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def runs(run_id: int | None, as_json: bool) -> None:
+    """List runs, or show one run's counts and changes."""
+    services = _services()
+    if run_id is None:
+        items = services.runs(limit=50)
+        if as_json:
+            _emit([r.as_dict() for r in items])
+            return
+        for run in items:
+            click.echo(f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<21} "
+                       f"{'dry run' if run.dry_run else 'applied':<8} {run.started_by}")
+        if not items:
+            click.echo("No runs yet: `roster sync --dry-run` plans one.")
+        return
+    summary, changes = services.run_changes(run_id)
+    if as_json:
+        _emit({**summary.as_dict(), "changes": changes})
+        return
+    click.echo(f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
+               f", started {summary.started_at:%Y-%m-%d %H:%M:%S} by {summary.started_by}")
+    if summary.error:
+        click.echo(f"  error: {summary.error}")
+    for change in changes:
+        field = f".{change['field']}" if change["field"] else ""
+        click.echo(f"  [{change['stage']}] {change['object_id']}{field}: "
+                   f"{change['old']!r} → {change['new']!r}  ({change['reason']})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,79 @@
+"""Command palette (ctrl+p): the screens, the actions of the current screen, help and quit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from console.app import RosterApp
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    title: str
+    help: str
+    callback: Callable[[], Any]
+
+
+class RosterCommands(Provider):
+    """Context-aware: what the palette offers follows the screen it was opened on."""
+
+    @property
+    def roster_app(self) -> RosterApp:
+        return self.app  # type: ignore[return-value]
+
+    def commands(self) -> list[PaletteCommand]:
+        app = self.roster_app
+        found: list[PaletteCommand] = []
+        current = app.current_mode
+        for info in app.SCREEN_INFOS:
+            if info.mode == current:
+                continue
+            found.append(
+                PaletteCommand(
+                    f"Go to {info.title}",
+                    f"{info.summary} (key {info.key})",
+                    partial(app.action_show_screen, info.mode),
+                )
+            )
+        screen = self.screen
+        title = getattr(screen, "TITLE_TEXT", "")
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.namespace is app or not active.enabled:
+                continue
+            if binding.action in seen or not binding.description:
+                continue
+            seen.add(binding.action)
+            found.append(
+                PaletteCommand(
+                    f"{title}: {binding.tooltip or binding.description}" if title
+                    else binding.description,
+                    f"key {app.get_key_display(binding)}",
+                    partial(app.run_action, binding.action, active.namespace),
+                )
+            )
+        found.append(
+            PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help)
+        )
+        found.append(PaletteCommand("Quit Roster", "key ctrl+q (or q outside text fields)",
+                                    app.action_quit))
+        return found
+
+    async def discover(self) -> Hits:
+        for command in self.commands():
+            yield DiscoveryHit(command.title, command.callback, help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in self.commands():
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command.title), command.callback,
+                          help=command.help)

@@ -1,0 +1,244 @@
+"""Previews: an expression against one record, or against everyone in scope (DESIGN §7).
+
+Pure functions over records and a CelEngine; the services facade feeds them from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.cel import (
+    CONTEXTS,
+    CelCompileError,
+    CelEngine,
+    CelEvalError,
+    check_result,
+    normalize_filter_result,
+    to_python,
+    type_name,
+)
+from engine.errors import Problem
+from engine.records import AccountRecord, UserRecord
+
+Record = UserRecord | AccountRecord
+BATCH = 1000
+SAMPLES = 10
+FIRST_ERRORS = 5
+
+
+@dataclass
+class OnePreview:
+    ok: bool
+    value: Any = None
+    type: str = ""
+    error: Problem | None = None
+    caret: str = ""
+    elapsed_ms: float = 0.0
+    warnings: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "value": self.value,
+            "type": self.type,
+            "error": _error_dict(self.error, self.caret),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+@dataclass
+class PopulationPreview:
+    ok: bool
+    error: Problem | None = None
+    caret: str = ""
+    count: int = 0
+    errors: int = 0
+    first_errors: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    warnings: list[Problem] = field(default_factory=list)
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "error": _error_dict(self.error, self.caret),
+            "count": self.count,
+            "errors": self.errors,
+            "first_errors": self.first_errors,
+            "summary": self.summary,
+            "samples": self.samples,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "warnings": [w.as_dict() for w in self.warnings],
+            "cancelled": self.cancelled,
+        }
+
+
+def _error_dict(problem: Problem | None, caret: str) -> dict[str, Any] | None:
+    if problem is None:
+        return None
+    return {"message": problem.message, "line": problem.line, "column": problem.column,
+            "hint": problem.hint, "caret": caret}
+
+
+def record_label(record: Record) -> str:
+    if isinstance(record, AccountRecord):
+        name = record.display_name or record.email or record.username
+        return f"{record.app_id}:{record.external_id}" + (f" ({name})" if name else "")
+    return record.email or record.display_name or f"user {record.id}"
+
+
+def _compile(cel: CelEngine, context: str, text: str) -> tuple[Any, Problem | None, str, list[Problem]]:
+    try:
+        program = cel.compile(context, text)
+    except CelCompileError as exc:
+        return None, exc.problem, exc.caret, []
+    warnings = [p for p in cel.check(context, text) if p.severity == "warning"]
+    return program, None, "", warnings
+
+
+def _evaluate(cel: CelEngine, context: str, program: Any, record: Record,
+              entitlement: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+    """The record's value as plain Python, or the error message for people."""
+    try:
+        value = cel.evaluate(program, cel.activation_for(context, record, entitlement=entitlement))
+    except CelEvalError as exc:
+        return None, str(exc)
+    problem = check_result(context, value)
+    if problem:
+        return None, problem
+    return value, None
+
+
+def preview_one(cel: CelEngine, context: str, text: str, record: Record,
+                entitlement: dict[str, Any] | None = None) -> OnePreview:
+    started = time.perf_counter()
+    program, problem, caret, warnings = _compile(cel, context, text)
+    if program is None:
+        return OnePreview(False, error=problem, caret=caret,
+                          elapsed_ms=(time.perf_counter() - started) * 1000)
+    value, message = _evaluate(cel, context, program, record, entitlement)
+    elapsed = (time.perf_counter() - started) * 1000
+    if message is not None:
+        return OnePreview(False, error=Problem(message, path=record_label(record)),
+                          elapsed_ms=elapsed, warnings=warnings)
+    return OnePreview(True, to_python(value), type_name(value), elapsed_ms=elapsed,
+                      warnings=warnings)
+
+
+def preview_all(
+    cel: CelEngine,
+    context: str,
+    text: str,
+    records: Sequence[Record],
+    *,
+    compare_to: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> PopulationPreview:
+    started = time.perf_counter()
+    program, problem, caret, warnings = _compile(cel, context, text)
+    if program is None:
+        return PopulationPreview(False, error=problem, caret=caret,
+                                 elapsed_ms=(time.perf_counter() - started) * 1000)
+    baseline = None
+    if compare_to is not None and compare_to.strip() and compare_to != text:
+        baseline, _, _, _ = _compile(cel, context, compare_to)
+    summary = _Summary(context)
+    result = PopulationPreview(True, warnings=warnings)
+    total = len(records)
+    for start in range(0, total, BATCH):
+        if cancelled is not None and cancelled():
+            result.cancelled = True
+            break
+        for record in records[start:start + BATCH]:
+            value, message = _evaluate(cel, context, program, record)
+            result.count += 1
+            if message is not None:
+                result.errors += 1
+                if len(result.first_errors) < FIRST_ERRORS:
+                    result.first_errors.append({"record": record_label(record), "message": message})
+                continue
+            plain = to_python(value)
+            summary.add(plain)
+            if len(result.samples) < SAMPLES:
+                result.samples.append({"record": record_label(record), "value": plain})
+            if baseline is not None:
+                before, _ = _evaluate(cel, context, baseline, record)
+                summary.compare(to_python(before) if before is not None else None, plain)
+        if progress is not None:
+            progress(min(start + BATCH, total), total)
+    result.summary = summary.result()
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+class _Summary:
+    """The summary that fits the context: decisions, selections or value distributions."""
+
+    def __init__(self, context: str) -> None:
+        self.context = context
+        self.decisions: Counter[str] = Counter()
+        self.values: Counter[str] = Counter()
+        self.empty = 0
+        self.changed = 0
+        self.became_empty = 0
+        self.compared = False
+
+    def add(self, value: Any) -> None:
+        if self.context == "directory_filter":
+            self.decisions[normalize_filter_result(value) or "INVALID"] += 1
+        elif self.context == "push_condition":
+            self.decisions["selected" if value is True else "not_selected"] += 1
+        elif _is_empty(value):
+            self.empty += 1
+        else:
+            self.values[_display(value)] += 1
+
+    def compare(self, before: Any, after: Any) -> None:
+        self.compared = True
+        if before != after:
+            self.changed += 1
+            if _is_empty(after) and not _is_empty(before):
+                self.became_empty += 1
+
+    def result(self) -> dict[str, Any]:
+        if self.context == "directory_filter":
+            summary: dict[str, Any] = {k: self.decisions.get(k, 0)
+                                       for k in ("CREATE", "MATCH_ONLY", "IGNORE")}
+            if self.decisions.get("INVALID"):
+                summary["INVALID"] = self.decisions["INVALID"]
+        elif self.context == "push_condition":
+            summary = {k: self.decisions.get(k, 0) for k in ("selected", "not_selected")}
+        else:
+            summary = {
+                "distinct": len(self.values),
+                "empty": self.empty,
+                "top": [[value, count] for value, count in self.values.most_common(10)],
+            }
+        if self.compared:
+            summary["changed"] = self.changed
+            summary["became_empty"] = self.became_empty
+        return summary
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def subject_kind(context: str) -> str:
+    return CONTEXTS[context].subject_kind

@@ -1,0 +1,109 @@
+"""Opening the identity store: SQLite (WAL, foreign keys, busy timeout) or any SQLAlchemy URL.
+
+Nothing happens on import; `Database.open()` creates the engine and runs the migrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, create_engine
+
+from engine.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(path: Path | str) -> str:
+    return f"sqlite:///{Path(path).expanduser().resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """One identity store. Each worker thread opens its own `session()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.url).get_backend_name() == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        database = make_url(self.url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    def exists(self) -> bool:
+        """True when the store already has Roster's tables."""
+        path = self.sqlite_path
+        if self.is_sqlite and (path is None or not path.exists()):
+            return False
+        try:
+            return inspect(self.engine).has_table("alembic_version")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"Cannot open the identity store at {self.display_url}: {exc}") from exc
+
+    @property
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            if self.is_sqlite:
+                path = self.sqlite_path
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(
+                    self.url, connect_args={"check_same_thread": False, "timeout": 10}
+                )
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(self.url, pool_pre_ping=True)
+            self._engine = engine
+        return self._engine
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (creates it on an empty database)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"Cannot prepare the identity store at {self.display_url}: {exc.__class__.__name__}: "
+                f"{exc}. Check the path or URL and that the database is reachable."
+            ) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -1,0 +1,216 @@
+"""Stage 2, identify: directory filters decide which accounts become people, ordered merge rules
+find the person an account belongs to, and people no directory account passes are removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result, to_python
+from engine.records import AccountRecord, UserRecord
+from engine.sync.keys import DEFAULT_MERGE_RULES, KeyRule, compile_rule
+from engine.sync.state import StageReport, WorkState
+
+STAGE = "identify"
+PASSING = ("CREATE", "MATCH_ONLY")
+CORE_FIELDS = ("email", "username", "display_name", "given_name", "family_name", "employee_id")
+
+
+def run_identify(state: WorkState, directories: list[dict[str, Any]], cel: CelEngine,
+                 report: StageReport) -> None:
+    order = {d["app"]: i for i, d in enumerate(directories)}
+    for directory in directories:
+        _identify_directory(state, directory, cel, report)
+        _refresh_users(state, order, report)
+    _remove_unbacked_users(state, order, report)
+
+
+def _identify_directory(state: WorkState, directory: dict[str, Any], cel: CelEngine,
+                        report: StageReport) -> None:
+    app_id = directory["app"]
+    decide = _filter(directory, cel)
+    rules = [compile_rule(r, cel, i)
+             for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)]
+    indexes = [rule.index(u for u in state.users.values()) for rule in rules]
+    for account in sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id):
+        key = (app_id, account.external_id)
+        label = state.account_label(account)
+        if account.status == "DELETED":
+            state.filter_results[key] = "IGNORE"
+            continue
+        try:
+            decision = decide(account)
+        except (CelEvalError, ValueError) as exc:
+            report.bump("filter_errors")
+            report.problems.append(f"{label}: filter failed: {exc}; the account was left as it was")
+            state.journal(STAGE, "account", label, "filter", None, "ERROR", str(exc))
+            continue
+        previous = state.filter_results.get(key)
+        state.filter_results[key] = decision
+        if previous != decision:
+            state.dirty_links.add(key)
+        report.bump(decision.lower())
+        if account.pinned:
+            continue
+        if decision == "IGNORE":
+            if account.owner_id is not None:
+                _unlink(state, account, "the directory filter now ignores it")
+            continue
+        if account.owner_id is not None and account.owner_id in state.users:
+            continue  # already linked: links are stable until a filter or an admin says otherwise
+        _merge(state, account, decision, rules, indexes, report)
+
+
+def _filter(directory: dict[str, Any], cel: CelEngine) -> Any:
+    text = (directory.get("filter") or "").strip()
+    if not text:
+        return lambda account: "CREATE"
+    try:
+        program = cel.compile("directory_filter", text)
+    except CelCompileError as exc:
+        raise ValueError(f"directory {directory['app']}: filter: {exc.problem}") from exc
+
+    def decide(account: AccountRecord) -> str:
+        value = cel.evaluate(program, cel.activation_for("directory_filter", account))
+        decision = normalize_filter_result(value)
+        if decision is None:
+            raise CelEvalError(
+                f'the filter returned {to_python(value)!r}; it must return true, false, '
+                f'"CREATE", "MATCH_ONLY" or "IGNORE"'
+            )
+        return decision
+
+    return decide
+
+
+def _merge(state: WorkState, account: AccountRecord, decision: str, rules: list[KeyRule],
+           indexes: list[dict[str, set[int]]], report: StageReport) -> None:
+    label = state.account_label(account)
+    ambiguous: list[str] = []
+    for rule, index in zip(rules, indexes, strict=True):
+        try:
+            keys = rule.account_keys(account)
+        except CelEvalError as exc:
+            report.problems.append(f"{label}: merge rule {rule.name!r} failed: {exc}")
+            continue
+        found: set[int] = set()
+        for key in keys:
+            found |= index.get(key, set())
+        if len(found) == 1:
+            user_id = next(iter(found))
+            _link(state, account, user_id, "directory-match", f"merge rule {rule.name!r}")
+            report.bump("merged")
+            return
+        if len(found) > 1:
+            ambiguous.append(f"{rule.name!r} found {len(found)} people")
+    if ambiguous:
+        report.bump("conflicts")
+        reason = "; ".join(ambiguous) + " — link it by hand (roster link) or refine the rules"
+        report.problems.append(f"{label}: ambiguous, no person created: {reason}")
+        state.journal(STAGE, "account", label, "conflict", None, None, reason)
+        return
+    if decision == "MATCH_ONLY":
+        report.bump("unmerged")
+        return
+    user = UserRecord(id=state.temp_id())
+    state.users[user.id] = user
+    state.new_users.add(user.id)
+    state.user_origin[user.id] = label
+    _apply_core(user, [account])
+    _link(state, account, user.id, "directory-create", "created from this account")
+    for rule, index in zip(rules, indexes, strict=True):
+        for key in rule.user_keys(user):
+            index.setdefault(key, set()).add(user.id)
+    state.journal(STAGE, "user", state.user_label(user), "", None, user.email or user.display_name,
+                  f"created from {label}")
+    report.bump("users_created")
+
+
+def _link(state: WorkState, account: AccountRecord, user_id: int, kind: str, reason: str) -> None:
+    state.journal(STAGE, "account", state.account_label(account), "owner",
+                  state.owner_label(account.owner_id), state.owner_label(user_id), reason)
+    account.owner_id = user_id
+    account.link_kind = kind
+    state.dirty_links.add((account.app_id, account.external_id))
+
+
+def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
+    state.journal(STAGE, "account", state.account_label(account), "owner",
+                  state.owner_label(account.owner_id), None, reason)
+    account.owner_id = None
+    account.link_kind = None
+    state.dirty_links.add((account.app_id, account.external_id))
+
+
+def _passing_directory_accounts(state: WorkState, order: dict[str, int]) -> dict[int, list[AccountRecord]]:
+    backing: dict[int, list[AccountRecord]] = {}
+    for key, account in state.accounts.items():
+        if account.owner_id is None or account.app_id not in order:
+            continue
+        if state.filter_results.get(key) in PASSING and account.status != "DELETED":
+            backing.setdefault(account.owner_id, []).append(account)
+    for accounts in backing.values():
+        accounts.sort(key=lambda a: (order[a.app_id], a.id if a.id > 0 else 10**12 - a.id))
+    return backing
+
+
+def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tuple[Any, Any]]:
+    """Set a user's core fields from its directory accounts, highest priority first."""
+    changed: dict[str, tuple[Any, Any]] = {}
+
+    def first(getter: Any) -> str:
+        return next((v for v in (getter(a) for a in accounts) if v), "")
+
+    def gather(getter: Any) -> list[str]:
+        seen: dict[str, None] = {}
+        for account in accounts:
+            for value in getter(account):
+                if value and value.casefold() not in {s.casefold() for s in seen}:
+                    seen[value] = None
+        return list(seen)
+
+    wanted = {
+        "email": first(lambda a: a.email or next(iter(a.emails), "")),
+        "username": first(lambda a: a.username),
+        "display_name": first(lambda a: a.display_name),
+        "given_name": first(lambda a: a.given_name),
+        "family_name": first(lambda a: a.family_name),
+        "employee_id": first(lambda a: next(iter(a.employee_ids), "")),
+        "emails": gather(lambda a: [a.email, *a.emails]),
+        "usernames": gather(lambda a: [a.username, *a.usernames]),
+        "employee_ids": gather(lambda a: a.employee_ids),
+        "status": "ENABLED" if any(a.status == "ENABLED" for a in accounts) else "DISABLED",
+        "type": accounts[0].type if accounts else "USER",
+    }
+    for name, value in wanted.items():
+        old = getattr(user, name)
+        if old != value:
+            changed[name] = (old, value)
+            setattr(user, name, value)
+    return changed
+
+
+def _refresh_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
+    backing = _passing_directory_accounts(state, order)
+    for user_id, accounts in backing.items():
+        user = state.users.get(user_id)
+        if user is None:
+            continue
+        changed = _apply_core(user, accounts)
+        if changed:
+            state.dirty_users.add(user_id)
+            if user_id not in state.new_users:
+                for name, (old, new) in changed.items():
+                    state.journal(STAGE, "user", state.user_label(user), name, old, new,
+                                  f"from {state.account_label(accounts[0])}")
+
+
+def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
+    backing = _passing_directory_accounts(state, order)
+    for user in state.users.values():
+        if user.id in backing or user.status == "DELETED":
+            continue
+        state.journal(STAGE, "user", state.user_label(user), "status", user.status, "DELETED",
+                      "no directory account passes its filter any more")
+        user.status = "DELETED"
+        state.dirty_users.add(user.id)
+        report.bump("users_removed")

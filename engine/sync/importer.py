@@ -1,0 +1,111 @@
+"""Stage 1, import: list every app's accounts and compare fingerprints (new, changed, unchanged,
+gone). Gone accounts become DELETED, never erased. An app whose connector fails keeps its
+accounts exactly as they were and the failure is reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.connectors.base import ConnectorSpec, ListedAccount, Listing
+from engine.connectors.fingerprint import fingerprint
+from engine.connectors.registry import make_connector
+from engine.errors import ConnectorError
+from engine.records import AccountRecord
+from engine.sync.state import StageReport, WorkState
+
+STAGE = "import"
+IMPORTED_FIELDS = (
+    "display_name", "given_name", "family_name", "email", "emails", "username", "usernames",
+    "employee_ids", "status", "type", "manager", "profile",
+)
+
+
+def connector_spec(app: dict[str, Any], base_dir: Path) -> ConnectorSpec:
+    return ConnectorSpec(
+        app_id=app["id"], kind=app.get("connector", "file"),
+        settings=dict(app.get("settings") or {}), base_dir=base_dir,
+    )
+
+
+def run_import(state: WorkState, apps: list[dict[str, Any]], base_dir: Path,
+               report: StageReport) -> set[str]:
+    """Import every app; returns the ids of apps that imported successfully."""
+    imported: set[str] = set()
+    for app in apps:
+        app_id = app["id"]
+        try:
+            listing = make_connector(connector_spec(app, base_dir)).list_all()
+        except ConnectorError as exc:
+            report.problems.append(f"{app_id}: {exc.message}")
+            report.bump("apps_failed")
+            continue
+        except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
+            report.problems.append(f"{app_id}: the connector failed unexpectedly: {exc!r}")
+            report.bump("apps_failed")
+            continue
+        imported.add(app_id)
+        state.listings[app_id] = listing
+        _merge_listing(state, app_id, listing.accounts, report)
+        _merge_grants(state, app_id, listing, report)
+    return imported
+
+
+def _merge_listing(state: WorkState, app_id: str, listed: list[ListedAccount],
+                   report: StageReport) -> None:
+    seen: set[str] = set()
+    for item in listed:
+        key = (app_id, item.external_id)
+        seen.add(item.external_id)
+        digest = fingerprint(item)
+        account = state.accounts.get(key)
+        if account is None:
+            account = AccountRecord(id=state.temp_id(), app_id=app_id, external_id=item.external_id)
+            _copy(item, account)
+            state.accounts[key] = account
+            state.fingerprints[key] = digest
+            state.new_accounts.add(key)
+            state.journal(STAGE, "account", f"{app_id}:{item.external_id}", "", None,
+                          account.display_name or account.email, "new in the app")
+            report.bump("new")
+        elif state.fingerprints.get(key) != digest:
+            before = {f: getattr(account, f) for f in IMPORTED_FIELDS}
+            _copy(item, account)
+            state.fingerprints[key] = digest
+            state.dirty_accounts.add(key)
+            for name in IMPORTED_FIELDS:
+                if before[name] != getattr(account, name):
+                    state.journal(STAGE, "account", f"{app_id}:{item.external_id}", name,
+                                  before[name], getattr(account, name), "changed in the app")
+            report.bump("changed")
+        else:
+            report.bump("unchanged")
+    for account in state.accounts_of_app(app_id):
+        if account.external_id not in seen and account.status != "DELETED":
+            state.journal(STAGE, "account", f"{app_id}:{account.external_id}", "status",
+                          account.status, "DELETED", "no longer listed by the app")
+            account.status = "DELETED"
+            state.fingerprints[(app_id, account.external_id)] = ""
+            state.dirty_accounts.add((app_id, account.external_id))
+            report.bump("gone")
+
+
+def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: StageReport) -> None:
+    held: dict[str, list[str]] = {}
+    for grant in listing.grants:
+        held.setdefault(grant.account_external_id, []).append(grant.entitlement_external_id)
+    for account in state.accounts_of_app(app_id):
+        entitlements = sorted(set(held.get(account.external_id, ())))
+        if account.entitlements != entitlements:
+            state.journal(STAGE, "account", f"{app_id}:{account.external_id}", "entitlements",
+                          account.entitlements, entitlements, "grants changed in the app")
+            account.entitlements = entitlements
+            state.dirty_grants.add(app_id)
+            report.bump("grants_changed")
+
+
+def _copy(item: ListedAccount, account: AccountRecord) -> None:
+    for name in IMPORTED_FIELDS:
+        value = getattr(item, name)
+        setattr(account, name, list(value) if isinstance(value, list) else
+                dict(value) if isinstance(value, dict) else value)

@@ -1,0 +1,105 @@
+"""Stage 3, ownership: every account of a non-directory app looks for its one owner.
+
+Narrow matches emails and usernames; Broad adds the person's name when Narrow finds nothing;
+Custom runs ordered rules shaped like merge rules. Exactly one candidate links; none or several
+leave the account unowned and listed. Pinned owners stay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.cel import CelEngine, CelEvalError
+from engine.records import AccountRecord, UserRecord, norm_key
+from engine.sync.keys import KeyRule, compile_rule
+from engine.sync.state import StageReport, WorkState
+
+STAGE = "ownership"
+STRATEGIES = ("narrow", "broad", "custom")
+
+
+def _narrow_account(account: AccountRecord) -> set[str]:
+    values = [account.email, *account.emails, account.username, *account.usernames]
+    return {k for k in (norm_key(v) for v in values) if k}
+
+
+def _narrow_user(user: UserRecord) -> set[str]:
+    values = [user.email, *user.emails, user.username, *user.usernames]
+    return {k for k in (norm_key(v) for v in values) if k}
+
+
+def _name_account(account: AccountRecord) -> set[str]:
+    if account.given_name and account.family_name:
+        name = f"{account.given_name} {account.family_name}"
+    else:
+        name = account.display_name
+    key = " ".join(norm_key(name).split())
+    return {key} if key else set()
+
+
+def _name_user(user: UserRecord) -> set[str]:
+    key = " ".join(norm_key(user.display_name).split())
+    return {key} if key else set()
+
+
+NARROW = KeyRule("narrow (emails and usernames)", _narrow_account, _narrow_user)
+BY_NAME = KeyRule("broad (name)", _name_account, _name_user)
+
+
+def rules_for(app: dict[str, Any], cel: CelEngine) -> list[KeyRule]:
+    ownership = app.get("ownership") or {}
+    strategy = (ownership.get("strategy") or "narrow").lower()
+    if strategy == "broad":
+        return [NARROW, BY_NAME]
+    if strategy == "custom":
+        return [compile_rule(r, cel, i) for i, r in enumerate(ownership.get("rules") or [])]
+    return [NARROW]
+
+
+def run_ownership(state: WorkState, apps: list[dict[str, Any]], directory_ids: set[str],
+                  cel: CelEngine, report: StageReport) -> None:
+    live_users = [u for u in state.users.values() if u.status != "DELETED"]
+    shared: dict[str, dict[str, set[int]]] = {}  # the built-in rules' indexes serve every app
+
+    def index_of(rule: KeyRule) -> dict[str, set[int]]:
+        if rule is NARROW or rule is BY_NAME:
+            if rule.name not in shared:
+                shared[rule.name] = rule.index(live_users)
+            return shared[rule.name]
+        return rule.index(live_users)
+
+    for app in apps:
+        if app["id"] in directory_ids:
+            continue
+        rules = rules_for(app, cel)
+        indexes = [index_of(rule) for rule in rules]
+        for account in sorted(state.accounts_of_app(app["id"]), key=lambda a: a.external_id):
+            if account.pinned or account.status == "DELETED":
+                continue
+            owner, reason = _find_owner(account, rules, indexes, state, report)
+            if owner != account.owner_id:
+                state.journal(STAGE, "account", state.account_label(account), "owner",
+                              state.owner_label(account.owner_id), state.owner_label(owner), reason)
+                account.owner_id = owner
+                account.link_kind = "ownership-rule" if owner is not None else None
+                state.dirty_links.add((account.app_id, account.external_id))
+            report.bump("owned" if owner is not None else "unowned")
+
+
+def _find_owner(account: AccountRecord, rules: list[KeyRule], indexes: list[dict[str, set[int]]],
+                state: WorkState, report: StageReport) -> tuple[int | None, str]:
+    reasons: list[str] = []
+    for rule, index in zip(rules, indexes, strict=True):
+        try:
+            keys = rule.account_keys(account)
+        except CelEvalError as exc:
+            report.problems.append(f"{state.account_label(account)}: rule {rule.name!r}: {exc}")
+            continue
+        found: set[int] = set()
+        for key in keys:
+            found |= index.get(key, set())
+        if len(found) == 1:
+            return next(iter(found)), f"ownership rule {rule.name!r}"
+        if len(found) > 1:
+            reasons.append(f"{rule.name!r} found {len(found)} people")
+            report.bump("ambiguous")
+    return None, ("; ".join(reasons) or "no rule found an owner")

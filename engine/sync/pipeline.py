@@ -1,0 +1,293 @@
+"""A sync run: lock, load, run the stages in memory, check the deletion threshold, then either
+store the plan (dry run) or write each stage in its own transaction (apply)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from engine.cel import CelEngine
+from engine.errors import InvalidInput, RosterError, SyncLocked
+from engine.store.db import Database
+from engine.store.models import Account, AttributeValue, Person, Run, SyncLock, utcnow
+from engine.store.repo import (
+    config_versions,
+    current_actor,
+    get_meta,
+    load_accounts,
+    load_config_document,
+    load_users,
+)
+from engine.sync import writer
+from engine.sync.attributes import compile_attributes, is_empty, run_attributes
+from engine.sync.identify import run_identify
+from engine.sync.importer import run_import
+from engine.sync.ownership import run_ownership
+from engine.sync.state import AttributeState, StageReport, WorkState
+
+STAGES = ("import", "identify", "ownership", "attributes")
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+class Cancelled(RosterError):
+    pass
+
+
+@dataclass
+class SyncResult:
+    run_id: int
+    status: str
+    dry_run: bool
+    stages: list[StageReport]
+    changes: list[dict[str, Any]]
+    deletions: dict[str, list[str]] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"applied": 0, "planned": 0, "blocked-by-threshold": 3}.get(self.status, 1)
+
+    def as_dict(self, limit: int = 1000) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "stages": [s.as_dict() for s in self.stages],
+            "changes": self.changes[:limit],
+            "changes_total": len(self.changes),
+            "changes_truncated": len(self.changes) > limit,
+            "deletions": self.deletions,
+            "error": self.error,
+        }
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(db: Database, actor: str) -> None:
+    host = socket.gethostname()
+    with db.session() as session:
+        held = session.get(SyncLock, "sync")
+        if held is not None and held.host == host and not _pid_alive(held.pid):
+            session.delete(held)  # its process died: the lock is stale
+            session.commit()
+        session.add(SyncLock(name="sync", holder=actor, host=host, pid=os.getpid(), since=utcnow()))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            held = session.get(SyncLock, "sync")
+            who = f"{held.holder} on {held.host} (pid {held.pid})" if held else "another process"
+            since = held.since.strftime("%Y-%m-%d %H:%M:%S UTC") if held else "just now"
+            raise SyncLocked(
+                f"Another sync is running: started by {who} since {since}. Wait for it to "
+                "finish; if that process is gone, run the sync again from the same host to "
+                "clear the stale lock."
+            ) from None
+
+
+def release_lock(db: Database) -> None:
+    with db.session() as session:
+        held = session.get(SyncLock, "sync")
+        if held is not None and held.pid == os.getpid():
+            session.delete(held)
+            session.commit()
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def load_state(session: Session) -> WorkState:
+    a = Account.__table__.c  # type: ignore[attr-defined]
+    fingerprints: dict[tuple[str, str], str] = {}
+    filter_results: dict[tuple[str, str], str] = {}
+    for app_id, ext, digest, decision in session.execute(
+        select(a.app_id, a.external_id, a.fingerprint, a.filter_result)
+    ):
+        fingerprints[(app_id, ext)] = digest
+        if decision:
+            filter_results[(app_id, ext)] = decision
+    v = AttributeValue.__table__.c  # type: ignore[attr-defined]
+    attributes = {
+        (r[0], r[1]): AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
+        for r in session.execute(
+            select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set)
+        )
+    }
+    state = WorkState(load_accounts(session), load_users(session), fingerprints, attributes)
+    state.filter_results = filter_results
+    return state
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def run_sync(
+    db: Database,
+    *,
+    dry_run: bool = False,
+    allow_deletes: bool = False,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    actor: str | None = None,
+) -> SyncResult:
+    actor = actor or current_actor()
+    acquire_lock(db, actor)
+    try:
+        return _run_locked(db, dry_run, allow_deletes, progress, cancelled, actor)
+    finally:
+        release_lock(db)
+
+
+def _run_locked(db: Database, dry_run: bool, allow_deletes: bool, progress: Progress | None,
+                cancelled: Callable[[], bool] | None, actor: str) -> SyncResult:
+    def step(stage: str, done: int) -> None:
+        if progress is not None:
+            progress(stage, done, len(STAGES))
+        if cancelled is not None and cancelled():
+            raise Cancelled(f"cancelled before the {stage} stage")
+
+    with db.session() as session:
+        document = load_config_document(session)
+        versions = config_versions(session)
+        base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+        run = Run(kind="sync", dry_run=dry_run, started_by=actor, started_at=utcnow(),
+                  status="running", config_versions=versions)
+        session.add(run)
+        session.commit()
+        run_id = run.id
+        assert run_id is not None
+        state = load_state(session)
+        population = _population_sizes(session)
+
+    reports = [StageReport(name) for name in STAGES]
+    apps = list(document.get("apps") or [])
+    directories = list(document.get("directories") or [])
+    cel = CelEngine()
+    result = SyncResult(run_id, "running", dry_run, reports, [])
+    try:
+        step("import", 0)
+        imported = run_import(state, apps, base_dir, reports[0])
+        import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
+        step("identify", 1)
+        known = {a["id"] for a in apps}
+        for directory in directories:
+            if directory.get("app") not in known:
+                raise InvalidInput(f"directory {directory.get('app')!r} names an unknown app")
+        run_identify(state, directories, cel, reports[1])
+        step("ownership", 2)
+        run_ownership(state, apps, {d["app"] for d in directories}, cel, reports[2])
+        step("attributes", 3)
+        cel.population = state.population()
+        definitions = compile_attributes(list(document.get("attributes") or []), cel)
+        run_attributes(state, definitions, cel, reports[3])
+        if progress is not None:
+            progress("done", len(STAGES), len(STAGES))
+        result.changes = [c.as_dict() for c in state.changes]
+        result.deletions = _deletions(state)
+        blocked = _threshold(document, population, result.deletions)
+        if blocked and not allow_deletes:
+            result.status = "blocked-by-threshold"
+            result.error = blocked
+        elif dry_run:
+            result.status = "planned"
+        else:
+            _apply(db, state, run_id, imported, import_errors, reports, step)
+            result.status = "applied"
+    except Cancelled as exc:
+        result.status, result.error = "cancelled", exc.message
+    except RosterError as exc:
+        result.status, result.error = "failed", exc.message
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, never half-applied silently
+        result.status, result.error = "failed", f"{exc.__class__.__name__}: {exc}"
+    _finish(db, run_id, result, state)
+    return result
+
+
+def _apply(db: Database, state: WorkState, run_id: int, imported: set[str],
+           import_errors: dict[str, str], reports: list[StageReport],
+           step: Callable[[str, int], None]) -> None:
+    counts = {app: dict(reports[0].counts) for app in imported}
+    with db.session() as session, session.begin():
+        writer.write_import(session, state, run_id, counts, import_errors)
+    step("identify", 1)
+    with db.session() as session, session.begin():
+        writer.write_identities(session, state, run_id)
+    step("attributes", 3)
+    with db.session() as session, session.begin():
+        writer.write_attributes(session, state, run_id)
+
+
+def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> None:
+    counts = {r.name: dict(r.counts) for r in result.stages}
+    counts["changes"] = len(result.changes)  # type: ignore[assignment]
+    with db.session() as session, session.begin():
+        if result.status != "applied":
+            # the plan (or what was computed before the failure) is kept, marked not applied
+            writer.journal(session, run_id, state.changes, applied=False)
+        session.execute(update(Run).where(Run.id == run_id).values(
+            status=result.status, ended_at=utcnow(), counts=counts, error=result.error))
+
+
+def _population_sizes(session: Session) -> dict[str, int]:
+    return {
+        "users": session.scalar(select(func.count()).select_from(Person)
+                                .where(Person.status != "DELETED")) or 0,
+        "accounts": session.scalar(select(func.count()).select_from(Account)
+                                   .where(Account.status != "DELETED")) or 0,
+        "values": session.scalar(select(func.count()).select_from(AttributeValue)) or 0,
+    }
+
+
+def _deletions(state: WorkState) -> dict[str, list[str]]:
+    causes: dict[str, list[str]] = {}
+    for change in state.changes:
+        if change.field == "status" and change.new == "DELETED":
+            cause = f"{change.object_type}s: {change.reason}"
+        elif change.stage == "attributes" and is_empty(change.new) and not is_empty(change.old):
+            cause = f"attribute values cleared: {change.field}"
+        else:
+            continue
+        causes.setdefault(cause, []).append(change.object_id)
+    return causes
+
+
+def _threshold(document: dict[str, Any], population: dict[str, int],
+               deletions: dict[str, list[str]]) -> str:
+    settings = (document.get("settings") or {}).get("deletion_threshold") or {}
+    max_objects = int(settings.get("max_objects", 500))
+    max_percent = float(settings.get("max_percent", 20))
+    kinds = {"users": 0, "accounts": 0, "values": 0}
+    for cause, objects in deletions.items():
+        kind = "users" if cause.startswith("users") else "accounts" if cause.startswith(
+            "accounts") else "values"
+        kinds[kind] += len(objects)
+    over = []
+    for kind, count in kinds.items():
+        limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
+        if count and count > limit:
+            over.append(f"{count} {kind} (limit {limit})")
+    if not over:
+        return ""
+    return ("The run would remove " + ", ".join(over) + " — more than the deletion threshold "
+            f"({max_objects} objects or {max_percent:g} %). Nothing was applied. Review the "
+            "deletions, then run again with --allow-deletes to apply them.")
+

@@ -1,0 +1,121 @@
+"""The working state of one sync run: every record in memory, the planned changes, what is dirty.
+
+Stages mutate this state and journal what they change; a dry run stops there, an applied run hands
+it to the writer. Later stages therefore see earlier stages' planned changes as if applied.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.records import AccountRecord, Population, UserRecord
+
+AccountKey = tuple[str, str]  # (app id, external id)
+
+
+@dataclass
+class AttributeState:
+    value: Any = None
+    source: str = ""
+    last_seen: dict[str, Any] = field(default_factory=dict)
+    ever_set: bool = False
+    set_at_run: int | None = None
+
+
+@dataclass
+class PlannedChange:
+    stage: str
+    object_type: str
+    object_id: str
+    field: str = ""
+    old: Any = None
+    new: Any = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class StageReport:
+    name: str
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    problems: list[str] = field(default_factory=list)
+
+    def bump(self, key: str, by: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + by
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "counts": dict(self.counts), "problems": self.problems[:50],
+                "problem_count": len(self.problems)}
+
+
+class WorkState:
+    def __init__(
+        self,
+        accounts: list[AccountRecord],
+        users: list[UserRecord],
+        fingerprints: dict[AccountKey, str],
+        attributes: dict[tuple[int, str], AttributeState],
+    ) -> None:
+        self.accounts: dict[AccountKey, AccountRecord] = {(a.app_id, a.external_id): a for a in accounts}
+        self.fingerprints = fingerprints
+        self.users: dict[int, UserRecord] = {u.id: u for u in users}
+        self.attributes = attributes
+        self.changes: list[PlannedChange] = []
+        self.new_accounts: set[AccountKey] = set()
+        self.dirty_accounts: set[AccountKey] = set()  # imported fields changed
+        self.dirty_links: set[AccountKey] = set()  # owner / link kind / pin changed
+        self.new_users: set[int] = set()
+        self.dirty_users: set[int] = set()
+        self.dirty_attributes: set[tuple[int, str]] = set()
+        self.dirty_grants: set[str] = set()  # apps whose entitlements or grants changed
+        self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
+        self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
+        self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
+        self._next_temp_id = -1
+
+    # ids for records the store has not seen yet (negative until written)
+    def temp_id(self) -> int:
+        value = self._next_temp_id
+        self._next_temp_id -= 1
+        return value
+
+    def journal(self, stage: str, object_type: str, object_id: str, field: str = "",
+                old: Any = None, new: Any = None, reason: str = "") -> None:
+        self.changes.append(PlannedChange(stage, object_type, object_id, field, old, new, reason))
+
+    def accounts_of_app(self, app_id: str) -> list[AccountRecord]:
+        return [a for (app, _), a in self.accounts.items() if app == app_id]
+
+    def accounts_by_owner(self) -> dict[int, list[AccountRecord]]:
+        owned: dict[int, list[AccountRecord]] = defaultdict(list)
+        for account in self.accounts.values():
+            if account.owner_id is not None:
+                owned[account.owner_id].append(account)
+        return owned
+
+    def population(self) -> Population:
+        return Population(self.users.values(), self.accounts.values())
+
+    def account_label(self, account: AccountRecord) -> str:
+        return f"{account.app_id}:{account.external_id}"
+
+    def user_label(self, user: UserRecord) -> str:
+        return user.email or user.display_name or f"user {user.id}"
+
+    def owner_label(self, user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        user = self.users.get(user_id)
+        return self.user_label(user) if user else f"user {user_id}"
