@@ -47,10 +47,10 @@ def stable_hash(value: Any) -> str:
 def load_accounts(session: Session) -> list[AccountRecord]:
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
-    g = Grant.__table__.c  # type: ignore[attr-defined]
-    e = Entitlement.__table__.c  # type: ignore[attr-defined]
+    g = Grant.__table__  # type: ignore[attr-defined]
+    e = Entitlement.__table__  # type: ignore[attr-defined]
     for account_id, ent in session.execute(
-        select(g.account_id, e.external_id).join(e, e.id == g.entitlement_id)
+        select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
     ):
         grants[account_id].append(ent)
     rows = session.execute(

@@ -283,8 +283,13 @@ def _authority(attribute: AttributeDef, previous: AttributeState, values: dict[s
         if source.direction not in (*INBOUND, "disabled"):
             c.reason = f"{source.direction}: does not flow into the console"
         elif not is_empty(c.value) and c.value != value:
-            c.reason = (f"holds a different value, unchanged since the last sync; a change from "
-                        f"it needs update score ≥ {holder_update} (it has {source.score('update')})")
+            c.outcome = "lost"
+            if source.score("update") < holder_update:
+                c.reason = (f"holds a different value, but update score {source.score('update')}"
+                            f" < {holder_update} of {source_key or 'the current holder'}")
+            else:
+                c.reason = ("holds a different value, unchanged since the last sync; only a "
+                            "new change from it replaces the current value")
     return Decision(value, source_key, reason, list(candidates.values()), seen, True)
 
 

@@ -141,12 +141,13 @@ def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
     state.dirty_links.add((account.app_id, account.external_id))
 
 
-def _passing_directory_accounts(state: WorkState, order: dict[str, int]) -> dict[int, list[AccountRecord]]:
+def _passing_directory_accounts(state: WorkState, order: dict[str, int],
+                                passing: tuple[str, ...] = PASSING) -> dict[int, list[AccountRecord]]:
     backing: dict[int, list[AccountRecord]] = {}
     for key, account in state.accounts.items():
         if account.owner_id is None or account.app_id not in order:
             continue
-        if state.filter_results.get(key) in PASSING and account.status != "DELETED":
+        if state.filter_results.get(key) in passing and account.status != "DELETED":
             backing.setdefault(account.owner_id, []).append(account)
     for accounts in backing.values():
         accounts.sort(key=lambda a: (order[a.app_id], a.id if a.id > 0 else 10**12 - a.id))
@@ -205,12 +206,14 @@ def _refresh_users(state: WorkState, order: dict[str, int], report: StageReport)
 
 
 def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
-    backing = _passing_directory_accounts(state, order)
+    # Only CREATE accounts keep a person: a MATCH_ONLY feed enriches people, it cannot keep a
+    # leaver alive any more than it could have created them.
+    backing = _passing_directory_accounts(state, order, ("CREATE",))
     for user in state.users.values():
         if user.id in backing or user.status == "DELETED":
             continue
         state.journal(STAGE, "user", state.user_label(user), "status", user.status, "DELETED",
-                      "no directory account passes its filter any more")
+                      "no directory account creates this person any more")
         user.status = "DELETED"
         state.dirty_users.add(user.id)
         report.bump("users_removed")

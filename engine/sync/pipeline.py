@@ -87,7 +87,10 @@ def acquire_lock(db: Database, actor: str) -> None:
     with db.session() as session:
         held = session.get(SyncLock, "sync")
         if held is not None and held.host == host and not _pid_alive(held.pid):
-            session.delete(held)  # its process died: the lock is stale
+            session.delete(held)  # its process died: the lock is stale, and so is its run
+            session.execute(update(Run).where(Run.status == "running").values(
+                status="failed", ended_at=utcnow(),
+                error="interrupted: the process running it stopped before it finished"))
             session.commit()
         session.add(SyncLock(name="sync", holder=actor, host=host, pid=os.getpid(), since=utcnow()))
         try:

@@ -1,0 +1,109 @@
+"""DESIGN §4's worked cases, run through the one function the sync and `explain` both use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.records import UserRecord
+from engine.sync.attributes import AttributeDef, Source, decide
+from engine.sync.state import AttributeState
+
+
+class Values:
+    """Stands in for the accounts: what each source holds right now."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+    def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
+        return self.values.get(source.app, "")
+
+
+def flow(name: str, *rules: tuple[str, str, int, int, int]) -> AttributeDef:
+    sources = [
+        Source(f"{app}:profile.{name}", app, f"profile.{name}",
+               rule={"direction": direction, "create": c, "update": u, "delete": d})
+        for app, direction, c, u, d in rules
+    ]
+    return AttributeDef(name, False, sources, authority=True)
+
+
+def step(attribute: AttributeDef, state: AttributeState, **values: Any) -> AttributeState:
+    decision = decide(attribute, UserRecord(id=1), state, Values(**values))
+    return AttributeState(decision.value, decision.source, decision.seen, decision.ever_set)
+
+
+USER = UserRecord(id=1)
+
+
+def test_case_1_phone_create_then_update_by_the_higher_update_score() -> None:
+    phone = flow("phone", ("hr", "inbound", 50, 50, 50), ("pbx", "inbound", 30, 55, 50))
+    state = step(phone, AttributeState(), hr="+1 111", pbx="+1 222")
+    assert (state.value, state.source) == ("+1 111", "hr:profile.phone")  # create: 50 > 30
+
+    state = step(phone, state, hr="+1 111", pbx="+1 333")
+    assert (state.value, state.source) == ("+1 333", "pbx:profile.phone")  # 55 >= 50
+
+    decision = decide(phone, USER, state, Values(hr="+1 444", pbx="+1 333"))
+    assert decision.value == "+1 333"  # 50 < 55: rejected
+    hr = next(c for c in decision.candidates if c.source == "hr:profile.phone")
+    assert hr.outcome == "lost" and "50 < 55" in hr.reason
+
+
+def test_case_2_department_ad_change_rejected_hr_change_accepted() -> None:
+    department = flow("department", ("hr", "inbound", 50, 60, 50), ("ad", "inbound", 50, 45, 50))
+    state = step(department, AttributeState(), hr="Engineering", ad="Engineering")
+    assert state.source == "hr:profile.department"
+
+    rejected = step(department, state, hr="Engineering", ad="Sales")
+    assert rejected.value == "Engineering"
+    # the AD value is now remembered as seen: it is not retried on every sync
+    assert rejected.last_seen["ad:profile.department"] == "Sales"
+
+    accepted = step(department, rejected, hr="Finance", ad="Sales")
+    assert (accepted.value, accepted.source) == ("Finance", "hr:profile.department")
+
+
+def test_case_3_manager_delete_scores() -> None:
+    manager = flow("manager", ("hr", "inbound", 50, 70, 80), ("ad", "inbound", 50, 60, 40))
+    start = step(manager, AttributeState(), hr="boss@example.com", ad="boss@example.com")
+    assert start.source == "hr:profile.manager"
+
+    removed_in_ad = step(manager, start, hr="boss@example.com", ad="")
+    assert removed_in_ad.value == "boss@example.com"  # 40 < 70
+
+    removed_in_hr = step(manager, start, hr="", ad="boss@example.com")
+    assert removed_in_hr.value == ""  # 80 >= 70
+
+    # a cleared value is not filled again by the stale value AD still holds…
+    again = step(manager, removed_in_hr, hr="", ad="boss@example.com")
+    assert again.value == ""
+    # …only by a later change
+    changed = step(manager, again, hr="new.boss@example.com", ad="boss@example.com")
+    assert changed.value == "new.boss@example.com"
+
+
+def test_outbound_sources_never_flow_in_and_disabled_only_creates() -> None:
+    title = flow("title", ("hr", "outbound", 90, 90, 90), ("idp", "disabled", 40, 40, 40))
+    created = step(title, AttributeState(), hr="CEO", idp="Engineer")
+    assert created.value == "Engineer"  # outbound never flows in; disabled counts for create
+    later = step(title, created, hr="CEO", idp="Director")
+    assert later.value == "Engineer"  # disabled never updates
+
+
+def test_mapping_mode_fallback_and_union() -> None:
+    single = AttributeDef("job_title", False, [
+        Source("hr:profile.job_title", "hr", "profile.job_title"),
+        Source("idp:profile.title", "idp", "profile.title"),
+    ], authority=False)
+    decision = decide(single, USER, AttributeState(), Values(hr="", idp="Engineer"))
+    assert (decision.value, decision.source) == ("Engineer", "idp:profile.title")
+    outcomes = [c.outcome for c in decision.candidates]
+    assert outcomes == ["empty", "won"]
+
+    multi = AttributeDef("additional_email", True, [
+        Source("hr:emails", "hr", "emails"), Source("idp:emails", "idp", "emails"),
+    ], authority=False)
+    decision = decide(multi, USER, AttributeState(),
+                      Values(hr=["a@x.com", "b@x.com"], idp=["B@x.com", "c@x.com"]))
+    assert decision.value == ["a@x.com", "b@x.com", "c@x.com"]

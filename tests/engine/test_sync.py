@@ -1,0 +1,217 @@
+"""The sync pipeline over real files and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine.errors import SyncLocked
+from engine.services import Services, open_services
+from engine.store.models import Account, Person, Run, SyncLock
+from engine.sync.pipeline import run_sync
+from tests.engine.org import IDP, edit, open_org
+
+
+def people(services: Services) -> dict[str, Person]:
+    with services.db.session() as session:
+        return {p.email: p for p in session.execute(select(Person)).scalars()}
+
+
+def owner_of(services: Services, app: str, external_id: str) -> str | None:
+    with services.db.session() as session:
+        account = session.execute(select(Account).where(
+            Account.app_id == app, Account.external_id == external_id)).scalar_one()
+        if account.owner_id is None:
+            return None
+        return session.get(Person, account.owner_id).email
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Services:
+    return open_org(tmp_path)
+
+
+def test_first_sync_creates_people_links_accounts_and_fills_attributes(org: Services) -> None:
+    result = org.sync()
+    assert result.status == "applied", result.error
+    everyone = people(org)
+    assert set(everyone) == {"ann.lee@example.com", "bo.chen@example.com", "sam.park@example.com",
+                             "sam.park2@example.com", "nina@example.com"}
+    # the +tag IdP account merged into Ann; the service account with her alias did not
+    assert owner_of(org, "idp", "u1") == "ann.lee@example.com"
+    assert owner_of(org, "idp", "u2") is None
+    # the leaver is ignored by the HR filter
+    assert owner_of(org, "hr", "E5") is None
+    # MATCH_ONLY enriches an existing person and never creates one
+    assert owner_of(org, "feed", "f1") == "bo.chen@example.com"
+    assert owner_of(org, "feed", "f2") is None
+    # narrow ownership by email; broad by name, but two Sam Parks are never confused
+    assert owner_of(org, "slack", "s1") == "ann.lee@example.com"
+    assert owner_of(org, "slack", "s2") is None
+    assert owner_of(org, "github", "g1") == "bo.chen@example.com"
+    assert owner_of(org, "github", "g2") is None
+    ann = everyone["ann.lee@example.com"]
+    assert ann.attributes["department"] == "Engineering"  # HR create 50 beats IdP 40
+    assert ann.attributes["job_title"] == "Engineer"
+    assert ann.attributes["manager_email"] == ["bo.chen@example.com"]
+    assert ann.attributes["slack_handle"] == "ann"
+    assert "ann.lee+it@example.com" in ann.emails
+    assert everyone["bo.chen@example.com"].attributes["vendor"] == "Acme"
+    assert everyone["nina@example.com"].attributes["job_title"] == "Consultant"
+    stages = {s.name: s.counts for s in result.stages}
+    assert stages["import"]["new"] == 14
+    assert stages["identify"]["users_created"] == 5
+
+
+def test_second_sync_changes_nothing(org: Services) -> None:
+    org.sync()
+    again = org.sync()
+    assert again.status == "applied"
+    assert again.changes == []
+
+
+def test_dry_run_plans_exactly_what_apply_does(org: Services) -> None:
+    plan = org.sync(dry_run=True)
+    assert plan.status == "planned"
+    assert people(org) == {}  # nothing changed
+    applied = org.sync()
+    strip = [{k: v for k, v in c.items()} for c in plan.changes]
+    assert strip == applied.changes
+    _, journal = org.run_changes(plan.run_id)
+    assert len(journal) == len(plan.changes) and not any(c["applied"] for c in journal)
+
+
+def test_a_change_in_hr_flows_and_a_lower_authority_change_is_rejected(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+    folder = tmp_path / "org"
+
+    def idp_moves_ann(data: dict) -> None:
+        data["accounts"][0]["profile"]["department"] = "Marketing"
+
+    edit(folder, "idp", idp_moves_ann)
+    result = services.sync()
+    assert people(services)["ann.lee@example.com"].attributes["department"] == "Engineering"
+    assert not [c for c in result.changes if c["field"] == "department"]
+    explained = services.explain("ann.lee@example.com", "department")
+    idp = next(c for c in explained["candidates"] if c["source"].startswith("idp"))
+    assert idp["outcome"] == "lost" and "45 < 60" in idp["reason"]
+
+    def hr_moves_ann(data: dict) -> None:
+        data["accounts"][0]["profile"]["department"] = "Research"
+
+    edit(folder, "hr", hr_moves_ann)
+    result = services.sync()
+    assert people(services)["ann.lee@example.com"].attributes["department"] == "Research"
+    assert [c["new"] for c in result.changes if c["field"] == "department"] == ["Research"]
+
+
+def test_ambiguous_merge_reports_a_conflict_instead_of_a_duplicate(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+
+    def add_ambiguous(data: dict) -> None:
+        data["accounts"].append({"id": "u9", "display_name": "Sam P",
+                                 "email": "sam.park@example.com",
+                                 "emails": ["sam.park2@example.com"]})
+
+    edit(tmp_path / "org", "idp", add_ambiguous)
+    result = services.sync()
+    identify = next(s for s in result.stages if s.name == "identify")
+    assert identify.counts["conflicts"] == 1
+    assert any("idp:u9" in p and "ambiguous" in p for p in identify.problems)
+    assert len(people(services)) == 5
+    assert owner_of(services, "idp", "u9") is None
+
+
+def test_removed_directory_accounts_remove_people_and_the_threshold_blocks(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+
+    def everyone_leaves(data: dict) -> None:
+        data["accounts"] = data["accounts"][:1]
+
+    edit(tmp_path / "org", "hr", everyone_leaves)
+    edit(tmp_path / "org", "idp", everyone_leaves)
+    blocked = services.sync()
+    assert blocked.status == "blocked-by-threshold" and blocked.exit_code == 3
+    assert any(cause.startswith("users") for cause in blocked.deletions)
+    assert all(p.status != "DELETED" for p in people(services).values())  # nothing applied
+
+    applied = services.sync(allow_deletes=True)
+    assert applied.status == "applied"
+    statuses = {e: p.status for e, p in people(services).items()}
+    assert statuses["ann.lee@example.com"] == "ENABLED"
+    assert statuses["bo.chen@example.com"] == "DELETED"  # kept, not erased
+    with services.db.session() as session:
+        gone = session.execute(select(Account).where(Account.external_id == "E2")).scalar_one()
+        assert gone.status == "DELETED"
+
+
+def test_a_second_sync_is_refused_while_one_runs(org: Services) -> None:
+    with org.db.session() as session:
+        session.add(SyncLock(holder="carol", host=os.uname().nodename, pid=1))
+        session.commit()
+    with pytest.raises(SyncLocked, match="carol"):
+        org.sync()
+    # previews never wait for a sync
+    assert org.preview_all("push_condition", "true").ok
+
+
+def test_a_failing_connector_loses_nothing(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+    (tmp_path / "org" / "idp.yaml").write_text("accounts: [ {id: broken\n")
+    result = services.sync()
+    assert result.status == "applied"
+    imported = next(s for s in result.stages if s.name == "import")
+    assert imported.counts["apps_failed"] == 1
+    assert any(p.startswith("idp:") for p in imported.problems)
+    assert owner_of(services, "idp", "u1") == "ann.lee@example.com"
+    assert "nina@example.com" in people(services)
+    assert people(services)["nina@example.com"].status == "ENABLED"
+    assert services.dashboard().errors >= 1
+
+
+def _sync_and_die_after_import(db_url: str) -> None:
+    from engine.store.db import Database
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "identify" and done == 1 and os.environ.get("_ROSTER_APPLYING"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if stage == "done":
+            os.environ["_ROSTER_APPLYING"] = "1"
+
+    run_sync(Database(db_url), progress=progress)
+
+
+def test_a_process_killed_in_the_middle_of_an_applied_sync(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_sync_and_die_after_import, args=(services.db.url,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        assert session.execute(select(Account)).first() is not None  # import was committed
+        assert session.execute(select(Person)).first() is None  # identify was not
+        run = session.execute(select(Run)).scalar_one()
+        assert run.status == "running"
+    # the next sync clears the dead process's lock and finishes the job
+    result = open_services(db_path=tmp_path / "roster.db").sync()
+    assert result.status == "applied", result.error
+    assert len(people(services)) == 5
+    assert services.sync().changes == []
+
+
+def test_sync_json_shape(org: Services) -> None:
+    data = json.loads(json.dumps(org.sync(dry_run=True).as_dict(), default=str))
+    assert {"run_id", "status", "dry_run", "stages", "changes"} <= set(data)
+    assert [s["name"] for s in data["stages"]] == ["import", "identify", "ownership", "attributes"]
+    assert IDP["accounts"][0]["id"] in json.dumps(data["changes"])
