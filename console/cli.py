@@ -30,15 +30,25 @@ def _store_options(func: F) -> F:
                 root = ctx.find_root()
                 root.ensure_object(dict)[key] = value
             return value
+
         return callback
 
-    func = click.option("--database-url", envvar="ROSTER_DATABASE_URL", expose_value=False,
-                        callback=remember("database_url"),
-                        help="Any SQLAlchemy URL (PostgreSQL for teams). Env: ROSTER_DATABASE_URL.")(func)
-    func = click.option("--db", "db", envvar="ROSTER_DB", expose_value=False,
-                        type=click.Path(dir_okay=False, path_type=Path),
-                        callback=remember("db"),
-                        help="SQLite file of the identity store. Env: ROSTER_DB.")(func)
+    func = click.option(
+        "--database-url",
+        envvar="ROSTER_DATABASE_URL",
+        expose_value=False,
+        callback=remember("database_url"),
+        help="Any SQLAlchemy URL (PostgreSQL for teams). Env: ROSTER_DATABASE_URL.",
+    )(func)
+    func = click.option(
+        "--db",
+        "db",
+        envvar="ROSTER_DB",
+        expose_value=False,
+        type=click.Path(dir_okay=False, path_type=Path),
+        callback=remember("db"),
+        help="SQLite file of the identity store. Env: ROSTER_DB.",
+    )(func)
     return func
 
 
@@ -53,8 +63,10 @@ def _services(init: str | None = None) -> Any:
 
     settings = _settings()
     if init is None and not settings.store_exists():
-        click.echo(f"No identity store at {settings.describe()}; creating it with the demo "
-                   "organisation…", err=True)
+        click.echo(
+            f"No identity store at {settings.describe()}; creating it with the demo organisation…",
+            err=True,
+        )
     return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
 
 
@@ -64,9 +76,18 @@ def _emit(data: Any) -> None:
 
 def _fail(exc: RosterError, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": exc.message,
-                               "problems": [p.as_dict() for p in exc.problems]},
-                              indent=2, default=str), err=True)
+        click.echo(
+            json.dumps(
+                {
+                    "ok": False,
+                    "error": exc.message,
+                    "problems": [p.as_dict() for p in exc.problems],
+                },
+                indent=2,
+                default=str,
+            ),
+            err=True,
+        )
     else:
         click.echo(f"Error: {exc.message}", err=True)
         for problem in exc.problems:
@@ -84,6 +105,7 @@ def _guard(func: F) -> F:
             return func(*args, **kwargs)
         except RosterError as exc:
             _fail(exc, bool(kwargs.get("as_json")))
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -107,8 +129,13 @@ def _open_console() -> None:
 
 @main.command()
 @_store_options
-@click.option("--sample", "mode", flag_value="sample", default=True,
-              help="Load the demo organisation (default).")
+@click.option(
+    "--sample",
+    "mode",
+    flag_value="sample",
+    default=True,
+    help="Load the demo organisation (default).",
+)
 @click.option("--empty", "mode", flag_value="empty", help="Create an empty store.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
@@ -118,21 +145,32 @@ def init(mode: str, as_json: bool) -> None:
     if settings.store_exists():
         raise RosterError(
             f"{settings.describe()} already holds an identity store; nothing was changed. "
-            "Pick another file with --db, or delete that one first.")
+            "Pick another file with --db, or delete that one first."
+        )
     services = _services(init=mode)
     summary = services.dashboard()
-    data = {"ok": True, "mode": mode, "store": settings.describe(), "people": summary.people,
-            "accounts": summary.accounts, "apps": len(summary.apps)}
+    data = {
+        "ok": True,
+        "mode": mode,
+        "store": settings.describe(),
+        "people": summary.people,
+        "accounts": summary.accounts,
+        "apps": len(summary.apps),
+    }
     if as_json:
         _emit(data)
     else:
-        click.echo(f"Created {settings.describe()} ({mode}): {summary.people} people, "
-                   f"{summary.accounts} accounts in {len(summary.apps)} apps.")
+        click.echo(
+            f"Created {settings.describe()} ({mode}): {summary.people} people, "
+            f"{summary.accounts} accounts in {len(summary.apps)} apps."
+        )
 
 
 @main.command()
 @_store_options
-@click.option("--dry-run", is_flag=True, help="Plan only: compute and store the plan, change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Plan only: compute and store the plan, change nothing."
+)
 @click.option("--allow-deletes", is_flag=True, help="Apply even past the deletion threshold.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
@@ -151,9 +189,13 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
             for problem in stage.problems[:10]:
                 click.echo(f"    ! {problem}")
             if len(stage.problems) > 10:
-                click.echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
-        click.echo(f"  {len(result.changes)} changes" +
-                   (" planned (nothing was applied)" if result.status != "applied" else " applied"))
+                click.echo(
+                    f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})"
+                )
+        click.echo(
+            f"  {len(result.changes)} changes"
+            + (" planned (nothing was applied)" if result.status != "applied" else " applied")
+        )
         for cause, objects in result.deletions.items():
             click.echo(f"  would delete {len(objects)} {cause}")
         if result.error:
@@ -171,8 +213,15 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("expression")
 @_guard
-def preview(context: str, user_email: str | None, account_key: str | None, everyone: bool,
-            app_id: str | None, as_json: bool, expression: str) -> None:
+def preview(
+    context: str,
+    user_email: str | None,
+    account_key: str | None,
+    everyone: bool,
+    app_id: str | None,
+    as_json: bool,
+    expression: str,
+) -> None:
     """Evaluate a CEL EXPRESSION in CONTEXT against one record or everyone."""
     from engine.cel import CONTEXTS
 
@@ -196,8 +245,10 @@ def preview(context: str, user_email: str | None, account_key: str | None, every
             raise RosterError(f"The store has no {kind}s to evaluate against.")
         record = services.record(refs[0])
     if kind == "account" and user_email or kind == "user" and account_key:
-        raise click.UsageError(f"the {context} context evaluates against {kind}s; "
-                               f"use {'--account' if kind == 'account' else '--user'}")
+        raise click.UsageError(
+            f"the {context} context evaluates against {kind}s; "
+            f"use {'--account' if kind == 'account' else '--user'}"
+        )
     result = services.preview_one(context, expression, record)
     if as_json:
         _emit(result.as_dict())
@@ -209,8 +260,10 @@ def preview(context: str, user_email: str | None, account_key: str | None, every
         else:
             _print_problem(result.error, result.caret)
         for warning in result.warnings:
-            click.echo(f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
-                       err=True)
+            click.echo(
+                f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
+                err=True,
+            )
     sys.exit(0 if result.ok else 1)
 
 
@@ -242,10 +295,12 @@ def _print_population(result: Any, as_json: bool) -> None:
     for error in result.first_errors:
         click.echo(f"  error: {error['record']}: {error['message']}")
     for sample in result.samples[:5]:
-        click.echo(f"  sample: {sample['record']} → {json.dumps(sample['value'], default=str, ensure_ascii=False)}")
+        value = json.dumps(sample["value"], default=str, ensure_ascii=False)
+        click.echo(f"  sample: {sample['record']} → {value}")
     for warning in result.warnings:
-        click.echo(f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
-                   err=True)
+        click.echo(
+            f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""), err=True
+        )
 
 
 @main.command()
@@ -265,10 +320,16 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     click.echo(f"  source: {data['source'] or '(none)'}")
     for candidate in data["candidates"]:
         scores = candidate["scores"]
-        extra = (f" [{candidate['direction']} c{scores['create']} u{scores['update']} "
-                 f"d{scores['delete']}]" if scores else "")
-        click.echo(f"  {candidate['outcome']:<8} {candidate['source']:<28} "
-                   f"{json.dumps(candidate['value'], ensure_ascii=False)}{extra}")
+        extra = (
+            f" [{candidate['direction']} c{scores['create']} u{scores['update']} "
+            f"d{scores['delete']}]"
+            if scores
+            else ""
+        )
+        click.echo(
+            f"  {candidate['outcome']:<8} {candidate['source']:<28} "
+            f"{json.dumps(candidate['value'], ensure_ascii=False)}{extra}"
+        )
         click.echo(f"           {candidate['reason']}")
 
 
@@ -312,9 +373,15 @@ def config_validate(file: Path, as_json: bool) -> None:
     else:
         for problem in result.problems:
             click.echo(f"{problem.severity}: {file}: {problem}", err=True)
-        click.echo(f"{file}: " + ("valid" if not errors else f"{len(errors)} errors") +
-                   (f", {len(result.problems) - len(errors)} warnings"
-                    if len(result.problems) > len(errors) else ""))
+        click.echo(
+            f"{file}: "
+            + ("valid" if not errors else f"{len(errors)} errors")
+            + (
+                f", {len(result.problems) - len(errors)} warnings"
+                if len(result.problems) > len(errors)
+                else ""
+            )
+        )
     sys.exit(1 if errors else 0)
 
 
@@ -326,12 +393,20 @@ def config_validate(file: Path, as_json: bool) -> None:
 @_guard
 def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
     """Replace the configuration with FILE (all or nothing)."""
-    result = _services().import_config(_read(file), source=str(file), base_dir=file.parent,
-                                       dry_run=dry_run)
+    result = _services().import_config(
+        _read(file), source=str(file), base_dir=file.parent, dry_run=dry_run
+    )
     if as_json:
-        _emit({"ok": True, "applied": result.applied,
-               "changes": [c.as_dict() if hasattr(c, "as_dict") else str(c) for c in result.changes],
-               "warnings": [w.as_dict() for w in result.warnings]})
+        _emit(
+            {
+                "ok": True,
+                "applied": result.applied,
+                "changes": [
+                    c.as_dict() if hasattr(c, "as_dict") else str(c) for c in result.changes
+                ],
+                "warnings": [w.as_dict() for w in result.warnings],
+            }
+        )
         return
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -339,9 +414,10 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
         click.echo(f"  {change.describe() if hasattr(change, 'describe') else change}")
     if not result.changes:
         click.echo("No differences against the current configuration.")
-    click.echo(("Imported" if result.applied else "Dry run: would import") + f" {file} "
-               f"({len(result.changes)} changes)." +
-               ("" if result.applied else " Nothing was changed."))
+    click.echo(
+        ("Imported" if result.applied else "Dry run: would import") + f" {file} "
+        f"({len(result.changes)} changes)." + ("" if result.applied else " Nothing was changed.")
+    )
 
 
 @main.command()
@@ -358,8 +434,10 @@ def runs(run_id: int | None, as_json: bool) -> None:
             _emit([r.as_dict() for r in items])
             return
         for run in items:
-            click.echo(f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<21} "
-                       f"{'dry run' if run.dry_run else 'applied':<8} {run.started_by}")
+            click.echo(
+                f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<21} "
+                f"{'dry run' if run.dry_run else 'applied':<8} {run.started_by}"
+            )
         if not items:
             click.echo("No runs yet: `roster sync --dry-run` plans one.")
         return
@@ -367,14 +445,18 @@ def runs(run_id: int | None, as_json: bool) -> None:
     if as_json:
         _emit({**summary.as_dict(), "changes": changes})
         return
-    click.echo(f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
-               f", started {summary.started_at:%Y-%m-%d %H:%M:%S} by {summary.started_by}")
+    click.echo(
+        f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
+        f", started {summary.started_at:%Y-%m-%d %H:%M:%S} by {summary.started_by}"
+    )
     if summary.error:
         click.echo(f"  error: {summary.error}")
     for change in changes:
         field = f".{change['field']}" if change["field"] else ""
-        click.echo(f"  [{change['stage']}] {change['object_id']}{field}: "
-                   f"{change['old']!r} → {change['new']!r}  ({change['reason']})")
+        click.echo(
+            f"  [{change['stage']}] {change['object_id']}{field}: "
+            f"{change['old']!r} → {change['new']!r}  ({change['reason']})"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,8 +20,11 @@ class Settings:
         return self.database_url or sqlite_url(self.db_path or default_db_path())
 
     def describe(self) -> str:
-        return Database(self.url).display_url if self.database_url else str(
-            (self.db_path or default_db_path()).expanduser())
+        return (
+            Database(self.url).display_url
+            if self.database_url
+            else str((self.db_path or default_db_path()).expanduser())
+        )
 
     def store_exists(self) -> bool:
         db = Database(self.url)

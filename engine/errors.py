@@ -71,4 +71,3 @@ class SyncLocked(RosterError):
 
 class StoreError(RosterError):
     """The identity store cannot be opened or is in an unexpected state."""
-

@@ -83,8 +83,13 @@ class PopulationPreview:
 def _error_dict(problem: Problem | None, caret: str) -> dict[str, Any] | None:
     if problem is None:
         return None
-    return {"message": problem.message, "line": problem.line, "column": problem.column,
-            "hint": problem.hint, "caret": caret}
+    return {
+        "message": problem.message,
+        "line": problem.line,
+        "column": problem.column,
+        "hint": problem.hint,
+        "caret": caret,
+    }
 
 
 def record_label(record: Record) -> str:
@@ -94,7 +99,9 @@ def record_label(record: Record) -> str:
     return record.email or record.display_name or f"user {record.id}"
 
 
-def _compile(cel: CelEngine, context: str, text: str) -> tuple[Any, Problem | None, str, list[Problem]]:
+def _compile(
+    cel: CelEngine, context: str, text: str
+) -> tuple[Any, Problem | None, str, list[Problem]]:
     try:
         program = cel.compile(context, text)
     except CelCompileError as exc:
@@ -103,8 +110,13 @@ def _compile(cel: CelEngine, context: str, text: str) -> tuple[Any, Problem | No
     return program, None, "", warnings
 
 
-def _evaluate(cel: CelEngine, context: str, program: Any, record: Record,
-              entitlement: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+def _evaluate(
+    cel: CelEngine,
+    context: str,
+    program: Any,
+    record: Record,
+    entitlement: dict[str, Any] | None = None,
+) -> tuple[Any, str | None]:
     """The record's value as plain Python, or the error message for people."""
     try:
         value = cel.evaluate(program, cel.activation_for(context, record, entitlement=entitlement))
@@ -116,20 +128,31 @@ def _evaluate(cel: CelEngine, context: str, program: Any, record: Record,
     return value, None
 
 
-def preview_one(cel: CelEngine, context: str, text: str, record: Record,
-                entitlement: dict[str, Any] | None = None) -> OnePreview:
+def preview_one(
+    cel: CelEngine,
+    context: str,
+    text: str,
+    record: Record,
+    entitlement: dict[str, Any] | None = None,
+) -> OnePreview:
     started = time.perf_counter()
     program, problem, caret, warnings = _compile(cel, context, text)
     if program is None:
-        return OnePreview(False, error=problem, caret=caret,
-                          elapsed_ms=(time.perf_counter() - started) * 1000)
+        return OnePreview(
+            False, error=problem, caret=caret, elapsed_ms=(time.perf_counter() - started) * 1000
+        )
     value, message = _evaluate(cel, context, program, record, entitlement)
     elapsed = (time.perf_counter() - started) * 1000
     if message is not None:
-        return OnePreview(False, error=Problem(message, path=record_label(record)),
-                          elapsed_ms=elapsed, warnings=warnings)
-    return OnePreview(True, to_python(value), type_name(value), elapsed_ms=elapsed,
-                      warnings=warnings)
+        return OnePreview(
+            False,
+            error=Problem(message, path=record_label(record)),
+            elapsed_ms=elapsed,
+            warnings=warnings,
+        )
+    return OnePreview(
+        True, to_python(value), type_name(value), elapsed_ms=elapsed, warnings=warnings
+    )
 
 
 def preview_all(
@@ -145,8 +168,9 @@ def preview_all(
     started = time.perf_counter()
     program, problem, caret, warnings = _compile(cel, context, text)
     if program is None:
-        return PopulationPreview(False, error=problem, caret=caret,
-                                 elapsed_ms=(time.perf_counter() - started) * 1000)
+        return PopulationPreview(
+            False, error=problem, caret=caret, elapsed_ms=(time.perf_counter() - started) * 1000
+        )
     baseline = None
     if compare_to is not None and compare_to.strip() and compare_to != text:
         baseline, _, _, _ = _compile(cel, context, compare_to)
@@ -157,7 +181,7 @@ def preview_all(
         if cancelled is not None and cancelled():
             result.cancelled = True
             break
-        for record in records[start:start + BATCH]:
+        for record in records[start : start + BATCH]:
             value, message = _evaluate(cel, context, program, record)
             result.count += 1
             if message is not None:
@@ -214,8 +238,9 @@ class _Summary:
 
     def result(self) -> dict[str, Any]:
         if self.context == "directory_filter":
-            summary: dict[str, Any] = {k: self.decisions.get(k, 0)
-                                       for k in ("CREATE", "MATCH_ONLY", "IGNORE")}
+            summary: dict[str, Any] = {
+                k: self.decisions.get(k, 0) for k in ("CREATE", "MATCH_ONLY", "IGNORE")
+            }
             if self.decisions.get("INVALID"):
                 summary["INVALID"] = self.decisions["INVALID"]
         elif self.context == "push_condition":

@@ -61,10 +61,17 @@ class RunSummary:
     error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "status": self.status, "dry_run": self.dry_run,
-                "started_at": self.started_at.isoformat(), "started_by": self.started_by,
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None,
-                "counts": self.counts, "error": self.error}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "started_by": self.started_by,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "counts": self.counts,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -136,37 +143,87 @@ class Services:
     # --- dashboard ---------------------------------------------------------------------
     def dashboard(self) -> Dashboard:
         with self.db.session() as session:
-            people = session.scalar(select(func.count()).select_from(Person)
-                                    .where(Person.status != "DELETED")) or 0
-            accounts = session.scalar(select(func.count()).select_from(Account)
-                                      .where(Account.status != "DELETED")) or 0
-            apps_rows = session.execute(select(App).order_by(
-                col(App.directory_order).is_(None), App.directory_order, App.id)).scalars().all()
+            people = (
+                session.scalar(
+                    select(func.count()).select_from(Person).where(Person.status != "DELETED")
+                )
+                or 0
+            )
+            accounts = (
+                session.scalar(
+                    select(func.count()).select_from(Account).where(Account.status != "DELETED")
+                )
+                or 0
+            )
+            apps_rows = (
+                session.execute(
+                    select(App).order_by(
+                        col(App.directory_order).is_(None), App.directory_order, App.id
+                    )
+                )
+                .scalars()
+                .all()
+            )
             directory_ids = [a.id for a in apps_rows if a.is_directory]
-            unowned = session.scalar(
-                select(func.count()).select_from(Account).where(
-                    Account.owner_id.is_(None), Account.status != "DELETED",  # type: ignore[union-attr]
-                    col(Account.app_id).not_in(directory_ids))) or 0
-            unmerged = session.scalar(
-                select(func.count()).select_from(Account).where(
-                    Account.owner_id.is_(None), Account.status != "DELETED",  # type: ignore[union-attr]
-                    col(Account.app_id).in_(directory_ids),
-                    Account.filter_result == "MATCH_ONLY")) or 0
-            per_app = dict(session.execute(
-                select(Account.app_id, func.count()).where(Account.status != "DELETED")
-                .group_by(Account.app_id)).all())
+            unowned = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Account)
+                    .where(
+                        Account.owner_id.is_(None),
+                        Account.status != "DELETED",  # type: ignore[union-attr]
+                        col(Account.app_id).not_in(directory_ids),
+                    )
+                )
+                or 0
+            )
+            unmerged = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Account)
+                    .where(
+                        Account.owner_id.is_(None),
+                        Account.status != "DELETED",  # type: ignore[union-attr]
+                        col(Account.app_id).in_(directory_ids),
+                        Account.filter_result == "MATCH_ONLY",
+                    )
+                )
+                or 0
+            )
+            per_app = dict(
+                session.execute(
+                    select(Account.app_id, func.count())
+                    .where(Account.status != "DELETED")
+                    .group_by(Account.app_id)
+                ).all()
+            )
             runs = self.runs(limit=5)
-            apps = [AppSummary(a.id, a.name, a.connector, per_app.get(a.id, 0), a.last_import_at,
-                               a.last_import_status, a.is_directory) for a in apps_rows]
+            apps = [
+                AppSummary(
+                    a.id,
+                    a.name,
+                    a.connector,
+                    per_app.get(a.id, 0),
+                    a.last_import_at,
+                    a.last_import_status,
+                    a.is_directory,
+                )
+                for a in apps_rows
+            ]
         errors = sum(1 for a in apps if a.last_import_status not in ("", "ok"))
-        warnings = [f"{a.name or a.id}: last import failed: {a.last_import_status}"
-                    for a in apps if a.last_import_status not in ("", "ok")]
+        warnings = [
+            f"{a.name or a.id}: last import failed: {a.last_import_status}"
+            for a in apps
+            if a.last_import_status not in ("", "ok")
+        ]
         if runs and runs[0].status in ("failed", "blocked-by-threshold"):
             errors += 1
             warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
         if not apps:
-            warnings.append("No apps are configured: import a configuration "
-                            "(roster config import FILE) or load the demo (roster init --sample).")
+            warnings.append(
+                "No apps are configured: import a configuration "
+                "(roster config import FILE) or load the demo (roster init --sample)."
+            )
         if unowned:
             warnings.append(f"{unowned} accounts have no owner.")
         return Dashboard(people, accounts, unowned, unmerged, errors, apps, runs, warnings)
@@ -174,8 +231,20 @@ class Services:
     def runs(self, limit: int = 20) -> list[RunSummary]:
         with self.db.session() as session:
             rows = session.execute(select(Run).order_by(col(Run.id).desc()).limit(limit)).scalars()
-            return [RunSummary(r.id or 0, r.kind, r.status, r.dry_run, r.started_at, r.started_by,
-                               r.ended_at, r.counts or {}, r.error) for r in rows]
+            return [
+                RunSummary(
+                    r.id or 0,
+                    r.kind,
+                    r.status,
+                    r.dry_run,
+                    r.started_at,
+                    r.started_by,
+                    r.ended_at,
+                    r.counts or {},
+                    r.error,
+                )
+                for r in rows
+            ]
 
     def run_changes(self, run_id: int) -> tuple[RunSummary, list[dict[str, Any]]]:
         with self.db.session() as session:
@@ -183,14 +252,31 @@ class Services:
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
             changes = [
-                {"stage": c.stage, "object_type": c.object_type, "object_id": c.object_id,
-                 "field": c.field, "old": c.old, "new": c.new, "reason": c.reason,
-                 "applied": c.applied}
-                for c in session.execute(select(Change).where(Change.run_id == run_id)
-                                         .order_by(Change.id)).scalars()
+                {
+                    "stage": c.stage,
+                    "object_type": c.object_type,
+                    "object_id": c.object_id,
+                    "field": c.field,
+                    "old": c.old,
+                    "new": c.new,
+                    "reason": c.reason,
+                    "applied": c.applied,
+                }
+                for c in session.execute(
+                    select(Change).where(Change.run_id == run_id).order_by(Change.id)
+                ).scalars()
             ]
-            summary = RunSummary(run.id or 0, run.kind, run.status, run.dry_run, run.started_at,
-                                 run.started_by, run.ended_at, run.counts or {}, run.error)
+            summary = RunSummary(
+                run.id or 0,
+                run.kind,
+                run.status,
+                run.dry_run,
+                run.started_at,
+                run.started_by,
+                run.ended_at,
+                run.counts or {},
+                run.error,
+            )
         return summary, changes
 
     # --- records -----------------------------------------------------------------------
@@ -200,22 +286,36 @@ class Services:
             if kind == "user":
                 statement = select(Person.id, Person.display_name, Person.email, Person.status)
                 if query.strip():
-                    statement = statement.where(or_(col(Person.email).ilike(needle),
-                                                    col(Person.display_name).ilike(needle)))
-                rows = session.execute(statement.order_by(Person.display_name, Person.id)
-                                       .limit(limit)).all()
-                return [RecordRef("user", r[0], f"{r[1]} <{r[2]}>" if r[2] else r[1] or f"user {r[0]}",
-                                  r[3]) for r in rows]
-            statement = select(Account.id, Account.app_id, Account.external_id,
-                               Account.display_name, Account.email)
+                    statement = statement.where(
+                        or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
+                    )
+                rows = session.execute(
+                    statement.order_by(Person.display_name, Person.id).limit(limit)
+                ).all()
+                return [
+                    RecordRef(
+                        "user", r[0], f"{r[1]} <{r[2]}>" if r[2] else r[1] or f"user {r[0]}", r[3]
+                    )
+                    for r in rows
+                ]
+            statement = select(
+                Account.id, Account.app_id, Account.external_id, Account.display_name, Account.email
+            )
             if query.strip():
-                statement = statement.where(or_(col(Account.email).ilike(needle),
-                                                col(Account.display_name).ilike(needle),
-                                                col(Account.external_id).ilike(needle),
-                                                col(Account.app_id).ilike(needle)))
-            rows = session.execute(statement.order_by(Account.app_id, Account.external_id)
-                                   .limit(limit)).all()
-            return [RecordRef("account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}") for r in rows]
+                statement = statement.where(
+                    or_(
+                        col(Account.email).ilike(needle),
+                        col(Account.display_name).ilike(needle),
+                        col(Account.external_id).ilike(needle),
+                        col(Account.app_id).ilike(needle),
+                    )
+                )
+            rows = session.execute(
+                statement.order_by(Account.app_id, Account.external_id).limit(limit)
+            ).all()
+            return [
+                RecordRef("account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}") for r in rows
+            ]
 
     def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
         population = self.population()
@@ -230,11 +330,14 @@ class Services:
         raise NotFound(f"The {ref.kind} {ref.label or ref.id} no longer exists; pick another.")
 
     def user_by_email(self, email: str) -> UserRecord:
-        matches = [u for u in self.population().users_by_email(email) if u.status != "DELETED"] \
-            or self.population().users_by_email(email)
+        matches = [
+            u for u in self.population().users_by_email(email) if u.status != "DELETED"
+        ] or self.population().users_by_email(email)
         if not matches:
-            raise NotFound(f"No person has the email {email!r}. Search with `roster preview "
-                           "--context user_key --all 'subject.email'` or in the Users screen.")
+            raise NotFound(
+                f"No person has the email {email!r}. Search with `roster preview "
+                "--context user_key --all 'subject.email'` or in the Users screen."
+            )
         return matches[0]
 
     def account_by_key(self, key: str) -> AccountRecord:
@@ -252,27 +355,42 @@ class Services:
         if context not in CONTEXTS:
             raise InvalidInput(f"Unknown context {context!r}; use one of {', '.join(CONTEXTS)}.")
 
-    def preview_one(self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
-                    ) -> OnePreview:
+    def preview_one(
+        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
+    ) -> OnePreview:
         self._check_context(context)
         record = self.record(ref) if isinstance(ref, RecordRef) else ref
         return preview_one(self.cel(), context, text, record)
 
-    def records_in_scope(self, context: str, app_id: str | None = None
-                         ) -> list[UserRecord] | list[AccountRecord]:
+    def records_in_scope(
+        self, context: str, app_id: str | None = None
+    ) -> list[UserRecord] | list[AccountRecord]:
         population = self.population()
         if CONTEXTS[context].subject_kind == "account":
             return [a for a in population.accounts if app_id is None or a.app_id == app_id]
         return [u for u in population.users if u.status != "DELETED"]
 
-    def preview_all(self, context: str, text: str, *, app_id: str | None = None,
-                    compare_to: str | None = None,
-                    progress: Callable[[int, int], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> PopulationPreview:
+    def preview_all(
+        self,
+        context: str,
+        text: str,
+        *,
+        app_id: str | None = None,
+        compare_to: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> PopulationPreview:
         self._check_context(context)
         records = self.records_in_scope(context, app_id)
-        return preview_all(self.cel(), context, text, records, compare_to=compare_to,
-                           progress=progress, cancelled=cancelled)
+        return preview_all(
+            self.cel(),
+            context,
+            text,
+            records,
+            compare_to=compare_to,
+            progress=progress,
+            cancelled=cancelled,
+        )
 
     def completions(self, context: str) -> Completions:
         self._check_context(context)
@@ -281,8 +399,10 @@ class Services:
             variables=list(CONTEXTS[context].variables),
             fields={"user": field_names("user"), "account": field_names("account")},
             functions=function_names(),
-            profile_keys={"account": sorted(population.profile_keys("account")),
-                          "user": sorted(population.profile_keys("user"))},
+            profile_keys={
+                "account": sorted(population.profile_keys("account")),
+                "user": sorted(population.profile_keys("user")),
+            },
         )
 
     def label(self, record: UserRecord | AccountRecord) -> str:
@@ -299,8 +419,9 @@ class Services:
     def validate_config(self, text: str, *, source: str, base_dir: Path) -> Any:
         from engine.config import validate_text
 
-        return validate_text(text, source=source, base_dir=base_dir,
-                             population=self._population_or_none())
+        return validate_text(
+            text, source=source, base_dir=base_dir, population=self._population_or_none()
+        )
 
     def _population_or_none(self) -> Population | None:
         try:
@@ -308,8 +429,15 @@ class Services:
         except RosterError:
             return None
 
-    def import_config(self, text: str, *, source: str, base_dir: Path, dry_run: bool = False,
-                      actor: str | None = None) -> ConfigImportResult:
+    def import_config(
+        self,
+        text: str,
+        *,
+        source: str,
+        base_dir: Path,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> ConfigImportResult:
         """Validate, then replace the configuration in one transaction (all or nothing)."""
         from engine.config import diff_configs, from_document, to_document
 
@@ -319,7 +447,9 @@ class Services:
         if errors or result.config is None:
             raise ConfigInvalid(
                 f"{source}: {len(errors)} problem{'s' if len(errors) != 1 else ''}; "
-                "nothing was imported.", errors)
+                "nothing was imported.",
+                errors,
+            )
         with self.db.session() as session:
             current = load_config_document(session)
         old = from_document(current) if len(current) > 1 else None
@@ -340,8 +470,14 @@ class Services:
 
         order = {d["app"]: i for i, d in enumerate(document.get("directories") or [])}
         for app in document.get("apps") or []:
-            description = describe(ConnectorSpec(app["id"], app.get("connector", "file"),
-                                                 dict(app.get("settings") or {}), base_dir))
+            description = describe(
+                ConnectorSpec(
+                    app["id"],
+                    app.get("connector", "file"),
+                    dict(app.get("settings") or {}),
+                    base_dir,
+                )
+            )
             row = session.get(App, app["id"]) or App(id=app["id"])
             row.name = app.get("name") or app["id"]
             row.connector = app.get("connector", "file")
@@ -352,7 +488,7 @@ class Services:
             row.creation_schema = [f.as_dict() for f in description.creation_schema]
             row.is_directory = app["id"] in order
             row.directory_order = order.get(app["id"])
-            row.ownership_strategy = ((app.get("ownership") or {}).get("strategy") or "narrow")
+            row.ownership_strategy = (app.get("ownership") or {}).get("strategy") or "narrow"
             session.add(row)
 
     # --- attributes --------------------------------------------------------------------
@@ -365,18 +501,30 @@ class Services:
         user = self.user_by_email(email)
         with self.db.session() as session:
             definitions = list(load_config_document(session).get("attributes") or [])
-            row = session.execute(select(AttributeValue).where(
-                AttributeValue.user_id == user.id,
-                func.lower(AttributeValue.attribute) == attribute.lower())).scalars().first()
+            row = (
+                session.execute(
+                    select(AttributeValue).where(
+                        AttributeValue.user_id == user.id,
+                        func.lower(AttributeValue.attribute) == attribute.lower(),
+                    )
+                )
+                .scalars()
+                .first()
+            )
         names = [d["name"] for d in definitions]
         match = [d for d in definitions if d["name"].lower() == attribute.lower()]
         if not match:
-            raise NotFound(f"No attribute {attribute!r}; the configured ones are: "
-                           f"{', '.join(names) or 'none'}.")
+            raise NotFound(
+                f"No attribute {attribute!r}; the configured ones are: "
+                f"{', '.join(names) or 'none'}."
+            )
         cel = self.cel()
         definition = compile_attributes(match, cel)[0]
-        previous = (AttributeState(row.value, row.source, row.last_seen or {}, row.ever_set)
-                    if row else AttributeState())
+        previous = (
+            AttributeState(row.value, row.source, row.last_seen or {}, row.ever_set)
+            if row
+            else AttributeState()
+        )
         reader = SourceReader(cel, {user.id: self.population().accounts_of(user.id)})
         decision = decide(definition, user, previous, reader)
         return {
@@ -391,14 +539,24 @@ class Services:
         }
 
     # --- sync --------------------------------------------------------------------------
-    def sync(self, *, dry_run: bool = False, allow_deletes: bool = False,
-             progress: Callable[[str, int, int], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> Any:
+    def sync(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_deletes: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Any:
         from engine.sync.pipeline import run_sync
 
         try:
-            return run_sync(self.db, dry_run=dry_run, allow_deletes=allow_deletes,
-                            progress=progress, cancelled=cancelled)
+            return run_sync(
+                self.db,
+                dry_run=dry_run,
+                allow_deletes=allow_deletes,
+                progress=progress,
+                cancelled=cancelled,
+            )
         finally:
             self.invalidate()
 
@@ -411,13 +569,15 @@ class Services:
             return None
         folder = copy_demo_files(demo_folder_for(self.db))
         config_file = folder / "roster.yaml"
-        self.import_config(config_file.read_text(encoding="utf-8"), source=str(config_file),
-                           base_dir=folder)
+        self.import_config(
+            config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
+        )
         return self.sync()
 
 
-def open_services(db_path: Path | str | None = None, database_url: str | None = None,
-                  init: str | None = None) -> Services:
+def open_services(
+    db_path: Path | str | None = None, database_url: str | None = None, init: str | None = None
+) -> Services:
     """Open (and if needed create) a store. `init` = "sample" | "empty" forces initialisation;
     otherwise a new store gets the demo organisation, an existing one is migrated."""
     url = database_url or sqlite_url(db_path or default_db_path())

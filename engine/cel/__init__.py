@@ -1,0 +1,29 @@
+"""Roster's CEL engine (DESIGN §7): contexts, compile with clear errors, fast evaluation.
+
+engine = CelEngine(population)
+program = engine.compile("push_condition", 'subject.department == "Engineering"')
+value = engine.evaluate(program, engine.activation_for("push_condition", user))
+"""
+
+from .contexts import CONTEXTS, ContextSpec
+from .engine import CelEngine, Program
+from .exceptions import CelCompileError, CelEvalError
+from .functions import function_names
+from .objects import field_names
+from .results import check_result, normalize_filter_result
+from .values import to_python, type_name
+
+__all__ = [
+    "CONTEXTS",
+    "CelCompileError",
+    "CelEngine",
+    "CelEvalError",
+    "ContextSpec",
+    "Program",
+    "check_result",
+    "field_names",
+    "function_names",
+    "normalize_filter_result",
+    "to_python",
+    "type_name",
+]

@@ -59,7 +59,9 @@ class Database:
         try:
             return inspect(self.engine).has_table("alembic_version")
         except SQLAlchemyError as exc:
-            raise StoreError(f"Cannot open the identity store at {self.display_url}: {exc}") from exc
+            raise StoreError(
+                f"Cannot open the identity store at {self.display_url}: {exc}"
+            ) from exc
 
     @property
     def display_url(self) -> str:
@@ -94,8 +96,9 @@ class Database:
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"Cannot prepare the identity store at {self.display_url}: {exc.__class__.__name__}: "
-                f"{exc}. Check the path or URL and that the database is reachable."
+                f"Cannot prepare the identity store at {self.display_url}: "
+                f"{exc.__class__.__name__}: {exc}. Check the path or URL and that the "
+                "database is reachable."
             ) from exc
 
     @contextmanager

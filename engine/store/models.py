@@ -15,8 +15,10 @@ def utcnow() -> datetime:
 
 
 def _json(default: Any = None) -> Any:
-    return Field(default_factory=(lambda: default() if callable(default) else default),
-                 sa_column=Column(JSON, nullable=True))
+    return Field(
+        default_factory=(lambda: default() if callable(default) else default),
+        sa_column=Column(JSON, nullable=True),
+    )
 
 
 class App(SQLModel, table=True):
@@ -64,14 +66,20 @@ class Account(SQLModel, table=True):
     first_seen: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)
     owner_id: int | None = Field(default=None, foreign_key="person.id")
-    link_kind: str | None = None  # directory-create, directory-match, ownership-rule, provisioned, manual
+    link_kind: str | None = (
+        None  # directory-create, directory-match, ownership-rule, provisioned, manual
+    )
     pinned: bool = False
-    filter_result: str | None = None  # last directory-filter decision: CREATE, MATCH_ONLY, IGNORE, ERROR
+    filter_result: str | None = (
+        None  # last directory-filter decision: CREATE, MATCH_ONLY, IGNORE, ERROR
+    )
 
 
 class Entitlement(SQLModel, table=True):
     __tablename__ = "entitlement"
-    __table_args__ = (UniqueConstraint("app_id", "external_id", name="uq_entitlement_app_external"),)
+    __table_args__ = (
+        UniqueConstraint("app_id", "external_id", name="uq_entitlement_app_external"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     app_id: str = Field(foreign_key="app.id", index=True)

@@ -26,7 +26,7 @@ from engine.store.models import (
     utcnow,
 )
 
-CONFIG_SECTIONS = ("settings", "apps", "directories", "attributes", "push_rules", "provisioning")
+CONFIG_SECTIONS = ("settings", "apps", "directories", "attributes", "push_rules")
 
 
 def current_actor() -> str:
@@ -55,18 +55,47 @@ def load_accounts(session: Session) -> list[AccountRecord]:
         grants[account_id].append(ent)
     rows = session.execute(
         select(
-            a.id, a.app_id, a.external_id, a.display_name, a.given_name, a.family_name, a.email,
-            a.emails, a.username, a.usernames, a.employee_ids, a.status, a.type, a.manager,
-            a.profile, a.owner_id, a.link_kind, a.pinned,
+            a.id,
+            a.app_id,
+            a.external_id,
+            a.display_name,
+            a.given_name,
+            a.family_name,
+            a.email,
+            a.emails,
+            a.username,
+            a.usernames,
+            a.employee_ids,
+            a.status,
+            a.type,
+            a.manager,
+            a.profile,
+            a.owner_id,
+            a.link_kind,
+            a.pinned,
         ).order_by(a.id)
     )
     return [
         AccountRecord(
-            id=r[0], app_id=r[1], external_id=r[2], display_name=r[3], given_name=r[4],
-            family_name=r[5], email=r[6], emails=r[7] or [], username=r[8], usernames=r[9] or [],
-            employee_ids=r[10] or [], status=r[11], type=r[12], manager=r[13],
-            profile=r[14] or {}, entitlements=sorted(grants.get(r[0], ())), owner_id=r[15],
-            link_kind=r[16], pinned=bool(r[17]),
+            id=r[0],
+            app_id=r[1],
+            external_id=r[2],
+            display_name=r[3],
+            given_name=r[4],
+            family_name=r[5],
+            email=r[6],
+            emails=r[7] or [],
+            username=r[8],
+            usernames=r[9] or [],
+            employee_ids=r[10] or [],
+            status=r[11],
+            type=r[12],
+            manager=r[13],
+            profile=r[14] or {},
+            entitlements=sorted(grants.get(r[0], ())),
+            owner_id=r[15],
+            link_kind=r[16],
+            pinned=bool(r[17]),
         )
         for r in rows
     ]
@@ -76,15 +105,36 @@ def load_users(session: Session) -> list[UserRecord]:
     p = Person.__table__.c  # type: ignore[attr-defined]
     rows = session.execute(
         select(
-            p.id, p.email, p.emails, p.username, p.usernames, p.display_name, p.given_name,
-            p.family_name, p.employee_id, p.employee_ids, p.status, p.type, p.attributes,
+            p.id,
+            p.email,
+            p.emails,
+            p.username,
+            p.usernames,
+            p.display_name,
+            p.given_name,
+            p.family_name,
+            p.employee_id,
+            p.employee_ids,
+            p.status,
+            p.type,
+            p.attributes,
         ).order_by(p.id)
     )
     return [
         UserRecord(
-            id=r[0], email=r[1], emails=r[2] or [], username=r[3], usernames=r[4] or [],
-            display_name=r[5], given_name=r[6], family_name=r[7], employee_id=r[8],
-            employee_ids=r[9] or [], status=r[10], type=r[11], attributes=r[12] or {},
+            id=r[0],
+            email=r[1],
+            emails=r[2] or [],
+            username=r[3],
+            usernames=r[4] or [],
+            display_name=r[5],
+            given_name=r[6],
+            family_name=r[7],
+            employee_id=r[8],
+            employee_ids=r[9] or [],
+            status=r[10],
+            type=r[11],
+            attributes=r[12] or {},
         )
         for r in rows
     ]
@@ -126,13 +176,21 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
         changed.append(section)
         session.add(
             AuditEvent(
-                at=now, actor=actor, action="config.import", object_kind="config",
-                object_name=section, before=row.body if row else None, after=body,
+                at=now,
+                actor=actor,
+                action="config.import",
+                object_kind="config",
+                object_name=section,
+                before=row.body if row else None,
+                after=body,
             )
         )
         if row is None:
-            session.add(ConfigObject(section=section, body=body, version=version,
-                                     updated_at=now, updated_by=actor))
+            session.add(
+                ConfigObject(
+                    section=section, body=body, version=version, updated_at=now, updated_by=actor
+                )
+            )
         else:
             row.body, row.version, row.updated_at, row.updated_by = body, version, now, actor
             session.add(row)

@@ -18,8 +18,18 @@ STAGE = "attributes"
 INBOUND = ("inbound", "bidirectional")
 DEFAULT_SCORES = {"direction": "inbound", "create": 50, "update": 50, "delete": 50}
 ACCOUNT_FIELDS = (
-    "external_id", "display_name", "given_name", "family_name", "email", "emails", "username",
-    "usernames", "employee_ids", "status", "type", "manager",
+    "external_id",
+    "display_name",
+    "given_name",
+    "family_name",
+    "email",
+    "emails",
+    "username",
+    "usernames",
+    "employee_ids",
+    "status",
+    "type",
+    "manager",
 )
 
 
@@ -57,8 +67,14 @@ class Candidate:
     scores: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "value": self.value, "outcome": self.outcome,
-                "reason": self.reason, "direction": self.direction, "scores": self.scores}
+        return {
+            "source": self.source,
+            "value": self.value,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "direction": self.direction,
+            "scores": self.scores,
+        }
 
 
 @dataclass
@@ -87,19 +103,22 @@ def compile_attributes(definitions: list[dict[str, Any]], cel: CelEngine) -> lis
                 try:
                     program = cel.compile("attribute_source", raw["cel"])
                 except CelCompileError as exc:
-                    raise InvalidInput(f"attribute {name!r}, source {i + 1}: {exc.problem}") from exc
+                    raise InvalidInput(
+                        f"attribute {name!r}, source {i + 1}: {exc.problem}"
+                    ) from exc
                 sources.append(Source(f"cel[{i}]", None, None, program))
             else:
                 app, fld = raw.get("app"), raw.get("field", "")
-                sources.append(Source(f"{app}:{fld}", app, fld,
-                                      rule=rules.get(app, dict(DEFAULT_SCORES))))
+                sources.append(
+                    Source(f"{app}:{fld}", app, fld, rule=rules.get(app, dict(DEFAULT_SCORES)))
+                )
         compiled.append(AttributeDef(name, multi, sources, authority=bool(rules)))
     return compiled
 
 
 def _account_value(account: AccountRecord, fld: str) -> Any:
     if fld.startswith("profile."):
-        return account.profile.get(fld[len("profile."):])
+        return account.profile.get(fld[len("profile.") :])
     if fld in ACCOUNT_FIELDS:
         return getattr(account, fld)
     return account.profile.get(fld)
@@ -116,8 +135,13 @@ def _shape(value: Any, multi: bool) -> Any:
         if len(items) > 1:
             raise CelEvalError(f"a single-valued attribute got {len(items)} values: {items!r}")
         return items[0] if items else ""
-    text = value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
+    text = (
+        value
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
         else str(value)
+    )
     text = text.strip()
     return ([text] if text else []) if multi else text
 
@@ -131,7 +155,9 @@ class SourceReader:
 
     def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
         if source.program is not None:
-            value = self.cel.evaluate(source.program, self.cel.activation_for("attribute_source", user))
+            value = self.cel.evaluate(
+                source.program, self.cel.activation_for("attribute_source", user)
+            )
             return _shape(to_python(value), attribute.multi)
         for account in self.accounts_by_owner.get(user.id, ()):
             if account.app_id == source.app and account.status != "DELETED":
@@ -139,8 +165,9 @@ class SourceReader:
         return [] if attribute.multi else ""
 
 
-def decide(attribute: AttributeDef, user: UserRecord, previous: AttributeState,
-           reader: SourceReader) -> Decision:
+def decide(
+    attribute: AttributeDef, user: UserRecord, previous: AttributeState, reader: SourceReader
+) -> Decision:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for source in attribute.sources:
@@ -153,8 +180,12 @@ def decide(attribute: AttributeDef, user: UserRecord, previous: AttributeState,
     return _mapping(attribute, previous, values, errors)
 
 
-def _mapping(attribute: AttributeDef, previous: AttributeState, values: dict[str, Any],
-             errors: dict[str, str]) -> Decision:
+def _mapping(
+    attribute: AttributeDef,
+    previous: AttributeState,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> Decision:
     candidates: list[Candidate] = []
     if attribute.multi:
         merged: list[str] = []
@@ -168,11 +199,23 @@ def _mapping(attribute: AttributeDef, previous: AttributeState, values: dict[str
                 if item.casefold() not in folded:
                     folded.add(item.casefold())
                     merged.append(item)
-            candidates.append(Candidate(source.key, value, "won" if value else "empty",
-                                        "added to the union" if value else "no value"))
+            candidates.append(
+                Candidate(
+                    source.key,
+                    value,
+                    "won" if value else "empty",
+                    "added to the union" if value else "no value",
+                )
+            )
         contributing = [c.source for c in candidates if c.outcome == "won"]
-        return Decision(merged, ",".join(contributing), "union of every source, in order",
-                        candidates, values, bool(merged) or previous.ever_set)
+        return Decision(
+            merged,
+            ",".join(contributing),
+            "union of every source, in order",
+            candidates,
+            values,
+            bool(merged) or previous.ever_set,
+        )
     winner: Candidate | None = None
     for source in attribute.sources:
         if source.key in errors:
@@ -183,17 +226,29 @@ def _mapping(attribute: AttributeDef, previous: AttributeState, values: dict[str
             winner = Candidate(source.key, value, "won", "first source in order with a value")
             candidates.append(winner)
         elif winner is None:
-            candidates.append(Candidate(source.key, value, "empty", "no value; fell back to the next"))
+            candidates.append(
+                Candidate(source.key, value, "empty", "no value; fell back to the next")
+            )
         else:
-            candidates.append(Candidate(source.key, value, "lost",
-                                        f"a source earlier in the order ({winner.source}) has a value"))
+            candidates.append(
+                Candidate(
+                    source.key,
+                    value,
+                    "lost",
+                    f"a source earlier in the order ({winner.source}) has a value",
+                )
+            )
     if winner is None:
         return Decision("", "", "no source has a value", candidates, values, previous.ever_set)
     return Decision(winner.value, winner.source, winner.reason, candidates, values, True)
 
 
-def _authority(attribute: AttributeDef, previous: AttributeState, values: dict[str, Any],
-               errors: dict[str, str]) -> Decision:
+def _authority(
+    attribute: AttributeDef,
+    previous: AttributeState,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> Decision:
     by_key = {s.key: s for s in attribute.sources}
     current_source = by_key.get(previous.source)
     holder_update = current_source.score("update") if current_source else 0
@@ -201,23 +256,40 @@ def _authority(attribute: AttributeDef, previous: AttributeState, values: dict[s
     for source in attribute.sources:
         scores = {k: source.score(k) for k in ("create", "update", "delete")}
         if source.key in errors:
-            candidates[source.key] = Candidate(source.key, None, "error", errors[source.key],
-                                               source.direction, scores)
+            candidates[source.key] = Candidate(
+                source.key, None, "error", errors[source.key], source.direction, scores
+            )
         else:
-            candidates[source.key] = Candidate(source.key, values.get(source.key), "ignored",
-                                               "no change since the last sync", source.direction,
-                                               scores)
+            candidates[source.key] = Candidate(
+                source.key,
+                values.get(source.key),
+                "ignored",
+                "no change since the last sync",
+                source.direction,
+                scores,
+            )
     seen = {**previous.last_seen, **values}
     # Create: the attribute never had a value.
     if not previous.ever_set:
-        eligible = [s for s in attribute.sources if s.direction in (*INBOUND, "disabled")
-                    and s.key not in errors and not is_empty(values.get(s.key))]
+        eligible = [
+            s
+            for s in attribute.sources
+            if s.direction in (*INBOUND, "disabled")
+            and s.key not in errors
+            and not is_empty(values.get(s.key))
+        ]
         for source in attribute.sources:
             if source.direction == "outbound":
                 candidates[source.key].reason = "outbound: the console's value flows out, not in"
         if not eligible:
-            return Decision(previous.value if previous.value is not None else _blank(attribute),
-                            "", "no source has a value yet", list(candidates.values()), seen, False)
+            return Decision(
+                previous.value if previous.value is not None else _blank(attribute),
+                "",
+                "no source has a value yet",
+                list(candidates.values()),
+                seen,
+                False,
+            )
         best = max(eligible, key=lambda s: (s.score("create"), -attribute.sources.index(s)))
         for source in eligible:
             c = candidates[source.key]
@@ -225,54 +297,92 @@ def _authority(attribute: AttributeDef, previous: AttributeState, values: dict[s
                 c.outcome, c.reason = "won", f"highest create score ({best.score('create')})"
             else:
                 c.outcome = "lost"
-                c.reason = (f"create score {source.score('create')} < {best.score('create')}"
-                            if source.score("create") < best.score("create")
-                            else f"same create score; {best.key} comes first")
-        return Decision(values[best.key], best.key, candidates[best.key].reason,
-                        list(candidates.values()), seen, True)
+                c.reason = (
+                    f"create score {source.score('create')} < {best.score('create')}"
+                    if source.score("create") < best.score("create")
+                    else f"same create score; {best.key} comes first"
+                )
+        return Decision(
+            values[best.key],
+            best.key,
+            candidates[best.key].reason,
+            list(candidates.values()),
+            seen,
+            True,
+        )
 
-    changed = [s for s in attribute.sources if s.direction in INBOUND and s.key not in errors
-               and s.key in previous.last_seen and values.get(s.key) != previous.last_seen[s.key]
-               and not is_empty(values.get(s.key))]
+    changed = [
+        s
+        for s in attribute.sources
+        if s.direction in INBOUND
+        and s.key not in errors
+        and s.key in previous.last_seen
+        and values.get(s.key) != previous.last_seen[s.key]
+        and not is_empty(values.get(s.key))
+    ]
     # A source seen for the first time (a newly linked account) counts as a change too.
-    changed += [s for s in attribute.sources if s.direction in INBOUND and s.key not in errors
-                and s.key not in previous.last_seen and not is_empty(values.get(s.key))
-                and values.get(s.key) != previous.value]
+    changed += [
+        s
+        for s in attribute.sources
+        if s.direction in INBOUND
+        and s.key not in errors
+        and s.key not in previous.last_seen
+        and not is_empty(values.get(s.key))
+        and values.get(s.key) != previous.value
+    ]
     value, source_key, reason = previous.value, previous.source, "unchanged"
     if changed:
         best = max(changed, key=lambda s: (s.score("update"), -attribute.sources.index(s)))
         for source in changed:
             c = candidates[source.key]
             if source is not best:
-                c.outcome, c.reason = "lost", (
-                    f"changed too, but update score {source.score('update')} < "
-                    f"{best.score('update')}" if source.score("update") < best.score("update")
-                    else f"changed too, same update score; {best.key} comes first")
+                c.outcome, c.reason = (
+                    "lost",
+                    (
+                        f"changed too, but update score {source.score('update')} < "
+                        f"{best.score('update')}"
+                        if source.score("update") < best.score("update")
+                        else f"changed too, same update score; {best.key} comes first"
+                    ),
+                )
         c = candidates[best.key]
         if best.score("update") >= holder_update:
             value, source_key = values[best.key], best.key
             c.outcome = "won"
-            c.reason = reason = (f"changed; update score {best.score('update')} ≥ "
-                                 f"{holder_update} of the current holder "
-                                 f"({previous.source or 'none'})")
+            c.reason = reason = (
+                f"changed; update score {best.score('update')} ≥ "
+                f"{holder_update} of the current holder "
+                f"({previous.source or 'none'})"
+            )
         else:
             c.outcome = "lost"
-            c.reason = reason = (f"change rejected: update score {best.score('update')} < "
-                                 f"{holder_update} of {previous.source}, which set the value")
+            c.reason = reason = (
+                f"change rejected: update score {best.score('update')} < "
+                f"{holder_update} of {previous.source}, which set the value"
+            )
     else:
-        deleted = [s for s in attribute.sources if s.key not in errors
-                   and not is_empty(previous.last_seen.get(s.key)) and is_empty(values.get(s.key))]
+        deleted = [
+            s
+            for s in attribute.sources
+            if s.key not in errors
+            and not is_empty(previous.last_seen.get(s.key))
+            and is_empty(values.get(s.key))
+        ]
         for source in deleted:
             c = candidates[source.key]
             if source.score("delete") >= holder_update:
                 value, source_key = _blank(attribute), ""
                 c.outcome = "won"
-                c.reason = reason = (f"value removed; delete score {source.score('delete')} ≥ "
-                                     f"{holder_update} of the current holder")
+                c.reason = reason = (
+                    f"value removed; delete score {source.score('delete')} ≥ "
+                    f"{holder_update} of the current holder"
+                )
                 break
             c.outcome = "lost"
-            c.reason = (f"value removed, but delete score {source.score('delete')} < "
-                        f"{holder_update} of {previous.source}, which set the value")
+            c.reason = (
+                f"value removed, but delete score {source.score('delete')} < "
+                f"{holder_update} of {previous.source}, which set the value"
+            )
     if source_key and source_key in candidates and candidates[source_key].outcome == "ignored":
         candidates[source_key].outcome = "won"
         candidates[source_key].reason = "set the current value"
@@ -285,11 +395,15 @@ def _authority(attribute: AttributeDef, previous: AttributeState, values: dict[s
         elif not is_empty(c.value) and c.value != value:
             c.outcome = "lost"
             if source.score("update") < holder_update:
-                c.reason = (f"holds a different value, but update score {source.score('update')}"
-                            f" < {holder_update} of {source_key or 'the current holder'}")
+                c.reason = (
+                    f"holds a different value, but update score {source.score('update')}"
+                    f" < {holder_update} of {source_key or 'the current holder'}"
+                )
             else:
-                c.reason = ("holds a different value, unchanged since the last sync; only a "
-                            "new change from it replaces the current value")
+                c.reason = (
+                    "holds a different value, unchanged since the last sync; only a "
+                    "new change from it replaces the current value"
+                )
     return Decision(value, source_key, reason, list(candidates.values()), seen, True)
 
 
@@ -297,8 +411,9 @@ def _blank(attribute: AttributeDef) -> Any:
     return [] if attribute.multi else ""
 
 
-def run_attributes(state: WorkState, definitions: list[AttributeDef], cel: CelEngine,
-                   report: StageReport) -> None:
+def run_attributes(
+    state: WorkState, definitions: list[AttributeDef], cel: CelEngine, report: StageReport
+) -> None:
     reader = SourceReader(cel, state.accounts_by_owner())
     for user in state.users.values():
         if user.status == "DELETED":
@@ -312,17 +427,30 @@ def run_attributes(state: WorkState, definitions: list[AttributeDef], cel: CelEn
                     report.bump("errors")
                     report.problems.append(
                         f"{state.user_label(user)}: {attribute.name} from {candidate.source}: "
-                        f"{candidate.reason}")
+                        f"{candidate.reason}"
+                    )
             old = previous.value if previous.value is not None else _blank(attribute)
             new = decision.value if decision.value is not None else _blank(attribute)
-            if (old != new or decision.source != previous.source or decision.seen != previous.last_seen
-                    or decision.ever_set != previous.ever_set):
-                state.attributes[key] = AttributeState(new, decision.source, decision.seen,
-                                                       decision.ever_set)
+            if (
+                old != new
+                or decision.source != previous.source
+                or decision.seen != previous.last_seen
+                or decision.ever_set != previous.ever_set
+            ):
+                state.attributes[key] = AttributeState(
+                    new, decision.source, decision.seen, decision.ever_set
+                )
                 state.dirty_attributes.add(key)
             if old != new:
-                state.journal(STAGE, "user", state.user_label(user), attribute.name, old, new,
-                              decision.reason + (f" ({decision.source})" if decision.source else ""))
+                state.journal(
+                    STAGE,
+                    "user",
+                    state.user_label(user),
+                    attribute.name,
+                    old,
+                    new,
+                    decision.reason + (f" ({decision.source})" if decision.source else ""),
+                )
                 report.bump("cleared" if is_empty(new) else "set")
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)

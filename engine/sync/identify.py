@@ -15,8 +15,9 @@ PASSING = ("CREATE", "MATCH_ONLY")
 CORE_FIELDS = ("email", "username", "display_name", "given_name", "family_name", "employee_id")
 
 
-def run_identify(state: WorkState, directories: list[dict[str, Any]], cel: CelEngine,
-                 report: StageReport) -> None:
+def run_identify(
+    state: WorkState, directories: list[dict[str, Any]], cel: CelEngine, report: StageReport
+) -> None:
     order = {d["app"]: i for i, d in enumerate(directories)}
     for directory in directories:
         _identify_directory(state, directory, cel, report)
@@ -24,12 +25,15 @@ def run_identify(state: WorkState, directories: list[dict[str, Any]], cel: CelEn
     _remove_unbacked_users(state, order, report)
 
 
-def _identify_directory(state: WorkState, directory: dict[str, Any], cel: CelEngine,
-                        report: StageReport) -> None:
+def _identify_directory(
+    state: WorkState, directory: dict[str, Any], cel: CelEngine, report: StageReport
+) -> None:
     app_id = directory["app"]
     decide = _filter(directory, cel)
-    rules = [compile_rule(r, cel, i)
-             for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)]
+    rules = [
+        compile_rule(r, cel, i)
+        for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)
+    ]
     indexes = [rule.index(u for u in state.users.values()) for rule in rules]
     for account in sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id):
         key = (app_id, account.external_id)
@@ -74,7 +78,7 @@ def _filter(directory: dict[str, Any], cel: CelEngine) -> Any:
         decision = normalize_filter_result(value)
         if decision is None:
             raise CelEvalError(
-                f'the filter returned {to_python(value)!r}; it must return true, false, '
+                f"the filter returned {to_python(value)!r}; it must return true, false, "
                 f'"CREATE", "MATCH_ONLY" or "IGNORE"'
             )
         return decision
@@ -82,8 +86,14 @@ def _filter(directory: dict[str, Any], cel: CelEngine) -> Any:
     return decide
 
 
-def _merge(state: WorkState, account: AccountRecord, decision: str, rules: list[KeyRule],
-           indexes: list[dict[str, set[int]]], report: StageReport) -> None:
+def _merge(
+    state: WorkState,
+    account: AccountRecord,
+    decision: str,
+    rules: list[KeyRule],
+    indexes: list[dict[str, set[int]]],
+    report: StageReport,
+) -> None:
     label = state.account_label(account)
     ambiguous: list[str] = []
     for rule, index in zip(rules, indexes, strict=True):
@@ -120,29 +130,51 @@ def _merge(state: WorkState, account: AccountRecord, decision: str, rules: list[
     for rule, index in zip(rules, indexes, strict=True):
         for key in rule.user_keys(user):
             index.setdefault(key, set()).add(user.id)
-    state.journal(STAGE, "user", state.user_label(user), "", None, user.email or user.display_name,
-                  f"created from {label}")
+    state.journal(
+        STAGE,
+        "user",
+        state.user_label(user),
+        "",
+        None,
+        user.email or user.display_name,
+        f"created from {label}",
+    )
     report.bump("users_created")
 
 
 def _link(state: WorkState, account: AccountRecord, user_id: int, kind: str, reason: str) -> None:
-    state.journal(STAGE, "account", state.account_label(account), "owner",
-                  state.owner_label(account.owner_id), state.owner_label(user_id), reason)
+    state.journal(
+        STAGE,
+        "account",
+        state.account_label(account),
+        "owner",
+        state.owner_label(account.owner_id),
+        state.owner_label(user_id),
+        reason,
+    )
     account.owner_id = user_id
     account.link_kind = kind
     state.dirty_links.add((account.app_id, account.external_id))
 
 
 def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
-    state.journal(STAGE, "account", state.account_label(account), "owner",
-                  state.owner_label(account.owner_id), None, reason)
+    state.journal(
+        STAGE,
+        "account",
+        state.account_label(account),
+        "owner",
+        state.owner_label(account.owner_id),
+        None,
+        reason,
+    )
     account.owner_id = None
     account.link_kind = None
     state.dirty_links.add((account.app_id, account.external_id))
 
 
-def _passing_directory_accounts(state: WorkState, order: dict[str, int],
-                                passing: tuple[str, ...] = PASSING) -> dict[int, list[AccountRecord]]:
+def _passing_directory_accounts(
+    state: WorkState, order: dict[str, int], passing: tuple[str, ...] = PASSING
+) -> dict[int, list[AccountRecord]]:
     backing: dict[int, list[AccountRecord]] = {}
     for key, account in state.accounts.items():
         if account.owner_id is None or account.app_id not in order:
@@ -201,8 +233,15 @@ def _refresh_users(state: WorkState, order: dict[str, int], report: StageReport)
             state.dirty_users.add(user_id)
             if user_id not in state.new_users:
                 for name, (old, new) in changed.items():
-                    state.journal(STAGE, "user", state.user_label(user), name, old, new,
-                                  f"from {state.account_label(accounts[0])}")
+                    state.journal(
+                        STAGE,
+                        "user",
+                        state.user_label(user),
+                        name,
+                        old,
+                        new,
+                        f"from {state.account_label(accounts[0])}",
+                    )
 
 
 def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
@@ -212,8 +251,15 @@ def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: Stag
     for user in state.users.values():
         if user.id in backing or user.status == "DELETED":
             continue
-        state.journal(STAGE, "user", state.user_label(user), "status", user.status, "DELETED",
-                      "no directory account creates this person any more")
+        state.journal(
+            STAGE,
+            "user",
+            state.user_label(user),
+            "status",
+            user.status,
+            "DELETED",
+            "no directory account creates this person any more",
+        )
         user.status = "DELETED"
         state.dirty_users.add(user.id)
         report.bump("users_removed")

@@ -16,20 +16,33 @@ from engine.sync.state import StageReport, WorkState
 
 STAGE = "import"
 IMPORTED_FIELDS = (
-    "display_name", "given_name", "family_name", "email", "emails", "username", "usernames",
-    "employee_ids", "status", "type", "manager", "profile",
+    "display_name",
+    "given_name",
+    "family_name",
+    "email",
+    "emails",
+    "username",
+    "usernames",
+    "employee_ids",
+    "status",
+    "type",
+    "manager",
+    "profile",
 )
 
 
 def connector_spec(app: dict[str, Any], base_dir: Path) -> ConnectorSpec:
     return ConnectorSpec(
-        app_id=app["id"], kind=app.get("connector", "file"),
-        settings=dict(app.get("settings") or {}), base_dir=base_dir,
+        app_id=app["id"],
+        kind=app.get("connector", "file"),
+        settings=dict(app.get("settings") or {}),
+        base_dir=base_dir,
     )
 
 
-def run_import(state: WorkState, apps: list[dict[str, Any]], base_dir: Path,
-               report: StageReport) -> set[str]:
+def run_import(
+    state: WorkState, apps: list[dict[str, Any]], base_dir: Path, report: StageReport
+) -> set[str]:
     """Import every app; returns the ids of apps that imported successfully."""
     imported: set[str] = set()
     for app in apps:
@@ -51,8 +64,9 @@ def run_import(state: WorkState, apps: list[dict[str, Any]], base_dir: Path,
     return imported
 
 
-def _merge_listing(state: WorkState, app_id: str, listed: list[ListedAccount],
-                   report: StageReport) -> None:
+def _merge_listing(
+    state: WorkState, app_id: str, listed: list[ListedAccount], report: StageReport
+) -> None:
     seen: set[str] = set()
     for item in listed:
         key = (app_id, item.external_id)
@@ -65,8 +79,15 @@ def _merge_listing(state: WorkState, app_id: str, listed: list[ListedAccount],
             state.accounts[key] = account
             state.fingerprints[key] = digest
             state.new_accounts.add(key)
-            state.journal(STAGE, "account", f"{app_id}:{item.external_id}", "", None,
-                          account.display_name or account.email, "new in the app")
+            state.journal(
+                STAGE,
+                "account",
+                f"{app_id}:{item.external_id}",
+                "",
+                None,
+                account.display_name or account.email,
+                "new in the app",
+            )
             report.bump("new")
         elif state.fingerprints.get(key) != digest:
             before = {f: getattr(account, f) for f in IMPORTED_FIELDS}
@@ -75,15 +96,29 @@ def _merge_listing(state: WorkState, app_id: str, listed: list[ListedAccount],
             state.dirty_accounts.add(key)
             for name in IMPORTED_FIELDS:
                 if before[name] != getattr(account, name):
-                    state.journal(STAGE, "account", f"{app_id}:{item.external_id}", name,
-                                  before[name], getattr(account, name), "changed in the app")
+                    state.journal(
+                        STAGE,
+                        "account",
+                        f"{app_id}:{item.external_id}",
+                        name,
+                        before[name],
+                        getattr(account, name),
+                        "changed in the app",
+                    )
             report.bump("changed")
         else:
             report.bump("unchanged")
     for account in state.accounts_of_app(app_id):
         if account.external_id not in seen and account.status != "DELETED":
-            state.journal(STAGE, "account", f"{app_id}:{account.external_id}", "status",
-                          account.status, "DELETED", "no longer listed by the app")
+            state.journal(
+                STAGE,
+                "account",
+                f"{app_id}:{account.external_id}",
+                "status",
+                account.status,
+                "DELETED",
+                "no longer listed by the app",
+            )
             account.status = "DELETED"
             state.fingerprints[(app_id, account.external_id)] = ""
             state.dirty_accounts.add((app_id, account.external_id))
@@ -97,8 +132,15 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
     for account in state.accounts_of_app(app_id):
         entitlements = sorted(set(held.get(account.external_id, ())))
         if account.entitlements != entitlements:
-            state.journal(STAGE, "account", f"{app_id}:{account.external_id}", "entitlements",
-                          account.entitlements, entitlements, "grants changed in the app")
+            state.journal(
+                STAGE,
+                "account",
+                f"{app_id}:{account.external_id}",
+                "entitlements",
+                account.entitlements,
+                entitlements,
+                "grants changed in the app",
+            )
             account.entitlements = entitlements
             state.dirty_grants.add(app_id)
             report.bump("grants_changed")
@@ -107,5 +149,12 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
 def _copy(item: ListedAccount, account: AccountRecord) -> None:
     for name in IMPORTED_FIELDS:
         value = getattr(item, name)
-        setattr(account, name, list(value) if isinstance(value, list) else
-                dict(value) if isinstance(value, dict) else value)
+        setattr(
+            account,
+            name,
+            list(value)
+            if isinstance(value, list)
+            else dict(value)
+            if isinstance(value, dict)
+            else value,
+        )

@@ -18,8 +18,11 @@ from engine.records import AccountRecord, UserRecord, norm_key
 PRESETS = ("primary_email", "all_emails", "username", "display_name", "employee_id")
 DEFAULT_MERGE_RULES: list[dict[str, Any]] = [
     {"name": "email", "account": {"preset": "primary_email"}, "user": {"preset": "all_emails"}},
-    {"name": "employee id", "account": {"preset": "employee_id"},
-     "user": {"preset": "employee_id"}},
+    {
+        "name": "employee id",
+        "account": {"preset": "employee_id"},
+        "user": {"preset": "employee_id"},
+    },
 ]
 
 

@@ -55,8 +55,13 @@ def rules_for(app: dict[str, Any], cel: CelEngine) -> list[KeyRule]:
     return [NARROW]
 
 
-def run_ownership(state: WorkState, apps: list[dict[str, Any]], directory_ids: set[str],
-                  cel: CelEngine, report: StageReport) -> None:
+def run_ownership(
+    state: WorkState,
+    apps: list[dict[str, Any]],
+    directory_ids: set[str],
+    cel: CelEngine,
+    report: StageReport,
+) -> None:
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
     shared: dict[str, dict[str, set[int]]] = {}  # the built-in rules' indexes serve every app
 
@@ -77,16 +82,28 @@ def run_ownership(state: WorkState, apps: list[dict[str, Any]], directory_ids: s
                 continue
             owner, reason = _find_owner(account, rules, indexes, state, report)
             if owner != account.owner_id:
-                state.journal(STAGE, "account", state.account_label(account), "owner",
-                              state.owner_label(account.owner_id), state.owner_label(owner), reason)
+                state.journal(
+                    STAGE,
+                    "account",
+                    state.account_label(account),
+                    "owner",
+                    state.owner_label(account.owner_id),
+                    state.owner_label(owner),
+                    reason,
+                )
                 account.owner_id = owner
                 account.link_kind = "ownership-rule" if owner is not None else None
                 state.dirty_links.add((account.app_id, account.external_id))
             report.bump("owned" if owner is not None else "unowned")
 
 
-def _find_owner(account: AccountRecord, rules: list[KeyRule], indexes: list[dict[str, set[int]]],
-                state: WorkState, report: StageReport) -> tuple[int | None, str]:
+def _find_owner(
+    account: AccountRecord,
+    rules: list[KeyRule],
+    indexes: list[dict[str, set[int]]],
+    state: WorkState,
+    report: StageReport,
+) -> tuple[int | None, str]:
     reasons: list[str] = []
     for rule, index in zip(rules, indexes, strict=True):
         try:

@@ -82,29 +82,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _locked_message(held: SyncLock | None) -> str:
+    who = f"{held.holder} on {held.host} (pid {held.pid})" if held else "another process"
+    since = held.since.strftime("%Y-%m-%d %H:%M:%S UTC") if held else "just now"
+    return (
+        f"Another sync is running: started by {who} since {since}. Wait for it to finish; "
+        "if that process is gone, run the sync again from the same host to clear the stale "
+        "lock."
+    )
+
+
 def acquire_lock(db: Database, actor: str) -> None:
     host = socket.gethostname()
     with db.session() as session:
         held = session.get(SyncLock, "sync")
-        if held is not None and held.host == host and not _pid_alive(held.pid):
+        if held is not None:
+            if held.host != host or _pid_alive(held.pid):
+                raise SyncLocked(_locked_message(held))
             session.delete(held)  # its process died: the lock is stale, and so is its run
-            session.execute(update(Run).where(Run.status == "running").values(
-                status="failed", ended_at=utcnow(),
-                error="interrupted: the process running it stopped before it finished"))
+            session.execute(
+                update(Run)
+                .where(Run.status == "running")
+                .values(
+                    status="failed",
+                    ended_at=utcnow(),
+                    error="interrupted: the process running it stopped before it finished",
+                )
+            )
             session.commit()
         session.add(SyncLock(name="sync", holder=actor, host=host, pid=os.getpid(), since=utcnow()))
         try:
             session.commit()
-        except IntegrityError:
+        except IntegrityError:  # another process took it between our read and our write
             session.rollback()
-            held = session.get(SyncLock, "sync")
-            who = f"{held.holder} on {held.host} (pid {held.pid})" if held else "another process"
-            since = held.since.strftime("%Y-%m-%d %H:%M:%S UTC") if held else "just now"
-            raise SyncLocked(
-                f"Another sync is running: started by {who} since {since}. Wait for it to "
-                "finish; if that process is gone, run the sync again from the same host to "
-                "clear the stale lock."
-            ) from None
+            session.expunge_all()
+            raise SyncLocked(_locked_message(session.get(SyncLock, "sync"))) from None
 
 
 def release_lock(db: Database) -> None:
@@ -160,8 +172,14 @@ def run_sync(
         release_lock(db)
 
 
-def _run_locked(db: Database, dry_run: bool, allow_deletes: bool, progress: Progress | None,
-                cancelled: Callable[[], bool] | None, actor: str) -> SyncResult:
+def _run_locked(
+    db: Database,
+    dry_run: bool,
+    allow_deletes: bool,
+    progress: Progress | None,
+    cancelled: Callable[[], bool] | None,
+    actor: str,
+) -> SyncResult:
     def step(stage: str, done: int) -> None:
         if progress is not None:
             progress(stage, done, len(STAGES))
@@ -172,8 +190,14 @@ def _run_locked(db: Database, dry_run: bool, allow_deletes: bool, progress: Prog
         document = load_config_document(session)
         versions = config_versions(session)
         base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
-        run = Run(kind="sync", dry_run=dry_run, started_by=actor, started_at=utcnow(),
-                  status="running", config_versions=versions)
+        run = Run(
+            kind="sync",
+            dry_run=dry_run,
+            started_by=actor,
+            started_at=utcnow(),
+            status="running",
+            config_versions=versions,
+        )
         session.add(run)
         session.commit()
         run_id = run.id
@@ -225,9 +249,15 @@ def _run_locked(db: Database, dry_run: bool, allow_deletes: bool, progress: Prog
     return result
 
 
-def _apply(db: Database, state: WorkState, run_id: int, imported: set[str],
-           import_errors: dict[str, str], reports: list[StageReport],
-           step: Callable[[str, int], None]) -> None:
+def _apply(
+    db: Database,
+    state: WorkState,
+    run_id: int,
+    imported: set[str],
+    import_errors: dict[str, str],
+    reports: list[StageReport],
+    step: Callable[[str, int], None],
+) -> None:
     counts = {app: dict(reports[0].counts) for app in imported}
     with db.session() as session, session.begin():
         writer.write_import(session, state, run_id, counts, import_errors)
@@ -246,16 +276,23 @@ def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> 
         if result.status != "applied":
             # the plan (or what was computed before the failure) is kept, marked not applied
             writer.journal(session, run_id, state.changes, applied=False)
-        session.execute(update(Run).where(Run.id == run_id).values(
-            status=result.status, ended_at=utcnow(), counts=counts, error=result.error))
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(status=result.status, ended_at=utcnow(), counts=counts, error=result.error)
+        )
 
 
 def _population_sizes(session: Session) -> dict[str, int]:
     return {
-        "users": session.scalar(select(func.count()).select_from(Person)
-                                .where(Person.status != "DELETED")) or 0,
-        "accounts": session.scalar(select(func.count()).select_from(Account)
-                                   .where(Account.status != "DELETED")) or 0,
+        "users": session.scalar(
+            select(func.count()).select_from(Person).where(Person.status != "DELETED")
+        )
+        or 0,
+        "accounts": session.scalar(
+            select(func.count()).select_from(Account).where(Account.status != "DELETED")
+        )
+        or 0,
         "values": session.scalar(select(func.count()).select_from(AttributeValue)) or 0,
     }
 
@@ -273,15 +310,21 @@ def _deletions(state: WorkState) -> dict[str, list[str]]:
     return causes
 
 
-def _threshold(document: dict[str, Any], population: dict[str, int],
-               deletions: dict[str, list[str]]) -> str:
+def _threshold(
+    document: dict[str, Any], population: dict[str, int], deletions: dict[str, list[str]]
+) -> str:
     settings = (document.get("settings") or {}).get("deletion_threshold") or {}
     max_objects = int(settings.get("max_objects", 500))
     max_percent = float(settings.get("max_percent", 20))
     kinds = {"users": 0, "accounts": 0, "values": 0}
     for cause, objects in deletions.items():
-        kind = "users" if cause.startswith("users") else "accounts" if cause.startswith(
-            "accounts") else "values"
+        kind = (
+            "users"
+            if cause.startswith("users")
+            else "accounts"
+            if cause.startswith("accounts")
+            else "values"
+        )
         kinds[kind] += len(objects)
     over = []
     for kind, count in kinds.items():
@@ -290,7 +333,8 @@ def _threshold(document: dict[str, Any], population: dict[str, int],
             over.append(f"{count} {kind} (limit {limit})")
     if not over:
         return ""
-    return ("The run would remove " + ", ".join(over) + " — more than the deletion threshold "
-            f"({max_objects} objects or {max_percent:g} %). Nothing was applied. Review the "
-            "deletions, then run again with --allow-deletes to apply them.")
-
+    return (
+        "The run would remove " + ", ".join(over) + " — more than the deletion threshold "
+        f"({max_objects} objects or {max_percent:g} %). Nothing was applied. Review the "
+        "deletions, then run again with --allow-deletes to apply them."
+    )

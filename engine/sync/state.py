@@ -56,8 +56,12 @@ class StageReport:
         self.counts[key] = self.counts.get(key, 0) + by
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "counts": dict(self.counts), "problems": self.problems[:50],
-                "problem_count": len(self.problems)}
+        return {
+            "name": self.name,
+            "counts": dict(self.counts),
+            "problems": self.problems[:50],
+            "problem_count": len(self.problems),
+        }
 
 
 class WorkState:
@@ -68,7 +72,9 @@ class WorkState:
         fingerprints: dict[AccountKey, str],
         attributes: dict[tuple[int, str], AttributeState],
     ) -> None:
-        self.accounts: dict[AccountKey, AccountRecord] = {(a.app_id, a.external_id): a for a in accounts}
+        self.accounts: dict[AccountKey, AccountRecord] = {
+            (a.app_id, a.external_id): a for a in accounts
+        }
         self.fingerprints = fingerprints
         self.users: dict[int, UserRecord] = {u.id: u for u in users}
         self.attributes = attributes
@@ -91,8 +97,16 @@ class WorkState:
         self._next_temp_id -= 1
         return value
 
-    def journal(self, stage: str, object_type: str, object_id: str, field: str = "",
-                old: Any = None, new: Any = None, reason: str = "") -> None:
+    def journal(
+        self,
+        stage: str,
+        object_type: str,
+        object_id: str,
+        field: str = "",
+        old: Any = None,
+        new: Any = None,
+        reason: str = "",
+    ) -> None:
         self.changes.append(PlannedChange(stage, object_type, object_id, field, old, new, reason))
 
     def accounts_of_app(self, app_id: str) -> list[AccountRecord]:

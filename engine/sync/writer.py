@@ -26,18 +26,26 @@ BATCH = 5000
 
 def _batches(rows: list[dict[str, Any]]) -> Any:
     for start in range(0, len(rows), BATCH):
-        yield rows[start:start + BATCH]
+        yield rows[start : start + BATCH]
 
 
 def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
     key = (account.app_id, account.external_id)
     return {
-        "app_id": account.app_id, "external_id": account.external_id,
-        "display_name": account.display_name, "given_name": account.given_name,
-        "family_name": account.family_name, "email": account.email, "emails": account.emails,
-        "username": account.username, "usernames": account.usernames,
-        "employee_ids": account.employee_ids, "status": account.status, "type": account.type,
-        "manager": account.manager, "profile": account.profile,
+        "app_id": account.app_id,
+        "external_id": account.external_id,
+        "display_name": account.display_name,
+        "given_name": account.given_name,
+        "family_name": account.family_name,
+        "email": account.email,
+        "emails": account.emails,
+        "username": account.username,
+        "usernames": account.usernames,
+        "employee_ids": account.employee_ids,
+        "status": account.status,
+        "type": account.type,
+        "manager": account.manager,
+        "profile": account.profile,
         "fingerprint": state.fingerprints.get(key, ""),
     }
 
@@ -48,11 +56,16 @@ def journal(session: Session, run_id: int, changes: list[PlannedChange], applied
         session.execute(insert(Change), batch)
 
 
-def write_import(session: Session, state: WorkState, run_id: int, imported: dict[str, dict[str, int]],
-                 import_errors: dict[str, str]) -> None:
+def write_import(
+    session: Session,
+    state: WorkState,
+    run_id: int,
+    imported: dict[str, dict[str, int]],
+    import_errors: dict[str, str],
+) -> None:
     now = utcnow()
     new = [state.accounts[k] for k in sorted(state.new_accounts)]
-    for batch in [new[i:i + BATCH] for i in range(0, len(new), BATCH)]:
+    for batch in [new[i : i + BATCH] for i in range(0, len(new), BATCH)]:
         rows = [{**_account_row(state, a), "first_seen": now, "last_seen": now} for a in batch]
         result = session.execute(
             insert(Account).returning(Account.id, sort_by_parameter_order=True), rows
@@ -67,8 +80,11 @@ def write_import(session: Session, state: WorkState, run_id: int, imported: dict
     for app_id in sorted(state.dirty_grants):
         _write_grants(session, state, app_id)
     for app_id, counts in imported.items():
-        session.execute(update(App).where(App.id == app_id).values(
-            last_import_at=now, last_import_status="ok", last_import_counts=counts))
+        session.execute(
+            update(App)
+            .where(App.id == app_id)
+            .values(last_import_at=now, last_import_status="ok", last_import_counts=counts)
+        )
     for app_id, error in import_errors.items():
         session.execute(update(App).where(App.id == app_id).values(last_import_status=error))
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
@@ -78,13 +94,21 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
     listing = state.listings.get(app_id)
     if listing is None:
         return
-    existing = {row.external_id: row for row in
-                session.execute(select(Entitlement).where(Entitlement.app_id == app_id)).scalars()}
+    existing = {
+        row.external_id: row
+        for row in session.execute(
+            select(Entitlement).where(Entitlement.app_id == app_id)
+        ).scalars()
+    }
     for item in listing.entitlements:
         row = existing.get(item.external_id)
         if row is None:
-            row = Entitlement(app_id=app_id, external_id=item.external_id, name=item.name,
-                              description=item.description)
+            row = Entitlement(
+                app_id=app_id,
+                external_id=item.external_id,
+                name=item.name,
+                description=item.description,
+            )
             session.add(row)
             existing[item.external_id] = row
         elif (row.name, row.description) != (item.name, item.description):
@@ -112,39 +136,64 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     mapping: dict[int, int] = {}
     for start in range(0, len(new_ids), BATCH):
-        chunk = new_ids[start:start + BATCH]
-        rows = [{**_user_row(state, state.users[t]), "origin": state.user_origin.get(t, ""),
-                 "created_at": now, "updated_at": now} for t in chunk]
-        result = session.execute(insert(Person).returning(Person.id, sort_by_parameter_order=True),
-                                 rows)
+        chunk = new_ids[start : start + BATCH]
+        rows = [
+            {
+                **_user_row(state, state.users[t]),
+                "origin": state.user_origin.get(t, ""),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for t in chunk
+        ]
+        result = session.execute(
+            insert(Person).returning(Person.id, sort_by_parameter_order=True), rows
+        )
         for temp, (real,) in zip(chunk, result.all(), strict=True):
             mapping[temp] = real
     _renumber_users(state, mapping)
-    rows = [{**_user_row(state, state.users[u]), "_id": u, "updated_at": now}
-            for u in sorted(state.dirty_users - set(mapping.values())) if u in state.users]
+    rows = [
+        {**_user_row(state, state.users[u]), "_id": u, "updated_at": now}
+        for u in sorted(state.dirty_users - set(mapping.values()))
+        if u in state.users
+    ]
     statement = update(Person).where(Person.id == bindparam("_id"))
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     links = []
     for key in sorted(state.dirty_links):
         account = state.accounts[key]
-        links.append({"_id": account.id, "owner_id": account.owner_id,
-                      "link_kind": account.link_kind, "pinned": account.pinned,
-                      "filter_result": state.filter_results.get(key)})
+        links.append(
+            {
+                "_id": account.id,
+                "owner_id": account.owner_id,
+                "link_kind": account.link_kind,
+                "pinned": account.pinned,
+                "filter_result": state.filter_results.get(key),
+            }
+        )
     statement = update(Account).where(Account.id == bindparam("_id"))
     for batch in _batches(links):
         session.connection().execute(statement, batch)
-    journal(session, run_id, [c for c in state.changes if c.stage in ("identify", "ownership")],
-            True)
+    journal(
+        session, run_id, [c for c in state.changes if c.stage in ("identify", "ownership")], True
+    )
 
 
 def _user_row(state: WorkState, user: Any) -> dict[str, Any]:
     return {
-        "email": user.email, "emails": user.emails, "username": user.username,
-        "usernames": user.usernames, "display_name": user.display_name,
-        "given_name": user.given_name, "family_name": user.family_name,
-        "employee_id": user.employee_id, "employee_ids": user.employee_ids,
-        "status": user.status, "type": user.type, "attributes": user.attributes,
+        "email": user.email,
+        "emails": user.emails,
+        "username": user.username,
+        "usernames": user.usernames,
+        "display_name": user.display_name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        "employee_id": user.employee_id,
+        "employee_ids": user.employee_ids,
+        "status": user.status,
+        "type": user.type,
+        "attributes": user.attributes,
     }
 
 
@@ -171,17 +220,29 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
         by_user.setdefault(user_id, []).append((attribute, value_state))
     users = sorted({u for u, _ in state.dirty_attributes})
     for start in range(0, len(users), 500):
-        chunk = users[start:start + 500]
+        chunk = users[start : start + 500]
         session.execute(delete(AttributeValue).where(AttributeValue.user_id.in_(chunk)))  # type: ignore[attr-defined]
         rows = [
-            {"user_id": u, "attribute": a, "value": s.value, "source": s.source, "set_at": now,
-             "run_id": run_id, "last_seen": s.last_seen, "ever_set": s.ever_set}
-            for u in chunk for a, s in by_user.get(u, ())
+            {
+                "user_id": u,
+                "attribute": a,
+                "value": s.value,
+                "source": s.source,
+                "set_at": now,
+                "run_id": run_id,
+                "last_seen": s.last_seen,
+                "ever_set": s.ever_set,
+            }
+            for u in chunk
+            for a, s in by_user.get(u, ())
         ]
         for batch in _batches(rows):
             session.execute(insert(AttributeValue), batch)
-    rows = [{"_id": u, "attributes": state.users[u].attributes, "updated_at": now}
-            for u in sorted(state.dirty_users) if u in state.users]
+    rows = [
+        {"_id": u, "attributes": state.users[u].attributes, "updated_at": now}
+        for u in sorted(state.dirty_users)
+        if u in state.users
+    ]
     statement = update(Person).where(Person.id == bindparam("_id"))
     for batch in _batches(rows):
         session.connection().execute(statement, batch)

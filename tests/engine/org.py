@@ -11,35 +11,90 @@ from engine.services import Services, open_services
 
 HR = {
     "accounts": [
-        {"id": "E1", "display_name": "Ann Lee", "given_name": "Ann", "family_name": "Lee",
-         "email": "ann.lee@example.com", "employee_ids": ["E1"], "username": "alee",
-         "profile": {"department": "Engineering", "job_title": "Engineer", "phone": "+1 100",
-                     "employment_status": "ACTIVE", "manager_email": "bo.chen@example.com"}},
-        {"id": "E2", "display_name": "Bo Chen", "given_name": "Bo", "family_name": "Chen",
-         "email": "bo.chen@example.com", "employee_ids": ["E2"],
-         "profile": {"department": "Engineering", "job_title": "Director",
-                     "employment_status": "ACTIVE"}},
-        {"id": "E3", "display_name": "Sam Park", "given_name": "Sam", "family_name": "Park",
-         "email": "sam.park@example.com", "employee_ids": ["E3"],
-         "profile": {"department": "Sales", "job_title": "Rep", "employment_status": "ACTIVE"}},
-        {"id": "E4", "display_name": "Sam Park", "given_name": "Sam", "family_name": "Park",
-         "email": "sam.park2@example.com", "employee_ids": ["E4"],
-         "profile": {"department": "Finance", "job_title": "Analyst",
-                     "employment_status": "ACTIVE"}},
-        {"id": "E5", "display_name": "Lea Ver", "email": "lea.ver@example.com",
-         "employee_ids": ["E5"], "status": "DISABLED",
-         "profile": {"department": "Sales", "employment_status": "TERMINATED"}},
+        {
+            "id": "E1",
+            "display_name": "Ann Lee",
+            "given_name": "Ann",
+            "family_name": "Lee",
+            "email": "ann.lee@example.com",
+            "employee_ids": ["E1"],
+            "username": "alee",
+            "profile": {
+                "department": "Engineering",
+                "job_title": "Engineer",
+                "phone": "+1 100",
+                "employment_status": "ACTIVE",
+                "manager_email": "bo.chen@example.com",
+            },
+        },
+        {
+            "id": "E2",
+            "display_name": "Bo Chen",
+            "given_name": "Bo",
+            "family_name": "Chen",
+            "email": "bo.chen@example.com",
+            "employee_ids": ["E2"],
+            "profile": {
+                "department": "Engineering",
+                "job_title": "Director",
+                "employment_status": "ACTIVE",
+            },
+        },
+        {
+            "id": "E3",
+            "display_name": "Sam Park",
+            "given_name": "Sam",
+            "family_name": "Park",
+            "email": "sam.park@example.com",
+            "employee_ids": ["E3"],
+            "profile": {"department": "Sales", "job_title": "Rep", "employment_status": "ACTIVE"},
+        },
+        {
+            "id": "E4",
+            "display_name": "Sam Park",
+            "given_name": "Sam",
+            "family_name": "Park",
+            "email": "sam.park2@example.com",
+            "employee_ids": ["E4"],
+            "profile": {
+                "department": "Finance",
+                "job_title": "Analyst",
+                "employment_status": "ACTIVE",
+            },
+        },
+        {
+            "id": "E5",
+            "display_name": "Lea Ver",
+            "email": "lea.ver@example.com",
+            "employee_ids": ["E5"],
+            "status": "DISABLED",
+            "profile": {"department": "Sales", "employment_status": "TERMINATED"},
+        },
     ],
 }
 IDP = {
     "accounts": [
-        {"id": "u1", "display_name": "Ann Lee", "email": "ann.lee+it@example.com",
-         "emails": ["ann.lee+it@example.com"], "username": "ann.lee@example.com",
-         "profile": {"title": "Senior Engineer", "department": "Platform"}},
-        {"id": "u2", "display_name": "Backup Service", "email": "ann.lee+backup@example.com",
-         "type": "SERVICE_ACCOUNT", "profile": {}},
-        {"id": "u3", "display_name": "Nina Out", "email": "nina@example.com",
-         "profile": {"title": "Consultant"}},
+        {
+            "id": "u1",
+            "display_name": "Ann Lee",
+            "email": "ann.lee+it@example.com",
+            "emails": ["ann.lee+it@example.com"],
+            "username": "ann.lee@example.com",
+            "profile": {"title": "Senior Engineer", "department": "Platform"},
+        },
+        {
+            "id": "u2",
+            "display_name": "Backup Service",
+            "email": "ann.lee+backup@example.com",
+            "type": "SERVICE_ACCOUNT",
+            "profile": {},
+        },
+        {
+            "id": "u3",
+            "display_name": "Nina Out",
+            "email": "nina@example.com",
+            "profile": {"title": "Consultant"},
+        },
     ],
 }
 FEED = {
@@ -71,35 +126,63 @@ CONFIG: dict[str, Any] = {
         {"id": "idp", "name": "IdP", "connector": "file", "settings": {"path": "idp.yaml"}},
         {"id": "feed", "name": "Feed", "connector": "file", "settings": {"path": "feed.yaml"}},
         {"id": "slack", "name": "Slack", "connector": "file", "settings": {"path": "slack.yaml"}},
-        {"id": "github", "name": "GitHub", "connector": "file",
-         "settings": {"path": "github.yaml"}, "ownership": {"strategy": "broad"}},
+        {
+            "id": "github",
+            "name": "GitHub",
+            "connector": "file",
+            "settings": {"path": "github.yaml"},
+            "ownership": {"strategy": "broad"},
+        },
     ],
     "directories": [
-        {"app": "hr", "filter": 'account.profile.employment_status == "TERMINATED" ? "IGNORE" : "CREATE"'},
-        {"app": "idp", "filter": 'account.type == "SERVICE_ACCOUNT" ? "IGNORE" : "CREATE"',
-         "merge_rules": [
-             {"name": "email", "account": {"preset": "all_emails", "strip_plus_tag": True},
-              "user": {"preset": "all_emails"}},
-         ]},
+        {
+            "app": "hr",
+            "filter": 'account.profile.employment_status == "TERMINATED" ? "IGNORE" : "CREATE"',
+        },
+        {
+            "app": "idp",
+            "filter": 'account.type == "SERVICE_ACCOUNT" ? "IGNORE" : "CREATE"',
+            "merge_rules": [
+                {
+                    "name": "email",
+                    "account": {"preset": "all_emails", "strip_plus_tag": True},
+                    "user": {"preset": "all_emails"},
+                },
+            ],
+        },
         {"app": "feed", "filter": '"MATCH_ONLY"'},
     ],
     "attributes": [
-        {"name": "department", "sources": [{"app": "hr", "field": "profile.department"},
-                                           {"app": "idp", "field": "profile.department"}],
-         "flow_rules": [{"app": "hr", "direction": "inbound", "create": 50, "update": 60, "delete": 50},
-                        {"app": "idp", "direction": "inbound", "create": 40, "update": 45, "delete": 40}]},
-        {"name": "job_title", "sources": [{"app": "hr", "field": "profile.job_title"},
-                                          {"app": "idp", "field": "profile.title"}]},
+        {
+            "name": "department",
+            "sources": [
+                {"app": "hr", "field": "profile.department"},
+                {"app": "idp", "field": "profile.department"},
+            ],
+            "flow_rules": [
+                {"app": "hr", "direction": "inbound", "create": 50, "update": 60, "delete": 50},
+                {"app": "idp", "direction": "inbound", "create": 40, "update": 45, "delete": 40},
+            ],
+        },
+        {
+            "name": "job_title",
+            "sources": [
+                {"app": "hr", "field": "profile.job_title"},
+                {"app": "idp", "field": "profile.title"},
+            ],
+        },
         {"name": "manager_email", "sources": [{"app": "hr", "field": "profile.manager_email"}]},
         {"name": "vendor", "custom": True, "sources": [{"app": "feed", "field": "profile.vendor"}]},
-        {"name": "slack_handle", "custom": True,
-         "sources": [{"cel": 'has(accounts.slack) ? accounts.slack.username : ""'}]},
+        {
+            "name": "slack_handle",
+            "custom": True,
+            "sources": [{"cel": 'has(accounts.slack) ? accounts.slack.username : ""'}],
+        },
     ],
 }
 
 
-def write_org(folder: Path, config: dict[str, Any] | None = None,
-              **files: dict[str, Any]) -> Path:
+def write_org(folder: Path, config: dict[str, Any] | None = None, **files: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     data = {"hr": HR, "idp": IDP, "feed": FEED, "slack": SLACK, "github": GITHUB, **files}
     for name, content in data.items():
@@ -112,8 +195,9 @@ def write_org(folder: Path, config: dict[str, Any] | None = None,
 def open_org(tmp_path: Path, config: dict[str, Any] | None = None) -> Services:
     config_path = write_org(tmp_path / "org", config)
     services = open_services(db_path=tmp_path / "roster.db", init="empty")
-    services.import_config(config_path.read_text(), source=str(config_path),
-                           base_dir=config_path.parent)
+    services.import_config(
+        config_path.read_text(), source=str(config_path), base_dir=config_path.parent
+    )
     return services
 
 

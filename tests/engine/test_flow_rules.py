@@ -21,8 +21,12 @@ class Values:
 
 def flow(name: str, *rules: tuple[str, str, int, int, int]) -> AttributeDef:
     sources = [
-        Source(f"{app}:profile.{name}", app, f"profile.{name}",
-               rule={"direction": direction, "create": c, "update": u, "delete": d})
+        Source(
+            f"{app}:profile.{name}",
+            app,
+            f"profile.{name}",
+            rule={"direction": direction, "create": c, "update": u, "delete": d},
+        )
         for app, direction, c, u, d in rules
     ]
     return AttributeDef(name, False, sources, authority=True)
@@ -92,18 +96,30 @@ def test_outbound_sources_never_flow_in_and_disabled_only_creates() -> None:
 
 
 def test_mapping_mode_fallback_and_union() -> None:
-    single = AttributeDef("job_title", False, [
-        Source("hr:profile.job_title", "hr", "profile.job_title"),
-        Source("idp:profile.title", "idp", "profile.title"),
-    ], authority=False)
+    single = AttributeDef(
+        "job_title",
+        False,
+        [
+            Source("hr:profile.job_title", "hr", "profile.job_title"),
+            Source("idp:profile.title", "idp", "profile.title"),
+        ],
+        authority=False,
+    )
     decision = decide(single, USER, AttributeState(), Values(hr="", idp="Engineer"))
     assert (decision.value, decision.source) == ("Engineer", "idp:profile.title")
     outcomes = [c.outcome for c in decision.candidates]
     assert outcomes == ["empty", "won"]
 
-    multi = AttributeDef("additional_email", True, [
-        Source("hr:emails", "hr", "emails"), Source("idp:emails", "idp", "emails"),
-    ], authority=False)
-    decision = decide(multi, USER, AttributeState(),
-                      Values(hr=["a@x.com", "b@x.com"], idp=["B@x.com", "c@x.com"]))
+    multi = AttributeDef(
+        "additional_email",
+        True,
+        [
+            Source("hr:emails", "hr", "emails"),
+            Source("idp:emails", "idp", "emails"),
+        ],
+        authority=False,
+    )
+    decision = decide(
+        multi, USER, AttributeState(), Values(hr=["a@x.com", "b@x.com"], idp=["B@x.com", "c@x.com"])
+    )
     assert decision.value == ["a@x.com", "b@x.com", "c@x.com"]

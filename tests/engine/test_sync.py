@@ -25,8 +25,9 @@ def people(services: Services) -> dict[str, Person]:
 
 def owner_of(services: Services, app: str, external_id: str) -> str | None:
     with services.db.session() as session:
-        account = session.execute(select(Account).where(
-            Account.app_id == app, Account.external_id == external_id)).scalar_one()
+        account = session.execute(
+            select(Account).where(Account.app_id == app, Account.external_id == external_id)
+        ).scalar_one()
         if account.owner_id is None:
             return None
         return session.get(Person, account.owner_id).email
@@ -41,8 +42,13 @@ def test_first_sync_creates_people_links_accounts_and_fills_attributes(org: Serv
     result = org.sync()
     assert result.status == "applied", result.error
     everyone = people(org)
-    assert set(everyone) == {"ann.lee@example.com", "bo.chen@example.com", "sam.park@example.com",
-                             "sam.park2@example.com", "nina@example.com"}
+    assert set(everyone) == {
+        "ann.lee@example.com",
+        "bo.chen@example.com",
+        "sam.park@example.com",
+        "sam.park2@example.com",
+        "nina@example.com",
+    }
     # the +tag IdP account merged into Ann; the service account with her alias did not
     assert owner_of(org, "idp", "u1") == "ann.lee@example.com"
     assert owner_of(org, "idp", "u2") is None
@@ -117,9 +123,14 @@ def test_ambiguous_merge_reports_a_conflict_instead_of_a_duplicate(tmp_path: Pat
     services.sync()
 
     def add_ambiguous(data: dict) -> None:
-        data["accounts"].append({"id": "u9", "display_name": "Sam P",
-                                 "email": "sam.park@example.com",
-                                 "emails": ["sam.park2@example.com"]})
+        data["accounts"].append(
+            {
+                "id": "u9",
+                "display_name": "Sam P",
+                "email": "sam.park@example.com",
+                "emails": ["sam.park2@example.com"],
+            }
+        )
 
     edit(tmp_path / "org", "idp", add_ambiguous)
     result = services.sync()
@@ -194,7 +205,8 @@ def _sync_and_die_after_import(db_url: str) -> None:
 def test_a_process_killed_in_the_middle_of_an_applied_sync(tmp_path: Path) -> None:
     services = open_org(tmp_path)
     process = multiprocessing.get_context("spawn").Process(
-        target=_sync_and_die_after_import, args=(services.db.url,))
+        target=_sync_and_die_after_import, args=(services.db.url,)
+    )
     process.start()
     process.join(60)
     assert process.exitcode == -signal.SIGKILL

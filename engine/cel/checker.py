@@ -1,0 +1,423 @@
+"""Checks an expression before it runs: bounds, then names against the context's schema.
+
+cel-python has no type checker (CEL_NOTES trap 7), so this walk finds unknown variables,
+fields and functions with their line and column, and a hint for the fix. It also collects
+the profile keys and app ids an expression reads, so `CelEngine.check` can warn about keys no
+record has.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, cast
+
+import lark
+
+from .contexts import ALL_VARIABLES, ContextSpec
+from .functions import (
+    CALLABLE_NAMES,
+    CONSTANTS,
+    GLOBAL_CONSTANTS,
+    MACROS,
+    NAMESPACES,
+    QUALIFIED_NAMES,
+    RESULT_KINDS,
+)
+from .objects import FIELD_KINDS, canonical_field, field_names, field_table
+
+MAX_LENGTH = 4_000
+MAX_NESTING = 32  # parentheses, brackets and braces inside each other
+MAX_TREE_DEPTH = 400  # parse-tree levels: long chains of operators count too
+MAX_COMPREHENSION_NESTING = 2
+
+
+class SchemaError(Exception):
+    def __init__(self, message: str, line: int | None, column: int | None, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line or 1  # a few tokens (true, false) carry no position
+        self.column = column or 1
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """A profile key, attribute name or app id an expression reads, and where."""
+
+    kind: str  # "user" | "account"
+    map: str  # "profile" | "attributes" | "accounts"
+    key: str
+    line: int | None
+    column: int | None
+
+
+def closest(word: str, options: Any) -> str | None:
+    options = list(options)
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not found:
+        lowered = {option.lower(): option for option in options}
+        found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+        return lowered[found[0]] if found else None
+    return found[0]
+
+
+def did_you_mean(word: str, options: Any) -> str:
+    found = closest(word, options)
+    return f"did you mean `{found}`?" if found else ""
+
+
+# ---- bounds that are checked on the text, before parsing --------------------------------
+
+
+def check_text_bounds(text: str) -> None:
+    if len(text) > MAX_LENGTH:
+        raise SchemaError(
+            f"the expression is too long ({len(text):,} characters; the limit is {MAX_LENGTH:,})",
+            1,
+            1,
+            "split it into several rules or attributes",
+        )
+    depth = 0
+    line, column = 1, 0
+    quote = ""
+    escaped = False
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SchemaError(
+                    f"the expression is nested too deeply (more than {MAX_NESTING} levels of "
+                    "brackets)",
+                    line,
+                    column,
+                    "simplify it or split it into several expressions",
+                )
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+
+
+def check_tree_depth(tree: lark.Tree) -> None:
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            line, column = position(node)
+            raise SchemaError(
+                "the expression is too complex (too many operators chained or nested)",
+                line,
+                column,
+                'for long `||` chains use `x in ["a", "b", …]`; otherwise split the expression',
+            )
+        for child in node.children:
+            if isinstance(child, lark.Tree):
+                stack.append((child, depth + 1))
+
+
+def position(node: Any) -> tuple[int | None, int | None]:
+    if isinstance(node, lark.Token):
+        return node.line, node.column
+    meta = getattr(node, "meta", None)
+    if meta is not None and getattr(meta, "line", None) is not None:
+        return meta.line, meta.column
+    for child in getattr(node, "children", ()):
+        found = position(child)
+        if found[0] is not None:
+            return found
+    return None, None
+
+
+# ---- the schema walk ----------------------------------------------------------------------
+
+_PASS = frozenset(
+    ("expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
+     "unary", "member", "primary", "paren_expr")
+)  # fmt: skip
+
+
+class SchemaChecker:
+    """Walks a parse tree, giving each node a kind: "user", "account", "accounts",
+    "profile:user", "profile:account", "attributes", "status", "list:user", "list:account",
+    "ns:<path>" for a namespace such as `c1.user.v1`, or "dyn" for anything else."""
+
+    def __init__(self, spec: ContextSpec, variable_kinds: dict[str, str]) -> None:
+        self.spec = spec
+        self.variables = variable_kinds
+        self.keys: list[KeyUse] = []
+        self.comprehensions = 0
+
+    def run(self, tree: lark.Tree) -> list[KeyUse]:
+        self.value(tree, {})
+        return self.keys
+
+    # -- helpers
+    def fail(self, node: Any, message: str, hint: str = "") -> None:
+        line, column = position(node)
+        raise SchemaError(message, line, column, hint)
+
+    def value(self, node: Any, scope: dict[str, str]) -> str:
+        kind = self.walk(node, scope)
+        if kind.startswith("ns:"):
+            name = kind[3:]
+            examples = sorted(
+                n for n in list(CONSTANTS) + list(QUALIFIED_NAMES) if n.startswith(name + ".")
+            )
+            hint = f"for example `{examples[0]}`" if examples else ""
+            self.fail(node, f"`{name}` is a namespace, not a value", hint)
+        return kind
+
+    def walk(self, node: Any, scope: dict[str, str]) -> str:
+        if isinstance(node, lark.Token):
+            return "dyn"
+        handler = getattr(self, "_" + node.data, None)
+        if handler is not None:
+            return cast(str, handler(node, scope))
+        trees = [child for child in node.children if isinstance(child, lark.Tree)]
+        if node.data in _PASS and len(node.children) == 1 and trees:
+            return self.walk(trees[0], scope)
+        for child in trees:
+            self.value(child, scope)
+        return "dyn"
+
+    def _string_literal(self, node: Any) -> str | None:
+        from celpy.evaluation import celstr
+
+        while isinstance(node, lark.Tree):
+            if node.data == "literal":
+                token = cast(lark.Token, node.children[0])
+                return str(celstr(token)) if token.type in ("STRING_LIT", "MLSTRING_LIT") else None
+            if len(node.children) != 1:
+                return None
+            node = node.children[0]
+        return None
+
+    def _bind_name(self, node: Any) -> str | None:
+        while isinstance(node, lark.Tree):
+            if node.data == "ident":
+                return cast(lark.Token, node.children[0]).value
+            if len(node.children) != 1:
+                return None
+            node = node.children[0]
+        return None
+
+    def _field(self, kind: str, name: str, node: Any, via: str) -> str:
+        """The kind of `<object of kind>.name`, or a schema error."""
+        if name in field_table(kind):
+            return FIELD_KINDS[kind].get(canonical_field(kind, name), "dyn")
+        hint = did_you_mean(name, field_names(kind))
+        if not hint:
+            hint = f"other values are read from the profile: `{via}.profile.{name}`"
+        self.fail(node, f"unknown field `{name}`", hint)
+        return "dyn"
+
+    def _use_key(self, kind: str, key: str, node: Any) -> None:
+        line, column = position(node)
+        if kind == "accounts":
+            self.keys.append(KeyUse("account", "accounts", key, line, column))
+        elif kind == "attributes":
+            self.keys.append(KeyUse("user", "attributes", key, line, column))
+        else:
+            self.keys.append(KeyUse(kind.split(":")[1], "profile", key, line, column))
+
+    def _describe(self, node: Any) -> str:
+        from .transpile import dotted_name
+
+        return dotted_name(node) or "x"
+
+    # -- nodes
+    def _ident(self, node: Any, scope: dict[str, str]) -> str:
+        token = cast(lark.Token, node.children[0])
+        name = token.value
+        if name in scope:
+            return scope[name]
+        if name in self.variables:
+            return self.variables[name]
+        if name in GLOBAL_CONSTANTS:
+            return "status"
+        if name in NAMESPACES:
+            return "ns:" + name
+        if name in ALL_VARIABLES:
+            use = " or ".join(f"`{v}`" for v in self.spec.variables)
+            self.fail(
+                token,
+                f"this context has no variable `{name}`; use {use}",
+                f"{self.spec.name} has the variables {', '.join(self.spec.variables)}",
+            )
+        options = (
+            list(scope)
+            + list(self.variables)
+            + list(GLOBAL_CONSTANTS)
+            + [n for n in NAMESPACES if "." not in n]
+        )
+        hint = (
+            did_you_mean(name, options)
+            or f"the variables here are {', '.join(self.spec.variables)}"
+        )
+        self.fail(token, f"unknown name `{name}`", hint)
+        return "dyn"
+
+    def _dot_ident(self, node: Any, scope: dict[str, str]) -> str:
+        self.fail(node, "a name starting with `.` is not supported", "remove the leading `.`")
+        return "dyn"
+
+    _dot_ident_arg = _dot_ident
+
+    def _member_object(self, node: Any, scope: dict[str, str]) -> str:
+        self.fail(
+            node,
+            "building objects (`Name{field: value}`) is not supported",
+            'use a map literal such as `{"key": value}`',
+        )
+        return "dyn"
+
+    def _member_dot(self, node: Any, scope: dict[str, str]) -> str:
+        member, token = node.children[0], cast(lark.Token, node.children[1])
+        name = token.value
+        kind = self.walk(member, scope)
+        if kind.startswith("ns:"):
+            path = f"{kind[3:]}.{name}"
+            if path in CONSTANTS:
+                return "status" if not path.startswith("TimeFormat.") else "dyn"
+            if path in NAMESPACES:
+                return "ns:" + path
+            if path in QUALIFIED_NAMES:
+                self.fail(token, f"`{path}` is a function; call it with arguments", f"`{path}(…)`")
+            options = [
+                n for n in list(CONSTANTS) + list(QUALIFIED_NAMES) if n.startswith(kind[3:] + ".")
+            ]
+            self.fail(token, f"unknown name `{path}`", did_you_mean(path, options))
+        if kind in ("user", "account"):
+            return self._field(kind, name, token, self._describe(member))
+        if kind == "accounts":
+            self._use_key("accounts", name, token)
+            return "account"
+        if kind.startswith("profile:") or kind == "attributes":
+            self._use_key(kind, name, token)
+            return "dyn"
+        if kind == "status":
+            if name != "status":
+                self.fail(
+                    token,
+                    f"a status has no field `{name}`",
+                    'a status is compared as a string, e.g. `subject.status == "ENABLED"`',
+                )
+            return "status"
+        if kind.startswith("list:"):
+            self.fail(
+                token,
+                f"a list has no field `{name}`",
+                f"use a macro such as `.exists(x, x.{name} == …)` or `.map(x, x.{name})`",
+            )
+        return "dyn"
+
+    def _member_index(self, node: Any, scope: dict[str, str]) -> str:
+        member, index = node.children
+        kind = self.value(member, scope)
+        self.value(index, scope)
+        key = self._string_literal(index)
+        if kind in ("user", "account") and key is not None:
+            return self._field(kind, key, index, self._describe(member))
+        if kind == "accounts":
+            if key is not None:
+                self._use_key("accounts", key, index)
+            return "account"
+        if (kind.startswith("profile:") or kind == "attributes") and key is not None:
+            self._use_key(kind, key, index)
+        if kind.startswith("list:"):
+            return kind[5:]
+        return "dyn"
+
+    def _args(self, node: Any) -> list[Any]:
+        if len(node.children) == 3 and node.data == "member_dot_arg":
+            return list(node.children[2].children)
+        if len(node.children) == 2 and node.data == "ident_arg":
+            return list(node.children[1].children)
+        return []
+
+    def _member_dot_arg(self, node: Any, scope: dict[str, str]) -> str:
+        member, token = node.children[0], cast(lark.Token, node.children[1])
+        name = token.value
+        args = self._args(node)
+        if name in MACROS:
+            kind = self.value(member, scope)
+            variable = self._bind_name(args[0]) if len(args) == 2 else None
+            if variable is None:
+                self.fail(
+                    token,
+                    f"`{name}` needs a variable name and an expression",
+                    f'for example `list.{name}(x, x == "a")`',
+                )
+            self.comprehensions += 1
+            if self.comprehensions > MAX_COMPREHENSION_NESTING:
+                self.fail(
+                    token,
+                    f"comprehensions (`{name}`, `exists`, `all`, …) are nested "
+                    f"{self.comprehensions} deep; the limit is {MAX_COMPREHENSION_NESTING}",
+                    "nested comprehensions get slow over many records; simplify the expression",
+                )
+            element = kind[5:] if kind.startswith("list:") else "dyn"
+            self.value(args[1], {**scope, cast(str, variable): element})
+            self.comprehensions -= 1
+            if name == "filter":
+                return kind if kind.startswith("list:") else "dyn"
+            return "dyn"
+        kind = self.walk(member, scope)
+        if kind.startswith("ns:"):
+            path = f"{kind[3:]}.{name}"
+            if path not in QUALIFIED_NAMES:
+                options = [n for n in QUALIFIED_NAMES if n.startswith(kind[3:].split(".")[0])]
+                self.fail(token, f"unknown function `{path}`", did_you_mean(path, options))
+            for arg in args:
+                self.value(arg, scope)
+            return RESULT_KINDS.get(path, "dyn")
+        if name not in CALLABLE_NAMES or name in ("has", "dyn"):
+            hint = did_you_mean(
+                name, [n for n in CALLABLE_NAMES if n not in ("has", "dyn")] + list(MACROS)
+            )
+            if not hint and kind in ("user", "account") and name in field_table(kind):
+                hint = f"`{name}` is a field: drop the parentheses"
+            self.fail(token, f"unknown function `{name}`", hint)
+        for arg in args:
+            self.value(arg, scope)
+        if name == "ifEmpty":
+            return kind
+        return RESULT_KINDS.get(name, "dyn")
+
+    def _ident_arg(self, node: Any, scope: dict[str, str]) -> str:
+        token = cast(lark.Token, node.children[0])
+        name = token.value
+        args = self._args(node)
+        if name == "has":
+            from .transpile import selected_field
+
+            if len(args) != 1 or selected_field(args[0]) is None:
+                self.fail(
+                    token,
+                    "has() needs a field selection",
+                    "for example `has(subject.profile.cost_center)`",
+                )
+            self.value(args[0], scope)
+            return "dyn"
+        if name == "dyn" and len(args) == 1:
+            return self.value(args[0], scope)
+        if name not in CALLABLE_NAMES:
+            if name in ALL_VARIABLES or name in self.variables:
+                self.fail(token, f"`{name}` is a variable, not a function")
+            hint = did_you_mean(name, list(CALLABLE_NAMES) + [n for n in QUALIFIED_NAMES])
+            self.fail(token, f"unknown function `{name}`", hint)
+        for arg in args:
+            self.value(arg, scope)
+        return RESULT_KINDS.get(name, "dyn")

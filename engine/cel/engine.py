@@ -1,0 +1,361 @@
+"""The CEL engine: compile once per (context, text), convert each record once, evaluate fast.
+
+Evaluation runs cel-python's transpiled code directly (see transpile.py) with a light
+activation, so it needs no lock: programs keep no state between calls and record objects only
+ever gain cached fields. Two Textual workers may evaluate at the same time.
+
+Bounds: expressions are limited on compile (length, nesting, comprehension nesting; see
+checker.py). Pure Python cannot interrupt a running evaluation, so there is no per-evaluation
+timeout; with these bounds one evaluation is at worst quadratic in the size of the lists it
+reads. Loops over many records should check the elapsed time between records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import celpy
+import lark
+from celpy import celtypes
+from celpy.evaluation import CELEvalError
+
+from engine.errors import Problem
+from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Population, UserRecord
+
+from .checker import (
+    KeyUse,
+    SchemaChecker,
+    SchemaError,
+    check_text_bounds,
+    check_tree_depth,
+    closest,
+)
+from .contexts import CONTEXTS
+from .exceptions import CelCompileError, CelEvalError, caret_text
+from .functions import build_symbols
+from .objects import USER_FIELDS, AccountObject, UserObject
+from .runtime import describe_error_value, describe_exception
+from .transpile import Activation, parser, transpile
+
+_BASE_GLOBALS: dict[str, Any] = dict(vars(celpy.evaluation))
+_CACHE_SIZE = 1024
+_compile_lock = threading.Lock()
+
+
+def quiet_celpy_loggers() -> None:
+    """cel-python logs failed evaluations at ERROR; on a terminal that corrupts the TUI."""
+    logger = logging.getLogger("celpy")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    logger.setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A compiled expression. Evaluate it with `CelEngine.evaluate`."""
+
+    context: str
+    text: str
+    source: str = field(repr=False)  # the Python the expression became (for debugging)
+    keys: tuple[KeyUse, ...] = field(repr=False, default=())
+    run: Any = field(repr=False, default=None)
+
+
+class CelEngine:
+    def __init__(self, population: Population | None = None) -> None:
+        quiet_celpy_loggers()
+        self._population = population
+        self._lock = threading.Lock()
+        self._programs: OrderedDict[tuple[str, str], Program] = OrderedDict()
+        self._symbols = build_symbols(self)
+        self._users: dict[int, UserObject] = {}
+        self._accounts: dict[int, AccountObject] = {}
+        self._accounts_maps: dict[int, tuple[UserRecord, AccountsMap]] = {}
+        self._known_keys: dict[tuple[str, str], set[str]] = {}
+
+    # ---- population --------------------------------------------------------------------
+    @property
+    def population(self) -> Population | None:
+        return self._population
+
+    @population.setter
+    def population(self, population: Population | None) -> None:
+        self._population = population
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Forget converted records (call after the store changed)."""
+        self._users = {}
+        self._accounts = {}
+        self._accounts_maps = {}
+        self._known_keys = {}
+
+    def warm_up(self) -> None:
+        """Build the parser now (~0.2 s, once per process): call it off the UI thread."""
+        parser()
+
+    # ---- compile -----------------------------------------------------------------------
+    def compile(self, context: str, text: str) -> Program:
+        key = (context, text)
+        with self._lock:
+            program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+                return program
+        with _compile_lock:  # the parser and transpiler are not meant for concurrent use
+            program = self._compile(context, text)
+        with self._lock:
+            self._programs[key] = program
+            while len(self._programs) > _CACHE_SIZE:
+                self._programs.popitem(last=False)
+        return program
+
+    def _compile(self, context: str, text: str) -> Program:
+        spec = CONTEXTS.get(context)
+        if spec is None:
+            raise CelCompileError(
+                Problem(
+                    f"unknown CEL context `{context}`",
+                    hint="use one of " + ", ".join(CONTEXTS),
+                )
+            )
+        try:
+            check_text_bounds(text)
+            if not text.strip():
+                raise SchemaError("the expression is empty", 1, 1, "write an expression")
+            try:
+                tree = parser().parse(text)
+            except lark.exceptions.UnexpectedInput as error:
+                raise _syntax_error(text, error) from None
+            except RecursionError:
+                raise SchemaError("the expression is nested too deeply", 1, 1) from None
+            check_tree_depth(tree)
+            keys = SchemaChecker(spec, spec.variable_kinds).run(tree)
+            try:
+                source, literals = transpile(tree)
+                code = compile(source, f"<cel {context}>", "exec")
+            except (RecursionError, SyntaxError, MemoryError):
+                raise SchemaError(
+                    "the expression is too complex to compile",
+                    1,
+                    1,
+                    "split it into smaller expressions",
+                ) from None
+        except SchemaError as error:
+            raise CelCompileError(
+                Problem(error.message, line=error.line, column=error.column, hint=error.hint),
+                caret_text(text, error.line, error.column),
+            ) from None
+        namespace = dict(_BASE_GLOBALS)
+        namespace.update(self._symbols)
+        namespace.update(literals)
+        exec(code, namespace)
+        return Program(context, text, source, tuple(keys), namespace["__cel__"])
+
+    # ---- check -------------------------------------------------------------------------
+    def check(self, context: str, text: str) -> list[Problem]:
+        """Compile errors (severity "error") and warnings for keys no record has. Never raises."""
+        try:
+            program = self.compile(context, text)
+        except CelCompileError as error:
+            return [error.problem]
+        except Exception as error:  # a bug of ours must not take down an editor
+            return [Problem(f"cannot check this expression ({type(error).__name__})")]
+        problems: list[Problem] = []
+        seen: set[tuple[str, str, str]] = set()
+        for use in program.keys:
+            known = self._keys_for(use.kind, use.map)
+            if not known or use.key in known or (use.kind, use.map, use.key) in seen:
+                continue
+            seen.add((use.kind, use.map, use.key))
+            problems.append(_unknown_key_warning(use, known))
+        return problems
+
+    def _keys_for(self, kind: str, map_name: str) -> set[str]:
+        population = self._population
+        if population is None:
+            return set()
+        cached = self._known_keys.get((kind, map_name))
+        if cached is not None:
+            return cached
+        keys: set[str] = set()
+        if map_name == "accounts":
+            keys = {a.app_id for a in population.accounts}
+        elif kind == "account":
+            keys = population.profile_keys("account")
+        elif map_name == "attributes":
+            keys = {k for k in population.profile_keys("user") if k not in STANDARD_ATTRIBUTES}
+        elif population.users:
+            keys = population.profile_keys("user") | _USER_PROFILE_CORE
+        self._known_keys[(kind, map_name)] = keys
+        return keys
+
+    # ---- records -----------------------------------------------------------------------
+    def user(self, record: UserRecord) -> Any:
+        """The CEL value of a user: converted lazily, once, and shared by every rule."""
+        found = self._users.get(record.id)
+        if found is None or found._record is not record:
+            found = self._users[record.id] = UserObject(record, self._population)
+        return found
+
+    def account(self, record: AccountRecord) -> Any:
+        found = self._accounts.get(record.id)
+        if found is None or found._record is not record:
+            found = self._accounts[record.id] = AccountObject(record, self._population)
+        return found
+
+    def accounts_map(self, user: UserRecord) -> Any:
+        """app id -> the user's account there (an enabled one first if there are several)."""
+        cached = self._accounts_maps.get(user.id)
+        if cached is not None and cached[0] is user:
+            return cached[1]
+        result = AccountsMap()
+        self._accounts_maps[user.id] = (user, result)
+        if self._population is None:
+            return result
+        accounts = sorted(
+            self._population.accounts_of(user.id), key=lambda a: a.status.upper() != "ENABLED"
+        )
+        for account in accounts:
+            key = celtypes.StringType(account.app_id)
+            if not dict.__contains__(result, key):
+                dict.__setitem__(result, key, self.account(account))
+        return result
+
+    def activation_for(
+        self,
+        context: str,
+        record: UserRecord | AccountRecord,
+        *,
+        entitlement: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        spec = CONTEXTS.get(context)
+        if spec is None:
+            raise ValueError(f"unknown CEL context {context!r}; use one of {', '.join(CONTEXTS)}")
+        if spec.subject_kind == "account":
+            if not isinstance(record, AccountRecord):
+                raise TypeError(f"{context} is evaluated for accounts, not {type(record).__name__}")
+            value = self.account(record)
+            return {name: value for name in spec.variables}
+        if not isinstance(record, UserRecord):
+            raise TypeError(f"{context} is evaluated for users, not {type(record).__name__}")
+        user = self.user(record)
+        variables: dict[str, Any] = {}
+        for name, kind in spec.variable_kinds.items():
+            if kind == "user":
+                variables[name] = user
+            elif kind == "accounts":
+                variables[name] = self.accounts_map(record)
+            elif name == "entitlement" and entitlement is not None:
+                from .values import to_cel
+
+                variables[name] = to_cel(entitlement)
+        return variables
+
+    # ---- evaluate ----------------------------------------------------------------------
+    def evaluate(self, program: Program, variables: dict[str, Any]) -> Any:
+        """Run a compiled program for one record's variables. Thread-safe.
+
+        Returns a CEL value; raises CelEvalError with a short message for people."""
+        try:
+            value = program.run(Activation(variables))
+        except Exception as error:
+            raise CelEvalError(describe_exception(error)) from None
+        if value.__class__ is CELEvalError:
+            raise CelEvalError(describe_error_value(value)) from None
+        return value
+
+
+class AccountsMap(celtypes.MapType):
+    """`accounts` in attribute_source: app id -> account. A missing app is an error that
+    `has(accounts.app)` and `||` can absorb."""
+
+    get = dict.__getitem__  # type: ignore[assignment]
+    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+
+    def __missing__(self, key: Any) -> Any:
+        from .strings import CelFunctionError
+
+        raise CelFunctionError(f"this user has no account in the app `{str(key)[:60]}`")
+
+
+_USER_PROFILE_CORE = {
+    "id", "email", "emails", "username", "usernames", "displayName", "givenName", "familyName",
+    "employeeId", "employeeIds", "status", "type",
+}  # fmt: skip
+assert _USER_PROFILE_CORE <= set(USER_FIELDS)
+
+
+def _unknown_key_warning(use: KeyUse, known: set[str]) -> Problem:
+    near = closest(use.key, known)
+    if use.map == "accounts":
+        message = f"no account in the store belongs to an app `{use.key}`"
+    elif use.map == "attributes":
+        message = f"no user in the store has the custom attribute `{use.key}`"
+    else:
+        owner = "user" if use.kind == "user" else "account"
+        message = f"no {owner} in the store has the profile key `{use.key}`"
+    hint = f"did you mean `{near}`?" if near else 'it reads as "" for every record'
+    return Problem(message, line=use.line, column=use.column, hint=hint, severity="warning")
+
+
+# ---- syntax errors ----------------------------------------------------------------------
+
+_TERMINAL_NAMES = {
+    "IDENT": "a name",
+    "STRING_LIT": "a string",
+    "MLSTRING_LIT": "a string",
+    "BYTES_LIT": "bytes",
+    "INT_LIT": "a number",
+    "UINT_LIT": "a number",
+    "FLOAT_LIT": "a number",
+    "BOOL_LIT": "true or false",
+    "NULL_LIT": "null",
+}
+
+
+def _terminal(name: str) -> str:
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
+    try:
+        pattern = parser().get_terminal(name).pattern
+    except (KeyError, AttributeError):
+        return name
+    if pattern.type == "str":
+        return f"`{pattern.value}`"
+    return name.lower()
+
+
+def _syntax_error(text: str, error: lark.exceptions.UnexpectedInput) -> SchemaError:
+    line = getattr(error, "line", None)
+    column = getattr(error, "column", None)
+    if not isinstance(line, int) or line < 1:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+    expected = sorted({_terminal(name) for name in getattr(error, "expected", None) or ()})
+    hint = ""
+    if expected:
+        shown = expected[:8]
+        hint = "expected " + ", ".join(shown) + (" …" if len(expected) > 8 else "")
+    if isinstance(error, lark.exceptions.UnexpectedCharacters):
+        char = error.char
+        if char in "\"'":
+            return SchemaError("a string is not closed", line, column, f"end it with {char}")
+        return SchemaError(f"unexpected character `{char}`", line, column, hint)
+    token = getattr(error, "token", None)
+    if token is None or token.type == "$END":
+        lines = text.rstrip().splitlines() or [""]  # point just after the last character
+        return SchemaError("the expression ends too early", len(lines), len(lines[-1]) + 1, hint)
+    shown_token = str(token.value)
+    if shown_token in (")", "]", "}"):
+        hint = f"this `{shown_token}` closes nothing; check the brackets"
+    if token.type == "RESERVED":
+        return SchemaError(
+            f"`{shown_token}` is a reserved word in CEL", line, column, "choose another name"
+        )
+    return SchemaError(f"unexpected `{shown_token}`", line, column, hint)

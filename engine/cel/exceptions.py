@@ -1,0 +1,46 @@
+"""The two errors the CEL engine raises: one for text that cannot run, one for a failed run."""
+
+from __future__ import annotations
+
+from engine.errors import Problem
+
+
+def caret_text(text: str, line: int | None, column: int | None) -> str:
+    """The expression line with a caret under the column (tabs kept so it lines up)."""
+    if not line or not column:
+        return ""
+    lines = text.splitlines() or [""]
+    if line > len(lines):
+        line, column = len(lines), len(lines[-1]) + 1
+    source = lines[line - 1]
+    pad = "".join("\t" if ch == "\t" else " " for ch in source[: column - 1])
+    pad += " " * max(0, column - 1 - len(source))
+    return f"{source}\n{pad}^"
+
+
+class CelCompileError(Exception):
+    """The expression cannot be compiled: `problem` says where (1-based) and how to fix it."""
+
+    def __init__(self, problem: Problem, caret: str = "") -> None:
+        self.problem = problem
+        self.caret = caret
+        where = ""
+        if problem.line is not None:
+            where = f"line {problem.line}, column {problem.column}: "
+        text = where + problem.message
+        if problem.hint:
+            text += f" — {problem.hint}"
+        super().__init__(text)
+
+    @property
+    def message(self) -> str:
+        return self.problem.message
+
+
+class CelEvalError(Exception):
+    """Evaluating a compiled expression for one record failed. `message` is short and never
+    contains the record's data."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,0 +1,120 @@
+"""Every name an expression can call or read besides its variables, and their implementations.
+
+`build_symbols(engine)` gives the table a transpiled program runs with; the checker and the
+editor's completion read the same tables, so what is offered is exactly what works.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from celpy.evaluation import CELEvalError, base_functions
+
+from .directory import DIRECTORY_FUNCTIONS
+from .runtime import RUNTIME
+from .strings import STRING_FUNCTIONS
+from .timefmt import TIME_FORMATS, TIME_FUNCTIONS
+from .values import StatusValue, StringType
+
+if TYPE_CHECKING:
+    from .engine import CelEngine
+
+MACROS = ("map", "filter", "all", "exists", "exists_one")
+GLOBAL_MACROS = ("has", "dyn")
+
+# ---- constants -------------------------------------------------------------------------
+
+_STATUSES = ("ENABLED", "DISABLED", "DELETED", "UNSPECIFIED")
+_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT", "UNSPECIFIED")
+
+
+def _constants() -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for status in _STATUSES:
+        for namespace in ("UserStatus", "Status", "AppUserStatus"):
+            table[f"{namespace}.{status}"] = StatusValue(status)
+            table[f"{namespace}.USER_STATUS_{status}"] = StatusValue(f"USER_STATUS_{status}")
+        table[f"USER_STATUS_{status}"] = StatusValue(f"USER_STATUS_{status}")
+    for kind in _TYPES:
+        for namespace in ("UserType", "AppUserType"):
+            table[f"{namespace}.{kind}"] = StatusValue(kind)
+            table[f"{namespace}.APP_USER_TYPE_{kind}"] = StatusValue(f"APP_USER_TYPE_{kind}")
+            table[f"{namespace}.USER_TYPE_{kind}"] = StatusValue(f"USER_TYPE_{kind}")
+        table[f"APP_USER_TYPE_{kind}"] = StatusValue(f"APP_USER_TYPE_{kind}")
+        table[f"USER_TYPE_{kind}"] = StatusValue(f"USER_TYPE_{kind}")
+    for name, layout in TIME_FORMATS.items():
+        table[f"TimeFormat.{name}"] = StringType(layout)
+    return table
+
+
+CONSTANTS: dict[str, Any] = _constants()
+
+# ---- functions -------------------------------------------------------------------------
+
+# celpy's own functions that are called by name (not operators like "_+_").
+BUILTIN_NAMES = tuple(name for name in base_functions if name.isidentifier())
+
+# name -> implementation; both `f(x, …)` and `x.f(…)` work.
+PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    **STRING_FUNCTIONS,
+    "now": TIME_FUNCTIONS["now"],
+}
+
+# qualified name -> implementation (without the engine argument)
+QUALIFIED_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    name: function for name, function in TIME_FUNCTIONS.items() if "." in name
+}
+
+# What each function gives, for the checker: "user", "account", "list:user", "status", …
+RESULT_KINDS: dict[str, str] = {name: kind for name, (_f, kind) in DIRECTORY_FUNCTIONS.items()}
+RESULT_KINDS.update({"time.parse": "timestamp", "time.format": "string", "now": "timestamp"})
+
+CALLABLE_NAMES = frozenset(BUILTIN_NAMES) | frozenset(PLAIN_FUNCTIONS) | frozenset(GLOBAL_MACROS)
+QUALIFIED_NAMES = frozenset(QUALIFIED_FUNCTIONS) | frozenset(DIRECTORY_FUNCTIONS)
+NAMESPACES = frozenset(
+    ".".join(name.split(".")[:i])
+    for name in list(QUALIFIED_NAMES) + [c for c in CONSTANTS if "." in c]
+    for i in range(1, name.count(".") + 1)
+)
+GLOBAL_CONSTANTS = frozenset(name for name in CONSTANTS if "." not in name)
+
+
+def symbol(name: str) -> str:
+    """The Python name a function or constant has in a transpiled program."""
+    return "_s_" + name.replace(".", "__")
+
+
+def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass an error value through instead of calling the function with it."""
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        for arg in args:
+            if arg.__class__ is CELEvalError:
+                return arg
+        return function(*args)
+
+    return call
+
+
+def build_symbols(engine: CelEngine) -> dict[str, Any]:
+    """The names a program of this engine runs with (functions bound to the engine)."""
+    table: dict[str, Any] = dict(RUNTIME)
+    for name, function in PLAIN_FUNCTIONS.items():
+        table[symbol(name)] = _guarded(function)
+    for name, function in QUALIFIED_FUNCTIONS.items():
+        table[symbol(name)] = _guarded(function)
+    for name, (function, _kind) in DIRECTORY_FUNCTIONS.items():
+        table[symbol(name)] = _guarded(functools.partial(function, engine))
+    for name, value in CONSTANTS.items():
+        table[symbol(name)] = value
+    return table
+
+
+def function_names() -> list[str]:
+    """Every function, macro and constant name an expression may use (for completion)."""
+    names = set(CALLABLE_NAMES) | set(MACROS) | set(QUALIFIED_NAMES) | set(CONSTANTS)
+    names -= {"null_type"}
+    return sorted(names, key=lambda n: (n.count("."), n.lower()))

@@ -1,0 +1,292 @@
+"""User and account records as CEL values.
+
+A record object is a CEL map whose fields are converted lazily: the first time an expression
+reads `subject.department` the value is converted and kept, so a record is converted once,
+only as far as the rules touch it, and shared by every rule. Every field answers to its
+camelCase name and to its snake_case aliases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from celpy import celtypes
+
+from engine.records import STANDARD_ATTRIBUTES, AccountRecord, UserRecord
+
+from .values import (
+    EMPTY,
+    ProfileMap,
+    StatusValue,
+    StringType,
+    make_string,
+    profile_map,
+    to_python,
+)
+
+if TYPE_CHECKING:
+    from engine.records import Population
+
+Getter = Callable[[Any, "Population | None"], Any]
+
+
+def _text(value: Any) -> StringType:
+    if value is None:
+        return EMPTY
+    if value.__class__ is str:
+        return make_string(value)
+    if isinstance(value, list):
+        return make_string(str(value[0])) if value else EMPTY
+    return make_string(str(value))
+
+
+def _strings(*groups: Any) -> celtypes.ListType:
+    """Non-empty strings from values and lists of values, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for group in groups:
+        for item in group if isinstance(group, list | tuple) else [group]:
+            if item not in (None, "") and item not in seen:
+                seen[str(item)] = None
+    return celtypes.ListType(map(make_string, seen))
+
+
+def _attr(name: str) -> Getter:
+    def getter(record: UserRecord, population: Population | None) -> Any:
+        return _text(record.attributes.get(name))
+
+    return getter
+
+
+def _user_manager_id(record: UserRecord, population: Population | None) -> Any:
+    email = record.manager_email
+    if not email or population is None:
+        return EMPTY
+    found = population.users_by_email(email)
+    return make_string(str(found[0].id)) if found else EMPTY
+
+
+def _user_profile(record: UserRecord, population: Population | None) -> ProfileMap:
+    """Everything known about the user: the core fields and every attribute."""
+    result = profile_map(record.attributes)
+    core = {
+        "id": make_string(str(record.id)),
+        "email": make_string(record.email),
+        "emails": _user_emails(record, population),
+        "username": make_string(record.username),
+        "usernames": _user_usernames(record, population),
+        "displayName": make_string(record.display_name),
+        "givenName": make_string(record.given_name),
+        "familyName": make_string(record.family_name),
+        "employeeId": _user_employee_id(record, population),
+        "employeeIds": _user_employee_ids(record, population),
+        "status": StatusValue.of(record.status),
+        "type": StatusValue.of(record.type),
+    }
+    result.update(core)
+    return result
+
+
+def _user_attributes(record: UserRecord, population: Population | None) -> ProfileMap:
+    return profile_map({k: v for k, v in record.attributes.items() if k not in STANDARD_ATTRIBUTES})
+
+
+def _user_emails(record: UserRecord, population: Population | None) -> Any:
+    return _strings(record.email, record.emails, record.attributes.get("additional_email"))
+
+
+def _user_usernames(record: UserRecord, population: Population | None) -> Any:
+    return _strings(record.username, record.usernames, record.attributes.get("additional_username"))
+
+
+def _user_employee_id(record: UserRecord, population: Population | None) -> Any:
+    return _text(record.attributes.get("employee_id") or record.employee_id)
+
+
+def _user_employee_ids(record: UserRecord, population: Population | None) -> Any:
+    return _strings(record.attributes.get("employee_id"), record.employee_id, record.employee_ids)
+
+
+def _field(name: str, convert: Callable[[Any], Any] = make_string) -> Getter:
+    def getter(record: Any, population: Population | None) -> Any:
+        return convert(getattr(record, name))
+
+    return getter
+
+
+# canonical name -> (getter, aliases)
+USER_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
+    "id": (lambda r, p: make_string(str(r.id)), ("user_id", "userId")),
+    "email": (_field("email"), ()),
+    "emails": (_user_emails, ()),
+    "username": (_field("username"), ("user_name", "userName")),
+    "usernames": (_user_usernames, ("user_names",)),
+    "displayName": (_field("display_name"), ("display_name", "name")),
+    "givenName": (_field("given_name"), ("given_name", "first_name", "firstName")),
+    "familyName": (_field("family_name"), ("family_name", "last_name", "lastName")),
+    "department": (_attr("department"), ()),
+    "jobTitle": (_attr("job_title"), ("job_title", "title")),
+    "employmentType": (_attr("employment_type"), ("employment_type",)),
+    "employmentStatus": (_attr("employment_status"), ("employment_status",)),
+    "employeeId": (_user_employee_id, ("employee_id",)),
+    "employeeIds": (_user_employee_ids, ("employee_ids",)),
+    "directoryStatus": (_attr("directory_status"), ("directory_status",)),
+    "status": (lambda r, p: StatusValue.of(r.status), ("user_status", "userStatus")),
+    "type": (lambda r, p: StatusValue.of(r.type), ("user_type", "userType")),
+    "manager": (lambda r, p: _text(r.manager_email), ("manager_email", "managerEmail")),
+    "managerId": (_user_manager_id, ("manager_id",)),
+    "profile": (_user_profile, ()),
+    "attributes": (_user_attributes, ()),
+}
+
+ACCOUNT_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
+    "id": (lambda r, p: make_string(str(r.id)), ("account_id", "accountId")),
+    "appId": (_field("app_id"), ("app_id",)),
+    "externalId": (_field("external_id"), ("external_id",)),
+    "displayName": (_field("display_name"), ("display_name", "name")),
+    "givenName": (_field("given_name"), ("given_name", "first_name", "firstName")),
+    "familyName": (_field("family_name"), ("family_name", "last_name", "lastName")),
+    "email": (_field("email"), ()),
+    "emails": (lambda r, p: _strings(r.email, r.emails), ()),
+    "username": (_field("username"), ("user_name", "userName")),
+    "usernames": (lambda r, p: _strings(r.username, r.usernames), ("user_names",)),
+    "employeeIds": (lambda r, p: _strings(r.employee_ids), ("employee_ids",)),
+    "status": (lambda r, p: StatusValue.of(r.status), ("user_status", "userStatus")),
+    "type": (lambda r, p: StatusValue.of(r.type), ("app_user_type", "appUserType", "user_type")),
+    "profile": (lambda r, p: profile_map(r.profile), ()),
+    "entitlements": (lambda r, p: _strings(r.entitlements), ("entitlement_ids",)),
+    "manager": (_field("manager"), ()),
+}
+
+
+def _getters(fields: dict[str, tuple[Getter, tuple[str, ...]]]) -> dict[str, Getter]:
+    table: dict[str, Getter] = {}
+    for name, (getter, aliases) in fields.items():
+        table[name] = getter
+        for alias in aliases:
+            table[alias] = getter
+    return table
+
+
+# Which names of an object lead to a map with open keys, a status, another object.
+FIELD_KINDS: dict[str, dict[str, str]] = {
+    "user": {
+        "profile": "profile:user",
+        "attributes": "attributes",
+        "status": "status",
+        "type": "status",
+    },
+    "account": {"profile": "profile:account", "status": "status", "type": "status"},
+}
+
+
+class CelRecord(celtypes.MapType):
+    """Base of user and account objects: a CEL map filled on first access per field."""
+
+    kind = ""
+    _getters: dict[str, Getter] = {}
+    _canonical: tuple[str, ...] = ()
+
+    def __init__(self, record: Any, population: Population | None) -> None:
+        self._record = record
+        self._population = population
+
+    def __missing__(self, key: Any) -> Any:
+        getter = self._getters.get(key)
+        if getter is None:
+            raise KeyError(key)
+        value = getter(self._record, self._population)
+        dict.__setitem__(self, key, value)
+        return value
+
+    # The transpiled code reads fields with `.get(name)`: straight to dict lookup in C.
+    get = dict.__getitem__  # type: ignore[assignment]
+    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+
+    @property
+    def record(self) -> Any:
+        return self._record
+
+    def fields(self) -> dict[str, Any]:
+        return {name: self[name] for name in self._canonical}
+
+    def plain(self) -> dict[str, Any]:
+        return {name: to_python(value) for name, value in self.fields().items()}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._getters
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._canonical)
+
+    def __len__(self) -> int:
+        return len(self._canonical)
+
+    def keys(self) -> Any:  # type: ignore[override]
+        return self.fields().keys()
+
+    def items(self) -> Any:  # type: ignore[override]
+        return self.fields().items()
+
+    def values(self) -> Any:  # type: ignore[override]
+        return self.fields().values()
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, CelRecord):
+            return self.kind == other.kind and self._record.id == other._record.id
+        if isinstance(other, dict):
+            return celtypes.MapType.__eq__(celtypes.MapType(self.fields()), other)
+        if other is None:
+            return False
+        raise TypeError("no such overload")
+
+    def __ne__(self, other: Any) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self._record.id}>"
+
+
+class UserObject(CelRecord):
+    kind = "user"
+    _getters = _getters(USER_FIELDS)
+    _canonical = tuple(USER_FIELDS)
+
+
+class AccountObject(CelRecord):
+    kind = "account"
+    _getters = _getters(ACCOUNT_FIELDS)
+    _canonical = tuple(ACCOUNT_FIELDS)
+
+
+def field_names(kind: str) -> list[str]:
+    """Fields of "user" / "account" objects, camelCase first, then the snake_case aliases."""
+    fields = USER_FIELDS if kind == "user" else ACCOUNT_FIELDS if kind == "account" else {}
+    names = list(fields)
+    for _getter, aliases in fields.values():
+        names.extend(alias for alias in aliases if alias not in names)
+    return names
+
+
+def field_table(kind: str) -> dict[str, Getter]:
+    return UserObject._getters if kind == "user" else AccountObject._getters
+
+
+def canonical_field(kind: str, name: str) -> str:
+    fields = USER_FIELDS if kind == "user" else ACCOUNT_FIELDS
+    for canonical, (_getter, aliases) in fields.items():
+        if name == canonical or name in aliases:
+            return canonical
+    return name
+
+
+__all__ = [
+    "AccountObject",
+    "AccountRecord",
+    "CelRecord",
+    "UserObject",
+    "UserRecord",
+    "field_names",
+]

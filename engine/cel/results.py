@@ -1,0 +1,79 @@
+"""Whether a result fits its context, and the meaning of a directory filter's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celpy import celtypes
+
+from .contexts import CONTEXTS
+from .values import to_python, type_name
+
+FILTER_RESULTS = ("CREATE", "MATCH_ONLY", "IGNORE")
+
+
+def normalize_filter_result(value: Any) -> str | None:
+    """true -> CREATE, false -> IGNORE, "create"/"Match-Only"/… -> the canonical name, else None."""
+    if isinstance(value, celtypes.BoolType | bool):
+        return "CREATE" if value else "IGNORE"
+    if isinstance(value, str):
+        name = str.upper(value).strip().replace("-", "_").replace(" ", "_")
+        return name if name in FILTER_RESULTS else None
+    return None
+
+
+def _shown(value: Any) -> str:
+    kind = type_name(value)
+    if kind in ("string", "int", "uint", "double", "bool"):
+        text = repr(to_python(value)) if kind != "string" else f'"{to_python(value)}"'
+        if kind == "bool":
+            text = "true" if value else "false"
+        if len(text) > 40:
+            text = text[:37] + "…"
+        return f"{kind} {text}"
+    return kind
+
+
+def _is_strings(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(item, str) for item in value)
+    )
+
+
+_SCALARS = (str, int, float, celtypes.TimestampType, celtypes.DurationType)
+
+
+def _is_plain_value(value: Any) -> bool:
+    if value is None or isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, list) and not isinstance(value, dict):
+        return all(item is None or isinstance(item, _SCALARS) for item in value)
+    return False
+
+
+def check_result(context: str, value: Any) -> str | None:
+    """None when `value` fits what `context` must return, else a message naming the type."""
+    spec = CONTEXTS.get(context)
+    if spec is None:
+        return f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}"
+    if context == "directory_filter":
+        if normalize_filter_result(value) is not None:
+            return None
+        return (
+            'directory_filter must return bool or one of "CREATE", "MATCH_ONLY", "IGNORE"; '
+            f"got {_shown(value)}"
+        )
+    if context in ("account_key", "user_key", "attribute_source"):
+        if _is_strings(value):
+            return None
+        return f"{context} must return a string or a list of strings; got {_shown(value)}"
+    if context == "push_condition":
+        if isinstance(value, celtypes.BoolType | bool):
+            return None
+        return f"push_condition must return bool; got {_shown(value)}"
+    if _is_plain_value(value):
+        return None
+    return (
+        f"{context} must return a string, number, bool, timestamp, null or a list of them; "
+        f"got {_shown(value)}"
+    )

@@ -1,0 +1,237 @@
+"""CEL text -> parse tree -> Python code, through cel-python's own transpiler.
+
+We use cel-python's `Phase1Transpiler`/`Phase2Transpiler` (the `CompiledRunner` path) with a
+few overrides, then run the generated code ourselves:
+
+* each program gets its own globals, so there is no shared state between threads (cel-python's
+  `Transpiler.evaluate` keeps the activation in module globals: trap 3 of CEL_NOTES.md);
+* Roster's functions and constants are bound by name into those globals (trap 2);
+* literals are built once per program instead of once per evaluation;
+* `has()` uses Roster's semantics (missing profile keys read as "" but are not "had");
+* string `==`/`!=` take a fast path.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from string import Template
+from typing import Any, cast
+
+import celpy
+import lark
+from celpy.evaluation import Phase1Transpiler, Phase2Transpiler, TranspilerTree
+
+from .functions import CONSTANTS, GLOBAL_CONSTANTS, PLAIN_FUNCTIONS, QUALIFIED_NAMES, symbol
+from .runtime import OPERATORS
+
+_parser_lock = threading.Lock()
+_parser: lark.Lark | None = None
+
+
+def parser() -> lark.Lark:
+    """The Lark parser producing `TranspilerTree` nodes (built once, ~0.2 s).
+
+    cel-python's parser is a process-wide singleton that keeps the tree class of the first
+    Environment created (trap 1). We create the compiled environment first when nobody has
+    made one yet; if an interpreted one came first, we build a private parser instead.
+    """
+    global _parser
+    if _parser is not None:
+        return _parser
+    with _parser_lock:
+        if _parser is None:
+            from celpy.celparser import CELParser
+
+            if CELParser.CEL_PARSER is None:
+                celpy.Environment(runner_class=celpy.CompiledRunner)
+            shared = CELParser.CEL_PARSER
+            if shared is not None and issubclass(shared.options.tree_class, TranspilerTree):
+                _parser = shared
+            else:
+                grammar = (Path(celpy.__file__).parent / "cel.lark").read_text()
+                _parser = lark.Lark(
+                    grammar,
+                    parser="lalr",
+                    start="expr",
+                    debug=False,
+                    g_regex_flags=re.M,
+                    lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+                    propagate_positions=True,
+                    maybe_placeholders=False,
+                    priority="invert",
+                    tree_class=TranspilerTree,
+                )
+    return _parser
+
+
+def dotted_name(tree: Any) -> str | None:
+    """`c1.user.v1` for a member chain made only of identifiers, else None."""
+    names: list[str] = []
+    node = tree
+    while isinstance(node, lark.Tree):
+        if node.data in ("member", "primary") and len(node.children) == 1:
+            node = node.children[0]
+        elif node.data == "member_dot":
+            names.append(cast(lark.Token, node.children[1]).value)
+            node = node.children[0]
+        elif node.data == "ident":
+            names.append(cast(lark.Token, node.children[0]).value)
+            return ".".join(reversed(names))
+        else:
+            return None
+    return None
+
+
+_SINGLE = ("expr", "conditionalor", "conditionaland", "relation", "addition",
+           "multiplication", "unary", "member", "primary", "paren_expr")  # fmt: skip
+
+
+def selected_field(tree: Any) -> tuple[Any, str] | None:
+    """For the argument of `has(...)`: (the object tree, the field name) or None."""
+    node = tree
+    while isinstance(node, lark.Tree):
+        if node.data == "member_dot":
+            return node.children[0], cast(lark.Token, node.children[1]).value
+        if node.data in _SINGLE and len(node.children) == 1:
+            node = node.children[0]
+        else:
+            return None
+    return None
+
+
+class RosterPhase1(Phase1Transpiler):
+    """cel-python's first transpiler pass with Roster's names and optimisations."""
+
+    def __init__(self, facade: Any) -> None:
+        super().__init__(facade)
+        self.literals: dict[str, Any] = {}
+
+    def func_name(self, label: str) -> str:
+        if label in PLAIN_FUNCTIONS:
+            return symbol(label)
+        if label in OPERATORS:
+            return OPERATORS[label]
+        return cast(str, super().func_name(label))
+
+    def _logic(self, tree: TranspilerTree, helper: str, parts: tuple[str, ...]) -> None:
+        """`&&`, `||` and `?:` through Roster's short-circuiting helpers."""
+        lines = [f"ex_${{n}}_{part} = lambda activation: ${{{part}}}" for part in parts]
+        arguments = ", ".join(f"ex_${{n}}_{part}" for part in parts)
+        lines.append(f"ex_${{n}} = lambda activation: {helper}(activation, {arguments})")
+        bindings: dict[str, Any] = {"n": lambda t: str(t.expr_number)}
+        for index, part in enumerate(parts):
+            bindings[part] = lambda t, i=index: t.children[i].transpiled
+        tree.checked_exception = (Template("\n".join(lines)), bindings)
+        tree.transpiled = f"ex_{tree.expr_number}(activation)"
+
+    def conditionalor(self, tree: TranspilerTree) -> None:
+        if len(tree.children) == 2:
+            self._logic(tree, "_or", ("l", "r"))
+        else:
+            super().conditionalor(tree)
+
+    def conditionaland(self, tree: TranspilerTree) -> None:
+        if len(tree.children) == 2:
+            self._logic(tree, "_and", ("l", "r"))
+        else:
+            super().conditionaland(tree)
+
+    def expr(self, tree: TranspilerTree) -> None:
+        if len(tree.children) == 3:
+            self._logic(tree, "_cond", ("c", "l", "r"))
+        else:
+            super().expr(tree)
+
+    def literal(self, tree: TranspilerTree) -> None:
+        super().literal(tree)
+        if tree.transpiled != "None":
+            name = f"_k{len(self.literals)}"
+            self.literals[name] = eval(tree.transpiled, {"celpy": celpy})  # generated by celpy
+            tree.transpiled = name
+
+    def ident(self, tree: TranspilerTree) -> None:
+        name = cast(lark.Token, tree.children[0]).value
+        if name in GLOBAL_CONSTANTS:
+            tree.transpiled = symbol(name)
+        else:
+            super().ident(tree)
+
+    def member_dot(self, tree: TranspilerTree) -> None:
+        path = dotted_name(tree)
+        if path is not None and path in CONSTANTS:
+            tree.transpiled = symbol(path)
+        else:
+            super().member_dot(tree)
+
+    def member_dot_arg(self, tree: TranspilerTree) -> None:
+        member = tree.children[0]
+        method = cast(lark.Token, tree.children[1]).value
+        path = dotted_name(member)
+        if path is not None and f"{path}.{method}" in QUALIFIED_NAMES:
+            args = ""
+            if len(tree.children) == 3:
+                args = cast(TranspilerTree, tree.children[2]).transpiled
+            tree.transpiled = f"{symbol(path + '.' + method)}({args})"
+        else:
+            super().member_dot_arg(tree)
+
+    def ident_arg(self, tree: TranspilerTree) -> None:
+        name = cast(lark.Token, tree.children[0]).value
+        if name == "has" and len(tree.children) == 2:
+            args = cast(TranspilerTree, tree.children[1]).children
+            found = selected_field(args[0]) if len(args) == 1 else None
+            if found is not None:
+                target, field = found
+                tree.transpiled = (
+                    f"_has(activation, lambda activation: {target.transpiled}, {field!r})"
+                )
+                return
+        super().ident_arg(tree)
+
+
+def transpile(tree: TranspilerTree) -> tuple[str, dict[str, Any]]:
+    """Python source defining `__cel__(activation)`, and the literal values it refers to."""
+
+    class Facade:
+        base_activation = celpy.Activation(functions={})
+
+    phase1 = RosterPhase1(Facade)
+    phase1.visit(tree)
+    phase2 = Phase2Transpiler(Facade)  # type: ignore[arg-type]
+    phase2.visit(tree)
+    statements = list(phase2._statements)
+    top = re.fullmatch(r"(ex_\d+)\(activation\)", tree.transpiled)
+    final = top.group(1) if top else f"lambda activation: {tree.transpiled}"
+    statements.append(f"__cel__ = {final}")
+    # Literals are hoisted, so no text from the expression's strings is in the source and
+    # this replacement cannot touch user data.
+    source = (
+        "\n".join(statements)
+        .replace("celpy.evaluation.result(", "_result(")
+        .replace("celpy.evaluation.macro_", "_macro_")
+    )
+    return source, phase1.literals
+
+
+class Activation:
+    """The variables of one evaluation, read by transpiled code as `activation.name`.
+
+    Much lighter than cel-python's Activation (whose `__getattr__` builds a typing.Union on
+    every access): the variables dict *is* the instance dict.
+    """
+
+    def __init__(self, variables: dict[str, Any]) -> None:
+        self.__dict__ = variables
+
+    def __getattr__(self, name: str) -> Any:
+        raise NameError(name)
+
+    def nested_activation(self, annotations: Any = None, vars: Any = None) -> Activation:
+        child = Activation.__new__(Activation)
+        child.__dict__ = {**self.__dict__, **(vars or {})}
+        return child
+
+    def resolve_variable(self, name: str) -> Any:
+        return getattr(self, name)

@@ -1,0 +1,249 @@
+"""Validate a configuration document and report every problem with its YAML location.
+
+`validate_text` runs four layers and collects what each finds instead of stopping at the first:
+
+1. YAML syntax (line and column from the parser's mark);
+2. shape and types (pydantic; unknown keys get a did-you-mean hint);
+3. meaning: references between sections, duplicates, connector capabilities and schemas, secrets
+   written literally, flow-rule conflicts;
+4. every CEL expression compiled in its context, its line and column mapped into the file.
+
+Items with shape errors are left out of layers 3 and 4 (their other problems show once the shape
+is fixed); every other item is checked. `check_config` runs layers 3 and 4 on a model built in
+code (the console's forms), where there is no file to point into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from engine.config.checks import CelChecker, Checker, Describe, Sections, partial_sections
+from engine.config.issues import Issue
+from engine.config.model import RosterConfig
+from engine.config.schema_errors import describe_value, schema_issues
+from engine.config.yaml_positions import (
+    Located,
+    YamlSyntaxError,
+    expression_position,
+    format_path,
+    load_yaml,
+)
+from engine.errors import ConfigInvalid, Problem
+
+__all__ = [
+    "CelChecker",
+    "Describe",
+    "ValidationResult",
+    "check_config",
+    "validate_file",
+    "validate_text",
+]
+
+
+@dataclass
+class ValidationResult:
+    """What `validate_text` found; `config` is set only when there is no error (warnings may be)."""
+
+    config: RosterConfig | None
+    problems: list[Problem] = field(default_factory=list)
+    source: str = "<config>"
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity != "error"]
+
+    def raise_for_errors(self) -> RosterConfig:
+        """The config, or ConfigInvalid listing every error (for callers that must stop)."""
+        if self.config is None or not self.ok:
+            count = len(self.errors)
+            noun = "problem" if count == 1 else "problems"
+            raise ConfigInvalid(
+                f"{self.source}: the configuration has {count} {noun}; nothing was changed",
+                self.errors,
+            )
+        return self.config
+
+    def report(self) -> str:
+        """Every problem on its own line: `source: path: line L, column C: message (hint)`."""
+        return "\n".join(self.describe(problem) for problem in self.problems)
+
+    def describe(self, problem: Problem) -> str:
+        where = [self.source]
+        if problem.path:
+            where.append(problem.path)
+        if problem.line is not None:
+            where.append(
+                f"line {problem.line}" + (f", column {problem.column}" if problem.column else "")
+            )
+        text = ": ".join(where) + ": "
+        if problem.severity != "error":
+            text += f"{problem.severity}: "
+        text += problem.message
+        if problem.hint:
+            text += f" ({problem.hint})"
+        return text
+
+
+def validate_text(
+    text: str,
+    *,
+    source: str = "<config>",
+    base_dir: FsPath | None = None,
+    population: Any = None,
+    describe: Describe | None = None,
+    cel: CelChecker | None = None,
+) -> ValidationResult:
+    """Validate a YAML configuration document; report every problem with path, line and column.
+
+    `base_dir` is the folder relative connector paths resolve from (the config file's folder).
+    `population` (an engine.records.Population) lets CEL checks warn about profile keys no record
+    has. `describe` and `cel` replace the connector registry and the CEL engine (tests, tools).
+    """
+    try:
+        located = load_yaml(text)
+    except YamlSyntaxError as exc:
+        return ValidationResult(config=None, problems=[exc.problem], source=source)
+    issues: list[Issue] = []
+    problems: list[Problem] = list(located.problems)
+    raw = located.data
+    if raw is None:
+        issues.append(Issue((), "the configuration is empty", "start the file with `version: 1`"))
+    elif not isinstance(raw, dict):
+        issues.append(
+            Issue(
+                (),
+                f"the configuration must be a mapping of sections, got {describe_value(raw)}",
+                "start the file with `version: 1` followed by `apps:`, `directories:`, ...",
+            )
+        )
+    else:
+        if "version" not in raw:
+            issues.append(
+                Issue(
+                    (),
+                    "`version` is missing",
+                    "add `version: 1` as the first line so later formats can be told apart",
+                )
+            )
+        issues.extend(schema_issues(RosterConfig, raw))
+        sections = partial_sections(raw)
+        checker = Checker(
+            sections,
+            base_dir=base_dir if base_dir is not None else FsPath("."),
+            describe=describe,
+            cel=cel,
+            population=population,
+        )
+        issues.extend(
+            issue
+            for issue in checker.run()
+            if not any(issue.path[: len(lost)] == lost for lost in sections.dropped)
+        )
+    problems.extend(_locate(issue, located, text) for issue in issues)
+    problems = _sorted_unique(problems)
+    config: RosterConfig | None = None
+    if not any(p.severity == "error" for p in problems):
+        config = RosterConfig.model_validate(raw)
+    return ValidationResult(config=config, problems=problems, source=source)
+
+
+def validate_file(path: FsPath | str, *, population: Any = None) -> ValidationResult:
+    """Read and validate a configuration file; relative connector paths resolve from its folder."""
+    file = FsPath(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = Problem(
+            message=f"cannot read the configuration file: {exc}",
+            path=str(file),
+            hint="check the path and that the file is readable UTF-8 text",
+        )
+        return ValidationResult(config=None, problems=[problem], source=str(file))
+    return validate_text(
+        text, source=str(file), base_dir=file.resolve().parent, population=population
+    )
+
+
+def check_config(
+    config: RosterConfig,
+    *,
+    base_dir: FsPath | None = None,
+    population: Any = None,
+    describe: Describe | None = None,
+    cel: CelChecker | None = None,
+) -> list[Problem]:
+    """The meaning and CEL checks of `validate_text` on a model built in code (no line numbers)."""
+    sections = Sections(
+        settings=config.settings,
+        apps=list(enumerate(config.apps)),
+        directories=list(enumerate(config.directories)),
+        attributes=list(enumerate(config.attributes)),
+        push_rules=list(enumerate(config.push_rules)),
+        declared_apps={app.id for app in config.apps},
+        declared_attributes={a.name.casefold() for a in config.attributes},
+    )
+    checker = Checker(
+        sections,
+        base_dir=base_dir if base_dir is not None else FsPath("."),
+        describe=describe,
+        cel=cel,
+        population=population,
+    )
+    problems = [
+        Problem(
+            message=issue.message,
+            path=format_path(issue.path),
+            hint=issue.hint,
+            severity=issue.severity,
+        )
+        for issue in checker.run()
+    ]
+    return _sorted_unique(problems)
+
+
+def _locate(issue: Issue, located: Located, text: str) -> Problem:
+    line: int | None
+    column: int | None
+    if issue.unlocated:
+        line = column = None
+    elif issue.cel_position is not None:
+        key = located.key_nodes.get(issue.path)
+        parent_indent = key.start_mark.column if key is not None else None
+        line, column = expression_position(
+            text, located.node(issue.path), *issue.cel_position, parent_indent=parent_indent
+        )
+        if line is None:
+            line, column = located.position(issue.path)
+    else:
+        line, column = located.position(issue.path, key=issue.at_key)
+    return Problem(
+        message=issue.message,
+        path=format_path(issue.path),
+        line=line,
+        column=column,
+        hint=issue.hint,
+        severity=issue.severity,
+    )
+
+
+def _sorted_unique(problems: Iterable[Problem]) -> list[Problem]:
+    seen: set[tuple[Any, ...]] = set()
+    unique: list[Problem] = []
+    for problem in problems:
+        key = (problem.path, problem.line, problem.column, problem.message, problem.severity)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    big = 10**9
+    return sorted(unique, key=lambda p: (p.line or big, p.column or 0))

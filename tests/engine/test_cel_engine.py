@@ -1,0 +1,865 @@
+"""The CEL engine: contexts, objects and aliases, statuses, c1.* functions, missing keys,
+errors for people, check() warnings, thread safety. Real cel-python, no mocks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from engine.cel import (
+    CONTEXTS,
+    CelCompileError,
+    CelEngine,
+    CelEvalError,
+    check_result,
+    field_names,
+    function_names,
+    normalize_filter_result,
+    to_python,
+    type_name,
+)
+from engine.errors import Problem
+from engine.records import AccountRecord, Population, UserRecord
+
+
+def make_population() -> Population:
+    ann = UserRecord(
+        1,
+        email="ann@example.com",
+        emails=["ann.lee@example.com"],
+        username="ann",
+        display_name="Ann Lee",
+        given_name="Ann",
+        family_name="Lee",
+        employee_id="E1",
+        status="ENABLED",
+        type="USER",
+        attributes={
+            "department": "Engineering",
+            "job_title": "Developer",
+            "employment_type": "FULL_TIME",
+            "employment_status": "ACTIVE",
+            "directory_status": "ACTIVE",
+            "manager_email": ["bob@example.com"],
+            "additional_email": ["ann+tag@example.com"],
+            "cost_center": "CC-100",
+        },
+    )
+    bob = UserRecord(
+        2,
+        email="bob@example.com",
+        display_name="Bob Boss",
+        attributes={"department": "Executive", "cost_center": "CC-1"},
+    )
+    carol = UserRecord(
+        3,
+        email="carol@example.com",
+        display_name="Carol",
+        status="DISABLED",
+        type="SERVICE_ACCOUNT",
+        attributes={"manager_email": ["bob@example.com"]},
+    )
+    accounts = [
+        AccountRecord(
+            10,
+            "github",
+            "ann-gh",
+            display_name="Ann Lee",
+            given_name="Ann",
+            family_name="Lee",
+            email="ann@example.com",
+            username="annl",
+            employee_ids=["E1"],
+            profile={"team": "core", "two_factor": True},
+            entitlements=["admins", "devs"],
+            manager="bob-gh",
+            owner_id=1,
+        ),
+        AccountRecord(11, "okta", "00u1", email="ann@example.com", status="DISABLED", owner_id=1),
+        AccountRecord(
+            12, "github", "bob-gh", email="bob@example.com", entitlements=["admins"], owner_id=2
+        ),
+        AccountRecord(
+            13, "github", "svc-bot", email="", type="SERVICE_ACCOUNT", profile={"team": "ops"}
+        ),
+    ]
+    return Population([ann, bob, carol], accounts, {("github", "admins"): "GitHub Admins"})
+
+
+@pytest.fixture(scope="module")
+def population() -> Population:
+    return make_population()
+
+
+@pytest.fixture(scope="module")
+def engine(population: Population) -> CelEngine:
+    return CelEngine(population)
+
+
+def user_value(
+    engine: CelEngine, expression: str, user_id: int = 1, context: str = "push_mapping"
+) -> object:
+    assert engine.population is not None
+    record = engine.population.user_by_id(user_id)
+    assert record is not None
+    program = engine.compile(context, expression)
+    return to_python(engine.evaluate(program, engine.activation_for(context, record)))
+
+
+def account_value(
+    engine: CelEngine, expression: str, account_id: int = 10, context: str = "directory_filter"
+) -> object:
+    assert engine.population is not None
+    record = next(a for a in engine.population.accounts if a.id == account_id)
+    program = engine.compile(context, expression)
+    return to_python(engine.evaluate(program, engine.activation_for(context, record)))
+
+
+# ---- contexts ---------------------------------------------------------------------------
+
+EXPECTED_VARIABLES = {
+    "directory_filter": ("account", "subject"),
+    "account_key": ("account",),
+    "user_key": ("user", "subject"),
+    "attribute_source": ("subject", "accounts"),
+    "push_condition": ("subject", "user"),
+    "push_mapping": ("subject", "user"),
+    "provisioning_field": ("subject", "entitlement"),
+}
+
+
+def test_the_seven_contexts() -> None:
+    assert set(CONTEXTS) == set(EXPECTED_VARIABLES)
+    for name, spec in CONTEXTS.items():
+        assert spec.name == name
+        assert set(spec.variables) == set(EXPECTED_VARIABLES[name])
+        assert spec.returns
+        assert spec.subject_kind == (
+            "account" if name in ("directory_filter", "account_key") else "user"
+        )
+    assert "MATCH_ONLY" in CONTEXTS["directory_filter"].returns
+
+
+@pytest.mark.parametrize(
+    ("context", "expression", "expected"),
+    [
+        ("directory_filter", 'account.email.endsWith("@example.com")', True),
+        ("directory_filter", 'subject.appId == "github" ? "CREATE" : "IGNORE"', "CREATE"),
+        ("account_key", "account.emails", ["ann@example.com"]),
+        ("user_key", "[user.email, subject.employeeId]", ["ann@example.com", "E1"]),
+        ("attribute_source", "accounts.github.profile.team", "core"),
+        ("attribute_source", 'accounts["okta"].externalId', "00u1"),
+        ("attribute_source", "subject.department", "Engineering"),
+        ("push_condition", 'subject.department == "Engineering" && user.id == "1"', True),
+        ("push_mapping", "user.displayName", "Ann Lee"),
+        ("provisioning_field", 'subject.email.split("@")[0]', "ann"),
+    ],
+)
+def test_each_context_evaluates(
+    engine: CelEngine, context: str, expression: str, expected: object
+) -> None:
+    assert engine.population is not None
+    spec = CONTEXTS[context]
+    record: UserRecord | AccountRecord
+    if spec.subject_kind == "account":
+        record = engine.population.accounts[0]
+    else:
+        record = engine.population.users[0]
+    variables = engine.activation_for(context, record)
+    value = engine.evaluate(engine.compile(context, expression), variables)
+    assert to_python(value) == expected
+    assert check_result(context, value) is None
+
+
+def test_activation_variables(engine: CelEngine, population: Population) -> None:
+    ann, account = population.users[0], population.accounts[0]
+    for context, spec in CONTEXTS.items():
+        record = account if spec.subject_kind == "account" else ann
+        variables = engine.activation_for(context, record)
+        expected = set(spec.variables) - {"entitlement"}
+        assert set(variables) == expected
+    with_entitlement = engine.activation_for(
+        "provisioning_field", ann, entitlement={"id": "admins", "app_id": "github"}
+    )
+    program = engine.compile("provisioning_field", 'entitlement.id + "@" + entitlement.app_id')
+    assert to_python(engine.evaluate(program, with_entitlement)) == "admins@github"
+    with pytest.raises(TypeError):
+        engine.activation_for("push_condition", account)
+    with pytest.raises(TypeError):
+        engine.activation_for("directory_filter", ann)
+
+
+def test_entitlement_absent_is_an_evaluation_error(
+    engine: CelEngine, population: Population
+) -> None:
+    program = engine.compile("provisioning_field", "entitlement.id")
+    with pytest.raises(CelEvalError) as error:
+        engine.evaluate(program, engine.activation_for("provisioning_field", population.users[0]))
+    assert "entitlement" in error.value.message
+
+
+def test_user_and_account_values_are_cached(engine: CelEngine, population: Population) -> None:
+    ann = population.users[0]
+    assert engine.user(ann) is engine.user(ann)
+    assert engine.account(population.accounts[0]) is engine.account(population.accounts[0])
+    before = engine.user(ann)
+    engine.clear_cache()
+    assert engine.user(ann) is not before
+
+
+def test_compile_is_cached(engine: CelEngine) -> None:
+    first = engine.compile("push_condition", 'subject.department == "Engineering"')
+    assert engine.compile("push_condition", 'subject.department == "Engineering"') is first
+    assert engine.compile("push_mapping", 'subject.department == "Engineering"') is not first
+
+
+# ---- objects and aliases ------------------------------------------------------------------
+
+USER_FIELDS = {
+    "id": "1",
+    "email": "ann@example.com",
+    "emails": ["ann@example.com", "ann.lee@example.com", "ann+tag@example.com"],
+    "username": "ann",
+    "usernames": ["ann"],
+    "displayName": "Ann Lee",
+    "givenName": "Ann",
+    "familyName": "Lee",
+    "department": "Engineering",
+    "jobTitle": "Developer",
+    "employmentType": "FULL_TIME",
+    "employmentStatus": "ACTIVE",
+    "employeeId": "E1",
+    "employeeIds": ["E1"],
+    "directoryStatus": "ACTIVE",
+    "status": "ENABLED",
+    "type": "USER",
+    "manager": "bob@example.com",
+    "managerId": "2",
+}
+
+USER_ALIASES = {
+    "display_name": "displayName",
+    "given_name": "givenName",
+    "first_name": "givenName",
+    "family_name": "familyName",
+    "last_name": "familyName",
+    "job_title": "jobTitle",
+    "employment_type": "employmentType",
+    "employment_status": "employmentStatus",
+    "employee_id": "employeeId",
+    "employee_ids": "employeeIds",
+    "directory_status": "directoryStatus",
+    "manager_id": "managerId",
+    "manager_email": "manager",
+}
+
+
+@pytest.mark.parametrize(("field", "expected"), list(USER_FIELDS.items()))
+def test_user_fields(engine: CelEngine, field: str, expected: object) -> None:
+    assert user_value(engine, f"subject.{field}") == expected
+    assert user_value(engine, f'subject["{field}"]') == expected
+
+
+@pytest.mark.parametrize(("alias", "field"), list(USER_ALIASES.items()))
+def test_user_snake_case_aliases(engine: CelEngine, alias: str, field: str) -> None:
+    assert user_value(engine, f"subject.{alias}") == USER_FIELDS[field]
+    assert alias in field_names("user")
+
+
+def test_user_profile_and_attributes(engine: CelEngine) -> None:
+    profile = user_value(engine, "subject.profile")
+    assert isinstance(profile, dict)
+    assert profile["department"] == "Engineering"
+    assert profile["cost_center"] == "CC-100"
+    assert profile["displayName"] == "Ann Lee"
+    assert profile["manager_email"] == ["bob@example.com"]
+    assert user_value(engine, "subject.attributes") == {"cost_center": "CC-100"}
+    assert user_value(engine, "subject.attributes.cost_center") == "CC-100"
+
+
+def test_manager_id_unknown_is_empty(engine: CelEngine) -> None:
+    assert user_value(engine, "subject.managerId", user_id=2) == ""
+    assert user_value(engine, "subject.manager", user_id=2) == ""
+
+
+ACCOUNT_FIELDS = {
+    "id": "10",
+    "appId": "github",
+    "externalId": "ann-gh",
+    "displayName": "Ann Lee",
+    "givenName": "Ann",
+    "familyName": "Lee",
+    "email": "ann@example.com",
+    "emails": ["ann@example.com"],
+    "username": "annl",
+    "usernames": ["annl"],
+    "employeeIds": ["E1"],
+    "status": "ENABLED",
+    "type": "USER",
+    "profile": {"team": "core", "two_factor": True},
+    "entitlements": ["admins", "devs"],
+    "manager": "bob-gh",
+}
+
+ACCOUNT_ALIASES = {
+    "app_id": "appId",
+    "external_id": "externalId",
+    "display_name": "displayName",
+    "given_name": "givenName",
+    "first_name": "givenName",
+    "family_name": "familyName",
+    "last_name": "familyName",
+    "employee_ids": "employeeIds",
+    "app_user_type": "type",
+}
+
+
+@pytest.mark.parametrize(("field", "expected"), list(ACCOUNT_FIELDS.items()))
+def test_account_fields(engine: CelEngine, field: str, expected: object) -> None:
+    assert account_value(engine, f"account.{field}") == expected
+
+
+@pytest.mark.parametrize(("alias", "field"), list(ACCOUNT_ALIASES.items()))
+def test_account_snake_case_aliases(engine: CelEngine, alias: str, field: str) -> None:
+    assert account_value(engine, f"account.{alias}") == ACCOUNT_FIELDS[field]
+    assert alias in field_names("account")
+
+
+def test_account_status_status(engine: CelEngine) -> None:
+    assert account_value(engine, 'account.status.status == "ENABLED"') is True
+    assert account_value(engine, "account.status.status == UserStatus.DISABLED", 11) is True
+
+
+# ---- statuses and types -------------------------------------------------------------------
+
+STATUS_SPELLINGS = [
+    "UserStatus.{s}",
+    "UserStatus.USER_STATUS_{s}",
+    "USER_STATUS_{s}",
+    "Status.{s}",
+    '"{s}"',
+    '"{lower}"',
+    '"user_status_{lower}"',
+]
+
+
+@pytest.mark.parametrize("spelling", STATUS_SPELLINGS)
+@pytest.mark.parametrize(("status", "user_id"), [("ENABLED", 1), ("DISABLED", 3)])
+def test_status_spellings(engine: CelEngine, spelling: str, status: str, user_id: int) -> None:
+    constant = spelling.format(s=status, lower=status.lower())
+    assert user_value(engine, f"subject.status == {constant}", user_id) is True
+    assert user_value(engine, f"{constant} == subject.status", user_id) is True
+    assert user_value(engine, f"subject.status != {constant}", user_id) is False
+    other = "DELETED"
+    assert user_value(engine, f"subject.status == UserStatus.{other}", user_id) is False
+    assert user_value(engine, f"subject.status in [{constant}]", user_id) is True
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "UserType.{t}",
+        "AppUserType.{t}",
+        "AppUserType.APP_USER_TYPE_{t}",
+        "APP_USER_TYPE_{t}",
+        "UserType.APP_USER_TYPE_{t}",
+        '"{t}"',
+        '"{lower}"',
+    ],
+)
+@pytest.mark.parametrize(("kind", "user_id"), [("USER", 1), ("SERVICE_ACCOUNT", 3)])
+def test_type_spellings(engine: CelEngine, spelling: str, kind: str, user_id: int) -> None:
+    constant = spelling.format(t=kind, lower=kind.lower())
+    assert user_value(engine, f"subject.type == {constant}", user_id) is True
+    assert user_value(engine, "subject.type == AppUserType.SYSTEM_ACCOUNT", user_id) is False
+
+
+def test_account_type_spellings(engine: CelEngine) -> None:
+    assert (
+        account_value(
+            engine, "account.app_user_type == AppUserType.APP_USER_TYPE_SERVICE_ACCOUNT", 13
+        )
+        is True
+    )
+    assert account_value(engine, 'account.type == "service_account"', 13) is True
+
+
+def test_status_is_a_string(engine: CelEngine) -> None:
+    assert user_value(engine, "subject.status") == "ENABLED"
+    assert user_value(engine, 'subject.status.startsWith("EN")') is True
+    assert user_value(engine, "subject.status.lowerAscii()") == "enabled"
+    assert user_value(engine, 'subject.status + "!"') == "ENABLED!"
+
+
+# ---- c1.* functions -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "user_id", "expected"),
+    [
+        ('c1.user.v1.HasApp(subject, "github")', 1, True),
+        ('c1.user.v1.HasApp(subject, "GitHub")', 1, True),
+        ('c1.user.v1.HasApp(subject, "slack")', 1, False),
+        ('c1.user.v1.HasApp(subject, "github")', 3, False),
+        ('c1.user.v1.HasEntitlement(subject, "github", "admins")', 1, True),
+        ('c1.user.v1.HasEntitlement(subject, "github", "GitHub Admins")', 1, True),
+        ('c1.user.v1.HasEntitlement(subject, "github", "owners")', 1, False),
+        ('c1.user.v1.GetAppUserStatus(subject, "github")', 1, "USER_STATUS_ENABLED"),
+        ('c1.user.v1.GetAppUserStatus(subject, "okta")', 1, "USER_STATUS_DISABLED"),
+        ('c1.user.v1.GetAppUserStatus(subject, "slack")', 1, "USER_STATUS_UNSPECIFIED"),
+        ('c1.user.v1.GetAppUserStatus(subject, "okta") == UserStatus.DISABLED', 1, True),
+        ('c1.user.v1.ListAppUsersForUser(subject, "github").map(a, a.username)', 1, ["annl"]),
+        ('c1.user.v1.GetAppUsersForUser(subject, "github").map(a, a.externalId)', 1, ["ann-gh"]),
+        ('c1.user.v1.ListAppUsersForUser(subject, "slack")', 1, []),
+        ('c1.directory.users.v1.FindByEmail("BOB@example.com").displayName', 1, "Bob Boss"),
+        ('c1.directory.users.v1.FindByName("bob boss").email', 1, "bob@example.com"),
+        ('c1.directory.users.v1.GetByID("2").email', 1, "bob@example.com"),
+        ("c1.directory.users.v1.GetByID(subject.managerId).department", 1, "Executive"),
+        ("c1.directory.users.v1.GetManagers(subject).map(m, m.email)", 1, ["bob@example.com"]),
+        ("c1.directory.users.v1.GetManagers(subject)", 2, []),
+        (
+            "c1.directory.users.v1.DirectReports(subject).map(r, r.email)",
+            2,
+            ["ann@example.com", "carol@example.com"],
+        ),
+        (
+            'c1.directory.apps.v1.GetEntitlementMembers("github", "admins").map(u, u.email)',
+            1,
+            ["ann@example.com", "bob@example.com"],
+        ),
+        ('c1.directory.apps.v1.GetEntitlementMembers("github", "devs").size()', 1, 1),
+        ('c1.directory.apps.v1.GetEntitlementMembers("github", "GitHub Admins").size()', 1, 2),
+    ],
+)
+def test_directory_functions(
+    engine: CelEngine, expression: str, user_id: int, expected: object
+) -> None:
+    assert user_value(engine, expression, user_id) == expected
+
+
+def test_directory_function_not_found_is_an_evaluation_error(engine: CelEngine) -> None:
+    with pytest.raises(CelEvalError) as error:
+        user_value(engine, 'c1.directory.users.v1.FindByEmail("nobody@example.com").email')
+    assert "FindByEmail" in error.value.message
+    assert "nobody@example.com" not in error.value.message
+
+
+def test_directory_functions_follow_a_swapped_population() -> None:
+    engine = CelEngine()
+    ann = UserRecord(1, email="ann@example.com")
+    program = engine.compile("push_condition", 'c1.user.v1.HasApp(subject, "github")')
+    with pytest.raises(CelEvalError, match="no directory"):
+        engine.evaluate(program, engine.activation_for("push_condition", ann))
+    engine.population = Population([ann], [AccountRecord(1, "github", "x", owner_id=1)])
+    assert engine.evaluate(program, engine.activation_for("push_condition", ann)) is not None
+    assert to_python(engine.evaluate(program, engine.activation_for("push_condition", ann)))
+
+
+# ---- missing keys and has() -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("subject.profile.nickname", ""),
+        ('subject.profile["no such key"]', ""),
+        ("subject.attributes.nickname", ""),
+        ("has(subject.profile.nickname)", False),
+        ("has(subject.profile.cost_center)", True),
+        ("has(subject.attributes.cost_center)", True),
+        ("has(subject.attributes.department)", False),  # standard, not custom
+        ("has(subject.department)", True),
+        ("has(subject.jobTitle)", True),
+        ("!has(subject.profile.nickname) && true", True),
+        ("has(accounts.github)", True),
+        ("has(accounts.slack)", False),
+        ("has(accounts.slack.email)", False),
+        ('subject.profile.nickname == ""', True),
+        ('has(accounts.slack) ? accounts.slack.email : "none"', "none"),
+    ],
+)
+def test_missing_keys_and_has(engine: CelEngine, expression: str, expected: object) -> None:
+    assert user_value(engine, expression, context="attribute_source") == expected
+
+
+def test_has_on_an_empty_field_is_false(engine: CelEngine) -> None:
+    assert user_value(engine, "has(subject.jobTitle)", 2) is False
+    assert account_value(engine, "has(account.profile.team)", 13) is True
+    assert account_value(engine, "has(account.profile.nope)", 13) is False
+
+
+def test_missing_app_in_accounts_is_an_error(engine: CelEngine) -> None:
+    with pytest.raises(CelEvalError) as error:
+        user_value(engine, "accounts.slack.email", context="attribute_source")
+    assert "slack" in error.value.message
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+def compile_error(engine: CelEngine, text: str, context: str = "push_condition") -> CelCompileError:
+    with pytest.raises(CelCompileError) as error:
+        engine.compile(context, text)
+    assert isinstance(error.value.problem, Problem)
+    return error.value
+
+
+def test_syntax_error_has_line_column_and_caret(engine: CelEngine) -> None:
+    error = compile_error(engine, 'subject.department == "x" &&\n  subject.email == ')
+    assert error.problem.line == 2
+    assert error.problem.column == 19
+    assert error.caret == "  subject.email == \n" + " " * 18 + "^"
+    assert "ends too early" in error.problem.message
+    error = compile_error(engine, "subject.email $ 1")
+    assert (error.problem.line, error.problem.column) == (1, 15)
+    assert "`$`" in error.problem.message
+    error = compile_error(engine, 'subject.email == "x')
+    assert "not closed" in error.problem.message
+    error = compile_error(engine, 'subject.email == "x")')
+    assert (error.problem.line, error.problem.column) == (1, 21)
+
+
+def test_unknown_field_suggests_the_nearest(engine: CelEngine) -> None:
+    error = compile_error(engine, 'subject.departmnt == "Engineering"')
+    assert error.problem.message == "unknown field `departmnt`"
+    assert error.problem.hint == "did you mean `department`?"
+    assert (error.problem.line, error.problem.column) == (1, 9)
+    assert "unknown field `departmnt` — did you mean `department`?" in str(error)
+    assert error.caret.splitlines()[1] == " " * 8 + "^"
+    error = compile_error(engine, "account.extrnalId", "account_key")
+    assert error.problem.hint == "did you mean `externalId`?"
+    error = compile_error(engine, "subject.cost_center")
+    assert "subject.profile.cost_center" in error.problem.hint
+
+
+def test_wrong_variable_for_the_context(engine: CelEngine) -> None:
+    error = compile_error(engine, "user.email", "attribute_source")
+    assert (
+        error.problem.message == "this context has no variable `user`; use `subject` or `accounts`"
+    )
+    error = compile_error(engine, "subject.email", "account_key")
+    assert error.problem.message == "this context has no variable `subject`; use `account`"
+    error = compile_error(engine, "account.email", "push_condition")
+    assert "use `subject` or `user`" in error.problem.message
+    error = compile_error(engine, "subjct.email")
+    assert error.problem.hint == "did you mean `subject`?"
+
+
+def test_unknown_functions(engine: CelEngine) -> None:
+    error = compile_error(engine, "lowerAsci(subject.email)")
+    assert error.problem.message == "unknown function `lowerAsci`"
+    assert error.problem.hint == "did you mean `lowerAscii`?"
+    error = compile_error(engine, 'subject.email.toLower() == "x"')
+    assert (error.problem.line, error.problem.column) == (1, 15)
+    error = compile_error(engine, 'c1.user.v1.HasAp(subject, "github")')
+    assert error.problem.hint == "did you mean `c1.user.v1.HasApp`?"
+    error = compile_error(engine, "UserStatus.ENABLD == subject.status")
+    assert error.problem.hint == "did you mean `UserStatus.ENABLED`?"
+    error = compile_error(engine, "subject.department()")
+    assert "drop the parentheses" in error.problem.hint
+
+
+def test_unknown_context(engine: CelEngine) -> None:
+    error = compile_error(engine, "true", "push_conditions")
+    assert "push_condition" in error.problem.hint
+    assert "directory_filter" in error.problem.hint
+
+
+def test_bounds(engine: CelEngine) -> None:
+    error = compile_error(engine, "true || " * 600 + "true")
+    assert "too long" in error.problem.message
+    error = compile_error(engine, "(" * 40 + "true" + ")" * 40)
+    assert "nested too deeply" in error.problem.message
+    error = compile_error(engine, " && ".join(["true"] * 450))
+    assert "too complex" in error.problem.message
+    error = compile_error(engine, "[[[1]]].all(a, a.all(b, b.all(c, c > 0)))")
+    assert "the limit is 2" in error.problem.message
+    assert engine.compile("push_condition", "[[1]].all(a, a.all(b, b > 0))")
+    error = compile_error(engine, "   ")
+    assert "empty" in error.problem.message
+
+
+def test_wrong_result_type() -> None:
+    assert (
+        check_result("push_condition", "yes") == 'push_condition must return bool; got string "yes"'
+    )
+    message = check_result("directory_filter", "MAYBE")
+    assert message == (
+        'directory_filter must return bool or one of "CREATE", "MATCH_ONLY", "IGNORE"; '
+        'got string "MAYBE"'
+    )
+    engine = CelEngine()
+    value = engine.evaluate(engine.compile("user_key", "42"), {})
+    assert (
+        check_result("user_key", value)
+        == "user_key must return a string or a list of strings; got int 42"
+    )
+    assert check_result("attribute_source", ["a", "b"]) is None
+    assert check_result("directory_filter", "match_only") is None
+    assert check_result("push_mapping", {"a": 1}) is not None
+
+
+def test_evaluation_errors_are_short_and_private(engine: CelEngine) -> None:
+    for expression in (
+        "1 / 0",
+        'int("not a number")',
+        "subject.email + 1",
+        "subject.emails[10]",
+        "subject.email.substring(99)",
+    ):
+        with pytest.raises(CelEvalError) as error:
+            user_value(engine, expression)
+        assert "ann@example.com" not in error.value.message, expression
+        assert len(error.value.message) < 200
+
+
+def test_one_bad_record_does_not_stop_a_loop(engine: CelEngine, population: Population) -> None:
+    program = engine.compile(
+        "push_mapping", "c1.directory.users.v1.GetByID(subject.managerId).email"
+    )
+    results: dict[int, object] = {}
+    for user in population.users:
+        try:
+            results[user.id] = to_python(
+                engine.evaluate(program, engine.activation_for("push_mapping", user))
+            )
+        except CelEvalError as error:
+            results[user.id] = error.message
+    assert results[1] == "bob@example.com"
+    assert results[3] == "bob@example.com"
+    assert "GetByID" in str(results[2])
+
+
+def test_errors_are_absorbed_by_or(engine: CelEngine) -> None:
+    assert user_value(engine, "1 / 0 == 1 || true") is True
+    assert user_value(engine, "false && 1 / 0 == 1") is False
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("1 / 0 == 1 || true", True),
+        ("true || 1 / 0 == 1", True),
+        ("false && 1 / 0 == 1", False),
+        ("1 / 0 == 1 && false", False),
+        ("true ? 1 : 1 / 0", 1),
+        ("false ? 1 / 0 : 2", 2),
+        ("[1, 0].exists(x, 1 / x == 1)", True),
+        ("[1, 0].all(x, 1 / x > 5)", False),
+        ("[1, 2, 3].exists_one(x, x > 2)", True),
+        ("[1, 2, 3].filter(x, x > 1)", [2, 3]),
+        ("[1, 2, 3].map(x, x * 2)", [2, 4, 6]),
+        ('{"a": 1, "b": 2}.all(k, k.size() == 1)', True),
+        ('subject.profile.exists(k, k.contains("cost"))', True),
+        ('"a" in {"a": 1}', True),
+        ('"Engineering" in ["Sales", subject.department]', True),
+        ("!(1 > 2)", True),
+        ("2 >= 2 && 1 < 2 && 3 > 2 && 1 <= 1 && 1 != 2", True),
+    ],
+)
+def test_cel_logic_and_macros(engine: CelEngine, expression: str, expected: object) -> None:
+    assert user_value(engine, expression) == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "1 / 0 == 1 && true",
+        "false || 1 / 0 == 1",
+        '"x" ? 1 : 2',
+        "[0].exists(x, 1 / x == 1)",
+        "[1, 0].map(x, 1 / x)",
+        '"a" && true',
+    ],
+)
+def test_cel_errors_that_reach_the_top(engine: CelEngine, expression: str) -> None:
+    with pytest.raises(CelEvalError):
+        user_value(engine, expression)
+
+
+def test_nothing_is_printed_on_failure(
+    engine: CelEngine, capfd: pytest.CaptureFixture[str]
+) -> None:
+    for expression in ("1 / 0", "[1, 2].all(x, x / 0 > 1)", 'int("x")'):
+        with pytest.raises(CelEvalError):
+            user_value(engine, expression)
+    captured = capfd.readouterr()
+    assert captured.err == ""
+    assert captured.out == ""
+
+
+# ---- check() --------------------------------------------------------------------------------
+
+
+def test_check_returns_compile_errors(engine: CelEngine) -> None:
+    problems = engine.check("push_condition", "subject.departmnt")
+    assert len(problems) == 1
+    assert problems[0].severity == "error"
+    assert problems[0].hint == "did you mean `department`?"
+    assert engine.check("nope", "true")[0].severity == "error"
+    assert engine.check("push_condition", 'subject.department == "x"') == []
+
+
+def test_check_warns_about_keys_no_record_has(engine: CelEngine) -> None:
+    problems = engine.check(
+        "push_mapping", 'subject.profile.cost_centre + "/" + subject.profile.cost_center'
+    )
+    assert len(problems) == 1
+    warning = problems[0]
+    assert warning.severity == "warning"
+    assert "cost_centre" in warning.message
+    assert warning.hint == "did you mean `cost_center`?"
+    assert (warning.line, warning.column) == (1, 17)
+    problems = engine.check("push_mapping", "subject.attributes.costcenter")
+    assert problems[0].hint == "did you mean `cost_center`?"
+    problems = engine.check("directory_filter", 'account.profile["tema"] == "core"')
+    assert problems[0].hint == "did you mean `team`?"
+    problems = engine.check("attribute_source", "accounts.githb.email")
+    assert problems[0].hint == "did you mean `github`?"
+    assert engine.check("push_mapping", "has(subject.profile.displayName)") == []
+
+
+def test_check_without_population_has_no_warnings() -> None:
+    assert CelEngine().check("push_mapping", "subject.profile.anything") == []
+
+
+# ---- threads -------------------------------------------------------------------------------
+
+
+def test_two_threads_evaluating_different_programs(population: Population) -> None:
+    engine = CelEngine(population)
+    department = engine.compile("push_mapping", "subject.department")
+    email = engine.compile(
+        "push_mapping", 'subject.emails.exists(e, e.startsWith("x")) ? "x" : subject.email'
+    )
+    variables = [engine.activation_for("push_mapping", u) for u in population.users]
+    expected_department = [to_python(engine.evaluate(department, v)) for v in variables]
+    expected_email = [to_python(engine.evaluate(email, v)) for v in variables]
+    engine.clear_cache()  # both threads convert the same records at the same time
+    variables = [engine.activation_for("push_mapping", u) for u in population.users]
+    failures: list[str] = []
+
+    def worker(program: object, expected: list[object]) -> None:
+        for _ in range(3000):
+            for index, values in enumerate(variables):
+                got = to_python(engine.evaluate(program, values))  # type: ignore[arg-type]
+                if got != expected[index]:
+                    failures.append(f"{got!r} != {expected[index]!r}")
+                    return
+
+    threads = [
+        threading.Thread(target=worker, args=(department, expected_department)),
+        threading.Thread(target=worker, args=(email, expected_email)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def test_type_names(engine: CelEngine) -> None:
+    cases = {
+        "true": "bool",
+        '"x"': "string",
+        "1": "int",
+        "1.5": "double",
+        '["a", "b"]': "list(string)",
+        '[1, "a"]': "list",
+        "[]": "list",
+        '{"a": 1}': "map",
+        'timestamp("2024-01-01T00:00:00Z")': "timestamp",
+        'duration("1h")': "duration",
+        "null": "null",
+        "subject.status": "string",
+        'subject.email + "x"': "string",
+    }
+    for expression, expected in cases.items():
+        program = engine.compile("push_mapping", expression)
+        value = engine.evaluate(
+            program, engine.activation_for("push_mapping", make_population().users[0])
+        )
+        assert type_name(value) == expected, expression
+
+
+def test_normalize_filter_result() -> None:
+    from celpy import celtypes
+
+    assert normalize_filter_result(celtypes.BoolType(True)) == "CREATE"
+    assert normalize_filter_result(celtypes.BoolType(False)) == "IGNORE"
+    assert normalize_filter_result(celtypes.StringType("match_only")) == "MATCH_ONLY"
+    assert normalize_filter_result("Ignore") == "IGNORE"
+    assert normalize_filter_result("MAYBE") is None
+    assert normalize_filter_result(celtypes.IntType(1)) is None
+
+
+def test_completion_lists() -> None:
+    user_fields = field_names("user")
+    assert user_fields[0] == "id"
+    for name in ("department", "jobTitle", "job_title", "first_name", "managerId", "profile"):
+        assert name in user_fields
+    assert "app_user_type" in field_names("account")
+    names = function_names()
+    for name in (
+        "has",
+        "size",
+        "lowerAscii",
+        "ifEmpty",
+        "now",
+        "time.parse",
+        "exists",
+        "c1.user.v1.HasApp",
+        "c1.directory.apps.v1.GetEntitlementMembers",
+        "UserStatus.ENABLED",
+        "USER_STATUS_ENABLED",
+        "TimeFormat.RFC3339",
+        "AppUserType.APP_USER_TYPE_SERVICE_ACCOUNT",
+    ):
+        assert name in names
+
+
+def test_to_python_of_records(engine: CelEngine, population: Population) -> None:
+    plain = to_python(engine.user(population.users[0]))
+    assert plain["email"] == "ann@example.com"
+    assert plain["status"] == "ENABLED"
+    import json
+
+    json.dumps(plain)
+
+
+def test_engine_never_imports_the_ui() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        import engine.cel
+        engine.cel.CelEngine().compile("push_condition", "true")
+        bad = [m for m in ("textual", "rich", "click") if m in sys.modules]
+        assert not bad, bad
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_works_when_an_interpreted_environment_came_first() -> None:
+    code = textwrap.dedent(
+        """
+        import celpy
+        env = celpy.Environment()  # interpreted runner: the parser singleton gets lark.Tree
+        assert env.program(env.compile("1 + 1")).evaluate({}) == 2
+        from engine.cel import CelEngine, to_python
+        from engine.records import UserRecord
+        engine = CelEngine()
+        program = engine.compile("push_mapping", "subject.email.upperAscii()")
+        user = UserRecord(1, email="a@b.c")
+        value = engine.evaluate(program, engine.activation_for("push_mapping", user))
+        assert to_python(value) == "A@B.C", value
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,131 @@
+"""Time helpers: now(), time.parse / try_parse / format with TimeFormat and Go layouts, and
+CEL's own timestamp and duration functions."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from engine.cel import CelEngine, CelEvalError, to_python, type_name
+from engine.records import UserRecord
+
+
+@pytest.fixture(scope="module")
+def engine() -> CelEngine:
+    return CelEngine()
+
+
+def run(engine: CelEngine, expression: str, **attributes: object) -> object:
+    user = UserRecord(1, email="ann@example.com", attributes=dict(attributes))
+    program = engine.compile("push_mapping", expression)
+    return engine.evaluate(program, engine.activation_for("push_mapping", user))
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('time.parse("2024-03-05T10:20:30Z", TimeFormat.RFC3339)', "2024-03-05T10:20:30Z"),
+        (
+            'time.parse("2024-03-05T10:20:30.25+02:00", TimeFormat.RFC3339)',
+            "2024-03-05T08:20:30.25Z",
+        ),
+        ('time.parse("2024-03-05", TimeFormat.DATE)', "2024-03-05T00:00:00Z"),
+        ('time.parse("2024-03-05 10:20:30", TimeFormat.DATETIME)', "2024-03-05T10:20:30Z"),
+        (
+            'time.parse("2024-03-05 10:20:30", TimeFormat.DATETIME, "America/New_York")',
+            "2024-03-05T15:20:30Z",
+        ),
+        ('time.parse("03/05/24", "01/02/06")', "2024-03-05T00:00:00Z"),
+        ('time.parse("5 Mar 2024", "2 Jan 2006")', "2024-03-05T00:00:00Z"),
+        ('time.parse("March 5, 2024 3:04 PM", "January 2, 2006 3:04 PM")', "2024-03-05T15:04:00Z"),
+        ('time.parse("20240305", "20060102")', "2024-03-05T00:00:00Z"),
+        ('time.parse("2024-03-05", "DATE")', "2024-03-05T00:00:00Z"),
+        ('time.parse("2024/03/05", "%Y/%m/%d")', "2024-03-05T00:00:00Z"),
+    ],
+)
+def test_parse(engine: CelEngine, expression: str, expected: str) -> None:
+    value = run(engine, expression)
+    assert type_name(value) == "timestamp"
+    assert to_python(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('time.format(timestamp("2024-03-05T10:20:30Z"), "15")', "10"),
+        ('time.format(timestamp("2024-03-05T10:20:30Z"), "15", "Europe/Paris")', "11"),
+        ('time.format(timestamp("2024-03-05T10:20:30Z"), TimeFormat.DATE)', "2024-03-05"),
+        ('time.format(timestamp("2024-03-05T10:20:30Z"), TimeFormat.TIME)', "10:20:30"),
+        (
+            'time.format(timestamp("2024-03-05T10:20:30Z"), TimeFormat.DATETIME)',
+            "2024-03-05 10:20:30",
+        ),
+        (
+            'time.format(timestamp("2024-03-05T10:20:30Z"), TimeFormat.RFC3339)',
+            "2024-03-05T10:20:30Z",
+        ),
+        (
+            'time.format(timestamp("2024-03-05T10:20:30Z"), TimeFormat.RFC3339, "+05:30")',
+            "2024-03-05T15:50:30+05:30",
+        ),
+        (
+            'time.format(timestamp("2024-03-05T15:04:05.123Z"), "Mon Jan _2 03:04:05.000 PM 2006")',
+            "Tue Mar  5 03:04:05.123 PM 2024",
+        ),
+        ('time.format(timestamp("2024-03-05T10:20:30Z"), "%Y/%m/%d")', "2024/03/05"),
+        ('time.format(time.parse("2024-03-05", TimeFormat.DATE), "Jan 2, 2006")', "Mar 5, 2024"),
+    ],
+)
+def test_format(engine: CelEngine, expression: str, expected: str) -> None:
+    assert to_python(run(engine, expression)) == expected
+
+
+def test_try_parse_gives_the_default(engine: CelEngine) -> None:
+    fallback = 'timestamp("1970-01-01T00:00:00Z")'
+    assert (
+        to_python(run(engine, f'time.try_parse("garbage", TimeFormat.DATE, {fallback})'))
+        == "1970-01-01T00:00:00Z"
+    )
+    assert (
+        to_python(run(engine, f'time.try_parse("2024-01-02", TimeFormat.DATE, {fallback})'))
+        == "2024-01-02T00:00:00Z"
+    )
+    assert to_python(run(engine, 'time.try_parse(subject.profile.hired, "2006", "")')) == ""
+
+
+def test_parse_error_is_short_and_leaves_the_value_out(engine: CelEngine) -> None:
+    with pytest.raises(CelEvalError) as error:
+        run(engine, "time.parse(subject.profile.birthday, TimeFormat.DATE)", birthday="31/12/1980")
+    assert "31/12/1980" not in error.value.message
+    assert "layout" in error.value.message
+
+
+def test_now(engine: CelEngine) -> None:
+    value = run(engine, "now()")
+    assert isinstance(value, datetime.datetime)
+    assert abs(value - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(seconds=5)
+    assert to_python(run(engine, 'now() - duration("1h") < now()')) is True
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('timestamp("2024-03-05T10:20:30Z").getHours("America/New_York")', 5),
+        ('timestamp("2024-03-05T10:20:30Z").getFullYear()', 2024),
+        ('timestamp("2024-03-05T10:20:30Z") + duration("24h")', "2024-03-06T10:20:30Z"),
+        (
+            'timestamp("2024-03-05T10:20:30Z") - timestamp("2024-03-04T10:20:30Z") '
+            '== duration("24h")',
+            True,
+        ),
+        ('duration("90m")', "5400s"),
+        (
+            "time.parse(subject.profile.hired, TimeFormat.DATE) "
+            '< timestamp("2024-01-01T00:00:00Z")',
+            True,
+        ),
+    ],
+)
+def test_cel_timestamps_and_durations(engine: CelEngine, expression: str, expected: object) -> None:
+    assert to_python(run(engine, expression, hired="2020-06-01")) == expected
