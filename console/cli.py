@@ -333,6 +333,49 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
         click.echo(f"           {candidate['reason']}")
 
 
+def _print_link(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _emit(data)
+        return
+    owner = data["owner"] or "nobody"
+    pinned = "pinned: syncs leave it alone" if data["pinned"] else "not pinned: rules decide"
+    click.echo(f"{data['account']} → {owner} ({pinned})")
+
+
+@main.command()
+@_store_options
+@click.argument("account")
+@click.argument("email")
+@click.option("--no-pin", is_flag=True, help="Let later syncs' rules change the link again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def link(account: str, email: str, no_pin: bool, as_json: bool) -> None:
+    """Link ACCOUNT (APP:EXTERNAL_ID) to the person with EMAIL; pinned unless --no-pin."""
+    _print_link(_services().set_link(account, email, pin=not no_pin), as_json)
+
+
+@main.command()
+@_store_options
+@click.argument("account")
+@click.option("--no-pin", is_flag=True, help="Let later syncs' rules link it again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def unlink(account: str, no_pin: bool, as_json: bool) -> None:
+    """Unlink ACCOUNT (APP:EXTERNAL_ID) from its owner; pinned unlinked unless --no-pin."""
+    _print_link(_services().set_link(account, None, pin=not no_pin), as_json)
+
+
+@main.command()
+@_store_options
+@click.argument("account")
+@click.option("--off", is_flag=True, help="Release the pin: rules decide again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def pin(account: str, off: bool, as_json: bool) -> None:
+    """Pin ACCOUNT's (APP:EXTERNAL_ID) current link so syncs never change it."""
+    _print_link(_services().pin(account, pinned=not off), as_json)
+
+
 @main.group()
 def config() -> None:
     """Export, validate and import the configuration as YAML."""

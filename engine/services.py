@@ -538,6 +538,51 @@ class Services:
             "candidates": [c.as_dict() for c in decision.candidates],
         }
 
+    # --- manual account decisions ------------------------------------------------------
+    def set_link(self, account_key: str, email: str | None, *, pin: bool = True,
+                 actor: str | None = None) -> dict[str, Any]:
+        """Link an account to a person (email) or unlink it (None). Manual decisions are pinned
+        so the next sync's rules leave them alone; `pin=False` hands the account back to them."""
+        from engine.store.models import AuditEvent
+
+        account = self.account_by_key(account_key)
+        user = self.user_by_email(email) if email else None
+        with self.db.session() as session, session.begin():
+            row = session.get(Account, account.id)
+            if row is None:
+                raise NotFound(f"No account {account_key!r}.")
+            before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            row.owner_id = user.id if user else None
+            row.link_kind = "manual" if user else None
+            row.pinned = pin
+            session.add(row)
+            after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            session.add(AuditEvent(actor=actor or current_actor(),
+                                   action="link" if user else "unlink", object_kind="account",
+                                   object_name=account_key, before=before, after=after))
+        self.invalidate()
+        return {"account": account_key, "owner": user.email if user else None, "pinned": pin}
+
+    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None
+            ) -> dict[str, Any]:
+        """Pin (or release) an account's current link as it is."""
+        from engine.store.models import AuditEvent
+
+        account = self.account_by_key(account_key)
+        with self.db.session() as session, session.begin():
+            row = session.get(Account, account.id)
+            if row is None:
+                raise NotFound(f"No account {account_key!r}.")
+            session.add(AuditEvent(actor=actor or current_actor(), action="pin" if pinned
+                                   else "unpin", object_kind="account", object_name=account_key,
+                                   before={"pinned": row.pinned}, after={"pinned": pinned}))
+            row.pinned = pinned
+            session.add(row)
+            owner = session.get(Person, row.owner_id) if row.owner_id else None
+        self.invalidate()
+        return {"account": account_key, "owner": owner.email if owner else None,
+                "pinned": pinned}
+
     # --- sync --------------------------------------------------------------------------
     def sync(
         self,

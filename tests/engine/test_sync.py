@@ -227,3 +227,19 @@ def test_sync_json_shape(org: Services) -> None:
     assert {"run_id", "status", "dry_run", "stages", "changes"} <= set(data)
     assert [s["name"] for s in data["stages"]] == ["import", "identify", "ownership", "attributes"]
     assert IDP["accounts"][0]["id"] in json.dumps(data["changes"])
+
+
+def test_manual_links_are_pinned_and_survive_syncs(org: Services) -> None:
+    org.sync()
+    org.set_link("slack:s1", None)  # unlinked and pinned: the email rule must not relink it
+    org.set_link("github:g2", "sam.park2@example.com")
+    # the only consequence is Ann losing the handle her Slack account gave her
+    assert [(c["object_id"], c["field"]) for c in org.sync().changes] == [
+        ("ann.lee@example.com", "slack_handle")
+    ]
+    assert org.sync().changes == []
+    assert owner_of(org, "slack", "s1") is None
+    assert owner_of(org, "github", "g2") == "sam.park2@example.com"
+    org.pin("slack:s1", pinned=False)  # released: the rules decide again
+    org.sync()
+    assert owner_of(org, "slack", "s1") == "ann.lee@example.com"
