@@ -14,7 +14,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from console.palette import RosterCommands
+from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
 from screens.dashboard import DashboardScreen
 from screens.messages import WorkerFailed
@@ -24,6 +24,12 @@ from screens.playground import PlaygroundScreen
 
 if TYPE_CHECKING:
     from engine.services import Services
+
+
+FRIENDLY = {
+    "app.focus_next": "Move to the next control",
+    "app.focus_previous": "Move to the previous control",
+}
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,16 @@ class ScreenInfo:
 
 SCREEN_INFOS: tuple[ScreenInfo, ...] = (
     ScreenInfo(
-        "dashboard", "1", "Dashboard",
+        "dashboard",
+        "1",
+        "Dashboard",
         "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
         DashboardScreen,
     ),
     ScreenInfo(
-        "playground", "9", "CEL playground",
+        "playground",
+        "9",
+        "CEL playground",
         "Try a CEL expression against one record or all of them",
         PlaygroundScreen,
     ),
@@ -57,14 +67,39 @@ class RosterApp(App[None]):
     SCREEN_INFOS = SCREEN_INFOS
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
-        Binding("q", "quit", "Quit", show=False, id="app.quit.q"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            id="app.quit",
+            tooltip="Quit Roster (q also quits, outside text fields)",
+        ),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            show=False,
+            id="app.quit.q",
+            tooltip="Quit Roster (q also quits, outside text fields)",
+        ),
         *(
-            Binding(info.key, f"show_screen('{info.mode}')", info.title.split()[0],
-                    tooltip=f"Go to {info.title}", id=f"screen.{info.mode}")
+            Binding(
+                info.key,
+                f"show_screen('{info.mode}')",
+                info.title.split()[0],
+                tooltip=f"Go to {info.title}",
+                id=f"screen.{info.mode}",
+            )
             for info in SCREEN_INFOS
         ),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            id="app.help",
+            tooltip="Show the keys of this screen",
+        ),
     ]
 
     def __init__(self, services: Services, *, start: str = "dashboard") -> None:
@@ -100,8 +135,12 @@ class RosterApp(App[None]):
             binding = active.binding
             if not active.enabled or not binding.description:
                 continue
-            what = binding.tooltip or binding.description
-            slot = (id(active.namespace), binding.action)
+            if not binding.show and active.node not in (screen, self):
+                continue  # a widget's own editing keys (cursor left, …)
+            if binding.action in GENERIC_ACTIONS - {"app.focus_next", "app.focus_previous"}:
+                continue
+            what = FRIENDLY.get(binding.action) or binding.tooltip or binding.description
+            slot = (id(active.node), binding.action)
             if slot in by_action:
                 index = by_action[slot]
                 rows[index] = (f"{rows[index][0]} / {self.get_key_display(binding)}", what)
@@ -117,11 +156,12 @@ class RosterApp(App[None]):
                 continue
             shown_actions.add(binding.action)
             rows.append(
-                (self.get_key_display(binding),
-                 f"{binding.tooltip or binding.description} (outside text fields)")
+                (
+                    self.get_key_display(binding),
+                    f"{binding.tooltip or binding.description} (outside text fields)",
+                )
             )
         rows.extend(getattr(screen, "HELP_NOTES", ()))
-        rows.append(("ctrl+p", "Command palette: screens and actions by name"))
         title = getattr(screen, "TITLE_TEXT", screen.__class__.__name__)
         self.push_screen(HelpModal(title, rows))
 

@@ -12,6 +12,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 if TYPE_CHECKING:
     from console.app import RosterApp
 
+# Textual's own screen keys: not worth a palette entry (and copy needs a clipboard the jump
+# host does not have, so help leaves it out too).
+GENERIC_ACTIONS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
+
 
 @dataclass(frozen=True)
 class PaletteCommand:
@@ -44,26 +48,31 @@ class RosterCommands(Provider):
         screen = self.screen
         title = getattr(screen, "TITLE_TEXT", "")
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             binding = active.binding
-            if active.namespace is app or not active.enabled:
+            if active.node is app or not active.enabled:
                 continue
+            if not binding.show and active.node is not screen:
+                continue
+            if binding.action in GENERIC_ACTIONS or binding.action == "app.command_palette":
+                continue
+            if binding.key == "escape":
+                continue  # cancelling or leaving only makes sense from the keyboard
             if binding.action in seen or not binding.description:
                 continue
             seen.add(binding.action)
+            key = app.get_key_display(binding)
             found.append(
                 PaletteCommand(
-                    f"{title}: {binding.tooltip or binding.description}" if title
-                    else binding.description,
-                    f"key {app.get_key_display(binding)}",
-                    partial(app.run_action, binding.action, active.namespace),
+                    f"{title}: {binding.description}" if title else binding.description,
+                    f"{binding.tooltip} (key {key})" if binding.tooltip else f"key {key}",
+                    partial(app.run_action, binding.action, active.node),
                 )
             )
+        found.append(PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help))
         found.append(
-            PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help)
+            PaletteCommand("Quit Roster", "key ctrl+q (or q outside text fields)", app.action_quit)
         )
-        found.append(PaletteCommand("Quit Roster", "key ctrl+q (or q outside text fields)",
-                                    app.action_quit))
         return found
 
     async def discover(self) -> Hits:
@@ -75,5 +84,6 @@ class RosterCommands(Provider):
         for command in self.commands():
             score = matcher.match(command.title)
             if score > 0:
-                yield Hit(score, matcher.highlight(command.title), command.callback,
-                          help=command.help)
+                yield Hit(
+                    score, matcher.highlight(command.title), command.callback, help=command.help
+                )

@@ -75,6 +75,10 @@ def run_ownership(
     for app in apps:
         if app["id"] in directory_ids:
             continue
+        if (app.get("ownership") or {}).get("strategy") == "custom":
+            # custom rules may ask about other apps' links (c1.user.v1.*): let them see the
+            # links this run has made so far, so one sync settles them
+            cel.population = state.population()
         rules = rules_for(app, cel)
         indexes = [index_of(rule) for rule in rules]
         for account in sorted(state.accounts_of_app(app["id"]), key=lambda a: a.external_id):

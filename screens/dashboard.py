@@ -1,0 +1,172 @@
+"""Dashboard: how big the store is, what needs attention, and the latest imports and runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
+
+from screens.base import RosterScreen
+
+if TYPE_CHECKING:
+    from engine.services import Dashboard
+
+# (attribute of Dashboard, card title, shown as a problem when above zero)
+COUNTS: tuple[tuple[str, str, bool], ...] = (
+    ("people", "People", False),
+    ("accounts", "Accounts", False),
+    ("unowned", "Unowned", True),
+    ("unmerged", "Unmerged", True),
+    ("errors", "Errors", True),
+)
+
+
+def format_when(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    if value.tzinfo is not None:
+        value = value.astimezone()  # the admin's local time
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def format_count(value: int) -> str:
+    return f"{value:,}"
+
+
+STATUS_STYLES = {
+    "ok": "green",
+    "applied": "green",
+    "planned": "cyan",
+    "success": "green",
+    "succeeded": "green",
+    "done": "green",
+    "completed": "green",
+    "failed": "bold red",
+    "error": "bold red",
+    "blocked": "yellow",
+    "cancelled": "yellow",
+    "running": "cyan",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status or "—", style=STATUS_STYLES.get((status or "").lower(), ""))
+
+
+class DashboardScreen(RosterScreen):
+    """Counts, apps with their last import, last runs and warnings. `r` reloads."""
+
+    TITLE_TEXT = "Dashboard"
+    CSS_PATH = Path(__file__).with_name("dashboard.tcss")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refresh", "Refresh", tooltip="Read the counts from the store again"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, dashboard: Dashboard) -> None:
+            super().__init__()
+            self.dashboard = dashboard
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="dashboard-body"):
+            with Horizontal(id="dashboard-counts"):
+                for name, title, _ in COUNTS:
+                    card = Static("…", id=f"count-{name}", classes="count")
+                    card.border_title = title
+                    yield card
+            with Vertical(id="dashboard-apps", classes="section"):
+                yield Static("Apps", classes="section-title")
+                apps: DataTable[Any] = DataTable(id="apps-table", cursor_type="row")
+                apps.add_columns("App", "Connector", "Accounts", "Last import", "Status")
+                yield apps
+            with Vertical(id="dashboard-runs", classes="section"):
+                yield Static("Last runs", classes="section-title")
+                runs: DataTable[Any] = DataTable(id="runs-table", cursor_type="row")
+                runs.add_columns("Run", "Kind", "Status", "Mode", "Started", "By")
+                yield runs
+            with Vertical(id="dashboard-warnings", classes="section"):
+                yield Static("Warnings", classes="section-title")
+                yield Static("…", id="warnings")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.query_one("#dashboard-body").loading = True
+        self.load()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="dashboard",
+        exit_on_error=False,
+        name="Loading the dashboard",
+    )
+    def load(self) -> None:
+        self.post_message(self.Loaded(self.services.dashboard()))
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        self.query_one("#dashboard-body").loading = False
+        self.query_one("#warnings", Static).update(
+            Text("The dashboard could not be loaded. Press r to try again.", style="bold red")
+        )
+
+    def on_dashboard_screen_loaded(self, message: DashboardScreen.Loaded) -> None:
+        dashboard = message.dashboard
+        with self.app.batch_update():
+            for name, _title, is_problem in COUNTS:
+                value = int(getattr(dashboard, name))
+                card = self.query_one(f"#count-{name}", Static)
+                card.update(format_count(value))
+                card.set_class(is_problem and value > 0, "-attention")
+            apps = self.query_one("#apps-table", DataTable)
+            apps.clear()
+            for app in dashboard.apps:
+                apps.add_row(
+                    app.name or app.id,
+                    app.connector,
+                    Text(format_count(app.accounts), justify="right"),
+                    format_when(app.last_import_at),
+                    status_text(app.last_import_status),
+                    key=str(app.id),
+                )
+            if not dashboard.apps:
+                apps.add_row("No apps connected yet.", "", "", "", "")
+            runs = self.query_one("#runs-table", DataTable)
+            runs.clear()
+            for run in dashboard.last_runs:
+                runs.add_row(
+                    str(run.id),
+                    run.kind,
+                    status_text(run.status),
+                    "dry run" if run.dry_run else "apply",
+                    format_when(run.started_at),
+                    run.started_by or "",
+                    key=str(run.id),
+                )
+            if not dashboard.last_runs:
+                runs.add_row("—", "No runs yet.", "", "", "", "")
+            warnings = self.query_one("#warnings", Static)
+            if dashboard.warnings:
+                text = Text()
+                for index, warning in enumerate(dashboard.warnings):
+                    if index:
+                        text.append("\n")
+                    text.append("! ", style="bold yellow")
+                    text.append(warning)
+                warnings.update(text)
+            else:
+                warnings.update(Text("No warnings.", style="green"))
+            self.query_one("#dashboard-body").loading = False

@@ -1,0 +1,146 @@
+"""The app shell: number keys, the command palette, help, quit and the error dialog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Footer
+
+from console.app import RosterApp
+from engine.errors import StoreError
+from screens.dashboard import DashboardScreen
+from screens.modals.error import ErrorModal
+from screens.modals.help import HelpModal
+from screens.playground import PlaygroundScreen
+from screens.widgets.cel_editor import CelTextArea
+from tests.screens.helpers import settle
+
+
+def footer_keys(app: RosterApp) -> dict[str, str]:
+    """What the footer offers: key display -> description."""
+    footer = app.screen.query_one(Footer)
+    return {
+        app.get_key_display(binding): binding.description
+        for (_ns, binding, enabled, _tip) in footer.screen.active_bindings.values()
+        if binding.show and enabled
+    }
+
+
+async def test_number_keys_switch_screens(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        assert isinstance(app.screen, DashboardScreen)
+        assert footer_keys(app)["r"] == "Refresh"
+        await pilot.press("9")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, PlaygroundScreen)
+        # In the editor, 1 is text; esc leaves the editor and then 1 switches.
+        await pilot.press("1")
+        assert app.screen.editor.text == "1"
+        keys = footer_keys(app)
+        assert keys["^r"] == "Run all" and keys["esc"] == "Leave editor"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.focused, CelTextArea)
+        await pilot.press("1")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("9")
+        await pilot.pause()
+        assert app.screen.editor.text == "1"  # the playground kept its state
+
+
+async def test_q_quits_outside_the_editor_only(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("9")
+        await settle(pilot, 0)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and app.screen.editor.text == "q"
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_q_quits_from_the_dashboard(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_palette_lists_screens_and_actions(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"playground")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, PlaygroundScreen)
+
+        # On the playground the palette offers its actions, e.g. running on all records.
+        await pilot.press(*"true")
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"run all")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, PlaygroundScreen)
+        assert "records" in str(app.screen.query_one("#population").content)
+
+
+async def test_help_lists_the_keys_of_the_current_screen(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        rows = dict(app.screen.rows)
+        assert "Read the counts from the store again" in rows["r"]
+        assert "CEL playground" in rows["9"]
+        assert any("Quit" in what for what in rows.values())
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(app.screen.rows)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+
+        await pilot.press("9")
+        await settle(pilot, 0)
+        await pilot.press("f1")  # ? is text in the editor; F1 always opens help
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        keys = dict(app.screen.rows)
+        assert "^r" in keys and "^o" in keys and "^t" in keys
+        assert any("complet" in what.lower() for what in keys.values())
+        await pilot.press("escape")
+
+
+async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
+    def broken() -> Any:
+        raise StoreError("The identity store /tmp/x.db cannot be read: disk I/O error.")
+
+    services.dashboard = broken
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        assert isinstance(app.screen, ErrorModal)
+        assert app.screen.title_text == "Loading the dashboard failed"
+        assert "disk I/O error" in app.screen.message
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        assert "could not be loaded" in str(app.screen.query_one("#warnings").content)
+        assert app.is_running

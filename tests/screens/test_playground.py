@@ -1,0 +1,195 @@
+"""CEL playground over the real sample store, driven by keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import Select, Static
+
+from console.app import RosterApp
+from screens.modals.record_picker import RecordPicker
+from screens.playground import PlaygroundScreen
+from screens.widgets.cel_editor import CelTextArea
+from tests.screens.helpers import settle, shown
+
+
+async def open_playground(pilot: Any) -> PlaygroundScreen:
+    await pilot.pause()
+    await pilot.press("9")
+    await settle(pilot, 0)
+    screen = pilot.app.screen
+    assert isinstance(screen, PlaygroundScreen)
+    return screen
+
+
+async def choose_context(pilot: Any, screen: PlaygroundScreen, name: str) -> None:
+    """Pick a context from the list the way an admin does: ctrl+t, arrows, enter."""
+    if screen.context == name:
+        return
+    await pilot.press("ctrl+t")
+    await pilot.pause()
+    index = list(screen.contexts).index(name)
+    await pilot.press("home", *(["down"] * index), "enter")
+    await settle(pilot, 0)
+    assert screen.context == name
+    assert screen.query_one("#context", Select).value == name
+    assert isinstance(pilot.app.focused, CelTextArea)  # back to typing
+
+
+async def type_expression(pilot: Any, screen: PlaygroundScreen, text: str) -> None:
+    screen.editor.text = ""
+    await pilot.pause()
+    for character in text:
+        await pilot.press("space" if character == " " else character)
+    # A typed `.` opens completion; escape closes it so the text stays exactly as typed.
+    if screen.editor.completion_open:
+        await pilot.press("escape")
+    assert screen.editor.text == text
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_value_and_type_follow_typing(services: Any, size: tuple[int, int]) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_playground(pilot)
+        assert isinstance(app.focused, CelTextArea)  # the editor has the focus on open
+        await choose_context(pilot, screen, "user_key")
+        assert screen.record is not None and screen.record.kind == "user"
+        user = services.record(screen.record)
+        await type_expression(pilot, screen, "subject.email")
+        value = shown(screen.query_one("#value", Static))
+        assert f'"{user.email}"' in value
+        assert "type string" in value
+        assert " ms" in value
+        assert screen.editor.problem_text == ""
+        # The editor, the value and the population box are all on screen.
+        for widget in (
+            screen.editor,
+            screen.query_one("#value-box"),
+            screen.query_one("#population-box"),
+        ):
+            assert widget.region.height > 0 and widget.region.bottom <= size[1]
+
+
+async def test_typo_names_the_right_field(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "user_key")
+        await type_expression(pilot, screen, "subject.departmnt")
+        problem = screen.editor.problem_text
+        assert "departmnt" in problem
+        assert "department" in problem.split("Hint:", 1)[1]
+        assert "No value" in shown(screen.query_one("#value", Static))
+
+
+async def test_syntax_error_shows_line_and_column(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "user_key")
+        await type_expression(pilot, screen, "subject.email +")
+        problem = screen.editor.problem_text
+        assert "line 1, column" in problem
+        assert "^" in problem  # the caret under the spot
+        assert screen.editor.text_area.error_location is not None
+        # Fixing it clears the error.
+        await pilot.press("space", "quotation_mark", "x", "quotation_mark")
+        await settle(pilot)
+        assert screen.editor.text == 'subject.email + "x"'
+        assert screen.editor.text_area.error_location is None
+        assert screen.editor.problem_text == ""
+
+
+async def test_population_summary(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "push_condition")
+        await type_expression(pilot, screen, 'subject.status == "ENABLED"')
+        await pilot.press("ctrl+r")
+        await settle(pilot, 0)
+        text = shown(screen.query_one("#population", Static))
+        total = len(services.records_in_scope("push_condition"))
+        assert f"{total:,} records" in text
+        expected = services.preview_all("push_condition", 'subject.status == "ENABLED"')
+        assert f"selected {expected.summary['selected']:,}" in text
+        assert f"not selected {expected.summary['not_selected']:,}" in text
+        assert "Samples:" in text
+        assert " ms" in text
+        assert not screen.query_one("#population-progress").display
+        # Editing marks the summary as belonging to an earlier expression.
+        await pilot.press("space")
+        await settle(pilot)
+        assert "out of date" in str(screen.query_one("#population-box").border_title)
+
+
+async def test_population_run_can_be_cancelled(services: Any) -> None:
+    import threading
+
+    started = threading.Event()
+    real = services.preview_all
+
+    def slow_preview_all(
+        context: str, text: str, *, progress: Any = None, cancelled: Any = None
+    ) -> Any:
+        started.set()
+        for _ in range(200):  # at most 10 s; the test cancels long before
+            if cancelled is not None and cancelled():
+                break
+            threading.Event().wait(0.05)
+        return real(context, text, progress=progress, cancelled=cancelled)
+
+    services.preview_all = slow_preview_all
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_playground(pilot)
+        await type_expression(pilot, screen, "true")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert started.wait(5)
+        assert screen.population_running
+        assert screen.query_one("#population-progress").display
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.population_running
+        assert "Cancelled" in shown(screen.query_one("#population", Static))
+        await settle(pilot, 0)
+        assert "Cancelled" in shown(screen.query_one("#population", Static))
+
+
+async def test_switching_context_and_record(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_playground(pilot)
+        account_context = next(n for n, s in screen.contexts.items() if s.subject_kind == "account")
+        await choose_context(pilot, screen, account_context)
+        assert screen.record is not None and screen.record.kind == "account"
+        info = shown(screen.query_one("#context-info", Static))
+        assert "account" in info
+        assert str(screen.contexts[account_context].returns) in info
+
+        await choose_context(pilot, screen, "user_key")
+        assert screen.record is not None and screen.record.kind == "user"
+        first = screen.record
+        await type_expression(pilot, screen, "subject.email")
+
+        # Pick another user by searching for them.
+        others = [r for r in services.find_records("user", "", limit=20) if r.id != first.id]
+        target = others[-1]
+        email = services.record(target).email
+        await pilot.press("ctrl+o")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, RecordPicker)
+        for character in email:
+            await pilot.press(character)
+        await settle(pilot, 0)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.record is not None and screen.record.id == target.id
+        assert email in shown(screen.query_one("#record", Static))
+        assert f'"{email}"' in shown(screen.query_one("#value", Static))
+        assert isinstance(app.focused, CelTextArea)
