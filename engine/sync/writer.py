@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
 from engine.records import AccountRecord
@@ -22,6 +22,15 @@ from engine.store.models import (
 from engine.sync.state import PlannedChange, WorkState
 
 BATCH = 5000
+ACCOUNT = Account.__table__  # type: ignore[attr-defined]
+PERSON = Person.__table__  # type: ignore[attr-defined]
+CHANGE = Change.__table__  # type: ignore[attr-defined]
+GRANT = Grant.__table__  # type: ignore[attr-defined]
+ATTRIBUTE_VALUE = AttributeValue.__table__  # type: ignore[attr-defined]
+
+
+def _next_id(session: Session, model: Any) -> int:
+    return int(session.scalar(select(func.max(model.id))) or 0) + 1
 
 
 def _batches(rows: list[dict[str, Any]]) -> Any:
@@ -53,7 +62,7 @@ def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
 def journal(session: Session, run_id: int, changes: list[PlannedChange], applied: bool) -> None:
     rows = [{**c.as_dict(), "run_id": run_id, "applied": applied} for c in changes]
     for batch in _batches(rows):
-        session.execute(insert(Change), batch)
+        session.connection().execute(CHANGE.insert(), batch)
 
 
 def write_import(
@@ -65,13 +74,13 @@ def write_import(
 ) -> None:
     now = utcnow()
     new = [state.accounts[k] for k in sorted(state.new_accounts)]
-    for batch in [new[i : i + BATCH] for i in range(0, len(new), BATCH)]:
-        rows = [{**_account_row(state, a), "first_seen": now, "last_seen": now} for a in batch]
-        result = session.execute(
-            insert(Account).returning(Account.id, sort_by_parameter_order=True), rows
-        )
-        for account, (real_id,) in zip(batch, result.all(), strict=True):
-            account.id = real_id
+    next_id = _next_id(session, Account)
+    for account in new:  # ids are given here: one sync at a time holds the store (sync lock)
+        account.id, next_id = next_id, next_id + 1
+    rows = [{**_account_row(state, a), "id": a.id, "first_seen": now, "last_seen": now}
+            for a in new]
+    for batch in _batches(rows):
+        session.connection().execute(ACCOUNT.insert(), batch)
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
     rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
     statement = update(Account).where(Account.id == bindparam("_id"))
@@ -127,30 +136,20 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
                 existing[ent] = row
             rows.append({"account_id": account.id, "entitlement_id": existing[ent].id})
     for batch in _batches(rows):
-        session.execute(insert(Grant), batch)
+        session.connection().execute(GRANT.insert(), batch)
 
 
 def write_identities(session: Session, state: WorkState, run_id: int) -> None:
     """Users (identify) and account links (identify and ownership)."""
     now = utcnow()
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
-    mapping: dict[int, int] = {}
-    for start in range(0, len(new_ids), BATCH):
-        chunk = new_ids[start : start + BATCH]
-        rows = [
-            {
-                **_user_row(state, state.users[t]),
-                "origin": state.user_origin.get(t, ""),
-                "created_at": now,
-                "updated_at": now,
-            }
-            for t in chunk
-        ]
-        result = session.execute(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True), rows
-        )
-        for temp, (real,) in zip(chunk, result.all(), strict=True):
-            mapping[temp] = real
+    next_id = _next_id(session, Person)
+    mapping = {temp: next_id + i for i, temp in enumerate(new_ids)}
+    rows = [{**_user_row(state, state.users[t]), "id": mapping[t],
+             "origin": state.user_origin.get(t, ""), "created_at": now, "updated_at": now}
+            for t in new_ids]
+    for batch in _batches(rows):
+        session.connection().execute(PERSON.insert(), batch)
     _renumber_users(state, mapping)
     rows = [
         {**_user_row(state, state.users[u]), "_id": u, "updated_at": now}
@@ -237,7 +236,7 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
             for a, s in by_user.get(u, ())
         ]
         for batch in _batches(rows):
-            session.execute(insert(AttributeValue), batch)
+            session.connection().execute(ATTRIBUTE_VALUE.insert(), batch)
     rows = [
         {"_id": u, "attributes": state.users[u].attributes, "updated_at": now}
         for u in sorted(state.dirty_users)
