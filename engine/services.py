@@ -103,6 +103,13 @@ class Completions:
 
 
 @dataclass
+class UserDetail:
+    user: UserRecord
+    attributes: list[dict[str, Any]]
+    accounts: list[dict[str, Any]]
+
+
+@dataclass
 class ConfigImportResult:
     changes: list[Any]
     warnings: list[Any]
@@ -538,9 +545,56 @@ class Services:
             "candidates": [c.as_dict() for c in decision.candidates],
         }
 
+    def user_detail(self, user_id: int) -> UserDetail:
+        """A person with every configured attribute (value and source) and linked account."""
+        from engine.store.models import AttributeValue
+
+        population = self.population()
+        user = population.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"There is no person {user_id}; search again.")
+        with self.db.session() as session:
+            definitions = list(load_config_document(session).get("attributes") or [])
+            states = {
+                row.attribute: row
+                for row in session.execute(
+                    select(AttributeValue).where(AttributeValue.user_id == user_id)
+                ).scalars()
+            }
+            app_names = dict(session.execute(select(App.id, App.name)).all())
+        attributes = []
+        for definition in definitions:
+            row = states.get(definition["name"])
+            attributes.append(
+                {
+                    "name": definition["name"],
+                    "value": row.value if row else None,
+                    "source": row.source if row else "",
+                    "mode": "authority" if definition.get("flow_rules") else "mapping",
+                }
+            )
+        accounts = [
+            {
+                "key": f"{a.app_id}:{a.external_id}",
+                "app": a.app_id,
+                "app_name": app_names.get(a.app_id, a.app_id),
+                "display_name": a.display_name,
+                "email": a.email,
+                "status": a.status,
+                "link_kind": a.link_kind or "",
+                "pinned": a.pinned,
+                "entitlements": list(a.entitlements),
+            }
+            for a in sorted(
+                population.accounts_of(user_id), key=lambda a: (a.app_id, a.external_id)
+            )
+        ]
+        return UserDetail(user, attributes, accounts)
+
     # --- manual account decisions ------------------------------------------------------
-    def set_link(self, account_key: str, email: str | None, *, pin: bool = True,
-                 actor: str | None = None) -> dict[str, Any]:
+    def set_link(
+        self, account_key: str, email: str | None, *, pin: bool = True, actor: str | None = None
+    ) -> dict[str, Any]:
         """Link an account to a person (email) or unlink it (None). Manual decisions are pinned
         so the next sync's rules leave them alone; `pin=False` hands the account back to them."""
         from engine.store.models import AuditEvent
@@ -557,14 +611,22 @@ class Services:
             row.pinned = pin
             session.add(row)
             after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
-            session.add(AuditEvent(actor=actor or current_actor(),
-                                   action="link" if user else "unlink", object_kind="account",
-                                   object_name=account_key, before=before, after=after))
+            session.add(
+                AuditEvent(
+                    actor=actor or current_actor(),
+                    action="link" if user else "unlink",
+                    object_kind="account",
+                    object_name=account_key,
+                    before=before,
+                    after=after,
+                )
+            )
         self.invalidate()
         return {"account": account_key, "owner": user.email if user else None, "pinned": pin}
 
-    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None
-            ) -> dict[str, Any]:
+    def pin(
+        self, account_key: str, pinned: bool = True, actor: str | None = None
+    ) -> dict[str, Any]:
         """Pin (or release) an account's current link as it is."""
         from engine.store.models import AuditEvent
 
@@ -573,15 +635,21 @@ class Services:
             row = session.get(Account, account.id)
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")
-            session.add(AuditEvent(actor=actor or current_actor(), action="pin" if pinned
-                                   else "unpin", object_kind="account", object_name=account_key,
-                                   before={"pinned": row.pinned}, after={"pinned": pinned}))
+            session.add(
+                AuditEvent(
+                    actor=actor or current_actor(),
+                    action="pin" if pinned else "unpin",
+                    object_kind="account",
+                    object_name=account_key,
+                    before={"pinned": row.pinned},
+                    after={"pinned": pinned},
+                )
+            )
             row.pinned = pinned
             session.add(row)
             owner = session.get(Person, row.owner_id) if row.owner_id else None
         self.invalidate()
-        return {"account": account_key, "owner": owner.email if owner else None,
-                "pinned": pinned}
+        return {"account": account_key, "owner": owner.email if owner else None, "pinned": pinned}
 
     # --- sync --------------------------------------------------------------------------
     def sync(

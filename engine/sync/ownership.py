@@ -2,7 +2,8 @@
 
 Narrow matches emails and usernames; Broad adds the person's name when Narrow finds nothing;
 Custom runs ordered rules shaped like merge rules. Exactly one candidate links; none or several
-leave the account unowned and listed. Pinned owners stay."""
+leave the account unowned and listed. Pinned owners stay. Service and system accounts are never
+linked by rules, only by an admin."""
 
 from __future__ import annotations
 
@@ -84,7 +85,13 @@ def run_ownership(
         for account in sorted(state.accounts_of_app(app["id"]), key=lambda a: a.external_id):
             if account.pinned or account.status == "DELETED":
                 continue
-            owner, reason = _find_owner(account, rules, indexes, state, report)
+            if account.type != "USER":
+                # a service or system account that shares a human's alias is not that human's:
+                # rules never assign it; an admin links it by hand (roster link), pinned
+                owner, reason = None, f"{account.type.lower()}s are only linked by hand"
+                report.bump("non_human_unowned")
+            else:
+                owner, reason = _find_owner(account, rules, indexes, state, report)
             if owner != account.owner_id:
                 state.journal(
                     STAGE,

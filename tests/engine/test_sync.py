@@ -60,6 +60,7 @@ def test_first_sync_creates_people_links_accounts_and_fills_attributes(org: Serv
     # narrow ownership by email; broad by name, but two Sam Parks are never confused
     assert owner_of(org, "slack", "s1") == "ann.lee@example.com"
     assert owner_of(org, "slack", "s2") is None
+    assert owner_of(org, "slack", "s3") is None  # a bot using Ann's email is not Ann's
     assert owner_of(org, "github", "g1") == "bo.chen@example.com"
     assert owner_of(org, "github", "g2") is None
     ann = everyone["ann.lee@example.com"]
@@ -71,7 +72,7 @@ def test_first_sync_creates_people_links_accounts_and_fills_attributes(org: Serv
     assert everyone["bo.chen@example.com"].attributes["vendor"] == "Acme"
     assert everyone["nina@example.com"].attributes["job_title"] == "Consultant"
     stages = {s.name: s.counts for s in result.stages}
-    assert stages["import"]["new"] == 14
+    assert stages["import"]["new"] == 15
     assert stages["identify"]["users_created"] == 5
 
 

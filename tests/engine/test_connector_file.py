@@ -1,0 +1,549 @@
+"""The file connector: listing, push and create write-back, and bad input (DESIGN §9, §14)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.connectors.base import ConnectorSpec
+from engine.connectors.file import FileConnector
+from engine.connectors.registry import make_connector
+from engine.errors import ConnectorError
+
+AD_FILE = """\
+# Active Directory test file
+accounts:
+- id: ann.lee
+  display_name: Ann Lee
+  given_name: Ann
+  family_name: Lee
+  email: ann.lee@example.com
+  emails:
+  - ann.lee+it@example.com
+  username: ann.lee
+  employee_ids:
+  - E10001
+  status: enabled
+  type: USER
+  manager: boss@example.com
+  profile:
+    c: NO
+    department: IT
+    employeeID: '0042'
+    start: 2020-01-02
+    title: Engineer
+- id: svc-backup
+  display_name: Backup Service
+  email: ann.lee+backup@example.com
+  status: ENABLED
+  type: service_account
+  profile:
+    description: Nightly backup
+entitlements:
+- id: grp-all
+  name: All Staff
+  description: Everyone
+- id: grp-vpn
+  name: VPN
+grants:
+- account: ann.lee
+  entitlement: grp-all
+- account: ann.lee
+  entitlement: grp-all
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def connector(tmp_path: Path, name: str, app: str = "app", **settings: Any) -> FileConnector:
+    spec = ConnectorSpec(
+        app_id=app, kind="file", settings={"path": name, **settings}, base_dir=tmp_path
+    )
+    made = make_connector(spec)
+    assert isinstance(made, FileConnector)
+    return made
+
+
+def ad(tmp_path: Path, text: str = AD_FILE) -> FileConnector:
+    write(tmp_path / "apps" / "ad.yaml", text)
+    return connector(tmp_path, "apps/ad.yaml", app="ad", flavour="active_directory")
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def test_yaml_listing_reads_every_field(tmp_path: Path) -> None:
+    listing = ad(tmp_path).list_all()
+    ann, svc = listing.accounts
+    assert ann.external_id == "ann.lee"
+    assert (ann.display_name, ann.given_name, ann.family_name) == ("Ann Lee", "Ann", "Lee")
+    assert ann.email == "ann.lee@example.com"
+    assert ann.emails == ["ann.lee@example.com", "ann.lee+it@example.com"]  # primary first
+    assert ann.username == "ann.lee"
+    assert ann.employee_ids == ["E10001"]
+    assert ann.status == "ENABLED"  # case-insensitive
+    assert ann.manager == "boss@example.com"
+    # YAML 1.1 traps are off: NO stays Norway, 0042 keeps its zeros; dates become ISO text.
+    assert ann.profile == {
+        "c": "NO",
+        "department": "IT",
+        "employeeID": "0042",
+        "start": "2020-01-02",
+        "title": "Engineer",
+    }
+    assert svc.type == "SERVICE_ACCOUNT"
+    assert svc.emails == ["ann.lee+backup@example.com"]
+    assert svc.username == "" and svc.employee_ids == []
+
+
+def test_yaml_entitlements_and_grants(tmp_path: Path) -> None:
+    listing = ad(tmp_path).list_all()
+    assert [(e.external_id, e.name, e.description) for e in listing.entitlements] == [
+        ("grp-all", "All Staff", "Everyone"),
+        ("grp-vpn", "VPN", ""),
+    ]
+    # the duplicate grant is listed once
+    assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
+        ("ann.lee", "grp-all")
+    ]
+
+
+def test_defaults_and_flow_style(tmp_path: Path) -> None:
+    write(
+        tmp_path / "a.yaml",
+        """\
+        accounts:
+        - {id: 12345, display_name: Bot}
+        - id: b
+          emails: [b@x.com, b2@x.com]
+          profile: {site: LON-1}
+        """,
+    )
+    first, second = connector(tmp_path, "a.yaml").list_all().accounts
+    assert first.external_id == "12345"
+    assert (first.status, first.type, first.profile) == ("ENABLED", "USER", {})
+    assert second.emails == ["b@x.com", "b2@x.com"] and second.email == ""
+    assert second.profile == {"site": "LON-1"}
+
+
+def test_csv_listing_with_sidecars(tmp_path: Path) -> None:
+    write(
+        tmp_path / "badge.csv",
+        """\
+        id,display_name,email,emails,employee_ids,status,site,badge_number
+        B1,Ann Lee,ann.lee@example.com,ann@x.com; ann2@x.com,E1;E2,disabled,LON-1,000123
+        B2,"Visitor, Guest",,,,,LON-1,
+        """,
+    )
+    write(
+        tmp_path / "badge.entitlements.csv",
+        """\
+        id,name,description
+        lobby,Lobby,"Front door, ground floor"
+        """,
+    )
+    write(
+        tmp_path / "badge.grants.csv",
+        """\
+        account,entitlement
+        B1,lobby
+        """,
+    )
+    listing = connector(tmp_path, "badge.csv", app="badge").list_all()
+    one, two = listing.accounts
+    assert one.emails == ["ann.lee@example.com", "ann@x.com", "ann2@x.com"]
+    assert one.employee_ids == ["E1", "E2"]
+    assert one.status == "DISABLED"
+    assert one.profile == {"site": "LON-1", "badge_number": "000123"}
+    assert two.display_name == "Visitor, Guest" and two.email == "" and two.status == "ENABLED"
+    assert two.profile == {"site": "LON-1"}  # an empty cell is no value
+    assert [(e.external_id, e.description) for e in listing.entitlements] == [
+        ("lobby", "Front door, ground floor")
+    ]
+    assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
+        ("B1", "lobby")
+    ]
+
+
+def test_connector_rereads_the_file_each_time(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    assert len(conn.list_all().accounts) == 2
+    path = tmp_path / "apps" / "ad.yaml"
+    path.write_text(AD_FILE.replace("- id: svc-backup", "- id: svc-other"), encoding="utf-8")
+    assert conn.list_all().accounts[1].external_id == "svc-other"
+
+
+# --- push -------------------------------------------------------------------------------------
+
+
+def test_push_writes_profile_and_mirrors_core_fields(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    conn.update_account(
+        "ann.lee",
+        {"Title": "Staff Engineer", "displayName": "Ann B. Lee", "extensionAttribute3": "Employee"},
+    )
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# Active Directory test file\naccounts:\n- id: ann.lee\n")
+    ann = conn.list_all().accounts[0]
+    assert ann.profile["title"] == "Staff Engineer"  # the existing key, not "Title"
+    assert ann.profile["displayName"] == "Ann B. Lee"
+    assert ann.display_name == "Ann B. Lee"  # AD displayName also sets the display name
+    assert ann.profile["extensionAttribute3"] == "Employee"
+    # everything else is kept as it was, in the same order
+    assert list(ann.profile) == [
+        "c",
+        "department",
+        "displayName",
+        "employeeID",
+        "extensionAttribute3",
+        "start",
+        "title",
+    ]
+    assert ann.profile["c"] == "NO" and ann.profile["employeeID"] == "0042"
+    assert text.index("- id: ann.lee") < text.index("- id: svc-backup")
+    assert "entitlements:\n- id: grp-all\n" in text
+    assert no_temp_files(path.parent)
+
+
+def test_push_empty_value_clears(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    conn.update_account("ann.lee", {"department": "", "title": None})
+    profile = conn.list_all().accounts[0].profile
+    assert "department" not in profile and "title" not in profile
+    conn.update_account("svc-backup", {"description": ""})
+    text = (tmp_path / "apps" / "ad.yaml").read_text(encoding="utf-8")
+    assert "Nightly backup" not in text
+
+
+def test_push_refusals_write_nothing(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    before = path.read_bytes()
+    with pytest.raises(ConnectorError, match="c: 4 characters long; at most 3"):
+        conn.update_account("ann.lee", {"c": "NORW", "title": "fine"})
+    with pytest.raises(ConnectorError, match="no account with id 'nobody'"):
+        conn.update_account("nobody", {"title": "x"})
+    assert path.read_bytes() == before
+
+
+def test_push_batch_reports_refused_accounts(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    failures = conn.update_accounts(
+        {"ann.lee": {"title": "A"}, "svc-backup": {"c": "LONG"}, "gone": {"title": "B"}}
+    )
+    assert set(failures) == {"svc-backup", "gone"}
+    assert conn.list_all().accounts[0].profile["title"] == "A"
+
+
+def test_entra_push_checks_schema(tmp_path: Path) -> None:
+    write(
+        tmp_path / "entra.yaml",
+        """\
+        accounts:
+        - id: ann.lee@example.com
+          status: ENABLED
+          profile:
+            accountEnabled: true
+            jobTitle: Engineer
+        """,
+    )
+    conn = connector(tmp_path, "entra.yaml", app="entra", flavour="entra_id")
+    with pytest.raises(ConnectorError, match="'favouriteColour' is not an attribute"):
+        conn.update_account("ann.lee@example.com", {"favouriteColour": "blue"})
+    with pytest.raises(ConnectorError, match="expected true or false"):
+        conn.update_account("ann.lee@example.com", {"accountEnabled": "maybe"})
+    conn.update_account("ann.lee@example.com", {"accountEnabled": "false", "usageLocation": "GB"})
+    account = conn.list_all().accounts[0]
+    assert account.profile["accountEnabled"] is False
+    assert account.status == "DISABLED"  # accountEnabled mirrors the status
+
+
+def test_plain_app_without_schema_refuses_push_and_create(tmp_path: Path) -> None:
+    write(tmp_path / "slack.yaml", "accounts:\n- id: U1\n")
+    conn = connector(tmp_path, "slack.yaml", app="slack")
+    with pytest.raises(ConnectorError, match="'slack' does not accept pushes"):
+        conn.update_account("U1", {"title": "x"})
+    with pytest.raises(ConnectorError, match="'slack' cannot create accounts"):
+        conn.create_account({"id": "U2"})
+
+
+def test_csv_push_with_declared_schema_adds_a_column(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "badge.csv",
+        """\
+        id,display_name,site
+        B1,Ann Lee,LON-1
+        B2,"Lee, Bob",BER-1
+        """,
+    )
+    conn = connector(
+        tmp_path,
+        "badge.csv",
+        app="badge",
+        push_schema=[{"key": "site", "max_length": 5}, "floor", "display_name"],
+    )
+    conn.update_account("B1", {"floor": "3", "display_name": "Ann Lee-Smith"})
+    conn.update_account("B2", {"site": ""})
+    assert path.read_text(encoding="utf-8") == (
+        'id,display_name,site,floor\nB1,Ann Lee-Smith,LON-1,3\nB2,"Lee, Bob",,\n'
+    )
+    with pytest.raises(ConnectorError, match="at most 5"):
+        conn.update_account("B1", {"site": "LONDON"})
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def test_create_ad_account(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    listed = conn.create_account(
+        {
+            "sAMAccountName": "zoe.odegard",
+            "userPrincipalName": "zoe.odegard@example.com",
+            "displayName": "Zoë Ødegård",
+            "givenName": "Zoë",
+            "sn": "Ødegård",
+            "mail": "zoe.odegard@example.com",
+            "employeeID": "E10016",
+            "groups": ["grp-vpn"],
+        }
+    )
+    assert listed.external_id == "zoe.odegard" and listed.username == "zoe.odegard"
+    assert listed.email == "zoe.odegard@example.com" and listed.employee_ids == ["E10016"]
+    assert listed.status == "ENABLED"  # enabled defaults to true
+    assert listed.profile["distinguishedName"] == "CN=Zoë Ødegård,OU=Users,DC=example,DC=com"
+    assert "groups" not in listed.profile and "enabled" not in listed.profile
+    listing = conn.list_all()
+    assert [a.external_id for a in listing.accounts] == ["ann.lee", "svc-backup", "zoe.odegard"]
+    assert listing.accounts[2] == listed
+    assert ("zoe.odegard", "grp-vpn") in [
+        (g.account_external_id, g.entitlement_external_id) for g in listing.grants
+    ]
+    text = (tmp_path / "apps" / "ad.yaml").read_text(encoding="utf-8")
+    assert "Zoë Ødegård" in text  # written as UTF-8, not escaped
+    assert no_temp_files(tmp_path / "apps")
+
+
+def test_create_refuses_existing_id_or_username(tmp_path: Path) -> None:
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    before = path.read_bytes()
+    with pytest.raises(ConnectorError) as caught:
+        conn.create_account(
+            {
+                "sAMAccountName": "Ann.Lee",
+                "userPrincipalName": "x@example.com",
+                "displayName": "Another Ann",
+            }
+        )
+    assert "'ad'" in caught.value.message and "'ann.lee' already exists" in caught.value.message
+    assert "line 3" in caught.value.message
+    with pytest.raises(ConnectorError, match="sAMAccountName is required"):
+        conn.create_account({"userPrincipalName": "x@example.com", "displayName": "X"})
+    with pytest.raises(ConnectorError, match="no group or entitlement 'grp-nope'"):
+        conn.create_account(
+            {
+                "sAMAccountName": "x",
+                "userPrincipalName": "x@example.com",
+                "displayName": "X",
+                "groups": ["grp-nope"],
+            }
+        )
+    with pytest.raises(ConnectorError, match="at most 20"):
+        conn.create_account(
+            {"sAMAccountName": "x" * 21, "userPrincipalName": "x@example.com", "displayName": "X"}
+        )
+    assert path.read_bytes() == before
+
+
+def test_create_entra_account(tmp_path: Path) -> None:
+    write(
+        tmp_path / "entra.yaml",
+        """\
+        accounts: []
+        entitlements:
+        - id: lic-e5
+          name: Microsoft 365 E5
+        """,
+    )
+    conn = connector(tmp_path, "entra.yaml", app="entra", flavour="entra_id")
+    listed = conn.create_account(
+        {
+            "displayName": "Ann Lee",
+            "mailNickname": "ann.lee",
+            "userPrincipalName": "ann.lee@example.com",
+            "usageLocation": "GB",
+            "groups": ["lic-e5"],
+        }
+    )
+    assert listed.external_id == listed.username == listed.email == "ann.lee@example.com"
+    assert listed.profile["accountEnabled"] is True
+    assert "passwordProfile" not in listed.profile
+    listing = conn.list_all()
+    assert len(listing.accounts) == 1 and len(listing.grants) == 1
+
+
+def test_create_in_csv_app_with_declared_schema(tmp_path: Path) -> None:
+    path = write(tmp_path / "badge.csv", "id,display_name,email\nB1,Ann,ann@x.com\n")
+    write(tmp_path / "badge.entitlements.csv", "id,name,description\nlobby,Lobby,\n")
+    conn = connector(
+        tmp_path,
+        "badge.csv",
+        app="badge",
+        creation_schema=[
+            {"key": "id", "required": True},
+            "display_name",
+            "email",
+            "site",
+            {"key": "groups", "type": "string_list"},
+        ],
+    )
+    conn.create_account({"id": "B2", "display_name": "Bob", "site": "BER-1", "groups": ["lobby"]})
+    assert path.read_text(encoding="utf-8") == (
+        "id,display_name,email,status,type,site\nB1,Ann,ann@x.com,,,\nB2,Bob,,ENABLED,USER,BER-1\n"
+    )
+    assert (tmp_path / "badge.grants.csv").read_text(encoding="utf-8") == (
+        "account,entitlement\nB2,lobby\n"
+    )
+    with pytest.raises(ConnectorError, match="already exists"):
+        conn.create_account({"id": "b1"})
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+def problem_of(conn: FileConnector) -> ConnectorError:
+    with pytest.raises(ConnectorError) as caught:
+        conn.list_all()
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("accounts:\n- id: a\n  display_name: [unclosed\n", 3, "not valid YAML"),
+        ("accounts:\n- id: a\n   bad: indent\n", 3, "not valid YAML"),
+        ("accounts:\n- id: a\n- display_name: No Id\n", 3, "account #2: account has no 'id'"),
+        ("accounts:\n- id: a\n- id: b\n- id: a\n", 4, "duplicate id 'a' (first used on line 2)"),
+        ("accounts:\n- id: a\n  profile: {}\n  emails: a@x.com\n", 4, "'emails' must be a list"),
+        ("accounts:\n- id: a\n  status: ACTIVE\n", 3, "unknown status 'ACTIVE'"),
+        ("accounts:\n- id: a\n  type: robot\n", 3, "unknown account type"),
+        ("accounts:\n- id: a\n  emial: a@x.com\n", 3, "unknown account field 'emial'"),
+        ("accounts:\n- id: a\n  profile: text\n", 3, "'profile' must be a mapping"),
+        ("accounts:\n- id: a\n  display_name: {a: 1}\n", 3, "'display_name' must be text"),
+        ("accounts:\n- id: a\nusers: []\n", 3, "unknown top-level key 'users'"),
+        ("- id: a\n", 1, "must be a mapping with 'accounts:'"),
+        ("entitlements: []\n", 1, "no 'accounts:' list"),
+        ("", 1, "the file is empty"),
+        ("accounts: {id: a}\n", 1, "'accounts' must be a list"),
+        (
+            "accounts:\n- id: a\ngrants:\n- account: b\n  entitlement: e\n",
+            4,
+            "no account with id 'b'",
+        ),
+        ("accounts:\n- id: a\nentitlements:\n- name: x\n", 4, "entitlement has no 'id'"),
+    ],
+)
+def test_malformed_yaml_names_file_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    (tmp_path / "app.yaml").write_text(text, encoding="utf-8")
+    error = problem_of(connector(tmp_path, "app.yaml"))
+    assert "App 'app'" in error.message
+    assert str(tmp_path / "app.yaml") in error.message
+    assert f"line {line}" in error.message, error.message
+    assert words in error.message
+    assert "nothing was changed" in error.message
+    assert error.problems and error.problems[0].line == line
+    assert error.problems[0].path == str(tmp_path / "app.yaml")
+
+
+def test_several_problems_are_collected(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(
+        "accounts:\n- id: a\n  status: x\n- display_name: b\n- id: c\n  emails: c\n",
+        encoding="utf-8",
+    )
+    error = problem_of(connector(tmp_path, "app.yaml"))
+    assert [p.line for p in error.problems] == [3, 4, 6]
+    assert "3 problems in all" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('id,display_name\nB1,"unclosed\n', 2, "not valid CSV"),
+        ("id,display_name\nB1,Ann,extra\n", 2, "row 1 has 3 values but the header has 2"),
+        ("display_name,email\nAnn,a@x.com\n", 1, "no 'id' column"),
+        ("id,display_name\nB1,Ann\nB2,Bob\nB1,Again\n", 4, "row 3, column 'id': duplicate id"),
+        ("id,status\nB1,maybe\n", 2, "unknown status 'maybe'"),
+        ("id,id\nB1,B2\n", 1, "the column 'id' appears twice"),
+        ("id,display_name\n,Nobody\n", 2, "row 1, column 'id': account has no 'id'"),
+        ("", 1, "the file is empty"),
+    ],
+)
+def test_malformed_csv_names_file_and_row(tmp_path: Path, text: str, line: int, words: str) -> None:
+    (tmp_path / "app.csv").write_text(text, encoding="utf-8")
+    error = problem_of(connector(tmp_path, "app.csv"))
+    assert str(tmp_path / "app.csv") in error.message
+    assert f"line {line}" in error.message, error.message
+    assert words in error.message, error.message
+
+
+def test_bad_grant_sidecar_is_named(tmp_path: Path) -> None:
+    write(tmp_path / "app.csv", "id\nB1\n")
+    write(tmp_path / "app.grants.csv", "account,entitlement\nB1,nope\n")
+    error = problem_of(connector(tmp_path, "app.csv"))
+    assert str(tmp_path / "app.grants.csv") in error.message
+    assert "line 2" in error.message and "no entitlement with id 'nope'" in error.message
+
+
+def test_missing_file_and_bad_encoding(tmp_path: Path) -> None:
+    error = problem_of(connector(tmp_path, "apps/none.yaml"))
+    assert "does not exist" in error.message and "apps/none.yaml" in error.message
+    assert "'path' setting" in error.message
+    (tmp_path / "latin.csv").write_bytes("id,name\nB1,Jos\xe9\n".encode("latin-1"))
+    error = problem_of(connector(tmp_path, "latin.csv"))
+    assert "not UTF-8" in error.message and "line 2" in error.message
+
+
+def test_broken_file_is_never_overwritten(tmp_path: Path) -> None:
+    conn = ad(tmp_path, AD_FILE + "- account: nobody\n  entitlement: grp-all\n")
+    path = tmp_path / "apps" / "ad.yaml"
+    before = path.read_bytes()
+    with pytest.raises(ConnectorError, match="no account with id 'nobody'"):
+        conn.update_account("ann.lee", {"title": "x"})
+    with pytest.raises(ConnectorError, match="no account with id 'nobody'"):
+        conn.create_account(
+            {"sAMAccountName": "x", "userPrincipalName": "x@example.com", "displayName": "X"}
+        )
+    assert path.read_bytes() == before
+    assert no_temp_files(path.parent)
+
+
+def test_unwritable_folder_is_a_connector_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    before = path.read_bytes()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("engine.connectors.fileio.os.replace", refuse)
+    with pytest.raises(ConnectorError, match="could not write .*Permission denied"):
+        conn.update_account("ann.lee", {"title": "x"})
+    assert path.read_bytes() == before
+    assert no_temp_files(path.parent)
