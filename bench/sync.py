@@ -1,0 +1,141 @@
+"""Sync benchmark (DESIGN §13): first full sync, a second sync with nothing changed, and a sync
+after 1 % of accounts changed, with peak memory, next to raw sqlite3.executemany of the same
+account rows measured in the same run.
+
+    python bench/sync.py                 # 10,000 and 100,000 people
+    python bench/sync.py --people 10000  # one size
+
+Each sync runs in its own process so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import generate  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+from engine.store.db import Database
+from engine.sync.pipeline import run_sync
+started = time.perf_counter()
+result = run_sync(Database(sys.argv[1]))
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "status": result.status, "error": result.error,
+                  "changes": len(result.changes),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def timed_sync(url: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, url], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def change_one_percent(org: Path, seed: int = 11) -> int:
+    """Change one profile value in 1 % of the accounts of every YAML app, as the apps would."""
+    rng = random.Random(seed)
+    changed = 0
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for path in sorted((org / "apps").glob("*.yaml")):
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        accounts = (data or {}).get("accounts") or []
+        if not accounts:
+            continue
+        for account in rng.sample(accounts, max(1, len(accounts) // 100)):
+            profile = account.setdefault("profile", {})
+            profile["title" if "title" in profile else "job_title"] = f"Changed {changed}"
+            changed += 1
+        path.write_text(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True),
+                        encoding="utf-8")
+    return changed
+
+
+def executemany_baseline(db_file: Path) -> tuple[float, int]:
+    """Raw sqlite3: insert the store's account rows (JSON already text) in one transaction."""
+    source = sqlite3.connect(db_file)
+    columns = [r[1] for r in source.execute("PRAGMA table_info(account)")]
+    rows = source.execute(f"SELECT {', '.join(columns)} FROM account").fetchall()
+    schema = source.execute("SELECT sql FROM sqlite_master WHERE name='account'").fetchone()[0]
+    source.close()
+    with tempfile.TemporaryDirectory() as folder:
+        target = sqlite3.connect(Path(folder) / "baseline.db")
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute("PRAGMA synchronous=NORMAL")
+        target.execute(_strip_foreign_keys(schema))
+        started = time.perf_counter()
+        with target:
+            target.executemany(
+                f"INSERT INTO account ({', '.join(columns)}) VALUES "
+                f"({', '.join('?' for _ in columns)})", rows)
+        elapsed = time.perf_counter() - started
+        target.close()
+    return elapsed, len(rows)
+
+
+def _strip_foreign_keys(schema: str) -> str:
+    lines = [line for line in schema.splitlines() if "FOREIGN KEY" not in line]
+    text = "\n".join(lines)
+    return text.replace(",\n)", "\n)")
+
+
+def bench(people: int, workdir: Path) -> None:
+    org = workdir / f"org{people}"
+    started = time.perf_counter()
+    config = generate(org, people)
+    print(f"\n{people:,} people: generated in {time.perf_counter() - started:.1f} s")
+    db_file = workdir / f"roster{people}.db"
+    url = f"sqlite:///{db_file}"
+    from engine.services import open_services
+
+    services = open_services(db_path=db_file, init="empty")
+    services.import_config(config.read_text(encoding="utf-8"), source=str(config),
+                           base_dir=org)
+    first = timed_sync(url)
+    second = timed_sync(url)
+    changed = change_one_percent(org)
+    third = timed_sync(url)
+    baseline, rows = executemany_baseline(db_file)
+    print(f"{'scenario':<34}{'seconds':>9}{'peak MiB':>10}{'changes':>10}  status")
+    for name, result in (("first full sync", first), ("second sync, nothing changed", second),
+                         (f"after 1 % changed ({changed} accounts)", third)):
+        print(f"{name:<34}{result['seconds']:>9.2f}{result['peak_mib']:>10.0f}"
+              f"{result['changes']:>10,}  {result['status']} {result['error']}")
+    print(f"{'raw sqlite3.executemany':<34}{baseline:>9.2f}{'':>10}{rows:>10,}  "
+          f"(the store's {rows:,} account rows, one transaction)")
+    print(f"first sync / raw executemany of its accounts: {first['seconds'] / baseline:.0f}×")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, action="append",
+                        help="organisation size (repeatable); default 10,000 and 100,000")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args()
+    sizes = args.people or [10_000, 100_000]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for people in sizes:
+            bench(people, args.keep)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for people in sizes:
+            bench(people, Path(folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Reading and writing the file connector's YAML and CSV files, and nothing else.
+
+Shared by the connector (write-back) and the sample-data generator, so that a file the generator
+wrote and the same file rewritten by a push differ only where the push changed something.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import functools
+import io
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from engine.connectors.yamlfast import FastYaml, Unsupported
+
+try:  # libyaml is much faster; fall back to the pure-Python classes when it is missing.
+    _Loader: Any = yaml.CSafeLoader
+    _BaseDumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+    _BaseDumper = yaml.SafeDumper
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+
+
+class _SafeLoader(_Loader):  # type: ignore[misc,valid-type]
+    """YAML 1.1 guesses that bite identity data are turned off: `NO` (Norway), `on`, `yes` stay
+    text, and so do numbers with leading zeros (`0042` is an employee number, not octal 34).
+    Only true/false are booleans; only plain decimal numbers are integers."""
+
+
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT)]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+_SafeLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_SafeLoader.add_implicit_resolver(
+    _INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Block style, never anchors (a shared list must be written out each time)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+CHUNK = 1000  # records rendered per write when streaming a long list
+
+# A string is written plain (unquoted) only when it is obviously safe: word characters, spaces
+# and a few punctuation marks, starting with a word character (or + and a word character), not
+# ending in a space, and not something a YAML 1.1 reader would take for a number, date, boolean
+# or null. Everything else is left to PyYAML, which quotes it as needed.
+_PLAIN = re.compile(r"^\+?\w[\w .@+\-/(),']*$")
+_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+def _is_plain(text: str) -> bool:
+    if not _PLAIN.match(text) or text.endswith(" "):
+        return False
+    for _tag, regexp in _RESOLVERS.get(text[0], ()):
+        if regexp.match(text):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=65536)
+def _quoted(text: str) -> str:
+    if text.isprintable():
+        rendered: str = yaml.dump(text, Dumper=_Dumper, allow_unicode=True, width=2**30)
+        return rendered.removesuffix("\n...\n").removesuffix("\n")
+    return json.dumps(text)  # escapes line breaks and control characters; valid YAML
+
+
+_SEEN: dict[str, str] = {}  # rendered form of strings met often (keys, departments, statuses)
+_SEEN_MAX = 50_000
+
+
+def yaml_scalar(value: Any) -> str:
+    """One scalar as it appears after `key: ` or `- `."""
+    if type(value) is str:
+        seen = _SEEN.get(value)
+        if seen is not None:
+            return seen
+        text = value if _is_plain(value) else _quoted(value)
+        if len(value) < 40 and len(_SEEN) < _SEEN_MAX:
+            _SEEN[value] = text
+        return text
+    if isinstance(value, str):
+        return value if _is_plain(value) else _quoted(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return dump_yaml(value).removesuffix("\n...\n").removesuffix("\n")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list | tuple):
+        return "[]"
+    return dump_yaml(value).removesuffix("\n...\n").removesuffix("\n")
+
+
+def _render(value: Any, indent: int, first: str, out: list[str]) -> None:
+    """Append the block-style lines of a non-empty mapping or list at `indent`; the first line
+    starts with `first` instead of the indentation (used for "- " items)."""
+    pad = " " * indent
+    lead = first
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_text = _SEEN.get(key) or yaml_scalar(key)
+            if isinstance(item, dict) and item:
+                out.append(f"{lead}{key_text}:\n")
+                _render(item, indent + 2, " " * (indent + 2), out)
+            elif isinstance(item, list | tuple) and item:
+                out.append(f"{lead}{key_text}:\n")
+                _render(item, indent, pad, out)  # lists under a key are not indented
+            else:
+                out.append(f"{lead}{key_text}: {yaml_scalar(item)}\n")
+            lead = pad
+    else:
+        for item in value:
+            if (isinstance(item, dict | list | tuple)) and item:
+                _render(item, indent + 2, f"{lead}- ", out)
+            else:
+                out.append(f"{lead}- {yaml_scalar(item)}\n")
+            lead = pad
+
+
+def render_yaml(value: Any) -> str:
+    """Block-style YAML for plain data (what `dump_yaml` gives, only much faster)."""
+    if isinstance(value, dict | list | tuple) and value:
+        out: list[str] = []
+        _render(value, 0, "", out)
+        return "".join(out)
+    return dump_yaml(value)
+
+
+def dump_yaml(value: Any) -> str:
+    text: str = yaml.dump(
+        value,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**30,
+    )
+    return text
+
+
+def write_yaml_document(fh: IO[str], document: dict[str, Any], header: str = "") -> None:
+    """Write a top-level mapping, streaming long lists in chunks."""
+    fh.write(header)
+    for key, value in document.items():
+        if isinstance(value, list):
+            write_yaml_list(fh, key, value)
+        else:
+            fh.write(render_yaml({key: value}))
+
+
+def write_yaml_list(fh: IO[str], key: str, items: Iterable[Any]) -> int:
+    """Write `key:` and its list items a chunk at a time (an empty list as `key: []`).
+
+    Takes any iterable, so a generator of records streams straight to disk. Returns the count.
+    """
+    key_text = yaml_scalar(key)
+    count = 0
+    chunk: list[Any] = []
+    for item in items:
+        if not count and not chunk:
+            fh.write(f"{key_text}:\n")
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            fh.write(render_yaml(chunk))
+            count += len(chunk)
+            chunk = []
+    if chunk:
+        fh.write(render_yaml(chunk))
+        count += len(chunk)
+    elif not count:
+        fh.write(f"{key_text}: []\n")
+    return count
+
+
+def load_yaml_text(text: str) -> tuple[Any, yaml.Node | None]:
+    """Parse a YAML document with PyYAML; returns the data and the node tree (for lines).
+
+    Raises yaml.YAMLError (or ValueError for impossible dates and the like).
+    """
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+class YamlDocument:
+    """A parsed YAML file and where things are in it (1-based line numbers)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.root: yaml.Node | None = None
+        self.fast: FastYaml | None = None
+        try:
+            self.fast = FastYaml(text, _SafeLoader.yaml_implicit_resolvers)
+            self.data: Any = self.fast.parse()
+        except Unsupported:
+            self.fast = None
+            self.data, self.root = load_yaml_text(text)  # raises on invalid YAML
+
+    def key_line(self, key: str) -> int | None:
+        """The line of a top-level key."""
+        if self.fast is not None:
+            return self.fast.field_line(1, None, key)
+        pair = _node_pair(self.root, key)
+        return int(pair[0].start_mark.line) + 1 if pair else None
+
+    def item_line(self, key: str, index: int, field: str = "") -> int | None:
+        """The line of item `index` of the top-level list `key` (or of its `field:`)."""
+        if self.fast is not None:
+            lines = self.fast.item_lines.get(key)
+            if lines is None or index >= len(lines):
+                return self.key_line(key)
+            if not field:
+                return lines[index]
+            following = lines[index + 1] if index + 1 < len(lines) else None
+            return self.fast.field_line(lines[index], following, field) or lines[index]
+        pair = _node_pair(self.root, key)
+        if pair is None:
+            return None
+        items = pair[1]
+        if not isinstance(items, yaml.SequenceNode) or index >= len(items.value):
+            return int(pair[0].start_mark.line) + 1
+        node = items.value[index]
+        found = _node_pair(node, field) if field else None
+        return int((found[0] if found else node).start_mark.line) + 1
+
+
+def _node_pair(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return key_node, value_node
+    return None
+
+
+def leading_comments(text: str) -> str:
+    """The comment lines (and blank lines between them) a file starts with, kept on rewrite."""
+    kept: list[str] = []
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start : end + 1]
+        stripped = line.strip()
+        if not (stripped.startswith("#") or (not stripped and kept)):
+            break
+        kept.append(line if line.endswith("\n") else line + "\n")
+        if end < 0:
+            break
+        start = end + 1
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "".join(kept)
+
+
+def write_csv(fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def csv_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, values) for every non-blank record; raises csv.Error."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    line = 1
+    for values in reader:
+        start, line = line, reader.line_num + 1
+        if not values or values == [""]:
+            continue
+        yield start, values
+
+
+# --- atomic replacement -----------------------------------------------------------------------
+
+NEW_FILE_MODE = 0o644  # mkstemp makes 0600; a new app file should be readable like any other
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write cycles on one file within this process."""
+    key = os.path.normcase(os.path.abspath(path))
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        yield
+
+
+def atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write through a temporary file in the same folder, fsync it, then rename over `path`.
+
+    Readers see either the old file or the new one, never half of one. OSError propagates and
+    leaves the original untouched.
+    """
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = NEW_FILE_MODE
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,43 @@
+"""A stable digest of a listed account, so the importer can tell new, changed and unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from engine.connectors.base import ListedAccount
+
+
+def _canonical(listed: ListedAccount) -> list[Any]:
+    return [
+        listed.external_id,
+        listed.display_name,
+        listed.given_name,
+        listed.family_name,
+        listed.email,
+        listed.emails,
+        listed.username,
+        listed.usernames,
+        listed.employee_ids,
+        listed.status,
+        listed.type,
+        listed.manager,
+        listed.profile,
+    ]
+
+
+def fingerprint(listed: ListedAccount) -> str:
+    """Hex digest of every field (profile keys sorted, list order kept).
+
+    Equal records give equal digests in every process and on every machine; any change to any
+    field, however small, gives a different one.
+    """
+    text = json.dumps(
+        _canonical(listed),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
