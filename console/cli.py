@@ -409,7 +409,14 @@ def _read(file: Path) -> str:
 @_guard
 def config_validate(file: Path, as_json: bool) -> None:
     """Check FILE and report every problem with its line and path (exit 1 on errors)."""
-    result = _services().validate_config(_read(file), source=str(file), base_dir=file.parent)
+    text = _read(file)
+    settings = _settings()
+    if settings.store_exists():  # the store's data lets it warn about profile keys nobody has
+        result = _services().validate_config(text, source=str(file), base_dir=file.parent)
+    else:  # validating a file must not create a store
+        from engine.config import validate_text
+
+        result = validate_text(text, source=str(file), base_dir=file.parent)
     errors = [p for p in result.problems if p.severity == "error"]
     if as_json:
         _emit({"ok": not errors, "problems": [p.as_dict() for p in result.problems]})

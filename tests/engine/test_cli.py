@@ -173,3 +173,11 @@ def test_the_installed_command_reports_a_locked_sync_with_exit_4(
                           timeout=60)
     assert done.returncode == 4
     assert "dana" in done.stderr and "elsewhere" in done.stderr
+
+
+def test_validate_without_a_store_creates_none(tmp_path: Path) -> None:
+    config = write_org(tmp_path / "org")
+    db = tmp_path / "never.db"
+    code, out, _ = run(CliRunner(), "config", "validate", str(config), "--db", str(db))
+    assert code == 0 and "valid" in out
+    assert not db.exists()
