@@ -611,6 +611,7 @@ class Services:
             row.pinned = pin
             session.add(row)
             after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            _bump_manual_generation(session)
             session.add(
                 AuditEvent(
                     actor=actor or current_actor(),
@@ -647,6 +648,7 @@ class Services:
             )
             row.pinned = pinned
             session.add(row)
+            _bump_manual_generation(session)
             owner = session.get(Person, row.owner_id) if row.owner_id else None
         self.invalidate()
         return {"account": account_key, "owner": owner.email if owner else None, "pinned": pinned}
@@ -686,6 +688,15 @@ class Services:
             config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
         )
         return self.sync()
+
+
+def _bump_manual_generation(session: Any) -> None:
+    """Manual decisions change what a sync must do: the next sync may not skip."""
+    from engine.store.repo import get_meta
+
+    set_meta(
+        session, "manual_generation", str(int(get_meta(session, "manual_generation") or 0) + 1)
+    )
 
 
 def open_services(

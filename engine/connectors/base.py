@@ -122,6 +122,11 @@ class Connector(Protocol):
 
     def list_all(self) -> Listing: ...
 
+    def source_version(self) -> str | None:
+        """A cheap digest of the app's data, or None when the connector cannot tell without
+        listing everything. Equal digests let a sync skip an app that has not changed."""
+        ...
+
     def update_account(self, external_id: str, changes: dict[str, Any]) -> None:
         """Write attribute changes to one account; an empty value ("" or None) clears."""
         ...

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engine.cel import CelEngine
+from engine.connectors.registry import make_connector
 from engine.errors import InvalidInput, RosterError, SyncLocked
 from engine.store.db import Database
 from engine.store.models import Account, AttributeValue, Person, Run, SyncLock, utcnow
@@ -25,11 +26,13 @@ from engine.store.repo import (
     load_accounts,
     load_config_document,
     load_users,
+    set_meta,
+    stable_hash,
 )
 from engine.sync import writer
 from engine.sync.attributes import compile_attributes, is_empty, run_attributes
 from engine.sync.identify import run_identify
-from engine.sync.importer import run_import
+from engine.sync.importer import connector_spec, run_import
 from engine.sync.ownership import run_ownership
 from engine.sync.state import AttributeState, StageReport, WorkState
 
@@ -202,11 +205,15 @@ def _run_locked(
         session.commit()
         run_id = run.id
         assert run_id is not None
+        apps = list(document.get("apps") or [])
+        signature = _signature(apps, base_dir, versions, get_meta(session, "manual_generation"))
+        if signature is not None and signature == get_meta(session, "last_sync_signature"):
+            settled_by = get_meta(session, "last_settled_run")
+            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
         population = _population_sizes(session)
 
     reports = [StageReport(name) for name in STAGES]
-    apps = list(document.get("apps") or [])
     directories = list(document.get("directories") or [])
     cel = CelEngine()
     result = SyncResult(run_id, "running", dry_run, reports, [])
@@ -237,7 +244,10 @@ def _run_locked(
         elif dry_run:
             result.status = "planned"
         else:
-            _apply(db, state, run_id, imported, import_errors, reports, step)
+            # problems from rules repeat identically on the same data; a failed import must
+            # be retried, so only a run whose every app imported settles the store
+            settled = signature if not reports[0].counts.get("apps_failed") else None
+            _apply(db, state, run_id, imported, import_errors, reports, step, settled)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -257,6 +267,7 @@ def _apply(
     import_errors: dict[str, str],
     reports: list[StageReport],
     step: Callable[[str, int], None],
+    settled: str | None,
 ) -> None:
     counts = {app: dict(reports[0].counts) for app in imported}
     with db.session() as session, session.begin():
@@ -267,6 +278,51 @@ def _apply(
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
+        # a clean run settles the store: until an app's data, the configuration or a manual
+        # decision changes, the next sync has nothing to do and says so at once
+        set_meta(session, "last_sync_signature", settled or "")
+        set_meta(session, "last_settled_run", str(run_id) if settled else "")
+
+
+def _signature(
+    apps: list[dict[str, Any]], base_dir: Path, versions: dict[str, str], manual: str
+) -> str | None:
+    """What a sync's outcome depends on; None when some app cannot tell cheaply."""
+    sources: dict[str, str] = {}
+    for app in apps:
+        try:
+            version = make_connector(connector_spec(app, base_dir)).source_version()
+        except Exception:  # noqa: BLE001 - the import will report it properly
+            return None
+        if version is None:
+            return None
+        sources[app["id"]] = version
+    return stable_hash({"config": versions, "sources": sources, "manual": manual})
+
+
+def _nothing_changed(
+    db: Database, run_id: int, dry_run: bool, apps: int, settled_by: str
+) -> SyncResult:
+    report = StageReport("import")
+    report.problems.append(
+        f"nothing changed since run {settled_by}: no app's data, no configuration and no "
+        f"manual decision; its findings still stand (roster runs {settled_by})"
+    )
+    report.bump("apps_unchanged", apps)
+    stages = [report, *(StageReport(name) for name in STAGES[1:])]
+    result = SyncResult(run_id, "planned" if dry_run else "applied", dry_run, stages, [])
+    with db.session() as session, session.begin():
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                status=result.status,
+                ended_at=utcnow(),
+                error="",
+                counts={"import": {"apps_unchanged": apps}, "changes": 0},
+            )
+        )
+    return result
 
 
 def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> None:

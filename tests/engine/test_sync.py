@@ -81,6 +81,8 @@ def test_second_sync_changes_nothing(org: Services) -> None:
     again = org.sync()
     assert again.status == "applied"
     assert again.changes == []
+    # nothing moved since: the run says so without re-reading every record
+    assert dict(again.stages[0].counts) == {"apps_unchanged": 5}
 
 
 def test_dry_run_plans_exactly_what_apply_does(org: Services) -> None:
