@@ -412,12 +412,18 @@ def _blank(attribute: AttributeDef) -> Any:
 
 
 def run_attributes(
-    state: WorkState, definitions: list[AttributeDef], cel: CelEngine, report: StageReport
+    state: WorkState,
+    definitions: list[AttributeDef],
+    cel: CelEngine,
+    report: StageReport,
+    only: set[int] | None = None,
 ) -> None:
+    """Compute every attribute of every live user, or only of the users in `only`."""
     reader = SourceReader(cel, state.accounts_by_owner())
     for user in state.users.values():
-        if user.status == "DELETED":
+        if user.status == "DELETED" or (only is not None and user.id not in only):
             continue
+        report.bump("users_considered")
         for attribute in definitions:
             key = (user.id, attribute.name)
             previous = state.attributes.get(key) or AttributeState()

@@ -152,6 +152,8 @@ def _link(state: WorkState, account: AccountRecord, user_id: int, kind: str, rea
         state.owner_label(user_id),
         reason,
     )
+    if account.owner_id is not None:
+        state.previous_owners.add(account.owner_id)
     account.owner_id = user_id
     account.link_kind = kind
     state.dirty_links.add((account.app_id, account.external_id))
@@ -167,6 +169,8 @@ def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
         None,
         reason,
     )
+    if account.owner_id is not None:
+        state.previous_owners.add(account.owner_id)
     account.owner_id = None
     account.link_kind = None
     state.dirty_links.add((account.app_id, account.external_id))

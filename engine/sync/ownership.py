@@ -102,6 +102,8 @@ def run_ownership(
                     state.owner_label(owner),
                     reason,
                 )
+                if account.owner_id is not None:
+                    state.previous_owners.add(account.owner_id)
                 account.owner_id = owner
                 account.link_kind = "ownership-rule" if owner is not None else None
                 state.dirty_links.add((account.app_id, account.external_id))

@@ -18,7 +18,7 @@ from engine.cel import CelEngine
 from engine.connectors.registry import make_connector
 from engine.errors import InvalidInput, RosterError, SyncLocked
 from engine.store.db import Database
-from engine.store.models import Account, AttributeValue, Person, Run, SyncLock, utcnow
+from engine.store.models import Account, AttributeValue, Meta, Person, Run, SyncLock, utcnow
 from engine.store.repo import (
     config_versions,
     current_actor,
@@ -152,6 +152,12 @@ def load_state(session: Session) -> WorkState:
     }
     state = WorkState(load_accounts(session), load_users(session), fingerprints, attributes)
     state.filter_results = filter_results
+    state.source_versions = {
+        key.removeprefix("source_version:"): value
+        for key, value in session.execute(
+            select(Meta.key, Meta.value).where(Meta.key.startswith("source_version:"))  # type: ignore[attr-defined]
+        )
+    }
     return state
 
 
@@ -206,12 +212,16 @@ def _run_locked(
         run_id = run.id
         assert run_id is not None
         apps = list(document.get("apps") or [])
-        signature = _signature(apps, base_dir, versions, get_meta(session, "manual_generation"))
+        manual = get_meta(session, "manual_generation")
+        signature = _signature(apps, base_dir, versions, manual)
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
         population = _population_sizes(session)
+        full = _needs_everyone(session, run_id, versions) or manual != get_meta(
+            session, "applied_manual_generation"
+        )
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(document.get("directories") or [])
@@ -232,7 +242,9 @@ def _run_locked(
         step("attributes", 3)
         cel.population = state.population()
         definitions = compile_attributes(list(document.get("attributes") or []), cel)
-        run_attributes(state, definitions, cel, reports[3])
+        run_attributes(
+            state, definitions, cel, reports[3], only=None if full else state.touched_users()
+        )
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         result.changes = [c.as_dict() for c in state.changes]
@@ -247,7 +259,7 @@ def _run_locked(
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store
             settled = signature if not reports[0].counts.get("apps_failed") else None
-            _apply(db, state, run_id, imported, import_errors, reports, step, settled)
+            _apply(db, state, run_id, imported, import_errors, reports, step, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -268,6 +280,7 @@ def _apply(
     reports: list[StageReport],
     step: Callable[[str, int], None],
     settled: str | None,
+    manual: str,
 ) -> None:
     counts = {app: dict(reports[0].counts) for app in imported}
     with db.session() as session, session.begin():
@@ -282,6 +295,30 @@ def _apply(
         # decision changes, the next sync has nothing to do and says so at once
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
+        set_meta(session, "applied_manual_generation", manual)
+
+
+def _needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> bool:
+    """Whether the attribute stage must reconsider every person: its configuration changed
+    since the last applied run, or the last run that set out to apply did not finish (its
+    earlier stages may be committed without their attribute consequences)."""
+    previous = session.execute(
+        select(Run)
+        .where(Run.id < run_id, Run.dry_run.is_(False))  # type: ignore[attr-defined]
+        .order_by(Run.id.desc())
+        .limit(1)  # type: ignore[union-attr]
+    ).scalar_one_or_none()
+    if previous is None or previous.status not in ("applied", "blocked-by-threshold"):
+        return True
+    last_applied = session.execute(
+        select(Run)
+        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
+        .order_by(Run.id.desc())
+        .limit(1)  # type: ignore[union-attr]
+    ).scalar_one_or_none()
+    if last_applied is None:
+        return True
+    return (last_applied.config_versions or {}).get("attributes") != versions.get("attributes")
 
 
 def _signature(

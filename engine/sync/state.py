@@ -86,7 +86,13 @@ class WorkState:
         self.dirty_users: set[int] = set()
         self.dirty_attributes: set[tuple[int, str]] = set()
         self.dirty_grants: set[str] = set()  # apps whose entitlements or grants changed
-        self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
+        self.changed_grants: set[AccountKey] = set()  # accounts whose grants changed
+        self.previous_owners: set[int] = set()  # owners an account was taken from this run
+        self.listings: dict[str, Any] = {}
+        self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
+        self.new_source_versions: dict[
+            str, str
+        ] = {}  # what this run imported  # app id -> Listing, for entitlements and grants
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
         self._next_temp_id = -1
@@ -108,6 +114,18 @@ class WorkState:
         reason: str = "",
     ) -> None:
         self.changes.append(PlannedChange(stage, object_type, object_id, field, old, new, reason))
+
+    def touched_users(self) -> set[int]:
+        """People whose accounts, links or core fields this run changed: the only ones whose
+        attributes can differ when the attribute configuration did not change."""
+        touched = set(self.new_users) | set(self.dirty_users)
+        keys = self.new_accounts | self.dirty_accounts | self.dirty_links | self.changed_grants
+        for key in keys:
+            account = self.accounts.get(key)
+            if account is not None and account.owner_id is not None:
+                touched.add(account.owner_id)
+        touched.update(self.previous_owners)
+        return touched
 
     def accounts_of_app(self, app_id: str) -> list[AccountRecord]:
         return [a for (app, _), a in self.accounts.items() if app == app_id]

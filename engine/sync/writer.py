@@ -19,6 +19,7 @@ from engine.store.models import (
     Person,
     utcnow,
 )
+from engine.store.repo import set_meta
 from engine.sync.state import PlannedChange, WorkState
 
 BATCH = 5000
@@ -77,8 +78,9 @@ def write_import(
     next_id = _next_id(session, Account)
     for account in new:  # ids are given here: one sync at a time holds the store (sync lock)
         account.id, next_id = next_id, next_id + 1
-    rows = [{**_account_row(state, a), "id": a.id, "first_seen": now, "last_seen": now}
-            for a in new]
+    rows = [
+        {**_account_row(state, a), "id": a.id, "first_seen": now, "last_seen": now} for a in new
+    ]
     for batch in _batches(rows):
         session.connection().execute(ACCOUNT.insert(), batch)
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
@@ -96,6 +98,8 @@ def write_import(
         )
     for app_id, error in import_errors.items():
         session.execute(update(App).where(App.id == app_id).values(last_import_status=error))
+    for app_id, version in state.new_source_versions.items():
+        set_meta(session, f"source_version:{app_id}", version)
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
 
 
@@ -145,9 +149,16 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     next_id = _next_id(session, Person)
     mapping = {temp: next_id + i for i, temp in enumerate(new_ids)}
-    rows = [{**_user_row(state, state.users[t]), "id": mapping[t],
-             "origin": state.user_origin.get(t, ""), "created_at": now, "updated_at": now}
-            for t in new_ids]
+    rows = [
+        {
+            **_user_row(state, state.users[t]),
+            "id": mapping[t],
+            "origin": state.user_origin.get(t, ""),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for t in new_ids
+    ]
     for batch in _batches(rows):
         session.connection().execute(PERSON.insert(), batch)
     _renumber_users(state, mapping)

@@ -246,3 +246,25 @@ def test_manual_links_are_pinned_and_survive_syncs(org: Services) -> None:
     org.pin("slack:s1", pinned=False)  # released: the rules decide again
     org.sync()
     assert owner_of(org, "slack", "s1") == "ann.lee@example.com"
+
+
+def test_changing_an_attribute_definition_reconsiders_everyone(tmp_path: Path) -> None:
+    import copy
+
+    import yaml
+
+    from tests.engine.org import CONFIG
+
+    services = open_org(tmp_path)
+    services.sync()
+    config = copy.deepcopy(CONFIG)
+    job_title = next(a for a in config["attributes"] if a["name"] == "job_title")
+    job_title["sources"].reverse()  # the IdP's title now comes first
+    path = tmp_path / "org" / "roster.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
+    result = services.sync()
+    assert [(c["object_id"], c["new"]) for c in result.changes if c["field"] == "job_title"] == [
+        ("ann.lee@example.com", "Senior Engineer")
+    ]
+    assert services.sync().changes == []
