@@ -193,7 +193,7 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
                     f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})"
                 )
         click.echo(
-            f"  {len(result.changes)} changes"
+            f"  {len(result.planned)} changes"
             + (" planned (nothing was applied)" if result.status != "applied" else " applied")
         )
         for cause, objects in result.deletions.items():

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from engine.sync.attributes import compile_attributes, is_empty, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.ownership import run_ownership
-from engine.sync.state import AttributeState, StageReport, WorkState
+from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
 
 STAGES = ("import", "identify", "ownership", "attributes")
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -50,9 +51,15 @@ class SyncResult:
     status: str
     dry_run: bool
     stages: list[StageReport]
-    changes: list[dict[str, Any]]
+    planned: list[PlannedChange]
     deletions: dict[str, list[str]] = field(default_factory=dict)
     error: str = ""
+
+    @cached_property
+    def changes(self) -> list[dict[str, Any]]:
+        """The changes as plain dicts, built on first use (a first sync has hundreds of
+        thousands; the run itself never needs them in this form)."""
+        return [c.as_dict() for c in self.planned]
 
     @property
     def exit_code(self) -> int:
@@ -64,9 +71,9 @@ class SyncResult:
             "status": self.status,
             "dry_run": self.dry_run,
             "stages": [s.as_dict() for s in self.stages],
-            "changes": self.changes[:limit],
-            "changes_total": len(self.changes),
-            "changes_truncated": len(self.changes) > limit,
+            "changes": [c.as_dict() for c in self.planned[:limit]],
+            "changes_total": len(self.planned),
+            "changes_truncated": len(self.planned) > limit,
             "deletions": self.deletions,
             "error": self.error,
         }
@@ -247,7 +254,7 @@ def _run_locked(
         )
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
-        result.changes = [c.as_dict() for c in state.changes]
+        result.planned = state.changes
         result.deletions = _deletions(state)
         blocked = _threshold(document, population, result.deletions)
         if blocked and not allow_deletes:
@@ -364,7 +371,7 @@ def _nothing_changed(
 
 def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> None:
     counts = {r.name: dict(r.counts) for r in result.stages}
-    counts["changes"] = len(result.changes)  # type: ignore[assignment]
+    counts["changes"] = len(result.planned)  # type: ignore[assignment]
     with db.session() as session, session.begin():
         if result.status != "applied":
             # the plan (or what was computed before the failure) is kept, marked not applied

@@ -34,6 +34,16 @@ def _next_id(session: Session, model: Any) -> int:
     return int(session.scalar(select(func.max(model.id))) or 0) + 1
 
 
+def _advance_sequence(session: Session, table: Any) -> None:
+    """After inserts with explicit ids, move PostgreSQL's SERIAL sequence to max(id) so that later
+    inserts without an id (the ORM's) do not collide. SQLite needs nothing: it uses max(rowid)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    sequence = func.pg_get_serial_sequence(f'"{table.name}"', "id")
+    top = select(func.max(table.c.id)).scalar_subquery()
+    session.execute(select(func.setval(sequence, top)))
+
+
 def _batches(rows: list[dict[str, Any]]) -> Any:
     for start in range(0, len(rows), BATCH):
         yield rows[start : start + BATCH]
@@ -61,8 +71,11 @@ def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
 
 
 def journal(session: Session, run_id: int, changes: list[PlannedChange], applied: bool) -> None:
-    rows = [{**c.as_dict(), "run_id": run_id, "applied": applied} for c in changes]
-    for batch in _batches(rows):
+    for start in range(0, len(changes), BATCH):  # rows built a batch at a time: bounded memory
+        batch = [
+            {**c.as_dict(), "run_id": run_id, "applied": applied}
+            for c in changes[start : start + BATCH]
+        ]
         session.connection().execute(CHANGE.insert(), batch)
 
 
@@ -83,6 +96,8 @@ def write_import(
     ]
     for batch in _batches(rows):
         session.connection().execute(ACCOUNT.insert(), batch)
+    if rows:
+        _advance_sequence(session, ACCOUNT)
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
     rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
     statement = update(Account).where(Account.id == bindparam("_id"))
@@ -161,6 +176,8 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
     ]
     for batch in _batches(rows):
         session.connection().execute(PERSON.insert(), batch)
+    if rows:
+        _advance_sequence(session, PERSON)
     _renumber_users(state, mapping)
     rows = [
         {**_user_row(state, state.users[u]), "_id": u, "updated_at": now}
