@@ -1,9 +1,9 @@
 """Write a synthetic organisation of any size in the demo's format, with the demo's configuration.
 
-    python bench/generate.py --people 100000 /tmp/org100k
-    roster init --empty --db /tmp/org100k.db
-    roster config import /tmp/org100k/roster.yaml --db /tmp/org100k.db
-    roster sync --db /tmp/org100k.db
+python bench/generate.py --people 100000 /tmp/org100k
+roster init --empty --db /tmp/org100k.db
+roster config import /tmp/org100k/roster.yaml --db /tmp/org100k.db
+roster sync --db /tmp/org100k.db
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     config = generate(args.out_dir, args.people, args.seed)
-    print(f"wrote {args.people:,} people to {args.out_dir} in "
-          f"{time.perf_counter() - started:.1f} s; configuration: {config}")
+    print(
+        f"wrote {args.people:,} people to {args.out_dir} in "
+        f"{time.perf_counter() - started:.1f} s; configuration: {config}"
+    )
 
 
 if __name__ == "__main__":

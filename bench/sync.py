@@ -34,14 +34,16 @@ started = time.perf_counter()
 result = run_sync(Database(sys.argv[1]))
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed, "status": result.status, "error": result.error,
+                  "phases": result.seconds,
                   "changes": len(result.changes),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
 def timed_sync(url: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, url], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, url], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -60,8 +62,9 @@ def change_one_percent(org: Path, seed: int = 11) -> int:
             profile = account.setdefault("profile", {})
             profile["title" if "title" in profile else "job_title"] = f"Changed {changed}"
             changed += 1
-        path.write_text(yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True),
-                        encoding="utf-8")
+        path.write_text(
+            yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
     return changed
 
 
@@ -81,7 +84,9 @@ def executemany_baseline(db_file: Path) -> tuple[float, int]:
         with target:
             target.executemany(
                 f"INSERT INTO account ({', '.join(columns)}) VALUES "
-                f"({', '.join('?' for _ in columns)})", rows)
+                f"({', '.join('?' for _ in columns)})",
+                rows,
+            )
         elapsed = time.perf_counter() - started
         target.close()
     return elapsed, len(rows)
@@ -103,27 +108,39 @@ def bench(people: int, workdir: Path) -> None:
     from engine.services import open_services
 
     services = open_services(db_path=db_file, init="empty")
-    services.import_config(config.read_text(encoding="utf-8"), source=str(config),
-                           base_dir=org)
+    services.import_config(config.read_text(encoding="utf-8"), source=str(config), base_dir=org)
     first = timed_sync(url)
     second = timed_sync(url)
     changed = change_one_percent(org)
     third = timed_sync(url)
     baseline, rows = executemany_baseline(db_file)
     print(f"{'scenario':<34}{'seconds':>9}{'peak MiB':>10}{'changes':>10}  status")
-    for name, result in (("first full sync", first), ("second sync, nothing changed", second),
-                         (f"after 1 % changed ({changed} accounts)", third)):
-        print(f"{name:<34}{result['seconds']:>9.2f}{result['peak_mib']:>10.0f}"
-              f"{result['changes']:>10,}  {result['status']} {result['error']}")
-    print(f"{'raw sqlite3.executemany':<34}{baseline:>9.2f}{'':>10}{rows:>10,}  "
-          f"(the store's {rows:,} account rows, one transaction)")
+    for name, result in (
+        ("first full sync", first),
+        ("second sync, nothing changed", second),
+        (f"after 1 % changed ({changed} accounts)", third),
+    ):
+        print(
+            f"{name:<34}{result['seconds']:>9.2f}{result['peak_mib']:>10.0f}"
+            f"{result['changes']:>10,}  {result['status']} {result['error']}"
+        )
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in result.get("phases", {}).items())
+        print(f"{'':<4}phases (s): {phases}")
+    print(
+        f"{'raw sqlite3.executemany':<34}{baseline:>9.2f}{'':>10}{rows:>10,}  "
+        f"(the store's {rows:,} account rows, one transaction)"
+    )
     print(f"first sync / raw executemany of its accounts: {first['seconds'] / baseline:.0f}×")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, action="append",
-                        help="organisation size (repeatable); default 10,000 and 100,000")
+    parser.add_argument(
+        "--people",
+        type=int,
+        action="append",
+        help="organisation size (repeatable); default 10,000 and 100,000",
+    )
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
     sizes = args.people or [10_000, 100_000]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +55,7 @@ class SyncResult:
     planned: list[PlannedChange]
     deletions: dict[str, list[str]] = field(default_factory=dict)
     error: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -76,6 +78,7 @@ class SyncResult:
             "changes_truncated": len(self.planned) > limit,
             "deletions": self.deletions,
             "error": self.error,
+            "seconds": self.seconds,
         }
 
 
@@ -196,7 +199,10 @@ def _run_locked(
     cancelled: Callable[[], bool] | None,
     actor: str,
 ) -> SyncResult:
+    marks: list[tuple[str, float]] = [("load", time.perf_counter())]
+
     def step(stage: str, done: int) -> None:
+        marks.append((stage, time.perf_counter()))
         if progress is not None:
             progress(stage, done, len(STAGES))
         if cancelled is not None and cancelled():
@@ -254,6 +260,7 @@ def _run_locked(
         )
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
+        marks.append(("write" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
         result.deletions = _deletions(state)
         blocked = _threshold(document, population, result.deletions)
@@ -274,6 +281,9 @@ def _run_locked(
         result.status, result.error = "failed", exc.message
     except Exception as exc:  # noqa: BLE001 - recorded on the run, never half-applied silently
         result.status, result.error = "failed", f"{exc.__class__.__name__}: {exc}"
+    marks.append(("end", time.perf_counter()))
+    for (label, start), (_, end) in zip(marks, marks[1:], strict=False):
+        result.seconds[label] = round(result.seconds.get(label, 0.0) + end - start, 3)
     _finish(db, run_id, result, state)
     return result
 
