@@ -21,6 +21,8 @@ from screens.messages import WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
+from screens.sync import SyncScreen
+from screens.users import UsersScreen
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -48,6 +50,20 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         "Dashboard",
         "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
         DashboardScreen,
+    ),
+    ScreenInfo(
+        "users",
+        "7",
+        "Users",
+        "Search people: attributes and why, linked accounts; link, unlink, pin",
+        UsersScreen,
+    ),
+    ScreenInfo(
+        "sync",
+        "8",
+        "Sync",
+        "Plan a sync (dry run) or sync now, with progress; the plan as a tree; run history",
+        SyncScreen,
     ),
     ScreenInfo(
         "playground",

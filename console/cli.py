@@ -186,6 +186,8 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
         for stage in result.stages:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items())) or "nothing"
             click.echo(f"  {stage.name:<11} {counts}")
+            for note in stage.notes:
+                click.echo(f"    {note}")
             for problem in stage.problems[:10]:
                 click.echo(f"    ! {problem}")
             if len(stage.problems) > 10:

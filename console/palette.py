@@ -24,6 +24,12 @@ class PaletteCommand:
     callback: Callable[[], Any]
 
 
+async def start_sync(app: RosterApp, action: str) -> None:
+    """Switch to the Sync screen and start one of its actions there (plan, sync_now)."""
+    await app.switch_mode("sync")
+    await app.run_action(action, app.screen)
+
+
 class RosterCommands(Provider):
     """Context-aware: what the palette offers follows the screen it was opened on."""
 
@@ -67,6 +73,23 @@ class RosterCommands(Provider):
                     f"{title}: {binding.description}" if title else binding.description,
                     f"{binding.tooltip} (key {key})" if binding.tooltip else f"key {key}",
                     partial(app.run_action, binding.action, active.node),
+                )
+            )
+        if current not in ("sync", "dashboard") and any(
+            info.mode == "sync" for info in app.SCREEN_INFOS
+        ):
+            found.append(
+                PaletteCommand(
+                    "Sync: plan a sync (dry run)",
+                    "Go to Sync and compute every change without applying (key p there)",
+                    partial(start_sync, app, "plan"),
+                )
+            )
+            found.append(
+                PaletteCommand(
+                    "Sync: sync now",
+                    "Go to Sync; the plan is shown for your confirmation first (key s there)",
+                    partial(start_sync, app, "sync_now"),
                 )
             )
         found.append(PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help))

@@ -347,6 +347,15 @@ class Services:
             )
         return matches[0]
 
+    def person(self, who: str | int) -> UserRecord:
+        """A person by email, or by id (people without an email have only their id)."""
+        if isinstance(who, int):
+            user = self.population().user_by_id(who)
+            if user is None:
+                raise NotFound(f"There is no person {who}; search again.")
+            return user
+        return self.user_by_email(who)
+
     def account_by_key(self, key: str) -> AccountRecord:
         app_id, sep, external_id = key.partition(":")
         account = self.population().account(app_id, external_id) if sep else None
@@ -499,13 +508,13 @@ class Services:
             session.add(row)
 
     # --- attributes --------------------------------------------------------------------
-    def explain(self, email: str, attribute: str) -> dict[str, Any]:
+    def explain(self, email: str | int, attribute: str) -> dict[str, Any]:
         """Why a person's attribute has its value: the winner and every candidate."""
         from engine.store.models import AttributeValue
         from engine.sync.attributes import SourceReader, compile_attributes, decide
         from engine.sync.state import AttributeState
 
-        user = self.user_by_email(email)
+        user = self.person(email)
         with self.db.session() as session:
             definitions = list(load_config_document(session).get("attributes") or [])
             row = (
@@ -593,14 +602,19 @@ class Services:
 
     # --- manual account decisions ------------------------------------------------------
     def set_link(
-        self, account_key: str, email: str | None, *, pin: bool = True, actor: str | None = None
+        self,
+        account_key: str,
+        email: str | int | None,
+        *,
+        pin: bool = True,
+        actor: str | None = None,
     ) -> dict[str, Any]:
-        """Link an account to a person (email) or unlink it (None). Manual decisions are pinned
-        so the next sync's rules leave them alone; `pin=False` hands the account back to them."""
+        """Link an account to a person (email or id) or unlink it (None). Manual decisions are
+        pinned so the next sync's rules leave them alone; `pin=False` hands it back to them."""
         from engine.store.models import AuditEvent
 
         account = self.account_by_key(account_key)
-        user = self.user_by_email(email) if email else None
+        user = self.person(email) if email is not None else None
         with self.db.session() as session, session.begin():
             row = session.get(Account, account.id)
             if row is None:
@@ -623,7 +637,8 @@ class Services:
                 )
             )
         self.invalidate()
-        return {"account": account_key, "owner": user.email if user else None, "pinned": pin}
+        owner = (user.email or user.display_name or f"person {user.id}") if user else None
+        return {"account": account_key, "owner": owner, "pinned": pin}
 
     def pin(
         self, account_key: str, pinned: bool = True, actor: str | None = None

@@ -70,7 +70,24 @@ class DashboardScreen(RosterScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", tooltip="Read the counts from the store again"),
+        Binding(
+            "p",
+            "start_sync('plan')",
+            "Plan a sync",
+            tooltip="Go to Sync and plan a sync (dry run): see every change, apply nothing",
+        ),
+        Binding(
+            "s",
+            "start_sync('sync_now')",
+            "Sync now",
+            tooltip="Go to Sync and sync now: the plan is shown for your confirmation first",
+        ),
     ]
+
+    _last_run: tuple[int, str] | tuple[()] | None = None  # (id, status) of the newest run shown
+
+    class RunsChanged(Message):
+        """A run started or finished since the dashboard was loaded."""
 
     class Loaded(Message):
         def __init__(self, dashboard: Dashboard) -> None:
@@ -103,6 +120,33 @@ class DashboardScreen(RosterScreen):
     def on_mount(self) -> None:
         self.action_refresh()
 
+    async def action_start_sync(self, action: str) -> None:
+        """Switch to the Sync screen and start its plan or sync-now action there."""
+        from screens.sync import SyncScreen
+
+        await self.app.switch_mode("sync")
+        screen = self.app.screen
+        if isinstance(screen, SyncScreen):
+            await self.app.run_action(action, screen)
+
+    def on_screen_resume(self) -> None:
+        # Back from another screen: reload if a run finished since the counts were read.
+        if self._last_run is not None:
+            self.check_runs()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="dashboard-runs",
+        exit_on_error=False,
+        name="Checking for new runs",
+    )
+    def check_runs(self) -> None:
+        runs = self.services.runs(limit=1)
+        latest = (runs[0].id, runs[0].status) if runs else ()
+        if latest != self._last_run:
+            self.post_message(self.RunsChanged())
+
     def action_refresh(self) -> None:
         self.query_one("#dashboard-body").loading = True
         self.load()
@@ -123,8 +167,13 @@ class DashboardScreen(RosterScreen):
             Text("The dashboard could not be loaded. Press r to try again.", style="bold red")
         )
 
+    def on_dashboard_screen_runs_changed(self, message: DashboardScreen.RunsChanged) -> None:
+        self.action_refresh()
+
     def on_dashboard_screen_loaded(self, message: DashboardScreen.Loaded) -> None:
         dashboard = message.dashboard
+        newest = dashboard.last_runs[0] if dashboard.last_runs else None
+        self._last_run = (newest.id, newest.status) if newest else ()
         with self.app.batch_update():
             for name, _title, is_problem in COUNTS:
                 value = int(getattr(dashboard, name))

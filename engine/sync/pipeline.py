@@ -358,9 +358,10 @@ def _nothing_changed(
     db: Database, run_id: int, dry_run: bool, apps: int, settled_by: str
 ) -> SyncResult:
     report = StageReport("import")
-    report.problems.append(
-        f"nothing changed since run {settled_by}: no app's data, no configuration and no "
-        f"manual decision; its findings still stand (roster runs {settled_by})"
+    since = f" since run {settled_by}" if settled_by else ""
+    report.notes.append(
+        f"nothing changed{since}: no app's data, no configuration and no manual decision; "
+        "the findings of that run still stand"
     )
     report.bump("apps_unchanged", apps)
     stages = [report, *(StageReport(name) for name in STAGES[1:])]
@@ -382,6 +383,8 @@ def _nothing_changed(
 def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> None:
     counts = {r.name: dict(r.counts) for r in result.stages}
     counts["changes"] = len(result.planned)  # type: ignore[assignment]
+    # what each stage reported stays with the run, for `roster runs` and the Sync screen
+    counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}  # type: ignore[assignment]
     with db.session() as session, session.begin():
         if result.status != "applied":
             # the plan (or what was computed before the failure) is kept, marked not applied

@@ -51,6 +51,7 @@ class StageReport:
     name: str
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # information, not trouble
 
     def bump(self, key: str, by: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + by
@@ -61,6 +62,7 @@ class StageReport:
             "counts": dict(self.counts),
             "problems": self.problems[:50],
             "problem_count": len(self.problems),
+            "notes": self.notes,
         }
 
 

@@ -1,0 +1,65 @@
+"""Ask before doing something: what will happen, then a confirm button and cancel."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Returns True when the admin confirms, False on cancel (esc)."""
+
+    DEFAULT_CSS = """
+    ConfirmModal {
+        align: center middle;
+        & > Vertical {
+            width: 76;
+            max-width: 100%;
+            height: auto;
+            max-height: 100%;
+            border: thick $warning;
+            background: $surface;
+            padding: 0 1;
+        }
+        & .confirm--message { height: auto; margin: 1 0; }
+        & Horizontal { height: auto; }
+        & Button { width: 1fr; margin: 0 1; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything"),
+    ]
+
+    def __init__(self, title: str, message: str | Text, confirm: str = "Confirm") -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.confirm_label = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            message = self.message if isinstance(self.message, Text) else Text(self.message)
+            yield Static(message, classes="confirm--message")
+            with Horizontal():
+                yield Button(self.confirm_label, variant="warning", id="confirm")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,155 @@
+"""Why a person's attribute has its value: the winning source, the mode, every candidate."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from screens.base import RosterModal
+from screens.dashboard import format_when
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+OUTCOME_STYLES = {
+    "won": "bold green",
+    "rejected": "bold red",
+    "lost": "bold yellow",
+    "ignored": "dim",
+}
+
+
+def show_value(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class ExplainModal(RosterModal[None]):
+    """Loads `services.explain(person, attribute)` in a worker and shows it; esc closes."""
+
+    DEFAULT_CSS = """
+    ExplainModal {
+        align: center middle;
+        & > Vertical {
+            width: 110;
+            max-width: 100%;
+            height: auto;
+            max-height: 100%;
+            border: round $accent;
+            background: $surface;
+            padding: 0 1;
+        }
+        & #explain-summary { height: auto; margin-bottom: 1; }
+        & #explain-scroll { height: auto; max-height: 20; }
+        & #explain-candidates { height: auto; }
+        & .explain--hint { height: auto; color: $text-muted; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,w", "close", "Close"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, answer: dict[str, Any]) -> None:
+            super().__init__()
+            self.answer = answer
+
+    def __init__(self, services: Services, person: str | int, attribute: str) -> None:
+        super().__init__()
+        self.services = services
+        self.person = person
+        self.attribute = attribute
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Why — {self.attribute}"
+            with VerticalScroll(id="explain-scroll"):
+                yield Static("Working out why…", id="explain-summary")
+                yield Static("", id="explain-candidates")
+            yield Static(
+                "Scores are create/update/delete (0–100). ↑↓ scroll, esc closes.",
+                classes="explain--hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#explain-scroll").focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False, name="Explaining")
+    def load(self) -> None:
+        self.post_message(self.Loaded(self.services.explain(self.person, self.attribute)))
+
+    def on_explain_modal_loaded(self, message: ExplainModal.Loaded) -> None:
+        answer = message.answer
+        summary = Text()
+        summary.append("Value: ", style="dim")
+        summary.append(show_value(answer.get("value")), style="bold")
+        summary.append("\nSource: ", style="dim")
+        summary.append(answer.get("source") or "none (no source gave a value)", style="bold cyan")
+        summary.append("   Mode: ", style="dim")
+        mode = answer.get("mode", "")
+        summary.append(mode, style="bold")
+        summary.append(
+            "  (flow rules and scores decide)"
+            if mode == "authority"
+            else "  (first source with a value; lists join every source)",
+            style="dim",
+        )
+        if answer.get("set_at"):
+            summary.append("   Set: ", style="dim")
+            try:
+                summary.append(format_when(datetime.fromisoformat(str(answer["set_at"]))))
+            except ValueError:
+                summary.append(str(answer["set_at"]))
+        summary.append("\nDecision now: ", style="dim")
+        summary.append(str(answer.get("reason") or "—"))
+        self.query_one("#explain-summary", Static).update(summary)
+        candidates = answer.get("candidates") or []
+        text = Text()
+        text.append(f"Candidates ({len(candidates)})", style="bold")
+        for candidate in candidates:
+            outcome = str(candidate.get("outcome", ""))
+            text.append("\n• ")
+            text.append(str(candidate.get("source", "")), style="bold cyan")
+            text.append("  ")
+            text.append(outcome or "—", style=OUTCOME_STYLES.get(outcome, "bold"))
+            if candidate.get("reason"):
+                text.append(f" — {candidate['reason']}")
+            text.append("\n    value ", style="dim")
+            text.append(show_value(candidate.get("value")))
+            if candidate.get("direction"):
+                text.append(" · direction ", style="dim")
+                text.append(str(candidate["direction"]))
+            scores = candidate.get("scores") or {}
+            if scores:
+                text.append(" · scores ", style="dim")
+                text.append(
+                    "/".join(str(scores.get(k, "—")) for k in ("create", "update", "delete"))
+                )
+        if not candidates:
+            text.append("\nNo source holds a value for this person.", style="dim")
+        self.query_one("#explain-candidates", Static).update(text)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.query_one("#explain-summary", Static).update(
+                Text("Roster could not work out why; the error dialog says what failed.", "red")
+            )
+        super().on_worker_state_changed(event)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,148 @@
+"""Before a sync applies: what the dry run found, and apply or cancel.
+
+When the plan is blocked by the deletion threshold, the dialog lists what would be deleted,
+grouped by cause, and the apply button stays disabled until the admin ticks the box saying they
+reviewed the deletions. The result is "apply", "apply-deletes" or None (cancel).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Static
+
+from screens.widgets.plan_tree import format_counts, plural
+
+DELETION_SAMPLES = 3
+
+
+class SyncConfirmModal(ModalScreen["str | None"]):
+    """Shows a dry run's summary; returns "apply", "apply-deletes" or None."""
+
+    DEFAULT_CSS = """
+    SyncConfirmModal {
+        align: center middle;
+        & > Vertical {
+            width: 90;
+            max-width: 100%;
+            height: auto;
+            max-height: 100%;
+            border: thick $warning;
+            background: $surface;
+            padding: 0 1;
+        }
+        & VerticalScroll { height: auto; }
+        & .confirm--summary { height: auto; }
+        & .confirm--blocked { height: auto; color: $text-warning; margin-bottom: 1; }
+        & Checkbox { margin-top: 1; }
+        & Horizontal { height: auto; margin-top: 1; }
+        & Button { width: 1fr; margin: 0 1; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="Close without applying anything"),
+    ]
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+        self.blocked = result.status == "blocked-by-threshold"
+
+    def compose(self) -> ComposeResult:
+        result = self.result
+        with Vertical() as box:
+            box.border_title = (
+                "Sync now — the deletion threshold stopped this run"
+                if self.blocked
+                else "Sync now — apply this plan?"
+            )
+            with VerticalScroll(id="confirm-scroll"):
+                if self.blocked:
+                    yield Static(
+                        Text(
+                            (result.error or "The run would delete more than the threshold allows.")
+                            + " Here: tick the box below (space), then Apply with deletions."
+                        ),
+                        classes="confirm--blocked",
+                    )
+                yield Static(self.summary(), classes="confirm--summary", id="confirm-summary")
+            if self.blocked:
+                yield Checkbox(
+                    "I reviewed the deletions above; apply them (allow deletes)",
+                    id="confirm-deletes",
+                )
+            with Horizontal():
+                yield Button(
+                    "Apply with deletions" if self.blocked else "Apply",
+                    variant="error" if self.blocked else "warning",
+                    id="apply",
+                    disabled=self.blocked,
+                )
+                yield Button("Cancel (esc)", id="cancel")
+
+    def summary(self) -> Text:
+        result = self.result
+        text = Text()
+        text.append(f"Dry run {result.run_id} found ")
+        count = len(result.changes)
+        text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
+        text.append(" to apply." if count else " — applying records a run and changes nothing.")
+        for stage in result.stages:
+            text.append(f"\n  {stage.name:<11}", style="bold")
+            text.append(format_counts(stage.counts))
+            if stage.problems:
+                text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
+        deletions = result.deletions or {}
+        if deletions:
+            total = sum(len(ids) for ids in deletions.values())
+            text.append(f"\n\nDeletions ({total:,}), by cause:", style="bold red")
+            for cause, ids in deletions.items():
+                text.append(f"\n  {len(ids):>6,}  ", style="bold red")
+                text.append(cause)
+                sample = ", ".join(ids[:DELETION_SAMPLES])
+                more = (
+                    f" and {len(ids) - DELETION_SAMPLES:,} more"
+                    if len(ids) > DELETION_SAMPLES
+                    else ""
+                )
+                text.append(f"\n          e.g. {sample}{more}", style="dim")
+        else:
+            text.append("\n\nNo person, account or attribute value would be deleted.", "green")
+        return text
+
+    def on_resize(self) -> None:
+        # Keep the checkbox and the buttons on screen: the summary scrolls instead.
+        fixed = 2 + 4 + (4 if self.blocked else 0)
+        scroll = self.query_one("#confirm-scroll", VerticalScroll)
+        scroll.styles.max_height = max(3, self.size.height - fixed)
+
+    def on_mount(self) -> None:
+        self.on_resize()
+        if self.blocked:
+            self.query_one("#confirm-deletes", Checkbox).focus()
+        else:
+            self.query_one("#apply", Button).focus()
+
+    @on(Checkbox.Changed, "#confirm-deletes")
+    def _confirmed(self, event: Checkbox.Changed) -> None:
+        self.query_one("#apply", Button).disabled = not event.value
+
+    @on(Button.Pressed, "#apply")
+    def _apply(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss("apply-deletes" if self.blocked else "apply")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

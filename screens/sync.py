@@ -1,0 +1,492 @@
+"""Sync: plan a sync (dry run) or sync now, with live progress per stage and cancel; the plan or
+an applied run's changes as a tree (stage → object → field, old → new, reason); run history.
+
+"Sync now" never applies blind: it runs a dry run first and shows its summary (counts per stage,
+changes, deletions by cause) in a dialog; only "Apply" there starts the applying run. A plan the
+deletion threshold blocks needs the admin to tick that they reviewed the deletions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker, get_current_worker
+
+from engine.errors import SyncLocked
+from screens.base import RosterScreen
+from screens.dashboard import format_when, status_text
+from screens.modals.sync_confirm import SyncConfirmModal
+from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
+
+if TYPE_CHECKING:
+    from engine.services import RunSummary, Services
+
+STAGES = ("import", "identify", "ownership", "attributes")
+WRITE_ROW = "write"
+HISTORY_LIMIT = 30
+
+# What each run is for: a plan the admin asked for, the dry run before "sync now", the apply.
+PLAN, PREFLIGHT, APPLY = "plan", "preflight", "apply"
+DOING = {
+    PLAN: "Planning a sync (dry run)",
+    PREFLIGHT: "Checking what a sync would change (dry run before applying)",
+    APPLY: "Syncing",
+}
+
+
+class SyncScreen(RosterScreen):
+    """Run dry runs and syncs, watch them, and read what they changed."""
+
+    TITLE_TEXT = "Sync"
+    CSS_PATH = Path(__file__).with_name("sync.tcss")
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "p",
+            "plan",
+            "Plan",
+            tooltip="Plan a sync (dry run): compute every change, apply nothing",
+        ),
+        Binding(
+            "s",
+            "sync_now",
+            "Sync now",
+            tooltip="Dry run first, show what will change, then apply on your confirmation",
+        ),
+        Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
+        Binding("c", "show_tab('changes')", "Changes", tooltip="Show the changes tree"),
+        Binding("h", "show_tab('history')", "History", tooltip="Show the run history"),
+        Binding("r", "reload_history", "Reload", show=False, tooltip="Read the run history again"),
+    ]
+
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        ("enter", "In the history: show that run's changes in the tree"),
+        ("enter", "In the tree: open or close a node; on “… more objects”, show the next page"),
+    ]
+
+    class Progress(Message):
+        """A stage started; a newer one replaces an older one still in the queue."""
+
+        def __init__(self, stage: str, done: int, total: int) -> None:
+            super().__init__()
+            self.stage = stage
+            self.done = done
+            self.total = total
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SyncScreen.Progress)
+
+    class Finished(Message):
+        def __init__(self, purpose: str, result: Any) -> None:
+            super().__init__()
+            self.purpose = purpose
+            self.result = result
+
+    class Refused(Message):
+        """Another sync holds the lock."""
+
+        def __init__(self, purpose: str, message: str) -> None:
+            super().__init__()
+            self.purpose = purpose
+            self.message = message
+
+    class HistoryLoaded(Message):
+        def __init__(self, runs: list[RunSummary]) -> None:
+            super().__init__()
+            self.runs = runs
+
+    class RunLoaded(Message):
+        def __init__(self, summary: RunSummary, changes: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.summary = summary
+            self.changes = changes
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(services, **kwargs)
+        self.running: str | None = None  # PLAN, PREFLIGHT or APPLY while a run is under way
+        self.writing = False  # the applying run passed "done": it is writing to the store
+        self.cancel_requested = False
+        self.stage_index = -1
+
+    # Layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="sync-body"):
+            yield Static(self.idle_text(), id="sync-status")
+            stages: DataTable[Any] = DataTable(
+                id="sync-stages", cursor_type="none", show_cursor=False
+            )
+            stages.add_column("Stage", key="stage", width=11)
+            stages.add_column("State", key="state", width=9)
+            stages.add_column("Counts", key="counts")
+            yield stages
+            with TabbedContent(initial="changes", id="sync-tabs"):
+                with TabPane("Changes (c)", id="changes"):
+                    yield PlanTree(id="sync-tree")
+                with TabPane("History (h)", id="history"):
+                    history: DataTable[Any] = DataTable(id="sync-history", cursor_type="row")
+                    history.add_column("Run", key="run")
+                    history.add_column("Status", key="status")
+                    history.add_column("Mode", key="mode")
+                    history.add_column("Changes", key="changes")
+                    history.add_column("Started", key="started")
+                    history.add_column("By", key="by")
+                    yield history
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reset_stages(dry_run=True, label="—")
+        self.tree.show_message("No run shown yet: p plans a sync, enter on a run in History")
+        self.load_history()
+
+    @property
+    def tree(self) -> PlanTree:
+        return self.query_one("#sync-tree", PlanTree)
+
+    @staticmethod
+    def idle_text() -> Text:
+        return Text.assemble(
+            ("p", "bold"),
+            " plans a sync (dry run, nothing changes)   ",
+            ("s", "bold"),
+            " syncs now (shows the plan first)",
+        )
+
+    def set_status(self, text: str | Text, style: str = "") -> None:
+        status = self.query_one("#sync-status", Static)
+        status.update(Text(text, style=style) if isinstance(text, str) else text)
+
+    # Stage rows ---------------------------------------------------------------------------
+
+    def reset_stages(self, dry_run: bool, label: str = "pending") -> None:
+        table = self.query_one("#sync-stages", DataTable)
+        table.clear()
+        for stage in STAGES:
+            table.add_row(stage, Text(label, style="dim"), "", key=stage)
+        if dry_run:
+            table.add_row(
+                "write",
+                Text("—", style="dim"),
+                Text("dry run: nothing is written", "dim"),
+                key=WRITE_ROW,
+            )
+        else:
+            table.add_row("write", Text(label, style="dim"), "", key=WRITE_ROW)
+
+    def set_stage(self, key: str, state: str, counts: str | Text | None = None) -> None:
+        table = self.query_one("#sync-stages", DataTable)
+        styles = {"running": "bold cyan", "done": "green", "cancelled": "yellow", "failed": "red"}
+        table.update_cell(key, "state", Text(state, style=styles.get(state, "dim")))
+        if counts is not None:
+            table.update_cell(key, "counts", counts, update_width=True)
+
+    def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
+        for stage in STAGES:
+            if stage in counts:
+                text = Text(format_counts(counts.get(stage)))
+                if problems.get(stage):
+                    text.append(f"  {plural(problems[stage], 'problem')}", style="bold yellow")
+                self.set_stage(stage, "done", text)
+
+    # Starting runs ------------------------------------------------------------------------
+
+    def action_plan(self) -> None:
+        self.start(PLAN)
+
+    def action_sync_now(self) -> None:
+        self.start(PREFLIGHT)
+
+    def start(self, purpose: str, allow_deletes: bool = False) -> None:
+        if self.running is not None:
+            self.notify("A run is already under way; esc cancels it.", severity="warning")
+            return
+        self.running = purpose
+        self.writing = False
+        self.cancel_requested = False
+        self.stage_index = -1
+        self.reset_stages(dry_run=purpose != APPLY)
+        extra = " Deletions are allowed for this run." if allow_deletes else ""
+        self.set_status(f"{DOING[purpose]}…  esc cancels.{extra}", "bold cyan")
+        self.query_one("#sync-tabs", TabbedContent).active = "changes"
+        self.tree.show_message(f"{DOING[purpose]}…")
+        self.refresh_bindings()
+        self.run_sync(purpose, allow_deletes)
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False, name="The sync")
+    def run_sync(self, purpose: str, allow_deletes: bool) -> None:
+        worker = get_current_worker()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(self.Progress(stage, done, total))
+
+        try:
+            result = self.services.sync(
+                dry_run=purpose != APPLY,
+                allow_deletes=allow_deletes,
+                progress=progress,
+                cancelled=lambda: worker.is_cancelled,
+            )
+        except SyncLocked as exc:
+            self.post_message(self.Refused(purpose, exc.message))
+            return
+        # Posted even when cancelled: the run is recorded and the screen must say how it ended.
+        self.post_message(self.Finished(purpose, result))
+
+    def on_sync_screen_progress(self, message: SyncScreen.Progress) -> None:
+        if self.running is None:
+            return
+        with self.app.batch_update():
+            if message.stage == "done":
+                for stage in STAGES[self.stage_index if self.stage_index >= 0 else 0 :]:
+                    self.set_stage(stage, "done", Text("…", style="dim"))
+                self.stage_index = len(STAGES)
+                if self.running == APPLY:
+                    self.writing = True
+                    self.set_stage(WRITE_ROW, "running", Text("writing to the store…", "cyan"))
+                return
+            if self.writing:
+                self.set_stage(
+                    WRITE_ROW, "running", Text(f"writing the {message.stage} changes…", "cyan")
+                )
+                return
+            index = STAGES.index(message.stage) if message.stage in STAGES else message.done
+            for done in STAGES[max(self.stage_index, 0) : index]:
+                self.set_stage(done, "done", Text("…", style="dim"))
+            self.stage_index = index
+            if index < len(STAGES):
+                self.set_stage(STAGES[index], "running", Text("computing…", style="cyan"))
+
+    def on_sync_screen_refused(self, message: SyncScreen.Refused) -> None:
+        self.running = None
+        self.refresh_bindings()
+        self.reset_stages(dry_run=True, label="—")
+        self.set_status(Text.assemble(("Not started. ", "bold red"), (message.message, "red")))
+        self.tree.show_message("No run: another sync holds the lock.")
+        self.notify(message.message, title="Sync refused", severity="error", timeout=10)
+        self.load_history()
+
+    def on_sync_screen_finished(self, message: SyncScreen.Finished) -> None:
+        result = message.result
+        purpose = message.purpose
+        self.running = None
+        self.writing = False
+        self.refresh_bindings()
+        counts = {stage.name: dict(stage.counts) for stage in result.stages}
+        problems = {stage.name: len(stage.problems) for stage in result.stages}
+        with self.app.batch_update():
+            if result.status in ("applied", "planned", "blocked-by-threshold"):
+                self.show_stage_counts(counts, problems)
+                if purpose == APPLY and result.status == "applied":
+                    self.set_stage(WRITE_ROW, "done", Text("written", "green"))
+                elif purpose == APPLY:
+                    self.set_stage(WRITE_ROW, "—", Text("nothing was written", "yellow"))
+            else:
+                self.mark_stopped(result.status)
+            self.show_result_tree(result)
+        self.load_history()
+        changes = len(result.changes)
+        noun = f"{changes:,} change{'s' if changes != 1 else ''}"
+        status = result.status
+        if status == "cancelled":
+            written = (
+                " Stages already written stay; the next sync finishes the job."
+                if purpose == APPLY
+                else " Nothing was applied."
+            )
+            self.set_status(f"Run {result.run_id} cancelled ({result.error}).{written}", "yellow")
+        elif status == "failed":
+            self.set_status(
+                Text.assemble(
+                    (f"Run {result.run_id} failed: ", "bold red"),
+                    (result.error or "no reason given", "red"),
+                    " Nothing was applied; fix the cause and run again.",
+                )
+            )
+        elif status == "blocked-by-threshold" and purpose == PREFLIGHT:
+            self.set_status(
+                f"Dry run {result.run_id}: the deletion threshold stops this sync. "
+                "Review the deletions in the dialog.",
+                "bold yellow",
+            )
+            self.confirm_apply(result)
+        elif status == "blocked-by-threshold":
+            self.set_status(
+                Text.assemble(
+                    (f"Run {result.run_id} blocked by the deletion threshold. ", "bold yellow"),
+                    result.error,
+                    " s (sync now) shows the deletions and lets you allow them.",
+                )
+            )
+        elif purpose == PREFLIGHT:
+            self.set_status(
+                f"Dry run {result.run_id}: {noun} planned. Confirm in the dialog to apply.",
+                "bold",
+            )
+            self.confirm_apply(result)
+        elif status == "planned":
+            self.set_status(
+                f"Plan {result.run_id}: {noun}; nothing was applied. s applies it (after a fresh "
+                "check).",
+                "bold cyan",
+            )
+        else:
+            self.set_status(f"Run {result.run_id} applied: {noun} written.", "bold green")
+
+    def mark_stopped(self, status: str) -> None:
+        index = max(self.stage_index, 0)
+        for stage in STAGES[:index]:
+            self.set_stage(stage, "done", Text("not kept", style="dim"))
+        if index < len(STAGES):
+            self.set_stage(STAGES[index], status, "")
+        if self.running == APPLY or self.writing:
+            self.set_stage(WRITE_ROW, status, "")
+
+    def show_result_tree(self, result: Any) -> None:
+        stages = group_changes(
+            result.changes,
+            {stage.name: stage.counts for stage in result.stages},
+            {stage.name: stage.problems for stage in result.stages},
+        )
+        mode = "dry run" if result.dry_run else "applied run"
+        title = Text.assemble(
+            (f"Run {result.run_id}", "bold"), f" ({mode}) ", status_text(result.status)
+        )
+        self.tree.show_plan(title, stages)
+
+    def confirm_apply(self, plan: Any) -> None:
+        def chosen(choice: str | None) -> None:
+            if choice is None:
+                self.set_status(
+                    f"Not applied. The plan (run {plan.run_id}) stays in the history.", "yellow"
+                )
+                return
+            self.start(APPLY, allow_deletes=choice == "apply-deletes")
+
+        self.app.push_screen(SyncConfirmModal(plan), chosen)
+
+    # Cancel -------------------------------------------------------------------------------
+
+    def action_cancel(self) -> None:
+        if self.running is None:
+            return
+        self.cancel_requested = True
+        self.workers.cancel_group(self, "sync")
+        self.set_status("Cancelling… the run stops before its next stage.", "yellow")
+        self.refresh_bindings()
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.group == "sync":
+            self.running = None
+            self.writing = False
+            self.mark_stopped("failed")
+            self.set_status("The run failed; the error dialog says why.", "bold red")
+            self.refresh_bindings()
+            self.load_history()
+
+    # History ------------------------------------------------------------------------------
+
+    def action_reload_history(self) -> None:
+        self.load_history()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="sync-history",
+        exit_on_error=False,
+        name="Loading the run history",
+    )
+    def load_history(self) -> None:
+        self.post_message(self.HistoryLoaded(self.services.runs(limit=HISTORY_LIMIT)))
+
+    def on_sync_screen_history_loaded(self, message: SyncScreen.HistoryLoaded) -> None:
+        table = self.query_one("#sync-history", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for run in message.runs:
+            changes = (run.counts or {}).get("changes")
+            table.add_row(
+                str(run.id),
+                status_text(run.status),
+                "dry run" if run.dry_run else "apply",
+                Text(f"{changes:,}" if isinstance(changes, int) else "—", justify="right"),
+                format_when(run.started_at),
+                run.started_by or "",
+                key=str(run.id),
+            )
+        if not message.runs:
+            table.add_row("—", "No runs yet.", "", "", "", "")
+        elif 0 <= row < table.row_count:
+            table.move_cursor(row=row)
+
+    @on(DataTable.RowSelected, "#sync-history")
+    def _run_chosen(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is None or not key.isdigit():
+            return
+        self.tree.show_message(f"Loading run {key}…")
+        self.query_one("#sync-tabs", TabbedContent).active = "changes"
+        self.tree.focus()
+        self.load_run(int(key))
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="sync-run",
+        exit_on_error=False,
+        name="Loading the run's changes",
+    )
+    def load_run(self, run_id: int) -> None:
+        summary, changes = self.services.run_changes(run_id)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.RunLoaded(summary, changes))
+
+    def on_sync_screen_run_loaded(self, message: SyncScreen.RunLoaded) -> None:
+        summary = message.summary
+        counts = {
+            name: value for name, value in (summary.counts or {}).items() if isinstance(value, dict)
+        }
+        stages = group_changes(message.changes, counts)
+        mode = "dry run" if summary.dry_run else "applied run"
+        title = Text.assemble(
+            (f"Run {summary.id}", "bold"),
+            f" ({mode}, {format_when(summary.started_at)}, {summary.started_by}) ",
+            status_text(summary.status),
+        )
+        if summary.error:
+            title.append(f"  {summary.error}", style="red")
+        self.tree.show_plan(title, stages)
+        if self.running is None:
+            self.reset_stages(dry_run=summary.dry_run, label="—")
+            self.show_stage_counts(counts, {})
+            if not summary.dry_run and summary.status == "applied":
+                self.set_stage(WRITE_ROW, "done", Text("written", "green"))
+            self.set_status(
+                Text.assemble(
+                    f"Showing run {summary.id} from the history: ",
+                    status_text(summary.status),
+                    f", {len(message.changes):,} changes journalled.",
+                )
+            )
+
+    # Tabs, keys ---------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#sync-tabs", TabbedContent).active = tab
+        target = "#sync-tree" if tab == "changes" else "#sync-history"
+        self.query_one(target).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("plan", "sync_now"):
+            return self.running is None
+        if action == "cancel":
+            return self.running is not None and not self.cancel_requested
+        return True

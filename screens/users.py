@@ -1,0 +1,535 @@
+"""Users: find a person, read their core fields, attributes (with "why") and linked accounts,
+and link, unlink or pin accounts.
+
+Every manual decision asks first, saying what will happen, and is pinned: the rules of later
+syncs leave a pinned link (or a pinned unlink) alone until an admin unpins it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, get_current_worker
+
+from screens.base import RosterScreen
+from screens.modals.confirm import ConfirmModal
+from screens.modals.explain import ExplainModal
+from screens.modals.link_account import LinkAccountModal
+from screens.widgets.plan_tree import plural
+
+if TYPE_CHECKING:
+    from engine.records import AccountRecord
+    from engine.services import RecordRef, Services, UserDetail
+
+SEARCH_LIMIT = 100
+VALUE_WIDTH = 22
+DEBOUNCE = 0.25
+DIRECTORY_LINKS = ("directory-create", "directory-match")
+PIN_NOTE = (
+    "Manual links are pinned: syncs leave them alone until you unpin (p) and hand them back "
+    "to the rules."
+)
+SHORT_PIN_NOTE = "Manual links are pinned: syncs leave them alone."
+
+LINK_KIND_TEXT = {
+    "directory-create": "directory-create (the person was created from it)",
+    "directory-match": "directory-match (a merge rule)",
+    "ownership-rule": "ownership-rule",
+    "provisioned": "provisioned",
+    "manual": "manual",
+}
+
+
+def show_value(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class UsersScreen(RosterScreen):
+    """Search people; a person's attributes, "why", and linked accounts; link, unlink, pin."""
+
+    TITLE_TEXT = "Users"
+    CSS_PATH = Path(__file__).with_name("users.tcss")
+    AUTO_FOCUS = "#users-search"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search", tooltip="Put the cursor in the search field"),
+        Binding(
+            "escape", "leave_search", "Results", tooltip="Leave the search field for the results"
+        ),
+        Binding("down", "leave_search", "Results", show=False),
+        Binding(
+            "w",
+            "why",
+            "Why",
+            tooltip="Why the highlighted attribute has its value: source and every candidate",
+        ),
+        Binding("u", "unlink", "Unlink", tooltip="Unlink the highlighted account (asks first)"),
+        Binding(
+            "p",
+            "pin",
+            "Pin/unpin",
+            tooltip="Pin the highlighted account's link, or hand it back to the rules (asks first)",
+        ),
+        Binding(
+            "l",
+            "link",
+            "Link account",
+            tooltip="Link another account (APP:EXTERNAL_ID) to this person (asks first)",
+        ),
+    ]
+
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        ("enter", "On an attribute: why it has its value (same as w)"),
+        ("tab", "Move between search, results, attributes and accounts"),
+        ("", PIN_NOTE),
+    ]
+
+    class Found(Message):
+        def __init__(self, query: str, refs: list[RecordRef]) -> None:
+            super().__init__()
+            self.query = query
+            self.refs = refs
+
+    class DetailLoaded(Message):
+        def __init__(self, detail: UserDetail) -> None:
+            super().__init__()
+            self.detail = detail
+
+    class LinkChecked(Message):
+        """The account the admin typed, and the email of its current owner (if any)."""
+
+        def __init__(self, account: AccountRecord, owner: str | None) -> None:
+            super().__init__()
+            self.account = account
+            self.owner = owner
+
+    class Done(Message):
+        def __init__(self, what: str) -> None:
+            super().__init__()
+            self.what = what
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(services, **kwargs)
+        self.refs: list[RecordRef] = []
+        self.detail: UserDetail | None = None
+        self._debounce: Timer | None = None
+        self._want: int | None = None  # the person whose detail is loading
+
+    # Layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="users-body"):
+            with Vertical(id="users-left"):
+                yield Input(placeholder="Search name or email", id="users-search")
+                yield OptionList(id="users-results")
+                yield Static("Searching…", id="users-count")
+            with Vertical(id="users-right"):
+                yield Static("Search for a person on the left.", id="users-person")
+                attributes: DataTable[Any] = DataTable(id="users-attributes", cursor_type="row")
+                attributes.add_column("Attribute", key="name")
+                attributes.add_column("Value", key="value", width=VALUE_WIDTH)
+                attributes.add_column("Source", key="source")
+                attributes.border_title = "Attributes — enter or w: why"
+                yield attributes
+                accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
+                for label, key in (
+                    ("App", "app"),
+                    ("Account id", "id"),
+                    ("Status", "status"),
+                    ("Linked by", "link"),
+                    ("Pinned", "pinned"),
+                    ("Name", "name"),
+                    ("Entitlements", "entitlements"),
+                ):
+                    accounts.add_column(label, key=key)
+                accounts.border_title = "Linked accounts — u unlink · p pin/unpin · l link"
+                yield accounts
+                yield Static(SHORT_PIN_NOTE, id="users-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.search("")
+
+    # Search -------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#users-search")
+    def _query_changed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        value = event.value
+        self._debounce = self.set_timer(DEBOUNCE, lambda: self.search(value))
+
+    @work(thread=True, exclusive=True, group="users-search", exit_on_error=False, name="Searching")
+    def search(self, query: str) -> None:
+        refs = self.services.find_records("user", query, limit=SEARCH_LIMIT)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Found(query, refs))
+
+    def on_users_screen_found(self, message: UsersScreen.Found) -> None:
+        if message.query != self.query_one("#users-search", Input).value:
+            return  # an older query; the newer one is on its way
+        self.refs = message.refs
+        options = self.query_one("#users-results", OptionList)
+        options.clear_options()
+        for index, ref in enumerate(message.refs):
+            name = ref.label.partition(" <")[0]  # the email shows in the person's detail
+            label = Text(name)
+            if ref.detail and ref.detail != "ENABLED":
+                label.append(f" {ref.detail}", style="yellow")
+            options.add_option(Option(label, id=str(index)))
+        count = self.query_one("#users-count", Static)
+        found = len(message.refs)
+        if not found:
+            count.update(f"Nobody matches “{message.query}”." if message.query else "No people.")
+        elif found >= SEARCH_LIMIT:
+            count.update(f"First {found}; type more to narrow.")
+        else:
+            count.update(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose.")
+        if message.refs:
+            options.highlighted = 0
+            self.load_person(message.refs[0].id)
+
+    @on(OptionList.OptionHighlighted, "#users-results")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        index = event.option_index
+        if 0 <= index < len(self.refs) and self.refs[index].id != self._want:
+            self.load_person(self.refs[index].id)
+
+    @on(OptionList.OptionSelected, "#users-results")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#users-attributes").focus()
+
+    @on(Input.Submitted, "#users-search")
+    def _submitted(self) -> None:
+        if self.refs:
+            self.query_one("#users-results").focus()
+
+    def action_search(self) -> None:
+        self.query_one("#users-search", Input).focus()
+
+    def action_leave_search(self) -> None:
+        self.query_one("#users-results", OptionList).focus()
+
+    # One person ---------------------------------------------------------------------------
+
+    def load_person(self, user_id: int) -> None:
+        self._want = user_id
+        self.load_detail(user_id)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-detail",
+        exit_on_error=False,
+        name="Loading the person",
+    )
+    def load_detail(self, user_id: int) -> None:
+        detail = self.services.user_detail(user_id)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.DetailLoaded(detail))
+
+    def on_users_screen_detail_loaded(self, message: UsersScreen.DetailLoaded) -> None:
+        detail = message.detail
+        if detail.user.id != self._want:
+            return
+        self.detail = detail
+        user = detail.user
+        with self.app.batch_update():
+            self.query_one("#users-person", Static).update(self.person_text(detail))
+            attributes = self.query_one("#users-attributes", DataTable)
+            row = attributes.cursor_row
+            attributes.clear()
+            for attribute in detail.attributes:
+                attributes.add_row(
+                    attribute["name"],
+                    clip(show_value(attribute["value"]), VALUE_WIDTH),
+                    Text(
+                        attribute["source"] or "none",
+                        style="cyan" if attribute["source"] else "dim",
+                    ),
+                    key=attribute["name"],
+                )
+            if 0 <= row < attributes.row_count:
+                attributes.move_cursor(row=row)
+            accounts = self.query_one("#users-accounts", DataTable)
+            row = accounts.cursor_row
+            accounts.clear()
+            for account in detail.accounts:
+                status = account["status"]
+                accounts.add_row(
+                    account["app"],
+                    account["key"].partition(":")[2],
+                    Text(status, style="" if status == "ENABLED" else "yellow"),
+                    account["link_kind"] or "—",
+                    Text("pinned", style="bold magenta") if account["pinned"] else "",
+                    account["display_name"] or account["email"] or "",
+                    ", ".join(account["entitlements"]) or "—",
+                    key=account["key"],
+                )
+            if 0 <= row < accounts.row_count:
+                accounts.move_cursor(row=row)
+            accounts.border_subtitle = plural(len(detail.accounts), "account")
+        self.sub_title = f"{self.TITLE_TEXT} — {user.display_name or user.email}"
+        self.refresh_bindings()
+
+    @staticmethod
+    def person_text(detail: UserDetail) -> Text:
+        user = detail.user
+        text = Text()
+        text.append(user.display_name or "(no name)", style="bold")
+        text.append(f"  <{user.email}>" if user.email else "  (no email)")
+        text.append("\n")
+        text.append(user.status, style="green" if user.status == "ENABLED" else "bold yellow")
+        text.append(f" {user.type}", style="dim")
+        parts = [
+            ("employee id", user.employee_id),
+            ("username", user.username),
+            ("given", user.given_name),
+            ("family", user.family_name),
+        ]
+        for name, value in parts:
+            if value:
+                text.append(f" · {name} ", style="dim")
+                text.append(value)
+        others = [email for email in user.emails if email != user.email]
+        if others:
+            text.append("\nother emails: ", style="dim")
+            text.append(", ".join(others))
+        return text
+
+    # Why ----------------------------------------------------------------------------------
+
+    def selected_attribute(self) -> str | None:
+        if self.detail is None or not self.detail.attributes:
+            return None
+        table = self.query_one("#users-attributes", DataTable)
+        row = table.cursor_row
+        if 0 <= row < len(self.detail.attributes):
+            return str(self.detail.attributes[row]["name"])
+        return None
+
+    @on(DataTable.RowSelected, "#users-attributes")
+    def _attribute_chosen(self) -> None:
+        self.action_why()
+
+    def action_why(self) -> None:
+        attribute = self.selected_attribute()
+        if attribute is None or self.detail is None:
+            return
+        self.app.push_screen(ExplainModal(self.services, self.detail.user.id, attribute))
+
+    # Accounts -----------------------------------------------------------------------------
+
+    def selected_account(self) -> dict[str, Any] | None:
+        if self.detail is None or not self.detail.accounts:
+            return None
+        row = self.query_one("#users-accounts", DataTable).cursor_row
+        if 0 <= row < len(self.detail.accounts):
+            return self.detail.accounts[row]
+        return None
+
+    def person_name(self) -> str:
+        assert self.detail is not None
+        user = self.detail.user
+        if user.display_name and user.email:
+            return f"{user.display_name} <{user.email}>"
+        return user.display_name or user.email or f"person {user.id}"
+
+    def action_unlink(self) -> None:
+        account = self.selected_account()
+        if account is None:
+            return
+        message = Text()
+        message.append("Unlink ")
+        message.append(account["key"], style="bold")
+        message.append(f" ({account['display_name'] or account['email']}, {account['app_name']})")
+        message.append(" from ")
+        message.append(self.person_name(), style="bold")
+        message.append(".\n\nThe account is pinned as unlinked: later syncs will not link it to ")
+        message.append("anyone again until you unpin it. To give it to someone else, open that ")
+        message.append("person and link it there (l).")
+        if account["link_kind"] in DIRECTORY_LINKS:
+            message.append(
+                "\n\nThis is one of the person's directory accounts: their core fields come from "
+                "it. If no other directory account of theirs still passes its filter, the next "
+                "sync removes the person (status DELETED).",
+                style="bold yellow",
+            )
+        key = account["key"]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.change_link(key, None, f"Unlinked {key}; l links it again.")
+
+        self.app.push_screen(ConfirmModal("Unlink account", message, "Unlink"), confirmed)
+
+    def action_pin(self) -> None:
+        account = self.selected_account()
+        if account is None:
+            return
+        key = account["key"]
+        message = Text()
+        if account["pinned"]:
+            message.append("Unpin ")
+            message.append(key, style="bold")
+            message.append(" (now linked to ")
+            message.append(self.person_name(), style="bold")
+            message.append(
+                ").\n\nThe next sync's rules decide its owner again: they may keep this link, "
+                "link it to someone else, or unlink it."
+            )
+            title, button, pinned = "Unpin account", "Unpin", False
+            done = f"Unpinned {key}; the next sync's rules decide its owner."
+        else:
+            message.append("Pin ")
+            message.append(key, style="bold")
+            message.append(" to ")
+            message.append(self.person_name(), style="bold")
+            message.append(
+                ".\n\nSyncs leave this link alone (even if a rule would change it) until you "
+                "unpin it."
+            )
+            title, button, pinned = "Pin account", "Pin", True
+            done = f"Pinned {key} to {self.person_name()}."
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.set_pin(key, pinned, done)
+
+        self.app.push_screen(ConfirmModal(title, message, button), confirmed)
+
+    def action_link(self) -> None:
+        if self.detail is None:
+            return
+
+        def chosen(key: str | None) -> None:
+            if key:
+                self.check_link(key)
+
+        self.app.push_screen(LinkAccountModal(self.person_name()), chosen)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-link-check",
+        exit_on_error=False,
+        name="Looking up the account",
+    )
+    def check_link(self, key: str) -> None:
+        account = self.services.account_by_key(key)
+        owner = None
+        if account.owner_id is not None:
+            user = self.services.population().user_by_id(account.owner_id)
+            owner = self.services.label(user) if user is not None else None
+        self.post_message(self.LinkChecked(account, owner))
+
+    def on_users_screen_link_checked(self, message: UsersScreen.LinkChecked) -> None:
+        if self.detail is None:
+            return
+        account = message.account
+        key = f"{account.app_id}:{account.external_id}"
+        person = self.detail.user
+        text = Text()
+        text.append("Link ")
+        text.append(key, style="bold")
+        described = ", ".join(v for v in (account.display_name, account.email, account.status) if v)
+        if described:
+            text.append(f" ({described})")
+        text.append(" to ")
+        text.append(self.person_name(), style="bold")
+        text.append(".\n\n")
+        if message.owner is None:
+            text.append("It has no owner now.")
+        elif account.owner_id == person.id:
+            text.append("It is already linked to this person; linking again pins the link.")
+        else:
+            text.append("It is linked to ", style="bold yellow")
+            text.append(message.owner, style="bold yellow")
+            text.append(f" now ({LINK_KIND_TEXT.get(account.link_kind or '', 'unknown')})")
+            text.append(": that link is replaced.", style="bold yellow")
+        text.append("\n\n" + PIN_NOTE)
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.change_link(key, person.id, f"Linked {key} to {self.person_name()} (pinned).")
+
+        self.app.push_screen(ConfirmModal("Link account", text, "Link and pin"), confirmed)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-change",
+        exit_on_error=False,
+        name="Changing the link",
+    )
+    def change_link(self, key: str, person: int | None, done: str) -> None:
+        self.services.set_link(key, person, pin=True)
+        self.post_message(self.Done(done))
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-change",
+        exit_on_error=False,
+        name="Pinning the account",
+    )
+    def set_pin(self, key: str, pinned: bool, done: str) -> None:
+        self.services.pin(key, pinned)
+        self.post_message(self.Done(done))
+
+    def on_users_screen_done(self, message: UsersScreen.Done) -> None:
+        self.notify(message.what, title="Saved")
+        if self._want is not None:
+            self.load_detail(self._want)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.group == "users-change" and self._want is not None:
+            self.load_detail(self._want)  # show what the store holds now
+
+    # Keys ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        in_search = isinstance(self.focused, Input)
+        if action == "leave_search":
+            return in_search
+        if action == "search":
+            return not in_search
+        if action == "why":
+            ok = self.detail is not None and bool(self.detail.attributes)
+        elif action in ("unlink", "pin"):
+            ok = self.detail is not None and bool(self.detail.accounts)
+        elif action == "link":
+            ok = self.detail is not None
+        else:
+            return True
+        if ok and in_search:
+            return None  # shown, but letters are text in the search field: esc first
+        return ok
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()

@@ -1,0 +1,200 @@
+"""A sync plan (or an applied run's journal) as a tree: stage → object → field, old → new, reason.
+
+Big plans are paged: each stage shows its first `page` objects and a "show more" leaf that adds
+the next page when chosen (enter), so a 100,000-change run never builds 100,000 nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+STAGE_ORDER = ("import", "identify", "ownership", "attributes", "push", "provision")
+
+
+def format_value(value: Any, width: int = 60) -> str:
+    """A journal value, compact: '' and None read as a dash, lists as JSON."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def format_counts(counts: Mapping[str, Any] | None) -> str:
+    if not counts:
+        return "no changes"
+    parts = []
+    for key, value in counts.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            parts.append(f"{key.replace('_', ' ')} {value:,}")
+    return " · ".join(parts) or "no changes"
+
+
+@dataclass
+class ObjectChanges:
+    object_type: str
+    object_id: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class StageChanges:
+    name: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    objects: list[ObjectChanges] = field(default_factory=list)
+
+    @property
+    def change_count(self) -> int:
+        return sum(len(o.changes) for o in self.objects)
+
+
+def group_changes(
+    changes: Iterable[Mapping[str, Any]],
+    stage_counts: Mapping[str, Mapping[str, Any]] | None = None,
+    stage_problems: Mapping[str, Sequence[str]] | None = None,
+) -> list[StageChanges]:
+    """Group journal rows by stage then object, keeping the order the engine wrote them in."""
+    stages: dict[str, StageChanges] = {}
+    objects: dict[tuple[str, str, str], ObjectChanges] = {}
+    names = list(STAGE_ORDER)
+    for name in [*(stage_counts or {}), *(stage_problems or {})]:
+        if name not in names and name != "changes":
+            names.append(name)
+    for change in changes:
+        stage = str(change.get("stage") or "other")
+        if stage not in names:
+            names.append(stage)
+        group = stages.setdefault(stage, StageChanges(stage))
+        key = (stage, str(change.get("object_type", "")), str(change.get("object_id", "")))
+        found = objects.get(key)
+        if found is None:
+            found = objects[key] = ObjectChanges(key[1], key[2])
+            group.objects.append(found)
+        found.changes.append(dict(change))
+    result = []
+    for name in names:
+        counts = dict((stage_counts or {}).get(name) or {})
+        problems = list((stage_problems or {}).get(name) or [])
+        group = stages.get(name)
+        if group is None:
+            if name not in (stage_counts or {}) and not problems:
+                continue
+            group = StageChanges(name)
+        group.counts = counts
+        group.problems = problems
+        result.append(group)
+    return result
+
+
+class PlanTree(Tree[Any]):
+    """Shows grouped changes; enter on "show more" adds the next page of objects."""
+
+    DEFAULT_CSS = """
+    PlanTree { height: 1fr; }
+    """
+
+    def __init__(self, page: int = 50, **kwargs: Any) -> None:
+        super().__init__("No run shown yet", **kwargs)
+        self.page = page
+        self.expand_up_to = 20  # a stage with this many objects or fewer opens them all
+        self.show_root = True
+        self.guide_depth = 3
+
+    def show_message(self, message: str) -> None:
+        self.clear()
+        self.root.set_label(message)
+
+    def show_plan(self, title: str | Text, stages: list[StageChanges]) -> None:
+        self.clear()
+        self.root.set_label(title)
+        total = sum(s.change_count for s in stages)
+        for stage in stages:
+            label = Text.assemble(
+                (stage.name, "bold"),
+                (f"  {stage.change_count:,} change{'s' if stage.change_count != 1 else ''}", ""),
+                (f" in {len(stage.objects):,} object{'s' if len(stage.objects) != 1 else ''}", "")
+                if stage.objects
+                else "",
+                (f"  {format_counts(stage.counts)}", "dim") if stage.counts else "",
+            )
+            if stage.problems:
+                label.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
+            node = self.root.add(label, data=None, expand=bool(stage.objects or stage.problems))
+            if stage.problems:
+                problems = node.add(
+                    Text(f"Problems ({len(stage.problems):,})", style="bold yellow"),
+                    expand=True,
+                )
+                for problem in stage.problems[: self.page]:
+                    problems.add_leaf(Text(problem, style="yellow"))
+                if len(stage.problems) > self.page:
+                    problems.add_leaf(
+                        Text(f"… {len(stage.problems) - self.page:,} more problems", style="dim")
+                    )
+            self._add_objects(node, stage, 0)
+        if total == 0:
+            self.root.add_leaf(Text("No changes: the store already matches the apps.", "green"))
+        self.root.expand()
+        self.cursor_line = 0
+
+    def _add_objects(self, node: TreeNode[Any], stage: StageChanges, start: int) -> None:
+        end = min(start + self.page, len(stage.objects))
+        for obj in stage.objects[start:end]:
+            label = Text.assemble(
+                (obj.object_id or "—", "bold"),
+                (f"  {obj.object_type}", "dim"),
+                (f"  {len(obj.changes)} change{'s' if len(obj.changes) != 1 else ''}", "dim"),
+            )
+            child = node.add(label, expand=len(stage.objects) <= self.expand_up_to)
+            for change in obj.changes:
+                child.add_leaf(self.change_label(change))
+        left = len(stage.objects) - end
+        if left > 0:
+            node.add_leaf(
+                Text(
+                    f"… {left:,} more objects — enter shows the next {min(left, self.page)}",
+                    style="italic cyan",
+                ),
+                data=("more", stage, end),
+            )
+
+    @staticmethod
+    def change_label(change: Mapping[str, Any]) -> Text:
+        text = Text()
+        text.append(str(change.get("field") or "record"), style="cyan")
+        text.append(": ")
+        text.append(format_value(change.get("old")), style="red")
+        text.append(" → ")
+        text.append(format_value(change.get("new")), style="green")
+        if change.get("reason"):
+            text.append(f"  ({change['reason']})", style="dim")
+        if change.get("applied") is False:
+            text.append("  not applied", style="italic yellow")
+        return text
+
+    def _on_tree_node_selected(self, event: Tree.NodeSelected[Any]) -> None:
+        data = event.node.data
+        if isinstance(data, tuple) and data and data[0] == "more":
+            event.stop()
+            _, stage, start = data
+            parent = event.node.parent
+            event.node.remove()
+            if parent is not None:
+                self._add_objects(parent, stage, start)

@@ -1,0 +1,268 @@
+"""Sync screen over the real sample store: plan, sync now with its confirmation, the lock,
+the changes tree, the run history, and the dashboard's plan / sync-now keys."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Checkbox, DataTable, Static
+
+from console.app import RosterApp
+from engine.store.models import SyncLock
+from engine.store.repo import set_meta
+from screens.dashboard import DashboardScreen
+from screens.modals.sync_confirm import SyncConfirmModal
+from screens.sync import SyncScreen
+from screens.widgets.plan_tree import PlanTree
+from tests.screens.helpers import settle, shown
+
+
+def demo_folder(services: Any) -> Path:
+    """Point the store at this test's own copy of the demo apps, so a test may edit them."""
+    folder = Path(services.db.sqlite_path).with_name("r-demo")
+    with services.db.session() as session:
+        set_meta(session, "config_base_dir", str(folder))
+        session.commit()
+    return folder
+
+
+def change_job_titles(services: Any, count: int = 3) -> None:
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    assert "job_title: Software Engineer" in text
+    hr.write_text(
+        text.replace("job_title: Software Engineer", "job_title: Roster Test Engineer", count),
+        encoding="utf-8",
+    )
+
+
+def tree_labels(tree: PlanTree) -> list[str]:
+    labels: list[str] = []
+
+    def walk(node: Any) -> None:
+        labels.append(str(node.label))
+        for child in node.children:
+            walk(child)
+
+    walk(tree.root)
+    return labels
+
+
+def stage_cells(screen: SyncScreen) -> dict[str, tuple[str, str]]:
+    table = screen.query_one("#sync-stages", DataTable)
+    return {
+        str(table.get_row_at(i)[0]): (str(table.get_row_at(i)[1]), str(table.get_row_at(i)[2]))
+        for i in range(table.row_count)
+    }
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_plan_shows_stage_counts_and_the_changes_tree(
+    services: Any, size: tuple[int, int]
+) -> None:
+    change_job_titles(services)
+    before = services.runs(limit=1)[0].id
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, 0)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        await pilot.press("p")
+        await settle(pilot, 0)
+
+        run = services.runs(limit=1)[0]
+        assert run.id > before and run.status == "planned" and run.dry_run
+        cells = stage_cells(screen)
+        for stage in ("import", "identify", "ownership", "attributes"):
+            assert cells[stage][0] == "done", stage
+        assert "changed 3" in cells["import"][1]
+        assert "set 3" in cells["attributes"][1]
+        assert "nothing is written" in cells["write"][1]
+        assert f"Plan {run.id}" in shown(screen.query_one("#sync-status", Static))
+
+        labels = tree_labels(screen.query_one("#sync-tree", PlanTree))
+        assert any(label.startswith("attributes  3 changes in 3 objects") for label in labels)
+        assert any(
+            "job_title: Software Engineer → Roster Test Engineer" in label for label in labels
+        )
+        assert any("first source in order with a value" in label for label in labels)
+
+        # Nothing was applied: the store still has the old title.
+        assert "Roster Test Engineer" not in {
+            u.attributes.get("job_title") for u in services.population().users
+        }
+
+        history = screen.query_one("#sync-history", DataTable)
+        assert str(history.get_row_at(0)[0]) == str(run.id)
+
+
+async def test_sync_now_confirms_then_applies(services: Any) -> None:
+    change_job_titles(services, 2)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        summary = shown(modal.query_one("#confirm-summary", Static))
+        assert "4 changes to apply" in summary
+        assert re.search(r"attributes .*set 2", summary)
+        assert "No person, account or attribute value would be deleted" in summary
+        assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
+
+        await pilot.press("enter")  # Apply has the focus
+        await settle(pilot, 0)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        latest = services.runs(limit=1)[0]
+        assert latest.status == "applied" and not latest.dry_run
+        assert f"Run {latest.id} applied" in shown(screen.query_one("#sync-status", Static))
+        assert stage_cells(screen)["write"][0] == "done"
+        history = screen.query_one("#sync-history", DataTable)
+        row = history.get_row_at(0)
+        assert str(row[0]) == str(latest.id) and str(row[1]) == "applied"
+        titles = [u.attributes.get("job_title") for u in services.population().users]
+        assert titles.count("Roster Test Engineer") == 2
+
+
+async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> None:
+    change_job_titles(services, 1)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncConfirmModal)
+        await pilot.press("escape")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        assert services.runs(limit=1)[0].status == "planned"
+        assert "Not applied" in shown(app.screen.query_one("#sync-status", Static))
+
+
+async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> None:
+    # Emptying the HR file would remove most people: more than the deletion threshold.
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    hr.write_text("accounts: []\n", encoding="utf-8")
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal) and modal.blocked
+        summary = shown(modal.query_one("#confirm-summary", Static))
+        assert "Deletions" in summary and "users:" in summary
+        assert modal.query_one("#apply").disabled
+        assert services.runs(limit=1)[0].status == "blocked-by-threshold"
+        await pilot.press("space")  # the checkbox has the focus
+        await pilot.pause()
+        assert modal.query_one("#confirm-deletes", Checkbox).value
+        assert not modal.query_one("#apply").disabled
+        modal.query_one("#apply").focus()
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        latest = services.runs(limit=1)[0]
+        assert latest.status == "applied" and not latest.dry_run
+
+
+async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
+    with services.db.session() as session:
+        session.add(SyncLock(holder="carol", host=os.uname().nodename, pid=1))
+        session.commit()
+    before = services.runs(limit=1)[0].id
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("p")
+        await settle(pilot, 0)
+        status = shown(app.screen.query_one("#sync-status", Static))
+        assert "Another sync is running" in status and "carol" in status
+        assert services.runs(limit=1)[0].id == before
+        # the screen is ready for another try
+        assert app.screen.check_action("plan", ()) is True
+
+
+async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
+    first = services.runs(limit=20)[-1]  # the sample store's first, applied sync
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one("#sync-history", DataTable)
+        assert history.has_focus
+        history.move_cursor(row=history.get_row_index(str(first.id)))
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        assert tree.has_focus
+        labels = tree_labels(tree)
+        assert f"Run {first.id}" in labels[0]
+        # big runs are paged: a "more" leaf instead of thousands of nodes
+        more = [node for node in tree.root.children[0].children if node.data]
+        assert more and "more objects" in str(more[0].label)
+        size_before = len(tree.root.children[0].children)
+        tree.select_node(more[0])
+        await pilot.pause()
+        assert len(tree.root.children[0].children) > size_before
+
+
+async def test_dashboard_keys_plan_and_sync_now(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        assert isinstance(app.screen, DashboardScreen)
+        before = services.runs(limit=1)[0].id
+        await pilot.press("p")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        planned = services.runs(limit=1)[0]
+        assert planned.id == before + 1 and planned.status == "planned"
+
+        await pilot.press("1")
+        await settle(pilot, 0)
+        runs = app.screen.query_one("#runs-table", DataTable)
+        assert str(runs.get_row_at(0)[0]) == str(planned.id)  # refreshed after the run
+
+        await pilot.press("s")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncConfirmModal)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert services.runs(limit=1)[0].status == "applied"
+
+
+async def test_help_lists_the_sync_keys(services: Any) -> None:
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows)
+        assert "dry run" in rows["p"] and "confirmation" in rows["s"]
+        assert "history" in rows["h"].lower()
+
+
+async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
+    from textual.command import CommandPalette
+
+    before = services.runs(limit=1)[0].id
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"plan a sync")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        latest = services.runs(limit=1)[0]
+        assert latest.id == before + 1 and latest.status == "planned"

@@ -1,0 +1,218 @@
+"""Users screen over the real sample store: search, a person's attributes and accounts, why,
+and the link, unlink and pin decisions (each confirmed first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from console.app import RosterApp
+from screens.modals.confirm import ConfirmModal
+from screens.modals.explain import ExplainModal
+from screens.modals.link_account import LinkAccountModal
+from screens.users import UsersScreen
+from tests.screens.helpers import settle, shown
+
+
+def owner_of(services: Any, key: str) -> tuple[int | None, bool, str | None]:
+    account = services.account_by_key(key)
+    return account.owner_id, account.pinned, account.link_kind
+
+
+async def open_person(pilot: Any, query: str) -> UsersScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, UsersScreen)
+    await pilot.press(*query)
+    await settle(pilot)
+    await pilot.press("escape")  # leave the search field for the results
+    await pilot.press("enter")  # choose: focus moves to the attributes
+    await settle(pilot, 0)
+    return screen
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_search_finds_a_person_with_attributes_and_accounts(
+    services: Any, size: tuple[int, int]
+) -> None:
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    detail = services.user_detail(ref.id)
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, 0)
+        screen = await open_person(pilot, "amara jones")
+        results = screen.query_one("#users-results", OptionList)
+        assert results.option_count == 1
+        assert "1 person" in shown(screen.query_one("#users-count", Static))
+        person = shown(screen.query_one("#users-person", Static))
+        assert "Amara Jones" in person and detail.user.email in person
+        assert detail.user.employee_id in person
+
+        attributes = screen.query_one("#users-attributes", DataTable)
+        assert attributes.has_focus
+        assert attributes.row_count == len(detail.attributes)
+        row = attributes.get_row("department")
+        assert str(row[1]) == detail.user.attributes["department"]
+        assert str(row[2]) == "hr:profile.department"
+
+        accounts = screen.query_one("#users-accounts", DataTable)
+        assert accounts.row_count == len(detail.accounts)
+        slack = next(a for a in detail.accounts if a["app"] == "slack")
+        row = accounts.get_row(slack["key"])
+        assert str(row[0]) == "slack" and str(row[3]) == "ownership-rule"
+        assert "ch-general" in str(row[6])
+        assert screen.query_one("#users-accounts").region.bottom <= size[1]
+
+
+async def test_search_narrows_as_you_type(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        results = app.screen.query_one("#users-results", OptionList)
+        everyone = results.option_count
+        assert everyone > 1
+        await pilot.press(*"amara")
+        await settle(pilot)
+        assert 1 < results.option_count < everyone
+        await pilot.press(*"zzzz")
+        await settle(pilot)
+        assert results.option_count == 0
+        assert "Nobody matches" in shown(app.screen.query_one("#users-count", Static))
+
+
+async def test_why_shows_every_candidate(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        screen = await open_person(pilot, "amara jones")
+        attributes = screen.query_one("#users-attributes", DataTable)
+        attributes.move_cursor(row=attributes.get_row_index("department"))
+        await pilot.press("w")
+        await settle(pilot, 0)
+        modal = app.screen
+        assert isinstance(modal, ExplainModal)
+        summary = shown(modal.query_one("#explain-summary", Static))
+        assert "Engineering" in summary and "hr:profile.department" in summary
+        assert "authority" in summary
+        candidates = shown(modal.query_one("#explain-candidates", Static))
+        assert "hr:profile.department  won" in candidates
+        assert "ad:profile.department  ignored" in candidates
+        assert "60/60/50" in candidates and "bidirectional" in candidates
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, UsersScreen)
+        await pilot.press("enter")  # enter on an attribute asks why too
+        await settle(pilot, 0)
+        assert isinstance(app.screen, ExplainModal)
+
+
+async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> None:
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    detail = services.user_detail(ref.id)
+    slack = next(a for a in detail.accounts if a["app"] == "slack")["key"]
+    badge = next(a for a in detail.accounts if a["app"] == "badge")["key"]
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+
+        # Pin the badge account: asks first, then the engine reports it pinned.
+        accounts.move_cursor(row=accounts.get_row_index(badge))
+        await pilot.press("p")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        assert "Syncs leave this link alone" in str(modal.message)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert owner_of(services, badge)[:2] == (ref.id, True)
+        assert str(accounts.get_row(badge)[4]) == "pinned"
+
+        # Unlink slack; cancelling first changes nothing.
+        accounts.move_cursor(row=accounts.get_row_index(slack))
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert slack in str(app.screen.message)
+        await pilot.press("escape")
+        await settle(pilot, 0)
+        assert owner_of(services, slack)[0] == ref.id
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert owner_of(services, slack)[:2] == (None, True)
+        assert slack not in {str(k.value) for k in accounts.rows}
+        assert len(services.user_detail(ref.id).accounts) == len(detail.accounts) - 1
+
+        # Link it back: the modal asks for APP:EXTERNAL_ID, then confirms.
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LinkAccountModal)
+        await pilot.press(*"nonsense", "enter")
+        await pilot.pause()
+        assert "APP:EXTERNAL_ID" in shown(app.screen.query_one("#link-error", Static))
+        app.screen.query_one(Input).value = slack
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        assert "no owner" in str(confirm.message) and "pinned" in str(confirm.message)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert owner_of(services, slack) == (ref.id, True, "manual")
+        assert str(accounts.get_row(slack)[3]) == "manual"
+
+        # Unpin hands it back to the rules.
+        accounts.move_cursor(row=accounts.get_row_index(slack))
+        await pilot.press("p")
+        await pilot.pause()
+        assert "rules decide its owner again" in str(app.screen.message)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        assert owner_of(services, slack)[1] is False
+
+
+async def test_linking_an_unknown_account_says_so(services: Any) -> None:
+    from screens.modals.error import ErrorModal
+
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await open_person(pilot, "amara jones")
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press(*"slack:NOPE", "enter")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, ErrorModal)
+        assert "slack:NOPE" in app.screen.message
+
+
+async def test_help_lists_the_users_keys(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await open_person(pilot, "amara")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows)
+        for key in ("w", "u", "p", "l"):
+            assert key in rows, key
+        assert any("pinned" in what for what in rows.values())
+
+
+async def test_a_person_without_email_still_answers_why(services: Any) -> None:
+    nameless = [u for u in services.population().users if not u.email and u.display_name]
+    if not nameless:
+        pytest.skip("the demo has no person without an email")
+    person = nameless[0]
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        screen = await open_person(pilot, person.display_name)
+        assert "(no email)" in shown(screen.query_one("#users-person", Static))
+        await pilot.press("w")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, ExplainModal)
