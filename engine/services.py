@@ -383,7 +383,12 @@ class Services:
     ) -> list[UserRecord] | list[AccountRecord]:
         population = self.population()
         if CONTEXTS[context].subject_kind == "account":
-            return [a for a in population.accounts if app_id is None or a.app_id == app_id]
+            # deleted accounts are out of scope, as they are for the sync's filters
+            return [
+                a
+                for a in population.accounts
+                if a.status != "DELETED" and (app_id is None or a.app_id == app_id)
+            ]
         return [u for u in population.users if u.status != "DELETED"]
 
     def preview_all(

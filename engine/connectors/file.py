@@ -1104,8 +1104,10 @@ class FileConnector:
         paths = [self.path]
         if self.settings.format == "csv":
             stem = self.path.stem
-            paths += [self.path.with_name(f"{stem}.entitlements.csv"),
-                      self.path.with_name(f"{stem}.grants.csv")]
+            paths += [
+                self.path.with_name(f"{stem}.entitlements.csv"),
+                self.path.with_name(f"{stem}.grants.csv"),
+            ]
         for path in paths:
             try:
                 digest.update(path.read_bytes())

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
@@ -18,6 +18,7 @@ from sqlmodel import Session, create_engine
 from engine.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
 
 
 def sqlite_url(path: Path | str) -> str:
@@ -79,7 +80,14 @@ class Database:
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(self.url, pool_pre_ping=True)
+                try:
+                    engine = create_engine(self.url, pool_pre_ping=True)
+                except ImportError as exc:  # the URL names a driver that is not installed
+                    raise StoreError(
+                        f"Cannot open the identity store at {self.display_url}: its database "
+                        f"driver is not installed ({exc}). For PostgreSQL install psycopg2-binary "
+                        "and use a postgresql+psycopg2:// URL."
+                    ) from exc
             self._engine = engine
         return self._engine
 
@@ -92,6 +100,12 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Several consoles may open a new shared store at once: one migrates, the
+                    # others wait here, then find the schema at head. Released at commit.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:

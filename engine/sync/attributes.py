@@ -207,6 +207,8 @@ def _mapping(
                     "added to the union" if value else "no value",
                 )
             )
+        if errors:
+            return _kept(previous, candidates, values)
         contributing = [c.source for c in candidates if c.outcome == "won"]
         return Decision(
             merged,
@@ -217,9 +219,11 @@ def _mapping(
             bool(merged) or previous.ever_set,
         )
     winner: Candidate | None = None
+    failed_first = False  # a source before the winner failed: it might have won
     for source in attribute.sources:
         if source.key in errors:
             candidates.append(Candidate(source.key, None, "error", errors[source.key]))
+            failed_first = failed_first or winner is None
             continue
         value = values.get(source.key)
         if winner is None and not is_empty(value):
@@ -238,9 +242,25 @@ def _mapping(
                     f"a source earlier in the order ({winner.source}) has a value",
                 )
             )
+    if failed_first:
+        return _kept(previous, candidates, values)
     if winner is None:
         return Decision("", "", "no source has a value", candidates, values, previous.ever_set)
     return Decision(winner.value, winner.source, winner.reason, candidates, values, True)
+
+
+def _kept(
+    previous: AttributeState, candidates: list[Candidate], values: dict[str, Any]
+) -> Decision:
+    """A source failed to evaluate: keep the value rather than let a failure change it."""
+    return Decision(
+        previous.value,
+        previous.source,
+        "a source failed to evaluate; the previous value is kept until it works again",
+        candidates,
+        {**previous.last_seen, **values},
+        previous.ever_set,
+    )
 
 
 def _authority(
@@ -331,6 +351,7 @@ def _authority(
         and values.get(s.key) != previous.value
     ]
     value, source_key, reason = previous.value, previous.source, "unchanged"
+    accepted = False
     if changed:
         best = max(changed, key=lambda s: (s.score("update"), -attribute.sources.index(s)))
         for source in changed:
@@ -348,6 +369,7 @@ def _authority(
         c = candidates[best.key]
         if best.score("update") >= holder_update:
             value, source_key = values[best.key], best.key
+            accepted = True
             c.outcome = "won"
             c.reason = reason = (
                 f"changed; update score {best.score('update')} ≥ "
@@ -360,11 +382,12 @@ def _authority(
                 f"change rejected: update score {best.score('update')} < "
                 f"{holder_update} of {previous.source}, which set the value"
             )
-    else:
+    if not accepted:  # a rejected change must not hide a removal another source made
         deleted = [
             s
             for s in attribute.sources
-            if s.key not in errors
+            if s.direction in INBOUND
+            and s.key not in errors
             and not is_empty(previous.last_seen.get(s.key))
             and is_empty(values.get(s.key))
         ]

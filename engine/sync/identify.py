@@ -128,7 +128,12 @@ def _merge(
     _apply_core(user, [account])
     _link(state, account, user.id, "directory-create", "created from this account")
     for rule, index in zip(rules, indexes, strict=True):
-        for key in rule.user_keys(user):
+        try:
+            keys = rule.user_keys(user)
+        except CelEvalError as exc:
+            report.problems.append(f"{label}: merge rule {rule.name!r} on the new person: {exc}")
+            continue
+        for key in keys:
             index.setdefault(key, set()).add(user.id)
     state.journal(
         STAGE,
@@ -228,9 +233,12 @@ def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tu
 
 def _refresh_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
     backing = _passing_directory_accounts(state, order)
+    created_by = _passing_directory_accounts(state, order, ("CREATE",))
     for user_id, accounts in backing.items():
         user = state.users.get(user_id)
-        if user is None:
+        if user is None or user_id not in created_by:
+            # only people a CREATE account keeps are refreshed: the others are about to be
+            # removed (or already are), and keep their last known names for the audit trail
             continue
         changed = _apply_core(user, accounts)
         if changed:

@@ -47,30 +47,41 @@ def run_import(
     imported: set[str] = set()
     for app in apps:
         app_id = app["id"]
-        try:
-            connector = make_connector(connector_spec(app, base_dir))
-            version = connector.source_version()
-            if version is not None and version == state.source_versions.get(app_id):
-                # the app's data is byte for byte what the last import stored
-                imported.add(app_id)
-                report.bump("unchanged", len(state.accounts_of_app(app_id)))
-                continue
-            listing = connector.list_all()
-        except ConnectorError as exc:
-            report.problems.append(f"{app_id}: {exc.message}")
-            report.bump("apps_failed")
-            continue
-        except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
-            report.problems.append(f"{app_id}: the connector failed unexpectedly: {exc!r}")
-            report.bump("apps_failed")
-            continue
-        imported.add(app_id)
-        state.listings[app_id] = listing
-        if version is not None:
-            state.new_source_versions[app_id] = version
-        _merge_listing(state, app_id, listing.accounts, report)
-        _merge_grants(state, app_id, listing, report)
+        before = dict(report.counts)
+        _import_app(state, app, base_dir, report, imported)
+        state.import_counts[app_id] = {
+            k: v - before.get(k, 0) for k, v in report.counts.items() if v != before.get(k, 0)
+        }
     return imported
+
+
+def _import_app(
+    state: WorkState, app: dict[str, Any], base_dir: Path, report: StageReport, imported: set[str]
+) -> None:
+    app_id = app["id"]
+    try:
+        connector = make_connector(connector_spec(app, base_dir))
+        version = connector.source_version()
+        if version is not None and version == state.source_versions.get(app_id):
+            # the app's data is byte for byte what the last import stored
+            imported.add(app_id)
+            report.bump("unchanged", len(state.accounts_of_app(app_id)))
+            return
+        listing = connector.list_all()
+    except ConnectorError as exc:
+        report.problems.append(f"{app_id}: {exc.message}")
+        report.bump("apps_failed")
+        return
+    except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
+        report.problems.append(f"{app_id}: the connector failed unexpectedly: {exc!r}")
+        report.bump("apps_failed")
+        return
+    imported.add(app_id)
+    state.listings[app_id] = listing
+    if version is not None:
+        state.new_source_versions[app_id] = version
+    _merge_listing(state, app_id, listing.accounts, report)
+    _merge_grants(state, app_id, listing, report)
 
 
 def _merge_listing(

@@ -240,11 +240,14 @@ def _run_locked(
     directories = list(document.get("directories") or [])
     cel = CelEngine()
     result = SyncResult(run_id, "running", dry_run, reports, [])
+    committed: set[str] = set()  # stages whose changes are written (journalled as applied)
+    volatile = _reads_beyond_the_person(document)
     try:
         step("import", 0)
         imported = run_import(state, apps, base_dir, reports[0])
         import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
         step("identify", 1)
+        cel.population = state.population()  # c1.* functions in filters and rules see everyone
         known = {a["id"] for a in apps}
         for directory in directories:
             if directory.get("app") not in known:
@@ -256,7 +259,11 @@ def _run_locked(
         cel.population = state.population()
         definitions = compile_attributes(list(document.get("attributes") or []), cel)
         run_attributes(
-            state, definitions, cel, reports[3], only=None if full else state.touched_users()
+            state,
+            definitions,
+            cel,
+            reports[3],
+            only=None if full or volatile else state.touched_users(),
         )
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
@@ -272,8 +279,11 @@ def _run_locked(
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store
-            settled = signature if not reports[0].counts.get("apps_failed") else None
-            _apply(db, state, run_id, imported, import_errors, reports, step, settled, manual)
+            # Expressions that read other people or the clock can change with no new data, so
+            # such a configuration never settles.
+            failed = reports[0].counts.get("apps_failed")
+            settled = signature if not failed and not volatile else None
+            _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -284,7 +294,7 @@ def _run_locked(
     marks.append(("end", time.perf_counter()))
     for (label, start), (_, end) in zip(marks, marks[1:], strict=False):
         result.seconds[label] = round(result.seconds.get(label, 0.0) + end - start, 3)
-    _finish(db, run_id, result, state)
+    _finish(db, run_id, result, state, committed)
     return result
 
 
@@ -294,17 +304,20 @@ def _apply(
     run_id: int,
     imported: set[str],
     import_errors: dict[str, str],
-    reports: list[StageReport],
     step: Callable[[str, int], None],
     settled: str | None,
     manual: str,
+    committed: set[str],
 ) -> None:
-    counts = {app: dict(reports[0].counts) for app in imported}
     with db.session() as session, session.begin():
-        writer.write_import(session, state, run_id, counts, import_errors)
+        # until this run has finished, the store is not settled (a crash must be redone)
+        set_meta(session, "last_sync_signature", "")
+        writer.write_import(session, state, run_id, imported, import_errors)
+    committed.add("import")
     step("identify", 1)
     with db.session() as session, session.begin():
         writer.write_identities(session, state, run_id)
+    committed.update(("identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
@@ -313,6 +326,17 @@ def _apply(
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
+    committed.add("attributes")
+
+
+def _reads_beyond_the_person(document: dict[str, Any]) -> bool:
+    """Whether an attribute's CEL reads other people (c1.* directory functions) or the clock."""
+    for attribute in document.get("attributes") or []:
+        for source in attribute.get("sources") or []:
+            text = source.get("cel") or ""
+            if "c1." in text or "now(" in text:
+                return True
+    return False
 
 
 def _needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> bool:
@@ -380,15 +404,19 @@ def _nothing_changed(
     return result
 
 
-def _finish(db: Database, run_id: int, result: SyncResult, state: WorkState) -> None:
+def _finish(
+    db: Database, run_id: int, result: SyncResult, state: WorkState, committed: set[str]
+) -> None:
     counts = {r.name: dict(r.counts) for r in result.stages}
     counts["changes"] = len(result.planned)  # type: ignore[assignment]
     # what each stage reported stays with the run, for `roster runs` and the Sync screen
     counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}  # type: ignore[assignment]
     with db.session() as session, session.begin():
         if result.status != "applied":
-            # the plan (or what was computed before the failure) is kept, marked not applied
-            writer.journal(session, run_id, state.changes, applied=False)
+            # the plan (or what was computed before the failure) is kept, marked not applied;
+            # stages already written are in the journal as applied
+            pending = [c for c in state.changes if c.stage not in committed]
+            writer.journal(session, run_id, pending, applied=False)
         session.execute(
             update(Run)
             .where(Run.id == run_id)
@@ -413,8 +441,11 @@ def _population_sizes(session: Session) -> dict[str, int]:
 def _deletions(state: WorkState) -> dict[str, list[str]]:
     causes: dict[str, list[str]] = {}
     for change in state.changes:
-        if change.field == "status" and change.new == "DELETED":
-            cause = f"{change.object_type}s: {change.reason}"
+        if change.field == "status" and (
+            change.new == "DELETED" or (change.new == "DISABLED" and change.old == "ENABLED")
+        ):
+            disabled = "disabled: " if change.new == "DISABLED" else ""
+            cause = f"{change.object_type}s: {disabled}{change.reason}"
         elif change.stage == "attributes" and is_empty(change.new) and not is_empty(change.old):
             cause = f"attribute values cleared: {change.field}"
         else:

@@ -90,11 +90,10 @@ class WorkState:
         self.dirty_grants: set[str] = set()  # apps whose entitlements or grants changed
         self.changed_grants: set[AccountKey] = set()  # accounts whose grants changed
         self.previous_owners: set[int] = set()  # owners an account was taken from this run
-        self.listings: dict[str, Any] = {}
+        self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
-        self.new_source_versions: dict[
-            str, str
-        ] = {}  # what this run imported  # app id -> Listing, for entitlements and grants
+        self.new_source_versions: dict[str, str] = {}  # what this run imported
+        self.import_counts: dict[str, dict[str, int]] = {}  # app -> its own import counts
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
         self._next_temp_id = -1

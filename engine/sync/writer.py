@@ -83,7 +83,7 @@ def write_import(
     session: Session,
     state: WorkState,
     run_id: int,
-    imported: dict[str, dict[str, int]],
+    imported: set[str],
     import_errors: dict[str, str],
 ) -> None:
     now = utcnow()
@@ -105,7 +105,8 @@ def write_import(
         session.connection().execute(statement, batch)
     for app_id in sorted(state.dirty_grants):
         _write_grants(session, state, app_id)
-    for app_id, counts in imported.items():
+    for app_id in sorted(imported):
+        counts = state.import_counts.get(app_id, {})
         session.execute(
             update(App)
             .where(App.id == app_id)
@@ -144,7 +145,9 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
             session.add(row)
     session.flush()
     account_ids = [a.id for a in state.accounts_of_app(app_id)]
-    session.execute(delete(Grant).where(Grant.account_id.in_(account_ids)))  # type: ignore[attr-defined]
+    for start in range(0, len(account_ids), 500):  # bounded: SQLite limits bound parameters
+        chunk = account_ids[start : start + 500]
+        session.execute(delete(Grant).where(Grant.account_id.in_(chunk)))  # type: ignore[attr-defined]
     rows = []
     for account in state.accounts_of_app(app_id):
         for ent in account.entitlements:

@@ -123,3 +123,36 @@ def test_mapping_mode_fallback_and_union() -> None:
         multi, USER, AttributeState(), Values(hr=["a@x.com", "b@x.com"], idp=["B@x.com", "c@x.com"])
     )
     assert decision.value == ["a@x.com", "b@x.com", "c@x.com"]
+
+
+def test_a_rejected_change_does_not_hide_a_removal() -> None:
+    manager = flow("manager", ("hr", "inbound", 50, 70, 80), ("ad", "inbound", 50, 60, 40))
+    start = step(manager, AttributeState(), hr="boss@example.com", ad="boss@example.com")
+    # in the same sync HR removes the manager and AD changes it: AD loses (60 < 70), HR's
+    # removal (80 >= 70) still clears the value
+    after = step(manager, start, hr="", ad="other@example.com")
+    assert after.value == ""
+
+
+def test_an_outbound_source_going_blank_never_clears() -> None:
+    department = flow("department", ("hr", "inbound", 50, 45, 50), ("ad", "outbound", 50, 50, 90))
+    start = step(department, AttributeState(), hr="Sales", ad="Sales")
+    assert step(department, start, hr="Sales", ad="").value == "Sales"
+
+
+class Failing(Values):
+    def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
+        if source.app == "broken":
+            from engine.cel import CelEvalError
+
+            raise CelEvalError("no such key")
+        return super().read(attribute, source, user)
+
+
+def test_a_failing_source_keeps_the_value_in_mapping_mode() -> None:
+    title = AttributeDef("job_title", False, [
+        Source("broken:x", "broken", "x"), Source("idp:title", "idp", "profile.title"),
+    ], authority=False)
+    before = AttributeState("Engineer", "broken:x", {}, True)
+    decision = decide(title, USER, before, Failing(idp="Manager"))
+    assert decision.value == "Engineer" and "kept" in decision.reason

@@ -268,3 +268,50 @@ def test_changing_an_attribute_definition_reconsiders_everyone(tmp_path: Path) -
         ("ann.lee@example.com", "Senior Engineer")
     ]
     assert services.sync().changes == []
+
+
+def test_a_removed_person_stays_removed_and_keeps_their_name(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+
+    def bo_leaves(data: dict) -> None:
+        data["accounts"] = [a for a in data["accounts"] if a["id"] != "E2"]
+
+    edit(tmp_path / "org", "hr", bo_leaves)
+    services.sync(allow_deletes=True)
+    bo = people(services)["bo.chen@example.com"]
+    assert bo.status == "DELETED" and bo.display_name == "Bo Chen"
+
+    def ann_moves(data: dict) -> None:
+        data["accounts"][0]["profile"]["job_title"] = "Staff Engineer"
+
+    edit(tmp_path / "org", "hr", ann_moves)
+    result = services.sync()
+    assert {c["object_id"] for c in result.changes} <= {"hr:E1", "ann.lee@example.com"}
+    assert not result.deletions
+
+
+def test_an_interrupted_apply_is_redone_even_if_the_data_returns(tmp_path: Path) -> None:
+    services = open_org(tmp_path)
+    services.sync()
+    folder = tmp_path / "org"
+    original = (folder / "hr.yaml").read_text()
+
+    def sam_leaves(data: dict) -> None:
+        data["accounts"] = [a for a in data["accounts"] if a["id"] != "E4"]
+
+    edit(folder, "hr", sam_leaves)
+    calls: list[str] = []
+
+    def cancel_after_import() -> bool:
+        calls.append("x")
+        return len(calls) > 5  # stages planned, the import written, then stop
+
+    stopped = services.sync(cancelled=cancel_after_import, allow_deletes=True)
+    assert stopped.status == "cancelled"
+    (folder / "hr.yaml").write_text(original)  # the app is back as it was
+    result = services.sync()
+    assert result.status == "applied" and result.changes  # not "nothing changed"
+    with services.db.session() as session:
+        sam = session.execute(select(Account).where(Account.external_id == "E4")).scalar_one()
+        assert sam.status == "ENABLED"
