@@ -447,6 +447,8 @@ def run_attributes(
         if user.status == "DELETED" or (only is not None and user.id not in only):
             continue
         report.bump("users_considered")
+        if report.counts["users_considered"] % 1000 == 0:
+            state.checkpoint()
         for attribute in definitions:
             key = (user.id, attribute.name)
             previous = state.attributes.get(key) or AttributeState()

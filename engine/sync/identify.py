@@ -35,7 +35,11 @@ def _identify_directory(
         for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)
     ]
     indexes = [rule.index(u for u in state.users.values()) for rule in rules]
-    for account in sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id):
+    for position, account in enumerate(
+        sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id)
+    ):
+        if position % 5000 == 0:
+            state.checkpoint()
         key = (app_id, account.external_id)
         label = state.account_label(account)
         if account.status == "DELETED":

@@ -47,6 +47,7 @@ def run_import(
     imported: set[str] = set()
     for app in apps:
         app_id = app["id"]
+        state.checkpoint()
         before = dict(report.counts)
         _import_app(state, app, base_dir, report, imported)
         state.import_counts[app_id] = {

@@ -74,6 +74,7 @@ def run_ownership(
         return rule.index(live_users)
 
     for app in apps:
+        state.checkpoint()
         if app["id"] in directory_ids:
             continue
         if (app.get("ownership") or {}).get("strategy") == "custom":

@@ -243,6 +243,12 @@ def _run_locked(
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
     volatile = _reads_beyond_the_person(document)
     try:
+
+        def checkpoint() -> None:
+            if cancelled is not None and cancelled():
+                raise Cancelled("cancelled; nothing of this run was applied")
+
+        state.checkpoint = checkpoint
         step("import", 0)
         imported = run_import(state, apps, base_dir, reports[0])
         import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}

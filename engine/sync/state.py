@@ -7,6 +7,7 @@ it to the writer. Later stages therefore see earlier stages' planned changes as 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,7 @@ class WorkState:
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
         self._next_temp_id = -1
+        self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 
     # ids for records the store has not seen yet (negative until written)
     def temp_id(self) -> int:

@@ -301,13 +301,16 @@ def test_an_interrupted_apply_is_redone_even_if_the_data_returns(tmp_path: Path)
         data["accounts"] = [a for a in data["accounts"] if a["id"] != "E4"]
 
     edit(folder, "hr", sam_leaves)
-    calls: list[str] = []
+    seen: list[str] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        seen.append(stage)
 
     def cancel_after_import() -> bool:
-        calls.append("x")
-        return len(calls) > 5  # stages planned, the import written, then stop
+        # planned everything ("done"), wrote the import, now asked before identities
+        return "done" in seen and seen[-1] == "identify"
 
-    stopped = services.sync(cancelled=cancel_after_import, allow_deletes=True)
+    stopped = services.sync(progress=progress, cancelled=cancel_after_import, allow_deletes=True)
     assert stopped.status == "cancelled"
     (folder / "hr.yaml").write_text(original)  # the app is back as it was
     result = services.sync()
@@ -315,3 +318,14 @@ def test_an_interrupted_apply_is_redone_even_if_the_data_returns(tmp_path: Path)
     with services.db.session() as session:
         sam = session.execute(select(Account).where(Account.external_id == "E4")).scalar_one()
         assert sam.status == "ENABLED"
+
+
+def test_cancelling_while_planning_applies_nothing(org: Services) -> None:
+    seen: list[str] = []
+    result = org.sync(
+        progress=lambda stage, done, total: seen.append(stage),
+        cancelled=lambda: "ownership" in seen,
+    )
+    assert result.status == "cancelled"
+    assert people(org) == {}
+    assert org.runs()[0].status == "cancelled"
