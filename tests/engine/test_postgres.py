@@ -89,9 +89,7 @@ def sequences_are_ahead(services: Services) -> None:
             top = connection.execute(text(f'SELECT max(id) FROM "{table}"')).scalar()
             if top is None:
                 continue
-            last = connection.execute(
-                text(f"SELECT last_value FROM {table}_id_seq")  # noqa: S608 - fixed names
-            ).scalar()
+            last = connection.execute(text(f"SELECT last_value FROM {table}_id_seq")).scalar()
             assert last >= top, f"{table}: sequence at {last}, max(id) {top}"
 
 
