@@ -198,8 +198,9 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
             f"  {len(result.planned)} changes"
             + (" planned (nothing was applied)" if result.status != "applied" else " applied")
         )
+        verb = "deleted" if result.status == "applied" else "would delete"
         for cause, objects in result.deletions.items():
-            click.echo(f"  would delete {len(objects)} {cause}")
+            click.echo(f"  {verb} {len(objects)} {cause}")
         if result.error:
             click.echo(f"Error: {result.error}", err=True)
     sys.exit(result.exit_code)

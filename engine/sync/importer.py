@@ -96,7 +96,7 @@ def _merge_listing(
         account = state.accounts.get(key)
         if account is None:
             account = AccountRecord(id=state.temp_id(), app_id=app_id, external_id=item.external_id)
-            _copy(item, account)
+            copy_listed(item, account)
             state.accounts[key] = account
             state.fingerprints[key] = digest
             state.new_accounts.add(key)
@@ -112,7 +112,7 @@ def _merge_listing(
             report.bump("new")
         elif state.fingerprints.get(key) != digest:
             before = {f: getattr(account, f) for f in IMPORTED_FIELDS}
-            _copy(item, account)
+            copy_listed(item, account)
             state.fingerprints[key] = digest
             state.dirty_accounts.add(key)
             for name in IMPORTED_FIELDS:
@@ -168,7 +168,7 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
             report.bump("grants_changed")
 
 
-def _copy(item: ListedAccount, account: AccountRecord) -> None:
+def copy_listed(item: ListedAccount, account: AccountRecord) -> None:
     for name in IMPORTED_FIELDS:
         value = getattr(item, name)
         setattr(

@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from engine.cel import CelEngine
 from engine.connectors.registry import make_connector
-from engine.errors import InvalidInput, RosterError, SyncLocked
+from engine.errors import ConnectorError, InvalidInput, RosterError, SyncLocked
 from engine.store.db import Database
-from engine.store.models import Account, AttributeValue, Meta, Person, Run, SyncLock, utcnow
+from engine.store.models import Account, App, AttributeValue, Meta, Person, Run, SyncLock, utcnow
 from engine.store.repo import (
     config_versions,
     current_actor,
@@ -36,9 +36,10 @@ from engine.sync.attributes import compile_attributes, is_empty, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.ownership import run_ownership
+from engine.sync.push import PushItem, app_id_of, plan_push, send
 from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
 
-STAGES = ("import", "identify", "ownership", "attributes")
+STAGES = ("import", "identify", "ownership", "attributes", "push")
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 
@@ -232,6 +233,7 @@ def _run_locked(
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
         population = _population_sizes(session)
+        app_rows = {row.id: row for row in session.execute(select(App)).scalars()}
         full = _needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"
         )
@@ -271,11 +273,19 @@ def _run_locked(
             reports[3],
             only=None if full or volatile else state.touched_users(),
         )
+        step("push", 4)
+        cel.population = state.population()  # people as the attributes stage left them
+        pushes = plan_push(state, document, app_rows, cel, reports[4])
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
         result.deletions = _deletions(state)
+        # target values are measured against the accounts of the apps pushed to
+        targets = {app_id_of(rule) for rule in document.get("push_rules") or []}
+        population["target values"] = sum(
+            1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
+        )
         blocked = _threshold(document, population, result.deletions)
         if blocked and not allow_deletes:
             result.status = "blocked-by-threshold"
@@ -290,6 +300,8 @@ def _run_locked(
             failed = reports[0].counts.get("apps_failed")
             settled = signature if not failed and not volatile else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
+            _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
+            _settle(db, run_id, apps, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -327,12 +339,61 @@ def _apply(
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
-        # a clean run settles the store: until an app's data, the configuration or a manual
-        # decision changes, the next sync has nothing to do and says so at once
+    committed.add("attributes")
+
+
+def _push(
+    db: Database,
+    state: WorkState,
+    run_id: int,
+    pushes: list[PushItem],
+    apps: list[dict[str, Any]],
+    base_dir: Path,
+    report: StageReport,
+    step: Callable[[str, int], None],
+    committed: set[str],
+) -> None:
+    """External writes, after the store is committed; each one is recorded. Then the pushed
+    apps are read back, so the store holds what the apps now say and the next sync is quiet."""
+    step("push", 4)
+    if pushes:
+        by_id = {app["id"]: app for app in apps}
+        connectors = {
+            app_id: make_connector(connector_spec(by_id[app_id], base_dir))
+            for app_id in {item.app_id for item in pushes}
+        }
+        failures = send(pushes, connectors)
+        for (app_id, external_id), reason in failures.items():
+            report.bump("refused")
+            report.problems.append(f"{app_id}:{external_id}: the app refused the push: {reason}")
+        relisted = {}
+        for app_id, connector in connectors.items():
+            try:
+                relisted[app_id] = (connector.list_all(), connector.source_version())
+            except ConnectorError as exc:
+                report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
+        with db.session() as session, session.begin():
+            writer.write_push(session, state, run_id, pushes, failures, relisted)
+    committed.add("push")
+
+
+def _settle(
+    db: Database,
+    run_id: int,
+    apps: list[dict[str, Any]],
+    base_dir: Path,
+    versions: dict[str, str],
+    settled: str | None,
+    manual: str,
+) -> None:
+    """A clean run settles the store: until an app's data, the configuration or a manual
+    decision changes, the next sync has nothing to do and says so at once."""
+    if settled is not None:  # pushes changed the apps' data: take their digests afresh
+        settled = _signature(apps, base_dir, versions, manual)
+    with db.session() as session, session.begin():
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
-    committed.add("attributes")
 
 
 def _reads_beyond_the_person(document: dict[str, Any]) -> bool:
@@ -454,6 +515,8 @@ def _deletions(state: WorkState) -> dict[str, list[str]]:
             cause = f"{change.object_type}s: {disabled}{change.reason}"
         elif change.stage == "attributes" and is_empty(change.new) and not is_empty(change.old):
             cause = f"attribute values cleared: {change.field}"
+        elif change.stage == "push" and is_empty(change.new) and not is_empty(change.old):
+            cause = f"target values cleared: {change.object_id.split(':')[0]} {change.field}"
         else:
             continue
         causes.setdefault(cause, []).append(change.object_id)
@@ -466,14 +529,10 @@ def _threshold(
     settings = (document.get("settings") or {}).get("deletion_threshold") or {}
     max_objects = int(settings.get("max_objects", 500))
     max_percent = float(settings.get("max_percent", 20))
-    kinds = {"users": 0, "accounts": 0, "values": 0}
+    kinds = {"users": 0, "accounts": 0, "values": 0, "target values": 0}
     for cause, objects in deletions.items():
-        kind = (
-            "users"
-            if cause.startswith("users")
-            else "accounts"
-            if cause.startswith("accounts")
-            else "values"
+        kind = next(
+            (k for k in ("users", "accounts", "target values") if cause.startswith(k)), "values"
         )
         kinds[kind] += len(objects)
     over = []

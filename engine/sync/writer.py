@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
+from engine.connectors.fingerprint import fingerprint
 from engine.records import AccountRecord
 from engine.store.models import (
     Account,
@@ -17,9 +18,11 @@ from engine.store.models import (
     Entitlement,
     Grant,
     Person,
+    PushExecution,
     utcnow,
 )
 from engine.store.repo import set_meta
+from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.state import PlannedChange, WorkState
 
 BATCH = 5000
@@ -28,6 +31,7 @@ PERSON = Person.__table__  # type: ignore[attr-defined]
 CHANGE = Change.__table__  # type: ignore[attr-defined]
 GRANT = Grant.__table__  # type: ignore[attr-defined]
 ATTRIBUTE_VALUE = AttributeValue.__table__  # type: ignore[attr-defined]
+PUSH_EXECUTION = PushExecution.__table__  # type: ignore[attr-defined]
 
 
 def _next_id(session: Session, model: Any) -> int:
@@ -277,3 +281,66 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     journal(session, run_id, [c for c in state.changes if c.stage == "attributes"], True)
+
+
+def write_push(
+    session: Session,
+    state: WorkState,
+    run_id: int,
+    pushes: list[Any],
+    failures: dict[tuple[str, str], str],
+    relisted: dict[str, tuple[Any, str | None]],
+) -> None:
+    """Record every push (success or the app's reason), journal what was written, and store
+    what the pushed apps now list so the next import finds them unchanged."""
+    now = utcnow()
+    executions, changes = [], []
+    for item in pushes:
+        account = state.accounts.get((item.app_id, item.external_id))
+        reason = failures.get((item.app_id, item.external_id), "")
+        executions.append(
+            {
+                "run_id": run_id,
+                "push_rule": item.rule,
+                "user_id": account.owner_id if account else None,
+                "account_id": account.id if account else None,
+                "changes": {t: [old, new] for t, (old, new) in item.changes.items()},
+                "success": not reason,
+                "reason": reason,
+                "at": now,
+            }
+        )
+        for target, (old, new) in item.changes.items():
+            changes.append(
+                PlannedChange(
+                    "push",
+                    "account",
+                    item.account_key,
+                    target,
+                    old,
+                    new,
+                    f"push rule {item.rule!r} for {item.user_label}"
+                    + (f"; refused by the app: {reason}" if reason else ""),
+                )
+            )
+    if executions:
+        session.connection().execute(PUSH_EXECUTION.insert(), executions)
+    written = [c for c in changes if "refused by the app" not in c.reason]
+    journal(session, run_id, written, True)
+    journal(session, run_id, [c for c in changes if c not in written], False)
+    for app_id, (listing, version) in relisted.items():
+        rows = []
+        for item in listing.accounts:
+            key = (app_id, item.external_id)
+            account = state.accounts.get(key)
+            digest = fingerprint(item)
+            if account is None or state.fingerprints.get(key) == digest:
+                continue
+            _copy_listed(item, account)
+            state.fingerprints[key] = digest
+            rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
+        statement = update(Account).where(Account.id == bindparam("_id"))
+        for batch in _batches(rows):
+            session.connection().execute(statement, batch)
+        if version is not None:
+            set_meta(session, f"source_version:{app_id}", version)

@@ -228,7 +228,13 @@ def test_a_process_killed_in_the_middle_of_an_applied_sync(tmp_path: Path) -> No
 def test_sync_json_shape(org: Services) -> None:
     data = json.loads(json.dumps(org.sync(dry_run=True).as_dict(), default=str))
     assert {"run_id", "status", "dry_run", "stages", "changes"} <= set(data)
-    assert [s["name"] for s in data["stages"]] == ["import", "identify", "ownership", "attributes"]
+    assert [s["name"] for s in data["stages"]] == [
+        "import",
+        "identify",
+        "ownership",
+        "attributes",
+        "push",
+    ]
     assert IDP["accounts"][0]["id"] in json.dumps(data["changes"])
 
 

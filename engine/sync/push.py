@@ -1,0 +1,294 @@
+"""Stage 5, push (DESIGN §5): for every enabled push rule, the targeted people's desired values,
+compared with their account in the target app; only differences are planned, values the target's
+schema rejects fail for that person with the reason, and flow rules decide what may go where.
+
+Planning is pure; `send()` does the external writes once the store is committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.errors import ConnectorError, InvalidInput
+from engine.records import AccountRecord, UserRecord, norm_key
+from engine.sync.state import StageReport, WorkState
+
+STAGE = "push"
+WRITABLE = ("outbound", "bidirectional")
+
+
+@dataclass
+class PushItem:
+    """One person's planned writes to one account under one rule."""
+
+    rule: str
+    app_id: str
+    external_id: str
+    user_id: int
+    user_label: str
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # target -> (old, new)
+    error: str = ""
+
+    @property
+    def account_key(self) -> str:
+        return f"{self.app_id}:{self.external_id}"
+
+
+@dataclass
+class _Mapping:
+    target: str
+    attribute: str | None
+    program: Any
+    schema: dict[str, Any] | None
+
+
+def _flow_allows(document: dict[str, Any], attribute: str, app_id: str) -> str | None:
+    """None when flow rules let the attribute be pushed to the app, else why not."""
+    for definition in document.get("attributes") or []:
+        if definition["name"].lower() != attribute.lower():
+            continue
+        rules = definition.get("flow_rules") or []
+        if not rules:
+            return None  # mapping mode: no flow rules, nothing restricts pushing
+        rule = next((r for r in rules if r.get("app") == app_id), None)
+        direction = (rule or {}).get("direction", "inbound")
+        if direction in WRITABLE:
+            return None
+        if direction == "disabled":
+            return (
+                f"the flow rule for {app_id} is disabled: written only when an account is created"
+            )
+        return f"{app_id} is authoritative for it (inbound flow rule): it is not pushed there"
+    return None
+
+
+def _targeted(
+    rule: dict[str, Any],
+    user: UserRecord,
+    cel: CelEngine,
+    program: Any,
+    accounts: list[AccountRecord],
+) -> bool:
+    targeting = rule.get("targeting") or {"kind": "everyone"}
+    kind = targeting.get("kind", "everyone")
+    if kind == "everyone":
+        return True
+    if kind == "cel":
+        return to_python(cel.evaluate(program, cel.activation_for("push_condition", user))) is True
+    for wanted in targeting.get("entitlements") or []:
+        if not any(
+            a.app_id == wanted["app"]
+            and wanted["entitlement"] in a.entitlements
+            and a.status != "DELETED"
+            for a in accounts
+        ):
+            return False
+    for name, allowed in (targeting.get("attributes") or {}).items():
+        values = allowed if isinstance(allowed, list) else [allowed]
+        have = user.attributes.get(name)
+        have_list = have if isinstance(have, list) else [have]
+        if not {norm_key(v) for v in have_list} & {norm_key(v) for v in values}:
+            return False
+    return True
+
+
+def _shape(value: Any, schema: dict[str, Any] | None) -> Any:
+    """The desired value in the form the target stores: text, or a bool for bool fields."""
+    kind = (schema or {}).get("type", "string")
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else ", ".join(str(v) for v in value) if value else ""
+    if kind == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _violation(target: str, value: Any, schema: dict[str, Any] | None, app_name: str) -> str:
+    if schema is None:
+        return ""
+    kind = schema.get("type", "string")
+    if kind == "bool" and not isinstance(value, bool) and value != "":
+        return f"{target} must be true or false for {app_name}; got {value!r}"
+    limit = schema.get("max_length")
+    if kind == "string" and limit and len(str(value)) > int(limit):
+        return (
+            f"{target} {value!r} is {len(str(value))} characters; {app_name} allows at most {limit}"
+        )
+    return ""
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(new, bool) or isinstance(old, bool):
+        return str(old).lower() == str(new).lower()
+    return ("" if old is None else str(old)) == ("" if new is None else str(new))
+
+
+def plan_push(
+    state: WorkState,
+    document: dict[str, Any],
+    apps: dict[str, Any],
+    cel: CelEngine,
+    report: StageReport,
+    only_rule: str | None = None,
+) -> list[PushItem]:
+    """Every enabled rule's differences; journals them in the state and returns them."""
+    items: list[PushItem] = []
+    owned = state.accounts_by_owner()
+    for rule in document.get("push_rules") or []:
+        if not rule.get("enabled", True) or (only_rule and rule.get("name") != only_rule):
+            continue
+        name, app_id = rule.get("name", app_id_of(rule)), app_id_of(rule)
+        app = apps.get(app_id)
+        if app is None:
+            report.problems.append(
+                f"push rule {name!r}: app {app_id!r} is not in the store; "
+                "import the configuration again"
+            )
+            continue
+        schema = {f["key"].lower(): f for f in (app.push_schema or [])}
+        mappings = _compile_mappings(rule, name, app_id, document, cel, schema, report)
+        condition = None
+        targeting = rule.get("targeting") or {}
+        if targeting.get("kind") == "cel":
+            try:
+                condition = cel.compile("push_condition", targeting.get("cel", ""))
+            except CelCompileError as exc:
+                raise InvalidInput(f"push rule {name!r}: targeting: {exc.problem}") from exc
+        for user in state.users.values():
+            if user.status == "DELETED":
+                continue
+            accounts = owned.get(user.id, [])
+            try:
+                if not _targeted(rule, user, cel, condition, accounts):
+                    continue
+            except CelEvalError as exc:
+                report.problems.append(f"{name}: {state.user_label(user)}: targeting: {exc}")
+                continue
+            report.bump("targeted")
+            targets = [a for a in accounts if a.app_id == app_id and a.status != "DELETED"]
+            if not targets:
+                report.bump("targeted_without_account")
+                continue
+            for account in targets:
+                item = _plan_one(name, app, account, user, mappings, cel, state)
+                if item.error:
+                    report.bump("failed")
+                    report.problems.append(
+                        f"{name}: {item.account_key} ({item.user_label}): {item.error}"
+                    )
+                elif item.changes:
+                    report.bump("accounts_to_update")
+                    report.bump("values", len(item.changes))
+                    for target, (old, new) in item.changes.items():
+                        state.journal(
+                            STAGE,
+                            "account",
+                            item.account_key,
+                            target,
+                            old,
+                            new,
+                            f"push rule {name!r} for {item.user_label}",
+                        )
+                    items.append(item)
+                else:
+                    report.bump("up_to_date")
+    return items
+
+
+def app_id_of(rule: dict[str, Any]) -> str:
+    return str(rule.get("app", ""))
+
+
+def _compile_mappings(
+    rule: dict[str, Any],
+    name: str,
+    app_id: str,
+    document: dict[str, Any],
+    cel: CelEngine,
+    schema: dict[str, dict[str, Any]],
+    report: StageReport,
+) -> list[_Mapping]:
+    mappings: list[_Mapping] = []
+    for mapping in rule.get("mappings") or []:
+        target = mapping["target"]
+        attribute = mapping.get("attribute")
+        if attribute:
+            blocked = _flow_allows(document, attribute, app_id)
+            if blocked:
+                report.bump("skipped_by_flow_rules")
+                report.notes.append(f"{name}: {attribute} → {target} skipped: {blocked}")
+                continue
+            mappings.append(_Mapping(target, attribute, None, schema.get(target.lower())))
+            continue
+        try:
+            program = cel.compile("push_mapping", mapping.get("cel", ""))
+        except CelCompileError as exc:
+            raise InvalidInput(f"push rule {name!r}, mapping {target}: {exc.problem}") from exc
+        mappings.append(_Mapping(target, None, program, schema.get(target.lower())))
+    return mappings
+
+
+def _plan_one(
+    name: str,
+    app: Any,
+    account: AccountRecord,
+    user: UserRecord,
+    mappings: list[_Mapping],
+    cel: CelEngine,
+    state: WorkState,
+) -> PushItem:
+    item = PushItem(name, account.app_id, account.external_id, user.id, state.user_label(user))
+    for mapping in mappings:
+        try:
+            if mapping.attribute:
+                raw = user.attributes.get(mapping.attribute, "")
+            else:
+                raw = to_python(
+                    cel.evaluate(mapping.program, cel.activation_for("push_mapping", user))
+                )
+        except CelEvalError as exc:
+            item.error = f"{mapping.target}: {exc}"
+            return item
+        desired = _shape(raw, mapping.schema)
+        problem = _violation(mapping.target, desired, mapping.schema, app.name or app.id)
+        if problem:
+            item.error = problem  # all or nothing for this person: the others go on
+            return item
+        key = (mapping.schema or {}).get("key", mapping.target)
+        current = account.profile.get(key)
+        if not _same(current, desired):
+            item.changes[key] = (current, desired)
+    return item
+
+
+def send(items: list[PushItem], connectors: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """Write the planned values; returns the failures by (app, external id) with the reason."""
+    failures: dict[tuple[str, str], str] = {}
+    by_app: dict[str, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        by_app.setdefault(item.app_id, {}).setdefault(item.external_id, {}).update(
+            {target: new for target, (_, new) in item.changes.items()}
+        )
+    for app_id, changes in by_app.items():
+        connector = connectors[app_id]
+        try:
+            if hasattr(connector, "update_accounts"):
+                refused = connector.update_accounts(changes)
+            else:
+                refused = {}
+                for external_id, values in changes.items():
+                    try:
+                        connector.update_account(external_id, values)
+                    except ConnectorError as exc:
+                        refused[external_id] = exc
+        except ConnectorError as exc:
+            refused = {external_id: exc for external_id in changes}
+        for external_id, exc in refused.items():
+            failures[(app_id, external_id)] = getattr(exc, "message", str(exc))
+    return failures
