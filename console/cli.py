@@ -379,6 +379,31 @@ def pin(account: str, off: bool, as_json: bool) -> None:
     _print_link(_services().pin(account, pinned=not off), as_json)
 
 
+@main.command("push-plan")
+@_store_options
+@click.argument("rule", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def push_plan(rule: str | None, as_json: bool) -> None:
+    """What the push rules (or RULE) would write now, per person and attribute; sends nothing."""
+    data = _services().push_plan(rule)
+    if as_json:
+        _emit(data)
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "nothing"
+    click.echo(f"Push plan (nothing is sent): {counts}")
+    for name, items in data["rules"].items():
+        click.echo(f"{name}: {len(items)} accounts")
+        for item in items:
+            click.echo(f"  {item['account']} ({item['user']})")
+            for target, change in item["changes"].items():
+                click.echo(f"    {target}: {change['old']!r} → {change['new']!r}")
+    for note in data["notes"]:
+        click.echo(f"  note: {note}")
+    for problem in data["problems"]:
+        click.echo(f"  ! {problem}", err=True)
+
+
 @main.group()
 def config() -> None:
     """Export, validate and import the configuration as YAML."""

@@ -605,6 +605,41 @@ class Services:
         ]
         return UserDetail(user, attributes, accounts)
 
+    def push_plan(self, rule: str | None = None) -> dict[str, Any]:
+        """What push rules would write now, from the store as it is (no import): per rule,
+        per account, per attribute old → new; failures with their reason."""
+        from engine.sync.pipeline import load_state
+        from engine.sync.push import plan_push
+        from engine.sync.state import StageReport
+
+        with self.db.session() as session:
+            document = load_config_document(session)
+            state = load_state(session)
+            apps = {row.id: row for row in session.execute(select(App)).scalars()}
+        names = [r.get("name") for r in document.get("push_rules") or []]
+        if rule is not None and rule not in names:
+            raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
+        cel = CelEngine(state.population())
+        report = StageReport("push")
+        items = plan_push(state, document, apps, cel, report, only_rule=rule)
+        rules: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            rules.setdefault(item.rule, []).append(
+                {
+                    "account": item.account_key,
+                    "user": item.user_label,
+                    "changes": {
+                        t: {"old": old, "new": new} for t, (old, new) in item.changes.items()
+                    },
+                }
+            )
+        return {
+            "rules": rules,
+            "counts": dict(report.counts),
+            "problems": report.problems,
+            "notes": report.notes,
+        }
+
     # --- manual account decisions ------------------------------------------------------
     def set_link(
         self,
@@ -708,6 +743,321 @@ class Services:
             config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
         )
         return self.sync()
+
+    # --- provisioning ------------------------------------------------------------------
+    def provisioning_apps(self) -> list[dict[str, Any]]:
+        """Apps whose connector can create accounts, with their provisioning config (or None)
+        and creation schema, for the console's provisioning screen and the CLI's messages."""
+        with self.db.session() as session:
+            rows = list(session.execute(select(App).order_by(App.id)).scalars())
+            configured = {
+                app["id"]: app.get("provisioning")
+                for app in load_config_document(session).get("apps") or []
+            }
+            return [
+                {
+                    "id": row.id,
+                    "name": row.name or row.id,
+                    "provisioning": configured.get(row.id),
+                    "creation_schema": list(row.creation_schema or []),
+                }
+                for row in rows
+                if (row.capabilities or {}).get("provisioning")
+            ]
+
+    def _provisioning_target(self, app_id: str) -> dict[str, Any]:
+        """The app's row data, provisioning config and config folder; clear errors otherwise."""
+        from engine.store.repo import get_meta
+
+        with self.db.session() as session:
+            rows = {row.id: row for row in session.execute(select(App)).scalars()}
+            apps = {app["id"]: app for app in load_config_document(session).get("apps") or []}
+            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            capable = sorted(
+                i for i, r in rows.items() if (r.capabilities or {}).get("provisioning")
+            )
+            configured = [i for i in capable if (apps.get(i) or {}).get("provisioning")]
+            row = rows.get(app_id)
+            if row is None or app_id not in apps:
+                raise NotFound(
+                    f"No app {app_id!r}; the apps are: {', '.join(sorted(rows)) or 'none'}"
+                    f" (with provisioning: {', '.join(configured) or 'none'})."
+                )
+            if not (row.capabilities or {}).get("provisioning"):
+                raise InvalidInput(
+                    f"App {app_id!r} cannot create accounts: its connector has no account-creation "
+                    "schema (give it a flavour or declare creation_schema: in its settings). Apps "
+                    f"that can: {', '.join(capable) or 'none'}."
+                )
+            provisioning = apps[app_id].get("provisioning")
+            if not provisioning:
+                raise InvalidInput(
+                    f"App {app_id!r} has no provisioning config: add `provisioning: {{fields: "
+                    "...}}` to it in the configuration and import it. Apps with one: "
+                    f"{', '.join(configured) or 'none'}."
+                )
+            return {
+                "id": row.id,
+                "name": row.name or row.id,
+                "creation_schema": list(row.creation_schema or []),
+                "fields": dict(provisioning.get("fields") or {}),
+                "proactive": bool(provisioning.get("proactive")),
+                "app": apps[app_id],
+                "base_dir": base_dir,
+            }
+
+    def provision_plan(
+        self, app_id: str, who: str | int, *, entitlement: dict[str, Any] | None = None
+    ) -> Any:
+        """Every creation field of APP evaluated and checked for one person (nothing is written).
+        Returns an engine.provision.ProvisionPlan; `plan.ok` is False with a reason per field."""
+        from engine.provision import plan_account
+
+        target = self._provisioning_target(app_id)
+        user = self.person(who)
+        return plan_account(
+            self.cel(),
+            target["creation_schema"],
+            target["fields"],
+            user,
+            entitlement,
+            app_id=app_id,
+        )
+
+    def provision_test(
+        self,
+        app_id: str,
+        field_key: str,
+        who: str | int,
+        *,
+        text: str | None = None,
+        entitlement: dict[str, Any] | None = None,
+    ) -> Any:
+        """One creation field against one person: value and type, or the error. `text` tests a
+        draft expression instead of the saved one. Returns an engine.provision.FieldResult."""
+        from engine.provision import test_field
+
+        target = self._provisioning_target(app_id)
+        user = self.person(who)
+        return test_field(
+            self.cel(),
+            target["creation_schema"],
+            target["fields"],
+            user,
+            field_key,
+            entitlement,
+            text=text,
+            app_id=app_id,
+        )
+
+    def provision(
+        self,
+        app_id: str,
+        who: str | int,
+        *,
+        dry_run: bool = False,
+        entitlement: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> Any:
+        """Create one account in APP for one person, link it at once and journal it.
+
+        Every field is checked first (all or nothing): an invalid plan creates nothing and the
+        result (ok False, status "failed") names each field and why. A dry run stores the plan
+        as a "planned" run. The connector's refusal (an existing username…) leaves the store
+        and the app unchanged, records a failed run and raises ProvisionRefused."""
+        from engine.connectors.fingerprint import fingerprint
+        from engine.connectors.registry import make_connector
+        from engine.errors import ConnectorError, StoreError
+        from engine.provision import ProvisionRefused, ProvisionResult, invalid_plan_message
+        from engine.store.models import utcnow
+        from engine.store.repo import config_versions
+        from engine.sync.importer import connector_spec
+        from engine.sync.pipeline import acquire_lock, release_lock
+
+        target = self._provisioning_target(app_id)
+        plan = self.provision_plan(app_id, who, entitlement=entitlement)
+        actor = actor or current_actor()
+        result = ProvisionResult(plan, dry_run)
+        pending_id = f"{app_id}:(new account for {plan.user})"
+
+        def journal(session: Any, run_id: int, object_id: str, applied: bool) -> None:
+            for item in plan.fields:
+                session.add(
+                    Change(
+                        run_id=run_id,
+                        stage="provision",
+                        object_type="account",
+                        object_id=object_id,
+                        field=item.key,
+                        old=None,
+                        new=item.value,
+                        reason=(
+                            item.reason
+                            if not item.ok
+                            else f"{item.source}: {item.expression}"
+                            if item.source == "cel"
+                            else item.note or item.source
+                        ),
+                        applied=applied,
+                    )
+                )
+
+        def counts(created: int) -> dict[str, Any]:
+            return {
+                "provision": {
+                    "app": app_id,
+                    "fields": len(plan.fields),
+                    "invalid": sum(1 for f in plan.fields if not f.ok),
+                    "created": created,
+                }
+            }
+
+        if dry_run or not plan.ok:
+            with self.db.session() as session, session.begin():
+                run = Run(
+                    kind="provision",
+                    dry_run=dry_run,
+                    started_by=actor,
+                    status="planned" if plan.ok else "failed",
+                    ended_at=utcnow(),
+                    counts=counts(0),
+                    error="" if plan.ok else invalid_plan_message(plan),
+                    config_versions=config_versions(session),
+                )
+                session.add(run)
+                session.flush()
+                assert run.id is not None
+                journal(session, run.id, pending_id, applied=False)
+                result.run_id, result.status, result.error = run.id, run.status, run.error
+            return result
+
+        acquire_lock(self.db, actor)  # a sync must not import the app while we write to it
+        try:
+            with self.db.session() as session, session.begin():
+                run = Run(
+                    kind="provision",
+                    dry_run=False,
+                    started_by=actor,
+                    status="running",
+                    counts=counts(0),
+                    config_versions=config_versions(session),
+                )
+                session.add(run)
+                session.flush()
+                assert run.id is not None
+                result.run_id = run_id = run.id
+            try:
+                connector = make_connector(connector_spec(target["app"], target["base_dir"]))
+                listed = connector.create_account(plan.values())
+            except Exception as exc:  # noqa: BLE001 - a broken connector is a refusal, not a crash
+                reason = (
+                    exc.message
+                    if isinstance(exc, ConnectorError)
+                    else f"the connector failed unexpectedly: {exc!r}"
+                )
+                message = f"{app_id} refused to create the account for {plan.user}: {reason}"
+                with self.db.session() as session, session.begin():
+                    row = session.get(Run, run_id)
+                    assert row is not None
+                    row.status, row.ended_at, row.error = "failed", utcnow(), message
+                    session.add(row)
+                    journal(session, run_id, pending_id, applied=False)
+                result.status, result.error = "failed", message
+                problems = exc.problems if isinstance(exc, ConnectorError) else None
+                raise ProvisionRefused(message, result, problems) from exc
+            key = f"{app_id}:{listed.external_id}"
+            try:
+                self._record_provisioned(
+                    run_id, key, listed, plan, actor, journal, counts, fingerprint(listed)
+                )
+            except Exception as exc:
+                message = (
+                    f"{key} was created in {app_id} but could not be recorded in the store "
+                    f"({exc}); the next sync imports it and links it to its owner."
+                )
+                with self.db.session() as session, session.begin():
+                    row = session.get(Run, run_id)
+                    if row is not None:
+                        row.status, row.ended_at, row.error = "failed", utcnow(), message
+                        session.add(row)
+                raise StoreError(message) from exc
+            result.status, result.account = "applied", listed.external_id
+        finally:
+            release_lock(self.db)
+            self.invalidate()
+        return result
+
+    def _record_provisioned(
+        self,
+        run_id: int,
+        key: str,
+        listed: Any,
+        plan: Any,
+        actor: str,
+        journal: Callable[..., None],
+        counts: Callable[[int], dict[str, Any]],
+        digest: str,
+    ) -> None:
+        """The created account in the store, linked to its person, journalled and audited."""
+        from engine.store.models import AuditEvent, utcnow
+
+        app_id = plan.app_id
+        with self.db.session() as session, session.begin():
+            account = session.execute(
+                select(Account).where(
+                    Account.app_id == app_id, Account.external_id == listed.external_id
+                )
+            ).scalar_one_or_none() or Account(app_id=app_id, external_id=listed.external_id)
+            for name in (
+                "display_name", "given_name", "family_name", "email", "emails", "username",
+                "usernames", "employee_ids", "status", "type", "manager", "profile",
+            ):  # fmt: skip
+                value = getattr(listed, name)
+                setattr(account, name, list(value) if isinstance(value, list) else value)
+            account.profile = dict(listed.profile)
+            account.fingerprint = digest
+            account.owner_id = plan.user_id
+            account.link_kind = "provisioned"
+            account.pinned = False
+            account.last_seen = utcnow()
+            session.add(account)
+            journal(session, run_id, key, applied=True)
+            session.add(
+                Change(
+                    run_id=run_id,
+                    stage="provision",
+                    object_type="account",
+                    object_id=key,
+                    field="owner",
+                    old=None,
+                    new=plan.user,
+                    reason="provisioned for this person: linked at once",
+                    applied=True,
+                )
+            )
+            session.add(
+                AuditEvent(
+                    actor=actor,
+                    action="provision",
+                    object_kind="account",
+                    object_name=key,
+                    before=None,
+                    after={
+                        "owner_id": plan.user_id,
+                        "owner": plan.user,
+                        "link_kind": "provisioned",
+                        "pinned": False,
+                        "fields": plan.values(),
+                        "run_id": run_id,
+                    },
+                )
+            )
+            row = session.get(Run, run_id)
+            assert row is not None
+            row.status, row.ended_at, row.counts = "applied", utcnow(), counts(1)
+            session.add(row)
+            # the person's accounts changed outside a sync: the next sync reconsiders them
+            _bump_manual_generation(session)
 
 
 def _bump_manual_generation(session: Any) -> None:

@@ -480,7 +480,8 @@ def run_attributes(
                     attribute.name,
                     old,
                     new,
-                    decision.reason + (f" ({decision.source})" if decision.source else ""),
+                    decision.reason
+                    + (f" ({decision.source})" if decision.source not in decision.reason else ""),
                 )
                 report.bump("cleared" if is_empty(new) else "set")
                 user.attributes[attribute.name] = new

@@ -1,0 +1,222 @@
+"""Push rules against a real Active Directory-flavoured file app."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from engine.services import Services
+from engine.store.models import PushExecution
+from tests.engine.org import CONFIG, edit, open_org
+
+AD = {
+    "accounts": [
+        {
+            "id": "alee",
+            "email": "ann.lee@example.com",
+            "username": "alee",
+            "profile": {"title": "Intern", "department": "Engineering", "c": "US"},
+        },
+        {
+            "id": "bchen",
+            "email": "bo.chen@example.com",
+            "username": "bchen",
+            "profile": {"title": "Director", "department": "Engineering", "c": "US"},
+        },
+        {
+            "id": "spark",
+            "email": "sam.park@example.com",
+            "username": "spark",
+            "profile": {"title": "Rep", "department": "Sales", "extensionAttribute5": "old"},
+        },
+    ],
+    "entitlements": [{"id": "vpn", "name": "VPN users"}],
+    "grants": [
+        {"account": "alee", "entitlement": "vpn"},
+        {"account": "bchen", "entitlement": "vpn"},
+    ],
+}
+
+
+def ad_config(rule: dict[str, Any], **attribute_changes: Any) -> dict[str, Any]:
+    config = copy.deepcopy(CONFIG)
+    config["apps"].append(
+        {
+            "id": "ad",
+            "name": "Active Directory",
+            "connector": "file",
+            "settings": {"path": "ad.yaml", "flavour": "active_directory"},
+        }
+    )
+    config["push_rules"] = [{"name": "ad-core", "app": "ad", "enabled": True, **rule}]
+    for attribute in config["attributes"]:
+        attribute.update(attribute_changes.get(attribute["name"], {}))
+    return config
+
+
+def ad_org(tmp_path: Path, rule: dict[str, Any], **attribute_changes: Any) -> Services:
+    (tmp_path / "org").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "org" / "ad.yaml").write_text(yaml.safe_dump(AD, sort_keys=False))
+    services = open_org(tmp_path, ad_config(rule, **attribute_changes))
+    return services
+
+
+def ad_profile(tmp_path: Path, account: str) -> dict[str, Any]:
+    data = yaml.safe_load((tmp_path / "org" / "ad.yaml").read_text())
+    return next(a for a in data["accounts"] if a["id"] == account).get("profile", {})
+
+
+TITLE = {"target": "title", "attribute": "job_title"}
+
+
+def test_dry_run_plans_the_push_and_apply_writes_exactly_that(tmp_path: Path) -> None:
+    services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
+    before = (tmp_path / "org" / "ad.yaml").read_text()
+    plan = services.sync(dry_run=True)
+    planned = [
+        (c["object_id"], c["field"], c["old"], c["new"])
+        for c in plan.changes
+        if c["stage"] == "push"
+    ]
+    assert ("ad:alee", "title", "Intern", "Engineer") in planned
+    assert (tmp_path / "org" / "ad.yaml").read_text() == before  # nothing sent
+
+    applied = services.sync()
+    assert [
+        (c["object_id"], c["field"], c["old"], c["new"])
+        for c in applied.changes
+        if c["stage"] == "push"
+    ] == planned
+    assert ad_profile(tmp_path, "alee")["title"] == "Engineer"
+    assert ad_profile(tmp_path, "bchen")["title"] == "Director"  # already right: untouched
+    with services.db.session() as session:
+        executions = session.execute(select(PushExecution)).scalars().all()
+    assert {e.success for e in executions} == {True}
+    assert services.sync().changes == []  # a second sync pushes nothing
+
+    def hr_retitles_bo(data: dict) -> None:
+        data["accounts"][1]["profile"]["job_title"] = "VP Engineering"
+
+    edit(tmp_path / "org", "hr", hr_retitles_bo)
+    pushed = [c for c in services.sync().changes if c["stage"] == "push"]
+    assert [(c["object_id"], c["new"]) for c in pushed] == [("ad:bchen", "VP Engineering")]
+
+
+def test_targeting_by_entitlement_and_attribute_and_by_cel(tmp_path: Path) -> None:
+    by_filter = ad_org(
+        tmp_path / "a",
+        {
+            "targeting": {
+                "kind": "filter",
+                "entitlements": [{"app": "ad", "entitlement": "vpn"}],
+                "attributes": {"department": "Engineering"},
+            },
+            "mappings": [{"target": "description", "cel": '"managed"'}],
+        },
+    )
+    pushed = {c["object_id"] for c in by_filter.sync(dry_run=True).changes if c["stage"] == "push"}
+    assert pushed == {"ad:alee", "ad:bchen"}
+
+    by_cel = ad_org(
+        tmp_path / "b",
+        {
+            "targeting": {"kind": "cel", "cel": 'subject.department == "Sales"'},
+            "mappings": [{"target": "description", "cel": '"managed"'}],
+        },
+    )
+    result = by_cel.sync(dry_run=True)
+    assert {c["object_id"] for c in result.changes if c["stage"] == "push"} == {"ad:spark"}
+    push = next(s for s in result.stages if s.name == "push")
+    assert push.counts["targeted"] == 1
+
+
+def test_people_without_an_account_are_counted(tmp_path: Path) -> None:
+    services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
+    push = next(s for s in services.sync(dry_run=True).stages if s.name == "push")
+    assert push.counts["targeted"] == 5 and push.counts["targeted_without_account"] == 2
+
+
+def test_an_empty_value_clears_and_a_schema_violation_fails_only_that_person(
+    tmp_path: Path,
+) -> None:
+    services = ad_org(
+        tmp_path,
+        {
+            "targeting": {"kind": "everyone"},
+            "mappings": [
+                {"target": "extensionAttribute5", "cel": '""'},
+                {"target": "c", "cel": 'subject.email == "bo.chen@example.com" ? "USA1" : "GB"'},
+            ],
+        },
+    )
+    result = services.sync(allow_deletes=True)
+    assert result.status == "applied"
+    assert "extensionAttribute5" not in ad_profile(tmp_path, "spark")  # cleared
+    assert ad_profile(tmp_path, "alee")["c"] == "GB"
+    assert ad_profile(tmp_path, "bchen")["c"] == "US"  # rejected: too long, left as it was
+    push = next(s for s in result.stages if s.name == "push")
+    assert push.counts["failed"] == 1
+    assert any("ad:bchen" in p and "at most 3" in p for p in push.problems)
+    assert any(cause.startswith("target values cleared") for cause in result.deletions)
+
+
+def test_flow_rules_decide_what_may_be_pushed(tmp_path: Path) -> None:
+    inbound = {
+        "flow_rules": [{"app": "hr", "direction": "inbound"}, {"app": "ad", "direction": "inbound"}]
+    }
+    services = ad_org(
+        tmp_path / "a", {"targeting": {"kind": "everyone"}, "mappings": [TITLE]}, job_title=inbound
+    )
+    result = services.sync(dry_run=True)
+    push = next(s for s in result.stages if s.name == "push")
+    assert not [c for c in result.changes if c["stage"] == "push"]
+    assert push.counts["skipped_by_flow_rules"] == 1
+    assert any("authoritative" in note for note in push.notes)
+
+    outbound = {
+        "flow_rules": [
+            {"app": "hr", "direction": "inbound"},
+            {"app": "ad", "direction": "outbound"},
+        ]
+    }
+    services = ad_org(
+        tmp_path / "b", {"targeting": {"kind": "everyone"}, "mappings": [TITLE]}, job_title=outbound
+    )
+    assert [c for c in services.sync(dry_run=True).changes if c["stage"] == "push"]
+
+
+def test_push_plan_command(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
+    services.sync()
+    db = str(tmp_path / "roster.db")
+    result = CliRunner().invoke(main, ["push-plan", "--json", "--db", db])
+    assert result.exit_code == 0 and json.loads(result.stdout)["rules"] == {}  # in step
+
+    # a new mapping: the plan shows what the next sync would write, and sends nothing
+    config = ad_config(
+        {
+            "targeting": {"kind": "everyone"},
+            "mappings": [TITLE, {"target": "description", "cel": '"managed"'}],
+        }
+    )
+    path = tmp_path / "org" / "roster.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
+    before = (tmp_path / "org" / "ad.yaml").read_text()
+    result = CliRunner().invoke(main, ["push-plan", "ad-core", "--json", "--db", db])
+    plan = json.loads(result.stdout)["rules"]["ad-core"]
+    assert {item["account"] for item in plan} == {"ad:alee", "ad:bchen", "ad:spark"}
+    assert plan[0]["changes"]["description"] == {"old": None, "new": "managed"}
+    assert (tmp_path / "org" / "ad.yaml").read_text() == before
+    result = CliRunner().invoke(main, ["push-plan", "nope", "--db", db])
+    assert result.exit_code == 1 and "ad-core" in result.stderr
