@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
+from engine.sync.pipeline import STAGES
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
@@ -29,7 +30,6 @@ from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, pl
 if TYPE_CHECKING:
     from engine.services import RunSummary, Services
 
-STAGES = ("import", "identify", "ownership", "attributes")
 WRITE_ROW = "write"
 HISTORY_LIMIT = 30
 

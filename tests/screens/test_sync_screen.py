@@ -110,7 +110,8 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal)
         summary = shown(modal.query_one("#confirm-summary", Static))
-        assert "4 changes to apply" in summary
+        assert "7 changes to apply" in summary  # 2 imported, 2 attributes, 3 pushes
+        assert re.search(r"push .*values 3", summary)
         assert re.search(r"attributes .*set 2", summary)
         assert "No person, account or attribute value would be deleted" in summary
         assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
