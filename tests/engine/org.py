@@ -107,8 +107,12 @@ SLACK = {
     "accounts": [
         {"id": "s1", "email": "ann.lee@example.com", "username": "ann"},
         {"id": "s2", "email": "ghost@example.com", "username": "ghost"},
-        {"id": "s3", "email": "ann.lee@example.com", "username": "deploybot",
-         "type": "SERVICE_ACCOUNT"},
+        {
+            "id": "s3",
+            "email": "ann.lee@example.com",
+            "username": "deploybot",
+            "type": "SERVICE_ACCOUNT",
+        },
     ],
     "entitlements": [{"id": "admins", "name": "Workspace admins"}],
     "grants": [{"account": "s1", "entitlement": "admins"}],

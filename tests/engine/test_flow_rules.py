@@ -150,9 +150,15 @@ class Failing(Values):
 
 
 def test_a_failing_source_keeps_the_value_in_mapping_mode() -> None:
-    title = AttributeDef("job_title", False, [
-        Source("broken:x", "broken", "x"), Source("idp:title", "idp", "profile.title"),
-    ], authority=False)
+    title = AttributeDef(
+        "job_title",
+        False,
+        [
+            Source("broken:x", "broken", "x"),
+            Source("idp:title", "idp", "profile.title"),
+        ],
+        authority=False,
+    )
     before = AttributeState("Engineer", "broken:x", {}, True)
     decision = decide(title, USER, before, Failing(idp="Manager"))
     assert decision.value == "Engineer" and "kept" in decision.reason
