@@ -404,6 +404,124 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         click.echo(f"  ! {problem}", err=True)
 
 
+class _ProvisionGroup(click.Group):
+    """`roster provision APP --user EMAIL` is short for `roster provision create APP ...`;
+    `roster provision test APP FIELD --user EMAIL` tests one field."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "create", self.commands["create"], args
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=_ProvisionGroup)
+@_store_options
+def provision() -> None:
+    """Create an account in APP for one person, or test one provisioning field.
+
+    \b
+    roster provision APP --user EMAIL [--dry-run] [--json]
+    roster provision test APP FIELD --user EMAIL [--json]
+    """
+
+
+def _shown_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _print_plan_fields(fields: list[Any]) -> None:
+    width = max((len(f.key) for f in fields), default=0)
+    for item in fields:
+        mark = "ok " if item.ok else "!! "
+        value = "(not set)" if item.value is None else _shown_value(item.value)
+        line = f"  {mark}{item.key:<{width}}  {value}  [{item.type}, {item.source}]"
+        click.echo(line)
+        if not item.ok:
+            click.echo(f"       {item.reason}" + (f" ({item.hint})" if item.hint else ""))
+        elif item.note:
+            click.echo(f"       note: {item.note}")
+
+
+@provision.command("create")
+@_store_options
+@click.argument("app")
+@click.option("--user", "user_email", required=True, help="The person's email (or id).")
+@click.option("--dry-run", is_flag=True, help="Plan and check every field; create nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def provision_create(app: str, user_email: str, dry_run: bool, as_json: bool) -> None:
+    """Create an account in APP for the person with EMAIL and link it (exit 1 if refused)."""
+    from engine.provision import ProvisionRefused
+
+    who: str | int = int(user_email) if user_email.isdigit() else user_email
+    services = _services()
+    try:
+        result = services.provision(app, who, dry_run=dry_run)
+    except ProvisionRefused as exc:
+        result = exc.result
+    plan = result.plan
+    if as_json:
+        _emit(result.as_dict())
+        sys.exit(0 if result.ok else 1)
+    mode = " (dry run)" if dry_run else ""
+    click.echo(f"Provision {plan.app_id} for {plan.user}{mode}")
+    for problem in plan.problems:
+        click.echo(f"  !! {problem}")
+    _print_plan_fields(plan.fields)
+    run = f" (run {result.run_id})" if result.run_id else ""
+    if result.error:
+        click.echo(f"Error: {result.error}{run}", err=True)
+    elif not plan.ok:
+        click.echo(
+            f"Error: no account was created: {len(plan.reasons())} problem"
+            f"{'s' if len(plan.reasons()) != 1 else ''}{run}.",
+            err=True,
+        )
+    elif dry_run:
+        click.echo(f"Dry run: every field is valid; nothing was created{run}.")
+    else:
+        click.echo(f"Created {plan.app_id}:{result.account}, linked to {plan.user}{run}.")
+    sys.exit(0 if result.ok else 1)
+
+
+@provision.command("test")
+@_store_options
+@click.argument("app")
+@click.argument("field_key", metavar="FIELD")
+@click.option("--user", "user_email", required=True, help="The person's email (or id).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def provision_test(app: str, field_key: str, user_email: str, as_json: bool) -> None:
+    """Evaluate APP's provisioning FIELD for the person with EMAIL: value and type, or the error."""
+    who: str | int = int(user_email) if user_email.isdigit() else user_email
+    result = _services().provision_test(app, field_key, who)
+    if as_json:
+        _emit({"app": app, "user": user_email, **result.as_dict()})
+        sys.exit(0 if result.ok else 1)
+    required = ", required" if result.required else ""
+    click.echo(f"{app}.{result.key} ({result.field_type}{required}) for {user_email}")
+    if result.expression is not None:
+        click.echo(f"expression: {result.expression.strip()}")
+    click.echo(f"source: {result.source}")
+    if result.ok:
+        value = "(not set)" if result.value is None else _shown_value(result.value)
+        click.echo(f"value:  {value}")
+        click.echo(f"type:   {result.type}")
+        if result.note:
+            click.echo(f"note:   {result.note}")
+    else:
+        if result.value is not None:
+            click.echo(f"value:  {_shown_value(result.value)}")
+            click.echo(f"type:   {result.type}")
+        where = f"line {result.line}, column {result.column}: " if result.line else ""
+        click.echo(f"error: {where}{result.reason}", err=True)
+        if result.hint:
+            click.echo(f"hint: {result.hint}", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
 @main.group()
 def config() -> None:
     """Export, validate and import the configuration as YAML."""

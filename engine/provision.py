@@ -1,0 +1,452 @@
+"""Provisioning (DESIGN §6): plan a new account for one person, field by field.
+
+An app's provisioning config maps fields of its account-creation schema to CEL expressions
+(context `provisioning_field`: `subject`, and `entitlement` when the account is for a requested
+entitlement). `plan_account` evaluates every field and checks it; the plan is valid only when
+every field is (all or nothing), and each failing field says why.
+
+Rules, in order, for each field of the schema:
+
+- mapped (`source` "cel"): the expression's value. An empty result ("", null, [], {}) falls back
+  to the field's default when it has one (`source` "default", with a note), exactly as the
+  connector would do it, so the plan shows what will really be created.
+- unmapped: the field's default (`source` "default"), or nothing (`source` "unmapped").
+- required fields must be non-empty (a string of spaces counts as empty).
+- values must fit the field's type, strictly: `string` takes a CEL string (use `string(x)` or
+  `time.format(...)` for other values), `bool` a bool, `int` an int, `string_list` a list of
+  strings (a single string is refused, not wrapped: write `[value]`, so that a mistaken
+  expression cannot silently create an account with the wrong groups), `map` a map. Strings
+  and list items longer than the field's `max_length` are refused.
+- an expression for a key the schema does not have is an error of its own.
+
+A person who already has an account in the app (any status except DELETED), or who is deleted,
+gets no plan: the plan is refused with that reason.
+
+This module never writes: `engine.services.Services.provision` creates and journals.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python, type_name
+from engine.errors import ConnectorError, NotFound
+from engine.records import UserRecord
+
+CONTEXT = "provisioning_field"
+SOURCES = ("cel", "default", "unmapped")
+
+
+class ProvisionRefused(ConnectorError):
+    """The app's connector refused to create the account (e.g. the username exists already).
+    `result` holds the plan and the failed run; nothing was changed in the store."""
+
+    def __init__(self, message: str, result: ProvisionResult, problems: Any = None) -> None:
+        super().__init__(message, problems)
+        self.result = result
+
+
+@dataclass
+class FieldResult:
+    """One field of a planned account."""
+
+    key: str
+    display_name: str = ""
+    field_type: str = "string"  # the schema's type: string | bool | int | string_list | map
+    required: bool = False
+    source: str = "unmapped"  # "cel" | "default" | "unmapped"
+    expression: str | None = None
+    value: Any = None
+    type: str = "null"  # the CEL type of the value, as previews show it
+    ok: bool = True
+    reason: str = ""  # why the field is not ok
+    note: str = ""  # something worth knowing even when it is ok
+    line: int | None = None  # compile errors: where in the expression
+    column: int | None = None
+    hint: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "display_name": self.display_name,
+            "field_type": self.field_type,
+            "required": self.required,
+            "source": self.source,
+            "expression": self.expression,
+            "value": self.value,
+            "type": self.type,
+            "ok": self.ok,
+            "reason": self.reason,
+            "note": self.note,
+            "line": self.line,
+            "column": self.column,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class ProvisionPlan:
+    app_id: str
+    user_id: int
+    user: str  # the person's email, or display name / id when they have none
+    fields: list[FieldResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # reasons that are not about one field
+    entitlement: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(f.ok for f in self.fields)
+
+    def values(self) -> dict[str, Any]:
+        """What the connector receives: every field with a non-empty value."""
+        return {f.key: f.value for f in self.fields if f.ok and not _is_empty(f.value)}
+
+    def reasons(self) -> list[str]:
+        """Every reason the plan is refused, one line each, naming the field."""
+        return list(self.problems) + [f"{f.key}: {f.reason}" for f in self.fields if not f.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "app": self.app_id,
+            "user": self.user,
+            "user_id": self.user_id,
+            "fields": [f.as_dict() for f in self.fields],
+            "problems": list(self.problems),
+            "entitlement": self.entitlement,
+        }
+
+
+@dataclass
+class ProvisionResult:
+    """What `Services.provision` did: the plan, the run that journals it, the new account."""
+
+    plan: ProvisionPlan
+    dry_run: bool
+    run_id: int | None = None
+    status: str = "planned"  # planned | applied | failed
+    account: str | None = None  # the created account's external id
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.plan.ok and not self.error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "app": self.plan.app_id,
+            "user": self.plan.user,
+            "fields": [f.as_dict() for f in self.plan.fields],
+            "problems": self.plan.reasons(),
+            "account": self.account,
+            "dry_run": self.dry_run,
+            "run_id": self.run_id,
+            "status": self.status,
+            "error": self.error or None,
+        }
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+
+def schema_of(app_row_or_schema: Any) -> list[dict[str, Any]]:
+    """The creation schema (list of field dicts) of an App row, a ConnectorDescription, or a
+    list of field dicts / SchemaFields, sorted by `order`."""
+    schema = getattr(app_row_or_schema, "creation_schema", app_row_or_schema)
+    fields = [dict(item) if isinstance(item, Mapping) else item.as_dict() for item in schema or []]
+    return sorted(fields, key=lambda f: f.get("order") or 0)
+
+
+def user_label(user: UserRecord) -> str:
+    return user.email or user.display_name or f"person {user.id}"
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def plan_account(
+    cel: CelEngine,
+    app_row_or_schema: Any,
+    provisioning_fields: Mapping[str, str],
+    user: UserRecord,
+    entitlement: dict[str, Any] | None = None,
+    *,
+    app_id: str | None = None,
+) -> ProvisionPlan:
+    """Evaluate and check every creation field for `user`. Never raises for a bad expression
+    or value: each field carries its own reason. `app_id` (taken from an App row when one is
+    given) lets the plan refuse a person who already has an account in the app."""
+    app_id = app_id or getattr(app_row_or_schema, "id", None) or ""
+    schema = schema_of(app_row_or_schema)
+    plan = ProvisionPlan(app_id, user.id, user_label(user), entitlement=entitlement)
+    if user.status == "DELETED":
+        plan.problems.append(
+            f"{plan.user} is deleted (no directory keeps them); no account is created for them."
+        )
+    existing = _existing_accounts(cel, app_id, user)
+    if existing:
+        plan.problems.append(
+            f"{plan.user} already has an account in {app_id}: "
+            + ", ".join(f"{app_id}:{a}" for a in existing)
+            + "; no second account is created (link or re-enable the existing one instead)."
+        )
+    known = [f["key"] for f in schema]
+    for spec in schema:
+        text = provisioning_fields.get(spec["key"])
+        plan.fields.append(_field_result(cel, spec, text, user, entitlement))
+    for key, text in provisioning_fields.items():
+        if key in known:
+            continue
+        near = difflib.get_close_matches(key, known, n=1) or [
+            k for k in known if k.lower() == key.lower()
+        ]
+        plan.fields.append(
+            FieldResult(
+                key=key,
+                display_name=key,
+                source="cel",
+                expression=text,
+                ok=False,
+                reason=f"not a field of the account-creation schema of {app_id or 'this app'}",
+                hint=(f"did you mean `{near[0]}`? " if near else "")
+                + f"fields: {', '.join(known) or 'none'}",
+            )
+        )
+    return plan
+
+
+def test_field(
+    cel: CelEngine,
+    app_row_or_schema: Any,
+    provisioning_fields: Mapping[str, str],
+    user: UserRecord,
+    key: str,
+    entitlement: dict[str, Any] | None = None,
+    *,
+    text: str | None = None,
+    app_id: str | None = None,
+) -> FieldResult:
+    """One field against one person: value and type, or the error. `text` tests an expression
+    that is not saved yet (an editor's draft) instead of the configured one."""
+    app_id = app_id or getattr(app_row_or_schema, "id", None) or "this app"
+    schema = schema_of(app_row_or_schema)
+    spec = next((f for f in schema if f["key"] == key), None)
+    if spec is None:
+        spec = next((f for f in schema if f["key"].lower() == key.lower()), None)
+    if spec is None:
+        known = [f["key"] for f in schema]
+        near = difflib.get_close_matches(key, known, n=1)
+        raise NotFound(
+            f"{app_id} has no account-creation field {key!r}"
+            + (f" (did you mean {near[0]!r}?)" if near else "")
+            + f"; its fields are: {', '.join(known) or 'none'}."
+        )
+    expression = text if text is not None else provisioning_fields.get(spec["key"])
+    return _field_result(cel, spec, expression, user, entitlement)
+
+
+test_field.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+# --- one field -------------------------------------------------------------------------------
+
+
+def _field_result(
+    cel: CelEngine,
+    spec: Mapping[str, Any],
+    text: str | None,
+    user: UserRecord,
+    entitlement: dict[str, Any] | None,
+) -> FieldResult:
+    field_type = spec.get("type") or "string"
+    result = FieldResult(
+        key=spec["key"],
+        display_name=spec.get("display_name") or spec["key"],
+        field_type=field_type,
+        required=bool(spec.get("required")),
+        expression=text,
+    )
+    default = spec.get("default")
+    raw: Any
+    if text is not None and str(text).strip():
+        result.source = "cel"
+        try:
+            program = cel.compile(CONTEXT, text)
+            raw = cel.evaluate(program, cel.activation_for(CONTEXT, user, entitlement=entitlement))
+        except CelCompileError as exc:
+            result.ok = False
+            result.reason = f"the expression does not compile: {exc.problem.message}"
+            result.line, result.column, result.hint = (
+                exc.problem.line,
+                exc.problem.column,
+                exc.problem.hint,
+            )
+            return result
+        except CelEvalError as exc:
+            result.ok = False
+            result.reason = f"the expression failed for this person: {exc.message}"
+            return result
+        result.type = type_name(raw)
+        try:
+            result.value = to_python(raw)
+        except Exception as exc:  # noqa: BLE001 - a value we cannot show is a field error
+            result.ok = False
+            result.reason = f"the expression returned a {result.type} that cannot be used ({exc})"
+            return result
+        if _is_empty(result.value) and not _is_empty(default):
+            result.note = (
+                f"the expression returned {_empty_words(result.value)}; the field's default is used"
+            )
+            result.source = "default"
+            result.value, result.type = default, type_name(default)
+    elif not _is_empty(default):
+        result.source = "default"
+        result.value, result.type = default, type_name(default)
+    else:
+        result.source = "unmapped"
+    if _is_empty(result.value):
+        if result.required:
+            result.ok = False
+            result.reason = (
+                f"required, but the expression returned {_empty_words(result.value)}"
+                if result.source == "cel"
+                else "required, but no expression maps it and it has no default"
+            )
+        return result
+    reason = check_value(field_type, result.value, result.type, spec.get("max_length"))
+    if reason:
+        result.ok = False
+        result.reason = reason
+    return result
+
+
+def check_value(field_type: str, value: Any, kind: str, max_length: Any = None) -> str:
+    """Empty when a non-empty plain value fits the field type, else the reason. `kind` is the
+    value's CEL type name (it tells a timestamp from the string it converts to)."""
+    expected = {
+        "string": "a string",
+        "bool": "true or false",
+        "int": "a whole number (int)",
+        "string_list": "a list of strings",
+        "map": "a map",
+    }.get(field_type)
+    if expected is None:
+        return f"the schema gives this field an unknown type {field_type!r}"
+    got = f"got {_shown(value, kind)}"
+    if field_type == "string":
+        if kind != "string" or not isinstance(value, str):
+            hint = (
+                "format it with time.format(...)"
+                if kind in ("timestamp", "duration")
+                else "convert it with string(...)"
+            )
+            return f"expected {expected}, {got} ({hint})"
+        return _too_long([value], max_length)
+    if field_type == "bool":
+        if not isinstance(value, bool):
+            return f"expected {expected}, {got}"
+        return ""
+    if field_type == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or kind not in ("int", "uint"):
+            hint = " (convert it with int(...))" if kind in ("string", "double") else ""
+            return f"expected {expected}, {got}{hint}"
+        return ""
+    if field_type == "string_list":
+        if isinstance(value, str):
+            return (
+                f"expected {expected}, got a single string {_shown(value, kind)[7:]} "
+                "(write [value] to make a list of one)"
+            )
+        if not isinstance(value, list):
+            return f"expected {expected}, {got}"
+        bad = [item for item in value if not isinstance(item, str)]
+        if bad:
+            return (
+                f"expected {expected}, but item {value.index(bad[0]) + 1} is "
+                f"{_shown(bad[0], type_name(bad[0]))}"
+            )
+        return _too_long(value, max_length)
+    if not isinstance(value, dict):  # map
+        return f"expected {expected}, {got}"
+    return ""
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _existing_accounts(cel: CelEngine, app_id: str, user: UserRecord) -> list[str]:
+    population = cel.population
+    if population is None or not app_id:
+        return []
+    return sorted(
+        a.external_id
+        for a in population.accounts_of(user.id)
+        if a.app_id == app_id and a.status != "DELETED"
+    )
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | dict):
+        return not value
+    return False
+
+
+def _empty_words(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "an empty string" if value == "" else "only spaces"
+    if isinstance(value, list):
+        return "an empty list"
+    return "an empty map"
+
+
+def _shown(value: Any, kind: str) -> str:
+    if kind == "string" and isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "…"
+        return f'string "{text}"'
+    if kind == "bool":
+        return f"bool {'true' if value else 'false'}"
+    if kind in ("int", "uint", "double"):
+        return f"{kind} {value}"
+    return kind
+
+
+def _too_long(values: Iterable[str], max_length: Any) -> str:
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+        return ""
+    for item in values:
+        if len(item) > max_length:
+            return f"{len(item)} characters long; at most {max_length} are allowed"
+    return ""
+
+
+def invalid_plan_message(plan: ProvisionPlan) -> str:
+    reasons = plan.reasons()
+    return (
+        f"No account was created in {plan.app_id} for {plan.user}: "
+        + "; ".join(reasons)
+        + ("." if reasons and not reasons[-1].endswith(".") else "")
+    )
+
+
+__all__ = [
+    "CONTEXT",
+    "FieldResult",
+    "ProvisionPlan",
+    "ProvisionRefused",
+    "ProvisionResult",
+    "check_value",
+    "invalid_plan_message",
+    "plan_account",
+    "schema_of",
+    "test_field",
+]
