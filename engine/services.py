@@ -640,6 +640,43 @@ class Services:
             "notes": report.notes,
         }
 
+    def push_history(self, limit: int = 200, rule: str | None = None) -> list[dict[str, Any]]:
+        """The latest push executions: who, which attributes old → new, success or reason."""
+        from engine.store.models import PushExecution
+
+        with self.db.session() as session:
+            statement = select(PushExecution).order_by(col(PushExecution.id).desc()).limit(limit)
+            if rule is not None:
+                statement = statement.where(PushExecution.push_rule == rule)
+            rows = session.execute(statement).scalars().all()
+            accounts = {
+                a.id: f"{a.app_id}:{a.external_id}"
+                for a in session.execute(
+                    select(Account).where(
+                        col(Account.id).in_([r.account_id for r in rows if r.account_id])
+                    )
+                ).scalars()
+            }
+            people = {
+                p.id: p.email or p.display_name
+                for p in session.execute(
+                    select(Person).where(col(Person.id).in_([r.user_id for r in rows if r.user_id]))
+                ).scalars()
+            }
+        return [
+            {
+                "run_id": r.run_id,
+                "rule": r.push_rule,
+                "at": r.at.isoformat(),
+                "account": accounts.get(r.account_id or 0, ""),
+                "user": people.get(r.user_id or 0, ""),
+                "changes": r.changes,
+                "success": r.success,
+                "reason": r.reason,
+            }
+            for r in rows
+        ]
+
     # --- manual account decisions ------------------------------------------------------
     def set_link(
         self,
