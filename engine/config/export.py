@@ -117,11 +117,14 @@ def _sorted_map(value: Any) -> Any:
 
 def settings_data(settings: Settings) -> dict[str, Any]:
     threshold = settings.deletion_threshold
-    return {
+    data: dict[str, Any] = {
         "deletion_threshold": _flow(
             {"max_objects": threshold.max_objects, "max_percent": threshold.max_percent}
         )
     }
+    if settings.access_requests:
+        data["access_requests"] = settings.access_requests
+    return data
 
 
 def key_spec_data(spec: KeySpec) -> dict[str, Any]:

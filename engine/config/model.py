@@ -138,6 +138,9 @@ class DeletionThreshold(_Model):
 
 class Settings(_Model):
     deletion_threshold: DeletionThreshold = Field(default_factory=DeletionThreshold)
+    # A YAML file of access requests (`requests:` list of id, user_email, app, entitlement,
+    # status), relative to the configuration's folder; proactive provisioning reads it.
+    access_requests: str | None = None
 
 
 # --------------------------------------------------------------------------- match rules

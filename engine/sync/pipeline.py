@@ -36,10 +36,11 @@ from engine.sync.attributes import compile_attributes, is_empty, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.ownership import run_ownership
+from engine.sync.provisioning import Creation, create, load_requests, plan_provisioning
 from engine.sync.push import PushItem, app_id_of, plan_push, send
 from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
 
-STAGES = ("import", "identify", "ownership", "attributes", "push")
+STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 
@@ -276,6 +277,9 @@ def _run_locked(
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
         pushes = plan_push(state, document, app_rows, cel, reports[4])
+        step("provision", 5)
+        requests = load_requests(document, base_dir, reports[5])
+        creations = plan_provisioning(state, document, app_rows, cel, requests, reports[5])
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write" if not dry_run else "plan", time.perf_counter()))
@@ -301,6 +305,7 @@ def _run_locked(
             settled = signature if not failed and not volatile else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
+            _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
             _settle(db, run_id, apps, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
@@ -375,6 +380,35 @@ def _push(
         with db.session() as session, session.begin():
             writer.write_push(session, state, run_id, pushes, failures, relisted)
     committed.add("push")
+
+
+def _provision(
+    db: Database,
+    state: WorkState,
+    run_id: int,
+    creations: list[Creation],
+    apps: list[dict[str, Any]],
+    base_dir: Path,
+    report: StageReport,
+    step: Callable[[str, int], None],
+    committed: set[str],
+) -> None:
+    """Create the planned accounts (after the store is committed) and link each one at once."""
+    step("provision", 5)
+    if creations:
+        by_id = {app["id"]: app for app in apps}
+        connectors = {
+            app_id: make_connector(connector_spec(by_id[app_id], base_dir))
+            for app_id in {c.app_id for c in creations}
+        }
+        created = create(creations, connectors, report)
+        with db.session() as session, session.begin():
+            writer.write_provisioned(session, state, run_id, created)
+            for app_id, connector in connectors.items():
+                version = connector.source_version()
+                if version is not None:
+                    set_meta(session, f"source_version:{app_id}", version)
+    committed.add("provision")
 
 
 def _settle(

@@ -344,3 +344,48 @@ def write_push(
             session.connection().execute(statement, batch)
         if version is not None:
             set_meta(session, f"source_version:{app_id}", version)
+
+
+def write_provisioned(
+    session: Session, state: WorkState, run_id: int, created: list[tuple[Any, Any]]
+) -> None:
+    """The new accounts, linked to their people at once, and journalled."""
+    now = utcnow()
+    next_id = _next_id(session, Account)
+    rows, changes = [], []
+    for creation, listed in created:
+        account = AccountRecord(id=next_id, app_id=creation.app_id, external_id=listed.external_id)
+        next_id += 1
+        _copy_listed(listed, account)
+        account.owner_id = creation.user.id
+        account.link_kind = "provisioned"
+        key = (creation.app_id, listed.external_id)
+        state.accounts[key] = account
+        state.fingerprints[key] = fingerprint(listed)
+        rows.append(
+            {
+                **_account_row(state, account),
+                "id": account.id,
+                "owner_id": account.owner_id,
+                "link_kind": "provisioned",
+                "first_seen": now,
+                "last_seen": now,
+            }
+        )
+        changes.append(
+            PlannedChange(
+                "provision",
+                "account",
+                f"{creation.app_id}:{listed.external_id}",
+                "",
+                None,
+                creation.values,
+                f"created for {creation.user_label} "
+                f"(approved access request {creation.request_id}) and linked",
+            )
+        )
+    for batch in _batches(rows):
+        session.connection().execute(ACCOUNT.insert(), batch)
+    if rows:
+        _advance_sequence(session, ACCOUNT)
+    journal(session, run_id, changes, True)

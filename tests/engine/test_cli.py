@@ -42,6 +42,7 @@ def test_sync_json_then_idempotent(store: tuple[CliRunner, Path, Path]) -> None:
         "ownership",
         "attributes",
         "push",
+        "provision",
     }
     assert data["changes_total"] > 0
     code, out, _ = run(runner, "--db", str(db), "sync", "--json")

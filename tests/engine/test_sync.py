@@ -234,6 +234,7 @@ def test_sync_json_shape(org: Services) -> None:
         "ownership",
         "attributes",
         "push",
+        "provision",
     ]
     assert IDP["accounts"][0]["id"] in json.dumps(data["changes"])
 

@@ -1,0 +1,99 @@
+"""Stage 6: accounts for approved access requests, on the demo organisation's real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+
+from engine.services import open_services
+from engine.setup import demo_folder_for
+from engine.store.models import Account, Person
+
+
+def entra_ids(folder: Path) -> set[str]:
+    data = yaml.safe_load((folder / "apps" / "entra.yaml").read_text(encoding="utf-8"))
+    return {a["id"] for a in data["accounts"]}
+
+
+def test_approved_requests_become_linked_accounts_once(tmp_path: Path) -> None:
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    folder = demo_folder_for(services.db)
+    requests = yaml.safe_load((folder / "apps" / "access_requests.yaml").read_text())["requests"]
+    approved = {r["user_email"] for r in requests if r["status"] == "APPROVED"}
+    with services.db.session() as session:
+        rows = session.execute(
+            select(Account, Person)
+            .join(Person, Person.id == Account.owner_id)
+            .where(Account.app_id == "entra", Account.link_kind == "provisioned")
+        ).all()
+    assert {person.email for _, person in rows} == approved
+    assert {account.external_id for account, _ in rows} <= entra_ids(folder)
+    pending = {r["user_email"] for r in requests if r["status"] != "APPROVED"}
+    assert not pending & {person.email for _, person in rows}
+
+    # a full re-evaluation creates nothing more: those people have their accounts now
+    services.set_link("slack:" + _any_slack(services), None)
+    again = services.sync()
+    provision = next(s for s in again.stages if s.name == "provision")
+    assert provision.counts.get("already_provisioned") == len(approved)
+    assert "to_create" not in provision.counts
+
+
+def _any_slack(services) -> str:  # type: ignore[no-untyped-def]
+    return next(a.external_id for a in services.population().accounts if a.app_id == "slack")
+
+
+def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+    services = open_services(db_path=tmp_path / "r.db", init="empty")
+    from engine.setup import copy_demo_files
+
+    folder = copy_demo_files(tmp_path / "demo")
+    config = (folder / "roster.yaml").read_text(encoding="utf-8")
+    # one approved request clashes with an existing Entra user principal name
+    requests_path = folder / "apps" / "access_requests.yaml"
+    data = yaml.safe_load(requests_path.read_text())
+    first = data["requests"][0]["user_email"]
+    entra = yaml.safe_load((folder / "apps" / "entra.yaml").read_text())
+    entra["accounts"].append(
+        {
+            "id": first,
+            "username": "someone.else",
+            "email": "someone.else@example.com",
+            "profile": {"userPrincipalName": first},
+        }
+    )
+    (folder / "apps" / "entra.yaml").write_text(
+        yaml.safe_dump(entra, sort_keys=False, allow_unicode=True)
+    )
+    services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
+    result = services.sync()
+    provision = next(s for s in result.stages if s.name == "provision")
+    assert result.status == "applied"
+    approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
+    assert provision.counts["refused"] == 1
+    assert provision.counts["created"] == approved - 1
+    assert any(first in p and "refused" in p for p in provision.problems)
+
+    # a required field that comes out empty: no account, and the field is named
+    broken = config.replace("mailNickname: ", "mailNickname: '\"\"' #", 1)
+    assert broken != config
+    (folder / "roster.yaml").write_text(broken)
+    services.import_config(broken, source=str(folder / "roster.yaml"), base_dir=folder)
+    data["requests"].append(
+        {
+            "id": "REQ-X",
+            "user_email": "john.bjork@example.com",
+            "app": "entra",
+            "entitlement": "lic-e5",
+            "status": "APPROVED",
+        }
+    )
+    requests_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = entra_ids(folder)
+    result = services.sync()
+    provision = next(s for s in result.stages if s.name == "provision")
+    assert provision.counts["invalid"] >= 1
+    assert any("john.bjork@example.com" in p and "mailNickname" in p for p in provision.problems)
+    assert entra_ids(folder) == before
