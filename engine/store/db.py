@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +24,14 @@ MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock he
 
 def sqlite_url(path: Path | str) -> str:
     return f"sqlite:///{Path(path).expanduser().resolve()}"
+
+
+def _json_dumps(value: object) -> str:
+    # orjson is several times faster than json for the profiles and journal rows a sync writes
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -76,12 +85,14 @@ class Database:
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(
-                    self.url, connect_args={"check_same_thread": False, "timeout": 10}
+                    self.url,
+                    connect_args={"check_same_thread": False, "timeout": 10},
+                    **JSON_CODEC,
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 try:
-                    engine = create_engine(self.url, pool_pre_ping=True)
+                    engine = create_engine(self.url, pool_pre_ping=True, **JSON_CODEC)
                 except ImportError as exc:  # the URL names a driver that is not installed
                     raise StoreError(
                         f"Cannot open the identity store at {self.display_url}: its database "

@@ -204,7 +204,9 @@ def _run_locked(
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
 
     def step(stage: str, done: int) -> None:
-        marks.append((stage, time.perf_counter()))
+        # while applying, the time until the next step is spent writing that stage
+        label = f"write {stage}" if marks[-1][0].startswith(("write", "plan")) else stage
+        marks.append((label, time.perf_counter()))
         if progress is not None:
             progress(stage, done, len(STAGES))
         if cancelled is not None and cancelled():
@@ -282,7 +284,7 @@ def _run_locked(
         creations = plan_provisioning(state, document, app_rows, cel, requests, reports[5])
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
-        marks.append(("write" if not dry_run else "plan", time.perf_counter()))
+        marks.append(("write import" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
         result.deletions = _deletions(state)
         # target values are measured against the accounts of the apps pushed to
