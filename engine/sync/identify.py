@@ -152,37 +152,11 @@ def _merge(
 
 
 def _link(state: WorkState, account: AccountRecord, user_id: int, kind: str, reason: str) -> None:
-    state.journal(
-        STAGE,
-        "account",
-        state.account_label(account),
-        "owner",
-        state.owner_label(account.owner_id),
-        state.owner_label(user_id),
-        reason,
-    )
-    if account.owner_id is not None:
-        state.previous_owners.add(account.owner_id)
-    account.owner_id = user_id
-    account.link_kind = kind
-    state.dirty_links.add((account.app_id, account.external_id))
+    state.set_owner(STAGE, account, user_id, kind, reason)
 
 
 def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
-    state.journal(
-        STAGE,
-        "account",
-        state.account_label(account),
-        "owner",
-        state.owner_label(account.owner_id),
-        None,
-        reason,
-    )
-    if account.owner_id is not None:
-        state.previous_owners.add(account.owner_id)
-    account.owner_id = None
-    account.link_kind = None
-    state.dirty_links.add((account.app_id, account.external_id))
+    state.set_owner(STAGE, account, None, None, reason)
 
 
 def _passing_directory_accounts(

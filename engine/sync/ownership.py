@@ -94,20 +94,7 @@ def run_ownership(
             else:
                 owner, reason = _find_owner(account, rules, indexes, state, report)
             if owner != account.owner_id:
-                state.journal(
-                    STAGE,
-                    "account",
-                    state.account_label(account),
-                    "owner",
-                    state.owner_label(account.owner_id),
-                    state.owner_label(owner),
-                    reason,
-                )
-                if account.owner_id is not None:
-                    state.previous_owners.add(account.owner_id)
-                account.owner_id = owner
-                account.link_kind = "ownership-rule" if owner is not None else None
-                state.dirty_links.add((account.app_id, account.external_id))
+                state.set_owner(STAGE, account, owner, "ownership-rule", reason)
             report.bump("owned" if owner is not None else "unowned")
 
 

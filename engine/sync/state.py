@@ -130,6 +130,25 @@ class WorkState:
         touched.update(self.previous_owners)
         return touched
 
+    def set_owner(
+        self, stage: str, account: AccountRecord, user_id: int | None, kind: str | None, reason: str
+    ) -> None:
+        """Link an account to a person (or unlink it with None), journalled with its reason."""
+        self.journal(
+            stage,
+            "account",
+            self.account_label(account),
+            "owner",
+            self.owner_label(account.owner_id),
+            self.owner_label(user_id),
+            reason,
+        )
+        if account.owner_id is not None:
+            self.previous_owners.add(account.owner_id)
+        account.owner_id = user_id
+        account.link_kind = kind if user_id is not None else None
+        self.dirty_links.add((account.app_id, account.external_id))
+
     def accounts_of_app(self, app_id: str) -> list[AccountRecord]:
         return [a for (app, _), a in self.accounts.items() if app == app_id]
 
