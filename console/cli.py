@@ -398,6 +398,10 @@ def push_plan(rule: str | None, as_json: bool) -> None:
             click.echo(f"  {item['account']} ({item['user']})")
             for target, change in item["changes"].items():
                 click.echo(f"    {target}: {change['old']!r} → {change['new']!r}")
+    if data["without_account"]:
+        click.echo(f"targeted but without an account ({len(data['without_account'])}):")
+        for entry in data["without_account"]:
+            click.echo(f"  {entry}")
     for note in data["notes"]:
         click.echo(f"  note: {note}")
     for problem in data["problems"]:

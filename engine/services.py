@@ -621,7 +621,10 @@ class Services:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
         cel = CelEngine(state.population())
         report = StageReport("push")
-        items = plan_push(state, document, apps, cel, report, only_rule=rule)
+        missing: list[str] = []
+        items = plan_push(
+            state, document, apps, cel, report, only_rule=rule, without_account=missing
+        )
         rules: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             rules.setdefault(item.rule, []).append(
@@ -631,10 +634,12 @@ class Services:
                     "changes": {
                         t: {"old": old, "new": new} for t, (old, new) in item.changes.items()
                     },
+                    "error": item.error,
                 }
             )
         return {
             "rules": rules,
+            "without_account": missing,
             "counts": dict(report.counts),
             "problems": report.problems,
             "notes": report.notes,

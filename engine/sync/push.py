@@ -136,8 +136,11 @@ def plan_push(
     cel: CelEngine,
     report: StageReport,
     only_rule: str | None = None,
+    without_account: list[str] | None = None,
 ) -> list[PushItem]:
-    """Every enabled rule's differences; journals them in the state and returns them."""
+    """Every enabled rule's differences, journalled in the state. Items with an `error` are
+    people the target's schema (or an expression) refuses: recorded, never sent. People who
+    are targeted but have no account in the app are appended to `without_account`."""
     items: list[PushItem] = []
     owned = state.accounts_by_owner()
     for rule in document.get("push_rules") or []:
@@ -174,6 +177,8 @@ def plan_push(
             targets = [a for a in accounts if a.app_id == app_id and a.status != "DELETED"]
             if not targets:
                 report.bump("targeted_without_account")
+                if without_account is not None:
+                    without_account.append(f"{name}: {state.user_label(user)}")
                 continue
             for account in targets:
                 item = _plan_one(name, app, account, user, mappings, cel, state)
@@ -182,6 +187,7 @@ def plan_push(
                     report.problems.append(
                         f"{name}: {item.account_key} ({item.user_label}): {item.error}"
                     )
+                    items.append(item)
                 elif item.changes:
                     report.bump("accounts_to_update")
                     report.bump("values", len(item.changes))
@@ -272,6 +278,8 @@ def send(items: list[PushItem], connectors: dict[str, Any]) -> dict[tuple[str, s
     failures: dict[tuple[str, str], str] = {}
     by_app: dict[str, dict[str, dict[str, Any]]] = {}
     for item in items:
+        if item.error:
+            continue
         by_app.setdefault(item.app_id, {}).setdefault(item.external_id, {}).update(
             {target: new for target, (_, new) in item.changes.items()}
         )

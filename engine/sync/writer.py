@@ -297,7 +297,7 @@ def write_push(
     executions, changes = [], []
     for item in pushes:
         account = state.accounts.get((item.app_id, item.external_id))
-        reason = failures.get((item.app_id, item.external_id), "")
+        reason = item.error or failures.get((item.app_id, item.external_id), "")
         executions.append(
             {
                 "run_id": run_id,
@@ -320,12 +320,12 @@ def write_push(
                     old,
                     new,
                     f"push rule {item.rule!r} for {item.user_label}"
-                    + (f"; refused by the app: {reason}" if reason else ""),
+                    + (f"; not written: {reason}" if reason else ""),
                 )
             )
     if executions:
         session.connection().execute(PUSH_EXECUTION.insert(), executions)
-    written = [c for c in changes if "refused by the app" not in c.reason]
+    written = [c for c in changes if "; not written: " not in c.reason]
     journal(session, run_id, written, True)
     journal(session, run_id, [c for c in changes if c not in written], False)
     for app_id, (listing, version) in relisted.items():

@@ -138,6 +138,9 @@ def test_people_without_an_account_are_counted(tmp_path: Path) -> None:
     services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
     push = next(s for s in services.sync(dry_run=True).stages if s.name == "push")
     assert push.counts["targeted"] == 5 and push.counts["targeted_without_account"] == 2
+    services.sync()
+    missing = services.push_plan()["without_account"]
+    assert sorted(missing) == ["ad-core: nina@example.com", "ad-core: sam.park2@example.com"]
 
 
 def test_an_empty_value_clears_and_a_schema_violation_fails_only_that_person(
@@ -161,6 +164,15 @@ def test_an_empty_value_clears_and_a_schema_violation_fails_only_that_person(
     push = next(s for s in result.stages if s.name == "push")
     assert push.counts["failed"] == 1
     assert any("ad:bchen" in p and "at most 3" in p for p in push.problems)
+    with services.db.session() as session:
+        refused = (
+            session.execute(
+                select(PushExecution).where(PushExecution.success.is_(False))  # type: ignore[attr-defined]
+            )
+            .scalars()
+            .all()
+        )
+    assert len(refused) == 1 and "at most 3" in refused[0].reason  # recorded, not sent
     assert any(cause.startswith("target values cleared") for cause in result.deletions)
 
 
