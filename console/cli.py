@@ -396,6 +396,9 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         click.echo(f"{name}: {len(items)} accounts")
         for item in items:
             click.echo(f"  {item['account']} ({item['user']})")
+            if item["error"]:
+                click.echo(f"    ! not pushed: {item['error']}")
+                continue
             for target, change in item["changes"].items():
                 click.echo(f"    {target}: {change['old']!r} → {change['new']!r}")
     if data["without_account"]:
