@@ -21,6 +21,8 @@ from screens.messages import WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
+from screens.provisioning import ProvisioningScreen
+from screens.push_rules import PushRulesScreen
 from screens.sync import SyncScreen
 from screens.users import UsersScreen
 
@@ -50,6 +52,20 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         "Dashboard",
         "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
         DashboardScreen,
+    ),
+    ScreenInfo(
+        "push",
+        "5",
+        "Push rules",
+        "Targets, targeting and mappings; the push plan (who gets which changes); history",
+        PushRulesScreen,
+    ),
+    ScreenInfo(
+        "provisioning",
+        "6",
+        "Provisioning",
+        "Per app: creation fields, mappings, types; test a field; create an account",
+        ProvisioningScreen,
     ),
     ScreenInfo(
         "users",

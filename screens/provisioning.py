@@ -1,0 +1,634 @@
+"""Provisioning: the apps that can create accounts; for the highlighted app its account-creation
+fields with their mapping (CEL or default), type and required mark; a chosen person; a Test of
+the highlighted field against that person (value and type, or the error); the plan of every field
+for that person; and Create, after a confirmation saying what will be created.
+
+Creating never skips a check: the engine evaluates every field again and refuses (nothing is
+created) when any field fails or the person already has an account in the app.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, get_current_worker
+
+from engine.provision import ProvisionRefused
+from screens.base import RosterScreen
+from screens.modals.confirm import ConfirmModal
+from screens.modals.provision_try import ProvisionTryModal
+from screens.modals.record_picker import RecordPicker
+from screens.widgets.plan_tree import plural
+
+if TYPE_CHECKING:
+    from engine.provision import FieldResult, ProvisionPlan
+    from engine.services import RecordRef, Services
+
+MAPPING_WIDTH = 40
+VALUE_WIDTH = 24
+CONFIRM_FIELDS = 10
+
+
+def show_value(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def mapping_text(field: dict[str, Any], expression: str | None, width: int = 200) -> Text:
+    if expression:
+        return Text(clip(one_line(expression), width), style="magenta")
+    default = field.get("default")
+    if default is not None and default != [] and default != "":
+        return Text(clip(f"default {show_value(default)}", width), style="cyan")
+    return Text("not mapped", style="dim")
+
+
+def field_outcome(result: FieldResult, width: int = 200) -> Text:
+    """A field of a plan or a test, as one cell: value (type), or ✗ reason."""
+    if not result.ok:
+        return Text(clip(f"✗ {result.reason}", width), style="bold red")
+    text = Text(
+        clip(show_value(result.value), width),
+        style="bold" if result.value not in (None, "") else "dim",
+    )
+    text.append(f" ({result.type})", style="dim")
+    return text
+
+
+class ProvisioningScreen(RosterScreen):
+    """Per app: creation fields and mappings; test a field; plan and create one account."""
+
+    TITLE_TEXT = "Provisioning"
+    CSS_PATH = Path(__file__).with_name("provisioning.tcss")
+    AUTO_FOCUS = "#prov-apps"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "o",
+            "choose_person",
+            "Person",
+            tooltip="Choose the person to test and plan for",
+        ),
+        Binding(
+            "t",
+            "test",
+            "Test field",
+            tooltip="Test the highlighted field for the person: value, type",
+        ),
+        Binding(
+            "e",
+            "try_expression",
+            "Try CEL",
+            tooltip="Try an edited expression for the field (not saved)",
+        ),
+        Binding(
+            "c",
+            "create",
+            "Create",
+            tooltip="Create the person's account in this app (asks first)",
+        ),
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            tooltip="Read the apps again and plan the person again",
+        ),
+    ]
+
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        ("enter", "On a field: test it (same as t)"),
+        ("t e c", "Test, try CEL and create work once a person is chosen (o)"),
+        ("tab", "Move between the apps and the fields"),
+        ("", "The plan column shows every field for the chosen person: value (type) or ✗ why."),
+        ("", "Mappings are edited in the configuration file (apps: provisioning: fields:)."),
+    ]
+
+    class AppsLoaded(Message):
+        def __init__(self, apps: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.apps = apps
+
+    class PlanLoaded(Message):
+        def __init__(self, app_id: str, person: int, plan: ProvisionPlan) -> None:
+            super().__init__()
+            self.app_id = app_id
+            self.person = person
+            self.plan = plan
+
+    class Tested(Message):
+        def __init__(self, app_id: str, person: int, result: FieldResult) -> None:
+            super().__init__()
+            self.app_id = app_id
+            self.person = person
+            self.result = result
+
+    class Created(Message):
+        def __init__(self, app_id: str, person: int, result: Any) -> None:
+            super().__init__()
+            self.app_id = app_id
+            self.person = person
+            self.result = result
+
+    class Refused(Message):
+        def __init__(self, app_id: str, person: int, message: str) -> None:
+            super().__init__()
+            self.app_id = app_id
+            self.person = person
+            self.message = message
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(services, **kwargs)
+        self.apps: list[dict[str, Any]] = []
+        self.app_id: str | None = None
+        self.person: RecordRef | None = None
+        self.plan: ProvisionPlan | None = None
+        self.creating = False
+        self.outcome: Text | None = None  # what the last create did, shown above the plan
+        self.created = False  # the outcome is a created account
+
+    # Layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="prov-body"):
+            with Vertical(id="prov-left"):
+                apps = OptionList(id="prov-apps")
+                apps.border_title = "Apps"
+                yield apps
+                yield Static("", id="prov-person")
+                yield Static("", id="prov-plan")
+            with Vertical(id="prov-right"):
+                fields: DataTable[Any] = DataTable(id="prov-fields", cursor_type="row")
+                fields.add_column("Field", key="key")
+                fields.add_column("Type", key="type")
+                fields.add_column("Plan for the person", key="plan")
+                fields.add_column("Mapping", key="mapping")
+                fields.border_title = "Creation fields — t test · e try CEL"
+                yield fields
+                yield Static("", id="prov-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_apps()
+        self.show_person()
+
+    # Apps ---------------------------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-apps",
+        exit_on_error=False,
+        name="Reading the provisioning apps",
+    )
+    def load_apps(self, fresh: bool = False) -> None:
+        if fresh:
+            self.services.invalidate()
+        apps = self.services.provisioning_apps()
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.AppsLoaded(apps))
+
+    def on_provisioning_screen_apps_loaded(self, message: ProvisioningScreen.AppsLoaded) -> None:
+        self.apps = message.apps
+        options = self.query_one("#prov-apps", OptionList)
+        options.clear_options()
+        for app in self.apps:
+            label = Text(app["id"], style="bold")
+            config = app.get("provisioning")
+            if not config:
+                label.append(" no config", style="yellow")
+            elif config.get("proactive"):
+                label.append(" auto", style="green")
+            options.add_option(Option(label, id=app["id"]))
+        options.border_subtitle = plural(len(self.apps), "app")
+        if not self.apps:
+            self.app_id = None
+            self.query_one("#prov-detail", Static).update(
+                "No app can create accounts: give an app's connector a creation schema "
+                "(a flavour, or creation_schema: in its settings) and import the configuration."
+            )
+            return
+        ids = [a["id"] for a in self.apps]
+        index = ids.index(self.app_id) if self.app_id in ids else 0
+        options.highlighted = index
+        self.select_app(ids[index], force=True)
+
+    def current_app(self) -> dict[str, Any] | None:
+        return next((a for a in self.apps if a["id"] == self.app_id), None)
+
+    @on(OptionList.OptionHighlighted, "#prov-apps")
+    def _app_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None:
+            self.select_app(event.option.id)
+
+    @on(OptionList.OptionSelected, "#prov-apps")
+    def _app_selected(self) -> None:
+        self.query_one("#prov-fields", DataTable).focus()
+
+    def select_app(self, app_id: str, force: bool = False) -> None:
+        if app_id == self.app_id and not force:
+            return
+        self.app_id = app_id
+        self.plan = None
+        self.outcome = None
+        self.created = False
+        self.show_fields()
+        self.show_plan_summary()
+        self.plan_person()
+        self.refresh_bindings()
+
+    def expressions(self) -> dict[str, str]:
+        app = self.current_app() or {}
+        return dict((app.get("provisioning") or {}).get("fields") or {})
+
+    def show_fields(self) -> None:
+        app = self.current_app() or {}
+        expressions = self.expressions()
+        plan = {f.key: f for f in self.plan.fields} if self.plan is not None else {}
+        table = self.query_one("#prov-fields", DataTable)
+        row = table.cursor_row
+        with self.app.batch_update():
+            table.clear()
+            for field in app.get("creation_schema") or []:
+                key = field["key"]
+                result = plan.get(key)
+                label = Text(key)
+                if field.get("required"):
+                    label.append(" *", style="bold yellow")
+                table.add_row(
+                    label,
+                    field.get("type", "string"),
+                    field_outcome(result, VALUE_WIDTH)
+                    if result is not None
+                    else Text("—", style="dim"),
+                    mapping_text(field, expressions.get(key), MAPPING_WIDTH),
+                    key=key,
+                )
+            if 0 <= row < table.row_count:
+                table.move_cursor(row=row)
+        name = app.get("name") or app.get("id") or ""
+        table.border_subtitle = f"{name} · * required" if name else ""
+        self.show_field_detail()
+
+    def selected_field(self) -> dict[str, Any] | None:
+        schema = (self.current_app() or {}).get("creation_schema") or []
+        row = self.query_one("#prov-fields", DataTable).cursor_row
+        return schema[row] if 0 <= row < len(schema) else None
+
+    @on(DataTable.RowHighlighted, "#prov-fields")
+    def _field_highlighted(self) -> None:
+        self.show_field_detail()
+
+    @on(DataTable.RowSelected, "#prov-fields")
+    def _field_chosen(self) -> None:
+        self.action_test()
+
+    def show_field_detail(self, result: FieldResult | None = None) -> None:
+        """The highlighted field in full: description, mapping, and a test or plan outcome."""
+        field = self.selected_field()
+        detail = self.query_one("#prov-detail", Static)
+        if field is None:
+            detail.update("")
+            return
+        key = field["key"]
+        expression = self.expressions().get(key)
+        text = Text()
+        text.append(key, style="bold")
+        if field.get("display_name"):
+            text.append(f" ({field['display_name']})")
+        text.append(f" · {field.get('type', 'string')}", style="dim")
+        if field.get("required"):
+            text.append(" · required", style="yellow")
+        if field.get("max_length"):
+            text.append(f" · max {field['max_length']}", style="dim")
+        if field.get("description"):
+            text.append(f" · {field['description']}", style="dim")
+        text.append("\n")
+        if expression:
+            text.append("CEL: ", style="dim")
+            text.append(one_line(expression), style="magenta")
+        elif field.get("default") not in (None, "", []):
+            text.append(f"Not mapped: takes its default {show_value(field['default'])}")
+        else:
+            text.append("Not mapped and no default: left empty.", style="dim")
+        shown = result
+        if shown is None and self.plan is not None:
+            shown = next((f for f in self.plan.fields if f.key == key), None)
+        if shown is not None and self.person is not None:
+            text.append("\n")
+            text.append("Test" if result is not None else "Plan", style="bold")
+            text.append(f" for {self.person_name()}: ", style="dim")
+            if shown.ok:
+                text.append(show_value(shown.value), style="bold green")
+                text.append("  type ", style="dim")
+                text.append(shown.type, style="bold cyan")
+                if shown.note:
+                    text.append(f"  ({shown.note})", style="dim")
+            else:
+                text.append(f"✗ {shown.reason}", style="bold red")
+                if shown.hint:
+                    text.append(f"  Hint: {shown.hint}", style="dim")
+        detail.update(text)
+
+    # Person -------------------------------------------------------------------------------
+
+    def person_name(self) -> str:
+        return self.person.label if self.person is not None else ""
+
+    def show_person(self) -> None:
+        view = self.query_one("#prov-person", Static)
+        if self.person is None:
+            view.update(Text("No person chosen: o chooses one.", style="yellow"))
+            return
+        text = Text()
+        name, _, email = self.person.label.partition(" <")
+        text.append(name, style="bold")
+        if email:
+            text.append("\n" + email.rstrip(">"), style="dim")
+        view.update(text)
+
+    def action_choose_person(self) -> None:
+        def chosen(ref: RecordRef | None) -> None:
+            if ref is not None:
+                self.person = ref
+                self.plan = None
+                self.outcome = None
+                self.created = False
+                self.show_person()
+                self.show_fields()
+                self.plan_person()
+                self.refresh_bindings()
+
+        self.app.push_screen(RecordPicker(self.services, "user"), chosen)
+
+    # Plan ---------------------------------------------------------------------------------
+
+    def plan_person(self) -> None:
+        app = self.current_app()
+        if self.person is None or app is None:
+            self.show_plan_summary()
+            return
+        if not app.get("provisioning"):
+            self.show_plan_summary()
+            return
+        self.plan = None
+        self.show_plan_summary()
+        self.load_plan(app["id"], self.person.id)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-plan",
+        exit_on_error=False,
+        name="Planning the account",
+    )
+    def load_plan(self, app_id: str, person: int) -> None:
+        plan = self.services.provision_plan(app_id, person)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.PlanLoaded(app_id, person, plan))
+
+    def on_provisioning_screen_plan_loaded(self, message: ProvisioningScreen.PlanLoaded) -> None:
+        if message.app_id != self.app_id or self.person is None or message.person != self.person.id:
+            return
+        self.plan = message.plan
+        self.show_fields()
+        self.show_plan_summary()
+        self.refresh_bindings()
+
+    def show_plan_summary(self) -> None:
+        view = self.query_one("#prov-plan", Static)
+        app = self.current_app()
+        if app is None:
+            view.update("")
+            return
+        if not app.get("provisioning"):
+            view.update(
+                Text(
+                    f"{app['id']} has no provisioning config: add provisioning: fields: to it "
+                    "in the configuration and import it.",
+                    style="yellow",
+                )
+            )
+            return
+        if self.person is None:
+            view.update(Text("Choose a person (o) to plan the account.", style="dim"))
+            return
+        plan = self.plan
+        text = Text()
+        if self.outcome is not None:
+            text.append_text(self.outcome)
+            if self.created:
+                view.update(text)  # the plan now only says they have an account
+                return
+            text.append("\n")
+        if plan is None:
+            text.append("Planning…", style="dim")
+            view.update(text)
+            return
+        if plan.ok:
+            text.append("Ready to create", style="bold green")
+            text.append(f"\nevery field ok ({len(plan.fields)}). c creates it.", style="dim")
+        else:
+            text.append("Cannot create", style="bold red")
+            text.append(": nothing would be created.\n")
+            for reason in plan.reasons():
+                text.append(f"✗ {reason}\n", style="red")
+            text.rstrip()
+        view.update(text)
+
+    # Test ---------------------------------------------------------------------------------
+
+    def action_test(self) -> None:
+        field = self.selected_field()
+        if field is None or self.person is None or self.app_id is None:
+            if self.person is None:
+                self.notify("Choose a person first (o).", severity="warning")
+            return
+        self.test_field(self.app_id, field["key"], self.person.id)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-test",
+        exit_on_error=False,
+        name="Testing the field",
+    )
+    def test_field(self, app_id: str, key: str, person: int) -> None:
+        result = self.services.provision_test(app_id, key, person)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Tested(app_id, person, result))
+
+    def on_provisioning_screen_tested(self, message: ProvisioningScreen.Tested) -> None:
+        field = self.selected_field()
+        if message.app_id != self.app_id or field is None or field["key"] != message.result.key:
+            return
+        self.show_field_detail(message.result)
+
+    def action_try_expression(self) -> None:
+        field = self.selected_field()
+        if field is None or self.app_id is None or self.person is None:
+            if self.person is None:
+                self.notify("Choose a person first (o).", severity="warning")
+            return
+        self.app.push_screen(
+            ProvisionTryModal(
+                self.services,
+                self.app_id,
+                field,
+                self.expressions().get(field["key"]) or "",
+                self.person,
+            )
+        )
+
+    # Create -------------------------------------------------------------------------------
+
+    def action_create(self) -> None:
+        app = self.current_app()
+        if app is None or self.person is None:
+            if self.person is None:
+                self.notify("Choose a person first (o).", severity="warning")
+            return
+        plan = self.plan
+        if plan is None:
+            self.notify("The plan is still being computed; try again in a moment.")
+            return
+        if not plan.ok:
+            self.notify(
+                "\n".join(plan.reasons()[:5]),
+                title=f"Nothing created in {app['id']}",
+                severity="error",
+                timeout=10,
+            )
+            return
+        message = Text()
+        message.append("Create an account in ")
+        message.append(f"{app['name']} ({app['id']})", style="bold")
+        message.append(" for ")
+        message.append(self.person_name(), style="bold")
+        message.append(" with:\n\n")
+        values = list(plan.values().items())
+        for key, value in values[:CONFIRM_FIELDS]:
+            message.append(f"  {key}", style="cyan")
+            message.append(f" = {clip(show_value(value), 50)}\n")
+        if len(values) > CONFIRM_FIELDS:
+            message.append(f"  … and {len(values) - CONFIRM_FIELDS} more fields\n", style="dim")
+        message.append(
+            f"\nThe account is created in {app['id']} now and linked to this person at once "
+            "(linked by: provisioned). Every field is checked again first."
+        )
+        app_id, person = app["id"], self.person.id
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.creating = True
+                self.refresh_bindings()
+                self.query_one("#prov-plan", Static).update(
+                    Text(f"Creating the account in {app_id}…", style="bold")
+                )
+                self.create_account(app_id, person)
+
+        self.app.push_screen(ConfirmModal("Create account", message, "Create"), confirmed)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-create",
+        exit_on_error=False,
+        name="Creating the account",
+    )
+    def create_account(self, app_id: str, person: int) -> None:
+        try:
+            result = self.services.provision(app_id, person)
+        except ProvisionRefused as refused:
+            self.post_message(self.Refused(app_id, person, refused.message))
+            return
+        self.post_message(self.Created(app_id, person, result))
+
+    def on_provisioning_screen_created(self, message: ProvisioningScreen.Created) -> None:
+        self.creating = False
+        result = message.result
+        if result.status == "applied":
+            key = f"{message.app_id}:{result.account}"
+            self.notify(
+                f"Created {key} and linked it to {self.person_name()} (run {result.run_id}).",
+                title="Account created",
+            )
+            self.created = True
+            self.outcome = Text()
+            self.outcome.append("Created ", style="bold green")
+            self.outcome.append(key, style="bold")
+            self.outcome.append(f"\nlinked (provisioned), run {result.run_id}", style="dim")
+            self.plan_person()  # the plan now says the person has an account
+        else:
+            self.refuse(message.app_id, result.error or "; ".join(result.plan.reasons()))
+            self.plan_person()
+        self.refresh_bindings()
+
+    def on_provisioning_screen_refused(self, message: ProvisioningScreen.Refused) -> None:
+        self.creating = False
+        self.refuse(message.app_id, message.message)
+        self.refresh_bindings()
+
+    def refuse(self, app_id: str, reason: str) -> None:
+        self.notify(reason, title=f"Nothing created in {app_id}", severity="error", timeout=10)
+        self.created = False
+        self.outcome = Text()
+        self.outcome.append(f"{app_id} refused", style="bold red")
+        self.outcome.append(": nothing was created.\n")
+        self.outcome.append(reason, style="red")
+        self.show_plan_summary()
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.group == "prov-create":
+            self.creating = False
+            self.plan_person()  # show what the store holds now
+            self.refresh_bindings()
+        elif worker.group == "prov-plan":
+            self.query_one("#prov-plan", Static).update(
+                Text("The plan could not be computed (see the error).", style="red")
+            )
+
+    # Keys ---------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.plan = None
+        self.load_apps(fresh=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        has_app = self.current_app() is not None
+        configured = has_app and bool((self.current_app() or {}).get("provisioning"))
+        if action == "choose_person":
+            return has_app
+        if action in ("test", "try_expression"):
+            if not configured:
+                return False
+            return True if self.person is not None else None
+        if action == "create":
+            if not configured or self.creating:
+                return False
+            return True if self.person is not None else None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()

@@ -1,0 +1,536 @@
+"""Push rules: each rule's target app, targeting and mappings; the push plan for the highlighted
+rule (who gets which changes, old → new, computed from the store as it is, nothing is sent);
+and the rule's execution history (success or the reason it failed).
+
+Read only: rules are edited in the configuration file and imported.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine.store.repo import load_config_document
+from screens.base import RosterScreen
+from screens.dashboard import format_when
+from screens.widgets.plan_tree import format_counts, plural
+
+if TYPE_CHECKING:
+    from engine.services import Services
+
+HISTORY_LIMIT = 200
+PLAN_ROW_LIMIT = 2000
+DEBOUNCE = 0.2
+VALUE_WIDTH = 18
+
+
+def one_line(text: str) -> str:
+    """A CEL expression on one line (indentation and line breaks collapsed)."""
+    return " ".join(text.split())
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def show_value(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def targeting_words(targeting: dict[str, Any] | None) -> str:
+    """Who a rule targets, as a sentence."""
+    targeting = targeting or {}
+    kind = targeting.get("kind") or "everyone"
+    if kind == "everyone":
+        return "Everyone"
+    if kind == "cel":
+        return f"People for whom this is true: {one_line(targeting.get('cel') or '')}"
+    parts: list[str] = []
+    entitlements = [
+        f"{e.get('app')}:{e.get('entitlement')}" for e in targeting.get("entitlements") or []
+    ]
+    if entitlements:
+        parts.append("entitlement " + " and ".join(entitlements))
+    for name, values in (targeting.get("attributes") or {}).items():
+        wanted = values if isinstance(values, list) else [values]
+        parts.append(f"{name} is {' or '.join(str(v) for v in wanted)}")
+    return "People with " + " and ".join(parts) if parts else "Everyone (an empty filter)"
+
+
+def short_targeting(targeting: dict[str, Any] | None) -> str:
+    kind = (targeting or {}).get("kind") or "everyone"
+    return {"everyone": "everyone", "filter": "filter", "cel": "CEL condition"}.get(kind, kind)
+
+
+def mapping_source(mapping: dict[str, Any]) -> tuple[str, str]:
+    """(kind, what) of a mapping: ("attribute", "job_title") or ("CEL", "subject…")."""
+    if mapping.get("attribute"):
+        return "attribute", str(mapping["attribute"])
+    return "CEL", one_line(str(mapping.get("cel") or ""))
+
+
+def changes_text(changes: dict[str, Any]) -> str:
+    """History changes {target: [old, new]} as "title: a → b; c: US → —"."""
+    parts = []
+    for target, pair in (changes or {}).items():
+        old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
+        parts.append(f"{target}: {show_value(old)} → {show_value(new)}")
+    return "; ".join(parts) or "—"
+
+
+def when_text(at: str) -> str:
+    try:
+        return format_when(datetime.fromisoformat(at))
+    except ValueError:
+        return at
+
+
+class PushRulesScreen(RosterScreen):
+    """The push rules, the highlighted rule's plan and its execution history."""
+
+    TITLE_TEXT = "Push rules"
+    CSS_PATH = Path(__file__).with_name("push_rules.tcss")
+    AUTO_FOCUS = "#push-rules"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            tooltip="Read the rules again; recompute plan and history",
+        ),
+        Binding("m", "show_tab('mappings')", "Mappings", tooltip="Show the rule's mappings"),
+        Binding(
+            "p",
+            "show_tab('plan')",
+            "Plan",
+            tooltip="Show the push plan: who gets which changes",
+        ),
+        Binding("h", "show_tab('history')", "History", tooltip="Show the rule's executions"),
+        Binding("escape", "focus_rules", "Rules", show=False, tooltip="Back to the rules list"),
+    ]
+
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        ("↑ ↓", "In the rules: choose the rule to show"),
+        ("enter", "In the rules: move to the open tab's table"),
+        ("tab", "Move between the rules and the open tab's table"),
+        ("", "Rules are edited in the configuration file and imported."),
+    ]
+
+    class ConfigLoaded(Message):
+        def __init__(
+            self, rules: list[dict[str, Any]], apps: dict[str, str], stamp: tuple[int, str]
+        ) -> None:
+            super().__init__()
+            self.rules = rules
+            self.apps = apps
+            self.stamp = stamp  # the latest run and the rules: what the plan was computed from
+
+    class PlanLoaded(Message):
+        def __init__(self, rule: str, plan: dict[str, Any]) -> None:
+            super().__init__()
+            self.rule = rule
+            self.plan = plan
+
+    class HistoryLoaded(Message):
+        def __init__(self, rule: str, rows: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.rule = rule
+            self.rows = rows
+
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(services, **kwargs)
+        self.rules: list[dict[str, Any]] = []
+        self.apps: dict[str, str] = {}
+        self.selected: str | None = None  # the highlighted rule
+        self.planned: str | None = None  # the rule whose plan and history were asked for
+        self.plan: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        self._debounce: Timer | None = None
+        self._stamp: tuple[int, str] | None = None
+
+    # Layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="push-body"):
+            rules: DataTable[Any] = DataTable(id="push-rules", cursor_type="row")
+            rules.add_column("Rule", key="name")
+            rules.add_column("Target app", key="app")
+            rules.add_column("On", key="enabled")
+            rules.add_column("Targeting", key="targeting")
+            rules.add_column("Mappings", key="mappings")
+            rules.border_title = "Push rules"
+            yield rules
+            yield Static("Reading the push rules…", id="push-status")
+            with TabbedContent(initial="plan", id="push-tabs"):
+                with TabPane("Mappings (m)", id="mappings"):
+                    yield Static("", id="push-targeting")
+                    mappings: DataTable[Any] = DataTable(id="push-mappings", cursor_type="row")
+                    mappings.add_column("Target attribute", key="target")
+                    mappings.add_column("From", key="kind")
+                    mappings.add_column("Attribute or CEL", key="source")
+                    yield mappings
+                    yield Static("", id="push-mapping-detail")
+                with TabPane("Plan (p)", id="plan"):
+                    plan: DataTable[Any] = DataTable(id="push-plan", cursor_type="row")
+                    plan.add_column("Account", key="account")
+                    plan.add_column("Target", key="target")
+                    plan.add_column("Old → new", key="change")
+                    plan.add_column("Person", key="user")
+                    yield plan
+                    yield Static("", id="push-plan-notes")
+                with TabPane("History (h)", id="history"):
+                    history: DataTable[Any] = DataTable(id="push-history", cursor_type="row")
+                    history.add_column("When", key="at")
+                    history.add_column("Run", key="run")
+                    history.add_column("Account", key="account")
+                    history.add_column("Result", key="result")
+                    history.add_column("Changes", key="changes")
+                    yield history
+                    yield Static("", id="push-history-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_config()
+
+    def on_screen_resume(self) -> None:
+        # Back from another screen: recompute only if a run finished or the rules changed.
+        if self._stamp is not None:
+            self.load_config(only_if_changed=True)
+
+    # Loading ------------------------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="push-config",
+        exit_on_error=False,
+        name="Reading the push rules",
+    )
+    def load_config(self, fresh: bool = False, only_if_changed: bool = False) -> None:
+        if fresh:
+            self.services.invalidate()  # a sync or an import may have changed the store
+        with self.services.db.session() as session:
+            document = load_config_document(session)
+        rules = list(document.get("push_rules") or [])
+        apps = {str(a["id"]): str(a.get("name") or a["id"]) for a in document.get("apps") or []}
+        latest = self.services.runs(limit=1)
+        stamp = (
+            latest[0].id if latest else 0,
+            json.dumps([rules, apps], sort_keys=True, default=str),
+        )
+        if only_if_changed and stamp == self._stamp:
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ConfigLoaded(rules, apps, stamp))
+
+    def on_push_rules_screen_config_loaded(self, message: PushRulesScreen.ConfigLoaded) -> None:
+        self.rules = message.rules
+        self.apps = message.apps
+        self._stamp = message.stamp
+        table = self.query_one("#push-rules", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for rule in self.rules:
+                enabled = bool(rule.get("enabled", True))
+                table.add_row(
+                    rule["name"],
+                    f"{rule.get('app')} ({self.apps.get(str(rule.get('app')), '?')})",
+                    Text("yes", style="green") if enabled else Text("off", style="yellow"),
+                    short_targeting(rule.get("targeting")),
+                    str(len(rule.get("mappings") or [])),
+                    key=rule["name"],
+                )
+        table.border_subtitle = plural(len(self.rules), "rule")
+        if not self.rules:
+            self.selected = self.planned = None
+            self.query_one("#push-status", Static).update(
+                "No push rules. Add push_rules: to the configuration file and import it."
+            )
+            return
+        names = [r["name"] for r in self.rules]
+        index = names.index(self.selected) if self.selected in names else 0
+        table.move_cursor(row=index)
+        self.select_rule(names[index], force=True)
+
+    def rule(self, name: str | None) -> dict[str, Any] | None:
+        return next((r for r in self.rules if r["name"] == name), None)
+
+    @on(DataTable.RowHighlighted, "#push-rules")
+    def _rule_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value) if event.row_key is not None else None
+        if name is None or name == self.planned:
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+        self.show_rule(name)
+        self._debounce = self.set_timer(DEBOUNCE, lambda: self.select_rule(name))
+
+    @on(DataTable.RowSelected, "#push-rules")
+    def _rule_selected(self) -> None:
+        tabs = self.query_one("#push-tabs", TabbedContent)
+        self.query_one(f"#push-{tabs.active}", DataTable).focus()
+
+    def select_rule(self, name: str, force: bool = False) -> None:
+        if name == self.planned and not force:
+            return
+        self.planned = name
+        self.show_rule(name)
+        self.plan = None
+        self.query_one("#push-status", Static).update(
+            Text(f"Computing the push plan of {name}…", style="dim")
+        )
+        self.load_plan(name)
+        self.load_history(name)
+
+    def show_rule(self, name: str) -> None:
+        """The rule's targeting and mappings (from the configuration already loaded)."""
+        self.selected = name
+        rule = self.rule(name) or {}
+        app = str(rule.get("app"))
+        targeting = Text()
+        targeting.append("Targeting: ", style="dim")
+        targeting.append(targeting_words(rule.get("targeting")))
+        targeting.append(" · pushes to ", style="dim")
+        targeting.append(f"{app} ({self.apps.get(app, '?')})")
+        if not rule.get("enabled", True):
+            targeting.append(" · disabled", style="bold yellow")
+        self.query_one("#push-targeting", Static).update(targeting)
+        table = self.query_one("#push-mappings", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for index, mapping in enumerate(rule.get("mappings") or []):
+                kind, what = mapping_source(mapping)
+                table.add_row(
+                    str(mapping.get("target")),
+                    Text(kind, style="cyan" if kind == "attribute" else "magenta"),
+                    clip(what, 60),
+                    key=str(index),
+                )
+        self.show_mapping_detail()
+
+    def show_mapping_detail(self) -> None:
+        rule = self.rule(self.selected) or {}
+        mappings = rule.get("mappings") or []
+        row = self.query_one("#push-mappings", DataTable).cursor_row
+        detail = self.query_one("#push-mapping-detail", Static)
+        if not 0 <= row < len(mappings):
+            detail.update(Text("This rule has no mappings.", style="dim") if not mappings else "")
+            return
+        mapping = mappings[row]
+        kind, what = mapping_source(mapping)
+        text = Text()
+        text.append(str(mapping.get("target")), style="bold")
+        text.append(" ← ")
+        if kind == "attribute":
+            text.append("the person's attribute ")
+            text.append(what, style="cyan")
+        else:
+            text.append("CEL: ")
+            text.append(str(mapping.get("cel") or "").strip(), style="magenta")
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#push-mappings")
+    def _mapping_highlighted(self) -> None:
+        self.show_mapping_detail()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="push-plan",
+        exit_on_error=False,
+        name="Computing the push plan",
+    )
+    def load_plan(self, rule: str) -> None:
+        plan = self.services.push_plan(rule)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.PlanLoaded(rule, plan))
+
+    def on_push_rules_screen_plan_loaded(self, message: PushRulesScreen.PlanLoaded) -> None:
+        if message.rule != self.selected:
+            return  # an older rule; the newer one's plan is on its way
+        self.plan = plan = message.plan
+        items = plan["rules"].get(message.rule) or []
+        table = self.query_one("#push-plan", DataTable)
+        rows = 0
+        with self.app.batch_update():
+            table.clear()
+            for index, item in enumerate(items):
+                for target, change in item["changes"].items():
+                    if rows >= PLAN_ROW_LIMIT:
+                        break
+                    old, new = show_value(change.get("old")), show_value(change.get("new"))
+                    text = Text()
+                    text.append(clip(old, VALUE_WIDTH), style="red" if old != "—" else "dim")
+                    text.append(" → ")
+                    text.append(clip(new, VALUE_WIDTH), style="green" if new != "—" else "dim")
+                    table.add_row(
+                        clip(item["account"], 24),
+                        clip(target, 28),
+                        text,
+                        item["user"],
+                        key=f"{index}:{target}",
+                    )
+                    rows += 1
+        values = sum(len(item["changes"]) for item in items)
+        table.border_title = (
+            f"Plan — {plural(len(items), 'account')} to update, {plural(values, 'value')}"
+            if items
+            else "Plan — nothing to push"
+        )
+        table.border_subtitle = f"first {rows:,} shown" if rows < values else ""
+        notes = self.notes_text(plan)
+        if not items and not notes.plain:
+            rule = self.rule(message.rule) or {}
+            notes = Text(
+                "Every targeted account already has the values this rule would write."
+                if rule.get("enabled", True)
+                else "This rule is disabled: syncs push nothing for it.",
+                style="dim",
+            )
+        self.query_one("#push-plan-notes", Static).update(notes)
+        self.query_one("#push-status", Static).update(self.status_text(message.rule, plan))
+        self.refresh_bindings()
+
+    def status_text(self, name: str, plan: dict[str, Any]) -> Text:
+        rule = self.rule(name) or {}
+        text = Text()
+        text.append(name, style="bold")
+        if not rule.get("enabled", True):
+            text.append(": disabled, nothing is pushed. ", style="bold yellow")
+            text.append("Enable it in the configuration to see its plan.", style="dim")
+            return text
+        counts = plan.get("counts") or {}
+        items = plan["rules"].get(name) or []
+        if items:
+            text.append(f": {plural(len(items), 'account')} to update", style="bold yellow")
+        else:
+            text.append(": nothing to push, every targeted account is up to date", style="green")
+        text.append(f"  ({format_counts(counts)})", style="dim")
+        failed = counts.get("failed") or 0
+        if failed:
+            text.append(f"  {plural(failed, 'value')} would fail", style="bold red")
+        return text
+
+    @staticmethod
+    def notes_text(plan: dict[str, Any]) -> Text:
+        text = Text()
+        problems = [str(p) for p in plan.get("problems") or []]
+        notes = [str(n) for n in plan.get("notes") or []]
+        for problem in problems[:3]:
+            text.append("✗ ", style="bold red")
+            text.append(problem + "\n")
+        if len(problems) > 3:
+            text.append(f"… and {len(problems) - 3:,} more problems\n", style="red")
+        for note in notes[:2]:
+            text.append("i ", style="bold cyan")
+            text.append(note + "\n", style="dim")
+        if len(notes) > 2:
+            text.append(f"… and {len(notes) - 2:,} more notes\n", style="dim")
+        text.rstrip()
+        return text
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="push-history",
+        exit_on_error=False,
+        name="Reading the push history",
+    )
+    def load_history(self, rule: str) -> None:
+        rows = self.services.push_history(limit=HISTORY_LIMIT, rule=rule)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.HistoryLoaded(rule, rows))
+
+    def on_push_rules_screen_history_loaded(self, message: PushRulesScreen.HistoryLoaded) -> None:
+        if message.rule != self.selected:
+            return
+        self.history = message.rows
+        table = self.query_one("#push-history", DataTable)
+        with self.app.batch_update():
+            table.clear()
+            for index, row in enumerate(message.rows):
+                result = (
+                    Text("ok", style="green")
+                    if row["success"]
+                    else Text(clip(f"failed: {row['reason']}", 30), style="bold red")
+                )
+                table.add_row(
+                    when_text(row["at"]),
+                    str(row["run_id"] or "—"),
+                    row["account"] or row["user"] or "—",
+                    result,
+                    clip(changes_text(row["changes"]), 60),
+                    key=str(index),
+                )
+        failed = sum(1 for row in message.rows if not row["success"])
+        table.border_title = (
+            f"Latest executions of {message.rule}" if message.rows else "No executions yet"
+        )
+        table.border_subtitle = (
+            f"{plural(len(message.rows), 'execution')}, {failed:,} failed" if message.rows else ""
+        )
+        self.show_history_detail()
+
+    def show_history_detail(self) -> None:
+        row_index = self.query_one("#push-history", DataTable).cursor_row
+        detail = self.query_one("#push-history-detail", Static)
+        if not 0 <= row_index < len(self.history):
+            detail.update(
+                Text("Executions appear here after a sync pushes this rule.", style="dim")
+            )
+            return
+        row = self.history[row_index]
+        text = Text()
+        text.append(row["account"] or "—", style="bold")
+        if row["user"]:
+            text.append(f" ({row['user']})")
+        text.append(f" · run {row['run_id']} · {when_text(row['at'])} · ", style="dim")
+        if row["success"]:
+            text.append("pushed", style="green")
+        else:
+            text.append(f"failed: {row['reason']}", style="bold red")
+        text.append("\n" + changes_text(row["changes"]))
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#push-history")
+    def _history_highlighted(self) -> None:
+        self.show_history_detail()
+
+    # Keys ---------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.load_config(fresh=True)
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#push-tabs", TabbedContent).active = tab
+
+    def action_focus_rules(self) -> None:
+        self.query_one("#push-rules", DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_rules":
+            return not self.query_one("#push-rules", DataTable).has_focus
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
