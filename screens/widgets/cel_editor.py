@@ -181,10 +181,12 @@ class CelEditor(Vertical):
         *,
         completions: CompletionSource | None = None,
         subject_kind: str = "user",
+        debounce: float = DEBOUNCE_SECONDS,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
+        self.debounce = debounce
         self._initial_text = text
         self._completions = completions
         self.subject_kind = subject_kind
@@ -287,7 +289,7 @@ class CelEditor(Vertical):
         event.stop()
         if self._debounce is not None:
             self._debounce.stop()
-        self._debounce = self.set_timer(DEBOUNCE_SECONDS, self._post_changed)
+        self._debounce = self.set_timer(self.debounce, self._post_changed)
         if self._suppress_completion:
             self._suppress_completion = False
             self.hide_completion()

@@ -102,12 +102,15 @@ def test_completion_of_variables_fields_keys_and_functions() -> None:
 
 
 class EditorApp(App[None]):
-    def __init__(self) -> None:
+    def __init__(self, debounce: float = 0.15) -> None:
         super().__init__()
         self.changes: list[str] = []
+        self.debounce = debounce
 
     def compose(self) -> ComposeResult:
-        yield CelEditor(completions=Names(), subject_kind="user", id="editor")
+        yield CelEditor(
+            completions=Names(), subject_kind="user", debounce=self.debounce, id="editor"
+        )
 
     def on_mount(self) -> None:
         self.query_one(CelEditor).focus()
@@ -138,11 +141,12 @@ async def test_typing_completes_and_accepts_with_tab_and_enter() -> None:
 
 
 async def test_changed_is_debounced() -> None:
-    app = EditorApp()
+    # a long interval, so a busy machine typing slowly cannot fire it between keys
+    app = EditorApp(debounce=2.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*"1 + 2")
         assert app.changes == []  # still typing
-        await pilot.pause(0.4)
+        await pilot.pause(2.5)
         assert app.changes == ["1 + 2"]
 
 
