@@ -14,7 +14,7 @@ from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
 from screens.widgets.cel_editor import CelTextArea
-from tests.screens.helpers import settle
+from tests.screens.helpers import palette_choose, settle
 
 
 def footer_keys(app: RosterApp) -> dict[str, str]:
@@ -81,9 +81,7 @@ async def test_palette_lists_screens_and_actions(services: Any) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"playground")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_choose(pilot, "playground")
         await settle(pilot, 0)
         assert isinstance(app.screen, PlaygroundScreen)
 
@@ -92,9 +90,7 @@ async def test_palette_lists_screens_and_actions(services: Any) -> None:
         await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"run all")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_choose(pilot, "run all")
         await settle(pilot, 0)
         assert isinstance(app.screen, PlaygroundScreen)
         assert "records" in str(app.screen.query_one("#population").content)

@@ -18,7 +18,7 @@ from screens.dashboard import DashboardScreen
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.sync import SyncScreen
 from screens.widgets.plan_tree import PlanTree
-from tests.screens.helpers import settle, shown
+from tests.screens.helpers import palette_choose, settle, shown
 
 
 def demo_folder(services: Any) -> Path:
@@ -260,9 +260,7 @@ async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"plan a sync")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        await palette_choose(pilot, "plan a sync")
         await settle(pilot, 0)
         assert isinstance(app.screen, SyncScreen)
         latest = services.runs(limit=1)[0]
