@@ -645,8 +645,9 @@ def runs(run_id: int | None, as_json: bool) -> None:
             click.echo("No runs yet: `roster sync --dry-run` plans one.")
         return
     summary, changes = services.run_changes(run_id)
+    pushes = services.push_history(limit=100_000, run_id=run_id)
     if as_json:
-        _emit({**summary.as_dict(), "changes": changes})
+        _emit({**summary.as_dict(), "changes": changes, "push_executions": pushes})
         return
     click.echo(
         f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
@@ -654,6 +655,12 @@ def runs(run_id: int | None, as_json: bool) -> None:
     )
     if summary.error:
         click.echo(f"  error: {summary.error}")
+    for push in pushes:
+        result = "ok" if push["success"] else f"failed: {push['reason']}"
+        written = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in push["changes"].items())
+        click.echo(
+            f"  [push {push['rule']}] {push['account']} ({push['user']}) {result}: {written}"
+        )
     for change in changes:
         field = f".{change['field']}" if change["field"] else ""
         click.echo(

@@ -645,7 +645,9 @@ class Services:
             "notes": report.notes,
         }
 
-    def push_history(self, limit: int = 200, rule: str | None = None) -> list[dict[str, Any]]:
+    def push_history(
+        self, limit: int = 200, rule: str | None = None, run_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """The latest push executions: who, which attributes old → new, success or reason."""
         from engine.store.models import PushExecution
 
@@ -653,6 +655,8 @@ class Services:
             statement = select(PushExecution).order_by(col(PushExecution.id).desc()).limit(limit)
             if rule is not None:
                 statement = statement.where(PushExecution.push_rule == rule)
+            if run_id is not None:
+                statement = statement.where(PushExecution.run_id == run_id)
             rows = session.execute(statement).scalars().all()
             accounts = {
                 a.id: f"{a.app_id}:{a.external_id}"

@@ -232,3 +232,27 @@ def test_push_plan_command(tmp_path: Path) -> None:
     assert (tmp_path / "org" / "ad.yaml").read_text() == before
     result = CliRunner().invoke(main, ["push-plan", "nope", "--db", db])
     assert result.exit_code == 1 and "ad-core" in result.stderr
+
+
+def test_a_custom_target_attribute_where_the_connector_allows_it(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = ad_org(
+        tmp_path,
+        {
+            "targeting": {"kind": "everyone"},
+            "mappings": [{"target": "rosterTeam", "cel": "subject.department.lowerAscii()"}],
+        },
+    )
+    result = services.sync()
+    assert ad_profile(tmp_path, "alee")["rosterTeam"] == "engineering"
+    out = CliRunner().invoke(
+        main, ["runs", str(result.run_id), "--json", "--db", str(tmp_path / "roster.db")]
+    )
+    executions = json.loads(out.stdout)["push_executions"]
+    assert {e["account"] for e in executions} == {"ad:alee", "ad:bchen", "ad:spark"}
+    assert all(e["success"] for e in executions)
