@@ -431,6 +431,7 @@ def provision() -> None:
     \b
     roster provision APP --user EMAIL [--dry-run] [--json]
     roster provision test APP FIELD --user EMAIL [--json]
+    roster provision queue [--json]
     """
 
 
@@ -449,6 +450,24 @@ def _print_plan_fields(fields: list[Any]) -> None:
             click.echo(f"       {item.reason}" + (f" ({item.hint})" if item.hint else ""))
         elif item.note:
             click.echo(f"       note: {item.note}")
+
+
+@provision.command("queue")
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def provision_queue(as_json: bool) -> None:
+    """The accounts the next sync creates for approved access requests; creates nothing."""
+    data = _services().provision_queue()
+    if as_json:
+        _emit(data)
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "nothing"
+    click.echo(f"Provisioning queue (nothing is created): {counts}")
+    for item in data["ready"]:
+        click.echo(f"  ready  {item['app']} for {item['user']} (request {item['request']})")
+    for problem in data["problems"]:
+        click.echo(f"  !      {problem}")
 
 
 @provision.command("create")

@@ -791,6 +791,35 @@ class Services:
         return self.sync()
 
     # --- provisioning ------------------------------------------------------------------
+    def provision_queue(self) -> dict[str, Any]:
+        """The accounts the next sync would create for approved access requests (apps with
+        proactive provisioning), each ready or with the reasons it cannot be created."""
+        from pathlib import Path
+
+        from engine.store.repo import get_meta
+        from engine.sync.pipeline import load_state
+        from engine.sync.provisioning import load_requests, plan_provisioning
+        from engine.sync.state import StageReport
+
+        with self.db.session() as session:
+            document = load_config_document(session)
+            state = load_state(session)
+            apps = {row.id: row for row in session.execute(select(App)).scalars()}
+            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+        report = StageReport("provision")
+        requests = load_requests(document, base_dir, report)
+        creations = plan_provisioning(
+            state, document, apps, CelEngine(state.population()), requests, report
+        )
+        return {
+            "ready": [
+                {"app": c.app_id, "user": c.user_label, "request": c.request_id, "values": c.values}
+                for c in creations
+            ],
+            "counts": dict(report.counts),
+            "problems": report.problems,
+        }
+
     def provisioning_apps(self) -> list[dict[str, Any]]:
         """Apps whose connector can create accounts, with their provisioning config (or None)
         and creation schema, for the console's provisioning screen and the CLI's messages."""

@@ -36,7 +36,13 @@ from engine.sync.attributes import compile_attributes, is_empty, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.ownership import run_ownership
-from engine.sync.provisioning import Creation, create, load_requests, plan_provisioning
+from engine.sync.provisioning import (
+    Creation,
+    create,
+    load_requests,
+    plan_provisioning,
+    requests_digest,
+)
 from engine.sync.push import PushItem, app_id_of, plan_push, send
 from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
 
@@ -230,7 +236,9 @@ def _run_locked(
         assert run_id is not None
         apps = list(document.get("apps") or [])
         manual = get_meta(session, "manual_generation")
-        signature = _signature(apps, base_dir, versions, manual)
+        signature = _signature(
+            apps, base_dir, versions, manual, requests_digest(document, base_dir)
+        )
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
@@ -308,7 +316,7 @@ def _run_locked(
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
-            _settle(db, run_id, apps, base_dir, versions, settled, manual)
+            _settle(db, run_id, document, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -416,7 +424,7 @@ def _provision(
 def _settle(
     db: Database,
     run_id: int,
-    apps: list[dict[str, Any]],
+    document: dict[str, Any],
     base_dir: Path,
     versions: dict[str, str],
     settled: str | None,
@@ -425,7 +433,9 @@ def _settle(
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once."""
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
-        settled = _signature(apps, base_dir, versions, manual)
+        apps = list(document.get("apps") or [])
+        requests = requests_digest(document, base_dir)
+        settled = _signature(apps, base_dir, versions, manual, requests)
     with db.session() as session, session.begin():
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
@@ -466,9 +476,14 @@ def _needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> 
 
 
 def _signature(
-    apps: list[dict[str, Any]], base_dir: Path, versions: dict[str, str], manual: str
+    apps: list[dict[str, Any]],
+    base_dir: Path,
+    versions: dict[str, str],
+    manual: str,
+    requests: str,
 ) -> str | None:
-    """What a sync's outcome depends on; None when some app cannot tell cheaply."""
+    """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
+    requests); None when some app cannot tell cheaply."""
     sources: dict[str, str] = {}
     for app in apps:
         try:
@@ -478,7 +493,9 @@ def _signature(
         if version is None:
             return None
         sources[app["id"]] = version
-    return stable_hash({"config": versions, "sources": sources, "manual": manual})
+    return stable_hash(
+        {"config": versions, "sources": sources, "manual": manual, "requests": requests}
+    )
 
 
 def _nothing_changed(

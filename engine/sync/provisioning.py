@@ -32,12 +32,31 @@ class Creation:
     values: dict[str, Any]
 
 
-def load_requests(document: dict[str, Any], base_dir: Path, report: StageReport) -> list[dict]:
-    """The approved access requests, from the file `settings.access_requests` names."""
+def _requests_path(document: dict[str, Any], base_dir: Path) -> Path | None:
     name = (document.get("settings") or {}).get("access_requests")
     if not name:
+        return None
+    return Path(name) if Path(name).is_absolute() else base_dir / name
+
+
+def requests_digest(document: dict[str, Any], base_dir: Path) -> str:
+    """A digest of the access-requests file: a new request must wake a settled store."""
+    import hashlib
+
+    path = _requests_path(document, base_dir)
+    if path is None:
+        return ""
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def load_requests(document: dict[str, Any], base_dir: Path, report: StageReport) -> list[dict]:
+    """The approved access requests, from the file `settings.access_requests` names."""
+    path = _requests_path(document, base_dir)
+    if path is None:
         return []
-    path = Path(name) if Path(name).is_absolute() else base_dir / name
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

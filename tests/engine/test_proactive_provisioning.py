@@ -97,3 +97,39 @@ def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: P
     assert provision.counts["invalid"] >= 1
     assert any("john.bjork@example.com" in p and "mailNickname" in p for p in provision.problems)
     assert entra_ids(folder) == before
+
+
+def test_a_new_request_wakes_a_settled_store_and_shows_in_the_queue(tmp_path: Path) -> None:
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    assert services.sync().stages[0].counts == {"apps_unchanged": 8}  # settled
+    folder = demo_folder_for(services.db)
+    path = folder / "apps" / "access_requests.yaml"
+    data = yaml.safe_load(path.read_text())
+    with_entra = {
+        p.email
+        for p in services.population().users
+        for a in services.population().accounts_of(p.id)
+        if a.app_id == "entra"
+    }
+    person = next(
+        u.email
+        for u in services.population().users
+        if u.email and u.status == "ENABLED" and u.email not in with_entra
+    )
+    data["requests"].append(
+        {
+            "id": "REQ-NEW",
+            "user_email": person,
+            "app": "entra",
+            "entitlement": "lic-e5",
+            "status": "APPROVED",
+        }
+    )
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    queue = services.provision_queue()
+    assert [(i["user"], i["request"]) for i in queue["ready"]] == [(person, "REQ-NEW")]
+    result = services.sync()
+    provision = next(s for s in result.stages if s.name == "provision")
+    assert provision.counts["created"] == 1
+    assert services.provision_queue()["ready"] == []
