@@ -114,6 +114,12 @@ class ProvisioningScreen(RosterScreen):
             "Refresh",
             tooltip="Read the apps again and plan the person again",
         ),
+        Binding(
+            "a",
+            "queue",
+            "Queue",
+            tooltip="Accounts the next sync creates for approved access requests",
+        ),
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
@@ -610,6 +616,11 @@ class ProvisioningScreen(RosterScreen):
             )
 
     # Keys ---------------------------------------------------------------------------------
+
+    def action_queue(self) -> None:
+        from screens.modals.provision_queue import ProvisionQueueModal
+
+        self.app.push_screen(ProvisionQueueModal(self.services))
 
     def action_refresh(self) -> None:
         self.plan = None

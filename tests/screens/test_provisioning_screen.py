@@ -200,3 +200,21 @@ async def test_help_lists_the_provisioning_keys(services: Any) -> None:
         keys = dict(app.screen.rows)
         for key in ("o", "t", "e", "c", "r"):
             assert key in keys, key
+
+
+async def test_the_queue_lists_what_the_next_sync_creates(services: Any) -> None:
+    from console.app import RosterApp
+    from screens.modals.provision_queue import ProvisionQueueModal
+    from tests.screens.helpers import settle
+
+    app = RosterApp(services, start="provisioning")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("a")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, ProvisionQueueModal)
+        text = str(app.screen.query_one("#queue-body").content)
+        assert "every approved request has its account" in text  # the demo's were created
+        await pilot.press("escape")
+        await settle(pilot, 0)
+        assert not isinstance(app.screen, ProvisionQueueModal)
