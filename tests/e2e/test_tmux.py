@@ -131,3 +131,49 @@ def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) ->
     while terminal.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not terminal.alive(), f"roster did not exit on q; screen:\n{terminal.screen()}"
+
+
+def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """Edit the demo's HR file as the HR system would, plan a sync, apply it after the
+    confirmation, quit; the AD file then holds the new department."""
+    roster = roster_command()
+    if roster is None:
+        pytest.skip("the roster command is not installed (pip install -e .)")
+    import yaml
+
+    from engine.services import open_services
+    from engine.setup import demo_folder_for
+
+    db = tmp_path / "r.db"
+    services = open_services(db_path=db, init="sample")
+    folder = demo_folder_for(services.db)
+    services.db.dispose()
+    hr_path = folder / "apps" / "hr.yaml"
+    hr = yaml.safe_load(hr_path.read_text(encoding="utf-8"))
+    priya = next(a for a in hr["accounts"] if a["id"] == "E10019")
+    priya["profile"]["department"] = "Finance"
+    hr_path.write_text(yaml.safe_dump(hr, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+    command = f"env TERM=xterm-256color {shlex.quote(roster)} --db {shlex.quote(str(db))}"
+    terminal.tmux("new-session", "-d", "-s", "roster", "-x", "120", "-y", "40", command)
+    terminal.wait_for("the dashboard", lambda s: "Dashboard" in s and "People" in s)
+    terminal.keys("8")
+    terminal.wait_for("the sync screen", lambda s: "Sync now" in s)
+    terminal.keys("s")  # sync now: a dry run first, then a confirmation
+    screen = terminal.wait_for("the confirmation", lambda s: "changes to apply" in s, 60)
+    assert "push" in screen
+    terminal.keys("Enter")
+    terminal.wait_for("the applied run", lambda s: "applied" in s, 60)
+    terminal.keys("C-q")
+    deadline = time.monotonic() + 10
+    while terminal.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not terminal.alive()
+
+    ad = yaml.safe_load((folder / "apps" / "ad.yaml").read_text(encoding="utf-8"))
+    assert (
+        next(a for a in ad["accounts"] if a["id"] == "priya.shah")["profile"]["department"]
+        == "Finance"
+    )
