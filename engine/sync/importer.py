@@ -83,6 +83,7 @@ def _import_app(
         state.new_source_versions[app_id] = version
     _merge_listing(state, app_id, listing.accounts, report)
     _merge_grants(state, app_id, listing, report)
+    listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 
 
 def _merge_listing(

@@ -290,6 +290,7 @@ def _run_locked(
         step("provision", 5)
         requests = load_requests(document, base_dir, reports[5])
         creations = plan_provisioning(state, document, app_rows, cel, requests, reports[5])
+        cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))

@@ -16,7 +16,7 @@ from engine.records import AccountRecord, Population, UserRecord
 AccountKey = tuple[str, str]  # (app id, external id)
 
 
-@dataclass
+@dataclass(slots=True)
 class AttributeState:
     value: Any = None
     source: str = ""
@@ -25,7 +25,7 @@ class AttributeState:
     set_at_run: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # a first sync plans millions: keep each small
 class PlannedChange:
     stage: str
     object_type: str
