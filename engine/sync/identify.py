@@ -16,20 +16,40 @@ CORE_FIELDS = ("email", "username", "display_name", "given_name", "family_name",
 
 
 def run_identify(
-    state: WorkState, directories: list[dict[str, Any]], cel: CelEngine, report: StageReport
+    state: WorkState,
+    directories: list[dict[str, Any]],
+    cel: CelEngine,
+    report: StageReport,
+    everyone: bool = True,
 ) -> None:
+    """`everyone=False` (the directories' configuration did not change since the last applied
+    run) reuses the stored filter decisions of unchanged accounts and refreshes only the
+    people whose directory accounts changed; a filter that reads other records is always
+    evaluated again."""
     order = {d["app"]: i for i, d in enumerate(directories)}
     for directory in directories:
-        _identify_directory(state, directory, cel, report)
-        _refresh_users(state, order, report)
+        _identify_directory(state, directory, cel, report, everyone)
+        _refresh_users(state, order, report, None if everyone else _touched(state))
     _remove_unbacked_users(state, order, report)
 
 
+def _touched(state: WorkState) -> set[int]:
+    keys = state.new_accounts | state.dirty_accounts | state.dirty_links
+    owners = {state.accounts[k].owner_id for k in keys if k in state.accounts}
+    return {o for o in owners if o is not None} | state.previous_owners | state.new_users
+
+
 def _identify_directory(
-    state: WorkState, directory: dict[str, Any], cel: CelEngine, report: StageReport
+    state: WorkState,
+    directory: dict[str, Any],
+    cel: CelEngine,
+    report: StageReport,
+    everyone: bool = True,
 ) -> None:
     app_id = directory["app"]
     decide = _filter(directory, cel)
+    reuse = not everyone and "c1." not in (directory.get("filter") or "")
+    changed = state.new_accounts | state.dirty_accounts
     rules = [
         compile_rule(r, cel, i)
         for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)
@@ -46,7 +66,8 @@ def _identify_directory(
             state.filter_results[key] = "IGNORE"
             continue
         try:
-            decision = decide(account)
+            known = state.filter_results.get(key) if reuse and key not in changed else None
+            decision = known or decide(account)
         except (CelEvalError, ValueError) as exc:
             report.bump("filter_errors")
             report.problems.append(f"{label}: filter failed: {exc}; the account was left as it was")
@@ -209,8 +230,12 @@ def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tu
     return changed
 
 
-def _refresh_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
+def _refresh_users(
+    state: WorkState, order: dict[str, int], report: StageReport, only: set[int] | None = None
+) -> None:
     backing = _passing_directory_accounts(state, order)
+    if only is not None:
+        backing = {user_id: accounts for user_id, accounts in backing.items() if user_id in only}
     created_by = _passing_directory_accounts(state, order, ("CREATE",))
     for user_id, accounts in backing.items():
         user = state.users.get(user_id)

@@ -248,6 +248,7 @@ def _run_locked(
         full = _needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"
         )
+        full_identify = full or _section_changed(session, versions, "directories")
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(document.get("directories") or [])
@@ -271,7 +272,7 @@ def _run_locked(
         for directory in directories:
             if directory.get("app") not in known:
                 raise InvalidInput(f"directory {directory.get('app')!r} names an unknown app")
-        run_identify(state, directories, cel, reports[1])
+        run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
         run_ownership(state, apps, {d["app"] for d in directories}, cel, reports[2])
         step("attributes", 3)
@@ -474,6 +475,19 @@ def _needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> 
     if last_applied is None:
         return True
     return (last_applied.config_versions or {}).get("attributes") != versions.get("attributes")
+
+
+def _section_changed(session: Session, versions: dict[str, str], section: str) -> bool:
+    """Whether a configuration section differs from the one the last applied run used."""
+    last_applied = session.execute(
+        select(Run)
+        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
+        .order_by(Run.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).scalar_one_or_none()
+    if last_applied is None:
+        return True
+    return (last_applied.config_versions or {}).get(section) != versions.get(section)
 
 
 def _signature(
