@@ -94,6 +94,7 @@ def plan_provisioning(
             if email and user.status != "DELETED":
                 by_email.setdefault(email.casefold(), user)
     planned: set[tuple[str, int]] = set()
+    owned = state.accounts_by_owner()
     for request in requests:
         app_id = str(request.get("app", ""))
         if app_id not in proactive or str(request.get("status", "")).upper() != "APPROVED":
@@ -108,8 +109,7 @@ def plan_provisioning(
             )
             continue
         has_account = any(
-            a.app_id == app_id and a.owner_id == user.id and a.status != "DELETED"
-            for a in state.accounts.values()
+            a.app_id == app_id and a.status != "DELETED" for a in owned.get(user.id, ())
         )
         if has_account or (app_id, user.id) in planned:
             report.bump("already_provisioned")
