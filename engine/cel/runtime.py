@@ -258,8 +258,10 @@ def _child(activation: Any, name: str, value: Any) -> Any:
     return child
 
 
-def macro_exists(activation: Any, name: str, body: Callable[[Any], Any],
-                 source: Callable[[Any], Any]) -> Any:  # fmt: skip
+def _quantify(activation: Any, name: str, body: Callable[[Any], Any],
+              source: Callable[[Any], Any], decisive: bool) -> Any:  # fmt: skip
+    """exists (decisive=True) and all (decisive=False): the first item whose body gives the
+    decisive value settles it; errors count only when no item does, as CEL specifies."""
     try:
         items = _items(activation, source)
     except _Propagate as error:
@@ -268,28 +270,23 @@ def macro_exists(activation: Any, name: str, body: Callable[[Any], Any],
     for item in items:
         value = result(_child(activation, name, item), body)
         if value.__class__ is BoolType:
-            if value:
-                return TRUE
+            if bool(value) is decisive:
+                return TRUE if decisive else FALSE
         else:
             failure = value if value.__class__ is CELEvalError else error_value(TypeError())
-    return failure if failure is not None else FALSE
+    if failure is not None:
+        return failure
+    return FALSE if decisive else TRUE
+
+
+def macro_exists(activation: Any, name: str, body: Callable[[Any], Any],
+                 source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    return _quantify(activation, name, body, source, decisive=True)
 
 
 def macro_all(activation: Any, name: str, body: Callable[[Any], Any],
               source: Callable[[Any], Any]) -> Any:  # fmt: skip
-    try:
-        items = _items(activation, source)
-    except _Propagate as error:
-        return error.value
-    failure = None
-    for item in items:
-        value = result(_child(activation, name, item), body)
-        if value.__class__ is BoolType:
-            if not value:
-                return FALSE
-        else:
-            failure = value if value.__class__ is CELEvalError else error_value(TypeError())
-    return failure if failure is not None else TRUE
+    return _quantify(activation, name, body, source, decisive=False)
 
 
 def macro_exists_one(activation: Any, name: str, body: Callable[[Any], Any],
