@@ -291,6 +291,6 @@ def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tup
             refused = connector.update_accounts(changes)
         except ConnectorError as exc:
             refused = {external_id: exc for external_id in changes}
-        for external_id, exc in refused.items():
-            failures[(app_id, external_id)] = getattr(exc, "message", str(exc))
+        for external_id, error in refused.items():
+            failures[(app_id, external_id)] = error.message
     return failures

@@ -197,7 +197,8 @@ def kind_of(value: Any) -> str:
         return "empty"
     if isinstance(value, bool):
         return "true/false"
-    return {dict: "a mapping", list: "a list", str: "text"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def entitlement_from(item: Any, report: Callable[[str, str], None]) -> ListedEntitlement | None:
