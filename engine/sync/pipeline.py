@@ -1,5 +1,9 @@
 """A sync run: lock, load, run the stages in memory, check the deletion threshold, then either
-store the plan (dry run) or write each stage in its own transaction (apply)."""
+store the plan (dry run) or write each stage in its own transaction (apply).
+
+The parts live beside it: the lock in lock.py, loading the working state in loading.py, what
+lets a run do less (its signature, changed configuration sections) in incremental.py, and the
+deletion threshold with its typed deletions in threshold.py."""
 
 from __future__ import annotations
 
