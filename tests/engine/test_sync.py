@@ -414,3 +414,50 @@ def test_a_configuration_without_the_clock_settles(tmp_path: Path) -> None:
     assert any(
         note.startswith(f"nothing changed since run {first.run_id}") for note in imported.notes
     )
+
+
+def _with_attribute(name: str, cel: str) -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["attributes"].append({"name": name, "custom": True, "sources": [{"cel": cel}]})
+    return config
+
+
+def test_an_attribute_that_reads_the_clock_is_recomputed_for_people_whose_data_did_not_change(
+    tmp_path: Path,
+) -> None:
+    services = open_org(
+        tmp_path,
+        _with_attribute("phase", 'now() >= timestamp("2030-01-01T00:00:00Z") ? "live" : "pilot"'),
+    )
+    moment = [dt.datetime(2029, 12, 31, tzinfo=dt.UTC)]
+    assert run_sync(services.db, clock=lambda: moment[0]).status == "applied"
+    assert {p.attributes["phase"] for p in people(services).values()} == {"pilot"}
+    moment[0] = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    later = run_sync(services.db, clock=lambda: moment[0])
+    assert later.status == "applied", later.error
+    assert {p.attributes["phase"] for p in people(services).values()} == {"live"}
+    assert next(s for s in later.stages if s.name == "import").counts.get("changed", 0) == 0
+
+
+def test_an_attribute_that_reads_other_people_follows_their_change(tmp_path: Path) -> None:
+    """Ann's attribute reads Bo's name through the directory: when only Bo's record changes,
+    Ann (untouched) is recomputed too."""
+    services = open_org(
+        tmp_path,
+        _with_attribute(
+            "director", 'c1.directory.users.v1.FindByEmail("bo.chen@example.com").displayName'
+        ),
+    )
+    assert services.sync().status == "applied"
+    assert people(services)["ann.lee@example.com"].attributes["director"] == "Bo Chen"
+
+    def rename_bo(data: dict) -> None:
+        data["accounts"][1]["display_name"] = "Bo Chen-Li"
+
+    edit(tmp_path / "org", "hr", rename_bo)
+    # the first sync after the change renames Bo; Ann's attribute reads the people as the
+    # identify stage left them, so it follows in the same run
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert people(services)["bo.chen@example.com"].display_name == "Bo Chen-Li"
+    assert people(services)["ann.lee@example.com"].attributes["director"] == "Bo Chen-Li"
