@@ -3,7 +3,9 @@
 cel-python has no type checker (CEL_NOTES trap 7), so this walk finds unknown variables,
 fields and functions with their line and column, and a hint for the fix. It also collects
 the profile keys and app ids an expression reads, so `CelEngine.check` can warn about keys no
-record has.
+record has, and whether it reads beyond its own variables: the directory (`c1.*` functions,
+which look at other people) or the clock (`now()`), so a caller can tell whether a result may
+change with no change to the record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import lark
 from .contexts import ALL_VARIABLES, ContextSpec
 from .functions import (
     CALLABLE_NAMES,
+    CLOCK_FUNCTIONS,
     CONSTANTS,
+    DIRECTORY_FUNCTIONS,
     GLOBAL_CONSTANTS,
     MACROS,
     NAMESPACES,
@@ -158,6 +162,8 @@ class SchemaChecker:
         self.variables = variable_kinds
         self.keys: list[KeyUse] = []
         self.comprehensions = 0
+        self.reads_directory = False  # calls a c1.* directory function
+        self.reads_clock = False  # calls now() or time.now()
 
     def run(self, tree: lark.Tree) -> list[KeyUse]:
         self.value(tree, {})
@@ -231,6 +237,13 @@ class SchemaChecker:
             self.keys.append(KeyUse("user", "attributes", key, line, column))
         else:
             self.keys.append(KeyUse(kind.split(":")[1], "profile", key, line, column))
+
+    def _note_call(self, name: str) -> None:
+        """Remember what a called function reads besides the expression's variables."""
+        if name in DIRECTORY_FUNCTIONS:
+            self.reads_directory = True
+        elif name in CLOCK_FUNCTIONS:
+            self.reads_clock = True
 
     def _describe(self, node: Any) -> str:
         from .transpile import dotted_name
@@ -380,6 +393,7 @@ class SchemaChecker:
             if path not in QUALIFIED_NAMES:
                 options = [n for n in QUALIFIED_NAMES if n.startswith(kind[3:].split(".")[0])]
                 self.fail(token, f"unknown function `{path}`", did_you_mean(path, options))
+            self._note_call(path)
             for arg in args:
                 self.value(arg, scope)
             return RESULT_KINDS.get(path, "dyn")
@@ -390,6 +404,7 @@ class SchemaChecker:
             if not hint and kind in ("user", "account") and name in field_table(kind):
                 hint = f"`{name}` is a field: drop the parentheses"
             self.fail(token, f"unknown function `{name}`", hint)
+        self._note_call(name)
         for arg in args:
             self.value(arg, scope)
         if name == "ifEmpty":
@@ -418,6 +433,7 @@ class SchemaChecker:
                 self.fail(token, f"`{name}` is a variable, not a function")
             hint = did_you_mean(name, list(CALLABLE_NAMES) + [n for n in QUALIFIED_NAMES])
             self.fail(token, f"unknown function `{name}`", hint)
+        self._note_call(name)
         for arg in args:
             self.value(arg, scope)
         return RESULT_KINDS.get(name, "dyn")

@@ -12,9 +12,11 @@ reads. Loops over many records should check the elapsed time between records.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,12 +66,29 @@ class Program:
     source: str = field(repr=False)  # the Python the expression became (for debugging)
     keys: tuple[KeyUse, ...] = field(repr=False, default=())
     run: Any = field(repr=False, default=None)
+    # What the expression reads besides its variables, as the checker found it: a program that
+    # reads the directory (c1.* functions) or the clock (now()) can give another result for an
+    # unchanged record, so callers must not reuse its earlier results.
+    reads_directory: bool = False
+    reads_clock: bool = False
+
+    @property
+    def reads_beyond_its_record(self) -> bool:
+        return self.reads_directory or self.reads_clock
 
 
 class CelEngine:
-    def __init__(self, population: Population | None = None) -> None:
+    def __init__(
+        self,
+        population: Population | None = None,
+        *,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ) -> None:
         quiet_celpy_loggers()
         self._population = population
+        self._clock = clock
+        self._reads_clock = False
+        self._reads_directory = False
         self._lock = threading.Lock()
         self._programs: OrderedDict[tuple[str, str], Program] = OrderedDict()
         self._symbols = build_symbols(self)
@@ -135,7 +154,8 @@ class CelEngine:
             except RecursionError:
                 raise SchemaError("the expression is nested too deeply", 1, 1) from None
             check_tree_depth(tree)
-            keys = SchemaChecker(spec, spec.variable_kinds).run(tree)
+            checker = SchemaChecker(spec, spec.variable_kinds)
+            keys = checker.run(tree)
             try:
                 source, literals = transpile(tree)
                 code = compile(source, f"<cel {context}>", "exec")
@@ -155,7 +175,38 @@ class CelEngine:
         namespace.update(self._symbols)
         namespace.update(literals)
         exec(code, namespace)
-        return Program(context, text, source, tuple(keys), namespace["__cel__"])
+        program = Program(
+            context,
+            text,
+            source,
+            tuple(keys),
+            namespace["__cel__"],
+            reads_directory=checker.reads_directory,
+            reads_clock=checker.reads_clock,
+        )
+        with self._lock:
+            self._reads_clock = self._reads_clock or program.reads_clock
+            self._reads_directory = self._reads_directory or program.reads_directory
+        return program
+
+    @property
+    def compiled_reads_clock(self) -> bool:
+        """Whether any program this engine compiled reads the clock (its results may change
+        with no change to the data)."""
+        return self._reads_clock
+
+    @property
+    def compiled_reads_directory(self) -> bool:
+        """Whether any program this engine compiled reads the directory (other people)."""
+        return self._reads_directory
+
+    # ---- the clock ---------------------------------------------------------------------
+    def now(self) -> celtypes.TimestampType:
+        """`now()` in an expression: the engine's clock (the system's unless one was given)."""
+        moment = self._clock() if self._clock is not None else datetime.datetime.now(datetime.UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return celtypes.TimestampType(moment)
 
     # ---- check -------------------------------------------------------------------------
     def check(self, context: str, text: str) -> list[Problem]:

@@ -71,6 +71,10 @@ QUALIFIED_FUNCTIONS: dict[str, Callable[..., Any]] = {
 RESULT_KINDS: dict[str, str] = {name: kind for name, (_f, kind) in DIRECTORY_FUNCTIONS.items()}
 RESULT_KINDS.update({"time.parse": "timestamp", "time.format": "string", "now": "timestamp"})
 
+# Functions whose result depends on something besides their arguments (the checker records
+# their use on the program).
+CLOCK_FUNCTIONS = frozenset(("now", "time.now"))
+
 CALLABLE_NAMES = frozenset(BUILTIN_NAMES) | frozenset(PLAIN_FUNCTIONS) | frozenset(GLOBAL_MACROS)
 QUALIFIED_NAMES = frozenset(QUALIFIED_FUNCTIONS) | frozenset(DIRECTORY_FUNCTIONS)
 NAMESPACES = frozenset(
@@ -106,6 +110,8 @@ def build_symbols(engine: CelEngine) -> dict[str, Any]:
         table[symbol(name)] = _guarded(function)
     for name, function in QUALIFIED_FUNCTIONS.items():
         table[symbol(name)] = _guarded(function)
+    for name in CLOCK_FUNCTIONS:  # the engine's clock, which a caller (a test) may set
+        table[symbol(name)] = engine.now
     for name, (function, _kind) in DIRECTORY_FUNCTIONS.items():
         table[symbol(name)] = _guarded(functools.partial(function, engine))
     for name, value in CONSTANTS.items():

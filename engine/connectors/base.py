@@ -1,4 +1,4 @@
-"""The connector interface (DESIGN §9): describe, list, update, create.
+"""The connector interface (DESIGN §9): describe, list, update (in batches), create.
 
 A connector is built from an app's settings (as written in the configuration) and the folder the
 configuration came from, so relative paths resolve the way the admin wrote them.
@@ -6,9 +6,12 @@ configuration came from, so relative paths resolve the way the admin wrote them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from engine.errors import ConnectorError
 
 FIELD_TYPES = ("string", "bool", "int", "string_list", "map")
 
@@ -127,8 +130,13 @@ class Connector(Protocol):
         listing everything. Equal digests let a sync skip an app that has not changed."""
         ...
 
-    def update_account(self, external_id: str, changes: dict[str, Any]) -> None:
-        """Write attribute changes to one account; an empty value ("" or None) clears."""
+    def update_accounts(
+        self, changes_by_account: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, ConnectorError]:
+        """Write attribute changes to many accounts (external id -> target attribute -> value;
+        an empty value, "" or None, clears). Returns the accounts the app refused, each with
+        its reason; the others are written. Raises ConnectorError when nothing could be written
+        (the app cannot be read or reached)."""
         ...
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:

@@ -25,7 +25,7 @@ def run_identify(
     """`everyone=False` (the directories' configuration did not change since the last applied
     run) reuses the stored filter decisions of unchanged accounts and refreshes only the
     people whose directory accounts changed; a filter that reads other records is always
-    evaluated again."""
+    evaluated again, and so is one that reads the clock."""
     order = {d["app"]: i for i, d in enumerate(directories)}
     for directory in directories:
         _identify_directory(state, directory, cel, report, everyone)
@@ -47,8 +47,9 @@ def _identify_directory(
     everyone: bool = True,
 ) -> None:
     app_id = directory["app"]
-    decide = _filter(directory, cel)
-    reuse = not everyone and "c1." not in (directory.get("filter") or "")
+    decide, reads_beyond = _filter(directory, cel)
+    # a filter that reads other people or the clock may decide otherwise on unchanged data
+    reuse = not everyone and not reads_beyond
     changed = state.new_accounts | state.dirty_accounts
     rules = [
         compile_rule(r, cel, i)
@@ -89,10 +90,11 @@ def _identify_directory(
         _merge(state, account, decision, rules, indexes, report)
 
 
-def _filter(directory: dict[str, Any], cel: CelEngine) -> Any:
+def _filter(directory: dict[str, Any], cel: CelEngine) -> tuple[Any, bool]:
+    """The directory's decision function, and whether it reads beyond the account."""
     text = (directory.get("filter") or "").strip()
     if not text:
-        return lambda account: "CREATE"
+        return (lambda account: "CREATE"), False
     try:
         program = cel.compile("directory_filter", text)
     except CelCompileError as exc:
@@ -108,7 +110,7 @@ def _filter(directory: dict[str, Any], cel: CelEngine) -> Any:
             )
         return decision
 
-    return decide
+    return decide, program.reads_beyond_its_record
 
 
 def _merge(

@@ -1,10 +1,13 @@
 """A sync run: lock, load, run the stages in memory, check the deletion threshold, then either
-store the plan (dry run) or write each stage in its own transaction (apply)."""
+store the plan (dry run) or write each stage in its own transaction (apply).
+
+The parts live beside it: the lock in lock.py, loading the working state in loading.py, what
+lets a run do less (its signature, changed configuration sections) in incremental.py, and the
+deletion threshold with its typed deletions in threshold.py."""
 
 from __future__ import annotations
 
-import os
-import socket
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,29 +15,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlalchemy import select, update
 
 from engine.cel import CelEngine
 from engine.connectors.registry import make_connector
-from engine.errors import ConnectorError, InvalidInput, RosterError, SyncLocked
+from engine.errors import ConnectorError, InvalidInput, RosterError
 from engine.store.db import Database
-from engine.store.models import Account, App, AttributeValue, Meta, Person, Run, SyncLock, utcnow
+from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
     config_versions,
     current_actor,
     get_meta,
-    load_accounts,
     load_config_document,
-    load_users,
     set_meta,
-    stable_hash,
 )
 from engine.sync import writer
-from engine.sync.attributes import compile_attributes, is_empty, run_attributes
+from engine.sync.attributes import compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
+from engine.sync.incremental import needs_everyone, section_changed, sync_signature
+from engine.sync.loading import load_state
+from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
     Creation,
@@ -44,7 +45,26 @@ from engine.sync.provisioning import (
     requests_digest,
 )
 from engine.sync.push import PushItem, app_id_of, plan_push, send
-from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
+from engine.sync.state import PlannedChange, StageReport, WorkState
+from engine.sync.threshold import (
+    Deletion,
+    DeletionKind,
+    check_threshold,
+    deletions_of,
+    population_sizes,
+)
+
+# acquire_lock, release_lock and load_state live in their own modules; they stay importable
+# from here for the callers that know them by this address.
+__all__ = [
+    "STAGES",
+    "Cancelled",
+    "SyncResult",
+    "acquire_lock",
+    "load_state",
+    "release_lock",
+    "run_sync",
+]
 
 STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -61,7 +81,7 @@ class SyncResult:
     dry_run: bool
     stages: list[StageReport]
     planned: list[PlannedChange]
-    deletions: dict[str, list[str]] = field(default_factory=dict)
+    removals: dict[Deletion, list[str]] = field(default_factory=dict)  # typed, by cause
     error: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
 
@@ -70,6 +90,11 @@ class SyncResult:
         """The changes as plain dicts, built on first use (a first sync has hundreds of
         thousands; the run itself never needs them in this form)."""
         return [c.as_dict() for c in self.planned]
+
+    @property
+    def deletions(self) -> dict[str, list[str]]:
+        """The removals as the admin reads them: cause -> the objects it removes."""
+        return {deletion.label: objects for deletion, objects in self.removals.items()}
 
     @property
     def exit_code(self) -> int:
@@ -90,95 +115,6 @@ class SyncResult:
         }
 
 
-# --- the lock ------------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _locked_message(held: SyncLock | None) -> str:
-    who = f"{held.holder} on {held.host} (pid {held.pid})" if held else "another process"
-    since = held.since.strftime("%Y-%m-%d %H:%M:%S UTC") if held else "just now"
-    return (
-        f"Another sync is running: started by {who} since {since}. Wait for it to finish; "
-        "if that process is gone, run the sync again from the same host to clear the stale "
-        "lock."
-    )
-
-
-def acquire_lock(db: Database, actor: str) -> None:
-    host = socket.gethostname()
-    with db.session() as session:
-        held = session.get(SyncLock, "sync")
-        if held is not None:
-            if held.host != host or _pid_alive(held.pid):
-                raise SyncLocked(_locked_message(held))
-            session.delete(held)  # its process died: the lock is stale, and so is its run
-            session.execute(
-                update(Run)
-                .where(Run.status == "running")
-                .values(
-                    status="failed",
-                    ended_at=utcnow(),
-                    error="interrupted: the process running it stopped before it finished",
-                )
-            )
-            session.commit()
-        session.add(SyncLock(name="sync", holder=actor, host=host, pid=os.getpid(), since=utcnow()))
-        try:
-            session.commit()
-        except IntegrityError:  # another process took it between our read and our write
-            session.rollback()
-            session.expunge_all()
-            raise SyncLocked(_locked_message(session.get(SyncLock, "sync"))) from None
-
-
-def release_lock(db: Database) -> None:
-    with db.session() as session:
-        held = session.get(SyncLock, "sync")
-        if held is not None and held.pid == os.getpid():
-            session.delete(held)
-            session.commit()
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def load_state(session: Session) -> WorkState:
-    a = Account.__table__.c  # type: ignore[attr-defined]
-    fingerprints: dict[tuple[str, str], str] = {}
-    filter_results: dict[tuple[str, str], str] = {}
-    for app_id, ext, digest, decision in session.execute(
-        select(a.app_id, a.external_id, a.fingerprint, a.filter_result)
-    ):
-        fingerprints[(app_id, ext)] = digest
-        if decision:
-            filter_results[(app_id, ext)] = decision
-    v = AttributeValue.__table__.c  # type: ignore[attr-defined]
-    attributes = {
-        (r[0], r[1]): AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
-        for r in session.execute(
-            select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set)
-        )
-    }
-    state = WorkState(load_accounts(session), load_users(session), fingerprints, attributes)
-    state.filter_results = filter_results
-    state.source_versions = {
-        key.removeprefix("source_version:"): value
-        for key, value in session.execute(
-            select(Meta.key, Meta.value).where(Meta.key.startswith("source_version:"))  # type: ignore[attr-defined]
-        )
-    }
-    return state
-
-
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -190,11 +126,14 @@ def run_sync(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
     actor: str | None = None,
+    clock: Callable[[], datetime.datetime] | None = None,
 ) -> SyncResult:
+    """One sync run. `clock` is what `now()` reads in the run's expressions (the system clock
+    unless given; tests pass their own)."""
     actor = actor or current_actor()
     acquire_lock(db, actor)
     try:
-        return _run_locked(db, dry_run, allow_deletes, progress, cancelled, actor)
+        return _run_locked(db, dry_run, allow_deletes, progress, cancelled, actor, clock)
     finally:
         release_lock(db)
 
@@ -206,6 +145,7 @@ def _run_locked(
     progress: Progress | None,
     cancelled: Callable[[], bool] | None,
     actor: str,
+    clock: Callable[[], datetime.datetime] | None = None,
 ) -> SyncResult:
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
 
@@ -236,26 +176,25 @@ def _run_locked(
         assert run_id is not None
         apps = list(document.get("apps") or [])
         manual = get_meta(session, "manual_generation")
-        signature = _signature(
+        signature = sync_signature(
             apps, base_dir, versions, manual, requests_digest(document, base_dir)
         )
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
-        population = _population_sizes(session)
+        population = population_sizes(session)
         app_rows = {row.id: row for row in session.execute(select(App)).scalars()}
-        full = _needs_everyone(session, run_id, versions) or manual != get_meta(
+        full = needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"
         )
-        full_identify = full or _section_changed(session, versions, "directories")
+        full_identify = full or section_changed(session, versions, "directories")
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(document.get("directories") or [])
-    cel = CelEngine()
+    cel = CelEngine(clock=clock)
     result = SyncResult(run_id, "running", dry_run, reports, [])
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
-    volatile = _reads_beyond_the_person(document)
     try:
 
         def checkpoint() -> None:
@@ -278,6 +217,13 @@ def _run_locked(
         step("attributes", 3)
         cel.population = state.population()
         definitions = compile_attributes(list(document.get("attributes") or []), cel)
+        # an attribute that reads other people or the clock can change for a person whose
+        # records did not: then every person is reconsidered
+        volatile = any(
+            source.program is not None and source.program.reads_beyond_its_record
+            for definition in definitions
+            for source in definition.sources
+        )
         run_attributes(
             state,
             definitions,
@@ -296,13 +242,13 @@ def _run_locked(
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
-        result.deletions = _deletions(state)
+        result.removals = deletions_of(state.changes)
         # target values are measured against the accounts of the apps pushed to
         targets = {app_id_of(rule) for rule in document.get("push_rules") or []}
-        population["target values"] = sum(
+        population[DeletionKind.TARGET_VALUES] = sum(
             1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
         )
-        blocked = _threshold(document, population, result.deletions)
+        blocked = check_threshold(document.get("settings") or {}, population, result.removals)
         if blocked and not allow_deletes:
             result.status = "blocked-by-threshold"
             result.error = blocked
@@ -310,11 +256,12 @@ def _run_locked(
             result.status = "planned"
         else:
             # problems from rules repeat identically on the same data; a failed import must
-            # be retried, so only a run whose every app imported settles the store
-            # Expressions that read other people or the clock can change with no new data, so
-            # such a configuration never settles.
+            # be retried, so only a run whose every app imported settles the store.
+            # Expressions that read the clock (any stage) or other people (attributes) can
+            # change with no new data, so such a configuration never settles.
             failed = reports[0].counts.get("apps_failed")
-            settled = signature if not failed and not volatile else None
+            unsettled = volatile or cel.compiled_reads_clock
+            settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
@@ -437,80 +384,11 @@ def _settle(
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(document.get("apps") or [])
         requests = requests_digest(document, base_dir)
-        settled = _signature(apps, base_dir, versions, manual, requests)
+        settled = sync_signature(apps, base_dir, versions, manual, requests)
     with db.session() as session, session.begin():
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
-
-
-def _reads_beyond_the_person(document: dict[str, Any]) -> bool:
-    """Whether an attribute's CEL reads other people (c1.* directory functions) or the clock."""
-    for attribute in document.get("attributes") or []:
-        for source in attribute.get("sources") or []:
-            text = source.get("cel") or ""
-            if "c1." in text or "now(" in text:
-                return True
-    return False
-
-
-def _needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> bool:
-    """Whether the attribute stage must reconsider every person: its configuration changed
-    since the last applied run, or the last run that set out to apply did not finish (its
-    earlier stages may be committed without their attribute consequences)."""
-    previous = session.execute(
-        select(Run)
-        .where(Run.id < run_id, Run.dry_run.is_(False))  # type: ignore[attr-defined]
-        .order_by(Run.id.desc())
-        .limit(1)  # type: ignore[union-attr]
-    ).scalar_one_or_none()
-    if previous is None or previous.status not in ("applied", "blocked-by-threshold"):
-        return True
-    last_applied = session.execute(
-        select(Run)
-        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
-        .order_by(Run.id.desc())
-        .limit(1)  # type: ignore[union-attr]
-    ).scalar_one_or_none()
-    if last_applied is None:
-        return True
-    return (last_applied.config_versions or {}).get("attributes") != versions.get("attributes")
-
-
-def _section_changed(session: Session, versions: dict[str, str], section: str) -> bool:
-    """Whether a configuration section differs from the one the last applied run used."""
-    last_applied = session.execute(
-        select(Run)
-        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
-        .order_by(Run.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    ).scalar_one_or_none()
-    if last_applied is None:
-        return True
-    return (last_applied.config_versions or {}).get(section) != versions.get(section)
-
-
-def _signature(
-    apps: list[dict[str, Any]],
-    base_dir: Path,
-    versions: dict[str, str],
-    manual: str,
-    requests: str,
-) -> str | None:
-    """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
-    requests); None when some app cannot tell cheaply."""
-    sources: dict[str, str] = {}
-    for app in apps:
-        try:
-            version = make_connector(connector_spec(app, base_dir)).source_version()
-        except Exception:  # noqa: BLE001 - the import will report it properly
-            return None
-        if version is None:
-            return None
-        sources[app["id"]] = version
-    return stable_hash(
-        {"config": versions, "sources": sources, "manual": manual, "requests": requests}
-    )
 
 
 def _nothing_changed(
@@ -557,61 +435,3 @@ def _finish(
             .where(Run.id == run_id)
             .values(status=result.status, ended_at=utcnow(), counts=counts, error=result.error)
         )
-
-
-def _population_sizes(session: Session) -> dict[str, int]:
-    return {
-        "users": session.scalar(
-            select(func.count()).select_from(Person).where(Person.status != "DELETED")
-        )
-        or 0,
-        "accounts": session.scalar(
-            select(func.count()).select_from(Account).where(Account.status != "DELETED")
-        )
-        or 0,
-        "values": session.scalar(select(func.count()).select_from(AttributeValue)) or 0,
-    }
-
-
-def _deletions(state: WorkState) -> dict[str, list[str]]:
-    causes: dict[str, list[str]] = {}
-    for change in state.changes:
-        if change.field == "status" and (
-            change.new == "DELETED" or (change.new == "DISABLED" and change.old == "ENABLED")
-        ):
-            disabled = "disabled: " if change.new == "DISABLED" else ""
-            cause = f"{change.object_type}s: {disabled}{change.reason}"
-        elif change.stage == "attributes" and is_empty(change.new) and not is_empty(change.old):
-            cause = f"attribute values cleared: {change.field}"
-        elif change.stage == "push" and is_empty(change.new) and not is_empty(change.old):
-            cause = f"target values cleared: {change.object_id.split(':')[0]} {change.field}"
-        else:
-            continue
-        causes.setdefault(cause, []).append(change.object_id)
-    return causes
-
-
-def _threshold(
-    document: dict[str, Any], population: dict[str, int], deletions: dict[str, list[str]]
-) -> str:
-    settings = (document.get("settings") or {}).get("deletion_threshold") or {}
-    max_objects = int(settings.get("max_objects", 500))
-    max_percent = float(settings.get("max_percent", 20))
-    kinds = {"users": 0, "accounts": 0, "values": 0, "target values": 0}
-    for cause, objects in deletions.items():
-        kind = next(
-            (k for k in ("users", "accounts", "target values") if cause.startswith(k)), "values"
-        )
-        kinds[kind] += len(objects)
-    over = []
-    for kind, count in kinds.items():
-        limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
-        if count and count > limit:
-            over.append(f"{count} {kind} (limit {limit})")
-    if not over:
-        return ""
-    return (
-        "The run would remove " + ", ".join(over) + " — more than the deletion threshold "
-        f"({max_objects} objects or {max_percent:g} %). Nothing was applied. Review the "
-        "deletions, then run again with --allow-deletes to apply them."
-    )

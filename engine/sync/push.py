@@ -6,10 +6,12 @@ Planning is pure; `send()` does the external writes once the store is committed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.connectors.base import Connector
 from engine.errors import ConnectorError, InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
 from engine.sync.state import StageReport, WorkState
@@ -273,7 +275,7 @@ def _plan_one(
     return item
 
 
-def send(items: list[PushItem], connectors: dict[str, Any]) -> dict[tuple[str, str], str]:
+def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tuple[str, str], str]:
     """Write the planned values; returns the failures by (app, external id) with the reason."""
     failures: dict[tuple[str, str], str] = {}
     by_app: dict[str, dict[str, dict[str, Any]]] = {}
@@ -286,17 +288,9 @@ def send(items: list[PushItem], connectors: dict[str, Any]) -> dict[tuple[str, s
     for app_id, changes in by_app.items():
         connector = connectors[app_id]
         try:
-            if hasattr(connector, "update_accounts"):
-                refused = connector.update_accounts(changes)
-            else:
-                refused = {}
-                for external_id, values in changes.items():
-                    try:
-                        connector.update_account(external_id, values)
-                    except ConnectorError as exc:
-                        refused[external_id] = exc
+            refused = connector.update_accounts(changes)
         except ConnectorError as exc:
             refused = {external_id: exc for external_id in changes}
-        for external_id, exc in refused.items():
-            failures[(app_id, external_id)] = getattr(exc, "message", str(exc))
+        for external_id, error in refused.items():
+            failures[(app_id, external_id)] = error.message
     return failures

@@ -129,3 +129,55 @@ def test_now(engine: CelEngine) -> None:
 )
 def test_cel_timestamps_and_durations(engine: CelEngine, expression: str, expected: object) -> None:
     assert to_python(run(engine, expression, hired="2020-06-01")) == expected
+
+
+def test_now_reads_the_engines_clock() -> None:
+    moment = [datetime.datetime(2030, 1, 1, 8, 30, tzinfo=datetime.UTC)]
+    engine = CelEngine(clock=lambda: moment[0])
+    assert to_python(run(engine, 'now() == timestamp("2030-01-01T08:30:00Z")')) is True
+    assert to_python(run(engine, 'time.now() == timestamp("2030-01-01T08:30:00Z")')) is True
+    moment[0] = datetime.datetime(2031, 6, 1, tzinfo=datetime.UTC)
+    # the same compiled program reads the clock at each evaluation
+    assert to_python(run(engine, 'now() == timestamp("2031-06-01T00:00:00Z")')) is True
+    assert to_python(run(engine, 'now() > timestamp("2030-01-01T08:30:00Z")')) is True
+
+
+@pytest.mark.parametrize(
+    ("context", "expression", "directory", "clock"),
+    [
+        ("push_mapping", "subject.email", False, False),
+        ("push_mapping", 'subject.profile.now == "x"', False, False),  # a key, not the clock
+        ("push_mapping", '"now()" + subject.email', False, False),  # text, not a call
+        ("push_mapping", 'string(now()) + "c1.user"', False, True),
+        ("push_mapping", 'time.format(time.now(), "2006")', False, True),
+        ("push_mapping", 'c1.user.v1.HasApp(subject, "slack") ? "y" : "n"', True, False),
+        (
+            "attribute_source",
+            "c1.directory.users.v1.FindByEmail(subject.email).email",
+            True,
+            False,
+        ),
+        (
+            "directory_filter",
+            '[1].exists(x, timestamp("2030-01-01T00:00:00Z") < now()) ? "CREATE" : "IGNORE"',
+            False,
+            True,
+        ),
+    ],
+)
+def test_a_program_records_what_it_reads_beyond_its_record(
+    context: str, expression: str, directory: bool, clock: bool
+) -> None:
+    program = CelEngine().compile(context, expression)
+    assert (program.reads_directory, program.reads_clock) == (directory, clock)
+    assert program.reads_beyond_its_record is (directory or clock)
+
+
+def test_the_engine_knows_whether_anything_it_compiled_reads_the_clock() -> None:
+    engine = CelEngine()
+    engine.compile("push_mapping", "subject.email")
+    assert not engine.compiled_reads_clock and not engine.compiled_reads_directory
+    engine.compile("push_mapping", 'c1.user.v1.HasApp(subject, "slack") ? "y" : "n"')
+    assert engine.compiled_reads_directory and not engine.compiled_reads_clock
+    engine.compile("push_mapping", "string(now())")
+    assert engine.compiled_reads_clock

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import select
 
+from engine.errors import ConnectorError
 from engine.services import Services
 from engine.store.models import PushExecution
+from engine.sync.push import PushItem, send
 from tests.engine.org import CONFIG, edit, open_org
 
 AD = {
@@ -256,3 +259,45 @@ def test_a_custom_target_attribute_where_the_connector_allows_it(tmp_path: Path)
     executions = json.loads(out.stdout)["push_executions"]
     assert {e["account"] for e in executions} == {"ad:alee", "ad:bchen", "ad:spark"}
     assert all(e["success"] for e in executions)
+
+
+class _BatchOnlyConnector:
+    """A connector that, like every connector, writes in batches (Connector.update_accounts)
+    and has no one-account method: send() must need nothing else."""
+
+    def __init__(self, app: str, refuse: set[str] | None = None, down: bool = False) -> None:
+        self.app = app
+        self.refuse = refuse or set()
+        self.down = down
+        self.batches: list[dict[str, dict[str, Any]]] = []
+
+    def update_accounts(
+        self, changes_by_account: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, ConnectorError]:
+        if self.down:
+            raise ConnectorError(f"App '{self.app}': the server cannot be reached.")
+        self.batches.append({k: dict(v) for k, v in changes_by_account.items()})
+        return {
+            ext: ConnectorError(f"App '{self.app}' refused the push to {ext!r}.")
+            for ext in changes_by_account
+            if ext in self.refuse
+        }
+
+
+def test_send_writes_one_batch_per_app_through_the_connector_protocol() -> None:
+    items = [
+        PushItem("titles", "ad", "alee", 1, "ann", {"title": ("Intern", "Engineer")}),
+        PushItem("depts", "ad", "alee", 1, "ann", {"department": ("Eng", "Platform")}),
+        PushItem("titles", "ad", "bchen", 2, "bo", {"title": ("Director", "VP")}),
+        PushItem("titles", "ad", "sp", 3, "sam", {"title": ("x", "y")}, error="too long"),
+        PushItem("titles", "entra", "ann@x", 1, "ann", {"jobTitle": ("", "Engineer")}),
+    ]
+    ad, entra = _BatchOnlyConnector("ad", {"bchen"}), _BatchOnlyConnector("entra", down=True)
+    failures = send(items, {"ad": ad, "entra": entra})
+    assert ad.batches == [
+        {"alee": {"title": "Engineer", "department": "Platform"}, "bchen": {"title": "VP"}}
+    ]
+    assert failures == {
+        ("ad", "bchen"): "App 'ad' refused the push to 'bchen'.",
+        ("entra", "ann@x"): "App 'entra': the server cannot be reached.",
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -15,7 +17,8 @@ from engine.errors import SyncLocked
 from engine.services import Services, open_services
 from engine.store.models import Account, Person, Run, SyncLock
 from engine.sync.pipeline import run_sync
-from tests.engine.org import IDP, edit, open_org
+from engine.sync.threshold import DeletionKind
+from tests.engine.org import CONFIG, HR, IDP, edit, open_org, write_org
 
 
 def people(services: Services) -> dict[str, Person]:
@@ -155,7 +158,15 @@ def test_removed_directory_accounts_remove_people_and_the_threshold_blocks(tmp_p
     edit(tmp_path / "org", "idp", everyone_leaves)
     blocked = services.sync()
     assert blocked.status == "blocked-by-threshold" and blocked.exit_code == 3
-    assert any(cause.startswith("users") for cause in blocked.deletions)
+    removed_people = {
+        person
+        for d, ids in blocked.removals.items()
+        if d.kind is DeletionKind.USERS
+        for person in ids
+    }
+    assert len(removed_people) == 4  # Bo, both Sam Parks and Nina; Ann keeps her accounts
+    assert "4 users (limit 1)" in blocked.error
+    assert any(cause.startswith("users: ") for cause in blocked.deletions)
     assert all(p.status != "DELETED" for p in people(services).values())  # nothing applied
 
     applied = services.sync(allow_deletes=True)
@@ -336,3 +347,117 @@ def test_cancelling_while_planning_applies_nothing(org: Services) -> None:
     assert result.status == "cancelled"
     assert people(org) == {}
     assert org.runs()[0].status == "cancelled"
+
+
+def test_a_directory_filter_that_reads_the_clock_is_decided_again_on_unchanged_data(
+    tmp_path: Path,
+) -> None:
+    """A starter whose start date is in the future is only matched; once the clock passes the
+    start date, the next sync creates them, although no file and no configuration changed."""
+    config = copy.deepcopy(CONFIG)
+    config["directories"][0]["filter"] = (
+        'account.profile.employment_status == "TERMINATED" ? "IGNORE" : '
+        "has(account.profile.start_date) && timestamp(account.profile.start_date) > now() ? "
+        '"MATCH_ONLY" : "CREATE"'
+    )
+    starter = {
+        "id": "E6",
+        "display_name": "Pia New",
+        "email": "pia.new@example.com",
+        "employee_ids": ["E6"],
+        "profile": {"employment_status": "ACTIVE", "start_date": "2030-01-01T00:00:00Z"},
+    }
+    write_org(tmp_path / "org", config, hr={"accounts": [*HR["accounts"], starter]})
+    services = open_services(db_path=tmp_path / "roster.db", init="empty")
+    config_path = tmp_path / "org" / "roster.yaml"
+    services.import_config(
+        config_path.read_text(), source=str(config_path), base_dir=config_path.parent
+    )
+    moment = [dt.datetime(2029, 12, 31, 12, 0, tzinfo=dt.UTC)]
+
+    def clock() -> dt.datetime:
+        return moment[0]
+
+    first = run_sync(services.db, clock=clock)
+    assert first.status == "applied", first.error
+    assert "pia.new@example.com" not in people(services)
+    assert owner_of(services, "hr", "E6") is None
+
+    same_day = run_sync(services.db, clock=clock)  # same data, same time: nothing to do
+    assert same_day.status == "applied", same_day.error
+    assert same_day.planned == []
+    assert "pia.new@example.com" not in people(services)
+
+    moment[0] = dt.datetime(2030, 1, 2, 9, 0, tzinfo=dt.UTC)  # past the start date
+    started = run_sync(services.db, clock=clock)
+    assert started.status == "applied", started.error
+    identify = next(s for s in started.stages if s.name == "identify")
+    assert identify.counts["users_created"] == 1
+    assert owner_of(services, "hr", "E6") == "pia.new@example.com"
+    assert people(services)["pia.new@example.com"].display_name == "Pia New"
+    with services.db.session() as session:
+        decision = session.execute(
+            select(Account.filter_result).where(Account.app_id == "hr", Account.external_id == "E6")
+        ).scalar_one()
+    assert decision == "CREATE"
+
+
+def test_a_configuration_without_the_clock_settles(tmp_path: Path) -> None:
+    """The counterpart: with no expression reading the clock or other people, a sync on
+    unchanged data is answered at once from the last settled run."""
+    services = open_org(tmp_path)
+    first = run_sync(services.db)
+    assert first.status == "applied", first.error
+    second = run_sync(services.db)
+    assert second.status == "applied"
+    imported = next(s for s in second.stages if s.name == "import")
+    assert any(
+        note.startswith(f"nothing changed since run {first.run_id}") for note in imported.notes
+    )
+
+
+def _with_attribute(name: str, cel: str) -> dict:
+    config = copy.deepcopy(CONFIG)
+    config["attributes"].append({"name": name, "custom": True, "sources": [{"cel": cel}]})
+    return config
+
+
+def test_an_attribute_that_reads_the_clock_is_recomputed_for_people_whose_data_did_not_change(
+    tmp_path: Path,
+) -> None:
+    services = open_org(
+        tmp_path,
+        _with_attribute("phase", 'now() >= timestamp("2030-01-01T00:00:00Z") ? "live" : "pilot"'),
+    )
+    moment = [dt.datetime(2029, 12, 31, tzinfo=dt.UTC)]
+    assert run_sync(services.db, clock=lambda: moment[0]).status == "applied"
+    assert {p.attributes["phase"] for p in people(services).values()} == {"pilot"}
+    moment[0] = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    later = run_sync(services.db, clock=lambda: moment[0])
+    assert later.status == "applied", later.error
+    assert {p.attributes["phase"] for p in people(services).values()} == {"live"}
+    assert next(s for s in later.stages if s.name == "import").counts.get("changed", 0) == 0
+
+
+def test_an_attribute_that_reads_other_people_follows_their_change(tmp_path: Path) -> None:
+    """Ann's attribute reads Bo's name through the directory: when only Bo's record changes,
+    Ann (untouched) is recomputed too."""
+    services = open_org(
+        tmp_path,
+        _with_attribute(
+            "director", 'c1.directory.users.v1.FindByEmail("bo.chen@example.com").displayName'
+        ),
+    )
+    assert services.sync().status == "applied"
+    assert people(services)["ann.lee@example.com"].attributes["director"] == "Bo Chen"
+
+    def rename_bo(data: dict) -> None:
+        data["accounts"][1]["display_name"] = "Bo Chen-Li"
+
+    edit(tmp_path / "org", "hr", rename_bo)
+    # the first sync after the change renames Bo; Ann's attribute reads the people as the
+    # identify stage left them, so it follows in the same run
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert people(services)["bo.chen@example.com"].display_name == "Bo Chen-Li"
+    assert people(services)["ann.lee@example.com"].attributes["director"] == "Bo Chen-Li"

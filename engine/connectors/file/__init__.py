@@ -1,0 +1,39 @@
+"""The file connector (DESIGN §9): one YAML or CSV file per app, written back atomically.
+
+One module per layer: settings.py (the app's settings and what they make it offer), records.py
+(record mappings to Listed* values), store.py (what the two stores share), yaml_store.py and
+csv_store.py (the two formats), writeback.py (a push or a creation applied to a record), and
+connector.py (FileConnector). Value coercion and the push and creation checks are in
+engine/connectors/coerce.py, shared with the other connectors.
+
+YAML file:
+
+    accounts:
+    - id: ann.lee                 # required, unique
+      display_name: Ann Lee
+      given_name: Ann
+      family_name: Lee
+      email: ann.lee@example.com
+      emails: [ann.lee+it@example.com]
+      username: ann.lee
+      usernames: []
+      employee_ids: [E10001]
+      status: ENABLED             # ENABLED | DISABLED | DELETED (any case)
+      type: USER                  # USER | SERVICE_ACCOUNT | SYSTEM_ACCOUNT
+      manager: E10000
+      profile: {title: Engineer}  # the app's own attributes
+    entitlements:
+    - {id: grp-eng, name: Engineering, description: ...}
+    grants:
+    - {account: ann.lee, entitlement: grp-eng}
+
+CSV file: one row per account; columns id, display_name, given_name, family_name, email, emails,
+username, usernames, employee_ids, status, type, manager (lists separated by `;`); every other
+column is a profile attribute (an empty cell means "no value"). Entitlements and grants live in
+`<stem>.entitlements.csv` (id,name,description) and `<stem>.grants.csv` (account,entitlement).
+"""
+
+from engine.connectors.file.connector import FileConnector
+from engine.connectors.file.settings import KIND, FileSettings, describe_file, parse_settings
+
+__all__ = ["KIND", "FileConnector", "FileSettings", "describe_file", "parse_settings"]

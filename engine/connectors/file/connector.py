@@ -1,0 +1,193 @@
+"""The file connector (DESIGN §9): one YAML or CSV file per app, written back atomically.
+
+Settings (under the app's `settings:` in the configuration):
+
+    path: apps/ad.yaml            # required; relative to the configuration's folder
+    format: yaml                  # optional: yaml | csv (default: from the extension)
+    flavour: active_directory     # optional: active_directory | entra_id (picks the schemas)
+    push_schema: [...]            # optional: declared target attributes (SchemaField shape)
+    creation_schema: [...]        # optional: declared account-creation fields
+    custom_push_attributes: true  # optional: accept push attributes outside the schema
+
+Every operation reads the file afresh. Pushes write the target attribute into `profile` (and the
+matching core field, e.g. AD `displayName` also sets `display_name`); creation appends an account.
+Writes go through a temporary file and a rename, keep everything else in the file as it was, and
+never happen when the file has problems. The file formats are described in the package's
+`__init__`; the layers are settings.py, records.py, store.py (+ yaml_store.py, csv_store.py),
+writeback.py, and the shared engine/connectors/coerce.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
+from engine.connectors.coerce import check_creation, resolve_push
+from engine.connectors.file.csv_store import CsvStore
+from engine.connectors.file.records import account_from_item
+from engine.connectors.file.settings import parse_settings
+from engine.connectors.file.store import FileStore, Loaded
+from engine.connectors.file.writeback import apply_change, id_field, new_item
+from engine.connectors.file.yaml_store import YamlStore
+from engine.connectors.fileio import file_lock
+from engine.errors import ConnectorError, Problem
+
+
+class FileConnector:
+    """Connector over one YAML or CSV file (plus CSV sidecars)."""
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        self.spec = spec
+        self.settings = parse_settings(spec)
+        self.app_id = spec.app_id
+        self.path = self.settings.path
+
+    def describe(self) -> ConnectorDescription:
+        return self.settings.description
+
+    def _file(self) -> FileStore:
+        if self.settings.format == "csv":
+            return CsvStore(self.app_id, self.path)
+        return YamlStore(self.app_id, self.path)
+
+    def list_all(self) -> Listing:
+        return self._file().load().listing
+
+    def source_version(self) -> str | None:
+        """A digest of the app's files: equal digests mean an import would find nothing new."""
+        digest = hashlib.blake2b(digest_size=16)
+        paths = [self.path]
+        if self.settings.format == "csv":
+            stem = self.path.stem
+            paths += [
+                self.path.with_name(f"{stem}.entitlements.csv"),
+                self.path.with_name(f"{stem}.grants.csv"),
+            ]
+        for path in paths:
+            try:
+                digest.update(path.read_bytes())
+            except FileNotFoundError:
+                digest.update(b"\0missing")
+            except OSError:
+                return None
+        return digest.hexdigest()
+
+    # Push -------------------------------------------------------------------------------------
+
+    def update_account(self, external_id: str, changes: dict[str, Any]) -> None:
+        """Write attribute changes to one account; an empty value ("" or None) clears."""
+        failures = self.update_accounts({external_id: changes})
+        if external_id in failures:
+            raise failures[external_id]
+
+    def update_accounts(
+        self, changes_by_account: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, ConnectorError]:
+        """Push to many accounts with one read and one write of the file.
+
+        Returns the accounts that were refused, each with its reason; the others are written.
+        A file that cannot be read raises and nothing is written.
+        """
+        description = self.describe()
+        if not description.capabilities.push:
+            raise ConnectorError(
+                f"App '{self.app_id}' does not accept pushes: it has no push schema. Give it a "
+                "flavour (active_directory, entra_id) or declare push_schema: in its settings."
+            )
+        failures: dict[str, ConnectorError] = {}
+        resolved: dict[str, list[tuple[str, Any]]] = {}
+        for external_id, changes in changes_by_account.items():
+            try:
+                resolved[external_id] = resolve_push(self.app_id, description, external_id, changes)
+            except ConnectorError as exc:
+                failures[external_id] = exc
+        if not resolved:
+            return failures
+        with file_lock(self.path):
+            store = self._file()
+            loaded = store.load()
+            written = 0
+            for external_id, pairs in resolved.items():
+                position = loaded.index.get(external_id)
+                if position is None:
+                    failures[external_id] = ConnectorError(
+                        f"App '{self.app_id}': no account with id {external_id!r} in {self.path}."
+                        " It may have been removed since the last sync; sync again."
+                    )
+                    continue
+                item = copy.deepcopy(store.item(loaded, position))
+                for key, value in pairs:
+                    apply_change(self.settings.flavour, item, key, value)
+                try:
+                    store.store(loaded, position, item)
+                except ConnectorError as exc:
+                    failures[external_id] = exc
+                    continue
+                written += 1
+            if written:
+                self._save(store, loaded, touched_grants=False)
+        return failures
+
+    def _save(self, store: FileStore, loaded: Loaded, touched_grants: bool) -> None:
+        try:
+            store.save(loaded, touched_grants)
+        except OSError as exc:
+            raise ConnectorError(
+                f"App '{self.app_id}': could not write {self.path}: {exc.strerror or exc}. The "
+                "file was left as it was; check the folder's permissions and free space."
+            ) from None
+
+    # Provisioning -----------------------------------------------------------------------------
+
+    def create_account(self, fields: dict[str, Any]) -> ListedAccount:
+        """Create one account from creation-schema fields; returns it as the app now lists it."""
+        description = self.describe()
+        if not description.capabilities.provisioning:
+            raise ConnectorError(
+                f"App '{self.app_id}' cannot create accounts: it has no account-creation schema. "
+                "Give it a flavour (active_directory, entra_id) or declare creation_schema: in "
+                "its settings."
+            )
+        values = check_creation(self.app_id, description.creation_schema, fields)
+        item, groups = new_item(self.app_id, self.settings.flavour, values)
+        external_id = str(item["id"])
+        with file_lock(self.path):
+            store = self._file()
+            loaded = store.load()
+            self._refuse_clash(store, loaded, item)
+            unknown = [g for g in groups if g not in loaded.entitlement_ids]
+            if unknown:
+                known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
+                raise ConnectorError(
+                    f"App '{self.app_id}' cannot create {external_id!r}: no group or entitlement "
+                    f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
+                    "created."
+                )
+            grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
+            store.append(loaded, item, grants)
+            self._save(store, loaded, touched_grants=bool(grants))
+        problems: list[str] = []
+        listed = account_from_item(item, lambda f, m, h: problems.append(m))
+        if listed is None:  # pragma: no cover - _new_item only builds valid records
+            raise ConnectorError(f"App '{self.app_id}': the new account is invalid: {problems}")
+        return listed
+
+    def _refuse_clash(self, store: FileStore, loaded: Loaded, item: dict[str, Any]) -> None:
+        wanted = {str(item["id"]).casefold(): "id"}
+        if item.get("username"):
+            wanted.setdefault(str(item["username"]).casefold(), "username")
+        for listed in loaded.listing.accounts:
+            for existing, what in ((listed.external_id, "id"), (listed.username, "username")):
+                if existing and existing.casefold() in wanted:
+                    position = loaded.index[listed.external_id]
+                    line = store.line_of(loaded, position)
+                    where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
+                    raise ConnectorError(
+                        f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
+                        f"{what} {existing!r} already exists{where}. Choose another "
+                        f"{id_field(self.settings.flavour)} or link the existing account instead.",
+                        [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
+                    )

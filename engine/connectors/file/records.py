@@ -1,0 +1,268 @@
+"""Account, entitlement and grant records as the file connector's two formats hold them (a
+mapping per record), turned into Listed* values with every problem reported, plus the account
+field list in the order a record is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from engine.connectors.base import ListedAccount, ListedEntitlement, ListedGrant, Listing
+from engine.records import ACCOUNT_TYPES, STATUSES
+
+# Account fields in the order a record is written.
+ACCOUNT_KEYS = (
+    "id",
+    "display_name",
+    "given_name",
+    "family_name",
+    "email",
+    "emails",
+    "username",
+    "usernames",
+    "employee_ids",
+    "status",
+    "type",
+    "manager",
+    "profile",
+)
+STRING_KEYS = ("display_name", "given_name", "family_name", "email", "username", "manager")
+LIST_KEYS = ("emails", "usernames", "employee_ids")
+CSV_CORE_COLUMNS = ACCOUNT_KEYS[:-1]
+ACCOUNT_FIELDS = ACCOUNT_KEYS[1:]  # what describe() reports (external id aside)
+TOP_LEVEL_KEYS = ("accounts", "entitlements", "grants")
+ENTITLEMENT_KEYS = ("id", "name", "description")
+GRANT_KEYS = ("account", "entitlement")
+LIST_SEPARATOR = ";"
+
+
+def text_of(value: Any) -> str | None:
+    """A scalar as text (numbers allowed, for ids and usernames typed without quotes)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def plain(value: Any) -> Any:
+    """Profile values as the engine sees them: dates become ISO text; the rest is kept."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def _status(value: Any) -> str | None:
+    text = text_of(value)
+    if text is None:
+        return None
+    text = text.upper().removeprefix("USER_STATUS_").removeprefix("STATUS_")
+    if not text:
+        return "ENABLED"
+    return text if text in STATUSES else None
+
+
+def _type(value: Any) -> str | None:
+    text = text_of(value)
+    if text is None:
+        return None
+    text = text.upper().removeprefix("APP_USER_TYPE_")
+    if not text:
+        return "USER"
+    return text if text in ACCOUNT_TYPES else None
+
+
+Report = Callable[[str, str, str], None]  # (field or "", message, hint)
+
+
+def account_from_item(item: Any, report: Report) -> ListedAccount | None:
+    """Turn one account record into a ListedAccount, reporting every problem found."""
+    if not isinstance(item, dict):
+        report(
+            "",
+            f"an account must be a mapping, not {kind_of(item)}",
+            "write each account as '- id: ...' followed by its fields",
+        )
+        return None
+    ok = True
+    for key in item:
+        if key not in ACCOUNT_KEYS:
+            report(
+                str(key),
+                f"unknown account field {key!r}",
+                "put the app's own attributes under 'profile:'; account fields are "
+                + ", ".join(ACCOUNT_KEYS),
+            )
+            ok = False
+    external_id = text_of(item.get("id"))
+    if not external_id:
+        report(
+            "id",
+            "account has no 'id'" if external_id == "" else "'id' must be text",
+            "give every account a unique id",
+        )
+        ok = False
+    values: dict[str, Any] = {}
+    for key in STRING_KEYS:
+        raw_value = item.get(key)
+        if type(raw_value) is str:
+            values[key] = raw_value.strip()
+            continue
+        text = text_of(raw_value)
+        if text is None:
+            report(key, f"'{key}' must be text, not {kind_of(item.get(key))}", "")
+            ok = False
+        values[key] = text or ""
+    for key in LIST_KEYS:
+        raw = item.get(key)
+        if raw is None:
+            values[key] = []
+            continue
+        if not isinstance(raw, list):
+            report(
+                key,
+                f"'{key}' must be a list, not {kind_of(raw)}",
+                f"write {key}: [a, b] or one '- value' per line",
+            )
+            ok = False
+            continue
+        texts = [v.strip() if type(v) is str else text_of(v) for v in raw]
+        if None in texts:
+            report(key, f"every item of '{key}' must be text", "")
+            ok = False
+            continue
+        values[key] = [t for t in texts if t]
+    status = _status(item.get("status"))
+    if status is None:
+        report(
+            "status", f"unknown status {item.get('status')!r}", f"use one of {', '.join(STATUSES)}"
+        )
+        ok = False
+    type_ = _type(item.get("type"))
+    if type_ is None:
+        report(
+            "type",
+            f"unknown account type {item.get('type')!r}",
+            f"use one of {', '.join(ACCOUNT_TYPES)}",
+        )
+        ok = False
+    profile = item.get("profile")
+    if profile is None:
+        profile = {}
+    elif not isinstance(profile, dict):
+        report(
+            "profile",
+            f"'profile' must be a mapping, not {kind_of(profile)}",
+            "write the app's attributes as 'key: value' lines under profile:",
+        )
+        ok = False
+    if not ok:
+        return None
+    email = values["email"]
+    emails = values.get("emails", [])
+    if email and email not in emails:
+        emails = [email, *emails]
+    return ListedAccount(
+        external_id=external_id or "",
+        display_name=values["display_name"],
+        given_name=values["given_name"],
+        family_name=values["family_name"],
+        email=email,
+        emails=emails,
+        username=values["username"],
+        usernames=values.get("usernames", []),
+        employee_ids=values.get("employee_ids", []),
+        status=status or "ENABLED",
+        type=type_ or "USER",
+        manager=values["manager"],
+        profile={
+            (k if type(k) is str else str(k)): (v if type(v) is str else plain(v))
+            for k, v in profile.items()
+            if v is not None and v != ""
+        },
+    )
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def entitlement_from(item: Any, report: Callable[[str, str], None]) -> ListedEntitlement | None:
+    if not isinstance(item, dict):
+        report(f"must be a mapping with id, name and description, not {kind_of(item)}", "")
+        return None
+    unknown = [str(k) for k in item if k not in ENTITLEMENT_KEYS]
+    if unknown:
+        report(f"unknown field(s) {', '.join(unknown)}", "entitlements have id, name, description")
+        return None
+    external_id = text_of(item.get("id"))
+    name = text_of(item.get("name"))
+    description = text_of(item.get("description"))
+    if not external_id:
+        report("entitlement has no 'id'", "give every entitlement a unique id")
+        return None
+    if name is None or description is None:
+        report("'name' and 'description' must be text", "")
+        return None
+    return ListedEntitlement(external_id, name or external_id, description or "")
+
+
+def collect_grants(
+    raw: Iterable[Any],
+    listing: Listing,
+    index: Mapping[str, int],
+    entitlements: set[str],
+    report: Callable[[int, str, str], None],
+) -> None:
+    seen: set[tuple[str, str]] = set()
+    for position, item in enumerate(raw):
+        if not isinstance(item, dict):
+            report(
+                position, f"must be a mapping with account and entitlement, not {kind_of(item)}", ""
+            )
+            continue
+        unknown = [str(k) for k in item if k not in GRANT_KEYS]
+        if unknown:
+            report(
+                position,
+                f"unknown field(s) {', '.join(unknown)}",
+                "a grant has account and entitlement",
+            )
+            continue
+        account = text_of(item.get("account"))
+        entitlement = text_of(item.get("entitlement"))
+        if not account or not entitlement:
+            report(position, "a grant needs both 'account' and 'entitlement'", "")
+            continue
+        if account not in index:
+            report(
+                position,
+                f"no account with id {account!r}",
+                "grant entitlements to accounts listed in this app",
+            )
+            continue
+        if entitlement not in entitlements:
+            report(
+                position,
+                f"no entitlement with id {entitlement!r}",
+                "list it under entitlements first",
+            )
+            continue
+        if (account, entitlement) in seen:
+            continue
+        seen.add((account, entitlement))
+        listing.grants.append(ListedGrant(account, entitlement))

@@ -1,0 +1,100 @@
+"""What the file connector's two stores (YAML, CSV) share: the loaded file, its problems, and
+reading the file's text; `FileStore` is the interface the connector writes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.connectors.base import Listing
+from engine.errors import ConnectorError, Problem
+
+MAX_PROBLEMS = 50
+
+
+@dataclass
+class Loaded:
+    """A parsed, validated file: its records (as editable dicts) and what it lists."""
+
+    items: list[dict[str, Any]]
+    listing: Listing
+    index: dict[str, int]  # external id -> position in items
+    entitlement_ids: set[str]
+    grants: list[dict[str, str]]
+    lines: list[int] = field(default_factory=list)  # line of each item (CSV: always known)
+
+
+class Problems:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[Problem] = []
+
+    def add(self, message: str, line: int | None, hint: str = "") -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(message, str(self.path), line=line, hint=hint))
+
+    def raise_if_any(self, app_id: str) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        where = f", line {first.line}" if first.line is not None else ""
+        hint = f" ({first.hint})" if first.hint else ""
+        count = len(self.items)
+        more = (
+            ""
+            if count == 1
+            else f" ({count} problems in all)"
+            if count < MAX_PROBLEMS
+            else f" (at least {count} problems; the first {count} are listed)"
+        )
+        raise ConnectorError(
+            f"App '{app_id}': cannot read {first.path}{where}: {first.message}{hint}.{more} "
+            "Fix the file and sync again; nothing was changed.",
+            list(self.items),
+        )
+
+
+def read_text(app_id: str, path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConnectorError(
+            f"App '{app_id}': the file {path} does not exist. Check the app's 'path' setting "
+            "(relative paths start from the configuration's folder).",
+            [Problem("file not found", str(path))],
+        ) from None
+    except OSError as exc:
+        raise ConnectorError(
+            f"App '{app_id}': cannot read {path}: {exc.strerror or exc}. Check that the file is "
+            "readable by the user running Roster.",
+            [Problem(f"cannot read: {exc.strerror or exc}", str(path))],
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConnectorError(
+            f"App '{app_id}': {path} is not UTF-8 text (line {line}, byte {exc.start}). "
+            "Save it as UTF-8 and sync again.",
+            [Problem("not UTF-8", str(path), line=line, hint="save the file as UTF-8")],
+        ) from None
+
+
+class FileStore(Protocol):
+    """One app's file(s) in one format. `load` reads and validates afresh; the edits change the
+    loaded copy; `save` writes it back atomically."""
+
+    def load(self) -> Loaded: ...
+
+    def line_of(self, loaded: Loaded, position: int) -> int | None: ...
+
+    def item(self, loaded: Loaded, position: int) -> dict[str, Any]: ...
+
+    def store(self, loaded: Loaded, position: int, item: dict[str, Any]) -> None: ...
+
+    def append(
+        self, loaded: Loaded, item: dict[str, Any], grants: list[dict[str, str]]
+    ) -> None: ...
+
+    def save(self, loaded: Loaded, touched_grants: bool) -> None: ...

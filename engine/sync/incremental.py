@@ -1,0 +1,78 @@
+"""What lets a sync do less than everything: the signature of what its outcome depends on (an
+unchanged signature means nothing to do), and which configuration sections changed since the
+last applied run (which decides whether stages reconsider everyone or only what changed).
+
+Expressions that read beyond their record (the directory or the clock) are asked of the
+compiled programs (`Program.reads_directory`, `Program.reads_clock`), never found in the text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from engine.connectors.registry import make_connector
+from engine.store.models import Run
+from engine.store.repo import stable_hash
+from engine.sync.importer import connector_spec
+
+
+def sync_signature(
+    apps: list[dict[str, Any]],
+    base_dir: Path,
+    versions: dict[str, str],
+    manual: str,
+    requests: str,
+) -> str | None:
+    """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
+    requests); None when some app cannot tell cheaply."""
+    sources: dict[str, str] = {}
+    for app in apps:
+        try:
+            version = make_connector(connector_spec(app, base_dir)).source_version()
+        except Exception:  # noqa: BLE001 - the import will report it properly
+            return None
+        if version is None:
+            return None
+        sources[app["id"]] = version
+    return stable_hash(
+        {"config": versions, "sources": sources, "manual": manual, "requests": requests}
+    )
+
+
+def _last_applied(session: Session) -> Run | None:
+    return session.execute(
+        select(Run)
+        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
+        .order_by(Run.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> bool:
+    """Whether the attribute stage must reconsider every person: its configuration changed
+    since the last applied run, or the last run that set out to apply did not finish (its
+    earlier stages may be committed without their attribute consequences)."""
+    previous = session.execute(
+        select(Run)
+        .where(Run.id < run_id, Run.dry_run.is_(False))  # type: ignore[attr-defined]
+        .order_by(Run.id.desc())
+        .limit(1)  # type: ignore[union-attr]
+    ).scalar_one_or_none()
+    if previous is None or previous.status not in ("applied", "blocked-by-threshold"):
+        return True
+    last_applied = _last_applied(session)
+    if last_applied is None:
+        return True
+    return (last_applied.config_versions or {}).get("attributes") != versions.get("attributes")
+
+
+def section_changed(session: Session, versions: dict[str, str], section: str) -> bool:
+    """Whether a configuration section differs from the one the last applied run used."""
+    last_applied = _last_applied(session)
+    if last_applied is None:
+        return True
+    return (last_applied.config_versions or {}).get(section) != versions.get(section)
