@@ -19,11 +19,12 @@ from sqlmodel import col
 from engine.cel import CONTEXTS, CelEngine, ContextSpec, field_names, function_names
 from engine.errors import ConfigInvalid, InvalidInput, NotFound, RosterError
 from engine.preview import OnePreview, PopulationPreview, preview_all, preview_one, record_label
-from engine.records import AccountRecord, Population, UserRecord
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, Population, UserRecord
 from engine.store.db import Database, sqlite_url
 from engine.store.models import Account, App, Change, Person, Run
 from engine.store.repo import (
     current_actor,
+    load_config,
     load_config_document,
     load_population,
     save_config_document,
@@ -521,7 +522,7 @@ class Services:
 
         user = self.person(email)
         with self.db.session() as session:
-            definitions = list(load_config_document(session).get("attributes") or [])
+            definitions = load_config(session).attributes
             row = (
                 session.execute(
                     select(AttributeValue).where(
@@ -532,8 +533,8 @@ class Services:
                 .scalars()
                 .first()
             )
-        names = [d["name"] for d in definitions]
-        match = [d for d in definitions if d["name"].lower() == attribute.lower()]
+        names = [d.name for d in definitions]
+        match = [d for d in definitions if d.name.lower() == attribute.lower()]
         if not match:
             raise NotFound(
                 f"No attribute {attribute!r}; the configured ones are: "
@@ -613,18 +614,16 @@ class Services:
         from engine.sync.state import StageReport
 
         with self.db.session() as session:
-            document = load_config_document(session)
+            config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.execute(select(App)).scalars()}
-        names = [r.get("name") for r in document.get("push_rules") or []]
+        names = [r.name for r in config.push_rules]
         if rule is not None and rule not in names:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
         cel = CelEngine(state.population())
         report = StageReport("push")
         missing: list[str] = []
-        items = plan_push(
-            state, document, apps, cel, report, only_rule=rule, without_account=missing
-        )
+        items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)
         rules: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             rules.setdefault(item.rule, []).append(
@@ -802,14 +801,14 @@ class Services:
         from engine.sync.state import StageReport
 
         with self.db.session() as session:
-            document = load_config_document(session)
+            config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.execute(select(App)).scalars()}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
         report = StageReport("provision")
-        requests = load_requests(document, base_dir, report)
+        requests = load_requests(config, base_dir, report)
         creations = plan_provisioning(
-            state, document, apps, CelEngine(state.population()), requests, report
+            state, config, apps, CelEngine(state.population()), requests, report
         )
         return {
             "ready": [
@@ -846,12 +845,12 @@ class Services:
 
         with self.db.session() as session:
             rows = {row.id: row for row in session.execute(select(App)).scalars()}
-            apps = {app["id"]: app for app in load_config_document(session).get("apps") or []}
+            apps = {app.id: app for app in load_config(session).apps}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
             capable = sorted(
                 i for i, r in rows.items() if (r.capabilities or {}).get("provisioning")
             )
-            configured = [i for i in capable if (apps.get(i) or {}).get("provisioning")]
+            configured = [i for i in capable if i in apps and apps[i].provisioning is not None]
             row = rows.get(app_id)
             if row is None or app_id not in apps:
                 raise NotFound(
@@ -864,8 +863,8 @@ class Services:
                     "schema (give it a flavour or declare creation_schema: in its settings). Apps "
                     f"that can: {', '.join(capable) or 'none'}."
                 )
-            provisioning = apps[app_id].get("provisioning")
-            if not provisioning:
+            provisioning = apps[app_id].provisioning
+            if provisioning is None:
                 raise InvalidInput(
                     f"App {app_id!r} has no provisioning config: add `provisioning: {{fields: "
                     "...}}` to it in the configuration and import it. Apps with one: "
@@ -875,8 +874,8 @@ class Services:
                 "id": row.id,
                 "name": row.name or row.id,
                 "creation_schema": list(row.creation_schema or []),
-                "fields": dict(provisioning.get("fields") or {}),
-                "proactive": bool(provisioning.get("proactive")),
+                "fields": dict(provisioning.fields),
+                "proactive": provisioning.proactive,
                 "app": apps[app_id],
                 "base_dir": base_dir,
             }
@@ -1083,10 +1082,7 @@ class Services:
                     Account.app_id == app_id, Account.external_id == listed.external_id
                 )
             ).scalar_one_or_none() or Account(app_id=app_id, external_id=listed.external_id)
-            for name in (
-                "display_name", "given_name", "family_name", "email", "emails", "username",
-                "usernames", "employee_ids", "status", "type", "manager", "profile",
-            ):  # fmt: skip
+            for name in ACCOUNT_DATA_FIELDS:
                 value = getattr(listed, name)
                 setattr(account, name, list(value) if isinstance(value, list) else value)
             account.profile = dict(listed.profile)

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from engine.cel import CelEngine
+from engine.config.model import App as AppConfig
+from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, InvalidInput, RosterError, SyncLocked
 from engine.store.db import Database
@@ -26,7 +28,7 @@ from engine.store.repo import (
     current_actor,
     get_meta,
     load_accounts,
-    load_config_document,
+    load_config,
     load_users,
     set_meta,
     stable_hash,
@@ -43,7 +45,7 @@ from engine.sync.provisioning import (
     plan_provisioning,
     requests_digest,
 )
-from engine.sync.push import PushItem, app_id_of, plan_push, send
+from engine.sync.push import PushItem, plan_push, send
 from engine.sync.state import AttributeState, PlannedChange, StageReport, WorkState
 
 STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
@@ -219,7 +221,7 @@ def _run_locked(
             raise Cancelled(f"cancelled before the {stage} stage")
 
     with db.session() as session:
-        document = load_config_document(session)
+        config = load_config(session)
         versions = config_versions(session)
         base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
         run = Run(
@@ -234,11 +236,9 @@ def _run_locked(
         session.commit()
         run_id = run.id
         assert run_id is not None
-        apps = list(document.get("apps") or [])
+        apps = list(config.apps)
         manual = get_meta(session, "manual_generation")
-        signature = _signature(
-            apps, base_dir, versions, manual, requests_digest(document, base_dir)
-        )
+        signature = _signature(apps, base_dir, versions, manual, requests_digest(config, base_dir))
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
@@ -251,11 +251,11 @@ def _run_locked(
         full_identify = full or _section_changed(session, versions, "directories")
 
     reports = [StageReport(name) for name in STAGES]
-    directories = list(document.get("directories") or [])
+    directories = list(config.directories)
     cel = CelEngine()
     result = SyncResult(run_id, "running", dry_run, reports, [])
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
-    volatile = _reads_beyond_the_person(document)
+    volatile = _reads_beyond_the_person(config)
     try:
 
         def checkpoint() -> None:
@@ -268,16 +268,16 @@ def _run_locked(
         import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
         step("identify", 1)
         cel.population = state.population()  # c1.* functions in filters and rules see everyone
-        known = {a["id"] for a in apps}
+        known = {a.id for a in apps}
         for directory in directories:
-            if directory.get("app") not in known:
-                raise InvalidInput(f"directory {directory.get('app')!r} names an unknown app")
+            if directory.app not in known:
+                raise InvalidInput(f"directory {directory.app!r} names an unknown app")
         run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
-        run_ownership(state, apps, {d["app"] for d in directories}, cel, reports[2])
+        run_ownership(state, apps, {d.app for d in directories}, cel, reports[2])
         step("attributes", 3)
         cel.population = state.population()
-        definitions = compile_attributes(list(document.get("attributes") or []), cel)
+        definitions = compile_attributes(list(config.attributes), cel)
         run_attributes(
             state,
             definitions,
@@ -287,10 +287,10 @@ def _run_locked(
         )
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
-        pushes = plan_push(state, document, app_rows, cel, reports[4])
+        pushes = plan_push(state, config, app_rows, cel, reports[4])
         step("provision", 5)
-        requests = load_requests(document, base_dir, reports[5])
-        creations = plan_provisioning(state, document, app_rows, cel, requests, reports[5])
+        requests = load_requests(config, base_dir, reports[5])
+        creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
@@ -298,11 +298,11 @@ def _run_locked(
         result.planned = state.changes
         result.deletions = _deletions(state)
         # target values are measured against the accounts of the apps pushed to
-        targets = {app_id_of(rule) for rule in document.get("push_rules") or []}
+        targets = {rule.app for rule in config.push_rules}
         population["target values"] = sum(
             1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
         )
-        blocked = _threshold(document, population, result.deletions)
+        blocked = _threshold(config, population, result.deletions)
         if blocked and not allow_deletes:
             result.status = "blocked-by-threshold"
             result.error = blocked
@@ -318,7 +318,7 @@ def _run_locked(
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
-            _settle(db, run_id, document, base_dir, versions, settled, manual)
+            _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -364,7 +364,7 @@ def _push(
     state: WorkState,
     run_id: int,
     pushes: list[PushItem],
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
     step: Callable[[str, int], None],
@@ -374,7 +374,7 @@ def _push(
     apps are read back, so the store holds what the apps now say and the next sync is quiet."""
     step("push", 4)
     if pushes:
-        by_id = {app["id"]: app for app in apps}
+        by_id = {app.id: app for app in apps}
         connectors = {
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
@@ -399,7 +399,7 @@ def _provision(
     state: WorkState,
     run_id: int,
     creations: list[Creation],
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
     step: Callable[[str, int], None],
@@ -408,7 +408,7 @@ def _provision(
     """Create the planned accounts (after the store is committed) and link each one at once."""
     step("provision", 5)
     if creations:
-        by_id = {app["id"]: app for app in apps}
+        by_id = {app.id: app for app in apps}
         connectors = {
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {c.app_id for c in creations}
@@ -426,7 +426,7 @@ def _provision(
 def _settle(
     db: Database,
     run_id: int,
-    document: dict[str, Any],
+    config: RosterConfig,
     base_dir: Path,
     versions: dict[str, str],
     settled: str | None,
@@ -435,8 +435,8 @@ def _settle(
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once."""
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
-        apps = list(document.get("apps") or [])
-        requests = requests_digest(document, base_dir)
+        apps = list(config.apps)
+        requests = requests_digest(config, base_dir)
         settled = _signature(apps, base_dir, versions, manual, requests)
     with db.session() as session, session.begin():
         set_meta(session, "last_sync_signature", settled or "")
@@ -444,11 +444,11 @@ def _settle(
         set_meta(session, "applied_manual_generation", manual)
 
 
-def _reads_beyond_the_person(document: dict[str, Any]) -> bool:
+def _reads_beyond_the_person(config: RosterConfig) -> bool:
     """Whether an attribute's CEL reads other people (c1.* directory functions) or the clock."""
-    for attribute in document.get("attributes") or []:
-        for source in attribute.get("sources") or []:
-            text = source.get("cel") or ""
+    for attribute in config.attributes:
+        for source in attribute.sources:
+            text = source.cel or ""
             if "c1." in text or "now(" in text:
                 return True
     return False
@@ -491,7 +491,7 @@ def _section_changed(session: Session, versions: dict[str, str], section: str) -
 
 
 def _signature(
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     versions: dict[str, str],
     manual: str,
@@ -507,7 +507,7 @@ def _signature(
             return None
         if version is None:
             return None
-        sources[app["id"]] = version
+        sources[app.id] = version
     return stable_hash(
         {"config": versions, "sources": sources, "manual": manual, "requests": requests}
     )
@@ -592,11 +592,10 @@ def _deletions(state: WorkState) -> dict[str, list[str]]:
 
 
 def _threshold(
-    document: dict[str, Any], population: dict[str, int], deletions: dict[str, list[str]]
+    config: RosterConfig, population: dict[str, int], deletions: dict[str, list[str]]
 ) -> str:
-    settings = (document.get("settings") or {}).get("deletion_threshold") or {}
-    max_objects = int(settings.get("max_objects", 500))
-    max_percent = float(settings.get("max_percent", 20))
+    settings = config.settings.deletion_threshold
+    max_objects, max_percent = settings.max_objects, settings.max_percent
     kinds = {"users": 0, "accounts": 0, "values": 0, "target values": 0}
     for cause, objects in deletions.items():
         kind = next(
