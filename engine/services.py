@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlmodel import col
 
 from engine.cel import CONTEXTS, CelEngine, ContextSpec, field_names, function_names
+from engine.config.model import RosterConfig
 from engine.errors import ConfigInvalid, InvalidInput, NotFound, RosterError
 from engine.preview import OnePreview, PopulationPreview, preview_all, preview_one, record_label
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, Population, UserRecord
@@ -481,36 +482,29 @@ class Services:
         document = to_document(result.config)
         with self.db.session() as session, session.begin():
             sections = save_config_document(session, document, actor=actor or current_actor())
-            self._save_apps(session, document, base_dir)
+            self._save_apps(session, result.config, base_dir)
             set_meta(session, "config_base_dir", str(base_dir.resolve()))
         self.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
 
-    def _save_apps(self, session: Any, document: dict[str, Any], base_dir: Path) -> None:
-        from engine.connectors.base import ConnectorSpec
+    def _save_apps(self, session: Any, config: RosterConfig, base_dir: Path) -> None:
         from engine.connectors.registry import describe
+        from engine.sync.importer import connector_spec
 
-        order = {d["app"]: i for i, d in enumerate(document.get("directories") or [])}
-        for app in document.get("apps") or []:
-            description = describe(
-                ConnectorSpec(
-                    app["id"],
-                    app.get("connector", "file"),
-                    dict(app.get("settings") or {}),
-                    base_dir,
-                )
-            )
-            row = session.get(App, app["id"]) or App(id=app["id"])
-            row.name = app.get("name") or app["id"]
-            row.connector = app.get("connector", "file")
-            row.settings = dict(app.get("settings") or {})
+        order = {app_id: i for i, app_id in enumerate(config.directory_app_ids())}
+        for app in config.apps:
+            description = describe(connector_spec(app, base_dir))
+            row = session.get(App, app.id) or App(id=app.id)
+            row.name = app.title
+            row.connector = app.connector
+            row.settings = dict(app.settings)
             row.capabilities = description.capabilities.as_dict()
             row.account_fields = list(description.account_fields)
             row.push_schema = [f.as_dict() for f in description.push_schema]
             row.creation_schema = [f.as_dict() for f in description.creation_schema]
-            row.is_directory = app["id"] in order
-            row.directory_order = order.get(app["id"])
-            row.ownership_strategy = (app.get("ownership") or {}).get("strategy") or "narrow"
+            row.is_directory = app.id in order
+            row.directory_order = order.get(app.id)
+            row.ownership_strategy = app.ownership.strategy
             session.add(row)
 
     # --- attributes --------------------------------------------------------------------
@@ -569,7 +563,7 @@ class Services:
         if user is None:
             raise NotFound(f"There is no person {user_id}; search again.")
         with self.db.session() as session:
-            definitions = list(load_config_document(session).get("attributes") or [])
+            definitions = load_config(session).attributes
             states = {
                 row.attribute: row
                 for row in session.execute(
@@ -579,13 +573,13 @@ class Services:
             app_names = dict(session.execute(select(App.id, App.name)).all())
         attributes = []
         for definition in definitions:
-            row = states.get(definition["name"])
+            row = states.get(definition.name)
             attributes.append(
                 {
-                    "name": definition["name"],
+                    "name": definition.name,
                     "value": row.value if row else None,
                     "source": row.source if row else "",
-                    "mode": "authority" if definition.get("flow_rules") else "mapping",
+                    "mode": "authority" if definition.authority_mode else "mapping",
                 }
             )
         accounts = [
