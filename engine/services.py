@@ -28,7 +28,7 @@ from engine.store.repo import (
     load_config,
     load_config_document,
     load_population,
-    save_config_document,
+    save_config,
     set_meta,
 )
 
@@ -433,11 +433,11 @@ class Services:
 
     # --- configuration -----------------------------------------------------------------
     def export_config(self) -> str:
-        from engine.config import dump_config, from_document
+        from engine.config import dump_config
 
         with self.db.session() as session:
-            document = load_config_document(session)
-        return dump_config(from_document(document))
+            config = load_config(session)
+        return dump_config(config)
 
     def validate_config(self, text: str, *, source: str, base_dir: Path) -> Any:
         from engine.config import validate_text
@@ -462,7 +462,7 @@ class Services:
         actor: str | None = None,
     ) -> ConfigImportResult:
         """Validate, then replace the configuration in one transaction (all or nothing)."""
-        from engine.config import diff_configs, from_document, to_document
+        from engine.config import diff_configs, from_document
 
         result = self.validate_config(text, source=source, base_dir=base_dir)
         errors = [p for p in result.problems if p.severity == "error"]
@@ -479,9 +479,8 @@ class Services:
         changes = diff_configs(old, result.config)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
-        document = to_document(result.config)
         with self.db.session() as session, session.begin():
-            sections = save_config_document(session, document, actor=actor or current_actor())
+            sections = save_config(session, result.config, actor=actor or current_actor())
             self._save_apps(session, result.config, base_dir)
             set_meta(session, "config_base_dir", str(base_dir.resolve()))
         self.invalidate()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from engine.config.document import from_document
+from engine.config.document import from_document, to_document
 from engine.config.model import RosterConfig
 from engine.records import (
     ACCOUNT_DATA_FIELDS,
@@ -34,7 +34,8 @@ from engine.store.models import (
     utcnow,
 )
 
-CONFIG_SECTIONS = ("settings", "apps", "directories", "attributes", "push_rules")
+# One stored row per top-level part of the configuration model (its version is implied).
+CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "version")
 
 
 def current_actor() -> str:
@@ -197,6 +198,12 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
     for section in set(existing) - set(CONFIG_SECTIONS):
         session.execute(delete(ConfigObject).where(ConfigObject.section == section))
     return changed
+
+
+def save_config(session: Session, config: RosterConfig, *, actor: str) -> list[str]:
+    """Replace the stored configuration with `config`; the sections that changed. Caller
+    commits."""
+    return save_config_document(session, to_document(config), actor=actor)
 
 
 def get_meta(session: Session, key: str, default: str = "") -> str:
