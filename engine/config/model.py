@@ -63,7 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine.records import ACCOUNT_SOURCE_FIELDS, STANDARD_ATTRIBUTES
 
-CONFIG_VERSION = 1
+CONFIG_VERSION: Literal[1] = 1
 
 Preset = Literal["primary_email", "all_emails", "username", "display_name", "employee_id"]
 Strategy = Literal["narrow", "broad", "custom"]

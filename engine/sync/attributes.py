@@ -14,6 +14,7 @@ from engine.config.model import (
     DEFAULT_DIRECTION,
     DEFAULT_SCORE,
     INBOUND_DIRECTIONS,
+    SCORE_KINDS,
     Attribute,
     FlowRule,
     ScoreKind,
@@ -265,7 +266,7 @@ def _authority(
     holder_update = current_source.score("update") if current_source else 0
     candidates: dict[str, Candidate] = {}
     for source in attribute.sources:
-        scores = {k: source.score(k) for k in ("create", "update", "delete")}
+        scores: dict[str, int] = {k: source.score(k) for k in SCORE_KINDS}
         if source.key in errors:
             candidates[source.key] = Candidate(
                 source.key, None, "error", errors[source.key], source.direction, scores
