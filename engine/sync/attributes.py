@@ -16,6 +16,7 @@ from engine.config.model import (
     INBOUND_DIRECTIONS,
     SCORE_KINDS,
     Attribute,
+    Direction,
     FlowRule,
     ScoreKind,
 )
@@ -36,7 +37,7 @@ class Source:
     rule: FlowRule | None = None  # the app's flow rule; None = the defaults
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return self.rule.direction if self.rule is not None else DEFAULT_DIRECTION
 
     def score(self, kind: ScoreKind) -> int:

@@ -15,7 +15,6 @@ from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "import"
-IMPORTED_FIELDS = ACCOUNT_DATA_FIELDS
 
 
 def connector_spec(app: App, base_dir: Path) -> ConnectorSpec:
@@ -94,11 +93,11 @@ def _merge_listing(
             )
             report.bump("new")
         elif state.fingerprints.get(key) != digest:
-            before = {f: getattr(account, f) for f in IMPORTED_FIELDS}
+            before = {f: getattr(account, f) for f in ACCOUNT_DATA_FIELDS}
             copy_listed(item, account)
             state.fingerprints[key] = digest
             state.dirty_accounts.add(key)
-            for name in IMPORTED_FIELDS:
+            for name in ACCOUNT_DATA_FIELDS:
                 if before[name] != getattr(account, name):
                     state.journal(
                         STAGE,
@@ -152,7 +151,7 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
 
 
 def copy_listed(item: ListedAccount, account: AccountRecord) -> None:
-    for name in IMPORTED_FIELDS:
+    for name in ACCOUNT_DATA_FIELDS:
         value = getattr(item, name)
         setattr(
             account,

@@ -17,7 +17,15 @@ from sqlalchemy import select
 
 from engine.cel import CelEngine
 from engine.config import dump_config, validate_text
-from engine.config.model import DEFAULT_MERGE_RULES, App, Attribute, Directory, RosterConfig
+from engine.config.model import (
+    DEFAULT_MERGE_RULES,
+    PRESETS,
+    App,
+    Attribute,
+    Directory,
+    KeySpec,
+    RosterConfig,
+)
 from engine.connectors.base import ListedAccount
 from engine.connectors.fingerprint import fingerprint
 from engine.errors import ConfigInvalid
@@ -33,6 +41,7 @@ from engine.store.models import Account, ConfigObject
 from engine.store.repo import load_accounts, load_config
 from engine.sync import pipeline
 from engine.sync.identify import run_identify
+from engine.sync.keys import ACCOUNT_PRESETS, USER_PRESETS
 from engine.sync.state import StageReport, WorkState
 from tests.engine.org import CONFIG, HR, open_org
 
@@ -82,6 +91,13 @@ def test_the_default_merge_rules_are_one_definition_for_validation_export_and_id
     reasons = {c.object_id: c.reason for c in state.changes if c.field == "owner"}
     assert reasons == {"hr:h1": "merge rule 'employee_id'", "hr:h2": "merge rule 'email'"}
     assert report.counts["merged"] == 2 and not state.new_users
+
+
+def test_every_preset_the_model_accepts_has_keys_on_both_sides() -> None:
+    assert PRESETS == ("primary_email", "all_emails", "username", "display_name", "employee_id")
+    assert set(ACCOUNT_PRESETS) == set(PRESETS) == set(USER_PRESETS)
+    for preset in PRESETS:
+        assert KeySpec(preset=preset).preset == preset  # the model's type admits each one
 
 
 def test_every_stage_receives_typed_objects(tmp_path: Path, monkeypatch: Any) -> None:
