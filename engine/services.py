@@ -24,9 +24,9 @@ from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, Population, UserR
 from engine.store.db import Database, sqlite_url
 from engine.store.models import Account, App, Change, Person, Run
 from engine.store.repo import (
+    config_versions,
     current_actor,
     load_config,
-    load_config_document,
     load_population,
     save_config,
     set_meta,
@@ -462,7 +462,7 @@ class Services:
         actor: str | None = None,
     ) -> ConfigImportResult:
         """Validate, then replace the configuration in one transaction (all or nothing)."""
-        from engine.config import diff_configs, from_document
+        from engine.config import diff_configs
 
         result = self.validate_config(text, source=source, base_dir=base_dir)
         errors = [p for p in result.problems if p.severity == "error"]
@@ -474,8 +474,7 @@ class Services:
                 errors,
             )
         with self.db.session() as session:
-            current = load_config_document(session)
-        old = from_document(current) if len(current) > 1 else None
+            old = load_config(session) if config_versions(session) else None  # None: first import
         changes = diff_configs(old, result.config)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
@@ -818,8 +817,9 @@ class Services:
         with self.db.session() as session:
             rows = list(session.execute(select(App).order_by(App.id)).scalars())
             configured = {
-                app["id"]: app.get("provisioning")
-                for app in load_config_document(session).get("apps") or []
+                app.id: app.provisioning.model_dump(mode="json")
+                for app in load_config(session).apps
+                if app.provisioning is not None
             }
             return [
                 {
@@ -937,7 +937,6 @@ class Services:
         from engine.errors import ConnectorError, StoreError
         from engine.provision import ProvisionRefused, ProvisionResult, invalid_plan_message
         from engine.store.models import utcnow
-        from engine.store.repo import config_versions
         from engine.sync.importer import connector_spec
         from engine.sync.pipeline import acquire_lock, release_lock
 
