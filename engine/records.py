@@ -29,6 +29,55 @@ STANDARD_ATTRIBUTES: dict[str, bool] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One data field of an account, as a connector lists it and the store keeps it.
+
+    kind: "text" (a string), "choice" (a string from `choices`), "list" (strings) or "map"
+    (the app's own attributes, `profile`).
+    """
+
+    name: str
+    kind: str
+    choices: tuple[str, ...] = ()
+
+    def blank(self) -> Any:
+        """The field's empty value."""
+        return [] if self.kind == "list" else {} if self.kind == "map" else ""
+
+
+# The one definition of an account's data fields, in the order they are written everywhere
+# (connector listings, fingerprints, the store, the file connector's records). AccountRecord and
+# engine.connectors.base.ListedAccount carry exactly these fields after `external_id`.
+ACCOUNT_FIELD_SPECS: tuple[FieldSpec, ...] = (
+    FieldSpec("display_name", "text"),
+    FieldSpec("given_name", "text"),
+    FieldSpec("family_name", "text"),
+    FieldSpec("email", "text"),
+    FieldSpec("emails", "list"),
+    FieldSpec("username", "text"),
+    FieldSpec("usernames", "list"),
+    FieldSpec("employee_ids", "list"),
+    FieldSpec("status", "choice", STATUSES),
+    FieldSpec("type", "choice", ACCOUNT_TYPES),
+    FieldSpec("manager", "text"),  # the app's own reference to the manager (id or email)
+    FieldSpec("profile", "map"),
+)
+# Every data field's name: what an import copies and compares, what the store writes.
+ACCOUNT_DATA_FIELDS: tuple[str, ...] = tuple(spec.name for spec in ACCOUNT_FIELD_SPECS)
+ACCOUNT_TEXT_FIELDS: tuple[str, ...] = tuple(
+    spec.name for spec in ACCOUNT_FIELD_SPECS if spec.kind == "text"
+)
+ACCOUNT_LIST_FIELDS: tuple[str, ...] = tuple(
+    spec.name for spec in ACCOUNT_FIELD_SPECS if spec.kind == "list"
+)
+# Fields an attribute source names directly (`profile.<key>` reads the profile).
+ACCOUNT_SOURCE_FIELDS: tuple[str, ...] = (
+    "external_id",
+    *(spec.name for spec in ACCOUNT_FIELD_SPECS if spec.kind != "map"),
+)
+
+
 def norm_key(value: object) -> str:
     """The form merge and ownership keys are compared in: trimmed, case-folded."""
     return str(value).strip().casefold() if value is not None else ""

@@ -17,16 +17,18 @@ from sqlalchemy import func, or_, select
 from sqlmodel import col
 
 from engine.cel import CONTEXTS, CelEngine, ContextSpec, field_names, function_names
+from engine.config.model import RosterConfig
 from engine.errors import ConfigInvalid, InvalidInput, NotFound, RosterError
 from engine.preview import OnePreview, PopulationPreview, preview_all, preview_one, record_label
-from engine.records import AccountRecord, Population, UserRecord
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, Population, UserRecord
 from engine.store.db import Database, sqlite_url
 from engine.store.models import Account, App, Change, Person, Run
 from engine.store.repo import (
+    config_versions,
     current_actor,
-    load_config_document,
+    load_config,
     load_population,
-    save_config_document,
+    save_config,
     set_meta,
 )
 
@@ -431,11 +433,11 @@ class Services:
 
     # --- configuration -----------------------------------------------------------------
     def export_config(self) -> str:
-        from engine.config import dump_config, from_document
+        from engine.config import dump_config
 
         with self.db.session() as session:
-            document = load_config_document(session)
-        return dump_config(from_document(document))
+            config = load_config(session)
+        return dump_config(config)
 
     def validate_config(self, text: str, *, source: str, base_dir: Path) -> Any:
         from engine.config import validate_text
@@ -460,7 +462,7 @@ class Services:
         actor: str | None = None,
     ) -> ConfigImportResult:
         """Validate, then replace the configuration in one transaction (all or nothing)."""
-        from engine.config import diff_configs, from_document, to_document
+        from engine.config import diff_configs
 
         result = self.validate_config(text, source=source, base_dir=base_dir)
         errors = [p for p in result.problems if p.severity == "error"]
@@ -472,44 +474,35 @@ class Services:
                 errors,
             )
         with self.db.session() as session:
-            current = load_config_document(session)
-        old = from_document(current) if len(current) > 1 else None
+            old = load_config(session) if config_versions(session) else None  # None: first import
         changes = diff_configs(old, result.config)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
-        document = to_document(result.config)
         with self.db.session() as session, session.begin():
-            sections = save_config_document(session, document, actor=actor or current_actor())
-            self._save_apps(session, document, base_dir)
+            sections = save_config(session, result.config, actor=actor or current_actor())
+            self._save_apps(session, result.config, base_dir)
             set_meta(session, "config_base_dir", str(base_dir.resolve()))
         self.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
 
-    def _save_apps(self, session: Any, document: dict[str, Any], base_dir: Path) -> None:
-        from engine.connectors.base import ConnectorSpec
+    def _save_apps(self, session: Any, config: RosterConfig, base_dir: Path) -> None:
         from engine.connectors.registry import describe
+        from engine.sync.importer import connector_spec
 
-        order = {d["app"]: i for i, d in enumerate(document.get("directories") or [])}
-        for app in document.get("apps") or []:
-            description = describe(
-                ConnectorSpec(
-                    app["id"],
-                    app.get("connector", "file"),
-                    dict(app.get("settings") or {}),
-                    base_dir,
-                )
-            )
-            row = session.get(App, app["id"]) or App(id=app["id"])
-            row.name = app.get("name") or app["id"]
-            row.connector = app.get("connector", "file")
-            row.settings = dict(app.get("settings") or {})
+        order = {app_id: i for i, app_id in enumerate(config.directory_app_ids())}
+        for app in config.apps:
+            description = describe(connector_spec(app, base_dir))
+            row = session.get(App, app.id) or App(id=app.id)
+            row.name = app.title
+            row.connector = app.connector
+            row.settings = dict(app.settings)
             row.capabilities = description.capabilities.as_dict()
             row.account_fields = list(description.account_fields)
             row.push_schema = [f.as_dict() for f in description.push_schema]
             row.creation_schema = [f.as_dict() for f in description.creation_schema]
-            row.is_directory = app["id"] in order
-            row.directory_order = order.get(app["id"])
-            row.ownership_strategy = (app.get("ownership") or {}).get("strategy") or "narrow"
+            row.is_directory = app.id in order
+            row.directory_order = order.get(app.id)
+            row.ownership_strategy = app.ownership.strategy
             session.add(row)
 
     # --- attributes --------------------------------------------------------------------
@@ -521,7 +514,7 @@ class Services:
 
         user = self.person(email)
         with self.db.session() as session:
-            definitions = list(load_config_document(session).get("attributes") or [])
+            definitions = load_config(session).attributes
             row = (
                 session.execute(
                     select(AttributeValue).where(
@@ -532,8 +525,8 @@ class Services:
                 .scalars()
                 .first()
             )
-        names = [d["name"] for d in definitions]
-        match = [d for d in definitions if d["name"].lower() == attribute.lower()]
+        names = [d.name for d in definitions]
+        match = [d for d in definitions if d.name.lower() == attribute.lower()]
         if not match:
             raise NotFound(
                 f"No attribute {attribute!r}; the configured ones are: "
@@ -568,7 +561,7 @@ class Services:
         if user is None:
             raise NotFound(f"There is no person {user_id}; search again.")
         with self.db.session() as session:
-            definitions = list(load_config_document(session).get("attributes") or [])
+            definitions = load_config(session).attributes
             states = {
                 row.attribute: row
                 for row in session.execute(
@@ -578,13 +571,13 @@ class Services:
             app_names = dict(session.execute(select(App.id, App.name)).all())
         attributes = []
         for definition in definitions:
-            row = states.get(definition["name"])
+            row = states.get(definition.name)
             attributes.append(
                 {
-                    "name": definition["name"],
+                    "name": definition.name,
                     "value": row.value if row else None,
                     "source": row.source if row else "",
-                    "mode": "authority" if definition.get("flow_rules") else "mapping",
+                    "mode": "authority" if definition.authority_mode else "mapping",
                 }
             )
         accounts = [
@@ -613,18 +606,16 @@ class Services:
         from engine.sync.state import StageReport
 
         with self.db.session() as session:
-            document = load_config_document(session)
+            config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.execute(select(App)).scalars()}
-        names = [r.get("name") for r in document.get("push_rules") or []]
+        names = [r.name for r in config.push_rules]
         if rule is not None and rule not in names:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
         cel = CelEngine(state.population())
         report = StageReport("push")
         missing: list[str] = []
-        items = plan_push(
-            state, document, apps, cel, report, only_rule=rule, without_account=missing
-        )
+        items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)
         rules: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             rules.setdefault(item.rule, []).append(
@@ -802,14 +793,14 @@ class Services:
         from engine.sync.state import StageReport
 
         with self.db.session() as session:
-            document = load_config_document(session)
+            config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.execute(select(App)).scalars()}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
         report = StageReport("provision")
-        requests = load_requests(document, base_dir, report)
+        requests = load_requests(config, base_dir, report)
         creations = plan_provisioning(
-            state, document, apps, CelEngine(state.population()), requests, report
+            state, config, apps, CelEngine(state.population()), requests, report
         )
         return {
             "ready": [
@@ -826,8 +817,9 @@ class Services:
         with self.db.session() as session:
             rows = list(session.execute(select(App).order_by(App.id)).scalars())
             configured = {
-                app["id"]: app.get("provisioning")
-                for app in load_config_document(session).get("apps") or []
+                app.id: app.provisioning.model_dump(mode="json")
+                for app in load_config(session).apps
+                if app.provisioning is not None
             }
             return [
                 {
@@ -846,12 +838,12 @@ class Services:
 
         with self.db.session() as session:
             rows = {row.id: row for row in session.execute(select(App)).scalars()}
-            apps = {app["id"]: app for app in load_config_document(session).get("apps") or []}
+            apps = {app.id: app for app in load_config(session).apps}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
             capable = sorted(
                 i for i, r in rows.items() if (r.capabilities or {}).get("provisioning")
             )
-            configured = [i for i in capable if (apps.get(i) or {}).get("provisioning")]
+            configured = [i for i in capable if i in apps and apps[i].provisioning is not None]
             row = rows.get(app_id)
             if row is None or app_id not in apps:
                 raise NotFound(
@@ -864,8 +856,8 @@ class Services:
                     "schema (give it a flavour or declare creation_schema: in its settings). Apps "
                     f"that can: {', '.join(capable) or 'none'}."
                 )
-            provisioning = apps[app_id].get("provisioning")
-            if not provisioning:
+            provisioning = apps[app_id].provisioning
+            if provisioning is None:
                 raise InvalidInput(
                     f"App {app_id!r} has no provisioning config: add `provisioning: {{fields: "
                     "...}}` to it in the configuration and import it. Apps with one: "
@@ -875,8 +867,8 @@ class Services:
                 "id": row.id,
                 "name": row.name or row.id,
                 "creation_schema": list(row.creation_schema or []),
-                "fields": dict(provisioning.get("fields") or {}),
-                "proactive": bool(provisioning.get("proactive")),
+                "fields": dict(provisioning.fields),
+                "proactive": provisioning.proactive,
                 "app": apps[app_id],
                 "base_dir": base_dir,
             }
@@ -945,7 +937,6 @@ class Services:
         from engine.errors import ConnectorError, StoreError
         from engine.provision import ProvisionRefused, ProvisionResult, invalid_plan_message
         from engine.store.models import utcnow
-        from engine.store.repo import config_versions
         from engine.sync.importer import connector_spec
         from engine.sync.pipeline import acquire_lock, release_lock
 
@@ -1083,10 +1074,7 @@ class Services:
                     Account.app_id == app_id, Account.external_id == listed.external_id
                 )
             ).scalar_one_or_none() or Account(app_id=app_id, external_id=listed.external_id)
-            for name in (
-                "display_name", "given_name", "family_name", "email", "emails", "username",
-                "usernames", "employee_ids", "status", "type", "manager", "profile",
-            ):  # fmt: skip
+            for name in ACCOUNT_DATA_FIELDS:
                 value = getattr(listed, name)
                 setattr(account, name, list(value) if isinstance(value, list) else value)
             account.profile = dict(listed.profile)

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ValidationError
 from engine.config.issues import Issue, suggest
 from engine.config.model import (
     ACCOUNT_FIELDS,
+    DEFAULT_STRATEGY,
     EMAIL_PRESETS,
+    INBOUND_DIRECTIONS,
     App,
     Attribute,
     Directory,
@@ -465,7 +467,9 @@ class Checker:
                 f"`{ownership.strategy}`)",
                 "set `strategy: custom` or remove the rules",
             )
-        if app.id in self.directory_apps and (ownership.strategy != "narrow" or ownership.rules):
+        if app.id in self.directory_apps and (
+            ownership.strategy != DEFAULT_STRATEGY or ownership.rules
+        ):
             self.warning(
                 path,
                 f"`{app.id}` is a directory, so its ownership setting has no effect",
@@ -648,7 +652,7 @@ class Checker:
             seen[rule.app] = index
             if (
                 app is not None
-                and rule.direction in ("inbound", "bidirectional")
+                and rule.direction in INBOUND_DIRECTIONS
                 and rule.app not in source_apps
             ):
                 self.warning(

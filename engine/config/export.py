@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from engine.config.model import (
+    DEFAULT_STRATEGY,
     App,
     Attribute,
     Directory,
@@ -154,7 +155,7 @@ def app_data(app: App) -> dict[str, Any]:
     if app.settings:
         data["settings"] = _sorted_map(app.settings)
     ownership = app.ownership
-    if ownership.strategy != "narrow" or ownership.rules:
+    if ownership.strategy != DEFAULT_STRATEGY or ownership.rules:
         owned: dict[str, Any] = {"strategy": ownership.strategy}
         if ownership.rules:
             owned["rules"] = [match_rule_data(rule) for rule in ownership.rules]

@@ -57,35 +57,41 @@ default 50, default direction inbound.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.records import STANDARD_ATTRIBUTES
+from engine.records import ACCOUNT_SOURCE_FIELDS, STANDARD_ATTRIBUTES
 
-CONFIG_VERSION = 1
+CONFIG_VERSION: Literal[1] = 1
 
-PRESETS = ("primary_email", "all_emails", "username", "display_name", "employee_id")
-EMAIL_PRESETS = ("primary_email", "all_emails")
-OWNERSHIP_STRATEGIES = ("narrow", "broad", "custom")
-DIRECTIONS = ("inbound", "outbound", "bidirectional", "disabled")
-TARGETING_KINDS = ("everyone", "filter", "cel")
+Preset = Literal["primary_email", "all_emails", "username", "display_name", "employee_id"]
+Strategy = Literal["narrow", "broad", "custom"]
+Direction = Literal["inbound", "outbound", "bidirectional", "disabled"]
+TargetingKind = Literal["everyone", "filter", "cel"]
+ScoreKind = Literal["create", "update", "delete"]
+
+# The vocabularies, from the types above (one definition each).
+PRESETS: tuple[Preset, ...] = get_args(Preset)
+EMAIL_PRESETS: tuple[Preset, ...] = ("primary_email", "all_emails")
+OWNERSHIP_STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+TARGETING_KINDS: tuple[TargetingKind, ...] = get_args(TargetingKind)
+SCORE_KINDS: tuple[ScoreKind, ...] = get_args(ScoreKind)
+
+# Defaults, used by the models below and by every stage that reads them.
+DEFAULT_STRATEGY: Strategy = "narrow"
+DEFAULT_DIRECTION: Direction = "inbound"
+DEFAULT_SCORE = 50
+DEFAULT_TARGETING: TargetingKind = "everyone"
+DEFAULT_MAX_OBJECTS = 500
+DEFAULT_MAX_PERCENT = 20.0
+# Directions whose values flow into the console (attributes) and out to the app (push).
+INBOUND_DIRECTIONS: tuple[Direction, ...] = ("inbound", "bidirectional")
+OUTBOUND_DIRECTIONS: tuple[Direction, ...] = ("outbound", "bidirectional")
 
 # Account fields a direct attribute source may read (besides `profile.<key>`).
-ACCOUNT_FIELDS = (
-    "external_id",
-    "display_name",
-    "given_name",
-    "family_name",
-    "email",
-    "emails",
-    "username",
-    "usernames",
-    "employee_ids",
-    "status",
-    "type",
-    "manager",
-)
+ACCOUNT_FIELDS = ACCOUNT_SOURCE_FIELDS
 
 _SECRET_SUFFIXES = (
     "password",
@@ -114,12 +120,6 @@ def is_secret_key(key: str) -> bool:
     return folded in _SECRET_EXACT or folded.endswith(_SECRET_SUFFIXES)
 
 
-Preset = Literal["primary_email", "all_emails", "username", "display_name", "employee_id"]
-Strategy = Literal["narrow", "broad", "custom"]
-Direction = Literal["inbound", "outbound", "bidirectional", "disabled"]
-TargetingKind = Literal["everyone", "filter", "cel"]
-
-
 class _Model(BaseModel):
     """Unknown keys are errors; values are taken as given, never converted between types."""
 
@@ -132,8 +132,8 @@ class _Model(BaseModel):
 class DeletionThreshold(_Model):
     """A run that would remove or disable more than the smaller of these stops before applying."""
 
-    max_objects: int = Field(500, ge=0)
-    max_percent: float = Field(20.0, ge=0, le=100)
+    max_objects: int = Field(DEFAULT_MAX_OBJECTS, ge=0)
+    max_percent: float = Field(DEFAULT_MAX_PERCENT, ge=0, le=100)
 
 
 class Settings(_Model):
@@ -182,7 +182,7 @@ DEFAULT_MERGE_RULES: tuple[MatchRule, ...] = (
 class Ownership(_Model):
     """How accounts of a non-directory app find their owner (DESIGN §3, stage 3)."""
 
-    strategy: Strategy = "narrow"
+    strategy: Strategy = DEFAULT_STRATEGY
     rules: list[MatchRule] = Field(default_factory=list)
 
 
@@ -247,10 +247,13 @@ class FlowRule(_Model):
     """Authority of one app over one attribute (DESIGN §4)."""
 
     app: str
-    direction: Direction = "inbound"
-    create: int = Field(50, ge=0, le=100)
-    update: int = Field(50, ge=0, le=100)
-    delete: int = Field(50, ge=0, le=100)
+    direction: Direction = DEFAULT_DIRECTION
+    create: int = Field(DEFAULT_SCORE, ge=0, le=100)
+    update: int = Field(DEFAULT_SCORE, ge=0, le=100)
+    delete: int = Field(DEFAULT_SCORE, ge=0, le=100)
+
+    def score(self, kind: ScoreKind) -> int:
+        return {"create": self.create, "update": self.update, "delete": self.delete}[kind]
 
 
 class Attribute(_Model):
@@ -273,6 +276,14 @@ class Attribute(_Model):
                 False if self.custom else STANDARD_ATTRIBUTES.get(self.name.lower(), False)
             )
         return self
+
+    @property
+    def is_multi_valued(self) -> bool:
+        """Standard attributes: fixed by STANDARD_ATTRIBUTES; custom ones: as configured."""
+        standard = STANDARD_ATTRIBUTES.get(self.name.lower())
+        if standard is not None and not self.custom:
+            return standard
+        return bool(self.multi_valued)
 
     @property
     def is_standard(self) -> bool:
@@ -298,7 +309,7 @@ class EntitlementRef(_Model):
 class Targeting(_Model):
     """everyone | filter (entitlements and attribute values, all must hold) | cel."""
 
-    kind: TargetingKind = "everyone"
+    kind: TargetingKind = DEFAULT_TARGETING
     entitlements: list[EntitlementRef] = Field(default_factory=list)
     # attribute name -> accepted values (a user matches when its value is any of them)
     attributes: dict[str, list[str]] = Field(default_factory=dict)

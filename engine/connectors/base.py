@@ -80,7 +80,11 @@ class ConnectorDescription:
 
 @dataclass
 class ListedAccount:
-    """An account as a connector lists it, before the store gives it an id."""
+    """An account as a connector lists it, before the store gives it an id.
+
+    Its fields after `external_id` are engine.records.ACCOUNT_FIELD_SPECS, in that order (a test
+    holds them equal); code that copies or compares them iterates ACCOUNT_DATA_FIELDS.
+    """
 
     external_id: str
     display_name: str = ""

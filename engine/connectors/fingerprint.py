@@ -7,24 +7,11 @@ import json
 from typing import Any
 
 from engine.connectors.base import ListedAccount
+from engine.records import ACCOUNT_DATA_FIELDS
 
 
 def _canonical(listed: ListedAccount) -> list[Any]:
-    return [
-        listed.external_id,
-        listed.display_name,
-        listed.given_name,
-        listed.family_name,
-        listed.email,
-        listed.emails,
-        listed.username,
-        listed.usernames,
-        listed.employee_ids,
-        listed.status,
-        listed.type,
-        listed.manager,
-        listed.profile,
-    ]
+    return [listed.external_id, *(getattr(listed, name) for name in ACCOUNT_DATA_FIELDS)]
 
 
 def fingerprint(listed: ListedAccount) -> str:

@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from engine.records import AccountRecord, Population, UserRecord
+from engine.config.document import from_document, to_document
+from engine.config.model import RosterConfig
+from engine.records import (
+    ACCOUNT_DATA_FIELDS,
+    ACCOUNT_FIELD_SPECS,
+    AccountRecord,
+    Population,
+    UserRecord,
+)
 from engine.store.models import (
     Account,
     AuditEvent,
@@ -26,7 +34,8 @@ from engine.store.models import (
     utcnow,
 )
 
-CONFIG_SECTIONS = ("settings", "apps", "directories", "attributes", "push_rules")
+# One stored row per top-level part of the configuration model (its version is implied).
+CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "version")
 
 
 def current_actor() -> str:
@@ -58,47 +67,33 @@ def load_accounts(session: Session) -> list[AccountRecord]:
             a.id,
             a.app_id,
             a.external_id,
-            a.display_name,
-            a.given_name,
-            a.family_name,
-            a.email,
-            a.emails,
-            a.username,
-            a.usernames,
-            a.employee_ids,
-            a.status,
-            a.type,
-            a.manager,
-            a.profile,
             a.owner_id,
             a.link_kind,
             a.pinned,
+            *(a[spec.name] for spec in ACCOUNT_FIELD_SPECS),
         ).order_by(a.id)
     )
-    return [
-        AccountRecord(
-            id=r[0],
-            app_id=r[1],
-            external_id=r[2],
-            display_name=r[3],
-            given_name=r[4],
-            family_name=r[5],
-            email=r[6],
-            emails=r[7] or [],
-            username=r[8],
-            usernames=r[9] or [],
-            employee_ids=r[10] or [],
-            status=r[11],
-            type=r[12],
-            manager=r[13],
-            profile=r[14] or {},
-            entitlements=sorted(grants.get(r[0], ())),
-            owner_id=r[15],
-            link_kind=r[16],
-            pinned=bool(r[17]),
+    # list and map columns may hold NULL: they read as empty
+    nullable = [spec for spec in ACCOUNT_FIELD_SPECS if spec.kind in ("list", "map")]
+    records = []
+    for r in rows:
+        data = dict(zip(ACCOUNT_DATA_FIELDS, r[6:], strict=True))
+        for spec in nullable:
+            if not data[spec.name]:
+                data[spec.name] = spec.blank()
+        records.append(
+            AccountRecord(
+                id=r[0],
+                app_id=r[1],
+                external_id=r[2],
+                owner_id=r[3],
+                link_kind=r[4],
+                pinned=bool(r[5]),
+                entitlements=sorted(grants.get(r[0], ())),
+                **data,
+            )
         )
-        for r in rows
-    ]
+    return records
 
 
 def load_users(session: Session) -> list[UserRecord]:
@@ -158,6 +153,12 @@ def load_config_document(session: Session) -> dict[str, Any]:
     return document
 
 
+def load_config(session: Session) -> RosterConfig:
+    """The stored configuration as the typed model every stage reads (an empty store gives the
+    empty configuration); ConfigInvalid when the stored document is damaged."""
+    return from_document(load_config_document(session))
+
+
 def config_versions(session: Session) -> dict[str, str]:
     return {row.section: row.version for row in session.execute(select(ConfigObject)).scalars()}
 
@@ -197,6 +198,12 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
     for section in set(existing) - set(CONFIG_SECTIONS):
         session.execute(delete(ConfigObject).where(ConfigObject.section == section))
     return changed
+
+
+def save_config(session: Session, config: RosterConfig, *, actor: str) -> list[str]:
+    """Replace the stored configuration with `config`; the sections that changed. Caller
+    commits."""
+    return save_config_document(session, to_document(config), actor=actor)
 
 
 def get_meta(session: Session, key: str, default: str = "") -> str:

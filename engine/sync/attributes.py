@@ -10,27 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.config.model import (
+    DEFAULT_DIRECTION,
+    DEFAULT_SCORE,
+    INBOUND_DIRECTIONS,
+    SCORE_KINDS,
+    Attribute,
+    Direction,
+    FlowRule,
+    ScoreKind,
+)
 from engine.errors import InvalidInput
-from engine.records import STANDARD_ATTRIBUTES, AccountRecord, UserRecord
+from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord
 from engine.sync.state import AttributeState, StageReport, WorkState
 
 STAGE = "attributes"
-INBOUND = ("inbound", "bidirectional")
-DEFAULT_SCORES = {"direction": "inbound", "create": 50, "update": 50, "delete": 50}
-ACCOUNT_FIELDS = (
-    "external_id",
-    "display_name",
-    "given_name",
-    "family_name",
-    "email",
-    "emails",
-    "username",
-    "usernames",
-    "employee_ids",
-    "status",
-    "type",
-    "manager",
-)
+INBOUND = INBOUND_DIRECTIONS
 
 
 @dataclass
@@ -39,14 +34,14 @@ class Source:
     app: str | None
     field: str | None
     program: Any = None
-    rule: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SCORES))
+    rule: FlowRule | None = None  # the app's flow rule; None = the defaults
 
     @property
-    def direction(self) -> str:
-        return str(self.rule.get("direction", "inbound"))
+    def direction(self) -> Direction:
+        return self.rule.direction if self.rule is not None else DEFAULT_DIRECTION
 
-    def score(self, kind: str) -> int:
-        return int(self.rule.get(kind, 50))
+    def score(self, kind: ScoreKind) -> int:
+        return self.rule.score(kind) if self.rule is not None else DEFAULT_SCORE
 
 
 @dataclass
@@ -91,35 +86,33 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def compile_attributes(definitions: list[dict[str, Any]], cel: CelEngine) -> list[AttributeDef]:
+def compile_attributes(definitions: list[Attribute], cel: CelEngine) -> list[AttributeDef]:
     compiled: list[AttributeDef] = []
     for definition in definitions:
-        name = definition["name"]
-        multi = STANDARD_ATTRIBUTES.get(name, bool(definition.get("multi_valued", False)))
-        rules = {r["app"]: {**DEFAULT_SCORES, **r} for r in definition.get("flow_rules") or []}
+        name = definition.name
+        multi = definition.is_multi_valued
         sources: list[Source] = []
-        for i, raw in enumerate(definition.get("sources") or []):
-            if raw.get("cel"):
+        for i, raw in enumerate(definition.sources):
+            if raw.cel:
                 try:
-                    program = cel.compile("attribute_source", raw["cel"])
+                    program = cel.compile("attribute_source", raw.cel)
                 except CelCompileError as exc:
                     raise InvalidInput(
                         f"attribute {name!r}, source {i + 1}: {exc.problem}"
                     ) from exc
                 sources.append(Source(f"cel[{i}]", None, None, program))
             else:
-                app, fld = raw.get("app"), raw.get("field", "")
-                sources.append(
-                    Source(f"{app}:{fld}", app, fld, rule=rules.get(app, dict(DEFAULT_SCORES)))
-                )
-        compiled.append(AttributeDef(name, multi, sources, authority=bool(rules)))
+                app, fld = raw.app, raw.field or ""
+                rule = definition.flow_rule_for(app) if app is not None else None
+                sources.append(Source(f"{app}:{fld}", app, fld, rule=rule))
+        compiled.append(AttributeDef(name, multi, sources, authority=definition.authority_mode))
     return compiled
 
 
 def _account_value(account: AccountRecord, fld: str) -> Any:
     if fld.startswith("profile."):
         return account.profile.get(fld[len("profile.") :])
-    if fld in ACCOUNT_FIELDS:
+    if fld in ACCOUNT_SOURCE_FIELDS:
         return getattr(account, fld)
     return account.profile.get(fld)
 
@@ -274,7 +267,7 @@ def _authority(
     holder_update = current_source.score("update") if current_source else 0
     candidates: dict[str, Candidate] = {}
     for source in attribute.sources:
-        scores = {k: source.score(k) for k in ("create", "update", "delete")}
+        scores: dict[str, int] = {k: source.score(k) for k in SCORE_KINDS}
         if source.key in errors:
             candidates[source.key] = Candidate(
                 source.key, None, "error", errors[source.key], source.direction, scores

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result, to_python
+from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
-from engine.sync.keys import DEFAULT_MERGE_RULES, KeyRule, compile_rule
+from engine.sync.keys import KeyRule, compile_rule
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "identify"
@@ -17,7 +18,7 @@ CORE_FIELDS = ("email", "username", "display_name", "given_name", "family_name",
 
 def run_identify(
     state: WorkState,
-    directories: list[dict[str, Any]],
+    directories: list[Directory],
     cel: CelEngine,
     report: StageReport,
     everyone: bool = True,
@@ -26,7 +27,7 @@ def run_identify(
     run) reuses the stored filter decisions of unchanged accounts and refreshes only the
     people whose directory accounts changed; a filter that reads other records is always
     evaluated again, and so is one that reads the clock."""
-    order = {d["app"]: i for i, d in enumerate(directories)}
+    order = {d.app: i for i, d in enumerate(directories)}
     for directory in directories:
         _identify_directory(state, directory, cel, report, everyone)
         _refresh_users(state, order, report, None if everyone else _touched(state))
@@ -41,20 +42,17 @@ def _touched(state: WorkState) -> set[int]:
 
 def _identify_directory(
     state: WorkState,
-    directory: dict[str, Any],
+    directory: Directory,
     cel: CelEngine,
     report: StageReport,
     everyone: bool = True,
 ) -> None:
-    app_id = directory["app"]
+    app_id = directory.app
     decide, reads_beyond = _filter(directory, cel)
     # a filter that reads other people or the clock may decide otherwise on unchanged data
     reuse = not everyone and not reads_beyond
     changed = state.new_accounts | state.dirty_accounts
-    rules = [
-        compile_rule(r, cel, i)
-        for i, r in enumerate(directory.get("merge_rules") or DEFAULT_MERGE_RULES)
-    ]
+    rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
     indexes = [rule.index(u for u in state.users.values()) for rule in rules]
     for position, account in enumerate(
         sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id)
@@ -90,15 +88,15 @@ def _identify_directory(
         _merge(state, account, decision, rules, indexes, report)
 
 
-def _filter(directory: dict[str, Any], cel: CelEngine) -> tuple[Any, bool]:
+def _filter(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
     """The directory's decision function, and whether it reads beyond the account."""
-    text = (directory.get("filter") or "").strip()
+    text = (directory.filter or "").strip()
     if not text:
         return (lambda account: "CREATE"), False
     try:
         program = cel.compile("directory_filter", text)
     except CelCompileError as exc:
-        raise ValueError(f"directory {directory['app']}: filter: {exc.problem}") from exc
+        raise ValueError(f"directory {directory.app}: filter: {exc.problem}") from exc
 
     def decide(account: AccountRecord) -> str:
         value = cel.evaluate(program, cel.activation_for("directory_filter", account))

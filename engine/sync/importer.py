@@ -5,48 +5,29 @@ accounts exactly as they were and the failure is reported."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from engine.config.model import App
 from engine.connectors.base import ConnectorSpec, ListedAccount, Listing
 from engine.connectors.fingerprint import fingerprint
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
-from engine.records import AccountRecord
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "import"
-IMPORTED_FIELDS = (
-    "display_name",
-    "given_name",
-    "family_name",
-    "email",
-    "emails",
-    "username",
-    "usernames",
-    "employee_ids",
-    "status",
-    "type",
-    "manager",
-    "profile",
-)
 
 
-def connector_spec(app: dict[str, Any], base_dir: Path) -> ConnectorSpec:
+def connector_spec(app: App, base_dir: Path) -> ConnectorSpec:
     return ConnectorSpec(
-        app_id=app["id"],
-        kind=app.get("connector", "file"),
-        settings=dict(app.get("settings") or {}),
-        base_dir=base_dir,
+        app_id=app.id, kind=app.connector, settings=dict(app.settings), base_dir=base_dir
     )
 
 
-def run_import(
-    state: WorkState, apps: list[dict[str, Any]], base_dir: Path, report: StageReport
-) -> set[str]:
+def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageReport) -> set[str]:
     """Import every app; returns the ids of apps that imported successfully."""
     imported: set[str] = set()
     for app in apps:
-        app_id = app["id"]
+        app_id = app.id
         state.checkpoint()
         before = dict(report.counts)
         _import_app(state, app, base_dir, report, imported)
@@ -57,9 +38,9 @@ def run_import(
 
 
 def _import_app(
-    state: WorkState, app: dict[str, Any], base_dir: Path, report: StageReport, imported: set[str]
+    state: WorkState, app: App, base_dir: Path, report: StageReport, imported: set[str]
 ) -> None:
-    app_id = app["id"]
+    app_id = app.id
     try:
         connector = make_connector(connector_spec(app, base_dir))
         version = connector.source_version()
@@ -112,11 +93,11 @@ def _merge_listing(
             )
             report.bump("new")
         elif state.fingerprints.get(key) != digest:
-            before = {f: getattr(account, f) for f in IMPORTED_FIELDS}
+            before = {f: getattr(account, f) for f in ACCOUNT_DATA_FIELDS}
             copy_listed(item, account)
             state.fingerprints[key] = digest
             state.dirty_accounts.add(key)
-            for name in IMPORTED_FIELDS:
+            for name in ACCOUNT_DATA_FIELDS:
                 if before[name] != getattr(account, name):
                     state.journal(
                         STAGE,
@@ -170,7 +151,7 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
 
 
 def copy_listed(item: ListedAccount, account: AccountRecord) -> None:
-    for name in IMPORTED_FIELDS:
+    for name in ACCOUNT_DATA_FIELDS:
         value = getattr(item, name)
         setattr(
             account,

@@ -9,11 +9,11 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from engine.config.model import App as AppConfig
 from engine.connectors.registry import make_connector
 from engine.store.models import Run
 from engine.store.repo import stable_hash
@@ -21,7 +21,7 @@ from engine.sync.importer import connector_spec
 
 
 def sync_signature(
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     versions: dict[str, str],
     manual: str,
@@ -37,7 +37,7 @@ def sync_signature(
             return None
         if version is None:
             return None
-        sources[app["id"]] = version
+        sources[app.id] = version
     return stable_hash(
         {"config": versions, "sources": sources, "manual": manual, "requests": requests}
     )

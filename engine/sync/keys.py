@@ -12,18 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
-
-PRESETS = ("primary_email", "all_emails", "username", "display_name", "employee_id")
-DEFAULT_MERGE_RULES: list[dict[str, Any]] = [
-    {"name": "email", "account": {"preset": "primary_email"}, "user": {"preset": "all_emails"}},
-    {
-        "name": "employee id",
-        "account": {"preset": "employee_id"},
-        "user": {"preset": "employee_id"},
-    },
-]
 
 
 def strip_plus_tag(email: str) -> str:
@@ -33,32 +24,30 @@ def strip_plus_tag(email: str) -> str:
     return local.split("+", 1)[0] + "@" + domain
 
 
-def _account_preset(preset: str, account: AccountRecord) -> list[str]:
-    if preset == "primary_email":
-        return [account.email]
-    if preset == "all_emails":
-        return [account.email, *account.emails]
-    if preset == "username":
-        return [account.username, *account.usernames]
-    if preset == "display_name":
-        return [account.display_name]
-    if preset == "employee_id":
-        return list(account.employee_ids)
-    raise InvalidInput(f"unknown merge preset {preset!r}; use one of {', '.join(PRESETS)}")
+# What each preset (engine.config.model.PRESETS) reads on either side.
+ACCOUNT_PRESETS: dict[str, Callable[[AccountRecord], list[str]]] = {
+    "primary_email": lambda account: [account.email],
+    "all_emails": lambda account: [account.email, *account.emails],
+    "username": lambda account: [account.username, *account.usernames],
+    "display_name": lambda account: [account.display_name],
+    "employee_id": lambda account: list(account.employee_ids),
+}
+USER_PRESETS: dict[str, Callable[[UserRecord], list[str]]] = {
+    "primary_email": lambda user: [user.email],
+    "all_emails": lambda user: [user.email, *user.emails],
+    "username": lambda user: [user.username, *user.usernames],
+    "display_name": lambda user: [user.display_name],
+    "employee_id": lambda user: [user.employee_id, *user.employee_ids],
+}
 
 
-def _user_preset(preset: str, user: UserRecord) -> list[str]:
-    if preset == "primary_email":
-        return [user.email]
-    if preset == "all_emails":
-        return [user.email, *user.emails]
-    if preset == "username":
-        return [user.username, *user.usernames]
-    if preset == "display_name":
-        return [user.display_name]
-    if preset == "employee_id":
-        return [user.employee_id, *user.employee_ids]
-    raise InvalidInput(f"unknown merge preset {preset!r}; use one of {', '.join(PRESETS)}")
+def _preset(table: dict[str, Any], spec: KeySpec, side: str, rule: str) -> Any:
+    if spec.preset is None:
+        raise InvalidInput(
+            f"rule {rule!r}: the {side} side needs `preset` or `cel`; "
+            f"the presets are {', '.join(PRESETS)}"
+        )
+    return table[spec.preset]
 
 
 def _normalise(values: Iterable[Any], strip_tags: bool) -> set[str]:
@@ -103,36 +92,35 @@ class KeyRule:
         return index
 
 
-def compile_rule(rule: dict[str, Any], cel: CelEngine, position: int) -> KeyRule:
+def compile_rule(rule: MatchRule, cel: CelEngine, position: int) -> KeyRule:
     """Turn a merge/ownership rule from the configuration into key functions."""
-    account_side = rule.get("account") or {}
-    user_side = rule.get("user") or {}
-    strip = bool(account_side.get("strip_plus_tag") or user_side.get("strip_plus_tag"))
-    name = rule.get("name") or f"rule {position + 1}"
+    account_side, user_side = rule.account, rule.user
+    strip = account_side.strip_plus_tag or user_side.strip_plus_tag
+    name = rule.name or f"rule {position + 1}"
 
-    if account_side.get("cel"):
-        program = _compile(cel, "account_key", account_side["cel"], name)
+    if account_side.cel:
+        program = _compile(cel, "account_key", account_side.cel, name)
 
         def account_keys(account: AccountRecord) -> set[str]:
             value = cel.evaluate(program, cel.activation_for("account_key", account))
             return _normalise(_cel_keys(value), strip)
     else:
-        account_preset = account_side.get("preset", "primary_email")
+        account_preset = _preset(ACCOUNT_PRESETS, account_side, "account", name)
 
         def account_keys(account: AccountRecord) -> set[str]:
-            return _normalise(_account_preset(account_preset, account), strip)
+            return _normalise(account_preset(account), strip)
 
-    if user_side.get("cel"):
-        user_program = _compile(cel, "user_key", user_side["cel"], name)
+    if user_side.cel:
+        user_program = _compile(cel, "user_key", user_side.cel, name)
 
         def user_keys(user: UserRecord) -> set[str]:
             value = cel.evaluate(user_program, cel.activation_for("user_key", user))
             return _normalise(_cel_keys(value), strip)
     else:
-        user_preset = user_side.get("preset", "all_emails")
+        user_preset = _preset(USER_PRESETS, user_side, "user", name)
 
         def user_keys(user: UserRecord) -> set[str]:
-            return _normalise(_user_preset(user_preset, user), strip)
+            return _normalise(user_preset(user), strip)
 
     return KeyRule(name, account_keys, user_keys)
 

@@ -7,15 +7,13 @@ linked by rules, only by an admin."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.cel import CelEngine, CelEvalError
+from engine.config.model import App
 from engine.records import AccountRecord, UserRecord, norm_key
 from engine.sync.keys import KeyRule, compile_rule
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "ownership"
-STRATEGIES = ("narrow", "broad", "custom")
 
 
 def _narrow_account(account: AccountRecord) -> set[str]:
@@ -46,19 +44,19 @@ NARROW = KeyRule("narrow (emails and usernames)", _narrow_account, _narrow_user)
 BY_NAME = KeyRule("broad (name)", _name_account, _name_user)
 
 
-def rules_for(app: dict[str, Any], cel: CelEngine) -> list[KeyRule]:
-    ownership = app.get("ownership") or {}
-    strategy = (ownership.get("strategy") or "narrow").lower()
-    if strategy == "broad":
+def rules_for(app: App, cel: CelEngine) -> list[KeyRule]:
+    """The strategy's rules (engine.config.model.OWNERSHIP_STRATEGIES), in order."""
+    ownership = app.ownership
+    if ownership.strategy == "broad":
         return [NARROW, BY_NAME]
-    if strategy == "custom":
-        return [compile_rule(r, cel, i) for i, r in enumerate(ownership.get("rules") or [])]
+    if ownership.strategy == "custom":
+        return [compile_rule(r, cel, i) for i, r in enumerate(ownership.rules)]
     return [NARROW]
 
 
 def run_ownership(
     state: WorkState,
-    apps: list[dict[str, Any]],
+    apps: list[App],
     directory_ids: set[str],
     cel: CelEngine,
     report: StageReport,
@@ -75,15 +73,15 @@ def run_ownership(
 
     for app in apps:
         state.checkpoint()
-        if app["id"] in directory_ids:
+        if app.id in directory_ids:
             continue
-        if (app.get("ownership") or {}).get("strategy") == "custom":
+        if app.ownership.strategy == "custom":
             # custom rules may ask about other apps' links (c1.user.v1.*): let them see the
             # links this run has made so far, so one sync settles them
             cel.population = state.population()
         rules = rules_for(app, cel)
         indexes = [index_of(rule) for rule in rules]
-        for account in sorted(state.accounts_of_app(app["id"]), key=lambda a: a.external_id):
+        for account in sorted(state.accounts_of_app(app.id), key=lambda a: a.external_id):
             if account.pinned or account.status == "DELETED":
                 continue
             if account.type != "USER":

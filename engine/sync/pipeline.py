@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from engine.cel import CelEngine
+from engine.config.model import App as AppConfig
+from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, InvalidInput, RosterError
 from engine.store.db import Database
@@ -26,7 +28,7 @@ from engine.store.repo import (
     config_versions,
     current_actor,
     get_meta,
-    load_config_document,
+    load_config,
     set_meta,
 )
 from engine.sync import writer
@@ -44,7 +46,7 @@ from engine.sync.provisioning import (
     plan_provisioning,
     requests_digest,
 )
-from engine.sync.push import PushItem, app_id_of, plan_push, send
+from engine.sync.push import PushItem, plan_push, send
 from engine.sync.state import PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,
@@ -159,7 +161,7 @@ def _run_locked(
             raise Cancelled(f"cancelled before the {stage} stage")
 
     with db.session() as session:
-        document = load_config_document(session)
+        config = load_config(session)
         versions = config_versions(session)
         base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
         run = Run(
@@ -174,10 +176,10 @@ def _run_locked(
         session.commit()
         run_id = run.id
         assert run_id is not None
-        apps = list(document.get("apps") or [])
+        apps = list(config.apps)
         manual = get_meta(session, "manual_generation")
         signature = sync_signature(
-            apps, base_dir, versions, manual, requests_digest(document, base_dir)
+            apps, base_dir, versions, manual, requests_digest(config, base_dir)
         )
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
@@ -191,7 +193,7 @@ def _run_locked(
         full_identify = full or section_changed(session, versions, "directories")
 
     reports = [StageReport(name) for name in STAGES]
-    directories = list(document.get("directories") or [])
+    directories = list(config.directories)
     cel = CelEngine(clock=clock)
     result = SyncResult(run_id, "running", dry_run, reports, [])
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
@@ -207,16 +209,16 @@ def _run_locked(
         import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
         step("identify", 1)
         cel.population = state.population()  # c1.* functions in filters and rules see everyone
-        known = {a["id"] for a in apps}
+        known = {a.id for a in apps}
         for directory in directories:
-            if directory.get("app") not in known:
-                raise InvalidInput(f"directory {directory.get('app')!r} names an unknown app")
+            if directory.app not in known:
+                raise InvalidInput(f"directory {directory.app!r} names an unknown app")
         run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
-        run_ownership(state, apps, {d["app"] for d in directories}, cel, reports[2])
+        run_ownership(state, apps, {d.app for d in directories}, cel, reports[2])
         step("attributes", 3)
         cel.population = state.population()
-        definitions = compile_attributes(list(document.get("attributes") or []), cel)
+        definitions = compile_attributes(list(config.attributes), cel)
         # an attribute that reads other people or the clock can change for a person whose
         # records did not: then every person is reconsidered
         volatile = any(
@@ -233,10 +235,10 @@ def _run_locked(
         )
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
-        pushes = plan_push(state, document, app_rows, cel, reports[4])
+        pushes = plan_push(state, config, app_rows, cel, reports[4])
         step("provision", 5)
-        requests = load_requests(document, base_dir, reports[5])
-        creations = plan_provisioning(state, document, app_rows, cel, requests, reports[5])
+        requests = load_requests(config, base_dir, reports[5])
+        creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
@@ -244,11 +246,11 @@ def _run_locked(
         result.planned = state.changes
         result.removals = deletions_of(state.changes)
         # target values are measured against the accounts of the apps pushed to
-        targets = {app_id_of(rule) for rule in document.get("push_rules") or []}
+        targets = {rule.app for rule in config.push_rules}
         population[DeletionKind.TARGET_VALUES] = sum(
             1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
         )
-        blocked = check_threshold(document.get("settings") or {}, population, result.removals)
+        blocked = check_threshold(config.settings.deletion_threshold, population, result.removals)
         if blocked and not allow_deletes:
             result.status = "blocked-by-threshold"
             result.error = blocked
@@ -265,7 +267,7 @@ def _run_locked(
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
-            _settle(db, run_id, document, base_dir, versions, settled, manual)
+            _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -311,7 +313,7 @@ def _push(
     state: WorkState,
     run_id: int,
     pushes: list[PushItem],
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
     step: Callable[[str, int], None],
@@ -321,7 +323,7 @@ def _push(
     apps are read back, so the store holds what the apps now say and the next sync is quiet."""
     step("push", 4)
     if pushes:
-        by_id = {app["id"]: app for app in apps}
+        by_id = {app.id: app for app in apps}
         connectors = {
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
@@ -346,7 +348,7 @@ def _provision(
     state: WorkState,
     run_id: int,
     creations: list[Creation],
-    apps: list[dict[str, Any]],
+    apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
     step: Callable[[str, int], None],
@@ -355,7 +357,7 @@ def _provision(
     """Create the planned accounts (after the store is committed) and link each one at once."""
     step("provision", 5)
     if creations:
-        by_id = {app["id"]: app for app in apps}
+        by_id = {app.id: app for app in apps}
         connectors = {
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {c.app_id for c in creations}
@@ -373,7 +375,7 @@ def _provision(
 def _settle(
     db: Database,
     run_id: int,
-    document: dict[str, Any],
+    config: RosterConfig,
     base_dir: Path,
     versions: dict[str, str],
     settled: str | None,
@@ -382,8 +384,8 @@ def _settle(
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once."""
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
-        apps = list(document.get("apps") or [])
-        requests = requests_digest(document, base_dir)
+        apps = list(config.apps)
+        requests = requests_digest(config, base_dir)
         settled = sync_signature(apps, base_dir, versions, manual, requests)
     with db.session() as session, session.begin():
         set_meta(session, "last_sync_signature", settled or "")

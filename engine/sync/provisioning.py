@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from engine.cel import CelEngine
+from engine.config.model import RosterConfig
 from engine.connectors.base import ListedAccount
 from engine.errors import ConnectorError
 from engine.provision import plan_account
@@ -32,18 +33,18 @@ class Creation:
     values: dict[str, Any]
 
 
-def _requests_path(document: dict[str, Any], base_dir: Path) -> Path | None:
-    name = (document.get("settings") or {}).get("access_requests")
+def _requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
+    name = config.settings.access_requests
     if not name:
         return None
     return Path(name) if Path(name).is_absolute() else base_dir / name
 
 
-def requests_digest(document: dict[str, Any], base_dir: Path) -> str:
+def requests_digest(config: RosterConfig, base_dir: Path) -> str:
     """A digest of the access-requests file: a new request must wake a settled store."""
     import hashlib
 
-    path = _requests_path(document, base_dir)
+    path = _requests_path(config, base_dir)
     if path is None:
         return ""
     try:
@@ -52,9 +53,9 @@ def requests_digest(document: dict[str, Any], base_dir: Path) -> str:
         return "unreadable"
 
 
-def load_requests(document: dict[str, Any], base_dir: Path, report: StageReport) -> list[dict]:
+def load_requests(config: RosterConfig, base_dir: Path, report: StageReport) -> list[dict]:
     """The approved access requests, from the file `settings.access_requests` names."""
-    path = _requests_path(document, base_dir)
+    path = _requests_path(config, base_dir)
     if path is None:
         return []
     try:
@@ -74,7 +75,7 @@ def load_requests(document: dict[str, Any], base_dir: Path, report: StageReport)
 
 def plan_provisioning(
     state: WorkState,
-    document: dict[str, Any],
+    config: RosterConfig,
     app_rows: dict[str, Any],
     cel: CelEngine,
     requests: list[dict],
@@ -82,9 +83,9 @@ def plan_provisioning(
 ) -> list[Creation]:
     creations: list[Creation] = []
     proactive = {
-        app["id"]: (app.get("provisioning") or {}).get("fields") or {}
-        for app in document.get("apps") or []
-        if (app.get("provisioning") or {}).get("proactive")
+        app.id: dict(app.provisioning.fields)
+        for app in config.apps
+        if app.provisioning is not None and app.provisioning.proactive
     }
     if not proactive:
         return creations

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.config.model import DEFAULT_DIRECTION, OUTBOUND_DIRECTIONS, PushRule, RosterConfig
 from engine.connectors.base import Connector
 from engine.errors import ConnectorError, InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "push"
-WRITABLE = ("outbound", "bidirectional")
+WRITABLE = OUTBOUND_DIRECTIONS
 
 
 @dataclass
@@ -45,16 +46,15 @@ class _Mapping:
     schema: dict[str, Any] | None
 
 
-def _flow_allows(document: dict[str, Any], attribute: str, app_id: str) -> str | None:
+def _flow_allows(config: RosterConfig, attribute: str, app_id: str) -> str | None:
     """None when flow rules let the attribute be pushed to the app, else why not."""
-    for definition in document.get("attributes") or []:
-        if definition["name"].lower() != attribute.lower():
+    for definition in config.attributes:
+        if definition.name.lower() != attribute.lower():
             continue
-        rules = definition.get("flow_rules") or []
-        if not rules:
+        if not definition.authority_mode:
             return None  # mapping mode: no flow rules, nothing restricts pushing
-        rule = next((r for r in rules if r.get("app") == app_id), None)
-        direction = (rule or {}).get("direction", "inbound")
+        rule = definition.flow_rule_for(app_id)
+        direction = rule.direction if rule is not None else DEFAULT_DIRECTION
         if direction in WRITABLE:
             return None
         if direction == "disabled":
@@ -66,28 +66,27 @@ def _flow_allows(document: dict[str, Any], attribute: str, app_id: str) -> str |
 
 
 def _targeted(
-    rule: dict[str, Any],
+    rule: PushRule,
     user: UserRecord,
     cel: CelEngine,
     program: Any,
     accounts: list[AccountRecord],
 ) -> bool:
-    targeting = rule.get("targeting") or {"kind": "everyone"}
-    kind = targeting.get("kind", "everyone")
+    targeting = rule.targeting
+    kind = targeting.kind
     if kind == "everyone":
         return True
     if kind == "cel":
         return to_python(cel.evaluate(program, cel.activation_for("push_condition", user))) is True
-    for wanted in targeting.get("entitlements") or []:
+    for wanted in targeting.entitlements:
         if not any(
-            a.app_id == wanted["app"]
-            and wanted["entitlement"] in a.entitlements
+            a.app_id == wanted.app
+            and wanted.entitlement in a.entitlements
             and a.status != "DELETED"
             for a in accounts
         ):
             return False
-    for name, allowed in (targeting.get("attributes") or {}).items():
-        values = allowed if isinstance(allowed, list) else [allowed]
+    for name, values in targeting.attributes.items():
         have = user.attributes.get(name)
         have_list = have if isinstance(have, list) else [have]
         if not {norm_key(v) for v in have_list} & {norm_key(v) for v in values}:
@@ -133,7 +132,7 @@ def _same(old: Any, new: Any) -> bool:
 
 def plan_push(
     state: WorkState,
-    document: dict[str, Any],
+    config: RosterConfig,
     apps: dict[str, Any],
     cel: CelEngine,
     report: StageReport,
@@ -145,10 +144,10 @@ def plan_push(
     are targeted but have no account in the app are appended to `without_account`."""
     items: list[PushItem] = []
     owned = state.accounts_by_owner()
-    for rule in document.get("push_rules") or []:
-        if not rule.get("enabled", True) or (only_rule and rule.get("name") != only_rule):
+    for rule in config.push_rules:
+        if not rule.enabled or (only_rule and rule.name != only_rule):
             continue
-        name, app_id = rule.get("name", app_id_of(rule)), app_id_of(rule)
+        name, app_id = rule.name, rule.app
         app = apps.get(app_id)
         if app is None:
             report.problems.append(
@@ -157,12 +156,11 @@ def plan_push(
             )
             continue
         schema = {f["key"].lower(): f for f in (app.push_schema or [])}
-        mappings = _compile_mappings(rule, name, app_id, document, cel, schema, report)
+        mappings = _compile_mappings(rule, config, cel, schema, report)
         condition = None
-        targeting = rule.get("targeting") or {}
-        if targeting.get("kind") == "cel":
+        if rule.targeting.kind == "cel":
             try:
-                condition = cel.compile("push_condition", targeting.get("cel", ""))
+                condition = cel.compile("push_condition", rule.targeting.cel or "")
             except CelCompileError as exc:
                 raise InvalidInput(f"push rule {name!r}: targeting: {exc.problem}") from exc
         for user in state.users.values():
@@ -209,25 +207,20 @@ def plan_push(
     return items
 
 
-def app_id_of(rule: dict[str, Any]) -> str:
-    return str(rule.get("app", ""))
-
-
 def _compile_mappings(
-    rule: dict[str, Any],
-    name: str,
-    app_id: str,
-    document: dict[str, Any],
+    rule: PushRule,
+    config: RosterConfig,
     cel: CelEngine,
     schema: dict[str, dict[str, Any]],
     report: StageReport,
 ) -> list[_Mapping]:
     mappings: list[_Mapping] = []
-    for mapping in rule.get("mappings") or []:
-        target = mapping["target"]
-        attribute = mapping.get("attribute")
+    name, app_id = rule.name, rule.app
+    for mapping in rule.mappings:
+        target = mapping.target
+        attribute = mapping.attribute
         if attribute:
-            blocked = _flow_allows(document, attribute, app_id)
+            blocked = _flow_allows(config, attribute, app_id)
             if blocked:
                 report.bump("skipped_by_flow_rules")
                 report.notes.append(f"{name}: {attribute} → {target} skipped: {blocked}")
@@ -235,7 +228,7 @@ def _compile_mappings(
             mappings.append(_Mapping(target, attribute, None, schema.get(target.lower())))
             continue
         try:
-            program = cel.compile("push_mapping", mapping.get("cel", ""))
+            program = cel.compile("push_mapping", mapping.cel or "")
         except CelCompileError as exc:
             raise InvalidInput(f"push rule {name!r}, mapping {target}: {exc.problem}") from exc
         mappings.append(_Mapping(target, None, program, schema.get(target.lower())))

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from engine.config.model import DeletionThreshold
 from engine.store.models import Account, AttributeValue, Person
 from engine.sync.attributes import is_empty
 from engine.sync.state import PlannedChange
@@ -98,18 +98,15 @@ def population_sizes(session: Session) -> dict[DeletionKind, int]:
 
 
 def check_threshold(
-    settings: dict[str, Any],
+    settings: DeletionThreshold,
     population: dict[DeletionKind, int],
     deletions: dict[Deletion, list[str]],
 ) -> str:
     """ "" when the removals are within the threshold, else the message that blocks the run.
 
-    `settings` is the configuration's `settings:` section (deletion_threshold: max_objects,
-    max_percent); each kind may remove at most the smaller of max_objects and max_percent of
-    its population."""
-    threshold = (settings or {}).get("deletion_threshold") or {}
-    max_objects = int(threshold.get("max_objects", 500))
-    max_percent = float(threshold.get("max_percent", 20))
+    Each kind may remove at most the smaller of `max_objects` and `max_percent` of its
+    population."""
+    max_objects, max_percent = settings.max_objects, settings.max_percent
     counts = dict.fromkeys(DeletionKind, 0)
     for deletion, objects in deletions.items():
         counts[deletion.kind] += len(objects)

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
 from engine.connectors.fingerprint import fingerprint
-from engine.records import AccountRecord
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.store.models import (
     Account,
     App,
@@ -58,18 +58,7 @@ def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
     return {
         "app_id": account.app_id,
         "external_id": account.external_id,
-        "display_name": account.display_name,
-        "given_name": account.given_name,
-        "family_name": account.family_name,
-        "email": account.email,
-        "emails": account.emails,
-        "username": account.username,
-        "usernames": account.usernames,
-        "employee_ids": account.employee_ids,
-        "status": account.status,
-        "type": account.type,
-        "manager": account.manager,
-        "profile": account.profile,
+        **{name: getattr(account, name) for name in ACCOUNT_DATA_FIELDS},
         "fingerprint": state.fingerprints.get(key, ""),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.config.model import FlowRule
 from engine.records import UserRecord
 from engine.sync.attributes import AttributeDef, Source, decide
 from engine.sync.state import AttributeState
@@ -25,7 +26,7 @@ def flow(name: str, *rules: tuple[str, str, int, int, int]) -> AttributeDef:
             f"{app}:profile.{name}",
             app,
             f"profile.{name}",
-            rule={"direction": direction, "create": c, "update": u, "delete": d},
+            rule=FlowRule(app=app, direction=direction, create=c, update=u, delete=d),
         )
         for app, direction, c, u, d in rules
     ]

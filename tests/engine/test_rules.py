@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.cel import CelEngine
+from engine.config.model import App, Directory, MatchRule
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.identify import run_identify
@@ -47,7 +48,7 @@ def account(**fields: object) -> AccountRecord:
 
 def match(rule: dict, acct: AccountRecord, users: list[UserRecord] | None = None) -> set[int]:
     cel = CelEngine(Population(users or [ANN, BO, TWIN]))
-    compiled = compile_rule(rule, cel, 0)
+    compiled = compile_rule(MatchRule.model_validate({"name": "rule", **rule}), cel, 0)
     index = compiled.index(users or [ANN, BO, TWIN])
     found: set[int] = set()
     for key in compiled.account_keys(acct):
@@ -116,17 +117,23 @@ def test_identify_ambiguity_falls_through_to_the_next_rule_then_reports() -> Non
         id=10, app_id="hr", external_id="x", display_name="Ann Lee", employee_ids=["E3"]
     )
     state = _state([ANN, BO, TWIN], [hr])
-    directory = {
-        "app": "hr",
-        "merge_rules": [
-            {
-                "name": "name",
-                "account": {"preset": "display_name"},
-                "user": {"preset": "display_name"},
-            },
-            {"name": "id", "account": {"preset": "employee_id"}, "user": {"preset": "employee_id"}},
-        ],
-    }
+    directory = Directory.model_validate(
+        {
+            "app": "hr",
+            "merge_rules": [
+                {
+                    "name": "name",
+                    "account": {"preset": "display_name"},
+                    "user": {"preset": "display_name"},
+                },
+                {
+                    "name": "id",
+                    "account": {"preset": "employee_id"},
+                    "user": {"preset": "employee_id"},
+                },
+            ],
+        }
+    )
     report = StageReport("identify")
     run_identify(state, [directory], CelEngine(), report)
     assert hr.owner_id == 3 and report.counts["merged"] == 1  # the second rule resolved it
@@ -143,7 +150,8 @@ def test_filter_errors_leave_the_account_as_it_was() -> None:
     acct = AccountRecord(id=10, app_id="hr", external_id="x", email="new@x.com")
     state = _state([], [acct])
     report = StageReport("identify")
-    run_identify(state, [{"app": "hr", "filter": '"MAYBE"'}], CelEngine(), report)
+    directory = Directory(app="hr", filter='"MAYBE"')
+    run_identify(state, [directory], CelEngine(), report)
     assert report.counts["filter_errors"] == 1 and not state.users
     assert "MAYBE" in report.problems[0]
 
@@ -174,7 +182,11 @@ def test_ownership_strategies(strategy: str, acct: AccountRecord, owner: int | N
     state = _state([ANN, BO, TWIN], [acct])
     run_ownership(
         state,
-        [{"id": "gh", "ownership": {"strategy": strategy}}],
+        [
+            App.model_validate(
+                {"id": "gh", "connector": "file", "ownership": {"strategy": strategy}}
+            )
+        ],
         set(),
         CelEngine(),
         StageReport("ownership"),
@@ -188,19 +200,22 @@ def test_custom_ownership_rules_and_pinned_owners() -> None:
         id=31, app_id="badge", external_id="B2", profile={"emp": "E1"}, owner_id=2, pinned=True
     )
     state = _state([ANN, BO, TWIN], [badge, pinned])
-    app = {
-        "id": "badge",
-        "ownership": {
-            "strategy": "custom",
-            "rules": [
-                {
-                    "name": "emp",
-                    "account": {"cel": "account.profile.emp"},
-                    "user": {"preset": "employee_id"},
-                }
-            ],
-        },
-    }
+    app = App.model_validate(
+        {
+            "id": "badge",
+            "connector": "file",
+            "ownership": {
+                "strategy": "custom",
+                "rules": [
+                    {
+                        "name": "emp",
+                        "account": {"cel": "account.profile.emp"},
+                        "user": {"preset": "employee_id"},
+                    }
+                ],
+            },
+        }
+    )
     run_ownership(state, [app], set(), CelEngine(), StageReport("ownership"))
     assert badge.owner_id == 2 and badge.link_kind == "ownership-rule"
     assert pinned.owner_id == 2  # a pinned owner stays, whatever the rules say

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.config.model import DeletionThreshold
 from engine.sync.state import PlannedChange
 from engine.sync.threshold import Deletion, DeletionKind, check_threshold, deletions_of
 
@@ -36,7 +37,7 @@ def test_each_change_becomes_a_deletion_of_its_kind() -> None:
 
 
 def test_the_threshold_counts_each_kind_against_its_own_population() -> None:
-    settings = {"deletion_threshold": {"max_objects": 500, "max_percent": 20}}
+    settings = DeletionThreshold(max_objects=500, max_percent=20)
     population = {
         DeletionKind.USERS: 10,  # limit 2
         DeletionKind.ACCOUNTS: 100,  # limit 20
@@ -62,6 +63,6 @@ def test_the_threshold_counts_each_kind_against_its_own_population() -> None:
 
 def test_no_threshold_settings_means_the_defaults() -> None:
     population = {DeletionKind.USERS: 100}
-    assert check_threshold({}, population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 20}) == ""
-    message = check_threshold({}, population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 21})
+    assert check_threshold(DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 20}) == ""
+    message = check_threshold(DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 21})
     assert "21 users (limit 20)" in message

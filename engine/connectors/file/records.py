@@ -9,26 +9,18 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from engine.connectors.base import ListedAccount, ListedEntitlement, ListedGrant, Listing
-from engine.records import ACCOUNT_TYPES, STATUSES
+from engine.records import (
+    ACCOUNT_DATA_FIELDS,
+    ACCOUNT_LIST_FIELDS,
+    ACCOUNT_TEXT_FIELDS,
+    ACCOUNT_TYPES,
+    STATUSES,
+)
 
 # Account fields in the order a record is written.
-ACCOUNT_KEYS = (
-    "id",
-    "display_name",
-    "given_name",
-    "family_name",
-    "email",
-    "emails",
-    "username",
-    "usernames",
-    "employee_ids",
-    "status",
-    "type",
-    "manager",
-    "profile",
-)
-STRING_KEYS = ("display_name", "given_name", "family_name", "email", "username", "manager")
-LIST_KEYS = ("emails", "usernames", "employee_ids")
+ACCOUNT_KEYS = ("id", *ACCOUNT_DATA_FIELDS)  # "profile" last
+STRING_KEYS = ACCOUNT_TEXT_FIELDS
+LIST_KEYS = ACCOUNT_LIST_FIELDS
 CSV_CORE_COLUMNS = ACCOUNT_KEYS[:-1]
 ACCOUNT_FIELDS = ACCOUNT_KEYS[1:]  # what describe() reports (external id aside)
 TOP_LEVEL_KEYS = ("accounts", "entitlements", "grants")
