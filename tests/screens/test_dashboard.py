@@ -17,7 +17,7 @@ async def test_dashboard_shows_the_store(services: Any, size: tuple[int, int]) -
     expected = services.dashboard()
     app = RosterApp(services)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, DashboardScreen)
         for name in ("people", "accounts", "unowned", "unmerged", "errors"):
@@ -44,9 +44,9 @@ async def test_dashboard_shows_the_store(services: Any, size: tuple[int, int]) -
 async def test_refresh_reloads(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         card = app.screen.query_one("#count-people", Static)
         card.update("stale")
         await pilot.press("r")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert shown(card) == f"{services.dashboard().people:,}"

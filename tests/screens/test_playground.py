@@ -17,7 +17,7 @@ from tests.screens.helpers import settle, shown
 async def open_playground(pilot: Any) -> PlaygroundScreen:
     await pilot.pause()
     await pilot.press("9")
-    await settle(pilot, 0)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, PlaygroundScreen)
     return screen
@@ -31,7 +31,7 @@ async def choose_context(pilot: Any, screen: PlaygroundScreen, name: str) -> Non
     await pilot.pause()
     index = list(screen.contexts).index(name)
     await pilot.press("home", *(["down"] * index), "enter")
-    await settle(pilot, 0)
+    await settle(pilot)
     assert screen.context == name
     assert screen.query_one("#context", Select).value == name
     assert isinstance(pilot.app.focused, CelTextArea)  # back to typing
@@ -110,7 +110,7 @@ async def test_population_summary(services: Any) -> None:
         await choose_context(pilot, screen, "push_condition")
         await type_expression(pilot, screen, 'subject.status == "ENABLED"')
         await pilot.press("ctrl+r")
-        await settle(pilot, 0)
+        await settle(pilot)
         text = shown(screen.query_one("#population", Static))
         total = len(services.records_in_scope("push_condition"))
         assert f"{total:,} records" in text
@@ -156,7 +156,7 @@ async def test_population_run_can_be_cancelled(services: Any) -> None:
         await pilot.pause()
         assert not screen.population_running
         assert "Cancelled" in shown(screen.query_one("#population", Static))
-        await settle(pilot, 0)
+        await settle(pilot)
         assert "Cancelled" in shown(screen.query_one("#population", Static))
 
 
@@ -181,11 +181,11 @@ async def test_switching_context_and_record(services: Any) -> None:
         target = others[-1]
         email = services.record(target).email
         await pilot.press("ctrl+o")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, RecordPicker)
         for character in email:
             await pilot.press(character)
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is screen

@@ -41,10 +41,10 @@ def rows(table: DataTable[Any]) -> list[list[str]]:
 
 
 async def open_push(pilot: Any) -> PushRulesScreen:
-    await settle(pilot, 0)
+    await settle(pilot)
     await pilot.press("5")
     await pilot.pause()
-    await settle(pilot, 0.3)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, PushRulesScreen)
     return screen
@@ -82,12 +82,12 @@ async def test_the_demo_rules_with_targeting_and_mappings(
 
         # The filter rule in words, and the disabled rule says it pushes nothing.
         await pilot.press("down")
-        await settle(pilot, 0.3)
+        await settle(pilot)
         targeting = shown(screen.query_one("#push-targeting", Static))
         assert "entitlement entra:grp-all-staff" in targeting
         assert "employment_status is ACTIVE or LEAVE" in targeting
         await pilot.press("down")
-        await settle(pilot, 0.3)
+        await settle(pilot)
         assert "disabled" in shown(screen.query_one("#push-status", Static))
         assert screen.query_one("#push-tabs").region.bottom <= size[1]
 
@@ -102,7 +102,7 @@ async def test_a_new_mapping_shows_in_the_plan_after_refresh(services: Any) -> N
         expected = services.push_plan("ad-core")["rules"]["ad-core"]
         first = expected[0]
         await pilot.press("r")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert plan.row_count == len(expected)
         row = [str(cell) for cell in plan.get_row("0:physicalDeliveryOfficeName")]
         assert row[0] == first["account"]
@@ -140,7 +140,7 @@ async def test_history_shows_the_executions_of_a_sync(services: Any) -> None:
         await pilot.pause()
         await pilot.press("5")
         await pilot.pause()
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("h")
         await pilot.pause()
         assert screen.query_one("#push-tabs", TabbedContent).active == "history"

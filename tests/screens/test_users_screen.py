@@ -28,7 +28,7 @@ async def open_person(pilot: Any, query: str) -> UsersScreen:
     await settle(pilot)
     await pilot.press("escape")  # leave the search field for the results
     await pilot.press("enter")  # choose: focus moves to the attributes
-    await settle(pilot, 0)
+    await settle(pilot)
     return screen
 
 
@@ -40,7 +40,7 @@ async def test_search_finds_a_person_with_attributes_and_accounts(
     detail = services.user_detail(ref.id)
     app = RosterApp(services, start="users")
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         results = screen.query_one("#users-results", OptionList)
         assert results.option_count == 1
@@ -68,7 +68,7 @@ async def test_search_finds_a_person_with_attributes_and_accounts(
 async def test_search_narrows_as_you_type(services: Any) -> None:
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         results = app.screen.query_one("#users-results", OptionList)
         everyone = results.option_count
         assert everyone > 1
@@ -84,12 +84,12 @@ async def test_search_narrows_as_you_type(services: Any) -> None:
 async def test_why_shows_every_candidate(services: Any) -> None:
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         attributes = screen.query_one("#users-attributes", DataTable)
         attributes.move_cursor(row=attributes.get_row_index("department"))
         await pilot.press("w")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ExplainModal)
         summary = shown(modal.query_one("#explain-summary", Static))
@@ -103,7 +103,7 @@ async def test_why_shows_every_candidate(services: Any) -> None:
         await pilot.pause()
         assert isinstance(app.screen, UsersScreen)
         await pilot.press("enter")  # enter on an attribute asks why too
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
 
 
@@ -114,7 +114,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
     badge = next(a for a in detail.accounts if a["app"] == "badge")["key"]
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         accounts = screen.query_one("#users-accounts", DataTable)
 
@@ -126,7 +126,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         assert isinstance(modal, ConfirmModal)
         assert "Syncs leave this link alone" in str(modal.message)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert owner_of(services, badge)[:2] == (ref.id, True)
         assert str(accounts.get_row(badge)[4]) == "pinned"
 
@@ -137,12 +137,12 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         assert isinstance(app.screen, ConfirmModal)
         assert slack in str(app.screen.message)
         await pilot.press("escape")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert owner_of(services, slack)[0] == ref.id
         await pilot.press("u")
         await pilot.pause()
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert owner_of(services, slack)[:2] == (None, True)
         assert slack not in {str(k.value) for k in accounts.rows}
         assert len(services.user_detail(ref.id).accounts) == len(detail.accounts) - 1
@@ -156,12 +156,12 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         assert "APP:EXTERNAL_ID" in shown(app.screen.query_one("#link-error", Static))
         app.screen.query_one(Input).value = slack
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         confirm = app.screen
         assert isinstance(confirm, ConfirmModal)
         assert "no owner" in str(confirm.message) and "pinned" in str(confirm.message)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert owner_of(services, slack) == (ref.id, True, "manual")
         assert str(accounts.get_row(slack)[3]) == "manual"
 
@@ -171,7 +171,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         await pilot.pause()
         assert "rules decide its owner again" in str(app.screen.message)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert owner_of(services, slack)[1] is False
 
 
@@ -180,12 +180,12 @@ async def test_linking_an_unknown_account_says_so(services: Any) -> None:
 
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await open_person(pilot, "amara jones")
         await pilot.press("l")
         await pilot.pause()
         await pilot.press(*"slack:NOPE", "enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ErrorModal)
         assert "slack:NOPE" in app.screen.message
 
@@ -193,7 +193,7 @@ async def test_linking_an_unknown_account_says_so(services: Any) -> None:
 async def test_help_lists_the_users_keys(services: Any) -> None:
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await open_person(pilot, "amara")
         await pilot.press("question_mark")
         await pilot.pause()
@@ -210,9 +210,9 @@ async def test_a_person_without_email_still_answers_why(services: Any) -> None:
     person = nameless[0]
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = await open_person(pilot, person.display_name)
         assert "(no email)" in shown(screen.query_one("#users-person", Static))
         await pilot.press("w")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
