@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prerequisites import missing
+
 pytestmark = pytest.mark.e2e
 
 TMUX = shutil.which("tmux")
@@ -29,6 +31,13 @@ def roster_command() -> str | None:
     if beside_python.exists():
         return str(beside_python)
     return shutil.which("roster")
+
+
+def installed_roster() -> str:
+    roster = roster_command()
+    if roster is None:
+        missing("the roster command is not installed (pip install -e .)")
+    return roster
 
 
 class Terminal:
@@ -75,7 +84,7 @@ class Terminal:
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
     if TMUX is None:
-        pytest.skip("tmux is not installed; the end-to-end console test drives roster in tmux")
+        missing("tmux is not installed; the end-to-end console tests drive roster in tmux")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "TEXTUAL"))}
     env.update({"TERM": "xterm-256color", "COLORTERM": "", "NO_COLOR": ""})
     env.pop("NO_COLOR")
@@ -89,9 +98,7 @@ def terminal() -> Iterator[Terminal]:
 
 
 def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) -> None:
-    roster = roster_command()
-    if roster is None:
-        pytest.skip("the roster command is not installed (pip install -e .)")
+    roster = installed_roster()
     from engine.services import open_services
 
     db = tmp_path / "r.db"
@@ -138,9 +145,7 @@ def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
 ) -> None:
     """Edit the demo's HR file as the HR system would, plan a sync, apply it after the
     confirmation, quit; the AD file then holds the new department."""
-    roster = roster_command()
-    if roster is None:
-        pytest.skip("the roster command is not installed (pip install -e .)")
+    roster = installed_roster()
     import yaml
 
     from engine.services import open_services
