@@ -282,9 +282,7 @@ def test_secret_given_as_environment_variable_is_fine() -> None:
     assert result.config.apps[0].settings["password_env"] == "AD_BIND_PASSWORD"
 
     config = RosterConfig(
-        apps=[
-            App(id="ad", connector="file", settings={"path": "ad.yaml", "token_env": "AD_TOKEN"})
-        ]
+        apps=[App(id="ad", connector="file", settings={"path": "ad.yaml", "token_env": "AD_TOKEN"})]
     )
     assert check_config(config, cel=NoCel(), describe=accepts_any_settings) == []
 
