@@ -80,6 +80,14 @@ class Terminal:
             time.sleep(0.1)
         pytest.fail(f"timed out after {timeout} s waiting for {what}; screen:\n{screen}")
 
+    def wait_for_exit(self, timeout: float = 10) -> None:
+        """Wait until roster has exited and its pane is gone."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                pytest.fail(f"roster did not exit within {timeout} s; screen:\n{self.screen()}")
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
@@ -134,10 +142,7 @@ def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) ->
     terminal.keys("Escape")
     terminal.wait_for("focus to leave the editor", lambda s: "e Edit" in s)
     terminal.keys("q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not terminal.alive(), f"roster did not exit on q; screen:\n{terminal.screen()}"
+    terminal.wait_for_exit()
 
 
 def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
@@ -172,10 +177,7 @@ def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
     terminal.keys("Enter")
     terminal.wait_for("the applied run", lambda s: "applied" in s, 60)
     terminal.keys("C-q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not terminal.alive()
+    terminal.wait_for_exit()
 
     ad = yaml.safe_load((folder / "apps" / "ad.yaml").read_text(encoding="utf-8"))
     assert (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -329,6 +330,8 @@ def test_init_sample_and_empty_exclude_each_other(tmp_path: Path) -> None:
 def test_the_default_store_is_created_on_first_start_in_the_data_directory(
     isolated_home: Path,
 ) -> None:
+    # tests/conftest.py: no store from the environment, the data directory in a temporary HOME
+    assert not {"ROSTER_DB", "ROSTER_DATABASE_URL"} & set(os.environ)
     default = isolated_home / ".local" / "share" / "roster" / "roster.db"
     assert not default.exists()
     code, out, err = run(CliRunner(), "runs", "--json")
@@ -382,3 +385,17 @@ def test_config_export_into_a_missing_folder_names_it(
         "not exist. Create it first, or give a file in an existing folder.\n"
     )
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_installed_console_refuses_a_missing_store(tmp_path: Path) -> None:
+    roster = Path(sys.executable).with_name("roster")
+    db = tmp_path / "missing.db"
+    done = subprocess.run(
+        [str(roster), "--db", str(db)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: No identity store at {db}; nothing was created. Check the path, or create a "
+        f"store there with `roster init --db {db}`.\n"
+    )
+    assert not db.exists()
