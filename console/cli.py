@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from console.settings import Settings
 from engine.errors import Problem, RosterError
@@ -21,14 +22,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _store_options(func: F) -> F:
-    """--db / --database-url on the group and on every command, so both orders work."""
+    """--db / --database-url on the group and on every command, so both orders work. Where each
+    value came from is kept: a value on the command line wins over the environment."""
 
     def remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
             if value is not None:
-                ctx.ensure_object(dict)[key] = value
-                root = ctx.find_root()
-                root.ensure_object(dict)[key] = value
+                source = ctx.get_parameter_source(param.name or key)
+                typed = source is not ParameterSource.ENVIRONMENT
+                given = ctx.find_root().ensure_object(dict).setdefault("store", {})
+                # the group and each command read the environment again: never let that
+                # replace a value typed on the command line
+                if typed or not given.get(key, (None, False))[1]:
+                    given[key] = (value, typed)
             return value
 
         return callback
@@ -52,10 +58,26 @@ def _store_options(func: F) -> F:
     return func
 
 
+_STORE_NAMES = {
+    "db": ("--db", "ROSTER_DB"),
+    "database_url": ("--database-url", "ROSTER_DATABASE_URL"),
+}
+
+
 def _settings() -> Settings:
+    """The store the command works on: the command line wins over the environment; --db and
+    --database-url at the same level name two stores, which is a usage error."""
     ctx = click.get_current_context()
-    obj = ctx.find_root().obj or {}
-    return Settings(db_path=obj.get("db"), database_url=obj.get("database_url"))
+    given: dict[str, tuple[Any, bool]] = (ctx.find_root().obj or {}).get("store", {})
+    typed = {key: value for key, (value, on_line) in given.items() if on_line}
+    chosen = typed or {key: value for key, (value, _) in given.items()}
+    if len(chosen) > 1:
+        names = [_STORE_NAMES[key][0 if typed else 1] for key in sorted(chosen, reverse=True)]
+        raise click.UsageError(
+            f"{' and '.join(names)} both name an identity store; give only one"
+            + ("" if typed else " (or pass --db / --database-url, which wins)")
+        )
+    return Settings(db_path=chosen.get("db"), database_url=chosen.get("database_url"))
 
 
 def _services(init: str | None = None) -> Any:
@@ -63,6 +85,13 @@ def _services(init: str | None = None) -> Any:
 
     settings = _settings()
     if init is None and not settings.store_exists():
+        if settings.explicit:
+            # only the default store is created on first start: a mistyped --db must not
+            # silently become a new demo store
+            raise RosterError(
+                f"No identity store at {settings.describe()}; nothing was created. Check the "
+                f"path, or create a store there with `{settings.init_command()}`."
+            )
         click.echo(
             f"No identity store at {settings.describe()}; creating it with the demo organisation…",
             err=True,
@@ -129,18 +158,15 @@ def _open_console() -> None:
 
 @main.command()
 @_store_options
-@click.option(
-    "--sample",
-    "mode",
-    flag_value="sample",
-    default=True,
-    help="Load the demo organisation (default).",
-)
-@click.option("--empty", "mode", flag_value="empty", help="Create an empty store.")
+@click.option("--sample", is_flag=True, help="Load the demo organisation (the default).")
+@click.option("--empty", is_flag=True, help="Create an empty store.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def init(mode: str, as_json: bool) -> None:
+def init(sample: bool, empty: bool, as_json: bool) -> None:
     """Create the identity store, empty or with the demo organisation."""
+    if sample and empty:
+        raise click.UsageError("--sample and --empty exclude each other; give one")
+    mode = "empty" if empty else "sample"
     settings = _settings()
     if settings.store_exists():
         raise RosterError(
@@ -559,11 +585,22 @@ def config() -> None:
 @_guard
 def config_export(file: Path | None) -> None:
     """Write the configuration as YAML to FILE (or standard output)."""
+    if file is not None and not file.parent.is_dir():
+        raise RosterError(
+            f"Cannot write the configuration to {file}: the folder {file.parent} does not "
+            "exist. Create it first, or give a file in an existing folder."
+        )
     text = _services().export_config()
     if file is None:
         click.echo(text, nl=False)
     else:
-        file.write_text(text, encoding="utf-8")
+        try:
+            file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise RosterError(
+                f"Cannot write the configuration to {file}: {exc.strerror or exc}. Check the "
+                "folder's permissions and free space, or give another file."
+            ) from exc
         click.echo(f"Wrote the configuration to {file}.", err=True)
 
 

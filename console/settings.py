@@ -1,8 +1,12 @@
 """Where the console finds its identity store: --db / ROSTER_DB, --database-url /
-ROSTER_DATABASE_URL, else a SQLite file in the user's data directory."""
+ROSTER_DATABASE_URL, else a SQLite file in the user's data directory.
+
+Only that default store is created on first start; a store named explicitly must exist
+(`roster init` creates it), so a mistyped path is an error instead of a new demo store."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +18,20 @@ from engine.store.db import Database, sqlite_url
 class Settings:
     db_path: Path | None = None
     database_url: str | None = None
+
+    @property
+    def explicit(self) -> bool:
+        """Whether the store was named (--db, --database-url or their environment variables)
+        rather than being the default one."""
+        return self.db_path is not None or self.database_url is not None
+
+    def init_command(self) -> str:
+        """The command that creates this store."""
+        if self.database_url:
+            return f"roster init --database-url {Database(self.url).display_url}"
+        if self.db_path is not None:
+            return f"roster init --db {shlex.quote(str(self.db_path))}"
+        return "roster init"
 
     @property
     def url(self) -> str:

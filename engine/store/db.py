@@ -1,6 +1,7 @@
 """Opening the identity store: SQLite (WAL, foreign keys, busy timeout) or any SQLAlchemy URL.
 
-Nothing happens on import; `Database.open()` creates the engine and runs the migrations.
+Nothing happens on import; `migrate()` creates the schema (and a SQLite file's folder). Opening a
+store never creates a folder: a mistyped path stays an error.
 """
 
 from __future__ import annotations
@@ -81,9 +82,6 @@ class Database:
     def engine(self) -> Engine:
         if self._engine is None:
             if self.is_sqlite:
-                path = self.sqlite_path
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
                 engine = create_engine(
                     self.url,
                     connect_args={"check_same_thread": False, "timeout": 10},
@@ -109,6 +107,15 @@ class Database:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        path = self.sqlite_path
+        if path is not None:  # creating a store may create its folder; opening one never does
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the identity store at {path}: {exc.strerror or exc}. "
+                    "Check the folder and its permissions."
+                ) from exc
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prerequisites import missing
+
 pytestmark = pytest.mark.e2e
 
 TMUX = shutil.which("tmux")
@@ -29,6 +31,13 @@ def roster_command() -> str | None:
     if beside_python.exists():
         return str(beside_python)
     return shutil.which("roster")
+
+
+def installed_roster() -> str:
+    roster = roster_command()
+    if roster is None:
+        missing("the roster command is not installed (pip install -e .)")
+    return roster
 
 
 class Terminal:
@@ -71,11 +80,19 @@ class Terminal:
             time.sleep(0.1)
         pytest.fail(f"timed out after {timeout} s waiting for {what}; screen:\n{screen}")
 
+    def wait_for_exit(self, timeout: float = 10) -> None:
+        """Wait until roster has exited and its pane is gone."""
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                pytest.fail(f"roster did not exit within {timeout} s; screen:\n{self.screen()}")
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
     if TMUX is None:
-        pytest.skip("tmux is not installed; the end-to-end console test drives roster in tmux")
+        missing("tmux is not installed; the end-to-end console tests drive roster in tmux")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "TEXTUAL"))}
     env.update({"TERM": "xterm-256color", "COLORTERM": "", "NO_COLOR": ""})
     env.pop("NO_COLOR")
@@ -89,9 +106,7 @@ def terminal() -> Iterator[Terminal]:
 
 
 def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) -> None:
-    roster = roster_command()
-    if roster is None:
-        pytest.skip("the roster command is not installed (pip install -e .)")
+    roster = installed_roster()
     from engine.services import open_services
 
     db = tmp_path / "r.db"
@@ -127,10 +142,7 @@ def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) ->
     terminal.keys("Escape")
     terminal.wait_for("focus to leave the editor", lambda s: "e Edit" in s)
     terminal.keys("q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not terminal.alive(), f"roster did not exit on q; screen:\n{terminal.screen()}"
+    terminal.wait_for_exit()
 
 
 def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
@@ -138,9 +150,7 @@ def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
 ) -> None:
     """Edit the demo's HR file as the HR system would, plan a sync, apply it after the
     confirmation, quit; the AD file then holds the new department."""
-    roster = roster_command()
-    if roster is None:
-        pytest.skip("the roster command is not installed (pip install -e .)")
+    roster = installed_roster()
     import yaml
 
     from engine.services import open_services
@@ -167,10 +177,7 @@ def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
     terminal.keys("Enter")
     terminal.wait_for("the applied run", lambda s: "applied" in s, 60)
     terminal.keys("C-q")
-    deadline = time.monotonic() + 10
-    while terminal.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not terminal.alive()
+    terminal.wait_for_exit()
 
     ad = yaml.safe_load((folder / "apps" / "ad.yaml").read_text(encoding="utf-8"))
     assert (

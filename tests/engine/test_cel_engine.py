@@ -455,8 +455,7 @@ def test_directory_functions_follow_a_swapped_population() -> None:
     with pytest.raises(CelEvalError, match="no directory"):
         engine.evaluate(program, engine.activation_for("push_condition", ann))
     engine.population = Population([ann], [AccountRecord(1, "github", "x", owner_id=1)])
-    assert engine.evaluate(program, engine.activation_for("push_condition", ann)) is not None
-    assert to_python(engine.evaluate(program, engine.activation_for("push_condition", ann)))
+    assert to_python(engine.evaluate(program, engine.activation_for("push_condition", ann))) is True
 
 
 # ---- missing keys and has() -----------------------------------------------------------------
@@ -600,7 +599,10 @@ def test_wrong_result_type() -> None:
     )
     assert check_result("attribute_source", ["a", "b"]) is None
     assert check_result("directory_filter", "match_only") is None
-    assert check_result("push_mapping", {"a": 1}) is not None
+    assert check_result("push_mapping", {"a": 1}) == (
+        "push_mapping must return a string, number, bool, timestamp, null or a list of them; "
+        "got map"
+    )
 
 
 def test_evaluation_errors_are_short_and_private(engine: CelEngine) -> None:

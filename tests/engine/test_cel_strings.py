@@ -10,14 +10,14 @@ reverse, value_errors and type_errors. Each case is (section, name, expression, 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from engine.cel import CelEngine, CelEvalError, to_python, type_name
 from engine.records import UserRecord
+from tests.prerequisites import SHARED, missing
 
-CONFORMANCE_FILE = Path("/work/shared/cel-conformance/string_ext.textproto")
+CONFORMANCE_FILE = SHARED / "cel-conformance" / "string_ext.textproto"
 
 # fmt: off
 CASES = [('char_at', 'middle_index', "'tacocat'.charAt(3)", 'value', 'o'),
@@ -390,8 +390,9 @@ def test_conformance(
         assert type_name(value) == "bool"
 
 
-@pytest.mark.skipif(not CONFORMANCE_FILE.exists(), reason="shared conformance folder not here")
 def test_cases_are_still_in_the_conformance_file() -> None:
+    if not CONFORMANCE_FILE.exists():
+        missing(f"no CEL conformance data at {CONFORMANCE_FILE} (../shared/ beside the repo)")
     text = CONFORMANCE_FILE.read_text(encoding="utf-8")
     for section, _name, _expression, _outcome, _expected in CASES:
         assert f'name: "{section}"' in text

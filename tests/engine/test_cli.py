@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,15 +50,16 @@ def test_sync_json_then_idempotent(store: tuple[CliRunner, Path, Path]) -> None:
     assert code == 0 and json.loads(out)["changes"] == []
 
     code, out, _ = run(runner, "runs", "--json", "--db", str(db))
+    assert code == 0
     runs = json.loads(out)
     assert [r["status"] for r in runs] == ["applied", "applied"]
     code, out, _ = run(runner, "runs", str(runs[-1]["id"]), "--json", "--db", str(db))
-    assert json.loads(out)["changes"]
+    assert code == 0 and json.loads(out)["changes"]
 
 
 def test_preview_json_one_record_all_and_errors(store: tuple[CliRunner, Path, Path]) -> None:
     runner, db, _ = store
-    run(runner, "sync", "--db", str(db))
+    assert run(runner, "sync", "--db", str(db))[0] == 0
     code, out, _ = run(
         runner,
         "preview",
@@ -153,7 +155,7 @@ def test_preview_json_one_record_all_and_errors(store: tuple[CliRunner, Path, Pa
 
 def test_explain_link_and_unknown_names(store: tuple[CliRunner, Path, Path]) -> None:
     runner, db, _ = store
-    run(runner, "sync", "--db", str(db))
+    assert run(runner, "sync", "--db", str(db))[0] == 0
     code, out, _ = run(
         runner, "explain", "ann.lee@example.com", "department", "--json", "--db", str(db)
     )
@@ -197,14 +199,15 @@ def test_config_export_validate_import_round_trip(
     code, out, _ = run(runner, "config", "import", str(exported), "--db", str(db))
     assert code == 0
     code, out, _ = run(runner, "config", "export", "--db", str(db))
-    assert out == edited
+    assert code == 0 and out == edited
 
 
 def test_broken_config_is_rejected_with_every_problem_and_changes_nothing(
     store: tuple[CliRunner, Path, Path], tmp_path: Path
 ) -> None:
     runner, db, config = store
-    before = run(runner, "config", "export", "--db", str(db))[1]
+    code, before, _ = run(runner, "config", "export", "--db", str(db))
+    assert code == 0
     broken = tmp_path / "org" / "broken.yaml"
     broken.write_text(
         config.read_text()
@@ -218,7 +221,7 @@ def test_broken_config_is_rejected_with_every_problem_and_changes_nothing(
     assert all(p["line"] for p in problems)
     code, _, err = run(runner, "config", "import", str(broken), "--db", str(db))
     assert code == 1 and "nosuchapp" in err and "nothing was imported" in err
-    assert run(runner, "config", "export", "--db", str(db))[1] == before
+    assert run(runner, "config", "export", "--db", str(db))[:2] == (0, before)
 
     broken.write_text("apps: [\n")
     code, _, err = run(runner, "config", "import", str(broken), "--db", str(db))
@@ -255,4 +258,144 @@ def test_validate_without_a_store_creates_none(tmp_path: Path) -> None:
     db = tmp_path / "never.db"
     code, out, _ = run(CliRunner(), "config", "validate", str(config), "--db", str(db))
     assert code == 0 and "valid" in out
+    assert not db.exists()
+
+
+# --- which store: only the default one is created on first start --------------------------------
+
+
+def _no_traceback(*texts: str) -> None:
+    for text in texts:
+        assert "Traceback" not in text and 'File "' not in text
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explain", "ann.lee@example.com", "department"],
+        ["sync"],
+        ["runs", "--json"],
+        [],  # the console
+    ],
+    ids=["explain", "sync", "runs", "console"],
+)
+def test_a_mistyped_db_is_an_error_and_creates_nothing(tmp_path: Path, command: list[str]) -> None:
+    db = tmp_path / "new" / "dir" / "x.db"
+    result = CliRunner().invoke(main, ["--db", str(db), *command])
+    assert result.exit_code == 1, result.output
+    assert f"No identity store at {db}" in result.stderr
+    assert f"roster init --db {db}" in result.stderr
+    _no_traceback(result.stdout, result.stderr)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_missing_store_named_by_the_environment_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "typo.db"
+    monkeypatch.setenv("ROSTER_DB", str(db))
+    code, _, err = run(CliRunner(), "sync")
+    assert code == 1 and f"roster init --db {db}" in err
+    monkeypatch.delenv("ROSTER_DB")
+    monkeypatch.setenv("ROSTER_DATABASE_URL", f"sqlite:///{tmp_path / 'typo2.db'}")
+    code, _, err = run(CliRunner(), "explain", "ann.lee@example.com", "department")
+    assert code == 1 and "roster init --database-url sqlite:///" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_init_creates_an_explicit_store_and_its_folder(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "dir" / "x.db"
+    code, out, _ = run(CliRunner(), "init", "--empty", "--json", "--db", str(db))
+    assert code == 0
+    assert json.loads(out) == {
+        "ok": True,
+        "mode": "empty",
+        "store": str(db),
+        "people": 0,
+        "accounts": 0,
+        "apps": 0,
+    }
+    code, out, _ = run(CliRunner(), "runs", "--json", "--db", str(db))
+    assert (code, json.loads(out)) == (0, [])
+
+
+def test_init_sample_and_empty_exclude_each_other(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    for flags in (["--sample", "--empty"], ["--empty", "--sample"]):
+        code, _, err = run(CliRunner(), "init", *flags, "--db", str(db))
+        assert code == 2 and "--sample and --empty" in err
+    assert not db.exists()
+
+
+def test_the_default_store_is_created_on_first_start_in_the_data_directory(
+    isolated_home: Path,
+) -> None:
+    # tests/conftest.py: no store from the environment, the data directory in a temporary HOME
+    assert not {"ROSTER_DB", "ROSTER_DATABASE_URL"} & set(os.environ)
+    default = isolated_home / ".local" / "share" / "roster" / "roster.db"
+    assert not default.exists()
+    code, out, err = run(CliRunner(), "runs", "--json")
+    assert code == 0, err
+    assert f"No identity store at {default}; creating it with the demo organisation" in err
+    assert [(r["status"], r["dry_run"]) for r in json.loads(out)] == [("applied", False)]
+    assert default.exists()
+    code, out, err = run(CliRunner(), "runs", "--json")  # opened, not created again
+    assert code == 0 and err == "" and len(json.loads(out)) == 1
+
+
+def test_the_store_on_the_command_line_wins_over_the_environment(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    empty = tmp_path / "empty.db"
+    assert run(runner, "init", "--empty", "--db", str(empty))[0] == 0
+    monkeypatch.setenv("ROSTER_DATABASE_URL", f"sqlite:///{empty}")
+
+    def department(*args: str) -> tuple[int, str]:
+        code, out, err = run(runner, *args, "--json")
+        return code, json.loads(out)["value"] if code == 0 else err
+
+    where = ("explain", "ann.lee@example.com", "department")
+    code, err = department(*where)  # the environment alone: the empty store
+    assert code == 1 and "ann.lee@example.com" in err
+    assert department(*where, "--db", str(db)) == (0, "Engineering")
+    assert department("--db", str(db), *where) == (0, "Engineering")
+    monkeypatch.delenv("ROSTER_DATABASE_URL")
+    monkeypatch.setenv("ROSTER_DB", str(empty))
+    assert department("--db", str(db), *where) == (0, "Engineering")
+    assert department(*where, "--database-url", f"sqlite:///{db}") == (0, "Engineering")
+
+    monkeypatch.setenv("ROSTER_DATABASE_URL", f"sqlite:///{db}")
+    code, _, err = run(runner, *where)  # both variables: which one is meant?
+    assert code == 2 and "ROSTER_DB and ROSTER_DATABASE_URL" in err
+    code, _, err = run(runner, *where, "--db", str(db), "--database-url", f"sqlite:///{empty}")
+    assert code == 2 and "--db and --database-url" in err
+
+
+def test_config_export_into_a_missing_folder_names_it(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path
+) -> None:
+    runner, db, _ = store
+    target = tmp_path / "missing" / "dir" / "x.yaml"
+    code, out, err = run(runner, "config", "export", str(target), "--db", str(db))
+    assert code == 1 and out == ""
+    assert err == (
+        f"Error: Cannot write the configuration to {target}: the folder {target.parent} does "
+        "not exist. Create it first, or give a file in an existing folder.\n"
+    )
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_installed_console_refuses_a_missing_store(tmp_path: Path) -> None:
+    roster = Path(sys.executable).with_name("roster")
+    db = tmp_path / "missing.db"
+    done = subprocess.run(
+        [str(roster), "--db", str(db)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"Error: No identity store at {db}; nothing was created. Check the path, or create a "
+        f"store there with `roster init --db {db}`.\n"
+    )
     assert not db.exists()

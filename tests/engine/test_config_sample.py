@@ -19,30 +19,11 @@ from engine.records import STANDARD_ATTRIBUTES
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "roster.yaml"
 
 
-def _cel_engine_available() -> bool:
-    import importlib
-
-    return hasattr(importlib.import_module("engine.cel"), "CelEngine")
-
-
-needs_cel = pytest.mark.skipif(
-    not _cel_engine_available(),
-    reason="engine.cel.CelEngine is not in the tree yet (built in parallel); "
-    "the sample's CEL must compile once it lands",
-)
-
-
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder with roster.yaml and the demo's app files: the committed sample_data/ once
-    its apps/ folder is there, else a fresh build of the same organisation."""
-    if (SAMPLE.parent / "apps").is_dir():
-        return SAMPLE.parent
-    build = pytest.importorskip("sample_data.build", reason="sample_data/build.py not in the tree")
-    folder = tmp_path_factory.mktemp("demo")
-    build.build_organisation(folder)
-    (folder / "roster.yaml").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
-    return folder
+def demo_dir() -> Path:
+    """The folder with roster.yaml and the demo's app files (sample_data/)."""
+    assert (SAMPLE.parent / "apps").is_dir(), f"the demo's apps are missing from {SAMPLE.parent}"
+    return SAMPLE.parent
 
 
 def load_sample() -> RosterConfig:
@@ -52,7 +33,6 @@ def load_sample() -> RosterConfig:
     return result.config
 
 
-@needs_cel
 def test_sample_config_has_no_problem_at_all() -> None:
     result = validate_file(SAMPLE)
     assert result.problems == [], result.report()
@@ -153,7 +133,6 @@ def test_sample_app_files_exist(demo_dir: Path) -> None:
         assert path.is_file(), f"{app.id}: {path} is missing"
 
 
-@needs_cel
 def test_sample_cel_reads_only_keys_the_data_has(demo_dir: Path) -> None:
     """With the demo data loaded, no CEL expression reads a profile key no record has."""
     from engine.connectors.base import ConnectorSpec
@@ -185,8 +164,6 @@ def test_sample_cel_reads_only_keys_the_data_has(demo_dir: Path) -> None:
 def test_a_misspelt_profile_key_is_a_warning_with_the_data(demo_dir: Path) -> None:
     from engine.records import AccountRecord, Population
 
-    if not _cel_engine_available():
-        pytest.skip("engine.cel.CelEngine is not in the tree yet")
     text = SAMPLE.read_text(encoding="utf-8").replace(
         "{app: hr, field: profile.location}",
         "{cel: 'accounts.hr.profile.locaton'}",

@@ -145,7 +145,14 @@ def test_plain_app_and_declared_schemas() -> None:
         )
     )
     assert extended.push_field("title").max_length == 64  # type: ignore[union-attr]
-    assert extended.push_field("pager") is not None
+    pager = extended.push_field("pager")
+    assert pager is not None and (pager.key, pager.type, pager.max_length) == (
+        "pager",
+        "string",
+        None,
+    )
+    assert extended.push_field("title") in extended.push_schema  # the flavour's field, extended
+    assert extended.push_field("nosuchfield") is None
 
 
 @pytest.mark.parametrize(

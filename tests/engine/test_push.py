@@ -229,6 +229,7 @@ def test_push_plan_command(tmp_path: Path) -> None:
     services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
     before = (tmp_path / "org" / "ad.yaml").read_text()
     result = CliRunner().invoke(main, ["push-plan", "ad-core", "--json", "--db", db])
+    assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)["rules"]["ad-core"]
     assert {item["account"] for item in plan} == {"ad:alee", "ad:bchen", "ad:spark"}
     assert plan[0]["changes"]["description"] == {"old": None, "new": "managed"}
@@ -256,6 +257,7 @@ def test_a_custom_target_attribute_where_the_connector_allows_it(tmp_path: Path)
     out = CliRunner().invoke(
         main, ["runs", str(result.run_id), "--json", "--db", str(tmp_path / "roster.db")]
     )
+    assert out.exit_code == 0, out.output
     executions = json.loads(out.stdout)["push_executions"]
     assert {e["account"] for e in executions} == {"ad:alee", "ad:bchen", "ad:spark"}
     assert all(e["success"] for e in executions)

@@ -63,6 +63,13 @@ def test_the_threshold_counts_each_kind_against_its_own_population() -> None:
 
 def test_no_threshold_settings_means_the_defaults() -> None:
     population = {DeletionKind.USERS: 100}
-    assert check_threshold(DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 20}) == ""
-    message = check_threshold(DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 21})
+    assert (
+        check_threshold(
+            DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 20}
+        )
+        == ""
+    )
+    message = check_threshold(
+        DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 21}
+    )
     assert "21 users (limit 20)" in message

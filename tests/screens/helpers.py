@@ -1,19 +1,57 @@
-"""Helpers for Pilot tests."""
+"""Helpers for Pilot tests: wait on conditions, never for a fixed time."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
 
+POLL = 0.02  # seconds between two looks at a condition
 
-async def settle(pilot: Pilot[Any], debounce: float = 0.25) -> None:
-    """Let a debounced change fire, then wait for every worker and the UI to catch up."""
-    await pilot.pause(debounce)
-    await pilot.app.workers.wait_for_complete()
+
+async def wait_until(
+    pilot: Pilot[Any], condition: Callable[[], object], what: str = "", timeout: float = 10.0
+) -> None:
+    """Let the app run until `condition()` is true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        await pilot.pause(POLL)
+
+
+def debounce_pending(pilot: Pilot[Any]) -> bool:
+    """Whether a screen or widget has a debounce timer that has not fired yet: the screens and
+    the CEL editor keep theirs in `_debounce`."""
+    for screen in pilot.app.screen_stack:
+        for node in (screen, *screen.walk_children()):
+            timer = getattr(node, "_debounce", None)
+            task = getattr(timer, "_task", None)
+            if task is not None and not task.done():
+                return True
+    return False
+
+
+async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
+    """Wait until every debounced change has fired, every worker has finished and the UI has
+    processed what they posted."""
+    deadline = time.monotonic() + timeout
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    while True:
+        await wait_until(
+            pilot,
+            lambda: not debounce_pending(pilot),
+            "the debounced changes",
+            max(deadline - time.monotonic(), POLL),
+        )
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if not debounce_pending(pilot) and not any(not w.is_finished for w in pilot.app.workers):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not settle within {timeout} s")
 
 
 def shown(widget: Any) -> str:
@@ -22,18 +60,20 @@ def shown(widget: Any) -> str:
 
 
 async def palette_choose(pilot: Pilot[Any], query: str, timeout: float = 10.0) -> None:
-    """Type into the open command palette, wait until it lists a match, and pick it: the
-    palette searches asynchronously, so a fixed pause is not enough on a busy machine."""
-    import time
-
+    """Type into the open command palette, wait until it lists a command matching the query,
+    and pick it: the palette searches asynchronously."""
     from textual.command import CommandList
 
     await pilot.press(*query)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.05)
+
+    def matching() -> bool:
         found = pilot.app.screen.query(CommandList)
-        if found and found.first().option_count > 0:
-            break
-    await pilot.pause(0.2)  # let the search finish ranking
+        if not found or found.first().option_count == 0:
+            return False
+        commands = found.first()
+        highlighted = commands.highlighted if commands.highlighted is not None else 0
+        prompt = str(commands.get_option_at_index(highlighted).prompt).lower()
+        return all(word in prompt for word in query.lower().split())
+
+    await wait_until(pilot, matching, f"the command palette to offer {query!r}", timeout)
     await pilot.press("enter")

@@ -30,11 +30,11 @@ def footer_keys(app: RosterApp) -> dict[str, str]:
 async def test_number_keys_switch_screens(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         assert footer_keys(app)["r"] == "Refresh"
         await pilot.press("9")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, PlaygroundScreen)
         # In the editor, 1 is text; esc leaves the editor and then 1 switches.
         await pilot.press("1")
@@ -56,7 +56,7 @@ async def test_q_quits_outside_the_editor_only(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("9")
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("q")
         await pilot.pause()
         assert app.is_running and app.screen.editor.text == "q"
@@ -68,7 +68,7 @@ async def test_q_quits_outside_the_editor_only(services: Any) -> None:
 async def test_q_quits_from_the_dashboard(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
@@ -77,12 +77,12 @@ async def test_q_quits_from_the_dashboard(services: Any) -> None:
 async def test_palette_lists_screens_and_actions(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await palette_choose(pilot, "playground")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, PlaygroundScreen)
 
         # On the playground the palette offers its actions, e.g. running on all records.
@@ -91,7 +91,7 @@ async def test_palette_lists_screens_and_actions(services: Any) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await palette_choose(pilot, "run all")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, PlaygroundScreen)
         assert "records" in str(app.screen.query_one("#population").content)
 
@@ -99,7 +99,7 @@ async def test_palette_lists_screens_and_actions(services: Any) -> None:
 async def test_help_lists_the_keys_of_the_current_screen(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpModal)
@@ -114,7 +114,7 @@ async def test_help_lists_the_keys_of_the_current_screen(services: Any) -> None:
         assert isinstance(app.screen, DashboardScreen)
 
         await pilot.press("9")
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("f1")  # ? is text in the editor; F1 always opens help
         await pilot.pause()
         assert isinstance(app.screen, HelpModal)
@@ -131,7 +131,7 @@ async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
     services.dashboard = broken
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ErrorModal)
         assert app.screen.title_text == "Loading the dashboard failed"
         assert "disk I/O error" in app.screen.message

@@ -46,17 +46,17 @@ def with_account(services: Any, app_id: str) -> Any:
 
 
 async def open_provisioning(pilot: Any, app_id: str) -> ProvisioningScreen:
-    await settle(pilot, 0)
+    await settle(pilot)
     await pilot.press("6")
     await pilot.pause()
-    await settle(pilot, 0)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, ProvisioningScreen)
     apps = screen.query_one("#prov-apps", OptionList)
     assert apps.has_focus
     while screen.app_id != app_id:
         await pilot.press("down")
-        await settle(pilot, 0)
+        await settle(pilot)
     return screen
 
 
@@ -65,9 +65,9 @@ async def choose_person(pilot: Any, email: str) -> None:
     await pilot.pause()
     assert isinstance(pilot.app.screen, RecordPicker)
     await pilot.press(*email)
-    await settle(pilot, 0)
+    await settle(pilot)
     await pilot.press("enter")
-    await settle(pilot, 0)
+    await settle(pilot)
 
 
 def field_row(screen: ProvisioningScreen, key: str) -> list[str]:
@@ -105,12 +105,12 @@ async def test_fields_test_and_create_an_account(services: Any, size: tuple[int,
         fields.focus()
         fields.move_cursor(row=fields.get_row_index("userPrincipalName"))
         await pilot.press("t")
-        await settle(pilot, 0)
+        await settle(pilot)
         detail = shown(screen.query_one("#prov-detail", Static))
         assert "Test for" in detail and person.email.lower() in detail and "type string" in detail
         fields.move_cursor(row=fields.get_row_index("accountEnabled"))
         await pilot.press("enter")  # enter tests too
-        await settle(pilot, 0)
+        await settle(pilot)
         assert "true  type bool" in shown(screen.query_one("#prov-detail", Static))
 
         # Create: asks first, saying what will be created; cancelling creates nothing.
@@ -123,13 +123,13 @@ async def test_fields_test_and_create_an_account(services: Any, size: tuple[int,
         assert f"userPrincipalName = {person.email.lower()}" in message
         assert "provisioned" in message
         await pilot.press("escape")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert not any(a["app"] == "entra" for a in services.user_detail(person.id).accounts)
 
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         accounts = [a for a in services.user_detail(person.id).accounts if a["app"] == "entra"]
         assert len(accounts) == 1 and accounts[0]["link_kind"] == "provisioned"
         summary = shown(screen.query_one("#prov-plan", Static))
@@ -148,7 +148,7 @@ async def test_a_person_with_an_account_is_refused_with_the_reason(services: Any
         summary = shown(screen.query_one("#prov-plan", Static))
         assert "Cannot create" in summary and "already has an account in entra" in summary
         await pilot.press("c")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert not isinstance(app.screen, ConfirmModal)
         notes = [n.message for n in app._notifications]
         assert any("already has an account in entra" in n for n in notes)
@@ -166,17 +166,17 @@ async def test_try_an_edited_expression(services: Any) -> None:
         fields.focus()
         fields.move_cursor(row=fields.get_row_index("displayName"))
         await pilot.press("e")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ProvisionTryModal)
         result = shown(modal.query_one("#try-result", Static))
         assert person.display_name in result and "type string" in result
         editor = modal.query_one(CelEditor)
         editor.text = "subject.displayName.upperAscii()"
-        await settle(pilot, 0.3)
+        await settle(pilot)
         assert person.display_name.upper() in shown(modal.query_one("#try-result", Static))
         editor.text = "subject.displayName + 1"
-        await settle(pilot, 0.3)
+        await settle(pilot)
         assert "✗" in shown(modal.query_one("#try-result", Static))
         await pilot.press("escape")
         await pilot.pause()
@@ -209,12 +209,12 @@ async def test_the_queue_lists_what_the_next_sync_creates(services: Any) -> None
 
     app = RosterApp(services, start="provisioning")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("a")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ProvisionQueueModal)
         text = str(app.screen.query_one("#queue-body").content)
         assert "every approved request has its account" in text  # the demo's were created
         await pilot.press("escape")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert not isinstance(app.screen, ProvisionQueueModal)

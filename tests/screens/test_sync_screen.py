@@ -68,11 +68,11 @@ async def test_plan_shows_stage_counts_and_the_changes_tree(
     before = services.runs(limit=1)[0].id
     app = RosterApp(services, start="sync")
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
         await pilot.press("p")
-        await settle(pilot, 0)
+        await settle(pilot)
 
         run = services.runs(limit=1)[0]
         assert run.id > before and run.status == "planned" and run.dry_run
@@ -104,9 +104,9 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
     change_job_titles(services, 2)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal)
         summary = shown(modal.query_one("#confirm-summary", Static))
@@ -117,7 +117,7 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
 
         await pilot.press("enter")  # Apply has the focus
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
         latest = services.runs(limit=1)[0]
@@ -135,12 +135,12 @@ async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> Non
     change_job_titles(services, 1)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         await pilot.press("escape")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
         assert services.runs(limit=1)[0].status == "planned"
         assert "Not applied" in shown(app.screen.query_one("#sync-status", Static))
@@ -152,9 +152,9 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
     hr.write_text("accounts: []\n", encoding="utf-8")
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal) and modal.blocked
         summary = shown(modal.query_one("#confirm-summary", Static))
@@ -167,7 +167,7 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
         assert not modal.query_one("#apply").disabled
         modal.query_one("#apply").focus()
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         latest = services.runs(limit=1)[0]
         assert latest.status == "applied" and not latest.dry_run
 
@@ -179,9 +179,9 @@ async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
     before = services.runs(limit=1)[0].id
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("p")
-        await settle(pilot, 0)
+        await settle(pilot)
         status = shown(app.screen.query_one("#sync-status", Static))
         assert "Another sync is running" in status and "carol" in status
         assert services.runs(limit=1)[0].id == before
@@ -193,14 +193,14 @@ async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
     first = services.runs(limit=20)[-1]  # the sample store's first, applied sync
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("h")
         await pilot.pause()
         history = app.screen.query_one("#sync-history", DataTable)
         assert history.has_focus
         history.move_cursor(row=history.get_row_index(str(first.id)))
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         tree = app.screen.query_one("#sync-tree", PlanTree)
         assert tree.has_focus
         labels = tree_labels(tree)
@@ -217,32 +217,32 @@ async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
 async def test_dashboard_keys_plan_and_sync_now(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         before = services.runs(limit=1)[0].id
         await pilot.press("p")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
         planned = services.runs(limit=1)[0]
         assert planned.id == before + 1 and planned.status == "planned"
 
         await pilot.press("1")
-        await settle(pilot, 0)
+        await settle(pilot)
         runs = app.screen.query_one("#runs-table", DataTable)
         assert str(runs.get_row_at(0)[0]) == str(planned.id)  # refreshed after the run
 
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert services.runs(limit=1)[0].status == "applied"
 
 
 async def test_help_lists_the_sync_keys(services: Any) -> None:
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         rows = dict(app.screen.rows)
@@ -256,12 +256,12 @@ async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
     before = services.runs(limit=1)[0].id
     app = RosterApp(services, start="users")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await palette_choose(pilot, "plan a sync")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
         latest = services.runs(limit=1)[0]
         assert latest.id == before + 1 and latest.status == "planned"
