@@ -99,17 +99,17 @@ async def test_a_new_mapping_shows_in_the_plan_after_refresh(services: Any) -> N
         plan = screen.query_one("#push-plan", DataTable)
         assert plan.row_count == 0
         add_mapping(services, "ad-core", "physicalDeliveryOfficeName", "badge_site")
-        expected = services.push_plan("ad-core")["rules"]["ad-core"]
+        expected = services.push_plan("ad-core").rules["ad-core"]
         first = expected[0]
         await pilot.press("r")
         await settle(pilot, 0)
         assert plan.row_count == len(expected)
         row = [str(cell) for cell in plan.get_row("0:physicalDeliveryOfficeName")]
-        assert row[0] == first["account"]
+        assert row[0] == first.account
         assert row[1] == "physicalDeliveryOfficeName"
-        change = first["changes"]["physicalDeliveryOfficeName"]
-        assert row[2] == f"— → {change['new']}"
-        assert row[3] == first["user"]
+        change = first.changes["physicalDeliveryOfficeName"]
+        assert row[2] == f"— → {change.new}"
+        assert row[3] == first.user
         status = shown(screen.query_one("#push-status", Static))
         assert f"{len(expected):,} accounts to update" in status
         assert "Plan — " in str(plan.border_title)
@@ -133,7 +133,7 @@ async def test_history_shows_the_executions_of_a_sync(services: Any) -> None:
         )
         services.sync()
         newest = services.push_history(limit=1, rule="ad-core")[0]
-        assert newest["changes"]["title"][1] == "Roster Test Engineer"
+        assert newest.changes["title"][1] == "Roster Test Engineer"
 
         # Back from another screen after a run: the screen reads the store again by itself.
         await pilot.press("1")
@@ -146,13 +146,13 @@ async def test_history_shows_the_executions_of_a_sync(services: Any) -> None:
         assert screen.query_one("#push-tabs", TabbedContent).active == "history"
         assert history.row_count > 0
         top = [str(cell) for cell in history.get_row_at(0)]
-        assert top[1] == str(newest["run_id"]) and top[2] == newest["account"]
+        assert top[1] == str(newest.run_id) and top[2] == newest.account
         assert top[3] == "ok" and "Roster Test Engineer" in top[4]
         history.focus()
         history.move_cursor(row=0)
         await pilot.pause()
         detail = shown(screen.query_one("#push-history-detail", Static))
-        assert newest["account"] in detail and "pushed" in detail
+        assert newest.account in detail and "pushed" in detail
         assert "title:" in detail and "Roster Test Engineer" in detail
 
 

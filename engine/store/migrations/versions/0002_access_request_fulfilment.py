@@ -37,6 +37,9 @@ def upgrade() -> None:
             )
         )
         batch_op.alter_column("user_id", existing_type=sa.Integer(), nullable=True)
+    # rows from before (nothing wrote them, but be safe) get an id of their own: it is unique
+    op.execute("UPDATE access_request SET request_id = 'request-' || id WHERE request_id = ''")
+    with op.batch_alter_table("access_request", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_access_request_request_id"), ["request_id"], unique=True
         )
