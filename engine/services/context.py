@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 from engine.cel import CelEngine
 from engine.errors import RosterError
 from engine.records import Population
 from engine.store.db import Database
-from engine.store.repo import get_meta, load_config_document, load_population
+from engine.store.repo import load_config_document, load_population
 
 
 class ServiceContext:
@@ -54,7 +53,3 @@ class ServiceContext:
     def config_document(self) -> dict[str, Any]:
         with self.db.session() as session:
             return load_config_document(session)
-
-    def config_base_dir(self) -> Path:
-        with self.db.session() as session:
-            return Path(get_meta(session, "config_base_dir", ".") or ".")
