@@ -651,7 +651,7 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change in result.changes:
-        click.echo(f"  {change.describe() if hasattr(change, 'describe') else change}")
+        click.echo(f"  {change.describe()}")
     if not result.changes:
         click.echo("No differences against the current configuration.")
     click.echo(

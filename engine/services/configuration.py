@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConfigInvalid
+from engine.errors import ConfigInvalid, Problem
 from engine.services.context import ServiceContext
 from engine.store.models import App
 from engine.store.repo import current_actor, save_config_document, set_meta
 
+if TYPE_CHECKING:
+    from engine.config import ConfigChange, ValidationResult
+
 
 @dataclass(frozen=True)
 class ConfigImportResult:
-    changes: list[Any]  # engine.config.diff.ConfigChange
-    warnings: list[Any]  # engine.errors.Problem
+    changes: list[ConfigChange]
+    warnings: list[Problem]
     applied: bool
     sections: list[str] = field(default_factory=list)
 
@@ -23,7 +26,7 @@ class ConfigImportResult:
         return {
             "ok": True,
             "applied": self.applied,
-            "changes": [c.as_dict() if hasattr(c, "as_dict") else str(c) for c in self.changes],
+            "changes": [c.as_dict() for c in self.changes],
             "warnings": [w.as_dict() for w in self.warnings],
         }
 
@@ -37,8 +40,8 @@ class ConfigurationService:
 
         return dump_config(from_document(self.ctx.config_document()))
 
-    def validate_config(self, text: str, *, source: str, base_dir: Path) -> Any:
-        """An engine.config ValidationResult: `problems`, and `config` when it is valid."""
+    def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
+        """Every problem of TEXT, and the typed configuration when it is valid."""
         from engine.config import validate_text
 
         return validate_text(

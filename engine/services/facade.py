@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cel import CelEngine, ContextSpec
+from engine.config import ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
@@ -152,7 +153,7 @@ class Services:
     def export_config(self) -> str:
         return self.configuration.export_config()
 
-    def validate_config(self, text: str, *, source: str, base_dir: Path) -> Any:
+    def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
         return self.configuration.validate_config(text, source=source, base_dir=base_dir)
 
     def import_config(
