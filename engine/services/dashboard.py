@@ -86,7 +86,7 @@ class DashboardService:
                 )
                 or 0
             )
-            per_app = dict(
+            per_app: dict[str, int] = dict(
                 session.execute(
                     select(Account.app_id, func.count()).where(live).group_by(Account.app_id)
                 ).all()

@@ -147,7 +147,7 @@ class PeopleService:
                     select(AttributeValue).where(AttributeValue.user_id == user_id)
                 ).scalars()
             }
-            app_names = dict(session.execute(select(App.id, App.name)).all())
+            app_names: dict[str, str] = dict(session.execute(select(App.id, App.name)).all())
         attributes = []
         for definition in definitions:
             row = states.get(definition["name"])

@@ -177,13 +177,14 @@ def plan_provisioning(
         if app_id not in proactive or not request.pending:
             continue
         request_id = request.request_id
-        user = by_email.get(request.user_email.casefold())
-        if user is None:
+        person = by_email.get(request.user_email.casefold())
+        if person is None:
             report.bump("requests_without_person")
             report.problems.append(
                 f"access request {request_id}: no person has the email {request.user_email!r}"
             )
             continue
+        user = person
         has_account = any(
             a.app_id == app_id and a.status != "DELETED" for a in owned.get(user.id, ())
         )
