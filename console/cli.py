@@ -10,13 +10,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
 from console.settings import Settings
 from engine.errors import Problem, RosterError
+
+if TYPE_CHECKING:
+    from engine.services import LinkResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -239,6 +242,13 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
 @click.option("--account", "account_key", help="Evaluate against APP:EXTERNAL_ID.")
 @click.option("--all", "everyone", is_flag=True, help="Evaluate against everyone in scope.")
 @click.option("--app", "app_id", help="With --all in an account context: only this app's accounts.")
+@click.option(
+    "--against",
+    "against",
+    metavar="PATH",
+    help="Compare with the saved expression at PATH over everyone in scope "
+    "(e.g. push_rules.ad-core.condition); implies --all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("expression")
 @_guard
@@ -248,6 +258,7 @@ def preview(
     account_key: str | None,
     everyone: bool,
     app_id: str | None,
+    against: str | None,
     as_json: bool,
     expression: str,
 ) -> None:
@@ -258,9 +269,13 @@ def preview(
         raise click.UsageError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")
     if sum(bool(x) for x in (user_email, account_key, everyone)) > 1:
         raise click.UsageError("give one of --user, --account or --all")
+    if against and (user_email or account_key):
+        raise click.UsageError(
+            "--against compares over everyone in scope; leave out --user and --account"
+        )
     services = _services()
-    if everyone:
-        result = services.preview_all(context, expression, app_id=app_id)
+    if everyone or against:
+        result = services.preview_all(context, expression, app_id=app_id, against=against)
         _print_population(result, as_json)
         sys.exit(0 if result.ok else 1)
     kind = CONTEXTS[context].subject_kind
@@ -326,6 +341,19 @@ def _print_population(result: Any, as_json: bool) -> None:
     for sample in result.samples[:5]:
         value = json.dumps(sample["value"], default=str, ensure_ascii=False)
         click.echo(f"  sample: {sample['record']} → {value}")
+    compare = result.compare
+    if compare is not None:
+        if compare.error:
+            click.echo(f"against {compare.against}: {compare.error}", err=True)
+        else:
+            click.echo(
+                f"against {compare.against}: {compare.changed} changed, "
+                f"{compare.became_empty} became empty"
+            )
+            for sample in compare.samples[:5]:
+                before = json.dumps(sample["before"], default=str, ensure_ascii=False)
+                after = json.dumps(sample["after"], default=str, ensure_ascii=False)
+                click.echo(f"  changed: {sample['record']}: {before} → {after}")
     for warning in result.warnings:
         click.echo(
             f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""), err=True
@@ -342,33 +370,32 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     """Why the person with EMAIL has their ATTRIBUTE value: every candidate and its outcome."""
     data = _services().explain(email, attribute)
     if as_json:
-        _emit(data)
+        _emit(data.to_json())
         return
-    click.echo(f"{data['user']} · {data['attribute']} ({data['mode']} mode)")
-    click.echo(f"  value:  {json.dumps(data['value'], ensure_ascii=False)}")
-    click.echo(f"  source: {data['source'] or '(none)'}")
-    for candidate in data["candidates"]:
-        scores = candidate["scores"]
+    click.echo(f"{data.user} · {data.attribute} ({data.mode} mode)")
+    click.echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
+    click.echo(f"  source: {data.source or '(none)'}")
+    for candidate in data.candidates:
+        scores = candidate.scores
         extra = (
-            f" [{candidate['direction']} c{scores['create']} u{scores['update']} "
-            f"d{scores['delete']}]"
+            f" [{candidate.direction} c{scores['create']} u{scores['update']} d{scores['delete']}]"
             if scores
             else ""
         )
         click.echo(
-            f"  {candidate['outcome']:<8} {candidate['source']:<28} "
-            f"{json.dumps(candidate['value'], ensure_ascii=False)}{extra}"
+            f"  {candidate.outcome:<8} {candidate.source:<28} "
+            f"{json.dumps(candidate.value, ensure_ascii=False)}{extra}"
         )
-        click.echo(f"           {candidate['reason']}")
+        click.echo(f"           {candidate.reason}")
 
 
-def _print_link(data: dict[str, Any], as_json: bool) -> None:
+def _print_link(data: LinkResult, as_json: bool) -> None:
     if as_json:
-        _emit(data)
+        _emit(data.to_json())
         return
-    owner = data["owner"] or "nobody"
-    pinned = "pinned: syncs leave it alone" if data["pinned"] else "not pinned: rules decide"
-    click.echo(f"{data['account']} → {owner} ({pinned})")
+    owner = data.owner or "nobody"
+    pinned = "pinned: syncs leave it alone" if data.pinned else "not pinned: rules decide"
+    click.echo(f"{data.account} → {owner} ({pinned})")
 
 
 @main.command()
@@ -414,26 +441,26 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     """What the push rules (or RULE) would write now, per person and attribute; sends nothing."""
     data = _services().push_plan(rule)
     if as_json:
-        _emit(data)
+        _emit(data.to_json())
         return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "nothing"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
     click.echo(f"Push plan (nothing is sent): {counts}")
-    for name, items in data["rules"].items():
+    for name, items in data.rules.items():
         click.echo(f"{name}: {len(items)} accounts")
         for item in items:
-            click.echo(f"  {item['account']} ({item['user']})")
-            if item["error"]:
-                click.echo(f"    ! not pushed: {item['error']}")
+            click.echo(f"  {item.account} ({item.user})")
+            if item.error:
+                click.echo(f"    ! not pushed: {item.error}")
                 continue
-            for target, change in item["changes"].items():
-                click.echo(f"    {target}: {change['old']!r} → {change['new']!r}")
-    if data["without_account"]:
-        click.echo(f"targeted but without an account ({len(data['without_account'])}):")
-        for entry in data["without_account"]:
+            for target, change in item.changes.items():
+                click.echo(f"    {target}: {change.old!r} → {change.new!r}")
+    if data.without_account:
+        click.echo(f"targeted but without an account ({len(data.without_account)}):")
+        for entry in data.without_account:
             click.echo(f"  {entry}")
-    for note in data["notes"]:
+    for note in data.notes:
         click.echo(f"  note: {note}")
-    for problem in data["problems"]:
+    for problem in data.problems:
         click.echo(f"  ! {problem}", err=True)
 
 
@@ -486,13 +513,13 @@ def provision_queue(as_json: bool) -> None:
     """The accounts the next sync creates for approved access requests; creates nothing."""
     data = _services().provision_queue()
     if as_json:
-        _emit(data)
+        _emit(data.to_json())
         return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "nothing"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
     click.echo(f"Provisioning queue (nothing is created): {counts}")
-    for item in data["ready"]:
-        click.echo(f"  ready  {item['app']} for {item['user']} (request {item['request']})")
-    for problem in data["problems"]:
+    for item in data.ready:
+        click.echo(f"  ready  {item.app} for {item.user} (request {item.request})")
+    for problem in data.problems:
         click.echo(f"  !      {problem}")
 
 
@@ -656,21 +683,12 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
         _read(file), source=str(file), base_dir=file.parent, dry_run=dry_run
     )
     if as_json:
-        _emit(
-            {
-                "ok": True,
-                "applied": result.applied,
-                "changes": [
-                    c.as_dict() if hasattr(c, "as_dict") else str(c) for c in result.changes
-                ],
-                "warnings": [w.as_dict() for w in result.warnings],
-            }
-        )
+        _emit(result.to_json())
         return
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change in result.changes:
-        click.echo(f"  {change.describe() if hasattr(change, 'describe') else change}")
+        click.echo(f"  {change.describe()}")
     if not result.changes:
         click.echo("No differences against the current configuration.")
     click.echo(
@@ -690,7 +708,7 @@ def runs(run_id: int | None, as_json: bool) -> None:
     if run_id is None:
         items = services.runs(limit=50)
         if as_json:
-            _emit([r.as_dict() for r in items])
+            _emit([r.to_json() for r in items])
             return
         for run in items:
             click.echo(
@@ -703,7 +721,13 @@ def runs(run_id: int | None, as_json: bool) -> None:
     summary, changes = services.run_changes(run_id)
     pushes = services.push_history(limit=100_000, run_id=run_id)
     if as_json:
-        _emit({**summary.as_dict(), "changes": changes, "push_executions": pushes})
+        _emit(
+            {
+                **summary.to_json(),
+                "changes": [c.to_json() for c in changes],
+                "push_executions": [p.to_json() for p in pushes],
+            }
+        )
         return
     click.echo(
         f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
@@ -712,16 +736,14 @@ def runs(run_id: int | None, as_json: bool) -> None:
     if summary.error:
         click.echo(f"  error: {summary.error}")
     for push in pushes:
-        result = "ok" if push["success"] else f"failed: {push['reason']}"
-        written = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in push["changes"].items())
-        click.echo(
-            f"  [push {push['rule']}] {push['account']} ({push['user']}) {result}: {written}"
-        )
+        result = "ok" if push.success else f"failed: {push.reason}"
+        written = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in push.changes.items())
+        click.echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
     for change in changes:
-        field = f".{change['field']}" if change["field"] else ""
+        field = f".{change.field}" if change.field else ""
         click.echo(
-            f"  [{change['stage']}] {change['object_id']}{field}: "
-            f"{change['old']!r} → {change['new']!r}  ({change['reason']})"
+            f"  [{change.stage}] {change.object_id}{field}: "
+            f"{change.old!r} → {change.new!r}  ({change.reason})"
         )
 
 

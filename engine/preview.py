@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import (
-    CONTEXTS,
     CelCompileError,
     CelEngine,
     CelEvalError,
@@ -64,9 +63,10 @@ class PopulationPreview:
     elapsed_ms: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
     cancelled: bool = False
+    compare: Comparison | None = None  # set when compared with a saved expression
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "ok": self.ok,
             "error": _error_dict(self.error, self.caret),
             "count": self.count,
@@ -77,6 +77,32 @@ class PopulationPreview:
             "elapsed_ms": round(self.elapsed_ms, 3),
             "warnings": [w.as_dict() for w in self.warnings],
             "cancelled": self.cancelled,
+        }
+        if self.compare is not None:
+            data["compare"] = self.compare.as_dict()
+        return data
+
+
+@dataclass
+class Comparison:
+    """The expression against a saved one (`against`, e.g. a configuration path), record by
+    record: how many values differ, how many became empty, and the first differences."""
+
+    against: str
+    saved: str  # the saved expression's text
+    changed: int = 0
+    became_empty: int = 0
+    samples: list[dict[str, Any]] = field(default_factory=list)  # record, before, after
+    error: str = ""  # the saved expression does not compile: nothing was compared
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "against": self.against,
+            "saved": self.saved,
+            "changed": self.changed,
+            "became_empty": self.became_empty,
+            "samples": self.samples,
+            "error": self.error or None,
         }
 
 
@@ -162,9 +188,13 @@ def preview_all(
     records: Sequence[Record],
     *,
     compare_to: str | None = None,
+    against: str = "",
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> PopulationPreview:
+    """Every record's value and the summary that fits the context. With `compare_to` (the
+    saved expression; `against` names it, e.g. its configuration path) each value is also
+    compared with the saved expression's, in `result.compare` and the summary."""
     started = time.perf_counter()
     program, problem, caret, warnings = _compile(cel, context, text)
     if program is None:
@@ -172,10 +202,13 @@ def preview_all(
             False, error=problem, caret=caret, elapsed_ms=(time.perf_counter() - started) * 1000
         )
     baseline = None
-    if compare_to is not None and compare_to.strip() and compare_to != text:
-        baseline, _, _, _ = _compile(cel, context, compare_to)
-    summary = _Summary(context)
     result = PopulationPreview(True, warnings=warnings)
+    if compare_to is not None:
+        result.compare = Comparison(against or "the saved expression", compare_to)
+        baseline, saved_problem, _, _ = _compile(cel, context, compare_to)
+        if saved_problem is not None:
+            result.compare.error = f"the saved expression does not compile: {saved_problem.message}"
+    summary = _Summary(context)
     total = len(records)
     for start in range(0, total, BATCH):
         if cancelled is not None and cancelled():
@@ -193,12 +226,20 @@ def preview_all(
             summary.add(plain)
             if len(result.samples) < SAMPLES:
                 result.samples.append({"record": record_label(record), "value": plain})
-            if baseline is not None:
+            if baseline is not None and result.compare is not None:
                 before, _ = _evaluate(cel, context, baseline, record)
-                summary.compare(to_python(before) if before is not None else None, plain)
+                old = to_python(before) if before is not None else None
+                summary.compare(old, plain)
+                if old != plain and len(result.compare.samples) < SAMPLES:
+                    result.compare.samples.append(
+                        {"record": record_label(record), "before": old, "after": plain}
+                    )
         if progress is not None:
             progress(min(start + BATCH, total), total)
     result.summary = summary.result()
+    if result.compare is not None and baseline is not None:
+        result.compare.changed = summary.changed
+        result.compare.became_empty = summary.became_empty
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
 
@@ -263,7 +304,3 @@ def _display(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def subject_kind(context: str) -> str:
-    return CONTEXTS[context].subject_kind

@@ -22,7 +22,8 @@ Rules, in order, for each field of the schema:
 A person who already has an account in the app (any status except DELETED), or who is deleted,
 gets no plan: the plan is refused with that reason.
 
-This module never writes: `engine.services.Services.provision` creates and journals.
+This module never writes: `engine.services.provisioning` creates the account and
+`engine.sync.writer` stores and journals it.
 """
 
 from __future__ import annotations

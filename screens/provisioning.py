@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
-from engine.provision import ProvisionRefused
+from engine.services import ProvisionRefused
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.provision_try import ProvisionTryModal
@@ -31,8 +31,13 @@ from screens.modals.record_picker import RecordPicker
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
-    from engine.provision import FieldResult, ProvisionPlan
-    from engine.services import RecordRef, Services
+    from engine.services import (
+        FieldResult,
+        ProvisioningApp,
+        ProvisionPlan,
+        RecordRef,
+        Services,
+    )
 
 MAPPING_WIDTH = 40
 VALUE_WIDTH = 24
@@ -131,7 +136,7 @@ class ProvisioningScreen(RosterScreen):
     ]
 
     class AppsLoaded(Message):
-        def __init__(self, apps: list[dict[str, Any]]) -> None:
+        def __init__(self, apps: list[ProvisioningApp]) -> None:
             super().__init__()
             self.apps = apps
 
@@ -165,7 +170,7 @@ class ProvisioningScreen(RosterScreen):
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
-        self.apps: list[dict[str, Any]] = []
+        self.apps: list[ProvisioningApp] = []
         self.app_id: str | None = None
         self.person: RecordRef | None = None
         self.plan: ProvisionPlan | None = None
@@ -220,13 +225,13 @@ class ProvisioningScreen(RosterScreen):
         options = self.query_one("#prov-apps", OptionList)
         options.clear_options()
         for app in self.apps:
-            label = Text(app["id"], style="bold")
-            config = app.get("provisioning")
+            label = Text(app.id, style="bold")
+            config = app.provisioning
             if not config:
                 label.append(" no config", style="yellow")
             elif config.get("proactive"):
                 label.append(" auto", style="green")
-            options.add_option(Option(label, id=app["id"]))
+            options.add_option(Option(label, id=app.id))
         options.border_subtitle = plural(len(self.apps), "app")
         if not self.apps:
             self.app_id = None
@@ -235,13 +240,13 @@ class ProvisioningScreen(RosterScreen):
                 "(a flavour, or creation_schema: in its settings) and import the configuration."
             )
             return
-        ids = [a["id"] for a in self.apps]
+        ids = [a.id for a in self.apps]
         index = ids.index(self.app_id) if self.app_id in ids else 0
         options.highlighted = index
         self.select_app(ids[index], force=True)
 
-    def current_app(self) -> dict[str, Any] | None:
-        return next((a for a in self.apps if a["id"] == self.app_id), None)
+    def current_app(self) -> ProvisioningApp | None:
+        return next((a for a in self.apps if a.id == self.app_id), None)
 
     @on(OptionList.OptionHighlighted, "#prov-apps")
     def _app_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -265,18 +270,18 @@ class ProvisioningScreen(RosterScreen):
         self.refresh_bindings()
 
     def expressions(self) -> dict[str, str]:
-        app = self.current_app() or {}
-        return dict((app.get("provisioning") or {}).get("fields") or {})
+        app = self.current_app()
+        return dict(((app.provisioning if app else None) or {}).get("fields") or {})
 
     def show_fields(self) -> None:
-        app = self.current_app() or {}
+        app = self.current_app()
         expressions = self.expressions()
         plan = {f.key: f for f in self.plan.fields} if self.plan is not None else {}
         table = self.query_one("#prov-fields", DataTable)
         row = table.cursor_row
         with self.app.batch_update():
             table.clear()
-            for field in app.get("creation_schema") or []:
+            for field in app.creation_schema if app else []:
                 key = field["key"]
                 result = plan.get(key)
                 label = Text(key)
@@ -293,12 +298,13 @@ class ProvisioningScreen(RosterScreen):
                 )
             if 0 <= row < table.row_count:
                 table.move_cursor(row=row)
-        name = app.get("name") or app.get("id") or ""
+        name = (app.name or app.id) if app else ""
         table.border_subtitle = f"{name} · * required" if name else ""
         self.show_field_detail()
 
     def selected_field(self) -> dict[str, Any] | None:
-        schema = (self.current_app() or {}).get("creation_schema") or []
+        app = self.current_app()
+        schema = app.creation_schema if app else []
         row = self.query_one("#prov-fields", DataTable).cursor_row
         return schema[row] if 0 <= row < len(schema) else None
 
@@ -395,12 +401,12 @@ class ProvisioningScreen(RosterScreen):
         if self.person is None or app is None:
             self.show_plan_summary()
             return
-        if not app.get("provisioning"):
+        if not app.provisioning:
             self.show_plan_summary()
             return
         self.plan = None
         self.show_plan_summary()
-        self.load_plan(app["id"], self.person.id)
+        self.load_plan(app.id, self.person.id)
 
     @work(
         thread=True,
@@ -428,10 +434,10 @@ class ProvisioningScreen(RosterScreen):
         if app is None:
             view.update("")
             return
-        if not app.get("provisioning"):
+        if not app.provisioning:
             view.update(
                 Text(
-                    f"{app['id']} has no provisioning config: add provisioning: fields: to it "
+                    f"{app.id} has no provisioning config: add provisioning: fields: to it "
                     "in the configuration and import it.",
                     style="yellow",
                 )
@@ -522,14 +528,14 @@ class ProvisioningScreen(RosterScreen):
         if not plan.ok:
             self.notify(
                 "\n".join(plan.reasons()[:5]),
-                title=f"Nothing created in {app['id']}",
+                title=f"Nothing created in {app.id}",
                 severity="error",
                 timeout=10,
             )
             return
         message = Text()
         message.append("Create an account in ")
-        message.append(f"{app['name']} ({app['id']})", style="bold")
+        message.append(f"{app.name} ({app.id})", style="bold")
         message.append(" for ")
         message.append(self.person_name(), style="bold")
         message.append(" with:\n\n")
@@ -540,10 +546,10 @@ class ProvisioningScreen(RosterScreen):
         if len(values) > CONFIRM_FIELDS:
             message.append(f"  … and {len(values) - CONFIRM_FIELDS} more fields\n", style="dim")
         message.append(
-            f"\nThe account is created in {app['id']} now and linked to this person at once "
+            f"\nThe account is created in {app.id} now and linked to this person at once "
             "(linked by: provisioned). Every field is checked again first."
         )
-        app_id, person = app["id"], self.person.id
+        app_id, person = app.id, self.person.id
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -627,8 +633,9 @@ class ProvisioningScreen(RosterScreen):
         self.load_apps(fresh=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        has_app = self.current_app() is not None
-        configured = has_app and bool((self.current_app() or {}).get("provisioning"))
+        app = self.current_app()
+        has_app = app is not None
+        configured = app is not None and bool(app.provisioning)
         if action == "choose_person":
             return has_app
         if action in ("test", "try_expression"):

@@ -22,13 +22,12 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from engine.store.repo import load_config_document
 from screens.base import RosterScreen
 from screens.dashboard import format_when
 from screens.widgets.plan_tree import format_counts, plural
 
 if TYPE_CHECKING:
-    from engine.services import Services
+    from engine.services import PushExecutionRow, PushPlan, Services
 
 HISTORY_LIMIT = 200
 PLAN_ROW_LIMIT = 2000
@@ -96,7 +95,9 @@ def changes_text(changes: dict[str, Any]) -> str:
     return "; ".join(parts) or "—"
 
 
-def when_text(at: str) -> str:
+def when_text(at: datetime | str) -> str:
+    if isinstance(at, datetime):
+        return format_when(at)
     try:
         return format_when(datetime.fromisoformat(at))
     except ValueError:
@@ -145,13 +146,13 @@ class PushRulesScreen(RosterScreen):
             self.stamp = stamp  # the latest run and the rules: what the plan was computed from
 
     class PlanLoaded(Message):
-        def __init__(self, rule: str, plan: dict[str, Any]) -> None:
+        def __init__(self, rule: str, plan: PushPlan) -> None:
             super().__init__()
             self.rule = rule
             self.plan = plan
 
     class HistoryLoaded(Message):
-        def __init__(self, rule: str, rows: list[dict[str, Any]]) -> None:
+        def __init__(self, rule: str, rows: list[PushExecutionRow]) -> None:
             super().__init__()
             self.rule = rule
             self.rows = rows
@@ -162,8 +163,8 @@ class PushRulesScreen(RosterScreen):
         self.apps: dict[str, str] = {}
         self.selected: str | None = None  # the highlighted rule
         self.planned: str | None = None  # the rule whose plan and history were asked for
-        self.plan: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.plan: PushPlan | None = None
+        self.history: list[PushExecutionRow] = []
         self._debounce: Timer | None = None
         self._stamp: tuple[int, str] | None = None
 
@@ -229,13 +230,10 @@ class PushRulesScreen(RosterScreen):
     def load_config(self, fresh: bool = False, only_if_changed: bool = False) -> None:
         if fresh:
             self.services.invalidate()  # a sync or an import may have changed the store
-        with self.services.db.session() as session:
-            document = load_config_document(session)
-        rules = list(document.get("push_rules") or [])
-        apps = {str(a["id"]): str(a.get("name") or a["id"]) for a in document.get("apps") or []}
-        latest = self.services.runs(limit=1)
+        configured = self.services.push_rules()
+        rules, apps = configured.rules, configured.apps
         stamp = (
-            latest[0].id if latest else 0,
+            configured.latest_run,
             json.dumps([rules, apps], sort_keys=True, default=str),
         )
         if only_if_changed and stamp == self._stamp:
@@ -369,29 +367,29 @@ class PushRulesScreen(RosterScreen):
         if message.rule != self.selected:
             return  # an older rule; the newer one's plan is on its way
         self.plan = plan = message.plan
-        items = plan["rules"].get(message.rule) or []
+        items = plan.rules.get(message.rule) or []
         table = self.query_one("#push-plan", DataTable)
         rows = 0
         with self.app.batch_update():
             table.clear()
             for index, item in enumerate(items):
-                for target, change in item["changes"].items():
+                for target, change in item.changes.items():
                     if rows >= PLAN_ROW_LIMIT:
                         break
-                    old, new = show_value(change.get("old")), show_value(change.get("new"))
+                    old, new = show_value(change.old), show_value(change.new)
                     text = Text()
                     text.append(clip(old, VALUE_WIDTH), style="red" if old != "—" else "dim")
                     text.append(" → ")
                     text.append(clip(new, VALUE_WIDTH), style="green" if new != "—" else "dim")
                     table.add_row(
-                        clip(item["account"], 24),
+                        clip(item.account, 24),
                         clip(target, 28),
                         text,
-                        item["user"],
+                        item.user,
                         key=f"{index}:{target}",
                     )
                     rows += 1
-        values = sum(len(item["changes"]) for item in items)
+        values = sum(len(item.changes) for item in items)
         table.border_title = (
             f"Plan — {plural(len(items), 'account')} to update, {plural(values, 'value')}"
             if items
@@ -411,7 +409,7 @@ class PushRulesScreen(RosterScreen):
         self.query_one("#push-status", Static).update(self.status_text(message.rule, plan))
         self.refresh_bindings()
 
-    def status_text(self, name: str, plan: dict[str, Any]) -> Text:
+    def status_text(self, name: str, plan: PushPlan) -> Text:
         rule = self.rule(name) or {}
         text = Text()
         text.append(name, style="bold")
@@ -419,8 +417,8 @@ class PushRulesScreen(RosterScreen):
             text.append(": disabled, nothing is pushed. ", style="bold yellow")
             text.append("Enable it in the configuration to see its plan.", style="dim")
             return text
-        counts = plan.get("counts") or {}
-        items = plan["rules"].get(name) or []
+        counts = plan.counts
+        items = plan.rules.get(name) or []
         if items:
             text.append(f": {plural(len(items), 'account')} to update", style="bold yellow")
         else:
@@ -432,10 +430,10 @@ class PushRulesScreen(RosterScreen):
         return text
 
     @staticmethod
-    def notes_text(plan: dict[str, Any]) -> Text:
+    def notes_text(plan: PushPlan) -> Text:
         text = Text()
-        problems = [str(p) for p in plan.get("problems") or []]
-        notes = [str(n) for n in plan.get("notes") or []]
+        problems = [str(p) for p in plan.problems]
+        notes = [str(n) for n in plan.notes]
         for problem in problems[:3]:
             text.append("✗ ", style="bold red")
             text.append(problem + "\n")
@@ -471,18 +469,18 @@ class PushRulesScreen(RosterScreen):
             for index, row in enumerate(message.rows):
                 result = (
                     Text("ok", style="green")
-                    if row["success"]
-                    else Text(clip(f"failed: {row['reason']}", 30), style="bold red")
+                    if row.success
+                    else Text(clip(f"failed: {row.reason}", 30), style="bold red")
                 )
                 table.add_row(
-                    when_text(row["at"]),
-                    str(row["run_id"] or "—"),
-                    row["account"] or row["user"] or "—",
+                    when_text(row.at),
+                    str(row.run_id or "—"),
+                    row.account or row.user or "—",
                     result,
-                    clip(changes_text(row["changes"]), 60),
+                    clip(changes_text(row.changes), 60),
                     key=str(index),
                 )
-        failed = sum(1 for row in message.rows if not row["success"])
+        failed = sum(1 for row in message.rows if not row.success)
         table.border_title = (
             f"Latest executions of {message.rule}" if message.rows else "No executions yet"
         )
@@ -501,15 +499,15 @@ class PushRulesScreen(RosterScreen):
             return
         row = self.history[row_index]
         text = Text()
-        text.append(row["account"] or "—", style="bold")
-        if row["user"]:
-            text.append(f" ({row['user']})")
-        text.append(f" · run {row['run_id']} · {when_text(row['at'])} · ", style="dim")
-        if row["success"]:
+        text.append(row.account or "—", style="bold")
+        if row.user:
+            text.append(f" ({row.user})")
+        text.append(f" · run {row.run_id} · {when_text(row.at)} · ", style="dim")
+        if row.success:
             text.append("pushed", style="green")
         else:
-            text.append(f"failed: {row['reason']}", style="bold red")
-        text.append("\n" + changes_text(row["changes"]))
+            text.append(f"failed: {row.reason}", style="bold red")
+        text.append("\n" + changes_text(row.changes))
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#push-history")

@@ -21,14 +21,13 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
-from engine.sync.pipeline import STAGES
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
 
 if TYPE_CHECKING:
-    from engine.services import RunSummary, Services
+    from engine.services import ChangeRow, RunSummary, Services
 
 WRITE_ROW = "write"
 HISTORY_LIMIT = 30
@@ -104,13 +103,14 @@ class SyncScreen(RosterScreen):
             self.runs = runs
 
     class RunLoaded(Message):
-        def __init__(self, summary: RunSummary, changes: list[dict[str, Any]]) -> None:
+        def __init__(self, summary: RunSummary, changes: list[ChangeRow]) -> None:
             super().__init__()
             self.summary = summary
             self.changes = changes
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
+        self.stage_names = services.sync_stages()
         self.running: str | None = None  # PLAN, PREFLIGHT or APPLY while a run is under way
         self.writing = False  # the applying run passed "done": it is writing to the store
         self.cancel_requested = False
@@ -170,7 +170,7 @@ class SyncScreen(RosterScreen):
     def reset_stages(self, dry_run: bool, label: str = "pending") -> None:
         table = self.query_one("#sync-stages", DataTable)
         table.clear()
-        for stage in STAGES:
+        for stage in self.stage_names:
             table.add_row(stage, Text(label, style="dim"), "", key=stage)
         if dry_run:
             table.add_row(
@@ -190,7 +190,7 @@ class SyncScreen(RosterScreen):
             table.update_cell(key, "counts", counts, update_width=True)
 
     def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
-        for stage in STAGES:
+        for stage in self.stage_names:
             if stage in counts:
                 text = Text(format_counts(counts.get(stage)))
                 if problems.get(stage):
@@ -246,9 +246,9 @@ class SyncScreen(RosterScreen):
             return
         with self.app.batch_update():
             if message.stage == "done":
-                for stage in STAGES[self.stage_index if self.stage_index >= 0 else 0 :]:
+                for stage in self.stage_names[self.stage_index if self.stage_index >= 0 else 0 :]:
                     self.set_stage(stage, "done", Text("…", style="dim"))
-                self.stage_index = len(STAGES)
+                self.stage_index = len(self.stage_names)
                 if self.running == APPLY:
                     self.writing = True
                     self.set_stage(WRITE_ROW, "running", Text("writing to the store…", "cyan"))
@@ -258,12 +258,13 @@ class SyncScreen(RosterScreen):
                     WRITE_ROW, "running", Text(f"writing the {message.stage} changes…", "cyan")
                 )
                 return
-            index = STAGES.index(message.stage) if message.stage in STAGES else message.done
-            for done in STAGES[max(self.stage_index, 0) : index]:
+            names = self.stage_names
+            index = names.index(message.stage) if message.stage in names else message.done
+            for done in self.stage_names[max(self.stage_index, 0) : index]:
                 self.set_stage(done, "done", Text("…", style="dim"))
             self.stage_index = index
-            if index < len(STAGES):
-                self.set_stage(STAGES[index], "running", Text("computing…", style="cyan"))
+            if index < len(self.stage_names):
+                self.set_stage(self.stage_names[index], "running", Text("computing…", style="cyan"))
 
     def on_sync_screen_refused(self, message: SyncScreen.Refused) -> None:
         self.running = None
@@ -343,10 +344,10 @@ class SyncScreen(RosterScreen):
 
     def mark_stopped(self, status: str) -> None:
         index = max(self.stage_index, 0)
-        for stage in STAGES[:index]:
+        for stage in self.stage_names[:index]:
             self.set_stage(stage, "done", Text("not kept", style="dim"))
-        if index < len(STAGES):
-            self.set_stage(STAGES[index], status, "")
+        if index < len(self.stage_names):
+            self.set_stage(self.stage_names[index], status, "")
         if self.running == APPLY or self.writing:
             self.set_stage(WRITE_ROW, status, "")
 
@@ -454,7 +455,7 @@ class SyncScreen(RosterScreen):
         counts = {
             name: value for name, value in (summary.counts or {}).items() if isinstance(value, dict)
         }
-        stages = group_changes(message.changes, counts)
+        stages = group_changes([c.to_json() for c in message.changes], counts)
         mode = "dry run" if summary.dry_run else "applied run"
         title = Text.assemble(
             (f"Run {summary.id}", "bold"),

@@ -30,7 +30,7 @@ from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
     from engine.records import AccountRecord
-    from engine.services import RecordRef, Services, UserDetail
+    from engine.services import LinkedAccount, RecordRef, Services, UserDetail
 
 SEARCH_LIMIT = 100
 VALUE_WIDTH = 22
@@ -263,13 +263,13 @@ class UsersScreen(RosterScreen):
             attributes.clear()
             for attribute in detail.attributes:
                 attributes.add_row(
-                    attribute["name"],
-                    clip(show_value(attribute["value"]), VALUE_WIDTH),
+                    attribute.name,
+                    clip(show_value(attribute.value), VALUE_WIDTH),
                     Text(
-                        attribute["source"] or "none",
-                        style="cyan" if attribute["source"] else "dim",
+                        attribute.source or "none",
+                        style="cyan" if attribute.source else "dim",
                     ),
-                    key=attribute["name"],
+                    key=attribute.name,
                 )
             if 0 <= row < attributes.row_count:
                 attributes.move_cursor(row=row)
@@ -277,16 +277,16 @@ class UsersScreen(RosterScreen):
             row = accounts.cursor_row
             accounts.clear()
             for account in detail.accounts:
-                status = account["status"]
+                status = account.status
                 accounts.add_row(
-                    account["app"],
-                    account["key"].partition(":")[2],
+                    account.app,
+                    account.key.partition(":")[2],
                     Text(status, style="" if status == "ENABLED" else "yellow"),
-                    account["link_kind"] or "—",
-                    Text("pinned", style="bold magenta") if account["pinned"] else "",
-                    account["display_name"] or account["email"] or "",
-                    ", ".join(account["entitlements"]) or "—",
-                    key=account["key"],
+                    account.link_kind or "—",
+                    Text("pinned", style="bold magenta") if account.pinned else "",
+                    account.display_name or account.email or "",
+                    ", ".join(account.entitlements) or "—",
+                    key=account.key,
                 )
             if 0 <= row < accounts.row_count:
                 accounts.move_cursor(row=row)
@@ -327,7 +327,7 @@ class UsersScreen(RosterScreen):
         table = self.query_one("#users-attributes", DataTable)
         row = table.cursor_row
         if 0 <= row < len(self.detail.attributes):
-            return str(self.detail.attributes[row]["name"])
+            return self.detail.attributes[row].name
         return None
 
     @on(DataTable.RowSelected, "#users-attributes")
@@ -342,7 +342,7 @@ class UsersScreen(RosterScreen):
 
     # Accounts -----------------------------------------------------------------------------
 
-    def selected_account(self) -> dict[str, Any] | None:
+    def selected_account(self) -> LinkedAccount | None:
         if self.detail is None or not self.detail.accounts:
             return None
         row = self.query_one("#users-accounts", DataTable).cursor_row
@@ -363,21 +363,21 @@ class UsersScreen(RosterScreen):
             return
         message = Text()
         message.append("Unlink ")
-        message.append(account["key"], style="bold")
-        message.append(f" ({account['display_name'] or account['email']}, {account['app_name']})")
+        message.append(account.key, style="bold")
+        message.append(f" ({account.display_name or account.email}, {account.app_name})")
         message.append(" from ")
         message.append(self.person_name(), style="bold")
         message.append(".\n\nThe account is pinned as unlinked: later syncs will not link it to ")
         message.append("anyone again until you unpin it. To give it to someone else, open that ")
         message.append("person and link it there (l).")
-        if account["link_kind"] in DIRECTORY_LINKS:
+        if account.link_kind in DIRECTORY_LINKS:
             message.append(
                 "\n\nThis is one of the person's directory accounts: their core fields come from "
                 "it. If no other directory account of theirs still passes its filter, the next "
                 "sync removes the person (status DELETED).",
                 style="bold yellow",
             )
-        key = account["key"]
+        key = account.key
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -389,9 +389,9 @@ class UsersScreen(RosterScreen):
         account = self.selected_account()
         if account is None:
             return
-        key = account["key"]
+        key = account.key
         message = Text()
-        if account["pinned"]:
+        if account.pinned:
             message.append("Unpin ")
             message.append(key, style="bold")
             message.append(" (now linked to ")

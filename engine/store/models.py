@@ -98,14 +98,23 @@ class Grant(SQLModel, table=True):
 
 
 class AccessRequest(SQLModel, table=True):
+    """A request for an account (and entitlement) in an app. Imported at each applied sync
+    from the file `settings.access_requests` names (by `request_id`); proactive provisioning
+    creates the account for an APPROVED one and marks it FULFILLED with its run."""
+
     __tablename__ = "access_request"
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="person.id", index=True)
+    request_id: str = Field(default="", index=True, unique=True)  # the source's id, "REQ-0001"
+    user_email: str = ""  # who asked, as the source names them
+    user_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     app_id: str = Field(foreign_key="app.id")
     entitlement_external_id: str | None = None
     status: str = "PENDING"  # PENDING, APPROVED, DENIED, FULFILLED
     created_at: datetime = Field(default_factory=utcnow)
+    fulfilled_run_id: int | None = Field(default=None, foreign_key="run.id")
+    fulfilled_at: datetime | None = None
+    account: str = ""  # APP:EXTERNAL_ID of the account created for it
 
 
 class Person(SQLModel, table=True):

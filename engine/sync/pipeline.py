@@ -40,6 +40,7 @@ from engine.sync.loading import load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
+    AccessRequestItem,
     Creation,
     create,
     load_requests,
@@ -237,7 +238,8 @@ def _run_locked(
         cel.population = state.population()  # people as the attributes stage left them
         pushes = plan_push(state, config, app_rows, cel, reports[4])
         step("provision", 5)
-        requests = load_requests(config, base_dir, reports[5])
+        with db.session() as session:
+            requests = load_requests(session, config, base_dir, reports[5])
         creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
@@ -266,7 +268,9 @@ def _run_locked(
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
-            _provision(db, state, run_id, creations, apps, base_dir, reports[5], step, committed)
+            _provision(
+                db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
+            )
             _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied"
     except Cancelled as exc:
@@ -348,27 +352,30 @@ def _provision(
     state: WorkState,
     run_id: int,
     creations: list[Creation],
+    requests: list[AccessRequestItem],
     apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
     step: Callable[[str, int], None],
     committed: set[str],
 ) -> None:
-    """Create the planned accounts (after the store is committed) and link each one at once."""
+    """Create the planned accounts (after the store is committed) and link each one at once;
+    the access requests are imported into the store and the served ones marked fulfilled."""
     step("provision", 5)
-    if creations:
-        by_id = {app.id: app for app in apps}
-        connectors = {
-            app_id: make_connector(connector_spec(by_id[app_id], base_dir))
-            for app_id in {c.app_id for c in creations}
-        }
-        created = create(creations, connectors, report)
-        with db.session() as session, session.begin():
+    by_id = {app.id: app for app in apps}
+    connectors = {
+        app_id: make_connector(connector_spec(by_id[app_id], base_dir))
+        for app_id in {c.app_id for c in creations}
+    }
+    created = create(creations, connectors, report) if creations else []
+    with db.session() as session, session.begin():
+        writer.write_access_requests(session, requests)
+        if creations:
             writer.write_provisioned(session, state, run_id, created)
-            for app_id, connector in connectors.items():
-                version = connector.source_version()
-                if version is not None:
-                    set_meta(session, f"source_version:{app_id}", version)
+        for app_id, connector in connectors.items():
+            version = connector.source_version()
+            if version is not None:
+                set_meta(session, f"source_version:{app_id}", version)
     committed.add("provision")
 
 

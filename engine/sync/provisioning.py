@@ -1,17 +1,23 @@
 """Stage 6, provision (DESIGN §6): for every app whose provisioning is proactive, an account for
 every approved access request whose person has no account in the app yet.
 
+The requests live in the store (table access_request); the file `settings.access_requests`
+names is imported into it at each applied sync (by request id, idempotent), and a request is
+marked FULFILLED, with its run and account, when its account is created.
+
 Planning evaluates every field (all or nothing, the same checks as `roster provision`); the
 accounts are created after the store is committed, each linked at once and journalled, and a
 connector's refusal is reported for that person while the others go on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import select
+from sqlmodel import Session
 
 from engine.cel import CelEngine
 from engine.config.model import RosterConfig
@@ -19,6 +25,7 @@ from engine.connectors.base import ListedAccount
 from engine.errors import ConnectorError
 from engine.provision import plan_account
 from engine.records import UserRecord
+from engine.store.models import AccessRequest
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "provision"
@@ -53,8 +60,26 @@ def requests_digest(config: RosterConfig, base_dir: Path) -> str:
         return "unreadable"
 
 
-def load_requests(config: RosterConfig, base_dir: Path, report: StageReport) -> list[dict]:
-    """The approved access requests, from the file `settings.access_requests` names."""
+@dataclass(frozen=True)
+class AccessRequestItem:
+    """An access request as proactive provisioning reads it."""
+
+    request_id: str
+    user_email: str
+    app_id: str
+    entitlement: str
+    status: str  # PENDING, APPROVED, DENIED, FULFILLED
+
+    @property
+    def pending(self) -> bool:
+        """Approved and not fulfilled yet: the account is still to be created."""
+        return self.status == "APPROVED"
+
+
+def read_request_file(
+    config: RosterConfig, base_dir: Path, report: StageReport
+) -> list[AccessRequestItem]:
+    """The requests in the file `settings.access_requests` names (none when it names none)."""
     path = _requests_path(config, base_dir)
     if path is None:
         return []
@@ -70,7 +95,59 @@ def load_requests(config: RosterConfig, base_dir: Path, report: StageReport) -> 
     if not isinstance(requests, list):
         report.problems.append(f"access requests: {path} must hold a list under `requests:`")
         return []
-    return [r for r in requests if isinstance(r, dict)]
+    items, seen = [], set()
+    for raw in requests:
+        if not isinstance(raw, dict):
+            continue
+        request_id = str(raw.get("id") or "").strip()
+        if not request_id:
+            report.problems.append(
+                f"access requests: {path}: a request without an id is left out: {raw!r}"
+            )
+            continue
+        if request_id in seen:
+            report.problems.append(
+                f"access requests: {path}: {request_id} appears twice; the first one counts"
+            )
+            continue
+        seen.add(request_id)
+        items.append(
+            AccessRequestItem(
+                request_id,
+                str(raw.get("user_email") or ""),
+                str(raw.get("app") or ""),
+                str(raw.get("entitlement") or ""),
+                str(raw.get("status") or "PENDING").upper(),
+            )
+        )
+    return items
+
+
+def load_requests(
+    session: Session, config: RosterConfig, base_dir: Path, report: StageReport
+) -> list[AccessRequestItem]:
+    """Every access request: the store's (table access_request) with the file's current
+    content laid over them, as the next applied sync imports it. A request the store has
+    fulfilled stays fulfilled whatever the file says. Nothing is written here."""
+    stored = {
+        row.request_id: AccessRequestItem(
+            row.request_id,
+            row.user_email,
+            row.app_id,
+            row.entitlement_external_id or "",
+            row.status,
+        )
+        for row in session.execute(select(AccessRequest)).scalars()
+    }
+    merged = dict(stored)
+    for item in read_request_file(config, base_dir, report):
+        known = stored.get(item.request_id)
+        merged[item.request_id] = (
+            replace(item, status="FULFILLED")
+            if known is not None and known.status == "FULFILLED"
+            else item
+        )
+    return list(merged.values())
 
 
 def plan_provisioning(
@@ -78,7 +155,7 @@ def plan_provisioning(
     config: RosterConfig,
     app_rows: dict[str, Any],
     cel: CelEngine,
-    requests: list[dict],
+    requests: list[AccessRequestItem],
     report: StageReport,
 ) -> list[Creation]:
     creations: list[Creation] = []
@@ -97,18 +174,18 @@ def plan_provisioning(
     planned: set[tuple[str, int]] = set()
     owned = state.accounts_by_owner()
     for request in requests:
-        app_id = str(request.get("app", ""))
-        if app_id not in proactive or str(request.get("status", "")).upper() != "APPROVED":
+        app_id = request.app_id
+        if app_id not in proactive or not request.pending:
             continue
-        request_id = str(request.get("id", "?"))
-        user = by_email.get(str(request.get("user_email", "")).casefold())
-        if user is None:
+        request_id = request.request_id
+        person = by_email.get(request.user_email.casefold())
+        if person is None:
             report.bump("requests_without_person")
             report.problems.append(
-                f"access request {request_id}: no person has the email "
-                f"{request.get('user_email')!r}"
+                f"access request {request_id}: no person has the email {request.user_email!r}"
             )
             continue
+        user = person
         has_account = any(
             a.app_id == app_id and a.status != "DELETED" for a in owned.get(user.id, ())
         )
@@ -116,7 +193,7 @@ def plan_provisioning(
             report.bump("already_provisioned")
             continue
         entitlement = {
-            "id": request.get("entitlement", ""),
+            "id": request.entitlement,
             "appId": app_id,
             "app_id": app_id,
             "requestId": request_id,

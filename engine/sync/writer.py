@@ -6,22 +6,25 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.connectors.fingerprint import fingerprint
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.store.models import (
+    AccessRequest,
     Account,
     App,
     AttributeValue,
+    AuditEvent,
     Change,
     Entitlement,
     Grant,
     Person,
     PushExecution,
+    Run,
     utcnow,
 )
-from engine.store.repo import set_meta
+from engine.store.repo import config_versions, get_meta, set_meta
 from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.state import PlannedChange, WorkState
 
@@ -379,3 +382,166 @@ def write_provisioned(
     if rows:
         _advance_sequence(session, ACCOUNT)
     journal(session, run_id, changes, True)
+    for creation, listed in created:  # the access requests they answer are fulfilled
+        session.execute(
+            update(AccessRequest)
+            .where(col(AccessRequest.request_id) == creation.request_id)
+            .values(
+                status="FULFILLED",
+                fulfilled_run_id=run_id,
+                fulfilled_at=now,
+                account=f"{creation.app_id}:{listed.external_id}",
+                user_id=creation.user.id,
+            )
+        )
+
+
+def write_access_requests(session: Session, requests: list[Any]) -> None:
+    """Import access requests (engine.sync.provisioning.AccessRequestItem) into the store by
+    request id: new ones are added, known ones take the source's current values, and a
+    fulfilled one stays fulfilled. Requests for apps the configuration does not have are left
+    out (nothing could serve them)."""
+    apps = set(session.execute(select(App.id)).scalars())
+    stored = {row.request_id: row for row in session.execute(select(AccessRequest)).scalars()}
+    for item in requests:
+        if item.app_id not in apps:
+            continue
+        row = stored.get(item.request_id) or AccessRequest(
+            request_id=item.request_id, app_id=item.app_id
+        )
+        if row.status == "FULFILLED":
+            continue
+        row.user_email = item.user_email
+        row.app_id = item.app_id
+        row.entitlement_external_id = item.entitlement or None
+        row.status = item.status
+        session.add(row)
+    session.flush()
+
+
+# --- provisioning one account (`roster provision`, the Provisioning screen) --------------------
+
+
+def bump_manual_generation(session: Session) -> None:
+    """Manual decisions change what a sync must do: the next sync may not skip."""
+    set_meta(
+        session, "manual_generation", str(int(get_meta(session, "manual_generation") or 0) + 1)
+    )
+
+
+def provision_journal(plan: Any, object_id: str) -> list[PlannedChange]:
+    """One journal row per field of a provisioning plan (engine.provision.ProvisionPlan)."""
+    return [
+        PlannedChange(
+            "provision",
+            "account",
+            object_id,
+            item.key,
+            None,
+            item.value,
+            item.reason
+            if not item.ok
+            else f"{item.source}: {item.expression}"
+            if item.source == "cel"
+            else item.note or item.source,
+        )
+        for item in plan.fields
+    ]
+
+
+def start_provision_run(
+    session: Session,
+    *,
+    actor: str,
+    dry_run: bool,
+    status: str,
+    counts: dict[str, Any],
+    error: str = "",
+) -> int:
+    """A provisioning run; one that is not "running" ends at once."""
+    run = Run(
+        kind="provision",
+        dry_run=dry_run,
+        started_by=actor,
+        status=status,
+        ended_at=None if status == "running" else utcnow(),
+        counts=counts,
+        error=error,
+        config_versions=config_versions(session),
+    )
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    return run.id
+
+
+def end_provision_run(
+    session: Session, run_id: int, status: str, error: str = "", counts: Any = None
+) -> None:
+    row = session.get(Run, run_id)
+    if row is None:
+        return
+    row.status, row.ended_at, row.error = status, utcnow(), error
+    if counts is not None:
+        row.counts = counts
+    session.add(row)
+
+
+def write_provisioned_account(
+    session: Session, run_id: int, plan: Any, listed: Any, actor: str, counts: dict[str, Any]
+) -> None:
+    """The account a connector created for one person: stored, linked to that person at once
+    (link kind "provisioned"), journalled, audited; the run is applied."""
+    app_id = plan.app_id
+    key = f"{app_id}:{listed.external_id}"
+    account = session.execute(
+        select(Account).where(Account.app_id == app_id, Account.external_id == listed.external_id)
+    ).scalar_one_or_none() or Account(app_id=app_id, external_id=listed.external_id)
+    record = AccountRecord(id=0, app_id=app_id, external_id=listed.external_id)
+    _copy_listed(listed, record)
+    for name in (
+        "display_name", "given_name", "family_name", "email", "emails", "username",
+        "usernames", "employee_ids", "status", "type", "manager",
+    ):  # fmt: skip
+        value = getattr(record, name)
+        setattr(account, name, list(value) if isinstance(value, list) else value)
+    account.profile = dict(listed.profile)
+    account.fingerprint = fingerprint(listed)
+    account.owner_id = plan.user_id
+    account.link_kind = "provisioned"
+    account.pinned = False
+    account.last_seen = utcnow()
+    session.add(account)
+    changes = provision_journal(plan, key)
+    changes.append(
+        PlannedChange(
+            "provision",
+            "account",
+            key,
+            "owner",
+            None,
+            plan.user,
+            "provisioned for this person: linked at once",
+        )
+    )
+    journal(session, run_id, changes, True)
+    session.add(
+        AuditEvent(
+            actor=actor,
+            action="provision",
+            object_kind="account",
+            object_name=key,
+            before=None,
+            after={
+                "owner_id": plan.user_id,
+                "owner": plan.user,
+                "link_kind": "provisioned",
+                "pinned": False,
+                "fields": plan.values(),
+                "run_id": run_id,
+            },
+        )
+    )
+    end_provision_run(session, run_id, "applied", counts=counts)
+    # the person's accounts changed outside a sync: the next sync reconsiders them
+    bump_manual_generation(session)

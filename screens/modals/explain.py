@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -19,7 +18,7 @@ from screens.base import RosterModal
 from screens.dashboard import format_when
 
 if TYPE_CHECKING:
-    from engine.services import Services
+    from engine.services import Explanation, Services
 
 OUTCOME_STYLES = {
     "won": "bold green",
@@ -64,7 +63,7 @@ class ExplainModal(RosterModal[None]):
     ]
 
     class Loaded(Message):
-        def __init__(self, answer: dict[str, Any]) -> None:
+        def __init__(self, answer: Explanation) -> None:
             super().__init__()
             self.answer = answer
 
@@ -97,11 +96,11 @@ class ExplainModal(RosterModal[None]):
         answer = message.answer
         summary = Text()
         summary.append("Value: ", style="dim")
-        summary.append(show_value(answer.get("value")), style="bold")
+        summary.append(show_value(answer.value), style="bold")
         summary.append("\nSource: ", style="dim")
-        summary.append(answer.get("source") or "none (no source gave a value)", style="bold cyan")
+        summary.append(answer.source or "none (no source gave a value)", style="bold cyan")
         summary.append("   Mode: ", style="dim")
-        mode = answer.get("mode", "")
+        mode = answer.mode
         summary.append(mode, style="bold")
         summary.append(
             "  (flow rules and scores decide)"
@@ -109,32 +108,29 @@ class ExplainModal(RosterModal[None]):
             else "  (first source with a value; lists join every source)",
             style="dim",
         )
-        if answer.get("set_at"):
+        if answer.set_at is not None:
             summary.append("   Set: ", style="dim")
-            try:
-                summary.append(format_when(datetime.fromisoformat(str(answer["set_at"]))))
-            except ValueError:
-                summary.append(str(answer["set_at"]))
+            summary.append(format_when(answer.set_at))
         summary.append("\nDecision now: ", style="dim")
-        summary.append(str(answer.get("reason") or "—"))
+        summary.append(answer.reason or "—")
         self.query_one("#explain-summary", Static).update(summary)
-        candidates = answer.get("candidates") or []
+        candidates = answer.candidates
         text = Text()
         text.append(f"Candidates ({len(candidates)})", style="bold")
         for candidate in candidates:
-            outcome = str(candidate.get("outcome", ""))
+            outcome = candidate.outcome
             text.append("\n• ")
-            text.append(str(candidate.get("source", "")), style="bold cyan")
+            text.append(candidate.source, style="bold cyan")
             text.append("  ")
             text.append(outcome or "—", style=OUTCOME_STYLES.get(outcome, "bold"))
-            if candidate.get("reason"):
-                text.append(f" — {candidate['reason']}")
+            if candidate.reason:
+                text.append(f" — {candidate.reason}")
             text.append("\n    value ", style="dim")
-            text.append(show_value(candidate.get("value")))
-            if candidate.get("direction"):
+            text.append(show_value(candidate.value))
+            if candidate.direction:
                 text.append(" · direction ", style="dim")
-                text.append(str(candidate["direction"]))
-            scores = candidate.get("scores") or {}
+                text.append(candidate.direction)
+            scores = candidate.scores
             if scores:
                 text.append(" · scores ", style="dim")
                 text.append(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -15,7 +15,7 @@ from textual.widgets import Static
 from screens.base import RosterModal
 
 if TYPE_CHECKING:
-    from engine.services import Services
+    from engine.services import ProvisionQueue, Services
 
 
 class ProvisionQueueModal(RosterModal[None]):
@@ -42,7 +42,7 @@ class ProvisionQueueModal(RosterModal[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,a", "close", "Close")]
 
     class Loaded(Message):
-        def __init__(self, queue: dict[str, Any]) -> None:
+        def __init__(self, queue: ProvisionQueue) -> None:
             super().__init__()
             self.queue = queue
 
@@ -71,17 +71,17 @@ class ProvisionQueueModal(RosterModal[None]):
     def on_provision_queue_modal_loaded(self, message: ProvisionQueueModal.Loaded) -> None:
         queue = message.queue
         body = Text()
-        ready = queue.get("ready") or []
-        if not ready and not queue.get("problems"):
+        ready = queue.ready
+        if not ready and not queue.problems:
             body.append("Nothing waits: every approved request has its account.", style="green")
         for item in ready:
             body.append("ready  ", style="bold green")
-            body.append(f"{item['app']} ", style="bold")
-            body.append(f"for {item['user']} (request {item['request']})\n")
-        for problem in queue.get("problems") or []:
+            body.append(f"{item.app} ", style="bold")
+            body.append(f"for {item.user} (request {item.request})\n")
+        for problem in queue.problems:
             body.append("✗      ", style="bold red")
             body.append(f"{problem}\n")
-        counts = queue.get("counts") or {}
+        counts = queue.counts
         if counts:
             body.append(
                 "\n" + " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items())),

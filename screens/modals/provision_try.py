@@ -21,8 +21,7 @@ from screens.base import RosterModal
 from screens.widgets.cel_editor import CelEditor
 
 if TYPE_CHECKING:
-    from engine.provision import FieldResult
-    from engine.services import Completions, RecordRef, Services
+    from engine.services import Completions, FieldResult, RecordRef, Services
 
 CONTEXT = "provisioning_field"
 

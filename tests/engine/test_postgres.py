@@ -225,7 +225,7 @@ def test_a_change_in_a_file_flows(org: Services, tmp_path: Path) -> None:
     assert set(everyone) == EVERYONE | {"new.hire@example.com"}  # explicit ids on a 2nd sync
     assert owner_of(org, "idp", "u4") == "new.hire@example.com"
     explained = org.explain("ann.lee@example.com", "DEPARTMENT")
-    assert explained["candidates"]
+    assert explained.candidates
     sequences_are_ahead(org)
     assert org.sync().changes == []
 
@@ -238,9 +238,9 @@ def test_the_dry_run_plans_exactly_what_the_apply_does(org: Services) -> None:
     assert applied.status == "applied", applied.error
     assert plan.changes == applied.changes
     _, journal = org.run_changes(plan.run_id)
-    assert len(journal) == len(plan.changes) and not any(c["applied"] for c in journal)
+    assert len(journal) == len(plan.changes) and not any(c.applied for c in journal)
     _, journal = org.run_changes(applied.run_id)
-    assert len(journal) == len(applied.changes) and all(c["applied"] for c in journal)
+    assert len(journal) == len(applied.changes) and all(c.applied for c in journal)
 
 
 def test_manual_links_after_syncs_use_the_sequences(org: Services) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine.services import open_services
 from engine.setup import demo_folder_for
-from engine.store.models import Account, Person
+from engine.store.models import AccessRequest, Account, Person
 
 
 def entra_ids(folder: Path) -> set[str]:
@@ -33,12 +33,39 @@ def test_approved_requests_become_linked_accounts_once(tmp_path: Path) -> None:
     pending = {r["user_email"] for r in requests if r["status"] != "APPROVED"}
     assert not pending & {person.email for _, person in rows}
 
-    # a full re-evaluation creates nothing more: those people have their accounts now
+    # every request of the file is in the store; the approved ones are fulfilled by the
+    # demo's first sync, each with the account created for it
+    accounts_by_email = {person.email: f"entra:{account.external_id}" for account, person in rows}
+    first_run = services.runs()[0].id
+    stored = _stored_requests(services)
+    assert set(stored) == {r["id"] for r in requests}
+    for request in requests:
+        row = stored[request["id"]]
+        assert (row.user_email, row.app_id) == (request["user_email"], request["app"])
+        if request["status"] == "APPROVED":
+            assert row.status == "FULFILLED"
+            assert row.fulfilled_run_id == first_run
+            assert row.account == accounts_by_email[request["user_email"]]
+            assert row.fulfilled_at is not None
+        else:
+            assert (row.status, row.fulfilled_run_id, row.account) == (request["status"], None, "")
+
+    # a full re-evaluation creates nothing more: the requests are fulfilled, and importing the
+    # file again (it still says APPROVED) neither duplicates nor reopens them
     services.set_link("slack:" + _any_slack(services), None)
     again = services.sync()
     provision = next(s for s in again.stages if s.name == "provision")
-    assert provision.counts.get("already_provisioned") == len(approved)
+    assert again.status == "applied"
     assert "to_create" not in provision.counts
+    assert _stored_requests(services) == stored
+    assert services.provision_queue().ready == []
+
+
+def _stored_requests(services) -> dict[str, AccessRequest]:  # type: ignore[no-untyped-def]
+    with services.db.session() as session:
+        rows = session.execute(select(AccessRequest)).scalars().all()
+        session.expunge_all()
+    return {row.request_id: row for row in rows}
 
 
 def _any_slack(services) -> str:  # type: ignore[no-untyped-def]
@@ -128,8 +155,50 @@ def test_a_new_request_wakes_a_settled_store_and_shows_in_the_queue(tmp_path: Pa
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     queue = services.provision_queue()
-    assert [(i["user"], i["request"]) for i in queue["ready"]] == [(person, "REQ-NEW")]
+    assert [(i.user, i.request) for i in queue.ready] == [(person, "REQ-NEW")]
+    assert "REQ-NEW" not in _stored_requests(services)  # the queue only reads
     result = services.sync()
     provision = next(s for s in result.stages if s.name == "provision")
     assert provision.counts["created"] == 1
-    assert services.provision_queue()["ready"] == []
+    assert services.provision_queue().ready == []
+    new = _stored_requests(services)["REQ-NEW"]
+    assert (new.status, new.fulfilled_run_id, new.user_email) == (
+        "FULFILLED",
+        result.run_id,
+        person,
+    )
+    assert new.account.startswith("entra:")
+    assert services.population().account("entra", new.account.partition(":")[2]).owner_id == (
+        services.user_by_email(person).id
+    )
+
+
+def test_a_dry_run_stores_no_request_and_an_approval_in_the_file_is_served(tmp_path: Path) -> None:
+    services = open_services(db_path=tmp_path / "r.db", init="empty")
+    from engine.setup import copy_demo_files
+
+    folder = copy_demo_files(tmp_path / "demo")
+    path = folder / "apps" / "access_requests.yaml"
+    data = yaml.safe_load(path.read_text())
+    waiting = next(r for r in data["requests"] if r["status"] == "PENDING")
+    approved = [r["id"] for r in data["requests"] if r["status"] == "APPROVED"]
+    config = (folder / "roster.yaml").read_text(encoding="utf-8")
+    services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
+
+    plan = services.sync(dry_run=True)
+    assert plan.status == "planned"
+    provision = next(s for s in plan.stages if s.name == "provision")
+    assert provision.counts["to_create"] == len(approved)
+    assert _stored_requests(services) == {}  # a dry run writes nothing, requests included
+
+    services.sync()
+    assert _stored_requests(services)[waiting["id"]].status == "PENDING"
+    # the request is approved in the source: the next sync imports that and serves it
+    waiting["status"] = "APPROVED"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert [i.request for i in services.provision_queue().ready] == [waiting["id"]]
+    result = services.sync()
+    row = _stored_requests(services)[waiting["id"]]
+    assert (row.status, row.fulfilled_run_id) == ("FULFILLED", result.run_id)
+    stored = _stored_requests(services)
+    assert {r for r in stored if stored[r].status == "FULFILLED"} == {*approved, waiting["id"]}

@@ -142,7 +142,7 @@ def test_people_without_an_account_are_counted(tmp_path: Path) -> None:
     push = next(s for s in services.sync(dry_run=True).stages if s.name == "push")
     assert push.counts["targeted"] == 5 and push.counts["targeted_without_account"] == 2
     services.sync()
-    missing = services.push_plan()["without_account"]
+    missing = services.push_plan().without_account
     assert sorted(missing) == ["ad-core: nina@example.com", "ad-core: sam.park2@example.com"]
 
 

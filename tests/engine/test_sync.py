@@ -96,7 +96,7 @@ def test_dry_run_plans_exactly_what_apply_does(org: Services) -> None:
     strip = [{k: v for k, v in c.items()} for c in plan.changes]
     assert strip == applied.changes
     _, journal = org.run_changes(plan.run_id)
-    assert len(journal) == len(plan.changes) and not any(c["applied"] for c in journal)
+    assert len(journal) == len(plan.changes) and not any(c.applied for c in journal)
 
 
 def test_a_change_in_hr_flows_and_a_lower_authority_change_is_rejected(tmp_path: Path) -> None:
@@ -112,8 +112,8 @@ def test_a_change_in_hr_flows_and_a_lower_authority_change_is_rejected(tmp_path:
     assert people(services)["ann.lee@example.com"].attributes["department"] == "Engineering"
     assert not [c for c in result.changes if c["field"] == "department"]
     explained = services.explain("ann.lee@example.com", "department")
-    idp = next(c for c in explained["candidates"] if c["source"].startswith("idp"))
-    assert idp["outcome"] == "lost" and "45 < 60" in idp["reason"]
+    idp = next(c for c in explained.candidates if c.source.startswith("idp"))
+    assert idp.outcome == "lost" and "45 < 60" in idp.reason
 
     def hr_moves_ann(data: dict) -> None:
         data["accounts"][0]["profile"]["department"] = "Research"

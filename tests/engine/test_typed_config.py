@@ -118,7 +118,7 @@ def test_every_stage_receives_typed_objects(tmp_path: Path, monkeypatch: Any) ->
     spy("run_ownership", lambda state, apps, *rest: apps)
     spy("compile_attributes", lambda definitions, cel: definitions)
     spy("plan_push", lambda state, config, *rest: [config])
-    spy("load_requests", lambda config, *rest: [config])
+    spy("load_requests", lambda session, config, *rest: [config])
     spy("plan_provisioning", lambda state, config, *rest: [config])
     result = services.sync()
     assert result.status == "applied", result.error

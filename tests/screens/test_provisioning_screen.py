@@ -87,8 +87,8 @@ async def test_fields_test_and_create_an_account(services: Any, size: tuple[int,
             "entra",
         }
         fields = screen.query_one("#prov-fields", DataTable)
-        schema = next(a for a in services.provisioning_apps() if a["id"] == "entra")
-        assert fields.row_count == len(schema["creation_schema"])
+        schema = next(a for a in services.provisioning_apps() if a.id == "entra")
+        assert fields.row_count == len(schema.creation_schema)
         row = field_row(screen, "userPrincipalName")
         assert row[0] == "userPrincipalName *" and row[1] == "string"
         assert row[3] == "subject.email.lowerAscii()"
@@ -124,16 +124,16 @@ async def test_fields_test_and_create_an_account(services: Any, size: tuple[int,
         assert "provisioned" in message
         await pilot.press("escape")
         await settle(pilot)
-        assert not any(a["app"] == "entra" for a in services.user_detail(person.id).accounts)
+        assert not any(a.app == "entra" for a in services.user_detail(person.id).accounts)
 
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("enter")
         await settle(pilot)
-        accounts = [a for a in services.user_detail(person.id).accounts if a["app"] == "entra"]
-        assert len(accounts) == 1 and accounts[0]["link_kind"] == "provisioned"
+        accounts = [a for a in services.user_detail(person.id).accounts if a.app == "entra"]
+        assert len(accounts) == 1 and accounts[0].link_kind == "provisioned"
         summary = shown(screen.query_one("#prov-plan", Static))
-        assert "Created" in summary and accounts[0]["key"] in summary
+        assert "Created" in summary and accounts[0].key in summary
         assert "provisioned" in summary
 
 

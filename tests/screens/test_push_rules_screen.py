@@ -153,7 +153,7 @@ async def test_history_shows_the_executions_of_a_sync(services: Any) -> None:
         )
         services.sync()
         newest = services.push_history(limit=1, rule="ad-core")[0]
-        assert newest["changes"]["title"][1] == "Roster Test Engineer"
+        assert newest.changes["title"][1] == "Roster Test Engineer"
 
         # Back from another screen after a run: the screen reads the store again by itself.
         await pilot.press("1")
@@ -166,13 +166,13 @@ async def test_history_shows_the_executions_of_a_sync(services: Any) -> None:
         assert screen.query_one("#push-tabs", TabbedContent).active == "history"
         assert history.row_count > 0
         top = [str(cell) for cell in history.get_row_at(0)]
-        assert top[1] == str(newest["run_id"]) and top[2] == newest["account"]
+        assert top[1] == str(newest.run_id) and top[2] == newest.account
         assert top[3] == "ok" and "Roster Test Engineer" in top[4]
         history.focus()
         history.move_cursor(row=0)
         await pilot.pause()
         detail = shown(screen.query_one("#push-history-detail", Static))
-        assert newest["account"] in detail and "pushed" in detail
+        assert newest.account in detail and "pushed" in detail
         assert "title:" in detail and "Roster Test Engineer" in detail
 
 

@@ -66,8 +66,8 @@ async def test_search_finds_a_person_with_attributes_and_accounts(
                 (ref.id,),
             ).fetchone()
         assert owned >= 3 and accounts.row_count == owned
-        slack = next(a for a in detail.accounts if a["app"] == "slack")
-        row = accounts.get_row(slack["key"])
+        slack = next(a for a in detail.accounts if a.app == "slack")
+        row = accounts.get_row(slack.key)
         assert str(row[0]) == "slack" and str(row[3]) == "ownership-rule"
         assert "ch-general" in str(row[6])
         assert screen.query_one("#users-accounts").region.bottom <= size[1]
@@ -118,8 +118,8 @@ async def test_why_shows_every_candidate(services: Any) -> None:
 async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> None:
     ref = services.find_records("user", "amara jones", limit=1)[0]
     detail = services.user_detail(ref.id)
-    slack = next(a for a in detail.accounts if a["app"] == "slack")["key"]
-    badge = next(a for a in detail.accounts if a["app"] == "badge")["key"]
+    slack = next(a for a in detail.accounts if a.app == "slack").key
+    badge = next(a for a in detail.accounts if a.app == "badge").key
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -1,0 +1,71 @@
+"""The engine facade (`Services`) and the results it returns, by area:
+
+- records: finding people and accounts (`RecordRef`)
+- previews: CEL against one record or everyone, compared with a saved rule
+- configuration: export, validate, import
+- people: a person's detail, why an attribute has its value, links and pins
+- runs: syncs, the run history and journals
+- push: push rules, their plan and history
+- provisioning: one account for one person, the access-request queue
+- dashboard: the overview
+"""
+
+from engine.preview import Comparison, OnePreview, PopulationPreview
+from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
+from engine.services.configuration import ConfigImportResult
+from engine.services.context import ServiceContext
+from engine.services.dashboard import AppSummary, Dashboard
+from engine.services.facade import Services, default_db_path, open_services
+from engine.services.people import (
+    AttributeRow,
+    Explanation,
+    LinkedAccount,
+    LinkResult,
+    UserDetail,
+)
+from engine.services.previews import Completions, SavedExpression
+from engine.services.provisioning import (
+    ProvisioningApp,
+    ProvisioningTarget,
+    ProvisionQueue,
+    QueuedAccount,
+)
+from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
+from engine.services.records import RecordRef
+from engine.services.runs import ChangeRow, RunSummary
+
+__all__ = [
+    "Comparison",
+    "FieldResult",
+    "OnePreview",
+    "PopulationPreview",
+    "ProvisionPlan",
+    "ProvisionRefused",
+    "ProvisionResult",
+    "AppSummary",
+    "AttributeRow",
+    "ChangeRow",
+    "Completions",
+    "ConfigImportResult",
+    "Dashboard",
+    "Explanation",
+    "LinkResult",
+    "LinkedAccount",
+    "ProvisionQueue",
+    "ProvisioningApp",
+    "ProvisioningTarget",
+    "PushExecutionRow",
+    "PushPlan",
+    "PushPlanItem",
+    "PushRules",
+    "QueuedAccount",
+    "RecordRef",
+    "RunSummary",
+    "SavedExpression",
+    "UserDetail",
+    "ServiceContext",
+    "Services",
+    "ValueChange",
+    "default_db_path",
+    "open_services",
+]

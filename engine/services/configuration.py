@@ -1,0 +1,105 @@
+"""Configuration: export, validate and import (all or nothing), and the app rows it implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config.model import RosterConfig
+from engine.errors import ConfigInvalid, Problem
+from engine.services.context import ServiceContext
+from engine.store.models import App
+from engine.store.repo import config_versions, current_actor, load_config, save_config, set_meta
+
+if TYPE_CHECKING:
+    from engine.config import ConfigChange, ValidationResult
+
+
+@dataclass(frozen=True)
+class ConfigImportResult:
+    changes: list[ConfigChange]
+    warnings: list[Problem]
+    applied: bool
+    sections: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "applied": self.applied,
+            "changes": [c.as_dict() for c in self.changes],
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+class ConfigurationService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def export_config(self) -> str:
+        from engine.config import dump_config
+
+        return dump_config(self.ctx.config())
+
+    def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
+        """Every problem of TEXT, and the typed configuration when it is valid."""
+        from engine.config import validate_text
+
+        return validate_text(
+            text, source=source, base_dir=base_dir, population=self.ctx.population_or_none()
+        )
+
+    def import_config(
+        self,
+        text: str,
+        *,
+        source: str,
+        base_dir: Path,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> ConfigImportResult:
+        """Validate, then replace the configuration in one transaction (all or nothing)."""
+        from engine.config import diff_configs
+
+        result = self.validate_config(text, source=source, base_dir=base_dir)
+        errors = [p for p in result.problems if p.severity == "error"]
+        warnings = [p for p in result.problems if p.severity != "error"]
+        if errors or result.config is None:
+            raise ConfigInvalid(
+                f"{source}: {len(errors)} problem{'s' if len(errors) != 1 else ''}; "
+                "nothing was imported.",
+                errors,
+            )
+        with self.ctx.db.session() as session:
+            old = load_config(session) if config_versions(session) else None  # None: first import
+        changes = diff_configs(old, result.config)
+        if dry_run:
+            return ConfigImportResult(changes, warnings, applied=False)
+        with self.ctx.db.session() as session, session.begin():
+            sections = save_config(session, result.config, actor=actor or current_actor())
+            _save_apps(session, result.config, base_dir)
+            set_meta(session, "config_base_dir", str(base_dir.resolve()))
+        self.ctx.invalidate()
+        return ConfigImportResult(changes, warnings, applied=True, sections=sections)
+
+
+def _save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:
+    """One App row per configured app, with what its connector can do (schemas, capabilities)."""
+    from engine.connectors.registry import describe
+    from engine.sync.importer import connector_spec
+
+    order = {app_id: i for i, app_id in enumerate(config.directory_app_ids())}
+    for app in config.apps:
+        description = describe(connector_spec(app, base_dir))
+        row = session.get(App, app.id) or App(id=app.id)
+        row.name = app.title
+        row.connector = app.connector
+        row.settings = dict(app.settings)
+        row.capabilities = description.capabilities.as_dict()
+        row.account_fields = list(description.account_fields)
+        row.push_schema = [f.as_dict() for f in description.push_schema]
+        row.creation_schema = [f.as_dict() for f in description.creation_schema]
+        row.is_directory = app.id in order
+        row.directory_order = order.get(app.id)
+        row.ownership_strategy = app.ownership.strategy
+        session.add(row)

@@ -1,0 +1,123 @@
+"""The dashboard: how many people and accounts, per app, the last runs, and what needs care."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from engine.services.context import ServiceContext
+from engine.services.runs import RunsService, RunSummary
+from engine.store.models import Account, App, Person
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    id: str
+    name: str
+    connector: str
+    accounts: int
+    last_import_at: datetime | None
+    last_import_status: str
+    is_directory: bool = False
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    people: int
+    accounts: int
+    unowned: int
+    unmerged: int
+    errors: int
+    apps: list[AppSummary]
+    last_runs: list[RunSummary]
+    warnings: list[str]
+
+
+class DashboardService:
+    def __init__(self, ctx: ServiceContext, runs: RunsService) -> None:
+        self.ctx = ctx
+        self.runs = runs
+
+    def dashboard(self) -> Dashboard:
+        live = Account.status != "DELETED"
+        with self.ctx.db.session() as session:
+            people = (
+                session.scalar(
+                    select(func.count()).select_from(Person).where(Person.status != "DELETED")
+                )
+                or 0
+            )
+            accounts = session.scalar(select(func.count()).select_from(Account).where(live)) or 0
+            apps_rows = (
+                session.execute(
+                    select(App).order_by(
+                        col(App.directory_order).is_(None), App.directory_order, App.id
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            directory_ids = [a.id for a in apps_rows if a.is_directory]
+            unowned = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Account)
+                    .where(
+                        col(Account.owner_id).is_(None),
+                        live,
+                        col(Account.app_id).not_in(directory_ids),
+                    )
+                )
+                or 0
+            )
+            unmerged = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Account)
+                    .where(
+                        col(Account.owner_id).is_(None),
+                        live,
+                        col(Account.app_id).in_(directory_ids),
+                        Account.filter_result == "MATCH_ONLY",
+                    )
+                )
+                or 0
+            )
+            per_app: dict[str, int] = dict(
+                session.execute(
+                    select(Account.app_id, func.count()).where(live).group_by(Account.app_id)
+                ).all()
+            )
+            apps = [
+                AppSummary(
+                    a.id,
+                    a.name,
+                    a.connector,
+                    per_app.get(a.id, 0),
+                    a.last_import_at,
+                    a.last_import_status,
+                    a.is_directory,
+                )
+                for a in apps_rows
+            ]
+        runs = self.runs.runs(limit=5)
+        errors = sum(1 for a in apps if a.last_import_status not in ("", "ok"))
+        warnings = [
+            f"{a.name or a.id}: last import failed: {a.last_import_status}"
+            for a in apps
+            if a.last_import_status not in ("", "ok")
+        ]
+        if runs and runs[0].status in ("failed", "blocked-by-threshold"):
+            errors += 1
+            warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+        if not apps:
+            warnings.append(
+                "No apps are configured: import a configuration "
+                "(roster config import FILE) or load the demo (roster init --sample)."
+            )
+        if unowned:
+            warnings.append(f"{unowned} accounts have no owner.")
+        return Dashboard(people, accounts, unowned, unmerged, errors, apps, runs, warnings)

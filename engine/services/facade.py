@@ -1,0 +1,270 @@
+"""The engine facade: what the console and the CLI can do, as blocking calls.
+
+Screens call these from thread workers; the CLI calls them directly. Each call opens its own
+session, so calls from several threads are safe. Every method hands over to the area that
+owns it (records, previews, configuration, people and links, runs, push, provisioning,
+dashboard); the areas share one ServiceContext (store, cached records, CEL engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.cel import CelEngine, ContextSpec
+from engine.config import ValidationResult
+from engine.preview import OnePreview, PopulationPreview
+from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
+from engine.records import AccountRecord, Population, UserRecord
+from engine.services.configuration import ConfigImportResult, ConfigurationService
+from engine.services.context import ServiceContext
+from engine.services.dashboard import Dashboard, DashboardService
+from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
+from engine.services.previews import Completions, PreviewsService, SavedExpression
+from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
+from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushService
+from engine.services.records import RecordRef, RecordsService
+from engine.services.runs import ChangeRow, RunsService, RunSummary
+from engine.store.db import Database, sqlite_url
+from engine.sync.pipeline import SyncResult
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("roster") / "roster.db"
+
+
+class Services:
+    def __init__(self, db: Database) -> None:
+        self.ctx = ServiceContext(db)
+        self.records = RecordsService(self.ctx)
+        self.previews = PreviewsService(self.ctx, self.records)
+        self.configuration = ConfigurationService(self.ctx)
+        self.people = PeopleService(self.ctx, self.records)
+        self.run_history = RunsService(self.ctx)
+        self.push = PushService(self.ctx)
+        self.provisioning = ProvisioningService(self.ctx, self.records)
+        self.overview = DashboardService(self.ctx, self.run_history)
+
+    # --- shared state ------------------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    def population(self) -> Population:
+        return self.ctx.population()
+
+    def cel(self) -> CelEngine:
+        return self.ctx.cel()
+
+    def invalidate(self) -> None:
+        """Forget cached records after the store changed (a sync, an import, a link)."""
+        self.ctx.invalidate()
+
+    # --- dashboard ---------------------------------------------------------------------
+    def dashboard(self) -> Dashboard:
+        return self.overview.dashboard()
+
+    # --- runs and history --------------------------------------------------------------
+    def sync_stages(self) -> tuple[str, ...]:
+        return self.run_history.stages()
+
+    def sync(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_deletes: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> SyncResult:
+        return self.run_history.sync(
+            dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, cancelled=cancelled
+        )
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        return self.run_history.runs(limit)
+
+    def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
+        return self.run_history.run_changes(run_id)
+
+    # --- records and search ------------------------------------------------------------
+    def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
+        return self.records.find_records(kind, query, limit)
+
+    def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
+        return self.records.record(ref)
+
+    def user_by_email(self, email: str) -> UserRecord:
+        return self.records.user_by_email(email)
+
+    def person(self, who: str | int) -> UserRecord:
+        return self.records.person(who)
+
+    def account_by_key(self, key: str) -> AccountRecord:
+        return self.records.account_by_key(key)
+
+    def label(self, record: UserRecord | AccountRecord) -> str:
+        return self.records.label(record)
+
+    # --- previews ----------------------------------------------------------------------
+    def contexts(self) -> dict[str, ContextSpec]:
+        return self.previews.contexts()
+
+    def preview_one(
+        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
+    ) -> OnePreview:
+        return self.previews.preview_one(context, text, ref)
+
+    def records_in_scope(
+        self, context: str, app_id: str | None = None
+    ) -> list[UserRecord] | list[AccountRecord]:
+        return self.previews.records_in_scope(context, app_id)
+
+    def saved_expression(self, path: str) -> SavedExpression:
+        return self.previews.saved_expression(path)
+
+    def preview_all(
+        self,
+        context: str,
+        text: str,
+        *,
+        app_id: str | None = None,
+        compare_to: str | None = None,
+        against: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> PopulationPreview:
+        return self.previews.preview_all(
+            context,
+            text,
+            app_id=app_id,
+            compare_to=compare_to,
+            against=against,
+            progress=progress,
+            cancelled=cancelled,
+        )
+
+    def completions(self, context: str) -> Completions:
+        return self.previews.completions(context)
+
+    # --- configuration -----------------------------------------------------------------
+    def export_config(self) -> str:
+        return self.configuration.export_config()
+
+    def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
+        return self.configuration.validate_config(text, source=source, base_dir=base_dir)
+
+    def import_config(
+        self,
+        text: str,
+        *,
+        source: str,
+        base_dir: Path,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> ConfigImportResult:
+        return self.configuration.import_config(
+            text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
+        )
+
+    def init_store(self, mode: str) -> SyncResult | None:
+        """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""
+        from engine.setup import copy_demo_files, demo_folder_for
+
+        self.db.migrate()
+        if mode == "empty":
+            return None
+        folder = copy_demo_files(demo_folder_for(self.db))
+        config_file = folder / "roster.yaml"
+        self.import_config(
+            config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
+        )
+        return self.sync()
+
+    # --- people and links --------------------------------------------------------------
+    def explain(self, who: str | int, attribute: str) -> Explanation:
+        return self.people.explain(who, attribute)
+
+    def user_detail(self, user_id: int) -> UserDetail:
+        return self.people.user_detail(user_id)
+
+    def set_link(
+        self,
+        account_key: str,
+        who: str | int | None,
+        *,
+        pin: bool = True,
+        actor: str | None = None,
+    ) -> LinkResult:
+        return self.people.set_link(account_key, who, pin=pin, actor=actor)
+
+    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None) -> LinkResult:
+        return self.people.pin(account_key, pinned, actor)
+
+    # --- push --------------------------------------------------------------------------
+    def push_rules(self) -> PushRules:
+        return self.push.push_rules()
+
+    def push_plan(self, rule: str | None = None) -> PushPlan:
+        return self.push.push_plan(rule)
+
+    def push_history(
+        self, limit: int = 200, rule: str | None = None, run_id: int | None = None
+    ) -> list[PushExecutionRow]:
+        return self.push.push_history(limit, rule, run_id)
+
+    # --- provisioning ------------------------------------------------------------------
+    def provision_queue(self) -> ProvisionQueue:
+        return self.provisioning.provision_queue()
+
+    def provisioning_apps(self) -> list[ProvisioningApp]:
+        return self.provisioning.provisioning_apps()
+
+    def provision_plan(
+        self, app_id: str, who: str | int, *, entitlement: dict[str, Any] | None = None
+    ) -> ProvisionPlan:
+        return self.provisioning.provision_plan(app_id, who, entitlement=entitlement)
+
+    def provision_test(
+        self,
+        app_id: str,
+        field_key: str,
+        who: str | int,
+        *,
+        text: str | None = None,
+        entitlement: dict[str, Any] | None = None,
+    ) -> FieldResult:
+        return self.provisioning.provision_test(
+            app_id, field_key, who, text=text, entitlement=entitlement
+        )
+
+    def provision(
+        self,
+        app_id: str,
+        who: str | int,
+        *,
+        dry_run: bool = False,
+        entitlement: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> ProvisionResult:
+        return self.provisioning.provision(
+            app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor
+        )
+
+
+def open_services(
+    db_path: Path | str | None = None, database_url: str | None = None, init: str | None = None
+) -> Services:
+    """Open (and if needed create) a store. `init` = "sample" | "empty" forces initialisation;
+    otherwise a new store gets the demo organisation, an existing one is migrated."""
+    url = database_url or sqlite_url(db_path or default_db_path())
+    services = Services(Database(url))
+    if init is not None:
+        services.init_store(init)
+    elif not services.db.exists():
+        services.init_store("sample")
+    else:
+        services.db.migrate()
+    return services

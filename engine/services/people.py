@@ -1,0 +1,241 @@
+"""People and links: a person's attributes and accounts, why an attribute has its value, and
+the manual decisions on accounts (link, unlink, pin). How a link happens is `set_link`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.errors import NotFound
+from engine.records import UserRecord
+from engine.services.context import ServiceContext
+from engine.services.records import RecordsService
+from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
+from engine.store.repo import current_actor
+from engine.sync.attributes import Candidate
+from engine.sync.writer import bump_manual_generation
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a person's attribute has its value: the winner and every candidate."""
+
+    user: str
+    attribute: str
+    mode: str  # "authority" | "mapping"
+    value: Any
+    source: str
+    set_at: datetime | None
+    reason: str
+    candidates: list[Candidate]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "attribute": self.attribute,
+            "mode": self.mode,
+            "value": self.value,
+            "source": self.source,
+            "set_at": self.set_at.isoformat() if self.set_at else None,
+            "reason": self.reason,
+            "candidates": [c.as_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class AttributeRow:
+    name: str
+    value: Any
+    source: str
+    mode: str  # "authority" | "mapping"
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    key: str  # APP:EXTERNAL_ID
+    app: str
+    app_name: str
+    display_name: str
+    email: str
+    status: str
+    link_kind: str
+    pinned: bool
+    entitlements: list[str]
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    user: UserRecord
+    attributes: list[AttributeRow]
+    accounts: list[LinkedAccount]
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    account: str  # APP:EXTERNAL_ID
+    owner: str | None  # the owner's email (or name), None when unlinked
+    pinned: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "owner": self.owner, "pinned": self.pinned}
+
+
+class PeopleService:
+    def __init__(self, ctx: ServiceContext, records: RecordsService) -> None:
+        self.ctx = ctx
+        self.records = records
+
+    def explain(self, who: str | int, attribute: str) -> Explanation:
+        """Why a person's attribute has its value: the winner and every candidate."""
+        from engine.sync.attributes import SourceReader, compile_attributes, decide
+        from engine.sync.state import AttributeState
+
+        user = self.records.person(who)
+        definitions = self.ctx.config().attributes
+        with self.ctx.db.session() as session:
+            row = (
+                session.execute(
+                    select(AttributeValue).where(
+                        AttributeValue.user_id == user.id,
+                        func.lower(AttributeValue.attribute) == attribute.lower(),
+                    )
+                )
+                .scalars()
+                .first()
+            )
+        names = [d.name for d in definitions]
+        match = [d for d in definitions if d.name.lower() == attribute.lower()]
+        if not match:
+            raise NotFound(
+                f"No attribute {attribute!r}; the configured ones are: "
+                f"{', '.join(names) or 'none'}."
+            )
+        cel = self.ctx.cel()
+        definition = compile_attributes(match, cel)[0]
+        previous = (
+            AttributeState(row.value, row.source, row.last_seen or {}, row.ever_set)
+            if row
+            else AttributeState()
+        )
+        reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
+        decision = decide(definition, user, previous, reader)
+        return Explanation(
+            user=user.email,
+            attribute=definition.name,
+            mode="authority" if definition.authority else "mapping",
+            value=row.value if row else None,
+            source=row.source if row else "",
+            set_at=row.set_at if row else None,
+            reason=decision.reason,
+            candidates=list(decision.candidates),
+        )
+
+    def user_detail(self, user_id: int) -> UserDetail:
+        """A person with every configured attribute (value and source) and linked account."""
+        population = self.ctx.population()
+        user = population.user_by_id(user_id)
+        if user is None:
+            raise NotFound(f"There is no person {user_id}; search again.")
+        definitions = self.ctx.config().attributes
+        with self.ctx.db.session() as session:
+            states = {
+                row.attribute: row
+                for row in session.execute(
+                    select(AttributeValue).where(AttributeValue.user_id == user_id)
+                ).scalars()
+            }
+            app_names: dict[str, str] = dict(session.execute(select(App.id, App.name)).all())
+        attributes = []
+        for definition in definitions:
+            row = states.get(definition.name)
+            attributes.append(
+                AttributeRow(
+                    definition.name,
+                    row.value if row else None,
+                    row.source if row else "",
+                    "authority" if definition.authority_mode else "mapping",
+                )
+            )
+        accounts = [
+            LinkedAccount(
+                key=f"{a.app_id}:{a.external_id}",
+                app=a.app_id,
+                app_name=app_names.get(a.app_id, a.app_id),
+                display_name=a.display_name,
+                email=a.email,
+                status=a.status,
+                link_kind=a.link_kind or "",
+                pinned=a.pinned,
+                entitlements=list(a.entitlements),
+            )
+            for a in sorted(
+                population.accounts_of(user_id), key=lambda a: (a.app_id, a.external_id)
+            )
+        ]
+        return UserDetail(user, attributes, accounts)
+
+    def set_link(
+        self,
+        account_key: str,
+        who: str | int | None,
+        *,
+        pin: bool = True,
+        actor: str | None = None,
+    ) -> LinkResult:
+        """Link an account to a person (email or id) or unlink it (None). Manual decisions are
+        pinned so the next sync's rules leave them alone; `pin=False` hands it back to them.
+        The link is audited, and the next sync reconsiders the account (manual generation)."""
+        account = self.records.account_by_key(account_key)
+        user = self.records.person(who) if who is not None else None
+        with self.ctx.db.session() as session, session.begin():
+            row = session.get(Account, account.id)
+            if row is None:
+                raise NotFound(f"No account {account_key!r}.")
+            before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            row.owner_id = user.id if user else None
+            row.link_kind = "manual" if user else None
+            row.pinned = pin
+            session.add(row)
+            after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            bump_manual_generation(session)
+            session.add(
+                AuditEvent(
+                    actor=actor or current_actor(),
+                    action="link" if user else "unlink",
+                    object_kind="account",
+                    object_name=account_key,
+                    before=before,
+                    after=after,
+                )
+            )
+        self.ctx.invalidate()
+        owner = (user.email or user.display_name or f"person {user.id}") if user else None
+        return LinkResult(account_key, owner, pin)
+
+    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None) -> LinkResult:
+        """Pin (or release) an account's current link as it is."""
+        account = self.records.account_by_key(account_key)
+        with self.ctx.db.session() as session, session.begin():
+            row = session.get(Account, account.id)
+            if row is None:
+                raise NotFound(f"No account {account_key!r}.")
+            session.add(
+                AuditEvent(
+                    actor=actor or current_actor(),
+                    action="pin" if pinned else "unpin",
+                    object_kind="account",
+                    object_name=account_key,
+                    before={"pinned": row.pinned},
+                    after={"pinned": pinned},
+                )
+            )
+            row.pinned = pinned
+            session.add(row)
+            bump_manual_generation(session)
+            owner = session.get(Person, row.owner_id) if row.owner_id else None
+            owner_email = owner.email if owner else None
+        self.ctx.invalidate()
+        return LinkResult(account_key, owner_email, pinned)

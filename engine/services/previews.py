@@ -1,0 +1,193 @@
+"""Previews: an expression against one record or everyone in scope, and against the saved
+expression at a configuration path (what an editor's draft would change)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.cel import CONTEXTS, ContextSpec, field_names, function_names
+from engine.config import RosterConfig, to_document
+from engine.errors import InvalidInput, NotFound
+from engine.preview import OnePreview, PopulationPreview, preview_all, preview_one
+from engine.records import AccountRecord, UserRecord
+from engine.services.context import ServiceContext
+from engine.services.records import RecordRef, RecordsService
+
+
+@dataclass(frozen=True)
+class Completions:
+    variables: list[str]
+    fields: dict[str, list[str]]
+    functions: list[str]
+    profile_keys: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class SavedExpression:
+    """The CEL expression saved at a configuration path, with the context it runs in."""
+
+    path: str
+    context: str
+    text: str
+    app_id: str | None = None  # account contexts: the app whose accounts it reads
+
+
+PATHS_HELP = (
+    "directories.APP.filter, directories.APP.merge_rules.NAME.account|user, "
+    "apps.APP.ownership.rules.NAME.account|user, attributes.NAME.sources.N, "
+    "push_rules.NAME.condition, push_rules.NAME.mappings.TARGET, "
+    "apps.APP.provisioning.fields.FIELD"
+)
+
+
+def saved_expression(config: RosterConfig, path: str) -> SavedExpression:
+    """Resolve PATH (objects named by their keys, DESIGN §11) to its saved CEL expression.
+
+    Paths follow the document's shape (what `config export` writes), so they are resolved
+    over the typed configuration's document form."""
+    document = to_document(config)
+    parts = path.split(".")
+
+    def by_key(items: Any, key: str, value: str, what: str) -> dict[str, Any]:
+        for item in items or []:
+            if isinstance(item, dict) and str(item.get(key)) == value:
+                return item
+        names = ", ".join(str(i.get(key)) for i in items or [] if isinstance(i, dict))
+        raise NotFound(f"{path}: no {what} {value!r}; there are: {names or 'none'}.")
+
+    def cel_of(node: Any, context: str, app_id: str | None = None) -> SavedExpression:
+        text = node.get("cel") if isinstance(node, dict) else node
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(
+                f"{path} holds no CEL expression (a preset or a field is not an expression)."
+            )
+        return SavedExpression(path, context, text, app_id)
+
+    def key_rule(rules: Any, name: str, side: str, app_id: str) -> SavedExpression:
+        rule = by_key(rules, "name", name, "rule")
+        if side == "account":
+            return cel_of(rule.get("account"), "account_key", app_id)
+        return cel_of(rule.get("user"), "user_key")
+
+    head, rest = parts[0], parts[1:]
+    if head == "directories" and rest:
+        directory = by_key(document.get("directories"), "app", rest[0], "directory")
+        if rest[1:] == ["filter"]:
+            return cel_of(directory.get("filter"), "directory_filter", rest[0])
+        if len(rest) == 4 and rest[1] == "merge_rules" and rest[3] in ("account", "user"):
+            return key_rule(directory.get("merge_rules"), rest[2], rest[3], rest[0])
+    elif head == "apps" and rest:
+        app = by_key(document.get("apps"), "id", rest[0], "app")
+        if len(rest) == 4 and rest[1:3] == ["provisioning", "fields"]:
+            fields = (app.get("provisioning") or {}).get("fields") or {}
+            if rest[3] not in fields:
+                raise NotFound(
+                    f"{path}: {rest[0]} maps no provisioning field {rest[3]!r}; it maps: "
+                    f"{', '.join(fields) or 'none'}."
+                )
+            return cel_of(fields[rest[3]], "provisioning_field")
+        sides = ("account", "user")
+        if len(rest) == 5 and rest[1:3] == ["ownership", "rules"] and rest[4] in sides:
+            return key_rule((app.get("ownership") or {}).get("rules"), rest[3], rest[4], rest[0])
+    elif head == "attributes" and len(rest) == 3 and rest[1] == "sources":
+        attribute = by_key(document.get("attributes"), "name", rest[0], "attribute")
+        sources = attribute.get("sources") or []
+        if not rest[2].isdigit() or int(rest[2]) >= len(sources):
+            raise NotFound(f"{path}: {rest[0]} has {len(sources)} sources, numbered from 0.")
+        return cel_of(sources[int(rest[2])], "attribute_source")
+    elif head == "push_rules" and rest:
+        rule = by_key(document.get("push_rules"), "name", rest[0], "push rule")
+        if rest[1:] == ["condition"]:
+            return cel_of(rule.get("targeting"), "push_condition")
+        if len(rest) == 3 and rest[1] == "mappings":
+            mapping = by_key(rule.get("mappings"), "target", rest[2], "mapping")
+            return cel_of(mapping, "push_mapping")
+    raise InvalidInput(f"{path} names no expression; use one of: {PATHS_HELP}.")
+
+
+class PreviewsService:
+    def __init__(self, ctx: ServiceContext, records: RecordsService) -> None:
+        self.ctx = ctx
+        self.records = records
+
+    def contexts(self) -> dict[str, ContextSpec]:
+        return dict(CONTEXTS)
+
+    def _check_context(self, context: str) -> None:
+        if context not in CONTEXTS:
+            raise InvalidInput(f"Unknown context {context!r}; use one of {', '.join(CONTEXTS)}.")
+
+    def preview_one(
+        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
+    ) -> OnePreview:
+        self._check_context(context)
+        record = self.records.record(ref) if isinstance(ref, RecordRef) else ref
+        return preview_one(self.ctx.cel(), context, text, record)
+
+    def records_in_scope(
+        self, context: str, app_id: str | None = None
+    ) -> list[UserRecord] | list[AccountRecord]:
+        population = self.ctx.population()
+        if CONTEXTS[context].subject_kind == "account":
+            # deleted accounts are out of scope, as they are for the sync's filters
+            return [
+                a
+                for a in population.accounts
+                if a.status != "DELETED" and (app_id is None or a.app_id == app_id)
+            ]
+        return [u for u in population.users if u.status != "DELETED"]
+
+    def saved_expression(self, path: str) -> SavedExpression:
+        """The expression saved at a configuration path, e.g. `push_rules.ad-core.condition`."""
+        return saved_expression(self.ctx.config(), path)
+
+    def preview_all(
+        self,
+        context: str,
+        text: str,
+        *,
+        app_id: str | None = None,
+        compare_to: str | None = None,
+        against: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> PopulationPreview:
+        """TEXT over everyone in scope. `against` (a configuration path) compares each value
+        with the saved expression's there; `compare_to` compares with a given text instead."""
+        self._check_context(context)
+        label = ""
+        if against is not None:
+            saved = self.saved_expression(against)
+            if saved.context != context:
+                raise InvalidInput(
+                    f"{against} is a {saved.context} expression; preview it with "
+                    f"--context {saved.context} to compare."
+                )
+            compare_to, label = saved.text, against
+            app_id = app_id or saved.app_id
+        records = self.records_in_scope(context, app_id)
+        return preview_all(
+            self.ctx.cel(),
+            context,
+            text,
+            records,
+            compare_to=compare_to,
+            against=label,
+            progress=progress,
+            cancelled=cancelled,
+        )
+
+    def completions(self, context: str) -> Completions:
+        self._check_context(context)
+        population = self.ctx.population()
+        return Completions(
+            variables=list(CONTEXTS[context].variables),
+            fields={"user": field_names("user"), "account": field_names("account")},
+            functions=function_names(),
+            profile_keys={
+                "account": sorted(population.profile_keys("account")),
+                "user": sorted(population.profile_keys("user")),
+            },
+        )

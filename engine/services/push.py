@@ -1,0 +1,178 @@
+"""Push: the push rules, what they would write now, and what they wrote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from engine.cel import CelEngine
+from engine.errors import NotFound
+from engine.services.context import ServiceContext
+from engine.store.models import Account, App, Person, PushExecution, Run
+from engine.store.repo import load_config
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class PushPlanItem:
+    """One account a rule would write to: per target attribute old → new, or why it cannot."""
+
+    account: str  # APP:EXTERNAL_ID
+    user: str
+    changes: dict[str, ValueChange]
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "user": self.user,
+            "changes": {t: {"old": c.old, "new": c.new} for t, c in self.changes.items()},
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    rules: dict[str, list[PushPlanItem]]  # by rule name
+    without_account: list[str]  # people a rule targets who have no account in its app
+    counts: dict[str, int]
+    problems: list[str]
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rules": {name: [i.to_json() for i in items] for name, items in self.rules.items()},
+            "without_account": self.without_account,
+            "counts": self.counts,
+            "problems": self.problems,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class PushExecutionRow:
+    """One push a sync sent: which attributes old → new, and whether the app took it."""
+
+    run_id: int | None
+    rule: str
+    at: datetime
+    account: str  # APP:EXTERNAL_ID, "" when the account is gone
+    user: str
+    changes: dict[str, Any]  # target: [old, new]
+    success: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "rule": self.rule,
+            "at": self.at.isoformat(),
+            "account": self.account,
+            "user": self.user,
+            "changes": self.changes,
+            "success": self.success,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class PushRules:
+    """The configured push rules (as configured), the app names, and the latest run id:
+    together they say whether a plan computed earlier is still current."""
+
+    rules: list[dict[str, Any]]
+    apps: dict[str, str]  # app id: name
+    latest_run: int
+
+
+class PushService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def push_rules(self) -> PushRules:
+        config = self.ctx.config()
+        with self.ctx.db.session() as session:
+            latest = session.execute(select(func.max(Run.id))).scalar() or 0
+        return PushRules(
+            [rule.model_dump(mode="json") for rule in config.push_rules],
+            {app.id: app.title for app in config.apps},
+            int(latest),
+        )
+
+    def push_plan(self, rule: str | None = None) -> PushPlan:
+        """What push rules would write now, from the store as it is (no import): per rule,
+        per account, per attribute old → new; failures with their reason."""
+        from engine.sync.pipeline import load_state
+        from engine.sync.push import plan_push
+        from engine.sync.state import StageReport
+
+        with self.ctx.db.session() as session:
+            config = load_config(session)
+            state = load_state(session)
+            apps = {row.id: row for row in session.execute(select(App)).scalars()}
+        names = [r.name for r in config.push_rules]
+        if rule is not None and rule not in names:
+            raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
+        cel = CelEngine(state.population())
+        report = StageReport("push")
+        missing: list[str] = []
+        items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)
+        rules: dict[str, list[PushPlanItem]] = {}
+        for item in items:
+            rules.setdefault(item.rule, []).append(
+                PushPlanItem(
+                    item.account_key,
+                    item.user_label,
+                    {t: ValueChange(old, new) for t, (old, new) in item.changes.items()},
+                    item.error,
+                )
+            )
+        return PushPlan(rules, missing, dict(report.counts), report.problems, report.notes)
+
+    def push_history(
+        self, limit: int = 200, rule: str | None = None, run_id: int | None = None
+    ) -> list[PushExecutionRow]:
+        """The latest push executions: who, which attributes old → new, success or reason."""
+        with self.ctx.db.session() as session:
+            statement = select(PushExecution).order_by(col(PushExecution.id).desc()).limit(limit)
+            if rule is not None:
+                statement = statement.where(PushExecution.push_rule == rule)
+            if run_id is not None:
+                statement = statement.where(PushExecution.run_id == run_id)
+            rows = session.execute(statement).scalars().all()
+            accounts = {
+                a.id: f"{a.app_id}:{a.external_id}"
+                for a in session.execute(
+                    select(Account).where(
+                        col(Account.id).in_([r.account_id for r in rows if r.account_id])
+                    )
+                ).scalars()
+            }
+            people = {
+                p.id: p.email or p.display_name
+                for p in session.execute(
+                    select(Person).where(col(Person.id).in_([r.user_id for r in rows if r.user_id]))
+                ).scalars()
+            }
+        return [
+            PushExecutionRow(
+                run_id=r.run_id,
+                rule=r.push_rule,
+                at=r.at,
+                account=accounts.get(r.account_id or 0, ""),
+                user=people.get(r.user_id or 0, ""),
+                changes=r.changes,
+                success=r.success,
+                reason=r.reason,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,107 @@
+"""Records and search: find people and accounts, and fetch one by reference, email or key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlmodel import col
+
+from engine.errors import NotFound
+from engine.preview import record_label
+from engine.records import AccountRecord, UserRecord
+from engine.services.context import ServiceContext
+from engine.store.models import Account, Person
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    kind: str  # "user" | "account"
+    id: int
+    label: str
+    detail: str = ""
+
+
+class RecordsService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
+        needle = f"%{query.strip()}%"
+        with self.ctx.db.session() as session:
+            if kind == "user":
+                statement = select(Person.id, Person.display_name, Person.email, Person.status)
+                if query.strip():
+                    statement = statement.where(
+                        or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
+                    )
+                rows = session.execute(
+                    statement.order_by(Person.display_name, Person.id).limit(limit)
+                ).all()
+                return [
+                    RecordRef(
+                        "user", r[0], f"{r[1]} <{r[2]}>" if r[2] else r[1] or f"user {r[0]}", r[3]
+                    )
+                    for r in rows
+                ]
+            statement = select(
+                Account.id, Account.app_id, Account.external_id, Account.display_name, Account.email
+            )
+            if query.strip():
+                statement = statement.where(
+                    or_(
+                        col(Account.email).ilike(needle),
+                        col(Account.display_name).ilike(needle),
+                        col(Account.external_id).ilike(needle),
+                        col(Account.app_id).ilike(needle),
+                    )
+                )
+            rows = session.execute(
+                statement.order_by(Account.app_id, Account.external_id).limit(limit)
+            ).all()
+            return [
+                RecordRef("account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}") for r in rows
+            ]
+
+    def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
+        population = self.ctx.population()
+        if ref.kind == "user":
+            user = population.user_by_id(ref.id)
+            if user is not None:
+                return user
+        else:
+            for account in population.accounts:
+                if account.id == ref.id:
+                    return account
+        raise NotFound(f"The {ref.kind} {ref.label or ref.id} no longer exists; pick another.")
+
+    def user_by_email(self, email: str) -> UserRecord:
+        population = self.ctx.population()
+        matches = [
+            u for u in population.users_by_email(email) if u.status != "DELETED"
+        ] or population.users_by_email(email)
+        if not matches:
+            raise NotFound(
+                f"No person has the email {email!r}. Search with `roster preview "
+                "--context user_key --all 'subject.email'` or in the Users screen."
+            )
+        return matches[0]
+
+    def person(self, who: str | int) -> UserRecord:
+        """A person by email, or by id (people without an email have only their id)."""
+        if isinstance(who, int):
+            user = self.ctx.population().user_by_id(who)
+            if user is None:
+                raise NotFound(f"There is no person {who}; search again.")
+            return user
+        return self.user_by_email(who)
+
+    def account_by_key(self, key: str) -> AccountRecord:
+        app_id, sep, external_id = key.partition(":")
+        account = self.ctx.population().account(app_id, external_id) if sep else None
+        if account is None:
+            raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
+        return account
+
+    def label(self, record: UserRecord | AccountRecord) -> str:
+        return record_label(record)

@@ -1,0 +1,134 @@
+"""Runs and history: start a sync, list the runs, and one run's journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from engine.errors import NotFound
+from engine.services.context import ServiceContext
+from engine.store.models import Change, Run
+from engine.sync.pipeline import STAGES, SyncResult
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    kind: str
+    status: str
+    dry_run: bool
+    started_at: datetime
+    started_by: str
+    ended_at: datetime | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    @classmethod
+    def of(cls, run: Run) -> RunSummary:
+        return cls(
+            run.id or 0,
+            run.kind,
+            run.status,
+            run.dry_run,
+            run.started_at,
+            run.started_by,
+            run.ended_at,
+            run.counts or {},
+            run.error,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at.isoformat(),
+            "started_by": self.started_by,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "counts": self.counts,
+            "error": self.error,
+        }
+
+    as_dict = to_json
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One journalled change of a run."""
+
+    stage: str
+    object_type: str
+    object_id: str
+    field: str
+    old: Any
+    new: Any
+    reason: str
+    applied: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "reason": self.reason,
+            "applied": self.applied,
+        }
+
+
+class RunsService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def stages(self) -> tuple[str, ...]:
+        """The sync's stages, in order, as progress reports name them."""
+        return STAGES
+
+    def sync(
+        self,
+        *,
+        dry_run: bool = False,
+        allow_deletes: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> SyncResult:
+        from engine.sync.pipeline import run_sync
+
+        try:
+            return run_sync(
+                self.ctx.db,
+                dry_run=dry_run,
+                allow_deletes=allow_deletes,
+                progress=progress,
+                cancelled=cancelled,
+            )
+        finally:
+            self.ctx.invalidate()
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        with self.ctx.db.session() as session:
+            rows = session.execute(select(Run).order_by(col(Run.id).desc()).limit(limit)).scalars()
+            return [RunSummary.of(r) for r in rows]
+
+    def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
+        with self.ctx.db.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
+            changes = [
+                ChangeRow(
+                    c.stage, c.object_type, c.object_id, c.field, c.old, c.new, c.reason, c.applied
+                )
+                for c in session.execute(
+                    select(Change).where(Change.run_id == run_id).order_by(Change.id)
+                ).scalars()
+            ]
+            return RunSummary.of(run), changes
