@@ -753,6 +753,7 @@ def hr_feed_rows(people: list[Person], seed: int) -> Iterator[list[str]]:
     rng = random.Random(f"{seed}:hr_feed")
     n = 0
     for person in people:
+        # leavers too: the feed lags HR, and a leaver's row merges only while the IdP keeps them
         if person.employment_type != "CONTRACTOR":
             continue
         n += 1

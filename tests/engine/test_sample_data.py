@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from engine.connectors.base import ConnectorSpec, Listing
 from engine.connectors.registry import make_connector
+from engine.services import open_services
+from engine.store.models import Account
 from sample_data.build import MIN_PEOPLE, build_organisation, main
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -239,6 +242,39 @@ def test_secondary_feed_and_requests(apps: dict[str, Listing]) -> None:
     idp_only = {"rachel.adeyemi@example.com", "tom.becker@example.com"}
     assert idp_only <= {a.email for a in apps["idp"].accounts}
     assert not idp_only & {a.email for a in apps["hr"].accounts}
+
+
+def test_unmerged_feed_rows_are_the_feed_only_workers_and_leavers_gone_from_the_idp(
+    tmp_path: Path, apps: dict[str, Listing]
+) -> None:
+    # sample_data/README.md: three feed-only rows match nobody, and so do the rows of
+    # contractors who left (HR ignores them) and are gone from the IdP (nobody keeps them)
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    with services.db.session() as session:
+        unmerged = dict(
+            session.execute(
+                select(Account.external_id, Account.display_name).where(
+                    Account.app_id == "hr_feed", Account.owner_id.is_(None)
+                )
+            ).all()
+        )
+    assert unmerged == {
+        "CW-0014": "Leila Wójcik",
+        "CW-0017": "Steven Jackson",
+        "CW-0030": "Victor Hale",
+        "CW-0031": "Lena Novak",
+        "CW-0032": "Marco Bianchi",
+    }
+    hr = {k: a for a in apps["hr"].accounts for k in (a.email, *a.employee_ids) if k}
+    idp_emails = {a.email for a in apps["idp"].accounts}
+    for row in apps["hr_feed"].accounts:
+        worker = hr.get(row.email) or next((hr[i] for i in row.employee_ids if i in hr), None)
+        if worker is None:
+            assert row.external_id in unmerged, row.external_id
+            continue
+        left = worker.profile["employment_status"] == "TERMINATED"
+        gone = worker.email not in idp_emails
+        assert (row.external_id in unmerged) == (left and gone), row.external_id
 
 
 def test_push_to_the_demo_changes_only_that_account(tmp_path: Path) -> None:
