@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,24 +16,18 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import RosterModal
 from screens.dashboard import format_when
+from screens.text import safe, value
 
 if TYPE_CHECKING:
     from engine.services import Services
 
+EMPTY_VALUE = "(empty)"
 OUTCOME_STYLES = {
     "won": "bold green",
     "rejected": "bold red",
     "lost": "bold yellow",
     "ignored": "dim",
 }
-
-
-def show_value(value: Any) -> str:
-    if value is None or value == "" or value == []:
-        return "(empty)"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class ExplainModal(RosterModal[None]):
@@ -76,7 +69,7 @@ class ExplainModal(RosterModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Why — {self.attribute}"
+            box.border_title = Text(f"Why — {safe(self.attribute, 80)}")
             with VerticalScroll(id="explain-scroll"):
                 yield Static("Working out why…", id="explain-summary")
                 yield Static("", id="explain-candidates")
@@ -97,12 +90,14 @@ class ExplainModal(RosterModal[None]):
         answer = message.answer
         summary = Text()
         summary.append("Value: ", style="dim")
-        summary.append(show_value(answer.get("value")), style="bold")
+        summary.append_text(value(answer.get("value"), style="bold", empty=EMPTY_VALUE))
         summary.append("\nSource: ", style="dim")
-        summary.append(answer.get("source") or "none (no source gave a value)", style="bold cyan")
+        summary.append(
+            safe(answer.get("source") or "none (no source gave a value)"), style="bold cyan"
+        )
         summary.append("   Mode: ", style="dim")
         mode = answer.get("mode", "")
-        summary.append(mode, style="bold")
+        summary.append(safe(mode), style="bold")
         summary.append(
             "  (flow rules and scores decide)"
             if mode == "authority"
@@ -114,9 +109,9 @@ class ExplainModal(RosterModal[None]):
             try:
                 summary.append(format_when(datetime.fromisoformat(str(answer["set_at"]))))
             except ValueError:
-                summary.append(str(answer["set_at"]))
+                summary.append(safe(answer["set_at"]))
         summary.append("\nDecision now: ", style="dim")
-        summary.append(str(answer.get("reason") or "—"))
+        summary.append(safe(answer.get("reason") or "—", lines=True))
         self.query_one("#explain-summary", Static).update(summary)
         candidates = answer.get("candidates") or []
         text = Text()
@@ -124,21 +119,21 @@ class ExplainModal(RosterModal[None]):
         for candidate in candidates:
             outcome = str(candidate.get("outcome", ""))
             text.append("\n• ")
-            text.append(str(candidate.get("source", "")), style="bold cyan")
+            text.append(safe(candidate.get("source", "")), style="bold cyan")
             text.append("  ")
-            text.append(outcome or "—", style=OUTCOME_STYLES.get(outcome, "bold"))
+            text.append(safe(outcome or "—"), style=OUTCOME_STYLES.get(outcome, "bold"))
             if candidate.get("reason"):
-                text.append(f" — {candidate['reason']}")
+                text.append(f" — {safe(candidate['reason'])}")
             text.append("\n    value ", style="dim")
-            text.append(show_value(candidate.get("value")))
+            text.append_text(value(candidate.get("value"), empty=EMPTY_VALUE))
             if candidate.get("direction"):
                 text.append(" · direction ", style="dim")
-                text.append(str(candidate["direction"]))
+                text.append(safe(candidate["direction"]))
             scores = candidate.get("scores") or {}
             if scores:
                 text.append(" · scores ", style="dim")
                 text.append(
-                    "/".join(str(scores.get(k, "—")) for k in ("create", "update", "delete"))
+                    safe("/".join(str(scores.get(k, "—")) for k in ("create", "update", "delete")))
                 )
         if not candidates:
             text.append("\nNo source holds a value for this person.", style="dim")
