@@ -124,7 +124,17 @@ def _open_console() -> None:
     services = _services()
     from console.app import RosterApp
 
-    RosterApp(services).run()
+    app = RosterApp(services)
+    try:
+        app.run()
+    except Exception as exc:  # noqa: BLE001 - outside the app's loop: report, never a traceback
+        from console.crash import crash_message, write_crash_report
+
+        report = write_crash_report(exc, where="the console")
+        click.echo(crash_message(exc, report, "the console").plain, err=True)
+        sys.exit(1)
+    if app.return_code:
+        sys.exit(app.return_code)
 
 
 @main.command()

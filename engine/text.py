@@ -111,3 +111,15 @@ def value_text(value: Any, empty: str = EMPTY) -> str:
 def show_value(value: Any, limit: int | None = LIMIT, *, empty: str = EMPTY) -> str:
     """`value_text` made printable on one line and bounded."""
     return printable(value_text(value, empty), limit, one_line=True)
+
+
+def literal_text(value: Any, width: int | None = None, *, lines: bool = False) -> str:
+    """A value as CEL would write it (JSON is close enough), not yet made printable; with
+    `lines`, a list or map longer than `width` is indented over several lines."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if lines and width is not None and len(text) > width and isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str, indent=2)
+    return text

@@ -68,3 +68,13 @@ def label(*parts: str | Text | tuple[Any, str]) -> Text:
         else:
             out.append(safe(part))
     return out
+
+
+def literal(v: Any, width: int | None = LIMIT, style: str = "", *, lines: bool = False) -> Text:
+    """A value written as CEL would (JSON is close enough): strings quoted, lists bracketed.
+
+    With `lines`, a long list or map is laid out over several lines."""
+    return Text(
+        _text.printable(_text.literal_text(v, width, lines=lines), width, one_line=not lines),
+        style=style,
+    )

@@ -21,6 +21,7 @@ from textual.timer import Timer
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from screens.text import plain, safe
 from screens.widgets.cel_syntax import (
     COMMENT,
     CONSTANT,
@@ -259,7 +260,7 @@ class CelEditor(Vertical):
             lines.append(f"Hint: {problem.hint}")
         view = self.problem_view
         self._problem_text = "\n".join(lines)
-        view.update(self._problem_text)
+        view.update(plain(self._problem_text, lines=True))
         view.set_class(problem.severity == "warning", "-warning")
         view.add_class("-visible")
         if problem.severity != "warning" and problem.line is not None:
@@ -332,8 +333,8 @@ class CelEditor(Vertical):
         options.clear_options()
         for candidate in request.candidates:
             label = Text.assemble(
-                (candidate.label, "bold" if candidate.kind == "variable" else ""),
-                ("  " + candidate.kind, "dim"),
+                (safe(candidate.label, 80), "bold" if candidate.kind == "variable" else ""),
+                ("  " + safe(candidate.kind), "dim"),
             )
             options.add_option(Option(label, id=candidate.text))
         options.highlighted = 0
