@@ -75,10 +75,15 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+#: The most characters one message prints; --json gives values in full.
+TEXT_LIMIT = 20_000
+
+
 def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
     """Print text for people: data in it (names, values, reasons) may hold escape sequences or
-    control characters, which are shown as `\\x1b` and never reach the terminal."""
-    click.echo(printable(message, None), err=err, nl=nl)
+    control characters, which are shown as `\\x1b` and never reach the terminal; a huge value
+    is cut (with an ellipsis) instead of flooding it."""
+    click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
 
 
 def _fail(exc: RosterError, as_json: bool) -> None:
