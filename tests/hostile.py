@@ -40,8 +40,9 @@ SHOWN = {
     NUL: "nul\\x00byte",
 }
 
-#: What must never reach a terminal: C0 controls, DEL, C1 controls, bidi controls.
-RAW_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b]")
+#: What must never reach a terminal: C0 controls (but the line break of multi-line text), DEL,
+#: C1 controls, bidi controls, zero-width space.
+RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b]")
 
 HR = {
     "accounts": [
@@ -106,8 +107,18 @@ CEL_OSC = 'subject.jobTitle + "\\x1b]0;cel\\x07"'
 CONFIG: dict[str, Any] = {
     "version": 1,
     "apps": [
-        {"id": "hr", "name": f"HR {DEPARTMENT}", "connector": "file", "settings": {"path": "hr.yaml"}},
-        {"id": "chat", "name": f"Chat {BOLD}", "connector": "file", "settings": {"path": "chat.yaml"}},
+        {
+            "id": "hr",
+            "name": f"HR {DEPARTMENT}",
+            "connector": "file",
+            "settings": {"path": "hr.yaml"},
+        },
+        {
+            "id": "chat",
+            "name": f"Chat {BOLD}",
+            "connector": "file",
+            "settings": {"path": "chat.yaml"},
+        },
         {
             "id": "ad",
             "name": f"AD {CLICK}",
@@ -175,7 +186,9 @@ def open_hostile_org(folder: Path, *, sync: bool = True) -> Services:
     config_path = write_hostile_org(folder / "org")
     services = open_services(db_path=folder / "roster.db", init="empty")
     services.import_config(
-        config_path.read_text(encoding="utf-8"), source=str(config_path), base_dir=config_path.parent
+        config_path.read_text(encoding="utf-8"),
+        source=str(config_path),
+        base_dir=config_path.parent,
     )
     if sync:
         services.sync(dry_run=False, allow_deletes=True)
