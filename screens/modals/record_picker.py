@@ -62,7 +62,7 @@ class RecordPicker(RosterModal["RecordRef | None"]):
     def compose(self) -> ComposeResult:
         noun = "user" if self.kind == "user" else "account"
         with Vertical() as box:
-            box.border_title = f"Choose a {noun}"
+            box.border_title = f"Choose {'a user' if noun == 'user' else 'an account'}"
             yield Input(
                 placeholder=f"Search {noun}s by name, email or id",
                 id="record-search",
