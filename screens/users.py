@@ -27,6 +27,7 @@ from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
 from screens.text import clip, plain, safe, value
 from screens.widgets.plan_tree import plural
+from screens.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from engine.records import AccountRecord
@@ -128,7 +129,7 @@ class UsersScreen(RosterScreen):
         yield Header()
         with Horizontal(id="users-body"):
             with Vertical(id="users-left"):
-                yield Input(placeholder="Search name or email", id="users-search")
+                yield TextInput(placeholder="Search name or email", id="users-search")
                 yield OptionList(id="users-results")
                 yield Static("Searching…", id="users-count")
             with Vertical(id="users-right"):

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from screens.text import safe
+from screens.widgets.text_input import TextInput
 
 
 class LinkAccountModal(ModalScreen["str | None"]):
@@ -52,7 +53,7 @@ class LinkAccountModal(ModalScreen["str | None"]):
                 classes="link--intro",
                 markup=False,
             )
-            yield Input(placeholder="app:external_id", id="link-key")
+            yield TextInput(placeholder="app:external_id", id="link-key")
             yield Static("", classes="link--error", id="link-error")
             yield Static("enter continues, esc cancels", classes="link--hint")
 

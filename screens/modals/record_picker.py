@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from screens.base import RosterModal
 from screens.text import plain, safe
+from screens.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from engine.services import RecordRef, Services
@@ -63,7 +64,7 @@ class RecordPicker(RosterModal["RecordRef | None"]):
         noun = "user" if self.kind == "user" else "account"
         with Vertical() as box:
             box.border_title = f"Choose {'a user' if noun == 'user' else 'an account'}"
-            yield Input(
+            yield TextInput(
                 placeholder=f"Search {noun}s by name, email or id",
                 id="record-search",
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.app import App
 from textual.content import Content
 from textual.widgets import DataTable, Input, OptionList, Static, Tree
@@ -29,6 +30,7 @@ from screens.modals.provision_queue import ProvisionQueueModal
 from screens.modals.provision_try import ProvisionTryModal
 from screens.modals.record_picker import RecordPicker
 from screens.modals.sync_confirm import SyncConfirmModal
+from screens.widgets.cel_editor import CelEditor
 from screens.widgets.plan_tree import PlanTree
 from tests.hostile import (
     BOLD,
@@ -535,3 +537,29 @@ async def test_unexpected_error_ends_with_status_1_and_a_short_report(
     assert "Roster stopped: an unexpected error (Boom)" in printed
     assert "Traceback" not in printed and "secret" not in printed
     assert "ann@example.com" not in printed and "\x1b]0;pwned" not in printed
+
+
+async def test_pasted_control_characters_become_visible_escapes(hostile: Any) -> None:
+    """A search field and the CEL editor keep a pasted escape sequence as its visible text."""
+    app = RosterApp(hostile, start="users")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 0)
+        search = app.screen.query_one("#users-search", Input)
+        await pilot.press("a")
+        search._on_paste(events.Paste(CLEAR))
+        await settle(pilot)
+        assert search.value == "a" + SHOWN[CLEAR]
+        check(app, "a" + SHOWN[CLEAR])
+
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("9")
+        await settle(pilot, 0)
+        editor = app.screen.query_one(CelEditor)
+        editor.text = f'"{TITLE_OSC}"'  # as a saved expression would load
+        await settle(pilot, 0.6)
+        assert editor.text == '"Chief \\x1b]0;pwned\\x07Officer"'
+        editor.text_area.insert(OVERRIDE)  # as a paste would insert
+        await settle(pilot, 0.6)
+        assert editor.text.endswith(SHOWN[OVERRIDE])
+        check(app, "Chief \\x1b]0;pwned\\x07Officer")
