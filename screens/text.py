@@ -73,8 +73,9 @@ def label(*parts: str | Text | tuple[Any, str]) -> Text:
 def literal(v: Any, width: int | None = LIMIT, style: str = "", *, lines: bool = False) -> Text:
     """A value written as CEL would (JSON is close enough): strings quoted, lists bracketed.
 
-    With `lines`, a long list or map is laid out over several lines."""
-    return Text(
-        _text.printable(_text.literal_text(v, width, lines=lines), width, one_line=not lines),
-        style=style,
-    )
+    On one line it is cut to `width`; with `lines`, a list or map longer than `width` is laid
+    out over several lines instead, and only the whole is bounded (by `LIMIT`)."""
+    text = _text.literal_text(v, width, lines=lines)
+    if lines:
+        return Text(_text.printable(text, max(LIMIT, width or 0)), style=style)
+    return Text(_text.printable(text, width, one_line=True), style=style)
