@@ -7,6 +7,7 @@ or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is runn
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -71,8 +72,16 @@ def _services(init: str | None = None) -> Any:
     return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
 
 
+# JSON escapes C0 controls itself; these it leaves raw (DEL, C1, bidi and invisible format
+# characters). Escaping them as \uXXXX is the same JSON, and harmless in a terminal.
+_JSON_RAW = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
 def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 #: The most characters one message prints; --json gives values in full.

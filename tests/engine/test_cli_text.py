@@ -162,3 +162,21 @@ def test_console_exit_status_is_the_apps(hostile_db: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(RosterApp, "run", quit_normally)
     assert run("--db", str(hostile_db))[0] == 0
+
+
+def test_json_output_escapes_bidi_and_c1_and_keeps_the_value(hostile_db: Path) -> None:
+    code, out, _ = run(
+        "preview",
+        "--db",
+        str(hostile_db),
+        "--context",
+        "attribute_source",
+        "--user",
+        "eve@example.com",
+        'subject.displayName + "\\x9b"',
+        "--json",
+    )
+    assert code == 0
+    assert not RAW.search(out)
+    assert "\\u202e" in out and "\\u009b" in out
+    assert json.loads(out)["value"] == OVERRIDE + "\x9b"
