@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
 from screens.dashboard import DashboardScreen
@@ -24,6 +29,7 @@ from screens.playground import PlaygroundScreen
 from screens.provisioning import ProvisioningScreen
 from screens.push_rules import PushRulesScreen
 from screens.sync import SyncScreen
+from screens.text import safe
 from screens.users import UsersScreen
 
 if TYPE_CHECKING:
@@ -134,10 +140,15 @@ class RosterApp(App[None]):
         ),
     ]
 
-    def __init__(self, services: Services, *, start: str = "dashboard") -> None:
+    def __init__(
+        self, services: Services, *, start: str = "dashboard", crash_dir: Path | None = None
+    ) -> None:
         super().__init__()
         self.services = services
         self.start_mode = start
+        self.crash_dir = crash_dir  # None: the user's log directory
+        self.crash_report: Path | None = None  # where an unexpected error was written
+        self.crash_text: Text | None = None  # and the short report the terminal shows
         for info in SCREEN_INFOS:
             self.add_mode(info.mode, lambda factory=info.factory: factory(services))
 
@@ -204,6 +215,49 @@ class RosterApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in {"Quit", "Keys", "Screenshot"}:
                 yield command
+
+    # Text from data never reaches the terminal as markup or control characters ----------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast is plain text (never markup), with control characters made visible:
+        messages name people, accounts and values."""
+        super().notify(
+            safe(message, lines=True),
+            title=safe(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        return super().format_title(safe(title, 200), safe(sub_title, 200))
+
+    # An unexpected error: a short report, the details in a file, a nonzero exit status ------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        where = self.crash_location()
+        super()._handle_exception(error)  # sets the exit status (1) and stops the app
+        if self.crash_text is None:  # the first error is the one worth reporting
+            self.crash_report = write_crash_report(error, self.crash_dir, where)
+            self.crash_text = crash_message(error, self.crash_report, where)
+        # Instead of Textual's traceback with local variables (personal data), a short report.
+        self._exit_renderables[:] = [self.crash_text]
+
+    def crash_location(self) -> str:
+        try:
+            screen = self.screen
+        except Exception:  # noqa: BLE001 - no screen yet (or any more)
+            return ""
+        title = getattr(screen, "TITLE_TEXT", None)
+        return f"the {title} screen" if title else f"the {type(screen).__name__} dialog"
 
     # The one place failed background work is reported -------------------------------------------
 

@@ -7,6 +7,7 @@ or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is runn
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.core import ParameterSource
 
 from console.settings import Settings
 from engine.errors import Problem, RosterError
+from engine.text import printable
 
 if TYPE_CHECKING:
     from engine.services import LinkResult
@@ -95,15 +97,34 @@ def _services(init: str | None = None) -> Any:
                 f"No identity store at {settings.describe()}; nothing was created. Check the "
                 f"path, or create a store there with `{settings.init_command()}`."
             )
-        click.echo(
+        echo(
             f"No identity store at {settings.describe()}; creating it with the demo organisation…",
             err=True,
         )
     return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
 
 
+# JSON escapes C0 controls itself; these it leaves raw (DEL, C1, bidi and invisible format
+# characters). Escaping them as \uXXXX is the same JSON, and harmless in a terminal.
+_JSON_RAW = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
 def _emit(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    click.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+#: The most characters one message prints; --json gives values in full.
+TEXT_LIMIT = 20_000
+
+
+def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print text for people: data in it (names, values, reasons) may hold escape sequences or
+    control characters, which are shown as `\\x1b` and never reach the terminal; a huge value
+    is cut (with an ellipsis) instead of flooding it."""
+    click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
 
 
 def _fail(exc: RosterError, as_json: bool) -> None:
@@ -121,9 +142,9 @@ def _fail(exc: RosterError, as_json: bool) -> None:
             err=True,
         )
     else:
-        click.echo(f"Error: {exc.message}", err=True)
+        echo(f"Error: {exc.message}", err=True)
         for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+            echo(f"  {problem}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -156,7 +177,17 @@ def _open_console() -> None:
     services = _services()
     from console.app import RosterApp
 
-    RosterApp(services).run()
+    app = RosterApp(services)
+    try:
+        app.run()
+    except Exception as exc:  # noqa: BLE001 - outside the app's loop: report, never a traceback
+        from console.crash import crash_message, write_crash_report
+
+        report = write_crash_report(exc, where="the console")
+        echo(crash_message(exc, report, "the console").plain, err=True)
+        sys.exit(1)
+    if app.return_code:
+        sys.exit(app.return_code)
 
 
 @main.command()
@@ -189,7 +220,7 @@ def init(sample: bool, empty: bool, as_json: bool) -> None:
     if as_json:
         _emit(data)
     else:
-        click.echo(
+        echo(
             f"Created {settings.describe()} ({mode}): {summary.people} people, "
             f"{summary.accounts} accounts in {len(summary.apps)} apps."
         )
@@ -211,27 +242,25 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
         _emit(result.as_dict())
     else:
         verb = "Planned" if result.dry_run else "Run"
-        click.echo(f"{verb} {result.run_id}: {result.status}")
+        echo(f"{verb} {result.run_id}: {result.status}")
         for stage in result.stages:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items())) or "nothing"
-            click.echo(f"  {stage.name:<11} {counts}")
+            echo(f"  {stage.name:<11} {counts}")
             for note in stage.notes:
-                click.echo(f"    {note}")
+                echo(f"    {note}")
             for problem in stage.problems[:10]:
-                click.echo(f"    ! {problem}")
+                echo(f"    ! {problem}")
             if len(stage.problems) > 10:
-                click.echo(
-                    f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})"
-                )
-        click.echo(
+                echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
+        echo(
             f"  {len(result.planned)} changes"
             + (" planned (nothing was applied)" if result.status != "applied" else " applied")
         )
         verb = "deleted" if result.status == "applied" else "would delete"
         for cause, objects in result.deletions.items():
-            click.echo(f"  {verb} {len(objects)} {cause}")
+            echo(f"  {verb} {len(objects)} {cause}")
         if result.error:
-            click.echo(f"Error: {result.error}", err=True)
+            echo(f"Error: {result.error}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -297,14 +326,14 @@ def preview(
     if as_json:
         _emit(result.as_dict())
     else:
-        click.echo(f"record: {services.label(record)}")
+        echo(f"record: {services.label(record)}")
         if result.ok:
-            click.echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
-            click.echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")
+            echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
+            echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")
         else:
             _print_problem(result.error, result.caret)
         for warning in result.warnings:
-            click.echo(
+            echo(
                 f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""),
                 err=True,
             )
@@ -315,11 +344,11 @@ def _print_problem(problem: Problem | None, caret: str) -> None:
     if problem is None:
         return
     where = f"line {problem.line}, column {problem.column}: " if problem.line else ""
-    click.echo(f"error: {where}{problem.message}", err=True)
+    echo(f"error: {where}{problem.message}", err=True)
     if caret:
-        click.echo(caret, err=True)
+        echo(caret, err=True)
     if problem.hint:
-        click.echo(f"hint: {problem.hint}", err=True)
+        echo(f"hint: {problem.hint}", err=True)
 
 
 def _print_population(result: Any, as_json: bool) -> None:
@@ -329,33 +358,33 @@ def _print_population(result: Any, as_json: bool) -> None:
     if not result.ok:
         _print_problem(result.error, result.caret)
         return
-    click.echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {result.errors} errors")
+    echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {result.errors} errors")
     for key, value in result.summary.items():
         if key == "top":
             for item, count in value:
-                click.echo(f"  {count:>6}  {item}")
+                echo(f"  {count:>6}  {item}")
         else:
-            click.echo(f"  {key}: {value}")
+            echo(f"  {key}: {value}")
     for error in result.first_errors:
-        click.echo(f"  error: {error['record']}: {error['message']}")
+        echo(f"  error: {error['record']}: {error['message']}")
     for sample in result.samples[:5]:
         value = json.dumps(sample["value"], default=str, ensure_ascii=False)
-        click.echo(f"  sample: {sample['record']} → {value}")
+        echo(f"  sample: {sample['record']} → {value}")
     compare = result.compare
     if compare is not None:
         if compare.error:
-            click.echo(f"against {compare.against}: {compare.error}", err=True)
+            echo(f"against {compare.against}: {compare.error}", err=True)
         else:
-            click.echo(
+            echo(
                 f"against {compare.against}: {compare.changed} changed, "
                 f"{compare.became_empty} became empty"
             )
             for sample in compare.samples[:5]:
                 before = json.dumps(sample["before"], default=str, ensure_ascii=False)
                 after = json.dumps(sample["after"], default=str, ensure_ascii=False)
-                click.echo(f"  changed: {sample['record']}: {before} → {after}")
+                echo(f"  changed: {sample['record']}: {before} → {after}")
     for warning in result.warnings:
-        click.echo(
+        echo(
             f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""), err=True
         )
 
@@ -372,9 +401,9 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     if as_json:
         _emit(data.to_json())
         return
-    click.echo(f"{data.user} · {data.attribute} ({data.mode} mode)")
-    click.echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
-    click.echo(f"  source: {data.source or '(none)'}")
+    echo(f"{data.user} · {data.attribute} ({data.mode} mode)")
+    echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
+    echo(f"  source: {data.source or '(none)'}")
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (
@@ -382,11 +411,11 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
             if scores
             else ""
         )
-        click.echo(
+        echo(
             f"  {candidate.outcome:<8} {candidate.source:<28} "
             f"{json.dumps(candidate.value, ensure_ascii=False)}{extra}"
         )
-        click.echo(f"           {candidate.reason}")
+        echo(f"           {candidate.reason}")
 
 
 def _print_link(data: LinkResult, as_json: bool) -> None:
@@ -395,7 +424,7 @@ def _print_link(data: LinkResult, as_json: bool) -> None:
         return
     owner = data.owner or "nobody"
     pinned = "pinned: syncs leave it alone" if data.pinned else "not pinned: rules decide"
-    click.echo(f"{data.account} → {owner} ({pinned})")
+    echo(f"{data.account} → {owner} ({pinned})")
 
 
 @main.command()
@@ -444,24 +473,24 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         _emit(data.to_json())
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
-    click.echo(f"Push plan (nothing is sent): {counts}")
+    echo(f"Push plan (nothing is sent): {counts}")
     for name, items in data.rules.items():
-        click.echo(f"{name}: {len(items)} accounts")
+        echo(f"{name}: {len(items)} accounts")
         for item in items:
-            click.echo(f"  {item.account} ({item.user})")
+            echo(f"  {item.account} ({item.user})")
             if item.error:
-                click.echo(f"    ! not pushed: {item.error}")
+                echo(f"    ! not pushed: {item.error}")
                 continue
             for target, change in item.changes.items():
-                click.echo(f"    {target}: {change.old!r} → {change.new!r}")
+                echo(f"    {target}: {change.old!r} → {change.new!r}")
     if data.without_account:
-        click.echo(f"targeted but without an account ({len(data.without_account)}):")
+        echo(f"targeted but without an account ({len(data.without_account)}):")
         for entry in data.without_account:
-            click.echo(f"  {entry}")
+            echo(f"  {entry}")
     for note in data.notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")
     for problem in data.problems:
-        click.echo(f"  ! {problem}", err=True)
+        echo(f"  ! {problem}", err=True)
 
 
 class _ProvisionGroup(click.Group):
@@ -498,11 +527,11 @@ def _print_plan_fields(fields: list[Any]) -> None:
         mark = "ok " if item.ok else "!! "
         value = "(not set)" if item.value is None else _shown_value(item.value)
         line = f"  {mark}{item.key:<{width}}  {value}  [{item.type}, {item.source}]"
-        click.echo(line)
+        echo(line)
         if not item.ok:
-            click.echo(f"       {item.reason}" + (f" ({item.hint})" if item.hint else ""))
+            echo(f"       {item.reason}" + (f" ({item.hint})" if item.hint else ""))
         elif item.note:
-            click.echo(f"       note: {item.note}")
+            echo(f"       note: {item.note}")
 
 
 @provision.command("queue")
@@ -516,11 +545,11 @@ def provision_queue(as_json: bool) -> None:
         _emit(data.to_json())
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
-    click.echo(f"Provisioning queue (nothing is created): {counts}")
+    echo(f"Provisioning queue (nothing is created): {counts}")
     for item in data.ready:
-        click.echo(f"  ready  {item.app} for {item.user} (request {item.request})")
+        echo(f"  ready  {item.app} for {item.user} (request {item.request})")
     for problem in data.problems:
-        click.echo(f"  !      {problem}")
+        echo(f"  !      {problem}")
 
 
 @provision.command("create")
@@ -545,23 +574,23 @@ def provision_create(app: str, user_email: str, dry_run: bool, as_json: bool) ->
         _emit(result.as_dict())
         sys.exit(0 if result.ok else 1)
     mode = " (dry run)" if dry_run else ""
-    click.echo(f"Provision {plan.app_id} for {plan.user}{mode}")
+    echo(f"Provision {plan.app_id} for {plan.user}{mode}")
     for problem in plan.problems:
-        click.echo(f"  !! {problem}")
+        echo(f"  !! {problem}")
     _print_plan_fields(plan.fields)
     run = f" (run {result.run_id})" if result.run_id else ""
     if result.error:
-        click.echo(f"Error: {result.error}{run}", err=True)
+        echo(f"Error: {result.error}{run}", err=True)
     elif not plan.ok:
-        click.echo(
+        echo(
             f"Error: no account was created: {len(plan.reasons())} problem"
             f"{'s' if len(plan.reasons()) != 1 else ''}{run}.",
             err=True,
         )
     elif dry_run:
-        click.echo(f"Dry run: every field is valid; nothing was created{run}.")
+        echo(f"Dry run: every field is valid; nothing was created{run}.")
     else:
-        click.echo(f"Created {plan.app_id}:{result.account}, linked to {plan.user}{run}.")
+        echo(f"Created {plan.app_id}:{result.account}, linked to {plan.user}{run}.")
     sys.exit(0 if result.ok else 1)
 
 
@@ -580,24 +609,24 @@ def provision_test(app: str, field_key: str, user_email: str, as_json: bool) -> 
         _emit({"app": app, "user": user_email, **result.as_dict()})
         sys.exit(0 if result.ok else 1)
     required = ", required" if result.required else ""
-    click.echo(f"{app}.{result.key} ({result.field_type}{required}) for {user_email}")
+    echo(f"{app}.{result.key} ({result.field_type}{required}) for {user_email}")
     if result.expression is not None:
-        click.echo(f"expression: {result.expression.strip()}")
-    click.echo(f"source: {result.source}")
+        echo(f"expression: {result.expression.strip()}")
+    echo(f"source: {result.source}")
     if result.ok:
         value = "(not set)" if result.value is None else _shown_value(result.value)
-        click.echo(f"value:  {value}")
-        click.echo(f"type:   {result.type}")
+        echo(f"value:  {value}")
+        echo(f"type:   {result.type}")
         if result.note:
-            click.echo(f"note:   {result.note}")
+            echo(f"note:   {result.note}")
     else:
         if result.value is not None:
-            click.echo(f"value:  {_shown_value(result.value)}")
-            click.echo(f"type:   {result.type}")
+            echo(f"value:  {_shown_value(result.value)}")
+            echo(f"type:   {result.type}")
         where = f"line {result.line}, column {result.column}: " if result.line else ""
-        click.echo(f"error: {where}{result.reason}", err=True)
+        echo(f"error: {where}{result.reason}", err=True)
         if result.hint:
-            click.echo(f"hint: {result.hint}", err=True)
+            echo(f"hint: {result.hint}", err=True)
     sys.exit(0 if result.ok else 1)
 
 
@@ -628,7 +657,7 @@ def config_export(file: Path | None) -> None:
                 f"Cannot write the configuration to {file}: {exc.strerror or exc}. Check the "
                 "folder's permissions and free space, or give another file."
             ) from exc
-        click.echo(f"Wrote the configuration to {file}.", err=True)
+        echo(f"Wrote the configuration to {file}.", err=True)
 
 
 def _read(file: Path) -> str:
@@ -658,8 +687,8 @@ def config_validate(file: Path, as_json: bool) -> None:
         _emit({"ok": not errors, "problems": [p.as_dict() for p in result.problems]})
     else:
         for problem in result.problems:
-            click.echo(f"{problem.severity}: {file}: {problem}", err=True)
-        click.echo(
+            echo(f"{problem.severity}: {file}: {problem}", err=True)
+        echo(
             f"{file}: "
             + ("valid" if not errors else f"{len(errors)} errors")
             + (
@@ -686,12 +715,12 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
         _emit(result.to_json())
         return
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     for change in result.changes:
-        click.echo(f"  {change.describe()}")
+        echo(f"  {change.describe()}")
     if not result.changes:
-        click.echo("No differences against the current configuration.")
-    click.echo(
+        echo("No differences against the current configuration.")
+    echo(
         ("Imported" if result.applied else "Dry run: would import") + f" {file} "
         f"({len(result.changes)} changes)." + ("" if result.applied else " Nothing was changed.")
     )
@@ -711,12 +740,12 @@ def runs(run_id: int | None, as_json: bool) -> None:
             _emit([r.to_json() for r in items])
             return
         for run in items:
-            click.echo(
+            echo(
                 f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<21} "
                 f"{'dry run' if run.dry_run else 'applied':<8} {run.started_by}"
             )
         if not items:
-            click.echo("No runs yet: `roster sync --dry-run` plans one.")
+            echo("No runs yet: `roster sync --dry-run` plans one.")
         return
     summary, changes = services.run_changes(run_id)
     pushes = services.push_history(limit=100_000, run_id=run_id)
@@ -729,19 +758,19 @@ def runs(run_id: int | None, as_json: bool) -> None:
             }
         )
         return
-    click.echo(
+    echo(
         f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
         f", started {summary.started_at:%Y-%m-%d %H:%M:%S} by {summary.started_by}"
     )
     if summary.error:
-        click.echo(f"  error: {summary.error}")
+        echo(f"  error: {summary.error}")
     for push in pushes:
         result = "ok" if push.success else f"failed: {push.reason}"
         written = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in push.changes.items())
-        click.echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
+        echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
     for change in changes:
         field = f".{change.field}" if change.field else ""
-        click.echo(
+        echo(
             f"  [{change.stage}] {change.object_id}{field}: "
             f"{change.old!r} → {change.new!r}  ({change.reason})"
         )

@@ -8,6 +8,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
+
+from screens.text import safe
 
 if TYPE_CHECKING:
     from console.app import RosterApp
@@ -100,13 +104,25 @@ class RosterCommands(Provider):
 
     async def discover(self) -> Hits:
         for command in self.commands():
-            yield DiscoveryHit(command.title, command.callback, help=command.help)
+            title = safe(command.title)
+            yield DiscoveryHit(
+                Content(title), command.callback, text=title, help=help_text(command)
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in self.commands():
-            score = matcher.match(command.title)
+            title = safe(command.title)
+            score, offsets = matcher.fuzzy_search.match(matcher.query, title)
             if score > 0:
-                yield Hit(
-                    score, matcher.highlight(command.title), command.callback, help=command.help
-                )
+                # Matcher.highlight would read the title as markup: highlight plain text instead.
+                shown = Content(title)
+                for offset in offsets:
+                    if not title[offset].isspace():
+                        shown = shown.stylize(matcher.match_style, offset, offset + 1)
+                yield Hit(score, shown, command.callback, text=title, help=help_text(command))
+
+
+def help_text(command: PaletteCommand) -> str:
+    """The palette reads a hit's help as markup: escape it, after making it printable."""
+    return escape(safe(command.help))

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from screens.base import RosterScreen
+from screens.text import clip, plain, safe
 
 if TYPE_CHECKING:
     from engine.services import Dashboard
@@ -59,7 +60,7 @@ STATUS_STYLES = {
 
 
 def status_text(status: str) -> Text:
-    return Text(status or "—", style=STATUS_STYLES.get((status or "").lower(), ""))
+    return plain(status or "—", style=STATUS_STYLES.get((status or "").lower(), ""))
 
 
 class DashboardScreen(RosterScreen):
@@ -184,8 +185,8 @@ class DashboardScreen(RosterScreen):
             apps.clear()
             for app in dashboard.apps:
                 apps.add_row(
-                    app.name or app.id,
-                    app.connector,
+                    clip(app.name or app.id, 40),
+                    clip(app.connector, 20),
                     Text(format_count(app.accounts), justify="right"),
                     format_when(app.last_import_at),
                     status_text(app.last_import_status),
@@ -198,11 +199,11 @@ class DashboardScreen(RosterScreen):
             for run in dashboard.last_runs:
                 runs.add_row(
                     str(run.id),
-                    run.kind,
+                    plain(run.kind),
                     status_text(run.status),
                     "dry run" if run.dry_run else "apply",
                     format_when(run.started_at),
-                    run.started_by or "",
+                    clip(run.started_by or "", 40),
                     key=str(run.id),
                 )
             if not dashboard.last_runs:
@@ -214,7 +215,7 @@ class DashboardScreen(RosterScreen):
                     if index:
                         text.append("\n")
                     text.append("! ", style="bold yellow")
-                    text.append(warning)
+                    text.append(safe(warning))
                 warnings.update(text)
             else:
                 warnings.update(Text("No warnings.", style="green"))

@@ -6,7 +6,6 @@ with progress and cancel (esc).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +20,7 @@ from textual.worker import Worker, get_current_worker
 
 from screens.base import RosterScreen
 from screens.modals.record_picker import RecordPicker
+from screens.text import literal, plain, safe
 from screens.widgets.cel_editor import CelEditor
 
 if TYPE_CHECKING:
@@ -34,18 +34,8 @@ if TYPE_CHECKING:
     )
 
 SAMPLE_ROWS = 8
+VALUE_WIDTH = 200
 FIRST_ERRORS = 5
-
-
-def format_value(value: Any, width: int = 200) -> str:
-    """A value as CEL would write it (JSON is close enough), compact unless it is long."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
-    if len(text) > width and isinstance(value, (list, dict)):
-        text = json.dumps(value, ensure_ascii=False, default=str, indent=2)
-    return text
 
 
 def describe_names(names: Any) -> str:
@@ -248,9 +238,9 @@ class PlaygroundScreen(RosterScreen):
     def _show_context_info(self, spec: ContextSpec) -> None:
         info = Text()
         info.append("Variables: ", style="dim")
-        info.append(describe_names(spec.variables), style="bold")
+        info.append(safe(describe_names(spec.variables)), style="bold")
         info.append("   Returns: ", style="dim")
-        info.append(str(spec.returns), style="bold")
+        info.append(safe(spec.returns), style="bold")
         self.query_one("#context-info", Static).update(info)
 
     def _set_record(self, record: RecordRef | None) -> None:
@@ -258,10 +248,10 @@ class PlaygroundScreen(RosterScreen):
         view = self.query_one("#record", Static)
         if record is None:
             kind = self.contexts[self.context].subject_kind if self.context else "record"
-            view.update(f"Record: the store has no {kind}s")
+            view.update(plain(f"Record: the store has no {kind}s"))
         else:
             detail = f"  {record.detail}" if record.detail else ""
-            view.update(f"{record.kind.capitalize()}: {record.label}{detail}")
+            view.update(plain(f"{record.kind.capitalize()}: {record.label}{detail}", limit=300))
 
     @on(Select.Changed, "#context")
     def _context_changed(self, event: Select.Changed) -> None:
@@ -315,10 +305,10 @@ class PlaygroundScreen(RosterScreen):
             else:
                 self.editor.clear_problem()
             shown = Text()
-            shown.append(format_value(preview.value), style="bold")
+            shown.append_text(literal(preview.value, VALUE_WIDTH, "bold", lines=True))
             shown.append("\n")
             shown.append("type ", style="dim")
-            shown.append(str(preview.type), style="bold cyan")
+            shown.append(safe(preview.type), style="bold cyan")
             shown.append(f"   {preview.elapsed_ms:.1f} ms", style="dim")
             value_view.update(shown)
         else:
@@ -395,9 +385,9 @@ class PlaygroundScreen(RosterScreen):
                 where = ""
                 if result.error.line is not None:
                     where = f"line {result.error.line}, column {result.error.column}: "
-                out.append(where + result.error.message)
+                out.append(safe(where + result.error.message, lines=True))
                 if result.error.hint:
-                    out.append(f"\nHint: {result.error.hint}")
+                    out.append(f"\nHint: {safe(result.error.hint)}")
             return out
         out.append(f"{result.count:,} records", style="bold")
         out.append(", ")
@@ -413,28 +403,31 @@ class PlaygroundScreen(RosterScreen):
             parts = [
                 f"{summary_label(key)} {format_number(value)}" for key, value in summary.items()
             ]
-            out.append("  ·  ".join(parts), style="bold")
+            out.append(safe("  ·  ".join(parts)), style="bold")
         if top:
             out.append("\nMost common: ", style="dim")
-            out.append("  ".join(f"{format_value(v, 40)} ×{n:,}" for v, n in top[:5]))
+            for index, (top_value, count) in enumerate(top[:5]):
+                out.append("  " if index else "")
+                out.append_text(literal(top_value, 40))
+                out.append(f" ×{count:,}")
         for warning in result.warnings[:3]:
             out.append("\nWarning: ", style="bold yellow")
-            out.append(warning.message)
+            out.append(safe(warning.message))
             if warning.hint:
-                out.append(f" ({warning.hint})")
+                out.append(f" ({safe(warning.hint)})")
         if result.first_errors:
             out.append("\nFirst errors:", style="bold red")
             for item in result.first_errors[:FIRST_ERRORS]:
-                out.append(f"\n  {record_name(item.get('record'))}: ", style="dim")
-                out.append(str(item.get("message", "")))
+                out.append(f"\n  {safe(record_name(item.get('record')), 60)}: ", style="dim")
+                out.append(safe(item.get("message", "")))
         if result.samples:
             out.append("\nSamples:", style="bold")
             samples = result.samples[:SAMPLE_ROWS]
-            names = [record_name(item.get("record")) for item in samples]
+            names = [safe(record_name(item.get("record")), 60) for item in samples]
             width = min(max(len(name) for name in names), 40)
             for name, item in zip(names, samples, strict=True):
                 out.append(f"\n  {name:<{width}}  ", style="dim")
-                out.append(format_value(item.get("value"), 60))
+                out.append_text(literal(item.get("value"), 60))
         return out
 
     def action_cancel_population(self) -> None:

@@ -9,7 +9,6 @@ created) when any field fails or the person already has an account in the app.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,10 +23,12 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
 from engine.services import ProvisionRefused
+from engine.text import show_value, value_text
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.provision_try import ProvisionTryModal
 from screens.modals.record_picker import RecordPicker
+from screens.text import clip, one_line, plain, safe, value
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
@@ -44,40 +45,21 @@ VALUE_WIDTH = 24
 CONFIRM_FIELDS = 10
 
 
-def show_value(value: Any) -> str:
-    if value is None or value == "" or value == [] or value == {}:
-        return "—"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def mapping_text(field: dict[str, Any], expression: str | None, width: int = 200) -> Text:
     if expression:
-        return Text(clip(one_line(expression), width), style="magenta")
+        return one_line(expression, width, style="magenta")
     default = field.get("default")
     if default is not None and default != [] and default != "":
-        return Text(clip(f"default {show_value(default)}", width), style="cyan")
+        return clip(f"default {value_text(default)}", width, style="cyan")
     return Text("not mapped", style="dim")
 
 
 def field_outcome(result: FieldResult, width: int = 200) -> Text:
     """A field of a plan or a test, as one cell: value (type), or ✗ reason."""
     if not result.ok:
-        return Text(clip(f"✗ {result.reason}", width), style="bold red")
-    text = Text(
-        clip(show_value(result.value), width),
-        style="bold" if result.value not in (None, "") else "dim",
-    )
-    text.append(f" ({result.type})", style="dim")
+        return clip(f"✗ {result.reason}", width, style="bold red")
+    text = value(result.value, width, "bold", empty_style="dim")
+    text.append(f" ({safe(result.type)})", style="dim")
     return text
 
 
@@ -225,7 +207,7 @@ class ProvisioningScreen(RosterScreen):
         options = self.query_one("#prov-apps", OptionList)
         options.clear_options()
         for app in self.apps:
-            label = Text(app.id, style="bold")
+            label = plain(app.id, style="bold", limit=60)
             config = app.provisioning
             if not config:
                 label.append(" no config", style="yellow")
@@ -284,12 +266,12 @@ class ProvisioningScreen(RosterScreen):
             for field in app.creation_schema if app else []:
                 key = field["key"]
                 result = plan.get(key)
-                label = Text(key)
+                label = plain(key, limit=60)
                 if field.get("required"):
                     label.append(" *", style="bold yellow")
                 table.add_row(
                     label,
-                    field.get("type", "string"),
+                    plain(field.get("type", "string"), limit=20),
                     field_outcome(result, VALUE_WIDTH)
                     if result is not None
                     else Text("—", style="dim"),
@@ -299,7 +281,7 @@ class ProvisioningScreen(RosterScreen):
             if 0 <= row < table.row_count:
                 table.move_cursor(row=row)
         name = (app.name or app.id) if app else ""
-        table.border_subtitle = f"{name} · * required" if name else ""
+        table.border_subtitle = Text(f"{safe(name, 60)} · * required") if name else ""
         self.show_field_detail()
 
     def selected_field(self) -> dict[str, Any] | None:
@@ -326,20 +308,20 @@ class ProvisioningScreen(RosterScreen):
         key = field["key"]
         expression = self.expressions().get(key)
         text = Text()
-        text.append(key, style="bold")
+        text.append(safe(key), style="bold")
         if field.get("display_name"):
-            text.append(f" ({field['display_name']})")
-        text.append(f" · {field.get('type', 'string')}", style="dim")
+            text.append(f" ({safe(field['display_name'])})")
+        text.append(f" · {safe(field.get('type', 'string'))}", style="dim")
         if field.get("required"):
             text.append(" · required", style="yellow")
         if field.get("max_length"):
-            text.append(f" · max {field['max_length']}", style="dim")
+            text.append(f" · max {safe(field['max_length'])}", style="dim")
         if field.get("description"):
-            text.append(f" · {field['description']}", style="dim")
+            text.append(f" · {safe(field['description'])}", style="dim")
         text.append("\n")
         if expression:
             text.append("CEL: ", style="dim")
-            text.append(one_line(expression), style="magenta")
+            text.append_text(one_line(expression, style="magenta"))
         elif field.get("default") not in (None, "", []):
             text.append(f"Not mapped: takes its default {show_value(field['default'])}")
         else:
@@ -350,17 +332,17 @@ class ProvisioningScreen(RosterScreen):
         if shown is not None and self.person is not None:
             text.append("\n")
             text.append("Test" if result is not None else "Plan", style="bold")
-            text.append(f" for {self.person_name()}: ", style="dim")
+            text.append(f" for {safe(self.person_name())}: ", style="dim")
             if shown.ok:
-                text.append(show_value(shown.value), style="bold green")
+                text.append_text(value(shown.value, style="bold green"))
                 text.append("  type ", style="dim")
-                text.append(shown.type, style="bold cyan")
+                text.append(safe(shown.type), style="bold cyan")
                 if shown.note:
-                    text.append(f"  ({shown.note})", style="dim")
+                    text.append(f"  ({safe(shown.note)})", style="dim")
             else:
-                text.append(f"✗ {shown.reason}", style="bold red")
+                text.append(f"✗ {safe(shown.reason)}", style="bold red")
                 if shown.hint:
-                    text.append(f"  Hint: {shown.hint}", style="dim")
+                    text.append(f"  Hint: {safe(shown.hint)}", style="dim")
         detail.update(text)
 
     # Person -------------------------------------------------------------------------------
@@ -375,9 +357,9 @@ class ProvisioningScreen(RosterScreen):
             return
         text = Text()
         name, _, email = self.person.label.partition(" <")
-        text.append(name, style="bold")
+        text.append(safe(name), style="bold")
         if email:
-            text.append("\n" + email.rstrip(">"), style="dim")
+            text.append("\n" + safe(email.rstrip(">")), style="dim")
         view.update(text)
 
     def action_choose_person(self) -> None:
@@ -437,8 +419,8 @@ class ProvisioningScreen(RosterScreen):
         if not app.provisioning:
             view.update(
                 Text(
-                    f"{app.id} has no provisioning config: add provisioning: fields: to it "
-                    "in the configuration and import it.",
+                    f"{safe(app.id)} has no provisioning config: add provisioning: fields: "
+                    "to it in the configuration and import it.",
                     style="yellow",
                 )
             )
@@ -465,7 +447,7 @@ class ProvisioningScreen(RosterScreen):
             text.append("Cannot create", style="bold red")
             text.append(": nothing would be created.\n")
             for reason in plan.reasons():
-                text.append(f"✗ {reason}\n", style="red")
+                text.append(f"✗ {safe(reason)}\n", style="red")
             text.rstrip()
         view.update(text)
 
@@ -535,18 +517,18 @@ class ProvisioningScreen(RosterScreen):
             return
         message = Text()
         message.append("Create an account in ")
-        message.append(f"{app.name} ({app.id})", style="bold")
+        message.append(safe(f"{app.name} ({app.id})"), style="bold")
         message.append(" for ")
-        message.append(self.person_name(), style="bold")
+        message.append(safe(self.person_name()), style="bold")
         message.append(" with:\n\n")
         values = list(plan.values().items())
-        for key, value in values[:CONFIRM_FIELDS]:
-            message.append(f"  {key}", style="cyan")
-            message.append(f" = {clip(show_value(value), 50)}\n")
+        for key, field_value in values[:CONFIRM_FIELDS]:
+            message.append(f"  {safe(key, 60)}", style="cyan")
+            message.append(f" = {show_value(field_value, 50)}\n")
         if len(values) > CONFIRM_FIELDS:
             message.append(f"  … and {len(values) - CONFIRM_FIELDS} more fields\n", style="dim")
         message.append(
-            f"\nThe account is created in {app.id} now and linked to this person at once "
+            f"\nThe account is created in {safe(app.id)} now and linked to this person at once "
             "(linked by: provisioned). Every field is checked again first."
         )
         app_id, person = app.id, self.person.id
@@ -556,7 +538,7 @@ class ProvisioningScreen(RosterScreen):
                 self.creating = True
                 self.refresh_bindings()
                 self.query_one("#prov-plan", Static).update(
-                    Text(f"Creating the account in {app_id}…", style="bold")
+                    Text(f"Creating the account in {safe(app_id)}…", style="bold")
                 )
                 self.create_account(app_id, person)
 
@@ -589,7 +571,7 @@ class ProvisioningScreen(RosterScreen):
             self.created = True
             self.outcome = Text()
             self.outcome.append("Created ", style="bold green")
-            self.outcome.append(key, style="bold")
+            self.outcome.append(safe(key), style="bold")
             self.outcome.append(f"\nlinked (provisioned), run {result.run_id}", style="dim")
             self.plan_person()  # the plan now says the person has an account
         else:
@@ -606,9 +588,9 @@ class ProvisioningScreen(RosterScreen):
         self.notify(reason, title=f"Nothing created in {app_id}", severity="error", timeout=10)
         self.created = False
         self.outcome = Text()
-        self.outcome.append(f"{app_id} refused", style="bold red")
+        self.outcome.append(f"{safe(app_id)} refused", style="bold red")
         self.outcome.append(": nothing was created.\n")
-        self.outcome.append(reason, style="red")
+        self.outcome.append(safe(reason, lines=True), style="red")
         self.show_plan_summary()
 
     def worker_failed(self, worker: Worker[Any]) -> None:

@@ -22,8 +22,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from engine.text import one_line as flat
+from engine.text import value_text
 from screens.base import RosterScreen
 from screens.dashboard import format_when
+from screens.text import clip, plain, safe, value
 from screens.widgets.plan_tree import format_counts, plural
 
 if TYPE_CHECKING:
@@ -35,25 +38,6 @@ DEBOUNCE = 0.2
 VALUE_WIDTH = 18
 
 
-def one_line(text: str) -> str:
-    """A CEL expression on one line (indentation and line breaks collapsed)."""
-    return " ".join(text.split())
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def show_value(value: Any) -> str:
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def targeting_words(targeting: dict[str, Any] | None) -> str:
     """Who a rule targets, as a sentence."""
     targeting = targeting or {}
@@ -61,7 +45,7 @@ def targeting_words(targeting: dict[str, Any] | None) -> str:
     if kind == "everyone":
         return "Everyone"
     if kind == "cel":
-        return f"People for whom this is true: {one_line(targeting.get('cel') or '')}"
+        return f"People for whom this is true: {flat(targeting.get('cel') or '')}"
     parts: list[str] = []
     entitlements = [
         f"{e.get('app')}:{e.get('entitlement')}" for e in targeting.get("entitlements") or []
@@ -83,7 +67,7 @@ def mapping_source(mapping: dict[str, Any]) -> tuple[str, str]:
     """(kind, what) of a mapping: ("attribute", "job_title") or ("CEL", "subject…")."""
     if mapping.get("attribute"):
         return "attribute", str(mapping["attribute"])
-    return "CEL", one_line(str(mapping.get("cel") or ""))
+    return "CEL", flat(str(mapping.get("cel") or ""))
 
 
 def changes_text(changes: dict[str, Any]) -> str:
@@ -91,7 +75,7 @@ def changes_text(changes: dict[str, Any]) -> str:
     parts = []
     for target, pair in (changes or {}).items():
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
-        parts.append(f"{target}: {show_value(old)} → {show_value(new)}")
+        parts.append(f"{target}: {value_text(old)} → {value_text(new)}")
     return "; ".join(parts) or "—"
 
 
@@ -251,10 +235,10 @@ class PushRulesScreen(RosterScreen):
             for rule in self.rules:
                 enabled = bool(rule.get("enabled", True))
                 table.add_row(
-                    rule["name"],
-                    f"{rule.get('app')} ({self.apps.get(str(rule.get('app')), '?')})",
+                    clip(rule["name"], 40),
+                    clip(f"{rule.get('app')} ({self.apps.get(str(rule.get('app')), '?')})", 40),
                     Text("yes", style="green") if enabled else Text("off", style="yellow"),
-                    short_targeting(rule.get("targeting")),
+                    plain(short_targeting(rule.get("targeting"))),
                     str(len(rule.get("mappings") or [])),
                     key=rule["name"],
                 )
@@ -295,7 +279,7 @@ class PushRulesScreen(RosterScreen):
         self.show_rule(name)
         self.plan = None
         self.query_one("#push-status", Static).update(
-            Text(f"Computing the push plan of {name}…", style="dim")
+            Text(f"Computing the push plan of {safe(name)}…", style="dim")
         )
         self.load_plan(name)
         self.load_history(name)
@@ -307,9 +291,9 @@ class PushRulesScreen(RosterScreen):
         app = str(rule.get("app"))
         targeting = Text()
         targeting.append("Targeting: ", style="dim")
-        targeting.append(targeting_words(rule.get("targeting")))
+        targeting.append(safe(targeting_words(rule.get("targeting"))))
         targeting.append(" · pushes to ", style="dim")
-        targeting.append(f"{app} ({self.apps.get(app, '?')})")
+        targeting.append(safe(f"{app} ({self.apps.get(app, '?')})"))
         if not rule.get("enabled", True):
             targeting.append(" · disabled", style="bold yellow")
         self.query_one("#push-targeting", Static).update(targeting)
@@ -319,7 +303,7 @@ class PushRulesScreen(RosterScreen):
             for index, mapping in enumerate(rule.get("mappings") or []):
                 kind, what = mapping_source(mapping)
                 table.add_row(
-                    str(mapping.get("target")),
+                    clip(mapping.get("target"), 40),
                     Text(kind, style="cyan" if kind == "attribute" else "magenta"),
                     clip(what, 60),
                     key=str(index),
@@ -337,14 +321,14 @@ class PushRulesScreen(RosterScreen):
         mapping = mappings[row]
         kind, what = mapping_source(mapping)
         text = Text()
-        text.append(str(mapping.get("target")), style="bold")
+        text.append(safe(mapping.get("target")), style="bold")
         text.append(" ← ")
         if kind == "attribute":
             text.append("the person's attribute ")
-            text.append(what, style="cyan")
+            text.append(safe(what), style="cyan")
         else:
             text.append("CEL: ")
-            text.append(str(mapping.get("cel") or "").strip(), style="magenta")
+            text.append(safe(str(mapping.get("cel") or "").strip(), lines=True), style="magenta")
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#push-mappings")
@@ -376,16 +360,15 @@ class PushRulesScreen(RosterScreen):
                 for target, change in item.changes.items():
                     if rows >= PLAN_ROW_LIMIT:
                         break
-                    old, new = show_value(change.old), show_value(change.new)
                     text = Text()
-                    text.append(clip(old, VALUE_WIDTH), style="red" if old != "—" else "dim")
+                    text.append_text(value(change.old, VALUE_WIDTH, "red", empty_style="dim"))
                     text.append(" → ")
-                    text.append(clip(new, VALUE_WIDTH), style="green" if new != "—" else "dim")
+                    text.append_text(value(change.new, VALUE_WIDTH, "green", empty_style="dim"))
                     table.add_row(
                         clip(item.account, 24),
                         clip(target, 28),
                         text,
-                        item.user,
+                        clip(item.user, 40),
                         key=f"{index}:{target}",
                     )
                     rows += 1
@@ -412,7 +395,7 @@ class PushRulesScreen(RosterScreen):
     def status_text(self, name: str, plan: PushPlan) -> Text:
         rule = self.rule(name) or {}
         text = Text()
-        text.append(name, style="bold")
+        text.append(safe(name), style="bold")
         if not rule.get("enabled", True):
             text.append(": disabled, nothing is pushed. ", style="bold yellow")
             text.append("Enable it in the configuration to see its plan.", style="dim")
@@ -423,7 +406,7 @@ class PushRulesScreen(RosterScreen):
             text.append(f": {plural(len(items), 'account')} to update", style="bold yellow")
         else:
             text.append(": nothing to push, every targeted account is up to date", style="green")
-        text.append(f"  ({format_counts(counts)})", style="dim")
+        text.append(f"  ({safe(format_counts(counts))})", style="dim")
         failed = counts.get("failed") or 0
         if failed:
             text.append(f"  {plural(failed, 'value')} would fail", style="bold red")
@@ -436,12 +419,12 @@ class PushRulesScreen(RosterScreen):
         notes = [str(n) for n in plan.notes]
         for problem in problems[:3]:
             text.append("✗ ", style="bold red")
-            text.append(problem + "\n")
+            text.append(safe(problem) + "\n")
         if len(problems) > 3:
             text.append(f"… and {len(problems) - 3:,} more problems\n", style="red")
         for note in notes[:2]:
             text.append("i ", style="bold cyan")
-            text.append(note + "\n", style="dim")
+            text.append(safe(note) + "\n", style="dim")
         if len(notes) > 2:
             text.append(f"… and {len(notes) - 2:,} more notes\n", style="dim")
         text.rstrip()
@@ -470,19 +453,21 @@ class PushRulesScreen(RosterScreen):
                 result = (
                     Text("ok", style="green")
                     if row.success
-                    else Text(clip(f"failed: {row.reason}", 30), style="bold red")
+                    else clip(f"failed: {row.reason}", 30, style="bold red")
                 )
                 table.add_row(
-                    when_text(row.at),
-                    str(row.run_id or "—"),
-                    row.account or row.user or "—",
+                    plain(when_text(row.at)),
+                    plain(row.run_id or "—"),
+                    clip(row.account or row.user or "—", 40),
                     result,
                     clip(changes_text(row.changes), 60),
                     key=str(index),
                 )
         failed = sum(1 for row in message.rows if not row.success)
         table.border_title = (
-            f"Latest executions of {message.rule}" if message.rows else "No executions yet"
+            Text(f"Latest executions of {safe(message.rule, 60)}")
+            if message.rows
+            else "No executions yet"
         )
         table.border_subtitle = (
             f"{plural(len(message.rows), 'execution')}, {failed:,} failed" if message.rows else ""
@@ -499,15 +484,15 @@ class PushRulesScreen(RosterScreen):
             return
         row = self.history[row_index]
         text = Text()
-        text.append(row.account or "—", style="bold")
+        text.append(safe(row.account or "—"), style="bold")
         if row.user:
-            text.append(f" ({row.user})")
-        text.append(f" · run {row.run_id} · {when_text(row.at)} · ", style="dim")
+            text.append(f" ({safe(row.user)})")
+        text.append(safe(f" · run {row.run_id} · {when_text(row.at)} · "), style="dim")
         if row.success:
             text.append("pushed", style="green")
         else:
-            text.append(f"failed: {row.reason}", style="bold red")
-        text.append("\n" + changes_text(row.changes))
+            text.append(f"failed: {safe(row.reason)}", style="bold red")
+        text.append("\n" + safe(changes_text(row.changes)))
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#push-history")

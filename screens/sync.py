@@ -24,6 +24,7 @@ from engine.errors import SyncLocked
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
+from screens.text import clip, label, plain, safe
 from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class SyncScreen(RosterScreen):
 
     def set_status(self, text: str | Text, style: str = "") -> None:
         status = self.query_one("#sync-status", Static)
-        status.update(Text(text, style=style) if isinstance(text, str) else text)
+        status.update(plain(text, style=style, lines=True) if isinstance(text, str) else text)
 
     # Stage rows ---------------------------------------------------------------------------
 
@@ -171,7 +172,7 @@ class SyncScreen(RosterScreen):
         table = self.query_one("#sync-stages", DataTable)
         table.clear()
         for stage in self.stage_names:
-            table.add_row(stage, Text(label, style="dim"), "", key=stage)
+            table.add_row(plain(stage), Text(label, style="dim"), "", key=stage)
         if dry_run:
             table.add_row(
                 "write",
@@ -192,7 +193,7 @@ class SyncScreen(RosterScreen):
     def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
         for stage in self.stage_names:
             if stage in counts:
-                text = Text(format_counts(counts.get(stage)))
+                text = plain(format_counts(counts.get(stage)))
                 if problems.get(stage):
                     text.append(f"  {plural(problems[stage], 'problem')}", style="bold yellow")
                 self.set_stage(stage, "done", text)
@@ -270,7 +271,7 @@ class SyncScreen(RosterScreen):
         self.running = None
         self.refresh_bindings()
         self.reset_stages(dry_run=True, label="—")
-        self.set_status(Text.assemble(("Not started. ", "bold red"), (message.message, "red")))
+        self.set_status(label(("Not started. ", "bold red"), (message.message, "red")))
         self.tree.show_message("No run: another sync holds the lock.")
         self.notify(message.message, title="Sync refused", severity="error", timeout=10)
         self.load_history()
@@ -306,7 +307,7 @@ class SyncScreen(RosterScreen):
             self.set_status(f"Run {result.run_id} cancelled ({result.error}).{written}", "yellow")
         elif status == "failed":
             self.set_status(
-                Text.assemble(
+                label(
                     (f"Run {result.run_id} failed: ", "bold red"),
                     (result.error or "no reason given", "red"),
                     " Nothing was applied; fix the cause and run again.",
@@ -321,9 +322,9 @@ class SyncScreen(RosterScreen):
             self.confirm_apply(result)
         elif status == "blocked-by-threshold":
             self.set_status(
-                Text.assemble(
+                label(
                     (f"Run {result.run_id} blocked by the deletion threshold. ", "bold yellow"),
-                    result.error,
+                    result.error or "",
                     " s (sync now) shows the deletions and lets you allow them.",
                 )
             )
@@ -420,7 +421,7 @@ class SyncScreen(RosterScreen):
                 "dry run" if run.dry_run else "apply",
                 Text(f"{changes:,}" if isinstance(changes, int) else "—", justify="right"),
                 format_when(run.started_at),
-                run.started_by or "",
+                clip(run.started_by or "", 40),
                 key=str(run.id),
             )
         if not message.runs:
@@ -457,13 +458,13 @@ class SyncScreen(RosterScreen):
         }
         stages = group_changes([c.to_json() for c in message.changes], counts)
         mode = "dry run" if summary.dry_run else "applied run"
-        title = Text.assemble(
+        title = label(
             (f"Run {summary.id}", "bold"),
             f" ({mode}, {format_when(summary.started_at)}, {summary.started_by}) ",
             status_text(summary.status),
         )
         if summary.error:
-            title.append(f"  {summary.error}", style="red")
+            title.append(f"  {safe(summary.error)}", style="red")
         self.tree.show_plan(title, stages)
         if self.running is None:
             self.reset_stages(dry_run=summary.dry_run, label="—")

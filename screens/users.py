@@ -7,7 +7,6 @@ syncs leave a pinned link (or a pinned unlink) alone until an admin unpins it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +25,9 @@ from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
+from screens.text import clip, plain, safe, value
 from screens.widgets.plan_tree import plural
+from screens.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from engine.records import AccountRecord
@@ -49,20 +50,6 @@ LINK_KIND_TEXT = {
     "provisioned": "provisioned",
     "manual": "manual",
 }
-
-
-def show_value(value: Any) -> str:
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class UsersScreen(RosterScreen):
@@ -142,7 +129,7 @@ class UsersScreen(RosterScreen):
         yield Header()
         with Horizontal(id="users-body"):
             with Vertical(id="users-left"):
-                yield Input(placeholder="Search name or email", id="users-search")
+                yield TextInput(placeholder="Search name or email", id="users-search")
                 yield OptionList(id="users-results")
                 yield Static("Searching…", id="users-count")
             with Vertical(id="users-right"):
@@ -195,14 +182,18 @@ class UsersScreen(RosterScreen):
         options.clear_options()
         for index, ref in enumerate(message.refs):
             name = ref.label.partition(" <")[0]  # the email shows in the person's detail
-            label = Text(name)
+            label = plain(name)
             if ref.detail and ref.detail != "ENABLED":
-                label.append(f" {ref.detail}", style="yellow")
+                label.append(f" {safe(ref.detail)}", style="yellow")
             options.add_option(Option(label, id=str(index)))
         count = self.query_one("#users-count", Static)
         found = len(message.refs)
         if not found:
-            count.update(f"Nobody matches “{message.query}”." if message.query else "No people.")
+            count.update(
+                Text(f"Nobody matches “{safe(message.query)}”.")
+                if message.query
+                else Text("No people.")
+            )
         elif found >= SEARCH_LIMIT:
             count.update(f"First {found}; type more to narrow.")
         else:
@@ -263,9 +254,9 @@ class UsersScreen(RosterScreen):
             attributes.clear()
             for attribute in detail.attributes:
                 attributes.add_row(
-                    attribute.name,
-                    clip(show_value(attribute.value), VALUE_WIDTH),
-                    Text(
+                    plain(attribute.name),
+                    value(attribute.value, VALUE_WIDTH),
+                    plain(
                         attribute.source or "none",
                         style="cyan" if attribute.source else "dim",
                     ),
@@ -279,44 +270,44 @@ class UsersScreen(RosterScreen):
             for account in detail.accounts:
                 status = account.status
                 accounts.add_row(
-                    account.app,
-                    account.key.partition(":")[2],
-                    Text(status, style="" if status == "ENABLED" else "yellow"),
-                    account.link_kind or "—",
+                    plain(account.app),
+                    clip(account.key.partition(":")[2], 40),
+                    plain(status, style="" if status == "ENABLED" else "yellow"),
+                    plain(account.link_kind or "—"),
                     Text("pinned", style="bold magenta") if account.pinned else "",
-                    account.display_name or account.email or "",
-                    ", ".join(account.entitlements) or "—",
+                    clip(account.display_name or account.email or "", 40),
+                    clip(", ".join(account.entitlements) or "—", 60),
                     key=account.key,
                 )
             if 0 <= row < accounts.row_count:
                 accounts.move_cursor(row=row)
             accounts.border_subtitle = plural(len(detail.accounts), "account")
-        self.sub_title = f"{self.TITLE_TEXT} — {user.display_name or user.email}"
+        self.sub_title = f"{self.TITLE_TEXT} — {safe(user.display_name or user.email, 80)}"
         self.refresh_bindings()
 
     @staticmethod
     def person_text(detail: UserDetail) -> Text:
         user = detail.user
         text = Text()
-        text.append(user.display_name or "(no name)", style="bold")
-        text.append(f"  <{user.email}>" if user.email else "  (no email)")
+        text.append(safe(user.display_name or "(no name)"), style="bold")
+        text.append(f"  <{safe(user.email)}>" if user.email else "  (no email)")
         text.append("\n")
-        text.append(user.status, style="green" if user.status == "ENABLED" else "bold yellow")
-        text.append(f" {user.type}", style="dim")
+        text.append(safe(user.status), style="green" if user.status == "ENABLED" else "bold yellow")
+        text.append(f" {safe(user.type)}", style="dim")
         parts = [
             ("employee id", user.employee_id),
             ("username", user.username),
             ("given", user.given_name),
             ("family", user.family_name),
         ]
-        for name, value in parts:
-            if value:
+        for name, part in parts:
+            if part:
                 text.append(f" · {name} ", style="dim")
-                text.append(value)
+                text.append(safe(part))
         others = [email for email in user.emails if email != user.email]
         if others:
             text.append("\nother emails: ", style="dim")
-            text.append(", ".join(others))
+            text.append(safe(", ".join(others)))
         return text
 
     # Why ----------------------------------------------------------------------------------
@@ -363,10 +354,10 @@ class UsersScreen(RosterScreen):
             return
         message = Text()
         message.append("Unlink ")
-        message.append(account.key, style="bold")
-        message.append(f" ({account.display_name or account.email}, {account.app_name})")
+        message.append(safe(account.key), style="bold")
+        message.append(safe(f" ({account.display_name or account.email}, {account.app_name})"))
         message.append(" from ")
-        message.append(self.person_name(), style="bold")
+        message.append(safe(self.person_name()), style="bold")
         message.append(".\n\nThe account is pinned as unlinked: later syncs will not link it to ")
         message.append("anyone again until you unpin it. To give it to someone else, open that ")
         message.append("person and link it there (l).")
@@ -393,9 +384,9 @@ class UsersScreen(RosterScreen):
         message = Text()
         if account.pinned:
             message.append("Unpin ")
-            message.append(key, style="bold")
+            message.append(safe(key), style="bold")
             message.append(" (now linked to ")
-            message.append(self.person_name(), style="bold")
+            message.append(safe(self.person_name()), style="bold")
             message.append(
                 ").\n\nThe next sync's rules decide its owner again: they may keep this link, "
                 "link it to someone else, or unlink it."
@@ -404,9 +395,9 @@ class UsersScreen(RosterScreen):
             done = f"Unpinned {key}; the next sync's rules decide its owner."
         else:
             message.append("Pin ")
-            message.append(key, style="bold")
+            message.append(safe(key), style="bold")
             message.append(" to ")
-            message.append(self.person_name(), style="bold")
+            message.append(safe(self.person_name()), style="bold")
             message.append(
                 ".\n\nSyncs leave this link alone (even if a rule would change it) until you "
                 "unpin it."
@@ -453,12 +444,12 @@ class UsersScreen(RosterScreen):
         person = self.detail.user
         text = Text()
         text.append("Link ")
-        text.append(key, style="bold")
+        text.append(safe(key), style="bold")
         described = ", ".join(v for v in (account.display_name, account.email, account.status) if v)
         if described:
-            text.append(f" ({described})")
+            text.append(f" ({safe(described)})")
         text.append(" to ")
-        text.append(self.person_name(), style="bold")
+        text.append(safe(self.person_name()), style="bold")
         text.append(".\n\n")
         if message.owner is None:
             text.append("It has no owner now.")
@@ -466,7 +457,7 @@ class UsersScreen(RosterScreen):
             text.append("It is already linked to this person; linking again pins the link.")
         else:
             text.append("It is linked to ", style="bold yellow")
-            text.append(message.owner, style="bold yellow")
+            text.append(safe(message.owner), style="bold yellow")
             text.append(f" now ({LINK_KIND_TEXT.get(account.link_kind or '', 'unknown')})")
             text.append(": that link is replaced.", style="bold yellow")
         text.append("\n\n" + PIN_NOTE)

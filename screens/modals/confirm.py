@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from screens.text import plain
+
 
 class ConfirmModal(ModalScreen[bool]):
     """Returns True when the admin confirms, False on cancel (esc)."""
@@ -46,8 +48,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
-            message = self.message if isinstance(self.message, Text) else Text(self.message)
+            box.border_title = plain(self.title_text)
+            message = (
+                self.message if isinstance(self.message, Text) else plain(self.message, lines=True)
+            )
             yield Static(message, classes="confirm--message")
             with Horizontal():
                 yield Button(self.confirm_label, variant="warning", id="confirm")

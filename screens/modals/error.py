@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from screens.text import plain
+
 
 class ErrorModal(ModalScreen[None]):
     """Shows one failure; enter or escape closes it."""
@@ -45,10 +47,10 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
-            yield Static(self.message, classes="error--message", markup=False)
+            box.border_title = plain(self.title_text)
+            yield Static(plain(self.message, lines=True), classes="error--message")
             if self.hint:
-                yield Static(self.hint, classes="error--hint", markup=False)
+                yield Static(plain(self.hint, lines=True), classes="error--hint")
             yield Button("Close (esc)", variant="error", id="close")
 
     def on_mount(self) -> None:

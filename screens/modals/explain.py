@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -16,24 +15,18 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import RosterModal
 from screens.dashboard import format_when
+from screens.text import safe, value
 
 if TYPE_CHECKING:
     from engine.services import Explanation, Services
 
+EMPTY_VALUE = "(empty)"
 OUTCOME_STYLES = {
     "won": "bold green",
     "rejected": "bold red",
     "lost": "bold yellow",
     "ignored": "dim",
 }
-
-
-def show_value(value: Any) -> str:
-    if value is None or value == "" or value == []:
-        return "(empty)"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class ExplainModal(RosterModal[None]):
@@ -75,7 +68,7 @@ class ExplainModal(RosterModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Why — {self.attribute}"
+            box.border_title = Text(f"Why — {safe(self.attribute, 80)}")
             with VerticalScroll(id="explain-scroll"):
                 yield Static("Working out why…", id="explain-summary")
                 yield Static("", id="explain-candidates")
@@ -96,12 +89,12 @@ class ExplainModal(RosterModal[None]):
         answer = message.answer
         summary = Text()
         summary.append("Value: ", style="dim")
-        summary.append(show_value(answer.value), style="bold")
+        summary.append_text(value(answer.value, style="bold", empty=EMPTY_VALUE))
         summary.append("\nSource: ", style="dim")
-        summary.append(answer.source or "none (no source gave a value)", style="bold cyan")
+        summary.append(safe(answer.source or "none (no source gave a value)"), style="bold cyan")
         summary.append("   Mode: ", style="dim")
         mode = answer.mode
-        summary.append(mode, style="bold")
+        summary.append(safe(mode), style="bold")
         summary.append(
             "  (flow rules and scores decide)"
             if mode == "authority"
@@ -112,7 +105,7 @@ class ExplainModal(RosterModal[None]):
             summary.append("   Set: ", style="dim")
             summary.append(format_when(answer.set_at))
         summary.append("\nDecision now: ", style="dim")
-        summary.append(answer.reason or "—")
+        summary.append(safe(answer.reason or "—", lines=True))
         self.query_one("#explain-summary", Static).update(summary)
         candidates = answer.candidates
         text = Text()
@@ -120,21 +113,21 @@ class ExplainModal(RosterModal[None]):
         for candidate in candidates:
             outcome = candidate.outcome
             text.append("\n• ")
-            text.append(candidate.source, style="bold cyan")
+            text.append(safe(candidate.source), style="bold cyan")
             text.append("  ")
-            text.append(outcome or "—", style=OUTCOME_STYLES.get(outcome, "bold"))
+            text.append(safe(outcome or "—"), style=OUTCOME_STYLES.get(outcome, "bold"))
             if candidate.reason:
-                text.append(f" — {candidate.reason}")
+                text.append(f" — {safe(candidate.reason)}")
             text.append("\n    value ", style="dim")
-            text.append(show_value(candidate.value))
+            text.append_text(value(candidate.value, empty=EMPTY_VALUE))
             if candidate.direction:
                 text.append(" · direction ", style="dim")
-                text.append(candidate.direction)
+                text.append(safe(candidate.direction))
             scores = candidate.scores
             if scores:
                 text.append(" · scores ", style="dim")
                 text.append(
-                    "/".join(str(scores.get(k, "—")) for k in ("create", "update", "delete"))
+                    safe("/".join(str(scores.get(k, "—")) for k in ("create", "update", "delete")))
                 )
         if not candidates:
             text.append("\nNo source holds a value for this person.", style="dim")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+
+from screens.text import plain, safe
 
 
 class HelpModal(ModalScreen[None]):
@@ -43,14 +46,14 @@ class HelpModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Keys — {self.screen_title}"
-            table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+            box.border_title = Text(f"Keys — {safe(self.screen_title, 80)}")
+            table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
             table.add_columns("Key", "What it does")
             for key, description in self.rows:
-                table.add_row(key, description)
+                table.add_row(plain(key), plain(description))
             yield table
             if self.note:
-                yield Static(self.note, classes="help--footer", markup=False)
+                yield Static(plain(self.note, lines=True), classes="help--footer")
             yield Static("esc closes this list", classes="help--footer")
 
     def action_close(self) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from screens.text import safe
+from screens.widgets.text_input import TextInput
 
 
 class LinkAccountModal(ModalScreen["str | None"]):
@@ -42,14 +46,14 @@ class LinkAccountModal(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Link an account to {self.person}"
+            box.border_title = Text(f"Link an account to {safe(self.person, 120)}")
             yield Static(
                 "Type the account as APP:EXTERNAL_ID (for example slack:U07ABC or hr:E10001). "
                 "You will see what changes before anything is saved.",
                 classes="link--intro",
                 markup=False,
             )
-            yield Input(placeholder="app:external_id", id="link-key")
+            yield TextInput(placeholder="app:external_id", id="link-key")
             yield Static("", classes="link--error", id="link-error")
             yield Static("enter continues, esc cancels", classes="link--hint")
 

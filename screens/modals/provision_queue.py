@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from screens.base import RosterModal
+from screens.text import safe
 
 if TYPE_CHECKING:
     from engine.services import ProvisionQueue, Services
@@ -76,15 +77,16 @@ class ProvisionQueueModal(RosterModal[None]):
             body.append("Nothing waits: every approved request has its account.", style="green")
         for item in ready:
             body.append("ready  ", style="bold green")
-            body.append(f"{item.app} ", style="bold")
-            body.append(f"for {item.user} (request {item.request})\n")
+            body.append(f"{safe(item.app)} ", style="bold")
+            body.append(safe(f"for {item.user} (request {item.request})") + "\n")
         for problem in queue.problems:
             body.append("✗      ", style="bold red")
-            body.append(f"{problem}\n")
+            body.append(f"{safe(problem)}\n")
         counts = queue.counts
         if counts:
             body.append(
-                "\n" + " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items())),
+                "\n"
+                + safe(" · ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items()))),
                 style="dim",
             )
         self.query_one("#queue-body", Static).update(body)

@@ -4,7 +4,6 @@ the configuration file."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -18,20 +17,13 @@ from textual.worker import get_current_worker
 
 from engine.errors import Problem
 from screens.base import RosterModal
+from screens.text import safe, value
 from screens.widgets.cel_editor import CelEditor
 
 if TYPE_CHECKING:
     from engine.services import Completions, FieldResult, RecordRef, Services
 
 CONTEXT = "provisioning_field"
-
-
-def show_value(value: Any) -> str:
-    if value is None or value == "":
-        return "— (empty)"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class ProvisionTryModal(RosterModal[None]):
@@ -89,13 +81,15 @@ class ProvisionTryModal(RosterModal[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Try {self.app_id}.{self.field['key']} — nothing is saved"
+            box.border_title = Text(
+                f"Try {safe(self.app_id, 40)}.{safe(self.field['key'], 40)} — nothing is saved"
+            )
             about = Text()
-            about.append(f"{self.field['key']}", style="bold")
-            about.append(f" · {self.field.get('type', 'string')}")
+            about.append(safe(self.field["key"]), style="bold")
+            about.append(f" · {safe(self.field.get('type', 'string'))}")
             if self.field.get("required"):
                 about.append(" · required", style="yellow")
-            about.append(f" · for {self.person.label}")
+            about.append(f" · for {safe(self.person.label)}")
             if not self.expression:
                 about.append("\nNot mapped now: type an expression to try one.")
             yield Static(about, classes="try--about")
@@ -156,12 +150,12 @@ class ProvisionTryModal(RosterModal[None]):
         if result.ok:
             editor.clear_problem()
             text.append("Value ", style="dim")
-            text.append(show_value(result.value), style="bold green")
+            text.append_text(value(result.value, style="bold green", empty="— (empty)"))
             text.append("  type ", style="dim")
-            text.append(result.type, style="bold cyan")
-            text.append(f"  (from {result.source})", style="dim")
+            text.append(safe(result.type), style="bold cyan")
+            text.append(f"  (from {safe(result.source)})", style="dim")
             if result.note:
-                text.append(f"\n{result.note}", style="dim")
+                text.append(f"\n{safe(result.note)}", style="dim")
         else:
             if result.line is not None:
                 editor.show_problem(
@@ -170,9 +164,9 @@ class ProvisionTryModal(RosterModal[None]):
             else:
                 editor.clear_problem()
             text.append("✗ ", style="bold red")
-            text.append(result.reason, style="red")
+            text.append(safe(result.reason, lines=True), style="red")
             if result.hint and result.line is None:
-                text.append(f"\nHint: {result.hint}", style="dim")
+                text.append(f"\nHint: {safe(result.hint)}", style="dim")
         view.update(text)
 
     def action_close(self) -> None:

@@ -15,6 +15,8 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from screens.base import RosterModal
+from screens.text import plain, safe
+from screens.widgets.text_input import TextInput
 
 if TYPE_CHECKING:
     from engine.services import RecordRef, Services
@@ -61,8 +63,8 @@ class RecordPicker(RosterModal["RecordRef | None"]):
     def compose(self) -> ComposeResult:
         noun = "user" if self.kind == "user" else "account"
         with Vertical() as box:
-            box.border_title = f"Choose a {noun}"
-            yield Input(
+            box.border_title = f"Choose {'a user' if noun == 'user' else 'an account'}"
+            yield TextInput(
                 placeholder=f"Search {noun}s by name, email or id",
                 id="record-search",
             )
@@ -94,14 +96,20 @@ class RecordPicker(RosterModal["RecordRef | None"]):
         options = self.query_one("#record-list", OptionList)
         options.clear_options()
         for index, ref in enumerate(message.refs):
-            label = Text.assemble(ref.label, ("  " + ref.detail, "dim") if ref.detail else "")
+            label = plain(ref.label, limit=200)
+            if ref.detail:
+                label.append("  " + safe(ref.detail, 100), style="dim")
             options.add_option(Option(label, id=str(index)))
         if message.refs:
             options.highlighted = 0
         count = len(message.refs)
         status = self.query_one("#record-status", Static)
         if count == 0:
-            status.update(f"Nothing matches “{message.query}”." if message.query else "No records.")
+            status.update(
+                Text(f"Nothing matches “{safe(message.query, 60)}”.")
+                if message.query
+                else Text("No records.")
+            )
         elif count >= self.limit:
             status.update(
                 f"First {count} matches; type more to narrow. enter chooses, esc cancels."

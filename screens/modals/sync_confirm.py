@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
+from screens.text import safe
 from screens.widgets.plan_tree import format_counts, plural
 
 DELETION_SAMPLES = 3
@@ -67,7 +68,11 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                 if self.blocked:
                     yield Static(
                         Text(
-                            (result.error or "The run would delete more than the threshold allows.")
+                            safe(
+                                result.error
+                                or "The run would delete more than the threshold allows.",
+                                lines=True,
+                            )
                             + " Here: tick the box below (space), then Apply with deletions."
                         ),
                         classes="confirm--blocked",
@@ -95,8 +100,8 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
         text.append(" to apply." if count else " — applying records a run and changes nothing.")
         for stage in result.stages:
-            text.append(f"\n  {stage.name:<11}", style="bold")
-            text.append(format_counts(stage.counts))
+            text.append(f"\n  {safe(stage.name):<11}", style="bold")
+            text.append(safe(format_counts(stage.counts)))
             if stage.problems:
                 text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
         deletions = result.deletions or {}
@@ -105,8 +110,8 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             text.append(f"\n\nDeletions ({total:,}), by cause:", style="bold red")
             for cause, ids in deletions.items():
                 text.append(f"\n  {len(ids):>6,}  ", style="bold red")
-                text.append(cause)
-                sample = ", ".join(ids[:DELETION_SAMPLES])
+                text.append(safe(cause))
+                sample = safe(", ".join(str(i) for i in ids[:DELETION_SAMPLES]), 300)
                 more = (
                     f" and {len(ids) - DELETION_SAMPLES:,} more"
                     if len(ids) > DELETION_SAMPLES

@@ -20,7 +20,10 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+from textual.widgets.text_area import Edit, EditResult
 
+from engine.text import printable
+from screens.text import plain, safe
 from screens.widgets.cel_syntax import (
     COMMENT,
     CONSTANT,
@@ -57,6 +60,13 @@ ERROR_STYLE = Style(underline=True, color="#ff5f5f", bold=True)
 DEBOUNCE_SECONDS = 0.15
 
 
+def editable_text(text: str) -> str:
+    """`text` with line breaks normalised and every other control character as its escape."""
+    if not text.isprintable():
+        text = printable(text.replace("\r\n", "\n").replace("\r", "\n"), None)
+    return text
+
+
 class CelTextArea(TextArea):
     """The text part: CEL colours and the keys that drive completion."""
 
@@ -73,9 +83,22 @@ class CelTextArea(TextArea):
         kwargs.setdefault("placeholder", "Type a CEL expression; tab completes names")
         # The cursor-line style would paint over the CEL colours of the line being typed.
         kwargs.setdefault("highlight_cursor_line", False)
-        super().__init__(text, soft_wrap=True, tab_behavior="focus", **kwargs)
+        super().__init__(editable_text(text), soft_wrap=True, tab_behavior="focus", **kwargs)
         self.variables: frozenset[str] = frozenset()
         self.error_location: tuple[int, int] | None = None  # (row, column), 0-based
+
+    # A control character (pasted, or in a saved expression) would reach the terminal as it
+    # is: the editor holds its CEL escape instead (`\x1b`, `\u202e`), which means the same
+    # inside a string literal and is an error the admin can see anywhere else.
+
+    def load_text(self, text: str) -> None:
+        super().load_text(editable_text(text))
+
+    def edit(self, edit: Edit) -> EditResult:
+        text = editable_text(edit.text)
+        if text != edit.text:
+            edit = Edit(text, edit.from_location, edit.to_location, edit.maintain_selection_offset)
+        return super().edit(edit)
 
     @property
     def editor(self) -> CelEditor:
@@ -259,7 +282,7 @@ class CelEditor(Vertical):
             lines.append(f"Hint: {problem.hint}")
         view = self.problem_view
         self._problem_text = "\n".join(lines)
-        view.update(self._problem_text)
+        view.update(plain(self._problem_text, lines=True))
         view.set_class(problem.severity == "warning", "-warning")
         view.add_class("-visible")
         if problem.severity != "warning" and problem.line is not None:
@@ -332,8 +355,8 @@ class CelEditor(Vertical):
         options.clear_options()
         for candidate in request.candidates:
             label = Text.assemble(
-                (candidate.label, "bold" if candidate.kind == "variable" else ""),
-                ("  " + candidate.kind, "dim"),
+                (safe(candidate.label, 80), "bold" if candidate.kind == "variable" else ""),
+                ("  " + safe(candidate.kind), "dim"),
             )
             options.add_option(Option(label, id=candidate.text))
         options.highlighted = 0

@@ -6,7 +6,6 @@ the next page when chosen (enter), so a 100,000-change run never builds 100,000 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,21 +14,10 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from screens.text import plain, safe, value
+
+VALUE_WIDTH = 60
 STAGE_ORDER = ("import", "identify", "ownership", "attributes", "push", "provision")
-
-
-def format_value(value: Any, width: int = 60) -> str:
-    """A journal value, compact: '' and None read as a dash, lists as JSON."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def plural(count: int, noun: str) -> str:
@@ -40,9 +28,9 @@ def format_counts(counts: Mapping[str, Any] | None) -> str:
     if not counts:
         return "no changes"
     parts = []
-    for key, value in counts.items():
-        if isinstance(value, int) and not isinstance(value, bool):
-            parts.append(f"{key.replace('_', ' ')} {value:,}")
+    for key, count in counts.items():
+        if isinstance(count, int) and not isinstance(count, bool):
+            parts.append(f"{key.replace('_', ' ')} {count:,}")
     return " · ".join(parts) or "no changes"
 
 
@@ -117,22 +105,22 @@ class PlanTree(Tree[Any]):
         self.show_root = True
         self.guide_depth = 3
 
-    def show_message(self, message: str) -> None:
+    def show_message(self, message: str | Text) -> None:
         self.clear()
-        self.root.set_label(message)
+        self.root.set_label(message if isinstance(message, Text) else plain(message))
 
     def show_plan(self, title: str | Text, stages: list[StageChanges]) -> None:
         self.clear()
-        self.root.set_label(title)
+        self.root.set_label(title if isinstance(title, Text) else plain(title))
         total = sum(s.change_count for s in stages)
         for stage in stages:
             label = Text.assemble(
-                (stage.name, "bold"),
+                (safe(stage.name), "bold"),
                 (f"  {stage.change_count:,} change{'s' if stage.change_count != 1 else ''}", ""),
                 (f" in {len(stage.objects):,} object{'s' if len(stage.objects) != 1 else ''}", "")
                 if stage.objects
                 else "",
-                (f"  {format_counts(stage.counts)}", "dim") if stage.counts else "",
+                (f"  {safe(format_counts(stage.counts))}", "dim") if stage.counts else "",
             )
             if stage.problems:
                 label.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
@@ -143,7 +131,7 @@ class PlanTree(Tree[Any]):
                     expand=True,
                 )
                 for problem in stage.problems[: self.page]:
-                    problems.add_leaf(Text(problem, style="yellow"))
+                    problems.add_leaf(plain(problem, style="yellow"))
                 if len(stage.problems) > self.page:
                     problems.add_leaf(
                         Text(f"… {len(stage.problems) - self.page:,} more problems", style="dim")
@@ -158,8 +146,8 @@ class PlanTree(Tree[Any]):
         end = min(start + self.page, len(stage.objects))
         for obj in stage.objects[start:end]:
             label = Text.assemble(
-                (obj.object_id or "—", "bold"),
-                (f"  {obj.object_type}", "dim"),
+                (safe(obj.object_id or "—", 200), "bold"),
+                (f"  {safe(obj.object_type)}", "dim"),
                 (f"  {len(obj.changes)} change{'s' if len(obj.changes) != 1 else ''}", "dim"),
             )
             child = node.add(label, expand=len(stage.objects) <= self.expand_up_to)
@@ -178,13 +166,13 @@ class PlanTree(Tree[Any]):
     @staticmethod
     def change_label(change: Mapping[str, Any]) -> Text:
         text = Text()
-        text.append(str(change.get("field") or "record"), style="cyan")
+        text.append(safe(change.get("field") or "record"), style="cyan")
         text.append(": ")
-        text.append(format_value(change.get("old")), style="red")
+        text.append_text(value(change.get("old"), VALUE_WIDTH, "red"))
         text.append(" → ")
-        text.append(format_value(change.get("new")), style="green")
+        text.append_text(value(change.get("new"), VALUE_WIDTH, "green"))
         if change.get("reason"):
-            text.append(f"  ({change['reason']})", style="dim")
+            text.append(f"  ({safe(change['reason'])})", style="dim")
         if change.get("applied") is False:
             text.append("  not applied", style="italic yellow")
         return text
