@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, get_current_worker
 
+from engine.changes import plan_counts
 from engine.errors import SyncLocked
 from engine.sync.pipeline import STAGES
 from screens.base import RosterScreen
@@ -97,6 +98,15 @@ class SyncScreen(RosterScreen):
             super().__init__()
             self.purpose = purpose
             self.message = message
+
+    class CancelledLoaded(Message):
+        """A cancelled run's journal: which of its changes were applied before the cancel."""
+
+        def __init__(self, purpose: str, result: Any, changes: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.purpose = purpose
+            self.result = result
+            self.changes = changes
 
     class HistoryLoaded(Message):
         def __init__(self, runs: list[RunSummary]) -> None:
@@ -291,18 +301,21 @@ class SyncScreen(RosterScreen):
                     self.set_stage(WRITE_ROW, "—", Text("nothing was written", "yellow"))
             else:
                 self.mark_stopped(result.status)
-            self.show_result_tree(result)
+            if result.status == "cancelled":
+                self.tree.show_message(f"Run {result.run_id} cancelled; reading its journal…")
+            else:
+                self.show_result_tree(result)
         self.load_history()
         changes = len(result.changes)
         noun = f"{changes:,} change{'s' if changes != 1 else ''}"
         status = result.status
         if status == "cancelled":
-            written = (
-                " Stages already written stay; the next sync finishes the job."
-                if purpose == APPLY
-                else " Nothing was applied."
+            # what was written before the cancel is in the run's journal (marked applied)
+            self.set_status(
+                f"Run {result.run_id} cancelled ({result.error}). Reading what was applied…",
+                "yellow",
             )
-            self.set_status(f"Run {result.run_id} cancelled ({result.error}).{written}", "yellow")
+            self.load_cancelled(purpose, result)
         elif status == "failed":
             self.set_status(
                 Text.assemble(
@@ -374,6 +387,50 @@ class SyncScreen(RosterScreen):
         self.app.push_screen(SyncConfirmModal(plan), chosen)
 
     # Cancel -------------------------------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="sync-run",
+        exit_on_error=False,
+        name="Reading the cancelled run",
+    )
+    def load_cancelled(self, purpose: str, result: Any) -> None:
+        _summary, changes = self.services.run_changes(result.run_id)
+        self.post_message(self.CancelledLoaded(purpose, result, changes))
+
+    def on_sync_screen_cancelled_loaded(self, message: SyncScreen.CancelledLoaded) -> None:
+        result = message.result
+        applied = plan_counts(c for c in message.changes if c.get("applied"))
+        pending = sum(1 for c in message.changes if not c.get("applied"))
+        stages = group_changes(message.changes, {s.name: s.counts for s in result.stages})
+        title = Text.assemble(
+            (f"Run {result.run_id}", "bold"),
+            " (dry run) " if result.dry_run else " (applied run) ",
+            status_text(result.status),
+        )
+        empty = Text("No change was computed before the cancel.", "yellow")
+        self.tree.show_plan(title, stages, empty=empty)
+        head = f"Run {result.run_id} cancelled ({result.error})."
+        if not applied:
+            self.set_status(f"{head} Nothing was applied.", "yellow")
+            if message.purpose == APPLY:
+                self.set_stage(WRITE_ROW, "cancelled", Text("nothing was written", "yellow"))
+            return
+        written = ", ".join(
+            f"{name} {plural(plan.changes, 'change')}" for name, plan in applied.items()
+        )
+        rest = (
+            f"; the other {plural(pending, 'planned change')} were not applied" if pending else ""
+        )
+        self.set_status(
+            f"{head} Applied before the cancel: {written}{rest}. The next sync finishes the job.",
+            "bold yellow",
+        )
+        for name in applied:
+            if name in STAGES:
+                self.set_stage(name, "done", Text("written before the cancel", "green"))
+        self.set_stage(WRITE_ROW, "cancelled", Text(f"written: {', '.join(applied)}", "yellow"))
 
     def action_cancel(self) -> None:
         if self.running is None:

@@ -383,7 +383,11 @@ class UsersScreen(RosterScreen):
             if yes:
                 self.change_link(key, None, f"Unlinked {key}; l links it again.")
 
-        self.app.push_screen(ConfirmModal("Unlink account", message, "Unlink"), confirmed)
+        # unlinking a directory account may remove the person: enter must not do it by accident
+        destructive = account["link_kind"] in DIRECTORY_LINKS
+        self.app.push_screen(
+            ConfirmModal("Unlink account", message, "Unlink", destructive=destructive), confirmed
+        )
 
     def action_pin(self) -> None:
         account = self.selected_account()

@@ -15,6 +15,8 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from engine.changes import changed_keys
+
 STAGE_ORDER = ("import", "identify", "ownership", "attributes", "push", "provision")
 
 
@@ -121,7 +123,10 @@ class PlanTree(Tree[Any]):
         self.clear()
         self.root.set_label(message)
 
-    def show_plan(self, title: str | Text, stages: list[StageChanges]) -> None:
+    def show_plan(
+        self, title: str | Text, stages: list[StageChanges], empty: Text | None = None
+    ) -> None:
+        """Show grouped changes; `empty` is the leaf shown when there are none."""
         self.clear()
         self.root.set_label(title)
         total = sum(s.change_count for s in stages)
@@ -150,7 +155,9 @@ class PlanTree(Tree[Any]):
                     )
             self._add_objects(node, stage, 0)
         if total == 0:
-            self.root.add_leaf(Text("No changes: the store already matches the apps.", "green"))
+            self.root.add_leaf(
+                empty or Text("No changes: the store already matches the apps.", "green")
+            )
         self.root.expand()
         self.cursor_line = 0
 
@@ -178,11 +185,21 @@ class PlanTree(Tree[Any]):
     @staticmethod
     def change_label(change: Mapping[str, Any]) -> Text:
         text = Text()
-        text.append(str(change.get("field") or "record"), style="cyan")
-        text.append(": ")
-        text.append(format_value(change.get("old")), style="red")
-        text.append(" → ")
-        text.append(format_value(change.get("new")), style="green")
+        name = str(change.get("field") or "record")
+        old, new = change.get("old"), change.get("new")
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            # two whole maps (an account's profile): only the keys that changed
+            differences = changed_keys(old, new, name) or [(name, "(unchanged)", "(unchanged)")]
+        else:
+            differences = [(name, old, new)]
+        for index, (path, before, after) in enumerate(differences):
+            if index:
+                text.append("; ")
+            text.append(path, style="cyan")
+            text.append(": ")
+            text.append(format_value(before), style="red")
+            text.append(" → ")
+            text.append(format_value(after), style="green")
         if change.get("reason"):
             text.append(f"  ({change['reason']})", style="dim")
         if change.get("applied") is False:
