@@ -16,8 +16,9 @@ from textual.screen import Screen
 
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
+from screens.base import RosterScreen
 from screens.dashboard import DashboardScreen
-from screens.messages import WorkerFailed
+from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
@@ -138,6 +139,7 @@ class RosterApp(App[None]):
         super().__init__()
         self.services = services
         self.start_mode = start
+        self.store_generation = 0  # counts StoreChanged: screens compare it when shown again
         for info in SCREEN_INFOS:
             self.add_mode(info.mode, lambda factory=info.factory: factory(services))
 
@@ -154,6 +156,20 @@ class RosterApp(App[None]):
         if action == "show_screen" and parameters and parameters[0] == self.current_mode:
             return False
         return True
+
+    # The store changed: every screen reloads ---------------------------------------------------
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """A run ended, a decision was saved or the configuration imported: the screens shown
+        now reload at once (except the one that made the change); the others when shown."""
+        self.store_generation += 1
+        for screen in self.screen_stack:
+            if not isinstance(screen, RosterScreen):
+                continue
+            if screen is message.origin:
+                screen.store_seen(self.store_generation)
+            else:
+                screen.post_message(StoreChanged(message.what, message.origin, message.run_id))
 
     # Help ---------------------------------------------------------------------------------------
 

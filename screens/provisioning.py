@@ -574,6 +574,7 @@ class ProvisioningScreen(RosterScreen):
     def on_provisioning_screen_created(self, message: ProvisioningScreen.Created) -> None:
         self.creating = False
         result = message.result
+        self.store_changed("run", result.run_id)  # the other screens reload
         if result.status == "applied":
             key = f"{message.app_id}:{result.account}"
             self.notify(
@@ -593,6 +594,7 @@ class ProvisioningScreen(RosterScreen):
 
     def on_provisioning_screen_refused(self, message: ProvisioningScreen.Refused) -> None:
         self.creating = False
+        self.store_changed("run")  # the refusal is recorded as a failed run
         self.refuse(message.app_id, message.message)
         self.refresh_bindings()
 
@@ -625,6 +627,10 @@ class ProvisioningScreen(RosterScreen):
     def action_refresh(self) -> None:
         self.plan = None
         self.load_apps(fresh=True)
+
+    def reload(self) -> None:
+        if not self.creating:
+            self.action_refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         has_app = self.current_app() is not None

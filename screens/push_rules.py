@@ -214,6 +214,10 @@ class PushRulesScreen(RosterScreen):
 
     def on_screen_resume(self) -> None:
         # Back from another screen: recompute only if a run finished or the rules changed.
+        if self._stamp is not None and not self.store_is_stale():
+            self.load_config(only_if_changed=True)
+
+    def reload(self) -> None:
         if self._stamp is not None:
             self.load_config(only_if_changed=True)
 

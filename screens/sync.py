@@ -290,6 +290,7 @@ class SyncScreen(RosterScreen):
         self.running = None
         self.writing = False
         self.refresh_bindings()
+        self.store_changed("run", result.run_id)  # every other screen reloads what it shows
         counts = {stage.name: dict(stage.counts) for stage in result.stages}
         problems = {stage.name: len(stage.problems) for stage in result.stages}
         with self.app.batch_update():
@@ -452,6 +453,9 @@ class SyncScreen(RosterScreen):
     # History ------------------------------------------------------------------------------
 
     def action_reload_history(self) -> None:
+        self.load_history()
+
+    def reload(self) -> None:
         self.load_history()
 
     @work(

@@ -140,3 +140,31 @@ async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
         assert isinstance(app.screen, DashboardScreen)
         assert "could not be loaded" in str(app.screen.query_one("#warnings").content)
         assert app.is_running
+
+
+async def test_a_store_change_reloads_the_screen_shown_and_the_others_when_shown(
+    services: Any,
+) -> None:
+    """A change the console did not make itself (as a configuration import would post) reaches
+    the screen shown at once, and a screen of another mode when it is shown again."""
+    from screens.messages import StoreChanged
+    from screens.sync import SyncScreen
+
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("1")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, DashboardScreen)
+
+        run = services.sync(dry_run=True)  # a run the screens have not seen
+        app.post_message(StoreChanged("run", run_id=run.run_id))
+        await settle(pilot, 0)
+        runs = app.screen.query_one("#runs-table", DataTable)
+        assert str(runs.get_row_at(0)[0]) == str(run.run_id)
+
+        await pilot.press("8")  # the Sync screen was not shown: it reloads now
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        history = app.screen.query_one("#sync-history", DataTable)
+        assert str(history.get_row_at(0)[0]) == str(run.run_id)
