@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from screens.messages import StoreChanged, WorkerFailed
@@ -33,6 +34,11 @@ class RosterScreen(Screen[None]):
         self.services = services
         self.sub_title = self.TITLE_TEXT
         self._store_seen: int | None = None  # the app's store generation this screen shows
+
+    def on_mount(self) -> None:
+        # the compact footer (less space between keys) keeps the global keys on an 80-column line
+        for footer in self.query(Footer):
+            footer.compact = True
 
     # The store changed (a run ended, a decision, a configuration import) --------------------
 
