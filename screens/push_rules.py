@@ -218,8 +218,9 @@ class PushRulesScreen(RosterScreen):
             self.load_config(only_if_changed=True)
 
     def reload(self) -> None:
+        # a link or pin changes who has which account, not the stamp: recompute the plan
         if self._stamp is not None:
-            self.load_config(only_if_changed=True)
+            self.load_config()
 
     # Loading ------------------------------------------------------------------------------
 

@@ -442,6 +442,13 @@ class SyncScreen(RosterScreen):
         self.refresh_bindings()
 
     def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.name == "Reading the cancelled run":
+            self.set_status(
+                "The run was cancelled; what it applied could not be read (the error dialog "
+                "says why). `roster runs` lists its changes.",
+                "bold red",
+            )
+            return
         if worker.group == "sync":
             self.running = None
             self.writing = False
