@@ -73,7 +73,14 @@ class UsersScreen(RosterScreen):
     AUTO_FOCUS = "#users-search"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", tooltip="Put the cursor in the search field"),
+        # / stays out of the footer (in help and the palette) so the global keys fit at 80 columns
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            show=False,
+            tooltip="Put the cursor in the search field",
+        ),
         Binding(
             "escape", "leave_search", "Results", tooltip="Leave the search field for the results"
         ),
@@ -94,7 +101,7 @@ class UsersScreen(RosterScreen):
         Binding(
             "l",
             "link",
-            "Link account",
+            "Link",
             tooltip="Link another account (APP:EXTERNAL_ID) to this person (asks first)",
         ),
     ]
