@@ -21,8 +21,9 @@ from textual.screen import Screen
 from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
+from screens.base import RosterScreen
 from screens.dashboard import DashboardScreen
-from screens.messages import WorkerFailed
+from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
@@ -97,10 +98,16 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
 )
 
 
+SCREENS_GROUP = Binding.Group("Screens", compact=True)
+
+
 class RosterApp(App[None]):
     """Roster's console. Give it the engine facade; it never opens a database itself."""
 
     TITLE = "Roster"
+    CSS = """
+    Footer FooterLabel { margin-right: 1; }
+    """
     COMMANDS = App.COMMANDS | {RosterCommands}
     SCREEN_INFOS = SCREEN_INFOS
 
@@ -121,6 +128,8 @@ class RosterApp(App[None]):
             id="app.quit.q",
             tooltip="Quit Roster (q also quits, outside text fields)",
         ),
+        # One compact footer group ("56789 Screens") so the global keys fit at 80 columns; each
+        # key keeps its own description in help and the palette.
         *(
             Binding(
                 info.key,
@@ -128,6 +137,7 @@ class RosterApp(App[None]):
                 info.title.split()[0],
                 tooltip=f"Go to {info.title}",
                 id=f"screen.{info.mode}",
+                group=SCREENS_GROUP,
             )
             for info in SCREEN_INFOS
         ),
@@ -149,6 +159,7 @@ class RosterApp(App[None]):
         self.crash_dir = crash_dir  # None: the user's log directory
         self.crash_report: Path | None = None  # where an unexpected error was written
         self.crash_text: Text | None = None  # and the short report the terminal shows
+        self.store_generation = 0  # counts StoreChanged: screens compare it when shown again
         for info in SCREEN_INFOS:
             self.add_mode(info.mode, lambda factory=info.factory: factory(services))
 
@@ -165,6 +176,20 @@ class RosterApp(App[None]):
         if action == "show_screen" and parameters and parameters[0] == self.current_mode:
             return False
         return True
+
+    # The store changed: every screen reloads ---------------------------------------------------
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """A run ended, a decision was saved or the configuration imported: the screens shown
+        now reload at once (except the one that made the change); the others when shown."""
+        self.store_generation += 1
+        for screen in self.screen_stack:
+            if not isinstance(screen, RosterScreen):
+                continue
+            if screen is message.origin:
+                screen.store_seen(self.store_generation)
+            else:
+                screen.post_message(StoreChanged(message.what, message.origin, message.run_id))
 
     # Help ---------------------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from screens.messages import WorkerFailed
+from screens.messages import StoreChanged, WorkerFailed
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -32,6 +33,40 @@ class RosterScreen(Screen[None]):
         super().__init__(**kwargs)
         self.services = services
         self.sub_title = self.TITLE_TEXT
+        self._store_seen: int | None = None  # the app's store generation this screen shows
+
+    def on_mount(self) -> None:
+        # the compact footer (less space between keys) keeps the global keys on an 80-column line
+        for footer in self.query(Footer):
+            footer.compact = True
+
+    # The store changed (a run ended, a decision, a configuration import) --------------------
+
+    def reload(self) -> None:
+        """Hook: read again everything the screen shows, keeping the admin's place."""
+
+    def store_changed(self, what: str, run_id: int | None = None) -> None:
+        """Tell the app (and so every other screen) that this screen changed the store."""
+        self.app.post_message(StoreChanged(what, origin=self, run_id=run_id))
+
+    def store_seen(self, generation: int) -> None:
+        self._store_seen = generation
+
+    def store_is_stale(self) -> bool:
+        current = getattr(self.app, "store_generation", 0)
+        return self._store_seen is not None and self._store_seen != current
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self._store_seen = getattr(self.app, "store_generation", 0)
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        # Shown again: reload if the store changed while another screen was shown.
+        if self._store_seen is None:  # first shown: on_mount loads
+            self._store_seen = getattr(self.app, "store_generation", 0)
+        elif self.store_is_stale():
+            self._store_seen = getattr(self.app, "store_generation", 0)
+            self.reload()
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         """Hook: put the screen in a sensible state after one of its workers failed."""

@@ -131,9 +131,13 @@ class DashboardScreen(RosterScreen):
             await self.app.run_action(action, screen)
 
     def on_screen_resume(self) -> None:
-        # Back from another screen: reload if a run finished since the counts were read.
-        if self._last_run is not None:
+        # Back from another screen: reload if a run finished since the counts were read (also
+        # one from the CLI; a change made in the console reloads through `reload`).
+        if self._last_run is not None and not self.store_is_stale():
             self.check_runs()
+
+    def reload(self) -> None:
+        self.action_refresh()
 
     @work(
         thread=True,

@@ -235,6 +235,11 @@ class PlaygroundScreen(RosterScreen):
         self._mark_population_stale()
         self.preview_current()
 
+    def reload(self) -> None:
+        # the store changed: fresh completions, the record again, the preview recomputed
+        if self._ready and self.context is not None:
+            self.load_setup(self.context, self.record)
+
     def _show_context_info(self, spec: ContextSpec) -> None:
         info = Text()
         info.append("Variables: ", style="dim")

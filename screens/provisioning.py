@@ -80,7 +80,7 @@ class ProvisioningScreen(RosterScreen):
         Binding(
             "t",
             "test",
-            "Test field",
+            "Test",
             tooltip="Test the highlighted field for the person: value, type",
         ),
         Binding(
@@ -95,16 +95,20 @@ class ProvisioningScreen(RosterScreen):
             "Create",
             tooltip="Create the person's account in this app (asks first)",
         ),
+        # r and a stay out of the footer (in help and the palette) so the global keys fit at 80
+        # columns; the screen reloads by itself when a run ends.
         Binding(
             "r",
             "refresh",
             "Refresh",
+            show=False,
             tooltip="Read the apps again and plan the person again",
         ),
         Binding(
             "a",
             "queue",
             "Queue",
+            show=False,
             tooltip="Accounts the next sync creates for approved access requests",
         ),
     ]
@@ -562,6 +566,7 @@ class ProvisioningScreen(RosterScreen):
     def on_provisioning_screen_created(self, message: ProvisioningScreen.Created) -> None:
         self.creating = False
         result = message.result
+        self.store_changed("run", result.run_id)  # the other screens reload
         if result.status == "applied":
             key = f"{message.app_id}:{result.account}"
             self.notify(
@@ -581,6 +586,7 @@ class ProvisioningScreen(RosterScreen):
 
     def on_provisioning_screen_refused(self, message: ProvisioningScreen.Refused) -> None:
         self.creating = False
+        self.store_changed("run")  # the refusal is recorded as a failed run
         self.refuse(message.app_id, message.message)
         self.refresh_bindings()
 
@@ -613,6 +619,10 @@ class ProvisioningScreen(RosterScreen):
     def action_refresh(self) -> None:
         self.plan = None
         self.load_apps(fresh=True)
+
+    def reload(self) -> None:
+        if not self.creating:
+            self.action_refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.current_app()

@@ -199,8 +199,13 @@ class PushRulesScreen(RosterScreen):
 
     def on_screen_resume(self) -> None:
         # Back from another screen: recompute only if a run finished or the rules changed.
-        if self._stamp is not None:
+        if self._stamp is not None and not self.store_is_stale():
             self.load_config(only_if_changed=True)
+
+    def reload(self) -> None:
+        # a link or pin changes who has which account, not the stamp: recompute the plan
+        if self._stamp is not None:
+            self.load_config()
 
     # Loading ------------------------------------------------------------------------------
 

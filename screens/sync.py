@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
+from engine.services import ChangeRow, plan_counts
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
@@ -97,6 +98,15 @@ class SyncScreen(RosterScreen):
             super().__init__()
             self.purpose = purpose
             self.message = message
+
+    class CancelledLoaded(Message):
+        """A cancelled run's journal: which of its changes were applied before the cancel."""
+
+        def __init__(self, purpose: str, result: Any, changes: list[ChangeRow]) -> None:
+            super().__init__()
+            self.purpose = purpose
+            self.result = result
+            self.changes = changes
 
     class HistoryLoaded(Message):
         def __init__(self, runs: list[RunSummary]) -> None:
@@ -282,6 +292,7 @@ class SyncScreen(RosterScreen):
         self.running = None
         self.writing = False
         self.refresh_bindings()
+        self.store_changed("run", result.run_id)  # every other screen reloads what it shows
         counts = {stage.name: dict(stage.counts) for stage in result.stages}
         problems = {stage.name: len(stage.problems) for stage in result.stages}
         with self.app.batch_update():
@@ -293,18 +304,21 @@ class SyncScreen(RosterScreen):
                     self.set_stage(WRITE_ROW, "—", Text("nothing was written", "yellow"))
             else:
                 self.mark_stopped(result.status)
-            self.show_result_tree(result)
+            if result.status == "cancelled":
+                self.tree.show_message(f"Run {result.run_id} cancelled; reading its journal…")
+            else:
+                self.show_result_tree(result)
         self.load_history()
         changes = len(result.changes)
         noun = f"{changes:,} change{'s' if changes != 1 else ''}"
         status = result.status
         if status == "cancelled":
-            written = (
-                " Stages already written stay; the next sync finishes the job."
-                if purpose == APPLY
-                else " Nothing was applied."
+            # what was written before the cancel is in the run's journal (marked applied)
+            self.set_status(
+                f"Run {result.run_id} cancelled ({result.error}). Reading what was applied…",
+                "yellow",
             )
-            self.set_status(f"Run {result.run_id} cancelled ({result.error}).{written}", "yellow")
+            self.load_cancelled(purpose, result)
         elif status == "failed":
             self.set_status(
                 label(
@@ -377,6 +391,51 @@ class SyncScreen(RosterScreen):
 
     # Cancel -------------------------------------------------------------------------------
 
+    @work(
+        thread=True,
+        exclusive=True,
+        group="sync-run",
+        exit_on_error=False,
+        name="Reading the cancelled run",
+    )
+    def load_cancelled(self, purpose: str, result: Any) -> None:
+        _summary, changes = self.services.run_changes(result.run_id)
+        self.post_message(self.CancelledLoaded(purpose, result, changes))
+
+    def on_sync_screen_cancelled_loaded(self, message: SyncScreen.CancelledLoaded) -> None:
+        result = message.result
+        changes = [c.to_json() for c in message.changes]
+        applied = plan_counts(c for c in changes if c["applied"])
+        pending = sum(1 for c in changes if not c["applied"])
+        stages = group_changes(changes, {s.name: s.counts for s in result.stages})
+        title = Text.assemble(
+            (f"Run {result.run_id}", "bold"),
+            " (dry run) " if result.dry_run else " (applied run) ",
+            status_text(result.status),
+        )
+        empty = Text("No change was computed before the cancel.", "yellow")
+        self.tree.show_plan(title, stages, empty=empty)
+        head = f"Run {result.run_id} cancelled ({result.error})."
+        if not applied:
+            self.set_status(f"{head} Nothing was applied.", "yellow")
+            if message.purpose == APPLY:
+                self.set_stage(WRITE_ROW, "cancelled", Text("nothing was written", "yellow"))
+            return
+        written = ", ".join(
+            f"{name} {plural(plan.changes, 'change')}" for name, plan in applied.items()
+        )
+        rest = (
+            f"; the other {plural(pending, 'planned change')} were not applied" if pending else ""
+        )
+        self.set_status(
+            f"{head} Applied before the cancel: {written}{rest}. The next sync finishes the job.",
+            "bold yellow",
+        )
+        for name in applied:
+            if name in self.stage_names:
+                self.set_stage(name, "done", Text("written before the cancel", "green"))
+        self.set_stage(WRITE_ROW, "cancelled", Text(f"written: {', '.join(applied)}", "yellow"))
+
     def action_cancel(self) -> None:
         if self.running is None:
             return
@@ -386,6 +445,13 @@ class SyncScreen(RosterScreen):
         self.refresh_bindings()
 
     def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.name == "Reading the cancelled run":
+            self.set_status(
+                "The run was cancelled; what it applied could not be read (the error dialog "
+                "says why). `roster runs` lists its changes.",
+                "bold red",
+            )
+            return
         if worker.group == "sync":
             self.running = None
             self.writing = False
@@ -397,6 +463,9 @@ class SyncScreen(RosterScreen):
     # History ------------------------------------------------------------------------------
 
     def action_reload_history(self) -> None:
+        self.load_history()
+
+    def reload(self) -> None:
         self.load_history()
 
     @work(

@@ -60,7 +60,14 @@ class UsersScreen(RosterScreen):
     AUTO_FOCUS = "#users-search"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "search", "Search", tooltip="Put the cursor in the search field"),
+        # / stays out of the footer (in help and the palette) so the global keys fit at 80 columns
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            show=False,
+            tooltip="Put the cursor in the search field",
+        ),
         Binding(
             "escape", "leave_search", "Results", tooltip="Leave the search field for the results"
         ),
@@ -81,7 +88,7 @@ class UsersScreen(RosterScreen):
         Binding(
             "l",
             "link",
-            "Link account",
+            "Link",
             tooltip="Link another account (APP:EXTERNAL_ID) to this person (asks first)",
         ),
     ]
@@ -93,10 +100,11 @@ class UsersScreen(RosterScreen):
     ]
 
     class Found(Message):
-        def __init__(self, query: str, refs: list[RecordRef]) -> None:
+        def __init__(self, query: str, refs: list[RecordRef], keep: bool = False) -> None:
             super().__init__()
             self.query = query
             self.refs = refs
+            self.keep = keep  # a reload: keep the person shown if they are still found
 
     class DetailLoaded(Message):
         def __init__(self, detail: UserDetail) -> None:
@@ -169,10 +177,15 @@ class UsersScreen(RosterScreen):
         self._debounce = self.set_timer(DEBOUNCE, lambda: self.search(value))
 
     @work(thread=True, exclusive=True, group="users-search", exit_on_error=False, name="Searching")
-    def search(self, query: str) -> None:
+    def search(self, query: str, keep: bool = False) -> None:
         refs = self.services.find_records("user", query, limit=SEARCH_LIMIT)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Found(query, refs))
+            self.post_message(self.Found(query, refs, keep))
+
+    def reload(self) -> None:
+        """The store changed (a sync, a decision): search again and show the same person's
+        current values."""
+        self.search(self.query_one("#users-search", Input).value, keep=True)
 
     def on_users_screen_found(self, message: UsersScreen.Found) -> None:
         if message.query != self.query_one("#users-search", Input).value:
@@ -198,7 +211,15 @@ class UsersScreen(RosterScreen):
             count.update(f"First {found}; type more to narrow.")
         else:
             count.update(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose.")
-        if message.refs:
+        if not message.refs:
+            return
+        ids = [ref.id for ref in message.refs]
+        if message.keep and self._want in ids:
+            assert self._want is not None
+            index = ids.index(self._want)
+            options.highlighted = index
+            self.load_person(self._want)  # the same person, read again
+        else:
             options.highlighted = 0
             self.load_person(message.refs[0].id)
 
@@ -374,7 +395,11 @@ class UsersScreen(RosterScreen):
             if yes:
                 self.change_link(key, None, f"Unlinked {key}; l links it again.")
 
-        self.app.push_screen(ConfirmModal("Unlink account", message, "Unlink"), confirmed)
+        # unlinking a directory account may remove the person: enter must not do it by accident
+        destructive = account.link_kind in DIRECTORY_LINKS
+        self.app.push_screen(
+            ConfirmModal("Unlink account", message, "Unlink", destructive=destructive), confirmed
+        )
 
     def action_pin(self) -> None:
         account = self.selected_account()
@@ -492,6 +517,7 @@ class UsersScreen(RosterScreen):
 
     def on_users_screen_done(self, message: UsersScreen.Done) -> None:
         self.notify(message.what, title="Saved")
+        self.store_changed("decision")  # the other screens reload
         if self._want is not None:
             self.load_detail(self._want)
 

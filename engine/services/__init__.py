@@ -8,8 +8,10 @@
 - push: push rules, their plan and history
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
+- changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
+from engine.changes import CHANGED, VERBS, StagePlan, changed_keys, plan_counts
 from engine.preview import Comparison, OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
 from engine.services.configuration import ConfigImportResult
@@ -35,6 +37,11 @@ from engine.services.records import RecordRef
 from engine.services.runs import ChangeRow, RunSummary
 
 __all__ = [
+    "CHANGED",
+    "VERBS",
+    "StagePlan",
+    "changed_keys",
+    "plan_counts",
     "Comparison",
     "FieldResult",
     "OnePreview",

@@ -16,7 +16,11 @@ from screens.text import plain
 
 
 class ConfirmModal(ModalScreen[bool]):
-    """Returns True when the admin confirms, False on cancel (esc)."""
+    """Returns True when the admin confirms, False on cancel (esc).
+
+    A `destructive` confirmation (something would be deleted) starts with Cancel focused, so
+    enter never confirms it by accident.
+    """
 
     DEFAULT_CSS = """
     ConfirmModal {
@@ -40,11 +44,19 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything"),
     ]
 
-    def __init__(self, title: str, message: str | Text, confirm: str = "Confirm") -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str | Text,
+        confirm: str = "Confirm",
+        *,
+        destructive: bool = False,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
         self.confirm_label = confirm
+        self.destructive = destructive
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -54,11 +66,15 @@ class ConfirmModal(ModalScreen[bool]):
             )
             yield Static(message, classes="confirm--message")
             with Horizontal():
-                yield Button(self.confirm_label, variant="warning", id="confirm")
+                yield Button(
+                    self.confirm_label,
+                    variant="error" if self.destructive else "warning",
+                    id="confirm",
+                )
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
+        self.query_one("#cancel" if self.destructive else "#confirm", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -17,10 +17,31 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
+from engine.services import CHANGED, VERBS, StagePlan, plan_counts
 from screens.text import safe
-from screens.widgets.plan_tree import format_counts, plural
+from screens.widgets.plan_tree import plural
 
 DELETION_SAMPLES = 3
+FIELD_SAMPLES = 3
+
+
+def describe_stage_plan(plan: StagePlan | None) -> str:
+    """`1 change · 1 account changed (profile)`: what the plan changes in one stage."""
+    if plan is None or not plan.changes:
+        return "no changes"
+    parts = [plural(plan.changes, "change")]
+    for (kind, verb), count in sorted(
+        plan.objects.items(), key=lambda item: (item[0][0], VERBS.index(item[0][1]))
+    ):
+        part = f"{plural(count, kind)} {verb}"
+        if verb == CHANGED and plan.fields:
+            top = sorted(plan.fields.items(), key=lambda item: (-item[1], item[0]))
+            names = [f"{name} {n:,}" for name, n in top[:FIELD_SAMPLES]]
+            if len(top) > FIELD_SAMPLES:
+                names.append(f"+{len(top) - FIELD_SAMPLES} more")
+            part += f" ({', '.join(names)})"
+        parts.append(part)
+    return " · ".join(parts)
 
 
 class SyncConfirmModal(ModalScreen["str | None"]):
@@ -99,9 +120,11 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         count = len(result.changes)
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
         text.append(" to apply." if count else " — applying records a run and changes nothing.")
+        # the plan's own changes, not the stages' counters (which count all they looked at)
+        planned = plan_counts(result.changes)
         for stage in result.stages:
             text.append(f"\n  {safe(stage.name):<11}", style="bold")
-            text.append(safe(format_counts(stage.counts)))
+            text.append(describe_stage_plan(planned.get(stage.name)))
             if stage.problems:
                 text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
         deletions = result.deletions or {}
@@ -132,6 +155,9 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         self.on_resize()
         if self.blocked:
             self.query_one("#confirm-deletes", Checkbox).focus()
+        elif self.result.deletions:
+            # something would be deleted: enter must not apply it by accident
+            self.query_one("#cancel", Button).focus()
         else:
             self.query_one("#apply", Button).focus()
 

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from engine.services import changed_keys
 from screens.text import plain, safe, value
 
 VALUE_WIDTH = 60
@@ -109,7 +110,10 @@ class PlanTree(Tree[Any]):
         self.clear()
         self.root.set_label(message if isinstance(message, Text) else plain(message))
 
-    def show_plan(self, title: str | Text, stages: list[StageChanges]) -> None:
+    def show_plan(
+        self, title: str | Text, stages: list[StageChanges], empty: Text | None = None
+    ) -> None:
+        """Show grouped changes; `empty` is the leaf shown when there are none."""
         self.clear()
         self.root.set_label(title if isinstance(title, Text) else plain(title))
         total = sum(s.change_count for s in stages)
@@ -138,7 +142,9 @@ class PlanTree(Tree[Any]):
                     )
             self._add_objects(node, stage, 0)
         if total == 0:
-            self.root.add_leaf(Text("No changes: the store already matches the apps.", "green"))
+            self.root.add_leaf(
+                empty or Text("No changes: the store already matches the apps.", "green")
+            )
         self.root.expand()
         self.cursor_line = 0
 
@@ -166,11 +172,21 @@ class PlanTree(Tree[Any]):
     @staticmethod
     def change_label(change: Mapping[str, Any]) -> Text:
         text = Text()
-        text.append(safe(change.get("field") or "record"), style="cyan")
-        text.append(": ")
-        text.append_text(value(change.get("old"), VALUE_WIDTH, "red"))
-        text.append(" → ")
-        text.append_text(value(change.get("new"), VALUE_WIDTH, "green"))
+        name = str(change.get("field") or "record")
+        old, new = change.get("old"), change.get("new")
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            # two whole maps (an account's profile): only the keys that changed
+            differences = changed_keys(old, new, name) or [(name, "(unchanged)", "(unchanged)")]
+        else:
+            differences = [(name, old, new)]
+        for index, (path, before, after) in enumerate(differences):
+            if index:
+                text.append("; ")
+            text.append(safe(path), style="cyan")
+            text.append(": ")
+            text.append_text(value(before, VALUE_WIDTH, "red"))
+            text.append(" → ")
+            text.append_text(value(after, VALUE_WIDTH, "green"))
         if change.get("reason"):
             text.append(f"  ({safe(change['reason'])})", style="dim")
         if change.get("applied") is False:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Footer
 
@@ -140,3 +141,132 @@ async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
         assert isinstance(app.screen, DashboardScreen)
         assert "could not be loaded" in str(app.screen.query_one("#warnings").content)
         assert app.is_running
+
+
+async def test_a_store_change_reloads_the_screen_shown_and_the_others_when_shown(
+    services: Any,
+) -> None:
+    """A change the console did not make itself (as a configuration import would post) reaches
+    the screen shown at once, and a screen of another mode when it is shown again."""
+    from screens.messages import StoreChanged
+    from screens.sync import SyncScreen
+
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("1")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, DashboardScreen)
+
+        run = services.sync(dry_run=True)  # a run the screens have not seen
+        app.post_message(StoreChanged("run", run_id=run.run_id))
+        await settle(pilot, 0)
+        runs = app.screen.query_one("#runs-table", DataTable)
+        assert str(runs.get_row_at(0)[0]) == str(run.run_id)
+
+        await pilot.press("8")  # the Sync screen was not shown: it reloads now
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        history = app.screen.query_one("#sync-history", DataTable)
+        assert str(history.get_row_at(0)[0]) == str(run.run_id)
+
+
+async def footer_showing(pilot: Any, *wanted: str, timeout: float = 10.0) -> list[str]:
+    """What the footer shows once it offers every `wanted` item, or after `timeout` seconds:
+    it recomposes its keys asynchronously after the bindings change."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause(0.05)
+        footer = pilot.app.screen.query_one(Footer)
+        keys = list(footer.query("FooterKey"))
+        laid_out = len(keys) > 1 and all(key.region.width > 0 for key in keys)
+        items = visible_footer(pilot.app) if laid_out else []
+        if (laid_out and all(item in items for item in wanted)) or time.monotonic() > deadline:
+            return items
+
+
+def visible_footer(app: RosterApp) -> list[str]:
+    """The footer's keys and group labels that are wholly on screen (not under the palette
+    key docked on the right, not past the edge)."""
+    footer = app.screen.query_one(Footer)
+    keys = list(footer.query("FooterKey"))
+    palette = [key for key in keys if key.has_class("-command-palette")]
+    limit = palette[0].region.x if palette else footer.region.right
+    shown_items = []
+    for widget in footer.query("FooterKey, FooterLabel"):
+        if widget in palette or widget.region.width == 0 or widget.region.right > limit:
+            continue
+        if widget in keys:
+            shown_items.append(f"{widget.key_display} {widget.description}".strip())
+        else:
+            shown_items.append(str(widget.content))
+    return shown_items
+
+
+@pytest.mark.parametrize("mode", ["dashboard", "push", "provisioning", "users", "sync"])
+async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode: str) -> None:
+    app = RosterApp(services, start=mode)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        app.screen.set_focus(None)  # outside text fields: every key is offered
+        items = await footer_showing(pilot, "^q Quit", "? Help", "Screens")
+        assert "^q Quit" in items and "? Help" in items and "Screens" in items, items
+        others = [info.key for info in app.SCREEN_INFOS if info.mode != mode]
+        assert [item for item in items if item in others] == others, items
+
+
+async def test_the_playground_footer_fits_at_80_columns(services: Any) -> None:
+    app = RosterApp(services, start="playground")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        # in the editor: number keys are text, F1 is help
+        items = await footer_showing(pilot, "^q Quit", "f1 Help")
+        assert "^q Quit" in items and "f1 Help" in items, items
+        await pilot.press("escape")
+        items = await footer_showing(pilot, "? Help", "Screens")
+        assert "? Help" in items and "Screens" in items, items
+
+
+async def test_the_help_dialog_fits_its_content_within_the_terminal(services: Any) -> None:
+    longest = "Go to Sync and sync now: the plan is shown for your confirmation first"
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, HelpModal)
+        table = modal.query_one(DataTable)
+        box = modal.query_one("Vertical")
+        # wide enough for every line, one line per row, and no wider than its content needs
+        assert dict(modal.rows)["s"] == longest
+        what = table.ordered_columns[1]
+        assert what.width == max(len(description) for _, description in modal.rows)
+        assert all(row.height == 1 for row in table.ordered_rows)
+        assert box.region.width <= len(longest) + 30 and box.region.right <= 120
+        assert box.region.height < 40
+
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, HelpModal)
+        table = modal.query_one(DataTable)
+        box = modal.query_one("Vertical")
+        assert box.region.x >= 0 and box.region.right <= 80
+        assert box.region.y >= 0 and box.region.bottom <= 24
+        # a description longer than the column wraps onto a second line instead of being cut
+        what = table.ordered_columns[1].width
+        rows = dict(modal.rows)
+        assert len(rows["s"]) > what
+        index = [key for key, _ in modal.rows].index("s")
+        assert table.ordered_rows[index].height == 2
+        # taller than the screen: the list scrolls to its last row
+        assert table.virtual_size.height > table.size.height
+        table.move_cursor(row=table.row_count - 1)
+        await pilot.pause()
+        assert table.scroll_y > 0

@@ -4,7 +4,6 @@ the changes tree, the run history, and the dashboard's plan / sync-now keys."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +110,11 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert isinstance(modal, SyncConfirmModal)
         summary = shown(modal.query_one("#confirm-summary", Static))
         assert "7 changes to apply" in summary  # 2 imported, 2 attributes, 3 pushes
-        assert re.search(r"push .*values 3", summary)
-        assert re.search(r"attributes .*set 2", summary)
+        # the plan's own changes per stage, not the stages' counters over the whole store
+        assert "import     2 changes · 2 accounts changed (profile 2)" in summary
+        assert "identify   no changes" in summary
+        assert "attributes 2 changes · 2 users changed (job_title 2)" in summary
+        assert "push       3 changes · 3 accounts changed (title 2, jobTitle 1)" in summary
         assert "No person, account or attribute value would be deleted" in summary
         assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
 
@@ -265,3 +267,187 @@ async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
         assert isinstance(app.screen, SyncScreen)
         latest = services.runs(limit=1)[0]
         assert latest.id == before + 1 and latest.status == "planned"
+
+
+def move_william_to_finance(services: Any) -> None:
+    """One HR department change on the demo: William Weiß (E10005), Marketing → Finance."""
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    start = text.index("- id: E10005\n")
+    at = text.index("department: Marketing", start)
+    assert at < text.index("- id: E10006\n")
+    hr.write_text(text[:at] + "department: Finance" + text[at + 21 :], encoding="utf-8")
+
+
+def drop_first_slack_account(services: Any) -> str:
+    """Remove Margaret Okafor's Slack account from the demo's Slack file: one deletion."""
+    slack = demo_folder(services) / "apps" / "slack.yaml"
+    text = slack.read_text(encoding="utf-8")
+    first = text.index("- id: U0EZQC5FKUJ\n")
+    second = text.index("\n- id: ", first + 1) + 1
+    text = text[:first] + text[second:]
+    grants = [line for line in text.split("\n") if line.startswith("- account: U0EZQC5FKUJ")]
+    assert grants
+    for line in grants:  # a grant of an account the app no longer lists is an error
+        at = text.index(line + "\n")
+        end = text.index("\n- ", at + 1) + 1
+        text = text[:at] + text[end:]
+    slack.write_text(text, encoding="utf-8")
+    return "slack:U0EZQC5FKUJ"
+
+
+async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> None:
+    gone = drop_first_slack_account(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal) and not modal.blocked
+        summary = shown(modal.query_one("#confirm-summary", Static))
+        assert "Deletions (1), by cause" in summary and gone in summary
+        assert modal.query_one("#cancel").has_focus
+        await pilot.press("enter")  # on Cancel: nothing is applied
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncScreen)
+        assert services.runs(limit=1)[0].status == "planned"
+        assert services.account_by_key(gone).status == "ENABLED"
+
+
+async def test_a_destructive_confirm_modal_starts_on_cancel(services: Any) -> None:
+    from screens.modals.confirm import ConfirmModal
+
+    answers: list[bool | None] = []
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0)
+        app.push_screen(
+            ConfirmModal("Delete", "x would be deleted", destructive=True), answers.append
+        )
+        await pilot.pause()
+        assert app.screen.query_one("#cancel").has_focus
+        await pilot.press("enter")
+        await pilot.pause()
+        app.push_screen(ConfirmModal("Link", "nothing is deleted"), answers.append)
+        await pilot.pause()
+        assert app.screen.query_one("#confirm").has_focus
+        await pilot.press("enter")
+        await pilot.pause()
+    assert answers == [False, True]
+
+
+async def test_the_confirmation_counts_the_plans_own_changes(services: Any) -> None:
+    move_william_to_finance(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        summary = shown(modal.query_one("#confirm-summary", Static))
+        assert "4 changes to apply" in summary
+        assert "import     1 change · 1 account changed (profile 1)" in summary
+        assert "identify   no changes" in summary
+        assert "ownership  no changes" in summary
+        assert "attributes 1 change · 1 user changed (department 1)" in summary
+        assert "push       2 changes · 2 accounts changed (department 2)" in summary
+        assert "556" not in summary  # the identify stage's counter over the whole store
+
+
+async def test_the_tree_shows_only_the_changed_keys_of_a_profile(services: Any) -> None:
+    move_william_to_finance(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("p")
+        await settle(pilot, 0)
+        labels = tree_labels(app.screen.query_one("#sync-tree", PlanTree))
+        profile = [label for label in labels if label.startswith("profile")]
+        assert profile == ["profile.department: Marketing → Finance  (changed in the app)"]
+        assert not any("cost_center" in label for label in labels)
+
+
+def cancel_when(services: Any, monkeypatch: pytest.MonkeyPatch, stage: str, writing: bool) -> None:
+    """Make the console's next sync cancel itself at `stage`: while planning, or (writing)
+    after the plan, while the applying run writes stage by stage."""
+    original = services.sync
+
+    def sync(**kwargs: Any) -> Any:
+        seen: list[str] = []
+        report = kwargs["progress"]
+
+        def progress(name: str, done: int, total: int) -> None:
+            seen.append(name)
+            report(name, done, total)
+
+        def cancelled() -> bool:
+            return bool(seen) and seen[-1] == stage and (("done" in seen) == writing)
+
+        kwargs["progress"], kwargs["cancelled"] = progress, cancelled
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "sync", sync)
+
+
+async def test_a_sync_cancelled_while_writing_says_what_was_applied(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    move_william_to_finance(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncConfirmModal)
+        # the import is written, then the run is cancelled before the identify stage's writes
+        cancel_when(services, monkeypatch, "identify", writing=True)
+        await pilot.press("enter")
+        await settle(pilot, 0)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        run = services.runs(limit=1)[0]
+        assert run.status == "cancelled" and not run.dry_run
+        status = shown(screen.query_one("#sync-status", Static))
+        assert f"Run {run.id} cancelled" in status
+        assert "Applied before the cancel: import 1 change" in status
+        assert "the other 3 planned changes were not applied" in status
+        assert "Stages already written" not in status
+        labels = tree_labels(screen.query_one("#sync-tree", PlanTree))
+        assert not any(label.startswith("No changes") for label in labels)
+        assert "profile.department: Marketing → Finance  (changed in the app)" in labels
+        assert any(
+            "department: Marketing → Finance" in label and "not applied" in label
+            for label in labels
+        )
+        assert stage_cells(screen)["write"] == ("cancelled", "written: import")
+    # the store agrees: the HR account was imported, the person's attribute was not computed
+    account = services.account_by_key("hr:E10005")
+    assert account.profile["department"] == "Finance"
+    william = services.find_records("user", "william.weiss@example.com", limit=1)[0]
+    assert services.user_detail(william.id).user.attributes["department"] == "Marketing"
+
+
+async def test_a_sync_cancelled_while_planning_says_nothing_was_applied(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    move_william_to_finance(services)
+    cancel_when(services, monkeypatch, "attributes", writing=False)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        await pilot.press("p")
+        await settle(pilot, 0)
+        screen = app.screen
+        run = services.runs(limit=1)[0]
+        assert run.status == "cancelled"
+        status = shown(screen.query_one("#sync-status", Static))
+        assert (
+            status == f"Run {run.id} cancelled (cancelled before the attributes stage). "
+            "Nothing was applied."
+        )
+        labels = tree_labels(screen.query_one("#sync-tree", PlanTree))
+        # the import computed before the cancel is shown, marked as not applied
+        assert any("profile.department" in label and "not applied" in label for label in labels)
+        assert not any(label.startswith("No changes") for label in labels)

@@ -14,6 +14,7 @@ from console.app import RosterApp
 from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
+from screens.modals.sync_confirm import SyncConfirmModal
 from screens.users import UsersScreen
 from tests.screens.helpers import settle, shown
 
@@ -224,3 +225,35 @@ async def test_a_person_without_email_still_answers_why(services: Any) -> None:
         await pilot.press("w")
         await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
+
+
+@pytest.mark.parametrize("start_key", ["8", "1"])
+async def test_the_users_screen_shows_new_values_after_a_sync(
+    services: Any, start_key: str
+) -> None:
+    """A sync applied from the Sync screen (8, s) or the dashboard (1, s) ends; back on Users
+    the person shown has the new value, not the one read before the sync."""
+    from tests.screens.test_sync_screen import move_william_to_finance
+
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 0)
+        screen = await open_person(pilot, "william.weiss@")
+        attributes = screen.query_one("#users-attributes", DataTable)
+        assert str(attributes.get_row("department")[1]) == "Marketing"
+
+        move_william_to_finance(services)
+        await pilot.press(start_key)
+        await settle(pilot, 0)
+        await pilot.press("s")
+        await settle(pilot, 0)
+        assert isinstance(app.screen, SyncConfirmModal)
+        await pilot.press("enter")  # apply
+        await settle(pilot, 0)
+        assert services.runs(limit=1)[0].status == "applied"
+
+        await pilot.press("7")
+        await settle(pilot, 0)
+        assert app.screen is screen
+        assert "William" in shown(screen.query_one("#users-person", Static))
+        assert str(attributes.get_row("department")[1]) == "Finance"

@@ -1,0 +1,82 @@
+"""Reading a sync's changes: what two maps differ in, and what a plan changes per stage.
+
+Pure functions over the journal's rows (dicts with stage, object_type, object_id, field, old,
+new): the console and the CLI use them to say what a plan does rather than repeat the stages'
+own counters, which describe everything a stage looked at (e.g. every account a directory
+filter kept), not what the plan changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+CREATED, CHANGED, DELETED = "created", "changed", "deleted"
+VERBS = (CREATED, CHANGED, DELETED)
+
+
+def changed_keys(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """The keys whose values differ between two maps, as (dotted path, old, new), sorted.
+
+    Nested maps are compared key by key (`profile.department`); a key missing on one side
+    reads as None there; any other value (lists included) is compared whole.
+    """
+    old_map = old if isinstance(old, Mapping) else {}
+    new_map = new if isinstance(new, Mapping) else {}
+    found: list[tuple[str, Any, Any]] = []
+    for key in sorted({*old_map, *new_map}, key=str):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        before, after = old_map.get(key), new_map.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            found.extend(changed_keys(before, after, path))
+        elif before != after:
+            found.append((path, before, after))
+    return found
+
+
+def change_verb(change: Mapping[str, Any]) -> str:
+    """Whether a journal row creates, deletes or changes its object."""
+    name = change.get("field") or ""
+    if not name and change.get("old") is None:
+        return CREATED
+    if name == "status" and change.get("new") == "DELETED":
+        return DELETED
+    return CHANGED
+
+
+@dataclass
+class StagePlan:
+    """What one stage of a plan changes: its changes, the objects they touch by kind and
+    verb (`("account", "changed") -> 2`), and how often each field changes."""
+
+    stage: str
+    changes: int = 0
+    objects: dict[tuple[str, str], int] = field(default_factory=dict)
+    fields: dict[str, int] = field(default_factory=dict)
+
+
+def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
+    """Count a plan's own changes per stage (in the order the stages first appear).
+
+    An object counts once per verb: an account whose title and department both change is one
+    account changed, with two changes.
+    """
+    stages: dict[str, StagePlan] = {}
+    seen: set[tuple[str, str, str, str]] = set()
+    for change in changes:
+        stage = str(change.get("stage") or "other")
+        plan = stages.get(stage)
+        if plan is None:
+            plan = stages[stage] = StagePlan(stage)
+        plan.changes += 1
+        kind = str(change.get("object_type") or "object")
+        verb = change_verb(change)
+        key = (stage, kind, str(change.get("object_id") or ""), verb)
+        if key not in seen:
+            seen.add(key)
+            plan.objects[(kind, verb)] = plan.objects.get((kind, verb), 0) + 1
+        name = str(change.get("field") or "")
+        if verb == CHANGED and name:
+            plan.fields[name] = plan.fields.get(name, 0) + 1
+    return stages
