@@ -213,9 +213,9 @@ class ProvisioningScreen(RosterScreen):
         for app in self.apps:
             label = plain(app.id, style="bold", limit=60)
             config = app.provisioning
-            if not config:
+            if config is None:
                 label.append(" no config", style="yellow")
-            elif config.get("proactive"):
+            elif config.proactive:
                 label.append(" auto", style="green")
             options.add_option(Option(label, id=app.id))
         options.border_subtitle = plural(len(self.apps), "app")
@@ -257,7 +257,7 @@ class ProvisioningScreen(RosterScreen):
 
     def expressions(self) -> dict[str, str]:
         app = self.current_app()
-        return dict(((app.provisioning if app else None) or {}).get("fields") or {})
+        return dict(app.provisioning.fields) if app and app.provisioning else {}
 
     def show_fields(self) -> None:
         app = self.current_app()
@@ -387,7 +387,7 @@ class ProvisioningScreen(RosterScreen):
         if self.person is None or app is None:
             self.show_plan_summary()
             return
-        if not app.provisioning:
+        if app.provisioning is None:
             self.show_plan_summary()
             return
         self.plan = None
@@ -420,7 +420,7 @@ class ProvisioningScreen(RosterScreen):
         if app is None:
             view.update("")
             return
-        if not app.provisioning:
+        if app.provisioning is None:
             view.update(
                 Text(
                     f"{safe(app.id)} has no provisioning config: add provisioning: fields: "
@@ -627,7 +627,7 @@ class ProvisioningScreen(RosterScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.current_app()
         has_app = app is not None
-        configured = app is not None and bool(app.provisioning)
+        configured = app is not None and app.provisioning is not None
         if action == "choose_person":
             return has_app
         if action in ("test", "try_expression"):

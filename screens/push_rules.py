@@ -30,7 +30,14 @@ from screens.text import clip, plain, safe, value
 from screens.widgets.plan_tree import format_counts, plural
 
 if TYPE_CHECKING:
-    from engine.services import PushExecutionRow, PushPlan, Services
+    from engine.services import (
+        PushExecutionRow,
+        PushMapping,
+        PushPlan,
+        PushRule,
+        Services,
+        Targeting,
+    )
 
 HISTORY_LIMIT = 200
 PLAN_ROW_LIMIT = 2000
@@ -38,36 +45,31 @@ DEBOUNCE = 0.2
 VALUE_WIDTH = 18
 
 
-def targeting_words(targeting: dict[str, Any] | None) -> str:
+def targeting_words(targeting: Targeting) -> str:
     """Who a rule targets, as a sentence."""
-    targeting = targeting or {}
-    kind = targeting.get("kind") or "everyone"
-    if kind == "everyone":
+    if targeting.kind == "everyone":
         return "Everyone"
-    if kind == "cel":
-        return f"People for whom this is true: {flat(targeting.get('cel') or '')}"
+    if targeting.kind == "cel":
+        return f"People for whom this is true: {flat(targeting.cel or '')}"
     parts: list[str] = []
-    entitlements = [
-        f"{e.get('app')}:{e.get('entitlement')}" for e in targeting.get("entitlements") or []
-    ]
+    entitlements = [f"{e.app}:{e.entitlement}" for e in targeting.entitlements]
     if entitlements:
         parts.append("entitlement " + " and ".join(entitlements))
-    for name, values in (targeting.get("attributes") or {}).items():
-        wanted = values if isinstance(values, list) else [values]
-        parts.append(f"{name} is {' or '.join(str(v) for v in wanted)}")
+    for name, values in targeting.attributes.items():
+        parts.append(f"{name} is {' or '.join(values)}")
     return "People with " + " and ".join(parts) if parts else "Everyone (an empty filter)"
 
 
-def short_targeting(targeting: dict[str, Any] | None) -> str:
-    kind = (targeting or {}).get("kind") or "everyone"
+def short_targeting(targeting: Targeting) -> str:
+    kind = targeting.kind
     return {"everyone": "everyone", "filter": "filter", "cel": "CEL condition"}.get(kind, kind)
 
 
-def mapping_source(mapping: dict[str, Any]) -> tuple[str, str]:
+def mapping_source(mapping: PushMapping) -> tuple[str, str]:
     """(kind, what) of a mapping: ("attribute", "job_title") or ("CEL", "subject…")."""
-    if mapping.get("attribute"):
-        return "attribute", str(mapping["attribute"])
-    return "CEL", flat(str(mapping.get("cel") or ""))
+    if mapping.attribute:
+        return "attribute", mapping.attribute
+    return "CEL", flat(mapping.cel or "")
 
 
 def changes_text(changes: dict[str, Any]) -> str:
@@ -122,7 +124,7 @@ class PushRulesScreen(RosterScreen):
 
     class ConfigLoaded(Message):
         def __init__(
-            self, rules: list[dict[str, Any]], apps: dict[str, str], stamp: tuple[int, str]
+            self, rules: list[PushRule], apps: dict[str, str], stamp: tuple[int, str]
         ) -> None:
             super().__init__()
             self.rules = rules
@@ -143,7 +145,7 @@ class PushRulesScreen(RosterScreen):
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
-        self.rules: list[dict[str, Any]] = []
+        self.rules: list[PushRule] = []
         self.apps: dict[str, str] = {}
         self.selected: str | None = None  # the highlighted rule
         self.planned: str | None = None  # the rule whose plan and history were asked for
@@ -238,14 +240,13 @@ class PushRulesScreen(RosterScreen):
         with self.app.batch_update():
             table.clear()
             for rule in self.rules:
-                enabled = bool(rule.get("enabled", True))
                 table.add_row(
-                    clip(rule["name"], 40),
-                    clip(f"{rule.get('app')} ({self.apps.get(str(rule.get('app')), '?')})", 40),
-                    Text("yes", style="green") if enabled else Text("off", style="yellow"),
-                    plain(short_targeting(rule.get("targeting"))),
-                    str(len(rule.get("mappings") or [])),
-                    key=rule["name"],
+                    clip(rule.name, 40),
+                    clip(f"{rule.app} ({self.apps.get(rule.app, '?')})", 40),
+                    Text("yes", style="green") if rule.enabled else Text("off", style="yellow"),
+                    plain(short_targeting(rule.targeting)),
+                    str(len(rule.mappings)),
+                    key=rule.name,
                 )
         table.border_subtitle = plural(len(self.rules), "rule")
         if not self.rules:
@@ -254,13 +255,13 @@ class PushRulesScreen(RosterScreen):
                 "No push rules. Add push_rules: to the configuration file and import it."
             )
             return
-        names = [r["name"] for r in self.rules]
+        names = [r.name for r in self.rules]
         index = names.index(self.selected) if self.selected in names else 0
         table.move_cursor(row=index)
         self.select_rule(names[index], force=True)
 
-    def rule(self, name: str | None) -> dict[str, Any] | None:
-        return next((r for r in self.rules if r["name"] == name), None)
+    def rule(self, name: str | None) -> PushRule | None:
+        return next((r for r in self.rules if r.name == name), None)
 
     @on(DataTable.RowHighlighted, "#push-rules")
     def _rule_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -292,23 +293,23 @@ class PushRulesScreen(RosterScreen):
     def show_rule(self, name: str) -> None:
         """The rule's targeting and mappings (from the configuration already loaded)."""
         self.selected = name
-        rule = self.rule(name) or {}
-        app = str(rule.get("app"))
+        rule = self.rule(name)
         targeting = Text()
-        targeting.append("Targeting: ", style="dim")
-        targeting.append(safe(targeting_words(rule.get("targeting"))))
-        targeting.append(" · pushes to ", style="dim")
-        targeting.append(safe(f"{app} ({self.apps.get(app, '?')})"))
-        if not rule.get("enabled", True):
-            targeting.append(" · disabled", style="bold yellow")
+        if rule is not None:
+            targeting.append("Targeting: ", style="dim")
+            targeting.append(safe(targeting_words(rule.targeting)))
+            targeting.append(" · pushes to ", style="dim")
+            targeting.append(safe(f"{rule.app} ({self.apps.get(rule.app, '?')})"))
+            if not rule.enabled:
+                targeting.append(" · disabled", style="bold yellow")
         self.query_one("#push-targeting", Static).update(targeting)
         table = self.query_one("#push-mappings", DataTable)
         with self.app.batch_update():
             table.clear()
-            for index, mapping in enumerate(rule.get("mappings") or []):
+            for index, mapping in enumerate(rule.mappings if rule else []):
                 kind, what = mapping_source(mapping)
                 table.add_row(
-                    clip(mapping.get("target"), 40),
+                    clip(mapping.target, 40),
                     Text(kind, style="cyan" if kind == "attribute" else "magenta"),
                     clip(what, 60),
                     key=str(index),
@@ -316,8 +317,8 @@ class PushRulesScreen(RosterScreen):
         self.show_mapping_detail()
 
     def show_mapping_detail(self) -> None:
-        rule = self.rule(self.selected) or {}
-        mappings = rule.get("mappings") or []
+        rule = self.rule(self.selected)
+        mappings = rule.mappings if rule else []
         row = self.query_one("#push-mappings", DataTable).cursor_row
         detail = self.query_one("#push-mapping-detail", Static)
         if not 0 <= row < len(mappings):
@@ -326,14 +327,14 @@ class PushRulesScreen(RosterScreen):
         mapping = mappings[row]
         kind, what = mapping_source(mapping)
         text = Text()
-        text.append(safe(mapping.get("target")), style="bold")
+        text.append(safe(mapping.target), style="bold")
         text.append(" ← ")
         if kind == "attribute":
             text.append("the person's attribute ")
             text.append(safe(what), style="cyan")
         else:
             text.append("CEL: ")
-            text.append(safe(str(mapping.get("cel") or "").strip(), lines=True), style="magenta")
+            text.append(safe((mapping.cel or "").strip(), lines=True), style="magenta")
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#push-mappings")
@@ -386,10 +387,10 @@ class PushRulesScreen(RosterScreen):
         table.border_subtitle = f"first {rows:,} shown" if rows < values else ""
         notes = self.notes_text(plan)
         if not items and not notes.plain:
-            rule = self.rule(message.rule) or {}
+            rule = self.rule(message.rule)
             notes = Text(
                 "Every targeted account already has the values this rule would write."
-                if rule.get("enabled", True)
+                if rule is None or rule.enabled
                 else "This rule is disabled: syncs push nothing for it.",
                 style="dim",
             )
@@ -398,10 +399,10 @@ class PushRulesScreen(RosterScreen):
         self.refresh_bindings()
 
     def status_text(self, name: str, plan: PushPlan) -> Text:
-        rule = self.rule(name) or {}
+        rule = self.rule(name)
         text = Text()
         text.append(safe(name), style="bold")
-        if not rule.get("enabled", True):
+        if rule is not None and not rule.enabled:
             text.append(": disabled, nothing is pushed. ", style="bold yellow")
             text.append("Enable it in the configuration to see its plan.", style="dim")
             return text

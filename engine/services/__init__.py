@@ -12,6 +12,8 @@
 """
 
 from engine.changes import CHANGED, VERBS, StagePlan, changed_keys, plan_counts
+from engine.config.model import Mapping as PushMapping
+from engine.config.model import PushRule, Targeting
 from engine.preview import Comparison, OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
 from engine.services.configuration import ConfigImportResult
@@ -37,6 +39,9 @@ from engine.services.records import RecordRef
 from engine.services.runs import ChangeRow, RunSummary
 
 __all__ = [
+    "PushMapping",
+    "PushRule",
+    "Targeting",
     "CHANGED",
     "VERBS",
     "StagePlan",

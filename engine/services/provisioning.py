@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from engine.cel import CelEngine
 from engine.config.model import App as AppConfig
+from engine.config.model import Provisioning
 from engine.errors import ConnectorError, InvalidInput, NotFound, StoreError
 from engine.provision import (
     FieldResult,
@@ -64,7 +65,7 @@ class ProvisioningApp:
 
     id: str
     name: str
-    provisioning: dict[str, Any] | None  # its provisioning config, None when it has none
+    provisioning: Provisioning | None  # its provisioning config, None when it has none
     creation_schema: list[dict[str, Any]]  # the connector's creation fields (SchemaField dicts)
 
 
@@ -114,11 +115,7 @@ class ProvisioningService:
         and creation schema, for the console's provisioning screen and the CLI's messages."""
         with self.ctx.db.session() as session:
             rows = list(session.execute(select(App).order_by(App.id)).scalars())
-            configured = {
-                app.id: app.provisioning.model_dump(mode="json")
-                for app in load_config(session).apps
-                if app.provisioning is not None
-            }
+            configured = {app.id: app.provisioning for app in load_config(session).apps}
             return [
                 ProvisioningApp(
                     row.id,

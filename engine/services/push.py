@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.cel import CelEngine
+from engine.config.model import PushRule
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
 from engine.store.models import Account, App, Person, PushExecution, Run
@@ -89,7 +90,7 @@ class PushRules:
     """The configured push rules (as configured), the app names, and the latest run id:
     together they say whether a plan computed earlier is still current."""
 
-    rules: list[dict[str, Any]]
+    rules: list[PushRule]
     apps: dict[str, str]  # app id: name
     latest_run: int
 
@@ -103,7 +104,7 @@ class PushService:
         with self.ctx.db.session() as session:
             latest = session.execute(select(func.max(Run.id))).scalar() or 0
         return PushRules(
-            [rule.model_dump(mode="json") for rule in config.push_rules],
+            list(config.push_rules),
             {app.id: app.title for app in config.apps},
             int(latest),
         )
