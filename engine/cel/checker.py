@@ -11,17 +11,18 @@ change with no change to the record.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import lark
 
 from .contexts import ALL_VARIABLES, ContextSpec
+from .directory import DIRECTORY_FUNCTIONS
 from .functions import (
     CALLABLE_NAMES,
     CLOCK_FUNCTIONS,
     CONSTANTS,
-    DIRECTORY_FUNCTIONS,
     GLOBAL_CONSTANTS,
     MACROS,
     NAMESPACES,
@@ -56,7 +57,7 @@ class KeyUse:
     column: int | None
 
 
-def closest(word: str, options: Any) -> str | None:
+def closest(word: str, options: Iterable[str]) -> str | None:
     options = list(options)
     found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not found:
@@ -66,7 +67,7 @@ def closest(word: str, options: Any) -> str | None:
     return found[0]
 
 
-def did_you_mean(word: str, options: Any) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
     found = closest(word, options)
     return f"did you mean `{found}`?" if found else ""
 
@@ -114,7 +115,7 @@ def check_text_bounds(text: str) -> None:
             depth = max(0, depth - 1)
 
 
-def check_tree_depth(tree: lark.Tree) -> None:
+def check_tree_depth(tree: lark.Tree[lark.Token]) -> None:
     stack: list[tuple[Any, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -165,7 +166,7 @@ class SchemaChecker:
         self.reads_directory = False  # calls a c1.* directory function
         self.reads_clock = False  # calls now() or time.now()
 
-    def run(self, tree: lark.Tree) -> list[KeyUse]:
+    def run(self, tree: lark.Tree[lark.Token]) -> list[KeyUse]:
         self.value(tree, {})
         return self.keys
 
@@ -213,7 +214,7 @@ class SchemaChecker:
     def _bind_name(self, node: Any) -> str | None:
         while isinstance(node, lark.Tree):
             if node.data == "ident":
-                return cast(lark.Token, node.children[0]).value
+                return str(cast(lark.Token, node.children[0]).value)
             if len(node.children) != 1:
                 return None
             node = node.children[0]
@@ -253,7 +254,7 @@ class SchemaChecker:
     # -- nodes
     def _ident(self, node: Any, scope: dict[str, str]) -> str:
         token = cast(lark.Token, node.children[0])
-        name = token.value
+        name: str = token.value
         if name in scope:
             return scope[name]
         if name in self.variables:

@@ -18,12 +18,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import celpy
 import lark
 from celpy import celtypes
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, TranspilerTree
 
 from engine.errors import Problem
 from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Population, UserRecord
@@ -157,7 +157,7 @@ class CelEngine:
             checker = SchemaChecker(spec, spec.variable_kinds)
             keys = checker.run(tree)
             try:
-                source, literals = transpile(tree)
+                source, literals = transpile(cast(TranspilerTree, tree))  # parser()'s nodes
                 code = compile(source, f"<cel {context}>", "exec")
             except (RecursionError, SyntaxError, MemoryError):
                 raise SchemaError(
@@ -327,7 +327,7 @@ class AccountsMap(celtypes.MapType):
     `has(accounts.app)` and `||` can absorb."""
 
     get = dict.__getitem__  # type: ignore[assignment]
-    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+    __getitem__ = dict.__getitem__
 
     def __missing__(self, key: Any) -> Any:
         from .strings import CelFunctionError

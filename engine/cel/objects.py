@@ -201,7 +201,11 @@ class CelRecord(celtypes.MapType):
 
     # The transpiled code reads fields with `.get(name)`: straight to dict lookup in C.
     get = dict.__getitem__  # type: ignore[assignment]
-    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+    if TYPE_CHECKING:  # keyed by field name (a str), as celtypes.MapType declares it
+
+        def __getitem__(self, key: Any) -> Any: ...
+    else:
+        __getitem__ = dict.__getitem__
 
     @property
     def record(self) -> Any:
@@ -222,13 +226,13 @@ class CelRecord(celtypes.MapType):
     def __len__(self) -> int:
         return len(self._canonical)
 
-    def keys(self) -> Any:  # type: ignore[override]
+    def keys(self) -> Any:
         return self.fields().keys()
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         return self.fields().items()
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         return self.fields().values()
 
     def __eq__(self, other: Any) -> bool:

@@ -6,6 +6,7 @@ works both as a method (`x.lowerAscii()`) and as a function (`lowerAscii(x)`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from celpy import celtypes
@@ -155,7 +156,7 @@ def if_empty(value: Any, default: Any) -> Any:
     return value
 
 
-STRING_FUNCTIONS = {
+STRING_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lowerAscii": lower_ascii,
     "upperAscii": upper_ascii,
     "trim": trim,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 import zoneinfo
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -322,7 +323,7 @@ def now() -> celtypes.TimestampType:
     return celtypes.TimestampType(datetime.datetime.now(UTC))
 
 
-TIME_FUNCTIONS = {
+TIME_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "now": now,
     "time.now": now,
     "time.parse": time_parse,

@@ -47,7 +47,10 @@ def parser() -> lark.Lark:
             if CELParser.CEL_PARSER is None:
                 celpy.Environment(runner_class=celpy.CompiledRunner)
             shared = CELParser.CEL_PARSER
-            if shared is not None and issubclass(shared.options.tree_class, TranspilerTree):
+            # lark types tree_class as any callable; CELParser always passes a class
+            if shared is not None and issubclass(
+                cast(type, shared.options.tree_class), TranspilerTree
+            ):
                 _parser = shared
             else:
                 grammar = (Path(celpy.__file__).parent / "cel.lark").read_text()
@@ -113,7 +116,7 @@ class RosterPhase1(Phase1Transpiler):
             return symbol(label)
         if label in OPERATORS:
             return OPERATORS[label]
-        return cast(str, super().func_name(label))
+        return super().func_name(label)
 
     def _logic(self, tree: TranspilerTree, helper: str, parts: tuple[str, ...]) -> None:
         """`&&`, `||` and `?:` through Roster's short-circuiting helpers."""
@@ -195,11 +198,11 @@ def transpile(tree: TranspilerTree) -> tuple[str, dict[str, Any]]:
     """Python source defining `__cel__(activation)`, and the literal values it refers to."""
 
     class Facade:
-        base_activation = celpy.Activation(functions={})
+        base_activation = celpy.evaluation.Activation(functions={})
 
     phase1 = RosterPhase1(Facade)
     phase1.visit(tree)
-    phase2 = Phase2Transpiler(Facade)  # type: ignore[arg-type]
+    phase2 = Phase2Transpiler(Facade)  # type: ignore[arg-type]  # a stand-in for its runner
     phase2.visit(tree)
     statements = list(phase2._statements)
     top = re.fullmatch(r"(ex_\d+)\(activation\)", tree.transpiled)

@@ -90,7 +90,7 @@ class ProfileMap(celtypes.MapType):
         return EMPTY
 
     get = dict.__getitem__  # type: ignore[assignment]
-    __getitem__ = dict.__getitem__  # type: ignore[assignment]
+    __getitem__ = dict.__getitem__
 
     def __repr__(self) -> str:
         return f"ProfileMap({dict.__repr__(self)})"

@@ -35,7 +35,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 
 
-class _SafeLoader(_Loader):  # type: ignore[misc,valid-type]
+class _SafeLoader(_Loader):  # type: ignore[misc]  # PyYAML is untyped: its loader is Any
     """YAML 1.1 guesses that bite identity data are turned off: `NO` (Norway), `on`, `yes` stay
     text, and so do numbers with leading zeros (`0042` is an employee number, not octal 34).
     Only true/false are booleans; only plain decimal numbers are integers."""
@@ -53,7 +53,7 @@ _SafeLoader.add_implicit_resolver(
 )
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class _Dumper(_BaseDumper):  # type: ignore[misc]  # PyYAML is untyped: its dumper is Any
     """Block style, never anchors (a shared list must be written out each time)."""
 
     def ignore_aliases(self, data: Any) -> bool:

@@ -42,24 +42,20 @@ class DashboardService:
         self.runs = runs
 
     def dashboard(self) -> Dashboard:
-        live = Account.status != "DELETED"
+        live = col(Account.status) != "DELETED"
         with self.ctx.db.session() as session:
             people = (
                 session.scalar(
-                    select(func.count()).select_from(Person).where(Person.status != "DELETED")
+                    select(func.count()).select_from(Person).where(col(Person.status) != "DELETED")
                 )
                 or 0
             )
             accounts = session.scalar(select(func.count()).select_from(Account).where(live)) or 0
-            apps_rows = (
-                session.execute(
-                    select(App).order_by(
-                        col(App.directory_order).is_(None), App.directory_order, App.id
-                    )
+            apps_rows = session.scalars(
+                select(App).order_by(
+                    col(App.directory_order).is_(None), col(App.directory_order), col(App.id)
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             directory_ids = [a.id for a in apps_rows if a.is_directory]
             unowned = (
                 session.scalar(
@@ -81,14 +77,16 @@ class DashboardService:
                         col(Account.owner_id).is_(None),
                         live,
                         col(Account.app_id).in_(directory_ids),
-                        Account.filter_result == "MATCH_ONLY",
+                        col(Account.filter_result) == "MATCH_ONLY",
                     )
                 )
                 or 0
             )
             per_app: dict[str, int] = dict(
                 session.execute(
-                    select(Account.app_id, func.count()).where(live).group_by(Account.app_id)
+                    select(col(Account.app_id), func.count())
+                    .where(live)
+                    .group_by(col(Account.app_id))
                 ).all()
             )
             apps = [

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from engine.errors import NotFound
 from engine.records import UserRecord
@@ -99,7 +100,7 @@ class PeopleService:
             row = (
                 session.execute(
                     select(AttributeValue).where(
-                        AttributeValue.user_id == user.id,
+                        col(AttributeValue.user_id) == user.id,
                         func.lower(AttributeValue.attribute) == attribute.lower(),
                     )
                 )
@@ -143,11 +144,13 @@ class PeopleService:
         with self.ctx.db.session() as session:
             states = {
                 row.attribute: row
-                for row in session.execute(
-                    select(AttributeValue).where(AttributeValue.user_id == user_id)
-                ).scalars()
+                for row in session.scalars(
+                    select(AttributeValue).where(col(AttributeValue.user_id) == user_id)
+                )
             }
-            app_names: dict[str, str] = dict(session.execute(select(App.id, App.name)).all())
+            app_names: dict[str, str] = dict(
+                session.execute(select(col(App.id), col(App.name))).all()
+            )
         attributes = []
         for definition in definitions:
             row = states.get(definition.name)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from engine.cel import CelEngine
 from engine.config.model import App as AppConfig
@@ -98,7 +99,7 @@ class ProvisioningService:
         with self.ctx.db.session() as session:
             config = load_config(session)
             state = load_state(session)
-            apps = {row.id: row for row in session.execute(select(App)).scalars()}
+            apps = {row.id: row for row in session.scalars(select(App))}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
             requests = load_requests(session, config, base_dir, report)
         creations = plan_provisioning(
@@ -114,7 +115,7 @@ class ProvisioningService:
         """Apps whose connector can create accounts, with their provisioning config (or None)
         and creation schema, for the console's provisioning screen and the CLI's messages."""
         with self.ctx.db.session() as session:
-            rows = list(session.execute(select(App).order_by(App.id)).scalars())
+            rows = list(session.scalars(select(App).order_by(col(App.id))))
             configured = {app.id: app.provisioning for app in load_config(session).apps}
             return [
                 ProvisioningApp(
@@ -130,7 +131,7 @@ class ProvisioningService:
     def target(self, app_id: str) -> ProvisioningTarget:
         """The app's row data, provisioning config and config folder; clear errors otherwise."""
         with self.ctx.db.session() as session:
-            rows = {row.id: row for row in session.execute(select(App)).scalars()}
+            rows = {row.id: row for row in session.scalars(select(App))}
             apps = {app.id: app for app in load_config(session).apps}
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
         capable = sorted(i for i, r in rows.items() if (r.capabilities or {}).get("provisioning"))

@@ -119,7 +119,7 @@ class PushService:
         with self.ctx.db.session() as session:
             config = load_config(session)
             state = load_state(session)
-            apps = {row.id: row for row in session.execute(select(App)).scalars()}
+            apps = {row.id: row for row in session.scalars(select(App))}
         names = [r.name for r in config.push_rules]
         if rule is not None and rule not in names:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
@@ -146,23 +146,23 @@ class PushService:
         with self.ctx.db.session() as session:
             statement = select(PushExecution).order_by(col(PushExecution.id).desc()).limit(limit)
             if rule is not None:
-                statement = statement.where(PushExecution.push_rule == rule)
+                statement = statement.where(col(PushExecution.push_rule) == rule)
             if run_id is not None:
-                statement = statement.where(PushExecution.run_id == run_id)
-            rows = session.execute(statement).scalars().all()
+                statement = statement.where(col(PushExecution.run_id) == run_id)
+            rows = session.scalars(statement).all()
             accounts = {
                 a.id: f"{a.app_id}:{a.external_id}"
-                for a in session.execute(
+                for a in session.scalars(
                     select(Account).where(
                         col(Account.id).in_([r.account_id for r in rows if r.account_id])
                     )
-                ).scalars()
+                )
             }
             people = {
                 p.id: p.email or p.display_name
-                for p in session.execute(
+                for p in session.scalars(
                     select(Person).where(col(Person.id).in_([r.user_id for r in rows if r.user_id]))
-                ).scalars()
+                )
             }
         return [
             PushExecutionRow(

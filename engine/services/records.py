@@ -30,13 +30,15 @@ class RecordsService:
         needle = f"%{query.strip()}%"
         with self.ctx.db.session() as session:
             if kind == "user":
-                statement = select(Person.id, Person.display_name, Person.email, Person.status)
+                statement = select(
+                    col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
+                )
                 if query.strip():
                     statement = statement.where(
                         or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
                     )
                 rows = session.execute(
-                    statement.order_by(Person.display_name, Person.id).limit(limit)
+                    statement.order_by(col(Person.display_name), col(Person.id)).limit(limit)
                 ).all()
                 return [
                     RecordRef(
@@ -44,11 +46,15 @@ class RecordsService:
                     )
                     for r in rows
                 ]
-            statement = select(
-                Account.id, Account.app_id, Account.external_id, Account.display_name, Account.email
+            accounts = select(
+                col(Account.id),
+                col(Account.app_id),
+                col(Account.external_id),
+                col(Account.display_name),
+                col(Account.email),
             )
             if query.strip():
-                statement = statement.where(
+                accounts = accounts.where(
                     or_(
                         col(Account.email).ilike(needle),
                         col(Account.display_name).ilike(needle),
@@ -57,7 +63,7 @@ class RecordsService:
                     )
                 )
             rows = session.execute(
-                statement.order_by(Account.app_id, Account.external_id).limit(limit)
+                accounts.order_by(col(Account.app_id), col(Account.external_id)).limit(limit)
             ).all()
             return [
                 RecordRef("account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}") for r in rows

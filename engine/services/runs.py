@@ -115,7 +115,7 @@ class RunsService:
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
         with self.ctx.db.session() as session:
-            rows = session.execute(select(Run).order_by(col(Run.id).desc()).limit(limit)).scalars()
+            rows = session.scalars(select(Run).order_by(col(Run.id).desc()).limit(limit))
             return [RunSummary.of(r) for r in rows]
 
     def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
@@ -127,8 +127,8 @@ class RunsService:
                 ChangeRow(
                     c.stage, c.object_type, c.object_id, c.field, c.old, c.new, c.reason, c.applied
                 )
-                for c in session.execute(
-                    select(Change).where(Change.run_id == run_id).order_by(Change.id)
-                ).scalars()
+                for c in session.scalars(
+                    select(Change).where(col(Change.run_id) == run_id).order_by(col(Change.id))
+                )
             ]
             return RunSummary.of(run), changes

@@ -9,10 +9,10 @@ import getpass
 import hashlib
 import json
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlalchemy import Result, delete, select
+from sqlmodel import Session, col
 
 from engine.config.document import from_document, to_document
 from engine.config.model import RosterConfig
@@ -58,8 +58,11 @@ def load_accounts(session: Session) -> list[AccountRecord]:
     grants: dict[int, list[str]] = defaultdict(list)
     g = Grant.__table__  # type: ignore[attr-defined]
     e = Entitlement.__table__  # type: ignore[attr-defined]
-    for account_id, ent in session.execute(
-        select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
+    for account_id, ent in cast(  # sqlmodel's Session.execute drops the row types
+        "Result[int, str]",
+        session.execute(
+            select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
+        ),
     ):
         grants[account_id].append(ent)
     rows = session.execute(
@@ -147,7 +150,7 @@ def load_population(session: Session) -> Population:
 def load_config_document(session: Session) -> dict[str, Any]:
     """The stored configuration as one document (the shape of the YAML file)."""
     document: dict[str, Any] = {"version": 1}
-    for row in session.execute(select(ConfigObject)).scalars():
+    for row in session.scalars(select(ConfigObject)):
         if row.body is not None:
             document[row.section] = row.body
     return document
@@ -160,12 +163,12 @@ def load_config(session: Session) -> RosterConfig:
 
 
 def config_versions(session: Session) -> dict[str, str]:
-    return {row.section: row.version for row in session.execute(select(ConfigObject)).scalars()}
+    return {row.section: row.version for row in session.scalars(select(ConfigObject))}
 
 
 def save_config_document(session: Session, document: dict[str, Any], *, actor: str) -> list[str]:
     """Replace the stored configuration; audit every section that changed. Caller commits."""
-    existing = {row.section: row for row in session.execute(select(ConfigObject)).scalars()}
+    existing = {row.section: row for row in session.scalars(select(ConfigObject))}
     changed: list[str] = []
     now = utcnow()
     for section in CONFIG_SECTIONS:
@@ -196,7 +199,7 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
             row.body, row.version, row.updated_at, row.updated_by = body, version, now, actor
             session.add(row)
     for section in set(existing) - set(CONFIG_SECTIONS):
-        session.execute(delete(ConfigObject).where(ConfigObject.section == section))
+        session.execute(delete(ConfigObject).where(col(ConfigObject.section) == section))
     return changed
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.config.model import App as AppConfig
 from engine.connectors.registry import make_connector
@@ -46,8 +46,8 @@ def sync_signature(
 def _last_applied(session: Session) -> Run | None:
     return session.execute(
         select(Run)
-        .where(Run.status == "applied", Run.dry_run.is_(False))  # type: ignore[attr-defined]
-        .order_by(Run.id.desc())  # type: ignore[union-attr]
+        .where(col(Run.status) == "applied", col(Run.dry_run).is_(False))
+        .order_by(col(Run.id).desc())
         .limit(1)
     ).scalar_one_or_none()
 
@@ -58,9 +58,9 @@ def needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> b
     earlier stages may be committed without their attribute consequences)."""
     previous = session.execute(
         select(Run)
-        .where(Run.id < run_id, Run.dry_run.is_(False))  # type: ignore[attr-defined]
-        .order_by(Run.id.desc())
-        .limit(1)  # type: ignore[union-attr]
+        .where(col(Run.id) < run_id, col(Run.dry_run).is_(False))
+        .order_by(col(Run.id).desc())
+        .limit(1)
     ).scalar_one_or_none()
     if previous is None or previous.status not in ("applied", "blocked-by-threshold"):
         return True

@@ -3,8 +3,10 @@ decisions, attribute values and the apps' last source versions."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlmodel import Session
+from typing import cast
+
+from sqlalchemy import Result, select
+from sqlmodel import Session, col
 
 from engine.store.models import Account, AttributeValue, Meta
 from engine.store.repo import load_accounts, load_users
@@ -15,8 +17,9 @@ def load_state(session: Session) -> WorkState:
     a = Account.__table__.c  # type: ignore[attr-defined]
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
-    for app_id, ext, digest, decision in session.execute(
-        select(a.app_id, a.external_id, a.fingerprint, a.filter_result)
+    for app_id, ext, digest, decision in cast(  # sqlmodel's Session.execute drops the row types
+        "Result[str, str, str, str | None]",
+        session.execute(select(a.app_id, a.external_id, a.fingerprint, a.filter_result)),
     ):
         fingerprints[(app_id, ext)] = digest
         if decision:
@@ -32,8 +35,13 @@ def load_state(session: Session) -> WorkState:
     state.filter_results = filter_results
     state.source_versions = {
         key.removeprefix("source_version:"): value
-        for key, value in session.execute(
-            select(Meta.key, Meta.value).where(Meta.key.startswith("source_version:"))  # type: ignore[attr-defined]
+        for key, value in cast(
+            "Result[str, str]",
+            session.execute(
+                select(col(Meta.key), col(Meta.value)).where(
+                    col(Meta.key).startswith("source_version:")
+                )
+            ),
         )
     }
     return state

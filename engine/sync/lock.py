@@ -9,6 +9,7 @@ import socket
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from engine.errors import SyncLocked
 from engine.store.db import Database
@@ -46,7 +47,7 @@ def acquire_lock(db: Database, actor: str) -> None:
             session.delete(held)  # its process died: the lock is stale, and so is its run
             session.execute(
                 update(Run)
-                .where(Run.status == "running")
+                .where(col(Run.status) == "running")
                 .values(
                     status="failed",
                     ended_at=utcnow(),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from engine.cel import CelEngine
 from engine.config.model import App as AppConfig
@@ -187,7 +188,7 @@ def _run_locked(
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
         population = population_sizes(session)
-        app_rows = {row.id: row for row in session.execute(select(App)).scalars()}
+        app_rows = {row.id: row for row in session.scalars(select(App))}
         full = needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"
         )
@@ -415,7 +416,7 @@ def _nothing_changed(
     with db.session() as session, session.begin():
         session.execute(
             update(Run)
-            .where(Run.id == run_id)
+            .where(col(Run.id) == run_id)
             .values(
                 status=result.status,
                 ended_at=utcnow(),
@@ -429,10 +430,10 @@ def _nothing_changed(
 def _finish(
     db: Database, run_id: int, result: SyncResult, state: WorkState, committed: set[str]
 ) -> None:
-    counts = {r.name: dict(r.counts) for r in result.stages}
-    counts["changes"] = len(result.planned)  # type: ignore[assignment]
+    counts: dict[str, Any] = {r.name: dict(r.counts) for r in result.stages}
+    counts["changes"] = len(result.planned)
     # what each stage reported stays with the run, for `roster runs` and the Sync screen
-    counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}  # type: ignore[assignment]
+    counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}
     with db.session() as session, session.begin():
         if result.status != "applied":
             # the plan (or what was computed before the failure) is kept, marked not applied;
@@ -441,6 +442,6 @@ def _finish(
             writer.journal(session, run_id, pending, applied=False)
         session.execute(
             update(Run)
-            .where(Run.id == run_id)
+            .where(col(Run.id) == run_id)
             .values(status=result.status, ended_at=utcnow(), counts=counts, error=result.error)
         )

@@ -137,7 +137,7 @@ def load_requests(
             row.entitlement_external_id or "",
             row.status,
         )
-        for row in session.execute(select(AccessRequest)).scalars()
+        for row in session.scalars(select(AccessRequest))
     }
     merged = dict(stored)
     for item in read_request_file(config, base_dir, report):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.config.model import DeletionThreshold
 from engine.store.models import Account, AttributeValue, Person
@@ -86,11 +86,11 @@ def population_sizes(session: Session) -> dict[DeletionKind, int]:
     counted from the plan's own state by the caller)."""
     return {
         DeletionKind.USERS: session.scalar(
-            select(func.count()).select_from(Person).where(Person.status != "DELETED")
+            select(func.count()).select_from(Person).where(col(Person.status) != "DELETED")
         )
         or 0,
         DeletionKind.ACCOUNTS: session.scalar(
-            select(func.count()).select_from(Account).where(Account.status != "DELETED")
+            select(func.count()).select_from(Account).where(col(Account.status) != "DELETED")
         )
         or 0,
         DeletionKind.VALUES: session.scalar(select(func.count()).select_from(AttributeValue)) or 0,

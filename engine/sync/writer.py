@@ -96,7 +96,7 @@ def write_import(
         _advance_sequence(session, ACCOUNT)
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
     rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
-    statement = update(Account).where(Account.id == bindparam("_id"))
+    statement = update(Account).where(col(Account.id) == bindparam("_id"))
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     for app_id in sorted(state.dirty_grants):
@@ -105,11 +105,11 @@ def write_import(
         counts = state.import_counts.get(app_id, {})
         session.execute(
             update(App)
-            .where(App.id == app_id)
+            .where(col(App.id) == app_id)
             .values(last_import_at=now, last_import_status="ok", last_import_counts=counts)
         )
     for app_id, error in import_errors.items():
-        session.execute(update(App).where(App.id == app_id).values(last_import_status=error))
+        session.execute(update(App).where(col(App.id) == app_id).values(last_import_status=error))
     for app_id, version in state.new_source_versions.items():
         set_meta(session, f"source_version:{app_id}", version)
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
@@ -121,9 +121,7 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
         return
     existing = {
         row.external_id: row
-        for row in session.execute(
-            select(Entitlement).where(Entitlement.app_id == app_id)
-        ).scalars()
+        for row in session.scalars(select(Entitlement).where(col(Entitlement.app_id) == app_id))
     }
     for item in listing.entitlements:
         row = existing.get(item.external_id)
@@ -143,7 +141,7 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
     account_ids = [a.id for a in state.accounts_of_app(app_id)]
     for start in range(0, len(account_ids), 500):  # bounded: SQLite limits bound parameters
         chunk = account_ids[start : start + 500]
-        session.execute(delete(Grant).where(Grant.account_id.in_(chunk)))  # type: ignore[attr-defined]
+        session.execute(delete(Grant).where(col(Grant.account_id).in_(chunk)))
     rows = []
     for account in state.accounts_of_app(app_id):
         for ent in account.entitlements:
@@ -183,7 +181,7 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
         for u in sorted(state.dirty_users - set(mapping.values()))
         if u in state.users
     ]
-    statement = update(Person).where(Person.id == bindparam("_id"))
+    statement = update(Person).where(col(Person.id) == bindparam("_id"))
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     links = []
@@ -198,7 +196,7 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
                 "filter_result": state.filter_results.get(key),
             }
         )
-    statement = update(Account).where(Account.id == bindparam("_id"))
+    statement = update(Account).where(col(Account.id) == bindparam("_id"))
     for batch in _batches(links):
         session.connection().execute(statement, batch)
     journal(
@@ -247,7 +245,7 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
     users = sorted({u for u, _ in state.dirty_attributes})
     for start in range(0, len(users), 500):
         chunk = users[start : start + 500]
-        session.execute(delete(AttributeValue).where(AttributeValue.user_id.in_(chunk)))  # type: ignore[attr-defined]
+        session.execute(delete(AttributeValue).where(col(AttributeValue.user_id).in_(chunk)))
         rows = [
             {
                 "user_id": u,
@@ -269,7 +267,7 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
         for u in sorted(state.dirty_users)
         if u in state.users
     ]
-    statement = update(Person).where(Person.id == bindparam("_id"))
+    statement = update(Person).where(col(Person.id) == bindparam("_id"))
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     journal(session, run_id, [c for c in state.changes if c.stage == "attributes"], True)
@@ -332,7 +330,7 @@ def write_push(
             _copy_listed(item, account)
             state.fingerprints[key] = digest
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
-        statement = update(Account).where(Account.id == bindparam("_id"))
+        statement = update(Account).where(col(Account.id) == bindparam("_id"))
         for batch in _batches(rows):
             session.connection().execute(statement, batch)
         if version is not None:
@@ -401,8 +399,8 @@ def write_access_requests(session: Session, requests: list[Any]) -> None:
     request id: new ones are added, known ones take the source's current values, and a
     fulfilled one stays fulfilled. Requests for apps the configuration does not have are left
     out (nothing could serve them)."""
-    apps = set(session.execute(select(App.id)).scalars())
-    stored = {row.request_id: row for row in session.execute(select(AccessRequest)).scalars()}
+    apps = set(session.scalars(select(col(App.id))))
+    stored = {row.request_id: row for row in session.scalars(select(AccessRequest))}
     for item in requests:
         if item.app_id not in apps:
             continue
@@ -495,7 +493,9 @@ def write_provisioned_account(
     app_id = plan.app_id
     key = f"{app_id}:{listed.external_id}"
     account = session.execute(
-        select(Account).where(Account.app_id == app_id, Account.external_id == listed.external_id)
+        select(Account).where(
+            col(Account.app_id) == app_id, col(Account.external_id) == listed.external_id
+        )
     ).scalar_one_or_none() or Account(app_id=app_id, external_id=listed.external_id)
     record = AccountRecord(id=0, app_id=app_id, external_id=listed.external_id)
     _copy_listed(listed, record)

@@ -140,9 +140,12 @@ class CsvStore:
             for row, (line, values) in enumerate(ent_rows, start=1):
                 if len(values) != len(ent_header):
                     continue
+
+                def report_entitlement(m: str, h: str, line: int = line, row: int = row) -> None:
+                    ent_problems.add(f"row {row}: {m}", line, h)
+
                 entitlement = entitlement_from(
-                    dict(zip(ent_header, values, strict=True)),
-                    lambda m, h, line=line, row=row: ent_problems.add(f"row {row}: {m}", line, h),
+                    dict(zip(ent_header, values, strict=True)), report_entitlement
                 )
                 if entitlement is None:
                     continue

@@ -148,12 +148,13 @@ class YamlStore:
         seen: set[str] = set()
         for position, item in enumerate(raw):
             line = parsed.item_line("entitlements", position)
-            entitlement = entitlement_from(
-                item,
-                lambda m, h, line=line, n=position + 1: problems.add(
-                    f"entitlement #{n}: {m}", line, h
-                ),
-            )
+
+            def report_entitlement(
+                m: str, h: str, line: int | None = line, n: int = position + 1
+            ) -> None:
+                problems.add(f"entitlement #{n}: {m}", line, h)
+
+            entitlement = entitlement_from(item, report_entitlement)
             if entitlement is None:
                 continue
             if entitlement.external_id in seen:
