@@ -236,6 +236,8 @@ def init(sample: bool, empty: bool, as_json: bool) -> None:
 @_guard
 def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
     """Import every app, identify people, link accounts and compute attributes."""
+    from engine.services import describe_stage_plan, plan_counts
+
     services = _services()
     result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes)
     if as_json:
@@ -243,9 +245,14 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
     else:
         verb = "Planned" if result.dry_run else "Run"
         echo(f"{verb} {result.run_id}: {result.status}")
+        # what the plan changes per stage (as the console's confirmation says it), then the
+        # stage's own counters, which count everything it looked at
+        planned = plan_counts(change.as_dict() for change in result.planned)
         for stage in result.stages:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items())) or "nothing"
-            echo(f"  {stage.name:<11} {counts}")
+            echo(f"  {stage.name:<11} {describe_stage_plan(planned.get(stage.name))}")
+            if stage.counts:
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items()))
+                echo(f"              looked at: {counts}")
             for note in stage.notes:
                 echo(f"    {note}")
             for problem in stage.problems[:10]:

@@ -80,3 +80,29 @@ def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
         if verb == CHANGED and name:
             plan.fields[name] = plan.fields.get(name, 0) + 1
     return stages
+
+
+FIELD_SAMPLES = 3  # the most frequently changed fields named in a stage's description
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def describe_stage_plan(plan: StagePlan | None) -> str:
+    """`1 change · 1 account changed (profile 1)`: what the plan changes in one stage."""
+    if plan is None or not plan.changes:
+        return "no changes"
+    parts = [_plural(plan.changes, "change")]
+    for (kind, verb), count in sorted(
+        plan.objects.items(), key=lambda item: (item[0][0], VERBS.index(item[0][1]))
+    ):
+        part = f"{_plural(count, kind)} {verb}"
+        if verb == CHANGED and plan.fields:
+            top = sorted(plan.fields.items(), key=lambda item: (-item[1], item[0]))
+            names = [f"{name} {n:,}" for name, n in top[:FIELD_SAMPLES]]
+            if len(top) > FIELD_SAMPLES:
+                names.append(f"+{len(top) - FIELD_SAMPLES} more")
+            part += f" ({', '.join(names)})"
+        parts.append(part)
+    return " · ".join(parts)

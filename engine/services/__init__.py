@@ -11,7 +11,14 @@
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
-from engine.changes import CHANGED, VERBS, StagePlan, changed_keys, plan_counts
+from engine.changes import (
+    CHANGED,
+    VERBS,
+    StagePlan,
+    changed_keys,
+    describe_stage_plan,
+    plan_counts,
+)
 from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
 from engine.preview import Comparison, OnePreview, PopulationPreview
@@ -46,6 +53,7 @@ __all__ = [
     "VERBS",
     "StagePlan",
     "changed_keys",
+    "describe_stage_plan",
     "plan_counts",
     "Comparison",
     "FieldResult",

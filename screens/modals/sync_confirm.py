@@ -17,31 +17,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
-from engine.services import CHANGED, VERBS, StagePlan, plan_counts
+from engine.services import describe_stage_plan, plan_counts
 from screens.text import safe
 from screens.widgets.plan_tree import plural
 
 DELETION_SAMPLES = 3
-FIELD_SAMPLES = 3
-
-
-def describe_stage_plan(plan: StagePlan | None) -> str:
-    """`1 change · 1 account changed (profile)`: what the plan changes in one stage."""
-    if plan is None or not plan.changes:
-        return "no changes"
-    parts = [plural(plan.changes, "change")]
-    for (kind, verb), count in sorted(
-        plan.objects.items(), key=lambda item: (item[0][0], VERBS.index(item[0][1]))
-    ):
-        part = f"{plural(count, kind)} {verb}"
-        if verb == CHANGED and plan.fields:
-            top = sorted(plan.fields.items(), key=lambda item: (-item[1], item[0]))
-            names = [f"{name} {n:,}" for name, n in top[:FIELD_SAMPLES]]
-            if len(top) > FIELD_SAMPLES:
-                names.append(f"+{len(top) - FIELD_SAMPLES} more")
-            part += f" ({', '.join(names)})"
-        parts.append(part)
-    return " · ".join(parts)
 
 
 class SyncConfirmModal(ModalScreen["str | None"]):

@@ -399,3 +399,26 @@ def test_the_installed_console_refuses_a_missing_store(tmp_path: Path) -> None:
         f"store there with `roster init --db {db}`.\n"
     )
     assert not db.exists()
+
+
+def test_sync_text_says_what_the_plan_changes(store: tuple[CliRunner, Path, Path]) -> None:
+    """One HR department change: each stage line says what the plan changes (one account, one
+    person's department), not the stage's counters over everything it looked at."""
+    import copy
+
+    import yaml
+
+    from tests.engine.org import HR
+
+    runner, db, config = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    hr = copy.deepcopy(HR)
+    hr["accounts"][0]["profile"]["department"] = "Finance"  # Ann Lee, from Engineering
+    (config.parent / "hr.yaml").write_text(yaml.safe_dump(hr, sort_keys=False))
+    code, out, _ = run(runner, "sync", "--dry-run", "--db", str(db))
+    assert code == 0, out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "1 change · 1 account changed (profile 1)" in lines["import"]
+    assert "identify    no changes" in lines["identify"]
+    assert "1 change · 1 user changed (department 1)" in lines["attributes"]
+    assert "looked at: changed 1" in out
