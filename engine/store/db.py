@@ -48,6 +48,14 @@ class Database:
     """One identity store. Each worker thread opens its own `session()`."""
 
     def __init__(self, url: str) -> None:
+        try:
+            make_url(url).port  # noqa: B018 - a bad port is only found when read
+        except (SQLAlchemyError, ValueError) as exc:  # not a URL at all, or a bad port
+            raise StoreError(
+                f"Cannot read the database URL {url!r}: it is not an SQLAlchemy URL. Give one "
+                "like postgresql+psycopg2://USER@HOST/DBNAME or sqlite:////path/to/roster.db, "
+                "or use --db PATH for a SQLite file."
+            ) from exc
         self.url = url
         self._engine: Engine | None = None
 
