@@ -6,6 +6,7 @@ store never creates a folder: a mistyped path stays an error.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,8 +52,9 @@ class Database:
         try:
             make_url(url).port  # noqa: B018 - a bad port is only found when read
         except (SQLAlchemyError, ValueError) as exc:  # not a URL at all, or a bad port
+            shown = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", url)  # never show a password
             raise StoreError(
-                f"Cannot read the database URL {url!r}: it is not an SQLAlchemy URL. Give one "
+                f"Cannot read the database URL {shown!r}: it is not an SQLAlchemy URL. Give one "
                 "like postgresql+psycopg2://USER@HOST/DBNAME or sqlite:////path/to/roster.db, "
                 "or use --db PATH for a SQLite file."
             ) from exc

@@ -422,3 +422,14 @@ def test_sync_text_says_what_the_plan_changes(store: tuple[CliRunner, Path, Path
     assert "identify    no changes" in lines["identify"]
     assert "1 change · 1 user changed (department 1)" in lines["attributes"]
     assert "looked at: changed 1" in out
+
+
+@pytest.mark.parametrize(
+    "url", ["nonsense", "postgresql://bob:s3cr3t@db.example:5432x/prod", "garbage://"]
+)
+def test_a_database_url_that_is_not_one_is_a_clear_error(url: str) -> None:
+    result = CliRunner().invoke(main, ["--database-url", url, "runs"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "s3cr3t" not in result.output
+    if url != "garbage://":  # a well-formed URL of an unknown driver fails when opened
+        assert "is not an SQLAlchemy URL" in result.stderr
