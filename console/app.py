@@ -109,6 +109,8 @@ class RosterApp(App[None]):
     Footer FooterLabel { margin-right: 1; }
     """
     COMMANDS = App.COMMANDS | {RosterCommands}
+    # How often the console asks whether another process changed the store (a cheap query).
+    STORE_POLL_SECONDS: float = 3.0
     SCREEN_INFOS = SCREEN_INFOS
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -160,11 +162,14 @@ class RosterApp(App[None]):
         self.crash_report: Path | None = None  # where an unexpected error was written
         self.crash_text: Text | None = None  # and the short report the terminal shows
         self.store_generation = 0  # counts StoreChanged: screens compare it when shown again
+        self._own_change = False  # this console changed the store: screens already know
         for info in SCREEN_INFOS:
             self.add_mode(info.mode, lambda factory=info.factory: factory(services))
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
+        if self.STORE_POLL_SECONDS:
+            self.set_interval(self.STORE_POLL_SECONDS, self.look_at_store)
 
     # Navigation --------------------------------------------------------------------------------
 
@@ -179,10 +184,35 @@ class RosterApp(App[None]):
 
     # The store changed: every screen reloads ---------------------------------------------------
 
+    def look_at_store(self) -> None:
+        """Ask, off the UI thread, whether another process (the CLI, a cron sync, a second
+        console) changed the store; if so every screen reloads, as after a change made here."""
+        self.run_worker(
+            self._store_changed_elsewhere,
+            thread=True,
+            exclusive=True,
+            group="store-watch",
+            exit_on_error=False,
+        )
+
+    def _store_changed_elsewhere(self) -> None:
+        try:
+            changed = self.services.store_changed_elsewhere()
+        except Exception:  # noqa: BLE001 - a busy or locked store: look again next time
+            return
+        self.call_from_thread(self._after_looking, changed)
+
+    def _after_looking(self, changed: bool) -> None:
+        own, self._own_change = self._own_change, False
+        if changed and not own:
+            self.post_message(StoreChanged("elsewhere"))
+
     def on_store_changed(self, message: StoreChanged) -> None:
         """A run ended, a decision was saved or the configuration imported: the screens shown
         now reload at once (except the one that made the change); the others when shown."""
         self.store_generation += 1
+        if message.origin is not None:
+            self._own_change = True
         for screen in self.screen_stack:
             if not isinstance(screen, RosterScreen):
                 continue

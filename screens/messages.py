@@ -28,6 +28,6 @@ class StoreChanged(Message, bubble=False):
 
     def __init__(self, what: str, origin: object | None = None, run_id: int | None = None) -> None:
         super().__init__()
-        self.what = what  # "run", "decision" or "configuration"
+        self.what = what  # "run", "decision", "configuration" or "elsewhere" (another process)
         self.origin = origin
         self.run_id = run_id

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import func, select
+from sqlmodel import col
+
 from engine.cel import CelEngine
 from engine.config.model import RosterConfig
 from engine.errors import RosterError
 from engine.records import Population
 from engine.store.db import Database
-from engine.store.repo import load_config, load_population
+from engine.store.models import Run
+from engine.store.repo import config_versions, get_meta, load_config, load_population, stable_hash
 
 
 class ServiceContext:
@@ -21,6 +25,7 @@ class ServiceContext:
         self._population: Population | None = None
         self._cel: CelEngine | None = None
         self._lock = threading.Lock()
+        self._stamp: str | None = None
 
     def population(self) -> Population:
         with self._lock:
@@ -49,6 +54,27 @@ class ServiceContext:
         """Forget cached records after the store changed (a sync, an import, a link)."""
         with self._lock:
             self._population = None
+
+    def store_stamp(self) -> str:
+        """What the screens show depends on: the last finished run, the manual decisions and
+        the configuration. Cheap (three small queries), so a console can ask every few seconds
+        whether another process (the CLI, a second console) changed the store."""
+        with self.db.session() as session:
+            finished = session.scalar(select(func.max(Run.id)).where(col(Run.status) != "running"))
+            manual = get_meta(session, "manual_generation")
+            versions = config_versions(session)
+        return stable_hash({"run": finished or 0, "manual": manual, "config": versions})
+
+    def changed_since_last_look(self) -> bool:
+        """Whether the store changed since the previous call (False on the first); a change
+        drops the cached records, so the next read sees it."""
+        stamp = self.store_stamp()
+        with self._lock:
+            changed = self._stamp is not None and stamp != self._stamp
+            self._stamp = stamp
+        if changed:
+            self.invalidate()
+        return changed
 
     def config(self) -> RosterConfig:
         """The stored configuration, typed (empty before the first import)."""

@@ -83,6 +83,11 @@ class Services:
             dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, cancelled=cancelled
         )
 
+    def store_changed_elsewhere(self) -> bool:
+        """Whether the store changed since the last call (a run ended, a decision or the
+        configuration was saved, by this process or another); the caches are dropped if so."""
+        return self.ctx.changed_since_last_look()
+
     def runs(self, limit: int = 20) -> list[RunSummary]:
         return self.run_history.runs(limit)
 

@@ -153,19 +153,19 @@ async def test_a_store_change_reloads_the_screen_shown_and_the_others_when_shown
 
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("1")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
 
         run = services.sync(dry_run=True)  # a run the screens have not seen
         app.post_message(StoreChanged("run", run_id=run.run_id))
-        await settle(pilot, 0)
+        await settle(pilot)
         runs = app.screen.query_one("#runs-table", DataTable)
         assert str(runs.get_row_at(0)[0]) == str(run.run_id)
 
         await pilot.press("8")  # the Sync screen was not shown: it reloads now
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
         history = app.screen.query_one("#sync-history", DataTable)
         assert str(history.get_row_at(0)[0]) == str(run.run_id)
@@ -209,7 +209,7 @@ def visible_footer(app: RosterApp) -> list[str]:
 async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode: str) -> None:
     app = RosterApp(services, start=mode)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         app.screen.set_focus(None)  # outside text fields: every key is offered
         items = await footer_showing(pilot, "^q Quit", "? Help", "Screens")
         assert "^q Quit" in items and "? Help" in items and "Screens" in items, items
@@ -220,7 +220,7 @@ async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode:
 async def test_the_playground_footer_fits_at_80_columns(services: Any) -> None:
     app = RosterApp(services, start="playground")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         # in the editor: number keys are text, F1 is help
         items = await footer_showing(pilot, "^q Quit", "f1 Help")
         assert "^q Quit" in items and "f1 Help" in items, items
@@ -233,7 +233,7 @@ async def test_the_help_dialog_fits_its_content_within_the_terminal(services: An
     longest = "Go to Sync and sync now: the plan is shown for your confirmation first"
     app = RosterApp(services)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         modal = app.screen
@@ -250,7 +250,7 @@ async def test_the_help_dialog_fits_its_content_within_the_terminal(services: An
 
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
         modal = app.screen

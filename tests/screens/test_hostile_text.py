@@ -165,7 +165,7 @@ async def open_help(pilot: Any, title: str) -> None:
 async def test_dashboard_shows_hostile_app_names_literally(hostile: Any) -> None:
     app = RosterApp(hostile)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         check(
             app,
             f"HR {SHOWN[DEPARTMENT]}",
@@ -187,7 +187,7 @@ async def test_dashboard_shows_hostile_app_names_literally(hostile: Any) -> None
 async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
     app = RosterApp(hostile, start="users")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, SHOWN[BOLD], SHOWN[OVERRIDE], RTL)
 
         # Typing markup into the search field: no crash, shown as typed.
@@ -202,7 +202,7 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         await pilot.press(*"ann@")
         await settle(pilot)
         await pilot.press("escape", "enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         detail = check(
             app,
             f"Ann {SHOWN[BOLD]}",
@@ -221,7 +221,7 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         attributes.focus()
         attributes.move_cursor(row=attributes.get_row_index("job_title"))
         await pilot.press("w")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
         check(app, SHOWN[TITLE_OSC], "Why — job_title")
         await pilot.press("escape")
@@ -251,11 +251,11 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         assert isinstance(app.screen, LinkAccountModal)
         check(app, f"Link an account to Ann {SHOWN[BOLD]}")
         await pilot.press(*"chat:c2", "enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         check(app, f"Ghost {SHOWN[TITLE_OSC]}")
         await pilot.click("#confirm")
-        await settle(pilot, 0)
+        await settle(pilot)
         linked = [n for n in toasts(app) if n.title == "Saved"]
         assert len(linked) == 1
         assert linked[0].markup is False
@@ -269,11 +269,11 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         search.focus()
         await settle(pilot)
         await pilot.press("escape", "enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, SHOWN[OVERRIDE], SHOWN[ZERO_WIDTH], "BBBB")
         attributes.move_cursor(row=attributes.get_row_index("job_title"))
         await pilot.press("w")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
         summary = app.screen.query_one("#explain-summary", Static)
         assert len(plain_of(summary.content)) < 5000  # a megabyte, shown as a bounded preview
@@ -286,7 +286,7 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         search.focus()
         await settle(pilot)
         await pilot.press("escape", "enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, RTL, SHOWN[CLICK], SHOWN[NUL], "Wipe\\x1b[2Jout")
         assert app.is_running  # [@click=app.quit] is text, not an action
 
@@ -294,7 +294,7 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
 async def test_push_rules_screen_rules_plan_and_history(hostile: Any) -> None:
     app = RosterApp(hostile, start="push")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await settle(pilot)
         check(
             app,
@@ -309,7 +309,7 @@ async def test_push_rules_screen_rules_plan_and_history(hostile: Any) -> None:
         # The CEL of a mapping, as written (once cut to its column, once in full below).
         check(app, CEL_JOIN, 'subject.jobTitle + " [/] \\x1b[2J"')
         await pilot.press("h")
-        await settle(pilot, 0)
+        await settle(pilot)
         # The first sync's executions: the pushed values, escapes visible.
         check(app, f"Latest executions of {SHOWN[BOLD]}", "ad:ad1", "Chief \\x1b]0;pwned")
         await open_help(pilot, "Push rules")
@@ -318,24 +318,24 @@ async def test_push_rules_screen_rules_plan_and_history(hostile: Any) -> None:
 async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> None:
     app = RosterApp(hostile, start="provisioning")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, "sAMAccountName", CEL_JOIN[:30], f"AD {SHOWN[CLICK]}"[:20])
 
         # The record picker: markup typed into its search, then the hostile labels.
         await pilot.press("o")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, RecordPicker)
         check(app, f"Ann {SHOWN[BOLD]}", SHOWN[OVERRIDE], RTL)
         await pilot.press(*"[/]")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert app.screen.query_one("#record-search", Input).value == "[/]"
         check(app, "[/]")
         for _ in range(3):
             await pilot.press("backspace")
         await pilot.press(*"eve@")
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert not isinstance(app.screen, RecordPicker)
         # Eve's plan: her department makes the account name too long, her job title the
         # display name; the reasons are shown, and the mappings' CEL as written.
@@ -350,18 +350,18 @@ async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> 
         )
 
         await pilot.press("t")
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, f"Test for {SHOWN[OVERRIDE]} <eve@example.com>: ✗ 37 characters")
 
         await pilot.press("e")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ProvisionTryModal)
         check(app, "Try ad.sAMAccountName", SHOWN[OVERRIDE])
         await pilot.press("escape")
         await pilot.pause()
 
         await pilot.press("a")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, ProvisionQueueModal)
         check(app, "Queue")
         await pilot.press("escape")
@@ -369,7 +369,7 @@ async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> 
 
         # Create: refused or confirmed, the reasons and values are text.
         await pilot.press("c")
-        await settle(pilot, 0)
+        await settle(pilot)
         if isinstance(app.screen, ConfirmModal):
             check(app, f"AD {SHOWN[CLICK]}", SHOWN[OVERRIDE])
             await pilot.press("escape")
@@ -384,14 +384,14 @@ async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> 
 async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
     app = RosterApp(hostile, start="sync")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         # The first run's journal, from the history: imported names and values literally.
         await pilot.press("h")
-        await settle(pilot, 0)
+        await settle(pilot)
         history = app.screen.query_one("#sync-history", DataTable)
         history.move_cursor(row=history.get_row_index("1"))
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         tree = app.screen.query_one(PlanTree)
         labels: list[str] = []
         nodes = [tree.root]
@@ -414,12 +414,12 @@ async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
 
         # Sync now: the dry run's confirmation, then cancel.
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         check(app, "Dry run")
         await pilot.press("escape")
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app)
         await open_help(pilot, "Sync")
 
@@ -427,12 +427,12 @@ async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
 async def test_playground_values_samples_and_picker(hostile: Any) -> None:
     app = RosterApp(hostile, start="playground")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press(*"account.displayName")
-        await settle(pilot, 0.6)
+        await settle(pilot)
         check(app)
         await pilot.press("ctrl+r")
-        await settle(pilot, 0)
+        await settle(pilot)
         await settle(pilot)
         # A directory filter must decide, so every account is an error: each named literally,
         # with the value it gave.
@@ -446,15 +446,15 @@ async def test_playground_values_samples_and_picker(hostile: Any) -> None:
 
         # A string literal holding markup, typed in the editor.
         await pilot.press("ctrl+a", "delete", *'"[/] " + account.displayName')
-        await settle(pilot, 0.6)
+        await settle(pilot)
         check(app, '"[/] ')
 
         # The record picker, with markup typed into its search.
         await pilot.press("ctrl+o")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, RecordPicker)
         await pilot.press(*"[/]")
-        await settle(pilot, 0)
+        await settle(pilot)
         check(app, "[/]")
         await pilot.press("escape")
         await pilot.pause()
@@ -465,7 +465,7 @@ async def test_playground_values_samples_and_picker(hostile: Any) -> None:
 async def test_error_dialog_and_toasts_are_plain_text(hostile: Any) -> None:
     app = RosterApp(hostile)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         app.show_error(f"Loading {DEPARTMENT}", RuntimeError(f"boom {CLOSE} {TITLE_OSC}"))
         await pilot.pause()
         assert isinstance(app.screen, ErrorModal)
@@ -491,11 +491,11 @@ async def test_error_dialog_and_toasts_are_plain_text(hostile: Any) -> None:
 async def test_palette_commands_open_screens_with_hostile_data(hostile: Any) -> None:
     app = RosterApp(hostile)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("ctrl+p")
         await pilot.pause()
         await palette_choose(pilot, "Go to Users")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert app.current_mode == "users"
         check(app, SHOWN[BOLD])
 
@@ -518,7 +518,7 @@ async def test_unexpected_error_ends_with_status_1_and_a_short_report(
 
     with pytest.raises(Boom):
         async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, 0)
+            await settle(pilot)
             app.call_later(explode)
             await pilot.pause()
             await pilot.pause()
@@ -543,7 +543,7 @@ async def test_pasted_control_characters_become_visible_escapes(hostile: Any) ->
     """A search field and the CEL editor keep a pasted escape sequence as its visible text."""
     app = RosterApp(hostile, start="users")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         search = app.screen.query_one("#users-search", Input)
         await pilot.press("a")
         search._on_paste(events.Paste(CLEAR))
@@ -554,12 +554,12 @@ async def test_pasted_control_characters_become_visible_escapes(hostile: Any) ->
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("9")
-        await settle(pilot, 0)
+        await settle(pilot)
         editor = app.screen.query_one(CelEditor)
         editor.text = f'"{TITLE_OSC}"'  # as a saved expression would load
-        await settle(pilot, 0.6)
+        await settle(pilot)
         assert editor.text == '"Chief \\x1b]0;pwned\\x07Officer"'
         editor.text_area.insert(OVERRIDE)  # as a paste would insert
-        await settle(pilot, 0.6)
+        await settle(pilot)
         assert editor.text.endswith(SHOWN[OVERRIDE])
         check(app, "Chief \\x1b]0;pwned\\x07Officer")

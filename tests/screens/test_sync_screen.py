@@ -300,16 +300,16 @@ async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> 
     gone = drop_first_slack_account(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal) and not modal.blocked
         summary = shown(modal.query_one("#confirm-summary", Static))
         assert "Deletions (1), by cause" in summary and gone in summary
         assert modal.query_one("#cancel").has_focus
         await pilot.press("enter")  # on Cancel: nothing is applied
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
         assert services.runs(limit=1)[0].status == "planned"
         assert services.account_by_key(gone).status == "ENABLED"
@@ -321,7 +321,7 @@ async def test_a_destructive_confirm_modal_starts_on_cancel(services: Any) -> No
     answers: list[bool | None] = []
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         app.push_screen(
             ConfirmModal("Delete", "x would be deleted", destructive=True), answers.append
         )
@@ -341,9 +341,9 @@ async def test_the_confirmation_counts_the_plans_own_changes(services: Any) -> N
     move_william_to_finance(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal)
         summary = shown(modal.query_one("#confirm-summary", Static))
@@ -360,9 +360,9 @@ async def test_the_tree_shows_only_the_changed_keys_of_a_profile(services: Any) 
     move_william_to_finance(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("p")
-        await settle(pilot, 0)
+        await settle(pilot)
         labels = tree_labels(app.screen.query_one("#sync-tree", PlanTree))
         profile = [label for label in labels if label.startswith("profile")]
         assert profile == ["profile.department: Marketing → Finance  (changed in the app)"]
@@ -397,14 +397,14 @@ async def test_a_sync_cancelled_while_writing_says_what_was_applied(
     move_william_to_finance(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         # the import is written, then the run is cancelled before the identify stage's writes
         cancel_when(services, monkeypatch, "identify", writing=True)
         await pilot.press("enter")
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
         run = services.runs(limit=1)[0]
@@ -436,9 +436,9 @@ async def test_a_sync_cancelled_while_planning_says_nothing_was_applied(
     cancel_when(services, monkeypatch, "attributes", writing=False)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("p")
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = app.screen
         run = services.runs(limit=1)[0]
         assert run.status == "cancelled"

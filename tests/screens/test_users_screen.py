@@ -237,23 +237,55 @@ async def test_the_users_screen_shows_new_values_after_a_sync(
 
     app = RosterApp(services, start="users")
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(pilot, 0)
+        await settle(pilot)
         screen = await open_person(pilot, "william.weiss@")
         attributes = screen.query_one("#users-attributes", DataTable)
         assert str(attributes.get_row("department")[1]) == "Marketing"
 
         move_william_to_finance(services)
         await pilot.press(start_key)
-        await settle(pilot, 0)
+        await settle(pilot)
         await pilot.press("s")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         await pilot.press("enter")  # apply
-        await settle(pilot, 0)
+        await settle(pilot)
         assert services.runs(limit=1)[0].status == "applied"
 
         await pilot.press("7")
-        await settle(pilot, 0)
+        await settle(pilot)
         assert app.screen is screen
         assert "William" in shown(screen.query_one("#users-person", Static))
         assert str(attributes.get_row("department")[1]) == "Finance"
+
+
+async def test_a_sync_run_by_another_process_reaches_the_screen_shown(services: Any) -> None:
+    """The CLI (or a second console) syncs the same store: within a few seconds the console
+    shown reloads and the person on screen has the new value, with no key pressed."""
+    import subprocess
+    import sys
+
+    from tests.screens.helpers import wait_until
+    from tests.screens.test_sync_screen import move_william_to_finance
+
+    app = RosterApp(services, start="users")
+    app.STORE_POLL_SECONDS = 0.2
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "william.weiss@")
+        attributes = screen.query_one("#users-attributes", DataTable)
+        assert str(attributes.get_row("department")[1]) == "Marketing"
+
+        move_william_to_finance(services)
+        done = subprocess.run(
+            [sys.executable, "-m", "console.cli", "--db", str(services.db.sqlite_path), "sync"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        await wait_until(
+            pilot,
+            lambda: str(attributes.get_row("department")[1]) == "Finance",
+            "the Users screen to show the department the other process synced",
+        )
+        assert "William" in shown(screen.query_one("#users-person", Static))
