@@ -127,6 +127,10 @@ def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _fail(exc: RosterError, as_json: bool) -> None:
     if as_json:
         click.echo(
@@ -365,7 +369,7 @@ def _print_population(result: Any, as_json: bool) -> None:
     if not result.ok:
         _print_problem(result.error, result.caret)
         return
-    echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {result.errors} errors")
+    echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {_count(result.errors, 'error')}")
     for key, value in result.summary.items():
         if key == "top":
             for item, count in value:
@@ -697,9 +701,9 @@ def config_validate(file: Path, as_json: bool) -> None:
             echo(f"{problem.severity}: {file}: {problem}", err=True)
         echo(
             f"{file}: "
-            + ("valid" if not errors else f"{len(errors)} errors")
+            + ("valid" if not errors else _count(len(errors), "error"))
             + (
-                f", {len(result.problems) - len(errors)} warnings"
+                f", {_count(len(result.problems) - len(errors), 'warning')}"
                 if len(result.problems) > len(errors)
                 else ""
             )
@@ -740,16 +744,21 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 @_guard
 def runs(run_id: int | None, as_json: bool) -> None:
     """List runs, or show one run's counts and changes."""
+    from engine.services import changed_keys
+    from engine.text import value_text
+
     services = _services()
     if run_id is None:
         items = services.runs(limit=50)
         if as_json:
             _emit([r.to_json() for r in items])
             return
+        if items:
+            echo(f"{'run':>5}  {'started':<19}  {'kind':<10} {'mode':<8} {'status':<21} by")
         for run in items:
             echo(
-                f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.status:<21} "
-                f"{'dry run' if run.dry_run else 'applied':<8} {run.started_by}"
+                f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.kind:<10} "
+                f"{'dry run' if run.dry_run else 'apply':<8} {run.status:<21} {run.started_by}"
             )
         if not items:
             echo("No runs yet: `roster sync --dry-run` plans one.")
@@ -766,21 +775,30 @@ def runs(run_id: int | None, as_json: bool) -> None:
         )
         return
     echo(
-        f"Run {summary.id}: {summary.status} ({'dry run' if summary.dry_run else 'applied'})"
-        f", started {summary.started_at:%Y-%m-%d %H:%M:%S} by {summary.started_by}"
+        f"Run {summary.id} ({summary.kind}, {'dry run' if summary.dry_run else 'apply'}): "
+        f"{summary.status}, started {summary.started_at:%Y-%m-%d %H:%M:%S} by "
+        f"{summary.started_by}"
     )
     if summary.error:
         echo(f"  error: {summary.error}")
     for push in pushes:
         result = "ok" if push.success else f"failed: {push.reason}"
-        written = ", ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in push.changes.items())
+        written = "; ".join(
+            f"{k}: {value_text(v[0])} → {value_text(v[1])}" for k, v in push.changes.items()
+        )
         echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
     for change in changes:
-        field = f".{change.field}" if change.field else ""
-        echo(
-            f"  [{change.stage}] {change.object_id}{field}: "
-            f"{change.old!r} → {change.new!r}  ({change.reason})"
+        # two maps (an account's profile): only the keys that changed, as the console shows
+        name = change.field or "record"
+        if isinstance(change.old, dict) and isinstance(change.new, dict):
+            differences = changed_keys(change.old, change.new, name)
+        else:
+            differences = [(name, change.old, change.new)]
+        written = "; ".join(
+            f"{path}: {value_text(old)} → {value_text(new)}" for path, old, new in differences
         )
+        applied = "" if change.applied or summary.dry_run else "  [not applied]"
+        echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
 
 
 if __name__ == "__main__":  # pragma: no cover

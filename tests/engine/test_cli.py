@@ -433,3 +433,30 @@ def test_a_database_url_that_is_not_one_is_a_clear_error(url: str) -> None:
     assert "Traceback" not in result.output and "s3cr3t" not in result.output
     if url != "garbage://":  # a well-formed URL of an unknown driver fails when opened
         assert "is not an SQLAlchemy URL" in result.stderr
+
+
+def test_runs_text_shows_kind_mode_and_only_the_changed_keys(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    import copy
+
+    import yaml
+
+    from tests.engine.org import HR
+
+    runner, db, config = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    hr = copy.deepcopy(HR)
+    hr["accounts"][0]["profile"]["department"] = "Finance"  # Ann Lee, from Engineering
+    (config.parent / "hr.yaml").write_text(yaml.safe_dump(hr, sort_keys=False))
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "runs", "--db", str(db))
+    assert code == 0
+    header, newest = out.splitlines()[:2]
+    assert header.split() == ["run", "started", "kind", "mode", "status", "by"]
+    assert newest.split()[0] == "2" and newest.split()[3:6] == ["sync", "apply", "applied"]
+    code, out, _ = run(runner, "runs", "2", "--db", str(db))
+    assert code == 0
+    assert out.splitlines()[0].startswith("Run 2 (sync, apply): applied")
+    assert "[import] hr:E1 profile.department: Engineering → Finance  (" in out
+    assert "'Engineering'" not in out and "phone" not in out  # no reprs, no unchanged keys
