@@ -19,7 +19,8 @@ class Problem:
     def __str__(self) -> str:
         where = self.path
         if self.line is not None:
-            where += f": line {self.line}" + (f", column {self.column}" if self.column else "")
+            where += (": " if where else "") + f"line {self.line}"
+            where += f", column {self.column}" if self.column else ""
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f" ({self.hint})"

@@ -145,6 +145,53 @@ def position(node: Any) -> tuple[int | None, int | None]:
     return None, None
 
 
+# ---- integer literals --------------------------------------------------------------------
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+UINT_MAX = 2**64 - 1
+INTEGER_RANGE = f"int is 64-bit ({INT_MIN} to {INT_MAX}), uint 0 to {UINT_MAX}"
+
+
+def integer_literal(token: lark.Token) -> tuple[int, bool]:
+    """The value of an INT_LIT or UINT_LIT token, and whether it is a uint; a SchemaError at
+    the literal when the value is out of the CEL range (int64, uint64).
+
+    Decimal digits may start with 0 (`007` is 7, as in cel-go); the sign is part of the token,
+    so `-9223372036854775808` is the smallest int and not the negation of an overflow.
+    """
+    text = str(token.value)
+    unsigned = text[-1:] in ("u", "U")
+    body = text[:-1] if unsigned else text
+    negative = body.startswith("-")
+    digits = body[1:] if negative else body
+    value = int(digits[2:], 16) if digits[:2] in ("0x", "0X") else int(digits, 10)
+    if negative:
+        value = -value
+    low, high = (0, UINT_MAX) if unsigned else (INT_MIN, INT_MAX)
+    if not low <= value <= high:
+        raise SchemaError(
+            f"integer literal out of range: {INTEGER_RANGE}",
+            token.line,
+            token.column,
+            _out_of_range_hint(value, unsigned),
+        )
+    return value, unsigned
+
+
+def _out_of_range_hint(value: int, unsigned: bool) -> str:
+    if unsigned and value < 0:
+        return "a uint cannot be negative; drop the `u` for an int"
+    if not unsigned and value == INT_MAX + 1:
+        return (
+            f"for a uint add `u`: `{value}u`; the smallest int is written `{INT_MIN}`, "
+            "with no space or bracket after the `-`"
+        )
+    if not unsigned and 0 < value <= UINT_MAX:
+        return f"for a uint add `u`: `{value}u`"
+    return f"a double holds larger numbers, with less precision: `{float(value):.6e}`"
+
+
 # ---- the schema walk ----------------------------------------------------------------------
 
 _PASS = frozenset(
@@ -252,6 +299,12 @@ class SchemaChecker:
         return dotted_name(node) or "x"
 
     # -- nodes
+    def _literal(self, node: Any, scope: dict[str, str]) -> str:
+        token = node.children[0]
+        if isinstance(token, lark.Token) and token.type in ("INT_LIT", "UINT_LIT"):
+            integer_literal(token)
+        return "dyn"
+
     def _ident(self, node: Any, scope: dict[str, str]) -> str:
         token = cast(lark.Token, node.children[0])
         name: str = token.value

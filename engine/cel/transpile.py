@@ -23,6 +23,7 @@ import celpy
 import lark
 from celpy.evaluation import Phase1Transpiler, Phase2Transpiler, TranspilerTree
 
+from .checker import integer_literal
 from .functions import CONSTANTS, GLOBAL_CONSTANTS, PLAIN_FUNCTIONS, QUALIFIED_NAMES, symbol
 from .runtime import OPERATORS
 
@@ -148,6 +149,16 @@ class RosterPhase1(Phase1Transpiler):
             super().expr(tree)
 
     def literal(self, tree: TranspilerTree) -> None:
+        token = cast(lark.Token, tree.children[0])
+        if token.type in ("INT_LIT", "UINT_LIT"):
+            # parsed here, not by eval of Python source: `007` is 7, and a value out of range
+            # is a SchemaError at the literal rather than celpy's bare ValueError
+            value, unsigned = integer_literal(token)
+            name = f"_k{len(self.literals)}"
+            kind = celpy.celtypes.UintType if unsigned else celpy.celtypes.IntType
+            self.literals[name] = kind(value)
+            tree.transpiled = name
+            return
         super().literal(tree)
         if tree.transpiled != "None":
             name = f"_k{len(self.literals)}"

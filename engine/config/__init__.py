@@ -34,7 +34,14 @@ from engine.config.model import (
     Targeting,
     is_secret_key,
 )
-from engine.config.validate import ValidationResult, check_config, validate_file, validate_text
+from engine.config.validate import (
+    ValidationResult,
+    check_config,
+    decode_config,
+    read_config_file,
+    validate_file,
+    validate_text,
+)
 
 __all__ = [
     "DEFAULT_MERGE_RULES",
@@ -59,10 +66,12 @@ __all__ = [
     "ValidationResult",
     "check_config",
     "config_data",
+    "decode_config",
     "diff_configs",
     "dump_config",
     "from_document",
     "is_secret_key",
+    "read_config_file",
     "section_versions",
     "to_document",
     "validate_file",

@@ -38,6 +38,8 @@ __all__ = [
     "Describe",
     "ValidationResult",
     "check_config",
+    "decode_config",
+    "read_config_file",
     "validate_file",
     "validate_text",
 ]
@@ -158,18 +160,53 @@ def validate_text(
     return ValidationResult(config=config, problems=problems, source=source)
 
 
+def decode_config(data: bytes, source: str = "<config>") -> str:
+    """The text of a configuration file's bytes; ConfigInvalid, with the line and column of the
+    first byte that is not UTF-8, when it is not UTF-8 text (a Latin-1 or UTF-16 file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = not_utf8_problem(data, exc)
+        raise ConfigInvalid(f"{source}: {problem.message}", [problem]) from None
+
+
+def not_utf8_problem(data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """Where the first byte that is not UTF-8 is (line, and column in characters)."""
+    start = exc.start
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line = data.count(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8", errors="replace")) + 1
+    return Problem(
+        message=f"the file is not UTF-8 text: the byte 0x{data[start]:02x} cannot be read",
+        line=line,
+        column=column,
+        hint="save the file as UTF-8; if it is Latin-1 or Windows-1252, "
+        "`iconv -f latin1 -t utf-8` converts it",
+    )
+
+
+def read_config_file(path: FsPath | str) -> str:
+    """A configuration file's text; ConfigInvalid with a clear problem when it cannot be read
+    or is not UTF-8."""
+    file = FsPath(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        problem = Problem(
+            message=f"cannot read the configuration file: {exc.strerror or exc}",
+            hint="check the path and that the file is readable",
+        )
+        raise ConfigInvalid(f"{file}: {problem.message}", [problem]) from None
+    return decode_config(data, str(file))
+
+
 def validate_file(path: FsPath | str, *, population: Any = None) -> ValidationResult:
     """Read and validate a configuration file; relative connector paths resolve from its folder."""
     file = FsPath(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = Problem(
-            message=f"cannot read the configuration file: {exc}",
-            path=str(file),
-            hint="check the path and that the file is readable UTF-8 text",
-        )
-        return ValidationResult(config=None, problems=[problem], source=str(file))
+        text = read_config_file(file)
+    except ConfigInvalid as exc:
+        return ValidationResult(config=None, problems=exc.problems, source=str(file))
     return validate_text(
         text, source=str(file), base_dir=file.resolve().parent, population=population
     )

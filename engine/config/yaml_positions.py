@@ -22,6 +22,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.errors import Problem
+from engine.text import printable
 
 PathPart = str | int
 Path = tuple[PathPart, ...]
@@ -94,7 +95,10 @@ class YamlSyntaxError(Exception):
 
 def load_yaml(text: str) -> Located:
     """Parse `text`; raise YamlSyntaxError with a located Problem when it is not valid YAML."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader rejects control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(reader_problem(text, exc)) from None
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -109,6 +113,49 @@ def load_yaml(text: str) -> Located:
     builder = _Builder(located)
     located.data = builder.build(root, ())
     return located
+
+
+# The YAML escape for each character a double-quoted string can hold but a file cannot.
+_YAML_ESCAPES = {"\x00": "\\0", "\x07": "\\a", "\x08": "\\b", "\x0b": "\\v",
+                 "\x0c": "\\f", "\x1b": "\\e"}  # fmt: skip
+
+
+def yaml_escape(char: str) -> str:
+    """How to write `char` inside a double-quoted YAML string (`\\e` for ESC, `\\x7f`, …)."""
+    if char in _YAML_ESCAPES:
+        return _YAML_ESCAPES[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def character_position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of `text[index]`, counting lines as an editor does (at `\\n`)."""
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
+def reader_problem(text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """The Problem for a character PyYAML's reader refuses (a control character, a NUL, DEL,
+    U+FFFE, a lone surrogate): where it is, shown visibly, and how to write it instead."""
+    index = exc.position if isinstance(exc.position, int) else -1
+    if 0 <= index < len(text):
+        char = text[index]
+        line, column = character_position(text, index)
+    else:  # pragma: no cover - PyYAML always gives the position in a str
+        char, line, column = chr(exc.character), 0, 0
+    code = ord(char)
+    kind = "a control character" if code < 0x20 or 0x7F <= code <= 0x9F else "a character"
+    shown = printable(char)
+    if shown == char:  # a noncharacter such as U+FFFE, which `printable` leaves as it is
+        shown = f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return Problem(
+        message=f"the file contains {kind} ({shown}), which YAML does not allow",
+        line=line or None,
+        column=column or None,
+        hint=f'remove it, or write it inside a double-quoted string as "{yaml_escape(char)}"',
+    )
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:

@@ -582,6 +582,77 @@ def test_bounds(engine: CelEngine) -> None:
     assert "empty" in error.problem.message
 
 
+INTEGER_RANGE = (
+    "integer literal out of range: int is 64-bit (-9223372036854775808 to 9223372036854775807), "
+    "uint 0 to 18446744073709551615"
+)
+
+
+@pytest.mark.parametrize(
+    ("expression", "column"),
+    [
+        ("12345678901234567890123456", 1),
+        ("9223372036854775808", 1),
+        ("-9223372036854775809", 1),
+        ("18446744073709551616u", 1),
+        ("0x1FFFFFFFFFFFFFFFF", 1),
+        ("0x8000000000000000", 1),
+        ("-0x8000000000000001", 1),
+        ("-1u", 1),
+        ("- 9223372036854775808", 3),  # the sign is the literal's only when written next to it
+        ("[1, subject.email.size() + 99999999999999999999] == []", 28),
+        ('{"a": -9223372036854775809}.size() == 1', 7),
+        ("[1, 2].all(x, x < 18446744073709551616u)", 19),
+        ("has(subject.email) && 1 == 12345678901234567890123456", 28),
+    ],
+)
+def test_integer_literals_out_of_range_are_compile_errors(
+    engine: CelEngine, expression: str, column: int
+) -> None:
+    error = compile_error(engine, expression, "push_mapping")
+    assert error.problem.message == INTEGER_RANGE
+    assert (error.problem.line, error.problem.column) == (1, column)
+    assert error.caret == expression + "\n" + " " * (column - 1) + "^"
+    assert error.problem.hint
+    problems = engine.check("push_mapping", expression)
+    assert [(p.message, p.column, p.severity) for p in problems] == [
+        (INTEGER_RANGE, column, "error")
+    ]
+
+
+def test_integer_literal_hints(engine: CelEngine) -> None:
+    hint = compile_error(engine, "9223372036854775808").problem.hint
+    assert "`9223372036854775808u`" in hint and "`-9223372036854775808`" in hint
+    assert "cannot be negative" in compile_error(engine, "-1u").problem.hint
+    assert "double" in compile_error(engine, "12345678901234567890123456").problem.hint
+    error = compile_error(engine, 'subject.email == "x" ||\n  0x1FFFFFFFFFFFFFFFF == 1')
+    assert (error.problem.line, error.problem.column) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected", "kind"),
+    [
+        ("-9223372036854775808", -9223372036854775808, "int"),
+        ("9223372036854775807", 9223372036854775807, "int"),
+        ("-0x8000000000000000", -9223372036854775808, "int"),
+        ("0x7fffffffffffffff", 9223372036854775807, "int"),
+        ("18446744073709551615u", 18446744073709551615, "uint"),
+        ("0xFFFFFFFFFFFFFFFFu", 18446744073709551615, "uint"),
+        ("0u", 0, "uint"),
+        ("-0", 0, "int"),
+        ("007", 7, "int"),  # leading zeros are decimal, as in cel-go (not a Python SyntaxError)
+        ("010u", 10, "uint"),
+        ("1-2", -1, "int"),
+    ],
+)
+def test_integer_literals_at_the_limits(
+    engine: CelEngine, expression: str, expected: int, kind: str
+) -> None:
+    program = engine.compile("push_mapping", expression)
+    value = engine.evaluate(program, {})
+    assert to_python(value) == expected and type_name(value) == kind
+
+
 def test_wrong_result_type() -> None:
     assert (
         check_result("push_condition", "yes") == 'push_condition must return bool; got string "yes"'

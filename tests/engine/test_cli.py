@@ -228,6 +228,112 @@ def test_broken_config_is_rejected_with_every_problem_and_changes_nothing(
     assert code == 1 and "line" in err
 
 
+@pytest.mark.parametrize(
+    "literal",
+    ["12345678901234567890123456", "18446744073709551616u", "-9223372036854775809",
+     "0x1FFFFFFFFFFFFFFFF"],
+)  # fmt: skip
+def test_preview_of_an_integer_literal_out_of_range_is_a_compile_error(
+    store: tuple[CliRunner, Path, Path], literal: str
+) -> None:
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    expression = f'subject.email == "x" || {literal} > 0'
+    for scope in (["--user", "ann.lee@example.com"], ["--all"]):
+        code, out, err = run(
+            runner, "--db", str(db), "preview", "--context", "push_condition", *scope,
+            "--json", "--", expression,
+        )  # fmt: skip
+        _no_traceback(out, err)
+        data = json.loads(out)
+        assert code == 1 and data["ok"] is False
+        error = data["error"]
+        assert error["message"].startswith("integer literal out of range: int is 64-bit")
+        assert (error["line"], error["column"]) == (1, 25)
+        assert error["caret"].splitlines()[1] == " " * 24 + "^"
+    code, out, err = run(
+        runner, "--db", str(db), "preview", "--context", "push_mapping",
+        "--user", "ann.lee@example.com", "--", literal,
+    )  # fmt: skip
+    _no_traceback(out, err)
+    assert code == 1 and "line 1, column 1: integer literal out of range" in err
+    code, out, _ = run(
+        runner, "--db", str(db), "preview", "--context", "push_mapping",
+        "--user", "ann.lee@example.com", "--json", "--", "-9223372036854775808",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["value"] == -9223372036854775808
+
+
+def test_config_with_an_integer_literal_out_of_range_names_the_line(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path
+) -> None:
+    runner, db, config = store
+    text = config.read_text()
+    old = "filter: '\"MATCH_ONLY\"'"
+    assert old in text
+    line = text[: text.index(old)].count("\n") + 1
+    broken = tmp_path / "org" / "big.yaml"
+    broken.write_text(
+        text.replace(old, 'filter: \'1 > 99999999999999999999 ? "IGNORE" : "CREATE"\'')
+    )
+    code, out, err = run(runner, "config", "validate", str(broken), "--json", "--db", str(db))
+    _no_traceback(out, err)
+    (problem,) = [p for p in json.loads(out)["problems"] if p["severity"] == "error"]
+    assert code == 1 and problem["line"] == line and problem["column"] == 16
+    assert problem["message"].startswith("integer literal out of range")
+    code, out, err = run(runner, "config", "validate", str(broken), "--db", str(db))
+    assert code == 1 and f"line {line}, column 16: integer literal out of range" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"version: 1\napps: [\x1b]0;x\x07\n", "line 2, column 8: the file contains a control "
+         "character (\\x1b), which YAML does not allow"),
+        (b"version: 1\napps: []\n# \x00\n", "line 3, column 3: the file contains a control "
+         "character (\\x00)"),
+    ],
+    ids=["escape", "nul"],
+)  # fmt: skip
+def test_a_control_character_in_a_config_file_is_a_problem_not_a_traceback(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path, content: bytes, expected: str
+) -> None:
+    runner, db, _ = store
+    code, before, _ = run(runner, "config", "export", "--db", str(db))
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    code, out, err = run(runner, "config", "validate", str(bad), "--db", str(db))
+    _no_traceback(out, err)
+    assert code == 1 and expected in err and "\x1b" not in err + out
+    code, out, _ = run(runner, "config", "validate", str(bad), "--json", "--db", str(db))
+    (problem,) = json.loads(out)["problems"]
+    assert code == 1 and problem["line"] and problem["column"] and problem["hint"]
+    code, out, err = run(runner, "config", "import", str(bad), "--db", str(db))
+    _no_traceback(out, err)
+    assert code == 1 and expected in err and "nothing was imported" in err
+    assert run(runner, "config", "export", "--db", str(db))[:2] == (0, before)
+
+
+def test_an_empty_or_latin1_config_file_is_a_clear_error(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path
+) -> None:
+    runner, db, _ = store
+    code, before, _ = run(runner, "config", "export", "--db", str(db))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    for command in ("validate", "import"):
+        code, out, err = run(runner, "config", command, str(empty), "--db", str(db))
+        _no_traceback(out, err)
+        assert code == 1 and "the configuration is empty" in err
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("version: 1\napps: []\n# café\n".encode("latin-1"))
+    for command in ("validate", "import"):
+        code, out, err = run(runner, "config", command, str(latin), "--db", str(db))
+        _no_traceback(out, err)
+        assert code == 1 and "utf-8" in err.lower()
+    assert run(runner, "config", "export", "--db", str(db))[:2] == (0, before)
+
+
 def test_init_refuses_an_existing_store(store: tuple[CliRunner, Path, Path]) -> None:
     runner, db, _ = store
     code, _, err = run(runner, "init", "--empty", "--db", str(db))

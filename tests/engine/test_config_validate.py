@@ -892,6 +892,73 @@ def test_real_cel_errors_are_located_in_the_file() -> None:
     assert "department" in field.message + field.hint
 
 
+def test_an_integer_literal_out_of_range_is_located_in_the_file() -> None:
+    text = textwrap.dedent(
+        """\
+        version: 1
+        apps:
+          - {id: hr, connector: file, settings: {path: hr.yaml}}
+        directories:
+          - app: hr
+            filter: 'account.profile.level == "1" || 12345678901234567890123456 > 0'
+        """
+    )
+    result = validate_text(text, base_dir=Path("/tmp"))  # the real CEL engine
+    (problem,) = result.errors
+    assert problem.path == "directories[0].filter"
+    assert problem.message.startswith("integer literal out of range: int is 64-bit")
+    assert "cannot check" not in problem.message
+    assert (problem.line, problem.column) == (6, 46)
+    assert text.splitlines()[5][45:].startswith("12345678901234567890123456")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "shown", "escape"),
+    [
+        ("version: 1\napps: [\x1b]0;x\x07\n", 2, 8, "\\x1b", "\\e"),
+        ('version: 1\napps: []\nsettings: {a: "x\x00"}\n', 3, 17, "\\x00", "\\0"),
+        ("version: 1\r\napps: []\x7f\r\n", 2, 9, "\\x7f", "\\x7f"),
+        ("version: 1\napps: [] # \x9b31m\n", 2, 12, "\\x9b", "\\x9b"),
+        ("version: 1\napps: [] # \ufffe\n", 2, 12, "\\ufffe", "\\ufffe"),
+    ],
+)
+def test_a_control_character_is_a_located_problem(
+    text: str, line: int, column: int, shown: str, escape: str
+) -> None:
+    result = validate_text(text, cel=NoCel())
+    assert not result.ok and result.config is None
+    (problem,) = result.problems
+    assert f"({shown})" in problem.message and "YAML does not allow" in problem.message
+    assert (problem.line, problem.column) == (line, column)
+    assert f'"{escape}"' in problem.hint and "remove it" in problem.hint
+    assert "\x1b" not in result.report() and "\x00" not in result.report()
+    assert f"line {line}, column {column}" in result.report()
+
+
+def test_a_file_that_is_not_utf8_or_is_empty(tmp_path: Path) -> None:
+    from engine.config import decode_config, read_config_file, validate_file
+
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("version: 1\napps: []\n# café ünïcode\n".encode("latin-1"))
+    result = validate_file(latin)
+    (problem,) = result.problems
+    assert "not UTF-8" in problem.message and "0xe9" in problem.message
+    assert (problem.line, problem.column) == (3, 6)
+    assert "UTF-8" in problem.hint
+    with pytest.raises(ConfigInvalid) as error:
+        read_config_file(latin)
+    assert "not UTF-8" in error.value.message and error.value.problems == [problem]
+    with pytest.raises(ConfigInvalid):
+        decode_config(b"version: 1\n\xff\xfe")
+    assert decode_config("version: 1 # é\n".encode()) == "version: 1 # é\n"
+    missing = validate_file(tmp_path / "missing.yaml")
+    assert "cannot read" in missing.problems[0].message
+    for empty in ("", "\n\n", "# only a comment\n"):
+        (tmp_path / "empty.yaml").write_text(empty)
+        result = validate_file(tmp_path / "empty.yaml")
+        assert [p.message for p in result.problems] == ["the configuration is empty"]
+
+
 def test_anchors_aliases_and_merge_keys_work() -> None:
     result = run(
         """
