@@ -672,10 +672,11 @@ def config_export(file: Path | None) -> None:
 
 
 def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RosterError(f"Cannot read {file}: {exc}") from exc
+    """A configuration file's text; a file that cannot be read or is not UTF-8 is a clear
+    problem naming the line and column of the first bad byte."""
+    from engine.config import read_config_file
+
+    return read_config_file(file)
 
 
 @config.command("validate")
