@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import yaml
 
-from engine.connectors.yamlfast import FastYaml, Unsupported
+from engine.connectors.yamlfast import MAX_DEPTH, FastYaml, Unsupported
 
 try:  # libyaml is much faster; fall back to the pure-Python classes when it is missing.
     _Loader: Any = yaml.CSafeLoader
@@ -201,18 +201,128 @@ def write_yaml_list(fh: IO[str], key: str, items: Iterable[Any]) -> int:
     return count
 
 
+#: The deepest nesting of lists and mappings an app file may have, the document itself counting
+#: as one (an account's profile sits at level four).
+MAX_YAML_DEPTH = MAX_DEPTH
+#: How many values aliases may add to a file beyond the ones it spells out: at least this many,
+#: and as many as the file spells out when that is more.
+ALIAS_ALLOWANCE = 100_000
+
+
+class YamlRefused(Exception):
+    """Valid YAML that an app file may not be: nested too deep, a value that contains itself, or
+    aliases that multiply the file (the "billion laughs": a few hundred bytes that expand to
+    millions of values). Carries the message, the 1-based line and a hint."""
+
+    def __init__(self, message: str, line: int | None, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.hint = hint
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_nodes(root: yaml.Node) -> None:
+    """Refuse a node tree that nests lists and mappings deeper than MAX_YAML_DEPTH, holds a value
+    inside itself, or whose aliases expand it far beyond what the file spells out. Walks each
+    node once (an alias is a second reference to the same node), without recursion; raises
+    YamlRefused. Depths count lists and mappings only, as the fast reader does."""
+    # node -> (values once aliases expand, lists and mappings nested in it, itself included)
+    done: dict[int, tuple[int, int]] = {}
+    active: set[int] = set()  # nodes whose children are being walked
+    shared: dict[int, yaml.Node] = {}  # nodes reached more than once: the aliased ones
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, finished = stack.pop()
+        key = id(node)
+        if finished:
+            active.discard(key)
+            size, height = 1, int(not isinstance(node, yaml.ScalarNode))
+            for child in _children(node):
+                child_size, child_height = done[id(child)]
+                size += child_size
+                height = max(height, child_height + 1)
+            done[key] = (size, height)
+            continue
+        known = done.get(key)
+        if known is not None:
+            shared[key] = node
+            if depth + known[1] - 1 > MAX_YAML_DEPTH:
+                raise YamlRefused(
+                    f"an alias nests the value anchored here more than {MAX_YAML_DEPTH} lists or "
+                    "mappings deep",
+                    _line(node),
+                    "write the values out in full, with less nesting",
+                )
+            continue
+        if key in active:
+            raise YamlRefused(
+                "an alias refers to a value that contains it, so the value would hold itself "
+                "without end",
+                _line(node),
+                "write the values out in full instead of using the alias",
+            )
+        if depth > MAX_YAML_DEPTH and not isinstance(node, yaml.ScalarNode):
+            raise YamlRefused(
+                f"values are nested more than {MAX_YAML_DEPTH} lists or mappings deep",
+                _line(node),
+                "flatten the value: an app file holds accounts with simple attributes",
+            )
+        active.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in reversed(_children(node)))
+    total = done[id(root)][0]
+    spelled_out = len(done)
+    if total - spelled_out > max(spelled_out, ALIAS_ALLOWANCE):
+        biggest = max(shared.values(), key=lambda n: done[id(n)][0])
+        raise YamlRefused(
+            f"aliases expand this file to {total:,} values although it spells out only "
+            f"{spelled_out:,} (the value anchored here alone holds {done[id(biggest)][0]:,})",
+            _line(biggest),
+            "write the values out in full; aliases may repeat a value, not multiply the file",
+        )
+
+
 def load_yaml_text(text: str) -> tuple[Any, yaml.Node | None]:
     """Parse a YAML document with PyYAML; returns the data and the node tree (for lines).
 
-    Raises yaml.YAMLError (or ValueError for impossible dates and the like).
+    Raises yaml.YAMLError (or ValueError for impossible dates and the like), and YamlRefused for
+    a document too deep or with aliases that expand it without bound: those are refused before
+    any value is built.
     """
     loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            check_nodes(node)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
     return data, node
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u[dD][89a-fA-F]|U0000[dD][89a-fA-F])")
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """Whether parsing `text` can give a string holding a surrogate (which is not text).
+
+    The text itself holds none (app files are decoded as strict UTF-8, which refuses them), so
+    only an escape can make one: `\\uD800` to `\\uDFFF` in a double-quoted scalar, which the fast
+    reader decodes as JSON does (a lone one stays a surrogate) and libyaml refuses.
+    """
+    return _SURROGATE_ESCAPE.search(text) is not None
 
 
 class YamlDocument:
@@ -253,7 +363,7 @@ class YamlDocument:
         if not isinstance(items, yaml.SequenceNode) or index >= len(items.value):
             return int(pair[0].start_mark.line) + 1
         node = items.value[index]
-        found = _node_pair(node, field) if field else None
+        found = _node_pair(node, field) or _nested_pair(node, field) if field else None
         return int((found[0] if found else node).start_mark.line) + 1
 
 
@@ -262,6 +372,20 @@ def _node_pair(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] 
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
                 return key_node, value_node
+    return None
+
+
+def _nested_pair(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The first `key:` anywhere inside `node` (a profile attribute inside an account)."""
+    queue, seen = [node], {id(node)}
+    for current in queue:
+        found = _node_pair(current, key)
+        if found:
+            return found
+        for child in _children(current):
+            if id(child) not in seen:
+                seen.add(id(child))
+                queue.append(child)
     return None
 
 

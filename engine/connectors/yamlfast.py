@@ -5,9 +5,12 @@ objects); this reader does the same file in a few seconds. It understands only w
 use: block mappings and lists (lists under a key may or may not be indented), plain, single- and
 double-quoted one-line scalars, `[]`, `{}`, simple one-line flow lists and mappings, and
 full-line comments. Anything else (anchors, tags, block scalars, multi-line scalars, tabs,
-trailing comments, odd indentation, duplicate keys) makes it give up with `Unsupported`, and the
-caller reads the file with PyYAML instead, which also produces the error message when the file
-is not valid YAML. Scalars resolve exactly as the connector's PyYAML loader resolves them.
+trailing comments, odd indentation, duplicate keys, nesting deeper than MAX_DEPTH) makes it give
+up with `Unsupported`, and the caller reads the file with PyYAML instead, which also produces the
+error message when the file is not valid YAML. Scalars resolve exactly as the connector's PyYAML
+loader resolves them, but for one thing: a double-quoted scalar is decoded as JSON, so an escape
+of a lone surrogate ("\\uD800", which libyaml refuses) gives a string holding it, and a
+surrogate pair gives its character; the YAML store reports the first as a problem.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 _BAD_FIRST = set("?:,[]{}#&*!|>%@`'\"")
 _ODD_BREAKS = ("\t", "\r", "\x85", "\u2028", "\u2029", "\ufeff")
+#: The deepest nesting of block mappings and lists this reader follows; deeper documents are
+#: left to PyYAML, whose caller refuses them with the line (see fileio.MAX_YAML_DEPTH).
+MAX_DEPTH = 64
 
 
 class Unsupported(Exception):
@@ -60,7 +66,7 @@ class FastYaml:
             return None
         if self.indents[0] != 0:
             raise Unsupported
-        value, end = self._block(0, 0, top=True)
+        value, end = self._block(0, 0, 1, top=True)
         if end != self.count:
             raise Unsupported
         return value
@@ -69,12 +75,16 @@ class FastYaml:
         content = self.contents[i]
         return content == "-" or content.startswith("- ")
 
-    def _block(self, i: int, indent: int, top: bool = False) -> tuple[Any, int]:
+    def _block(self, i: int, indent: int, depth: int, top: bool = False) -> tuple[Any, int]:
         if self._is_item(i):
-            return self._sequence(i, indent, None)
-        return self._mapping(i, indent, top)
+            return self._sequence(i, indent, depth, None)
+        return self._mapping(i, indent, depth, top)
 
-    def _mapping(self, i: int, indent: int, top: bool = False) -> tuple[dict[Any, Any], int]:
+    def _mapping(
+        self, i: int, indent: int, depth: int, top: bool = False
+    ) -> tuple[dict[Any, Any], int]:
+        if depth > MAX_DEPTH:
+            raise Unsupported
         result: dict[Any, Any] = {}
         indents, contents, count = self.indents, self.contents, self.count
         keys, special = self.keys, self.special
@@ -100,18 +110,22 @@ class FastYaml:
                     result[key] = rest
             elif i < count and indents[i] >= indent and self._is_item(i):
                 lines: list[int] | None = [] if top and isinstance(key, str) else None
-                result[key], i = self._sequence(i, indents[i], lines)
+                result[key], i = self._sequence(i, indents[i], depth + 1, lines)
                 if lines is not None:
                     self.item_lines[key] = lines
             elif i < count and indents[i] > indent:
-                result[key], i = self._mapping(i, indents[i])
+                result[key], i = self._mapping(i, indents[i], depth + 1)
             else:
                 result[key] = None
         if i < count and indents[i] > indent:
             raise Unsupported
         return result, i
 
-    def _sequence(self, i: int, indent: int, lines: list[int] | None) -> tuple[list[Any], int]:
+    def _sequence(
+        self, i: int, indent: int, depth: int, lines: list[int] | None
+    ) -> tuple[list[Any], int]:
+        if depth > MAX_DEPTH:
+            raise Unsupported
         result: list[Any] = []
         indents, contents, count = self.indents, self.contents, self.count
         while i < count and indents[i] == indent and self._is_item(i):
@@ -121,7 +135,7 @@ class FastYaml:
             if content == "-":
                 i += 1
                 if i < count and indents[i] > indent:
-                    value, i = self._block(i, indents[i])
+                    value, i = self._block(i, indents[i], depth + 1)
                 else:
                     value = None
                 result.append(value)
@@ -134,7 +148,7 @@ class FastYaml:
                     raise Unsupported
                 # The item is a block starting on this line: re-read the line at its column.
                 indents[i], contents[i] = column, inner
-                value, i = self._block(i, column)
+                value, i = self._block(i, column, depth + 1)
                 result.append(value)
                 continue
             result.append(self._scalar(inner))

@@ -50,8 +50,9 @@ def _import_app(
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
         listing = connector.list_all()
+        digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
-        report.problems.append(f"{app_id}: {exc.message}")
+        report.problems.append(f"{app_id}: {_shown(exc.message)}")
         report.bump("apps_failed")
         return
     except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
@@ -62,19 +63,52 @@ def _import_app(
     state.listings[app_id] = listing
     if version is not None:
         state.new_source_versions[app_id] = version
-    _merge_listing(state, app_id, listing.accounts, report)
+    _merge_listing(state, app_id, listing.accounts, digests, report)
     _merge_grants(state, app_id, listing, report)
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 
 
+def _shown(text: str) -> str:
+    """`text` with any surrogate escaped, so that it can be stored and printed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _fingerprints(app_id: str, listing: Listing) -> list[str]:
+    """Every account's fingerprint, before anything is merged: an account or entitlement the
+    store cannot hold (text with a surrogate, a value nested without end) fails its app's
+    import alone, and the app's accounts stay as they were."""
+    digests = []
+    for item in listing.accounts:
+        try:
+            digests.append(fingerprint(item))
+        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeError is a ValueError
+            raise ConnectorError(
+                f"App '{app_id}': the account {item.external_id!r} cannot be stored: "
+                f"{_shown(str(exc))}. Fix it in the app and sync again; nothing was changed."
+            ) from None
+    for entitlement in listing.entitlements:
+        try:
+            f"{entitlement.external_id}{entitlement.name}{entitlement.description}".encode()
+        except UnicodeError as exc:
+            raise ConnectorError(
+                f"App '{app_id}': the entitlement {entitlement.external_id!r} cannot be "
+                f"stored: {_shown(str(exc))}. Fix it in the app and sync again; nothing was "
+                "changed."
+            ) from None
+    return digests
+
+
 def _merge_listing(
-    state: WorkState, app_id: str, listed: list[ListedAccount], report: StageReport
+    state: WorkState,
+    app_id: str,
+    listed: list[ListedAccount],
+    digests: list[str],
+    report: StageReport,
 ) -> None:
     seen: set[str] = set()
-    for item in listed:
+    for item, digest in zip(listed, digests, strict=True):
         key = (app_id, item.external_id)
         seen.add(item.external_id)
-        digest = fingerprint(item)
         account = state.accounts.get(key)
         if account is None:
             account = AccountRecord(id=state.temp_id(), app_id=app_id, external_id=item.external_id)

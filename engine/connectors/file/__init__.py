@@ -31,6 +31,12 @@ CSV file: one row per account; columns id, display_name, given_name, family_name
 username, usernames, employee_ids, status, type, manager (lists separated by `;`); every other
 column is a profile attribute (an empty cell means "no value"). Entitlements and grants live in
 `<stem>.entitlements.csv` (id,name,description) and `<stem>.grants.csv` (account,entitlement).
+
+Both are read as strict UTF-8. What cannot be stored fails the app's import with the file and
+line, like any other problem, and the app's accounts stay as they were: an escape that makes no
+character (a lone surrogate such as "\\uD800"), a profile value nesting lists or mappings more
+than 32 levels deep (a YAML document more than 64), a value that contains itself through an
+alias, and aliases that expand a file far beyond what it spells out (a "billion laughs").
 """
 
 from engine.connectors.file.connector import FileConnector

@@ -5,6 +5,7 @@ field list in the order a record is written."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,74 @@ TOP_LEVEL_KEYS = ("accounts", "entitlements", "grants")
 ENTITLEMENT_KEYS = ("id", "name", "description")
 GRANT_KEYS = ("account", "entitlement")
 LIST_SEPARATOR = ";"
+#: The deepest a profile value may nest lists and mappings (a scalar is level 0).
+MAX_PROFILE_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def shown(text: str) -> str:
+    """`text` safe to put in a message: a surrogate shows as its escape (`\\ud800`)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def surrogate_in(value: Any) -> tuple[tuple[str, ...], bool, str] | None:
+    """The first key or text inside `value` that holds a surrogate code point, or None.
+
+    A surrogate is half of a UTF-16 pair: not a character, so not text that can be stored or
+    shown. Returns (the keys and `[n]` list positions leading to it, whether it is in a key,
+    the surrogate). Walks without recursion.
+    """
+    stack: list[tuple[Any, tuple[str, ...], bool]] = [(value, (), False)]
+    search = _SURROGATE.search
+    while stack:
+        current, path, is_key = stack.pop()
+        if isinstance(current, str):
+            found = search(current)
+            if found:
+                return path, is_key, found.group()
+        elif isinstance(current, dict):
+            for key, item in reversed(current.items()):
+                stack.append((item, (*path, str(key)), False))
+                stack.append((key, (*path, str(key)), True))
+        elif isinstance(current, list):
+            stack.extend(
+                (item, (*path, f"[{n}]"), False) for n, item in reversed(list(enumerate(current)))
+            )
+    return None
+
+
+def innermost_key(path: tuple[str, ...]) -> str:
+    """The last key of a `surrogate_in` path (list positions skipped), for finding its line."""
+    return next((part for part in reversed(path) if not part.startswith("[")), "")
+
+
+def surrogate_problem(path: tuple[str, ...], is_key: bool, surrogate: str) -> tuple[str, str]:
+    """(message, hint) for what `surrogate_in` found."""
+    escape = f"\\u{ord(surrogate):04x}"
+    where = shown("".join(p if p.startswith("[") else f".{p}" for p in path).removeprefix("."))
+    what = f"the key '{where}'" if is_key else f"the value of '{where}'" if where else "the value"
+    return (
+        f"{what} contains an unpaired surrogate {escape}, which is not text",
+        "fix the export that wrote the file: a surrogate is half of a UTF-16 pair, not a "
+        "character; write the character itself or remove the escape",
+    )
+
+
+def nesting(value: Any, limit: int) -> int:
+    """How deep `value` nests lists and mappings (a scalar: 0), counting no further than
+    `limit` + 1. Walks without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            children = current.values() if isinstance(current, dict) else current
+            stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def text_of(value: Any) -> str | None:
@@ -157,6 +226,20 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
             "write the app's attributes as 'key: value' lines under profile:",
         )
         ok = False
+    else:
+        for key, value in profile.items():
+            if isinstance(value, dict | list) and nesting(value, MAX_PROFILE_DEPTH) > (
+                MAX_PROFILE_DEPTH
+            ):
+                name = shown(str(key))
+                report(
+                    name,
+                    f"the profile value {name!r} nests lists or mappings more than "
+                    f"{MAX_PROFILE_DEPTH} levels deep",
+                    "flatten the value: a profile attribute is text, a number, or a short "
+                    "list or mapping",
+                )
+                ok = False
     if not ok:
         return None
     email = values["email"]

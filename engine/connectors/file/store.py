@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.connectors.base import Listing
+from engine.connectors.file.records import shown
 from engine.errors import ConnectorError, Problem
 
 MAX_PROBLEMS = 50
@@ -31,8 +32,9 @@ class Problems:
         self.items: list[Problem] = []
 
     def add(self, message: str, line: int | None, hint: str = "") -> None:
+        """Record a problem; text from the file that is not text (a surrogate) shows escaped."""
         if len(self.items) < MAX_PROBLEMS:
-            self.items.append(Problem(message, str(self.path), line=line, hint=hint))
+            self.items.append(Problem(shown(message), str(self.path), line=line, hint=shown(hint)))
 
     def raise_if_any(self, app_id: str) -> None:
         if not self.items:

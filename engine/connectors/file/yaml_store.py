@@ -3,6 +3,7 @@ with line numbers for every problem and written back with its comments and order
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,27 @@ from engine.connectors.file.records import (
     account_from_item,
     collect_grants,
     entitlement_from,
+    innermost_key,
     kind_of,
+    shown,
+    surrogate_in,
+    surrogate_problem,
+    text_of,
 )
 from engine.connectors.file.store import Loaded, Problems, read_text
 from engine.connectors.fileio import (
     YamlDocument,
+    YamlRefused,
     atomic_write,
     leading_comments,
+    may_hold_surrogates,
     write_yaml_document,
 )
+
+# What each top-level list holds, for messages ("account #3").
+_ITEM_LABELS = {"accounts": "account", "entitlements": "entitlement", "grants": "grant"}
+# An escape libyaml refuses: a surrogate (\uD800-\uDFFF) or a code beyond Unicode.
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 
 
 class YamlStore:
@@ -38,7 +51,13 @@ class YamlStore:
         problems = Problems(self.path)
         try:
             parsed = YamlDocument(text)
+        except YamlRefused as exc:
+            problems.add(exc.message, exc.line, exc.hint)
+            problems.raise_if_any(self.app_id)
+            raise  # unreachable
         except yaml.YAMLError as exc:
+            if _bad_escape(problems, text, exc):
+                problems.raise_if_any(self.app_id)
             problem_mark = getattr(exc, "problem_mark", None)
             context_mark = getattr(exc, "context_mark", None)
             mark = context_mark or problem_mark  # where the broken construct starts
@@ -98,9 +117,12 @@ class YamlStore:
                 "write one '- id: ...' item per account",
             )
             items = []
+        unreadable = _surrogates(data, parsed, problems) if may_hold_surrogates(text) else set()
         listing = Listing()
         index: dict[str, int] = {}
         for position, item in enumerate(items):
+            if position in unreadable:
+                continue
 
             def report(name: str, message: str, hint: str, position: int = position) -> None:
                 problems.add(
@@ -218,3 +240,96 @@ class YamlStore:
         if "accounts" not in document or document["accounts"] is None:
             document["accounts"] = loaded.items
         atomic_write(self.path, lambda fh: write_yaml_document(fh, document, self.header))
+
+
+def _surrogates(data: dict[Any, Any], parsed: YamlDocument, problems: Problems) -> set[int]:
+    """Report every record holding a surrogate (an escape such as "\\uD800" that makes half a
+    UTF-16 pair, which is not text and cannot be stored); returns the accounts' positions."""
+    unreadable: set[int] = set()
+    for key, value in data.items():
+        if not isinstance(value, list):
+            found = surrogate_in({key: value})
+            if found:
+                message, hint = surrogate_problem(*found)
+                problems.add(message, parsed.key_line(str(key)), hint)
+            continue
+        label = _ITEM_LABELS.get(key, f"item of {shown(str(key))!r}")
+        for position, item in enumerate(value):
+            found = surrogate_in(item)
+            if not found:
+                continue
+            if key == "accounts":
+                unreadable.add(position)
+            message, hint = surrogate_problem(*found)
+            problems.add(
+                f"{label} #{position + 1}{_named(item)}: {message}",
+                parsed.item_line(str(key), position, innermost_key(found[0])),
+                hint,
+            )
+    return unreadable
+
+
+def _bad_escape(problems: Problems, text: str, exc: yaml.YAMLError) -> bool:
+    """Report libyaml's "invalid Unicode character escape code" as what it is (an escape such as
+    "\\uD800" that makes no character: half of a UTF-16 pair, or beyond Unicode); False when
+    `exc` is another error."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None or "invalid Unicode character escape" not in str(getattr(exc, "problem", "")):
+        return False
+    lines = text.split("\n")
+    line_text = lines[mark.line] if mark.line < len(lines) else ""
+    escapes = [m for m in _ESCAPE.finditer(line_text) if m.start() < mark.column]
+    written = escapes[-1].group() if escapes else "a \\u escape"
+    code = int(written[2:], 16) if escapes else 0xD800
+    what = (
+        f"an unpaired surrogate \\u{code:04x} (written {written})"
+        if 0xD800 <= code <= 0xDFFF
+        else f"the escape {written}, beyond the last Unicode character"
+    )
+    problems.add(
+        f"{_record_at(text, mark.line + 1)}this line holds {what}, which is not text",
+        mark.line + 1,
+        "fix the export that wrote the file: write the character itself or remove the escape",
+    )
+    return True
+
+
+def _named(item: Any) -> str:
+    """` (id 'E1')` for a record with an id, else nothing."""
+    ident = text_of(item.get("id")) if isinstance(item, dict) else None
+    return f" (id {ident!r})" if ident else ""
+
+
+def _harmless(match: re.Match[str]) -> str:
+    code = int(match.group()[2:], 16)
+    return "\\ufffd" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group()
+
+
+def _record_at(text: str, line: int) -> str:
+    """`account #3 (id 'E3'): ` for the record that `line` belongs to, or "" when that cannot be
+    told. Reads the file again with every escape libyaml refuses made harmless (the lines stay
+    where they were), so it is only for the message of a file that failed."""
+    try:
+        parsed = YamlDocument(_ESCAPE.sub(_harmless, text))
+    except (yaml.YAMLError, YamlRefused, ValueError, TypeError, RecursionError):
+        return ""
+    data = parsed.data
+    if not isinstance(data, dict):
+        return ""
+    owner, owner_line = None, 0
+    for key in data:
+        key_line = parsed.key_line(str(key)) or 0
+        if owner_line <= key_line <= line:
+            owner, owner_line = key, key_line
+    items = data.get(owner) if owner in _ITEM_LABELS else None
+    if not isinstance(items, list):
+        return ""
+    position = None
+    for index in range(len(items)):
+        start = parsed.item_line(str(owner), index)
+        if start is None or start > line:
+            break
+        position = index
+    if position is None:
+        return ""
+    return f"{_ITEM_LABELS[str(owner)]} #{position + 1}{_named(items[position])}: "
