@@ -100,13 +100,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         count = len(result.changes)
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
         text.append(" to apply." if count else " — applying records a run and changes nothing.")
-        # the plan's own changes, not the stages' counters (which count all they looked at)
-        planned = plan_counts(result.changes)
-        for stage in result.stages:
-            text.append(f"\n  {safe(stage.name):<11}", style="bold")
-            text.append(describe_stage_plan(planned.get(stage.name)))
-            if stage.problems:
-                text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
+        # deletions first: at 80x24 they must be on screen next to the box that confirms them
         deletions = result.deletions or {}
         if deletions:
             total = sum(len(ids) for ids in deletions.values())
@@ -123,6 +117,14 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                 text.append(f"\n          e.g. {sample}{more}", style="dim")
         else:
             text.append("\n\nNo person, account or attribute value would be deleted.", "green")
+        text.append("\n\nWhat the plan changes, by stage:", style="bold")
+        # the plan's own changes, not the stages' counters (which count all they looked at)
+        planned = plan_counts(result.changes)
+        for stage in result.stages:
+            text.append(f"\n  {safe(stage.name):<11}", style="bold")
+            text.append(describe_stage_plan(planned.get(stage.name)))
+            if stage.problems:
+                text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
         return text
 
     def on_resize(self) -> None:

@@ -174,6 +174,29 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
         assert latest.status == "applied" and not latest.dry_run
 
 
+async def test_a_blocked_plan_shows_its_deletions_without_scrolling_at_80x24(
+    services: Any,
+) -> None:
+    """The box says "I reviewed the deletions above": at 80x24 they must be on screen."""
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    hr.write_text("accounts: []\n", encoding="utf-8")
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal) and modal.blocked
+        scroll = modal.query_one("#confirm-scroll")
+        assert scroll.scroll_y == 0
+        lines = shown(modal.query_one("#confirm-summary", Static)).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("Deletions ("))
+        above = modal.query_one(".confirm--blocked").outer_size.height
+        assert above + at + 2 <= scroll.size.height  # the heading and its first cause
+        # and they come before the per-stage plan, which may run long (problems, many stages)
+        assert at < lines.index("What the plan changes, by stage:")
+
+
 async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
     with services.db.session() as session:
         session.add(SyncLock(holder="carol", host=os.uname().nodename, pid=1))
