@@ -212,6 +212,17 @@ class UsersScreen(RosterScreen):
         else:
             count.update(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose.")
         if not message.refs:
+            # nobody matches: show nobody, so unlink/pin/link cannot act on a person that the
+            # search no longer shows
+            self.detail = None
+            self._want = None
+            with self.app.batch_update():
+                self.query_one("#users-person", Static).update(
+                    Text("Nobody to show: change the search on the left.", style="dim")
+                )
+                self.query_one("#users-attributes", DataTable).clear()
+                self.query_one("#users-accounts", DataTable).clear()
+            self.refresh_bindings()
             return
         ids = [ref.id for ref in message.refs]
         if message.keep and self._want in ids:

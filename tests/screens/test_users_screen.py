@@ -289,3 +289,21 @@ async def test_a_sync_run_by_another_process_reaches_the_screen_shown(services: 
             "the Users screen to show the department the other process synced",
         )
         assert "William" in shown(screen.query_one("#users-person", Static))
+
+
+async def test_a_search_that_finds_nobody_leaves_nobody_to_act_on(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        assert screen.detail is not None
+        await pilot.press("slash")
+        await pilot.press(*"zzqx-nobody")
+        await settle(pilot)
+        assert "Nobody matches" in shown(screen.query_one("#users-count", Static))
+        assert screen.detail is None
+        assert "Amara" not in shown(screen.query_one("#users-person", Static))
+        assert screen.query_one("#users-accounts", DataTable).row_count == 0
+        await pilot.press("escape")
+        for action in ("unlink", "pin", "link", "why"):
+            assert not screen.check_action(action, ())
