@@ -10,8 +10,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.services import default_db_path
-from engine.store.db import Database, sqlite_url
+from engine.store.db import Database, default_db_path, sqlite_url
 
 
 @dataclass

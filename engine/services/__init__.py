@@ -26,7 +26,7 @@ from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, Provi
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
-from engine.services.facade import Services, default_db_path, open_services
+from engine.services.facade import Services, open_services
 from engine.services.people import (
     AttributeRow,
     Explanation,
@@ -44,6 +44,7 @@ from engine.services.provisioning import (
 from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
 from engine.services.records import RecordRef
 from engine.services.runs import ChangeRow, RunSummary
+from engine.store.db import default_db_path
 
 __all__ = [
     "PushMapping",

@@ -26,14 +26,8 @@ from engine.services.provisioning import ProvisioningApp, ProvisioningService, P
 from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushService
 from engine.services.records import RecordRef, RecordsService
 from engine.services.runs import ChangeRow, RunsService, RunSummary
-from engine.store.db import Database, sqlite_url
+from engine.store.db import Database, default_db_path, sqlite_url
 from engine.sync.pipeline import SyncResult
-
-
-def default_db_path() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("roster") / "roster.db"
 
 
 class Services:

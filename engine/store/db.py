@@ -45,6 +45,13 @@ def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> No
     cursor.close()
 
 
+def default_db_path() -> Path:
+    """The store a console opens when no --db or URL is given (the user's data directory)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("roster") / "roster.db"
+
+
 class Database:
     """One identity store. Each worker thread opens its own `session()`."""
 
