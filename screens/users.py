@@ -208,9 +208,9 @@ class UsersScreen(RosterScreen):
                 else Text("No people.")
             )
         elif found >= SEARCH_LIMIT:
-            count.update(f"First {found}; type more to narrow.")
+            count.update(Text(f"First {found}; type more to narrow."))
         else:
-            count.update(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose.")
+            count.update(Text(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose."))
         if not message.refs:
             # nobody matches: show nobody, so unlink/pin/link cannot act on a person that the
             # search no longer shows

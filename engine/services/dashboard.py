@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -57,30 +58,17 @@ class DashboardService:
                 )
             ).all()
             directory_ids = [a.id for a in apps_rows if a.is_directory]
-            unowned = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Account)
-                    .where(
-                        col(Account.owner_id).is_(None),
-                        live,
-                        col(Account.app_id).not_in(directory_ids),
-                    )
-                )
-                or 0
-            )
-            unmerged = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(Account)
-                    .where(
-                        col(Account.owner_id).is_(None),
-                        live,
-                        col(Account.app_id).in_(directory_ids),
-                        col(Account.filter_result) == "MATCH_ONLY",
-                    )
-                )
-                or 0
+
+            def unlinked(*conditions: Any) -> int:
+                """Live accounts with no owner that also meet `conditions`."""
+                query = select(func.count()).select_from(Account)
+                where = query.where(col(Account.owner_id).is_(None), live, *conditions)
+                return session.scalar(where) or 0
+
+            unowned = unlinked(col(Account.app_id).not_in(directory_ids))
+            unmerged = unlinked(
+                col(Account.app_id).in_(directory_ids),
+                col(Account.filter_result) == "MATCH_ONLY",
             )
             per_app: dict[str, int] = dict(
                 session.execute(

@@ -115,7 +115,9 @@ class RecordPicker(RosterModal["RecordRef | None"]):
                 f"First {count} matches; type more to narrow. enter chooses, esc cancels."
             )
         else:
-            status.update(f"{count} match{'es' if count != 1 else ''}. enter chooses, esc cancels.")
+            status.update(
+                Text(f"{count} match{'es' if count != 1 else ''}. enter chooses, esc cancels.")
+            )
 
     @on(Input.Submitted, "#record-search")
     def _submitted(self) -> None:

@@ -149,9 +149,7 @@ async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> Non
 
 
 async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> None:
-    # Emptying the HR file would remove most people: more than the deletion threshold.
-    hr = demo_folder(services) / "apps" / "hr.yaml"
-    hr.write_text("accounts: []\n", encoding="utf-8")
+    empty_hr(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -178,8 +176,7 @@ async def test_a_blocked_plan_shows_its_deletions_without_scrolling_at_80x24(
     services: Any,
 ) -> None:
     """The box says "I reviewed the deletions above": at 80x24 they must be on screen."""
-    hr = demo_folder(services) / "apps" / "hr.yaml"
-    hr.write_text("accounts: []\n", encoding="utf-8")
+    empty_hr(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -290,6 +287,11 @@ async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
         assert isinstance(app.screen, SyncScreen)
         latest = services.runs(limit=1)[0]
         assert latest.id == before + 1 and latest.status == "planned"
+
+
+def empty_hr(services: Any) -> None:
+    """Empty the demo's HR file: most people would be removed, over the deletion threshold."""
+    (demo_folder(services) / "apps" / "hr.yaml").write_text("accounts: []\n", encoding="utf-8")
 
 
 def move_william_to_finance(services: Any) -> None:
