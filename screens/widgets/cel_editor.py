@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.geometry import Offset
+from textual.css.scalar import Scalar
+from textual.geometry import Offset, Size
 from textual.message import Message
+from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import OptionList, Static, TextArea
-from textual.widgets.option_list import Option
+from textual.widget import Widget
+from textual.widgets import Static, TextArea
 from textual.widgets.text_area import Edit, EditResult
 
 from engine.text import printable
@@ -34,6 +37,7 @@ from screens.widgets.cel_syntax import (
     OPERATOR,
     STRING,
     VARIABLE,
+    Candidate,
     CompletionRequest,
     CompletionSource,
     complete,
@@ -56,8 +60,11 @@ CEL_STYLES: dict[str, Style] = {
     COMMENT: Style(color="#808080", italic=True),
 }
 ERROR_STYLE = Style(underline=True, color="#ff5f5f", bold=True)
+BOLD = Style(bold=True)
 
 DEBOUNCE_SECONDS = 0.15
+COMPLETION_DELAY_SECONDS = 0.1  # a pause in typing this long opens the completion list
+COMPLETION_ROWS = 8  # the completion list's height when it has more candidates
 
 
 def editable_text(text: str) -> str:
@@ -143,25 +150,109 @@ class CelTextArea(TextArea):
         self.editor.update_completion(force=True)
 
 
-class CompletionList(OptionList, can_focus=False):
-    """The dropdown under the cursor. It never takes the focus; the text area drives it."""
+class CompletionList(Widget, can_focus=False):
+    """The dropdown under the cursor. It never takes the focus; the text area drives it.
+
+    Drawn line by line from the candidates (no widget or layout per option), so narrowing the
+    list while typing only repaints its few rows."""
 
     DEFAULT_CSS = """
     CompletionList {
         overlay: screen;
         constrain: inside inflect;
-        width: auto;
-        min-width: 24;
-        max-width: 60;
-        height: auto;
-        max-height: 8;
-        border: none;
-        padding: 0;
+        width: 24;
+        height: 8;
         background: $panel;
         display: none;
-        & > .option-list--option-highlighted { background: $accent; }
+        & > .completion-list--highlighted { background: $accent; }
+        & > .completion-list--kind { text-style: dim; }
     }
     """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "completion-list--highlighted",
+        "completion-list--kind",
+    }
+
+    class Chosen(Message):
+        """A candidate was clicked."""
+
+        def __init__(self, completion_list: CompletionList) -> None:
+            super().__init__()
+            self.completion_list = completion_list
+
+        @property
+        def control(self) -> CompletionList:
+            return self.completion_list
+
+    def __init__(self, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.candidates: tuple[Candidate, ...] = ()
+        self.highlighted = 0
+        self._top = 0  # the first candidate shown
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Opening the list lays the screen out once; Textual would then lay it out a second
+        # time because the list's (unscrolled) virtual size changed with its size. Nothing
+        # depends on that size, so record it without a second layout.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+    def set_candidates(self, candidates: tuple[Candidate, ...]) -> None:
+        self.candidates = candidates
+        self.highlighted = 0
+        self._top = 0
+        self.refresh()
+
+    @property
+    def highlighted_candidate(self) -> Candidate | None:
+        if 0 <= self.highlighted < len(self.candidates):
+            return self.candidates[self.highlighted]
+        return None
+
+    def _move(self, step: int) -> None:
+        if not self.candidates:
+            return
+        self.highlighted = (self.highlighted + step) % len(self.candidates)
+        rows = max(self.size.height, 1)
+        if self.highlighted < self._top:
+            self._top = self.highlighted
+        elif self.highlighted >= self._top + rows:
+            self._top = self.highlighted - rows + 1
+        self.refresh()
+
+    def action_cursor_down(self) -> None:
+        self._move(1)
+
+    def action_cursor_up(self) -> None:
+        self._move(-1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        index = self._top + y
+        if index >= len(self.candidates):
+            return Strip.blank(width, base)
+        candidate = self.candidates[index]
+        style = base
+        if index == self.highlighted:
+            style = base + self.get_component_rich_style("completion-list--highlighted")
+        kind_style = style + self.get_component_rich_style("completion-list--kind", partial=True)
+        label = safe(candidate.label, 80)
+        kind = "  " + safe(candidate.kind)
+        segments = [
+            Segment(" ", style),
+            Segment(label, style + BOLD if candidate.kind == "variable" else style),
+            Segment(kind, kind_style),
+        ]
+        return Strip(segments).adjust_cell_length(width, style)
+
+    def on_click(self, event: events.Click) -> None:
+        index = self._top + event.y
+        if 0 <= index < len(self.candidates):
+            self.highlighted = index
+            self.post_message(self.Chosen(self))
 
 
 class CelEditor(Vertical):
@@ -205,6 +296,7 @@ class CelEditor(Vertical):
         completions: CompletionSource | None = None,
         subject_kind: str = "user",
         debounce: float = DEBOUNCE_SECONDS,
+        completion_delay: float = COMPLETION_DELAY_SECONDS,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
@@ -214,6 +306,8 @@ class CelEditor(Vertical):
         self._completions = completions
         self.subject_kind = subject_kind
         self._debounce: Timer | None = None
+        self.completion_delay = completion_delay
+        self._completion_timer: Timer | None = None
         self._request: CompletionRequest | None = None
         self._suppress_completion = False
         self._problem_text = ""
@@ -313,11 +407,24 @@ class CelEditor(Vertical):
         if self._debounce is not None:
             self._debounce.stop()
         self._debounce = self.set_timer(self.debounce, self._post_changed)
+        if self._completion_timer is not None:
+            self._completion_timer.stop()
+            self._completion_timer = None
         if self._suppress_completion:
             self._suppress_completion = False
             self.hide_completion()
+        elif self.completion_open:
+            self.update_completion()  # narrow (a repaint) or close the list at once
         else:
-            self.update_completion()
+            # Opening the list lays the screen out: wait for a pause in typing, so a word
+            # typed in one go costs no layout at all (ctrl+space opens it at once).
+            self._completion_timer = self.set_timer(
+                self.completion_delay, self._open_completion_after_pause
+            )
+
+    def _open_completion_after_pause(self) -> None:
+        self._completion_timer = None
+        self.update_completion()
 
     def _post_changed(self) -> None:
         self._debounce = None
@@ -335,7 +442,12 @@ class CelEditor(Vertical):
             self._place_completion()
 
     def update_completion(self, force: bool = False) -> None:
-        """Show what fits at the cursor, or hide the list when nothing does."""
+        """Show what fits at the cursor, or hide the list when nothing does.
+
+        Runs on every key, so it changes only what differs: the options when the candidates
+        changed, the list's size and place when they must move (each of those lays the screen
+        out again). The completion keys are not in the footer, and whether they act is asked when
+        a key is pressed, so opening and closing the list does not redraw the footer."""
         area = self.text_area
         if self._completions is None or not area.has_focus:
             self.hide_completion()
@@ -345,24 +457,32 @@ class CelEditor(Vertical):
         if not force and not prefix[-1:].isalnum() and prefix[-1:] not in {"_", "."}:
             self.hide_completion()
             return
-        before = area.get_text_range((0, 0), (row, column))
+        before = area.get_text_range((0, 0), (row, column)) if row else prefix
         request = complete(prefix, self._completions, self.subject_kind, text_before=before)
         if request is None:
             self.hide_completion()
             return
+        previous = self._request
         self._request = request
         options = self.completion_list
-        options.clear_options()
-        for candidate in request.candidates:
-            label = Text.assemble(
-                (safe(candidate.label, 80), "bold" if candidate.kind == "variable" else ""),
-                ("  " + safe(candidate.kind), "dim"),
-            )
-            options.add_option(Option(label, id=candidate.text))
-        options.highlighted = 0
-        options.display = True
+        if previous is None or previous.candidates != request.candidates:
+            options.set_candidates(request.candidates)
+        if previous is None or previous.start != request.start:
+            # a new word: size the list for its candidates (narrowing them keeps the size)
+            widest = max(len(c.label) + 2 + len(c.kind) for c in request.candidates)
+            self._set_completion_size(min(max(widest + 2, 24), 60), len(request.candidates))
+        elif len(request.candidates) < len(previous.candidates):
+            self._set_completion_size(None, len(request.candidates))
         self._place_completion()
-        area.refresh_bindings()
+        options.display = True
+
+    def _set_completion_size(self, width: int | None, count: int) -> None:
+        styles = self.completion_list.styles
+        if width is not None and styles.width != Scalar.from_number(width):
+            styles.width = width
+        height = min(count, COMPLETION_ROWS)
+        if styles.height != Scalar.from_number(height):
+            styles.height = height
 
     def _place_completion(self) -> None:
         if self._request is None:
@@ -370,32 +490,36 @@ class CelEditor(Vertical):
         area = self.text_area
         cursor = area.cursor_screen_offset
         start_x = cursor.x - (area.cursor_location[1] - self._request.start)
-        self.completion_list.absolute_offset = Offset(max(start_x - 1, 0), cursor.y + 1)
-        self.completion_list.refresh(layout=True)
+        offset = Offset(max(start_x - 1, 0), cursor.y + 1)
+        options = self.completion_list
+        if options.absolute_offset != offset:
+            options.absolute_offset = offset
+            options.refresh(layout=True)
 
     def hide_completion(self) -> None:
         self._request = None
         if self.is_mounted and self.completion_list.display:
             self.completion_list.display = False
-            self.text_area.refresh_bindings()
 
     def accept_completion(self) -> None:
         request = self._request
-        options = self.completion_list
-        if request is None or options.highlighted is None:
+        candidate = self.completion_list.highlighted_candidate
+        if request is None or candidate is None:
             self.hide_completion()
             return
-        option = options.get_option_at_index(options.highlighted)
-        insert = option.id or ""
+        insert = candidate.text
         area = self.text_area
         row, column = area.cursor_location
         self.hide_completion()
         area.replace(insert, (row, request.start), (row, column), maintain_selection_offset=False)
 
-    @on(OptionList.OptionSelected, ".cel-editor--completion")
-    def _option_clicked(self, event: OptionList.OptionSelected) -> None:
+    @on(CompletionList.Chosen, ".cel-editor--completion")
+    def _option_clicked(self, event: CompletionList.Chosen) -> None:
         event.stop()
         self.accept_completion()
 
     def on_descendant_blur(self) -> None:
+        if self._completion_timer is not None:
+            self._completion_timer.stop()
+            self._completion_timer = None
         self.hide_completion()

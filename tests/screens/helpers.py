@@ -22,15 +22,20 @@ async def wait_until(
         await pilot.pause(POLL)
 
 
+DEBOUNCE_TIMERS = ("_debounce", "_completion_timer")
+
+
 def debounce_pending(pilot: Pilot[Any]) -> bool:
     """Whether a screen or widget has a debounce timer that has not fired yet: the screens and
-    the CEL editor keep theirs in `_debounce`."""
+    the CEL editor keep theirs in `_debounce`, the editor's completion list its opening delay
+    in `_completion_timer`."""
     for screen in pilot.app.screen_stack:
         for node in (screen, *screen.walk_children()):
-            timer = getattr(node, "_debounce", None)
-            task = getattr(timer, "_task", None)
-            if task is not None and not task.done():
-                return True
+            for name in DEBOUNCE_TIMERS:
+                timer = getattr(node, name, None)
+                task = getattr(timer, "_task", None)
+                if task is not None and not task.done():
+                    return True
     return False
 
 

@@ -124,21 +124,51 @@ async def test_typing_completes_and_accepts_with_tab_and_enter() -> None:
     app = EditorApp()
     async with app.run_test(size=(80, 24)) as pilot:
         editor = app.query_one(CelEditor)
+
+        async def list_opens() -> None:
+            await wait_until(pilot, lambda: editor.completion_open, "the completion list")
+
         await pilot.press("s", "u")
-        assert editor.completion_open
+        await list_opens()
         await pilot.press("tab")
         assert editor.text == "subject"
         assert not editor.completion_open
         await pilot.press(".", "d")
-        assert editor.completion_open
+        await list_opens()
         await pilot.press("down", "enter")  # department, displayName: take the second
         assert editor.text == "subject.displayName"
         await pilot.press(".", "l", "o")
-        assert editor.completion_open
+        await list_opens()
         await pilot.press("escape")
         assert not editor.completion_open
         await pilot.press("enter")  # no list open: enter is a new line again
         assert editor.text == "subject.displayName.lo\n"
+
+
+async def test_the_list_opens_after_a_pause_and_narrows_or_closes_at_once() -> None:
+    # Opening the list lays the screen out, so a word typed in one go never opens it; once
+    # open, the next keys narrow it (or close it) at once, and ctrl+space opens it at once.
+    app = EditorApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = app.query_one(CelEditor)
+        editor.completion_delay = 2.0  # longer than any pause between two presses here
+        await pilot.press(*"subject.d")
+        assert not editor.completion_open
+        await pilot.press("ctrl+space")
+        assert editor.completion_open
+        shown = editor.completion_list.candidates
+        assert [c.text for c in shown] == ["department", "displayName"]
+        await pilot.press("i")
+        assert editor.completion_open
+        assert [c.text for c in editor.completion_list.candidates] == ["displayName"]
+        await pilot.press(" ")
+        assert not editor.completion_open
+        await pilot.press("s")
+        assert not editor.completion_open  # typing on: the delay has not passed
+        editor.completion_delay = 0.05
+        await pilot.press("u")
+        await wait_until(pilot, lambda: editor.completion_open, "the list after a pause")
+        assert [c.text for c in editor.completion_list.candidates] == ["subject"]
 
 
 async def test_changed_is_debounced() -> None:
