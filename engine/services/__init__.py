@@ -3,11 +3,13 @@
 - records: finding people and accounts (`RecordRef`)
 - previews: CEL against one record or everyone, compared with a saved rule
 - configuration: export, validate, import
+- editing: one object by its path (`ConfigEdit` -> `EditResult`), the audit (`AuditEntry`)
 - people: a person's detail, why an attribute has its value, links and pins
 - runs: syncs, the run history and journals
 - push: push rules, their plan and history
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
+- impact: an edited configuration's effect on people and owners, the match matrix
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
@@ -26,7 +28,9 @@ from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, Provi
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
+from engine.services.editing import AuditEntry, ConfigEdit, EditResult
 from engine.services.facade import Services, open_services
+from engine.services.impact import ImpactProgress, ListKind
 from engine.services.people import (
     AttributeRow,
     Explanation,
@@ -45,6 +49,15 @@ from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushR
 from engine.services.records import RecordRef
 from engine.services.runs import ChangeRow, RunSummary
 from engine.store.db import default_db_path
+from engine.sync.matrix import (
+    DirectoryMatrix,
+    MatchMatrix,
+    MatrixListing,
+    MatrixRow,
+    OwnershipCounts,
+    RuleCounts,
+)
+from engine.sync.simulate import IdentityImpact
 
 __all__ = [
     "PushMapping",
@@ -64,6 +77,9 @@ __all__ = [
     "ProvisionRefused",
     "ProvisionResult",
     "AppSummary",
+    "AuditEntry",
+    "ConfigEdit",
+    "EditResult",
     "AttributeRow",
     "ChangeRow",
     "Completions",
@@ -88,5 +104,14 @@ __all__ = [
     "Services",
     "ValueChange",
     "default_db_path",
+    "DirectoryMatrix",
+    "IdentityImpact",
+    "ImpactProgress",
+    "ListKind",
+    "MatchMatrix",
+    "MatrixListing",
+    "MatrixRow",
+    "OwnershipCounts",
+    "RuleCounts",
     "open_services",
 ]

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.cel import CelEngine, ContextSpec
-from engine.config import ValidationResult
+from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
 from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
 from engine.services.dashboard import Dashboard, DashboardService
+from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
+from engine.services.impact import ImpactProgress, ImpactService, ListKind
 from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
 from engine.services.previews import Completions, PreviewsService, SavedExpression
 from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
@@ -27,7 +29,9 @@ from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushServ
 from engine.services.records import RecordRef, RecordsService
 from engine.services.runs import ChangeRow, RunsService, RunSummary
 from engine.store.db import Database, default_db_path, sqlite_url
+from engine.sync.matrix import MatchMatrix, MatrixListing
 from engine.sync.pipeline import SyncResult
+from engine.sync.simulate import IdentityImpact
 
 
 class Services:
@@ -36,11 +40,13 @@ class Services:
         self.records = RecordsService(self.ctx)
         self.previews = PreviewsService(self.ctx, self.records)
         self.configuration = ConfigurationService(self.ctx)
+        self.editing = EditingService(self.ctx)
         self.people = PeopleService(self.ctx, self.records)
         self.run_history = RunsService(self.ctx)
         self.push = PushService(self.ctx)
         self.provisioning = ProvisioningService(self.ctx, self.records)
         self.overview = DashboardService(self.ctx, self.run_history)
+        self.impact = ImpactService(self.ctx)
 
     # --- shared state ------------------------------------------------------------------
     @property
@@ -148,6 +154,35 @@ class Services:
     def completions(self, context: str) -> Completions:
         return self.previews.completions(context)
 
+    # --- impact and the match matrix -------------------------------------------------
+    def identity_impact(
+        self,
+        edited: RosterConfig,
+        *,
+        progress: ImpactProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> IdentityImpact:
+        return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
+
+    def merge_matrix(
+        self, app: str | None = None, *, config: RosterConfig | None = None
+    ) -> MatchMatrix:
+        return self.impact.merge_matrix(app, config=config)
+
+    def matrix_accounts(
+        self,
+        kind: ListKind,
+        app: str | None = None,
+        *,
+        rule: str | None = None,
+        config: RosterConfig | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> MatrixListing:
+        return self.impact.matrix_accounts(
+            kind, app, rule=rule, config=config, offset=offset, limit=limit
+        )
+
     # --- configuration -----------------------------------------------------------------
     def export_config(self) -> str:
         return self.configuration.export_config()
@@ -167,6 +202,41 @@ class Services:
         return self.configuration.import_config(
             text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
         )
+
+    # --- editing one object (object paths, DESIGN §11) and the audit ----------------------
+    def config(self) -> RosterConfig:
+        """The saved configuration, typed."""
+        return self.editing.config()
+
+    def config_version(self) -> str:
+        """An opaque token of the whole configuration (pass it back as `expected_version`)."""
+        return self.editing.config_version()
+
+    def config_get(self, path: str) -> Any:
+        """The object at PATH as `config export` writes it; NotFound / InvalidInput name the
+        objects that exist."""
+        return self.editing.config_get(path)
+
+    def config_edit(
+        self,
+        edit: ConfigEdit,
+        *,
+        expected_version: str | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> EditResult:
+        """Apply EDIT, validated as an import is, in one audited transaction. ConfigInvalid
+        (problems named by object path) or ConfigConflict (the configuration moved on)."""
+        return self.editing.config_edit(
+            edit, expected_version=expected_version, dry_run=dry_run, actor=actor
+        )
+
+    def audit(self, path: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit events, newest first; with PATH, those about that object (see EditingService)."""
+        return self.editing.audit(path, limit)
+
+    def last_change(self, path: str) -> AuditEntry | None:
+        return self.editing.last_change(path)
 
     def init_store(self, mode: str) -> SyncResult | None:
         """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""

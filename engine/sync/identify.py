@@ -8,7 +8,7 @@ from typing import Any
 from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result, to_python
 from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
-from engine.sync.keys import KeyRule, compile_rule
+from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "identify"
@@ -31,7 +31,8 @@ def run_identify(
     for directory in directories:
         _identify_directory(state, directory, cel, report, everyone)
         _refresh_users(state, order, report, None if everyone else _touched(state))
-    _remove_unbacked_users(state, order, report)
+    disabled = [d.app for d in directories if not d.enabled]
+    _remove_unbacked_users(state, order, report, disabled)
 
 
 def _touched(state: WorkState) -> set[int]:
@@ -48,7 +49,7 @@ def _identify_directory(
     everyone: bool = True,
 ) -> None:
     app_id = directory.app
-    decide, reads_beyond = _filter(directory, cel)
+    decide, reads_beyond = directory_decider(directory, cel)
     # a filter that reads other people or the clock may decide otherwise on unchanged data
     reuse = not everyone and not reads_beyond
     changed = state.new_accounts | state.dirty_accounts
@@ -81,15 +82,23 @@ def _identify_directory(
             continue
         if decision == "IGNORE":
             if account.owner_id is not None:
-                _unlink(state, account, "the directory filter now ignores it")
+                why = "the directory filter now ignores it"
+                if not directory.enabled:
+                    why = f"directory {app_id} is disabled"
+                    state.disabled_backing.add(account.owner_id)
+                _unlink(state, account, why)
             continue
         if account.owner_id is not None and account.owner_id in state.users:
             continue  # already linked: links are stable until a filter or an admin says otherwise
         _merge(state, account, decision, rules, indexes, report)
 
 
-def _filter(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
-    """The directory's decision function, and whether it reads beyond the account."""
+def directory_decider(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
+    """The directory's decision function (account -> CREATE | MATCH_ONLY | IGNORE; raises
+    CelEvalError or ValueError), and whether it reads beyond the account. A disabled
+    directory ignores every account."""
+    if not directory.enabled:
+        return (lambda account: "IGNORE"), False
     text = (directory.filter or "").strip()
     if not text:
         return (lambda account: "CREATE"), False
@@ -120,23 +129,16 @@ def _merge(
     report: StageReport,
 ) -> None:
     label = state.account_label(account)
-    ambiguous: list[str] = []
-    for rule, index in zip(rules, indexes, strict=True):
-        try:
-            keys = rule.account_keys(account)
-        except CelEvalError as exc:
-            report.problems.append(f"{label}: merge rule {rule.name!r} failed: {exc}")
-            continue
-        found: set[int] = set()
-        for key in keys:
-            found |= index.get(key, set())
-        if len(found) == 1:
-            user_id = next(iter(found))
-            _link(state, account, user_id, "directory-match", f"merge rule {rule.name!r}")
-            report.bump("merged")
-            return
-        if len(found) > 1:
-            ambiguous.append(f"{rule.name!r} found {len(found)} people")
+    walk = walk_rules(account, rules, indexes)
+    for step in walk.steps:
+        if step.error:
+            report.problems.append(f"{label}: merge rule {step.rule!r} failed: {step.error}")
+    if walk.user_id is not None:
+        reason = f"merge rule {walk.steps[-1].rule!r}"
+        _link(state, account, walk.user_id, "directory-match", reason)
+        report.bump("merged")
+        return
+    ambiguous = walk.ambiguous
     if ambiguous:
         report.bump("conflicts")
         reason = "; ".join(ambiguous) + " — link it by hand (roster link) or refine the rules"
@@ -259,7 +261,9 @@ def _refresh_users(
                     )
 
 
-def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
+def _remove_unbacked_users(
+    state: WorkState, order: dict[str, int], report: StageReport, disabled: list[str]
+) -> None:
     # Only CREATE accounts keep a person: a MATCH_ONLY feed enriches people, it cannot keep a
     # leaver alive any more than it could have created them.
     backing = _passing_directory_accounts(state, order, ("CREATE",))
@@ -273,7 +277,12 @@ def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: Stag
             "status",
             user.status,
             "DELETED",
-            "no directory account creates this person any more",
+            "no directory account creates this person any more"
+            + (
+                f" (disabled directory: {', '.join(disabled)})"
+                if user.id in state.disabled_backing
+                else ""
+            ),
         )
         user.status = "DELETED"
         state.dirty_users.add(user.id)
