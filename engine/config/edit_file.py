@@ -98,6 +98,17 @@ def problem_lines(
     return out
 
 
+def text_problem_lines(problems: Sequence[Problem], path: str) -> list[tuple[int | None, str]]:
+    """Problems of an edit of a text field (the file holds the text itself, no YAML): a CEL
+    problem of that field at its line, anything else at the top."""
+    out: list[tuple[int | None, str]] = []
+    for problem in problems:
+        here = relative_parts(problem.path, path) == [] if problem.path else False
+        line = problem.line if here else None
+        out.append((line, describe(problem, with_path=not here)))
+    return out
+
+
 def annotate(text: str, notes: Sequence[tuple[int | None, str]], path: str) -> str:
     """TEXT with the header, and each note as `# ERROR:` just above its line (indented like it);
     notes without a line go at the top."""

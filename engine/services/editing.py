@@ -38,6 +38,7 @@ from engine.config.paths import (
     expand_aliases,
     get_value,
     index_to_object_path,
+    is_text,
     is_within,
     join_path,
     plain,
@@ -361,11 +362,23 @@ class EditingService:
 
         ConfigConflict when the configuration changed meanwhile; the admin's text is kept in
         a file the message names."""
-        from engine.config.edit_file import annotate, header, problem_lines, run_editor, strip_notes
+        from engine.config.edit_file import (
+            annotate,
+            header,
+            problem_lines,
+            run_editor,
+            strip_notes,
+            text_problem_lines,
+        )
 
         launch = launch or run_editor
         version = expected_version or self.config_version()
-        if path:
+        # a text field (a CEL expression, a name) is edited as the text itself, not as YAML
+        text_field = bool(path) and is_text(path)
+        if text_field:
+            current = self.config_get(path)
+            body = (current if isinstance(current, str) else "") + "\n"
+        elif path:
             body = value_yaml(self.config_get(path))
         else:
             from engine.config import dump_config
@@ -390,7 +403,10 @@ class EditingService:
                     return None
                 notes: list[tuple[int | None, str]]
                 try:
-                    value = load_yaml(edited).data
+                    if text_field:  # the editor's final newline is not part of the text
+                        value: Any = edited[:-1] if edited.endswith("\n") else edited
+                    else:
+                        value = load_yaml(edited).data
                 except YamlSyntaxError as exc:
                     problem = exc.problem
                     notes = [(problem.line, problem.message)]
@@ -407,7 +423,10 @@ class EditingService:
                             f"{exc.message} Your text is kept in {file}."
                         ) from None
                     except ConfigInvalid as exc:
-                        notes = problem_lines(edited, exc.problems, path)
+                        if text_field:
+                            notes = text_problem_lines(exc.problems, path)
+                        else:
+                            notes = problem_lines(edited, exc.problems, path)
                     except RosterError as exc:  # a path that no longer exists, a bad value
                         notes = [(None, exc.message)]
                 shown = annotate(edited, notes, path)
