@@ -802,5 +802,9 @@ def runs(run_id: int | None, as_json: bool) -> None:
         echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
 
 
+# The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
+# their own module; importing it registers them on `config` and `main`.
+from console import cli_edit  # noqa: E402, F401
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -238,6 +238,20 @@ class Services:
     def last_change(self, path: str) -> AuditEntry | None:
         return self.editing.last_change(path)
 
+    def edit_in_editor(
+        self,
+        path: str = "",
+        *,
+        launch: Callable[[Path], int] | None = None,
+        expected_version: str | None = None,
+        actor: str | None = None,
+    ) -> EditResult | None:
+        """The $EDITOR round trip on the object at PATH ("" = the whole configuration); None
+        when the admin abandoned it (nothing was changed)."""
+        return self.editing.edit_in_editor(
+            path, launch=launch, expected_version=expected_version, actor=actor
+        )
+
     def init_store(self, mode: str) -> SyncResult | None:
         """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""
         from engine.setup import copy_demo_files, demo_folder_for
