@@ -22,6 +22,7 @@ from engine.store.models import Account
 from engine.sync.matrix import (
     MatchMatrix,
     MatrixListing,
+    MatrixMemo,
     MatrixResult,
     compute_matrix,
     listing,
@@ -42,6 +43,7 @@ class ImpactService:
         self._decisions: tuple[Population, dict[AccountKey, str]] | None = None
         self._baseline: tuple[Population, RosterConfig, Outcome] | None = None
         self._matrices: list[tuple[Population, RosterConfig, MatrixResult]] = []
+        self._memo: tuple[Population, MatrixMemo] | None = None
 
     # --- the records and the stored decisions ----------------------------------------------
     def _records(self) -> tuple[Population, dict[AccountKey, str]]:
@@ -125,7 +127,11 @@ class ImpactService:
             for known_population, known_config, result in self._matrices:
                 if known_population is population and known_config == config:
                     return config, result
-        result = compute_matrix(population, config, cancelled=cancelled)
+        with self._lock:
+            if self._memo is None or self._memo[0] is not population:
+                self._memo = (population, MatrixMemo())
+            memo = self._memo[1]
+        result = compute_matrix(population, config, cancelled=cancelled, memo=memo)
         with self._lock:
             kept = [m for m in self._matrices if m[0] is population][-(KEEP_MATRICES - 1) :]
             self._matrices = [*kept, (population, config, result)]
