@@ -504,6 +504,94 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         echo(f"  ! {problem}", err=True)
 
 
+@main.command("merge-matrix")
+@_store_options
+@click.argument("app", required=False)
+@click.option(
+    "--list",
+    "kind",
+    type=click.Choice(["ambiguous", "unmatched", "unowned"]),
+    help="List the accounts behind a number instead of the counts.",
+)
+@click.option("--rule", help="With --list: what this rule found (a row of the matrix).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="With --list: skip these.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def merge_matrix(
+    app: str | None, kind: str | None, rule: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """What each merge rule and each ownership strategy finds now (for APP, or every app):
+    matched, ambiguous, found nobody, decided by an earlier rule; owned and unowned. Nothing
+    is changed."""
+    if rule is not None and kind is None:
+        raise click.UsageError("--rule narrows a list: add --list ambiguous|unmatched|unowned")
+    services = _services()
+    if kind is not None:
+        listing = services.matrix_accounts(kind, app, rule=rule, offset=offset, limit=limit)
+        if as_json:
+            _emit(listing.as_dict())
+            return
+        _print_matrix_listing(listing, app, rule)
+        return
+    matrix = services.merge_matrix(app)
+    if as_json:
+        _emit(matrix.as_dict())
+        return
+    _print_matrix(matrix)
+
+
+def _print_matrix(matrix: Any) -> None:
+    rules = [r.rule for d in matrix.directories for r in d.rules]
+    width = max([len("merge rule"), *map(len, rules)]) + 2
+    for directory in matrix.directories:
+        echo(
+            f"Directory {directory.app}: {_count(directory.considered, 'account')} considered"
+            f" ({directory.pinned} pinned, {_count(directory.errors, 'filter error')})"
+        )
+        echo(f"  {'merge rule':<{width}}{'matched':>9}{'ambiguous':>11}{'nobody':>8}{'earlier':>9}")
+        for r in directory.rules:
+            echo(
+                f"  {r.rule:<{width}}{r.matched:>9,}{r.ambiguous:>11,}"
+                f"{r.unmatched:>8,}{r.decided_earlier:>9,}"
+            )
+    if matrix.apps:
+        if matrix.directories:
+            echo()
+        width = max([len("app"), *(len(a.app) for a in matrix.apps)]) + 2
+        echo(
+            f"{'app':<{width}}{'ownership':<11}{'owned':>8}{'unowned':>9}"
+            f"{'ambiguous':>11}{'pinned':>8}"
+        )
+        for a in matrix.apps:
+            echo(
+                f"{a.app:<{width}}{a.strategy:<11}{a.owned:>8,}{a.unowned:>9,}"
+                f"{a.ambiguous:>11,}{a.pinned:>8,}"
+            )
+    if not matrix.directories and not matrix.apps:
+        echo("No directories and no apps are configured.")
+        return
+    echo("matched: the first rule to find exactly one person; ambiguous: found several;")
+    echo("nobody: found no one; earlier: an earlier rule decided. Nothing was changed.")
+    echo("The accounts behind a number: --list ambiguous|unmatched|unowned [--rule NAME]")
+
+
+def _print_matrix_listing(listing: Any, app: str | None, rule: str | None) -> None:
+    where = "".join([f" in {app}" if app else "", f" by rule {rule!r}" if rule else ""])
+    if not listing.total:
+        echo(f"No {listing.kind} accounts{where}.")
+        return
+    first, last = listing.offset + 1, listing.offset + len(listing.rows)
+    shown = f"{first}–{last} of {listing.total:,}" if listing.rows else f"{listing.total:,}"
+    echo(f"{listing.kind.capitalize()} accounts{where} ({shown}):")
+    width = min(40, max(len(r.key) for r in listing.rows) + 2) if listing.rows else 0
+    for row in listing.rows:
+        echo(f"  {row.key:<{width}}{row.label}")
+        echo(f"  {'':<{width}}{row.reason}")
+    if last < listing.total:
+        echo(f"… {listing.total - last:,} more: --offset {last}")
+
+
 class _ProvisionGroup(click.Group):
     """`roster provision APP --user EMAIL` is short for `roster provision create APP ...`;
     `roster provision test APP FIELD --user EMAIL` tests one field."""
