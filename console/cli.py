@@ -287,7 +287,9 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
     "against",
     metavar="PATH",
     help="Compare with the saved expression at PATH over everyone in scope "
-    "(e.g. push_rules.ad-core.condition); implies --all.",
+    "(e.g. push_rules.ad-core.condition); implies --all. For a directory filter or a merge "
+    "or ownership rule, also what saving it would do: people created and removed, accounts "
+    "with another owner.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("expression")
@@ -315,7 +317,10 @@ def preview(
         )
     services = _services()
     if everyone or against:
-        result = services.preview_all(context, expression, app_id=app_id, against=against)
+        # against a filter or a merge / ownership rule: also what saving it does to people
+        result = services.preview_all(
+            context, expression, app_id=app_id, against=against, impact=against is not None
+        )
         _print_population(result, as_json)
         sys.exit(0 if result.ok else 1)
     kind = CONTEXTS[context].subject_kind
@@ -394,10 +399,29 @@ def _print_population(result: Any, as_json: bool) -> None:
                 before = json.dumps(sample["before"], default=str, ensure_ascii=False)
                 after = json.dumps(sample["after"], default=str, ensure_ascii=False)
                 echo(f"  changed: {sample['record']}: {before} → {after}")
+            _print_impact(compare)
     for warning in result.warnings:
         echo(
             f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""), err=True
         )
+
+
+def _print_impact(compare: Any) -> None:
+    if compare.impact_error:
+        echo(f"if saved: could not simulate the sync: {compare.impact_error}", err=True)
+    impact = compare.impact
+    if impact is None:
+        return
+    people = impact.people_created + impact.people_removed
+    echo(
+        f"if saved: {impact.people_created:,} created and {impact.people_removed:,} removed "
+        f"{'person' if people == 1 else 'people'}, "
+        f"{_count(impact.owner_changed, 'account')} with another owner"
+    )
+    names = {"people_created": "created", "people_removed": "removed", "owner_changed": "moves"}
+    for kind, labels in impact.samples.items():
+        for label in labels[:5]:
+            echo(f"  {names.get(kind, kind)}: {label}")
 
 
 @main.command()

@@ -512,3 +512,55 @@ def test_cli_matrix_shows_hostile_names_literally(demo: Services, tmp_path: Path
     code, out, _ = cli(demo, "x", "--list", "unowned")
     assert code == 0 and "\x1b" not in out and "\x07" not in out
     assert "x:e\\x1b[31m1" in out and "[red]Eve\\x1b]0;x\\x07" in out
+
+
+# --- roster preview --against: what saving the draft would do -------------------------------
+
+
+def preview(demo: Services, context: str, path: str, text: str) -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    db = str(demo.db.sqlite_path)
+    args = ["preview", "--db", db, "--context", context, "--against", path, text, "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    compare: dict[str, Any] = json.loads(result.stdout)["compare"]
+    return compare
+
+
+def test_preview_against_a_filter_says_who_would_be_removed(demo: Services) -> None:
+    compare = preview(demo, "directory_filter", "directories.hr.filter", '"IGNORE"')
+    config = edited(demo, lambda d: directory(d, "hr").update(filter='"IGNORE"'))
+    impact = demo.identity_impact(config)
+    assert compare["changed"] == impact.decisions_changed == 277
+    assert compare["people_removed"] == impact.people_removed > 0
+    assert (compare["people_created"], compare["owner_changed"]) == (0, impact.owner_changed)
+    assert compare["impact_samples"] == impact.as_dict()["samples"]
+    assert compare["impact_error"] is None
+
+
+def test_preview_against_a_merge_rule_and_an_ownership_rule(demo: Services) -> None:
+    # the IdP's login rule reads the email instead: everyone already linked stays linked
+    compare = preview(
+        demo, "account_key", "directories.idp.merge_rules.login.account", "account.email"
+    )
+    assert compare["changed"] > 0
+    assert (compare["people_created"], compare["people_removed"], compare["owner_changed"]) == (
+        0,
+        0,
+        0,
+    )
+    # badges by a key nobody has: the badges the email rule linked lose their owner
+    compare = preview(demo, "account_key", "apps.badge.ownership.rules.email.account", '"x"')
+    badge = demo.merge_matrix("badge").apps[0]
+    assert 0 < compare["owner_changed"] <= badge.owned
+    assert all(s.startswith("badge:") for s in compare["impact_samples"]["owner_changed"])
+    assert (compare["people_created"], compare["people_removed"]) == (0, 0)
+
+
+def test_preview_against_other_paths_is_unchanged(demo: Services) -> None:
+    compare = preview(demo, "push_condition", "push_rules.ad-core.condition", "true")
+    assert compare["changed"] > 0
+    assert "people_created" not in compare and "impact_samples" not in compare
