@@ -191,7 +191,7 @@ def compute_matrix(
     for directory in config.directories:
         _stop(cancelled)
         accounts = by_app.get(directory.app, [])
-        enabled = getattr(directory, "enabled", True)
+        enabled = directory.enabled
         merge_rules = directory.effective_merge_rules()
         try:
             decide, _ = directory_decider(directory, cel)

@@ -564,3 +564,18 @@ def test_preview_against_other_paths_is_unchanged(demo: Services) -> None:
     compare = preview(demo, "push_condition", "push_rules.ad-core.condition", "true")
     assert compare["changed"] > 0
     assert "people_created" not in compare and "impact_samples" not in compare
+
+
+def test_a_disabled_directory_removes_the_people_only_it_keeps(demo: Services) -> None:
+    ignoring = demo.identity_impact(
+        edited(demo, lambda d: directory(d, "hr").update(filter='"IGNORE"'))
+    )
+    disabled = demo.identity_impact(
+        edited(demo, lambda d: directory(d, "hr").update(enabled=False))
+    )
+    assert disabled.people_removed == ignoring.people_removed > 0
+    assert disabled.samples == ignoring.samples
+    matrix = demo.merge_matrix(
+        "hr", config=edited(demo, lambda d: directory(d, "hr").update(enabled=False))
+    )
+    assert matrix.directories[0].considered == 0
