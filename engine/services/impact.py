@@ -15,11 +15,12 @@ from typing import Literal, cast
 from sqlalchemy import Result, select
 
 from engine.config.model import RosterConfig
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.records import Population
 from engine.services.context import ServiceContext
 from engine.store.models import Account
 from engine.sync.matrix import (
+    KINDS,
     MatchMatrix,
     MatrixListing,
     MatrixMemo,
@@ -159,6 +160,8 @@ class ImpactService:
         offset: int = 0,
         limit: int = 50,
     ) -> MatrixListing:
+        if kind not in KINDS:  # before any work
+            raise InvalidInput(f"Unknown list {kind!r}; use one of: {', '.join(KINDS)}.")
         config, result = self._matrix(config)
         self._check_app(config, app)
         return listing(result, kind, app, rule, offset, limit)
