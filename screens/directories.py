@@ -71,7 +71,7 @@ class DirectoriesScreen(RosterScreen):
         Binding(
             "shift+up",
             "move(-1)",
-            "Up",
+            "Move up",
             tooltip="Move the directory up (higher priority)",
             group=MOVE_GROUP,
             show=False,
@@ -79,7 +79,7 @@ class DirectoriesScreen(RosterScreen):
         Binding(
             "shift+down",
             "move(1)",
-            "Down",
+            "Move down",
             tooltip="Move the directory down (lower priority)",
             group=MOVE_GROUP,
             show=False,
@@ -257,19 +257,15 @@ class DirectoriesScreen(RosterScreen):
     def fill_table(self) -> None:
         table = self.query_one("#directories", DataTable)
         width = max(self.size.width, 80)
-        filter_width = max(14, width - 66)
+        app_width = min(max((len(r.app) for r in self.rows), default=3), 16)
+        filter_width = max(14, width - 45 - app_width)
         with self.app.batch_update():
             table.clear()
             for index, row in enumerate(self.rows, 1):
                 counts = self.counts.get(row.app) if self.counts is not None else None
-                app = Text()
-                app.append(safe(row.app, 16), style="bold")
-                if row.name:
-                    app.append(f" {safe(row.name, 40)}", style="dim")
-                app.truncate(18, overflow="ellipsis")
                 table.add_row(
                     str(index),
-                    app,
+                    clip(row.app, app_width, "bold"),
                     Text("yes", style="green") if row.enabled else Text("off", style="yellow"),
                     one_line(row.filter or "(none: CREATE)", filter_width),
                     count_cell(counts, "CREATE"),
@@ -355,6 +351,8 @@ class DirectoriesScreen(RosterScreen):
             return
         text = Text()
         text.append(safe(row.app, 40), style="bold")
+        if row.name:
+            text.append(f" ({safe(row.name, 60)})")
         text.append(f" · {plural(row.accounts, 'account')}", style="dim")
         if not row.enabled:
             text.append(" · disabled: IGNORE for every account", style="bold yellow")
@@ -587,13 +585,9 @@ class DirectoriesScreen(RosterScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("edit", "toggle", "delete", "edit_externally", "move"):
+            # (moving past either end does nothing; both moves stay listed in help)
             if self.row(self.selected) is None:
                 return None
-            if action == "move":
-                apps = [r.app for r in self.rows]
-                step = parameters[0] if parameters and isinstance(parameters[0], int) else 0
-                index = apps.index(self.selected) + step if self.selected in apps else -1
-                return 0 <= index < len(apps) or None
         if action == "add":
             return bool(self.free) or None
         return True

@@ -65,11 +65,22 @@ def change_diff(entry: AuditEntry | None, lines: int = DIFF_LINES) -> Text:
         )
         return text
     diff = entry.diff()
-    for index, line in enumerate(diff[:lines]):
+    if len(diff) > lines:  # both sides: the first lines removed and the first lines added
+        half = lines // 2
+        removed = [line for line in diff if line.startswith("-")]
+        added = [line for line in diff if not line.startswith("-")]
+        shown = removed[: max(half, lines - len(added))]
+        shown += added[: lines - len(shown)]
+    else:
+        shown = diff
+    for index, line in enumerate(shown):
         if index:
             text.append("\n")
         style = "red" if line.startswith("-") else "green" if line.startswith("+") else "dim"
         text.append(safe(line, 200), style=style)
-    if len(diff) > lines:
-        text.append(f"\n… {len(diff) - lines} more lines (roster audit --object …)", style="dim")
+    if len(diff) > len(shown):
+        text.append(
+            f"\n… {len(diff) - len(shown)} more lines: roster audit --object {safe(entry.path)}",
+            style="dim",
+        )
     return text
