@@ -211,12 +211,14 @@ class Population:
     def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
         return list(self._members.get((app_id, entitlement_id), ()))
 
-    def profile_keys(self, kind: str) -> set[str]:
-        """Every profile key (kind="account") or attribute name (kind="user") any record has."""
+    def profile_keys(self, kind: str, app_id: str | None = None) -> set[str]:
+        """Every profile key (kind="account") or attribute name (kind="user") any record has;
+        with `app_id`, the profile keys of that app's accounts only."""
         keys: set[str] = set()
         if kind == "account":
             for account in self.accounts:
-                keys.update(account.profile)
+                if app_id is None or account.app_id == app_id:
+                    keys.update(account.profile)
         else:
             for user in self.users:
                 keys.update(user.attributes)

@@ -153,8 +153,8 @@ class Services:
             impact=impact,
         )
 
-    def completions(self, context: str) -> Completions:
-        return self.previews.completions(context)
+    def completions(self, context: str, app_id: str | None = None) -> Completions:
+        return self.previews.completions(context, app_id)
 
     # --- impact and the match matrix -------------------------------------------------
     def identity_impact(

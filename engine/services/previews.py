@@ -224,7 +224,9 @@ class PreviewsService:
             problems = "; ".join(str(p) for p in exc.problems[:3])
             compare.impact_error = exc.message + (f" {problems}" if problems else "")
 
-    def completions(self, context: str) -> Completions:
+    def completions(self, context: str, app_id: str | None = None) -> Completions:
+        """Names for the editor's completion; `app_id` limits the accounts' profile keys to
+        those found in that app's data (a directory filter reads one app's accounts)."""
         self._check_context(context)
         population = self.ctx.population()
         return Completions(
@@ -232,7 +234,7 @@ class PreviewsService:
             fields={"user": field_names("user"), "account": field_names("account")},
             functions=function_names(),
             profile_keys={
-                "account": sorted(population.profile_keys("account")),
+                "account": sorted(population.profile_keys("account", app_id)),
                 "user": sorted(population.profile_keys("user")),
             },
         )

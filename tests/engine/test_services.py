@@ -156,3 +156,12 @@ def test_cli_preview_against(tmp_path: Path) -> None:
     assert wrong.exit_code == 1
     assert "No push rule 'x'" in wrong.stderr or "no push rule 'x'" in wrong.stderr
     assert "Traceback" not in wrong.output
+
+
+def test_completions_offer_the_profile_keys_of_one_app(org: Services) -> None:
+    everyone = org.completions("directory_filter").profile_keys["account"]
+    assert {"employment_status", "title", "vendor"} <= set(everyone)
+    feed = org.completions("directory_filter", app_id="feed").profile_keys["account"]
+    assert feed == ["vendor"]  # the feed's accounts have only a vendor
+    hr = set(org.completions("directory_filter", app_id="hr").profile_keys["account"])
+    assert "employment_status" in hr and "vendor" not in hr and "title" not in hr
