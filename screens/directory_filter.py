@@ -307,7 +307,7 @@ class DirectoryFilterScreen(RosterScreen):
                 f"There is no directory {self.app_id!r} any more (it was deleted); "
                 "press escape to go back."
             )
-        completions = services.completions(CONTEXT)
+        completions = services.completions(CONTEXT, app_id=self.app_id)
         accounts = len(services.records_in_scope(CONTEXT, self.app_id))
         counts = services.identity_impact(config).decision_counts.get(self.app_id)
         last = None if self.adding else services.last_change(self.path)

@@ -504,3 +504,19 @@ async def test_the_filter_editor_fits_80_by_24(services: Any) -> None:
         await wait_until(pilot, lambda: editor.page_offset == 50, "the second page")
         assert editor.spot[0].key != first
         assert isinstance(editor.editor, CelEditor)
+
+
+async def test_the_filter_completes_the_profile_keys_of_its_app(services: Any) -> None:
+    hr = yaml.safe_load((SAMPLE / "apps" / "hr.yaml").read_text(encoding="utf-8"))
+    hr_keys = {key for account in hr["accounts"] for key in (account.get("profile") or {})}
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_directories(pilot)
+        editor = await open_filter(pilot, "hr")
+        await replace_text(pilot, "account.profile.")
+        await pilot.press("ctrl+space")
+        assert editor.editor.completion_open
+        offered = {c.text for c in editor.editor.completion_list.candidates}
+        assert offered == hr_keys  # not AD's sAMAccountName, not Slack's tz
+        await pilot.press(*"employment_s", "tab")
+        assert editor.editor.text == "account.profile.employment_status"
