@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 CONTEXT = "directory_filter"
 DECISIONS = ("CREATE", "MATCH_ONLY", "IGNORE")
 PAGE = 50
+# The impact simulates the whole population: wait for a real pause in typing before it runs.
+PREVIEW_DEBOUNCE = 0.3
 SAMPLES = 3
 VALUE_WIDTH = 60
 
@@ -238,7 +240,9 @@ class DirectoryFilterScreen(RosterScreen):
         with Vertical(id="filter-body"):
             yield Static(self._title_text(), id="filter-title")
             yield Static(Text("Reading the directory…", style="dim"), id="filter-last")
-            editor = CelEditor(self._initial_text or "", id="filter-editor")
+            editor = CelEditor(
+                self._initial_text or "", debounce=PREVIEW_DEBOUNCE, id="filter-editor"
+            )
             editor.border_title = "Filter: CREATE / MATCH_ONLY / IGNORE (true / false)"
             yield editor
             with Vertical(id="filter-impact-box") as box:
