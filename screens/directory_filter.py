@@ -125,6 +125,8 @@ class DirectoryFilterScreen(RosterScreen):
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
         ("", 'The filter returns "CREATE" (or true), "MATCH_ONLY", or "IGNORE" (or false).'),
         ("tab", "Move between the filter and the accounts"),
+        ("f7", "In the filter: select all of it (what you type replaces it)"),
+        ("] / [", "In the accounts: the next / previous 50"),
         ("ctrl+space", "In the filter: show completions at the cursor"),
     ]
 
