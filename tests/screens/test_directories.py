@@ -520,3 +520,29 @@ async def test_the_filter_completes_the_profile_keys_of_its_app(services: Any) -
         assert offered == hr_keys  # not AD's sAMAccountName, not Slack's tz
         await pilot.press(*"employment_s", "tab")
         assert editor.editor.text == "account.profile.employment_status"
+
+
+async def test_shift_e_opens_the_highlighted_directory_in_the_editor(
+    services: Any, monkeypatch: Any
+) -> None:
+    # The $EDITOR round trip itself (App.suspend) is tested with a real terminal in
+    # tests/e2e/test_tmux_external_edit.py; here: E asks for the highlighted directory's path
+    # and the list shows the saved edit.
+    import screens.external_edit
+
+    asked: list[str | None] = []
+
+    async def edit_externally(screen: Any, path: str | None) -> Any:
+        asked.append(path)
+        return services.config_edit(ConfigEdit("set", f"{path}.filter", '"IGNORE"'))
+
+    monkeypatch.setattr(screens.external_edit, "edit_externally", edit_externally)
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_directories(pilot)
+        screen.query_one("#directories", DataTable).move_cursor(row=2)
+        await settle(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        assert asked == ["directories.hr_feed"]
+        await wait_until(pilot, lambda: screen.rows[2].filter == '"IGNORE"', "the edit shown")
