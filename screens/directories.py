@@ -113,9 +113,12 @@ class DirectoriesScreen(RosterScreen):
             self.free = free  # apps with accounts that are not directories
 
     class CountsLoaded(Message):
-        def __init__(self, version: str, counts: dict[str, dict[str, int]]) -> None:
+        def __init__(
+            self, version: str, generation: int, counts: dict[str, dict[str, int]]
+        ) -> None:
             super().__init__()
             self.version = version
+            self.generation = generation  # the app's store generation they were counted at
             self.counts = counts
 
     class LastChange(Message):
@@ -296,12 +299,12 @@ class DirectoriesScreen(RosterScreen):
             self.services.config(), cancelled=lambda: worker.is_cancelled
         )
         if not impact.cancelled and not worker.is_cancelled:
-            self._counts_version = (version, generation)
-            self.post_message(self.CountsLoaded(version, impact.decision_counts))
+            self.post_message(self.CountsLoaded(version, generation, impact.decision_counts))
 
     def on_directories_screen_counts_loaded(self, message: DirectoriesScreen.CountsLoaded) -> None:
         if message.version != self.version:
             return
+        self._counts_version = (message.version, message.generation)
         self.counts = message.counts
         table = self.query_one("#directories", DataTable)
         with self.app.batch_update():

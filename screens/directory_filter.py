@@ -381,7 +381,12 @@ class DirectoryFilterScreen(RosterScreen):
         self.query_one("#filter-impact-box").add_class("-stale")
         self.compute_impact(text)
         self.load_spot(text, self.page_offset)
-        if self.account is not None:
+        if not text.strip():
+            self.workers.cancel_group(self, "filter-value")
+            self.query_one("#filter-value", Static).update(
+                Text("No filter: every account becomes a person (CREATE).", style="dim")
+            )
+        elif self.account is not None:
             self.preview_value(text, *self.account)
 
     @work(
@@ -426,8 +431,8 @@ class DirectoryFilterScreen(RosterScreen):
         self._impact_for = message.text
         if message.warnings:
             self.editor.show_problem(message.warnings[0])
-        elif self.editor.text_area.error_location is None:
-            self.editor.clear_problem()
+        else:
+            self.editor.clear_problem()  # the edit is valid: nothing to show under it
         view.update(self.impact_text(impact))
 
     def impact_text(self, impact: IdentityImpact) -> Text:
@@ -595,9 +600,6 @@ class DirectoryFilterScreen(RosterScreen):
             out.append_text(literal(preview.value, VALUE_WIDTH))
             out.append(" → ", style="dim")
             out.append_text(decision_text(decision_of(preview)))
-            if self._problems_for != message.text and not preview.warnings:
-                if self.editor.problem_text and self.editor.text_area.error_location is not None:
-                    self.editor.clear_problem()
         else:
             out.append("error", style="bold red")
             if preview.error is not None:
