@@ -60,6 +60,12 @@ class ConfigInvalid(InvalidInput):
     """A configuration document has problems; `problems` lists every one with its location."""
 
 
+class ConfigConflict(InvalidInput):
+    """An edit was made from a configuration version that is no longer current: the message
+    says who changed it and when (`PATH was changed by USER at TIME since you opened it; reload
+    to see it.`); nothing was saved."""
+
+
 class ConnectorError(RosterError):
     """A connector failed to read or write its app; the store is left as it was."""
 

@@ -171,6 +171,8 @@ def app_data(app: App) -> dict[str, Any]:
 
 def directory_data(directory: Directory) -> dict[str, Any]:
     data: dict[str, Any] = {"app": directory.app}
+    if not directory.enabled:
+        data["enabled"] = False
     if directory.filter is not None:
         data["filter"] = directory.filter
     if directory.merge_rules is not None:
@@ -293,3 +295,43 @@ def dump_config(config: RosterConfig) -> str:
         width=4096,
         indent=2,
     )
+
+
+# ----------------------------------------------------------------------------- one object
+
+
+def _flowed(value: Any, top: bool) -> Any:
+    if isinstance(value, dict):
+        inner = {str(k): _flowed(v, False) for k, v in value.items()}
+        return inner if top else _flow(inner)
+    if isinstance(value, list | tuple):
+        items = [_flowed(v, False) for v in value]
+        return items if top else _flow_list(items)
+    return value
+
+
+def value_yaml(value: Any) -> str:
+    """One object's data as YAML in the export's style (small leaves on one line, multi-line
+    CEL as block scalars); a single value on its own (`"CREATE"` as `CREATE`)."""
+    text: str = yaml.dump(
+        _flowed(value, True),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=4096,
+        indent=2,
+    )
+    if text.endswith("\n...\n"):
+        text = text[: -len("...\n")]
+    return text
+
+
+def yaml_diff(before: Any, after: Any, *, context: int = 2) -> list[str]:
+    """A short unified diff of two objects' YAML (`-` before, `+` after, a few lines around)."""
+    import difflib
+
+    old = [] if before is None else value_yaml(before).splitlines()
+    new = [] if after is None else value_yaml(after).splitlines()
+    lines = list(difflib.unified_diff(old, new, lineterm="", n=context))
+    return [line for line in lines[2:] if not line.startswith("@@")] if lines else []

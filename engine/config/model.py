@@ -25,6 +25,7 @@ The format, one YAML document for everything::
           fields: {displayName: subject.displayName}   # creation-schema key -> CEL
     directories:                     # ordered: the first is the primary directory
       - app: hr
+        enabled: false               # optional, default true; false = IGNORE every account
         filter: '...'                # CEL (directory_filter); left out = CREATE for every account
         merge_rules:                 # ordered; left out = DEFAULT_MERGE_RULES
           - name: email
@@ -213,6 +214,7 @@ class Directory(_Model):
     """A directory app; its place in `directories` is its priority (first = primary)."""
 
     app: str
+    enabled: bool = True  # a disabled directory decides IGNORE for every account
     filter: str | None = None
     merge_rules: list[MatchRule] | None = None  # None = DEFAULT_MERGE_RULES; [] is refused
 

@@ -39,6 +39,7 @@ __all__ = [
     "ValidationResult",
     "check_config",
     "decode_config",
+    "document_issues",
     "read_config_file",
     "validate_file",
     "validate_text",
@@ -116,9 +117,31 @@ def validate_text(
         located = load_yaml(text)
     except YamlSyntaxError as exc:
         return ValidationResult(config=None, problems=[exc.problem], source=source)
-    issues: list[Issue] = []
     problems: list[Problem] = list(located.problems)
     raw = located.data
+    issues = document_issues(
+        raw, base_dir=base_dir, population=population, describe=describe, cel=cel
+    )
+    problems.extend(_locate(issue, located, text) for issue in issues)
+    problems = _sorted_unique(problems)
+    config: RosterConfig | None = None
+    if not any(p.severity == "error" for p in problems):
+        config = RosterConfig.model_validate(raw)
+    return ValidationResult(config=config, problems=problems, source=source)
+
+
+def document_issues(
+    raw: Any,
+    *,
+    base_dir: FsPath | None = None,
+    population: Any = None,
+    describe: Describe | None = None,
+    cel: CelChecker | None = None,
+) -> list[Issue]:
+    """Layers 2 to 4 of `validate_text` on a loaded document (plain data): every problem at its
+    document path. The object-path editor validates an edited document with this, so an edit is
+    checked exactly as an import is."""
+    issues: list[Issue] = []
     if raw is None:
         issues.append(Issue((), "the configuration is empty", "start the file with `version: 1`"))
     elif not isinstance(raw, dict):
@@ -152,12 +175,7 @@ def validate_text(
             for issue in checker.run()
             if not any(issue.path[: len(lost)] == lost for lost in sections.dropped)
         )
-    problems.extend(_locate(issue, located, text) for issue in issues)
-    problems = _sorted_unique(problems)
-    config: RosterConfig | None = None
-    if not any(p.severity == "error" for p in problems):
-        config = RosterConfig.model_validate(raw)
-    return ValidationResult(config=config, problems=problems, source=source)
+    return issues
 
 
 def decode_config(data: bytes, source: str = "<config>") -> str:

@@ -3,6 +3,7 @@
 - records: finding people and accounts (`RecordRef`)
 - previews: CEL against one record or everyone, compared with a saved rule
 - configuration: export, validate, import
+- editing: one object by its path (`ConfigEdit` -> `EditResult`), the audit (`AuditEntry`)
 - people: a person's detail, why an attribute has its value, links and pins
 - runs: syncs, the run history and journals
 - push: push rules, their plan and history
@@ -26,6 +27,7 @@ from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, Provi
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
+from engine.services.editing import AuditEntry, ConfigEdit, EditResult
 from engine.services.facade import Services, open_services
 from engine.services.people import (
     AttributeRow,
@@ -64,6 +66,9 @@ __all__ = [
     "ProvisionRefused",
     "ProvisionResult",
     "AppSummary",
+    "AuditEntry",
+    "ConfigEdit",
+    "EditResult",
     "AttributeRow",
     "ChangeRow",
     "Completions",

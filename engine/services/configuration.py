@@ -77,14 +77,15 @@ class ConfigurationService:
             return ConfigImportResult(changes, warnings, applied=False)
         with self.ctx.db.session() as session, session.begin():
             sections = save_config(session, result.config, actor=actor or current_actor())
-            _save_apps(session, result.config, base_dir)
+            save_apps(session, result.config, base_dir)
             set_meta(session, "config_base_dir", str(base_dir.resolve()))
         self.ctx.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
 
 
-def _save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:
-    """One App row per configured app, with what its connector can do (schemas, capabilities)."""
+def save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:
+    """One App row per configured app, with what its connector can do (schemas, capabilities).
+    An import and an object edit both call this inside their transaction."""
     from engine.connectors.registry import describe
     from engine.sync.importer import connector_spec
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.cel import CelEngine, ContextSpec
-from engine.config import ValidationResult
+from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
 from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
 from engine.services.dashboard import Dashboard, DashboardService
+from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
 from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
 from engine.services.previews import Completions, PreviewsService, SavedExpression
 from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
@@ -36,6 +37,7 @@ class Services:
         self.records = RecordsService(self.ctx)
         self.previews = PreviewsService(self.ctx, self.records)
         self.configuration = ConfigurationService(self.ctx)
+        self.editing = EditingService(self.ctx)
         self.people = PeopleService(self.ctx, self.records)
         self.run_history = RunsService(self.ctx)
         self.push = PushService(self.ctx)
@@ -167,6 +169,41 @@ class Services:
         return self.configuration.import_config(
             text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
         )
+
+    # --- editing one object (object paths, DESIGN §11) and the audit ----------------------
+    def config(self) -> RosterConfig:
+        """The saved configuration, typed."""
+        return self.editing.config()
+
+    def config_version(self) -> str:
+        """An opaque token of the whole configuration (pass it back as `expected_version`)."""
+        return self.editing.config_version()
+
+    def config_get(self, path: str) -> Any:
+        """The object at PATH as `config export` writes it; NotFound / InvalidInput name the
+        objects that exist."""
+        return self.editing.config_get(path)
+
+    def config_edit(
+        self,
+        edit: ConfigEdit,
+        *,
+        expected_version: str | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> EditResult:
+        """Apply EDIT, validated as an import is, in one audited transaction. ConfigInvalid
+        (problems named by object path) or ConfigConflict (the configuration moved on)."""
+        return self.editing.config_edit(
+            edit, expected_version=expected_version, dry_run=dry_run, actor=actor
+        )
+
+    def audit(self, path: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit events, newest first; with PATH, those about that object (see EditingService)."""
+        return self.editing.audit(path, limit)
+
+    def last_change(self, path: str) -> AuditEntry | None:
+        return self.editing.last_change(path)
 
     def init_store(self, mode: str) -> SyncResult | None:
         """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""

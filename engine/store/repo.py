@@ -166,8 +166,11 @@ def config_versions(session: Session) -> dict[str, str]:
     return {row.section: row.version for row in session.scalars(select(ConfigObject))}
 
 
-def save_config_document(session: Session, document: dict[str, Any], *, actor: str) -> list[str]:
-    """Replace the stored configuration; audit every section that changed. Caller commits."""
+def save_config_document(
+    session: Session, document: dict[str, Any], *, actor: str, audit: bool = True
+) -> list[str]:
+    """Replace the stored configuration; audit every section that changed (`audit=False`: the
+    caller writes its own audit event, as an object edit does). Caller commits."""
     existing = {row.section: row for row in session.scalars(select(ConfigObject))}
     changed: list[str] = []
     now = utcnow()
@@ -178,17 +181,18 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
         if row is not None and row.version == version:
             continue
         changed.append(section)
-        session.add(
-            AuditEvent(
-                at=now,
-                actor=actor,
-                action="config.import",
-                object_kind="config",
-                object_name=section,
-                before=row.body if row else None,
-                after=body,
+        if audit:
+            session.add(
+                AuditEvent(
+                    at=now,
+                    actor=actor,
+                    action="config.import",
+                    object_kind="config",
+                    object_name=section,
+                    before=row.body if row else None,
+                    after=body,
+                )
             )
-        )
         if row is None:
             session.add(
                 ConfigObject(
@@ -203,10 +207,12 @@ def save_config_document(session: Session, document: dict[str, Any], *, actor: s
     return changed
 
 
-def save_config(session: Session, config: RosterConfig, *, actor: str) -> list[str]:
+def save_config(
+    session: Session, config: RosterConfig, *, actor: str, audit: bool = True
+) -> list[str]:
     """Replace the stored configuration with `config`; the sections that changed. Caller
     commits."""
-    return save_config_document(session, to_document(config), actor=actor)
+    return save_config_document(session, to_document(config), actor=actor, audit=audit)
 
 
 def get_meta(session: Session, key: str, default: str = "") -> str:

@@ -31,7 +31,8 @@ def run_identify(
     for directory in directories:
         _identify_directory(state, directory, cel, report, everyone)
         _refresh_users(state, order, report, None if everyone else _touched(state))
-    _remove_unbacked_users(state, order, report)
+    disabled = [d.app for d in directories if not d.enabled]
+    _remove_unbacked_users(state, order, report, disabled)
 
 
 def _touched(state: WorkState) -> set[int]:
@@ -81,7 +82,11 @@ def _identify_directory(
             continue
         if decision == "IGNORE":
             if account.owner_id is not None:
-                _unlink(state, account, "the directory filter now ignores it")
+                why = "the directory filter now ignores it"
+                if not directory.enabled:
+                    why = f"directory {app_id} is disabled"
+                    state.disabled_backing.add(account.owner_id)
+                _unlink(state, account, why)
             continue
         if account.owner_id is not None and account.owner_id in state.users:
             continue  # already linked: links are stable until a filter or an admin says otherwise
@@ -90,6 +95,8 @@ def _identify_directory(
 
 def _filter(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
     """The directory's decision function, and whether it reads beyond the account."""
+    if not directory.enabled:
+        return (lambda account: "IGNORE"), False
     text = (directory.filter or "").strip()
     if not text:
         return (lambda account: "CREATE"), False
@@ -259,7 +266,9 @@ def _refresh_users(
                     )
 
 
-def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: StageReport) -> None:
+def _remove_unbacked_users(
+    state: WorkState, order: dict[str, int], report: StageReport, disabled: list[str]
+) -> None:
     # Only CREATE accounts keep a person: a MATCH_ONLY feed enriches people, it cannot keep a
     # leaver alive any more than it could have created them.
     backing = _passing_directory_accounts(state, order, ("CREATE",))
@@ -273,7 +282,12 @@ def _remove_unbacked_users(state: WorkState, order: dict[str, int], report: Stag
             "status",
             user.status,
             "DELETED",
-            "no directory account creates this person any more",
+            "no directory account creates this person any more"
+            + (
+                f" (disabled directory: {', '.join(disabled)})"
+                if user.id in state.disabled_backing
+                else ""
+            ),
         )
         user.status = "DELETED"
         state.dirty_users.add(user.id)

@@ -1,0 +1,379 @@
+"""Editing one configuration object: the one audited path every editor uses (issue 8 §1).
+
+An edit names its object by an object path (`engine.config.paths`), is applied to a copy of the
+stored document, and the WHOLE document is then validated exactly as `config import` validates a
+file (same checks, same messages), each problem named by its object path. Any error refuses the
+edit whole. A valid edit is saved in one transaction with one audit event (`config.edit`: who,
+when, the path, before and after) and the App rows refreshed, as an import does.
+
+Optimistic concurrency: `config_version()` is a token of the whole configuration; an edit made
+with `expected_version` from before someone else's change is refused with ConfigConflict, naming
+who changed the configuration and when.
+
+Data shown for an object (`config_get`, an edit's before/after, the audit) is its document data
+as `config export` writes it: defaults that are noise are left out, and a path into a left-out
+default (`directories.hr.enabled`, `apps.x.ownership.strategy`) reads the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from engine.config.diff import ConfigChange, diff_configs
+from engine.config.document import from_document, to_document
+from engine.config.export import config_data, value_yaml, yaml_diff
+from engine.config.issues import Issue
+from engine.config.model import RosterConfig
+from engine.config.paths import (
+    apply,
+    expand_aliases,
+    get_value,
+    index_to_object_path,
+    is_within,
+    join_path,
+    plain,
+    relative_parts,
+    split_path,
+    value_type,
+)
+from engine.config.validate import document_issues
+from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError
+from engine.services.configuration import save_apps
+from engine.services.context import ServiceContext
+from engine.store.models import AuditEvent
+from engine.store.repo import (
+    config_versions,
+    current_actor,
+    get_meta,
+    load_config_document,
+    save_config,
+    stable_hash,
+)
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+EditOp = Literal["set", "delete", "move", "enable", "disable"]
+
+
+@dataclass(frozen=True)
+class ConfigEdit:
+    """One change to one object. `value` (set) is document data, what `yaml.safe_load` gives; a
+    path naming a missing keyed item ADDS it (at the end, its key filled in from the path).
+    `to_index` (move) is the item's new position in its list, 0 = first."""
+
+    op: EditOp
+    path: str
+    value: Any = None
+    to_index: int | None = None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit did (or, with dry_run, would do).
+
+    `before`/`after` are the object's data (None when it was added / deleted; for a move, the
+    whole list). `changes` is the difference over the whole document. `warnings` are the warnings
+    the edit brings (those the saved configuration already had are left out). `applied` is False
+    for a dry run and for an edit that changes nothing (`changes` empty)."""
+
+    path: str
+    before: Any
+    after: Any
+    changes: list[ConfigChange]
+    warnings: list[Problem]
+    applied: bool
+    version: str
+    config: RosterConfig
+
+    def diff(self) -> list[str]:
+        """The before/after data as a short YAML diff (`-`/`+` lines)."""
+        return yaml_diff(self.before, self.after)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+            "changes": [change.as_dict() for change in self.changes],
+            "warnings": [warning.as_dict() for warning in self.warnings],
+            "applied": self.applied,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit event: a configuration edit or import, a link, a pin.
+
+    `path` is the object path (config.edit), the section (config.import), or the account
+    (`APP:EXTERNAL_ID`, link/pin). `before`/`after` are the data as saved then."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    path: str
+    before: Any
+    after: Any
+    kind: str = field(default="config")
+
+    def before_yaml(self) -> str:
+        return "" if self.before is None else value_yaml(self.before)
+
+    def after_yaml(self) -> str:
+        return "" if self.after is None else value_yaml(self.after)
+
+    def diff(self) -> list[str]:
+        return yaml_diff(self.before, self.after)
+
+    def when(self) -> str:
+        return self.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "path": self.path,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+def object_view(config: RosterConfig, path: str) -> Any:
+    """The object at PATH as `config export` writes it (a left-out default reads as the default).
+    NotFound / InvalidInput, with the names that exist, when PATH names nothing."""
+    try:
+        return plain(get_value(plain(config_data(config)), path))
+    except RosterError:
+        pass
+    return plain(get_value(to_document(config), path))
+
+
+def _view_or_none(config: RosterConfig, path: str) -> Any:
+    try:
+        return object_view(config, path)
+    except RosterError:
+        return None
+
+
+def _version(versions: dict[str, str]) -> str:
+    return stable_hash(sorted(versions.items()))
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _unwrap(action: str, data: Any) -> Any:
+    if action == "config.edit" and isinstance(data, dict) and set(data) == {"value"}:
+        return data["value"]
+    return data
+
+
+def _entry(row: AuditEvent) -> AuditEntry:
+    return AuditEntry(
+        id=row.id or 0,
+        at=_utc(row.at),
+        actor=row.actor,
+        action=row.action,
+        path=row.object_name,
+        before=_unwrap(row.action, row.before),
+        after=_unwrap(row.action, row.after),
+        kind=row.object_kind,
+    )
+
+
+class EditingService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self._saved_warnings: tuple[str, set[tuple[str, str]]] | None = None
+
+    # ------------------------------------------------------------------ read
+
+    def config(self) -> RosterConfig:
+        return self.ctx.config()
+
+    def config_version(self) -> str:
+        with self.ctx.db.session() as session:
+            return _version(config_versions(session))
+
+    def config_get(self, path: str) -> Any:
+        return object_view(self.ctx.config(), path)
+
+    # ------------------------------------------------------------------ edit
+
+    def config_edit(
+        self,
+        edit: ConfigEdit,
+        *,
+        expected_version: str | None = None,
+        dry_run: bool = False,
+        actor: str | None = None,
+    ) -> EditResult:
+        with self.ctx.db.session() as session:
+            document = load_config_document(session)
+            version = _version(config_versions(session))
+            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            if expected_version is not None and expected_version != version:
+                raise _conflict(session, edit.path)
+        saved = from_document(document)
+        new_document, done = apply(
+            to_document(saved), edit.op, edit.path, edit.value, edit.to_index
+        )
+        population = self.ctx.population_or_none()
+        issues = document_issues(new_document, base_dir=base_dir, population=population)
+        problems = [_problem(new_document, issue) for issue in issues]
+        errors = [p for p in problems if p.severity == "error"]
+        where = done.path or "the configuration"
+        if errors:
+            count = len(errors)
+            raise ConfigInvalid(
+                f"{where}: the edit has {count} problem{'s' if count != 1 else ''}; "
+                "nothing was changed.",
+                errors,
+            )
+        new_config = RosterConfig.model_validate(new_document)
+        changes = diff_configs(saved, new_config)
+        before = _view_or_none(saved, done.shown_path)
+        after = _view_or_none(new_config, done.after_path)
+        warnings = self._new_warnings(
+            [p for p in problems if p.severity != "error"], saved, version, base_dir, population
+        )
+        if dry_run or not changes:
+            return EditResult(
+                done.path, before, after, changes, warnings, False, version, new_config
+            )
+        who = actor or current_actor()
+        with self.ctx.db.session() as session, session.begin():
+            if _version(config_versions(session)) != version:
+                raise _conflict(session, done.path)
+            save_config(session, new_config, actor=who, audit=False)
+            session.add(
+                AuditEvent(
+                    actor=who,
+                    action="config.edit",
+                    object_kind="config",
+                    object_name=done.path,
+                    # wrapped: SQLite's JSON columns would turn a bare number into a number
+                    before={"value": before},
+                    after={"value": after},
+                )
+            )
+            save_apps(session, new_config, base_dir)
+            session.flush()
+            new_version = _version(config_versions(session))
+        self.ctx.invalidate()
+        return EditResult(
+            done.path, before, after, changes, warnings, True, new_version, new_config
+        )
+
+    def _new_warnings(
+        self,
+        warnings: list[Problem],
+        saved: RosterConfig,
+        version: str,
+        base_dir: Path,
+        population: Any,
+    ) -> list[Problem]:
+        """The warnings the edit brings: those of the saved configuration are left out."""
+        if not warnings:
+            return []
+        if self._saved_warnings is None or self._saved_warnings[0] != version:
+            document = to_document(saved)
+            known = {
+                (p.path, p.message)
+                for p in (
+                    _problem(document, issue)
+                    for issue in document_issues(document, base_dir=base_dir, population=population)
+                )
+            }
+            self._saved_warnings = (version, known)
+        known = self._saved_warnings[1]
+        return [w for w in warnings if (w.path, w.message) not in known]
+
+    # ------------------------------------------------------------------ audit
+
+    def audit(self, path: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Audit events, newest first. With PATH: the configuration events of that object,
+        of anything under it, and of edits and imports above it that changed it."""
+        if path is not None:
+            split_path(path)  # a malformed path is refused before anything is read
+        entries: list[AuditEntry] = []
+        with self.ctx.db.session() as session:
+            query = select(AuditEvent).order_by(col(AuditEvent.id).desc())
+            if path is not None:
+                query = query.where(col(AuditEvent.object_kind) == "config")
+            for row in session.scalars(query.execution_options(yield_per=200)):
+                entry = _entry(row)
+                if path is None or _concerns(entry, path):
+                    entries.append(entry)
+                    if len(entries) >= limit:
+                        break
+        return entries
+
+    def last_change(self, path: str) -> AuditEntry | None:
+        found = self.audit(path, 1)
+        return found[0] if found else None
+
+
+def _problem(document: Any, issue: Issue) -> Problem:
+    """A validation issue named by its object path; CEL problems keep their line and column
+    inside the expression."""
+    line, column = issue.cel_position if issue.cel_position is not None else (None, None)
+    return Problem(
+        message=issue.message,
+        path="" if issue.unlocated else index_to_object_path(document, issue.path),
+        line=line,
+        column=column,
+        hint=issue.hint,
+        severity=issue.severity,
+    )
+
+
+def _conflict(session: Session, path: str) -> ConfigConflict:
+    row = session.scalars(
+        select(AuditEvent)
+        .where(col(AuditEvent.object_kind) == "config")
+        .order_by(col(AuditEvent.id).desc())
+        .limit(1)
+    ).first()
+    who = row.actor if row is not None else "someone"
+    when = _utc(row.at).strftime("%Y-%m-%d %H:%M:%S UTC") if row is not None else "a moment ago"
+    return ConfigConflict(
+        f"{path or 'the configuration'} was changed by {who} at {when} since you opened it; "
+        "reload to see it."
+    )
+
+
+def _concerns(entry: AuditEntry, path: str) -> bool:
+    """Whether a configuration event is about PATH: the object itself, something under it, or an
+    edit or import above it whose data at PATH differs before and after."""
+    if entry.action not in ("config.edit", "config.import"):
+        return False
+    if is_within(entry.path, path):
+        return True
+    rest = relative_parts(path, entry.path)
+    if rest is None:
+        return False
+    wrap = split_path(expand_aliases(entry.path))
+    return bool(_value_below(entry.before, wrap, rest) != _value_below(entry.after, wrap, rest))
+
+
+def _value_below(data: Any, wrap: list[str], rest: list[str]) -> Any:
+    """The data at REST below an event's object (at WRAP), or None when it is not there."""
+    if data is None:
+        return None
+    try:
+        annotation, field_name = value_type(wrap)
+        return get_value(data, join_path(rest), root=annotation, root_field=field_name)
+    except RosterError:
+        return None

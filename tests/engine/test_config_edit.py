@@ -1,0 +1,259 @@
+"""Editing one configuration object through the facade: validated as an import, refused whole,
+saved with one audit event, guarded against concurrent changes (real SQLite store)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import select
+
+from engine.config import validate_text
+from engine.errors import ConfigConflict, ConfigInvalid, InvalidInput, NotFound
+from engine.services import ConfigEdit, Services
+from engine.store.models import App, AuditEvent
+from tests.engine.org import CONFIG, open_org
+
+HR_FILTER = CONFIG["directories"][0]["filter"]
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Services:
+    services = open_org(tmp_path)
+    assert services.sync().status == "applied"
+    return services
+
+
+def _audit_rows(services: Services) -> int:
+    with services.db.session() as session:
+        return len(session.exec(select(AuditEvent)).all())
+
+
+def _export_diff(before: str, after: str) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="")
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+
+
+def test_an_edit_is_saved_audited_and_shows_in_the_export_as_exactly_itself(
+    org: Services,
+) -> None:
+    exported = org.export_config()
+    version = org.config_version()
+    result = org.config_edit(
+        ConfigEdit("set", "directories.hr.filter", '"CREATE"'),
+        expected_version=version,
+        actor="alice",
+    )
+    assert result.applied
+    assert (result.path, result.before, result.after) == (
+        "directories.hr.filter",
+        HR_FILTER,
+        '"CREATE"',
+    )
+    assert [c.describe() for c in result.changes] == [
+        f'~ directories[hr].filter: "{HR_FILTER.replace(chr(34), chr(92) + chr(34))}" → '
+        '"\\"CREATE\\""'
+    ]
+    assert result.version != version == version
+    assert org.config_version() == result.version
+    assert org.config().directories[0].filter == '"CREATE"'
+    assert org.config_get("directories.hr.filter") == '"CREATE"'
+    assert _export_diff(exported, org.export_config()) == [
+        f"-    filter: '{HR_FILTER}'",
+        "+    filter: '\"CREATE\"'",
+    ]
+    entry = org.last_change("directories.hr.filter")
+    assert entry is not None
+    assert (entry.action, entry.actor, entry.path) == (
+        "config.edit",
+        "alice",
+        "directories.hr.filter",
+    )
+    assert (entry.before, entry.after) == (HR_FILTER, '"CREATE"')
+    assert entry.diff() == [f"-'{HR_FILTER}'", "+'\"CREATE\"'"]
+    assert entry.as_dict()["path"] == "directories.hr.filter"
+    # the next sync keeps Lea Ver (E5, terminated), whom the old filter ignored
+    run = org.sync()
+    assert run.status == "applied"
+    assert org.user_by_email("lea.ver@example.com").status != "DELETED"
+
+
+def test_a_refused_edit_changes_nothing_and_names_problems_by_object_path(
+    org: Services,
+) -> None:
+    exported = org.export_config()
+    version = org.config_version()
+    audit_rows = _audit_rows(org)
+    with pytest.raises(ConfigInvalid) as refused:
+        org.config_edit(ConfigEdit("set", "directories.hr.filter", "account.nope == 1"))
+    assert (
+        str(refused.value) == "directories.hr.filter: the edit has 1 problem; nothing was changed."
+    )
+    [problem] = refused.value.problems
+    assert problem.path == "directories.hr.filter"
+    # the same message an import of the same document gives
+    document = yaml.safe_load(exported)
+    document["directories"][0]["filter"] = "account.nope == 1"
+    imported = validate_text(yaml.safe_dump(document), population=org.population())
+    assert [p.message for p in imported.errors] == [problem.message]
+    assert (problem.line, problem.column) == (1, 9)  # inside the expression
+
+    with pytest.raises(ConfigInvalid) as refused:
+        org.config_edit(ConfigEdit("delete", "apps.feed"))
+    assert sorted(p.path for p in refused.value.problems) == [
+        "attributes.vendor.sources.0.app",
+        "directories.feed.app",
+    ]
+    assert "refers to app `feed`, which is not defined" in refused.value.problems[0].message
+
+    with pytest.raises(ConfigInvalid) as refused:
+        org.config_edit(ConfigEdit("set", "settings.deletion_threshold.max_objects", "500"))
+    assert refused.value.problems[0].path == "settings.deletion_threshold.max_objects"
+
+    with pytest.raises(NotFound, match="there is no directory `nope`; directories has: hr"):
+        org.config_edit(ConfigEdit("set", "directories.nope.filter", '"CREATE"'))
+    with pytest.raises(InvalidInput, match="its fields are"):
+        org.config_edit(ConfigEdit("set", "directories.hr.filtr", '"CREATE"'))
+
+    assert org.export_config() == exported
+    assert org.config_version() == version
+    assert _audit_rows(org) == audit_rows
+
+
+def test_a_dry_run_and_a_change_to_nothing_save_nothing(org: Services) -> None:
+    exported = org.export_config()
+    audit_rows = _audit_rows(org)
+    dry = org.config_edit(ConfigEdit("disable", "directories.idp"), dry_run=True)
+    assert not dry.applied and len(dry.changes) == 1
+    assert dry.config.directories[1].enabled is False  # the edited configuration, for previews
+    assert dry.after["enabled"] is False and "enabled" not in dry.before
+    same = org.config_edit(ConfigEdit("set", "directories.feed.filter", '"MATCH_ONLY"'))
+    assert not same.applied and same.changes == []
+    assert org.export_config() == exported
+    assert _audit_rows(org) == audit_rows
+
+
+def test_an_edit_from_an_old_version_is_refused_with_who_and_when(org: Services) -> None:
+    opened = org.config_version()
+    org.config_edit(ConfigEdit("set", "directories.feed.filter", '"CREATE"'), actor="bob")
+    exported = org.export_config()
+    with pytest.raises(ConfigConflict) as conflict:
+        org.config_edit(
+            ConfigEdit("set", "directories.hr.filter", '"CREATE"'),
+            expected_version=opened,
+            actor="alice",
+        )
+    message = str(conflict.value)
+    assert message.startswith("directories.hr.filter was changed by bob at 20")
+    assert message.endswith(" UTC since you opened it; reload to see it.")
+    assert org.export_config() == exported
+    # reloading gives the current version, and the edit goes through
+    result = org.config_edit(
+        ConfigEdit("set", "directories.hr.filter", '"CREATE"'),
+        expected_version=org.config_version(),
+    )
+    assert result.applied
+
+
+def test_adding_moving_and_deleting_refresh_the_app_rows(org: Services) -> None:
+    org.config_edit(ConfigEdit("move", "directories.feed", to_index=0))
+    with org.db.session() as session:
+        feed = session.get(App, "feed")
+        assert feed is not None and feed.directory_order == 0
+    assert org.config().directory_app_ids() == ["feed", "hr", "idp"]
+    entry = org.last_change("directories.feed")
+    assert entry is not None
+    assert [d["app"] for d in entry.before] == ["hr", "idp", "feed"]
+    assert [d["app"] for d in entry.after] == ["feed", "hr", "idp"]
+
+    added = org.config_edit(ConfigEdit("set", "attributes.job_title.flow_rules.hr", {"update": 70}))
+    assert added.before is None
+    assert added.after == {
+        "app": "hr",
+        "direction": "inbound",
+        "create": 50,
+        "update": 70,
+        "delete": 50,
+    }
+    org.config_edit(ConfigEdit("delete", "directories.feed"))
+    with org.db.session() as session:
+        feed = session.get(App, "feed")
+        assert feed is not None and not feed.is_directory
+    assert org.config().directory_app_ids() == ["hr", "idp"]
+
+    org.config_edit(
+        ConfigEdit("set", "directories.hr.merge_rules.email.account", {"preset": "all_emails"})
+    )
+    rules = org.config().directories[0].merge_rules
+    assert rules is not None and [r.name for r in rules] == ["email", "employee_id"]
+
+
+def test_the_audit_lists_an_object_what_is_under_it_and_what_changed_it_from_above(
+    org: Services,
+) -> None:
+    org.config_edit(ConfigEdit("set", "directories.hr.filter", '"CREATE"'), actor="a")
+    org.config_edit(ConfigEdit("disable", "directories.idp"), actor="b")
+    org.config_edit(ConfigEdit("set", "attributes.department.flow_rules.idp.update", 50))
+    everything = org.audit()
+    assert [e.path for e in everything[:3]] == [
+        "attributes.department.flow_rules.idp.update",
+        "directories.idp",
+        "directories.hr.filter",
+    ]
+    imports = [e for e in everything if e.action == "config.import"]
+    assert {e.path for e in imports} == {
+        "settings",
+        "apps",
+        "directories",
+        "attributes",
+        "push_rules",
+    }
+    # the object and the import of its section (which created it); not the idp edit
+    assert [(e.action, e.path) for e in org.audit("directories.hr")] == [
+        ("config.edit", "directories.hr.filter"),
+        ("config.import", "directories"),
+    ]
+    assert [e.path for e in org.audit("directories", limit=2)] == [
+        "directories.idp",
+        "directories.hr.filter",
+    ]
+    assert [e.path for e in org.audit("attributes.department.flow_rules")][:1] == [
+        "attributes.department.flow_rules.idp.update"
+    ]
+    assert org.last_change("push_rules.none") is None  # the import did not make it
+    assert org.audit("apps.hr", limit=5)[0].action == "config.import"
+    entry = org.last_change("directories.idp")
+    assert entry is not None and entry.diff() == [
+        " app: idp",
+        "+enabled: false",
+        ' filter: \'account.type == "SERVICE_ACCOUNT" ? "IGNORE" : "CREATE"\'',
+        " merge_rules:",
+    ]
+
+
+def test_a_disabled_directory_removes_the_people_only_it_backs_and_says_why(
+    org: Services,
+) -> None:
+    assert org.user_by_email("nina@example.com").status != "DELETED"  # only IdP has Nina
+    org.config_edit(ConfigEdit("disable", "directories.idp"))
+    assert "enabled: false" in org.export_config()
+    run = org.sync()
+    assert run.status == "applied"
+    assert org.user_by_email("nina@example.com").status == "DELETED"
+    assert org.user_by_email("ann.lee@example.com").status != "DELETED"  # HR still backs Ann
+    _, changes = org.run_changes(run.run_id)
+    removed = [c for c in changes if c.object_type == "user" and c.new == "DELETED"]
+    assert [c.reason for c in removed] == [
+        "no directory account creates this person any more (disabled directory: idp)"
+    ]
+    unlinked = [c for c in changes if c.reason == "directory idp is disabled"]
+    assert unlinked  # the accounts it had linked say why they were let go
+    # enabling it again brings Nina back
+    org.config_edit(ConfigEdit("enable", "directories.idp"))
+    assert org.sync().status == "applied"
+    assert org.user_by_email("nina@example.com").status != "DELETED"
