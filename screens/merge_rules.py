@@ -36,6 +36,7 @@ from screens.rule_text import (
     STRATEGY_HELP,
     object_path,
     rule_document,
+    rule_name,
     rule_pair,
     strategy_words,
 )
@@ -134,6 +135,10 @@ def read_views(config: Any) -> tuple[list[DirectoryView], list[AppView]]:
     return directories, apps
 
 
+def table_cell_len(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
 def count_cell(number: int, style: str = "") -> Text:
     return Text(f"{number:,}", style=style if number else "dim", justify="right")
 
@@ -146,7 +151,7 @@ class MergeRulesScreen(RosterScreen):
     AUTO_FOCUS = "#merge-list"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
         (0, "-narrow"),
-        (120, "-wide"),
+        (160, "-wide"),
     ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -265,6 +270,7 @@ class MergeRulesScreen(RosterScreen):
         self._debounce: Timer | None = None
         self._matrix_columns: list[str] = []
         self._matrix_rules: list[str | None] = []
+        self._pair_width = PAIR_WIDTH
 
     # Layout -------------------------------------------------------------------------------
 
@@ -273,13 +279,12 @@ class MergeRulesScreen(RosterScreen):
         with Vertical(id="merge-body"):
             with Vertical(id="merge-left"):
                 table: DataTable[Any] = DataTable(id="merge-list", cursor_type="row")
-                table.add_column("Directory / app · rule", key="name")
+                table.add_column("Directory / app", key="name")
                 table.add_column("Account ↔ person", key="pair")
                 table.border_title = "Merge rules and ownership"
                 yield table
                 yield Static("Reading the rules…", id="merge-detail")
             with Vertical(id="merge-right"):
-                yield Static("", id="merge-matrix-title")
                 matrix: DataTable[Any] = DataTable(id="merge-matrix", cursor_type="cell")
                 matrix.border_title = "Match matrix"
                 yield matrix
@@ -332,47 +337,9 @@ class MergeRulesScreen(RosterScreen):
             if 0 <= table.cursor_row < len(self.entries)
             else None
         )
-        self.entries = []
-        with self.app.batch_update():
-            table.clear()
-            for position, directory in enumerate(message.directories, start=1):
-                name = Text(f"{position} ", style="dim")
-                name.append(safe(directory.app, NAME_WIDTH), style="bold")
-                summary = Text()
-                if directory.defaults:
-                    summary.append("(defaults) ", style="italic cyan")
-                summary.append(f"merge rules of {safe(directory.title, 40)}", style="dim")
-                if not directory.enabled:
-                    summary.append(" · disabled", style="bold yellow")
-                self._add(table, Entry("directory", directory.app), name, summary)
-                count = len(directory.rules)
-                for index, rule in enumerate(directory.rules):
-                    label = Text(f"  {index + 1}. ", style="dim")
-                    label.append_text(clip(rule.get("name", ""), NAME_WIDTH))
-                    pair = rule_pair(rule, PAIR_WIDTH)
-                    if directory.defaults:
-                        pair.stylize("dim")
-                    entry = Entry(
-                        "merge_rule", directory.app, str(rule.get("name", "")), index, count
-                    )
-                    self._add(table, entry, label, pair)
-            for app in message.apps:
-                name = Text("◇ ", style="dim")
-                name.append(safe(app.app, NAME_WIDTH), style="bold")
-                summary = Text("ownership: ", style="dim")
-                summary.append(strategy_words(app.strategy), style="bold")
-                summary.append(f" · {safe(app.title, 40)}", style="dim")
-                self._add(table, Entry("app", app.app), name, summary)
-                count = len(app.rules)
-                for index, rule in enumerate(app.rules):
-                    label = Text(f"  {index + 1}. ", style="dim")
-                    label.append_text(clip(rule.get("name", ""), NAME_WIDTH))
-                    entry = Entry(
-                        "ownership_rule", app.app, str(rule.get("name", "")), index, count
-                    )
-                    self._add(table, entry, label, rule_pair(rule, PAIR_WIDTH))
-        table.border_subtitle = f"{len(message.directories)} directories · {len(message.apps)} apps"
         self._want = None
+        self.fill_list()
+        table.border_subtitle = f"{len(self.directories)} directories · {len(self.apps)} apps"
         if not self.entries:
             self.query_one("#merge-detail", Static).update(
                 Text(
@@ -391,6 +358,78 @@ class MergeRulesScreen(RosterScreen):
             )
         table.move_cursor(row=index or 0)
         self.select(self.entries[index or 0], force=True)
+
+    def fill_list(self) -> None:
+        """The rows, with each rule's pair cut to the width the table has (an ellipsis, never
+        a sideways scroll); the highlighted row's full text is under the list."""
+        table = self.list_table
+        rows: list[tuple[Entry, Text, Text | None, dict[str, Any] | None]] = []
+        for position, directory in enumerate(self.directories, start=1):
+            name = Text(f"{position} ", style="dim")
+            name.append(safe(directory.app, NAME_WIDTH), style="bold")
+            summary = Text()
+            if directory.defaults:
+                summary.append("(defaults) ", style="italic cyan")
+            summary.append(safe(directory.title, 40), style="dim")
+            if not directory.enabled:
+                summary.append(" · disabled", style="bold yellow")
+            rows.append((Entry("directory", directory.app), name, summary, None))
+            count = len(directory.rules)
+            for index, rule in enumerate(directory.rules):
+                label = Text(f"  {index + 1}. ", style="dim")
+                label.append_text(clip(rule.get("name", ""), NAME_WIDTH))
+                entry = Entry("merge_rule", directory.app, rule_name(rule), index, count)
+                rows.append((entry, label, None, rule))
+        for app in self.apps:
+            name = Text("◇ ", style="dim")
+            name.append(safe(app.app, NAME_WIDTH), style="bold")
+            summary = Text("ownership: ", style="dim")
+            summary.append(strategy_words(app.strategy), style="bold")
+            summary.append(f" · {safe(app.title, 40)}", style="dim")
+            rows.append((Entry("app", app.app), name, summary, None))
+            count = len(app.rules)
+            for index, rule in enumerate(app.rules):
+                label = Text(f"  {index + 1}. ", style="dim")
+                label.append_text(clip(rule.get("name", ""), NAME_WIDTH))
+                entry = Entry("ownership_rule", app.app, rule_name(rule), index, count)
+                rows.append((entry, label, None, rule))
+        names = max((row[1].cell_len for row in rows), default=10)
+        width = self.pair_width(names)
+        self._pair_width = width
+        row = table.cursor_row
+        self.entries = []
+        with self.app.batch_update():
+            table.clear()
+            for entry, name, summary, rule in rows:
+                if rule is not None:
+                    summary = rule_pair(rule, width)
+                    directory = self.directory(entry.app) if entry.is_directory else None
+                    if directory is not None and directory.defaults:
+                        summary.stylize("dim")
+                assert summary is not None
+                summary.truncate(width, overflow="ellipsis")
+                self._add(table, entry, name, summary)
+            if 0 <= row < table.row_count:
+                table.move_cursor(row=row, animate=False)
+
+    def pair_width(self, names: int) -> int:
+        """What the second column can show without a sideways scroll: the table's width less
+        the first column (its widest cell or its label) and a cell of padding each side."""
+        table = self.list_table
+        if not table.size.width:
+            return PAIR_WIDTH
+        inner = table.size.width - table.styles.scrollbar_size_vertical  # a long list scrolls
+        label = table.ordered_columns[0].label.cell_len
+        return max(inner - max(names, label) - 2 - 2, 16)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_list)  # once the layout (and breakpoint) is applied
+
+    def _fit_list(self) -> None:
+        if self.entries:
+            names = max((table_cell_len(c) for c in self.list_table.get_column_at(0)), default=10)
+            if self.pair_width(names) != self._pair_width:
+                self.fill_list()
 
     def _add(self, table: DataTable[Any], entry: Entry, name: Text, pair: Text) -> None:
         table.add_row(name, pair, key=str(len(self.entries)))
@@ -442,8 +481,8 @@ class MergeRulesScreen(RosterScreen):
             if entry.app in self.matrices:
                 self.show_matrix(entry.app, self.matrices[entry.app])
             else:
-                self.query_one("#merge-matrix-title", Static).update(
-                    Text(f"Computing the match matrix of {safe(entry.app)}…", style="dim")
+                self.matrix_table.border_subtitle = Text(
+                    f"computing {safe(entry.app, 30)}…", style="italic"
                 )
                 self.load_matrix(entry.app)
         self.load_last_change(entry.path)
@@ -497,7 +536,7 @@ class MergeRulesScreen(RosterScreen):
             self.show_matrix(message.app, message.matrix, message.note)
 
     def show_matrix(self, app: str, matrix: MatchMatrix, note: str = "") -> None:
-        title = Text()
+        title = Text("Match matrix · ")
         table = self.matrix_table
         coordinate = table.cursor_coordinate
         with self.app.batch_update():
@@ -525,9 +564,9 @@ class MergeRulesScreen(RosterScreen):
                         key=str(index),
                     )
                     self._matrix_rules.append(counts.rule)
-                title.append(safe(app), style="bold")
-                title.append(f": {directory.considered:,} accounts considered", style="")
-                title.append(f" · {directory.pinned:,} pinned", style="dim")
+                title.append(safe(app, 30), style="bold")
+                title.append(f": {directory.considered:,} accounts considered")
+                title.append(f" · {directory.pinned:,} pinned")
                 if directory.errors:
                     title.append(f" · {directory.errors:,} filter errors", style="bold red")
             elif owned is not None:
@@ -549,20 +588,20 @@ class MergeRulesScreen(RosterScreen):
                     key="0",
                 )
                 self._matrix_rules.append(None)
-                title.append(safe(app), style="bold")
+                title.append(safe(app, 30), style="bold")
                 title.append(": ownership of its accounts")
             else:
                 self._matrix_columns = []
-                title.append(f"No matrix for {safe(app)}: it has no accounts yet.", style="dim")
-            if note:
-                title.append(f"\n{safe(note)}", style="italic yellow")
-            elif self._matrix_columns:
-                title.append("\nenter on a number lists its accounts", style="dim")
+                title.append(f"{safe(app, 30)}: no accounts to count yet")
         if table.row_count:
             row = min(coordinate.row, table.row_count - 1)
             column = coordinate.column if 0 < coordinate.column < len(table.columns) else 1
             table.move_cursor(row=row, column=column)
-        self.query_one("#merge-matrix-title", Static).update(title)
+        table.border_title = title
+        if note:
+            table.border_subtitle = Text(safe(note, 60), style="italic")
+        else:
+            table.border_subtitle = "enter: its accounts" if self._matrix_columns else ""
 
     @on(DataTable.CellSelected, "#merge-matrix")
     def _matrix_chosen(self, event: DataTable.CellSelected) -> None:

@@ -74,13 +74,15 @@ def rule_pair(rule: Any, width: int = 60) -> Text:
     """ "primary email (+tag stripped) ↔ all emails", CEL sides in magenta."""
     if not isinstance(rule, dict):
         return Text("?")
-    half = max(width // 2 - 2, 8)
+    account, user = rule.get("account"), rule.get("user")
+    user_words = side_words(user, width)
+    # the person's side is usually short: the account's side gets what is left
+    room = max(width - min(len(user_words), width // 2) - 3, 8)
     out = Text()
-    for index, side in enumerate(("account", "user")):
-        spec = rule.get(side)
-        if index:
-            out.append(" ↔ ", style="dim")
-        out.append(side_words(spec, half), style="magenta" if is_cel(spec) else "")
+    out.append(side_words(account, room), style="magenta" if is_cel(account) else "")
+    out.append(" ↔ ", style="dim")
+    out.append(user_words, style="magenta" if is_cel(user) else "")
+    out.truncate(width, overflow="ellipsis")
     return out
 
 
