@@ -9,6 +9,7 @@
 - push: push rules, their plan and history
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
+- impact: an edited configuration's effect on people and owners, the match matrix
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
@@ -29,6 +30,7 @@ from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
 from engine.services.editing import AuditEntry, ConfigEdit, EditResult
 from engine.services.facade import Services, open_services
+from engine.services.impact import ImpactProgress, ListKind
 from engine.services.people import (
     AttributeRow,
     Explanation,
@@ -47,6 +49,15 @@ from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushR
 from engine.services.records import RecordRef
 from engine.services.runs import ChangeRow, RunSummary
 from engine.store.db import default_db_path
+from engine.sync.matrix import (
+    DirectoryMatrix,
+    MatchMatrix,
+    MatrixListing,
+    MatrixRow,
+    OwnershipCounts,
+    RuleCounts,
+)
+from engine.sync.simulate import IdentityImpact
 
 __all__ = [
     "PushMapping",
@@ -93,5 +104,14 @@ __all__ = [
     "Services",
     "ValueChange",
     "default_db_path",
+    "DirectoryMatrix",
+    "IdentityImpact",
+    "ImpactProgress",
+    "ListKind",
+    "MatchMatrix",
+    "MatrixListing",
+    "MatrixRow",
+    "OwnershipCounts",
+    "RuleCounts",
     "open_services",
 ]

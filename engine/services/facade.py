@@ -21,6 +21,7 @@ from engine.services.configuration import ConfigImportResult, ConfigurationServi
 from engine.services.context import ServiceContext
 from engine.services.dashboard import Dashboard, DashboardService
 from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
+from engine.services.impact import ImpactProgress, ImpactService, ListKind
 from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
 from engine.services.previews import Completions, PreviewsService, SavedExpression
 from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
@@ -28,7 +29,9 @@ from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushServ
 from engine.services.records import RecordRef, RecordsService
 from engine.services.runs import ChangeRow, RunsService, RunSummary
 from engine.store.db import Database, default_db_path, sqlite_url
+from engine.sync.matrix import MatchMatrix, MatrixListing
 from engine.sync.pipeline import SyncResult
+from engine.sync.simulate import IdentityImpact
 
 
 class Services:
@@ -43,6 +46,7 @@ class Services:
         self.push = PushService(self.ctx)
         self.provisioning = ProvisioningService(self.ctx, self.records)
         self.overview = DashboardService(self.ctx, self.run_history)
+        self.impact = ImpactService(self.ctx)
 
     # --- shared state ------------------------------------------------------------------
     @property
@@ -149,6 +153,35 @@ class Services:
 
     def completions(self, context: str) -> Completions:
         return self.previews.completions(context)
+
+    # --- impact and the match matrix -------------------------------------------------
+    def identity_impact(
+        self,
+        edited: RosterConfig,
+        *,
+        progress: ImpactProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> IdentityImpact:
+        return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
+
+    def merge_matrix(
+        self, app: str | None = None, *, config: RosterConfig | None = None
+    ) -> MatchMatrix:
+        return self.impact.merge_matrix(app, config=config)
+
+    def matrix_accounts(
+        self,
+        kind: ListKind,
+        app: str | None = None,
+        *,
+        rule: str | None = None,
+        config: RosterConfig | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> MatrixListing:
+        return self.impact.matrix_accounts(
+            kind, app, rule=rule, config=config, offset=offset, limit=limit
+        )
 
     # --- configuration -----------------------------------------------------------------
     def export_config(self) -> str:

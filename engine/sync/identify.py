@@ -8,7 +8,7 @@ from typing import Any
 from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result, to_python
 from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
-from engine.sync.keys import KeyRule, compile_rule
+from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "identify"
@@ -49,7 +49,7 @@ def _identify_directory(
     everyone: bool = True,
 ) -> None:
     app_id = directory.app
-    decide, reads_beyond = _filter(directory, cel)
+    decide, reads_beyond = directory_decider(directory, cel)
     # a filter that reads other people or the clock may decide otherwise on unchanged data
     reuse = not everyone and not reads_beyond
     changed = state.new_accounts | state.dirty_accounts
@@ -93,8 +93,10 @@ def _identify_directory(
         _merge(state, account, decision, rules, indexes, report)
 
 
-def _filter(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
-    """The directory's decision function, and whether it reads beyond the account."""
+def directory_decider(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
+    """The directory's decision function (account -> CREATE | MATCH_ONLY | IGNORE; raises
+    CelEvalError or ValueError), and whether it reads beyond the account. A disabled
+    directory ignores every account."""
     if not directory.enabled:
         return (lambda account: "IGNORE"), False
     text = (directory.filter or "").strip()
@@ -127,23 +129,16 @@ def _merge(
     report: StageReport,
 ) -> None:
     label = state.account_label(account)
-    ambiguous: list[str] = []
-    for rule, index in zip(rules, indexes, strict=True):
-        try:
-            keys = rule.account_keys(account)
-        except CelEvalError as exc:
-            report.problems.append(f"{label}: merge rule {rule.name!r} failed: {exc}")
-            continue
-        found: set[int] = set()
-        for key in keys:
-            found |= index.get(key, set())
-        if len(found) == 1:
-            user_id = next(iter(found))
-            _link(state, account, user_id, "directory-match", f"merge rule {rule.name!r}")
-            report.bump("merged")
-            return
-        if len(found) > 1:
-            ambiguous.append(f"{rule.name!r} found {len(found)} people")
+    walk = walk_rules(account, rules, indexes)
+    for step in walk.steps:
+        if step.error:
+            report.problems.append(f"{label}: merge rule {step.rule!r} failed: {step.error}")
+    if walk.user_id is not None:
+        reason = f"merge rule {walk.steps[-1].rule!r}"
+        _link(state, account, walk.user_id, "directory-match", reason)
+        report.bump("merged")
+        return
+    ambiguous = walk.ambiguous
     if ambiguous:
         report.bump("conflicts")
         reason = "; ".join(ambiguous) + " — link it by hand (roster link) or refine the rules"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
 from engine.config.model import PRESETS, KeySpec, MatchRule
@@ -90,6 +90,57 @@ class KeyRule:
             for key in keys:
                 index[key].add(user.id)
         return index
+
+
+class RuleStep(NamedTuple):
+    """What one rule found for one account: how many people (`error` when it failed)."""
+
+    rule: str
+    found: int
+    error: str = ""
+
+    def describe(self) -> str:
+        if self.error:
+            return f"{self.rule!r} failed: {self.error}"
+        if self.found == 0:
+            return f"{self.rule!r} found nobody"
+        if self.found == 1:
+            return f"{self.rule!r} found one person"
+        return f"{self.rule!r} found {self.found} people"
+
+
+class Walk(NamedTuple):
+    """Ordered rules tried on one account: the one person found (by the last step's rule) or
+    None, and every rule tried until then."""
+
+    user_id: int | None
+    steps: list[RuleStep]
+
+    @property
+    def ambiguous(self) -> list[str]:
+        return [step.describe() for step in self.steps if step.found > 1]
+
+
+def walk_rules(
+    account: AccountRecord, rules: list[KeyRule], indexes: list[dict[str, set[int]]]
+) -> Walk:
+    """Try the rules in order: the first rule finding exactly one person decides; a rule
+    finding several, nobody, or failing hands over to the next. The one matching walk merge
+    rules (identify), ownership rules and the match matrix share."""
+    steps: list[RuleStep] = []
+    for rule, index in zip(rules, indexes, strict=True):
+        try:
+            keys = rule.account_keys(account)
+        except CelEvalError as exc:
+            steps.append(RuleStep(rule.name, 0, str(exc)))
+            continue
+        found: set[int] = set()
+        for key in keys:
+            found |= index.get(key, set())
+        steps.append(RuleStep(rule.name, len(found)))
+        if len(found) == 1:
+            return Walk(next(iter(found)), steps)
+    return Walk(None, steps)
 
 
 def compile_rule(rule: MatchRule, cel: CelEngine, position: int) -> KeyRule:

@@ -7,10 +7,10 @@ linked by rules, only by an admin."""
 
 from __future__ import annotations
 
-from engine.cel import CelEngine, CelEvalError
+from engine.cel import CelEngine
 from engine.config.model import App
 from engine.records import AccountRecord, UserRecord, norm_key
-from engine.sync.keys import KeyRule, compile_rule
+from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "ownership"
@@ -103,19 +103,13 @@ def _find_owner(
     state: WorkState,
     report: StageReport,
 ) -> tuple[int | None, str]:
-    reasons: list[str] = []
-    for rule, index in zip(rules, indexes, strict=True):
-        try:
-            keys = rule.account_keys(account)
-        except CelEvalError as exc:
-            report.problems.append(f"{state.account_label(account)}: rule {rule.name!r}: {exc}")
-            continue
-        found: set[int] = set()
-        for key in keys:
-            found |= index.get(key, set())
-        if len(found) == 1:
-            return next(iter(found)), f"ownership rule {rule.name!r}"
-        if len(found) > 1:
-            reasons.append(f"{rule.name!r} found {len(found)} people")
+    walk = walk_rules(account, rules, indexes)
+    label = state.account_label(account)
+    for step in walk.steps:
+        if step.error:
+            report.problems.append(f"{label}: rule {step.rule!r}: {step.error}")
+        elif step.found > 1:
             report.bump("ambiguous")
-    return None, ("; ".join(reasons) or "no rule found an owner")
+    if walk.user_id is not None:
+        return walk.user_id, f"ownership rule {walk.steps[-1].rule!r}"
+    return None, ("; ".join(walk.ambiguous) or "no rule found an owner")
