@@ -23,6 +23,7 @@ from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
 from screens.base import RosterScreen
 from screens.dashboard import DashboardScreen
+from screens.merge_rules import MergeRulesScreen
 from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
@@ -59,6 +60,13 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         "Dashboard",
         "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
         DashboardScreen,
+    ),
+    ScreenInfo(
+        "merge",
+        "3",
+        "Merge rules",
+        "Directories' merge rules and apps' ownership, the match matrix; link unowned accounts",
+        MergeRulesScreen,
     ),
     ScreenInfo(
         "push",

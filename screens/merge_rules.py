@@ -26,7 +26,6 @@ from engine.errors import ConfigConflict, ConfigInvalid
 from engine.services import ConfigEdit
 from screens.base import RosterScreen
 from screens.dashboard import format_when
-from screens.external_edit import edit_externally
 from screens.modals.confirm import ConfirmModal
 from screens.modals.match_rule import MatchRuleModal
 from screens.modals.matrix_accounts import MatrixAccountsModal
@@ -930,6 +929,8 @@ class MergeRulesScreen(RosterScreen):
             directory = self.directory(entry.app)
             if directory is not None and directory.defaults:
                 path = object_path("directories", entry.app)  # its rules are not written out
+        from screens.external_edit import edit_externally  # the $EDITOR round trip
+
         result = await edit_externally(self, path)
         if result is not None and result.applied:
             self.after_save(f"Saved {path} from your editor.", result)

@@ -61,7 +61,7 @@ class MatrixAccountsModal(RosterModal[None]):
     class PageLoaded(Message):
         def __init__(self, offset: int, listing: MatrixListing) -> None:
             super().__init__()
-            self.offset = offset
+            self.first = offset
             self.listing = listing
 
     class Linked(Message):
@@ -85,7 +85,7 @@ class MatrixAccountsModal(RosterModal[None]):
         self.app_id = app
         self.rule = rule
         self.config = config
-        self.offset = 0
+        self.first = 0
         self.total: int | None = None
         self.rows: list[MatrixRow] = []
 
@@ -106,7 +106,7 @@ class MatrixAccountsModal(RosterModal[None]):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).focus()
-        self.load(self.offset)
+        self.load(self.first)
 
     @work(
         thread=True,
@@ -129,12 +129,12 @@ class MatrixAccountsModal(RosterModal[None]):
 
     def on_matrix_accounts_modal_page_loaded(self, message: MatrixAccountsModal.PageLoaded) -> None:
         listing = message.listing
-        if message.offset and message.offset >= listing.total and listing.total:
+        if message.first and message.first >= listing.total and listing.total:
             # the last page emptied (an account was linked): show the page before it
-            self.offset = max(0, ((listing.total - 1) // PAGE) * PAGE)
-            self.load(self.offset)
+            self.first = max(0, ((listing.total - 1) // PAGE) * PAGE)
+            self.load(self.first)
             return
-        self.offset = message.offset
+        self.first = message.first
         self.total = listing.total
         self.rows = list(listing.rows)
         table = self.query_one(DataTable)
@@ -154,7 +154,7 @@ class MatrixAccountsModal(RosterModal[None]):
         if not listing.total:
             status.append("No accounts: nothing to resolve here.", style="green")
         else:
-            first, last = self.offset + 1, self.offset + len(self.rows)
+            first, last = self.first + 1, self.first + len(self.rows)
             status.append(f"{first:,}–{last:,} of {listing.total:,}", style="bold")
             status.append(" · l links the highlighted account to a person", style="dim")
         self.query_one("#accounts-status", Static).update(status)
@@ -163,7 +163,7 @@ class MatrixAccountsModal(RosterModal[None]):
     def action_page(self, step: int) -> None:
         if self.total is None:
             return
-        offset = self.offset + step * PAGE
+        offset = self.first + step * PAGE
         if 0 <= offset < self.total:
             self.load(offset)
 
@@ -221,7 +221,7 @@ class MatrixAccountsModal(RosterModal[None]):
         changed = getattr(self.owner, "accounts_changed", None)
         if changed is not None:
             changed()
-        self.load(self.offset)
+        self.load(self.first)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -233,6 +233,6 @@ class MatrixAccountsModal(RosterModal[None]):
             step = parameters[0] if parameters and isinstance(parameters[0], int) else 0
             if self.total is None:
                 return False
-            offset = self.offset + step * PAGE
+            offset = self.first + step * PAGE
             return True if 0 <= offset < self.total else None
         return True
