@@ -210,7 +210,7 @@ class MergeRulesScreen(RosterScreen):
             "unmatched",
             "Unmatched",
             show=False,
-            tooltip="List every directory account no rule matched (all directories)",
+            tooltip="List every directory account no rule matched (the dashboard's unmerged)",
         ),
         Binding("r", "reload", "Reload", show=False, tooltip="Read the rules and matrix again"),
         Binding("escape", "focus_list", "Rules", show=False, tooltip="Back to the rules list"),

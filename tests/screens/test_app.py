@@ -205,7 +205,7 @@ def visible_footer(app: RosterApp) -> list[str]:
     return shown_items
 
 
-@pytest.mark.parametrize("mode", ["dashboard", "push", "provisioning", "users", "sync"])
+@pytest.mark.parametrize("mode", ["dashboard", "merge", "push", "provisioning", "users", "sync"])
 async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode: str) -> None:
     app = RosterApp(services, start=mode)
     async with app.run_test(size=(80, 24)) as pilot:
