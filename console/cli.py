@@ -287,7 +287,9 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
     "against",
     metavar="PATH",
     help="Compare with the saved expression at PATH over everyone in scope "
-    "(e.g. push_rules.ad-core.condition); implies --all.",
+    "(e.g. push_rules.ad-core.condition); implies --all. For a directory filter or a merge "
+    "or ownership rule, also what saving it would do: people created and removed, accounts "
+    "with another owner.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.argument("expression")
@@ -315,7 +317,10 @@ def preview(
         )
     services = _services()
     if everyone or against:
-        result = services.preview_all(context, expression, app_id=app_id, against=against)
+        # against a filter or a merge / ownership rule: also what saving it does to people
+        result = services.preview_all(
+            context, expression, app_id=app_id, against=against, impact=against is not None
+        )
         _print_population(result, as_json)
         sys.exit(0 if result.ok else 1)
     kind = CONTEXTS[context].subject_kind
@@ -394,10 +399,29 @@ def _print_population(result: Any, as_json: bool) -> None:
                 before = json.dumps(sample["before"], default=str, ensure_ascii=False)
                 after = json.dumps(sample["after"], default=str, ensure_ascii=False)
                 echo(f"  changed: {sample['record']}: {before} → {after}")
+            _print_impact(compare)
     for warning in result.warnings:
         echo(
             f"warning: {warning.message}" + (f" ({warning.hint})" if warning.hint else ""), err=True
         )
+
+
+def _print_impact(compare: Any) -> None:
+    if compare.impact_error:
+        echo(f"if saved: could not simulate the sync: {compare.impact_error}", err=True)
+    impact = compare.impact
+    if impact is None:
+        return
+    people = impact.people_created + impact.people_removed
+    echo(
+        f"if saved: {impact.people_created:,} created and {impact.people_removed:,} removed "
+        f"{'person' if people == 1 else 'people'}, "
+        f"{_count(impact.owner_changed, 'account')} with another owner"
+    )
+    names = {"people_created": "created", "people_removed": "removed", "owner_changed": "moves"}
+    for kind, labels in impact.samples.items():
+        for label in labels[:5]:
+            echo(f"  {names.get(kind, kind)}: {label}")
 
 
 @main.command()
@@ -502,6 +526,94 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         echo(f"  note: {note}")
     for problem in data.problems:
         echo(f"  ! {problem}", err=True)
+
+
+@main.command("merge-matrix")
+@_store_options
+@click.argument("app", required=False)
+@click.option(
+    "--list",
+    "kind",
+    type=click.Choice(["ambiguous", "unmatched", "unowned"]),
+    help="List the accounts behind a number instead of the counts.",
+)
+@click.option("--rule", help="With --list: what this rule found (a row of the matrix).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="With --list: skip these.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def merge_matrix(
+    app: str | None, kind: str | None, rule: str | None, limit: int, offset: int, as_json: bool
+) -> None:
+    """What each merge rule and each ownership strategy finds now (for APP, or every app):
+    matched, ambiguous, found nobody, decided by an earlier rule; owned and unowned. Nothing
+    is changed."""
+    if rule is not None and kind is None:
+        raise click.UsageError("--rule narrows a list: add --list ambiguous|unmatched|unowned")
+    services = _services()
+    if kind is not None:
+        listing = services.matrix_accounts(kind, app, rule=rule, offset=offset, limit=limit)
+        if as_json:
+            _emit(listing.as_dict())
+            return
+        _print_matrix_listing(listing, app, rule)
+        return
+    matrix = services.merge_matrix(app)
+    if as_json:
+        _emit(matrix.as_dict())
+        return
+    _print_matrix(matrix)
+
+
+def _print_matrix(matrix: Any) -> None:
+    rules = [r.rule for d in matrix.directories for r in d.rules]
+    width = max([len("merge rule"), *map(len, rules)]) + 2
+    for directory in matrix.directories:
+        echo(
+            f"Directory {directory.app}: {_count(directory.considered, 'account')} considered"
+            f" ({directory.pinned} pinned, {_count(directory.errors, 'filter error')})"
+        )
+        echo(f"  {'merge rule':<{width}}{'matched':>9}{'ambiguous':>11}{'nobody':>8}{'earlier':>9}")
+        for r in directory.rules:
+            echo(
+                f"  {r.rule:<{width}}{r.matched:>9,}{r.ambiguous:>11,}"
+                f"{r.unmatched:>8,}{r.decided_earlier:>9,}"
+            )
+    if matrix.apps:
+        if matrix.directories:
+            echo()
+        width = max([len("app"), *(len(a.app) for a in matrix.apps)]) + 2
+        echo(
+            f"{'app':<{width}}{'ownership':<11}{'owned':>8}{'unowned':>9}"
+            f"{'ambiguous':>11}{'pinned':>8}"
+        )
+        for a in matrix.apps:
+            echo(
+                f"{a.app:<{width}}{a.strategy:<11}{a.owned:>8,}{a.unowned:>9,}"
+                f"{a.ambiguous:>11,}{a.pinned:>8,}"
+            )
+    if not matrix.directories and not matrix.apps:
+        echo("No directories and no apps are configured.")
+        return
+    echo("matched: the first rule to find exactly one person; ambiguous: found several;")
+    echo("nobody: found no one; earlier: an earlier rule decided. Nothing was changed.")
+    echo("The accounts behind a number: --list ambiguous|unmatched|unowned [--rule NAME]")
+
+
+def _print_matrix_listing(listing: Any, app: str | None, rule: str | None) -> None:
+    where = "".join([f" in {app}" if app else "", f" by rule {rule!r}" if rule else ""])
+    if not listing.total:
+        echo(f"No {listing.kind} accounts{where}.")
+        return
+    first, last = listing.offset + 1, listing.offset + len(listing.rows)
+    shown = f"{first}–{last} of {listing.total:,}" if listing.rows else f"{listing.total:,}"
+    echo(f"{listing.kind.capitalize()} accounts{where} ({shown}):")
+    width = min(40, max(len(r.key) for r in listing.rows) + 2) if listing.rows else 0
+    for row in listing.rows:
+        echo(f"  {row.key:<{width}}{row.label}")
+        echo(f"  {'':<{width}}{row.reason}")
+    if last < listing.total:
+        echo(f"… {listing.total - last:,} more: --offset {last}")
 
 
 class _ProvisionGroup(click.Group):
@@ -801,6 +913,10 @@ def runs(run_id: int | None, as_json: bool) -> None:
         applied = "" if change.applied or summary.dry_run else "  [not applied]"
         echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
 
+
+# The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
+# their own module; importing it registers them on `config` and `main`.
+from console import cli_edit  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

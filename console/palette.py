@@ -34,6 +34,18 @@ async def start_sync(app: RosterApp, action: str) -> None:
     await app.run_action(action, app.screen)
 
 
+async def edit_in_editor(app: RosterApp) -> None:
+    """Ask for an object path, then open that object in $EDITOR (screens/external_edit.py)."""
+    from screens.external_edit import edit_externally
+    from screens.modals.object_path import ObjectPathModal
+
+    async def chosen(path: str | None) -> None:
+        if path is not None:
+            await edit_externally(app.screen, path)
+
+    await app.push_screen(ObjectPathModal(), chosen)
+
+
 class RosterCommands(Provider):
     """Context-aware: what the palette offers follows the screen it was opened on."""
 
@@ -96,6 +108,14 @@ class RosterCommands(Provider):
                     partial(start_sync, app, "sync_now"),
                 )
             )
+        found.append(
+            PaletteCommand(
+                "Edit a configuration object in $EDITOR…",
+                "Open one object (directories.hr, push_rules.x.condition, …) or the whole "
+                "configuration in your editor; validated on save, audited",
+                partial(edit_in_editor, app),
+            )
+        )
         found.append(PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help))
         found.append(
             PaletteCommand("Quit Roster", "key ctrl+q (or q outside text fields)", app.action_quit)

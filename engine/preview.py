@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cel import (
     CelCompileError,
@@ -22,6 +22,9 @@ from engine.cel import (
 )
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
+
+if TYPE_CHECKING:
+    from engine.sync.simulate import IdentityImpact
 
 Record = UserRecord | AccountRecord
 BATCH = 1000
@@ -94,9 +97,14 @@ class Comparison:
     became_empty: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)  # record, before, after
     error: str = ""  # the saved expression does not compile: nothing was compared
+    # A directory filter, merge rule or ownership rule: what saving the expression would do to
+    # people and owners (identify and ownership simulated with the saved configuration and with
+    # the edited one), or why that could not be worked out
+    impact: IdentityImpact | None = None
+    impact_error: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "against": self.against,
             "saved": self.saved,
             "changed": self.changed,
@@ -104,6 +112,14 @@ class Comparison:
             "samples": self.samples,
             "error": self.error or None,
         }
+        if self.impact is not None or self.impact_error:
+            impact = self.impact
+            data["people_created"] = impact.people_created if impact else None
+            data["people_removed"] = impact.people_removed if impact else None
+            data["owner_changed"] = impact.owner_changed if impact else None
+            data["impact_samples"] = impact.as_dict()["samples"] if impact else None
+            data["impact_error"] = self.impact_error or None
+        return data
 
 
 def _error_dict(problem: Problem | None, caret: str) -> dict[str, Any] | None:

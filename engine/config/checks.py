@@ -353,6 +353,7 @@ class Checker:
         )
         try:
             self.descriptions[app.id] = self.describe(spec)
+            self.check_files(path, app, self.descriptions[app.id])
         except ConnectorError as exc:
             if not exc.problems:
                 where: Path = (*path, "settings") if self.known_kinds else (*path, "connector")
@@ -367,6 +368,27 @@ class Checker:
                 (*path, "settings"),
                 f"the `{app.connector}` connector failed: {exc}",
                 "check the settings; if they look right, report this as a Roster bug",
+            )
+
+    def check_files(self, path: Path, app: App, description: ConnectorDescription) -> None:
+        """A file the connector reads that is not there: a warning (the file may be copied in
+        later), naming the app and the path as resolved, since relative paths follow the
+        configuration file's folder."""
+        for key, resolved in description.files:
+            if FsPath(resolved).exists():
+                continue
+            given = app.settings.get(key)
+            relative = isinstance(given, str) and not FsPath(given).expanduser().is_absolute()
+            self.warning(
+                (*path, "settings", key),
+                f"app `{app.id}` reads {resolved}, which does not exist",
+                (
+                    f"`{given}` is relative to the configuration file's folder "
+                    f"({FsPath(self.base_dir).absolute()}); "
+                    if relative
+                    else ""
+                )
+                + f"fix `{key}` or put the file there before the next sync",
             )
 
     # ------------------------------------------------------------------ directories

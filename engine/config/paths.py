@@ -43,7 +43,7 @@ from engine.config.export import match_rule_data
 from engine.config.issues import suggest
 from engine.config.model import DEFAULT_MERGE_RULES, PushRule, RosterConfig
 from engine.config.yaml_positions import Path as IndexPath
-from engine.errors import InvalidInput, NotFound
+from engine.errors import InvalidInput, NotFound, RosterError
 
 # list field -> the field that names its items (the same keys `config import --dry-run` uses)
 KEY_FIELDS: dict[str, str] = {
@@ -540,6 +540,32 @@ def value_type(parts: Sequence[str]) -> tuple[Any, str]:
     return annotation, field
 
 
+def is_text(path: str) -> bool:
+    """Whether PATH names a text field (a CEL expression, a name, a provisioning field)."""
+    try:
+        annotation, _ = value_type(split_path(expand_aliases(path)))
+    except RosterError:
+        return False
+    return _strip_optional(annotation) is str
+
+
+def value_from_text(path: str, text: str) -> Any:
+    """A value typed on a command line for PATH: the text itself where PATH names a text field
+    (`'"CREATE"'` is the CEL string literal), YAML everywhere else (`{preset: all_emails}`,
+    `500`, `false`). InvalidInput, with the line and column, when the YAML cannot be read."""
+    from engine.config.yaml_positions import YamlSyntaxError, load_yaml
+
+    if is_text(path):
+        return text
+    try:
+        return load_yaml(text).data
+    except YamlSyntaxError as exc:
+        raise InvalidInput(
+            f"the value for {path or 'the configuration'} is not YAML: {exc.problem}",
+            [exc.problem],
+        ) from None
+
+
 def index_to_object_path(document: Any, index_path: Sequence[str | int]) -> str:
     """A validation problem's path (`("directories", 0, "filter")`) as an object path
     (`directories.hr.filter`); items without a usable key keep their number."""
@@ -576,6 +602,7 @@ class Applied:
     added: bool
     shown_path: str
     after_path: str = ""  # where the object is after (a set that renames it); "" = shown_path
+    index_path: IndexPath = ()  # where the object is in the edited document (list positions)
 
     def __post_init__(self) -> None:
         if not self.after_path:
@@ -614,16 +641,16 @@ def apply(
         new_name = _item_name(location)
         if location.exists and old_name != new_name and new_name is not None:
             after = join_path([*split_path(location.path)[:-1], new_name])
-        return new, Applied(location.path, added, location.path, after)
+        return new, Applied(location.path, added, location.path, after, location.index_path)
     if op == "delete":
         _delete(location)
-        return new, Applied(location.path, False, location.path)
+        return new, Applied(location.path, False, location.path, "", location.index_path)
     if op == "move":
         parent = _move(location, to_index)
         return new, Applied(location.path, False, parent)
     if op in ("enable", "disable"):
         _set_enabled(location, op == "enable")
-        return new, Applied(location.path, False, location.path)
+        return new, Applied(location.path, False, location.path, "", location.index_path)
     raise InvalidInput(f"unknown edit `{op}`; use set, delete, move, enable or disable")
 
 

@@ -70,6 +70,10 @@ class ConnectorDescription:
     capabilities: Capabilities = field(default_factory=Capabilities)
     push_schema: tuple[SchemaField, ...] = ()
     creation_schema: tuple[SchemaField, ...] = ()
+    # Local files the connector reads: (setting, absolute path as resolved from the settings and
+    # the configuration's folder). Validation warns when one is missing; an import shows the
+    # ones a new folder re-points.
+    files: tuple[tuple[str, str], ...] = ()
 
     def push_field(self, key: str) -> SchemaField | None:
         return next((f for f in self.push_schema if f.key.lower() == key.lower()), None)

@@ -10,7 +10,14 @@ from engine.config.model import RosterConfig
 from engine.errors import ConfigInvalid, Problem
 from engine.services.context import ServiceContext
 from engine.store.models import App
-from engine.store.repo import config_versions, current_actor, load_config, save_config, set_meta
+from engine.store.repo import (
+    config_versions,
+    current_actor,
+    get_meta,
+    load_config,
+    save_config,
+    set_meta,
+)
 
 if TYPE_CHECKING:
     from engine.config import ConfigChange, ValidationResult
@@ -72,7 +79,10 @@ class ConfigurationService:
             )
         with self.ctx.db.session() as session:
             old = load_config(session) if config_versions(session) else None  # None: first import
+            old_base = get_meta(session, "config_base_dir", "")
         changes = diff_configs(old, result.config)
+        if old is not None and old_base:
+            changes += repointed_files(old, Path(old_base), result.config, base_dir)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
         with self.ctx.db.session() as session, session.begin():
@@ -81,6 +91,43 @@ class ConfigurationService:
             set_meta(session, "config_base_dir", str(base_dir.resolve()))
         self.ctx.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
+
+
+def _files(app: Any, base_dir: Path) -> dict[str, str]:
+    from engine.connectors.registry import describe
+    from engine.sync.importer import connector_spec
+
+    try:
+        return dict(describe(connector_spec(app, base_dir)).files)
+    except Exception:  # noqa: BLE001 - a connector that cannot describe itself: validate says
+        return {}
+
+
+def repointed_files(
+    old: RosterConfig, old_base: Path, new: RosterConfig, new_base: Path
+) -> list[ConfigChange]:
+    """Apps whose files resolve elsewhere after an import from another folder: relative paths
+    follow the configuration file's folder, so the same `path: apps/hr.yaml` can name another
+    file. One change per file, old -> new absolute path."""
+    from engine.config import ConfigChange
+
+    changes: list[ConfigChange] = []
+    for app in new.apps:
+        before_app = old.app(app.id)
+        if before_app is None:
+            continue  # a new app: the diff shows it whole
+        before, after = _files(before_app, old_base), _files(app, new_base)
+        for key in after:
+            if key in before and before[key] != after[key]:
+                changes.append(
+                    ConfigChange(
+                        "changed",
+                        f"apps[{app.id}].settings.{key} (resolved)",
+                        before[key],
+                        after[key],
+                    )
+                )
+    return changes
 
 
 def save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:

@@ -17,6 +17,9 @@ default (`directories.hr.enabled`, `apps.x.ownership.strategy`) reads the defaul
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +38,7 @@ from engine.config.paths import (
     expand_aliases,
     get_value,
     index_to_object_path,
+    is_text,
     is_within,
     join_path,
     plain,
@@ -43,6 +47,7 @@ from engine.config.paths import (
     value_type,
 )
 from engine.config.validate import document_issues
+from engine.config.yaml_positions import YamlSyntaxError, load_yaml
 from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError
 from engine.services.configuration import save_apps
 from engine.services.context import ServiceContext
@@ -179,15 +184,30 @@ def _unwrap(action: str, data: Any) -> Any:
     return data
 
 
+def _section_view(section: str, body: Any) -> Any:
+    """An imported section's stored data (every field) as `config export` writes it."""
+    if body is None or section not in RosterConfig.model_fields:
+        return body
+    try:
+        return plain(config_data(RosterConfig.model_validate({section: body}))[section])
+    except Exception:  # noqa: BLE001 - an old or damaged body is shown as stored
+        return body
+
+
 def _entry(row: AuditEvent) -> AuditEntry:
+    before = _unwrap(row.action, row.before)
+    after = _unwrap(row.action, row.after)
+    if row.action == "config.import":
+        before = _section_view(row.object_name, before)
+        after = _section_view(row.object_name, after)
     return AuditEntry(
         id=row.id or 0,
         at=_utc(row.at),
         actor=row.actor,
         action=row.action,
         path=row.object_name,
-        before=_unwrap(row.action, row.before),
-        after=_unwrap(row.action, row.after),
+        before=before,
+        after=after,
         kind=row.object_kind,
     )
 
@@ -231,7 +251,8 @@ class EditingService:
         )
         population = self.ctx.population_or_none()
         issues = document_issues(new_document, base_dir=base_dir, population=population)
-        problems = [_problem(new_document, issue) for issue in issues]
+        edited = (done.index_path, split_path(expand_aliases(done.after_path)))
+        problems = [_problem(new_document, issue, edited) for issue in issues]
         errors = [p for p in problems if p.severity == "error"]
         where = done.path or "the configuration"
         if errors:
@@ -324,14 +345,112 @@ class EditingService:
         found = self.audit(path, 1)
         return found[0] if found else None
 
+    # ------------------------------------------------------------------ $EDITOR
 
-def _problem(document: Any, issue: Issue) -> Problem:
+    def edit_in_editor(
+        self,
+        path: str = "",
+        *,
+        launch: Callable[[Path], int] | None = None,
+        expected_version: str | None = None,
+        actor: str | None = None,
+    ) -> EditResult | None:
+        """Open the object at PATH (the whole configuration when empty) in the admin's editor
+        (LAUNCH, by default $EDITOR / $VISUAL / vi), validate on save, and reopen it with the
+        problems as `# ERROR:` lines until it is valid (the EditResult) or abandoned: left
+        unchanged, emptied, or the editor quit with an error (None; nothing was changed).
+
+        ConfigConflict when the configuration changed meanwhile; the admin's text is kept in
+        a file the message names."""
+        from engine.config.edit_file import (
+            annotate,
+            header,
+            problem_lines,
+            run_editor,
+            strip_notes,
+            text_problem_lines,
+        )
+
+        launch = launch or run_editor
+        version = expected_version or self.config_version()
+        # a text field (a CEL expression, a name) is edited as the text itself, not as YAML
+        text_field = bool(path) and is_text(path)
+        if text_field:
+            current = self.config_get(path)
+            body = (current if isinstance(current, str) else "") + "\n"
+        elif path:
+            body = value_yaml(self.config_get(path))
+        else:
+            from engine.config import dump_config
+
+            body = dump_config(self.ctx.config())
+        shown = header(path) + body
+        handle, name = tempfile.mkstemp(prefix="roster-", suffix=".yaml")
+        file = Path(name)
+        keep = False
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(shown)
+            while True:
+                status = launch(file)
+                try:
+                    text = file.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = ""
+                edited = strip_notes(text)
+                unchanged = edited in (strip_notes(shown), body)  # as shown, or as it was
+                if status != 0 or not edited.strip() or unchanged:
+                    return None
+                notes: list[tuple[int | None, str]]
+                try:
+                    if text_field:  # the editor's final newline is not part of the text
+                        value: Any = edited[:-1] if edited.endswith("\n") else edited
+                    else:
+                        value = load_yaml(edited).data
+                except YamlSyntaxError as exc:
+                    problem = exc.problem
+                    notes = [(problem.line, problem.message)]
+                else:
+                    try:
+                        return self.config_edit(
+                            ConfigEdit("set", path, value),
+                            expected_version=version,
+                            actor=actor,
+                        )
+                    except ConfigConflict as exc:
+                        keep = True
+                        raise ConfigConflict(
+                            f"{exc.message} Your text is kept in {file}."
+                        ) from None
+                    except ConfigInvalid as exc:
+                        if text_field:
+                            notes = text_problem_lines(exc.problems, path)
+                        else:
+                            notes = problem_lines(edited, exc.problems, path)
+                    except RosterError as exc:  # a path that no longer exists, a bad value
+                        notes = [(None, exc.message)]
+                shown = annotate(edited, notes, path)
+                file.write_text(shown, encoding="utf-8")
+        finally:
+            if not keep:
+                file.unlink(missing_ok=True)
+
+
+def _problem(
+    document: Any, issue: Issue, edited: tuple[tuple[str | int, ...], list[str]] | None = None
+) -> Problem:
     """A validation issue named by its object path; CEL problems keep their line and column
-    inside the expression."""
+    inside the expression. EDITED (the edited object's place in the document and its path)
+    names problems inside it by the edit's path, even when the edit renamed or duplicated it."""
     line, column = issue.cel_position if issue.cel_position is not None else (None, None)
+    path = "" if issue.unlocated else index_to_object_path(document, issue.path)
+    if edited is not None and not issue.unlocated and edited[0]:
+        index_path, parts = edited
+        if tuple(issue.path[: len(index_path)]) == tuple(index_path):
+            path = join_path([*parts, *split_path(path)[len(index_path) :]])
     return Problem(
         message=issue.message,
-        path="" if issue.unlocated else index_to_object_path(document, issue.path),
+        path=path,
         line=line,
         column=column,
         hint=issue.hint,

@@ -38,15 +38,15 @@ class Services:
     def __init__(self, db: Database) -> None:
         self.ctx = ServiceContext(db)
         self.records = RecordsService(self.ctx)
-        self.previews = PreviewsService(self.ctx, self.records)
         self.configuration = ConfigurationService(self.ctx)
         self.editing = EditingService(self.ctx)
+        self.impact = ImpactService(self.ctx)
+        self.previews = PreviewsService(self.ctx, self.records, self.editing, self.impact)
         self.people = PeopleService(self.ctx, self.records)
         self.run_history = RunsService(self.ctx)
         self.push = PushService(self.ctx)
         self.provisioning = ProvisioningService(self.ctx, self.records)
         self.overview = DashboardService(self.ctx, self.run_history)
-        self.impact = ImpactService(self.ctx)
 
     # --- shared state ------------------------------------------------------------------
     @property
@@ -140,6 +140,7 @@ class Services:
         against: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        impact: bool = False,
     ) -> PopulationPreview:
         return self.previews.preview_all(
             context,
@@ -149,6 +150,7 @@ class Services:
             against=against,
             progress=progress,
             cancelled=cancelled,
+            impact=impact,
         )
 
     def completions(self, context: str) -> Completions:
@@ -237,6 +239,20 @@ class Services:
 
     def last_change(self, path: str) -> AuditEntry | None:
         return self.editing.last_change(path)
+
+    def edit_in_editor(
+        self,
+        path: str = "",
+        *,
+        launch: Callable[[Path], int] | None = None,
+        expected_version: str | None = None,
+        actor: str | None = None,
+    ) -> EditResult | None:
+        """The $EDITOR round trip on the object at PATH ("" = the whole configuration); None
+        when the admin abandoned it (nothing was changed)."""
+        return self.editing.edit_in_editor(
+            path, launch=launch, expected_version=expected_version, actor=actor
+        )
 
     def init_store(self, mode: str) -> SyncResult | None:
         """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""

@@ -15,13 +15,15 @@ from typing import Literal, cast
 from sqlalchemy import Result, select
 
 from engine.config.model import RosterConfig
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.records import Population
 from engine.services.context import ServiceContext
 from engine.store.models import Account
 from engine.sync.matrix import (
+    KINDS,
     MatchMatrix,
     MatrixListing,
+    MatrixMemo,
     MatrixResult,
     compute_matrix,
     listing,
@@ -42,6 +44,7 @@ class ImpactService:
         self._decisions: tuple[Population, dict[AccountKey, str]] | None = None
         self._baseline: tuple[Population, RosterConfig, Outcome] | None = None
         self._matrices: list[tuple[Population, RosterConfig, MatrixResult]] = []
+        self._memo: tuple[Population, MatrixMemo] | None = None
 
     # --- the records and the stored decisions ----------------------------------------------
     def _records(self) -> tuple[Population, dict[AccountKey, str]]:
@@ -125,7 +128,11 @@ class ImpactService:
             for known_population, known_config, result in self._matrices:
                 if known_population is population and known_config == config:
                     return config, result
-        result = compute_matrix(population, config, cancelled=cancelled)
+        with self._lock:
+            if self._memo is None or self._memo[0] is not population:
+                self._memo = (population, MatrixMemo())
+            memo = self._memo[1]
+        result = compute_matrix(population, config, cancelled=cancelled, memo=memo)
         with self._lock:
             kept = [m for m in self._matrices if m[0] is population][-(KEEP_MATRICES - 1) :]
             self._matrices = [*kept, (population, config, result)]
@@ -153,6 +160,8 @@ class ImpactService:
         offset: int = 0,
         limit: int = 50,
     ) -> MatrixListing:
+        if kind not in KINDS:  # before any work
+            raise InvalidInput(f"Unknown list {kind!r}; use one of: {', '.join(KINDS)}.")
         config, result = self._matrix(config)
         self._check_app(config, app)
         return listing(result, kind, app, rule, offset, limit)

@@ -9,10 +9,12 @@ from typing import Any
 
 from engine.cel import CONTEXTS, ContextSpec, field_names, function_names
 from engine.config import RosterConfig, to_document
-from engine.errors import InvalidInput, NotFound
-from engine.preview import OnePreview, PopulationPreview, preview_all, preview_one
+from engine.errors import InvalidInput, NotFound, RosterError
+from engine.preview import Comparison, OnePreview, PopulationPreview, preview_all, preview_one
 from engine.records import AccountRecord, UserRecord
 from engine.services.context import ServiceContext
+from engine.services.editing import ConfigEdit, EditingService
+from engine.services.impact import ImpactService
 from engine.services.records import RecordRef, RecordsService
 
 
@@ -107,10 +109,23 @@ def saved_expression(config: RosterConfig, path: str) -> SavedExpression:
     raise InvalidInput(f"{path} names no expression; use one of: {PATHS_HELP}.")
 
 
+# contexts whose saved expressions decide who is a person and who owns what: comparing a draft
+# of one of them can say what saving it would do to people and owners
+IDENTITY_CONTEXTS = ("directory_filter", "account_key", "user_key")
+
+
 class PreviewsService:
-    def __init__(self, ctx: ServiceContext, records: RecordsService) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        records: RecordsService,
+        editing: EditingService | None = None,
+        impact: ImpactService | None = None,
+    ) -> None:
         self.ctx = ctx
         self.records = records
+        self.editing = editing
+        self.impact = impact
 
     def contexts(self) -> dict[str, ContextSpec]:
         return dict(CONTEXTS)
@@ -153,9 +168,13 @@ class PreviewsService:
         against: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        impact: bool = False,
     ) -> PopulationPreview:
         """TEXT over everyone in scope. `against` (a configuration path) compares each value
-        with the saved expression's there; `compare_to` compares with a given text instead."""
+        with the saved expression's there; `compare_to` compares with a given text instead.
+        `impact` with `against` naming a directory filter, a merge rule side or an ownership
+        rule side: also what saving TEXT there would do to people and owners (the identify and
+        ownership stages simulated over everyone: seconds on a large store)."""
         self._check_context(context)
         label = ""
         if against is not None:
@@ -168,7 +187,7 @@ class PreviewsService:
             compare_to, label = saved.text, against
             app_id = app_id or saved.app_id
         records = self.records_in_scope(context, app_id)
-        return preview_all(
+        result = preview_all(
             self.ctx.cel(),
             context,
             text,
@@ -178,6 +197,32 @@ class PreviewsService:
             progress=progress,
             cancelled=cancelled,
         )
+        compare = result.compare
+        if impact and against is not None and context in IDENTITY_CONTEXTS and compare:
+            if result.ok and not compare.error and not result.cancelled:
+                self._identity_impact(compare, context, against, text, cancelled)
+        return result
+
+    def _identity_impact(
+        self,
+        compare: Comparison,
+        context: str,
+        against: str,
+        text: str,
+        cancelled: Callable[[], bool] | None,
+    ) -> None:
+        """The configuration with TEXT saved at AGAINST (validated as an edit would be, nothing
+        saved), simulated against the saved one."""
+        if self.editing is None or self.impact is None:
+            return
+        # a key side is {cel: ...} (with its strip_plus_tag): only the expression is replaced
+        path = against if context == "directory_filter" else f"{against}.cel"
+        try:
+            edited = self.editing.config_edit(ConfigEdit("set", path, text), dry_run=True)
+            compare.impact = self.impact.identity_impact(edited.config, cancelled=cancelled)
+        except RosterError as exc:
+            problems = "; ".join(str(p) for p in exc.problems[:3])
+            compare.impact_error = exc.message + (f" {problems}" if problems else "")
 
     def completions(self, context: str) -> Completions:
         self._check_context(context)

@@ -21,7 +21,7 @@ from engine.errors import InvalidInput
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.identify import PASSING, directory_decider
 from engine.sync.keys import KeyRule, RuleStep, compile_rule, walk_rules
-from engine.sync.ownership import BY_NAME, NARROW, rules_for
+from engine.sync.ownership import rules_for
 
 KINDS = ("ambiguous", "unmatched", "unowned")
 
@@ -154,13 +154,25 @@ def account_name(account: AccountRecord) -> str:
     return account.display_name or account.email or account.username
 
 
+@dataclass
+class MatrixMemo:
+    """What several matrices over the same records share: each rule's index of people and
+    each filter's decisions do not depend on the rest of the configuration, so an edit that
+    changes one rule recomputes that rule only. Valid for one Population."""
+
+    indexes: dict[str, dict[str, set[int]]] = field(default_factory=dict)
+    decisions: dict[str, list[str | None]] = field(default_factory=dict)
+
+
 def compute_matrix(
     population: Population,
     config: RosterConfig,
     *,
     cancelled: Callable[[], bool] | None = None,
+    memo: MatrixMemo | None = None,
 ) -> MatrixResult:
     """The matrix of every directory and every other app of CONFIG over POPULATION."""
+    memo = memo if memo is not None else MatrixMemo()
     cel = CelEngine(population)
     by_app: dict[str, list[AccountRecord]] = {}
     for account in population.accounts:
@@ -170,47 +182,49 @@ def compute_matrix(
         accounts.sort(key=lambda a: a.external_id)
     result = MatrixResult(MatchMatrix([], []))
     directory_ids = {d.app for d in config.directories}
+
+    def index_of(key: str, rule: KeyRule, people: list[UserRecord]) -> dict[str, set[int]]:
+        if key not in memo.indexes:
+            memo.indexes[key] = rule.index(people)
+        return memo.indexes[key]
+
     for directory in config.directories:
         _stop(cancelled)
-        enabled = getattr(directory, "enabled", True)
+        accounts = by_app.get(directory.app, [])
+        enabled = directory.enabled
+        merge_rules = directory.effective_merge_rules()
         try:
             decide, _ = directory_decider(directory, cel)
-            rules = [
-                compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())
-            ]
+            rules = [compile_rule(r, cel, i) for i, r in enumerate(merge_rules)]
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
         result.rules[directory.app] = [r.name for r in rules]
+        decided = f"{directory.app}\0{enabled}\0{directory.filter}"
+        if decided not in memo.decisions:
+            memo.decisions[decided] = [
+                _decision(decide, a) if enabled else "IGNORE" for a in accounts
+            ]
         # identify indexes every person it knows, removed ones too (a returning account finds
         # its old person again): the matrix asks the same index
-        indexes = [rule.index(population.users) for rule in rules]
+        indexes = [
+            index_of("all\0" + r.model_dump_json(exclude={"name"}), rule, population.users)
+            for r, rule in zip(merge_rules, rules, strict=True)
+        ]
         _directory(
-            result,
-            population,
-            directory.app,
-            by_app.get(directory.app, []),
-            enabled,
-            decide,
-            rules,
-            indexes,
+            result, population, directory.app, accounts, memo.decisions[decided], rules, indexes
         )
     live = [u for u in population.users if u.status != "DELETED"]
-    shared: dict[str, dict[str, set[int]]] = {}
-
-    def index_of(rule: KeyRule, people: list[UserRecord]) -> dict[str, set[int]]:
-        if rule is NARROW or rule is BY_NAME:  # as the ownership stage: built once for all
-            if rule.name not in shared:
-                shared[rule.name] = rule.index(people)
-            return shared[rule.name]
-        return rule.index(people)
-
     for app in config.apps:
         if app.id in directory_ids:
             continue
         _stop(cancelled)
         rules = rules_for(app, cel)
         result.rules[app.id] = [r.name for r in rules]
-        indexes = [index_of(rule, live) for rule in rules]
+        if app.ownership.strategy == "custom":
+            keys = ["live\0" + r.model_dump_json(exclude={"name"}) for r in app.ownership.rules]
+        else:  # the built-in rules (as the ownership stage: one index for every app)
+            keys = ["builtin\0" + rule.name for rule in rules]
+        indexes = [index_of(k, rule, live) for k, rule in zip(keys, rules, strict=True)]
         _ownership(
             result,
             population,
@@ -221,6 +235,14 @@ def compute_matrix(
             indexes,
         )
     return result
+
+
+def _decision(decide: Callable[[AccountRecord], str], account: AccountRecord) -> str | None:
+    """The filter's decision, or None when it fails on this account."""
+    try:
+        return decide(account)
+    except (CelEvalError, ValueError):
+        return None
 
 
 def _stop(cancelled: Callable[[], bool] | None) -> None:
@@ -235,17 +257,14 @@ def _directory(
     population: Population,
     app_id: str,
     accounts: list[AccountRecord],
-    enabled: bool,
-    decide: Any,
+    decisions: list[str | None],
     rules: list[KeyRule],
     indexes: list[dict[str, set[int]]],
 ) -> None:
     counts = [[0, 0, 0, 0] for _ in rules]  # matched, ambiguous, unmatched, decided earlier
     considered = pinned = errors = 0
-    for account in accounts if enabled else []:
-        try:
-            decision = decide(account)
-        except (CelEvalError, ValueError):
+    for account, decision in zip(accounts, decisions, strict=True):
+        if decision is None:
             errors += 1
             continue
         if decision not in PASSING:

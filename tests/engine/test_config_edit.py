@@ -257,3 +257,50 @@ def test_a_disabled_directory_removes_the_people_only_it_backs_and_says_why(
     org.config_edit(ConfigEdit("enable", "directories.idp"))
     assert org.sync().status == "applied"
     assert org.user_by_email("nina@example.com").status != "DELETED"
+
+
+def test_the_editor_round_trip_refuses_a_stale_text_and_keeps_it(org: Services) -> None:
+    kept: list[Path] = []
+
+    def launch(file: Path) -> int:
+        # someone else saves a change while the admin is in the editor
+        org.config_edit(ConfigEdit("set", "directories.feed.filter", '"CREATE"'), actor="bob")
+        file.write_text(file.read_text().replace("MATCH_ONLY", "IGNORE"))
+        kept.append(file)
+        return 0
+
+    with pytest.raises(ConfigConflict) as conflict:
+        org.edit_in_editor("directories.feed", launch=launch)
+    assert str(conflict.value).startswith("directories.feed was changed by bob at ")
+    assert str(conflict.value).endswith(f"reload to see it. Your text is kept in {kept[0]}.")
+    assert "IGNORE" in kept[0].read_text()
+    kept[0].unlink()
+    assert org.config_get("directories.feed.filter") == '"CREATE"'
+
+
+def test_the_editor_round_trip_validates_and_saves(org: Services) -> None:
+    shown: list[str] = []
+
+    def launch(file: Path) -> int:
+        text = file.read_text()
+        shown.append(text)
+        if len(shown) == 1:
+            file.write_text(text.replace("max_objects: 500", "max_objects: -1"))
+        else:
+            file.write_text(text.replace("max_objects: -1", "max_objects: 250"))
+        return 0
+
+    result = org.edit_in_editor("settings", launch=launch, actor="carol")
+    assert result is not None and result.applied
+    assert (result.before, result.after) == (
+        {"deletion_threshold": {"max_objects": 500, "max_percent": 20}},
+        {"deletion_threshold": {"max_objects": 250, "max_percent": 20}},
+    )
+    assert "# ERROR: " in shown[1]
+    error_line = next(line for line in shown[1].splitlines() if line.startswith("# ERROR: "))
+    assert "settings.deletion_threshold.max_objects" not in error_line  # it sits at its line
+    assert shown[1].splitlines().index(error_line) + 1 == next(
+        i for i, line in enumerate(shown[1].splitlines()) if "max_objects: -1" in line
+    )
+    entry = org.last_change("settings.deletion_threshold.max_objects")
+    assert entry is not None and (entry.actor, entry.path) == ("carol", "settings")

@@ -18,9 +18,13 @@ class NoCel:
         return []
 
 
+# The demo's folder: the apps below read its files (a file that does not exist is a warning).
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+
+
 def run(text: str, **kwargs: object) -> ValidationResult:
     kwargs.setdefault("cel", NoCel())
-    return validate_text(textwrap.dedent(text).lstrip("\n"), base_dir=Path("/tmp"), **kwargs)
+    return validate_text(textwrap.dedent(text).lstrip("\n"), base_dir=SAMPLE, **kwargs)
 
 
 def only(result: ValidationResult, path: str, severity: str = "error") -> Problem:
@@ -1027,3 +1031,25 @@ def test_check_config_on_a_model_built_in_code() -> None:
     errors = [(p.path, p.line) for p in problems if p.severity == "error"]
     assert ("apps[0].settings.token", None) in errors
     assert ("directories[1].app", None) in errors
+
+
+def test_a_file_the_connector_reads_that_is_missing_is_a_warning() -> None:
+    result = run(
+        """
+        version: 1
+        apps:
+          - id: hr
+            connector: file
+            settings: {path: apps/hr-old.yaml}
+        """
+    )
+    assert result.ok  # a warning: the file may be copied in before the next sync
+    problem = only(result, "apps[0].settings.path", "warning")
+    assert (
+        problem.message == f"app `hr` reads {SAMPLE / 'apps' / 'hr-old.yaml'}, which does not exist"
+    )
+    assert problem.hint == (
+        f"`apps/hr-old.yaml` is relative to the configuration file's folder ({SAMPLE}); "
+        "fix `path` or put the file there before the next sync"
+    )
+    assert (problem.line, problem.column) == (5, 22)

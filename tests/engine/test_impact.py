@@ -3,6 +3,7 @@ matrix_accounts) over the demo organisation, checked against the store and the s
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -431,3 +432,150 @@ def test_matrix_json_shape(demo: Services) -> None:
         2,
     )
     assert set(page["rows"][0]) == {"key", "label", "reason"}
+
+
+# --- roster merge-matrix -------------------------------------------------------------------
+
+
+def cli(demo: Services, *args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    path = demo.db.sqlite_path
+    assert path is not None
+    result = CliRunner().invoke(main, ["merge-matrix", *args, "--db", str(path)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_matrix_table_and_json(demo: Services) -> None:
+    code, out, _ = cli(demo)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Directory hr: 277 accounts considered (0 pinned, 0 filter errors)"
+    assert lines[1].split() == ["merge", "rule", "matched", "ambiguous", "nobody", "earlier"]
+    feed = lines.index("Directory hr_feed: 32 accounts considered (0 pinned, 0 filter errors)")
+    assert lines[feed + 2].split() == ["email", "27", "0", "5", "0"]
+    assert lines[feed + 3].split() == ["employee_id", "0", "0", "5", "27"]
+    slack = next(line for line in lines if line.startswith("slack "))
+    assert slack.split() == ["slack", "narrow", "255", "11", "0", "0"]
+    assert "--list ambiguous|unmatched|unowned" in out
+    code, out, _ = cli(demo, "github", "--json")
+    assert code == 0
+    assert json.loads(out) == demo.merge_matrix("github").as_dict()
+    assert json.loads(out)["apps"][0]["strategy"] == "broad"
+
+
+def test_cli_matrix_lists(demo: Services) -> None:
+    code, out, _ = cli(demo, "--list", "unowned", "--limit", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Unowned accounts (1–2 of 73):"
+    assert lines[1].split() == ["ad:Administrator", "Administrator"]
+    assert lines[2].strip() == "a system account: rules never link one, an admin does (roster link)"
+    assert lines[-1] == "… 71 more: --offset 2"
+    code, out, _ = cli(demo, "hr_feed", "--list", "unmatched", "--rule", "email", "--json")
+    data = json.loads(out)
+    assert code == 0 and (data["kind"], data["total"], data["offset"]) == ("unmatched", 5, 0)
+    assert [r["key"] for r in data["rows"]][:2] == ["hr_feed:CW-0014", "hr_feed:CW-0017"]
+    code, out, _ = cli(demo, "--list", "ambiguous")
+    assert (code, out) == (0, "No ambiguous accounts.\n")
+
+
+def test_cli_matrix_errors(demo: Services) -> None:
+    code, _, err = cli(demo, "nope")
+    assert code == 1 and "No app 'nope' in the configuration; the apps are: hr" in err
+    code, _, err = cli(demo, "hr", "--list", "unowned")
+    assert code == 1 and "hr is a directory" in err
+    code, _, err = cli(demo, "--rule", "email")
+    assert code == 2 and "--rule narrows a list" in err
+    code, _, err = cli(demo, "hr", "--list", "unmatched", "--rule", "mail")
+    assert code == 1 and "the rules are: email, employee-id" in err
+    code, _, err = cli(demo, "--list", "lost")
+    assert code == 2 and "'lost' is not one of 'ambiguous', 'unmatched', 'unowned'" in err
+    code, _, err = cli(demo, "--list", "unowned", "--json", "--limit", "0")
+    assert code == 2
+
+
+def test_cli_matrix_shows_hostile_names_literally(demo: Services, tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "x.yaml").write_text(
+        yaml.safe_dump({"accounts": [{"id": "e\x1b[31m1", "display_name": "[red]Eve\x1b]0;x\x07"}]})
+    )
+    document = yaml.safe_load(demo.export_config())
+    document["apps"].append(
+        {"id": "x", "name": "X", "connector": "file", "settings": {"path": str(folder / "x.yaml")}}
+    )
+    demo.import_config(yaml.safe_dump(document), source="x.yaml", base_dir=demo_folder_for(demo.db))
+    assert demo.sync(allow_deletes=True).status == "applied"
+    code, out, _ = cli(demo, "x", "--list", "unowned")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out
+    assert "x:e\\x1b[31m1" in out and "[red]Eve\\x1b]0;x\\x07" in out
+
+
+# --- roster preview --against: what saving the draft would do -------------------------------
+
+
+def preview(demo: Services, context: str, path: str, text: str) -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    db = str(demo.db.sqlite_path)
+    args = ["preview", "--db", db, "--context", context, "--against", path, text, "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    compare: dict[str, Any] = json.loads(result.stdout)["compare"]
+    return compare
+
+
+def test_preview_against_a_filter_says_who_would_be_removed(demo: Services) -> None:
+    compare = preview(demo, "directory_filter", "directories.hr.filter", '"IGNORE"')
+    config = edited(demo, lambda d: directory(d, "hr").update(filter='"IGNORE"'))
+    impact = demo.identity_impact(config)
+    assert compare["changed"] == impact.decisions_changed == 277
+    assert compare["people_removed"] == impact.people_removed > 0
+    assert (compare["people_created"], compare["owner_changed"]) == (0, impact.owner_changed)
+    assert compare["impact_samples"] == impact.as_dict()["samples"]
+    assert compare["impact_error"] is None
+
+
+def test_preview_against_a_merge_rule_and_an_ownership_rule(demo: Services) -> None:
+    # the IdP's login rule reads the email instead: everyone already linked stays linked
+    compare = preview(
+        demo, "account_key", "directories.idp.merge_rules.login.account", "account.email"
+    )
+    assert compare["changed"] > 0
+    assert (compare["people_created"], compare["people_removed"], compare["owner_changed"]) == (
+        0,
+        0,
+        0,
+    )
+    # badges by a key nobody has: the badges the email rule linked lose their owner
+    compare = preview(demo, "account_key", "apps.badge.ownership.rules.email.account", '"x"')
+    badge = demo.merge_matrix("badge").apps[0]
+    assert 0 < compare["owner_changed"] <= badge.owned
+    assert all(s.startswith("badge:") for s in compare["impact_samples"]["owner_changed"])
+    assert (compare["people_created"], compare["people_removed"]) == (0, 0)
+
+
+def test_preview_against_other_paths_is_unchanged(demo: Services) -> None:
+    compare = preview(demo, "push_condition", "push_rules.ad-core.condition", "true")
+    assert compare["changed"] > 0
+    assert "people_created" not in compare and "impact_samples" not in compare
+
+
+def test_a_disabled_directory_removes_the_people_only_it_keeps(demo: Services) -> None:
+    ignoring = demo.identity_impact(
+        edited(demo, lambda d: directory(d, "hr").update(filter='"IGNORE"'))
+    )
+    disabled = demo.identity_impact(
+        edited(demo, lambda d: directory(d, "hr").update(enabled=False))
+    )
+    assert disabled.people_removed == ignoring.people_removed > 0
+    assert disabled.samples == ignoring.samples
+    matrix = demo.merge_matrix(
+        "hr", config=edited(demo, lambda d: directory(d, "hr").update(enabled=False))
+    )
+    assert matrix.directories[0].considered == 0

@@ -134,11 +134,24 @@ def test_cli_preview_against(tmp_path: Path) -> None:
         "became_empty": 0,
         "samples": [{"record": "hr:E5 (Lea Ver)", "before": "IGNORE", "after": "CREATE"}],
         "error": None,
+        # what saving it would do: Lea becomes a person again, owning her HR account
+        "people_created": 1,
+        "people_removed": 0,
+        "owner_changed": 1,
+        "impact_samples": {
+            "people_created": ["lea.ver@example.com"],
+            "people_removed": [],
+            "owner_changed": ["hr:E5 (Lea Ver)"],
+        },
+        "impact_error": None,
     }
     text = runner.invoke(main, [*args, "--against", "directories.hr.filter", '"CREATE"'])
     assert text.exit_code == 0
     assert "against directories.hr.filter: 1 changed, 0 became empty" in text.stdout
     assert 'changed: hr:E5 (Lea Ver): "IGNORE" → "CREATE"' in text.stdout
+    assert "if saved: 1 created and 0 removed person, 1 account with another owner" in text.stdout
+    assert "  created: lea.ver@example.com" in text.stdout
+    assert "  moves: hr:E5 (Lea Ver)" in text.stdout
     wrong = runner.invoke(main, [*args, "--against", "push_rules.x.condition", '"CREATE"'])
     assert wrong.exit_code == 1
     assert "No push rule 'x'" in wrong.stderr or "no push rule 'x'" in wrong.stderr

@@ -3,6 +3,7 @@ data file, and what they make the app offer (its ConnectorDescription)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,7 @@ def parse_settings(spec: ConnectorSpec) -> FileSettings:
         capabilities=caps,
         push_schema=push,
         creation_schema=create,
+        files=(("path", os.path.abspath(path)),),
     )
     return FileSettings(app, path, str(fmt or "yaml"), flavour, description)
 

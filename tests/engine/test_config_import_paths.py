@@ -1,0 +1,76 @@
+"""Importing a configuration from another folder: relative connector paths follow the file's
+folder, so the import's diff shows every app whose files are re-pointed, and validation warns
+when a file a connector reads does not exist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from console.cli import main
+from engine.services import open_services
+from engine.setup import demo_folder_for
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, Path]:
+    db = tmp_path / "r.db"
+    services = open_services(db_path=db, init="sample")
+    folder = demo_folder_for(services.db)
+    services.db.dispose()
+    return db, folder
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, folder = demo
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    exported = elsewhere / "roster.yaml"
+    assert run("config", "export", str(exported), "--db", str(db))[0] == 0
+    app_ids = [line.split(": ")[1] for line in exported.read_text().splitlines()
+               if line.startswith("  - id: ")]  # fmt: skip
+    assert "hr" in app_ids
+
+    code, out, err = run("config", "import", str(exported), "--dry-run", "--db", str(db))
+    assert code == 0, err
+    lines = out.splitlines()
+    hr_old = folder / "apps" / "hr.yaml"
+    hr_new = elsewhere / "apps" / "hr.yaml"
+    assert f'  ~ apps[hr].settings.path (resolved): "{hr_old}" → "{hr_new}"' in lines
+    repointed = [line for line in lines if "(resolved)" in line]
+    assert len(repointed) == len(app_ids)  # every app of the demo reads a relative file
+    assert "No differences" not in out
+    assert lines[-1].startswith("Dry run: would import")
+    # every missing file is a warning naming the app and where it was looked for
+    assert "warning: apps[0].settings.path: line " in err
+    assert f"app `hr` reads {hr_new}, which does not exist" in err
+    assert f"relative to the configuration file's folder ({elsewhere})" in err
+
+    code, out, err = run("config", "import", str(exported), "--dry-run", "--json", "--db", str(db))
+    data = json.loads(out)
+    changed = {c["path"]: (c["before"], c["after"]) for c in data["changes"]}
+    assert changed["apps[hr].settings.path (resolved)"] == (str(hr_old), str(hr_new))
+    assert any("app `hr` reads" in w["message"] for w in data["warnings"])
+
+    code, out, err = run("config", "validate", str(exported))
+    assert code == 0  # warnings, not errors
+    assert f"warning: {exported}: apps[0].settings.path: line" in err
+    assert out.strip().endswith(f"valid, {len(app_ids)} warnings")
+
+    # the same file imported from the demo's own folder re-points nothing and warns of nothing
+    (folder / "again.yaml").write_text(exported.read_text())
+    code, out, err = run(
+        "config", "import", str(folder / "again.yaml"), "--dry-run", "--db", str(db)
+    )
+    assert code == 0 and "(resolved)" not in out and "does not exist" not in err
+    assert "No differences against the current configuration." in out
