@@ -921,21 +921,19 @@ class MergeRulesScreen(RosterScreen):
             self.reload()  # show what the store holds now
 
     async def action_external(self) -> None:
+        """The highlighted object in $EDITOR (`edit_externally` says what happened and tells
+        the other screens); then read it again here."""
+        from screens.external_edit import edit_externally  # the $EDITOR round trip
+
         entry = self.selected
         if entry is None:
             return
-        path = entry.path
-        if entry.kind == "directory":
-            directory = self.directory(entry.app)
-            if directory is not None and directory.defaults:
-                path = object_path("directories", entry.app)  # its rules are not written out
-        from screens.external_edit import edit_externally  # the $EDITOR round trip
-
-        result = await edit_externally(self, path)
+        result = await edit_externally(self, entry.path)
         if result is not None and result.applied:
-            self.after_save(f"Saved {path} from your editor.", result)
-        else:
-            self.reload()
+            self.version = result.version
+            self._want = entry.same
+            self.matrices.clear()
+        self.load()
 
     # Keys ---------------------------------------------------------------------------------
 

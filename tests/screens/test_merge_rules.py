@@ -689,3 +689,41 @@ async def test_keys_palette_and_footer_at_80_columns(services: Any) -> None:
         await palette_choose(pilot, "unowned")
         await settle(pilot)
         assert isinstance(app.screen, MatrixAccountsModal)
+
+
+async def test_E_edits_the_highlighted_rule_in_the_editor(
+    services: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import json
+
+    from tests.engine.test_cli_config_edit import EDITOR
+
+    folder = tmp_path / "editor"
+    folder.mkdir()
+    script = folder / "edit.py"
+    script.write_text(EDITOR)
+    script.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(script))
+    monkeypatch.setenv("EDIT_PLAN", str(folder / "plan.json"))
+    (folder / "plan.json").write_text(
+        json.dumps([{"replace": ["preset: all_emails", "preset: username"]}])
+    )
+    before = exported(services)
+    app = RosterApp(services, start="merge")
+    # headless tests cannot hand a terminal over: the editor runs without App.suspend
+    monkeypatch.setattr(app, "suspend", contextlib.nullcontext)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        await goto(pilot, screen, "merge_rule", "idp", "login")
+        version = screen.version
+        await pilot.press("E")
+        await settle(pilot)
+        assert "login" in (folder / "seen.1").read_text()
+        assert screen.version != version  # read again after the save
+        row = next(i for i, e in enumerate(screen.entries) if e.rule == "login")
+        assert str(screen.list_table.get_row_at(row)[1]).endswith("↔ username")
+        assert screen.selected is not None and screen.selected.rule == "login"
+    expected = copy.deepcopy(before)
+    directory_of(expected, "idp")["merge_rules"][1]["user"] = {"preset": "username"}
+    assert exported(services) == expected
