@@ -48,6 +48,7 @@ class MatrixAccountsModal(RosterModal[None]):
         }
         & DataTable { height: 1fr; }
         & .accounts--status { height: auto; max-height: 3; }
+        & .accounts--reason { height: auto; max-height: 3; }
     }
     """
 
@@ -102,6 +103,7 @@ class MatrixAccountsModal(RosterModal[None]):
             table.add_column("Name", key="label")
             table.add_column("Why", key="reason")
             yield table
+            yield Static("", classes="accounts--reason", id="accounts-reason")
             yield Static("Reading the accounts…", classes="accounts--status", id="accounts-status")
 
     def on_mount(self) -> None:
@@ -143,9 +145,9 @@ class MatrixAccountsModal(RosterModal[None]):
             table.clear()
             for index, item in enumerate(self.rows):
                 table.add_row(
-                    clip(item.key, 40),
-                    clip(item.label, 40),
-                    clip(item.reason, 80),
+                    clip(item.key, 30),
+                    clip(item.label, 22),
+                    clip(item.reason, 200),
                     key=str(index),
                 )
         if self.rows:
@@ -158,6 +160,7 @@ class MatrixAccountsModal(RosterModal[None]):
             status.append(f"{first:,}–{last:,} of {listing.total:,}", style="bold")
             status.append(" · l links the highlighted account to a person", style="dim")
         self.query_one("#accounts-status", Static).update(status)
+        self._highlighted()
         self.refresh_bindings()
 
     def action_page(self, step: int) -> None:
@@ -166,6 +169,16 @@ class MatrixAccountsModal(RosterModal[None]):
         offset = self.first + step * PAGE
         if 0 <= offset < self.total:
             self.load(offset)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        account = self.selected()
+        reason = Text()
+        if account is not None:
+            reason.append(safe(account.key, 60), style="bold")
+            reason.append(": ")
+            reason.append(safe(account.reason, 400))
+        self.query_one("#accounts-reason", Static).update(reason)
 
     # Linking ------------------------------------------------------------------------------
 

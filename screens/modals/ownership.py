@@ -182,6 +182,7 @@ class OwnershipModal(RosterModal["EditResult | None"]):
                 rules.append("  ")
                 rules.append_text(rule_pair(rule, 60))
                 rules.append("\n")
+            rules.rstrip()
         elif self.rules:
             rules.append(
                 f"Its {len(self.rules)} custom rule{'s' if len(self.rules) != 1 else ''} "

@@ -727,3 +727,21 @@ async def test_E_edits_the_highlighted_rule_in_the_editor(
     expected = copy.deepcopy(before)
     directory_of(expected, "idp")["merge_rules"][1]["user"] = {"preset": "username"}
     assert exported(services) == expected
+
+
+async def test_removing_the_last_rule_is_refused_next_to_the_list(services: Any) -> None:
+    services.config_edit(ConfigEdit("delete", "directories.idp.merge_rules.login"))
+    before = exported(services)
+    app = RosterApp(services, start="merge")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        await goto(pilot, screen, "merge_rule", "idp", "email")
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("tab", "enter")
+        await settle(pilot)
+        detail = shown(screen.query_one("#merge-detail", Static))
+        assert detail.startswith("Not saved: directories.idp.merge_rules.email")
+        assert "`merge_rules` is empty" in detail
+        assert [e.rule for e in screen.entries if e.app == "idp" and e.is_rule] == ["email"]
+    assert exported(services) == before
