@@ -788,13 +788,14 @@ class MergeRulesScreen(RosterScreen):
                 "next sync; those that find nobody become unowned."
             )
         edit = ConfigEdit("delete", entry.path)
+        version = self.version  # what the admin saw when asked
         done = f"Removed the rule {entry.rule} from {entry.app}."
         want = ("directory" if entry.is_directory else "app", entry.app, None)
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._want = want
-                self.apply(edit, done)
+                self.apply(edit, done, version)
 
         self.app.push_screen(
             ConfirmModal("Remove rule", message, "Remove", destructive=True), confirmed
@@ -816,12 +817,13 @@ class MergeRulesScreen(RosterScreen):
             "the defaults."
         )
         edit = ConfigEdit("delete", object_path("directories", entry.app, "merge_rules"))
+        version = self.version  # what the admin saw when asked
         done = f"The merge rules of {entry.app} are the defaults again."
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._want = ("directory", entry.app, None)
-                self.apply(edit, done)
+                self.apply(edit, done, version)
 
         self.app.push_screen(
             ConfirmModal("Revert to the defaults", message, "Revert", destructive=True),
@@ -868,9 +870,9 @@ class MergeRulesScreen(RosterScreen):
         exit_on_error=False,
         name="Saving the change",
     )
-    def apply(self, edit: ConfigEdit, done: str) -> None:
+    def apply(self, edit: ConfigEdit, done: str, version: str | None) -> None:
         try:
-            result = self.services.config_edit(edit, expected_version=self.version)
+            result = self.services.config_edit(edit, expected_version=version)
         except (ConfigConflict, ConfigInvalid) as error:
             self.post_message(self.Refused(error))
             return
@@ -881,6 +883,10 @@ class MergeRulesScreen(RosterScreen):
 
     def after_save(self, done: str, result: EditResult) -> None:
         self.version = result.version
+        if not result.applied:
+            self.notify("The configuration already says this; nothing was changed.")
+            self.load()
+            return
         self.notify(done, title="Saved")
         for warning in result.warnings[:3]:
             self.notify(str(warning), title="Warning", severity="warning")
