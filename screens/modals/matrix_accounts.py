@@ -176,6 +176,8 @@ class MatrixAccountsModal(RosterModal[None]):
         reason = Text()
         if account is not None:
             reason.append(safe(account.key, 60), style="bold")
+            if account.label:
+                reason.append(f" ({safe(account.label, 80)})")
             reason.append(": ")
             reason.append(safe(account.reason, 400))
         self.query_one("#accounts-reason", Static).update(reason)
