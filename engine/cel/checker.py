@@ -247,12 +247,12 @@ class SchemaChecker:
         return "dyn"
 
     def _string_literal(self, node: Any) -> str | None:
-        from celpy.evaluation import celstr
+        from .literals import string_value
 
         while isinstance(node, lark.Tree):
             if node.data == "literal":
                 token = cast(lark.Token, node.children[0])
-                return str(celstr(token)) if token.type in ("STRING_LIT", "MLSTRING_LIT") else None
+                return string_value(token) if token.type in ("STRING_LIT", "MLSTRING_LIT") else None
             if len(node.children) != 1:
                 return None
             node = node.children[0]
@@ -303,6 +303,14 @@ class SchemaChecker:
         token = node.children[0]
         if isinstance(token, lark.Token) and token.type in ("INT_LIT", "UINT_LIT"):
             integer_literal(token)
+        elif isinstance(token, lark.Token) and token.type in ("STRING_LIT", "MLSTRING_LIT"):
+            from .literals import string_value
+
+            string_value(token)  # a bad escape is an error at the literal
+        elif isinstance(token, lark.Token) and token.type == "BYTES_LIT":
+            from .literals import bytes_value
+
+            bytes_value(token)
         return "dyn"
 
     def _ident(self, node: Any, scope: dict[str, str]) -> str:

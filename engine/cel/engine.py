@@ -41,7 +41,7 @@ from .exceptions import CelCompileError, CelEvalError, caret_text
 from .functions import build_symbols
 from .objects import USER_FIELDS, AccountObject, UserObject
 from .runtime import describe_error_value, describe_exception
-from .transpile import Activation, parser, transpile
+from .transpile import Activation, parse, parser, transpile
 
 _BASE_GLOBALS: dict[str, Any] = dict(vars(celpy.evaluation))
 _CACHE_SIZE = 1024
@@ -154,7 +154,7 @@ class CelEngine:
             if not text.strip():
                 raise SchemaError("the expression is empty", 1, 1, "write an expression")
             try:
-                tree = parser().parse(text)
+                tree = parse(text)
             except lark.exceptions.UnexpectedInput as error:
                 raise _syntax_error(text, error) from None
             except RecursionError:
