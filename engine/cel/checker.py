@@ -28,6 +28,7 @@ from .functions import (
     NAMESPACES,
     QUALIFIED_NAMES,
     RESULT_KINDS,
+    TYPE_VALUES,
 )
 from .objects import FIELD_KINDS, canonical_field, field_names, field_table
 
@@ -322,6 +323,10 @@ class SchemaChecker:
             return self.variables[name]
         if name in GLOBAL_CONSTANTS:
             return "status"
+        if name in TYPE_VALUES:
+            return "dyn"  # a type, such as `int` in `type(x) == int`
+        if name == "google":
+            return "ns:google"
         if name in NAMESPACES:
             return "ns:" + name
         if name in ALL_VARIABLES:
@@ -364,6 +369,10 @@ class SchemaChecker:
         kind = self.walk(member, scope)
         if kind.startswith("ns:"):
             path = f"{kind[3:]}.{name}"
+            if path in TYPE_VALUES:
+                return "dyn"
+            if path == "google.protobuf":
+                return "ns:" + path
             if path in CONSTANTS:
                 return "status" if not path.startswith("TimeFormat.") else "dyn"
             if path in NAMESPACES:
@@ -434,6 +443,12 @@ class SchemaChecker:
                     token,
                     f"`{name}` needs a variable name and an expression",
                     f'for example `list.{name}(x, x == "a")`',
+                )
+            if variable in TYPE_VALUES:
+                self.fail(
+                    args[0],
+                    f"`{variable}` is the name of a type",
+                    f"choose another name for the variable of `{name}`, e.g. `x`",
                 )
             self.comprehensions += 1
             if self.comprehensions > MAX_COMPREHENSION_NESTING:

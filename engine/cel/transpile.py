@@ -24,7 +24,14 @@ import lark
 from celpy.evaluation import Phase1Transpiler, Phase2Transpiler, TranspilerTree
 
 from .checker import integer_literal
-from .functions import CONSTANTS, GLOBAL_CONSTANTS, PLAIN_FUNCTIONS, QUALIFIED_NAMES, symbol
+from .functions import (
+    CONSTANTS,
+    GLOBAL_CONSTANTS,
+    PLAIN_FUNCTIONS,
+    QUALIFIED_NAMES,
+    TYPE_VALUES,
+    symbol,
+)
 from .literals import bytes_value, string_value
 from .runtime import OPERATORS
 
@@ -179,14 +186,14 @@ class RosterPhase1(Phase1Transpiler):
 
     def ident(self, tree: TranspilerTree) -> None:
         name = cast(lark.Token, tree.children[0]).value
-        if name in GLOBAL_CONSTANTS:
+        if name in GLOBAL_CONSTANTS or name in TYPE_VALUES:
             tree.transpiled = symbol(name)
         else:
             super().ident(tree)
 
     def member_dot(self, tree: TranspilerTree) -> None:
         path = dotted_name(tree)
-        if path is not None and path in CONSTANTS:
+        if path is not None and (path in CONSTANTS or path in TYPE_VALUES):
             tree.transpiled = symbol(path)
         else:
             super().member_dot(tree)

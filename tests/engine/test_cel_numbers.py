@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cel import CelEngine, CelEvalError, ContextSpec, to_python
+from engine.cel import CelCompileError, CelEngine, CelEvalError, ContextSpec, to_python
 from engine.records import UserRecord
 
 SPEC = ContextSpec("numbers", (), "any", "user", variable_kinds={})
@@ -37,6 +37,11 @@ def engine() -> CelEngine:
         ("int(2.9)", 2),
         ("duration('1.234s').getMilliseconds()", 234),
         ("duration('-1.234s').getMilliseconds()", -234),
+        ("type(1) == int", True),
+        ("type('a') == string", True),
+        ("type(1u) == int", False),
+        ("type(int) == type", True),
+        ("[1, 2].map(x, type(x) == int).all(b, b)", True),
     ],
 )
 def test_values(engine: CelEngine, expression: str, expected: object) -> None:
@@ -61,3 +66,9 @@ def test_a_profile_double_equals_an_integer_literal(engine: CelEngine) -> None:
     user = UserRecord(1, email="a@example.com", attributes={"level": 3.0})
     program = engine.compile("push_condition", "subject.profile.level == 3")
     assert to_python(engine.evaluate(program, engine.activation_for("push_condition", user)))
+
+
+def test_a_type_name_is_no_comprehension_variable(engine: CelEngine) -> None:
+    with pytest.raises(CelCompileError) as error:
+        engine.compile(SPEC, "[1].map(int, int + 1)")
+    assert error.value.problem.message == "`int` is the name of a type"
