@@ -241,6 +241,8 @@ def _map_key(container: dict[Any, Any], key: Any) -> Any:
 def equal(a: Any, b: Any) -> Any:
     if a.__class__ is StringType and b.__class__ is StringType:
         return TRUE if str.__eq__(a, b) else FALSE
+    if isinstance(a, str) and isinstance(b, str):  # a StatusValue equals every spelling
+        return TRUE if a == b else FALSE
     if a.__class__ is CELEvalError:
         return a
     if b.__class__ is CELEvalError:
@@ -251,6 +253,8 @@ def equal(a: Any, b: Any) -> Any:
 def not_equal(a: Any, b: Any) -> Any:
     if a.__class__ is StringType and b.__class__ is StringType:
         return FALSE if str.__eq__(a, b) else TRUE
+    if isinstance(a, str) and isinstance(b, str):
+        return FALSE if a == b else TRUE
     if a.__class__ is CELEvalError:
         return a
     if b.__class__ is CELEvalError:
