@@ -24,6 +24,7 @@ from engine.errors import RosterError
 from screens.base import RosterScreen
 from screens.dashboard import DashboardScreen
 from screens.directories import DirectoriesScreen
+from screens.merge_rules import MergeRulesScreen
 from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
@@ -67,6 +68,13 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         "Directories",
         "Directories in priority order, their filters and counts; add, edit, reorder, delete",
         DirectoriesScreen,
+    ),
+    ScreenInfo(
+        "merge",
+        "3",
+        "Merge rules",
+        "Directories' merge rules and apps' ownership, the match matrix; link unowned accounts",
+        MergeRulesScreen,
     ),
     ScreenInfo(
         "push",
@@ -115,6 +123,7 @@ class RosterApp(App[None]):
     TITLE = "Roster"
     CSS = """
     Footer FooterLabel { margin-right: 1; }
+    Footer.-compact KeyGroup.-compact { padding-left: 0; }
     """
     COMMANDS = App.COMMANDS | {RosterCommands}
     # How often the console asks whether another process changed the store (a cheap query).

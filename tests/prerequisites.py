@@ -1,6 +1,6 @@
-"""What a test needs from the machine (tmux, a PostgreSQL server, the shared CEL conformance
-data). In CI a missing prerequisite is a failure, never a skip: CI sets CI=true (and .ci/run
-also sets ROSTER_REQUIRE_POSTGRES=1)."""
+"""What a test needs from the machine (tmux, a PostgreSQL server). In CI a missing prerequisite
+is a failure, never a skip: CI sets CI=true (and .ci/run also sets ROSTER_REQUIRE_POSTGRES=1).
+The CEL conformance data is vendored in tests/cel_conformance/data, so it is never missing."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from .functions import (
     NAMESPACES,
     QUALIFIED_NAMES,
     RESULT_KINDS,
+    TYPE_VALUES,
 )
 from .objects import FIELD_KINDS, canonical_field, field_names, field_table
 
@@ -247,12 +248,12 @@ class SchemaChecker:
         return "dyn"
 
     def _string_literal(self, node: Any) -> str | None:
-        from celpy.evaluation import celstr
+        from .literals import string_value
 
         while isinstance(node, lark.Tree):
             if node.data == "literal":
                 token = cast(lark.Token, node.children[0])
-                return str(celstr(token)) if token.type in ("STRING_LIT", "MLSTRING_LIT") else None
+                return string_value(token) if token.type in ("STRING_LIT", "MLSTRING_LIT") else None
             if len(node.children) != 1:
                 return None
             node = node.children[0]
@@ -303,6 +304,14 @@ class SchemaChecker:
         token = node.children[0]
         if isinstance(token, lark.Token) and token.type in ("INT_LIT", "UINT_LIT"):
             integer_literal(token)
+        elif isinstance(token, lark.Token) and token.type in ("STRING_LIT", "MLSTRING_LIT"):
+            from .literals import string_value
+
+            string_value(token)  # a bad escape is an error at the literal
+        elif isinstance(token, lark.Token) and token.type == "BYTES_LIT":
+            from .literals import bytes_value
+
+            bytes_value(token)
         return "dyn"
 
     def _ident(self, node: Any, scope: dict[str, str]) -> str:
@@ -314,6 +323,10 @@ class SchemaChecker:
             return self.variables[name]
         if name in GLOBAL_CONSTANTS:
             return "status"
+        if name in TYPE_VALUES:
+            return "dyn"  # a type, such as `int` in `type(x) == int`
+        if name == "google":
+            return "ns:google"
         if name in NAMESPACES:
             return "ns:" + name
         if name in ALL_VARIABLES:
@@ -356,6 +369,10 @@ class SchemaChecker:
         kind = self.walk(member, scope)
         if kind.startswith("ns:"):
             path = f"{kind[3:]}.{name}"
+            if path in TYPE_VALUES:
+                return "dyn"
+            if path == "google.protobuf":
+                return "ns:" + path
             if path in CONSTANTS:
                 return "status" if not path.startswith("TimeFormat.") else "dyn"
             if path in NAMESPACES:
@@ -426,6 +443,12 @@ class SchemaChecker:
                     token,
                     f"`{name}` needs a variable name and an expression",
                     f'for example `list.{name}(x, x == "a")`',
+                )
+            if variable in TYPE_VALUES:
+                self.fail(
+                    args[0],
+                    f"`{variable}` is the name of a type",
+                    f"choose another name for the variable of `{name}`, e.g. `x`",
                 )
             self.comprehensions += 1
             if self.comprehensions > MAX_COMPREHENSION_NESTING:

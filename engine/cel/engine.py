@@ -36,12 +36,12 @@ from .checker import (
     check_tree_depth,
     closest,
 )
-from .contexts import CONTEXTS
+from .contexts import CONTEXTS, ContextSpec
 from .exceptions import CelCompileError, CelEvalError, caret_text
 from .functions import build_symbols
 from .objects import USER_FIELDS, AccountObject, UserObject
 from .runtime import describe_error_value, describe_exception
-from .transpile import Activation, parser, transpile
+from .transpile import Activation, parse, parser, transpile
 
 _BASE_GLOBALS: dict[str, Any] = dict(vars(celpy.evaluation))
 _CACHE_SIZE = 1024
@@ -90,7 +90,7 @@ class CelEngine:
         self._reads_clock = False
         self._reads_directory = False
         self._lock = threading.Lock()
-        self._programs: OrderedDict[tuple[str, str], Program] = OrderedDict()
+        self._programs: OrderedDict[tuple[Any, ...], Program] = OrderedDict()
         self._symbols = build_symbols(self)
         self._users: dict[int, UserObject] = {}
         self._accounts: dict[int, AccountObject] = {}
@@ -119,8 +119,14 @@ class CelEngine:
         parser()
 
     # ---- compile -----------------------------------------------------------------------
-    def compile(self, context: str, text: str) -> Program:
-        key = (context, text)
+    def compile(self, context: str | ContextSpec, text: str) -> Program:
+        """Compile `text` for a named context, or for an ad-hoc `ContextSpec` (its variables
+        checked as given: the conformance runner declares each test's bindings this way)."""
+        key: tuple[Any, ...]
+        if isinstance(context, ContextSpec):
+            key = (context.name, tuple(context.variable_kinds.items()), text)
+        else:
+            key = (context, text)
         with self._lock:
             program = self._programs.get(key)
             if program is not None:
@@ -134,8 +140,8 @@ class CelEngine:
                 self._programs.popitem(last=False)
         return program
 
-    def _compile(self, context: str, text: str) -> Program:
-        spec = CONTEXTS.get(context)
+    def _compile(self, context: str | ContextSpec, text: str) -> Program:
+        spec = context if isinstance(context, ContextSpec) else CONTEXTS.get(context)
         if spec is None:
             raise CelCompileError(
                 Problem(
@@ -148,7 +154,7 @@ class CelEngine:
             if not text.strip():
                 raise SchemaError("the expression is empty", 1, 1, "write an expression")
             try:
-                tree = parser().parse(text)
+                tree = parse(text)
             except lark.exceptions.UnexpectedInput as error:
                 raise _syntax_error(text, error) from None
             except RecursionError:
@@ -158,7 +164,7 @@ class CelEngine:
             keys = checker.run(tree)
             try:
                 source, literals = transpile(cast(TranspilerTree, tree))  # parser()'s nodes
-                code = compile(source, f"<cel {context}>", "exec")
+                code = compile(source, f"<cel {spec.name}>", "exec")
             except (RecursionError, SyntaxError, MemoryError):
                 raise SchemaError(
                     "the expression is too complex to compile",
@@ -176,7 +182,7 @@ class CelEngine:
         namespace.update(literals)
         exec(code, namespace)
         program = Program(
-            context,
+            spec.name,
             text,
             source,
             tuple(keys),

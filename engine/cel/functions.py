@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from celpy import celtypes
 from celpy.evaluation import CELEvalError, base_functions
 
 from .directory import DIRECTORY_FUNCTIONS
@@ -50,6 +51,23 @@ def _constants() -> dict[str, Any]:
 
 
 CONSTANTS: dict[str, Any] = _constants()
+
+# Type names are values too: `type(1) == int`, `type(type)`. They are read as such unless a
+# variable or a comprehension's name has the same name.
+TYPE_VALUES: dict[str, Any] = {
+    "bool": celtypes.BoolType,
+    "int": celtypes.IntType,
+    "uint": celtypes.UintType,
+    "double": celtypes.DoubleType,
+    "string": celtypes.StringType,
+    "bytes": celtypes.BytesType,
+    "list": celtypes.ListType,
+    "map": celtypes.MapType,
+    "null_type": celtypes.NullType,
+    "type": celtypes.TypeType,
+    "google.protobuf.Timestamp": celtypes.TimestampType,
+    "google.protobuf.Duration": celtypes.DurationType,
+}
 
 # ---- functions -------------------------------------------------------------------------
 
@@ -115,6 +133,8 @@ def build_symbols(engine: CelEngine) -> dict[str, Any]:
     for name, (function, _kind) in DIRECTORY_FUNCTIONS.items():
         table[symbol(name)] = _guarded(functools.partial(function, engine))
     for name, value in CONSTANTS.items():
+        table[symbol(name)] = value
+    for name, value in TYPE_VALUES.items():
         table[symbol(name)] = value
     return table
 

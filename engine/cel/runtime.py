@@ -8,12 +8,14 @@ functools.wraps on every call; `operator_in` builds typing generics per call; `&
 
 from __future__ import annotations
 
+import datetime
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
 
 from celpy import celtypes
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, function_getMilliseconds
 
 from .objects import CelRecord
 from .strings import CelFunctionError
@@ -151,54 +153,166 @@ def logical_not(value: Any) -> Any:
 # ---- comparisons and arithmetic -------------------------------------------------------------
 
 
-def _compare(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+IntType = celtypes.IntType
+UintType = celtypes.UintType
+DoubleType = celtypes.DoubleType
+_INTEGERS = (IntType, UintType)
+_SAME_CLASS_EQ = frozenset(
+    (StringType, IntType, UintType, BoolType, celtypes.BytesType, celtypes.TimestampType,
+     celtypes.DurationType)
+)  # fmt: skip
+
+
+def _number(value: Any) -> int | float | None:
+    """An int, uint or double as a plain Python number; None for anything else (bool too)."""
+    kind = value.__class__
+    if kind is IntType or kind is UintType:
+        return int(value)
+    if kind is DoubleType:
+        return float(value)
+    if isinstance(value, bool | BoolType):
+        return None
+    if isinstance(value, int | float):
+        return value
+    return None
+
+
+def _numbers_equal(a: int | float, b: int | float) -> bool:
+    # CEL compares an int or uint with a double as doubles (cel-go; the spec's conformance
+    # data: dyn(9223372036854775808.0) == 9223372036854775807 holds)
+    if a.__class__ is float or b.__class__ is float:
+        return float(a) == float(b)
+    return a == b
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """CEL equality: numbers by value across int, uint and double (NaN equals nothing); lists
+    and maps item by item; values of other different types are unequal, never an error."""
+    kind = a.__class__
+    if kind is b.__class__ and kind in _SAME_CLASS_EQ:
+        return bool(a == b)
+    if isinstance(a, str):
+        return isinstance(b, str) and bool(a == b)  # a StatusValue equals every spelling
+    x = _number(a)
+    if x is not None:
+        y = _number(b)
+        return y is not None and _numbers_equal(x, y)
+    if a is None or isinstance(a, celtypes.NullType):
+        return b is None or isinstance(b, celtypes.NullType)
+    if isinstance(a, list):
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        return all(values_equal(p, q) for p, q in zip(a, b, strict=True))
+    if isinstance(a, dict) and not isinstance(a, CelRecord):
+        if not isinstance(b, dict) or isinstance(b, CelRecord) or len(a) != len(b):
+            return False
+        for key, value in dict.items(a):
+            found = _map_key(b, key)
+            if found is _ABSENT or not values_equal(value, dict.__getitem__(b, found)):
+                return False
+        return True
+    if isinstance(b, str | list) or _number(b) is not None or b is None:
+        return False
+    try:
+        return bool(a == b)
+    except TypeError:
+        return False
+
+
+_ABSENT = object()
+
+
+def _map_key(container: dict[Any, Any], key: Any) -> Any:
+    """The key of `container` equal to `key` in CEL's sense (1, 1u and 1.0 are one key), or
+    _ABSENT."""
+    try:
+        if dict.__contains__(container, key):
+            for candidate in dict.keys(container):
+                if candidate.__class__ is key.__class__ and candidate == key:
+                    return candidate
+    except TypeError:
+        pass
+    for candidate in dict.keys(container):
+        if values_equal(candidate, key):
+            return candidate
+    return _ABSENT
+
+
+def equal(a: Any, b: Any) -> Any:
+    if a.__class__ is StringType and b.__class__ is StringType:
+        return TRUE if str.__eq__(a, b) else FALSE
+    if isinstance(a, str) and isinstance(b, str):  # a StatusValue equals every spelling
+        return TRUE if a == b else FALSE
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    return TRUE if values_equal(a, b) else FALSE
+
+
+def not_equal(a: Any, b: Any) -> Any:
+    if a.__class__ is StringType and b.__class__ is StringType:
+        return FALSE if str.__eq__(a, b) else TRUE
+    if isinstance(a, str) and isinstance(b, str):
+        return FALSE if a == b else TRUE
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    return FALSE if values_equal(a, b) else TRUE
+
+
+def _ordering(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`<`, `<=`, `>`, `>=`: numbers across int, uint and double by value (with a double, as
+    doubles); other values only with their own type (else no matching overload)."""
+
     def compare(a: Any, b: Any) -> Any:
         if a.__class__ is CELEvalError:
             return a
         if b.__class__ is CELEvalError:
             return b
+        x = _number(a)
+        if x is not None:
+            y = _number(b)
+            if y is None:
+                raise TypeError("ordering across types")
+            if x.__class__ is float or y.__class__ is float:
+                return TRUE if function(float(x), float(y)) else FALSE
+            return TRUE if function(x, y) else FALSE
+        if _number(b) is not None:
+            raise TypeError("ordering across types")
         return TRUE if function(a, b) else FALSE
 
     compare.__name__ = function.__name__
     return compare
 
 
-_eq = _compare(operator.eq)
-_ne = _compare(operator.ne)
-
-
-def equal(a: Any, b: Any) -> Any:
-    if a.__class__ is StringType and b.__class__ is StringType:
-        return TRUE if str.__eq__(a, b) else FALSE
-    return _eq(a, b)
-
-
-def not_equal(a: Any, b: Any) -> Any:
-    if a.__class__ is StringType and b.__class__ is StringType:
-        return FALSE if str.__eq__(a, b) else TRUE
-    return _ne(a, b)
-
-
 def contained_in(item: Any, container: Any) -> Any:
-    """`item in container`: list membership or map key."""
+    """`item in container`: list membership or map key, with CEL equality."""
     if item.__class__ is CELEvalError:
         return item
     if container.__class__ is CELEvalError:
         return container
     if isinstance(container, dict) and not isinstance(container, CelRecord):
-        try:
-            if dict.__contains__(container, item):
+        if isinstance(item, str):
+            try:
+                return TRUE if dict.__contains__(container, item) else FALSE
+            except TypeError:
+                pass
+        return FALSE if _map_key(container, item) is _ABSENT else TRUE
+    if isinstance(container, CelRecord):
+        container = list(container)  # its field names
+    elif not isinstance(container, list):
+        raise TypeError("`in` needs a list or a map")
+    if isinstance(item, str):
+        for candidate in container:
+            if isinstance(candidate, str) and candidate == item:
                 return TRUE
-        except TypeError:
-            pass
-    found: Any = FALSE
+        return FALSE
     for candidate in container:
-        try:
-            if candidate == item:
-                return TRUE
-        except TypeError as error:
-            found = error_value(error)
-    return found
+        if values_equal(candidate, item):
+            return TRUE
+    return FALSE
 
 
 def add(a: Any, b: Any) -> Any:
@@ -208,7 +322,73 @@ def add(a: Any, b: Any) -> Any:
         return StringType(value)
     if value.__class__ is list:
         return ListType(value)
+    if isinstance(value, datetime.timedelta):
+        return _in_range(value)
     return value
+
+
+# cel-go's range of durations (int64 nanoseconds) and of timestamps (years 1 to 9999)
+_DURATION_MICROS = (2**63 - 1) // 1000
+
+
+def _in_range(value: Any) -> Any:
+    if isinstance(value, datetime.timedelta):
+        micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+        if abs(micros) > _DURATION_MICROS:
+            raise OverflowError("duration out of range")
+    return value
+
+
+def subtract(a: Any, b: Any) -> Any:
+    """`-`, with durations kept in CEL's range (cel-python lets them grow)."""
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    return _in_range(operator.sub(a, b))
+
+
+_INT_RANGE = 2.0**63
+
+
+def to_int(value: Any) -> Any:
+    """`int(x)`: a double must lie strictly inside the int range (cel-go), else an error."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, float):
+        if not -_INT_RANGE < float(value) < _INT_RANGE:  # NaN fails too
+            raise OverflowError("int out of range")
+        return IntType(int(value))
+    return IntType(value)
+
+
+def get_milliseconds(value: Any, *zone: Any) -> Any:
+    """`getMilliseconds()`: of a duration, the milliseconds past its seconds (cel-go), not its
+    total; of a timestamp, as cel-python does."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, datetime.timedelta) and not zone:
+        micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+        millis = abs(micros) // 1000 % 1000
+        return IntType(-millis if micros < 0 else millis)
+    return function_getMilliseconds(value, *zone)
+
+
+def divide(a: Any, b: Any) -> Any:
+    """`/`: doubles divide as IEEE 754 says (1.0/0.0 is +inf, 0.0/0.0 is NaN; cel-python gives
+    inf for both); ints and uints as cel-python does (truncated, an error for 0)."""
+    if a.__class__ is DoubleType and b.__class__ is DoubleType:
+        x, y = float(a), float(b)
+        if y == 0.0:
+            if x == 0.0 or math.isnan(x):
+                return DoubleType(math.nan)
+            return DoubleType(math.copysign(math.inf, x) * math.copysign(1.0, y))
+        return DoubleType(x / y)
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    return operator.truediv(a, b)
 
 
 # ---- has() and the macros ---------------------------------------------------------------------
@@ -337,10 +517,6 @@ def macro_filter(activation: Any, name: str, body: Callable[[Any], Any],
     return ListType(values)
 
 
-def _ordering(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    return _compare(function)
-
-
 # Names the transpiled code uses for these (see transpile.RosterPhase1).
 RUNTIME: dict[str, Any] = {
     "_result": result,
@@ -357,6 +533,10 @@ RUNTIME: dict[str, Any] = {
     "_ge": _ordering(operator.ge),
     "_in": contained_in,
     "_add": add,
+    "_div": divide,
+    "_sub": subtract,
+    "_to_int": to_int,
+    "_get_milliseconds": get_milliseconds,
     "_macro_exists": macro_exists,
     "_macro_all": macro_all,
     "_macro_exists_one": macro_exists_one,
@@ -373,5 +553,9 @@ OPERATORS = {
     "_>=_": "_ge",
     "_in_": "_in",
     "_+_": "_add",
+    "_/_": "_div",
+    "_-_": "_sub",
+    "int": "_to_int",
+    "getMilliseconds": "_get_milliseconds",
     "!_": "_not",
 }

@@ -24,7 +24,15 @@ import lark
 from celpy.evaluation import Phase1Transpiler, Phase2Transpiler, TranspilerTree
 
 from .checker import integer_literal
-from .functions import CONSTANTS, GLOBAL_CONSTANTS, PLAIN_FUNCTIONS, QUALIFIED_NAMES, symbol
+from .functions import (
+    CONSTANTS,
+    GLOBAL_CONSTANTS,
+    PLAIN_FUNCTIONS,
+    QUALIFIED_NAMES,
+    TYPE_VALUES,
+    symbol,
+)
+from .literals import bytes_value, string_value
 from .runtime import OPERATORS
 
 _parser_lock = threading.Lock()
@@ -34,9 +42,9 @@ _parser: lark.Lark | None = None
 def parser() -> lark.Lark:
     """The Lark parser producing `TranspilerTree` nodes (built once, ~0.2 s).
 
-    cel-python's parser is a process-wide singleton that keeps the tree class of the first
-    Environment created (trap 1). We create the compiled environment first when nobody has
-    made one yet; if an interpreted one came first, we build a private parser instead.
+    Roster's own grammar (cel.lark beside this module: cel-python's, with the specification's
+    string literals and backtick-quoted field names), so cel-python's process-wide parser
+    singleton (CEL_NOTES trap 1) plays no part.
     """
     global _parser
     if _parser is not None:
@@ -45,29 +53,32 @@ def parser() -> lark.Lark:
         if _parser is None:
             from celpy.celparser import CELParser
 
-            if CELParser.CEL_PARSER is None:
-                celpy.Environment(runner_class=celpy.CompiledRunner)
-            shared = CELParser.CEL_PARSER
-            # lark types tree_class as any callable; CELParser always passes a class
-            if shared is not None and issubclass(
-                cast(type, shared.options.tree_class), TranspilerTree
-            ):
-                _parser = shared
-            else:
-                grammar = (Path(celpy.__file__).parent / "cel.lark").read_text()
-                _parser = lark.Lark(
-                    grammar,
-                    parser="lalr",
-                    start="expr",
-                    debug=False,
-                    g_regex_flags=re.M,
-                    lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
-                    propagate_positions=True,
-                    maybe_placeholders=False,
-                    priority="invert",
-                    tree_class=TranspilerTree,
-                )
+            grammar = (Path(__file__).parent / "cel.lark").read_text(encoding="utf-8")
+            _parser = lark.Lark(
+                grammar,
+                parser="lalr",
+                start="expr",
+                debug=False,
+                g_regex_flags=re.M,
+                # (a second callback here, for QUOTED_IDENT, silently disables this one)
+                lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
+                propagate_positions=True,
+                maybe_placeholders=False,
+                priority="invert",
+                tree_class=TranspilerTree,
+            )
     return _parser
+
+
+def parse(text: str) -> lark.Tree[lark.Token]:
+    """The parse tree of `text`; a backtick-quoted field name (`content-type`) becomes a
+    plain name token, so the checker and the transpiler see one kind of field."""
+    tree = parser().parse(text)
+    for node in tree.find_data("member_dot"):
+        token = node.children[1]
+        if isinstance(token, lark.Token) and token.type == "QUOTED_IDENT":
+            node.children[1] = token.update("IDENT", token.value[1:-1])
+    return tree
 
 
 def dotted_name(tree: Any) -> str | None:
@@ -159,6 +170,14 @@ class RosterPhase1(Phase1Transpiler):
             self.literals[name] = kind(value)
             tree.transpiled = name
             return
+        if token.type in ("STRING_LIT", "MLSTRING_LIT", "BYTES_LIT"):
+            name = f"_k{len(self.literals)}"
+            if token.type == "BYTES_LIT":
+                self.literals[name] = celpy.celtypes.BytesType(bytes_value(token))
+            else:
+                self.literals[name] = celpy.celtypes.StringType(string_value(token))
+            tree.transpiled = name
+            return
         super().literal(tree)
         if tree.transpiled != "None":
             name = f"_k{len(self.literals)}"
@@ -167,14 +186,14 @@ class RosterPhase1(Phase1Transpiler):
 
     def ident(self, tree: TranspilerTree) -> None:
         name = cast(lark.Token, tree.children[0]).value
-        if name in GLOBAL_CONSTANTS:
+        if name in GLOBAL_CONSTANTS or name in TYPE_VALUES:
             tree.transpiled = symbol(name)
         else:
             super().ident(tree)
 
     def member_dot(self, tree: TranspilerTree) -> None:
         path = dotted_name(tree)
-        if path is not None and path in CONSTANTS:
+        if path is not None and (path in CONSTANTS or path in TYPE_VALUES):
             tree.transpiled = symbol(path)
         else:
             super().member_dot(tree)

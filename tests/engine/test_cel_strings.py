@@ -1,7 +1,7 @@
 """The strings extension against the CEL specification's own conformance cases.
 
 CASES is copied from google/cel-spec `tests/simple/testdata/string_ext.textproto` (commit
-508bd98, Apache License 2.0; the file is kept in the team's shared `cel-conformance` folder):
+508bd98, Apache License 2.0; vendored in tests/cel_conformance/data):
 sections char_at, index_of, last_index_of, ascii_casing, replace, split, substring, trim, join,
 reverse, value_errors and type_errors. Each case is (section, name, expression, "value" or
 "error", expected value or error message); a case with value True expects `true`.
@@ -10,14 +10,16 @@ reverse, value_errors and type_errors. Each case is (section, name, expression, 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from engine.cel import CelEngine, CelEvalError, to_python, type_name
 from engine.records import UserRecord
-from tests.prerequisites import SHARED, missing
 
-CONFORMANCE_FILE = SHARED / "cel-conformance" / "string_ext.textproto"
+CONFORMANCE_FILE = (
+    Path(__file__).resolve().parents[1] / "cel_conformance" / "data" / "string_ext.textproto"
+)
 
 # fmt: off
 CASES = [('char_at', 'middle_index', "'tacocat'.charAt(3)", 'value', 'o'),
@@ -391,8 +393,6 @@ def test_conformance(
 
 
 def test_cases_are_still_in_the_conformance_file() -> None:
-    if not CONFORMANCE_FILE.exists():
-        missing(f"no CEL conformance data at {CONFORMANCE_FILE} (../shared/ beside the repo)")
     text = CONFORMANCE_FILE.read_text(encoding="utf-8")
     for section, _name, _expression, _outcome, _expected in CASES:
         assert f'name: "{section}"' in text

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 POLL = 0.02  # seconds between two looks at a condition
 
@@ -51,7 +52,10 @@ async def settle(pilot: Pilot[Any], timeout: float = 10.0) -> None:
             "the debounced changes",
             max(deadline - time.monotonic(), POLL),
         )
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            pass  # replaced by a newer exclusive worker: the loop waits for that one
         await pilot.pause()
         if not debounce_pending(pilot) and not any(not w.is_finished for w in pilot.app.workers):
             return

@@ -206,7 +206,7 @@ def visible_footer(app: RosterApp) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "mode", ["dashboard", "directories", "push", "provisioning", "users", "sync"]
+    "mode", ["dashboard", "directories", "merge", "push", "provisioning", "users", "sync"]
 )
 async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode: str) -> None:
     app = RosterApp(services, start=mode)

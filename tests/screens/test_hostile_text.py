@@ -563,3 +563,34 @@ async def test_pasted_control_characters_become_visible_escapes(hostile: Any) ->
         await settle(pilot)
         assert editor.text.endswith(SHOWN[OVERRIDE])
         check(app, "Chief \\x1b]0;pwned\\x07Officer")
+
+
+async def test_merge_rules_screen_rules_matrix_editor_and_accounts(hostile: Any) -> None:
+    from screens.merge_rules import MergeRulesScreen
+    from screens.modals.match_rule import MatchRuleModal
+    from screens.modals.matrix_accounts import MatrixAccountsModal
+
+    app = RosterApp(hostile, start="merge")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MergeRulesScreen)
+        # the rule named `[/]`, the apps' names with markup
+        check(app, f"1. {SHOWN[CLOSE]}", f"HR {SHOWN[DEPARTMENT]}", f"Chat {SHOWN[BOLD]}")
+        check(app, f"AD {SHOWN[CLICK]}", "Match matrix · hr")
+        # its editor, with the name as typed
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MatchRuleModal)
+        assert app.screen.query_one("#rule-name", Input).value == CLOSE
+        check(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        # every unowned account: chat's ghost, its name with an escape sequence
+        await pilot.press("u")
+        await settle(pilot)
+        assert isinstance(app.screen, MatrixAccountsModal)
+        check(app, "chat:c2", f"Ghost {SHOWN[TITLE_OSC]}")
+        await pilot.press("escape")
+        await pilot.pause()
+        await open_help(pilot, "Merge rules")

@@ -1,0 +1,1 @@
+"""The CEL specification's conformance tests, vendored (data/), and a runner for them."""

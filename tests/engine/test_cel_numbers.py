@@ -1,0 +1,74 @@
+"""Equality and ordering across types, division, int() and duration ranges as CEL specifies."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cel import CelCompileError, CelEngine, CelEvalError, ContextSpec, to_python
+from engine.records import UserRecord
+
+SPEC = ContextSpec("numbers", (), "any", "user", variable_kinds={})
+
+
+@pytest.fixture(scope="module")
+def engine() -> CelEngine:
+    return CelEngine()
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("1.0 == 1", True),
+        ("1u == 1", True),
+        ("dyn(1) < 2u", True),
+        ("dyn(2.5) > 2", True),
+        ("dyn(9223372036854775807) < 9223372036854775808.0", False),  # as doubles
+        ("[1, 'foo'].exists(e, e == '10')", False),
+        ("1 == 'a'", False),
+        ("null == 0", False),
+        ("[1, 2.0] == [1u, 2]", True),
+        ("{1: 'a'} == {1u: 'a'}", True),
+        ("2u in [1, 2]", True),
+        ("2.0 in {2: 'x'}", True),
+        ("'key' in {1u: 'str'}", False),
+        ("0.0/0.0 == 0.0/0.0", False),
+        ("0.0/0.0 != 0.0/0.0", True),
+        ("1.0/0.0 > 1e308", True),
+        ("int(2.9)", 2),
+        ("duration('1.234s').getMilliseconds()", 234),
+        ("duration('-1.234s').getMilliseconds()", -234),
+        ("type(1) == int", True),
+        ("type('a') == string", True),
+        ("type(1u) == int", False),
+        ("type(int) == type", True),
+        ("[1, 2].map(x, type(x) == int).all(b, b)", True),
+    ],
+)
+def test_values(engine: CelEngine, expression: str, expected: object) -> None:
+    assert to_python(engine.evaluate(engine.compile(SPEC, expression), {})) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("int(-9223372036854775808.0)", "number out of range"),
+        ("duration('200000000000s') - duration('-200000000000s')", "number out of range"),
+        ("1 < 'a'", "no matching overload"),
+    ],
+)
+def test_errors(engine: CelEngine, expression: str, message: str) -> None:
+    with pytest.raises(CelEvalError) as error:
+        engine.evaluate(engine.compile(SPEC, expression), {})
+    assert message in error.value.message
+
+
+def test_a_profile_double_equals_an_integer_literal(engine: CelEngine) -> None:
+    user = UserRecord(1, email="a@example.com", attributes={"level": 3.0})
+    program = engine.compile("push_condition", "subject.profile.level == 3")
+    assert to_python(engine.evaluate(program, engine.activation_for("push_condition", user)))
+
+
+def test_a_type_name_is_no_comprehension_variable(engine: CelEngine) -> None:
+    with pytest.raises(CelCompileError) as error:
+        engine.compile(SPEC, "[1].map(int, int + 1)")
+    assert error.value.problem.message == "`int` is the name of a type"
