@@ -106,7 +106,9 @@ class DirectoriesScreen(RosterScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, version: str, rows: list[DirectoryRow], free: list[AppChoice]):
+        def __init__(
+            self, version: str, rows: list[DirectoryRow], free: list[AppChoice]
+        ) -> None:
             super().__init__()
             self.version = version
             self.rows = rows

@@ -185,7 +185,9 @@ class DirectoryFilterScreen(RosterScreen):
             self.rows = rows
 
     class SaveChecked(Message):
-        def __init__(self, text: str, impact: IdentityImpact | None, problems: list[Problem]):
+        def __init__(
+            self, text: str, impact: IdentityImpact | None, problems: list[Problem]
+        ) -> None:
             super().__init__()
             self.text = text
             self.impact = impact
