@@ -106,9 +106,7 @@ class DirectoriesScreen(RosterScreen):
     ]
 
     class Loaded(Message):
-        def __init__(
-            self, version: str, rows: list[DirectoryRow], free: list[AppChoice]
-        ) -> None:
+        def __init__(self, version: str, rows: list[DirectoryRow], free: list[AppChoice]) -> None:
             super().__init__()
             self.version = version
             self.rows = rows
