@@ -23,7 +23,8 @@ from .values import StatusValue, StringType
 if TYPE_CHECKING:
     from .engine import CelEngine
 
-MACROS = ("map", "filter", "all", "exists", "exists_one")
+MACROS = ("map", "filter", "all", "exists", "exists_one", "existsOne", "transformList",
+          "transformMap", "transformMapEntry")  # fmt: skip
 GLOBAL_MACROS = ("has", "dyn")
 
 # ---- constants -------------------------------------------------------------------------

@@ -517,6 +517,151 @@ def macro_filter(activation: Any, name: str, body: Callable[[Any], Any],
     return ListType(values)
 
 
+# ---- two-variable comprehensions -------------------------------------------------------------
+# `list.exists(i, v, …)` binds the index and the item, `map.all(k, v, …)` the key and the value;
+# transformList / transformMap / transformMapEntry build a list or a map from them, keeping only
+# the pairs a filter (an optional third argument) accepts.
+
+
+def _entries(activation: Any, source: Callable[[Any], Any]) -> list[tuple[Any, Any]]:
+    items = source(activation)
+    if items.__class__ is CELEvalError:
+        raise _Propagate(items)
+    if isinstance(items, CelRecord):
+        return [(StringType(name), items[name]) for name in items]
+    if isinstance(items, dict):
+        return list(dict.items(items))
+    if isinstance(items, list):
+        return [(IntType(index), item) for index, item in enumerate(items)]
+    raise TypeError("a macro needs a list or a map")
+
+
+def _bind(activation: Any, names: tuple[str, str], first: Any, second: Any) -> Any:
+    child = object.__new__(type(activation))
+    variables = dict(activation.__dict__)
+    variables[names[0]] = first
+    variables[names[1]] = second
+    child.__dict__ = variables
+    return child
+
+
+def _quantify2(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any], decisive: bool) -> Any:  # fmt: skip
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    failure = None
+    for first, second in entries:
+        value = result(_bind(activation, names, first, second), body)
+        if value.__class__ is BoolType:
+            if bool(value) is decisive:
+                return TRUE if decisive else FALSE
+        else:
+            failure = value if value.__class__ is CELEvalError else error_value(TypeError())
+    if failure is not None:
+        return failure
+    return FALSE if decisive else TRUE
+
+
+def macro2_exists(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                  source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    return _quantify2(activation, names, body, source, decisive=True)
+
+
+def macro2_all(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    return _quantify2(activation, names, body, source, decisive=False)
+
+
+def macro2_exists_one(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                      source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    count = 0
+    for first, second in entries:
+        value = result(_bind(activation, names, first, second), body)
+        if value.__class__ is not BoolType:
+            return value if value.__class__ is CELEvalError else error_value(TypeError())
+        count += 1 if value else 0
+    return TRUE if count == 1 else FALSE
+
+
+def _transform(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any], keep: Callable[[Any], Any] | None,
+               collect: Callable[[Any, Any], None]) -> CELEvalError | None:  # fmt: skip
+    """Evaluate `body` for each pair `keep` accepts and hand (key, value) to `collect`; the
+    first error is returned (and stops the loop)."""
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    for first, second in entries:
+        bound = _bind(activation, names, first, second)
+        if keep is not None:
+            wanted = result(bound, keep)
+            if wanted.__class__ is not BoolType:
+                return wanted if wanted.__class__ is CELEvalError else error_value(TypeError())
+            if not wanted:
+                continue
+        value = result(bound, body)
+        if value.__class__ is CELEvalError:
+            return value
+        try:
+            collect(first, value)
+        except Exception as error:
+            return error_value(error)
+    return None
+
+
+def macro2_transform_list(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                          source: Callable[[Any], Any],
+                          keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformList(i, v, [filter,] value)`: the values, as a list."""
+    values: list[Any] = []
+    failure = _transform(
+        activation, names, body, source, keep, lambda _key, value: values.append(value)
+    )
+    return failure if failure is not None else ListType(values)
+
+
+def macro2_transform_map(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                         source: Callable[[Any], Any],
+                         keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformMap(k, v, [filter,] value)`: the same keys (a list's indexes), new values."""
+    found = celtypes.MapType()
+    failure = _transform(
+        activation,
+        names,
+        body,
+        source,
+        keep,
+        lambda key, value: dict.__setitem__(found, key, value),
+    )
+    return failure if failure is not None else found
+
+
+def macro2_transform_map_entry(activation: Any, names: tuple[str, str],
+                               body: Callable[[Any], Any], source: Callable[[Any], Any],
+                               keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformMapEntry(k, v, [filter,] {key: value})`: a map of the entries the body
+    gives; two pairs giving the same key are an error."""
+    found = celtypes.MapType()
+
+    def merge(_key: Any, entry: Any) -> None:
+        if not isinstance(entry, dict) or isinstance(entry, CelRecord):
+            raise CelFunctionError("transformMapEntry() needs a map such as {key: value}")
+        for key, value in dict.items(entry):
+            if _map_key(found, key) is not _ABSENT:
+                raise CelFunctionError(f"transformMapEntry() gives the key {str(key)[:60]!r} twice")
+            dict.__setitem__(found, key, value)
+
+    failure = _transform(activation, names, body, source, keep, merge)
+    return failure if failure is not None else found
+
+
 # Names the transpiled code uses for these (see transpile.RosterPhase1).
 RUNTIME: dict[str, Any] = {
     "_result": result,
@@ -542,6 +687,23 @@ RUNTIME: dict[str, Any] = {
     "_macro_exists_one": macro_exists_one,
     "_macro_map": macro_map,
     "_macro_filter": macro_filter,
+    "_macro2_exists": macro2_exists,
+    "_macro2_all": macro2_all,
+    "_macro2_exists_one": macro2_exists_one,
+    "_macro2_transform_list": macro2_transform_list,
+    "_macro2_transform_map": macro2_transform_map,
+    "_macro2_transform_map_entry": macro2_transform_map_entry,
+}
+
+# The comprehensions cel-python does not know, by name: (the runtime helper, how many
+# variables, the numbers of arguments it takes). `existsOne` with one variable is `exists_one`.
+COMPREHENSIONS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "exists": ("_macro2_exists", (3,)),
+    "all": ("_macro2_all", (3,)),
+    "existsOne": ("_macro2_exists_one", (3,)),
+    "transformList": ("_macro2_transform_list", (3, 4)),
+    "transformMap": ("_macro2_transform_map", (3, 4)),
+    "transformMapEntry": ("_macro2_transform_map_entry", (3, 4)),
 }
 
 OPERATORS = {
