@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import math
 import operator
+import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from celpy import celtypes
@@ -19,7 +21,7 @@ from celpy.evaluation import CELEvalError, function_getMilliseconds
 
 from .objects import CelRecord
 from .strings import CelFunctionError
-from .values import FALSE, TRUE, StatusValue, StringType
+from .values import FALSE, TRUE, StatusValue, StringType, format_duration, format_timestamp
 
 BoolType = celtypes.BoolType
 ListType = celtypes.ListType
@@ -374,6 +376,82 @@ def get_milliseconds(value: Any, *zone: Any) -> Any:
     return function_getMilliseconds(value, *zone)
 
 
+# ---- timestamps and durations: microseconds, never a silently rounded nanosecond -----------
+# A timestamp or duration is a Python datetime or timedelta, which keep microseconds. A value
+# written with finer nanoseconds (`timestamp("…T00:00:00.000000001Z")`, `duration("1ns")`)
+# cannot be held exactly, so it is an error that says so instead of a rounded value whose
+# comparisons, sums and text would be quietly off.
+
+_SUB_MICROSECOND = re.compile(r"\.\d{6}(\d+)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_NANOS_PER_UNIT = {
+    "h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000, "ms": 1_000_000,
+    "us": 1_000, "µs": 1_000, "ns": 1,
+}  # fmt: skip
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_PRECISION = "Roster keeps times to the microsecond (6 decimals of a second)"
+
+
+def _duration_nanos(text: str) -> Decimal | None:
+    """The exact length of a duration text in nanoseconds, or None if it is not one."""
+    body = text[1:] if text[:1] in "+-" else text
+    position = 0
+    total = Decimal(0)
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        if match is None:
+            return None
+        try:
+            total += Decimal(match.group(1)) * _NANOS_PER_UNIT[match.group(2)]
+        except InvalidOperation:
+            return None
+        position = match.end()
+    return total if position else None
+
+
+def to_timestamp(value: Any) -> Any:
+    """`timestamp(x)`: a timestamp is itself; a text with nanoseconds past the microsecond is
+    an error (see above); the rest as cel-python reads it."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool | BoolType):  # seconds since 1970
+        return celtypes.TimestampType(_EPOCH + datetime.timedelta(seconds=int(value)))
+    if isinstance(value, str):
+        finer = _SUB_MICROSECOND.search(value)
+        if finer is not None and finer.group(1).strip("0"):
+            raise CelFunctionError(f"timestamp(): {value[:40]!r} has nanoseconds; {_PRECISION}")
+    return celtypes.TimestampType(value)
+
+
+def to_duration(value: Any) -> Any:
+    """`duration(x)`: a duration is itself; a text that is not a whole number of microseconds
+    is an error (see above)."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, datetime.timedelta):
+        return value
+    if isinstance(value, str):
+        nanos = _duration_nanos(str.__str__(value))
+        if nanos is not None and nanos % 1000:
+            raise CelFunctionError(f"duration(): {value[:40]!r} has nanoseconds; {_PRECISION}")
+    return _in_range(celtypes.DurationType(value))
+
+
+def to_string(value: Any) -> Any:
+    """`string(x)`: timestamps in RFC 3339 with their fraction of a second, durations in
+    seconds with theirs (`1.5s`); the rest as cel-python writes it."""
+    kind = value.__class__
+    if kind is StringType or kind is CELEvalError:
+        return value
+    if isinstance(value, datetime.datetime):
+        return StringType(format_timestamp(value))
+    if isinstance(value, datetime.timedelta):
+        return StringType(format_duration(value))
+    return StringType(value)
+
+
 def divide(a: Any, b: Any) -> Any:
     """`/`: doubles divide as IEEE 754 says (1.0/0.0 is +inf, 0.0/0.0 is NaN; cel-python gives
     inf for both); ints and uints as cel-python does (truncated, an error for 0)."""
@@ -682,6 +760,9 @@ RUNTIME: dict[str, Any] = {
     "_sub": subtract,
     "_to_int": to_int,
     "_get_milliseconds": get_milliseconds,
+    "_to_timestamp": to_timestamp,
+    "_to_duration": to_duration,
+    "_to_string": to_string,
     "_macro_exists": macro_exists,
     "_macro_all": macro_all,
     "_macro_exists_one": macro_exists_one,
@@ -718,6 +799,9 @@ OPERATORS = {
     "_/_": "_div",
     "_-_": "_sub",
     "int": "_to_int",
+    "timestamp": "_to_timestamp",
+    "duration": "_to_duration",
+    "string": "_to_string",
     "getMilliseconds": "_get_milliseconds",
     "!_": "_not",
 }
