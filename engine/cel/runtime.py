@@ -21,7 +21,15 @@ from celpy.evaluation import CELEvalError, function_getMilliseconds
 
 from .objects import CelRecord
 from .strings import CelFunctionError
-from .values import FALSE, TRUE, StatusValue, StringType, format_duration, format_timestamp
+from .values import (
+    FALSE,
+    TRUE,
+    StatusValue,
+    StringType,
+    format_duration,
+    format_timestamp,
+    make_string,
+)
 
 BoolType = celtypes.BoolType
 ListType = celtypes.ListType
@@ -321,7 +329,7 @@ def add(a: Any, b: Any) -> Any:
     """`+` that keeps CEL types (Python's str + str gives a plain str)."""
     value = a + b
     if value.__class__ is str:
-        return StringType(value)
+        return make_string(value)  # StringType(value) without its Python-level checks
     if value.__class__ is list:
         return ListType(value)
     if isinstance(value, datetime.timedelta):
