@@ -201,6 +201,25 @@ _PASS = frozenset(
 )  # fmt: skip
 
 
+# What each comprehension takes, and an example (the error when it is written otherwise).
+_ONE = "a variable name and an expression"
+_TWO = "two variable names (index or key, and value), an optional filter and a value"
+_COMPREHENSION_FORMS: dict[str, tuple[str, str]] = {
+    "map": (_ONE, "for example `list.map(x, x.lowerAscii())`"),
+    "filter": (_ONE, 'for example `list.filter(x, x != "")`'),
+    "all": (_ONE, 'for example `list.all(x, x == "a")`, or `map.all(k, v, v != "")`'),
+    "exists": (_ONE, 'for example `list.exists(x, x == "a")`, or `map.exists(k, v, v == "a")`'),
+    "exists_one": (_ONE, 'for example `list.exists_one(x, x == "a")`'),
+    "existsOne": (_ONE, 'for example `list.existsOne(x, x == "a")`, or `(k, v, v == "a")`'),
+    "transformList": (_TWO, 'for example `map.transformList(k, v, v != "", k)`'),
+    "transformMap": (_TWO, "for example `map.transformMap(k, v, v.lowerAscii())`"),
+    "transformMapEntry": (
+        "two variable names (key, and value), an optional filter and a map",
+        "for example `map.transformMapEntry(k, v, {v: k})`",
+    ),
+}
+
+
 class SchemaChecker:
     """Walks a parse tree, giving each node a kind: "user", "account", "accounts",
     "profile:user", "profile:account", "attributes", "status", "list:user", "list:account",
@@ -436,34 +455,7 @@ class SchemaChecker:
         name = token.value
         args = self._args(node)
         if name in MACROS:
-            kind = self.value(member, scope)
-            variable = self._bind_name(args[0]) if len(args) == 2 else None
-            if variable is None:
-                self.fail(
-                    token,
-                    f"`{name}` needs a variable name and an expression",
-                    f'for example `list.{name}(x, x == "a")`',
-                )
-            if variable in TYPE_VALUES:
-                self.fail(
-                    args[0],
-                    f"`{variable}` is the name of a type",
-                    f"choose another name for the variable of `{name}`, e.g. `x`",
-                )
-            self.comprehensions += 1
-            if self.comprehensions > MAX_COMPREHENSION_NESTING:
-                self.fail(
-                    token,
-                    f"comprehensions (`{name}`, `exists`, `all`, …) are nested "
-                    f"{self.comprehensions} deep; the limit is {MAX_COMPREHENSION_NESTING}",
-                    "nested comprehensions get slow over many records; simplify the expression",
-                )
-            element = kind[5:] if kind.startswith("list:") else "dyn"
-            self.value(args[1], {**scope, cast(str, variable): element})
-            self.comprehensions -= 1
-            if name == "filter":
-                return kind if kind.startswith("list:") else "dyn"
-            return "dyn"
+            return self._comprehension(node, token, name, member, args, scope)
         kind = self.walk(member, scope)
         if kind.startswith("ns:"):
             path = f"{kind[3:]}.{name}"
@@ -487,6 +479,50 @@ class SchemaChecker:
         if name == "ifEmpty":
             return kind
         return RESULT_KINDS.get(name, "dyn")
+
+    def _comprehension(
+        self, node: Any, token: lark.Token, name: str, member: Any, args: list[Any],
+        scope: dict[str, str],
+    ) -> str:  # fmt: skip
+        """`list.all(x, …)`, `map.exists(k, v, …)`, `list.transformList(i, v, [filter,] …)`."""
+        from .transpile import bound_name, comprehension_arity
+
+        kind = self.value(member, scope)
+        arity = comprehension_arity(name, len(args))
+        names = [bound_name(arg) for arg in args[:arity]]
+        if arity == 0 or None in names:
+            what, example = _COMPREHENSION_FORMS[name]
+            self.fail(token, f"`{name}` needs {what}", example)
+        for position, variable in enumerate(names):
+            if variable in TYPE_VALUES:
+                self.fail(
+                    args[position],
+                    f"`{variable}` is the name of a type",
+                    f"choose another name for the variable of `{name}`, e.g. `x`",
+                )
+        if len(names) == 2 and names[0] == names[1]:
+            self.fail(args[1], f"the two variables of `{name}` need different names")
+        self.comprehensions += 1
+        if self.comprehensions > MAX_COMPREHENSION_NESTING:
+            self.fail(
+                token,
+                f"comprehensions (`{name}`, `exists`, `all`, …) are nested "
+                f"{self.comprehensions} deep; the limit is {MAX_COMPREHENSION_NESTING}",
+                "nested comprehensions get slow over many records; simplify the expression",
+            )
+        element = kind[5:] if kind.startswith("list:") else "dyn"
+        inner = dict(scope)
+        if len(names) == 1:
+            inner[cast(str, names[0])] = element
+        else:  # (index, item) of a list, (key, value) of a map
+            inner[cast(str, names[0])] = "dyn"
+            inner[cast(str, names[1])] = element
+        for arg in args[arity:]:
+            self.value(arg, inner)
+        self.comprehensions -= 1
+        if name == "filter":
+            return kind if kind.startswith("list:") else "dyn"
+        return "dyn"
 
     def _ident_arg(self, node: Any, scope: dict[str, str]) -> str:
         token = cast(lark.Token, node.children[0])

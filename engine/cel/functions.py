@@ -14,6 +14,7 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError, base_functions
 
 from .directory import DIRECTORY_FUNCTIONS
+from .formatting import quote, string_format
 from .runtime import RUNTIME
 from .strings import STRING_FUNCTIONS
 from .timefmt import TIME_FORMATS, TIME_FUNCTIONS
@@ -22,7 +23,8 @@ from .values import StatusValue, StringType
 if TYPE_CHECKING:
     from .engine import CelEngine
 
-MACROS = ("map", "filter", "all", "exists", "exists_one")
+MACROS = ("map", "filter", "all", "exists", "exists_one", "existsOne", "transformList",
+          "transformMap", "transformMapEntry")  # fmt: skip
 GLOBAL_MACROS = ("has", "dyn")
 
 # ---- constants -------------------------------------------------------------------------
@@ -77,17 +79,20 @@ BUILTIN_NAMES = tuple(name for name in base_functions if name.isidentifier())
 # name -> implementation; both `f(x, …)` and `x.f(…)` work.
 PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **STRING_FUNCTIONS,
+    "format": string_format,
     "now": TIME_FUNCTIONS["now"],
 }
 
 # qualified name -> implementation (without the engine argument)
 QUALIFIED_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: function for name, function in TIME_FUNCTIONS.items() if "." in name
+    **{name: function for name, function in TIME_FUNCTIONS.items() if "." in name},
+    "strings.quote": quote,
 }
 
 # What each function gives, for the checker: "user", "account", "list:user", "status", …
 RESULT_KINDS: dict[str, str] = {name: kind for name, (_f, kind) in DIRECTORY_FUNCTIONS.items()}
 RESULT_KINDS.update({"time.parse": "timestamp", "time.format": "string", "now": "timestamp"})
+RESULT_KINDS.update({"format": "string", "strings.quote": "string"})
 
 # Functions whose result depends on something besides their arguments (the checker records
 # their use on the program).

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime
 import math
 import operator
+import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from celpy import celtypes
@@ -19,7 +21,15 @@ from celpy.evaluation import CELEvalError, function_getMilliseconds
 
 from .objects import CelRecord
 from .strings import CelFunctionError
-from .values import FALSE, TRUE, StatusValue, StringType
+from .values import (
+    FALSE,
+    TRUE,
+    StatusValue,
+    StringType,
+    format_duration,
+    format_timestamp,
+    make_string,
+)
 
 BoolType = celtypes.BoolType
 ListType = celtypes.ListType
@@ -319,7 +329,7 @@ def add(a: Any, b: Any) -> Any:
     """`+` that keeps CEL types (Python's str + str gives a plain str)."""
     value = a + b
     if value.__class__ is str:
-        return StringType(value)
+        return make_string(value)  # StringType(value) without its Python-level checks
     if value.__class__ is list:
         return ListType(value)
     if isinstance(value, datetime.timedelta):
@@ -372,6 +382,82 @@ def get_milliseconds(value: Any, *zone: Any) -> Any:
         millis = abs(micros) // 1000 % 1000
         return IntType(-millis if micros < 0 else millis)
     return function_getMilliseconds(value, *zone)
+
+
+# ---- timestamps and durations: microseconds, never a silently rounded nanosecond -----------
+# A timestamp or duration is a Python datetime or timedelta, which keep microseconds. A value
+# written with finer nanoseconds (`timestamp("…T00:00:00.000000001Z")`, `duration("1ns")`)
+# cannot be held exactly, so it is an error that says so instead of a rounded value whose
+# comparisons, sums and text would be quietly off.
+
+_SUB_MICROSECOND = re.compile(r"\.\d{6}(\d+)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_NANOS_PER_UNIT = {
+    "h": 3_600_000_000_000, "m": 60_000_000_000, "s": 1_000_000_000, "ms": 1_000_000,
+    "us": 1_000, "µs": 1_000, "ns": 1,
+}  # fmt: skip
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_PRECISION = "Roster keeps times to the microsecond (6 decimals of a second)"
+
+
+def _duration_nanos(text: str) -> Decimal | None:
+    """The exact length of a duration text in nanoseconds, or None if it is not one."""
+    body = text[1:] if text[:1] in "+-" else text
+    position = 0
+    total = Decimal(0)
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        if match is None:
+            return None
+        try:
+            total += Decimal(match.group(1)) * _NANOS_PER_UNIT[match.group(2)]
+        except InvalidOperation:
+            return None
+        position = match.end()
+    return total if position else None
+
+
+def to_timestamp(value: Any) -> Any:
+    """`timestamp(x)`: a timestamp is itself; a text with nanoseconds past the microsecond is
+    an error (see above); the rest as cel-python reads it."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool | BoolType):  # seconds since 1970
+        return celtypes.TimestampType(_EPOCH + datetime.timedelta(seconds=int(value)))
+    if isinstance(value, str):
+        finer = _SUB_MICROSECOND.search(value)
+        if finer is not None and finer.group(1).strip("0"):
+            raise CelFunctionError(f"timestamp(): {value[:40]!r} has nanoseconds; {_PRECISION}")
+    return celtypes.TimestampType(value)
+
+
+def to_duration(value: Any) -> Any:
+    """`duration(x)`: a duration is itself; a text that is not a whole number of microseconds
+    is an error (see above)."""
+    if value.__class__ is CELEvalError:
+        return value
+    if isinstance(value, datetime.timedelta):
+        return value
+    if isinstance(value, str):
+        nanos = _duration_nanos(str.__str__(value))
+        if nanos is not None and nanos % 1000:
+            raise CelFunctionError(f"duration(): {value[:40]!r} has nanoseconds; {_PRECISION}")
+    return _in_range(celtypes.DurationType(value))
+
+
+def to_string(value: Any) -> Any:
+    """`string(x)`: timestamps in RFC 3339 with their fraction of a second, durations in
+    seconds with theirs (`1.5s`); the rest as cel-python writes it."""
+    kind = value.__class__
+    if kind is StringType or kind is CELEvalError:
+        return value
+    if isinstance(value, datetime.datetime):
+        return StringType(format_timestamp(value))
+    if isinstance(value, datetime.timedelta):
+        return StringType(format_duration(value))
+    return StringType(value)
 
 
 def divide(a: Any, b: Any) -> Any:
@@ -517,6 +603,151 @@ def macro_filter(activation: Any, name: str, body: Callable[[Any], Any],
     return ListType(values)
 
 
+# ---- two-variable comprehensions -------------------------------------------------------------
+# `list.exists(i, v, …)` binds the index and the item, `map.all(k, v, …)` the key and the value;
+# transformList / transformMap / transformMapEntry build a list or a map from them, keeping only
+# the pairs a filter (an optional third argument) accepts.
+
+
+def _entries(activation: Any, source: Callable[[Any], Any]) -> list[tuple[Any, Any]]:
+    items = source(activation)
+    if items.__class__ is CELEvalError:
+        raise _Propagate(items)
+    if isinstance(items, CelRecord):
+        return [(StringType(name), items[name]) for name in items]
+    if isinstance(items, dict):
+        return list(dict.items(items))
+    if isinstance(items, list):
+        return [(IntType(index), item) for index, item in enumerate(items)]
+    raise TypeError("a macro needs a list or a map")
+
+
+def _bind(activation: Any, names: tuple[str, str], first: Any, second: Any) -> Any:
+    child = object.__new__(type(activation))
+    variables = dict(activation.__dict__)
+    variables[names[0]] = first
+    variables[names[1]] = second
+    child.__dict__ = variables
+    return child
+
+
+def _quantify2(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any], decisive: bool) -> Any:  # fmt: skip
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    failure = None
+    for first, second in entries:
+        value = result(_bind(activation, names, first, second), body)
+        if value.__class__ is BoolType:
+            if bool(value) is decisive:
+                return TRUE if decisive else FALSE
+        else:
+            failure = value if value.__class__ is CELEvalError else error_value(TypeError())
+    if failure is not None:
+        return failure
+    return FALSE if decisive else TRUE
+
+
+def macro2_exists(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                  source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    return _quantify2(activation, names, body, source, decisive=True)
+
+
+def macro2_all(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    return _quantify2(activation, names, body, source, decisive=False)
+
+
+def macro2_exists_one(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                      source: Callable[[Any], Any]) -> Any:  # fmt: skip
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    count = 0
+    for first, second in entries:
+        value = result(_bind(activation, names, first, second), body)
+        if value.__class__ is not BoolType:
+            return value if value.__class__ is CELEvalError else error_value(TypeError())
+        count += 1 if value else 0
+    return TRUE if count == 1 else FALSE
+
+
+def _transform(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+               source: Callable[[Any], Any], keep: Callable[[Any], Any] | None,
+               collect: Callable[[Any, Any], None]) -> CELEvalError | None:  # fmt: skip
+    """Evaluate `body` for each pair `keep` accepts and hand (key, value) to `collect`; the
+    first error is returned (and stops the loop)."""
+    try:
+        entries = _entries(activation, source)
+    except _Propagate as error:
+        return error.value
+    for first, second in entries:
+        bound = _bind(activation, names, first, second)
+        if keep is not None:
+            wanted = result(bound, keep)
+            if wanted.__class__ is not BoolType:
+                return wanted if wanted.__class__ is CELEvalError else error_value(TypeError())
+            if not wanted:
+                continue
+        value = result(bound, body)
+        if value.__class__ is CELEvalError:
+            return value
+        try:
+            collect(first, value)
+        except Exception as error:
+            return error_value(error)
+    return None
+
+
+def macro2_transform_list(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                          source: Callable[[Any], Any],
+                          keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformList(i, v, [filter,] value)`: the values, as a list."""
+    values: list[Any] = []
+    failure = _transform(
+        activation, names, body, source, keep, lambda _key, value: values.append(value)
+    )
+    return failure if failure is not None else ListType(values)
+
+
+def macro2_transform_map(activation: Any, names: tuple[str, str], body: Callable[[Any], Any],
+                         source: Callable[[Any], Any],
+                         keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformMap(k, v, [filter,] value)`: the same keys (a list's indexes), new values."""
+    found = celtypes.MapType()
+    failure = _transform(
+        activation,
+        names,
+        body,
+        source,
+        keep,
+        lambda key, value: dict.__setitem__(found, key, value),
+    )
+    return failure if failure is not None else found
+
+
+def macro2_transform_map_entry(activation: Any, names: tuple[str, str],
+                               body: Callable[[Any], Any], source: Callable[[Any], Any],
+                               keep: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """`x.transformMapEntry(k, v, [filter,] {key: value})`: a map of the entries the body
+    gives; two pairs giving the same key are an error."""
+    found = celtypes.MapType()
+
+    def merge(_key: Any, entry: Any) -> None:
+        if not isinstance(entry, dict) or isinstance(entry, CelRecord):
+            raise CelFunctionError("transformMapEntry() needs a map such as {key: value}")
+        for key, value in dict.items(entry):
+            if _map_key(found, key) is not _ABSENT:
+                raise CelFunctionError(f"transformMapEntry() gives the key {str(key)[:60]!r} twice")
+            dict.__setitem__(found, key, value)
+
+    failure = _transform(activation, names, body, source, keep, merge)
+    return failure if failure is not None else found
+
+
 # Names the transpiled code uses for these (see transpile.RosterPhase1).
 RUNTIME: dict[str, Any] = {
     "_result": result,
@@ -537,11 +768,31 @@ RUNTIME: dict[str, Any] = {
     "_sub": subtract,
     "_to_int": to_int,
     "_get_milliseconds": get_milliseconds,
+    "_to_timestamp": to_timestamp,
+    "_to_duration": to_duration,
+    "_to_string": to_string,
     "_macro_exists": macro_exists,
     "_macro_all": macro_all,
     "_macro_exists_one": macro_exists_one,
     "_macro_map": macro_map,
     "_macro_filter": macro_filter,
+    "_macro2_exists": macro2_exists,
+    "_macro2_all": macro2_all,
+    "_macro2_exists_one": macro2_exists_one,
+    "_macro2_transform_list": macro2_transform_list,
+    "_macro2_transform_map": macro2_transform_map,
+    "_macro2_transform_map_entry": macro2_transform_map_entry,
+}
+
+# The comprehensions cel-python does not know, by name: (the runtime helper, how many
+# variables, the numbers of arguments it takes). `existsOne` with one variable is `exists_one`.
+COMPREHENSIONS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "exists": ("_macro2_exists", (3,)),
+    "all": ("_macro2_all", (3,)),
+    "existsOne": ("_macro2_exists_one", (3,)),
+    "transformList": ("_macro2_transform_list", (3, 4)),
+    "transformMap": ("_macro2_transform_map", (3, 4)),
+    "transformMapEntry": ("_macro2_transform_map_entry", (3, 4)),
 }
 
 OPERATORS = {
@@ -556,6 +807,9 @@ OPERATORS = {
     "_/_": "_div",
     "_-_": "_sub",
     "int": "_to_int",
+    "timestamp": "_to_timestamp",
+    "duration": "_to_duration",
+    "string": "_to_string",
     "getMilliseconds": "_get_milliseconds",
     "!_": "_not",
 }

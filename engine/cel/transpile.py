@@ -33,7 +33,7 @@ from .functions import (
     symbol,
 )
 from .literals import bytes_value, string_value
-from .runtime import OPERATORS
+from .runtime import COMPREHENSIONS, OPERATORS
 
 _parser_lock = threading.Lock()
 _parser: lark.Lark | None = None
@@ -97,6 +97,29 @@ def dotted_name(tree: Any) -> str | None:
         else:
             return None
     return None
+
+
+def bound_name(tree: Any) -> str | None:
+    """The name of a comprehension's variable (`x` in `list.all(x, …)`), or None when the
+    argument is not a bare name."""
+    node = tree
+    while isinstance(node, lark.Tree):
+        if node.data == "ident":
+            return str(cast(lark.Token, node.children[0]).value)
+        if len(node.children) != 1:
+            return None
+        node = node.children[0]
+    return None
+
+
+def comprehension_arity(name: str, arguments: int) -> int:
+    """How many variables `x.name(…)` with this many arguments binds: 1 for the standard
+    macros (`all(x, p)`), 2 for the two-variable forms (`all(i, v, p)`,
+    `transformList(i, v, [filter,] value)`), 0 when it is not a comprehension."""
+    if name in ("map", "filter", "all", "exists", "exists_one", "existsOne") and arguments == 2:
+        return 1
+    found = COMPREHENSIONS.get(name)
+    return 2 if found is not None and arguments in found[1] else 0
 
 
 _SINGLE = ("expr", "conditionalor", "conditionaland", "relation", "addition",
@@ -198,9 +221,42 @@ class RosterPhase1(Phase1Transpiler):
         else:
             super().member_dot(tree)
 
+    def _comprehension(self, tree: TranspilerTree, helper: str, names: list[str]) -> None:
+        """`x.name(a, b, …)` as a call of the runtime's `helper` with the variables' names, the
+        body, the source and, for a transform with a filter, the filter."""
+        args = cast(list[TranspilerTree], cast(TranspilerTree, tree.children[2]).children)
+        parts = args[len(names) :]
+        lines = ["ex_${n}_l = lambda activation: ${member}"]
+        lines.append("ex_${n}_x = lambda activation: ${body}")
+        extra = ""
+        if len(parts) == 2:
+            lines.append("ex_${n}_f = lambda activation: ${keep}")
+            extra = ", ex_${n}_f"
+        bound = repr(names[0]) if len(names) == 1 else repr(tuple(names))
+        lines.append(
+            f"ex_${{n}} = lambda activation: {helper}(activation, {bound}, ex_${{n}}_x, "
+            f"ex_${{n}}_l{extra})"
+        )
+        bindings: dict[str, Any] = {
+            "n": lambda t: str(t.expr_number),
+            "member": lambda t: cast(TranspilerTree, t.children[0]).transpiled,
+            "body": lambda t: parts[-1].transpiled,
+            "keep": lambda t: parts[0].transpiled,
+        }
+        tree.checked_exception = (Template("\n".join(lines)), bindings)
+        tree.transpiled = f"ex_{tree.expr_number}(activation)"
+
     def member_dot_arg(self, tree: TranspilerTree) -> None:
         member = tree.children[0]
         method = cast(lark.Token, tree.children[1]).value
+        if len(tree.children) == 3:
+            given = cast(TranspilerTree, tree.children[2]).children
+            arity = comprehension_arity(method, len(given))
+            if arity == 2 or (arity == 1 and method == "existsOne"):
+                names = [cast(str, bound_name(arg)) for arg in given[:arity]]
+                helper = COMPREHENSIONS[method][0] if arity == 2 else "_macro_exists_one"
+                self._comprehension(tree, helper, names)
+                return
         path = dotted_name(member)
         if path is not None and f"{path}.{method}" in QUALIFIED_NAMES:
             args = ""

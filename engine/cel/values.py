@@ -189,8 +189,11 @@ def format_timestamp(value: datetime.datetime) -> str:
 
 
 def format_duration(value: datetime.timedelta) -> str:
-    seconds = value.total_seconds()
-    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
+    """`1.5s`, `-0.000001s`, `7200s`: exact (no float in between)."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    whole, fraction = divmod(abs(micros), 1_000_000)
+    text = f"{whole}.{fraction:06d}".rstrip("0").rstrip(".")
+    return ("-" if micros < 0 else "") + text + "s"
 
 
 def to_python(value: Any) -> Any:

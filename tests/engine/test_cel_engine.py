@@ -732,6 +732,20 @@ def test_errors_are_absorbed_by_or(engine: CelEngine) -> None:
         ('"Engineering" in ["Sales", subject.department]', True),
         ("!(1 > 2)", True),
         ("2 >= 2 && 1 < 2 && 3 > 2 && 1 <= 1 && 1 != 2", True),
+        # two-variable comprehensions: (index, item) of a list, (key, value) of a map
+        ('subject.profile.exists(k, v, k == "cost_center" && v == "CC-100")', True),
+        ('subject.profile.all(k, v, k != "cost_center" || v.startsWith("CC-"))', True),
+        ("[1, 2].all(i, v, v == i + 1)", True),
+        ('["a", "b", "b"].existsOne(i, v, v == "b")', False),
+        ('["a", "b"].existsOne(x, x == "b")', True),
+        ('[subject.email, "B@X"].transformList(i, e, i > 0, e.lowerAscii())', ["b@x"]),
+        (
+            'subject.profile.transformMap(k, v, k == "department", v.upperAscii())',
+            {"department": "ENGINEERING"},
+        ),
+        ('["x", "y"].transformMap(i, v, v + "!")', {"0": "x!", "1": "y!"}),
+        ('{"a": "x", "b": "y"}.transformMapEntry(k, v, {v: k})', {"x": "a", "y": "b"}),
+        ('{"a": "x", "b": "y"}.transformMapEntry(k, v, k == "b", {v: k})', {"y": "b"}),
     ],
 )
 def test_cel_logic_and_macros(engine: CelEngine, expression: str, expected: object) -> None:
@@ -747,11 +761,30 @@ def test_cel_logic_and_macros(engine: CelEngine, expression: str, expected: obje
         "[0].exists(x, 1 / x == 1)",
         "[1, 0].map(x, 1 / x)",
         '"a" && true',
+        "[1, 0].transformList(i, v, 1 / v)",
+        '{"a": 1, "b": 1}.transformMapEntry(k, v, {v: k})',
+        "[1].transformMap(i, v, v, v)",
     ],
 )
 def test_cel_errors_that_reach_the_top(engine: CelEngine, expression: str) -> None:
     with pytest.raises(CelEvalError):
         user_value(engine, expression)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("[1].all(i, i, true)", "the two variables of `all` need different names"),
+        ("[1].transformList(i, v)", "`transformList` needs two variable names"),
+        ("[1].transformMap(i, v, 1, 2, 3)", "`transformMap` needs two variable names"),
+        ("[1].exists(i, v + 1, true)", "`exists` needs a variable name and an expression"),
+        ("[1].all(i, int, true)", "`int` is the name of a type"),
+    ],
+)
+def test_comprehension_forms_are_checked(engine: CelEngine, expression: str, message: str) -> None:
+    with pytest.raises(CelCompileError) as error:
+        engine.compile("push_mapping", expression)
+    assert message in error.value.problem.message
 
 
 def test_nothing_is_printed_on_failure(

@@ -418,3 +418,39 @@ def test_cases_are_still_in_the_conformance_file() -> None:
 )
 def test_function_syntax_and_helpers(engine: CelEngine, expression: str, expected: object) -> None:
     assert to_python(_run(engine, expression)) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('"%s <%s>".format(["Ann Lee", subject.email])', "Ann Lee <a@example.com>"),
+        ('"%s".format([subject.profile.missing])', ""),
+        ('"%d%% of %d".format([25, 8u])', "25% of 8"),
+        ('"%.2f / %e".format([2, 1234.5])', "2.00 / 1.234500e+03"),
+        ('"%s %s %s".format([1e6, 0.00001, -0.5])', "1e+06 1e-05 -0.5"),
+        ('"%x %X %o %b".format([-255, 255u, 8, false])', "-ff FF 10 0"),
+        ('"%s".format([{"b": [1, null], "a": b"\\xc3\\xa9"}])', "{a: é, b: [1, null]}"),
+        ('strings.quote("tab\\there \\"q\\" \\\\")', '"tab\\there \\"q\\" \\\\"'),
+        ("strings.quote(subject.email)", '"a@example.com"'),
+    ],
+)
+def test_format_and_quote(engine: CelEngine, expression: str, expected: object) -> None:
+    assert to_python(_run(engine, expression)) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ('"%d".format([1.5])', "%d needs an int or uint, got double"),
+        ('"%s and %s".format(["one"])', "clause 2 (`%s`) has no argument"),
+        ('"%.2d".format([1])', "unknown clause `%.2d`"),
+        ('"100%".format([])', "ends inside a clause"),
+        ('"%s".format("x")', "needs a list of arguments"),
+        ('"%x".format([null])', "%x needs an int or uint, got null"),
+        ("strings.quote(1)", "needs a string, got int"),
+    ],
+)
+def test_format_errors_say_which_clause(engine: CelEngine, expression: str, message: str) -> None:
+    with pytest.raises(CelEvalError) as error:
+        _run(engine, expression)
+    assert message in error.value.message

@@ -181,3 +181,43 @@ def test_the_engine_knows_whether_anything_it_compiled_reads_the_clock() -> None
     assert engine.compiled_reads_directory and not engine.compiled_reads_clock
     engine.compile("push_mapping", "string(now())")
     assert engine.compiled_reads_clock
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # the fraction of a second is part of the text (it used to be dropped)
+        ('string(timestamp("2023-02-03T23:31:20.5Z"))', "2023-02-03T23:31:20.5Z"),
+        ('string(timestamp("2023-02-03T23:31:20.000001Z"))', "2023-02-03T23:31:20.000001Z"),
+        ('string(duration("1.5s"))', "1.5s"),
+        ('string(duration("-1h0.000001s"))', "-3600.000001s"),
+        ('string(duration("123456789.123456s"))', "123456789.123456s"),
+        ('string(duration("2us")) + " " + string(duration("1500us"))', "0.000002s 0.0015s"),
+        ("timestamp(0) == timestamp('1970-01-01T00:00:00Z')", True),
+        ("timestamp(timestamp(1)) == timestamp(1)", True),
+        ("duration(duration('1m')) == duration('60s')", True),
+        # trailing zeros past the microsecond are not nanoseconds
+        (
+            'timestamp("2023-02-03T23:31:20.123456000Z") == '
+            'timestamp("2023-02-03T23:31:20.123456Z")',
+            True,
+        ),
+    ],
+)
+def test_timestamp_and_duration_text(engine: CelEngine, expression: str, expected: object) -> None:
+    assert to_python(run(engine, expression)) == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'timestamp("2023-02-03T23:31:20.123456789Z")',
+        'timestamp("0001-01-01T00:00:00Z") + duration("-1ns")',
+        'duration("0.000000010s")',
+        'duration("1500ns") + duration("1ns")',
+    ],
+)
+def test_nanoseconds_are_an_error_never_a_rounded_value(engine: CelEngine, expression: str) -> None:
+    with pytest.raises(CelEvalError) as error:
+        run(engine, expression)
+    assert "has nanoseconds; Roster keeps times to the microsecond" in error.value.message
