@@ -257,6 +257,10 @@ class DirectoriesScreen(RosterScreen):
             text.append(" · counting decisions…", style="dim")
         return text
 
+    def on_resize(self) -> None:
+        if self.rows:
+            self.call_after_refresh(self.fill_table)
+
     def fill_table(self) -> None:
         table = self.query_one("#directories", DataTable)
         width = max(self.size.width, 80)
@@ -264,6 +268,10 @@ class DirectoriesScreen(RosterScreen):
         filter_width = max(14, width - 45 - app_width)
         with self.app.batch_update():
             table.clear()
+            # Columns only ever grow with their widest cell: after a narrower resize the filter
+            # column must shrink back, or the counts slide out of view.
+            for column in table.columns.values():
+                column.content_width = column.label.cell_len
             for index, row in enumerate(self.rows, 1):
                 counts = self.counts.get(row.app) if self.counts is not None else None
                 table.add_row(

@@ -125,12 +125,9 @@ class CelTextArea(TextArea):
         return line
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in {
-            "accept_completion",
-            "dismiss_completion",
-            "completion_down",
-            "completion_up",
-        }:
+        # up/down are not here: these bindings replace TextArea's own for the same keys, so
+        # their actions move the cursor themselves when the list is closed.
+        if action in {"accept_completion", "dismiss_completion"}:
             return self.editor.completion_open
         return True
 
@@ -141,10 +138,16 @@ class CelTextArea(TextArea):
         self.editor.hide_completion()
 
     def action_completion_down(self) -> None:
-        self.editor.completion_list.action_cursor_down()
+        if self.editor.completion_open:
+            self.editor.completion_list.action_cursor_down()
+        else:
+            self.action_cursor_down()
 
     def action_completion_up(self) -> None:
-        self.editor.completion_list.action_cursor_up()
+        if self.editor.completion_open:
+            self.editor.completion_list.action_cursor_up()
+        else:
+            self.action_cursor_up()
 
     def action_show_completion(self) -> None:
         self.editor.update_completion(force=True)
@@ -342,7 +345,10 @@ class CelEditor(Vertical):
     def text(self, value: str) -> None:
         self._suppress_completion = True
         self.text_area.load_text(value)
-        self.text_area.move_cursor(self.text_area.document.end)
+        # One line: ready to extend it. Several: show the expression from its first line,
+        # where a saved rule's main condition usually is.
+        multi_line = self.text_area.document.line_count > 1
+        self.text_area.move_cursor((0, 0) if multi_line else self.text_area.document.end)
 
     @property
     def completion_open(self) -> bool:

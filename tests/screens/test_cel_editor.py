@@ -214,3 +214,18 @@ async def test_colours_are_applied_to_the_line() -> None:
         assert styles['"x"'] == CEL_STYLES["string"]
         assert styles["subject"] == CEL_STYLES["variable"]
         assert styles["// c"] == CEL_STYLES["comment"]
+
+
+async def test_up_and_down_move_the_cursor_when_no_list_is_open() -> None:
+    # The completion keys replace TextArea's own up/down bindings: with no list open they
+    # must still move between the lines of a multi-line expression.
+    app = EditorApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = app.query_one(CelEditor)
+        editor.text = "1 +\n2 +\n3"
+        editor.text_area.move_cursor((2, 1))
+        await pilot.press("up", "up")
+        assert editor.text_area.cursor_location == (0, 1)
+        await pilot.press("down")
+        assert editor.text_area.cursor_location == (1, 1)
+        assert not editor.completion_open

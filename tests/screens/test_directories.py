@@ -546,3 +546,21 @@ async def test_shift_e_opens_the_highlighted_directory_in_the_editor(
         await settle(pilot)
         assert asked == ["directories.hr_feed"]
         await wait_until(pilot, lambda: screen.rows[2].filter == '"IGNORE"', "the edit shown")
+
+
+async def test_a_narrower_terminal_keeps_the_counts_in_view_and_the_filter_opens_at_its_top(
+    services: Any,
+) -> None:
+    app = app_for(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_directories(pilot)
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        table = screen.query_one("#directories", DataTable)
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.size.width, "the counts slid out of view after the resize"
+        editor_screen = await open_filter(pilot, "hr")
+        area = editor_screen.query_one(CelEditor).text_area
+        assert area.document.line_count > 1  # the demo's HR filter has several lines
+        assert area.cursor_location == (0, 0)
+        assert area.scroll_offset.y == 0
