@@ -409,12 +409,15 @@ def _print_population(result: Any, as_json: bool) -> None:
 def _print_impact(compare: Any) -> None:
     if compare.impact_error:
         echo(f"if saved: could not simulate the sync: {compare.impact_error}", err=True)
-    impact = compare.impact
-    if impact is None:
-        return
+    if compare.impact is not None:
+        print_identity_impact(compare.impact)
+
+
+def print_identity_impact(impact: Any) -> None:
+    """What saving an edit would do to people and owners (an IdentityImpact), in words."""
     people = impact.people_created + impact.people_removed
     echo(
-        f"if saved: {impact.people_created:,} created and {impact.people_removed:,} removed "
+        f"if saved (against the saved configuration): {impact.people_created:,} created and {impact.people_removed:,} removed "
         f"{'person' if people == 1 else 'people'}, "
         f"{_count(impact.owner_changed, 'account')} with another owner"
     )

@@ -8,11 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from console.cli import _emit, _guard, _services, _store_options, config, echo, main
+from console.cli import (
+    _emit,
+    _guard,
+    _services,
+    _store_options,
+    config,
+    echo,
+    main,
+    print_identity_impact,
+)
 from engine.errors import ConfigInvalid, Problem
 
 if TYPE_CHECKING:
-    from engine.services import EditResult
+    from engine.services import EditResult, IdentityImpact
 
 DIFF_LINES = 40  # lines of one audit entry's diff shown before "… N more lines"
 
@@ -38,9 +47,17 @@ def _refused(exc: ConfigInvalid, as_json: bool) -> None:
     sys.exit(1)
 
 
-def _report(result: EditResult, as_json: bool, dry_run: bool) -> None:
+def _shapes_people(path: str) -> bool:
+    """Whether an edit at PATH can change who is a person or who owns an account."""
+    parts = path.split(".")
+    return parts[0] == "directories" or (parts[0] == "apps" and "ownership" in parts[2:3])
+
+
+def _report(
+    result: EditResult, as_json: bool, dry_run: bool, impact: IdentityImpact | None = None
+) -> None:
     if as_json:
-        _emit({"ok": True, **result.as_dict()})
+        _emit({"ok": True, **result.as_dict(), "impact": impact.as_dict() if impact else None})
         return
     for warning in result.warnings:
         echo(f"warning: {_where(warning)}", err=True)
@@ -52,6 +69,8 @@ def _report(result: EditResult, as_json: bool, dry_run: bool) -> None:
         echo(line)
     count = len(result.changes)
     noun = "change" if count == 1 else "changes"
+    if impact is not None:
+        print_identity_impact(impact)
     if dry_run:
         echo(f"Dry run: would change {where} ({count} {noun}). Nothing was changed.")
     else:
@@ -71,7 +90,14 @@ def _edit(op: str, path: str, *, value: Any = None, to_index: int | None = None,
     except ConfigInvalid as exc:
         _refused(exc, as_json)
         return
-    _report(result, as_json, dry_run)
+    # A dry run of a directory or ownership edit says what it would do to people, as the
+    # console's editors do before saving (simulated against the saved configuration).
+    impact = (
+        services.identity_impact(result.config)
+        if dry_run and result.changes and _shapes_people(result.path or path)
+        else None
+    )
+    _report(result, as_json, dry_run, impact)
 
 
 @config.command("get")

@@ -439,12 +439,13 @@ class DirectoryFilterScreen(RosterScreen):
 
     def impact_text(self, impact: IdentityImpact) -> Text:
         out = Text()
-        out.append("Now    ", style="dim")
+        out.append("Saved  ", style="dim")
         out.append_text(counts_text(None if self.adding else self.saved_counts))
-        out.append("\nAfter  ", style="dim")
+        out.append("\nEdited ", style="dim")
         out.append_text(counts_text(impact.decision_counts.get(self.app_id)))
         out.append("\n")
         created, removed = impact.people_created, impact.people_removed
+        out.append("Against the saved filter: ", style="dim")
         out.append(
             f"{people(created)} would be created",
             style="bold green" if created else "",
@@ -456,6 +457,12 @@ class DirectoryFilterScreen(RosterScreen):
             f"{plural(impact.owner_changed, 'account')} change",
             style="dim",
         )
+        if impact.decisions_changed > created + removed:
+            out.append(
+                " (a changed decision creates no one when another directory already made "
+                "that person)",
+                style="dim",
+            )
         for kind, label, style in (
             ("people_removed", "Removed", "red"),
             ("people_created", "Created", "green"),
@@ -677,7 +684,7 @@ class DirectoryFilterScreen(RosterScreen):
         samples = impact.samples.get("people_removed") or []
         message = Text()
         message.append(
-            f"Saving this filter removes {people(removed)} on the next sync",
+            f"Compared with the saved filter, this removes {people(removed)} on the next sync",
             style="bold",
         )
         message.append(

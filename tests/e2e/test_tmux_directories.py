@@ -92,14 +92,14 @@ def test_directories_edit_save_audit_plan_and_the_cli(
         "the impact of MATCH_ONLY",
         lambda s: f"{only_match.people_removed:,} removed" in s,
     )
-    assert "After  CREATE 0 · MATCH_ONLY 300" in screen
+    assert "Edited CREATE 0 · MATCH_ONLY 300" in screen
     select_all(terminal)
     terminal.keys(KEEP_LEAVERS, literal=True)
     screen = terminal.wait_for(
         "the impact of keeping leavers",
         lambda s: f"{keep.people_created:,} people would be created, 0 removed" in s,
     )
-    assert "After  CREATE 300" in screen
+    assert "Edited CREATE 300" in screen
 
     terminal.keys("C-s")  # nobody removed: saved at once, back to the list
     screen = terminal.wait_for(

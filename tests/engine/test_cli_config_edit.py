@@ -103,6 +103,8 @@ def test_set_shows_the_diff_dry_run_changes_nothing_errors_exit_1(
     assert out.splitlines() == [
         f"-'{HR_FILTER}'",
         "+'\"CREATE\"'",
+        "if saved (against the saved configuration): 0 created and 0 removed people, "
+        "0 accounts with another owner",
         "Dry run: would change directories.hr.filter (1 change). Nothing was changed.",
     ]
     assert run(runner, db, "config", "export")[1] == exported
@@ -240,3 +242,27 @@ def test_edit_of_the_whole_file(store: tuple[CliRunner, Path], editor: Path) -> 
     assert code == 0, err
     assert out.splitlines()[-1] == "Saved the configuration (1 change)."
     assert run(runner, db, "config", "get", "settings.deletion_threshold.max_objects")[1] == "300\n"
+
+
+def test_a_dry_run_of_a_directory_or_ownership_edit_says_what_it_does_to_people(
+    store: tuple[CliRunner, Path],
+) -> None:
+    runner, db = store
+    before = run(runner, db, "config", "export")[1]
+    code, out, _ = run(
+        runner, db, "config", "set", "directories.hr.filter", '"IGNORE"', "--dry-run"
+    )
+    assert code == 0
+    assert "if saved (against the saved configuration): 0 created and" in out
+    removed = int(out.split("0 created and ")[1].split(" removed")[0])
+    code, out, _ = run(
+        runner, db, "config", "set", "directories.hr.filter", '"IGNORE"', "--dry-run", "--json"
+    )
+    impact = json.loads(out)["impact"]
+    assert (
+        impact["people_removed"] == removed and "owner_changed" in impact
+    )  # store not synced: zeros
+    code, out, _ = run(runner, db, "config", "set", "settings.deletion_threshold.max_objects",
+                       "300", "--dry-run")  # fmt: skip
+    assert code == 0 and "if saved" not in out  # no people change: no simulation
+    assert run(runner, db, "config", "export")[1] == before

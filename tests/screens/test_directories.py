@@ -203,13 +203,13 @@ async def test_editing_the_filter_shows_the_impact_and_saving_audits_exactly_the
         editor = await open_filter(pilot, "hr")
         impact = shown(editor.query_one("#filter-impact", Static))
         saved = hr_decisions("saved")
-        assert f"Now    CREATE {saved['CREATE']:,}" in impact
+        assert f"Saved  CREATE {saved['CREATE']:,}" in impact
         assert "0 people would be created, 0 removed" in impact  # nothing changed yet
         await replace_text(pilot, KEEP_LEAVERS)
         assert editor.editor.text == KEEP_LEAVERS
         impact = shown(editor.query_one("#filter-impact", Static))
         after = hr_decisions("keep")
-        assert f"After  CREATE {after['CREATE']:,} · MATCH_ONLY {after['MATCH_ONLY']:,}" in impact
+        assert f"Edited CREATE {after['CREATE']:,} · MATCH_ONLY {after['MATCH_ONLY']:,}" in impact
         expected = services.identity_impact(
             services.config_edit(
                 ConfigEdit("set", "directories.hr.filter", KEEP_LEAVERS), dry_run=True
