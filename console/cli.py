@@ -417,7 +417,8 @@ def print_identity_impact(impact: Any) -> None:
     """What saving an edit would do to people and owners (an IdentityImpact), in words."""
     people = impact.people_created + impact.people_removed
     echo(
-        f"if saved (against the saved configuration): {impact.people_created:,} created and {impact.people_removed:,} removed "
+        "if saved (against the saved configuration): "
+        f"{impact.people_created:,} created and {impact.people_removed:,} removed "
         f"{'person' if people == 1 else 'people'}, "
         f"{_count(impact.owner_changed, 'account')} with another owner"
     )

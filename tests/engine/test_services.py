@@ -149,7 +149,10 @@ def test_cli_preview_against(tmp_path: Path) -> None:
     assert text.exit_code == 0
     assert "against directories.hr.filter: 1 changed, 0 became empty" in text.stdout
     assert 'changed: hr:E5 (Lea Ver): "IGNORE" → "CREATE"' in text.stdout
-    assert "if saved (against the saved configuration): 1 created and 0 removed person, 1 account with another owner" in text.stdout
+    assert (
+        "if saved (against the saved configuration): 1 created and 0 removed person, "
+        "1 account with another owner"
+    ) in text.stdout
     assert "  created: lea.ver@example.com" in text.stdout
     assert "  moves: hr:E5 (Lea Ver)" in text.stdout
     wrong = runner.invoke(main, [*args, "--against", "push_rules.x.condition", '"CREATE"'])
