@@ -327,11 +327,20 @@ def value_yaml(value: Any) -> str:
     return text
 
 
+def _diff_lines(value: Any) -> list[str]:
+    """A text (a CEL expression, a name) as its own lines; anything else as YAML."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.splitlines() or [""]
+    return value_yaml(value).splitlines()
+
+
 def yaml_diff(before: Any, after: Any, *, context: int = 2) -> list[str]:
-    """A short unified diff of two objects' YAML (`-` before, `+` after, a few lines around)."""
+    """A short unified diff of two objects (`-` before, `+` after, a few lines around): a text
+    as its lines, anything else as YAML."""
     import difflib
 
-    old = [] if before is None else value_yaml(before).splitlines()
-    new = [] if after is None else value_yaml(after).splitlines()
+    old, new = _diff_lines(before), _diff_lines(after)
     lines = list(difflib.unified_diff(old, new, lineterm="", n=context))
     return [line for line in lines[2:] if not line.startswith("@@")] if lines else []

@@ -101,8 +101,8 @@ def test_set_shows_the_diff_dry_run_changes_nothing_errors_exit_1(
     )
     assert code == 0
     assert out.splitlines() == [
-        f"-'{HR_FILTER}'",
-        "+'\"CREATE\"'",
+        f"-{HR_FILTER}",
+        '+"CREATE"',
         "if saved (against the saved configuration): 0 created and 0 removed people, "
         "0 accounts with another owner",
         "Dry run: would change directories.hr.filter (1 change). Nothing was changed.",
