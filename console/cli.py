@@ -102,7 +102,13 @@ def _services(init: str | None = None) -> Any:
             f"No identity store at {settings.describe()}; creating it with the demo organisation…",
             err=True,
         )
-    return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
+    services = open_services(
+        db_path=settings.db_path, database_url=settings.database_url, init=init
+    )
+    loose = services.db.permission_warning()
+    if loose:
+        echo(f"Warning: {loose}", err=True)
+    return services
 
 
 # JSON escapes C0 controls itself; these it leaves raw (DEL, C1, bidi and invisible format

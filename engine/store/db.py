@@ -7,8 +7,11 @@ store never creates a folder: a mistyped path stays an error.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shlex
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +72,11 @@ def db_error_text(exc: BaseException) -> str:
         return exc.__class__.__name__
     first = (str(orig).strip().splitlines() or [""])[0]
     return f"{orig.__class__.__name__}: {first[:300]}" if first else orig.__class__.__name__
+
+
+def _companions(path: Path) -> list[Path]:
+    """SQLite's write-ahead log and shared-memory files beside a store, when there."""
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
 def default_db_path() -> Path:
@@ -155,7 +163,11 @@ class Database:
         path = self.sqlite_path
         if path is not None:  # creating a store may create its folder; opening one never does
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                # the store holds personal data: its folder and file are its owner's alone
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if not path.exists():
+                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                    os.chmod(path, 0o600)  # whatever the umask
             except OSError as exc:
                 raise StoreError(
                     f"Cannot create the identity store at {path}: {exc.strerror or exc}. "
@@ -199,6 +211,29 @@ class Database:
         return StoreError(
             f"The identity store {self.display_url} refused the operation "
             f"({db_error_text(exc)}). Nothing more was written; check the store and try again."
+        )
+
+    def permission_warning(self) -> str | None:
+        """A warning, with the command that fixes it, when the SQLite store (or, for the
+        default store, its folder) can be read by other users than its owner."""
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return None
+        loose = [p for p in (path, *_companions(path)) if p.stat().st_mode & 0o077]
+        folder = path.parent
+        default = path.resolve() == default_db_path().resolve()
+        if default and folder.stat().st_mode & 0o077:
+            loose.append(folder)
+        if not loose:
+            return None
+        mode = stat.filemode(path.stat().st_mode)
+        fix = f"chmod 600 {' '.join(shlex.quote(str(p)) for p in (path, *_companions(path)))}"
+        if default:
+            fix += f" && chmod 700 {shlex.quote(str(folder))}"
+        return (
+            f"The identity store {path} can be read by other users ({mode}"
+            f"{', and its folder' if folder in loose else ''}); it holds personal data. "
+            f"Make it yours alone: {fix}"
         )
 
     def dispose(self) -> None:
