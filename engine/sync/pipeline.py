@@ -233,7 +233,10 @@ def _run_locked(
         state.checkpoint = checkpoint
         step("import", 0)
         imported = run_import(state, apps, base_dir, reports[0])
-        import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
+        # app -> why it failed (the dashboard shows it beside the app's name)
+        import_errors = {
+            app_id: why.removeprefix("failed to import: ") for app_id, why in reports[0].failures
+        }
         step("identify", 1)
         cel.population = state.population()  # c1.* functions in filters and rules see everyone
         known = {a.id for a in apps}
