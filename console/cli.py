@@ -1,7 +1,8 @@
 """The `roster` command line. Every command calls the same engine facade the console uses.
 
 Text for people, JSON (--json) for scripts; errors go to stderr. Exit codes: 0 done, 1 bad input
-or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is running.
+or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is running, 5 applied
+(or planned) but some apps failed to import or some pushes were refused.
 """
 
 from __future__ import annotations
@@ -101,7 +102,13 @@ def _services(init: str | None = None) -> Any:
             f"No identity store at {settings.describe()}; creating it with the demo organisation…",
             err=True,
         )
-    return open_services(db_path=settings.db_path, database_url=settings.database_url, init=init)
+    services = open_services(
+        db_path=settings.db_path, database_url=settings.database_url, init=init
+    )
+    loose = services.db.permission_warning()
+    if loose:
+        echo(f"Warning: {loose}", err=True)
+    return services
 
 
 # JSON escapes C0 controls itself; these it leaves raw (DEL, C1, bidi and invisible format
@@ -240,7 +247,7 @@ def init(sample: bool, empty: bool, as_json: bool) -> None:
 @_guard
 def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
     """Import every app, identify people, link accounts and compute attributes."""
-    from engine.services import describe_stage_plan, plan_counts
+    from engine.services import APPLIED_STATUSES, describe_stage_plan, plan_counts
 
     services = _services()
     result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes)
@@ -263,14 +270,24 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
                 echo(f"    ! {problem}")
             if len(stage.problems) > 10:
                 echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
+        applied = result.status in APPLIED_STATUSES
         echo(
             f"  {len(result.planned)} changes"
-            + (" planned (nothing was applied)" if result.status != "applied" else " applied")
+            + (" applied" if applied else " planned (nothing was applied)")
         )
-        verb = "deleted" if result.status == "applied" else "would delete"
+        verb = "deleted" if applied else "would delete"
         for cause, objects in result.deletions.items():
             echo(f"  {verb} {len(objects)} {cause}")
-        if result.error:
+        if result.failures:
+            done = "Applied" if applied else "Planned"
+            echo(
+                f"{done} with failures (exit 5): fix these and sync again; "
+                f"`roster runs {result.run_id}` has the details.",
+                err=True,
+            )
+            for failure in result.failures:
+                echo(f"  {failure['app']} ({failure['stage']}): {failure['reason']}", err=True)
+        elif result.error:
             echo(f"Error: {result.error}", err=True)
     sys.exit(result.exit_code)
 

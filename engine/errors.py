@@ -78,3 +78,8 @@ class SyncLocked(RosterError):
 
 class StoreError(RosterError):
     """The identity store cannot be opened or is in an unexpected state."""
+
+
+class StoreLocked(StoreError):
+    """The store stayed locked by another process (SQLite's write lock) past the busy timeout;
+    this command wrote nothing more. The message says so, never the rows it was writing."""

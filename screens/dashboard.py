@@ -46,6 +46,8 @@ def format_count(value: int) -> str:
 STATUS_STYLES = {
     "ok": "green",
     "applied": "green",
+    "applied-with-failures": "bold red",
+    "planned-with-failures": "bold red",
     "planned": "cyan",
     "success": "green",
     "succeeded": "green",

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
-from engine.services import ChangeRow, plan_counts
+from engine.services import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, plan_counts
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
@@ -296,9 +296,9 @@ class SyncScreen(RosterScreen):
         counts = {stage.name: dict(stage.counts) for stage in result.stages}
         problems = {stage.name: len(stage.problems) for stage in result.stages}
         with self.app.batch_update():
-            if result.status in ("applied", "planned", "blocked-by-threshold"):
+            if result.status in (*APPLIED_STATUSES, *PLANNED_STATUSES, "blocked-by-threshold"):
                 self.show_stage_counts(counts, problems)
-                if purpose == APPLY and result.status == "applied":
+                if purpose == APPLY and result.status in APPLIED_STATUSES:
                     self.set_stage(WRITE_ROW, "done", Text("written", "green"))
                 elif purpose == APPLY:
                     self.set_stage(WRITE_ROW, "—", Text("nothing was written", "yellow"))
@@ -353,6 +353,15 @@ class SyncScreen(RosterScreen):
                 f"Plan {result.run_id}: {noun}; nothing was applied. s applies it (after a fresh "
                 "check).",
                 "bold cyan",
+            )
+        elif result.failures:
+            done = "applied" if status in APPLIED_STATUSES else "planned"
+            self.set_status(
+                label(
+                    (f"Run {result.run_id} {done} with failures: ", "bold red"),
+                    (result.error, "red"),
+                    f" ({noun}; fix these and sync again.)",
+                )
             )
         else:
             self.set_status(f"Run {result.run_id} applied: {noun} written.", "bold green")
@@ -538,7 +547,7 @@ class SyncScreen(RosterScreen):
         if self.running is None:
             self.reset_stages(dry_run=summary.dry_run, label="—")
             self.show_stage_counts(counts, {})
-            if not summary.dry_run and summary.status == "applied":
+            if not summary.dry_run and summary.status in APPLIED_STATUSES:
                 self.set_stage(WRITE_ROW, "done", Text("written", "green"))
             self.set_status(
                 Text.assemble(

@@ -32,6 +32,7 @@ from engine.config.model import (
     Settings,
     Source,
     Targeting,
+    credential_kind,
     is_secret_key,
 )
 from engine.config.validate import (
@@ -70,6 +71,7 @@ __all__ = [
     "diff_configs",
     "dump_config",
     "from_document",
+    "credential_kind",
     "is_secret_key",
     "read_config_file",
     "section_versions",

@@ -30,6 +30,7 @@ from engine.config.model import (
     MatchRule,
     PushRule,
     Settings,
+    credential_kind,
     is_secret_key,
 )
 from engine.config.schema_errors import clean_loc
@@ -43,6 +44,12 @@ Describe = Callable[[ConnectorSpec], ConnectorDescription]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _credential_in(value: Any) -> str | None:
+    """What credential a setting's value (or an item of a list value) holds, if any."""
+    values = value if isinstance(value, list) else [value]
+    return next((kind for v in values if (kind := credential_kind(v)) is not None), None)
 
 
 class CelChecker(Protocol):
@@ -336,6 +343,20 @@ class Checker:
                     "stored in Roster's configuration, database or exports",
                     f"use `{key}_env: {(app_id + '_' + key).upper()}` and put the secret in that "
                     "environment variable",
+                    at_key=True,
+                )
+            elif (kind := _credential_in(value)) is not None:
+                self.secret_paths.add(here)
+                self.error(
+                    here,
+                    f"app `{app_id}`: `{key}` holds {kind}, a secret written into the "
+                    "configuration (the value is not shown); secrets are never stored in "
+                    "Roster's configuration, database or exports",
+                    "remove the user name and password from the URL and give the password "
+                    f"with `password_env: {(app_id + '_password').upper()}`"
+                    if kind.startswith("a URL")
+                    else f"put it in an environment variable and write `{key}_env: "
+                    f"{(app_id + '_' + key).upper()}` instead",
                     at_key=True,
                 )
 

@@ -28,6 +28,7 @@ from engine.config.model import (
     PushRule,
     RosterConfig,
     Settings,
+    credential_kind,
     is_secret_key,
 )
 from engine.errors import ConfigInvalid, Problem
@@ -271,6 +272,17 @@ def _literal_secrets(config: RosterConfig) -> list[Problem]:
                     problems.append(
                         Problem(
                             message=f"`{key}` holds a secret; secrets are never exported",
+                            path=here,
+                            hint=f"use `{key}_env: ENV_VAR_NAME` instead",
+                        )
+                    )
+                elif any(
+                    credential_kind(v) for v in (inner if isinstance(inner, list) else [inner])
+                ):
+                    problems.append(
+                        Problem(
+                            message=f"`{key}` holds a credential (not shown); secrets are never "
+                            "exported",
                             path=here,
                             hint=f"use `{key}_env: ENV_VAR_NAME` instead",
                         )

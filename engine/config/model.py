@@ -58,6 +58,7 @@ default 50, default direction inbound.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -119,6 +120,33 @@ def is_secret_key(key: str) -> bool:
     if folded.endswith("_env"):
         return False
     return folded in _SECRET_EXACT or folded.endswith(_SECRET_SUFFIXES)
+
+
+_URL_USERINFO = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]*@", re.IGNORECASE)
+_CREDENTIAL_VALUES = (
+    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY")),
+    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,})")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("an API secret key", re.compile(r"\b(sk|rk)[-_](live_|test_|proj-)?[A-Za-z0-9]{20,}")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")),
+    ("an authorization header", re.compile(r"^\s*(bearer|basic)\s+\S{8,}", re.IGNORECASE)),
+)
+
+
+def credential_kind(value: object) -> str | None:
+    """What a connector setting's value holds if it looks like a credential (a URL with
+    user-info such as `https://admin:pw@host`, a token, a key), else None. The value itself is
+    never repeated in a message."""
+    if not isinstance(value, str):
+        return None
+    if _URL_USERINFO.match(value.strip()):
+        return "a URL with a user name or password in it (user:password@)"
+    for kind, pattern in _CREDENTIAL_VALUES:
+        if pattern.search(value):
+            return kind
+    return None
 
 
 class _Model(BaseModel):

@@ -47,7 +47,7 @@ from engine.services.provisioning import (
 )
 from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
 from engine.services.records import RecordRef
-from engine.services.runs import ChangeRow, RunSummary
+from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
 from engine.store.db import default_db_path
 from engine.sync.matrix import (
     DirectoryMatrix,
@@ -60,6 +60,8 @@ from engine.sync.matrix import (
 from engine.sync.simulate import IdentityImpact
 
 __all__ = [
+    "APPLIED_STATUSES",
+    "PLANNED_STATUSES",
     "PushMapping",
     "PushRule",
     "Targeting",

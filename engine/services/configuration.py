@@ -18,6 +18,7 @@ from engine.store.repo import (
     save_config,
     set_meta,
 )
+from engine.sync.lock import refuse_while_applying
 
 if TYPE_CHECKING:
     from engine.config import ConfigChange, ValidationResult
@@ -86,6 +87,7 @@ class ConfigurationService:
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
         with self.ctx.db.session() as session, session.begin():
+            refuse_while_applying(self.ctx.db, session, f"Importing {source}")
             sections = save_config(session, result.config, actor=actor or current_actor())
             save_apps(session, result.config, base_dir)
             set_meta(session, "config_base_dir", str(base_dir.resolve()))

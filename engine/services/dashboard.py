@@ -99,6 +99,14 @@ class DashboardService:
         if runs and runs[0].status in ("failed", "blocked-by-threshold"):
             errors += 1
             warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+        elif runs and runs[0].status.endswith("-with-failures"):
+            # the failed imports are counted with their apps above; refused pushes are the run's
+            pushes = [f for f in runs[0].counts.get("failures", []) if f.get("stage") != "import"]
+            errors += 1 if pushes else 0
+            warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+        loose = self.ctx.db.permission_warning()
+        if loose:
+            warnings.insert(0, loose)
         if not apps:
             warnings.append(
                 "No apps are configured: import a configuration "

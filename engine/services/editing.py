@@ -60,6 +60,7 @@ from engine.store.repo import (
     save_config,
     stable_hash,
 )
+from engine.sync.lock import refuse_while_applying
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -275,6 +276,7 @@ class EditingService:
             )
         who = actor or current_actor()
         with self.ctx.db.session() as session, session.begin():
+            refuse_while_applying(self.ctx.db, session, f"Changing {done.path}")
             if _version(config_versions(session)) != version:
                 raise _conflict(session, done.path)
             save_config(session, new_config, actor=who, audit=False)

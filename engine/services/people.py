@@ -17,6 +17,7 @@ from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.store.repo import current_actor
 from engine.sync.attributes import Candidate
+from engine.sync.lock import refuse_while_applying
 from engine.sync.writer import bump_manual_generation
 
 
@@ -194,6 +195,8 @@ class PeopleService:
         account = self.records.account_by_key(account_key)
         user = self.records.person(who) if who is not None else None
         with self.ctx.db.session() as session, session.begin():
+            what = f"Linking {account_key}" if user else f"Unlinking {account_key}"
+            refuse_while_applying(self.ctx.db, session, what)
             row = session.get(Account, account.id)
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")
@@ -222,6 +225,9 @@ class PeopleService:
         """Pin (or release) an account's current link as it is."""
         account = self.records.account_by_key(account_key)
         with self.ctx.db.session() as session, session.begin():
+            refuse_while_applying(
+                self.ctx.db, session, f"{'Pinning' if pinned else 'Unpinning'} {account_key}"
+            )
             row = session.get(Account, account.id)
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")

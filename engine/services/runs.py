@@ -13,7 +13,11 @@ from sqlmodel import col
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
 from engine.store.models import Change, Run
+from engine.sync.incremental import APPLIED as APPLIED_STATUSES
+from engine.sync.pipeline import PLANNED as PLANNED_STATUSES
 from engine.sync.pipeline import STAGES, SyncResult
+
+__all__ = ["APPLIED_STATUSES", "PLANNED_STATUSES", "ChangeRow", "RunSummary", "RunsService"]
 
 
 @dataclass(frozen=True)

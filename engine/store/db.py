@@ -6,8 +6,12 @@ store never creates a folder: a mistyped path stays an error.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import shlex
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,10 +19,10 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreLocked
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
@@ -36,13 +40,43 @@ def _json_dumps(value: object) -> str:
 JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
-def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+#: How long a write waits for another process's write lock on a SQLite store (seconds).
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+def _sqlite_pragmas(
+    dbapi_connection: sqlite3.Connection, _record: object, *, busy_timeout: float
+) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.close()
+
+
+_LOCKED = ("database is locked", "database table is locked", "database is busy")
+
+
+def _is_locked(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.OperationalError) and str(orig).startswith(_LOCKED)
+
+
+def db_error_text(exc: BaseException) -> str:
+    """What went wrong with the database, for an admin: the driver's own first line, never
+    SQLAlchemy's full text (it carries the statement and its parameters: rows of personal
+    data)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    if orig is None:
+        return exc.__class__.__name__
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{orig.__class__.__name__}: {first[:300]}" if first else orig.__class__.__name__
+
+
+def _companions(path: Path) -> list[Path]:
+    """SQLite's write-ahead log and shared-memory files beside a store, when there."""
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
 def default_db_path() -> Path:
@@ -55,7 +89,8 @@ def default_db_path() -> Path:
 class Database:
     """One identity store. Each worker thread opens its own `session()`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float | None = None) -> None:
+        self.busy_timeout = BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout
         try:
             make_url(url).port  # noqa: B018 - a bad port is only found when read
         except (SQLAlchemyError, ValueError) as exc:  # not a URL at all, or a bad port
@@ -101,10 +136,11 @@ class Database:
             if self.is_sqlite:
                 engine = create_engine(
                     self.url,
-                    connect_args={"check_same_thread": False, "timeout": 10},
+                    connect_args={"check_same_thread": False, "timeout": self.busy_timeout},
                     **JSON_CODEC,
                 )
-                event.listen(engine, "connect", _sqlite_pragmas)
+                pragmas = functools.partial(_sqlite_pragmas, busy_timeout=self.busy_timeout)
+                event.listen(engine, "connect", pragmas)
             else:
                 try:
                     engine = create_engine(self.url, pool_pre_ping=True, **JSON_CODEC)
@@ -127,7 +163,11 @@ class Database:
         path = self.sqlite_path
         if path is not None:  # creating a store may create its folder; opening one never does
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                # the store holds personal data: its folder and file are its owner's alone
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if not path.exists():
+                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+                    os.chmod(path, 0o600)  # whatever the umask
             except OSError as exc:
                 raise StoreError(
                     f"Cannot create the identity store at {path}: {exc.strerror or exc}. "
@@ -152,8 +192,49 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
+        """A session; a database error leaves it as a StoreError (StoreLocked when another
+        process kept the write lock past the busy timeout) whose message carries no data."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from None
+
+    def error(self, exc: SQLAlchemyError) -> StoreError:
+        if _is_locked(exc):
+            return StoreLocked(
+                f"The identity store {self.display_url} stayed locked for "
+                f"{self.busy_timeout:g} s: another process (a sync, a console, or a tool such "
+                "as sqlite3) holds its write lock. This command wrote nothing more; try again "
+                "when that process has finished."
+            )
+        return StoreError(
+            f"The identity store {self.display_url} refused the operation "
+            f"({db_error_text(exc)}). Nothing more was written; check the store and try again."
+        )
+
+    def permission_warning(self) -> str | None:
+        """A warning, with the command that fixes it, when the SQLite store (or, for the
+        default store, its folder) can be read by other users than its owner."""
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return None
+        loose = [p for p in (path, *_companions(path)) if p.stat().st_mode & 0o077]
+        folder = path.parent
+        default = path.resolve() == default_db_path().resolve()
+        if default and folder.stat().st_mode & 0o077:
+            loose.append(folder)
+        if not loose:
+            return None
+        mode = stat.filemode(path.stat().st_mode)
+        fix = f"chmod 600 {' '.join(shlex.quote(str(p)) for p in (path, *_companions(path)))}"
+        if default:
+            fix += f" && chmod 700 {shlex.quote(str(folder))}"
+        return (
+            f"The identity store {path} can be read by other users ({mode}"
+            f"{', and its folder' if folder in loose else ''}); it holds personal data. "
+            f"Make it yours alone: {fix}"
+        )
 
     def dispose(self) -> None:
         if self._engine is not None:

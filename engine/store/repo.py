@@ -5,9 +5,10 @@ Reads use Core selects (no ORM object per row) so that loading 100,000 people st
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
+import os
+import pwd
 from collections import defaultdict
 from typing import Any, cast
 
@@ -39,10 +40,13 @@ CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "v
 
 
 def current_actor() -> str:
+    """The OS user running this process, from its user id: never USER or LOGNAME, which anyone
+    can set (DESIGN §14: the actor of every run and audit event is the process's OS user)."""
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers): the uid itself
+        return f"uid {uid}"
 
 
 def stable_hash(value: Any) -> str:

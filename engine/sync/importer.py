@@ -53,10 +53,12 @@ def _import_app(
         digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
         report.problems.append(f"{app_id}: {_shown(exc.message)}")
+        report.fail(app_id, f"failed to import: {_shown(exc.message)}")
         report.bump("apps_failed")
         return
     except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
         report.problems.append(f"{app_id}: the connector failed unexpectedly: {exc!r}")
+        report.fail(app_id, f"failed to import: the connector failed unexpectedly: {exc!r}")
         report.bump("apps_failed")
         return
     imported.add(app_id)

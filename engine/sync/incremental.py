@@ -19,6 +19,9 @@ from engine.store.models import Run
 from engine.store.repo import stable_hash
 from engine.sync.importer import connector_spec
 
+#: The statuses of a run that applied its plan (some apps may have failed: exit 5).
+APPLIED = ("applied", "applied-with-failures")
+
 
 def sync_signature(
     apps: list[AppConfig],
@@ -46,7 +49,7 @@ def sync_signature(
 def _last_applied(session: Session) -> Run | None:
     return session.execute(
         select(Run)
-        .where(col(Run.status) == "applied", col(Run.dry_run).is_(False))
+        .where(col(Run.status).in_(APPLIED), col(Run.dry_run).is_(False))
         .order_by(col(Run.id).desc())
         .limit(1)
     ).scalar_one_or_none()
@@ -62,7 +65,7 @@ def needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> b
         .order_by(col(Run.id).desc())
         .limit(1)
     ).scalar_one_or_none()
-    if previous is None or previous.status not in ("applied", "blocked-by-threshold"):
+    if previous is None or previous.status not in (*APPLIED, "blocked-by-threshold"):
         return True
     last_applied = _last_applied(session)
     if last_applied is None:

@@ -7,13 +7,18 @@ from __future__ import annotations
 import os
 import socket
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
-from engine.errors import SyncLocked
+from engine.errors import StoreError, SyncLocked
 from engine.store.db import Database
 from engine.store.models import Run, SyncLock, utcnow
+
+#: The stores whose lock this process holds now. A lock row naming this process for a store
+#: not in it was left by a run of ours that could not give it back (the store stayed locked by
+#: another process): it is stale like a dead process's.
+_HELD: set[str] = set()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -42,7 +47,7 @@ def acquire_lock(db: Database, actor: str) -> None:
     with db.session() as session:
         held = session.get(SyncLock, "sync")
         if held is not None:
-            if held.host != host or _pid_alive(held.pid):
+            if not _stale(db, held):
                 raise SyncLocked(_locked_message(held))
             session.delete(held)  # its process died: the lock is stale, and so is its run
             session.execute(
@@ -62,12 +67,44 @@ def acquire_lock(db: Database, actor: str) -> None:
             session.rollback()
             session.expunge_all()
             raise SyncLocked(_locked_message(session.get(SyncLock, "sync"))) from None
+    _HELD.add(db.url)
 
 
 def release_lock(db: Database) -> None:
-    """Give the lock back, if this process holds it."""
-    with db.session() as session:
-        held = session.get(SyncLock, "sync")
-        if held is not None and held.pid == os.getpid():
-            session.delete(held)
-            session.commit()
+    """Give the lock back, if this process holds it. When the store cannot be written (another
+    process holds SQLite's write lock past the busy timeout) the row stays, and the next sync,
+    from this process or another, finds it stale and marks its run failed."""
+    _HELD.discard(db.url)
+    try:
+        with db.session() as session:
+            held = session.get(SyncLock, "sync")
+            if held is not None and held.pid == os.getpid():
+                session.delete(held)
+                session.commit()
+    except StoreError:
+        pass
+
+
+def _stale(db: Database, held: SyncLock) -> bool:
+    """A lock whose process died on this host, or one this process left and does not hold."""
+    if held.host != socket.gethostname():
+        return False
+    return not _pid_alive(held.pid) or (held.pid == os.getpid() and db.url not in _HELD)
+
+
+def refuse_while_applying(db: Database, session: Session, what: str) -> None:
+    """Raise SyncLocked, naming who runs it and since when, when a sync (or provisioning run)
+    is applying: `what` (a link, a pin, a configuration change) would race its writes. A dry
+    run writes nothing, so it stops nothing; a stale lock does not either."""
+    held = session.get(SyncLock, "sync")
+    if held is None or _stale(db, held):
+        return
+    running = set(session.scalars(select(col(Run.dry_run)).where(col(Run.status) == "running")))
+    if running == {True}:  # only a dry run: it plans, and writes nothing
+        return
+    since = held.since.strftime("%Y-%m-%d %H:%M:%S UTC")
+    raise SyncLocked(
+        f"{what} is refused: a sync is applying, started by {held.holder} on {held.host} "
+        f"(pid {held.pid}) since {since}. Nothing was changed; wait for it to finish and try "
+        "again."
+    )

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from engine.cel import CelEngine
 from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
-from engine.errors import ConnectorError, InvalidInput, RosterError
+from engine.errors import ConnectorError, InvalidInput, RosterError, StoreLocked
 from engine.store.db import Database
 from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
@@ -36,7 +37,7 @@ from engine.sync import writer
 from engine.sync.attributes import compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
-from engine.sync.incremental import needs_everyone, section_changed, sync_signature
+from engine.sync.incremental import APPLIED, needs_everyone, section_changed, sync_signature
 from engine.sync.loading import load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
@@ -74,6 +75,19 @@ STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 
+#: A run's status -> the command line's exit code (DESIGN §11): 5 is "applied (or planned), but
+#: some apps failed to import or some pushes were refused; the run says which".
+EXIT_CODES = {
+    "applied": 0,
+    "planned": 0,
+    "blocked-by-threshold": 3,
+    "applied-with-failures": 5,
+    "planned-with-failures": 5,
+}
+#: The statuses of a run that went through with its plan stored (APPLIED: with it applied).
+PLANNED = ("planned", "planned-with-failures")
+
+
 class Cancelled(RosterError):
     pass
 
@@ -101,8 +115,18 @@ class SyncResult:
         return {deletion.label: objects for deletion, objects in self.removals.items()}
 
     @property
+    def failures(self) -> list[dict[str, str]]:
+        """What makes the run "with failures": each app that failed to import or to be read
+        back, and the pushes and creations an app refused, with the reason."""
+        return [
+            {"stage": stage.name, "app": app_id, "reason": reason}
+            for stage in self.stages
+            for app_id, reason in stage.failures
+        ]
+
+    @property
     def exit_code(self) -> int:
-        return {"applied": 0, "planned": 0, "blocked-by-threshold": 3}.get(self.status, 1)
+        return EXIT_CODES.get(self.status, 1)
 
     def as_dict(self, limit: int = 1000) -> dict[str, Any]:
         return {
@@ -115,6 +139,7 @@ class SyncResult:
             "changes_truncated": len(self.planned) > limit,
             "deletions": self.deletions,
             "error": self.error,
+            "failures": self.failures,
             "seconds": self.seconds,
         }
 
@@ -208,7 +233,10 @@ def _run_locked(
         state.checkpoint = checkpoint
         step("import", 0)
         imported = run_import(state, apps, base_dir, reports[0])
-        import_errors = {p.split(":", 1)[0]: p for p in reports[0].problems}
+        # app -> why it failed (the dashboard shows it beside the app's name)
+        import_errors = {
+            app_id: why.removeprefix("failed to import: ") for app_id, why in reports[0].failures
+        }
         step("identify", 1)
         cel.population = state.population()  # c1.* functions in filters and rules see everyone
         known = {a.id for a in apps}
@@ -258,7 +286,7 @@ def _run_locked(
             result.status = "blocked-by-threshold"
             result.error = blocked
         elif dry_run:
-            result.status = "planned"
+            result.status = "planned-with-failures" if result.failures else "planned"
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
@@ -273,17 +301,26 @@ def _run_locked(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
             )
             _settle(db, run_id, config, base_dir, versions, settled, manual)
-            result.status = "applied"
+            result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
     except RosterError as exc:
         result.status, result.error = "failed", exc.message
+    except SQLAlchemyError as exc:  # its text carries the statement's rows: never shown
+        result.status, result.error = "failed", db.error(exc).message
     except Exception as exc:  # noqa: BLE001 - recorded on the run, never half-applied silently
         result.status, result.error = "failed", f"{exc.__class__.__name__}: {exc}"
     marks.append(("end", time.perf_counter()))
     for (label, start), (_, end) in zip(marks, marks[1:], strict=False):
         result.seconds[label] = round(result.seconds.get(label, 0.0) + end - start, 3)
-    _finish(db, run_id, result, state, committed)
+    try:
+        _finish(db, run_id, result, state, committed)
+    except StoreLocked as exc:
+        stopped = "applied" if result.status in APPLIED else f"{result.status}: {result.error}"
+        raise StoreLocked(
+            f"{exc.message} Run {run_id} ({stopped}) could not be recorded as finished; the "
+            "next sync marks it failed."
+        ) from None
     return result
 
 
@@ -334,18 +371,28 @@ def _push(
             for app_id in {item.app_id for item in pushes}
         }
         failures = send(pushes, connectors)
+        refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
             report.bump("refused")
             report.problems.append(f"{app_id}:{external_id}: the app refused the push: {reason}")
+            refused.setdefault(app_id, []).append(f"{external_id}: {reason}")
+        for app_id, reasons in sorted(refused.items()):
+            more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            report.fail(app_id, f"refused {_count(len(reasons), 'push')}: {reasons[0]}{more}")
         relisted = {}
         for app_id, connector in connectors.items():
             try:
                 relisted[app_id] = (connector.list_all(), connector.source_version())
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
+                report.fail(app_id, f"could not be read back after pushing: {exc}")
         with db.session() as session, session.begin():
             writer.write_push(session, state, run_id, pushes, failures, relisted)
     committed.add("push")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith('sh') else 's'}"
 
 
 def _provision(
@@ -427,6 +474,13 @@ def _nothing_changed(
     return result
 
 
+def failures_summary(failures: list[dict[str, str]]) -> str:
+    """One line for the run's error: which apps failed and why, the first few in full."""
+    shown = [f"{f['app']} {f['reason']}" for f in failures[:3]]
+    more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+    return "; ".join(shown) + more
+
+
 def _finish(
     db: Database, run_id: int, result: SyncResult, state: WorkState, committed: set[str]
 ) -> None:
@@ -434,8 +488,12 @@ def _finish(
     counts["changes"] = len(result.planned)
     # what each stage reported stays with the run, for `roster runs` and the Sync screen
     counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}
+    if result.failures:
+        counts["failures"] = result.failures[:200]
+        if not result.error and result.status in (*APPLIED, *PLANNED):
+            result.error = failures_summary(result.failures)
     with db.session() as session, session.begin():
-        if result.status != "applied":
+        if result.status not in APPLIED:
             # the plan (or what was computed before the failure) is kept, marked not applied;
             # stages already written are in the journal as applied
             pending = [c for c in state.changes if c.stage not in committed]

@@ -239,6 +239,11 @@ def create(
                 f"{creation.app_id} refused the account for {creation.user_label} "
                 f"(request {creation.request_id}): {exc.message}"
             )
+            report.fail(
+                creation.app_id,
+                f"refused the account for {creation.user_label} "
+                f"(request {creation.request_id}): {exc.message}",
+            )
             continue
         report.bump("created")
         created.append((creation, listed))

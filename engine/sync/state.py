@@ -53,9 +53,15 @@ class StageReport:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # information, not trouble
+    # what makes an applied run "applied with failures" (exit 5): an app that failed to import
+    # or to be read back, a push or a creation the app refused; (app id, why)
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
     def bump(self, key: str, by: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + by
+
+    def fail(self, app_id: str, reason: str) -> None:
+        self.failures.append((app_id, reason))
 
     def as_dict(self) -> dict[str, Any]:
         return {

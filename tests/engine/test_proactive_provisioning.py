@@ -97,7 +97,7 @@ def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: P
     services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
     result = services.sync()
     provision = next(s for s in result.stages if s.name == "provision")
-    assert result.status == "applied"
+    assert result.status == "applied-with-failures" and result.exit_code == 5
     approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
     assert provision.counts["refused"] == 1
     assert provision.counts["created"] == approved - 1

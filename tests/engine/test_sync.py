@@ -194,7 +194,7 @@ def test_a_failing_connector_loses_nothing(tmp_path: Path) -> None:
     services.sync()
     (tmp_path / "org" / "idp.yaml").write_text("accounts: [ {id: broken\n")
     result = services.sync()
-    assert result.status == "applied"
+    assert result.status == "applied-with-failures" and result.exit_code == 5
     imported = next(s for s in result.stages if s.name == "import")
     assert imported.counts["apps_failed"] == 1
     assert any(p.startswith("idp:") for p in imported.problems)

@@ -1,0 +1,137 @@
+"""Issue 12 §5: credentials in connector settings are refused without echoing them; the actor of
+runs and audit events is the OS user, not USER/LOGNAME; the store and its folder are their
+owner's alone, and a store readable by others gets a warning with the command that fixes it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pwd
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from console.cli import main
+from engine.services import open_services
+from engine.store.db import default_db_path
+from tests.engine.org import CONFIG, write_org
+
+PASSWORD = "Hunter2-very-secret"
+GITHUB_TOKEN = "ghp_" + "Ab3" * 12
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def store(tmp_path: Path) -> tuple[Path, Path]:
+    db = tmp_path / "roster.db"
+    config = write_org(tmp_path / "org")
+    assert cli("init", "--empty", "--db", str(db))[0] == 0
+    assert cli("config", "import", str(config), "--db", str(db))[0] == 0
+    return db, config
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("base_url", f"https://admin:{PASSWORD}@ldap.example.com/", "a URL with a user name"),
+        ("server", f"ldaps://cn=admin:{PASSWORD}@ldap.example.com", "a URL with a user name"),
+        ("auth", GITHUB_TOKEN, "a GitHub token"),
+        ("header", f"Bearer {PASSWORD}", "an authorization header"),
+    ],
+)
+def test_a_credential_in_a_setting_is_refused_and_never_echoed(
+    tmp_path: Path, key: str, value: str, words: str
+) -> None:
+    db, path = store(tmp_path)
+    config = copy.deepcopy(CONFIG)
+    config["apps"][1]["settings"][key] = value
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    secret = value.split(":")[-1].split("@")[0] if "@" in value else value.split()[-1]
+    for args in (["config", "validate"], ["config", "import"]):
+        code, out, err = cli(*args, str(path), "--db", str(db))
+        assert code == 1, (args, out, err)
+        assert f"apps[1].settings.{key}" in out + err
+        assert f"app `idp`: `{key}` holds {words}" in out + err
+        assert secret not in out + err and value not in out + err
+    code, out, err = cli(
+        "config", "set", f"apps.idp.settings.{key}", json.dumps(value), "--db", str(db)
+    )
+    assert code == 1, out + err
+    assert f"`{key}` holds {words}" in out + err and secret not in out + err
+    # nothing of it reached the store: not the configuration, not the audit log
+    assert secret not in cli("config", "export", "--db", str(db))[1]
+    assert secret not in cli("audit", "--json", "--db", str(db))[1]
+
+
+def test_ordinary_urls_and_paths_are_not_credentials(tmp_path: Path) -> None:
+    db, path = store(tmp_path)
+    config = copy.deepcopy(CONFIG)
+    config["apps"][1]["settings"]["homepage"] = "https://idp.example.com/admin?user=x"
+    config["apps"][1]["settings"]["password_env"] = "IDP_PASSWORD"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, out, err = cli("config", "validate", str(path), "--db", str(db))
+    assert "credential" not in out + err and "user name or password" not in out + err
+
+
+def test_the_actor_is_the_os_user_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, _ = store(tmp_path)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, "mallory")
+    assert cli("sync", "--db", str(db))[0] == 0
+    assert cli("config", "set", "directories.hr.filter", '"CREATE"', "--db", str(db))[0] == 0
+    assert cli("link", "github:g1", "ann.lee@example.com", "--db", str(db))[0] == 0
+    (run,) = json.loads(cli("runs", "--json", "--db", str(db))[1])
+    assert run["started_by"] == me
+    audit = json.loads(cli("audit", "--json", "--db", str(db))[1])
+    assert audit and {entry["actor"] for entry in audit} == {me}
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    old = os.umask(0o022)  # files 0644 unless created otherwise
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("usual_umask")
+def test_a_new_store_and_its_folder_are_the_owners_alone(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "folder" / "roster.db"
+    assert cli("init", "--empty", "--db", str(db))[0] == 0
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    # the default store (HOME is the test's own, see conftest)
+    code, out, err = cli("init", "--empty")
+    assert code == 0, out + err
+    default = default_db_path()
+    assert stat.S_IMODE(default.stat().st_mode) == 0o600
+    assert stat.S_IMODE(default.parent.stat().st_mode) == 0o700
+    assert "Warning" not in err
+
+
+def test_a_store_readable_by_others_gets_a_warning_with_the_fix(tmp_path: Path) -> None:
+    code, _, _ = cli("init", "--empty")
+    assert code == 0
+    default = default_db_path()
+    default.chmod(0o644)
+    default.parent.chmod(0o755)
+    code, out, err = cli("runs")
+    assert code == 0
+    assert f"Warning: The identity store {default} can be read by other users (-rw-r--r--" in err
+    assert f"chmod 600 {default}" in err and f"chmod 700 {default.parent}" in err
+    dashboard = open_services(db_path=default).dashboard()
+    assert dashboard.warnings[0].startswith(f"The identity store {default} can be read")
+    os.system(err.split("yours alone: ", 1)[1].strip())  # the command it gives fixes it
+    code, out, err = cli("runs")
+    assert "Warning" not in err
+    assert not any("can be read" in w for w in open_services(db_path=default).dashboard().warnings)
