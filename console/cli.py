@@ -105,7 +105,9 @@ def _services(init: str | None = None) -> Any:
     services = open_services(
         db_path=settings.db_path, database_url=settings.database_url, init=init
     )
-    loose = services.db.permission_warning()
+    # text for people only: with --json, stderr carries the error's JSON and nothing else
+    as_json = bool(click.get_current_context().params.get("as_json"))
+    loose = None if as_json else services.db.permission_warning()
     if loose:
         echo(f"Warning: {loose}", err=True)
     return services

@@ -135,3 +135,12 @@ def test_a_store_readable_by_others_gets_a_warning_with_the_fix(tmp_path: Path) 
     code, out, err = cli("runs")
     assert "Warning" not in err
     assert not any("can be read" in w for w in open_services(db_path=default).dashboard().warnings)
+
+
+def test_json_output_keeps_stderr_for_its_error_only(tmp_path: Path) -> None:
+    assert cli("init", "--empty")[0] == 0
+    default_db_path().chmod(0o644)
+    code, out, err = cli("runs", "--json")
+    assert code == 0 and json.loads(out) == [] and err == ""
+    code, out, err = cli("runs", "99", "--json")
+    assert code == 1 and json.loads(err)["ok"] is False
