@@ -39,8 +39,16 @@ async def edit_externally(screen: Screen[Any], path: str | None) -> EditResult |
     what = f"Editing {where} in your editor"
     try:
         services.config_get(path or "")  # a wrong path is refused before the screen goes
+        failure: BaseException | None = None
         with app.suspend():
-            result = services.edit_in_editor(path or "")
+            # Textual's suspend() resumes the screen only when its block ends normally: an
+            # error raised inside would leave the terminal in line mode with a blank screen.
+            try:
+                result = services.edit_in_editor(path or "")
+            except Exception as exc:  # raised again below, once the console is back
+                failure, result = exc, None
+        if failure is not None:
+            raise failure
     except SuspendNotSupported:
         app.notify(
             "This terminal cannot be handed to an editor (is Roster running in a browser?). "

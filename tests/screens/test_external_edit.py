@@ -84,7 +84,7 @@ async def test_the_palette_opens_an_object_in_the_editor_until_it_is_valid(
     entry = services.last_change("directories.hr")
     assert entry is not None and entry.action == "config.edit"
     assert entry.path == "directories.hr.filter"
-    assert entry.diff()[-2:] == ['-      : "MATCH_ONLY"', '+      : "IGNORE"']
+    assert entry.diff()[-2:] == ['-    : "MATCH_ONLY"', '+    : "IGNORE"']  # a text diffs as its lines
 
 
 async def test_an_abandoned_edit_and_a_wrong_path_change_nothing(
@@ -113,3 +113,29 @@ async def test_a_terminal_that_cannot_be_handed_over_says_so(services: Any) -> N
         assert await edit_externally(app.screen, "settings") is None
         await pilot.pause()
     assert any("cannot be handed to an editor" in n for n in notes(app))
+
+
+async def test_an_editor_that_fails_gives_the_console_back_with_the_error(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Textual's suspend() resumes the screen only when its block ends without an exception
+    # (no try/finally): this stand-in behaves the same, so an error escaping the block would
+    # leave `resumed` False (in a real terminal: a blank screen in line mode).
+    resumed: list[bool] = []
+
+    @contextlib.contextmanager
+    def like_textual() -> Iterator[None]:
+        yield
+        resumed.append(True)
+
+    monkeypatch.setenv("EDITOR", "/nonexistent/editor")
+    exported = services.export_config()
+    app = RosterApp(services)
+    monkeypatch.setattr(app, "suspend", like_textual)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert await edit_externally(app.screen, "directories.hr") is None
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal), "the error dialog")
+        assert "/nonexistent/editor" in str(app.screen.message)
+    assert resumed == [True]
+    assert services.export_config() == exported
