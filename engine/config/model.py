@@ -87,6 +87,7 @@ DEFAULT_DIRECTION: Direction = "inbound"
 DEFAULT_SCORE = 50
 DEFAULT_TARGETING: TargetingKind = "everyone"
 DEFAULT_MAX_OBJECTS = 500
+MAX_STORED_INT = 2**63 - 1
 DEFAULT_MAX_PERCENT = 20.0
 # Directions whose values flow into the console (attributes) and out to the app (push).
 INBOUND_DIRECTIONS: tuple[Direction, ...] = ("inbound", "bidirectional")
@@ -161,7 +162,8 @@ class _Model(BaseModel):
 class DeletionThreshold(_Model):
     """A run that would remove or disable more than the smaller of these stops before applying."""
 
-    max_objects: int = Field(DEFAULT_MAX_OBJECTS, ge=0)
+    # bounded so it fits the store's 64-bit integers (the audit keeps it too)
+    max_objects: int = Field(DEFAULT_MAX_OBJECTS, ge=0, le=MAX_STORED_INT)
     max_percent: float = Field(DEFAULT_MAX_PERCENT, ge=0, le=100)
 
 

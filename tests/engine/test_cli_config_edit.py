@@ -266,3 +266,16 @@ def test_a_dry_run_of_a_directory_or_ownership_edit_says_what_it_does_to_people(
                        "300", "--dry-run")  # fmt: skip
     assert code == 0 and "if saved" not in out  # no people change: no simulation
     assert run(runner, db, "config", "export")[1] == before
+
+
+def test_an_integer_beyond_64_bits_is_a_validation_error_not_a_traceback(
+    store: tuple[CliRunner, Path],
+) -> None:
+    runner, db = store
+    before = run(runner, db, "config", "export")[1]
+    code, out, err = run(
+        runner, db, "config", "set", "settings.deletion_threshold.max_objects", "9" * 29
+    )
+    assert code == 1 and "Traceback" not in err
+    assert "settings.deletion_threshold.max_objects: `max_objects` is 9999" in err
+    assert run(runner, db, "config", "export")[1] == before
