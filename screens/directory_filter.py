@@ -380,7 +380,10 @@ class DirectoryFilterScreen(RosterScreen):
         if not self._ready:
             return
         text = self.editor.text
-        self.query_one("#filter-impact-box").add_class("-stale")
+        box = self.query_one("#filter-impact-box")
+        box.add_class("-stale")
+        # the numbers below are the previous text's until the simulation of this one ends
+        box.border_subtitle = "working out this text's impact…"
         self.compute_impact(text)
         self.load_spot(text, self.page_offset)
         if not text.strip():
@@ -417,7 +420,9 @@ class DirectoryFilterScreen(RosterScreen):
     ) -> None:
         if message.text != self.editor.text:
             return  # an older text; the newer one's impact is on its way
-        self.query_one("#filter-impact-box").remove_class("-stale")
+        box = self.query_one("#filter-impact-box")
+        box.remove_class("-stale")
+        box.border_subtitle = ""
         view = self.query_one("#filter-impact", Static)
         if message.impact is None:
             self.impact = None
@@ -648,6 +653,7 @@ class DirectoryFilterScreen(RosterScreen):
         if self._impact_for == text and self.impact is not None:
             self.confirm_and_save(text, self.impact)
         else:
+            self.notify("Working out what this filter does before saving…", timeout=3)
             self.check_save(text)
 
     @work(
