@@ -38,6 +38,7 @@ from engine.config.yaml_positions import Path
 from engine.connectors.base import ConnectorDescription, ConnectorSpec
 from engine.errors import ConnectorError, Problem
 from engine.records import STANDARD_ATTRIBUTES
+from engine.text import printable
 
 Describe = Callable[[ConnectorSpec], ConnectorDescription]
 
@@ -165,6 +166,8 @@ def _default_cel(population: Any) -> CelChecker | None:
     return engine
 
 
+FILTER_SAMPLE = 200  # records a directory filter is tried on when validating
+
 _PATH_TOKEN = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
 
 
@@ -262,6 +265,45 @@ class Checker:
                     problem.severity or "error",
                     cel_position=(problem.line, problem.column),
                 )
+            )
+
+    def check_filter_results(self, path: Path, directory: Directory) -> None:
+        """A filter that compiles but decides nothing (`account.email`, `1 + 1`) would leave every
+        account of its directory in error on each sync: tried on the app's records at hand, a
+        filter that returns no decision for any of them is refused."""
+        population = getattr(self.cel, "population", None)
+        accounts = [
+            a
+            for a in (getattr(population, "accounts", None) or [])
+            if a.app_id == directory.app and a.status != "DELETED"
+        ][:FILTER_SAMPLE]
+        if not accounts or directory.filter is None:
+            return
+        from engine.cel import CelCompileError, CelEvalError, normalize_filter_result, to_python
+
+        cel: Any = self.cel
+        try:
+            program = cel.compile("directory_filter", directory.filter)
+        except CelCompileError:
+            return  # check_cel reported it
+        wrong: list[tuple[Any, Any]] = []
+        for account in accounts:
+            try:
+                value = cel.evaluate(program, cel.activation_for("directory_filter", account))
+            except (CelEvalError, ValueError):
+                continue  # data-dependent failures are the preview's and the run's to report
+            if normalize_filter_result(value) is not None:
+                return
+            wrong.append((account, value))
+        if wrong:
+            account, value = wrong[0]
+            shown = printable(repr(to_python(value)), 60)
+            self.error(
+                path,
+                f"the filter decides nothing: it returned no decision for any of the "
+                f"{len(wrong)} {directory.app} accounts tried (e.g. {account.external_id} → "
+                f"{shown})",
+                'return true, false, "CREATE", "MATCH_ONLY" or "IGNORE"',
             )
 
     def app_ref(self, path: Path, app_id: str, what: str) -> App | None:
@@ -438,7 +480,10 @@ class Checker:
                         "remove it from `directories:`; its accounts find owners by ownership",
                     )
             if directory.filter is not None:
+                before = len(self.issues)
                 self.check_cel((*path, "filter"), "directory_filter", directory.filter)
+                if len(self.issues) == before:
+                    self.check_filter_results((*path, "filter"), directory)
             if directory.merge_rules is not None:
                 if not directory.merge_rules:
                     self.error(

@@ -304,3 +304,18 @@ def test_the_editor_round_trip_validates_and_saves(org: Services) -> None:
     )
     entry = org.last_change("settings.deletion_threshold.max_objects")
     assert entry is not None and (entry.actor, entry.path) == ("carol", "settings")
+
+
+def test_a_filter_that_decides_nothing_for_any_account_is_refused(org: Services) -> None:
+    exported = org.export_config()
+    for text in ("account.email", "1 + 1"):
+        with pytest.raises(ConfigInvalid) as refused:
+            org.config_edit(ConfigEdit("set", "directories.hr.filter", text))
+        (problem,) = refused.value.problems
+        assert problem.path == "directories.hr.filter"
+        assert "the filter decides nothing" in problem.message
+        assert '"MATCH_ONLY"' in problem.hint
+    # a filter that decides for some accounts and not others is the run's to report, per account
+    mixed = 'account.profile.employment_status == "TERMINATED" ? "IGNORE" : account.email'
+    org.config_edit(ConfigEdit("set", "directories.hr.filter", mixed), dry_run=True)
+    assert org.export_config() == exported
