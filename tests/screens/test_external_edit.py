@@ -84,7 +84,7 @@ async def test_the_palette_opens_an_object_in_the_editor_until_it_is_valid(
     entry = services.last_change("directories.hr")
     assert entry is not None and entry.action == "config.edit"
     assert entry.path == "directories.hr.filter"
-    assert entry.diff()[-2:] == ['-    : "MATCH_ONLY"', '+    : "IGNORE"']  # a text diffs as its lines
+    assert entry.diff()[-2:] == ['-    : "MATCH_ONLY"', '+    : "IGNORE"']
 
 
 async def test_an_abandoned_edit_and_a_wrong_path_change_nothing(
