@@ -329,6 +329,7 @@ class Checker:
     # ------------------------------------------------------------------ run
 
     def run(self) -> list[Issue]:
+        self.check_requests_file()
         self.check_apps()
         self.check_directories()
         self.check_ownership_and_provisioning()
@@ -431,6 +432,22 @@ class Checker:
                 (*path, "settings"),
                 f"the `{app.connector}` connector failed: {exc}",
                 "check the settings; if they look right, report this as a Roster bug",
+            )
+
+    def check_requests_file(self) -> None:
+        """The access-requests file, like an app's files: a warning when it is not there."""
+        given = self.s.settings.access_requests if self.s.settings is not None else None
+        if not given:
+            return
+        resolved = FsPath(given).expanduser()
+        if not resolved.is_absolute():
+            resolved = FsPath(self.base_dir).absolute() / resolved
+        if not resolved.exists():
+            self.warning(
+                ("settings", "access_requests"),
+                f"the access requests file {resolved} does not exist",
+                "relative paths follow the configuration file's folder; fix `access_requests` "
+                "or put the file there before the next sync",
             )
 
     def check_files(self, path: Path, app: App, description: ConnectorDescription) -> None:

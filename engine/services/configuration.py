@@ -112,6 +112,7 @@ def repointed_files(
     follow the configuration file's folder, so the same `path: apps/hr.yaml` can name another
     file. One change per file, old -> new absolute path."""
     from engine.config import ConfigChange
+    from engine.sync.provisioning import requests_path
 
     changes: list[ConfigChange] = []
     for app in new.apps:
@@ -129,6 +130,16 @@ def repointed_files(
                         after[key],
                     )
                 )
+    before_file, after_file = requests_path(old, old_base), requests_path(new, new_base)
+    if before_file is not None and after_file is not None and before_file != after_file:
+        changes.append(
+            ConfigChange(
+                "changed",
+                "settings.access_requests (resolved)",
+                str(before_file.absolute()),
+                str(after_file.absolute()),
+            )
+        )
     return changes
 
 

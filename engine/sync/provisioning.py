@@ -40,7 +40,7 @@ class Creation:
     values: dict[str, Any]
 
 
-def _requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
+def requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
     name = config.settings.access_requests
     if not name:
         return None
@@ -51,7 +51,7 @@ def requests_digest(config: RosterConfig, base_dir: Path) -> str:
     """A digest of the access-requests file: a new request must wake a settled store."""
     import hashlib
 
-    path = _requests_path(config, base_dir)
+    path = requests_path(config, base_dir)
     if path is None:
         return ""
     try:
@@ -80,7 +80,7 @@ def read_request_file(
     config: RosterConfig, base_dir: Path, report: StageReport
 ) -> list[AccessRequestItem]:
     """The requests in the file `settings.access_requests` names (none when it names none)."""
-    path = _requests_path(config, base_dir)
+    path = requests_path(config, base_dir)
     if path is None:
         return []
     try:

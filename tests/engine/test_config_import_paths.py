@@ -48,7 +48,11 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     hr_new = elsewhere / "apps" / "hr.yaml"
     assert f'  ~ apps[hr].settings.path (resolved): "{hr_old}" → "{hr_new}"' in lines
     repointed = [line for line in lines if "(resolved)" in line]
-    assert len(repointed) == len(app_ids)  # every app of the demo reads a relative file
+    # every app of the demo reads a relative file, and so does the access requests setting
+    requests_old = folder / "apps" / "access_requests.yaml"
+    requests_new = elsewhere / "apps" / "access_requests.yaml"
+    assert f'  ~ settings.access_requests (resolved): "{requests_old}" → "{requests_new}"' in lines
+    assert len(repointed) == len(app_ids) + 1
     assert "No differences" not in out
     assert lines[-1].startswith("Dry run: would import")
     # every missing file is a warning naming the app and where it was looked for
@@ -65,7 +69,8 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     code, out, err = run("config", "validate", str(exported))
     assert code == 0  # warnings, not errors
     assert f"warning: {exported}: apps[0].settings.path: line" in err
-    assert out.strip().endswith(f"valid, {len(app_ids)} warnings")
+    assert f"the access requests file {requests_new} does not exist" in err
+    assert out.strip().endswith(f"valid, {len(app_ids) + 1} warnings")
 
     # the same file imported from the demo's own folder re-points nothing and warns of nothing
     (folder / "again.yaml").write_text(exported.read_text())
