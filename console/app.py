@@ -26,6 +26,7 @@ from screens.dashboard import DashboardScreen
 from screens.directories import DirectoriesScreen
 from screens.merge_rules import MergeRulesScreen
 from screens.messages import StoreChanged, WorkerFailed
+from screens.modals.confirm import ConfirmModal
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
@@ -239,6 +240,27 @@ class RosterApp(App[None]):
                 screen.post_message(StoreChanged(message.what, message.origin, message.run_id))
 
     # Help ---------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit, but ask first when an editor holds unsaved changes (escape asks there too)."""
+        unsaved = [screen for screen in self.screen_stack if getattr(screen, "unsaved", False)]
+        if not unsaved:
+            self.exit()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        self.push_screen(
+            ConfirmModal(
+                "Quit without saving?",
+                "An editor holds changes that are not saved; quitting loses them.",
+                "Quit",
+                destructive=True,
+            ),
+            answered,
+        )
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpModal):

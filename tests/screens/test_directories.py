@@ -564,3 +564,19 @@ async def test_a_narrower_terminal_keeps_the_counts_in_view_and_the_filter_opens
         assert area.document.line_count > 1  # the demo's HR filter has several lines
         assert area.cursor_location == (0, 0)
         assert area.scroll_offset.y == 0
+
+
+async def test_quitting_with_an_unsaved_filter_asks_first(services: Any) -> None:
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_directories(pilot)
+        await open_filter(pilot, "hr")
+        await replace_text(pilot, '"MATCH_ONLY"')
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert "Quit without saving?" in str(app.screen.title_text)
+        await pilot.press("escape")  # stay
+        await settle(pilot)
+        assert isinstance(app.screen, DirectoryFilterScreen)
+        assert app.screen.editor.text == '"MATCH_ONLY"'
