@@ -469,8 +469,11 @@ def _conflict(session: Session, path: str) -> ConfigConflict:
     ).first()
     who = row.actor if row is not None else "someone"
     when = _utc(row.at).strftime("%Y-%m-%d %H:%M:%S UTC") if row is not None else "a moment ago"
+    # name what was changed (another object, often), and what the refused edit was about
+    changed = (row.object_name if row is not None else "") or "the configuration"
+    refused = f" (your edit of {path} was not saved)" if path and path != changed else ""
     return ConfigConflict(
-        f"{path or 'the configuration'} was changed by {who} at {when} since you opened it; "
+        f"{changed} was changed by {who} at {when} since you opened it{refused}; "
         "reload to see it."
     )
 

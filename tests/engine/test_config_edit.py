@@ -149,8 +149,12 @@ def test_an_edit_from_an_old_version_is_refused_with_who_and_when(org: Services)
             actor="alice",
         )
     message = str(conflict.value)
-    assert message.startswith("directories.hr.filter was changed by bob at 20")
-    assert message.endswith(" UTC since you opened it; reload to see it.")
+    # it names the object that changed, and the edit that was refused
+    assert message.startswith("directories.feed.filter was changed by bob at 20")
+    assert message.endswith(
+        " UTC since you opened it (your edit of directories.hr.filter was not saved); "
+        "reload to see it."
+    )
     assert org.export_config() == exported
     # reloading gives the current version, and the edit goes through
     result = org.config_edit(
@@ -271,7 +275,7 @@ def test_the_editor_round_trip_refuses_a_stale_text_and_keeps_it(org: Services) 
 
     with pytest.raises(ConfigConflict) as conflict:
         org.edit_in_editor("directories.feed", launch=launch)
-    assert str(conflict.value).startswith("directories.feed was changed by bob at ")
+    assert str(conflict.value).startswith("directories.feed.filter was changed by bob at ")
     assert str(conflict.value).endswith(f"reload to see it. Your text is kept in {kept[0]}.")
     assert "IGNORE" in kept[0].read_text()
     kept[0].unlink()
