@@ -15,6 +15,7 @@ from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
 from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
+from engine.text import printable
 
 
 def strip_plus_tag(email: str) -> str:
@@ -69,7 +70,12 @@ def _cel_keys(value: Any) -> list[str]:
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    raise CelEvalError(f"a key expression must return a string or a list of strings, got {value!r}")
+    # the value may be a whole record (megabytes of someone's data): name its type, show a little
+    shown = printable(repr(value), 80)
+    raise CelEvalError(
+        f"a key expression must return a string or a list of strings, got a "
+        f"{type(value).__name__}: {shown}"
+    )
 
 
 @dataclass

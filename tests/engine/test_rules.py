@@ -219,3 +219,16 @@ def test_custom_ownership_rules_and_pinned_owners() -> None:
     run_ownership(state, [app], set(), CelEngine(), StageReport("ownership"))
     assert badge.owner_id == 2 and badge.link_kind == "ownership-rule"
     assert pinned.owner_id == 2  # a pinned owner stays, whatever the rules say
+
+
+def test_a_key_expression_returning_a_whole_record_is_reported_in_a_few_words() -> None:
+    from engine.cel import CelEvalError
+    from engine.sync.keys import _cel_keys
+
+    with pytest.raises(CelEvalError) as failed:
+        _cel_keys({"profile": {"note": "x" * 1_000_000}})
+    message = str(failed.value)
+    assert message.startswith(
+        "a key expression must return a string or a list of strings, got a dict"
+    )
+    assert len(message) < 200
