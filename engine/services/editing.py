@@ -473,8 +473,7 @@ def _conflict(session: Session, path: str) -> ConfigConflict:
     changed = (row.object_name if row is not None else "") or "the configuration"
     refused = f" (your edit of {path} was not saved)" if path and path != changed else ""
     return ConfigConflict(
-        f"{changed} was changed by {who} at {when} since you opened it{refused}; "
-        "reload to see it."
+        f"{changed} was changed by {who} at {when} since you opened it{refused}; reload to see it."
     )
 
 
