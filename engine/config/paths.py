@@ -603,6 +603,7 @@ class Applied:
     shown_path: str
     after_path: str = ""  # where the object is after (a set that renames it); "" = shown_path
     index_path: IndexPath = ()  # where the object is in the edited document (list positions)
+    removed: bool = False  # a list item was deleted: nothing is at its path after
 
     def __post_init__(self) -> None:
         if not self.after_path:
@@ -644,7 +645,9 @@ def apply(
         return new, Applied(location.path, added, location.path, after, location.index_path)
     if op == "delete":
         _delete(location)
-        return new, Applied(location.path, False, location.path, "", location.index_path)
+        return new, Applied(
+            location.path, False, location.path, "", location.index_path, location.in_list
+        )
     if op == "move":
         parent = _move(location, to_index)
         return new, Applied(location.path, False, parent)

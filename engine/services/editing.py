@@ -266,7 +266,8 @@ class EditingService:
         new_config = RosterConfig.model_validate(new_document)
         changes = diff_configs(saved, new_config)
         before = _view_or_none(saved, done.shown_path)
-        after = _view_or_none(new_config, done.after_path)
+        # a deleted list item has no "after": the next item now sits at a numbered path
+        after = None if done.removed else _view_or_none(new_config, done.after_path)
         warnings = self._new_warnings(
             [p for p in problems if p.severity != "error"], saved, version, base_dir, population
         )

@@ -323,3 +323,13 @@ def test_a_filter_that_decides_nothing_for_any_account_is_refused(org: Services)
     mixed = 'account.profile.employment_status == "TERMINATED" ? "IGNORE" : account.email'
     org.config_edit(ConfigEdit("set", "directories.hr.filter", mixed), dry_run=True)
     assert org.export_config() == exported
+
+
+def test_deleting_a_numbered_item_records_no_after(org: Services) -> None:
+    sources = org.config_get("attributes.department.sources")
+    assert len(sources) >= 2, "the test organisation's department has a fallback source"
+    result = org.config_edit(ConfigEdit("delete", "attributes.department.sources.0"))
+    assert (result.before, result.after) == (sources[0], None)
+    entry = org.last_change("attributes.department.sources.0")
+    assert entry is not None and (entry.before, entry.after) == (sources[0], None)
+    assert all(line.startswith("-") for line in entry.diff())
