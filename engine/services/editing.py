@@ -43,6 +43,7 @@ from engine.config.paths import (
     join_path,
     plain,
     relative_parts,
+    resolve,
     split_path,
     value_type,
 )
@@ -331,6 +332,7 @@ class EditingService:
         of anything under it, and of edits and imports above it that changed it."""
         if path is not None:
             split_path(path)  # a malformed path is refused before anything is read
+            path = self._canonical(path)
         entries: list[AuditEntry] = []
         with self.ctx.db.session() as session:
             query = select(AuditEvent).order_by(col(AuditEvent.id).desc())
@@ -343,6 +345,14 @@ class EditingService:
                     if len(entries) >= limit:
                         break
         return entries
+
+    def _canonical(self, path: str) -> str:
+        """PATH as the edits recorded it (names are matched without regard to case, as
+        `config get` matches them); a path to an object that no longer exists stays as given."""
+        try:
+            return resolve(to_document(self.ctx.config()), path).path
+        except RosterError:
+            return path
 
     def last_change(self, path: str) -> AuditEntry | None:
         found = self.audit(path, 1)

@@ -333,3 +333,14 @@ def test_deleting_a_numbered_item_records_no_after(org: Services) -> None:
     entry = org.last_change("attributes.department.sources.0")
     assert entry is not None and (entry.before, entry.after) == (sources[0], None)
     assert all(line.startswith("-") for line in entry.diff())
+
+
+def test_the_audit_of_an_object_finds_its_edits_whatever_the_case_of_its_name(
+    org: Services,
+) -> None:
+    # attribute names are matched without regard to case (`config get attributes.DEPARTMENT`)
+    org.config_edit(ConfigEdit("move", "attributes.department.sources.1", to_index=0))
+    assert org.config_get("attributes.DEPARTMENT") == org.config_get("attributes.department")
+    entries = org.audit("attributes.DEPARTMENT")
+    assert entries and entries[0].action == "config.edit"
+    assert entries[0].path.startswith("attributes.department")
