@@ -407,14 +407,20 @@ class EditingService:
             while True:
                 status = launch(file)
                 try:
-                    text = file.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    text = ""
+                    raw = file.read_bytes()
+                except OSError:
+                    raw = b""
+                # bytes that are not text are shown back to the admin, never saved as escapes
+                text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
                 edited = strip_notes(text)
                 unchanged = edited in (strip_notes(shown), body)  # as shown, or as it was
                 if status != 0 or not edited.strip() or unchanged:
                     return None
-                notes: list[tuple[int | None, str]]
+                notes: list[tuple[int | None, str]] = _bad_bytes(raw, edited)
+                if notes:
+                    shown = annotate(edited, notes, path)
+                    file.write_text(shown, encoding="utf-8")
+                    continue
                 try:
                     if text_field:  # the editor's final newline is not part of the text
                         value: Any = edited[:-1] if edited.endswith("\n") else edited
@@ -447,6 +453,24 @@ class EditingService:
         finally:
             if not keep:
                 file.unlink(missing_ok=True)
+
+
+def _bad_bytes(raw: bytes, edited: str) -> list[tuple[int | None, str]]:
+    """Lines of the edited text holding bytes that are not UTF-8 or a NUL (shown as U+FFFD)."""
+    if b"\x00" not in raw:
+        try:
+            raw.decode("utf-8")
+            return []
+        except UnicodeDecodeError:
+            pass
+    return [
+        (
+            number,
+            "this line held bytes that are not UTF-8 text or a NUL (shown as \ufffd); retype them",
+        )  # fmt: skip
+        for number, line in enumerate(edited.splitlines(), 1)
+        if "\ufffd" in line
+    ] or [(None, "the file held bytes that are not UTF-8 text or a NUL; retype them")]
 
 
 def _problem(

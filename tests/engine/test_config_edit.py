@@ -344,3 +344,25 @@ def test_the_audit_of_an_object_finds_its_edits_whatever_the_case_of_its_name(
     entries = org.audit("attributes.DEPARTMENT")
     assert entries and entries[0].action == "config.edit"
     assert entries[0].path.startswith("attributes.department")
+
+
+def test_bytes_that_are_not_text_from_the_editor_are_shown_back_not_saved(
+    org: Services,
+) -> None:
+    seen: list[str] = []
+
+    def editor(file: Path) -> int:
+        seen.append(file.read_text(encoding="utf-8"))
+        if len(seen) == 1:
+            file.write_bytes(b'"MATCH\xff_ONLY" // caf\xe9\n')
+        elif len(seen) == 2:
+            file.write_bytes(b'"MATCH\x00ONLY"\n')
+        else:
+            file.write_text('"MATCH_ONLY"\n', encoding="utf-8")
+        return 0
+
+    result = org.edit_in_editor("directories.hr.filter", launch=editor)
+    assert result is not None and result.after == '"MATCH_ONLY"'
+    assert "# ERROR: this line held bytes that are not UTF-8 text or a NUL" in seen[1]
+    assert "\ufffd" in seen[1] and "\ufffd" in seen[2]
+    assert org.config_get("directories.hr.filter") == '"MATCH_ONLY"'
