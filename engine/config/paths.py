@@ -642,6 +642,15 @@ def apply(
         new_name = _item_name(location)
         if location.exists and old_name != new_name and new_name is not None:
             after = join_path([*split_path(location.path)[:-1], new_name])
+        parts = split_path(location.path)
+        renamed = (
+            len(parts) >= 3
+            and KEY_FIELDS.get(parts[-3]) == parts[-1]
+            and isinstance(value, str)
+            and value != parts[-2]
+        )
+        if renamed:  # `…merge_rules.cel1.name renamed`: the object now lives at its new name
+            after = join_path([*parts[:-2], value, parts[-1]])
         return new, Applied(location.path, added, location.path, after, location.index_path)
     if op == "delete":
         _delete(location)

@@ -366,3 +366,11 @@ def test_bytes_that_are_not_text_from_the_editor_are_shown_back_not_saved(
     assert "# ERROR: this line held bytes that are not UTF-8 text or a NUL" in seen[1]
     assert "\ufffd" in seen[1] and "\ufffd" in seen[2]
     assert org.config_get("directories.hr.filter") == '"MATCH_ONLY"'
+
+
+def test_renaming_through_the_key_field_records_the_new_name(org: Services) -> None:
+    result = org.config_edit(ConfigEdit("set", "directories.hr.merge_rules.email.name", "mail"))
+    assert (result.before, result.after) == ("email", "mail")
+    assert org.config_get("directories.hr.merge_rules.mail.name") == "mail"
+    entry = org.last_change("directories.hr.merge_rules")
+    assert entry is not None and (entry.before, entry.after) == ("email", "mail")
