@@ -491,6 +491,28 @@ def test_has_on_an_empty_field_is_false(engine: CelEngine) -> None:
     assert account_value(engine, "has(account.profile.nope)", 13) is False
 
 
+@pytest.mark.parametrize("context", ["attribute_source", "push_mapping", "push_condition"])
+def test_optional_profile_key_reads_a_default_for_records_that_lack_it(
+    engine: CelEngine, context: str
+) -> None:
+    expression = 'subject.profile.?cost_center.orValue("none")'
+    assert user_value(engine, expression, 1, context) == "CC-100"  # Ann has the key
+    assert user_value(engine, expression, 3, context) == "none"  # Carol does not
+    assert user_value(engine, "subject.profile.?cost_center.hasValue()", 3, context) is False
+    assert user_value(engine, 'subject.profile[?"cost_center"].value()', 1, context) == "CC-100"
+    program = engine.compile(context, expression)
+    assert [use.key for use in program.keys] == ["cost_center"]
+
+
+def test_optional_values_in_account_contexts(engine: CelEngine) -> None:
+    expression = 'account.profile.?team.orValue("nobody")'
+    assert account_value(engine, expression, 13) == "ops"
+    assert account_value(engine, expression, 11) == "nobody"
+    assert account_value(engine, "optional.of(account.email).hasValue()", 10) is True
+    with pytest.raises(CelEvalError, match="no value"):
+        account_value(engine, "account.profile.?nope.value()", 13)
+
+
 def test_missing_app_in_accounts_is_an_error(engine: CelEngine) -> None:
     with pytest.raises(CelEvalError) as error:
         user_value(engine, "accounts.slack.email", context="attribute_source")
