@@ -88,7 +88,8 @@ def optional_of_non_zero_value(value: Any) -> Any:
 
 def _optional(value: Any, method: str) -> OptionalValue:
     if not isinstance(value, OptionalValue):
-        raise CelFunctionError(f"`{method}()` needs an optional value, such as `x.?field`")
+        what = "`?` in a list or map literal" if method == "?" else f"`{method}()`"
+        raise CelFunctionError(f"{what} needs an optional value, such as `x.?field`")
     return value
 
 
@@ -200,6 +201,39 @@ def optional_flat_map(activation: Any, name: str, body: Callable[[Any], Any],
     return _optional(result, "optFlatMap")
 
 
+def optional_list(items: list[tuple[bool, Any]]) -> Any:
+    """`[a, ?b]`: an optional element is left out when it is none."""
+    result = celtypes.ListType()
+    for optional, item in items:
+        if item.__class__ is CELEvalError:
+            return item
+        if optional:
+            if not _optional(item, "?").present:
+                continue
+            item = item.item
+        result.append(item)
+    return result
+
+
+def optional_map_literal(entries: list[tuple[bool, Any, Any]]) -> Any:
+    """`{k: a, ?j: b}`: an optional entry is left out when its value is none."""
+    from .runtime import _ABSENT, _map_key
+
+    result = celtypes.MapType()
+    for optional, key, value in entries:
+        for part in (key, value):
+            if part.__class__ is CELEvalError:
+                return part
+        if optional:
+            if not _optional(value, "?").present:
+                continue
+            value = value.item
+        if _map_key(result, key) is not _ABSENT:
+            raise CelFunctionError("a map literal has the same key twice")
+        dict.__setitem__(result, key, value)
+    return result
+
+
 # method name -> implementation (`x.hasValue()`)
 OPTIONAL_METHODS: dict[str, Callable[..., Any]] = {
     "hasValue": has_value,
@@ -221,4 +255,6 @@ OPTIONAL_RUNTIME: dict[str, Callable[..., Any]] = {
     "_opt_index": optional_index,
     "_opt_map": optional_map,
     "_opt_flat_map": optional_flat_map,
+    "_opt_list": optional_list,
+    "_opt_map_lit": optional_map_literal,
 }

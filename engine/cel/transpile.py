@@ -146,6 +146,13 @@ def selected_field(tree: Any) -> tuple[Any, str] | None:
     return None
 
 
+def _init_items(tree: TranspilerTree) -> list[TranspilerTree]:
+    """The elements of a list literal, or the keys and values of a map literal, in order."""
+    if not tree.children:
+        return []
+    return cast(list[TranspilerTree], cast(TranspilerTree, tree.children[0]).children)
+
+
 class RosterPhase1(Phase1Transpiler):
     """cel-python's first transpiler pass with Roster's names and optimisations."""
 
@@ -236,6 +243,32 @@ class RosterPhase1(Phase1Transpiler):
     def member_optindex(self, tree: TranspilerTree) -> None:
         member, index = cast(list[TranspilerTree], tree.children)
         tree.transpiled = f"_opt_index({member.transpiled}, {index.transpiled})"
+
+    def optelem(self, tree: TranspilerTree) -> None:
+        tree.transpiled = cast(TranspilerTree, tree.children[0]).transpiled
+
+    def listinits(self, tree: TranspilerTree) -> None:
+        items = cast(list[TranspilerTree], tree.children)
+        tree.transpiled = ", ".join(item.transpiled for item in items)
+
+    def list_lit(self, tree: TranspilerTree) -> None:
+        items = _init_items(tree)
+        if any(item.data == "optelem" for item in items):
+            parts = ", ".join(f"({item.data == 'optelem'}, {item.transpiled})" for item in items)
+            tree.transpiled = f"_opt_list([{parts}])"
+        else:
+            super().list_lit(tree)
+
+    def map_lit(self, tree: TranspilerTree) -> None:
+        items = _init_items(tree)
+        if any(item.data == "optelem" for item in items[::2]):
+            parts = ", ".join(
+                f"({key.data == 'optelem'}, {key.transpiled}, {value.transpiled})"
+                for key, value in zip(items[::2], items[1::2], strict=True)
+            )
+            tree.transpiled = f"_opt_map_lit([{parts}])"
+        else:
+            super().map_lit(tree)
 
     def _comprehension(self, tree: TranspilerTree, helper: str, names: list[str]) -> None:
         """`x.name(a, b, …)` as a call of the runtime's `helper` with the variables' names, the
