@@ -513,6 +513,31 @@ def test_optional_values_in_account_contexts(engine: CelEngine) -> None:
         account_value(engine, "account.profile.?nope.value()", 13)
 
 
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("[subject.email, ?subject.profile.?nickname]", ["ann@example.com"]),
+        ("[?subject.profile.?cost_center]", ["CC-100"]),
+        ('{"cc": "x", ?"nick": subject.profile.?nickname}', {"cc": "x"}),
+        ('subject.profile.?cost_center.optMap(c, c.lowerAscii()).orValue("")', "cc-100"),
+        ('subject.profile.?nickname.or(optional.of("n")).value()', "n"),
+        ("optional.ofNonZeroValue(subject.profile.nickname).hasValue()", False),
+        ("has(subject.profile.?nickname.first)", False),
+    ],
+)
+def test_optional_values_in_literals_and_methods(
+    engine: CelEngine, expression: str, expected: object
+) -> None:
+    assert user_value(engine, expression, context="attribute_source") == expected
+
+
+def test_optional_errors_are_for_people(engine: CelEngine) -> None:
+    with pytest.raises(CelEvalError, match="needs an optional value"):
+        user_value(engine, "[?subject.email]", context="attribute_source")
+    with pytest.raises(CelEvalError, match="needs an optional value"):
+        user_value(engine, 'subject.email.orValue("x")', context="attribute_source")
+
+
 def test_missing_app_in_accounts_is_an_error(engine: CelEngine) -> None:
     with pytest.raises(CelEvalError) as error:
         user_value(engine, "accounts.slack.email", context="attribute_source")
