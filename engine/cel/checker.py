@@ -213,6 +213,8 @@ _COMPREHENSION_FORMS: dict[str, tuple[str, str]] = {
     "existsOne": (_ONE, 'for example `list.existsOne(x, x == "a")`, or `(k, v, v == "a")`'),
     "transformList": (_TWO, 'for example `map.transformList(k, v, v != "", k)`'),
     "transformMap": (_TWO, "for example `map.transformMap(k, v, v.lowerAscii())`"),
+    "optMap": (_ONE, "for example `x.?field.optMap(v, v.lowerAscii())`"),
+    "optFlatMap": (_ONE, "for example `x.?field.optFlatMap(v, v.?key)`"),
     "transformMapEntry": (
         "two variable names (key, and value), an optional filter and a map",
         "for example `map.transformMapEntry(k, v, {v: k})`",
@@ -424,6 +426,27 @@ class SchemaChecker:
                 f"a list has no field `{name}`",
                 f"use a macro such as `.exists(x, x.{name} == …)` or `.map(x, x.{name})`",
             )
+        return "dyn"
+
+    def _member_optdot(self, node: Any, scope: dict[str, str]) -> str:
+        """`x.?field`: an optional; a profile key read this way is still a key use."""
+        member, token = node.children[0], cast(lark.Token, node.children[1])
+        kind = self.value(member, scope)
+        if kind in ("user", "account"):
+            self._field(kind, token.value, token, self._describe(member))
+        elif kind.startswith("profile:") or kind == "attributes" or kind == "accounts":
+            self._use_key(kind, token.value, token)
+        return "dyn"
+
+    def _member_optindex(self, node: Any, scope: dict[str, str]) -> str:
+        member, index = node.children
+        kind = self.value(member, scope)
+        self.value(index, scope)
+        key = self._string_literal(index)
+        if key is not None and (
+            kind.startswith("profile:") or kind == "attributes" or kind == "accounts"
+        ):
+            self._use_key(kind, key, index)
         return "dyn"
 
     def _member_index(self, node: Any, scope: dict[str, str]) -> str:

@@ -15,6 +15,7 @@ from celpy.evaluation import CELEvalError, base_functions
 
 from .directory import DIRECTORY_FUNCTIONS
 from .formatting import quote, string_format
+from .optionals import OPTIONAL_FUNCTIONS, OPTIONAL_METHODS, OPTIONAL_RUNTIME, OptionalValue
 from .runtime import RUNTIME
 from .strings import STRING_FUNCTIONS
 from .timefmt import TIME_FORMATS, TIME_FUNCTIONS
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from .engine import CelEngine
 
 MACROS = ("map", "filter", "all", "exists", "exists_one", "existsOne", "transformList",
-          "transformMap", "transformMapEntry")  # fmt: skip
+          "transformMap", "transformMapEntry", "optMap", "optFlatMap")  # fmt: skip
 GLOBAL_MACROS = ("has", "dyn")
 
 # ---- constants -------------------------------------------------------------------------
@@ -69,6 +70,7 @@ TYPE_VALUES: dict[str, Any] = {
     "type": celtypes.TypeType,
     "google.protobuf.Timestamp": celtypes.TimestampType,
     "google.protobuf.Duration": celtypes.DurationType,
+    "optional_type": OptionalValue,
 }
 
 # ---- functions -------------------------------------------------------------------------
@@ -81,12 +83,14 @@ PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **STRING_FUNCTIONS,
     "format": string_format,
     "now": TIME_FUNCTIONS["now"],
+    **OPTIONAL_METHODS,
 }
 
 # qualified name -> implementation (without the engine argument)
 QUALIFIED_FUNCTIONS: dict[str, Callable[..., Any]] = {
     **{name: function for name, function in TIME_FUNCTIONS.items() if "." in name},
     "strings.quote": quote,
+    **OPTIONAL_FUNCTIONS,
 }
 
 # What each function gives, for the checker: "user", "account", "list:user", "status", …
@@ -129,6 +133,7 @@ def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
 def build_symbols(engine: CelEngine) -> dict[str, Any]:
     """The names a program of this engine runs with (functions bound to the engine)."""
     table: dict[str, Any] = dict(RUNTIME)
+    table.update(OPTIONAL_RUNTIME)
     for name, function in PLAIN_FUNCTIONS.items():
         table[symbol(name)] = _guarded(function)
     for name, function in QUALIFIED_FUNCTIONS.items():

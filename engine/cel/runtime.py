@@ -20,6 +20,7 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError, function_getMilliseconds
 
 from .objects import CelRecord
+from .optionals import OptionalValue
 from .strings import CelFunctionError
 from .values import (
     FALSE,
@@ -486,6 +487,10 @@ def has_field(activation: Any, target: Callable[[Any], Any], field: str) -> Any:
         container = target(activation)
     except Exception:
         return FALSE
+    if isinstance(container, OptionalValue):  # has(x.?y.z): false when x.?y is none
+        if not container.present:
+            return FALSE
+        container = container.item
     if isinstance(container, CelRecord):
         if field not in container._getters:
             return FALSE

@@ -35,6 +35,9 @@ from .functions import (
 from .literals import bytes_value, string_value
 from .runtime import COMPREHENSIONS, OPERATORS
 
+# `opt.optMap(x, body)`, `opt.optFlatMap(x, body)` -> their runtime helpers
+OPTIONAL_MACROS = {"optMap": "_opt_map", "optFlatMap": "_opt_flat_map"}
+
 _parser_lock = threading.Lock()
 _parser: lark.Lark | None = None
 
@@ -74,7 +77,9 @@ def parse(text: str) -> lark.Tree[lark.Token]:
     """The parse tree of `text`; a backtick-quoted field name (`content-type`) becomes a
     plain name token, so the checker and the transpiler see one kind of field."""
     tree = parser().parse(text)
-    for node in tree.find_data("member_dot"):
+    for node in tree.iter_subtrees():
+        if node.data not in ("member_dot", "member_optdot"):
+            continue
         token = node.children[1]
         if isinstance(token, lark.Token) and token.type == "QUOTED_IDENT":
             node.children[1] = token.update("IDENT", token.value[1:-1])
@@ -118,6 +123,8 @@ def comprehension_arity(name: str, arguments: int) -> int:
     `transformList(i, v, [filter,] value)`), 0 when it is not a comprehension."""
     if name in ("map", "filter", "all", "exists", "exists_one", "existsOne") and arguments == 2:
         return 1
+    if name in OPTIONAL_MACROS:
+        return 1 if arguments == 2 else 0
     found = COMPREHENSIONS.get(name)
     return 2 if found is not None and arguments in found[1] else 0
 
@@ -137,6 +144,13 @@ def selected_field(tree: Any) -> tuple[Any, str] | None:
         else:
             return None
     return None
+
+
+def _init_items(tree: TranspilerTree) -> list[TranspilerTree]:
+    """The elements of a list literal, or the keys and values of a map literal, in order."""
+    if not tree.children:
+        return []
+    return cast(list[TranspilerTree], cast(TranspilerTree, tree.children[0]).children)
 
 
 class RosterPhase1(Phase1Transpiler):
@@ -221,6 +235,41 @@ class RosterPhase1(Phase1Transpiler):
         else:
             super().member_dot(tree)
 
+    def member_optdot(self, tree: TranspilerTree) -> None:
+        member, token = tree.children
+        field = cast(lark.Token, token).value
+        tree.transpiled = f"_opt_select({cast(TranspilerTree, member).transpiled}, {field!r})"
+
+    def member_optindex(self, tree: TranspilerTree) -> None:
+        member, index = cast(list[TranspilerTree], tree.children)
+        tree.transpiled = f"_opt_index({member.transpiled}, {index.transpiled})"
+
+    def optelem(self, tree: TranspilerTree) -> None:
+        tree.transpiled = cast(TranspilerTree, tree.children[0]).transpiled
+
+    def listinits(self, tree: TranspilerTree) -> None:
+        items = cast(list[TranspilerTree], tree.children)
+        tree.transpiled = ", ".join(item.transpiled for item in items)
+
+    def list_lit(self, tree: TranspilerTree) -> None:
+        items = _init_items(tree)
+        if any(item.data == "optelem" for item in items):
+            parts = ", ".join(f"({item.data == 'optelem'}, {item.transpiled})" for item in items)
+            tree.transpiled = f"_opt_list([{parts}])"
+        else:
+            super().list_lit(tree)
+
+    def map_lit(self, tree: TranspilerTree) -> None:
+        items = _init_items(tree)
+        if any(item.data == "optelem" for item in items[::2]):
+            parts = ", ".join(
+                f"({key.data == 'optelem'}, {key.transpiled}, {value.transpiled})"
+                for key, value in zip(items[::2], items[1::2], strict=True)
+            )
+            tree.transpiled = f"_opt_map_lit([{parts}])"
+        else:
+            super().map_lit(tree)
+
     def _comprehension(self, tree: TranspilerTree, helper: str, names: list[str]) -> None:
         """`x.name(a, b, …)` as a call of the runtime's `helper` with the variables' names, the
         body, the source and, for a transform with a filter, the filter."""
@@ -252,9 +301,12 @@ class RosterPhase1(Phase1Transpiler):
         if len(tree.children) == 3:
             given = cast(TranspilerTree, tree.children[2]).children
             arity = comprehension_arity(method, len(given))
-            if arity == 2 or (arity == 1 and method == "existsOne"):
+            if arity == 2 or (arity == 1 and method in ("existsOne", *OPTIONAL_MACROS)):
                 names = [cast(str, bound_name(arg)) for arg in given[:arity]]
-                helper = COMPREHENSIONS[method][0] if arity == 2 else "_macro_exists_one"
+                if arity == 2:
+                    helper = COMPREHENSIONS[method][0]
+                else:
+                    helper = OPTIONAL_MACROS.get(method, "_macro_exists_one")
                 self._comprehension(tree, helper, names)
                 return
         path = dotted_name(member)

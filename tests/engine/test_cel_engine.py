@@ -491,6 +491,53 @@ def test_has_on_an_empty_field_is_false(engine: CelEngine) -> None:
     assert account_value(engine, "has(account.profile.nope)", 13) is False
 
 
+@pytest.mark.parametrize("context", ["attribute_source", "push_mapping", "push_condition"])
+def test_optional_profile_key_reads_a_default_for_records_that_lack_it(
+    engine: CelEngine, context: str
+) -> None:
+    expression = 'subject.profile.?cost_center.orValue("none")'
+    assert user_value(engine, expression, 1, context) == "CC-100"  # Ann has the key
+    assert user_value(engine, expression, 3, context) == "none"  # Carol does not
+    assert user_value(engine, "subject.profile.?cost_center.hasValue()", 3, context) is False
+    assert user_value(engine, 'subject.profile[?"cost_center"].value()', 1, context) == "CC-100"
+    program = engine.compile(context, expression)
+    assert [use.key for use in program.keys] == ["cost_center"]
+
+
+def test_optional_values_in_account_contexts(engine: CelEngine) -> None:
+    expression = 'account.profile.?team.orValue("nobody")'
+    assert account_value(engine, expression, 13) == "ops"
+    assert account_value(engine, expression, 11) == "nobody"
+    assert account_value(engine, "optional.of(account.email).hasValue()", 10) is True
+    with pytest.raises(CelEvalError, match="no value"):
+        account_value(engine, "account.profile.?nope.value()", 13)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("[subject.email, ?subject.profile.?nickname]", ["ann@example.com"]),
+        ("[?subject.profile.?cost_center]", ["CC-100"]),
+        ('{"cc": "x", ?"nick": subject.profile.?nickname}', {"cc": "x"}),
+        ('subject.profile.?cost_center.optMap(c, c.lowerAscii()).orValue("")', "cc-100"),
+        ('subject.profile.?nickname.or(optional.of("n")).value()', "n"),
+        ("optional.ofNonZeroValue(subject.profile.nickname).hasValue()", False),
+        ("has(subject.profile.?nickname.first)", False),
+    ],
+)
+def test_optional_values_in_literals_and_methods(
+    engine: CelEngine, expression: str, expected: object
+) -> None:
+    assert user_value(engine, expression, context="attribute_source") == expected
+
+
+def test_optional_errors_are_for_people(engine: CelEngine) -> None:
+    with pytest.raises(CelEvalError, match="needs an optional value"):
+        user_value(engine, "[?subject.email]", context="attribute_source")
+    with pytest.raises(CelEvalError, match="needs an optional value"):
+        user_value(engine, 'subject.email.orValue("x")', context="attribute_source")
+
+
 def test_missing_app_in_accounts_is_an_error(engine: CelEngine) -> None:
     with pytest.raises(CelEvalError) as error:
         user_value(engine, "accounts.slack.email", context="attribute_source")
