@@ -554,7 +554,9 @@ class DirectoriesScreen(RosterScreen):
         if message.select is not None:
             self.selected = message.select
         if result.applied:
-            self.notify(f"Saved {result.path}. The next sync applies it.", title="Saved")
+            self.notify(
+                f"Saved {result.path}. The next sync applies it.", title="Saved", markup=False
+            )
             self.store_changed("configuration")
         self.load()
 

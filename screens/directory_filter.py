@@ -746,7 +746,9 @@ class DirectoryFilterScreen(RosterScreen):
         self.adding = False
         self.show_last(message.last)
         who = f" by {message.last.actor}" if message.last is not None else ""
-        self.notify(f"Saved {result.path}{who}. The next sync applies it.", title="Saved")
+        self.notify(
+            f"Saved {result.path}{who}. The next sync applies it.", title="Saved", markup=False
+        )
         self.store_changed("configuration")
         self.dismiss()
 

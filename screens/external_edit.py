@@ -15,6 +15,7 @@ from textual.app import SuspendNotSupported
 from textual.screen import Screen
 
 from engine.errors import RosterError
+from engine.text import printable
 from screens.base import RosterScreen
 from screens.messages import WorkerFailed
 
@@ -35,7 +36,7 @@ async def edit_externally(screen: Screen[Any], path: str | None) -> EditResult |
     handed over). Problems reach the app's error dialog; a saved edit tells every screen."""
     app = screen.app
     services = _services(screen)
-    where = path or "the whole configuration"
+    where = printable(path, 200) if path else "the whole configuration"
     what = f"Editing {where} in your editor"
     try:
         services.config_get(path or "")  # a wrong path is refused before the screen goes
@@ -61,13 +62,19 @@ async def edit_externally(screen: Screen[Any], path: str | None) -> EditResult |
         app.post_message(WorkerFailed(what, exc))
         return None
     if result is None:
-        app.notify(f"{where}: the edit was abandoned; nothing was changed.", title="$EDITOR")
+        app.notify(
+            f"{where}: the edit was abandoned; nothing was changed.", title="$EDITOR", markup=False
+        )
         return None
     if not result.applied:
-        app.notify(f"{where} already says this; nothing was changed.", title="$EDITOR")
+        app.notify(
+            f"{where} already says this; nothing was changed.", title="$EDITOR", markup=False
+        )
         return result
     count = len(result.changes)
-    app.notify(f"Saved {where} ({count} change{'s' if count != 1 else ''}).", title="$EDITOR")
+    app.notify(
+        f"Saved {where} ({count} change{'s' if count != 1 else ''}).", title="$EDITOR", markup=False
+    )
     for warning in result.warnings[:3]:
         app.notify(str(warning), title="Warning", severity="warning")
     if isinstance(screen, RosterScreen):
