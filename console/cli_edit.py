@@ -100,6 +100,14 @@ def _edit(op: str, path: str, *, value: Any = None, to_index: int | None = None,
     _report(result, as_json, dry_run, impact)
 
 
+def _edit_options(command: Any) -> Any:
+    """--dry-run and --json, as every object-edit command takes them."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+    return click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")(
+        command
+    )
+
+
 @config.command("get")
 @_store_options
 @click.argument("path")
@@ -122,8 +130,7 @@ def config_get(path: str, as_json: bool) -> None:
 @_store_options
 @click.argument("path")
 @click.argument("value")
-@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_edit_options
 @_guard
 def config_set(path: str, value: str, dry_run: bool, as_json: bool) -> None:
     """Set the object at PATH to VALUE; a new name adds it. A text field (a CEL expression, a
@@ -137,8 +144,7 @@ def config_set(path: str, value: str, dry_run: bool, as_json: bool) -> None:
 @config.command("delete")
 @_store_options
 @click.argument("path")
-@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_edit_options
 @_guard
 def config_delete(path: str, dry_run: bool, as_json: bool) -> None:
     """Delete the object at PATH (a field goes back to its default)."""
@@ -149,8 +155,7 @@ def config_delete(path: str, dry_run: bool, as_json: bool) -> None:
 @_store_options
 @click.argument("path")
 @click.argument("index", type=int)
-@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_edit_options
 @_guard
 def config_move(path: str, index: int, dry_run: bool, as_json: bool) -> None:
     """Move the list item at PATH to position INDEX (0 = first), e.g. a directory's priority."""
@@ -160,8 +165,7 @@ def config_move(path: str, index: int, dry_run: bool, as_json: bool) -> None:
 @config.command("enable")
 @_store_options
 @click.argument("path")
-@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_edit_options
 @_guard
 def config_enable(path: str, dry_run: bool, as_json: bool) -> None:
     """Enable a directory or a push rule (directories.hr, push_rules.ad-core)."""
@@ -171,8 +175,7 @@ def config_enable(path: str, dry_run: bool, as_json: bool) -> None:
 @config.command("disable")
 @_store_options
 @click.argument("path")
-@click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_edit_options
 @_guard
 def config_disable(path: str, dry_run: bool, as_json: bool) -> None:
     """Disable a directory (it ignores every account) or a push rule."""
