@@ -19,7 +19,6 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.errors import ConfigConflict, ConfigInvalid
 from engine.services import ConfigEdit
 from screens.base import RosterModal
 from screens.modals.confirm import ConfirmModal
@@ -31,6 +30,14 @@ from screens.rule_text import (
     problem_field,
     rule_document,
 )
+from screens.saving import (
+    SAVE_GROUP,
+    EditRefused,
+    EditSaved,
+    offer_reload,
+    problem_line,
+    save_edit,
+)
 from screens.text import literal, plain, safe
 from screens.widgets.cel_editor import CelEditor
 from screens.widgets.text_input import TextInput
@@ -38,7 +45,7 @@ from screens.widgets.text_input import TextInput
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.services import Completions, EditResult, OnePreview, RecordRef, Services
+    from engine.services import Completions, OnePreview, RecordRef, Services
 
 CEL = "cel"
 VALUE_WIDTH = 120
@@ -255,16 +262,6 @@ class MatchRuleModal(RosterModal["EditResult | None"]):
             self.completions = completions
             self.records = records
 
-    class Done(Message):
-        def __init__(self, result: EditResult) -> None:
-            super().__init__()
-            self.result = result
-
-    class Refused(Message):
-        def __init__(self, error: ConfigConflict | ConfigInvalid) -> None:
-            super().__init__()
-            self.error = error
-
     def __init__(
         self,
         services: Services,
@@ -438,63 +435,37 @@ class MatchRuleModal(RosterModal["EditResult | None"]):
             return
         path = f"{self.rules_path}.{object_path(old if old is not None else name)}"
         self.saving = True
-        self.save(ConfigEdit("set", path, value=document))
+        save_edit(self, self.services, ConfigEdit("set", path, value=document), self.version)
 
-    @work(
-        thread=True, exclusive=True, group="rule-save", exit_on_error=False, name="Saving the rule"
-    )
-    def save(self, edit: ConfigEdit) -> None:
-        try:
-            result = self.services.config_edit(edit, expected_version=self.version)
-        except (ConfigConflict, ConfigInvalid) as error:
-            self.post_message(self.Refused(error))
-            return
-        self.post_message(self.Done(result))
-
-    def on_match_rule_modal_done(self, message: MatchRuleModal.Done) -> None:
+    def on_edit_saved(self, message: EditSaved) -> None:
         self.saving = False
         self.dismiss(message.result)
 
-    def on_match_rule_modal_refused(self, message: MatchRuleModal.Refused) -> None:
+    def on_edit_refused(self, message: EditRefused) -> None:
         self.saving = False
-        error = message.error
-        if isinstance(error, ConfigConflict):
-            self.show_error(None, error.message)
-            text = plain(error.message, lines=True)
-            text.append(
-                "\n\nReload closes this editor and shows the configuration as it is now; "
-                "cancel keeps editing (your text stays here to copy)."
-            )
+        if message.conflict:
+            self.show_error(None, message.message)
 
-            def confirmed(yes: bool | None) -> None:
-                if yes:
-                    self.dismiss(None)
-                    if self.reload is not None:
-                        self.reload()
+            def reload() -> None:
+                self.dismiss(None)
+                if self.reload is not None:
+                    self.reload()
 
-            self.app.push_screen(ConfirmModal("Changed meanwhile", text, "Reload"), confirmed)
+            offer_reload(self, message.error, reload)
             return
         placed = False
-        for problem in error.problems or []:
+        for problem in message.problems:
             field = problem_field(problem.path)
-            where = ""
-            if problem.line is not None and field in SIDES:
-                where = (
-                    f"line {problem.line}"
-                    + (f", column {problem.column}" if problem.column else "")
-                    + ": "
-                )
-            text = f"{where}{problem.message}" + (f" ({problem.hint})" if problem.hint else "")
             if field in SIDES and self.side(str(field)).kind == CEL:
                 self.side(str(field)).editor.show_problem(problem)
-            self.show_error(field, text)
+            self.show_error(field, problem_line(problem))
             placed = True
         if not placed:
-            self.show_error(None, error.message)
+            self.show_error(None, message.message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
-        if event.worker.group == "rule-save" and event.state is WorkerState.ERROR:
+        if event.worker.group == SAVE_GROUP and event.state is WorkerState.ERROR:
             self.saving = False
 
     def action_cancel(self) -> None:
