@@ -323,11 +323,18 @@ def preview(
     as_json: bool,
     expression: str,
 ) -> None:
-    """Evaluate a CEL EXPRESSION in CONTEXT against one record or everyone."""
-    from engine.cel import CONTEXTS
+    """Evaluate a CEL EXPRESSION in CONTEXT against one record or everyone (the `cel` context
+    has no record: the language alone)."""
+    from engine.cel import CONTEXTS, NO_RECORD
 
     if context not in CONTEXTS:
         raise click.UsageError(f"unknown context {context!r}; use one of {', '.join(CONTEXTS)}")
+    kind = CONTEXTS[context].subject_kind
+    if kind == NO_RECORD and (user_email or account_key or everyone or against):
+        raise click.UsageError(
+            f"the {context} context has no record: leave out --user, --account, --all and "
+            "--against (or choose a context such as push_condition)"
+        )
     if sum(bool(x) for x in (user_email, account_key, everyone)) > 1:
         raise click.UsageError("give one of --user, --account or --all")
     if against and (user_email or account_key):
@@ -342,8 +349,10 @@ def preview(
         )
         _print_population(result, as_json)
         sys.exit(0 if result.ok else 1)
-    kind = CONTEXTS[context].subject_kind
-    if account_key:
+    record: Any = None
+    if kind == NO_RECORD:
+        pass
+    elif account_key:
         record = services.account_by_key(account_key)
     elif user_email:
         record = services.user_by_email(user_email)
@@ -361,7 +370,8 @@ def preview(
     if as_json:
         _emit(result.as_dict())
     else:
-        echo(f"record: {services.label(record)}")
+        if record is not None:
+            echo(f"record: {services.label(record)}")
         if result.ok:
             echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
             echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")

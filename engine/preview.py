@@ -156,7 +156,7 @@ def _evaluate(
     cel: CelEngine,
     context: str,
     program: Any,
-    record: Record,
+    record: Record | None,
     entitlement: dict[str, Any] | None = None,
 ) -> tuple[Any, str | None]:
     """The record's value as plain Python, or the error message for people."""
@@ -174,9 +174,10 @@ def preview_one(
     cel: CelEngine,
     context: str,
     text: str,
-    record: Record,
+    record: Record | None,
     entitlement: dict[str, Any] | None = None,
 ) -> OnePreview:
+    """TEXT's value for one record (None in the `cel` context, which has no record)."""
     started = time.perf_counter()
     program, problem, caret, warnings = _compile(cel, context, text)
     if program is None:
@@ -188,7 +189,7 @@ def preview_one(
     if message is not None:
         return OnePreview(
             False,
-            error=Problem(message, path=record_label(record)),
+            error=Problem(message, path=record_label(record) if record is not None else ""),
             elapsed_ms=elapsed,
             warnings=warnings,
         )

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
+from engine.services import NO_RECORD
 from screens.base import RosterScreen
 from screens.modals.record_picker import RecordPicker
 from screens.text import literal, plain, safe
@@ -208,7 +209,9 @@ class PlaygroundScreen(RosterScreen):
         spec = known[context]
         completions = self.services.completions(context)
         record = current
-        if record is None or record.kind != spec.subject_kind:
+        if spec.subject_kind == NO_RECORD:
+            record = None  # the `cel` context: the language alone
+        elif record is None or record.kind != spec.subject_kind:
             found = self.services.find_records(spec.subject_kind, "", limit=1)
             record = found[0] if found else None
         if not get_current_worker().is_cancelled:
@@ -248,10 +251,18 @@ class PlaygroundScreen(RosterScreen):
         info.append(safe(spec.returns), style="bold")
         self.query_one("#context-info", Static).update(info)
 
+    @property
+    def no_record(self) -> bool:
+        """The context evaluates with no record (the `cel` context)."""
+        spec = self.contexts.get(self.context) if self.context else None
+        return spec is not None and spec.subject_kind == NO_RECORD
+
     def _set_record(self, record: RecordRef | None) -> None:
         self.record = record
         view = self.query_one("#record", Static)
-        if record is None:
+        if self.no_record:
+            view.update(plain("Record: none (the cel context is the language alone)"))
+        elif record is None:
             kind = self.contexts[self.context].subject_kind if self.context else "record"
             view.update(plain(f"Record: the store has no {kind}s"))
         else:
@@ -281,7 +292,7 @@ class PlaygroundScreen(RosterScreen):
             self.editor.clear_problem()
             value.update("Type an expression to see its value.")
             return
-        if self.record is None:
+        if self.record is None and not self.no_record:
             value.update("There is no record to preview against (ctrl+o to search).")
             return
         self.preview_one(self.context, text, self.record)
@@ -293,7 +304,7 @@ class PlaygroundScreen(RosterScreen):
         exit_on_error=False,
         name="Previewing the expression",
     )
-    def preview_one(self, context: str, text: str, record: RecordRef) -> None:
+    def preview_one(self, context: str, text: str, record: RecordRef | None) -> None:
         preview = self.services.preview_one(context, text, record)
         if not get_current_worker().is_cancelled:
             self.post_message(self.OneReady(text, preview))
@@ -331,6 +342,13 @@ class PlaygroundScreen(RosterScreen):
 
     def action_run_population(self) -> None:
         if self.context is None:
+            return
+        if self.no_record:
+            self.notify(
+                "The cel context has no records: the value shown is the whole answer. "
+                "Choose a context such as push_condition to evaluate everyone.",
+                markup=False,
+            )
             return
         text = self.editor.text
         if not text.strip():
@@ -475,6 +493,9 @@ class PlaygroundScreen(RosterScreen):
         if self.context is None or self.context not in self.contexts:
             return
         kind = self.contexts[self.context].subject_kind
+        if self.no_record:
+            self.notify("The cel context has no record to choose.", markup=False)
+            return
 
         def chosen(record: RecordRef | None) -> None:
             if record is not None:

@@ -5,7 +5,7 @@ program = engine.compile("push_condition", 'subject.department == "Engineering"'
 value = engine.evaluate(program, engine.activation_for("push_condition", user))
 """
 
-from .contexts import CONTEXTS, ContextSpec
+from .contexts import CONTEXTS, NO_RECORD, ContextSpec
 from .engine import CelEngine, Program
 from .exceptions import CelCompileError, CelEvalError
 from .functions import function_names
@@ -15,6 +15,7 @@ from .values import to_python, type_name
 
 __all__ = [
     "CONTEXTS",
+    "NO_RECORD",
     "CelCompileError",
     "CelEngine",
     "CelEvalError",

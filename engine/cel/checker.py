@@ -350,6 +350,13 @@ class SchemaChecker:
             return "ns:google"
         if name in NAMESPACES:
             return "ns:" + name
+        if name in ALL_VARIABLES and not self.spec.variables:
+            self.fail(
+                token,
+                f"the {self.spec.name} context has no record, so no variable `{name}`",
+                "it is for trying the language on literals; choose a context such as "
+                "push_condition (a person) or directory_filter (an account) to read records",
+            )
         if name in ALL_VARIABLES:
             use = " or ".join(f"`{v}`" for v in self.spec.variables)
             self.fail(

@@ -22,6 +22,9 @@ def _spec(
     return ContextSpec(name, tuple(kinds), returns, subject, description, kinds)
 
 
+# The subject kind of a context evaluated with no record at all (the `cel` context).
+NO_RECORD = "none"
+
 CONTEXTS: dict[str, ContextSpec] = {
     spec.name: spec
     for spec in (
@@ -75,6 +78,14 @@ CONTEXTS: dict[str, ContextSpec] = {
             "user",
             "The value of one field of a new account; `entitlement` is set when the account "
             "is created for a requested entitlement.",
+        ),
+        _spec(
+            "cel",
+            {},
+            "any value",
+            NO_RECORD,
+            "CEL itself, with no record and no variables: try the language (strings, lists, "
+            "maps, timestamps, optionals, the c1.* functions over everyone).",
         ),
     )
 }

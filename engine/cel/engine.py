@@ -287,13 +287,15 @@ class CelEngine:
     def activation_for(
         self,
         context: str,
-        record: UserRecord | AccountRecord,
+        record: UserRecord | AccountRecord | None,
         *,
         entitlement: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         spec = CONTEXTS.get(context)
         if spec is None:
             raise ValueError(f"unknown CEL context {context!r}; use one of {', '.join(CONTEXTS)}")
+        if not spec.variables:
+            return {}  # the `cel` context: the language alone, whatever record is given
         if spec.subject_kind == "account":
             if not isinstance(record, AccountRecord):
                 raise TypeError(f"{context} is evaluated for accounts, not {type(record).__name__}")

@@ -13,6 +13,7 @@
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
+from engine.cel import NO_RECORD
 from engine.changes import (
     CHANGED,
     VERBS,
@@ -68,6 +69,7 @@ from engine.sync.matrix import (
 from engine.sync.simulate import IdentityImpact
 
 __all__ = [
+    "NO_RECORD",
     "AttributeChange",
     "AttributeOutcome",
     "PushDifference",

@@ -120,7 +120,7 @@ class Services:
         return self.previews.contexts()
 
     def preview_one(
-        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
+        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord | None
     ) -> OnePreview:
         return self.previews.preview_one(context, text, ref)
 

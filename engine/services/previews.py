@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.cel import CONTEXTS, ContextSpec, field_names, function_names
+from engine.cel import CONTEXTS, NO_RECORD, ContextSpec, field_names, function_names
 from engine.config import RosterConfig, to_document
 from engine.errors import InvalidInput, NotFound, RosterError
 from engine.preview import Comparison, OnePreview, PopulationPreview, preview_all, preview_one
@@ -135,9 +135,12 @@ class PreviewsService:
             raise InvalidInput(f"Unknown context {context!r}; use one of {', '.join(CONTEXTS)}.")
 
     def preview_one(
-        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord
+        self, context: str, text: str, ref: RecordRef | UserRecord | AccountRecord | None
     ) -> OnePreview:
+        """TEXT for one record; `ref` is None (or ignored) in the `cel` context."""
         self._check_context(context)
+        if CONTEXTS[context].subject_kind == NO_RECORD:
+            ref = None
         record = self.records.record(ref) if isinstance(ref, RecordRef) else ref
         return preview_one(self.ctx.cel(), context, text, record)
 
@@ -176,6 +179,11 @@ class PreviewsService:
         rule side: also what saving TEXT there would do to people and owners (the identify and
         ownership stages simulated over everyone: seconds on a large store)."""
         self._check_context(context)
+        if CONTEXTS[context].subject_kind == NO_RECORD:
+            raise InvalidInput(
+                f"The {context} context has no records to evaluate over: evaluate the "
+                "expression once (without --all), or choose a context such as push_condition."
+            )
         label = ""
         if against is not None:
             saved = self.saved_expression(against)

@@ -566,3 +566,16 @@ def test_runs_text_shows_kind_mode_and_only_the_changed_keys(
     assert out.splitlines()[0].startswith("Run 2 (sync, apply): applied")
     assert "[import] hr:E1 profile.department: Engineering → Finance  (" in out
     assert "'Engineering'" not in out and "phone" not in out  # no reprs, no unchanged keys
+
+
+def test_preview_in_the_cel_context_needs_no_record(store: tuple[CliRunner, Path, Path]) -> None:
+    runner, db, _ = store
+    code, out, _ = run(
+        runner, "--db", str(db), "preview", "--context", "cel", "--json",
+        '{"a": 1}.?b.orValue(41) + 1',
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["value"] == 42
+    code, out, err = run(runner, "--db", str(db), "preview", "--context", "cel", "subject.email")
+    assert code == 1 and "no record" in out + err and "push_condition" in out + err
+    code, out, err = run(runner, "--db", str(db), "preview", "--context", "cel", "--all", "1")
+    assert code == 2 and "leave out --user, --account, --all" in out + err

@@ -202,3 +202,28 @@ async def test_switching_context_and_record(services: Any) -> None:
         assert email in shown(screen.query_one("#record", Static))
         assert f'"{email}"' in shown(screen.query_one("#value", Static))
         assert isinstance(app.focused, CelTextArea)
+
+
+async def test_the_cel_context_has_no_record(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "cel")
+        assert screen.record is None
+        assert "none" in shown(screen.query_one("#record", Static))
+        screen.editor.text = '[1, 2].map(x, x * 2) + ["a,b".split(",").size()]'
+        await settle(pilot)
+        value = shown(screen.query_one("#value", Static))
+        assert "[2, 4, 2]" in value and "list(int)" in value
+        # no record to read: the hint says which contexts have one
+        await type_expression(pilot, screen, "subject")
+        assert "no record" in screen.editor.problem_text
+        assert "push_condition" in screen.editor.problem_text
+        # nothing to run over everyone, nothing to choose: said, not silently ignored
+        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert app.screen is screen
+        messages = [n.message for n in app._notifications]
+        assert any("no records" in m for m in messages)
+        assert any("no record to choose" in m for m in messages)
