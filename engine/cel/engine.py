@@ -340,7 +340,11 @@ class AccountsMap(celtypes.MapType):
     def __missing__(self, key: Any) -> Any:
         from .strings import CelFunctionError
 
-        raise CelFunctionError(f"this user has no account in the app `{str(key)[:60]}`")
+        app = str(key)[:60]
+        raise CelFunctionError(
+            f"this user has no account in the app `{app}` (to read a field of it only when "
+            f"there is one: accounts.?{app}.FIELD.orValue(\"\"))"
+        )
 
 
 _USER_PROFILE_CORE = {
