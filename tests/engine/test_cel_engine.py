@@ -129,18 +129,18 @@ EXPECTED_VARIABLES = {
     "push_condition": ("subject", "user"),
     "push_mapping": ("subject", "user"),
     "provisioning_field": ("subject", "entitlement"),
+    "cel": (),  # no record: the language alone
 }
 
 
-def test_the_seven_contexts() -> None:
+def test_the_seven_contexts_and_cel() -> None:
     assert set(CONTEXTS) == set(EXPECTED_VARIABLES)
     for name, spec in CONTEXTS.items():
         assert spec.name == name
         assert set(spec.variables) == set(EXPECTED_VARIABLES[name])
         assert spec.returns
-        assert spec.subject_kind == (
-            "account" if name in ("directory_filter", "account_key") else "user"
-        )
+        kind = {"directory_filter": "account", "account_key": "account", "cel": "none"}
+        assert spec.subject_kind == kind.get(name, "user")
     assert "MATCH_ONLY" in CONTEXTS["directory_filter"].returns
 
 
