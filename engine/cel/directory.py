@@ -50,9 +50,13 @@ def _app(value: Any, function: str) -> str:
 
 
 def _accounts_in(
-    engine: CelEngine, user: UserRecord, app_id: str, function: str
+    engine: CelEngine, user: UserRecord, app_id: str, function: str, *, live: bool = True
 ) -> list[AccountRecord]:
+    """The person's accounts in the app; a DELETED account (gone from the app, kept for the
+    record) counts only when `live` is False: nobody "has" an app whose account is gone."""
     accounts = _population(engine, function).accounts_of(user.id)
+    if live:
+        accounts = [a for a in accounts if a.status != "DELETED"]
     exact = [a for a in accounts if a.app_id == app_id]
     if exact:
         return exact
@@ -85,7 +89,9 @@ def has_entitlement(engine: CelEngine, user: Any, app_id: Any, entitlement: Any)
 
 def get_app_user_status(engine: CelEngine, user: Any, app_id: Any) -> Any:
     name = "c1.user.v1.GetAppUserStatus"
-    accounts = _accounts_in(engine, _user(engine, user, name), _app(app_id, name), name)
+    accounts = _accounts_in(
+        engine, _user(engine, user, name), _app(app_id, name), name, live=False
+    )
     if not accounts:
         return StatusValue("USER_STATUS_UNSPECIFIED")
     best = min(accounts, key=lambda a: _STATUS_RANK.get(a.status.upper(), 3))

@@ -1016,3 +1016,18 @@ def test_works_when_an_interpreted_environment_came_first() -> None:
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_deleted_account_is_not_having_the_app() -> None:
+    # DESIGN §14 / issue 12 §6: an account gone from the app (kept as DELETED for the record)
+    # does not make its person "have" the app; its status still reads DELETED.
+    ann = UserRecord(1, email="ann@example.com")
+    gone = AccountRecord(1, "github", "x", owner_id=1, status="DELETED", entitlements=["admins"])
+    engine = CelEngine(Population([ann], [gone]))
+    assert user_value(engine, 'c1.user.v1.HasApp(subject, "github")') is False
+    assert user_value(engine, 'c1.user.v1.HasEntitlement(subject, "github", "admins")') is False
+    assert user_value(engine, 'c1.user.v1.ListAppUsersForUser(subject, "github")') == []
+    assert (
+        user_value(engine, 'c1.user.v1.GetAppUserStatus(subject, "github")')
+        == "USER_STATUS_DELETED"
+    )
