@@ -332,6 +332,9 @@ def _authority(
         and s.key in previous.last_seen
         and values.get(s.key) != previous.last_seen[s.key]
         and not is_empty(values.get(s.key))
+        # a source that now holds the console's own value (usually a read-back of what was
+        # pushed to it) agrees with it: that is not a change to accept or reject
+        and values.get(s.key) != previous.value
     ]
     # A source seen for the first time (a newly linked account) counts as a change too.
     changed += [
@@ -408,6 +411,12 @@ def _authority(
             continue
         if source.direction not in (*INBOUND, "disabled"):
             c.reason = f"{source.direction}: does not flow into the console"
+        elif (
+            not is_empty(c.value)
+            and c.value == value
+            and previous.last_seen.get(source.key) != c.value
+        ):
+            c.reason = "now holds the current value (as pushed to it): not a change"
         elif not is_empty(c.value) and c.value != value:
             c.outcome = "lost"
             if source.score("update") < holder_update:

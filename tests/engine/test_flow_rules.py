@@ -163,3 +163,25 @@ def test_a_failing_source_keeps_the_value_in_mapping_mode() -> None:
     before = AttributeState("Engineer", "broken:x", {}, True)
     decision = decide(title, USER, before, Failing(idp="Manager"))
     assert decision.value == "Engineer" and "kept" in decision.reason
+
+
+def test_reading_back_a_pushed_value_is_not_a_rejected_change() -> None:
+    # HR (update 60) changes the department; Roster pushes it to AD (bidirectional, update 45);
+    # the next sync reads AD back holding that very value: AD agrees, it did not try to change
+    # anything, so `explain` must not call it a rejected change.
+    department = flow(
+        "department", ("hr", "inbound", 50, 60, 50), ("ad", "bidirectional", 40, 45, 30)
+    )
+    state = step(department, AttributeState(), hr="Engineering", ad="Engineering")
+    state = step(department, state, hr="Finance", ad="Engineering")
+    assert (state.value, state.source) == ("Finance", "hr:profile.department")
+    decision = decide(department, USER, state, Values(hr="Finance", ad="Finance"))
+    assert decision.value == "Finance" and decision.reason == "unchanged"
+    ad = next(c for c in decision.candidates if c.source == "ad:profile.department")
+    assert ad.outcome == "ignored" and "as pushed to it" in ad.reason
+    assert "rejected" not in ad.reason
+    # and a later real change in AD is judged as a change again
+    state = AttributeState(decision.value, decision.source, decision.seen, True)
+    rejected = decide(department, USER, state, Values(hr="Finance", ad="Sales"))
+    ad = next(c for c in rejected.candidates if c.source == "ad:profile.department")
+    assert rejected.value == "Finance" and ad.outcome == "lost" and "45 < 60" in ad.reason
