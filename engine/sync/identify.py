@@ -196,28 +196,36 @@ def _passing_directory_accounts(
     return backing
 
 
+# Links a person did not get from a merge rule: their accounts' identifiers are not merge keys.
+HANDED_LINKS = ("manual", "ownership-rule")
+
+
 def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tuple[Any, Any]]:
     """Set a user's core fields from its directory accounts, highest priority first."""
     changed: dict[str, tuple[Any, Any]] = {}
+    # An account linked by hand (or by an ownership rule) belongs to the person, but its
+    # identifiers are not theirs: a shared mailbox linked to Ann must not make its address one
+    # of Ann's merge keys (which would take other people's accounts from them).
+    keyed = [a for a in accounts if a.link_kind not in HANDED_LINKS] or accounts
 
-    def first(getter: Any) -> str:
-        return next((v for v in (getter(a) for a in accounts) if v), "")
+    def first(getter: Any, among: list[AccountRecord] = accounts) -> str:
+        return next((v for v in (getter(a) for a in among) if v), "")
 
     def gather(getter: Any) -> list[str]:
         seen: dict[str, None] = {}
-        for account in accounts:
+        for account in keyed:
             for value in getter(account):
                 if value and value.casefold() not in {s.casefold() for s in seen}:
                     seen[value] = None
         return list(seen)
 
     wanted = {
-        "email": first(lambda a: a.email or next(iter(a.emails), "")),
-        "username": first(lambda a: a.username),
+        "email": first(lambda a: a.email or next(iter(a.emails), ""), keyed),
+        "username": first(lambda a: a.username, keyed),
         "display_name": first(lambda a: a.display_name),
         "given_name": first(lambda a: a.given_name),
         "family_name": first(lambda a: a.family_name),
-        "employee_id": first(lambda a: next(iter(a.employee_ids), "")),
+        "employee_id": first(lambda a: next(iter(a.employee_ids), ""), keyed),
         "emails": gather(lambda a: [a.email, *a.emails]),
         "usernames": gather(lambda a: [a.username, *a.usernames]),
         "employee_ids": gather(lambda a: a.employee_ids),
