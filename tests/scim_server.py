@@ -6,7 +6,7 @@
         scim_server.post(url, "Users", {...})       # seed it as a client would
         scim_server.delay[url] = 2.0                # answer each request 2 s late
         scim_server.failures[url] = [503, 429]      # answer these first, then serve
-        scim_server.requests[url]                   # [(method, path), ...] as received
+        scim_server.requests[url]                   # what it received, in order (Request)
 
 Each tenant (the first path segment) is a service of its own with empty storage, so tests do not
 see each other's users. A tenant whose name starts with `nopatch` announces no PATCH support in
@@ -17,7 +17,9 @@ Modules use it with `pytest_plugins = ("tests.scim_server",)`.
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import secrets
 import threading
 import time
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
@@ -64,6 +67,15 @@ def _provider(patch: bool) -> ScimProvider:
     )
 
 
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # after the tenant's /v2: "/Users/ID"
+    query: dict[str, str]
+    body: Any  # the JSON body, or None
+    authorization: str
+
+
 @dataclass
 class ScimServer:
     """The running server: where it is, its token, and the knobs tests turn per tenant."""
@@ -73,7 +85,7 @@ class ScimServer:
     token: str
     delay: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=dict)
-    requests: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    requests: dict[str, list[Request]] = field(default_factory=dict)
     _names: Iterator[int] = field(default_factory=itertools.count)
 
     @property
@@ -118,8 +130,17 @@ class ScimServer:
 
         def middleware(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             key = self._key(environ)
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(raw)
+            path = str(environ.get("PATH_INFO", ""))
             self.requests.setdefault(key, []).append(
-                (str(environ["REQUEST_METHOD"]), str(environ.get("PATH_INFO", "")))
+                Request(
+                    method=str(environ["REQUEST_METHOD"]),
+                    path=path[path.find("/v2") + 3 :],
+                    query=dict(parse_qsl(str(environ.get("QUERY_STRING", "")))),
+                    body=json.loads(raw) if raw else None,
+                    authorization=str(environ.get("HTTP_AUTHORIZATION", "")),
+                )
             )
             if self.delay.get(key):
                 time.sleep(self.delay[key])

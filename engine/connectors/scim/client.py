@@ -36,7 +36,12 @@ class ScimClient(BaseSyncSCIMClient):
     included. `last` tells how the last request went (attempts, out of time)."""
 
     def __init__(self, http: httpx.Client, timeout: float) -> None:
-        super().__init__(provider=provider(), check_response_payload=False)
+        # Responses are read as JSON, not validated as models (a server's small departures from
+        # RFC 7643 must not fail a whole page), and every status reaches `raise_for_error`,
+        # which gives a SCIM error its status, scimType and detail.
+        super().__init__(
+            provider=provider(), check_response_payload=False, check_response_status_codes=False
+        )
         self.http = http
         self.timeout = timeout
         self.last = Outcome()
@@ -155,6 +160,11 @@ def describe_failure(
         return ConnectorError(
             f"App '{app_id}': the SCIM server at {where} refused {doing}: {scim_error_text(exc)}."
         )
+    status = getattr(getattr(exc, "source", None), "status_code", 0)
+    if isinstance(exc, SCIMClientException) and status in (401, 403, *RETRIED_STATUSES):
+        # a failure without a SCIM error body (a proxy's page): read it by its status alone
+        bare = server_error_exception(Error(status=status, detail=f"HTTP {status}, no SCIM error"))
+        return describe_failure(app_id, where, doing, bare, client, token_ref)
     if isinstance(exc, SCIMClientException):
         return ConnectorError(
             f"App '{app_id}': the SCIM server at {where} gave an answer Roster cannot read "

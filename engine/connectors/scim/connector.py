@@ -100,7 +100,9 @@ class ScimConnector:
         """Run one request; any failure becomes the admin's ConnectorError."""
         client = self._connect()
         try:
-            return call(client)
+            result = call(client)
+            raise_for_error(result)
+            return result
         except (SCIMException, SCIMClientException, httpx.HTTPError) as exc:
             error = describe_failure(
                 self.app_id, self.settings.base_url, doing, exc, client, self.settings.token_ref
@@ -142,21 +144,6 @@ class ScimConnector:
         return self._call(doing, lambda c: c.query(resource_type, query_parameters=request))
 
     def _resources(self, page: Any, doing: str) -> list[dict[str, Any]]:
-        try:
-            raise_for_error(page)
-        except SCIMException as exc:
-            client = self._connect()
-            raise without(
-                self._token,
-                describe_failure(
-                    self.app_id,
-                    self.settings.base_url,
-                    doing,
-                    exc,
-                    client,
-                    self.settings.token_ref,
-                ),
-            ) from None
         resources = page.get("Resources") if isinstance(page, dict) else None
         if resources is None and isinstance(page, dict) and "totalResults" in page:
             return []  # RFC 7644: Resources may be left out when there are none
@@ -219,7 +206,6 @@ class ScimConnector:
                 return client.query(ServiceProviderConfig)
 
             config = self._call("reading its ServiceProviderConfig", read)
-            raise_for_error(config)
             patch = config.get("patch") if isinstance(config, dict) else None
             self._patch = bool(isinstance(patch, dict) and patch.get("supported"))
         return self._patch
