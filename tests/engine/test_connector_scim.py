@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # imported by pytest as a plugin: importing it here first wou
 
 pytest_plugins = ("tests.scim_server",)
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -439,3 +442,18 @@ def test_settings_are_checked_without_contacting_the_server() -> None:
     assert described.capabilities.push and described.capabilities.provisioning
     assert described.push_field("department") is not None
     assert [f.key for f in described.creation_schema if f.required] == ["userName"]
+
+
+def test_validating_a_configuration_does_not_load_the_http_stack() -> None:
+    """scim2-client and httpx take most of a second to import; describing a SCIM app (what the
+    validator and the screens do) must not pay it, only connecting does."""
+    code = (
+        "import sys; from pathlib import Path; from engine.connectors.base import ConnectorSpec; "
+        "from engine.connectors.registry import describe; "
+        "describe(ConnectorSpec('s', 'scim', {'base_url': 'https://x/v2', 'token_env': 'T'}, "
+        "Path('.'))); print(sorted(m for m in ('scim2_client', 'httpx') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPOSITORY
+    )
+    assert found.stdout.strip() == "[]"
