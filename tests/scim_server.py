@@ -6,6 +6,7 @@
         scim_server.post(url, "Users", {...})       # seed it as a client would
         scim_server.delay[url] = 2.0                # answer each request 2 s late
         scim_server.failures[url] = [503, 429]      # answer these first, then serve
+        scim_server.ignore_paging.add(url)          # drop startIndex: always the first page
         scim_server.requests[url]                   # what it received, in order (Request)
 
 Each tenant (the first path segment) is a service of its own with empty storage, so tests do not
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
@@ -86,6 +87,7 @@ class ScimServer:
     delay: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=dict)
     requests: dict[str, list[Request]] = field(default_factory=dict)
+    ignore_paging: set[str] = field(default_factory=set)
     _names: Iterator[int] = field(default_factory=itertools.count)
     _http: httpx.Client | None = None
 
@@ -141,6 +143,9 @@ class ScimServer:
                     authorization=str(environ.get("HTTP_AUTHORIZATION", "")),
                 )
             )
+            if key in self.ignore_paging:
+                query = parse_qsl(str(environ.get("QUERY_STRING", "")))
+                environ["QUERY_STRING"] = urlencode([q for q in query if q[0] != "startIndex"])
             if self.delay.get(key):
                 time.sleep(self.delay[key])
             pending = self.failures.get(key)

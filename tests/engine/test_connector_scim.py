@@ -196,6 +196,17 @@ def test_a_filter_lists_only_the_users_it_matches(
     assert sent[0]["filter"] == 'userType eq "Contractor"'
 
 
+def test_a_server_whose_paging_is_broken_fails_instead_of_looping(
+    scim_server: ScimServer, saas: tuple[str, dict[str, str]]
+) -> None:
+    base_url, _ = saas
+    scim_server.ignore_paging.add(base_url)
+    with pytest.raises(ConnectorError, match="answered startIndex 4 with users it had already"):
+        connector(base_url, page_size=3).list_all()
+    assert len(scim_server.requests[base_url]) == 2
+    assert len(connector(base_url, page_size=10).list_all().accounts) == len(PEOPLE)
+
+
 def test_probe_reads_at_most_the_limit(
     scim_server: ScimServer, saas: tuple[str, dict[str, str]]
 ) -> None:

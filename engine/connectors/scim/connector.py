@@ -118,10 +118,20 @@ class ScimConnector:
         start, seen, size = 1, 0, self.settings.page_size
         if limit is not None:
             size = min(size, limit)
+        ids: set[str] = set()
         for _ in range(MAX_PAGES):
             doing = f"listing {what} (startIndex {start})"
             page = self._page(resource_type, start, size, doing)
             resources = self._resources(page, doing)
+            new = {str(r.get("id")) for r in resources} - ids
+            if resources and not new:
+                raise ConnectorError(
+                    f"App '{self.app_id}': the SCIM server at {self.settings.base_url} answered "
+                    f"startIndex {start} with {what} it had already listed, so its paging does "
+                    f"not work; nothing was imported. Check the server, or raise page_size above "
+                    f"the number of {what} so that one page holds them all."
+                )
+            ids |= new
             yield from resources
             seen += len(resources)
             total = page.get("totalResults") if isinstance(page, dict) else None
@@ -184,7 +194,6 @@ class ScimConnector:
                     ListedEntitlement(
                         external_id=group_id,
                         name=str(group.get("displayName") or ""),
-                        description=str(group.get("externalId") or ""),
                     )
                 )
                 for member in group.get("members") or []:
