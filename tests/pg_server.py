@@ -2,7 +2,7 @@
 127.0.0.1 on a free port, unix socket inside the temp folder. Stopped and removed at the end.
 
     with postgres_server() as server:
-        server.url                  # postgresql+psycopg2://postgres@127.0.0.1:PORT/roster
+        server.url                  # postgresql+psycopg://postgres@127.0.0.1:PORT/roster
         server.create_database("x") # another empty database on the same server, its URL
 
 PostgreSQL refuses to run as root, so as root the server binaries run as the `postgres` OS user
@@ -55,9 +55,9 @@ def unavailable_reason() -> str | None:
             "initdb on PATH); install the `postgresql` package"
         )
     try:
-        import psycopg2  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
-        return "the psycopg2 driver is not installed (pip install -e '.[dev]')"
+        return "the psycopg driver is not installed (pip install -e '.[dev]' or '.[postgres]')"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
@@ -75,7 +75,7 @@ def free_port() -> int:
 
 
 def url_for(port: int, database: str) -> str:
-    return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{database}"
+    return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{database}"
 
 
 class PostgresServer:
@@ -169,23 +169,23 @@ class PostgresServer:
         self.url = url_for(self.port, DATABASE)
 
     def _connect(self, database: str):  # type: ignore[no-untyped-def]
-        import psycopg2
+        import psycopg
 
-        return psycopg2.connect(
+        return psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database, connect_timeout=5
         )
 
     def _wait_until_ready(self) -> bool:
         """Poll until the server accepts a connection; False when the deadline passes or the
         server stopped (e.g. the port was taken)."""
-        import psycopg2
+        import psycopg
 
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
                 self._connect("postgres").close()
                 return True
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if self._log_says_stopped():
                     return False
                 time.sleep(0.05)  # poll interval, bounded by the deadline

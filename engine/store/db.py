@@ -109,7 +109,7 @@ class Database:
             shown = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", url)  # never show a password
             raise StoreError(
                 f"Cannot read the database URL {shown!r}: it is not an SQLAlchemy URL. Give one "
-                "like postgresql+psycopg2://USER@HOST/DBNAME or sqlite:////path/to/roster.db, "
+                "like postgresql+psycopg://USER@HOST/DBNAME or sqlite:////path/to/roster.db, "
                 "or use --db PATH for a SQLite file."
             ) from exc
         self.url = url
@@ -159,8 +159,9 @@ class Database:
                 except ImportError as exc:  # the URL names a driver that is not installed
                     raise StoreError(
                         f"Cannot open the identity store at {self.display_url}: its database "
-                        f"driver is not installed ({exc}). For PostgreSQL install psycopg2-binary "
-                        "and use a postgresql+psycopg2:// URL."
+                        f"driver is not installed ({exc}). For PostgreSQL install Roster with its "
+                        "postgres extra (pip install 'roster[postgres]') and use a "
+                        "postgresql+psycopg:// URL."
                     ) from exc
             self._engine = engine
         return self._engine
