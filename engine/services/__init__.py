@@ -50,6 +50,14 @@ from engine.services.provisioning import (
 from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
 from engine.services.records import RecordRef
 from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
+from engine.services.values import (
+    AttributeChange,
+    AttributeOutcome,
+    PushDifference,
+    PushWrite,
+    SourceError,
+    ValueImpact,
+)
 from engine.store.db import default_db_path
 from engine.sync.matrix import (
     DirectoryMatrix,
@@ -64,6 +72,12 @@ from engine.sync.simulate import IdentityImpact
 __all__ = [
     "AppFields",
     "FieldInfo",
+    "AttributeChange",
+    "AttributeOutcome",
+    "PushDifference",
+    "PushWrite",
+    "SourceError",
+    "ValueImpact",
     "APPLIED_STATUSES",
     "PLANNED_STATUSES",
     "PushMapping",
