@@ -171,7 +171,8 @@ class ScreenCommands(Provider):
             title = safe(command.title)
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, Content(title), command.callback, text=title, help=help_text(command))
+                shown = Content(title)
+                yield Hit(score, shown, command.callback, text=title, help=help_text(command))
 
 
 def help_text(command: PaletteCommand) -> str:

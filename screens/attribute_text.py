@@ -93,8 +93,16 @@ def mode_name(document: dict[str, Any]) -> str:
 MODE_WORDS: dict[str, str] = {
     "fallback": "Fallback: the first source, in order, that has a value for the person wins.",
     "union": "Union: every source's values, in order, without duplicates.",
-    "authority": "Authority: flow rules decide; each app's create, update and delete scores "
-    "say whose change wins (apps without a rule count as inbound, all scores 50).",
+    "authority": "Authority: the flow rules' scores decide whose value wins (an app without "
+    "a rule counts as inbound, scores 50).",
+}
+
+
+# The same, short, for the editor's one line.
+MODE_SHORT: dict[str, str] = {
+    "fallback": "fallback: the first source, in order, with a value wins",
+    "union": "union: every source's values, in order, without duplicates",
+    "authority": "authority: the flow rules' scores decide whose value wins",
 }
 
 

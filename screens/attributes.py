@@ -120,7 +120,7 @@ class AttributesScreen(RosterScreen):
         Binding(
             "f",
             "flow",
-            "Flow rules",
+            "Flow",
             tooltip="Edit the highlighted attribute's flow rules (authority per app)",
         ),
         Binding("d,delete", "delete", "Delete", tooltip="Remove the attribute (asks first)"),
@@ -257,7 +257,9 @@ class AttributesScreen(RosterScreen):
         if not worker.is_cancelled and not getattr(impact, "cancelled", False):
             self.post_message(self.OutcomesLoaded(impact))
 
-    def on_attributes_screen_outcomes_loaded(self, message: AttributesScreen.OutcomesLoaded) -> None:
+    def on_attributes_screen_outcomes_loaded(
+        self, message: AttributesScreen.OutcomesLoaded
+    ) -> None:
         self.impact = message.impact
         self.fill()
         view = self.selected
@@ -278,8 +280,7 @@ class AttributesScreen(RosterScreen):
             table.clear()
             for view in self.views:
                 name = clip(view.name, NAME_WIDTH, "bold" if view.configured else "dim")
-                kind = Text("std" if view.standard else "custom", style="dim")
-                kind.append(" · multi" if view.multi else " · one")
+                kind = Text(self.kind_text(view), style="dim")
                 if view.configured:
                     sources = sources_text(view.sources, width)
                     mode = Text(mode_name(view.document or {}))
@@ -304,10 +305,21 @@ class AttributesScreen(RosterScreen):
         if self.impact is not None:
             table.border_subtitle += f" · {self.impact.people:,} people"
 
+    @staticmethod
+    def kind_text(view: AttributeView) -> str:
+        return ("std" if view.standard else "custom") + (" · multi" if view.multi else " · one")
+
     def sources_width(self) -> int:
-        """What the sources column can show without a sideways scroll."""
-        width = self.table.size.width or 80
-        return max(width - NAME_WIDTH - 14 - 10 - 7 - 3 - 2 * 6 - 2, 16)
+        """What the sources column can show without a sideways scroll: the table's inside less
+        the other columns (their widest cells), a cell of padding each side of every column
+        and the vertical scrollbar."""
+        table = self.table
+        inside = (table.size.width or 78) - table.styles.scrollbar_size_vertical
+        names = max((len(v.name) for v in self.views), default=10)
+        kinds = max((len(self.kind_text(v)) for v in self.views), default=4)
+        others = min(max(names, 9), NAME_WIDTH) + kinds + len("authority")
+        others += len("People") + 1
+        return max(inside - others - 2 * 6, 12)
 
     def on_resize(self) -> None:
         if self.views:

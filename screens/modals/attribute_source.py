@@ -126,9 +126,10 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
                     compact=True,
                     id="source-kind",
                 )
-                options = [(f"{safe(title, 40)} ({safe(app_id, 30)})", a) for a, title in [
-                    (app_id, title) for app_id, title in self.apps
-                ]]
+                options = [
+                    (f"{safe(title, 40)} ({safe(app_id, 30)})", app_id)
+                    for app_id, title in self.apps
+                ]
                 first = app if app is not None else (self.apps[0][0] if self.apps else None)
                 yield Select(
                     options,
@@ -220,7 +221,8 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
         self.fields = message.fields
         options = self.query_one("#source-fields", OptionList)
         options.clear_options()
-        wanted = (self.source or {}).get("field") if (self.source or {}).get("app") == message.app else None
+        source = self.source or {}
+        wanted = source.get("field") if source.get("app") == message.app else None
         highlight = 0
         for index, info in enumerate(message.fields.fields):
             line = Text()
@@ -314,7 +316,7 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
             status.update(
                 Text(
                     "Type an expression: `subject` is the person, `accounts` their accounts by "
-                    'app (e.g. accounts.hr.profile.department); a string or a list of strings.',
+                    "app (e.g. accounts.hr.profile.department); a string or a list of strings.",
                     style="dim",
                 )
             )

@@ -62,9 +62,7 @@ class FlowRuleModal(RosterModal["dict[str, Any] | None"]):
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing the rule"),
     ]
 
-    def __init__(
-        self, *, attribute: str, rule: dict[str, Any] | None, apps: list[str]
-    ) -> None:
+    def __init__(self, *, attribute: str, rule: dict[str, Any] | None, apps: list[str]) -> None:
         super().__init__()
         self.attribute = attribute
         self.rule = dict(rule) if rule else None
