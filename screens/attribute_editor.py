@@ -72,9 +72,6 @@ def name_problem(name: str, custom: bool, taken: list[str], old: str | None) -> 
     """Why NAME cannot be used, in words, or None (the validator says the same on save)."""
     if not name:
         return "Give the attribute a name, e.g. cost_center_label."
-    others = [n.casefold() for n in taken if old is None or n.casefold() != old.casefold()]
-    if name.casefold() in others:
-        return f"An attribute named {name} exists already (names are unique regardless of case)."
     if custom:
         if name.casefold() in STANDARD_ATTRIBUTES:
             return f"{name} is a standard attribute: choose Standard, or pick another name."
@@ -83,6 +80,9 @@ def name_problem(name: str, custom: bool, taken: list[str], old: str | None) -> 
                 f"{name} cannot be used in CEL (subject.attributes.NAME): start with a letter "
                 "and use only letters, digits and _."
             )
+    others = [n.casefold() for n in taken if old is None or n.casefold() != old.casefold()]
+    if name.casefold() in others:
+        return f"An attribute named {name} exists already (names are unique regardless of case)."
     return None
 
 
@@ -246,7 +246,7 @@ class AttributeEditorScreen(RosterScreen):
                     ]
                     yield Select(
                         choices,
-                        value=name if not custom and name in STANDARD_ATTRIBUTES else Select.BLANK,
+                        value=name if not custom and name in STANDARD_ATTRIBUTES else Select.NULL,
                         prompt="Choose a standard attribute",
                         compact=True,
                         id="ed-standard",
@@ -413,11 +413,13 @@ class AttributeEditorScreen(RosterScreen):
         table = self.query_one("#ed-sources", DataTable)
         keep = table.cursor_row if row is None else row
         table.clear()
+        # cut to the table's width (an ellipsis, never a sideways scroll); enter shows it whole
+        width = max((table.size.width or 60) - 12, 24)
         for index, source in enumerate(self.sources):
             is_cel = isinstance(source.get("cel"), str)
             table.add_row(
                 Text(f"{index + 1}.", style="dim"),
-                Text(source_words(source, 70), style="magenta" if is_cel else ""),
+                Text(source_words(source, width), style="magenta" if is_cel else ""),
                 key=str(index),
             )
         if not self.sources:

@@ -133,7 +133,7 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
                 first = app if app is not None else (self.apps[0][0] if self.apps else None)
                 yield Select(
                     options,
-                    value=first if first is not None else Select.BLANK,
+                    value=first if first is not None else Select.NULL,
                     allow_blank=first is None,
                     compact=True,
                     id="source-app",

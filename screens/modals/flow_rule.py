@@ -81,7 +81,7 @@ class FlowRuleModal(RosterModal["dict[str, Any] | None"]):
                 else:
                     yield Select(
                         [(safe(app, 40), app) for app in self.apps],
-                        value=self.apps[0] if self.apps else Select.BLANK,
+                        value=self.apps[0] if self.apps else Select.NULL,
                         allow_blank=not self.apps,
                         compact=True,
                         id="flow-app",
