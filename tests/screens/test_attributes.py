@@ -382,7 +382,7 @@ async def test_space_cycles_a_flow_rules_direction_and_rules_can_be_added_and_re
 async def test_validation_errors_are_shown_under_the_name(services: Any) -> None:
     app = RosterApp(services, start="attributes")
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_screen(pilot)
+        await open_screen(pilot)
         await pilot.press("a")
         ed = await editor(pilot)
         error = ed.query_one("#ed-name-error", Static)
