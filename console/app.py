@@ -21,6 +21,7 @@ from textual.screen import Screen
 from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
+from screens.attributes import AttributesScreen
 from screens.base import RosterScreen
 from screens.dashboard import DashboardScreen
 from screens.directories import DirectoriesScreen
@@ -78,6 +79,13 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         MergeRulesScreen,
     ),
     ScreenInfo(
+        "attributes",
+        "4",
+        "Attributes",
+        "Standard and custom attributes: sources, flow rules, values and errors; add and edit",
+        AttributesScreen,
+    ),
+    ScreenInfo(
         "push",
         "5",
         "Push rules",
@@ -115,9 +123,6 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
 )
 
 
-SCREENS_GROUP = Binding.Group("Screens", compact=True)
-
-
 class RosterApp(App[None]):
     """Roster's console. Give it the engine facade; it never opens a database itself."""
 
@@ -148,16 +153,25 @@ class RosterApp(App[None]):
             id="app.quit.q",
             tooltip="Quit Roster (q also quits, outside text fields)",
         ),
-        # One compact footer group ("56789 Screens") so the global keys fit at 80 columns; each
-        # key keeps its own description in help and the palette.
+        # Nine screen keys do not fit an 80-column footer beside a screen's own keys: the
+        # footer shows one "1-9 Screens" entry (f2, or a click, lists the screens) and each
+        # number key keeps its own line in help and the palette.
+        Binding(
+            "f2",
+            "choose_screen",
+            "Screens",
+            key_display="1-9",
+            tooltip="Keys 1 to 9 go to the screens; f2 lists them",
+            id="app.screens",
+        ),
         *(
             Binding(
                 info.key,
                 f"show_screen('{info.mode}')",
                 info.title.split()[0],
+                show=False,
                 tooltip=f"Go to {info.title}",
                 id=f"screen.{info.mode}",
-                group=SCREENS_GROUP,
             )
             for info in SCREEN_INFOS
         ),
@@ -194,6 +208,22 @@ class RosterApp(App[None]):
     async def action_show_screen(self, mode: str) -> None:
         if self.current_mode != mode:
             await self.switch_mode(mode)
+
+    def action_choose_screen(self) -> None:
+        """The screens with their keys and what each shows, to pick one (the footer's
+        "1-9 Screens")."""
+        from textual.command import CommandPalette
+
+        from console.palette import ScreenCommands
+
+        if not CommandPalette.is_open(self):
+            self.push_screen(
+                CommandPalette(
+                    providers=[ScreenCommands],
+                    placeholder="Go to a screen… (or press its number outside text fields)",
+                    id="--command-palette",
+                )
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show_screen" and parameters and parameters[0] == self.current_mode:

@@ -143,6 +143,38 @@ class RosterCommands(Provider):
                 yield Hit(score, shown, command.callback, text=title, help=help_text(command))
 
 
+class ScreenCommands(Provider):
+    """Only the screens, with their number keys: what the footer's "1-9 Screens" opens."""
+
+    def commands(self) -> list[PaletteCommand]:
+        app: RosterApp = self.app  # type: ignore[assignment]
+        return [
+            PaletteCommand(
+                f"{info.key} {info.title}",
+                info.summary,
+                partial(app.action_show_screen, info.mode),
+            )
+            for info in app.SCREEN_INFOS
+            if info.mode != app.current_mode
+        ]
+
+    async def discover(self) -> Hits:
+        for command in self.commands():
+            title = safe(command.title)
+            yield DiscoveryHit(
+                Content(title), command.callback, text=title, help=help_text(command)
+            )
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in self.commands():
+            title = safe(command.title)
+            score = matcher.match(title)
+            if score > 0:
+                shown = Content(title)
+                yield Hit(score, shown, command.callback, text=title, help=help_text(command))
+
+
 def help_text(command: PaletteCommand) -> str:
     """The palette reads a hit's help as markup: escape it, after making it printable."""
     return escape(safe(command.help))

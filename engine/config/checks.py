@@ -766,6 +766,15 @@ class Checker:
                     f"`{attribute.name}` reads from `{rule.app}`",
                     f"add a source `{{app: {rule.app}, field: ...}}` or remove the rule",
                 )
+            elif app is not None and rule.direction == "outbound" and rule.app in source_apps:
+                # the attribute stage ignores an outbound app's values: the source reads nothing
+                self.warning(
+                    (*here, "direction"),
+                    f"`{rule.app}` is a source of `{attribute.name}`, but its flow rule is "
+                    "outbound: its values never flow in, so that source is ignored",
+                    f"make the rule bidirectional to take `{rule.app}`'s values too, or remove "
+                    f"the `{rule.app}` source",
+                )
 
     # ------------------------------------------------------------------ push rules
 

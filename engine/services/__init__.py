@@ -10,6 +10,7 @@
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
 - impact: an edited configuration's effect on people and owners, the match matrix
+- attributes: the fields an app's stored accounts have (`AppFields`), for direct sources
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
@@ -26,6 +27,7 @@ from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
 from engine.preview import Comparison, OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
+from engine.services.attributes import AppFields, FieldInfo
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
@@ -70,6 +72,8 @@ from engine.sync.simulate import IdentityImpact
 
 __all__ = [
     "NO_RECORD",
+    "AppFields",
+    "FieldInfo",
     "AttributeChange",
     "AttributeOutcome",
     "PushDifference",

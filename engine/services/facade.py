@@ -17,6 +17,7 @@ from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
+from engine.services.attributes import AppFields, AttributesService
 from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
 from engine.services.dashboard import Dashboard, DashboardService
@@ -49,6 +50,7 @@ class Services:
         self.push = PushService(self.ctx)
         self.provisioning = ProvisioningService(self.ctx, self.records)
         self.overview = DashboardService(self.ctx, self.run_history)
+        self.attribute_fields = AttributesService(self.ctx)
 
     # --- shared state ------------------------------------------------------------------
     @property
@@ -357,6 +359,12 @@ class Services:
         return self.provisioning.provision(
             app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor
         )
+
+    # --- attributes ----------------------------------------------------------------------
+    def app_fields(self, app_id: str) -> AppFields:
+        """The fields APP's stored accounts have (account fields, then `profile.<key>`), each
+        with how many accounts hold a value and a few samples: what a direct source can read."""
+        return self.attribute_fields.app_fields(app_id)
 
 
 def open_services(

@@ -673,6 +673,20 @@ def test_push_to_app_without_flow_rule_on_authoritative_attribute_warns() -> Non
     assert "direction: outbound" in warning.hint
 
 
+def test_an_outbound_app_listed_as_a_source_warns() -> None:
+    result = run(
+        with_apps(
+            PUSH_ATTRIBUTES.replace(
+                "{app: ad, direction: inbound, update: 45}", "{app: ad, direction: outbound}"
+            )
+        )
+    )
+    assert result.ok, result.report()
+    warning = only(result, "attributes[0].flow_rules[1].direction", "warning")
+    assert "its flow rule is outbound" in warning.message and "ignored" in warning.message
+    assert "bidirectional" in warning.hint
+
+
 def test_disabled_push_rules_do_not_count_as_a_second_rule() -> None:
     result = run(
         with_apps(PUSH_ATTRIBUTES) + "push_rules:\n"

@@ -206,17 +206,45 @@ def visible_footer(app: RosterApp) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "mode", ["dashboard", "directories", "merge", "push", "provisioning", "users", "sync"]
+    "mode",
+    ["dashboard", "directories", "merge", "attributes", "push", "provisioning", "users", "sync"],
 )
-async def test_the_global_keys_fit_the_footer_at_80_columns(services: Any, mode: str) -> None:
+async def test_every_footer_entry_fits_at_80_columns(services: Any, mode: str) -> None:
     app = RosterApp(services, start=mode)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.screen.set_focus(None)  # outside text fields: every key is offered
-        items = await footer_showing(pilot, "^q Quit", "? Help", "Screens")
-        assert "^q Quit" in items and "? Help" in items and "Screens" in items, items
-        others = [info.key for info in app.SCREEN_INFOS if info.mode != mode]
-        assert [item for item in items if item in others] == others, items
+        items = await footer_showing(pilot, "^q Quit", "? Help", "1-9 Screens")
+        assert "^q Quit" in items and "? Help" in items and "1-9 Screens" in items, items
+        footer = app.screen.query_one(Footer)
+        offered = [
+            f"{key.key_display} {key.description}".strip()
+            for key in footer.query("FooterKey")
+            if not key.has_class("-command-palette")
+        ]
+        assert offered == items, f"cut off at 80 columns: {set(offered) - set(items)}"
+
+
+async def test_the_screen_keys_work_and_f2_lists_the_screens(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.current_mode == "attributes"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await palette_choose(pilot, "Dashboard")
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows)  # the help dialog lists every screen key
+        assert rows["4"] == "Go to Attributes (outside text fields)" or rows["4"].startswith(
+            "Go to Attributes"
+        )
+        assert rows["1-9"].startswith("Keys 1 to 9")
 
 
 async def test_the_playground_footer_fits_at_80_columns(services: Any) -> None:
@@ -227,8 +255,8 @@ async def test_the_playground_footer_fits_at_80_columns(services: Any) -> None:
         items = await footer_showing(pilot, "^q Quit", "f1 Help")
         assert "^q Quit" in items and "f1 Help" in items, items
         await pilot.press("escape")
-        items = await footer_showing(pilot, "? Help", "Screens")
-        assert "? Help" in items and "Screens" in items, items
+        items = await footer_showing(pilot, "? Help", "1-9 Screens")
+        assert "? Help" in items and "1-9 Screens" in items, items
 
 
 async def test_the_help_dialog_fits_its_content_within_the_terminal(services: Any) -> None:
