@@ -89,9 +89,7 @@ def has_entitlement(engine: CelEngine, user: Any, app_id: Any, entitlement: Any)
 
 def get_app_user_status(engine: CelEngine, user: Any, app_id: Any) -> Any:
     name = "c1.user.v1.GetAppUserStatus"
-    accounts = _accounts_in(
-        engine, _user(engine, user, name), _app(app_id, name), name, live=False
-    )
+    accounts = _accounts_in(engine, _user(engine, user, name), _app(app_id, name), name, live=False)
     if not accounts:
         return StatusValue("USER_STATUS_UNSPECIFIED")
     best = min(accounts, key=lambda a: _STATUS_RANK.get(a.status.upper(), 3))

@@ -343,7 +343,7 @@ class AccountsMap(celtypes.MapType):
         app = str(key)[:60]
         raise CelFunctionError(
             f"this user has no account in the app `{app}` (to read a field of it only when "
-            f"there is one: accounts.?{app}.FIELD.orValue(\"\"))"
+            f'there is one: accounts.?{app}.FIELD.orValue(""))'
         )
 
 
