@@ -55,6 +55,12 @@ def _identify_directory(
     changed = state.new_accounts | state.dirty_accounts
     rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
     indexes = [rule.index(u for u in state.users.values()) for rule in rules]
+    # who already holds a live account of this directory: a second one never merges into them
+    holders = {
+        a.owner_id: a
+        for a in state.accounts_of_app(app_id)
+        if a.owner_id is not None and a.status != "DELETED"
+    }
     for position, account in enumerate(
         sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id)
     ):
@@ -90,7 +96,7 @@ def _identify_directory(
             continue
         if account.owner_id is not None and account.owner_id in state.users:
             continue  # already linked: links are stable until a filter or an admin says otherwise
-        _merge(state, account, decision, rules, indexes, report)
+        _merge(state, account, decision, rules, indexes, report, holders)
 
 
 def directory_decider(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
@@ -127,13 +133,30 @@ def _merge(
     rules: list[KeyRule],
     indexes: list[dict[str, set[int]]],
     report: StageReport,
+    holders: dict[int, AccountRecord],
 ) -> None:
     label = state.account_label(account)
     walk = walk_rules(account, rules, indexes)
     for step in walk.steps:
         if step.error:
             report.problems.append(f"{label}: merge rule {step.rule!r} failed: {step.error}")
+    held = holders.get(walk.user_id) if walk.user_id is not None else None
+    if held is not None and held is not account:
+        # Two accounts of one directory are two records, not one person seen twice (a rehire
+        # with a new id, a typo in an email): merging would silently drop one's data.
+        person = state.owner_label(walk.user_id)
+        reason = (
+            f"merge rule {walk.steps[-1].rule!r} finds {person}, who already has "
+            f"{state.account_label(held)} from this directory — two accounts of one "
+            "directory are never merged; link it by hand (roster link) if it is the same "
+            "person, or fix the data"
+        )
+        report.bump("conflicts")
+        report.problems.append(f"{label}: not merged: {reason}")
+        state.journal(STAGE, "account", label, "conflict", None, None, reason)
+        return
     if walk.user_id is not None:
+        holders[walk.user_id] = account
         reason = f"merge rule {walk.steps[-1].rule!r}"
         _link(state, account, walk.user_id, "directory-match", reason)
         report.bump("merged")
@@ -154,6 +177,7 @@ def _merge(
     state.user_origin[user.id] = label
     _apply_core(user, [account])
     _link(state, account, user.id, "directory-create", "created from this account")
+    holders[user.id] = account
     for rule, index in zip(rules, indexes, strict=True):
         try:
             keys = rule.user_keys(user)

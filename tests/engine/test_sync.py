@@ -498,3 +498,31 @@ def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:
         "github": 2,
     }
     assert dashboard.warnings == ["3 accounts have no owner."]
+
+
+def test_a_second_record_of_one_directory_is_a_conflict_not_a_merge(tmp_path: Path) -> None:
+    # A second HR record with a new employee id reuses Ann's email: it is another record, not
+    # Ann seen twice; merging it would give Ann a second employee id and drop its own data.
+    services = open_org(tmp_path)
+    services.sync()
+
+    def add_second_ann(data: dict) -> None:
+        data["accounts"].append(
+            {
+                "id": "E9",
+                "display_name": "Ann Lee",
+                "email": "ann.lee@example.com",
+                "employee_ids": ["E9"],
+                "profile": {"department": "Legal", "employment_status": "ACTIVE"},
+            }
+        )
+
+    edit(tmp_path / "org", "hr", add_second_ann)
+    result = services.sync()
+    identify = next(s for s in result.stages if s.name == "identify")
+    assert identify.counts["conflicts"] == 1
+    assert any("hr:E9" in p and "never merged" in p for p in identify.problems)
+    assert owner_of(services, "hr", "E9") is None
+    ann = services.user_by_email("ann.lee@example.com")
+    assert "E9" not in ann.employee_ids
+    assert ann.attributes.get("department") == "Engineering"
