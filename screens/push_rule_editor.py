@@ -29,6 +29,7 @@ from textual.worker import Worker, get_current_worker
 
 from engine.errors import ConfigInvalid, NotFound, Problem
 from screens.base import RosterScreen
+from screens.directory_filter import people
 from screens.modals.confirm import ConfirmModal
 from screens.modals.push_filter_attribute import FilterAttributeModal
 from screens.modals.push_mapping import PushMappingModal
@@ -380,7 +381,7 @@ class PushRuleEditorScreen(RosterScreen):
         return value if isinstance(value, str) else ""
 
     @property
-    def name(self) -> str:
+    def rule_name(self) -> str:
         return self.query_one("#pe-name", Input).value.strip()
 
     def document(self) -> dict[str, Any]:
@@ -396,7 +397,7 @@ class PushRuleEditorScreen(RosterScreen):
         elif kind == "cel":
             targeting["cel"] = self.condition.text
         return {
-            "name": self.name,
+            "name": self.rule_name,
             "app": self.app_id,
             "enabled": self.query_one("#pe-enabled", Checkbox).value,
             "targeting": targeting,
@@ -564,7 +565,7 @@ class PushRuleEditorScreen(RosterScreen):
         out.append(f" with an account in {safe(app, 30)} (those are pushed to)", style="dim")
         if impact.errors:
             out.append(
-                f"\n{plural(impact.errors, 'person')} not targeted: the condition fails",
+                f"\n{people(impact.errors)} not targeted: the condition fails",
                 style="bold red",
             )
             out.append(" — " + safe(impact.error_samples[0], 120))
@@ -596,7 +597,7 @@ class PushRuleEditorScreen(RosterScreen):
         self.query_one("#pe-plan", Static).update(self.plan_text(message.plan))
 
     def plan_text(self, plan: PushPlan) -> Text:
-        name = self.name
+        name = self.rule_name
         out = Text()
         if not self.query_one("#pe-enabled", Checkbox).value:
             out.append("The rule is disabled: syncs push nothing for it.", style="yellow")
@@ -774,7 +775,7 @@ class PushRuleEditorScreen(RosterScreen):
                 mapping=mapping,
                 attributes=sorted(self.choices.attributes),
                 taken=taken,
-                rule=self.name or "new rule",
+                rule=self.rule_name or "new rule",
             ),
             done,
         )
@@ -822,7 +823,7 @@ class PushRuleEditorScreen(RosterScreen):
         result = message.result
         who = f" by {message.last.actor}" if message.last is not None else ""
         self.notify(
-            f"Saved the push rule {self.name}{who}. The next sync pushes with it.",
+            f"Saved the push rule {self.rule_name}{who}. The next sync pushes with it.",
             title="Saved",
             markup=False,
         )

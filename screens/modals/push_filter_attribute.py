@@ -59,14 +59,14 @@ class FilterAttributeModal(RosterModal["tuple[str, list[str]] | None"]):
     ) -> None:
         super().__init__()
         self.attributes = attributes
-        self.name = name
+        self.attribute = name
         self.values = values
         self.taken = [t.casefold() for t in taken]
 
     def compose(self) -> ComposeResult:
         options = [(plain(a), a) for a in self.attributes]
-        if self.name is not None and self.name not in self.attributes:
-            options.append((plain(f"{self.name} (not configured)"), self.name))
+        if self.attribute is not None and self.attribute not in self.attributes:
+            options.append((plain(f"{self.attribute} (not configured)"), self.attribute))
         with Vertical() as box:
             box.border_title = "Attribute condition of the filter"
             box.border_subtitle = "ctrl+s done · esc cancel"
@@ -74,7 +74,7 @@ class FilterAttributeModal(RosterModal["tuple[str, list[str]] | None"]):
                 yield Static("Attribute")
                 yield Select(
                     options,
-                    value=self.name if self.name is not None else Select.BLANK,
+                    value=self.attribute if self.attribute is not None else Select.NULL,
                     prompt="choose an attribute",
                     compact=True,
                     id="filter-attribute",
@@ -111,7 +111,7 @@ class FilterAttributeModal(RosterModal["tuple[str, list[str]] | None"]):
         if not isinstance(name, str):
             error.update("Choose the attribute the filter looks at.")
             return
-        if name.casefold() in self.taken and name != self.name:
+        if name.casefold() in self.taken and name != self.attribute:
             error.update(plain(f"The filter has a condition on {name} already: edit that one."))
             return
         if not values:

@@ -193,7 +193,7 @@ class PushMappingModal(RosterModal["dict[str, Any] | None"]):
                     yield Static("Attribute")
                     yield Select(
                         attribute_options,
-                        value=attribute if isinstance(attribute, str) else Select.BLANK,
+                        value=attribute if isinstance(attribute, str) else Select.NULL,
                         prompt="choose an attribute",
                         compact=True,
                         id="map-attribute",
