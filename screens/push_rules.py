@@ -119,15 +119,29 @@ class PushRulesScreen(RosterScreen):
             "refresh",
             "Refresh",
             tooltip="Read the rules again; recompute plan and history",
+            show=False,
         ),
-        Binding("m", "show_tab('mappings')", "Mappings", tooltip="Show the rule's mappings"),
+        Binding(
+            "m",
+            "show_tab('mappings')",
+            "Mappings",
+            tooltip="Show the rule's mappings",
+            show=False,  # the tabs name their keys
+        ),
         Binding(
             "p",
             "show_tab('plan')",
             "Plan",
             tooltip="Show the push plan: who gets which changes",
+            show=False,
         ),
-        Binding("h", "show_tab('history')", "History", tooltip="Show the rule's executions"),
+        Binding(
+            "h",
+            "show_tab('history')",
+            "History",
+            tooltip="Show the rule's executions",
+            show=False,
+        ),
         Binding("escape", "focus_rules", "Rules", show=False, tooltip="Back to the rules list"),
     ]
 
@@ -138,7 +152,7 @@ class PushRulesScreen(RosterScreen):
         (
             "",
             "a adds, e edits (with who it targets and its plan before saving), space "
-            "switches a rule on or off, d deletes; each change is audited.",
+            "switches a rule on or off, d deletes; each change is an audited configuration edit.",
         ),
     ]
 
