@@ -19,9 +19,10 @@ from console.cli import (
     print_identity_impact,
 )
 from engine.errors import ConfigInvalid, Problem
+from engine.text import literal_text
 
 if TYPE_CHECKING:
-    from engine.services import EditResult, IdentityImpact
+    from engine.services import EditResult, IdentityImpact, ValueImpact
 
 DIFF_LINES = 40  # lines of one audit entry's diff shown before "… N more lines"
 
@@ -53,8 +54,49 @@ def _shapes_people(path: str) -> bool:
     return parts[0] == "directories" or (parts[0] == "apps" and "ownership" in parts[2:3])
 
 
+def _shapes_values(path: str) -> bool:
+    """Whether an edit at PATH can change people's attribute values or what is pushed."""
+    return path.split(".")[0] in ("attributes", "push_rules")
+
+
+def print_value_impact(impact: ValueImpact) -> None:
+    """What saving an attribute or push-rule edit would do to values and pushes, in words."""
+    echo(f"if saved (against the saved configuration, over {impact.people:,} people):")
+    for name, outcome in impact.attributes.items():
+        echo(
+            f"  attribute {name}: {outcome.changed:,} people change, "
+            f"{outcome.with_value:,} with a value, {outcome.empty:,} empty"
+            + (f", {outcome.error_count:,} with a failing source" if outcome.error_count else "")
+        )
+        for change in outcome.samples[:5]:
+            echo(
+                f"    {change.person}: {literal_text(change.old, 40)} → "
+                f"{literal_text(change.new, 40)}"
+            )
+        for error in outcome.errors[:3]:
+            echo(f"    error: {error.person}: {error.source}: {error.message}")
+    for name, push in impact.push.items():
+        if not (push.entered or push.left or push.added or push.removed or push.failed):
+            continue
+        echo(
+            f"  push rule {name} ({push.app}): {push.targeted:,} targeted "
+            f"(+{push.entered:,} −{push.left:,}), {push.added:,} values added or changed, "
+            f"{push.removed:,} no longer pushed, {push.pending:,} to send at the next sync"
+            + (f", {push.failed:,} failing" if push.failed else "")
+        )
+        for write in push.samples[:5]:
+            was = "—" if write.saved is None else literal_text(write.saved, 30)
+            now = "not pushed" if write.edited is None else literal_text(write.edited, 30)
+            echo(f"    {write.account} {write.target}: {was} → {now}")
+        for error in push.errors[:3]:
+            echo(f"    failing: {error}")
+
+
 def _report(
-    result: EditResult, as_json: bool, dry_run: bool, impact: IdentityImpact | None = None
+    result: EditResult,
+    as_json: bool,
+    dry_run: bool,
+    impact: IdentityImpact | ValueImpact | None = None,
 ) -> None:
     if as_json:
         _emit({"ok": True, **result.as_dict(), "impact": impact.as_dict() if impact else None})
@@ -69,7 +111,11 @@ def _report(
         echo(line)
     count = len(result.changes)
     noun = "change" if count == 1 else "changes"
-    if impact is not None:
+    from engine.services.values import ValueImpact
+
+    if isinstance(impact, ValueImpact):
+        print_value_impact(impact)
+    elif impact is not None:
         print_identity_impact(impact)
     if dry_run:
         echo(f"Dry run: would change {where} ({count} {noun}). Nothing was changed.")
@@ -92,11 +138,12 @@ def _edit(op: str, path: str, *, value: Any = None, to_index: int | None = None,
         return
     # A dry run of a directory or ownership edit says what it would do to people, as the
     # console's editors do before saving (simulated against the saved configuration).
-    impact = (
-        services.identity_impact(result.config)
-        if dry_run and result.changes and _shapes_people(result.path or path)
-        else None
-    )
+    impact: IdentityImpact | ValueImpact | None = None
+    where = result.path or path
+    if dry_run and result.changes and _shapes_people(where):
+        impact = services.identity_impact(result.config)
+    elif dry_run and result.changes and _shapes_values(where):
+        impact = services.value_impact(result.config)
     _report(result, as_json, dry_run, impact)
 
 

@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.store.db import Database, default_db_path, sqlite_url
+from engine.store.location import default_db_path, sqlite_url
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Settings:
     def init_command(self) -> str:
         """The command that creates this store."""
         if self.database_url:
+            from engine.store.db import Database
+
             return f"roster init --database-url {Database(self.url).display_url}"
         if self.db_path is not None:
             return f"roster init --db {shlex.quote(str(self.db_path))}"
@@ -37,6 +39,8 @@ class Settings:
         return self.database_url or sqlite_url(self.db_path or default_db_path())
 
     def describe(self) -> str:
+        from engine.store.db import Database
+
         return (
             Database(self.url).display_url
             if self.database_url
@@ -44,6 +48,8 @@ class Settings:
         )
 
     def store_exists(self) -> bool:
+        from engine.store.db import Database
+
         db = Database(self.url)
         try:
             return db.exists()

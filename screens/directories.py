@@ -24,17 +24,18 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import ConfigConflict, ConfigInvalid, Problem
+from engine.errors import ConfigInvalid
 from screens.base import RosterScreen
 from screens.directory_filter import DirectoryFilterScreen, people
 from screens.modals.add_directory import AddDirectoryModal, AppChoice
 from screens.modals.confirm import ConfirmModal
+from screens.saving import SAVE_GROUP, EditRefused, EditSaved, offer_reload, save_edit
 from screens.text import clip, one_line, plain, safe
 from screens.widgets.audit_line import change_diff, change_line
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
-    from engine.services import AuditEntry, ConfigEdit, EditResult, IdentityImpact, Services
+    from engine.services import AuditEntry, ConfigEdit, IdentityImpact, Services
 
 DEBOUNCE = 0.2
 MOVE_GROUP = Binding.Group("Move", compact=True)
@@ -136,19 +137,6 @@ class DirectoriesScreen(RosterScreen):
             self.edit = edit
             self.impact = impact
 
-    class Applied(Message):
-        def __init__(self, result: EditResult, select: str | None) -> None:
-            super().__init__()
-            self.result = result
-            self.select = select
-
-    class Refused(Message):
-        def __init__(self, message: str, problems: list[Problem], conflict: bool) -> None:
-            super().__init__()
-            self.message = message
-            self.problems = problems
-            self.conflict = conflict
-
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
         self.version: str | None = None
@@ -160,6 +148,7 @@ class DirectoriesScreen(RosterScreen):
         self.last: AuditEntry | None = None
         self._debounce: Timer | None = None
         self._busy = False
+        self._select_after: str | None = None  # the directory to select once a save lands
 
     # Layout -------------------------------------------------------------------------------
 
@@ -475,7 +464,7 @@ class DirectoriesScreen(RosterScreen):
         try:
             result = self.services.config_edit(edit, dry_run=True)
         except ConfigInvalid as error:
-            self.post_message(self.Refused(error.message, list(error.problems), conflict=False))
+            self.post_message(EditRefused(error, dry_run=True, tag=what))
             return
         impact = self.services.identity_impact(result.config)
         self.post_message(self.Prepared(what, edit, impact))
@@ -528,31 +517,14 @@ class DirectoriesScreen(RosterScreen):
 
     def apply(self, edit: ConfigEdit, select: str | None) -> None:
         self._busy = True
-        self.apply_edit(edit, self.version, select)
+        self._select_after = select
+        save_edit(self, self.services, edit, self.version)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="directories-edit",
-        exit_on_error=False,
-        name="Saving the directories",
-    )
-    def apply_edit(self, edit: ConfigEdit, version: str | None, select: str | None) -> None:
-        try:
-            result = self.services.config_edit(edit, expected_version=version)
-        except ConfigConflict as error:
-            self.post_message(self.Refused(error.message, [], conflict=True))
-            return
-        except ConfigInvalid as error:
-            self.post_message(self.Refused(error.message, list(error.problems), conflict=False))
-            return
-        self.post_message(self.Applied(result, select))
-
-    def on_directories_screen_applied(self, message: DirectoriesScreen.Applied) -> None:
+    def on_edit_saved(self, message: EditSaved) -> None:
         self._busy = False
         result = message.result
-        if message.select is not None:
-            self.selected = message.select
+        if self._select_after is not None:
+            self.selected = self._select_after
         if result.applied:
             self.notify(
                 f"Saved {result.path}. The next sync applies it.", title="Saved", markup=False
@@ -560,26 +532,13 @@ class DirectoriesScreen(RosterScreen):
             self.store_changed("configuration")
         self.load()
 
-    def on_directories_screen_refused(self, message: DirectoriesScreen.Refused) -> None:
+    def on_edit_refused(self, message: EditRefused) -> None:
         self._busy = False
-        if not message.conflict:
-            lines = [message.message, *(str(p) for p in message.problems[:5])]
-            self.notify("\n".join(lines), title="Not saved", severity="error", timeout=10)
+        if message.conflict:
+            offer_reload(self, message.error, self.load, keeps="make your change again after")
             return
-
-        def answered(reload: bool | None) -> None:
-            if reload:
-                self.load()
-
-        self.app.push_screen(
-            ConfirmModal(
-                "Someone else changed the configuration",
-                f"{message.message}\n\nReload the directories to see it, then make your change "
-                "again. Nothing was saved.",
-                "Reload",
-            ),
-            answered,
-        )
+        lines = [message.message, *(str(p) for p in message.problems[:5])]
+        self.notify("\n".join(lines), title="Not saved", severity="error", timeout=10, markup=False)
 
     async def action_edit_externally(self) -> None:
         from screens.external_edit import edit_externally
@@ -606,7 +565,7 @@ class DirectoriesScreen(RosterScreen):
         return True
 
     def worker_failed(self, worker: Worker[Any]) -> None:
-        if worker.group == "directories-edit":
+        if worker.group in ("directories-edit", SAVE_GROUP):
             self._busy = False
         elif worker.group == "directories-counts":
             self.query_one("#directories-status", Static).update(

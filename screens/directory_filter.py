@@ -25,10 +25,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import ConfigConflict, ConfigInvalid, Problem
+from engine.errors import ConfigInvalid, Problem
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.record_picker import RecordPicker
+from screens.saving import SAVE_GROUP, EditRefused, EditSaved, offer_reload, save_edit
 from screens.text import clip, literal, plain, safe
 from screens.widgets.audit_line import change_line
 from screens.widgets.cel_editor import CelEditor
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from engine.services import (
         AuditEntry,
         Completions,
-        EditResult,
         IdentityImpact,
         OnePreview,
         RecordRef,
@@ -192,21 +192,6 @@ class DirectoryFilterScreen(RosterScreen):
             self.text = text
             self.impact = impact
             self.problems = problems
-
-    class Saved(Message):
-        def __init__(self, result: EditResult, last: AuditEntry | None) -> None:
-            super().__init__()
-            self.result = result
-            self.last = last
-
-    class Refused(Message):
-        """The save was refused: a conflict (`conflict`) or problems."""
-
-        def __init__(self, message: str, problems: list[Problem], conflict: bool) -> None:
-            super().__init__()
-            self.message = message
-            self.problems = problems
-            self.conflict = conflict
 
     def __init__(
         self,
@@ -719,26 +704,10 @@ class DirectoryFilterScreen(RosterScreen):
             answered,
         )
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="filter-save",
-        exit_on_error=False,
-        name="Saving the filter",
-    )
     def save(self, text: str) -> None:
-        try:
-            result = self.services.config_edit(self.edit_for(text), expected_version=self.version)
-        except ConfigConflict as error:
-            self.post_message(self.Refused(error.message, [], conflict=True))
-            return
-        except ConfigInvalid as error:
-            self.post_message(self.Refused(error.message, list(error.problems), conflict=False))
-            return
-        last = self.services.last_change(self.path)
-        self.post_message(self.Saved(result, last))
+        save_edit(self, self.services, self.edit_for(text), self.version)
 
-    def on_directory_filter_screen_saved(self, message: DirectoryFilterScreen.Saved) -> None:
+    def on_edit_saved(self, message: EditSaved) -> None:
         self._saving = False
         result = message.result
         self.saved = self.editor.text
@@ -752,27 +721,18 @@ class DirectoryFilterScreen(RosterScreen):
         self.store_changed("configuration")
         self.dismiss()
 
-    def on_directory_filter_screen_refused(self, message: DirectoryFilterScreen.Refused) -> None:
+    def on_edit_refused(self, message: EditRefused) -> None:
         self._saving = False
         if not message.conflict:
             self.show_problems(message.problems)
             self.notify(message.message, title="Not saved", severity="error")
             return
 
-        def answered(reload: bool | None) -> None:
-            if reload:
-                self.load_setup()
-            self.editor.focus()
-
-        self.app.push_screen(
-            ConfirmModal(
-                "Someone else changed the configuration",
-                f"{message.message}\n\nReload shows the saved filter's decisions and counts "
-                "as they are now; your text stays in the editor, and ctrl+s then saves it over "
-                "the new version. Nothing was saved.",
-                "Reload",
-            ),
-            answered,
+        offer_reload(
+            self,
+            message.error,
+            self.load_setup,
+            keeps="your text stays in the editor; ctrl+s then saves it over the new version",
         )
 
     # Leaving ----------------------------------------------------------------------------
@@ -820,7 +780,7 @@ class DirectoryFilterScreen(RosterScreen):
         self.refresh_bindings()
 
     def worker_failed(self, worker: Worker[Any]) -> None:
-        if worker.group == "filter-save":
+        if worker.group in ("filter-save", SAVE_GROUP):
             self._saving = False
         elif worker.group == "filter-impact":
             self.query_one("#filter-impact", Static).update(

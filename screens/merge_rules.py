@@ -39,6 +39,14 @@ from screens.rule_text import (
     rule_pair,
     strategy_words,
 )
+from screens.saving import (
+    SAVE_GROUP,
+    EditRefused,
+    EditSaved,
+    offer_reload,
+    problems_text,
+    save_edit,
+)
 from screens.text import clip, plain, safe
 
 if TYPE_CHECKING:
@@ -243,19 +251,6 @@ class MergeRulesScreen(RosterScreen):
             super().__init__()
             self.path = path
             self.entry = entry
-
-    class Saved(Message):
-        def __init__(self, done: str, result: EditResult) -> None:
-            super().__init__()
-            self.done = done
-            self.result = result
-
-    class Refused(Message):
-        """The edit was refused: a conflict (offer reload) or problems (shown under the list)."""
-
-        def __init__(self, error: ConfigConflict | ConfigInvalid) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
@@ -858,28 +853,16 @@ class MergeRulesScreen(RosterScreen):
             )
             result = self.services.config_edit(edit, expected_version=version)
         except (ConfigConflict, ConfigInvalid) as error:
-            self.post_message(self.Refused(error))
+            self.post_message(EditRefused(error, dry_run=False, tag="move"))
             return
         where = "up" if to_index < entry.index else "down"
-        self.post_message(self.Saved(f"Moved the rule {entry.rule} {where}.", result))
+        self.post_message(EditSaved(result, None, False, f"Moved the rule {entry.rule} {where}."))
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="merge-save",
-        exit_on_error=False,
-        name="Saving the change",
-    )
     def apply(self, edit: ConfigEdit, done: str, version: str | None) -> None:
-        try:
-            result = self.services.config_edit(edit, expected_version=version)
-        except (ConfigConflict, ConfigInvalid) as error:
-            self.post_message(self.Refused(error))
-            return
-        self.post_message(self.Saved(done, result))
+        save_edit(self, self.services, edit, version, tag=done)
 
-    def on_merge_rules_screen_saved(self, message: MergeRulesScreen.Saved) -> None:
-        self.after_save(message.done, message.result)
+    def on_edit_saved(self, message: EditSaved) -> None:
+        self.after_save(message.tag, message.result)
 
     def after_save(self, done: str, result: EditResult) -> None:
         self.version = result.version
@@ -887,43 +870,25 @@ class MergeRulesScreen(RosterScreen):
             self.notify("The configuration already says this; nothing was changed.")
             self.load()
             return
-        self.notify(done, title="Saved")
+        self.notify(done, title="Saved", markup=False)
         for warning in result.warnings[:3]:
             self.notify(str(warning), title="Warning", severity="warning")
         self.matrices.clear()
         self.store_changed("configuration")
         self.load()
 
-    def on_merge_rules_screen_refused(self, message: MergeRulesScreen.Refused) -> None:
-        error = message.error
+    def on_edit_refused(self, message: EditRefused) -> None:
         self._want = None
-        if isinstance(error, ConfigConflict):
-            self.offer_reload(error.message)
+        if message.conflict:
+            offer_reload(self, message.error, self.action_reload, keeps="make your change again")
             return
-        text = Text("Not saved: ", style="bold red")
-        text.append(safe(error.message, 300))
-        for problem in error.problems[:3]:
-            text.append("\n")
-            text.append(safe(str(problem), 300))
-        self.query_one("#merge-detail", Static).update(text)
+        self.query_one("#merge-detail", Static).update(problems_text(message.error, limit=3))
         entry = self.selected
         if entry is not None and entry.app in self.matrices:
             self.show_matrix(entry.app, self.matrices[entry.app])  # the saved order's numbers
 
-    def offer_reload(self, why: str) -> None:
-        message = plain(why, lines=True)
-        message.append(
-            "\n\nReload to see the configuration as it is now, then make your change again."
-        )
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.action_reload()
-
-        self.app.push_screen(ConfirmModal("Changed meanwhile", message, "Reload"), confirmed)
-
     def worker_failed(self, worker: Worker[Any]) -> None:
-        if worker.group == "merge-save":
+        if worker.group in ("merge-save", SAVE_GROUP):
             self.reload()  # show what the store holds now
 
     async def action_external(self) -> None:

@@ -69,8 +69,27 @@ def parser() -> lark.Lark:
                 maybe_placeholders=False,
                 priority="invert",
                 tree_class=TranspilerTree,
+                # The LALR tables take ~1 s to build and are the same every time: kept in the
+                # user's cache folder (a file per grammar and Lark version, checked by Lark).
+                cache=_cache_file(grammar),
             )
     return _parser
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Where Lark keeps the built parser, or False (build it each time) if nowhere is
+    writable."""
+    import hashlib
+
+    from platformdirs import user_cache_path
+
+    digest = hashlib.sha256(f"{lark.__version__}\n{grammar}".encode()).hexdigest()[:16]
+    folder = user_cache_path("roster")
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False
+    return str(folder / f"cel-parser-{digest}.lark-cache")
 
 
 def parse(text: str) -> lark.Tree[lark.Token]:

@@ -56,6 +56,14 @@ from engine.services.push_editor import (
 )
 from engine.services.records import RecordRef
 from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
+from engine.services.values import (
+    AttributeChange,
+    AttributeOutcome,
+    PushDifference,
+    PushWrite,
+    SourceError,
+    ValueImpact,
+)
 from engine.store.db import default_db_path
 from engine.sync.matrix import (
     DirectoryMatrix,
@@ -68,6 +76,12 @@ from engine.sync.matrix import (
 from engine.sync.simulate import IdentityImpact
 
 __all__ = [
+    "AttributeChange",
+    "AttributeOutcome",
+    "PushDifference",
+    "PushWrite",
+    "SourceError",
+    "ValueImpact",
     "APPLIED_STATUSES",
     "PLANNED_STATUSES",
     "PushMapping",

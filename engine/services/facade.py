@@ -34,6 +34,7 @@ from engine.services.push_editor import (
 )
 from engine.services.records import RecordRef, RecordsService
 from engine.services.runs import ChangeRow, RunsService, RunSummary
+from engine.services.values import ValueImpact, ValuesService
 from engine.store.db import Database, default_db_path, sqlite_url
 from engine.sync.matrix import MatchMatrix, MatrixListing
 from engine.sync.pipeline import SyncResult
@@ -47,6 +48,7 @@ class Services:
         self.configuration = ConfigurationService(self.ctx)
         self.editing = EditingService(self.ctx)
         self.impact = ImpactService(self.ctx)
+        self.values = ValuesService(self.ctx, self.records)
         self.previews = PreviewsService(self.ctx, self.records, self.editing, self.impact)
         self.people = PeopleService(self.ctx, self.records)
         self.run_history = RunsService(self.ctx)
@@ -172,6 +174,24 @@ class Services:
         cancelled: Callable[[], bool] | None = None,
     ) -> IdentityImpact:
         return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
+
+    def value_impact(
+        self,
+        edited: RosterConfig | None = None,
+        *,
+        attributes: list[str] | None = None,
+        person: str | int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> ValueImpact:
+        """What EDITED does to people's attribute values and to what push rules write, against
+        the saved configuration, over the stored records (no sync). Without EDITED: the saved
+        configuration's values, counts and failing sources. `attributes` limits (and names) the
+        attributes reported, by default those the edit changes; `person` adds that person's
+        old and new value of each. Cancelled: a ValueImpact with `cancelled=True`."""
+        return self.values.value_impact(
+            edited, attributes=attributes, person=person, progress=progress, cancelled=cancelled
+        )
 
     def merge_matrix(
         self, app: str | None = None, *, config: RosterConfig | None = None

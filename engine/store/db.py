@@ -23,13 +23,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from engine.errors import StoreError, StoreLocked
+from engine.store.location import default_db_path as default_db_path
+from engine.store.location import sqlite_url as sqlite_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
-
-
-def sqlite_url(path: Path | str) -> str:
-    return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
 def _json_dumps(value: object) -> str:
@@ -79,11 +77,25 @@ def _companions(path: Path) -> list[Path]:
     return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
-def default_db_path() -> Path:
-    """The store a console opens when no --db or URL is given (the user's data directory)."""
-    from platformdirs import user_data_path
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([\w]+|None)", re.M)
 
-    return user_data_path("roster") / "roster.db"
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration files (the one no other
+    revises), without importing Alembic."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for file in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(file.read_text("utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            revised.add(found["down_revision"])
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise StoreError(f"The store's migrations have {len(heads)} heads; reinstall Roster.")
+    return heads.pop()
 
 
 class Database:
@@ -153,8 +165,24 @@ class Database:
             self._engine = engine
         return self._engine
 
+    def at_head(self) -> bool:
+        """Whether the schema is already at the newest migration: one query, so opening a
+        current store never loads Alembic (a third of a CLI command's start-up)."""
+        if self.sqlite_path is not None and not self.sqlite_path.exists():
+            return False
+        try:
+            with self.engine.connect() as connection:
+                if not inspect(connection).has_table("alembic_version"):
+                    return False
+                stored = connection.execute(text("SELECT version_num FROM alembic_version"))
+                return {row[0] for row in stored} == {head_revision()}
+        except SQLAlchemyError:
+            return False  # let migrate() say what is wrong
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""
+        if self.at_head():
+            return
         from alembic import command
         from alembic.config import Config
 

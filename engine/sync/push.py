@@ -32,6 +32,9 @@ class PushItem:
     user_label: str
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # target -> (old, new)
     error: str = ""
+    # every target the rule maintains on the account -> (what it holds, what the rule wants),
+    # up to date or not (previews compare what a rule maintains, not only what it would send)
+    desired: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def account_key(self) -> str:
@@ -138,10 +141,14 @@ def plan_push(
     report: StageReport,
     only_rule: str | None = None,
     without_account: list[str] | None = None,
+    targeted: set[int] | None = None,
+    every: list[PushItem] | None = None,
 ) -> list[PushItem]:
     """Every enabled rule's differences, journalled in the state. Items with an `error` are
     people the target's schema (or an expression) refuses: recorded, never sent. People who
-    are targeted but have no account in the app are appended to `without_account`."""
+    are targeted but have no account in the app are appended to `without_account`; every
+    targeted person's id is added to `targeted`, and every planned item, up to date or not,
+    to `every`."""
     items: list[PushItem] = []
     owned = state.accounts_by_owner()
     for rule in config.push_rules:
@@ -174,6 +181,8 @@ def plan_push(
                 report.problems.append(f"{name}: {state.user_label(user)}: targeting: {exc}")
                 continue
             report.bump("targeted")
+            if targeted is not None:
+                targeted.add(user.id)
             targets = [a for a in accounts if a.app_id == app_id and a.status != "DELETED"]
             if not targets:
                 report.bump("targeted_without_account")
@@ -182,6 +191,8 @@ def plan_push(
                 continue
             for account in targets:
                 item = _plan_one(name, app, account, user, mappings, cel, state)
+                if every is not None:
+                    every.append(item)
                 if item.error:
                     report.bump("failed")
                     report.problems.append(
@@ -263,6 +274,7 @@ def _plan_one(
             return item
         key = (mapping.schema or {}).get("key", mapping.target)
         current = account.profile.get(key)
+        item.desired[key] = (current, desired)
         if not _same(current, desired):
             item.changes[key] = (current, desired)
     return item

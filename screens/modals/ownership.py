@@ -26,12 +26,20 @@ from screens.rule_text import (
     object_path,
     rule_pair,
 )
-from screens.text import clip, plain, safe
+from screens.saving import (
+    SAVE_GROUP,
+    EditRefused,
+    EditSaved,
+    offer_reload,
+    problems_text,
+    save_edit,
+)
+from screens.text import clip, safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.services import EditResult, IdentityImpact, OwnershipCounts, Services
+    from engine.services import IdentityImpact, OwnershipCounts, Services
 
 STRATEGIES = tuple(STRATEGY_WORDS)
 SAMPLES = 3
@@ -98,16 +106,6 @@ class OwnershipModal(RosterModal["EditResult | None"]):
             self.before = before
             self.after = after
             self.impact = impact
-
-    class Refused(Message):
-        def __init__(self, error: ConfigConflict | ConfigInvalid) -> None:
-            super().__init__()
-            self.error = error
-
-    class Done(Message):
-        def __init__(self, result: EditResult) -> None:
-            super().__init__()
-            self.result = result
 
     def __init__(
         self,
@@ -220,7 +218,7 @@ class OwnershipModal(RosterModal["EditResult | None"]):
                 dry_run=True,
             )
         except (ConfigConflict, ConfigInvalid) as error:
-            self.post_message(self.Refused(error))
+            self.post_message(EditRefused(error, dry_run=True, tag="count"))
             return
         if worker.is_cancelled:
             return
@@ -283,55 +281,28 @@ class OwnershipModal(RosterModal["EditResult | None"]):
             self.dismiss(None)
             return
         self.saving = True
-        self.save(self.document())
+        edit = ConfigEdit("set", object_path("apps", self.app_id, "ownership"), self.document())
+        save_edit(self, self.services, edit, self.version)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="own-save",
-        exit_on_error=False,
-        name="Saving the ownership strategy",
-    )
-    def save(self, document: dict[str, Any]) -> None:
-        edit = ConfigEdit("set", object_path("apps", self.app_id, "ownership"), value=document)
-        try:
-            result = self.services.config_edit(edit, expected_version=self.version)
-        except (ConfigConflict, ConfigInvalid) as error:
-            self.post_message(self.Refused(error))
-            return
-        self.post_message(self.Done(result))
-
-    def on_ownership_modal_done(self, message: OwnershipModal.Done) -> None:
+    def on_edit_saved(self, message: EditSaved) -> None:
         self.saving = False
         self.dismiss(message.result)
 
-    def on_ownership_modal_refused(self, message: OwnershipModal.Refused) -> None:
+    def on_edit_refused(self, message: EditRefused) -> None:
         self.saving = False
-        error = message.error
-        text = Text("Not saved: ", style="bold")
-        text.append(safe(error.message, 300))
-        for problem in error.problems[:3]:
-            text.append("\n" + safe(str(problem), 300))
-        self.query_one("#own-error", Static).update(text)
-        if isinstance(error, ConfigConflict):
-            message_text = plain(error.message, lines=True)
-            message_text.append(
-                "\n\nReload closes this dialog and shows the configuration as it is now."
-            )
+        self.query_one("#own-error", Static).update(problems_text(message.error, limit=3))
+        if message.conflict:
 
-            def confirmed(yes: bool | None) -> None:
-                if yes:
-                    self.dismiss(None)
-                    if self.reload is not None:
-                        self.reload()
+            def reload() -> None:
+                self.dismiss(None)
+                if self.reload is not None:
+                    self.reload()
 
-            self.app.push_screen(
-                ConfirmModal("Changed meanwhile", message_text, "Reload"), confirmed
-            )
+            offer_reload(self, message.error, reload, keeps="your choice stays here")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
-        if event.worker.group == "own-save" and event.state is WorkerState.ERROR:
+        if event.worker.group == SAVE_GROUP and event.state is WorkerState.ERROR:
             self.saving = False
 
     def action_cancel(self) -> None:

@@ -1,0 +1,171 @@
+"""What a configuration would compute for people's attributes and push, without a sync.
+
+The attribute stage's own `decide()` and the push stage's own `plan_push()` run in memory over
+the stored records (no import, no write, no lock), so a preview can never disagree with the next
+sync about the same data. `evaluate()` computes one configuration's outcome; the service compares
+the saved configuration's outcome with an edited one's, so data that changed since the last sync
+moves both sides and only the edit is blamed for the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from typing import Any
+
+from engine.cel import CelEngine
+from engine.config.model import RosterConfig
+from engine.records import AccountRecord, Population, UserRecord
+from engine.sync.attributes import (
+    AttributeDef,
+    Decision,
+    SourceReader,
+    compile_attributes,
+    decide,
+)
+from engine.sync.push import PushItem, plan_push
+from engine.sync.simulate import SimulationCancelled
+from engine.sync.state import AttributeState, StageReport, WorkState
+
+# How often (in people) the simulation asks whether it was cancelled and reports progress.
+CHECK_EVERY = 500
+
+_USER_FIELDS = attrgetter(*(f.name for f in fields(UserRecord)))
+
+WriteKey = tuple[str, str, str]  # rule, "app:external_id", target
+
+
+@dataclass
+class AttributeValues:
+    """One attribute's decision for every live person under one configuration."""
+
+    name: str
+    multi: bool
+    defined: bool  # False: the configuration has no such attribute (every value blank)
+    decisions: dict[int, Decision] = field(default_factory=dict)
+
+    def value(self, user_id: int) -> Any:
+        decision = self.decisions.get(user_id)
+        if decision is None or decision.value is None:
+            return [] if self.multi else ""
+        return decision.value
+
+
+@dataclass
+class PushOutcome:
+    """One configuration's push plan: every write, every failure, who each rule targets."""
+
+    # every value a rule maintains -> (what the app holds, what the rule wants), up to date or not
+    writes: dict[WriteKey, tuple[Any, Any]] = field(default_factory=dict)
+    pending: set[WriteKey] = field(default_factory=set)  # the writes the next sync would send
+    people: dict[WriteKey, str] = field(default_factory=dict)  # write -> person label
+    failures: dict[str, list[PushItem]] = field(default_factory=dict)  # rule -> failed items
+    targeted: dict[str, set[int]] = field(default_factory=dict)  # rule -> person ids
+    problems: list[str] = field(default_factory=list)
+
+
+def live_users(population: Population) -> list[UserRecord]:
+    return [user for user in population.users if user.status != "DELETED"]
+
+
+def compute_attributes(
+    config: RosterConfig,
+    names: Iterable[str],
+    users: list[UserRecord],
+    owned: dict[int, list[AccountRecord]],
+    previous: dict[tuple[int, str], AttributeState],
+    cel: CelEngine,
+    checkpoint: Callable[[int], None],
+) -> dict[str, AttributeValues]:
+    """Each named attribute's decision for every live person under CONFIG (blank when the
+    configuration does not define it). InvalidInput when a CEL source does not compile."""
+    wanted = {name.casefold(): name for name in names}
+    definitions = [a for a in config.attributes if a.name.casefold() in wanted]
+    compiled: dict[str, AttributeDef] = {
+        d.name.casefold(): d for d in compile_attributes(definitions, cel)
+    }
+    reader = SourceReader(cel, owned)
+    out: dict[str, AttributeValues] = {}
+    for folded, name in wanted.items():
+        definition = compiled.get(folded)
+        if definition is None:
+            out[name] = AttributeValues(name, False, defined=False)
+            continue
+        values = AttributeValues(definition.name, definition.multi, defined=True)
+        for done, user in enumerate(users):
+            if done % CHECK_EVERY == 0:
+                checkpoint(done)
+            state = previous.get((user.id, definition.name)) or AttributeState()
+            values.decisions[user.id] = decide(definition, user, state, reader)
+        out[name] = values
+    return out
+
+
+def with_values(users: list[UserRecord], computed: dict[str, AttributeValues]) -> list[UserRecord]:
+    """Copies of the people whose computed values differ from the stored ones, with those
+    values (the others are shared: push planning never changes a person)."""
+    out: list[UserRecord] = []
+    for user in users:
+        changed = {
+            values.name: values.value(user.id)
+            for values in computed.values()
+            if user.attributes.get(values.name) != values.value(user.id)
+        }
+        if not changed:
+            out.append(user)
+            continue
+        copy = UserRecord(*_USER_FIELDS(user))
+        copy.attributes = {**user.attributes, **changed}
+        out.append(copy)
+    return out
+
+
+def plan(
+    config: RosterConfig,
+    users: list[UserRecord],
+    accounts: list[AccountRecord],
+    apps: dict[str, Any],
+    cel: CelEngine,
+    rules: set[str] | None = None,
+) -> PushOutcome:
+    """Every enabled push rule's plan under CONFIG for these people (or only RULES)."""
+    state = WorkState(accounts, users, {}, {})
+    outcome = PushOutcome()
+    for rule in config.push_rules:
+        if rules is not None and rule.name not in rules:
+            continue
+        report = StageReport("push")
+        targeted: set[int] = set()
+        every: list[PushItem] = []
+        plan_push(
+            state, config, apps, cel, report, only_rule=rule.name, targeted=targeted, every=every
+        )
+        outcome.targeted[rule.name] = targeted
+        outcome.problems.extend(report.problems)
+        for item in every:
+            if item.error:
+                outcome.failures.setdefault(rule.name, []).append(item)
+                continue
+            for target, change in item.desired.items():
+                key = (rule.name, item.account_key, target)
+                outcome.writes[key] = change
+                outcome.people[key] = item.user_label
+                if target in item.changes:
+                    outcome.pending.add(key)
+    return outcome
+
+
+def cancelled_check(
+    cancelled: Callable[[], bool] | None,
+    progress: Callable[[str, int, int], None] | None,
+    what: str,
+    total: int,
+) -> Callable[[int], None]:
+    def check(done: int) -> None:
+        if cancelled is not None and cancelled():
+            raise SimulationCancelled("the preview was cancelled")
+        if progress is not None:
+            progress(what, done, total)
+
+    return check

@@ -1,0 +1,161 @@
+"""Value impact (Services.value_impact): what an attribute, flow-rule or push-rule edit does to
+people's values and to what is pushed, over the demo organisation, checked against the store,
+the sync's own push plan and the CLI's dry run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from console.cli import main
+from engine.errors import NotFound
+from engine.services import ConfigEdit, Services, open_services
+from engine.store.models import AttributeValue
+
+LABEL = 'subject.attributes.cost_center + " · " + subject.department'
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("values-demo")
+    services = open_services(db_path=folder / "r.db", init="sample")
+    services.db.dispose()
+    return folder
+
+
+@pytest.fixture
+def demo(demo_store: Path, tmp_path: Path) -> Iterator[Services]:
+    folder = tmp_path / "store"
+    shutil.copytree(demo_store, folder)
+    services = open_services(db_path=folder / "r.db")
+    yield services
+    services.db.dispose()
+
+
+def dry(services: Services, op: str, path: str, value: object = None) -> object:
+    return services.config_edit(ConfigEdit(op, path, value), dry_run=True).config  # type: ignore[arg-type]
+
+
+def test_the_saved_configuration_agrees_with_the_store(demo: Services) -> None:
+    impact = demo.value_impact()
+    assert not impact.cancelled and impact.people > 0
+    with demo.db.session() as session:
+        stored = {
+            (row.user_id, row.attribute): row.value
+            for row in session.scalars(select(AttributeValue))
+        }
+    live = {u.id for u in demo.population().users if u.status != "DELETED"}
+    for name in ("department", "job_title", "additional_email"):
+        outcome = impact.attributes[name]
+        with_value = sum(1 for uid in live if stored.get((uid, name)) not in (None, "", []))
+        assert outcome.with_value == with_value
+        assert outcome.with_value + outcome.empty == impact.people
+        assert outcome.changed == 0 and outcome.samples == []
+    assert all(d.added == d.removed == d.entered == d.left == 0 for d in impact.push.values())
+    department = dict(impact.attributes["department"].distinct)
+    assert department["Engineering"] == sum(
+        1 for uid in live if stored.get((uid, "department")) == "Engineering"
+    )
+
+
+def test_a_new_custom_attribute_shows_its_values_before_saving(demo: Services) -> None:
+    document = {"name": "cost_center_label", "custom": True, "sources": [{"cel": LABEL}]}
+    edited = dry(demo, "set", "attributes.cost_center_label", document)
+    person = demo.find_records("user", "ann.lee")[0]
+    impact = demo.value_impact(edited, person=person.id)  # type: ignore[arg-type]
+    assert list(impact.attributes) == ["cost_center_label"]
+    outcome = impact.attributes["cost_center_label"]
+    assert outcome.changed == outcome.with_value > 0
+    assert all(change.old == "" for change in outcome.samples)
+    mine = impact.person["cost_center_label"]  # type: ignore[index]
+    expected = demo.preview_one("attribute_source", LABEL, person).value
+    assert mine.new == expected and mine.old == ""
+    assert mine.source.startswith("cel: ") and "first source" in mine.reason
+    assert demo.config().attribute("cost_center_label") is None  # nothing was saved
+
+
+def test_disabling_a_flow_rule_shows_the_pushes_that_disappear(demo: Services) -> None:
+    edited = dry(
+        demo, "set", "attributes.department.flow_rules.ad", {"app": "ad", "direction": "disabled"}
+    )
+    impact = demo.value_impact(edited)
+    ad = impact.push["ad-core"]
+    assert ad.removed > 0 and ad.added == 0
+    assert ad.writes_edited == ad.writes_saved - ad.removed
+    assert all(w.target == "department" and w.edited is None for w in ad.samples)
+    assert impact.push["entra-licensed"].removed == 0  # Entra's flow rule is untouched
+
+
+def test_a_new_mapping_is_planned_as_the_sync_would(demo: Services) -> None:
+    mapping = {"target": "extensionAttribute5", "cel": "subject.attributes.cost_center"}
+    path = "push_rules.ad-core.mappings.extensionAttribute5"
+    impact = demo.value_impact(dry(demo, "set", path, mapping))
+    ad = impact.push["ad-core"]
+    assert ad.added == ad.pending > 0 and ad.removed == 0
+    assert {w.target for w in ad.samples} == {"extensionAttribute5"}
+    demo.config_edit(ConfigEdit("set", path, mapping))
+    planned = demo.push_plan("ad-core").rules["ad-core"]
+    writes = [item for item in planned if "extensionAttribute5" in item.changes]
+    assert len(writes) == ad.pending  # the sync's own plan agrees
+
+
+def test_targeting_who_enters_and_who_leaves(demo: Services) -> None:
+    saved = demo.value_impact().push["entra-licensed"]
+    edited = dry(
+        demo,
+        "set",
+        "push_rules.entra-licensed.targeting",
+        {"kind": "cel", "cel": 'subject.department == "Engineering"'},
+    )
+    after = demo.value_impact(edited).push["entra-licensed"]
+    assert after.targeted == saved.targeted + after.entered - after.left
+    assert after.left > 0 and len(after.left_samples) == min(after.left, 10)
+    engineers = [
+        u
+        for u in demo.population().users
+        if u.status != "DELETED" and u.attributes.get("department") == "Engineering"
+    ]
+    assert after.targeted == len(engineers)
+
+
+def test_a_failing_source_is_listed_per_person(demo: Services) -> None:
+    source = {"cel": "int(subject.department)"}
+    document = {"name": "badge_number", "custom": True, "sources": [source]}
+    impact = demo.value_impact(dry(demo, "set", "attributes.badge_number", document))
+    outcome = impact.attributes["badge_number"]
+    assert outcome.error_count > 0 and outcome.errors
+    error = outcome.errors[0]
+    assert error.person and error.source == "cel: int(subject.department)" and error.message
+
+
+def test_unknown_names_and_cancelling(demo: Services) -> None:
+    with pytest.raises(NotFound, match="No attribute 'nope'"):
+        demo.value_impact(attributes=["nope"])
+    assert demo.value_impact(cancelled=lambda: True).cancelled
+
+
+def test_the_cli_dry_run_says_what_changes(demo_store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    shutil.copytree(demo_store, folder)
+    db = str(folder / "r.db")
+    result = CliRunner().invoke(
+        main,
+        [
+            "config",
+            "set",
+            "--dry-run",
+            "attributes.department.flow_rules.ad",
+            "{app: ad, direction: disabled}",
+            "--db",
+            db,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "push rule ad-core (ad)" in result.output
+    assert "no longer pushed" in result.output and "→ not pushed" in result.output
+    assert "Nothing was changed" in result.output
