@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         AuditEntry,
         Completions,
         PushChoices,
+        PushDifference,
         PushPlan,
         Services,
         TargetingImpact,
@@ -173,10 +174,16 @@ class PushRuleEditorScreen(RosterScreen):
             self.impact = impact
 
     class Planned(Message):
-        def __init__(self, document: dict[str, Any], plan: PushPlan) -> None:
+        def __init__(
+            self,
+            document: dict[str, Any],
+            plan: PushPlan,
+            difference: PushDifference | None,
+        ) -> None:
             super().__init__()
             self.document = document
             self.plan = plan
+            self.difference = difference  # the values maintained, against the saved rule
 
     def __init__(self, services: Services, rule: str | None = None) -> None:
         super().__init__(services)
@@ -530,8 +537,19 @@ class PushRuleEditorScreen(RosterScreen):
             return
         self.post_message(self.Checked(document, [], list(result.warnings), impact))
         plan = self.services.push_plan(name, config=result.config)
-        if not worker.is_cancelled:
-            self.post_message(self.Planned(document, plan))
+        if worker.is_cancelled:
+            return
+        difference = None
+        if saved is not None:
+            # what the rule keeps written, against the saved rule (the sync's own stages, over
+            # the stored records): the pushes that appear and those that disappear
+            values = self.services.value_impact(
+                result.config, cancelled=lambda: worker.is_cancelled
+            )
+            if values.cancelled or worker.is_cancelled:
+                return
+            difference = values.push.get(name)
+        self.post_message(self.Planned(document, plan, difference))
 
     def on_push_rule_editor_screen_checked(self, message: PushRuleEditorScreen.Checked) -> None:
         if message.document != self.document():
@@ -594,7 +612,35 @@ class PushRuleEditorScreen(RosterScreen):
         if message.document != self.document():
             return
         self.query_one("#pe-plan-box").remove_class("-stale")
-        self.query_one("#pe-plan", Static).update(self.plan_text(message.plan))
+        text = self.plan_text(message.plan)
+        if message.difference is not None:
+            text.append_text(self.difference_text(message.difference))
+        self.query_one("#pe-plan", Static).update(text)
+
+    def difference_text(self, difference: PushDifference) -> Text:
+        out = Text()
+        out.append("\nAgainst the saved rule: ", style="dim")
+        if not difference.added and not difference.removed:
+            out.append("the same values are kept written", style="green")
+            return out
+        out.append(f"{plural(difference.added, 'value')} appear or change", style="bold green")
+        out.append(", ")
+        out.append(
+            f"{difference.removed:,} disappear",
+            style="bold red" if difference.removed else "",
+        )
+        out.append(
+            f" ({difference.writes_saved:,} → {difference.writes_edited:,} values kept written)",
+            style="dim",
+        )
+        for write in difference.samples[:2]:
+            out.append("\n")
+            out.append(safe(write.account, 28), style="cyan")
+            out.append(f" {safe(write.target, 28)}: ")
+            out.append_text(value(write.saved, VALUE_WIDTH, "red", empty_style="dim"))
+            out.append(" → ")
+            out.append_text(value(write.edited, VALUE_WIDTH, "green", empty_style="dim"))
+        return out
 
     def plan_text(self, plan: PushPlan) -> Text:
         name = self.rule_name

@@ -120,6 +120,8 @@ async def test_add_a_mapping_and_see_the_plan_before_saving(
         # the plan of the edited rule, before saving: every targeted AD account whose owner
         # has a badge site gets it
         assert f"{len(sites):,} accounts to update, {len(sites):,} values" in plan(editor)
+        # against the saved rule: the new values appear, nothing the rule wrote disappears
+        assert f"saved rule: {len(sites):,} values appear or change, 0 disappear" in plan(editor)
         assert services.push_plan("ad-core").rules == {}  # nothing saved yet
 
         await pilot.press("ctrl+s")
