@@ -867,6 +867,10 @@ class PushRuleEditorScreen(RosterScreen):
     def on_edit_saved(self, message: EditSaved) -> None:
         self._saving = False
         result = message.result
+        if not result.applied:
+            self.notify("The configuration already says this; nothing was changed.")
+            self.dismiss()
+            return
         who = f" by {message.last.actor}" if message.last is not None else ""
         self.notify(
             f"Saved the push rule {self.rule_name}{who}. The next sync pushes with it.",

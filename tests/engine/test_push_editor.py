@@ -153,3 +153,22 @@ def test_choices_name_the_push_targets_their_schema_and_the_entitlements(tmp_pat
     assert ("ad", "vpn", "VPN users") in [(e.app, e.id, e.name) for e in choices.entitlements]
     assert choices.attributes["job_title"] is False
     assert choices.attributes["manager_email"] is True
+
+
+def test_moving_a_mapping_is_a_change_that_is_saved(tmp_path: Path) -> None:
+    services = synced(
+        tmp_path,
+        {
+            "targeting": {"kind": "everyone"},
+            "mappings": [TITLE, {"target": "description", "cel": '"managed"'}],
+        },
+    )
+    result = services.config_edit(
+        ConfigEdit("move", "push_rules.ad-core.mappings.description", to_index=0)
+    )
+    assert result.applied
+    assert [c.path for c in result.changes] == ["push_rules[ad-core].mappings order"]
+    targets = [m["target"] for m in services.config_get("push_rules.ad-core.mappings")]
+    assert targets == ["description", "title"]
+    export = services.export_config()
+    assert export.index("target: description") < export.index("target: title")

@@ -410,3 +410,22 @@ async def test_long_cel_is_shown_whole_in_the_rules_list(services: Any) -> None:
         assert shown(detail).count("Example Corp") == 2
         assert detail.region.height >= 3
         assert "Last change" in shown(screen.query_one("#push-last", Static))
+
+
+async def test_moving_a_mapping_alone_is_saved(services: Any) -> None:
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_push(pilot)
+        editor = await open_editor(pilot)
+        table = editor.mappings_table
+        table.focus()
+        table.move_cursor(row=6)
+        await pilot.press("shift+up", "shift+up")
+        await settle(pilot)
+        assert editor.mappings[4]["target"] == "extensionAttribute3"
+        assert "the same values are kept written" in plan(editor)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, PushRulesScreen)
+        targets = [m["target"] for m in services.config_get("push_rules.ad-core.mappings")]
+        assert targets[4:] == ["extensionAttribute3", "employeeID", "extensionAttribute1"]
