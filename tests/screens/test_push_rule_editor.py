@@ -23,6 +23,15 @@ from screens.modals.push_mapping import PushMappingModal
 from screens.push_rule_editor import PushRuleEditorScreen
 from screens.push_rules import PushRulesScreen
 from tests.screens.helpers import settle, shown, wait_until
+from tests.screens.test_hostile_text import (  # noqa: F401 - the fixtures
+    BOLD,
+    CLICK,
+    SHOWN,
+    SIZE,
+    check,
+    hostile,
+    hostile_store,
+)
 from tests.screens.test_push_rules_screen import ad_accounts_to_get_a_badge_site
 
 
@@ -429,3 +438,21 @@ async def test_moving_a_mapping_alone_is_saved(services: Any) -> None:
         assert isinstance(pilot.app.screen, PushRulesScreen)
         targets = [m["target"] for m in services.config_get("push_rules.ad-core.mappings")]
         assert targets[4:] == ["extensionAttribute3", "employeeID", "extensionAttribute1"]
+
+
+async def test_the_editor_shows_hostile_names_and_cel_literally(hostile: Any) -> None:  # noqa: F811
+    app = RosterApp(hostile, start="push")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        editor = pilot.app.screen
+        assert isinstance(editor, PushRuleEditorScreen)
+        check(app, SHOWN[BOLD], f"ad (AD {SHOWN[CLICK]})")
+        editor.mappings_table.focus()
+        editor.mappings_table.move_cursor(row=0)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, PushMappingModal)
+        check(app, '" [/] \\x1b[2J"')
+        assert app.is_running
