@@ -42,7 +42,7 @@ from screens.saving import (
     problem_line,
     save_edit,
 )
-from screens.text import clip, plain, safe, value
+from screens.text import clip, one_line, plain, safe, value
 from screens.widgets.audit_line import change_line
 from screens.widgets.cel_editor import CelEditor
 from screens.widgets.edit_table import EditTable
@@ -445,7 +445,7 @@ class PushRuleEditorScreen(RosterScreen):
             table.add_row(
                 clip(mapping.get("target", ""), 30),
                 Text(kind, style="cyan" if kind == "attribute" else "magenta"),
-                clip(what, 60),
+                one_line(what, 60),
                 key=str(index),
             )
         if self.mappings:
