@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from textual.widgets import Checkbox, DataTable, Input, Select, Static
+from textual.widgets import Checkbox, DataTable, Input, Select, SelectionList, Static
 
 from console.app import RosterApp
 from console.cli import main
 from screens.modals.confirm import ConfirmModal
+from screens.modals.push_filter_attribute import FilterAttributeModal
 from screens.modals.push_mapping import PushMappingModal
 from screens.push_rule_editor import PushRuleEditorScreen
 from screens.push_rules import PushRulesScreen
@@ -456,3 +457,58 @@ async def test_the_editor_shows_hostile_names_and_cel_literally(hostile: Any) ->
         assert isinstance(pilot.app.screen, PushMappingModal)
         check(app, '" [/] \\x1b[2J"')
         assert app.is_running
+
+
+def people_on_leave_in_all_staff(services: Any) -> int:
+    """People the saved entra-licensed filter selects only because LEAVE is accepted."""
+    with closing(sqlite3.connect(services.db.sqlite_path)) as connection:
+        (count,) = connection.execute(
+            """
+            SELECT count(*) FROM person p
+            WHERE p.status != 'DELETED'
+              AND upper(json_extract(p.attributes, '$.employment_status')) = 'LEAVE'
+              AND EXISTS (SELECT 1 FROM account a JOIN "grant" g ON g.account_id = a.id
+                          JOIN entitlement e ON e.id = g.entitlement_id
+                          WHERE a.owner_id = p.id AND a.app_id = 'entra'
+                            AND a.status != 'DELETED' AND e.external_id = 'grp-all-staff')
+            """
+        ).fetchone()
+    return int(count)
+
+
+async def test_a_filter_of_entitlements_and_attribute_values(services: Any) -> None:
+    leaving = people_on_leave_in_all_staff(services)
+    assert leaving > 0
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_push(pilot)
+        screen.query_one("#push-rules", DataTable).move_cursor(row=1)
+        await settle(pilot)
+        editor = await open_editor(pilot)
+        assert editor.kind == "filter"
+        selected = editor.query_one("#pe-entitlements", SelectionList).selected
+        assert selected == [("entra", "grp-all-staff")]
+        assert editor.filter_attributes == {"employment_status": ["ACTIVE", "LEAVE"]}
+        table = editor.query_one("#pe-attributes", DataTable)
+        table.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        modal = pilot.app.screen
+        assert isinstance(modal, FilterAttributeModal)
+        values = modal.query_one("#filter-values", Input)
+        assert values.value == "ACTIVE, LEAVE"
+        values.value = ""
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Give the values" in shown(modal.query_one("#filter-error", Static))
+        values.value = "ACTIVE"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert editor.filter_attributes == {"employment_status": ["ACTIVE"]}
+        assert f"0 enter, {leaving:,} leave" in impact(editor)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        saved = services.config_get("push_rules.entra-licensed.targeting")
+        # (one accepted value is written as itself, as `config export` writes it)
+        assert saved["attributes"] == {"employment_status": "ACTIVE"}
+        assert saved["entitlements"] == [{"app": "entra", "entitlement": "grp-all-staff"}]
