@@ -2,7 +2,9 @@
 rule (who gets which changes, old → new, computed from the store as it is, nothing is sent);
 and the rule's execution history (success or the reason it failed).
 
-Read only: rules are edited in the configuration file and imported.
+Rules are added and edited in `PushRuleEditorScreen` (a, e), switched on and off (space) and
+deleted (d) here; disabling and deleting say first what stops being pushed. Every change is one
+audited configuration edit through `screens.saving`, made with the version the screen loaded.
 """
 
 from __future__ import annotations
@@ -20,23 +22,33 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
+from engine.errors import RosterError
 from engine.text import one_line as flat
 from engine.text import value_text
 from screens.base import RosterScreen
 from screens.dashboard import format_when
+from screens.directory_filter import people
+from screens.modals.confirm import ConfirmModal
+from screens.push_rule_editor import PushRuleEditorScreen
+from screens.rule_text import object_path
+from screens.saving import EditRefused, EditSaved, offer_reload, problems_text, save_edit
 from screens.text import clip, plain, safe, value
+from screens.widgets.audit_line import change_line
 from screens.widgets.plan_tree import format_counts, plural
 
 if TYPE_CHECKING:
     from engine.services import (
+        AuditEntry,
+        ConfigEdit,
         PushExecutionRow,
         PushMapping,
         PushPlan,
         PushRule,
         Services,
         Targeting,
+        TargetingImpact,
     )
 
 HISTORY_LIMIT = 200
@@ -50,7 +62,7 @@ def targeting_words(targeting: Targeting) -> str:
     if targeting.kind == "everyone":
         return "Everyone"
     if targeting.kind == "cel":
-        return f"People for whom this is true: {flat(targeting.cel or '')}"
+        return f"People for whom this is true: {(targeting.cel or '').strip()}"
     parts: list[str] = []
     entitlements = [f"{e.app}:{e.entitlement}" for e in targeting.entitlements]
     if entitlements:
@@ -98,20 +110,38 @@ class PushRulesScreen(RosterScreen):
     AUTO_FOCUS = "#push-rules"
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add", tooltip="Add a push rule"),
+        Binding("e", "edit", "Edit", tooltip="Edit the rule: targeting, mappings, its plan"),
+        Binding("space", "toggle", "On/off", tooltip="Enable or disable the rule (asks first)"),
+        Binding("d,delete", "delete", "Delete", tooltip="Delete the rule (asks first)"),
         Binding(
             "r",
             "refresh",
             "Refresh",
             tooltip="Read the rules again; recompute plan and history",
+            show=False,
         ),
-        Binding("m", "show_tab('mappings')", "Mappings", tooltip="Show the rule's mappings"),
+        Binding(
+            "m",
+            "show_tab('mappings')",
+            "Mappings",
+            tooltip="Show the rule's mappings",
+            show=False,  # the tabs name their keys
+        ),
         Binding(
             "p",
             "show_tab('plan')",
             "Plan",
             tooltip="Show the push plan: who gets which changes",
+            show=False,
         ),
-        Binding("h", "show_tab('history')", "History", tooltip="Show the rule's executions"),
+        Binding(
+            "h",
+            "show_tab('history')",
+            "History",
+            tooltip="Show the rule's executions",
+            show=False,
+        ),
         Binding("escape", "focus_rules", "Rules", show=False, tooltip="Back to the rules list"),
     ]
 
@@ -119,23 +149,56 @@ class PushRulesScreen(RosterScreen):
         ("↑ ↓", "In the rules: choose the rule to show"),
         ("enter", "In the rules: move to the open tab's table"),
         ("tab", "Move between the rules and the open tab's table"),
-        ("", "Rules are edited in the configuration file and imported."),
+        (
+            "",
+            "a adds, e edits (with who it targets and its plan before saving), space "
+            "switches a rule on or off, d deletes; each change is an audited configuration edit.",
+        ),
     ]
 
     class ConfigLoaded(Message):
         def __init__(
-            self, rules: list[PushRule], apps: dict[str, str], stamp: tuple[int, str]
+            self,
+            rules: list[PushRule],
+            apps: dict[str, str],
+            stamp: tuple[int, str],
+            version: str,
         ) -> None:
             super().__init__()
             self.rules = rules
             self.apps = apps
             self.stamp = stamp  # the latest run and the rules: what the plan was computed from
+            self.version = version
 
     class PlanLoaded(Message):
         def __init__(self, rule: str, plan: PushPlan) -> None:
             super().__init__()
             self.rule = rule
             self.plan = plan
+
+    class LastChange(Message):
+        def __init__(self, rule: str, entry: AuditEntry | None) -> None:
+            super().__init__()
+            self.rule = rule
+            self.entry = entry
+
+    class Prepared(Message):
+        """A disable or delete worked out before asking: who the rule pushes to today."""
+
+        def __init__(
+            self,
+            what: str,
+            rule: str,
+            edit: ConfigEdit,
+            impact: TargetingImpact | None,
+            problem: str = "",
+        ) -> None:
+            super().__init__()
+            self.what = what  # "disable" | "delete"
+            self.rule = rule
+            self.edit = edit
+            self.impact = impact  # None: it could not be worked out (PROBLEM says why)
+            self.problem = problem
 
     class HistoryLoaded(Message):
         def __init__(self, rule: str, rows: list[PushExecutionRow]) -> None:
@@ -153,6 +216,8 @@ class PushRulesScreen(RosterScreen):
         self.history: list[PushExecutionRow] = []
         self._debounce: Timer | None = None
         self._stamp: tuple[int, str] | None = None
+        self.version: str | None = None  # the configuration version the rules were read at
+        self._busy = False
 
     # Layout -------------------------------------------------------------------------------
 
@@ -170,6 +235,7 @@ class PushRulesScreen(RosterScreen):
             yield Static("Reading the push rules…", id="push-status")
             with TabbedContent(initial="plan", id="push-tabs"):
                 with TabPane("Mappings (m)", id="mappings"):
+                    yield Static("", id="push-last")
                     yield Static("", id="push-targeting")
                     mappings: DataTable[Any] = DataTable(id="push-mappings", cursor_type="row")
                     mappings.add_column("Target attribute", key="target")
@@ -221,6 +287,7 @@ class PushRulesScreen(RosterScreen):
     def load_config(self, fresh: bool = False, only_if_changed: bool = False) -> None:
         if fresh:
             self.services.invalidate()  # a sync or an import may have changed the store
+        version = self.services.config_version()
         configured = self.services.push_rules()
         rules, apps = configured.rules, configured.apps
         stamp = (
@@ -230,12 +297,14 @@ class PushRulesScreen(RosterScreen):
         if only_if_changed and stamp == self._stamp:
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(self.ConfigLoaded(rules, apps, stamp))
+            self.post_message(self.ConfigLoaded(rules, apps, stamp, version))
 
     def on_push_rules_screen_config_loaded(self, message: PushRulesScreen.ConfigLoaded) -> None:
         self.rules = message.rules
         self.apps = message.apps
         self._stamp = message.stamp
+        self.version = message.version
+        self.refresh_bindings()
         table = self.query_one("#push-rules", DataTable)
         with self.app.batch_update():
             table.clear()
@@ -251,9 +320,8 @@ class PushRulesScreen(RosterScreen):
         table.border_subtitle = plural(len(self.rules), "rule")
         if not self.rules:
             self.selected = self.planned = None
-            self.query_one("#push-status", Static).update(
-                "No push rules. Add push_rules: to the configuration file and import it."
-            )
+            self.query_one("#push-status", Static).update("No push rules yet: press a to add one.")
+            self.show_rule("")
             return
         names = [r.name for r in self.rules]
         index = names.index(self.selected) if self.selected in names else 0
@@ -289,6 +357,7 @@ class PushRulesScreen(RosterScreen):
         )
         self.load_plan(name)
         self.load_history(name)
+        self.load_last_change(name)
 
     def show_rule(self, name: str) -> None:
         """The rule's targeting and mappings (from the configuration already loaded)."""
@@ -297,7 +366,7 @@ class PushRulesScreen(RosterScreen):
         targeting = Text()
         if rule is not None:
             targeting.append("Targeting: ", style="dim")
-            targeting.append(safe(targeting_words(rule.targeting)))
+            targeting.append(safe(targeting_words(rule.targeting), lines=True))
             targeting.append(" · pushes to ", style="dim")
             targeting.append(safe(f"{rule.app} ({self.apps.get(rule.app, '?')})"))
             if not rule.enabled:
@@ -505,6 +574,144 @@ class PushRulesScreen(RosterScreen):
     def _history_highlighted(self) -> None:
         self.show_history_detail()
 
+    # The last change of the rule ------------------------------------------------------
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="push-last",
+        exit_on_error=False,
+        name="Reading the rule's last change",
+    )
+    def load_last_change(self, rule: str) -> None:
+        entry = self.services.last_change(object_path("push_rules", rule))
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.LastChange(rule, entry))
+
+    def on_push_rules_screen_last_change(self, message: PushRulesScreen.LastChange) -> None:
+        if message.rule == self.selected:
+            self.query_one("#push-last", Static).update(change_line(message.entry))
+
+    # Editing ------------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        self.app.push_screen(PushRuleEditorScreen(self.services, None))
+
+    def action_edit(self) -> None:
+        if self.rule(self.selected) is not None:
+            self.app.push_screen(PushRuleEditorScreen(self.services, self.selected))
+
+    def action_toggle(self) -> None:
+        from engine.services import ConfigEdit
+
+        rule = self.rule(self.selected)
+        if rule is None or self._busy or self.version is None:
+            return
+        path = object_path("push_rules", rule.name)
+        self._busy = True
+        if rule.enabled:
+            self.prepare("disable", rule.name, ConfigEdit("disable", path))
+        else:
+            self.apply(ConfigEdit("enable", path), f"Enabled {rule.name}.")
+
+    def action_delete(self) -> None:
+        from engine.services import ConfigEdit
+
+        rule = self.rule(self.selected)
+        if rule is None or self._busy or self.version is None:
+            return
+        self._busy = True
+        self.prepare(
+            "delete", rule.name, ConfigEdit("delete", object_path("push_rules", rule.name))
+        )
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="push-edit",
+        exit_on_error=False,
+        name="Working out what the rule pushes",
+    )
+    def prepare(self, what: str, rule: str, edit: ConfigEdit) -> None:
+        # who the rule targets today, under the saved configuration
+        config = self.services.config()
+        try:
+            impact = self.services.push_targeting(config, rule)
+        except RosterError as error:  # the saved rule cannot run: say so, and still ask
+            self.post_message(self.Prepared(what, rule, edit, None, error.message))
+            return
+        self.post_message(self.Prepared(what, rule, edit, impact))
+
+    def on_push_rules_screen_prepared(self, message: PushRulesScreen.Prepared) -> None:
+        rule = self.rule(message.rule)
+        impact = message.impact
+        verb = "Delete" if message.what == "delete" else "Disable"
+        text = Text()
+        text.append(f"{verb} the push rule ", style="bold")
+        text.append(safe(message.rule, 60), style="bold")
+        text.append("?\n\n")
+        if impact is None:
+            text.append("Who it pushes to could not be worked out: ", style="yellow")
+            text.append(safe(message.problem, 300))
+        elif rule is not None and rule.enabled:
+            text.append("Syncs stop writing ")
+            targets = [m.target for m in rule.mappings]
+            shown = ", ".join(safe(t, 40) for t in targets[:8])
+            more = len(targets) - 8
+            text.append(shown + (f" and {more} more" if more > 0 else ""), style="bold")
+            text.append(" to ")
+            text.append(
+                f"{plural(impact.with_account, 'account')} in {safe(rule.app, 30)}",
+                style="bold red",
+            )
+            text.append(
+                f" ({people(impact.targeted)} targeted today). "
+                "Values already written stay as they are in the app."
+            )
+        else:
+            text.append("It is disabled already: nothing is pushed by it today.")
+        if message.what == "delete":
+            text.append(
+                "\n\nIts targeting and mappings are removed from the configuration; "
+                "its history stays."
+            )
+        label = verb if rule is None or not rule.enabled else f"{verb}: stop pushing"
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                done = "Deleted" if message.what == "delete" else "Disabled"
+                self.apply(message.edit, f"{done} {message.rule}.")
+            else:
+                self._busy = False
+
+        self.app.push_screen(
+            ConfirmModal(f"{verb} {safe(message.rule, 40)}?", text, label, destructive=True),
+            answered,
+        )
+
+    def apply(self, edit: ConfigEdit, done: str) -> None:
+        self._busy = True
+        save_edit(self, self.services, edit, self.version, tag=done)
+
+    def on_edit_saved(self, message: EditSaved) -> None:
+        self._busy = False
+        if message.result.applied:
+            self.version = message.result.version
+            self.notify(f"{message.tag} The next sync applies it.", title="Saved", markup=False)
+            self.store_changed("configuration")
+        self.load_config()
+
+    def on_edit_refused(self, message: EditRefused) -> None:
+        self._busy = False
+        if message.conflict:
+            offer_reload(self, message.error, self.action_refresh, keeps="nothing was changed")
+            return
+        self.notify(problems_text(message.error), title="Not saved", severity="error", timeout=10)
+
+    def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.group in ("push-edit", "config-save"):
+            self._busy = False
+
     # Keys ---------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
@@ -517,6 +724,10 @@ class PushRulesScreen(RosterScreen):
         self.query_one("#push-rules", DataTable).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit", "toggle", "delete"):
+            return (self.rule(self.selected) is not None and self.version is not None) or None
+        if action == "add":
+            return self.version is not None or None
         if action == "focus_rules":
             return not self.query_one("#push-rules", DataTable).has_focus
         return True

@@ -28,8 +28,9 @@ _KEYS = {
     "flow_rules": "app",
     "mappings": "target",
 }
-# lists whose order is part of their meaning
-_ORDERED = {"directories", "merge_rules", "rules"}
+# lists whose order is part of their meaning (a push rule's mappings: the order they are listed,
+# planned and pushed in, which the console's editor and `config move` let the admin choose)
+_ORDERED = {"directories", "merge_rules", "rules", "mappings"}
 
 
 @dataclass(frozen=True)

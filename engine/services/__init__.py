@@ -6,7 +6,7 @@
 - editing: one object by its path (`ConfigEdit` -> `EditResult`), the audit (`AuditEntry`)
 - people: a person's detail, why an attribute has its value, links and pins
 - runs: syncs, the run history and journals
-- push: push rules, their plan and history
+- push: push rules, their plan and history; the push-rule editor's choices and previews
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
 - impact: an edited configuration's effect on people and owners, the match matrix
@@ -25,6 +25,7 @@ from engine.changes import (
 )
 from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
+from engine.connectors.base import SchemaField
 from engine.preview import Comparison, OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
 from engine.services.attributes import AppFields, FieldInfo
@@ -49,6 +50,13 @@ from engine.services.provisioning import (
     QueuedAccount,
 )
 from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
+from engine.services.push_editor import (
+    EntitlementChoice,
+    MappingPreview,
+    PushChoices,
+    PushTarget,
+    TargetingImpact,
+)
 from engine.services.records import RecordRef
 from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
 from engine.services.values import (
@@ -136,4 +144,10 @@ __all__ = [
     "OwnershipCounts",
     "RuleCounts",
     "open_services",
+    "EntitlementChoice",
+    "MappingPreview",
+    "PushChoices",
+    "PushTarget",
+    "SchemaField",
+    "TargetingImpact",
 ]

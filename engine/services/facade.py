@@ -27,6 +27,12 @@ from engine.services.people import Explanation, LinkResult, PeopleService, UserD
 from engine.services.previews import Completions, PreviewsService, SavedExpression
 from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
 from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushService
+from engine.services.push_editor import (
+    MappingPreview,
+    PushChoices,
+    PushEditorService,
+    TargetingImpact,
+)
 from engine.services.records import RecordRef, RecordsService
 from engine.services.runs import ChangeRow, RunsService, RunSummary
 from engine.services.values import ValueImpact, ValuesService
@@ -48,6 +54,7 @@ class Services:
         self.people = PeopleService(self.ctx, self.records)
         self.run_history = RunsService(self.ctx)
         self.push = PushService(self.ctx)
+        self.push_editor = PushEditorService(self.ctx)
         self.provisioning = ProvisioningService(self.ctx, self.records)
         self.overview = DashboardService(self.ctx, self.run_history)
         self.attribute_fields = AttributesService(self.ctx)
@@ -314,13 +321,47 @@ class Services:
     def push_rules(self) -> PushRules:
         return self.push.push_rules()
 
-    def push_plan(self, rule: str | None = None) -> PushPlan:
-        return self.push.push_plan(rule)
+    def push_plan(self, rule: str | None = None, *, config: RosterConfig | None = None) -> PushPlan:
+        """CONFIG: plan with an edited configuration (an editor's rule before saving)."""
+        return self.push.push_plan(rule, config=config)
 
     def push_history(
         self, limit: int = 200, rule: str | None = None, run_id: int | None = None
     ) -> list[PushExecutionRow]:
         return self.push.push_history(limit, rule, run_id)
+
+    def push_choices(self) -> PushChoices:
+        """What a push rule can name: target apps and their push schemas, entitlements,
+        attributes."""
+        return self.push_editor.push_choices()
+
+    def push_targeting(
+        self,
+        edited: RosterConfig,
+        rule: str,
+        *,
+        saved_rule: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> TargetingImpact:
+        """Who RULE of EDITED targets, and who enters and leaves against SAVED_RULE."""
+        return self.push_editor.push_targeting(
+            edited, rule, saved_rule=saved_rule, cancelled=cancelled
+        )
+
+    def push_mapping_preview(
+        self,
+        app_id: str,
+        target: str,
+        who: str | int | UserRecord,
+        *,
+        attribute: str | None = None,
+        cel: str | None = None,
+        config: RosterConfig | None = None,
+    ) -> MappingPreview:
+        """One mapping's value for one person, shaped and checked against the push schema."""
+        return self.push_editor.push_mapping_preview(
+            app_id, target, who, attribute=attribute, cel=cel, config=config
+        )
 
     # --- provisioning ------------------------------------------------------------------
     def provision_queue(self) -> ProvisionQueue:

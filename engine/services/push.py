@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.cel import CelEngine
-from engine.config.model import PushRule
+from engine.config.model import PushRule, RosterConfig
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
 from engine.store.models import Account, App, Person, PushExecution, Run
@@ -109,15 +109,20 @@ class PushService:
             int(latest),
         )
 
-    def push_plan(self, rule: str | None = None) -> PushPlan:
+    def push_plan(self, rule: str | None = None, *, config: RosterConfig | None = None) -> PushPlan:
         """What push rules would write now, from the store as it is (no import): per rule,
-        per account, per attribute old → new; failures with their reason."""
+        per account, per attribute old → new; failures with their reason.
+
+        CONFIG plans with an edited configuration instead of the saved one (an editor's rule
+        before it is saved, from `config_edit(..., dry_run=True).config`); the people, their
+        accounts and attribute values stay the stored ones."""
         from engine.sync.pipeline import load_state
         from engine.sync.push import plan_push
         from engine.sync.state import StageReport
 
         with self.ctx.db.session() as session:
-            config = load_config(session)
+            if config is None:
+                config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.scalars(select(App))}
         names = [r.name for r in config.push_rules]

@@ -299,3 +299,32 @@ def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tup
         for external_id, error in refused.items():
             failures[(app_id, external_id)] = error.message
     return failures
+
+
+# What the push editor's previews use: one person, one mapping, the same rules as the stage.
+
+
+def is_targeted(
+    rule: PushRule,
+    user: UserRecord,
+    cel: CelEngine,
+    program: Any,
+    accounts: list[AccountRecord],
+) -> bool:
+    """Whether RULE's targeting selects USER (PROGRAM: its compiled CEL condition, if any)."""
+    return _targeted(rule, user, cel, program, accounts)
+
+
+def shape_value(value: Any, schema: dict[str, Any] | None) -> Any:
+    """A mapping's value in the form the target stores (as the push stage shapes it)."""
+    return _shape(value, schema)
+
+
+def schema_violation(target: str, value: Any, schema: dict[str, Any] | None, app: str) -> str:
+    """Why the target's schema refuses VALUE (too long, not a bool), or ""."""
+    return _violation(target, value, schema, app)
+
+
+def flow_blocks(config: RosterConfig, attribute: str, app_id: str) -> str | None:
+    """Why flow rules keep ATTRIBUTE from being pushed to APP_ID, or None when they allow it."""
+    return _flow_allows(config, attribute, app_id)
