@@ -24,7 +24,13 @@ from engine.changes import (
 from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
 from engine.preview import Comparison, OnePreview, PopulationPreview
-from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
+from engine.provision import (
+    FieldCheck,
+    FieldResult,
+    ProvisionPlan,
+    ProvisionRefused,
+    ProvisionResult,
+)
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
@@ -72,6 +78,7 @@ __all__ = [
     "describe_stage_plan",
     "plan_counts",
     "Comparison",
+    "FieldCheck",
     "FieldResult",
     "OnePreview",
     "PopulationPreview",
