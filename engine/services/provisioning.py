@@ -27,6 +27,7 @@ from engine.provision import (
     check_field,
     invalid_plan_message,
     plan_account,
+    schema_of,
     test_field,
 )
 from engine.services.context import ServiceContext
@@ -125,7 +126,7 @@ class ProvisioningService:
                     row.id,
                     row.name or row.id,
                     configured.get(row.id),
-                    list(row.creation_schema or []),
+                    schema_of(row.creation_schema or []),  # in the schema's order
                 )
                 for row in rows
                 if (row.capabilities or {}).get("provisioning")
