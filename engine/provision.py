@@ -294,7 +294,7 @@ class FieldCheck:
     total: int = 0  # people in scope
     checked: int = 0  # people evaluated (fewer than total when cancelled)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_OUTCOMES, 0))
-    defaulted: int = 0  # of the ok ones, how many take the field's default
+    defaulted: int = 0  # of the ok ones, how many take the field's default (unmapped: all)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     compile_error: FieldResult | None = None
     cancelled: bool = False
@@ -373,7 +373,7 @@ def check_field(
                 outcome = "invalid"
             check.counts[outcome] += 1
             check.checked += 1
-            if outcome == "ok" and result.source == "default" and expression:
+            if outcome == "ok" and result.source == "default":
                 check.defaulted += 1
             shown = check.samples.setdefault(outcome, [])
             if len(shown) < CHECK_SAMPLES:

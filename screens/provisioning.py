@@ -531,18 +531,23 @@ class ProvisioningScreen(RosterScreen):
         if field is None or app is None:
             return
 
+        editor = ProvisionFieldScreen(
+            self.services, app.id, field, app_name=app.name, person=self.person
+        )
+
         def closed(saved: bool | None) -> None:
+            if editor.person is not None and editor.person != self.person:
+                self.person = editor.person  # the person tested on in the editor: plan for them
+                self.test_result = None
+                self.show_person()
+                if not saved:
+                    self.plan_person()
             if saved:
                 self.last = None
                 self.action_refresh()
             self.query_one("#prov-fields", DataTable).focus()
 
-        self.app.push_screen(
-            ProvisionFieldScreen(
-                self.services, app.id, field, app_name=app.name, person=self.person
-            ),
-            closed,
-        )
+        self.app.push_screen(editor, closed)
 
     def action_clear(self) -> None:
         field = self.selected_field()

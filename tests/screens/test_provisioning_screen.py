@@ -15,7 +15,6 @@ from engine.store.repo import set_meta
 from screens.modals.confirm import ConfirmModal
 from screens.modals.record_picker import RecordPicker
 from screens.provisioning import ProvisioningScreen
-from screens.widgets.cel_editor import CelEditor
 from tests.screens.helpers import settle, shown
 
 
