@@ -254,3 +254,41 @@ def test_check_as_dict_is_json_ready(services: Services) -> None:
     data: dict[str, Any] = services.provision_check("entra", "passwordProfile").as_dict()
     assert json.loads(json.dumps(data))["counts"]["ok"] == data["total"]
     assert data["samples"]["ok"][0]["value"] == {"forceChangePasswordNextSignIn": True}
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_provision_check(services: Services, tmp_path: Path) -> None:
+    import json
+
+    db = str(tmp_path / "r.db")
+    people = living(services)
+    no_email = next(u for u in people if not u.email)
+
+    code, out, err = cli("provision", "check", "entra", "mailNickname", "--db", db)
+    assert code == 1  # someone would get no account
+    assert f"entra.mailNickname (string, required) over {len(people)} people" in out
+    assert f"ok {len(people) - 1}  empty 1  invalid 0  error 0" in out
+    assert f"empty   {no_email.display_name}: required" in out
+    assert "Error: 1 would get no account in entra." in err
+
+    code, out, _ = cli(
+        "provision", "check", "entra", "onPremisesExtensionAttributes", "--db", db,
+        "--cel", '{"extensionAttribute1": subject.displayName}', "--json",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert code == 0 and data["counts"]["ok"] == len(people) and data["blocked"] == 0
+    assert data["samples"]["ok"][0]["type"] == "map"
+
+    code, _, err = cli("provision", "check", "entra", "displayName", "--cel", "x +", "--db", db)
+    assert code == 1 and "error: line 1, column 4" in err
