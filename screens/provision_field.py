@@ -165,7 +165,7 @@ class ProvisionFieldScreen(RosterScreen):
             yield Static(title, id="pf-about")
             yield Static(Text("Reading the mapping…", style="dim"), id="pf-last")
             editor = CelEditor(self._initial_text or "", debounce=CHECK_DEBOUNCE, id="pf-editor")
-            editor.border_title = "CEL (subject, entitlement) · empty: the default applies"
+            editor.border_title = "CEL (subject, entitlement) · saved empty, it clears the mapping"
             yield editor
             yield Static("", id="pf-test")
             with Vertical(id="pf-check-box") as box:

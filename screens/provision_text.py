@@ -51,7 +51,7 @@ def field_about(field: dict[str, Any]) -> Text:
     if field.get("required"):
         text.append(" · required", style="bold yellow")
     if field.get("max_length"):
-        text.append(f" · at most {safe(field['max_length'])} characters", style="dim")
+        text.append(f" · max {safe(field['max_length'])} chars", style="dim")
     if field.get("description"):
         text.append(f"\n{safe(field['description'])}", style="dim")
     extras = Text()

@@ -357,16 +357,18 @@ class ProvisioningScreen(RosterScreen):
         shown = result
         if shown is None and self.plan is not None:
             shown = next((f for f in self.plan.fields if f.key == key), None)
-        if shown is not None and self.person is not None:
-            text.append("\n")
-            verb = "Test" if result is not None else "Plan"
-            text.append_text(result_text(shown, self.person_name(), verb=verb))
+        # the last change before the test: at 80×24 the detail's last lines may be cut, and
+        # the plan's value is in the table too
         path = field_path(self.app_id, key)
         if self.last is not None and self.last[0] == path:
             text.append("\n")
             text.append_text(change_line(self.last[1]))
         else:
             self.load_last_change(path)
+        if shown is not None and self.person is not None:
+            text.append("\n")
+            verb = "Test" if result is not None else "Plan"
+            text.append_text(result_text(shown, self.person_name(), verb=verb))
         detail.update(text)
 
     @work(
