@@ -341,3 +341,23 @@ async def test_a_map_field_takes_a_cel_map(services: Any) -> None:
         await settle(pilot)
         assert isinstance(app.screen, ProvisioningScreen)
     assert services.config_get(path) == text
+
+
+async def test_hostile_text_typed_in_the_editor_is_shown_literally(services: Any) -> None:
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await open_editor(pilot, "entra", "jobTitle")
+        await pick_person(pilot, "margaret")
+        # markup and an escape sequence in a CEL string: the value is shown as written
+        await type_over(pilot, '"[bold]x[/] \\x1b[2J"')
+        result = text_of(editor, "#pf-test")
+        assert '"[bold]x[/] \\u001b[2J"  type string' in result
+        assert "\x1b" not in result
+        # a value too long for the field: the reason, not the megabyte
+        await type_over(pilot, 'subject.displayName + "' + "x" * 200 + '"')
+        assert "characters long; at most 128 are allowed" in text_of(editor, "#pf-test")
+        assert "would get no account" in text_of(editor, "#pf-check")
+        await pilot.press("escape")
+        await settle(pilot)
+        await confirm(pilot)  # discard
+    assert services.config_get("apps.entra.provisioning.fields.jobTitle") == "subject.jobTitle"
