@@ -669,6 +669,7 @@ def provision() -> None:
     \b
     roster provision APP --user EMAIL [--dry-run] [--json]
     roster provision test APP FIELD --user EMAIL [--json]
+    roster provision check APP FIELD [--cel EXPR] [--json]
     roster provision queue [--json]
     """
 
@@ -784,6 +785,41 @@ def provision_test(app: str, field_key: str, user_email: str, as_json: bool) -> 
         if result.hint:
             echo(f"hint: {result.hint}", err=True)
     sys.exit(0 if result.ok else 1)
+
+
+@provision.command("check")
+@_store_options
+@click.argument("app")
+@click.argument("field_key", metavar="FIELD")
+@click.option("--cel", "text", default=None, help="Check this expression instead of the saved one.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -> None:
+    """APP's provisioning FIELD over everyone who is not deleted: how many get a value that
+    fits, an empty one, an invalid one or an error (exit 1 if anyone would get no account)."""
+    check = _services().provision_check(app, field_key, text)
+    if as_json:
+        _emit(check.as_dict())
+        sys.exit(0 if check.compile_error is None and not check.blocked else 1)
+    required = ", required" if check.required else ""
+    echo(f"{check.app_id}.{check.key} ({check.field_type}{required}) over {check.total} people")
+    if check.expression is not None and check.expression.strip():
+        echo(f"expression: {check.expression.strip()}")
+    error = check.compile_error
+    if error is not None:
+        where = f"line {error.line}, column {error.column}: " if error.line else ""
+        echo(f"error: {where}{error.reason}", err=True)
+        if error.hint:
+            echo(f"hint: {error.hint}", err=True)
+        sys.exit(1)
+    echo("  ".join(f"{k} {v}" for k, v in check.counts.items()) + f"  (default {check.defaulted})")
+    for outcome in ("error", "invalid", "empty"):
+        for sample in check.samples.get(outcome, []):
+            reason = f": {sample['reason']}" if sample["reason"] else ""
+            echo(f"  {outcome:<7} {sample['person']}{reason}")
+    if check.blocked:
+        echo(f"Error: {check.blocked} would get no account in {check.app_id}.", err=True)
+    sys.exit(1 if check.blocked else 0)
 
 
 @main.group()

@@ -29,11 +29,19 @@ This module never writes: `engine.services.provisioning` creates the account and
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python, type_name
+from engine.cel import (
+    CelCompileError,
+    CelEngine,
+    CelEvalError,
+    check_result,
+    to_python,
+    type_name,
+)
 from engine.errors import ConnectorError, NotFound
 from engine.records import UserRecord
 
@@ -68,6 +76,9 @@ class FieldResult:
     line: int | None = None  # compile errors: where in the expression
     column: int | None = None
     hint: str = ""
+    # why it is not ok, as a word: "compile" (the expression does not compile), "error" (it
+    # failed for this person), "empty" (required but empty), "invalid" (wrong type or too long)
+    problem: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -212,6 +223,7 @@ def plan_account(
                 source="cel",
                 expression=text,
                 ok=False,
+                problem="unknown",
                 reason=f"not a field of the account-creation schema of {app_id or 'this app'}",
                 hint=(f"did you mean `{near[0]}`? " if near else "")
                 + f"fields: {', '.join(known) or 'none'}",
@@ -234,6 +246,13 @@ def test_field(
     """One field against one person: value and type, or the error. `text` tests an expression
     that is not saved yet (an editor's draft) instead of the configured one."""
     app_id = app_id or getattr(app_row_or_schema, "id", None) or "this app"
+    spec = field_spec(app_row_or_schema, key, app_id)
+    expression = text if text is not None else provisioning_fields.get(spec["key"])
+    return _field_result(cel, spec, expression, user, entitlement)
+
+
+def field_spec(app_row_or_schema: Any, key: str, app_id: str) -> dict[str, Any]:
+    """The creation field KEY (exact, else ignoring case); NotFound names the fields."""
     schema = schema_of(app_row_or_schema)
     spec = next((f for f in schema if f["key"] == key), None)
     if spec is None:
@@ -246,11 +265,131 @@ def test_field(
             + (f" (did you mean {near[0]!r}?)" if near else "")
             + f"; its fields are: {', '.join(known) or 'none'}."
         )
-    expression = text if text is not None else provisioning_fields.get(spec["key"])
-    return _field_result(cel, spec, expression, user, entitlement)
+    return spec
 
 
 test_field.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+# --- one field over everyone -----------------------------------------------------------------
+
+CHECK_OUTCOMES = ("ok", "empty", "invalid", "error")
+CHECK_BATCH = 500  # people between two looks at `cancelled` and two progress reports
+CHECK_SAMPLES = 5  # people shown per outcome
+
+
+@dataclass
+class FieldCheck:
+    """One creation field's expression over everyone who could get an account (every person
+    who is not deleted): how many get a value that fits (`ok`), an empty value (`empty`: a
+    required field then blocks their account; an optional one is left out), a value of the
+    wrong type or too long (`invalid`), or an evaluation error (`error`), with a few people of
+    each. An expression that does not compile checks nobody: `compile_error` says where."""
+
+    app_id: str
+    key: str
+    field_type: str
+    required: bool
+    expression: str | None
+    total: int = 0  # people in scope
+    checked: int = 0  # people evaluated (fewer than total when cancelled)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECK_OUTCOMES, 0))
+    defaulted: int = 0  # of the ok ones, how many take the field's default (unmapped: all)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    compile_error: FieldResult | None = None
+    cancelled: bool = False
+    elapsed_ms: float = 0.0
+
+    @property
+    def blocked(self) -> int:
+        """People who would get no account because of this field."""
+        blocking = self.counts["invalid"] + self.counts["error"]
+        return blocking + (self.counts["empty"] if self.required else 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app_id,
+            "field": self.key,
+            "field_type": self.field_type,
+            "required": self.required,
+            "expression": self.expression,
+            "total": self.total,
+            "checked": self.checked,
+            "counts": dict(self.counts),
+            "defaulted": self.defaulted,
+            "blocked": self.blocked,
+            "samples": {k: list(v) for k, v in self.samples.items()},
+            "compile_error": self.compile_error.as_dict() if self.compile_error else None,
+            "cancelled": self.cancelled,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+def check_field(
+    cel: CelEngine,
+    app_row_or_schema: Any,
+    provisioning_fields: Mapping[str, str],
+    users: Iterable[UserRecord],
+    key: str,
+    *,
+    text: str | None = None,
+    app_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> FieldCheck:
+    """`test_field` for every person in `users` that is not deleted, counted by outcome (see
+    FieldCheck). `text` checks a draft instead of the saved expression; None or blank checks
+    what the field gets unmapped (its default). Never raises for a bad expression."""
+    started = time.perf_counter()
+    app_id = app_id or getattr(app_row_or_schema, "id", None) or "this app"
+    spec = field_spec(app_row_or_schema, key, app_id)
+    people = [u for u in users if u.status != "DELETED"]
+    expression = text if text is not None else provisioning_fields.get(spec["key"])
+    check = FieldCheck(
+        app_id,
+        spec["key"],
+        spec.get("type") or "string",
+        bool(spec.get("required")),
+        expression,
+        total=len(people),
+    )
+    if expression is not None and expression.strip():
+        try:
+            cel.compile(CONTEXT, expression)
+        except CelCompileError:
+            check.compile_error = _field_result(
+                cel, spec, expression, people[0] if people else UserRecord(id=0), None
+            )
+            check.elapsed_ms = (time.perf_counter() - started) * 1000
+            return check
+    for start in range(0, len(people), CHECK_BATCH):
+        if cancelled is not None and cancelled():
+            check.cancelled = True
+            break
+        for person in people[start : start + CHECK_BATCH]:
+            result = _field_result(cel, spec, expression, person, None)
+            outcome = result.problem or ("empty" if _is_empty(result.value) else "ok")
+            if outcome not in check.counts:  # pragma: no cover - every problem is counted
+                outcome = "invalid"
+            check.counts[outcome] += 1
+            check.checked += 1
+            if outcome == "ok" and result.source == "default":
+                check.defaulted += 1
+            shown = check.samples.setdefault(outcome, [])
+            if len(shown) < CHECK_SAMPLES:
+                shown.append(
+                    {
+                        "person": user_label(person),
+                        "id": person.id,
+                        "value": result.value,
+                        "type": result.type,
+                        "reason": result.reason,
+                    }
+                )
+        if progress is not None:
+            progress(min(start + CHECK_BATCH, len(people)), len(people))
+    check.elapsed_ms = (time.perf_counter() - started) * 1000
+    return check
 
 
 # --- one field -------------------------------------------------------------------------------
@@ -279,7 +418,7 @@ def _field_result(
             program = cel.compile(CONTEXT, text)
             raw = cel.evaluate(program, cel.activation_for(CONTEXT, user, entitlement=entitlement))
         except CelCompileError as exc:
-            result.ok = False
+            result.ok, result.problem = False, "compile"
             result.reason = f"the expression does not compile: {exc.problem.message}"
             result.line, result.column, result.hint = (
                 exc.problem.line,
@@ -288,14 +427,21 @@ def _field_result(
             )
             return result
         except CelEvalError as exc:
-            result.ok = False
+            result.ok, result.problem = False, "error"
             result.reason = f"the expression failed for this person: {exc.message}"
             return result
         result.type = type_name(raw)
+        if field_type == "map" and isinstance(raw, dict):
+            # to_python would turn a key 1 into "1": a map field's keys are attribute names
+            unfit = check_result(CONTEXT, raw)
+            if unfit:
+                result.ok, result.problem = False, "invalid"
+                result.reason = unfit.replace(f"{CONTEXT} may return", "the field takes")
+                return result
         try:
             result.value = to_python(raw)
         except Exception as exc:  # noqa: BLE001 - a value we cannot show is a field error
-            result.ok = False
+            result.ok, result.problem = False, "invalid"
             result.reason = f"the expression returned a {result.type} that cannot be used ({exc})"
             return result
         if _is_empty(result.value) and not _is_empty(default):
@@ -311,7 +457,7 @@ def _field_result(
         result.source = "unmapped"
     if _is_empty(result.value):
         if result.required:
-            result.ok = False
+            result.ok, result.problem = False, "empty"
             result.reason = (
                 f"required, but the expression returned {_empty_words(result.value)}"
                 if result.source == "cel"
@@ -320,7 +466,7 @@ def _field_result(
         return result
     reason = check_value(field_type, result.value, result.type, spec.get("max_length"))
     if reason:
-        result.ok = False
+        result.ok, result.problem = False, "invalid"
         result.reason = reason
     return result
 
@@ -441,10 +587,12 @@ def invalid_plan_message(plan: ProvisionPlan) -> str:
 
 __all__ = [
     "CONTEXT",
+    "FieldCheck",
     "FieldResult",
     "ProvisionPlan",
     "ProvisionRefused",
     "ProvisionResult",
+    "check_field",
     "check_value",
     "invalid_plan_message",
     "plan_account",

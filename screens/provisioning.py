@@ -1,7 +1,12 @@
 """Provisioning: the apps that can create accounts; for the highlighted app its account-creation
-fields with their mapping (CEL or default), type and required mark; a chosen person; a Test of
+fields in the schema's order with their mapping (CEL or default), type and required mark, and the
+highlighted field's description, placeholder, default and last change; a chosen person; a Test of
 the highlighted field against that person (value and type, or the error); the plan of every field
 for that person; and Create, after a confirmation saying what will be created.
+
+Mappings are edited here: enter (or e) opens the field's editor (screens/provision_field.py), d
+clears a mapping and p turns the app's proactive provisioning on or off, each after a
+confirmation and saved through the audited configuration edit.
 
 Creating never skips a check: the engine evaluates every field again and refuses (nothing is
 created) when any field fails or the person already has an account in the app.
@@ -22,17 +27,29 @@ from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
-from engine.services import ProvisionRefused
-from engine.text import show_value, value_text
+from engine.services import ConfigEdit, ProvisionRefused
+from engine.text import show_value
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
-from screens.modals.provision_try import ProvisionTryModal
 from screens.modals.record_picker import RecordPicker
-from screens.text import clip, one_line, plain, safe, value
+from screens.provision_field import ProvisionFieldScreen, field_path
+from screens.provision_text import (
+    clear_message,
+    field_about,
+    field_outcome,
+    is_unset,
+    mapping_text,
+    result_text,
+)
+from screens.rule_text import object_path
+from screens.saving import EditRefused, EditSaved, offer_reload, save_edit
+from screens.text import literal, one_line, plain, safe
+from screens.widgets.audit_line import change_line
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
     from engine.services import (
+        AuditEntry,
         FieldResult,
         ProvisioningApp,
         ProvisionPlan,
@@ -43,24 +60,6 @@ if TYPE_CHECKING:
 MAPPING_WIDTH = 40
 VALUE_WIDTH = 24
 CONFIRM_FIELDS = 10
-
-
-def mapping_text(field: dict[str, Any], expression: str | None, width: int = 200) -> Text:
-    if expression:
-        return one_line(expression, width, style="magenta")
-    default = field.get("default")
-    if default is not None and default != [] and default != "":
-        return clip(f"default {value_text(default)}", width, style="cyan")
-    return Text("not mapped", style="dim")
-
-
-def field_outcome(result: FieldResult, width: int = 200) -> Text:
-    """A field of a plan or a test, as one cell: value (type), or ✗ reason."""
-    if not result.ok:
-        return clip(f"✗ {result.reason}", width, style="bold red")
-    text = value(result.value, width, "bold", empty_style="dim")
-    text.append(f" ({safe(result.type)})", style="dim")
-    return text
 
 
 class ProvisioningScreen(RosterScreen):
@@ -85,9 +84,9 @@ class ProvisioningScreen(RosterScreen):
         ),
         Binding(
             "e",
-            "try_expression",
-            "Try CEL",
-            tooltip="Try an edited expression for the field (not saved)",
+            "edit",
+            "Edit",
+            tooltip="Edit the highlighted field's mapping: test it, check it on everyone, save",
         ),
         Binding(
             "c",
@@ -111,20 +110,41 @@ class ProvisioningScreen(RosterScreen):
             show=False,
             tooltip="Accounts the next sync creates for approved access requests",
         ),
+        Binding(
+            "d",
+            "clear",
+            "Clear",
+            show=False,
+            tooltip="Clear the highlighted field's mapping (the default applies; asks first)",
+        ),
+        Binding(
+            "p",
+            "proactive",
+            "Proactive",
+            show=False,
+            tooltip="Turn proactive provisioning (accounts for approved requests) on or off",
+        ),
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
-        ("enter", "On a field: test it (same as t)"),
-        ("t e c", "Test, try CEL and create work once a person is chosen (o)"),
+        ("enter", "On a field: edit its mapping (same as e)"),
+        ("t c", "Test and create work once a person is chosen (o)"),
         ("tab", "Move between the apps and the fields"),
         ("", "The plan column shows every field for the chosen person: value (type) or ✗ why."),
-        ("", "Mappings are edited in the configuration file (apps: provisioning: fields:)."),
+        ("", "An app marked auto creates accounts for approved access requests at each sync."),
     ]
 
     class AppsLoaded(Message):
-        def __init__(self, apps: list[ProvisioningApp]) -> None:
+        def __init__(self, apps: list[ProvisioningApp], version: str) -> None:
             super().__init__()
             self.apps = apps
+            self.version = version
+
+    class LastChange(Message):
+        def __init__(self, path: str, entry: AuditEntry | None) -> None:
+            super().__init__()
+            self.path = path
+            self.entry = entry
 
     class PlanLoaded(Message):
         def __init__(self, app_id: str, person: int, plan: ProvisionPlan) -> None:
@@ -163,6 +183,9 @@ class ProvisioningScreen(RosterScreen):
         self.creating = False
         self.outcome: Text | None = None  # what the last create did, shown above the plan
         self.created = False  # the outcome is a created account
+        self.version: str | None = None  # the configuration version the apps were read at
+        self.test_result: FieldResult | None = None  # the last Test of the highlighted field
+        self.last: tuple[str, AuditEntry | None] | None = None  # a field path's last change
 
     # Layout -------------------------------------------------------------------------------
 
@@ -181,7 +204,7 @@ class ProvisioningScreen(RosterScreen):
                 fields.add_column("Type", key="type")
                 fields.add_column("Plan for the person", key="plan")
                 fields.add_column("Mapping", key="mapping")
-                fields.border_title = "Creation fields — t test · e try CEL"
+                fields.border_title = "Creation fields — enter edit · t test · d clear"
                 yield fields
                 yield Static("", id="prov-detail")
         yield Footer()
@@ -202,12 +225,14 @@ class ProvisioningScreen(RosterScreen):
     def load_apps(self, fresh: bool = False) -> None:
         if fresh:
             self.services.invalidate()
+        version = self.services.config_version()
         apps = self.services.provisioning_apps()
         if not get_current_worker().is_cancelled:
-            self.post_message(self.AppsLoaded(apps))
+            self.post_message(self.AppsLoaded(apps, version))
 
     def on_provisioning_screen_apps_loaded(self, message: ProvisioningScreen.AppsLoaded) -> None:
         self.apps = message.apps
+        self.version = message.version
         options = self.query_one("#prov-apps", OptionList)
         options.clear_options()
         for app in self.apps:
@@ -248,6 +273,7 @@ class ProvisioningScreen(RosterScreen):
             return
         self.app_id = app_id
         self.plan = None
+        self.test_result = None
         self.outcome = None
         self.created = False
         self.show_fields()
@@ -296,58 +322,73 @@ class ProvisioningScreen(RosterScreen):
 
     @on(DataTable.RowHighlighted, "#prov-fields")
     def _field_highlighted(self) -> None:
+        self.test_result = None
         self.show_field_detail()
 
     @on(DataTable.RowSelected, "#prov-fields")
     def _field_chosen(self) -> None:
-        self.action_test()
+        self.action_edit()
 
     def show_field_detail(self, result: FieldResult | None = None) -> None:
-        """The highlighted field in full: description, mapping, and a test or plan outcome."""
+        """The highlighted field in full: what the schema says of it (type, required,
+        description, placeholder, default), its mapping, a test or plan outcome, and the last
+        change of its mapping."""
         field = self.selected_field()
         detail = self.query_one("#prov-detail", Static)
-        if field is None:
+        if field is None or self.app_id is None:
             detail.update("")
             return
         key = field["key"]
         expression = self.expressions().get(key)
-        text = Text()
-        text.append(safe(key), style="bold")
-        if field.get("display_name"):
-            text.append(f" ({safe(field['display_name'])})")
-        text.append(f" · {safe(field.get('type', 'string'))}", style="dim")
-        if field.get("required"):
-            text.append(" · required", style="yellow")
-        if field.get("max_length"):
-            text.append(f" · max {safe(field['max_length'])}", style="dim")
-        if field.get("description"):
-            text.append(f" · {safe(field['description'])}", style="dim")
+        text = field_about(field)
         text.append("\n")
         if expression:
             text.append("CEL: ", style="dim")
             text.append_text(one_line(expression, style="magenta"))
-        elif field.get("default") not in (None, "", []):
-            text.append(f"Not mapped: takes its default {show_value(field['default'])}")
+        elif not is_unset(field.get("default")):
+            text.append("Not mapped: takes its default ")
+            text.append_text(literal(field["default"], 80, "cyan"))
         else:
             text.append("Not mapped and no default: left empty.", style="dim")
+        if result is not None:
+            self.test_result = result
+        elif self.test_result is not None and self.test_result.key == key:
+            result = self.test_result  # a test shown stays until the person or field changes
         shown = result
         if shown is None and self.plan is not None:
             shown = next((f for f in self.plan.fields if f.key == key), None)
+        # the last change before the test: at 80×24 the detail's last lines may be cut, and
+        # the plan's value is in the table too
+        path = field_path(self.app_id, key)
+        if self.last is not None and self.last[0] == path:
+            text.append("\n")
+            text.append_text(change_line(self.last[1]))
+        else:
+            self.load_last_change(path)
         if shown is not None and self.person is not None:
             text.append("\n")
-            text.append("Test" if result is not None else "Plan", style="bold")
-            text.append(f" for {safe(self.person_name())}: ", style="dim")
-            if shown.ok:
-                text.append_text(value(shown.value, style="bold green"))
-                text.append("  type ", style="dim")
-                text.append(safe(shown.type), style="bold cyan")
-                if shown.note:
-                    text.append(f"  ({safe(shown.note)})", style="dim")
-            else:
-                text.append(f"✗ {safe(shown.reason)}", style="bold red")
-                if shown.hint:
-                    text.append(f"  Hint: {safe(shown.hint)}", style="dim")
+            verb = "Test" if result is not None else "Plan"
+            text.append_text(result_text(shown, self.person_name(), verb=verb))
         detail.update(text)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-last",
+        exit_on_error=False,
+        name="Reading the last change of the mapping",
+    )
+    def load_last_change(self, path: str) -> None:
+        entry = self.services.last_change(path)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.LastChange(path, entry))
+
+    def on_provisioning_screen_last_change(self, message: ProvisioningScreen.LastChange) -> None:
+        self.last = (message.path, message.entry)
+        field = self.selected_field()
+        if field is not None and self.app_id is not None:
+            if field_path(self.app_id, field["key"]) == message.path:
+                self.show_field_detail()
 
     # Person -------------------------------------------------------------------------------
 
@@ -371,6 +412,7 @@ class ProvisioningScreen(RosterScreen):
             if ref is not None:
                 self.person = ref
                 self.plan = None
+                self.test_result = None
                 self.outcome = None
                 self.created = False
                 self.show_person()
@@ -483,21 +525,113 @@ class ProvisioningScreen(RosterScreen):
             return
         self.show_field_detail(message.result)
 
-    def action_try_expression(self) -> None:
+    # Edit, clear, proactive ---------------------------------------------------------------
+
+    def action_edit(self) -> None:
         field = self.selected_field()
-        if field is None or self.app_id is None or self.person is None:
-            if self.person is None:
-                self.notify("Choose a person first (o).", severity="warning")
+        app = self.current_app()
+        if field is None or app is None:
             return
-        self.app.push_screen(
-            ProvisionTryModal(
-                self.services,
-                self.app_id,
-                field,
-                self.expressions().get(field["key"]) or "",
-                self.person,
-            )
+
+        editor = ProvisionFieldScreen(
+            self.services, app.id, field, app_name=app.name, person=self.person
         )
+
+        def closed(saved: bool | None) -> None:
+            if editor.person is not None and editor.person != self.person:
+                self.person = editor.person  # the person tested on in the editor: plan for them
+                self.test_result = None
+                self.show_person()
+                if not saved:
+                    self.plan_person()
+            if saved:
+                self.last = None
+                self.action_refresh()
+            self.query_one("#prov-fields", DataTable).focus()
+
+        self.app.push_screen(editor, closed)
+
+    def action_clear(self) -> None:
+        field = self.selected_field()
+        app = self.current_app()
+        if field is None or app is None:
+            return
+        key = field["key"]
+        expression = self.expressions().get(key)
+        if expression is None:
+            self.notify(f"{app.id}.{key} is not mapped; nothing to clear.")
+            return
+        message = clear_message(app.id, field, expression)
+        edit = ConfigEdit("delete", field_path(app.id, key))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                save_edit(self, self.services, edit, self.version, tag="clear")
+
+        self.app.push_screen(
+            ConfirmModal("Clear the mapping", message, "Clear", destructive=True), answered
+        )
+
+    def action_proactive(self) -> None:
+        app = self.current_app()
+        if app is None:
+            return
+        on_now = app.provisioning is not None and app.provisioning.proactive
+        name = safe(f"{app.name} ({app.id})" if app.name != app.id else app.id, 80)
+        message = Text()
+        if on_now:
+            message.append("Turn off proactive provisioning for ")
+            message.append(name, style="bold")
+            message.append(
+                "?\n\nFrom the next sync, approved access requests no longer create accounts "
+                f"in {safe(app.id)}; they wait until it is turned on again, or until an admin "
+                "creates the account here (c). Accounts already created stay."
+            )
+        else:
+            message.append("Turn on proactive provisioning for ")
+            message.append(name, style="bold")
+            message.append(
+                "?\n\nAt the next sync, every approved access request for an entitlement of "
+                f"{safe(app.id)} whose person has no account there yet creates one, from these "
+                "mappings, and links it at once. The queue (a) lists them once it is on."
+            )
+        edit = ConfigEdit(
+            "set", object_path("apps", app.id, "provisioning", "proactive"), value=not on_now
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                save_edit(self, self.services, edit, self.version, tag="proactive")
+
+        verb = "Turn off" if on_now else "Turn on"
+        modal = ConfirmModal(f"{verb} proactive provisioning", message, verb)
+        self.app.push_screen(modal, answered)
+
+    def on_edit_saved(self, message: EditSaved) -> None:
+        result = message.result
+        self.version = result.version
+        self.last = None
+        who = f" by {message.last.actor}" if message.last is not None else ""
+        what = {
+            "clear": f"Cleared {result.path}{who}: new accounts take the field's default.",
+            "proactive": f"Saved {result.path} = {str(result.after).lower()}{who}. "
+            + (
+                "The next sync creates accounts for approved access requests."
+                if result.after
+                else "The next sync creates no accounts for access requests."
+            ),
+        }.get(message.tag, f"Saved {result.path}{who}.")
+        self.notify(what, title="Saved", markup=False)
+        self.store_changed("configuration")
+        self.action_refresh()
+
+    def on_edit_refused(self, message: EditRefused) -> None:
+        if message.conflict:
+            offer_reload(self, message.error, self.action_refresh, keeps="nothing was changed")
+            return
+        from screens.saving import problems_text
+
+        self.notify(str(problems_text(message.error)), title="Not saved", severity="error")
 
     # Create -------------------------------------------------------------------------------
 
@@ -630,10 +764,12 @@ class ProvisioningScreen(RosterScreen):
         configured = app is not None and app.provisioning is not None
         if action == "choose_person":
             return has_app
-        if action in ("test", "try_expression"):
+        if action == "test":
             if not configured:
                 return False
             return True if self.person is not None else None
+        if action in ("edit", "clear", "proactive"):
+            return has_app
         if action == "create":
             if not configured or self.creating:
                 return False

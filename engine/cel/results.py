@@ -51,6 +51,17 @@ def _is_plain_value(value: Any) -> bool:
     return False
 
 
+def _is_plain_map(value: Any) -> bool:
+    """A map of plain values keyed by strings, maps nesting: what a map-typed creation field
+    takes (an account's `passwordProfile`, `onPremisesExtensionAttributes`)."""
+    if not isinstance(value, dict):
+        return False
+    return all(
+        isinstance(key, str) and (_is_plain_value(item) or _is_plain_map(item))
+        for key, item in dict.items(value)
+    )
+
+
 def check_result(context: str, value: Any) -> str | None:
     """None when `value` fits what `context` must return, else a message naming the type."""
     spec = CONTEXTS.get(context)
@@ -73,6 +84,21 @@ def check_result(context: str, value: Any) -> str | None:
         return f"push_condition must return bool; got {_shown(value)}"
     if _is_plain_value(value):
         return None
+    if context == "provisioning_field" and isinstance(value, dict):
+        # A creation field of type map takes a map; whether this field is one is the
+        # provisioning plan's check (engine.provision.check_value), which knows the schema.
+        if _is_plain_map(value):
+            return None
+        return (
+            "provisioning_field may return a map only with string keys and plain values "
+            '(strings, numbers, bools, lists, maps), e.g. {"cn": subject.displayName}; '
+            f"got {_shown(value)} with a key or value that is neither"
+        )
+    if context == "provisioning_field":
+        return (
+            f"{context} must return a string, number, bool, timestamp, null, a list of them "
+            f"or a map; got {_shown(value)}"
+        )
     return (
         f"{context} must return a string, number, bool, timestamp, null or a list of them; "
         f"got {_shown(value)}"

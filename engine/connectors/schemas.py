@@ -273,6 +273,18 @@ ENTRA_CREATION_SCHEMA = _fields(
             {"forceChangePasswordNextSignIn": True},
         ),
         (
+            # Graph's onPremisesExtensionAttributes: extensionAttribute1..15 in one object;
+            # a CEL map sets several at once.
+            "onPremisesExtensionAttributes",
+            "Extension attributes",
+            "map",
+            None,
+            "extensionAttribute1..15 as one map.",
+            False,
+            None,
+            '{"extensionAttribute1": subject.attributes.cost_center}',
+        ),
+        (
             "groups",
             "Groups",
             "string_list",

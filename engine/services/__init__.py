@@ -27,7 +27,13 @@ from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
 from engine.connectors.base import SchemaField
 from engine.preview import Comparison, OnePreview, PopulationPreview
-from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
+from engine.provision import (
+    FieldCheck,
+    FieldResult,
+    ProvisionPlan,
+    ProvisionRefused,
+    ProvisionResult,
+)
 from engine.services.attributes import AppFields, FieldInfo
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
@@ -100,6 +106,7 @@ __all__ = [
     "describe_stage_plan",
     "plan_counts",
     "Comparison",
+    "FieldCheck",
     "FieldResult",
     "OnePreview",
     "PopulationPreview",

@@ -15,7 +15,7 @@ from typing import Any
 from engine.cel import CelEngine, ContextSpec
 from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
-from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
+from engine.provision import FieldCheck, FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
 from engine.services.attributes import AppFields, AttributesService
 from engine.services.configuration import ConfigImportResult, ConfigurationService
@@ -386,6 +386,21 @@ class Services:
     ) -> FieldResult:
         return self.provisioning.provision_test(
             app_id, field_key, who, text=text, entitlement=entitlement
+        )
+
+    def provision_check(
+        self,
+        app_id: str,
+        field_key: str,
+        text: str | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> FieldCheck:
+        """One creation field (or a draft of it) over everyone: counts of ok / empty /
+        invalid / error with samples; cancellable, with progress."""
+        return self.provisioning.provision_check(
+            app_id, field_key, text, progress=progress, cancelled=cancelled
         )
 
     def provision(

@@ -6,6 +6,7 @@ stage of the sync is engine.sync.provisioning, whose planning the queue reuses."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,15 @@ from engine.config.model import App as AppConfig
 from engine.config.model import Provisioning
 from engine.errors import ConnectorError, InvalidInput, NotFound, StoreError
 from engine.provision import (
+    FieldCheck,
     FieldResult,
     ProvisionPlan,
     ProvisionRefused,
     ProvisionResult,
+    check_field,
     invalid_plan_message,
     plan_account,
+    schema_of,
     test_field,
 )
 from engine.services.context import ServiceContext
@@ -122,14 +126,16 @@ class ProvisioningService:
                     row.id,
                     row.name or row.id,
                     configured.get(row.id),
-                    list(row.creation_schema or []),
+                    schema_of(row.creation_schema or []),  # in the schema's order
                 )
                 for row in rows
                 if (row.capabilities or {}).get("provisioning")
             ]
 
-    def target(self, app_id: str) -> ProvisioningTarget:
-        """The app's row data, provisioning config and config folder; clear errors otherwise."""
+    def target(self, app_id: str, *, require_config: bool = True) -> ProvisioningTarget:
+        """The app's row data, provisioning config and config folder; clear errors otherwise.
+        `require_config=False` accepts an app that can create accounts but has no provisioning
+        config yet (no field mapped, not proactive): an editor drafts its first mapping."""
         with self.ctx.db.session() as session:
             rows = {row.id: row for row in session.scalars(select(App))}
             apps = {app.id: app for app in load_config(session).apps}
@@ -149,6 +155,8 @@ class ProvisioningService:
                 f"that can: {', '.join(capable) or 'none'}."
             )
         provisioning = apps[app_id].provisioning
+        if provisioning is None and not require_config:
+            provisioning = Provisioning()
         if provisioning is None:
             raise InvalidInput(
                 f"App {app_id!r} has no provisioning config: add `provisioning: {{fields: "
@@ -186,8 +194,9 @@ class ProvisioningService:
         entitlement: dict[str, Any] | None = None,
     ) -> FieldResult:
         """One creation field against one person: value and type, or the error. `text` tests a
-        draft expression instead of the saved one."""
-        target = self.target(app_id)
+        draft expression instead of the saved one (then the app needs no provisioning config
+        yet)."""
+        target = self.target(app_id, require_config=text is None)
         user = self.records.person(who)
         return test_field(
             self.ctx.cel(),
@@ -198,6 +207,33 @@ class ProvisioningService:
             entitlement,
             text=text,
             app_id=app_id,
+        )
+
+    def provision_check(
+        self,
+        app_id: str,
+        field_key: str,
+        text: str | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> FieldCheck:
+        """One creation field over everyone who is not deleted: how many people get a value
+        that fits, an empty value, an invalid one or an error, with samples (see
+        engine.provision.FieldCheck). `text` checks a draft instead of the saved expression.
+        `progress(done, total)` is called every few hundred people; `cancelled()` stops early
+        (the result then says `cancelled`, with the counts so far)."""
+        target = self.target(app_id, require_config=False)
+        return check_field(
+            self.ctx.cel(),
+            target.creation_schema,
+            target.fields,
+            self.ctx.population().users,
+            field_key,
+            text=text,
+            app_id=app_id,
+            progress=progress,
+            cancelled=cancelled,
         )
 
     def provision(

@@ -27,9 +27,9 @@ from screens.modals.explain import ExplainModal
 from screens.modals.help import HelpModal
 from screens.modals.link_account import LinkAccountModal
 from screens.modals.provision_queue import ProvisionQueueModal
-from screens.modals.provision_try import ProvisionTryModal
 from screens.modals.record_picker import RecordPicker
 from screens.modals.sync_confirm import SyncConfirmModal
+from screens.provision_field import ProvisionFieldScreen
 from screens.widgets.cel_editor import CelEditor
 from screens.widgets.plan_tree import PlanTree
 from tests.hostile import (
@@ -315,7 +315,7 @@ async def test_push_rules_screen_rules_plan_and_history(hostile: Any) -> None:
         await open_help(pilot, "Push rules")
 
 
-async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> None:
+async def test_provisioning_screen_fields_picker_editor_and_queue(hostile: Any) -> None:
     app = RosterApp(hostile, start="provisioning")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -353,12 +353,14 @@ async def test_provisioning_screen_fields_picker_try_and_queue(hostile: Any) -> 
         await settle(pilot)
         check(app, f"Test for {SHOWN[OVERRIDE]} <eve@example.com>: ✗ 37 characters")
 
+        # The mapping's editor: the schema's texts, Eve's test and the check over everyone.
         await pilot.press("e")
         await settle(pilot)
-        assert isinstance(app.screen, ProvisionTryModal)
-        check(app, "Try ad.sAMAccountName", SHOWN[OVERRIDE])
+        assert isinstance(app.screen, ProvisionFieldScreen)
+        check(app, "Mapping of ad", "sAMAccountName", SHOWN[OVERRIDE], "would get no account")
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
+        assert not isinstance(app.screen, ProvisionFieldScreen)
 
         await pilot.press("a")
         await settle(pilot)
