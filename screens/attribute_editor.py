@@ -820,11 +820,13 @@ class AttributeEditorScreen(RosterScreen):
         name = self.name_value
         self.initial = self._normal(self.document())
         who = f" by {message.last.actor}" if message.last is not None else ""
-        self.notify(f"Saved {result.path}{who}. The next sync applies it.", title="Saved")
+        self.notify(
+            f"Saved {result.path}{who}. The next sync applies it.", title="Saved", markup=False
+        )
         for warning in result.warnings[:3]:
-            self.notify(str(warning), title="Warning", severity="warning")
+            self.notify(str(warning), title="Warning", severity="warning", markup=False)
         self.store_changed("configuration")
-        self.dismiss(name)
+        self.close(name)
 
     def on_edit_refused(self, message: EditRefused) -> None:
         self._saving = False

@@ -15,6 +15,30 @@ if TYPE_CHECKING:
 
 ResultT = TypeVar("ResultT")
 
+_NOTHING = object()
+
+
+class _Closes:
+    """`close()`: dismiss, but only while the screen is the one shown. A save that lands while
+    the admin looks at another screen (1-9 switch modes) must not pop that screen: the editor
+    closes when the admin comes back to it."""
+
+    _close_pending: Any = _NOTHING
+
+    def close(self, result: Any = None) -> None:
+        screen: Any = self
+        if screen.is_current:
+            screen.dismiss(result)
+        else:
+            self._close_pending = result
+
+    def close_if_pending(self) -> bool:
+        if self._close_pending is _NOTHING:
+            return False
+        result, self._close_pending = self._close_pending, _NOTHING
+        self.close(result)
+        return True
+
 
 def report_failed_worker(node: Screen[Any], event: Worker.StateChanged) -> None:
     """Forward a failed worker to the app's one error handler (worker events do not bubble)."""
@@ -23,7 +47,7 @@ def report_failed_worker(node: Screen[Any], event: Worker.StateChanged) -> None:
         node.app.post_message(WorkerFailed(worker.name or "A background task", worker.error))
 
 
-class RosterScreen(Screen[None]):
+class RosterScreen(_Closes, Screen[None]):
     """A full screen of the console, driving the engine through `services`."""
 
     #: Shown in the header, the help dialog and the command palette.
@@ -61,6 +85,8 @@ class RosterScreen(Screen[None]):
         self.reload()
 
     def on_screen_resume(self) -> None:
+        if self.close_if_pending():
+            return
         # Shown again: reload if the store changed while another screen was shown.
         if self._store_seen is None:  # first shown: on_mount loads
             self._store_seen = getattr(self.app, "store_generation", 0)
@@ -77,8 +103,11 @@ class RosterScreen(Screen[None]):
         report_failed_worker(self, event)
 
 
-class RosterModal(ModalScreen[ResultT]):
+class RosterModal(_Closes, ModalScreen[ResultT]):
     """A modal that may run workers; their failures reach the app's handler too."""
+
+    def on_screen_resume(self) -> None:
+        self.close_if_pending()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_failed_worker(self, event)

@@ -719,7 +719,7 @@ class DirectoryFilterScreen(RosterScreen):
             f"Saved {result.path}{who}. The next sync applies it.", title="Saved", markup=False
         )
         self.store_changed("configuration")
-        self.dismiss()
+        self.close()
 
     def on_edit_refused(self, message: EditRefused) -> None:
         self._saving = False

@@ -435,7 +435,7 @@ class ProvisionFieldScreen(RosterScreen):
             markup=False,
         )
         self.store_changed("configuration")
-        self.dismiss(True)
+        self.close(True)
 
     def on_edit_refused(self, message: EditRefused) -> None:
         if message.dry_run:

@@ -869,7 +869,7 @@ class PushRuleEditorScreen(RosterScreen):
         result = message.result
         if not result.applied:
             self.notify("The configuration already says this; nothing was changed.")
-            self.dismiss()
+            self.close()
             return
         who = f" by {message.last.actor}" if message.last is not None else ""
         self.notify(
@@ -880,7 +880,7 @@ class PushRuleEditorScreen(RosterScreen):
         for warning in result.warnings[:2]:
             self.notify(str(warning), title="Warning", severity="warning", markup=False)
         self.store_changed("configuration")
-        self.dismiss()
+        self.close()
 
     def on_edit_refused(self, message: EditRefused) -> None:
         self._saving = False

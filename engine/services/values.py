@@ -403,6 +403,9 @@ class ValuesService:
         edited_writes = {k: v for k, v in new.writes.items() if k[0] == name}
         added = [k for k, v in edited_writes.items() if saved_writes.get(k) != v]
         removed = [k for k in saved_writes if k not in edited_writes]
+        # samples show real values first: a blank a rule keeps blank says little
+        added.sort(key=lambda k: is_empty(edited_writes[k][1]))
+        removed.sort(key=lambda k: is_empty(saved_writes[k][1]))
         samples = []
         for key in (added + removed)[:SAMPLES]:
             current = (edited_writes.get(key) or saved_writes[key])[0]

@@ -286,7 +286,7 @@ class OwnershipModal(RosterModal["EditResult | None"]):
 
     def on_edit_saved(self, message: EditSaved) -> None:
         self.saving = False
-        self.dismiss(message.result)
+        self.close(message.result)
 
     def on_edit_refused(self, message: EditRefused) -> None:
         self.saving = False

@@ -211,6 +211,11 @@ async def test_add_a_custom_attribute_from_cel_and_see_its_values_before_saving(
         await settle(pilot)
         assert screen.selected is not None and screen.selected.name == "cost_center_label"
         assert services.last_change("attributes.cost_center_label") is not None
+        # back on the list, the arrows move in it at once
+        assert app.focused is screen.table, app.focused
+        await pilot.press("up")
+        await settle(pilot)
+        assert screen.selected is not None and screen.selected.name != "cost_center_label"
 
 
 async def test_reorder_sources_previews_the_changes_then_saves(services: Any) -> None:
@@ -491,3 +496,25 @@ async def test_hostile_values_show_literally(tmp_path: Any) -> None:
             check(app, "badge")
     finally:
         services.db.dispose()
+
+
+async def test_a_save_that_lands_while_another_screen_is_shown_closes_the_editor_later(
+    services: Any,
+) -> None:
+    # The admin saves and switches to another screen (a number key) before the save lands:
+    # the editor must not pop the screen now shown (that crashed the console); it closes when
+    # the admin comes back.
+    app = RosterApp(services, start="attributes")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("a")
+        ed = await editor(pilot)
+        await app.switch_mode("push")
+        await settle(pilot)
+        shown_now = app.screen
+        ed.close("cost_center_label")  # what the save's message does when it lands
+        await settle(pilot)
+        assert app.screen is shown_now  # nothing popped under the admin's eyes
+        await app.switch_mode("attributes")
+        await settle(pilot)
+        assert app.screen is screen  # the editor closed on the way back
