@@ -9,6 +9,7 @@
 - push: push rules, their plan and history
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
+- apps: testing an app's connection (`AppTest`)
 - impact: an edited configuration's effect on people and owners, the match matrix
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
@@ -25,6 +26,7 @@ from engine.config.model import Mapping as PushMapping
 from engine.config.model import PushRule, Targeting
 from engine.preview import Comparison, OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionRefused, ProvisionResult
+from engine.services.apps import AppTest
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
@@ -79,6 +81,7 @@ __all__ = [
     "ProvisionRefused",
     "ProvisionResult",
     "AppSummary",
+    "AppTest",
     "AuditEntry",
     "ConfigEdit",
     "EditResult",

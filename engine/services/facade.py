@@ -17,6 +17,7 @@ from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
+from engine.services.apps import AppsService, AppTest
 from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
 from engine.services.dashboard import Dashboard, DashboardService
@@ -254,14 +255,17 @@ class Services:
             path, launch=launch, expected_version=expected_version, actor=actor
         )
 
-    def init_store(self, mode: str) -> SyncResult | None:
-        """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""
-        from engine.setup import copy_demo_files, demo_folder_for
+    def init_store(self, mode: str, ldap: dict[str, Any] | None = None) -> SyncResult | None:
+        """`empty`: an empty store. `sample`: the demo organisation, imported and synced;
+        with `ldap` (connector settings), its AD app reads that directory instead of its file."""
+        from engine.setup import copy_demo_files, demo_folder_for, point_demo_at_ldap
 
         self.db.migrate()
         if mode == "empty":
             return None
         folder = copy_demo_files(demo_folder_for(self.db))
+        if ldap:
+            point_demo_at_ldap(folder, ldap)
         config_file = folder / "roster.yaml"
         self.import_config(
             config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
@@ -337,6 +341,12 @@ class Services:
         return self.provisioning.provision(
             app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor
         )
+
+    # --- apps: testing a connection ----------------------------------------------------
+    def app_test(self, app_id: str) -> AppTest:
+        """Connect to an app with its saved settings and read a few accounts (nothing is
+        written); a failure is the result's message. Blocks up to the app's timeout."""
+        return AppsService(self.ctx).app_test(app_id)
 
 
 def open_services(
