@@ -24,12 +24,12 @@ from tests.engine.ldap_directory import (
     MANY,
     ad_person,
     app_settings,
-    bind_password,  # noqa: F401 - fixture
     openldap_person,
-    ou,  # noqa: F401 - fixture
-    slapd,  # noqa: F401 - fixture
 )
 from tests.ldap_server import SIZE_LIMIT, TITLE_LIMIT, LdapServer, free_port, silent_server
+
+# the slapd, ou and bind_password fixtures
+pytest_plugins = ("tests.engine.ldap_directory",)
 
 
 def connector(settings: dict[str, Any], app_id: str = "dir") -> LdapConnector:

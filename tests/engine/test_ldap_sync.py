@@ -20,12 +20,12 @@ from engine.services import Services, open_services
 from tests.engine.ldap_directory import (
     ad_person,
     app_settings,
-    bind_password,  # noqa: F401 - fixture
     openldap_person,
-    ou,  # noqa: F401 - fixture
-    slapd,  # noqa: F401 - fixture
 )
 from tests.ldap_server import LdapServer, free_port
+
+# the slapd, ou and bind_password fixtures
+pytest_plugins = ("tests.engine.ldap_directory",)
 
 HR = {
     "accounts": [
