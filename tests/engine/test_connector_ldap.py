@@ -403,3 +403,22 @@ def test_settings_are_checked_without_the_server() -> None:
     assert good.push_field("title") is not None
     assert good.creation_field("ou").default == "OU=New,DC=example,DC=com"  # type: ignore[union-attr]
     assert os.environ.get("P") is None  # describing reads no secret
+
+
+def test_a_missing_base_dn_and_an_unknown_host_say_so(
+    slapd: LdapServer, bind_password: str
+) -> None:
+    missing_base = app_settings(slapd, f"ou=Nowhere,{slapd.suffix}", bind_password)
+    with pytest.raises(ConnectorError) as no_base:
+        connector(missing_base).list_all()
+    assert f"the base DN 'ou=Nowhere,{slapd.suffix}' does not exist (LDAP result 32)" in (
+        no_base.value.message
+    )
+    unknown_host = app_settings(
+        slapd, slapd.suffix, bind_password, url="ldap://no-such-host.invalid"
+    )
+    started = time.monotonic()
+    with pytest.raises(ConnectorError) as no_host:
+        connector(unknown_host).list_all()
+    assert "the host name 'no-such-host.invalid' does not resolve" in no_host.value.message
+    assert time.monotonic() - started < 5  # not retried: it fails the same way every time

@@ -238,6 +238,9 @@ def test_the_bind_password_is_nowhere_roster_writes(
     )  # fmt: skip
     failed = services.sync()
     assert failed.failures and "invalid credentials" in failed.failures[0]["reason"]
+    # the other apps of the run still import; the run says it had failures (exit 5)
+    assert failed.status == "applied-with-failures" and failed.exit_code == 5
+    assert {f["app"] for f in failed.failures} == {"ldap"}
     runner = CliRunner()
     db = str(folder / "roster.db")
     outputs = [

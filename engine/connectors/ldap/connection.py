@@ -120,6 +120,7 @@ class LdapClient:
             raise_exceptions=False,
             read_only=False,
             return_empty_attributes=False,
+            check_names=False,  # Roster reads the raw values only; no formatting per value
         )
         try:
             connection.open()
