@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.connectors.base import ConnectorSpec  # noqa: E402
-from engine.connectors.ldap import LdapConnector  # noqa: E402
+from engine.connectors.ldap.connector import LdapConnector  # noqa: E402
 from tests.engine.ldap_directory import many_ldif  # noqa: E402
 from tests.ldap_server import SUFFIX, ldap_server, unavailable_reason  # noqa: E402
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from engine.connectors.base import Connector, ConnectorDescription, ConnectorSpec
 from engine.connectors.file import FileConnector, describe_file
-from engine.connectors.ldap import LdapConnector, describe_ldap
+from engine.connectors.ldap import describe_ldap, ldap_connector
 from engine.errors import ConnectorError
 
 _FACTORIES: dict[
@@ -14,7 +14,7 @@ _FACTORIES: dict[
     tuple[Callable[[ConnectorSpec], Connector], Callable[[ConnectorSpec], ConnectorDescription]],
 ] = {
     "file": (FileConnector, describe_file),
-    "ldap": (LdapConnector, describe_ldap),
+    "ldap": (ldap_connector, describe_ldap),
 }
 KNOWN_KINDS: tuple[str, ...] = tuple(_FACTORIES)
 

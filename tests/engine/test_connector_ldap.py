@@ -17,7 +17,7 @@ import ldap3
 import pytest
 
 from engine.connectors.base import ConnectorSpec
-from engine.connectors.ldap import LdapConnector
+from engine.connectors.ldap.connector import LdapConnector
 from engine.connectors.registry import describe
 from engine.errors import ConnectorError
 from tests.engine.ldap_directory import (
