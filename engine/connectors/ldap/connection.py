@@ -192,26 +192,30 @@ class LdapClient:
         )
         return self.connection
 
-    def attempt(self, operation: str, action: Callable[[float], T]) -> T:
+    def attempt(self, operation: str, action: Callable[[float], T], *, retry: bool = True) -> T:
         """Run `action(deadline)`, again after a pause when it fails transiently, until it
         works, a refusal comes, the retries are spent or the timeout passes."""
         deadline = time.monotonic() + self.settings.timeout
         tries = 0
+        retries = self.settings.retries if retry else 0
         while True:
             try:
                 return action(deadline)
             except Transient as exc:
                 pause = BACKOFF[min(tries, len(BACKOFF) - 1)]
                 tries += 1
-                if tries > self.settings.retries or time.monotonic() + pause >= deadline:
+                if tries > retries or time.monotonic() + pause >= deadline:
                     raise exc.error from None
                 time.sleep(pause)
 
-    def run(self, operation: str, call: Callable[[Any], bool]) -> dict[str, Any]:
+    def run(
+        self, operation: str, call: Callable[[Any], bool], *, retry: bool = True
+    ) -> dict[str, Any]:
         """One request on the bound connection (`call(connection)` returns ldap3's success
         flag); the server's result. A dropped connection is reopened and the request retried;
         a busy or unavailable answer is retried; a refusal is returned for the caller to
-        judge."""
+        judge. `retry=False` for a request that only makes sense on the same connection (the
+        next page of a paged search: its cookie dies with the connection)."""
 
         def once(deadline: float) -> dict[str, Any]:
             connection = self.connect()
@@ -226,7 +230,7 @@ class LdapClient:
                 raise Transient(self.result_error(operation, result))
             return result
 
-        return self.attempt(operation, once)
+        return self.attempt(operation, once, retry=retry)
 
     def close(self) -> None:
         if self.connection is not None:

@@ -82,7 +82,7 @@ class Reader:
                 responses[:] = list(connection.response or [])
                 return ok
 
-            result = self.client.run(f"searching {base!r}", call)
+            result = self.client.run(f"searching {base!r}", call, retry=cookie is None)
             code = int(result.get("result", -1))
             for item in responses:
                 if item.get("type") == "searchResEntry":
