@@ -75,11 +75,14 @@ def org_config(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def open_org(folder: Path, settings: dict[str, Any]) -> Services:
+def open_org(
+    folder: Path, settings: dict[str, Any], config: dict[str, Any] | None = None
+) -> Services:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hr.yaml").write_text(yaml.safe_dump(HR), encoding="utf-8")
     path = folder / "roster.yaml"
-    path.write_text(yaml.safe_dump(org_config(settings), sort_keys=False), encoding="utf-8")
+    document = config or org_config(settings)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     services = open_services(db_path=folder / "roster.db", init="empty")
     services.import_config(path.read_text(encoding="utf-8"), source=str(path), base_dir=folder)
     return services
@@ -260,3 +263,35 @@ def test_the_bind_password_is_nowhere_roster_writes(
         assert secret.encode("utf-16-le") not in stored
         for text in outputs:
             assert secret not in text
+
+
+def test_an_active_directory_app_syncs_with_the_ad_map_and_schema(
+    slapd: LdapServer, ou: str, bind_password: str, tmp_path: Path
+) -> None:
+    boss_dn, boss = ad_person(ou, "bchen", "Bo Chen", mail="bo@example.com")
+    slapd.add_entries(
+        [(boss_dn, boss),
+         ad_person(ou, "alee", "Ann Lee", mail="ann@example.com", manager=boss_dn,
+                   department="Sales")]
+    )  # fmt: skip
+    settings = app_settings(slapd, ou, bind_password, flavour="active_directory")
+    config = org_config(settings)
+    config["apps"][0].pop("provisioning")
+    config["attributes"].append({"name": "department", "sources": [{"cel": '"Engineering"'}]})
+    config["push_rules"][0]["mappings"] = [
+        {"target": "department", "attribute": "department"},
+        {"target": "title", "attribute": "job_title"},
+    ]
+    services = open_org(tmp_path / "org", settings, config)
+    result = services.sync()
+    assert result.status == "applied", result.failures
+    ann = ldap_accounts(services)["alee"]
+    assert ann.manager == "bo@example.com" and ann.usernames == ["alee", "alee@corp.example.com"]
+    assert services.person("ann@example.com").id == ann.owner_id
+    entry = slapd.admin()
+    entry.search(f"cn=Ann Lee,{ou}", "(objectClass=*)", search_scope=ldap3.BASE,
+                 attributes=["department", "title"])  # fmt: skip
+    written = entry.response[0]["attributes"]
+    entry.unbind()
+    assert (written["department"], written["title"]) == (["Engineering"], ["Staff Engineer"])
+    assert services.sync().changes == []  # read back: nothing left to push
