@@ -153,6 +153,12 @@ class LdapClient:
         text = str(exc)
         lowered = text.lower()
         seconds = f"{self.settings.timeout:g}"
+        if "invalid filter" in lowered or "matching assertion" in lowered:
+            return ConnectorError(
+                f"App '{self.app_id}': the LDAP filter is not valid ({_short(text)}) while "
+                f"{operation}. Check user_filter ({self.settings.user_filter!r}) in the app's "
+                "settings."
+            )
         if isinstance(exc, ldap_errors.LDAPResponseTimeoutError) or "timed out" in lowered:
             return ConnectorError(
                 f"{self.where()} did not answer within {seconds} s while {operation}. Check "
@@ -249,7 +255,8 @@ def _transient(exc: Exception) -> bool:
     """Whether another attempt may work: not for a certificate or a host name that does not
     resolve, which fail the same way every time."""
     lowered = str(exc).lower()
-    return not any(word in lowered for word in ("certificate", "ssl", "invalid server address"))
+    lasting = ("certificate", "ssl", "invalid server address", "invalid filter", "assertion")
+    return not any(word in lowered for word in lasting)
 
 
 _SSL_REASON = re.compile(r"\[SSL[^\]]*\][^(\"']*")

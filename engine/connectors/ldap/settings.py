@@ -165,11 +165,12 @@ def parse_settings(spec: ConnectorSpec) -> LdapSettings:
         )
         flavour = FLAVOUR_BY_NAME["openldap"]
     user_filter = _text(settings, "user_filter", problem) or DEFAULT_FILTERS[flavour.name]
-    if not (user_filter.startswith("(") and user_filter.endswith(")")):
+    if not _balanced(user_filter):
         problem(
             "user_filter",
             f"{user_filter!r} is not an LDAP filter",
-            "an LDAP filter is in parentheses, e.g. (objectClass=inetOrgPerson)",
+            "an LDAP filter is one term in matched parentheses, e.g. "
+            "(&(objectClass=inetOrgPerson)(uid=*))",
         )
     scope = settings.get("scope", "subtree")
     if scope not in SCOPES:
@@ -390,6 +391,19 @@ def _attribute_map(flavour: Flavour, overrides: Any, problem: Report) -> dict[st
             continue
         mapping[key] = tuple(names)
     return mapping
+
+
+def _balanced(text: str) -> bool:
+    """Whether a filter is one parenthesised term with its parentheses matched (escaped ones,
+    written \\28 and \\29 in a filter, are not parentheses)."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0 or (depth == 0 and position < len(text) - 1):
+            return False
+    return depth == 0
 
 
 def _attribute_name(name: Any) -> bool:
