@@ -428,3 +428,48 @@ def test_a_missing_base_dn_and_an_unknown_host_say_so(
         connector(unknown_host).list_all()
     assert "the host name 'no-such-host.invalid' does not resolve" in no_host.value.message
     assert time.monotonic() - started < 5  # not retried: it fails the same way every time
+
+
+def test_groups_are_entitlements_and_provisioning_joins_them(
+    slapd: LdapServer, ou: str, bind_password: str
+) -> None:
+    ann_dn, ann = openldap_person(ou, "ann", "Ann Lee")
+    bo_dn, bo = openldap_person(ou, "bo", "Bo Chen")
+    vpn, wiki = f"cn=vpn,{ou}", f"cn=wiki,{ou}"
+    guarded = f"cn=g{uuid.uuid4().hex[:6]},ou=Protected,{slapd.suffix}"
+    slapd.add_entries(
+        [(ann_dn, ann), (bo_dn, bo),
+         (vpn, {"objectClass": ["groupOfNames"], "member": [ann_dn, bo_dn],
+                "description": "Remote access"}),
+         (wiki, {"objectClass": ["groupOfNames"], "member": [bo_dn]}),
+         (guarded, {"objectClass": ["groupOfNames"], "member": [bo_dn]})]
+    )  # fmt: skip
+    app = connector(app_settings(slapd, ou, bind_password, group_base_dn=ou))
+    listing = app.list_all()
+    assert {(e.external_id, e.name, e.description) for e in listing.entitlements} == {
+        (vpn, "vpn", "Remote access"),
+        (wiki, "wiki", ""),
+    }
+    names = {a.external_id: a.username for a in listing.accounts}
+    assert sorted((names[g.account_external_id], g.entitlement_external_id) for g in
+                  listing.grants) == [("ann", vpn), ("bo", vpn), ("bo", wiki)]  # fmt: skip
+
+    created = app.create_account({"uid": "cy", "cn": "Cy New", "sn": "New", "groups": [wiki]})
+    cy_dn = f"uid=cy,{ou}"
+    assert cy_dn.encode() in read(slapd, wiki, "member")["member"]
+    again = app.list_all()
+    assert (created.external_id, wiki) in {
+        (g.account_external_id, g.entitlement_external_id) for g in again.grants
+    }
+
+    with pytest.raises(ConnectorError) as no_group:
+        app.create_account({"uid": "dee", "cn": "Dee", "sn": "Dee", "groups": [f"cn=nope,{ou}"]})
+    assert f"no group 'cn=nope,{ou}'" in no_group.value.message
+    assert f"uid=dee,{ou}" not in slapd_dns(slapd, ou)
+    # a group that refuses the new member: the entry leaves the groups it joined and goes
+    with pytest.raises(ConnectorError) as refused:
+        app.create_account({"uid": "eve", "cn": "Eve", "sn": "Eve", "groups": [vpn, guarded]})
+    assert "insufficientAccessRights (LDAP result 50)" in refused.value.message
+    assert "The new entry was removed again; nothing was created." in refused.value.message
+    assert f"uid=eve,{ou}" not in slapd_dns(slapd, ou)
+    assert f"uid=eve,{ou}".encode() not in read(slapd, vpn, "member")["member"]

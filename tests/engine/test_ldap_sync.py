@@ -110,14 +110,18 @@ def test_an_ldap_directory_syncs_end_to_end(
 ) -> None:
     slapd.add_entries(
         [openldap_person(ou, "ann", "Ann Lee", title="Engineer"),
-         openldap_person(ou, "bo", "Bo Chen", title="Director")]
+         openldap_person(ou, "bo", "Bo Chen", title="Director"),
+         (f"cn=vpn,{ou}", {"objectClass": ["groupOfNames"], "member": [f"uid=ann,{ou}"]})]
     )  # fmt: skip
-    services = open_org(tmp_path / "org", app_settings(slapd, ou, bind_password))
+    settings = app_settings(slapd, ou, bind_password, group_base_dn=ou)
+    services = open_org(tmp_path / "org", settings)
 
     first = services.sync()
     assert first.status == "applied", first.failures
     people = {u.email for u in services.population().users}
     assert {"ann@example.com", "bo@example.com"} <= people  # created from LDAP
+    assert ldap_accounts(services)["ann"].entitlements == [f"cn=vpn,{ou}"]  # groups: grants
+    assert ldap_accounts(services)["bo"].entitlements == []
     # pushed back: Ann's title from HR; Bo's was right already
     assert titles(slapd, ou) == {"ann": "Staff Engineer", "bo": "Director"}
     assert ldap_accounts(services)["ann"].profile["title"] == "Staff Engineer"  # read back
@@ -135,7 +139,7 @@ def test_an_ldap_directory_syncs_end_to_end(
     admin.delete(f"uid=bo,{ou}")
     admin.unbind()
     services.import_config(
-        yaml.safe_dump(org_config(app_settings(slapd, ou, bind_password, full_import_hours=0))),
+        yaml.safe_dump(org_config({**settings, "full_import_hours": 0})),
         source="x",
         base_dir=tmp_path / "org",
     )

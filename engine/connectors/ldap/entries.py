@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.connectors.base import ListedAccount, SchemaField
@@ -32,16 +32,27 @@ class RawEntry:
 
     dn: str
     attributes: dict[str, tuple[str, list[bytes]]]
+    # AD sends a big multi-valued attribute (a group's members) in ranges: the attributes
+    # whose values were cut, with the last index sent (`member;range=0-1499` -> 1499)
+    ranged: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_response(cls, item: Mapping[str, Any]) -> RawEntry:
         raw = item.get("raw_attributes") or {}
         attributes: dict[str, tuple[str, list[bytes]]] = {}
+        ranged: dict[str, int] = {}
         for name, values in raw.items():
-            base = str(name).split(";", 1)[0]  # drop options such as ;binary or ;range=
+            base, *options = str(name).split(";")  # drop options such as ;binary or ;range=
             listed = [v if isinstance(v, bytes) else str(v).encode() for v in values]
+            if base.lower() in attributes:
+                listed = attributes[base.lower()][1] + listed
             attributes[base.lower()] = (base, listed)
-        return cls(str(item.get("dn") or ""), attributes)
+            for option in options:
+                if option.lower().startswith("range="):
+                    end = option.partition("-")[2]
+                    if end.isdigit():
+                        ranged[base.lower()] = int(end)
+        return cls(str(item.get("dn") or ""), attributes, ranged)
 
     def values(self, name: str) -> list[bytes]:
         found = self.attributes.get(name.lower())

@@ -147,6 +147,7 @@ OPENLDAP_CREATION_SCHEMA = schema_fields(
         ("telephoneNumber", "Telephone", "string", 64, "Main telephone number."),
         ("manager", "Manager", "string", 1024, "The manager: an email (looked up) or a DN."),
         ("ou", "Organisational unit", "string", 1024, "Where the entry is created (a DN)."),
+        ("groups", "Groups", "string_list", None, "Groups to add the entry to (DNs).", False, []),
     ]
 )
 

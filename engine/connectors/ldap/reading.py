@@ -145,8 +145,16 @@ class Reader:
             return None
 
     def full(self) -> Listing:
+        from engine.connectors.ldap.groups import Groups  # groups.py builds on this module
+
         accounts, newest = self.accounts(self.settings.user_filter)
-        return Listing(accounts=accounts, cursor=self.cursor(_now(), newest))
+        entitlements, grants = Groups(self).listing(accounts)
+        return Listing(
+            accounts=accounts,
+            entitlements=entitlements,
+            grants=grants,
+            cursor=self.cursor(_now(), newest),
+        )
 
     def changes(self, cursor: str) -> Listing:
         """Only what changed since `cursor`, or a complete listing when one is due."""

@@ -15,6 +15,9 @@ server, and what they make the app offer (its ConnectorDescription).
     flavour: active_directory           # active_directory | openldap
     attributes: {username: uid}         # override entries of the flavour's attribute map
     create_ou: OU=New,DC=example,DC=com # where provisioning adds entries (default base_dn)
+    group_base_dn: OU=Groups,DC=example,DC=com   # groups as entitlements (none when unset)
+    group_filter: (objectClass=group)   # default per flavour
+    group_member_attribute: member      # the group attribute that lists its members' DNs
     initial_password_env: AD_INITIAL_PW # AD only, sent only over LDAPS or StartTLS
     delta: true                         # import only what changed since the last import…
     full_import_hours: 24               # …with a full import (deletions) at least this often
@@ -49,6 +52,10 @@ DEFAULT_FILTERS = {
     ACTIVE_DIRECTORY: "(&(objectCategory=person)(objectClass=user))",
     "openldap": "(objectClass=inetOrgPerson)",
 }
+DEFAULT_GROUP_FILTERS = {
+    ACTIVE_DIRECTORY: "(objectClass=group)",
+    "openldap": "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))",
+}
 KNOWN_SETTINGS = (
     "url",
     "start_tls",
@@ -65,6 +72,9 @@ KNOWN_SETTINGS = (
     "flavour",
     "attributes",
     "create_ou",
+    "group_base_dn",
+    "group_filter",
+    "group_member_attribute",
     "initial_password_env",
     "initial_password_file",
     "delta",
@@ -97,6 +107,9 @@ class LdapSettings:
     flavour: Flavour
     attribute_map: dict[str, tuple[str, ...]]  # account field -> LDAP attributes, in order
     create_ou: str
+    group_base_dn: str  # "" when groups are not listed
+    group_filter: str
+    group_member_attribute: str
     delta: bool
     full_import_hours: float
     raw: Mapping[str, Any]  # the settings as written: the secrets' references are read from it
@@ -189,6 +202,17 @@ def parse_settings(spec: ConnectorSpec) -> LdapSettings:
             )
     attribute_map = _attribute_map(flavour, settings.get("attributes"), problem)
     create_ou = _text(settings, "create_ou", problem) or base_dn
+    group_base_dn = _text(settings, "group_base_dn", problem)
+    group_filter = _text(settings, "group_filter", problem) or DEFAULT_GROUP_FILTERS[flavour.name]
+    if not _balanced(group_filter):
+        problem(
+            "group_filter",
+            f"{group_filter!r} is not an LDAP filter",
+            "e.g. (objectClass=groupOfNames)",
+        )
+    member_attribute = _text(settings, "group_member_attribute", problem) or "member"
+    if not _attribute_name(member_attribute):
+        problem("group_member_attribute", f"{member_attribute!r} is not an attribute name")
     push, push_problems = schema_from_settings(app, "push_schema", settings.get("push_schema"))
     create, create_problems = schema_from_settings(
         app, "creation_schema", settings.get("creation_schema")
@@ -233,6 +257,9 @@ def parse_settings(spec: ConnectorSpec) -> LdapSettings:
         flavour=flavour,
         attribute_map=attribute_map,
         create_ou=create_ou,
+        group_base_dn=group_base_dn,
+        group_filter=group_filter,
+        group_member_attribute=member_attribute,
         delta=delta,
         full_import_hours=float(full_hours),
         raw=dict(settings),

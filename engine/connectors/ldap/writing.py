@@ -117,13 +117,7 @@ class Writer:
         if not description.capabilities.provisioning:
             raise ConnectorError(f"App '{self.app_id}' cannot create accounts.")
         values = check_creation(self.app_id, description.creation_schema, fields)
-        if values.get("groups"):
-            raise ConnectorError(
-                f"App '{self.app_id}' cannot create the account: the ldap connector does not "
-                "add accounts to groups yet. Remove the `groups` mapping from the app's "
-                "provisioning (add the account to its groups in the directory). Nothing was "
-                "created."
-            )
+        groups = self.existing_groups([str(g) for g in values.get("groups") or []])
         flavour = self.settings.flavour
         rdn_value = str(values.get(flavour.rdn_field) or "")
         ou = str(values.get("ou") or self.settings.create_ou)
@@ -153,7 +147,49 @@ class Writer:
                 self.client.result_error(f"to create {dn!r}", result).message
                 + " Nothing was created."
             )
+        self.join_groups(dn, groups)
         return dn, attributes
+
+    def existing_groups(self, groups: list[str]) -> list[str]:
+        """The groups a new account joins, each checked to exist before anything is created."""
+        missing = [g for g in dict.fromkeys(groups) if self.reader.one(g, ["cn"]) is None]
+        if missing:
+            raise ConnectorError(
+                f"App '{self.app_id}' cannot create the account: no group "
+                f"{', '.join(repr(g) for g in missing)} in the directory (groups are given by "
+                "their DN, the id the app's entitlements have). Nothing was created."
+            )
+        return list(dict.fromkeys(groups))
+
+    def join_groups(self, dn: str, groups: list[str]) -> None:
+        """Add the new entry to its groups; if one refuses, the entry leaves the groups it
+        joined and is removed again, so a creation is all or nothing."""
+        joined: list[str] = []
+        for group in groups:
+            result = self.membership(dn, group, ldap3.MODIFY_ADD)
+            if int(result.get("result", -1)) == SUCCESS:
+                joined.append(group)
+                continue
+            refusal = self.client.result_error(f"to add {dn!r} to the group {group!r}", result)
+            for earlier in joined:
+                self.membership(dn, earlier, ldap3.MODIFY_DELETE)
+            removed = self.client.run(
+                f"removing {dn!r}", lambda connection: bool(connection.delete(dn))
+            )
+            undone = (
+                "The new entry was removed again; nothing was created."
+                if int(removed.get("result", -1)) == SUCCESS
+                else f"The new entry {dn!r} could not be removed again: remove it by hand."
+            )
+            raise ConnectorError(f"{refusal.message} {undone}")
+
+    def membership(self, dn: str, group: str, operation: str) -> dict[str, Any]:
+        change = {self.settings.group_member_attribute: [(operation, [dn])]}
+
+        def call(connection: Any) -> bool:
+            return bool(connection.modify(group, change))
+
+        return self.client.run(f"changing the members of {group!r}", call)
 
     def initial_password(self) -> dict[str, list[Any]]:
         """AD's unicodePwd (and pwdLastSet 0: change it at first logon) when the app gives an
