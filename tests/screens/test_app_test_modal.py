@@ -94,3 +94,26 @@ async def test_no_app_no_test(tmp_path: Path) -> None:
         await settle(pilot)
         assert not isinstance(app.screen, AppTestModal)
     services.db.dispose()
+
+
+def test_the_result_shows_the_apps_data_literally() -> None:
+    from engine.services import AppTest
+    from screens.modals.app_test import result_text
+    from tests.hostile import BIG, BOLD, CLEAR, SHOWN, TITLE_OSC
+
+    result = AppTest(
+        app="corp",
+        kind="ldap",
+        ok=True,
+        message="Connected to ldap://x:389 and read 1 account.",
+        server="ldap://x:389",
+        accounts=[
+            {"external_id": CLEAR, "display_name": BOLD, "email": TITLE_OSC, "username": "",
+             "status": "DISABLED"}
+        ],
+        fields=["display_name", f"profile.{BIG}"],
+    )  # fmt: skip
+    text = result_text(result).plain
+    assert "\x1b" not in text and SHOWN[BOLD] in text
+    assert SHOWN[CLEAR][:10] in text and SHOWN[TITLE_OSC][:12] in text
+    assert len(text) < 20_000  # a megabyte field name is cut
