@@ -207,12 +207,53 @@ def _open_console() -> None:
 @_store_options
 @click.option("--sample", is_flag=True, help="Load the demo organisation (the default).")
 @click.option("--empty", is_flag=True, help="Create an empty store.")
+@click.option(
+    "--sample-ldap",
+    "ldap_url",
+    metavar="URL",
+    help="The demo with its AD app reading this directory (ldap:// or ldaps://).",
+)
+@click.option("--ldap-base-dn", metavar="DN", help="With --sample-ldap: where the users are.")
+@click.option("--ldap-bind-dn", metavar="DN", help="With --sample-ldap: the account to bind as.")
+@click.option(
+    "--ldap-password-env",
+    metavar="NAME",
+    default="ROSTER_LDAP_PASSWORD",
+    show_default=True,
+    help="With --sample-ldap: the environment variable holding the bind password.",
+)
+@click.option(
+    "--ldap-ca-file", metavar="PATH", help="With --sample-ldap: the CA of the server's certificate."
+)
+@click.option(
+    "--ldap-filter", metavar="FILTER", help="With --sample-ldap: the user filter (AD's default)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def init(sample: bool, empty: bool, as_json: bool) -> None:
-    """Create the identity store, empty or with the demo organisation."""
+def init(
+    sample: bool,
+    empty: bool,
+    ldap_url: str | None,
+    ldap_base_dn: str | None,
+    ldap_bind_dn: str | None,
+    ldap_password_env: str,
+    ldap_ca_file: str | None,
+    ldap_filter: str | None,
+    as_json: bool,
+) -> None:
+    """Create the identity store, empty or with the demo organisation.
+
+    --sample-ldap URL: the demo, with its Active Directory app reading a real directory
+    (nothing is started; the AD push rule is off, so nothing is written to the directory).
+    """
     if sample and empty:
         raise click.UsageError("--sample and --empty exclude each other; give one")
+    if ldap_url and empty:
+        raise click.UsageError("--sample-ldap and --empty exclude each other; give one")
+    if ldap_url and not (ldap_base_dn and ldap_bind_dn):
+        raise click.UsageError("--sample-ldap needs --ldap-base-dn and --ldap-bind-dn")
+    if not ldap_url and (ldap_base_dn or ldap_bind_dn or ldap_ca_file or ldap_filter):
+        raise click.UsageError("the --ldap-* options go with --sample-ldap URL")
     mode = "empty" if empty else "sample"
     settings = _settings()
     if settings.store_exists():
@@ -220,7 +261,27 @@ def init(sample: bool, empty: bool, as_json: bool) -> None:
             f"{settings.describe()} already holds an identity store; nothing was changed. "
             "Pick another file with --db, or delete that one first."
         )
-    services = _services(init=mode)
+    if ldap_url:
+        ldap: dict[str, Any] = {
+            "url": ldap_url,
+            "bind_dn": ldap_bind_dn,
+            "password_env": ldap_password_env,
+            "base_dn": ldap_base_dn,
+            "flavour": "active_directory",
+        }
+        if ldap_ca_file:
+            ldap["ca_file"] = str(Path(ldap_ca_file).expanduser().resolve())
+        if ldap_filter:
+            ldap["user_filter"] = ldap_filter
+        services = _services(init="empty")
+        result = services.init_store("sample", ldap=ldap)
+        services.invalidate()
+        mode = "sample-ldap"
+        for failure in result.failures if result is not None else []:
+            # e.g. the directory is unreachable: the demo is created, the AD app is not read
+            echo(f"Warning: {failure['app']}: {failure['reason']}", err=True)
+    else:
+        services = _services(init=mode)
     summary = services.dashboard()
     data = {
         "ok": True,
@@ -981,6 +1042,38 @@ def runs(run_id: int | None, as_json: bool) -> None:
         )
         applied = "" if change.applied or summary.dry_run else "  [not applied]"
         echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
+
+
+@main.group()
+def app() -> None:
+    """Check an app's connection before the first sync."""
+
+
+@app.command("test")
+@_store_options
+@click.argument("app_id", metavar="APP")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def app_test(app_id: str, as_json: bool) -> None:
+    """Connect to APP with its saved settings and show a few accounts and the fields found.
+
+    Nothing is written. Exit 0 when the app answered, 1 when it did not (the message says why).
+    """
+    result = _services().app_test(app_id)
+    if as_json:
+        _emit(result.to_json())
+        sys.exit(0 if result.ok else 1)
+    where = f" ({result.server})" if result.server else ""
+    echo(f"{result.app}: {result.kind} connector{where}, {result.elapsed:.2f} s")
+    if not result.ok:
+        echo(f"Error: {result.message}", err=True)
+        sys.exit(1)
+    echo(result.message)
+    for account in result.accounts:
+        name = account["display_name"] or account["username"] or account["email"]
+        echo(f"  {account['external_id']}  {name}  {account['email']}  {account['status']}")
+    if result.fields:
+        echo(f"fields found: {', '.join(result.fields)}")
 
 
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in

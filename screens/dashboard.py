@@ -85,6 +85,13 @@ class DashboardScreen(RosterScreen):
             "Sync now",
             tooltip="Go to Sync and sync now: the plan is shown for your confirmation first",
         ),
+        Binding(
+            "t",
+            "test_app",
+            "Test app",
+            tooltip="Connect to the selected app and read a few of its accounts",
+            show=False,  # the footer must fit 80 columns; the apps title names the key
+        ),
     ]
 
     _last_run: tuple[int, str] | tuple[()] | None = None  # (id, status) of the newest run shown
@@ -106,7 +113,9 @@ class DashboardScreen(RosterScreen):
                     card.border_title = title
                     yield card
             with Vertical(id="dashboard-apps", classes="section"):
-                yield Static("Apps", classes="section-title")
+                yield Static(
+                    "Apps  (t tests the selected app's connection)", classes="section-title"
+                )
                 apps: DataTable[Any] = DataTable(id="apps-table", cursor_type="row")
                 apps.add_columns("App", "Connector", "Accounts", "Last import", "Status")
                 yield apps
@@ -131,6 +140,26 @@ class DashboardScreen(RosterScreen):
         screen = self.app.screen
         if isinstance(screen, SyncScreen):
             await self.app.run_action(action, screen)
+
+    def selected_app(self) -> str | None:
+        """The id of the app under the cursor in the apps list, None when it lists none."""
+        table = self.query_one("#apps-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return key if isinstance(key, str) else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "test_app" and self.is_mounted and self.selected_app() is None:
+            return None  # shown, disabled: no app to test yet
+        return True
+
+    def action_test_app(self) -> None:
+        from screens.modals.app_test import AppTestModal
+
+        app_id = self.selected_app()
+        if app_id is not None:
+            self.app.push_screen(AppTestModal(self.services, app_id))
 
     def on_screen_resume(self) -> None:
         # Back from another screen: reload if a run finished since the counts were read (also
@@ -200,6 +229,7 @@ class DashboardScreen(RosterScreen):
                 )
             if not dashboard.apps:
                 apps.add_row("No apps connected yet.", "", "", "", "")
+            self.refresh_bindings()  # `t` needs an app under the cursor
             runs = self.query_one("#runs-table", DataTable)
             runs.clear()
             for run in dashboard.last_runs:

@@ -123,11 +123,21 @@ class Listing:
     accounts: list[ListedAccount] = field(default_factory=list)
     entitlements: list[ListedEntitlement] = field(default_factory=list)
     grants: list[ListedGrant] = field(default_factory=list)
+    # False for a delta: only accounts changed since a cursor, so an account it does not list
+    # is unchanged, not gone, and it carries no grants.
+    complete: bool = True
+    # Where the next delta import starts (the connector's own text, e.g. a server timestamp);
+    # the sync stores it per app and hands it to `list_changes`. "" when the app has none.
+    cursor: str = ""
 
 
 class Connector(Protocol):
     """What every connector does. Failures raise engine.errors.ConnectorError with a message
-    that names the app, the file or server, and what to do."""
+    that names the app, the file or server, and what to do.
+
+    A connector that can list only what changed may also offer `list_changes(cursor: str) ->
+    Listing`: the importer calls it with the cursor of the app's last import (`Listing.cursor`)
+    instead of `list_all`, and the connector decides when a complete listing is due."""
 
     def describe(self) -> ConnectorDescription: ...
 
@@ -136,6 +146,11 @@ class Connector(Protocol):
     def source_version(self) -> str | None:
         """A cheap digest of the app's data, or None when the connector cannot tell without
         listing everything. Equal digests let a sync skip an app that has not changed."""
+        ...
+
+    def probe(self, limit: int = 5) -> Listing:
+        """Connect, authenticate and read up to `limit` accounts, for `roster app test`: an
+        admin checks an app's settings before the first sync. Raises ConnectorError."""
         ...
 
     def update_accounts(

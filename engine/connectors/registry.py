@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from engine.connectors.base import Connector, ConnectorDescription, ConnectorSpec
 from engine.connectors.file import FileConnector, describe_file
+from engine.connectors.ldap import describe_ldap, ldap_connector
 from engine.connectors.scim import describe_scim, scim_connector
 from engine.errors import ConnectorError
 
@@ -14,6 +15,7 @@ _FACTORIES: dict[
     tuple[Callable[[ConnectorSpec], Connector], Callable[[ConnectorSpec], ConnectorDescription]],
 ] = {
     "file": (FileConnector, describe_file),
+    "ldap": (ldap_connector, describe_ldap),
     "scim": (scim_connector, describe_scim),
 }
 KNOWN_KINDS: tuple[str, ...] = tuple(_FACTORIES)

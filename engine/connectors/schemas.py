@@ -19,7 +19,7 @@ ENTRA_ID = "entra_id"
 FLAVOURS = (ACTIVE_DIRECTORY, ENTRA_ID)
 
 
-def _fields(rows: Iterable[tuple[Any, ...]]) -> tuple[SchemaField, ...]:
+def schema_fields(rows: Iterable[tuple[Any, ...]]) -> tuple[SchemaField, ...]:
     """Build fields from (key, display name, type, max length, description[, required, default,
     placeholder]) rows, numbering them in order."""
     fields = []
@@ -59,7 +59,7 @@ def _extension_attributes() -> list[tuple[Any, ...]]:
 
 # --- Active Directory -------------------------------------------------------------------------
 
-AD_PUSH_SCHEMA = _fields(
+AD_PUSH_SCHEMA = schema_fields(
     [
         ("givenName", "First name", "string", 64, "Given name."),
         ("sn", "Last name", "string", 64, "Surname (sn)."),
@@ -81,7 +81,7 @@ AD_PUSH_SCHEMA = _fields(
     ]
 )
 
-AD_CREATION_SCHEMA = _fields(
+AD_CREATION_SCHEMA = schema_fields(
     [
         (
             "sAMAccountName",
@@ -159,7 +159,7 @@ AD_CAPABILITIES = Capabilities(
 
 # --- Entra ID ---------------------------------------------------------------------------------
 
-ENTRA_PUSH_SCHEMA = _fields(
+ENTRA_PUSH_SCHEMA = schema_fields(
     [
         ("displayName", "Display name", "string", 256, "Name shown in the directory."),
         ("givenName", "First name", "string", 64, "Given name."),
@@ -187,7 +187,7 @@ ENTRA_PUSH_SCHEMA = _fields(
     ]
 )
 
-ENTRA_CREATION_SCHEMA = _fields(
+ENTRA_CREATION_SCHEMA = schema_fields(
     [
         (
             "displayName",

@@ -1,10 +1,7 @@
-"""A connector's secret (a bearer token, a bind password) read from where its settings point, never
-from the settings themselves (DESIGN §8, §14): `<name>_env: VARIABLE` names an environment
-variable, `<name>_file: PATH` a file that only its owner may read.
-
-The secret is read when the connector connects, not when the configuration is validated, so a
-configuration can be checked on a machine that does not hold the secret. No message here ever
-contains the secret: it names the variable or the file.
+"""Secrets a connector needs (a bind password, a bearer token), read by reference only (DESIGN
+§8, §14): `<name>_env: VARIABLE` names an environment variable, `<name>_file: PATH` a file that
+only its owner may read. The value is read when the connector connects, never stored, never
+put in a message: every message names the setting and the variable or file, not the secret.
 """
 
 from __future__ import annotations
@@ -17,87 +14,94 @@ from typing import Any
 
 from engine.errors import ConnectorError, Problem
 
-MAX_SECRET_BYTES = 64 * 1024  # a token or a password, never a whole file of something else
+MAX_SECRET_BYTES = 64 * 1024  # a secret file larger than this is not a password or a token
 
 
-def secret_reference_problems(
-    app_id: str, settings: Mapping[str, Any], name: str, *, required: bool = True
+def secret_references(
+    app_id: str, settings: Mapping[str, Any], name: str, *, required: bool
 ) -> list[Problem]:
-    """What is wrong with how the settings name the secret `name` (checked without reading it)."""
+    """Problems with how `<name>_env` / `<name>_file` are given (checked without reading them):
+    both given, neither given when `required`, or not a non-empty text."""
     where = f"apps.{app_id}.settings"
     env, file = settings.get(f"{name}_env"), settings.get(f"{name}_file")
-    problems: list[Problem] = []
+    problems = []
+    for key, value in ((f"{name}_env", env), (f"{name}_file", file)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(Problem(f"'{key}' must be a non-empty text", f"{where}.{key}"))
     if env is not None and file is not None:
         problems.append(
             Problem(
-                f"both {name}_env and {name}_file are given",
+                f"give the {name} either by '{name}_env' or by '{name}_file', not both",
                 f"{where}.{name}_file",
-                hint=f"keep one: the {name} comes from one place",
             )
         )
-    if env is None and file is None and required:
+    if required and env is None and file is None:
         problems.append(
             Problem(
-                f"no {name} is configured",
+                f"the {name} is missing",
                 f"{where}.{name}_env",
-                hint=f"add {name}_env: {(app_id + '_' + name).upper()} (an environment variable "
-                f"holding it) or {name}_file: PATH (a file only you can read)",
+                hint=f"write {name}_env: {(app_id + '_' + name).upper()} and set that "
+                f"environment variable, or {name}_file: PATH to a file only you can read",
             )
-        )
-    if file is not None and (not isinstance(file, str) or not file.strip()):
-        problems.append(
-            Problem(f"{name}_file must be a path", f"{where}.{name}_file", hint="e.g. ~/.scim")
         )
     return problems
 
 
-def read_secret(app_id: str, settings: Mapping[str, Any], name: str, base_dir: Path) -> str:
-    """The secret `name` as the settings point to it. Raises ConnectorError naming the variable
-    or file (never the secret) when it cannot be had."""
-    problems = secret_reference_problems(app_id, settings, name)
-    if problems:
-        raise ConnectorError(f"App '{app_id}': {problems[0]}", problems)
-    env = settings.get(f"{name}_env")
-    if env is not None:
-        value = os.environ.get(str(env), "")
-        if not value.strip():
+def read_secret(
+    app_id: str, settings: Mapping[str, Any], name: str, base_dir: Path | str
+) -> str | None:
+    """The secret `name` of an app, from its environment variable or its file; None when the
+    settings give neither. Raises ConnectorError (without the value) when the variable is not
+    set, or the file is missing, readable by others or not text."""
+    env, file = settings.get(f"{name}_env"), settings.get(f"{name}_file")
+    if isinstance(env, str) and env:
+        value = os.environ.get(env)
+        if value is None or value == "":
             raise ConnectorError(
                 f"App '{app_id}': the environment variable {env} ({name}_env) is not set or "
-                f"empty. Set it to the {name} in the environment Roster runs in (the shell of "
-                "`roster sync`, the console's, the scheduler's)."
+                "empty. Set it in the environment Roster runs in (the console, the CLI or the "
+                "scheduler)."
             )
-        return value.strip()
-    path = Path(str(settings.get(f"{name}_file"))).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
+        return value
+    if isinstance(file, str) and file:
+        path = Path(file).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir) / path
+        return _read_file(app_id, name, path)
+    return None
+
+
+def _read_file(app_id: str, name: str, path: Path) -> str:
     try:
         info = path.stat()
     except OSError as exc:
         raise ConnectorError(
             f"App '{app_id}': cannot read the {name} file {path} ({name}_file): "
-            f"{exc.strerror or exc}. Check the path; relative paths follow the configuration "
-            "file's folder."
+            f"{exc.strerror or exc}. Create it (chmod 600) or fix the path."
         ) from None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConnectorError(
             f"App '{app_id}': the {name} file {path} ({name}_file) can be read by other users "
-            f"(mode {stat.S_IMODE(info.st_mode):04o}); Roster does not use a secret others can "
-            f"read. Run `chmod 600 {path}` and try again."
+            f"(mode {stat.S_IMODE(info.st_mode):o}); Roster only reads secrets from a file its "
+            f"owner alone can read. Run: chmod 600 {path}"
         )
     if info.st_size > MAX_SECRET_BYTES:
         raise ConnectorError(
-            f"App '{app_id}': the {name} file {path} is {info.st_size} bytes; a {name} is at most "
-            f"{MAX_SECRET_BYTES}. Check that {name}_file names the right file."
+            f"App '{app_id}': the {name} file {path} is {info.st_size} bytes; a {name} file "
+            "holds only the secret. Check the path."
         )
     try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
         raise ConnectorError(
-            f"App '{app_id}': cannot read the {name} file {path}: {reason or exc}."
+            f"App '{app_id}': cannot read the {name} file {path}: {exc.strerror or exc}."
         ) from None
-    if not value:
+    except UnicodeDecodeError:
         raise ConnectorError(
-            f"App '{app_id}': the {name} file {path} ({name}_file) is empty. Put the {name} in it."
-        )
+            f"App '{app_id}': the {name} file {path} is not UTF-8 text. Put the secret alone "
+            "in it, as text."
+        ) from None
+    value = text.rstrip("\r\n")  # editors add a final newline; the secret is the first line
+    if not value:
+        raise ConnectorError(f"App '{app_id}': the {name} file {path} is empty.")
     return value

@@ -9,6 +9,7 @@
 - push: push rules, their plan and history; the push-rule editor's choices and previews
 - provisioning: one account for one person, the access-request queue
 - dashboard: the overview
+- apps: testing an app's connection (`AppTest`)
 - impact: an edited configuration's effect on people and owners, the match matrix
 - attributes: the fields an app's stored accounts have (`AppFields`), for direct sources
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
@@ -34,6 +35,7 @@ from engine.provision import (
     ProvisionRefused,
     ProvisionResult,
 )
+from engine.services.apps import AppTest
 from engine.services.attributes import AppFields, FieldInfo
 from engine.services.configuration import ConfigImportResult
 from engine.services.context import ServiceContext
@@ -114,6 +116,7 @@ __all__ = [
     "ProvisionRefused",
     "ProvisionResult",
     "AppSummary",
+    "AppTest",
     "AuditEntry",
     "ConfigEdit",
     "EditResult",

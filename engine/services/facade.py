@@ -17,6 +17,7 @@ from engine.config import RosterConfig, ValidationResult
 from engine.preview import OnePreview, PopulationPreview
 from engine.provision import FieldCheck, FieldResult, ProvisionPlan, ProvisionResult
 from engine.records import AccountRecord, Population, UserRecord
+from engine.services.apps import AppsService, AppTest
 from engine.services.attributes import AppFields, AttributesService
 from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
@@ -283,14 +284,17 @@ class Services:
             path, launch=launch, expected_version=expected_version, actor=actor
         )
 
-    def init_store(self, mode: str) -> SyncResult | None:
-        """`empty`: an empty store. `sample`: the demo organisation, imported and synced."""
-        from engine.setup import copy_demo_files, demo_folder_for
+    def init_store(self, mode: str, ldap: dict[str, Any] | None = None) -> SyncResult | None:
+        """`empty`: an empty store. `sample`: the demo organisation, imported and synced;
+        with `ldap` (connector settings), its AD app reads that directory instead of its file."""
+        from engine.setup import copy_demo_files, demo_folder_for, point_demo_at_ldap
 
         self.db.migrate()
         if mode == "empty":
             return None
         folder = copy_demo_files(demo_folder_for(self.db))
+        if ldap:
+            point_demo_at_ldap(folder, ldap)
         config_file = folder / "roster.yaml"
         self.import_config(
             config_file.read_text(encoding="utf-8"), source=str(config_file), base_dir=folder
@@ -421,6 +425,12 @@ class Services:
         """The fields APP's stored accounts have (account fields, then `profile.<key>`), each
         with how many accounts hold a value and a few samples: what a direct source can read."""
         return self.attribute_fields.app_fields(app_id)
+
+    # --- apps: testing a connection ----------------------------------------------------
+    def app_test(self, app_id: str) -> AppTest:
+        """Connect to an app with its saved settings and read a few accounts (nothing is
+        written); a failure is the result's message. Blocks up to the app's timeout."""
+        return AppsService(self.ctx).app_test(app_id)
 
 
 def open_services(

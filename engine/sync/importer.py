@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config.model import App
-from engine.connectors.base import ConnectorSpec, ListedAccount, Listing
+from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.fingerprint import fingerprint
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
@@ -49,7 +49,7 @@ def _import_app(
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listing = connector.list_all()
+        listing = _list(connector, state.import_cursors.get(app_id, ""))
         digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
         report.problems.append(f"{app_id}: {_shown(exc.message)}")
@@ -65,9 +65,22 @@ def _import_app(
     state.listings[app_id] = listing
     if version is not None:
         state.new_source_versions[app_id] = version
-    _merge_listing(state, app_id, listing.accounts, digests, report)
-    _merge_grants(state, app_id, listing, report)
+    if listing.cursor:
+        state.new_import_cursors[app_id] = listing.cursor
+    _merge_listing(state, app_id, listing.accounts, digests, report, complete=listing.complete)
+    if listing.complete:  # a delta carries no grants: the stored ones stand
+        _merge_grants(state, app_id, listing, report)
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
+
+
+def _list(connector: Connector, cursor: str) -> Listing:
+    """The app's listing: only what changed since `cursor` when the connector can tell
+    (`list_changes`, e.g. LDAP's modifyTimestamp filter), else everything."""
+    list_changes = getattr(connector, "list_changes", None)
+    if cursor and list_changes is not None:
+        listing: Listing = list_changes(cursor)
+        return listing
+    return connector.list_all()
 
 
 def _shown(text: str) -> str:
@@ -106,7 +119,11 @@ def _merge_listing(
     listed: list[ListedAccount],
     digests: list[str],
     report: StageReport,
+    *,
+    complete: bool = True,
 ) -> None:
+    """Merge listed accounts; when the listing is `complete`, the accounts it no longer
+    lists are gone (DELETED). A delta lists only what changed, so it removes nobody."""
     seen: set[str] = set()
     for item, digest in zip(listed, digests, strict=True):
         key = (app_id, item.external_id)
@@ -147,6 +164,8 @@ def _merge_listing(
             report.bump("changed")
         else:
             report.bump("unchanged")
+    if not complete:
+        return
     for account in state.accounts_of_app(app_id):
         if account.external_id not in seen and account.status != "DELETED":
             state.journal(

@@ -44,4 +44,15 @@ def load_state(session: Session) -> WorkState:
             ),
         )
     }
+    state.import_cursors = {
+        key.removeprefix("import_cursor:"): value
+        for key, value in cast(
+            "Result[str, str]",
+            session.execute(
+                select(col(Meta.key), col(Meta.value)).where(
+                    col(Meta.key).startswith("import_cursor:")
+                )
+            ),
+        )
+    }
     return state

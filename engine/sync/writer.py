@@ -112,6 +112,8 @@ def write_import(
         session.execute(update(App).where(col(App.id) == app_id).values(last_import_status=error))
     for app_id, version in state.new_source_versions.items():
         set_meta(session, f"source_version:{app_id}", version)
+    for app_id, cursor in state.new_import_cursors.items():
+        set_meta(session, f"import_cursor:{app_id}", cursor)
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
 
 

@@ -442,7 +442,7 @@ def test_settings_are_checked_without_contacting_the_server() -> None:
         "apps.saas.settings.page_size: page_size must be a whole number from 1 to 1000",
     ]
     assert problems({"base_url": "https://x/scim/v2"}) == [
-        "apps.saas.settings.token_env: no token is configured"
+        "apps.saas.settings.token_env: the token is missing"
     ]
     assert problems({"base_url": "https://x/v2", "token_env": "T", "resource_type": "Group"}) == [
         "apps.saas.settings.resource_type: resource type 'Group' is not supported"

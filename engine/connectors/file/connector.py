@@ -56,6 +56,11 @@ class FileConnector:
     def list_all(self) -> Listing:
         return self._file().load().listing
 
+    def probe(self, limit: int = 5) -> Listing:
+        """Read the file and return its first `limit` accounts (and every entitlement)."""
+        listing = self.list_all()
+        return Listing(accounts=listing.accounts[:limit], entitlements=listing.entitlements)
+
     def source_version(self) -> str | None:
         """A digest of the app's files: equal digests mean an import would find nothing new."""
         digest = hashlib.blake2b(digest_size=16)

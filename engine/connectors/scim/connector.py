@@ -77,7 +77,13 @@ class ScimConnector:
     def _connect(self) -> ScimClient:
         if self._client is None:
             s = self.settings
-            self._token = read_secret(self.app_id, s.settings, "token", s.base_dir)
+            token = read_secret(self.app_id, s.settings, "token", s.base_dir)
+            if token is None:  # validation refuses this; a store from elsewhere may not have
+                raise ConnectorError(
+                    f"App '{self.app_id}': no token is configured; add token_env: VARIABLE or "
+                    "token_file: PATH to its settings."
+                )
+            self._token = token
             verify: Any = str(s.ca_file) if s.ca_file else True
             http = httpx.Client(
                 base_url=s.base_url,
@@ -202,7 +208,7 @@ class ScimConnector:
                         listing.grants.append(ListedGrant(value, group_id))
         return listing
 
-    def probe(self, limit: int) -> Listing:
+    def probe(self, limit: int = 5) -> Listing:
         """Connect, authenticate and read up to `limit` users (`roster app test`)."""
         return Listing(accounts=self._accounts(limit=max(1, limit)))
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from engine.connectors.base import ConnectorDescription, ConnectorSpec
 from engine.connectors.file.records import ACCOUNT_FIELDS
 from engine.connectors.scim.attributes import CAPABILITIES, CREATION_SCHEMA, PUSH_SCHEMA
-from engine.connectors.secrets import secret_reference_problems
+from engine.connectors.secrets import secret_references
 from engine.errors import ConnectorError, Problem
 
 KIND = "scim"
@@ -75,7 +75,7 @@ def parse_settings(spec: ConnectorSpec) -> ScimSettings:
         base_url = ""
     else:
         problems += _url_problems(base_url.strip(), f"{where}.base_url")
-    problems += secret_reference_problems(app, settings, "token")
+    problems += secret_references(app, settings, "token", required=True)
     timeout = _number(settings, "timeout", DEFAULT_TIMEOUT, where, problems, 0.1, 3600)
     page_size = int(
         _number(
