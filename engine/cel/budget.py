@@ -25,12 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-# Generous defaults: a typical expression spends tens of units; reading a long list of
-# accounts with a comprehension a few thousand. Ten million units is ~10 MB of text built.
-DEFAULT_MAX_COST = 10_000_000
-DEFAULT_MAX_SECONDS_PER_PREVIEW = 30.0
-DEFAULT_MAX_SECONDS_PER_STAGE = 600.0
-
 # Values this small are not counted: what a program can build from them without building a
 # larger value (which is counted) is bounded by its text and its two levels of comprehensions,
 # and skipping them keeps the budget's cost out of typical expressions.
@@ -42,17 +36,20 @@ GROWING_FUNCTIONS = frozenset(("replace", "join", "split", "format"))
 
 @dataclass(frozen=True)
 class CelLimits:
-    """The budgets of `settings.cel` (see docs/configuration.md)."""
+    """The budgets of `settings.cel` (engine.config.model.CelSettings, which has the defaults;
+    see docs/configuration.md)."""
 
-    max_cost: int = DEFAULT_MAX_COST
-    max_seconds_per_preview: float = DEFAULT_MAX_SECONDS_PER_PREVIEW
-    max_seconds_per_stage: float = DEFAULT_MAX_SECONDS_PER_STAGE
+    max_cost: int
+    max_seconds_per_preview: float
+    max_seconds_per_stage: float
 
     @classmethod
-    def of(cls, settings: Any) -> CelLimits:
-        """The limits of a configuration's `settings.cel` (a model with the same fields)."""
+    def of(cls, settings: Any = None) -> CelLimits:
+        """The limits of a configuration's `settings.cel`; the defaults without one."""
         if settings is None:
-            return cls()
+            from engine.config.model import CelSettings  # the defaults live beside the model
+
+            settings = CelSettings()
         return cls(
             int(settings.max_cost),
             float(settings.max_seconds_per_preview),
@@ -76,6 +73,7 @@ class _Meter(threading.local):
     deadline: float | None = None  # time.monotonic() when the current preview or stage ends
     seconds: float = 0.0
     what: str = ""  # "the preview", "the attributes stage": named in the error
+    setting: str = ""  # the setting that gives the time
 
 
 meter = _Meter()
@@ -103,15 +101,20 @@ def past_deadline() -> bool:
 
 
 @contextmanager
-def time_budget(seconds: float, what: str) -> Iterator[None]:
+def time_budget(seconds: float, what: str, setting: str = "") -> Iterator[None]:
     """Evaluations on this thread inside the block end `seconds` after it starts; `what`
     names the work in the error ("the preview", "the attributes stage"). A block inside
     another keeps the earlier of the two deadlines."""
-    previous = (meter.deadline, meter.seconds, meter.what)
+    previous = (meter.deadline, meter.seconds, meter.what, meter.setting)
     deadline = time.monotonic() + seconds
     if previous[0] is None or deadline < previous[0]:
-        meter.deadline, meter.seconds, meter.what = deadline, seconds, what
+        meter.deadline, meter.seconds, meter.what, meter.setting = deadline, seconds, what, setting
     try:
         yield
     finally:
-        meter.deadline, meter.seconds, meter.what = previous
+        meter.deadline, meter.seconds, meter.what, meter.setting = previous
+
+
+def time_setting() -> str:
+    """The setting that gives this thread's current time budget."""
+    return meter.setting or "the time budget"

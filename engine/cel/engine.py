@@ -94,7 +94,7 @@ class CelEngine:
         limits: CelLimits | None = None,
     ) -> None:
         quiet_celpy_loggers()
-        self._limits = limits or CelLimits()
+        self._limits = limits or CelLimits.of()
         self._cost = _Cost(self._limits.max_cost)
         self._population = population
         self._clock = clock
@@ -227,12 +227,19 @@ class CelEngine:
     def time_budget(self, what: str, seconds: float | None = None) -> Any:
         """A block whose evaluations on this thread end after `seconds` (default: the preview
         budget of `settings.cel`); `what` names the work in the error."""
-        limit = self.limits.max_seconds_per_preview if seconds is None else seconds
-        return budget.time_budget(limit, what)
+        if seconds is None:
+            return budget.time_budget(
+                self.limits.max_seconds_per_preview, what, "settings.cel.max_seconds_per_preview"
+            )
+        return budget.time_budget(seconds, what)
 
     def stage_budget(self, stage: str) -> Any:
         """The time budget of one sync stage (`settings.cel.max_seconds_per_stage`)."""
-        return budget.time_budget(self.limits.max_seconds_per_stage, f"the {stage} stage")
+        return budget.time_budget(
+            self.limits.max_seconds_per_stage,
+            f"the {stage} stage",
+            "settings.cel.max_seconds_per_stage",
+        )
 
     @property
     def compiled_reads_clock(self) -> bool:
@@ -400,13 +407,14 @@ def _over_budget(
         where = f" ({place.describe()})" if place is not None else ""
         return CelTimeBudgetError(
             f"{exceeded.message} while evaluating the {program.context} expression "
-            f"`{printable(program.text, 80)}`{where}; raise settings.cel.max_seconds_per_preview "
-            "or max_seconds_per_stage, or make the expression cheaper"
+            f"`{printable(program.text, 80)}`{where}; make it cheaper or raise "
+            f"{budget.time_setting()}"
         )
     return CelEvalError(
         f"{exceeded.message} of {limits.max_cost:,} units",
         place=place,
         hint="it builds too much text or too many items (settings.cel.max_cost); simplify it",
+        over_budget=True,
     )
 
 

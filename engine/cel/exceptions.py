@@ -45,9 +45,17 @@ class CelEvalError(Exception):
     (from the expression, not the data) and `line`/`column` where it starts, and the error's
     text (`str(error)`) ends with them."""
 
-    def __init__(self, message: str, *, place: Place | None = None, hint: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        place: Place | None = None,
+        hint: str = "",
+        over_budget: bool = False,
+    ) -> None:
         super().__init__(f"{message} ({place.describe()})" if place is not None else message)
         self.message = message
+        self.over_budget = over_budget  # ran out of its cost budget (settings.cel.max_cost)
         self.line = place.line if place is not None else None
         self.column = place.column if place is not None else None
         self.part = place.text if place is not None else ""
