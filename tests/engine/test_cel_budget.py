@@ -75,8 +75,9 @@ def test_a_runaway_expression_is_stopped_by_the_cost_budget_naming_the_sub_expre
 def test_the_cost_budget_is_not_absorbed_by_or(tmp_path: Path) -> None:
     """`||` absorbs CEL errors; a blown budget is not one (the evaluation ends)."""
     db = make_store(tmp_path)
+    expression = f"{RUNAWAY} == '' || true"
     code, _, err = run(
-        CliRunner(), "preview", "--db", db, "--context", "push_condition", f"{RUNAWAY} == '' || true"
+        CliRunner(), "preview", "--db", db, "--context", "push_condition", expression
     )
     assert code == 1 and "cost budget" in err
 
@@ -96,7 +97,9 @@ def test_a_population_preview_ends_within_its_time_budget_with_partial_counts(
     assert "went over its time budget of 0.3 s" in data["note"]
     assert "the counts are of the records evaluated so far" in data["note"]
 
-    code, _, err = run(CliRunner(), "preview", "--db", db, "--context", "push_mapping", "--all", SLOW)
+    code, _, err = run(
+        CliRunner(), "preview", "--db", db, "--context", "push_mapping", "--all", SLOW
+    )
     assert code == 0 and "note: stopped after" in err
 
 
@@ -170,9 +173,7 @@ def test_runtime_errors_name_the_failing_sub_expression_and_its_column(
     tmp_path: Path, expression: str, message: str, column: int, part: str
 ) -> None:
     db = make_store(tmp_path)
-    code, _, err = run(
-        CliRunner(), "preview", "--db", db, "--context", "push_mapping", expression
-    )
+    code, _, err = run(CliRunner(), "preview", "--db", db, "--context", "push_mapping", expression)
     assert code == 1
     assert message in err
     assert f"column {column}: `{part}" in err
