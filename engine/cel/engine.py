@@ -79,6 +79,8 @@ class Program:
     # A program that can grow past the size of its text and data runs with a cost budget.
     metered: bool = False
     places: SourceMap | None = field(repr=False, default=None)
+    # What compiles but deserves a word (`has(x["key"])` read as `"key" in x`)
+    warnings: tuple[Problem, ...] = field(repr=False, default=())
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -182,7 +184,7 @@ class CelEngine:
                 raise SchemaError("the expression is nested too deeply", 1, 1) from None
             check_tree_depth(tree)
             checker = SchemaChecker(spec, spec.variable_kinds)
-            keys = checker.run(tree)
+            keys = checker.run(tree, text)
             metered = _grows(tree)
             filename = f"<cel {spec.name}>"
             try:
@@ -218,6 +220,10 @@ class CelEngine:
             reads_clock=checker.reads_clock,
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),
+            warnings=tuple(
+                Problem(message, line=line, column=column, hint=hint, severity="warning")
+                for message, line, column, hint in checker.warnings
+            ),
         )
         with self._lock:
             self._reads_clock = self._reads_clock or program.reads_clock
@@ -269,7 +275,7 @@ class CelEngine:
             return [error.problem]
         except Exception as error:  # a bug of ours must not take down an editor
             return [Problem(f"cannot check this expression ({type(error).__name__})")]
-        problems: list[Problem] = []
+        problems: list[Problem] = list(program.warnings)
         seen: set[tuple[str, str, str]] = set()
         for use in program.keys:
             known = self._keys_for(use.kind, use.map)

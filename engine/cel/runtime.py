@@ -484,6 +484,8 @@ def to_string(value: Any) -> Any:
         return StringType(format_timestamp(value))
     if isinstance(value, datetime.timedelta):
         return StringType(format_duration(value))
+    if kind is BoolType or isinstance(value, bool):  # CEL says "true", Python "True"
+        return StringType("true" if value else "false")
     return StringType(value)
 
 
@@ -529,6 +531,17 @@ def has_field(activation: Any, target: Callable[[Any], Any], field: str) -> Any:
     if isinstance(container, dict):
         return TRUE if dict.__contains__(container, field) else FALSE
     return FALSE
+
+
+def has_index(activation: Any, target: Callable[[Any], Any], key: Callable[[Any], Any]) -> Any:
+    """`has(x["key"])`, which CEL does not have, read as `"key" in x` (with has()'s meaning
+    for records and profiles: an empty or missing key is not had)."""
+    name = key(activation)
+    if name.__class__ is CELEvalError:
+        return name
+    if isinstance(name, str):
+        return has_field(activation, target, str.__str__(name))
+    return contained_in(name, target(activation))
 
 
 def _items(activation: Any, source: Callable[[Any], Any]) -> Any:
@@ -794,6 +807,7 @@ RUNTIME: dict[str, Any] = {
     "_cond": conditional,
     "_not": logical_not,
     "_has": has_field,
+    "_has_index": has_index,
     "_eq": equal,
     "_ne": not_equal,
     "_lt": _ordering(operator.lt),

@@ -146,6 +146,20 @@ def selected_field(tree: Any) -> tuple[Any, str] | None:
     return None
 
 
+def indexed_field(tree: Any) -> tuple[Any, Any] | None:
+    """For the argument of `has(...)` written as an index (`has(x["key"])`): (the map tree,
+    the key tree) or None."""
+    node = tree
+    while isinstance(node, lark.Tree):
+        if node.data == "member_index":
+            return node.children[0], node.children[1]
+        if node.data in _SINGLE and len(node.children) == 1:
+            node = node.children[0]
+        else:
+            return None
+    return None
+
+
 def _init_items(tree: TranspilerTree) -> list[TranspilerTree]:
     """The elements of a list literal, or the keys and values of a map literal, in order."""
     if not tree.children:
@@ -330,6 +344,14 @@ class RosterPhase1(Phase1Transpiler):
                 target, field = found
                 tree.transpiled = (
                     f"_has(activation, lambda activation: {target.transpiled}, {field!r})"
+                )
+                return
+            indexed = indexed_field(args[0]) if len(args) == 1 else None
+            if indexed is not None:  # has(x["key"]): `"key" in x` (the checker warns)
+                target, key = indexed
+                tree.transpiled = (
+                    f"_has_index(activation, lambda activation: {target.transpiled}, "
+                    f"lambda activation: {key.transpiled})"
                 )
                 return
         super().ident_arg(tree)
