@@ -289,6 +289,8 @@ def _locate(issue: Issue, located: Located, text: str) -> Problem:
             line, column = located.position(issue.path)
     else:
         line, column = located.position(issue.path, key=issue.at_key)
+    if line is None and not issue.unlocated and not issue.path:
+        line, column = 1, 1  # about the whole document (empty, not a mapping): its start
     return Problem(
         message=issue.message,
         path=format_path(issue.path),

@@ -80,8 +80,8 @@ def bad_text_in(value: Any) -> tuple[tuple[str, ...], str, str] | None:
             if len(current) > MAX_VALUE_CHARS:
                 return (
                     path,
-                    f"the value of '{_dotted(path)}' is {len(current):,} characters long; at "
-                    f"most {MAX_VALUE_CHARS:,} are read",
+                    f"the value of '{_dotted(path)}' is longer than {MAX_VALUE_CHARS:,} "
+                    f"characters; at most {MAX_VALUE_CHARS:,} are read",
                     "fix the export that wrote it; a field of an account is short text",
                 )
             if not current.isprintable():
