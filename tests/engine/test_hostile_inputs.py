@@ -32,9 +32,10 @@ def validate(path: Path, **env: str) -> tuple[int, str]:
         ("version: 1\nsettings:\n  " + "- " * 20_000 + "a\n", "too deeply to read", 3),
         ("version: 1\napps: []\n# a\x00b\n", "control character (\\x00)", 3),
         (
-            "version: 1\nsettings:\n  deletion_threshold: {max_objects: 123456789012345678901234567890}\n",
+            "version: 1\nsettings:\n  deletion_threshold:\n"
+            "    max_objects: 123456789012345678901234567890\n",
             "it must be between 0 and 9223372036854775807",
-            3,
+            4,
         ),
     ],
 )
