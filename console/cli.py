@@ -465,6 +465,8 @@ def _print_population(result: Any, as_json: bool) -> None:
         _print_problem(result.error, result.caret)
         return
     echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {_count(result.errors, 'error')}")
+    if result.note:
+        echo(f"note: {result.note}", err=True)
     for key, value in result.summary.items():
         if key == "top":
             for item, count in value:

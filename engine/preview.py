@@ -15,11 +15,13 @@ from engine.cel import (
     CelCompileError,
     CelEngine,
     CelEvalError,
+    CelTimeBudgetError,
     check_result,
     normalize_filter_result,
     to_python,
     type_name,
 )
+from engine.cel.budget import past_deadline, time_exceeded
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
 
@@ -67,6 +69,10 @@ class PopulationPreview:
     warnings: list[Problem] = field(default_factory=list)
     cancelled: bool = False
     compare: Comparison | None = None  # set when compared with a saved expression
+    # The preview ran out of its time budget (settings.cel.max_seconds_per_preview): the
+    # counts are of the records evaluated before, and `note` says so.
+    timed_out: bool = False
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = {
@@ -80,6 +86,8 @@ class PopulationPreview:
             "elapsed_ms": round(self.elapsed_ms, 3),
             "warnings": [w.as_dict() for w in self.warnings],
             "cancelled": self.cancelled,
+            "timed_out": self.timed_out,
+            "note": self.note or None,
         }
         if self.compare is not None:
             data["compare"] = self.compare.as_dict()
@@ -184,7 +192,11 @@ def preview_one(
         return OnePreview(
             False, error=problem, caret=caret, elapsed_ms=(time.perf_counter() - started) * 1000
         )
-    value, message = _evaluate(cel, context, program, record, entitlement)
+    try:
+        with cel.time_budget("the preview"):
+            value, message = _evaluate(cel, context, program, record, entitlement)
+    except CelTimeBudgetError as exc:
+        value, message = None, exc.message
     elapsed = (time.perf_counter() - started) * 1000
     if message is not None:
         return OnePreview(
@@ -226,39 +238,83 @@ def preview_all(
         if saved_problem is not None:
             result.compare.error = f"the saved expression does not compile: {saved_problem.message}"
     summary = _Summary(context)
-    total = len(records)
-    for start in range(0, total, BATCH):
-        if cancelled is not None and cancelled():
-            result.cancelled = True
-            break
-        for record in records[start : start + BATCH]:
-            value, message = _evaluate(cel, context, program, record)
-            result.count += 1
-            if message is not None:
-                result.errors += 1
-                if len(result.first_errors) < FIRST_ERRORS:
-                    result.first_errors.append({"record": record_label(record), "message": message})
-                continue
-            plain = to_python(value)
-            summary.add(plain)
-            if len(result.samples) < SAMPLES:
-                result.samples.append({"record": record_label(record), "value": plain})
-            if baseline is not None and result.compare is not None:
-                before, _ = _evaluate(cel, context, baseline, record)
-                old = to_python(before) if before is not None else None
-                summary.compare(old, plain)
-                if old != plain and len(result.compare.samples) < SAMPLES:
-                    result.compare.samples.append(
-                        {"record": record_label(record), "before": old, "after": plain}
-                    )
-        if progress is not None:
-            progress(min(start + BATCH, total), total)
+    with cel.time_budget("the preview"):
+        _evaluate_all(
+            cel, context, program, baseline, records, result, summary, progress, cancelled
+        )
     result.summary = summary.result()
     if result.compare is not None and baseline is not None:
         result.compare.changed = summary.changed
         result.compare.became_empty = summary.became_empty
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def _evaluate_all(
+    cel: CelEngine,
+    context: str,
+    program: Any,
+    baseline: Any,
+    records: Sequence[Record],
+    result: PopulationPreview,
+    summary: _Summary,
+    progress: Callable[[int, int], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> None:
+    """Evaluate `program` (and `baseline`) for each record into `result` and `summary`, until
+    the records, the preview's time budget or the caller's patience run out."""
+    total = len(records)
+    for start in range(0, total, BATCH):
+        if cancelled is not None and cancelled():
+            result.cancelled = True
+            break
+        try:
+            _evaluate_batch(
+                cel, context, program, baseline, records[start : start + BATCH], result, summary
+            )
+        except CelTimeBudgetError as exc:
+            result.timed_out = True
+            result.note = (
+                f"stopped after {result.count:,} of {total:,} records: {exc.message}; "
+                "the counts are of the records evaluated so far (raise "
+                "settings.cel.max_seconds_per_preview to go further)"
+            )
+            break
+        if progress is not None:
+            progress(min(start + BATCH, total), total)
+
+
+def _evaluate_batch(
+    cel: CelEngine,
+    context: str,
+    program: Any,
+    baseline: Any,
+    records: Sequence[Record],
+    result: PopulationPreview,
+    summary: _Summary,
+) -> None:
+    for index, record in enumerate(records):
+        if index % 64 == 0 and past_deadline():
+            raise CelTimeBudgetError(time_exceeded().message)
+        value, message = _evaluate(cel, context, program, record)
+        result.count += 1
+        if message is not None:
+            result.errors += 1
+            if len(result.first_errors) < FIRST_ERRORS:
+                result.first_errors.append({"record": record_label(record), "message": message})
+            continue
+        plain = to_python(value)
+        summary.add(plain)
+        if len(result.samples) < SAMPLES:
+            result.samples.append({"record": record_label(record), "value": plain})
+        if baseline is not None and result.compare is not None:
+            before, _ = _evaluate(cel, context, baseline, record)
+            old = to_python(before) if before is not None else None
+            summary.compare(old, plain)
+            if old != plain and len(result.compare.samples) < SAMPLES:
+                result.compare.samples.append(
+                    {"record": record_label(record), "before": old, "after": plain}
+                )
 
 
 def _is_empty(value: Any) -> bool:

@@ -419,6 +419,9 @@ class PlaygroundScreen(RosterScreen):
             style="bold red" if result.errors else "green",
         )
         out.append(f", {result.elapsed_ms:,.0f} ms", style="dim")
+        if result.note:
+            out.append("\nStopped: ", style="bold yellow")
+            out.append(safe(result.note))
         summary = dict(result.summary or {})
         top = summary.pop("top", None)
         if summary:

@@ -5,9 +5,10 @@ program = engine.compile("push_condition", 'subject.department == "Engineering"'
 value = engine.evaluate(program, engine.activation_for("push_condition", user))
 """
 
+from .budget import CelLimits
 from .contexts import CONTEXTS, NO_RECORD, ContextSpec
 from .engine import CelEngine, Program
-from .exceptions import CelCompileError, CelEvalError
+from .exceptions import CelCompileError, CelEvalError, CelTimeBudgetError
 from .functions import function_names
 from .objects import field_names
 from .results import check_result, normalize_filter_result
@@ -19,6 +20,8 @@ __all__ = [
     "CelCompileError",
     "CelEngine",
     "CelEvalError",
+    "CelLimits",
+    "CelTimeBudgetError",
     "ContextSpec",
     "Program",
     "check_result",

@@ -234,10 +234,21 @@ class SchemaChecker:
         self.comprehensions = 0
         self.reads_directory = False  # calls a c1.* directory function
         self.reads_clock = False  # calls now() or time.now()
+        # (message, line, column, hint) of what compiles but deserves a word
+        self.warnings: list[tuple[str, int | None, int | None, str]] = []
+        self.text = ""  # the expression, to quote parts of it in warnings
 
-    def run(self, tree: lark.Tree[lark.Token]) -> list[KeyUse]:
+    def run(self, tree: lark.Tree[lark.Token], text: str = "") -> list[KeyUse]:
+        self.text = text
         self.value(tree, {})
         return self.keys
+
+    def _source(self, node: Any) -> str:
+        """The text of a node as written (empty when positions are unknown)."""
+        meta = getattr(node, "meta", None)
+        if meta is None or meta.empty or not self.text:
+            return str(node.value) if isinstance(node, lark.Token) else ""
+        return self.text[meta.start_pos : meta.end_pos]
 
     # -- helpers
     def fail(self, node: Any, message: str, hint: str = "") -> None:
@@ -559,8 +570,27 @@ class SchemaChecker:
         name = token.value
         args = self._args(node)
         if name == "has":
-            from .transpile import selected_field
+            from .transpile import indexed_field, selected_field
 
+            indexed = indexed_field(args[0]) if len(args) == 1 else None
+            if indexed is not None:
+                # common in pasted ConductorOne examples; CEL has no such has(): it is read as
+                # `"key" in map`, and the admin is told how to write it
+                target, key = indexed
+                line, column = position(token)
+                what = self._source(target) or "the map"
+                shown = self._source(key) or '"key"'
+                self.warnings.append(
+                    (
+                        f"`has()` takes a field selection, not an index: read as "
+                        f"`{shown} in {what}`",
+                        line,
+                        column,
+                        f"write `{shown} in {what}` (or `has({what}.key)`)",
+                    )
+                )
+                self.value(args[0], scope)
+                return "dyn"
             if len(args) != 1 or selected_field(args[0]) is None:
                 self.fail(
                     token,

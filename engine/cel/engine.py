@@ -5,9 +5,10 @@ activation, so it needs no lock: programs keep no state between calls and record
 ever gain cached fields. Two Textual workers may evaluate at the same time.
 
 Bounds: expressions are limited on compile (length, nesting, comprehension nesting; see
-checker.py). Pure Python cannot interrupt a running evaluation, so there is no per-evaluation
-timeout; with these bounds one evaluation is at worst quadratic in the size of the lists it
-reads. Loops over many records should check the elapsed time between records.
+checker.py). An expression that can grow (a comprehension, `replace`, `join`, …) is metered
+while it runs: a cost budget per evaluation and the time budget of the preview or stage it runs
+in (budget.py, `settings.cel`). A failed evaluation names the sub-expression that failed and
+its column (locate.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from celpy.evaluation import CELEvalError, TranspilerTree
 
 from engine.errors import Problem
 from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Population, UserRecord
+from engine.text import printable
 
+from . import budget
+from .budget import BudgetExceeded, CelLimits
 from .checker import (
     KeyUse,
     SchemaChecker,
@@ -37,11 +41,12 @@ from .checker import (
     closest,
 )
 from .contexts import CONTEXTS, ContextSpec
-from .exceptions import CelCompileError, CelEvalError, caret_text
-from .functions import build_symbols
+from .exceptions import CelCompileError, CelEvalError, CelTimeBudgetError, caret_text
+from .functions import MACROS, build_symbols
+from .locate import Place, SourceMap
 from .objects import USER_FIELDS, AccountObject, UserObject
 from .runtime import describe_error_value, describe_exception
-from .transpile import Activation, parse, parser, transpile
+from .transpile import Activation, parse, parser, rewrite_helpers, transpile
 
 _BASE_GLOBALS: dict[str, Any] = dict(vars(celpy.evaluation))
 _CACHE_SIZE = 1024
@@ -71,6 +76,11 @@ class Program:
     # unchanged record, so callers must not reuse its earlier results.
     reads_directory: bool = False
     reads_clock: bool = False
+    # A program that can grow past the size of its text and data runs with a cost budget.
+    metered: bool = False
+    places: SourceMap | None = field(repr=False, default=None)
+    # What compiles but deserves a word (`has(x["key"])` read as `"key" in x`)
+    warnings: tuple[Problem, ...] = field(repr=False, default=())
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -83,8 +93,11 @@ class CelEngine:
         population: Population | None = None,
         *,
         clock: Callable[[], datetime.datetime] | None = None,
+        limits: CelLimits | None = None,
     ) -> None:
         quiet_celpy_loggers()
+        self._limits = limits or CelLimits.of()
+        self._cost = _Cost(self._limits.max_cost)
         self._population = population
         self._clock = clock
         self._reads_clock = False
@@ -96,6 +109,16 @@ class CelEngine:
         self._accounts: dict[int, AccountObject] = {}
         self._accounts_maps: dict[int, tuple[UserRecord, AccountsMap]] = {}
         self._known_keys: dict[tuple[str, str], set[str]] = {}
+
+    @property
+    def limits(self) -> CelLimits:
+        """The budgets of `settings.cel` this engine evaluates with."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: CelLimits) -> None:
+        self._limits = limits
+        self._cost.max_cost = limits.max_cost
 
     # ---- population --------------------------------------------------------------------
     @property
@@ -161,10 +184,13 @@ class CelEngine:
                 raise SchemaError("the expression is nested too deeply", 1, 1) from None
             check_tree_depth(tree)
             checker = SchemaChecker(spec, spec.variable_kinds)
-            keys = checker.run(tree)
+            keys = checker.run(tree, text)
+            metered = _grows(tree)
+            filename = f"<cel {spec.name}>"
             try:
-                source, literals = transpile(cast(TranspilerTree, tree))  # parser()'s nodes
-                code = compile(source, f"<cel {spec.name}>", "exec")
+                # parser()'s nodes
+                source, literals = transpile(cast(TranspilerTree, tree), metered=metered)
+                code = compile(source, filename, "exec")
             except (RecursionError, SyntaxError, MemoryError):
                 raise SchemaError(
                     "the expression is too complex to compile",
@@ -180,20 +206,46 @@ class CelEngine:
         namespace = dict(_BASE_GLOBALS)
         namespace.update(self._symbols)
         namespace.update(literals)
+        namespace["_meter"] = budget.meter
+        namespace["_limits"] = self._cost
         exec(code, namespace)
+        run = namespace["__cel__"]
         program = Program(
             spec.name,
             text,
             source,
             tuple(keys),
-            namespace["__cel__"],
+            run,
             reads_directory=checker.reads_directory,
             reads_clock=checker.reads_clock,
+            metered=metered,
+            places=SourceMap(filename, source, tree, text, rewrite_helpers),
+            warnings=tuple(
+                Problem(message, line=line, column=column, hint=hint, severity="warning")
+                for message, line, column, hint in checker.warnings
+            ),
         )
         with self._lock:
             self._reads_clock = self._reads_clock or program.reads_clock
             self._reads_directory = self._reads_directory or program.reads_directory
         return program
+
+    def time_budget(self, what: str, seconds: float | None = None) -> Any:
+        """A block whose evaluations on this thread end after `seconds` (default: the preview
+        budget of `settings.cel`); `what` names the work in the error."""
+        if seconds is None:
+            return budget.time_budget(
+                self.limits.max_seconds_per_preview, what, "settings.cel.max_seconds_per_preview"
+            )
+        return budget.time_budget(seconds, what)
+
+    def stage_budget(self, stage: str) -> Any:
+        """The time budget of one sync stage (`settings.cel.max_seconds_per_stage`)."""
+        return budget.time_budget(
+            self.limits.max_seconds_per_stage,
+            f"the {stage} stage",
+            "settings.cel.max_seconds_per_stage",
+        )
 
     @property
     def compiled_reads_clock(self) -> bool:
@@ -223,7 +275,7 @@ class CelEngine:
             return [error.problem]
         except Exception as error:  # a bug of ours must not take down an editor
             return [Problem(f"cannot check this expression ({type(error).__name__})")]
-        problems: list[Problem] = []
+        problems: list[Problem] = list(program.warnings)
         seen: set[tuple[str, str, str]] = set()
         for use in program.keys:
             known = self._keys_for(use.kind, use.map)
@@ -320,14 +372,75 @@ class CelEngine:
     def evaluate(self, program: Program, variables: dict[str, Any]) -> Any:
         """Run a compiled program for one record's variables. Thread-safe.
 
-        Returns a CEL value; raises CelEvalError with a short message for people."""
+        Returns a CEL value; raises CelEvalError with a short message for people that names
+        the failing sub-expression, or CelTimeBudgetError when the preview or stage this runs
+        in is out of time."""
         try:
             value = program.run(Activation(variables))
         except Exception as error:
-            raise CelEvalError(describe_exception(error)) from None
+            raise _failed(program, describe_exception(error), error) from None
+        except BudgetExceeded as exceeded:
+            raise _over_budget(program, exceeded, self.limits) from None
         if value.__class__ is CELEvalError:
-            raise CelEvalError(describe_error_value(value)) from None
+            raise _failed(program, describe_error_value(value), value.__cause__) from None
         return value
+
+
+class _Cost:
+    """`_limits.max_cost` in a metered program: a plain attribute (read on every evaluation)
+    that the engine's `limits` setter keeps current, so limits set after compiling apply."""
+
+    __slots__ = ("max_cost",)
+
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+
+
+def _place(program: Program, error: BaseException | None) -> Place | None:
+    try:
+        return program.places.place(error) if program.places is not None else None
+    except Exception:  # locating is a courtesy: never let it hide the error itself
+        return None
+
+
+def _failed(program: Program, message: str, error: BaseException | None) -> CelEvalError:
+    return CelEvalError(message, place=_place(program, error))
+
+
+def _over_budget(
+    program: Program, exceeded: BudgetExceeded, limits: CelLimits
+) -> CelEvalError | CelTimeBudgetError:
+    place = _place(program, exceeded)
+    if exceeded.kind == "time":
+        where = f" ({place.describe()})" if place is not None else ""
+        return CelTimeBudgetError(
+            f"{exceeded.message} while evaluating the {program.context} expression "
+            f"`{printable(program.text, 80)}`{where}; make it cheaper or raise "
+            f"{budget.time_setting()}"
+        )
+    return CelEvalError(
+        f"{exceeded.message} of {limits.max_cost:,} units",
+        place=place,
+        hint="it builds too much text or too many items (settings.cel.max_cost); simplify it",
+        over_budget=True,
+    )
+
+
+def _grows(tree: lark.Tree[lark.Token]) -> bool:
+    """Whether an expression can build values larger than its text and data: a comprehension
+    or a function such as `replace` (see budget.py)."""
+    for node in tree.iter_subtrees():
+        if node.data == "member_dot_arg":
+            name = node.children[1]
+        elif node.data == "ident_arg":
+            name = node.children[0]
+        else:
+            continue
+        if isinstance(name, lark.Token) and (
+            name.value in MACROS or name.value in budget.GROWING_FUNCTIONS
+        ):
+            return True
+    return False
 
 
 class AccountsMap(celtypes.MapType):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from engine.errors import Problem
+from engine.errors import Problem, RosterError
+
+from .locate import Place
 
 
 def caret_text(text: str, line: int | None, column: int | None) -> str:
@@ -39,8 +41,28 @@ class CelCompileError(Exception):
 
 class CelEvalError(Exception):
     """Evaluating a compiled expression for one record failed. `message` is short and never
-    contains the record's data."""
+    contains the record's data; when the failing sub-expression is known, `part` is its text
+    (from the expression, not the data) and `line`/`column` where it starts, and the error's
+    text (`str(error)`) ends with them."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        place: Place | None = None,
+        hint: str = "",
+        over_budget: bool = False,
+    ) -> None:
+        super().__init__(f"{message} ({place.describe()})" if place is not None else message)
         self.message = message
+        self.over_budget = over_budget  # ran out of its cost budget (settings.cel.max_cost)
+        self.line = place.line if place is not None else None
+        self.column = place.column if place is not None else None
+        self.part = place.text if place is not None else ""
+        self.hint = hint
+
+
+class CelTimeBudgetError(RosterError):
+    """A preview or a sync stage ran out of its time budget (`settings.cel`) while evaluating:
+    not one record's failure, so the work ends (a sync run fails, a preview stops with the
+    counts it has)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from celpy import celtypes
 
+from .budget import spend
 from .strings import CelFunctionError
 from .values import StringType, format_duration, format_timestamp, type_name, type_name_of_type
 
@@ -171,7 +172,10 @@ def string_format(template: Any, arguments: Any) -> StringType:
                 position += 1
             if position == start:
                 raise CelFunctionError("format(): a precision needs digits, e.g. %.2f")
+            if position - start > 4:  # more than 9,999 decimals is never a format
+                raise CelFunctionError("format(): a precision is at most 9999 decimals")
             precision = int(template[start:position])
+            spend(precision)
         if position >= length:
             raise CelFunctionError("format(): the text ends inside a clause (write %% for %)")
         clause = template[position]
@@ -198,6 +202,7 @@ def string_format(template: Any, arguments: Any) -> StringType:
             )
         else:
             out.append(_integer(value, clause))
+    spend(sum(map(len, out)))
     return StringType("".join(out))
 
 

@@ -31,7 +31,11 @@ GLOBAL_MACROS = ("has", "dyn")
 # ---- constants -------------------------------------------------------------------------
 
 _STATUSES = ("ENABLED", "DISABLED", "DELETED", "UNSPECIFIED")
-_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT", "UNSPECIFIED")
+# ConductorOne's user types, and the older account types
+_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT", "UNSPECIFIED", "HUMAN", "AGENT",
+          "SERVICE", "SYSTEM")  # fmt: skip
+# The fully qualified enums of ConductorOne's API: `c1.user.v1.UserStatus.ENABLED`
+_QUALIFIED_PREFIX = "c1.user.v1."
 
 
 def _constants() -> dict[str, Any]:
@@ -48,6 +52,8 @@ def _constants() -> dict[str, Any]:
             table[f"{namespace}.USER_TYPE_{kind}"] = StatusValue(f"USER_TYPE_{kind}")
         table[f"APP_USER_TYPE_{kind}"] = StatusValue(f"APP_USER_TYPE_{kind}")
         table[f"USER_TYPE_{kind}"] = StatusValue(f"USER_TYPE_{kind}")
+    for name in [n for n in table if n.startswith(("UserStatus.", "UserType.", "AppUserType."))]:
+        table[_QUALIFIED_PREFIX + name] = table[name]
     for name, layout in TIME_FORMATS.items():
         table[f"TimeFormat.{name}"] = StringType(layout)
     return table

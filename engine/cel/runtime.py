@@ -19,6 +19,7 @@ from typing import Any
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, function_getMilliseconds
 
+from .budget import SMALL, spend
 from .objects import CelRecord
 from .optionals import OptionalValue
 from .strings import CelFunctionError
@@ -56,6 +57,8 @@ def describe_exception(error: BaseException) -> str:
         return "division by zero"
     if isinstance(error, OverflowError):
         return "number out of range"
+    if isinstance(error, MemoryError):
+        return "the expression needs more memory than there is; simplify it"
     if isinstance(error, IndexError):
         return "list index out of range"
     if isinstance(error, AttributeError):
@@ -65,8 +68,22 @@ def describe_exception(error: BaseException) -> str:
     if isinstance(error, TypeError):
         return _OVERLOAD
     if isinstance(error, ValueError):
-        return "invalid value for this operation"
+        return _value_error(error)
+    if type(error).__name__ == "ParserError":  # pendulum's, from timestamp("…")
+        return "the text is not a timestamp; write it as RFC 3339, e.g. 2024-05-01T09:00:00Z"
     return f"evaluation failed ({type(error).__name__})"
+
+
+def _value_error(error: ValueError) -> str:
+    """cel-python's ValueErrors, said without the value (it may be a person's data)."""
+    text = str(error)
+    if text == "overflow":
+        return "integer overflow: the result is outside the 64-bit range of int (or uint)"
+    if text.startswith("invalid literal for int()"):
+        return "the text is not a whole number, so it cannot become an int"
+    if text.startswith("could not convert string to float"):
+        return "the text is not a number, so it cannot become a double"
+    return "invalid value for this operation"
 
 
 _CELPY_MESSAGES = {
@@ -338,6 +355,15 @@ def add(a: Any, b: Any) -> Any:
     return value
 
 
+def add_metered(a: Any, b: Any) -> Any:
+    """`+` in a metered program (budget.py): a string or list it builds spends its size."""
+    if isinstance(a, str | list) and isinstance(b, str | list):
+        size = len(a) + len(b)
+        if size > SMALL:
+            spend(size)
+    return add(a, b)
+
+
 # cel-go's range of durations (int64 nanoseconds) and of timestamps (years 1 to 9999)
 _DURATION_MICROS = (2**63 - 1) // 1000
 
@@ -458,6 +484,8 @@ def to_string(value: Any) -> Any:
         return StringType(format_timestamp(value))
     if isinstance(value, datetime.timedelta):
         return StringType(format_duration(value))
+    if kind is BoolType or isinstance(value, bool):  # CEL says "true", Python "True"
+        return StringType("true" if value else "false")
     return StringType(value)
 
 
@@ -505,14 +533,27 @@ def has_field(activation: Any, target: Callable[[Any], Any], field: str) -> Any:
     return FALSE
 
 
+def has_index(activation: Any, target: Callable[[Any], Any], key: Callable[[Any], Any]) -> Any:
+    """`has(x["key"])`, which CEL does not have, read as `"key" in x` (with has()'s meaning
+    for records and profiles: an empty or missing key is not had)."""
+    name = key(activation)
+    if name.__class__ is CELEvalError:
+        return name
+    if isinstance(name, str):
+        return has_field(activation, target, str.__str__(name))
+    return contained_in(name, target(activation))
+
+
 def _items(activation: Any, source: Callable[[Any], Any]) -> Any:
     items = source(activation)
     if items.__class__ is CELEvalError:
         raise _Propagate(items)
     if isinstance(items, CelRecord):
-        return list(items)
-    if not isinstance(items, list | dict):
+        items = list(items)
+    elif not isinstance(items, list | dict):
         raise TypeError("a macro needs a list or a map")
+    if len(items) > SMALL:
+        spend(len(items))  # a step per item (macros run only in metered programs)
     return items
 
 
@@ -618,13 +659,18 @@ def _entries(activation: Any, source: Callable[[Any], Any]) -> list[tuple[Any, A
     items = source(activation)
     if items.__class__ is CELEvalError:
         raise _Propagate(items)
+    entries: list[tuple[Any, Any]]
     if isinstance(items, CelRecord):
-        return [(StringType(name), items[name]) for name in items]
-    if isinstance(items, dict):
-        return list(dict.items(items))
-    if isinstance(items, list):
-        return [(IntType(index), item) for index, item in enumerate(items)]
-    raise TypeError("a macro needs a list or a map")
+        entries = [(StringType(name), items[name]) for name in items]
+    elif isinstance(items, dict):
+        entries = list(dict.items(items))
+    elif isinstance(items, list):
+        entries = [(IntType(index), item) for index, item in enumerate(items)]
+    else:
+        raise TypeError("a macro needs a list or a map")
+    if len(entries) > SMALL:
+        spend(len(entries))  # a step per item (macros run only in metered programs)
+    return entries
 
 
 def _bind(activation: Any, names: tuple[str, str], first: Any, second: Any) -> Any:
@@ -761,6 +807,7 @@ RUNTIME: dict[str, Any] = {
     "_cond": conditional,
     "_not": logical_not,
     "_has": has_field,
+    "_has_index": has_index,
     "_eq": equal,
     "_ne": not_equal,
     "_lt": _ordering(operator.lt),
@@ -769,6 +816,7 @@ RUNTIME: dict[str, Any] = {
     "_ge": _ordering(operator.ge),
     "_in": contained_in,
     "_add": add,
+    "_add_m": add_metered,
     "_div": divide,
     "_sub": subtract,
     "_to_int": to_int,
@@ -799,6 +847,9 @@ COMPREHENSIONS: dict[str, tuple[str, tuple[int, ...]]] = {
     "transformMap": ("_macro2_transform_map", (3, 4)),
     "transformMapEntry": ("_macro2_transform_map_entry", (3, 4)),
 }
+
+# In a metered program (budget.py) these build values that spend from the budget.
+METERED_OPERATORS = {"_+_": "_add_m"}
 
 OPERATORS = {
     "_==_": "_eq",

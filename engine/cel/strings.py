@@ -6,11 +6,14 @@ works both as a method (`x.lowerAscii()`) and as a function (`lowerAscii(x)`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
+import re2
 from celpy import celtypes
 
+from .budget import spend
 from .values import EMPTY, StringType
 
 
@@ -60,8 +63,14 @@ def trim(text: Any) -> StringType:
 
 def replace(text: Any, old: Any, new: Any, limit: Any = None) -> StringType:
     text = _str(text, "replace")
+    old, new = _str(old, "replace"), _str(new, "replace")
     count = -1 if limit is None else _int(limit, "replace")
-    return StringType(text.replace(_str(old, "replace"), _str(new, "replace"), count))
+    # the result's size before building it: a chain of replaces multiplies it
+    found = text.count(old) if old else len(text) + 1
+    if count >= 0:
+        found = min(found, count)
+    spend(len(text) + found * max(0, len(new) - len(old)))
+    return StringType(text.replace(old, new, count))
 
 
 def split(text: Any, separator: Any, limit: Any = None) -> celtypes.ListType:
@@ -70,6 +79,7 @@ def split(text: Any, separator: Any, limit: Any = None) -> celtypes.ListType:
     count = -1 if limit is None else _int(limit, "split")
     if count == 0:
         return celtypes.ListType()
+    spend(len(text) + (text.count(separator) if separator else len(text)))
     if separator == "":
         parts = list(text)
         if count > 0 and len(parts) > count:
@@ -88,6 +98,7 @@ def join(items: Any, separator: Any = EMPTY) -> StringType:
         if not isinstance(item, str):
             raise CelFunctionError(f"join() needs a list of strings, found {_kind(item)}")
         texts.append(item)
+    spend(sum(map(len, texts)) + len(separator) * max(0, len(texts) - 1))
     return StringType(separator.join(texts))
 
 
@@ -156,7 +167,41 @@ def if_empty(value: Any, default: Any) -> Any:
     return value
 
 
+def _re2_options() -> Any:
+    options = re2.Options()
+    # RE2 logs a bad pattern to the process's stderr from C++, which no Python logging
+    # setting reaches and which would draw over the console: the error is raised instead.
+    options.log_errors = False
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def matches(text: Any, pattern: Any) -> celtypes.BoolType:
+    """`text.matches(pattern)`: RE2 syntax, anywhere in the text (as cel-go)."""
+    text = _str(text, "matches")
+    pattern = _str(pattern, "matches")
+    try:
+        compiled = _regex(str.__str__(pattern))
+    except re2.error as error:
+        reason = error.args[0] if error.args else b""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        reason = str(reason).split(":", 1)[0]  # what is wrong, without the pattern itself
+        raise CelFunctionError(
+            f"matches(): the pattern is not a valid regular expression ({reason[:80]})"
+        ) from None
+    return celtypes.BoolType(compiled.search(str.__str__(text)) is not None)
+
+
 STRING_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "matches": matches,
     "lowerAscii": lower_ascii,
     "upperAscii": upper_ascii,
     "trim": trim,

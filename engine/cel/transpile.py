@@ -33,7 +33,7 @@ from .functions import (
     symbol,
 )
 from .literals import bytes_value, string_value
-from .runtime import COMPREHENSIONS, OPERATORS
+from .runtime import COMPREHENSIONS, METERED_OPERATORS, OPERATORS
 
 # `opt.optMap(x, body)`, `opt.optFlatMap(x, body)` -> their runtime helpers
 OPTIONAL_MACROS = {"optMap": "_opt_map", "optFlatMap": "_opt_flat_map"}
@@ -165,6 +165,20 @@ def selected_field(tree: Any) -> tuple[Any, str] | None:
     return None
 
 
+def indexed_field(tree: Any) -> tuple[Any, Any] | None:
+    """For the argument of `has(...)` written as an index (`has(x["key"])`): (the map tree,
+    the key tree) or None."""
+    node = tree
+    while isinstance(node, lark.Tree):
+        if node.data == "member_index":
+            return node.children[0], node.children[1]
+        if node.data in _SINGLE and len(node.children) == 1:
+            node = node.children[0]
+        else:
+            return None
+    return None
+
+
 def _init_items(tree: TranspilerTree) -> list[TranspilerTree]:
     """The elements of a list literal, or the keys and values of a map literal, in order."""
     if not tree.children:
@@ -175,13 +189,16 @@ def _init_items(tree: TranspilerTree) -> list[TranspilerTree]:
 class RosterPhase1(Phase1Transpiler):
     """cel-python's first transpiler pass with Roster's names and optimisations."""
 
-    def __init__(self, facade: Any) -> None:
+    def __init__(self, facade: Any, metered: bool = False) -> None:
         super().__init__(facade)
         self.literals: dict[str, Any] = {}
+        self.metered = metered
 
     def func_name(self, label: str) -> str:
         if label in PLAIN_FUNCTIONS:
             return symbol(label)
+        if self.metered and label in METERED_OPERATORS:
+            return METERED_OPERATORS[label]
         if label in OPERATORS:
             return OPERATORS[label]
         return super().func_name(label)
@@ -348,31 +365,49 @@ class RosterPhase1(Phase1Transpiler):
                     f"_has(activation, lambda activation: {target.transpiled}, {field!r})"
                 )
                 return
+            indexed = indexed_field(args[0]) if len(args) == 1 else None
+            if indexed is not None:  # has(x["key"]): `"key" in x` (the checker warns)
+                target, key = indexed
+                tree.transpiled = (
+                    f"_has_index(activation, lambda activation: {target.transpiled}, "
+                    f"lambda activation: {key.transpiled})"
+                )
+                return
         super().ident_arg(tree)
 
 
-def transpile(tree: TranspilerTree) -> tuple[str, dict[str, Any]]:
-    """Python source defining `__cel__(activation)`, and the literal values it refers to."""
+def rewrite_helpers(source: str) -> str:
+    """cel-python's helper names as the generated program binds them."""
+    return source.replace("celpy.evaluation.result(", "_result(").replace(
+        "celpy.evaluation.macro_", "_macro_"
+    )
+
+
+def transpile(tree: TranspilerTree, *, metered: bool = False) -> tuple[str, dict[str, Any]]:
+    """Python source defining `__cel__(activation)`, and the literal values it refers to.
+    `metered`: operators that build values spend from the evaluation's budget (budget.py)."""
 
     class Facade:
         base_activation = celpy.evaluation.Activation(functions={})
 
-    phase1 = RosterPhase1(Facade)
+    phase1 = RosterPhase1(Facade, metered)
     phase1.visit(tree)
     phase2 = Phase2Transpiler(Facade)  # type: ignore[arg-type]  # a stand-in for its runner
     phase2.visit(tree)
     statements = list(phase2._statements)
     top = re.fullmatch(r"(ex_\d+)\(activation\)", tree.transpiled)
     final = top.group(1) if top else f"lambda activation: {tree.transpiled}"
-    statements.append(f"__cel__ = {final}")
+    if metered:
+        # each evaluation starts with the engine's whole cost budget (budget.py); a def rather
+        # than a wrapper around the program saves a call per evaluation
+        statements.append("def __cel__(activation):")
+        statements.append("    _meter.left = _limits.max_cost")
+        statements.append(f"    return {tree.transpiled}")
+    else:
+        statements.append(f"__cel__ = {final}")
     # Literals are hoisted, so no text from the expression's strings is in the source and
     # this replacement cannot touch user data.
-    source = (
-        "\n".join(statements)
-        .replace("celpy.evaluation.result(", "_result(")
-        .replace("celpy.evaluation.macro_", "_macro_")
-    )
-    return source, phase1.literals
+    return rewrite_helpers("\n".join(statements)), phase1.literals
 
 
 class Activation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -167,6 +168,8 @@ def _default_cel(population: Any) -> CelChecker | None:
 
 
 FILTER_SAMPLE = 200  # records a directory filter is tried on when validating
+COST_SAMPLE = 200  # records an expression that can grow is tried on when validating
+COST_SAMPLE_SECONDS = 5.0  # and for how long at most
 
 _PATH_TOKEN = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
 
@@ -266,6 +269,98 @@ class Checker:
                     cel_position=(problem.line, problem.column),
                 )
             )
+        if not any(problem.severity == "error" for problem in found):
+            self.check_cost(path, context, text)
+
+    def check_cost(self, path: Path, context: str, text: str) -> None:
+        """An expression that can grow (a comprehension, `replace`, …) is tried on a sample of
+        the records at hand with the document's budgets (settings.cel): one that goes over
+        the cost budget for a record, or whose time per record would take a sync stage past
+        its time budget, is refused before it is saved, instead of failing every sync."""
+        cel: Any = self.cel
+        population = getattr(cel, "population", None)
+        if population is None or not hasattr(cel, "limits"):
+            return
+        from engine.cel import (
+            CONTEXTS,
+            CelCompileError,
+            CelEvalError,
+            CelLimits,
+            CelTimeBudgetError,
+        )
+
+        try:
+            program = cel.compile(context, text)
+        except CelCompileError:
+            return  # reported by check()
+        if not program.metered:
+            return  # linear in its text and its record: nothing to estimate
+        spec = CONTEXTS[context]
+        records = [
+            record
+            for record in (
+                population.accounts if spec.subject_kind == "account" else population.users
+            )
+            if record.status != "DELETED"
+        ]
+        if not records:
+            return
+        step = max(1, len(records) // COST_SAMPLE)
+        sample = records[::step][:COST_SAMPLE]
+        settings = self.s.settings.cel if self.s.settings is not None else None
+        limits = CelLimits.of(settings)
+        saved, cel.limits = cel.limits, limits
+        seconds = min(COST_SAMPLE_SECONDS, limits.max_seconds_per_stage)
+        started = time.perf_counter()
+        tried = 0
+        try:
+            with cel.time_budget("trying the expression on a sample of records", seconds):
+                for record in sample:
+                    tried += 1
+                    try:
+                        cel.evaluate(program, cel.activation_for(context, record))
+                    except CelEvalError as exc:
+                        if exc.over_budget:
+                            self._over_cost(path, exc, limits, record)
+                            return
+                    except (TypeError, ValueError):
+                        continue
+        except CelTimeBudgetError:
+            self.error(
+                path,
+                f"the expression is too slow: trying it on {tried} of {len(records):,} records "
+                f"took more than {seconds:g} s",
+                "make it cheaper (fewer comprehensions, smaller replacements), or raise "
+                "settings.cel.max_seconds_per_stage",
+            )
+            return
+        finally:
+            cel.limits = saved
+        per_record = (time.perf_counter() - started) / max(tried, 1)
+        estimate = per_record * len(records)
+        if estimate > limits.max_seconds_per_stage:
+            self.error(
+                path,
+                f"the expression would take about {estimate:,.0f} s for the {len(records):,} "
+                f"records in the store ({per_record * 1000:,.1f} ms each), over "
+                f"settings.cel.max_seconds_per_stage ({limits.max_seconds_per_stage:g} s)",
+                "make it cheaper, or raise settings.cel.max_seconds_per_stage",
+            )
+
+    def _over_cost(self, path: Path, exc: Any, limits: Any, record: Any) -> None:
+        label = getattr(record, "email", "") or getattr(record, "external_id", "") or "a record"
+        self.issues.append(
+            Issue(
+                path,
+                f"the expression goes over its cost budget of {limits.max_cost:,} units "
+                f"(settings.cel.max_cost) for {printable(str(label), 60)}"
+                + (f" at `{printable(exc.part, 60)}`" if exc.part else ""),
+                "it builds too much text or too many items: simplify it, or raise "
+                "settings.cel.max_cost",
+                "error",
+                cel_position=(exc.line, exc.column) if exc.line else None,
+            )
+        )
 
     def check_filter_results(self, path: Path, directory: Directory) -> None:
         """A filter that compiles but decides nothing (`account.email`, `1 + 1`) would leave every

@@ -22,6 +22,7 @@ from engine.config.model import (
     DEFAULT_STRATEGY,
     App,
     Attribute,
+    CelSettings,
     Directory,
     KeySpec,
     MatchRule,
@@ -126,6 +127,8 @@ def settings_data(settings: Settings) -> dict[str, Any]:
     }
     if settings.access_requests:
         data["access_requests"] = settings.access_requests
+    if settings.cel != CelSettings():  # the budgets only when changed, so old exports stay
+        data["cel"] = _flow(settings.cel.model_dump())
     return data
 
 

@@ -10,6 +10,7 @@ The format, one YAML document for everything::
     version: 1                       # required
     settings:
       deletion_threshold: {max_objects: 500, max_percent: 20}
+      cel: {max_cost: 10000000, max_seconds_per_preview: 30, max_seconds_per_stage: 600}
     apps:
       - id: hr                       # slug: a-z 0-9 _ -, unique
         name: Workday HR             # optional, shown in the console
@@ -89,6 +90,12 @@ DEFAULT_TARGETING: TargetingKind = "everyone"
 DEFAULT_MAX_OBJECTS = 500
 MAX_STORED_INT = 2**63 - 1
 DEFAULT_MAX_PERCENT = 20.0
+# CEL budgets (settings.cel), generous: a typical expression spends tens of units, reading a
+# long list of accounts with a comprehension a few thousand; ten million units is ~10 MB of
+# text built by one evaluation.
+DEFAULT_MAX_COST = 10_000_000
+DEFAULT_MAX_SECONDS_PER_PREVIEW = 30.0
+DEFAULT_MAX_SECONDS_PER_STAGE = 600.0
 # Directions whose values flow into the console (attributes) and out to the app (push).
 INBOUND_DIRECTIONS: tuple[Direction, ...] = ("inbound", "bidirectional")
 OUTBOUND_DIRECTIONS: tuple[Direction, ...] = ("outbound", "bidirectional")
@@ -167,8 +174,19 @@ class DeletionThreshold(_Model):
     max_percent: float = Field(DEFAULT_MAX_PERCENT, ge=0, le=100)
 
 
+class CelSettings(_Model):
+    """What one CEL evaluation may spend (DESIGN §14; engine/cel/budget.py): cost units per
+    evaluation (a character of text built, an item of a list or map, a step of a
+    comprehension) and seconds per preview and per sync stage."""
+
+    max_cost: int = Field(DEFAULT_MAX_COST, ge=1_000, le=MAX_STORED_INT)
+    max_seconds_per_preview: float = Field(DEFAULT_MAX_SECONDS_PER_PREVIEW, gt=0, le=86_400)
+    max_seconds_per_stage: float = Field(DEFAULT_MAX_SECONDS_PER_STAGE, gt=0, le=86_400)
+
+
 class Settings(_Model):
     deletion_threshold: DeletionThreshold = Field(default_factory=DeletionThreshold)
+    cel: CelSettings = Field(default_factory=CelSettings)
     # A YAML file of access requests (`requests:` list of id, user_email, app, entitlement,
     # status), relative to the configuration's folder; proactive provisioning reads it.
     access_requests: str | None = None

@@ -32,6 +32,7 @@ from engine.config.yaml_positions import (
     load_yaml,
 )
 from engine.errors import ConfigInvalid, Problem
+from engine.files import FileRefused, config_file_limit, read_regular_file
 
 __all__ = [
     "CelChecker",
@@ -208,10 +209,16 @@ def read_config_file(path: FsPath | str) -> str:
     or is not UTF-8."""
     file = FsPath(path)
     try:
-        data = file.read_bytes()
+        data = read_regular_file(file, config_file_limit(), "ROSTER_MAX_CONFIG_MB")
+    except FileRefused as exc:
+        problem = Problem(
+            message=f"cannot read the configuration file: {exc.reason}", line=1, hint=exc.hint
+        )
+        raise ConfigInvalid(f"{file}: {problem.message}", [problem]) from None
     except OSError as exc:
         problem = Problem(
             message=f"cannot read the configuration file: {exc.strerror or exc}",
+            line=1,
             hint="check the path and that the file is readable",
         )
         raise ConfigInvalid(f"{file}: {problem.message}", [problem]) from None
@@ -282,6 +289,8 @@ def _locate(issue: Issue, located: Located, text: str) -> Problem:
             line, column = located.position(issue.path)
     else:
         line, column = located.position(issue.path, key=issue.at_key)
+    if line is None and not issue.unlocated and not issue.path:
+        line, column = 1, 1  # about the whole document (empty, not a mapping): its start
     return Problem(
         message=issue.message,
         path=format_path(issue.path),

@@ -99,8 +99,14 @@ def load_yaml(text: str) -> Located:
         loader = _Loader(text)  # the reader rejects control characters here, before parsing
     except yaml.reader.ReaderError as exc:
         raise YamlSyntaxError(reader_problem(text, exc)) from None
+    too_deep = flow_nesting_problem(text)
+    if too_deep is not None:
+        loader.dispose()
+        raise YamlSyntaxError(too_deep)
     try:
         root = loader.get_single_node()
+    except RecursionError:
+        raise YamlSyntaxError(_deepest_line_problem(text)) from None
     except yaml.MarkedYAMLError as exc:
         raise YamlSyntaxError(_syntax_problem(exc)) from exc
     except yaml.YAMLError as exc:  # pragma: no cover - reader errors without a mark
@@ -111,8 +117,79 @@ def load_yaml(text: str) -> Located:
     if root is None:
         return located
     builder = _Builder(located)
-    located.data = builder.build(root, ())
+    try:
+        located.data = builder.build(root, ())
+    except RecursionError:
+        raise YamlSyntaxError(_deepest_line_problem(text)) from None
     return located
+
+
+# A configuration nests a few levels (apps -> settings -> push_schema -> field); this is far
+# more than any needs and far less than what overflows the parser's recursion.
+MAX_NESTING = 100
+_TOO_DEEP_HINT = "a configuration nests a few levels; look for unclosed or repeated brackets"
+
+
+def flow_nesting_problem(text: str) -> Problem | None:
+    """Where `[` and `{` outside quotes and comments first nest more than MAX_NESTING deep
+    (PyYAML would recurse until Python's stack runs out), or None. One pass, no parsing."""
+    depth = 0
+    quote = ""
+    line, column = 1, 0
+    previous = "\n"
+    index, length = 0, len(text)
+    while index < length:
+        char = text[index]
+        index += 1
+        column += 1
+        if char == "\n":
+            line, column, previous = line + 1, 0, char
+            if quote == "#":
+                quote = ""
+            continue
+        if quote:
+            if quote == '"' and char == "\\":
+                index += 1
+                column += 1
+            elif char == quote and quote != "#":
+                quote = ""
+        elif char == "#" and previous in " \t\n":
+            quote = "#"
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return Problem(
+                    message=f"the document nests lists and mappings more than {MAX_NESTING} "
+                    "levels deep",
+                    line=line,
+                    column=column,
+                    hint=_TOO_DEEP_HINT,
+                )
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    return None
+
+
+def _deepest_line_problem(text: str) -> Problem:
+    """The line that nests deepest (indentation and `- ` / `[` / `{` on it), for a document
+    whose nesting overflowed the parser."""
+    best, best_line = -1, 1
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.lstrip(" ")
+        score = len(raw) - len(stripped) + stripped.count("- ") + stripped.count("[")
+        score += stripped.count("{")
+        if score > best:
+            best, best_line = score, number
+    return Problem(
+        message=f"the document nests lists and mappings too deeply to read (more than "
+        f"{MAX_NESTING} levels)",
+        line=best_line,
+        column=1,
+        hint=_TOO_DEEP_HINT,
+    )
 
 
 # The YAML escape for each character a double-quoted string can hold but a file cannot.

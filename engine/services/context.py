@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.cel import CelEngine
+from engine.cel import CelEngine, CelLimits
 from engine.config.model import RosterConfig
 from engine.errors import RosterError
 from engine.records import Population
@@ -44,11 +44,19 @@ class ServiceContext:
         population = self.population()
         with self._lock:
             if self._cel is None:
-                self._cel = CelEngine(population)
+                self._cel = CelEngine(population, limits=self._limits())
             elif self._cel.population is not population:
                 self._cel.population = population
                 self._cel.clear_cache()
+                self._cel.limits = self._limits()  # the configuration may have changed too
             return self._cel
+
+    def _limits(self) -> CelLimits:
+        """The CEL budgets of the stored configuration (settings.cel)."""
+        try:
+            return CelLimits.of(self.config().settings.cel)
+        except RosterError:  # a damaged configuration is reported where it is read
+            return CelLimits.of()
 
     def invalidate(self) -> None:
         """Forget cached records after the store changed (a sync, an import, a link)."""

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from engine.cel import CelEngine
+from engine.cel import CelEngine, CelLimits
 from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
@@ -221,7 +221,7 @@ def _run_locked(
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(config.directories)
-    cel = CelEngine(clock=clock)
+    cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
     result = SyncResult(run_id, "running", dry_run, reports, [])
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
     try:
@@ -243,9 +243,13 @@ def _run_locked(
         for directory in directories:
             if directory.app not in known:
                 raise InvalidInput(f"directory {directory.app!r} names an unknown app")
-        run_identify(state, directories, cel, reports[1], everyone=full_identify)
+        # each stage's expressions share its time budget (settings.cel.max_seconds_per_stage);
+        # running out fails the run before anything is applied, and the lock is released
+        with cel.stage_budget("identify"):
+            run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
-        run_ownership(state, apps, {d.app for d in directories}, cel, reports[2])
+        with cel.stage_budget("ownership"):
+            run_ownership(state, apps, {d.app for d in directories}, cel, reports[2])
         step("attributes", 3)
         cel.population = state.population()
         definitions = compile_attributes(list(config.attributes), cel)
@@ -256,20 +260,23 @@ def _run_locked(
             for definition in definitions
             for source in definition.sources
         )
-        run_attributes(
-            state,
-            definitions,
-            cel,
-            reports[3],
-            only=None if full or volatile else state.touched_users(),
-        )
+        with cel.stage_budget("attributes"):
+            run_attributes(
+                state,
+                definitions,
+                cel,
+                reports[3],
+                only=None if full or volatile else state.touched_users(),
+            )
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
-        pushes = plan_push(state, config, app_rows, cel, reports[4])
+        with cel.stage_budget("push"):
+            pushes = plan_push(state, config, app_rows, cel, reports[4])
         step("provision", 5)
         with db.session() as session:
             requests = load_requests(session, config, base_dir, reports[5])
-        creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
+        with cel.stage_budget("provision"):
+            creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))

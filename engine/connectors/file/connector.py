@@ -34,6 +34,7 @@ from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock
 from engine.errors import ConnectorError, Problem
+from engine.files import FileRefused, app_file_limit, read_regular_file
 
 
 class FileConnector:
@@ -73,11 +74,11 @@ class FileConnector:
             ]
         for path in paths:
             try:
-                digest.update(path.read_bytes())
+                digest.update(read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB"))
             except FileNotFoundError:
                 digest.update(b"\0missing")
-            except OSError:
-                return None
+            except (OSError, FileRefused):
+                return None  # the import says why
         return digest.hexdigest()
 
     # Push -------------------------------------------------------------------------------------

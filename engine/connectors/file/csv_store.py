@@ -15,6 +15,7 @@ from engine.connectors.file.records import (
     GRANT_KEYS,
     LIST_KEYS,
     LIST_SEPARATOR,
+    MAX_VALUE_CHARS,
     account_from_item,
     collect_grants,
     entitlement_from,
@@ -50,11 +51,19 @@ class CsvStore:
                 records.append((line, values))
         except csv.Error as exc:
             line = (records[-1][0] + 1) if records else 1
-            problems.add(
-                f"this is not valid CSV: {exc}",
-                line,
-                'check the quotes on that line; a value with a comma needs "double quotes"',
-            )
+            if "field larger than field limit" in str(exc):  # the csv module's own limit
+                problems.add(
+                    f"a value is longer than {MAX_VALUE_CHARS:,} characters; at most "
+                    f"{MAX_VALUE_CHARS:,} are read",
+                    line,
+                    "fix the export that wrote it; a field of an account is short text",
+                )
+            else:
+                problems.add(
+                    f"this is not valid CSV: {exc}",
+                    line,
+                    'check the quotes on that line; a value with a comma needs "double quotes"',
+                )
             return [], []
         if not records:
             problems.add(

@@ -31,6 +31,12 @@ LIST_SEPARATOR = ";"
 #: The deepest a profile value may nest lists and mappings (a scalar is level 0).
 MAX_PROFILE_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: The longest text a record's value may hold, in YAML and CSV alike (a display name of a
+#: megabyte is a broken export, not a name).
+MAX_VALUE_CHARS = 65_536
+# Control characters other than tab, line feed and carriage return: never part of a name or an
+# attribute (a NUL ends strings in many targets; an escape sequence redraws a terminal).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def shown(text: str) -> str:
@@ -62,6 +68,45 @@ def surrogate_in(value: Any) -> tuple[tuple[str, ...], bool, str] | None:
                 (item, (*path, f"[{n}]"), False) for n, item in reversed(list(enumerate(current)))
             )
     return None
+
+
+def bad_text_in(value: Any) -> tuple[tuple[str, ...], str, str] | None:
+    """The first key or text inside `value` that is too long or holds a control character:
+    (the keys leading to it, the message, the hint), or None. Walks without recursion."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, str):
+            if len(current) > MAX_VALUE_CHARS:
+                return (
+                    path,
+                    f"the value of '{_dotted(path)}' is longer than {MAX_VALUE_CHARS:,} "
+                    f"characters; at most {MAX_VALUE_CHARS:,} are read",
+                    "fix the export that wrote it; a field of an account is short text",
+                )
+            if not current.isprintable():
+                found = _CONTROL.search(current)
+                if found is not None:
+                    return (
+                        path,
+                        f"the value of '{_dotted(path)}' holds the control character "
+                        f"\\x{ord(found.group()):02x}",
+                        "remove it: control characters are not part of names or attributes",
+                    )
+        elif isinstance(current, dict):
+            for key, item in reversed(current.items()):
+                stack.append((item, (*path, str(key))))
+                stack.append((key, (*path, str(key))))
+        elif isinstance(current, list):
+            stack.extend(
+                (item, (*path, f"[{n}]")) for n, item in reversed(list(enumerate(current)))
+            )
+    return None
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    text = "".join(p if p.startswith("[") else f".{p}" for p in path).removeprefix(".")
+    return shown(text[:80])
 
 
 def innermost_key(path: tuple[str, ...]) -> str:
@@ -155,6 +200,11 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
         )
         return None
     ok = True
+    bad = bad_text_in(item)
+    if bad is not None:
+        path, message, hint = bad
+        report(path[0] if path else "", message, hint)
+        return None
     for key in item:
         if key not in ACCOUNT_KEYS:
             report(

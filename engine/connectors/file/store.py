@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from engine.connectors.base import Listing
 from engine.connectors.file.records import shown
 from engine.errors import ConnectorError, Problem
+from engine.files import FileRefused, app_file_limit, read_regular_file
 
 MAX_PROBLEMS = 50
 
@@ -59,7 +60,12 @@ class Problems:
 
 def read_text(app_id: str, path: Path) -> str:
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB")
+    except FileRefused as exc:
+        raise ConnectorError(
+            f"App '{app_id}': cannot read {path}: {exc.reason}; {exc.hint}. Nothing was changed.",
+            [Problem(f"cannot read: {exc.reason}", str(path), line=1, hint=exc.hint)],
+        ) from None
     except FileNotFoundError:
         raise ConnectorError(
             f"App '{app_id}': the file {path} does not exist. Check the app's 'path' setting "

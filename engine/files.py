@@ -1,0 +1,100 @@
+"""Reading a file Roster was pointed at — a configuration, an app's YAML or CSV — without
+hanging or running out of memory: only a regular file is read (never a FIFO, which blocks, or a
+device such as `/dev/zero`, which never ends, even behind a symlink), and only up to a size
+limit, checked before reading.
+
+The limits are generous and set from the environment, since they guard the reading of the
+configuration itself: `ROSTER_MAX_CONFIG_MB` (default 64) and `ROSTER_MAX_APP_FILE_MB`
+(default 2048).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+DEFAULT_MAX_CONFIG_MB = 64
+DEFAULT_MAX_APP_FILE_MB = 2048
+_MB = 1024 * 1024
+
+
+class FileRefused(Exception):  # noqa: N818 - a refusal, with the reason for people
+    """The file is not read: `reason` says why, `hint` what to do."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def _limit(variable: str, default_mb: int) -> int:
+    text = os.environ.get(variable, "").strip()
+    try:
+        megabytes = float(text) if text else float(default_mb)
+    except ValueError:
+        megabytes = float(default_mb)
+    return int(max(megabytes, 0.001) * _MB)
+
+
+def config_file_limit() -> int:
+    """The largest configuration file read, in bytes (`ROSTER_MAX_CONFIG_MB`)."""
+    return _limit("ROSTER_MAX_CONFIG_MB", DEFAULT_MAX_CONFIG_MB)
+
+
+def app_file_limit() -> int:
+    """The largest app data file (YAML or CSV) read, in bytes (`ROSTER_MAX_APP_FILE_MB`)."""
+    return _limit("ROSTER_MAX_APP_FILE_MB", DEFAULT_MAX_APP_FILE_MB)
+
+
+def _size(count: float) -> str:
+    return f"{count:,.0f} bytes" if count < _MB else f"{count / _MB:,.1f} MB"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_regular_file(path: Path, limit: int, variable: str) -> bytes:
+    """The bytes of `path`; FileRefused when it is not a regular file or is larger than
+    `limit` bytes (`variable` is the environment variable that sets the limit); OSError when
+    it cannot be opened. Opened without blocking, so a FIFO is refused, never waited on."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    descriptor = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(descriptor)  # of what was opened, so a swapped symlink cannot fool it
+        if not stat.S_ISREG(info.st_mode):
+            shown = _kind(info.st_mode)
+            raise FileRefused(
+                f"it is {shown}, not a regular file" if shown[0] == "a" else f"it is {shown}",
+                "point Roster at a regular file (a symlink to one is fine)",
+            )
+        if info.st_size > limit:
+            raise FileRefused(
+                f"the file is {_size(info.st_size)}, over the limit of {_size(limit)}",
+                f"split it, or raise the limit with the environment variable {variable}",
+            )
+        chunks: list[bytes] = []
+        left = limit + 1  # a file that grows while being read is caught too
+        while left > 0:
+            chunk = os.read(descriptor, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise FileRefused(
+                f"the file grew past the limit of {_size(limit)} while being read",
+                f"raise the limit with the environment variable {variable}",
+            )
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
