@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from screens.base import RosterModal
+from screens.modals.confirm import close_or_ask
 from screens.modals.record_picker import RecordPicker
 from screens.text import clip, literal, plain, safe
 from screens.widgets.cel_editor import CelEditor
@@ -404,7 +405,10 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
         self.dismiss(document)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        # a typed expression is work to lose; a field picked from the list is not
+        saved = (self.source or {}).get("cel")
+        typed = self.kind == CEL and bool(self.editor.text.strip()) and self.editor.text != saved
+        close_or_ask(self, typed, "The source")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "choose_person":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -83,3 +83,25 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+def close_or_ask(modal: ModalScreen[Any], changed: bool, what: str) -> None:
+    """Esc in an editing dialog: close it at once when nothing changed, else ask before the
+    changes are thrown away (Cancel has the focus, so enter never discards by accident)."""
+    if not changed:
+        modal.dismiss(None)
+        return
+
+    def answered(discard: bool | None) -> None:
+        if discard:
+            modal.dismiss(None)
+
+    modal.app.push_screen(
+        ConfirmModal(
+            "Discard changes",
+            f"{what} has changes that are not kept. Discard them?",
+            "Discard",
+            destructive=True,
+        ),
+        answered,
+    )

@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.services import ConfigEdit
 from screens.base import RosterModal
-from screens.modals.confirm import ConfirmModal
+from screens.modals.confirm import close_or_ask
 from screens.modals.record_picker import RecordPicker
 from screens.rule_text import (
     EMAIL_PRESETS,
@@ -469,20 +469,4 @@ class MatchRuleModal(RosterModal["EditResult | None"]):
             self.saving = False
 
     def action_cancel(self) -> None:
-        if self.document() == self._initial:
-            self.dismiss(None)
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmModal(
-                "Discard changes",
-                "The rule has changes that are not saved. Discard them?",
-                "Discard",
-                destructive=True,
-            ),
-            confirmed,
-        )
+        close_or_ask(self, self.document() != self._initial, "The rule")

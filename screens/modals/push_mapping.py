@@ -22,7 +22,7 @@ from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from screens.base import RosterModal
-from screens.modals.confirm import ConfirmModal
+from screens.modals.confirm import close_or_ask
 from screens.modals.record_picker import RecordPicker
 from screens.text import literal, plain, safe
 from screens.widgets.cel_editor import CelEditor
@@ -444,20 +444,4 @@ class PushMappingModal(RosterModal["dict[str, Any] | None"]):
         self.dismiss(document)
 
     def action_cancel(self) -> None:
-        if self.document() == self._initial:
-            self.dismiss(None)
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmModal(
-                "Discard changes",
-                "The mapping has changes that are not kept. Discard them?",
-                "Discard",
-                destructive=True,
-            ),
-            confirmed,
-        )
+        close_or_ask(self, self.document() != self._initial, "The mapping")

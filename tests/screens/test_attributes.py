@@ -518,3 +518,33 @@ async def test_a_save_that_lands_while_another_screen_is_shown_closes_the_editor
         await app.switch_mode("attributes")
         await settle(pilot)
         assert app.screen is screen  # the editor closed on the way back
+
+
+async def test_esc_in_the_source_dialog_asks_before_losing_a_typed_expression(
+    services: Any,
+) -> None:
+    app = RosterApp(services, start="attributes")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_screen(pilot)
+        await pilot.press("a")
+        ed = await editor(pilot)
+        await pilot.press(*"x_label", "tab", "tab", "a")
+        await settle(pilot)
+        source = app.screen
+        assert isinstance(source, SourceModal)
+        source.query_one("#source-kind", Select).focus()
+        await pilot.press("enter", "down", "enter")  # "A CEL expression"
+        await settle(pilot)
+        source.editor.text = 'subject.department + "!"'
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)  # asked, not thrown away
+        await pilot.press("enter")  # Cancel has the focus: back to the expression
+        await settle(pilot)
+        assert app.screen is source and source.editor.text == 'subject.department + "!"'
+        source.editor.text = ""
+        await settle(pilot)
+        await pilot.press("escape")  # nothing typed: closes at once
+        await settle(pilot)
+        assert app.screen is ed
