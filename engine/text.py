@@ -41,6 +41,10 @@ _ALWAYS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\ud800-\ud
 _ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
+#: Control characters no name or attribute holds (tab and line breaks are text): the file
+#: connector refuses them on import and the push stage refuses to write them to an app.
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()

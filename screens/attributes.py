@@ -43,10 +43,10 @@ from screens.modals.error import ErrorModal
 from screens.rule_text import object_path
 from screens.saving import EditRefused, EditSaved, offer_reload, problems_text, save_edit
 from screens.text import clip, label, plain, safe
-from screens.widgets.audit_line import change_diff, change_line
+from screens.widgets.audit_line import LastChangeLoaded, change_diff, change_line, load_last_change
 
 if TYPE_CHECKING:
-    from engine.services import AuditEntry, Services
+    from engine.services import Services
 
 NAME_WIDTH = 22
 
@@ -161,12 +161,6 @@ class AttributesScreen(RosterScreen):
         def __init__(self, impact: Any) -> None:
             super().__init__()
             self.impact = impact
-
-    class LastChange(Message):
-        def __init__(self, path: str, entry: AuditEntry | None) -> None:
-            super().__init__()
-            self.path = path
-            self.entry = entry
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
@@ -395,21 +389,12 @@ class AttributesScreen(RosterScreen):
         self.query_one("#attr-detail", Static).update(detail)
         self.load_last_change(view.path)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="attr-audit",
-        exit_on_error=False,
-        name="Reading the last change",
-    )
     def load_last_change(self, path: str) -> None:
-        entry = self.services.last_change(path)
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.LastChange(path, entry))
+        load_last_change(self, self.services, path)
 
-    def on_attributes_screen_last_change(self, message: AttributesScreen.LastChange) -> None:
+    def on_last_change_loaded(self, message: LastChangeLoaded) -> None:
         view = self.selected
-        if view is None or view.path != message.path:
+        if view is None or view.path != message.key:
             return
         text = change_line(message.entry)
         diff = change_diff(message.entry, 4)

@@ -31,7 +31,7 @@ from screens.modals.add_directory import AddDirectoryModal, AppChoice
 from screens.modals.confirm import ConfirmModal
 from screens.saving import SAVE_GROUP, EditRefused, EditSaved, offer_reload, save_edit
 from screens.text import clip, one_line, plain, safe
-from screens.widgets.audit_line import change_diff, change_line
+from screens.widgets.audit_line import LastChangeLoaded, change_diff, change_line, load_last_change
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
@@ -121,12 +121,6 @@ class DirectoriesScreen(RosterScreen):
             self.version = version
             self.generation = generation  # the app's store generation they were counted at
             self.counts = counts
-
-    class LastChange(Message):
-        def __init__(self, app: str, entry: AuditEntry | None) -> None:
-            super().__init__()
-            self.app = app
-            self.entry = entry
 
     class Prepared(Message):
         """A disable or delete, tried without saving: what it would do to people."""
@@ -372,20 +366,11 @@ class DirectoriesScreen(RosterScreen):
         )
         self.query_one("#directory-diff", Static).update(change_diff(last))
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="directories-last",
-        exit_on_error=False,
-        name="Reading the directory's last change",
-    )
     def load_last_change(self, app: str) -> None:
-        entry = self.services.last_change(f"directories.{app}")
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.LastChange(app, entry))
+        load_last_change(self, self.services, f"directories.{app}", key=app)
 
-    def on_directories_screen_last_change(self, message: DirectoriesScreen.LastChange) -> None:
-        if message.app != self.selected:
+    def on_last_change_loaded(self, message: LastChangeLoaded) -> None:
+        if message.key != self.selected:
             return
         self.last = message.entry
         self.query_one("#directory-last", Static).update(change_line(message.entry))

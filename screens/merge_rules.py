@@ -48,9 +48,10 @@ from screens.saving import (
     save_edit,
 )
 from screens.text import clip, plain, safe
+from screens.widgets.audit_line import LastChangeLoaded, load_last_change
 
 if TYPE_CHECKING:
-    from engine.services import AuditEntry, EditResult, MatchMatrix, Services
+    from engine.services import EditResult, MatchMatrix, Services
 
 DEBOUNCE = 0.2
 NAME_WIDTH = 28
@@ -245,12 +246,6 @@ class MergeRulesScreen(RosterScreen):
             self.app = app
             self.matrix = matrix
             self.note = note  # e.g. "the new order, saving…"
-
-    class LastChange(Message):
-        def __init__(self, path: str, entry: AuditEntry | None) -> None:
-            super().__init__()
-            self.path = path
-            self.entry = entry
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
@@ -639,21 +634,12 @@ class MergeRulesScreen(RosterScreen):
 
     # Last change --------------------------------------------------------------------------
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="merge-audit",
-        exit_on_error=False,
-        name="Reading the last change",
-    )
     def load_last_change(self, path: str) -> None:
-        entry = self.services.last_change(path)
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.LastChange(path, entry))
+        load_last_change(self, self.services, path)
 
-    def on_merge_rules_screen_last_change(self, message: MergeRulesScreen.LastChange) -> None:
+    def on_last_change_loaded(self, message: LastChangeLoaded) -> None:
         entry = self.selected
-        if entry is None or entry.path != message.path:
+        if entry is None or entry.path != message.key:
             return
         view = self.query_one("#merge-last-change", Static)
         audit = message.entry

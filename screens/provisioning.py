@@ -44,7 +44,7 @@ from screens.provision_text import (
 from screens.rule_text import object_path
 from screens.saving import EditRefused, EditSaved, offer_reload, save_edit
 from screens.text import literal, one_line, plain, safe
-from screens.widgets.audit_line import change_line
+from screens.widgets.audit_line import LastChangeLoaded, change_line, load_last_change
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
@@ -139,12 +139,6 @@ class ProvisioningScreen(RosterScreen):
             super().__init__()
             self.apps = apps
             self.version = version
-
-    class LastChange(Message):
-        def __init__(self, path: str, entry: AuditEntry | None) -> None:
-            super().__init__()
-            self.path = path
-            self.entry = entry
 
     class PlanLoaded(Message):
         def __init__(self, app_id: str, person: int, plan: ProvisionPlan) -> None:
@@ -371,23 +365,14 @@ class ProvisioningScreen(RosterScreen):
             text.append_text(result_text(shown, self.person_name(), verb=verb))
         detail.update(text)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="prov-last",
-        exit_on_error=False,
-        name="Reading the last change of the mapping",
-    )
     def load_last_change(self, path: str) -> None:
-        entry = self.services.last_change(path)
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.LastChange(path, entry))
+        load_last_change(self, self.services, path)
 
-    def on_provisioning_screen_last_change(self, message: ProvisioningScreen.LastChange) -> None:
-        self.last = (message.path, message.entry)
+    def on_last_change_loaded(self, message: LastChangeLoaded) -> None:
+        self.last = (message.key, message.entry)
         field = self.selected_field()
         if field is not None and self.app_id is not None:
-            if field_path(self.app_id, field["key"]) == message.path:
+            if field_path(self.app_id, field["key"]) == message.key:
                 self.show_field_detail()
 
     # Person -------------------------------------------------------------------------------

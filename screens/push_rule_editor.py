@@ -194,6 +194,7 @@ class PushRuleEditorScreen(RosterScreen):
         self.filter_attributes: dict[str, list[str]] = {}
         self._initial: dict[str, Any] | None = None
         self._ready = False
+        self._refill = False  # the next setup puts the saved rule in the form (after a conflict)
         self._saving = False
         self._debounce: Timer | None = None
         self._valid_for: dict[str, Any] | None = None  # the document last found valid
@@ -311,10 +312,12 @@ class PushRuleEditorScreen(RosterScreen):
             if self.saved_name is not None
             else Text("Not saved yet: ctrl+s adds the rule.", style="dim")
         )
-        if first:
+        refill = first or self._refill
+        self._refill = False
+        if refill:
             self.fill(message.rule, choices)
         self._ready = True
-        self._initial = self.document() if first else self._initial
+        self._initial = self.document() if refill else self._initial
         self.refresh_bindings()
         self.changed()
 
@@ -368,6 +371,12 @@ class PushRuleEditorScreen(RosterScreen):
         self.show_attributes()
         self.show_mappings()
         self.show_kind()
+
+    def reload_saved(self) -> None:
+        """After a conflict: the form shows the rule as saved now (the other change included),
+        so a save can never quietly undo it."""
+        self._refill = True
+        self.load_setup()
 
     def reload(self) -> None:
         # the store changed (a sync, another edit): work out the targeting and plan again; the
@@ -885,7 +894,13 @@ class PushRuleEditorScreen(RosterScreen):
     def on_edit_refused(self, message: EditRefused) -> None:
         self._saving = False
         if message.conflict:
-            offer_reload(self, message.error, self.load_setup, keeps="your edits stay in the form")
+            offer_reload(
+                self,
+                message.error,
+                self.reload_saved,
+                keeps="your edits stay in the form to copy; Reload replaces them with the rule "
+                "as saved now",
+            )
             return
         self.clear_errors()
         self.show_problems(message.problems)

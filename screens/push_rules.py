@@ -35,12 +35,11 @@ from screens.push_rule_editor import PushRuleEditorScreen
 from screens.rule_text import object_path
 from screens.saving import EditRefused, EditSaved, offer_reload, problems_text, save_edit
 from screens.text import clip, plain, safe, value
-from screens.widgets.audit_line import change_line
+from screens.widgets.audit_line import LastChangeLoaded, change_line, load_last_change
 from screens.widgets.plan_tree import format_counts, plural
 
 if TYPE_CHECKING:
     from engine.services import (
-        AuditEntry,
         ConfigEdit,
         PushExecutionRow,
         PushMapping,
@@ -175,12 +174,6 @@ class PushRulesScreen(RosterScreen):
             super().__init__()
             self.rule = rule
             self.plan = plan
-
-    class LastChange(Message):
-        def __init__(self, rule: str, entry: AuditEntry | None) -> None:
-            super().__init__()
-            self.rule = rule
-            self.entry = entry
 
     class Prepared(Message):
         """A disable or delete worked out before asking: who the rule pushes to today."""
@@ -576,20 +569,11 @@ class PushRulesScreen(RosterScreen):
 
     # The last change of the rule ------------------------------------------------------
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="push-last",
-        exit_on_error=False,
-        name="Reading the rule's last change",
-    )
     def load_last_change(self, rule: str) -> None:
-        entry = self.services.last_change(object_path("push_rules", rule))
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.LastChange(rule, entry))
+        load_last_change(self, self.services, object_path("push_rules", rule), key=rule)
 
-    def on_push_rules_screen_last_change(self, message: PushRulesScreen.LastChange) -> None:
-        if message.rule == self.selected:
+    def on_last_change_loaded(self, message: LastChangeLoaded) -> None:
+        if message.key == self.selected:
             self.query_one("#push-last", Static).update(change_line(message.entry))
 
     # Editing ------------------------------------------------------------------------------

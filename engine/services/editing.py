@@ -6,9 +6,11 @@ file (same checks, same messages), each problem named by its object path. Any er
 edit whole. A valid edit is saved in one transaction with one audit event (`config.edit`: who,
 when, the path, before and after) and the App rows refreshed, as an import does.
 
-Optimistic concurrency: `config_version()` is a token of the whole configuration; an edit made
-with `expected_version` from before someone else's change is refused with ConfigConflict, naming
-who changed the configuration and when.
+Optimistic concurrency: `config_version()` is a token of the whole configuration and of its
+last audited change; an edit made with `expected_version` from before someone else's change to
+the same object (the object, something in it, or an edit above it that changed it) is refused
+with ConfigConflict, naming who changed it and when. Changes to other objects do not refuse it:
+the edit is applied to the configuration as it is now and validated whole, as always.
 
 Data shown for an object (`config_get`, an edit's before/after, the audit) is its document data
 as `config export` writes it: defaults that are noise are left out, and a path into a left-out
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.config.diff import ConfigChange, diff_configs
@@ -176,6 +178,35 @@ def _version(versions: dict[str, str]) -> str:
     return stable_hash(sorted(versions.items()))
 
 
+def _token(session: Session) -> str:
+    """The configuration's version: a digest of its content and the id of the last audited
+    configuration event, so a stale edit can tell what happened since it was opened."""
+    last = session.scalar(
+        select(func.max(AuditEvent.id)).where(col(AuditEvent.object_kind) == "config")
+    )
+    return f"{_version(config_versions(session))}@{last or 0}"
+
+
+def _stale(session: Session, expected: str, path: str) -> ConfigConflict | None:
+    """The conflict when the configuration changed since EXPECTED in a way that concerns
+    PATH (the object itself, something in it, or an edit above it that changed it); None when
+    only other objects changed, so an edit is not refused for someone else's unrelated one."""
+    _, _, since = expected.rpartition("@")
+    if not since.isdigit():
+        return _conflict(session, path)  # a version without its event id: be careful
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(col(AuditEvent.object_kind) == "config", col(AuditEvent.id) > int(since))
+        .order_by(col(AuditEvent.id).desc())
+    ).all()
+    if not rows:
+        return _conflict(session, path)  # changed without an audit event: be careful
+    for row in rows:
+        if _concerns(_entry(row), path):
+            return _conflict(session, path, row)
+    return None
+
+
 def _utc(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
@@ -226,7 +257,7 @@ class EditingService:
 
     def config_version(self) -> str:
         with self.ctx.db.session() as session:
-            return _version(config_versions(session))
+            return _token(session)
 
     def config_get(self, path: str) -> Any:
         return object_view(self.ctx.config(), path)
@@ -243,10 +274,12 @@ class EditingService:
     ) -> EditResult:
         with self.ctx.db.session() as session:
             document = load_config_document(session)
-            version = _version(config_versions(session))
+            version = _token(session)
             base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
             if expected_version is not None and expected_version != version:
-                raise _conflict(session, edit.path)
+                conflict = _stale(session, expected_version, self._canonical(edit.path))
+                if conflict is not None:
+                    raise conflict
         saved = from_document(document)
         new_document, done = apply(
             to_document(saved), edit.op, edit.path, edit.value, edit.to_index
@@ -279,7 +312,7 @@ class EditingService:
         who = actor or current_actor()
         with self.ctx.db.session() as session, session.begin():
             refuse_while_applying(self.ctx.db, session, f"Changing {done.path}")
-            if _version(config_versions(session)) != version:
+            if _token(session) != version:
                 raise _conflict(session, done.path)
             save_config(session, new_config, actor=who, audit=False)
             session.add(
@@ -295,7 +328,7 @@ class EditingService:
             )
             save_apps(session, new_config, base_dir)
             session.flush()
-            new_version = _version(config_versions(session))
+            new_version = _token(session)
         self.ctx.invalidate()
         return EditResult(
             done.path, before, after, changes, warnings, True, new_version, new_config
@@ -495,13 +528,14 @@ def _problem(
     )
 
 
-def _conflict(session: Session, path: str) -> ConfigConflict:
-    row = session.scalars(
-        select(AuditEvent)
-        .where(col(AuditEvent.object_kind) == "config")
-        .order_by(col(AuditEvent.id).desc())
-        .limit(1)
-    ).first()
+def _conflict(session: Session, path: str, row: AuditEvent | None = None) -> ConfigConflict:
+    if row is None:
+        row = session.scalars(
+            select(AuditEvent)
+            .where(col(AuditEvent.object_kind) == "config")
+            .order_by(col(AuditEvent.id).desc())
+            .limit(1)
+        ).first()
     who = row.actor if row is not None else "someone"
     when = _utc(row.at).strftime("%Y-%m-%d %H:%M:%S UTC") if row is not None else "a moment ago"
     # name what was changed (another object, often), and what the refused edit was about

@@ -114,11 +114,13 @@ class PushService:
         per account, per attribute old → new; failures with their reason.
 
         CONFIG plans with an edited configuration instead of the saved one (an editor's rule
-        before it is saved, from `config_edit(..., dry_run=True).config`); the people, their
-        accounts and attribute values stay the stored ones."""
+        before it is saved, from `config_edit(..., dry_run=True).config`). The attributes the
+        rules read are computed first, as the sync's attribute stage would before it pushes
+        (an attribute saved since the last sync has no stored values yet)."""
         from engine.sync.pipeline import load_state
         from engine.sync.push import plan_push
         from engine.sync.state import StageReport
+        from engine.sync.values import pushed_attributes, refresh_attributes
 
         with self.ctx.db.session() as session:
             if config is None:
@@ -129,6 +131,16 @@ class PushService:
         if rule is not None and rule not in names:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
         cel = CelEngine(state.population())
+        users = [u for u in state.users.values() if u.status != "DELETED"]
+        fresh = refresh_attributes(
+            config,
+            pushed_attributes(config, None if rule is None else [rule]),
+            users,
+            state.accounts_by_owner(),
+            state.attributes,
+            cel,
+        )
+        state.users.update({user.id: user for user in fresh})
         report = StageReport("push")
         missing: list[str] = []
         items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)

@@ -34,6 +34,7 @@ from engine.sync.values import (
     compute_attributes,
     live_users,
     plan,
+    pushed_attributes,
     with_values,
 )
 from engine.text import one_line
@@ -237,10 +238,18 @@ class ValuesService:
                 owned.setdefault(account.owner_id, []).append(account)
         cel = self.ctx.cel()
         total = len(users)
+        # the attributes the push rules read are computed too, as the next sync computes them
+        # before it pushes: the stored values miss an attribute saved since the last sync
+        compute = list(names)
+        if edited is not None and (
+            edited.push_rules != saved.push_rules or edited.attributes != saved.attributes
+        ):
+            pushed = pushed_attributes(saved) | pushed_attributes(target)
+            compute += sorted(pushed - {n.casefold() for n in names} - set(names))
         try:
             before = compute_attributes(
                 saved,
-                names,
+                compute,
                 users,
                 owned,
                 previous,
@@ -252,7 +261,7 @@ class ValuesService:
                 if edited is None or edited.attributes == saved.attributes
                 else compute_attributes(
                     target,
-                    names,
+                    compute,
                     users,
                     owned,
                     previous,

@@ -16,6 +16,7 @@ from engine.connectors.base import Connector
 from engine.errors import ConnectorError, InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
 from engine.sync.state import StageReport, WorkState
+from engine.text import CONTROL_CHARACTER
 
 STAGE = "push"
 WRITABLE = OUTBOUND_DIRECTIONS
@@ -114,6 +115,13 @@ def _shape(value: Any, schema: dict[str, Any] | None) -> Any:
 
 
 def _violation(target: str, value: Any, schema: dict[str, Any] | None, app_name: str) -> str:
+    control = CONTROL_CHARACTER.search(value) if isinstance(value, str) else None
+    if control is not None:
+        return (
+            f"{target} {value[:40]!r} holds the control character "
+            f"\\x{ord(control.group()):02x}; "
+            f"{app_name} is never sent one (fix the mapping or the value it reads)"
+        )
     if schema is None:
         return ""
     kind = schema.get("type", "string")

@@ -9,6 +9,7 @@ moves both sides and only the edit is blamed for the difference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
@@ -169,3 +170,45 @@ def cancelled_check(
             progress(what, done, total)
 
     return check
+
+
+_ATTRIBUTE_NAME = re.compile(r"""attributes\s*(?:\.\s*(\w+)|\[\s*["'](\w+)["']\s*\])""")
+
+
+def pushed_attributes(config: RosterConfig, rules: Iterable[str] | None = None) -> set[str]:
+    """The attributes the push rules (all, or RULES) read: mapped by name, named in their
+    targeting, or read in their CEL as `attributes.NAME` / `attributes["NAME"]`. CEL that reads
+    `attributes` any other way (an index computed at run time) may read any of them."""
+    wanted = None if rules is None else set(rules)
+    every = {a.name for a in config.attributes}
+    names: set[str] = set()
+    for rule in config.push_rules:
+        if wanted is not None and rule.name not in wanted:
+            continue
+        names |= set(rule.targeting.attributes)
+        texts = [rule.targeting.cel or ""]
+        for mapping in rule.mappings:
+            if mapping.attribute:
+                names.add(mapping.attribute)
+            texts.append(mapping.cel or "")
+        for text in texts:
+            found = _ATTRIBUTE_NAME.findall(text)
+            names |= {a or b for a, b in found}
+            if text.count("attributes") > len(found):
+                return every
+    return names & every
+
+
+def refresh_attributes(
+    config: RosterConfig,
+    names: Iterable[str],
+    users: list[UserRecord],
+    owned: dict[int, list[AccountRecord]],
+    previous: dict[tuple[int, str], AttributeState],
+    cel: CelEngine,
+) -> list[UserRecord]:
+    """The people with NAMES computed as the next sync's attribute stage would (before it
+    pushes): a push planned from stored values alone misses an attribute saved since the last
+    sync. Copies where a value differs; the others are the records given."""
+    computed = compute_attributes(config, names, users, owned, previous, cel, lambda done: None)
+    return with_values(users, computed)

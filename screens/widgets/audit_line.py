@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.worker import get_current_worker
 
 from screens.text import safe
 
 if TYPE_CHECKING:
-    from engine.services import AuditEntry
+    from engine.services import AuditEntry, Services
 
 DIFF_LINES = 6
 
@@ -84,3 +87,32 @@ def change_diff(entry: AuditEntry | None, lines: int = DIFF_LINES) -> Text:
             style="dim",
         )
     return text
+
+
+class LastChangeLoaded(Message):
+    """The last audit entry of an object, read for a screen; `key` is what the screen asked
+    with (an app, a rule name, a path), so it can tell whether it still shows that object."""
+
+    def __init__(self, key: str, entry: AuditEntry | None) -> None:
+        super().__init__()
+        self.key = key
+        self.entry = entry
+
+
+def load_last_change(node: DOMNode, services: Services, path: str, key: str | None = None) -> None:
+    """Read PATH's last change in a worker (one at a time per screen: a newer request cancels
+    an older one); `node` receives LastChangeLoaded(key or path, entry)."""
+
+    def run() -> None:
+        entry = services.last_change(path)
+        if not get_current_worker().is_cancelled:
+            node.post_message(LastChangeLoaded(path if key is None else key, entry))
+
+    node.run_worker(
+        run,
+        thread=True,
+        exclusive=True,
+        group="last-change",
+        exit_on_error=False,
+        name="Reading the last change",
+    )

@@ -140,20 +140,19 @@ def test_a_dry_run_and_a_change_to_nothing_save_nothing(org: Services) -> None:
 
 def test_an_edit_from_an_old_version_is_refused_with_who_and_when(org: Services) -> None:
     opened = org.config_version()
-    org.config_edit(ConfigEdit("set", "directories.feed.filter", '"CREATE"'), actor="bob")
+    org.config_edit(ConfigEdit("set", "directories.hr.filter", '"MATCH_ONLY"'), actor="bob")
     exported = org.export_config()
     with pytest.raises(ConfigConflict) as conflict:
         org.config_edit(
-            ConfigEdit("set", "directories.hr.filter", '"CREATE"'),
+            ConfigEdit("set", "directories.hr", {"app": "hr", "filter": '"CREATE"'}),
             expected_version=opened,
             actor="alice",
         )
     message = str(conflict.value)
-    # it names the object that changed, and the edit that was refused
-    assert message.startswith("directories.feed.filter was changed by bob at 20")
+    # it names the change that touched the object, and the edit that was refused
+    assert message.startswith("directories.hr.filter was changed by bob at 20")
     assert message.endswith(
-        " UTC since you opened it (your edit of directories.hr.filter was not saved); "
-        "reload to see it."
+        " UTC since you opened it (your edit of directories.hr was not saved); reload to see it."
     )
     assert org.export_config() == exported
     # reloading gives the current version, and the edit goes through
@@ -162,6 +161,22 @@ def test_an_edit_from_an_old_version_is_refused_with_who_and_when(org: Services)
         expected_version=org.config_version(),
     )
     assert result.applied
+
+
+def test_an_edit_from_an_old_version_goes_through_when_only_other_objects_changed(
+    org: Services,
+) -> None:
+    # Bob changed another directory meanwhile: Alice's edit of HR loses nothing of his
+    opened = org.config_version()
+    org.config_edit(ConfigEdit("set", "directories.feed.filter", '"CREATE"'), actor="bob")
+    result = org.config_edit(
+        ConfigEdit("set", "directories.hr.filter", '"MATCH_ONLY"'),
+        expected_version=opened,
+        actor="alice",
+    )
+    assert result.applied
+    assert org.config_get("directories.feed.filter") == '"CREATE"'  # Bob's edit kept
+    assert org.config_get("directories.hr.filter") == '"MATCH_ONLY"'
 
 
 def test_adding_moving_and_deleting_refresh_the_app_rows(org: Services) -> None:

@@ -420,7 +420,7 @@ def test_the_token_file_must_be_the_owners_alone(
     )
     with pytest.raises(ConnectorError) as refused:
         make_connector(spec).list_all()
-    assert "can be read by other users (mode 0644)" in refused.value.message
+    assert "can be read by other users (mode 644)" in refused.value.message
     assert f"chmod 600 {secret}" in refused.value.message
     os.chmod(secret, 0o600)
     assert len(make_connector(spec).list_all().accounts) == len(PEOPLE)

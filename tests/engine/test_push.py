@@ -303,3 +303,17 @@ def test_send_writes_one_batch_per_app_through_the_connector_protocol() -> None:
         ("ad", "bchen"): "App 'ad' refused the push to 'bchen'.",
         ("entra", "ann@x"): "App 'entra': the server cannot be reached.",
     }
+
+
+def test_a_value_with_a_control_character_is_never_sent(tmp_path: Path) -> None:
+    # An escape sequence computed by CEL would end up in AD (and make the file unreadable by
+    # its own import): the push refuses it for that person, with the value shown escaped.
+    rule = {"mappings": [TITLE, {"target": "description", "cel": '"Eng\\x1b[31m"'}]}
+    services = ad_org(tmp_path, rule)
+    result = services.sync()
+    push = next(stage for stage in result.stages if stage.name == "push")
+    assert push.counts["failed"] == 3
+    reasons = [row.reason for row in services.push_history(10) if not row.success]
+    assert reasons and all("holds the control character \\x1b" in r for r in reasons)
+    assert "description" not in ad_profile(tmp_path, "alee")
+    assert "\x1b" not in (tmp_path / "org" / "ad.yaml").read_text()

@@ -79,15 +79,17 @@ def test_the_default_merge_rules_are_one_definition_for_validation_export_and_id
     )
 
     # identify merges by the second default rule and names it exactly as the model does
+    # (two people: two accounts of one directory never merge into one person)
     person = UserRecord(id=7, email="bo@x.com", emails=["bo@x.com"], employee_id="E2")
+    other = UserRecord(id=8, email="cy@x.com", emails=["cy@x.com"])
     by_id = AccountRecord(
         id=1, app_id="hr", external_id="h1", email="other@x.com", employee_ids=["E2"]
     )
-    by_email = AccountRecord(id=2, app_id="hr", external_id="h2", email="BO@x.com")
-    state = WorkState([by_id, by_email], [person], {}, {})
+    by_email = AccountRecord(id=2, app_id="hr", external_id="h2", email="CY@x.com")
+    state = WorkState([by_id, by_email], [person, other], {}, {})
     report = StageReport("identify")
     run_identify(state, config.directories, CelEngine(), report)
-    assert by_id.owner_id == 7 and by_email.owner_id == 7
+    assert by_id.owner_id == 7 and by_email.owner_id == 8
     reasons = {c.object_id: c.reason for c in state.changes if c.field == "owner"}
     assert reasons == {"hr:h1": "merge rule 'employee_id'", "hr:h2": "merge rule 'email'"}
     assert report.counts["merged"] == 2 and not state.new_users

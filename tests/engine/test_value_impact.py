@@ -159,3 +159,22 @@ def test_the_cli_dry_run_says_what_changes(demo_store: Path, tmp_path: Path) -> 
     assert "push rule ad-core (ad)" in result.output
     assert "no longer pushed" in result.output and "→ not pushed" in result.output
     assert "Nothing was changed" in result.output
+
+
+def test_a_mapping_of_an_attribute_saved_since_the_last_sync_is_planned(demo: Services) -> None:
+    # The attribute is saved but no sync has run: its values are not stored yet. The next sync
+    # computes it before it pushes, so the previews must too (they showed nothing to push).
+    document = {"name": "cost_center_label", "custom": True, "sources": [{"cel": LABEL}]}
+    demo.config_edit(ConfigEdit("set", "attributes.cost_center_label", document))
+    mapping = {"target": "extensionAttribute5", "attribute": "cost_center_label"}
+    path = "push_rules.ad-core.mappings.extensionAttribute5"
+    ad = demo.value_impact(dry(demo, "set", path, mapping)).push["ad-core"]
+    assert ad.pending == ad.added > 0
+    assert all(w.edited not in (None, "") for w in ad.samples)
+    demo.config_edit(ConfigEdit("set", path, mapping))
+    planned = demo.push_plan("ad-core").rules["ad-core"]
+    writes = [item for item in planned if "extensionAttribute5" in item.changes]
+    assert len(writes) == ad.pending
+    dry_run = demo.sync(dry_run=True)
+    pushes = [c for c in dry_run.changes if c["field"] == "extensionAttribute5"]
+    assert len(pushes) == len(writes)  # what the sync itself plans

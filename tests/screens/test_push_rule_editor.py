@@ -512,3 +512,33 @@ async def test_a_filter_of_entitlements_and_attribute_values(services: Any) -> N
         # (one accepted value is written as itself, as `config export` writes it)
         assert saved["attributes"] == {"employment_status": "ACTIVE"}
         assert saved["entitlements"] == [{"app": "entra", "entitlement": "grp-all-staff"}]
+
+
+async def test_a_conflict_then_reload_never_undoes_the_other_change(services: Any) -> None:
+    # Someone adds a mapping to ad-core while the admin renames it in the editor: the save is
+    # refused; Reload puts the rule as saved now in the form, so saving again keeps the mapping.
+    from engine.services import ConfigEdit
+
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_push(pilot)
+        editor = await open_editor(pilot)
+        editor.query_one("#pe-name", Input).value = "ad-core-v2"
+        await settle(pilot)
+        mapping = {"target": "extensionAttribute5", "attribute": "cost_center"}
+        services.config_edit(
+            ConfigEdit("set", "push_rules.ad-core.mappings.extensionAttribute5", mapping),
+            actor="bob",
+        )
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)  # refused: who and when, Reload offered
+        await pilot.press("enter")  # Reload
+        await settle(pilot, 30)
+        assert app.screen is editor
+        await wait_until(pilot, lambda: len(editor.mappings) == 8, "the saved rule", 10)
+        assert editor.query_one("#pe-name", Input).value == "ad-core"
+        await pilot.press("ctrl+s")
+        await settle(pilot, 30)
+        saved = services.config_get("push_rules.ad-core")
+        assert {"target": "extensionAttribute5", "attribute": "cost_center"} in saved["mappings"]

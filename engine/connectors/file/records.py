@@ -17,6 +17,7 @@ from engine.records import (
     ACCOUNT_TYPES,
     STATUSES,
 )
+from engine.text import CONTROL_CHARACTER
 
 # Account fields in the order a record is written.
 ACCOUNT_KEYS = ("id", *ACCOUNT_DATA_FIELDS)  # "profile" last
@@ -36,7 +37,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_VALUE_CHARS = 65_536
 # Control characters other than tab, line feed and carriage return: never part of a name or an
 # attribute (a NUL ends strings in many targets; an escape sequence redraws a terminal).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = CONTROL_CHARACTER
 
 
 def shown(text: str) -> str:
