@@ -1038,13 +1038,13 @@ class Checker:
             self.warning(
                 path,
                 f"`{attribute.name}`'s flow rule for `{app_id}` is inbound (the app is "
-                "authoritative), yet this push rule writes it there",
+                "authoritative), so this push rule's mapping of it is skipped",
                 "make the flow rule outbound or bidirectional, or remove this mapping",
             )
         elif flow.direction == "disabled":
             self.warning(
                 path,
                 f"`{attribute.name}`'s flow rule for `{app_id}` is disabled (written only when an "
-                "account is created), yet this push rule writes it on every sync",
+                "account is created), so this push rule's mapping of it is skipped",
                 "make the flow rule outbound or bidirectional, or remove this mapping",
             )

@@ -121,6 +121,19 @@ def _shape(value: Any, multi: bool) -> Any:
     """Normalise a source's raw value to the attribute's shape: a string, or a list of strings."""
     if value is None:
         return [] if multi else ""
+    # a map or bytes has no text form an admin would want stored (Python's repr is not one)
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict | bytes | list):
+            kind = (
+                "a map"
+                if isinstance(item, dict)
+                else "bytes"
+                if isinstance(item, bytes)
+                else "a list inside a list"
+            )
+            raise CelEvalError(
+                f"an attribute's value is text or a list of text; this source gave {kind}"
+            )
     if isinstance(value, list):
         items = [str(v).strip() for v in value if v is not None and str(v).strip()]
         if multi:

@@ -178,3 +178,13 @@ def test_a_mapping_of_an_attribute_saved_since_the_last_sync_is_planned(demo: Se
     dry_run = demo.sync(dry_run=True)
     pushes = [c for c in dry_run.changes if c["field"] == "extensionAttribute5"]
     assert len(pushes) == len(writes)  # what the sync itself plans
+
+
+def test_a_source_that_gives_a_map_is_an_error_not_a_python_repr(demo: Services) -> None:
+    source = {"cel": '{"a": "1"}'}
+    document = {"name": "mapattr", "custom": True, "sources": [source]}
+    outcome = demo.value_impact(dry(demo, "set", "attributes.mapattr", document)).attributes[
+        "mapattr"
+    ]
+    assert outcome.with_value == 0 and outcome.error_count == outcome.empty > 0
+    assert "this source gave a map" in outcome.errors[0].message
