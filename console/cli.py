@@ -880,6 +880,8 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
         for sample in check.samples.get(outcome, []):
             reason = f": {sample['reason']}" if sample["reason"] else ""
             echo(f"  {outcome:<7} {sample['person']}{reason}")
+    if check.note:
+        echo(f"note: {check.note}", err=True)
     if check.blocked:
         echo(f"Error: {check.blocked} would get no account in {check.app_id}.", err=True)
     sys.exit(1 if check.blocked else 0)

@@ -38,10 +38,12 @@ from engine.cel import (
     CelCompileError,
     CelEngine,
     CelEvalError,
+    CelTimeBudgetError,
     check_result,
     to_python,
     type_name,
 )
+from engine.cel.budget import past_deadline, time_exceeded
 from engine.errors import ConnectorError, NotFound
 from engine.records import UserRecord
 
@@ -298,6 +300,10 @@ class FieldCheck:
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     compile_error: FieldResult | None = None
     cancelled: bool = False
+    # the check ran out of the preview time budget (settings.cel.max_seconds_per_preview):
+    # the counts are of the people checked so far, and `note` says so
+    timed_out: bool = False
+    note: str = ""
     elapsed_ms: float = 0.0
 
     @property
@@ -321,6 +327,8 @@ class FieldCheck:
             "samples": {k: list(v) for k, v in self.samples.items()},
             "compile_error": self.compile_error.as_dict() if self.compile_error else None,
             "cancelled": self.cancelled,
+            "timed_out": self.timed_out,
+            "note": self.note,
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
 
@@ -362,11 +370,36 @@ def check_field(
             )
             check.elapsed_ms = (time.perf_counter() - started) * 1000
             return check
+    try:
+        with cel.time_budget("the check"):
+            _check_people(cel, spec, expression, people, check, progress, cancelled)
+    except CelTimeBudgetError as exc:
+        check.timed_out = True
+        check.note = (
+            f"stopped after {check.checked:,} of {check.total:,} people: {exc.message}; the "
+            "counts are of the people checked so far (raise "
+            "settings.cel.max_seconds_per_preview to go further)"
+        )
+    check.elapsed_ms = (time.perf_counter() - started) * 1000
+    return check
+
+
+def _check_people(
+    cel: CelEngine,
+    spec: dict[str, Any],
+    expression: str | None,
+    people: list[UserRecord],
+    check: FieldCheck,
+    progress: Callable[[int, int], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> None:
     for start in range(0, len(people), CHECK_BATCH):
         if cancelled is not None and cancelled():
             check.cancelled = True
             break
-        for person in people[start : start + CHECK_BATCH]:
+        for index, person in enumerate(people[start : start + CHECK_BATCH]):
+            if index % 64 == 0 and past_deadline():
+                raise CelTimeBudgetError(time_exceeded().message)
             result = _field_result(cel, spec, expression, person, None)
             outcome = result.problem or ("empty" if _is_empty(result.value) else "ok")
             if outcome not in check.counts:  # pragma: no cover - every problem is counted
@@ -388,8 +421,6 @@ def check_field(
                 )
         if progress is not None:
             progress(min(start + CHECK_BATCH, len(people)), len(people))
-    check.elapsed_ms = (time.perf_counter() - started) * 1000
-    return check
 
 
 # --- one field -------------------------------------------------------------------------------

@@ -132,7 +132,8 @@ def check_text(check: FieldCheck) -> Text:
         text.append("Not checked: the expression does not compile ", style="red")
         text.append("(see under it).", style="dim")
         return text
-    done = f"{check.checked:,} of {check.total:,}" if check.cancelled else f"{check.total:,}"
+    partial = check.cancelled or check.timed_out
+    done = f"{check.checked:,} of {check.total:,}" if partial else f"{check.total:,}"
     text.append(f"{done} people · ", style="dim")
     for index, outcome in enumerate(("ok", "empty", "invalid", "error")):
         if index:
@@ -168,4 +169,7 @@ def check_text(check: FieldCheck) -> Text:
         more = check.counts.get(outcome, 0) - min(len(samples), SAMPLES_SHOWN)
         if more > 0:
             text.append(f" … and {more:,} more", style="dim")
+    if check.note:
+        text.append("\nStopped: ", style="bold yellow")
+        text.append(safe(check.note, 300), style="dim")
     return text

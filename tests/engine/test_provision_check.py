@@ -292,3 +292,15 @@ def test_cli_provision_check(services: Services, tmp_path: Path) -> None:
 
     code, _, err = cli("provision", "check", "entra", "displayName", "--cel", "x +", "--db", db)
     assert code == 1 and "error: line 1, column 4" in err
+
+
+def test_the_check_stops_at_the_preview_time_budget_with_a_note(services: Services) -> None:
+
+    limits = {"max_cost": 9_000_000_000, "max_seconds_per_preview": 1, "max_seconds_per_stage": 60}
+    services.config_edit(ConfigEdit("set", "settings.cel", limits))
+    slow = '"a"' + '.replace("a", "aaaaaaaaaa")' * 7
+    check = services.provision_check("entra", "mailNickname", f"string({slow}.size())")
+    assert check.timed_out and check.checked < check.total
+    assert check.note.startswith(f"stopped after {check.checked:,} of {check.total:,} people")
+    assert "max_seconds_per_preview" in check.note
+    assert check.as_dict()["timed_out"] is True

@@ -304,8 +304,9 @@ async def test_a_conflicting_edit_is_refused_and_reload_lets_the_admin_save(
     async with app.run_test(size=(80, 24)) as pilot:
         await open_directories(pilot)
         editor = await open_filter(pilot, "hr")
-        # someone else edits the configuration meanwhile (the CLI, another console)
-        services.config_edit(ConfigEdit("set", "directories.idp.filter", "true"), actor="bob")
+        # someone else edits this filter meanwhile (the CLI, another console); an edit of
+        # another object would not refuse the save
+        services.config_edit(ConfigEdit("set", "directories.hr.filter", "true"), actor="bob")
         await replace_text(pilot, KEEP_LEAVERS)
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -321,8 +322,7 @@ async def test_a_conflicting_edit_is_refused_and_reload_lets_the_admin_save(
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(pilot.app.screen, DirectoriesScreen)
-    assert services.config_get("directories.hr.filter") == KEEP_LEAVERS
-    assert services.config_get("directories.idp.filter") == "true"
+    assert services.config_get("directories.hr.filter") == KEEP_LEAVERS  # saved over, knowingly
 
 
 # Reorder, enable/disable, delete ------------------------------------------------------------
@@ -418,14 +418,14 @@ async def test_a_conflict_in_the_list_offers_to_reload(services: Any) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_directories(pilot)
         old = screen.version
-        services.config_edit(ConfigEdit("set", "directories.hr_feed.filter", "false"))
-        await pilot.press("shift+down")
+        services.config_edit(ConfigEdit("set", "directories.hr.filter", "false"))
+        await pilot.press("shift+down")  # moves hr, whose filter just changed
         await settle(pilot)
         assert "since you opened it" in modal_text(pilot)
         await confirm(pilot)  # Reload
         await wait_until(pilot, lambda: screen.version != old, "the reloaded version")
         await settle(pilot)
-        assert screen.rows[2].filter == "false"
+        assert screen.rows[0].filter == "false"
         assert [r.app for r in screen.rows] == ["hr", "idp", "hr_feed"]  # nothing moved
 
 

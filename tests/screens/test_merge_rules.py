@@ -611,8 +611,11 @@ async def test_a_change_made_meanwhile_is_refused_and_offers_to_reload(services:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_screen(pilot)
         await goto(pilot, screen, "merge_rule", "idp", "login")
-        # someone else (the CLI) removes idp's email rule meanwhile
-        services.config_edit(ConfigEdit("delete", "directories.idp.merge_rules.email"))
+        # someone else (the CLI) changes idp's login rule meanwhile (a change to another
+        # object would not refuse the admin's edit)
+        services.config_edit(
+            ConfigEdit("set", "directories.idp.merge_rules.login.account", {"preset": "username"})
+        )
         after_other = exported(services)
         await pilot.press("d")
         await pilot.pause()
@@ -624,7 +627,10 @@ async def test_a_change_made_meanwhile_is_refused_and_offers_to_reload(services:
         await pilot.press("enter")  # Reload
         await settle(pilot)
         assert exported(services) == after_other  # nothing of ours was saved
-        assert [e.rule for e in screen.entries if e.app == "idp" and e.is_rule] == ["login"]
+        assert [e.rule for e in screen.entries if e.app == "idp" and e.is_rule] == [
+            "email",
+            "login",
+        ]
 
 
 async def test_hostile_rule_names_stay_literal(services: Any) -> None:
