@@ -255,6 +255,12 @@ class ProvisioningScreen(RosterScreen):
 
     @on(OptionList.OptionHighlighted, "#prov-apps")
     def _app_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        # a reload refills the list: the highlight events of the refill arrive after the
+        # app to keep was chosen, and must not switch back to the first app
+        options = event.option_list
+        current = options.highlighted
+        if current is None or options.get_option_at_index(current).id != event.option.id:
+            return
         if event.option.id is not None:
             self.select_app(event.option.id)
 

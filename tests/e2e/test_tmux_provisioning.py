@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 from tests.e2e.test_tmux import Terminal, installed_roster, terminal  # noqa: F401
@@ -44,6 +45,7 @@ def test_edit_the_entra_mail_nickname_and_test_it_on_a_person(
     terminal.keys("Down")  # entra
     terminal.wait_for("entra's fields", lambda s: "mailNickname *" in s)
     terminal.keys("Enter")  # to the fields: displayName, then mailNickname
+    time.sleep(0.5)  # as a person would: the focus moves before the next key
     terminal.keys("Down")
     terminal.wait_for("mailNickname's detail", lambda s: "Mail alias" in s)
     terminal.keys("Enter")
