@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +40,44 @@ def isolated_home(
     ):
         monkeypatch.setenv(variable, str(home / folder))
     return home
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo organisation, imported and synced once per run (`r.db` and its `r-demo`
+    folder of app files); tests get copies through `demo`."""
+    from engine.services import open_services
+
+    folder = tmp_path_factory.mktemp("demo-template")
+    services = open_services(db_path=folder / "r.db", init="sample")
+    services.db.dispose()
+    return folder
+
+
+def demo_copy(template: Path, folder: Path) -> Any:
+    """A copy of the demo store and its app files in FOLDER, pointed at its own files (the
+    store records the absolute folder its configuration came from: a plain copy would sync
+    into the template's files)."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from engine.services import open_services
+    from engine.store.repo import set_meta
+
+    with closing(sqlite3.connect(template / "r.db")) as source:
+        with closing(sqlite3.connect(folder / "r.db")) as target:
+            source.backup(target)
+    shutil.copytree(template / "r-demo", folder / "r-demo")
+    services = open_services(db_path=folder / "r.db")
+    with services.db.session() as session, session.begin():
+        set_meta(session, "config_base_dir", str((folder / "r-demo").resolve()))
+    return services
+
+
+@pytest.fixture
+def demo(demo_template: Path, tmp_path: Path) -> Iterator[Any]:
+    """A fresh copy of the synced demo organisation (Services) for one test."""
+    services = demo_copy(demo_template, tmp_path)
+    yield services
+    services.db.dispose()

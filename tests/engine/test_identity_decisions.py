@@ -3,32 +3,10 @@ same calls the CLI makes."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 
-from engine.services import Services, open_services
+from engine.services import Services
 from engine.store.models import Account, Person
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("decisions-demo")
-    services = open_services(db_path=folder / "r.db", init="sample")
-    services.db.dispose()
-    return folder
-
-
-@pytest.fixture
-def demo(demo_store: Path, tmp_path: Path) -> Iterator[Services]:
-    folder = tmp_path / "store"
-    shutil.copytree(demo_store, folder)
-    services = open_services(db_path=folder / "r.db")
-    yield services
-    services.db.dispose()
 
 
 def owners(services: Services, email: str) -> dict[str, int | None]:

@@ -4,8 +4,7 @@ matrix_accounts) over the demo organisation, checked against the store and the s
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlmodel import col
 from engine.config import RosterConfig, from_document, to_document
 from engine.errors import InvalidInput, NotFound
 from engine.records import norm_key
-from engine.services import Services, open_services
+from engine.services import Services
 from engine.setup import demo_folder_for
 from engine.store.models import Account
 
@@ -26,23 +25,6 @@ account.profile.employment_type in ["FULL_TIME", "CONTRACTOR", "INTERN"]
   ? "CREATE"
   : "MATCH_ONLY"
 """
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("impact-demo")
-    services = open_services(db_path=folder / "r.db", init="sample")
-    services.db.dispose()
-    return folder
-
-
-@pytest.fixture
-def demo(demo_store: Path, tmp_path: Path) -> Iterator[Services]:
-    folder = tmp_path / "store"
-    shutil.copytree(demo_store, folder)
-    services = open_services(db_path=folder / "r.db")
-    yield services
-    services.db.dispose()
 
 
 def edited(services: Services, change: Callable[[dict[str, Any]], None]) -> RosterConfig:

@@ -9,9 +9,6 @@ building it runs a full sync.
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,32 +21,14 @@ import engine.provision as provision
 from console.cli import main
 from engine.errors import InvalidInput, NotFound
 from engine.records import UserRecord
-from engine.services import Services, open_services
+from engine.services import Services
 from engine.store.models import Account, AuditEvent, Change, Run
-from engine.store.repo import get_meta, set_meta
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    services = open_services(db_path=folder / "r.db", init="sample")
-    services.db.dispose()
-    return folder
+from engine.store.repo import get_meta
 
 
 @pytest.fixture
-def services(template: Path, tmp_path: Path) -> Iterator[Services]:
-    source = sqlite3.connect(template / "r.db")
-    target = sqlite3.connect(tmp_path / "r.db")
-    source.backup(target)
-    source.close()
-    target.close()
-    shutil.copytree(template / "r-demo", tmp_path / "r-demo")
-    opened = open_services(db_path=tmp_path / "r.db")
-    with opened.db.session() as session, session.begin():
-        set_meta(session, "config_base_dir", str((tmp_path / "r-demo").resolve()))
-    yield opened
-    opened.db.dispose()
+def services(demo: Services) -> Services:
+    return demo
 
 
 def demo_folder(services: Services) -> Path:

@@ -9,9 +9,6 @@ independently of the code under test.
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +19,16 @@ from sqlalchemy import select
 import engine.provision as provision
 from engine.errors import ConfigInvalid, NotFound
 from engine.records import UserRecord
-from engine.services import ConfigEdit, Services, open_services
+from engine.services import ConfigEdit, Services
 from engine.store.models import Account
-from engine.store.repo import get_meta, set_meta
+from engine.store.repo import get_meta
 
 MAP_TEXT = '{"extensionAttribute1": subject.displayName, "extensionAttribute2": "5000"}'
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    services = open_services(db_path=folder / "r.db", init="sample")
-    services.db.dispose()
-    return folder
-
-
 @pytest.fixture
-def services(template: Path, tmp_path: Path) -> Iterator[Services]:
-    source = sqlite3.connect(template / "r.db")
-    target = sqlite3.connect(tmp_path / "r.db")
-    source.backup(target)
-    source.close()
-    target.close()
-    shutil.copytree(template / "r-demo", tmp_path / "r-demo")
-    opened = open_services(db_path=tmp_path / "r.db")
-    with opened.db.session() as session, session.begin():
-        set_meta(session, "config_base_dir", str((tmp_path / "r-demo").resolve()))
-    yield opened
-    opened.db.dispose()
+def services(demo: Services) -> Services:
+    return demo
 
 
 def living(services: Services) -> list[UserRecord]:

@@ -5,7 +5,6 @@ the sync's own push plan and the CLI's dry run."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,10 @@ from sqlalchemy import select
 
 from console.cli import main
 from engine.errors import NotFound
-from engine.services import ConfigEdit, Services, open_services
+from engine.services import ConfigEdit, Services
 from engine.store.models import AttributeValue
 
 LABEL = 'subject.attributes.cost_center + " · " + subject.department'
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("values-demo")
-    services = open_services(db_path=folder / "r.db", init="sample")
-    services.db.dispose()
-    return folder
-
-
-@pytest.fixture
-def demo(demo_store: Path, tmp_path: Path) -> Iterator[Services]:
-    folder = tmp_path / "store"
-    shutil.copytree(demo_store, folder)
-    services = open_services(db_path=folder / "r.db")
-    yield services
-    services.db.dispose()
 
 
 def dry(services: Services, op: str, path: str, value: object = None) -> object:
@@ -139,9 +121,9 @@ def test_unknown_names_and_cancelling(demo: Services) -> None:
     assert demo.value_impact(cancelled=lambda: True).cancelled
 
 
-def test_the_cli_dry_run_says_what_changes(demo_store: Path, tmp_path: Path) -> None:
+def test_the_cli_dry_run_says_what_changes(demo_template: Path, tmp_path: Path) -> None:
     folder = tmp_path / "store"
-    shutil.copytree(demo_store, folder)
+    shutil.copytree(demo_template, folder)
     db = str(folder / "r.db")
     result = CliRunner().invoke(
         main,
