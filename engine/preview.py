@@ -24,6 +24,7 @@ from engine.cel import (
 from engine.cel.budget import past_deadline, time_exceeded
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
+from engine.records import record_label as record_label  # re-exported: its old home
 
 if TYPE_CHECKING:
     from engine.sync.simulate import IdentityImpact
@@ -140,13 +141,6 @@ def _error_dict(problem: Problem | None, caret: str) -> dict[str, Any] | None:
         "hint": problem.hint,
         "caret": caret,
     }
-
-
-def record_label(record: Record) -> str:
-    if isinstance(record, AccountRecord):
-        name = record.display_name or record.email or record.username
-        return f"{record.app_id}:{record.external_id}" + (f" ({name})" if name else "")
-    return record.email or record.display_name or f"user {record.id}"
 
 
 def _compile(

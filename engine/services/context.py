@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.cel import CelEngine, CelLimits
-from engine.config.model import RosterConfig
 from engine.errors import RosterError
 from engine.records import Population
 from engine.store.db import Database
 from engine.store.models import Run
 from engine.store.repo import config_versions, get_meta, load_config, load_population, stable_hash
+
+if TYPE_CHECKING:
+    from engine.cel import CelEngine, CelLimits
+    from engine.config.model import RosterConfig
 
 
 class ServiceContext:
@@ -41,6 +44,8 @@ class ServiceContext:
             return None
 
     def cel(self) -> CelEngine:
+        from engine.cel import CelEngine  # cel-python is imported when CEL is first needed
+
         population = self.population()
         with self._lock:
             if self._cel is None:
@@ -53,6 +58,8 @@ class ServiceContext:
 
     def _limits(self) -> CelLimits:
         """The CEL budgets of the stored configuration (settings.cel)."""
+        from engine.cel import CelLimits
+
         try:
             return CelLimits.of(self.config().settings.cel)
         except RosterError:  # a damaged configuration is reported where it is read
