@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.records import Population
 from engine.store.db import Database
@@ -33,7 +34,7 @@ class ServiceContext:
     def population(self) -> Population:
         with self._lock:
             if self._population is None:
-                with self.db.session() as session:
+                with self.db.session() as session, collector_paused():
                     self._population = load_population(session)
             return self._population
 
