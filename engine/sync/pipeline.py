@@ -34,7 +34,7 @@ from engine.store.repo import (
     set_meta,
 )
 from engine.sync import writer
-from engine.sync.attributes import compile_attributes, run_attributes
+from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.incremental import APPLIED, needs_everyone, section_changed, sync_signature
@@ -307,6 +307,8 @@ def _run_locked(
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
             )
+            if _refresh_read_back(db, state, run_id, definitions, cel):
+                settled = None  # a value moved after the push: the next run pushes it
             _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
@@ -396,6 +398,45 @@ def _push(
         with db.session() as session, session.begin():
             writer.write_push(session, state, run_id, pushes, failures, relisted)
     committed.add("push")
+
+
+def _refresh_read_back(
+    db: Database,
+    state: WorkState,
+    run_id: int,
+    definitions: list[AttributeDef],
+    cel: CelEngine,
+) -> bool:
+    """The accounts this run pushed to or created, as the apps now list them, are sources of
+    their owners' attributes: compute those owners' attributes again, so that the values last
+    seen from every source are what a sync reconsidering everyone would find (the store then
+    does not depend on whether the next run is incremental). Returns whether a value changed."""
+    owners = {state.accounts[key].owner_id for key in state.read_back if key in state.accounts}
+    owners.discard(None)
+    if not owners:
+        return False
+    apps = {app_id for app_id, _ in state.read_back}
+    relevant = [
+        d for d in definitions if any(s.app in apps or s.program is not None for s in d.sources)
+    ]
+    if not relevant:
+        return False
+    planned, state.changes = state.changes, []
+    state.dirty_attributes, state.dirty_users = set(), set()
+    cel.population = state.population()
+    try:
+        with cel.stage_budget("attributes"):
+            run_attributes(
+                state, relevant, cel, StageReport("attributes"), only={o for o in owners if o}
+            )
+    finally:
+        cel.population = None
+    moved = bool(state.changes)
+    if state.dirty_attributes or state.dirty_users:
+        with db.session() as session, session.begin():
+            writer.write_attributes(session, state, run_id)
+    state.changes = planned + state.changes
+    return moved
 
 
 def _count(n: int, noun: str) -> str:

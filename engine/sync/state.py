@@ -97,6 +97,7 @@ class WorkState:
         self.dirty_grants: set[str] = set()  # apps whose entitlements or grants changed
         self.changed_grants: set[AccountKey] = set()  # accounts whose grants changed
         self.previous_owners: set[int] = set()  # owners an account was taken from this run
+        self.read_back: set[AccountKey] = set()  # accounts a push changed, as read back
         self.disabled_backing: set[int] = set()  # people unlinked from a disabled directory
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import

@@ -331,6 +331,7 @@ def write_push(
                 continue
             _copy_listed(item, account)
             state.fingerprints[key] = digest
+            state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
         statement = update(Account).where(col(Account.id) == bindparam("_id"))
         for batch in _batches(rows):
@@ -355,6 +356,7 @@ def write_provisioned(
         key = (creation.app_id, listed.external_id)
         state.accounts[key] = account
         state.fingerprints[key] = fingerprint(listed)
+        state.read_back.add(key)
         rows.append(
             {
                 **_account_row(state, account),
