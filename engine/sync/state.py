@@ -90,6 +90,7 @@ class WorkState:
         self.changes: list[PlannedChange] = []
         self.new_accounts: set[AccountKey] = set()
         self.dirty_accounts: set[AccountKey] = set()  # imported fields changed
+        self.refingerprinted: set[AccountKey] = set()  # same fields, another fingerprint
         self.dirty_links: set[AccountKey] = set()  # owner / link kind / pin changed
         self.new_users: set[int] = set()
         self.dirty_users: set[int] = set()

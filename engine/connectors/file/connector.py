@@ -57,6 +57,15 @@ class FileConnector:
     def list_all(self) -> Listing:
         return self._file().load().listing
 
+    def list_changed(self, known: Mapping[str, str]) -> Listing:
+        """Everything, but the accounts whose record is known by its digest (digest ->
+        external id, from the last listing's `digests`) are only named (`Listing.unchanged`),
+        never parsed: a YAML file's record is recognised by its text."""
+        store = self._file()
+        if isinstance(store, YamlStore):
+            return store.list_changed(known)
+        return store.load().listing
+
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""
         listing = self.list_all()
