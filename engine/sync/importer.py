@@ -5,6 +5,7 @@ accounts exactly as they were and the failure is reported."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
@@ -21,6 +22,21 @@ def connector_spec(app: App, base_dir: Path) -> ConnectorSpec:
     return ConnectorSpec(
         app_id=app.id, kind=app.connector, settings=dict(app.settings), base_dir=base_dir
     )
+
+
+def source_version_of(connector: Any, app_id: str, stamps: dict[str, str] | None) -> str | None:
+    """The connector's source version; from `stamps` (app -> "stamp|version") when the
+    connector's `source_stamp` says its data is untouched since, and recorded there."""
+    source_stamp = getattr(connector, "source_stamp", None)
+    stamp = source_stamp() if source_stamp is not None and stamps is not None else None
+    if stamp and stamps is not None:
+        cached_stamp, _, cached_version = stamps.get(app_id, "").partition("|")
+        if cached_stamp == stamp and cached_version:
+            return cached_version
+    version: str | None = connector.source_version()
+    if stamp and version is not None and stamps is not None:
+        stamps[app_id] = f"{stamp}|{version}"
+    return version
 
 
 def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageReport) -> set[str]:
@@ -52,7 +68,7 @@ def _import_app(
     app_id = app.id
     try:
         connector = make_connector(connector_spec(app, base_dir))
-        version = connector.source_version()
+        version = source_version_of(connector, app_id, state.stamps)
         if version is not None and version == state.source_versions.get(app_id):
             # the app's data is byte for byte what the last import stored
             imported.add(app_id)

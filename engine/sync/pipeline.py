@@ -37,7 +37,14 @@ from engine.sync import writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
-from engine.sync.incremental import APPLIED, needs_everyone, section_changed, sync_signature
+from engine.sync.incremental import (
+    APPLIED,
+    load_stamps,
+    needs_everyone,
+    save_stamps,
+    section_changed,
+    sync_signature,
+)
 from engine.sync.loading import load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
@@ -205,13 +212,18 @@ def _run_locked(
         assert run_id is not None
         apps = list(config.apps)
         manual = get_meta(session, "manual_generation")
+        stamps = load_stamps(session)
+        stamped = dict(stamps)
         signature = sync_signature(
-            apps, base_dir, versions, manual, requests_digest(config, base_dir)
+            apps, base_dir, versions, manual, requests_digest(config, base_dir), stamps
         )
+        save_stamps(session, stamps, stamped)  # a cache of what the files hold: kept always
+        session.commit()
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)
+        state.stamps = stamps
         population = population_sizes(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
         full = needs_everyone(session, run_id, versions) or manual != get_meta(
@@ -391,13 +403,30 @@ def _push(
         relisted = {}
         for app_id, connector in connectors.items():
             try:
-                relisted[app_id] = (connector.list_all(), connector.source_version())
+                relisted[app_id] = (
+                    _read_back(connector, state, app_id),
+                    connector.source_version(),
+                )
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
                 report.fail(app_id, f"could not be read back after pushing: {exc}")
         with db.session() as session, session.begin():
             writer.write_push(session, state, run_id, pushes, failures, relisted)
     committed.add("push")
+
+
+def _read_back(connector: Any, state: WorkState, app_id: str) -> Any:
+    """What the app lists after a push: with `list_changed`, only the records that differ from
+    what the store holds (the pushed ones, and any the app changed meanwhile), else all."""
+    list_changed = getattr(connector, "list_changed", None)
+    if list_changed is None:
+        return connector.list_all()
+    known = {
+        digest: external_id
+        for (app, external_id), digest in state.fingerprints.items()
+        if app == app_id and digest
+    }
+    return list_changed(known)
 
 
 def _refresh_read_back(
@@ -486,11 +515,13 @@ def _settle(
 ) -> None:
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once."""
+    stamps: dict[str, str] = {}
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(config.apps)
         requests = requests_digest(config, base_dir)
-        settled = sync_signature(apps, base_dir, versions, manual, requests)
+        settled = sync_signature(apps, base_dir, versions, manual, requests, stamps)
     with db.session() as session, session.begin():
+        save_stamps(session, stamps, {})
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)

@@ -3,6 +3,8 @@ parsing it (`list_changed`), and reads the file whole whenever that could be wro
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from engine.connectors.base import ConnectorSpec
 from engine.connectors.file import FileConnector, yaml_store
 from engine.connectors.file.chunks import split_accounts
 from engine.errors import ConnectorError
+from engine.services import Services
 
 FILE = """\
 # an app
@@ -137,3 +140,42 @@ def test_a_grant_to_a_gone_account_is_still_refused(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError) as caught:
         c.list_changed(known)
     assert "no account with id 'a3'" in caught.value.message
+
+
+def test_a_stamp_is_given_only_for_files_settled_on_disk(tmp_path: Path) -> None:
+    c = connector(tmp_path, FILE)
+    path = tmp_path / "app.yaml"
+    assert c.source_stamp() is None  # just written: a write in the same clock tick could hide
+    old = time.time() - 10
+    os.utime(path, (old, old))
+    stamp = c.source_stamp()
+    assert stamp is not None and stamp == c.source_stamp()
+    path.write_text(FILE.replace("Ann", "Anh"), encoding="utf-8")  # same size, new content
+    assert c.source_stamp() is None
+    os.utime(path, (old + 1, old + 1))
+    assert c.source_stamp() not in (None, stamp)
+
+
+def test_a_settled_sync_reads_no_file_whose_stamp_is_unchanged(
+    demo: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old = time.time() - 10
+    for path in (tmp_path / "r-demo").rglob("*"):
+        os.utime(path, (old, old))
+    assert demo.sync().changes == []  # records the stamps
+    read: list[str] = []
+    original = FileConnector.source_version
+
+    def counting(self: FileConnector) -> str | None:
+        read.append(self.app_id)
+        return original(self)
+
+    monkeypatch.setattr(FileConnector, "source_version", counting)
+    again = demo.sync()
+    assert again.changes == [] and "apps_unchanged" in again.stages[0].counts
+    assert read == []
+    # a changed file is read (and its new data imported)
+    hr = tmp_path / "r-demo" / "apps" / "hr.yaml"
+    hr.write_text(hr.read_text(encoding="utf-8").replace("Head of Engineering", "Head of Eng"))
+    moved = demo.sync()
+    assert "hr" in read and any(c["new"] == "Head of Eng" for c in moved.changes)
