@@ -45,7 +45,7 @@ from engine.sync.incremental import (
     section_changed,
     sync_signature,
 )
-from engine.sync.loading import load_state
+from engine.sync.loading import load_attribute_states, load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
@@ -222,7 +222,7 @@ def _run_locked(
         if signature is not None and signature == get_meta(session, "last_sync_signature"):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
-        state = load_state(session)
+        state = load_state(session, attributes=False)
         state.stamps = stamps
         population = population_sizes(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
@@ -272,14 +272,11 @@ def _run_locked(
             for definition in definitions
             for source in definition.sources
         )
+        only = None if full or volatile else state.touched_users()
+        with db.session() as session:  # only the states of the people it considers
+            load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
-            run_attributes(
-                state,
-                definitions,
-                cel,
-                reports[3],
-                only=None if full or volatile else state.touched_users(),
-            )
+            run_attributes(state, definitions, cel, reports[3], only=only)
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
         with cel.stage_budget("push"):
@@ -450,6 +447,8 @@ def _refresh_read_back(
     ]
     if not relevant:
         return False
+    with db.session() as session:  # every state of theirs: they are written whole
+        load_attribute_states(session, state, {o for o in owners if o})
     planned, state.changes = state.changes, []
     state.dirty_attributes, state.dirty_users = set(), set()
     cel.population = state.population()

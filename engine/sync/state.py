@@ -87,6 +87,8 @@ class WorkState:
         self.fingerprints = fingerprints
         self.users: dict[int, UserRecord] = {u.id: u for u in users}
         self.attributes = attributes
+        # people whose stored attribute states are loaded (None: everyone's)
+        self.attributes_for: set[int] | None = None
         self.changes: list[PlannedChange] = []
         self.new_accounts: set[AccountKey] = set()
         self.dirty_accounts: set[AccountKey] = set()  # imported fields changed
