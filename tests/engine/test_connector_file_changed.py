@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from engine.connectors.base import ConnectorSpec
-from engine.connectors.file import FileConnector, yaml_store
+from engine.connectors.file import FileConnector, chunks, yaml_store
 from engine.connectors.file.chunks import split_accounts
 from engine.errors import ConnectorError
 from engine.services import Services
+from engine.setup import sample_dir
 
 FILE = """\
 # an app
@@ -179,3 +180,16 @@ def test_a_settled_sync_reads_no_file_whose_stamp_is_unchanged(
     hr.write_text(hr.read_text(encoding="utf-8").replace("Head of Engineering", "Head of Eng"))
     moved = demo.sync()
     assert "hr" in read and any(c["new"] == "Head of Eng" for c in moved.changes)
+
+
+@pytest.mark.parametrize("app", ["hr", "ad", "entra", "idp", "slack", "github"])
+def test_the_quick_split_agrees_with_the_careful_one(app: str) -> None:
+    text = (sample_dir() / "apps" / f"{app}.yaml").read_text(encoding="utf-8")
+    for variant in (text, FILE, text.replace("\ngrants:", "\n# the grants\n\ngrants:")):
+        quick, careful = split_accounts(variant), chunks._split_lines(variant)
+        assert quick is not None and careful is not None
+        assert (quick.before, quick.items, quick.after) == (
+            careful.before,
+            careful.items,
+            careful.after,
+        )
