@@ -9,8 +9,9 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
 from engine.config.model import App as AppConfig
@@ -54,8 +55,11 @@ def sync_signature(
 
 def load_stamps(session: Session) -> dict[str, str]:
     """The apps' last file-system stamps with their versions (see `sync_signature`)."""
-    rows = session.execute(
-        select(col(Meta.key), col(Meta.value)).where(col(Meta.key).startswith("source_stamp:"))
+    rows = cast(  # sqlmodel's Session.execute drops the row types
+        "Result[str, str]",
+        session.execute(
+            select(col(Meta.key), col(Meta.value)).where(col(Meta.key).startswith("source_stamp:"))
+        ),
     )
     return {key.removeprefix("source_stamp:"): value for key, value in rows}
 
