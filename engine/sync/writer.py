@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
-from engine.connectors.fingerprint import fingerprint
+from engine.connectors.fingerprint import fingerprint, fingerprint_in
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.store.models import (
     AccessRequest,
@@ -97,6 +97,12 @@ def write_import(
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
     rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
     statement = update(Account).where(col(Account.id) == bindparam("_id"))
+    for batch in _batches(rows):
+        session.connection().execute(statement, batch)
+    rows = [
+        {"_id": state.accounts[k].id, "fingerprint": state.fingerprints[k]}
+        for k in sorted(state.refingerprinted - state.dirty_accounts - state.new_accounts)
+    ]
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     for app_id in sorted(state.dirty_grants):
@@ -326,11 +332,12 @@ def write_push(
         for item in listing.accounts:
             key = (app_id, item.external_id)
             account = state.accounts.get(key)
-            digest = fingerprint(item)
+            digest = fingerprint_in(listing, item)
             if account is None or state.fingerprints.get(key) == digest:
                 continue
             _copy_listed(item, account)
             state.fingerprints[key] = digest
+            state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
         statement = update(Account).where(col(Account.id) == bindparam("_id"))
         for batch in _batches(rows):
@@ -355,6 +362,7 @@ def write_provisioned(
         key = (creation.app_id, listed.external_id)
         state.accounts[key] = account
         state.fingerprints[key] = fingerprint(listed)
+        state.read_back.add(key)
         rows.append(
             {
                 **_account_row(state, account),
