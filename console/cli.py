@@ -535,6 +535,7 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     echo(f"{data.user} · {data.attribute} ({data.mode} mode)")
     echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
     echo(f"  source: {data.source or '(none)'}")
+    echo(f"  why:    {data.reason}")
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (
@@ -1081,8 +1082,9 @@ def app_test(app_id: str, as_json: bool) -> None:
 
 
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
-# their own module; importing it registers them on `config` and `main`.
-from console import cli_edit  # noqa: E402, F401
+# their own module; importing it registers them on `config` and `main`. So do `status` and
+# `people show`.
+from console import cli_edit, cli_people  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,6 +8,7 @@ deletion threshold with its typed deletions in threshold.py."""
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from engine.sync.provisioning import (
     requests_digest,
 )
 from engine.sync.push import PushItem, plan_push, send
-from engine.sync.state import PlannedChange, StageReport, WorkState
+from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,
     DeletionKind,
@@ -102,6 +103,9 @@ class SyncResult:
     removals: dict[Deletion, list[str]] = field(default_factory=dict)  # typed, by cause
     error: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
+    # attribute values kept because only a vanished source account would have cleared them;
+    # --allow-deletes (or the console's confirmation) clears them
+    held: list[HeldBlank] = field(default_factory=list)
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -140,6 +144,8 @@ class SyncResult:
             "deletions": self.deletions,
             "error": self.error,
             "failures": self.failures,
+            "held": [h.as_dict() for h in self.held[:limit]],
+            "held_total": len(self.held),
             "seconds": self.seconds,
         }
 
@@ -208,9 +214,17 @@ def _run_locked(
         signature = sync_signature(
             apps, base_dir, versions, manual, requests_digest(config, base_dir)
         )
-        if signature is not None and signature == get_meta(session, "last_sync_signature"):
+        held_before = load_held(session)
+        # values held by the last applied run wait for --allow-deletes: such a run must
+        # reconsider their people even when nothing else changed
+        release = allow_deletes and bool(held_before)
+        if (
+            not release
+            and signature is not None
+            and signature == get_meta(session, "last_sync_signature")
+        ):
             settled_by = get_meta(session, "last_settled_run")
-            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
+            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before)
         state = load_state(session)
         population = population_sizes(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
@@ -266,7 +280,18 @@ def _run_locked(
                 definitions,
                 cel,
                 reports[3],
-                only=None if full or volatile else state.touched_users(),
+                only=(
+                    None
+                    if full or volatile
+                    else state.touched_users() | {h.user_id for h in held_before}
+                ),
+                hold=not allow_deletes,
+            )
+        result.held = state.held
+        if state.held:
+            reports[3].notes.append(
+                f"{_count(len(state.held), 'value')} held: clearing them comes only from source "
+                "accounts gone from their apps; sync with --allow-deletes to clear them"
             )
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
@@ -303,6 +328,8 @@ def _run_locked(
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
+            with db.session() as session, session.begin():
+                save_held(session, state.held)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
@@ -455,8 +482,26 @@ def _settle(
         set_meta(session, "applied_manual_generation", manual)
 
 
+def load_held(session: Any) -> list[HeldBlank]:
+    """The values the last applied run held (see `HeldBlank`)."""
+    try:
+        raw = json.loads(get_meta(session, "held_blanks") or "[]")
+        return [HeldBlank.from_dict(item) for item in raw]
+    except (ValueError, TypeError, KeyError):
+        return []  # unreadable: the next full run lists them again
+
+
+def save_held(session: Any, held: list[HeldBlank]) -> None:
+    set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
+
+
 def _nothing_changed(
-    db: Database, run_id: int, dry_run: bool, apps: int, settled_by: str
+    db: Database,
+    run_id: int,
+    dry_run: bool,
+    apps: int,
+    settled_by: str,
+    held: list[HeldBlank] | None = None,
 ) -> SyncResult:
     report = StageReport("import")
     since = f" since run {settled_by}" if settled_by else ""
@@ -466,7 +511,14 @@ def _nothing_changed(
     )
     report.bump("apps_unchanged", apps)
     stages = [report, *(StageReport(name) for name in STAGES[1:])]
+    if held:
+        stages[3].bump("held", len(held))
+        stages[3].problems.extend(h.line for h in held)
+        stages[3].notes.append(
+            f"{_count(len(held), 'value')} still held: sync with --allow-deletes to clear them"
+        )
     result = SyncResult(run_id, "planned" if dry_run else "applied", dry_run, stages, [])
+    result.held = list(held or [])
     with db.session() as session, session.begin():
         session.execute(
             update(Run)
@@ -475,7 +527,12 @@ def _nothing_changed(
                 status=result.status,
                 ended_at=utcnow(),
                 error="",
-                counts={"import": {"apps_unchanged": apps}, "changes": 0},
+                counts={
+                    "import": {"apps_unchanged": apps},
+                    "changes": 0,
+                    **({"attributes": {"held": len(held)}} if held else {}),
+                    **({"problems": {"attributes": [h.line for h in held[:200]]}} if held else {}),
+                },
             )
         )
     return result

@@ -3,6 +3,12 @@ same calls the CLI makes."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
 from sqlalchemy import select
 
 from engine.services import Services
@@ -31,3 +37,137 @@ def test_an_account_linked_by_hand_lends_no_merge_keys(demo: Services) -> None:
     after = owners(demo, "john.bjork@example.com")
     assert after.pop(idp) == ann.id  # the hand-made link holds
     assert all(after[key] == john.id for key in after), after  # John keeps the rest
+
+
+# --- a person whose HR record vanishes but whom the IdP keeps --------------------------------
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def rewrite_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def ad_profile(folder: Path, external_id: str) -> dict[str, Any]:
+    data = yaml.safe_load((folder / "r-demo" / "apps" / "ad.yaml").read_text(encoding="utf-8"))
+    return next(a["profile"] for a in data["accounts"] if a["id"] == external_id)
+
+
+def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
+    demo: Services, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "r.db")
+    # ad-core writes to everyone with an AD account (the demo's rule spares people HR does not
+    # know): without the hold, John's blanks would be pushed to AD in the same run
+    code, out, err = cli(
+        "config",
+        "set",
+        "push_rules.ad-core.targeting.cel",
+        'subject.status == UserStatus.ENABLED && c1.user.v1.HasApp(subject, "ad")',
+        "--db",
+        db,
+    )
+    assert code == 0, out + err
+    assert cli("sync", "--db", db)[0] == 0
+    assert ad_profile(tmp_path, "john.bjork")["extensionAttribute1"] == "CC-2200"
+
+    rewrite_yaml(
+        tmp_path / "r-demo" / "apps" / "hr.yaml",
+        lambda d: d.update(accounts=[a for a in d["accounts"] if a["id"] != "E10003"]),
+    )
+    code, out, _ = cli("sync", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    plan = json.loads(out)
+    held = {h["attribute"]: h for h in plan["held"]}
+    assert set(held) == {
+        "manager_email",
+        "employment_type",
+        "employment_status",
+        "cost_center",
+        "phone",
+        "location",
+        "country",
+    }
+    assert held["cost_center"] == {
+        "user_id": held["cost_center"]["user_id"],
+        "person": "john.bjork@example.com",
+        "attribute": "cost_center",
+        "value": "CC-2200",
+        "accounts": ["hr:E10003"],
+    }
+    john = [c for c in plan["changes"] if c["object_id"].startswith("john.bjork")]
+    assert [c for c in john if c["stage"] in ("attributes", "push")] == []
+    attributes = next(s for s in plan["stages"] if s["name"] == "attributes")
+    assert attributes["counts"]["held"] == 7
+    assert any("cost_center held at 'CC-2200'" in p for p in attributes["problems"])
+
+    # the applied run does what its dry run said
+    code, out, _ = cli("sync", "--json", "--db", db)
+    assert code == 0
+    applied = json.loads(out)
+    assert applied["changes"] == plan["changes"] and applied["held"] == plan["held"]
+    assert ad_profile(tmp_path, "john.bjork")["extensionAttribute1"] == "CC-2200"
+    assert demo.explain("john.bjork@example.com", "cost_center").reason.startswith("held:")
+
+    # the person is flagged where an admin looks
+    code, out, _ = cli("people", "show", "john.bjork@example.com", "--json", "--db", db)
+    assert code == 0
+    person = json.loads(out)
+    assert person["flags"] == ["lost their hr record (hr:E10003); kept by idp"]
+    assert {a["name"]: a["value"] for a in person["attributes"]}["cost_center"] == "CC-2200"
+    code, out, _ = cli("people", "show", "john.bjork@example.com", "--db", db)
+    assert "! lost their hr record (hr:E10003); kept by idp" in out
+    code, out, _ = cli("status", "--json", "--db", db)
+    board = json.loads(out)
+    assert board["held"] == 7
+    lost = next(c for c in board["care"] if c["key"] == "lost_primary")
+    assert lost["items"] == [
+        "john.bjork@example.com: lost their hr record (hr:E10003); kept by idp"
+    ]
+    assert lost["total"] == 1
+
+    # nothing new: the run says the values are still held
+    code, out, _ = cli("sync", "--db", db)
+    assert code == 0
+    assert "7 values still held: sync with --allow-deletes to clear them" in out
+
+    # --allow-deletes releases them: the values are cleared and the blanks pushed
+    code, out, _ = cli("sync", "--allow-deletes", "--json", "--db", db)
+    assert code == 0
+    released = json.loads(out)
+    assert released["held"] == []
+    cleared = {
+        c["field"]
+        for c in released["changes"]
+        if c["stage"] == "attributes" and c["object_id"] == "john.bjork@example.com"
+    }
+    assert cleared == set(held)
+    assert ad_profile(tmp_path, "john.bjork").get("extensionAttribute1", "") == ""
+    code, out, _ = cli("status", "--json", "--db", db)
+    assert json.loads(out)["held"] == 0
+    code, out, _ = cli("sync", "--json", "--db", db)
+    assert json.loads(out)["held"] == [] and json.loads(out)["changes"] == []
+
+
+def test_a_removal_with_the_account_still_listed_is_not_held(demo: Services, tmp_path: Path) -> None:
+    # HR blanks John's cost centre itself: that is a real removal, not a vanished account
+    def blank(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account["id"] == "E10003":
+                account["profile"].pop("cost_center")
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", blank)
+    result = demo.sync(dry_run=True)
+    assert result.held == []
+    assert [(c.object_id, c.field, c.new) for c in result.planned if c.stage == "attributes"] == [
+        ("john.bjork@example.com", "cost_center", "")
+    ]
