@@ -326,6 +326,9 @@ class UsersScreen(RosterScreen):
         text.append("\n")
         text.append(safe(user.status), style="green" if user.status == "ENABLED" else "bold yellow")
         text.append(f" {safe(user.type)}", style="dim")
+        for flag in detail.flags:
+            text.append("\n! ", style="bold yellow")
+            text.append(safe(flag), style="bold yellow")
         parts = [
             ("employee id", user.employee_id),
             ("username", user.username),

@@ -158,7 +158,9 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
     assert json.loads(out)["held"] == [] and json.loads(out)["changes"] == []
 
 
-def test_a_removal_with_the_account_still_listed_is_not_held(demo: Services, tmp_path: Path) -> None:
+def test_a_removal_with_the_account_still_listed_is_not_held(
+    demo: Services, tmp_path: Path
+) -> None:
     # HR blanks John's cost centre itself: that is a real removal, not a vanished account
     def blank(data: dict[str, Any]) -> None:
         for account in data["accounts"]:
