@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config.model import RosterConfig
-from engine.records import AccountRecord, Population, UserRecord
+from engine.records import AccountRecord, Population, UserRecord, norm_key
 
 #: How many of a list the dashboard and `roster status` name before "and N more".
 SHOWN = 10
@@ -84,20 +84,65 @@ def enabled_target_accounts(
     user: UserRecord, accounts: list[AccountRecord], targets: set[str]
 ) -> str:
     """ "disabled, but still enabled in ad:ann.lee" for a disabled or removed person with
-    enabled accounts in push-target apps; "" otherwise."""
+    enabled accounts in push-target apps; "" otherwise. For a removed person, `accounts` are
+    best found with `still_linked_or_matching` (removal hands their accounts back)."""
     if user.status not in ("DISABLED", "DELETED"):
         return ""
-    live = [_key(a) for a in accounts if a.app_id in targets and a.status == "ENABLED"]
+    live = sorted({_key(a) for a in accounts if a.app_id in targets and a.status == "ENABLED"})
     if not live:
         return ""
     state = "removed" if user.status == "DELETED" else "disabled"
-    return f"{state}, but still enabled in {', '.join(sorted(live))}"
+    return f"{state}, but still enabled in {', '.join(live)}"
+
+
+def _keys_of_user(user: UserRecord) -> set[str]:
+    return {norm_key(k) for k in [user.email, *user.emails, *user.employee_ids] if k}
+
+
+def _keys_of_account(account: AccountRecord) -> set[str]:
+    return {norm_key(k) for k in [account.email, *account.emails, *account.employee_ids] if k}
+
+
+def unowned_target_index(
+    population: Population, targets: set[str]
+) -> dict[str, list[AccountRecord]]:
+    """Enabled accounts of push-target apps that nobody owns, by email and employee id: a
+    removed person's accounts are handed back by the ownership stage, and are found again
+    through the identifiers the person last had."""
+    index: dict[str, list[AccountRecord]] = {}
+    for account in population.accounts:
+        if account.owner_id is None and account.app_id in targets and account.status == "ENABLED":
+            for key in _keys_of_account(account):
+                index.setdefault(key, []).append(account)
+    return index
+
+
+def still_linked_or_matching(
+    user: UserRecord,
+    population: Population,
+    index: dict[str, list[AccountRecord]],
+) -> list[AccountRecord]:
+    """The person's accounts, and for a removed person also the unowned target accounts that
+    carry one of their emails or employee ids."""
+    accounts = population.accounts_of(user.id)
+    if user.status == "DELETED":
+        found = {id(a): a for a in accounts}
+        for key in _keys_of_user(user):
+            for account in index.get(key, ()):
+                found.setdefault(id(account), account)
+        accounts = list(found.values())
+    return accounts
 
 
 def disabled_with_enabled_accounts(population: Population, targets: set[str]) -> CareList:
+    index = unowned_target_index(population, targets)
     items = []
     for user in population.users:
-        flag = enabled_target_accounts(user, population.accounts_of(user.id), targets)
+        if user.status not in ("DISABLED", "DELETED"):
+            continue
+        flag = enabled_target_accounts(
+            user, still_linked_or_matching(user, population, index), targets
+        )
         if flag:
             items.append(f"{person_label(user)}: {flag}")
     return _bounded(

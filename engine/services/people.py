@@ -17,6 +17,8 @@ from engine.services.care import (
     enabled_target_accounts,
     lost_primary_flag,
     push_targets,
+    still_linked_or_matching,
+    unowned_target_index,
 )
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
@@ -223,11 +225,20 @@ class PeopleService:
         ]
         config = self.ctx.config()
         mine = population.accounts_of(user_id)
+        targets = push_targets(config)
         flags = [
             flag
             for flag in (
                 lost_primary_flag(user, mine, directory_order(config)),
-                enabled_target_accounts(user, mine, push_targets(config)),
+                enabled_target_accounts(
+                    user,
+                    still_linked_or_matching(
+                        user, population, unowned_target_index(population, targets)
+                    )
+                    if user.status == "DELETED"
+                    else mine,
+                    targets,
+                ),
             )
             if flag
         ]

@@ -173,3 +173,77 @@ def test_a_removal_with_the_account_still_listed_is_not_held(
     assert [(c.object_id, c.field, c.new) for c in result.planned if c.stage == "attributes"] == [
         ("john.bjork@example.com", "cost_center", "")
     ]
+
+
+def test_manager_cycles_of_any_length_each_once_and_bounded() -> None:
+    from engine.records import Population, UserRecord
+    from engine.services.care import SHOWN, manager_cycles
+
+    def person(i: int, manager: str | None) -> UserRecord:
+        return UserRecord(
+            id=i,
+            email=f"p{i}@x.example",
+            attributes={"manager_email": [manager] if manager else []},
+        )
+
+    people = [
+        person(1, "p2@x.example"),  # 1 -> 2 -> 3 -> 1
+        person(2, "p3@x.example"),
+        person(3, "p1@x.example"),
+        person(4, "p1@x.example"),  # reports into the cycle, is not part of it
+        person(5, "p5@x.example"),  # their own manager
+        person(6, None),
+    ]
+    # and many two-person cycles, to see the list bounded
+    for i in range(100, 100 + 2 * (SHOWN + 2), 2):
+        people += [person(i, f"p{i + 1}@x.example"), person(i + 1, f"p{i}@x.example")]
+    cycles = manager_cycles(Population(people))
+    assert cycles.total == 2 + SHOWN + 2 and len(cycles.items) == SHOWN
+    assert cycles.items[:3] == [
+        "p1@x.example → p2@x.example → p3@x.example → p1@x.example",
+        "p5@x.example → p5@x.example",
+        "p100@x.example → p101@x.example → p100@x.example",
+    ]
+
+
+def test_roster_status_names_people_literally(demo: Services, tmp_path: Path) -> None:
+    # a display name with terminal controls in HR: the status text shows them escaped
+    def cycle(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account["id"] == "E10001":
+                account["profile"]["manager_email"] = "amara.martinez@example.com"
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", cycle)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--db", db)
+    assert code == 0
+    assert "Manager cycles: 1" in out
+    assert (
+        "  margaret.okafor@example.com → amara.martinez@example.com → margaret.okafor@example.com"
+        in out
+    )
+    code, out, _ = cli("status", "--json", "--db", db)
+    care = {c["key"]: c for c in json.loads(out)["care"]}
+    assert care["manager_cycles"]["total"] == 1
+
+
+def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) -> None:
+    # Priya Shah leaves: HR disables her, and so does the IdP; AD and Entra still have her on
+    def leave(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if "priya.shah@example.com" in (account.get("email"), account.get("username")):
+                account["status"] = "DISABLED"
+                account["profile"]["employment_status"] = "TERMINATED"
+
+    for app in ("hr", "idp"):
+        rewrite_yaml(tmp_path / "r-demo" / "apps" / f"{app}.yaml", leave)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    care = {c["key"]: c for c in json.loads(out)["care"]}
+    leavers = care["disabled_with_enabled_accounts"]
+    expected = "removed, but still enabled in ad:priya.shah, entra:priya.shah@example.com"
+    assert f"priya.shah@example.com: {expected}" in leavers["items"]
+    code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
+    assert json.loads(out)["flags"] == [expected]
