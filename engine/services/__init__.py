@@ -42,7 +42,7 @@ from engine.services.context import ServiceContext
 from engine.services.dashboard import AppSummary, Dashboard
 from engine.services.editing import AuditEntry, ConfigEdit, EditResult
 from engine.services.facade import Services, open_services
-from engine.services.impact import ImpactProgress, ListKind
+from engine.services.impact import ImpactProgress, LinkImpact, ListKind
 from engine.services.people import (
     AttributeRow,
     Explanation,
@@ -147,6 +147,7 @@ __all__ = [
     "DirectoryMatrix",
     "IdentityImpact",
     "ImpactProgress",
+    "LinkImpact",
     "ListKind",
     "MatchMatrix",
     "MatrixListing",

@@ -247,3 +247,60 @@ def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) 
     assert f"priya.shah@example.com: {expected}" in leavers["items"]
     code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
     assert json.loads(out)["flags"] == [expected]
+
+
+# --- a link shows what else it changes before it is made ---------------------------------------
+
+
+def test_link_dry_run_shows_what_the_sync_then_does(demo: Services, tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    idp = next(k for k in owners(demo, "john.bjork@example.com") if k.startswith("idp:"))
+    before = owners(demo, "john.bjork@example.com")
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    impact = json.loads(out)
+    assert (impact["dry_run"], impact["before"], impact["after"]) == (
+        True,
+        "john.bjork@example.com",
+        "ann.lee@example.com",
+    )
+    assert impact["relinked"] == [] and impact["people_removed"] == []  # lends no merge keys
+    people = {a["person"] for a in impact["attributes"]}
+    assert people == {"john.bjork@example.com", "ann.lee@example.com"}
+    assert owners(demo, "john.bjork@example.com") == before  # nothing was changed
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--db", db)
+    assert out.startswith(f"Would link {idp} to ann.lee@example.com (now: john.bjork@example.com")
+    assert "  It also changes, at the next sync:\n" in out
+    assert "john.bjork@example.com · additional_email: john.bjork@example.com → —" in out
+
+    # made for real, the next sync changes exactly those values
+    assert cli("link", idp, "ann.lee@example.com", "--db", db)[0] == 0
+    result = demo.sync()
+    done = {
+        (c.object_id, c.field, json.dumps(c.new)) for c in result.planned if c.stage == "attributes"
+    }
+    said = {(a["person"], a["attribute"], json.dumps(a["new"])) for a in impact["attributes"]}
+    assert done == said
+
+
+def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_path: Path) -> None:
+    # Elodie Taylor has no IdP account: her HR record is all that keeps her
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("unlink", "hr:E10011", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    impact = json.loads(out)
+    assert impact["people_removed"] == ["elodie.taylor@example.com"]
+    assert [(r["account"], r["before"], r["after"]) for r in impact["relinked"]] == [
+        ("ad:elodie.taylor", "elodie.taylor@example.com", None),
+        ("badge:BDG-00011", "elodie.taylor@example.com", None),
+        ("entra:elodie.taylor@example.com", "elodie.taylor@example.com", None),
+        ("slack:U02QDRJAP7Z", "elodie.taylor@example.com", None),
+    ]
+    assert impact["attributes"] == []  # a removed person's values stay as they were
+    code, out, _ = cli("unlink", "hr:E10011", "--dry-run", "--db", db)
+    assert out.splitlines()[:3] == [
+        "Would unlink hr:E10011 from elodie.taylor@example.com (nothing changed)",
+        "  It also changes, at the next sync:",
+        "    ad:elodie.taylor: elodie.taylor@example.com → nobody",
+    ]
+    assert demo.account_by_key("hr:E10011").owner_id is not None

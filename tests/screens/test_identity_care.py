@@ -110,3 +110,32 @@ async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
     assert "People disabled or removed whose accounts in push-target apps are still enabled" in care
     line = next(line for line in care.splitlines() if "oliver.grant@example.com:" in line)
     assert line.endswith("still enabled in ad:oliver.grant, entra:oliver.grant@example.com")
+
+
+async def test_the_link_confirmation_shows_what_else_changes(services: Any) -> None:
+    from textual.widgets import Input
+
+    from screens.modals.confirm import ConfirmModal
+
+    idp = next(
+        f"{a.app_id}:{a.external_id}"
+        for a in services.population().accounts
+        if a.app_id == "idp" and a.email == "john.bjork@example.com"
+    )
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await open_person(pilot, "ann lee")
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = idp
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        message = str(confirm.message)
+        assert "It also changes, at the next sync:" in message
+        assert "john.bjork@example.com · additional_email: john.bjork@example.com → —" in message
+        await pilot.press("escape")
+        await settle(pilot)
+    assert services.account_by_key(idp).link_kind != "manual"
