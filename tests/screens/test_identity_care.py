@@ -17,8 +17,8 @@ from tests.screens.test_sync_screen import demo_folder
 from tests.screens.test_users_screen import open_person
 
 
-def edit_hr(services: Any, change: Any) -> None:
-    path = demo_folder(services) / "apps" / "hr.yaml"
+def edit_hr(services: Any, change: Any, app: str = "hr") -> None:
+    path = demo_folder(services) / "apps" / f"{app}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data["accounts"])
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -90,11 +90,19 @@ async def test_the_person_screen_flags_a_lost_hr_record(services: Any) -> None:
 async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
     services: Any,
 ) -> None:
-    def cycle(accounts: list[dict[str, Any]]) -> None:
+    def cycle_and_leaver(accounts: list[dict[str, Any]]) -> None:
         ceo = next(a for a in accounts if a["id"] == "E10001")
         ceo["profile"]["manager_email"] = "amara.martinez@example.com"  # who reports to her
+        priya = next(a for a in accounts if a["id"] == "E10019")  # Priya Shah leaves
+        priya["status"] = "DISABLED"
+        priya["profile"]["employment_status"] = "TERMINATED"
 
-    edit_hr(services, cycle)
+    edit_hr(services, cycle_and_leaver)
+
+    def idp_leaver(accounts: list[dict[str, Any]]) -> None:
+        next(a for a in accounts if a["email"] == "priya.shah@example.com")["status"] = "DISABLED"
+
+    edit_hr(services, idp_leaver, "idp")
     assert services.sync().status == "applied"
     app = RosterApp(services, start="dashboard")
     async with app.run_test(size=(120, 60)) as pilot:
@@ -106,10 +114,13 @@ async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
         "margaret.okafor@example.com → amara.martinez@example.com → margaret.okafor@example.com"
         in care
     )
-    # Oliver Grant left (HR disabled) but AD and Entra still have him enabled (sample_data)
-    assert "People disabled or removed whose accounts in push-target apps are still enabled" in care
-    line = next(line for line in care.splitlines() if "oliver.grant@example.com:" in line)
-    assert line.endswith("still enabled in ad:oliver.grant, entra:oliver.grant@example.com")
+    assert (
+        "People disabled or removed whose accounts in push-target apps are still enabled: 1" in care
+    )
+    assert (
+        "priya.shah@example.com: removed, but still enabled in ad:priya.shah, "
+        "entra:priya.shah@example.com" in care
+    )
 
 
 async def test_the_link_confirmation_shows_what_else_changes(services: Any) -> None:
