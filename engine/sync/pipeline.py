@@ -328,8 +328,6 @@ def _run_locked(
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
-            with db.session() as session, session.begin():
-                save_held(session, state.held)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
@@ -381,6 +379,7 @@ def _apply(
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
+        save_held(session, state.held)  # with the values they stand for: one transaction
     committed.add("attributes")
 
 
