@@ -206,8 +206,8 @@ def test_manager_cycles_of_any_length_each_once_and_bounded() -> None:
     ]
 
 
-def test_roster_status_names_people_literally(demo: Services, tmp_path: Path) -> None:
-    # a display name with terminal controls in HR: the status text shows them escaped
+def test_roster_status_lists_a_manager_cycle(demo: Services, tmp_path: Path) -> None:
+    # the CEO's manager in HR becomes someone who reports to her
     def cycle(data: dict[str, Any]) -> None:
         for account in data["accounts"]:
             if account["id"] == "E10001":
