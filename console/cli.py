@@ -535,6 +535,7 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     echo(f"{data.user} · {data.attribute} ({data.mode} mode)")
     echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
     echo(f"  source: {data.source or '(none)'}")
+    echo(f"  why:    {data.reason}")
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (
@@ -558,15 +559,42 @@ def _print_link(data: LinkResult, as_json: bool) -> None:
     echo(f"{data.account} → {owner} ({pinned})")
 
 
+def _print_link_impact(impact: Any, as_json: bool) -> None:
+    if as_json:
+        _emit({"dry_run": True, **impact.as_dict()})
+        return
+    if impact.after is None:
+        echo(f"Would unlink {impact.account} from {impact.before or 'nobody'} (nothing changed)")
+    else:
+        echo(
+            f"Would link {impact.account} to {impact.after} (now: {impact.before or 'nobody'};"
+            " nothing changed)"
+        )
+    if impact.quiet:
+        echo("  Nothing else changes: no other account, person or attribute value.")
+        return
+    echo("  It also changes, at the next sync:")
+    for line in impact.lines():
+        echo(f"    {line}")
+
+
 @main.command()
 @_store_options
 @click.argument("account")
 @click.argument("email")
 @click.option("--no-pin", is_flag=True, help="Let later syncs' rules change the link again.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Change nothing: show what else the link would change (other accounts, attributes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def link(account: str, email: str, no_pin: bool, as_json: bool) -> None:
+def link(account: str, email: str, no_pin: bool, dry_run: bool, as_json: bool) -> None:
     """Link ACCOUNT (APP:EXTERNAL_ID) to the person with EMAIL; pinned unless --no-pin."""
+    if dry_run:
+        _print_link_impact(_services().link_impact(account, email, pin=not no_pin), as_json)
+        return
     _print_link(_services().set_link(account, email, pin=not no_pin), as_json)
 
 
@@ -574,10 +602,18 @@ def link(account: str, email: str, no_pin: bool, as_json: bool) -> None:
 @_store_options
 @click.argument("account")
 @click.option("--no-pin", is_flag=True, help="Let later syncs' rules link it again.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Change nothing: show what else unlinking would change (other accounts, attributes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def unlink(account: str, no_pin: bool, as_json: bool) -> None:
+def unlink(account: str, no_pin: bool, dry_run: bool, as_json: bool) -> None:
     """Unlink ACCOUNT (APP:EXTERNAL_ID) from its owner; pinned unlinked unless --no-pin."""
+    if dry_run:
+        _print_link_impact(_services().link_impact(account, None, pin=not no_pin), as_json)
+        return
     _print_link(_services().set_link(account, None, pin=not no_pin), as_json)
 
 
@@ -1081,8 +1117,9 @@ def app_test(app_id: str, as_json: bool) -> None:
 
 
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
-# their own module; importing it registers them on `config` and `main`.
-from console import cli_edit  # noqa: E402, F401
+# their own module; importing it registers them on `config` and `main`. So do `status` and
+# `people show`.
+from console import cli_edit, cli_people  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -61,6 +61,24 @@ STATUS_STYLES = {
 }
 
 
+def care_text(dashboard: Dashboard) -> Text:
+    """The identity decisions that need an eye (engine.services.care): each non-empty list
+    with its first items, shown literally, and how many more."""
+    text = Text()
+    for care in dashboard.care:
+        if not care.total:
+            continue
+        if text:
+            text.append("\n")
+        text.append(f"{safe(care.title)}: {care.total:,}", style="bold yellow")
+        for item in care.items:
+            text.append("\n  ")
+            text.append(safe(item, 300))
+        if care.more:
+            text.append(f"\n  … and {care.more:,} more (roster status --json)", style="dim")
+    return text
+
+
 def status_text(status: str) -> Text:
     return plain(status or "—", style=STATUS_STYLES.get((status or "").lower(), ""))
 
@@ -127,6 +145,7 @@ class DashboardScreen(RosterScreen):
             with Vertical(id="dashboard-warnings", classes="section"):
                 yield Static("Warnings", classes="section-title")
                 yield Static("…", id="warnings")
+                yield Static("", id="care")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -255,4 +274,5 @@ class DashboardScreen(RosterScreen):
                 warnings.update(text)
             else:
                 warnings.update(Text("No warnings.", style="green"))
+            self.query_one("#care", Static).update(care_text(dashboard))
             self.query_one("#dashboard-body").loading = False

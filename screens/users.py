@@ -52,6 +52,10 @@ LINK_KIND_TEXT = {
 }
 
 
+#: Lines of a link's impact its confirmation shows (the CLI's `--dry-run` shows them all).
+LINK_IMPACT_LINES = 8
+
+
 class UsersScreen(RosterScreen):
     """Search people; a person's attributes, "why", and linked accounts; link, unlink, pin."""
 
@@ -112,12 +116,14 @@ class UsersScreen(RosterScreen):
             self.detail = detail
 
     class LinkChecked(Message):
-        """The account the admin typed, and the email of its current owner (if any)."""
+        """The account the admin typed, the email of its current owner (if any), and what
+        else the link would change (engine LinkImpact)."""
 
-        def __init__(self, account: AccountRecord, owner: str | None) -> None:
+        def __init__(self, account: AccountRecord, owner: str | None, impact: Any) -> None:
             super().__init__()
             self.account = account
             self.owner = owner
+            self.impact = impact
 
     class Done(Message):
         def __init__(self, what: str) -> None:
@@ -326,6 +332,9 @@ class UsersScreen(RosterScreen):
         text.append("\n")
         text.append(safe(user.status), style="green" if user.status == "ENABLED" else "bold yellow")
         text.append(f" {safe(user.type)}", style="dim")
+        for flag in detail.flags:
+            text.append("\n! ", style="bold yellow")
+            text.append(safe(flag), style="bold yellow")
         parts = [
             ("employee id", user.employee_id),
             ("username", user.username),
@@ -470,7 +479,9 @@ class UsersScreen(RosterScreen):
         if account.owner_id is not None:
             user = self.services.population().user_by_id(account.owner_id)
             owner = self.services.label(user) if user is not None else None
-        self.post_message(self.LinkChecked(account, owner))
+        person = self.detail.user.id if self.detail is not None else None
+        impact = self.services.link_impact(key, person) if person is not None else None
+        self.post_message(self.LinkChecked(account, owner, impact))
 
     def on_users_screen_link_checked(self, message: UsersScreen.LinkChecked) -> None:
         if self.detail is None:
@@ -496,6 +507,17 @@ class UsersScreen(RosterScreen):
             text.append(safe(message.owner), style="bold yellow")
             text.append(f" now ({LINK_KIND_TEXT.get(account.link_kind or '', 'unknown')})")
             text.append(": that link is replaced.", style="bold yellow")
+        impact = message.impact
+        if impact is not None and not impact.quiet:
+            text.append("\n\nIt also changes, at the next sync:", style="bold yellow")
+            for line in impact.lines()[:LINK_IMPACT_LINES]:
+                text.append("\n  ")
+                text.append(safe(line, 200))
+            more = len(impact.lines()) - LINK_IMPACT_LINES
+            if more > 0:
+                text.append(f"\n  … and {more} more (roster link --dry-run)", style="dim")
+        elif impact is not None:
+            text.append("\n\nNothing else changes: no other account, person or value.")
         text.append("\n\n" + PIN_NOTE)
 
         def confirmed(yes: bool | None) -> None:

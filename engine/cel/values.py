@@ -25,6 +25,11 @@ EMPTY = StringType("")
 # Prefixes admins meet in the wild in front of status and type names.
 _STATUS_PREFIXES = ("USER_STATUS_", "APP_USER_TYPE_", "USER_TYPE_", "ACCOUNT_TYPE_", "STATUS_")
 _NORMALIZED: dict[str, str] = {}
+# ConductorOne's user types (`UserType.HUMAN`, `USER_TYPE_SERVICE`…) name what its app-user
+# types call USER, SERVICE_ACCOUNT and SYSTEM_ACCOUNT (the types Roster's people and accounts
+# carry): `subject.type == UserType.HUMAN` pasted from ConductorOne is true for a person.
+# AGENT has no counterpart here and equals only itself.
+_TYPE_ALIASES = {"HUMAN": "USER", "SERVICE": "SERVICE_ACCOUNT", "SYSTEM": "SYSTEM_ACCOUNT"}
 
 
 def status_token(text: str) -> str:
@@ -37,6 +42,7 @@ def status_token(text: str) -> str:
             if found.startswith(prefix):
                 found = found[len(prefix) :]
                 break
+        found = _TYPE_ALIASES.get(found, found)
         if len(_NORMALIZED) < 10_000:
             _NORMALIZED[upper] = found
     return found

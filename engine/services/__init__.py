@@ -54,6 +54,7 @@ _EXPORTS = {
     "Services": "engine.services.facade",
     "open_services": "engine.services.facade",
     "ImpactProgress": "engine.services.impact",
+    "LinkImpact": "engine.services.impact",
     "ListKind": "engine.services.impact",
     "AttributeRow": "engine.services.people",
     "Explanation": "engine.services.people",
@@ -127,7 +128,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
     from engine.services.dashboard import AppSummary, Dashboard
     from engine.services.editing import AuditEntry, ConfigEdit, EditResult
     from engine.services.facade import Services, open_services
-    from engine.services.impact import ImpactProgress, ListKind
+    from engine.services.impact import ImpactProgress, LinkImpact, ListKind
     from engine.services.people import (
         AttributeRow,
         Explanation,
@@ -238,6 +239,7 @@ __all__ = [
     "DirectoryMatrix",
     "IdentityImpact",
     "ImpactProgress",
+    "LinkImpact",
     "ListKind",
     "MatchMatrix",
     "MatrixListing",

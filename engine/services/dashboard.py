@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from engine.errors import RosterError
+from engine.services.care import CareList, care_lists
 from engine.services.context import ServiceContext
 from engine.services.runs import RunsService, RunSummary
 from engine.store.models import Account, App, Person
+from engine.sync.pipeline import load_held
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,37 @@ class Dashboard:
     apps: list[AppSummary]
     last_runs: list[RunSummary]
     warnings: list[str]
+    # identity decisions that need an admin's eye (engine.services.care), bounded lists
+    care: list[CareList] = field(default_factory=list)
+    held: int = 0  # attribute values the last applied run held (see HeldBlank)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "people": self.people,
+            "accounts": self.accounts,
+            "unowned": self.unowned,
+            "unmerged": self.unmerged,
+            "errors": self.errors,
+            "apps": [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "connector": a.connector,
+                    "accounts": a.accounts,
+                    "last_import_at": a.last_import_at.isoformat() if a.last_import_at else None,
+                    "last_import_status": a.last_import_status,
+                    "is_directory": a.is_directory,
+                }
+                for a in self.apps
+            ],
+            "last_runs": [
+                {"id": r.id, "status": r.status, "dry_run": r.dry_run, "error": r.error}
+                for r in self.last_runs
+            ],
+            "warnings": self.warnings,
+            "held": self.held,
+            "care": [c.to_json() for c in self.care],
+        }
 
 
 class DashboardService:
@@ -77,6 +111,7 @@ class DashboardService:
                     .group_by(col(Account.app_id))
                 ).all()
             )
+            held = len(load_held(session))
             apps = [
                 AppSummary(
                     a.id,
@@ -114,4 +149,17 @@ class DashboardService:
             )
         if unowned:
             warnings.append(f"{unowned} accounts have no owner.")
-        return Dashboard(people, accounts, unowned, unmerged, errors, apps, runs, warnings)
+        if held:
+            warnings.append(
+                f"{held} attribute value{'s are' if held != 1 else ' is'} held: clearing "
+                f"{'them' if held != 1 else 'it'} comes only from source accounts gone from "
+                "their apps (roster sync --allow-deletes clears them)."
+            )
+        try:
+            care = care_lists(self.ctx.population(), self.ctx.config())
+        except RosterError as exc:  # a damaged configuration is reported where it is read
+            care = []
+            warnings.append(f"Could not check people and managers: {exc}")
+        return Dashboard(
+            people, accounts, unowned, unmerged, errors, apps, runs, warnings, care, held
+        )

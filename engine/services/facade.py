@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from engine.services.configuration import ConfigImportResult, ConfigurationService
     from engine.services.dashboard import Dashboard, DashboardService
     from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
-    from engine.services.impact import ImpactProgress, ImpactService, ListKind
+    from engine.services.impact import ImpactProgress, ImpactService, LinkImpact, ListKind
     from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
     from engine.services.previews import Completions, PreviewsService, SavedExpression
     from engine.services.provisioning import (
@@ -396,6 +396,18 @@ class Services:
 
     def pin(self, account_key: str, pinned: bool = True, actor: str | None = None) -> LinkResult:
         return self.people.pin(account_key, pinned, actor)
+
+    def link_impact(
+        self, account_key: str, who: str | int | None, *, pin: bool = True
+    ) -> LinkImpact:
+        """What `set_link(account_key, who, pin=pin)` would change beyond that account, as the
+        next sync decides: other accounts re-linked or unlinked, people created or removed,
+        and the attribute values of the people involved. Nothing is written."""
+        account = self.records.account_by_key(account_key)
+        user = self.records.person(who) if who is not None else None
+        return self.impact.link_impact(
+            f"{account.app_id}:{account.external_id}", user.id if user else None, pin=pin
+        )
 
     # --- push --------------------------------------------------------------------------
     def push_rules(self) -> PushRules:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Literal, cast
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from sqlalchemy import Result, select
 
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput, NotFound
-from engine.records import Population
+from engine.records import AccountRecord, Population
 from engine.services.context import ServiceContext
 from engine.store.models import Account
 from engine.sync.matrix import (
@@ -29,8 +30,16 @@ from engine.sync.matrix import (
     listing,
     only,
 )
-from engine.sync.simulate import IdentityImpact, Outcome, SimulationCancelled, compare, simulate
-from engine.sync.state import AccountKey
+from engine.sync.simulate import (
+    _ACCOUNT_FIELDS,
+    IdentityImpact,
+    Outcome,
+    SimulationCancelled,
+    compare,
+    simulate,
+)
+from engine.sync.state import AccountKey, WorkState
+from engine.text import value_text
 
 ImpactProgress = Callable[[str, int, int], None]  # what, done, total
 ListKind = Literal["ambiguous", "unmatched", "unowned"]
@@ -118,6 +127,15 @@ class ImpactService:
             self._baseline = (population, saved, outcome)
         return outcome
 
+    def link_impact(
+        self, account_key: str, person_id: int | None, *, pin: bool = True
+    ) -> LinkImpact:
+        """What linking ACCOUNT_KEY to PERSON_ID (None: unlinking it) changes beyond it."""
+        population, decisions = self._records()
+        saved = self.ctx.config()
+        before = self._saved_outcome(population, decisions, saved, lambda stage: None, None)
+        return link_impact(self.ctx, population, decisions, account_key, person_id, before, pin)
+
     # --- the match matrix ------------------------------------------------------------------
     def _matrix(
         self, config: RosterConfig | None, cancelled: Callable[[], bool] | None = None
@@ -165,3 +183,177 @@ class ImpactService:
         config, result = self._matrix(config)
         self._check_app(config, app)
         return listing(result, kind, app, rule, offset, limit)
+
+
+# --- what a link changes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Relink:
+    """Another account whose person the link changes."""
+
+    account: str  # APP:EXTERNAL_ID
+    before: str | None  # person label, None when unowned
+    after: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    person: str
+    attribute: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "attribute": self.attribute,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+@dataclass(frozen=True)
+class LinkImpact:
+    """What linking (or unlinking) one account changes beyond that account, as the next sync
+    would decide with the link in place: other accounts re-linked or unlinked, people created
+    or removed, and the attribute values of the people involved."""
+
+    account: str
+    before: str | None  # the account's person now
+    after: str | None  # its person with the link
+    relinked: list[Relink]
+    people_created: list[str]
+    people_removed: list[str]
+    attributes: list[ValueChange]
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.relinked or self.people_created or self.people_removed or self.attributes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "before": self.before,
+            "after": self.after,
+            "relinked": [r.as_dict() for r in self.relinked],
+            "people_created": self.people_created,
+            "people_removed": self.people_removed,
+            "attributes": [a.as_dict() for a in self.attributes],
+        }
+
+    def lines(self) -> list[str]:
+        """How the CLI and the console's confirmation say it (data shown literally by them)."""
+        out = []
+        for r in self.relinked:
+            out.append(f"{r.account}: {r.before or 'nobody'} → {r.after or 'nobody'}")
+        out += [f"person created: {p}" for p in self.people_created]
+        out += [f"person removed: {p}" for p in self.people_removed]
+        out += [
+            f"{a.person} · {a.attribute}: {value_text(a.old)} → {value_text(a.new)}"
+            for a in self.attributes
+        ]
+        return out
+
+
+LINK_SAMPLES = 20
+
+
+def _person_label(state: WorkState, user_id: int | None) -> str | None:
+    return state.owner_label(user_id) if user_id is not None else None
+
+
+def link_impact(
+    ctx: ServiceContext,
+    population: Population,
+    decisions: dict[AccountKey, str],
+    account_key: str,
+    person_id: int | None,
+    before: Outcome,
+    pin: bool = True,
+) -> LinkImpact:
+    """Simulate identify and ownership with the link made (pinned, by hand) and compare with
+    BEFORE (the saved configuration over the same records); then compute the attributes of the
+    people whose accounts move, before and after."""
+    config = ctx.config()
+    app_id, _, external_id = account_key.partition(":")
+    accounts = []
+    for account in population.accounts:
+        if (account.app_id, account.external_id) == (app_id, external_id):
+            account = AccountRecord(*_ACCOUNT_FIELDS(account))
+            account.owner_id = person_id
+            account.link_kind = "manual" if person_id is not None else None
+            account.pinned = pin
+        accounts.append(account)
+    edited = Population(population.users, accounts, population.entitlement_names)
+    after = simulate(edited, decisions, config)
+    relinked: list[Relink] = []
+    involved: set[int] = {person_id} if person_id is not None else set()
+    for key, account in after.state.accounts.items():
+        old = before.state.accounts.get(key)
+        if old is None:
+            continue
+        if before.person_key(old.owner_id) != after.person_key(account.owner_id):
+            involved.update(i for i in (old.owner_id, account.owner_id) if i and i > 0)
+            if key != (app_id, external_id):
+                relinked.append(
+                    Relink(
+                        f"{key[0]}:{key[1]}",
+                        _person_label(before.state, old.owner_id),
+                        _person_label(after.state, account.owner_id),
+                    )
+                )
+    relinked.sort(key=lambda r: r.account)
+    impact = compare(before, after)
+    mine = before.state.accounts.get((app_id, external_id))
+    return LinkImpact(
+        account_key,
+        _person_label(before.state, mine.owner_id) if mine else None,
+        _person_label(after.state, person_id),
+        relinked[:LINK_SAMPLES],
+        impact.samples["people_created"],
+        impact.samples["people_removed"],
+        _attribute_changes(ctx, config, before, after, sorted(involved)),
+    )
+
+
+def _attribute_changes(
+    ctx: ServiceContext,
+    config: RosterConfig,
+    before: Outcome,
+    after: Outcome,
+    people: list[int],
+) -> list[ValueChange]:
+    from engine.cel import CelEngine, CelLimits
+    from engine.services.values import stored_attribute_states
+    from engine.sync.values import compute_attributes
+
+    names = [a.name for a in config.attributes]
+    previous = stored_attribute_states(ctx, people)
+    changes: list[ValueChange] = []
+
+    def computed(outcome: Outcome) -> dict[str, Any]:
+        users = [outcome.state.users[i] for i in people if i in outcome.state.users]
+        users = [u for u in users if u.status != "DELETED"]
+        population = outcome.state.population()
+        owned: dict[int, list[AccountRecord]] = {}
+        for account in outcome.state.accounts.values():
+            if account.owner_id in people:
+                owned.setdefault(account.owner_id, []).append(account)
+        cel = CelEngine(population, limits=CelLimits.of(config.settings.cel))
+        return compute_attributes(config, names, users, owned, previous, cel, lambda done: None)
+
+    old, new = computed(before), computed(after)
+    for user_id in people:
+        gone = after.state.users.get(user_id)
+        if gone is None or gone.status == "DELETED":
+            continue  # a removed person's values are kept as they were (listed as removed)
+        label = before.state.owner_label(user_id) or f"person {user_id}"
+        for name in names:
+            a, b = old[name].value(user_id), new[name].value(user_id)
+            if a != b:
+                changes.append(ValueChange(label, name, a, b))
+    return changes

@@ -3,7 +3,7 @@ the manual decisions on accounts (link, unlink, pin). How a link happens is `set
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,14 @@ from sqlmodel import col
 
 from engine.errors import NotFound
 from engine.records import UserRecord
+from engine.services.care import (
+    directory_order,
+    enabled_target_accounts,
+    lost_primary_flag,
+    push_targets,
+    still_linked_or_matching,
+    unowned_target_index,
+)
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
@@ -73,6 +81,42 @@ class UserDetail:
     user: UserRecord
     attributes: list[AttributeRow]
     accounts: list[LinkedAccount]
+    # what needs an admin's eye about this person ("lost their hr record (hr:E10003); kept by
+    # idp"), from engine.services.care
+    flags: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        u = self.user
+        return {
+            "id": u.id,
+            "email": u.email,
+            "emails": u.emails,
+            "username": u.username,
+            "display_name": u.display_name,
+            "given_name": u.given_name,
+            "family_name": u.family_name,
+            "employee_id": u.employee_id,
+            "status": u.status,
+            "type": u.type,
+            "flags": self.flags,
+            "attributes": [
+                {"name": a.name, "value": a.value, "source": a.source, "mode": a.mode}
+                for a in self.attributes
+            ],
+            "accounts": [
+                {
+                    "account": a.key,
+                    "app": a.app,
+                    "display_name": a.display_name,
+                    "email": a.email,
+                    "status": a.status,
+                    "link_kind": a.link_kind,
+                    "pinned": a.pinned,
+                    "entitlements": a.entitlements,
+                }
+                for a in self.accounts
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -92,7 +136,7 @@ class PeopleService:
 
     def explain(self, who: str | int, attribute: str) -> Explanation:
         """Why a person's attribute has its value: the winner and every candidate."""
-        from engine.sync.attributes import SourceReader, compile_attributes, decide
+        from engine.sync.attributes import SourceReader, compile_attributes, decide_or_hold
         from engine.sync.state import AttributeState
 
         user = self.records.person(who)
@@ -123,7 +167,7 @@ class PeopleService:
             else AttributeState()
         )
         reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
-        decision = decide(definition, user, previous, reader)
+        decision, _ = decide_or_hold(definition, user, previous, reader)
         return Explanation(
             user=user.email,
             attribute=definition.name,
@@ -179,7 +223,26 @@ class PeopleService:
                 population.accounts_of(user_id), key=lambda a: (a.app_id, a.external_id)
             )
         ]
-        return UserDetail(user, attributes, accounts)
+        config = self.ctx.config()
+        mine = population.accounts_of(user_id)
+        targets = push_targets(config)
+        flags = [
+            flag
+            for flag in (
+                lost_primary_flag(user, mine, directory_order(config)),
+                enabled_target_accounts(
+                    user,
+                    still_linked_or_matching(
+                        user, population, unowned_target_index(population, targets)
+                    )
+                    if user.status == "DELETED"
+                    else mine,
+                    targets,
+                ),
+            )
+            if flag
+        ]
+        return UserDetail(user, attributes, accounts, flags)
 
     def set_link(
         self,

@@ -172,6 +172,22 @@ def _hashable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else repr(value)
 
 
+def stored_attribute_states(
+    ctx: ServiceContext, people: list[int]
+) -> dict[tuple[int, str], AttributeState]:
+    """The stored attribute state of a few people (authority mode decides from it)."""
+    v = AttributeValue.__table__.c  # type: ignore[attr-defined]
+    with ctx.db.session() as session:
+        return {
+            (r[0], r[1]): AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
+            for r in session.execute(
+                select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set).where(
+                    v.user_id.in_(people)
+                )
+            )
+        }
+
+
 class ValuesService:
     def __init__(self, ctx: ServiceContext, records: RecordsService) -> None:
         self.ctx = ctx

@@ -22,7 +22,7 @@ from engine.config.model import (
 )
 from engine.errors import InvalidInput
 from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord
-from engine.sync.state import AttributeState, StageReport, WorkState
+from engine.sync.state import AttributeState, HeldBlank, StageReport, WorkState
 
 STAGE = "attributes"
 INBOUND = INBOUND_DIRECTIONS
@@ -153,11 +153,31 @@ def _shape(value: Any, multi: bool) -> Any:
 
 
 class SourceReader:
-    """Reads every source's current value for one user."""
+    """Reads every source's current value for one user. `vanished=True` reads a source app's
+    DELETED account as if it were still there (its last imported values): what the value would
+    be had the account not vanished."""
 
-    def __init__(self, cel: CelEngine, accounts_by_owner: dict[int, list[AccountRecord]]) -> None:
+    def __init__(
+        self,
+        cel: CelEngine,
+        accounts_by_owner: dict[int, list[AccountRecord]],
+        *,
+        vanished: bool = False,
+    ) -> None:
         self.cel = cel
         self.accounts_by_owner = accounts_by_owner
+        self.vanished = vanished
+
+    def as_if_present(self) -> SourceReader:
+        """The same reader, reading vanished accounts as if they were still listed."""
+        return SourceReader(self.cel, self.accounts_by_owner, vanished=True)
+
+    def vanished_accounts(self, user: UserRecord) -> list[AccountRecord]:
+        """The user's accounts that are gone from their app (DELETED) where the user has no
+        live account of that app left."""
+        accounts = self.accounts_by_owner.get(user.id, ())
+        live = {a.app_id for a in accounts if a.status != "DELETED"}
+        return [a for a in accounts if a.status == "DELETED" and a.app_id not in live]
 
     def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
         if source.program is not None:
@@ -165,9 +185,14 @@ class SourceReader:
                 source.program, self.cel.activation_for("attribute_source", user)
             )
             return _shape(to_python(value), attribute.multi)
-        for account in self.accounts_by_owner.get(user.id, ()):
+        accounts = self.accounts_by_owner.get(user.id, ())
+        for account in accounts:
             if account.app_id == source.app and account.status != "DELETED":
                 return _shape(_account_value(account, source.field or ""), attribute.multi)
+        if self.vanished:
+            for account in accounts:
+                if account.app_id == source.app:
+                    return _shape(_account_value(account, source.field or ""), attribute.multi)
         return [] if attribute.multi else ""
 
 
@@ -184,6 +209,45 @@ def decide(
     if attribute.authority:
         return _authority(attribute, previous, values, errors)
     return _mapping(attribute, previous, values, errors)
+
+
+def decide_or_hold(
+    attribute: AttributeDef,
+    user: UserRecord,
+    previous: AttributeState,
+    reader: SourceReader,
+    hold: bool = True,
+) -> tuple[Decision, list[AccountRecord]]:
+    """`decide()`, except that a value about to be cleared only because a source account
+    vanished from its app (an HR record deleted) is held: the decision keeps the value, its
+    source and what was last seen (so the next run finds the same removal again), and the
+    vanished accounts are returned. Had the accounts still been there, the value would not be
+    blank: that is what "only" means. `hold=False` (--allow-deletes) lets the blank through."""
+    decision = decide(attribute, user, previous, reader)
+    if not hold or not is_empty(decision.value) or is_empty(previous.value):
+        return decision, []
+    vanished = [
+        a
+        for a in reader.vanished_accounts(user)
+        if any(s.app == a.app_id for s in attribute.sources)
+    ]
+    if not vanished:
+        return decision, []
+    if is_empty(decide(attribute, user, previous, reader.as_if_present()).value):
+        return decision, []  # blank even with the vanished accounts: a real removal
+    names = ", ".join(f"{a.app_id}:{a.external_id}" for a in vanished)
+    return (
+        Decision(
+            previous.value,
+            previous.source,
+            f"held: clearing it comes only from {names}, which is gone from its app; "
+            "`roster sync --allow-deletes` clears it",
+            decision.candidates,
+            previous.last_seen,
+            previous.ever_set,
+        ),
+        vanished,
+    )
 
 
 def _mapping(
@@ -455,8 +519,10 @@ def run_attributes(
     cel: CelEngine,
     report: StageReport,
     only: set[int] | None = None,
+    hold: bool = True,
 ) -> None:
-    """Compute every attribute of every live user, or only of the users in `only`."""
+    """Compute every attribute of every live user, or only of the users in `only`. With
+    `hold`, blanks caused only by a vanished source account are held (`state.held`)."""
     reader = SourceReader(cel, state.accounts_by_owner())
     for user in state.users.values():
         if user.status == "DELETED" or (only is not None and user.id not in only):
@@ -467,7 +533,18 @@ def run_attributes(
         for attribute in definitions:
             key = (user.id, attribute.name)
             previous = state.attributes.get(key) or AttributeState()
-            decision = decide(attribute, user, previous, reader)
+            decision, vanished = decide_or_hold(attribute, user, previous, reader, hold)
+            if vanished:
+                held = HeldBlank(
+                    user.id,
+                    state.user_label(user),
+                    attribute.name,
+                    previous.value,
+                    tuple(state.account_label(a) for a in vanished),
+                )
+                state.held.append(held)
+                report.bump("held")
+                report.problems.append(held.line)
             for candidate in decision.candidates:
                 if candidate.outcome == "error":
                     report.bump("errors")

@@ -8,6 +8,7 @@ deletion threshold with its typed deletions in threshold.py."""
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from engine.sync.provisioning import (
     requests_digest,
 )
 from engine.sync.push import PushItem, plan_push, send
-from engine.sync.state import PlannedChange, StageReport, WorkState
+from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,
     DeletionKind,
@@ -109,6 +110,9 @@ class SyncResult:
     removals: dict[Deletion, list[str]] = field(default_factory=dict)  # typed, by cause
     error: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
+    # attribute values kept because only a vanished source account would have cleared them;
+    # --allow-deletes (or the console's confirmation) clears them
+    held: list[HeldBlank] = field(default_factory=list)
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -147,6 +151,8 @@ class SyncResult:
             "deletions": self.deletions,
             "error": self.error,
             "failures": self.failures,
+            "held": [h.as_dict() for h in self.held[:limit]],
+            "held_total": len(self.held),
             "seconds": self.seconds,
         }
 
@@ -219,9 +225,17 @@ def _run_locked(
         )
         save_stamps(session, stamps, stamped)  # a cache of what the files hold: kept always
         session.commit()
-        if signature is not None and signature == get_meta(session, "last_sync_signature"):
+        held_before = load_held(session)
+        # values held by the last applied run wait for --allow-deletes: such a run must
+        # reconsider their people even when nothing else changed
+        release = allow_deletes and bool(held_before)
+        if (
+            not release
+            and signature is not None
+            and signature == get_meta(session, "last_sync_signature")
+        ):
             settled_by = get_meta(session, "last_settled_run")
-            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
+            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before)
         state = load_state(session, attributes=False)
         state.stamps = stamps
         population = population_sizes(session)
@@ -272,11 +286,19 @@ def _run_locked(
             for definition in definitions
             for source in definition.sources
         )
-        only = None if full or volatile else state.touched_users()
+        only = (
+            None if full or volatile else state.touched_users() | {h.user_id for h in held_before}
+        )
         with db.session() as session:  # only the states of the people it considers
             load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
-            run_attributes(state, definitions, cel, reports[3], only=only)
+            run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
+        result.held = state.held
+        if state.held:
+            reports[3].notes.append(
+                f"{_count(len(state.held), 'value')} held: clearing them comes only from source "
+                "accounts gone from their apps; sync with --allow-deletes to clear them"
+            )
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
         with cel.stage_budget("push"):
@@ -316,7 +338,7 @@ def _run_locked(
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
             )
-            if _refresh_read_back(db, state, run_id, definitions, cel):
+            if _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes):
                 settled = None  # a value moved after the push: the next run pushes it
             _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied-with-failures" if result.failures else "applied"
@@ -365,6 +387,7 @@ def _apply(
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
+        save_held(session, state.held)  # with the values they stand for: one transaction
     committed.add("attributes")
 
 
@@ -432,6 +455,7 @@ def _refresh_read_back(
     run_id: int,
     definitions: list[AttributeDef],
     cel: CelEngine,
+    hold: bool,
 ) -> bool:
     """The accounts this run pushed to or created, as the apps now list them, are sources of
     their owners' attributes: compute those owners' attributes again, so that the values last
@@ -450,15 +474,22 @@ def _refresh_read_back(
     with db.session() as session:  # every state of theirs: they are written whole
         load_attribute_states(session, state, {o for o in owners if o})
     planned, state.changes = state.changes, []
+    held = list(state.held)  # the run's held values are recorded already; these repeat them
     state.dirty_attributes, state.dirty_users = set(), set()
     cel.population = state.population()
     try:
         with cel.stage_budget("attributes"):
             run_attributes(
-                state, relevant, cel, StageReport("attributes"), only={o for o in owners if o}
+                state,
+                relevant,
+                cel,
+                StageReport("attributes"),
+                only={o for o in owners if o},
+                hold=hold,
             )
     finally:
         cel.population = None
+        state.held[:] = held
     moved = bool(state.changes)
     if state.dirty_attributes or state.dirty_users:
         with db.session() as session, session.begin():
@@ -526,8 +557,26 @@ def _settle(
         set_meta(session, "applied_manual_generation", manual)
 
 
+def load_held(session: Any) -> list[HeldBlank]:
+    """The values the last applied run held (see `HeldBlank`)."""
+    try:
+        raw = json.loads(get_meta(session, "held_blanks") or "[]")
+        return [HeldBlank.from_dict(item) for item in raw]
+    except (ValueError, TypeError, KeyError):
+        return []  # unreadable: the next full run lists them again
+
+
+def save_held(session: Any, held: list[HeldBlank]) -> None:
+    set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
+
+
 def _nothing_changed(
-    db: Database, run_id: int, dry_run: bool, apps: int, settled_by: str
+    db: Database,
+    run_id: int,
+    dry_run: bool,
+    apps: int,
+    settled_by: str,
+    held: list[HeldBlank] | None = None,
 ) -> SyncResult:
     report = StageReport("import")
     since = f" since run {settled_by}" if settled_by else ""
@@ -537,7 +586,14 @@ def _nothing_changed(
     )
     report.bump("apps_unchanged", apps)
     stages = [report, *(StageReport(name) for name in STAGES[1:])]
+    if held:
+        stages[3].bump("held", len(held))
+        stages[3].problems.extend(h.line for h in held)
+        stages[3].notes.append(
+            f"{_count(len(held), 'value')} still held: sync with --allow-deletes to clear them"
+        )
     result = SyncResult(run_id, "planned" if dry_run else "applied", dry_run, stages, [])
+    result.held = list(held or [])
     with db.session() as session, session.begin():
         session.execute(
             update(Run)
@@ -546,7 +602,12 @@ def _nothing_changed(
                 status=result.status,
                 ended_at=utcnow(),
                 error="",
-                counts={"import": {"apps_unchanged": apps}, "changes": 0},
+                counts={
+                    "import": {"apps_unchanged": apps},
+                    "changes": 0,
+                    **({"attributes": {"held": len(held)}} if held else {}),
+                    **({"problems": {"attributes": [h.line for h in held[:200]]}} if held else {}),
+                },
             )
         )
     return result

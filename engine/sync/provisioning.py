@@ -38,6 +38,15 @@ class Creation:
     user_label: str
     request_id: str
     values: dict[str, Any]
+    # the entitlement the request asked for, granted through the creation's `groups` field;
+    # "" when none was asked. `granted` False: the app has no way to grant it on creation, so
+    # the request is not fulfilled by the account alone (reported).
+    entitlement: str = ""
+    granted: bool = True
+
+    @property
+    def groups(self) -> list[str]:
+        return [str(g) for g in self.values.get("groups") or []]
 
 
 def requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
@@ -211,7 +220,25 @@ def plan_provisioning(
             continue
         planned.add((app_id, user.id))
         values = plan.values()
-        creations.append(Creation(app_id, user, label, request_id, values))
+        granted = True
+        if request.entitlement:
+            # the requested entitlement is granted with the account: the creation schema's
+            # `groups` field is every connector's way to grant at creation
+            schema = getattr(app_rows.get(app_id), "creation_schema", None) or []
+            if any(field.get("key") == "groups" for field in schema):
+                groups = [str(g) for g in values.get("groups") or []]
+                values = {**values, "groups": list(dict.fromkeys([*groups, request.entitlement]))}
+            else:
+                granted = False
+                report.bump("entitlements_not_granted")
+                report.problems.append(
+                    f"{app_id} for {label} (request {request_id}): the account is created, but "
+                    f"{app_id} has no groups field to grant {request.entitlement!r} with it; "
+                    "grant it in the app — the request stays open"
+                )
+        creations.append(
+            Creation(app_id, user, label, request_id, values, request.entitlement, granted)
+        )
         report.bump("to_create")
         state.journal(
             STAGE,

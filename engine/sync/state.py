@@ -47,6 +47,47 @@ class PlannedChange:
         }
 
 
+@dataclass(frozen=True)
+class HeldBlank:
+    """An attribute value a sync did not clear because the blank came only from a source
+    account that vanished from its app (DESIGN §3: deleting from HR must not blank AD in the
+    same run). `roster sync --allow-deletes` (or the console's confirmation) clears it."""
+
+    user_id: int
+    person: str
+    attribute: str
+    value: Any  # the value kept
+    accounts: tuple[str, ...]  # the vanished accounts, "hr:E10003"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "person": self.person,
+            "attribute": self.attribute,
+            "value": self.value,
+            "accounts": list(self.accounts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeldBlank:
+        return cls(
+            int(data["user_id"]),
+            str(data.get("person", "")),
+            str(data.get("attribute", "")),
+            data.get("value"),
+            tuple(str(a) for a in data.get("accounts", ())),
+        )
+
+    @property
+    def line(self) -> str:
+        """How the run lists it."""
+        return (
+            f"{self.person}: {self.attribute} held at {self.value!r}: its source account "
+            f"{', '.join(self.accounts)} is gone from its app; `roster sync --allow-deletes` "
+            "clears it"
+        )
+
+
 @dataclass
 class StageReport:
     name: str
@@ -111,6 +152,7 @@ class WorkState:
         self.import_counts: dict[str, dict[str, int]] = {}  # app -> its own import counts
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
+        self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         self._next_temp_id = -1
         self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 

@@ -23,7 +23,7 @@ from engine.sync.attributes import (
     Decision,
     SourceReader,
     compile_attributes,
-    decide,
+    decide_or_hold,
 )
 from engine.sync.push import PushItem, plan_push
 from engine.sync.simulate import SimulationCancelled
@@ -98,7 +98,8 @@ def compute_attributes(
             if done % CHECK_EVERY == 0:
                 checkpoint(done)
             state = previous.get((user.id, definition.name)) or AttributeState()
-            values.decisions[user.id] = decide(definition, user, state, reader)
+            # as the next sync decides: a blank only a vanished account causes is held
+            values.decisions[user.id] = decide_or_hold(definition, user, state, reader)[0]
         out[name] = values
     return out
 

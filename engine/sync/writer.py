@@ -359,6 +359,7 @@ def write_provisioned(
         _copy_listed(listed, account)
         account.owner_id = creation.user.id
         account.link_kind = "provisioned"
+        account.entitlements = creation.groups  # granted with the account (its groups field)
         key = (creation.app_id, listed.external_id)
         state.accounts[key] = account
         state.fingerprints[key] = fingerprint(listed)
@@ -382,15 +383,23 @@ def write_provisioned(
                 None,
                 creation.values,
                 f"created for {creation.user_label} "
-                f"(approved access request {creation.request_id}) and linked",
+                f"(approved access request {creation.request_id}) and linked"
+                + (
+                    f"; granted {creation.entitlement}"
+                    if creation.entitlement and creation.granted
+                    else ""
+                ),
             )
         )
     for batch in _batches(rows):
         session.connection().execute(ACCOUNT.insert(), batch)
     if rows:
         _advance_sequence(session, ACCOUNT)
+    _write_new_grants(session, state, created)
     journal(session, run_id, changes, True)
     for creation, listed in created:  # the access requests they answer are fulfilled
+        if not creation.granted:
+            continue
         session.execute(
             update(AccessRequest)
             .where(col(AccessRequest.request_id) == creation.request_id)
@@ -402,6 +411,30 @@ def write_provisioned(
                 user_id=creation.user.id,
             )
         )
+
+
+def _write_new_grants(session: Session, state: WorkState, created: list[tuple[Any, Any]]) -> None:
+    """The grants of newly created accounts (their `groups`), as the app now lists them: the
+    provision stage records the app's new data version, so no import would read them."""
+    rows = []
+    for creation, listed in created:
+        account = state.accounts.get((creation.app_id, listed.external_id))
+        if account is None or not account.entitlements:
+            continue
+        for ent in account.entitlements:
+            row = session.execute(
+                select(Entitlement).where(
+                    col(Entitlement.app_id) == creation.app_id,
+                    col(Entitlement.external_id) == ent,
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                row = Entitlement(app_id=creation.app_id, external_id=ent, name=ent)
+                session.add(row)
+                session.flush()
+            rows.append({"account_id": account.id, "entitlement_id": row.id})
+    for batch in _batches(rows):
+        session.connection().execute(GRANT.insert(), batch)
 
 
 def write_access_requests(session: Session, requests: list[Any]) -> None:

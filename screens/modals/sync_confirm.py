@@ -2,7 +2,10 @@
 
 When the plan is blocked by the deletion threshold, the dialog lists what would be deleted,
 grouped by cause, and the apply button stays disabled until the admin ticks the box saying they
-reviewed the deletions. The result is "apply", "apply-deletes" or None (cancel).
+reviewed the deletions. When the plan holds attribute values back (blanks that only a vanished
+source account causes, see engine.sync.state.HeldBlank), it lists them and offers the same box,
+optional then: ticked, the run clears them too (allow deletes). The result is "apply",
+"apply-deletes" or None (cancel).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         super().__init__()
         self.result = result
         self.blocked = result.status == "blocked-by-threshold"
+        self.held = list(getattr(result, "held", None) or [])
 
     def compose(self) -> ComposeResult:
         result = self.result
@@ -82,6 +86,11 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             if self.blocked:
                 yield Checkbox(
                     "I reviewed the deletions above; apply them (allow deletes)",
+                    id="confirm-deletes",
+                )
+            elif self.held:
+                yield Checkbox(
+                    "Also clear the held values above (allow deletes)",
                     id="confirm-deletes",
                 )
             with Horizontal():
@@ -117,6 +126,18 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                 text.append(f"\n          e.g. {sample}{more}", style="dim")
         else:
             text.append("\n\nNo person, account or attribute value would be deleted.", "green")
+        if self.held:
+            text.append(
+                f"\n\nHeld ({len(self.held):,}): values kept because only a source account gone "
+                "from its app would clear them:",
+                style="bold yellow",
+            )
+            for held in self.held[:DELETION_SAMPLES]:
+                text.append("\n  ")
+                text.append(safe(f"{held.person}: {held.attribute} = {held.value!r}", 200))
+                text.append(f" ({safe(', '.join(held.accounts), 100)} gone)", style="dim")
+            if len(self.held) > DELETION_SAMPLES:
+                text.append(f"\n  and {len(self.held) - DELETION_SAMPLES:,} more", style="dim")
         text.append("\n\nWhat the plan changes, by stage:", style="bold")
         # the plan's own changes, not the stages' counters (which count all they looked at)
         planned = plan_counts(result.changes)
@@ -129,7 +150,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
 
     def on_resize(self) -> None:
         # Keep the checkbox and the buttons on screen: the summary scrolls instead.
-        fixed = 2 + 4 + (4 if self.blocked else 0)
+        fixed = 2 + 4 + (4 if self.blocked or self.held else 0)
         scroll = self.query_one("#confirm-scroll", VerticalScroll)
         scroll.styles.max_height = max(3, self.size.height - fixed)
 
@@ -145,12 +166,19 @@ class SyncConfirmModal(ModalScreen["str | None"]):
 
     @on(Checkbox.Changed, "#confirm-deletes")
     def _confirmed(self, event: Checkbox.Changed) -> None:
-        self.query_one("#apply", Button).disabled = not event.value
+        if self.blocked:
+            self.query_one("#apply", Button).disabled = not event.value
+        else:
+            label = "Apply and clear held values" if event.value else "Apply"
+            self.query_one("#apply", Button).label = label
 
     @on(Button.Pressed, "#apply")
     def _apply(self, event: Button.Pressed) -> None:
         event.stop()
-        self.dismiss("apply-deletes" if self.blocked else "apply")
+        allowed = self.blocked or (
+            bool(self.held) and self.query_one("#confirm-deletes", Checkbox).value
+        )
+        self.dismiss("apply-deletes" if allowed else "apply")
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self, event: Button.Pressed) -> None:

@@ -75,3 +75,25 @@ def test_has_with_an_index_is_a_warning_not_an_error_on_save(db: str) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert 'read as `"department" in subject.profile`' in result.output + result.stderr
+
+
+def test_a_human_is_a_user_the_way_conductorone_means_it(db: str) -> None:
+    # ConductorOne's user types name what its app-user types (Roster's) call USER,
+    # SERVICE_ACCOUNT and SYSTEM_ACCOUNT: an expression pasted from it must hold for a person
+    code, data = preview(db, "push_condition", "subject.type == UserType.HUMAN")
+    assert code == 0 and data["value"] is True
+    code, data = preview(
+        db, "push_condition", "subject.type == c1.user.v1.UserType.USER_TYPE_HUMAN"
+    )
+    assert code == 0 and data["value"] is True
+    code, data = preview(db, "push_condition", "subject.type == UserType.AGENT")
+    assert code == 0 and data["value"] is False  # no counterpart: equals only itself
+    for same in (
+        "UserType.SERVICE == AppUserType.SERVICE_ACCOUNT",
+        'UserType.SYSTEM == "SYSTEM_ACCOUNT"',
+        'UserType.HUMAN == "user"',
+    ):
+        code, data = preview(db, "push_condition", same)
+        assert code == 0 and data["value"] is True, same
+    code, data = preview(db, "push_condition", "UserType.HUMAN == AppUserType.SERVICE_ACCOUNT")
+    assert code == 0 and data["value"] is False

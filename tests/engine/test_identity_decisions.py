@@ -3,6 +3,12 @@ same calls the CLI makes."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
 from sqlalchemy import select
 
 from engine.services import Services
@@ -31,3 +37,270 @@ def test_an_account_linked_by_hand_lends_no_merge_keys(demo: Services) -> None:
     after = owners(demo, "john.bjork@example.com")
     assert after.pop(idp) == ann.id  # the hand-made link holds
     assert all(after[key] == john.id for key in after), after  # John keeps the rest
+
+
+# --- a person whose HR record vanishes but whom the IdP keeps --------------------------------
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def rewrite_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def ad_profile(folder: Path, external_id: str) -> dict[str, Any]:
+    data = yaml.safe_load((folder / "r-demo" / "apps" / "ad.yaml").read_text(encoding="utf-8"))
+    return next(a["profile"] for a in data["accounts"] if a["id"] == external_id)
+
+
+def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
+    demo: Services, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "r.db")
+    # ad-core writes to everyone with an AD account (the demo's rule spares people HR does not
+    # know): without the hold, John's blanks would be pushed to AD in the same run
+    code, out, err = cli(
+        "config",
+        "set",
+        "push_rules.ad-core.targeting.cel",
+        'subject.status == UserStatus.ENABLED && c1.user.v1.HasApp(subject, "ad")',
+        "--db",
+        db,
+    )
+    assert code == 0, out + err
+    assert cli("sync", "--db", db)[0] == 0
+    assert ad_profile(tmp_path, "john.bjork")["extensionAttribute1"] == "CC-2200"
+
+    rewrite_yaml(
+        tmp_path / "r-demo" / "apps" / "hr.yaml",
+        lambda d: d.update(accounts=[a for a in d["accounts"] if a["id"] != "E10003"]),
+    )
+    code, out, _ = cli("sync", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    plan = json.loads(out)
+    held = {h["attribute"]: h for h in plan["held"]}
+    assert set(held) == {
+        "manager_email",
+        "employment_type",
+        "employment_status",
+        "cost_center",
+        "phone",
+        "location",
+        "country",
+    }
+    assert held["cost_center"] == {
+        "user_id": held["cost_center"]["user_id"],
+        "person": "john.bjork@example.com",
+        "attribute": "cost_center",
+        "value": "CC-2200",
+        "accounts": ["hr:E10003"],
+    }
+    john = [c for c in plan["changes"] if c["object_id"].startswith("john.bjork")]
+    assert [c for c in john if c["stage"] in ("attributes", "push")] == []
+    attributes = next(s for s in plan["stages"] if s["name"] == "attributes")
+    assert attributes["counts"]["held"] == 7
+    assert any("cost_center held at 'CC-2200'" in p for p in attributes["problems"])
+
+    # the applied run does what its dry run said
+    code, out, _ = cli("sync", "--json", "--db", db)
+    assert code == 0
+    applied = json.loads(out)
+    assert applied["changes"] == plan["changes"] and applied["held"] == plan["held"]
+    assert ad_profile(tmp_path, "john.bjork")["extensionAttribute1"] == "CC-2200"
+    assert demo.explain("john.bjork@example.com", "cost_center").reason.startswith("held:")
+
+    # the person is flagged where an admin looks
+    code, out, _ = cli("people", "show", "john.bjork@example.com", "--json", "--db", db)
+    assert code == 0
+    person = json.loads(out)
+    assert person["flags"] == ["lost their hr record (hr:E10003); kept by idp"]
+    assert {a["name"]: a["value"] for a in person["attributes"]}["cost_center"] == "CC-2200"
+    code, out, _ = cli("people", "show", "john.bjork@example.com", "--db", db)
+    assert "! lost their hr record (hr:E10003); kept by idp" in out
+    code, out, _ = cli("status", "--json", "--db", db)
+    board = json.loads(out)
+    assert board["held"] == 7
+    lost = next(c for c in board["care"] if c["key"] == "lost_primary")
+    assert lost["items"] == [
+        "john.bjork@example.com: lost their hr record (hr:E10003); kept by idp"
+    ]
+    assert lost["total"] == 1
+
+    # nothing new: the run says the values are still held
+    code, out, _ = cli("sync", "--db", db)
+    assert code == 0
+    assert "7 values still held: sync with --allow-deletes to clear them" in out
+
+    # --allow-deletes releases them: the values are cleared and the blanks pushed
+    code, out, _ = cli("sync", "--allow-deletes", "--json", "--db", db)
+    assert code == 0
+    released = json.loads(out)
+    assert released["held"] == []
+    cleared = {
+        c["field"]
+        for c in released["changes"]
+        if c["stage"] == "attributes" and c["object_id"] == "john.bjork@example.com"
+    }
+    assert cleared == set(held)
+    assert ad_profile(tmp_path, "john.bjork").get("extensionAttribute1", "") == ""
+    code, out, _ = cli("status", "--json", "--db", db)
+    assert json.loads(out)["held"] == 0
+    code, out, _ = cli("sync", "--json", "--db", db)
+    assert json.loads(out)["held"] == [] and json.loads(out)["changes"] == []
+
+
+def test_a_removal_with_the_account_still_listed_is_not_held(
+    demo: Services, tmp_path: Path
+) -> None:
+    # HR blanks John's cost centre itself: that is a real removal, not a vanished account
+    def blank(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account["id"] == "E10003":
+                account["profile"].pop("cost_center")
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", blank)
+    result = demo.sync(dry_run=True)
+    assert result.held == []
+    assert [(c.object_id, c.field, c.new) for c in result.planned if c.stage == "attributes"] == [
+        ("john.bjork@example.com", "cost_center", "")
+    ]
+
+
+def test_manager_cycles_of_any_length_each_once_and_bounded() -> None:
+    from engine.records import Population, UserRecord
+    from engine.services.care import SHOWN, manager_cycles
+
+    def person(i: int, manager: str | None) -> UserRecord:
+        return UserRecord(
+            id=i,
+            email=f"p{i}@x.example",
+            attributes={"manager_email": [manager] if manager else []},
+        )
+
+    people = [
+        person(1, "p2@x.example"),  # 1 -> 2 -> 3 -> 1
+        person(2, "p3@x.example"),
+        person(3, "p1@x.example"),
+        person(4, "p1@x.example"),  # reports into the cycle, is not part of it
+        person(5, "p5@x.example"),  # their own manager
+        person(6, None),
+    ]
+    # and many two-person cycles, to see the list bounded
+    for i in range(100, 100 + 2 * (SHOWN + 2), 2):
+        people += [person(i, f"p{i + 1}@x.example"), person(i + 1, f"p{i}@x.example")]
+    cycles = manager_cycles(Population(people))
+    assert cycles.total == 2 + SHOWN + 2 and len(cycles.items) == SHOWN
+    assert cycles.items[:3] == [
+        "p1@x.example → p2@x.example → p3@x.example → p1@x.example",
+        "p5@x.example → p5@x.example",
+        "p100@x.example → p101@x.example → p100@x.example",
+    ]
+
+
+def test_roster_status_lists_a_manager_cycle(demo: Services, tmp_path: Path) -> None:
+    # the CEO's manager in HR becomes someone who reports to her
+    def cycle(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account["id"] == "E10001":
+                account["profile"]["manager_email"] = "amara.martinez@example.com"
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", cycle)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--db", db)
+    assert code == 0
+    assert "Manager cycles: 1" in out
+    assert (
+        "  margaret.okafor@example.com → amara.martinez@example.com → margaret.okafor@example.com"
+        in out
+    )
+    code, out, _ = cli("status", "--json", "--db", db)
+    care = {c["key"]: c for c in json.loads(out)["care"]}
+    assert care["manager_cycles"]["total"] == 1
+
+
+def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) -> None:
+    # Priya Shah leaves: HR disables her, and so does the IdP; AD and Entra still have her on
+    def leave(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if "priya.shah@example.com" in (account.get("email"), account.get("username")):
+                account["status"] = "DISABLED"
+                account["profile"]["employment_status"] = "TERMINATED"
+
+    for app in ("hr", "idp"):
+        rewrite_yaml(tmp_path / "r-demo" / "apps" / f"{app}.yaml", leave)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    care = {c["key"]: c for c in json.loads(out)["care"]}
+    leavers = care["disabled_with_enabled_accounts"]
+    expected = "removed, but still enabled in ad:priya.shah, entra:priya.shah@example.com"
+    assert f"priya.shah@example.com: {expected}" in leavers["items"]
+    code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
+    assert json.loads(out)["flags"] == [expected]
+
+
+# --- a link shows what else it changes before it is made ---------------------------------------
+
+
+def test_link_dry_run_shows_what_the_sync_then_does(demo: Services, tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    idp = next(k for k in owners(demo, "john.bjork@example.com") if k.startswith("idp:"))
+    before = owners(demo, "john.bjork@example.com")
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    impact = json.loads(out)
+    assert (impact["dry_run"], impact["before"], impact["after"]) == (
+        True,
+        "john.bjork@example.com",
+        "ann.lee@example.com",
+    )
+    assert impact["relinked"] == [] and impact["people_removed"] == []  # lends no merge keys
+    people = {a["person"] for a in impact["attributes"]}
+    assert people == {"john.bjork@example.com", "ann.lee@example.com"}
+    assert owners(demo, "john.bjork@example.com") == before  # nothing was changed
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--db", db)
+    assert out.startswith(f"Would link {idp} to ann.lee@example.com (now: john.bjork@example.com")
+    assert "  It also changes, at the next sync:\n" in out
+    assert "john.bjork@example.com · additional_email: john.bjork@example.com → —" in out
+
+    # made for real, the next sync changes exactly those values
+    assert cli("link", idp, "ann.lee@example.com", "--db", db)[0] == 0
+    result = demo.sync()
+    done = {
+        (c.object_id, c.field, json.dumps(c.new)) for c in result.planned if c.stage == "attributes"
+    }
+    said = {(a["person"], a["attribute"], json.dumps(a["new"])) for a in impact["attributes"]}
+    assert done == said
+
+
+def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_path: Path) -> None:
+    # Elodie Taylor has no IdP account: her HR record is all that keeps her
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("unlink", "hr:E10011", "--dry-run", "--json", "--db", db)
+    assert code == 0
+    impact = json.loads(out)
+    assert impact["people_removed"] == ["elodie.taylor@example.com"]
+    assert [(r["account"], r["before"], r["after"]) for r in impact["relinked"]] == [
+        ("ad:elodie.taylor", "elodie.taylor@example.com", None),
+        ("badge:BDG-00011", "elodie.taylor@example.com", None),
+        ("entra:elodie.taylor@example.com", "elodie.taylor@example.com", None),
+        ("slack:U02QDRJAP7Z", "elodie.taylor@example.com", None),
+    ]
+    assert impact["attributes"] == []  # a removed person's values stay as they were
+    code, out, _ = cli("unlink", "hr:E10011", "--dry-run", "--db", db)
+    assert out.splitlines()[:3] == [
+        "Would unlink hr:E10011 from elodie.taylor@example.com (nothing changed)",
+        "  It also changes, at the next sync:",
+        "    ad:elodie.taylor: elodie.taylor@example.com → nobody",
+    ]
+    assert demo.account_by_key("hr:E10011").owner_id is not None

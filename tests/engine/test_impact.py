@@ -273,7 +273,7 @@ def test_unmatched_includes_the_dashboards_unmerged(demo: Services) -> None:
         col(Account.status) != "DELETED",
         col(Account.filter_result) == "MATCH_ONLY",
     )
-    assert len(unmerged) == dashboard.unmerged == 5
+    assert len(unmerged) == dashboard.unmerged == 20  # 7 feed rows, 13 disabled IdP
     listing = demo.matrix_accounts("unmatched", limit=500)
     keys = {r.key for r in listing.rows}
     assert {f"{a.app_id}:{a.external_id}" for a in unmerged} <= keys
@@ -388,17 +388,17 @@ def test_matrix_json_shape(demo: Services) -> None:
                 "rules": [
                     {
                         "rule": "email",
-                        "matched": 27,
+                        "matched": 25,
                         "ambiguous": 0,
-                        "unmatched": 5,
+                        "unmatched": 7,
                         "decided_earlier": 0,
                     },
                     {
                         "rule": "employee_id",
                         "matched": 0,
                         "ambiguous": 0,
-                        "unmatched": 5,
-                        "decided_earlier": 27,
+                        "unmatched": 7,
+                        "decided_earlier": 25,
                     },
                 ],
             }
@@ -409,7 +409,7 @@ def test_matrix_json_shape(demo: Services) -> None:
     assert set(page) == {"kind", "total", "offset", "rows"}
     assert (page["kind"], page["total"], page["offset"], len(page["rows"])) == (
         "unmatched",
-        5,
+        7,
         1,
         2,
     )
@@ -437,10 +437,10 @@ def test_cli_matrix_table_and_json(demo: Services) -> None:
     assert lines[0] == "Directory hr: 277 accounts considered (0 pinned, 0 filter errors)"
     assert lines[1].split() == ["merge", "rule", "matched", "ambiguous", "nobody", "earlier"]
     feed = lines.index("Directory hr_feed: 32 accounts considered (0 pinned, 0 filter errors)")
-    assert lines[feed + 2].split() == ["email", "27", "0", "5", "0"]
-    assert lines[feed + 3].split() == ["employee_id", "0", "0", "5", "27"]
+    assert lines[feed + 2].split() == ["email", "25", "0", "7", "0"]
+    assert lines[feed + 3].split() == ["employee_id", "0", "0", "7", "25"]
     slack = next(line for line in lines if line.startswith("slack "))
-    assert slack.split() == ["slack", "narrow", "255", "11", "0", "0"]
+    assert slack.split() == ["slack", "narrow", "250", "16", "0", "0"]
     assert "--list ambiguous|unmatched|unowned" in out
     code, out, _ = cli(demo, "github", "--json")
     assert code == 0
@@ -452,14 +452,14 @@ def test_cli_matrix_lists(demo: Services) -> None:
     code, out, _ = cli(demo, "--list", "unowned", "--limit", "2")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "Unowned accounts (1–2 of 73):"
+    assert lines[0] == "Unowned accounts (1–2 of 107):"
     assert lines[1].split() == ["ad:Administrator", "Administrator"]
     assert lines[2].strip() == "a system account: rules never link one, an admin does (roster link)"
-    assert lines[-1] == "… 71 more: --offset 2"
+    assert lines[-1] == "… 105 more: --offset 2"
     code, out, _ = cli(demo, "hr_feed", "--list", "unmatched", "--rule", "email", "--json")
     data = json.loads(out)
-    assert code == 0 and (data["kind"], data["total"], data["offset"]) == ("unmatched", 5, 0)
-    assert [r["key"] for r in data["rows"]][:2] == ["hr_feed:CW-0014", "hr_feed:CW-0017"]
+    assert code == 0 and (data["kind"], data["total"], data["offset"]) == ("unmatched", 7, 0)
+    assert [r["key"] for r in data["rows"]][:2] == ["hr_feed:CW-0003", "hr_feed:CW-0010"]
     code, out, _ = cli(demo, "--list", "ambiguous")
     assert (code, out) == (0, "No ambiguous accounts.\n")
 

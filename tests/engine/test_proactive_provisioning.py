@@ -33,6 +33,25 @@ def test_approved_requests_become_linked_accounts_once(tmp_path: Path) -> None:
     pending = {r["user_email"] for r in requests if r["status"] != "APPROVED"}
     assert not pending & {person.email for _, person in rows}
 
+    # the requested entitlement comes with the account: in the app's file, and in the store
+    data = yaml.safe_load((folder / "apps" / "entra.yaml").read_text(encoding="utf-8"))
+    wanted = {(r["user_email"], r["entitlement"]) for r in requests if r["status"] == "APPROVED"}
+    by_email = {person.email: account.external_id for account, person in rows}
+    file_grants = {(g["account"], g["entitlement"]) for g in data["grants"]}
+    assert {(by_email[email], ent) for email, ent in wanted} <= file_grants
+    store_grants = {
+        (account.external_id, ent)
+        for account in services.population().accounts
+        if account.app_id == "entra"
+        for ent in account.entitlements
+    }
+    assert {(by_email[email], ent) for email, ent in wanted} <= store_grants
+    assert {ent for _, ent in wanted} == {"lic-e5"}
+    journal = services.run_changes(services.runs()[-1].id)[1]
+    created = [c for c in journal if c.stage == "provision" and "created for" in c.reason]
+    assert len(created) == len(wanted)
+    assert all(c.reason.endswith("and linked; granted lic-e5") for c in created)
+
     # every request of the file is in the store; the approved ones are fulfilled by the
     # demo's first sync, each with the account created for it
     accounts_by_email = {person.email: f"entra:{account.external_id}" for account, person in rows}

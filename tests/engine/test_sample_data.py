@@ -248,7 +248,8 @@ def test_unmerged_feed_rows_are_the_feed_only_workers_and_leavers_gone_from_the_
     tmp_path: Path, apps: dict[str, Listing]
 ) -> None:
     # sample_data/README.md: three feed-only rows match nobody, and so do the rows of
-    # contractors who left (HR ignores them) and are gone from the IdP (nobody keeps them)
+    # contractors who left: HR ignores them and the IdP's filter lets a disabled account only
+    # enrich (MATCH_ONLY), so nobody keeps them
     services = open_services(db_path=tmp_path / "r.db", init="sample")
     with services.db.session() as session:
         unmerged = dict(
@@ -259,6 +260,8 @@ def test_unmerged_feed_rows_are_the_feed_only_workers_and_leavers_gone_from_the_
             ).all()
         )
     assert unmerged == {
+        "CW-0003": "Lars Lindqvist",
+        "CW-0010": "Åsa White",
         "CW-0014": "Leila Wójcik",
         "CW-0017": "Steven Jackson",
         "CW-0030": "Victor Hale",
@@ -266,15 +269,13 @@ def test_unmerged_feed_rows_are_the_feed_only_workers_and_leavers_gone_from_the_
         "CW-0032": "Marco Bianchi",
     }
     hr = {k: a for a in apps["hr"].accounts for k in (a.email, *a.employee_ids) if k}
-    idp_emails = {a.email for a in apps["idp"].accounts}
     for row in apps["hr_feed"].accounts:
         worker = hr.get(row.email) or next((hr[i] for i in row.employee_ids if i in hr), None)
         if worker is None:
             assert row.external_id in unmerged, row.external_id
             continue
         left = worker.profile["employment_status"] == "TERMINATED"
-        gone = worker.email not in idp_emails
-        assert (row.external_id in unmerged) == (left and gone), row.external_id
+        assert (row.external_id in unmerged) == left, row.external_id
 
 
 def test_push_to_the_demo_changes_only_that_account(tmp_path: Path) -> None:

@@ -290,8 +290,13 @@ async def test_palette_plans_a_sync_from_another_screen(services: Any) -> None:
 
 
 def empty_hr(services: Any) -> None:
-    """Empty the demo's HR file: most people would be removed, over the deletion threshold."""
-    (demo_folder(services) / "apps" / "hr.yaml").write_text("accounts: []\n", encoding="utf-8")
+    """Empty the demo's HR and IdP files: every person would be removed, over the deletion
+    threshold. (HR alone would not do: the IdP keeps its people, and the blanks that only the
+    vanished HR records cause are held, not deleted.)"""
+    for app in ("hr", "idp"):
+        (demo_folder(services) / "apps" / f"{app}.yaml").write_text(
+            "accounts: []\n", encoding="utf-8"
+        )
 
 
 def move_william_to_finance(services: Any) -> None:

@@ -1,0 +1,81 @@
+"""`roster status` (the dashboard as text) and `roster people show` (one person, as the Users
+screen shows them): the same engine calls as the console."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from console.cli import _emit, _guard, _services, _store_options, echo, main
+from engine.text import one_line, value_text
+
+
+@main.command()
+@_store_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def status(as_json: bool) -> None:
+    """The dashboard: people, accounts, apps, the last runs, warnings, and the identity
+    decisions that need an eye (people who lost their primary-directory record, disabled
+    people still enabled in push-target apps, manager cycles)."""
+    board = _services().dashboard()
+    if as_json:
+        _emit(board.to_json())
+        return
+    echo(
+        f"{board.people:,} people · {board.accounts:,} accounts · {board.unowned:,} unowned · "
+        f"{board.unmerged:,} unmerged · {board.errors:,} errors"
+    )
+    for app in board.apps:
+        state = app.last_import_status or "never imported"
+        echo(f"  {app.id:<12} {app.accounts:>7,} accounts  {one_line(state, 200)}")
+    for run in board.last_runs[:3]:
+        kind = "dry run" if run.dry_run else "run"
+        echo(f"  {kind} {run.id}: {run.status}")
+    for warning in board.warnings:
+        echo(f"! {warning}")
+    for care in board.care:
+        if not care.total:
+            continue
+        echo(f"{care.title}: {care.total:,}")
+        for item in care.items:
+            echo(f"  {one_line(item, 400)}")
+        if care.more:
+            echo(f"  … and {care.more:,} more (roster status --json lists the first ones too)")
+
+
+@main.group()
+def people() -> None:
+    """Look at people."""
+
+
+@people.command("show")
+@_store_options
+@click.argument("who")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def people_show(who: str, as_json: bool) -> None:
+    """The person WHO (an email or a person id): core fields, flags, attributes with their
+    source, and linked accounts with how each was linked."""
+    services = _services()
+    detail = services.user_detail(services.person(who).id)
+    if as_json:
+        _emit(detail.to_json())
+        return
+    user = detail.user
+    echo(f"{user.display_name or user.email} <{user.email}> · {user.status} · person {user.id}")
+    for flag in detail.flags:
+        echo(f"! {flag}")
+    echo("attributes:")
+    for row in detail.attributes:
+        source = f"  ({row.source})" if row.source else ""
+        echo(f"  {row.name:<20} {one_line(value_text(row.value), 200)}{source}")
+    echo("accounts:")
+    for account in detail.accounts:
+        pinned = ", pinned" if account.pinned else ""
+        echo(
+            f"  {account.key:<28} {account.status:<8} {account.link_kind or 'unlinked'}{pinned}"
+            f"  {one_line(account.display_name or account.email, 80)}"
+        )
+    sys.exit(0)

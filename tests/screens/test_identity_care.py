@@ -1,0 +1,152 @@
+"""Identity decisions that must not be silent (issue 12 §6), as the console shows them: held
+blanks in the sync confirmation, the person's flag, the dashboard's lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from textual.widgets import Checkbox, Static
+
+from console.app import RosterApp
+from screens.dashboard import DashboardScreen
+from screens.modals.sync_confirm import SyncConfirmModal
+from screens.sync import SyncScreen
+from tests.screens.helpers import settle, shown
+from tests.screens.test_sync_screen import demo_folder
+from tests.screens.test_users_screen import open_person
+
+
+def edit_hr(services: Any, change: Any, app: str = "hr") -> None:
+    path = demo_folder(services) / "apps" / f"{app}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data["accounts"])
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def drop_john(accounts: list[dict[str, Any]]) -> None:
+    accounts[:] = [a for a in accounts if a["id"] != "E10003"]
+
+
+def john(services: Any) -> Any:
+    return services.user_by_email("john.bjork@example.com")
+
+
+async def test_sync_now_lists_held_values_and_the_box_clears_them(services: Any) -> None:
+    edit_hr(services, drop_john)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal) and not modal.blocked
+        summary = shown(modal.query_one("#confirm-summary", Static))
+        assert "Held (7): values kept because only a source account gone" in summary
+        assert "john.bjork@example.com: manager_email" in summary and "(hr:E10003 gone)" in summary
+        box = modal.query_one("#confirm-deletes", Checkbox)
+        assert not box.value and not modal.query_one("#apply").disabled  # optional
+        box.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        modal.query_one("#apply").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, SyncScreen)
+        latest = services.runs(limit=1)[0]
+        assert latest.status == "applied" and not latest.dry_run
+    services.invalidate()
+    assert john(services).attributes.get("cost_center") == ""
+
+
+async def test_apply_without_the_box_keeps_the_held_values(services: Any) -> None:
+    edit_hr(services, drop_john)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        modal.query_one("#apply").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert services.runs(limit=1)[0].status == "applied"
+    services.invalidate()
+    assert john(services).attributes.get("cost_center") == "CC-2200"
+
+
+async def test_the_person_screen_flags_a_lost_hr_record(services: Any) -> None:
+    edit_hr(services, drop_john)
+    services.sync()
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "john.bjork")
+        person = shown(screen.query_one("#users-person", Static))
+        assert "! lost their hr record (hr:E10003); kept by idp" in person
+
+
+async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
+    services: Any,
+) -> None:
+    def cycle_and_leaver(accounts: list[dict[str, Any]]) -> None:
+        ceo = next(a for a in accounts if a["id"] == "E10001")
+        ceo["profile"]["manager_email"] = "amara.martinez@example.com"  # who reports to her
+        priya = next(a for a in accounts if a["id"] == "E10019")  # Priya Shah leaves
+        priya["status"] = "DISABLED"
+        priya["profile"]["employment_status"] = "TERMINATED"
+
+    edit_hr(services, cycle_and_leaver)
+
+    def idp_leaver(accounts: list[dict[str, Any]]) -> None:
+        next(a for a in accounts if a["email"] == "priya.shah@example.com")["status"] = "DISABLED"
+
+    edit_hr(services, idp_leaver, "idp")
+    assert services.sync().status == "applied"
+    app = RosterApp(services, start="dashboard")
+    async with app.run_test(size=(120, 60)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        care = shown(app.screen.query_one("#care", Static))
+    assert "Manager cycles: 1" in care
+    assert (
+        "margaret.okafor@example.com → amara.martinez@example.com → margaret.okafor@example.com"
+        in care
+    )
+    assert (
+        "People disabled or removed whose accounts in push-target apps are still enabled: 1" in care
+    )
+    assert (
+        "priya.shah@example.com: removed, but still enabled in ad:priya.shah, "
+        "entra:priya.shah@example.com" in care
+    )
+
+
+async def test_the_link_confirmation_shows_what_else_changes(services: Any) -> None:
+    from textual.widgets import Input
+
+    from screens.modals.confirm import ConfirmModal
+
+    idp = next(
+        f"{a.app_id}:{a.external_id}"
+        for a in services.population().accounts
+        if a.app_id == "idp" and a.email == "john.bjork@example.com"
+    )
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await open_person(pilot, "ann lee")
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = idp
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        message = str(confirm.message)
+        assert "It also changes, at the next sync:" in message
+        assert "john.bjork@example.com · additional_email: john.bjork@example.com → —" in message
+        await pilot.press("escape")
+        await settle(pilot)
+    assert services.account_by_key(idp).link_kind != "manual"
