@@ -1,0 +1,313 @@
+"""A sync killed (SIGKILL) at any moment, then synced again, leaves the same store as a sync
+that was never interrupted; what the killed run wrote to the apps is in the audit trail.
+
+The organisation is the small test org (tests/engine/org.py) with an Active Directory file app
+the sync pushes to (and reads department from, under a flow rule) and an Entra ID file app that
+creates an account for an approved access request. Each case kills a spawned process at one
+point of an applied sync, runs the recovery sync in this process, and compares the whole store
+(people, accounts, links, grants, attribute values with the last value seen from every source,
+push records, access requests, the journal of applied changes) with an uninterrupted sync of a
+separate copy of the same organisation."""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from engine.services import Services, open_services
+from engine.store.models import (
+    AccessRequest,
+    Account,
+    App,
+    AttributeValue,
+    Change,
+    Entitlement,
+    Grant,
+    Person,
+    PushExecution,
+    Run,
+)
+from tests.engine.org import CONFIG, write_org
+
+AD = {
+    "accounts": [
+        {
+            "id": "alee",
+            "display_name": "Ann Lee",
+            "email": "ann.lee@example.com",
+            "username": "alee",
+            "profile": {"department": "Old Department", "title": "Old title"},
+        },
+        {
+            "id": "bchen",
+            "display_name": "Bo Chen",
+            "email": "bo.chen@example.com",
+            "username": "bchen",
+            "profile": {"department": "Engineering", "title": "Manager"},
+        },
+    ],
+}
+ENTRA = {
+    "accounts": [
+        {
+            "id": "ann.lee@example.com",
+            "display_name": "Ann Lee",
+            "email": "ann.lee@example.com",
+            "username": "ann.lee@example.com",
+            "profile": {"userPrincipalName": "ann.lee@example.com"},
+        }
+    ],
+    "entitlements": [{"id": "lic-e5", "name": "E5 licence"}],
+}
+REQUESTS = {
+    "requests": [
+        {
+            "id": "REQ-1",
+            "user_email": "sam.park@example.com",
+            "app": "entra",
+            "entitlement": "lic-e5",
+            "status": "APPROVED",
+        }
+    ]
+}
+
+
+def kill_config() -> dict[str, Any]:
+    config = copy.deepcopy(CONFIG)
+    config["settings"]["access_requests"] = "requests.yaml"
+    config["apps"] += [
+        {
+            "id": "ad",
+            "name": "AD",
+            "connector": "file",
+            "settings": {"path": "ad.yaml", "flavour": "active_directory"},
+        },
+        {
+            "id": "entra",
+            "name": "Entra",
+            "connector": "file",
+            "settings": {"path": "entra.yaml", "flavour": "entra_id"},
+            "provisioning": {
+                "proactive": True,
+                "fields": {
+                    "displayName": "subject.displayName",
+                    "mailNickname": 'subject.email.split("@")[0]',
+                    "userPrincipalName": "subject.email",
+                },
+            },
+        },
+    ]
+    department = next(a for a in config["attributes"] if a["name"] == "department")
+    department["sources"].append({"app": "ad", "field": "profile.department"})
+    department["flow_rules"].append(
+        {"app": "ad", "direction": "bidirectional", "create": 30, "update": 40, "delete": 30}
+    )
+    config["push_rules"] = [
+        {
+            "name": "ad-core",
+            "app": "ad",
+            "enabled": True,
+            "targeting": {"kind": "everyone"},
+            "mappings": [
+                {"target": "title", "attribute": "job_title"},
+                {"target": "department", "attribute": "department"},
+            ],
+        }
+    ]
+    return config
+
+
+def open_kill_org(folder: Path) -> Services:
+    config = kill_config()
+    path = write_org(folder / "org", config, ad=AD, entra=ENTRA)
+    (folder / "org" / "requests.yaml").write_text(yaml.safe_dump(REQUESTS, sort_keys=False))
+    services = open_services(db_path=folder / "roster.db", init="empty")
+    services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
+    return services
+
+
+# --- where the killed process dies ----------------------------------------------------------
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sync_and_die(db_url: str, where: str) -> None:
+    """Run an applied sync and kill this process at WHERE (run in a spawned process)."""
+    from engine.connectors import fileio
+    from engine.store.db import Database
+    from engine.sync import pipeline, writer
+
+    applying = False
+
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal applying
+        if stage == "done":
+            applying = True
+        elif applying and where == f"before {stage}":
+            _die()
+
+    def dying(function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _die()
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    if where == "push written, not recorded":
+        pipeline.writer.write_push = dying(writer.write_push)  # type: ignore[attr-defined]
+    elif where == "intents recorded, not sent":
+        pipeline.send = dying(pipeline.send)  # type: ignore[attr-defined]
+    elif where == "account created, not recorded":
+        pipeline.writer.write_provisioned = dying(writer.write_provisioned)  # type: ignore[attr-defined]
+    elif where == "after provision":
+        pipeline._settle = dying(pipeline._settle)  # type: ignore[attr-defined]
+    elif where == "settled, not finished":
+        pipeline._finish = dying(pipeline._finish)  # type: ignore[attr-defined]
+    elif where == "inside the atomic write":
+        replace = fileio.os.replace
+
+        def replace_then_die(source: Any, target: Any) -> None:
+            if applying:
+                _die()
+            replace(source, target)
+
+        fileio.os.replace = replace_then_die  # type: ignore[assignment]
+    pipeline.run_sync(Database(db_url), progress=progress)
+
+
+def kill_at(services: Services, where: str) -> None:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_sync_and_die, args=(services.db.url, where)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL, f"the sync was not killed {where}"
+
+
+# --- the whole store, without ids, run numbers and times --------------------------------------
+
+
+def _sorted(rows: Any) -> list[Any]:
+    return sorted(rows, key=repr)
+
+
+def store(services: Services) -> dict[str, Any]:
+    with services.db.session() as session:
+        people = {p.id: p.email for p in session.scalars(select(Person))}
+        accounts = {a.id: f"{a.app_id}:{a.external_id}" for a in session.scalars(select(Account))}
+        entitlements = {
+            e.id: f"{e.app_id}:{e.external_id}" for e in session.scalars(select(Entitlement))
+        }
+        return {
+            "people": _sorted(
+                p.model_dump(exclude={"id", "created_at", "updated_at"})
+                | {"id": people[p.id]}
+                for p in session.scalars(select(Person))
+            ),
+            "accounts": _sorted(
+                a.model_dump(exclude={"id", "first_seen", "last_seen", "owner_id"})
+                | {"owner": people.get(a.owner_id)}  # type: ignore[arg-type]
+                for a in session.scalars(select(Account))
+            ),
+            "grants": _sorted(
+                (accounts[g.account_id], entitlements[g.entitlement_id])
+                for g in session.scalars(select(Grant))
+            ),
+            "attribute values": _sorted(
+                (people[v.user_id], v.attribute, v.value, v.source, v.last_seen, v.ever_set)
+                for v in session.scalars(select(AttributeValue))
+            ),
+            "push records": _sorted(
+                (
+                    p.push_rule,
+                    people.get(p.user_id),  # type: ignore[arg-type]
+                    accounts.get(p.account_id),  # type: ignore[arg-type]
+                    p.changes,
+                    p.success,
+                    p.reason,
+                )
+                for p in session.scalars(select(PushExecution))
+            ),
+            "access requests": _sorted(
+                (r.request_id, r.status, r.account, people.get(r.user_id))  # type: ignore[arg-type]
+                for r in session.scalars(select(AccessRequest))
+            ),
+            "apps": _sorted(
+                (a.id, a.last_import_status) for a in session.scalars(select(App))
+            ),
+            "journal": Counter(
+                (c.stage, c.object_type, c.object_id, c.field, repr(c.old), repr(c.new), c.reason)
+                for c in session.scalars(select(Change).where(Change.applied))
+            ),
+        }
+
+
+def __sorted(rows: Any) -> list[Any]:
+    return sorted(rows, key=repr)
+
+
+def compare(recovered: dict[str, Any], expected: dict[str, Any]) -> None:
+    for table in expected:
+        got, want = recovered[table], expected[table]
+        if table == "journal":
+            missing, extra = want - got, got - want
+            assert not missing and not extra, (
+                f"journal differs: missing {list(missing)}, extra {list(extra)}"
+            )
+        else:
+            assert __sorted(got) == __sorted(want), f"{table} differ"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    services = open_kill_org(tmp_path_factory.mktemp("uninterrupted"))
+    result = services.sync()
+    assert result.status == "applied", result.error
+    pushed = next(s for s in result.stages if s.name == "push")
+    assert pushed.counts["values"] == 3  # Ann's title and department, Bo's title
+    created = next(s for s in result.stages if s.name == "provision")
+    assert created.counts["created"] == 1
+    assert services.sync().changes == []
+    snapshot = store(services)
+    services.db.dispose()
+    return snapshot
+
+
+KILL_POINTS = [
+    "before identify",  # import committed
+    "before attributes",  # identify and ownership committed
+    "before push",  # attributes committed
+    "intents recorded, not sent",
+    "inside the atomic write",  # the AD file's temporary file written, not renamed
+    "push written, not recorded",
+    "before provision",  # push committed
+    "account created, not recorded",
+    "after provision",  # provision committed, the store not settled
+    "settled, not finished",
+]
+
+
+@pytest.mark.parametrize("where", KILL_POINTS)
+def test_a_sync_after_a_kill_leaves_the_store_an_uninterrupted_sync_leaves(
+    tmp_path: Path, where: str, uninterrupted: dict[str, Any]
+) -> None:
+    services = open_kill_org(tmp_path)
+    kill_at(services, where)
+    with services.db.session() as session:
+        assert session.scalars(select(Run)).one().status == "running"
+    recovery = open_services(db_path=tmp_path / "roster.db").sync()
+    assert recovery.status == "applied", recovery.error
+    compare(store(services), uninterrupted)
+    assert services.sync().changes == []  # and the store is settled
+    assert not list((tmp_path / "org").glob(".*.tmp"))  # no temporary file of ours is left
