@@ -504,3 +504,41 @@ def run_attributes(
             elif user.attributes.get(attribute.name) != new:
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
+
+
+def refresh_seen(
+    state: WorkState, definitions: list[AttributeDef], read_back: set[tuple[str, str]]
+) -> set[tuple[int, str]]:
+    """After a push is read back from its app: the last value seen from that app's fields
+    becomes what the app now holds, so Roster's own write is never taken for a change made in
+    the app (by flow rules, `explain`, or a later run). Only the app's field sources of the
+    owners of READ_BACK accounts; returns the (person, attribute) states changed."""
+    apps_of: dict[int, set[str]] = {}
+    for key in read_back:
+        account = state.accounts.get(key)
+        if account is not None and account.owner_id is not None:
+            apps_of.setdefault(account.owner_id, set()).add(account.app_id)
+    if not apps_of:
+        return set()
+    owned = state.accounts_by_owner()
+    reader = SourceReader(None, {u: owned.get(u, []) for u in apps_of})  # type: ignore[arg-type]
+    changed: set[tuple[int, str]] = set()
+    for user_id, apps in apps_of.items():
+        user = state.users.get(user_id)
+        if user is None:
+            continue
+        for attribute in definitions:
+            previous = state.attributes.get((user_id, attribute.name))
+            if previous is None:
+                continue  # never computed: the attributes stage sees everything afresh
+            for source in attribute.sources:
+                if source.program is not None or source.app not in apps:
+                    continue
+                try:
+                    value = reader.read(attribute, source, user)
+                except (CelEvalError, ValueError):
+                    continue  # the attributes stage reports it
+                if previous.last_seen.get(source.key) != value:
+                    previous.last_seen = {**previous.last_seen, source.key: value}
+                    changed.add((user_id, attribute.name))
+    return changed

@@ -33,8 +33,8 @@ from engine.store.repo import (
     load_config,
     set_meta,
 )
-from engine.sync import writer
-from engine.sync.attributes import compile_attributes, run_attributes
+from engine.sync import recovery, writer
+from engine.sync.attributes import AttributeDef, compile_attributes, refresh_seen, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.incremental import APPLIED, needs_everyone, section_changed, sync_signature
@@ -232,6 +232,11 @@ def _run_locked(
 
         state.checkpoint = checkpoint
         step("import", 0)
+        if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
+            recovery.remove_temporaries(apps, base_dir, reports[0])
+            recovery.recover(
+                db, state, run_id, apps, base_dir, _definitions(config, cel), reports[0]
+            )
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
@@ -303,7 +308,9 @@ def _run_locked(
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
-            _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
+            _push(
+                db, state, run_id, pushes, apps, base_dir, reports[4], step, committed, definitions
+            )
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
             )
@@ -329,6 +336,18 @@ def _run_locked(
             "next sync marks it failed."
         ) from None
     return result
+
+
+def _definitions(config: RosterConfig, cel: CelEngine) -> Callable[[], list[AttributeDef]]:
+    """The compiled attribute definitions, compiled when first asked for."""
+    compiled: list[list[AttributeDef]] = []
+
+    def get() -> list[AttributeDef]:
+        if not compiled:
+            compiled.append(compile_attributes(list(config.attributes), cel))
+        return compiled[0]
+
+    return get
 
 
 def _apply(
@@ -367,9 +386,11 @@ def _push(
     report: StageReport,
     step: Callable[[str, int], None],
     committed: set[str],
+    definitions: list[AttributeDef],
 ) -> None:
-    """External writes, after the store is committed; each one is recorded. Then the pushed
-    apps are read back, so the store holds what the apps now say and the next sync is quiet."""
+    """External writes, after the store is committed; each one is recorded before it is sent
+    (intent) and after (outcome). Then the pushed apps are read back, so the store holds what
+    the apps now say and the next sync is quiet."""
     step("push", 4)
     if pushes:
         by_id = {app.id: app for app in apps}
@@ -377,6 +398,11 @@ def _push(
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
         }
+        # what is about to be written is recorded first (one insert for the stage); the
+        # outcomes are recorded with the pushes themselves, in one transaction, below
+        sent = [item for item in pushes if not item.error and item.changes]
+        with db.session() as session, session.begin():
+            intents = writer.write_intents(session, run_id, [writer.push_intent(i) for i in sent])
         failures = send(pushes, connectors)
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
@@ -393,8 +419,16 @@ def _push(
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
                 report.fail(app_id, f"could not be read back after pushing: {exc}")
+        outcomes = []
+        for intent, item in zip(intents, sent, strict=True):
+            refusal = failures.get((item.app_id, item.external_id))
+            outcome = "sent" if refusal is None else "refused"
+            outcomes.append((intent, outcome, refusal or "", item.external_id))
         with db.session() as session, session.begin():
-            writer.write_push(session, state, run_id, pushes, failures, relisted)
+            read_back = writer.write_push(session, state, run_id, pushes, failures, relisted)
+            writer.settle_writes(session, run_id, outcomes)
+            # the values read back are Roster's own: never a change made in the app
+            writer.write_seen(session, state, refresh_seen(state, definitions, read_back))
     committed.add("push")
 
 
@@ -422,11 +456,25 @@ def _provision(
         app_id: make_connector(connector_spec(by_id[app_id], base_dir))
         for app_id in {c.app_id for c in creations}
     }
-    created = create(creations, connectors, report) if creations else []
+    # the requests are in the store, and each creation recorded as intended, before any is
+    # made: a kill in between leaves a trace the next sync settles (engine/sync/recovery.py)
     with db.session() as session, session.begin():
         writer.write_access_requests(session, requests)
+        intents = writer.write_intents(
+            session, run_id, [writer.creation_intent(c) for c in creations]
+        )
+    created, refused = create(creations, connectors, report) if creations else ([], {})
+    made = iter(created)
+    outcomes = [
+        (intent, "refused", refused[i], "")
+        if i in refused
+        else (intent, "sent", "", next(made)[1].external_id)
+        for i, intent in enumerate(intents)
+    ]
+    with db.session() as session, session.begin():
         if creations:
             writer.write_provisioned(session, state, run_id, created)
+            writer.settle_writes(session, run_id, outcomes)
         for app_id, connector in connectors.items():
             version = connector.source_version()
             if version is not None:

@@ -18,6 +18,7 @@ from engine.store.models import (
     AuditEvent,
     Change,
     Entitlement,
+    ExternalWrite,
     Grant,
     Person,
     PushExecution,
@@ -35,6 +36,7 @@ CHANGE = Change.__table__  # type: ignore[attr-defined]
 GRANT = Grant.__table__  # type: ignore[attr-defined]
 ATTRIBUTE_VALUE = AttributeValue.__table__  # type: ignore[attr-defined]
 PUSH_EXECUTION = PushExecution.__table__  # type: ignore[attr-defined]
+EXTERNAL_WRITE = ExternalWrite.__table__  # type: ignore[attr-defined]
 
 
 def _next_id(session: Session, model: Any) -> int:
@@ -282,10 +284,12 @@ def write_push(
     pushes: list[Any],
     failures: dict[tuple[str, str], str],
     relisted: dict[str, tuple[Any, str | None]],
-) -> None:
+) -> set[tuple[str, str]]:
     """Record every push (success or the app's reason), journal what was written, and store
-    what the pushed apps now list so the next import finds them unchanged."""
+    what the pushed apps now list so the next import finds them unchanged. Returns the
+    accounts whose read-back differs from what the store held."""
     now = utcnow()
+    read_back: set[tuple[str, str]] = set()
     executions, changes = [], []
     for item in pushes:
         account = state.accounts.get((item.app_id, item.external_id))
@@ -331,12 +335,111 @@ def write_push(
                 continue
             _copy_listed(item, account)
             state.fingerprints[key] = digest
+            read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
         statement = update(Account).where(col(Account.id) == bindparam("_id"))
         for batch in _batches(rows):
             session.connection().execute(statement, batch)
         if version is not None:
             set_meta(session, f"source_version:{app_id}", version)
+    return read_back
+
+
+# --- writes to the apps: the intent before, the outcome after (DESIGN §14) ------------------
+
+
+def push_intent(item: Any) -> dict[str, Any]:
+    """The intent of one planned push (engine.sync.push.PushItem): its account and values."""
+    return {
+        "kind": "push",
+        "app_id": item.app_id,
+        "external_id": item.external_id,
+        "user_id": item.user_id,
+        "label": item.user_label,
+        "rule": item.rule,
+        "values": {t: [old, new] for t, (old, new) in item.changes.items()},
+    }
+
+
+def creation_intent(creation: Any) -> dict[str, Any]:
+    """The intent of one planned account creation (engine.sync.provisioning.Creation)."""
+    return {
+        "kind": "create",
+        "app_id": creation.app_id,
+        "external_id": "",
+        "user_id": creation.user.id,
+        "label": creation.user_label,
+        "rule": creation.request_id,
+        "values": dict(creation.values),
+    }
+
+
+def write_intents(session: Session, run_id: int, intents: list[dict[str, Any]]) -> list[int]:
+    """Record what a run is about to write to the apps (one batched insert); returns the ids
+    of the intents, in order, for `settle_writes`. Committed before anything is sent."""
+    if not intents:
+        return []
+    now = utcnow()
+    first = _next_id(session, ExternalWrite)  # one sync at a time holds the store (sync lock)
+    rows = [
+        {
+            "id": first + i,
+            "run_id": run_id,
+            "outcome": "",
+            "reason": "",
+            "planned_at": now,
+            "settled_at": None,
+            "settled_by_run": None,
+            **intent,
+        }
+        for i, intent in enumerate(intents)
+    ]
+    for batch in _batches(rows):
+        session.connection().execute(EXTERNAL_WRITE.insert(), batch)
+    _advance_sequence(session, EXTERNAL_WRITE)
+    return [row["id"] for row in rows]
+
+
+def settle_writes(session: Session, run_id: int, outcomes: list[tuple[int, str, str, str]]) -> None:
+    """Record the outcome of intents: (intent id, outcome, reason, external id), by RUN_ID
+    (the run that wrote them, or the sync that recovered them after a kill)."""
+    now = utcnow()
+    rows = [
+        {"_id": i, "outcome": outcome, "reason": reason, "external_id": external_id}
+        for i, outcome, reason, external_id in outcomes
+    ]
+    statement = (
+        update(EXTERNAL_WRITE)
+        .where(EXTERNAL_WRITE.c.id == bindparam("_id"))
+        .values(
+            outcome=bindparam("outcome"),
+            reason=bindparam("reason"),
+            external_id=bindparam("external_id"),
+            settled_at=now,
+            settled_by_run=run_id,
+        )
+    )
+    for batch in _batches(rows):
+        session.connection().execute(statement, batch)
+
+
+def write_seen(session: Session, state: WorkState, keys: set[tuple[int, str]]) -> None:
+    """Store the last values seen of these (person, attribute) states, nothing else."""
+    rows = [
+        {"_user": u, "_attribute": a, "last_seen": state.attributes[(u, a)].last_seen}
+        for u, a in sorted(keys)
+        if (u, a) in state.attributes
+    ]
+    statement = (
+        update(ATTRIBUTE_VALUE)
+        .where(
+            ATTRIBUTE_VALUE.c.user_id == bindparam("_user"),
+            ATTRIBUTE_VALUE.c.attribute == bindparam("_attribute"),
+        )
+        .values(last_seen=bindparam("last_seen"))
+    )
+    for batch in _batches(rows):
+        session.connection().execute(statement, batch)
 
 
 def write_provisioned(

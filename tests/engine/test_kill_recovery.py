@@ -31,6 +31,7 @@ from engine.store.models import (
     AttributeValue,
     Change,
     Entitlement,
+    ExternalWrite,
     Grant,
     Person,
     PushExecution,
@@ -211,8 +212,7 @@ def store(services: Services) -> dict[str, Any]:
         }
         return {
             "people": _sorted(
-                p.model_dump(exclude={"id", "created_at", "updated_at"})
-                | {"id": people[p.id]}
+                p.model_dump(exclude={"id", "created_at", "updated_at"}) | {"id": people[p.id]}
                 for p in session.scalars(select(Person))
             ),
             "accounts": _sorted(
@@ -243,9 +243,7 @@ def store(services: Services) -> dict[str, Any]:
                 (r.request_id, r.status, r.account, people.get(r.user_id))  # type: ignore[arg-type]
                 for r in session.scalars(select(AccessRequest))
             ),
-            "apps": _sorted(
-                (a.id, a.last_import_status) for a in session.scalars(select(App))
-            ),
+            "apps": _sorted((a.id, a.last_import_status) for a in session.scalars(select(App))),
             "journal": Counter(
                 (c.stage, c.object_type, c.object_id, c.field, repr(c.old), repr(c.new), c.reason)
                 for c in session.scalars(select(Change).where(Change.applied))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
@@ -32,7 +33,7 @@ from engine.connectors.file.settings import parse_settings
 from engine.connectors.file.store import FileStore, Loaded
 from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
-from engine.connectors.fileio import file_lock
+from engine.connectors.fileio import file_lock, remove_temporaries
 from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
 
@@ -62,9 +63,8 @@ class FileConnector:
         listing = self.list_all()
         return Listing(accounts=listing.accounts[:limit], entitlements=listing.entitlements)
 
-    def source_version(self) -> str | None:
-        """A digest of the app's files: equal digests mean an import would find nothing new."""
-        digest = hashlib.blake2b(digest_size=16)
+    def _paths(self) -> list[Path]:
+        """The app's files: the file itself, and a CSV's sidecars."""
         paths = [self.path]
         if self.settings.format == "csv":
             stem = self.path.stem
@@ -72,7 +72,17 @@ class FileConnector:
                 self.path.with_name(f"{stem}.entitlements.csv"),
                 self.path.with_name(f"{stem}.grants.csv"),
             ]
-        for path in paths:
+        return paths
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove what an interrupted write of the app's files left (their temporary files,
+        never anything else); the sync calls it while it holds the store's sync lock."""
+        return [removed for path in self._paths() for removed in remove_temporaries(path)]
+
+    def source_version(self) -> str | None:
+        """A digest of the app's files: equal digests mean an import would find nothing new."""
+        digest = hashlib.blake2b(digest_size=16)
+        for path in self._paths():
             try:
                 digest.update(read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB"))
             except FileNotFoundError:
