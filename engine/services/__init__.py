@@ -66,7 +66,13 @@ from engine.services.push_editor import (
     TargetingImpact,
 )
 from engine.services.records import RecordRef
-from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
+from engine.services.runs import (
+    APPLIED_STATUSES,
+    PLANNED_STATUSES,
+    ChangeRow,
+    ExternalWriteRow,
+    RunSummary,
+)
 from engine.services.values import (
     AttributeChange,
     AttributeOutcome,
@@ -122,6 +128,7 @@ __all__ = [
     "EditResult",
     "AttributeRow",
     "ChangeRow",
+    "ExternalWriteRow",
     "Completions",
     "ConfigImportResult",
     "Dashboard",

@@ -12,10 +12,14 @@ separate copy of the same organisation."""
 from __future__ import annotations
 
 import copy
+import json
 import multiprocessing
 import os
+import shutil
 import signal
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from engine.store.models import (
     PushExecution,
     Run,
 )
+from engine.store.repo import set_meta
 from tests.engine.org import CONFIG, write_org
 
 AD = {
@@ -133,6 +138,27 @@ def open_kill_org(folder: Path) -> Services:
     (folder / "org" / "requests.yaml").write_text(yaml.safe_dump(REQUESTS, sort_keys=False))
     services = open_services(db_path=folder / "roster.db", init="empty")
     services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
+    return services
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The organisation, its configuration imported, never synced (copied for each case:
+    creating and migrating a store costs more than copying one)."""
+    folder = tmp_path_factory.mktemp("kill-template")
+    open_kill_org(folder).db.dispose()
+    return folder
+
+
+def copy_org(template: Path, folder: Path) -> Services:
+    """A copy of the template's store and app files in FOLDER, syncing into its own files."""
+    with closing(sqlite3.connect(template / "roster.db")) as source:
+        with closing(sqlite3.connect(folder / "roster.db")) as target:
+            source.backup(target)
+    shutil.copytree(template / "org", folder / "org")
+    services = open_services(db_path=folder / "roster.db")
+    with services.db.session() as session, session.begin():
+        set_meta(session, "config_base_dir", str((folder / "org").resolve()))
     return services
 
 
@@ -268,8 +294,8 @@ def compare(recovered: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    services = open_kill_org(tmp_path_factory.mktemp("uninterrupted"))
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, template: Path) -> dict[str, Any]:
+    services = copy_org(template, tmp_path_factory.mktemp("uninterrupted"))
     result = services.sync()
     assert result.status == "applied", result.error
     pushed = next(s for s in result.stages if s.name == "push")
@@ -298,9 +324,9 @@ KILL_POINTS = [
 
 @pytest.mark.parametrize("where", KILL_POINTS)
 def test_a_sync_after_a_kill_leaves_the_store_an_uninterrupted_sync_leaves(
-    tmp_path: Path, where: str, uninterrupted: dict[str, Any]
+    tmp_path: Path, where: str, template: Path, uninterrupted: dict[str, Any]
 ) -> None:
-    services = open_kill_org(tmp_path)
+    services = copy_org(template, tmp_path)
     kill_at(services, where)
     with services.db.session() as session:
         assert session.scalars(select(Run)).one().status == "running"
@@ -309,3 +335,126 @@ def test_a_sync_after_a_kill_leaves_the_store_an_uninterrupted_sync_leaves(
     compare(store(services), uninterrupted)
     assert services.sync().changes == []  # and the store is settled
     assert not list((tmp_path / "org").glob(".*.tmp"))  # no temporary file of ours is left
+
+
+def test_the_audit_trail_shows_what_a_killed_run_wrote(tmp_path: Path, template: Path) -> None:
+    """Killed after AD's file was written and before the pushes were recorded: the next sync
+    finds the values in AD and records them against the killed run, which `roster runs` shows;
+    the next sync itself pushes nothing (it was all there)."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = copy_org(template, tmp_path)
+    kill_at(services, "push written, not recorded")
+    with services.db.session() as session:
+        (killed,) = session.scalars(select(Run))
+        intents = list(session.scalars(select(ExternalWrite)))
+    assert {(w.external_id, w.outcome) for w in intents} == {("alee", ""), ("bchen", "")}
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    assert next(s for s in recovery.stages if s.name == "push").counts.get("values", 0) == 0
+    assert any(f"run {killed.id} was interrupted" in n for n in recovery.stages[0].notes)
+
+    writes = services.external_writes(killed.id)
+    assert [(w.account, w.outcome, w.settled_by_run) for w in writes] == [
+        ("ad:alee", "found applied", recovery.run_id),
+        ("ad:bchen", "found applied", recovery.run_id),
+    ]
+    assert writes[0].values == {
+        "title": ["Old title", "Engineer"],
+        "department": ["Old Department", "Engineering"],
+    }
+    pushes = services.push_history(run_id=killed.id)
+    assert {(p.account, p.user, p.success) for p in pushes} == {
+        ("ad:alee", "ann.lee@example.com", True),
+        ("ad:bchen", "bo.chen@example.com", True),
+    }
+    _, journal = services.run_changes(killed.id)
+    pushed = {(c.object_id, c.field, c.new) for c in journal if c.stage == "push" and c.applied}
+    assert pushed == {
+        ("ad:alee", "title", "Engineer"),
+        ("ad:alee", "department", "Engineering"),
+        ("ad:bchen", "title", "Director"),
+    }
+    # the provisioning was never reached: the recovery sync created the account itself
+    created = services.external_writes(recovery.run_id)
+    assert [(w.kind, w.account, w.outcome) for w in created] == [
+        ("create", "entra:sam.park@example.com", "sent")
+    ]
+
+    env = {"ROSTER_DB": str(tmp_path / "roster.db")}
+    shown = CliRunner().invoke(main, ["runs", str(killed.id)], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert f"run {recovery.run_id} read the apps back: 2 pushes found applied" in shown.output
+    assert (
+        f"[found applied, read back by run {recovery.run_id}] push ad:alee "
+        "(ann.lee@example.com): found in the app by recovery" in shown.output
+    )
+    data = json.loads(CliRunner().invoke(main, ["runs", str(killed.id), "--json"], env=env).output)
+    assert data["status"] == "failed"
+    assert data["counts"]["recovered"] == {"push found applied": 2}
+    assert [w["outcome"] for w in data["external_writes"]] == ["found applied"] * 2
+
+
+def test_a_creation_the_killed_run_made_is_linked_and_fulfils_its_request(
+    tmp_path: Path, template: Path
+) -> None:
+    services = copy_org(template, tmp_path)
+    kill_at(services, "account created, not recorded")
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).order_by(Run.id)).first()
+        (request,) = session.scalars(select(AccessRequest))
+        account = session.scalars(
+            select(Account).where(Account.external_id == "sam.park@example.com")
+        ).one()
+        owner = session.get(Person, account.owner_id)
+    assert (request.status, request.fulfilled_run_id) == ("FULFILLED", killed.id)
+    assert (account.link_kind, owner.email) == ("provisioned", "sam.park@example.com")
+    (creation,) = [w for w in services.external_writes(killed.id) if w.kind == "create"]
+    assert (creation.account, creation.outcome) == ("entra:sam.park@example.com", "found applied")
+    # the entra file holds one Sam Park: nothing was created twice
+    entra = yaml.safe_load((tmp_path / "org" / "entra.yaml").read_text())
+    assert [a["id"] for a in entra["accounts"]].count("sam.park@example.com") == 1
+
+
+def test_writes_that_never_left_are_recorded_as_not_sent(tmp_path: Path, template: Path) -> None:
+    services = copy_org(template, tmp_path)
+    kill_at(services, "intents recorded, not sent")
+    recovery = services.sync()
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).order_by(Run.id)).first()
+    assert [(w.account, w.outcome) for w in services.external_writes(killed.id)] == [
+        ("ad:alee", "not sent"),
+        ("ad:bchen", "not sent"),
+    ]
+    assert not services.push_history(run_id=killed.id)
+    # the recovery sync sent them itself, and says so
+    assert [(w.account, w.outcome) for w in services.external_writes(recovery.run_id)][:2] == [
+        ("ad:alee", "sent"),
+        ("ad:bchen", "sent"),
+    ]
+
+
+def test_only_our_own_temporary_files_are_removed(tmp_path: Path, template: Path) -> None:
+    services = copy_org(template, tmp_path)
+    folder = tmp_path / "org"
+    ours = [folder / ".ad.yaml.k3x_9a0q.tmp", folder / ".hr.yaml.abcdefgh.tmp"]
+    others = [
+        folder / ".ad.yaml.tmp",  # not mkstemp's shape
+        folder / ".ad.yaml.toolongname.tmp",
+        folder / ".notes.yaml.abcdefgh.tmp",  # beside a file that is no app's
+        folder / "ad.yaml.abcdefgh.tmp",
+        folder / ".ad.yaml.abcdefgh.bak",
+    ]
+    for path in ours + others:
+        path.write_text("half a file")
+    services.sync(dry_run=True)  # a dry run changes nothing, on disk either
+    assert all(path.exists() for path in ours)
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert not any(path.exists() for path in ours)
+    assert all(path.exists() for path in others)
+    assert any(".ad.yaml.k3x_9a0q.tmp" in note for note in result.stages[0].notes)
