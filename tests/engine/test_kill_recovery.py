@@ -170,7 +170,7 @@ def _die() -> None:
 
 
 def _sync_and_die(db_url: str, where: str) -> None:
-    """Run an applied sync and kill this process at WHERE (run in a spawned process)."""
+    """Run an applied sync and kill this process at WHERE (run in a child process)."""
     from engine.connectors import fileio
     from engine.store.db import Database
     from engine.sync import pipeline, writer
@@ -213,10 +213,18 @@ def _sync_and_die(db_url: str, where: str) -> None:
     pipeline.run_sync(Database(db_url), progress=progress)
 
 
+def _context() -> Any:
+    """A fresh process for each killed sync, as spawn gives, without paying for importing the
+    engine in each one: a fork server (started clean, never a fork of this test process with
+    its threads and open stores) imports it once, then forks a child per case."""
+    context = multiprocessing.get_context("forkserver")
+    # installed packages only: Python < 3.13 does not give the server the tests' sys.path
+    context.set_forkserver_preload(["pytest", "engine.services", "engine.sync.pipeline"])
+    return context
+
+
 def kill_at(services: Services, where: str) -> None:
-    process = multiprocessing.get_context("spawn").Process(
-        target=_sync_and_die, args=(services.db.url, where)
-    )
+    process = _context().Process(target=_sync_and_die, args=(services.db.url, where))
     process.start()
     process.join(60)
     assert process.exitcode == -signal.SIGKILL, f"the sync was not killed {where}"
