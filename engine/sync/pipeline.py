@@ -419,14 +419,16 @@ def _push(
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
                 report.fail(app_id, f"could not be read back after pushing: {exc}")
-        outcomes = []
+        delivered, refusals = [], []
         for intent, item in zip(intents, sent, strict=True):
             refusal = failures.get((item.app_id, item.external_id))
-            outcome = "sent" if refusal is None else "refused"
-            outcomes.append((intent, outcome, refusal or "", item.external_id))
+            if refusal is None:
+                delivered.append(intent)
+            else:
+                refusals.append((intent, "refused", refusal, item.external_id))
         with db.session() as session, session.begin():
             read_back = writer.write_push(session, state, run_id, pushes, failures, relisted)
-            writer.settle_writes(session, run_id, outcomes)
+            writer.settle_writes(session, run_id, refusals, sent=delivered)
             # the values read back are Roster's own: never a change made in the app
             writer.write_seen(session, state, refresh_seen(state, definitions, read_back))
     committed.add("push")

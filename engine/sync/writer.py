@@ -400,10 +400,29 @@ def write_intents(session: Session, run_id: int, intents: list[dict[str, Any]]) 
     return [row["id"] for row in rows]
 
 
-def settle_writes(session: Session, run_id: int, outcomes: list[tuple[int, str, str, str]]) -> None:
-    """Record the outcome of intents: (intent id, outcome, reason, external id), by RUN_ID
-    (the run that wrote them, or the sync that recovered them after a kill)."""
+def settle_writes(
+    session: Session,
+    run_id: int,
+    outcomes: list[tuple[int, str, str, str]],
+    sent: list[int] | None = None,
+) -> None:
+    """Record the outcome of intents, by RUN_ID (the run that wrote them, or the sync that
+    recovered them after a kill): OUTCOMES one by one, (intent id, outcome, reason, external
+    id); SENT, ids of intents sent as they were planned, in one statement per run of
+    consecutive ids (a full push sends hundreds of thousands and refuses a few)."""
     now = utcnow()
+    ids = sorted(sent or ())
+    start = 0
+    while start < len(ids):
+        end = start
+        while end + 1 < len(ids) and ids[end + 1] == ids[end] + 1:
+            end += 1
+        session.execute(
+            update(EXTERNAL_WRITE)
+            .where(EXTERNAL_WRITE.c.id.between(ids[start], ids[end]))
+            .values(outcome="sent", reason="", settled_at=now, settled_by_run=run_id)
+        )
+        start = end + 1
     rows = [
         {"_id": i, "outcome": outcome, "reason": reason, "external_id": external_id}
         for i, outcome, reason, external_id in outcomes

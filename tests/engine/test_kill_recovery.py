@@ -466,3 +466,38 @@ def test_only_our_own_temporary_files_are_removed(tmp_path: Path, template: Path
     assert not any(path.exists() for path in ours)
     assert all(path.exists() for path in others)
     assert any(".ad.yaml.k3x_9a0q.tmp" in note for note in result.stages[0].notes)
+
+
+def test_an_uninterrupted_run_records_each_write_sent_or_refused(
+    tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.connectors.file.connector import FileConnector
+    from engine.errors import ConnectorError
+
+    update_accounts = FileConnector.update_accounts
+
+    def refuse_bo(self: FileConnector, changes: Any) -> dict[str, ConnectorError]:
+        refused = {"bchen": ConnectorError("bchen is locked by policy")}
+        return {
+            **update_accounts(self, {k: v for k, v in changes.items() if k != "bchen"}),
+            **refused,
+        }
+
+    monkeypatch.setattr(FileConnector, "update_accounts", refuse_bo)
+    services = copy_org(template, tmp_path)
+    result = services.sync()
+    assert result.status == "applied-with-failures", result.error
+    writes = services.external_writes(result.run_id)
+    assert [(w.kind, w.account, w.outcome, w.reason) for w in writes] == [
+        ("push", "ad:alee", "sent", ""),
+        ("push", "ad:bchen", "refused", "bchen is locked by policy"),
+        ("create", "entra:sam.park@example.com", "sent", ""),
+    ]
+    assert all(w.settled_by_run == result.run_id and not w.recovered for w in writes)
+    assert writes[2].values == {  # the mapped fields and the schema's defaults
+        "displayName": "Sam Park",
+        "mailNickname": "sam.park",
+        "userPrincipalName": "sam.park@example.com",
+        "accountEnabled": True,
+        "passwordProfile": {"forceChangePasswordNextSignIn": True},
+    }
