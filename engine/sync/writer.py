@@ -374,6 +374,19 @@ def creation_intent(creation: Any) -> dict[str, Any]:
     }
 
 
+def manual_creation_intent(plan: Any, app_id: str) -> dict[str, Any]:
+    """The intent of an account an admin asked for (engine.provision.ProvisionPlan)."""
+    return {
+        "kind": "create",
+        "app_id": app_id,
+        "external_id": "",
+        "user_id": plan.user_id,
+        "label": plan.user,
+        "rule": "",
+        "values": plan.values(),
+    }
+
+
 def write_intents(session: Session, run_id: int, intents: list[dict[str, Any]]) -> list[int]:
     """Record what a run is about to write to the apps (one batched insert); returns the ids
     of the intents, in order, for `settle_writes`. Committed before anything is sent."""
@@ -496,7 +509,11 @@ def write_provisioned(
                 None,
                 creation.values,
                 f"created for {creation.user_label} "
-                f"(approved access request {creation.request_id}) and linked",
+                + (
+                    f"(approved access request {creation.request_id}) and linked"
+                    if creation.request_id
+                    else "(asked for by an admin) and linked"
+                ),
             )
         )
     for batch in _batches(rows):

@@ -223,6 +223,14 @@ def _context() -> Any:
     return context
 
 
+def _provision_and_die(db_path: str) -> None:
+    """Create one account by hand (`roster provision create`) and die before recording it."""
+    from engine.sync import writer
+
+    writer.write_provisioned_account = lambda *args, **kwargs: _die()  # type: ignore[assignment]
+    open_services(db_path=db_path).provision("entra", "sam.park2@example.com")
+
+
 def kill_at(services: Services, where: str) -> None:
     process = _context().Process(target=_sync_and_die, args=(services.db.url, where))
     process.start()
@@ -501,3 +509,38 @@ def test_an_uninterrupted_run_records_each_write_sent_or_refused(
         "accountEnabled": True,
         "passwordProfile": {"forceChangePasswordNextSignIn": True},
     }
+
+
+def test_an_account_created_by_hand_in_a_killed_run_is_recorded(
+    tmp_path: Path, template: Path
+) -> None:
+    services = copy_org(template, tmp_path)
+    assert services.sync().status == "applied"
+    process = _context().Process(target=_provision_and_die, args=(str(tmp_path / "roster.db"),))
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+        account = session.scalars(
+            select(Account).where(Account.external_id == "sam.park2@example.com")
+        ).one()
+        owner = session.get(Person, account.owner_id)
+    assert killed.status == "failed"
+    assert "1 account creation found applied" in killed.error
+    assert (account.link_kind, owner.email) == ("provisioned", "sam.park2@example.com")
+    (write,) = services.external_writes(killed.id)
+    assert (write.account, write.outcome, write.settled_by_run) == (
+        "entra:sam.park2@example.com",
+        "found applied",
+        recovery.run_id,
+    )
+    _, journal = services.run_changes(killed.id)
+    assert [(c.object_id, c.reason) for c in journal] == [
+        (
+            "entra:sam.park2@example.com",
+            "created for sam.park2@example.com (asked for by an admin) and linked",
+        )
+    ]
