@@ -132,10 +132,15 @@ def kill_config() -> dict[str, Any]:
     return config
 
 
+def write_kill_org(folder: Path) -> Path:
+    """The organisation's files in FOLDER; returns its configuration's path."""
+    path = write_org(folder, kill_config(), ad=AD, entra=ENTRA)
+    (folder / "requests.yaml").write_text(yaml.safe_dump(REQUESTS, sort_keys=False))
+    return path
+
+
 def open_kill_org(folder: Path) -> Services:
-    config = kill_config()
-    path = write_org(folder / "org", config, ad=AD, entra=ENTRA)
-    (folder / "org" / "requests.yaml").write_text(yaml.safe_dump(REQUESTS, sort_keys=False))
+    path = write_kill_org(folder / "org")
     services = open_services(db_path=folder / "roster.db", init="empty")
     services.import_config(path.read_text(), source=str(path), base_dir=path.parent)
     return services
