@@ -208,7 +208,11 @@ def _run_locked(
         signature = sync_signature(
             apps, base_dir, versions, manual, requests_digest(config, base_dir)
         )
-        if signature is not None and signature == get_meta(session, "last_sync_signature"):
+        if (
+            signature is not None
+            and signature == get_meta(session, "last_sync_signature")
+            and (dry_run or not recovery.has_unsettled(session))
+        ):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
         state = load_state(session)

@@ -54,6 +54,16 @@ class _Found:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+def has_unsettled(session: Any) -> bool:
+    """Whether a killed run left writes to the apps without an outcome (one indexed query)."""
+    return (
+        session.scalars(
+            select(col(ExternalWrite.id)).where(col(ExternalWrite.outcome) == "").limit(1)
+        ).first()
+        is not None
+    )
+
+
 class _Listed:
     """One app's accounts as it lists them now: by id, and those the store does not know."""
 

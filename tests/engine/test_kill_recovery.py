@@ -228,10 +228,14 @@ def _context() -> Any:
     return context
 
 
-def _provision_and_die(db_path: str) -> None:
-    """Create one account by hand (`roster provision create`) and die before recording it."""
+def _provision_and_die(db_path: str, before_asking: bool = False) -> None:
+    """Create one account by hand (`roster provision create`) and die before recording it (or,
+    BEFORE_ASKING, before the app is asked)."""
+    from engine.connectors.file.connector import FileConnector
     from engine.sync import writer
 
+    if before_asking:
+        FileConnector.create_account = lambda *args, **kwargs: _die()  # type: ignore[assignment,method-assign]
     writer.write_provisioned_account = lambda *args, **kwargs: _die()  # type: ignore[assignment]
     open_services(db_path=db_path).provision("entra", "sam.park2@example.com")
 
@@ -549,3 +553,24 @@ def test_an_account_created_by_hand_in_a_killed_run_is_recorded(
             "created for sam.park2@example.com (asked for by an admin) and linked",
         )
     ]
+
+
+def test_a_write_never_sent_wakes_a_settled_store(tmp_path: Path, template: Path) -> None:
+    """Killed before the app was asked: the apps and the configuration are as the last sync
+    left them, yet the next sync does not say "nothing changed": it settles the write."""
+    services = copy_org(template, tmp_path)
+    assert services.sync().status == "applied"
+    process = _context().Process(
+        target=_provision_and_die, args=(str(tmp_path / "roster.db"), True)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    assert [(w.kind, w.outcome) for w in services.external_writes(killed.id)] == [
+        ("create", "not sent")
+    ]
+    assert services.sync().stages[0].counts.get("apps_unchanged")  # settled again
