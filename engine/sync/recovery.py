@@ -121,8 +121,10 @@ def recover(
                 raise ConnectorError(f"app {app_id!r} is no longer in the configuration")
             connector = make_connector(connector_spec(by_id[app_id], base_dir))
             listings[app_id] = _Listed(app_id, connector.list_all(), state)
-        except ConnectorError as exc:
+        except RosterError as exc:
             listings[app_id] = exc.message
+        except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
+            listings[app_id] = f"the connector failed unexpectedly: {exc!r}"
     outcomes: list[tuple[int, str, str, str]] = []
     found: dict[int, _Found] = defaultdict(_Found)  # killed run -> what it had written
     taken: set[tuple[str, str]] = set()  # accounts already matched to a creation
@@ -205,8 +207,11 @@ def _settle_creation(
         if key in taken:
             continue
         names = {listed.external_id.casefold(), (listed.username or "").casefold()}
-        if names & wanted and user is not None:
+        if names & wanted:
             taken.add(key)
+            if user is None:  # never erased by a sync; only a store edited by hand lacks them
+                why = "found in the app by recovery; its person is gone, so it is not linked"
+                return FOUND, why, listed.external_id
             creation = Creation(intent.app_id, user, intent.label, intent.rule, dict(values))
             found.creations.append((creation, listed))
             return FOUND, "found in the app by recovery", listed.external_id

@@ -574,3 +574,22 @@ def test_a_write_never_sent_wakes_a_settled_store(tmp_path: Path, template: Path
         ("create", "not sent")
     ]
     assert services.sync().stages[0].counts.get("apps_unchanged")  # settled again
+
+
+def test_writes_to_an_app_that_cannot_be_read_back_are_unknown_with_the_reason(
+    tmp_path: Path, template: Path
+) -> None:
+    services = copy_org(template, tmp_path)
+    kill_at(services, "push written, not recorded")
+    (tmp_path / "org" / "ad.yaml").write_text("accounts: [ {id: broken\n")  # edited meanwhile
+    recovery = services.sync()
+    assert recovery.status == "applied-with-failures", recovery.error
+    killed = recovery.run_id - 1
+    writes = services.external_writes(killed)
+    assert [(w.account, w.outcome) for w in writes] == [
+        ("ad:alee", "unknown"),
+        ("ad:bchen", "unknown"),
+    ]
+    assert writes[0].reason.startswith("could not be read back: App 'ad': cannot read ")
+    assert "ad.yaml" in writes[0].reason
+    assert not services.push_history(run_id=killed)
