@@ -271,6 +271,10 @@ def store(services: Services) -> dict[str, Any]:
                 | {"owner": people.get(a.owner_id)}  # type: ignore[arg-type]
                 for a in session.scalars(select(Account))
             ),
+            "entitlements": _sorted(
+                (e.app_id, e.external_id, e.name, e.description)
+                for e in session.scalars(select(Entitlement))
+            ),
             "grants": _sorted(
                 (accounts[g.account_id], entitlements[g.entitlement_id])
                 for g in session.scalars(select(Grant))
@@ -302,10 +306,6 @@ def store(services: Services) -> dict[str, Any]:
         }
 
 
-def __sorted(rows: Any) -> list[Any]:
-    return sorted(rows, key=repr)
-
-
 def compare(recovered: dict[str, Any], expected: dict[str, Any]) -> None:
     for table in expected:
         got, want = recovered[table], expected[table]
@@ -315,7 +315,7 @@ def compare(recovered: dict[str, Any], expected: dict[str, Any]) -> None:
                 f"journal differs: missing {list(missing)}, extra {list(extra)}"
             )
         else:
-            assert __sorted(got) == __sorted(want), f"{table} differ"
+            assert _sorted(got) == _sorted(want), f"{table} differ"
 
 
 @pytest.fixture(scope="module")
