@@ -26,6 +26,32 @@ def generate(out_dir: Path, people: int, seed: int = 7) -> Path:
     return config
 
 
+def build_store(folder: Path, people: int, seed: int = 7) -> Path:
+    """A synced store of PEOPLE in FOLDER (its organisation beside it), built once: an existing
+    `roster.db` there whose last sync was applied is reused. Returns the store's file. A
+    100,000-person store takes minutes (the first sync; see bench/sync.py)."""
+    from engine.services import open_services
+
+    db = folder / "roster.db"
+    if db.exists():
+        services = open_services(db_path=db)
+        runs = services.runs(limit=1)
+        services.db.dispose()
+        if runs and runs[0].status.startswith("applied"):
+            return db
+        db.unlink()
+    config = generate(folder / "org", people, seed)
+    services = open_services(db_path=db, init="empty")
+    services.import_config(
+        config.read_text(encoding="utf-8"), source=str(config), base_dir=folder / "org"
+    )
+    result = services.sync()
+    services.db.dispose()
+    if not result.status.startswith("applied"):
+        raise SystemExit(f"building the {people:,}-person store failed: {result.error}")
+    return db
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)

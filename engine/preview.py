@@ -22,8 +22,10 @@ from engine.cel import (
     type_name,
 )
 from engine.cel.budget import past_deadline, time_exceeded
+from engine.collector import collector_paused
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
+from engine.records import record_label as record_label  # re-exported: its old home
 
 if TYPE_CHECKING:
     from engine.sync.simulate import IdentityImpact
@@ -142,13 +144,6 @@ def _error_dict(problem: Problem | None, caret: str) -> dict[str, Any] | None:
     }
 
 
-def record_label(record: Record) -> str:
-    if isinstance(record, AccountRecord):
-        name = record.display_name or record.email or record.username
-        return f"{record.app_id}:{record.external_id}" + (f" ({name})" if name else "")
-    return record.email or record.display_name or f"user {record.id}"
-
-
 def _compile(
     cel: CelEngine, context: str, text: str
 ) -> tuple[Any, Problem | None, str, list[Problem]]:
@@ -238,7 +233,9 @@ def preview_all(
         if saved_problem is not None:
             result.compare.error = f"the saved expression does not compile: {saved_problem.message}"
     summary = _Summary(context)
-    with cel.time_budget("the preview"):
+    # the first preview converts every record once (kept by the engine): no collections of
+    # the whole heap while it does
+    with cel.time_budget("the preview"), collector_paused():
         _evaluate_all(
             cel, context, program, baseline, records, result, summary, progress, cancelled
         )

@@ -223,3 +223,11 @@ class Population:
             for user in self.users:
                 keys.update(user.attributes)
         return keys
+
+
+def record_label(record: UserRecord | AccountRecord) -> str:
+    """How a record is named in previews and messages: `app:external_id (name)`, an email."""
+    if isinstance(record, AccountRecord):
+        name = record.display_name or record.email or record.username
+        return f"{record.app_id}:{record.external_id}" + (f" ({name})" if name else "")
+    return record.email or record.display_name or f"user {record.id}"

@@ -129,6 +129,12 @@ class Listing:
     # Where the next delta import starts (the connector's own text, e.g. a server timestamp);
     # the sync stores it per app and hands it to `list_changes`. "" when the app has none.
     cursor: str = ""
+    # The connector's own digest of each listed account's record (external id -> digest), when
+    # it has one: the account's fingerprint (engine.connectors.fingerprint.fingerprint_in).
+    digests: dict[str, str] = field(default_factory=dict)
+    # From `list_changed`: the accounts recognised by their digest as unchanged, listed by
+    # external id only (they are in the app, exactly as last imported).
+    unchanged: list[str] = field(default_factory=list)
 
 
 class Connector(Protocol):
@@ -137,7 +143,12 @@ class Connector(Protocol):
 
     A connector that can list only what changed may also offer `list_changes(cursor: str) ->
     Listing`: the importer calls it with the cursor of the app's last import (`Listing.cursor`)
-    instead of `list_all`, and the connector decides when a complete listing is due."""
+    instead of `list_all`, and the connector decides when a complete listing is due.
+
+    A connector that can tell an unchanged record by its digest before building it may offer
+    `list_changed(known: Mapping[str, str]) -> Listing` (known: digest -> external id, from the
+    last import's `Listing.digests`): a complete listing whose `accounts` are only the records
+    it does not recognise, the others named in `unchanged`."""
 
     def describe(self) -> ConnectorDescription: ...
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from engine.connectors.base import ListedAccount
+from engine.connectors.base import ListedAccount, Listing
 from engine.records import ACCOUNT_DATA_FIELDS
 
 
@@ -28,3 +28,9 @@ def fingerprint(listed: ListedAccount) -> str:
         default=str,
     )
     return hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
+
+
+def fingerprint_in(listing: Listing, listed: ListedAccount) -> str:
+    """The account's fingerprint: the connector's digest of its record when the listing has
+    one (it is taken from the record's text, before anything is built), else `fingerprint`."""
+    return listing.digests.get(listed.external_id) or fingerprint(listed)

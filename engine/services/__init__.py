@@ -15,82 +15,174 @@
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
 """
 
-from engine.cel import NO_RECORD
-from engine.changes import (
-    CHANGED,
-    VERBS,
-    StagePlan,
-    changed_keys,
-    describe_stage_plan,
-    plan_counts,
-)
-from engine.config.model import Mapping as PushMapping
-from engine.config.model import PushRule, Targeting
-from engine.connectors.base import SchemaField
-from engine.preview import Comparison, OnePreview, PopulationPreview
-from engine.provision import (
-    FieldCheck,
-    FieldResult,
-    ProvisionPlan,
-    ProvisionRefused,
-    ProvisionResult,
-)
-from engine.services.apps import AppTest
-from engine.services.attributes import AppFields, FieldInfo
-from engine.services.configuration import ConfigImportResult
-from engine.services.context import ServiceContext
-from engine.services.dashboard import AppSummary, Dashboard
-from engine.services.editing import AuditEntry, ConfigEdit, EditResult
-from engine.services.facade import Services, open_services
-from engine.services.impact import ImpactProgress, ListKind
-from engine.services.people import (
-    AttributeRow,
-    Explanation,
-    LinkedAccount,
-    LinkResult,
-    UserDetail,
-)
-from engine.services.previews import Completions, SavedExpression
-from engine.services.provisioning import (
-    ProvisioningApp,
-    ProvisioningTarget,
-    ProvisionQueue,
-    QueuedAccount,
-)
-from engine.services.push import PushExecutionRow, PushPlan, PushPlanItem, PushRules, ValueChange
-from engine.services.push_editor import (
-    EntitlementChoice,
-    MappingPreview,
-    PushChoices,
-    PushTarget,
-    TargetingImpact,
-)
-from engine.services.records import RecordRef
-from engine.services.runs import (
-    APPLIED_STATUSES,
-    PLANNED_STATUSES,
-    ChangeRow,
-    ExternalWriteRow,
-    RunSummary,
-)
-from engine.services.values import (
-    AttributeChange,
-    AttributeOutcome,
-    PushDifference,
-    PushWrite,
-    SourceError,
-    ValueImpact,
-)
-from engine.store.db import default_db_path
-from engine.sync.matrix import (
-    DirectoryMatrix,
-    MatchMatrix,
-    MatrixListing,
-    MatrixRow,
-    OwnershipCounts,
-    RuleCounts,
-)
-from engine.sync.simulate import IdentityImpact
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_exports
+
+# Where each name lives: imported on first use, so `from engine.services import open_services`
+# (the CLI) does not import the sync pipeline, the connectors or every area's module.
+_EXPORTS = {
+    "NO_RECORD": "engine.cel",
+    "CHANGED": "engine.changes",
+    "VERBS": "engine.changes",
+    "StagePlan": "engine.changes",
+    "changed_keys": "engine.changes",
+    "describe_stage_plan": "engine.changes",
+    "plan_counts": "engine.changes",
+    "PushMapping": "engine.config.model:Mapping",
+    "PushRule": "engine.config.model",
+    "Targeting": "engine.config.model",
+    "SchemaField": "engine.connectors.base",
+    "Comparison": "engine.preview",
+    "OnePreview": "engine.preview",
+    "PopulationPreview": "engine.preview",
+    "FieldCheck": "engine.provision",
+    "FieldResult": "engine.provision",
+    "ProvisionPlan": "engine.provision",
+    "ProvisionRefused": "engine.provision",
+    "ProvisionResult": "engine.provision",
+    "AppTest": "engine.services.apps",
+    "AppFields": "engine.services.attributes",
+    "FieldInfo": "engine.services.attributes",
+    "ConfigImportResult": "engine.services.configuration",
+    "ServiceContext": "engine.services.context",
+    "AppSummary": "engine.services.dashboard",
+    "Dashboard": "engine.services.dashboard",
+    "AuditEntry": "engine.services.editing",
+    "ConfigEdit": "engine.services.editing",
+    "EditResult": "engine.services.editing",
+    "Services": "engine.services.facade",
+    "open_services": "engine.services.facade",
+    "ImpactProgress": "engine.services.impact",
+    "ListKind": "engine.services.impact",
+    "AttributeRow": "engine.services.people",
+    "Explanation": "engine.services.people",
+    "LinkedAccount": "engine.services.people",
+    "LinkResult": "engine.services.people",
+    "UserDetail": "engine.services.people",
+    "Completions": "engine.services.previews",
+    "SavedExpression": "engine.services.previews",
+    "ProvisioningApp": "engine.services.provisioning",
+    "ProvisioningTarget": "engine.services.provisioning",
+    "ProvisionQueue": "engine.services.provisioning",
+    "QueuedAccount": "engine.services.provisioning",
+    "PushExecutionRow": "engine.services.push",
+    "PushPlan": "engine.services.push",
+    "PushPlanItem": "engine.services.push",
+    "PushRules": "engine.services.push",
+    "ValueChange": "engine.services.push",
+    "EntitlementChoice": "engine.services.push_editor",
+    "MappingPreview": "engine.services.push_editor",
+    "PushChoices": "engine.services.push_editor",
+    "PushTarget": "engine.services.push_editor",
+    "TargetingImpact": "engine.services.push_editor",
+    "RecordRef": "engine.services.records",
+    "APPLIED_STATUSES": "engine.services.runs",
+    "PLANNED_STATUSES": "engine.services.runs",
+    "ChangeRow": "engine.services.runs",
+    "ExternalWriteRow": "engine.services.runs",
+    "RunSummary": "engine.services.runs",
+    "AttributeChange": "engine.services.values",
+    "AttributeOutcome": "engine.services.values",
+    "PushDifference": "engine.services.values",
+    "PushWrite": "engine.services.values",
+    "SourceError": "engine.services.values",
+    "ValueImpact": "engine.services.values",
+    "default_db_path": "engine.store.db",
+    "DirectoryMatrix": "engine.sync.matrix",
+    "MatchMatrix": "engine.sync.matrix",
+    "MatrixListing": "engine.sync.matrix",
+    "MatrixRow": "engine.sync.matrix",
+    "OwnershipCounts": "engine.sync.matrix",
+    "RuleCounts": "engine.sync.matrix",
+    "IdentityImpact": "engine.sync.simulate",
+}
+
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+
+if TYPE_CHECKING:  # the same names, for mypy and import-linter
+    from engine.cel import NO_RECORD
+    from engine.changes import (
+        CHANGED,
+        VERBS,
+        StagePlan,
+        changed_keys,
+        describe_stage_plan,
+        plan_counts,
+    )
+    from engine.config.model import Mapping as PushMapping
+    from engine.config.model import PushRule, Targeting
+    from engine.connectors.base import SchemaField
+    from engine.preview import Comparison, OnePreview, PopulationPreview
+    from engine.provision import (
+        FieldCheck,
+        FieldResult,
+        ProvisionPlan,
+        ProvisionRefused,
+        ProvisionResult,
+    )
+    from engine.services.apps import AppTest
+    from engine.services.attributes import AppFields, FieldInfo
+    from engine.services.configuration import ConfigImportResult
+    from engine.services.context import ServiceContext
+    from engine.services.dashboard import AppSummary, Dashboard
+    from engine.services.editing import AuditEntry, ConfigEdit, EditResult
+    from engine.services.facade import Services, open_services
+    from engine.services.impact import ImpactProgress, ListKind
+    from engine.services.people import (
+        AttributeRow,
+        Explanation,
+        LinkedAccount,
+        LinkResult,
+        UserDetail,
+    )
+    from engine.services.previews import Completions, SavedExpression
+    from engine.services.provisioning import (
+        ProvisioningApp,
+        ProvisioningTarget,
+        ProvisionQueue,
+        QueuedAccount,
+    )
+    from engine.services.push import (
+        PushExecutionRow,
+        PushPlan,
+        PushPlanItem,
+        PushRules,
+        ValueChange,
+    )
+    from engine.services.push_editor import (
+        EntitlementChoice,
+        MappingPreview,
+        PushChoices,
+        PushTarget,
+        TargetingImpact,
+    )
+    from engine.services.records import RecordRef
+    from engine.services.runs import (
+        APPLIED_STATUSES,
+        PLANNED_STATUSES,
+        ChangeRow,
+        ExternalWriteRow,
+        RunSummary,
+    )
+    from engine.services.values import (
+        AttributeChange,
+        AttributeOutcome,
+        PushDifference,
+        PushWrite,
+        SourceError,
+        ValueImpact,
+    )
+    from engine.store.db import default_db_path
+    from engine.sync.matrix import (
+        DirectoryMatrix,
+        MatchMatrix,
+        MatrixListing,
+        MatrixRow,
+        OwnershipCounts,
+        RuleCounts,
+    )
+    from engine.sync.simulate import IdentityImpact
 
 __all__ = [
     "NO_RECORD",

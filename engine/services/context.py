@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.cel import CelEngine, CelLimits
-from engine.config.model import RosterConfig
+from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.records import Population
 from engine.store.db import Database
 from engine.store.models import Run
 from engine.store.repo import config_versions, get_meta, load_config, load_population, stable_hash
+
+if TYPE_CHECKING:
+    from engine.cel import CelEngine, CelLimits
+    from engine.config.model import RosterConfig
 
 
 class ServiceContext:
@@ -30,7 +34,7 @@ class ServiceContext:
     def population(self) -> Population:
         with self._lock:
             if self._population is None:
-                with self.db.session() as session:
+                with self.db.session() as session, collector_paused():
                     self._population = load_population(session)
             return self._population
 
@@ -41,6 +45,8 @@ class ServiceContext:
             return None
 
     def cel(self) -> CelEngine:
+        from engine.cel import CelEngine  # cel-python is imported when CEL is first needed
+
         population = self.population()
         with self._lock:
             if self._cel is None:
@@ -53,6 +59,8 @@ class ServiceContext:
 
     def _limits(self) -> CelLimits:
         """The CEL budgets of the stored configuration (settings.cel)."""
+        from engine.cel import CelLimits
+
         try:
             return CelLimits.of(self.config().settings.cel)
         except RosterError:  # a damaged configuration is reported where it is read

@@ -8,57 +8,133 @@ dashboard); the areas share one ServiceContext (store, cached records, CEL engin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.cel import CelEngine, ContextSpec
-from engine.config import RosterConfig, ValidationResult
-from engine.preview import OnePreview, PopulationPreview
-from engine.provision import FieldCheck, FieldResult, ProvisionPlan, ProvisionResult
-from engine.records import AccountRecord, Population, UserRecord
-from engine.services.apps import AppsService, AppTest
-from engine.services.attributes import AppFields, AttributesService
-from engine.services.configuration import ConfigImportResult, ConfigurationService
 from engine.services.context import ServiceContext
-from engine.services.dashboard import Dashboard, DashboardService
-from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
-from engine.services.impact import ImpactProgress, ImpactService, ListKind
-from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
-from engine.services.previews import Completions, PreviewsService, SavedExpression
-from engine.services.provisioning import ProvisioningApp, ProvisioningService, ProvisionQueue
-from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushService
-from engine.services.push_editor import (
-    MappingPreview,
-    PushChoices,
-    PushEditorService,
-    TargetingImpact,
-)
-from engine.services.records import RecordRef, RecordsService
-from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
-from engine.services.values import ValueImpact, ValuesService
 from engine.store.db import Database, default_db_path, sqlite_url
-from engine.sync.matrix import MatchMatrix, MatrixListing
-from engine.sync.pipeline import SyncResult
-from engine.sync.simulate import IdentityImpact
+
+if TYPE_CHECKING:
+    # The areas are imported when first used (`Services.previews` …), so a command that
+    # previews one expression never imports the sync pipeline or the connectors.
+    from engine.cel import CelEngine, ContextSpec
+    from engine.config import RosterConfig, ValidationResult
+    from engine.preview import OnePreview, PopulationPreview
+    from engine.provision import FieldCheck, FieldResult, ProvisionPlan, ProvisionResult
+    from engine.records import AccountRecord, Population, UserRecord
+    from engine.services.apps import AppTest
+    from engine.services.attributes import AppFields, AttributesService
+    from engine.services.configuration import ConfigImportResult, ConfigurationService
+    from engine.services.dashboard import Dashboard, DashboardService
+    from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
+    from engine.services.impact import ImpactProgress, ImpactService, ListKind
+    from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
+    from engine.services.previews import Completions, PreviewsService, SavedExpression
+    from engine.services.provisioning import (
+        ProvisioningApp,
+        ProvisioningService,
+        ProvisionQueue,
+    )
+    from engine.services.push import PushExecutionRow, PushPlan, PushRules, PushService
+    from engine.services.push_editor import (
+        MappingPreview,
+        PushChoices,
+        PushEditorService,
+        TargetingImpact,
+    )
+    from engine.services.records import RecordRef, RecordsService
+    from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
+    from engine.services.values import ValueImpact, ValuesService
+    from engine.sync.matrix import MatchMatrix, MatrixListing
+    from engine.sync.pipeline import SyncResult
+    from engine.sync.simulate import IdentityImpact
 
 
 class Services:
     def __init__(self, db: Database) -> None:
         self.ctx = ServiceContext(db)
-        self.records = RecordsService(self.ctx)
-        self.configuration = ConfigurationService(self.ctx)
-        self.editing = EditingService(self.ctx)
-        self.impact = ImpactService(self.ctx)
-        self.values = ValuesService(self.ctx, self.records)
-        self.previews = PreviewsService(self.ctx, self.records, self.editing, self.impact)
-        self.people = PeopleService(self.ctx, self.records)
-        self.run_history = RunsService(self.ctx)
-        self.push = PushService(self.ctx)
-        self.push_editor = PushEditorService(self.ctx)
-        self.provisioning = ProvisioningService(self.ctx, self.records)
-        self.overview = DashboardService(self.ctx, self.run_history)
-        self.attribute_fields = AttributesService(self.ctx)
+
+    # --- the areas, each built (and its module imported) on first use --------------------
+    @functools.cached_property
+    def records(self) -> RecordsService:
+        from engine.services.records import RecordsService
+
+        return RecordsService(self.ctx)
+
+    @functools.cached_property
+    def configuration(self) -> ConfigurationService:
+        from engine.services.configuration import ConfigurationService
+
+        return ConfigurationService(self.ctx)
+
+    @functools.cached_property
+    def editing(self) -> EditingService:
+        from engine.services.editing import EditingService
+
+        return EditingService(self.ctx)
+
+    @functools.cached_property
+    def impact(self) -> ImpactService:
+        from engine.services.impact import ImpactService
+
+        return ImpactService(self.ctx)
+
+    @functools.cached_property
+    def values(self) -> ValuesService:
+        from engine.services.values import ValuesService
+
+        return ValuesService(self.ctx, self.records)
+
+    @functools.cached_property
+    def previews(self) -> PreviewsService:
+        from engine.services.previews import PreviewsService
+
+        # editing and impact only for a comparison's identity impact: built when asked
+        return PreviewsService(self.ctx, self.records, lambda: self.editing, lambda: self.impact)
+
+    @functools.cached_property
+    def people(self) -> PeopleService:
+        from engine.services.people import PeopleService
+
+        return PeopleService(self.ctx, self.records)
+
+    @functools.cached_property
+    def run_history(self) -> RunsService:
+        from engine.services.runs import RunsService
+
+        return RunsService(self.ctx)
+
+    @functools.cached_property
+    def push(self) -> PushService:
+        from engine.services.push import PushService
+
+        return PushService(self.ctx)
+
+    @functools.cached_property
+    def push_editor(self) -> PushEditorService:
+        from engine.services.push_editor import PushEditorService
+
+        return PushEditorService(self.ctx)
+
+    @functools.cached_property
+    def provisioning(self) -> ProvisioningService:
+        from engine.services.provisioning import ProvisioningService
+
+        return ProvisioningService(self.ctx, self.records)
+
+    @functools.cached_property
+    def overview(self) -> DashboardService:
+        from engine.services.dashboard import DashboardService
+
+        return DashboardService(self.ctx, self.run_history)
+
+    @functools.cached_property
+    def attribute_fields(self) -> AttributesService:
+        from engine.services.attributes import AttributesService
+
+        return AttributesService(self.ctx)
 
     # --- shared state ------------------------------------------------------------------
     @property
@@ -433,6 +509,8 @@ class Services:
     def app_test(self, app_id: str) -> AppTest:
         """Connect to an app with its saved settings and read a few accounts (nothing is
         written); a failure is the result's message. Blocks up to the app's timeout."""
+        from engine.services.apps import AppsService
+
         return AppsService(self.ctx).app_test(app_id)
 
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cel import CONTEXTS, NO_RECORD, ContextSpec, field_names, function_names
-from engine.config import RosterConfig, to_document
+from engine.config.document import to_document
 from engine.errors import InvalidInput, NotFound, RosterError
 from engine.preview import Comparison, OnePreview, PopulationPreview, preview_all, preview_one
 from engine.records import AccountRecord, UserRecord
 from engine.services.context import ServiceContext
-from engine.services.editing import ConfigEdit, EditingService
-from engine.services.impact import ImpactService
 from engine.services.records import RecordRef, RecordsService
+
+if TYPE_CHECKING:
+    from engine.config.model import RosterConfig
+    from engine.services.editing import EditingService
+    from engine.services.impact import ImpactService
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,15 @@ class PreviewsService:
         self,
         ctx: ServiceContext,
         records: RecordsService,
-        editing: EditingService | None = None,
-        impact: ImpactService | None = None,
+        editing: Callable[[], EditingService] | None = None,
+        impact: Callable[[], ImpactService] | None = None,
     ) -> None:
         self.ctx = ctx
         self.records = records
-        self.editing = editing
-        self.impact = impact
+        # built when first asked (a comparison's identity impact): their modules import the
+        # sync stages, which a one-record preview never needs
+        self._editing = editing
+        self._impact = impact
 
     def contexts(self) -> dict[str, ContextSpec]:
         return dict(CONTEXTS)
@@ -221,13 +226,15 @@ class PreviewsService:
     ) -> None:
         """The configuration with TEXT saved at AGAINST (validated as an edit would be, nothing
         saved), simulated against the saved one."""
-        if self.editing is None or self.impact is None:
+        if self._editing is None or self._impact is None:
             return
+        from engine.services.editing import ConfigEdit
+
         # a key side is {cel: ...} (with its strip_plus_tag): only the expression is replaced
         path = against if context == "directory_filter" else f"{against}.cel"
         try:
-            edited = self.editing.config_edit(ConfigEdit("set", path, text), dry_run=True)
-            compare.impact = self.impact.identity_impact(edited.config, cancelled=cancelled)
+            edited = self._editing().config_edit(ConfigEdit("set", path, text), dry_run=True)
+            compare.impact = self._impact().identity_impact(edited.config, cancelled=cancelled)
         except RosterError as exc:
             problems = "; ".join(str(p) for p in exc.problems[:3])
             compare.impact_error = exc.message + (f" {problems}" if problems else "")

@@ -20,8 +20,8 @@ from engine.cel import CelCompileError, CelEvalError
 from engine.config.model import PushRule, RosterConfig
 from engine.connectors.base import SchemaField
 from engine.errors import InvalidInput, NotFound, Problem
-from engine.preview import preview_one, record_label
-from engine.records import UserRecord
+from engine.preview import preview_one
+from engine.records import UserRecord, record_label
 from engine.services.context import ServiceContext
 from engine.store.models import App, Entitlement
 from engine.sync.push import flow_blocks, is_targeted, schema_violation, shape_value

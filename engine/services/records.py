@@ -8,8 +8,7 @@ from sqlalchemy import or_, select
 from sqlmodel import col
 
 from engine.errors import NotFound
-from engine.preview import record_label
-from engine.records import AccountRecord, UserRecord
+from engine.records import AccountRecord, UserRecord, record_label
 from engine.services.context import ServiceContext
 from engine.store.models import Account, Person
 

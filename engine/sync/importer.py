@@ -5,6 +5,7 @@ accounts exactly as they were and the failure is reported."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
@@ -23,14 +24,33 @@ def connector_spec(app: App, base_dir: Path) -> ConnectorSpec:
     )
 
 
+def source_version_of(connector: Any, app_id: str, stamps: dict[str, str] | None) -> str | None:
+    """The connector's source version; from `stamps` (app -> "stamp|version") when the
+    connector's `source_stamp` says its data is untouched since, and recorded there."""
+    source_stamp = getattr(connector, "source_stamp", None)
+    stamp = source_stamp() if source_stamp is not None and stamps is not None else None
+    if stamp and stamps is not None:
+        cached_stamp, _, cached_version = stamps.get(app_id, "").partition("|")
+        if cached_stamp == stamp and cached_version:
+            return cached_version
+    version: str | None = connector.source_version()
+    if stamp and version is not None and stamps is not None:
+        stamps[app_id] = f"{stamp}|{version}"
+    return version
+
+
 def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageReport) -> set[str]:
     """Import every app; returns the ids of apps that imported successfully."""
     imported: set[str] = set()
+    known: dict[str, dict[str, str]] = {}  # app -> digest -> external id, as last imported
+    for (app_id, external_id), digest in state.fingerprints.items():
+        if digest:
+            known.setdefault(app_id, {})[digest] = external_id
     for app in apps:
         app_id = app.id
         state.checkpoint()
         before = dict(report.counts)
-        _import_app(state, app, base_dir, report, imported)
+        _import_app(state, app, base_dir, report, imported, known.get(app_id, {}))
         state.import_counts[app_id] = {
             k: v - before.get(k, 0) for k, v in report.counts.items() if v != before.get(k, 0)
         }
@@ -38,18 +58,23 @@ def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageR
 
 
 def _import_app(
-    state: WorkState, app: App, base_dir: Path, report: StageReport, imported: set[str]
+    state: WorkState,
+    app: App,
+    base_dir: Path,
+    report: StageReport,
+    imported: set[str],
+    known: dict[str, str],
 ) -> None:
     app_id = app.id
     try:
         connector = make_connector(connector_spec(app, base_dir))
-        version = connector.source_version()
+        version = source_version_of(connector, app_id, state.stamps)
         if version is not None and version == state.source_versions.get(app_id):
             # the app's data is byte for byte what the last import stored
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listing = _list(connector, state.import_cursors.get(app_id, ""))
+        listing = _list(connector, state.import_cursors.get(app_id, ""), known)
         digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
         report.problems.append(f"{app_id}: {_shown(exc.message)}")
@@ -67,18 +92,31 @@ def _import_app(
         state.new_source_versions[app_id] = version
     if listing.cursor:
         state.new_import_cursors[app_id] = listing.cursor
-    _merge_listing(state, app_id, listing.accounts, digests, report, complete=listing.complete)
+    _merge_listing(
+        state,
+        app_id,
+        listing.accounts,
+        digests,
+        report,
+        complete=listing.complete,
+        unchanged=listing.unchanged,
+    )
     if listing.complete:  # a delta carries no grants: the stored ones stand
         _merge_grants(state, app_id, listing, report)
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 
 
-def _list(connector: Connector, cursor: str) -> Listing:
+def _list(connector: Connector, cursor: str, known: dict[str, str]) -> Listing:
     """The app's listing: only what changed since `cursor` when the connector can tell
-    (`list_changes`, e.g. LDAP's modifyTimestamp filter), else everything."""
+    (`list_changes`, e.g. LDAP's modifyTimestamp filter); else everything, with the records
+    it recognises by their digest only named (`list_changed`, the file connector)."""
     list_changes = getattr(connector, "list_changes", None)
     if cursor and list_changes is not None:
         listing: Listing = list_changes(cursor)
+        return listing
+    list_changed = getattr(connector, "list_changed", None)
+    if known and list_changed is not None:
+        listing = list_changed(known)
         return listing
     return connector.list_all()
 
@@ -95,7 +133,8 @@ def _fingerprints(app_id: str, listing: Listing) -> list[str]:
     digests = []
     for item in listing.accounts:
         try:
-            digests.append(fingerprint(item))
+            digest = fingerprint(item)  # also what proves the record can be stored
+            digests.append(listing.digests.get(item.external_id) or digest)
         except (ValueError, TypeError, RecursionError) as exc:  # UnicodeError is a ValueError
             raise ConnectorError(
                 f"App '{app_id}': the account {item.external_id!r} cannot be stored: "
@@ -121,10 +160,14 @@ def _merge_listing(
     report: StageReport,
     *,
     complete: bool = True,
+    unchanged: list[str] | None = None,
 ) -> None:
     """Merge listed accounts; when the listing is `complete`, the accounts it no longer
-    lists are gone (DELETED). A delta lists only what changed, so it removes nobody."""
-    seen: set[str] = set()
+    lists are gone (DELETED). A delta lists only what changed, so it removes nobody.
+    `unchanged`: accounts the connector recognised by their digest (still there, as stored)."""
+    seen: set[str] = set(unchanged or ())
+    if unchanged:
+        report.bump("unchanged", len(unchanged))
     for item, digest in zip(listed, digests, strict=True):
         key = (app_id, item.external_id)
         seen.add(item.external_id)
@@ -149,6 +192,12 @@ def _merge_listing(
             before = {f: getattr(account, f) for f in ACCOUNT_DATA_FIELDS}
             copy_listed(item, account)
             state.fingerprints[key] = digest
+            if all(before[name] == getattr(account, name) for name in ACCOUNT_DATA_FIELDS):
+                # the same data under another digest (a record written back by a push, or
+                # fingerprinted another way): only the fingerprint is stored again
+                state.refingerprinted.add(key)
+                report.bump("unchanged")
+                continue
             state.dirty_accounts.add(key)
             for name in ACCOUNT_DATA_FIELDS:
                 if before[name] != getattr(account, name):

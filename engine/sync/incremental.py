@@ -9,15 +9,16 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
 from engine.config.model import App as AppConfig
 from engine.connectors.registry import make_connector
-from engine.store.models import Run
-from engine.store.repo import stable_hash
-from engine.sync.importer import connector_spec
+from engine.store.models import Meta, Run
+from engine.store.repo import set_meta, stable_hash
+from engine.sync.importer import connector_spec, source_version_of
 
 #: The statuses of a run that applied its plan (some apps may have failed: exit 5).
 APPLIED = ("applied", "applied-with-failures")
@@ -29,13 +30,19 @@ def sync_signature(
     versions: dict[str, str],
     manual: str,
     requests: str,
+    stamps: dict[str, str] | None = None,
 ) -> str | None:
     """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
-    requests); None when some app cannot tell cheaply."""
+    requests); None when some app cannot tell cheaply.
+
+    `stamps` (app -> "stamp|version", read from and written back to the store by the caller)
+    lets an app whose files the file system says are untouched keep its version unread."""
     sources: dict[str, str] = {}
     for app in apps:
         try:
-            version = make_connector(connector_spec(app, base_dir)).source_version()
+            version = source_version_of(
+                make_connector(connector_spec(app, base_dir)), app.id, stamps
+            )
         except Exception:  # noqa: BLE001 - the import will report it properly
             return None
         if version is None:
@@ -44,6 +51,23 @@ def sync_signature(
     return stable_hash(
         {"config": versions, "sources": sources, "manual": manual, "requests": requests}
     )
+
+
+def load_stamps(session: Session) -> dict[str, str]:
+    """The apps' last file-system stamps with their versions (see `sync_signature`)."""
+    rows = cast(  # sqlmodel's Session.execute drops the row types
+        "Result[str, str]",
+        session.execute(
+            select(col(Meta.key), col(Meta.value)).where(col(Meta.key).startswith("source_stamp:"))
+        ),
+    )
+    return {key.removeprefix("source_stamp:"): value for key, value in rows}
+
+
+def save_stamps(session: Session, stamps: dict[str, str], before: dict[str, str]) -> None:
+    for app_id, value in stamps.items():
+        if before.get(app_id) != value:
+            set_meta(session, f"source_stamp:{app_id}", value)
 
 
 def _last_applied(session: Session) -> Run | None:

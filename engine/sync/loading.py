@@ -13,7 +13,9 @@ from engine.store.repo import load_accounts, load_users
 from engine.sync.state import AttributeState, WorkState
 
 
-def load_state(session: Session) -> WorkState:
+def load_state(session: Session, *, attributes: bool = True) -> WorkState:
+    """The working state; `attributes=False` leaves the attribute values' states to be loaded
+    for the people a run considers (`load_attribute_states`)."""
     a = Account.__table__.c  # type: ignore[attr-defined]
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
@@ -24,14 +26,10 @@ def load_state(session: Session) -> WorkState:
         fingerprints[(app_id, ext)] = digest
         if decision:
             filter_results[(app_id, ext)] = decision
-    v = AttributeValue.__table__.c  # type: ignore[attr-defined]
-    attributes = {
-        (r[0], r[1]): AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
-        for r in session.execute(
-            select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set)
-        )
-    }
-    state = WorkState(load_accounts(session), load_users(session), fingerprints, attributes)
+    state = WorkState(load_accounts(session), load_users(session), fingerprints, {})
+    state.attributes_for = set()
+    if attributes:
+        load_attribute_states(session, state, None)
     state.filter_results = filter_results
     state.source_versions = {
         key.removeprefix("source_version:"): value
@@ -56,3 +54,29 @@ def load_state(session: Session) -> WorkState:
         )
     }
     return state
+
+
+def load_attribute_states(session: Session, state: WorkState, users: set[int] | None) -> None:
+    """The stored attribute states of `users` (None: everyone) that are not loaded yet; what
+    this run already computed in memory stays."""
+    if state.attributes_for is None:
+        return  # everyone's are loaded
+    v = AttributeValue.__table__.c  # type: ignore[attr-defined]
+    columns = select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set)
+    if users is None:
+        queries = [columns]
+    else:
+        wanted = sorted(u for u in users if u > 0 and u not in state.attributes_for)
+        state.attributes_for.update(wanted)
+        # bounded: SQLite limits bound parameters
+        queries = [
+            columns.where(v.user_id.in_(wanted[start : start + 500]))
+            for start in range(0, len(wanted), 500)
+        ]
+    for query in queries:
+        for r in session.execute(query):
+            key = (r[0], r[1])
+            if key not in state.attributes:
+                state.attributes[key] = AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
+    if users is None:
+        state.attributes_for = None

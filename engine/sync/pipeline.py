@@ -34,11 +34,18 @@ from engine.store.repo import (
     set_meta,
 )
 from engine.sync import recovery, writer
-from engine.sync.attributes import AttributeDef, compile_attributes, refresh_seen, run_attributes
+from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
-from engine.sync.incremental import APPLIED, needs_everyone, section_changed, sync_signature
-from engine.sync.loading import load_state
+from engine.sync.incremental import (
+    APPLIED,
+    load_stamps,
+    needs_everyone,
+    save_stamps,
+    section_changed,
+    sync_signature,
+)
+from engine.sync.loading import load_attribute_states, load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
@@ -205,9 +212,13 @@ def _run_locked(
         assert run_id is not None
         apps = list(config.apps)
         manual = get_meta(session, "manual_generation")
+        stamps = load_stamps(session)
+        stamped = dict(stamps)
         signature = sync_signature(
-            apps, base_dir, versions, manual, requests_digest(config, base_dir)
+            apps, base_dir, versions, manual, requests_digest(config, base_dir), stamps
         )
+        save_stamps(session, stamps, stamped)  # a cache of what the files hold: kept always
+        session.commit()
         if (
             signature is not None
             and signature == get_meta(session, "last_sync_signature")
@@ -215,7 +226,8 @@ def _run_locked(
         ):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by)
-        state = load_state(session)
+        state = load_state(session, attributes=False)
+        state.stamps = stamps
         population = population_sizes(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
         full = needs_everyone(session, run_id, versions) or manual != get_meta(
@@ -238,9 +250,7 @@ def _run_locked(
         step("import", 0)
         if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
             recovery.remove_temporaries(apps, base_dir, reports[0])
-            recovery.recover(
-                db, state, run_id, apps, base_dir, _definitions(config, cel), reports[0]
-            )
+            recovery.recover(db, state, run_id, apps, base_dir, reports[0])
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
@@ -269,14 +279,11 @@ def _run_locked(
             for definition in definitions
             for source in definition.sources
         )
+        only = None if full or volatile else state.touched_users()
+        with db.session() as session:  # only the states of the people it considers
+            load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
-            run_attributes(
-                state,
-                definitions,
-                cel,
-                reports[3],
-                only=None if full or volatile else state.touched_users(),
-            )
+            run_attributes(state, definitions, cel, reports[3], only=only)
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
         with cel.stage_budget("push"):
@@ -312,12 +319,12 @@ def _run_locked(
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
-            _push(
-                db, state, run_id, pushes, apps, base_dir, reports[4], step, committed, definitions
-            )
+            _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
                 db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
             )
+            if _refresh_read_back(db, state, run_id, definitions, cel):
+                settled = None  # a value moved after the push: the next run pushes it
             _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
@@ -340,18 +347,6 @@ def _run_locked(
             "next sync marks it failed."
         ) from None
     return result
-
-
-def _definitions(config: RosterConfig, cel: CelEngine) -> Callable[[], list[AttributeDef]]:
-    """The compiled attribute definitions, compiled when first asked for."""
-    compiled: list[list[AttributeDef]] = []
-
-    def get() -> list[AttributeDef]:
-        if not compiled:
-            compiled.append(compile_attributes(list(config.attributes), cel))
-        return compiled[0]
-
-    return get
 
 
 def _apply(
@@ -390,7 +385,6 @@ def _push(
     report: StageReport,
     step: Callable[[str, int], None],
     committed: set[str],
-    definitions: list[AttributeDef],
 ) -> None:
     """External writes, after the store is committed; each one is recorded before it is sent
     (intent) and after (outcome). Then the pushed apps are read back, so the store holds what
@@ -419,7 +413,10 @@ def _push(
         relisted = {}
         for app_id, connector in connectors.items():
             try:
-                relisted[app_id] = (connector.list_all(), connector.source_version())
+                relisted[app_id] = (
+                    _read_back(connector, state, app_id),
+                    connector.source_version(),
+                )
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
                 report.fail(app_id, f"could not be read back after pushing: {exc}")
@@ -431,11 +428,64 @@ def _push(
             else:
                 refusals.append((intent, "refused", refusal, item.external_id))
         with db.session() as session, session.begin():
-            read_back = writer.write_push(session, state, run_id, pushes, failures, relisted)
+            writer.write_push(session, state, run_id, pushes, failures, relisted)
             writer.settle_writes(session, run_id, refusals, sent=delivered)
-            # the values read back are Roster's own: never a change made in the app
-            writer.write_seen(session, state, refresh_seen(state, definitions, read_back))
     committed.add("push")
+
+
+def _read_back(connector: Any, state: WorkState, app_id: str) -> Any:
+    """What the app lists after a push: with `list_changed`, only the records that differ from
+    what the store holds (the pushed ones, and any the app changed meanwhile), else all."""
+    list_changed = getattr(connector, "list_changed", None)
+    if list_changed is None:
+        return connector.list_all()
+    known = {
+        digest: external_id
+        for (app, external_id), digest in state.fingerprints.items()
+        if app == app_id and digest
+    }
+    return list_changed(known)
+
+
+def _refresh_read_back(
+    db: Database,
+    state: WorkState,
+    run_id: int,
+    definitions: list[AttributeDef],
+    cel: CelEngine,
+) -> bool:
+    """The accounts this run pushed to or created, as the apps now list them, are sources of
+    their owners' attributes: compute those owners' attributes again, so that the values last
+    seen from every source are what a sync reconsidering everyone would find (the store then
+    does not depend on whether the next run is incremental). Returns whether a value changed."""
+    owners = {state.accounts[key].owner_id for key in state.read_back if key in state.accounts}
+    owners.discard(None)
+    if not owners:
+        return False
+    apps = {app_id for app_id, _ in state.read_back}
+    relevant = [
+        d for d in definitions if any(s.app in apps or s.program is not None for s in d.sources)
+    ]
+    if not relevant:
+        return False
+    with db.session() as session:  # every state of theirs: they are written whole
+        load_attribute_states(session, state, {o for o in owners if o})
+    planned, state.changes = state.changes, []
+    state.dirty_attributes, state.dirty_users = set(), set()
+    cel.population = state.population()
+    try:
+        with cel.stage_budget("attributes"):
+            run_attributes(
+                state, relevant, cel, StageReport("attributes"), only={o for o in owners if o}
+            )
+    finally:
+        cel.population = None
+    moved = bool(state.changes)
+    if state.dirty_attributes or state.dirty_users:
+        with db.session() as session, session.begin():
+            writer.write_attributes(session, state, run_id)
+    state.changes = planned + state.changes
+    return moved
 
 
 def _count(n: int, noun: str) -> str:
@@ -499,11 +549,13 @@ def _settle(
 ) -> None:
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once."""
+    stamps: dict[str, str] = {}
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(config.apps)
         requests = requests_digest(config, base_dir)
-        settled = sync_signature(apps, base_dir, versions, manual, requests)
+        settled = sync_signature(apps, base_dir, versions, manual, requests, stamps)
     with db.session() as session, session.begin():
+        save_stamps(session, stamps, {})
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)

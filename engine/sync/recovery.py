@@ -18,7 +18,6 @@ It also removes the temporary files an interrupted atomic write of an app's file
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from engine.errors import ConnectorError, RosterError
 from engine.store.db import Database
 from engine.store.models import ExternalWrite, Run
 from engine.sync import writer
-from engine.sync.attributes import AttributeDef, refresh_seen
 from engine.sync.importer import connector_spec
 from engine.sync.provisioning import Creation
 from engine.sync.push import PushItem, same_value
@@ -98,11 +96,11 @@ def recover(
     run_id: int,
     apps: list[AppConfig],
     base_dir: Path,
-    definitions: Callable[[], list[AttributeDef]],
     report: StageReport,
 ) -> None:
     """Settle every intent left without an outcome by a killed run (see the module's doc).
-    DEFINITIONS gives the compiled attributes (compiled only when there is something to do)."""
+    The accounts read back join `state.read_back`, whose owners' attributes the run computes
+    again at its end, as after its own pushes."""
     with db.session() as session:
         pending = list(
             session.scalars(
@@ -147,8 +145,7 @@ def recover(
                 relisted: dict[str, tuple[Any, str | None]] = {
                     app_id: (listing, None) for app_id, listing in what.listings.items()
                 }
-                read_back = writer.write_push(session, state, killed, what.pushes, {}, relisted)
-                writer.write_seen(session, state, refresh_seen(state, definitions(), read_back))
+                writer.write_push(session, state, killed, what.pushes, {}, relisted)
             if what.creations:
                 writer.write_provisioned(session, state, killed, what.creations)
             _note_on_the_killed_run(session, killed, run_id, what.counts)

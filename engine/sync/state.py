@@ -87,9 +87,12 @@ class WorkState:
         self.fingerprints = fingerprints
         self.users: dict[int, UserRecord] = {u.id: u for u in users}
         self.attributes = attributes
+        # people whose stored attribute states are loaded (None: everyone's)
+        self.attributes_for: set[int] | None = None
         self.changes: list[PlannedChange] = []
         self.new_accounts: set[AccountKey] = set()
         self.dirty_accounts: set[AccountKey] = set()  # imported fields changed
+        self.refingerprinted: set[AccountKey] = set()  # same fields, another fingerprint
         self.dirty_links: set[AccountKey] = set()  # owner / link kind / pin changed
         self.new_users: set[int] = set()
         self.dirty_users: set[int] = set()
@@ -97,10 +100,12 @@ class WorkState:
         self.dirty_grants: set[str] = set()  # apps whose entitlements or grants changed
         self.changed_grants: set[AccountKey] = set()  # accounts whose grants changed
         self.previous_owners: set[int] = set()  # owners an account was taken from this run
+        self.read_back: set[AccountKey] = set()  # accounts a push changed, as read back
         self.disabled_backing: set[int] = set()  # people unlinked from a disabled directory
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
         self.new_source_versions: dict[str, str] = {}  # what this run imported
+        self.stamps: dict[str, str] | None = None  # app -> "file stamp|version" (incremental)
         self.import_cursors: dict[str, str] = {}  # app -> where its next delta import starts
         self.new_import_cursors: dict[str, str] = {}  # the cursors this run's imports give
         self.import_counts: dict[str, dict[str, int]] = {}  # app -> its own import counts

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
-from engine.connectors.fingerprint import fingerprint
+from engine.connectors.fingerprint import fingerprint, fingerprint_in
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
 from engine.store.models import (
     AccessRequest,
@@ -99,6 +99,12 @@ def write_import(
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
     rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
     statement = update(Account).where(col(Account.id) == bindparam("_id"))
+    for batch in _batches(rows):
+        session.connection().execute(statement, batch)
+    rows = [
+        {"_id": state.accounts[k].id, "fingerprint": state.fingerprints[k]}
+        for k in sorted(state.refingerprinted - state.dirty_accounts - state.new_accounts)
+    ]
     for batch in _batches(rows):
         session.connection().execute(statement, batch)
     for app_id in sorted(state.dirty_grants):
@@ -284,12 +290,10 @@ def write_push(
     pushes: list[Any],
     failures: dict[tuple[str, str], str],
     relisted: dict[str, tuple[Any, str | None]],
-) -> set[tuple[str, str]]:
+) -> None:
     """Record every push (success or the app's reason), journal what was written, and store
-    what the pushed apps now list so the next import finds them unchanged. Returns the
-    accounts whose read-back differs from what the store held."""
+    what the pushed apps now list so the next import finds them unchanged."""
     now = utcnow()
-    read_back: set[tuple[str, str]] = set()
     executions, changes = [], []
     for item in pushes:
         account = state.accounts.get((item.app_id, item.external_id))
@@ -330,19 +334,18 @@ def write_push(
         for item in listing.accounts:
             key = (app_id, item.external_id)
             account = state.accounts.get(key)
-            digest = fingerprint(item)
+            digest = fingerprint_in(listing, item)
             if account is None or state.fingerprints.get(key) == digest:
                 continue
             _copy_listed(item, account)
             state.fingerprints[key] = digest
-            read_back.add(key)
+            state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
         statement = update(Account).where(col(Account.id) == bindparam("_id"))
         for batch in _batches(rows):
             session.connection().execute(statement, batch)
         if version is not None:
             set_meta(session, f"source_version:{app_id}", version)
-    return read_back
 
 
 # --- writes to the apps: the intent before, the outcome after (DESIGN §14) ------------------
@@ -455,25 +458,6 @@ def settle_writes(
         session.connection().execute(statement, batch)
 
 
-def write_seen(session: Session, state: WorkState, keys: set[tuple[int, str]]) -> None:
-    """Store the last values seen of these (person, attribute) states, nothing else."""
-    rows = [
-        {"_user": u, "_attribute": a, "last_seen": state.attributes[(u, a)].last_seen}
-        for u, a in sorted(keys)
-        if (u, a) in state.attributes
-    ]
-    statement = (
-        update(ATTRIBUTE_VALUE)
-        .where(
-            ATTRIBUTE_VALUE.c.user_id == bindparam("_user"),
-            ATTRIBUTE_VALUE.c.attribute == bindparam("_attribute"),
-        )
-        .values(last_seen=bindparam("last_seen"))
-    )
-    for batch in _batches(rows):
-        session.connection().execute(statement, batch)
-
-
 def write_provisioned(
     session: Session, state: WorkState, run_id: int, created: list[tuple[Any, Any]]
 ) -> None:
@@ -490,6 +474,7 @@ def write_provisioned(
         key = (creation.app_id, listed.external_id)
         state.accounts[key] = account
         state.fingerprints[key] = fingerprint(listed)
+        state.read_back.add(key)
         rows.append(
             {
                 **_account_row(state, account),

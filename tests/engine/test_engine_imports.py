@@ -26,3 +26,65 @@ def test_importing_the_engine_loads_no_ui_module(tmp_path: Path) -> None:
     )
     assert out.stdout.strip() == ""
     assert list(tmp_path.iterdir()) == [], "importing the engine created files"
+
+
+def _loaded_after(code: str, modules: tuple[str, ...], tmp_path: Path) -> list[str]:
+    """Which of MODULES a fresh interpreter has imported after running CODE."""
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {modules!r} if m in sys.modules))\n"
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_the_cli_imports_no_ui_store_or_cel_until_a_command_needs_them(tmp_path: Path) -> None:
+    # `roster --help` and every command start here: Textual only when the console opens,
+    # SQLAlchemy/SQLModel when a store is opened, cel-python when an expression is compiled
+    heavy = ("textual", "rich", "sqlalchemy", "sqlmodel", "pydantic", "celpy", "lark", "yaml")
+    assert _loaded_after("import console.cli", heavy, tmp_path) == []
+
+
+def test_opening_the_store_imports_neither_cel_nor_the_sync_stages(tmp_path: Path) -> None:
+    # the facade builds each area when first used; a one-record preview needs none of these
+    code = (
+        "from engine.services import open_services\n"
+        f"services = open_services(db_path={str(tmp_path / 'r.db')!r}, init='empty')\n"
+        "services.find_records('user', 'ann')\n"
+    )
+    later = (
+        "textual",
+        "celpy",
+        "engine.sync.pipeline",
+        "engine.connectors.registry",
+        "engine.config.validate",
+        "engine.services.editing",
+    )
+    assert _loaded_after(code, later, tmp_path) == []
+
+
+def test_every_lazily_exported_name_resolves_to_its_home() -> None:
+    import importlib
+
+    import engine.config
+    import engine.services
+
+    for package in (engine.services, engine.config):
+        exports = package._EXPORTS
+        assert sorted(exports) == sorted(package.__all__), package.__name__
+        for name, where in exports.items():
+            module, _, attribute = where.partition(":")
+            home = getattr(importlib.import_module(module), attribute or name)
+            assert getattr(package, name) is home, f"{package.__name__}.{name}"
+            assert name in dir(package)
+        try:
+            package.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+        except AttributeError as exc:
+            assert "NoSuchName" in str(exc)
+        else:
+            raise AssertionError("an unknown name must raise AttributeError")

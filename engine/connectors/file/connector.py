@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock, remove_temporaries
 from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
+
+#: A file's modification time tells writes apart only once its clock tick has passed: a stamp
+#: is given only for files unmodified for this long (a later write then has a later time).
+STAMP_SETTLED_NS = 1_000_000_000
 
 
 class FileConnector:
@@ -58,6 +63,15 @@ class FileConnector:
     def list_all(self) -> Listing:
         return self._file().load().listing
 
+    def list_changed(self, known: Mapping[str, str]) -> Listing:
+        """Everything, but the accounts whose record is known by its digest (digest ->
+        external id, from the last listing's `digests`) are only named (`Listing.unchanged`),
+        never parsed: a YAML file's record is recognised by its text."""
+        store = self._file()
+        if isinstance(store, YamlStore):
+            return store.list_changed(known)
+        return store.load().listing
+
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""
         listing = self.list_all()
@@ -78,6 +92,25 @@ class FileConnector:
         """Remove what an interrupted write of the app's files left (their temporary files,
         never anything else); the sync calls it while it holds the store's sync lock."""
         return [removed for path in self._paths() for removed in remove_temporaries(path)]
+
+    def source_stamp(self) -> str | None:
+        """What the file system says of the app's files (size, modification time, inode),
+        without reading them: while it stays the same, so does `source_version`. None when a
+        file was modified too recently for its time to tell a later write apart."""
+        parts = []
+        now = time.time_ns()
+        for path in self._paths():
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                parts.append(f"{path}:missing")
+                continue
+            except OSError:
+                return None
+            if now - info.st_mtime_ns < STAMP_SETTLED_NS:
+                return None
+            parts.append(f"{path}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}:{info.st_dev}")
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
     def source_version(self) -> str | None:
         """A digest of the app's files: equal digests mean an import would find nothing new."""

@@ -4,12 +4,14 @@ with line numbers for every problem and written back with its comments and order
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from engine.connectors.base import Listing
+from engine.connectors.file.chunks import split_accounts
 from engine.connectors.file.records import (
     TOP_LEVEL_KEYS,
     account_from_item,
@@ -31,6 +33,7 @@ from engine.connectors.fileio import (
     may_hold_surrogates,
     write_yaml_document,
 )
+from engine.errors import ConnectorError
 
 # What each top-level list holds, for messages ("account #3").
 _ITEM_LABELS = {"accounts": "account", "entitlements": "entitlement", "grants": "grant"}
@@ -48,6 +51,48 @@ class YamlStore:
 
     def load(self) -> Loaded:
         text = read_text(self.app_id, self.path)
+        loaded = self._load(text)
+        split = split_accounts(text)
+        if split is not None and len(split.items) == len(loaded.items):
+            digests = split.digests()
+            loaded.listing.digests = {
+                external_id: digests[position] for external_id, position in loaded.index.items()
+            }
+        return loaded
+
+    def list_changed(self, known: Mapping[str, str]) -> Listing:
+        """The file's listing with only the accounts whose text is new (digest -> external id in
+        `known`); the others are named in `Listing.unchanged`, never parsed. A file that is not
+        in the plain shape, or has any problem, is read whole (the problems then name the
+        file's own lines)."""
+        text = read_text(self.app_id, self.path)
+        split = split_accounts(text)
+        if split is None:
+            return self.load().listing
+        digests = split.digests()
+        fresh = [digest not in known for digest in digests]
+        unchanged = [known[d] for d, new in zip(digests, fresh, strict=True) if not new]
+        if len(set(digests)) != len(digests) or len(set(unchanged)) != len(unchanged):
+            return self.load().listing  # a repeated record: the full read reports it
+        try:
+            loaded = self._load(split.without(fresh), also_listed=set(unchanged))
+        except ConnectorError:
+            return self.load().listing
+        listing = loaded.listing
+        new_digests = [d for d, new in zip(digests, fresh, strict=True) if new]
+        if len(listing.accounts) != len(new_digests) or any(
+            a.external_id in set(unchanged) for a in listing.accounts
+        ):
+            return self.load().listing
+        listing.digests = {
+            a.external_id: d for a, d in zip(listing.accounts, new_digests, strict=True)
+        }
+        listing.unchanged = unchanged
+        return listing
+
+    def _load(self, text: str, also_listed: set[str] | None = None) -> Loaded:
+        """Parse and check `text`; `also_listed`: accounts left out of it (unchanged) that
+        grants may still name."""
         problems = Problems(self.path)
         try:
             parsed = YamlDocument(text)
@@ -146,7 +191,8 @@ class YamlStore:
             index[listed.external_id] = position
             listing.accounts.append(listed)
         entitlement_ids = self._entitlements(data, parsed, listing, problems)
-        grants = self._grants(data, parsed, listing, index, entitlement_ids, problems)
+        known = {**index, **dict.fromkeys(also_listed, -1)} if also_listed else index
+        grants = self._grants(data, parsed, listing, known, entitlement_ids, problems)
         problems.raise_if_any(self.app_id)
         self.document = data
         self.parsed = parsed

@@ -1,0 +1,157 @@
+"""How fast Roster answers (issue 11, DESIGN §13): `roster --help`, a one-record preview and the
+console's first screen on a large store, next to `python -c pass` measured in the same run.
+
+    python bench/startup.py [--runs N] [--people N] [--store DIR]
+
+Rows (each the best of N runs in a fresh process: the machine's noise only ever adds time):
+
+- `python -c pass`: the interpreter's own start, the baseline;
+- `roster --help`: target ≤ 0.25 s;
+- `roster preview --context cel 1`: the language alone, no record;
+- `roster preview --user … EXPR` (one record, the demo store): target ≤ 0.6 s;
+- the same one-record preview on the large store;
+- console start to first screen (large store): from starting the process until the dashboard
+  has shown its figures, headless (the same `open_services` + `RosterApp` as `roster`); target
+  ≤ 1.5 s. The row also says whether the population (every person and account as objects)
+  had been loaded by then: the first screen must not wait for it.
+
+Each row shows the wall time, the CPU time of the process (user + system: less sensitive to
+other work on a shared machine) and the wall time as a multiple of `python -c pass`.
+
+The large store (`--people`, default 100,000) is generated and synced once into DIR (default
+a folder under the system's temporary directory, kept for the next run): minutes the first
+time. `--people 0` skips the large-store rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROSTER = str(Path(sys.executable).with_name("roster"))
+EMAIL = "ann.lee@example.com"
+
+# The console as `roster` opens it, headless; prints when the first screen showed its data.
+CONSOLE = """
+import json, sys, time
+from engine.services import open_services
+from console.app import RosterApp
+from screens.dashboard import DashboardScreen
+
+services = open_services(db_path=sys.argv[1])
+loaded = DashboardScreen.on_dashboard_screen_loaded
+seen = {}
+
+def shown(self, message):
+    loaded(self, message)
+    if not seen:
+        seen["at"] = time.time()
+        seen["people"] = message.dashboard.people
+        seen["population_loaded"] = services.ctx._population is not None
+        self.app.exit()
+
+DashboardScreen.on_dashboard_screen_loaded = shown
+RosterApp.STORE_POLL_SECONDS = 0
+RosterApp(services).run(headless=True, size=(120, 40))
+print(json.dumps(seen))
+"""
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds until the process ended, its CPU seconds, its output."""
+    cpu = _cpu()
+    started = time.perf_counter()
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return time.perf_counter() - started, _cpu() - cpu, out.stdout
+
+
+def best(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    times = [run_once(command, env) for _ in range(runs)]
+    return min(t[0] for t in times), min(t[1] for t in times)
+
+
+def console_start(db: Path, runs: int, env: dict[str, str]) -> tuple[float, float, dict]:
+    """Best wall time from starting the process to the dashboard showing its data."""
+    results = []
+    for _ in range(runs):
+        cpu = _cpu()
+        started = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", CONSOLE, str(db)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        seen = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append((seen["at"] - started, _cpu() - cpu, seen))
+    wall = min(results, key=lambda r: r[0])
+    return wall[0], min(r[1] for r in results), wall[2]
+
+
+def main() -> None:
+    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments.add_argument("--runs", type=int, default=5)
+    arguments.add_argument("--people", type=int, default=100_000)
+    arguments.add_argument("--store", type=Path, help="where the large store is built and kept")
+    options = arguments.parse_args()
+    runs = options.runs
+    with tempfile.TemporaryDirectory() as folder:
+        # a private home: the demo store, the CEL parser cache and crash reports stay here
+        env = {**os.environ, "HOME": folder, "XDG_CACHE_HOME": f"{folder}/cache"}
+        demo = f"{folder}/r.db"
+        subprocess.run([ROSTER, "init", "--db", demo], check=True, capture_output=True, env=env)
+        preview = [ROSTER, "preview", "--context"]
+        one = ["push_mapping", "--user", EMAIL, "subject.department"]
+        rows: list[tuple[str, list[str] | Path]] = [
+            ("python -c pass", [sys.executable, "-c", "pass"]),
+            ("roster --help", [ROSTER, "--help"]),
+            ("roster preview --context cel", [*preview, "cel", "--db", demo, "1"]),
+            ("roster preview --user (demo)", [*preview, *one, "--db", demo]),
+        ]
+        if options.people:
+            from bench.generate import build_store
+
+            store_dir = options.store or Path(tempfile.gettempdir()) / (
+                f"roster-bench-{options.people}"
+            )
+            store_dir.mkdir(parents=True, exist_ok=True)
+            print(f"large store: {store_dir} ({options.people:,} people)…", flush=True)
+            started = time.perf_counter()
+            db = build_store(store_dir, options.people)
+            print(f"  ready in {time.perf_counter() - started:.1f} s", flush=True)
+            big = f"{options.people // 1000}k"
+            rows += [
+                (f"roster preview --user ({big})", [*preview, *one, "--db", str(db)]),
+                (f"console to first screen ({big})", db),
+            ]
+        baseline = 0.0
+        print(f"{'':<36} {'wall, best of ' + str(runs):>18} {'CPU':>8} {'÷ python':>9}")
+        for name, command in rows:
+            note = ""
+            if isinstance(command, Path):
+                wall, cpu, seen = console_start(command, runs, env)
+                loaded = "loaded" if seen["population_loaded"] else "not loaded"
+                note = f"  ({seen['people']:,} people shown; population {loaded})"
+            else:
+                wall, cpu = best(command, runs, env)
+            baseline = baseline or wall
+            print(f"{name:<36} {wall:>17.3f}s {cpu:>7.3f}s {wall / baseline:>8.1f}×{note}")
+
+
+if __name__ == "__main__":
+    main()

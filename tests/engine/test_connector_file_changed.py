@@ -1,0 +1,195 @@
+"""The file connector recognises an unchanged YAML record by the digest of its text before
+parsing it (`list_changed`), and reads the file whole whenever that could be wrong."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.connectors.base import ConnectorSpec
+from engine.connectors.file import FileConnector, chunks, yaml_store
+from engine.connectors.file.chunks import split_accounts
+from engine.errors import ConnectorError
+from engine.services import Services
+from engine.setup import sample_dir
+
+FILE = """\
+# an app
+accounts:
+- id: a1
+  display_name: Ann
+  email: ann@example.com
+  emails:
+  - ann+x@example.com
+  profile:
+    title: Engineer
+# a comment between records
+- id: a2
+  display_name: Bo
+  email: bo@example.com
+- id: a3
+  display_name: Cy
+entitlements:
+- id: g1
+  name: Group one
+grants:
+- {account: a1, entitlement: g1}
+- {account: a3, entitlement: g1}
+"""
+
+
+def connector(tmp_path: Path, text: str) -> FileConnector:
+    (tmp_path / "app.yaml").write_text(text, encoding="utf-8")
+    spec = ConnectorSpec(
+        app_id="app", kind="file", settings={"path": "app.yaml"}, base_dir=tmp_path
+    )
+    return FileConnector(spec)
+
+
+def known_of(c: FileConnector) -> dict[str, str]:
+    listing = c.list_all()
+    assert {a.external_id for a in listing.accounts} == set(listing.digests)
+    return {digest: external_id for external_id, digest in listing.digests.items()}
+
+
+def test_the_split_keeps_every_character(tmp_path: Path) -> None:
+    split = split_accounts(FILE)
+    assert split is not None and len(split.items) == 3
+    assert split.before + "".join(split.items) + split.after == FILE
+    assert split.items[0].endswith("# a comment between records\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "accounts: [{id: a1}]\n",  # flow style
+        "accounts:\n- &x {id: a1}\n- *x\n",  # anchors and aliases
+        "---\naccounts:\n- id: a1\n",  # document markers
+        "accounts:\n- id: a1\n\r\n",  # another line break
+        "accounts:\n  - id: a1\n - id: a2\n",  # odd indentation
+    ],
+)
+def test_a_file_not_in_the_plain_shape_is_not_split(text: str) -> None:
+    assert split_accounts(text) is None
+
+
+def test_unchanged_records_are_only_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = connector(tmp_path, FILE)
+    known = known_of(c)
+    (tmp_path / "app.yaml").write_text(
+        FILE.replace("display_name: Bo", "display_name: Bo Chen"),
+        encoding="utf-8",
+    )
+    built: list[str] = []
+    original = yaml_store.account_from_item
+
+    def counting(item, report):  # type: ignore[no-untyped-def]
+        built.append(item.get("id"))
+        return original(item, report)
+
+    monkeypatch.setattr(yaml_store, "account_from_item", counting)
+    listing = c.list_changed(known)
+    assert built == ["a2"]  # only the changed record was built
+    assert [a.external_id for a in listing.accounts] == ["a2"]
+    assert listing.accounts[0].display_name == "Bo Chen"
+    assert sorted(listing.unchanged) == ["a1", "a3"]
+    # grants of unchanged accounts are listed as before; the new digest is the one listed
+    assert {(g.account_external_id, g.entitlement_external_id) for g in listing.grants} == {
+        ("a1", "g1"),
+        ("a3", "g1"),
+    }
+    assert listing.digests["a2"] not in known
+    # the same record read whole has the same digest
+    assert c.list_all().digests["a2"] == listing.digests["a2"]
+
+
+def test_a_new_record_reusing_an_unchanged_id_is_reported_with_the_files_line(
+    tmp_path: Path,
+) -> None:
+    c = connector(tmp_path, FILE)
+    known = known_of(c)
+    (tmp_path / "app.yaml").write_text(
+        FILE.replace("- id: a3\n", "- id: a1\n  username: again\n- id: a3\n"), encoding="utf-8"
+    )
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known)
+    assert "duplicate id 'a1'" in caught.value.message
+    assert "line 14" in caught.value.message  # the file's own line, not the reduced text's
+
+
+def test_a_broken_changed_record_names_its_line_in_the_file(tmp_path: Path) -> None:
+    c = connector(tmp_path, FILE)
+    known = known_of(c)
+    (tmp_path / "app.yaml").write_text(
+        FILE.replace("  display_name: Cy\n", "  display_name: Cy\n  status: SLEEPING\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known)
+    assert "line 16: account #3" in caught.value.message, caught.value.message
+
+
+def test_a_grant_to_a_gone_account_is_still_refused(tmp_path: Path) -> None:
+    c = connector(tmp_path, FILE)
+    known = known_of(c)
+    (tmp_path / "app.yaml").write_text(
+        FILE.replace("- id: a3\n  display_name: Cy\n", ""), encoding="utf-8"
+    )
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known)
+    assert "no account with id 'a3'" in caught.value.message
+
+
+def test_a_stamp_is_given_only_for_files_settled_on_disk(tmp_path: Path) -> None:
+    c = connector(tmp_path, FILE)
+    path = tmp_path / "app.yaml"
+    assert c.source_stamp() is None  # just written: a write in the same clock tick could hide
+    old = time.time() - 10
+    os.utime(path, (old, old))
+    stamp = c.source_stamp()
+    assert stamp is not None and stamp == c.source_stamp()
+    path.write_text(FILE.replace("Ann", "Anh"), encoding="utf-8")  # same size, new content
+    assert c.source_stamp() is None
+    os.utime(path, (old + 1, old + 1))
+    assert c.source_stamp() not in (None, stamp)
+
+
+def test_a_settled_sync_reads_no_file_whose_stamp_is_unchanged(
+    demo: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    old = time.time() - 10
+    for path in (tmp_path / "r-demo").rglob("*"):
+        os.utime(path, (old, old))
+    assert demo.sync().changes == []  # records the stamps
+    read: list[str] = []
+    original = FileConnector.source_version
+
+    def counting(self: FileConnector) -> str | None:
+        read.append(self.app_id)
+        return original(self)
+
+    monkeypatch.setattr(FileConnector, "source_version", counting)
+    again = demo.sync()
+    assert again.changes == [] and "apps_unchanged" in again.stages[0].counts
+    assert read == []
+    # a changed file is read (and its new data imported)
+    hr = tmp_path / "r-demo" / "apps" / "hr.yaml"
+    hr.write_text(hr.read_text(encoding="utf-8").replace("Head of Engineering", "Head of Eng"))
+    moved = demo.sync()
+    assert "hr" in read and any(c["new"] == "Head of Eng" for c in moved.changes)
+
+
+@pytest.mark.parametrize("app", ["hr", "ad", "entra", "idp", "slack", "github"])
+def test_the_quick_split_agrees_with_the_careful_one(app: str) -> None:
+    text = (sample_dir() / "apps" / f"{app}.yaml").read_text(encoding="utf-8")
+    for variant in (text, FILE, text.replace("\ngrants:", "\n# the grants\n\ngrants:")):
+        quick, careful = split_accounts(variant), chunks._split_lines(variant)
+        assert quick is not None and careful is not None
+        assert (quick.before, quick.items, quick.after) == (
+            careful.before,
+            careful.items,
+            careful.after,
+        )

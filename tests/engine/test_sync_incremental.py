@@ -1,0 +1,178 @@
+"""An incremental sync (only what changed and what depends on it) leaves exactly the store a
+sync that reconsiders everyone leaves, on the demo organisation with changes that move merges,
+ownership, pushed values and deletions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from engine.services import Services
+from engine.store.models import Account, AttributeValue, Change, Person
+from engine.sync.writer import bump_manual_generation
+from tests.conftest import demo_copy
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _save(path: Path, data: Any) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _by_id(data: Any) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in data["accounts"]}
+
+
+def change_the_apps(apps: Path) -> None:
+    """A few records change, as the apps would change them between two syncs."""
+    hr = _load(apps / "hr.yaml")
+    people = _by_id(hr)
+    # a pushed value: a new job title flows to the attribute, then to AD and Entra
+    people["E10002"]["profile"]["job_title"] = "VP Engineering"
+    # a merge key: the person's email changes, so accounts owned by the old address move
+    old_email = people["E10003"]["email"]
+    people["E10003"]["email"] = "j.bjork@example.com"
+    # a deletion: a leaver's HR and IdP records are gone, so the person is removed
+    leaver = people["E10004"]["email"]
+    hr["accounts"] = [item for item in hr["accounts"] if item["id"] != "E10004"]
+    _save(apps / "hr.yaml", hr)
+
+    slack = _load(apps / "slack.yaml")
+    members = slack["accounts"]
+    # a gone account, and a new one carrying an existing person's address
+    gone = members.pop(5)
+    slack["grants"] = [g for g in slack.get("grants") or [] if g["account"] != gone["id"]]
+    members.append(
+        {
+            "id": "UNEW0001",
+            "display_name": "Amara M",
+            "email": "amara.martinez@example.com",
+            "username": "amara.m",
+            "status": "ENABLED",
+            "type": "USER",
+            "profile": {"title": "Head of Engineering", "tz": "Europe/London"},
+        }
+    )
+    # an unchanged account that names nobody yet: a new person created below takes it
+    members.append(
+        {
+            "id": "UNEW0002",
+            "display_name": "Pat Newhire",
+            "email": "pat.newhire@example.com",
+            "username": "pat.newhire",
+            "status": "ENABLED",
+            "type": "USER",
+            "profile": {"title": "Engineer", "tz": "Europe/London"},
+        }
+    )
+    _save(apps / "slack.yaml", slack)
+    assert gone["id"] not in _by_id(slack)
+
+    github = _load(apps / "github.yaml")
+    # an ownership change: a GitHub account now carries another person's address
+    first = github["accounts"][0]
+    first["email"] = "amara.martinez@example.com"
+    first["emails"] = ["amara.martinez@example.com"]
+    _save(apps / "github.yaml", github)
+
+    idp = _load(apps / "idp.yaml")
+    idp["accounts"] = [item for item in idp["accounts"] if item.get("email") != leaver]
+    # a new person from the IdP (a CREATE directory), who owns the Slack account above
+    idp["accounts"].append(
+        {
+            "id": "00unew0001",
+            "display_name": "Pat Newhire",
+            "given_name": "Pat",
+            "family_name": "Newhire",
+            "email": "pat.newhire@example.com",
+            "username": "pat.newhire@example.com",
+            "status": "ENABLED",
+            "type": "USER",
+            "profile": {"login": "pat.newhire@example.com", "title": "Engineer"},
+        }
+    )
+    _save(apps / "idp.yaml", idp)
+    assert old_email  # kept for the reader: the old address is no longer anyone's
+
+
+def snapshot(services: Services, folder: Path) -> dict[str, Any]:
+    """Everything a sync decides: people, accounts and their links, attribute values and their
+    sources, the apps' files (pushes and creations write there) and the run's journal."""
+    with services.db.session() as session:
+        persons = {
+            p.id: {
+                k: v
+                for k, v in p.model_dump().items()
+                if k not in ("id", "created_at", "updated_at")
+            }
+            for p in session.scalars(select(Person))
+        }
+        accounts = {
+            (a.app_id, a.external_id): {
+                k: v
+                for k, v in a.model_dump().items()
+                if k not in ("id", "first_seen", "last_seen")
+            }
+            for a in session.scalars(select(Account))
+        }
+        values = {
+            (v.user_id, v.attribute): (v.value, v.source, v.last_seen, v.ever_set)
+            for v in session.scalars(select(AttributeValue))
+        }
+        last_run = max(c.run_id for c in session.scalars(select(Change)))
+        journal = sorted(
+            (c.stage, c.object_type, c.object_id, c.field, repr(c.old), repr(c.new), c.reason)
+            for c in session.scalars(select(Change).where(Change.run_id == last_run))
+        )
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted((folder / "apps").iterdir())}
+    return {
+        "persons": persons,
+        "accounts": accounts,
+        "values": values,
+        "files": files,
+        "journal": journal,
+    }
+
+
+def test_an_incremental_sync_leaves_the_store_a_full_sync_leaves(
+    demo: Services, demo_template: Path, tmp_path: Path
+) -> None:
+    other_folder = tmp_path / "full"
+    other_folder.mkdir()
+    full = demo_copy(demo_template, other_folder)
+    try:
+        for folder in (tmp_path, other_folder):
+            change_the_apps(folder / "r-demo" / "apps")
+        # the other copy reconsiders everyone (a manual decision forces a full run)
+        with full.db.session() as session, session.begin():
+            bump_manual_generation(session)
+
+        incremental = demo.sync()
+        everyone = full.sync()
+        assert incremental.status == "applied", incremental.error
+        assert everyone.status == "applied", everyone.error
+        counts = {s.name: dict(s.counts) for s in incremental.stages}
+        assert counts["import"].get("changed") and counts["import"].get("gone")
+        assert counts["identify"].get("users_created") and counts["identify"].get("users_removed")
+
+        left = snapshot(demo, tmp_path / "r-demo")
+        right = snapshot(full, other_folder / "r-demo")
+        for part in left:
+            assert left[part] == right[part], part
+        # the changes really happened (the comparison is not between two no-ops)
+        titles = {(p["email"], p["attributes"].get("job_title")) for p in left["persons"].values()}
+        assert ("amara.martinez@example.com", "VP Engineering") in titles
+        assert "VP Engineering" in left["files"]["ad.yaml"]
+        slack = left["accounts"][("slack", "UNEW0002")]
+        assert slack["owner_id"] is not None
+
+        # and the next sync of each is quiet
+        assert demo.sync().changes == []
+        assert full.sync().changes == []
+    finally:
+        full.db.dispose()
