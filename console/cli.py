@@ -1048,12 +1048,14 @@ def runs(run_id: int | None, as_json: bool) -> None:
         return
     summary, changes = services.run_changes(run_id)
     pushes = services.push_history(limit=100_000, run_id=run_id)
+    writes = services.external_writes(run_id)
     if as_json:
         _emit(
             {
                 **summary.to_json(),
                 "changes": [c.to_json() for c in changes],
                 "push_executions": [p.to_json() for p in pushes],
+                "external_writes": [w.to_json() for w in writes],
             }
         )
         return
@@ -1064,6 +1066,13 @@ def runs(run_id: int | None, as_json: bool) -> None:
     )
     if summary.error:
         echo(f"  error: {summary.error}")
+    # what a killed run had written, as the next sync found it in the apps
+    for write in (w for w in writes if w.recovered):
+        what = write.account or f"new {write.app} account"
+        echo(
+            f"  [{write.outcome}, read back by run {write.settled_by_run}] {write.kind} "
+            f"{value_text(what)} ({value_text(write.user)}): {value_text(write.reason)}"
+        )
     for push in pushes:
         result = "ok" if push.success else f"failed: {push.reason}"
         written = "; ".join(

@@ -442,14 +442,46 @@ def file_lock(path: Path) -> Iterator[None]:
         yield
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+#: What mkstemp adds between the prefix and the suffix: eight of these characters.
+_TEMPORARY_MIDDLE = re.compile(r"[a-z0-9_]{8}")
+
+
+def remove_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files an interrupted `atomic_write` of PATH left beside it (a
+    process killed between writing and renaming). Only our own: `.NAME.XXXXXXXX.tmp`, the
+    exact shape atomic_write gives them; nothing else in the folder is touched. Call it only
+    while no write of PATH can be under way (the sync lock is held). Returns what it removed."""
+    prefix, removed = _temporary_prefix(path), list[Path]()
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        if not _TEMPORARY_MIDDLE.fullmatch(name[len(prefix) : -len(".tmp")]):
+            continue
+        candidate = path.parent / name
+        with contextlib.suppress(OSError):
+            if candidate.is_file() and not candidate.is_symlink():
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename over `path`.
 
     Readers see either the old file or the new one, never half of one. OSError propagates and
-    leaves the original untouched.
+    leaves the original untouched; a process killed in between leaves the temporary file,
+    which the next sync removes (`remove_temporaries`).
     """
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

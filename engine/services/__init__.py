@@ -81,6 +81,7 @@ _EXPORTS = {
     "APPLIED_STATUSES": "engine.services.runs",
     "PLANNED_STATUSES": "engine.services.runs",
     "ChangeRow": "engine.services.runs",
+    "ExternalWriteRow": "engine.services.runs",
     "RunSummary": "engine.services.runs",
     "AttributeChange": "engine.services.values",
     "AttributeOutcome": "engine.services.values",
@@ -158,7 +159,13 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         TargetingImpact,
     )
     from engine.services.records import RecordRef
-    from engine.services.runs import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, RunSummary
+    from engine.services.runs import (
+        APPLIED_STATUSES,
+        PLANNED_STATUSES,
+        ChangeRow,
+        ExternalWriteRow,
+        RunSummary,
+    )
     from engine.services.values import (
         AttributeChange,
         AttributeOutcome,
@@ -214,6 +221,7 @@ __all__ = [
     "EditResult",
     "AttributeRow",
     "ChangeRow",
+    "ExternalWriteRow",
     "Completions",
     "ConfigImportResult",
     "Dashboard",

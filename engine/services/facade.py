@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         TargetingImpact,
     )
     from engine.services.records import RecordRef, RecordsService
-    from engine.services.runs import ChangeRow, RunsService, RunSummary
+    from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
     from engine.services.values import ValueImpact, ValuesService
     from engine.sync.matrix import MatchMatrix, MatrixListing
     from engine.sync.pipeline import SyncResult
@@ -181,6 +181,9 @@ class Services:
 
     def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
         return self.run_history.run_changes(run_id)
+
+    def external_writes(self, run_id: int) -> list[ExternalWriteRow]:
+        return self.run_history.external_writes(run_id)
 
     # --- records and search ------------------------------------------------------------
     def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:

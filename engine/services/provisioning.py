@@ -289,6 +289,11 @@ class ProvisioningService:
                 run_id = writer.start_provision_run(
                     session, actor=actor, dry_run=False, status="running", counts=counts(0)
                 )
+                # recorded before the app is asked: a kill before the account is recorded
+                # leaves a trace the next sync settles (engine/sync/recovery.py)
+                (intent,) = writer.write_intents(
+                    session, run_id, [writer.manual_creation_intent(plan, app_id)]
+                )
             result.run_id = run_id
             try:
                 connector = make_connector(connector_spec(target.app, target.base_dir))
@@ -305,6 +310,7 @@ class ProvisioningService:
                     writer.journal(
                         session, run_id, writer.provision_journal(plan, pending_id), False
                     )
+                    writer.settle_writes(session, run_id, [(intent, "refused", reason, "")])
                 result.status, result.error = "failed", message
                 problems = exc.problems if isinstance(exc, ConnectorError) else None
                 raise ProvisionRefused(message, result, problems) from exc
@@ -313,6 +319,9 @@ class ProvisioningService:
                 with self.ctx.db.session() as session, session.begin():
                     writer.write_provisioned_account(
                         session, run_id, plan, listed, actor, counts(1)
+                    )
+                    writer.settle_writes(
+                        session, run_id, [(intent, "sent", "", listed.external_id)]
                     )
             except Exception as exc:
                 message = (

@@ -12,12 +12,19 @@ from sqlmodel import col
 
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
-from engine.store.models import Change, Run
+from engine.store.models import Change, ExternalWrite, Run
 from engine.sync.incremental import APPLIED as APPLIED_STATUSES
 from engine.sync.pipeline import PLANNED as PLANNED_STATUSES
 from engine.sync.pipeline import STAGES, SyncResult
 
-__all__ = ["APPLIED_STATUSES", "PLANNED_STATUSES", "ChangeRow", "RunSummary", "RunsService"]
+__all__ = [
+    "APPLIED_STATUSES",
+    "PLANNED_STATUSES",
+    "ChangeRow",
+    "ExternalWriteRow",
+    "RunSummary",
+    "RunsService",
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,42 @@ class ChangeRow:
         }
 
 
+@dataclass(frozen=True)
+class ExternalWriteRow:
+    """One write a run made (or meant to make) to an app: a push to an account or an account
+    creation, with its outcome: "sent", "refused", or, for a run that was killed before it
+    recorded it, what the next sync found ("found applied", "not sent", "unknown"); "" while
+    the run is still writing."""
+
+    kind: str  # push, create
+    app: str
+    account: str  # APP:EXTERNAL_ID ("" for a creation the app has not made)
+    user: str
+    rule: str  # the push rule, or the access request
+    values: dict[str, Any]  # push: target -> [old, new]; create: field -> value
+    outcome: str
+    reason: str
+    settled_by_run: int | None
+
+    @property
+    def recovered(self) -> bool:
+        """Settled by a later sync: the run that wrote it was killed before recording it."""
+        return self.outcome in ("found applied", "not sent", "unknown")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "app": self.app,
+            "account": self.account,
+            "user": self.user,
+            "rule": self.rule,
+            "values": self.values,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "settled_by_run": self.settled_by_run,
+        }
+
+
 class RunsService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -136,3 +179,27 @@ class RunsService:
                 )
             ]
             return RunSummary.of(run), changes
+
+    def external_writes(self, run_id: int, limit: int = 100_000) -> list[ExternalWriteRow]:
+        """What RUN_ID wrote to the apps, each with its outcome, in the order it was planned."""
+        with self.ctx.db.session() as session:
+            rows = session.scalars(
+                select(ExternalWrite)
+                .where(col(ExternalWrite.run_id) == run_id)
+                .order_by(col(ExternalWrite.id))
+                .limit(limit)
+            )
+            return [
+                ExternalWriteRow(
+                    w.kind,
+                    w.app_id,
+                    f"{w.app_id}:{w.external_id}" if w.external_id else "",
+                    w.label,
+                    w.rule,
+                    w.values or {},
+                    w.outcome,
+                    w.reason,
+                    w.settled_by_run,
+                )
+                for w in rows
+            ]

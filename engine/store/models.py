@@ -215,6 +215,30 @@ class PushExecution(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class ExternalWrite(SQLModel, table=True):
+    """A write to an app outside the store (a push to one account, an account creation),
+    recorded before it is sent (intent: `outcome` empty) and settled after: "sent" or
+    "refused" by the run that wrote it, or, when that run was killed in between, "found
+    applied" or "not sent" by the next sync, which reads the app back (DESIGN §14)."""
+
+    __tablename__ = "external_write"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)  # the run that wrote it
+    kind: str = "push"  # push, create
+    app_id: str = ""
+    external_id: str = ""  # a creation's is known once the app has created it
+    user_id: int | None = None
+    label: str = ""  # who it was for, as the run named them
+    rule: str = ""  # the push rule, or the access request a creation answers
+    values: dict[str, Any] = _json(dict)  # push: target -> [old, new]; create: field -> value
+    outcome: str = Field(default="", index=True)  # "", sent, refused, found applied, not sent
+    reason: str = ""  # the app's refusal, or what recovery found
+    planned_at: datetime = Field(default_factory=utcnow)
+    settled_at: datetime | None = None
+    settled_by_run: int | None = None  # the run that recorded the outcome
+
+
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
 

@@ -34,7 +34,7 @@ from engine.store.repo import (
     load_config,
     set_meta,
 )
-from engine.sync import writer
+from engine.sync import recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
@@ -233,6 +233,7 @@ def _run_locked(
             not release
             and signature is not None
             and signature == get_meta(session, "last_sync_signature")
+            and (dry_run or not recovery.has_unsettled(session))
         ):
             settled_by = get_meta(session, "last_settled_run")
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before)
@@ -258,6 +259,9 @@ def _run_locked(
 
         state.checkpoint = checkpoint
         step("import", 0)
+        if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
+            recovery.remove_temporaries(apps, base_dir, reports[0])
+            recovery.recover(db, state, run_id, apps, base_dir, reports[0])
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
@@ -402,8 +406,9 @@ def _push(
     step: Callable[[str, int], None],
     committed: set[str],
 ) -> None:
-    """External writes, after the store is committed; each one is recorded. Then the pushed
-    apps are read back, so the store holds what the apps now say and the next sync is quiet."""
+    """External writes, after the store is committed; each one is recorded before it is sent
+    (intent) and after (outcome). Then the pushed apps are read back, so the store holds what
+    the apps now say and the next sync is quiet."""
     step("push", 4)
     if pushes:
         by_id = {app.id: app for app in apps}
@@ -411,6 +416,11 @@ def _push(
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
         }
+        # what is about to be written is recorded first (one insert for the stage); the
+        # outcomes are recorded with the pushes themselves, in one transaction, below
+        sent = [item for item in pushes if not item.error and item.changes]
+        with db.session() as session, session.begin():
+            intents = writer.write_intents(session, run_id, [writer.push_intent(i) for i in sent])
         failures = send(pushes, connectors)
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
@@ -430,8 +440,16 @@ def _push(
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
                 report.fail(app_id, f"could not be read back after pushing: {exc}")
+        delivered, refusals = [], []
+        for intent, item in zip(intents, sent, strict=True):
+            refusal = failures.get((item.app_id, item.external_id))
+            if refusal is None:
+                delivered.append(intent)
+            else:
+                refusals.append((intent, "refused", refusal, item.external_id))
         with db.session() as session, session.begin():
             writer.write_push(session, state, run_id, pushes, failures, relisted)
+            writer.settle_writes(session, run_id, refusals, sent=delivered)
     committed.add("push")
 
 
@@ -522,11 +540,25 @@ def _provision(
         app_id: make_connector(connector_spec(by_id[app_id], base_dir))
         for app_id in {c.app_id for c in creations}
     }
-    created = create(creations, connectors, report) if creations else []
+    # the requests are in the store, and each creation recorded as intended, before any is
+    # made: a kill in between leaves a trace the next sync settles (engine/sync/recovery.py)
     with db.session() as session, session.begin():
         writer.write_access_requests(session, requests)
+        intents = writer.write_intents(
+            session, run_id, [writer.creation_intent(c) for c in creations]
+        )
+    created, refused = create(creations, connectors, report) if creations else ([], {})
+    made = iter(created)
+    outcomes = [
+        (intent, "refused", refused[i], "")
+        if i in refused
+        else (intent, "sent", "", next(made)[1].external_id)
+        for i, intent in enumerate(intents)
+    ]
+    with db.session() as session, session.begin():
         if creations:
             writer.write_provisioned(session, state, run_id, created)
+            writer.settle_writes(session, run_id, outcomes)
         for app_id, connector in connectors.items():
             version = connector.source_version()
             if version is not None:

@@ -254,13 +254,16 @@ def plan_provisioning(
 
 def create(
     creations: list[Creation], connectors: dict[str, Any], report: StageReport
-) -> list[tuple[Creation, ListedAccount]]:
-    """Ask each app to create its accounts; a refusal is reported and the rest go on."""
+) -> tuple[list[tuple[Creation, ListedAccount]], dict[int, str]]:
+    """Ask each app to create its accounts; a refusal is reported and the rest go on. Returns
+    the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
     created: list[tuple[Creation, ListedAccount]] = []
-    for creation in creations:
+    refused: dict[int, str] = {}
+    for position, creation in enumerate(creations):
         try:
             listed = connectors[creation.app_id].create_account(creation.values)
         except ConnectorError as exc:
+            refused[position] = exc.message
             report.bump("refused")
             report.problems.append(
                 f"{creation.app_id} refused the account for {creation.user_label} "
@@ -274,4 +277,4 @@ def create(
             continue
         report.bump("created")
         created.append((creation, listed))
-    return created
+    return created, refused

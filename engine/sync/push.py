@@ -333,6 +333,11 @@ def schema_violation(target: str, value: Any, schema: dict[str, Any] | None, app
     return _violation(target, value, schema, app)
 
 
+def same_value(old: Any, new: Any) -> bool:
+    """Whether an app's value OLD already is the pushed value NEW (as the stage compares)."""
+    return _same(old, new)
+
+
 def flow_blocks(config: RosterConfig, attribute: str, app_id: str) -> str | None:
     """Why flow rules keep ATTRIBUTE from being pushed to APP_ID, or None when they allow it."""
     return _flow_allows(config, attribute, app_id)

@@ -18,6 +18,7 @@ from engine.store.models import (
     AuditEvent,
     Change,
     Entitlement,
+    ExternalWrite,
     Grant,
     Person,
     PushExecution,
@@ -35,6 +36,7 @@ CHANGE = Change.__table__  # type: ignore[attr-defined]
 GRANT = Grant.__table__  # type: ignore[attr-defined]
 ATTRIBUTE_VALUE = AttributeValue.__table__  # type: ignore[attr-defined]
 PUSH_EXECUTION = PushExecution.__table__  # type: ignore[attr-defined]
+EXTERNAL_WRITE = ExternalWrite.__table__  # type: ignore[attr-defined]
 
 
 def _next_id(session: Session, model: Any) -> int:
@@ -346,6 +348,116 @@ def write_push(
             set_meta(session, f"source_version:{app_id}", version)
 
 
+# --- writes to the apps: the intent before, the outcome after (DESIGN §14) ------------------
+
+
+def push_intent(item: Any) -> dict[str, Any]:
+    """The intent of one planned push (engine.sync.push.PushItem): its account and values."""
+    return {
+        "kind": "push",
+        "app_id": item.app_id,
+        "external_id": item.external_id,
+        "user_id": item.user_id,
+        "label": item.user_label,
+        "rule": item.rule,
+        "values": {t: [old, new] for t, (old, new) in item.changes.items()},
+    }
+
+
+def creation_intent(creation: Any) -> dict[str, Any]:
+    """The intent of one planned account creation (engine.sync.provisioning.Creation)."""
+    return {
+        "kind": "create",
+        "app_id": creation.app_id,
+        "external_id": "",
+        "user_id": creation.user.id,
+        "label": creation.user_label,
+        "rule": creation.request_id,
+        "values": dict(creation.values),
+    }
+
+
+def manual_creation_intent(plan: Any, app_id: str) -> dict[str, Any]:
+    """The intent of an account an admin asked for (engine.provision.ProvisionPlan)."""
+    return {
+        "kind": "create",
+        "app_id": app_id,
+        "external_id": "",
+        "user_id": plan.user_id,
+        "label": plan.user,
+        "rule": "",
+        "values": plan.values(),
+    }
+
+
+def write_intents(session: Session, run_id: int, intents: list[dict[str, Any]]) -> list[int]:
+    """Record what a run is about to write to the apps (one batched insert); returns the ids
+    of the intents, in order, for `settle_writes`. Committed before anything is sent."""
+    if not intents:
+        return []
+    now = utcnow()
+    first = _next_id(session, ExternalWrite)  # one sync at a time holds the store (sync lock)
+    rows = [
+        {
+            "id": first + i,
+            "run_id": run_id,
+            "outcome": "",
+            "reason": "",
+            "planned_at": now,
+            "settled_at": None,
+            "settled_by_run": None,
+            **intent,
+        }
+        for i, intent in enumerate(intents)
+    ]
+    for batch in _batches(rows):
+        session.connection().execute(EXTERNAL_WRITE.insert(), batch)
+    _advance_sequence(session, EXTERNAL_WRITE)
+    return [row["id"] for row in rows]
+
+
+def settle_writes(
+    session: Session,
+    run_id: int,
+    outcomes: list[tuple[int, str, str, str]],
+    sent: list[int] | None = None,
+) -> None:
+    """Record the outcome of intents, by RUN_ID (the run that wrote them, or the sync that
+    recovered them after a kill): OUTCOMES one by one, (intent id, outcome, reason, external
+    id); SENT, ids of intents sent as they were planned, in one statement per run of
+    consecutive ids (a full push sends hundreds of thousands and refuses a few)."""
+    now = utcnow()
+    ids = sorted(sent or ())
+    start = 0
+    while start < len(ids):
+        end = start
+        while end + 1 < len(ids) and ids[end + 1] == ids[end] + 1:
+            end += 1
+        session.execute(
+            update(EXTERNAL_WRITE)
+            .where(EXTERNAL_WRITE.c.id.between(ids[start], ids[end]))
+            .values(outcome="sent", reason="", settled_at=now, settled_by_run=run_id)
+        )
+        start = end + 1
+    rows = [
+        {"_id": i, "outcome": outcome, "reason": reason, "external_id": external_id}
+        for i, outcome, reason, external_id in outcomes
+    ]
+    statement = (
+        update(EXTERNAL_WRITE)
+        .where(EXTERNAL_WRITE.c.id == bindparam("_id"))
+        .values(
+            outcome=bindparam("outcome"),
+            reason=bindparam("reason"),
+            external_id=bindparam("external_id"),
+            settled_at=now,
+            settled_by_run=run_id,
+        )
+    )
+    for batch in _batches(rows):
+        session.connection().execute(statement, batch)
+
+
 def write_provisioned(
     session: Session, state: WorkState, run_id: int, created: list[tuple[Any, Any]]
 ) -> None:
@@ -383,7 +495,11 @@ def write_provisioned(
                 None,
                 creation.values,
                 f"created for {creation.user_label} "
-                f"(approved access request {creation.request_id}) and linked"
+                + (
+                    f"(approved access request {creation.request_id}) and linked"
+                    if creation.request_id
+                    else "(asked for by an admin) and linked"
+                )
                 + (
                     f"; granted {creation.entitlement}"
                     if creation.entitlement and creation.granted

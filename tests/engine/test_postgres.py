@@ -84,7 +84,15 @@ def owner_of(services: Services, app: str, external_id: str) -> str | None:
 def sequences_are_ahead(services: Services) -> None:
     """Every SERIAL sequence is at least at its table's max(id): ORM inserts cannot collide."""
     with services.db.engine.connect() as connection:
-        for table in ("account", "person", "run", "change", "audit_event", "attribute_value"):
+        for table in (
+            "account",
+            "person",
+            "run",
+            "change",
+            "audit_event",
+            "attribute_value",
+            "external_write",
+        ):
             top = connection.execute(text(f'SELECT max(id) FROM "{table}"')).scalar()
             if top is None:
                 continue
@@ -306,3 +314,32 @@ def test_the_cli_syncs_a_postgres_store(pg_url: str, tmp_path: Path) -> None:
     assert data["status"] == "applied" and data["changes_total"] > 0
     result = runner.invoke(main, ["--database-url", pg_url, "sync", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["changes"] == []
+
+
+def test_writes_to_the_apps_are_recorded_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """A sync killed after writing to AD is recovered as on SQLite; creations leave intents
+    settled as sent (explicit ids: the sequence follows)."""
+    from tests.engine.test_kill_recovery import kill_at, write_kill_org
+
+    config_path = write_kill_org(tmp_path / "org")
+    services = open_services(database_url=pg_url, init="empty")
+    try:
+        services.import_config(
+            config_path.read_text(), source=str(config_path), base_dir=config_path.parent
+        )
+        kill_at(services, "push written, not recorded")
+        result = services.sync()
+        assert result.status == "applied", result.error
+        killed = result.run_id - 1
+        assert [(w.account, w.outcome) for w in services.external_writes(killed)] == [
+            ("ad:alee", "found applied"),
+            ("ad:bchen", "found applied"),
+        ]
+        assert [
+            (w.kind, w.account, w.outcome) for w in services.external_writes(result.run_id)
+        ] == [("create", "entra:sam.park@example.com", "sent")]
+        services.provision("entra", "sam.park2@example.com")
+        sequences_are_ahead(services)
+        assert services.sync().changes == []
+    finally:
+        services.db.dispose()

@@ -34,7 +34,7 @@ from engine.connectors.file.settings import parse_settings
 from engine.connectors.file.store import FileStore, Loaded
 from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
-from engine.connectors.fileio import file_lock
+from engine.connectors.fileio import file_lock, remove_temporaries
 from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
 
@@ -78,6 +78,7 @@ class FileConnector:
         return Listing(accounts=listing.accounts[:limit], entitlements=listing.entitlements)
 
     def _paths(self) -> list[Path]:
+        """The app's files: the file itself, and a CSV's sidecars."""
         paths = [self.path]
         if self.settings.format == "csv":
             stem = self.path.stem
@@ -86,6 +87,11 @@ class FileConnector:
                 self.path.with_name(f"{stem}.grants.csv"),
             ]
         return paths
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove what an interrupted write of the app's files left (their temporary files,
+        never anything else); the sync calls it while it holds the store's sync lock."""
+        return [removed for path in self._paths() for removed in remove_temporaries(path)]
 
     def source_stamp(self) -> str | None:
         """What the file system says of the app's files (size, modification time, inode),
