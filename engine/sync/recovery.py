@@ -30,7 +30,7 @@ from engine.connectors.base import ListedAccount, Listing
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, RosterError
 from engine.store.db import Database
-from engine.store.models import ExternalWrite, Run
+from engine.store.models import AccessRequest, ExternalWrite, Run
 from engine.sync import writer
 from engine.sync.importer import connector_spec
 from engine.sync.provisioning import Creation
@@ -147,6 +147,7 @@ def recover(
                 }
                 writer.write_push(session, state, killed, what.pushes, {}, relisted)
             if what.creations:
+                _requested_grants(session, what.creations)
                 writer.write_provisioned(session, state, killed, what.creations)
             _note_on_the_killed_run(session, killed, run_id, what.counts)
             report.notes.append(
@@ -213,6 +214,22 @@ def _settle_creation(
             found.creations.append((creation, listed))
             return FOUND, "found in the app by recovery", listed.external_id
     return NOT_SENT, "the app has no such account: planned again", ""
+
+
+def _requested_grants(session: Any, creations: list[tuple[Creation, Any]]) -> None:
+    """A found creation answers its access request as the killed run meant it to: the
+    entitlement asked for is granted when the account was created with it in `groups`."""
+    for creation, _ in creations:
+        if not creation.request_id:
+            continue
+        wanted = session.scalars(
+            select(col(AccessRequest.entitlement_external_id)).where(
+                col(AccessRequest.request_id) == creation.request_id
+            )
+        ).first()
+        if wanted:
+            creation.entitlement = wanted
+            creation.granted = wanted in creation.groups
 
 
 def _summary(counts: dict[str, int]) -> str:

@@ -515,12 +515,13 @@ def test_an_uninterrupted_run_records_each_write_sent_or_refused(
         ("create", "entra:sam.park@example.com", "sent", ""),
     ]
     assert all(w.settled_by_run == result.run_id and not w.recovered for w in writes)
-    assert writes[2].values == {  # the mapped fields and the schema's defaults
+    assert writes[2].values == {  # the mapped fields, the schema's defaults, the request's grant
         "displayName": "Sam Park",
         "mailNickname": "sam.park",
         "userPrincipalName": "sam.park@example.com",
         "accountEnabled": True,
         "passwordProfile": {"forceChangePasswordNextSignIn": True},
+        "groups": ["lic-e5"],
     }
 
 
