@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
@@ -35,6 +35,9 @@ from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock
 from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
+
+#: An id or username already in a file: (which it is, as written, the account holding it).
+Taken = tuple[str, str, str]
 
 
 class FileConnector:
@@ -150,6 +153,17 @@ class FileConnector:
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:
         """Create one account from creation-schema fields; returns it as the app now lists it."""
+        (outcome,) = self.create_accounts([fields])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def create_accounts(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """Create many accounts with one read and one write of the file; each account's
+        outcome is in its place: the account as the app now lists it, or why it was refused
+        (the others are created)."""
         description = self.describe()
         if not description.capabilities.provisioning:
             raise ConnectorError(
@@ -157,43 +171,85 @@ class FileConnector:
                 "Give it a flavour (active_directory, entra_id) or declare creation_schema: in "
                 "its settings."
             )
-        values = check_creation(self.app_id, description.creation_schema, fields)
-        item, groups = new_item(self.app_id, self.settings.flavour, values)
-        external_id = str(item["id"])
+        outcomes: list[ListedAccount | ConnectorError] = []
+        if not many:
+            return outcomes
         with file_lock(self.path):
             store = self._file()
             loaded = store.load()
-            self._refuse_clash(store, loaded, item)
-            unknown = [g for g in groups if g not in loaded.entitlement_ids]
-            if unknown:
-                known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
-                raise ConnectorError(
-                    f"App '{self.app_id}' cannot create {external_id!r}: no group or entitlement "
-                    f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
-                    "created."
-                )
-            grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
-            store.append(loaded, item, grants)
-            self._save(store, loaded, touched_grants=bool(grants))
+            taken = self._taken(loaded)
+            touched_grants = False
+            for fields in many:
+                try:
+                    item, grants = self._new_account(store, loaded, taken, dict(fields))
+                except ConnectorError as exc:
+                    outcomes.append(exc)
+                    continue
+                store.append(loaded, item, grants)
+                touched_grants = touched_grants or bool(grants)
+                outcomes.append(self._listed(item))
+            if any(not isinstance(o, ConnectorError) for o in outcomes):
+                self._save(store, loaded, touched_grants=touched_grants)
+        return outcomes
+
+    def _listed(self, item: dict[str, Any]) -> ListedAccount:
         problems: list[str] = []
         listed = account_from_item(item, lambda f, m, h: problems.append(m))
-        if listed is None:  # pragma: no cover - _new_item only builds valid records
+        if listed is None:  # pragma: no cover - new_item only builds valid records
             raise ConnectorError(f"App '{self.app_id}': the new account is invalid: {problems}")
         return listed
 
-    def _refuse_clash(self, store: FileStore, loaded: Loaded, item: dict[str, Any]) -> None:
-        wanted = {str(item["id"]).casefold(): "id"}
-        if item.get("username"):
-            wanted.setdefault(str(item["username"]).casefold(), "username")
+    def _taken(self, loaded: Loaded) -> dict[str, Taken]:
+        """Every id and username the file holds, case-folded -> (which it is, as written,
+        the account holding it)."""
+        taken: dict[str, Taken] = {}
         for listed in loaded.listing.accounts:
-            for existing, what in ((listed.external_id, "id"), (listed.username, "username")):
-                if existing and existing.casefold() in wanted:
-                    position = loaded.index[listed.external_id]
-                    line = store.line_of(loaded, position)
-                    where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
-                    raise ConnectorError(
-                        f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
-                        f"{what} {existing!r} already exists{where}. Choose another "
-                        f"{id_field(self.settings.flavour)} or link the existing account instead.",
-                        [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
-                    )
+            ident = listed.external_id
+            taken.setdefault(ident.casefold(), ("id", ident, ident))
+            if listed.username:
+                taken.setdefault(listed.username.casefold(), ("username", listed.username, ident))
+        return taken
+
+    def _new_account(
+        self,
+        store: FileStore,
+        loaded: Loaded,
+        taken: dict[str, Taken],
+        fields: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        values = check_creation(self.app_id, self.describe().creation_schema, fields)
+        item, groups = new_item(self.app_id, self.settings.flavour, values)
+        external_id = str(item["id"])
+        wanted = [external_id]
+        if item.get("username"):
+            wanted.append(str(item["username"]))
+        for text in wanted:
+            clash = taken.get(text.casefold())
+            if clash is not None:
+                self._refuse_clash(store, loaded, item, clash)
+        unknown = [g for g in groups if g not in loaded.entitlement_ids]
+        if unknown:
+            known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
+            raise ConnectorError(
+                f"App '{self.app_id}' cannot create {external_id!r}: no group or entitlement "
+                f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
+                "created."
+            )
+        for text, what in zip(wanted, ("id", "username"), strict=False):
+            taken.setdefault(text.casefold(), (what, text, external_id))
+        grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
+        return item, grants
+
+    def _refuse_clash(
+        self, store: FileStore, loaded: Loaded, item: dict[str, Any], clash: Taken
+    ) -> None:
+        what, existing, holder = clash
+        position = loaded.index.get(holder)
+        line = store.line_of(loaded, position) if position is not None else None
+        where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
+        raise ConnectorError(
+            f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
+            f"{what} {existing!r} already exists{where}. Choose another "
+            f"{id_field(self.settings.flavour)} or link the existing account instead.",
+            [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
+        )
