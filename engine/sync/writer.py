@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import JSON, bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from engine.connectors.fingerprint import fingerprint
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
+from engine.store.db import json_text
 from engine.store.models import (
     AccessRequest,
     Account,
@@ -82,6 +83,9 @@ def _processors(dialect: Any, table: Any, columns: Sequence[str]) -> list[tuple[
     the store holds exactly what the ORM would write."""
     found = []
     for position, name in enumerate(columns):
+        if dialect.name == "sqlite" and isinstance(table.c[name].type, JSON):
+            found.append((position, json_text))  # what SQLAlchemy's processor calls, directly
+            continue
         processor = table.c[name].type._cached_bind_processor(dialect)
         if processor is not None:
             found.append((position, processor))

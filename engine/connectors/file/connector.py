@@ -1,9 +1,10 @@
-"""The file connector (DESIGN §9): one YAML or CSV file per app, written back atomically.
+"""The file connector (DESIGN §9): one YAML, CSV or JSON Lines file per app, written back
+atomically.
 
 Settings (under the app's `settings:` in the configuration):
 
     path: apps/ad.yaml            # required; relative to the configuration's folder
-    format: yaml                  # optional: yaml | csv (default: from the extension)
+    format: yaml                  # optional: yaml | csv | jsonl (default: from the extension)
     flavour: active_directory     # optional: active_directory | entra_id (picks the schemas)
     push_schema: [...]            # optional: declared target attributes (SchemaField shape)
     creation_schema: [...]        # optional: declared account-creation fields
@@ -27,6 +28,7 @@ from typing import Any
 from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.coerce import check_creation, resolve_push
 from engine.connectors.file.csv_store import CsvStore
+from engine.connectors.file.jsonl_store import JsonlStore
 from engine.connectors.file.records import account_from_item
 from engine.connectors.file.settings import parse_settings
 from engine.connectors.file.store import FileStore, Loaded
@@ -55,6 +57,8 @@ class FileConnector:
     def _file(self) -> FileStore:
         if self.settings.format == "csv":
             return CsvStore(self.app_id, self.path)
+        if self.settings.format == "jsonl":
+            return JsonlStore(self.app_id, self.path)
         return YamlStore(self.app_id, self.path)
 
     def list_all(self) -> Listing:
@@ -69,11 +73,11 @@ class FileConnector:
         """A digest of the app's files: equal digests mean an import would find nothing new."""
         digest = hashlib.blake2b(digest_size=16)
         paths = [self.path]
-        if self.settings.format == "csv":
-            stem = self.path.stem
+        if self.settings.format in ("csv", "jsonl"):
+            stem, suffix = self.path.stem, self.path.suffix
             paths += [
-                self.path.with_name(f"{stem}.entitlements.csv"),
-                self.path.with_name(f"{stem}.grants.csv"),
+                self.path.with_name(f"{stem}.entitlements{suffix}"),
+                self.path.with_name(f"{stem}.grants{suffix}"),
             ]
         for path in paths:
             try:

@@ -23,6 +23,7 @@ from engine.text import CONTROL_CHARACTER
 ACCOUNT_KEYS = ("id", *ACCOUNT_DATA_FIELDS)  # "profile" last
 STRING_KEYS = ACCOUNT_TEXT_FIELDS
 LIST_KEYS = ACCOUNT_LIST_FIELDS
+_ACCOUNT_KEY_SET = frozenset(ACCOUNT_KEYS)
 CSV_CORE_COLUMNS = ACCOUNT_KEYS[:-1]
 ACCOUNT_FIELDS = ACCOUNT_KEYS[1:]  # what describe() reports (external id aside)
 TOP_LEVEL_KEYS = ("accounts", "entitlements", "grants")
@@ -103,6 +104,13 @@ def bad_text_in(value: Any) -> tuple[tuple[str, ...], str, str] | None:
                 (item, (*path, f"[{n}]")) for n, item in reversed(list(enumerate(current)))
             )
     return None
+
+
+def text_is_clean(text: str, escapes: bool = True) -> bool:
+    """True when `text` holds no control character and, in a format with `escapes` (JSON),
+    no escape that could make one (no backslash at all): then no value read from it holds
+    one either. False only means each record must be checked (`bad_text_in`)."""
+    return not (escapes and "\\" in text) and _CONTROL.search(text) is None
 
 
 def _dotted(path: tuple[str, ...]) -> str:
@@ -191,8 +199,12 @@ def _type(value: Any) -> str | None:
 Report = Callable[[str, str, str], None]  # (field or "", message, hint)
 
 
-def account_from_item(item: Any, report: Report) -> ListedAccount | None:
-    """Turn one account record into a ListedAccount, reporting every problem found."""
+def account_from_item(item: Any, report: Report, checked: bool = False) -> ListedAccount | None:
+    """Turn one account record into a ListedAccount, reporting every problem found.
+
+    `checked`: the caller has made sure that no text of the record is longer than
+    MAX_VALUE_CHARS or holds a control character (`text_is_clean` on the text it was read
+    from), so the record is not walked for them again."""
     if not isinstance(item, dict):
         report(
             "",
@@ -201,13 +213,13 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
         )
         return None
     ok = True
-    bad = bad_text_in(item)
+    bad = None if checked else bad_text_in(item)
     if bad is not None:
         path, message, hint = bad
         report(path[0] if path else "", message, hint)
         return None
     for key in item:
-        if key not in ACCOUNT_KEYS:
+        if key not in _ACCOUNT_KEY_SET:
             report(
                 str(key),
                 f"unknown account field {key!r}",
