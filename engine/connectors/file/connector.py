@@ -54,15 +54,17 @@ class FileConnector:
     def describe(self) -> ConnectorDescription:
         return self.settings.description
 
-    def _file(self) -> FileStore:
+    def _file(self, keep: bool = True) -> FileStore:
+        """The app's file; `keep=False` when only its listing is wanted (nothing is written
+        back), so that a store that can need not keep every record."""
         if self.settings.format == "csv":
             return CsvStore(self.app_id, self.path)
         if self.settings.format == "jsonl":
-            return JsonlStore(self.app_id, self.path)
+            return JsonlStore(self.app_id, self.path, keep=keep)
         return YamlStore(self.app_id, self.path)
 
     def list_all(self) -> Listing:
-        return self._file().load().listing
+        return self._file(keep=False).load().listing
 
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""

@@ -110,6 +110,7 @@ class CsvStore:
         # a record of a file with no control character, whose column names and values are
         # all short, holds nothing the records must refuse: it is not walked again
         clean = self.clean and max(map(len, header), default=0) <= MAX_VALUE_CHARS
+        shared: dict[str, str] = {}
         self.header = header
         self.rows = [values for _, values in body]
         lines = [line for line, _ in body]
@@ -133,7 +134,7 @@ class CsvStore:
                 )
 
             checked = clean and max(map(len, values), default=0) <= MAX_VALUE_CHARS
-            listed = account_from_item(item, report, checked=checked)
+            listed = account_from_item(item, report, checked=checked, shared=shared)
             if listed is None:
                 continue
             previous = index.get(listed.external_id)

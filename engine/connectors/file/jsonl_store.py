@@ -5,6 +5,8 @@ its line; written back with every untouched line kept byte for byte."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +29,21 @@ from engine.errors import ConnectorError
 HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    """(line number, text) of every line that is not blank."""
-    return [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
-
-
 def _objects(
     path: Path, app_id: str, problems: Problems, what: str
-) -> tuple[list[tuple[int, str, Any]], bool]:
-    """(line number, the line, its value) of every line of `path` that parses as JSON, and
-    whether the whole file is free of control characters and escapes; the others are
-    reported with their line."""
+) -> tuple[Iterator[tuple[int, str, Any]], bool]:
+    """(line number, the line, its value) of every line of `path` that parses as JSON object,
+    one at a time (a listing never holds every parsed record at once), and whether the whole
+    file is free of control characters and escapes; the other lines are reported."""
     text = read_text(app_id, path)
-    found = []
-    for number, line in _lines(text):
+    return _parsed(text, problems, what), text_is_clean(text)
+
+
+def _parsed(text: str, problems: Problems, what: str) -> Iterator[tuple[int, str, Any]]:
+    for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -49,14 +52,15 @@ def _objects(
         if not isinstance(value, dict):
             problems.add(f"{what} must be a JSON object, not {kind_of(value)}", number, HINT)
             continue
-        found.append((number, line.rstrip("\r"), value))
-    return found, text_is_clean(text)
+        yield number, line, value
 
 
 class JsonlStore:
-    def __init__(self, app_id: str, path: Path) -> None:
+    def __init__(self, app_id: str, path: Path, keep: bool = True) -> None:
+        """`keep`: keep the records for writing back (a listing alone does not need them)."""
         self.app_id = app_id
         self.path = path
+        self.keep = keep
         stem = path.name[: -len(path.suffix)] if path.suffix else path.name
         self.entitlements_path = path.with_name(f"{stem}.entitlements.jsonl")
         self.grants_path = path.with_name(f"{stem}.grants.jsonl")
@@ -69,8 +73,10 @@ class JsonlStore:
         index: dict[str, int] = {}
         items: list[dict[str, Any]] = []
         lines: list[int] = []
+        shared: dict[str, str] = {}
+        keep = self.keep
         for number, line, item in records:
-            position = len(items)
+            position = len(lines)
 
             def report(name: str, message: str, hint: str, number: int = number) -> None:
                 field = f", field {name!r}" if name else ""
@@ -79,7 +85,7 @@ class JsonlStore:
             # a line no longer than the longest value, from a file with no control character
             # and no escape, cannot hold a value the records must refuse
             checked = clean and len(line) <= MAX_VALUE_CHARS
-            listed = account_from_item(item, report, checked=checked)
+            listed = account_from_item(item, report, checked=checked, shared=shared)
             if listed is None:
                 continue
             previous = index.get(listed.external_id)
@@ -92,9 +98,10 @@ class JsonlStore:
                 continue
             index[listed.external_id] = position
             listing.accounts.append(listed)
-            items.append(item)
             lines.append(number)
-            self.raw.append(line)
+            if keep:
+                items.append(item)
+                self.raw.append(line)
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
         if self.entitlements_path.exists():
@@ -119,7 +126,8 @@ class JsonlStore:
             problems.items.extend(found.items)
         if self.grants_path.exists():
             found = Problems(self.grants_path)
-            rows, _ = _objects(self.grants_path, self.app_id, found, "a grant")
+            parsed, _ = _objects(self.grants_path, self.app_id, found, "a grant")
+            rows = list(parsed)
             grants = [row for _, _, row in rows]
             collect_grants(
                 grants,

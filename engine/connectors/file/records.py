@@ -199,12 +199,16 @@ def _type(value: Any) -> str | None:
 Report = Callable[[str, str, str], None]  # (field or "", message, hint)
 
 
-def account_from_item(item: Any, report: Report, checked: bool = False) -> ListedAccount | None:
+def account_from_item(
+    item: Any, report: Report, checked: bool = False, shared: dict[str, str] | None = None
+) -> ListedAccount | None:
     """Turn one account record into a ListedAccount, reporting every problem found.
 
     `checked`: the caller has made sure that no text of the record is longer than
     MAX_VALUE_CHARS or holds a control character (`text_is_clean` on the text it was read
-    from), so the record is not walked for them again."""
+    from), so the record is not walked for them again. `shared`: one text -> itself map for
+    every record of a file, so that equal texts (a company, a department, a status) are one
+    object in memory, not one per account."""
     if not isinstance(item, dict):
         report(
             "",
@@ -239,7 +243,8 @@ def account_from_item(item: Any, report: Report, checked: bool = False) -> Liste
     for key in STRING_KEYS:
         raw_value = item.get(key)
         if type(raw_value) is str:
-            values[key] = raw_value.strip()
+            text = raw_value.strip()
+            values[key] = text if shared is None else shared.setdefault(text, text)
             continue
         text = text_of(raw_value)
         if text is None:
@@ -323,7 +328,9 @@ def account_from_item(item: Any, report: Report, checked: bool = False) -> Liste
         type=type_ or "USER",
         manager=values["manager"],
         profile={
-            (k if type(k) is str else str(k)): (v if type(v) is str else plain(v))
+            (k if type(k) is str else str(k)): (
+                (v if shared is None else shared.setdefault(v, v)) if type(v) is str else plain(v)
+            )
             for k, v in profile.items()
             if v is not None and v != ""
         },
