@@ -150,14 +150,14 @@ def bench(people: int, workdir: Path, with_yaml: bool = True) -> None:
     third = timed_sync(url)
     baseline, rows = executemany_baseline(db_file)
     print(f"{'scenario':<34}{'seconds':>9}{'peak MiB':>10}{'changes':>10}  status")
-    rows = [
+    table = [
         ("first full sync", first),
         ("second sync, nothing changed", second),
         (f"after 1 % changed ({changed} accounts)", third),
     ]
     if yaml_first is not None:
-        rows.append(("first full sync, YAML variant", yaml_first))
-    for name, result in rows:
+        table.append(("first full sync, YAML variant", yaml_first))
+    for name, result in table:
         print(
             f"{name:<34}{result['seconds']:>9.2f}{result['peak_mib']:>10.0f}"
             f"{result['changes']:>10,}  {result['status']} {result['error']}"
