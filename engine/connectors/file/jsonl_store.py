@@ -106,8 +106,8 @@ class JsonlStore:
         grants: list[dict[str, str]] = []
         if self.entitlements_path.exists():
             found = Problems(self.entitlements_path)
-            rows, _ = _objects(self.entitlements_path, self.app_id, found, "an entitlement")
-            for number, _line, row in rows:
+            entitlements, _ = _objects(self.entitlements_path, self.app_id, found, "an entitlement")
+            for number, _line, row in entitlements:
 
                 def report_entitlement(m: str, h: str, number: int = number) -> None:
                     found.add(f"entitlement on line {number}: {m}", number, h)

@@ -243,8 +243,8 @@ def account_from_item(
     for key in STRING_KEYS:
         raw_value = item.get(key)
         if type(raw_value) is str:
-            text = raw_value.strip()
-            values[key] = text if shared is None else shared.setdefault(text, text)
+            stripped = raw_value.strip()
+            values[key] = stripped if shared is None else shared.setdefault(stripped, stripped)
             continue
         text = text_of(raw_value)
         if text is None:
