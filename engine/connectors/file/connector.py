@@ -188,10 +188,10 @@ class FileConnector:
             for fields in many:
                 try:
                     item, grants = self._new_account(store, loaded, taken, dict(fields))
+                    store.append(loaded, item, grants)  # a value the file cannot hold refuses
                 except ConnectorError as exc:
                     outcomes.append(exc)
                     continue
-                store.append(loaded, item, grants)
                 touched_grants = touched_grants or bool(grants)
                 outcomes.append(self._listed(item))
             if any(not isinstance(o, ConnectorError) for o in outcomes):
