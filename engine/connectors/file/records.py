@@ -176,6 +176,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+# each status and type as one object, not one per account
+_STATUS = {status: status for status in STATUSES}
+_TYPE = {kind: kind for kind in ACCOUNT_TYPES}
+
+
+def _text(text: str, shared: dict[str, str] | None) -> str:
+    return text if shared is None else shared.setdefault(text, text)
+
+
 def _status(value: Any) -> str | None:
     text = text_of(value)
     if text is None:
@@ -183,7 +192,7 @@ def _status(value: Any) -> str | None:
     text = text.upper().removeprefix("USER_STATUS_").removeprefix("STATUS_")
     if not text:
         return "ENABLED"
-    return text if text in STATUSES else None
+    return _STATUS.get(text)
 
 
 def _type(value: Any) -> str | None:
@@ -193,7 +202,7 @@ def _type(value: Any) -> str | None:
     text = text.upper().removeprefix("APP_USER_TYPE_")
     if not text:
         return "USER"
-    return text if text in ACCOUNT_TYPES else None
+    return _TYPE.get(text)
 
 
 Report = Callable[[str, str, str], None]  # (field or "", message, hint)
@@ -243,8 +252,7 @@ def account_from_item(
     for key in STRING_KEYS:
         raw_value = item.get(key)
         if type(raw_value) is str:
-            stripped = raw_value.strip()
-            values[key] = stripped if shared is None else shared.setdefault(stripped, stripped)
+            values[key] = _text(raw_value.strip(), shared)
             continue
         text = text_of(raw_value)
         if text is None:
@@ -328,8 +336,8 @@ def account_from_item(
         type=type_ or "USER",
         manager=values["manager"],
         profile={
-            (k if type(k) is str else str(k)): (
-                (v if shared is None else shared.setdefault(v, v)) if type(v) is str else plain(v)
+            _text(k if type(k) is str else str(k), shared): (
+                _text(v, shared) if type(v) is str else plain(v)
             )
             for k, v in profile.items()
             if v is not None and v != ""
