@@ -1,6 +1,8 @@
-"""Write a synthetic organisation of any size in the demo's format, with the demo's configuration.
+"""Write a synthetic organisation of any size with the demo's configuration: in the reference
+workload's formats (DESIGN §13: HR as CSV, the other apps as JSON Lines) or the demo's YAML.
 
-python bench/generate.py --people 100000 /tmp/org100k
+python bench/generate.py --people 100000 /tmp/org100k            # the reference formats
+python bench/generate.py --people 100000 --formats yaml /tmp/org100k-yaml
 roster init --empty --db /tmp/org100k.db
 roster config import /tmp/org100k/roster.yaml --db /tmp/org100k.db
 roster sync --db /tmp/org100k.db
@@ -14,15 +16,19 @@ import time
 from pathlib import Path
 
 from engine.setup import sample_dir
-from sample_data.build import build_organisation
+from sample_data.build import FORMATS, build_organisation
 
 
-def generate(out_dir: Path, people: int, seed: int = 7) -> Path:
+def generate(out_dir: Path, people: int, seed: int = 7, formats: str = "reference") -> Path:
     """The organisation's folder, holding apps/ and roster.yaml; returns the config file."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    build_organisation(out_dir, people=people, seed=seed)
+    written = build_organisation(out_dir, people=people, seed=seed, formats=formats)
     config = out_dir / "roster.yaml"
     shutil.copy2(sample_dir() / "roster.yaml", config)
+    text = config.read_text(encoding="utf-8")
+    for app, path in written.items():  # the demo's configuration names its YAML files
+        text = text.replace(f"path: apps/{app}.yaml", f"path: apps/{path.name}")
+    config.write_text(text, encoding="utf-8")
     return config
 
 
@@ -57,9 +63,10 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--formats", choices=FORMATS, default="reference")
     args = parser.parse_args()
     started = time.perf_counter()
-    config = generate(args.out_dir, args.people, args.seed)
+    config = generate(args.out_dir, args.people, args.seed, args.formats)
     print(
         f"wrote {args.people:,} people to {args.out_dir} in "
         f"{time.perf_counter() - started:.1f} s; configuration: {config}"

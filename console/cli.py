@@ -1080,10 +1080,11 @@ def runs(run_id: int | None, as_json: bool) -> None:
         )
         echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
     for change in changes:
-        # two maps (an account's profile): only the keys that changed, as the console shows
+        # two maps (an account's profile): only the keys that changed, as the console shows;
+        # a map from nothing (a new person's attributes): each of its keys
         name = change.field or "record"
-        if isinstance(change.old, dict) and isinstance(change.new, dict):
-            differences = changed_keys(change.old, change.new, name)
+        if isinstance(change.new, dict) and isinstance(change.old, dict | None):
+            differences = changed_keys(change.old or {}, change.new, name)
         else:
             differences = [(name, change.old, change.new)]
         written = "; ".join(

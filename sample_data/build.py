@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import random
 import re
 import sys
@@ -1254,7 +1255,46 @@ def access_requests(candidates: list[Person], seed: int) -> Iterator[dict[str, A
 # --- the organisation -------------------------------------------------------------------------
 
 
-def build_organisation(out_dir: Path, people: int = 300, seed: int = 7) -> dict[str, Path]:
+def _write_jsonl(path: Path, sections: list[tuple[str, Any]]) -> None:
+    """Accounts one JSON object a line; entitlements and grants in the sidecars beside it."""
+    stem = path.name.removesuffix(".jsonl")
+    for key, items in sections:
+        target = path if key == "accounts" else path.with_name(f"{stem}.{key}.jsonl")
+
+        def write(fh: IO[str], items: Any = items) -> None:
+            fh.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+
+        atomic_write(target, write)
+
+
+def _write_account_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    """Accounts as CSV: the account fields, then one column per profile key."""
+    core = [k for k in CSV_ACCOUNT_COLUMNS if any(k in r for r in records)]
+    extra = sorted({k for r in records for k in r.get("profile", {})})
+
+    def cell(value: Any) -> str:
+        return ";".join(value) if isinstance(value, list) else "" if value is None else str(value)
+
+    rows = (
+        [cell(r.get(k)) for k in core] + [cell(r.get("profile", {}).get(k)) for k in extra]
+        for r in records
+    )
+    _write_csv(path, core + extra, rows)
+
+
+#: The account columns of an app written as CSV, in the file connector's order.
+CSV_ACCOUNT_COLUMNS = (
+    "id", "display_name", "given_name", "family_name", "email", "emails", "username",
+    "usernames", "employee_ids", "status", "type", "manager",
+)  # fmt: skip
+#: `formats`: "yaml" (the demo's) or "reference" (the 100,000-person reference workload of
+#: DESIGN §13: HR as CSV, the other directories and apps as JSON Lines).
+FORMATS = ("yaml", "reference")
+
+
+def build_organisation(
+    out_dir: Path, people: int = 300, seed: int = 7, formats: str = "yaml"
+) -> dict[str, Path]:
     """Write every app file under `out_dir/apps/`; returns app id -> file written."""
     out_dir = Path(out_dir)
     apps = out_dir / "apps"
@@ -1263,8 +1303,15 @@ def build_organisation(out_dir: Path, people: int = 300, seed: int = 7) -> dict[
     written: dict[str, Path] = {}
 
     def yaml_app(app: str, text: str, sections: list[tuple[str, Any]]) -> None:
-        path = apps / f"{app}.yaml"
-        _write_yaml(path, _header(app, text), sections)
+        if formats == "reference" and app == "hr":
+            path = apps / f"{app}.csv"
+            _write_account_csv(path, list(sections[0][1]))
+        elif formats == "reference":
+            path = apps / f"{app}.jsonl"
+            _write_jsonl(path, sections)
+        else:
+            path = apps / f"{app}.yaml"
+            _write_yaml(path, _header(app, text), sections)
         written[app] = path
 
     yaml_app(

@@ -6,7 +6,7 @@ configuration came from, so relative paths resolve the way the admin wrote them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,6 +175,15 @@ class Connector(Protocol):
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:
         """Create one account from creation-schema fields; returns it as the app now lists it."""
+        ...
+
+    def create_accounts(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """Create many accounts (a sync's provisioning stage creates them a batch per app):
+        each account's outcome in its place, the account as the app now lists it or the
+        ConnectorError saying why it was refused; the others are created. Raises
+        ConnectorError when none could be (the app cannot be read or reached)."""
         ...
 
 

@@ -36,6 +36,8 @@ def _json_dumps(value: object) -> str:
 
 
 JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+#: A value as a JSON column stores it (the set-based writer serialises with it directly).
+json_text = _json_dumps
 
 
 #: How long a write waits for another process's write lock on a SQLite store (seconds).

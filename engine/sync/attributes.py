@@ -509,6 +509,10 @@ def _authority(
     return Decision(value, source_key, reason, list(candidates.values()), seen, True)
 
 
+#: The reason of the one change that carries a new person's attribute values.
+NEW_PERSON = "the new person's attributes (`roster explain` tells where each value came from)"
+
+
 def _blank(attribute: AttributeDef) -> Any:
     return [] if attribute.multi else ""
 
@@ -530,6 +534,9 @@ def run_attributes(
         report.bump("users_considered")
         if report.counts["users_considered"] % 1000 == 0:
             state.checkpoint()
+        # a new person's values are journalled as one change carrying them all (a first sync
+        # creates every person: one row per value would be most of its journal)
+        created: dict[str, Any] | None = {} if user.id in state.new_users else None
         for attribute in definitions:
             key = (user.id, attribute.name)
             previous = state.attributes.get(key) or AttributeState()
@@ -564,7 +571,12 @@ def run_attributes(
                     new, decision.source, decision.seen, decision.ever_set
                 )
                 state.dirty_attributes.add(key)
-            if old != new:
+            if old != new and created is not None:
+                created[attribute.name] = new
+                report.bump("cleared" if is_empty(new) else "set")
+                user.attributes[attribute.name] = new
+                state.dirty_users.add(user.id)
+            elif old != new:
                 state.journal(
                     STAGE,
                     "user",
@@ -581,3 +593,7 @@ def run_attributes(
             elif user.attributes.get(attribute.name) != new:
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
+        if created:
+            state.journal(
+                STAGE, "user", state.user_label(user), "attributes", None, created, NEW_PERSON
+            )

@@ -173,8 +173,13 @@ def _merge_listing(
         seen.add(item.external_id)
         account = state.accounts.get(key)
         if account is None:
-            account = AccountRecord(id=state.temp_id(), app_id=app_id, external_id=item.external_id)
-            copy_listed(item, account)
+            # the listing is dropped once merged: a new account takes its values as they are
+            account = AccountRecord(
+                id=state.temp_id(),
+                app_id=app_id,
+                external_id=item.external_id,
+                **{name: getattr(item, name) for name in ACCOUNT_DATA_FIELDS},
+            )
             state.accounts[key] = account
             state.fingerprints[key] = digest
             state.new_accounts.add(key)
@@ -236,9 +241,16 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
     held: dict[str, list[str]] = {}
     for grant in listing.grants:
         held.setdefault(grant.account_external_id, []).append(grant.entitlement_external_id)
+    new = state.new_accounts
     for account in state.accounts_of_app(app_id):
         entitlements = sorted(set(held.get(account.external_id, ())))
-        if account.entitlements != entitlements:
+        if account.entitlements != entitlements and (app_id, account.external_id) in new:
+            # a new account's change ("new in the app") stands for everything it comes with
+            account.entitlements = entitlements
+            state.dirty_grants.add(app_id)
+            state.changed_grants.add((app_id, account.external_id))
+            report.bump("grants_changed")
+        elif account.entitlements != entitlements:
             state.journal(
                 STAGE,
                 "account",

@@ -255,26 +255,30 @@ def plan_provisioning(
 def create(
     creations: list[Creation], connectors: dict[str, Any], report: StageReport
 ) -> tuple[list[tuple[Creation, ListedAccount]], dict[int, str]]:
-    """Ask each app to create its accounts; a refusal is reported and the rest go on. Returns
-    the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
+    """Ask each app to create its accounts, all of them in one batch (`create_accounts`: the
+    file connector reads and writes its file once); a refusal is reported and the rest go on.
+    Returns the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
     created: list[tuple[Creation, ListedAccount]] = []
     refused: dict[int, str] = {}
+    by_app: dict[str, list[tuple[int, Creation]]] = {}
     for position, creation in enumerate(creations):
+        by_app.setdefault(creation.app_id, []).append((position, creation))
+    for app_id, batch in by_app.items():
         try:
-            listed = connectors[creation.app_id].create_account(creation.values)
-        except ConnectorError as exc:
-            refused[position] = exc.message
-            report.bump("refused")
-            report.problems.append(
-                f"{creation.app_id} refused the account for {creation.user_label} "
-                f"(request {creation.request_id}): {exc.message}"
-            )
-            report.fail(
-                creation.app_id,
-                f"refused the account for {creation.user_label} "
-                f"(request {creation.request_id}): {exc.message}",
-            )
-            continue
-        report.bump("created")
-        created.append((creation, listed))
+            outcomes = connectors[app_id].create_accounts([c.values for _, c in batch])
+        except ConnectorError as exc:  # the app could not be read or reached: none created
+            outcomes = [exc] * len(batch)
+        for (position, creation), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, ConnectorError):
+                refused[position] = outcome.message
+                why = (
+                    f"refused the account for {creation.user_label} "
+                    f"(request {creation.request_id}): {outcome.message}"
+                )
+                report.bump("refused")
+                report.problems.append(f"{creation.app_id} {why}")
+                report.fail(creation.app_id, why)
+                continue
+            report.bump("created")
+            created.append((creation, outcome))
     return created, refused

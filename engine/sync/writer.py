@@ -3,13 +3,15 @@ never a commit per row. New records get their real ids here (they had negative i
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import JSON, bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from engine.connectors.fingerprint import fingerprint, fingerprint_in
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
+from engine.store.db import json_text
 from engine.store.models import (
     AccessRequest,
     Account,
@@ -58,23 +60,131 @@ def _batches(rows: list[dict[str, Any]]) -> Any:
         yield rows[start : start + BATCH]
 
 
-def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
-    key = (account.app_id, account.external_id)
-    return {
-        "app_id": account.app_id,
-        "external_id": account.external_id,
-        **{name: getattr(account, name) for name in ACCOUNT_DATA_FIELDS},
-        "fingerprint": state.fingerprints.get(key, ""),
+def _chunks(rows: Iterable[Any]) -> Iterator[list[Any]]:
+    """`rows` a BATCH at a time, drawn from any iterable: only one batch is built at once."""
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _statement_parts(session: Session) -> tuple[Any, Any, str]:
+    """(the connection, its dialect, the driver's positional placeholder)."""
+    connection = session.connection()
+    dialect = connection.dialect
+    # SQLite's driver takes `?`, psycopg `%s`; the store supports only these two
+    return connection, dialect, "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+def _processors(dialect: Any, table: Any, columns: Sequence[str]) -> list[tuple[int, Any]]:
+    """The column types' own bind processors (JSON, dates, booleans), applied to the values so
+    the store holds exactly what the ORM would write."""
+    found = []
+    for position, name in enumerate(columns):
+        if dialect.name == "sqlite" and isinstance(table.c[name].type, JSON):
+            found.append((position, json_text))  # what SQLAlchemy's processor calls, directly
+            continue
+        processor = table.c[name].type._cached_bind_processor(dialect)
+        if processor is not None:
+            found.append((position, processor))
+    return found
+
+
+def _run(
+    connection: Any, sql: str, rows: Iterable[Sequence[Any]], processors: list[tuple[int, Any]]
+) -> None:
+    """Execute `sql` once per row, a batch at a time (one executemany per batch)."""
+    for batch in _chunks(rows):
+        if processors:
+            prepared = []
+            for row in batch:
+                values = list(row)
+                for position, processor in processors:
+                    values[position] = processor(values[position])
+                prepared.append(tuple(values))
+            batch = prepared
+        on_batch(sql)
+        connection.exec_driver_sql(sql, batch)
+
+
+def on_batch(sql: str) -> None:
+    """Called before each batch is written (tests stop a process here, inside a stage)."""
+
+
+def insert_rows(
+    session: Session, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """INSERT one row per tuple of `rows` (values in the order of `columns`), set-based: a
+    driver-level executemany per batch over prepared tuples, never the ORM."""
+    connection, dialect, marker = _statement_parts(session)
+    quote = dialect.identifier_preparer.quote
+    # the columns not given take their model defaults, as an ORM or Core insert would
+    defaults = {
+        column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
+        for column in table.c
+        if column.name not in columns and column.default is not None
     }
+    if defaults:
+        extra = tuple(defaults.values())
+        columns = (*columns, *defaults)
+        rows = ((*row, *extra) for row in rows)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(marker for _ in columns)})"
+    )
+    _run(connection, sql, rows, _processors(dialect, table, columns))
+
+
+def update_rows(
+    session: Session, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """UPDATE `columns` of the row whose id is each tuple's last value (the others are in the
+    order of `columns`), a batch at a time."""
+    connection, dialect, marker = _statement_parts(session)
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(c)} = {marker}' for c in columns)} "
+        f"WHERE {quote('id')} = {marker}"
+    )
+    _run(connection, sql, rows, _processors(dialect, table, columns))
+
+
+ACCOUNT_COLUMNS = ("app_id", "external_id", *ACCOUNT_DATA_FIELDS, "fingerprint")
+
+
+def _account_values(state: WorkState, account: AccountRecord) -> tuple[Any, ...]:
+    key = (account.app_id, account.external_id)
+    return (
+        account.app_id,
+        account.external_id,
+        *[getattr(account, name) for name in ACCOUNT_DATA_FIELDS],
+        state.fingerprints.get(key, ""),
+    )
+
+
+def _account_row(state: WorkState, account: AccountRecord) -> dict[str, Any]:
+    return dict(zip(ACCOUNT_COLUMNS, _account_values(state, account), strict=True))
+
+
+CHANGE_COLUMNS = (
+    "run_id", "stage", "object_type", "object_id", "field", "old", "new", "reason", "applied",
+)  # fmt: skip
 
 
 def journal(session: Session, run_id: int, changes: list[PlannedChange], applied: bool) -> None:
-    for start in range(0, len(changes), BATCH):  # rows built a batch at a time: bounded memory
-        batch = [
-            {**c.as_dict(), "run_id": run_id, "applied": applied}
-            for c in changes[start : start + BATCH]
-        ]
-        session.connection().execute(CHANGE.insert(), batch)
+    insert_rows(
+        session,
+        CHANGE,
+        CHANGE_COLUMNS,
+        (
+            (run_id, c.stage, c.object_type, c.object_id, c.field, c.old, c.new, c.reason, applied)
+            for c in changes
+        ),
+    )
 
 
 def write_import(
@@ -89,24 +199,31 @@ def write_import(
     next_id = _next_id(session, Account)
     for account in new:  # ids are given here: one sync at a time holds the store (sync lock)
         account.id, next_id = next_id, next_id + 1
-    rows = [
-        {**_account_row(state, a), "id": a.id, "first_seen": now, "last_seen": now} for a in new
-    ]
-    for batch in _batches(rows):
-        session.connection().execute(ACCOUNT.insert(), batch)
-    if rows:
+    insert_rows(
+        session,
+        ACCOUNT,
+        ("id", *ACCOUNT_COLUMNS, "first_seen", "last_seen"),
+        ((a.id, *_account_values(state, a), now, now) for a in new),
+    )
+    if new:
         _advance_sequence(session, ACCOUNT)
     dirty = [state.accounts[k] for k in sorted(state.dirty_accounts - state.new_accounts)]
-    rows = [{**_account_row(state, a), "_id": a.id, "last_seen": now} for a in dirty]
-    statement = update(Account).where(col(Account.id) == bindparam("_id"))
-    for batch in _batches(rows):
-        session.connection().execute(statement, batch)
-    rows = [
-        {"_id": state.accounts[k].id, "fingerprint": state.fingerprints[k]}
-        for k in sorted(state.refingerprinted - state.dirty_accounts - state.new_accounts)
-    ]
-    for batch in _batches(rows):
-        session.connection().execute(statement, batch)
+    update_rows(
+        session,
+        ACCOUNT,
+        (*ACCOUNT_COLUMNS, "last_seen"),
+        ((*_account_values(state, a), now, a.id) for a in dirty),
+    )
+    # a record whose data is the same under another digest: only its fingerprint is stored
+    update_rows(
+        session,
+        ACCOUNT,
+        ("fingerprint",),
+        (
+            (state.fingerprints[k], state.accounts[k].id)
+            for k in sorted(state.refingerprinted - state.dirty_accounts - state.new_accounts)
+        ),
+    )
     for app_id in sorted(state.dirty_grants):
         _write_grants(session, state, app_id)
     for app_id in sorted(imported):
@@ -160,9 +277,8 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
                 session.add(row)
                 session.flush()
                 existing[ent] = row
-            rows.append({"account_id": account.id, "entitlement_id": existing[ent].id})
-    for batch in _batches(rows):
-        session.connection().execute(GRANT.insert(), batch)
+            rows.append((account.id, existing[ent].id))
+    insert_rows(session, GRANT, ("account_id", "entitlement_id"), rows)
 
 
 def write_identities(session: Session, state: WorkState, run_id: int) -> None:
@@ -171,64 +287,52 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     next_id = _next_id(session, Person)
     mapping = {temp: next_id + i for i, temp in enumerate(new_ids)}
-    rows = [
-        {
-            **_user_row(state, state.users[t]),
-            "id": mapping[t],
-            "origin": state.user_origin.get(t, ""),
-            "created_at": now,
-            "updated_at": now,
-        }
-        for t in new_ids
-    ]
-    for batch in _batches(rows):
-        session.connection().execute(PERSON.insert(), batch)
-    if rows:
+    insert_rows(
+        session,
+        PERSON,
+        ("id", *USER_COLUMNS, "origin", "created_at", "updated_at"),
+        (
+            (mapping[t], *_user_values(state.users[t]), state.user_origin.get(t, ""), now, now)
+            for t in new_ids
+        ),
+    )
+    if new_ids:
         _advance_sequence(session, PERSON)
     _renumber_users(state, mapping)
-    rows = [
-        {**_user_row(state, state.users[u]), "_id": u, "updated_at": now}
-        for u in sorted(state.dirty_users - set(mapping.values()))
-        if u in state.users
-    ]
-    statement = update(Person).where(col(Person.id) == bindparam("_id"))
-    for batch in _batches(rows):
-        session.connection().execute(statement, batch)
-    links = []
-    for key in sorted(state.dirty_links):
-        account = state.accounts[key]
-        links.append(
-            {
-                "_id": account.id,
-                "owner_id": account.owner_id,
-                "link_kind": account.link_kind,
-                "pinned": account.pinned,
-                "filter_result": state.filter_results.get(key),
-            }
-        )
-    statement = update(Account).where(col(Account.id) == bindparam("_id"))
-    for batch in _batches(links):
-        session.connection().execute(statement, batch)
+    update_rows(
+        session,
+        PERSON,
+        (*USER_COLUMNS, "updated_at"),
+        (
+            (*_user_values(state.users[u]), now, u)
+            for u in sorted(state.dirty_users - set(mapping.values()))
+            if u in state.users
+        ),
+    )
+    accounts, decisions = state.accounts, state.filter_results
+    update_rows(
+        session,
+        ACCOUNT,
+        ("owner_id", "link_kind", "pinned", "filter_result"),
+        (
+            (a.owner_id, a.link_kind, a.pinned, decisions.get(key), a.id)
+            for key in sorted(state.dirty_links)
+            for a in (accounts[key],)
+        ),
+    )
     journal(
         session, run_id, [c for c in state.changes if c.stage in ("identify", "ownership")], True
     )
 
 
-def _user_row(state: WorkState, user: Any) -> dict[str, Any]:
-    return {
-        "email": user.email,
-        "emails": user.emails,
-        "username": user.username,
-        "usernames": user.usernames,
-        "display_name": user.display_name,
-        "given_name": user.given_name,
-        "family_name": user.family_name,
-        "employee_id": user.employee_id,
-        "employee_ids": user.employee_ids,
-        "status": user.status,
-        "type": user.type,
-        "attributes": user.attributes,
-    }
+USER_COLUMNS = (
+    "email", "emails", "username", "usernames", "display_name", "given_name", "family_name",
+    "employee_id", "employee_ids", "status", "type", "attributes",
+)  # fmt: skip
+
+
+def _user_values(user: Any) -> tuple[Any, ...]:
+    return tuple(getattr(user, name) for name in USER_COLUMNS)
 
 
 def _renumber_users(state: WorkState, mapping: dict[int, int]) -> None:
@@ -253,33 +357,40 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
     for (user_id, attribute), value_state in state.attributes.items():
         by_user.setdefault(user_id, []).append((attribute, value_state))
     users = sorted({u for u, _ in state.dirty_attributes})
+    new = state.new_users
     for start in range(0, len(users), 500):
         chunk = users[start : start + 500]
-        session.execute(delete(AttributeValue).where(col(AttributeValue.user_id).in_(chunk)))
-        rows = [
-            {
-                "user_id": u,
-                "attribute": a,
-                "value": s.value,
-                "source": s.source,
-                "set_at": now,
-                "run_id": run_id,
-                "last_seen": s.last_seen,
-                "ever_set": s.ever_set,
-            }
-            for u in chunk
-            for a, s in by_user.get(u, ())
-        ]
-        for batch in _batches(rows):
-            session.connection().execute(ATTRIBUTE_VALUE.insert(), batch)
-    rows = [
-        {"_id": u, "attributes": state.users[u].attributes, "updated_at": now}
-        for u in sorted(state.dirty_users)
-        if u in state.users
-    ]
-    statement = update(Person).where(col(Person.id) == bindparam("_id"))
-    for batch in _batches(rows):
-        session.connection().execute(statement, batch)
+        if not new.issuperset(chunk):  # a new person has no stored values to replace
+            session.execute(delete(AttributeValue).where(col(AttributeValue.user_id).in_(chunk)))
+        insert_rows(
+            session,
+            ATTRIBUTE_VALUE,
+            (
+                "user_id",
+                "attribute",
+                "value",
+                "source",
+                "set_at",
+                "run_id",
+                "last_seen",
+                "ever_set",
+            ),  # fmt: skip
+            (
+                (u, a, s.value, s.source, now, run_id, s.last_seen, s.ever_set)
+                for u in chunk
+                for a, s in by_user.get(u, ())
+            ),
+        )
+    update_rows(
+        session,
+        PERSON,
+        ("attributes", "updated_at"),
+        (
+            (state.users[u].attributes, now, u)
+            for u in sorted(state.dirty_users)
+            if u in state.users
+        ),
+    )
     journal(session, run_id, [c for c in state.changes if c.stage == "attributes"], True)
 
 
@@ -477,14 +588,14 @@ def write_provisioned(
         state.fingerprints[key] = fingerprint(listed)
         state.read_back.add(key)
         rows.append(
-            {
-                **_account_row(state, account),
-                "id": account.id,
-                "owner_id": account.owner_id,
-                "link_kind": "provisioned",
-                "first_seen": now,
-                "last_seen": now,
-            }
+            (
+                account.id,
+                *_account_values(state, account),
+                account.owner_id,
+                "provisioned",
+                now,
+                now,
+            )
         )
         changes.append(
             PlannedChange(
@@ -507,8 +618,12 @@ def write_provisioned(
                 ),
             )
         )
-    for batch in _batches(rows):
-        session.connection().execute(ACCOUNT.insert(), batch)
+    insert_rows(
+        session,
+        ACCOUNT,
+        ("id", *ACCOUNT_COLUMNS, "owner_id", "link_kind", "first_seen", "last_seen"),
+        rows,
+    )
     if rows:
         _advance_sequence(session, ACCOUNT)
     _write_new_grants(session, state, created)

@@ -566,6 +566,11 @@ def test_runs_text_shows_kind_mode_and_only_the_changed_keys(
     assert out.splitlines()[0].startswith("Run 2 (sync, apply): applied")
     assert "[import] hr:E1 profile.department: Engineering → Finance  (" in out
     assert "'Engineering'" not in out and "phone" not in out  # no reprs, no unchanged keys
+    # the first sync created Ann: her attributes are one change, shown a value at a time
+    code, out, _ = run(runner, "runs", "1", "--db", str(db))
+    (line,) = [x for x in out.splitlines() if "[attributes] ann.lee@example.com " in x]
+    assert "attributes.department: — → Engineering" in line, line
+    assert "attributes.job_title: — → Engineer" in line, line
 
 
 def test_preview_in_the_cel_context_needs_no_record(store: tuple[CliRunner, Path, Path]) -> None:

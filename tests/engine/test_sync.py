@@ -239,6 +239,46 @@ def test_a_process_killed_in_the_middle_of_an_applied_sync(tmp_path: Path) -> No
     assert services.sync().changes == []
 
 
+def _sync_and_die_between_two_batches(db_url: str) -> None:
+    """Write identities two people a batch and die after the first batch of people."""
+    from engine.store.db import Database
+    from engine.sync import writer
+
+    writer.BATCH = 2
+    batches: list[str] = []
+
+    def on_batch(sql: str) -> None:
+        if sql.startswith("INSERT INTO person"):
+            batches.append(sql)
+            if len(batches) == 2:  # the first batch of people is written, the second not
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    writer.on_batch = on_batch
+    run_sync(Database(db_url))
+
+
+def test_a_process_killed_inside_a_batched_write_is_finished_by_the_next_sync(
+    tmp_path: Path,
+) -> None:
+    services = open_org(tmp_path)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_sync_and_die_between_two_batches, args=(services.db.url,)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        assert session.execute(select(Account)).first() is not None  # import was committed
+        # the identify stage's transaction died with its first batch written: none of it is
+        assert session.execute(select(Person)).first() is None
+        assert session.execute(select(Run)).scalar_one().status == "running"
+    result = open_services(db_path=tmp_path / "roster.db").sync()
+    assert result.status == "applied", result.error
+    assert len(people(services)) == 5
+    assert owner_of(services, "idp", "u1") == "ann.lee@example.com"
+    assert services.sync().changes == []
+
+
 def test_sync_json_shape(org: Services) -> None:
     data = json.loads(json.dumps(org.sync(dry_run=True).as_dict(), default=str))
     assert {"run_id", "status", "dry_run", "stages", "changes"} <= set(data)

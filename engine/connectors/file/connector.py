@@ -1,9 +1,10 @@
-"""The file connector (DESIGN §9): one YAML or CSV file per app, written back atomically.
+"""The file connector (DESIGN §9): one YAML, CSV or JSON Lines file per app, written back
+atomically.
 
 Settings (under the app's `settings:` in the configuration):
 
     path: apps/ad.yaml            # required; relative to the configuration's folder
-    format: yaml                  # optional: yaml | csv (default: from the extension)
+    format: yaml                  # optional: yaml | csv | jsonl (default: from the extension)
     flavour: active_directory     # optional: active_directory | entra_id (picks the schemas)
     push_schema: [...]            # optional: declared target attributes (SchemaField shape)
     creation_schema: [...]        # optional: declared account-creation fields
@@ -22,13 +23,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.coerce import check_creation, resolve_push
 from engine.connectors.file.csv_store import CsvStore
+from engine.connectors.file.jsonl_store import JsonlStore
 from engine.connectors.file.records import account_from_item
 from engine.connectors.file.settings import parse_settings
 from engine.connectors.file.store import FileStore, Loaded
@@ -41,6 +43,9 @@ from engine.files import FileRefused, app_file_limit, read_regular_file
 #: A file's modification time tells writes apart only once its clock tick has passed: a stamp
 #: is given only for files unmodified for this long (a later write then has a later time).
 STAMP_SETTLED_NS = 1_000_000_000
+
+#: An id or username already in a file: (which it is, as written, the account holding it).
+Taken = tuple[str, str, str]
 
 
 class FileConnector:
@@ -55,13 +60,17 @@ class FileConnector:
     def describe(self) -> ConnectorDescription:
         return self.settings.description
 
-    def _file(self) -> FileStore:
+    def _file(self, keep: bool = True) -> FileStore:
+        """The app's file; `keep=False` when only its listing is wanted (nothing is written
+        back), so that a store that can need not keep every record."""
         if self.settings.format == "csv":
             return CsvStore(self.app_id, self.path)
+        if self.settings.format == "jsonl":
+            return JsonlStore(self.app_id, self.path, keep=keep)
         return YamlStore(self.app_id, self.path)
 
     def list_all(self) -> Listing:
-        return self._file().load().listing
+        return self._file(keep=False).load().listing
 
     def list_changed(self, known: Mapping[str, str]) -> Listing:
         """Everything, but the accounts whose record is known by its digest (digest ->
@@ -80,11 +89,11 @@ class FileConnector:
     def _paths(self) -> list[Path]:
         """The app's files: the file itself, and a CSV's sidecars."""
         paths = [self.path]
-        if self.settings.format == "csv":
-            stem = self.path.stem
+        if self.settings.format in ("csv", "jsonl"):
+            stem, suffix = self.path.stem, self.path.suffix
             paths += [
-                self.path.with_name(f"{stem}.entitlements.csv"),
-                self.path.with_name(f"{stem}.grants.csv"),
+                self.path.with_name(f"{stem}.entitlements{suffix}"),
+                self.path.with_name(f"{stem}.grants{suffix}"),
             ]
         return paths
 
@@ -193,6 +202,17 @@ class FileConnector:
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:
         """Create one account from creation-schema fields; returns it as the app now lists it."""
+        (outcome,) = self.create_accounts([fields])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def create_accounts(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """Create many accounts with one read and one write of the file; each account's
+        outcome is in its place: the account as the app now lists it, or why it was refused
+        (the others are created)."""
         description = self.describe()
         if not description.capabilities.provisioning:
             raise ConnectorError(
@@ -200,43 +220,85 @@ class FileConnector:
                 "Give it a flavour (active_directory, entra_id) or declare creation_schema: in "
                 "its settings."
             )
-        values = check_creation(self.app_id, description.creation_schema, fields)
-        item, groups = new_item(self.app_id, self.settings.flavour, values)
-        external_id = str(item["id"])
+        outcomes: list[ListedAccount | ConnectorError] = []
+        if not many:
+            return outcomes
         with file_lock(self.path):
             store = self._file()
             loaded = store.load()
-            self._refuse_clash(store, loaded, item)
-            unknown = [g for g in groups if g not in loaded.entitlement_ids]
-            if unknown:
-                known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
-                raise ConnectorError(
-                    f"App '{self.app_id}' cannot create {external_id!r}: no group or entitlement "
-                    f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
-                    "created."
-                )
-            grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
-            store.append(loaded, item, grants)
-            self._save(store, loaded, touched_grants=bool(grants))
+            taken = self._taken(loaded)
+            touched_grants = False
+            for fields in many:
+                try:
+                    item, grants = self._new_account(store, loaded, taken, dict(fields))
+                    store.append(loaded, item, grants)  # a value the file cannot hold refuses
+                except ConnectorError as exc:
+                    outcomes.append(exc)
+                    continue
+                touched_grants = touched_grants or bool(grants)
+                outcomes.append(self._listed(item))
+            if any(not isinstance(o, ConnectorError) for o in outcomes):
+                self._save(store, loaded, touched_grants=touched_grants)
+        return outcomes
+
+    def _listed(self, item: dict[str, Any]) -> ListedAccount:
         problems: list[str] = []
         listed = account_from_item(item, lambda f, m, h: problems.append(m))
-        if listed is None:  # pragma: no cover - _new_item only builds valid records
+        if listed is None:  # pragma: no cover - new_item only builds valid records
             raise ConnectorError(f"App '{self.app_id}': the new account is invalid: {problems}")
         return listed
 
-    def _refuse_clash(self, store: FileStore, loaded: Loaded, item: dict[str, Any]) -> None:
-        wanted = {str(item["id"]).casefold(): "id"}
-        if item.get("username"):
-            wanted.setdefault(str(item["username"]).casefold(), "username")
+    def _taken(self, loaded: Loaded) -> dict[str, Taken]:
+        """Every id and username the file holds, case-folded -> (which it is, as written,
+        the account holding it)."""
+        taken: dict[str, Taken] = {}
         for listed in loaded.listing.accounts:
-            for existing, what in ((listed.external_id, "id"), (listed.username, "username")):
-                if existing and existing.casefold() in wanted:
-                    position = loaded.index[listed.external_id]
-                    line = store.line_of(loaded, position)
-                    where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
-                    raise ConnectorError(
-                        f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
-                        f"{what} {existing!r} already exists{where}. Choose another "
-                        f"{id_field(self.settings.flavour)} or link the existing account instead.",
-                        [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
-                    )
+            ident = listed.external_id
+            taken.setdefault(ident.casefold(), ("id", ident, ident))
+            if listed.username:
+                taken.setdefault(listed.username.casefold(), ("username", listed.username, ident))
+        return taken
+
+    def _new_account(
+        self,
+        store: FileStore,
+        loaded: Loaded,
+        taken: dict[str, Taken],
+        fields: dict[str, Any],
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        values = check_creation(self.app_id, self.describe().creation_schema, fields)
+        item, groups = new_item(self.app_id, self.settings.flavour, values)
+        external_id = str(item["id"])
+        wanted = [external_id]
+        if item.get("username"):
+            wanted.append(str(item["username"]))
+        for text in wanted:
+            clash = taken.get(text.casefold())
+            if clash is not None:
+                self._refuse_clash(store, loaded, item, clash)
+        unknown = [g for g in groups if g not in loaded.entitlement_ids]
+        if unknown:
+            known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
+            raise ConnectorError(
+                f"App '{self.app_id}' cannot create {external_id!r}: no group or entitlement "
+                f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
+                "created."
+            )
+        for text, what in zip(wanted, ("id", "username"), strict=False):
+            taken.setdefault(text.casefold(), (what, text, external_id))
+        grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
+        return item, grants
+
+    def _refuse_clash(
+        self, store: FileStore, loaded: Loaded, item: dict[str, Any], clash: Taken
+    ) -> None:
+        what, existing, holder = clash
+        position = loaded.index.get(holder)
+        line = store.line_of(loaded, position) if position is not None else None
+        where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
+        raise ConnectorError(
+            f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
+            f"{what} {existing!r} already exists{where}. Choose another "
+            f"{id_field(self.settings.flavour)} or link the existing account instead.",
+            [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
+        )

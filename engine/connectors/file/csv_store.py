@@ -19,6 +19,7 @@ from engine.connectors.file.records import (
     account_from_item,
     collect_grants,
     entitlement_from,
+    text_is_clean,
 )
 from engine.connectors.file.store import Loaded, Problems, read_text
 from engine.connectors.fileio import atomic_write, csv_records, write_csv
@@ -36,6 +37,7 @@ class CsvStore:
         self.grants_path = path.with_name(f"{stem}.grants.csv")
         self.header: list[str] = []
         self.rows: list[list[str]] = []
+        self.clean = False  # the last file read holds no control character
 
     def _table(
         self,
@@ -45,6 +47,7 @@ class CsvStore:
         allowed: tuple[str, ...] | None = None,
     ) -> tuple[list[str], list[tuple[int, list[str]]]]:
         text = read_text(self.app_id, path)
+        self.clean = text_is_clean(text, escapes=False)  # CSV has no escapes
         records: list[tuple[int, list[str]]] = []
         try:
             for line, values in csv_records(text):
@@ -104,6 +107,10 @@ class CsvStore:
         problems = Problems(self.path)
         header, body = self._table(self.path, ("id",), problems)
         problems.raise_if_any(self.app_id)
+        # a record of a file with no control character, whose column names and values are
+        # all short, holds nothing the records must refuse: it is not walked again
+        clean = self.clean and max(map(len, header), default=0) <= MAX_VALUE_CHARS
+        shared: dict[str, str] = {}
         self.header = header
         self.rows = [values for _, values in body]
         lines = [line for line, _ in body]
@@ -126,7 +133,8 @@ class CsvStore:
                     hint,
                 )
 
-            listed = account_from_item(item, report)
+            checked = clean and max(map(len, values), default=0) <= MAX_VALUE_CHARS
+            listed = account_from_item(item, report, checked=checked, shared=shared)
             if listed is None:
                 continue
             previous = index.get(listed.external_id)

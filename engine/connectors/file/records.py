@@ -23,6 +23,7 @@ from engine.text import CONTROL_CHARACTER
 ACCOUNT_KEYS = ("id", *ACCOUNT_DATA_FIELDS)  # "profile" last
 STRING_KEYS = ACCOUNT_TEXT_FIELDS
 LIST_KEYS = ACCOUNT_LIST_FIELDS
+_ACCOUNT_KEY_SET = frozenset(ACCOUNT_KEYS)
 CSV_CORE_COLUMNS = ACCOUNT_KEYS[:-1]
 ACCOUNT_FIELDS = ACCOUNT_KEYS[1:]  # what describe() reports (external id aside)
 TOP_LEVEL_KEYS = ("accounts", "entitlements", "grants")
@@ -105,6 +106,13 @@ def bad_text_in(value: Any) -> tuple[tuple[str, ...], str, str] | None:
     return None
 
 
+def text_is_clean(text: str, escapes: bool = True) -> bool:
+    """True when `text` holds no control character and, in a format with `escapes` (JSON),
+    no escape that could make one (no backslash at all): then no value read from it holds
+    one either. False only means each record must be checked (`bad_text_in`)."""
+    return not (escapes and "\\" in text) and _CONTROL.search(text) is None
+
+
 def _dotted(path: tuple[str, ...]) -> str:
     text = "".join(p if p.startswith("[") else f".{p}" for p in path).removeprefix(".")
     return shown(text[:80])
@@ -168,6 +176,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+# each status and type as one object, not one per account
+_STATUS = {status: status for status in STATUSES}
+_TYPE = {kind: kind for kind in ACCOUNT_TYPES}
+
+
+def _text(text: str, shared: dict[str, str] | None) -> str:
+    return text if shared is None else shared.setdefault(text, text)
+
+
 def _status(value: Any) -> str | None:
     text = text_of(value)
     if text is None:
@@ -175,7 +192,7 @@ def _status(value: Any) -> str | None:
     text = text.upper().removeprefix("USER_STATUS_").removeprefix("STATUS_")
     if not text:
         return "ENABLED"
-    return text if text in STATUSES else None
+    return _STATUS.get(text)
 
 
 def _type(value: Any) -> str | None:
@@ -185,14 +202,22 @@ def _type(value: Any) -> str | None:
     text = text.upper().removeprefix("APP_USER_TYPE_")
     if not text:
         return "USER"
-    return text if text in ACCOUNT_TYPES else None
+    return _TYPE.get(text)
 
 
 Report = Callable[[str, str, str], None]  # (field or "", message, hint)
 
 
-def account_from_item(item: Any, report: Report) -> ListedAccount | None:
-    """Turn one account record into a ListedAccount, reporting every problem found."""
+def account_from_item(
+    item: Any, report: Report, checked: bool = False, shared: dict[str, str] | None = None
+) -> ListedAccount | None:
+    """Turn one account record into a ListedAccount, reporting every problem found.
+
+    `checked`: the caller has made sure that no text of the record is longer than
+    MAX_VALUE_CHARS or holds a control character (`text_is_clean` on the text it was read
+    from), so the record is not walked for them again. `shared`: one text -> itself map for
+    every record of a file, so that equal texts (a company, a department, a status) are one
+    object in memory, not one per account."""
     if not isinstance(item, dict):
         report(
             "",
@@ -201,13 +226,13 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
         )
         return None
     ok = True
-    bad = bad_text_in(item)
+    bad = None if checked else bad_text_in(item)
     if bad is not None:
         path, message, hint = bad
         report(path[0] if path else "", message, hint)
         return None
     for key in item:
-        if key not in ACCOUNT_KEYS:
+        if key not in _ACCOUNT_KEY_SET:
             report(
                 str(key),
                 f"unknown account field {key!r}",
@@ -227,7 +252,7 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
     for key in STRING_KEYS:
         raw_value = item.get(key)
         if type(raw_value) is str:
-            values[key] = raw_value.strip()
+            values[key] = _text(raw_value.strip(), shared)
             continue
         text = text_of(raw_value)
         if text is None:
@@ -311,7 +336,9 @@ def account_from_item(item: Any, report: Report) -> ListedAccount | None:
         type=type_ or "USER",
         manager=values["manager"],
         profile={
-            (k if type(k) is str else str(k)): (v if type(v) is str else plain(v))
+            _text(k if type(k) is str else str(k), shared): (
+                _text(v, shared) if type(v) is str else plain(v)
+            )
             for k, v in profile.items()
             if v is not None and v != ""
         },

@@ -14,7 +14,7 @@ from engine.connectors.schemas import FLAVOUR_SCHEMAS, FLAVOURS, merge_fields, s
 from engine.errors import ConnectorError, Problem
 
 KIND = "file"
-FORMATS = ("yaml", "csv")
+FORMATS = ("yaml", "csv", "jsonl")
 KNOWN_SETTINGS = (
     "path",
     "format",
@@ -58,7 +58,7 @@ def parse_settings(spec: ConnectorSpec) -> FileSettings:
             Problem(
                 "'path' is missing",
                 f"{where}.path",
-                hint="name the app's YAML or CSV file, e.g. path: apps/hr.yaml",
+                hint="name the app's YAML, CSV or JSON Lines file, e.g. path: apps/hr.yaml",
             )
         )
     else:
@@ -68,19 +68,27 @@ def parse_settings(spec: ConnectorSpec) -> FileSettings:
     fmt = settings.get("format")
     if fmt is None and isinstance(raw_path, str):
         suffix = path.suffix.lower()
-        fmt = {".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}.get(suffix)
+        fmt = {
+            ".yaml": "yaml",
+            ".yml": "yaml",
+            ".csv": "csv",
+            ".jsonl": "jsonl",
+            ".ndjson": "jsonl",
+        }.get(suffix)
         if fmt is None and raw_path.strip():
             problems.append(
                 Problem(
                     f"cannot tell the format of {raw_path!r} from its extension",
                     f"{where}.format",
-                    hint="add format: yaml or format: csv",
+                    hint="add format: yaml, format: csv or format: jsonl",
                 )
             )
     elif fmt is not None and fmt not in FORMATS:
         problems.append(
             Problem(
-                f"unknown format {fmt!r}", f"{where}.format", hint="use format: yaml or format: csv"
+                f"unknown format {fmt!r}",
+                f"{where}.format",
+                hint="use format: yaml, format: csv or format: jsonl",
             )
         )
     flavour = settings.get("flavour") or ""

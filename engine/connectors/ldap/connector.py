@@ -8,7 +8,7 @@ and provisioning). Each operation opens one connection and closes it when done.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,7 +69,25 @@ class LdapConnector:
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:
         """Add an entry from creation-schema fields; returns it as the directory now lists it."""
+        (outcome,) = self.create_accounts([fields])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def create_accounts(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """Add many entries over one connection; each outcome in its place (the entry as the
+        directory now lists it, or why it was refused)."""
+        outcomes: list[ListedAccount | ConnectorError] = []
+        if not many:
+            return outcomes
         with self._session() as (client, reader):
             writer = Writer(self.settings, client, reader)
-            dn, _ = writer.create(fields)
-            return writer.read_back(dn)
+            for fields in many:
+                try:
+                    dn, _ = writer.create(dict(fields))
+                    outcomes.append(writer.read_back(dn))
+                except ConnectorError as exc:
+                    outcomes.append(exc)
+        return outcomes

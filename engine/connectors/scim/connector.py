@@ -8,7 +8,7 @@ ConnectorError naming the app, the server, what was being done and what to check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -325,6 +325,20 @@ class ScimConnector:
         self._write(doing, lambda c: c.replace(model))
 
     # Provisioning -------------------------------------------------------------------------
+
+    def create_accounts(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """Create many Users (one POST each: SCIM has no batch create every server offers);
+        each outcome in its place (the account as the app now lists it, or why it was
+        refused)."""
+        outcomes: list[ListedAccount | ConnectorError] = []
+        for fields in many:
+            try:
+                outcomes.append(self.create_account(dict(fields)))
+            except ConnectorError as exc:
+                outcomes.append(exc)
+        return outcomes
 
     def create_account(self, fields: dict[str, Any]) -> ListedAccount:
         """POST a new User from creation-schema fields, then add it to its groups."""

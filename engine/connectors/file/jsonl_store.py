@@ -1,0 +1,175 @@
+"""The file connector's JSON Lines store: one account per line as a JSON object (the same
+fields as a YAML account), with `<stem>.entitlements.jsonl` and `<stem>.grants.jsonl` beside
+it. The format of large exports: read with orjson, a line at a time, every problem located by
+its line; written back with every untouched line kept byte for byte."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.connectors.base import Listing
+from engine.connectors.file.records import (
+    GRANT_KEYS,
+    MAX_VALUE_CHARS,
+    account_from_item,
+    collect_grants,
+    entitlement_from,
+    kind_of,
+    text_is_clean,
+)
+from engine.connectors.file.store import Loaded, Problems, read_text
+from engine.connectors.fileio import atomic_write
+from engine.errors import ConnectorError
+
+HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
+
+
+def _objects(
+    path: Path, app_id: str, problems: Problems, what: str
+) -> tuple[Iterator[tuple[int, str, Any]], bool]:
+    """(line number, the line, its value) of every line of `path` that parses as JSON object,
+    one at a time (a listing never holds every parsed record at once), and whether the whole
+    file is free of control characters and escapes; the other lines are reported."""
+    text = read_text(app_id, path)
+    return _parsed(text, problems, what), text_is_clean(text)
+
+
+def _parsed(text: str, problems: Problems, what: str) -> Iterator[tuple[int, str, Any]]:
+    for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            problems.add(f"this is not valid JSON: {exc}", number, HINT)
+            continue
+        if not isinstance(value, dict):
+            problems.add(f"{what} must be a JSON object, not {kind_of(value)}", number, HINT)
+            continue
+        yield number, line, value
+
+
+class JsonlStore:
+    def __init__(self, app_id: str, path: Path, keep: bool = True) -> None:
+        """`keep`: keep the records for writing back (a listing alone does not need them)."""
+        self.app_id = app_id
+        self.path = path
+        self.keep = keep
+        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+        self.entitlements_path = path.with_name(f"{stem}.entitlements.jsonl")
+        self.grants_path = path.with_name(f"{stem}.grants.jsonl")
+        self.raw: list[str] = []  # each item's line, as read or as an edit wrote it
+
+    def load(self) -> Loaded:
+        problems = Problems(self.path)
+        records, clean = _objects(self.path, self.app_id, problems, "an account")
+        listing = Listing()
+        index: dict[str, int] = {}
+        items: list[dict[str, Any]] = []
+        lines: list[int] = []
+        shared: dict[str, str] = {}
+        keep = self.keep
+        for number, line, item in records:
+            position = len(lines)
+
+            def report(name: str, message: str, hint: str, number: int = number) -> None:
+                field = f", field {name!r}" if name else ""
+                problems.add(f"account on line {number}{field}: {message}", number, hint)
+
+            # a line no longer than the longest value, from a file with no control character
+            # and no escape, cannot hold a value the records must refuse
+            checked = clean and len(line) <= MAX_VALUE_CHARS
+            listed = account_from_item(item, report, checked=checked, shared=shared)
+            if listed is None:
+                continue
+            previous = index.get(listed.external_id)
+            if previous is not None:
+                report(
+                    "id",
+                    f"duplicate id {listed.external_id!r} (first used on line {lines[previous]})",
+                    "every account needs its own id",
+                )
+                continue
+            index[listed.external_id] = position
+            listing.accounts.append(listed)
+            lines.append(number)
+            if keep:
+                items.append(item)
+                self.raw.append(line)
+        entitlement_ids: set[str] = set()
+        grants: list[dict[str, str]] = []
+        if self.entitlements_path.exists():
+            found = Problems(self.entitlements_path)
+            entitlements, _ = _objects(self.entitlements_path, self.app_id, found, "an entitlement")
+            for number, _line, row in entitlements:
+
+                def report_entitlement(m: str, h: str, number: int = number) -> None:
+                    found.add(f"entitlement on line {number}: {m}", number, h)
+
+                entitlement = entitlement_from(row, report_entitlement)
+                if entitlement is None:
+                    continue
+                if entitlement.external_id in entitlement_ids:
+                    report_entitlement(
+                        f"duplicate entitlement id {entitlement.external_id!r}",
+                        "every entitlement needs its own id",
+                    )
+                    continue
+                entitlement_ids.add(entitlement.external_id)
+                listing.entitlements.append(entitlement)
+            problems.items.extend(found.items)
+        if self.grants_path.exists():
+            found = Problems(self.grants_path)
+            parsed, _ = _objects(self.grants_path, self.app_id, found, "a grant")
+            rows = list(parsed)
+            grants = [row for _, _, row in rows]
+            collect_grants(
+                grants,
+                listing,
+                index,
+                entitlement_ids,
+                lambda pos, m, h: found.add(f"grant on line {rows[pos][0]}: {m}", rows[pos][0], h),
+            )
+            problems.items.extend(found.items)
+        problems.raise_if_any(self.app_id)
+        return Loaded(items, listing, index, entitlement_ids, grants, lines)
+
+    def line_of(self, loaded: Loaded, position: int) -> int | None:
+        return loaded.lines[position] if position < len(loaded.lines) else None
+
+    def item(self, loaded: Loaded, position: int) -> dict[str, Any]:
+        return loaded.items[position]
+
+    def store(self, loaded: Loaded, position: int, item: dict[str, Any]) -> None:
+        line = self._line(item)  # an account the file cannot hold is refused alone
+        loaded.items[position] = item
+        self.raw[position] = line
+
+    def append(self, loaded: Loaded, item: dict[str, Any], grants: list[dict[str, str]]) -> None:
+        self.raw.append(self._line(item))
+        loaded.items.append(item)
+        loaded.grants.extend(grants)
+
+    def _line(self, item: dict[str, Any]) -> str:
+        try:
+            return orjson.dumps(item).decode()
+        except TypeError as exc:
+            raise ConnectorError(
+                f"App '{self.app_id}': {self.path} cannot hold a value of the account "
+                f"{item.get('id')!r}: {exc}. Map a text, number, list or mapping instead."
+            ) from None
+
+    def save(self, loaded: Loaded, touched_grants: bool) -> None:
+        lines = self.raw
+        atomic_write(self.path, lambda fh: fh.writelines(f"{line}\n" for line in lines))
+        if touched_grants:
+            rows = [
+                orjson.dumps({key: g[key] for key in GRANT_KEYS}).decode() for g in loaded.grants
+            ]
+            atomic_write(self.grants_path, lambda fh: fh.writelines(f"{r}\n" for r in rows))

@@ -1,0 +1,147 @@
+"""The file connector's JSON Lines format: listing, write-back, batched creation, and bad lines
+located by file and line (DESIGN §9, §14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.connectors.base import ConnectorSpec
+from engine.connectors.file import FileConnector
+from engine.connectors.file.records import MAX_VALUE_CHARS
+from engine.connectors.registry import make_connector
+from engine.errors import ConnectorError
+
+ANN = {
+    "id": "ann.lee",
+    "display_name": "Ann Lee",
+    "given_name": "Ann",
+    "family_name": "Lee",
+    "email": "ann.lee@example.com",
+    "emails": ["ann.lee+it@example.com"],
+    "username": "ann.lee",
+    "employee_ids": ["E10001"],
+    "status": "enabled",
+    "type": "USER",
+    "manager": "boss@example.com",
+    "profile": {"department": "IT", "title": "Engineer", "start": "2020-01-02"},
+}
+SVC = {"id": "svc-backup", "display_name": "Backup", "type": "service_account", "profile": {}}
+
+
+def lines(*records: Any) -> str:
+    return "".join(
+        (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records
+    )
+
+
+def jsonl_app(tmp_path: Path, text: str, name: str = "ad.jsonl", **settings: Any) -> FileConnector:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    spec = ConnectorSpec(
+        app_id="ad", kind="file", settings={"path": name, **settings}, base_dir=tmp_path
+    )
+    made = make_connector(spec)
+    assert isinstance(made, FileConnector)
+    return made
+
+
+def test_jsonl_listing_reads_every_field_and_the_sidecars(tmp_path: Path) -> None:
+    (tmp_path / "ad.entitlements.jsonl").write_text(
+        lines({"id": "grp-all", "name": "All Staff"}, {"id": "grp-vpn", "name": "VPN"})
+    )
+    (tmp_path / "ad.grants.jsonl").write_text(
+        lines({"account": "ann.lee", "entitlement": "grp-vpn"})
+    )
+    conn = jsonl_app(tmp_path, lines(ANN, "", SVC))  # a blank line is skipped
+    listing = conn.list_all()
+    ann, svc = listing.accounts
+    assert ann.external_id == "ann.lee" and ann.status == "ENABLED"
+    assert ann.emails == ["ann.lee@example.com", "ann.lee+it@example.com"]
+    assert ann.profile == {"department": "IT", "title": "Engineer", "start": "2020-01-02"}
+    assert svc.type == "SERVICE_ACCOUNT"
+    assert [e.external_id for e in listing.entitlements] == ["grp-all", "grp-vpn"]
+    assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
+        ("ann.lee", "grp-vpn")
+    ]
+    # the format follows the extension (.jsonl, .ndjson) or `format: jsonl`
+    assert jsonl_app(tmp_path, lines(SVC), "x.ndjson").list_all().accounts == [svc]
+    assert jsonl_app(tmp_path, lines(SVC), "x.txt", format="jsonl").list_all().accounts == [svc]
+
+
+@pytest.mark.parametrize(
+    ("record", "line", "words"),
+    [
+        ('{"id": "x", "display_name": "Ann', 2, "not valid JSON"),
+        ("[1, 2]", 2, "must be a JSON object, not a list"),
+        ('{"id": "x", "display_name": "Ann\\u001b[31m"}', 2, "control character \\x1b"),
+        ('{"id": "x", "display_name": "Ann\\u0000"}', 2, "control character \\x00"),
+        ('{"id": "x", "profile": {"note": "a\\bb"}}', 2, "control character \\x08"),
+        ('{"id": "x", "display_name": "\\ud800"}', 2, "not valid JSON"),
+        ('{"id": "x", "colour": "red"}', 2, "unknown account field 'colour'"),
+        ('{"id": "ann.lee"}', 2, "duplicate id 'ann.lee' (first used on line 1)"),
+        ('{"display_name": "No Id"}', 2, "account has no 'id'"),
+        (json.dumps({"id": "x", "display_name": "a" * (MAX_VALUE_CHARS + 1)}), 2, "longer than"),
+    ],
+)
+def test_a_bad_line_is_named_with_its_file_and_line(
+    tmp_path: Path, record: str, line: int, words: str
+) -> None:
+    conn = jsonl_app(tmp_path, lines(ANN, record, SVC))
+    with pytest.raises(ConnectorError) as caught:
+        conn.list_all()
+    message = caught.value.message
+    assert "ad.jsonl" in message and f"line {line}" in message, message
+    assert words in message, message
+    assert "nothing was changed" in message
+    assert "\x1b" not in message and "\x00" not in message
+    problem = caught.value.problems[0]
+    assert problem.line == line and problem.path.endswith("ad.jsonl")
+
+
+def test_a_bad_grant_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "ad.grants.jsonl").write_text(
+        lines({"account": "nobody", "entitlement": "grp-all"})
+    )
+    with pytest.raises(ConnectorError, match=r"ad\.grants\.jsonl, line 1: grant on line 1"):
+        jsonl_app(tmp_path, lines(ANN)).list_all()
+
+
+def test_push_rewrites_only_its_line_and_create_appends_in_one_batch(tmp_path: Path) -> None:
+    (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
+    untouched = '{"id":"svc-backup",   "type":"service_account"}'  # spacing kept as written
+    conn = jsonl_app(tmp_path, lines(ANN, untouched), flavour="active_directory")
+    assert conn.update_accounts({"ann.lee": {"title": "Lead"}}) == {}
+    text = (tmp_path / "ad.jsonl").read_text(encoding="utf-8")
+    assert text.splitlines()[1] == untouched
+    assert json.loads(text.splitlines()[0])["profile"]["title"] == "Lead"
+    new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoë Ødegård"}
+    outcomes = conn.create_accounts(
+        [
+            {**new, "sAMAccountName": "zoe", "groups": ["grp-vpn"]},
+            {**new, "sAMAccountName": "ANN.LEE"},  # taken: refused alone
+            {**new, "sAMAccountName": "bo", "userPrincipalName": "bo@example.com"},
+            {**new, "sAMAccountName": "Zoe"},  # taken by the first of this very batch
+        ]
+    )
+    created = [o.external_id for o in outcomes if not isinstance(o, ConnectorError)]
+    refused = [o.message for o in outcomes if isinstance(o, ConnectorError)]
+    assert created == ["zoe", "bo"]
+    assert "'ann.lee' already exists (line 1 of" in refused[0]
+    assert "'zoe' already exists" in refused[1]
+    listing = conn.list_all()
+    assert [a.external_id for a in listing.accounts] == ["ann.lee", "svc-backup", "zoe", "bo"]
+    assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
+        ("zoe", "grp-vpn")
+    ]
+    assert "Zoë Ødegård" in (tmp_path / "ad.jsonl").read_text(encoding="utf-8")  # UTF-8 as is
+
+
+def test_a_broken_file_is_never_written(tmp_path: Path) -> None:
+    conn = jsonl_app(tmp_path, lines(ANN, "{oops"), flavour="active_directory")
+    before = (tmp_path / "ad.jsonl").read_bytes()
+    with pytest.raises(ConnectorError, match="line 2"):
+        conn.update_accounts({"ann.lee": {"title": "Lead"}})
+    assert (tmp_path / "ad.jsonl").read_bytes() == before
