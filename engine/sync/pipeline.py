@@ -493,6 +493,8 @@ def _refresh_read_back(
         load_attribute_states(session, state, {o for o in owners if o})
     planned, state.changes = state.changes, []
     held = list(state.held)  # the run's held values are recorded already; these repeat them
+    # the people this run created are stored now, values and all: here they are like any other
+    created, state.new_users = state.new_users, set()
     state.dirty_attributes, state.dirty_users = set(), set()
     cel.population = state.population()
     try:
@@ -509,9 +511,12 @@ def _refresh_read_back(
         cel.population = None
         state.held[:] = held
     moved = bool(state.changes)
-    if state.dirty_attributes or state.dirty_users:
-        with db.session() as session, session.begin():
-            writer.write_attributes(session, state, run_id)
+    try:
+        if state.dirty_attributes or state.dirty_users:
+            with db.session() as session, session.begin():
+                writer.write_attributes(session, state, run_id)
+    finally:
+        state.new_users = created
     state.changes = planned + state.changes
     return moved
 
