@@ -564,11 +564,12 @@ def _print_link_impact(impact: Any, as_json: bool) -> None:
         _emit({"dry_run": True, **impact.as_dict()})
         return
     if impact.after is None:
-        echo(f"Would unlink {impact.account} from {impact.before or 'nobody'} (nothing changed)")
+        before = impact.before or "nobody"
+        echo(f"Would unlink {impact.account} from {before} (dry run: nothing saved)")
     else:
         echo(
             f"Would link {impact.account} to {impact.after} (now: {impact.before or 'nobody'};"
-            " nothing changed)"
+            " dry run: nothing saved)"
         )
     if impact.quiet:
         echo("  Nothing else changes: no other account, person or attribute value.")

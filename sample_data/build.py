@@ -1,4 +1,4 @@
-"""Generate the demo organisation (DESIGN §12): one file per app under OUT_DIR/apps/.
+"""Generate the demo organisation: one file per app under OUT_DIR/apps/.
 
     python -m sample_data.build [--people N] [--seed S] OUT_DIR
 
@@ -1287,8 +1287,8 @@ CSV_ACCOUNT_COLUMNS = (
     "id", "display_name", "given_name", "family_name", "email", "emails", "username",
     "usernames", "employee_ids", "status", "type", "manager",
 )  # fmt: skip
-#: `formats`: "yaml" (the demo's) or "reference" (the 100,000-person reference workload of
-#: DESIGN §13: HR as CSV, the other directories and apps as JSON Lines).
+#: `formats`: "yaml" (the demo's) or "reference" (the 100,000-person reference workload:
+#: HR as CSV, the other directories and apps as JSON Lines).
 FORMATS = ("yaml", "reference")
 
 

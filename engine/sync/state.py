@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.records import AccountRecord, Population, UserRecord
+from engine.text import literal_text
 
 AccountKey = tuple[str, str]  # (app id, external id)
 
@@ -82,9 +83,9 @@ class HeldBlank:
     def line(self) -> str:
         """How the run lists it."""
         return (
-            f"{self.person}: {self.attribute} held at {self.value!r}: its source account "
-            f"{', '.join(self.accounts)} is gone from its app; `roster sync --allow-deletes` "
-            "clears it"
+            f"{self.person}: {self.attribute} held at {literal_text(self.value)}: its source "
+            f"account {', '.join(self.accounts)} is gone from its app; "
+            "`roster sync --allow-deletes` clears it"
         )
 
 

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
 from engine.services import describe_stage_plan, plan_counts
+from engine.text import literal_text
 from screens.text import safe
 from screens.widgets.plan_tree import plural
 
@@ -108,7 +109,12 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         text.append(f"Dry run {result.run_id} found ")
         count = len(result.changes)
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
-        text.append(" to apply." if count else " — applying records a run and changes nothing.")
+        if count:
+            text.append(" to apply.")
+        elif self.held:
+            text.append(" — applying changes nothing unless you also clear the held values below.")
+        else:
+            text.append(" — applying records a run and changes nothing.")
         # deletions first: at 80x24 they must be on screen next to the box that confirms them
         deletions = result.deletions or {}
         if deletions:
@@ -134,7 +140,9 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             )
             for held in self.held[:DELETION_SAMPLES]:
                 text.append("\n  ")
-                text.append(safe(f"{held.person}: {held.attribute} = {held.value!r}", 200))
+                text.append(
+                    safe(f"{held.person}: {held.attribute} = {literal_text(held.value)}", 200)
+                )
                 text.append(f" ({safe(', '.join(held.accounts), 100)} gone)", style="dim")
             if len(self.held) > DELETION_SAMPLES:
                 text.append(f"\n  and {len(self.held) - DELETION_SAMPLES:,} more", style="dim")

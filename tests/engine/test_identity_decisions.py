@@ -108,7 +108,7 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
     assert [c for c in john if c["stage"] in ("attributes", "push")] == []
     attributes = next(s for s in plan["stages"] if s["name"] == "attributes")
     assert attributes["counts"]["held"] == 7
-    assert any("cost_center held at 'CC-2200'" in p for p in attributes["problems"])
+    assert any('cost_center held at "CC-2200"' in p for p in attributes["problems"])
 
     # the applied run does what its dry run said
     code, out, _ = cli("sync", "--json", "--db", db)
@@ -299,7 +299,7 @@ def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_pat
     assert impact["attributes"] == []  # a removed person's values stay as they were
     code, out, _ = cli("unlink", "hr:E10011", "--dry-run", "--db", db)
     assert out.splitlines()[:3] == [
-        "Would unlink hr:E10011 from elodie.taylor@example.com (nothing changed)",
+        "Would unlink hr:E10011 from elodie.taylor@example.com (dry run: nothing saved)",
         "  It also changes, at the next sync:",
         "    ad:elodie.taylor: elodie.taylor@example.com → nobody",
     ]
