@@ -11,6 +11,7 @@ import pytest
 
 from engine.connectors.base import ConnectorSpec
 from engine.connectors.file import FileConnector, chunks, yaml_store
+from engine.connectors.file.connector import STAMP_SETTLED_NS
 from engine.connectors.file.chunks import split_accounts
 from engine.errors import ConnectorError
 from engine.services import Services
@@ -149,11 +150,15 @@ def test_a_stamp_is_given_only_for_files_settled_on_disk(tmp_path: Path) -> None
     assert c.source_stamp() is None  # just written: a write in the same clock tick could hide
     old = time.time() - 10
     os.utime(path, (old, old))
+    time.sleep(STAMP_SETTLED_NS / 1e9 + 0.1)  # the change time (of utime itself) settles
     stamp = c.source_stamp()
     assert stamp is not None and stamp == c.source_stamp()
-    path.write_text(FILE.replace("Ann", "Anh"), encoding="utf-8")  # same size, new content
+    # same size, new content, the modification time put back (`touch -r`): the change time
+    # still tells
+    path.write_text(FILE.replace("Ann", "Anh"), encoding="utf-8")
+    os.utime(path, (old, old))
     assert c.source_stamp() is None
-    os.utime(path, (old + 1, old + 1))
+    time.sleep(STAMP_SETTLED_NS / 1e9 + 0.1)
     assert c.source_stamp() not in (None, stamp)
 
 
@@ -163,6 +168,7 @@ def test_a_settled_sync_reads_no_file_whose_stamp_is_unchanged(
     old = time.time() - 10
     for path in (tmp_path / "r-demo").rglob("*"):
         os.utime(path, (old, old))
+    time.sleep(STAMP_SETTLED_NS / 1e9 + 0.1)  # the change time (of utime itself) settles
     assert demo.sync().changes == []  # records the stamps
     read: list[str] = []
     original = FileConnector.source_version

@@ -103,9 +103,11 @@ class FileConnector:
         return [removed for path in self._paths() for removed in remove_temporaries(path)]
 
     def source_stamp(self) -> str | None:
-        """What the file system says of the app's files (size, modification time, inode),
-        without reading them: while it stays the same, so does `source_version`. None when a
-        file was modified too recently for its time to tell a later write apart."""
+        """What the file system says of the app's files (size, modification and change times,
+        inode), without reading them: while it stays the same, so does `source_version`. The
+        change time is in it because nobody can set it back (`touch -r` restores only the
+        modification time of an edited file). None when a file was modified too recently for
+        its times to tell a later write apart."""
         parts = []
         now = time.time_ns()
         for path in self._paths():
@@ -116,9 +118,12 @@ class FileConnector:
                 continue
             except OSError:
                 return None
-            if now - info.st_mtime_ns < STAMP_SETTLED_NS:
+            if now - max(info.st_mtime_ns, info.st_ctime_ns) < STAMP_SETTLED_NS:
                 return None
-            parts.append(f"{path}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}:{info.st_dev}")
+            parts.append(
+                f"{path}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
+                f":{info.st_dev}"
+            )
         return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
     def source_version(self) -> str | None:
