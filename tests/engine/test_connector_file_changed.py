@@ -11,8 +11,8 @@ import pytest
 
 from engine.connectors.base import ConnectorSpec
 from engine.connectors.file import FileConnector, chunks, yaml_store
-from engine.connectors.file.connector import STAMP_SETTLED_NS
 from engine.connectors.file.chunks import split_accounts
+from engine.connectors.file.connector import STAMP_SETTLED_NS
 from engine.errors import ConnectorError
 from engine.services import Services
 from engine.setup import sample_dir
