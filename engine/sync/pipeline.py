@@ -344,6 +344,8 @@ def _run_locked(
             )
             if _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes):
                 settled = None  # a value moved after the push: the next run pushes it
+            if result.failures:  # a refused push or creation is tried again, and reported again
+                settled = None
             _settle(db, run_id, config, base_dir, versions, settled, manual)
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:

@@ -121,6 +121,10 @@ def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: P
     assert provision.counts["refused"] == 1
     assert provision.counts["created"] == approved - 1
     assert any(first in p and "refused" in p for p in provision.problems)
+    # a run with failures does not settle the store: the next one tries again and says so
+    again = services.sync()
+    assert again.status == "applied-with-failures" and again.exit_code == 5
+    assert next(s for s in again.stages if s.name == "provision").counts["refused"] == 1
 
     # a required field that comes out empty: no account, and the field is named
     broken = config.replace("mailNickname: ", "mailNickname: '\"\"' #", 1)
