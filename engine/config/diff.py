@@ -59,7 +59,12 @@ def _short(value: Any, limit: int = 100) -> str:
         text = "{" + ", ".join(f"{k}: {_short(v, limit)}" for k, v in value.items()) + "}"
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):  # a path or a name: its end tells as much as its start
+        half = (limit - 1) // 2
+        return text[:half] + "…" + text[-(limit - 1 - half) :]
+    return text[: limit - 1] + "…"
 
 
 def _compact(value: Any) -> Any:

@@ -68,7 +68,7 @@ class Terminal:
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.tmux("send-keys", "-t", "roster", *(["-l"] if literal else []), *keys)
 
-    def wait_for(self, what: str, check: Callable[[str], bool], timeout: float = 30) -> str:
+    def wait_for(self, what: str, check: Callable[[str], bool], timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:

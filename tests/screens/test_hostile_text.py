@@ -407,11 +407,13 @@ async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
             f"chat:{SHOWN[CLICK]}",
             SHOWN[TITLE_OSC],
             SHOWN[DEPARTMENT],
-            SHOWN[NUL],
             SHOWN[OVERRIDE],
         ):
             assert wanted in joined, wanted
-        assert "BBBB…" in joined and len(joined) < 100_000
+        # (a new account is one change carrying its record: the tree names it, and its
+        # fields, the NUL-bearing note among them, are on the account's page, checked above)
+        # the megabyte value sits inside a new person's attributes, cut short with them
+        assert len(joined) < 100_000
         check(app, "Run 1")
 
         # Sync now: the dry run's confirmation, then cancel.
