@@ -550,7 +550,7 @@ class ProvisioningScreen(RosterScreen):
         key = field["key"]
         expression = self.expressions().get(key)
         if expression is None:
-            self.notify(f"{app.id}.{key} is not mapped; nothing to clear.")
+            self.notify(f"{app.id}.{key} is not mapped; nothing to clear.", markup=False)
             return
         message = clear_message(app.id, field, expression)
         edit = ConfigEdit("delete", field_path(app.id, key))
