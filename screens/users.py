@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from engine.services import LinkedAccount, RecordRef, Services, UserDetail
 
 SEARCH_LIMIT = 100
+#: The most characters of a name a result row holds; the row ellipsises to its width anyway.
+ROW_CHARS = 200
 VALUE_WIDTH = 22
 DEBOUNCE = 0.25
 DIRECTORY_LINKS = ("directory-create", "directory-match")
@@ -201,9 +203,9 @@ class UsersScreen(RosterScreen):
         options.clear_options()
         for index, ref in enumerate(message.refs):
             name = ref.label.partition(" <")[0]  # the email shows in the person's detail
-            label = plain(name)
+            label = plain(name, limit=ROW_CHARS)
             if ref.detail and ref.detail != "ENABLED":
-                label.append(f" {safe(ref.detail)}", style="yellow")
+                label.append(f" {safe(ref.detail, ROW_CHARS)}", style="yellow")
             options.add_option(Option(label, id=str(index)))
         count = self.query_one("#users-count", Static)
         found = len(message.refs)

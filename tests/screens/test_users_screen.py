@@ -307,3 +307,25 @@ async def test_a_search_that_finds_nobody_leaves_nobody_to_act_on(services: Any)
         await pilot.press("escape")
         for action in ("unlink", "pin", "link", "why"):
             assert not screen.check_action(action, ())
+
+
+async def test_a_huge_name_takes_one_row_of_the_results(services: Any) -> None:
+    """A 60 kB display name (hostile or broken HR data) is one ellipsised row of the results,
+    not a wall of text that pushes everyone else out of the list."""
+    huge = "Amara " + "N" * 60_000
+    with closing(sqlite3.connect(services.db.sqlite_path)) as db, db:
+        db.execute(
+            "UPDATE person SET display_name = ? WHERE email = ?", (huge, "amara.jones@example.com")
+        )
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"amara")
+        await settle(pilot)
+        results = app.screen.query_one("#users-results", OptionList)
+        assert results.option_count > 1
+        # every option is one line high, so the others stay in view
+        assert results.virtual_size.height == results.option_count
+        prompts = [str(results.get_option_at_index(i).prompt) for i in range(results.option_count)]
+        huge_rows = [prompt for prompt in prompts if prompt.startswith("Amara NNN")]
+        assert len(huge_rows) == 1 and len(huge_rows[0]) <= 200 and huge_rows[0].endswith("…")
