@@ -136,6 +136,15 @@ def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
 
 
+def echo_item(prefix: str, text: Any, *, err: bool = False) -> None:
+    """`text` after `prefix`, its further lines (a file's other problems) indented under the
+    first so that each item of a list stays one block."""
+    first, *rest = str(text).split("\n")
+    echo(prefix + first, err=err)
+    for line in rest:
+        echo(" " * len(prefix) + line, err=err)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
@@ -330,7 +339,7 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
             for note in stage.notes:
                 echo(f"    {note}")
             for problem in stage.problems[:10]:
-                echo(f"    ! {problem}")
+                echo_item("    ! ", problem)
             if len(stage.problems) > 10:
                 echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
         applied = result.status in APPLIED_STATUSES
@@ -349,7 +358,7 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
                 err=True,
             )
             for failure in result.failures:
-                echo(f"  {failure['app']} ({failure['stage']}): {failure['reason']}", err=True)
+                echo_item(f"  {failure['app']} ({failure['stage']}): ", failure["reason"], err=True)
         elif result.error:
             echo(f"Error: {result.error}", err=True)
     sys.exit(result.exit_code)
@@ -658,7 +667,7 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     for note in data.notes:
         echo(f"  note: {note}")
     for problem in data.problems:
-        echo(f"  ! {problem}", err=True)
+        echo_item("  ! ", problem, err=True)
 
 
 @main.command("merge-matrix")

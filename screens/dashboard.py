@@ -83,8 +83,17 @@ def status_text(status: str) -> Text:
     return plain(status or "—", style=STATUS_STYLES.get((status or "").lower(), ""))
 
 
+def import_status_text(status: str) -> Text:
+    """An app's last import in its table cell: ok, or "failed" (the error itself, which is
+    long, is in Needs attention above the table)."""
+    if status in ("", "ok"):
+        return status_text(status)
+    return Text("failed", style="bold red")
+
+
 class DashboardScreen(RosterScreen):
-    """Counts, apps with their last import, last runs and warnings. `r` reloads."""
+    """Counts, what needs attention (warnings, identity care), apps with their last import and
+    the last runs. `r` reloads."""
 
     TITLE_TEXT = "Dashboard"
     CSS_PATH = Path(__file__).with_name("dashboard.tcss")
@@ -130,6 +139,10 @@ class DashboardScreen(RosterScreen):
                     card = Static("…", id=f"count-{name}", classes="count")
                     card.border_title = title
                     yield card
+            with Vertical(id="dashboard-warnings", classes="section"):
+                yield Static("Needs attention", classes="section-title")
+                yield Static("…", id="warnings")
+                yield Static("", id="care")
             with Vertical(id="dashboard-apps", classes="section"):
                 yield Static(
                     "Apps  (t tests the selected app's connection)", classes="section-title"
@@ -142,10 +155,6 @@ class DashboardScreen(RosterScreen):
                 runs: DataTable[Any] = DataTable(id="runs-table", cursor_type="row")
                 runs.add_columns("Run", "Kind", "Status", "Mode", "Started", "By")
                 yield runs
-            with Vertical(id="dashboard-warnings", classes="section"):
-                yield Static("Warnings", classes="section-title")
-                yield Static("…", id="warnings")
-                yield Static("", id="care")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -243,7 +252,7 @@ class DashboardScreen(RosterScreen):
                     clip(app.connector, 20),
                     Text(format_count(app.accounts), justify="right"),
                     format_when(app.last_import_at),
-                    status_text(app.last_import_status),
+                    import_status_text(app.last_import_status),
                     key=str(app.id),
                 )
             if not dashboard.apps:
@@ -270,7 +279,8 @@ class DashboardScreen(RosterScreen):
                     if index:
                         text.append("\n")
                     text.append("! ", style="bold yellow")
-                    text.append(safe(warning))
+                    # the first line: a file's further problems are in its run and `roster sync`
+                    text.append(safe(warning.partition("\n")[0]))
                 warnings.update(text)
             else:
                 warnings.update(Text("No warnings.", style="green"))

@@ -138,7 +138,12 @@ class DashboardService:
             # the failed imports are counted with their apps above; refused pushes are the run's
             pushes = [f for f in runs[0].counts.get("failures", []) if f.get("stage") != "import"]
             errors += 1 if pushes else 0
-            warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+            if pushes:
+                warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+            else:  # the apps' own lines above say why, once
+                warnings.append(
+                    f"Run {runs[0].id} {runs[0].status}: the apps above failed to import."
+                )
         loose = self.ctx.db.permission_warning()
         if loose:
             warnings.insert(0, loose)

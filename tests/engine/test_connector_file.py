@@ -480,6 +480,43 @@ def test_several_problems_are_collected(tmp_path: Path) -> None:
     assert "3 problems in all" in error.message
 
 
+SEVEN_BAD = [("a", "x"), ("b", "y"), ("c", "z"), ("d", "w"), ("e", "v"), ("f", "u"), ("g", "t")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "first_line"),
+    [
+        (
+            "app.yaml",
+            "accounts:\n" + "".join(f"- id: {i}\n  status: {s}\n" for i, s in SEVEN_BAD),
+            3,
+        ),
+        ("app.csv", "id,status\n" + "".join(f"{i},{s}\n" for i, s in SEVEN_BAD), 2),
+        (
+            "app.jsonl",
+            "".join(f'{{"id": "{i}", "status": "{s}"}}\n' for i, s in SEVEN_BAD),
+            1,
+        ),
+    ],
+)
+def test_the_message_lists_the_first_few_problems_in_every_format(
+    tmp_path: Path, name: str, text: str, first_line: int
+) -> None:
+    """'(7 problems in all)' with only the first shown left the admin fixing one line per
+    sync: the message lists the first five, each with its line, and says how many more."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    error = problem_of(connector(tmp_path, name))
+    assert len(error.problems) == 7
+    assert "7 problems in all" in error.message
+    for status in ("x", "y", "z", "w", "v"):
+        assert f"unknown status {status!r}" in error.message, error.message
+    assert "'u'" not in error.message and "… and 2 more" in error.message
+    step = 2 if name.endswith(".yaml") else 1
+    for k in range(1, 5):
+        assert f"also line {first_line + k * step}: " in error.message, error.message
+    assert len(error.message.splitlines()) == 6
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [

@@ -28,7 +28,7 @@ async def test_the_dashboard_shows_a_failed_import_until_it_succeeds(services: A
     assert [f["app"] for f in result.failures] == ["slack"]
     text = await warnings_shown(services)
     assert "Slack: last import failed: App 'slack': cannot read" in text, text
-    assert f"Run {result.run_id} applied-with-failures: slack failed to import" in text
+    assert f"Run {result.run_id} applied-with-failures: the apps above failed" in text
 
     slack.write_text(good, encoding="utf-8")
     assert services.sync().status == "applied"

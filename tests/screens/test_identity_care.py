@@ -105,10 +105,14 @@ async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
     edit_hr(services, idp_leaver, "idp")
     assert services.sync().status == "applied"
     app = RosterApp(services, start="dashboard")
-    async with app.run_test(size=(120, 60)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         care = shown(app.screen.query_one("#care", Static))
+        # what needs attention is above the fold at 80x24, before the apps and runs
+        strips = app.screen._compositor.render_strips()
+        visible = "\n".join("".join(segment.text for segment in strip) for strip in strips)
+        assert "Needs attention" in visible and "Manager cycles: 1" in visible, visible
     assert "Manager cycles: 1" in care
     assert (
         "margaret.okafor@example.com → amara.martinez@example.com → margaret.okafor@example.com"

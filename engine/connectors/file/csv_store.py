@@ -17,6 +17,7 @@ from engine.connectors.file.records import (
     LIST_SEPARATOR,
     MAX_VALUE_CHARS,
     account_from_item,
+    admit_account,
     collect_grants,
     entitlement_from,
     text_is_clean,
@@ -135,18 +136,7 @@ class CsvStore:
 
             checked = clean and max(map(len, values), default=0) <= MAX_VALUE_CHARS
             listed = account_from_item(item, report, checked=checked, shared=shared)
-            if listed is None:
-                continue
-            previous = index.get(listed.external_id)
-            if previous is not None:
-                report(
-                    "id",
-                    f"duplicate id {listed.external_id!r} (first used on line {lines[previous]})",
-                    "every account needs its own id",
-                )
-                continue
-            index[listed.external_id] = position
-            listing.accounts.append(listed)
+            admit_account(listing, index, listed, position, lines.__getitem__, report)
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
         if self.entitlements_path.exists():

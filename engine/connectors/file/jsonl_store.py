@@ -17,6 +17,7 @@ from engine.connectors.file.records import (
     GRANT_KEYS,
     MAX_VALUE_CHARS,
     account_from_item,
+    admit_account,
     collect_grants,
     entitlement_from,
     kind_of,
@@ -86,18 +87,8 @@ class JsonlStore:
             # and no escape, cannot hold a value the records must refuse
             checked = clean and len(line) <= MAX_VALUE_CHARS
             listed = account_from_item(item, report, checked=checked, shared=shared)
-            if listed is None:
+            if not admit_account(listing, index, listed, position, lines.__getitem__, report):
                 continue
-            previous = index.get(listed.external_id)
-            if previous is not None:
-                report(
-                    "id",
-                    f"duplicate id {listed.external_id!r} (first used on line {lines[previous]})",
-                    "every account needs its own id",
-                )
-                continue
-            index[listed.external_id] = position
-            listing.accounts.append(listed)
             lines.append(number)
             if keep:
                 items.append(item)

@@ -374,6 +374,31 @@ def entitlement_from(item: Any, report: Callable[[str, str], None]) -> ListedEnt
     return ListedEntitlement(external_id, name or external_id, description or "")
 
 
+def admit_account(
+    listing: Listing,
+    index: dict[str, int],
+    listed: ListedAccount | None,
+    position: int,
+    first_line: Callable[[int], int | None],
+    report: Report,
+) -> bool:
+    """Add a record's account to the listing unless it is invalid (None) or its id is taken,
+    which is reported with the line of the first use; whether it was added."""
+    if listed is None:
+        return False
+    previous = index.get(listed.external_id)
+    if previous is not None:
+        report(
+            "id",
+            f"duplicate id {listed.external_id!r} (first used on line {first_line(previous)})",
+            "every account needs its own id",
+        )
+        return False
+    index[listed.external_id] = position
+    listing.accounts.append(listed)
+    return True
+
+
 def collect_grants(
     raw: Iterable[Any],
     listing: Listing,

@@ -13,6 +13,8 @@ from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
 
 MAX_PROBLEMS = 50
+#: How many problems an error's message lists (all of them stay in its `problems`).
+SHOWN_PROBLEMS = 5
 
 
 @dataclass
@@ -41,21 +43,37 @@ class Problems:
         if not self.items:
             return
         first = self.items[0]
-        where = f", line {first.line}" if first.line is not None else ""
-        hint = f" ({first.hint})" if first.hint else ""
         count = len(self.items)
         more = (
             ""
             if count == 1
             else f" ({count} problems in all)"
             if count < MAX_PROBLEMS
-            else f" (at least {count} problems; the first {count} are listed)"
+            else f" (at least {count} problems)"
         )
+        others = [f"\n  also {_located(p, first.path)}" for p in self.items[1:SHOWN_PROBLEMS]]
+        if count > SHOWN_PROBLEMS:
+            others.append(f"\n  … and {count - SHOWN_PROBLEMS} more of the same kind or others")
         raise ConnectorError(
-            f"App '{app_id}': cannot read {first.path}{where}: {first.message}{hint}.{more} "
-            "Fix the file and sync again; nothing was changed.",
+            f"App '{app_id}': cannot read {first.path}{_where(first)}: {first.message}"
+            f"{_hint(first)}.{more} Fix the file and sync again; nothing was changed."
+            + "".join(others),
             list(self.items),
         )
+
+
+def _where(problem: Problem) -> str:
+    return f", line {problem.line}" if problem.line is not None else ""
+
+
+def _hint(problem: Problem) -> str:
+    return f" ({problem.hint})" if problem.hint else ""
+
+
+def _located(problem: Problem, first_path: str) -> str:
+    """One more problem, on one line: its file when not the first one's, its line, its text."""
+    place = f"{problem.path}{_where(problem)}" if problem.path != first_path else _where(problem)[2:]
+    return f"{place or problem.path}: {problem.message}{_hint(problem)}"
 
 
 def read_text(app_id: str, path: Path) -> str:

@@ -15,6 +15,7 @@ from engine.connectors.file.chunks import split_accounts
 from engine.connectors.file.records import (
     TOP_LEVEL_KEYS,
     account_from_item,
+    admit_account,
     collect_grants,
     entitlement_from,
     innermost_key,
@@ -177,19 +178,9 @@ class YamlStore:
                 )
 
             listed = account_from_item(item, report)
-            if listed is None:
-                continue
-            previous = index.get(listed.external_id)
-            if previous is not None:
-                first = parsed.item_line("accounts", previous)
-                report(
-                    "id",
-                    f"duplicate id {listed.external_id!r} (first used on line {first})",
-                    "every account needs its own id",
-                )
-                continue
-            index[listed.external_id] = position
-            listing.accounts.append(listed)
+            admit_account(
+                listing, index, listed, position, lambda p: parsed.item_line("accounts", p), report
+            )
         entitlement_ids = self._entitlements(data, parsed, listing, problems)
         known = {**index, **dict.fromkeys(also_listed, -1)} if also_listed else index
         grants = self._grants(data, parsed, listing, known, entitlement_ids, problems)
