@@ -72,8 +72,11 @@ def _hint(problem: Problem) -> str:
 
 def _located(problem: Problem, first_path: str) -> str:
     """One more problem, on one line: its file when not the first one's, its line, its text."""
-    place = f"{problem.path}{_where(problem)}" if problem.path != first_path else _where(problem)[2:]
-    return f"{place or problem.path}: {problem.message}{_hint(problem)}"
+    if problem.path != first_path:
+        place = f"{problem.path}{_where(problem)}"
+    else:
+        place = _where(problem).removeprefix(", ") or problem.path
+    return f"{place}: {problem.message}{_hint(problem)}"
 
 
 def read_text(app_id: str, path: Path) -> str:
