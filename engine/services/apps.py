@@ -13,7 +13,7 @@ from engine.connectors.base import ListedAccount
 from engine.errors import ConnectorError, NotFound
 from engine.records import ACCOUNT_DATA_FIELDS
 from engine.services.context import ServiceContext
-from engine.store.repo import get_meta
+from engine.store.repo import config_base_dir
 
 SAMPLE = 5  # accounts an app test reads
 
@@ -83,7 +83,7 @@ class AppsService:
             known = ", ".join(a.id for a in config.apps) or "none"
             raise NotFound(f"No app {app_id!r} in the configuration (apps: {known}).")
         with self.ctx.db.session() as session:
-            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            base_dir = config_base_dir(session) or Path(".")
         spec = connector_spec(app, base_dir)
         server = _server(spec.settings, base_dir)
         started = time.monotonic()

@@ -11,12 +11,12 @@ from engine.errors import ConfigInvalid, Problem
 from engine.services.context import ServiceContext
 from engine.store.models import App
 from engine.store.repo import (
+    config_base_dir,
     config_versions,
     current_actor,
-    get_meta,
     load_config,
     save_config,
-    set_meta,
+    set_config_base_dir,
 )
 from engine.sync.lock import refuse_while_applying
 
@@ -80,17 +80,17 @@ class ConfigurationService:
             )
         with self.ctx.db.session() as session:
             old = load_config(session) if config_versions(session) else None  # None: first import
-            old_base = get_meta(session, "config_base_dir", "")
+            old_base = config_base_dir(session)
         changes = diff_configs(old, result.config)
         if old is not None and old_base:
-            changes += repointed_files(old, Path(old_base), result.config, base_dir)
+            changes += repointed_files(old, old_base, result.config, base_dir)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
         with self.ctx.db.session() as session, session.begin():
             refuse_while_applying(self.ctx.db, session, f"Importing {source}")
             sections = save_config(session, result.config, actor=actor or current_actor())
             save_apps(session, result.config, base_dir)
-            set_meta(session, "config_base_dir", str(base_dir.resolve()))
+            set_config_base_dir(session, base_dir)
         self.ctx.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
 

@@ -56,9 +56,9 @@ from engine.services.configuration import save_apps
 from engine.services.context import ServiceContext
 from engine.store.models import AuditEvent
 from engine.store.repo import (
+    config_base_dir,
     config_versions,
     current_actor,
-    get_meta,
     load_config_document,
     save_config,
     stable_hash,
@@ -275,7 +275,7 @@ class EditingService:
         with self.ctx.db.session() as session:
             document = load_config_document(session)
             version = _token(session)
-            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            base_dir = config_base_dir(session) or Path(".")
             if expected_version is not None and expected_version != version:
                 conflict = _stale(session, expected_version, self._canonical(edit.path))
                 if conflict is not None:

@@ -33,7 +33,7 @@ from engine.provision import (
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import App
-from engine.store.repo import current_actor, get_meta, load_config
+from engine.store.repo import config_base_dir, current_actor, load_config
 from engine.sync import writer
 
 
@@ -104,7 +104,7 @@ class ProvisioningService:
             config = load_config(session)
             state = load_state(session)
             apps = {row.id: row for row in session.scalars(select(App))}
-            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            base_dir = config_base_dir(session) or Path(".")
             requests = load_requests(session, config, base_dir, report)
         creations = plan_provisioning(
             state, config, apps, CelEngine(state.population()), requests, report
@@ -139,7 +139,7 @@ class ProvisioningService:
         with self.ctx.db.session() as session:
             rows = {row.id: row for row in session.scalars(select(App))}
             apps = {app.id: app for app in load_config(session).apps}
-            base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+            base_dir = config_base_dir(session) or Path(".")
         capable = sorted(i for i, r in rows.items() if (r.capabilities or {}).get("provisioning"))
         configured = [i for i in capable if i in apps and apps[i].provisioning is not None]
         row = rows.get(app_id)

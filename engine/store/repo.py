@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Result, delete, select
@@ -222,6 +223,40 @@ def save_config(
 def get_meta(session: Session, key: str, default: str = "") -> str:
     row = session.get(Meta, key)
     return row.value if row else default
+
+
+def _store_folder(session: Session) -> Path | None:
+    """The folder of a SQLite store's file (None for a server database or one in memory)."""
+    url = session.get_bind().engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).resolve().parent
+
+
+def config_base_dir(session: Session) -> Path | None:
+    """The folder the configuration's relative paths start from (None: none imported yet).
+
+    Kept relative to the store's folder when it lies inside it (the demo's `r-demo/` beside
+    `r.db`), so that a store copied or moved with its folder reads and writes its own app
+    files, never the original's."""
+    stored = get_meta(session, "config_base_dir", "")
+    if not stored:
+        return None
+    path = Path(stored)
+    if path.is_absolute():
+        return path
+    home = _store_folder(session)
+    return home / path if home is not None else path.resolve()
+
+
+def set_config_base_dir(session: Session, base_dir: Path) -> None:
+    resolved = base_dir.resolve()
+    home = _store_folder(session)
+    if home is not None and resolved.is_relative_to(home):
+        set_meta(session, "config_base_dir", str(resolved.relative_to(home)))
+    else:
+        set_meta(session, "config_base_dir", str(resolved))
 
 
 def set_meta(session: Session, key: str, value: str) -> None:

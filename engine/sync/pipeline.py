@@ -28,6 +28,7 @@ from engine.errors import ConnectorError, InvalidInput, RosterError, StoreLocked
 from engine.store.db import Database
 from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
+    config_base_dir,
     config_versions,
     current_actor,
     get_meta,
@@ -203,7 +204,7 @@ def _run_locked(
     with db.session() as session:
         config = load_config(session)
         versions = config_versions(session)
-        base_dir = Path(get_meta(session, "config_base_dir", ".") or ".")
+        base_dir = config_base_dir(session) or Path(".")
         run = Run(
             kind="sync",
             dry_run=dry_run,

@@ -584,3 +584,30 @@ def test_preview_in_the_cel_context_needs_no_record(store: tuple[CliRunner, Path
     assert code == 1 and "no record" in out + err and "push_condition" in out + err
     code, out, err = run(runner, "--db", str(db), "preview", "--context", "cel", "--all", "1")
     assert code == 2 and "leave out --user, --account, --all" in out + err
+
+
+def test_a_store_copied_with_its_folder_reads_and_writes_its_own_demo_files(
+    tmp_path: Path,
+) -> None:
+    """`cp -r` of a demo store (r.db and r-demo/ beside it) made a second store that synced
+    from, and pushed into, the first one's files."""
+    import shutil
+
+    first = tmp_path / "first"
+    code, _, err = run(CliRunner(), "init", "--db", str(first / "r.db"))
+    assert code == 0, err
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    hr = second / "r-demo" / "apps" / "hr.yaml"
+    original = (first / "r-demo" / "apps" / "hr.yaml").read_text(encoding="utf-8")
+    assert "job_title: Software Engineer" in original
+    hr.write_text(
+        original.replace("job_title: Software Engineer", "job_title: Copied Engineer", 1),
+        encoding="utf-8",
+    )
+    code, out, err = run(CliRunner(), "sync", "--json", "--db", str(second / "r.db"))
+    assert code == 0, err
+    assert len(json.loads(out)["changes"]) > 0  # the copy's own HR file was read
+    code, out, err = run(CliRunner(), "sync", "--json", "--db", str(first / "r.db"))
+    assert code == 0 and json.loads(out)["changes"] == [], out  # the first store: untouched
+    assert (first / "r-demo" / "apps" / "hr.yaml").read_text(encoding="utf-8") == original

@@ -23,7 +23,7 @@ from engine.errors import InvalidInput, NotFound
 from engine.records import UserRecord
 from engine.services import Services
 from engine.store.models import Account, AuditEvent, Change, Run
-from engine.store.repo import get_meta
+from engine.store.repo import config_base_dir
 
 
 @pytest.fixture
@@ -33,7 +33,9 @@ def services(demo: Services) -> Services:
 
 def demo_folder(services: Services) -> Path:
     with services.db.session() as session:
-        return Path(get_meta(session, "config_base_dir"))
+        base = config_base_dir(session)
+        assert base is not None
+        return base
 
 
 def without_account(services: Services, app_id: str, n: int = 0) -> UserRecord:

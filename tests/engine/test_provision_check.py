@@ -21,7 +21,7 @@ from engine.errors import ConfigInvalid, NotFound
 from engine.records import UserRecord
 from engine.services import ConfigEdit, Services
 from engine.store.models import Account
-from engine.store.repo import get_meta
+from engine.store.repo import config_base_dir
 
 MAP_TEXT = '{"extensionAttribute1": subject.displayName, "extensionAttribute2": "5000"}'
 
@@ -189,7 +189,7 @@ def test_a_map_field_is_saved_tested_checked_and_created(services: Services) -> 
     assert result.status == "applied"
     folder = Path(services.db.sqlite_path).with_name("r-demo")
     with services.db.session() as session:
-        assert Path(get_meta(session, "config_base_dir")) == folder.resolve()
+        assert config_base_dir(session) == folder.resolve()
     written = yaml.safe_load((folder / "apps" / "entra.yaml").read_text(encoding="utf-8"))
     item = next(a for a in written["accounts"] if a["id"] == result.account)
     assert item["profile"]["onPremisesExtensionAttributes"] == expected
