@@ -70,6 +70,10 @@ def people_show(who: str, as_json: bool) -> None:
     echo("attributes:")
     for row in detail.attributes:
         source = f"  ({row.source})" if row.source else ""
+        if row.held_from:
+            source += (
+                f"  [held: {', '.join(row.held_from)} gone; roster sync --allow-deletes clears it]"
+            )
         echo(f"  {row.name:<20} {one_line(value_text(row.value), 200)}{source}")
     echo("accounts:")
     for account in detail.accounts:

@@ -58,6 +58,12 @@ LINK_KIND_TEXT = {
 LINK_IMPACT_LINES = 8
 
 
+def held_source(accounts: tuple[str, ...]) -> Text:
+    """The source cell of a value the last sync held: its source account is gone, the value
+    stays until a sync with --allow-deletes (or the confirmation's box) clears it."""
+    return plain(f"held: {', '.join(accounts)} gone", style="bold yellow")
+
+
 class UsersScreen(RosterScreen):
     """Search people; a person's attributes, "why", and linked accounts; link, unlink, pin."""
 
@@ -296,7 +302,9 @@ class UsersScreen(RosterScreen):
                 attributes.add_row(
                     plain(attribute.name),
                     value(attribute.value, VALUE_WIDTH),
-                    plain(
+                    held_source(attribute.held_from)
+                    if attribute.held_from
+                    else plain(
                         attribute.source or "none",
                         style="cyan" if attribute.source else "dim",
                     ),

@@ -26,6 +26,7 @@ from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.store.repo import current_actor
 from engine.sync.attributes import Candidate
 from engine.sync.lock import refuse_while_applying
+from engine.sync.pipeline import load_held
 from engine.sync.writer import bump_manual_generation
 
 
@@ -61,6 +62,9 @@ class AttributeRow:
     value: Any
     source: str
     mode: str  # "authority" | "mapping"
+    #: the vanished source accounts whose blank the last sync held back (see HeldBlank);
+    #: empty when the value is not held
+    held_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,13 @@ class UserDetail:
             "type": u.type,
             "flags": self.flags,
             "attributes": [
-                {"name": a.name, "value": a.value, "source": a.source, "mode": a.mode}
+                {
+                    "name": a.name,
+                    "value": a.value,
+                    "source": a.source,
+                    "mode": a.mode,
+                    "held_from": list(a.held_from),
+                }
                 for a in self.attributes
             ],
             "accounts": [
@@ -196,6 +206,7 @@ class PeopleService:
             app_names: dict[str, str] = dict(
                 session.execute(select(col(App.id), col(App.name))).all()
             )
+            held = {h.attribute: h.accounts for h in load_held(session) if h.user_id == user_id}
         attributes = []
         for definition in definitions:
             row = states.get(definition.name)
@@ -205,6 +216,7 @@ class PeopleService:
                     row.value if row else None,
                     row.source if row else "",
                     "authority" if definition.authority_mode else "mapping",
+                    held.get(definition.name, ()),
                 )
             )
         accounts = [

@@ -126,6 +126,8 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
     assert {a["name"]: a["value"] for a in person["attributes"]}["cost_center"] == "CC-2200"
     code, out, _ = cli("people", "show", "john.bjork@example.com", "--db", db)
     assert "! lost their hr record (hr:E10003); kept by idp" in out
+    assert {a["name"]: a["held_from"] for a in person["attributes"]}["cost_center"] == ["hr:E10003"]
+    assert "[held: hr:E10003 gone; roster sync --allow-deletes clears it]" in out
     code, out, _ = cli("status", "--json", "--db", db)
     board = json.loads(out)
     assert board["held"] == 7

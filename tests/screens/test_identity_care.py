@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from textual.widgets import Checkbox, Static
+from textual.widgets import Checkbox, DataTable, Static
 
 from console.app import RosterApp
 from screens.dashboard import DashboardScreen
@@ -85,6 +85,13 @@ async def test_the_person_screen_flags_a_lost_hr_record(services: Any) -> None:
         screen = await open_person(pilot, "john.bjork")
         person = shown(screen.query_one("#users-person", Static))
         assert "! lost their hr record (hr:E10003); kept by idp" in person
+        # the values kept back say so where they show, not only in the run that held them
+        attributes = screen.query_one("#users-attributes", DataTable)
+        assert str(attributes.get_cell("cost_center", "value")) == "CC-2200"
+        assert str(attributes.get_cell("cost_center", "source")) == "held: hr:E10003 gone"
+    detail = services.user_detail(john(services).id).to_json()
+    held = {a["name"]: a["held_from"] for a in detail["attributes"] if a["held_from"]}
+    assert held["cost_center"] == ["hr:E10003"] and len(held) == 7
 
 
 async def test_the_dashboard_lists_manager_cycles_and_leavers_still_enabled(
