@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # Status and type vocabularies (DESIGN §2).
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
@@ -134,6 +134,27 @@ class UserRecord:
         return str(value)
 
 
+class Directory(Protocol):
+    """The lookups CEL's `c1.*` functions and previews make: answered by a loaded Population
+    (a sync, a preview over everyone) or, one query at a time, by the store
+    (engine.store.directory: a preview of one record must not load everyone first)."""
+
+    def user_by_id(self, user_id: int | str) -> UserRecord | None: ...
+    def users_by_email(self, email: str) -> list[UserRecord]: ...
+    def users_by_name(self, name: str) -> list[UserRecord]: ...
+    def accounts_of(self, user_id: int) -> list[AccountRecord]: ...
+    def account(self, app_id: str, external_id: str) -> AccountRecord | None: ...
+    def account_by_id(self, account_id: int) -> AccountRecord | None: ...
+    def managers_of(self, user: UserRecord) -> list[UserRecord]: ...
+    def direct_reports(self, user: UserRecord) -> list[UserRecord]: ...
+    def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]: ...
+    def entitlement_label(self, app_id: str, entitlement_id: str) -> str | None: ...
+    def entitlement_named(self, app_id: str, label: str) -> str | None: ...
+    def profile_keys(self, kind: str, app_id: str | None = None) -> set[str]: ...
+    def app_ids(self) -> set[str]: ...
+    def has_users(self) -> bool: ...
+
+
 class Population:
     """Every user and account, indexed for the lookups CEL functions and previews need.
 
@@ -150,6 +171,7 @@ class Population:
         self.accounts: list[AccountRecord] = list(accounts)
         self.entitlement_names = entitlement_names or {}
         self._by_id = {u.id: u for u in self.users}
+        self._by_account_id: dict[int, AccountRecord] | None = None  # built when first asked
         self._by_email: dict[str, list[UserRecord]] = defaultdict(list)
         self._by_name: dict[str, list[UserRecord]] = defaultdict(list)
         for user in self.users:
@@ -208,8 +230,31 @@ class Population:
                 seen.setdefault(report.id, report)
         return list(seen.values())
 
+    def account_by_id(self, account_id: int) -> AccountRecord | None:
+        if self._by_account_id is None:
+            self._by_account_id = {a.id: a for a in self.accounts}
+        return self._by_account_id.get(account_id)
+
     def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
         return list(self._members.get((app_id, entitlement_id), ()))
+
+    def entitlement_label(self, app_id: str, entitlement_id: str) -> str | None:
+        return self.entitlement_names.get((app_id, entitlement_id))
+
+    def entitlement_named(self, app_id: str, label: str) -> str | None:
+        """The id of the app's entitlement whose name is `label` (compared as keys are)."""
+        wanted = norm_key(label)
+        for (app_key, ent_key), name in self.entitlement_names.items():
+            if app_key == app_id and norm_key(name) == wanted:
+                return ent_key
+        return None
+
+    def app_ids(self) -> set[str]:
+        """The apps any account is in."""
+        return {a.app_id for a in self.accounts}
+
+    def has_users(self) -> bool:
+        return bool(self.users)
 
     def profile_keys(self, kind: str, app_id: str | None = None) -> set[str]:
         """Every profile key (kind="account") or attribute name (kind="user") any record has;

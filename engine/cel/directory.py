@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from celpy import celtypes
 
-from engine.records import AccountRecord, Population, UserRecord, norm_key
+from engine.records import AccountRecord, Directory, UserRecord, norm_key
 
 from .objects import CelRecord
 from .strings import CelFunctionError
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _STATUS_RANK = {"ENABLED": 0, "DISABLED": 1, "DELETED": 2}
 
 
-def _population(engine: CelEngine, function: str) -> Population:
+def _population(engine: CelEngine, function: str) -> Directory:
     population = engine.population
     if population is None:
         raise CelFunctionError(f"{function}: no directory is loaded")
@@ -81,7 +81,7 @@ def has_entitlement(engine: CelEngine, user: Any, app_id: Any, entitlement: Any)
         for ent in account.entitlements:
             if ent == entitlement or norm_key(ent) == wanted:
                 return TRUE
-            label = population.entitlement_names.get((account.app_id, ent))
+            label = population.entitlement_label(account.app_id, ent)
             if label is not None and norm_key(label) == wanted:
                 return TRUE
     return FALSE
@@ -153,10 +153,9 @@ def get_entitlement_members(engine: CelEngine, app_id: Any, entitlement: Any) ->
     ent = str(entitlement)
     members = population.entitlement_members(app, ent)
     if not members:
-        for (app_key, ent_key), label in population.entitlement_names.items():
-            if app_key == app and norm_key(label) == norm_key(ent):
-                members = population.entitlement_members(app, ent_key)
-                break
+        named = population.entitlement_named(app, ent)
+        if named is not None:
+            members = population.entitlement_members(app, named)
     unique = {u.id: u for u in members}
     return celtypes.ListType([engine.user(u) for u in unique.values()])
 

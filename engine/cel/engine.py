@@ -27,7 +27,7 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError, TranspilerTree
 
 from engine.errors import Problem
-from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Population, UserRecord
+from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Directory, UserRecord
 from engine.text import printable
 
 from . import budget
@@ -90,7 +90,7 @@ class Program:
 class CelEngine:
     def __init__(
         self,
-        population: Population | None = None,
+        population: Directory | None = None,
         *,
         clock: Callable[[], datetime.datetime] | None = None,
         limits: CelLimits | None = None,
@@ -122,11 +122,11 @@ class CelEngine:
 
     # ---- population --------------------------------------------------------------------
     @property
-    def population(self) -> Population | None:
+    def population(self) -> Directory | None:
         return self._population
 
     @population.setter
-    def population(self, population: Population | None) -> None:
+    def population(self, population: Directory | None) -> None:
         self._population = population
         self.clear_cache()
 
@@ -294,12 +294,12 @@ class CelEngine:
             return cached
         keys: set[str] = set()
         if map_name == "accounts":
-            keys = {a.app_id for a in population.accounts}
+            keys = population.app_ids()
         elif kind == "account":
             keys = population.profile_keys("account")
         elif map_name == "attributes":
             keys = {k for k in population.profile_keys("user") if k not in STANDARD_ATTRIBUTES}
-        elif population.users:
+        elif population.has_users():
             keys = population.profile_keys("user") | _USER_PROFILE_CORE
         self._known_keys[(kind, map_name)] = keys
         return keys

@@ -26,9 +26,9 @@ from .values import (
 )
 
 if TYPE_CHECKING:
-    from engine.records import Population
+    from engine.records import Directory
 
-Getter = Callable[[Any, "Population | None"], Any]
+Getter = Callable[[Any, "Directory | None"], Any]
 
 
 def _text(value: Any) -> StringType:
@@ -52,13 +52,13 @@ def _strings(*groups: Any) -> celtypes.ListType:
 
 
 def _attr(name: str) -> Getter:
-    def getter(record: UserRecord, population: Population | None) -> Any:
+    def getter(record: UserRecord, population: Directory | None) -> Any:
         return _text(record.attributes.get(name))
 
     return getter
 
 
-def _user_manager_id(record: UserRecord, population: Population | None) -> Any:
+def _user_manager_id(record: UserRecord, population: Directory | None) -> Any:
     email = record.manager_email
     if not email or population is None:
         return EMPTY
@@ -66,7 +66,7 @@ def _user_manager_id(record: UserRecord, population: Population | None) -> Any:
     return make_string(str(found[0].id)) if found else EMPTY
 
 
-def _user_profile(record: UserRecord, population: Population | None) -> ProfileMap:
+def _user_profile(record: UserRecord, population: Directory | None) -> ProfileMap:
     """Everything known about the user: the core fields and every attribute."""
     result = profile_map(record.attributes)
     core = {
@@ -87,28 +87,28 @@ def _user_profile(record: UserRecord, population: Population | None) -> ProfileM
     return result
 
 
-def _user_attributes(record: UserRecord, population: Population | None) -> ProfileMap:
+def _user_attributes(record: UserRecord, population: Directory | None) -> ProfileMap:
     return profile_map({k: v for k, v in record.attributes.items() if k not in STANDARD_ATTRIBUTES})
 
 
-def _user_emails(record: UserRecord, population: Population | None) -> Any:
+def _user_emails(record: UserRecord, population: Directory | None) -> Any:
     return _strings(record.email, record.emails, record.attributes.get("additional_email"))
 
 
-def _user_usernames(record: UserRecord, population: Population | None) -> Any:
+def _user_usernames(record: UserRecord, population: Directory | None) -> Any:
     return _strings(record.username, record.usernames, record.attributes.get("additional_username"))
 
 
-def _user_employee_id(record: UserRecord, population: Population | None) -> Any:
+def _user_employee_id(record: UserRecord, population: Directory | None) -> Any:
     return _text(record.attributes.get("employee_id") or record.employee_id)
 
 
-def _user_employee_ids(record: UserRecord, population: Population | None) -> Any:
+def _user_employee_ids(record: UserRecord, population: Directory | None) -> Any:
     return _strings(record.attributes.get("employee_id"), record.employee_id, record.employee_ids)
 
 
 def _field(name: str, convert: Callable[[Any], Any] = make_string) -> Getter:
-    def getter(record: Any, population: Population | None) -> Any:
+    def getter(record: Any, population: Directory | None) -> Any:
         return convert(getattr(record, name))
 
     return getter
@@ -187,7 +187,7 @@ class CelRecord(celtypes.MapType):
     _getters: dict[str, Getter] = {}
     _canonical: tuple[str, ...] = ()
 
-    def __init__(self, record: Any, population: Population | None) -> None:
+    def __init__(self, record: Any, population: Directory | None) -> None:
         self._record = record
         self._population = population
 

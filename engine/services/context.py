@@ -10,8 +10,9 @@ from sqlmodel import col
 
 from engine.collector import collector_paused
 from engine.errors import RosterError
-from engine.records import Population
+from engine.records import Directory, Population
 from engine.store.db import Database
+from engine.store.directory import StoreDirectory
 from engine.store.models import Run
 from engine.store.repo import config_versions, get_meta, load_config, load_population, stable_hash
 
@@ -28,6 +29,9 @@ class ServiceContext:
         self.db = db
         self._population: Population | None = None
         self._cel: CelEngine | None = None
+        # before the population is loaded: lookups of a few records, from the store
+        self._store_directory: StoreDirectory | None = None
+        self._lookup_cel: CelEngine | None = None
         self._lock = threading.Lock()
         self._stamp: str | None = None
 
@@ -37,6 +41,16 @@ class ServiceContext:
                 with self.db.session() as session, collector_paused():
                     self._population = load_population(session)
             return self._population
+
+    def directory(self) -> Directory:
+        """The loaded population when there is one, else the store read one query at a time
+        (finding one person must not load everyone)."""
+        with self._lock:
+            if self._population is not None:
+                return self._population
+            if self._store_directory is None:
+                self._store_directory = StoreDirectory(self.db.session)
+            return self._store_directory
 
     def population_or_none(self) -> Population | None:
         try:
@@ -57,6 +71,19 @@ class ServiceContext:
                 self._cel.limits = self._limits()  # the configuration may have changed too
             return self._cel
 
+    def cel_for_one(self) -> CelEngine:
+        """A CEL engine for evaluating against one record: the population's engine when the
+        population is loaded, else one over the store's directory (`directory()`)."""
+        from engine.cel import CelEngine
+
+        directory = self.directory()
+        if isinstance(directory, Population):
+            return self.cel()
+        with self._lock:
+            if self._lookup_cel is None or self._lookup_cel.population is not directory:
+                self._lookup_cel = CelEngine(directory, limits=self._limits())
+            return self._lookup_cel
+
     def _limits(self) -> CelLimits:
         """The CEL budgets of the stored configuration (settings.cel)."""
         from engine.cel import CelLimits
@@ -70,6 +97,8 @@ class ServiceContext:
         """Forget cached records after the store changed (a sync, an import, a link)."""
         with self._lock:
             self._population = None
+            self._store_directory = None
+            self._lookup_cel = None
 
     def store_stamp(self) -> str:
         """What the screens show depends on: the last finished run, the manual decisions and

@@ -147,7 +147,7 @@ class PreviewsService:
         if CONTEXTS[context].subject_kind == NO_RECORD:
             ref = None
         record = self.records.record(ref) if isinstance(ref, RecordRef) else ref
-        return preview_one(self.ctx.cel(), context, text, record)
+        return preview_one(self.ctx.cel_for_one(), context, text, record)
 
     def records_in_scope(
         self, context: str, app_id: str | None = None

@@ -69,19 +69,19 @@ class RecordsService:
             ]
 
     def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
-        population = self.ctx.population()
+        population = self.ctx.directory()
         if ref.kind == "user":
             user = population.user_by_id(ref.id)
             if user is not None:
                 return user
         else:
-            for account in population.accounts:
-                if account.id == ref.id:
-                    return account
+            account = population.account_by_id(ref.id)
+            if account is not None:
+                return account
         raise NotFound(f"The {ref.kind} {ref.label or ref.id} no longer exists; pick another.")
 
     def user_by_email(self, email: str) -> UserRecord:
-        population = self.ctx.population()
+        population = self.ctx.directory()
         matches = [
             u for u in population.users_by_email(email) if u.status != "DELETED"
         ] or population.users_by_email(email)
@@ -95,7 +95,7 @@ class RecordsService:
     def person(self, who: str | int) -> UserRecord:
         """A person by email, or by id (people without an email have only their id)."""
         if isinstance(who, int):
-            user = self.ctx.population().user_by_id(who)
+            user = self.ctx.directory().user_by_id(who)
             if user is None:
                 raise NotFound(f"There is no person {who}; search again.")
             return user
@@ -103,7 +103,7 @@ class RecordsService:
 
     def account_by_key(self, key: str) -> AccountRecord:
         app_id, sep, external_id = key.partition(":")
-        account = self.ctx.population().account(app_id, external_id) if sep else None
+        account = self.ctx.directory().account(app_id, external_id) if sep else None
         if account is None:
             raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
         return account

@@ -58,16 +58,18 @@ def stable_hash(value: Any) -> str:
 # --- records -------------------------------------------------------------------------------
 
 
-def load_accounts(session: Session) -> list[AccountRecord]:
+def load_accounts(session: Session, *where: Any) -> list[AccountRecord]:
+    """Every account as a record, or (`where`: conditions on the account table's columns)
+    only those that match, with their grants."""
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
     g = Grant.__table__  # type: ignore[attr-defined]
     e = Entitlement.__table__  # type: ignore[attr-defined]
+    granted = select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
+    if where:
+        granted = granted.where(g.c.account_id.in_(select(a.id).where(*where)))
     for account_id, ent in cast(  # sqlmodel's Session.execute drops the row types
-        "Result[int, str]",
-        session.execute(
-            select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
-        ),
+        "Result[int, str]", session.execute(granted)
     ):
         grants[account_id].append(ent)
     rows = session.execute(
@@ -79,7 +81,9 @@ def load_accounts(session: Session) -> list[AccountRecord]:
             a.link_kind,
             a.pinned,
             *(a[spec.name] for spec in ACCOUNT_FIELD_SPECS),
-        ).order_by(a.id)
+        )
+        .where(*where)
+        .order_by(a.id)
     )
     # list and map columns may hold NULL: they read as empty
     nullable = [spec for spec in ACCOUNT_FIELD_SPECS if spec.kind in ("list", "map")]
@@ -104,7 +108,9 @@ def load_accounts(session: Session) -> list[AccountRecord]:
     return records
 
 
-def load_users(session: Session) -> list[UserRecord]:
+def load_users(session: Session, *where: Any) -> list[UserRecord]:
+    """Every person as a record, or (`where`: conditions on the person table's columns) only
+    those that match."""
     p = Person.__table__.c  # type: ignore[attr-defined]
     rows = session.execute(
         select(
@@ -121,7 +127,9 @@ def load_users(session: Session) -> list[UserRecord]:
             p.status,
             p.type,
             p.attributes,
-        ).order_by(p.id)
+        )
+        .where(*where)
+        .order_by(p.id)
     )
     return [
         UserRecord(

@@ -1,0 +1,127 @@
+"""A preview of one record reads the store one query at a time (engine.store.directory), not
+the whole population: the answers must be the ones the loaded population gives, and the
+population must stay unloaded."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from engine.services import open_services
+from engine.store.directory import StoreDirectory
+from engine.store.repo import load_population
+
+EXPRESSIONS = [
+    ("push_condition", 'c1.user.v1.HasApp(subject, "github")'),
+    ("push_condition", 'c1.user.v1.HasEntitlement(subject, "github", "Organisation owners")'),
+    ("push_condition", 'c1.user.v1.HasEntitlement(subject, "github", "org-admin")'),
+    ("push_condition", 'c1.user.v1.GetAppUserStatus(subject, "ad") == UserStatus.ENABLED'),
+    (
+        "attribute_source",
+        'c1.user.v1.ListAppUsersForUser(subject, "slack").map(a, a.email).join(",")',
+    ),
+    ("attribute_source", "c1.directory.users.v1.GetManagers(subject).map(m, m.email).join(',')"),
+    (
+        "attribute_source",
+        "c1.directory.users.v1.DirectReports(subject).map(m, m.email).join(',')",
+    ),
+    ("attribute_source", "c1.directory.users.v1.FindByEmail(subject.email).displayName"),
+    ("attribute_source", "c1.directory.users.v1.FindByName(subject.displayName).email"),
+    (
+        "attribute_source",
+        'c1.directory.apps.v1.GetEntitlementMembers("github", "Organisation owners")'
+        ".map(u, u.email).join(',')",
+    ),
+    ("attribute_source", 'subject.profile["department"] + "/" + subject.accounts["hr"].email'),
+]
+
+
+def _people(services: Any) -> list[Any]:
+    population = services.ctx.population()
+    managers = [u for u in population.users if population.direct_reports(u)][:2]
+    owners = population.entitlement_members("github", "org-admin")[:2]
+    return [population.users[0], *managers, *owners, population.users[-1]]
+
+
+def test_one_record_previews_agree_with_the_population_and_load_nobody(demo: Any) -> None:
+    people = [(u.id, u.email) for u in _people(demo)]
+    expected = {
+        (email, text): demo.preview_one(context, text, demo.user_by_email(email)).as_dict()
+        for _, email in people
+        for context, text in EXPRESSIONS
+    }
+    fresh = open_services(db_path=demo.db.sqlite_path)
+    try:
+        for _, email in people:
+            record = fresh.user_by_email(email)
+            for context, text in EXPRESSIONS:
+                got = fresh.preview_one(context, text, record).as_dict()
+                want = expected[(email, text)]
+                got.pop("elapsed_ms", None)
+                want = {k: v for k, v in want.items() if k != "elapsed_ms"}
+                assert got == want, (email, text)
+        assert fresh.ctx._population is None  # nobody was loaded for it
+    finally:
+        fresh.db.dispose()
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "under_score@example.com",  # LIKE's wildcards are literal
+        "per%cent@example.com",
+        "  Spaced.Out@Example.COM ",  # keys are trimmed and case-folded
+        "\u212aelvin@example.com",  # KELVIN SIGN folds to an ASCII k
+        "stra\u00dfe@example.com",  # ß folds to ss
+        'quote"d@example.com',  # JSON escapes it in the emails column
+    ],
+)
+def test_store_lookups_match_the_population_for_odd_addresses(demo: Any, email: str) -> None:
+    """Each address is given to a second person (as an alias): both paths find the same
+    people for the address and for its folded forms."""
+    path = demo.db.sqlite_path
+    with closing(sqlite3.connect(path)) as db, db:
+        first, second = [r[0] for r in db.execute("SELECT id FROM person ORDER BY id LIMIT 2")]
+        db.execute("UPDATE person SET email = ? WHERE id = ?", (email, first))
+        db.execute("UPDATE person SET emails = json_array(?) WHERE id = ?", (email, second))
+        db.execute("UPDATE person SET display_name = ? WHERE id = ?", (email, second))
+    with demo.db.session() as session:
+        population = load_population(session)
+    store = StoreDirectory(demo.db.session)
+    folded = email.strip().casefold()
+    for wanted in {email, folded, folded.upper(), "kelvin@example.com", "strasse@example.com"}:
+        assert [u.id for u in store.users_by_email(wanted)] == [
+            u.id for u in population.users_by_email(wanted)
+        ], wanted
+        assert [u.id for u in store.users_by_name(wanted)] == [
+            u.id for u in population.users_by_name(wanted)
+        ], wanted
+    assert {u.id for u in store.users_by_email(email)} == {first, second}
+
+
+def test_store_directory_answers_every_lookup_as_the_population(demo: Any) -> None:
+    with demo.db.session() as session:
+        population = load_population(session)
+    store = StoreDirectory(demo.db.session)
+    for user in population.users[::7]:
+        assert store.user_by_id(user.id) == user
+        assert store.accounts_of(user.id) == population.accounts_of(user.id)
+        assert store.managers_of(user) == population.managers_of(user)
+        assert store.direct_reports(user) == population.direct_reports(user)
+        for email in [user.email, *user.emails]:
+            assert store.users_by_email(email) == population.users_by_email(email)
+    for account in population.accounts[::11]:
+        assert store.account(account.app_id, account.external_id) == account
+        assert store.account_by_id(account.id) == account
+    assert store.app_ids() == population.app_ids()
+    assert store.has_users() == population.has_users()
+    for kind, app in (("user", None), ("account", None), ("account", "github")):
+        assert store.profile_keys(kind, app) == population.profile_keys(kind, app)
+    for (app, ent), name in population.entitlement_names.items():
+        assert store.entitlement_label(app, ent) == name
+        assert store.entitlement_named(app, name) == population.entitlement_named(app, name)
+        assert store.entitlement_members(app, ent) == population.entitlement_members(app, ent)
+    assert store.user_by_id("not a number") is None and store.users_by_email("") == []
