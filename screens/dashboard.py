@@ -20,6 +20,7 @@ from screens.text import clip, plain, safe
 
 if TYPE_CHECKING:
     from engine.services import Dashboard
+    from engine.services.care import CareList
 
 # (attribute of Dashboard, card title, shown as a problem when above zero)
 COUNTS: tuple[tuple[str, str, bool], ...] = (
@@ -61,11 +62,16 @@ STATUS_STYLES = {
 }
 
 
-def care_text(dashboard: Dashboard) -> Text:
+def care_text(lists: list[CareList], problems: list[str]) -> Text:
     """The identity decisions that need an eye (engine.services.care): each non-empty list
     with its first items, shown literally, and how many more."""
     text = Text()
-    for care in dashboard.care:
+    for problem in problems:
+        if text:
+            text.append("\n")
+        text.append("! ", style="bold yellow")
+        text.append(safe(problem))
+    for care in lists:
         if not care.total:
             continue
         if text:
@@ -130,6 +136,12 @@ class DashboardScreen(RosterScreen):
         def __init__(self, dashboard: Dashboard) -> None:
             super().__init__()
             self.dashboard = dashboard
+
+    class CareLoaded(Message):
+        def __init__(self, lists: list[CareList], problems: list[str]) -> None:
+            super().__init__()
+            self.lists = lists
+            self.problems = problems
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -223,9 +235,28 @@ class DashboardScreen(RosterScreen):
         name="Loading the dashboard",
     )
     def load(self) -> None:
-        self.post_message(self.Loaded(self.services.dashboard()))
+        # the counts first: the care lists read everyone, seconds on a large store
+        self.post_message(self.Loaded(self.services.dashboard(with_care=False)))
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="dashboard-care",
+        exit_on_error=False,
+        name="Checking people and managers",
+    )
+    def load_care(self) -> None:
+        self.post_message(self.CareLoaded(*self.services.care()))
+
+    def on_dashboard_screen_care_loaded(self, message: DashboardScreen.CareLoaded) -> None:
+        self.query_one("#care", Static).update(care_text(message.lists, message.problems))
 
     def worker_failed(self, worker: Worker[Any]) -> None:
+        if worker.group == "dashboard-care":
+            self.query_one("#care", Static).update(
+                Text("People and managers could not be checked. Press r to try again.")
+            )
+            return
         self.query_one("#dashboard-body").loading = False
         self.query_one("#warnings", Static).update(
             Text("The dashboard could not be loaded. Press r to try again.", style="bold red")
@@ -284,5 +315,9 @@ class DashboardScreen(RosterScreen):
                 warnings.update(text)
             else:
                 warnings.update(Text("No warnings.", style="green"))
-            self.query_one("#care", Static).update(care_text(dashboard))
             self.query_one("#dashboard-body").loading = False
+        if not self.query_one("#care", Static).content:  # the first look: say it is coming
+            self.query_one("#care", Static).update(
+                Text("Checking people and managers…", style="dim")
+            )
+        self.load_care()

@@ -76,7 +76,16 @@ class DashboardService:
         self.ctx = ctx
         self.runs = runs
 
-    def dashboard(self) -> Dashboard:
+    def care(self) -> tuple[list[CareList], list[str]]:
+        """The identity decisions that need an eye, and a warning when they could not be
+        checked. Reads every person and account (seconds on a large store): the console asks
+        for it after its first screen is up."""
+        try:
+            return care_lists(self.ctx.population(), self.ctx.config()), []
+        except RosterError as exc:  # a damaged configuration is reported where it is read
+            return [], [f"Could not check people and managers: {exc}"]
+
+    def dashboard(self, *, with_care: bool = True) -> Dashboard:
         live = col(Account.status) != "DELETED"
         with self.ctx.db.session() as session:
             people = (
@@ -160,11 +169,10 @@ class DashboardService:
                 f"{'them' if held != 1 else 'it'} comes only from source accounts gone from "
                 "their apps (roster sync --allow-deletes clears them)."
             )
-        try:
-            care = care_lists(self.ctx.population(), self.ctx.config())
-        except RosterError as exc:  # a damaged configuration is reported where it is read
-            care = []
-            warnings.append(f"Could not check people and managers: {exc}")
+        care: list[CareList] = []
+        if with_care:
+            care, problem = self.care()
+            warnings.extend(problem)
         return Dashboard(
             people, accounts, unowned, unmerged, errors, apps, runs, warnings, care, held
         )

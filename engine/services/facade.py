@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from engine.records import AccountRecord, Population, UserRecord
     from engine.services.apps import AppTest
     from engine.services.attributes import AppFields, AttributesService
+    from engine.services.care import CareList
     from engine.services.configuration import ConfigImportResult, ConfigurationService
     from engine.services.dashboard import Dashboard, DashboardService
     from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
@@ -152,8 +153,13 @@ class Services:
         self.ctx.invalidate()
 
     # --- dashboard ---------------------------------------------------------------------
-    def dashboard(self) -> Dashboard:
-        return self.overview.dashboard()
+    def dashboard(self, *, with_care: bool = True) -> Dashboard:
+        """The counts, apps, runs and warnings; `with_care=False` leaves out the care lists
+        (which read everyone) for `care()` to answer afterwards."""
+        return self.overview.dashboard(with_care=with_care)
+
+    def care(self) -> tuple[list[CareList], list[str]]:
+        return self.overview.care()
 
     # --- runs and history --------------------------------------------------------------
     def sync_stages(self) -> tuple[str, ...]:

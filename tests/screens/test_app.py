@@ -126,7 +126,7 @@ async def test_help_lists_the_keys_of_the_current_screen(services: Any) -> None:
 
 
 async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
-    def broken() -> Any:
+    def broken(**_: Any) -> Any:
         raise StoreError("The identity store /tmp/x.db cannot be read: disk I/O error.")
 
     services.dashboard = broken

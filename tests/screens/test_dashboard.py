@@ -109,3 +109,31 @@ async def test_refresh_reloads(services: Any) -> None:
         await settle(pilot)
         people = counted_in_sql(services, demo_files()[2])["people"]
         assert shown(card) == f"{people:,}"
+
+
+async def test_the_counts_show_before_the_care_lists_read_everyone(services: Any) -> None:
+    """The first screen does not wait for the care lists, which load every person and
+    account (seconds on a large store): the counts are up while they are checked."""
+    import threading
+
+    from tests.screens.helpers import wait_until
+
+    release = threading.Event()
+    real_care = services.care
+
+    def slow_care() -> Any:
+        release.wait(timeout=30)
+        return real_care()
+
+    services.care = slow_care
+    app = RosterApp(services, start="dashboard")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        people = screen.query_one("#count-people", Static)
+        await wait_until(pilot, lambda: shown(people) not in ("", "…"), "the counts")
+        assert shown(screen.query_one("#care", Static)) == "Checking people and managers…"
+        assert services.ctx._population is None  # nobody loaded for the first screen
+        release.set()
+        await settle(pilot)
+        assert "Checking" not in shown(screen.query_one("#care", Static))
+        assert services.ctx._population is not None
