@@ -56,6 +56,7 @@ from engine.sync.provisioning import (
     create,
     load_requests,
     plan_provisioning,
+    planned_creation_id,
     requests_digest,
 )
 from engine.sync.push import PushItem, plan_push, send
@@ -556,6 +557,13 @@ def _provision(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
     created, refused = create(creations, connectors, report) if creations else ([], {})
+    if refused:
+        # a refused account was not created: the run must not count it among its changes
+        # (the refusal is among the run's failures)
+        gone = {planned_creation_id(creations[i]) for i in refused}
+        state.changes[:] = [
+            c for c in state.changes if not (c.stage == "provision" and c.object_id in gone)
+        ]
     made = iter(created)
     outcomes = [
         (intent, "refused", refused[i], "")

@@ -49,6 +49,11 @@ class Creation:
         return [str(g) for g in self.values.get("groups") or []]
 
 
+def planned_creation_id(creation: Creation) -> str:
+    """How a planned creation is named in the run's changes (its account has no id yet)."""
+    return f"{creation.app_id}:(new for {creation.user_label})"
+
+
 def requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
     name = config.settings.access_requests
     if not name:
@@ -243,7 +248,7 @@ def plan_provisioning(
         state.journal(
             STAGE,
             "account",
-            f"{app_id}:(new for {label})",
+            planned_creation_id(creations[-1]),
             "",
             None,
             values,

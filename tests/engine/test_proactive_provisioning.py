@@ -120,11 +120,24 @@ def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: P
     approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
     assert provision.counts["refused"] == 1
     assert provision.counts["created"] == approved - 1
+    # the refused one is not among the run's changes (it was counted "created" there)
+    made = [c for c in result.planned if c.stage == "provision" and c.object_type == "account"]
+    assert len(made) == approved - 1 and not any(first in c.object_id for c in made)
     assert any(first in p and "refused" in p for p in provision.problems)
     # a run with failures does not settle the store: the next one tries again and says so
     again = services.sync()
     assert again.status == "applied-with-failures" and again.exit_code == 5
     assert next(s for s in again.stages if s.name == "provision").counts["refused"] == 1
+    assert [c for c in again.planned if c.stage == "provision"] == []
+    # the command line says so: nothing created, the refusal among the failures, exit 5
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    cli = CliRunner().invoke(main, ["sync", "--db", str(tmp_path / "r.db")])
+    assert cli.exit_code == 5, cli.output
+    assert "provision   no changes" in cli.output and "0 changes applied" in cli.output
+    assert f"entra (provision): refused the account for {first}" in cli.output
 
     # a required field that comes out empty: no account, and the field is named
     broken = config.replace("mailNickname: ", "mailNickname: '\"\"' #", 1)
