@@ -315,16 +315,31 @@ def init(
     "--dry-run", is_flag=True, help="Plan only: compute and store the plan, change nothing."
 )
 @click.option("--allow-deletes", is_flag=True, help="Apply even past the deletion threshold.")
+@click.option(
+    "--expect-plan",
+    metavar="PLAN",
+    help="Apply only if nothing the plan PLAN (printed by --dry-run) was computed from has "
+    "changed since: the apps' data, the configuration, manual decisions, other runs. Else "
+    "nothing is applied (exit 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
-    """Import every app, identify people, link accounts and compute attributes."""
+def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: bool) -> None:
+    """Import every app, identify people, link accounts and compute attributes.
+
+    To apply exactly what you reviewed: `roster sync --dry-run` prints `plan: PLAN`, then
+    `roster sync --expect-plan PLAN` applies it, or refuses if anything it stands on changed."""
     from engine.services import APPLIED_STATUSES, describe_stage_plan, plan_counts
 
+    if dry_run and expect_plan:
+        raise click.UsageError("--expect-plan applies a plan: leave out --dry-run")
     services = _services()
-    result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes)
+    result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes, expect_plan=expect_plan)
     if as_json:
         _emit(result.as_dict())
+    elif result.status == "plan-changed":
+        echo(f"Run {result.run_id}: {result.status}")
+        echo(f"Error: {result.error}", err=True)
     else:
         verb = "Planned" if result.dry_run else "Run"
         echo(f"{verb} {result.run_id}: {result.status}")
@@ -350,6 +365,8 @@ def sync(dry_run: bool, allow_deletes: bool, as_json: bool) -> None:
         verb = "deleted" if applied else "would delete"
         for cause, objects in result.deletions.items():
             echo(f"  {verb} {len(objects)} {cause}")
+        if result.dry_run and result.plan:
+            echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:
             done = "Applied" if applied else "Planned"
             echo(

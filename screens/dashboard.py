@@ -50,6 +50,7 @@ STATUS_STYLES = {
     "applied-with-failures": "bold red",
     "planned-with-failures": "bold red",
     "planned": "cyan",
+    "plan-changed": "yellow",
     "success": "green",
     "succeeded": "green",
     "done": "green",

@@ -216,7 +216,9 @@ class SyncScreen(RosterScreen):
     def action_sync_now(self) -> None:
         self.start(PREFLIGHT)
 
-    def start(self, purpose: str, allow_deletes: bool = False) -> None:
+    def start(
+        self, purpose: str, allow_deletes: bool = False, expect_plan: str | None = None
+    ) -> None:
         if self.running is not None:
             self.notify("A run is already under way; esc cancels it.", severity="warning")
             return
@@ -230,10 +232,10 @@ class SyncScreen(RosterScreen):
         self.query_one("#sync-tabs", TabbedContent).active = "changes"
         self.tree.show_message(f"{DOING[purpose]}…")
         self.refresh_bindings()
-        self.run_sync(purpose, allow_deletes)
+        self.run_sync(purpose, allow_deletes, expect_plan)
 
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False, name="The sync")
-    def run_sync(self, purpose: str, allow_deletes: bool) -> None:
+    def run_sync(self, purpose: str, allow_deletes: bool, expect_plan: str | None) -> None:
         worker = get_current_worker()
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -245,6 +247,8 @@ class SyncScreen(RosterScreen):
                 allow_deletes=allow_deletes,
                 progress=progress,
                 cancelled=lambda: worker.is_cancelled,
+                # the confirmation applies the plan it showed, or nothing
+                expect_plan=expect_plan,
             )
         except SyncLocked as exc:
             self.post_message(self.Refused(purpose, exc.message))
@@ -319,6 +323,14 @@ class SyncScreen(RosterScreen):
                 "yellow",
             )
             self.load_cancelled(purpose, result)
+        elif status == "plan-changed":
+            self.set_status(
+                label(
+                    (f"Run {result.run_id}: not applied. ", "bold yellow"),
+                    (result.error, "yellow"),
+                    " s plans again.",
+                )
+            )
         elif status == "failed":
             self.set_status(
                 label(
@@ -394,7 +406,7 @@ class SyncScreen(RosterScreen):
                     f"Not applied. The plan (run {plan.run_id}) stays in the history.", "yellow"
                 )
                 return
-            self.start(APPLY, allow_deletes=choice == "apply-deletes")
+            self.start(APPLY, allow_deletes=choice == "apply-deletes", expect_plan=plan.plan)
 
         self.app.push_screen(SyncConfirmModal(plan), chosen)
 

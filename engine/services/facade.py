@@ -172,9 +172,16 @@ class Services:
         allow_deletes: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        expect_plan: str | None = None,
     ) -> SyncResult:
+        """A sync run; `expect_plan` (a dry run's `plan`) applies only if what that plan was
+        computed from is unchanged (else status plan-changed, nothing applied)."""
         return self.run_history.sync(
-            dry_run=dry_run, allow_deletes=allow_deletes, progress=progress, cancelled=cancelled
+            dry_run=dry_run,
+            allow_deletes=allow_deletes,
+            progress=progress,
+            cancelled=cancelled,
+            expect_plan=expect_plan,
         )
 
     def store_changed_elsewhere(self) -> bool:

@@ -146,6 +146,7 @@ class RunsService:
         allow_deletes: bool = False,
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        expect_plan: str | None = None,
     ) -> SyncResult:
         from engine.sync.pipeline import run_sync
 
@@ -156,6 +157,7 @@ class RunsService:
                 allow_deletes=allow_deletes,
                 progress=progress,
                 cancelled=cancelled,
+                expect_plan=expect_plan,
             )
         finally:
             self.ctx.invalidate()

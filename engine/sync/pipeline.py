@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
@@ -34,6 +34,7 @@ from engine.store.repo import (
     get_meta,
     load_config,
     set_meta,
+    stable_hash,
 )
 from engine.sync import recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
@@ -115,6 +116,9 @@ class SyncResult:
     # attribute values kept because only a vanished source account would have cleared them;
     # --allow-deletes (or the console's confirmation) clears them
     held: list[HeldBlank] = field(default_factory=list)
+    # a digest of what the plan stands on (plan_digest): `roster sync --expect-plan` and the
+    # console's confirmation apply only when it is unchanged
+    plan: str = ""
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -155,6 +159,7 @@ class SyncResult:
             "failures": self.failures,
             "held": [h.as_dict() for h in self.held[:limit]],
             "held_total": len(self.held),
+            "plan": self.plan,
             "seconds": self.seconds,
         }
 
@@ -171,13 +176,18 @@ def run_sync(
     cancelled: Callable[[], bool] | None = None,
     actor: str | None = None,
     clock: Callable[[], datetime.datetime] | None = None,
+    expect_plan: str | None = None,
 ) -> SyncResult:
     """One sync run. `clock` is what `now()` reads in the run's expressions (the system clock
-    unless given; tests pass their own)."""
+    unless given; tests pass their own). `expect_plan`: the `plan` of the dry run an admin
+    confirmed; when what it was computed from changed since, nothing is applied (status
+    plan-changed)."""
     actor = actor or current_actor()
     acquire_lock(db, actor)
     try:
-        return _run_locked(db, dry_run, allow_deletes, progress, cancelled, actor, clock)
+        return _run_locked(
+            db, dry_run, allow_deletes, progress, cancelled, actor, clock, expect_plan
+        )
     finally:
         release_lock(db)
 
@@ -190,6 +200,7 @@ def _run_locked(
     cancelled: Callable[[], bool] | None,
     actor: str,
     clock: Callable[[], datetime.datetime] | None = None,
+    expect_plan: str | None = None,
 ) -> SyncResult:
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
 
@@ -220,6 +231,9 @@ def _run_locked(
         assert run_id is not None
         apps = list(config.apps)
         manual = get_meta(session, "manual_generation")
+        # what a plan stands on besides the apps' data: the configuration, the manual
+        # decisions and the store as the last applied run left it
+        grounds = {"config": versions, "manual": manual, "store": last_applied_run(session)}
         stamps = load_stamps(session)
         stamped = dict(stamps)
         signature = sync_signature(
@@ -238,7 +252,10 @@ def _run_locked(
             and (dry_run or not recovery.has_unsettled(session))
         ):
             settled_by = get_meta(session, "last_settled_run")
-            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before)
+            plan = plan_digest(grounds, [])
+            if not dry_run and expect_plan is not None and expect_plan != plan:
+                return _plan_changed(db, run_id, plan)
+            return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before, plan)
         state = load_state(session, attributes=False)
         state.stamps = stamps
         population = population_sizes(session)
@@ -320,13 +337,17 @@ def _run_locked(
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
         result.removals = deletions_of(state.changes)
+        if dry_run or expect_plan is not None:
+            result.plan = plan_digest(grounds, state.changes)
         # target values are measured against the accounts of the apps pushed to
         targets = {rule.app for rule in config.push_rules}
         population[DeletionKind.TARGET_VALUES] = sum(
             1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
         )
         blocked = check_threshold(config.settings.deletion_threshold, population, result.removals)
-        if blocked and not allow_deletes:
+        if not dry_run and expect_plan is not None and expect_plan != result.plan:
+            result.status, result.error = "plan-changed", PLAN_CHANGED
+        elif blocked and not allow_deletes:
             result.status = "blocked-by-threshold"
             result.error = blocked
         elif dry_run:
@@ -618,6 +639,48 @@ def save_held(session: Any, held: list[HeldBlank]) -> None:
     set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
 
 
+#: The stages whose changes say what the apps' data did to the store and to who is who; the
+#: later stages follow from them, the configuration and the store (and the clock).
+INPUT_STAGES = ("import", "identify", "ownership")
+PLAN_CHANGED = (
+    "The data or the store changed since the plan you confirmed (an app's data, the "
+    "configuration, a manual decision or another run): nothing was applied. Plan again and "
+    "review the new plan."
+)
+
+
+def plan_digest(grounds: dict[str, Any], changes: list[PlannedChange]) -> str:
+    """What a plan stands on: its grounds (configuration, manual decisions, the last applied
+    run) and what the apps' data changes in the store (the input stages' changes). Allowing
+    deletions at apply time releases held values on top of the same plan: it changes none of
+    this."""
+    inputs = [c.as_dict() for c in changes if c.stage in INPUT_STAGES]
+    return stable_hash({**grounds, "changes": inputs})
+
+
+def last_applied_run(session: Any) -> int:
+    return (
+        session.scalar(
+            select(func.max(Run.id)).where(
+                col(Run.status).in_(APPLIED), col(Run.dry_run).is_(False)
+            )
+        )
+        or 0
+    )
+
+
+def _plan_changed(db: Database, run_id: int, plan: str) -> SyncResult:
+    stages = [StageReport(name) for name in STAGES]
+    result = SyncResult(run_id, "plan-changed", False, stages, [], error=PLAN_CHANGED, plan=plan)
+    with db.session() as session, session.begin():
+        session.execute(
+            update(Run)
+            .where(col(Run.id) == run_id)
+            .values(status=result.status, ended_at=utcnow(), error=PLAN_CHANGED, counts={})
+        )
+    return result
+
+
 def _nothing_changed(
     db: Database,
     run_id: int,
@@ -625,6 +688,7 @@ def _nothing_changed(
     apps: int,
     settled_by: str,
     held: list[HeldBlank] | None = None,
+    plan: str = "",
 ) -> SyncResult:
     report = StageReport("import")
     since = f" since run {settled_by}" if settled_by else ""
@@ -642,6 +706,7 @@ def _nothing_changed(
         )
     result = SyncResult(run_id, "planned" if dry_run else "applied", dry_run, stages, [])
     result.held = list(held or [])
+    result.plan = plan
     with db.session() as session, session.begin():
         session.execute(
             update(Run)

@@ -481,3 +481,43 @@ async def test_a_sync_cancelled_while_planning_says_nothing_was_applied(
         # the import computed before the cancel is shown, marked as not applied
         assert any("profile.department" in label and "not applied" in label for label in labels)
         assert not any(label.startswith("No changes") for label in labels)
+
+
+async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: Any) -> None:
+    """The data changes while the dialog is open: Apply applies nothing and says why,
+    instead of applying a plan nobody saw (hostile review M1)."""
+    change_job_titles(services, 2)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SyncConfirmModal)
+        change_job_titles(services, 3)  # the HR file changes behind the dialog
+        await pilot.press("enter")  # Apply
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        latest = services.runs(limit=1)[0]
+        assert latest.status == "plan-changed" and not latest.dry_run
+        status = shown(screen.query_one("#sync-status", Static))
+        assert "not applied" in status and "Plan again" in status
+    titles = [u.attributes.get("job_title") for u in services.population().users]
+    assert titles.count("Roster Test Engineer") == 0  # nothing of either plan was applied
+
+    # planned again and confirmed with nothing changed in between: applied as shown
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SyncConfirmModal)
+        summary = shown(app.screen.query_one("#confirm-summary", Static))
+        await pilot.press("enter")
+        await settle(pilot)
+    latest = services.runs(limit=1)[0]
+    assert latest.status == "applied"
+    assert f"{latest.counts['changes']} changes to apply" in summary
+    services.invalidate()
+    titles = [u.attributes.get("job_title") for u in services.population().users]
+    assert titles.count("Roster Test Engineer") > 2  # the second plan's changes too

@@ -1,0 +1,102 @@
+"""`roster sync --expect-plan PLAN` (and the console's confirmation) applies the plan an admin
+reviewed, or nothing: a dry run prints the digest of what its plan stands on; an apply that
+finds any of it changed (an app's data, the configuration, a manual decision, another run)
+refuses with status plan-changed and exit 1 (hostile review M1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from console.cli import main
+from engine.services import Services
+
+
+def cli(*args: str) -> tuple[int, Any]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result
+
+
+def hr_file(demo: Services) -> Path:
+    from engine.store.repo import config_base_dir
+
+    with demo.db.session() as session:
+        base = config_base_dir(session)
+    assert base is not None
+    return base / "apps" / "hr.yaml"
+
+
+def retitle(demo: Services, count: int) -> None:
+    path = hr_file(demo)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("job_title: Software Engineer", "job_title: Plan Engineer", count),
+        encoding="utf-8",
+    )
+
+
+def dry_run(db: str) -> dict[str, Any]:
+    code, result = cli("sync", "--dry-run", "--json", "--db", db)
+    assert code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_plan_is_applied_as_reviewed_or_not_at_all(demo: Services) -> None:
+    db = str(demo.db.sqlite_path)
+    retitle(demo, 2)
+    plan = dry_run(db)
+    assert plan["plan"] and plan["changes"]
+
+    # the data changes after the review: nothing is applied, the run says why
+    retitle(demo, 3)
+    code, result = cli("sync", "--expect-plan", plan["plan"], "--db", db)
+    assert code == 1, result.output
+    assert "plan-changed" in result.stdout
+    assert "nothing was applied. Plan again" in result.stderr
+    assert demo.runs(limit=1)[0].status == "plan-changed"
+    assert not [
+        u for u in demo.population().users if u.attributes.get("job_title") == "Plan Engineer"
+    ]
+
+    # reviewed again, unchanged since: applied, exactly the changes the plan showed
+    plan = dry_run(db)
+    code, result = cli("sync", "--expect-plan", plan["plan"], "--json", "--db", db)
+    assert code == 0, result.output
+    applied = json.loads(result.stdout)
+    assert applied["status"] == "applied" and applied["changes"] == plan["changes"]
+
+    # another run applied in between (here: the same data, nothing to change) also counts
+    plan = dry_run(db)
+    assert plan["changes"] == []
+    demo.set_link(
+        next(f"slack:{a.external_id}" for a in demo.population().accounts if a.app_id == "slack"),
+        None,
+    )
+    code, result = cli("sync", "--expect-plan", plan["plan"], "--db", db)
+    assert code == 1 and demo.runs(limit=1)[0].status == "plan-changed"
+
+
+def test_allowing_deletions_at_apply_time_keeps_the_plan(demo: Services) -> None:
+    """The confirmation's 'also clear the held values' releases holds on top of the plan it
+    showed: that is not a changed plan."""
+    path = hr_file(demo)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["accounts"] = [a for a in data["accounts"] if a["id"] != "E10003"]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    db = str(demo.db.sqlite_path)
+    plan = dry_run(db)
+    assert plan["held_total"] == 7
+    code, result = cli(
+        "sync", "--expect-plan", plan["plan"], "--allow-deletes", "--json", "--db", db
+    )
+    assert code == 0, result.output
+    assert json.loads(result.stdout)["held_total"] == 0
+
+
+def test_expect_plan_is_for_applying(demo: Services) -> None:
+    code, result = cli("sync", "--dry-run", "--expect-plan", "x", "--db", str(demo.db.sqlite_path))
+    assert code == 2 and "leave out --dry-run" in result.output
