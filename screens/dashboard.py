@@ -63,6 +63,11 @@ STATUS_STYLES = {
 }
 
 
+#: How many items of each care list the dashboard names (one line each): every list's title
+#: stays above the fold at 80x24; `roster status` names more.
+CARE_SHOWN = 3
+
+
 def care_text(lists: list[CareList], problems: list[str]) -> Text:
     """The identity decisions that need an eye (engine.services.care): each non-empty list
     with its first items, shown literally, and how many more."""
@@ -78,11 +83,12 @@ def care_text(lists: list[CareList], problems: list[str]) -> Text:
         if text:
             text.append("\n")
         text.append(f"{safe(care.title)}: {care.total:,}", style="bold yellow")
-        for item in care.items:
+        for item in care.items[:CARE_SHOWN]:
             text.append("\n  ")
             text.append(safe(item, 300))
-        if care.more:
-            text.append(f"\n  … and {care.more:,} more (roster status --json)", style="dim")
+        more = care.total - min(len(care.items), CARE_SHOWN)
+        if more:
+            text.append(f"\n  … and {more:,} more (roster status lists them)", style="dim")
     return text
 
 

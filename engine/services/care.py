@@ -2,8 +2,9 @@
 
 - people who lost their primary-directory record (deleted from HR) but are kept by another
   directory;
-- people who are disabled or removed while accounts of theirs in push-target apps (apps a push
-  rule names) are still enabled;
+- leavers who can still sign in: people disabled, removed or gone from the primary directory
+  (and primary-directory records of leavers no person stands for) with accounts still enabled
+  in other apps;
 - manager cycles (A's manager is B, ..., whose manager is A).
 
 The dashboard, `roster status`, `roster people show` and the person screen all read these."""
@@ -80,21 +81,6 @@ def lost_primary(population: Population, directories: list[str]) -> CareList:
     )
 
 
-def enabled_target_accounts(
-    user: UserRecord, accounts: list[AccountRecord], targets: set[str]
-) -> str:
-    """ "disabled, but still enabled in ad:ann.lee" for a disabled or removed person with
-    enabled accounts in push-target apps; "" otherwise. For a removed person, `accounts` are
-    best found with `still_linked_or_matching` (removal hands their accounts back)."""
-    if user.status not in ("DISABLED", "DELETED"):
-        return ""
-    live = sorted({_key(a) for a in accounts if a.app_id in targets and a.status == "ENABLED"})
-    if not live:
-        return ""
-    state = "removed" if user.status == "DELETED" else "disabled"
-    return f"{state}, but still enabled in {', '.join(live)}"
-
-
 def _keys_of_user(user: UserRecord) -> set[str]:
     return {norm_key(k) for k in [user.email, *user.emails, *user.employee_ids] if k}
 
@@ -103,52 +89,108 @@ def _keys_of_account(account: AccountRecord) -> set[str]:
     return {norm_key(k) for k in [account.email, *account.emails, *account.employee_ids] if k}
 
 
-def unowned_target_index(
-    population: Population, targets: set[str]
-) -> dict[str, list[AccountRecord]]:
-    """Enabled accounts of push-target apps that nobody owns, by email and employee id: a
-    removed person's accounts are handed back by the ownership stage, and are found again
-    through the identifiers the person last had."""
-    index: dict[str, list[AccountRecord]] = {}
-    for account in population.accounts:
-        if account.owner_id is None and account.app_id in targets and account.status == "ENABLED":
-            for key in _keys_of_account(account):
-                index.setdefault(key, []).append(account)
-    return index
+class Leavers:
+    """Who left by the primary directory's word, and what they can still sign in to.
 
+    A leaver is a person who is disabled or removed, or whose primary-directory record is
+    disabled or gone (linked to them, or, when the directory's filter leaves such records out,
+    carrying one of their emails or employee ids) while no enabled one is left; and a
+    primary-directory record of someone who left that no person stands for. What they can
+    still sign in to: their enabled accounts in every app but the primary directory (a removed
+    person's accounts are handed back by the ownership stage: they are found again through
+    the identifiers the person last had)."""
 
-def still_linked_or_matching(
-    user: UserRecord,
-    population: Population,
-    index: dict[str, list[AccountRecord]],
-) -> list[AccountRecord]:
-    """The person's accounts, and for a removed person also the unowned target accounts that
-    carry one of their emails or employee ids."""
-    accounts = population.accounts_of(user.id)
-    if user.status == "DELETED":
-        found = {id(a): a for a in accounts}
-        for key in _keys_of_user(user):
+    def __init__(self, population: Population, directories: list[str]) -> None:
+        self.population = population
+        self.primary = directories[0] if directories else ""
+        self._unowned: dict[str, list[AccountRecord]] = {}  # key -> enabled unowned accounts
+        self._left: dict[str, list[AccountRecord]] = {}  # key -> primary records of leavers
+        for account in population.accounts:
+            if account.owner_id is not None:
+                continue
+            if account.app_id == self.primary:
+                if account.status in ("DISABLED", "DELETED"):
+                    for key in _keys_of_account(account):
+                        self._left.setdefault(key, []).append(account)
+            elif account.status == "ENABLED":
+                for key in _keys_of_account(account):
+                    self._unowned.setdefault(key, []).append(account)
+
+    def _matching(
+        self, index: dict[str, list[AccountRecord]], keys: set[str]
+    ) -> list[AccountRecord]:
+        found: dict[int, AccountRecord] = {}
+        for key in keys:
             for account in index.get(key, ()):
-                found.setdefault(id(account), account)
-        accounts = list(found.values())
-    return accounts
+                found.setdefault(account.id, account)
+        return list(found.values())
 
+    def why_left(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
+        """ "disabled", "removed", "disabled in hr (hr:E10019)", "" for someone who did not
+        leave."""
+        if user.status == "DISABLED":
+            return "disabled"
+        if user.status == "DELETED":
+            return "removed"
+        if not self.primary:
+            return ""
+        mine = [a for a in accounts if a.app_id == self.primary]
+        if any(a.status == "ENABLED" for a in mine):
+            return ""
+        gone = [a for a in mine if a.status in ("DISABLED", "DELETED")]
+        gone += self._matching(self._left, _keys_of_user(user)) if not mine else []
+        if not gone:
+            return ""
+        states = sorted({"gone from" if a.status == "DELETED" else "disabled in" for a in gone})
+        return f"{' and '.join(states)} {self.primary} ({', '.join(sorted(map(_key, gone)))})"
 
-def disabled_with_enabled_accounts(population: Population, targets: set[str]) -> CareList:
-    index = unowned_target_index(population, targets)
-    items = []
-    for user in population.users:
-        if user.status not in ("DISABLED", "DELETED"):
-            continue
-        flag = enabled_target_accounts(
-            user, still_linked_or_matching(user, population, index), targets
+    def still_enabled(self, user: UserRecord, accounts: list[AccountRecord]) -> list[str]:
+        if user.status == "DELETED":
+            accounts = [*accounts, *self._matching(self._unowned, _keys_of_user(user))]
+        return sorted(
+            {_key(a) for a in accounts if a.app_id != self.primary and a.status == "ENABLED"}
         )
-        if flag:
-            items.append(f"{person_label(user)}: {flag}")
+
+    def flag(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
+        """ "disabled in hr (hr:E10019), but still enabled in ad:priya.shah, …" or "" """
+        why = self.why_left(user, accounts)
+        if not why:
+            return ""
+        live = self.still_enabled(user, accounts)
+        return f"{why}, but still enabled in {', '.join(live)}" if live else ""
+
+    def items(self) -> list[str]:
+        items = []
+        claimed: set[int] = set()  # primary records of leavers a person stands for
+        for user in self.population.users:
+            accounts = self.population.accounts_of(user.id)
+            flag = self.flag(user, accounts)
+            if flag:
+                items.append(f"{person_label(user)}: {flag}")
+            claimed.update(a.id for a in self._matching(self._left, _keys_of_user(user)))
+        for records in self._left.values():
+            for record in records:
+                if record.id in claimed:
+                    continue
+                claimed.add(record.id)
+                live = sorted(
+                    {_key(a) for a in self._matching(self._unowned, _keys_of_account(record))}
+                )
+                if live:
+                    state = "gone from" if record.status == "DELETED" else "disabled in"
+                    name = record.email or record.display_name or record.external_id
+                    items.append(
+                        f"{name} ({_key(record)}, no person): {state} {self.primary}, but "
+                        f"still enabled in {', '.join(live)}"
+                    )
+        return items
+
+
+def leavers_still_enabled(population: Population, directories: list[str]) -> CareList:
     return _bounded(
-        "disabled_with_enabled_accounts",
-        "People disabled or removed whose accounts in push-target apps are still enabled",
-        items,
+        "leavers_still_enabled",
+        "Leavers who can still sign in",
+        Leavers(population, directories).items(),
     )
 
 
@@ -207,7 +249,7 @@ def directory_order(config: RosterConfig) -> list[str]:
 def care_lists(population: Population, config: RosterConfig) -> list[CareList]:
     return [
         lost_primary(population, directory_order(config)),
-        disabled_with_enabled_accounts(population, push_targets(config)),
+        leavers_still_enabled(population, directory_order(config)),
         manager_cycles(population),
     ]
 

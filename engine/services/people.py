@@ -12,14 +12,7 @@ from sqlmodel import col
 
 from engine.errors import NotFound
 from engine.records import UserRecord
-from engine.services.care import (
-    directory_order,
-    enabled_target_accounts,
-    lost_primary_flag,
-    push_targets,
-    still_linked_or_matching,
-    unowned_target_index,
-)
+from engine.services.care import Leavers, directory_order, lost_primary_flag
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
@@ -237,20 +230,12 @@ class PeopleService:
         ]
         config = self.ctx.config()
         mine = population.accounts_of(user_id)
-        targets = push_targets(config)
+        directories = directory_order(config)
         flags = [
             flag
             for flag in (
-                lost_primary_flag(user, mine, directory_order(config)),
-                enabled_target_accounts(
-                    user,
-                    still_linked_or_matching(
-                        user, population, unowned_target_index(population, targets)
-                    )
-                    if user.status == "DELETED"
-                    else mine,
-                    targets,
-                ),
+                lost_primary_flag(user, mine, directories),
+                Leavers(population, directories).flag(user, mine),
             )
             if flag
         ]

@@ -122,7 +122,11 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
     code, out, _ = cli("people", "show", "john.bjork@example.com", "--json", "--db", db)
     assert code == 0
     person = json.loads(out)
-    assert person["flags"] == ["lost their hr record (hr:E10003); kept by idp"]
+    assert person["flags"] == [
+        "lost their hr record (hr:E10003); kept by idp",
+        "gone from hr (hr:E10003), but still enabled in ad:john.bjork, badge:BDG-00003, "
+        "idp:00uRss3gcNUqwTfg8j9C, slack:U08KB38GZHU",
+    ]
     assert {a["name"]: a["value"] for a in person["attributes"]}["cost_center"] == "CC-2200"
     code, out, _ = cli("people", "show", "john.bjork@example.com", "--db", db)
     assert "! lost their hr record (hr:E10003); kept by idp" in out
@@ -244,8 +248,11 @@ def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) 
     assert cli("sync", "--db", db)[0] == 0
     code, out, _ = cli("status", "--json", "--db", db)
     care = {c["key"]: c for c in json.loads(out)["care"]}
-    leavers = care["disabled_with_enabled_accounts"]
-    expected = "removed, but still enabled in ad:priya.shah, entra:priya.shah@example.com"
+    leavers = care["leavers_still_enabled"]
+    expected = (
+        "removed, but still enabled in ad:priya.shah, badge:BDG-00019, "
+        "entra:priya.shah@example.com, slack:U076ADP4VGE"
+    )
     assert f"priya.shah@example.com: {expected}" in leavers["items"]
     code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
     assert json.loads(out)["flags"] == [expected]
@@ -306,3 +313,40 @@ def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_pat
         "    ad:elodie.taylor: elodie.taylor@example.com → nobody",
     ]
     assert demo.account_by_key("hr:E10011").owner_id is not None
+
+
+def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
+    demo: Services, tmp_path: Path
+) -> None:
+    """HR terminates Priya; Okta still has her active, so she stays a person, ENABLED: she is
+    a leaver who can still sign in everywhere, which must show (hostile review H1). A leaver
+    whose HR record no person stands for is listed by that record."""
+
+    def leave(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account.get("email") == "priya.shah@example.com":
+                account["status"] = "DISABLED"
+                account["profile"]["employment_status"] = "TERMINATED"
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", leave)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    assert demo.user_by_email("priya.shah@example.com").status == "ENABLED"
+    expected = (
+        "disabled in hr (hr:E10019), but still enabled in ad:priya.shah, badge:BDG-00019, "
+        "entra:priya.shah@example.com, idp:00u8KxGbsVdhw4GiosHq, slack:U076ADP4VGE"
+    )
+    code, out, _ = cli("status", "--json", "--db", db)
+    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    assert leavers["items"][0] == f"priya.shah@example.com: {expected}"
+    # the demo's HR leavers that never became people, with AD accounts nobody closed
+    assert (
+        "oliver.grant@example.com (hr:E10018, no person): disabled in hr, but still enabled in "
+        "ad:oliver.grant, entra:oliver.grant@example.com, slack:U0RP8Q9MSJN" in leavers["items"]
+    )
+    assert leavers["total"] > len(leavers["items"]) == 10
+    code, out, _ = cli("status", "--db", db)
+    assert f"Leavers who can still sign in: {leavers['total']}" in out
+    assert f"  priya.shah@example.com: {expected}" in out
+    code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
+    assert json.loads(out)["flags"] == [expected]
