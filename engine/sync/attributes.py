@@ -480,8 +480,20 @@ def _authority(
                 f"{holder_update} of {previous.source}, which set the value"
             )
     if source_key and source_key in candidates and candidates[source_key].outcome == "ignored":
-        candidates[source_key].outcome = "won"
-        candidates[source_key].reason = "set the current value"
+        holder = candidates[source_key]
+        if is_empty(holder.value) and not is_empty(value):
+            # the source that set the value holds nothing now (its account is gone, or it
+            # removed the value) yet the value stays: say so, never that "" won
+            holder.reason = (
+                f"set the current value earlier and holds none now; its removal did not "
+                f"clear it (delete score {by_key[source_key].score('delete')} < "
+                f"{holder_update})"
+                if by_key[source_key].score("delete") < holder_update
+                else "set the current value earlier and holds none now"
+            )
+        else:
+            holder.outcome = "won"
+            holder.reason = "set the current value"
     for source in attribute.sources:
         c = candidates[source.key]
         if c.outcome != "ignored":

@@ -350,3 +350,28 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     assert f"  priya.shah@example.com: {expected}" in out
     code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
     assert json.loads(out)["flags"] == [expected]
+
+
+def test_explain_agrees_with_a_value_its_vanished_source_no_longer_holds(
+    demo: Services, tmp_path: Path
+) -> None:
+    """John's HR record vanishes; department (authority mode) keeps "Product" because HR's
+    delete score (50) is below its update score (60). `explain` said HR's "" "won: set the
+    current value" (hostile review M9): no candidate may win with a value that is not it."""
+    rewrite_yaml(
+        tmp_path / "r-demo" / "apps" / "hr.yaml",
+        lambda data: data.update(accounts=[a for a in data["accounts"] if a["id"] != "E10003"]),
+    )
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    for _ in range(2):  # the run that saw the removal, and every later look
+        code, out, _ = cli("explain", "john.bjork@example.com", "department", "--json", "--db", db)
+        assert code == 0
+        why = json.loads(out)
+        assert why["value"] == "Product"
+        won = [c for c in why["candidates"] if c["outcome"] == "won"]
+        assert all(c["value"] == why["value"] for c in won), won
+        hr = next(c for c in why["candidates"] if c["source"] == "hr:profile.department")
+        assert hr["value"] == "" and "holds none now" in hr["reason"]
+        assert "delete score 50 < 60" in hr["reason"]
+        assert cli("sync", "--db", db)[0] == 0
