@@ -21,6 +21,7 @@ import yaml
 from engine.config.model import (
     DEFAULT_STRATEGY,
     App,
+    AppDeletionThreshold,
     Attribute,
     CelSettings,
     Directory,
@@ -120,11 +121,13 @@ def _sorted_map(value: Any) -> Any:
 
 def settings_data(settings: Settings) -> dict[str, Any]:
     threshold = settings.deletion_threshold
-    data: dict[str, Any] = {
-        "deletion_threshold": _flow(
-            {"max_objects": threshold.max_objects, "max_percent": threshold.max_percent}
-        )
+    limits: dict[str, Any] = {
+        "max_objects": threshold.max_objects,
+        "max_percent": threshold.max_percent,
     }
+    if threshold.per_app != AppDeletionThreshold():  # only when changed, so old exports stay
+        limits["per_app"] = _flow(threshold.per_app.model_dump())
+    data: dict[str, Any] = {"deletion_threshold": _flow(limits)}
     if settings.access_requests:
         data["access_requests"] = settings.access_requests
     if settings.cel != CelSettings():  # the budgets only when changed, so old exports stay
@@ -164,6 +167,8 @@ def app_data(app: App) -> dict[str, Any]:
         if ownership.rules:
             owned["rules"] = [match_rule_data(rule) for rule in ownership.rules]
         data["ownership"] = _flow(owned)
+    if app.deletion_threshold is not None:
+        data["deletion_threshold"] = _flow(app.deletion_threshold.model_dump())
     if app.provisioning is not None:
         fields = app.provisioning.fields
         data["provisioning"] = {

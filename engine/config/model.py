@@ -90,6 +90,9 @@ DEFAULT_TARGETING: TargetingKind = "everyone"
 DEFAULT_MAX_OBJECTS = 500
 MAX_STORED_INT = 2**63 - 1
 DEFAULT_MAX_PERCENT = 20.0
+#: Per app: at most half of an app's accounts in one run, and always up to ten.
+DEFAULT_APP_MAX_PERCENT = 50.0
+DEFAULT_APP_MIN_OBJECTS = 10
 # CEL budgets (settings.cel), generous: a typical expression spends tens of units, reading a
 # long list of accounts with a comprehension a few thousand; ten million units is ~10 MB of
 # text built by one evaluation.
@@ -166,12 +169,23 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- settings
 
 
+class AppDeletionThreshold(_Model):
+    """One app may lose at most `max_percent` of its accounts in a run, or `min_objects`
+    whichever is more: an emptied or truncated export of a small app is a small share of the
+    whole store, and would pass the store-wide threshold."""
+
+    max_percent: float = Field(DEFAULT_APP_MAX_PERCENT, ge=0, le=100)
+    min_objects: int = Field(DEFAULT_APP_MIN_OBJECTS, ge=0, le=MAX_STORED_INT)
+
+
 class DeletionThreshold(_Model):
-    """A run that would remove or disable more than the smaller of these stops before applying."""
+    """A run that would remove or disable more than the smaller of these stops before applying;
+    `per_app` bounds each app's accounts too (an app's own `deletion_threshold` overrides it)."""
 
     # bounded so it fits the store's 64-bit integers (the audit keeps it too)
     max_objects: int = Field(DEFAULT_MAX_OBJECTS, ge=0, le=MAX_STORED_INT)
     max_percent: float = Field(DEFAULT_MAX_PERCENT, ge=0, le=100)
+    per_app: AppDeletionThreshold = Field(default_factory=AppDeletionThreshold)
 
 
 class CelSettings(_Model):
@@ -249,6 +263,9 @@ class App(_Model):
     settings: dict[str, Any] = Field(default_factory=dict)
     ownership: Ownership = Field(default_factory=Ownership)
     provisioning: Provisioning | None = None
+    # this app's own bound on accounts removed in one run (None: settings.deletion_threshold
+    # .per_app)
+    deletion_threshold: AppDeletionThreshold | None = None
 
     @property
     def title(self) -> str:

@@ -65,6 +65,7 @@ from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,
     DeletionKind,
+    accounts_per_app,
     check_threshold,
     deletions_of,
     population_sizes,
@@ -259,6 +260,7 @@ def _run_locked(
         state = load_state(session, attributes=False)
         state.stamps = stamps
         population = population_sizes(session)
+        per_app = accounts_per_app(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
         full = needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"
@@ -344,7 +346,13 @@ def _run_locked(
         population[DeletionKind.TARGET_VALUES] = sum(
             1 for (app, _), a in state.accounts.items() if app in targets and a.status != "DELETED"
         )
-        blocked = check_threshold(config.settings.deletion_threshold, population, result.removals)
+        blocked = check_threshold(
+            config.settings.deletion_threshold,
+            population,
+            result.removals,
+            per_app,
+            {app.id: app.deletion_threshold for app in apps if app.deletion_threshold},
+        )
         if not dry_run and expect_plan is not None and expect_plan != result.plan:
             result.status, result.error = "plan-changed", PLAN_CHANGED
         elif blocked and not allow_deletes:

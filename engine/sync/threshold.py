@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine.config.model import DeletionThreshold
+from engine.config.model import AppDeletionThreshold, DeletionThreshold
 from engine.store.models import Account, AttributeValue, Person
 from engine.sync.attributes import is_empty
 from engine.sync.state import PlannedChange
@@ -97,28 +97,73 @@ def population_sizes(session: Session) -> dict[DeletionKind, int]:
     }
 
 
+def accounts_per_app(session: Session) -> dict[str, int]:
+    """Each app's living accounts: what its own deletion bound is a share of."""
+    rows: list[tuple[str, int]] = session.execute(  # type: ignore[assignment]
+        select(col(Account.app_id), func.count())
+        .where(col(Account.status) != "DELETED")
+        .group_by(col(Account.app_id))
+    ).all()
+    return dict(rows)
+
+
+def app_limit(bound: AppDeletionThreshold, accounts: int) -> int:
+    """How many of an app's `accounts` one run may remove under `bound`."""
+    return max(bound.min_objects, int(accounts * bound.max_percent / 100))
+
+
 def check_threshold(
     settings: DeletionThreshold,
     population: dict[DeletionKind, int],
     deletions: dict[Deletion, list[str]],
+    per_app: dict[str, int] | None = None,
+    app_bounds: dict[str, AppDeletionThreshold] | None = None,
 ) -> str:
     """ "" when the removals are within the threshold, else the message that blocks the run.
 
     Each kind may remove at most the smaller of `max_objects` and `max_percent` of its
-    population."""
+    population; and each app (`per_app`: its living accounts) at most its own bound
+    (`app_bounds`, else `settings.per_app`) of its accounts."""
     max_objects, max_percent = settings.max_objects, settings.max_percent
     counts = dict.fromkeys(DeletionKind, 0)
+    by_app: dict[str, int] = {}
     for deletion, objects in deletions.items():
         counts[deletion.kind] += len(objects)
+        if deletion.kind is DeletionKind.ACCOUNTS:
+            for key in objects:
+                app_id = key.partition(":")[0]
+                by_app[app_id] = by_app.get(app_id, 0) + 1
     over = []
     for kind, count in counts.items():
         limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
         if count and count > limit:
             over.append(f"{count} {kind.value} (limit {limit})")
-    if not over:
+    apps_over = []
+    sizes = per_app if per_app is not None else {}
+    for app_id, count in sorted(by_app.items()) if per_app is not None else ():
+        bound = (app_bounds or {}).get(app_id) or settings.per_app
+        total = sizes.get(app_id, 0)
+        limit = app_limit(bound, total)
+        if count > limit:
+            apps_over.append(
+                f"{count} of {app_id}'s {total} accounts (limit {limit}: "
+                f"{bound.max_percent:g} % of the app, at least {bound.min_objects})"
+            )
+    if not over and not apps_over:
         return ""
+    parts = []
+    if over:
+        parts.append(
+            "The run would remove " + ", ".join(over) + " — more than the deletion threshold "
+            f"({max_objects} objects or {max_percent:g} %)."
+        )
+    if apps_over:
+        parts.append(
+            "The run would remove "
+            + ", ".join(apps_over)
+            + " — more than the app's deletion threshold (an emptied or cut export?)."
+        )
     return (
-        "The run would remove " + ", ".join(over) + " — more than the deletion threshold "
-        f"({max_objects} objects or {max_percent:g} %). Nothing was applied. Review the "
-        "deletions, then run again with --allow-deletes to apply them."
+        " ".join(parts) + " Nothing was applied. Review the deletions, then run again with "
+        "--allow-deletes to apply them."
     )

@@ -73,3 +73,95 @@ def test_no_threshold_settings_means_the_defaults() -> None:
         DeletionThreshold(), population, {Deletion(DeletionKind.USERS, "x"): ["a"] * 21}
     )
     assert "21 users (limit 20)" in message
+
+
+# --- per app (hostile review M8) -----------------------------------------------------------
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from console.cli import main  # noqa: E402
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+def _apps(demo: Any) -> Path:
+    from engine.store.repo import config_base_dir
+
+    with demo.db.session() as session:
+        base = config_base_dir(session)
+    assert base is not None
+    return base / "apps"
+
+
+def test_an_emptied_small_app_is_stopped_by_its_own_threshold(demo: Any) -> None:
+    """GitHub's export comes back empty: 107 accounts of 1,774 (6 %) pass the store-wide
+    threshold (20 %, 500), but are all of GitHub: the app's own bound stops the run."""
+    path = _apps(demo) / "github.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    total = len(data["accounts"])
+    data["accounts"], data["grants"] = [], []
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    db = str(demo.db.sqlite_path)
+    result = _cli("sync", "--db", db)
+    assert result.exit_code == 3, result.output
+    limit = total // 2
+    assert (
+        f"The run would remove {total} of github's {total} accounts (limit {limit}: 50 % of "
+        "the app, at least 10)" in result.output
+    )
+    assert "--allow-deletes" in result.output and "Nothing was applied" in result.output
+    assert demo.runs(limit=1)[0].status == "blocked-by-threshold"
+    # the admin meant it: allowed, applied
+    result = _cli("sync", "--allow-deletes", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert (
+        len(json.loads(result.stdout)["deletions"]["accounts: no longer listed by the app"])
+        == total
+    )
+
+
+def test_a_few_accounts_of_a_small_app_pass_and_an_apps_own_bound_counts(demo: Any) -> None:
+    path = _apps(demo) / "github.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    gone = {a["id"] for a in data["accounts"][:3]}
+    data["accounts"] = data["accounts"][3:]
+    data["grants"] = [g for g in data.get("grants", []) if g["account"] not in gone]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    db = str(demo.db.sqlite_path)
+    assert _cli("sync", "--dry-run", "--db", db).exit_code == 0  # 3 < 10: never blocked
+
+    # GitHub's own bound: nothing may go unannounced
+    config = demo.export_config()
+    document = yaml.safe_load(config)
+    github = next(a for a in document["apps"] if a["id"] == "github")
+    github["deletion_threshold"] = {"max_percent": 0, "min_objects": 0}
+    result = demo.import_config(
+        yaml.safe_dump(document, sort_keys=False), source="t.yaml", base_dir=_apps(demo).parent
+    )
+    assert result.applied
+    assert "deletion_threshold: {max_percent: 0, min_objects: 0}" in demo.export_config()
+    result = _cli("sync", "--db", db)
+    assert (
+        result.exit_code == 3 and "3 of github's" in result.output and "(limit 0:" in result.output
+    )
+
+
+def test_a_bad_per_app_threshold_is_a_located_error(demo: Any, tmp_path: Path) -> None:
+    document = yaml.safe_load(demo.export_config())
+    document["settings"]["deletion_threshold"]["per_app"] = {"max_percent": 150}
+    next(a for a in document["apps"] if a["id"] == "slack")["deletion_threshold"] = {
+        "min_objects": -1
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    result = _cli("config", "validate", str(path))
+    assert result.exit_code == 1, result.output
+    assert "settings.deletion_threshold.per_app.max_percent" in result.output
+    assert "apps[" in result.output and "deletion_threshold.min_objects" in result.output
