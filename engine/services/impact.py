@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from sqlalchemy import Result, select
@@ -217,6 +217,26 @@ class ValueChange:
 
 
 @dataclass(frozen=True)
+class PushChange:
+    """A value the next sync would write to a push target because of the link."""
+
+    account: str  # APP:EXTERNAL_ID
+    person: str
+    target: str
+    old: Any
+    new: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "person": self.person,
+            "target": self.target,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+@dataclass(frozen=True)
 class LinkImpact:
     """What linking (or unlinking) one account changes beyond that account, as the next sync
     would decide with the link in place: other accounts re-linked or unlinked, people created
@@ -229,10 +249,19 @@ class LinkImpact:
     people_created: list[str]
     people_removed: list[str]
     attributes: list[ValueChange]
+    # what the next sync would then write to the push targets for the people involved, beyond
+    # what it would write without the link
+    pushes: list[PushChange] = field(default_factory=list)
 
     @property
     def quiet(self) -> bool:
-        return not (self.relinked or self.people_created or self.people_removed or self.attributes)
+        return not (
+            self.relinked
+            or self.people_created
+            or self.people_removed
+            or self.attributes
+            or self.pushes
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -243,15 +272,21 @@ class LinkImpact:
             "people_created": self.people_created,
             "people_removed": self.people_removed,
             "attributes": [a.as_dict() for a in self.attributes],
+            "pushes": [p.as_dict() for p in self.pushes],
         }
 
     def lines(self) -> list[str]:
-        """How the CLI and the console's confirmation say it (data shown literally by them)."""
+        """How the CLI and the console's confirmation say it (data shown literally by them):
+        who is who first, then what would be written to other apps, then the values."""
         out = []
         for r in self.relinked:
             out.append(f"{r.account}: {r.before or 'nobody'} → {r.after or 'nobody'}")
         out += [f"person created: {p}" for p in self.people_created]
         out += [f"person removed: {p}" for p in self.people_removed]
+        out += [
+            f"push {p.account} ({p.person}) · {p.target}: {value_text(p.old)} → {value_text(p.new)}"
+            for p in self.pushes
+        ]
         out += [
             f"{a.person} · {a.attribute}: {value_text(a.old)} → {value_text(a.new)}"
             for a in self.attributes
@@ -316,7 +351,7 @@ def link_impact(
         relinked[:LINK_SAMPLES],
         impact.samples["people_created"],
         impact.samples["people_removed"],
-        _attribute_changes(ctx, config, before, after, sorted(involved)),
+        *_attribute_changes(ctx, config, before, after, sorted(involved)),
     )
 
 
@@ -326,16 +361,18 @@ def _attribute_changes(
     before: Outcome,
     after: Outcome,
     people: list[int],
-) -> list[ValueChange]:
+) -> tuple[list[ValueChange], list[PushChange]]:
+    """The attribute values of PEOPLE before and after, and what the push rules would then
+    write for them that they would not write without the link."""
     from engine.cel import CelEngine, CelLimits
     from engine.services.values import stored_attribute_states
-    from engine.sync.values import compute_attributes
+    from engine.sync.values import AttributeValues, compute_attributes
 
     names = [a.name for a in config.attributes]
     previous = stored_attribute_states(ctx, people)
     changes: list[ValueChange] = []
 
-    def computed(outcome: Outcome) -> dict[str, Any]:
+    def computed(outcome: Outcome) -> dict[str, AttributeValues]:
         users = [outcome.state.users[i] for i in people if i in outcome.state.users]
         users = [u for u in users if u.status != "DELETED"]
         population = outcome.state.population()
@@ -356,4 +393,57 @@ def _attribute_changes(
             a, b = old[name].value(user_id), new[name].value(user_id)
             if a != b:
                 changes.append(ValueChange(label, name, a, b))
-    return changes
+    without = _pushes(ctx, config, before, old, people)
+    pushes = [
+        change
+        for key, change in _pushes(ctx, config, after, new, people).items()
+        if without.get(key) != change
+    ]
+    return changes, pushes
+
+
+def _pushes(
+    ctx: ServiceContext,
+    config: RosterConfig,
+    outcome: Outcome,
+    values: dict[str, Any],
+    people: list[int],
+) -> dict[tuple[str, str], PushChange]:
+    """What the push rules would write for PEOPLE in OUTCOME with their attribute VALUES:
+    (account, target) -> the change."""
+    from dataclasses import replace
+
+    from engine.cel import CelEngine, CelLimits
+    from engine.store.models import App
+    from engine.sync.push import plan_push
+    from engine.sync.state import StageReport
+
+    if not config.push_rules or not people:
+        return {}
+    with ctx.db.session() as session:
+        apps = {row.id: row for row in session.scalars(select(App))}
+    state = outcome.state
+    # c1.* functions in mappings see everyone, as in a sync
+    cel = CelEngine(state.population(), limits=CelLimits.of(config.settings.cel))
+    saved_users, saved_changes = state.users, state.changes
+    # the people with the values the attributes stage would give them (copies: the outcome's
+    # records are shared with the cached population)
+    state.users = {
+        uid: replace(
+            user,
+            attributes={**user.attributes, **{name: v.value(uid) for name, v in values.items()}},
+        )
+        for uid, user in saved_users.items()
+        if uid in people
+    }
+    state.changes = []
+    try:
+        items = plan_push(state, config, apps, cel, StageReport("push"), people=set(people))
+    finally:
+        state.users, state.changes = saved_users, saved_changes
+    return {
+        (item.account_key, target): PushChange(item.account_key, item.user_label, target, o, n)
+        for item in items
+        if not item.error
+        for target, (o, n) in item.changes.items()
+    }

@@ -151,12 +151,13 @@ def plan_push(
     without_account: list[str] | None = None,
     targeted: set[int] | None = None,
     every: list[PushItem] | None = None,
+    people: set[int] | None = None,
 ) -> list[PushItem]:
     """Every enabled rule's differences, journalled in the state. Items with an `error` are
     people the target's schema (or an expression) refuses: recorded, never sent. People who
     are targeted but have no account in the app are appended to `without_account`; every
     targeted person's id is added to `targeted`, and every planned item, up to date or not,
-    to `every`."""
+    to `every`. `people`: only these people (what a link would push for them)."""
     items: list[PushItem] = []
     owned = state.accounts_by_owner()
     for rule in config.push_rules:
@@ -179,7 +180,7 @@ def plan_push(
             except CelCompileError as exc:
                 raise InvalidInput(f"push rule {name!r}: targeting: {exc.problem}") from exc
         for user in state.users.values():
-            if user.status == "DELETED":
+            if user.status == "DELETED" or (people is not None and user.id not in people):
                 continue
             accounts = owned.get(user.id, [])
             try:

@@ -375,3 +375,31 @@ def test_explain_agrees_with_a_value_its_vanished_source_no_longer_holds(
         assert hr["value"] == "" and "holds none now" in hr["reason"]
         assert "delete score 50 < 60" in hr["reason"]
         assert cli("sync", "--db", db)[0] == 0
+
+
+def test_a_link_preview_lists_the_pushes_it_causes(demo: Services, tmp_path: Path) -> None:
+    """Linking John's HR record to Ann gives her John's department and title, which the push
+    rules then write to her AD and Entra accounts: the preview says so before anything is
+    saved (hostile review M5)."""
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli(
+        "link", "hr:E10003", "ann.lee@example.com", "--dry-run", "--json", "--db", db
+    )
+    assert code == 0
+    pushes = {(p["account"], p["target"]): (p["old"], p["new"]) for p in json.loads(out)["pushes"]}
+    assert pushes[("ad:ann.lee", "title")] == ("IT Operations Manager", "Head of Product")
+    assert pushes[("ad:ann.lee", "department")] == ("IT", "Product")
+    assert pushes[("entra:ann.lee@example.com", "jobTitle")] == (
+        "IT Operations Manager",
+        "Head of Product",
+    )
+    assert not any(account.startswith("ad:john") for account, _ in pushes)  # not targeted then
+    code, out, _ = cli("link", "hr:E10003", "ann.lee@example.com", "--dry-run", "--db", db)
+    assert (
+        "    push ad:ann.lee (ann.lee@example.com) · title: IT Operations Manager → Head of Product"
+        in out
+    )
+    assert owners(demo, "ann.lee@example.com") == owners(demo, "ann.lee@example.com")
+    assert (
+        demo.account_by_key("hr:E10003").owner_id == demo.user_by_email("john.bjork@example.com").id
+    )  # nothing was saved

@@ -159,3 +159,29 @@ async def test_the_link_confirmation_shows_what_else_changes(services: Any) -> N
         await pilot.press("escape")
         await settle(pilot)
     assert services.account_by_key(idp).link_kind != "manual"
+
+
+async def test_the_link_confirmation_lists_the_pushes(services: Any) -> None:
+    from textual.widgets import Input
+
+    from screens.modals.confirm import ConfirmModal
+
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(120, 50)) as pilot:
+        await settle(pilot)
+        await open_person(pilot, "ann lee")
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = "hr:E10003"
+        await pilot.press("enter")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        message = str(confirm.message)
+        assert (
+            "push ad:ann.lee (ann.lee@example.com) · title: IT Operations Manager → Head of "
+            "Product" in message
+        )
+        await pilot.press("escape")
+        await settle(pilot)
+    assert services.account_by_key("hr:E10003").link_kind != "manual"
