@@ -474,7 +474,7 @@ class UsersScreen(RosterScreen):
             if key:
                 self.check_link(key)
 
-        self.app.push_screen(LinkAccountModal(self.person_name()), chosen)
+        self.app.push_screen(LinkAccountModal(self.person_name(), self.services), chosen)
 
     @work(
         thread=True,

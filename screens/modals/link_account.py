@@ -1,8 +1,9 @@
-"""Ask which account to link to a person: APP:EXTERNAL_ID, checked as it is typed."""
+"""Ask which account to link to a person: APP:EXTERNAL_ID typed, or chosen from a searchable
+list of the accounts (↓ or ctrl+o opens it)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -12,8 +13,12 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from engine.records import AccountRecord
 from screens.text import safe
 from screens.widgets.text_input import TextInput
+
+if TYPE_CHECKING:
+    from engine.services import RecordRef, Services
 
 
 class LinkAccountModal(ModalScreen["str | None"]):
@@ -38,11 +43,13 @@ class LinkAccountModal(ModalScreen["str | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without linking anything"),
+        Binding("down,ctrl+o", "choose", "Choose from a list", tooltip="Search the accounts"),
     ]
 
-    def __init__(self, person: str) -> None:
+    def __init__(self, person: str, services: Services | None = None) -> None:
         super().__init__()
         self.person = person
+        self.services = services  # None: no list to choose from (the key is typed)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -55,7 +62,13 @@ class LinkAccountModal(ModalScreen["str | None"]):
             )
             yield TextInput(placeholder="app:external_id", id="link-key")
             yield Static("", classes="link--error", id="link-error")
-            yield Static("enter continues, esc cancels", classes="link--hint")
+            yield Static(
+                "enter continues, ↓ or ctrl+o chooses from the accounts, esc cancels"
+                if self.services is not None
+                else "enter continues, esc cancels",
+                classes="link--hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#link-key", Input).focus()
@@ -72,6 +85,26 @@ class LinkAccountModal(ModalScreen["str | None"]):
             )
             return
         self.dismiss(f"{app.strip()}:{external_id.strip()}")
+
+    def action_choose(self) -> None:
+        if self.services is None:
+            return
+        from screens.modals.record_picker import RecordPicker
+
+        services = self.services
+
+        def chosen(ref: RecordRef | None) -> None:
+            if ref is None:
+                return
+            account = services.record(ref)
+            if not isinstance(account, AccountRecord):
+                return
+            field = self.query_one("#link-key", Input)
+            field.value = f"{account.app_id}:{account.external_id}"
+            field.focus()
+            self.query_one("#link-error", Static).update("")
+
+        self.app.push_screen(RecordPicker(services, "account"), chosen)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -329,3 +329,35 @@ async def test_a_huge_name_takes_one_row_of_the_results(services: Any) -> None:
         prompts = [str(results.get_option_at_index(i).prompt) for i in range(results.option_count)]
         huge_rows = [prompt for prompt in prompts if prompt.startswith("Amara NNN")]
         assert len(huge_rows) == 1 and len(huge_rows[0]) <= 200 and huge_rows[0].endswith("…")
+
+
+async def test_the_link_dialog_chooses_the_account_from_a_list(services: Any) -> None:
+    """Nobody remembers `slack:U076ADP4VGE`: ↓ in the link dialog searches the accounts and
+    fills the key in."""
+    from screens.modals.record_picker import RecordPicker
+
+    slack = next(a for a in services.population().accounts if a.app_id == "slack")
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_person(pilot, "amara jones")
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LinkAccountModal)
+        assert "↓ or ctrl+o chooses from the accounts" in shown(
+            app.screen.query_one(".link--hint", Static)
+        )
+        await pilot.press("down")
+        await settle(pilot)
+        assert isinstance(app.screen, RecordPicker)
+        await pilot.press(*slack.external_id)
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, LinkAccountModal)
+        assert modal.query_one(Input).value == f"slack:{slack.external_id}"
+        await pilot.press("enter")  # on to the confirmation, as if typed
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal)
+        assert f"slack:{slack.external_id}" in str(app.screen.message)
