@@ -54,6 +54,7 @@ from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
     AccessRequestItem,
     Creation,
+    Satisfied,
     create,
     load_requests,
     plan_provisioning,
@@ -332,7 +333,10 @@ def _run_locked(
         with db.session() as session:
             requests = load_requests(session, config, base_dir, reports[5])
         with cel.stage_budget("provision"):
-            creations = plan_provisioning(state, config, app_rows, cel, requests, reports[5])
+            satisfied: list[Satisfied] = []
+            creations = plan_provisioning(
+                state, config, app_rows, cel, requests, reports[5], satisfied
+            )
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
@@ -371,7 +375,15 @@ def _run_locked(
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
-                db, state, run_id, creations, requests, apps, base_dir, reports[5], step, committed
+                db,
+                state,
+                run_id,
+                (creations, satisfied, requests),
+                apps,
+                base_dir,
+                reports[5],
+                step,
+                committed,
             )
             if _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes):
                 settled = None  # a value moved after the push: the next run pushes it
@@ -562,8 +574,7 @@ def _provision(
     db: Database,
     state: WorkState,
     run_id: int,
-    creations: list[Creation],
-    requests: list[AccessRequestItem],
+    work: tuple[list[Creation], list[Satisfied], list[AccessRequestItem]],
     apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
@@ -573,6 +584,7 @@ def _provision(
     """Create the planned accounts (after the store is committed) and link each one at once;
     the access requests are imported into the store and the served ones marked fulfilled."""
     step("provision", 5)
+    creations, satisfied, requests = work
     by_id = {app.id: app for app in apps}
     connectors = {
         app_id: make_connector(connector_spec(by_id[app_id], base_dir))
@@ -582,6 +594,10 @@ def _provision(
     # made: a kill in between leaves a trace the next sync settles (engine/sync/recovery.py)
     with db.session() as session, session.begin():
         writer.write_access_requests(session, requests)
+        for answered in satisfied:  # an account the person already has answers it
+            writer.fulfil_requests(
+                session, run_id, [answered.request_id], answered.account, answered.user_id
+            )
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )

@@ -11,7 +11,7 @@ connector's refusal is reported for that person while the others go on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,28 @@ class Creation:
     # the request is not fulfilled by the account alone (reported).
     entitlement: str = ""
     granted: bool = True
+    # further requests of the same person for the same app, answered by the same account:
+    # (request id, entitlement, granted with the account)
+    also: list[tuple[str, str, bool]] = field(default_factory=list)
 
     @property
     def groups(self) -> list[str]:
         return [str(g) for g in self.values.get("groups") or []]
+
+    def fulfils(self) -> list[str]:
+        """The requests the created account fulfils (those whose entitlement it carries)."""
+        first = [self.request_id] if self.granted else []
+        return first + [request_id for request_id, _, granted in self.also if granted]
+
+
+@dataclass(frozen=True)
+class Satisfied:
+    """An approved request whose person already has a live account in the app that carries
+    what was asked: fulfilled by that account, nothing to create."""
+
+    request_id: str
+    account: str  # APP:EXTERNAL_ID
+    user_id: int
 
 
 def planned_creation_id(creation: Creation) -> str:
@@ -171,7 +189,12 @@ def plan_provisioning(
     cel: CelEngine,
     requests: list[AccessRequestItem],
     report: StageReport,
+    satisfied: list[Satisfied] | None = None,
 ) -> list[Creation]:
+    """The accounts to create for the approved requests. A request whose person already has
+    a live account in the app is answered by it (`satisfied`) when it asks for no entitlement
+    or one the account has; else it stays open, and the admin is told to grant it in the app.
+    Several requests of one person for one app are answered by one account."""
     creations: list[Creation] = []
     proactive = {
         app.id: dict(app.provisioning.fields)
@@ -185,7 +208,7 @@ def plan_provisioning(
         for email in [user.email, *user.emails]:
             if email and user.status != "DELETED":
                 by_email.setdefault(email.casefold(), user)
-    planned: set[tuple[str, int]] = set()
+    planned: dict[tuple[str, int], Creation] = {}
     owned = state.accounts_by_owner()
     for request in requests:
         app_id = request.app_id
@@ -200,11 +223,14 @@ def plan_provisioning(
             )
             continue
         user = person
-        has_account = any(
-            a.app_id == app_id and a.status != "DELETED" for a in owned.get(user.id, ())
-        )
-        if has_account or (app_id, user.id) in planned:
-            report.bump("already_provisioned")
+        label = state.user_label(user)
+        live = [a for a in owned.get(user.id, ()) if a.app_id == app_id and a.status != "DELETED"]
+        if live:
+            _answer_with_existing(state, request, live[0], label, report, satisfied)
+            continue
+        earlier = planned.get((app_id, user.id))
+        if earlier is not None:
+            _answer_with_planned(earlier, request, app_rows.get(app_id), label, report)
             continue
         entitlement = {
             "id": request.entitlement,
@@ -215,7 +241,6 @@ def plan_provisioning(
         plan = plan_account(
             cel, app_rows.get(app_id), proactive[app_id], user, entitlement, app_id=app_id
         )
-        label = state.user_label(user)
         if not plan.ok:
             report.bump("invalid")
             report.problems.append(
@@ -223,14 +248,12 @@ def plan_provisioning(
                 + "; ".join(plan.reasons())
             )
             continue
-        planned.add((app_id, user.id))
         values = plan.values()
         granted = True
         if request.entitlement:
             # the requested entitlement is granted with the account: the creation schema's
             # `groups` field is every connector's way to grant at creation
-            schema = getattr(app_rows.get(app_id), "creation_schema", None) or []
-            if any(field.get("key") == "groups" for field in schema):
+            if _can_grant_on_creation(app_rows.get(app_id)):
                 groups = [str(g) for g in values.get("groups") or []]
                 values = {**values, "groups": list(dict.fromkeys([*groups, request.entitlement]))}
             else:
@@ -244,6 +267,7 @@ def plan_provisioning(
         creations.append(
             Creation(app_id, user, label, request_id, values, request.entitlement, granted)
         )
+        planned[(app_id, user.id)] = creations[-1]
         report.bump("to_create")
         state.journal(
             STAGE,
@@ -255,6 +279,70 @@ def plan_provisioning(
             f"approved access request {request_id}",
         )
     return creations
+
+
+def _can_grant_on_creation(app_row: Any) -> bool:
+    schema = getattr(app_row, "creation_schema", None) or []
+    return any(field.get("key") == "groups" for field in schema)
+
+
+def _answer_with_existing(
+    state: WorkState,
+    request: AccessRequestItem,
+    account: Any,
+    label: str,
+    report: StageReport,
+    satisfied: list[Satisfied] | None,
+) -> None:
+    key = f"{account.app_id}:{account.external_id}"
+    if request.entitlement and request.entitlement not in account.entitlements:
+        report.bump("entitlements_not_granted")
+        report.problems.append(
+            f"{request.app_id} for {label} (request {request.request_id}): {label} already "
+            f"has {key}, without {request.entitlement!r}; grant it in the app — the request "
+            "is fulfilled when the app lists the grant"
+        )
+        return
+    report.bump("fulfilled_by_existing_account")
+    granted = f", which has {request.entitlement}" if request.entitlement else ""
+    state.journal(
+        STAGE,
+        "access_request",
+        request.request_id,
+        "status",
+        request.status,
+        "FULFILLED",
+        f"{label} already has {key}{granted}: nothing to create",
+    )
+    if satisfied is not None:
+        satisfied.append(Satisfied(request.request_id, key, account.owner_id or 0))
+
+
+def _answer_with_planned(
+    creation: Creation,
+    request: AccessRequestItem,
+    app_row: Any,
+    label: str,
+    report: StageReport,
+) -> None:
+    """A second request of the same person for the same app: the account planned for the
+    first answers it, with its entitlement added to the groups granted at creation."""
+    report.bump("requests_answered_together")
+    ent = request.entitlement
+    granted = True
+    if ent and ent not in creation.groups:
+        if _can_grant_on_creation(app_row):
+            creation.values = {**creation.values, "groups": [*creation.groups, ent]}
+        else:
+            granted = False
+            report.bump("entitlements_not_granted")
+            report.problems.append(
+                f"{request.app_id} for {label} (request {request.request_id}): the account "
+                f"created for request {creation.request_id} answers it, but "
+                f"{request.app_id} has no groups field to grant {ent!r} with it; grant it in "
+                "the app — the request stays open"
+            )
+    creation.also.append((request.request_id, ent, granted))
 
 
 def create(

@@ -605,17 +605,7 @@ def write_provisioned(
                 "",
                 None,
                 creation.values,
-                f"created for {creation.user_label} "
-                + (
-                    f"(approved access request {creation.request_id}) and linked"
-                    if creation.request_id
-                    else "(asked for by an admin) and linked"
-                )
-                + (
-                    f"; granted {creation.entitlement}"
-                    if creation.entitlement and creation.granted
-                    else ""
-                ),
+                _created_reason(creation),
             )
         )
     insert_rows(
@@ -629,19 +619,53 @@ def write_provisioned(
     _write_new_grants(session, state, created)
     journal(session, run_id, changes, True)
     for creation, listed in created:  # the access requests they answer are fulfilled
-        if not creation.granted:
-            continue
-        session.execute(
-            update(AccessRequest)
-            .where(col(AccessRequest.request_id) == creation.request_id)
-            .values(
-                status="FULFILLED",
-                fulfilled_run_id=run_id,
-                fulfilled_at=now,
-                account=f"{creation.app_id}:{listed.external_id}",
-                user_id=creation.user.id,
-            )
+        account_key = f"{creation.app_id}:{listed.external_id}"
+        fulfil_requests(session, run_id, creation.fulfils(), account_key, creation.user.id, now)
+
+
+def fulfil_requests(
+    session: Session,
+    run_id: int,
+    request_ids: list[str],
+    account: str,
+    user_id: int | None,
+    now: Any = None,
+) -> None:
+    """Mark access requests FULFILLED by ACCOUNT (created for them, or already there)."""
+    if not request_ids:
+        return
+    session.execute(
+        update(AccessRequest)
+        .where(col(AccessRequest.request_id).in_(request_ids))
+        .values(
+            status="FULFILLED",
+            fulfilled_run_id=run_id,
+            fulfilled_at=now or utcnow(),
+            account=account,
+            user_id=user_id or None,
         )
+    )
+
+
+def _created_reason(creation: Any) -> str:
+    """ "created for ann@x (approved access request REQ-1) and linked; granted lic-e5" """
+    ids = [creation.request_id, *(r for r, _, _ in getattr(creation, "also", []))]
+    granted = [
+        e
+        for e in [
+            creation.entitlement if creation.granted else "",
+            *(e for _, e, ok in getattr(creation, "also", []) if ok),
+        ]
+        if e
+    ]
+    asked = (
+        f"(approved access request{'s' if len(ids) > 1 else ''} {', '.join(ids)}) and linked"
+        if creation.request_id
+        else "(asked for by an admin) and linked"
+    )
+    return f"created for {creation.user_label} {asked}" + (
+        f"; granted {', '.join(dict.fromkeys(granted))}" if granted else ""
+    )
 
 
 def _write_new_grants(session: Session, state: WorkState, created: list[tuple[Any, Any]]) -> None:

@@ -238,3 +238,78 @@ def test_a_dry_run_stores_no_request_and_an_approval_in_the_file_is_served(tmp_p
     assert (row.status, row.fulfilled_run_id) == ("FULFILLED", result.run_id)
     stored = _stored_requests(services)
     assert {r for r in stored if stored[r].status == "FULFILLED"} == {*approved, waiting["id"]}
+
+
+def _requests_file(folder: Path) -> Path:
+    return folder / "apps" / "access_requests.yaml"
+
+
+def _add_requests(folder: Path, *requests: dict[str, str]) -> None:
+    path = _requests_file(folder)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["requests"] += [{"status": "APPROVED", "app": "entra", **r} for r in requests]
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def test_a_request_the_person_already_has_is_closed_or_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    """A request from someone who already has the account was counted 'already provisioned'
+    at every sync and never closed: it is fulfilled by that account when it carries what was
+    asked; when it lacks the entitlement, the run says to grant it in the app."""
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    folder = demo_folder_for(services.db)
+    entra = {a.owner_id: a for a in services.population().accounts if a.app_id == "entra"}
+    ann = services.user_by_email("ann.lee@example.com")
+    assert ann.id in entra
+    has = entra[ann.id].entitlements[0]
+    _add_requests(
+        folder,
+        {"id": "REQ-HAS", "user_email": "ann.lee@example.com", "entitlement": has},
+        {"id": "REQ-PLAIN", "user_email": "ann.lee@example.com", "entitlement": ""},
+        {"id": "REQ-LACKS", "user_email": "ann.lee@example.com", "entitlement": "grp-nope"},
+    )
+    result = services.sync()
+    assert result.status == "applied", result.error
+    stored = _stored_requests(services)
+    key = f"entra:{entra[ann.id].external_id}"
+    for request_id in ("REQ-HAS", "REQ-PLAIN"):
+        assert (stored[request_id].status, stored[request_id].account) == ("FULFILLED", key)
+    assert stored["REQ-LACKS"].status == "APPROVED"
+    provision = next(s for s in result.stages if s.name == "provision")
+    assert provision.counts["fulfilled_by_existing_account"] == 2
+    assert any(
+        "REQ-LACKS" in p and "without 'grp-nope'; grant it in the app" in p
+        for p in provision.problems
+    )
+    again = services.sync()
+    assert (
+        "fulfilled_by_existing_account"
+        not in next(s for s in again.stages if s.name == "provision").counts
+    )
+
+
+def test_two_requests_of_one_person_get_one_account_with_both_entitlements(
+    tmp_path: Path,
+) -> None:
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    folder = demo_folder_for(services.db)
+    owners = {a.owner_id for a in services.population().accounts if a.app_id == "entra"}
+    person = next(
+        u for u in services.population().users if u.id not in owners and u.status == "ENABLED"
+    )
+    _add_requests(
+        folder,
+        {"id": "REQ-A", "user_email": person.email, "entitlement": "grp-engineering"},
+        {"id": "REQ-B", "user_email": person.email, "entitlement": "grp-product"},
+    )
+    result = services.sync()
+    assert result.status == "applied", result.error
+    stored = _stored_requests(services)
+    assert stored["REQ-A"].status == stored["REQ-B"].status == "FULFILLED"
+    assert stored["REQ-A"].account == stored["REQ-B"].account
+    created = services.account_by_key(stored["REQ-A"].account)
+    assert {"grp-engineering", "grp-product"} <= set(created.entitlements)
+    journal = services.run_changes(result.run_id)[1]
+    made = [c for c in journal if c.stage == "provision" and c.object_id == stored["REQ-A"].account]
+    assert made and "access requests REQ-A, REQ-B" in made[0].reason
