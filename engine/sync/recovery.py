@@ -137,6 +137,12 @@ def recover(
         else:
             outcome, why, external_id = _settle_push(intent, listing, run_found)
         run_found.counts[f"{intent.kind} {outcome}"] += 1
+        if intent.kind == "create" and outcome == NOT_SENT and not intent.rule:
+            # asked for by an admin, not by a request: nothing plans it again by itself
+            report.problems.append(
+                f"{intent.app_id}: the account for {intent.label} that run {intent.run_id} "
+                f"was creating was not created ({why.rpartition(': ')[2]})"
+            )
         outcomes.append((intent.id, outcome, why, external_id or intent.external_id))
     with db.session() as session, session.begin():
         writer.settle_writes(session, run_id, outcomes)
@@ -213,7 +219,14 @@ def _settle_creation(
             creation = Creation(intent.app_id, user, intent.label, intent.rule, dict(values))
             found.creations.append((creation, listed))
             return FOUND, "found in the app by recovery", listed.external_id
-    return NOT_SENT, "the app has no such account: planned again", ""
+    if intent.rule:  # an access request: still approved, this sync plans it again
+        return NOT_SENT, "the app has no such account: planned again", ""
+    return (
+        NOT_SENT,
+        "the app has no such account: not created; run "
+        f"`roster provision {intent.app_id} --user {intent.label}` again",
+        "",
+    )
 
 
 def _requested_grants(session: Any, creations: list[tuple[Creation, Any]]) -> None:

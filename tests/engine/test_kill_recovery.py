@@ -591,6 +591,11 @@ def test_a_write_never_sent_wakes_a_settled_store(tmp_path: Path, template: Path
     assert [(w.kind, w.outcome) for w in services.external_writes(killed.id)] == [
         ("create", "not sent")
     ]
+    # asked for by hand, nothing plans it again: the admin is told to (hostile review M6)
+    again = "run `roster provision entra --user sam.park2@example.com` again"
+    assert any(again in p for p in recovery.stages[0].problems), recovery.stages[0].problems
+    assert "planned again" not in services.external_writes(killed.id)[0].reason
+    assert again in services.external_writes(killed.id)[0].reason
     assert services.sync().stages[0].counts.get("apps_unchanged")  # settled again
 
 
