@@ -72,12 +72,24 @@ def deletion_of(change: PlannedChange) -> Deletion | None:
 
 
 def deletions_of(changes: Iterable[PlannedChange]) -> dict[Deletion, list[str]]:
-    """A plan's removals grouped by cause, each with the objects it removes."""
-    causes: dict[Deletion, list[str]] = {}
+    """A plan's removals grouped by cause, each with the objects it removes.
+
+    An object removes once: a person first disabled (their directory account was) and then
+    removed (no directory account creates them any more) in the same plan counts as removed,
+    not as two removals."""
+    final: dict[tuple[DeletionKind, str, str], Deletion] = {}
     for change in changes:
         deletion = deletion_of(change)
-        if deletion is not None:
-            causes.setdefault(deletion, []).append(change.object_id)
+        if deletion is None:
+            continue
+        # people and accounts by object; values by object and attribute
+        key = (deletion.kind, change.object_id, change.field if change.field != "status" else "")
+        known = final.get(key)
+        if known is None or (known.disabled and not deletion.disabled):
+            final[key] = deletion
+    causes: dict[Deletion, list[str]] = {}
+    for (_, object_id, _), deletion in final.items():
+        causes.setdefault(deletion, []).append(object_id)
     return causes
 
 

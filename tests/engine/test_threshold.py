@@ -36,6 +36,25 @@ def test_each_change_becomes_a_deletion_of_its_kind() -> None:
     ]
 
 
+def test_a_person_disabled_then_removed_in_one_plan_is_one_removal() -> None:
+    """Priya leaves HR and the IdP: the identify stage disables her (her directory account
+    was), then removes her (no directory account creates her any more). The plan listed her
+    twice and the threshold counted two people (newcomer review)."""
+    changes = [
+        PlannedChange("identify", "user", "priya@x", "status", "ENABLED", "DISABLED", "from idp"),
+        PlannedChange("identify", "user", "priya@x", "status", "DISABLED", "DELETED", GONE),
+        PlannedChange("import", "account", "hr:E1", "status", "ENABLED", "DISABLED", "changed"),
+        PlannedChange("attributes", "user", "priya@x", "department", "Sales", ""),
+        PlannedChange("attributes", "user", "priya@x", "job_title", "Lead", ""),
+    ]
+    assert deletions_of(changes) == {
+        Deletion(DeletionKind.USERS, GONE): ["priya@x"],
+        Deletion(DeletionKind.ACCOUNTS, "changed", disabled=True): ["hr:E1"],
+        Deletion(DeletionKind.VALUES, "department"): ["priya@x"],
+        Deletion(DeletionKind.VALUES, "job_title"): ["priya@x"],
+    }
+
+
 def test_the_threshold_counts_each_kind_against_its_own_population() -> None:
     settings = DeletionThreshold(max_objects=500, max_percent=20)
     population = {
