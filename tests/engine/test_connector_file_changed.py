@@ -199,3 +199,71 @@ def test_the_quick_split_agrees_with_the_careful_one(app: str) -> None:
             careful.items,
             careful.after,
         )
+
+
+# --- JSON Lines: the same, a line a record ----------------------------------------------------
+
+JSONL = (
+    '{"id": "a1", "display_name": "Ann", "email": "ann@example.com"}\n'
+    '{"id": "a2", "display_name": "Bo"}\n'
+    "\n"
+    '{"id": "a3", "display_name": "Cy"}\n'
+)
+
+
+def jsonl_connector(tmp_path: Path, text: str) -> FileConnector:
+    (tmp_path / "app.jsonl").write_text(text, encoding="utf-8")
+    (tmp_path / "app.entitlements.jsonl").write_text('{"id": "g1", "name": "G"}\n')
+    (tmp_path / "app.grants.jsonl").write_text(
+        '{"account": "a1", "entitlement": "g1"}\n{"account": "a3", "entitlement": "g1"}\n'
+    )
+    spec = ConnectorSpec(
+        app_id="app", kind="file", settings={"path": "app.jsonl"}, base_dir=tmp_path
+    )
+    return FileConnector(spec)
+
+
+def test_unchanged_json_lines_are_only_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1 % change re-read and re-validated every line of every JSON Lines export (issue 11):
+    a line whose text is known is named, never parsed."""
+    from engine.connectors.file import jsonl_store
+
+    c = jsonl_connector(tmp_path, JSONL)
+    known = known_of(c)
+    assert len(known) == 3
+    (tmp_path / "app.jsonl").write_text(JSONL.replace('"Bo"', '"Bo Chen"'), encoding="utf-8")
+    built: list[str] = []
+    original = jsonl_store.account_from_item
+
+    def counting(item, report, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(item.get("id"))
+        return original(item, report, **kwargs)
+
+    monkeypatch.setattr(jsonl_store, "account_from_item", counting)
+    listing = c.list_changed(known)
+    assert built == ["a2"]
+    assert [a.external_id for a in listing.accounts] == ["a2"]
+    assert listing.accounts[0].display_name == "Bo Chen"
+    assert sorted(listing.unchanged) == ["a1", "a3"]
+    assert {(g.account_external_id, g.entitlement_external_id) for g in listing.grants} == {
+        ("a1", "g1"),
+        ("a3", "g1"),
+    }
+    monkeypatch.setattr(jsonl_store, "account_from_item", original)
+    assert c.list_all().digests["a2"] == listing.digests["a2"] not in known
+
+
+def test_a_changed_json_line_that_is_wrong_names_its_line(tmp_path: Path) -> None:
+    c = jsonl_connector(tmp_path, JSONL)
+    known = known_of(c)
+    (tmp_path / "app.jsonl").write_text(
+        JSONL.replace('"Cy"}', '"Cy", "status": "SLEEPING"}') + '{"id": "a1"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known)
+    message = caught.value.message
+    assert "line 4" in message and "SLEEPING" in message, message
+    assert "duplicate id 'a1'" in message  # found by the whole read, with the first line

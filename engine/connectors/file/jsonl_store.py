@@ -6,13 +6,14 @@ its line; written back with every untouched line kept byte for byte."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.connectors.base import Listing
+from engine.connectors.file.chunks import item_digest
 from engine.connectors.file.records import (
     GRANT_KEYS,
     MAX_VALUE_CHARS,
@@ -40,11 +41,22 @@ def _objects(
     return _parsed(text, problems, what), text_is_clean(text)
 
 
-def _parsed(text: str, problems: Problems, what: str) -> Iterator[tuple[int, str, Any]]:
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every line of `text` that is not blank."""
     for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
         line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
+        if line.strip():
+            yield number, line
+
+
+def _parsed(text: str, problems: Problems, what: str) -> Iterator[tuple[int, str, Any]]:
+    return _parsed_lines(_lines(text), problems, what)
+
+
+def _parsed_lines(
+    lines: Iterable[tuple[int, str]], problems: Problems, what: str
+) -> Iterator[tuple[int, str, Any]]:
+    for number, line in lines:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -70,6 +82,46 @@ class JsonlStore:
     def load(self) -> Loaded:
         problems = Problems(self.path)
         records, clean = _objects(self.path, self.app_id, problems, "an account")
+        return self._load(records, clean, problems)
+
+    def list_changed(self, known: Mapping[str, str]) -> Listing:
+        """The file's listing with only the accounts whose line is new (digest -> external id
+        in `known`, from the last listing's `digests`); the others are named in
+        `Listing.unchanged`, never parsed. A file with any problem, or a line repeated, is read
+        whole (the problems then name every line)."""
+        text = read_text(self.app_id, self.path)
+        numbered = list(_lines(text))
+        digests = [item_digest(line) for _, line in numbered]
+        fresh = [digest not in known for digest in digests]
+        unchanged = [known[d] for d, new in zip(digests, fresh, strict=True) if not new]
+        if len(set(digests)) != len(digests) or len(set(unchanged)) != len(unchanged):
+            return self.load().listing  # a repeated record: the full read reports it
+        problems = Problems(self.path)
+        wanted = [pair for pair, new in zip(numbered, fresh, strict=True) if new]
+        try:
+            loaded = self._load(
+                _parsed_lines(wanted, problems, "an account"),
+                text_is_clean(text),
+                problems,
+                also_listed=set(unchanged),
+            )
+        except ConnectorError:
+            return self.load().listing
+        listing = loaded.listing
+        if len(listing.accounts) != len(wanted) or set(unchanged) & set(loaded.index):
+            return self.load().listing
+        listing.unchanged = unchanged
+        return listing
+
+    def _load(
+        self,
+        records: Iterable[tuple[int, str, Any]],
+        clean: bool,
+        problems: Problems,
+        also_listed: set[str] | None = None,
+    ) -> Loaded:
+        """Check the parsed account RECORDS and read the sidecars; `also_listed`: accounts
+        left out of RECORDS (unchanged) that grants may still name."""
         listing = Listing()
         index: dict[str, int] = {}
         items: list[dict[str, Any]] = []
@@ -89,6 +141,8 @@ class JsonlStore:
             listed = account_from_item(item, report, checked=checked, shared=shared)
             if not admit_account(listing, index, listed, position, lines.__getitem__, report):
                 continue
+            assert listed is not None  # admitted
+            listing.digests[listed.external_id] = item_digest(line)
             lines.append(number)
             if keep:
                 items.append(item)
@@ -120,10 +174,11 @@ class JsonlStore:
             parsed, _ = _objects(self.grants_path, self.app_id, found, "a grant")
             rows = list(parsed)
             grants = [row for _, _, row in rows]
+            known = {**index, **dict.fromkeys(also_listed, -1)} if also_listed else index
             collect_grants(
                 grants,
                 listing,
-                index,
+                known,
                 entitlement_ids,
                 lambda pos, m, h: found.add(f"grant on line {rows[pos][0]}: {m}", rows[pos][0], h),
             )
