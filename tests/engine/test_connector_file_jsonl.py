@@ -145,3 +145,26 @@ def test_a_broken_file_is_never_written(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError, match="line 2"):
         conn.update_accounts({"ann.lee": {"title": "Lead"}})
     assert (tmp_path / "ad.jsonl").read_bytes() == before
+
+
+def test_a_push_checks_only_the_lines_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push to a few accounts of a large export validated every record (issue 11): the
+    lines not pushed to are kept byte for byte, unchecked; the pushed one is written."""
+    from engine.connectors.file import jsonl_store
+
+    other = '{"id": "bo",  "display_name": "Bo",   "status": "ENABLED"}'  # odd spacing kept
+    conn = jsonl_app(tmp_path, lines(ANN, other), flavour="active_directory")
+    checked: list[Any] = []
+    original = jsonl_store.account_from_item
+    monkeypatch.setattr(
+        jsonl_store,
+        "account_from_item",
+        lambda item, *a, **k: checked.append(item) or original(item, *a, **k),
+    )
+    assert conn.update_accounts({"ann.lee": {"title": "Lead"}}) == {}
+    assert checked == []
+    written = (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()
+    assert written[1] == other
+    assert json.loads(written[0])["profile"]["title"] == "Lead"

@@ -171,7 +171,7 @@ class FileConnector:
             return failures
         with file_lock(self.path):
             store = self._file()
-            loaded = store.load()
+            loaded = store.load_for_push() if isinstance(store, JsonlStore) else store.load()
             written = 0
             for external_id, pairs in resolved.items():
                 position = loaded.index.get(external_id)

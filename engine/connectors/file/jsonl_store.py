@@ -186,6 +186,28 @@ class JsonlStore:
         problems.raise_if_any(self.app_id)
         return Loaded(items, listing, index, entitlement_ids, grants, lines)
 
+    def load_for_push(self) -> Loaded:
+        """The file's lines, each account indexed by its id, for writing pushed values to a
+        few of them. A line that is not a JSON object refuses the write, as a full read
+        would, naming it; the fields of the lines not pushed to are not checked again (the
+        import did, and they are written back byte for byte), a pushed one is as it is
+        stored: a push to 1 % of a large export no longer validates all of it."""
+        problems = Problems(self.path)
+        text = read_text(self.app_id, self.path)
+        self.raw = []
+        items: list[dict[str, Any]] = []
+        index: dict[str, int] = {}
+        lines: list[int] = []
+        for number, line, item in _parsed(text, problems, "an account"):
+            external_id = item.get("id")
+            if isinstance(external_id, str) and external_id not in index:
+                index[external_id] = len(items)
+            items.append(item)
+            self.raw.append(line)
+            lines.append(number)
+        problems.raise_if_any(self.app_id)
+        return Loaded(items, Listing(), index, set(), [], lines)
+
     def line_of(self, loaded: Loaded, position: int) -> int | None:
         return loaded.lines[position] if position < len(loaded.lines) else None
 
