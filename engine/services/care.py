@@ -12,6 +12,7 @@ The dashboard, `roster status`, `roster people show` and the person screen all r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.config.model import RosterConfig
@@ -103,18 +104,32 @@ class Leavers:
     def __init__(self, population: Population, directories: list[str]) -> None:
         self.population = population
         self.primary = directories[0] if directories else ""
-        self._unowned: dict[str, list[AccountRecord]] = {}  # key -> enabled unowned accounts
-        self._left: dict[str, list[AccountRecord]] = {}  # key -> primary records of leavers
-        for account in population.accounts:
+
+    @cached_property
+    def _indexes(self) -> tuple[dict[str, list[AccountRecord]], dict[str, list[AccountRecord]]]:
+        """(key -> enabled unowned accounts of other apps, key -> unowned primary records of
+        leavers), built when first needed: one person's flags rarely need them."""
+        unowned: dict[str, list[AccountRecord]] = {}
+        left: dict[str, list[AccountRecord]] = {}
+        for account in self.population.accounts:
             if account.owner_id is not None:
                 continue
             if account.app_id == self.primary:
                 if account.status in ("DISABLED", "DELETED"):
                     for key in _keys_of_account(account):
-                        self._left.setdefault(key, []).append(account)
+                        left.setdefault(key, []).append(account)
             elif account.status == "ENABLED":
                 for key in _keys_of_account(account):
-                    self._unowned.setdefault(key, []).append(account)
+                    unowned.setdefault(key, []).append(account)
+        return unowned, left
+
+    @property
+    def _unowned(self) -> dict[str, list[AccountRecord]]:
+        return self._indexes[0]
+
+    @property
+    def _left(self) -> dict[str, list[AccountRecord]]:
+        return self._indexes[1]
 
     def _matching(
         self, index: dict[str, list[AccountRecord]], keys: set[str]
