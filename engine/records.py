@@ -134,6 +134,20 @@ class UserRecord:
         return str(value)
 
 
+def manager_emails(attributes: dict[str, Any]) -> list[str]:
+    """The emails a person's `manager_email` attribute names (one or several)."""
+    managers = attributes.get("manager_email") or []
+    return [m for m in (managers if isinstance(managers, list) else [managers]) if m]
+
+
+def managers_of(directory: Directory, user: UserRecord) -> list[UserRecord]:
+    """The people `user`'s manager_email names, as DIRECTORY finds them by email."""
+    found: list[UserRecord] = []
+    for manager in manager_emails(user.attributes):
+        found.extend(directory.users_by_email(manager))
+    return found
+
+
 class Directory(Protocol):
     """The lookups CEL's `c1.*` functions and previews make: answered by a loaded Population
     (a sync, a preview over everyone) or, one query at a time, by the store
@@ -192,10 +206,8 @@ class Population:
                         self._members[(account.app_id, ent)].append(owner)
         self._reports: dict[str, list[UserRecord]] = defaultdict(list)
         for user in self.users:
-            managers = user.attributes.get("manager_email") or []
-            for manager in managers if isinstance(managers, list) else [managers]:
-                if manager:
-                    self._reports[norm_key(manager)].append(user)
+            for manager in manager_emails(user.attributes):
+                self._reports[norm_key(manager)].append(user)
 
     # Lookups used by CEL's c1.* functions and by previews.
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
@@ -217,11 +229,7 @@ class Population:
         return self._account_by_key.get((app_id, external_id))
 
     def managers_of(self, user: UserRecord) -> list[UserRecord]:
-        managers = user.attributes.get("manager_email") or []
-        found: list[UserRecord] = []
-        for manager in managers if isinstance(managers, list) else [managers]:
-            found.extend(self.users_by_email(manager))
-        return found
+        return managers_of(self, user)
 
     def direct_reports(self, user: UserRecord) -> list[UserRecord]:
         seen: dict[int, UserRecord] = {}

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import String, cast, or_, select
 from sqlmodel import Session
 
-from engine.records import AccountRecord, UserRecord, norm_key
+from engine.records import AccountRecord, UserRecord, manager_emails, managers_of, norm_key
 from engine.store.models import Account, Entitlement, Grant, Person
 from engine.store.repo import load_accounts, load_users
 
@@ -160,20 +160,14 @@ class StoreDirectory:
         return found[0] if found else None
 
     def managers_of(self, user: UserRecord) -> list[UserRecord]:
-        managers = user.attributes.get("manager_email") or []
-        found: list[UserRecord] = []
-        for manager in managers if isinstance(managers, list) else [managers]:
-            found.extend(self.users_by_email(manager))
-        return found
+        return managers_of(self, user)
 
     def direct_reports(self, user: UserRecord) -> list[UserRecord]:
         if self._reports is None:
             index: dict[str, list[int]] = defaultdict(list)
             for person_id, attributes in self._ids(select(_P.id, _P.attributes)):
-                managers = (attributes or {}).get("manager_email") or []
-                for manager in managers if isinstance(managers, list) else [managers]:
-                    if manager:
-                        index[norm_key(manager)].append(person_id)
+                for manager in manager_emails(attributes or {}):
+                    index[norm_key(manager)].append(person_id)
             self._reports = index
         ids: dict[int, None] = {}
         for email in [user.email, *user.emails]:
