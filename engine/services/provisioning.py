@@ -96,7 +96,11 @@ class ProvisioningService:
         """The accounts the next sync would create for approved access requests (apps with
         proactive provisioning), each ready or with the reasons it cannot be created."""
         from engine.sync.pipeline import load_state
-        from engine.sync.provisioning import load_requests, plan_provisioning
+        from engine.sync.provisioning import (
+            known_entitlements,
+            load_requests,
+            plan_provisioning,
+        )
         from engine.sync.state import StageReport
 
         report = StageReport("provision")
@@ -106,8 +110,15 @@ class ProvisioningService:
             apps = {row.id: row for row in session.scalars(select(App))}
             base_dir = config_base_dir(session) or Path(".")
             requests = load_requests(session, config, base_dir, report)
+            entitlements = known_entitlements(session, state)
         creations = plan_provisioning(
-            state, config, apps, CelEngine(state.population()), requests, report
+            state,
+            config,
+            apps,
+            CelEngine(state.population()),
+            requests,
+            report,
+            entitlements=entitlements,
         )
         return ProvisionQueue(
             [QueuedAccount(c.app_id, c.user_label, c.request_id, c.values) for c in creations],

@@ -56,6 +56,7 @@ from engine.sync.provisioning import (
     Creation,
     Satisfied,
     create,
+    known_entitlements,
     load_requests,
     plan_provisioning,
     planned_creation_id,
@@ -332,10 +333,11 @@ def _run_locked(
         step("provision", 5)
         with db.session() as session:
             requests = load_requests(session, config, base_dir, reports[5])
+            entitlements = known_entitlements(session, state)
         with cel.stage_budget("provision"):
             satisfied: list[Satisfied] = []
             creations = plan_provisioning(
-                state, config, app_rows, cel, requests, reports[5], satisfied
+                state, config, app_rows, cel, requests, reports[5], satisfied, entitlements
             )
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:

@@ -155,6 +155,20 @@ def read_request_file(
     return items
 
 
+def known_entitlements(session: Session, state: WorkState) -> dict[str, set[str]]:
+    """Each app's entitlement ids: as this run imported them, else as the store has them."""
+    from engine.store.models import Entitlement
+
+    known: dict[str, set[str]] = {}
+    e = Entitlement.__table__.c  # type: ignore[attr-defined]
+    for app_id, external_id in session.execute(select(e.app_id, e.external_id)):
+        known.setdefault(str(app_id), set()).add(str(external_id))
+    for app_id, listing in state.listings.items():
+        if getattr(listing, "complete", True):
+            known[app_id] = {e.external_id for e in listing.entitlements}
+    return known
+
+
 def load_requests(
     session: Session, config: RosterConfig, base_dir: Path, report: StageReport
 ) -> list[AccessRequestItem]:
@@ -190,11 +204,14 @@ def plan_provisioning(
     requests: list[AccessRequestItem],
     report: StageReport,
     satisfied: list[Satisfied] | None = None,
+    entitlements: dict[str, set[str]] | None = None,
 ) -> list[Creation]:
     """The accounts to create for the approved requests. A request whose person already has
     a live account in the app is answered by it (`satisfied`) when it asks for no entitlement
     or one the account has; else it stays open, and the admin is told to grant it in the app.
-    Several requests of one person for one app are answered by one account."""
+    Several requests of one person for one app are answered by one account. A request for an
+    entitlement the app does not have (`entitlements`: each app's ids) is reported and left
+    open, alone: it must not make the app refuse the account the person's other requests get."""
     creations: list[Creation] = []
     proactive = {
         app.id: dict(app.provisioning.fields)
@@ -224,6 +241,14 @@ def plan_provisioning(
             continue
         user = person
         label = state.user_label(user)
+        known = (entitlements or {}).get(app_id) if entitlements is not None else None
+        if request.entitlement and known is not None and request.entitlement not in known:
+            report.bump("unknown_entitlement")
+            report.problems.append(
+                f"{app_id} for {label} (request {request_id}): {app_id} has no entitlement "
+                f"{request.entitlement!r}; fix the request — it stays open"
+            )
+            continue
         live = [a for a in owned.get(user.id, ()) if a.app_id == app_id and a.status != "DELETED"]
         if live:
             _answer_with_existing(state, request, live[0], label, report, satisfied)
