@@ -393,7 +393,13 @@ class SyncScreen(RosterScreen):
             {stage.name: stage.counts for stage in result.stages},
             {stage.name: stage.problems for stage in result.stages},
         )
-        mode = "dry run" if result.dry_run else "applied run"
+        mode = (
+            "dry run"
+            if result.dry_run
+            else "not applied; the plan as the data stands now"
+            if result.status == "plan-changed"
+            else "applied run"
+        )
         title = Text.assemble(
             (f"Run {result.run_id}", "bold"), f" ({mode}) ", status_text(result.status)
         )

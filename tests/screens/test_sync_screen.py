@@ -502,6 +502,8 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
         assert latest.status == "plan-changed" and not latest.dry_run
         status = shown(screen.query_one("#sync-status", Static))
         assert "not applied" in status and "Plan again" in status
+        labels = tree_labels(screen.query_one(PlanTree))
+        assert "not applied; the plan as the data stands now" in labels[0], labels[0]
     titles = [u.attributes.get("job_title") for u in services.population().users]
     assert titles.count("Roster Test Engineer") == 0  # nothing of either plan was applied
 
