@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 # Status and type vocabularies (DESIGN §2).
@@ -184,30 +185,59 @@ class Population:
         self.users: list[UserRecord] = list(users)
         self.accounts: list[AccountRecord] = list(accounts)
         self.entitlement_names = entitlement_names or {}
-        self._by_id = {u.id: u for u in self.users}
-        self._by_account_id: dict[int, AccountRecord] | None = None  # built when first asked
-        self._by_email: dict[str, list[UserRecord]] = defaultdict(list)
-        self._by_name: dict[str, list[UserRecord]] = defaultdict(list)
+
+    # The indexes are built when a lookup first needs one: a stage whose expressions never
+    # ask the directory (no c1.* function, no `subject.accounts`) never pays for them, and a
+    # sync builds a population after each stage that changes who is who.
+    @cached_property
+    def _by_id(self) -> dict[int, UserRecord]:
+        return {u.id: u for u in self.users}
+
+    @cached_property
+    def _by_account_id(self) -> dict[int, AccountRecord]:
+        return {a.id: a for a in self.accounts}
+
+    @cached_property
+    def _people_keys(self) -> tuple[dict[str, list[UserRecord]], dict[str, list[UserRecord]]]:
+        by_email: dict[str, list[UserRecord]] = defaultdict(list)
+        by_name: dict[str, list[UserRecord]] = defaultdict(list)
         for user in self.users:
             for email in {norm_key(e) for e in [user.email, *user.emails] if e}:
-                self._by_email[email].append(user)
+                by_email[email].append(user)
             if user.display_name:
-                self._by_name[norm_key(user.display_name)].append(user)
-        self._accounts_of: dict[int, list[AccountRecord]] = defaultdict(list)
-        self._account_by_key: dict[tuple[str, str], AccountRecord] = {}
-        self._members: dict[tuple[str, str], list[UserRecord]] = defaultdict(list)
+                by_name[norm_key(user.display_name)].append(user)
+        return by_email, by_name
+
+    @cached_property
+    def _accounts_of(self) -> dict[int, list[AccountRecord]]:
+        owned: dict[int, list[AccountRecord]] = defaultdict(list)
         for account in self.accounts:
-            self._account_by_key[(account.app_id, account.external_id)] = account
             if account.owner_id is not None:
-                self._accounts_of[account.owner_id].append(account)
-                owner = self._by_id.get(account.owner_id)
-                if owner is not None:
-                    for ent in account.entitlements:
-                        self._members[(account.app_id, ent)].append(owner)
-        self._reports: dict[str, list[UserRecord]] = defaultdict(list)
+                owned[account.owner_id].append(account)
+        return owned
+
+    @cached_property
+    def _account_by_key(self) -> dict[tuple[str, str], AccountRecord]:
+        return {(a.app_id, a.external_id): a for a in self.accounts}
+
+    @cached_property
+    def _members(self) -> dict[tuple[str, str], list[UserRecord]]:
+        members: dict[tuple[str, str], list[UserRecord]] = defaultdict(list)
+        by_id = self._by_id
+        for account in self.accounts:
+            owner = by_id.get(account.owner_id) if account.owner_id is not None else None
+            if owner is not None:
+                for ent in account.entitlements:
+                    members[(account.app_id, ent)].append(owner)
+        return members
+
+    @cached_property
+    def _reports(self) -> dict[str, list[UserRecord]]:
+        reports: dict[str, list[UserRecord]] = defaultdict(list)
         for user in self.users:
             for manager in manager_emails(user.attributes):
-                self._reports[norm_key(manager)].append(user)
+                reports[norm_key(manager)].append(user)
+        return reports
 
     # Lookups used by CEL's c1.* functions and by previews.
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
@@ -217,10 +247,10 @@ class Population:
             return None
 
     def users_by_email(self, email: str) -> list[UserRecord]:
-        return list(self._by_email.get(norm_key(email), ()))
+        return list(self._people_keys[0].get(norm_key(email), ()))
 
     def users_by_name(self, name: str) -> list[UserRecord]:
-        return list(self._by_name.get(norm_key(name), ()))
+        return list(self._people_keys[1].get(norm_key(name), ()))
 
     def accounts_of(self, user_id: int) -> list[AccountRecord]:
         return list(self._accounts_of.get(user_id, ()))
@@ -239,8 +269,6 @@ class Population:
         return list(seen.values())
 
     def account_by_id(self, account_id: int) -> AccountRecord | None:
-        if self._by_account_id is None:
-            self._by_account_id = {a.id: a for a in self.accounts}
         return self._by_account_id.get(account_id)
 
     def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
