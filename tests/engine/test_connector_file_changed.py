@@ -267,3 +267,53 @@ def test_a_changed_json_line_that_is_wrong_names_its_line(tmp_path: Path) -> Non
     message = caught.value.message
     assert "line 4" in message and "SLEEPING" in message, message
     assert "duplicate id 'a1'" in message  # found by the whole read, with the first line
+
+
+# --- CSV: the same, a row a record ------------------------------------------------------------
+
+CSV = "id,display_name,email\na1,Ann,ann@example.com\na2,Bo,\na3,Cy,\n"
+
+
+def csv_connector(tmp_path: Path, text: str) -> FileConnector:
+    (tmp_path / "app.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "app.entitlements.csv").write_text("id,name\ng1,G\n")
+    (tmp_path / "app.grants.csv").write_text("account,entitlement\na1,g1\na3,g1\n")
+    spec = ConnectorSpec(app_id="app", kind="file", settings={"path": "app.csv"}, base_dir=tmp_path)
+    return FileConnector(spec)
+
+
+def test_unchanged_csv_rows_are_only_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.connectors.file import csv_store
+
+    c = csv_connector(tmp_path, CSV)
+    known = known_of(c)
+    (tmp_path / "app.csv").write_text(CSV.replace("a2,Bo,", "a2,Bo Chen,"), encoding="utf-8")
+    built: list[str] = []
+    original = csv_store.account_from_item
+
+    def counting(item, report, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(item.get("id"))
+        return original(item, report, **kwargs)
+
+    monkeypatch.setattr(csv_store, "account_from_item", counting)
+    listing = c.list_changed(known)
+    assert built == ["a2"]
+    assert [(a.external_id, a.display_name) for a in listing.accounts] == [("a2", "Bo Chen")]
+    assert sorted(listing.unchanged) == ["a1", "a3"]
+    assert {(g.account_external_id, g.entitlement_external_id) for g in listing.grants} == {
+        ("a1", "g1"),
+        ("a3", "g1"),
+    }
+    # a renamed column changes what every row means: nothing is taken as unchanged
+    (tmp_path / "app.csv").write_text(CSV.replace("display_name", "username"), encoding="utf-8")
+    built.clear()
+    assert c.list_changed(known).unchanged == [] and built == ["a1", "a2", "a3"]
+
+
+def test_a_changed_csv_row_reusing_an_unchanged_id_is_reported(tmp_path: Path) -> None:
+    c = csv_connector(tmp_path, CSV)
+    known = known_of(c)
+    (tmp_path / "app.csv").write_text(CSV + "a1,Again,\n", encoding="utf-8")
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known)
+    assert "duplicate id 'a1'" in caught.value.message and "line 5" in caught.value.message

@@ -75,11 +75,9 @@ class FileConnector:
     def list_changed(self, known: Mapping[str, str]) -> Listing:
         """Everything, but the accounts whose record is known by its digest (digest ->
         external id, from the last listing's `digests`) are only named (`Listing.unchanged`),
-        never parsed: a YAML or JSON Lines file's record is recognised by its text."""
-        store = self._file(keep=False)
-        if isinstance(store, YamlStore | JsonlStore):
-            return store.list_changed(known)
-        return store.load().listing
+        never parsed: a record is recognised by its text (a YAML item, a JSON line, a CSV
+        row)."""
+        return self._file(keep=False).list_changed(known)
 
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""

@@ -4,10 +4,14 @@ column a profile attribute), with `<stem>.entitlements.csv` and `<stem>.grants.c
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.connectors.base import Listing
+from engine.connectors.file.chunks import item_digest
 from engine.connectors.file.records import (
     ACCOUNT_KEYS,
     CSV_CORE_COLUMNS,
@@ -104,7 +108,24 @@ class CsvStore:
                 )
         return header, body
 
-    def load(self) -> Loaded:
+    def list_changed(self, known: Mapping[str, str]) -> Listing:
+        """The file's listing with only the accounts whose row is new (digest -> external id
+        in `known`, from the last listing's `digests`); the others are named in
+        `Listing.unchanged`, never built or checked. A file with any problem, or a row
+        repeated, is read whole (the problems then name every row)."""
+        try:
+            listing = self.load(known).listing
+        except ConnectorError:
+            return self.load().listing
+        if len(set(listing.unchanged)) != len(listing.unchanged) or any(
+            a.external_id in set(listing.unchanged) for a in listing.accounts
+        ):
+            return self.load().listing  # an id used twice: the full read reports it
+        return listing
+
+    def load(self, known: Mapping[str, str] | None = None) -> Loaded:
+        """Read and check the file; with `known` (see `list_changed`) the rows whose digest
+        it holds are only named, and `items` holds the other rows only (not for writing)."""
         problems = Problems(self.path)
         header, body = self._table(self.path, ("id",), problems)
         problems.raise_if_any(self.app_id)
@@ -118,8 +139,14 @@ class CsvStore:
         listing = Listing()
         index: dict[str, int] = {}
         items: list[dict[str, Any]] = []
+        unchanged: list[str] = []
         for position, values in enumerate(self.rows):
             line = lines[position]
+            # the header is part of a row's meaning: a renamed column changes every row
+            digest = item_digest(orjson.dumps([header, values]).decode())
+            if known is not None and digest in known:
+                unchanged.append(known[digest])
+                continue
             item = self._row_item(values)
             items.append(item)
 
@@ -136,7 +163,10 @@ class CsvStore:
 
             checked = clean and max(map(len, values), default=0) <= MAX_VALUE_CHARS
             listed = account_from_item(item, report, checked=checked, shared=shared)
-            admit_account(listing, index, listed, position, lines.__getitem__, report)
+            if admit_account(listing, index, listed, position, lines.__getitem__, report):
+                assert listed is not None  # admitted
+                listing.digests[listed.external_id] = digest
+        listing.unchanged = unchanged
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
         if self.entitlements_path.exists():
@@ -178,7 +208,7 @@ class CsvStore:
             collect_grants(
                 rows,
                 listing,
-                index,
+                {**index, **dict.fromkeys(unchanged, -1)} if unchanged else index,
                 entitlement_ids,
                 lambda pos, m, h: grant_problems.add(f"row {kept[pos][0]}: {m}", kept[pos][1], h),
             )

@@ -3,6 +3,7 @@ reading the file's text; `FileStore` is the interface the connector writes throu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -115,6 +116,8 @@ class FileStore(Protocol):
     loaded copy; `save` writes it back atomically."""
 
     def load(self) -> Loaded: ...
+
+    def list_changed(self, known: Mapping[str, str]) -> Listing: ...
 
     def line_of(self, loaded: Loaded, position: int) -> int | None: ...
 
