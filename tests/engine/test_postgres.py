@@ -343,3 +343,31 @@ def test_writes_to_the_apps_are_recorded_on_postgresql(pg_url: str, tmp_path: Pa
         assert services.sync().changes == []
     finally:
         services.db.dispose()
+
+
+def test_a_one_record_preview_reads_postgres_per_query(org: Services) -> None:
+    """The store's directory (engine/store/directory.py) on PostgreSQL: its SQL narrowing
+    (ILIKE, the JSON list cast to text, the non-ASCII regex) finds people as the population
+    does, and nobody is loaded for it."""
+    from engine.store.directory import StoreDirectory
+    from engine.store.repo import load_population
+
+    org.sync()
+    fresh = open_services(database_url=org.db.url)
+    try:
+        ann = fresh.user_by_email("ANN.LEE@example.com ")
+        result = fresh.preview_one("attribute_source", "subject.email", ann)
+        assert result.ok and result.value == "ann.lee@example.com"
+        assert fresh.ctx._population is None
+        with org.db.session() as session:
+            population = load_population(session)
+        store = StoreDirectory(org.db.session)
+        for user in population.users:
+            for email in [user.email, *user.emails]:
+                assert store.users_by_email(email) == population.users_by_email(email)
+            assert store.users_by_name(user.display_name) == population.users_by_name(
+                user.display_name
+            )
+        assert store.profile_keys("account") == population.profile_keys("account")
+    finally:
+        fresh.db.dispose()
