@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,6 +202,19 @@ def test_the_quick_split_agrees_with_the_careful_one(app: str) -> None:
         )
 
 
+def count_builds(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[str]:
+    """The ids of the account records MODULE builds from now on (its account_from_item)."""
+    built: list[str] = []
+    original = module.account_from_item
+
+    def counting(item, report, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(item.get("id"))
+        return original(item, report, **kwargs)
+
+    monkeypatch.setattr(module, "account_from_item", counting)
+    return built
+
+
 # --- JSON Lines: the same, a line a record ----------------------------------------------------
 
 JSONL = (
@@ -234,14 +248,7 @@ def test_unchanged_json_lines_are_only_named(
     known = known_of(c)
     assert len(known) == 3
     (tmp_path / "app.jsonl").write_text(JSONL.replace('"Bo"', '"Bo Chen"'), encoding="utf-8")
-    built: list[str] = []
-    original = jsonl_store.account_from_item
-
-    def counting(item, report, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(item.get("id"))
-        return original(item, report, **kwargs)
-
-    monkeypatch.setattr(jsonl_store, "account_from_item", counting)
+    built = count_builds(monkeypatch, jsonl_store)
     listing = c.list_changed(known)
     assert built == ["a2"]
     assert [a.external_id for a in listing.accounts] == ["a2"]
@@ -251,7 +258,7 @@ def test_unchanged_json_lines_are_only_named(
         ("a1", "g1"),
         ("a3", "g1"),
     }
-    monkeypatch.setattr(jsonl_store, "account_from_item", original)
+    monkeypatch.undo()
     assert c.list_all().digests["a2"] == listing.digests["a2"] not in known
 
 
@@ -288,14 +295,7 @@ def test_unchanged_csv_rows_are_only_named(tmp_path: Path, monkeypatch: pytest.M
     c = csv_connector(tmp_path, CSV)
     known = known_of(c)
     (tmp_path / "app.csv").write_text(CSV.replace("a2,Bo,", "a2,Bo Chen,"), encoding="utf-8")
-    built: list[str] = []
-    original = csv_store.account_from_item
-
-    def counting(item, report, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(item.get("id"))
-        return original(item, report, **kwargs)
-
-    monkeypatch.setattr(csv_store, "account_from_item", counting)
+    built = count_builds(monkeypatch, csv_store)
     listing = c.list_changed(known)
     assert built == ["a2"]
     assert [(a.external_id, a.display_name) for a in listing.accounts] == [("a2", "Bo Chen")]

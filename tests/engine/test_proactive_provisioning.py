@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlalchemy import select
@@ -291,17 +292,21 @@ def test_a_request_the_person_already_has_is_closed_or_says_what_is_missing(
     )
 
 
-def test_two_requests_of_one_person_get_one_account_with_both_entitlements(
-    tmp_path: Path,
-) -> None:
+def _demo_and_someone_without_entra(tmp_path: Path) -> tuple[Any, Any]:
     services = open_services(db_path=tmp_path / "r.db", init="sample")
-    folder = demo_folder_for(services.db)
     owners = {a.owner_id for a in services.population().accounts if a.app_id == "entra"}
     person = next(
         u for u in services.population().users if u.id not in owners and u.status == "ENABLED"
     )
+    return services, person
+
+
+def test_two_requests_of_one_person_get_one_account_with_both_entitlements(
+    tmp_path: Path,
+) -> None:
+    services, person = _demo_and_someone_without_entra(tmp_path)
     _add_requests(
-        folder,
+        demo_folder_for(services.db),
         {"id": "REQ-A", "user_email": person.email, "entitlement": "grp-engineering"},
         {"id": "REQ-B", "user_email": person.email, "entitlement": "grp-product"},
     )
@@ -323,14 +328,9 @@ def test_a_request_for_an_unknown_entitlement_does_not_block_the_persons_other_r
     """Request A asks for a group Entra does not have; the app refused the account made for
     it, and request B of the same person (a real group) was skipped as 'already planned':
     nobody got an account (hostile review M3). A is reported and left open; B is served."""
-    services = open_services(db_path=tmp_path / "r.db", init="sample")
-    folder = demo_folder_for(services.db)
-    owners = {a.owner_id for a in services.population().accounts if a.app_id == "entra"}
-    person = next(
-        u for u in services.population().users if u.id not in owners and u.status == "ENABLED"
-    )
+    services, person = _demo_and_someone_without_entra(tmp_path)
     _add_requests(
-        folder,
+        demo_folder_for(services.db),
         {"id": "REQ-BAD", "user_email": person.email, "entitlement": "grp-nope"},
         {"id": "REQ-GOOD", "user_email": person.email, "entitlement": "grp-product"},
     )
