@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from engine.cel import CelEngine, CelLimits
+from engine.collector import collector_paused
 from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
@@ -188,9 +189,13 @@ def run_sync(
     actor = actor or current_actor()
     acquire_lock(db, actor)
     try:
-        return _run_locked(
-            db, dry_run, allow_deletes, progress, cancelled, actor, clock, expect_plan
-        )
+        # a run builds hundreds of thousands of long-lived records, nearly none of them in a
+        # cycle: the cyclic collector would walk them all again at every allocation burst
+        # (measured: a third of a 1 % sync at 10,000 people, for the same peak memory)
+        with collector_paused():
+            return _run_locked(
+                db, dry_run, allow_deletes, progress, cancelled, actor, clock, expect_plan
+            )
     finally:
         release_lock(db)
 
