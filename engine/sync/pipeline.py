@@ -344,7 +344,7 @@ def _run_locked(
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
-        result.removals = deletions_of(state.changes)
+        result.removals = deletions_of(state.changes, _directory_record(state, directories))
         if dry_run or expect_plan is not None:
             result.plan = plan_digest(grounds, state.changes)
         # target values are measured against the accounts of the apps pushed to
@@ -413,6 +413,21 @@ def _run_locked(
             "next sync marks it failed."
         ) from None
     return result
+
+
+def _directory_record(state: WorkState, directories: list[Any]) -> Callable[[str], str | None]:
+    """For `deletions_of`: whose directory record an account ("APP:ID") is, as the plan
+    labels people ("" when the plan leaves it with no owner; None: not a directory's)."""
+    apps = {directory.app for directory in directories}
+
+    def record_of(object_id: str) -> str | None:
+        app_id, _, external_id = object_id.partition(":")
+        account = state.accounts.get((app_id, external_id))
+        if app_id not in apps or account is None:
+            return None
+        return state.owner_label(account.owner_id) or ""
+
+    return record_of
 
 
 def _apply(
