@@ -59,6 +59,7 @@ from engine.sync.provisioning import (
     known_entitlements,
     load_requests,
     plan_provisioning,
+    plan_requeued,
     planned_creation_id,
     requests_digest,
 )
@@ -282,9 +283,10 @@ def _run_locked(
 
         state.checkpoint = checkpoint
         step("import", 0)
+        requeued: list[recovery.Requeued] = []  # accounts asked for by hand, never made
         if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
             recovery.remove_temporaries(apps, base_dir, reports[0])
-            recovery.recover(db, state, run_id, apps, base_dir, reports[0])
+            requeued = recovery.recover(db, state, run_id, apps, base_dir, reports[0])
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
@@ -339,6 +341,10 @@ def _run_locked(
             creations = plan_provisioning(
                 state, config, app_rows, cel, requests, reports[5], satisfied, entitlements
             )
+            asked, unanswered = plan_requeued(
+                state, config, app_rows, cel, requeued, creations, reports[5]
+            )
+            creations += asked
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
@@ -380,7 +386,7 @@ def _run_locked(
                 db,
                 state,
                 run_id,
-                (creations, satisfied, requests),
+                (creations, satisfied, requests, unanswered),
                 apps,
                 base_dir,
                 reports[5],
@@ -591,7 +597,9 @@ def _provision(
     db: Database,
     state: WorkState,
     run_id: int,
-    work: tuple[list[Creation], list[Satisfied], list[AccessRequestItem]],
+    work: tuple[
+        list[Creation], list[Satisfied], list[AccessRequestItem], list[tuple[int, str, str, str]]
+    ],
     apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
@@ -601,7 +609,7 @@ def _provision(
     """Create the planned accounts (after the store is committed) and link each one at once;
     the access requests are imported into the store and the served ones marked fulfilled."""
     step("provision", 5)
-    creations, satisfied, requests = work
+    creations, satisfied, requests, unanswered = work
     by_id = {app.id: app for app in apps}
     connectors = {
         app_id: make_connector(connector_spec(by_id[app_id], base_dir))
@@ -633,10 +641,22 @@ def _provision(
         else (intent, "sent", "", next(made)[1].external_id)
         for i, intent in enumerate(intents)
     ]
+    # the intents of accounts asked for by hand in killed runs, answered by this run
+    for creation, (_, outcome, reason, external_id) in zip(creations, outcomes, strict=True):
+        if creation.intent_id is not None:
+            lost = f"the app had no such account (run {creation.asked_in} was killed before asking)"
+            done = (
+                f"run {run_id} asked again and {creation.app_id} refused: {reason}"
+                if outcome == "refused"
+                else f"run {run_id} created it: {creation.app_id}:{external_id}"
+            )
+            unanswered.append((creation.intent_id, "not sent", f"{lost}; {done}", external_id))
     with db.session() as session, session.begin():
         if creations:
             writer.write_provisioned(session, state, run_id, created)
             writer.settle_writes(session, run_id, outcomes)
+        if unanswered:
+            writer.settle_writes(session, run_id, unanswered)
         for app_id, connector in connectors.items():
             version = connector.source_version()
             if version is not None:

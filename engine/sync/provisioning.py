@@ -46,6 +46,10 @@ class Creation:
     # further requests of the same person for the same app, answered by the same account:
     # (request id, entitlement, granted with the account)
     also: list[tuple[str, str, bool]] = field(default_factory=list)
+    # asked for by an admin in a run that was killed before it was made (recovery's
+    # Requeued): that run, and its intent this creation settles
+    asked_in: int | None = None
+    intent_id: int | None = None
 
     @property
     def groups(self) -> list[str]:
@@ -306,6 +310,77 @@ def plan_provisioning(
     return creations
 
 
+def plan_requeued(
+    state: WorkState,
+    config: RosterConfig,
+    app_rows: dict[str, Any],
+    cel: CelEngine,
+    requeued: list[Any],
+    planned: list[Creation],
+    report: StageReport,
+) -> tuple[list[Creation], list[tuple[int, str, str, str]]]:
+    """The accounts admins asked for (`roster provision`) in runs killed before they were
+    made (engine.sync.recovery.Requeued), planned again as `roster provision` plans them.
+    Returns the creations, and the outcomes of the killed runs' intents that none answers
+    (intent id, outcome, reason, external id), each with why; PLANNED (this run's creations
+    for access requests) answers a person's account asked for in the same app."""
+    creations: list[Creation] = []
+    settled: list[tuple[int, str, str, str]] = []
+    fields = {app.id: app.provisioning for app in config.apps}
+    by_person = {(c.app_id, c.user.id): c for c in planned}
+    for asked in requeued:
+        app_id, again = asked.app_id, f"`roster provision {asked.app_id} --user {asked.label}`"
+        lost = f"the app had no such account (run {asked.run_id} was killed before asking)"
+        where = f"{app_id} for {asked.label} (asked for by an admin in run {asked.run_id})"
+        user = state.users.get(asked.user_id)
+        provisioning = fields.get(app_id)
+        if user is None or user.status == "DELETED":
+            reason = f"{asked.label} is no longer in the store (removed): nothing to create"
+            report.notes.append(f"{where}: {reason}")
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", ""))
+            continue
+        if (app_id, user.id) in by_person:
+            made_for = by_person[(app_id, user.id)].request_id
+            reason = f"the account this run creates for access request {made_for} answers it"
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", ""))
+            continue
+        if provisioning is None or app_id not in app_rows:
+            reasons = [f"{app_id} has no provisioning config any more"]
+        else:
+            plan = plan_account(
+                cel, app_rows[app_id], dict(provisioning.fields), user, None, app_id=app_id
+            )
+            reasons = plan.reasons()
+            if plan.ok:
+                creation = Creation(
+                    app_id,
+                    user,
+                    state.user_label(user),
+                    "",
+                    plan.values(),
+                    asked_in=asked.run_id,
+                    intent_id=asked.intent_id,
+                )
+                creations.append(creation)
+                report.bump("to_create")
+                state.journal(
+                    STAGE,
+                    "account",
+                    planned_creation_id(creation),
+                    "",
+                    None,
+                    creation.values,
+                    f"asked for by an admin in run {asked.run_id}, which was killed before "
+                    f"{app_id} was asked",
+                )
+                continue
+        reason = f"no account: {'; '.join(reasons)}; fix it and run {again} if it is still wanted"
+        report.bump("invalid")
+        report.problems.append(f"{where}, which was killed first: {reason}")
+        settled.append((asked.intent_id, "not sent", f"{lost}; planned again, {reason}", ""))
+    return creations, settled
+
+
 def _can_grant_on_creation(app_row: Any) -> bool:
     schema = getattr(app_row, "creation_schema", None) or []
     return any(field.get("key") == "groups" for field in schema)
@@ -370,6 +445,12 @@ def _answer_with_planned(
     creation.also.append((request.request_id, ent, granted))
 
 
+def _asked_by(creation: Creation) -> str:
+    if creation.request_id:
+        return f"request {creation.request_id}"
+    return f"asked for by an admin in run {creation.asked_in}, which was killed first"
+
+
 def create(
     creations: list[Creation], connectors: dict[str, Any], report: StageReport
 ) -> tuple[list[tuple[Creation, ListedAccount]], dict[int, str]]:
@@ -391,7 +472,7 @@ def create(
                 refused[position] = outcome.message
                 why = (
                     f"refused the account for {creation.user_label} "
-                    f"(request {creation.request_id}): {outcome.message}"
+                    f"({_asked_by(creation)}): {outcome.message}"
                 )
                 report.bump("refused")
                 report.problems.append(f"{creation.app_id} {why}")
