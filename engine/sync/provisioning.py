@@ -326,8 +326,14 @@ def plan_requeued(
     for access requests) answers a person's account asked for in the same app."""
     creations: list[Creation] = []
     settled: list[tuple[int, str, str, str]] = []
+    if not requeued:
+        return creations, settled
     fields = {app.id: app.provisioning for app in config.apps}
     by_person = {(c.app_id, c.user.id): c for c in planned}
+    owned = {
+        owner: [a for a in accounts if a.status != "DELETED"]
+        for owner, accounts in state.accounts_by_owner().items()
+    }
     for asked in requeued:
         app_id, again = asked.app_id, f"`roster provision {asked.app_id} --user {asked.label}`"
         lost = f"the app had no such account (run {asked.run_id} was killed before asking)"
@@ -343,6 +349,12 @@ def plan_requeued(
             made_for = by_person[(app_id, user.id)].request_id
             reason = f"the account this run creates for access request {made_for} answers it"
             settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", ""))
+            continue
+        has = next((a for a in owned.get(user.id, ()) if a.app_id == app_id), None)
+        if has is not None:  # made since (asked for again, or in the app by hand)
+            reason = f"{asked.label} has {app_id}:{has.external_id} now: nothing to create"
+            report.notes.append(f"{where}: {reason}")
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", has.external_id))
             continue
         if provisioning is None or app_id not in app_rows:
             reasons = [f"{app_id} has no provisioning config any more"]

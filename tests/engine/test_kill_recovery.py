@@ -672,3 +672,30 @@ def test_writes_to_an_app_that_cannot_be_read_back_are_unknown_with_the_reason(
     assert writes[0].reason.startswith("could not be read back: App 'ad': cannot read ")
     assert "ad.yaml" in writes[0].reason
     assert not services.push_history(run_id=killed)
+
+
+def test_an_account_asked_for_again_by_hand_before_the_sync_is_not_made_twice(
+    tmp_path: Path, template: Path
+) -> None:
+    services = copy_org(template, tmp_path)
+    assert services.sync().status == "applied"
+    process = _context().Process(
+        target=_provision_and_die, args=(str(tmp_path / "roster.db"), True)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    # the admin sees the failed run and asks again, before any sync
+    assert services.provision("entra", "sam.park2@example.com").status == "applied"
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    assert "created" not in recovery.stages[5].counts and not recovery.stages[5].problems
+    (lost,) = services.external_writes(killed.id)
+    assert (lost.outcome, lost.settled_by_run) == ("not sent", recovery.run_id)
+    assert lost.reason.endswith(
+        "sam.park2@example.com has entra:sam.park2@example.com now: nothing to create"
+    )
+    entra = yaml.safe_load((tmp_path / "org" / "entra.yaml").read_text())["accounts"]
+    assert [a["id"] for a in entra].count("sam.park2@example.com") == 1
