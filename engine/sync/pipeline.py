@@ -52,6 +52,7 @@ from engine.sync.loading import load_attribute_states, load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
+    ACCOUNT_COUNTS,
     AccessRequestItem,
     Creation,
     Satisfied,
@@ -146,6 +147,15 @@ class SyncResult:
         ]
 
     @property
+    def accounts(self) -> dict[str, int]:
+        """The provision stage's accounts: how many the run set out to create (`planned`),
+        of those how many the apps created and how many they refused (0 and 0 in a dry run,
+        and in a run that stopped before it created any), and how many asked for could not
+        be planned (`invalid`: a field failed; the stage's problems say which and why)."""
+        counts = next((s.counts for s in self.stages if s.name == "provision"), {})
+        return {key: counts.get(name, 0) for key, name in ACCOUNT_COUNTS.items()}
+
+    @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, 1)
 
@@ -161,6 +171,7 @@ class SyncResult:
             "deletions": self.deletions,
             "error": self.error,
             "failures": self.failures,
+            "accounts": self.accounts,
             "held": [h.as_dict() for h in self.held[:limit]],
             "held_total": len(self.held),
             "plan": self.plan,

@@ -30,6 +30,15 @@ from engine.sync.state import StageReport, WorkState
 
 STAGE = "provision"
 
+#: What became of the accounts a sync set out to create (SyncResult.accounts,
+#: RunSummary.accounts): its keys -> the provision stage's counts
+ACCOUNT_COUNTS = {
+    "planned": "to_create",
+    "created": "created",
+    "refused": "refused",
+    "invalid": "invalid",  # requests (or accounts asked for by hand) no valid plan serves
+}
+
 
 @dataclass
 class Creation:
@@ -471,14 +480,23 @@ def create(
     Returns the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
     created: list[tuple[Creation, ListedAccount]] = []
     refused: dict[int, str] = {}
+    if creations:  # what was made and what was not, always both (--json, the run record)
+        report.bump("created", 0)
+        report.bump("refused", 0)
     by_app: dict[str, list[tuple[int, Creation]]] = {}
     for position, creation in enumerate(creations):
         by_app.setdefault(creation.app_id, []).append((position, creation))
     for app_id, batch in by_app.items():
         try:
-            outcomes = connectors[app_id].create_accounts([c.values for _, c in batch])
+            outcomes = list(connectors[app_id].create_accounts([c.values for _, c in batch]))
+            if len(outcomes) != len(batch):
+                raise ConnectorError(
+                    f"the connector answered {len(outcomes)} of {len(batch)} creations"
+                )
         except ConnectorError as exc:  # the app could not be read or reached: none created
             outcomes = [exc] * len(batch)
+        except Exception as exc:  # noqa: BLE001 - a broken connector is a refusal, as by hand
+            outcomes = [ConnectorError(f"the connector failed unexpectedly: {exc!r}")] * len(batch)
         for (position, creation), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ConnectorError):
                 refused[position] = outcome.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,74 @@ def test_a_request_for_an_unknown_entitlement_does_not_block_the_persons_other_r
     assert "grp-product" in created.entitlements and "grp-nope" not in created.entitlements
     provision = next(s for s in result.stages if s.name == "provision")
     assert any("REQ-BAD" in p and "has no entitlement 'grp-nope'" in p for p in provision.problems)
+
+
+def _demo_with_a_clash(tmp_path: Path) -> tuple[Any, int, str]:
+    """The demo organisation, not synced yet, where the first approved request's account
+    would clash with an Entra account already there: (services, approved requests, who)."""
+    from engine.setup import copy_demo_files
+
+    services = open_services(db_path=tmp_path / "r.db", init="empty")
+    folder = copy_demo_files(tmp_path / "demo")
+    data = yaml.safe_load(_requests_file(folder).read_text())
+    first = data["requests"][0]["user_email"]
+    entra = yaml.safe_load((folder / "apps" / "entra.yaml").read_text())
+    entra["accounts"].append(
+        {"id": first, "username": "someone.else", "profile": {"userPrincipalName": first}}
+    )
+    (folder / "apps" / "entra.yaml").write_text(yaml.safe_dump(entra, sort_keys=False))
+    config = (folder / "roster.yaml").read_text(encoding="utf-8")
+    services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
+    approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
+    return services, approved, first
+
+
+def test_created_and_refused_accounts_are_counted_apart_in_text_json_and_the_run(
+    tmp_path: Path,
+) -> None:
+    """An account the app refused is not an account created: the run says how many were
+    created and how many refused, in its text, its JSON and its record (hostile review M2)."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services, approved, first = _demo_with_a_clash(tmp_path)
+    db = str(tmp_path / "r.db")
+    cli = CliRunner().invoke(main, ["sync", "--json", "--db", db])
+    assert cli.exit_code == 5, cli.output
+    data = json.loads(cli.stdout)
+    assert data["status"] == "applied-with-failures"
+    counts = {"planned": approved, "created": approved - 1, "refused": 1, "invalid": 0}
+    assert data["accounts"] == counts
+    assert [f["app"] for f in data["failures"]] == ["entra"]
+    (run,) = services.runs()
+    assert run.accounts == counts
+    shown = CliRunner().invoke(main, ["runs", str(run.id), "--db", db])
+    assert f"  accounts: {approved - 1} created, 1 refused by the app\n" in shown.output
+    # the next sync tries the refused one again: none created, one refused, exit 5
+    cli = CliRunner().invoke(main, ["sync", "--db", db])
+    assert cli.exit_code == 5, cli.output
+    assert "  accounts: 0 created, 1 refused by the app\n" in cli.output
+    assert "provision   no changes" in cli.output
+    assert first in cli.stderr
+
+
+def test_a_connector_that_breaks_while_creating_refuses_its_accounts_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A connector that fails with something other than a refusal (a bug, a broken
+    library) refuses its batch, as `roster provision` does: the run is not failed, its
+    other stages stay applied, and the accounts are counted refused, none created."""
+    from engine.connectors.file.connector import FileConnector
+
+    def broken(self: Any, many: Any) -> Any:
+        raise RuntimeError("the SDK fell over")
+
+    monkeypatch.setattr(FileConnector, "create_accounts", broken)
+    services, approved, _ = _demo_with_a_clash(tmp_path)
+    result = services.sync()
+    assert (result.status, result.exit_code) == ("applied-with-failures", 5)
+    assert result.accounts == {"planned": approved, "created": 0, "refused": approved, "invalid": 0}
+    assert all("the connector failed unexpectedly" in f["reason"] for f in result.failures)
+    assert not [c for c in result.planned if c.stage == "provision"]
+    assert len(result.failures) == approved
