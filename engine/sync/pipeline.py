@@ -634,6 +634,20 @@ def _provision(
             writer.fulfil_requests(
                 session, run_id, [answered.request_id], answered.account, answered.user_id
             )
+        # ... and the journal says so, with the account (`roster runs RUN`)
+        closed = {answered.request_id for answered in satisfied}
+        writer.journal(
+            session,
+            run_id,
+            [
+                c
+                for c in state.changes
+                if c.stage == "provision"
+                and c.object_type == "access_request"
+                and c.object_id in closed
+            ],
+            True,
+        )
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )

@@ -231,8 +231,10 @@ def plan_provisioning(
         for app in config.apps
         if app.provisioning is not None and app.provisioning.proactive
     }
-    if not proactive:
+    pending = [r for r in requests if r.pending]
+    if not pending:
         return creations
+    apps = {app.id for app in config.apps}
     by_email: dict[str, UserRecord] = {}
     for user in state.users.values():
         for email in [user.email, *user.emails]:
@@ -240,17 +242,24 @@ def plan_provisioning(
                 by_email.setdefault(email.casefold(), user)
     planned: dict[tuple[str, int], Creation] = {}
     owned = state.accounts_by_owner()
-    for request in requests:
+    for request in pending:
         app_id = request.app_id
-        if app_id not in proactive or not request.pending:
-            continue
         request_id = request.request_id
+        if app_id not in apps:
+            report.bump("unknown_app")
+            report.problems.append(
+                f"access request {request_id}: no app {app_id!r} in the configuration (apps: "
+                f"{', '.join(sorted(apps)) or 'none'}); fix the request — nothing serves it "
+                "until then"
+            )
+            continue
         person = by_email.get(request.user_email.casefold())
         if person is None:
-            report.bump("requests_without_person")
-            report.problems.append(
-                f"access request {request_id}: no person has the email {request.user_email!r}"
-            )
+            if app_id in proactive:  # a request waiting for an admin waits for its person too
+                report.bump("requests_without_person")
+                report.problems.append(
+                    f"access request {request_id}: no person has the email {request.user_email!r}"
+                )
             continue
         user = person
         label = state.user_label(user)
@@ -264,8 +273,14 @@ def plan_provisioning(
             continue
         live = [a for a in owned.get(user.id, ()) if a.app_id == app_id and a.status != "DELETED"]
         if live:
-            _answer_with_existing(state, request, live[0], label, report, satisfied)
+            # whatever made the account (this app's proactive provisioning, `roster provision`,
+            # the app itself), it answers the request: closed, or told what is missing
+            carrying = [a for a in live if request.entitlement in a.entitlements]
+            account = (carrying or live)[0]
+            _answer_with_existing(state, request, account, label, report, satisfied)
             continue
+        if app_id not in proactive:
+            continue  # waits for an admin to create the account (`roster provision`)
         earlier = planned.get((app_id, user.id))
         if earlier is not None:
             _answer_with_planned(earlier, request, app_rows.get(app_id), label, report)
@@ -315,6 +330,13 @@ def plan_provisioning(
             None,
             values,
             f"approved access request {request_id}",
+        )
+    answered = report.counts.get("fulfilled_by_existing_account", 0)
+    if answered:
+        report.notes.append(
+            f"{answered} approved access request{'s' if answered != 1 else ''} answered by an "
+            "account the person already has: fulfilled by it, nothing to create (each is in "
+            "the run's changes, with the account)"
         )
     return creations
 

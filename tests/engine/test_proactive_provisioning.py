@@ -416,3 +416,61 @@ def test_a_connector_that_breaks_while_creating_refuses_its_accounts_and_the_run
     assert all("the connector failed unexpectedly" in f["reason"] for f in result.failures)
     assert not [c for c in result.planned if c.stage == "provision"]
     assert len(result.failures) == approved
+
+
+def test_a_request_answered_by_an_account_made_by_hand_is_closed_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """A request for an app that does not create accounts by itself (AD here) waited for an
+    admin; once the admin made the account (`roster provision`), the request was never
+    closed (hostile review, low). The next sync fulfils it with that account, and the run's
+    changes say why; a request naming no configured app is reported, never ignored."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    owners = {a.owner_id for a in services.population().accounts if a.app_id == "ad"}
+    person = next(
+        u
+        for u in services.population().users
+        if u.id not in owners
+        and u.status == "ENABLED"
+        and u.email
+        and u.given_name
+        and u.family_name
+    )
+    _add_requests(
+        demo_folder_for(services.db),
+        {"id": "REQ-AD", "user_email": person.email, "app": "ad", "entitlement": ""},
+        {"id": "REQ-TYPO", "user_email": person.email, "app": "entr", "entitlement": ""},
+    )
+    waiting = services.sync()
+    provision = next(s for s in waiting.stages if s.name == "provision")
+    assert _stored_requests(services)["REQ-AD"].status == "APPROVED"  # waits for an admin
+    assert [p for p in provision.problems if "REQ-AD" in p] == []
+    assert any(
+        "access request REQ-TYPO: no app 'entr' in the configuration" in p
+        and "fix the request" in p
+        for p in provision.problems
+    ), provision.problems
+    made = services.provision("ad", person.email)
+    assert made.status == "applied"
+    closing = services.sync()
+    stored = _stored_requests(services)["REQ-AD"]
+    key = f"ad:{made.account}"
+    assert (stored.status, stored.account, stored.fulfilled_run_id) == (
+        "FULFILLED",
+        key,
+        closing.run_id,
+    )
+    _, journal = services.run_changes(closing.run_id)
+    assert [(c.object_id, c.new, c.reason) for c in journal if c.stage == "provision"] == [
+        ("REQ-AD", "FULFILLED", f"{person.email} already has {key}: nothing to create")
+    ]
+    shown = CliRunner().invoke(
+        main, ["runs", str(closing.run_id), "--db", str(services.db.sqlite_path)]
+    )
+    assert f"[provision] REQ-AD status: APPROVED → FULFILLED  ({person.email} already has" in (
+        shown.output
+    )
