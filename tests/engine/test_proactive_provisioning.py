@@ -474,3 +474,52 @@ def test_a_request_answered_by_an_account_made_by_hand_is_closed_with_its_reason
     assert f"[provision] REQ-AD status: APPROVED → FULFILLED  ({person.email} already has" in (
         shown.output
     )
+
+
+def test_a_request_whose_field_fails_does_not_block_the_persons_request_in_another_app(
+    tmp_path: Path,
+) -> None:
+    """One person asks for an AD and an Entra account; AD's required sAMAccountName does not
+    evaluate for them. The Entra request stands on its own and is served; the AD one is
+    reported with its app, request and reason, and counted (hostile review M3)."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    db = str(services.db.sqlite_path)
+    has = {(a.app_id, a.owner_id) for a in services.population().accounts}
+    person = next(
+        u
+        for u in services.population().users
+        if u.status == "ENABLED"
+        and u.email
+        and ("ad", u.id) not in has
+        and ("entra", u.id) not in has
+    )
+    failing = f'subject.email == "{person.email}" ? string(int("x")) : subject.email'
+    for path, value in (
+        ("apps.ad.provisioning.fields.sAMAccountName", failing),
+        ("apps.ad.provisioning.proactive", "true"),
+    ):
+        done = CliRunner().invoke(main, ["config", "set", path, value, "--db", db])
+        assert done.exit_code == 0, done.output
+    _add_requests(
+        demo_folder_for(services.db),
+        {"id": "REQ-AD", "user_email": person.email, "app": "ad", "entitlement": ""},
+        {"id": "REQ-ENTRA", "user_email": person.email, "entitlement": "lic-e5"},
+    )
+    cli = CliRunner().invoke(main, ["sync", "--json", "--db", db])
+    data = json.loads(cli.stdout)
+    assert data["accounts"] == {"planned": 1, "created": 1, "refused": 0, "invalid": 1}
+    (provision,) = [s for s in data["stages"] if s["name"] == "provision"]
+    assert [p for p in provision["problems"] if "REQ-AD" in p] == [
+        f"ad for {person.email} (request REQ-AD): no account: sAMAccountName: the expression "
+        "failed for this person: the text is not a whole number, so it cannot become an int"
+    ]
+    stored = _stored_requests(services)
+    assert stored["REQ-ENTRA"].status == "FULFILLED"
+    assert stored["REQ-ENTRA"].account.startswith("entra:")
+    assert stored["REQ-AD"].status == "APPROVED"
+    text = CliRunner().invoke(main, ["runs", str(data["run_id"]), "--db", db])
+    assert "  accounts: 1 created, 0 refused by the app, 1 not planned" in text.output
