@@ -264,7 +264,7 @@ def _run_locked(
             not release
             and signature is not None
             and signature == get_meta(session, "last_sync_signature")
-            and (dry_run or not recovery.has_unsettled(session))
+            and not recovery.has_unsettled(session)  # a dry run says what is left, too
         ):
             settled_by = get_meta(session, "last_settled_run")
             plan = plan_digest(grounds, [])
@@ -298,6 +298,9 @@ def _run_locked(
         if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
             recovery.remove_temporaries(apps, base_dir, reports[0])
             requeued = recovery.recover(db, state, run_id, apps, base_dir, reports[0])
+        else:
+            with db.session() as session:
+                reports[0].notes.extend(recovery.unsettled_notes(session))
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {

@@ -79,6 +79,33 @@ def has_unsettled(session: Any) -> bool:
     )
 
 
+def unsettled_notes(session: Any) -> list[str]:
+    """What a dry run says of the writes killed runs left without an outcome: the applied
+    sync reads them back first (`recover`), and creates the accounts asked for by hand that
+    were not made, which the dry run's plan cannot show."""
+    pending = list(
+        session.scalars(
+            select(ExternalWrite)
+            .where(col(ExternalWrite.outcome) == "")
+            .order_by(col(ExternalWrite.id))
+        )
+    )
+    if not pending:
+        return []
+    apps = ", ".join(sorted({w.app_id for w in pending}))
+    notes = [
+        f"killed runs left {len(pending)} write{'s' if len(pending) != 1 else ''} to {apps} "
+        "unsettled: the applied sync reads them back first (not this dry run)"
+    ]
+    notes += [
+        f"{w.app_id}: run {w.run_id} was creating the account for {w.label} (asked for by "
+        "an admin) when it was killed; the applied sync creates it if the app does not have it"
+        for w in pending
+        if w.kind == "create" and not w.rule
+    ]
+    return notes
+
+
 class _Listed:
     """One app's accounts as it lists them now: by id, and those the store does not know."""
 

@@ -591,6 +591,15 @@ def test_an_account_asked_for_by_hand_and_never_made_is_made_by_the_next_sync(
     assert process.exitcode == -signal.SIGKILL
     with services.db.session() as session:
         killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    # a dry run reads nothing back, but says what the applied sync will do of it
+    dry = services.sync(dry_run=True)
+    assert dry.status == "planned", dry.error
+    assert (
+        f"entra: run {killed.id} was creating the account for sam.park2@example.com (asked "
+        "for by an admin) when it was killed; the applied sync creates it if the app does "
+        "not have it"
+    ) in dry.stages[0].notes
+    assert [w.outcome for w in services.external_writes(killed.id)] == [""]
     recovery = services.sync()
     assert recovery.status == "applied", recovery.error
     assert any(
