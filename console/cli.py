@@ -348,6 +348,8 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         planned = plan_counts(change.as_dict() for change in result.planned)
         for stage in result.stages:
             echo(f"  {stage.name:<11} {describe_stage_plan(planned.get(stage.name))}")
+            if stage.name == "provision" and any(result.accounts.values()):
+                echo(f"              accounts: {_accounts_line(result.accounts)}")
             if stage.counts:
                 counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items()))
                 echo(f"              looked at: {counts}")
@@ -379,6 +381,19 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         elif result.error:
             echo(f"Error: {result.error}", err=True)
     sys.exit(result.exit_code)
+
+
+def _accounts_line(accounts: dict[str, int]) -> str:
+    """ "4 created, 1 refused by the app": what became of the accounts a sync set out to
+    create, as its provision stage counted them (nothing is counted twice)."""
+    planned, created, refused = accounts["planned"], accounts["created"], accounts["refused"]
+    if created or refused:
+        parts = [f"{created} created", f"{refused} refused by the app"]
+    else:
+        parts = [f"{planned} to create, none created"] if planned else []
+    if accounts["invalid"]:
+        parts.append(f"{accounts['invalid']} not planned (a field failed; see below)")
+    return ", ".join(parts)
 
 
 @main.command()
@@ -1093,6 +1108,8 @@ def runs(run_id: int | None, as_json: bool) -> None:
     )
     if summary.error:
         echo(f"  error: {summary.error}")
+    if any(summary.accounts.values()):
+        echo(f"  accounts: {_accounts_line(summary.accounts)}")
     # what a killed run had written, as the next sync found it in the apps
     for write in (w for w in writes if w.recovered):
         what = write.account or f"new {write.app} account"

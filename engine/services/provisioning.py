@@ -272,13 +272,14 @@ class ProvisioningService:
         result = ProvisionResult(plan, dry_run)
         pending_id = f"{app_id}:(new account for {plan.user})"
 
-        def counts(created: int) -> dict[str, Any]:
+        def counts(created: int, refused: int = 0) -> dict[str, Any]:
             return {
                 "provision": {
                     "app": app_id,
                     "fields": len(plan.fields),
                     "invalid": sum(1 for f in plan.fields if not f.ok),
                     "created": created,
+                    "refused": refused,
                 }
             }
 
@@ -317,7 +318,9 @@ class ProvisioningService:
                 )
                 message = f"{app_id} refused to create the account for {plan.user}: {reason}"
                 with self.ctx.db.session() as session, session.begin():
-                    writer.end_provision_run(session, run_id, "failed", message)
+                    writer.end_provision_run(
+                        session, run_id, "failed", message, counts(0, refused=1)
+                    )
                     writer.journal(
                         session, run_id, writer.provision_journal(plan, pending_id), False
                     )

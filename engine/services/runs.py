@@ -53,6 +53,17 @@ class RunSummary:
             run.error,
         )
 
+    @property
+    def accounts(self) -> dict[str, int]:
+        """A sync's accounts as its provision stage counted them (SyncResult.accounts):
+        planned, created, refused by the app, invalid; all 0 for other runs."""
+        from engine.sync.provisioning import ACCOUNT_COUNTS
+
+        counts = self.counts.get("provision") if self.kind == "sync" else None
+        if not isinstance(counts, dict):
+            counts = {}
+        return {key: int(counts.get(name) or 0) for key, name in ACCOUNT_COUNTS.items()}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

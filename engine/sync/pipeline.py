@@ -53,6 +53,7 @@ from engine.sync.loading import load_attribute_states, load_state
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import run_ownership
 from engine.sync.provisioning import (
+    ACCOUNT_COUNTS,
     AccessRequestItem,
     Creation,
     Satisfied,
@@ -60,6 +61,7 @@ from engine.sync.provisioning import (
     known_entitlements,
     load_requests,
     plan_provisioning,
+    plan_requeued,
     planned_creation_id,
     requests_digest,
 )
@@ -146,6 +148,15 @@ class SyncResult:
         ]
 
     @property
+    def accounts(self) -> dict[str, int]:
+        """The provision stage's accounts: how many the run set out to create (`planned`),
+        of those how many the apps created and how many they refused (0 and 0 in a dry run,
+        and in a run that stopped before it created any), and how many asked for could not
+        be planned (`invalid`: a field failed; the stage's problems say which and why)."""
+        counts = next((s.counts for s in self.stages if s.name == "provision"), {})
+        return {key: counts.get(name, 0) for key, name in ACCOUNT_COUNTS.items()}
+
+    @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, 1)
 
@@ -161,6 +172,7 @@ class SyncResult:
             "deletions": self.deletions,
             "error": self.error,
             "failures": self.failures,
+            "accounts": self.accounts,
             "held": [h.as_dict() for h in self.held[:limit]],
             "held_total": len(self.held),
             "plan": self.plan,
@@ -257,7 +269,7 @@ def _run_locked(
             not release
             and signature is not None
             and signature == get_meta(session, "last_sync_signature")
-            and (dry_run or not recovery.has_unsettled(session))
+            and not recovery.has_unsettled(session)  # a dry run says what is left, too
         ):
             settled_by = get_meta(session, "last_settled_run")
             plan = plan_digest(grounds, [])
@@ -287,9 +299,13 @@ def _run_locked(
 
         state.checkpoint = checkpoint
         step("import", 0)
+        requeued: list[recovery.Requeued] = []  # accounts asked for by hand, never made
         if not dry_run:  # a killed run's leftovers: its temporary files, its unsettled writes
             recovery.remove_temporaries(apps, base_dir, reports[0])
-            recovery.recover(db, state, run_id, apps, base_dir, reports[0])
+            requeued = recovery.recover(db, state, run_id, apps, base_dir, reports[0])
+        else:
+            with db.session() as session:
+                reports[0].notes.extend(recovery.unsettled_notes(session))
         imported = run_import(state, apps, base_dir, reports[0])
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
@@ -344,12 +360,16 @@ def _run_locked(
             creations = plan_provisioning(
                 state, config, app_rows, cel, requests, reports[5], satisfied, entitlements
             )
+            asked, unanswered = plan_requeued(
+                state, config, app_rows, cel, requeued, creations, reports[5]
+            )
+            creations += asked
         cel.population = None  # planning is over: let the converted records go
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))
         result.planned = state.changes
-        result.removals = deletions_of(state.changes)
+        result.removals = deletions_of(state.changes, _directory_record(state, directories))
         if dry_run or expect_plan is not None:
             result.plan = plan_digest(grounds, state.changes)
         # target values are measured against the accounts of the apps pushed to
@@ -385,7 +405,7 @@ def _run_locked(
                 db,
                 state,
                 run_id,
-                (creations, satisfied, requests),
+                (creations, satisfied, requests, unanswered),
                 apps,
                 base_dir,
                 reports[5],
@@ -418,6 +438,21 @@ def _run_locked(
             "next sync marks it failed."
         ) from None
     return result
+
+
+def _directory_record(state: WorkState, directories: list[Any]) -> Callable[[str], str | None]:
+    """For `deletions_of`: whose directory record an account ("APP:ID") is, as the plan
+    labels people ("" when the plan leaves it with no owner; None: not a directory's)."""
+    apps = {directory.app for directory in directories}
+
+    def record_of(object_id: str) -> str | None:
+        app_id, _, external_id = object_id.partition(":")
+        account = state.accounts.get((app_id, external_id))
+        if app_id not in apps or account is None:
+            return None
+        return state.owner_label(account.owner_id) or ""
+
+    return record_of
 
 
 def _apply(
@@ -581,7 +616,9 @@ def _provision(
     db: Database,
     state: WorkState,
     run_id: int,
-    work: tuple[list[Creation], list[Satisfied], list[AccessRequestItem]],
+    work: tuple[
+        list[Creation], list[Satisfied], list[AccessRequestItem], list[tuple[int, str, str, str]]
+    ],
     apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
@@ -591,7 +628,7 @@ def _provision(
     """Create the planned accounts (after the store is committed) and link each one at once;
     the access requests are imported into the store and the served ones marked fulfilled."""
     step("provision", 5)
-    creations, satisfied, requests = work
+    creations, satisfied, requests, unanswered = work
     by_id = {app.id: app for app in apps}
     connectors = {
         app_id: make_connector(connector_spec(by_id[app_id], base_dir))
@@ -605,6 +642,20 @@ def _provision(
             writer.fulfil_requests(
                 session, run_id, [answered.request_id], answered.account, answered.user_id
             )
+        # ... and the journal says so, with the account (`roster runs RUN`)
+        closed = {answered.request_id for answered in satisfied}
+        writer.journal(
+            session,
+            run_id,
+            [
+                c
+                for c in state.changes
+                if c.stage == "provision"
+                and c.object_type == "access_request"
+                and c.object_id in closed
+            ],
+            True,
+        )
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
@@ -623,10 +674,22 @@ def _provision(
         else (intent, "sent", "", next(made)[1].external_id)
         for i, intent in enumerate(intents)
     ]
+    # the intents of accounts asked for by hand in killed runs, answered by this run
+    for creation, (_, outcome, reason, external_id) in zip(creations, outcomes, strict=True):
+        if creation.intent_id is not None:
+            lost = f"the app had no such account (run {creation.asked_in} was killed before asking)"
+            done = (
+                f"run {run_id} asked again and {creation.app_id} refused: {reason}"
+                if outcome == "refused"
+                else f"run {run_id} created it: {creation.app_id}:{external_id}"
+            )
+            unanswered.append((creation.intent_id, "not sent", f"{lost}; {done}", external_id))
     with db.session() as session, session.begin():
         if creations:
             writer.write_provisioned(session, state, run_id, created)
             writer.settle_writes(session, run_id, outcomes)
+        if unanswered:
+            writer.settle_writes(session, run_id, unanswered)
         for app_id, connector in connectors.items():
             version = connector.source_version()
             if version is not None:

@@ -30,6 +30,15 @@ from engine.sync.state import StageReport, WorkState
 
 STAGE = "provision"
 
+#: What became of the accounts a sync set out to create (SyncResult.accounts,
+#: RunSummary.accounts): its keys -> the provision stage's counts
+ACCOUNT_COUNTS = {
+    "planned": "to_create",
+    "created": "created",
+    "refused": "refused",
+    "invalid": "invalid",  # requests (or accounts asked for by hand) no valid plan serves
+}
+
 
 @dataclass
 class Creation:
@@ -46,6 +55,10 @@ class Creation:
     # further requests of the same person for the same app, answered by the same account:
     # (request id, entitlement, granted with the account)
     also: list[tuple[str, str, bool]] = field(default_factory=list)
+    # asked for by an admin in a run that was killed before it was made (recovery's
+    # Requeued): that run, and its intent this creation settles
+    asked_in: int | None = None
+    intent_id: int | None = None
 
     @property
     def groups(self) -> list[str]:
@@ -218,8 +231,10 @@ def plan_provisioning(
         for app in config.apps
         if app.provisioning is not None and app.provisioning.proactive
     }
-    if not proactive:
+    pending = [r for r in requests if r.pending]
+    if not pending:
         return creations
+    apps = {app.id for app in config.apps}
     by_email: dict[str, UserRecord] = {}
     for user in state.users.values():
         for email in [user.email, *user.emails]:
@@ -227,17 +242,24 @@ def plan_provisioning(
                 by_email.setdefault(email.casefold(), user)
     planned: dict[tuple[str, int], Creation] = {}
     owned = state.accounts_by_owner()
-    for request in requests:
+    for request in pending:
         app_id = request.app_id
-        if app_id not in proactive or not request.pending:
-            continue
         request_id = request.request_id
+        if app_id not in apps:
+            report.bump("unknown_app")
+            report.problems.append(
+                f"access request {request_id}: no app {app_id!r} in the configuration (apps: "
+                f"{', '.join(sorted(apps)) or 'none'}); fix the request — nothing serves it "
+                "until then"
+            )
+            continue
         person = by_email.get(request.user_email.casefold())
         if person is None:
-            report.bump("requests_without_person")
-            report.problems.append(
-                f"access request {request_id}: no person has the email {request.user_email!r}"
-            )
+            if app_id in proactive:  # a request waiting for an admin waits for its person too
+                report.bump("requests_without_person")
+                report.problems.append(
+                    f"access request {request_id}: no person has the email {request.user_email!r}"
+                )
             continue
         user = person
         label = state.user_label(user)
@@ -251,8 +273,14 @@ def plan_provisioning(
             continue
         live = [a for a in owned.get(user.id, ()) if a.app_id == app_id and a.status != "DELETED"]
         if live:
-            _answer_with_existing(state, request, live[0], label, report, satisfied)
+            # whatever made the account (this app's proactive provisioning, `roster provision`,
+            # the app itself), it answers the request: closed, or told what is missing
+            carrying = [a for a in live if request.entitlement in a.entitlements]
+            account = (carrying or live)[0]
+            _answer_with_existing(state, request, account, label, report, satisfied)
             continue
+        if app_id not in proactive:
+            continue  # waits for an admin to create the account (`roster provision`)
         earlier = planned.get((app_id, user.id))
         if earlier is not None:
             _answer_with_planned(earlier, request, app_rows.get(app_id), label, report)
@@ -303,7 +331,97 @@ def plan_provisioning(
             values,
             f"approved access request {request_id}",
         )
+    answered = report.counts.get("fulfilled_by_existing_account", 0)
+    if answered:
+        report.notes.append(
+            f"{answered} approved access request{'s' if answered != 1 else ''} answered by an "
+            "account the person already has: fulfilled by it, nothing to create (each is in "
+            "the run's changes, with the account)"
+        )
     return creations
+
+
+def plan_requeued(
+    state: WorkState,
+    config: RosterConfig,
+    app_rows: dict[str, Any],
+    cel: CelEngine,
+    requeued: list[Any],
+    planned: list[Creation],
+    report: StageReport,
+) -> tuple[list[Creation], list[tuple[int, str, str, str]]]:
+    """The accounts admins asked for (`roster provision`) in runs killed before they were
+    made (engine.sync.recovery.Requeued), planned again as `roster provision` plans them.
+    Returns the creations, and the outcomes of the killed runs' intents that none answers
+    (intent id, outcome, reason, external id), each with why; PLANNED (this run's creations
+    for access requests) answers a person's account asked for in the same app."""
+    creations: list[Creation] = []
+    settled: list[tuple[int, str, str, str]] = []
+    if not requeued:
+        return creations, settled
+    fields = {app.id: app.provisioning for app in config.apps}
+    by_person = {(c.app_id, c.user.id): c for c in planned}
+    owned = {
+        owner: [a for a in accounts if a.status != "DELETED"]
+        for owner, accounts in state.accounts_by_owner().items()
+    }
+    for asked in requeued:
+        app_id, again = asked.app_id, f"`roster provision {asked.app_id} --user {asked.label}`"
+        lost = f"the app had no such account (run {asked.run_id} was killed before asking)"
+        where = f"{app_id} for {asked.label} (asked for by an admin in run {asked.run_id})"
+        user = state.users.get(asked.user_id)
+        provisioning = fields.get(app_id)
+        if user is None or user.status == "DELETED":
+            reason = f"{asked.label} is no longer in the store (removed): nothing to create"
+            report.notes.append(f"{where}: {reason}")
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", ""))
+            continue
+        if (app_id, user.id) in by_person:
+            made_for = by_person[(app_id, user.id)].request_id
+            reason = f"the account this run creates for access request {made_for} answers it"
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", ""))
+            continue
+        has = next((a for a in owned.get(user.id, ()) if a.app_id == app_id), None)
+        if has is not None:  # made since (asked for again, or in the app by hand)
+            reason = f"{asked.label} has {app_id}:{has.external_id} now: nothing to create"
+            report.notes.append(f"{where}: {reason}")
+            settled.append((asked.intent_id, "not sent", f"{lost}; {reason}", has.external_id))
+            continue
+        if provisioning is None or app_id not in app_rows:
+            reasons = [f"{app_id} has no provisioning config any more"]
+        else:
+            plan = plan_account(
+                cel, app_rows[app_id], dict(provisioning.fields), user, None, app_id=app_id
+            )
+            reasons = plan.reasons()
+            if plan.ok:
+                creation = Creation(
+                    app_id,
+                    user,
+                    state.user_label(user),
+                    "",
+                    plan.values(),
+                    asked_in=asked.run_id,
+                    intent_id=asked.intent_id,
+                )
+                creations.append(creation)
+                report.bump("to_create")
+                state.journal(
+                    STAGE,
+                    "account",
+                    planned_creation_id(creation),
+                    "",
+                    None,
+                    creation.values,
+                    f"asked for by an admin in run {asked.run_id}, which was killed before "
+                    f"{app_id} was asked",
+                )
+                continue
+        reason = f"no account: {'; '.join(reasons)}; fix it and run {again} if it is still wanted"
+        report.bump("invalid")
+        report.problems.append(f"{where}, which was killed first: {reason}")
+        settled.append((asked.intent_id, "not sent", f"{lost}; planned again, {reason}", ""))
+    return creations, settled
 
 
 def _can_grant_on_creation(app_row: Any) -> bool:
@@ -370,6 +488,12 @@ def _answer_with_planned(
     creation.also.append((request.request_id, ent, granted))
 
 
+def _asked_by(creation: Creation) -> str:
+    if creation.request_id:
+        return f"request {creation.request_id}"
+    return f"asked for by an admin in run {creation.asked_in}, which was killed first"
+
+
 def create(
     creations: list[Creation], connectors: dict[str, Any], report: StageReport
 ) -> tuple[list[tuple[Creation, ListedAccount]], dict[int, str]]:
@@ -378,20 +502,29 @@ def create(
     Returns the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
     created: list[tuple[Creation, ListedAccount]] = []
     refused: dict[int, str] = {}
+    if creations:  # what was made and what was not, always both (--json, the run record)
+        report.bump("created", 0)
+        report.bump("refused", 0)
     by_app: dict[str, list[tuple[int, Creation]]] = {}
     for position, creation in enumerate(creations):
         by_app.setdefault(creation.app_id, []).append((position, creation))
     for app_id, batch in by_app.items():
         try:
-            outcomes = connectors[app_id].create_accounts([c.values for _, c in batch])
+            outcomes = list(connectors[app_id].create_accounts([c.values for _, c in batch]))
+            if len(outcomes) != len(batch):
+                raise ConnectorError(
+                    f"the connector answered {len(outcomes)} of {len(batch)} creations"
+                )
         except ConnectorError as exc:  # the app could not be read or reached: none created
             outcomes = [exc] * len(batch)
+        except Exception as exc:  # noqa: BLE001 - a broken connector is a refusal, as by hand
+            outcomes = [ConnectorError(f"the connector failed unexpectedly: {exc!r}")] * len(batch)
         for (position, creation), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ConnectorError):
                 refused[position] = outcome.message
                 why = (
                     f"refused the account for {creation.user_label} "
-                    f"(request {creation.request_id}): {outcome.message}"
+                    f"({_asked_by(creation)}): {outcome.message}"
                 )
                 report.bump("refused")
                 report.problems.append(f"{creation.app_id} {why}")

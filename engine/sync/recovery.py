@@ -10,6 +10,11 @@ each one against the run that wrote it:
   lists it, the new account linked to its person and its access request fulfilled), so the
   store ends as an uninterrupted run leaves it and the audit trail names what was written.
 - **not sent**: it is not there; the sync plans it again like anything else still to do.
+  An account an admin asked for by hand (`roster provision`) is nothing a sync plans by
+  itself: recovery hands it to the sync's provision stage (`Requeued`), which plans it again
+  for its person and creates it, then settles the killed run's intent with what it did. Until
+  a sync gets that far (one blocked by the deletion threshold does not), the intent stays
+  unsettled and the next sync hands it on again.
 - **unknown**: the app could not be read back; the reason says why.
 
 It also removes the temporary files an interrupted atomic write of an app's files left.
@@ -42,6 +47,18 @@ NOT_SENT = "not sent"
 UNKNOWN = "unknown"
 
 
+@dataclass(frozen=True)
+class Requeued:
+    """An account an admin asked for that a killed run never made: this sync's provision
+    stage creates it, and settles the killed run's intent `intent_id` then."""
+
+    intent_id: int
+    run_id: int  # the killed run
+    app_id: str
+    user_id: int
+    label: str
+
+
 @dataclass
 class _Found:
     """What recovery found of one killed run's writes."""
@@ -60,6 +77,33 @@ def has_unsettled(session: Any) -> bool:
         ).first()
         is not None
     )
+
+
+def unsettled_notes(session: Any) -> list[str]:
+    """What a dry run says of the writes killed runs left without an outcome: the applied
+    sync reads them back first (`recover`), and creates the accounts asked for by hand that
+    were not made, which the dry run's plan cannot show."""
+    pending = list(
+        session.scalars(
+            select(ExternalWrite)
+            .where(col(ExternalWrite.outcome) == "")
+            .order_by(col(ExternalWrite.id))
+        )
+    )
+    if not pending:
+        return []
+    apps = ", ".join(sorted({w.app_id for w in pending}))
+    notes = [
+        f"killed runs left {len(pending)} write{'s' if len(pending) != 1 else ''} to {apps} "
+        "unsettled: the applied sync reads them back first (not this dry run)"
+    ]
+    notes += [
+        f"{w.app_id}: run {w.run_id} was creating the account for {w.label} (asked for by "
+        "an admin) when it was killed; the applied sync creates it if the app does not have it"
+        for w in pending
+        if w.kind == "create" and not w.rule
+    ]
+    return notes
 
 
 class _Listed:
@@ -97,10 +141,11 @@ def recover(
     apps: list[AppConfig],
     base_dir: Path,
     report: StageReport,
-) -> None:
+) -> list[Requeued]:
     """Settle every intent left without an outcome by a killed run (see the module's doc).
     The accounts read back join `state.read_back`, whose owners' attributes the run computes
-    again at its end, as after its own pushes."""
+    again at its end, as after its own pushes. Returns the accounts asked for by hand that
+    were not made, for the provision stage to create (their intents are left to it)."""
     with db.session() as session:
         pending = list(
             session.scalars(
@@ -110,7 +155,7 @@ def recover(
             )
         )
     if not pending:
-        return
+        return []
     by_id = {app.id: app for app in apps}
     listings: dict[str, _Listed | str] = {}  # app -> what it lists now, or why it cannot say
     for app_id in sorted({w.app_id for w in pending}):
@@ -126,6 +171,7 @@ def recover(
     outcomes: list[tuple[int, str, str, str]] = []
     found: dict[int, _Found] = defaultdict(_Found)  # killed run -> what it had written
     taken: set[tuple[str, str]] = set()  # accounts already matched to a creation
+    requeued: list[Requeued] = []
     for intent in pending:
         assert intent.id is not None
         listing = listings[intent.app_id]
@@ -138,11 +184,17 @@ def recover(
             outcome, why, external_id = _settle_push(intent, listing, run_found)
         run_found.counts[f"{intent.kind} {outcome}"] += 1
         if intent.kind == "create" and outcome == NOT_SENT and not intent.rule:
-            # asked for by an admin, not by a request: nothing plans it again by itself
-            report.problems.append(
-                f"{intent.app_id}: the account for {intent.label} that run {intent.run_id} "
-                f"was creating was not created ({why.rpartition(': ')[2]})"
+            # asked for by an admin, not by a request: nothing plans it again by itself, so
+            # this sync's provision stage creates it and settles the intent
+            requeued.append(
+                Requeued(intent.id, intent.run_id, intent.app_id, intent.user_id or 0, intent.label)
             )
+            report.notes.append(
+                f"{intent.app_id}: the account for {intent.label} that run {intent.run_id} was "
+                "creating was not made (the run was killed first); this sync creates it "
+                "(provision stage)"
+            )
+            continue
         outcomes.append((intent.id, outcome, why, external_id or intent.external_id))
     with db.session() as session, session.begin():
         writer.settle_writes(session, run_id, outcomes)
@@ -161,6 +213,7 @@ def recover(
                 + _summary(what.counts)
                 + f". What it wrote is recorded against it (roster runs {killed})."
             )
+    return requeued
 
 
 def _settle_push(intent: ExternalWrite, listing: _Listed, found: _Found) -> tuple[str, str, str]:
@@ -221,12 +274,7 @@ def _settle_creation(
             return FOUND, "found in the app by recovery", listed.external_id
     if intent.rule:  # an access request: still approved, this sync plans it again
         return NOT_SENT, "the app has no such account: planned again", ""
-    return (
-        NOT_SENT,
-        "the app has no such account: not created; run "
-        f"`roster provision {intent.app_id} --user {intent.label}` again",
-        "",
-    )
+    return NOT_SENT, "the app has no such account", ""  # asked for by hand: requeued
 
 
 def _requested_grants(session: Any, creations: list[tuple[Creation, Any]]) -> None:

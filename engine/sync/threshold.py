@@ -7,7 +7,7 @@ threshold counts by kind and the screens and the CLI show the causes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,17 +71,43 @@ def deletion_of(change: PlannedChange) -> Deletion | None:
     return None
 
 
-def deletions_of(changes: Iterable[PlannedChange]) -> dict[Deletion, list[str]]:
+def deletions_of(
+    changes: Iterable[PlannedChange],
+    record_of: Callable[[str], str | None] | None = None,
+) -> dict[Deletion, list[str]]:
     """A plan's removals grouped by cause, each with the objects it removes.
 
     An object removes once: a person first disabled (their directory account was) and then
     removed (no directory account creates them any more) in the same plan counts as removed,
-    not as two removals."""
+    not as two removals.
+
+    A leaver is one removal: the person. Their directory record going (gone from the
+    directory, or disabled in it) is why they are removed, not a second removal.
+    `record_of(account)` names the person whose directory record an account is ("APP:ID" ->
+    their label as the plan names people; "" for a directory account the plan leaves with
+    no owner, whose owner change names who it was; None for any other account)."""
+    changes = list(changes)
+    removed = {
+        change.object_id
+        for change in changes
+        if change.object_type == "user"
+        and (deletion := deletion_of(change)) is not None
+        and deletion.kind is DeletionKind.USERS
+    }
+    unlinked = {  # accounts the plan takes from their owner: who they were
+        change.object_id: str(change.old)
+        for change in changes
+        if change.object_type == "account" and change.field == "owner" and change.old
+    }
     final: dict[tuple[DeletionKind, str, str], Deletion] = {}
     for change in changes:
         deletion = deletion_of(change)
         if deletion is None:
             continue
+        if deletion.kind is DeletionKind.ACCOUNTS and removed and record_of is not None:
+            owner = record_of(change.object_id)
+            if owner is not None and (owner or unlinked.get(change.object_id)) in removed:
+                continue  # the leaver's own record: counted once, as the person removed
         # people and accounts by object; values by object and attribute
         key = (deletion.kind, change.object_id, change.field if change.field != "status" else "")
         known = final.get(key)

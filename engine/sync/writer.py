@@ -662,6 +662,9 @@ def _created_reason(creation: Any) -> str:
         f"(approved access request{'s' if len(ids) > 1 else ''} {', '.join(ids)}) and linked"
         if creation.request_id
         else "(asked for by an admin) and linked"
+        if getattr(creation, "asked_in", None) is None
+        else f"(asked for by an admin in run {creation.asked_in}, which was killed before "
+        "it was made) and linked"
     )
     return f"created for {creation.user_label} {asked}" + (
         f"; granted {', '.join(dict.fromkeys(granted))}" if granted else ""

@@ -573,9 +573,14 @@ def test_an_account_created_by_hand_in_a_killed_run_is_recorded(
     ]
 
 
-def test_a_write_never_sent_wakes_a_settled_store(tmp_path: Path, template: Path) -> None:
-    """Killed before the app was asked: the apps and the configuration are as the last sync
-    left them, yet the next sync does not say "nothing changed": it settles the write."""
+def test_an_account_asked_for_by_hand_and_never_made_is_made_by_the_next_sync(
+    tmp_path: Path, template: Path
+) -> None:
+    """`roster provision` killed before the app was asked: the apps and the configuration are
+    as the last sync left them, yet the next sync does not say "nothing changed". Nothing but
+    the admin's command asked for that account, so recovery hands it to the sync's provision
+    stage, which creates and links it (it was reported "planned again" and never made:
+    hostile review M6)."""
     services = copy_org(template, tmp_path)
     assert services.sync().status == "applied"
     process = _context().Process(
@@ -586,17 +591,77 @@ def test_a_write_never_sent_wakes_a_settled_store(tmp_path: Path, template: Path
     assert process.exitcode == -signal.SIGKILL
     with services.db.session() as session:
         killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    # a dry run reads nothing back, but says what the applied sync will do of it
+    dry = services.sync(dry_run=True)
+    assert dry.status == "planned", dry.error
+    assert (
+        f"entra: run {killed.id} was creating the account for sam.park2@example.com (asked "
+        "for by an admin) when it was killed; the applied sync creates it if the app does "
+        "not have it"
+    ) in dry.stages[0].notes
+    assert [w.outcome for w in services.external_writes(killed.id)] == [""]
     recovery = services.sync()
     assert recovery.status == "applied", recovery.error
-    assert [(w.kind, w.outcome) for w in services.external_writes(killed.id)] == [
-        ("create", "not sent")
+    assert any(
+        "sam.park2@example.com that run" in n and "this sync creates it" in n
+        for n in recovery.stages[0].notes
+    ), recovery.stages[0].notes
+    provision = recovery.stages[5]
+    assert (provision.counts.get("created"), provision.problems) == (1, [])
+    with services.db.session() as session:
+        account = session.scalars(
+            select(Account).where(Account.external_id == "sam.park2@example.com")
+        ).one()
+        owner = session.get(Person, account.owner_id)
+    assert (account.link_kind, owner.email) == ("provisioned", "sam.park2@example.com")
+    assert "sam.park2@example.com" in {
+        a["id"] for a in yaml.safe_load((tmp_path / "org" / "entra.yaml").read_text())["accounts"]
+    }
+    # the killed run's intent says what became of it; the recovery sync's own is sent
+    (lost,) = services.external_writes(killed.id)
+    assert (lost.kind, lost.outcome, lost.settled_by_run) == ("create", "not sent", recovery.run_id)
+    assert lost.reason == (
+        f"the app had no such account (run {killed.id} was killed before asking); run "
+        f"{recovery.run_id} created it: entra:sam.park2@example.com"
+    )
+    assert [(w.kind, w.outcome, w.account) for w in services.external_writes(recovery.run_id)] == [
+        ("create", "sent", "entra:sam.park2@example.com")
     ]
-    # asked for by hand, nothing plans it again: the admin is told to (hostile review M6)
-    again = "run `roster provision entra --user sam.park2@example.com` again"
-    assert any(again in p for p in recovery.stages[0].problems), recovery.stages[0].problems
-    assert "planned again" not in services.external_writes(killed.id)[0].reason
-    assert again in services.external_writes(killed.id)[0].reason
-    assert services.sync().stages[0].counts.get("apps_unchanged")  # settled again
+    _, journal = services.run_changes(recovery.run_id)
+    assert [c.reason for c in journal if c.stage == "provision"] == [
+        f"created for sam.park2@example.com (asked for by an admin in run {killed.id}, which "
+        "was killed before it was made) and linked"
+    ]
+    again = services.sync()  # nothing is left to do, and nothing is created twice
+    assert again.stages[0].counts.get("apps_unchanged"), again.stages[0].notes
+    assert not services.external_writes(again.run_id)
+
+
+def test_an_account_asked_for_by_hand_waits_for_a_sync_that_gets_to_provision(
+    tmp_path: Path, template: Path
+) -> None:
+    """The sync after the kill applies nothing (the plan it was told to expect is not the
+    plan): the account is not made, and the killed run's intent stays open for the next."""
+    services = copy_org(template, tmp_path)
+    assert services.sync().status == "applied"
+    process = _context().Process(
+        target=_provision_and_die, args=(str(tmp_path / "roster.db"), True)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    stopped = services.sync(expect_plan="not-the-plan")
+    assert stopped.status == "plan-changed"
+    assert [(w.outcome, w.settled_by_run) for w in services.external_writes(killed.id)] == [
+        ("", None)
+    ]
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    assert recovery.stages[5].counts.get("created") == 1
+    (lost,) = services.external_writes(killed.id)
+    assert (lost.outcome, lost.settled_by_run) == ("not sent", recovery.run_id)
 
 
 def test_writes_to_an_app_that_cannot_be_read_back_are_unknown_with_the_reason(
@@ -616,3 +681,30 @@ def test_writes_to_an_app_that_cannot_be_read_back_are_unknown_with_the_reason(
     assert writes[0].reason.startswith("could not be read back: App 'ad': cannot read ")
     assert "ad.yaml" in writes[0].reason
     assert not services.push_history(run_id=killed)
+
+
+def test_an_account_asked_for_again_by_hand_before_the_sync_is_not_made_twice(
+    tmp_path: Path, template: Path
+) -> None:
+    services = copy_org(template, tmp_path)
+    assert services.sync().status == "applied"
+    process = _context().Process(
+        target=_provision_and_die, args=(str(tmp_path / "roster.db"), True)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == -signal.SIGKILL
+    with services.db.session() as session:
+        killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
+    # the admin sees the failed run and asks again, before any sync
+    assert services.provision("entra", "sam.park2@example.com").status == "applied"
+    recovery = services.sync()
+    assert recovery.status == "applied", recovery.error
+    assert "created" not in recovery.stages[5].counts and not recovery.stages[5].problems
+    (lost,) = services.external_writes(killed.id)
+    assert (lost.outcome, lost.settled_by_run) == ("not sent", recovery.run_id)
+    assert lost.reason.endswith(
+        "sam.park2@example.com has entra:sam.park2@example.com now: nothing to create"
+    )
+    entra = yaml.safe_load((tmp_path / "org" / "entra.yaml").read_text())["accounts"]
+    assert [a["id"] for a in entra].count("sam.park2@example.com") == 1

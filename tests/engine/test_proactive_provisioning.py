@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +345,181 @@ def test_a_request_for_an_unknown_entitlement_does_not_block_the_persons_other_r
     assert "grp-product" in created.entitlements and "grp-nope" not in created.entitlements
     provision = next(s for s in result.stages if s.name == "provision")
     assert any("REQ-BAD" in p and "has no entitlement 'grp-nope'" in p for p in provision.problems)
+
+
+def _demo_with_a_clash(tmp_path: Path) -> tuple[Any, int, str]:
+    """The demo organisation, not synced yet, where the first approved request's account
+    would clash with an Entra account already there: (services, approved requests, who)."""
+    from engine.setup import copy_demo_files
+
+    services = open_services(db_path=tmp_path / "r.db", init="empty")
+    folder = copy_demo_files(tmp_path / "demo")
+    data = yaml.safe_load(_requests_file(folder).read_text())
+    first = data["requests"][0]["user_email"]
+    entra = yaml.safe_load((folder / "apps" / "entra.yaml").read_text())
+    entra["accounts"].append(
+        {"id": first, "username": "someone.else", "profile": {"userPrincipalName": first}}
+    )
+    (folder / "apps" / "entra.yaml").write_text(yaml.safe_dump(entra, sort_keys=False))
+    config = (folder / "roster.yaml").read_text(encoding="utf-8")
+    services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
+    approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
+    return services, approved, first
+
+
+def test_created_and_refused_accounts_are_counted_apart_in_text_json_and_the_run(
+    tmp_path: Path,
+) -> None:
+    """An account the app refused is not an account created: the run says how many were
+    created and how many refused, in its text, its JSON and its record (hostile review M2)."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services, approved, first = _demo_with_a_clash(tmp_path)
+    db = str(tmp_path / "r.db")
+    cli = CliRunner().invoke(main, ["sync", "--json", "--db", db])
+    assert cli.exit_code == 5, cli.output
+    data = json.loads(cli.stdout)
+    assert data["status"] == "applied-with-failures"
+    counts = {"planned": approved, "created": approved - 1, "refused": 1, "invalid": 0}
+    assert data["accounts"] == counts
+    assert [f["app"] for f in data["failures"]] == ["entra"]
+    (run,) = services.runs()
+    assert run.accounts == counts
+    shown = CliRunner().invoke(main, ["runs", str(run.id), "--db", db])
+    assert f"  accounts: {approved - 1} created, 1 refused by the app\n" in shown.output
+    # the next sync tries the refused one again: none created, one refused, exit 5
+    cli = CliRunner().invoke(main, ["sync", "--db", db])
+    assert cli.exit_code == 5, cli.output
+    assert "  accounts: 0 created, 1 refused by the app\n" in cli.output
+    assert "provision   no changes" in cli.output
+    assert first in cli.stderr
+
+
+def test_a_connector_that_breaks_while_creating_refuses_its_accounts_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A connector that fails with something other than a refusal (a bug, a broken
+    library) refuses its batch, as `roster provision` does: the run is not failed, its
+    other stages stay applied, and the accounts are counted refused, none created."""
+    from engine.connectors.file.connector import FileConnector
+
+    def broken(self: Any, many: Any) -> Any:
+        raise RuntimeError("the SDK fell over")
+
+    monkeypatch.setattr(FileConnector, "create_accounts", broken)
+    services, approved, _ = _demo_with_a_clash(tmp_path)
+    result = services.sync()
+    assert (result.status, result.exit_code) == ("applied-with-failures", 5)
+    assert result.accounts == {"planned": approved, "created": 0, "refused": approved, "invalid": 0}
+    assert all("the connector failed unexpectedly" in f["reason"] for f in result.failures)
+    assert not [c for c in result.planned if c.stage == "provision"]
+    assert len(result.failures) == approved
+
+
+def test_a_request_answered_by_an_account_made_by_hand_is_closed_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    """A request for an app that does not create accounts by itself (AD here) waited for an
+    admin; once the admin made the account (`roster provision`), the request was never
+    closed (hostile review, low). The next sync fulfils it with that account, and the run's
+    changes say why; a request naming no configured app is reported, never ignored."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    owners = {a.owner_id for a in services.population().accounts if a.app_id == "ad"}
+    person = next(
+        u
+        for u in services.population().users
+        if u.id not in owners
+        and u.status == "ENABLED"
+        and u.email
+        and u.given_name
+        and u.family_name
+    )
+    _add_requests(
+        demo_folder_for(services.db),
+        {"id": "REQ-AD", "user_email": person.email, "app": "ad", "entitlement": ""},
+        {"id": "REQ-TYPO", "user_email": person.email, "app": "entr", "entitlement": ""},
+    )
+    waiting = services.sync()
+    provision = next(s for s in waiting.stages if s.name == "provision")
+    assert _stored_requests(services)["REQ-AD"].status == "APPROVED"  # waits for an admin
+    assert [p for p in provision.problems if "REQ-AD" in p] == []
+    assert any(
+        "access request REQ-TYPO: no app 'entr' in the configuration" in p
+        and "fix the request" in p
+        for p in provision.problems
+    ), provision.problems
+    made = services.provision("ad", person.email)
+    assert made.status == "applied"
+    closing = services.sync()
+    stored = _stored_requests(services)["REQ-AD"]
+    key = f"ad:{made.account}"
+    assert (stored.status, stored.account, stored.fulfilled_run_id) == (
+        "FULFILLED",
+        key,
+        closing.run_id,
+    )
+    _, journal = services.run_changes(closing.run_id)
+    assert [(c.object_id, c.new, c.reason) for c in journal if c.stage == "provision"] == [
+        ("REQ-AD", "FULFILLED", f"{person.email} already has {key}: nothing to create")
+    ]
+    shown = CliRunner().invoke(
+        main, ["runs", str(closing.run_id), "--db", str(services.db.sqlite_path)]
+    )
+    assert f"[provision] REQ-AD status: APPROVED → FULFILLED  ({person.email} already has" in (
+        shown.output
+    )
+
+
+def test_a_request_whose_field_fails_does_not_block_the_persons_request_in_another_app(
+    tmp_path: Path,
+) -> None:
+    """One person asks for an AD and an Entra account; AD's required sAMAccountName does not
+    evaluate for them. The Entra request stands on its own and is served; the AD one is
+    reported with its app, request and reason, and counted (hostile review M3)."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    db = str(services.db.sqlite_path)
+    has = {(a.app_id, a.owner_id) for a in services.population().accounts}
+    person = next(
+        u
+        for u in services.population().users
+        if u.status == "ENABLED"
+        and u.email
+        and ("ad", u.id) not in has
+        and ("entra", u.id) not in has
+    )
+    failing = f'subject.email == "{person.email}" ? string(int("x")) : subject.email'
+    for path, value in (
+        ("apps.ad.provisioning.fields.sAMAccountName", failing),
+        ("apps.ad.provisioning.proactive", "true"),
+    ):
+        done = CliRunner().invoke(main, ["config", "set", path, value, "--db", db])
+        assert done.exit_code == 0, done.output
+    _add_requests(
+        demo_folder_for(services.db),
+        {"id": "REQ-AD", "user_email": person.email, "app": "ad", "entitlement": ""},
+        {"id": "REQ-ENTRA", "user_email": person.email, "entitlement": "lic-e5"},
+    )
+    cli = CliRunner().invoke(main, ["sync", "--json", "--db", db])
+    data = json.loads(cli.stdout)
+    assert data["accounts"] == {"planned": 1, "created": 1, "refused": 0, "invalid": 1}
+    (provision,) = [s for s in data["stages"] if s["name"] == "provision"]
+    assert [p for p in provision["problems"] if "REQ-AD" in p] == [
+        f"ad for {person.email} (request REQ-AD): no account: sAMAccountName: the expression "
+        "failed for this person: the text is not a whole number, so it cannot become an int"
+    ]
+    stored = _stored_requests(services)
+    assert stored["REQ-ENTRA"].status == "FULFILLED"
+    assert stored["REQ-ENTRA"].account.startswith("entra:")
+    assert stored["REQ-AD"].status == "APPROVED"
+    text = CliRunner().invoke(main, ["runs", str(data["run_id"]), "--db", db])
+    assert "  accounts: 1 created, 0 refused by the app, 1 not planned" in text.output

@@ -205,6 +205,8 @@ def test_connector_refusing_an_existing_username_is_reported_and_changes_nothing
     assert after == accounts_before
     (run,) = provision_runs(services)
     assert run.status == "failed" and "already exists" in run.error
+    # the run record counts it refused, not created (hostile review M2)
+    assert (run.counts["provision"]["created"], run.counts["provision"]["refused"]) == (0, 1)
     assert not any(c.applied for c in changes_of(services, run.id or 0))
     with services.db.session() as session:
         assert (

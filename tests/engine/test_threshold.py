@@ -184,3 +184,48 @@ def test_a_bad_per_app_threshold_is_a_located_error(demo: Any, tmp_path: Path) -
     assert result.exit_code == 1, result.output
     assert "settings.deletion_threshold.per_app.max_percent" in result.output
     assert "apps[" in result.output and "deletion_threshold.min_objects" in result.output
+
+
+# --- a leaver is one removal (newcomer review) ----------------------------------------------
+
+
+def test_a_leavers_directory_record_is_not_a_second_removal() -> None:
+    """Ivan leaves: HR drops his record (or disables it) and no directory creates him any
+    more. One leaver, one removal: the person. His HR record going is why, not a second
+    removal; any other account going in the same plan still counts."""
+    records = {"hr:E1": "ivan@x", "hr:E2": "", "hr:E3": "ann@x"}
+    changes = [
+        PlannedChange("import", "account", "hr:E1", "status", "ENABLED", "DELETED", "gone"),
+        PlannedChange("import", "account", "hr:E2", "status", "ENABLED", "DISABLED", "changed"),
+        PlannedChange("identify", "account", "hr:E2", "owner", "bo@x", None, "ignored"),
+        PlannedChange("import", "account", "hr:E3", "status", "ENABLED", "DELETED", "gone"),
+        PlannedChange("import", "account", "slack:U1", "status", "ENABLED", "DELETED", "gone"),
+        PlannedChange("identify", "user", "ivan@x", "status", "ENABLED", "DELETED", GONE),
+        PlannedChange("identify", "user", "bo@x", "status", "ENABLED", "DELETED", GONE),
+    ]
+    assert deletions_of(changes, records.get) == {
+        Deletion(DeletionKind.USERS, GONE): ["ivan@x", "bo@x"],
+        # Ann's HR record went but another directory keeps her; Slack is no directory
+        Deletion(DeletionKind.ACCOUNTS, "gone"): ["hr:E3", "slack:U1"],
+    }
+
+
+def test_a_leaver_counts_once_in_a_real_sync(demo: Any) -> None:
+    """On the demo: HR drops one person's record (he is in no other directory) and, for a
+    second person, disables it. The plan removes two people, and says two, not four."""
+    path = _apps(demo) / "hr.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    ivan = next(a for a in data["accounts"] if a.get("email") == "ivan.jackson@example.com")
+    data["accounts"].remove(ivan)
+    olga = next(a for a in data["accounts"] if a.get("email") == "olga.williams@example.com")
+    olga["status"] = "DISABLED"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = _cli("sync", "--dry-run", "--json", "--db", str(demo.db.sqlite_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["deletions"] == {
+        f"users: {GONE}": ["olga.williams@example.com", "ivan.jackson@example.com"]
+    }
+    text = _cli("sync", "--db", str(demo.db.sqlite_path))
+    assert text.exit_code == 0, text.output
+    deleted = [line for line in text.output.splitlines() if line.startswith("  deleted")]
+    assert deleted == [f"  deleted 2 users: {GONE}"]
