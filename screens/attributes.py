@@ -411,7 +411,7 @@ class AttributesScreen(RosterScreen):
         if view is None or outcome is None:
             return
         if not outcome.error_count:
-            self.notify(f"No source of {view.name} fails for anyone.")
+            self.notify(f"No source of {safe(view.name)} fails for anyone.", markup=False)
             return
         self.app.push_screen(
             AttributeErrorsModal(view.name, list(outcome.errors), outcome.error_count)
@@ -495,9 +495,9 @@ class AttributesScreen(RosterScreen):
         self._deleting = False
         result = message.result
         self.version = result.version
-        self.notify(f"Removed the attribute {message.tag}.", title="Saved")
+        self.notify(f"Removed the attribute {safe(message.tag)}.", title="Saved", markup=False)
         for warning in result.warnings[:3]:
-            self.notify(str(warning), title="Warning", severity="warning")
+            self.notify(str(warning), title="Warning", severity="warning", markup=False)
         self.store_changed("configuration")
         self.reload()
 

@@ -79,17 +79,22 @@ def has_unsettled(session: Any) -> bool:
     )
 
 
-def unsettled_notes(session: Any) -> list[str]:
-    """What a dry run says of the writes killed runs left without an outcome: the applied
-    sync reads them back first (`recover`), and creates the accounts asked for by hand that
-    were not made, which the dry run's plan cannot show."""
-    pending = list(
+def unsettled_writes(session: Any) -> list[ExternalWrite]:
+    """The writes killed runs left without an outcome, oldest first."""
+    return list(
         session.scalars(
             select(ExternalWrite)
             .where(col(ExternalWrite.outcome) == "")
             .order_by(col(ExternalWrite.id))
         )
     )
+
+
+def unsettled_notes(session: Any) -> list[str]:
+    """What a dry run says of the writes killed runs left without an outcome: the applied
+    sync reads them back first (`recover`), and creates the accounts asked for by hand that
+    were not made, which the dry run's plan cannot show."""
+    pending = unsettled_writes(session)
     if not pending:
         return []
     apps = ", ".join(sorted({w.app_id for w in pending}))
@@ -147,13 +152,7 @@ def recover(
     again at its end, as after its own pushes. Returns the accounts asked for by hand that
     were not made, for the provision stage to create (their intents are left to it)."""
     with db.session() as session:
-        pending = list(
-            session.scalars(
-                select(ExternalWrite)
-                .where(col(ExternalWrite.outcome) == "")
-                .order_by(col(ExternalWrite.id))
-            )
-        )
+        pending = unsettled_writes(session)
     if not pending:
         return []
     by_id = {app.id: app for app in apps}
