@@ -179,7 +179,17 @@ def to_cel(value: Any) -> Any:
 def profile_map(values: dict[str, Any]) -> ProfileMap:
     """A dict -> ProfileMap; None values count as missing."""
     result = ProfileMap()
-    for key, item in values.items():
+    # Most profiles map str to str: then the whole map goes in with one C-level update. One
+    # holding anything else (None, numbers, lists, maps) is converted key by key, in its order.
+    strings = {
+        key: make_string(item)
+        for key, item in values.items()
+        if item.__class__ is str and key.__class__ is str
+    }
+    if len(strings) == len(values):
+        dict.update(result, strings)
+        return result
+    for key, item in values.items():  # in the record's order, as the keys are listed
         if item is not None:
             converter = _CONVERTERS.get(type(item))
             dict.__setitem__(result, _key(key), converter(item) if converter else to_cel(item))

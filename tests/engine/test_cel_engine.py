@@ -1031,3 +1031,30 @@ def test_a_deleted_account_is_not_having_the_app() -> None:
         user_value(engine, 'c1.user.v1.GetAppUserStatus(subject, "github")')
         == "USER_STATUS_DELETED"
     )
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {"b": "2", "a": "1", "<b>[red]x": "\x00" + "y" * 100_000},  # every value text
+        {"b": "2", "n": None, "a": 1, "l": ["x"], "m": {"k": True}, "c": "3"},  # mixed
+        {},
+    ],
+)
+def test_account_profile_keeps_every_key_in_order_and_drops_none(profile: dict) -> None:
+    """profile_map's all-text fast path and its general path give the same map: keys in the
+    record's order, None missing (it reads as ""), text kept literally."""
+    engine = CelEngine()
+    account = AccountRecord(1, "app", "x", profile=profile)
+    value = engine.evaluate(
+        engine.compile("account_key", "account.profile"),
+        engine.activation_for("account_key", account),
+    )
+    expected = {k: v for k, v in profile.items() if v is not None}
+    assert list(value) == list(expected)
+    assert to_python(value) == expected
+    for key in expected:
+        assert type(value[key]).__module__.startswith("celpy")
+    if "n" in profile:
+        has_n = engine.compile("account_key", "has(account.profile.n)")
+        assert not engine.evaluate(has_n, engine.activation_for("account_key", account))
