@@ -5,15 +5,17 @@ Reads use Core selects (no ORM object per row) so that loading 100,000 people st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import pwd
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Result, delete, select
+import orjson
+from sqlalchemy import Select, delete, select
 from sqlmodel import Session, col
 
 from engine.config.document import from_document, to_document
@@ -58,6 +60,48 @@ def stable_hash(value: Any) -> str:
 # --- records -------------------------------------------------------------------------------
 
 
+def _rows(session: Session, statement: Select[Any], whole: bool) -> tuple[Any, bool]:
+    """STATEMENT's rows, and whether their JSON columns are still text to decode.
+
+    Reading a whole table of a SQLite store (a sync reads every account and person) goes
+    straight to the driver: SQLAlchemy's per-row fetching and per-column JSON processing
+    cost more than the query. Anything else goes through SQLAlchemy as usual."""
+    connection = session.connection()
+    if whole and connection.dialect.name == "sqlite":
+        compiled = statement.compile(dialect=connection.dialect)
+        if not compiled.params:
+            dbapi = connection.connection.dbapi_connection
+            if dbapi is not None:
+                return dbapi.execute(str(compiled)).fetchall(), True
+    return session.execute(statement), False
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as the driver gave it: text to decode, or already decoded."""
+    return orjson.loads(value) if value.__class__ is str else value
+
+
+# load_accounts selects id, app_id, external_id, the data fields, owner_id, link_kind and
+# pinned: AccountRecord's fields in its order, with its entitlements (from grants) inserted.
+_ACCOUNT_ENTITLEMENTS = 3 + len(ACCOUNT_FIELD_SPECS)
+_ACCOUNT_JSON_COLUMNS = tuple(
+    (3 + i, spec.blank)
+    for i, spec in enumerate(ACCOUNT_FIELD_SPECS)
+    if spec.kind in ("list", "map")
+)
+if [f.name for f in dataclasses.fields(AccountRecord)] != [
+    "id",
+    "app_id",
+    "external_id",
+    *ACCOUNT_DATA_FIELDS,
+    "entitlements",
+    "owner_id",
+    "link_kind",
+    "pinned",
+]:  # pragma: no cover - a record field added without its column here
+    raise ImportError("engine.store.repo.load_accounts: AccountRecord's fields changed")
+
+
 def load_accounts(session: Session, *where: Any) -> list[AccountRecord]:
     """Every account as a record, or (`where`: conditions on the account table's columns)
     only those that match, with their grants."""
@@ -68,43 +112,37 @@ def load_accounts(session: Session, *where: Any) -> list[AccountRecord]:
     granted = select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
     if where:
         granted = granted.where(g.c.account_id.in_(select(a.id).where(*where)))
-    for account_id, ent in cast(  # sqlmodel's Session.execute drops the row types
-        "Result[int, str]", session.execute(granted)
-    ):
+    grant_rows, _ = _rows(session, granted, not where)
+    for account_id, ent in grant_rows:
         grants[account_id].append(ent)
-    rows = session.execute(
+    rows, text = _rows(
+        session,
         select(
             a.id,
             a.app_id,
             a.external_id,
+            *(a[spec.name] for spec in ACCOUNT_FIELD_SPECS),
             a.owner_id,
             a.link_kind,
             a.pinned,
-            *(a[spec.name] for spec in ACCOUNT_FIELD_SPECS),
         )
         .where(*where)
-        .order_by(a.id)
+        .order_by(a.id),
+        not where,
     )
-    # list and map columns may hold NULL: they read as empty
-    nullable = [spec for spec in ACCOUNT_FIELD_SPECS if spec.kind in ("list", "map")]
+    # the columns are in the record's field order (entitlements aside): built positionally
     records = []
     for r in rows:
-        data = dict(zip(ACCOUNT_DATA_FIELDS, r[6:], strict=True))
-        for spec in nullable:
-            if not data[spec.name]:
-                data[spec.name] = spec.blank()
-        records.append(
-            AccountRecord(
-                id=r[0],
-                app_id=r[1],
-                external_id=r[2],
-                owner_id=r[3],
-                link_kind=r[4],
-                pinned=bool(r[5]),
-                entitlements=sorted(grants.get(r[0], ())),
-                **data,
-            )
-        )
+        values = list(r)
+        for position, blank in _ACCOUNT_JSON_COLUMNS:
+            value = values[position]
+            if text and value is not None:
+                value = _json(value)
+            # list and map columns may hold NULL (or JSON null): they read as empty
+            values[position] = value if value else blank()
+        values[-1] = bool(values[-1])
+        values.insert(_ACCOUNT_ENTITLEMENTS, sorted(grants.get(r[0], ())))
+        records.append(AccountRecord(*values))
     return records
 
 
@@ -112,7 +150,8 @@ def load_users(session: Session, *where: Any) -> list[UserRecord]:
     """Every person as a record, or (`where`: conditions on the person table's columns) only
     those that match."""
     p = Person.__table__.c  # type: ignore[attr-defined]
-    rows = session.execute(
+    rows, text = _rows(
+        session,
         select(
             p.id,
             p.email,
@@ -129,26 +168,32 @@ def load_users(session: Session, *where: Any) -> list[UserRecord]:
             p.attributes,
         )
         .where(*where)
-        .order_by(p.id)
+        .order_by(p.id),
+        not where,
     )
+    decode = _json if text else _same
     return [
         UserRecord(
             id=r[0],
             email=r[1],
-            emails=r[2] or [],
+            emails=decode(r[2]) or [],
             username=r[3],
-            usernames=r[4] or [],
+            usernames=decode(r[4]) or [],
             display_name=r[5],
             given_name=r[6],
             family_name=r[7],
             employee_id=r[8],
-            employee_ids=r[9] or [],
+            employee_ids=decode(r[9]) or [],
             status=r[10],
             type=r[11],
-            attributes=r[12] or {},
+            attributes=decode(r[12]) or {},
         )
         for r in rows
     ]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def load_population(session: Session) -> Population:
