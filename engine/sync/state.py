@@ -24,10 +24,14 @@ class AccountTable(dict[AccountKey, AccountRecord]):
     dict changes goes through __setitem__/__delitem__ here, so the groups cannot drift."""
 
     def __init__(self, accounts: Iterable[AccountRecord] = ()) -> None:
-        super().__init__()
-        self._by_app: dict[str, dict[AccountKey, AccountRecord]] = {}
-        for account in accounts:
-            self[(account.app_id, account.external_id)] = account
+        super().__init__(((a.app_id, a.external_id), a) for a in accounts)
+        by_app: dict[str, dict[AccountKey, AccountRecord]] = {}
+        for key, account in dict.items(self):  # inline: a method call per account is slow
+            group = by_app.get(key[0])
+            if group is None:
+                group = by_app[key[0]] = {}
+            group[key] = account
+        self._by_app = by_app
 
     def __setitem__(self, key: AccountKey, account: AccountRecord) -> None:
         dict.__setitem__(self, key, account)
