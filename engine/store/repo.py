@@ -60,7 +60,7 @@ def stable_hash(value: Any) -> str:
 # --- records -------------------------------------------------------------------------------
 
 
-def _rows(session: Session, statement: Select[Any], whole: bool) -> tuple[Any, bool]:
+def table_rows(session: Session, statement: Select[Any], whole: bool) -> tuple[Any, bool]:
     """STATEMENT's rows, and whether their JSON columns are still text to decode.
 
     Reading a whole table of a SQLite store (a sync reads every account and person) goes
@@ -112,10 +112,10 @@ def load_accounts(session: Session, *where: Any) -> list[AccountRecord]:
     granted = select(g.c.account_id, e.c.external_id).join(e, e.c.id == g.c.entitlement_id)
     if where:
         granted = granted.where(g.c.account_id.in_(select(a.id).where(*where)))
-    grant_rows, _ = _rows(session, granted, not where)
+    grant_rows, _ = table_rows(session, granted, not where)
     for account_id, ent in grant_rows:
         grants[account_id].append(ent)
-    rows, text = _rows(
+    rows, text = table_rows(
         session,
         select(
             a.id,
@@ -150,7 +150,7 @@ def load_users(session: Session, *where: Any) -> list[UserRecord]:
     """Every person as a record, or (`where`: conditions on the person table's columns) only
     those that match."""
     p = Person.__table__.c  # type: ignore[attr-defined]
-    rows, text = _rows(
+    rows, text = table_rows(
         session,
         select(
             p.id,

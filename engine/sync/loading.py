@@ -9,7 +9,7 @@ from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
 from engine.store.models import Account, AttributeValue, Meta
-from engine.store.repo import load_accounts, load_users
+from engine.store.repo import load_accounts, load_users, table_rows
 from engine.sync.state import AttributeState, WorkState
 
 
@@ -19,10 +19,10 @@ def load_state(session: Session, *, attributes: bool = True) -> WorkState:
     a = Account.__table__.c  # type: ignore[attr-defined]
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
-    for app_id, ext, digest, decision in cast(  # sqlmodel's Session.execute drops the row types
-        "Result[str, str, str, str | None]",
-        session.execute(select(a.app_id, a.external_id, a.fingerprint, a.filter_result)),
-    ):
+    rows, _ = table_rows(
+        session, select(a.app_id, a.external_id, a.fingerprint, a.filter_result), True
+    )
+    for app_id, ext, digest, decision in rows:
         fingerprints[(app_id, ext)] = digest
         if decision:
             filter_results[(app_id, ext)] = decision
