@@ -164,7 +164,8 @@ def _evaluate(
 ) -> tuple[Any, str | None]:
     """The record's value as plain Python, or the error message for people."""
     try:
-        value = cel.evaluate(program, cel.activation_for(context, record, entitlement=entitlement))
+        variables = cel.activation_for(context, record, entitlement=entitlement, program=program)
+        value = cel.evaluate(program, variables)
     except CelEvalError as exc:
         return None, str(exc)
     problem = check_result(context, value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,10 @@ class Program:
     places: SourceMap | None = field(repr=False, default=None)
     # What compiles but deserves a word (`has(x["key"])` read as `"key" in x`)
     warnings: tuple[Problem, ...] = field(repr=False, default=())
+    # The context's variables the compiled code names (a superset of those it reads): an
+    # activation leaves the others out, so `accounts` is never built for an expression that
+    # only reads `subject`.
+    variables: frozenset[str] | None = field(repr=False, default=None)
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -224,6 +229,7 @@ class CelEngine:
                 Problem(message, line=line, column=column, hint=hint, severity="warning")
                 for message, line, column, hint in checker.warnings
             ),
+            variables=frozenset(spec.variables) & _names_in(code),
         )
         with self._lock:
             self._reads_clock = self._reads_clock or program.reads_clock
@@ -342,7 +348,9 @@ class CelEngine:
         record: UserRecord | AccountRecord | None,
         *,
         entitlement: dict[str, Any] | None = None,
+        program: Program | None = None,
     ) -> dict[str, Any]:
+        """The variables of `context` for one record; with `program`, only those it reads."""
         spec = CONTEXTS.get(context)
         if spec is None:
             raise ValueError(f"unknown CEL context {context!r}; use one of {', '.join(CONTEXTS)}")
@@ -357,7 +365,10 @@ class CelEngine:
             raise TypeError(f"{context} is evaluated for users, not {type(record).__name__}")
         user = self.user(record)
         variables: dict[str, Any] = {}
+        wanted = program.variables if program is not None else None
         for name, kind in spec.variable_kinds.items():
+            if wanted is not None and name not in wanted:
+                continue
             if kind == "user":
                 variables[name] = user
             elif kind == "accounts":
@@ -424,6 +435,16 @@ def _over_budget(
         hint="it builds too much text or too many items (settings.cel.max_cost); simplify it",
         over_budget=True,
     )
+
+
+def _names_in(code: types.CodeType) -> set[str]:
+    """Every attribute and global name of compiled code and the code nested in it (the
+    transpiled lambdas): variables are read as `activation.NAME`."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names_in(constant)
+    return names
 
 
 def _grows(tree: lark.Tree[lark.Token]) -> bool:

@@ -182,7 +182,8 @@ class SourceReader:
     def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
         if source.program is not None:
             value = self.cel.evaluate(
-                source.program, self.cel.activation_for("attribute_source", user)
+                source.program,
+                self.cel.activation_for("attribute_source", user, program=source.program),
             )
             return _shape(to_python(value), attribute.multi)
         accounts = self.accounts_by_owner.get(user.id, ())

@@ -193,6 +193,33 @@ def test_activation_variables(engine: CelEngine, population: Population) -> None
         engine.activation_for("directory_filter", ann)
 
 
+@pytest.mark.parametrize(
+    ("expression", "read"),
+    [
+        ('subject.given_name + " " + subject.family_name', {"subject"}),
+        ("has(accounts.github)", {"accounts"}),
+        ("accounts.?github.username.orValue(subject.email)", {"subject", "accounts"}),
+        # a macro's variable may shadow a context variable: named, so still given
+        ('[subject.email].exists(accounts, accounts != "")', {"subject", "accounts"}),
+        ('"accounts" + subject.profile.?accounts.orValue("")', {"subject"}),
+    ],
+)
+def test_an_activation_for_a_program_holds_only_what_it_reads(
+    engine: CelEngine, population: Population, expression: str, read: set[str]
+) -> None:
+    """`accounts` (every account of the person, converted) is built only for an expression
+    that names it; the value is the same either way."""
+    ann = population.users[0]
+    program = engine.compile("attribute_source", expression)
+    assert program.variables == read
+    variables = engine.activation_for("attribute_source", ann, program=program)
+    assert set(variables) == read
+    everything = engine.activation_for("attribute_source", ann)
+    assert to_python(engine.evaluate(program, variables)) == to_python(
+        engine.evaluate(program, everything)
+    )
+
+
 def test_entitlement_absent_is_an_evaluation_error(
     engine: CelEngine, population: Population
 ) -> None:
