@@ -24,7 +24,7 @@ from engine.config.model import RosterConfig
 from engine.connectors.base import ListedAccount
 from engine.errors import ConnectorError
 from engine.provision import plan_account
-from engine.records import UserRecord
+from engine.records import AccountRecord, UserRecord
 from engine.store.models import AccessRequest
 from engine.sync.state import StageReport, WorkState
 
@@ -77,7 +77,13 @@ class Satisfied:
 
     request_id: str
     account: str  # APP:EXTERNAL_ID
-    user_id: int
+    record: AccountRecord
+
+    @property
+    def user_id(self) -> int | None:
+        # read when the request is written, not when it is planned: a person created by this
+        # run has a temporary (negative) id until the identities are written
+        return self.record.owner_id
 
 
 def planned_creation_id(creation: Creation) -> str:
@@ -458,7 +464,7 @@ def _answer_with_existing(
         f"{label} already has {key}{granted}: nothing to create",
     )
     if satisfied is not None:
-        satisfied.append(Satisfied(request.request_id, key, account.owner_id or 0))
+        satisfied.append(Satisfied(request.request_id, key, account))
 
 
 def _answer_with_planned(

@@ -523,3 +523,32 @@ def test_a_request_whose_field_fails_does_not_block_the_persons_request_in_anoth
     assert stored["REQ-AD"].status == "APPROVED"
     text = CliRunner().invoke(main, ["runs", str(data["run_id"]), "--db", db])
     assert "  accounts: 1 created, 0 refused by the app, 1 not planned" in text.output
+
+
+def test_a_new_store_over_apps_that_already_hold_the_requested_accounts_syncs(
+    tmp_path: Path,
+) -> None:
+    """A second store pointed at the demo's files after its first sync (a store rebuilt, a
+    team's second console): the approved requests' accounts are already in Entra, owned by
+    people this first sync creates. Closing those requests wrote the people's temporary ids
+    and the whole sync failed with a foreign key error; now each request is fulfilled by its
+    account and names the stored person."""
+    first = open_services(db_path=tmp_path / "a" / "r.db", init="sample")
+    folder = demo_folder_for(first.db)
+    config = folder / "roster.yaml"
+    fulfilled = {r.request_id: r.account for r in _stored_requests(first).values() if r.account}
+    assert fulfilled
+
+    second = open_services(db_path=tmp_path / "b" / "r.db", init="empty")
+    second.import_config(config.read_text(encoding="utf-8"), source=str(config), base_dir=folder)
+    result = second.sync()
+    assert result.status == "applied", result.error
+    stored = _stored_requests(second)
+    people = {u.id: u.email for u in second.population().users}
+    for request_id, account in fulfilled.items():
+        row = stored[request_id]
+        assert (row.status, row.account) == ("FULFILLED", account)
+        assert people[row.user_id] == row.user_email
+    provision = next(s for s in result.stages if s.name == "provision")
+    assert provision.counts["fulfilled_by_existing_account"] == len(fulfilled)
+    assert "to_create" not in provision.counts
