@@ -18,7 +18,7 @@ from typing import Any, cast
 import lark
 
 from .contexts import ALL_VARIABLES, ContextSpec
-from .directory import DIRECTORY_FUNCTIONS
+from .directory import DIRECTORY_FUNCTIONS, OWN_ACCOUNT_FUNCTIONS
 from .functions import (
     CALLABLE_NAMES,
     CLOCK_FUNCTIONS,
@@ -233,6 +233,8 @@ class SchemaChecker:
         self.keys: list[KeyUse] = []
         self.comprehensions = 0
         self.reads_directory = False  # calls a c1.* directory function
+        # calls one only about the expression's own person's accounts (HasApp(subject, …))
+        self.reads_own_accounts = False
         self.reads_clock = False  # calls now() or time.now()
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
@@ -318,6 +320,12 @@ class SchemaChecker:
             self.keys.append(KeyUse("user", "attributes", key, line, column))
         else:
             self.keys.append(KeyUse(kind.split(":")[1], "profile", key, line, column))
+
+    def _is_own_person(self, node: Any, scope: dict[str, str]) -> bool:
+        """Whether `node` is the context's own person: a user variable, not one a macro bound
+        (`managers.exists(subject, HasApp(subject, "ad"))` asks about someone else)."""
+        name = self._bind_name(node)
+        return name is not None and name not in scope and self.variables.get(name) == "user"
 
     def _note_call(self, name: str) -> None:
         """Remember what a called function reads besides the expression's variables."""
@@ -503,7 +511,10 @@ class SchemaChecker:
             if path not in QUALIFIED_NAMES:
                 options = [n for n in QUALIFIED_NAMES if n.startswith(kind[3:].split(".")[0])]
                 self.fail(token, f"unknown function `{path}`", did_you_mean(path, options))
-            self._note_call(path)
+            if path in OWN_ACCOUNT_FUNCTIONS and args and self._is_own_person(args[0], scope):
+                self.reads_own_accounts = True
+            else:
+                self._note_call(path)
             for arg in args:
                 self.value(arg, scope)
             return RESULT_KINDS.get(path, "dyn")

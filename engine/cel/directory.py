@@ -161,6 +161,19 @@ def get_entitlement_members(engine: CelEngine, app_id: Any, entitlement: Any) ->
 
 
 # qualified name -> (function taking the engine first, result kind for the checker)
+#: The functions that read only the accounts of the person they are given: called on the
+#: expression's own person (`subject`, `user`), they read nothing beyond that person's record
+#: and accounts, so a sync need not reconsider everyone for them (engine/sync/incremental.py).
+OWN_ACCOUNT_FUNCTIONS = frozenset(
+    {
+        "c1.user.v1.HasApp",
+        "c1.user.v1.HasEntitlement",
+        "c1.user.v1.GetAppUserStatus",
+        "c1.user.v1.ListAppUsersForUser",
+        "c1.user.v1.GetAppUsersForUser",
+    }
+)
+
 DIRECTORY_FUNCTIONS: dict[str, tuple[Any, str]] = {
     "c1.user.v1.HasApp": (has_app, "bool"),
     "c1.user.v1.HasEntitlement": (has_entitlement, "bool"),

@@ -77,6 +77,9 @@ class Program:
     # unchanged record, so callers must not reuse its earlier results.
     reads_directory: bool = False
     reads_clock: bool = False
+    # reads its own person's accounts through a c1.user.v1 function (not other people's):
+    # what the person's own accounts changing already covers
+    reads_own_accounts: bool = False
     # A program that can grow past the size of its text and data runs with a cost budget.
     metered: bool = False
     places: SourceMap | None = field(repr=False, default=None)
@@ -222,6 +225,7 @@ class CelEngine:
             tuple(keys),
             run,
             reads_directory=checker.reads_directory,
+            reads_own_accounts=checker.reads_own_accounts,
             reads_clock=checker.reads_clock,
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),

@@ -8,6 +8,8 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -16,8 +18,9 @@ from sqlmodel import Session, col
 
 from engine.config.model import App as AppConfig
 from engine.connectors.registry import make_connector
+from engine.records import AccountRecord
 from engine.store.models import Meta, Run
-from engine.store.repo import set_meta, stable_hash
+from engine.store.repo import get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
 
 #: The statuses of a run that applied its plan (some apps may have failed: exit 5).
@@ -103,3 +106,49 @@ def section_changed(session: Session, versions: dict[str, str], section: str) ->
     if last_applied is None:
         return True
     return (last_applied.config_versions or {}).get(section) != versions.get(section)
+
+
+def config_changed(session: Session, versions: dict[str, str]) -> bool:
+    """Whether any configuration section differs from the one the last applied run used."""
+    last_applied = _last_applied(session)
+    return last_applied is None or (last_applied.config_versions or {}) != versions
+
+
+#: The meta key of what the push stage of the last applied run left to look at again.
+PUSH_REVISIT = "push_revisit"
+
+
+@dataclass
+class PushRevisit:
+    """What the last applied run's push stage must see again in the next incremental plan,
+    though no data of theirs changes: the accounts it pushed to, created, or failed to write
+    (an app that ignored or refused a value, a new account the rules now reach), and the
+    people whose targeting or values failed (reported again by every run until fixed)."""
+
+    accounts: set[tuple[str, str]] = field(default_factory=set)
+    people: set[int] = field(default_factory=set)
+
+    def owners(self, accounts: dict[tuple[str, str], AccountRecord]) -> set[int]:
+        found = {accounts[key].owner_id for key in self.accounts if key in accounts}
+        return {owner for owner in found if owner is not None} | self.people
+
+
+def load_push_revisit(session: Session) -> PushRevisit | None:
+    """None when there is none (a store from before it was kept) or it cannot be read: then
+    the push stage reconsiders everyone."""
+    try:
+        raw = json.loads(get_meta(session, PUSH_REVISIT) or "null")
+        return PushRevisit(
+            {(str(app), str(external)) for app, external in raw.get("accounts", [])},
+            {int(person) for person in raw.get("people", [])},
+        )
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def save_push_revisit(session: Session, revisit: PushRevisit) -> None:
+    set_meta(
+        session,
+        PUSH_REVISIT,
+        json.dumps({"accounts": sorted(revisit.accounts), "people": sorted(revisit.people)}),
+    )

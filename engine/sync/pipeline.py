@@ -26,6 +26,7 @@ from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, InvalidInput, RosterError, StoreLocked
+from engine.records import UserRecord
 from engine.store.db import Database
 from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
@@ -43,8 +44,12 @@ from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.incremental import (
     APPLIED,
+    PushRevisit,
+    config_changed,
+    load_push_revisit,
     load_stamps,
     needs_everyone,
+    save_push_revisit,
     save_stamps,
     section_changed,
     sync_signature,
@@ -285,6 +290,10 @@ def _run_locked(
             session, "applied_manual_generation"
         )
         full_identify = full or section_changed(session, versions, "directories")
+        # the push stage plans only the people whose data can have changed since the last
+        # applied run, and those that run left to look at again; a configuration change
+        # (rules, schemas, attributes) or an unreadable note plans everyone
+        revisit = None if full or config_changed(session, versions) else load_push_revisit(session)
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(config.directories)
@@ -350,7 +359,20 @@ def _run_locked(
         step("push", 4)
         cel.population = state.population()  # people as the attributes stage left them
         with cel.stage_budget("push"):
-            pushes = plan_push(state, config, app_rows, cel, reports[4])
+            troubled: list[UserRecord] = []
+            pushes = plan_push(
+                state,
+                config,
+                app_rows,
+                cel,
+                reports[4],
+                reconsider=None
+                if revisit is None
+                else state.touched_users()
+                | {user_id for user_id, _ in state.dirty_attributes}
+                | revisit.owners(state.accounts),
+                troubled=troubled,
+            )
         step("provision", 5)
         with db.session() as session:
             requests = load_requests(session, config, base_dir, reports[5])
@@ -416,7 +438,12 @@ def _run_locked(
                 settled = None  # a value moved after the push: the next run pushes it
             if result.failures:  # a refused push or creation is tried again, and reported again
                 settled = None
-            _settle(db, run_id, config, base_dir, versions, settled, manual)
+            # read after the writes: people this run created have their stored ids by now
+            left = PushRevisit(
+                {(item.app_id, item.external_id) for item in pushes} | state.read_back,
+                {user.id for user in troubled},
+            )
+            _settle(db, run_id, config, base_dir, versions, settled, manual, left)
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -705,9 +732,11 @@ def _settle(
     versions: dict[str, str],
     settled: str | None,
     manual: str,
+    revisit: PushRevisit,
 ) -> None:
     """A clean run settles the store: until an app's data, the configuration or a manual
-    decision changes, the next sync has nothing to do and says so at once."""
+    decision changes, the next sync has nothing to do and says so at once. `revisit`: what
+    the next run's push stage must look at again (see `PushRevisit`)."""
     stamps: dict[str, str] = {}
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(config.apps)
@@ -718,6 +747,7 @@ def _settle(
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
+        save_push_revisit(session, revisit)
 
 
 def load_held(session: Any) -> list[HeldBlank]:

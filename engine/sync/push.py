@@ -152,14 +152,24 @@ def plan_push(
     targeted: set[int] | None = None,
     every: list[PushItem] | None = None,
     people: set[int] | None = None,
+    reconsider: set[int] | None = None,
+    troubled: list[UserRecord] | None = None,
 ) -> list[PushItem]:
     """Every enabled rule's differences, journalled in the state. Items with an `error` are
     people the target's schema (or an expression) refuses: recorded, never sent. People who
     are targeted but have no account in the app are appended to `without_account`; every
     targeted person's id is added to `targeted`, and every planned item, up to date or not,
-    to `every`. `people`: only these people (what a link would push for them)."""
+    to `every`. `people`: only these people (what a link would push for them).
+
+    `reconsider`: the people whose record or accounts can have changed since the last applied
+    run (a sync's incremental plan); the others' plans are what that run left, up to date.
+    A rule whose expressions read beyond their person (other people, the clock) still
+    reconsiders everyone. People whose targeting or values failed are added to `troubled`
+    (records, not ids: a person this run creates is numbered when written),
+    so that the next run reconsiders them and reports them again."""
     items: list[PushItem] = []
     owned = state.accounts_by_owner()
+    unchanged: set[int] = set()  # the people left as the last applied run planned them
     for rule in config.push_rules:
         if not rule.enabled or (only_rule and rule.name != only_rule):
             continue
@@ -179,8 +189,18 @@ def plan_push(
                 condition = cel.compile("push_condition", rule.targeting.cel or "")
             except CelCompileError as exc:
                 raise InvalidInput(f"push rule {name!r}: targeting: {exc.problem}") from exc
+        only = people
+        programs = [condition, *(m.program for m in mappings)]
+        if reconsider is not None and not any(
+            p is not None and p.reads_beyond_its_record for p in programs
+        ):
+            only = reconsider if people is None else people & reconsider
         for user in state.users.values():
-            if user.status == "DELETED" or (people is not None and user.id not in people):
+            if user.status == "DELETED":
+                continue
+            if only is not None and user.id not in only:
+                if people is None or user.id in people:
+                    unchanged.add(user.id)
                 continue
             accounts = owned.get(user.id, [])
             try:
@@ -188,6 +208,8 @@ def plan_push(
                     continue
             except CelEvalError as exc:
                 report.problems.append(f"{name}: {state.user_label(user)}: targeting: {exc}")
+                if troubled is not None:
+                    troubled.append(user)
                 continue
             report.bump("targeted")
             if targeted is not None:
@@ -204,6 +226,8 @@ def plan_push(
                     every.append(item)
                 if item.error:
                     report.bump("failed")
+                    if troubled is not None:
+                        troubled.append(user)
                     report.problems.append(
                         f"{name}: {item.account_key} ({item.user_label}): {item.error}"
                     )
@@ -224,6 +248,8 @@ def plan_push(
                     items.append(item)
                 else:
                     report.bump("up_to_date")
+    if unchanged:
+        report.counts["people_unchanged"] = len(unchanged)
     return items
 
 

@@ -150,7 +150,23 @@ def test_now_reads_the_engines_clock() -> None:
         ("push_mapping", '"now()" + subject.email', False, False),  # text, not a call
         ("push_mapping", 'string(now()) + "c1.user"', False, True),
         ("push_mapping", 'time.format(time.now(), "2006")', False, True),
-        ("push_mapping", 'c1.user.v1.HasApp(subject, "slack") ? "y" : "n"', True, False),
+        # about its own person's accounts: nothing beyond its record and accounts
+        ("push_mapping", 'c1.user.v1.HasApp(subject, "slack") ? "y" : "n"', False, False),
+        (
+            "push_mapping",
+            'c1.user.v1.HasApp(c1.directory.users.v1.GetByID("1"), "ad")',
+            True,
+            False,
+        ),
+        # a macro's `subject` is someone else (a manager), whatever it is called
+        (
+            "push_condition",
+            "c1.directory.users.v1.GetManagers(subject)"
+            '.exists(subject, c1.user.v1.HasApp(subject, "ad"))',
+            True,
+            False,
+        ),
+        ("push_condition", '[subject].exists(m, c1.user.v1.HasApp(m, "ad"))', True, False),
         (
             "attribute_source",
             "c1.directory.users.v1.FindByEmail(subject.email).email",
@@ -178,6 +194,8 @@ def test_the_engine_knows_whether_anything_it_compiled_reads_the_clock() -> None
     engine.compile("push_mapping", "subject.email")
     assert not engine.compiled_reads_clock and not engine.compiled_reads_directory
     engine.compile("push_mapping", 'c1.user.v1.HasApp(subject, "slack") ? "y" : "n"')
+    assert not engine.compiled_reads_directory  # only its own person's accounts
+    engine.compile("push_mapping", 'c1.directory.users.v1.GetByID("1").email')
     assert engine.compiled_reads_directory and not engine.compiled_reads_clock
     engine.compile("push_mapping", "string(now())")
     assert engine.compiled_reads_clock

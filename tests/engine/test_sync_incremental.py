@@ -176,3 +176,41 @@ def test_an_incremental_sync_leaves_the_store_a_full_sync_leaves(
         assert full.sync().changes == []
     finally:
         full.db.dispose()
+
+
+def test_an_incremental_push_plan_reports_a_refused_value_every_run_until_it_is_fixed(
+    demo: Services, tmp_path: Path
+) -> None:
+    """The push stage plans only the people whose data changed since the last applied run,
+    and those that run left to look at again: a value the target's schema refuses (AD and
+    Entra keep 128 characters of a title) is reported by every run, not only by the run that saw it
+    change; fixed at the source, it is pushed."""
+    apps = tmp_path / "r-demo" / "apps"
+    hr = _load(apps / "hr.yaml")
+    person = _by_id(hr)["E10002"]
+    person["profile"]["job_title"] = "Chief " + "very " * 40 + "important officer"
+    _save(apps / "hr.yaml", hr)
+
+    def push_problems() -> tuple[list[str], dict[str, int]]:
+        result = demo.sync()
+        assert result.status in ("applied", "applied-with-failures"), result.error
+        push = next(s for s in result.stages if s.name == "push")
+        return [p for p in push.problems if "allows at most 128" in p], dict(push.counts)
+
+    first, _ = push_problems()
+    assert len(first) == 2  # AD and Entra each keep 128 characters
+    assert all(person["email"] in problem for problem in first)
+
+    # an unrelated change: the next run is incremental, and still says it
+    slack = _load(apps / "slack.yaml")
+    slack["accounts"][3]["profile"]["title"] = "Changed in Slack"
+    _save(apps / "slack.yaml", slack)
+    again, counts = push_problems()
+    assert again == first
+    assert counts.get("people_unchanged", 0) > 50  # the others were not planned again
+
+    person["profile"]["job_title"] = "Chief Important Officer"
+    _save(apps / "hr.yaml", hr)
+    fixed, _ = push_problems()
+    assert fixed == []
+    assert "Chief Important Officer" in (apps / "ad.yaml").read_text(encoding="utf-8")
