@@ -146,9 +146,10 @@ class Connector(Protocol):
     instead of `list_all`, and the connector decides when a complete listing is due.
 
     A connector that can tell an unchanged record by its digest before building it may offer
-    `list_changed(known: Mapping[str, str]) -> Listing` (known: digest -> external id, from the
-    last import's `Listing.digests`): a complete listing whose `accounts` are only the records
-    it does not recognise, the others named in `unchanged`."""
+    `list_changed(known: Mapping[str, str], accounts_only: bool = False) -> Listing` (known:
+    digest -> external id, from the last import's `Listing.digests`): a complete listing whose
+    `accounts` are only the records it does not recognise, the others named in `unchanged`;
+    `accounts_only` (a read-back after a push) may leave out entitlements and grants."""
 
     def describe(self) -> ConnectorDescription: ...
 

@@ -578,7 +578,8 @@ def _read_back(connector: Any, state: WorkState, app_id: str) -> Any:
         for (app, external_id), digest in state.fingerprints.items()
         if app == app_id and digest
     }
-    return list_changed(known)
+    # the store takes the accounts' values from it, never its grants: the import reads those
+    return list_changed(known, accounts_only=True)
 
 
 def _refresh_read_back(

@@ -71,6 +71,43 @@ def test_jsonl_listing_reads_every_field_and_the_sidecars(tmp_path: Path) -> Non
     assert jsonl_app(tmp_path, lines(SVC), "x.txt", format="jsonl").list_all().accounts == [svc]
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_read_back_lists_the_accounts_without_reading_the_sidecars(
+    tmp_path: Path, fmt: str
+) -> None:
+    """A read-back after a push takes only the accounts' values: the grants sidecar (the
+    largest file of an export) is not read again, nor is a broken one a reason to fail."""
+    if fmt == "jsonl":
+        conn = jsonl_app(tmp_path, lines(ANN, SVC))
+    else:
+        (tmp_path / "ad.csv").write_text("id,display_name\nann.lee,Ann Lee\nsvc-backup,Backup\n")
+        made = make_connector(
+            ConnectorSpec(app_id="ad", kind="file", settings={"path": "ad.csv"}, base_dir=tmp_path)
+        )
+        assert isinstance(made, FileConnector)
+        conn = made
+    (tmp_path / f"ad.entitlements.{fmt}").write_text(
+        lines({"id": "grp-vpn", "name": "VPN"}) if fmt == "jsonl" else "id,name\ngrp-vpn,VPN\n"
+    )
+    grants = tmp_path / f"ad.grants.{fmt}"
+    grants.write_text(
+        lines({"account": "ann.lee", "entitlement": "grp-vpn"})
+        if fmt == "jsonl"
+        else "account,entitlement\nann.lee,grp-vpn\n"
+    )
+    full = conn.list_changed({})
+    assert [g.account_external_id for g in full.grants] == ["ann.lee"]
+    grants.write_text("this is not a grant\n")  # whoever reads it fails
+    with pytest.raises(ConnectorError):
+        conn.list_changed({})
+    known = {full.digests["svc-backup"]: "svc-backup"}
+    accounts = conn.list_changed(known, accounts_only=True)
+    assert [a.external_id for a in accounts.accounts] == ["ann.lee"]
+    assert accounts.accounts[0] == full.accounts[0]
+    assert accounts.unchanged == ["svc-backup"]
+    assert accounts.grants == [] and accounts.entitlements == []
+
+
 @pytest.mark.parametrize(
     ("record", "line", "words"),
     [

@@ -60,24 +60,26 @@ class FileConnector:
     def describe(self) -> ConnectorDescription:
         return self.settings.description
 
-    def _file(self, keep: bool = True) -> FileStore:
+    def _file(self, keep: bool = True, sidecars: bool = True) -> FileStore:
         """The app's file; `keep=False` when only its listing is wanted (nothing is written
-        back), so that a store that can need not keep every record."""
+        back), so that a store that can need not keep every record; `sidecars=False` when
+        only the accounts are (a YAML file holds its grants itself: they come anyway)."""
         if self.settings.format == "csv":
-            return CsvStore(self.app_id, self.path)
+            return CsvStore(self.app_id, self.path, sidecars=sidecars)
         if self.settings.format == "jsonl":
-            return JsonlStore(self.app_id, self.path, keep=keep)
+            return JsonlStore(self.app_id, self.path, keep=keep, sidecars=sidecars)
         return YamlStore(self.app_id, self.path)
 
     def list_all(self) -> Listing:
         return self._file(keep=False).load().listing
 
-    def list_changed(self, known: Mapping[str, str]) -> Listing:
+    def list_changed(self, known: Mapping[str, str], accounts_only: bool = False) -> Listing:
         """Everything, but the accounts whose record is known by its digest (digest ->
         external id, from the last listing's `digests`) are only named (`Listing.unchanged`),
         never parsed: a record is recognised by its text (a YAML item, a JSON line, a CSV
-        row)."""
-        return self._file(keep=False).list_changed(known)
+        row). `accounts_only`: without the sidecars' entitlements and grants, which a
+        read-back after a push does not use (a listing without them is not complete)."""
+        return self._file(keep=False, sidecars=not accounts_only).list_changed(known)
 
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""

@@ -34,9 +34,12 @@ from engine.errors import ConnectorError
 class CsvStore:
     """A CSV app: the account file plus optional entitlement and grant sidecars."""
 
-    def __init__(self, app_id: str, path: Path) -> None:
+    def __init__(self, app_id: str, path: Path, sidecars: bool = True) -> None:
+        """`sidecars=False`: the accounts alone, without their entitlements and grants (what a
+        read-back after a push needs)."""
         self.app_id = app_id
         self.path = path
+        self.sidecars = sidecars
         stem = path.name[: -len(path.suffix)] if path.suffix else path.name
         self.entitlements_path = path.with_name(f"{stem}.entitlements.csv")
         self.grants_path = path.with_name(f"{stem}.grants.csv")
@@ -169,7 +172,7 @@ class CsvStore:
         listing.unchanged = unchanged
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
-        if self.entitlements_path.exists():
+        if self.sidecars and self.entitlements_path.exists():
             ent_problems = Problems(self.entitlements_path)
             ent_header, ent_rows = self._table(
                 self.entitlements_path, ("id",), ent_problems, ENTITLEMENT_KEYS
@@ -194,7 +197,7 @@ class CsvStore:
                 entitlement_ids.add(entitlement.external_id)
                 listing.entitlements.append(entitlement)
             problems.items.extend(ent_problems.items)
-        if self.grants_path.exists():
+        if self.sidecars and self.grants_path.exists():
             grant_problems = Problems(self.grants_path)
             grant_header, grant_rows = self._table(
                 self.grants_path, GRANT_KEYS, grant_problems, GRANT_KEYS

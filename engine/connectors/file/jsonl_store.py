@@ -69,11 +69,14 @@ def _parsed_lines(
 
 
 class JsonlStore:
-    def __init__(self, app_id: str, path: Path, keep: bool = True) -> None:
-        """`keep`: keep the records for writing back (a listing alone does not need them)."""
+    def __init__(self, app_id: str, path: Path, keep: bool = True, sidecars: bool = True) -> None:
+        """`keep`: keep the records for writing back (a listing alone does not need them);
+        `sidecars=False`: the accounts alone, without their entitlements and grants (what a
+        read-back after a push needs)."""
         self.app_id = app_id
         self.path = path
         self.keep = keep
+        self.sidecars = sidecars
         stem = path.name[: -len(path.suffix)] if path.suffix else path.name
         self.entitlements_path = path.with_name(f"{stem}.entitlements.jsonl")
         self.grants_path = path.with_name(f"{stem}.grants.jsonl")
@@ -149,7 +152,7 @@ class JsonlStore:
                 self.raw.append(line)
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
-        if self.entitlements_path.exists():
+        if self.sidecars and self.entitlements_path.exists():
             found = Problems(self.entitlements_path)
             entitlements, _ = _objects(self.entitlements_path, self.app_id, found, "an entitlement")
             for number, _line, row in entitlements:
@@ -169,7 +172,7 @@ class JsonlStore:
                 entitlement_ids.add(entitlement.external_id)
                 listing.entitlements.append(entitlement)
             problems.items.extend(found.items)
-        if self.grants_path.exists():
+        if self.sidecars and self.grants_path.exists():
             found = Problems(self.grants_path)
             parsed, _ = _objects(self.grants_path, self.app_id, found, "a grant")
             rows = list(parsed)
