@@ -54,7 +54,9 @@ def _identify_directory(
     reuse = not everyone and not reads_beyond
     changed = state.new_accounts | state.dirty_accounts
     rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
-    indexes = [rule.index(u for u in state.users.values()) for rule in rules]
+    # the people's keys, built for the first account that is not linked yet: a run in which
+    # every account of the directory is linked (most incremental runs) never needs them
+    indexes: list[dict[str, set[int]]] | None = None
     # who already holds a live account of this directory: a second one never merges into them
     holders = {
         a.owner_id: a
@@ -96,6 +98,8 @@ def _identify_directory(
             continue
         if account.owner_id is not None and account.owner_id in state.users:
             continue  # already linked: links are stable until a filter or an admin says otherwise
+        if indexes is None:
+            indexes = [rule.index(state.users.values()) for rule in rules]
         _merge(state, account, decision, rules, indexes, report, holders)
 
 
@@ -207,14 +211,25 @@ def _unlink(state: WorkState, account: AccountRecord, reason: str) -> None:
 
 
 def _passing_directory_accounts(
-    state: WorkState, order: dict[str, int], passing: tuple[str, ...] = PASSING
+    state: WorkState,
+    order: dict[str, int],
+    passing: tuple[str, ...] = PASSING,
+    owners: set[int] | None = None,
 ) -> dict[int, list[AccountRecord]]:
+    """Person -> their live directory accounts the filters pass, highest priority first;
+    `owners`: only these people's."""
     backing: dict[int, list[AccountRecord]] = {}
-    for key, account in state.accounts.items():
-        if account.owner_id is None or account.app_id not in order:
-            continue
-        if state.filter_results.get(key) in passing and account.status != "DELETED":
-            backing.setdefault(account.owner_id, []).append(account)
+    decisions = state.filter_results
+    for app_id in order:  # the directories' accounts only, not every app's
+        for account in state.accounts_of_app(app_id):
+            owner = account.owner_id
+            if owner is None or (owners is not None and owner not in owners):
+                continue
+            if (
+                decisions.get((app_id, account.external_id)) in passing
+                and account.status != "DELETED"
+            ):
+                backing.setdefault(owner, []).append(account)
     for accounts in backing.values():
         accounts.sort(key=lambda a: (order[a.app_id], a.id if a.id > 0 else 10**12 - a.id))
     return backing
@@ -267,10 +282,8 @@ def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tu
 def _refresh_users(
     state: WorkState, order: dict[str, int], report: StageReport, only: set[int] | None = None
 ) -> None:
-    backing = _passing_directory_accounts(state, order)
-    if only is not None:
-        backing = {user_id: accounts for user_id, accounts in backing.items() if user_id in only}
-    created_by = _passing_directory_accounts(state, order, ("CREATE",))
+    backing = _passing_directory_accounts(state, order, owners=only)
+    created_by = _passing_directory_accounts(state, order, ("CREATE",), owners=only)
     for user_id, accounts in backing.items():
         user = state.users.get(user_id)
         if user is None or user_id not in created_by:
