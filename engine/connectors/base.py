@@ -135,6 +135,11 @@ class Listing:
     # From `list_changed`: the accounts recognised by their digest as unchanged, listed by
     # external id only (they are in the app, exactly as last imported).
     unchanged: list[str] = field(default_factory=list)
+    # From `list_changed`: a digest of the files the entitlements and grants come from ("" when
+    # it has none), and whether they are those of the import the caller named (`sidecars=`),
+    # in which case `grants` is left empty: the grants the store holds stand.
+    sidecars: str = ""
+    grants_unchanged: bool = False
 
 
 class Connector(Protocol):
@@ -146,10 +151,12 @@ class Connector(Protocol):
     instead of `list_all`, and the connector decides when a complete listing is due.
 
     A connector that can tell an unchanged record by its digest before building it may offer
-    `list_changed(known: Mapping[str, str], accounts_only: bool = False) -> Listing` (known:
-    digest -> external id, from the last import's `Listing.digests`): a complete listing whose
-    `accounts` are only the records it does not recognise, the others named in `unchanged`;
-    `accounts_only` (a read-back after a push) may leave out entitlements and grants."""
+    `list_changed(known: Mapping[str, str], accounts_only: bool = False, sidecars: str = "")
+    -> Listing` (known: digest -> external id, from the last import's `Listing.digests`): a
+    complete listing whose `accounts` are only the records it does not recognise, the others
+    named in `unchanged`; `accounts_only` (a read-back after a push) may leave out entitlements
+    and grants; `sidecars` (the last merged import's `Listing.sidecars`) lets it leave out
+    grants it knows unchanged (`Listing.grants_unchanged`)."""
 
     def describe(self) -> ConnectorDescription: ...
 

@@ -74,7 +74,12 @@ def _import_app(
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listing = _list(connector, state.import_cursors.get(app_id, ""), known)
+        listing = _list(
+            connector,
+            state.import_cursors.get(app_id, ""),
+            known,
+            state.sidecar_digests.get(app_id, ""),
+        )
         digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
         report.problems.append(f"{app_id}: {_shown(exc.message)}")
@@ -101,22 +106,27 @@ def _import_app(
         complete=listing.complete,
         unchanged=listing.unchanged,
     )
-    if listing.complete:  # a delta carries no grants: the stored ones stand
+    # a delta carries no grants, nor does a listing whose grants are as last merged: the
+    # stored ones stand
+    if listing.complete and not listing.grants_unchanged:
         _merge_grants(state, app_id, listing, report)
+    if listing.complete and listing.sidecars:
+        state.new_sidecar_digests[app_id] = listing.sidecars
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 
 
-def _list(connector: Connector, cursor: str, known: dict[str, str]) -> Listing:
+def _list(connector: Connector, cursor: str, known: dict[str, str], sidecars: str) -> Listing:
     """The app's listing: only what changed since `cursor` when the connector can tell
     (`list_changes`, e.g. LDAP's modifyTimestamp filter); else everything, with the records
-    it recognises by their digest only named (`list_changed`, the file connector)."""
+    it recognises by their digest only named and the grants it knows unchanged left out
+    (`list_changed`, the file connector)."""
     list_changes = getattr(connector, "list_changes", None)
     if cursor and list_changes is not None:
         listing: Listing = list_changes(cursor)
         return listing
     list_changed = getattr(connector, "list_changed", None)
-    if known and list_changed is not None:
-        listing = list_changed(known)
+    if list_changed is not None:  # also on a first import: it says what its sidecars were
+        listing = list_changed(known, sidecars=sidecars)
         return listing
     return connector.list_all()
 

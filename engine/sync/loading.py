@@ -31,29 +31,21 @@ def load_state(session: Session, *, attributes: bool = True) -> WorkState:
     if attributes:
         load_attribute_states(session, state, None)
     state.filter_results = filter_results
-    state.source_versions = {
-        key.removeprefix("source_version:"): value
-        for key, value in cast(
-            "Result[str, str]",
-            session.execute(
-                select(col(Meta.key), col(Meta.value)).where(
-                    col(Meta.key).startswith("source_version:")
-                )
-            ),
-        )
-    }
-    state.import_cursors = {
-        key.removeprefix("import_cursor:"): value
-        for key, value in cast(
-            "Result[str, str]",
-            session.execute(
-                select(col(Meta.key), col(Meta.value)).where(
-                    col(Meta.key).startswith("import_cursor:")
-                )
-            ),
-        )
-    }
+    state.source_versions = _per_app(session, "source_version:")
+    state.import_cursors = _per_app(session, "import_cursor:")
+    state.sidecar_digests = _per_app(session, "sidecar_digest:")
     return state
+
+
+def _per_app(session: Session, prefix: str) -> dict[str, str]:
+    """app -> value of the meta keys `PREFIX<app>`."""
+    rows = cast(
+        "Result[str, str]",
+        session.execute(
+            select(col(Meta.key), col(Meta.value)).where(col(Meta.key).startswith(prefix))
+        ),
+    )
+    return {key.removeprefix(prefix): value for key, value in rows}
 
 
 def load_attribute_states(session: Session, state: WorkState, users: set[int] | None) -> None:

@@ -208,6 +208,9 @@ class WorkState:
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
         self.new_source_versions: dict[str, str] = {}  # what this run imported
+        # app -> digest of its entitlement and grant files as last merged (Listing.sidecars)
+        self.sidecar_digests: dict[str, str] = {}
+        self.new_sidecar_digests: dict[str, str] = {}
         self.stamps: dict[str, str] | None = None  # app -> "file stamp|version" (incremental)
         self.import_cursors: dict[str, str] = {}  # app -> where its next delta import starts
         self.new_import_cursors: dict[str, str] = {}  # the cursors this run's imports give

@@ -266,6 +266,8 @@ def write_import(
         set_meta(session, f"source_version:{app_id}", version)
     for app_id, cursor in state.new_import_cursors.items():
         set_meta(session, f"import_cursor:{app_id}", cursor)
+    for app_id, digest in state.new_sidecar_digests.items():
+        set_meta(session, f"sidecar_digest:{app_id}", digest)
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
 
 

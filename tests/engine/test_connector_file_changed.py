@@ -276,6 +276,37 @@ def test_a_changed_json_line_that_is_wrong_names_its_line(tmp_path: Path) -> Non
     assert "duplicate id 'a1'" in message  # found by the whole read, with the first line
 
 
+def test_grants_known_unchanged_are_not_parsed_again(tmp_path: Path) -> None:
+    """The grants file is the largest of an export and rarely the one that changed: with the
+    digest of the sidecars the store last merged, an unchanged one is not parsed (the store's
+    grants stand); a changed one, or an account gone that a grant may name, is read."""
+    c = jsonl_connector(tmp_path, JSONL)
+    first = c.list_changed({})
+    assert first.sidecars and not first.grants_unchanged and len(first.grants) == 2
+    known = known_of(c)
+    (tmp_path / "app.jsonl").write_text(JSONL.replace('"Bo"', '"Bo Chen"'), encoding="utf-8")
+    same = c.list_changed(known, sidecars=first.sidecars)
+    assert same.grants_unchanged and same.grants == [] and same.sidecars == first.sidecars
+    assert [e.external_id for e in same.entitlements] == ["g1"]  # the small file still is read
+    assert [a.external_id for a in same.accounts] == ["a2"]
+    # without the digest, or with another one, they are read
+    assert len(c.list_changed(known).grants) == 2
+    assert len(c.list_changed(known, sidecars="other").grants) == 2
+    grants = tmp_path / "app.grants.jsonl"
+    grants.write_text('{"account": "a1", "entitlement": "g1"}\n')
+    changed = c.list_changed(known, sidecars=first.sidecars)
+    assert not changed.grants_unchanged and len(changed.grants) == 1
+    assert changed.sidecars != first.sidecars
+    # a3 is gone from the accounts while the grants (unchanged) still name it: refused
+    grants.write_text(
+        '{"account": "a1", "entitlement": "g1"}\n{"account": "a3", "entitlement": "g1"}\n'
+    )
+    (tmp_path / "app.jsonl").write_text(JSONL.replace('{"id": "a3", "display_name": "Cy"}\n', ""))
+    with pytest.raises(ConnectorError) as caught:
+        c.list_changed(known, sidecars=first.sidecars)
+    assert "no account with id 'a3'" in caught.value.message
+
+
 # --- CSV: the same, a row a record ------------------------------------------------------------
 
 CSV = "id,display_name,email\na1,Ann,ann@example.com\na2,Bo,\na3,Cy,\n"
@@ -317,3 +348,63 @@ def test_a_changed_csv_row_reusing_an_unchanged_id_is_reported(tmp_path: Path) -
     with pytest.raises(ConnectorError) as caught:
         c.list_changed(known)
     assert "duplicate id 'a1'" in caught.value.message and "line 5" in caught.value.message
+
+
+def test_a_sync_keeps_the_grants_it_did_not_parse_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end, with GitHub exported as JSON Lines: a sync after a change to an account
+    (not to the grants) keeps every account's entitlements without parsing the grants; a
+    change to the grants is imported."""
+    import copy
+    import json
+
+    from engine.connectors.file import jsonl_store
+    from tests.engine.org import CONFIG, GITHUB, open_org
+
+    config = copy.deepcopy(CONFIG)
+    github = next(app for app in config["apps"] if app["id"] == "github")
+    github["settings"] = {"path": "github.jsonl"}
+    services = open_org(tmp_path, config)
+    folder = tmp_path / "org"
+    lines = [json.dumps(a) for a in GITHUB["accounts"]]
+    (folder / "github.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "github.entitlements.jsonl").write_text(
+        '{"id": "admins", "name": "Admins"}\n{"id": "devs", "name": "Devs"}\n'
+    )
+    grants = folder / "github.grants.jsonl"
+    grants.write_text(
+        '{"account": "g1", "entitlement": "admins"}\n{"account": "g2", "entitlement": "devs"}\n'
+    )
+
+    def entitlements() -> dict[str, list[str]]:
+        services.invalidate()
+        return {
+            a.external_id: a.entitlements
+            for a in services.population().accounts
+            if a.app_id == "github"
+        }
+
+    assert services.sync().status == "applied"
+    assert entitlements() == {"g1": ["admins"], "g2": ["devs"]}
+    parsed: list[int] = []
+    original = jsonl_store.collect_grants
+
+    def counting(raw, *args, **kwargs):  # type: ignore[no-untyped-def]
+        parsed.append(len(raw))
+        return original(raw, *args, **kwargs)
+
+    monkeypatch.setattr(jsonl_store, "collect_grants", counting)
+    (folder / "github.jsonl").write_text(
+        "\n".join(lines).replace('"Sam Park"', '"Sam Park-Lee"') + "\n"
+    )
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert any(c["new"] == "Sam Park-Lee" for c in result.changes)
+    assert parsed == []  # the grants file was not parsed ...
+    assert entitlements() == {"g1": ["admins"], "g2": ["devs"]}  # ... and nothing was lost
+    grants.write_text('{"account": "g1", "entitlement": "devs"}\n')
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert parsed == [1]
+    assert entitlements() == {"g1": ["devs"], "g2": []}

@@ -163,7 +163,7 @@ def test_an_account_the_store_cannot_hold_fails_its_app_in_the_importer(
         return listing
 
     monkeypatch.setattr(FileConnector, "list_all", list_all)
-    monkeypatch.setattr(FileConnector, "list_changed", lambda self, known: list_all(self))
+    monkeypatch.setattr(FileConnector, "list_changed", lambda self, known, **_: list_all(self))
     with (tmp_path / "org" / "hr.yaml").open("a") as fh:
         fh.write("# changed, so that it is listed again\n")
     result = services.sync()
@@ -191,7 +191,7 @@ def test_an_entitlement_the_store_cannot_hold_fails_its_app_in_the_importer(
         return listing
 
     monkeypatch.setattr(FileConnector, "list_all", list_all)
-    monkeypatch.setattr(FileConnector, "list_changed", lambda self, known: list_all(self))
+    monkeypatch.setattr(FileConnector, "list_changed", lambda self, known, **_: list_all(self))
     with (tmp_path / "org" / "slack.yaml").open("a") as fh:
         fh.write("# changed, so that it is listed again\n")
     result = services.sync()

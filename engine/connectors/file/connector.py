@@ -73,13 +73,17 @@ class FileConnector:
     def list_all(self) -> Listing:
         return self._file(keep=False).load().listing
 
-    def list_changed(self, known: Mapping[str, str], accounts_only: bool = False) -> Listing:
+    def list_changed(
+        self, known: Mapping[str, str], accounts_only: bool = False, sidecars: str = ""
+    ) -> Listing:
         """Everything, but the accounts whose record is known by its digest (digest ->
         external id, from the last listing's `digests`) are only named (`Listing.unchanged`),
         never parsed: a record is recognised by its text (a YAML item, a JSON line, a CSV
         row). `accounts_only`: without the sidecars' entitlements and grants, which a
-        read-back after a push does not use (a listing without them is not complete)."""
-        return self._file(keep=False, sidecars=not accounts_only).list_changed(known)
+        read-back after a push does not use (a listing without them is not complete);
+        `sidecars`: see `Listing.sidecars` (JSON Lines sidecars; a YAML file's grants and
+        CSV sidecars are always read)."""
+        return self._file(keep=False, sidecars=not accounts_only).list_changed(known, sidecars)
 
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""

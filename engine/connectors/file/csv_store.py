@@ -111,7 +111,7 @@ class CsvStore:
                 )
         return header, body
 
-    def list_changed(self, known: Mapping[str, str]) -> Listing:
+    def list_changed(self, known: Mapping[str, str], sidecars: str = "") -> Listing:
         """The file's listing with only the accounts whose row is new (digest -> external id
         in `known`, from the last listing's `digests`); the others are named in
         `Listing.unchanged`, never built or checked. A file with any problem, or a row

@@ -5,6 +5,7 @@ its line; written back with every untouched line kept byte for byte."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine.connectors.file.records import (
 from engine.connectors.file.store import Loaded, Problems, read_text
 from engine.connectors.fileio import atomic_write
 from engine.errors import ConnectorError
+from engine.files import FileRefused, app_file_limit, read_regular_file
 
 HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
 
@@ -87,11 +89,45 @@ class JsonlStore:
         records, clean = _objects(self.path, self.app_id, problems, "an account")
         return self._load(records, clean, problems)
 
-    def list_changed(self, known: Mapping[str, str]) -> Listing:
+    def sidecar_digest(self) -> str:
+        """A digest of the entitlements and grants files as they are ("" when there are none,
+        or one cannot be read: then nothing is taken as unchanged)."""
+        digest = hashlib.blake2b(digest_size=16)
+        found = False
+        for path in (self.entitlements_path, self.grants_path):
+            try:
+                digest.update(read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB"))
+                found = True
+            except FileNotFoundError:
+                digest.update(b"\0missing")
+            except (OSError, FileRefused):
+                return ""  # the listing says why
+        return digest.hexdigest() if found else ""
+
+    def list_changed(self, known: Mapping[str, str], sidecars: str = "") -> Listing:
         """The file's listing with only the accounts whose line is new (digest -> external id
         in `known`, from the last listing's `digests`); the others are named in
         `Listing.unchanged`, never parsed. A file with any problem, or a line repeated, is read
-        whole (the problems then name every line)."""
+        whole (the problems then name every line).
+
+        `sidecars`: the `Listing.sidecars` digest of the last import the store took in whole.
+        When the sidecars are those and every known account is still listed, the grants file
+        (the largest of an export) is not parsed again: `Listing.grants_unchanged`, and the
+        store keeps the grants it has."""
+        seen = self.sidecar_digest() if self.sidecars else ""
+        same_grants = bool(seen) and seen == sidecars
+        listing = self._list_changed(known, grants=not same_grants)
+        if same_grants and not set(known.values()) <= set(listing.unchanged) | {
+            a.external_id for a in listing.accounts
+        }:
+            # an account is gone: grants that name it must be found and reported
+            listing = self._list_changed(known, grants=True)
+            same_grants = False
+        listing.sidecars = seen
+        listing.grants_unchanged = same_grants
+        return listing
+
+    def _list_changed(self, known: Mapping[str, str], grants: bool) -> Listing:
         text = read_text(self.app_id, self.path)
         numbered = list(_lines(text))
         digests = [item_digest(line) for _, line in numbered]
@@ -107,6 +143,7 @@ class JsonlStore:
                 text_is_clean(text),
                 problems,
                 also_listed=set(unchanged),
+                grants=grants,
             )
         except ConnectorError:
             return self.load().listing
@@ -122,9 +159,11 @@ class JsonlStore:
         clean: bool,
         problems: Problems,
         also_listed: set[str] | None = None,
+        grants: bool = True,
     ) -> Loaded:
         """Check the parsed account RECORDS and read the sidecars; `also_listed`: accounts
-        left out of RECORDS (unchanged) that grants may still name."""
+        left out of RECORDS (unchanged) that grants may still name; `grants=False`: the
+        entitlements without the grants (known unchanged, see `list_changed`)."""
         listing = Listing()
         index: dict[str, int] = {}
         items: list[dict[str, Any]] = []
@@ -151,7 +190,7 @@ class JsonlStore:
                 items.append(item)
                 self.raw.append(line)
         entitlement_ids: set[str] = set()
-        grants: list[dict[str, str]] = []
+        rows_of_grants: list[dict[str, str]] = []
         if self.sidecars and self.entitlements_path.exists():
             found = Problems(self.entitlements_path)
             entitlements, _ = _objects(self.entitlements_path, self.app_id, found, "an entitlement")
@@ -172,14 +211,14 @@ class JsonlStore:
                 entitlement_ids.add(entitlement.external_id)
                 listing.entitlements.append(entitlement)
             problems.items.extend(found.items)
-        if self.sidecars and self.grants_path.exists():
+        if self.sidecars and grants and self.grants_path.exists():
             found = Problems(self.grants_path)
             parsed, _ = _objects(self.grants_path, self.app_id, found, "a grant")
             rows = list(parsed)
-            grants = [row for _, _, row in rows]
+            rows_of_grants = [row for _, _, row in rows]
             known = {**index, **dict.fromkeys(also_listed, -1)} if also_listed else index
             collect_grants(
-                grants,
+                rows_of_grants,
                 listing,
                 known,
                 entitlement_ids,
@@ -187,7 +226,7 @@ class JsonlStore:
             )
             problems.items.extend(found.items)
         problems.raise_if_any(self.app_id)
-        return Loaded(items, listing, index, entitlement_ids, grants, lines)
+        return Loaded(items, listing, index, entitlement_ids, rows_of_grants, lines)
 
     def load_for_push(self) -> Loaded:
         """The file's lines, each account indexed by its id, for writing pushed values to a

@@ -61,7 +61,7 @@ class YamlStore:
             }
         return loaded
 
-    def list_changed(self, known: Mapping[str, str]) -> Listing:
+    def list_changed(self, known: Mapping[str, str], sidecars: str = "") -> Listing:
         """The file's listing with only the accounts whose text is new (digest -> external id in
         `known`); the others are named in `Listing.unchanged`, never parsed. A file that is not
         in the plain shape, or has any problem, is read whole (the problems then name the
