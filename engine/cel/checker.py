@@ -222,6 +222,10 @@ _COMPREHENSION_FORMS: dict[str, tuple[str, str]] = {
 }
 
 
+#: The fields of a person whose value is looked up among everyone (engine/cel/objects.py).
+READS_OTHER_PEOPLE = frozenset({"managerId", "manager_id"})
+
+
 class SchemaChecker:
     """Walks a parse tree, giving each node a kind: "user", "account", "accounts",
     "profile:user", "profile:account", "attributes", "status", "list:user", "list:account",
@@ -302,8 +306,16 @@ class SchemaChecker:
             node = node.children[0]
         return None
 
+    def _note_field(self, name: str) -> None:
+        """A person's `managerId` is found among everyone (by the manager's email): reading it,
+        from whatever value (a person reached through a list or a map is `dyn` here), reads
+        other people."""
+        if name in READS_OTHER_PEOPLE:
+            self.reads_directory = True
+
     def _field(self, kind: str, name: str, node: Any, via: str) -> str:
         """The kind of `<object of kind>.name`, or a schema error."""
+        self._note_field(name)
         if name in field_table(kind):
             return FIELD_KINDS[kind].get(canonical_field(kind, name), "dyn")
         hint = did_you_mean(name, field_names(kind))
@@ -452,12 +464,14 @@ class SchemaChecker:
                 f"a list has no field `{name}`",
                 f"use a macro such as `.exists(x, x.{name} == …)` or `.map(x, x.{name})`",
             )
+        self._note_field(name)
         return "dyn"
 
     def _member_optdot(self, node: Any, scope: dict[str, str]) -> str:
         """`x.?field`: an optional; a profile key read this way is still a key use."""
         member, token = node.children[0], cast(lark.Token, node.children[1])
         kind = self.value(member, scope)
+        self._note_field(token.value)
         if kind in ("user", "account"):
             self._field(kind, token.value, token, self._describe(member))
         elif kind.startswith("profile:") or kind == "attributes" or kind == "accounts":
@@ -469,17 +483,26 @@ class SchemaChecker:
         kind = self.value(member, scope)
         self.value(index, scope)
         key = self._string_literal(index)
+        self._note_index(kind, key)
         if key is not None and (
             kind.startswith("profile:") or kind == "attributes" or kind == "accounts"
         ):
             self._use_key(kind, key, index)
         return "dyn"
 
+    def _note_index(self, kind: str, key: str | None) -> None:
+        """`x["managerId"]`, or a key computed at run time of what may be a person."""
+        if key is not None:
+            self._note_field(key)
+        elif kind in ("user", "dyn"):
+            self.reads_directory = True
+
     def _member_index(self, node: Any, scope: dict[str, str]) -> str:
         member, index = node.children
         kind = self.value(member, scope)
         self.value(index, scope)
         key = self._string_literal(index)
+        self._note_index(kind, key)
         if kind in ("user", "account") and key is not None:
             return self._field(kind, key, index, self._describe(member))
         if kind == "accounts":

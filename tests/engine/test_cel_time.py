@@ -239,3 +239,20 @@ def test_nanoseconds_are_an_error_never_a_rounded_value(engine: CelEngine, expre
     with pytest.raises(CelEvalError) as error:
         run(engine, expression)
     assert "has nanoseconds; Roster keeps times to the microsecond" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'subject.managerId != "" ? "managed" : "no manager"',
+        "subject.manager_id",
+        "[subject][0].managerId",  # a person reached through a list is not typed here
+        'subject["managerId"]',
+        'subject.?managerId.orValue("")',
+    ],
+)
+def test_a_manager_id_is_found_among_everyone_so_it_reads_other_people(expression: str) -> None:
+    """`managerId` is looked up by the manager's email among all people: an incremental run
+    must reconsider everyone for it (a new manager changes it with no change to the person)."""
+    assert CelEngine().compile("push_mapping", expression).reads_directory
+    assert not CelEngine().compile("push_mapping", "subject.profile.email").reads_directory
