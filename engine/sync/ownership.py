@@ -60,8 +60,19 @@ def run_ownership(
     directory_ids: set[str],
     cel: CelEngine,
     report: StageReport,
+    everyone: bool = True,
+    also: set[tuple[str, str]] | None = None,
 ) -> None:
+    """`everyone=False` (nothing but the apps' data changed since the last applied run, which
+    finished): an app whose strategy is built in (narrow, broad) looks again only at its new
+    and changed accounts while no person was created, removed or changed by identify in this
+    run. Its rules read nothing but the account and the people's core fields, which only
+    identify changes: an unchanged account then finds the owner it found last time. `also`:
+    accounts to look at again all the same (those the last run created, linked to the person
+    they were made for: the rules have not seen them yet)."""
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
+    changed_accounts = state.new_accounts | state.dirty_accounts | (also or set())
+    people_moved = bool(state.new_users or state.dirty_users)
     shared: dict[str, dict[str, set[int]]] = {}  # the built-in rules' indexes serve every app
 
     def index_of(rule: KeyRule) -> dict[str, set[int]]:
@@ -79,9 +90,23 @@ def run_ownership(
             # custom rules may ask about other apps' links (c1.user.v1.*): let them see the
             # links this run has made so far, so one sync settles them
             cel.population = state.population()
+        accounts = state.accounts_of_app(app.id)
+        if not everyone and not people_moved and app.ownership.strategy != "custom":
+            considered = [a for a in accounts if (app.id, a.external_id) in changed_accounts]
+            for account in accounts:  # the others keep their owners: counted as they are
+                if account.pinned or account.status == "DELETED":
+                    continue
+                if (app.id, account.external_id) not in changed_accounts:
+                    if account.type != "USER":
+                        report.bump("non_human_unowned")
+                    report.bump("owned" if account.owner_id is not None else "unowned")
+                    report.bump("unchanged")
+            accounts = considered
+            if not accounts:
+                continue
         rules = rules_for(app, cel)
         indexes = [index_of(rule) for rule in rules]
-        for account in sorted(state.accounts_of_app(app.id), key=lambda a: a.external_id):
+        for account in sorted(accounts, key=lambda a: a.external_id):
             if account.pinned or account.status == "DELETED":
                 continue
             if account.type != "USER":

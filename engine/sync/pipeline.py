@@ -293,6 +293,7 @@ def _run_locked(
         # the push stage plans only the people whose data can have changed since the last
         # applied run, and those that run left to look at again; a configuration change
         # (rules, schemas, attributes) or an unreadable note plans everyone
+        # (the ownership stage likewise looks again only at changed accounts)
         revisit = None if full or config_changed(session, versions) else load_push_revisit(session)
 
     reports = [StageReport(name) for name in STAGES]
@@ -332,7 +333,15 @@ def _run_locked(
             run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
         with cel.stage_budget("ownership"):
-            run_ownership(state, apps, {d.app for d in directories}, cel, reports[2])
+            run_ownership(
+                state,
+                apps,
+                {d.app for d in directories},
+                cel,
+                reports[2],
+                everyone=revisit is None,
+                also=revisit.accounts if revisit is not None else None,
+            )
         step("attributes", 3)
         cel.population = state.population()
         definitions = compile_attributes(list(config.attributes), cel)

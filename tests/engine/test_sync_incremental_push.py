@@ -519,3 +519,57 @@ def test_a_run_blocked_by_the_deletion_threshold_then_allowed(
         pair.quiet_down()
     finally:
         pair.close()
+
+
+def _ownership(result: Any) -> Any:
+    return next(s for s in result.stages if s.name == "ownership")
+
+
+def test_an_incremental_ownership_stage_links_what_a_full_one_links(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """Ownership looks again only at new and changed accounts of the built-in strategies while
+    no person moved in identify: an account that now carries another person's address moves to
+    them, one that carries nobody's is unlinked, a new one is linked, and the store is the one
+    a full run leaves; when a person's address changes, every account is looked at again."""
+    pair = _pair(demo_template, tmp_path)
+    try:
+        pair.quiet_down()  # the next runs are incremental
+
+        def move_and_add(apps: Path) -> None:
+            github = _load(apps / "github.yaml")
+            first, second = github["accounts"][0], github["accounts"][1]
+            first["email"] = "amara.martinez@example.com"
+            first["emails"] = ["amara.martinez@example.com"]
+            second["email"], second["emails"] = "nobody@example.com", []
+            second["username"], second["display_name"] = "nobody-here", "Nobody Here"
+            github["accounts"].append(
+                {
+                    "id": "9999001",
+                    "username": "ann-lee-new",
+                    "display_name": "Ann Lee",
+                    "email": "ann.lee@example.com",
+                    "status": "ENABLED",
+                    "type": "USER",
+                    "profile": {},
+                }
+            )
+            _save(apps / "github.yaml", github)
+
+        pair.edit_apps(move_and_add)
+        inc, full = _same_runs(pair)
+        assert _ownership(inc).counts.get("unchanged", 0) > 100  # really incremental
+        assert "unchanged" not in _ownership(full).counts
+        owners = {(c.object_id, c.new) for c in inc.planned if c.stage == "ownership"}
+        assert any(o.startswith("github:9999001") and n for o, n in owners)
+
+        def new_address(apps: Path) -> None:  # a person's keys change: everyone is looked at
+            hr = _load(apps / "hr.yaml")
+            _by_id(hr)["E10003"]["email"] = "j.bjork@example.com"
+            _save(apps / "hr.yaml", hr)
+
+        pair.edit_apps(new_address)
+        inc, _ = _same_runs(pair)
+        assert "unchanged" not in _ownership(inc).counts
+    finally:
+        pair.close()
