@@ -39,8 +39,16 @@ def source_version_of(connector: Any, app_id: str, stamps: dict[str, str] | None
     return version
 
 
-def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageReport) -> set[str]:
-    """Import every app; returns the ids of apps that imported successfully."""
+def run_import(
+    state: WorkState,
+    apps: list[App],
+    base_dir: Path,
+    report: StageReport,
+    trust_sidecars: bool = True,
+) -> set[str]:
+    """Import every app; returns the ids of apps that imported successfully.
+    `trust_sidecars=False` (a run reconsidering everyone): read every grants file, even one
+    known as merged."""
     imported: set[str] = set()
     known: dict[str, dict[str, str]] = {}  # app -> digest -> external id, as last imported
     for (app_id, external_id), digest in state.fingerprints.items():
@@ -50,7 +58,15 @@ def run_import(state: WorkState, apps: list[App], base_dir: Path, report: StageR
         app_id = app.id
         state.checkpoint()
         before = dict(report.counts)
-        _import_app(state, app, base_dir, report, imported, known.get(app_id, {}))
+        _import_app(
+            state,
+            app,
+            base_dir,
+            report,
+            imported,
+            known.get(app_id, {}),
+            state.sidecar_digests.get(app_id, "") if trust_sidecars else "",
+        )
         state.import_counts[app_id] = {
             k: v - before.get(k, 0) for k, v in report.counts.items() if v != before.get(k, 0)
         }
@@ -64,6 +80,7 @@ def _import_app(
     report: StageReport,
     imported: set[str],
     known: dict[str, str],
+    sidecars: str,
 ) -> None:
     app_id = app.id
     try:
@@ -74,12 +91,7 @@ def _import_app(
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listing = _list(
-            connector,
-            state.import_cursors.get(app_id, ""),
-            known,
-            state.sidecar_digests.get(app_id, ""),
-        )
+        listing = _list(connector, state.import_cursors.get(app_id, ""), known, sidecars)
         digests = _fingerprints(app_id, listing)
     except ConnectorError as exc:
         report.problems.append(f"{app_id}: {_shown(exc.message)}")
@@ -110,7 +122,9 @@ def _import_app(
     # stored ones stand
     if listing.complete and not listing.grants_unchanged:
         _merge_grants(state, app_id, listing, report)
-    if listing.complete and listing.sidecars:
+    if listing.complete and (listing.sidecars or state.sidecar_digests.get(app_id)):
+        # "" (no sidecars, or unreadable, or another format now) forgets the last digest: files
+        # that come back as they were are then read again, not taken as merged
         state.new_sidecar_digests[app_id] = listing.sidecars
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 

@@ -316,7 +316,7 @@ def _run_locked(
         else:
             with db.session() as session:
                 reports[0].notes.extend(recovery.unsettled_notes(session))
-        imported = run_import(state, apps, base_dir, reports[0])
+        imported = run_import(state, apps, base_dir, reports[0], trust_sidecars=revisit is not None)
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
             app_id: why.removeprefix("failed to import: ") for app_id, why in reports[0].failures
