@@ -266,7 +266,10 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
     for grant in listing.grants:
         held.setdefault(grant.account_external_id, []).append(grant.entitlement_external_id)
     new = state.new_accounts
-    for account in state.accounts_of_app(app_id):
+    accounts = state.accounts_of_app(app_id)
+    if not held and not any(account.entitlements for account in accounts):
+        return  # an app without grants (an HR export, a directory): nothing to compare
+    for account in accounts:
         entitlements = sorted(set(held.get(account.external_id, ())))
         if account.entitlements != entitlements and (app_id, account.external_id) in new:
             # a new account's change ("new in the app") stands for everything it comes with
