@@ -72,6 +72,9 @@ def run_ownership(
     they were made for: the rules have not seen them yet)."""
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
     changed_accounts = state.new_accounts | state.dirty_accounts | (also or set())
+    # Any changed person sends every account through the rules again: the walk goes on past a
+    # rule that finds several people, so an account can change owner when a key disappears
+    # from someone who was never its owner, and the keys people had before identify are gone.
     people_moved = bool(state.new_users or state.dirty_users)
     shared: dict[str, dict[str, set[int]]] = {}  # the built-in rules' indexes serve every app
 
