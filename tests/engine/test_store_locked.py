@@ -91,8 +91,8 @@ def test_a_store_locked_while_applying_marks_the_run_failed(
     db, holder = store
     original_import, original_finish = pipeline.run_import, pipeline._finish
 
-    def import_then_lock(*args: Any) -> Any:
-        imported = original_import(*args)
+    def import_then_lock(*args: Any, **kwargs: Any) -> Any:
+        imported = original_import(*args, **kwargs)
         holder.take()  # another process takes the write lock while the run plans
         return imported
 
@@ -119,8 +119,8 @@ def test_a_store_locked_to_the_end_leaves_no_running_run(
     db, holder = store
     original_import = pipeline.run_import
 
-    def import_then_lock(*args: Any) -> Any:
-        imported = original_import(*args)
+    def import_then_lock(*args: Any, **kwargs: Any) -> Any:
+        imported = original_import(*args, **kwargs)
         holder.take()  # held until after this command has ended
         return imported
 
