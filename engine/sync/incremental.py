@@ -9,6 +9,7 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -34,14 +35,22 @@ def sync_signature(
     manual: str,
     requests: str,
     stamps: dict[str, str] | None = None,
+    known: Mapping[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> str | None:
     """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
     requests); None when some app cannot tell cheaply.
 
     `stamps` (app -> "stamp|version", read from and written back to the store by the caller)
-    lets an app whose files the file system says are untouched keep its version unread."""
-    sources: dict[str, str] = {}
+    lets an app whose files the file system says are untouched keep its version unread.
+    `known`: app -> version to take as it is (what the run read, for an app it did not write
+    to: a change made to its files while the run went on is then still new to the next run).
+    `sources` receives every app's version."""
+    sources = {} if sources is None else sources
     for app in apps:
+        if known is not None and app.id in known:
+            sources[app.id] = known[app.id]
+            continue
         try:
             version = source_version_of(
                 make_connector(connector_spec(app, base_dir)), app.id, stamps

@@ -261,8 +261,10 @@ def _run_locked(
         grounds = {"config": versions, "manual": manual, "store": last_applied_run(session)}
         stamps = load_stamps(session)
         stamped = dict(stamps)
+        requested = requests_digest(config, base_dir)  # the access requests' file
+        read: dict[str, str] = {}  # app -> the version of its data this run starts from
         signature = sync_signature(
-            apps, base_dir, versions, manual, requests_digest(config, base_dir), stamps
+            apps, base_dir, versions, manual, requested, stamps, sources=read
         )
         save_stamps(session, stamps, stamped)  # a cache of what the files hold: kept always
         session.commit()
@@ -452,7 +454,21 @@ def _run_locked(
                 {(item.app_id, item.external_id) for item in pushes} | state.read_back,
                 {user.id for user in troubled},
             )
-            _settle(db, run_id, config, base_dir, versions, settled, manual, left)
+            # the apps this run wrote to are read again to settle; the others count as the
+            # run read them, so that a change made to them meanwhile is new to the next run
+            wrote = {app_id for app_id, _ in state.read_back} | {c.app_id for c in creations}
+            wrote |= {item.app_id for item in pushes if item.changes and not item.error}
+            unwritten = {app_id: v for app_id, v in read.items() if app_id not in wrote}
+            _settle(
+                db,
+                run_id,
+                config,
+                base_dir,
+                (versions, manual, requested),
+                settled,
+                unwritten,
+                left,
+            )
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -739,19 +755,23 @@ def _settle(
     run_id: int,
     config: RosterConfig,
     base_dir: Path,
-    versions: dict[str, str],
+    grounds: tuple[dict[str, str], str, str],
     settled: str | None,
-    manual: str,
+    unwritten: dict[str, str],
     revisit: PushRevisit,
 ) -> None:
     """A clean run settles the store: until an app's data, the configuration or a manual
-    decision changes, the next sync has nothing to do and says so at once. `revisit`: what
-    the next run's push stage must look at again (see `PushRevisit`)."""
+    decision changes, the next sync has nothing to do and says so at once. `grounds`: the
+    configuration versions, manual generation and access requests' digest the run started
+    from; `unwritten`: the versions the run read of the apps it did not write to; `revisit`:
+    what the next run's push stage must look at again (see `PushRevisit`)."""
+    versions, manual, requests = grounds
     stamps: dict[str, str] = {}
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(config.apps)
-        requests = requests_digest(config, base_dir)
-        settled = sync_signature(apps, base_dir, versions, manual, requests, stamps)
+        settled = sync_signature(
+            apps, base_dir, versions, manual, requests, stamps, known=unwritten
+        )
     with db.session() as session, session.begin():
         save_stamps(session, stamps, {})
         set_meta(session, "last_sync_signature", settled or "")

@@ -214,3 +214,33 @@ def test_an_incremental_push_plan_reports_a_refused_value_every_run_until_it_is_
     fixed, _ = push_problems()
     assert fixed == []
     assert "Chief Important Officer" in (apps / "ad.yaml").read_text(encoding="utf-8")
+
+
+def test_an_app_file_changed_while_a_sync_runs_is_imported_by_the_next(
+    demo: Services, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """An export rewritten by its own job while a sync runs (after that app was imported):
+    the run settled with the files as they were at its end, so the next sync said "nothing
+    changed" and the new data was never imported. An app the run did not write to counts as
+    the run read it."""
+    import engine.sync.pipeline as pipeline
+
+    apps = tmp_path / "r-demo" / "apps"
+    real = pipeline.run_ownership
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        slack = _load(apps / "slack.yaml")
+        slack["accounts"][2]["profile"]["title"] = "Changed during the sync"
+        _save(apps / "slack.yaml", slack)
+        return real(*args, **kwargs)
+
+    github = _load(apps / "github.yaml")
+    github["accounts"][0]["display_name"] = "Someone Else"
+    _save(apps / "github.yaml", github)  # so that the run has something to do
+    monkeypatch.setattr(pipeline, "run_ownership", meanwhile)
+    first = demo.sync()
+    assert first.status == "applied", first.error
+    monkeypatch.setattr(pipeline, "run_ownership", real)
+    after = demo.sync()
+    assert any("Changed during the sync" in str(c["new"]) for c in after.changes), after.changes
+    assert demo.sync().changes == []  # and then it settles
