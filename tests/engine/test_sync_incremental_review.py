@@ -55,6 +55,13 @@ def _applied(services: Services) -> Any:
     return result
 
 
+def _import_failures(services: Services) -> list[str]:
+    """Sync, expecting an app's import to fail; the import stage's problems."""
+    result = services.sync()
+    assert result.status == "applied-with-failures", result.status
+    return list(next(s for s in result.stages if s.name == "import").problems)
+
+
 # --- JSON Lines grants not parsed again ----------------------------------------------------
 
 
@@ -124,9 +131,7 @@ def test_an_account_renamed_while_the_grants_file_is_unchanged_fails_loudly(
         _applied(services)
         accounts = (folder / "github.jsonl").read_text().replace('"g2"', '"g3"')
         (folder / "github.jsonl").write_text(accounts)
-        result = services.sync()
-        assert result.status == "applied-with-failures", result.status
-        problems = next(s for s in result.stages if s.name == "import").problems
+        problems = _import_failures(services)
         assert any("g2" in p for p in problems), problems
         assert _entitlements(services) == {"g1": ["admins"], "g2": ["devs"]}  # kept as it was
     finally:
@@ -140,9 +145,7 @@ def test_an_entitlement_removed_while_the_grants_file_is_unchanged_fails_loudly(
     try:
         _applied(services)
         (folder / "github.entitlements.jsonl").write_text('{"id": "admins", "name": "Admins"}\n')
-        result = services.sync()
-        assert result.status == "applied-with-failures", result.status
-        problems = next(s for s in result.stages if s.name == "import").problems
+        problems = _import_failures(services)
         assert any("devs" in p for p in problems), problems
     finally:
         services.db.dispose()
