@@ -31,6 +31,12 @@ def press(terminal: Terminal, *keys: str) -> None:  # noqa: F811
         time.sleep(0.25)
 
 
+def footer(screen: str) -> str:
+    """The key bindings line: the focused widget's keys come first."""
+    lines = [line for line in screen.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
 def test_attribute_flow_rule_and_push_mapping_before_saving(
     terminal: Terminal,  # noqa: F811
     tmp_path: Path,
@@ -119,7 +125,11 @@ def test_attribute_flow_rule_and_push_mapping_before_saving(
     terminal.wait_for("the push rules", lambda s: "Roster — Push rules" in s and "ad-core" in s)
     terminal.keys("e")
     terminal.wait_for("the rule editor", lambda s: "Push rule ad-core" in s and "Targets 266" in s)
-    press(terminal, "Tab", "Tab", "Tab", "Tab", "Tab", "a")  # to the mappings: add
+    press(terminal, "Tab", "Tab", "Tab", "Tab", "Tab")  # to the mappings
+    # a key typed while a Tab is still on its way out of the condition editor lands in the
+    # editor: wait for the footer to show the table's keys before pressing one
+    terminal.wait_for("the mappings focused", lambda s: "a Add" in footer(s))
+    terminal.keys("a")
     terminal.wait_for("the mapping dialog", lambda s: "Add a mapping · ad-core → ad" in s)
     press(terminal, "Enter", *["Down"] * downs_to_target, "Enter")
     terminal.wait_for("the target", lambda s: "Target    extensionAttribute5" in s)
