@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,21 +22,12 @@ from textual.screen import Screen
 from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
-from screens.attributes import AttributesScreen
 from screens.base import RosterScreen
-from screens.dashboard import DashboardScreen
-from screens.directories import DirectoriesScreen
-from screens.merge_rules import MergeRulesScreen
 from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.confirm import ConfirmModal
 from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
-from screens.playground import PlaygroundScreen
-from screens.provisioning import ProvisioningScreen
-from screens.push_rules import PushRulesScreen
-from screens.sync import SyncScreen
 from screens.text import safe
-from screens.users import UsersScreen
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -53,7 +45,14 @@ class ScreenInfo:
     key: str
     title: str
     summary: str
-    factory: Callable[[Services], Screen[Any]]
+    # "module:Class": imported when the screen is first opened, so starting the console
+    # imports only the first screen's code
+    screen: str
+
+    def build(self, services: Services) -> Screen[Any]:
+        module, name = self.screen.split(":")
+        factory: Callable[[Services], Screen[Any]] = getattr(import_module(module), name)
+        return factory(services)
 
 
 SCREEN_INFOS: tuple[ScreenInfo, ...] = (
@@ -62,63 +61,63 @@ SCREEN_INFOS: tuple[ScreenInfo, ...] = (
         "1",
         "Dashboard",
         "People, accounts, unowned and unmerged accounts, apps, last runs, warnings",
-        DashboardScreen,
+        "screens.dashboard:DashboardScreen",
     ),
     ScreenInfo(
         "directories",
         "2",
         "Directories",
         "Directories in priority order, their filters and counts; add, edit, reorder, delete",
-        DirectoriesScreen,
+        "screens.directories:DirectoriesScreen",
     ),
     ScreenInfo(
         "merge",
         "3",
         "Merge rules",
         "Directories' merge rules and apps' ownership, the match matrix; link unowned accounts",
-        MergeRulesScreen,
+        "screens.merge_rules:MergeRulesScreen",
     ),
     ScreenInfo(
         "attributes",
         "4",
         "Attributes",
         "Standard and custom attributes: sources, flow rules, values and errors; add and edit",
-        AttributesScreen,
+        "screens.attributes:AttributesScreen",
     ),
     ScreenInfo(
         "push",
         "5",
         "Push rules",
         "Targets, targeting and mappings; the push plan (who gets which changes); history",
-        PushRulesScreen,
+        "screens.push_rules:PushRulesScreen",
     ),
     ScreenInfo(
         "provisioning",
         "6",
         "Provisioning",
         "Per app: creation fields, mappings, types; test a field; create an account",
-        ProvisioningScreen,
+        "screens.provisioning:ProvisioningScreen",
     ),
     ScreenInfo(
         "users",
         "7",
         "Users",
         "Search people: attributes and why, linked accounts; link, unlink, pin",
-        UsersScreen,
+        "screens.users:UsersScreen",
     ),
     ScreenInfo(
         "sync",
         "8",
         "Sync",
         "Plan a sync (dry run) or sync now, with progress; the plan as a tree; run history",
-        SyncScreen,
+        "screens.sync:SyncScreen",
     ),
     ScreenInfo(
         "playground",
         "9",
         "CEL playground",
         "Try a CEL expression against one record or all of them",
-        PlaygroundScreen,
+        "screens.playground:PlaygroundScreen",
     ),
 )
 
@@ -196,7 +195,7 @@ class RosterApp(App[None]):
         self.store_generation = 0  # counts StoreChanged: screens compare it when shown again
         self._own_change = False  # this console changed the store: screens already know
         for info in SCREEN_INFOS:
-            self.add_mode(info.mode, lambda factory=info.factory: factory(services))
+            self.add_mode(info.mode, lambda info=info: info.build(services))
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)

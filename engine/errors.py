@@ -37,6 +37,11 @@ class Problem:
         }
 
 
+class Stopped(Exception):
+    """The caller asked long work to stop (the console closed the screen waiting for it, or
+    is quitting). Not an error: nothing is reported, nothing was written."""
+
+
 class RosterError(Exception):
     """Base of every error the engine raises on purpose; the message is for the admin."""
 

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.worker import Worker
+from textual.worker import Worker, get_current_worker
 
 from screens.base import RosterScreen
 from screens.text import clip, plain, safe
@@ -253,7 +253,14 @@ class DashboardScreen(RosterScreen):
         name="Checking people and managers",
     )
     def load_care(self) -> None:
-        self.post_message(self.CareLoaded(*self.services.care()))
+        from engine.errors import Stopped
+
+        worker = get_current_worker()
+        try:  # stopped when the screen goes or the console quits: neither waits for it
+            lists, problems = self.services.care(stop=lambda: worker.is_cancelled)
+        except Stopped:
+            return
+        self.post_message(self.CareLoaded(lists, problems))
 
     def on_dashboard_screen_care_loaded(self, message: DashboardScreen.CareLoaded) -> None:
         self.query_one("#care", Static).update(care_text(message.lists, message.problems))

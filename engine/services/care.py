@@ -11,11 +11,13 @@ The dashboard, `roster status`, `roster people show` and the person screen all r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from engine.config.model import RosterConfig
+from engine.errors import Stopped
 from engine.records import AccountRecord, Population, UserRecord, norm_key
 
 #: How many of a list the dashboard and `roster status` name before "and N more".
@@ -261,12 +263,22 @@ def directory_order(config: RosterConfig) -> list[str]:
     return [d.app for d in config.directories]
 
 
-def care_lists(population: Population, config: RosterConfig) -> list[CareList]:
-    return [
-        lost_primary(population, directory_order(config)),
-        leavers_still_enabled(population, directory_order(config)),
-        manager_cycles(population),
+def care_lists(
+    population: Population, config: RosterConfig, stop: Callable[[], bool] | None = None
+) -> list[CareList]:
+    """Every list; `stop` is asked between them (`Stopped` is raised when it says so)."""
+    directories = directory_order(config)
+    checks: list[Callable[[], CareList]] = [
+        lambda: lost_primary(population, directories),
+        lambda: leavers_still_enabled(population, directories),
+        lambda: manager_cycles(population),
     ]
+    lists = []
+    for check in checks:
+        if stop is not None and stop():
+            raise Stopped()
+        lists.append(check())
+    return lists
 
 
 def _bounded(key: str, title: str, items: list[str]) -> CareList:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlmodel import col
 
+from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.services.care import CareList, care_lists
 from engine.services.context import ServiceContext
 from engine.services.runs import RunsService, RunSummary
 from engine.store.models import Account, App, Person
-from engine.sync.pipeline import load_held
+from engine.sync.incremental import load_held
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,15 @@ class DashboardService:
         self.ctx = ctx
         self.runs = runs
 
-    def care(self) -> tuple[list[CareList], list[str]]:
+    def care(self, stop: Callable[[], bool] | None = None) -> tuple[list[CareList], list[str]]:
         """The identity decisions that need an eye, and a warning when they could not be
         checked. Reads every person and account (seconds on a large store): the console asks
-        for it after its first screen is up."""
+        for it after its first screen is up, and may `stop` it (`Stopped` is raised)."""
         try:
-            return care_lists(self.ctx.population(), self.ctx.config()), []
+            config = self.ctx.config()
+            population = self.ctx.identity_population(stop)
+            with collector_paused():  # hundreds of thousands of short-lived objects
+                return care_lists(population, config, stop), []
         except RosterError as exc:  # a damaged configuration is reported where it is read
             return [], [f"Could not check people and managers: {exc}"]
 
@@ -94,32 +99,35 @@ class DashboardService:
                 )
                 or 0
             )
-            accounts = session.scalar(select(func.count()).select_from(Account).where(live)) or 0
             apps_rows = session.scalars(
                 select(App).order_by(
                     col(App.directory_order).is_(None), col(App.directory_order), col(App.id)
                 )
             ).all()
-            directory_ids = [a.id for a in apps_rows if a.is_directory]
-
-            def unlinked(*conditions: Any) -> int:
-                """Live accounts with no owner that also meet `conditions`."""
-                query = select(func.count()).select_from(Account)
-                where = query.where(col(Account.owner_id).is_(None), live, *conditions)
-                return session.scalar(where) or 0
-
-            unowned = unlinked(col(Account.app_id).not_in(directory_ids))
-            unmerged = unlinked(
-                col(Account.app_id).in_(directory_ids),
-                col(Account.filter_result) == "MATCH_ONLY",
-            )
-            per_app: dict[str, int] = dict(
-                session.execute(
-                    select(col(Account.app_id), func.count())
-                    .where(live)
-                    .group_by(col(Account.app_id))
-                ).all()
-            )
+            directory_ids = {a.id for a in apps_rows if a.is_directory}
+            # every account count in one pass over the table (a large store has millions)
+            ownerless = col(Account.owner_id).is_(None)
+            per_app: dict[str, int] = {}
+            unowned = unmerged = 0
+            rows: Iterable[tuple[str, int, int, int]] = session.execute(
+                select(
+                    col(Account.app_id),
+                    func.count(),
+                    func.count(case((ownerless, 1))),
+                    func.count(
+                        case((and_(ownerless, col(Account.filter_result) == "MATCH_ONLY"), 1))
+                    ),
+                )
+                .where(live)
+                .group_by(col(Account.app_id))
+            ).tuples()
+            for app_id, count, no_owner, match_only in rows:
+                per_app[app_id] = count
+                if app_id in directory_ids:
+                    unmerged += match_only  # a directory's unowned accounts that only merge
+                else:
+                    unowned += no_owner
+            accounts = sum(per_app.values())
             held = len(load_held(session))
             apps = [
                 AppSummary(

@@ -158,8 +158,8 @@ class Services:
         (which read everyone) for `care()` to answer afterwards."""
         return self.overview.dashboard(with_care=with_care)
 
-    def care(self) -> tuple[list[CareList], list[str]]:
-        return self.overview.care()
+    def care(self, stop: Callable[[], bool] | None = None) -> tuple[list[CareList], list[str]]:
+        return self.overview.care(stop)
 
     # --- runs and history --------------------------------------------------------------
     def sync_stages(self) -> tuple[str, ...]:

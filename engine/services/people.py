@@ -18,8 +18,8 @@ from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.store.repo import current_actor
 from engine.sync.attributes import Candidate
+from engine.sync.incremental import load_held
 from engine.sync.lock import refuse_while_applying
-from engine.sync.pipeline import load_held
 from engine.sync.writer import bump_manual_generation
 
 

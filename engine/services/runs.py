@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -14,8 +14,11 @@ from engine.errors import NotFound
 from engine.services.context import ServiceContext
 from engine.store.models import Change, ExternalWrite, Run
 from engine.sync.incremental import APPLIED as APPLIED_STATUSES
-from engine.sync.pipeline import PLANNED as PLANNED_STATUSES
-from engine.sync.pipeline import STAGES, SyncResult
+from engine.sync.incremental import PLANNED as PLANNED_STATUSES
+from engine.sync.incremental import STAGES
+
+if TYPE_CHECKING:
+    from engine.sync.pipeline import SyncResult
 
 __all__ = [
     "APPLIED_STATUSES",

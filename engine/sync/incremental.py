@@ -23,9 +23,26 @@ from engine.records import AccountRecord
 from engine.store.models import Meta, Run
 from engine.store.repo import get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
+from engine.sync.state import HeldBlank
 
+STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 #: The statuses of a run that applied its plan (some apps may have failed: exit 5).
 APPLIED = ("applied", "applied-with-failures")
+#: The statuses of a run that went through with its plan stored (APPLIED: with it applied).
+PLANNED = ("planned", "planned-with-failures")
+
+
+def load_held(session: Session) -> list[HeldBlank]:
+    """The values the last applied run held (see `HeldBlank`)."""
+    try:
+        raw = json.loads(get_meta(session, "held_blanks") or "[]")
+        return [HeldBlank.from_dict(item) for item in raw]
+    except (ValueError, TypeError, KeyError):
+        return []  # unreadable: the next full run lists them again
+
+
+def save_held(session: Session, held: list[HeldBlank]) -> None:
+    set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
 
 
 def sync_signature(

@@ -8,7 +8,6 @@ deletion threshold with its typed deletions in threshold.py."""
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,11 +43,15 @@ from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
 from engine.sync.incremental import (
     APPLIED,
+    PLANNED,
+    STAGES,
     PushRevisit,
     config_changed,
+    load_held,
     load_push_revisit,
     load_stamps,
     needs_everyone,
+    save_held,
     save_push_revisit,
     save_stamps,
     section_changed,
@@ -93,7 +96,6 @@ __all__ = [
     "run_sync",
 ]
 
-STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 
@@ -106,8 +108,6 @@ EXIT_CODES = {
     "applied-with-failures": 5,
     "planned-with-failures": 5,
 }
-#: The statuses of a run that went through with its plan stored (APPLIED: with it applied).
-PLANNED = ("planned", "planned-with-failures")
 
 
 class Cancelled(RosterError):
@@ -778,19 +778,6 @@ def _settle(
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
         save_push_revisit(session, revisit)
-
-
-def load_held(session: Any) -> list[HeldBlank]:
-    """The values the last applied run held (see `HeldBlank`)."""
-    try:
-        raw = json.loads(get_meta(session, "held_blanks") or "[]")
-        return [HeldBlank.from_dict(item) for item in raw]
-    except (ValueError, TypeError, KeyError):
-        return []  # unreadable: the next full run lists them again
-
-
-def save_held(session: Any, held: list[HeldBlank]) -> None:
-    set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
 
 
 #: The stages whose changes say what the apps' data did to the store and to who is who; the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import sqlite3
 from contextlib import closing
@@ -121,9 +122,9 @@ async def test_the_counts_show_before_the_care_lists_read_everyone(services: Any
     release = threading.Event()
     real_care = services.care
 
-    def slow_care() -> Any:
+    def slow_care(stop: Any = None) -> Any:
         release.wait(timeout=30)
-        return real_care()
+        return real_care(stop)
 
     services.care = slow_care
     app = RosterApp(services, start="dashboard")
@@ -136,4 +137,66 @@ async def test_the_counts_show_before_the_care_lists_read_everyone(services: Any
         release.set()
         await settle(pilot)
         assert "Checking" not in shown(screen.query_one("#care", Static))
-        assert services.ctx._population is not None
+        # the care lists read everyone's identity fields for the check and keep nothing
+        assert services.ctx._population is None
+
+
+async def test_quitting_while_the_care_lists_are_checked_does_not_wait_for_them(
+    services: Any,
+) -> None:
+    """On a large store the check reads every person and account (seconds): the console
+    quits at once, and the check stops where it is instead of running to its end."""
+    import threading
+    import time
+
+    from engine.errors import Stopped
+
+    reading = threading.Event()
+    stopped: list[float] = []
+    real_population = services.ctx.identity_population
+
+    def endless_population(stop: Any = None) -> Any:
+        reading.set()
+        started = time.monotonic()
+        while time.monotonic() - started < 30:  # a store that takes 30 s to read
+            if stop is not None and stop():
+                stopped.append(time.monotonic() - started)
+                raise Stopped()
+            time.sleep(0.01)
+        return real_population(stop)
+
+    services.ctx.identity_population = endless_population
+    app = RosterApp(services, start="dashboard")
+    started = time.monotonic()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert await asyncio.to_thread(reading.wait, 10)
+        await pilot.press("ctrl+q")
+    for _ in range(1000):  # the check's thread sees the console gone at its next question
+        if stopped:
+            break
+        await asyncio.sleep(0.01)
+    assert stopped and stopped[0] < 10, "the check ran on after the console quit"
+    assert time.monotonic() - started < 20
+
+
+def test_care_stops_when_asked_and_reads_everyone_without_profiles(services: Any) -> None:
+    from engine.errors import Stopped
+    from engine.services.care import care_lists
+
+    assert services.sync().status.startswith("applied")
+    with pytest.raises(Stopped):
+        services.care(stop=lambda: True)
+    asked = []
+
+    def after_a_while() -> bool:  # the loads ask before their first row: let them read
+        asked.append(1)
+        return len(asked) > 3
+
+    with pytest.raises(Stopped):
+        services.care(stop=after_a_while)
+    narrow = services.ctx.identity_population()
+    assert narrow.accounts and all(not a.profile and not a.entitlements for a in narrow.accounts)
+    lists, problems = services.care()
+    full = care_lists(services.ctx.population(), services.ctx.config())
+    assert problems == [] and lists == full
