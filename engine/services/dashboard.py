@@ -109,7 +109,7 @@ class DashboardService:
             ownerless = col(Account.owner_id).is_(None)
             per_app: dict[str, int] = {}
             unowned = unmerged = 0
-            rows: Iterable[tuple[str, int, int, int]] = session.execute(
+            rows: Iterable[Any] = session.execute(
                 select(
                     col(Account.app_id),
                     func.count(),
@@ -120,7 +120,7 @@ class DashboardService:
                 )
                 .where(live)
                 .group_by(col(Account.app_id))
-            ).tuples()
+            )
             for app_id, count, no_owner, match_only in rows:
                 per_app[app_id] = count
                 if app_id in directory_ids:

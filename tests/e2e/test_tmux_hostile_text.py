@@ -56,7 +56,8 @@ def test_markup_typed_in_every_search_box_and_escapes_in_data(
         lambda s: "[/]" in line_with(s, "▊") or "1 person" in s or "Nobody matches" in s,
     )
     terminal.wait_for("the results of [/]", lambda s: "1 person" in s or "Nobody matches" in s)
-    screen = terminal.screen()
+    # her detail loads after the result shows (a worker of its own): wait for it
+    screen = terminal.wait_for("her detail", lambda s: "Chief " in s)
     assert "Ann [bold]x[/]" in screen  # her name holds [/]: found, and shown as typed
     assert "Chief \\x1b]0;pwned" in screen  # her job title, the escape made visible
     terminal.keys("Escape")  # to the results (a key sent at once would read as alt+key)
