@@ -15,6 +15,10 @@ Rows (each the best of N runs in a fresh process: the machine's noise only ever 
   ≤ 1.5 s. The row also says whether the population (every person and account as objects)
   had been loaded by then: the first screen must not wait for it.
 
+Python caches the bytecode of the modules it imports, as it does for anyone who runs `roster`
+twice: the runs are measured so even where the environment says PYTHONDONTWRITEBYTECODE (some
+sandboxes do; compiling Roster's own modules from source then adds ≈ 0.1 s to every start).
+
 Each row shows the wall time, the CPU time of the process (user + system: less sensitive to
 other work on a shared machine) and the wall time as a multiple of `python -c pass`.
 
@@ -113,6 +117,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         # a private home: the demo store, the CEL parser cache and crash reports stay here
         env = {**os.environ, "HOME": folder, "XDG_CACHE_HOME": f"{folder}/cache"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         demo = f"{folder}/r.db"
         subprocess.run([ROSTER, "init", "--db", demo], check=True, capture_output=True, env=env)
         preview = [ROSTER, "preview", "--context"]

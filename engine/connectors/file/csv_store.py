@@ -120,8 +120,9 @@ class CsvStore:
             listing = self.load(known).listing
         except ConnectorError:
             return self.load().listing
-        if len(set(listing.unchanged)) != len(listing.unchanged) or any(
-            a.external_id in set(listing.unchanged) for a in listing.accounts
+        unchanged = set(listing.unchanged)
+        if len(unchanged) != len(listing.unchanged) or any(
+            a.external_id in unchanged for a in listing.accounts
         ):
             return self.load().listing  # an id used twice: the full read reports it
         return listing

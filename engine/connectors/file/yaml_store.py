@@ -81,8 +81,9 @@ class YamlStore:
             return self.load().listing
         listing = loaded.listing
         new_digests = [d for d, new in zip(digests, fresh, strict=True) if new]
+        named = set(unchanged)
         if len(listing.accounts) != len(new_digests) or any(
-            a.external_id in set(unchanged) for a in listing.accounts
+            a.external_id in named for a in listing.accounts
         ):
             return self.load().listing
         listing.digests = {
