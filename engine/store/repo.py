@@ -113,11 +113,20 @@ def load_accounts(
     *where: Any,
     details: bool = True,
     stop: Callable[[], bool] | None = None,
+    fingerprints: dict[tuple[str, str], str] | None = None,
+    filter_results: dict[tuple[str, str], str] | None = None,
 ) -> list[AccountRecord]:
     """Every account as a record, or (`where`: conditions on the account table's columns)
     only those that match, with their grants. Without `details`, profiles and grants are left
     empty: the identity fields alone, read in a fraction of the time. `stop` is asked now and
-    then; when it says so, `Stopped` is raised (a large store takes seconds)."""
+    then; when it says so, `Stopped` is raised (a large store takes seconds).
+
+    `fingerprints` and `filter_results` (given together): filled with each account's stored
+    fingerprint and filter decision, keyed by (app, external id), from the same read (a sync
+    needs them for every account: a second pass over the table cost a second at 100,000)."""
+    sidecar = fingerprints is not None and filter_results is not None
+    digests = fingerprints if fingerprints is not None else {}
+    decisions = filter_results if filter_results is not None else {}
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
     g = Grant.__table__  # type: ignore[attr-defined]
@@ -141,6 +150,7 @@ def load_accounts(
             a.owner_id,
             a.link_kind,
             a.pinned,
+            *((a.fingerprint, a.filter_result) if sidecar else ()),
         )
         .where(*where)
         .order_by(a.id),
@@ -150,6 +160,12 @@ def load_accounts(
     records = []
     for r in _checked(rows, stop):
         values = list(r)
+        if sidecar:
+            decision = values.pop()
+            key = (values[1], values[2])
+            digests[key] = values.pop()
+            if decision:
+                decisions[key] = decision
         for position, blank in _ACCOUNT_JSON_COLUMNS:
             value = values[position]
             # list and map columns may hold NULL (or JSON null): they read as empty

@@ -15,6 +15,7 @@ from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
 from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
+from engine.sync.key_memo import KeyMemo
 from engine.text import printable
 
 
@@ -149,8 +150,12 @@ def walk_rules(
     return Walk(None, steps)
 
 
-def compile_rule(rule: MatchRule, cel: CelEngine, position: int) -> KeyRule:
-    """Turn a merge/ownership rule from the configuration into key functions."""
+def compile_rule(
+    rule: MatchRule, cel: CelEngine, position: int, memo: KeyMemo | None = None
+) -> KeyRule:
+    """Turn a merge/ownership rule from the configuration into key functions. With `memo`, a
+    CEL side that reads nothing beyond its record (and a person's own accounts) is answered
+    from it while the record is unchanged."""
     account_side, user_side = rule.account, rule.user
     strip = account_side.strip_plus_tag or user_side.strip_plus_tag
     name = rule.name or f"rule {position + 1}"
@@ -179,7 +184,20 @@ def compile_rule(rule: MatchRule, cel: CelEngine, position: int) -> KeyRule:
         def user_keys(user: UserRecord) -> set[str]:
             return _normalise(user_preset(user), strip)
 
-    return KeyRule(name, account_keys, user_keys)
+    compiled = KeyRule(name, account_keys, user_keys)
+    if memo is not None:
+        options = f"strip={strip}"
+        if account_side.cel and _memoisable(program):
+            compiled.account_keys = memo.wrap("account", account_side.cel, options, account_keys)
+        if user_side.cel and _memoisable(user_program):
+            compiled.user_keys = memo.wrap("user", user_side.cel, options, user_keys)
+    return compiled
+
+
+def _memoisable(program: Any) -> bool:
+    """Whether the program's keys follow from its record alone (a person's own accounts
+    included: they are part of the person's digest)."""
+    return not program.reads_directory and not program.reads_clock
 
 
 def _compile(cel: CelEngine, context: str, text: str, rule: str) -> Any:

@@ -8,25 +8,18 @@ from typing import cast
 from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
-from engine.store.models import Account, AttributeValue, Meta
-from engine.store.repo import load_accounts, load_users, table_rows
+from engine.store.models import AttributeValue, Meta
+from engine.store.repo import load_accounts, load_users
 from engine.sync.state import AttributeState, WorkState
 
 
 def load_state(session: Session, *, attributes: bool = True) -> WorkState:
     """The working state; `attributes=False` leaves the attribute values' states to be loaded
     for the people a run considers (`load_attribute_states`)."""
-    a = Account.__table__.c  # type: ignore[attr-defined]
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
-    rows, _ = table_rows(
-        session, select(a.app_id, a.external_id, a.fingerprint, a.filter_result), True
-    )
-    for app_id, ext, digest, decision in rows:
-        fingerprints[(app_id, ext)] = digest
-        if decision:
-            filter_results[(app_id, ext)] = decision
-    state = WorkState(load_accounts(session), load_users(session), fingerprints, {})
+    accounts = load_accounts(session, fingerprints=fingerprints, filter_results=filter_results)
+    state = WorkState(accounts, load_users(session), fingerprints, {})
     state.attributes_for = set()
     if attributes:
         load_attribute_states(session, state, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from engine.cel import CelEngine
 from engine.config.model import App
 from engine.records import AccountRecord, UserRecord, norm_key
+from engine.sync.key_memo import KeyMemo
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
 
@@ -44,13 +45,14 @@ NARROW = KeyRule("narrow (emails and usernames)", _narrow_account, _narrow_user)
 BY_NAME = KeyRule("broad (name)", _name_account, _name_user)
 
 
-def rules_for(app: App, cel: CelEngine) -> list[KeyRule]:
-    """The strategy's rules (engine.config.model.OWNERSHIP_STRATEGIES), in order."""
+def rules_for(app: App, cel: CelEngine, memo: KeyMemo | None = None) -> list[KeyRule]:
+    """The strategy's rules (engine.config.model.OWNERSHIP_STRATEGIES), in order; `memo`:
+    what custom rules' CEL gave unchanged records in an earlier run (see key_memo)."""
     ownership = app.ownership
     if ownership.strategy == "broad":
         return [NARROW, BY_NAME]
     if ownership.strategy == "custom":
-        return [compile_rule(r, cel, i) for i, r in enumerate(ownership.rules)]
+        return [compile_rule(r, cel, i, memo) for i, r in enumerate(ownership.rules)]
     return [NARROW]
 
 
@@ -62,6 +64,7 @@ def run_ownership(
     report: StageReport,
     everyone: bool = True,
     also: set[tuple[str, str]] | None = None,
+    memo: KeyMemo | None = None,
 ) -> None:
     """`everyone=False` (nothing but the apps' data changed since the last applied run, which
     finished): an app whose strategy is built in (narrow, broad) looks again only at its new
@@ -69,7 +72,7 @@ def run_ownership(
     run. Its rules read nothing but the account and the people's core fields, which only
     identify changes: an unchanged account then finds the owner it found last time. `also`:
     accounts to look at again all the same (those the last run created, linked to the person
-    they were made for: the rules have not seen them yet)."""
+    they were made for: the rules have not seen them yet). `memo`: see `rules_for`."""
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
     changed_accounts = state.new_accounts | state.dirty_accounts | (also or set())
     # Any changed person sends every account through the rules again: the walk goes on past a
@@ -93,6 +96,8 @@ def run_ownership(
             # custom rules may ask about other apps' links (c1.user.v1.*): let them see the
             # links this run has made so far, so one sync settles them
             cel.population = state.population()
+            if memo is not None:
+                memo.population = cel.population
         accounts = state.accounts_of_app(app.id)
         if not everyone and not people_moved and app.ownership.strategy != "custom":
             considered = [a for a in accounts if (app.id, a.external_id) in changed_accounts]
@@ -107,7 +112,7 @@ def run_ownership(
             accounts = considered
             if not accounts:
                 continue
-        rules = rules_for(app, cel)
+        rules = rules_for(app, cel, memo)
         indexes = [index_of(rule) for rule in rules]
         for account in sorted(accounts, key=lambda a: a.external_id):
             if account.pinned or account.status == "DELETED":

@@ -37,7 +37,7 @@ from engine.store.repo import (
     set_meta,
     stable_hash,
 )
-from engine.sync import recovery, writer
+from engine.sync import key_memo, recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.importer import connector_spec, run_import
@@ -285,6 +285,12 @@ def _run_locked(
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before, plan)
         state = load_state(session, attributes=False)
         state.stamps = stamps
+        # what custom ownership rules' CEL gave last time (read only when an app has them)
+        memo_text = (
+            get_meta(session, key_memo.META_KEY)
+            if any(app.ownership.strategy == "custom" for app in apps)
+            else None
+        )
         population = population_sizes(session)
         per_app = accounts_per_app(session)
         app_rows = {row.id: row for row in session.scalars(select(App))}
@@ -301,6 +307,11 @@ def _run_locked(
     reports = [StageReport(name) for name in STAGES]
     directories = list(config.directories)
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
+    memo = None
+    if memo_text is not None:
+        memo = key_memo.KeyMemo(
+            key_memo.load(memo_text), fingerprints=state.fingerprints, max_cost=cel.limits.max_cost
+        )
     result = SyncResult(run_id, "running", dry_run, reports, [])
     committed: set[str] = set()  # stages whose changes are written (journalled as applied)
     try:
@@ -343,6 +354,7 @@ def _run_locked(
                 reports[2],
                 everyone=revisit is None,
                 also=revisit.accounts if revisit is not None else None,
+                memo=memo,
             )
         step("attributes", 3)
         cel.population = state.population()
@@ -432,7 +444,9 @@ def _run_locked(
             failed = reports[0].counts.get("apps_failed")
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
-            _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
+            _apply(
+                db, state, run_id, imported, import_errors, step, settled, manual, committed, memo
+            )
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
                 db,
@@ -517,6 +531,7 @@ def _apply(
     settled: str | None,
     manual: str,
     committed: set[str],
+    memo: key_memo.KeyMemo | None = None,
 ) -> None:
     with db.session() as session, session.begin():
         # until this run has finished, the store is not settled (a crash must be redone)
@@ -526,6 +541,8 @@ def _apply(
     step("identify", 1)
     with db.session() as session, session.begin():
         writer.write_identities(session, state, run_id)
+        if memo is not None and memo.changed:
+            set_meta(session, key_memo.META_KEY, key_memo.dump(memo))
     committed.update(("identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():

@@ -1,0 +1,171 @@
+"""The keys that custom ownership rules' CEL gave each record, kept from one sync to the next by
+a digest of everything the expression can read.
+
+A custom ownership rule runs its user-side CEL for every person at every sync (its index of
+keys is needed to match even one changed account): at 100,000 people that was most of the
+ownership stage of a sync in which 1 % of the accounts changed. An expression that reads only
+its own record (and, for a person, the person's own accounts) gives the same keys for the same
+inputs. So each result is kept with a digest of those inputs, and reused while the digest is
+the same.
+
+The digest is of content, not of change tracking: whatever changed a record (an import, a
+push's read-back, an admin linking an account by hand), its digest changes with it and the
+expression runs again. A person's digest covers the person's whole record and, for each of the
+person's accounts, its id, app, external id, fingerprint (the digest of its data) and
+entitlements. An account's covers the same for the account alone. Any part that cannot be
+digested (an account without a fingerprint, such as one gone from its app) means the
+expression runs.
+
+What is kept is scoped by the expression's text, its side and options, the CEL cost budget and
+Roster's version: editing a rule, or upgrading, starts afresh."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
+
+import orjson
+
+from engine.cel import CelEvalError
+from engine.records import AccountRecord, Directory, UserRecord
+
+#: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
+META_KEY = "ownership_key_memo"
+#: Changes whenever what an entry means changes (its digest's parts, its layout).
+FORMAT = 1
+
+Keys = Callable[[Any], set[str]]
+Entry = list[Any]  # [digest, sorted keys] or [digest, None, the error's text]
+
+
+def _digest(value: Any) -> str | None:
+    try:
+        return hashlib.blake2b(orjson.dumps(value), digest_size=12).hexdigest()
+    except TypeError:  # a value orjson cannot write: not memoised, the expression runs
+        return None
+
+
+def _roster_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("roster")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
+
+class KeyMemo:
+    """What the last applied sync's key expressions gave (`stored`), and what this run's gave
+    (saved by the run for the next one). Bound to a run's fingerprints and population."""
+
+    def __init__(
+        self,
+        stored: Mapping[str, Mapping[str, Entry]] | None = None,
+        *,
+        fingerprints: Mapping[tuple[str, str], str] | None = None,
+        max_cost: int = 0,
+    ) -> None:
+        self._stored = stored or {}
+        self.kept: dict[str, dict[str, Entry]] = {}
+        self.fingerprints = fingerprints if fingerprints is not None else {}
+        self.population: Directory | None = None
+        self.hits = 0
+        self.misses = 0
+        self._base = f"{FORMAT}\0{_roster_version()}\0{max_cost}"
+
+    # ---- digests of what an expression can read -------------------------------------------
+    def _account_part(self, account: AccountRecord) -> tuple[Any, ...] | None:
+        fingerprint = self.fingerprints.get((account.app_id, account.external_id))
+        if not fingerprint:
+            return None
+        return (account.id, account.app_id, account.external_id, fingerprint, account.entitlements)
+
+    def account_digest(self, account: AccountRecord) -> str | None:
+        part = self._account_part(account)
+        return None if part is None else _digest(part)
+
+    def user_digest(self, user: UserRecord) -> str | None:
+        if self.population is None:
+            return None
+        parts = []
+        for account in self.population.accounts_of(user.id):
+            part = self._account_part(account)
+            if part is None:
+                return None
+            parts.append(part)
+        return _digest([user, parts])
+
+    # ---- memoised key functions ---------------------------------------------------------------
+    def wrap(self, side: str, text: str, options: str, keys: Keys) -> Keys:
+        """`keys` (a rule side's key function, `side` "user" or "account") answered from the
+        memo while the record's digest is the one stored with it."""
+        scope = (
+            f"{side}:"
+            + hashlib.blake2b(
+                f"{self._base}\0{side}\0{options}\0{text}".encode(), digest_size=12
+            ).hexdigest()
+        )
+        digest_of = self.user_digest if side == "user" else self.account_digest
+
+        def memoised(record: Any) -> set[str]:
+            return self._keys(scope, str(record.id), digest_of(record), lambda: keys(record))
+
+        return memoised
+
+    def _keys(
+        self, scope: str, record: str, digest: str | None, compute: Callable[[], set[str]]
+    ) -> set[str]:
+        if digest is None:
+            return compute()
+        kept = self.kept.setdefault(scope, {})
+        entry = self._stored.get(scope, {}).get(record)
+        if _well_formed(entry) and entry[0] == digest:
+            self.hits += 1
+            kept[record] = entry
+            if entry[1] is None:
+                raise CelEvalError(entry[2])
+            return set(entry[1])
+        self.misses += 1
+        try:
+            keys = compute()
+        except CelEvalError as exc:
+            if not exc.over_budget:  # a budget is not the record's doing
+                kept[record] = [digest, None, str(exc)]
+            raise
+        kept[record] = [digest, sorted(keys)]
+        return keys
+
+    @property
+    def changed(self) -> bool:
+        """Whether what this run kept differs from what was stored (then it is saved)."""
+        return (
+            self.misses > 0
+            or self.kept.keys() != self._stored.keys()
+            or any(
+                len(entries) != len(self._stored.get(scope, {}))
+                for scope, entries in self.kept.items()
+            )
+        )
+
+
+def _well_formed(entry: Any) -> TypeGuard[list[Any]]:
+    """An entry as `_keys` writes it (a stored memo is the store's, but read with care)."""
+    if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[0], str):
+        return False
+    if entry[1] is None:
+        return len(entry) == 3 and isinstance(entry[2], str)
+    return isinstance(entry[1], list) and all(isinstance(key, str) for key in entry[1])
+
+
+def load(text: str) -> dict[str, dict[str, Entry]]:
+    """The stored memo; anything unreadable is an empty one (the expressions run again)."""
+    try:
+        value = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dump(memo: KeyMemo) -> str:
+    return orjson.dumps(memo.kept).decode()

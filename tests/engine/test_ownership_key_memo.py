@@ -1,0 +1,216 @@
+"""Custom ownership rules' CEL keys are kept between syncs by a digest of what they read
+(engine.sync.key_memo): an unchanged person is not evaluated again, a changed one is, and what
+the memo answers is what evaluating would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from sqlalchemy import select
+
+from engine.cel import CelEngine, CelEvalError, CelLimits
+from engine.config.model import MatchRule
+from engine.records import AccountRecord, Population, UserRecord
+from engine.services import Services
+from engine.store.models import Account, Person
+from engine.store.repo import get_meta, set_meta
+from engine.sync import key_memo
+from engine.sync.key_memo import KeyMemo
+from engine.sync.keys import compile_rule
+from engine.sync.writer import bump_manual_generation
+
+
+def _ad_swap_badge_numbers(apps: Path, first: str, second: str) -> None:
+    """Two people's AD records trade the badge numbers the badge app's first rule reads."""
+    path = apps / "ad.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    found = {}
+    for item in data["accounts"]:
+        number = (item.get("profile") or {}).get("extensionAttribute2")
+        if number in (first, second):
+            found[number] = item
+    assert set(found) == {first, second}
+    found[first]["profile"]["extensionAttribute2"] = second
+    found[second]["profile"]["extensionAttribute2"] = first
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _owner_email(services: Services, badge: str) -> str | None:
+    with services.db.session() as session:
+        account = session.scalars(
+            select(Account).where(Account.app_id == "badge", Account.external_id == badge)
+        ).one()
+        if account.owner_id is None:
+            return None
+        return session.get(Person, account.owner_id).email  # type: ignore[union-attr]
+
+
+def _count_user_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a user-side key expression is evaluated (one count per call)."""
+    calls: list[int] = []
+    evaluate = CelEngine.evaluate
+
+    def counting(self: CelEngine, program: Any, variables: dict[str, Any]) -> Any:
+        if program.context == "user_key":
+            calls.append(1)
+        return evaluate(self, program, variables)
+
+    monkeypatch.setattr(CelEngine, "evaluate", counting)
+    return calls
+
+
+def _full_sync(services: Services) -> Any:
+    """A sync that reconsiders everyone (a manual decision's generation moved)."""
+    with services.db.session() as session, session.begin():
+        bump_manual_generation(session)
+    result = services.sync()
+    assert result.status == "applied", result.error
+    return result
+
+
+def test_a_person_whose_own_accounts_changed_is_keyed_again_and_the_others_are_not(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_user_keys(monkeypatch)
+    # the demo's first sync pushed to AD after its ownership stage, changing the records the
+    # badge rule reads: a sync after it keys everyone again, and keeps what it found
+    assert not [c for c in _full_sync(demo).changes if c["stage"] == "ownership"]
+    assert len(calls) > 100
+    with demo.db.session() as session:
+        stored = key_memo.load(get_meta(session, key_memo.META_KEY))
+    user_scopes = [scope for scope in stored if scope.startswith("user:")]
+    assert len(user_scopes) == 1 and len(stored[user_scopes[0]]) == len(calls)
+    assert _owner_email(demo, "BDG-00001") == "margaret.okafor@example.com"
+
+    _ad_swap_badge_numbers(tmp_path / "r-demo" / "apps", "070007", "070014")
+    calls.clear()
+    result = demo.sync()
+    assert result.status == "applied", result.error
+    # the badge numbers moved with the AD records: the first rule follows them
+    assert _owner_email(demo, "BDG-00001") == "amara.martinez@example.com"
+    assert _owner_email(demo, "BDG-00002") == "margaret.okafor@example.com"
+    # only the two people whose AD records changed ran the expression again
+    assert len(calls) == 2
+
+    # and a sync with nothing kept decides the same, evaluating everyone
+    with demo.db.session() as session, session.begin():
+        set_meta(session, key_memo.META_KEY, "")
+    calls.clear()
+    assert not [c for c in _full_sync(demo).changes if c["stage"] == "ownership"]
+    assert len(calls) > 100
+    assert _owner_email(demo, "BDG-00001") == "amara.martinez@example.com"
+
+
+@pytest.mark.parametrize("stored", ["not json", '{"user:x": 7}', "[1, 2]", '{"a": {"1": [1]}}'])
+def test_an_unreadable_memo_is_rebuilt_and_the_sync_decides_as_without_one(
+    demo: Services, tmp_path: Path, stored: str
+) -> None:
+    with demo.db.session() as session, session.begin():
+        set_meta(session, key_memo.META_KEY, stored)
+    result = _full_sync(demo)
+    assert [c for c in result.changes if c["stage"] == "ownership"] == []
+    with demo.db.session() as session:
+        rebuilt = key_memo.load(get_meta(session, key_memo.META_KEY))
+    assert any(scope.startswith("user:") for scope in rebuilt)
+
+
+ANN = UserRecord(id=1, email="ann@example.com", display_name="Ann")
+ANN_AD = AccountRecord(
+    id=10, app_id="ad", external_id="ann", profile={"badge": "7"}, owner_id=1
+)
+
+
+def _rule(user_cel: str, account_cel: str = "account.profile.badge") -> MatchRule:
+    return MatchRule.model_validate(
+        {"name": "badge", "account": {"cel": account_cel}, "user": {"cel": user_cel}}
+    )
+
+
+def _memo(fingerprint: str = "f1", stored: Any = None) -> KeyMemo:
+    memo = KeyMemo(stored, fingerprints={("ad", "ann"): fingerprint, ("badge", "b1"): "g1"})
+    memo.population = Population([ANN], [ANN_AD])
+    return memo
+
+
+OWN = 'c1.user.v1.ListAppUsersForUser(subject, "ad").map(a, a.profile.badge)'
+
+
+def test_a_kept_key_is_answered_while_every_input_is_the_same() -> None:
+    first = _memo()
+    cel = CelEngine(population=first.population)
+    rule = compile_rule(_rule(OWN), cel, 0, first)
+    assert rule.user_keys(ANN) == {"7"} and first.misses == 1
+    stored = orjson.loads(key_memo.dump(first))
+
+    again = _memo(stored=stored)
+    rule = compile_rule(_rule(OWN), cel, 0, again)
+    assert rule.user_keys(ANN) == {"7"} and (again.hits, again.misses) == (1, 0)
+    assert not again.changed
+
+    # the AD account's data changed (its fingerprint with it): evaluated again
+    moved = _memo("f2", stored=stored)
+    rule = compile_rule(_rule(OWN), cel, 0, moved)
+    assert rule.user_keys(ANN) == {"7"} and (moved.hits, moved.misses) == (0, 1)
+    assert moved.changed
+
+    # another expression: another scope, nothing reused
+    other = _memo(stored=stored)
+    rule = compile_rule(_rule(OWN + '.map(k, k + "x")'), cel, 0, other)
+    assert rule.user_keys(ANN) == {"7x"} and other.hits == 0
+
+
+def test_a_failed_key_is_kept_with_its_message_and_a_budget_is_not() -> None:
+    failing = "string(int(subject.displayName))"  # "Ann" is no number
+    memo = _memo()
+    cel = CelEngine(population=memo.population)
+    rule = compile_rule(_rule(failing), cel, 0, memo)
+    with pytest.raises(CelEvalError) as first:
+        rule.user_keys(ANN)
+    again = _memo(stored=orjson.loads(key_memo.dump(memo)))
+    rule = compile_rule(_rule(failing), cel, 0, again)
+    with pytest.raises(CelEvalError) as second:
+        rule.user_keys(ANN)
+    assert str(second.value) == str(first.value) and again.hits == 1
+
+    # running out of the cost budget says nothing about the record: not kept
+    runaway = 'subject.displayName' + '.replace("n", "nnnnnnnnnn")' * 8
+    memo = _memo()
+    cel = CelEngine(population=memo.population, limits=CelLimits(10_000, 5.0, 60.0))
+    rule = compile_rule(_rule(runaway), cel, 0, memo)
+    with pytest.raises(CelEvalError) as over:
+        rule.user_keys(ANN)
+    assert over.value.over_budget
+    assert memo.misses == 1 and not any(memo.kept.values())
+
+
+def test_an_account_without_a_fingerprint_or_an_expression_reading_others_is_not_kept() -> None:
+    memo = KeyMemo(fingerprints={})  # the AD account is gone: no fingerprint
+    memo.population = Population([ANN], [ANN_AD])
+    cel = CelEngine(population=memo.population)
+    rule = compile_rule(_rule(OWN), cel, 0, memo)
+    assert rule.user_keys(ANN) == {"7"}
+    assert key_memo.dump(memo) == "{}" and memo.misses == 0
+
+    # a rule that looks other people up may change with them: never kept
+    memo = _memo()
+    reads_others = 'c1.directory.users.v1.FindByEmail("ann@example.com").email'
+    rule = compile_rule(_rule(reads_others), cel, 0, memo)
+    assert rule.user_keys(ANN) == {"ann@example.com"}
+    assert key_memo.dump(memo) == "{}"
+
+
+def test_an_account_side_key_is_kept_by_the_accounts_own_digest() -> None:
+    badge = AccountRecord(id=20, app_id="badge", external_id="b1", profile={"badge": "7"})
+    memo = _memo()
+    cel = CelEngine(population=memo.population)
+    rule = compile_rule(_rule(OWN), cel, 0, memo)
+    assert rule.account_keys(badge) == {"7"} and memo.misses == 1
+    again = _memo(stored=orjson.loads(key_memo.dump(memo)))
+    rule = compile_rule(_rule(OWN), cel, 0, again)
+    assert rule.account_keys(badge) == {"7"} and again.hits == 1
+    badge.entitlements = ["door-3"]  # grants are not in the fingerprint: in the digest
+    assert rule.account_keys(badge) == {"7"} and again.misses == 1
