@@ -46,6 +46,10 @@ def _digest(value: Any) -> str | None:
         return None
 
 
+def _by_id(account: AccountRecord) -> int:
+    return account.id
+
+
 def _roster_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -77,7 +81,7 @@ class KeyMemo:
     # ---- digests of what an expression can read -------------------------------------------
     def _account_part(self, account: AccountRecord) -> tuple[Any, ...] | None:
         fingerprint = self.fingerprints.get((account.app_id, account.external_id))
-        if not fingerprint:
+        if not fingerprint or account.id < 0:  # a new account's id is the run's own
             return None
         return (account.id, account.app_id, account.external_id, fingerprint, account.entitlements)
 
@@ -86,10 +90,11 @@ class KeyMemo:
         return None if part is None else _digest(part)
 
     def user_digest(self, user: UserRecord) -> str | None:
-        if self.population is None:
+        if self.population is None or user.id < 0:  # a new person's id is the run's own
             return None
         parts = []
-        for account in self.population.accounts_of(user.id):
+        # in id order: a run holds them in the order it met them, a load in the store's
+        for account in sorted(self.population.accounts_of(user.id), key=_by_id):
             part = self._account_part(account)
             if part is None:
                 return None

@@ -7,7 +7,10 @@ linked by rules, only by an admin."""
 
 from __future__ import annotations
 
-from engine.cel import CelEngine
+from collections.abc import Callable
+from typing import Any
+
+from engine.cel import CelEngine, CelEvalError
 from engine.config.model import App
 from engine.records import AccountRecord, UserRecord, norm_key
 from engine.sync.key_memo import KeyMemo
@@ -127,6 +130,48 @@ def run_ownership(
             if owner != account.owner_id:
                 state.set_owner(STAGE, account, owner, "ownership-rule", reason)
             report.bump("owned" if owner is not None else "unowned")
+
+
+def keep_keys(
+    state: WorkState, apps: list[App], cel: CelEngine, memo: KeyMemo, people: set[int]
+) -> None:
+    """After an applied run, key again what changed after its ownership stage (new people
+    now have their stored ids; pushes, read-backs and attributes changed records the rules
+    read), so that the next sync finds them in `memo`. Evaluates only records whose digest
+    moved: in a run that changed 1 % of the store, 1 % of the records."""
+    cel.population = memo.population = state.population()
+    changed = state.new_accounts | state.dirty_accounts | state.read_back
+    try:
+        for app in apps:
+            if app.ownership.strategy != "custom":
+                continue
+            accounts = [
+                a
+                for a in state.accounts_of_app(app.id)
+                if (app.id, a.external_id) in changed
+                and a.type == "USER"
+                and a.status != "DELETED"
+                and not a.pinned
+            ]
+            users = [
+                user
+                for user_id in sorted(people)
+                if (user := state.users.get(user_id)) is not None and user.status != "DELETED"
+            ]
+            for rule in rules_for(app, cel, memo):
+                for user in users:
+                    _keys_of(rule.user_keys, user)
+                for account in accounts:
+                    _keys_of(rule.account_keys, account)
+    finally:
+        cel.population = None
+
+
+def _keys_of(keys: Callable[[Any], set[str]], record: Any) -> None:
+    try:
+        keys(record)
+    except CelEvalError:
+        pass  # kept with its message; the stage reports it when it walks the account
 
 
 def _find_owner(

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from engine.cel import CelEngine, CelLimits
+from engine.cel import CelEngine, CelLimits, CelTimeBudgetError
 from engine.collector import collector_paused
 from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
@@ -59,7 +59,7 @@ from engine.sync.incremental import (
 )
 from engine.sync.loading import load_attribute_states, load_state
 from engine.sync.lock import acquire_lock, release_lock
-from engine.sync.ownership import run_ownership
+from engine.sync.ownership import keep_keys, run_ownership
 from engine.sync.provisioning import (
     ACCOUNT_COUNTS,
     AccessRequestItem,
@@ -444,9 +444,7 @@ def _run_locked(
             failed = reports[0].counts.get("apps_failed")
             unsettled = volatile or cel.compiled_reads_clock
             settled = signature if not failed and not unsettled else None
-            _apply(
-                db, state, run_id, imported, import_errors, step, settled, manual, committed, memo
-            )
+            _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
                 db,
@@ -463,6 +461,10 @@ def _run_locked(
                 settled = None  # a value moved after the push: the next run pushes it
             if result.failures:  # a refused push or creation is tried again, and reported again
                 settled = None
+            if memo is not None:
+                marks.append(("keep ownership keys", time.perf_counter()))
+                _keep_keys(db, state, apps, cel, memo)
+                marks.append(("settle", time.perf_counter()))
             # read after the writes: people this run created have their stored ids by now
             left = PushRevisit(
                 {(item.app_id, item.external_id) for item in pushes} | state.read_back,
@@ -531,7 +533,6 @@ def _apply(
     settled: str | None,
     manual: str,
     committed: set[str],
-    memo: key_memo.KeyMemo | None = None,
 ) -> None:
     with db.session() as session, session.begin():
         # until this run has finished, the store is not settled (a crash must be redone)
@@ -541,8 +542,6 @@ def _apply(
     step("identify", 1)
     with db.session() as session, session.begin():
         writer.write_identities(session, state, run_id)
-        if memo is not None and memo.changed:
-            set_meta(session, key_memo.META_KEY, key_memo.dump(memo))
     committed.update(("identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():
@@ -676,6 +675,28 @@ def _refresh_read_back(
         state.new_users = created
     state.changes = planned + state.changes
     return moved
+
+
+def _keep_keys(
+    db: Database, state: WorkState, apps: list[AppConfig], cel: CelEngine, memo: key_memo.KeyMemo
+) -> None:
+    """Keep what custom ownership rules' CEL gives the store as this run leaves it, for the
+    next run (engine/sync/key_memo.py). A cache: running out of time here costs the next run
+    the evaluations, never this run its result."""
+    people = state.touched_users() | {user_id for user_id, _ in state.dirty_attributes}
+    people |= {
+        owner
+        for key in state.read_back
+        if key in state.accounts and (owner := state.accounts[key].owner_id) is not None
+    }
+    try:
+        with cel.stage_budget("ownership"):
+            keep_keys(state, apps, cel, memo, people)
+    except CelTimeBudgetError:
+        pass
+    if memo.changed:
+        with db.session() as session, session.begin():
+            set_meta(session, key_memo.META_KEY, key_memo.dump(memo))
 
 
 def _count(n: int, noun: str) -> str:
