@@ -571,6 +571,10 @@ def _push(
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
         }
+        for app_id, connector in connectors.items():
+            recognise = getattr(connector, "recognise", None)
+            if recognise is not None:  # a file connector parses only the records it writes
+                recognise(_known_digests(state, app_id))
         # what is about to be written is recorded first (one insert for the stage); the
         # outcomes are recorded with the pushes themselves, in one transaction, below
         sent = [item for item in pushes if not item.error and item.changes]
@@ -614,13 +618,17 @@ def _read_back(connector: Any, state: WorkState, app_id: str) -> Any:
     list_changed = getattr(connector, "list_changed", None)
     if list_changed is None:
         return connector.list_all()
-    known = {
+    # the store takes the accounts' values from it, never its grants: the import reads those
+    return list_changed(_known_digests(state, app_id), accounts_only=True)
+
+
+def _known_digests(state: WorkState, app_id: str) -> dict[str, str]:
+    """The app's accounts the store holds, by fingerprint: digest -> external id."""
+    return {
         digest: external_id
         for (app, external_id), digest in state.fingerprints.items()
         if app == app_id and digest
     }
-    # the store takes the accounts' values from it, never its grants: the import reads those
-    return list_changed(known, accounts_only=True)
 
 
 def _refresh_read_back(

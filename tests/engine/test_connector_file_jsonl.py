@@ -205,3 +205,69 @@ def test_a_push_checks_only_the_lines_it_writes(
     written = (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()
     assert written[1] == other
     assert json.loads(written[0])["profile"]["title"] == "Lead"
+
+
+def test_a_push_parses_only_the_lines_it_writes_when_the_store_knows_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the store's digests (FileConnector.recognise), a line the last import listed is
+    known by its text: its id is known without parsing it, and it is parsed only when the
+    push writes to it. A line the store does not know is read as before, and a broken one
+    still refuses the write."""
+    from engine.connectors.file import jsonl_store
+
+    other = '{"id": "bo",  "display_name": "Bo",   "status": "ENABLED"}'
+    conn = jsonl_app(tmp_path, lines(ANN, other), flavour="active_directory")
+    known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
+    conn.recognise(known)
+    parsed: list[str] = []
+    original = jsonl_store._parse_line
+    monkeypatch.setattr(
+        jsonl_store,
+        "_parse_line",
+        lambda number, line, *a: parsed.append(line) or original(number, line, *a),
+    )
+    assert conn.update_accounts({"bo": {"title": "Lead"}}) == {}
+    assert parsed == []  # both lines known; bo's parsed only to be written
+    written = (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()
+    assert written[0] == lines(ANN).strip()
+    assert json.loads(written[1])["profile"]["title"] == "Lead"
+
+    # bo's line changed (the push wrote it): unknown now, parsed; ann's is still known
+    assert conn.update_accounts({"ann.lee": {"title": "Chief"}}) == {}
+    assert parsed == [written[1]]
+    assert (
+        json.loads((tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()[0])["profile"][
+            "title"
+        ]
+        == "Chief"
+    )
+
+    with (tmp_path / "ad.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write("{oops\n")
+    before = (tmp_path / "ad.jsonl").read_bytes()
+    with pytest.raises(ConnectorError, match="line 3"):
+        conn.update_accounts({"ann.lee": {"title": "Lead"}})
+    assert (tmp_path / "ad.jsonl").read_bytes() == before
+
+
+def test_a_file_is_clean_exactly_when_no_control_character_or_escape_is_in_it() -> None:
+    """text_is_clean deletes every byte that is not a control character instead of searching
+    with the regex: the two agree on every text, across its slices too."""
+    import random
+
+    from engine.connectors.file.records import _CONTROL, _SLICE, text_is_clean
+
+    def by_regex(text: str, escapes: bool) -> bool:
+        return not (escapes and "\\" in text) and _CONTROL.search(text) is None
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(0xA0)] + ["é", "\u2028", "\ud800", "😀", "\\", "\ufeff"]
+    for _ in range(5_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        for escapes in (True, False):
+            assert text_is_clean(text, escapes) == by_regex(text, escapes), repr(text)
+    long = "é" * _SLICE
+    assert text_is_clean(long + "a")
+    assert not text_is_clean(long + "\x1b[31m")  # in the second slice
+    assert not text_is_clean("\x00" + long)

@@ -56,6 +56,13 @@ class FileConnector:
         self.settings = parse_settings(spec)
         self.app_id = spec.app_id
         self.path = self.settings.path
+        self._known: Mapping[str, str] = {}
+
+    def recognise(self, known: Mapping[str, str]) -> None:
+        """Records the store holds, by digest (digest -> external id, from the last
+        listing's `digests`): a push to a JSON Lines file then parses only the lines it
+        writes to; a line with an unknown digest is read as before."""
+        self._known = known
 
     def describe(self) -> ConnectorDescription:
         return self.settings.description
@@ -175,7 +182,10 @@ class FileConnector:
             return failures
         with file_lock(self.path):
             store = self._file()
-            loaded = store.load_for_push() if isinstance(store, JsonlStore) else store.load()
+            if isinstance(store, JsonlStore):
+                loaded = store.load_for_push(self._known)
+            else:
+                loaded = store.load()
             written = 0
             for external_id, pairs in resolved.items():
                 position = loaded.index.get(external_id)

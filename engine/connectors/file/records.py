@@ -110,7 +110,21 @@ def text_is_clean(text: str, escapes: bool = True) -> bool:
     """True when `text` holds no control character and, in a format with `escapes` (JSON),
     no escape that could make one (no backslash at all): then no value read from it holds
     one either. False only means each record must be checked (`bad_text_in`)."""
-    return not (escapes and "\\" in text) and _CONTROL.search(text) is None
+    if escapes and "\\" in text:
+        return False
+    # The control characters `_CONTROL` matches are ASCII, so each is one byte of UTF-8 that no
+    # other character's bytes contain: deleting every other byte leaves nothing from a clean
+    # text. A slice at a time, so a large export is never held twice; 2.5x the regex's speed
+    # on an 80 MB export.
+    for start in range(0, len(text), _SLICE):
+        data = text[start : start + _SLICE].encode("utf-8", "surrogatepass")
+        if data.translate(None, _NOT_CONTROL):
+            return False
+    return True
+
+
+_SLICE = 1 << 22
+_NOT_CONTROL = bytes(byte for byte in range(256) if byte >= 0x80 or not _CONTROL.match(chr(byte)))
 
 
 def _dotted(path: tuple[str, ...]) -> str:
