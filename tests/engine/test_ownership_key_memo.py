@@ -119,9 +119,7 @@ def test_an_unreadable_memo_is_rebuilt_and_the_sync_decides_as_without_one(
 
 
 ANN = UserRecord(id=1, email="ann@example.com", display_name="Ann")
-ANN_AD = AccountRecord(
-    id=10, app_id="ad", external_id="ann", profile={"badge": "7"}, owner_id=1
-)
+ANN_AD = AccountRecord(id=10, app_id="ad", external_id="ann", profile={"badge": "7"}, owner_id=1)
 
 
 def _rule(user_cel: str, account_cel: str = "account.profile.badge") -> MatchRule:
@@ -177,7 +175,7 @@ def test_a_failed_key_is_kept_with_its_message_and_a_budget_is_not() -> None:
     assert str(second.value) == str(first.value) and again.hits == 1
 
     # running out of the cost budget says nothing about the record: not kept
-    runaway = 'subject.displayName' + '.replace("n", "nnnnnnnnnn")' * 8
+    runaway = "subject.displayName" + '.replace("n", "nnnnnnnnnn")' * 8
     memo = _memo()
     cel = CelEngine(population=memo.population, limits=CelLimits(10_000, 5.0, 60.0))
     rule = compile_rule(_rule(runaway), cel, 0, memo)
