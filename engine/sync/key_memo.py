@@ -46,10 +46,6 @@ def _digest(value: Any) -> str | None:
         return None
 
 
-def _by_id(account: AccountRecord) -> int:
-    return account.id
-
-
 def _roster_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -93,8 +89,10 @@ class KeyMemo:
         if self.population is None or user.id < 0:  # a new person's id is the run's own
             return None
         parts = []
-        # in id order: a run holds them in the order it met them, a load in the store's
-        for account in sorted(self.population.accounts_of(user.id), key=_by_id):
+        # in the order the expression sees them: a run holds new accounts in the order the
+        # app listed them, the next run loads them in id order, and an expression reading
+        # "the first AD account" can tell (then the key is evaluated again, never reused)
+        for account in self.population.accounts_of(user.id):
             part = self._account_part(account)
             if part is None:
                 return None
@@ -169,7 +167,10 @@ def load(text: str) -> dict[str, dict[str, Entry]]:
         value = orjson.loads(text) if text else {}
     except orjson.JSONDecodeError:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    # a scope whose entries are not a mapping is dropped whole (its records run again)
+    return {scope: entries for scope, entries in value.items() if isinstance(entries, dict)}
 
 
 def dump(memo: KeyMemo) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.cel import CelEngine, CelEvalError
 from engine.config.model import App
-from engine.records import AccountRecord, UserRecord, norm_key
+from engine.records import AccountRecord, Population, UserRecord, norm_key
 from engine.sync.key_memo import KeyMemo
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
@@ -139,7 +139,10 @@ def keep_keys(
     now have their stored ids; pushes, read-backs and attributes changed records the rules
     read), so that the next sync finds them in `memo`. Evaluates only records whose digest
     moved: in a run that changed 1 % of the store, 1 % of the records."""
-    cel.population = memo.population = state.population()
+    # the accounts in id order, as the next run loads them: an expression may read a
+    # person's accounts in order, and a person's digest follows that order
+    ordered = sorted(state.accounts.values(), key=lambda account: account.id)
+    cel.population = memo.population = Population(state.users.values(), ordered)
     changed = state.new_accounts | state.dirty_accounts | state.read_back
     try:
         for app in apps:

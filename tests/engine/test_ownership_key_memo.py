@@ -212,3 +212,121 @@ def test_an_account_side_key_is_kept_by_the_accounts_own_digest() -> None:
     assert rule.account_keys(badge) == {"7"} and again.hits == 1
     badge.entitlements = ["door-3"]  # grants are not in the fingerprint: in the digest
     assert rule.account_keys(badge) == {"7"} and again.misses == 1
+
+
+FIRST_AD = 'c1.user.v1.ListAppUsersForUser(subject, "ad")[0].profile.badge'
+
+
+def _first_ad_rule() -> MatchRule:
+    return _rule(FIRST_AD)
+
+
+def test_a_persons_accounts_are_digested_in_the_order_the_expression_sees_them() -> None:
+    """A run holds new accounts in the order the app listed them, the next run in the store's
+    id order: an expression reading "the first AD account" can tell, so the key kept in the
+    first order is never answered in the other."""
+    ann = UserRecord(id=1, email="ann@example.com")
+    a1 = AccountRecord(id=10, app_id="ad", external_id="a", profile={"badge": "1"}, owner_id=1)
+    a2 = AccountRecord(id=11, app_id="ad", external_id="b", profile={"badge": "2"}, owner_id=1)
+    fps = {("ad", "a"): "f1", ("ad", "b"): "f2"}
+
+    first = KeyMemo(fingerprints=fps)
+    first.population = Population([ann], [a2, a1])  # met b before a
+    cel = CelEngine(population=first.population)
+    assert compile_rule(_first_ad_rule(), cel, 0, first).user_keys(ann) == {"2"}
+    stored = orjson.loads(key_memo.dump(first))
+
+    again = KeyMemo(stored, fingerprints=fps)
+    again.population = Population([ann], [a1, a2])  # loaded in id order
+    cel = CelEngine(population=again.population)
+    assert compile_rule(_first_ad_rule(), cel, 0).user_keys(ann) == {"1"}
+    assert compile_rule(_first_ad_rule(), cel, 0, again).user_keys(ann) == {"1"}
+    assert (again.hits, again.misses) == (0, 1)
+
+
+def _import(services: Services, folder: Path, edit: Any) -> None:
+    path = folder / "r-demo" / "roster.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(data)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    path.write_text(text, encoding="utf-8")
+    result = services.import_config(text, source=str(path), base_dir=folder / "r-demo")
+    assert result.applied, result
+
+
+def _owner_of(services: Services, app: str, ext: str) -> str | None:
+    with services.db.session() as session:
+        account = session.scalars(
+            select(Account).where(Account.app_id == app, Account.external_id == ext)
+        ).one()
+        if account.owner_id is None:
+            return None
+        return session.get(Person, account.owner_id).email  # type: ignore[union-attr]
+
+
+def test_a_rule_reading_the_first_ad_account_decides_with_its_memo_as_without(
+    demo: Services, tmp_path: Path
+) -> None:
+    def order_dependent(data: dict[str, Any]) -> None:
+        badge = next(app for app in data["apps"] if app["id"] == "badge")
+        badge["ownership"]["rules"][0]["user"]["cel"] = (
+            'c1.user.v1.ListAppUsersForUser(subject, "ad")[0].profile.extensionAttribute2'
+        )
+
+    _import(demo, tmp_path, order_dependent)
+    assert demo.sync().status == "applied"
+    apps = tmp_path / "r-demo" / "apps"
+    # a person with no AD account
+    with demo.db.session() as session:
+        owners = set(session.scalars(select(Account.owner_id).where(Account.app_id == "ad")))
+        person = next(
+            p
+            for p in session.scalars(select(Person).order_by(Person.id))
+            if p.id not in owners and p.status == "ENABLED" and p.email
+        )
+        email = person.email
+    # two new AD accounts of hers, the later id listed first
+    data = yaml.safe_load((apps / "ad.yaml").read_text(encoding="utf-8"))
+    for ext, number in (("zz.hostile", "990001"), ("aa.hostile", "990002")):
+        data["accounts"].append(
+            {"id": ext, "display_name": "H", "email": email, "username": ext, "status": "ENABLED",
+             "type": "USER", "profile": {"extensionAttribute2": number}}
+        )  # fmt: skip
+    (apps / "ad.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with (apps / "badge.csv").open("a", encoding="utf-8") as fh:
+        fh.write("BDG-99001,Nobody,nobody1@nowhere.invalid,ENABLED,LON-1,990001\n")
+        fh.write("BDG-99002,Nobody,nobody2@nowhere.invalid,ENABLED,LON-1,990002\n")
+    assert demo.sync().status == "applied"
+    assert _owner_of(demo, "ad", "zz.hostile") == email
+    assert _owner_of(demo, "ad", "aa.hostile") == email
+
+    _full_sync(demo)  # answered from the memo
+    with_memo = (_owner_of(demo, "badge", "BDG-99001"), _owner_of(demo, "badge", "BDG-99002"))
+    with demo.db.session() as session, session.begin():
+        set_meta(session, key_memo.META_KEY, "")
+    _full_sync(demo)  # evaluated
+    evaluated = (_owner_of(demo, "badge", "BDG-99001"), _owner_of(demo, "badge", "BDG-99002"))
+    assert with_memo == evaluated, (with_memo, evaluated)
+
+
+@pytest.mark.parametrize("value", [[1, 2], "text", 7, None])
+def test_a_wrong_shape_under_a_real_scope_does_not_break_the_sync(
+    demo: Services, value: Any
+) -> None:
+    with demo.db.session() as session:
+        stored = key_memo.load(get_meta(session, key_memo.META_KEY))
+    scope = next(s for s in stored if s.startswith("user:"))
+    stored[scope] = value
+    with demo.db.session() as session, session.begin():
+        set_meta(session, key_memo.META_KEY, orjson.dumps(stored).decode())
+    _full_sync(demo)
+
+
+def test_dry_run_then_apply_follows_the_data(demo: Services, tmp_path: Path) -> None:
+    _ad_swap_badge_numbers(tmp_path / "r-demo" / "apps", "070007", "070014")
+    assert demo.sync(dry_run=True).status.startswith("planned")
+    assert _owner_of(demo, "badge", "BDG-00001") == "margaret.okafor@example.com"
+    assert demo.sync().status == "applied"
+    assert _owner_of(demo, "badge", "BDG-00001") == "amara.martinez@example.com"
+    _full_sync(demo)
+    assert _owner_of(demo, "badge", "BDG-00001") == "amara.martinez@example.com"
