@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -443,6 +443,15 @@ def preview(
         raise click.UsageError(
             "--against compares over everyone in scope; leave out --user and --account"
         )
+    if kind == "account" and user_email or kind == "user" and account_key:
+        raise click.UsageError(
+            f"the {context} context evaluates against {kind}s; "
+            f"use {'--account' if kind == 'account' else '--user'}"
+        )
+    if not (everyone or against) and (user_email or account_key or kind == NO_RECORD):
+        quick = _preview_without_services(context, expression, user_email, account_key)
+        if quick is not None:
+            _print_one(quick.result, quick.record, as_json)
     services = _services()
     if everyone or against:
         # against a filter or a merge / ownership rule: also what saving it does to people
@@ -463,17 +472,40 @@ def preview(
         if not refs:
             raise RosterError(f"The store has no {kind}s to evaluate against.")
         record = services.record(refs[0])
-    if kind == "account" and user_email or kind == "user" and account_key:
-        raise click.UsageError(
-            f"the {context} context evaluates against {kind}s; "
-            f"use {'--account' if kind == 'account' else '--user'}"
-        )
-    result = services.preview_one(context, expression, record)
+    _print_one(services.preview_one(context, expression, record), record, as_json)
+
+
+def _preview_without_services(
+    context: str, expression: str, user_email: str | None, account_key: str | None
+) -> Any:
+    """A one-record preview of a SQLite store read straight through its driver
+    (engine/services/one_record.py: half the time of opening the services); None when the
+    store is not one to read that way (a server, missing, to migrate)."""
+    settings = _settings()
+    if settings.database_url is not None:
+        return None
+    from engine.services.one_record import preview_sqlite
+    from engine.store.location import default_db_path, permission_warning
+
+    path = (settings.db_path or default_db_path()).expanduser()
+    if not path.is_file():
+        return None
+    quick = preview_sqlite(path, context, expression, user_email, account_key)
+    if quick is not None and not click.get_current_context().params.get("as_json"):
+        loose = permission_warning(path.resolve())
+        if loose:
+            echo(f"Warning: {loose}", err=True)
+    return quick
+
+
+def _print_one(result: Any, record: Any, as_json: bool) -> NoReturn:
+    from engine.records import record_label
+
     if as_json:
         _emit(result.as_dict())
     else:
         if record is not None:
-            echo(f"record: {services.label(record)}")
+            echo(f"record: {record_label(record)}")
         if result.ok:
             echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
             echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")

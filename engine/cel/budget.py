@@ -25,6 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from engine.config.defaults import (
+    DEFAULT_MAX_COST,
+    DEFAULT_MAX_SECONDS_PER_PREVIEW,
+    DEFAULT_MAX_SECONDS_PER_STAGE,
+)
+
 # Values this small are not counted: what a program can build from them without building a
 # larger value (which is counted) is bounded by its text and its two levels of comprehensions,
 # and skipping them keeps the budget's cost out of typical expressions.
@@ -36,8 +42,8 @@ GROWING_FUNCTIONS = frozenset(("replace", "join", "split", "format"))
 
 @dataclass(frozen=True)
 class CelLimits:
-    """The budgets of `settings.cel` (engine.config.model.CelSettings, which has the defaults;
-    see docs/configuration.md)."""
+    """The budgets of `settings.cel` (engine.config.model.CelSettings; see
+    docs/configuration.md)."""
 
     max_cost: int
     max_seconds_per_preview: float
@@ -47,9 +53,9 @@ class CelLimits:
     def of(cls, settings: Any = None) -> CelLimits:
         """The limits of a configuration's `settings.cel`; the defaults without one."""
         if settings is None:
-            from engine.config.model import CelSettings  # the defaults live beside the model
-
-            settings = CelSettings()
+            return cls(
+                DEFAULT_MAX_COST, DEFAULT_MAX_SECONDS_PER_PREVIEW, DEFAULT_MAX_SECONDS_PER_STAGE
+            )
         return cls(
             int(settings.max_cost),
             float(settings.max_seconds_per_preview),

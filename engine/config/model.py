@@ -64,6 +64,11 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.config.defaults import (
+    DEFAULT_MAX_COST,
+    DEFAULT_MAX_SECONDS_PER_PREVIEW,
+    DEFAULT_MAX_SECONDS_PER_STAGE,
+)
 from engine.records import ACCOUNT_SOURCE_FIELDS, STANDARD_ATTRIBUTES
 
 CONFIG_VERSION: Literal[1] = 1
@@ -93,12 +98,6 @@ DEFAULT_MAX_PERCENT = 20.0
 #: Per app: at most half of an app's accounts in one run, and always up to ten.
 DEFAULT_APP_MAX_PERCENT = 50.0
 DEFAULT_APP_MIN_OBJECTS = 10
-# CEL budgets (settings.cel), generous: a typical expression spends tens of units, reading a
-# long list of accounts with a comprehension a few thousand; ten million units is ~10 MB of
-# text built by one evaluation.
-DEFAULT_MAX_COST = 10_000_000
-DEFAULT_MAX_SECONDS_PER_PREVIEW = 30.0
-DEFAULT_MAX_SECONDS_PER_STAGE = 600.0
 # Directions whose values flow into the console (attributes) and out to the app (push).
 INBOUND_DIRECTIONS: tuple[Direction, ...] = ("inbound", "bidirectional")
 OUTBOUND_DIRECTIONS: tuple[Direction, ...] = ("outbound", "bidirectional")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy import or_, select
-from sqlmodel import col
+from typing import TYPE_CHECKING
 
 from engine.errors import NotFound
-from engine.records import AccountRecord, UserRecord, record_label
-from engine.services.context import ServiceContext
-from engine.store.models import Account, Person
+from engine.records import AccountRecord, Directory, UserRecord, record_label
+
+if TYPE_CHECKING:
+    from engine.services.context import ServiceContext
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,11 @@ class RecordsService:
         self.ctx = ctx
 
     def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
+        from sqlalchemy import or_, select
+        from sqlmodel import col
+
+        from engine.store.models import Account, Person
+
         needle = f"%{query.strip()}%"
         with self.ctx.db.session() as session:
             if kind == "user":
@@ -81,16 +85,7 @@ class RecordsService:
         raise NotFound(f"The {ref.kind} {ref.label or ref.id} no longer exists; pick another.")
 
     def user_by_email(self, email: str) -> UserRecord:
-        population = self.ctx.directory()
-        matches = [
-            u for u in population.users_by_email(email) if u.status != "DELETED"
-        ] or population.users_by_email(email)
-        if not matches:
-            raise NotFound(
-                f"No person has the email {email!r}. Search with `roster preview "
-                "--context user_key --all 'subject.email'` or in the Users screen."
-            )
-        return matches[0]
+        return user_by_email(self.ctx.directory(), email)
 
     def person(self, who: str | int) -> UserRecord:
         """A person by email, or by id (people without an email have only their id)."""
@@ -102,11 +97,28 @@ class RecordsService:
         return self.user_by_email(who)
 
     def account_by_key(self, key: str) -> AccountRecord:
-        app_id, sep, external_id = key.partition(":")
-        account = self.ctx.directory().account(app_id, external_id) if sep else None
-        if account is None:
-            raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
-        return account
+        return account_by_key(self.ctx.directory(), key)
 
     def label(self, record: UserRecord | AccountRecord) -> str:
         return record_label(record)
+
+
+def user_by_email(directory: Directory, email: str) -> UserRecord:
+    """The person with EMAIL (a live one before a deleted one); NotFound saying how to search."""
+    matches = [u for u in directory.users_by_email(email) if u.status != "DELETED"]
+    matches = matches or directory.users_by_email(email)
+    if not matches:
+        raise NotFound(
+            f"No person has the email {email!r}. Search with `roster preview "
+            "--context user_key --all 'subject.email'` or in the Users screen."
+        )
+    return matches[0]
+
+
+def account_by_key(directory: Directory, key: str) -> AccountRecord:
+    """The account KEY names as APP:EXTERNAL_ID; NotFound giving the form."""
+    app_id, sep, external_id = key.partition(":")
+    account = directory.account(app_id, external_id) if sep else None
+    if account is None:
+        raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
+    return account

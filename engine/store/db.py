@@ -9,9 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shlex
 import sqlite3
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +21,13 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from engine.errors import StoreError, StoreLocked
+from engine.store.location import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
+from engine.store.location import MIGRATIONS as MIGRATIONS
 from engine.store.location import default_db_path as default_db_path
+from engine.store.location import head_revision as head_revision
+from engine.store.location import permission_warning
 from engine.store.location import sqlite_url as sqlite_url
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
 
 
@@ -38,10 +39,6 @@ def _json_dumps(value: object) -> str:
 JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 #: A value as a JSON column stores it (the set-based writer serialises with it directly).
 json_text = _json_dumps
-
-
-#: How long a write waits for another process's write lock on a SQLite store (seconds).
-BUSY_TIMEOUT_SECONDS = 10.0
 
 
 def _sqlite_pragmas(
@@ -72,32 +69,6 @@ def db_error_text(exc: BaseException) -> str:
         return exc.__class__.__name__
     first = (str(orig).strip().splitlines() or [""])[0]
     return f"{orig.__class__.__name__}: {first[:300]}" if first else orig.__class__.__name__
-
-
-def _companions(path: Path) -> list[Path]:
-    """SQLite's write-ahead log and shared-memory files beside a store, when there."""
-    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
-
-
-_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([\w]+|None)", re.M)
-
-
-@functools.cache
-def head_revision() -> str:
-    """The newest migration's revision, read from the migration files (the one no other
-    revises), without importing Alembic."""
-    revisions: set[str] = set()
-    revised: set[str] = set()
-    for file in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict((key, value) for key, value in _REVISION.findall(file.read_text("utf-8")))
-        if "revision" in found:
-            revisions.add(found["revision"])
-        if found.get("down_revision") not in (None, "None"):
-            revised.add(found["down_revision"])
-    heads = revisions - revised
-    if len(heads) != 1:
-        raise StoreError(f"The store's migrations have {len(heads)} heads; reinstall Roster.")
-    return heads.pop()
 
 
 class Database:
@@ -245,27 +216,9 @@ class Database:
         )
 
     def permission_warning(self) -> str | None:
-        """A warning, with the command that fixes it, when the SQLite store (or, for the
-        default store, its folder) can be read by other users than its owner."""
+        """See engine.store.location.permission_warning (None for a server's store)."""
         path = self.sqlite_path
-        if path is None or not path.exists():
-            return None
-        loose = [p for p in (path, *_companions(path)) if p.stat().st_mode & 0o077]
-        folder = path.parent
-        default = path.resolve() == default_db_path().resolve()
-        if default and folder.stat().st_mode & 0o077:
-            loose.append(folder)
-        if not loose:
-            return None
-        mode = stat.filemode(path.stat().st_mode)
-        fix = f"chmod 600 {' '.join(shlex.quote(str(p)) for p in (path, *_companions(path)))}"
-        if default:
-            fix += f" && chmod 700 {shlex.quote(str(folder))}"
-        return (
-            f"The identity store {path} can be read by other users ({mode}"
-            f"{', and its folder' if folder in loose else ''}); it holds personal data. "
-            f"Make it yours alone: {fix}"
-        )
+        return permission_warning(path) if path is not None else None
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -10,31 +10,79 @@ it read, so a record found twice is the same object (the CEL engine's caches rel
 It answers as a Population over the same store would (tests/engine/test_preview_one_record.py
 holds them equal); it is read-only and meant for a short life: the services drop it whenever
 the store changes (`ServiceContext.invalidate`).
+
+Its queries are plain SQL with named parameters, run by a `Rows`: through SQLAlchemy
+(`SessionRows`, any store) or straight through the sqlite3 driver (`SqliteRows`), so that a
+one-record preview of a SQLite store needs neither SQLAlchemy nor SQLModel (importing them
+costs more than half a second, engine/services/one_record.py).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
-
-from sqlalchemy import String, cast, or_, select
-from sqlmodel import Session
+from typing import Any, Protocol
 
 from engine.records import AccountRecord, UserRecord, manager_emails, managers_of, norm_key
-from engine.store.models import Account, Entitlement, Grant, Person
-from engine.store.repo import load_accounts, load_users
-
-_P = Person.__table__.c  # type: ignore[attr-defined]
-_A = Account.__table__.c  # type: ignore[attr-defined]
-_E = Entitlement.__table__.c  # type: ignore[attr-defined]
-_G = Grant.__table__.c  # type: ignore[attr-defined]
-
+from engine.store.rows import (
+    ACCOUNT_COLUMNS,
+    USER_COLUMNS,
+    accounts_from_rows,
+    json_value,
+    users_from_rows,
+)
 
 #: A key SQL can narrow to: printable ASCII without the characters JSON escapes.
 _ASCII_TEXT = re.compile(r"[ -!#-\[\]-~]+")
+
+_USERS = f"SELECT {', '.join(USER_COLUMNS)} FROM person"
+_ACCOUNTS = f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM account"
+#: how many ids one `IN (...)` lists (SQLite's limit on parameters is far above it)
+_IN_CHUNK = 500
+
+
+class Rows(Protocol):
+    """Runs one SELECT with named (`:name`) parameters; its rows as tuples."""
+
+    dialect: str
+
+    def __call__(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]: ...
+
+
+class SessionRows:
+    """Rows through SQLAlchemy sessions (`Database.session`): any dialect."""
+
+    def __init__(self, session: Callable[[], AbstractContextManager[Any]]) -> None:
+        self._session = session
+        self._dialect: str | None = None
+
+    @property
+    def dialect(self) -> str:
+        if self._dialect is None:
+            with self._session() as session:
+                self._dialect = session.get_bind().dialect.name
+        return self._dialect
+
+    def __call__(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        from sqlalchemy import text
+
+        with self._session() as session:
+            return [tuple(row) for row in session.execute(text(sql), dict(params or {}))]
+
+
+class SqliteRows:
+    """Rows straight from a sqlite3 connection (read-only is enough)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __call__(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        return self._connection.execute(sql, dict(params or {})).fetchall()
 
 
 def _keys_of(values: tuple[Any, ...]) -> set[str]:
@@ -47,11 +95,21 @@ def _keys_of(values: tuple[Any, ...]) -> set[str]:
     return keys
 
 
-class StoreDirectory:
-    """A Directory (engine.records) over the store, for lookups of a few records."""
+def _in(column: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`column IN (:v0, :v1, …)` with its parameters."""
+    names = [f"v{i}" for i in range(len(values))]
+    return f"{column} IN ({', '.join(':' + n for n in names)})", dict(
+        zip(names, values, strict=True)
+    )
 
-    def __init__(self, session: Callable[[], AbstractContextManager[Session]]) -> None:
-        self._session = session
+
+class StoreDirectory:
+    """A Directory (engine.records) over the store, for lookups of a few records. `rows`:
+    how it queries (a `Rows`, or a session factory such as `Database.session`)."""
+
+    def __init__(self, rows: Rows | Callable[[], AbstractContextManager[Any]]) -> None:
+        # a session factory (Database.session) is queried through SQLAlchemy
+        self._rows: Rows = rows if hasattr(rows, "dialect") else SessionRows(rows)  # type: ignore[assignment]
         self._users: dict[int, UserRecord] = {}
         self._accounts: dict[int, AccountRecord] = {}
         self._accounts_of: dict[int, list[AccountRecord]] = {}
@@ -61,26 +119,29 @@ class StoreDirectory:
         self._reports: dict[str, list[int]] | None = None
         self._labels: dict[tuple[str, str], str] | None = None
         self._keys: dict[tuple[str, str | None], set[str]] = {}
-        self._dialect_name: str | None = None
 
     # ---- records, each read once ------------------------------------------------------
     def _people(self, ids: list[int]) -> list[UserRecord]:
         missing = [i for i in dict.fromkeys(ids) if i not in self._users]
-        if missing:
-            with self._session() as session:
-                for user in load_users(session, _P.id.in_(missing)):
-                    self._users[user.id] = user
+        for start in range(0, len(missing), _IN_CHUNK):
+            where, params = _in("id", missing[start : start + _IN_CHUNK])
+            for user in users_from_rows(self._rows(f"{_USERS} WHERE {where}", params), True):
+                self._users[user.id] = user
         return [self._users[i] for i in ids if i in self._users]
 
-    def _account_records(self, *where: Any) -> list[AccountRecord]:
-        with self._session() as session:
-            found = load_accounts(session, *where)
+    def _account_records(self, where: str, params: dict[str, Any]) -> list[AccountRecord]:
+        grants: dict[int, list[str]] = defaultdict(list)
+        granted = self._rows(
+            'SELECT g.account_id, e.external_id FROM "grant" g '
+            "JOIN entitlement e ON e.id = g.entitlement_id "
+            f"WHERE g.account_id IN (SELECT id FROM account WHERE {where})",
+            params,
+        )
+        for account_id, entitlement in granted:
+            grants[account_id].append(entitlement)
+        rows = self._rows(f"{_ACCOUNTS} WHERE {where} ORDER BY id", params)
         # an account read before stays the object it was
-        return [self._accounts.setdefault(a.id, a) for a in found]
-
-    def _ids(self, statement: Any) -> list[Any]:
-        with self._session() as session:
-            return list(session.execute(statement).all())
+        return [self._accounts.setdefault(a.id, a) for a in accounts_from_rows(rows, grants, True)]
 
     # ---- Directory ----------------------------------------------------------------------
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
@@ -88,16 +149,18 @@ class StoreDirectory:
             wanted = int(user_id)
         except (TypeError, ValueError):
             return None
+        if not -(2**63) <= wanted < 2**63:  # no stored id is outside SQL's integers
+            return None
         found = self._people([wanted])
         return found[0] if found else None
 
     def users_by_email(self, email: str) -> list[UserRecord]:
-        return self._people(self._keyed(email, _P.email, _P.emails, "_by_email"))
+        return self._people(self._keyed(email, "email", "emails", "_by_email"))
 
     def users_by_name(self, name: str) -> list[UserRecord]:
-        return self._people(self._keyed(name, _P.display_name, None, "_by_name"))
+        return self._people(self._keyed(name, "display_name", None, "_by_name"))
 
-    def _keyed(self, wanted: str, column: Any, listed: Any, index_name: str) -> list[int]:
+    def _keyed(self, wanted: str, column: str, listed: str | None, index_name: str) -> list[int]:
         """The ids of the people whose `column` (or one of the JSON list `listed`) equals
         `wanted` as keys compare (norm_key: trimmed, case-folded), in id order.
 
@@ -109,54 +172,63 @@ class StoreDirectory:
         if not key:
             return []
         index: dict[str, list[int]] | None = getattr(self, index_name)
+        selected = f"id, {column}" + (f", {listed}" if listed else "")
         if index is None and _ASCII_TEXT.fullmatch(key):
             pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            texts = [column] if listed is None else [column, cast(listed, String)]
-            statement = select(_P.id, column, *([listed] if listed is not None else []))
-            statement = statement.where(
-                or_(*(t.ilike(pattern, escape="\\") for t in texts), *map(self._unusual, texts))
+            texts = [column] if listed is None else [column, f"CAST({listed} AS TEXT)"]
+            where = " OR ".join(
+                [*(self._holds(t) for t in texts), *(self._unusual(t) for t in texts)]
             )
-            rows = self._ids(statement.order_by(_P.id))
-            return [row[0] for row in rows if key in _keys_of(row[1:])]
+            rows = self._rows(
+                f"SELECT {selected} FROM person WHERE {where} ORDER BY id", {"pattern": pattern}
+            )
+            return [row[0] for row in self._decoded(rows) if key in _keys_of(row[1:])]
         if index is None:
             index = defaultdict(list)
-            extra = [listed] if listed is not None else []
-            for row in self._ids(select(_P.id, column, *extra).order_by(_P.id)):
+            for row in self._decoded(self._rows(f"SELECT {selected} FROM person ORDER BY id")):
                 for found in _keys_of(row[1:]):
                     index[found].append(row[0])
             setattr(self, index_name, index)
         return index.get(key, [])
 
-    def _unusual(self, text: Any) -> Any:
-        """Whether `text` holds a character outside printable ASCII."""
-        if self._dialect() == "sqlite":
-            return text.op("GLOB")("*[^ -~]*")
-        return text.op("~")("[^ -~]")
+    @staticmethod
+    def _decoded(rows: list[Any]) -> list[Any]:
+        """(id, text[, JSON list]) rows with the list decoded."""
+        return [(*row[:2], *(json_value(v) for v in row[2:])) for row in rows]
 
-    def _dialect(self) -> str:
-        if self._dialect_name is None:
-            with self._session() as session:
-                self._dialect_name = session.get_bind().dialect.name
-        return self._dialect_name
+    def _holds(self, text: str) -> str:
+        """Whether `text` holds :pattern, ignoring ASCII case."""
+        if self._rows.dialect == "sqlite":
+            return f"lower({text}) LIKE :pattern ESCAPE '\\'"
+        return f"{text} ILIKE :pattern ESCAPE '\\'"
+
+    def _unusual(self, text: str) -> str:
+        """Whether `text` holds a character outside printable ASCII."""
+        if self._rows.dialect == "sqlite":
+            return f"{text} GLOB '*[^ -~]*'"
+        return f"{text} ~ '[^ -~]'"
 
     def accounts_of(self, user_id: int) -> list[AccountRecord]:
         found = self._accounts_of.get(user_id)
         if found is None:
-            found = self._accounts_of[user_id] = self._account_records(_A.owner_id == user_id)
+            found = self._account_records("owner_id = :owner", {"owner": user_id})
+            self._accounts_of[user_id] = found
         return list(found)
 
     def account(self, app_id: str, external_id: str) -> AccountRecord | None:
         for known in self._accounts.values():
             if known.app_id == app_id and known.external_id == external_id:
                 return known
-        found = self._account_records(_A.app_id == app_id, _A.external_id == external_id)
+        found = self._account_records(
+            "app_id = :app AND external_id = :external", {"app": app_id, "external": external_id}
+        )
         return found[0] if found else None
 
     def account_by_id(self, account_id: int) -> AccountRecord | None:
         known = self._accounts.get(account_id)
         if known is not None:
             return known
-        found = self._account_records(_A.id == account_id)
+        found = self._account_records("id = :id", {"id": account_id})
         return found[0] if found else None
 
     def managers_of(self, user: UserRecord) -> list[UserRecord]:
@@ -165,8 +237,8 @@ class StoreDirectory:
     def direct_reports(self, user: UserRecord) -> list[UserRecord]:
         if self._reports is None:
             index: dict[str, list[int]] = defaultdict(list)
-            for person_id, attributes in self._ids(select(_P.id, _P.attributes)):
-                for manager in manager_emails(attributes or {}):
+            for person_id, attributes in self._rows("SELECT id, attributes FROM person"):
+                for manager in manager_emails(json_value(attributes) or {}):
                     index[norm_key(manager)].append(person_id)
             self._reports = index
         ids: dict[int, None] = {}
@@ -175,18 +247,18 @@ class StoreDirectory:
         return self._people(list(ids))
 
     def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
-        owners = (
-            select(_A.owner_id)
-            .join(Grant.__table__, _G.account_id == _A.id)  # type: ignore[attr-defined]
-            .join(Entitlement.__table__, _E.id == _G.entitlement_id)  # type: ignore[attr-defined]
-            .where(_A.app_id == app_id, _E.external_id == entitlement_id, _A.owner_id.is_not(None))
-            .order_by(_A.id)
+        owners = self._rows(
+            'SELECT a.owner_id FROM account a JOIN "grant" g ON g.account_id = a.id '
+            "JOIN entitlement e ON e.id = g.entitlement_id "
+            "WHERE a.app_id = :app AND e.external_id = :entitlement "
+            "AND a.owner_id IS NOT NULL ORDER BY a.id",
+            {"app": app_id, "entitlement": entitlement_id},
         )
-        return self._people([row[0] for row in self._ids(owners)])
+        return self._people([row[0] for row in owners])
 
     def _entitlement_labels(self) -> dict[tuple[str, str], str]:
         if self._labels is None:
-            rows = self._ids(select(_E.app_id, _E.external_id, _E.name))
+            rows = self._rows("SELECT app_id, external_id, name FROM entitlement")
             self._labels = {(app_id, ent): name for app_id, ent, name in rows}
         return self._labels
 
@@ -206,21 +278,23 @@ class StoreDirectory:
         cache_key = (kind, app_id)
         keys = self._keys.get(cache_key)
         if keys is None:
-            if kind == "account":
-                statement = select(_A.profile)
-                if app_id is not None:
-                    statement = statement.where(_A.app_id == app_id)
+            if kind != "account":
+                rows = self._rows("SELECT attributes FROM person")
+            elif app_id is None:
+                rows = self._rows("SELECT profile FROM account")
             else:
-                statement = select(_P.attributes)
+                rows = self._rows(
+                    "SELECT profile FROM account WHERE app_id = :app", {"app": app_id}
+                )
             keys = set()
-            for (mapping,) in self._ids(statement):
+            for (mapping,) in rows:
                 if mapping:
-                    keys.update(mapping)
+                    keys.update(json_value(mapping) or ())
             self._keys[cache_key] = keys
         return keys
 
     def app_ids(self) -> set[str]:
-        return {row[0] for row in self._ids(select(_A.app_id).distinct())}
+        return {row[0] for row in self._rows("SELECT DISTINCT app_id FROM account")}
 
     def has_users(self) -> bool:
-        return bool(list(self._ids(select(_P.id).limit(1))))
+        return bool(self._rows("SELECT id FROM person LIMIT 1"))

@@ -1,9 +1,22 @@
-"""Where a store lives, without loading the database layer (the CLI's --help and argument
-checks need these, and importing SQLAlchemy costs most of a command's start-up)."""
+"""Where a store lives and what can be known of it without loading the database layer: its
+default path, its newest schema revision, whether its files are private (the CLI's --help,
+argument checks and one-record previews need these, and importing SQLAlchemy costs most of a
+command's start-up)."""
 
 from __future__ import annotations
 
+import functools
+import re
+import shlex
+import stat
 from pathlib import Path
+
+from engine.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: How long a write waits for another process's write lock on a SQLite store (seconds).
+BUSY_TIMEOUT_SECONDS = 10.0
 
 
 def sqlite_url(path: Path | str) -> str:
@@ -15,3 +28,52 @@ def default_db_path() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("roster") / "roster.db"
+
+
+def _companions(path: Path) -> list[Path]:
+    """SQLite's write-ahead log and shared-memory files beside a store, when there."""
+    return [p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([\w]+|None)", re.M)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest migration's revision, read from the migration files (the one no other
+    revises), without importing Alembic."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for file in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((key, value) for key, value in _REVISION.findall(file.read_text("utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+        if found.get("down_revision") not in (None, "None"):
+            revised.add(found["down_revision"])
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise StoreError(f"The store's migrations have {len(heads)} heads; reinstall Roster.")
+    return heads.pop()
+
+
+def permission_warning(path: Path) -> str | None:
+    """A warning, with the command that fixes it, when the SQLite store at PATH (or, for the
+    default store, its folder) can be read by other users than its owner."""
+    if not path.exists():
+        return None
+    loose = [p for p in (path, *_companions(path)) if p.stat().st_mode & 0o077]
+    folder = path.parent
+    default = path.resolve() == default_db_path().resolve()
+    if default and folder.stat().st_mode & 0o077:
+        loose.append(folder)
+    if not loose:
+        return None
+    mode = stat.filemode(path.stat().st_mode)
+    fix = f"chmod 600 {' '.join(shlex.quote(str(p)) for p in (path, *_companions(path)))}"
+    if default:
+        fix += f" && chmod 700 {shlex.quote(str(folder))}"
+    return (
+        f"The identity store {path} can be read by other users ({mode}"
+        f"{', and its folder' if folder in loose else ''}); it holds personal data. "
+        f"Make it yours alone: {fix}"
+    )

@@ -5,30 +5,21 @@ Reads use Core selects (no ORM object per row) so that loading 100,000 people st
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import pwd
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import Select, delete, null, select
 from sqlmodel import Session, col
 
 from engine.config.document import from_document, to_document
 from engine.config.model import RosterConfig
-from engine.errors import Stopped
-from engine.records import (
-    ACCOUNT_DATA_FIELDS,
-    ACCOUNT_FIELD_SPECS,
-    AccountRecord,
-    Population,
-    UserRecord,
-)
+from engine.records import AccountRecord, Population, UserRecord
 from engine.store.models import (
     Account,
     AuditEvent,
@@ -39,6 +30,7 @@ from engine.store.models import (
     Person,
     utcnow,
 )
+from engine.store.rows import ACCOUNT_COLUMNS, USER_COLUMNS, accounts_from_rows, users_from_rows
 
 # One stored row per top-level part of the configuration model (its version is implied).
 CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "version")
@@ -79,35 +71,6 @@ def table_rows(session: Session, statement: Select[Any], whole: bool) -> tuple[A
     return session.execute(statement), False
 
 
-def _json(value: Any) -> Any:
-    """A JSON column's value as the driver gave it: text to decode, or already decoded."""
-    return orjson.loads(value) if value.__class__ is str else value
-
-
-# load_accounts selects id, app_id, external_id, the data fields, owner_id, link_kind and
-# pinned: AccountRecord's fields in its order, with its entitlements (from grants) inserted.
-_ACCOUNT_ENTITLEMENTS = 3 + len(ACCOUNT_FIELD_SPECS)
-_ACCOUNT_JSON_COLUMNS = tuple(
-    (3 + i, list if spec.kind == "list" else dict)
-    for i, spec in enumerate(ACCOUNT_FIELD_SPECS)
-    if spec.kind in ("list", "map")
-)
-# the stored text of an empty list or map: most list columns hold one, and it is read as the
-# empty value without decoding (hundreds of thousands of times on a large store)
-_EMPTY_JSON = frozenset(("[]", "{}", "null"))
-if [f.name for f in dataclasses.fields(AccountRecord)] != [
-    "id",
-    "app_id",
-    "external_id",
-    *ACCOUNT_DATA_FIELDS,
-    "entitlements",
-    "owner_id",
-    "link_kind",
-    "pinned",
-]:  # pragma: no cover - a record field added without its column here
-    raise ImportError("engine.store.repo.load_accounts: AccountRecord's fields changed")
-
-
 def load_accounts(
     session: Session,
     *where: Any,
@@ -125,8 +88,6 @@ def load_accounts(
     fingerprint and filter decision, keyed by (app, external id), from the same read (a sync
     needs them for every account: a second pass over the table cost a second at 100,000)."""
     sidecar = fingerprints is not None and filter_results is not None
-    digests = fingerprints if fingerprints is not None else {}
-    decisions = filter_results if filter_results is not None else {}
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
     g = Grant.__table__  # type: ignore[attr-defined]
@@ -140,43 +101,14 @@ def load_accounts(
     rows, text = table_rows(
         session,
         select(
-            a.id,
-            a.app_id,
-            a.external_id,
-            *(
-                a[spec.name] if details or spec.name != "profile" else null()
-                for spec in ACCOUNT_FIELD_SPECS
-            ),
-            a.owner_id,
-            a.link_kind,
-            a.pinned,
+            *(a[name] if details or name != "profile" else null() for name in ACCOUNT_COLUMNS),
             *((a.fingerprint, a.filter_result) if sidecar else ()),
         )
         .where(*where)
         .order_by(a.id),
         not where,
     )
-    # the columns are in the record's field order (entitlements aside): built positionally
-    records = []
-    for r in _checked(rows, stop):
-        values = list(r)
-        if sidecar:
-            decision = values.pop()
-            key = (values[1], values[2])
-            digests[key] = values.pop()
-            if decision:
-                decisions[key] = decision
-        for position, blank in _ACCOUNT_JSON_COLUMNS:
-            value = values[position]
-            # list and map columns may hold NULL (or JSON null): they read as empty
-            if not value or value.__class__ is str and value in _EMPTY_JSON:
-                values[position] = blank()
-            elif text:
-                values[position] = _json(value) or blank()
-        values[-1] = bool(values[-1])
-        values.insert(_ACCOUNT_ENTITLEMENTS, sorted(grants.get(r[0], ())))
-        records.append(AccountRecord(*values))
-    return records
+    return accounts_from_rows(rows, grants, text, stop, fingerprints, filter_results)
 
 
 def load_users(
@@ -187,62 +119,10 @@ def load_users(
     p = Person.__table__.c  # type: ignore[attr-defined]
     rows, text = table_rows(
         session,
-        select(
-            p.id,
-            p.email,
-            p.emails,
-            p.username,
-            p.usernames,
-            p.display_name,
-            p.given_name,
-            p.family_name,
-            p.employee_id,
-            p.employee_ids,
-            p.status,
-            p.type,
-            p.attributes,
-        )
-        .where(*where)
-        .order_by(p.id),
+        select(*(p[name] for name in USER_COLUMNS)).where(*where).order_by(p.id),
         not where,
     )
-    decode = _json if text else _same
-    return [
-        UserRecord(
-            id=r[0],
-            email=r[1],
-            emails=decode(r[2]) or [],
-            username=r[3],
-            usernames=decode(r[4]) or [],
-            display_name=r[5],
-            given_name=r[6],
-            family_name=r[7],
-            employee_id=r[8],
-            employee_ids=decode(r[9]) or [],
-            status=r[10],
-            type=r[11],
-            attributes=decode(r[12]) or {},
-        )
-        for r in _checked(rows, stop)
-    ]
-
-
-def _checked(rows: Iterable[Any], stop: Callable[[], bool] | None) -> Iterable[Any]:
-    """ROWS, asking `stop` before the first and every 16,384th: `Stopped` when it says so."""
-    if stop is None:
-        return rows
-    return _stoppable(rows, stop)
-
-
-def _stoppable(rows: Iterable[Any], stop: Callable[[], bool]) -> Iterator[Any]:
-    for count, row in enumerate(rows):
-        if not count & 0x3FFF and stop():
-            raise Stopped()
-        yield row
-
-
-def _same(value: Any) -> Any:
-    return value
+    return users_from_rows(rows, text, stop)
 
 
 def load_population(session: Session) -> Population:

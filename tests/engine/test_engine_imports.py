@@ -88,3 +88,27 @@ def test_every_lazily_exported_name_resolves_to_its_home() -> None:
             assert "NoSuchName" in str(exc)
         else:
             raise AssertionError("an unknown name must raise AttributeError")
+
+
+def test_a_one_record_preview_of_a_sqlite_store_imports_no_store_layer(tmp_path: Path) -> None:
+    # engine/services/one_record.py: the record and the settings come through sqlite3
+    db = tmp_path / "r.db"
+    subprocess.run(
+        [sys.executable, "-m", "console.cli", "init", "--db", str(db)],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    code = (
+        "import contextlib, io, sys\n"
+        "from console.cli import main\n"
+        f"sys.argv = ['roster', '--db', {str(db)!r}, 'preview', '--context', 'attribute_source',"
+        " '--user', 'ann.lee@example.com', 'subject.email']\n"
+        "try:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    )
+    heavy = ("sqlalchemy", "sqlmodel", "pydantic", "alembic", "textual", "yaml")
+    assert _loaded_after(code, heavy, tmp_path) == []

@@ -4,6 +4,7 @@ population must stay unloaded."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from typing import Any
@@ -125,3 +126,90 @@ def test_store_directory_answers_every_lookup_as_the_population(demo: Any) -> No
         assert store.entitlement_named(app, name) == population.entitlement_named(app, name)
         assert store.entitlement_members(app, ent) == population.entitlement_members(app, ent)
     assert store.user_by_id("not a number") is None and store.users_by_email("") == []
+
+
+def _without_time(result: Any) -> dict[str, Any]:
+    answer = result.as_dict()
+    answer.pop("elapsed_ms", None)
+    return answer
+
+
+def test_the_driver_path_answers_as_the_services(demo: Any) -> None:
+    """`roster preview --user/--account` of a SQLite store reads it through sqlite3
+    (engine/services/one_record.py): the same values, types and errors as the services."""
+    from engine.services.one_record import preview_sqlite
+
+    path = demo.db.sqlite_path
+    for user in _people(demo):
+        for context, text in [*EXPRESSIONS, ("push_condition", "subject.email")]:
+            quick = preview_sqlite(path, context, text, user_email=user.email)
+            assert quick is not None and quick.record == user
+            want = demo.preview_one(context, text, demo.user_by_email(user.email))
+            assert _without_time(quick.result) == _without_time(want), (user.email, text)
+    account = demo.ctx.population().accounts[3]
+    key = f"{account.app_id}:{account.external_id}"
+    quick = preview_sqlite(path, "account_key", "account.email", account_key=key)
+    assert quick is not None and quick.record == account
+    assert quick.result.value == demo.preview_one("account_key", "account.email", account).value
+    none = preview_sqlite(path, "cel", "[1, 2].map(x, x * 2)")
+    assert none is not None and none.record is None and none.result.value == [2, 4]
+
+
+def test_the_driver_path_reads_the_stored_budget(demo: Any) -> None:
+    from engine.services.one_record import preview_sqlite
+
+    text = "[" + ",".join(['"abcdefghijklmnop"'] * 200) + "].map(s, s + s).join('')"
+    before = preview_sqlite(demo.db.sqlite_path, "cel", text)
+    assert before is not None and before.result.ok
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
+        row = db.execute("SELECT body FROM config_object WHERE section = 'settings'").fetchone()
+    settings = json.loads(row[0]) if row and row[0] else {}
+    settings["cel"] = {**settings.get("cel", {}), "max_cost": 1000}
+    _set_settings(demo.db.sqlite_path, settings)
+    quick = preview_sqlite(demo.db.sqlite_path, "cel", text)
+    assert quick is not None and not quick.result.ok  # 6,400 characters built: over 1,000
+    fresh = open_services(db_path=demo.db.sqlite_path)
+    try:
+        assert _without_time(quick.result) == _without_time(fresh.preview_one("cel", text, None))
+    finally:
+        fresh.db.dispose()
+
+
+def _set_settings(path: Any, body: Any) -> None:
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "UPDATE config_object SET body = ? WHERE section = 'settings'",
+            (body if isinstance(body, str) else json.dumps(body),),
+        )
+        if not db.execute("SELECT 1 FROM config_object WHERE section = 'settings'").fetchone():
+            db.execute(
+                "INSERT INTO config_object (section, body, version, updated_at, updated_by) "
+                "VALUES ('settings', ?, '', '2026-01-01', 'test')",
+                (body if isinstance(body, str) else json.dumps(body),),
+            )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    ['{"cel": {"max_cost": "lots"}}', '{"cel": [1]}', "[]", '{"cel": {"max_cost": true}}', "{"],
+)
+def test_the_driver_path_leaves_unusual_settings_to_the_services(demo: Any, settings: str) -> None:
+    from engine.services.one_record import preview_sqlite
+
+    _set_settings(demo.db.sqlite_path, settings)
+    assert preview_sqlite(demo.db.sqlite_path, "cel", "1") is None
+
+
+def test_the_driver_path_leaves_a_store_to_migrate_or_a_missing_one_to_the_services(
+    demo: Any, tmp_path: Any
+) -> None:
+    from engine.services.one_record import preview_sqlite
+
+    path = demo.db.sqlite_path
+    assert preview_sqlite(tmp_path / "missing.db", "cel", "1") is None
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    assert preview_sqlite(tmp_path / "junk.db", "cel", "1") is None
+    demo.db.dispose()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE alembic_version SET version_num = 'older'")
+    assert preview_sqlite(path, "cel", "1") is None

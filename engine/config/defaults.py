@@ -1,0 +1,9 @@
+"""Defaults of the configuration that code outside the model needs without loading it
+(engine.config.model builds pydantic models when imported: a tenth of a second)."""
+
+# CEL budgets (settings.cel), generous: a typical expression spends tens of units, reading a
+# long list of accounts with a comprehension a few thousand; ten million units is ~10 MB of
+# text built by one evaluation.
+DEFAULT_MAX_COST = 10_000_000
+DEFAULT_MAX_SECONDS_PER_PREVIEW = 30.0
+DEFAULT_MAX_SECONDS_PER_STAGE = 600.0

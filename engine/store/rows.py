@@ -1,0 +1,149 @@
+"""Person and account rows as records: the columns a read selects, in the records' field order,
+and how a row becomes a UserRecord or an AccountRecord.
+
+Free of the database layer: the sync's bulk reads (engine.store.repo, through SQLAlchemy) and
+the one-record lookups (engine.store.directory, through SQLAlchemy or straight through the
+sqlite3 driver when a command must answer at once) build records here, so both read a row the
+same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from engine.errors import Stopped
+from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, UserRecord
+
+#: The person columns a read selects, in UserRecord's field order.
+USER_COLUMNS = (
+    "id",
+    "email",
+    "emails",
+    "username",
+    "usernames",
+    "display_name",
+    "given_name",
+    "family_name",
+    "employee_id",
+    "employee_ids",
+    "status",
+    "type",
+    "attributes",
+)
+
+#: The account columns a read selects: AccountRecord's fields in its order, its entitlements
+#: (from grants) aside.
+ACCOUNT_COLUMNS = (
+    "id",
+    "app_id",
+    "external_id",
+    *ACCOUNT_DATA_FIELDS,
+    "owner_id",
+    "link_kind",
+    "pinned",
+)
+
+_ACCOUNT_ENTITLEMENTS = 3 + len(ACCOUNT_FIELD_SPECS)
+_ACCOUNT_JSON_COLUMNS = tuple(
+    (3 + i, list if spec.kind == "list" else dict)
+    for i, spec in enumerate(ACCOUNT_FIELD_SPECS)
+    if spec.kind in ("list", "map")
+)
+# the stored text of an empty list or map: most list columns hold one, and it is read as the
+# empty value without decoding (hundreds of thousands of times on a large store)
+_EMPTY_JSON = frozenset(("[]", "{}", "null"))
+_ACCOUNT_FIELDS = [*ACCOUNT_COLUMNS[:_ACCOUNT_ENTITLEMENTS], "entitlements", *ACCOUNT_COLUMNS[-3:]]
+if [f.name for f in dataclasses.fields(UserRecord)] != list(USER_COLUMNS) or [
+    f.name for f in dataclasses.fields(AccountRecord)
+] != _ACCOUNT_FIELDS:  # pragma: no cover - a record field added without its column here
+    raise ImportError("engine.store.rows: UserRecord's or AccountRecord's fields changed")
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column's value as the driver gave it: text to decode, or already decoded."""
+    return orjson.loads(value) if value.__class__ is str else value
+
+
+def same(value: Any) -> Any:
+    return value
+
+
+def checked(rows: Iterable[Any], stop: Callable[[], bool] | None) -> Iterable[Any]:
+    """ROWS, asking `stop` before the first and every 16,384th: `Stopped` when it says so."""
+    if stop is None:
+        return rows
+    return _stoppable(rows, stop)
+
+
+def _stoppable(rows: Iterable[Any], stop: Callable[[], bool]) -> Iterator[Any]:
+    for count, row in enumerate(rows):
+        if not count & 0x3FFF and stop():
+            raise Stopped()
+        yield row
+
+
+def users_from_rows(
+    rows: Iterable[Any], text: bool, stop: Callable[[], bool] | None = None
+) -> list[UserRecord]:
+    """Rows of USER_COLUMNS as records; `text`: the JSON columns may still be text."""
+    decode = json_value if text else same
+    return [
+        UserRecord(
+            id=r[0],
+            email=r[1],
+            emails=decode(r[2]) or [],
+            username=r[3],
+            usernames=decode(r[4]) or [],
+            display_name=r[5],
+            given_name=r[6],
+            family_name=r[7],
+            employee_id=r[8],
+            employee_ids=decode(r[9]) or [],
+            status=r[10],
+            type=r[11],
+            attributes=decode(r[12]) or {},
+        )
+        for r in checked(rows, stop)
+    ]
+
+
+def accounts_from_rows(
+    rows: Iterable[Any],
+    grants: dict[int, list[str]],
+    text: bool,
+    stop: Callable[[], bool] | None = None,
+    fingerprints: dict[tuple[str, str], str] | None = None,
+    filter_results: dict[tuple[str, str], str] | None = None,
+) -> list[AccountRecord]:
+    """Rows of ACCOUNT_COLUMNS as records with their entitlements (`grants`: account id ->
+    entitlement ids). `text`: the JSON columns may still be text. `fingerprints` and
+    `filter_results` (given together): each row ends with the account's fingerprint and filter
+    decision, which are put there, keyed by (app, external id)."""
+    sidecar = fingerprints is not None and filter_results is not None
+    digests = fingerprints if fingerprints is not None else {}
+    decisions = filter_results if filter_results is not None else {}
+    # the columns are in the record's field order (entitlements aside): built positionally
+    records = []
+    for r in checked(rows, stop):
+        values = list(r)
+        if sidecar:
+            decision = values.pop()
+            key = (values[1], values[2])
+            digests[key] = values.pop()
+            if decision:
+                decisions[key] = decision
+        for position, blank in _ACCOUNT_JSON_COLUMNS:
+            value = values[position]
+            # list and map columns may hold NULL (or JSON null): they read as empty
+            if not value or value.__class__ is str and value in _EMPTY_JSON:
+                values[position] = blank()
+            elif text:
+                values[position] = json_value(value) or blank()
+        values[-1] = bool(values[-1])
+        values.insert(_ACCOUNT_ENTITLEMENTS, sorted(grants.get(r[0], ())))
+        records.append(AccountRecord(*values))
+    return records
