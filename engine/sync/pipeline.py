@@ -571,10 +571,12 @@ def _push(
             app_id: make_connector(connector_spec(by_id[app_id], base_dir))
             for app_id in {item.app_id for item in pushes}
         }
+        # the store's fingerprints do not change until the read-back is written
+        known = _known_digests(state, set(connectors))
         for app_id, connector in connectors.items():
             recognise = getattr(connector, "recognise", None)
             if recognise is not None:  # a file connector parses only the records it writes
-                recognise(_known_digests(state, app_id))
+                recognise(known[app_id])
         # what is about to be written is recorded first (one insert for the stage); the
         # outcomes are recorded with the pushes themselves, in one transaction, below
         sent = [item for item in pushes if not item.error and item.changes]
@@ -593,7 +595,7 @@ def _push(
         for app_id, connector in connectors.items():
             try:
                 relisted[app_id] = (
-                    _read_back(connector, state, app_id),
+                    _read_back(connector, known[app_id]),
                     connector.source_version(),
                 )
             except ConnectorError as exc:
@@ -612,23 +614,26 @@ def _push(
     committed.add("push")
 
 
-def _read_back(connector: Any, state: WorkState, app_id: str) -> Any:
+def _read_back(connector: Any, known: dict[str, str]) -> Any:
     """What the app lists after a push: with `list_changed`, only the records that differ from
-    what the store holds (the pushed ones, and any the app changed meanwhile), else all."""
+    what the store holds (`known`: its fingerprints; the pushed ones, and any the app changed
+    meanwhile), else all."""
     list_changed = getattr(connector, "list_changed", None)
     if list_changed is None:
         return connector.list_all()
     # the store takes the accounts' values from it, never its grants: the import reads those
-    return list_changed(_known_digests(state, app_id), accounts_only=True)
+    return list_changed(known, accounts_only=True)
 
 
-def _known_digests(state: WorkState, app_id: str) -> dict[str, str]:
-    """The app's accounts the store holds, by fingerprint: digest -> external id."""
-    return {
-        digest: external_id
-        for (app, external_id), digest in state.fingerprints.items()
-        if app == app_id and digest
-    }
+def _known_digests(state: WorkState, app_ids: set[str]) -> dict[str, dict[str, str]]:
+    """Each app's accounts the store holds, by fingerprint: app -> digest -> external id (one
+    pass over every account's fingerprint, hundreds of thousands on a large store)."""
+    known: dict[str, dict[str, str]] = {app_id: {} for app_id in app_ids}
+    for (app, external_id), digest in state.fingerprints.items():
+        of_app = known.get(app)
+        if of_app is not None and digest:
+            of_app[digest] = external_id
+    return known
 
 
 def _refresh_read_back(
