@@ -490,12 +490,13 @@ def _preview_without_services(
     path = (settings.db_path or default_db_path()).expanduser()
     if not path.is_file():
         return None
-    quick = preview_sqlite(path, context, expression, user_email, account_key)
-    if quick is not None and not click.get_current_context().params.get("as_json"):
+
+    def warn() -> None:  # as `_services` does, while the store is open (its -wal is there)
         loose = permission_warning(path.resolve())
-        if loose:
+        if loose and not click.get_current_context().params.get("as_json"):
             echo(f"Warning: {loose}", err=True)
-    return quick
+
+    return preview_sqlite(path, context, expression, user_email, account_key, opened=warn)
 
 
 def _print_one(result: Any, record: Any, as_json: bool) -> NoReturn:

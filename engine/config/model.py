@@ -68,6 +68,9 @@ from engine.config.defaults import (
     DEFAULT_MAX_COST,
     DEFAULT_MAX_SECONDS_PER_PREVIEW,
     DEFAULT_MAX_SECONDS_PER_STAGE,
+    MAX_SECONDS,
+    MAX_STORED_INT,
+    MIN_MAX_COST,
 )
 from engine.records import ACCOUNT_SOURCE_FIELDS, STANDARD_ATTRIBUTES
 
@@ -93,7 +96,6 @@ DEFAULT_DIRECTION: Direction = "inbound"
 DEFAULT_SCORE = 50
 DEFAULT_TARGETING: TargetingKind = "everyone"
 DEFAULT_MAX_OBJECTS = 500
-MAX_STORED_INT = 2**63 - 1
 DEFAULT_MAX_PERCENT = 20.0
 #: Per app: at most half of an app's accounts in one run, and always up to ten.
 DEFAULT_APP_MAX_PERCENT = 50.0
@@ -192,9 +194,9 @@ class CelSettings(_Model):
     evaluation (a character of text built, an item of a list or map, a step of a
     comprehension) and seconds per preview and per sync stage."""
 
-    max_cost: int = Field(DEFAULT_MAX_COST, ge=1_000, le=MAX_STORED_INT)
-    max_seconds_per_preview: float = Field(DEFAULT_MAX_SECONDS_PER_PREVIEW, gt=0, le=86_400)
-    max_seconds_per_stage: float = Field(DEFAULT_MAX_SECONDS_PER_STAGE, gt=0, le=86_400)
+    max_cost: int = Field(DEFAULT_MAX_COST, ge=MIN_MAX_COST, le=MAX_STORED_INT)
+    max_seconds_per_preview: float = Field(DEFAULT_MAX_SECONDS_PER_PREVIEW, gt=0, le=MAX_SECONDS)
+    max_seconds_per_stage: float = Field(DEFAULT_MAX_SECONDS_PER_STAGE, gt=0, le=MAX_SECONDS)
 
 
 class Settings(_Model):

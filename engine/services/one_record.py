@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,18 @@ from typing import Any
 import orjson
 
 from engine.cel import CONTEXTS, NO_RECORD, CelEngine, CelLimits
+from engine.config.defaults import MAX_SECONDS, MAX_STORED_INT, MIN_MAX_COST
 from engine.preview import OnePreview, preview_one
 from engine.records import AccountRecord, UserRecord
 from engine.services.records import account_by_key, user_by_email
 from engine.store.directory import SqliteRows, StoreDirectory
-from engine.store.location import BUSY_TIMEOUT_SECONDS, head_revision
-
-#: settings.cel's fields, in CelLimits' order
-_LIMITS = ("max_cost", "max_seconds_per_preview", "max_seconds_per_stage")
+from engine.store.location import (
+    BUSY_TIMEOUT_SECONDS,
+    head_revision,
+    is_locked,
+    locked_error,
+    sqlite_url,
+)
 
 
 @dataclass
@@ -44,11 +49,16 @@ def preview_sqlite(
     text: str,
     user_email: str | None = None,
     account_key: str | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> OneRecordPreview | None:
     """TEXT in CONTEXT for the person with USER_EMAIL, the account ACCOUNT_KEY (APP:ID), or no
     record; None when the store at PATH is not one to read this way (missing, at another
-    schema revision, unreadable, unusual settings). NotFound when the record is not there."""
+    schema revision, unreadable, unusual settings). `opened` is called once the store is found
+    to be one (before the record is looked up: the services say their warnings first too).
+    NotFound when the record is not there; StoreError / StoreLocked when the store fails."""
+    display = sqlite_url(path)
     try:
+        # rw, not ro: a read-only connection cannot open a WAL store whose -shm is missing
         connection = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
         )
@@ -60,11 +70,15 @@ def preview_sqlite(
             if {row[0] for row in stored} != {head_revision()}:
                 return None
             limits = _limits(connection)
-        except (sqlite3.Error, orjson.JSONDecodeError):
+        except sqlite3.Error as exc:
+            if is_locked(exc):  # the services would wait as long again, and say the same
+                raise locked_error(display, BUSY_TIMEOUT_SECONDS) from None
             return None
         if limits is None:
             return None
-        directory = StoreDirectory(SqliteRows(connection))
+        if opened is not None:
+            opened()
+        directory = StoreDirectory(SqliteRows(connection, display, BUSY_TIMEOUT_SECONDS))
         record: UserRecord | AccountRecord | None = None
         if CONTEXTS[context].subject_kind != NO_RECORD:
             if account_key:
@@ -76,19 +90,35 @@ def preview_sqlite(
 
 
 def _limits(connection: sqlite3.Connection) -> CelLimits | None:
-    """settings.cel as stored (validated when it was saved); None when it is not plain
-    numbers, for the services to report."""
+    """settings.cel as stored, when it is what the configuration model accepts (the stored
+    configuration was validated when saved); None otherwise, for the services to handle."""
     row = connection.execute("SELECT body FROM config_object WHERE section = 'settings'").fetchone()
-    settings: Any = orjson.loads(row[0]) if row and row[0] is not None else {}
+    try:
+        settings: Any = orjson.loads(row[0]) if row and row[0] is not None else {}
+    except orjson.JSONDecodeError:
+        return None
     if not isinstance(settings, dict):
         return None
-    cel = settings.get("cel") or {}
-    if not isinstance(cel, dict):
+    cel = settings.get("cel")
+    if cel is None:
+        return CelLimits.of()
+    if not isinstance(cel, dict) or not set(cel) <= {
+        "max_cost",
+        "max_seconds_per_preview",
+        "max_seconds_per_stage",
+    }:
         return None
     defaults = CelLimits.of()
-    values = [cel.get(name, getattr(defaults, name)) for name in _LIMITS]
+    cost = cel.get("max_cost", defaults.max_cost)
+    seconds = [
+        cel.get(name, getattr(defaults, name))
+        for name in ("max_seconds_per_preview", "max_seconds_per_stage")
+    ]
+    if type(cost) is not int or not MIN_MAX_COST <= cost <= MAX_STORED_INT:
+        return None
     if not all(
-        type(value) in (int, float) and math.isfinite(value) and value > 0 for value in values
+        type(value) in (int, float) and math.isfinite(value) and 0 < value <= MAX_SECONDS
+        for value in seconds
     ):
         return None
-    return CelLimits(int(values[0]), float(values[1]), float(values[2]))
+    return CelLimits(cost, float(seconds[0]), float(seconds[1]))

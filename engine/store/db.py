@@ -20,12 +20,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
-from engine.errors import StoreError, StoreLocked
+from engine.errors import StoreError
 from engine.store.location import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from engine.store.location import MIGRATIONS as MIGRATIONS
 from engine.store.location import default_db_path as default_db_path
+from engine.store.location import (
+    driver_error_text,
+    is_locked,
+    locked_error,
+    permission_warning,
+    refused_error,
+)
 from engine.store.location import head_revision as head_revision
-from engine.store.location import permission_warning
 from engine.store.location import sqlite_url as sqlite_url
 
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
@@ -52,12 +58,8 @@ def _sqlite_pragmas(
     cursor.close()
 
 
-_LOCKED = ("database is locked", "database table is locked", "database is busy")
-
-
 def _is_locked(exc: SQLAlchemyError) -> bool:
-    orig = getattr(exc, "orig", None)
-    return isinstance(orig, sqlite3.OperationalError) and str(orig).startswith(_LOCKED)
+    return is_locked(getattr(exc, "orig", None))
 
 
 def db_error_text(exc: BaseException) -> str:
@@ -65,10 +67,7 @@ def db_error_text(exc: BaseException) -> str:
     SQLAlchemy's full text (it carries the statement and its parameters: rows of personal
     data)."""
     orig = exc.orig if isinstance(exc, DBAPIError) else None
-    if orig is None:
-        return exc.__class__.__name__
-    first = (str(orig).strip().splitlines() or [""])[0]
-    return f"{orig.__class__.__name__}: {first[:300]}" if first else orig.__class__.__name__
+    return driver_error_text(orig) if orig is not None else exc.__class__.__name__
 
 
 class Database:
@@ -204,16 +203,8 @@ class Database:
 
     def error(self, exc: SQLAlchemyError) -> StoreError:
         if _is_locked(exc):
-            return StoreLocked(
-                f"The identity store {self.display_url} stayed locked for "
-                f"{self.busy_timeout:g} s: another process (a sync, a console, or a tool such "
-                "as sqlite3) holds its write lock. This command wrote nothing more; try again "
-                "when that process has finished."
-            )
-        return StoreError(
-            f"The identity store {self.display_url} refused the operation "
-            f"({db_error_text(exc)}). Nothing more was written; check the store and try again."
-        )
+            return locked_error(self.display_url, self.busy_timeout)
+        return refused_error(self.display_url, db_error_text(exc))
 
     def permission_warning(self) -> str | None:
         """See engine.store.location.permission_warning (None for a server's store)."""

@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from engine.records import AccountRecord, UserRecord, manager_emails, managers_of, norm_key
+from engine.store.location import driver_error_text, is_locked, locked_error, refused_error
 from engine.store.rows import (
     ACCOUNT_COLUMNS,
     USER_COLUMNS,
@@ -74,15 +75,23 @@ class SessionRows:
 
 
 class SqliteRows:
-    """Rows straight from a sqlite3 connection (read-only is enough)."""
+    """Rows straight from a sqlite3 connection; a driver error becomes the StoreError (or
+    StoreLocked) that `Database.session` would raise, naming the store as DISPLAY."""
 
     dialect = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, display: str, busy_timeout: float) -> None:
         self._connection = connection
+        self._display = display
+        self._busy_timeout = busy_timeout
 
     def __call__(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
-        return self._connection.execute(sql, dict(params or {})).fetchall()
+        try:
+            return self._connection.execute(sql, dict(params or {})).fetchall()
+        except sqlite3.Error as exc:
+            if is_locked(exc):
+                raise locked_error(self._display, self._busy_timeout) from None
+            raise refused_error(self._display, driver_error_text(exc)) from None
 
 
 def _keys_of(values: tuple[Any, ...]) -> set[str]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 import re
 import shlex
+import sqlite3
 import stat
 from pathlib import Path
 
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreLocked
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -76,4 +77,34 @@ def permission_warning(path: Path) -> str | None:
         f"The identity store {path} can be read by other users ({mode}"
         f"{', and its folder' if folder in loose else ''}); it holds personal data. "
         f"Make it yours alone: {fix}"
+    )
+
+
+_LOCKED = ("database is locked", "database table is locked", "database is busy")
+
+
+def is_locked(orig: BaseException | None) -> bool:
+    """Whether the driver's error says another process holds the SQLite store's lock."""
+    return isinstance(orig, sqlite3.OperationalError) and str(orig).startswith(_LOCKED)
+
+
+def driver_error_text(orig: BaseException) -> str:
+    """The driver's error for an admin: its class and first line (never a statement or its
+    parameters: rows of personal data)."""
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"{orig.__class__.__name__}: {first[:300]}" if first else orig.__class__.__name__
+
+
+def locked_error(display: str, busy_timeout: float) -> StoreLocked:
+    return StoreLocked(
+        f"The identity store {display} stayed locked for {busy_timeout:g} s: another process "
+        "(a sync, a console, or a tool such as sqlite3) holds its write lock. This command "
+        "wrote nothing more; try again when that process has finished."
+    )
+
+
+def refused_error(display: str, what: str) -> StoreError:
+    return StoreError(
+        f"The identity store {display} refused the operation ({what}). Nothing more was "
+        "written; check the store and try again."
     )

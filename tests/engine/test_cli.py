@@ -586,6 +586,22 @@ def test_preview_in_the_cel_context_needs_no_record(store: tuple[CliRunner, Path
     assert code == 2 and "leave out --user, --account, --all" in out + err
 
 
+def test_a_one_record_preview_warns_of_a_readable_store_before_it_looks(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    """The driver path (engine/services/one_record.py) says what opening the services says:
+    the permission warning comes first, even when the person is not there."""
+    runner, db, _ = store
+    db.chmod(0o644)
+    code, out, err = run(
+        runner, "--db", str(db), "preview", "--context", "push_condition", "--user", "no@x", "true"
+    )
+    assert code == 1 and "can be read by other users" in err and "No person has the email" in err
+    assert err.index("can be read by other users") < err.index("No person has the email")
+    code, out, err = run(runner, "--db", str(db), "preview", "--context", "cel", "--json", "1 + 1")
+    assert code == 0 and json.loads(out)["value"] == 2 and "Warning" not in err
+
+
 def test_a_store_copied_with_its_folder_reads_and_writes_its_own_demo_files(
     tmp_path: Path,
 ) -> None:

@@ -191,7 +191,18 @@ def _set_settings(path: Any, body: Any) -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    ['{"cel": {"max_cost": "lots"}}', '{"cel": [1]}', "[]", '{"cel": {"max_cost": true}}', "{"],
+    [
+        '{"cel": {"max_cost": "lots"}}',
+        '{"cel": [1]}',
+        "[]",
+        '{"cel": {"max_cost": true}}',
+        "{",
+        '{"cel": {"max_cost": 5}}',  # below the model's least: the services use the default
+        '{"cel": {"max_cost": 1500.7}}',
+        '{"cel": {"max_cost": 1000, "bogus": 1}}',
+        '{"cel": {"max_seconds_per_preview": 100000}}',
+        '{"cel": {"max_seconds_per_stage": 0}}',
+    ],
 )
 def test_the_driver_path_leaves_unusual_settings_to_the_services(demo: Any, settings: str) -> None:
     from engine.services.one_record import preview_sqlite
@@ -213,3 +224,53 @@ def test_the_driver_path_leaves_a_store_to_migrate_or_a_missing_one_to_the_servi
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE alembic_version SET version_num = 'older'")
     assert preview_sqlite(path, "cel", "1") is None
+
+
+def test_a_store_that_fails_under_the_driver_path_says_so_as_the_services_do(
+    demo: Any, tmp_path: Any
+) -> None:
+    """A table gone after the version check: the services' StoreError, not a traceback."""
+    from engine.errors import StoreError
+    from engine.services.one_record import preview_sqlite
+
+    path = demo.db.sqlite_path
+    account = demo.ctx.population().accounts[0]
+    key = f"{account.app_id}:{account.external_id}"
+    demo.db.dispose()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute('DROP TABLE "grant"')
+    with pytest.raises(StoreError) as quick:
+        preview_sqlite(path, "account_key", "account.email", account_key=key)
+    fresh = open_services(db_path=path)
+    try:
+        with pytest.raises(StoreError) as slow:
+            fresh.preview_one("account_key", "account.email", fresh.account_by_key(key))
+    finally:
+        fresh.db.dispose()
+    assert quick.value.message == slow.value.message
+    assert "refused the operation (OperationalError: no such table: grant)" in quick.value.message
+
+
+def test_a_locked_store_is_reported_by_the_driver_path_after_one_wait(
+    demo: Any, monkeypatch: Any
+) -> None:
+    import time
+
+    import engine.services.one_record as one_record
+    from engine.errors import StoreLocked
+
+    monkeypatch.setattr(one_record, "BUSY_TIMEOUT_SECONDS", 0.3)
+    path = demo.db.sqlite_path
+    demo.db.dispose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE meta SET value = value")
+        started = time.monotonic()
+        with pytest.raises(StoreLocked) as locked:
+            one_record.preview_sqlite(path, "cel", "1")
+        assert time.monotonic() - started < 3
+        assert "stayed locked for 0.3 s" in locked.value.message
+    finally:
+        holder.close()
