@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+import orjson
+
 # Status and type vocabularies (DESIGN §2).
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
 ACCOUNT_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT")
@@ -107,6 +109,45 @@ class AccountRecord:
     owner_id: int | None = None
     link_kind: str | None = None
     pinned: bool = False
+
+
+class StoredProfile:
+    """A profile as the store holds it: JSON text, not decoded yet (see `_ProfileSlot`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _ProfileSlot:
+    """AccountRecord.profile: the mapping, decoded from the store's JSON text on first read.
+
+    A sync loads every account (580,000 at 100,000 people) but reads the profiles of the few
+    whose people changed; decoding them all was most of loading the store. The store's reader
+    (engine.store.rows) puts a `StoredProfile` in the slot; the first read, by any means
+    (attribute, getattr, dataclasses' __eq__, replace and asdict), decodes it and keeps the
+    value. Every reader sees the decoded value; only the slot itself ever holds the text."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, record: Any, owner: Any = None) -> Any:
+        if record is None:
+            return self
+        value = self._slot.__get__(record, owner)
+        if value.__class__ is StoredProfile:
+            value = orjson.loads(value.text) or {}
+            self._slot.__set__(record, value)
+        return value
+
+    def __set__(self, record: Any, value: Any) -> None:
+        self._slot.__set__(record, value)
+
+
+AccountRecord.profile = _ProfileSlot(AccountRecord.__dict__["profile"])  # type: ignore[assignment,misc]
 
 
 @dataclass(slots=True)

@@ -16,7 +16,13 @@ from typing import Any
 import orjson
 
 from engine.errors import Stopped
-from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, UserRecord
+from engine.records import (
+    ACCOUNT_DATA_FIELDS,
+    ACCOUNT_FIELD_SPECS,
+    AccountRecord,
+    StoredProfile,
+    UserRecord,
+)
 
 #: The person columns a read selects, in UserRecord's field order.
 USER_COLUMNS = (
@@ -53,6 +59,7 @@ _ACCOUNT_JSON_COLUMNS = tuple(
     for i, spec in enumerate(ACCOUNT_FIELD_SPECS)
     if spec.kind in ("list", "map")
 )
+_PROFILE = 3 + ACCOUNT_DATA_FIELDS.index("profile")
 # the stored text of an empty list or map: most list columns hold one, and it is read as the
 # empty value without decoding (hundreds of thousands of times on a large store)
 _EMPTY_JSON = frozenset(("[]", "{}", "null"))
@@ -142,7 +149,12 @@ def accounts_from_rows(
             if not value or value.__class__ is str and value in _EMPTY_JSON:
                 values[position] = blank()
             elif text:
-                values[position] = json_value(value) or blank()
+                # a profile's text is decoded when it is first read (engine.records._ProfileSlot)
+                is_text = value.__class__ is str
+                if position == _PROFILE and is_text:
+                    values[position] = StoredProfile(value)
+                else:
+                    values[position] = json_value(value) or blank()
         values[-1] = bool(values[-1])
         values.insert(_ACCOUNT_ENTITLEMENTS, sorted(grants.get(r[0], ())))
         records.append(AccountRecord(*values))
