@@ -85,6 +85,12 @@ class StoreError(RosterError):
     """The identity store cannot be opened or is in an unexpected state."""
 
 
+class DamagedRecord(StoreError):
+    """A record the store holds cannot be read back (its JSON was changed outside Roster).
+    CEL never takes it for an error of the expression: it ends the evaluation, as a store
+    error ends any other operation."""
+
+
 class StoreLocked(StoreError):
     """The store stayed locked by another process (SQLite's write lock) past the busy timeout;
     this command wrote nothing more. The message says so, never the rows it was writing."""

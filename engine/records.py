@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from engine.errors import DamagedRecord
+
 # Status and type vocabularies (DESIGN §2).
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
 ACCOUNT_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT")
@@ -139,7 +141,17 @@ class _ProfileSlot:
             return self
         value = self._slot.__get__(record, owner)
         if value.__class__ is StoredProfile:
-            value = orjson.loads(value.text) or {}
+            try:
+                value = orjson.loads(value.text) or {}
+            except orjson.JSONDecodeError as exc:
+                raise DamagedRecord(
+                    f"The identity store's profile of account {record.app_id}:"
+                    f"{record.external_id} (id {record.id}) is not JSON ({exc}): the store was "
+                    "changed outside Roster. Nothing more was done; restore the store from a "
+                    "backup."
+                ) from None
+            # two threads reading an unread record at once both decode it; either result
+            # is kept (equal mappings: nothing holds on to the other)
             self._slot.__set__(record, value)
         return value
 

@@ -27,7 +27,7 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, TranspilerTree
 
-from engine.errors import Problem
+from engine.errors import Problem, StoreError
 from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Directory, UserRecord
 from engine.text import printable
 
@@ -392,6 +392,8 @@ class CelEngine:
         in is out of time."""
         try:
             value = program.run(Activation(variables))
+        except StoreError:
+            raise
         except Exception as error:
             raise _failed(program, describe_exception(error), error) from None
         except BudgetExceeded as exceeded:

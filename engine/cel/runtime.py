@@ -19,6 +19,8 @@ from typing import Any
 from celpy import celtypes
 from celpy.evaluation import CELEvalError, function_getMilliseconds
 
+from engine.errors import StoreError
+
 from .budget import SMALL, spend
 from .objects import CelRecord
 from .optionals import OptionalValue
@@ -116,6 +118,8 @@ def result(activation: Any, expression: Callable[[Any], Any]) -> Any:
     """Evaluate; an exception becomes an error value."""
     try:
         return expression(activation)
+    except StoreError:
+        raise  # the store failed, not the expression: never a value `||` could absorb
     except Exception as error:
         return error_value(error)
 
@@ -513,6 +517,8 @@ def has_field(activation: Any, target: Callable[[Any], Any], field: str) -> Any:
     """`has(x.field)`: false for a missing profile key, an empty record field, or any error."""
     try:
         container = target(activation)
+    except StoreError:
+        raise
     except Exception:
         return FALSE
     if isinstance(container, OptionalValue):  # has(x.?y.z): false when x.?y is none
@@ -748,6 +754,8 @@ def _transform(activation: Any, names: tuple[str, str], body: Callable[[Any], An
             return value
         try:
             collect(first, value)
+        except StoreError:
+            raise
         except Exception as error:
             return error_value(error)
     return None

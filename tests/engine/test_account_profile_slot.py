@@ -11,8 +11,12 @@ from contextlib import closing
 from typing import Any
 
 import orjson
+import pytest
+import yaml
 
-from engine.records import AccountRecord, StoredProfile
+from engine.cel import CelEngine
+from engine.errors import DamagedRecord
+from engine.records import AccountRecord, Population, StoredProfile
 from engine.store.repo import load_accounts
 
 TEXT = '{"title": "Boss <b>", "cost": 3, "tags": ["a", "\\u0000b"]}'
@@ -67,3 +71,53 @@ def test_the_store_leaves_profiles_as_text_until_read(demo: Any) -> None:
         if account.id in kept:
             assert account.profile == orjson.loads(stored[account.id])
             assert isinstance(_raw(account), dict)
+
+
+def test_a_damaged_stored_profile_is_a_store_error_naming_the_account() -> None:
+    record = AccountRecord(7, "ad", "a.lee", profile=StoredProfile('{"c": "GB",'))  # type: ignore[arg-type]
+    with pytest.raises(DamagedRecord) as damaged:
+        _ = record.profile
+    assert "ad:a.lee (id 7) is not JSON" in damaged.value.message
+
+
+def test_cel_never_absorbs_a_damaged_profile_as_an_error_value() -> None:
+    """`||` and `has()` absorb an expression's errors; a store that cannot be read is not one
+    (an ownership key memoised as "failed" would outlive the repair)."""
+    cel = CelEngine(Population())
+    for text in (
+        'account.profile.c == "GB" || true',
+        "has(account.profile.c) || true",
+        'account.profile.?c.orValue("") == "" || true',
+    ):
+        program = cel.compile("directory_filter", text)
+        record = AccountRecord(7, "ad", "a.lee", profile=StoredProfile("{broken"))  # type: ignore[arg-type]
+        with pytest.raises(DamagedRecord):
+            cel.evaluate(program, cel.activation_for("directory_filter", record))
+    fine = AccountRecord(7, "ad", "a.lee", profile=StoredProfile('{"c": "GB"}'))  # type: ignore[arg-type]
+    program = cel.compile("directory_filter", 'account.profile.c == "GB"')
+    assert cel.evaluate(program, cel.activation_for("directory_filter", fine))
+
+
+def test_a_sync_that_reads_a_damaged_profile_fails_and_names_it(demo: Any, tmp_path: Any) -> None:
+    path = demo.db.sqlite_path
+    apps = tmp_path / "r-demo" / "apps"
+    data = yaml.safe_load((apps / "ad.yaml").read_text(encoding="utf-8"))
+    changed = data["accounts"][0]
+    changed.setdefault("profile", {})["title"] = "Changed"  # so the run is not a no-op
+    (apps / "ad.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with closing(sqlite3.connect(path)) as db, db:
+        external_id = db.execute(
+            "SELECT external_id FROM account WHERE app_id = 'ad' AND profile LIKE '{%' "
+            "AND external_id != ? AND owner_id IS NOT NULL LIMIT 1",
+            (str(changed["id"]),),
+        ).fetchone()[0]
+        db.execute(
+            "UPDATE account SET profile = ? WHERE app_id = 'ad' AND external_id = ?",
+            ('{"c": "GB",', external_id),
+        )
+        db.execute("DELETE FROM meta WHERE key = 'ownership_key_memo'")  # every key again
+    result = demo.sync()
+    assert result.status == "failed", result.error
+    assert f"ad:{external_id}" in result.error and "is not JSON" in result.error
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT 1 FROM meta WHERE key = 'ownership_key_memo'").fetchone() is None
