@@ -153,6 +153,12 @@ class PreviewsService:
         self, context: str, app_id: str | None = None
     ) -> list[UserRecord] | list[AccountRecord]:
         population = self.ctx.population()
+        if app_id is not None and app_id not in population.app_ids():
+            known = population.app_ids() | {app.id for app in self.ctx.config().apps}
+            if app_id not in known:  # a typo must not read as "no account matches"
+                raise NotFound(
+                    f"No app {app_id!r}; the apps are {', '.join(sorted(known)) or 'none yet'}."
+                )
         if CONTEXTS[context].subject_kind == "account":
             # deleted accounts are out of scope, as they are for the sync's filters
             return [

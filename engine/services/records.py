@@ -120,5 +120,11 @@ def account_by_key(directory: Directory, key: str) -> AccountRecord:
     app_id, sep, external_id = key.partition(":")
     account = directory.account(app_id, external_id) if sep else None
     if account is None:
+        apps = directory.app_ids()
+        if sep and app_id not in apps:
+            raise NotFound(
+                f"No account {key!r}: no account is in an app {app_id!r}; the apps are "
+                f"{', '.join(sorted(apps)) or 'none yet'}."
+            )
         raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
     return account

@@ -602,6 +602,23 @@ def test_a_one_record_preview_warns_of_a_readable_store_before_it_looks(
     assert code == 0 and json.loads(out)["value"] == 2 and "Warning" not in err
 
 
+def test_an_unknown_app_is_named_not_taken_for_no_match(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    runner, db, _ = store
+    run(runner, "--db", str(db), "sync")
+    code, out, err = run(
+        runner, "--db", str(db), "preview", "--context", "account_key", "--all", "--app", "hrx",
+        "account.email",
+    )  # fmt: skip
+    assert code == 1 and "No app 'hrx'; the apps are" in err and "hr" in err
+    code, out, err = run(
+        runner, "--db", str(db), "preview", "--context", "account_key", "--account",
+        "hrx:E10001", "account.email",
+    )  # fmt: skip
+    assert code == 1 and "no account is in an app 'hrx'; the apps are" in err
+
+
 def test_a_store_copied_with_its_folder_reads_and_writes_its_own_demo_files(
     tmp_path: Path,
 ) -> None:
