@@ -472,6 +472,9 @@ def preview(
         if not refs:
             raise RosterError(f"The store has no {kind}s to evaluate against.")
         record = services.record(refs[0])
+        if not as_json:
+            which = "--account APP:ID" if kind == "account" else "--user EMAIL"
+            echo(f"note: no record was named: the first {kind}; give {which} or --all", err=True)
     _print_one(services.preview_one(context, expression, record), record, as_json)
 
 

@@ -602,6 +602,20 @@ def test_a_one_record_preview_warns_of_a_readable_store_before_it_looks(
     assert code == 0 and json.loads(out)["value"] == 2 and "Warning" not in err
 
 
+def test_a_preview_without_a_record_says_it_took_the_first(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    runner, db, _ = store
+    run(runner, "--db", str(db), "sync")
+    code, out, err = run(runner, "--db", str(db), "preview", "--context", "push_condition", "true")
+    assert code == 0 and "record: " in out
+    assert "no record was named: the first user; give --user EMAIL or --all" in err
+    code, out, err = run(
+        runner, "--db", str(db), "preview", "--context", "push_condition", "--json", "true"
+    )
+    assert code == 0 and json.loads(out)["value"] is True and err == ""
+
+
 def test_an_unknown_app_is_named_not_taken_for_no_match(
     store: tuple[CliRunner, Path, Path],
 ) -> None:
