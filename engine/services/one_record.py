@@ -6,8 +6,8 @@ should (DESIGN §13: a one-record preview in 0.6 s; measured by bench/startup.py
 SQLite store is read here straight through the sqlite3 driver: the record and whatever the
 expression's directory functions ask for (engine.store.directory, the same queries the
 services run through SQLAlchemy), and the CEL budgets of its settings. Anything unusual — a
-store to create or migrate, settings that are not plain numbers — is left to the services
-(`open_services`), which know how to do it and how to say what is wrong.
+store to create or migrate, `settings.cel` the configuration model would refuse — is left to
+the services (`open_services`), which know how to do it and how to say what is wrong.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,23 +102,17 @@ def _limits(connection: sqlite3.Connection) -> CelLimits | None:
     cel = settings.get("cel")
     if cel is None:
         return CelLimits.of()
-    if not isinstance(cel, dict) or not set(cel) <= {
-        "max_cost",
-        "max_seconds_per_preview",
-        "max_seconds_per_stage",
-    }:
+    if not isinstance(cel, dict) or not set(cel) <= {f.name for f in fields(CelLimits)}:
         return None
-    defaults = CelLimits.of()
-    cost = cel.get("max_cost", defaults.max_cost)
-    seconds = [
-        cel.get(name, getattr(defaults, name))
-        for name in ("max_seconds_per_preview", "max_seconds_per_stage")
-    ]
-    if type(cost) is not int or not MIN_MAX_COST <= cost <= MAX_STORED_INT:
+    limits = replace(CelLimits.of(), **cel)
+    seconds = (limits.max_seconds_per_preview, limits.max_seconds_per_stage)
+    if type(limits.max_cost) is not int or not MIN_MAX_COST <= limits.max_cost <= MAX_STORED_INT:
         return None
     if not all(
         type(value) in (int, float) and math.isfinite(value) and 0 < value <= MAX_SECONDS
         for value in seconds
     ):
         return None
-    return CelLimits(cost, float(seconds[0]), float(seconds[1]))
+    return replace(
+        limits, max_seconds_per_preview=float(seconds[0]), max_seconds_per_stage=float(seconds[1])
+    )
