@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from engine.config.document import from_document, to_document
 from engine.config.model import RosterConfig
 from engine.records import AccountRecord, Population, UserRecord
+from engine.store.deferred import EAGER_COLUMNS, DeferredAccounts
 from engine.store.models import (
     Account,
     AuditEvent,
@@ -30,7 +31,13 @@ from engine.store.models import (
     Person,
     utcnow,
 )
-from engine.store.rows import ACCOUNT_COLUMNS, USER_COLUMNS, accounts_from_rows, users_from_rows
+from engine.store.rows import (
+    ACCOUNT_COLUMNS,
+    USER_COLUMNS,
+    accounts_from_rows,
+    checked,
+    users_from_rows,
+)
 
 # One stored row per top-level part of the configuration model (its version is implied).
 CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "version")
@@ -78,6 +85,7 @@ def load_accounts(
     stop: Callable[[], bool] | None = None,
     fingerprints: dict[tuple[str, str], str] | None = None,
     filter_results: dict[tuple[str, str], str] | None = None,
+    deferred: DeferredAccounts | None = None,
 ) -> list[AccountRecord]:
     """Every account as a record, or (`where`: conditions on the account table's columns)
     only those that match, with their grants. Without `details`, profiles and grants are left
@@ -86,7 +94,9 @@ def load_accounts(
 
     `fingerprints` and `filter_results` (given together): filled with each account's stored
     fingerprint and filter decision, keyed by (app, external id), from the same read (a sync
-    needs them for every account: a second pass over the table cost a second at 100,000)."""
+    needs them for every account: a second pass over the table cost a second at 100,000).
+    `deferred` (with them, for every account of a SQLite store): each account's names, emails
+    and profile are read when first needed (engine.store.deferred)."""
     sidecar = fingerprints is not None and filter_results is not None
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
@@ -98,6 +108,17 @@ def load_accounts(
     grant_rows, _ = table_rows(session, granted, not where) if details else ((), False)
     for account_id, ent in grant_rows:
         grants[account_id].append(ent)
+    if deferred is not None and sidecar and not where and details:
+        narrow, direct = table_rows(
+            session,
+            select(*(a[name] for name in EAGER_COLUMNS), a.fingerprint, a.filter_result).order_by(
+                a.id
+            ),
+            True,
+        )
+        if direct:  # straight from the driver: a SQLite store
+            assert fingerprints is not None and filter_results is not None
+            return deferred.records(checked(narrow, stop), grants, fingerprints, filter_results)
     rows, text = table_rows(
         session,
         select(

@@ -8,17 +8,23 @@ from typing import cast
 from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
+from engine.store.deferred import DeferredAccounts
 from engine.store.models import AttributeValue, Meta
 from engine.store.repo import load_accounts, load_users
 from engine.sync.state import AttributeState, WorkState
 
 
-def load_state(session: Session, *, attributes: bool = True) -> WorkState:
+def load_state(
+    session: Session, *, attributes: bool = True, deferred: DeferredAccounts | None = None
+) -> WorkState:
     """The working state; `attributes=False` leaves the attribute values' states to be loaded
-    for the people a run considers (`load_attribute_states`)."""
+    for the people a run considers (`load_attribute_states`); `deferred`: the accounts' names,
+    emails and profiles are read when first needed (a SQLite store; engine.store.deferred)."""
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
-    accounts = load_accounts(session, fingerprints=fingerprints, filter_results=filter_results)
+    accounts = load_accounts(
+        session, fingerprints=fingerprints, filter_results=filter_results, deferred=deferred
+    )
     state = WorkState(accounts, load_users(session), fingerprints, {})
     state.attributes_for = set()
     if attributes:

@@ -1,0 +1,268 @@
+"""Accounts whose names, emails and profiles are read from the store when first needed.
+
+A sync loads every account (580,000 at 100,000 people), yet a run in which 1 % of the data
+changed reads the names, emails and profiles of a few thousand: those of the changed accounts
+and of the people they belong to. What every stage reads of every account is narrow: its keys,
+status, type, links and entitlements (and, beside it, its fingerprint and filter decision).
+Reading only those halved reading the table and building the records (issue 11).
+
+A deferred account is an AccountRecord of a subclass made for one `DeferredAccounts`; the first
+read of any other field (by attribute, getattr, `==`, `replace`, `asdict`, copy or pickle)
+reads the rest of its row, sets what the run has not set itself, and makes it a plain
+AccountRecord. So every reader sees a whole record; only the read's moment differs. A value a
+stage set before the read is kept: the row is read from the store, the record is the run's.
+
+Within a sync this is exact: the sync holds the store's lock, and the only writer of these
+fields (its own writer) writes them from the records it has read. When one app's deferred
+reads pass a share of its accounts (a stage that reads them all), the rest of that app's
+accounts are read in one query, so the cost is never much above reading them all at once.
+
+SQLite only (straight through the sqlite3 driver, like engine.store.directory's one-record
+reads); other stores load whole records."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.errors import StoreError
+from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, StoredProfile
+from engine.store.location import (
+    BUSY_TIMEOUT_SECONDS,
+    driver_error_text,
+    is_locked,
+    locked_error,
+    refused_error,
+)
+
+#: The columns read for every account, in this order; then its fingerprint and filter decision.
+EAGER_COLUMNS = ("id", "app_id", "external_id", "status", "type", "owner_id", "link_kind", "pinned")
+#: The fields read when first needed.
+DEFERRED_FIELDS = tuple(name for name in ACCOUNT_DATA_FIELDS if name not in EAGER_COLUMNS)
+_DEFERRED = frozenset(DEFERRED_FIELDS)
+_KINDS = {spec.name: spec.kind for spec in ACCOUNT_FIELD_SPECS}
+_EMPTY_JSON = frozenset(("[]", "{}", "null"))
+#: Deferred reads in one app after which the rest of its accounts are read at once (and
+#: never fewer than a quarter of its accounts: a few thousand single reads cost less)
+BULK_AFTER = 2_000
+_ONE = f"SELECT {', '.join(DEFERRED_FIELDS)} FROM account WHERE id = ?"
+_APP = f"SELECT id, {', '.join(DEFERRED_FIELDS)} FROM account WHERE app_id = ?"
+
+
+def _slot(name: str) -> Any:
+    """The slot's own descriptor (the profile's is wrapped: engine.records._ProfileSlot)."""
+    descriptor = AccountRecord.__dict__[name]
+    return getattr(descriptor, "_slot", descriptor)
+
+
+_SLOTS = {name: _slot(name) for name in (*EAGER_COLUMNS, *DEFERRED_FIELDS, "entitlements")}
+
+
+def _decoded(kind: str, value: Any) -> Any:
+    """A deferred column's stored value as the record holds it, or None when a list column
+    is not JSON (engine.store.rows reads whole rows the same way)."""
+    if kind == "text":
+        return value if value is not None else ""
+    if not value or value in _EMPTY_JSON:
+        return {} if kind == "map" else []
+    if kind == "map":
+        return StoredProfile(value)  # decoded on first read
+    try:
+        return orjson.loads(value) or []
+    except orjson.JSONDecodeError:
+        return None
+
+
+#: (name, slot, kind) of each deferred field, in the order _ONE and _APP select them
+_FIELDS = tuple((name, _SLOTS[name], _KINDS[name]) for name in DEFERRED_FIELDS)
+
+
+class DeferredAccounts:
+    """The deferred accounts of one SQLite store at PATH (shown as DISPLAY in errors)."""
+
+    def __init__(self, path: Path, display: str) -> None:
+        self._path = path
+        self._display = display
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # a console reads records from more than one thread
+        self._pending: dict[str, list[AccountRecord]] = {}  # app -> its deferred accounts
+        self._misses: dict[str, int] = {}
+        self._written: set[int] = set()  # id() of deferred accounts a stage set a field of
+        self.reads = 0  # single-account reads, and apps read at once (for tests and benches)
+        self.apps_read: list[str] = []
+        self.cls = _deferred_class(self)
+
+    # ---- building --------------------------------------------------------------------------
+    def records(
+        self,
+        rows: Iterable[Any],
+        grants: dict[int, list[str]],
+        fingerprints: dict[tuple[str, str], str],
+        filter_results: dict[tuple[str, str], str],
+    ) -> list[AccountRecord]:
+        """Rows of EAGER_COLUMNS + (fingerprint, filter decision) as deferred accounts; the
+        fingerprints and decisions go to their maps, keyed by (app, external id)."""
+        cls = self.cls
+        new = object.__new__
+        (set_id, set_app, set_external, set_status, set_type, set_owner, set_link, set_pinned) = (
+            _SLOTS[name].__set__ for name in EAGER_COLUMNS
+        )
+        set_entitlements = _SLOTS["entitlements"].__set__
+        # a few distinct values repeated on every row: one string each, not one per row
+        shared: dict[Any, Any] = {}
+        share = shared.setdefault
+        pending = self._pending
+        records: list[AccountRecord] = []
+        append = records.append
+        for account_id, app, external, status, kind, owner, link, pinned, digest, decision in rows:
+            app = share(app, app)
+            record = new(cls)
+            set_id(record, account_id)
+            set_app(record, app)
+            set_external(record, external)
+            set_status(record, share(status, status))
+            set_type(record, share(kind, kind))
+            set_owner(record, owner)
+            set_link(record, share(link, link))
+            set_pinned(record, bool(pinned))
+            held = grants.get(account_id)
+            set_entitlements(record, sorted(held) if held else [])
+            key = (app, external)
+            fingerprints[key] = digest
+            if decision:
+                filter_results[key] = decision
+            group = pending.get(app)
+            if group is None:
+                group = pending[app] = []
+            group.append(record)
+            append(record)
+        return records
+
+    # ---- reading the rest ------------------------------------------------------------------
+    def fill(self, record: AccountRecord) -> None:
+        """Read RECORD's deferred fields (or, past BULK_AFTER reads in its app, every deferred
+        account of the app) and make it a plain AccountRecord."""
+        with self._lock:
+            if record.__class__ is not self.cls:
+                return  # another thread read it meanwhile
+            app = record.app_id
+            misses = self._misses[app] = self._misses.get(app, 0) + 1
+            if misses > max(BULK_AFTER, len(self._pending.get(app, ())) // 4):
+                self._fill_app(app)
+                if record.__class__ is not self.cls:
+                    return
+            rows = self._query(_ONE, (record.id,))
+            self.reads += 1
+            if not rows:
+                raise StoreError(
+                    f"The account {record.app_id}:{record.external_id} (id {record.id}) is no "
+                    f"longer in the identity store {self._display}: it was removed outside "
+                    "Roster while a sync was reading it. Nothing more was done; sync again."
+                )
+            self._set(record, rows[0])
+
+    def _fill_app(self, app: str) -> None:
+        waiting = {r.id: r for r in self._pending.pop(app, ()) if r.__class__ is self.cls}
+        self.apps_read.append(app)
+        for row in self._query(_APP, (app,)):
+            record = waiting.get(row[0])
+            if record is not None:
+                self._set(record, row[1:])
+
+    def _set(self, record: AccountRecord, row: Any) -> None:
+        written = id(record) in self._written  # a stage set some of them: those stand
+        for (name, slot, kind), value in zip(_FIELDS, row, strict=True):
+            if written:
+                try:
+                    slot.__get__(record, AccountRecord)
+                    continue
+                except AttributeError:
+                    pass
+            decoded = value if kind == "text" and value is not None else _decoded(kind, value)
+            if decoded is None:
+                raise StoreError(
+                    f"The identity store's {name} of account {record.app_id}:"
+                    f"{record.external_id} (id {record.id}) is not a JSON list: the store was "
+                    "changed outside Roster. Nothing more was done; restore the store from a "
+                    "backup."
+                )
+            slot.__set__(record, decoded)
+        self._written.discard(id(record))
+        record.__class__ = AccountRecord
+
+    def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        connection = self._connect()
+        try:
+            return connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            if is_locked(exc):
+                raise locked_error(self._display, BUSY_TIMEOUT_SECONDS) from None
+            raise refused_error(self._display, driver_error_text(exc)) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            try:
+                # rw, not ro: a read-only connection cannot open a WAL store whose -shm is gone
+                self._connection = sqlite3.connect(
+                    f"{self._path.resolve().as_uri()}?mode=rw",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_SECONDS,
+                    check_same_thread=False,
+                )
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(
+                    f"The identity store {self._display} could not be opened again to read "
+                    f"accounts ({exc}). Nothing more was done; check the store and sync again."
+                ) from None
+        return self._connection
+
+    def close(self) -> None:
+        """Close the connection (a later read opens it again)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
+    """AccountRecord with the same slots, whose first read of a deferred field reads it."""
+
+    def __getattr__(self: AccountRecord, name: str) -> Any:  # an unset slot only
+        if name not in _DEFERRED:
+            raise AttributeError(f"'AccountRecord' object has no attribute {name!r}")
+        source.fill(self)
+        return getattr(self, name)
+
+    def __setattr__(self: AccountRecord, name: str, value: Any) -> None:
+        if name in _DEFERRED:
+            source._written.add(id(self))
+        object.__setattr__(self, name, value)
+
+    def __eq__(self: AccountRecord, other: object) -> bool:
+        source.fill(self)
+        return self == other  # a plain record's comparison now
+
+    def __reduce_ex__(self: AccountRecord, protocol: Any) -> Any:  # copy, deepcopy, pickle
+        source.fill(self)
+        return self.__reduce_ex__(protocol)
+
+    return type(
+        "AccountRecord",
+        (AccountRecord,),
+        {
+            "__slots__": (),  # the same layout: a read turns it into a plain AccountRecord
+            "__module__": __name__,
+            "__qualname__": "AccountRecord",  # its repr is a plain one's
+            # orjson writes a dataclass only when the type itself names its fields
+            "__dataclass_fields__": AccountRecord.__dataclass_fields__,
+            "__getattr__": __getattr__,
+            "__setattr__": __setattr__,
+            "__eq__": __eq__,
+            "__reduce_ex__": __reduce_ex__,
+        },
+    )

@@ -1,0 +1,209 @@
+"""A sync's accounts are loaded narrow from a SQLite store and the rest of each is read when
+first needed (engine.store.deferred): every way of reading one sees the whole record, a value
+the run set stands, and a store changed underneath is an error naming the account."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import sqlite3
+import threading
+from contextlib import closing
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.errors import StoreError
+from engine.records import AccountRecord
+from engine.store import deferred as deferred_module
+from engine.store.deferred import DEFERRED_FIELDS, DeferredAccounts
+from engine.store.repo import load_accounts
+from engine.sync import pipeline
+
+
+def _load(demo: Any) -> tuple[DeferredAccounts, list[AccountRecord], list[AccountRecord]]:
+    """The demo's accounts deferred, and the same accounts read whole."""
+    source = DeferredAccounts(demo.db.sqlite_path, "the demo store")
+    with demo.db.session() as session:
+        lazy = load_accounts(session, fingerprints={}, filter_results={}, deferred=source)
+        whole = load_accounts(session, fingerprints={}, filter_results={})
+    return source, lazy, whole
+
+
+def test_deferred_accounts_equal_the_accounts_read_whole(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    assert len(lazy) == len(whole) > 1000
+    assert all(a.__class__ is source.cls for a in lazy)  # nothing read yet
+    assert [a.id for a in lazy] == [a.id for a in whole]
+    assert [(a.owner_id, a.status, a.entitlements) for a in lazy] == [
+        (a.owner_id, a.status, a.entitlements) for a in whole
+    ]
+    assert source.reads == 0  # the narrow fields are there without a read
+    assert lazy == whole  # every field of every record (one query per app past BULK_AFTER)
+    assert all(a.__class__ is AccountRecord for a in lazy)
+    source.close()
+
+
+def test_every_way_of_reading_a_deferred_account_sees_the_whole_record(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    pairs = [(a, b) for a, b in zip(lazy, whole, strict=True) if b.profile and b.emails][:14]
+    assert len(pairs) == 14
+    (a, b), *rest = pairs
+    assert a.email == b.email and a.__class__ is AccountRecord
+    a, b = rest.pop()
+    assert b == a  # a whole record on the left asks the deferred one
+    a, b = rest.pop()
+    assert getattr(a, "profile") == b.profile  # noqa: B009 - the getattr path
+    a, b = rest.pop()
+    assert dataclasses.asdict(a) == dataclasses.asdict(b)
+    a, b = rest.pop()
+    assert dataclasses.astuple(a) == dataclasses.astuple(b)
+    a, b = rest.pop()
+    assert dataclasses.replace(a, owner_id=None) == dataclasses.replace(b, owner_id=None)
+    a, b = rest.pop()
+    assert pickle.loads(pickle.dumps(a)) == b
+    a, b = rest.pop()
+    assert copy.deepcopy(a) == b and copy.copy(rest[-1][0]) == rest[-1][1]
+    rest.pop()
+    a, b = rest.pop()
+    assert orjson.loads(orjson.dumps(a)) == orjson.loads(orjson.dumps(b))
+    a, b = rest.pop()
+    assert repr(a) == repr(b)
+    a, b = rest.pop()
+    assert not a != b and hasattr(a, "manager")
+    with pytest.raises(AttributeError):
+        _ = rest[0][0].no_such_field
+    source.close()
+
+
+def test_a_value_the_run_set_stands_when_the_rest_is_read(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    account, stored = next((a, b) for a, b in zip(lazy, whole, strict=True) if b.profile)
+    account.email = "set.by.the.run@example.com"
+    account.profile = {"title": "set by the run"}
+    assert account.__class__ is source.cls  # setting reads nothing
+    assert account.display_name == stored.display_name  # the rest is read now
+    assert account.email == "set.by.the.run@example.com"
+    assert account.profile == {"title": "set by the run"}
+    assert account.usernames == stored.usernames
+    source.close()
+
+
+def test_many_reads_in_one_app_read_the_rest_of_it_at_once(demo: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(deferred_module, "BULK_AFTER", 5)
+    source, lazy, whole = _load(demo)
+    ad = [(a, b) for a, b in zip(lazy, whole, strict=True) if a.app_id == "ad"]
+    assert len(ad) > 20
+    for a, b in ad[: len(ad) // 4 + 2]:
+        assert a.email == b.email
+    assert source.apps_read == ["ad"]
+    assert source.reads <= len(ad) // 4 + 1
+    assert all(a.__class__ is AccountRecord for a, _ in ad)  # read with the app
+    assert [a for a, _ in ad] == [b for _, b in ad]
+    others = [a for a in lazy if a.app_id != "ad"]
+    assert all(a.__class__ is source.cls for a in others)
+    source.close()
+
+
+def test_threads_reading_one_account_read_it_once(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    account, stored = lazy[3], whole[3]
+    seen: list[Any] = []
+    threads = [threading.Thread(target=lambda: seen.append(account.email)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [stored.email] * 8 and source.reads == 1
+    source.close()
+
+
+def test_an_account_removed_underneath_is_an_error_naming_it(demo: Any) -> None:
+    source, lazy, _ = _load(demo)
+    account = next(a for a in lazy if a.owner_id is None)
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        db.execute("DELETE FROM grant WHERE account_id = ?", (account.id,))
+        db.execute("DELETE FROM account WHERE id = ?", (account.id,))
+    with pytest.raises(StoreError) as gone:
+        _ = account.email
+    assert f"{account.app_id}:{account.external_id} (id {account.id})" in gone.value.message
+    assert "no longer in the identity store" in gone.value.message
+    source.close()
+
+
+def test_a_damaged_list_column_is_an_error_naming_the_account(demo: Any) -> None:
+    source, lazy, _ = _load(demo)
+    account = lazy[0]
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        db.execute("UPDATE account SET emails = '[\"a\",' WHERE id = ?", (account.id,))
+    with pytest.raises(StoreError) as damaged:
+        _ = account.given_name
+    assert f"emails of account {account.app_id}:{account.external_id}" in damaged.value.message
+    assert "not a JSON list" in damaged.value.message
+    source.close()
+
+
+def test_a_store_that_cannot_be_opened_again_is_an_error(demo: Any, tmp_path: Any) -> None:
+    source = DeferredAccounts(tmp_path / "gone" / "r.db", "the gone store")
+    record = source.cls.__new__(source.cls)
+    AccountRecord.__dict__["id"].__set__(record, 1)
+    AccountRecord.__dict__["app_id"].__set__(record, "ad")
+    AccountRecord.__dict__["external_id"].__set__(record, "x")
+    with pytest.raises(StoreError) as failed:
+        _ = record.email
+    assert "the gone store could not be opened again" in failed.value.message
+
+
+def test_a_sync_reads_the_rest_only_of_what_it_works_on(demo: Any, monkeypatch: Any) -> None:
+    """One changed AD account: the run reads the rest of a handful of accounts (the changed
+    one, its person's), not the store's every account; and plans what a whole load plans."""
+    made: list[DeferredAccounts] = []
+
+    class Counted(DeferredAccounts):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    ad = demo.db.sqlite_path.parent / "r-demo" / "apps" / "ad.yaml"
+    text = ad.read_text(encoding="utf-8")
+    # one line changed, as the app would change it (a YAML dump would reformat every record)
+    edited = text.replace(
+        "    title: Chief Executive Officer\n", "    title: 'Head of <b>Things</b> [bold]x[/]'\n", 1
+    )
+    assert edited != text
+    ad.write_text(edited, encoding="utf-8")
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
+        total = db.execute("SELECT count(*) FROM account").fetchone()[0]
+    planned = demo.sync(dry_run=True)
+    assert planned.status == "planned", planned.error
+    source = made[-1]
+    assert 0 < source.reads < total / 10 and not source.apps_read
+    monkeypatch.setattr(pipeline, "DeferredAccounts", _never)
+    whole = demo.sync(dry_run=True)
+    assert [c.as_dict() for c in whole.planned] == [c.as_dict() for c in planned.planned]
+    assert any("Head of <b>Things</b>" in str(c.new) for c in planned.planned)
+    applied = demo.sync()
+    assert applied.status == "applied", applied.error
+
+
+def _never(*args: Any) -> None:
+    """In place of DeferredAccounts: the sync loads whole records."""
+    return None
+
+
+def test_the_deferred_fields_are_the_data_fields_no_stage_reads_for_everyone() -> None:
+    assert set(DEFERRED_FIELDS) == {
+        "display_name",
+        "given_name",
+        "family_name",
+        "email",
+        "emails",
+        "username",
+        "usernames",
+        "employee_ids",
+        "manager",
+        "profile",
+    }
