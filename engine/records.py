@@ -113,8 +113,8 @@ class AccountRecord:
     pinned: bool = False
 
 
-class StoredProfile:
-    """A profile as the store holds it: JSON text, not decoded yet (see `_ProfileSlot`)."""
+class StoredJson:
+    """A JSON column's value as the store holds it: text, not decoded yet (`_StoredJsonSlot`)."""
 
     __slots__ = ("text",)
 
@@ -122,33 +122,41 @@ class StoredProfile:
         self.text = text
 
 
-class _ProfileSlot:
-    """AccountRecord.profile: the mapping, decoded from the store's JSON text on first read.
+def json_text(value: Any) -> str:
+    """A value as the store writes a JSON column (engine.store.db writes with it): the text a
+    `StoredJson` of a record Roster wrote holds."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
-    A sync loads every account (580,000 at 100,000 people) but reads the profiles of the few
-    whose people changed; decoding them all was most of loading the store. The store's reader
-    (engine.store.rows) puts a `StoredProfile` in the slot; the first read, by any means
-    (attribute, getattr, dataclasses' __eq__, replace and asdict), decodes it and keeps the
-    value. Every reader sees the decoded value; only the slot itself ever holds the text."""
 
-    __slots__ = ("_slot",)
+class _StoredJsonSlot:
+    """AccountRecord.profile and UserRecord.attributes: the mapping, decoded from the store's
+    JSON text on first read.
 
-    def __init__(self, slot: Any) -> None:
+    A sync loads every account and person (580,000 and 100,000 at 100,000 people) but reads
+    the profiles and attributes of the few whose data changed; decoding them all was most of
+    loading the store, and most of its memory. The store's reader (engine.store.rows) puts a
+    `StoredJson` in the slot; the first read, by any means (attribute, getattr, dataclasses'
+    __eq__, replace and asdict, orjson), decodes it and keeps the value. Every reader sees the
+    decoded value; only the slot itself (`stored`) ever gives the text."""
+
+    __slots__ = ("_slot", "_whose")
+
+    def __init__(self, slot: Any, whose: Any) -> None:
         self._slot = slot
+        self._whose = whose  # record -> what the error names ("profile of account …")
 
     def __get__(self, record: Any, owner: Any = None) -> Any:
         if record is None:
             return self
         value = self._slot.__get__(record, owner)
-        if value.__class__ is StoredProfile:
+        if value.__class__ is StoredJson:
             try:
                 value = orjson.loads(value.text) or {}
             except orjson.JSONDecodeError as exc:
                 raise DamagedRecord(
-                    f"The identity store's profile of account {record.app_id}:"
-                    f"{record.external_id} (id {record.id}) is not JSON ({exc}): the store was "
-                    "changed outside Roster. Nothing more was done; restore the store from a "
-                    "backup."
+                    f"The identity store's {self._whose(record)} is not JSON ({exc}): the "
+                    "store was changed outside Roster. Nothing more was done; restore the "
+                    "store from a backup."
                 ) from None
             # two threads reading an unread record at once both decode it; either result
             # is kept (equal mappings: nothing holds on to the other)
@@ -158,8 +166,15 @@ class _ProfileSlot:
     def __set__(self, record: Any, value: Any) -> None:
         self._slot.__set__(record, value)
 
+    def stored(self, record: Any) -> Any:
+        """What the slot holds: the decoded value, or the `StoredJson` not read yet."""
+        return self._slot.__get__(record, type(record))
 
-AccountRecord.profile = _ProfileSlot(AccountRecord.__dict__["profile"])  # type: ignore[assignment,misc]
+
+AccountRecord.profile = _StoredJsonSlot(  # type: ignore[assignment,misc]
+    AccountRecord.__dict__["profile"],
+    lambda a: f"profile of account {a.app_id}:{a.external_id} (id {a.id})",
+)
 
 
 @dataclass(slots=True)
@@ -186,6 +201,12 @@ class UserRecord:
         if isinstance(value, list):
             return value[0] if value else ""
         return str(value)
+
+
+UserRecord.attributes = _StoredJsonSlot(  # type: ignore[assignment,misc]
+    UserRecord.__dict__["attributes"],
+    lambda u: f"attributes of person {u.email or u.display_name or '?'} (id {u.id})",
+)
 
 
 def manager_emails(attributes: dict[str, Any]) -> list[str]:

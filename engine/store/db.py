@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from engine.errors import StoreError
+from engine.records import json_text
 from engine.store.location import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from engine.store.location import MIGRATIONS as MIGRATIONS
 from engine.store.location import default_db_path as default_db_path
@@ -37,14 +38,9 @@ from engine.store.location import sqlite_url as sqlite_url
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
 
 
-def _json_dumps(value: object) -> str:
-    # orjson is several times faster than json for the profiles and journal rows a sync writes
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
-#: A value as a JSON column stores it (the set-based writer serialises with it directly).
-json_text = _json_dumps
+# orjson is several times faster than json for the profiles and journal rows a sync writes;
+# what it writes is what a record's StoredJson holds when read back (engine.records)
+JSON_CODEC = {"json_serializer": json_text, "json_deserializer": orjson.loads}
 
 
 def _sqlite_pragmas(

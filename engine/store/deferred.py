@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from engine.errors import StoreError
-from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, StoredProfile
+from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, StoredJson
 from engine.store.location import (
     BUSY_TIMEOUT_SECONDS,
     driver_error_text,
@@ -55,7 +55,7 @@ _APP = f"SELECT id, {', '.join(DEFERRED_FIELDS)} FROM account WHERE app_id = ?"
 
 
 def _slot(name: str) -> Any:
-    """The slot's own descriptor (the profile's is wrapped: engine.records._ProfileSlot)."""
+    """The slot's own descriptor (the profile's is wrapped: engine.records._StoredJsonSlot)."""
     descriptor = AccountRecord.__dict__[name]
     return getattr(descriptor, "_slot", descriptor)
 
@@ -71,7 +71,7 @@ def _decoded(kind: str, value: Any) -> Any:
     if not value or value in _EMPTY_JSON:
         return {} if kind == "map" else []
     if kind == "map":
-        return StoredProfile(value)  # decoded on first read
+        return StoredJson(value)  # decoded on first read
     try:
         return orjson.loads(value) or []
     except orjson.JSONDecodeError:

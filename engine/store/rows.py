@@ -20,7 +20,7 @@ from engine.records import (
     ACCOUNT_DATA_FIELDS,
     ACCOUNT_FIELD_SPECS,
     AccountRecord,
-    StoredProfile,
+    StoredJson,
     UserRecord,
 )
 
@@ -75,6 +75,14 @@ def json_value(value: Any) -> Any:
     return orjson.loads(value) if value.__class__ is str else value
 
 
+def _stored_map(value: Any) -> Any:
+    """A map column's value as a record holds it: its text is decoded when first read
+    (engine.records._StoredJsonSlot)."""
+    if not value or value.__class__ is str and value in _EMPTY_JSON:
+        return {}
+    return StoredJson(value) if value.__class__ is str else value
+
+
 def same(value: Any) -> Any:
     return value
 
@@ -112,7 +120,7 @@ def users_from_rows(
             employee_ids=decode(r[9]) or [],
             status=r[10],
             type=r[11],
-            attributes=decode(r[12]) or {},
+            attributes=_stored_map(r[12]) if text else r[12] or {},
         )
         for r in checked(rows, stop)
     ]
@@ -149,10 +157,10 @@ def accounts_from_rows(
             if not value or value.__class__ is str and value in _EMPTY_JSON:
                 values[position] = blank()
             elif text:
-                # a profile's text is decoded when it is first read (engine.records._ProfileSlot)
+                # a profile's text is decoded when it is first read (engine.records._StoredJsonSlot)
                 is_text = value.__class__ is str
                 if position == _PROFILE and is_text:
-                    values[position] = StoredProfile(value)
+                    values[position] = StoredJson(value)
                 else:
                     values[position] = json_value(value) or blank()
         values[-1] = bool(values[-1])

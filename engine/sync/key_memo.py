@@ -10,17 +10,18 @@ the same.
 
 The digest is of content, not of change tracking: whatever changed a record (an import, a
 push's read-back, an admin linking an account by hand), its digest changes with it and the
-expression runs again. A person's digest covers the person's whole record and, for each of the
-person's accounts, its id, app, external id, fingerprint (the digest of its data) and
-entitlements. An account's covers the same for the account alone. Any part that cannot be
-digested (an account without a fingerprint, such as one gone from its app) means the
-expression runs.
+expression runs again. A person's digest covers the person's whole record (the attributes as
+the store's JSON text, which is not decoded for it) and, for each of the person's accounts, its
+id, app, external id, fingerprint (the digest of its data) and entitlements. An account's covers
+the same for the account alone. Any part that cannot be digested (an account without a
+fingerprint, such as one gone from its app) means the expression runs.
 
 What is kept is scoped by the expression's text, its side and options, the CEL cost budget and
 Roster's version: editing a rule, or upgrading, starts afresh."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
@@ -28,12 +29,15 @@ from typing import Any, TypeGuard
 import orjson
 
 from engine.cel import CelEvalError
-from engine.records import AccountRecord, Directory, UserRecord
+from engine.records import AccountRecord, Directory, StoredJson, UserRecord, json_text
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
 #: Changes whenever what an entry means changes (its digest's parts, its layout).
-FORMAT = 1
+FORMAT = 2
+
+_ATTRIBUTES = UserRecord.__dict__["attributes"]  # the slot: engine.records._StoredJsonSlot
+_USER_FIELDS = tuple(f.name for f in dataclasses.fields(UserRecord) if f.name != "attributes")
 
 Keys = Callable[[Any], set[str]]
 Entry = list[Any]  # [digest, sorted keys] or [digest, None, the error's text]
@@ -97,7 +101,11 @@ class KeyMemo:
             if part is None:
                 return None
             parts.append(part)
-        return _digest([user, parts])
+        # the attributes as the store holds them, not decoded for this (most people's are
+        # never read in a run that changed 1 %); Roster writes exactly json_text's text
+        held = _ATTRIBUTES.stored(user)
+        attributes = held.text if held.__class__ is StoredJson else json_text(held)
+        return _digest([[getattr(user, name) for name in _USER_FIELDS], attributes, parts])
 
     # ---- memoised key functions ---------------------------------------------------------------
     def wrap(self, side: str, text: str, options: str, keys: Keys) -> Keys:

@@ -10,8 +10,7 @@ from sqlalchemy import JSON, Date, DateTime, bindparam, delete, func, select, up
 from sqlmodel import Session, col
 
 from engine.connectors.fingerprint import fingerprint, fingerprint_in
-from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
-from engine.store.db import json_text
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text
 from engine.store.models import (
     AccessRequest,
     Account,

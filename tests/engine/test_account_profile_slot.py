@@ -1,5 +1,5 @@
 """An account read from the store keeps its profile as JSON text until it is read
-(engine.records._ProfileSlot): every way of reading it sees the mapping."""
+(engine.records._StoredJsonSlot): every way of reading it sees the mapping."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import yaml
 
 from engine.cel import CelEngine
 from engine.errors import DamagedRecord
-from engine.records import AccountRecord, Population, StoredProfile
+from engine.records import AccountRecord, Population, StoredJson
 from engine.store.repo import load_accounts
 
 TEXT = '{"title": "Boss <b>", "cost": 3, "tags": ["a", "\\u0000b"]}'
@@ -25,7 +25,7 @@ DECODED = {"title": "Boss <b>", "cost": 3, "tags": ["a", "\x00b"]}
 
 def _stored(text: str = TEXT) -> AccountRecord:
     # as engine.store.rows builds it
-    return AccountRecord(1, "ad", "x", profile=StoredProfile(text))  # type: ignore[arg-type]
+    return AccountRecord(1, "ad", "x", profile=StoredJson(text))  # type: ignore[arg-type]
 
 
 def _raw(record: AccountRecord) -> Any:
@@ -65,7 +65,7 @@ def test_the_store_leaves_profiles_as_text_until_read(demo: Any) -> None:
         accounts = load_accounts(session)
     with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
         stored = dict(db.execute("SELECT id, profile FROM account"))
-    kept = {a.id for a in accounts if isinstance(_raw(a), StoredProfile)}
+    kept = {a.id for a in accounts if isinstance(_raw(a), StoredJson)}
     assert kept and kept == {i for i, text in stored.items() if text not in (None, "{}", "null")}
     for account in accounts:
         if account.id in kept:
@@ -74,7 +74,7 @@ def test_the_store_leaves_profiles_as_text_until_read(demo: Any) -> None:
 
 
 def test_a_damaged_stored_profile_is_a_store_error_naming_the_account() -> None:
-    record = AccountRecord(7, "ad", "a.lee", profile=StoredProfile('{"c": "GB",'))  # type: ignore[arg-type]
+    record = AccountRecord(7, "ad", "a.lee", profile=StoredJson('{"c": "GB",'))  # type: ignore[arg-type]
     with pytest.raises(DamagedRecord) as damaged:
         _ = record.profile
     assert "ad:a.lee (id 7) is not JSON" in damaged.value.message
@@ -90,10 +90,10 @@ def test_cel_never_absorbs_a_damaged_profile_as_an_error_value() -> None:
         'account.profile.?c.orValue("") == "" || true',
     ):
         program = cel.compile("directory_filter", text)
-        record = AccountRecord(7, "ad", "a.lee", profile=StoredProfile("{broken"))  # type: ignore[arg-type]
+        record = AccountRecord(7, "ad", "a.lee", profile=StoredJson("{broken"))  # type: ignore[arg-type]
         with pytest.raises(DamagedRecord):
             cel.evaluate(program, cel.activation_for("directory_filter", record))
-    fine = AccountRecord(7, "ad", "a.lee", profile=StoredProfile('{"c": "GB"}'))  # type: ignore[arg-type]
+    fine = AccountRecord(7, "ad", "a.lee", profile=StoredJson('{"c": "GB"}'))  # type: ignore[arg-type]
     program = cel.compile("directory_filter", 'account.profile.c == "GB"')
     assert cel.evaluate(program, cel.activation_for("directory_filter", fine))
 
@@ -121,3 +121,29 @@ def test_a_sync_that_reads_a_damaged_profile_fails_and_names_it(demo: Any, tmp_p
     assert f"ad:{external_id}" in result.error and "is not JSON" in result.error
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT 1 FROM meta WHERE key = 'ownership_key_memo'").fetchone() is None
+
+
+def test_a_persons_stored_attributes_stay_text_until_read(demo: Any) -> None:
+    from engine.records import UserRecord
+    from engine.store.repo import load_users
+
+    with demo.db.session() as session:
+        users = load_users(session)
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
+        stored = dict(db.execute("SELECT id, attributes FROM person"))
+    slot = UserRecord.__dict__["attributes"]
+    kept = {u.id for u in users if isinstance(slot.stored(u), StoredJson)}
+    assert kept and kept == {i for i, text in stored.items() if text not in (None, "{}", "null")}
+    user = next(u for u in users if u.id in kept)
+    assert user == dataclasses.replace(user) and user.attributes == orjson.loads(stored[user.id])
+    assert isinstance(slot.stored(user), dict)
+    assert orjson.loads(orjson.dumps(users[-1]))["attributes"] == orjson.loads(stored[users[-1].id])
+
+
+def test_damaged_stored_attributes_are_a_store_error_naming_the_person() -> None:
+    from engine.records import UserRecord
+
+    person = UserRecord(9, "ann@example.com", attributes=StoredJson('{"department": '))  # type: ignore[arg-type]
+    with pytest.raises(DamagedRecord) as damaged:
+        _ = person.attributes
+    assert "attributes of person ann@example.com (id 9) is not JSON" in damaged.value.message

@@ -330,3 +330,21 @@ def test_dry_run_then_apply_follows_the_data(demo: Services, tmp_path: Path) -> 
     assert _owner_of(demo, "badge", "BDG-00001") == "amara.martinez@example.com"
     _full_sync(demo)
     assert _owner_of(demo, "badge", "BDG-00001") == "amara.martinez@example.com"
+
+
+def test_a_persons_digest_is_the_same_whether_their_attributes_were_read_or_not() -> None:
+    """The stored attributes are digested as the store's text, not decoded for it; once read
+    (and unchanged) the digest is the same, and a change to them changes it."""
+    from engine.records import StoredJson, json_text
+
+    attributes = {"department": "R&D <b>", "n": 3, "tags": ["a", "\x00b"], "manager_email": []}
+    stored = UserRecord(1, "ann@example.com", attributes=StoredJson(json_text(attributes)))  # type: ignore[arg-type]
+    memo = _memo()
+    before = memo.user_digest(stored)
+    held = UserRecord.__dict__["attributes"].stored(stored)
+    assert isinstance(held, StoredJson)  # the digest did not decode them
+    assert stored.attributes == attributes  # read now
+    assert memo.user_digest(stored) == before
+    assert memo.user_digest(UserRecord(1, "ann@example.com", attributes=dict(attributes))) == before
+    stored.attributes["department"] = "Sales"
+    assert memo.user_digest(stored) != before
