@@ -298,8 +298,8 @@ def _run_locked(
             if any(app.ownership.strategy == "custom" for app in apps)
             else None
         )
-        population = population_sizes(session)
-        per_app = accounts_per_app(session)
+        population = population_sizes(session, state)
+        per_app = accounts_per_app(state)
         app_rows = {row.id: row for row in session.scalars(select(App))}
         full = needs_everyone(session, run_id, versions) or manual != get_meta(
             session, "applied_manual_generation"

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from engine.config.model import AppDeletionThreshold, DeletionThreshold
-from engine.store.models import Account, AttributeValue, Person
+from engine.store.models import AttributeValue
 from engine.sync.attributes import is_empty
-from engine.sync.state import PlannedChange
+from engine.sync.state import PlannedChange, WorkState
 
 
 class DeletionKind(StrEnum):
@@ -119,30 +119,26 @@ def deletions_of(
     return causes
 
 
-def population_sizes(session: Session) -> dict[DeletionKind, int]:
-    """The store's living people and accounts and its attribute values (target values are
-    counted from the plan's own state by the caller)."""
+def population_sizes(session: Session, state: WorkState) -> dict[DeletionKind, int]:
+    """The living people and accounts (of STATE, as loaded: the store's) and the store's
+    attribute values (target values are counted from the plan's own state by the caller).
+    Counted in memory: the store's status columns have no index, and each count read the
+    whole table (0.2 s at 100,000 people)."""
     return {
-        DeletionKind.USERS: session.scalar(
-            select(func.count()).select_from(Person).where(col(Person.status) != "DELETED")
-        )
-        or 0,
-        DeletionKind.ACCOUNTS: session.scalar(
-            select(func.count()).select_from(Account).where(col(Account.status) != "DELETED")
-        )
-        or 0,
+        DeletionKind.USERS: sum(1 for u in state.users.values() if u.status != "DELETED"),
+        DeletionKind.ACCOUNTS: sum(1 for a in state.accounts.values() if a.status != "DELETED"),
         DeletionKind.VALUES: session.scalar(select(func.count()).select_from(AttributeValue)) or 0,
     }
 
 
-def accounts_per_app(session: Session) -> dict[str, int]:
-    """Each app's living accounts: what its own deletion bound is a share of."""
-    rows: list[tuple[str, int]] = session.execute(  # type: ignore[assignment]
-        select(col(Account.app_id), func.count())
-        .where(col(Account.status) != "DELETED")
-        .group_by(col(Account.app_id))
-    ).all()
-    return dict(rows)
+def accounts_per_app(state: WorkState) -> dict[str, int]:
+    """Each app's living accounts (of STATE, as loaded): what its own deletion bound is a
+    share of."""
+    counts: dict[str, int] = {}
+    for (app_id, _), account in state.accounts.items():
+        if account.status != "DELETED":
+            counts[app_id] = counts.get(app_id, 0) + 1
+    return counts
 
 
 def app_limit(bound: AppDeletionThreshold, accounts: int) -> int:
