@@ -21,7 +21,12 @@ BUSY_TIMEOUT_SECONDS = 10.0
 
 
 def sqlite_url(path: Path | str) -> str:
-    return f"sqlite:///{Path(path).expanduser().resolve()}"
+    """The SQLAlchemy URL of the SQLite store at PATH. A URL's database part ends at "?" and
+    has its "%" escapes undone: a path holding either (a folder named "50%" or "why?") is
+    escaped, or it would open another file."""
+    resolved = str(Path(path).expanduser().resolve())
+    escaped = resolved.replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return f"sqlite:///{escaped}"
 
 
 def default_db_path() -> Path:

@@ -658,3 +658,24 @@ def test_a_store_copied_with_its_folder_reads_and_writes_its_own_demo_files(
     code, out, err = run(CliRunner(), "sync", "--json", "--db", str(first / "r.db"))
     assert code == 0 and json.loads(out)["changes"] == [], out  # the first store: untouched
     assert (first / "r-demo" / "apps" / "hr.yaml").read_text(encoding="utf-8") == original
+
+
+@pytest.mark.parametrize("folder", ["why?", "50%", "a%3Fb", "hash#tag", "sp ace é"])
+def test_a_store_in_a_folder_with_url_characters_is_that_store(tmp_path: Path, folder: str) -> None:
+    """A store path holding "?" or "%" once opened another file (the URL's query began at
+    "?", its "%" escapes were undone): every command then said there was no store."""
+    runner = CliRunner()
+    db = tmp_path / folder / "roster.db"
+    db.parent.mkdir()
+    config = write_org(tmp_path / "org")
+    assert runner.invoke(main, ["init", "--empty", "--db", str(db)]).exit_code == 0
+    assert db.exists()
+    result = runner.invoke(main, ["config", "import", str(config), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    code, out, err = run(runner, "sync", "--json", "--db", str(db))
+    assert code == 0, err
+    assert json.loads(out)["status"] == "applied"
+    code, out, err = run(runner, "runs", "--json", "--db", str(db))
+    assert code == 0 and [r["status"] for r in json.loads(out)] == ["applied"], err
+    assert {p.name for p in tmp_path.iterdir()} == {folder, "org"}  # no store anywhere else
+    assert {p.name for p in db.parent.iterdir()} <= {"roster.db", "roster.db-wal", "roster.db-shm"}
