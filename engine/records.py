@@ -154,9 +154,9 @@ class _StoredJsonSlot:
                 value = orjson.loads(value.text) or {}
             except orjson.JSONDecodeError as exc:
                 raise DamagedRecord(
-                    f"The identity store's {self._whose(record)} is not JSON ({exc}): the "
-                    "store was changed outside Roster. Nothing more was done; restore the "
-                    "store from a backup."
+                    f"The identity store's {self._whose(record)} cannot be read as JSON "
+                    f"({exc}): the store was changed outside Roster. Nothing more was done; "
+                    "restore the store from a backup."
                 ) from None
             # two threads reading an unread record at once both decode it; either result
             # is kept (equal mappings: nothing holds on to the other)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
-from engine.errors import StoreError
+from engine.errors import DamagedRecord, StoreError
 from engine.records import json_text
 from engine.store.location import BUSY_TIMEOUT_SECONDS as BUSY_TIMEOUT_SECONDS
 from engine.store.location import MIGRATIONS as MIGRATIONS
@@ -34,13 +34,27 @@ from engine.store.location import (
 )
 from engine.store.location import head_revision as head_revision
 from engine.store.location import sqlite_url as sqlite_url
+from engine.text import printable
 
 MIGRATION_LOCK_KEY = 0x526F73746572  # "Roster": the PostgreSQL advisory lock held while migrating
 
 
 # orjson is several times faster than json for the profiles and journal rows a sync writes;
 # what it writes is what a record's StoredJson holds when read back (engine.records)
-JSON_CODEC = {"json_serializer": json_text, "json_deserializer": orjson.loads}
+def json_value(text: str | bytes) -> object:
+    """A JSON column's value; text that is not JSON (the store was edited by hand) is a
+    StoreError, not a traceback from inside the driver's row processing."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise DamagedRecord(
+            f"The identity store holds a value that is not JSON ({exc}; it begins "
+            f"{printable(str(text), 60)!r}): the store was changed outside Roster. Nothing "
+            "more was done; restore the store from a backup."
+        ) from None
+
+
+JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
 def _sqlite_pragmas(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from engine.config.document import from_document, to_document
 from engine.config.model import RosterConfig
+from engine.errors import DamagedRecord
 from engine.records import AccountRecord, Population, UserRecord
 from engine.store.deferred import EAGER_COLUMNS, DeferredAccounts
 from engine.store.models import (
@@ -158,9 +159,12 @@ def load_population(session: Session) -> Population:
 def load_config_document(session: Session) -> dict[str, Any]:
     """The stored configuration as one document (the shape of the YAML file)."""
     document: dict[str, Any] = {"version": 1}
-    for row in session.scalars(select(ConfigObject)):
-        if row.body is not None:
-            document[row.section] = row.body
+    try:
+        for row in session.scalars(select(ConfigObject)):
+            if row.body is not None:
+                document[row.section] = row.body
+    except DamagedRecord as exc:
+        raise DamagedRecord(f"The stored configuration is damaged. {exc.message}") from None
     return document
 
 

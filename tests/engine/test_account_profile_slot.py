@@ -77,7 +77,7 @@ def test_a_damaged_stored_profile_is_a_store_error_naming_the_account() -> None:
     record = AccountRecord(7, "ad", "a.lee", profile=StoredJson('{"c": "GB",'))  # type: ignore[arg-type]
     with pytest.raises(DamagedRecord) as damaged:
         _ = record.profile
-    assert "ad:a.lee (id 7) is not JSON" in damaged.value.message
+    assert "ad:a.lee (id 7) cannot be read as JSON" in damaged.value.message
 
 
 def test_cel_never_absorbs_a_damaged_profile_as_an_error_value() -> None:
@@ -118,7 +118,7 @@ def test_a_sync_that_reads_a_damaged_profile_fails_and_names_it(demo: Any, tmp_p
         db.execute("DELETE FROM meta WHERE key = 'ownership_key_memo'")  # every key again
     result = demo.sync()
     assert result.status == "failed", result.error
-    assert f"ad:{external_id}" in result.error and "is not JSON" in result.error
+    assert f"ad:{external_id}" in result.error and "cannot be read as JSON" in result.error
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT 1 FROM meta WHERE key = 'ownership_key_memo'").fetchone() is None
 
@@ -146,4 +146,5 @@ def test_damaged_stored_attributes_are_a_store_error_naming_the_person() -> None
     person = UserRecord(9, "ann@example.com", attributes=StoredJson('{"department": '))  # type: ignore[arg-type]
     with pytest.raises(DamagedRecord) as damaged:
         _ = person.attributes
-    assert "attributes of person ann@example.com (id 9) is not JSON" in damaged.value.message
+    shown = damaged.value.message
+    assert "attributes of person ann@example.com (id 9) cannot be read as JSON" in shown

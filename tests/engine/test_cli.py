@@ -679,3 +679,22 @@ def test_a_store_in_a_folder_with_url_characters_is_that_store(tmp_path: Path, f
     assert code == 0 and [r["status"] for r in json.loads(out)] == ["applied"], err
     assert {p.name for p in tmp_path.iterdir()} == {folder, "org"}  # no store anywhere else
     assert {p.name for p in db.parent.iterdir()} <= {"roster.db", "roster.db-wal", "roster.db-shm"}
+
+
+def test_a_store_damaged_by_hand_says_so_instead_of_a_traceback(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("UPDATE config_object SET body = '{\"x\": ' WHERE section = 'settings'")
+    for args in (["sync"], ["sync", "--json"], ["status"]):
+        result = runner.invoke(main, [*args, "--db", str(db)])
+        shown = result.stdout + result.stderr
+        assert "Traceback" not in shown, (args, shown)
+        assert "The stored configuration is damaged" in shown and "not JSON" in shown, shown
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert result.exit_code != 0 or args == ["status"]  # the dashboard shows it as a problem
