@@ -47,9 +47,9 @@ DEFERRED_FIELDS = tuple(name for name in ACCOUNT_DATA_FIELDS if name not in EAGE
 _DEFERRED = frozenset(DEFERRED_FIELDS)
 _KINDS = {spec.name: spec.kind for spec in ACCOUNT_FIELD_SPECS}
 _EMPTY_JSON = frozenset(("[]", "{}", "null"))
-#: Deferred reads in one app after which the rest of its accounts are read at once (and
-#: never fewer than a quarter of its accounts: a few thousand single reads cost less)
-BULK_AFTER = 2_000
+#: Deferred reads in one app after which the rest of its accounts are read at once: a quarter
+#: of its accounts, and never fewer than this (a few hundred single reads cost less)
+BULK_AFTER = 256
 _ONE = f"SELECT {', '.join(DEFERRED_FIELDS)} FROM account WHERE id = ?"
 _APP = f"SELECT id, {', '.join(DEFERRED_FIELDS)} FROM account WHERE app_id = ?"
 
@@ -222,11 +222,16 @@ class DeferredAccounts:
         return self._connection
 
     def close(self) -> None:
-        """Close the connection (a later read opens it again)."""
+        """Close the connection (a later read opens it again, one account at a time) and let
+        go of the accounts: the class's methods hold this object, so while it held them every
+        account of the run outlived the run until a full garbage collection."""
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+            self._pending = {}
+            self._misses = {}
+            self._written = set()
 
 
 def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
@@ -240,8 +245,11 @@ def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
 
     def __setattr__(self: AccountRecord, name: str, value: Any) -> None:
         if name in _DEFERRED:
-            source._written.add(id(self))
-        object.__setattr__(self, name, value)
+            with source._lock:  # not while another thread reads the rest of it
+                source._written.add(id(self))
+                object.__setattr__(self, name, value)
+        else:
+            object.__setattr__(self, name, value)
 
     def __eq__(self: AccountRecord, other: object) -> bool:
         source.fill(self)

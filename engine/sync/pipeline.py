@@ -290,7 +290,19 @@ def _run_locked(
             if not dry_run and expect_plan is not None and expect_plan != plan:
                 return _plan_changed(db, run_id, plan)
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before, plan)
-        state = load_state(session, attributes=False, deferred=deferred)
+        full = needs_everyone(session, run_id, versions) or manual != get_meta(
+            session, "applied_manual_generation"
+        )
+        full_identify = full or section_changed(session, versions, "directories")
+        # the push stage plans only the people whose data can have changed since the last
+        # applied run, and those that run left to look at again; a configuration change
+        # (rules, schemas, attributes) or an unreadable note plans everyone
+        # (the ownership stage likewise looks again only at changed accounts)
+        revisit = None if full or config_changed(session, versions) else load_push_revisit(session)
+        # a run that reconsiders every account reads every account whole: deferred, each
+        # would be read again one by one (or an app at a time), for nothing
+        incremental = revisit is not None and not full_identify
+        state = load_state(session, attributes=False, deferred=deferred if incremental else None)
         state.stamps = stamps
         # what custom ownership rules' CEL gave last time (read only when an app has them)
         memo_text = (
@@ -301,15 +313,6 @@ def _run_locked(
         population = population_sizes(session, state)
         per_app = accounts_per_app(state)
         app_rows = {row.id: row for row in session.scalars(select(App))}
-        full = needs_everyone(session, run_id, versions) or manual != get_meta(
-            session, "applied_manual_generation"
-        )
-        full_identify = full or section_changed(session, versions, "directories")
-        # the push stage plans only the people whose data can have changed since the last
-        # applied run, and those that run left to look at again; a configuration change
-        # (rules, schemas, attributes) or an unreadable note plans everyone
-        # (the ownership stage likewise looks again only at changed accounts)
-        revisit = None if full or config_changed(session, versions) else load_push_revisit(session)
 
     reports = [StageReport(name) for name in STAGES]
     directories = list(config.directories)

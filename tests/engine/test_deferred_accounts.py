@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import pickle
 import sqlite3
 import threading
@@ -19,8 +20,9 @@ from engine.errors import StoreError
 from engine.records import AccountRecord
 from engine.store import deferred as deferred_module
 from engine.store.deferred import DEFERRED_FIELDS, DeferredAccounts
-from engine.store.repo import load_accounts
+from engine.store.repo import get_meta, load_accounts, set_meta
 from engine.sync import pipeline
+from engine.sync.writer import bump_manual_generation
 
 
 def _load(demo: Any) -> tuple[DeferredAccounts, list[AccountRecord], list[AccountRecord]]:
@@ -187,6 +189,53 @@ def test_a_sync_reads_the_rest_only_of_what_it_works_on(demo: Any, monkeypatch: 
     assert any("Head of <b>Things</b>" in str(c.new) for c in planned.planned)
     applied = demo.sync()
     assert applied.status == "applied", applied.error
+
+
+def _edit_ad_title(demo: Any) -> None:
+    ad = demo.db.sqlite_path.parent / "r-demo" / "apps" / "ad.yaml"
+    text = ad.read_text(encoding="utf-8")
+    edited = text.replace("    title: Chief Executive Officer\n", "    title: Boss\n", 1)
+    assert edited != text
+    ad.write_text(edited, encoding="utf-8")
+
+
+def test_a_run_that_reconsiders_everyone_loads_whole_records(demo: Any, monkeypatch: Any) -> None:
+    """Deferred, every account would be read again one by one (or an app at a time)."""
+    built: list[int] = []
+
+    class Counted(DeferredAccounts):
+        def records(self, rows: Any, *args: Any) -> list[AccountRecord]:
+            records = super().records(rows, *args)
+            built.append(len(records))
+            return records
+
+    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    _edit_ad_title(demo)
+    with demo.db.session() as session, session.begin():
+        bump_manual_generation(session)  # a manual decision: everyone is reconsidered
+    assert demo.sync(dry_run=True).status == "planned"
+    assert built == []
+    with demo.db.session() as session, session.begin():  # as the last applied run left it
+        set_meta(session, "applied_manual_generation", get_meta(session, "manual_generation"))
+    assert demo.sync(dry_run=True).status == "planned"
+    assert built and built[-1] > 1000  # an incremental run defers
+
+
+def test_the_accounts_of_a_run_do_not_outlive_it(demo: Any) -> None:
+    """The deferred class's methods hold the DeferredAccounts: while it held the accounts,
+    every run's accounts lived on until a full garbage collection (a console plans and syncs
+    many times in one process)."""
+    _edit_ad_title(demo)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(2):
+            result = pipeline.run_sync(demo.db, dry_run=True)
+            assert result.status == "planned", result.error
+        alive = sum(1 for o in gc.get_objects() if isinstance(o, AccountRecord))
+    finally:
+        gc.enable()
+    assert alive < 100
 
 
 def _never(*args: Any) -> None:
