@@ -398,7 +398,15 @@ def _accounts_line(accounts: dict[str, int]) -> str:
 
 @main.command()
 @_store_options
-@click.option("--context", "context", required=True, help="CEL context, e.g. push_condition.")
+@click.option(
+    "--context",
+    "context",
+    required=True,
+    # spelled out, not read from engine.cel: importing it would cost --help its speed
+    help="CEL context: directory_filter, account_key (an account); user_key, attribute_source, "
+    "push_condition, push_mapping, provisioning_field (a person); cel (no record). "
+    "docs/concepts.md describes each.",
+)
 @click.option("--user", "user_email", help="Evaluate against the person with this email.")
 @click.option("--account", "account_key", help="Evaluate against APP:EXTERNAL_ID.")
 @click.option("--all", "everyone", is_flag=True, help="Evaluate against everyone in scope.")
@@ -564,10 +572,13 @@ def _print_population(result: Any, as_json: bool) -> None:
                 f"against {compare.against}: {compare.changed} changed, "
                 f"{compare.became_empty} became empty"
             )
-            for sample in compare.samples[:5]:
+            shown = compare.samples[:5]
+            for sample in shown:
                 before = json.dumps(sample["before"], default=str, ensure_ascii=False)
                 after = json.dumps(sample["after"], default=str, ensure_ascii=False)
                 echo(f"  changed: {sample['record']}: {before} → {after}")
+            if compare.changed > len(shown):
+                echo(f"  … and {compare.changed - len(shown):,} more changed")
             _print_impact(compare)
     for warning in result.warnings:
         echo(
@@ -595,6 +606,9 @@ def print_identity_impact(impact: Any) -> None:
     for kind, labels in impact.samples.items():
         for label in labels[:5]:
             echo(f"  {names.get(kind, kind)}: {label}")
+        total = getattr(impact, kind, 0)
+        if isinstance(total, int) and total > len(labels[:5]):
+            echo(f"  … and {total - len(labels[:5]):,} more {names.get(kind, kind)}")
 
 
 @main.command()

@@ -69,7 +69,6 @@ def _identify_directory(
         if position % 5000 == 0:
             state.checkpoint()
         key = (app_id, account.external_id)
-        label = state.account_label(account)
         if account.status == "DELETED":
             state.filter_results[key] = "IGNORE"
             continue
@@ -77,6 +76,7 @@ def _identify_directory(
             known = state.filter_results.get(key) if reuse and key not in changed else None
             decision = known or decide(account)
         except (CelEvalError, ValueError) as exc:
+            label = state.account_label(account)
             report.bump("filter_errors")
             report.problems.append(f"{label}: filter failed: {exc}; the account was left as it was")
             state.journal(STAGE, "account", label, "filter", None, "ERROR", str(exc))

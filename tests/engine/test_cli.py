@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -698,3 +700,25 @@ def test_a_store_damaged_by_hand_says_so_instead_of_a_traceback(
         assert "The stored configuration is damaged" in shown and "not JSON" in shown, shown
         assert result.exception is None or isinstance(result.exception, SystemExit), args
         assert result.exit_code != 0 or args == ["status"]  # the dashboard shows it as a problem
+
+
+def test_preview_against_says_how_many_more_than_it_shows(demo: Any) -> None:
+    """Five samples of hundreds of changes: the rest is counted, not silently dropped."""
+    runner = CliRunner()
+    args = ["preview", "--db", str(demo.db.sqlite_path), "--context", "directory_filter"]
+    result = runner.invoke(main, [*args, "--against", "directories.hr.filter", '"IGNORE"'])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    changed = int(re.search(r"against directories\.hr\.filter: ([\d,]+) changed", out)[1])  # type: ignore[index]
+    assert changed > 5 and out.count("  changed: hr:") == 5
+    assert f"  … and {changed - 5:,} more changed" in out
+    removed = re.search(r"(\d[\d,]*) removed", out)
+    assert removed and int(removed[1].replace(",", "")) > 5
+    assert f"  … and {int(removed[1].replace(',', '')) - 5:,} more removed" in out
+
+
+def test_preview_help_names_every_context() -> None:
+    from engine.cel import CONTEXTS
+
+    shown = " ".join(CliRunner().invoke(main, ["preview", "--help"]).stdout.split())
+    assert all(name in shown for name in CONTEXTS), shown
