@@ -44,7 +44,6 @@ from engine.store.location import (
 EAGER_COLUMNS = ("id", "app_id", "external_id", "status", "type", "owner_id", "link_kind", "pinned")
 #: The fields read when first needed.
 DEFERRED_FIELDS = tuple(name for name in ACCOUNT_DATA_FIELDS if name not in EAGER_COLUMNS)
-_DEFERRED = frozenset(DEFERRED_FIELDS)
 _KINDS = {spec.name: spec.kind for spec in ACCOUNT_FIELD_SPECS}
 _EMPTY_JSON = frozenset(("[]", "{}", "null"))
 #: Deferred reads in one app after which the rest of its accounts are read at once: a quarter
@@ -234,22 +233,36 @@ class DeferredAccounts:
             self._written = set()
 
 
+class _DeferredField:
+    """A deferred field of one DeferredAccounts' class: its first read reads the rest of the
+    account; setting it marks the value as the run's. A descriptor per field, not
+    `__getattr__`: a class with `__getattr__` makes every attribute read of its instances
+    slower (no fast path for slots), and whole-store passes read the narrow fields of every
+    account many times a run."""
+
+    __slots__ = ("_field", "_source")
+
+    def __init__(self, name: str, source: DeferredAccounts) -> None:
+        self._field = AccountRecord.__dict__[name]  # its slot (the profile's _StoredJsonSlot)
+        self._source = source
+
+    def __get__(self, record: Any, owner: Any = None) -> Any:
+        if record is None:
+            return self
+        try:
+            return self._field.__get__(record, owner)
+        except AttributeError:  # not read yet
+            self._source.fill(record)
+            return self._field.__get__(record, AccountRecord)
+
+    def __set__(self, record: Any, value: Any) -> None:
+        with self._source._lock:  # not while another thread reads the rest of it
+            self._source._written.add(id(record))
+            self._field.__set__(record, value)
+
+
 def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
     """AccountRecord with the same slots, whose first read of a deferred field reads it."""
-
-    def __getattr__(self: AccountRecord, name: str) -> Any:  # an unset slot only
-        if name not in _DEFERRED:
-            raise AttributeError(f"'AccountRecord' object has no attribute {name!r}")
-        source.fill(self)
-        return getattr(self, name)
-
-    def __setattr__(self: AccountRecord, name: str, value: Any) -> None:
-        if name in _DEFERRED:
-            with source._lock:  # not while another thread reads the rest of it
-                source._written.add(id(self))
-                object.__setattr__(self, name, value)
-        else:
-            object.__setattr__(self, name, value)
 
     def __eq__(self: AccountRecord, other: object) -> bool:
         source.fill(self)
@@ -268,9 +281,8 @@ def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
             "__qualname__": "AccountRecord",  # its repr is a plain one's
             # orjson writes a dataclass only when the type itself names its fields
             "__dataclass_fields__": AccountRecord.__dataclass_fields__,
-            "__getattr__": __getattr__,
-            "__setattr__": __setattr__,
             "__eq__": __eq__,
             "__reduce_ex__": __reduce_ex__,
+            **{name: _DeferredField(name, source) for name in DEFERRED_FIELDS},
         },
     )
