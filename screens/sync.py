@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.services import ChangeRow, RunSummary, Services
 
 WRITE_ROW = "write"
+STAGE_WIDTH, STATE_WIDTH = 11, 9  # the stage table's first two columns
 HISTORY_LIMIT = 30
 
 # What each run is for: a plan the admin asked for, the dry run before "sync now", the apply.
@@ -41,6 +42,25 @@ DOING = {
     PREFLIGHT: "Checking what a sync would change (dry run before applying)",
     APPLY: "Syncing",
 }
+
+
+def wrap_counts(counts: Text, width: int) -> Text:
+    """COUNTS ("create 543 · ignore 24 · …") on as many lines as WIDTH needs, broken only
+    between two counts; a single count wider than WIDTH is cut with an ellipsis."""
+    lines: list[Text] = []
+    line = Text()
+    for part in counts.split(" · "):
+        part.rstrip()
+        if len(part) > width:
+            part.truncate(width, overflow="ellipsis")
+        if line.plain and len(line) + 3 + len(part) > width:
+            lines.append(line)
+            line = Text()
+        if line.plain:
+            line.append(" · ")
+        line.append_text(part)
+    lines.append(line)
+    return Text("\n").join(lines)
 
 
 class SyncScreen(RosterScreen):
@@ -126,6 +146,7 @@ class SyncScreen(RosterScreen):
         self.writing = False  # the applying run passed "done": it is writing to the store
         self.cancel_requested = False
         self.stage_index = -1
+        self._stage_rows: dict[str, list[Text]] = {}  # stage -> [state, counts], as shown
 
     # Layout -------------------------------------------------------------------------------
 
@@ -136,8 +157,8 @@ class SyncScreen(RosterScreen):
             stages: DataTable[Any] = DataTable(
                 id="sync-stages", cursor_type="none", show_cursor=False
             )
-            stages.add_column("Stage", key="stage", width=11)
-            stages.add_column("State", key="state", width=9)
+            stages.add_column("Stage", key="stage", width=STAGE_WIDTH)
+            stages.add_column("State", key="state", width=STATE_WIDTH)
             stages.add_column("Counts", key="counts")
             yield stages
             with TabbedContent(initial="changes", id="sync-tabs"):
@@ -179,26 +200,40 @@ class SyncScreen(RosterScreen):
     # Stage rows ---------------------------------------------------------------------------
 
     def reset_stages(self, dry_run: bool, label: str = "pending") -> None:
-        table = self.query_one("#sync-stages", DataTable)
-        table.clear()
-        for stage in self.stage_names:
-            table.add_row(plain(stage), Text(label, style="dim"), "", key=stage)
-        if dry_run:
-            table.add_row(
-                "write",
-                Text("—", style="dim"),
-                Text("dry run: nothing is written", "dim"),
-                key=WRITE_ROW,
-            )
-        else:
-            table.add_row("write", Text(label, style="dim"), "", key=WRITE_ROW)
+        self._stage_rows = {
+            stage: [Text(label, style="dim"), Text("")] for stage in self.stage_names
+        }
+        self._stage_rows[WRITE_ROW] = (
+            [Text("—", style="dim"), Text("dry run: nothing is written", "dim")]
+            if dry_run
+            else [Text(label, style="dim"), Text("")]
+        )
+        self._draw_stages()
 
     def set_stage(self, key: str, state: str, counts: str | Text | None = None) -> None:
-        table = self.query_one("#sync-stages", DataTable)
         styles = {"running": "bold cyan", "done": "green", "cancelled": "yellow", "failed": "red"}
-        table.update_cell(key, "state", Text(state, style=styles.get(state, "dim")))
+        row = self._stage_rows[key]
+        row[0] = Text(state, style=styles.get(state, "dim"))
         if counts is not None:
-            table.update_cell(key, "counts", counts, update_width=True)
+            row[1] = counts if isinstance(counts, Text) else Text(counts)
+        self._draw_stages()
+
+    def _draw_stages(self) -> None:
+        """The stage rows, each stage's counts wrapped at its separators to the table's width:
+        a count past the right edge was cut with nothing to say so ("unmerged 2" of 20)."""
+        table = self.query_one("#sync-stages", DataTable)
+        # the Stage and State columns and every column's padding (one cell on each side)
+        width = table.size.width - STAGE_WIDTH - STATE_WIDTH - 6 if table.size.width else 0
+        table.clear()
+        for key, (state, counts) in self._stage_rows.items():
+            wrapped = wrap_counts(counts, width) if width > 0 else counts
+            table.add_row(
+                plain(key), state, wrapped, key=key, height=max(1, len(wrapped.plain.split("\n")))
+            )
+
+    def on_resize(self) -> None:
+        if self._stage_rows:
+            self._draw_stages()
 
     def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
         for stage in self.stage_names:

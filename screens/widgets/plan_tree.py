@@ -124,7 +124,8 @@ class PlanTree(Tree[Any]):
                 (f" in {len(stage.objects):,} object{'s' if len(stage.objects) != 1 else ''}", "")
                 if stage.objects
                 else "",
-                (f"  {safe(format_counts(stage.counts))}", "dim") if stage.counts else "",
+                # the stage's counts are the stage table's, above the tree: here they only
+                # pushed the problems past the right edge
             )
             if stage.problems:
                 label.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")

@@ -523,3 +523,40 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
     services.invalidate()
     titles = [u.attributes.get("job_title") for u in services.population().users]
     assert titles.count("Roster Test Engineer") > 2  # the second plan's changes too
+
+
+async def test_stage_counts_wrap_to_the_width_and_lose_nothing(services: Any) -> None:
+    """At 80 columns the counts went past the right edge with nothing to say so: "unmerged 2"
+    of 20, "unchanged 807 ·" without "owned 1,055"."""
+    from screens.widgets.plan_tree import format_counts
+
+    change_job_titles(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        await pilot.press("p")
+        await settle(pilot)
+        table = screen.query_one("#sync-stages", DataTable)
+        assert table.virtual_size.width <= table.size.width  # nothing past the right edge
+        run = services.runs(limit=1)[0]
+        cells = stage_cells(screen)
+        wrapped = 0
+        for stage, counts in (run.counts or {}).items():
+            if stage not in cells or not isinstance(counts, dict):
+                continue
+            text = cells[stage][1]
+            wrapped += text.count("\n")
+            assert text.replace("\n", " · ") == format_counts(counts), stage
+        assert wrapped > 0  # the demo's ownership and push counts do not fit on one line
+
+
+def test_wrap_counts_breaks_between_counts_and_cuts_only_a_count_too_wide() -> None:
+    from rich.text import Text
+
+    from screens.sync import wrap_counts
+
+    assert wrap_counts(Text("a 1 · b 2 · c 3"), 20).plain == "a 1 · b 2 · c 3"
+    assert wrap_counts(Text("a 1 · b 2 · c 3"), 9).plain == "a 1 · b 2\nc 3"
+    assert wrap_counts(Text("unchanged 1,773 · x 1"), 8).plain == "unchang…\nx 1"
