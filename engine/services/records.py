@@ -109,8 +109,8 @@ def user_by_email(directory: Directory, email: str) -> UserRecord:
     matches = matches or directory.users_by_email(email)
     if not matches:
         raise NotFound(
-            f"No person has the email {email!r}. Search with `roster preview "
-            "--context user_key --all 'subject.email'` or in the Users screen."
+            f"No person has the email {email!r}. Search people by name or email in the "
+            "console's Users screen (7); `roster people show` takes an email or a person id."
         )
     return matches[0]
 
@@ -125,6 +125,12 @@ def account_by_key(directory: Directory, key: str) -> AccountRecord:
             raise NotFound(
                 f"No account {key!r}: no account is in an app {app_id!r}; the apps are "
                 f"{', '.join(sorted(apps)) or 'none yet'}."
+            )
+        if sep:
+            raise NotFound(
+                f"No account {key!r}: app {app_id!r} has no account with the id "
+                f"{external_id!r}. A person's accounts are in `roster people show EMAIL` and "
+                "the console's Users screen (7)."
             )
         raise NotFound(f"No account {key!r}; give it as APP:EXTERNAL_ID, e.g. hr:E10001.")
     return account

@@ -180,7 +180,7 @@ def test_explain_link_and_unknown_names(store: tuple[CliRunner, Path, Path]) -> 
         "pinned": True,
     }
     code, _, err = run(runner, "link", "github:zzz", "sam.park@example.com", "--db", str(db))
-    assert code == 1 and "APP:EXTERNAL_ID" in err
+    assert code == 1 and "app 'github' has no account with the id 'zzz'" in err
 
 
 def test_config_export_validate_import_round_trip(
