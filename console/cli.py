@@ -1129,11 +1129,16 @@ def runs(run_id: int | None, as_json: bool) -> None:
             _emit([r.to_json() for r in items])
             return
         if items:
-            echo(f"{'run':>5}  {'started':<19}  {'kind':<10} {'mode':<8} {'status':<21} by")
+            echo(
+                f"{'run':>5}  {'started':<19}  {'kind':<10} {'mode':<8} {'status':<21} "
+                f"{'changes':>8}  by"
+            )
         for run in items:
+            changes = (run.counts or {}).get("changes")
             echo(
                 f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.kind:<10} "
-                f"{'dry run' if run.dry_run else 'apply':<8} {run.status:<21} {run.started_by}"
+                f"{'dry run' if run.dry_run else 'apply':<8} {run.status:<21} "
+                f"{f'{changes:,}' if isinstance(changes, int) else '—':>8}  {run.started_by}"
             )
         if not items:
             echo("No runs yet: `roster sync --dry-run` plans one.")
@@ -1158,6 +1163,14 @@ def runs(run_id: int | None, as_json: bool) -> None:
     )
     if summary.error:
         echo(f"  error: {summary.error}")
+    for stage, counts in (summary.counts or {}).items():
+        if isinstance(counts, dict) and counts:
+            looked = " · ".join(
+                f"{key.replace('_', ' ')} {value:,}"
+                for key, value in counts.items()
+                if isinstance(value, int) and not isinstance(value, bool)
+            )
+            echo(f"  {stage:<11} {looked}")
     if any(summary.accounts.values()):
         echo(f"  accounts: {_accounts_line(summary.accounts)}")
     # what a killed run had written, as the next sync found it in the apps
@@ -1167,12 +1180,20 @@ def runs(run_id: int | None, as_json: bool) -> None:
             f"  [{write.outcome}, read back by run {write.settled_by_run}] {write.kind} "
             f"{value_text(what)} ({value_text(write.user)}): {value_text(write.reason)}"
         )
+    # a push the app took is among the changes below ([push]): only the refused are listed
+    sent = [push for push in pushes if push.success]
+    if sent:
+        echo(f"  pushes: {_count(len(sent), 'account')} written to by the push rules")
     for push in pushes:
-        result = "ok" if push.success else f"failed: {push.reason}"
+        if push.success:
+            continue
         written = "; ".join(
             f"{k}: {value_text(v[0])} → {value_text(v[1])}" for k, v in push.changes.items()
         )
-        echo(f"  [push {push.rule}] {push.account} ({push.user}) {result}: {written}")
+        echo(
+            f"  [push {push.rule}] {push.account} ({push.user}) failed: "
+            f"{value_text(push.reason)}: {written}"
+        )
     for change in changes:
         # two maps (an account's profile): only the keys that changed, as the console shows;
         # a map from nothing (a new person's attributes): each of its keys

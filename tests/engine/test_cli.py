@@ -561,11 +561,15 @@ def test_runs_text_shows_kind_mode_and_only_the_changed_keys(
     code, out, _ = run(runner, "runs", "--db", str(db))
     assert code == 0
     header, newest = out.splitlines()[:2]
-    assert header.split() == ["run", "started", "kind", "mode", "status", "by"]
+    assert header.split() == ["run", "started", "kind", "mode", "status", "changes", "by"]
     assert newest.split()[0] == "2" and newest.split()[3:6] == ["sync", "apply", "applied"]
+    assert newest.split()[6] != "—" and int(newest.split()[6].replace(",", "")) > 0
     code, out, _ = run(runner, "runs", "2", "--db", str(db))
     assert code == 0
     assert out.splitlines()[0].startswith("Run 2 (sync, apply): applied")
+    # the stages' counts, as the sync printed them and the console's Sync screen shows them
+    lines = out.splitlines()
+    assert any(line.startswith("  import      ") and "changed 1" in line for line in lines)
     assert "[import] hr:E1 profile.department: Engineering → Finance  (" in out
     assert "'Engineering'" not in out and "phone" not in out  # no reprs, no unchanged keys
     # the first sync created Ann: her attributes are one change, shown a value at a time
