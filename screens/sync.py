@@ -222,8 +222,10 @@ class SyncScreen(RosterScreen):
         """The stage rows, each stage's counts wrapped at its separators to the table's width:
         a count past the right edge was cut with nothing to say so ("unmerged 2" of 20)."""
         table = self.query_one("#sync-stages", DataTable)
-        # the Stage and State columns and every column's padding (one cell on each side)
-        width = table.size.width - STAGE_WIDTH - STATE_WIDTH - 6 if table.size.width else 0
+        # the body's width (the table's own follows what it was last given), less the Stage
+        # and State columns, every column's padding (a cell on each side) and a scrollbar
+        body = self.query_one("#sync-body", Vertical).content_size.width
+        width = body - STAGE_WIDTH - STATE_WIDTH - 6 - 2 if body else 0
         table.clear()
         for key, (state, counts) in self._stage_rows.items():
             wrapped = wrap_counts(counts, width) if width > 0 else counts
