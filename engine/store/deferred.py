@@ -167,6 +167,8 @@ class DeferredAccounts:
 
     def _fill_app(self, app: str) -> None:
         waiting = {r.id: r for r in self._pending.pop(app, ()) if r.__class__ is self.cls}
+        if not waiting:  # read already (or let go of by close): one at a time from now on
+            return
         self.apps_read.append(app)
         for row in self._query(_APP, (app,)):
             record = waiting.get(row[0])
