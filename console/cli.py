@@ -97,6 +97,7 @@ def _services(init: str | None = None) -> Any:
             raise RosterError(
                 f"No identity store at {settings.describe()}; nothing was created. Check the "
                 f"path, or create a store there with `{settings.init_command()}`."
+                + settings.url_hint()
             )
         echo(
             f"No identity store at {settings.describe()}; creating it with the demo organisation…",

@@ -34,6 +34,17 @@ class Settings:
             return f"roster init --db {shlex.quote(str(self.db_path))}"
         return "roster init"
 
+    def url_hint(self) -> str:
+        """What to know when a SQLite URL naming a missing store holds "?" or "%" (an admin
+        who typed a path with either got a store that was not theirs)."""
+        url = self.database_url or ""
+        if url.startswith("sqlite") and ("?" in url or "%" in url):
+            return (
+                " In a URL the path ends at '?' and '%' starts an escape: give a path holding "
+                "either with --db, or write them as %3F and %25."
+            )
+        return ""
+
     @property
     def url(self) -> str:
         return self.database_url or sqlite_url(self.db_path or default_db_path())

@@ -726,3 +726,16 @@ def test_preview_help_names_every_context() -> None:
 
     shown = " ".join(CliRunner().invoke(main, ["preview", "--help"]).stdout.split())
     assert all(name in shown for name in CONTEXTS), shown
+
+
+def test_a_url_whose_path_holds_a_question_mark_says_what_it_means(tmp_path: Path) -> None:
+    folder = tmp_path / "we?ird"
+    folder.mkdir()
+    result = CliRunner().invoke(
+        main, ["status", "--database-url", f"sqlite:///{folder}/r.db", "--json"]
+    )
+    assert result.exit_code != 0
+    assert "the path ends at '?'" in result.stderr and "--db" in result.stderr
+    assert not list(tmp_path.rglob("*.db"))  # nothing was created, anywhere
+    plain = CliRunner().invoke(main, ["status", "--database-url", f"sqlite:///{tmp_path}/x.db"])
+    assert plain.exit_code != 0 and "the path ends at" not in plain.stderr
