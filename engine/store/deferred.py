@@ -28,10 +28,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.errors import StoreError
-from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord, StoredJson
+from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord
 from engine.store.location import (
     BUSY_TIMEOUT_SECONDS,
     driver_error_text,
@@ -39,13 +37,13 @@ from engine.store.location import (
     locked_error,
     refused_error,
 )
+from engine.store.rows import stored_list, stored_map
 
 #: The columns read for every account, in this order; then its fingerprint and filter decision.
 EAGER_COLUMNS = ("id", "app_id", "external_id", "status", "type", "owner_id", "link_kind", "pinned")
 #: The fields read when first needed.
 DEFERRED_FIELDS = tuple(name for name in ACCOUNT_DATA_FIELDS if name not in EAGER_COLUMNS)
 _KINDS = {spec.name: spec.kind for spec in ACCOUNT_FIELD_SPECS}
-_EMPTY_JSON = frozenset(("[]", "{}", "null"))
 #: Deferred reads in one app after which the rest of its accounts are read at once: a quarter
 #: of its accounts, and never fewer than this (a few hundred single reads cost less)
 BULK_AFTER = 256
@@ -60,21 +58,6 @@ def _slot(name: str) -> Any:
 
 
 _SLOTS = {name: _slot(name) for name in (*EAGER_COLUMNS, *DEFERRED_FIELDS, "entitlements")}
-
-
-def _decoded(kind: str, value: Any) -> Any:
-    """A deferred column's stored value as the record holds it, or None when a list column
-    is not JSON (engine.store.rows reads whole rows the same way)."""
-    if kind == "text":
-        return value if value is not None else ""
-    if not value or value in _EMPTY_JSON:
-        return {} if kind == "map" else []
-    if kind == "map":
-        return StoredJson(value)  # decoded on first read
-    try:
-        return orjson.loads(value) or []
-    except orjson.JSONDecodeError:
-        return None
 
 
 #: (name, slot, kind) of each deferred field, in the order _ONE and _APP select them
@@ -184,14 +167,12 @@ class DeferredAccounts:
                     continue
                 except AttributeError:
                     pass
-            decoded = value if kind == "text" and value is not None else _decoded(kind, value)
-            if decoded is None:
-                raise StoreError(
-                    f"The identity store's {name} of account {record.app_id}:"
-                    f"{record.external_id} (id {record.id}) is not a JSON list: the store was "
-                    "changed outside Roster. Nothing more was done; restore the store from a "
-                    "backup."
-                )
+            if kind == "text":
+                decoded = value if value is not None else ""
+            elif kind == "map":
+                decoded = stored_map(value)  # decoded on first read
+            else:
+                decoded = stored_list(value, record, name)
             slot.__set__(record, decoded)
         self._written.discard(id(record))
         record.__class__ = AccountRecord

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import Stopped
+from engine.errors import DamagedRecord, Stopped
 from engine.records import (
     ACCOUNT_DATA_FIELDS,
     ACCOUNT_FIELD_SPECS,
@@ -62,7 +62,7 @@ _ACCOUNT_JSON_COLUMNS = tuple(
 _PROFILE = 3 + ACCOUNT_DATA_FIELDS.index("profile")
 # the stored text of an empty list or map: most list columns hold one, and it is read as the
 # empty value without decoding (hundreds of thousands of times on a large store)
-_EMPTY_JSON = frozenset(("[]", "{}", "null"))
+EMPTY_JSON = frozenset(("[]", "{}", "null"))
 _ACCOUNT_FIELDS = [*ACCOUNT_COLUMNS[:_ACCOUNT_ENTITLEMENTS], "entitlements", *ACCOUNT_COLUMNS[-3:]]
 if [f.name for f in dataclasses.fields(UserRecord)] != list(USER_COLUMNS) or [
     f.name for f in dataclasses.fields(AccountRecord)
@@ -75,12 +75,33 @@ def json_value(value: Any) -> Any:
     return orjson.loads(value) if value.__class__ is str else value
 
 
-def _stored_map(value: Any) -> Any:
+def stored_map(value: Any) -> Any:
     """A map column's value as a record holds it: its text is decoded when first read
     (engine.records._StoredJsonSlot)."""
-    if not value or value.__class__ is str and value in _EMPTY_JSON:
+    if not value or value.__class__ is str and value in EMPTY_JSON:
         return {}
     return StoredJson(value) if value.__class__ is str else value
+
+
+def stored_list(value: Any, account: AccountRecord | tuple[Any, ...], name: str) -> Any:
+    """A list column's value as a record holds it; text that is not JSON (edited by hand) is a
+    DamagedRecord naming ACCOUNT (a record, or its row: id, app, external id first)."""
+    if not value or value.__class__ is str and value in EMPTY_JSON:
+        return []
+    if value.__class__ is not str:
+        return value
+    try:
+        return orjson.loads(value) or []
+    except orjson.JSONDecodeError as exc:
+        if isinstance(account, AccountRecord):
+            account_id, app_id, external_id = account.id, account.app_id, account.external_id
+        else:
+            account_id, app_id, external_id = account[:3]
+        raise DamagedRecord(
+            f"The identity store's {name} of account {app_id}:{external_id} (id {account_id}) "
+            f"cannot be read as JSON ({exc}): the store was changed outside Roster. Nothing "
+            "more was done; restore the store from a backup."
+        ) from None
 
 
 def same(value: Any) -> Any:
@@ -120,7 +141,7 @@ def users_from_rows(
             employee_ids=decode(r[9]) or [],
             status=r[10],
             type=r[11],
-            attributes=_stored_map(r[12]) if text else r[12] or {},
+            attributes=stored_map(r[12]) if text else r[12] or {},
         )
         for r in checked(rows, stop)
     ]
@@ -154,7 +175,7 @@ def accounts_from_rows(
         for position, blank in _ACCOUNT_JSON_COLUMNS:
             value = values[position]
             # list and map columns may hold NULL (or JSON null): they read as empty
-            if not value or value.__class__ is str and value in _EMPTY_JSON:
+            if not value or value.__class__ is str and value in EMPTY_JSON:
                 values[position] = blank()
             elif text:
                 # a profile's text is decoded when it is first read (engine.records._StoredJsonSlot)
@@ -162,7 +183,7 @@ def accounts_from_rows(
                 if position == _PROFILE and is_text:
                     values[position] = StoredJson(value)
                 else:
-                    values[position] = json_value(value) or blank()
+                    values[position] = stored_list(value, r, ACCOUNT_COLUMNS[position])
         values[-1] = bool(values[-1])
         values.insert(_ACCOUNT_ENTITLEMENTS, sorted(grants.get(r[0], ())))
         records.append(AccountRecord(*values))

@@ -143,8 +143,22 @@ def test_a_damaged_list_column_is_an_error_naming_the_account(demo: Any) -> None
     with pytest.raises(StoreError) as damaged:
         _ = account.given_name
     assert f"emails of account {account.app_id}:{account.external_id}" in damaged.value.message
-    assert "not a JSON list" in damaged.value.message
+    assert "cannot be read as JSON" in damaged.value.message
     source.close()
+
+
+def test_a_damaged_list_column_read_whole_names_the_account_too(demo: Any) -> None:
+    """The same store read whole (a configuration change, PostgreSQL, the services) used to
+    end in orjson's own traceback."""
+    with demo.db.session() as session:
+        account = load_accounts(session)[0]
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        db.execute("UPDATE account SET usernames = '[\"a\",' WHERE id = ?", (account.id,))
+    with demo.db.session() as session, pytest.raises(StoreError) as damaged:
+        load_accounts(session)
+    shown = damaged.value.message
+    assert f"usernames of account {account.app_id}:{account.external_id} (id {account.id})" in shown
+    assert "cannot be read as JSON" in shown
 
 
 def test_a_store_that_cannot_be_opened_again_is_an_error(demo: Any, tmp_path: Any) -> None:
