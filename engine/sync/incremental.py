@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Result, select
 from sqlmodel import Session, col
@@ -23,6 +23,7 @@ from engine.records import AccountRecord
 from engine.store.models import Meta, Run
 from engine.store.repo import get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
+from engine.sync.push import same_value
 from engine.sync.state import HeldBlank
 
 STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
@@ -149,14 +150,43 @@ class PushRevisit:
     """What the last applied run's push stage must see again in the next incremental plan,
     though no data of theirs changes: the accounts it pushed to, created, or failed to write
     (an app that ignored or refused a value, a new account the rules now reach), and the
-    people whose targeting or values failed (reported again by every run until fixed)."""
+    people whose targeting or values failed (reported again by every run until fixed).
+
+    `confirmed`: those of the accounts whose every pushed value the app listed back as sent,
+    in a run whose read-back moved no value. The ownership stage still looks at them again
+    (their data changed), but their owners' push plans are up to date: the push stage need not
+    plan them again (after a first sync that pushed to 20,000 people, doing so cost the next
+    sync 2 s at 100,000 people)."""
 
     accounts: set[tuple[str, str]] = field(default_factory=set)
     people: set[int] = field(default_factory=set)
+    confirmed: set[tuple[str, str]] = field(default_factory=set)
 
     def owners(self, accounts: dict[tuple[str, str], AccountRecord]) -> set[int]:
-        found = {accounts[key].owner_id for key in self.accounts if key in accounts}
+        """The people the push stage plans again."""
+        found = {
+            accounts[key].owner_id for key in self.accounts - self.confirmed if key in accounts
+        }
         return {owner for owner in found if owner is not None} | self.people
+
+
+def confirmed_pushes(
+    pushes: list[Any], accounts: dict[tuple[str, str], AccountRecord]
+) -> set[tuple[str, str]]:
+    """The accounts pushed to (engine.sync.push.PushItem) that now hold every value sent to
+    them, as the read-back left them in ACCOUNTS; an account pushed under several rules must
+    hold the values of all of them."""
+    held: dict[tuple[str, str], bool] = {}
+    for item in pushes:
+        key = (item.app_id, item.external_id)
+        account = accounts.get(key)
+        ok = (
+            not item.error
+            and account is not None
+            and all(same_value(account.profile.get(t), new) for t, (_, new) in item.changes.items())
+        )
+        held[key] = held.get(key, True) and ok
+    return {key for key, ok in held.items() if ok}
 
 
 def load_push_revisit(session: Session) -> PushRevisit | None:
@@ -167,6 +197,7 @@ def load_push_revisit(session: Session) -> PushRevisit | None:
         return PushRevisit(
             {(str(app), str(external)) for app, external in raw.get("accounts", [])},
             {int(person) for person in raw.get("people", [])},
+            {(str(app), str(external)) for app, external in raw.get("confirmed", [])},
         )
     except (ValueError, TypeError, AttributeError):
         return None
@@ -176,5 +207,11 @@ def save_push_revisit(session: Session, revisit: PushRevisit) -> None:
     set_meta(
         session,
         PUSH_REVISIT,
-        json.dumps({"accounts": sorted(revisit.accounts), "people": sorted(revisit.people)}),
+        json.dumps(
+            {
+                "accounts": sorted(revisit.accounts),
+                "people": sorted(revisit.people),
+                "confirmed": sorted(revisit.confirmed),
+            }
+        ),
     )

@@ -48,6 +48,7 @@ from engine.sync.incremental import (
     STAGES,
     PushRevisit,
     config_changed,
+    confirmed_pushes,
     load_held,
     load_push_revisit,
     load_stamps,
@@ -467,7 +468,8 @@ def _run_locked(
                 step,
                 committed,
             )
-            if _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes):
+            moved = _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes)
+            if moved:
                 settled = None  # a value moved after the push: the next run pushes it
             if result.failures:  # a refused push or creation is tried again, and reported again
                 settled = None
@@ -479,6 +481,7 @@ def _run_locked(
             left = PushRevisit(
                 {(item.app_id, item.external_id) for item in pushes} | state.read_back,
                 {user.id for user in troubled},
+                set() if moved else confirmed_pushes(pushes, state.accounts),
             )
             # the apps this run wrote to are read again to settle; the others count as the
             # run read them, so that a change made to them meanwhile is new to the next run

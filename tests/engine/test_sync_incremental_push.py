@@ -573,3 +573,85 @@ def test_an_incremental_ownership_stage_links_what_a_full_one_links(
         assert "unchanged" not in _ownership(inc).counts
     finally:
         pair.close()
+
+
+def _retitle_e10005(apps: Path) -> None:
+    hr = _load(apps / "hr.yaml")
+    _by_id(hr)["E10005"]["profile"]["job_title"] = "VP Marketing"
+    _save(apps / "hr.yaml", hr)
+
+
+def _revisit(services: Services) -> Any:
+    from engine.sync.incremental import load_push_revisit
+
+    with services.db.session() as session:
+        return load_push_revisit(session)
+
+
+def test_a_push_the_app_listed_back_is_not_planned_again_by_the_next_run(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    pair = _pair(demo_template, tmp_path)
+    try:
+        pair.quiet_down()
+        pair.edit_apps(_retitle_e10005)
+        _same_runs(pair)
+        revisit = _revisit(pair.inc)
+        assert ("ad", "william.weiss") in revisit.accounts  # ownership looks again
+        assert ("ad", "william.weiss") in revisit.confirmed  # the push stage need not
+        owner = pair.inc.account_by_key("ad:william.weiss").owner_id
+        with pair.inc.db.session() as session:
+            from engine.sync.loading import load_state
+
+            assert owner not in revisit.owners(load_state(session).accounts)
+        pair.quiet_down()  # the same plan and store as a run reconsidering everyone
+        assert ("ad:william.weiss", "title") not in {c[:2] for c in _planned_pushes(pair.last)}
+    finally:
+        pair.close()
+
+
+def test_a_push_the_app_took_silently_and_ignored_is_sent_again_by_the_next_run(
+    demo_template: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """An app that answers a push without error but keeps its old value: the read-back shows
+    it, so the next incremental run plans the push again, as a full one does."""
+    from engine.connectors.file.connector import FileConnector
+
+    pair = _pair(demo_template, tmp_path)
+    try:
+        pair.quiet_down()
+        update = FileConnector.update_accounts
+
+        def ignoring(self: Any, changes: Any) -> Any:
+            rest = {k: v for k, v in changes.items() if k != "william.weiss"}
+            return update(self, rest) if rest else {}
+
+        monkeypatch.setattr(FileConnector, "update_accounts", ignoring)
+        pair.edit_apps(_retitle_e10005)
+        inc, _ = _same_runs(pair)
+        assert inc.status == "applied"  # nothing was refused
+        assert ("ad", "william.weiss") not in _revisit(pair.inc).confirmed
+        monkeypatch.setattr(FileConnector, "update_accounts", update)
+        pair.quiet_down()
+        assert ("ad:william.weiss", "title") in {c[:2] for c in _planned_pushes(pair.last)}
+        ad = _load(pair.folders[0] / "r-demo" / "apps" / "ad.yaml")
+        assert _by_id(ad)["william.weiss"]["profile"]["title"] == "VP Marketing"
+    finally:
+        pair.close()
+
+
+def test_an_account_pushed_under_two_rules_is_confirmed_only_when_both_values_hold() -> None:
+    from engine.records import AccountRecord
+    from engine.sync.incremental import confirmed_pushes
+    from engine.sync.push import PushItem
+
+    account = AccountRecord(id=1, app_id="ad", external_id="ann")
+    account.profile = {"title": "Lead", "department": "Ops"}
+    held = PushItem("titles", "ad", "ann", 1, "ann", {"title": ("Dev", "Lead")})
+    missed = PushItem("departments", "ad", "ann", 1, "ann", {"department": ("Ops", "Sales")})
+    failed = PushItem("titles", "ad", "bob", 2, "bob", {}, error="title: too long")
+    accounts = {("ad", "ann"): account}
+    assert confirmed_pushes([held], accounts) == {("ad", "ann")}
+    assert confirmed_pushes([held, missed], accounts) == set()
+    assert confirmed_pushes([missed, held], accounts) == set()
+    assert confirmed_pushes([failed], accounts) == set()  # an error, and no account
