@@ -45,8 +45,8 @@ DOING = {
 
 
 def wrap_counts(counts: Text, width: int) -> Text:
-    """COUNTS ("create 543 · ignore 24 · …") on as many lines as WIDTH needs, broken only
-    between two counts; a single count wider than WIDTH is cut with an ellipsis."""
+    """COUNTS ("filter create 543 · filter ignore 24 · …") on as many lines as WIDTH needs,
+    broken only between two counts; a single count wider than WIDTH is cut with an ellipsis."""
     lines: list[Text] = []
     line = Text()
     for part in counts.split(" · "):

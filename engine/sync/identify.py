@@ -85,7 +85,8 @@ def _identify_directory(
         state.filter_results[key] = decision
         if previous != decision:
             state.dirty_links.add(key)
-        report.bump(decision.lower())
+        # "filter create 543": the filter's decisions, not people created ("users created")
+        report.bump(f"filter_{decision.lower()}")
         if account.pinned:
             continue
         if decision == "IGNORE":

@@ -9,10 +9,23 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.events import DescendantFocus
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Static
 
 from screens.text import plain
+
+
+def key_hint(focused: Widget | None) -> str:
+    """What enter (or space) does in a confirmation right now: it presses the focused button,
+    which is Cancel where confirming would lose something, so the dialog says which."""
+    if isinstance(focused, Checkbox):
+        return "space: tick or clear the box · tab: the buttons · esc: cancel"
+    if isinstance(focused, Button):
+        label = str(focused.label).removesuffix(" (esc)")
+        return f"enter: {label} · tab / shift+tab: another button · esc: cancel"
+    return "tab: the buttons · esc: cancel"
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -35,6 +48,7 @@ class ConfirmModal(ModalScreen[bool]):
             padding: 0 1;
         }
         & .confirm--message { height: auto; margin: 1 0; }
+        & .confirm--keys { height: auto; color: $text-muted; margin: 0 1; }
         & Horizontal { height: auto; }
         & Button { width: 1fr; margin: 0 1; }
     }
@@ -72,9 +86,13 @@ class ConfirmModal(ModalScreen[bool]):
                     id="confirm",
                 )
                 yield Button("Cancel (esc)", id="cancel")
+            yield Static(classes="confirm--keys", id="confirm-keys")
 
     def on_mount(self) -> None:
         self.query_one("#cancel" if self.destructive else "#confirm", Button).focus()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        self.query_one("#confirm-keys", Static).update(key_hint(event.widget))
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

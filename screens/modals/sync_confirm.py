@@ -17,11 +17,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import DescendantFocus
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
 from engine.services import describe_stage_plan, plan_counts
 from engine.text import literal_text
+from screens.modals.confirm import key_hint
 from screens.text import safe
 from screens.widgets.plan_tree import plural
 
@@ -49,6 +51,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         & Checkbox { margin-top: 1; }
         & Horizontal { height: auto; margin-top: 1; }
         & Button { width: 1fr; margin: 0 1; }
+        & .confirm--keys { height: auto; color: $text-muted; margin: 0 1; }
     }
     """
 
@@ -102,6 +105,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                     disabled=self.blocked,
                 )
                 yield Button("Cancel (esc)", id="cancel")
+            yield Static(classes="confirm--keys", id="confirm-keys")
 
     def summary(self) -> Text:
         result = self.result
@@ -158,7 +162,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
 
     def on_resize(self) -> None:
         # Keep the checkbox and the buttons on screen: the summary scrolls instead.
-        fixed = 2 + 4 + (4 if self.blocked or self.held else 0)
+        fixed = 2 + 5 + (4 if self.blocked or self.held else 0)
         scroll = self.query_one("#confirm-scroll", VerticalScroll)
         scroll.styles.max_height = max(3, self.size.height - fixed)
 
@@ -171,6 +175,9 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             self.query_one("#cancel", Button).focus()
         else:
             self.query_one("#apply", Button).focus()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        self.query_one("#confirm-keys", Static).update(key_hint(event.widget))
 
     @on(Checkbox.Changed, "#confirm-deletes")
     def _confirmed(self, event: Checkbox.Changed) -> None:

@@ -117,6 +117,8 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert "push       3 changes · 3 accounts changed (title 2, jobTitle 1)" in summary
         assert "No person, account or attribute value would be deleted" in summary
         assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
+        # the dialog says what enter does: here, apply
+        assert shown(modal.query_one("#confirm-keys", Static)).startswith("enter: Apply ·")
 
         await pilot.press("enter")  # Apply has the focus
         await settle(pilot)
@@ -338,6 +340,7 @@ async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> 
         summary = shown(modal.query_one("#confirm-summary", Static))
         assert "Deletions (1), by cause" in summary and gone in summary
         assert modal.query_one("#cancel").has_focus
+        assert shown(modal.query_one("#confirm-keys", Static)).startswith("enter: Cancel ·")
         await pilot.press("enter")  # on Cancel: nothing is applied
         await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
@@ -357,11 +360,19 @@ async def test_a_destructive_confirm_modal_starts_on_cancel(services: Any) -> No
         )
         await pilot.pause()
         assert app.screen.query_one("#cancel").has_focus
+        keys = app.screen.query_one("#confirm-keys", Static)
+        assert shown(keys).startswith("enter: Cancel ·")  # said, not guessed
+        await pilot.press("tab")
+        await pilot.pause()
+        assert shown(keys).startswith("enter: Confirm ·")
+        await pilot.press("shift+tab")
+        await pilot.pause()
         await pilot.press("enter")
         await pilot.pause()
         app.push_screen(ConfirmModal("Link", "nothing is deleted"), answers.append)
         await pilot.pause()
         assert app.screen.query_one("#confirm").has_focus
+        assert shown(app.screen.query_one("#confirm-keys", Static)).startswith("enter: Confirm")
         await pilot.press("enter")
         await pilot.pause()
     assert answers == [False, True]
