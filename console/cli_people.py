@@ -50,6 +50,36 @@ def people() -> None:
     """Look at people."""
 
 
+@people.command("list")
+@_store_options
+@click.argument("search", required=False, default="")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 100_000),
+    help="List at most this many people.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_guard
+def people_list(search: str, limit: int, as_json: bool) -> None:
+    """People whose email or display name holds SEARCH (any case), by display name; everyone
+    when SEARCH is left out. `roster people show EMAIL` shows one of them."""
+    found = _services().find_people(search, limit + 1)  # one more: tells that more are left
+    shown, more = found[:limit], len(found) > limit
+    if as_json:
+        _emit({"people": [p.to_json() for p in shown], "more": more})
+        return
+    if not shown:
+        echo(f"Nobody's email or name holds {search!r}." if search else "The store has no people.")
+        sys.exit(0)
+    for person in shown:
+        echo(
+            f"{person.id:>7}  {person.status:<8}  {one_line(person.email or '(no email)', 60):<36}"
+            f"  {one_line(person.display_name, 60)}"
+        )
+    if more:
+        echo(f"… more than {limit:,}: narrow the search, or give --limit")
+    sys.exit(0)
+
+
 @people.command("show")
 @_store_options
 @click.argument("who")

@@ -78,6 +78,7 @@ _EXPORTS = {
     "PushTarget": "engine.services.push_editor",
     "TargetingImpact": "engine.services.push_editor",
     "RecordRef": "engine.services.records",
+    "PersonRow": "engine.services.records",
     "APPLIED_STATUSES": "engine.services.runs",
     "PLANNED_STATUSES": "engine.services.runs",
     "ChangeRow": "engine.services.runs",
@@ -158,7 +159,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         PushTarget,
         TargetingImpact,
     )
-    from engine.services.records import RecordRef
+    from engine.services.records import PersonRow, RecordRef
     from engine.services.runs import (
         APPLIED_STATUSES,
         PLANNED_STATUSES,
@@ -237,6 +238,7 @@ __all__ = [
     "PushRules",
     "QueuedAccount",
     "RecordRef",
+    "PersonRow",
     "RunSummary",
     "SavedExpression",
     "UserDetail",

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         PushEditorService,
         TargetingImpact,
     )
-    from engine.services.records import RecordRef, RecordsService
+    from engine.services.records import PersonRow, RecordRef, RecordsService
     from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
     from engine.services.values import ValueImpact, ValuesService
     from engine.sync.matrix import MatchMatrix, MatrixListing
@@ -201,6 +201,9 @@ class Services:
     # --- records and search ------------------------------------------------------------
     def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
         return self.records.find_records(kind, query, limit)
+
+    def find_people(self, query: str = "", limit: int = 50) -> list[PersonRow]:
+        return self.records.find_people(query, limit)
 
     def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
         return self.records.record(ref)

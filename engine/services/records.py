@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import NotFound
 from engine.records import AccountRecord, Directory, UserRecord, record_label
@@ -20,35 +22,72 @@ class RecordRef:
     detail: str = ""
 
 
+#: How many people a "did you mean" ranks (by likeness to what was asked) before naming three.
+SIMILAR_POOL = 25
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One person as a search lists them (`roster people list`, the Users screen)."""
+
+    id: int
+    display_name: str
+    email: str
+    status: str
+
+    @property
+    def label(self) -> str:
+        if self.email:
+            return f"{self.display_name} <{self.email}>"
+        return self.display_name or f"user {self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "display_name": self.display_name,
+            "email": self.email,
+            "status": self.status,
+        }
+
+
 class RecordsService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+
+    def find_people(self, query: str = "", limit: int = 50) -> list[PersonRow]:
+        """People whose email or display name holds QUERY (case-insensitive; everyone when it
+        is empty), by display name, at most LIMIT; read from the store, not the population."""
+        from sqlalchemy import or_, select
+        from sqlmodel import col
+
+        from engine.store.models import Person
+
+        needle = f"%{query.strip()}%"
+        statement = select(
+            col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
+        )
+        if query.strip():
+            statement = statement.where(
+                or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
+            )
+        with self.ctx.db.session() as session:
+            rows = session.execute(
+                statement.order_by(col(Person.display_name), col(Person.id)).limit(limit)
+            ).all()
+        return [PersonRow(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
 
     def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
         from sqlalchemy import or_, select
         from sqlmodel import col
 
-        from engine.store.models import Account, Person
+        from engine.store.models import Account
 
+        if kind == "user":
+            return [
+                RecordRef("user", p.id, p.label, p.status) for p in self.find_people(query, limit)
+            ]
         needle = f"%{query.strip()}%"
         with self.ctx.db.session() as session:
-            if kind == "user":
-                statement = select(
-                    col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
-                )
-                if query.strip():
-                    statement = statement.where(
-                        or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
-                    )
-                rows = session.execute(
-                    statement.order_by(col(Person.display_name), col(Person.id)).limit(limit)
-                ).all()
-                return [
-                    RecordRef(
-                        "user", r[0], f"{r[1]} <{r[2]}>" if r[2] else r[1] or f"user {r[0]}", r[3]
-                    )
-                    for r in rows
-                ]
             accounts = select(
                 col(Account.id),
                 col(Account.app_id),
@@ -85,7 +124,28 @@ class RecordsService:
         raise NotFound(f"The {ref.kind} {ref.label or ref.id} no longer exists; pick another.")
 
     def user_by_email(self, email: str) -> UserRecord:
-        return user_by_email(self.ctx.directory(), email)
+        try:
+            return user_by_email(self.ctx.directory(), email)
+        except NotFound as exc:
+            close = self.similar_emails(email)
+            if not close:
+                raise
+            raise NotFound(f"{exc.message} Did you mean {', '.join(close)}?") from None
+
+    def similar_emails(self, email: str, limit: int = 3) -> list[str]:
+        """Emails of people close to EMAIL (a typo, another domain, a nickname): those holding
+        its local part, else one of the local part's words (ann in ann.lee)."""
+        local = email.strip().partition("@")[0]
+        words = [w for w in re.split(r"[._+\-\s]+", local) if len(w) >= 3]
+        for needle in dict.fromkeys([local, *sorted(words, key=len, reverse=True)]):
+            if len(needle) < 3:
+                continue
+            found = [p.email for p in self.find_people(needle, SIMILAR_POOL) if p.email]
+            if found:  # the closest first: amara.martinez before amara.jones for amara.martinz
+                wanted = email.strip().lower()
+                found.sort(key=lambda e: -SequenceMatcher(None, wanted, e.lower()).ratio())
+                return found[:limit]
+        return []
 
     def person(self, who: str | int) -> UserRecord:
         """A person by email, or by id (people without an email have only their id)."""
@@ -109,8 +169,9 @@ def user_by_email(directory: Directory, email: str) -> UserRecord:
     matches = matches or directory.users_by_email(email)
     if not matches:
         raise NotFound(
-            f"No person has the email {email!r}. Search people by name or email in the "
-            "console's Users screen (7); `roster people show` takes an email or a person id."
+            f"No person has the email {email!r}. Search people by name or email with "
+            "`roster people list TEXT` or in the console's Users screen (7); `roster people "
+            "show` takes an email or a person id."
         )
     return matches[0]
 

@@ -739,3 +739,30 @@ def test_a_url_whose_path_holds_a_question_mark_says_what_it_means(tmp_path: Pat
     assert not list(tmp_path.rglob("*.db"))  # nothing was created, anywhere
     plain = CliRunner().invoke(main, ["status", "--database-url", f"sqlite:///{tmp_path}/x.db"])
     assert plain.exit_code != 0 and "the path ends at" not in plain.stderr
+
+
+def test_people_list_searches_and_an_unknown_email_names_the_closest(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "people", "list", "ANN", "--db", str(db))
+    assert code == 0 and "ann.lee@example.com" in out and "Ann Lee" in out
+    code, out, _ = run(runner, "people", "list", "--limit", "1", "--json", "--db", str(db))
+    listed = json.loads(out)
+    assert code == 0 and len(listed["people"]) == 1 and listed["more"] is True
+    assert set(listed["people"][0]) == {"id", "display_name", "email", "status"}
+    code, out, _ = run(runner, "people", "list", "--limit", "1", "--db", str(db))
+    assert "more than 1: narrow the search, or give --limit" in out
+    code, out, _ = run(runner, "people", "list", "\x1b[31mzz%_", "--db", str(db))
+    assert code == 0 and "Nobody's email or name holds" in out and "\x1b" not in out
+    code, _, err = run(runner, "people", "list", "--limit", "0", "--db", str(db))
+    assert code == 2 and "--limit" in err
+
+    # a typo, and a wrong domain: the closest people are named
+    code, _, err = run(runner, "people", "show", "ann.le@example.com", "--db", str(db))
+    assert code == 1 and "Did you mean ann.lee@example.com" in err
+    code, _, err = run(runner, "explain", "ann.lee@example.org", "department", "--db", str(db))
+    assert code == 1 and "Did you mean ann.lee@example.com" in err
+    code, _, err = run(runner, "people", "show", "qq@example.com", "--db", str(db))
+    assert code == 1 and "Did you mean" not in err and "roster people list TEXT" in err
