@@ -22,6 +22,7 @@ from engine.cel import (
     type_name,
 )
 from engine.cel.budget import past_deadline, time_exceeded
+from engine.cel.exceptions import caret_text
 from engine.collector import collector_paused
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
@@ -161,12 +162,16 @@ def _evaluate(
     program: Any,
     record: Record | None,
     entitlement: dict[str, Any] | None = None,
+    located: bool = False,
 ) -> tuple[Any, str | None]:
-    """The record's value as plain Python, or the error message for people."""
+    """The record's value as plain Python, or the error message for people. `located`: an
+    evaluation error that knows where in the expression it happened is raised instead."""
     try:
         variables = cel.activation_for(context, record, entitlement=entitlement, program=program)
         value = cel.evaluate(program, variables)
     except CelEvalError as exc:
+        if located and exc.line is not None:
+            raise
         return None, str(exc)
     problem = check_result(context, value)
     if problem:
@@ -188,18 +193,34 @@ def preview_one(
         return OnePreview(
             False, error=problem, caret=caret, elapsed_ms=(time.perf_counter() - started) * 1000
         )
+    where = record_label(record) if record is not None else ""
+    located: CelEvalError | None = None
     try:
         with cel.time_budget("the preview"):
-            value, message = _evaluate(cel, context, program, record, entitlement)
+            value, message = _evaluate(cel, context, program, record, entitlement, located=True)
     except CelTimeBudgetError as exc:
         value, message = None, exc.message
+    except CelEvalError as exc:  # where in the expression it failed is known: say so
+        value, message, located = None, None, exc
     elapsed = (time.perf_counter() - started) * 1000
-    if message is not None:
+    if located is not None:
+        part = f" (in `{located.part}`)" if located.part else ""
         return OnePreview(
             False,
-            error=Problem(message, path=record_label(record) if record is not None else ""),
+            error=Problem(
+                located.message + part,
+                path=where,
+                line=located.line,
+                column=located.column,
+                hint=located.hint,
+            ),
+            caret=caret_text(text, located.line, located.column),
             elapsed_ms=elapsed,
             warnings=warnings,
+        )
+    if message is not None:
+        return OnePreview(
+            False, error=Problem(message, path=where), elapsed_ms=elapsed, warnings=warnings
         )
     return OnePreview(
         True, to_python(value), type_name(value), elapsed_ms=elapsed, warnings=warnings

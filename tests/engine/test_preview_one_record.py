@@ -274,3 +274,19 @@ def test_a_locked_store_is_reported_by_the_driver_path_after_one_wait(
         assert "stayed locked for 0.3 s" in locked.value.message
     finally:
         holder.close()
+
+
+def test_an_evaluation_error_of_one_record_names_its_line_column_and_part(demo: Any) -> None:
+    person = demo.user_by_email("ann.lee@example.com")
+    text = 'subject.displayName.size() > 3 &&\n  subject.email + 1 == "x"'
+    result = demo.preview_one("push_mapping", text, person)
+    error = result.as_dict()["error"]
+    assert not result.ok
+    assert (error["line"], error["column"]) == (2, 3)
+    assert error["message"].startswith("no matching overload")
+    assert error["message"].endswith("(in `subject.email + 1`)")
+    assert error["caret"] == '  subject.email + 1 == "x"\n  ^'
+    assert result.error is not None and result.error.path == "ann.lee@example.com"
+    # an error with no place in the text (the value's type is wrong for the context) has none
+    result = demo.preview_one("directory_filter", '"maybe"', demo.account_by_key("hr:E10001"))
+    assert not result.ok and result.as_dict()["error"]["line"] is None

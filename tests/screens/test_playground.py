@@ -229,3 +229,19 @@ async def test_the_cel_context_has_no_record(services: Any) -> None:
         messages = [n.message for n in app._notifications]
         assert any("no records" in m for m in messages)
         assert any("no record to choose" in m for m in messages)
+
+
+async def test_an_evaluation_error_shows_where_it_happened(services: Any) -> None:
+    """A runtime error (wrong types for one record) is placed like a syntax error: its line
+    and column, the caret under the part that failed, and that spot marked in the text."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "user_key")
+        await type_expression(pilot, screen, 'subject.email + "" + 1')
+        problem = screen.editor.problem_text
+        assert problem.startswith("Error at line 1, column 1: no matching overload"), problem
+        assert '(in `subject.email + "" + 1`)' in problem
+        assert "^" in problem
+        assert screen.editor.text_area.error_location == (0, 0)
+        assert "No value" in shown(screen.query_one("#value", Static))
