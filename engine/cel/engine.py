@@ -117,6 +117,11 @@ class CelEngine:
         self._accounts: dict[int, AccountObject] = {}
         self._accounts_maps: dict[int, tuple[UserRecord, AccountsMap]] = {}
         self._known_keys: dict[tuple[str, str], set[str]] = {}
+        # Converted records are kept for the next expression that reads them. A console keeps
+        # them all (a preview over everyone runs again at every keystroke); a sync reads each
+        # person and account about once per stage, so it bounds them (`cache_limit`): at 100,000
+        # people, a stage's conversions held to its end were hundreds of megabytes.
+        self.cache_limit: int | None = None
 
     @property
     def limits(self) -> CelLimits:
@@ -319,12 +324,16 @@ class CelEngine:
         """The CEL value of a user: converted lazily, once, and shared by every rule."""
         found = self._users.get(record.id)
         if found is None or found._record is not record:
+            if self.cache_limit is not None and len(self._users) >= self.cache_limit:
+                self._users = {}
             found = self._users[record.id] = UserObject(record, self._population)
         return found
 
     def account(self, record: AccountRecord) -> Any:
         found = self._accounts.get(record.id)
         if found is None or found._record is not record:
+            if self.cache_limit is not None and len(self._accounts) >= self.cache_limit:
+                self._accounts = {}
             found = self._accounts[record.id] = AccountObject(record, self._population)
         return found
 
@@ -334,6 +343,8 @@ class CelEngine:
         if cached is not None and cached[0] is user:
             return cached[1]
         result = AccountsMap()
+        if self.cache_limit is not None and len(self._accounts_maps) >= self.cache_limit:
+            self._accounts_maps = {}
         self._accounts_maps[user.id] = (user, result)
         if self._population is None:
             return result

@@ -86,6 +86,10 @@ from engine.sync.threshold import (
     population_sizes,
 )
 
+#: The most converted records a run's CEL engine keeps at once (engine.cel.CelEngine
+#: `cache_limit`): each stage reads a person or an account about once, so more only holds memory.
+CEL_CACHE_LIMIT = 4096
+
 # acquire_lock, release_lock and load_state live in their own modules; they stay importable
 # from here for the callers that know them by this address.
 __all__ = [
@@ -318,6 +322,7 @@ def _run_locked(
     reports = [StageReport(name) for name in STAGES]
     directories = list(config.directories)
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
+    cel.cache_limit = CEL_CACHE_LIMIT
     memo = None
     if memo_text is not None:
         memo = key_memo.KeyMemo(

@@ -1085,3 +1085,18 @@ def test_account_profile_keeps_every_key_in_order_and_drops_none(profile: dict) 
     if "n" in profile:
         has_n = engine.compile("account_key", "has(account.profile.n)")
         assert not engine.evaluate(has_n, engine.activation_for("account_key", account))
+
+
+def test_a_cache_limit_bounds_the_converted_records_and_not_the_answers() -> None:
+    population = make_population()
+    unbounded, bounded = CelEngine(population), CelEngine(population)
+    bounded.cache_limit = 1
+    text = 'subject.email + " " + ("github" in accounts ? accounts.github.username : "-")'
+    program = unbounded.compile("attribute_source", text)
+    for _ in range(2):  # the second round reads records the bound has let go of
+        for user in population.users:
+            want = unbounded.evaluate(program, unbounded.activation_for("attribute_source", user))
+            got = bounded.evaluate(program, bounded.activation_for("attribute_source", user))
+            assert got == want
+    assert len(unbounded._users) == len(population.users)
+    assert len(bounded._users) == len(bounded._accounts_maps) == 1

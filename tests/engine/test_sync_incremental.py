@@ -244,3 +244,27 @@ def test_an_app_file_changed_while_a_sync_runs_is_imported_by_the_next(
     after = demo.sync()
     assert any("Changed during the sync" in str(c["new"]) for c in after.changes), after.changes
     assert demo.sync().changes == []  # and then it settles
+
+
+def test_a_run_whose_cel_cache_holds_one_record_decides_what_an_unbounded_one_does(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A sync bounds the records its CEL engine keeps converted (pipeline.CEL_CACHE_LIMIT):
+    at one, every expression converts its records again, and a first sync of the demo (filters,
+    merge and custom ownership rules, CEL attributes and push mappings) stores the same."""
+    from engine.services import open_services
+    from engine.sync import pipeline
+
+    outcomes = []
+    for name, limit in (("bounded", 1), ("unbounded", None)):
+        monkeypatch.setattr(pipeline, "CEL_CACHE_LIMIT", limit)
+        folder = tmp_path / name
+        folder.mkdir()
+        services = open_services(db_path=folder / "r.db", init="sample")
+        try:
+            outcomes.append(snapshot(services, folder / "r-demo"))
+        finally:
+            services.db.dispose()
+    bounded, unbounded = outcomes
+    for part in unbounded:
+        assert bounded[part] == unbounded[part], part
