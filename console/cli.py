@@ -477,10 +477,10 @@ def preview(
     elif user_email:
         record = services.user_by_email(user_email)
     else:
-        refs = services.find_records(kind, "", limit=1)
-        if not refs:
+        first = services.first_record(context)  # a directory filter's: a directory account
+        if first is None:
             raise RosterError(f"The store has no {kind}s to evaluate against.")
-        record = services.record(refs[0])
+        record = services.record(first)
         if not as_json:
             which = "--account APP:ID" if kind == "account" else "--user EMAIL"
             echo(f"note: no record was named: the first {kind}; give {which} or --all", err=True)
@@ -550,7 +550,11 @@ def _print_population(result: Any, as_json: bool) -> None:
     if not result.ok:
         _print_problem(result.error, result.caret)
         return
-    echo(f"{result.count} records in {result.elapsed_ms:.0f} ms, {_count(result.errors, 'error')}")
+    scope = f" ({result.scope})" if result.scope else ""
+    echo(
+        f"{result.count} records{scope} in {result.elapsed_ms:.0f} ms, "
+        f"{_count(result.errors, 'error')}"
+    )
     if result.note:
         echo(f"note: {result.note}", err=True)
     for key, value in result.summary.items():

@@ -76,10 +76,12 @@ class PopulationPreview:
     # counts are of the records evaluated before, and `note` says so.
     timed_out: bool = False
     note: str = ""
+    scope: str = ""  # whose records: "every person", "the accounts of ad", …
 
     def as_dict(self) -> dict[str, Any]:
         data = {
             "ok": self.ok,
+            "scope": self.scope,
             "error": _error_dict(self.error, self.caret),
             "count": self.count,
             "errors": self.errors,

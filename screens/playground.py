@@ -212,8 +212,7 @@ class PlaygroundScreen(RosterScreen):
         if spec.subject_kind == NO_RECORD:
             record = None  # the `cel` context: the language alone
         elif record is None or record.kind != spec.subject_kind:
-            found = self.services.find_records(spec.subject_kind, "", limit=1)
-            record = found[0] if found else None
+            record = self.services.first_record(context)  # a filter's: a directory account
         if not get_current_worker().is_cancelled:
             self.post_message(self.Setup(context, contexts, completions, record))
 
@@ -413,6 +412,8 @@ class PlaygroundScreen(RosterScreen):
                     out.append(f"\nHint: {safe(result.error.hint)}")
             return out
         out.append(f"{result.count:,} records", style="bold")
+        if result.scope:
+            out.append(f" ({safe(result.scope)})", style="dim")
         out.append(", ")
         out.append(
             f"{result.errors:,} error{'s' if result.errors != 1 else ''}",

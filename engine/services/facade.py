@@ -199,8 +199,13 @@ class Services:
         return self.run_history.external_writes(run_id)
 
     # --- records and search ------------------------------------------------------------
-    def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
-        return self.records.find_records(kind, query, limit)
+    def find_records(
+        self, kind: str, query: str = "", limit: int = 50, app_id: str | None = None
+    ) -> list[RecordRef]:
+        return self.records.find_records(kind, query, limit, app_id)
+
+    def first_record(self, context: str) -> RecordRef | None:
+        return self.previews.first_record(context)
 
     def find_people(self, query: str = "", limit: int = 50) -> list[PersonRow]:
         return self.records.find_people(query, limit)

@@ -160,13 +160,46 @@ class PreviewsService:
                     f"No app {app_id!r}; the apps are {', '.join(sorted(known)) or 'none yet'}."
                 )
         if CONTEXTS[context].subject_kind == "account":
+            apps = {app_id} if app_id is not None else self._filtered_apps(context)
             # deleted accounts are out of scope, as they are for the sync's filters
             return [
                 a
                 for a in population.accounts
-                if a.status != "DELETED" and (app_id is None or a.app_id == app_id)
+                if a.status != "DELETED" and (apps is None or a.app_id in apps)
             ]
         return [u for u in population.users if u.status != "DELETED"]
+
+    def _filtered_apps(self, context: str) -> list[str] | None:
+        """The apps whose accounts a directory filter decides (the directories, by priority),
+        or None: every app's accounts (an account key, or a store with no directory yet)."""
+        if context != "directory_filter":
+            return None
+        return [d.app for d in self.ctx.config().directories] or None
+
+    def scope_of(self, context: str, app_id: str | None = None) -> str:
+        """Whose records a preview over everyone in CONTEXT evaluates, in words."""
+        if CONTEXTS[context].subject_kind != "account":
+            return "every person"
+        apps = [app_id] if app_id is not None else self._filtered_apps(context)
+        if apps is None:
+            return "every account"
+        label = "the directory" if len(apps) == 1 and app_id is None else "app"
+        if len(apps) > 1:
+            label = "the directories"
+        return f"the accounts of {label} {', '.join(apps)}"
+
+    def first_record(self, context: str) -> RecordRef | None:
+        """The record a preview in CONTEXT starts on: a directory filter's, the first account
+        of the primary directory (it never sees the other apps' accounts); else the first
+        person or account; None in the `cel` context or an empty store."""
+        kind = CONTEXTS[context].subject_kind
+        if kind == NO_RECORD:
+            return None
+        for app_id in self._filtered_apps(context) or [None]:
+            found = self.records.find_records(kind, "", limit=1, app_id=app_id)
+            if found:
+                return found[0]
+        return None
 
     def saved_expression(self, path: str) -> SavedExpression:
         """The expression saved at a configuration path, e.g. `push_rules.ad-core.condition`."""
@@ -216,6 +249,7 @@ class PreviewsService:
             progress=progress,
             cancelled=cancelled,
         )
+        result.scope = self.scope_of(context, app_id)
         compare = result.compare
         if impact and against is not None and context in IDENTITY_CONTEXTS and compare:
             if result.ok and not compare.error and not result.cancelled:

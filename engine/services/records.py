@@ -76,7 +76,10 @@ class RecordsService:
             ).all()
         return [PersonRow(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
 
-    def find_records(self, kind: str, query: str = "", limit: int = 50) -> list[RecordRef]:
+    def find_records(
+        self, kind: str, query: str = "", limit: int = 50, app_id: str | None = None
+    ) -> list[RecordRef]:
+        """People, or accounts (of APP_ID only, when given), whose names hold QUERY."""
         from sqlalchemy import or_, select
         from sqlmodel import col
 
@@ -95,6 +98,8 @@ class RecordsService:
                 col(Account.display_name),
                 col(Account.email),
             )
+            if app_id is not None:
+                accounts = accounts.where(col(Account.app_id) == app_id)
             if query.strip():
                 accounts = accounts.where(
                     or_(

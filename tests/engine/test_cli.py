@@ -766,3 +766,29 @@ def test_people_list_searches_and_an_unknown_email_names_the_closest(
     assert code == 1 and "Did you mean ann.lee@example.com" in err
     code, _, err = run(runner, "people", "show", "qq@example.com", "--db", str(db))
     assert code == 1 and "Did you mean" not in err and "roster people list TEXT" in err
+
+
+def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:
+    """A filter only ever decides directory accounts: --all covers those (and says so), and a
+    preview naming no record starts on the primary directory's first account."""
+    runner, db = CliRunner(), str(demo.db.sqlite_path)
+    code, out, _ = run(
+        runner, "preview", "--db", db, "--context", "directory_filter", "--all", "true", "--json"
+    )
+    data = json.loads(out)
+    directories = ["hr", "idp", "hr_feed"]
+    assert code == 0 and data["scope"] == "the accounts of the directories hr, idp, hr_feed"
+    live = [a for a in demo.population().accounts if a.status != "DELETED"]
+    assert data["count"] == sum(1 for a in live if a.app_id in directories)
+    assert all(s["record"].split(":")[0] in directories for s in data["samples"])
+    code, out, _ = run(
+        runner, "preview", "--db", db, "--context", "directory_filter", "--all", "true",
+        "--app", "ad",
+    )  # fmt: skip
+    assert code == 0 and "(the accounts of app ad)" in out.splitlines()[0]
+    code, out, _ = run(runner, "preview", "--db", db, "--context", "account_key", "--all", "1")
+    assert f"{len(live)} records (every account)" in out
+    code, out, err = run(runner, "preview", "--db", db, "--context", "directory_filter", "true")
+    assert code == 0 and out.startswith("record: hr:") and "the first account" in err
+    assert demo.first_record("directory_filter").detail.startswith("hr:")
+    assert demo.first_record("user_key").kind == "user" and demo.first_record("cel") is None
