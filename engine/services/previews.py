@@ -195,7 +195,8 @@ class PreviewsService:
         kind = CONTEXTS[context].subject_kind
         if kind == NO_RECORD:
             return None
-        apps: list[str | None] = list(self._filtered_apps(context) or [None])
+        apps: list[str | None] = [None]
+        apps[:0] = self._filtered_apps(context) or []
         for app_id in apps:
             found = self.records.find_records(kind, "", limit=1, app_id=app_id)
             if found:
