@@ -18,6 +18,7 @@ import click
 from click.core import ParameterSource
 
 from console.settings import Settings
+from engine.changes import describe_counts
 from engine.errors import Problem, RosterError
 from engine.text import printable
 
@@ -352,8 +353,7 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
             if stage.name == "provision" and any(result.accounts.values()):
                 echo(f"              accounts: {_accounts_line(result.accounts)}")
             if stage.counts:
-                counts = ", ".join(f"{k} {v}" for k, v in sorted(stage.counts.items()))
-                echo(f"              looked at: {counts}")
+                echo(f"              looked at: {describe_counts(stage.counts)}")
             for note in stage.notes:
                 echo(f"    {note}")
             for problem in stage.problems[:10]:
@@ -736,8 +736,7 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     if as_json:
         _emit(data.to_json())
         return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
-    echo(f"Push plan (nothing is sent): {counts}")
+    echo(f"Push plan (nothing is sent): {describe_counts(data.counts, 'nothing')}")
     for name, items in data.rules.items():
         echo(f"{name}: {len(items)} accounts")
         for item in items:
@@ -897,8 +896,7 @@ def provision_queue(as_json: bool) -> None:
     if as_json:
         _emit(data.to_json())
         return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.items())) or "nothing"
-    echo(f"Provisioning queue (nothing is created): {counts}")
+    echo(f"Provisioning queue (nothing is created): {describe_counts(data.counts, 'nothing')}")
     for item in data.ready:
         echo(f"  ready  {item.app} for {item.user} (request {item.request})")
     for problem in data.problems:
@@ -1170,12 +1168,7 @@ def runs(run_id: int | None, as_json: bool) -> None:
         echo(f"  error: {summary.error}")
     for stage, counts in (summary.counts or {}).items():
         if isinstance(counts, dict) and counts:
-            looked = " · ".join(
-                f"{key.replace('_', ' ')} {value:,}"
-                for key, value in counts.items()
-                if isinstance(value, int) and not isinstance(value, bool)
-            )
-            echo(f"  {stage:<11} {looked}")
+            echo(f"  {stage:<11} {describe_counts(counts, '')}")
     if any(summary.accounts.values()):
         echo(f"  accounts: {_accounts_line(summary.accounts)}")
     # what a killed run had written, as the next sync found it in the apps

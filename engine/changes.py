@@ -82,6 +82,17 @@ def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
     return stages
 
 
+def describe_counts(counts: Mapping[str, Any] | None, empty: str = "no changes") -> str:
+    """A stage's counters as people read them, in the order the stage counted:
+    `filter create 543 · filter ignore 24 · users created 19` (EMPTY when there are none)."""
+    parts = [
+        f"{key.replace('_', ' ')} {count:,}"
+        for key, count in (counts or {}).items()
+        if isinstance(count, int) and not isinstance(count, bool)
+    ]
+    return " · ".join(parts) or empty
+
+
 FIELD_SAMPLES = 3  # the most frequently changed fields named in a stage's description
 
 

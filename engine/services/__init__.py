@@ -28,6 +28,7 @@ _EXPORTS = {
     "StagePlan": "engine.changes",
     "changed_keys": "engine.changes",
     "describe_stage_plan": "engine.changes",
+    "describe_counts": "engine.changes",
     "plan_counts": "engine.changes",
     "PushMapping": "engine.config.model:Mapping",
     "PushRule": "engine.config.model",
@@ -109,6 +110,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         VERBS,
         StagePlan,
         changed_keys,
+        describe_counts,
         describe_stage_plan,
         plan_counts,
     )
@@ -206,6 +208,7 @@ __all__ = [
     "StagePlan",
     "changed_keys",
     "describe_stage_plan",
+    "describe_counts",
     "plan_counts",
     "Comparison",
     "FieldCheck",

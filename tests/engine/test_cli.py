@@ -529,7 +529,7 @@ def test_sync_text_says_what_the_plan_changes(store: tuple[CliRunner, Path, Path
     assert "1 change · 1 account changed (profile 1)" in lines["import"]
     assert "identify    no changes" in lines["identify"]
     assert "1 change · 1 user changed (department 1)" in lines["attributes"]
-    assert "looked at: changed 1" in out
+    assert "looked at: unchanged 14 · changed 1" in out
 
 
 @pytest.mark.parametrize(
