@@ -62,7 +62,8 @@ def test_a_runaway_expression_is_stopped_by_the_cost_budget_naming_the_sub_expre
     assert "went over its cost budget of 10,000,000 units" in err
     # the seventh replace is the one that would build 10,000,000 characters
     column = 1 + len('"a"') + len(TENFOLD) * 6
-    assert f'column {column}: `.replace("a", "aaaaaaaaaa")`' in err
+    assert f"error: line 1, column {column}: " in err
+    assert '(in `.replace("a", "aaaaaaaaaa")`)' in err
 
     code, out, _ = run(
         runner, "preview", "--db", db, "--context", "push_mapping", "--all", "--json", RUNAWAY
@@ -176,7 +177,9 @@ def test_runtime_errors_name_the_failing_sub_expression_and_its_column(
     code, _, err = run(CliRunner(), "preview", "--db", db, "--context", "push_mapping", expression)
     assert code == 1
     assert message in err
-    assert f"column {column}: `{part}" in err
+    assert f"error: line 1, column {column}: " in err
+    assert f"(in `{part}" in err
+    assert f"\n{' ' * (column - 1)}^" in err  # the caret under it
     assert "Traceback" not in err
 
 
