@@ -169,7 +169,7 @@ def main() -> None:
             f"{baseline:>12,.0f}  {ratio:>5.0f}×"
         )
     print()
-    print("roster/s: compiled once, records pre-converted (target ≥ 100,000/s, DESIGN §13)")
+    print("roster/s: compiled once, records pre-converted (target ≥ 100,000/s, README.md)")
     print("cold/s: the same with record conversion included (first preview over a population)")
     print("cel-python/s: default Environment (InterpretedRunner), json_to_cel activations")
 

@@ -1,5 +1,5 @@
 """Write a synthetic organisation of any size with the demo's configuration: in the reference
-workload's formats (DESIGN §13: HR as CSV, the other apps as JSON Lines) or the demo's YAML.
+workload's formats (README.md: HR as CSV, the other apps as JSON Lines) or the demo's YAML.
 
 python bench/generate.py --people 100000 /tmp/org100k            # the reference formats
 python bench/generate.py --people 100000 --formats yaml /tmp/org100k-yaml

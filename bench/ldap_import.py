@@ -1,4 +1,4 @@
-"""LDAP import benchmark (DESIGN §13): the LDAP connector's paged import of N entries from a
+"""LDAP import benchmark (README.md): the LDAP connector's paged import of N entries from a
 local slapd (tests/ldap_server.py: mdb backend, a size limit of 500 per unpaged search), next
 to `ldapsearch` reading the same entries with the same page size in the same run.
 

@@ -1,4 +1,4 @@
-"""Preview speed (issue 11, DESIGN §13): an expression over everyone, the first time (cold) and
+"""Preview speed (issue 11, README.md): an expression over everyone, the first time (cold) and
 again (warm), at 10,000 and 100,000 people, and the CEL playground's CPU per keystroke, next to
 the baselines of the same run.
 

@@ -1,4 +1,4 @@
-"""How fast Roster answers (issue 11, DESIGN §13): `roster --help`, a one-record preview and the
+"""How fast Roster answers (issue 11, README.md): `roster --help`, a one-record preview and the
 console's first screen on a large store, next to `python -c pass` measured in the same run.
 
     python bench/startup.py [--runs N] [--people N] [--store DIR]

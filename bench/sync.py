@@ -1,4 +1,4 @@
-"""Sync benchmark (DESIGN §13): first full sync, a second sync with nothing changed, a sync
+"""Sync benchmark (README.md): first full sync, a second sync with nothing changed, a sync
 after 1 % of accounts changed and one after another 1 % (steady state), with peak memory,
 next to raw sqlite3.executemany of the same account rows measured in the same run.
 

@@ -1,5 +1,5 @@
 """`roster config get|set|delete|move|enable|disable|edit` and `roster audit`: one configuration
-object at a time, through the same audited edit path as the console's editors (DESIGN §11)."""
+object at a time, through the same audited edit path as the console's editors (README.md)."""
 
 from __future__ import annotations
 

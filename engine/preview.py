@@ -1,4 +1,4 @@
-"""Previews: an expression against one record, or against everyone in scope (DESIGN §7).
+"""Previews: an expression against one record, or against everyone in scope (docs/concepts.md).
 
 Pure functions over records and a CelEngine; the services facade feeds them from the store.
 """

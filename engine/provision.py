@@ -1,4 +1,4 @@
-"""Provisioning (DESIGN §6): plan a new account for one person, field by field.
+"""Provisioning (docs/provisioning.md): plan a new account for one person, field by field.
 
 An app's provisioning config maps fields of its account-creation schema to CEL expressions
 (context `provisioning_field`: `subject`, and `entitlement` when the account is for a requested

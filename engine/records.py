@@ -16,11 +16,11 @@ import orjson
 
 from engine.errors import DamagedRecord
 
-# Status and type vocabularies (DESIGN §2).
+# Status and type vocabularies (docs/architecture.md).
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
 ACCOUNT_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT")
 
-# Standard attributes (DESIGN §4): name -> multi-valued?
+# Standard attributes (docs/attributes.md): name -> multi-valued?
 STANDARD_ATTRIBUTES: dict[str, bool] = {
     "manager_email": True,
     "directory_status": False,

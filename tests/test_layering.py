@@ -1,4 +1,4 @@
-"""The layering of DESIGN §1 and the engine's types, checked on every test run.
+"""The layering of docs/architecture.md and the engine's types, checked on every test run.
 
 `lint-imports` reads the contracts in pyproject.toml (`[tool.importlinter]`): the engine never
 imports the UI, screens never import the console, and screens reach the engine only through the

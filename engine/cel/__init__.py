@@ -1,4 +1,4 @@
-"""Roster's CEL engine (DESIGN §7): contexts, compile with clear errors, fast evaluation.
+"""Roster's CEL engine (docs/concepts.md): contexts, compile with clear errors, fast evaluation.
 
 engine = CelEngine(population)
 program = engine.compile("push_condition", 'subject.department == "Engineering"')

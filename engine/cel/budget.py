@@ -1,5 +1,5 @@
 """What one evaluation may spend: a cost budget per evaluation and a time budget per preview or
-sync stage (DESIGN §14, `settings.cel` in the configuration).
+sync stage (`settings.cel` in the configuration, docs/configuration.md).
 
 Pure Python cannot interrupt a running evaluation, so the evaluation pays as it goes. Only
 expressions that can grow beyond the size of their own text and data are metered: those with a

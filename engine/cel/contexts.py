@@ -1,4 +1,4 @@
-"""The contexts a CEL expression can be written for (DESIGN §7), with their variables."""
+"""The contexts a CEL expression can be written for (docs/concepts.md), with their variables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Configuration as code (DESIGN §8): one YAML document for everything an admin configures.
+"""Configuration as code (docs/configuration.md): one YAML document for everything an admin
+configures.
 
     result = validate_text(text, source="roster.yaml", base_dir=folder)
     if result.ok:

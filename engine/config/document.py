@@ -1,7 +1,7 @@
 """The configuration as stored in the database: a JSON-able document and per-section versions.
 
-`section_versions` gives each stage of the sync the hash of the part of the configuration it
-reads, so a sync can tell which stage's configuration changed since the last run (DESIGN §2, §3):
+`section_versions` gives each stage of the sync the hash of the part of the configuration it reads,
+so a sync can tell which stage's configuration changed since the last run (docs/architecture.md):
 editing a flow rule changes `flow_rules` only, not `attributes`; editing an app's provisioning
 changes `provisioning` only, not `apps`.
 """

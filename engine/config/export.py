@@ -1,4 +1,4 @@
-"""Write a configuration as stable, diff-friendly YAML (DESIGN §8).
+"""Write a configuration as stable, diff-friendly YAML (docs/configuration.md).
 
 - Keys come in a fixed order per object (the order of the format's documentation), maps with no
   meaningful order (connector settings, provisioning fields, filter attributes) sorted by key.

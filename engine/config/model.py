@@ -1,4 +1,4 @@
-"""The configuration document as pydantic models (DESIGN §3–§6, §8).
+"""The configuration document as pydantic models (docs/concepts.md).
 
 The models check shape and types only: unknown keys are errors and values are never converted
 from one type to another (`"500"` is not a number). Rules that need the whole document or the
@@ -190,8 +190,8 @@ class DeletionThreshold(_Model):
 
 
 class CelSettings(_Model):
-    """What one CEL evaluation may spend (DESIGN §14; engine/cel/budget.py): cost units per
-    evaluation (a character of text built, an item of a list or map, a step of a
+    """What one CEL evaluation may spend (docs/configuration.md; engine/cel/budget.py): cost
+    units per evaluation (a character of text built, an item of a list or map, a step of a
     comprehension) and seconds per preview and per sync stage."""
 
     max_cost: int = Field(DEFAULT_MAX_COST, ge=MIN_MAX_COST, le=MAX_STORED_INT)
@@ -244,7 +244,7 @@ DEFAULT_MERGE_RULES: tuple[MatchRule, ...] = (
 
 
 class Ownership(_Model):
-    """How accounts of a non-directory app find their owner (DESIGN §3, stage 3)."""
+    """How accounts of a non-directory app find their owner (docs/concepts.md, stage 3)."""
 
     strategy: Strategy = DEFAULT_STRATEGY
     rules: list[MatchRule] = Field(default_factory=list)
@@ -296,7 +296,7 @@ class Source(_Model):
 
     `field` is one of ACCOUNT_FIELDS or `profile.<key>`. List fields (`emails`, `employee_ids`)
     give every value to a multi-valued attribute; a single-valued one accepts at most one value
-    (DESIGN §4), so e.g. `employee_ids` suits `employee_id` when each account has one id.
+    (docs/attributes.md), so e.g. `employee_ids` suits `employee_id` when each account has one id.
     """
 
     app: str | None = None
@@ -312,7 +312,7 @@ class Source(_Model):
 
 
 class FlowRule(_Model):
-    """Authority of one app over one attribute (DESIGN §4)."""
+    """Authority of one app over one attribute (docs/attributes.md)."""
 
     app: str
     direction: Direction = DEFAULT_DIRECTION

@@ -1,4 +1,4 @@
-"""Object paths (DESIGN §11): one configuration object named by its keys, over the document form.
+"""Object paths (README.md): one configuration object named by its keys, over the document form.
 
 A path is dot-separated and follows the shape of the document (`to_document`, what `config
 export` writes), naming the items of a list by their key rather than their position::

@@ -1,4 +1,4 @@
-"""The connector interface (DESIGN §9): describe, list, update (in batches), create.
+"""The connector interface (docs/connectors.md): describe, list, update (in batches), create.
 
 A connector is built from an app's settings (as written in the configuration) and the folder the
 configuration came from, so relative paths resolve the way the admin wrote them.

@@ -1,4 +1,4 @@
-"""Which connector kinds exist, and how an app's spec becomes a connector (DESIGN §9)."""
+"""Which connector kinds exist, and how an app's spec becomes a connector (docs/connectors.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Retries with backoff for a connector's transient failures (a timeout, a server busy or down),
-within one time budget, so that a connector never holds a sync past its timeout (DESIGN §14).
+within one time budget, so that a connector never holds a sync past its timeout
+(docs/connectors.md).
 
 A rejection (the server understood and said no) is never retried: the caller's `transient`
 says which outcomes are worth another try.

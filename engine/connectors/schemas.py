@@ -1,4 +1,4 @@
-"""Push and account-creation schemas of the directory flavours Roster knows (DESIGN §5, §6).
+"""Push and account-creation schemas of the directory flavours Roster knows (docs/push-rules.md).
 
 A flavour names a real product: its attribute names and limits are that product's, so a push
 rule written against the demo works unchanged against a real Active Directory or Entra ID.

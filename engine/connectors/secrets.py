@@ -1,7 +1,8 @@
-"""Secrets a connector needs (a bind password, a bearer token), read by reference only (DESIGN
-§8, §14): `<name>_env: VARIABLE` names an environment variable, `<name>_file: PATH` a file that
-only its owner may read. The value is read when the connector connects, never stored, never
-put in a message: every message names the setting and the variable or file, not the secret.
+"""Secrets a connector needs (a bind password, a bearer token), read by reference only
+(docs/connectors.md): `<name>_env: VARIABLE` names an environment variable, `<name>_file: PATH`
+a file that only its owner may read. The value is read when the connector connects, never
+stored, never put in a message: every message names the setting and the variable or file, not
+the secret.
 """
 
 from __future__ import annotations

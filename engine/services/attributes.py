@@ -1,7 +1,7 @@
 """Attributes: what an app's stored accounts really hold, for choosing a direct source.
 
 An attribute source names an app and one of its account fields (`ACCOUNT_FIELDS`) or a profile
-key (`profile.<key>`, DESIGN §4). The attribute editor offers the fields the app's accounts
+key (`profile.<key>`, docs/attributes.md). The attribute editor offers the fields the app's accounts
 have, each with how many accounts hold a value and a few sample values, so the admin picks
 `profile.department` because it is filled for 280 accounts, not because its name looks right.
 """

@@ -335,7 +335,7 @@ class Services:
             text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
         )
 
-    # --- editing one object (object paths, DESIGN §11) and the audit ----------------------
+    # --- editing one object (object paths, README.md) and the audit ----------------------
     def config(self) -> RosterConfig:
         """The saved configuration, typed."""
         return self.editing.config()

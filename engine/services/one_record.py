@@ -2,7 +2,7 @@
 the database layer.
 
 Importing SQLAlchemy, SQLModel and the store's models takes longer than the whole answer
-should (DESIGN §13: a one-record preview in 0.6 s; measured by bench/startup.py). A current
+should (README.md: a one-record preview in 0.6 s; measured by bench/startup.py). A current
 SQLite store is read here straight through the sqlite3 driver: the record and whatever the
 expression's directory functions ask for (engine.store.directory, the same queries the
 services run through SQLAlchemy), and the CEL budgets of its settings. Anything unusual — a

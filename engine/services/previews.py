@@ -48,7 +48,7 @@ PATHS_HELP = (
 
 
 def saved_expression(config: RosterConfig, path: str) -> SavedExpression:
-    """Resolve PATH (objects named by their keys, DESIGN §11) to its saved CEL expression.
+    """Resolve PATH (objects named by their keys, README.md) to its saved CEL expression.
 
     Paths follow the document's shape (what `config export` writes), so they are resolved
     over the typed configuration's document form."""

@@ -1,4 +1,4 @@
-"""What the push-rule editor needs besides the plan (DESIGN §5, §10 screen 5): the apps a rule
+"""What the push-rule editor needs besides the plan (docs/push-rules.md): the apps a rule
 can target with their push schemas, the entitlements and attributes a filter can name, who an
 edited rule's targeting selects against the saved rule's, and one mapping's value for one person
 checked against the target's schema.

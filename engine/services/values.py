@@ -1,5 +1,5 @@
 """Value impact: what an attribute, flow-rule or push-rule edit does to people's values and to
-what is pushed, before it is saved (DESIGN §4, §5, §10 screens 4 and 5).
+what is pushed, before it is saved (docs/attributes.md, docs/push-rules.md).
 
 The saved and the edited configuration are both run through the sync's own attribute decision
 and push planning over the stored records (engine.sync.values), and compared person by person

@@ -1,5 +1,6 @@
-"""The identity store's tables (DESIGN §2). One SQLModel model per table; JSON columns hold lists
-and maps. Schema changes go through the Alembic migrations in engine/store/migrations."""
+"""The identity store's tables (docs/architecture.md). One SQLModel model per table; JSON
+columns hold lists and maps. Schema changes go through the Alembic migrations in
+engine/store/migrations."""
 
 from __future__ import annotations
 
@@ -219,7 +220,7 @@ class ExternalWrite(SQLModel, table=True):
     """A write to an app outside the store (a push to one account, an account creation),
     recorded before it is sent (intent: `outcome` empty) and settled after: "sent" or
     "refused" by the run that wrote it, or, when that run was killed in between, "found
-    applied" or "not sent" by the next sync, which reads the app back (DESIGN §14)."""
+    applied" or "not sent" by the next sync, which reads the app back (docs/recovery.md)."""
 
     __tablename__ = "external_write"
 

@@ -46,7 +46,8 @@ CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "v
 
 def current_actor() -> str:
     """The OS user running this process, from its user id: never USER or LOGNAME, which anyone
-    can set (DESIGN §14: the actor of every run and audit event is the process's OS user)."""
+    can set (docs/configuration.md, the audit: the actor of every run and audit event is the
+    process's OS user)."""
     uid = os.getuid()
     try:
         return pwd.getpwuid(uid).pw_name

@@ -1,5 +1,5 @@
-"""Stage 4, attributes (DESIGN §4): mapping mode (fallback and additional sources) and authority
-mode (flow rules with create/update/delete scores over per-source last-seen values).
+"""Stage 4, attributes (docs/attributes.md): mapping mode (fallback and additional sources) and
+authority mode (flow rules with create/update/delete scores over per-source last-seen values).
 
 `decide()` is the single place a value is chosen; the sync stage and `roster explain` both call it,
 so the "why" an admin reads is exactly the reasoning the sync applied."""

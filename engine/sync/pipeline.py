@@ -105,7 +105,7 @@ __all__ = [
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
 
-#: A run's status -> the command line's exit code (DESIGN §11): 5 is "applied (or planned), but
+#: A run's status -> the command line's exit code (README.md): 5 is "applied (or planned), but
 #: some apps failed to import or some pushes were refused; the run says which".
 EXIT_CODES = {
     "applied": 0,

@@ -1,5 +1,5 @@
-"""Stage 6, provision (DESIGN §6): for every app whose provisioning is proactive, an account for
-every approved access request whose person has no account in the app yet.
+"""Stage 6, provision (docs/provisioning.md): for every app whose provisioning is proactive, an
+account for every approved access request whose person has no account in the app yet.
 
 The requests live in the store (table access_request); the file `settings.access_requests`
 names is imported into it at each applied sync (by request id, idempotent), and a request is

@@ -1,6 +1,7 @@
-"""Stage 5, push (DESIGN §5): for every enabled push rule, the targeted people's desired values,
-compared with their account in the target app; only differences are planned, values the target's
-schema rejects fail for that person with the reason, and flow rules decide what may go where.
+"""Stage 5, push (docs/push-rules.md): for every enabled push rule, the targeted people's desired
+values, compared with their account in the target app; only differences are planned, values the
+target's schema rejects fail for that person with the reason, and flow rules decide what may go
+where.
 
 Planning is pure; `send()` does the external writes once the store is committed."""
 

@@ -1,4 +1,4 @@
-"""What the next applied sync does after a run was killed (DESIGN §3 crash safety, §14).
+"""What the next applied sync does after a run was killed (docs/recovery.md).
 
 Every write to an app is recorded before it is sent (an intent, table external_write) and
 settled after, in the transaction that records the push or the new account. A run killed in

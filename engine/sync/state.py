@@ -114,7 +114,7 @@ class PlannedChange:
 @dataclass(frozen=True)
 class HeldBlank:
     """An attribute value a sync did not clear because the blank came only from a source
-    account that vanished from its app (DESIGN §3: deleting from HR must not blank AD in the
+    account that vanished from its app (docs/concepts.md: deleting from HR must not blank AD in the
     same run). `roster sync --allow-deletes` (or the console's confirmation) clears it."""
 
     user_id: int

@@ -1,5 +1,6 @@
-"""The deletion threshold (DESIGN §8): a run that would remove more than a share of the store's
-people, accounts, attribute values or target values is blocked until the admin allows it.
+"""The deletion threshold (docs/configuration.md): a run that would remove more than a share of
+the store's people, accounts, attribute values or target values is blocked until the admin
+allows it.
 
 Each removal in a plan is a typed `Deletion` (what kind of object goes, and why), so the
 threshold counts by kind and the screens and the CLI show the causes.

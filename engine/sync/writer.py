@@ -487,7 +487,7 @@ def write_push(
             set_meta(session, f"source_version:{app_id}", version)
 
 
-# --- writes to the apps: the intent before, the outcome after (DESIGN §14) ------------------
+# --- writes to the apps: the intent before, the outcome after (docs/recovery.md) ------------------
 
 
 def push_intent(item: Any) -> dict[str, Any]:

@@ -1046,7 +1046,7 @@ def test_works_when_an_interpreted_environment_came_first() -> None:
 
 
 def test_a_deleted_account_is_not_having_the_app() -> None:
-    # DESIGN §14 / issue 12 §6: an account gone from the app (kept as DELETED for the record)
+    # issue 12 §6: an account gone from the app (kept as DELETED for the record)
     # does not make its person "have" the app; its status still reads DELETED.
     ann = UserRecord(1, email="ann@example.com")
     gone = AccountRecord(1, "github", "x", owner_id=1, status="DELETED", entitlements=["admins"])

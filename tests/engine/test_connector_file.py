@@ -1,4 +1,4 @@
-"""The file connector: listing, push and create write-back, and bad input (DESIGN §9, §14)."""
+"""The file connector: listing, push and create write-back, and bad input (docs/connectors.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The file connector's JSON Lines format: listing, write-back, batched creation, and bad lines
-located by file and line (DESIGN §9, §14)."""
+located by file and line (docs/connectors.md)."""
 
 from __future__ import annotations
 

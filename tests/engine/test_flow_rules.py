@@ -1,4 +1,5 @@
-"""DESIGN §4's worked cases, run through the one function the sync and `explain` both use."""
+"""docs/attributes.md's worked cases, run through the one function the sync and `explain` both
+use."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 12 §2, no silent failures: an app that fails to import, or a push the app refuses, makes
-the run "applied with failures" (exit 5, DESIGN §11), its JSON and text name the apps and why,
+the run "applied with failures" (exit 5, README.md), its JSON and text name the apps and why,
 and the dashboard shows a failed import until an import of that app succeeds."""
 
 from __future__ import annotations

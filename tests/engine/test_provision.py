@@ -1,5 +1,5 @@
-"""Provisioning (DESIGN §6): plans checked field by field, accounts created in the app's file,
-linked at once and journalled; refusals reported, never half-done.
+"""Provisioning (docs/provisioning.md): plans checked field by field, accounts created in the
+app's file, linked at once and journalled; refusals reported, never half-done.
 
 Every test works on its own copy of the demo organisation (a real SQLite file and the file
 connector's YAML files beside it); the demo is built once per module and copied, because

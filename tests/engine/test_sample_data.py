@@ -1,4 +1,4 @@
-"""The demo organisation (DESIGN §12): deterministic, committed as generated, every awkward case
+"""The demo organisation (README.md): deterministic, committed as generated, every awkward case
 present, and every file readable by the file connector."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The file connector (DESIGN §9): one YAML, CSV or JSON Lines file per app, written back
+"""The file connector (docs/connectors.md): one YAML, CSV or JSON Lines file per app, written back
 atomically.
 
 Settings (under the app's `settings:` in the configuration):

@@ -1,4 +1,4 @@
-"""The LDAP connector (DESIGN §9): Active Directory and OpenLDAP through ldap3.
+"""The LDAP connector (docs/connectors.md): Active Directory and OpenLDAP through ldap3.
 
 The layers: settings.py (what the admin writes, checked without the server), flavours.py
 (attribute maps and schemas), connection.py (connect, TLS, bind, retries, error messages),

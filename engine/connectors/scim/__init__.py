@@ -1,4 +1,4 @@
-"""The SCIM 2.0 connector (DESIGN §9): any SCIM service provider (Entra ID, Okta, most SaaS
+"""The SCIM 2.0 connector (docs/connectors.md): any SCIM service provider (Entra ID, Okta, most SaaS
 apps) through scim2-client on httpx.
 
 Settings (under the app's `settings:`):

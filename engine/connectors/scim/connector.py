@@ -1,4 +1,4 @@
-"""The SCIM 2.0 connector (DESIGN §9): Users listed page by page (startIndex/count), Group
+"""The SCIM 2.0 connector (docs/connectors.md): Users listed page by page (startIndex/count), Group
 memberships as entitlements, pushes as a PATCH of only the changed attributes (a PUT of the
 whole User where the server has no PATCH), accounts created with a POST.
 
