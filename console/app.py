@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
@@ -163,6 +164,14 @@ class RosterApp(App[None]):
             tooltip="Keys 1 to 9 go to the screens; f2 lists them",
             id="app.screens",
         ),
+        # in a text field the digits are text: the footer then offers f2 instead of 1-9
+        Binding(
+            "f2",
+            "choose_screen_typing",
+            "Screens",
+            tooltip="Digits type into this field; f2 lists the screens (esc leaves the field)",
+            id="app.screens.typing",
+        ),
         *(
             Binding(
                 info.key,
@@ -227,7 +236,13 @@ class RosterApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "show_screen" and parameters and parameters[0] == self.current_mode:
             return False
+        if action in ("choose_screen", "choose_screen_typing"):
+            typing = isinstance(self.focused, Input | TextArea)
+            return typing == (action == "choose_screen_typing")
         return True
+
+    def action_choose_screen_typing(self) -> None:
+        self.action_choose_screen()
 
     # The store changed: every screen reloads ---------------------------------------------------
 
@@ -315,6 +330,8 @@ class RosterApp(App[None]):
             rows.append((self.get_key_display(binding), what))
         # App keys that a focused text field takes over (number keys, q, ?) still exist.
         shown_actions = {action for (_ns, action) in by_action}
+        if shown_actions & {"choose_screen", "choose_screen_typing"}:  # one f2 line is enough
+            shown_actions |= {"choose_screen", "choose_screen_typing"}
         for binding in Binding.make_bindings(self.BINDINGS):
             if binding.action in shown_actions or not binding.description:
                 continue

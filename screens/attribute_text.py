@@ -34,7 +34,7 @@ DIRECTION_STYLES = {
     "disabled": "yellow",
 }
 
-# What the standard attributes are, for the editor's list (DESIGN §4).
+# What the standard attributes are, for the editor's list (docs/attributes.md).
 STANDARD_WORDS: dict[str, str] = {
     "manager_email": "manager email",
     "directory_status": "directory status",

@@ -84,7 +84,7 @@ class AttributeView:
 
 
 def read_views(config: Any, documents: list[Any]) -> list[AttributeView]:
-    """Standard attributes first (in DESIGN order, configured or not), then the custom ones in
+    """Standard attributes first (in their own order, configured or not), then the custom ones in
     the configuration's order."""
     by_name = {str(d.get("name", "")): d for d in documents if isinstance(d, dict)}
     views: list[AttributeView] = []

@@ -17,6 +17,7 @@ from textual.worker import Worker, get_current_worker
 
 from screens.base import RosterScreen
 from screens.text import clip, plain, safe
+from screens.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from engine.services import Dashboard
@@ -63,9 +64,13 @@ STATUS_STYLES = {
 }
 
 
-#: How many items of each care list the dashboard names (one line each): every list's title
-#: stays above the fold at 80x24; `roster status` names more.
+#: How many items of each care list the dashboard names (at most `CARE_ROWS` rows each): every
+#: list's title stays above the fold at 80x24, the apps table under them; `roster status` names
+#: more.
 CARE_SHOWN = 3
+#: Rows an item may take: what matters in it ("…, but still enabled in ad:x") is at its end, so
+#: at 80 columns it wraps once, under itself, instead of being cut at the right edge.
+CARE_ROWS = 2
 
 
 def care_text(lists: list[CareList], problems: list[str]) -> Text:
@@ -263,7 +268,8 @@ class DashboardScreen(RosterScreen):
         self.post_message(self.CareLoaded(lists, problems))
 
     def on_dashboard_screen_care_loaded(self, message: DashboardScreen.CareLoaded) -> None:
-        self.query_one("#care", Static).update(care_text(message.lists, message.problems))
+        care = care_text(message.lists, message.problems)
+        self.query_one("#care", Static).update(Hanging(care, rows=CARE_ROWS))
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         if worker.group == "dashboard-care":

@@ -1,4 +1,4 @@
-"""Directories (DESIGN §10, screen 2): the directory apps in priority order, with their filter
+"""Directories (docs/directories.md): the directory apps in priority order, with their filter
 and what it decides today (CREATE / MATCH_ONLY / IGNORE / errors), and the keys that change them:
 add, edit the filter, reorder, enable or disable, delete, edit in $EDITOR.
 

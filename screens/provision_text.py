@@ -31,12 +31,14 @@ def mapping_text(field: dict[str, Any], expression: str | None, width: int = 200
     return Text("not mapped", style="dim")
 
 
-def field_outcome(result: FieldResult, width: int = 200) -> Text:
-    """A field of a plan or a test, as one cell: value (type), or ✗ reason."""
+def field_outcome(result: FieldResult, width: int = 200, *, typed: bool = True) -> Text:
+    """A field of a plan or a test, as one cell: value (type), or ✗ reason; without the
+    (type) unless `typed`, for a narrow column."""
     if not result.ok:
         return clip(f"✗ {result.reason}", width, style="bold red")
     text = value(result.value, width, "bold", empty_style="dim")
-    text.append(f" ({safe(result.type)})", style="dim")
+    if typed:
+        text.append(f" ({safe(result.type)})", style="dim")
     return text
 
 

@@ -45,6 +45,7 @@ from screens.rule_text import object_path
 from screens.saving import EditRefused, EditSaved, offer_reload, save_edit
 from screens.text import literal, one_line, plain, safe
 from screens.widgets.audit_line import LastChangeLoaded, change_line, load_last_change
+from screens.widgets.fit import Fit, natural_width
 from screens.widgets.plan_tree import plural
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ if TYPE_CHECKING:
 
 MAPPING_WIDTH = 40
 VALUE_WIDTH = 24
+#: On a narrow terminal the fields table keeps the plan in view: a field's name is cut to
+#: FIELD_NARROW (the detail under the table has it whole), the plan column takes the rest
+#: (at least PLAN_NARROW) and is headed "Plan", a value there drops its (type) before it is cut.
+FIELD_NARROW = 20
+PLAN_NARROW = 12
+PLAN_LABEL = "Plan for the person"
+FIELD_KEYS = ("key", "type", "plan", "mapping")
 CONFIRM_FIELDS = 10
 
 
@@ -180,6 +188,7 @@ class ProvisioningScreen(RosterScreen):
         self.version: str | None = None  # the configuration version the apps were read at
         self.test_result: FieldResult | None = None  # the last Test of the highlighted field
         self.last: tuple[str, AuditEntry | None] | None = None  # a field path's last change
+        self._layout: tuple[tuple[int, ...], bool] | None = None  # the fields table's widths
 
     # Layout -------------------------------------------------------------------------------
 
@@ -194,10 +203,10 @@ class ProvisioningScreen(RosterScreen):
                 yield Static("", id="prov-plan")
             with Vertical(id="prov-right"):
                 fields: DataTable[Any] = DataTable(id="prov-fields", cursor_type="row")
-                fields.add_column("Field", key="key")
-                fields.add_column("Type", key="type")
-                fields.add_column("Plan for the person", key="plan")
-                fields.add_column("Mapping", key="mapping")
+                for label, key in zip(
+                    ("Field", "Type", PLAN_LABEL, "Mapping"), FIELD_KEYS, strict=True
+                ):
+                    fields.add_column(label, key=key)
                 fields.border_title = "Creation fields — enter edit · t test · d clear"
                 yield fields
                 yield Static("", id="prov-detail")
@@ -285,34 +294,77 @@ class ProvisioningScreen(RosterScreen):
         app = self.current_app()
         return dict(app.provisioning.fields) if app and app.provisioning else {}
 
-    def show_fields(self) -> None:
+    def field_widths(
+        self, rows: list[tuple[str, Fit, Text, Fit, Text]]
+    ) -> tuple[tuple[int, int, int, int], bool]:
+        """Every column's width (set, so the table never shows rows at its labels' widths
+        before it has measured them), and whether it is narrow: the plan cut to stay in view
+        beside field names cut to FIELD_NARROW."""
+        table = self.query_one("#prov-fields", DataTable)
+        field, kind, plan, mapping = (
+            natural_width(label, [row[index + 1] for row in rows])
+            for index, label in enumerate(("Field", "Type", PLAN_LABEL, "Mapping"))
+        )
+        if not table.size.width:
+            return (field, kind, plan, mapping), False
+        inner = table.size.width - table.styles.scrollbar_size_vertical
+        room = inner - 2 * table.cell_padding * 3  # field, type and plan in view
+        if field + kind + plan <= room:
+            return (field, kind, plan, mapping), False
+        field = min(field, FIELD_NARROW)
+        return (field, kind, max(room - field - kind, PLAN_NARROW), mapping), True
+
+    def show_fields(self, *, refit: bool = False) -> None:
         app = self.current_app()
         expressions = self.expressions()
         plan = {f.key: f for f in self.plan.fields} if self.plan is not None else {}
         table = self.query_one("#prov-fields", DataTable)
+        rows: list[tuple[str, Fit, Text, Fit, Text]] = []
+        for field in app.creation_schema if app else []:
+            key = field["key"]
+            result = plan.get(key)
+            label = plain(key, limit=60)
+            if field.get("required"):
+                label.append(" *", style="bold yellow")
+            if result is not None:
+                outcome = Fit(
+                    field_outcome(result, VALUE_WIDTH),
+                    field_outcome(result, VALUE_WIDTH, typed=False),
+                )
+            else:
+                outcome = Fit(Text("—", style="dim"))
+            rows.append(
+                (
+                    key,
+                    Fit(label),
+                    plain(field.get("type", "string"), limit=20),
+                    outcome,
+                    mapping_text(field, expressions.get(key), MAPPING_WIDTH),
+                )
+            )
+        layout = self.field_widths(rows)
+        if refit and layout == self._layout:
+            return
+        self._layout = layout
+        widths, narrow = layout
         row = table.cursor_row
         with self.app.batch_update():
-            table.clear()
-            for field in app.creation_schema if app else []:
-                key = field["key"]
-                result = plan.get(key)
-                label = plain(key, limit=60)
-                if field.get("required"):
-                    label.append(" *", style="bold yellow")
-                table.add_row(
-                    label,
-                    plain(field.get("type", "string"), limit=20),
-                    field_outcome(result, VALUE_WIDTH)
-                    if result is not None
-                    else Text("—", style="dim"),
-                    mapping_text(field, expressions.get(key), MAPPING_WIDTH),
-                    key=key,
-                )
+            table.clear(columns=True)
+            labels = ("Field", "Type", "Plan" if narrow else PLAN_LABEL, "Mapping")
+            for label, key, width in zip(labels, FIELD_KEYS, widths, strict=True):
+                table.add_column(label, key=key, width=width)
+            for key, *cells in rows:
+                table.add_row(*cells, key=key)
             if 0 <= row < table.row_count:
                 table.move_cursor(row=row)
+        if refit:
+            return
         name = (app.name or app.id) if app else ""
         table.border_subtitle = Text(f"{safe(name, 60)} · * required") if name else ""
         self.show_field_detail()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.show_fields, refit=True)  # once the table has its width
 
     def selected_field(self) -> dict[str, Any] | None:
         app = self.current_app()
@@ -389,7 +441,8 @@ class ProvisioningScreen(RosterScreen):
     def show_person(self) -> None:
         view = self.query_one("#prov-person", Static)
         if self.person is None:
-            view.update(Text("No person chosen: o chooses one.", style="yellow"))
+            # two lines: the left column is 18 characters wide at 80 columns
+            view.update(Text("No person chosen:\no chooses one.", style="yellow"))
             return
         text = Text()
         name, _, email = self.person.label.partition(" <")

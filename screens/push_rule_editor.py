@@ -1,4 +1,4 @@
-"""Add or edit one push rule (DESIGN §5, §10 screen 5): its name, target app and switch; its
+"""Add or edit one push rule (docs/push-rules.md): its name, target app and switch; its
 targeting (everyone, a filter of entitlements and attribute values, or a CEL condition); its
 mappings, in order. What the rule would do is worked out while the admin edits, before anything
 is saved: who it targets and, against the saved rule, who enters and who leaves; and the push

@@ -11,10 +11,10 @@ from typing import Any
 
 from rich.text import Text
 
-from engine.text import one_line
+from engine.text import clip, one_line
 from screens.text import safe
 
-# DESIGN §3: the presets on both sides; the email presets may strip a +tag before the @.
+# docs/merge-rules.md: the presets on both sides; the email presets may strip a +tag before the @.
 PRESET_WORDS: dict[str, str] = {
     "primary_email": "primary email",
     "all_emails": "all emails",
@@ -25,7 +25,7 @@ PRESET_WORDS: dict[str, str] = {
 EMAIL_PRESETS = ("primary_email", "all_emails")
 PRESETS = tuple(PRESET_WORDS)
 
-# DESIGN §3, stage 3.
+# docs/concepts.md, stage 3.
 STRATEGY_WORDS: dict[str, str] = {
     "narrow": "Narrow",
     "broad": "Broad",
@@ -38,7 +38,7 @@ STRATEGY_HELP: dict[str, str] = {
     "custom": "your own ordered rules, of the same shape as merge rules",
 }
 
-# What `directories.APP.merge_rules` left out means (DEFAULT_MERGE_RULES, DESIGN §3).
+# What `directories.APP.merge_rules` left out means (DEFAULT_MERGE_RULES, docs/merge-rules.md).
 DEFAULTS_WORDS = "primary email ↔ all emails, then employee id ↔ employee id"
 
 # A starting point when an app switches to Custom without rules: what Narrow does, as rules.
@@ -48,8 +48,16 @@ CUSTOM_START: list[dict[str, Any]] = [
 ]
 
 
-def side_words(spec: Any, width: int | None = 60) -> str:
-    """One side of a rule: "primary email (+tag stripped)" or the CEL's first line."""
+#: How a side says it strips a +tag; the short form when a narrow column cannot hold the pair.
+STRIP_WORDS = " (+tag stripped)"
+STRIP_WORDS_SHORT = " (no +tag)"
+#: The fewest characters a side of a pair keeps when the other side is kept whole.
+SIDE_MIN = 12
+
+
+def side_words(spec: Any, width: int | None = 60, *, short: bool = False) -> str:
+    """One side of a rule: "primary email (+tag stripped)" ("primary email (no +tag)" when
+    `short`) or the CEL's first line."""
     if not isinstance(spec, dict):
         return "?"
     preset = spec.get("preset")
@@ -57,7 +65,7 @@ def side_words(spec: Any, width: int | None = 60) -> str:
     if isinstance(preset, str):
         words = PRESET_WORDS.get(preset, preset)
         if spec.get("strip_plus_tag"):
-            words += " (+tag stripped)"
+            words += STRIP_WORDS_SHORT if short else STRIP_WORDS
         return safe(words, width)
     if isinstance(cel, str):
         first = cel.strip().splitlines()[0] if cel.strip() else ""
@@ -71,17 +79,28 @@ def is_cel(spec: Any) -> bool:
 
 
 def rule_pair(rule: Any, width: int = 60) -> Text:
-    """ "primary email (+tag stripped) ↔ all emails", CEL sides in magenta."""
+    """ "primary email (+tag stripped) ↔ all emails", CEL sides in magenta, in `width`.
+
+    When the pair is longer, the +tag words shorten ("(no +tag)"); then the shorter side is
+    kept whole if that leaves the other `SIDE_MIN` characters (else each gets half), and the
+    longer side is cut with an ellipsis: one side read whole beats two halves."""
     if not isinstance(rule, dict):
         return Text("?")
     account, user = rule.get("account"), rule.get("user")
-    user_words = side_words(user, width)
-    # the person's side is usually short: the account's side gets what is left
-    room = max(width - min(len(user_words), width // 2) - 3, 8)
+    room = max(width - 3, 2)
+    sides = [side_words(account, width), side_words(user, width)]
+    if sum(len(side) for side in sides) > room:
+        sides = [side_words(account, width, short=True), side_words(user, width, short=True)]
+    lengths = [len(side) for side in sides]
+    if sum(lengths) > room:
+        shorter = 0 if lengths[0] <= lengths[1] else 1
+        kept = min(lengths[shorter], max(room - SIDE_MIN, room // 2))
+        rooms = [kept, room - kept] if shorter == 0 else [room - kept, kept]
+        sides = [clip(side, max(cut, 1)) for side, cut in zip(sides, rooms, strict=True)]
     out = Text()
-    out.append(side_words(account, room), style="magenta" if is_cel(account) else "")
+    out.append(sides[0], style="magenta" if is_cel(account) else "")
     out.append(" ↔ ", style="dim")
-    out.append(user_words, style="magenta" if is_cel(user) else "")
+    out.append(sides[1], style="magenta" if is_cel(user) else "")
     out.truncate(width, overflow="ellipsis")
     return out
 
@@ -128,8 +147,8 @@ _QUOTED = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 def object_path(*parts: str) -> str:
-    """An object path (DESIGN §11) from its parts: a name with a dot, a quote or a space is
-    written in double quotes (`directories.hr.merge_rules."a.b"`)."""
+    """An object path (docs/configuration.md) from its parts: a name with a dot, a quote or a
+    space is written in double quotes (`directories.hr.merge_rules."a.b"`)."""
     out = []
     for part in parts:
         if _PLAIN.match(part):

@@ -1,4 +1,4 @@
-"""One way for a screen or dialog to save a configuration edit (DESIGN §11).
+"""One way for a screen or dialog to save a configuration edit (docs/configuration.md).
 
 Every editor saves the same way: `Services.config_edit` in a thread worker with the version the
 editor was opened at; the outcome comes back as a message to the node that asked (`EditSaved` or

@@ -157,9 +157,7 @@ class SyncScreen(RosterScreen):
             stages: DataTable[Any] = DataTable(
                 id="sync-stages", cursor_type="none", show_cursor=False
             )
-            stages.add_column("Stage", key="stage", width=STAGE_WIDTH)
-            stages.add_column("State", key="state", width=STATE_WIDTH)
-            stages.add_column("Counts", key="counts")
+            self._stage_columns(stages, None)
             yield stages
             with TabbedContent(initial="changes", id="sync-tabs"):
                 with TabPane("Changes (c)", id="changes"):
@@ -210,6 +208,12 @@ class SyncScreen(RosterScreen):
         )
         self._draw_stages()
 
+    @staticmethod
+    def _stage_columns(table: DataTable[Any], counts: int | None) -> None:
+        table.add_column("Stage", key="stage", width=STAGE_WIDTH)
+        table.add_column("State", key="state", width=STATE_WIDTH)
+        table.add_column("Counts", key="counts", width=counts)
+
     def set_stage(self, key: str, state: str, counts: str | Text | None = None) -> None:
         styles = {"running": "bold cyan", "done": "green", "cancelled": "yellow", "failed": "red"}
         row = self._stage_rows[key]
@@ -226,7 +230,10 @@ class SyncScreen(RosterScreen):
         # and State columns, every column's padding (a cell on each side) and a scrollbar
         body = self.query_one("#sync-body", Vertical).content_size.width
         width = body - STAGE_WIDTH - STATE_WIDTH - 6 - 2 if body else 0
-        table.clear()
+        # the Counts column is given that width: measured by the table, it could keep the
+        # width of counts drawn earlier in the run and wrap the new ones again inside it
+        table.clear(columns=True)
+        self._stage_columns(table, width if width > 0 else None)
         for key, (state, counts) in self._stage_rows.items():
             wrapped = wrap_counts(counts, width) if width > 0 else counts
             table.add_row(

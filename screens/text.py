@@ -10,6 +10,7 @@ overrides as `\\u202e`, length bounded).
 - `plain(text)`: any text, one line unless `lines=True`.
 - `value(v)`: a value as an admin reads it (— for empty, lists joined, JSON otherwise).
 - `clip(text, width)` / `one_line(text, width)`: shortened to a column; whitespace collapsed.
+- `middle(text, width)`: shortened in the middle, so both its start and its end show.
 - `label(*parts)`: a Text assembled from (text, style) parts, every part made printable.
 - `safe(text)`: the printable `str`, for building a longer string before wrapping it.
 """
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from engine import text as _text
-from engine.text import EMPTY, LIMIT
+from engine.text import ELLIPSIS, EMPTY, LIMIT
 
-__all__ = ["EMPTY", "LIMIT", "clip", "label", "one_line", "plain", "safe", "value"]
+__all__ = ["EMPTY", "LIMIT", "clip", "label", "middle", "one_line", "plain", "safe", "value"]
 
 
 def safe(text: Any, limit: int | None = LIMIT, *, lines: bool = False) -> str:
@@ -39,6 +41,27 @@ def plain(text: Any, style: str = "", *, lines: bool = False, limit: int | None 
 def clip(text: Any, width: int, style: str = "") -> Text:
     """`text` on one line in at most `width` characters (an ellipsis when cut)."""
     return Text(_text.printable(text, width, one_line=True), style=style)
+
+
+def middle(text: Any, width: int, style: str = "") -> Text:
+    """`text` on one line in at most `width` cells: when longer, its middle is replaced by an
+    ellipsis, so a long value still shows how it starts and how it ends."""
+    shown = _text.printable(text, LIMIT, one_line=True)
+    if cell_len(shown) <= width:
+        return Text(shown, style=style)
+    if width <= 1:
+        return Text(ELLIPSIS[:width], style=style)
+    room = width - 1
+    head, tail = "", ""
+    for char in shown:  # the start gets the odd cell
+        if cell_len(head + char) > (room + 1) // 2:
+            break
+        head += char
+    for char in reversed(shown):
+        if cell_len(head) + cell_len(char + tail) > room:
+            break
+        tail = char + tail
+    return Text(head + ELLIPSIS + tail, style=style)
 
 
 def one_line(text: Any, width: int | None = LIMIT, style: str = "") -> Text:

@@ -7,6 +7,7 @@ syncs leave a pinned link (or a pinned unlink) alone until an admin unpins it.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
@@ -26,6 +28,7 @@ from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
 from screens.text import clip, plain, safe, value
+from screens.widgets.fit import Fit, natural_width
 from screens.widgets.plan_tree import plural
 from screens.widgets.text_input import TextInput
 
@@ -36,7 +39,12 @@ if TYPE_CHECKING:
 SEARCH_LIMIT = 100
 #: The most characters of a name a result row holds; the row ellipsises to its width anyway.
 ROW_CHARS = 200
+#: The attributes' Value column: as wide as its values (up to VALUE_MAX) when the sources fit
+#: beside them; on a narrow terminal down to VALUE_WIDTH, then the sources shorten
+#: (hr:…department), then down to VALUE_MIN.
 VALUE_WIDTH = 22
+VALUE_MAX = 40
+VALUE_MIN = 12
 DEBOUNCE = 0.25
 DIRECTORY_LINKS = ("directory-create", "directory-match")
 PIN_NOTE = (
@@ -52,10 +60,63 @@ LINK_KIND_TEXT = {
     "provisioned": "provisioned",
     "manual": "manual",
 }
+#: How a narrow Linked by column shows the link kinds (one short form each; the help lists them).
+LINK_KIND_SHORT = {
+    "directory-create": "dir-create",
+    "directory-match": "dir-match",
+    "ownership-rule": "ownership",
+}
 
 
 #: Lines of a link's impact its confirmation shows (the CLI's `--dry-run` shows them all).
 LINK_IMPACT_LINES = 8
+
+
+def result_labels(refs: list[RecordRef]) -> list[Text]:
+    """A row of the search results for each person: their name (and status unless enabled);
+    a name that more than one of them has gets a dim second row telling them apart, the local
+    part of their email (the whole email if that repeats too, the person's id with none)."""
+    split = []
+    for ref in refs:
+        name, _, email = ref.label.partition(" <")  # "Name <email>"
+        split.append((name, email.removesuffix(">")))
+    names = Counter(name.casefold() for name, _ in split)
+    locals_ = Counter((name.casefold(), email.partition("@")[0]) for name, email in split)
+    labels = []
+    for ref, (name, email) in zip(refs, split, strict=True):
+        label = plain(name, limit=ROW_CHARS)
+        if ref.detail and ref.detail != "ENABLED":
+            label.append(f" {safe(ref.detail, ROW_CHARS)}", style="yellow")
+        if names[name.casefold()] > 1:
+            local = email.partition("@")[0]
+            tell = local if locals_[(name.casefold(), local)] == 1 else email
+            label.append(f"\n  {safe(tell or f'person {ref.id}', ROW_CHARS)}", style="dim")
+        labels.append(label)
+    return labels
+
+
+def short_source(source: str) -> str:
+    """A source for a narrow column: each `app:field.path` keeps its app and the last part of
+    the path ("hr:profile.department" → "hr:…department"); anything else stays as it is."""
+    parts = []
+    for part in source.split(","):
+        app, colon, path = part.partition(":")
+        if colon and "." in path and " " not in part:
+            part = f"{app}:…{path.rsplit('.', 1)[1]}"
+        parts.append(part)
+    return ",".join(parts)
+
+
+def value_width(free: int, values: int, sources: int, short_sources: int) -> int:
+    """The attributes' Value column when `free` cells are left for it and the Source column:
+    what the values need (`values`, at most VALUE_MAX) if the sources fit beside them, else
+    down to VALUE_WIDTH; then the sources take their short form and the values go down to
+    VALUE_MIN."""
+    if values + sources <= free:
+        return values
+    if min(values, VALUE_WIDTH) + sources <= free:
+        return free - sources
+    return max(min(values, free - short_sources), min(values, VALUE_MIN))
 
 
 def held_source(accounts: tuple[str, ...]) -> Text:
@@ -108,6 +169,11 @@ class UsersScreen(RosterScreen):
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
         ("enter", "On an attribute: why it has its value (same as w)"),
         ("tab", "Move between search, results, attributes and accounts"),
+        (
+            "",
+            "A narrow Linked by column shortens directory-create to dir-create, "
+            "directory-match to dir-match and ownership-rule to ownership.",
+        ),
         ("", PIN_NOTE),
     ]
 
@@ -144,6 +210,7 @@ class UsersScreen(RosterScreen):
         self.detail: UserDetail | None = None
         self._debounce: Timer | None = None
         self._want: int | None = None  # the person whose detail is loading
+        self._widths: dict[str, tuple[int | None, ...]] = {}  # the fitted columns, by table
 
     # Layout -------------------------------------------------------------------------------
 
@@ -151,28 +218,17 @@ class UsersScreen(RosterScreen):
         yield Header()
         with Horizontal(id="users-body"):
             with Vertical(id="users-left"):
-                yield TextInput(placeholder="Search name or email", id="users-search")
+                yield TextInput(placeholder="Name or email", id="users-search")
                 yield OptionList(id="users-results")
                 yield Static("Searching…", id="users-count")
             with Vertical(id="users-right"):
                 yield Static("Search for a person on the left.", id="users-person")
                 attributes: DataTable[Any] = DataTable(id="users-attributes", cursor_type="row")
-                attributes.add_column("Attribute", key="name")
-                attributes.add_column("Value", key="value", width=VALUE_WIDTH)
-                attributes.add_column("Source", key="source")
+                self.add_columns(attributes, self.ATTRIBUTE_COLUMNS, None)
                 attributes.border_title = "Attributes — enter or w: why"
                 yield attributes
                 accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
-                for label, key in (
-                    ("App", "app"),
-                    ("Account id", "id"),
-                    ("Status", "status"),
-                    ("Linked by", "link"),
-                    ("Pinned", "pinned"),
-                    ("Name", "name"),
-                    ("Entitlements", "entitlements"),
-                ):
-                    accounts.add_column(label, key=key)
+                self.add_columns(accounts, self.ACCOUNT_COLUMNS, None)
                 accounts.border_title = "Linked accounts — u unlink · p pin/unpin · l link"
                 yield accounts
                 yield Static(SHORT_PIN_NOTE, id="users-note")
@@ -207,11 +263,7 @@ class UsersScreen(RosterScreen):
         self.refs = message.refs
         options = self.query_one("#users-results", OptionList)
         options.clear_options()
-        for index, ref in enumerate(message.refs):
-            name = ref.label.partition(" <")[0]  # the email shows in the person's detail
-            label = plain(name, limit=ROW_CHARS)
-            if ref.detail and ref.detail != "ENABLED":
-                label.append(f" {safe(ref.detail, ROW_CHARS)}", style="yellow")
+        for index, label in enumerate(result_labels(message.refs)):
             options.add_option(Option(label, id=str(index)))
         count = self.query_one("#users-count", Static)
         found = len(message.refs)
@@ -221,10 +273,10 @@ class UsersScreen(RosterScreen):
                 if message.query
                 else Text("No people.")
             )
-        elif found >= SEARCH_LIMIT:
-            count.update(Text(f"First {found}; type more to narrow."))
+        elif found >= SEARCH_LIMIT:  # the line is 20 characters wide at 80 columns
+            count.update(Text(f"First {found}: type more"))
         else:
-            count.update(Text(f"{found} {'person' if found == 1 else 'people'}. ↓ to choose."))
+            count.update(Text(f"{found} {'person' if found == 1 else 'people'}. ↓ to pick"))
         if not message.refs:
             # nobody matches: show nobody, so unlink/pin/link cannot act on a person that the
             # search no longer shows
@@ -236,6 +288,7 @@ class UsersScreen(RosterScreen):
                 )
                 self.query_one("#users-attributes", DataTable).clear()
                 self.query_one("#users-accounts", DataTable).clear()
+                self.show_source()
             self.refresh_bindings()
             return
         ids = [ref.id for ref in message.refs]
@@ -295,43 +348,131 @@ class UsersScreen(RosterScreen):
         user = detail.user
         with self.app.batch_update():
             self.query_one("#users-person", Static).update(self.person_text(detail))
-            attributes = self.query_one("#users-attributes", DataTable)
-            row = attributes.cursor_row
-            attributes.clear()
-            for attribute in detail.attributes:
-                attributes.add_row(
-                    plain(attribute.name),
-                    value(attribute.value, VALUE_WIDTH),
-                    held_source(attribute.held_from)
-                    if attribute.held_from
-                    else plain(
-                        attribute.source or "none",
-                        style="cyan" if attribute.source else "dim",
-                    ),
-                    key=attribute.name,
-                )
-            if 0 <= row < attributes.row_count:
-                attributes.move_cursor(row=row)
-            accounts = self.query_one("#users-accounts", DataTable)
-            row = accounts.cursor_row
-            accounts.clear()
-            for account in detail.accounts:
-                status = account.status
-                accounts.add_row(
+            self.show_attributes(detail)
+            self.show_accounts(detail)
+        self.sub_title = f"{self.TITLE_TEXT} — {safe(user.display_name or user.email, 80)}"
+        self.refresh_bindings()
+
+    # The tables, fitted to the width there is --------------------------------------------
+
+    ATTRIBUTE_COLUMNS = (("Attribute", "name"), ("Value", "value"), ("Source", "source"))
+    ACCOUNT_COLUMNS = (
+        ("App", "app"),
+        ("Account id", "id"),
+        ("Status", "status"),
+        ("Linked by", "link"),
+        ("Pinned", "pinned"),
+        ("Name", "name"),
+        ("Entitlements", "entitlements"),
+    )
+
+    @staticmethod
+    def add_columns(
+        table: DataTable[Any],
+        columns: tuple[tuple[str, str], ...],
+        widths: tuple[int | None, ...] | None,
+    ) -> None:
+        for index, (label, key) in enumerate(columns):
+            table.add_column(label, key=key, width=widths[index] if widths else None)
+
+    @staticmethod
+    def room(table: DataTable[Any], columns: int) -> int | None:
+        """The cells `table` shows beside `columns` columns' padding (a long table scrolls:
+        its scrollbar is counted as there), None before it is laid out."""
+        if not table.size.width:
+            return None
+        inner = table.size.width - table.styles.scrollbar_size_vertical
+        return inner - 2 * table.cell_padding * columns
+
+    @staticmethod
+    def fill(
+        table: DataTable[Any],
+        columns: tuple[tuple[str, str], ...],
+        widths: tuple[int | None, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """The rows (key first) under columns of these widths, the cursor kept."""
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        UsersScreen.add_columns(table, columns, widths)
+        for key, *cells in rows:
+            table.add_row(*cells, key=key)
+        if 0 <= cursor < table.row_count:
+            table.move_cursor(row=cursor)
+
+    def show_attributes(self, detail: UserDetail, *, refit: bool = False) -> None:
+        """The attributes, the Value column as wide as there is room for beside the sources
+        (which shorten to hr:…department on a narrow terminal; the cell keeps the whole)."""
+        table = self.query_one("#users-attributes", DataTable)
+        rows = []
+        for attribute in detail.attributes:
+            shown = value(attribute.value, VALUE_MAX)
+            shown.overflow = "ellipsis"
+            if attribute.held_from:
+                source = held_source(attribute.held_from)
+                short = source
+            else:
+                style = "cyan" if attribute.source else "dim"
+                source = plain(attribute.source or "none", style=style)
+                short = plain(short_source(attribute.source or "none"), style=style)
+            rows.append((attribute.name, plain(attribute.name), shown, Fit(source, short)))
+        names, values, sources = (
+            natural_width(label, [row[index + 1] for row in rows])
+            for index, (label, _) in enumerate(self.ATTRIBUTE_COLUMNS)
+        )
+        widths = (names, min(values, VALUE_WIDTH), sources)
+        room = self.room(table, 3)
+        if room is not None:
+            shorts = natural_width("Source", [row[3].short for row in rows])
+            width = value_width(room - names, values, sources, shorts)
+            widths = (names, width, max(room - names - width, len("Source")))
+        if refit and widths == self._widths.get("attributes"):
+            return
+        self.fill(table, self.ATTRIBUTE_COLUMNS, widths, rows)
+        self._widths["attributes"] = widths
+        self.show_source()
+
+    def show_accounts(self, detail: UserDetail, *, refit: bool = False) -> None:
+        """The linked accounts; when Linked by would be cut, it shows the short link kinds
+        (dir-create, ownership, …) for every row alike."""
+        table = self.query_one("#users-accounts", DataTable)
+        rows = []
+        for account in detail.accounts:
+            status = account.status
+            kind = account.link_kind or "—"
+            rows.append(
+                (
+                    account.key,
                     plain(account.app),
                     clip(account.key.partition(":")[2], 40),
                     plain(status, style="" if status == "ENABLED" else "yellow"),
-                    plain(account.link_kind or "—"),
+                    Fit(plain(kind), plain(LINK_KIND_SHORT.get(kind, kind))),
                     Text("pinned", style="bold magenta") if account.pinned else "",
                     clip(account.display_name or account.email or "", 40),
                     clip(", ".join(account.entitlements) or "—", 60),
-                    key=account.key,
                 )
-            if 0 <= row < accounts.row_count:
-                accounts.move_cursor(row=row)
-            accounts.border_subtitle = plural(len(detail.accounts), "account")
-        self.sub_title = f"{self.TITLE_TEXT} — {safe(user.display_name or user.email, 80)}"
-        self.refresh_bindings()
+            )
+        widths = [
+            natural_width(label, [row[index + 1] for row in rows])
+            for index, (label, _) in enumerate(self.ACCOUNT_COLUMNS)
+        ]
+        room = self.room(table, 4)
+        if room is not None and sum(widths[:4]) > room:
+            widths[3] = natural_width("Linked by", [row[4].short for row in rows])
+        if refit and tuple(widths) == self._widths.get("accounts"):
+            return
+        self.fill(table, self.ACCOUNT_COLUMNS, tuple(widths), rows)
+        table.border_subtitle = plural(len(detail.accounts), "account")
+        self._widths["accounts"] = tuple(widths)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)  # once the tables have their new width
+
+    def _refit(self) -> None:
+        if self.detail is not None:
+            with self.app.batch_update():
+                self.show_attributes(self.detail, refit=True)
+                self.show_accounts(self.detail, refit=True)
 
     @staticmethod
     def person_text(detail: UserDetail) -> Text:
@@ -371,6 +512,19 @@ class UsersScreen(RosterScreen):
         if 0 <= row < len(self.detail.attributes):
             return self.detail.attributes[row].name
         return None
+
+    @on(DataTable.RowHighlighted, "#users-attributes")
+    def show_source(self) -> None:
+        """The highlighted attribute's whole source under the table: a narrow Source column
+        shows it shortened (hr:…employment_status) or cut."""
+        table = self.query_one("#users-attributes", DataTable)
+        row = table.cursor_row
+        if not (0 <= row < table.row_count):
+            table.border_subtitle = ""
+            return
+        source = table.get_cell_at(Coordinate(row, 2))
+        shown = source.full if isinstance(source, Fit) else plain(source)
+        table.border_subtitle = Text.assemble(("from ", "dim"), shown)
 
     @on(DataTable.RowSelected, "#users-attributes")
     def _attribute_chosen(self) -> None:

@@ -1,4 +1,4 @@
-"""Add or edit one flow rule of an attribute (DESIGN §4): the app, the direction (inbound,
+"""Add or edit one flow rule of an attribute (docs/attributes.md): the app, the direction (inbound,
 outbound, bidirectional, disabled) and the create, update and delete scores (0-100).
 
 The dialog returns the rule's document; the attribute editor holds it until the attribute is

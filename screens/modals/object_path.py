@@ -1,4 +1,4 @@
-"""Ask which configuration object to open in $EDITOR (an object path, DESIGN §11)."""
+"""Ask which configuration object to open in $EDITOR (an object path, docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,10 @@
 
 Big plans are paged: each stage shows its first `page` objects and a "show more" leaf that adds
 the next page when chosen (enter), so a 100,000-change run never builds 100,000 nodes.
+
+A change is drawn to the tree's width: long values lose their middle ("Head of <b>Thi…company"),
+so the old and the new value both show; a node's label keeps the values whole (up to
+`VALUE_WIDTH`).
 """
 
 from __future__ import annotations
@@ -10,14 +14,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine.services import changed_keys
-from screens.text import plain, safe, value
+from engine.services import changed_keys, describe_counts
+from engine.text import show_value
+from screens.text import clip, middle, plain, safe, value
 
 VALUE_WIDTH = 60
+#: When a change is longer than the tree is wide, its reason is cut first (down to "(…)": the
+#: old and new values matter more), then the values share what is left (each at least
+#: FIT_VALUE_MIN).
+FIT_REASON_MIN = 1
+FIT_VALUE_MIN = 7
 STAGE_ORDER = ("import", "identify", "ownership", "attributes", "push", "provision")
 
 
@@ -26,13 +37,8 @@ def plural(count: int, noun: str) -> str:
 
 
 def format_counts(counts: Mapping[str, Any] | None) -> str:
-    if not counts:
-        return "no changes"
-    parts = []
-    for key, count in counts.items():
-        if isinstance(count, int) and not isinstance(count, bool):
-            parts.append(f"{key.replace('_', ' ')} {count:,}")
-    return " · ".join(parts) or "no changes"
+    """A stage's counters as the command line prints them (engine.changes.describe_counts)."""
+    return describe_counts(counts)
 
 
 @dataclass
@@ -90,6 +96,19 @@ def group_changes(
         group.problems = problems
         result.append(group)
     return result
+
+
+def share(wanted: list[int], room: int) -> list[int]:
+    """Widths for values that want `wanted` cells in `room` cells: short values keep all they
+    want, the long ones share the rest evenly; none gets less than FIT_VALUE_MIN."""
+    widths = list(wanted)
+    left = sorted(range(len(wanted)), key=lambda i: wanted[i])
+    while left:
+        fair = max(room // len(left), FIT_VALUE_MIN)
+        index = left.pop(0)
+        widths[index] = min(wanted[index], fair)
+        room -= widths[index]
+    return widths
 
 
 class PlanTree(Tree[Any]):
@@ -159,7 +178,7 @@ class PlanTree(Tree[Any]):
             )
             child = node.add(label, expand=len(stage.objects) <= self.expand_up_to)
             for change in obj.changes:
-                child.add_leaf(self.change_label(change))
+                child.add_leaf(self.change_label(change), data=("change", change))
         left = len(stage.objects) - end
         if left > 0:
             node.add_leaf(
@@ -171,8 +190,10 @@ class PlanTree(Tree[Any]):
             )
 
     @staticmethod
-    def change_label(change: Mapping[str, Any]) -> Text:
-        text = Text()
+    def change_label(change: Mapping[str, Any], width: int | None = None) -> Text:
+        """ "path: old → new  (reason)"; in at most `width` cells when given, as far as the
+        values' least (FIT_VALUE_MIN each) allows: the reason is cut first, then the longest
+        values lose their middle."""
         name = str(change.get("field") or "record")
         old, new = change.get("old"), change.get("new")
         if isinstance(old, Mapping) and isinstance(new, Mapping):
@@ -180,19 +201,58 @@ class PlanTree(Tree[Any]):
             differences = changed_keys(old, new, name) or [(name, "(unchanged)", "(unchanged)")]
         else:
             differences = [(name, old, new)]
-        for index, (path, before, after) in enumerate(differences):
+        reason = safe(change["reason"]) if change.get("reason") else ""
+        if width is None:
+            values = [value(v, VALUE_WIDTH) for _, *pair in differences for v in pair]
+        else:
+            shown = [show_value(v) for _, *pair in differences for v in pair]
+            fixed = sum(len(safe(path)) + 5 for path, _, _ in differences)  # ": ", " → "
+            fixed += 2 * (len(differences) - 1)  # "; "
+            fixed += len("  not applied") if change.get("applied") is False else 0
+            wanted = [min(len(v), VALUE_WIDTH) for v in shown]
+            over = fixed + sum(wanted) + (len(reason) + 4 if reason else 0) - width
+            if reason and over > 0:
+                reason = clip(reason, max(FIT_REASON_MIN, len(reason) - over)).plain
+            room = width - fixed - (len(reason) + 4 if reason else 0)
+            values = [middle(v, n) for v, n in zip(shown, share(wanted, room), strict=True)]
+        text = Text()
+        for index, (path, _, _) in enumerate(differences):
             if index:
                 text.append("; ")
             text.append(safe(path), style="cyan")
             text.append(": ")
-            text.append_text(value(before, VALUE_WIDTH, "red"))
+            text.append(values[2 * index].plain, style="red")
             text.append(" → ")
-            text.append_text(value(after, VALUE_WIDTH, "green"))
-        if change.get("reason"):
-            text.append(f"  ({safe(change['reason'])})", style="dim")
+            text.append(values[2 * index + 1].plain, style="green")
+        if reason:
+            text.append(f"  ({reason})", style="dim")
         if change.get("applied") is False:
             text.append("  not applied", style="italic yellow")
         return text
+
+    def render_label(self, node: TreeNode[Any], base_style: Style, style: Style) -> Text:
+        """A change drawn to the width the tree has beside its guides."""
+        data = node.data
+        room = self._label_room(node)
+        if room is None or not (isinstance(data, tuple) and data and data[0] == "change"):
+            return super().render_label(node, base_style, style)
+        label = self.change_label(data[1], room)
+        label.stylize(style)
+        return label
+
+    def _label_room(self, node: TreeNode[Any]) -> int | None:
+        """The cells a node's label has: the tree's width less its guides and a scrollbar."""
+        if not self.size.width:
+            return None
+        depth = 0
+        parent = node.parent
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        if not self.show_root:
+            depth -= 1
+        guides = max(depth, 0) * self.guide_depth
+        return max(self.size.width - self.styles.scrollbar_size_vertical - guides, 20)
 
     def _on_tree_node_selected(self, event: Tree.NodeSelected[Any]) -> None:
         data = event.node.data

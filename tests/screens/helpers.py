@@ -86,3 +86,9 @@ async def palette_choose(pilot: Pilot[Any], query: str, timeout: float = 10.0) -
 
     await wait_until(pilot, matching, f"the command palette to offer {query!r}", timeout)
     await pilot.press("enter")
+
+
+def screen_text(app: Any) -> str:
+    """The current screen as the terminal draws it, one line a row."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)

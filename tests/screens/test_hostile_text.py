@@ -51,6 +51,7 @@ from tests.hostile import (
     open_hostile_org,
 )
 from tests.screens.helpers import palette_choose, settle
+from tests.screens.test_playground import choose_context
 
 SIZE = (160, 50)
 #: A second version of the push rule's title mapping, imported after the first sync so that
@@ -438,14 +439,23 @@ async def test_playground_values_samples_and_picker(hostile: Any) -> None:
         await pilot.press("ctrl+r")
         await settle(pilot)
         await settle(pilot)
-        # A directory filter must decide, so every account is an error: each named literally,
-        # with the value it gave.
+        # A directory filter must decide, so every account of the directory is an error, with
+        # the value it gave, shown literally.
         check(
             app,
-            "7 records, 7 errors",
+            "3 records (the accounts of the directory hr), 3 errors",
+            f'got string "Ann {SHOWN[BOLD]}"',
+        )
+        # Every account is in an account key's scope: each named literally.
+        await choose_context(pilot, app.screen, "account_key")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await settle(pilot)
+        check(
+            app,
+            "7 records (every account), 0 errors",
             f"chat:{SHOWN[CLICK]} (Ann in chat [link=",
             f"chat:c2 (Ghost {SHOWN[TITLE_OSC]})",
-            f'got string "Ann {SHOWN[BOLD]}"',
         )
 
         # A string literal holding markup, typed in the editor.
