@@ -150,6 +150,12 @@ class CelEngine:
         self._accounts_maps = {}
         self._known_keys = {}
 
+    def forget_user(self, user_id: int) -> None:
+        """Convert the person again when next read: a stage changed their record in place
+        (the attributes stage sets each value as it decides it), and every expression read after
+        that, theirs or someone else's, must see the new value."""
+        self._users.pop(user_id, None)
+
     def warm_up(self) -> None:
         """Build the parser now (~0.2 s, once per process): call it off the UI thread."""
         parser()

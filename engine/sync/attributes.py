@@ -589,6 +589,7 @@ def run_attributes(
                 report.bump("cleared" if is_empty(new) else "set")
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
+                cel.forget_user(user.id)  # read from now on with this value
             elif old != new:
                 state.journal(
                     STAGE,
@@ -603,9 +604,11 @@ def run_attributes(
                 report.bump("cleared" if is_empty(new) else "set")
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
+                cel.forget_user(user.id)  # read from now on with this value
             elif user.attributes.get(attribute.name) != new:
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
+                cel.forget_user(user.id)  # read from now on with this value
         if created:
             state.journal(
                 STAGE, "user", state.user_label(user), "attributes", None, created, NEW_PERSON

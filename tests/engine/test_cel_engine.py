@@ -1100,3 +1100,24 @@ def test_a_cache_limit_bounds_the_converted_records_and_not_the_answers() -> Non
             assert got == want
     assert len(unbounded._users) == len(population.users)
     assert len(bounded._users) == len(bounded._accounts_maps) == 1
+
+
+def test_a_person_changed_in_place_is_read_afresh_once_forgotten() -> None:
+    """The attributes stage changes a person's record as it decides each value; it then forgets
+    their converted record, so an expression read before the change (here: their manager's,
+    over the reports) does not leave the old value for the expressions after it."""
+    population = make_population()
+    engine = CelEngine(population)
+    bob = next(u for u in population.users if u.email == "bob@example.com")
+    ann = next(u for u in population.users if u.email == "ann@example.com")
+    reports = engine.compile(
+        "attribute_source", "c1.directory.users.v1.DirectReports(subject).map(r, r.department)"
+    )
+    own = engine.compile("attribute_source", "subject.department")
+    before = engine.evaluate(own, engine.activation_for("attribute_source", ann))
+    assert before in list(engine.evaluate(reports, engine.activation_for("attribute_source", bob)))
+    ann.attributes["department"] = "Somewhere else"
+    engine.forget_user(ann.id)
+    assert engine.evaluate(own, engine.activation_for("attribute_source", ann)) == "Somewhere else"
+    found = list(engine.evaluate(reports, engine.activation_for("attribute_source", bob)))
+    assert "Somewhere else" in found and before not in found

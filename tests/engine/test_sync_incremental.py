@@ -268,3 +268,50 @@ def test_a_run_whose_cel_cache_holds_one_record_decides_what_an_unbounded_one_do
     bounded, unbounded = outcomes
     for part in unbounded:
         assert bounded[part] == unbounded[part], part
+
+
+def test_an_expression_reads_a_value_the_attributes_stage_just_changed(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """A person read by an expression (their own, or a manager's over their reports) before a
+    value of theirs is decided, then changed by the stage, is read afresh afterwards:
+    `dept_echo` (their own `department`) is never the value from before the change."""
+    services = demo_copy(demo_template, tmp_path)
+    try:
+        folder = tmp_path / "r-demo"
+        path = folder / "roster.yaml"
+        config = _load(path)
+        config["attributes"][0:0] = [
+            {
+                "name": "report_departments",
+                "custom": True,
+                "multi_valued": True,
+                "sources": [
+                    {"cel": "c1.directory.users.v1.DirectReports(subject).map(r, r.department)"}
+                ],
+            },
+            # read before `department` is decided: the person is converted with the old value
+            {"name": "dept_before", "custom": True, "sources": [{"cel": "subject.department"}]},
+        ]
+        config["attributes"].append(
+            {"name": "dept_echo", "custom": True, "sources": [{"cel": "subject.department"}]}
+        )
+        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+        assert services.import_config(text, source=str(path), base_dir=folder).applied
+        assert services.sync().status == "applied"
+        hr = _load(folder / "apps" / "hr.yaml")
+        renamed = 0
+        for account in hr["accounts"]:
+            if account["profile"].get("department") == "Engineering":
+                account["profile"]["department"] = "Engineering Two"
+                renamed += 1
+        _save(folder / "apps" / "hr.yaml", hr)
+        assert renamed > 1
+        assert services.sync().status == "applied"
+        people = [u for u in services.population().users if u.status != "DELETED"]
+        moved = [u for u in people if u.attributes.get("department") == "Engineering Two"]
+        assert len(moved) > 50
+        for user in people:
+            assert user.attributes.get("dept_echo") == user.attributes.get("department"), user.email
+    finally:
+        services.db.dispose()
