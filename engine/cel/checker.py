@@ -18,7 +18,7 @@ from typing import Any, cast
 import lark
 
 from .contexts import ALL_VARIABLES, ContextSpec
-from .directory import DIRECTORY_FUNCTIONS, OWN_ACCOUNT_FUNCTIONS
+from .directory import DIRECTORY_FUNCTIONS, OWN_ACCOUNT_DATA_FUNCTIONS, OWN_ACCOUNT_FUNCTIONS
 from .functions import (
     CALLABLE_NAMES,
     CLOCK_FUNCTIONS,
@@ -239,6 +239,7 @@ class SchemaChecker:
         self.reads_directory = False  # calls a c1.* directory function
         # calls one only about the expression's own person's accounts (HasApp(subject, …))
         self.reads_own_accounts = False
+        self.reads_own_account_data = False  # the accounts' data, not only that they exist
         self.reads_clock = False  # calls now() or time.now()
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
@@ -536,6 +537,7 @@ class SchemaChecker:
                 self.fail(token, f"unknown function `{path}`", did_you_mean(path, options))
             if path in OWN_ACCOUNT_FUNCTIONS and args and self._is_own_person(args[0], scope):
                 self.reads_own_accounts = True
+                self.reads_own_account_data |= path in OWN_ACCOUNT_DATA_FUNCTIONS
             else:
                 self._note_call(path)
             for arg in args:

@@ -164,6 +164,11 @@ def get_entitlement_members(engine: CelEngine, app_id: Any, entitlement: Any) ->
 #: The functions that read only the accounts of the person they are given: called on the
 #: expression's own person (`subject`, `user`), they read nothing beyond that person's record
 #: and accounts, so a sync need not reconsider everyone for them (engine/sync/incremental.py).
+#: Those of OWN_ACCOUNT_FUNCTIONS that return the accounts themselves (their data), not only
+#: whether they exist, their status or their grants.
+OWN_ACCOUNT_DATA_FUNCTIONS = frozenset(
+    {"c1.user.v1.ListAppUsersForUser", "c1.user.v1.GetAppUsersForUser"}
+)
 OWN_ACCOUNT_FUNCTIONS = frozenset(
     {
         "c1.user.v1.HasApp",

@@ -80,6 +80,9 @@ class Program:
     # reads its own person's accounts through a c1.user.v1 function (not other people's):
     # what the person's own accounts changing already covers
     reads_own_accounts: bool = False
+    # of those, whether it reads the accounts' data (ListAppUsersForUser), not only that they
+    # exist, their status or grants (HasApp)
+    reads_own_account_data: bool = False
     # A program that can grow past the size of its text and data runs with a cost budget.
     metered: bool = False
     places: SourceMap | None = field(repr=False, default=None)
@@ -237,6 +240,7 @@ class CelEngine:
             run,
             reads_directory=checker.reads_directory,
             reads_own_accounts=checker.reads_own_accounts,
+            reads_own_account_data=checker.reads_own_account_data,
             reads_clock=checker.reads_clock,
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -171,17 +172,22 @@ class PushRevisit:
 
 
 def confirmed_pushes(
-    pushes: list[Any], accounts: dict[tuple[str, str], AccountRecord]
+    pushes: list[Any],
+    accounts: dict[tuple[str, str], AccountRecord],
+    moved: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> set[tuple[str, str]]:
     """The accounts pushed to (engine.sync.push.PushItem) that now hold every value sent to
-    them, as the read-back left them in ACCOUNTS; an account pushed under several rules must
-    hold the values of all of them."""
+    them, as the read-back left them in ACCOUNTS, and nothing else new (MOVED: those whose
+    read-back changed more); an account pushed under several rules must hold the values of
+    all of them. The caller confirms nothing when a rule's expressions read the accounts'
+    data (engine.sync.push.reads_pushed_accounts): a value sent then changes what is wanted."""
     held: dict[tuple[str, str], bool] = {}
     for item in pushes:
         key = (item.app_id, item.external_id)
         account = accounts.get(key)
         ok = (
             not item.error
+            and key not in moved
             and account is not None
             and all(same_value(account.profile.get(t), new) for t, (_, new) in item.changes.items())
         )

@@ -75,7 +75,7 @@ from engine.sync.provisioning import (
     planned_creation_id,
     requests_digest,
 )
-from engine.sync.push import PushItem, plan_push, send
+from engine.sync.push import PushItem, plan_push, reads_pushed_accounts, send
 from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,
@@ -486,7 +486,9 @@ def _run_locked(
             left = PushRevisit(
                 {(item.app_id, item.external_id) for item in pushes} | state.read_back,
                 {user.id for user in troubled},
-                set() if moved else confirmed_pushes(pushes, state.accounts),
+                set()
+                if moved or reads_pushed_accounts(config, cel)
+                else confirmed_pushes(pushes, state.accounts, state.read_back_moved),
             )
             # the apps this run wrote to are read again to settle; the others count as the
             # run read them, so that a change made to them meanwhile is new to the next run

@@ -316,6 +316,27 @@ def _plan_one(
     return item
 
 
+def reads_pushed_accounts(config: RosterConfig, cel: CelEngine) -> bool:
+    """Whether an enabled rule's targeting or mappings can give another value once an app lists
+    back what was pushed to it: an expression reading a person's accounts' data
+    (ListAppUsersForUser), other people or the clock. (A mapping from an attribute moves only
+    when the attribute does, which the read-back's recomputation tells.)"""
+    for rule in config.push_rules:
+        if not rule.enabled:
+            continue
+        expressions = [("push_mapping", m.cel or "") for m in rule.mappings if not m.attribute]
+        if rule.targeting.kind == "cel":
+            expressions.append(("push_condition", rule.targeting.cel or ""))
+        for context, text in expressions:
+            try:
+                program = cel.compile(context, text)
+            except CelCompileError:
+                return True  # the plan reported it; nothing is taken as settled
+            if program.reads_own_account_data or program.reads_beyond_its_record:
+                return True
+    return False
+
+
 def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tuple[str, str], str]:
     """Write the planned values; returns the failures by (app, external id) with the reason."""
     failures: dict[tuple[str, str], str] = {}

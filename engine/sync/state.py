@@ -204,6 +204,8 @@ class WorkState:
         self.changed_grants: set[AccountKey] = set()  # accounts whose grants changed
         self.previous_owners: set[int] = set()  # owners an account was taken from this run
         self.read_back: set[AccountKey] = set()  # accounts a push changed, as read back
+        # of those, the ones whose read-back changed more than the values pushed to them
+        self.read_back_moved: set[AccountKey] = set()
         self.disabled_backing: set[int] = set()  # people unlinked from a disabled directory
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import

@@ -468,6 +468,9 @@ def write_push(
     refused = [c for c in changes if "; not written: " in c.reason]  # one pass each: no `in`
     journal(session, run_id, written, True)
     journal(session, run_id, refused, False)
+    pushed: dict[tuple[str, str], set[str]] = {}  # account -> the profile keys pushed to it
+    for item in pushes:
+        pushed.setdefault((item.app_id, item.external_id), set()).update(item.changes)
     for app_id, (listing, version) in relisted.items():
         rows = []
         for item in listing.accounts:
@@ -476,7 +479,10 @@ def write_push(
             digest = fingerprint_in(listing, item)
             if account is None or state.fingerprints.get(key) == digest:
                 continue
+            before = _data_besides(account, pushed.get(key, set()))
             _copy_listed(item, account)
+            if _data_besides(account, pushed.get(key, set())) != before:
+                state.read_back_moved.add(key)  # the app changed more than what was sent
             state.fingerprints[key] = digest
             state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})
@@ -485,6 +491,12 @@ def write_push(
             session.connection().execute(statement, batch)
         if version is not None:
             set_meta(session, f"source_version:{app_id}", version)
+
+
+def _data_besides(account: AccountRecord, keys: set[str]) -> tuple[Any, ...]:
+    """The account's data but its profile's KEYS (what a push wrote)."""
+    profile = {k: v for k, v in (account.profile or {}).items() if k not in keys}
+    return (*(getattr(account, n) for n in ACCOUNT_DATA_FIELDS if n != "profile"), profile)
 
 
 # --- writes to the apps: the intent before, the outcome after (docs/recovery.md) ------------------

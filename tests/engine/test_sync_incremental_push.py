@@ -655,3 +655,62 @@ def test_an_account_pushed_under_two_rules_is_confirmed_only_when_both_values_ho
     assert confirmed_pushes([held, missed], accounts) == set()
     assert confirmed_pushes([missed, held], accounts) == set()
     assert confirmed_pushes([failed], accounts) == set()  # an error, and no account
+
+
+def test_a_mapping_reading_the_pushed_account_is_planned_again_after_the_push(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """A value computed from the account it is pushed to changes once the push is listed back
+    (hostile review): the next incremental run plans it again, as a full one does, and no push
+    is taken as settled while such a rule is enabled."""
+    pair = _pair(demo_template, tmp_path)
+    try:
+
+        def echo_title(config: dict[str, Any]) -> None:
+            rule = next(r for r in config["push_rules"] if r["name"] == "ad-core")
+            rule["mappings"].append(
+                {
+                    "target": "extensionAttribute4",
+                    "cel": 'c1.user.v1.HasApp(subject, "ad") ? "was:" + '
+                    'c1.user.v1.ListAppUsersForUser(subject, "ad")[0].profile.title : ""',
+                }
+            )
+
+        pair.edit_config(echo_title)
+        _same_runs(pair)
+        pair.quiet_down()
+        pair.edit_apps(_retitle_e10005)
+        _same_runs(pair)
+        assert _revisit(pair.inc).confirmed == set()
+        pair.quiet_down()  # the same plan as a full run: extensionAttribute4 follows the title
+        ad = _load(pair.folders[0] / "r-demo" / "apps" / "ad.yaml")
+        assert _by_id(ad)["william.weiss"]["profile"]["extensionAttribute4"] == "was:VP Marketing"
+    finally:
+        pair.close()
+
+
+def test_an_account_the_app_changed_besides_the_push_is_not_confirmed(
+    demo_template: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from engine.connectors.file.connector import FileConnector
+
+    pair = _pair(demo_template, tmp_path)
+    try:
+        pair.quiet_down()
+        update = FileConnector.update_accounts
+
+        def and_more(self: Any, changes: Any) -> Any:
+            extra = {
+                key: {**values, "physicalDeliveryOfficeName": "Moved by the app"}
+                for key, values in changes.items()
+            }
+            return update(self, extra)
+
+        monkeypatch.setattr(FileConnector, "update_accounts", and_more)
+        pair.edit_apps(_retitle_e10005)
+        _same_runs(pair)
+        revisit = _revisit(pair.inc)
+        assert ("ad", "william.weiss") in revisit.accounts
+        assert ("ad", "william.weiss") not in revisit.confirmed
+    finally:
+        pair.close()
