@@ -27,6 +27,7 @@ from engine.collector import collector_paused
 from engine.errors import Problem
 from engine.records import AccountRecord, UserRecord
 from engine.records import record_label as record_label  # re-exported: its old home
+from engine.text import one_line
 
 if TYPE_CHECKING:
     from engine.sync.simulate import IdentityImpact
@@ -56,6 +57,10 @@ class OnePreview:
             "elapsed_ms": round(self.elapsed_ms, 3),
             "warnings": [w.as_dict() for w in self.warnings],
         }
+
+
+#: The most characters of a failing sub-expression an error quotes.
+PART_SHOWN = 60
 
 
 @dataclass
@@ -206,7 +211,9 @@ def preview_one(
         value, message, located = None, None, exc
     elapsed = (time.perf_counter() - started) * 1000
     if located is not None:
-        part = f" (in `{located.part}`)" if located.part else ""
+        # the part as one short line: a list literal over twelve lines must not push the
+        # caret and the value off a console's screen
+        part = f" (in `{one_line(located.part, PART_SHOWN)}`)" if located.part else ""
         return OnePreview(
             False,
             error=Problem(

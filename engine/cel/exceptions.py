@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from engine.errors import Problem, RosterError
 
 from .locate import Place
@@ -15,9 +17,18 @@ def caret_text(text: str, line: int | None, column: int | None) -> str:
     if line > len(lines):
         line, column = len(lines), len(lines[-1]) + 1
     source = lines[line - 1]
-    pad = "".join("\t" if ch == "\t" else " " for ch in source[: column - 1])
+    # a wide character (CJK, most emoji) takes two cells, a combining mark none
+    pad = "".join(_pad(ch) for ch in source[: column - 1])
     pad += " " * max(0, column - 1 - len(source))
     return f"{source}\n{pad}^"
+
+
+def _pad(character: str) -> str:
+    if character == "\t":
+        return "\t"
+    if unicodedata.combining(character):
+        return ""
+    return "  " if unicodedata.east_asian_width(character) in ("W", "F") else " "
 
 
 class CelCompileError(Exception):

@@ -174,7 +174,10 @@ class PreviewsService:
         or None: every app's accounts (an account key, or a store with no directory yet)."""
         if context != "directory_filter":
             return None
-        return [d.app for d in self.ctx.config().directories] or None
+        directories = self.ctx.config().directories
+        # a disabled directory's filter decides nothing (its accounts are ignored)
+        enabled = [d.app for d in directories if d.enabled]
+        return enabled or [d.app for d in directories] or None
 
     def scope_of(self, context: str, app_id: str | None = None) -> str:
         """Whose records a preview over everyone in CONTEXT evaluates, in words."""
@@ -198,7 +201,7 @@ class PreviewsService:
         apps: list[str | None] = [None]
         apps[:0] = self._filtered_apps(context) or []
         for app_id in apps:
-            found = self.records.find_records(kind, "", limit=1, app_id=app_id)
+            found = self.records.find_records(kind, "", limit=1, app_id=app_id, live=True)
             if found:
                 return found[0]
         return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.records import AccountRecord, Directory, UserRecord, record_label
 
 if TYPE_CHECKING:
@@ -23,7 +23,22 @@ class RecordRef:
 
 
 #: How many people a "did you mean" ranks (by likeness to what was asked) before naming three.
-SIMILAR_POOL = 25
+SIMILAR_POOL = 200
+#: The longest search text: past it a LIKE pattern costs more than any name can need.
+SEARCH_CHARS = 200
+
+
+def like_pattern(query: str) -> str:
+    """A LIKE pattern finding QUERY anywhere, as typed: `%` and `_` are not wildcards (an
+    email's `_` is a character)."""
+    text = query.strip()
+    if len(text) > SEARCH_CHARS:
+        raise InvalidInput(
+            f"A search is at most {SEARCH_CHARS} characters (this one has {len(text):,}); "
+            "search for part of the name or email."
+        )
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @dataclass(frozen=True)
@@ -62,13 +77,16 @@ class RecordsService:
 
         from engine.store.models import Person
 
-        needle = f"%{query.strip()}%"
+        needle = like_pattern(query)
         statement = select(
             col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
         )
         if query.strip():
             statement = statement.where(
-                or_(col(Person.email).ilike(needle), col(Person.display_name).ilike(needle))
+                or_(
+                    col(Person.email).ilike(needle, escape="\\"),
+                    col(Person.display_name).ilike(needle, escape="\\"),
+                )
             )
         with self.ctx.db.session() as session:
             rows = session.execute(
@@ -77,19 +95,28 @@ class RecordsService:
         return [PersonRow(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
 
     def find_records(
-        self, kind: str, query: str = "", limit: int = 50, app_id: str | None = None
+        self,
+        kind: str,
+        query: str = "",
+        limit: int = 50,
+        app_id: str | None = None,
+        live: bool = False,
     ) -> list[RecordRef]:
-        """People, or accounts (of APP_ID only, when given), whose names hold QUERY."""
+        """People, or accounts (of APP_ID only, when given), whose names hold QUERY; `live`:
+        leave out the DELETED ones."""
         from sqlalchemy import or_, select
         from sqlmodel import col
 
         from engine.store.models import Account
 
         if kind == "user":
+            people = self.find_people(query, limit + 50 if live else limit)
             return [
-                RecordRef("user", p.id, p.label, p.status) for p in self.find_people(query, limit)
-            ]
-        needle = f"%{query.strip()}%"
+                RecordRef("user", p.id, p.label, p.status)
+                for p in people
+                if not live or p.status != "DELETED"
+            ][:limit]
+        needle = like_pattern(query)
         with self.ctx.db.session() as session:
             accounts = select(
                 col(Account.id),
@@ -100,13 +127,15 @@ class RecordsService:
             )
             if app_id is not None:
                 accounts = accounts.where(col(Account.app_id) == app_id)
+            if live:
+                accounts = accounts.where(col(Account.status) != "DELETED")
             if query.strip():
                 accounts = accounts.where(
                     or_(
-                        col(Account.email).ilike(needle),
-                        col(Account.display_name).ilike(needle),
-                        col(Account.external_id).ilike(needle),
-                        col(Account.app_id).ilike(needle),
+                        col(Account.email).ilike(needle, escape="\\"),
+                        col(Account.display_name).ilike(needle, escape="\\"),
+                        col(Account.external_id).ilike(needle, escape="\\"),
+                        col(Account.app_id).ilike(needle, escape="\\"),
                     )
                 )
             rows = session.execute(
@@ -143,7 +172,7 @@ class RecordsService:
         local = email.strip().partition("@")[0]
         words = [w for w in re.split(r"[._+\-\s]+", local) if len(w) >= 3]
         for needle in dict.fromkeys([local, *sorted(words, key=len, reverse=True)]):
-            if len(needle) < 3:
+            if not 3 <= len(needle) <= SEARCH_CHARS:
                 continue
             found = [p.email for p in self.find_people(needle, SIMILAR_POOL) if p.email]
             if found:  # the closest first: amara.martinez before amara.jones for amara.martinz

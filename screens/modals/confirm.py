@@ -21,10 +21,10 @@ def key_hint(focused: Widget | None) -> str:
     """What enter (or space) does in a confirmation right now: it presses the focused button,
     which is Cancel where confirming would lose something, so the dialog says which."""
     if isinstance(focused, Checkbox):
-        return "space: tick or clear the box · tab: the buttons · esc: cancel"
+        return "space or enter: tick or clear the box · tab: next · esc: cancel"
     if isinstance(focused, Button):
         label = str(focused.label).removesuffix(" (esc)")
-        return f"enter: {label} · tab / shift+tab: another button · esc: cancel"
+        return f"enter: {label} · tab: next · esc: cancel"
     return "tab: the buttons · esc: cancel"
 
 

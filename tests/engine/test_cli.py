@@ -792,3 +792,27 @@ def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any
     assert code == 0 and out.startswith("record: hr:") and "the first account" in err
     assert demo.first_record("directory_filter").detail.startswith("hr:")
     assert demo.first_record("user_key").kind == "user" and demo.first_record("cel") is None
+
+
+def test_a_people_search_takes_its_text_as_typed_and_bounds_it(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    for text in ("%", "_", "a_n", "\\"):  # not LIKE wildcards: nobody's name holds these
+        code, out, _ = run(runner, "people", "list", text, "--db", str(db))
+        assert code == 0 and "Nobody's email or name holds" in out, text
+    code, _, err = run(runner, "people", "list", "x" * 300, "--db", str(db))
+    assert code == 1 and "A search is at most 200 characters (this one has 300)" in err
+    code, _, err = run(runner, "people", "show", "y" * 300 + "@example.com", "--db", str(db))
+    assert code == 1 and "No person has the email" in err
+
+
+def test_a_disabled_directory_is_out_of_a_filter_previews_scope(demo: Any) -> None:
+    runner, db = CliRunner(), str(demo.db.sqlite_path)
+    assert run(runner, "config", "disable", "directories.hr", "--db", db)[0] == 0
+    code, out, _ = run(
+        runner, "preview", "--db", db, "--context", "directory_filter", "--all", "true"
+    )
+    assert code == 0 and "(the accounts of the directories idp, hr_feed)" in out
+    assert demo.first_record("directory_filter").detail.startswith("idp:")

@@ -290,3 +290,18 @@ def test_an_evaluation_error_of_one_record_names_its_line_column_and_part(demo: 
     # an error with no place in the text (the value's type is wrong for the context) has none
     result = demo.preview_one("directory_filter", '"maybe"', demo.account_by_key("hr:E10001"))
     assert not result.ok and result.as_dict()["error"]["line"] is None
+
+
+def test_an_evaluation_error_quotes_its_part_on_one_short_line_under_a_true_caret(
+    demo: Any,
+) -> None:
+    person = demo.user_by_email("ann.lee@example.com")
+    spread = "[0,\n" + ",\n".join(str(n) for n in range(1, 40)) + "][99]"
+    error = demo.preview_one("push_mapping", spread, person).as_dict()["error"]
+    quoted = error["message"].split("(in `", 1)[1]
+    assert "\n" not in quoted and len(quoted) < 70 and quoted.endswith("…`)")
+    # a wide character takes two cells: the caret stands under the `int(` it names
+    text = '"日本語".size() + int("x")'
+    error = demo.preview_one("push_mapping", text, person).as_dict()["error"]
+    assert error["column"] == text.index("int(") + 1
+    assert error["caret"] == f"{text}\n{' ' * (text.index('int(') + 3)}^"  # 3 wide characters
