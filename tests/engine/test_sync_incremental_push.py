@@ -409,12 +409,7 @@ def test_a_push_the_app_refused_is_sent_again_by_an_incremental_run(
 
         monkeypatch.setattr(FileConnector, "update_accounts", refusing)
 
-        def retitled(apps: Path) -> None:
-            hr = _load(apps / "hr.yaml")
-            _by_id(hr)["E10005"]["profile"]["job_title"] = "VP Marketing"
-            _save(apps / "hr.yaml", hr)
-
-        pair.edit_apps(retitled)
+        pair.edit_apps(_retitle_e10005)
         inc, _ = _same_runs(pair)
         assert inc.status == "applied-with-failures"
         monkeypatch.setattr(FileConnector, "update_accounts", update)
@@ -442,12 +437,7 @@ def test_a_run_that_failed_after_pushing_is_followed_by_the_same_store(
         settle = pipeline._settle
         monkeypatch.setattr(pipeline, "_settle", broken)
 
-        def retitled(apps: Path) -> None:
-            hr = _load(apps / "hr.yaml")
-            _by_id(hr)["E10005"]["profile"]["job_title"] = "VP Marketing"
-            _save(apps / "hr.yaml", hr)
-
-        pair.edit_apps(retitled)
+        pair.edit_apps(_retitle_e10005)
         for result in pair.sync_both():
             assert result.status == "failed"
         monkeypatch.setattr(pipeline, "_settle", settle)
@@ -465,12 +455,7 @@ def test_a_dry_run_plans_what_the_incremental_apply_and_a_full_run_do(
     try:
         pair.quiet_down()
 
-        def retitled(apps: Path) -> None:
-            hr = _load(apps / "hr.yaml")
-            _by_id(hr)["E10005"]["profile"]["job_title"] = "VP Marketing"
-            _save(apps / "hr.yaml", hr)
-
-        pair.edit_apps(retitled)
+        pair.edit_apps(_retitle_e10005)
         dry = pair.inc.sync(dry_run=True)
         assert dry.status == "planned", dry.error
         inc, full = pair.inc.sync(expect_plan=dry.plan), None
