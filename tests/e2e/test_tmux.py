@@ -112,7 +112,8 @@ def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) ->
     db = tmp_path / "r.db"
     services = open_services(db_path=db, init="sample")
     dashboard = services.dashboard()
-    first_account = services.find_records("account", "", limit=1)[0]
+    first_account = services.first_record("directory_filter")  # the playground starts on it
+    assert first_account is not None
     app_id = services.record(first_account).app_id
     services.db.dispose()
 
@@ -131,7 +132,7 @@ def test_console_opens_previews_and_quits(terminal: Terminal, tmp_path: Path) ->
     )
     assert "Run all" in screen  # the footer tells what ctrl+r does
 
-    # The first context is directory_filter, previewed against the first account.
+    # The first context is directory_filter, previewed against the first directory account.
     terminal.keys(f'account.appId == "{app_id}"', literal=True)
     screen = terminal.wait_for(
         "the value of the expression", lambda s: "type bool" in s and "true" in s

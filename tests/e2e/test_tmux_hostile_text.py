@@ -49,7 +49,7 @@ def test_markup_typed_in_every_search_box_and_escapes_in_data(
 
     # Users: the search field.
     terminal.keys("7")
-    terminal.wait_for("the Users screen", lambda s: "Search name or email" in s)
+    terminal.wait_for("the Users screen", lambda s: "Name or email" in s)
     terminal.keys("[/]", literal=True)
     screen = terminal.wait_for(
         "the search for [/]",
