@@ -435,7 +435,10 @@ def preview(
     expression: str,
 ) -> None:
     """Evaluate a CEL EXPRESSION in CONTEXT against one record or everyone (the `cel` context
-    has no record: the language alone)."""
+    has no record: the language alone).
+
+    Exits 1 when the expression does not compile or fails for the record, or with --all for
+    any record in scope (JSON: `ok` says it compiled, `errors` counts the records it failed for)."""
     from engine.cel import CONTEXTS, NO_RECORD
 
     if context not in CONTEXTS:
@@ -468,7 +471,8 @@ def preview(
             context, expression, app_id=app_id, against=against, impact=against is not None
         )
         _print_population(result, as_json)
-        sys.exit(0 if result.ok else 1)
+        # a script asking "does this hold for everyone" must not read success from a count
+        sys.exit(0 if result.ok and not result.errors else 1)
     record: Any = None
     if kind == NO_RECORD:
         pass

@@ -89,10 +89,30 @@ class SourceMap:
         return line, start, end
 
 
+# a binary operator's left side and operator: `relation_lt` is `relation "<"`
+_OPERATOR_SIDES = {
+    "addition_add": "+", "addition_sub": "-", "multiplication_mul": "*",
+    "multiplication_div": "/", "multiplication_mod": "%", "relation_lt": "<",
+    "relation_le": "<=", "relation_gt": ">", "relation_ge": ">=", "relation_eq": "==",
+    "relation_ne": "!=", "relation_in": "in",
+}  # fmt: skip
+
+
 def _place(node: Any, text: str) -> Place:
     """A node's text; a method call or a field is shown from its dot (`.replace("a", "b")`
-    rather than everything it is called on), and its column is the dot's."""
+    rather than everything it is called on), and its column is the dot's. A binary operation
+    is shown whole, with its column at the operator (the types met there)."""
     meta = node.meta
+    if node.data in ("addition", "multiplication", "relation") and len(node.children) == 2:
+        side = node.children[0]
+        symbol = _OPERATOR_SIDES.get(getattr(side, "data", ""))
+        end = getattr(getattr(side, "meta", None), "end_pos", None)
+        if symbol is not None and isinstance(end, int):
+            at = end - len(symbol)
+            if text[at:end] == symbol:
+                line = text.count("\n", 0, at) + 1
+                column = at - (text.rfind("\n", 0, at) + 1) + 1
+                return Place(line, column, text[meta.start_pos : meta.end_pos])
     if node.data in ("member_dot_arg", "member_dot") and len(node.children) > 1:
         token = node.children[1]
         start = getattr(token, "start_pos", None)

@@ -33,12 +33,33 @@ from .values import (
     format_duration,
     format_timestamp,
     make_string,
+    type_name_of_type,
 )
 
 BoolType = celtypes.BoolType
 ListType = celtypes.ListType
 
 _OVERLOAD = "no matching overload: an operator or function got values of the wrong type"
+
+
+class NoOverload(TypeError):
+    """An operator given types it has no meaning for. It names the types, never the values
+    (they may be a person's data), and suggests a conversion when the two types differ."""
+
+    def __init__(self, symbol: str, left: Any, right: Any) -> None:
+        a, b = type_name_of_type(type(left)), type_name_of_type(type(right))
+        message = f"no matching overload for {a} {symbol} {b}"
+        kinds = {a, b}
+        if symbol == "in":
+            message += ": `in` looks in a list or a map"
+        elif a != b and kinds <= _CONVERTIBLE:
+            message += ": convert one side first, e.g. with string(…), int(…) or double(…)"
+        elif kinds & {"timestamp", "duration"} and kinds & _CONVERTIBLE:
+            message += ': add or subtract a duration, e.g. duration("24h")'
+        super().__init__(message)
+
+
+_CONVERTIBLE = {"string", "int", "uint", "double"}
 
 
 # ---- errors as values ---------------------------------------------------------------------
@@ -67,6 +88,8 @@ def describe_exception(error: BaseException) -> str:
         return "this value has no fields (it is not an object or a map)"
     if isinstance(error, RecursionError):
         return "the expression is nested too deeply to evaluate"
+    if isinstance(error, NoOverload):
+        return str(error)
     if isinstance(error, TypeError):
         return _OVERLOAD
     if isinstance(error, ValueError):
@@ -294,7 +317,7 @@ def not_equal(a: Any, b: Any) -> Any:
     return FALSE if values_equal(a, b) else TRUE
 
 
-def _ordering(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def _ordering(function: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any], Any]:
     """`<`, `<=`, `>`, `>=`: numbers across int, uint and double by value (with a double, as
     doubles); other values only with their own type (else no matching overload)."""
 
@@ -307,13 +330,16 @@ def _ordering(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         if x is not None:
             y = _number(b)
             if y is None:
-                raise TypeError("ordering across types")
+                raise NoOverload(symbol, a, b)
             if x.__class__ is float or y.__class__ is float:
                 return TRUE if function(float(x), float(y)) else FALSE
             return TRUE if function(x, y) else FALSE
         if _number(b) is not None:
-            raise TypeError("ordering across types")
-        return TRUE if function(a, b) else FALSE
+            raise NoOverload(symbol, a, b)
+        try:
+            return TRUE if function(a, b) else FALSE
+        except TypeError:
+            raise NoOverload(symbol, a, b) from None
 
     compare.__name__ = function.__name__
     return compare
@@ -335,7 +361,7 @@ def contained_in(item: Any, container: Any) -> Any:
     if isinstance(container, CelRecord):
         container = list(container)  # its field names
     elif not isinstance(container, list):
-        raise TypeError("`in` needs a list or a map")
+        raise NoOverload("in", item, container)
     if isinstance(item, str):
         for candidate in container:
             if isinstance(candidate, str) and candidate == item:
@@ -349,7 +375,10 @@ def contained_in(item: Any, container: Any) -> Any:
 
 def add(a: Any, b: Any) -> Any:
     """`+` that keeps CEL types (Python's str + str gives a plain str)."""
-    value = a + b
+    try:
+        value = a + b
+    except TypeError:
+        raise NoOverload("+", a, b) from None
     if value.__class__ is str:
         return make_string(value)  # StringType(value) without its Python-level checks
     if value.__class__ is list:
@@ -386,7 +415,24 @@ def subtract(a: Any, b: Any) -> Any:
         return a
     if b.__class__ is CELEvalError:
         return b
-    return _in_range(operator.sub(a, b))
+    try:
+        return _in_range(operator.sub(a, b))
+    except TypeError:
+        raise NoOverload("-", a, b) from None
+
+
+def multiply(a: Any, b: Any) -> Any:
+    try:
+        return operator.mul(a, b)  # an error value's own `*` gives the error back
+    except TypeError:
+        raise NoOverload("*", a, b) from None
+
+
+def remainder(a: Any, b: Any) -> Any:
+    try:
+        return operator.mod(a, b)
+    except TypeError:
+        raise NoOverload("%", a, b) from None
 
 
 _INT_RANGE = 2.0**63
@@ -507,7 +553,10 @@ def divide(a: Any, b: Any) -> Any:
         return a
     if b.__class__ is CELEvalError:
         return b
-    return operator.truediv(a, b)
+    try:
+        return operator.truediv(a, b)
+    except TypeError:
+        raise NoOverload("/", a, b) from None
 
 
 # ---- has() and the macros ---------------------------------------------------------------------
@@ -818,15 +867,17 @@ RUNTIME: dict[str, Any] = {
     "_has_index": has_index,
     "_eq": equal,
     "_ne": not_equal,
-    "_lt": _ordering(operator.lt),
-    "_le": _ordering(operator.le),
-    "_gt": _ordering(operator.gt),
-    "_ge": _ordering(operator.ge),
+    "_lt": _ordering(operator.lt, "<"),
+    "_le": _ordering(operator.le, "<="),
+    "_gt": _ordering(operator.gt, ">"),
+    "_ge": _ordering(operator.ge, ">="),
     "_in": contained_in,
     "_add": add,
     "_add_m": add_metered,
     "_div": divide,
     "_sub": subtract,
+    "_mul": multiply,
+    "_mod": remainder,
     "_to_int": to_int,
     "_get_milliseconds": get_milliseconds,
     "_to_timestamp": to_timestamp,
@@ -870,6 +921,8 @@ OPERATORS = {
     "_+_": "_add",
     "_/_": "_div",
     "_-_": "_sub",
+    "_*_": "_mul",
+    "_%_": "_mod",
     "int": "_to_int",
     "timestamp": "_to_timestamp",
     "duration": "_to_duration",

@@ -69,7 +69,8 @@ def test_a_runaway_expression_is_stopped_by_the_cost_budget_naming_the_sub_expre
         runner, "preview", "--db", db, "--context", "push_mapping", "--all", "--json", RUNAWAY
     )
     data = json.loads(out)
-    assert code == 0 and data["count"] == 5 and data["errors"] == 5
+    # it compiled (ok) but failed for every record: a script must not read that as success
+    assert code == 1 and data["ok"] and data["count"] == 5 and data["errors"] == 5
     assert all("cost budget" in e["message"] for e in data["first_errors"])
 
 
@@ -166,7 +167,22 @@ def test_cel_settings_are_validated_exported_and_documented(tmp_path: Path) -> N
             24,
             'int("+44 20")',
         ),
-        ("9223372036854775807 + size(subject.email)", "integer overflow", 1, "9223372036854775807"),
+        # an operator's failure is marked at the operator, and the whole operation quoted
+        (
+            "9223372036854775807 + size(subject.email)",
+            "integer overflow",
+            21,
+            "9223372036854775807 + size(",
+        ),
+        (
+            "subject.email + 1",
+            "no matching overload for string + int: convert one side first",
+            15,
+            "subject.email + 1",
+        ),
+        ('size(subject.email) >= "3"', "for int >= string", 21, "size(subject.email) >="),
+        ('subject.email in "abc"', "for string in string: `in` looks in a list", 15, "subject"),
+        ("[subject.email] * 2", "no matching overload for list * int (in", 17, "[subject"),
         ('subject.email.matches("(")', "not a valid regular expression", 14, '.matches("(")'),
     ],
 )

@@ -108,6 +108,12 @@ def test_preview_json_one_record_all_and_errors(store: tuple[CliRunner, Path, Pa
     data = json.loads(out)
     assert code == 1 and "bool" in data["error"]["message"]
 
+    # compiles, but fails for every record: the exit status says so, as the count does
+    code, out, _ = run(
+        runner, "preview", "--db", str(db), "--context", "push_mapping", "--all", "subject.id + 1"
+    )
+    assert code == 1 and "5 records" in out and "5 errors" in out
+
     code, out, _ = run(
         runner,
         "preview",

@@ -282,10 +282,10 @@ def test_an_evaluation_error_of_one_record_names_its_line_column_and_part(demo: 
     result = demo.preview_one("push_mapping", text, person)
     error = result.as_dict()["error"]
     assert not result.ok
-    assert (error["line"], error["column"]) == (2, 3)
-    assert error["message"].startswith("no matching overload")
+    assert (error["line"], error["column"]) == (2, 17)  # at the `+`, where the types meet
+    assert error["message"].startswith("no matching overload for string + int")
     assert error["message"].endswith("(in `subject.email + 1`)")
-    assert error["caret"] == '  subject.email + 1 == "x"\n  ^'
+    assert error["caret"] == '  subject.email + 1 == "x"\n' + " " * 16 + "^"
     assert result.error is not None and result.error.path == "ann.lee@example.com"
     # an error with no place in the text (the value's type is wrong for the context) has none
     result = demo.preview_one("directory_filter", '"maybe"', demo.account_by_key("hr:E10001"))

@@ -240,8 +240,11 @@ async def test_an_evaluation_error_shows_where_it_happened(services: Any) -> Non
         await choose_context(pilot, screen, "user_key")
         await type_expression(pilot, screen, 'subject.email + "" + 1')
         problem = screen.editor.problem_text
-        assert problem.startswith("Error at line 1, column 1: no matching overload"), problem
+        # at the second `+`: a string met an int there
+        assert problem.startswith(
+            "Error at line 1, column 20: no matching overload for string + int"
+        ), problem
         assert '(in `subject.email + "" + 1`)' in problem
         assert "^" in problem
-        assert screen.editor.text_area.error_location == (0, 0)
+        assert screen.editor.text_area.error_location == (0, 19)
         assert "No value" in shown(screen.query_one("#value", Static))
