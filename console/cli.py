@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from console.settings import Settings
 from engine.changes import describe_counts
 from engine.errors import Problem, RosterError
-from engine.text import printable
+from engine.text import one_line, printable
 
 if TYPE_CHECKING:
     from engine.services import LinkResult
@@ -647,6 +647,9 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
             f"  {candidate.outcome:<8} {candidate.source:<28} "
             f"{json.dumps(candidate.value, ensure_ascii=False)}{extra}"
         )
+        expression = data.expressions.get(candidate.source)
+        if expression is not None:
+            echo(f"           CEL: {one_line(expression, 100)}")
         echo(f"           {candidate.reason}")
 
 

@@ -29,12 +29,14 @@ class Explanation:
 
     user: str
     attribute: str
-    mode: str  # "authority" | "mapping"
+    mode: str  # "authority" (flow rules) | "fallback" (single-valued) | "union" (multi-valued)
     value: Any
     source: str
     set_at: datetime | None
     reason: str
     candidates: list[Candidate]
+    #: a CEL source's label ("cel[1]", as `source` and the candidates name it) -> its text
+    expressions: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class Explanation:
             "set_at": self.set_at.isoformat() if self.set_at else None,
             "reason": self.reason,
             "candidates": [c.as_dict() for c in self.candidates],
+            "expressions": self.expressions,
         }
 
 
@@ -171,15 +174,24 @@ class PeopleService:
         )
         reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
         decision, _ = decide_or_hold(definition, user, previous, reader)
+        if definition.authority:
+            mode = "authority"
+        else:
+            mode = "union" if definition.multi else "fallback"
         return Explanation(
             user=user.email,
             attribute=definition.name,
-            mode="authority" if definition.authority else "mapping",
+            mode=mode,
             value=row.value if row else None,
             source=row.source if row else "",
             set_at=row.set_at if row else None,
             reason=decision.reason,
             candidates=list(decision.candidates),
+            expressions={
+                compiled.key: source.cel
+                for compiled, source in zip(definition.sources, match[0].sources, strict=True)
+                if source.cel
+            },
         )
 
     def user_detail(self, user_id: int) -> UserDetail:

@@ -13,9 +13,10 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from screens.attribute_text import MODE_SHORT
 from screens.base import RosterModal
 from screens.dashboard import format_when
-from screens.text import safe, value
+from screens.text import one_line, safe, value
 
 if TYPE_CHECKING:
     from engine.services import Explanation, Services
@@ -72,10 +73,7 @@ class ExplainModal(RosterModal[None]):
             with VerticalScroll(id="explain-scroll"):
                 yield Static("Working out why…", id="explain-summary")
                 yield Static("", id="explain-candidates")
-            yield Static(
-                "Scores are create/update/delete (0–100). ↑↓ scroll, esc closes.",
-                classes="explain--hint",
-            )
+            yield Static("↑↓ scroll, esc closes.", id="explain-hint", classes="explain--hint")
 
     def on_mount(self) -> None:
         self.query_one("#explain-scroll").focus()
@@ -92,18 +90,12 @@ class ExplainModal(RosterModal[None]):
         summary.append_text(value(answer.value, style="bold", empty=EMPTY_VALUE))
         summary.append("\nSource: ", style="dim")
         summary.append(safe(answer.source or "none (no source gave a value)"), style="bold cyan")
-        summary.append("   Mode: ", style="dim")
-        mode = answer.mode
-        summary.append(safe(mode), style="bold")
-        summary.append(
-            "  (flow rules and scores decide)"
-            if mode == "authority"
-            else "  (first source with a value; lists join every source)",
-            style="dim",
-        )
         if answer.set_at is not None:
             summary.append("   Set: ", style="dim")
             summary.append(format_when(answer.set_at))
+        summary.append("\nMode: ", style="dim")
+        # the same words as the attribute's editor, so the mode reads as its decision does
+        summary.append(safe(MODE_SHORT.get(answer.mode, answer.mode)), style="bold")
         summary.append("\nDecision now: ", style="dim")
         summary.append(safe(answer.reason or "—", lines=True))
         self.query_one("#explain-summary", Static).update(summary)
@@ -114,10 +106,14 @@ class ExplainModal(RosterModal[None]):
             outcome = candidate.outcome
             text.append("\n• ")
             text.append(safe(candidate.source), style="bold cyan")
+            expression = answer.expressions.get(candidate.source)
             text.append("  ")
             text.append(safe(outcome or "—"), style=OUTCOME_STYLES.get(outcome, "bold"))
             if candidate.reason:
                 text.append(f" — {safe(candidate.reason)}")
+            if expression is not None:
+                text.append("\n    CEL ", style="dim")
+                text.append_text(one_line(expression, 96, "magenta"))
             text.append("\n    value ", style="dim")
             text.append_text(value(candidate.value, empty=EMPTY_VALUE))
             if candidate.direction:
@@ -132,6 +128,10 @@ class ExplainModal(RosterModal[None]):
         if not candidates:
             text.append("\nNo source holds a value for this person.", style="dim")
         self.query_one("#explain-candidates", Static).update(text)
+        if answer.mode == "authority":
+            self.query_one("#explain-hint", Static).update(
+                "Scores are create/update/delete (0–100). ↑↓ scroll, esc closes."
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:

@@ -108,12 +108,34 @@ async def test_why_shows_every_candidate(services: Any) -> None:
         assert "hr:profile.department  won" in candidates
         assert "ad:profile.department  ignored" in candidates
         assert "60/60/50" in candidates and "bidirectional" in candidates
+        assert "Scores are create/update/delete" in shown(modal.query_one("#explain-hint", Static))
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, UsersScreen)
         await pilot.press("enter")  # enter on an attribute asks why too
         await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
+
+
+async def test_why_on_an_expression_shows_the_expression_and_its_mode(services: Any) -> None:
+    """A CEL source is named `cel[1]` in the store; why shows its text, and the mode in the
+    editor's words (union for a list), with no word of scores where there are none."""
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        attributes = screen.query_one("#users-attributes", DataTable)
+        attributes.move_cursor(row=attributes.get_row_index("additional_email"))
+        await pilot.press("w")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, ExplainModal)
+        summary = shown(modal.query_one("#explain-summary", Static))
+        assert "Mode: union: every source's values" in summary
+        assert "union of every source" in summary  # the decision says the same
+        candidates = shown(modal.query_one("#explain-candidates", Static))
+        assert "cel[1]" in candidates and 'CEL "github" in accounts ?' in candidates
+        assert "Scores" not in shown(modal.query_one("#explain-hint", Static))
 
 
 async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> None:
