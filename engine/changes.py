@@ -82,15 +82,32 @@ def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
     return stages
 
 
+# Counters that add up, read in this order: the identify stage's filter decisions, then what
+# became of those accounts (already linked + pinned + merged + users created + unmerged +
+# ambiguous + conflicts = filter create + filter match only); ownership's changes, then totals.
+READING_ORDER = {
+    key: index
+    for index, key in enumerate((
+        "filter_create", "filter_match_only", "filter_ignore", "filter_errors",
+        "already_linked", "pinned", "merged", "users_created", "unmerged", "ambiguous",
+        "conflicts", "users_removed",
+        "linked", "unlinked", "owned", "unowned", "non_human_unowned", "unchanged",
+    ))
+}  # fmt: skip
+
+
 def describe_counts(counts: Mapping[str, Any] | None, empty: str = "no changes") -> str:
-    """A stage's counters as people read them, in the order the stage counted:
-    `filter create 543 · filter ignore 24 · users created 19` (EMPTY when there are none)."""
-    parts = [
-        f"{key.replace('_', ' ')} {count:,}"
+    """A stage's counters as people read them: `filter create 543 · filter ignore 24 ·
+    merged 262 · users created 281` (READING_ORDER, then the others in the order the stage
+    counted them; EMPTY when there are none)."""
+    items = [
+        (key, count)
         for key, count in (counts or {}).items()
         if isinstance(count, int) and not isinstance(count, bool)
     ]
-    return " · ".join(parts) or empty
+    last = len(READING_ORDER)
+    ordered = sorted(enumerate(items), key=lambda it: (READING_ORDER.get(it[1][0], last), it[0]))
+    return " · ".join(f"{key.replace('_', ' ')} {count:,}" for _, (key, count) in ordered) or empty
 
 
 FIELD_SAMPLES = 3  # the most frequently changed fields named in a stage's description

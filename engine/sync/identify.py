@@ -88,6 +88,8 @@ def _identify_directory(
         # "filter create 543": the filter's decisions, not people created ("users created")
         report.bump(f"filter_{decision.lower()}")
         if account.pinned:
+            if decision != "IGNORE":
+                report.bump("pinned")
             continue
         if decision == "IGNORE":
             if account.owner_id is not None:
@@ -98,7 +100,10 @@ def _identify_directory(
                 _unlink(state, account, why)
             continue
         if account.owner_id is not None and account.owner_id in state.users:
-            continue  # already linked: links are stable until a filter or an admin says otherwise
+            # links are stable until a filter or an admin says otherwise; counted so that
+            # "filter create" adds up: already linked + merged + users created + the rest
+            report.bump("already_linked")
+            continue
         if indexes is None:
             indexes = [rule.index(state.users.values()) for rule in rules]
         _merge(state, account, decision, rules, indexes, report, holders)

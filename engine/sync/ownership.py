@@ -128,6 +128,8 @@ def run_ownership(
             else:
                 owner, reason = _find_owner(account, rules, indexes, state, report)
             if owner != account.owner_id:
+                # this run's changes, beside the totals below
+                report.bump("linked" if owner is not None else "unlinked")
                 state.set_owner(STAGE, account, owner, "ownership-rule", reason)
             report.bump("owned" if owner is not None else "unowned")
 

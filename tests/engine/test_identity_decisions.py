@@ -403,3 +403,31 @@ def test_a_link_preview_lists_the_pushes_it_causes(demo: Services, tmp_path: Pat
     assert (
         demo.account_by_key("hr:E10003").owner_id == demo.user_by_email("john.bjork@example.com").id
     )  # nothing was saved
+
+
+# --- the identify stage's counters add up ------------------------------------------------------
+
+
+def test_the_identify_counters_add_up_to_the_filters_decisions(demo: Services) -> None:
+    """`filter create 543 · users created 281` used to leave the rest unsaid: every account a
+    filter creates from or matches is counted once by what became of it."""
+    hr = next(key for key in owners(demo, "ann.lee@example.com") if key.startswith("hr:"))
+    demo.pin(hr)
+    result = demo.sync()
+    assert result.exit_code == 0
+    counts = next(stage for stage in result.stages if stage.name == "identify").counts
+    decided = counts.get("filter_create", 0) + counts.get("filter_match_only", 0)
+    outcomes = ("already_linked", "pinned", "merged", "users_created", "unmerged", "ambiguous",
+                "conflicts")  # fmt: skip
+    assert decided > 0 and counts["pinned"] == 1 and counts["already_linked"] > 0
+    assert decided == sum(counts.get(name, 0) for name in outcomes), counts
+
+
+def test_ownership_counts_the_links_it_made_beside_its_totals(demo: Services) -> None:
+    """`owned` is every owned account after the run; `linked` is this run's new links."""
+    first, _ = demo.run_changes(min(run.id for run in demo.runs()))
+    ownership = first.counts["ownership"]
+    assert 0 < ownership["linked"] <= ownership["owned"]
+    again = demo.sync()
+    counts = next(stage for stage in again.stages if stage.name == "ownership").counts
+    assert "linked" not in counts  # nothing new to link
