@@ -44,6 +44,22 @@ DOING = {
 }
 
 
+def run_title(run_id: int, dry_run: bool, status: str, extra: str = "") -> Text:
+    """ "Run 7: planned, nothing written", "Run 4: applied": the status says what the run was,
+    so the mode is named only where it does not ("Run 5 (dry run): failed")."""
+    planned = status in PLANNED_STATUSES
+    title = Text.assemble((f"Run {run_id}", "bold"))
+    if dry_run and not planned:
+        title.append(" (dry run)")
+    if extra:
+        title.append(f" ({extra})")
+    title.append(": ")
+    title.append_text(status_text(status))
+    if planned:
+        title.append(", nothing written", style="dim")
+    return title
+
+
 def wrap_counts(counts: Text, width: int) -> Text:
     """COUNTS ("filter create 543 · filter ignore 24 · …") on as many lines as WIDTH needs,
     broken only between two counts; a single count wider than WIDTH is cut with an ellipsis."""
@@ -147,6 +163,9 @@ class SyncScreen(RosterScreen):
         self.cancel_requested = False
         self.stage_index = -1
         self._stage_rows: dict[str, list[Text]] = {}  # stage -> [state, counts], as shown
+        # the plan `p` showed, while nothing else ran: `s` confirms it rather than planning
+        # again (the apply still checks that it stands: expect_plan)
+        self.shown_plan: Any = None
 
     # Layout -------------------------------------------------------------------------------
 
@@ -174,7 +193,7 @@ class SyncScreen(RosterScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reset_stages(dry_run=True, label="—")
+        self.reset_stages(dry_run=None, label="—")
         self.tree.show_message("No run shown yet: p plans a sync, enter on a run in History")
         self.load_history()
 
@@ -197,7 +216,9 @@ class SyncScreen(RosterScreen):
 
     # Stage rows ---------------------------------------------------------------------------
 
-    def reset_stages(self, dry_run: bool, label: str = "pending") -> None:
+    def reset_stages(self, dry_run: bool | None, label: str = "pending") -> None:
+        """Every stage row at LABEL; the write row says a dry run writes nothing (None: no
+        run is shown, so it says nothing)."""
         self._stage_rows = {
             stage: [Text(label, style="dim"), Text("")] for stage in self.stage_names
         }
@@ -258,6 +279,15 @@ class SyncScreen(RosterScreen):
         self.start(PLAN)
 
     def action_sync_now(self) -> None:
+        plan = self.shown_plan
+        if plan is not None and self.running is None:
+            self.set_status(
+                f"Plan {plan.run_id}: confirm in the dialog to apply it (the sync checks first "
+                "that it still stands).",
+                "bold",
+            )
+            self.confirm_apply(plan)
+            return
         self.start(PREFLIGHT)
 
     def start(
@@ -267,6 +297,7 @@ class SyncScreen(RosterScreen):
             self.notify("A run is already under way; esc cancels it.", severity="warning")
             return
         self.running = purpose
+        self.shown_plan = None
         self.writing = False
         self.cancel_requested = False
         self.stage_index = -1
@@ -328,7 +359,7 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_refused(self, message: SyncScreen.Refused) -> None:
         self.running = None
         self.refresh_bindings()
-        self.reset_stages(dry_run=True, label="—")
+        self.reset_stages(dry_run=None, label="—")
         self.set_status(label(("Not started. ", "bold red"), (message.message, "red")))
         self.tree.show_message("No run: another sync holds the lock.")
         self.notify(message.message, title="Sync refused", severity="error", timeout=10)
@@ -405,9 +436,11 @@ class SyncScreen(RosterScreen):
             )
             self.confirm_apply(result)
         elif status == "planned":
+            if not result.failures:
+                self.shown_plan = result
             self.set_status(
-                f"Plan {result.run_id}: {noun}; nothing was applied. s applies it (after a fresh "
-                "check).",
+                f"Plan {result.run_id}: {noun}; nothing was applied. s applies this plan (after "
+                "checking that it still stands).",
                 "bold cyan",
             )
         elif result.failures:
@@ -437,16 +470,9 @@ class SyncScreen(RosterScreen):
             {stage.name: stage.counts for stage in result.stages},
             {stage.name: stage.problems for stage in result.stages},
         )
-        mode = (
-            "dry run"
-            if result.dry_run
-            else "not applied; the plan as the data stands now"
-            if result.status == "plan-changed"
-            else "applied run"
-        )
-        title = Text.assemble(
-            (f"Run {result.run_id}", "bold"), f" ({mode}) ", status_text(result.status)
-        )
+        changed = result.status == "plan-changed"
+        extra = "not applied; the plan as the data stands now" if changed else ""
+        title = run_title(result.run_id, result.dry_run, result.status, extra)
         self.tree.show_plan(title, stages)
 
     def confirm_apply(self, plan: Any) -> None:
@@ -479,11 +505,7 @@ class SyncScreen(RosterScreen):
         applied = plan_counts(c for c in changes if c["applied"])
         pending = sum(1 for c in changes if not c["applied"])
         stages = group_changes(changes, {s.name: s.counts for s in result.stages})
-        title = Text.assemble(
-            (f"Run {result.run_id}", "bold"),
-            " (dry run) " if result.dry_run else " (applied run) ",
-            status_text(result.status),
-        )
+        title = run_title(result.run_id, result.dry_run, result.status)
         empty = Text("No change was computed before the cancel.", "yellow")
         self.tree.show_plan(title, stages, empty=empty)
         head = f"Run {result.run_id} cancelled ({result.error})."
@@ -537,6 +559,7 @@ class SyncScreen(RosterScreen):
         self.load_history()
 
     def reload(self) -> None:
+        self.shown_plan = None  # the store changed elsewhere: `s` plans again
         self.load_history()
 
     @work(
@@ -552,6 +575,8 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_history_loaded(self, message: SyncScreen.HistoryLoaded) -> None:
         table = self.query_one("#sync-history", DataTable)
         row = table.cursor_row
+        # the cursor stays on its run, not its row: a new run comes in at the top
+        chosen = table.ordered_rows[row].key if 0 <= row < table.row_count else None
         table.clear()
         for run in message.runs:
             changes = (run.counts or {}).get("changes")
@@ -566,6 +591,8 @@ class SyncScreen(RosterScreen):
             )
         if not message.runs:
             table.add_row("—", "No runs yet.", "", "", "", "")
+        elif chosen is not None and chosen in table.rows:
+            table.move_cursor(row=table.get_row_index(chosen))
         elif 0 <= row < table.row_count:
             table.move_cursor(row=row)
 
@@ -597,11 +624,11 @@ class SyncScreen(RosterScreen):
             name: value for name, value in (summary.counts or {}).items() if isinstance(value, dict)
         }
         stages = group_changes([c.to_json() for c in message.changes], counts)
-        mode = "dry run" if summary.dry_run else "applied run"
-        title = label(
-            (f"Run {summary.id}", "bold"),
-            f" ({mode}, {format_when(summary.started_at)}, {summary.started_by}) ",
-            status_text(summary.status),
+        title = run_title(
+            summary.id,
+            summary.dry_run,
+            summary.status,
+            f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}",
         )
         if summary.error:
             title.append(f"  {safe(summary.error)}", style="red")

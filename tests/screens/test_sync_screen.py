@@ -536,6 +536,54 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
     assert titles.count("Roster Test Engineer") > 2  # the second plan's changes too
 
 
+async def test_s_after_p_applies_the_plan_shown_without_planning_again(services: Any) -> None:
+    """`p` then `s` used to plan a second time (a second run number for the same plan); the
+    plan on screen is the one confirmed, and the apply still checks that it stands."""
+    change_job_titles(services, 2)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        # before any run, the write row promises nothing
+        assert stage_cells(screen)["write"] == ("—", "")
+        await pilot.press("p")
+        await settle(pilot)
+        plan = services.runs(limit=1)[0]
+        title = tree_labels(screen.query_one(PlanTree))[0]
+        assert title.startswith(f"Run {plan.id}: planned, nothing written"), title
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        assert services.runs(limit=1)[0].id == plan.id  # no second plan
+        assert modal.result.run_id == plan.id
+        await pilot.press("enter")
+        await settle(pilot)
+        latest = services.runs(limit=1)[0]
+        assert latest.id == plan.id + 1 and latest.status == "applied"
+        title = tree_labels(screen.query_one(PlanTree))[0]
+        assert title.startswith(f"Run {latest.id}: applied"), title
+        # applied: the next s plans afresh
+        await pilot.press("s")
+        await settle(pilot)
+        assert services.runs(limit=1)[0].id == latest.id + 1
+
+
+async def test_the_history_cursor_stays_on_its_run_as_runs_come_in(services: Any) -> None:
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one("#sync-history", DataTable)
+        oldest = services.runs(limit=20)[-1].id
+        history.move_cursor(row=history.get_row_index(str(oldest)))
+        await pilot.press("p")
+        await settle(pilot)
+        assert history.ordered_rows[history.cursor_row].key.value == str(oldest)
+
+
 @pytest.mark.parametrize("width", [80, 120])
 async def test_stage_counts_wrap_to_the_width_and_lose_nothing(services: Any, width: int) -> None:
     """At 80 columns the counts went past the right edge with nothing to say so: "unmerged 2"
