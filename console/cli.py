@@ -830,9 +830,14 @@ def _print_matrix(matrix: Any) -> None:
     if not matrix.directories and not matrix.apps:
         echo("No directories and no apps are configured.")
         return
-    echo("matched: the first rule to find exactly one person; ambiguous: found several;")
-    echo("nobody: found no one; earlier: an earlier rule decided. Nothing was changed.")
-    echo("The accounts behind a number: --list ambiguous|unmatched|unowned [--rule NAME]")
+    if matrix.directories:
+        echo("matched: the first rule to find exactly one person; ambiguous: found several;")
+        echo("nobody: found no one; earlier: an earlier rule decided.")
+    if matrix.apps:
+        echo("owned: the rules (or an admin) found its person; unowned: no one; ambiguous:")
+        echo("several; pinned: linked by hand, left alone by the rules.")
+    echo("Nothing was changed. The accounts behind a number:")
+    echo("  --list ambiguous|unmatched|unowned [--rule NAME]")
 
 
 def _print_matrix_listing(listing: Any, app: str | None, rule: str | None) -> None:

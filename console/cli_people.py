@@ -70,6 +70,7 @@ def people_list(search: str, limit: int, as_json: bool) -> None:
     if not shown:
         echo(f"Nobody's email or name holds {search!r}." if search else "The store has no people.")
         sys.exit(0)
+    echo(f"{'person':>7}  {'status':<8}  {'email':<36}  name")
     for person in shown:
         echo(
             f"{person.id:>7}  {person.status:<8}  {one_line(person.email or '(no email)', 60):<36}"

@@ -62,6 +62,9 @@ def _fields(accounts: list[ListedAccount]) -> list[str]:
         if name not in ("profile", "status", "type")
         and any(getattr(a, name) not in ("", [], None) for a in accounts)
     ]
+    # an account's `emails` always holds its `email`: a field the app gave only when it says more
+    if "emails" in found and not any(set(a.emails) - {a.email} for a in accounts):
+        found.remove("emails")
     profile = sorted({key for a in accounts for key in a.profile}, key=str.casefold)
     return found + [f"profile.{key}" for key in profile]
 

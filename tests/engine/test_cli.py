@@ -822,3 +822,25 @@ def test_a_disabled_directory_is_out_of_a_filter_previews_scope(demo: Any) -> No
     )
     assert code == 0 and "(the accounts of the directories idp, hr_feed)" in out
     assert demo.first_record("directory_filter").detail.startswith("idp:")
+
+
+def test_small_words_the_newcomer_review_asked_for(
+    store: tuple[CliRunner, Path, Path], tmp_path: Path
+) -> None:
+    """A header over `people list`; `merge-matrix APP` explains only its own table; `app test`
+    does not claim an `emails` column the file lacks (every account's emails hold its email)."""
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "people", "list", "ann", "--db", str(db))
+    assert code == 0 and out.split("\n")[0].split() == ["person", "status", "email", "name"]
+    code, out, _ = run(runner, "merge-matrix", "slack", "--db", str(db))
+    assert code == 0 and "owned: the rules" in out and "matched: the first rule" not in out
+    code, out, _ = run(runner, "merge-matrix", "hr", "--db", str(db))
+    assert code == 0 and "matched: the first rule" in out and "owned: the rules" not in out
+
+    export = tmp_path / "vpn.csv"
+    export.write_text("id,display_name,email,last_login\nu1,Ann Lee,ann.lee@example.com,2026\n")
+    app = f"{{name: VPN, connector: file, settings: {{path: {export}}}}}"
+    assert run(runner, "config", "set", "apps.vpn", app, "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "app", "test", "vpn", "--db", str(db))
+    assert code == 0 and "fields found: display_name, email, profile.last_login" in out
