@@ -255,10 +255,14 @@ class Population:
         users: Iterable[UserRecord] = (),
         accounts: Iterable[AccountRecord] = (),
         entitlement_names: dict[tuple[str, str], str] | None = None,
+        by_owner: dict[int, list[AccountRecord]] | None = None,
     ) -> None:
+        """`by_owner`: ACCOUNTS grouped by owner in their order, when the caller has it."""
         self.users: list[UserRecord] = list(users)
         self.accounts: list[AccountRecord] = list(accounts)
         self.entitlement_names = entitlement_names or {}
+        if by_owner is not None:
+            self.__dict__["_accounts_of"] = by_owner  # the cached_property's own slot
 
     # The indexes are built when a lookup first needs one: a stage whose expressions never
     # ask the directory (no c1.* function, no `subject.accounts`) never pays for them, and a

@@ -32,8 +32,10 @@ class AccountTable(dict[AccountKey, AccountRecord]):
                 group = by_app[key[0]] = {}
             group[key] = account
         self._by_app = by_app
+        self.version = 0  # moves with every account set or removed (WorkState's owner groups)
 
     def __setitem__(self, key: AccountKey, account: AccountRecord) -> None:
+        self.version += 1
         dict.__setitem__(self, key, account)
         group = self._by_app.get(key[0])
         if group is None:
@@ -41,6 +43,7 @@ class AccountTable(dict[AccountKey, AccountRecord]):
         group[key] = account
 
     def __delitem__(self, key: AccountKey) -> None:
+        self.version += 1
         dict.__delitem__(self, key)
         del self._by_app[key[0]][key]
 
@@ -187,6 +190,9 @@ class WorkState:
         attributes: dict[tuple[int, str], AttributeState],
     ) -> None:
         self.accounts = AccountTable(accounts)
+        # the accounts grouped by owner, and when: (the table, its version, owner_moves)
+        self._owner_groups: tuple[Any, dict[int, list[AccountRecord]]] | None = None
+        self.owner_moves = 0  # every owner set: set_owner, or `owners_moved` for the rest
         self.fingerprints = fingerprints
         self.users: dict[int, UserRecord] = {u.id: u for u in users}
         self.attributes = attributes
@@ -268,6 +274,7 @@ class WorkState:
         )
         if account.owner_id is not None:
             self.previous_owners.add(account.owner_id)
+        self.owner_moves += 1
         account.owner_id = user_id
         account.link_kind = kind if user_id is not None else None
         self.dirty_links.add((account.app_id, account.external_id))
@@ -275,15 +282,28 @@ class WorkState:
     def accounts_of_app(self, app_id: str) -> list[AccountRecord]:
         return self.accounts.of_app(app_id)
 
+    def owners_moved(self) -> None:
+        """Say that owners were set other than by set_owner (renumbered people)."""
+        self.owner_moves += 1
+
     def accounts_by_owner(self) -> dict[int, list[AccountRecord]]:
+        """Each person's accounts, in the table's order; read-only. Grouped again only after
+        an account or an owner changed: a 1 % sync asked for it eight times, at a third of a
+        second each over 500,000 accounts (issue 11)."""
+        when = (id(self.accounts), self.accounts.version, self.owner_moves)
+        if self._owner_groups is not None and self._owner_groups[0] == when:
+            return self._owner_groups[1]
         owned: dict[int, list[AccountRecord]] = defaultdict(list)
         for account in self.accounts.values():
             if account.owner_id is not None:
                 owned[account.owner_id].append(account)
+        self._owner_groups = (when, owned)
         return owned
 
     def population(self) -> Population:
-        return Population(self.users.values(), self.accounts.values())
+        return Population(
+            self.users.values(), self.accounts.values(), by_owner=self.accounts_by_owner()
+        )
 
     def account_label(self, account: AccountRecord) -> str:
         return f"{account.app_id}:{account.external_id}"

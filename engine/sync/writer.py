@@ -373,6 +373,7 @@ def _renumber_users(state: WorkState, mapping: dict[int, int]) -> None:
     for account in state.accounts.values():
         if account.owner_id in mapping:
             account.owner_id = mapping[account.owner_id]
+    state.owners_moved()
     state.attributes = {(mapping.get(u, u), a): s for (u, a), s in state.attributes.items()}
     state.dirty_attributes = {(mapping.get(u, u), a) for u, a in state.dirty_attributes}
     state.dirty_users = {mapping.get(u, u) for u in state.dirty_users}
