@@ -41,6 +41,16 @@ def like_pattern(query: str) -> str:
     return f"%{escaped}%"
 
 
+def holds(sqlite: bool, column: Any, needle: str) -> Any:
+    """COLUMN holds the LIKE pattern NEEDLE, in any case: on SQLite through roster_fold
+    (engine/store/db.py), since its own folding knows only ASCII; PostgreSQL's ILIKE folds all."""
+    from sqlalchemy import func
+
+    if sqlite:
+        return func.roster_fold(column).like(needle.casefold(), escape="\\")
+    return column.ilike(needle, escape="\\")
+
+
 @dataclass(frozen=True)
 class PersonRow:
     """One person as a search lists them (`roster people list`, the Users screen)."""
@@ -82,10 +92,11 @@ class RecordsService:
             col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
         )
         if query.strip():
+            sqlite = self.ctx.db.is_sqlite
             statement = statement.where(
                 or_(
-                    col(Person.email).ilike(needle, escape="\\"),
-                    col(Person.display_name).ilike(needle, escape="\\"),
+                    holds(sqlite, col(Person.email), needle),
+                    holds(sqlite, col(Person.display_name), needle),
                 )
             )
         with self.ctx.db.session() as session:
@@ -130,12 +141,13 @@ class RecordsService:
             if live:
                 accounts = accounts.where(col(Account.status) != "DELETED")
             if query.strip():
+                sqlite = self.ctx.db.is_sqlite
                 accounts = accounts.where(
                     or_(
-                        col(Account.email).ilike(needle, escape="\\"),
-                        col(Account.display_name).ilike(needle, escape="\\"),
-                        col(Account.external_id).ilike(needle, escape="\\"),
-                        col(Account.app_id).ilike(needle, escape="\\"),
+                        holds(sqlite, col(Account.email), needle),
+                        holds(sqlite, col(Account.display_name), needle),
+                        holds(sqlite, col(Account.external_id), needle),
+                        holds(sqlite, col(Account.app_id), needle),
                     )
                 )
             rows = session.execute(

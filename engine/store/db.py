@@ -57,9 +57,16 @@ def json_value(text: str | bytes) -> object:
 JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
+def fold(text: object) -> object:
+    """`roster_fold(x)` in SQL: case folded as Python folds it (SQLite's own lower() and LIKE
+    fold only ASCII: a search for "élodie" missed "Élodie")."""
+    return text.casefold() if isinstance(text, str) else text
+
+
 def _sqlite_pragmas(
     dbapi_connection: sqlite3.Connection, _record: object, *, busy_timeout: float
 ) -> None:
+    dbapi_connection.create_function("roster_fold", 1, fold, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -431,3 +431,14 @@ def test_ownership_counts_the_links_it_made_beside_its_totals(demo: Services) ->
     again = demo.sync()
     counts = next(stage for stage in again.stages if stage.name == "ownership").counts
     assert "linked" not in counts  # nothing new to link
+
+
+def test_a_search_folds_every_case_not_only_ascii(demo: Services) -> None:
+    """SQLite's own lower() and LIKE fold only ASCII: `élodie` did not find `Élodie`."""
+    for search in ("élodie", "ÉLODIE"):
+        names = {p.display_name for p in demo.find_people(search)}
+        assert "Élodie Taylor" in names, (search, names)
+    assert {p.display_name for p in demo.find_people("WEISS")} >= {"William Weiß"}
+    accounts = demo.find_records("account", "ÉLODIE TAYLOR", limit=20)
+    assert accounts and all("Élodie" in ref.label or "elodie" in ref.label for ref in accounts)
+    assert demo.find_people("o_k") == []  # `_` is a character, not a wildcard
