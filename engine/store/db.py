@@ -57,10 +57,10 @@ def json_value(text: str | bytes) -> object:
 JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
-def fold(text: object) -> object:
+def fold(text: str | None) -> str | None:
     """`roster_fold(x)` in SQL: case folded as Python folds it (SQLite's own lower() and LIKE
     fold only ASCII: a search for "élodie" missed "Élodie")."""
-    return text.casefold() if isinstance(text, str) else text
+    return text.casefold() if isinstance(text, str) else text  # NULL stays NULL
 
 
 def _sqlite_pragmas(
