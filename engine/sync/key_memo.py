@@ -34,8 +34,10 @@ from engine.records import AccountRecord, Directory, StoredJson, UserRecord, jso
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
-#: Changes whenever what an entry means changes (its digest's parts, its layout).
-FORMAT = 2
+#: Changes whenever what an entry means changes (its digest's parts, its layout) or what an
+#: expression gives (CEL semantics, error messages: a failing record's entry keeps its message).
+#: 3: type errors name their types ("no matching overload for string + int").
+FORMAT = 3
 
 _ATTRIBUTES = UserRecord.__dict__["attributes"]  # the slot: engine.records._StoredJsonSlot
 # the other fields, as one tuple (a person's digest is made 100,000 times a run)
