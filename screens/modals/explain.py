@@ -113,7 +113,8 @@ class ExplainModal(RosterModal[None]):
                 text.append(f" — {safe(candidate.reason)}")
             if expression is not None:
                 text.append("\n    CEL ", style="dim")
-                text.append_text(one_line(expression, 96, "magenta"))
+                # one line at 80 columns; `roster explain --json` has the whole text
+                text.append_text(one_line(expression, 66, "magenta"))
             text.append("\n    value ", style="dim")
             text.append_text(value(candidate.value, empty=EMPTY_VALUE))
             if candidate.direction:
