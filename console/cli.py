@@ -438,7 +438,8 @@ def preview(
     has no record: the language alone).
 
     Exits 1 when the expression does not compile or fails for the record, or with --all for
-    any record in scope (JSON: `ok` says it compiled, `errors` counts the records it failed for)."""
+    any record in scope, or when the time budget stopped it before every record was evaluated
+    (JSON: `ok` says it compiled, `errors` counts the records it failed for, `timed_out`)."""
     from engine.cel import CONTEXTS, NO_RECORD
 
     if context not in CONTEXTS:
@@ -471,8 +472,10 @@ def preview(
             context, expression, app_id=app_id, against=against, impact=against is not None
         )
         _print_population(result, as_json)
-        # a script asking "does this hold for everyone" must not read success from a count
-        sys.exit(0 if result.ok and not result.errors else 1)
+        # a script asking "does this hold for everyone" must not read success from a count,
+        # nor from a preview stopped by its time budget before it saw everyone
+        finished = not (result.timed_out or result.cancelled)
+        sys.exit(0 if result.ok and not result.errors and finished else 1)
     record: Any = None
     if kind == NO_RECORD:
         pass

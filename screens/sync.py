@@ -96,7 +96,8 @@ class SyncScreen(RosterScreen):
             "s",
             "sync_now",
             "Sync now",
-            tooltip="Dry run first, show what will change, then apply on your confirmation",
+            tooltip="Apply the plan p just showed, or plan first (a dry run); either way the "
+            "changes are shown and applied only on your confirmation",
         ),
         Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
         Binding("c", "show_tab('changes')", "Changes", tooltip="Show the changes tree"),
@@ -368,6 +369,7 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_finished(self, message: SyncScreen.Finished) -> None:
         result = message.result
         purpose = message.purpose
+        was_writing = self.writing
         self.running = None
         self.writing = False
         self.refresh_bindings()
@@ -375,14 +377,16 @@ class SyncScreen(RosterScreen):
         counts = {stage.name: dict(stage.counts) for stage in result.stages}
         problems = {stage.name: len(stage.problems) for stage in result.stages}
         with self.app.batch_update():
-            if result.status in (*APPLIED_STATUSES, *PLANNED_STATUSES, "blocked-by-threshold"):
+            # plan-changed: the stages ran (the plan as the data stands now), nothing written
+            shown = (*APPLIED_STATUSES, *PLANNED_STATUSES, "blocked-by-threshold", "plan-changed")
+            if result.status in shown:
                 self.show_stage_counts(counts, problems)
                 if purpose == APPLY and result.status in APPLIED_STATUSES:
                     self.set_stage(WRITE_ROW, "done", Text("written", "green"))
                 elif purpose == APPLY:
                     self.set_stage(WRITE_ROW, "—", Text("nothing was written", "yellow"))
             else:
-                self.mark_stopped(result.status)
+                self.mark_stopped(result.status, purpose, was_writing)
             if result.status == "cancelled":
                 self.tree.show_message(f"Run {result.run_id} cancelled; reading its journal…")
             else:
@@ -422,6 +426,7 @@ class SyncScreen(RosterScreen):
             )
             self.confirm_apply(result)
         elif status == "blocked-by-threshold":
+            self.shown_plan = result  # s shows its deletions and asks, as after its own plan
             self.set_status(
                 label(
                     (f"Run {result.run_id} blocked by the deletion threshold. ", "bold yellow"),
@@ -455,14 +460,18 @@ class SyncScreen(RosterScreen):
         else:
             self.set_status(f"Run {result.run_id} applied: {noun} written.", "bold green")
 
-    def mark_stopped(self, status: str) -> None:
+    def mark_stopped(self, status: str, purpose: str | None, writing: bool) -> None:
+        """The stages a run that stopped (failed, cancelled) got through; PURPOSE and WRITING:
+        the run's, since `running` and `writing` are cleared by then."""
         index = max(self.stage_index, 0)
         for stage in self.stage_names[:index]:
             self.set_stage(stage, "done", Text("not kept", style="dim"))
         if index < len(self.stage_names):
             self.set_stage(self.stage_names[index], status, "")
-        if self.running == APPLY or self.writing:
-            self.set_stage(WRITE_ROW, status, "")
+        if writing:  # what was written is in the journal; the next sync finishes the job
+            self.set_stage(WRITE_ROW, status, Text("stopped while writing", "yellow"))
+        elif purpose == APPLY:
+            self.set_stage(WRITE_ROW, status, Text("nothing was written", "yellow"))
 
     def show_result_tree(self, result: Any) -> None:
         stages = group_changes(
@@ -546,9 +555,10 @@ class SyncScreen(RosterScreen):
             )
             return
         if worker.group == "sync":
+            purpose, writing = self.running, self.writing
             self.running = None
             self.writing = False
-            self.mark_stopped("failed")
+            self.mark_stopped("failed", purpose, writing)
             self.set_status("The run failed; the error dialog says why.", "bold red")
             self.refresh_bindings()
             self.load_history()
@@ -601,6 +611,7 @@ class SyncScreen(RosterScreen):
         key = event.row_key.value
         if key is None or not key.isdigit():
             return
+        self.shown_plan = None  # the plan is no longer on screen: s plans afresh
         self.tree.show_message(f"Loading run {key}…")
         self.query_one("#sync-tabs", TabbedContent).active = "changes"
         self.tree.focus()

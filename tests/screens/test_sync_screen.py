@@ -515,6 +515,10 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
         assert "not applied" in status and "Plan again" in status
         labels = tree_labels(screen.query_one(PlanTree))
         assert "not applied; the plan as the data stands now" in labels[0], labels[0]
+        # the rows say so too: the stages' counts of the plan as it stands, nothing written
+        cells = stage_cells(screen)
+        assert cells["write"] == ("—", "nothing was written"), cells["write"]
+        assert cells["import"][0] == "done" and "changed" in cells["import"][1]
     titles = [u.attributes.get("job_title") for u in services.population().users]
     assert titles.count("Roster Test Engineer") == 0  # nothing of either plan was applied
 
@@ -568,6 +572,22 @@ async def test_s_after_p_applies_the_plan_shown_without_planning_again(services:
         await pilot.press("s")
         await settle(pilot)
         assert services.runs(limit=1)[0].id == latest.id + 1
+        await pilot.press("escape")  # not applied
+        await settle(pilot)
+
+        # a plan, then another run viewed from the history: s no longer means that plan
+        await pilot.press("p")
+        await settle(pilot)
+        plan = services.runs(limit=1)[0]
+        await pilot.press("h")
+        history = screen.query_one("#sync-history", DataTable)
+        history.move_cursor(row=history.get_row_index(str(latest.id)))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SyncConfirmModal)
+        assert app.screen.result.run_id == plan.id + 1  # planned again
 
 
 async def test_the_history_cursor_stays_on_its_run_as_runs_come_in(services: Any) -> None:
