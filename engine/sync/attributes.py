@@ -580,8 +580,14 @@ def run_attributes(
                 or decision.seen != previous.last_seen
                 or decision.ever_set != previous.ever_set
             ):
+                kept = old == new  # the same value: it was set when it was set
                 state.attributes[key] = AttributeState(
-                    new, decision.source, decision.seen, decision.ever_set
+                    new,
+                    decision.source,
+                    decision.seen,
+                    decision.ever_set,
+                    previous.set_at if kept else None,
+                    previous.run_id if kept else None,
                 )
                 state.dirty_attributes.add(key)
             if old != new and created is not None:

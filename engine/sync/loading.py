@@ -53,7 +53,9 @@ def load_attribute_states(session: Session, state: WorkState, users: set[int] | 
     if state.attributes_for is None:
         return  # everyone's are loaded
     v = AttributeValue.__table__.c  # type: ignore[attr-defined]
-    columns = select(v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set)
+    columns = select(
+        v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set, v.set_at, v.run_id
+    )
     if users is None:
         queries = [columns]
     else:
@@ -68,6 +70,8 @@ def load_attribute_states(session: Session, state: WorkState, users: set[int] | 
         for r in session.execute(query):
             key = (r[0], r[1])
             if key not in state.attributes:
-                state.attributes[key] = AttributeState(r[2], r[3], r[4] or {}, bool(r[5]))
+                state.attributes[key] = AttributeState(
+                    r[2], r[3], r[4] or {}, bool(r[5]), r[6], r[7]
+                )
     if users is None:
         state.attributes_for = None

@@ -89,7 +89,10 @@ class AttributeState:
     source: str = ""
     last_seen: dict[str, Any] = field(default_factory=dict)
     ever_set: bool = False
-    set_at_run: int | None = None
+    # when the value was last set, and by which run (None: set by this run): kept while only
+    # its source or what its sources last showed changes, so `Set:` says when it was set
+    set_at: Any = None
+    run_id: int | None = None
 
 
 @dataclass(slots=True)  # a first sync plans millions: keep each small

@@ -405,7 +405,16 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
                 "ever_set",
             ),  # fmt: skip
             (
-                (u, a, s.value, s.source, now, run_id, s.last_seen, s.ever_set)
+                (
+                    u,
+                    a,
+                    s.value,
+                    s.source,
+                    s.set_at or now,
+                    s.run_id or run_id,
+                    s.last_seen,
+                    s.ever_set,
+                )
                 for u in chunk
                 for a, s in by_user.get(u, ())
             ),

@@ -12,7 +12,7 @@ import yaml
 from sqlalchemy import select
 
 from engine.services import Services
-from engine.store.models import Account, Person
+from engine.store.models import Account, AttributeValue, Person
 
 
 def owners(services: Services, email: str) -> dict[str, int | None]:
@@ -442,3 +442,36 @@ def test_a_search_folds_every_case_not_only_ascii(demo: Services) -> None:
     accounts = demo.find_records("account", "ÉLODIE TAYLOR", limit=20)
     assert accounts and all("Élodie" in ref.label or "elodie" in ref.label for ref in accounts)
     assert demo.find_people("o_k") == []  # `_` is a character, not a wildcard
+
+
+def test_an_attribute_keeps_when_it_was_set_while_another_of_the_person_changes(
+    demo: Services, tmp_path: Path
+) -> None:
+    """`Set:` said when anything of the person was last written: every attribute row of a
+    person is written again when one changes; each keeps its own time and run."""
+    before = {
+        name: demo.explain("ann.lee@example.com", name) for name in ("department", "job_title")
+    }
+
+    def move(data: dict[str, Any]) -> None:
+        ann = next(a for a in data["accounts"] if a.get("email") == "ann.lee@example.com")
+        ann["profile"]["department"] = "Finance"
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", move)
+    result = demo.sync()
+    assert result.exit_code == 0
+    after = {
+        name: demo.explain("ann.lee@example.com", name) for name in ("department", "job_title")
+    }
+    assert after["department"].value == "Finance"
+    assert after["department"].set_at > before["department"].set_at
+    assert after["job_title"].set_at == before["job_title"].set_at
+    with demo.db.session() as session:
+        runs = dict(
+            session.execute(
+                select(AttributeValue.attribute, AttributeValue.run_id).where(
+                    AttributeValue.user_id == demo.user_by_email("ann.lee@example.com").id
+                )
+            ).all()
+        )
+    assert runs["department"] == result.run_id and runs["job_title"] < result.run_id
