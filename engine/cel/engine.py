@@ -46,7 +46,12 @@ from .exceptions import CelCompileError, CelEvalError, CelTimeBudgetError, caret
 from .functions import MACROS, build_symbols
 from .locate import Place, SourceMap
 from .objects import USER_FIELDS, AccountObject, UserObject
-from .runtime import describe_error_value, describe_exception
+from .runtime import (
+    consumed_error,
+    describe_error_value,
+    describe_exception,
+    forget_error_values,
+)
 from .transpile import Activation, parse, parser, rewrite_helpers, transpile
 
 _BASE_GLOBALS: dict[str, Any] = dict(vars(celpy.evaluation))
@@ -411,11 +416,16 @@ class CelEngine:
         Returns a CEL value; raises CelEvalError with a short message for people that names
         the failing sub-expression, or CelTimeBudgetError when the preview or stage this runs
         in is out of time."""
+        forget_error_values()
         try:
             value = program.run(Activation(variables))
         except StoreError:
             raise
         except Exception as error:
+            consumed = consumed_error(error)
+            if consumed is not None:  # the error a function was handed: where it happened
+                error = consumed.__cause__ or error
+                raise _failed(program, describe_error_value(consumed), error) from None
             raise _failed(program, describe_exception(error), error) from None
         except BudgetExceeded as exceeded:
             raise _over_budget(program, exceeded, self.limits) from None

@@ -12,6 +12,7 @@ import datetime
 import math
 import operator
 import re
+import threading
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,17 +50,34 @@ class NoOverload(TypeError):
     def __init__(self, symbol: str, left: Any, right: Any) -> None:
         a, b = type_name_of_type(type(left)), type_name_of_type(type(right))
         message = f"no matching overload for {a} {symbol} {b}"
-        kinds = {a, b}
-        if symbol == "in":
-            message += ": `in` looks in a list or a map"
-        elif a != b and kinds <= _CONVERTIBLE:
-            message += ": convert one side first, e.g. with string(…), int(…) or double(…)"
-        elif kinds & {"timestamp", "duration"} and kinds & _CONVERTIBLE:
-            message += ': add or subtract a duration, e.g. duration("24h")'
-        super().__init__(message)
+        hint = _overload_hint(symbol, {a, b})
+        super().__init__(f"{message}: {hint}" if hint else message)
 
 
-_CONVERTIBLE = {"string", "int", "uint", "double"}
+_NUMBERS = {"int", "uint", "double"}
+
+
+def _overload_hint(symbol: str, kinds: set[str]) -> str:
+    """What usually fixes an operator given these two types (none when nothing simple does)."""
+    if symbol == "in":
+        return "`in` looks in a list or a map"
+    if kinds == {"string", "timestamp"}:
+        return "make the text a timestamp first: timestamp(…), RFC 3339"
+    if kinds == {"string", "duration"}:
+        return 'make the text a duration first: duration(…), e.g. duration("24h")'
+    if "timestamp" in kinds and kinds & _NUMBERS:
+        if symbol in ("+", "-"):
+            return 'add or subtract a duration, e.g. duration("24h")'
+        return "compare with a timestamp: timestamp(…), or now()"
+    if len(kinds) == 2 and kinds <= _NUMBERS:
+        return "convert one side first, e.g. with double(…) or int(…)"
+    if kinds == {"string"} | (kinds & _NUMBERS) and len(kinds) == 2:
+        if symbol == "+":
+            return "convert one side first: string(…) to join text, int(…) or double(…) to add"
+        if symbol in ("<", "<=", ">", ">="):
+            return "convert one side first, e.g. with int(…), double(…) or string(…)"
+        return "to compute, make the text a number first: int(…) or double(…)"
+    return ""
 
 
 # ---- errors as values ---------------------------------------------------------------------
@@ -131,10 +149,30 @@ def describe_error_value(error: CELEvalError) -> str:
     return _CELPY_MESSAGES.get(message, message[:200])
 
 
+# The error value made last in this thread's evaluation: when a function is handed one and
+# fails on it (`[1].map(x, x + "b").size()`: len() of an error), that error is the one to report.
+_made = threading.local()
+
+
 def error_value(error: BaseException) -> CELEvalError:
     value = CELEvalError(describe_exception(error), error.__class__, ())
     value.__cause__ = error
+    _made.value = value
     return value
+
+
+def forget_error_values() -> None:
+    """At the start of an evaluation: no error value of an earlier one is reported."""
+    _made.value = None
+
+
+def consumed_error(error: BaseException) -> CELEvalError | None:
+    """The error value behind ERROR when ERROR is a function refusing an error value it was
+    given ("object of type 'CELEvalError' has no len()"), rather than a failure of its own."""
+    if isinstance(error, TypeError | AttributeError) and "CELEvalError" in str(error):
+        found = getattr(_made, "value", None)
+        return found if isinstance(found, CELEvalError) else None
+    return None
 
 
 def result(activation: Any, expression: Callable[[Any], Any]) -> Any:

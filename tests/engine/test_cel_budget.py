@@ -183,6 +183,9 @@ def test_cel_settings_are_validated_exported_and_documented(tmp_path: Path) -> N
         ('size(subject.email) >= "3"', "for int >= string", 21, "size(subject.email) >="),
         ('subject.email in "abc"', "for string in string: `in` looks in a list", 15, "subject"),
         ("[subject.email] * 2", "no matching overload for list * int (in", 17, "[subject"),
+        # an error inside a macro, handed on to size(): the error inside, where it happened
+        ("[subject.email].map(x, x + 1).size() > 0", "for string + int", 26, "x + 1"),
+        ("subject.email < now()", "make the text a timestamp first", 15, "subject.email <"),
         ('subject.email.matches("(")', "not a valid regular expression", 14, '.matches("(")'),
     ],
 )
