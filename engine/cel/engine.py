@@ -424,8 +424,8 @@ class CelEngine:
         except Exception as error:
             consumed = consumed_error(error)
             if consumed is not None:  # the error a function was handed: where it happened
-                error = consumed.__cause__ or error
-                raise _failed(program, describe_error_value(consumed), error) from None
+                cause = consumed.__cause__ or error
+                raise _failed(program, describe_error_value(consumed), cause) from None
             raise _failed(program, describe_exception(error), error) from None
         except BudgetExceeded as exceeded:
             raise _over_budget(program, exceeded, self.limits) from None
