@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from console.settings import Settings
 from engine.changes import describe_counts
 from engine.errors import Problem, RosterError
-from engine.text import one_line, printable
+from engine.text import printable
 
 if TYPE_CHECKING:
     from engine.services import LinkResult
@@ -651,8 +651,10 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
             f"{json.dumps(candidate.value, ensure_ascii=False)}{extra}"
         )
         expression = data.expressions.get(candidate.source)
-        if expression is not None:
-            echo(f"           CEL: {one_line(expression, 100)}")
+        if expression is not None:  # whole, line by line: a `//` comment ends at its line
+            echo("           CEL:")
+            for line in expression.strip("\n").split("\n"):
+                echo(f"             {printable(line.rstrip(), 300)}")
         echo(f"           {candidate.reason}")
 
 
@@ -833,14 +835,19 @@ def _print_matrix(matrix: Any) -> None:
     if not matrix.directories and not matrix.apps:
         echo("No directories and no apps are configured.")
         return
+    # each table's legend, and the lists its numbers can be opened with (others are refused)
+    lists = []
     if matrix.directories:
         echo("matched: the first rule to find exactly one person; ambiguous: found several;")
         echo("nobody: found no one; earlier: an earlier rule decided.")
+        lists.append("a directory's: --list unmatched|ambiguous [--rule NAME]")
     if matrix.apps:
-        echo("owned: the rules (or an admin) found its person; unowned: no one; ambiguous:")
-        echo("several; pinned: linked by hand, left alone by the rules.")
+        echo("owned: the rules (or an admin) found its person (pinned ones included);")
+        echo("unowned: no one; ambiguous: several; pinned: linked by hand, left alone.")
+        lists.append("an app's: --list unowned|ambiguous")
     echo("Nothing was changed. The accounts behind a number:")
-    echo("  --list ambiguous|unmatched|unowned [--rule NAME]")
+    for line in lists:
+        echo(f"  {line}")
 
 
 def _print_matrix_listing(listing: Any, app: str | None, rule: str | None) -> None:

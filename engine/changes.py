@@ -91,7 +91,7 @@ READING_ORDER = {
         "filter_create", "filter_match_only", "filter_ignore", "filter_errors",
         "already_linked", "pinned", "merged", "users_created", "unmerged", "ambiguous",
         "conflicts", "users_removed",
-        "linked", "unlinked", "owned", "unowned", "non_human_unowned", "unchanged",
+        "linked", "relinked", "unlinked", "owned", "unowned", "non_human_unowned", "unchanged",
     ))
 }  # fmt: skip
 

@@ -62,9 +62,6 @@ def _fields(accounts: list[ListedAccount]) -> list[str]:
         if name not in ("profile", "status", "type")
         and any(getattr(a, name) not in ("", [], None) for a in accounts)
     ]
-    # an account's `emails` always holds its `email`: a field the app gave only when it says more
-    if "emails" in found and not any(set(a.emails) - {a.email} for a in accounts):
-        found.remove("emails")
     profile = sorted({key for a in accounts for key in a.profile}, key=str.casefold)
     return found + [f"profile.{key}" for key in profile]
 
@@ -116,8 +113,14 @@ class AppsService:
             )
         accounts = listing.accounts[:SAMPLE]
         count = len(accounts)
+        # at most SAMPLE are asked for: as many means there may be more (the sync reads all)
+        read = (
+            f"the first {count} accounts (a sample: a sync reads them all)"
+            if count == SAMPLE
+            else f"{count} account{'' if count == 1 else 's'}"
+        )
         message = (
-            f"Connected to {server or app_id} and read {count} account{'' if count == 1 else 's'}."
+            f"Connected to {server or app_id} and read {read}."
             if count
             else f"Connected to {server or app_id}, but it lists no accounts: check the "
             "filter and base (or the file's content)."

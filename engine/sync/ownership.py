@@ -129,7 +129,10 @@ def run_ownership(
                 owner, reason = _find_owner(account, rules, indexes, state, report)
             if owner != account.owner_id:
                 # this run's changes, beside the totals below
-                report.bump("linked" if owner is not None else "unlinked")
+                if owner is None:
+                    report.bump("unlinked")
+                else:
+                    report.bump("linked" if account.owner_id is None else "relinked")
                 state.set_owner(STAGE, account, owner, "ownership-rule", reason)
             report.bump("owned" if owner is not None else "unowned")
 

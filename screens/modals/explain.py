@@ -16,12 +16,13 @@ from textual.worker import Worker, WorkerState
 from screens.attribute_text import MODE_SHORT
 from screens.base import RosterModal
 from screens.dashboard import format_when
-from screens.text import one_line, safe, value
+from screens.text import clip, safe, value
 
 if TYPE_CHECKING:
     from engine.services import Explanation, Services
 
 EMPTY_VALUE = "(empty)"
+EXPRESSION_LINES = 12  # of a CEL source shown under its candidate
 OUTCOME_STYLES = {
     "won": "bold green",
     "rejected": "bold red",
@@ -112,9 +113,15 @@ class ExplainModal(RosterModal[None]):
             if candidate.reason:
                 text.append(f" — {safe(candidate.reason)}")
             if expression is not None:
-                text.append("\n    CEL ", style="dim")
-                # one line at 80 columns; `roster explain --json` has the whole text
-                text.append_text(one_line(expression, 66, "magenta"))
+                text.append("\n    CEL", style="dim")
+                # line by line (a `//` comment ends at its line), each cut at 80 columns
+                lines = expression.strip("\n").split("\n")
+                for line in lines[:EXPRESSION_LINES]:
+                    text.append("\n      ")
+                    text.append_text(clip(line.rstrip(), 70, "magenta"))
+                if len(lines) > EXPRESSION_LINES:
+                    more = len(lines) - EXPRESSION_LINES
+                    text.append(f"\n      … {more} more lines (roster explain shows them)", "dim")
             text.append("\n    value ", style="dim")
             text.append_text(value(candidate.value, empty=EMPTY_VALUE))
             if candidate.direction:

@@ -36,7 +36,7 @@ async def test_t_tests_the_app_under_the_cursor(services: Any, size: tuple[int, 
         modal = app.screen
         assert isinstance(modal, AppTestModal) and modal.app_id == second["id"] != first["id"]
         text = shown(modal.query_one("#app-test-body", Static))
-        assert "✓ Connected to" in text and "read 5 accounts" in text
+        assert "✓ Connected to" in text and "read the first 5 accounts" in text
         assert "file connector" in text
         for account in accounts[:5]:
             assert str(account["id"]) in text

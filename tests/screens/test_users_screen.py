@@ -134,7 +134,8 @@ async def test_why_on_an_expression_shows_the_expression_and_its_mode(services: 
         assert "Mode: union: every source's values" in summary
         assert "union of every source" in summary  # the decision says the same
         candidates = shown(modal.query_one("#explain-candidates", Static))
-        assert "cel[1]" in candidates and 'CEL "github" in accounts ?' in candidates
+        assert "cel[1]" in candidates and '    CEL\n      "github" in accounts\n' in candidates
+        assert "? accounts.github.emails.map(e, e.lowerAscii())" in candidates  # line by line
         assert "Scores" not in shown(modal.query_one("#explain-hint", Static))
 
 
