@@ -343,8 +343,10 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         echo(f"Run {result.run_id}: {result.status}")
         echo(f"Error: {result.error}", err=True)
     else:
-        verb = "Planned" if result.dry_run else "Run"
-        echo(f"{verb} {result.run_id}: {result.status}")
+        # "Run 6 (dry run): planned, nothing written", as the console titles it
+        mode = " (dry run)" if result.dry_run else ""
+        written = ", nothing written" if result.dry_run else ""
+        echo(f"Run {result.run_id}{mode}: {result.status}{written}")
         # what the plan changes per stage (as the console's confirmation says it), then the
         # stage's own counters, which count everything it looked at
         planned = plan_counts(change.as_dict() for change in result.planned)
@@ -564,14 +566,23 @@ def _print_population(result: Any, as_json: bool) -> None:
     )
     if result.note:
         echo(f"note: {result.note}", err=True)
-    for key, value in result.summary.items():
+    every_record_failed = result.count and result.errors == result.count
+    for key, value in result.summary.items() if not every_record_failed else ():
         if key == "top":
             for item, count in value:
                 echo(f"  {count:>6}  {item}")
         else:
             echo(f"  {key}: {value}")
+    # one line per message, not per record: a type error fails everyone the same way
+    by_message: dict[str, list[str]] = {}
     for error in result.first_errors:
-        echo(f"  error: {error['record']}: {error['message']}")
+        by_message.setdefault(error["message"], []).append(error["record"])
+    for message, records in by_message.items():
+        echo(f"  error: {message}")
+        echo(f"    for {', '.join(records[:3])}{', …' if len(records) > 3 else ''}")
+    if result.errors > len(result.first_errors):
+        named = len(result.first_errors)
+        echo(f"  {result.errors:,} records failed in all; --json names the first {named}")
     for sample in result.samples[:5]:
         value = json.dumps(sample["value"], default=str, ensure_ascii=False)
         echo(f"  sample: {sample['record']} → {value}")
