@@ -167,6 +167,7 @@ class SyncScreen(RosterScreen):
         # the plan `p` showed, while nothing else ran: `s` confirms it rather than planning
         # again (the apply still checks that it stands: expect_plan)
         self.shown_plan: Any = None
+        self.applying_plan: int | None = None  # the plan's run an applying run carries out
 
     # Layout -------------------------------------------------------------------------------
 
@@ -299,6 +300,8 @@ class SyncScreen(RosterScreen):
             return
         self.running = purpose
         self.shown_plan = None
+        if purpose != APPLY:
+            self.applying_plan = None
         self.writing = False
         self.cancel_requested = False
         self.stage_index = -1
@@ -458,7 +461,8 @@ class SyncScreen(RosterScreen):
                 )
             )
         else:
-            self.set_status(f"Run {result.run_id} applied: {noun} written.", "bold green")
+            of_plan = f" (the plan of run {self.applying_plan})" if self.applying_plan else ""
+            self.set_status(f"Run {result.run_id} applied{of_plan}: {noun} written.", "bold green")
 
     def mark_stopped(self, status: str, purpose: str | None, writing: bool) -> None:
         """The stages a run that stopped (failed, cancelled) got through; PURPOSE and WRITING:
@@ -491,6 +495,7 @@ class SyncScreen(RosterScreen):
                     f"Not applied. The plan (run {plan.run_id}) stays in the history.", "yellow"
                 )
                 return
+            self.applying_plan = plan.run_id
             self.start(APPLY, allow_deletes=choice == "apply-deletes", expect_plan=plan.plan)
 
         self.app.push_screen(SyncConfirmModal(plan), chosen)
@@ -653,7 +658,7 @@ class SyncScreen(RosterScreen):
                 Text.assemble(
                     f"Showing run {summary.id} from the history: ",
                     status_text(summary.status),
-                    f", {len(message.changes):,} changes journalled.",
+                    f", {len(message.changes):,} changes recorded.",
                 )
             )
 

@@ -126,7 +126,8 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert isinstance(screen, SyncScreen)
         latest = services.runs(limit=1)[0]
         assert latest.status == "applied" and not latest.dry_run
-        assert f"Run {latest.id} applied" in shown(screen.query_one("#sync-status", Static))
+        status = shown(screen.query_one("#sync-status", Static))
+        assert f"Run {latest.id} applied (the plan of run {latest.id - 1})" in status, status
         assert stage_cells(screen)["write"][0] == "done"
         history = screen.query_one("#sync-history", DataTable)
         row = history.get_row_at(0)
