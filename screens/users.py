@@ -313,7 +313,10 @@ class UsersScreen(RosterScreen):
 
     @on(Input.Submitted, "#users-search")
     def _submitted(self) -> None:
-        if self.refs:
+        # one person found: straight to their attributes (↑↓ then move there), else the list
+        if len(self.refs) == 1:
+            self.query_one("#users-attributes").focus()
+        elif self.refs:
             self.query_one("#users-results").focus()
 
     def action_search(self) -> None:

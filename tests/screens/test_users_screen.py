@@ -74,6 +74,22 @@ async def test_search_finds_a_person_with_attributes_and_accounts(
         assert screen.query_one("#users-accounts").region.bottom <= size[1]
 
 
+async def test_enter_on_a_search_that_finds_one_person_opens_their_attributes(
+    services: Any,
+) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"amara jones")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        attributes = app.screen.query_one("#users-attributes", DataTable)
+        assert attributes.has_focus
+        await pilot.press("down")
+        assert attributes.cursor_row == 1
+
+
 async def test_search_narrows_as_you_type(services: Any) -> None:
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
