@@ -96,8 +96,7 @@ class SyncScreen(RosterScreen):
             "s",
             "sync_now",
             "Sync now",
-            tooltip="Apply the plan p just showed, or plan first (a dry run); either way the "
-            "changes are shown and applied only on your confirmation",
+            tooltip="Apply the plan on screen (or plan first), after your confirmation",
         ),
         Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
         Binding("c", "show_tab('changes')", "Changes", tooltip="Show the changes tree"),

@@ -441,7 +441,8 @@ def test_cli_matrix_table_and_json(demo: Services) -> None:
     assert lines[feed + 3].split() == ["employee_id", "0", "0", "7", "25"]
     slack = next(line for line in lines if line.startswith("slack "))
     assert slack.split() == ["slack", "narrow", "250", "16", "0", "0"]
-    assert "--list ambiguous|unmatched|unowned" in out
+    assert "a directory's: --list unmatched|ambiguous [--rule NAME]" in out
+    assert "an app's: --list unowned|ambiguous" in out
     code, out, _ = cli(demo, "github", "--json")
     assert code == 0
     assert json.loads(out) == demo.merge_matrix("github").as_dict()
