@@ -193,8 +193,8 @@ class WorkState:
         attributes: dict[tuple[int, str], AttributeState],
     ) -> None:
         self.accounts = AccountTable(accounts)
-        # the accounts grouped by owner, and when: (the table, its version, owner_moves)
-        self._owner_groups: tuple[Any, dict[int, list[AccountRecord]]] | None = None
+        # the accounts grouped by owner, and when: (the table, (its version, owner_moves), groups)
+        self._owner_groups: tuple[AccountTable, tuple[int, int], dict[int, list[Any]]] | None = None
         self.owner_moves = 0  # every owner set: set_owner, or `owners_moved` for the rest
         self.fingerprints = fingerprints
         self.users: dict[int, UserRecord] = {u.id: u for u in users}
@@ -293,14 +293,16 @@ class WorkState:
         """Each person's accounts, in the table's order; read-only. Grouped again only after
         an account or an owner changed: a 1 % sync asked for it eight times, at a third of a
         second each over 500,000 accounts (issue 11)."""
-        when = (id(self.accounts), self.accounts.version, self.owner_moves)
-        if self._owner_groups is not None and self._owner_groups[0] == when:
-            return self._owner_groups[1]
-        owned: dict[int, list[AccountRecord]] = defaultdict(list)
-        for account in self.accounts.values():
+        table, when = self.accounts, (self.accounts.version, self.owner_moves)
+        cached = self._owner_groups
+        if cached is not None and cached[0] is table and cached[1] == when:
+            return cached[2]
+        owned: defaultdict[int, list[AccountRecord]] = defaultdict(list)
+        for account in table.values():
             if account.owner_id is not None:
                 owned[account.owner_id].append(account)
-        self._owner_groups = (when, owned)
+        owned.default_factory = None  # shared by its readers: a lookup must not add a person
+        self._owner_groups = (table, when, owned)
         return owned
 
     def population(self) -> Population:
