@@ -69,8 +69,14 @@ def _overload_hint(symbol: str, kinds: set[str]) -> str:
         if symbol in ("+", "-"):
             return 'add or subtract a duration, e.g. duration("24h")'
         return "compare with a timestamp: timestamp(…), or now()"
+    if "bool" in kinds and kinds & _NUMBERS:
+        return "a bool is not a number: choose one with a condition, e.g. (flag ? 1 : 0)"
     if len(kinds) == 2 and kinds <= _NUMBERS:
+        if "uint" in kinds:
+            return "convert one side first, e.g. with int(…), uint(…) or double(…)"
         return "convert one side first, e.g. with double(…) or int(…)"
+    if symbol == "%" and kinds == {"double"}:
+        return "% takes ints: convert first, e.g. int(x) % 2"
     if kinds == {"string"} | (kinds & _NUMBERS) and len(kinds) == 2:
         if symbol == "+":
             return "convert one side first: string(…) to join text, int(…) or double(…) to add"
@@ -411,8 +417,48 @@ def contained_in(item: Any, container: Any) -> Any:
     return FALSE
 
 
+# The operand types CEL's standard arithmetic takes (the language definition's overloads):
+# numbers only with their own kind, never a bool. Python's operators would add a bool to an
+# int, an int to a uint, and divide an int by a double with `//`, each a wrong answer.
+_SAME_NUMBER = {("int", "int"), ("uint", "uint"), ("double", "double")}
+_ARITHMETIC: dict[str, frozenset[tuple[str, str]]] = {
+    "+": frozenset(
+        _SAME_NUMBER
+        | {("string", "string"), ("bytes", "bytes"), ("list", "list")}
+        | {("timestamp", "duration"), ("duration", "timestamp"), ("duration", "duration")}
+    ),
+    "-": frozenset(
+        _SAME_NUMBER
+        | {("timestamp", "timestamp"), ("timestamp", "duration"), ("duration", "duration")}
+    ),
+    "*": frozenset(_SAME_NUMBER),
+    "/": frozenset(_SAME_NUMBER),
+    "%": frozenset({("int", "int"), ("uint", "uint")}),
+}
+_KIND_OF_CLASS: dict[type, str] = {}
+
+
+def _kind(value: Any) -> str:
+    kind = value.__class__
+    name = _KIND_OF_CLASS.get(kind)
+    if name is None:
+        name = _KIND_OF_CLASS[kind] = type_name_of_type(kind)
+    return name
+
+
+def _check_operands(symbol: str, a: Any, b: Any) -> None:
+    """Refuse operands CEL has no `symbol` for (NoOverload), before Python's operator runs."""
+    if (_kind(a), _kind(b)) not in _ARITHMETIC[symbol]:
+        raise NoOverload(symbol, a, b)
+
+
 def add(a: Any, b: Any) -> Any:
     """`+` that keeps CEL types (Python's str + str gives a plain str)."""
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    _check_operands("+", a, b)
     try:
         value = a + b
     except TypeError:
@@ -453,6 +499,7 @@ def subtract(a: Any, b: Any) -> Any:
         return a
     if b.__class__ is CELEvalError:
         return b
+    _check_operands("-", a, b)
     try:
         return _in_range(operator.sub(a, b))
     except TypeError:
@@ -460,13 +507,23 @@ def subtract(a: Any, b: Any) -> Any:
 
 
 def multiply(a: Any, b: Any) -> Any:
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    _check_operands("*", a, b)
     try:
-        return operator.mul(a, b)  # an error value's own `*` gives the error back
+        return operator.mul(a, b)
     except TypeError:
         raise NoOverload("*", a, b) from None
 
 
 def remainder(a: Any, b: Any) -> Any:
+    if a.__class__ is CELEvalError:
+        return a
+    if b.__class__ is CELEvalError:
+        return b
+    _check_operands("%", a, b)
     try:
         return operator.mod(a, b)
     except TypeError:
@@ -591,6 +648,7 @@ def divide(a: Any, b: Any) -> Any:
         return a
     if b.__class__ is CELEvalError:
         return b
+    _check_operands("/", a, b)
     try:
         return operator.truediv(a, b)
     except TypeError:

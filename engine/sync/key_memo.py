@@ -37,7 +37,8 @@ META_KEY = "ownership_key_memo"
 #: Changes whenever what an entry means changes (its digest's parts, its layout) or what an
 #: expression gives (CEL semantics, error messages: a failing record's entry keeps its message).
 #: 3: type errors name their types ("no matching overload for string + int").
-FORMAT = 3
+#: 4: arithmetic takes numbers of one kind (`1 + 1.5` and `true + 1` are errors).
+FORMAT = 4
 
 _ATTRIBUTES = UserRecord.__dict__["attributes"]  # the slot: engine.records._StoredJsonSlot
 # the other fields, as one tuple (a person's digest is made 100,000 times a run)

@@ -42,6 +42,18 @@ def engine() -> CelEngine:
         ("type(1u) == int", False),
         ("type(int) == type", True),
         ("[1, 2].map(x, type(x) == int).all(b, b)", True),
+        # what the arithmetic does take
+        ("7 / 2", 3),
+        ("7.0 / 2.0", 3.5),
+        ("7u / 2u", 3),
+        ("7 % 3", 1),
+        ("7u % 3u", 1),
+        ("[1] + [true]", [1, True]),
+        ("size(b'a' + b'c')", 2),
+        ("1 < 1.5 && 1 == 1.0", True),  # comparisons do cross number kinds
+        ("string(timestamp('2020-01-01T00:00:00Z') + duration('1h'))", "2020-01-01T01:00:00Z"),
+        ("string(duration('1h') + timestamp('2020-01-01T00:00:00Z'))", "2020-01-01T01:00:00Z"),
+        ("duration('1h') + duration('30m') == duration('90m')", True),
     ],
 )
 def test_values(engine: CelEngine, expression: str, expected: object) -> None:
@@ -54,6 +66,21 @@ def test_values(engine: CelEngine, expression: str, expected: object) -> None:
         ("int(-9223372036854775808.0)", "number out of range"),
         ("duration('200000000000s') - duration('-200000000000s')", "number out of range"),
         ("1 < 'a'", "no matching overload"),
+        # CEL's arithmetic takes numbers of one kind and never a bool; Python's would answer
+        # (1 / 2.0 was 0: an int floor-divided by a double)
+        ("1 / 2.0", "no matching overload for int / double: convert one side first"),
+        ("1.0 + 1", "no matching overload for double + int"),
+        ("2.0 * 3", "no matching overload for double * int"),
+        ("1u + 1", "no matching overload for uint + int: convert one side first, e.g. with int"),
+        ("5 - 1u", "no matching overload for int - uint"),
+        ("true + 1", "no matching overload for bool + int: a bool is not a number"),
+        ("1 - true", "no matching overload for int - bool"),
+        ("true % 2", "no matching overload for bool % int"),
+        ("true + true", "no matching overload for bool + bool"),
+        ("5.5 % 2.0", "no matching overload for double % double: % takes ints"),
+        ("{1: 2} + {3: 4}", "no matching overload for map + map"),
+        ("null + 1", "no matching overload for null + int"),
+        ("[1.5].map(x, x * 2)", "no matching overload for double * int"),
     ],
 )
 def test_errors(engine: CelEngine, expression: str, message: str) -> None:
