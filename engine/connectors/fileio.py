@@ -473,18 +473,20 @@ def remove_temporaries(path: Path) -> list[Path]:
     return removed
 
 
-def atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = False) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename over `path`.
 
     Readers see either the old file or the new one, never half of one. OSError propagates and
     leaves the original untouched; a process killed in between leaves the temporary file,
-    which the next sync removes (`remove_temporaries`).
+    which the next sync removes (`remove_temporaries`). `binary`: `write` writes bytes.
     """
     folder = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        ) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -220,7 +220,7 @@ def test_a_push_parses_only_the_lines_it_writes_when_the_store_knows_the_others(
     conn = jsonl_app(tmp_path, lines(ANN, other), flavour="active_directory")
     known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
     conn.recognise(known)
-    parsed: list[str] = []
+    parsed: list[bytes] = []  # the lines are handled as bytes
     original = jsonl_store._parse_line
     monkeypatch.setattr(
         jsonl_store,
@@ -235,7 +235,7 @@ def test_a_push_parses_only_the_lines_it_writes_when_the_store_knows_the_others(
 
     # bo's line changed (the push wrote it): unknown now, parsed; ann's is still known
     assert conn.update_accounts({"ann.lee": {"title": "Chief"}}) == {}
-    assert parsed == [written[1]]
+    assert parsed == [written[1].encode()]
     assert (
         json.loads((tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()[0])["profile"][
             "title"
@@ -271,3 +271,36 @@ def test_a_file_is_clean_exactly_when_no_control_character_or_escape_is_in_it() 
     assert text_is_clean(long + "a")
     assert not text_is_clean(long + "\x1b[31m")  # in the second slice
     assert not text_is_clean("\x00" + long)
+
+
+def test_bytes_that_are_not_utf8_are_located_in_a_full_and_in_a_changed_read(
+    tmp_path: Path,
+) -> None:
+    """The file is read as bytes and only new lines are decoded: a line that is not UTF-8
+    still refuses the import, naming the line and the byte, whether the file is read whole or
+    only its changed lines are."""
+    conn = jsonl_app(tmp_path, lines(ANN, {"id": "bo", "display_name": "Bo"}))
+    known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
+    path = tmp_path / "ad.jsonl"
+    body = path.read_bytes().replace(b'"Bo"', b'"B\xe9o"')  # Latin-1, not UTF-8
+    path.write_bytes(body)
+    for listing in (conn.list_all, lambda: conn.list_changed(known)):
+        with pytest.raises(ConnectorError) as error:
+            listing()
+        assert "is not UTF-8 text (line 2, byte" in error.value.message
+        assert error.value.problems[0].line == 2
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_read_as_plain_lines(tmp_path: Path) -> None:
+    """A file saved by a Windows tool: the BOM and the carriage returns are not part of any
+    record, and the digests are those of the same lines without them."""
+    plain = lines(ANN, {"id": "bo", "display_name": "Bo"})
+    conn = jsonl_app(tmp_path, plain)
+    expected = conn.list_all().digests
+    path = tmp_path / "ad.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + plain.replace("\n", "\r\n").encode("utf-8"))
+    assert path.read_bytes().count(b"\r\n") == 2
+    assert conn.list_all().digests == expected
+    changed = conn.list_changed({expected["ann.lee"]: "ann.lee"})
+    assert changed.unchanged == ["ann.lee"]
+    assert [a.external_id for a in changed.accounts] == ["bo"]

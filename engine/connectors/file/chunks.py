@@ -39,8 +39,10 @@ class Split:
         )
 
 
-def item_digest(text: str) -> str:
-    return PREFIX + hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
+def item_digest(text: str | bytes) -> str:
+    """A record's digest, of its text or of that text's UTF-8 bytes (the same digest)."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return PREFIX + hashlib.blake2b(data, digest_size=20).hexdigest()
 
 
 _TOP_LEVEL = re.compile(r"\n[^\s#-]")  # the line of the next top-level key

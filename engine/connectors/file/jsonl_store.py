@@ -1,7 +1,12 @@
 """The file connector's JSON Lines store: one account per line as a JSON object (the same
 fields as a YAML account), with `<stem>.entitlements.jsonl` and `<stem>.grants.jsonl` beside
 it. The format of large exports: read with orjson, a line at a time, every problem located by
-its line; written back with every untouched line kept byte for byte."""
+its line; written back with every untouched line kept byte for byte.
+
+A file is handled as bytes: a line is digested, recognised and written back without being
+decoded, and orjson parses the lines that are new (refusing any that is not UTF-8, which
+`read_text` then locates). Decoding an 80 MB export to text and encoding every line again to
+digest it was a third of importing it (issue 11)."""
 
 from __future__ import annotations
 
@@ -19,12 +24,12 @@ from engine.connectors.file.records import (
     MAX_VALUE_CHARS,
     account_from_item,
     admit_account,
+    bytes_are_clean,
     collect_grants,
     entitlement_from,
     kind_of,
-    text_is_clean,
 )
-from engine.connectors.file.store import Loaded, Problems, read_text
+from engine.connectors.file.store import Loaded, Problems, read_bytes, read_text
 from engine.connectors.fileio import atomic_write
 from engine.errors import ConnectorError
 from engine.files import FileRefused, app_file_limit, read_regular_file
@@ -34,42 +39,49 @@ HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
 
 def _objects(
     path: Path, app_id: str, problems: Problems, what: str
-) -> tuple[Iterator[tuple[int, str, Any]], bool]:
+) -> tuple[Iterator[tuple[int, bytes, Any]], bool]:
     """(line number, the line, its value) of every line of `path` that parses as JSON object,
     one at a time (a listing never holds every parsed record at once), and whether the whole
     file is free of control characters and escapes; the other lines are reported."""
-    text = read_text(app_id, path)
-    return _parsed(text, problems, what), text_is_clean(text)
+    data = read_bytes(app_id, path)
+    return _parsed_lines(_lines(data), problems, what, (app_id, path)), bytes_are_clean(data)
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) of every line of `text` that is not blank. Lines end at "\n" only
+def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of every line of `data` that is not blank. Lines end at "\n" only
     (with any "\r" before it dropped); a large export's lines are long, so a blank one is
     found without copying any (`isspace`, not `strip`)."""
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
         if line and not line.isspace():
             yield number, line
 
 
-def _parsed(text: str, problems: Problems, what: str) -> Iterator[tuple[int, str, Any]]:
-    return _parsed_lines(_lines(text), problems, what)
-
-
 def _parsed_lines(
-    lines: Iterable[tuple[int, str]], problems: Problems, what: str
-) -> Iterator[tuple[int, str, Any]]:
+    lines: Iterable[tuple[int, bytes]],
+    problems: Problems,
+    what: str,
+    source: tuple[str, Path],
+) -> Iterator[tuple[int, bytes, Any]]:
     for number, line in lines:
-        value = _parse_line(number, line, problems, what)
+        value = _parse_line(number, line, problems, what, source)
         if value is not None:
             yield number, line, value
 
 
-def _parse_line(number: int, line: str, problems: Problems, what: str) -> dict[str, Any] | None:
-    """The line's JSON object, or None with the problem recorded."""
+def _parse_line(
+    number: int, line: bytes, problems: Problems, what: str, source: tuple[str, Path]
+) -> dict[str, Any] | None:
+    """The line's JSON object, or None with the problem recorded. A line that is not UTF-8
+    refuses the file as `read_text` does, naming the line and byte (`source`: the app and the
+    file)."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            read_text(*source)  # raises, locating the first byte that is not UTF-8
         problems.add(f"this is not valid JSON: {exc}", number, HINT)
         return None
     if not isinstance(value, dict):
@@ -90,7 +102,7 @@ class JsonlStore:
         stem = path.name[: -len(path.suffix)] if path.suffix else path.name
         self.entitlements_path = path.with_name(f"{stem}.entitlements.jsonl")
         self.grants_path = path.with_name(f"{stem}.grants.jsonl")
-        self.raw: list[str] = []  # each item's line, as read or as an edit wrote it
+        self.raw: list[bytes] = []  # each item's line, as read or as an edit wrote it
 
     def load(self) -> Loaded:
         problems = Problems(self.path)
@@ -136,8 +148,8 @@ class JsonlStore:
         return listing
 
     def _list_changed(self, known: Mapping[str, str], grants: bool) -> Listing:
-        text = read_text(self.app_id, self.path)
-        numbered = list(_lines(text))
+        data = read_bytes(self.app_id, self.path)
+        numbered = list(_lines(data))
         digests = [item_digest(line) for _, line in numbered]
         fresh = [digest not in known for digest in digests]
         unchanged = [known[d] for d, new in zip(digests, fresh, strict=True) if not new]
@@ -147,8 +159,8 @@ class JsonlStore:
         wanted = [pair for pair, new in zip(numbered, fresh, strict=True) if new]
         try:
             loaded = self._load(
-                _parsed_lines(wanted, problems, "an account"),
-                text_is_clean(text),
+                _parsed_lines(wanted, problems, "an account", (self.app_id, self.path)),
+                bytes_are_clean(data),
                 problems,
                 also_listed=set(unchanged),
                 grants=grants,
@@ -163,7 +175,7 @@ class JsonlStore:
 
     def _load(
         self,
-        records: Iterable[tuple[int, str, Any]],
+        records: Iterable[tuple[int, bytes, Any]],
         clean: bool,
         problems: Problems,
         also_listed: set[str] | None = None,
@@ -186,7 +198,8 @@ class JsonlStore:
                 problems.add(f"account on line {number}{field}: {message}", number, hint)
 
             # a line no longer than the longest value, from a file with no control character
-            # and no escape, cannot hold a value the records must refuse
+            # and no escape, cannot hold a value the records must refuse (its bytes are at
+            # least as many as its characters)
             checked = clean and len(line) <= MAX_VALUE_CHARS
             listed = account_from_item(item, report, checked=checked, shared=shared)
             if not admit_account(listing, index, listed, position, lines.__getitem__, report):
@@ -247,17 +260,18 @@ class JsonlStore:
         known digest is the very text the import parsed, so its id is known and it is parsed
         only when a push writes to it (parsing an 80 MB export took a second)."""
         problems = Problems(self.path)
-        text = read_text(self.app_id, self.path)
+        data = read_bytes(self.app_id, self.path)
         self.raw = []
         items: list[dict[str, Any] | None] = []
         index: dict[str, int] = {}
         lines: list[int] = []
         recognised = known or {}
-        for number, line in _lines(text):
+        source = (self.app_id, self.path)
+        for number, line in _lines(data):
             external_id: Any = recognised.get(item_digest(line)) if recognised else None
             item = None
             if external_id is None:
-                item = _parse_line(number, line, problems, "an account")
+                item = _parse_line(number, line, problems, "an account", source)
                 if item is None:
                     continue
                 external_id = item.get("id")
@@ -289,9 +303,9 @@ class JsonlStore:
         loaded.items.append(item)
         loaded.grants.extend(grants)
 
-    def _line(self, item: dict[str, Any]) -> str:
+    def _line(self, item: dict[str, Any]) -> bytes:
         try:
-            return orjson.dumps(item).decode()
+            return orjson.dumps(item)
         except TypeError as exc:
             raise ConnectorError(
                 f"App '{self.app_id}': {self.path} cannot hold a value of the account "
@@ -300,9 +314,11 @@ class JsonlStore:
 
     def save(self, loaded: Loaded, touched_grants: bool) -> None:
         lines = self.raw
-        atomic_write(self.path, lambda fh: fh.writelines(f"{line}\n" for line in lines))
+        atomic_write(
+            self.path, lambda fh: fh.writelines(line + b"\n" for line in lines), binary=True
+        )
         if touched_grants:
-            rows = [
-                orjson.dumps({key: g[key] for key in GRANT_KEYS}).decode() for g in loaded.grants
-            ]
-            atomic_write(self.grants_path, lambda fh: fh.writelines(f"{r}\n" for r in rows))
+            rows = [orjson.dumps({key: g[key] for key in GRANT_KEYS}) for g in loaded.grants]
+            atomic_write(
+                self.grants_path, lambda fh: fh.writelines(r + b"\n" for r in rows), binary=True
+            )

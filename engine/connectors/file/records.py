@@ -123,6 +123,11 @@ def text_is_clean(text: str, escapes: bool = True) -> bool:
     return True
 
 
+def bytes_are_clean(data: bytes) -> bool:
+    """`text_is_clean` for the UTF-8 bytes of a JSON text, without decoding them."""
+    return b"\\" not in data and not data.translate(None, _NOT_CONTROL)
+
+
 _SLICE = 1 << 22
 _NOT_CONTROL = bytes(byte for byte in range(256) if byte >= 0x80 or not _CONTROL.match(chr(byte)))
 

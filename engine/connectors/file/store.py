@@ -80,9 +80,33 @@ def _located(problem: Problem, first_path: str) -> str:
     return f"{place}: {problem.message}{_hint(problem)}"
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_bytes(app_id: str, path: Path) -> bytes:
+    """The file's bytes, without a UTF-8 byte order mark: for a reader that decodes only the
+    parts it needs (JSON Lines; orjson refuses any line that is not UTF-8, and `read_text`
+    then names the line and byte)."""
+    data = _read(app_id, path)
+    return data[len(_BOM) :] if data.startswith(_BOM) else data
+
+
 def read_text(app_id: str, path: Path) -> str:
+    data = _read(app_id, path)
     try:
-        data = read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConnectorError(
+            f"App '{app_id}': {path} is not UTF-8 text (line {line}, byte {exc.start}). "
+            "Save it as UTF-8 and sync again.",
+            [Problem("not UTF-8", str(path), line=line, hint="save the file as UTF-8")],
+        ) from None
+
+
+def _read(app_id: str, path: Path) -> bytes:
+    try:
+        return read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB")
     except FileRefused as exc:
         raise ConnectorError(
             f"App '{app_id}': cannot read {path}: {exc.reason}; {exc.hint}. Nothing was changed.",
@@ -99,15 +123,6 @@ def read_text(app_id: str, path: Path) -> str:
             f"App '{app_id}': cannot read {path}: {exc.strerror or exc}. Check that the file is "
             "readable by the user running Roster.",
             [Problem(f"cannot read: {exc.strerror or exc}", str(path))],
-        ) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConnectorError(
-            f"App '{app_id}': {path} is not UTF-8 text (line {line}, byte {exc.start}). "
-            "Save it as UTF-8 and sync again.",
-            [Problem("not UTF-8", str(path), line=line, hint="save the file as UTF-8")],
         ) from None
 
 
