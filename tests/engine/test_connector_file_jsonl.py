@@ -304,3 +304,60 @@ def test_a_byte_order_mark_and_crlf_line_ends_read_as_plain_lines(tmp_path: Path
     changed = conn.list_changed({expected["ann.lee"]: "ann.lee"})
     assert changed.unchanged == ["ann.lee"]
     assert [a.external_id for a in changed.accounts] == ["bo"]
+
+
+def test_a_read_back_after_a_push_lists_the_lines_written_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-back after a push (`list_changed(accounts_only=True)`) takes the lines the
+    push wrote instead of reading and digesting the export again, and lists exactly what a
+    fresh read lists. Once anything else writes the file, it is read again."""
+    from engine.connectors.file import jsonl_store
+
+    conn = jsonl_app(
+        tmp_path, lines(ANN, {"id": "bo", "display_name": "Bo"}), flavour="active_directory"
+    )
+    known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
+    conn.recognise(known)
+    assert conn.update_accounts({"bo": {"title": "Lead"}}) == {}
+    reads: list[Path] = []
+    original = jsonl_store.read_bytes
+    monkeypatch.setattr(
+        jsonl_store, "read_bytes", lambda app, path: reads.append(path) or original(app, path)
+    )
+    relisted = conn.list_changed(known, accounts_only=True)
+    assert reads == []
+    again = make_connector(conn.spec)
+    assert isinstance(again, FileConnector)
+    expected = again.list_changed(known, accounts_only=True)
+    assert reads == [tmp_path / "ad.jsonl"]
+    assert relisted.unchanged == expected.unchanged == ["ann.lee"]
+    assert relisted.accounts == expected.accounts
+    assert relisted.accounts[0].profile["title"] == "Lead"
+    assert relisted.digests == expected.digests
+
+    # another program rewrites the file (its size tells, whatever the clock's resolution):
+    # the connector reads it again
+    path = tmp_path / "ad.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace("Lead", "Chief"), encoding="utf-8")
+    reads.clear()
+    assert conn.list_changed(known, accounts_only=True).accounts[0].profile["title"] == "Chief"
+    assert reads == [path]
+
+
+def test_the_source_version_after_a_read_back_is_that_of_the_lines_listed(
+    tmp_path: Path,
+) -> None:
+    """After a read-back from the lines written, the source version is theirs: equal to the
+    file's while nobody else wrote it, and different once someone did, so that the next
+    import reads the file again instead of taking the other write as already imported."""
+    conn = jsonl_app(tmp_path, lines(ANN, {"id": "bo"}), flavour="active_directory")
+    known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
+    assert conn.update_accounts({"bo": {"title": "Lead"}}) == {}
+    conn.list_changed(known, accounts_only=True)
+    after_push = conn.source_version()
+    assert after_push == make_connector(conn.spec).source_version()
+    path = tmp_path / "ad.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"id": "cy"}\n')  # written by someone else
+    assert conn.source_version() == after_push  # what the store took in
+    assert make_connector(conn.spec).source_version() != after_push

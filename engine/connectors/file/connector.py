@@ -10,8 +10,10 @@ Settings (under the app's `settings:` in the configuration):
     creation_schema: [...]        # optional: declared account-creation fields
     custom_push_attributes: true  # optional: accept push attributes outside the schema
 
-Every operation reads the file afresh. Pushes write the target attribute into `profile` (and the
-matching core field, e.g. AD `displayName` also sets `display_name`); creation appends an account.
+Every operation reads the file afresh, except a push's read-back while the file is still the one
+the push wrote (same inode, size and times): it lists the lines just written. Pushes write the
+target attribute into `profile` (and the matching core field, e.g. AD `displayName` also sets
+`display_name`); creation appends an account.
 Writes go through a temporary file and a rename, keep everything else in the file as it was, and
 never happen when the file has problems. The file formats are described in the package's
 `__init__`; the layers are settings.py, records.py, store.py (+ yaml_store.py, csv_store.py),
@@ -44,6 +46,16 @@ from engine.files import FileRefused, app_file_limit, read_regular_file
 #: is given only for files unmodified for this long (a later write then has a later time).
 STAMP_SETTLED_NS = 1_000_000_000
 
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What tells this file apart from any other write of it (None: it cannot be seen)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 #: An id or username already in a file: (which it is, as written, the account holding it).
 Taken = tuple[str, str, str]
 
@@ -57,6 +69,11 @@ class FileConnector:
         self.app_id = spec.app_id
         self.path = self.settings.path
         self._known: Mapping[str, str] = {}
+        # what the last write left: (the file's identity, its lines, their digests or None)
+        self._written: tuple[tuple[int, ...], list[bytes], list[str | None]] | None = None
+        # the lines the last listing was taken from, when they were those written (then the
+        # source version is theirs: it names what the store took in, whatever came after)
+        self._listed_lines: list[bytes] | None = None
 
     def recognise(self, known: Mapping[str, str]) -> None:
         """Records the store holds, by digest (digest -> external id, from the last
@@ -78,6 +95,7 @@ class FileConnector:
         return YamlStore(self.app_id, self.path)
 
     def list_all(self) -> Listing:
+        self._listed_lines = None
         return self._file(keep=False).load().listing
 
     def list_changed(
@@ -90,7 +108,14 @@ class FileConnector:
         read-back after a push does not use (a listing without them is not complete);
         `sidecars`: see `Listing.sidecars` (JSON Lines sidecars; a YAML file's grants and
         CSV sidecars are always read)."""
-        return self._file(keep=False, sidecars=not accounts_only).list_changed(known, sidecars)
+        store = self._file(keep=False, sidecars=not accounts_only)
+        written, self._listed_lines = self._written, None
+        if accounts_only and written is not None and isinstance(store, JsonlStore):
+            identity, lines, digests = written
+            if identity == _identity(self.path):  # still the file this connector wrote
+                self._listed_lines = lines
+                return store.list_written(lines, digests, known)
+        return store.list_changed(known, sidecars)
 
     def probe(self, limit: int = 5) -> Listing:
         """Read the file and return its first `limit` accounts (and every entitlement)."""
@@ -140,7 +165,13 @@ class FileConnector:
     def source_version(self) -> str | None:
         """A digest of the app's files: equal digests mean an import would find nothing new."""
         digest = hashlib.blake2b(digest_size=16)
+        listed = self._listed_lines
         for path in self._paths():
+            if path == self.path and listed is not None:
+                for line in listed:  # the file's bytes, as written and as last listed
+                    digest.update(line)
+                    digest.update(b"\n")
+                continue
             try:
                 digest.update(read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB"))
             except FileNotFoundError:
@@ -209,6 +240,7 @@ class FileConnector:
         return failures
 
     def _save(self, store: FileStore, loaded: Loaded, touched_grants: bool) -> None:
+        self._written = self._listed_lines = None
         try:
             store.save(loaded, touched_grants)
         except OSError as exc:
@@ -216,6 +248,14 @@ class FileConnector:
                 f"App '{self.app_id}': could not write {self.path}: {exc.strerror or exc}. The "
                 "file was left as it was; check the folder's permissions and free space."
             ) from None
+        if isinstance(store, JsonlStore):
+            # the read-back after a push lists the lines just written, while the file is
+            # still this one, instead of reading and digesting the whole export again
+            identity = _identity(self.path)
+            if identity is not None:
+                digests = store.digests[: len(store.raw)]
+                digests += [None] * (len(store.raw) - len(digests))
+                self._written = (identity, list(store.raw), digests)
 
     # Provisioning -----------------------------------------------------------------------------
 

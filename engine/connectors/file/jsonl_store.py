@@ -103,6 +103,8 @@ class JsonlStore:
         self.entitlements_path = path.with_name(f"{stem}.entitlements.jsonl")
         self.grants_path = path.with_name(f"{stem}.grants.jsonl")
         self.raw: list[bytes] = []  # each item's line, as read or as an edit wrote it
+        # each raw line's digest, when known (load_for_push computed it, no edit changed it)
+        self.digests: list[str | None] = []
 
     def load(self) -> Loaded:
         problems = Problems(self.path)
@@ -148,9 +150,31 @@ class JsonlStore:
         return listing
 
     def _list_changed(self, known: Mapping[str, str], grants: bool) -> Listing:
-        data = read_bytes(self.app_id, self.path)
-        numbered = list(_lines(data))
+        numbered = list(_lines(read_bytes(self.app_id, self.path)))
         digests = [item_digest(line) for _, line in numbered]
+        return self._listed(numbered, digests, known, grants)
+
+    def list_written(
+        self, lines: list[bytes], digests: list[str | None], known: Mapping[str, str]
+    ) -> Listing:
+        """`list_changed(known)` without the sidecars, of the file as `save` just wrote it
+        (its LINES, and their DIGESTS where known): the read-back after a push, without
+        reading and digesting the whole export again. The caller makes sure the file is
+        still the one written (engine.connectors.file.connector)."""
+        numbered = list(enumerate(lines, start=1))
+        known_digests = [
+            digest if digest is not None else item_digest(line)
+            for line, digest in zip(lines, digests, strict=True)
+        ]
+        return self._listed(numbered, known_digests, known, grants=True)
+
+    def _listed(
+        self,
+        numbered: list[tuple[int, bytes]],
+        digests: list[str],
+        known: Mapping[str, str],
+        grants: bool,
+    ) -> Listing:
         fresh = [digest not in known for digest in digests]
         unchanged = [known[d] for d, new in zip(digests, fresh, strict=True) if not new]
         if len(set(digests)) != len(digests) or len(set(unchanged)) != len(unchanged):
@@ -160,7 +184,8 @@ class JsonlStore:
         try:
             loaded = self._load(
                 _parsed_lines(wanted, problems, "an account", (self.app_id, self.path)),
-                bytes_are_clean(data),
+                # only the lines parsed give values: the others' cleanliness does not matter
+                all(bytes_are_clean(line) for _, line in wanted),
                 problems,
                 also_listed=set(unchanged),
                 grants=grants,
@@ -262,13 +287,15 @@ class JsonlStore:
         problems = Problems(self.path)
         data = read_bytes(self.app_id, self.path)
         self.raw = []
+        self.digests = []
         items: list[dict[str, Any] | None] = []
         index: dict[str, int] = {}
         lines: list[int] = []
         recognised = known or {}
         source = (self.app_id, self.path)
         for number, line in _lines(data):
-            external_id: Any = recognised.get(item_digest(line)) if recognised else None
+            digest = item_digest(line) if recognised else None
+            external_id: Any = recognised.get(digest) if digest is not None else None
             item = None
             if external_id is None:
                 item = _parse_line(number, line, problems, "an account", source)
@@ -279,6 +306,7 @@ class JsonlStore:
                 index[external_id] = len(items)
             items.append(item)
             self.raw.append(line)
+            self.digests.append(digest)
             lines.append(number)
         problems.raise_if_any(self.app_id)
         # the unparsed lines' items are None until `item` parses them
@@ -297,6 +325,8 @@ class JsonlStore:
         line = self._line(item)  # an account the file cannot hold is refused alone
         loaded.items[position] = item
         self.raw[position] = line
+        if position < len(self.digests):
+            self.digests[position] = None
 
     def append(self, loaded: Loaded, item: dict[str, Any], grants: list[dict[str, str]]) -> None:
         self.raw.append(self._line(item))
