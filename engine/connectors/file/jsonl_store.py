@@ -69,6 +69,13 @@ def _parsed_lines(
             yield number, line, value
 
 
+def _kept(data: bytes) -> bytes:
+    """orjson's output copied to an object of its own size, for keeping: orjson allocates a
+    larger buffer than it fills and the bytes it returns keep all of it (about 4 KB for a short
+    line; 35,000 kept grant lines held 130 MB)."""
+    return bytes(memoryview(data))
+
+
 def _parse_line(
     number: int, line: bytes, problems: Problems, what: str, source: tuple[str, Path]
 ) -> dict[str, Any] | None:
@@ -335,7 +342,7 @@ class JsonlStore:
 
     def _line(self, item: dict[str, Any]) -> bytes:
         try:
-            return orjson.dumps(item)
+            return _kept(orjson.dumps(item))
         except TypeError as exc:
             raise ConnectorError(
                 f"App '{self.app_id}': {self.path} cannot hold a value of the account "
@@ -348,7 +355,11 @@ class JsonlStore:
             self.path, lambda fh: fh.writelines(line + b"\n" for line in lines), binary=True
         )
         if touched_grants:
-            rows = [orjson.dumps({key: g[key] for key in GRANT_KEYS}) for g in loaded.grants]
+            grants = loaded.grants
             atomic_write(
-                self.grants_path, lambda fh: fh.writelines(r + b"\n" for r in rows), binary=True
+                self.grants_path,
+                lambda fh: fh.writelines(
+                    orjson.dumps({key: g[key] for key in GRANT_KEYS}) + b"\n" for g in grants
+                ),
+                binary=True,
             )
