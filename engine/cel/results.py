@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from celpy import celtypes
@@ -20,6 +21,25 @@ def normalize_filter_result(value: Any) -> str | None:
         name = str.upper(value).strip().replace("-", "_").replace(" ", "_")
         return name if name in FILTER_RESULTS else None
     return None
+
+
+def filter_result_problem(value: Any) -> str:
+    """Why a directory filter's result is no decision, for a sync's problems (which are kept
+    with the run): the type, and for text the decision it is closest to; never the value,
+    which may be the account's data (`account.email` returned by mistake)."""
+    kind = type_name(value)
+    hint = ""
+    if isinstance(value, str):
+        word = str.upper(value).strip().replace("-", "_").replace(" ", "_")
+        close = difflib.get_close_matches(word, FILTER_RESULTS, n=1, cutoff=0.6)
+        hint = f' (closest: "{close[0]}")' if close else ""
+        kind = "a string that is no decision"
+    else:
+        kind = f"{'an' if kind[0] in 'aeio' else 'a'} {kind}"  # an int, a uint
+    return (
+        f"the filter returned {kind}{hint}; it must return true, false, "
+        '"CREATE", "MATCH_ONLY" or "IGNORE"'
+    )
 
 
 def _shown(value: Any) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result, to_python
+from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filter_result
+from engine.cel.results import filter_result_problem
 from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
@@ -127,10 +128,7 @@ def directory_decider(directory: Directory, cel: CelEngine) -> tuple[Any, bool]:
         value = cel.evaluate(program, cel.activation_for("directory_filter", account))
         decision = normalize_filter_result(value)
         if decision is None:
-            raise CelEvalError(
-                f"the filter returned {to_python(value)!r}; it must return true, false, "
-                f'"CREATE", "MATCH_ONLY" or "IGNORE"'
-            )
+            raise CelEvalError(filter_result_problem(value))
         return decision
 
     return decide, program.reads_beyond_its_record

@@ -153,7 +153,33 @@ def test_filter_errors_leave_the_account_as_it_was() -> None:
     directory = Directory(app="hr", filter='"MAYBE"')
     run_identify(state, [directory], CelEngine(), report)
     assert report.counts["filter_errors"] == 1 and not state.users
-    assert "MAYBE" in report.problems[0]
+    assert (
+        "the filter returned a string that is no decision; it must return true"
+        in (report.problems[0])
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        # the account's own data returned by mistake: the problem (kept with the run) names
+        # its type, never the value
+        ("account.email", "returned a string that is no decision;"),
+        ("[account.email]", "returned a list(string);"),
+        ('"Match only."', 'returned a string that is no decision (closest: "MATCH_ONLY");'),
+        ("1", "returned an int;"),
+        ("1u", "returned a uint;"),
+    ],
+)
+def test_a_filter_result_that_is_no_decision_is_named_by_its_type(
+    expression: str, said: str
+) -> None:
+    acct = AccountRecord(id=10, app_id="hr", external_id="x", email="ann.secret@x.com")
+    state = _state([], [acct])
+    report = StageReport("identify")
+    run_identify(state, [Directory(app="hr", filter=expression)], CelEngine(), report)
+    assert report.counts["filter_errors"] == 1
+    assert said in report.problems[0] and "ann.secret" not in report.problems[0]
 
 
 @pytest.mark.parametrize(
