@@ -62,10 +62,12 @@ def people() -> None:
 def people_list(search: str, limit: int, as_json: bool) -> None:
     """People whose email or display name holds SEARCH (any case), by display name; everyone
     when SEARCH is left out. `roster people show EMAIL` shows one of them."""
-    found = _services().find_people(search, limit + 1)  # one more: tells that more are left
+    services = _services()
+    found = services.find_people(search, limit + 1)  # one more: tells that more are left
     shown, more = found[:limit], len(found) > limit
+    total = services.count_people(search) if more else len(shown)
     if as_json:
-        _emit({"people": [p.to_json() for p in shown], "more": more})
+        _emit({"people": [p.to_json() for p in shown], "more": more, "total": total})
         return
     if not shown:
         echo(f"Nobody's email or name holds {search!r}." if search else "The store has no people.")
@@ -77,7 +79,9 @@ def people_list(search: str, limit: int, as_json: bool) -> None:
             f"  {one_line(person.display_name, 60)}"
         )
     if more:
-        echo(f"… more than {limit:,}: narrow the search, or give --limit")
+        echo(f"{len(shown):,} of {total:,} people shown: narrow the search, or give --limit")
+    else:
+        echo(f"{total:,} {'person' if total == 1 else 'people'}")
     sys.exit(0)
 
 

@@ -210,6 +210,9 @@ class Services:
     def find_people(self, query: str = "", limit: int = 50) -> list[PersonRow]:
         return self.records.find_people(query, limit)
 
+    def count_people(self, query: str = "") -> int:
+        return self.records.count_people(query)
+
     def record(self, ref: RecordRef) -> UserRecord | AccountRecord:
         return self.records.record(ref)
 

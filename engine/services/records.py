@@ -82,28 +82,47 @@ class RecordsService:
     def find_people(self, query: str = "", limit: int = 50) -> list[PersonRow]:
         """People whose email or display name holds QUERY (case-insensitive; everyone when it
         is empty), by display name, at most LIMIT; read from the store, not the population."""
-        from sqlalchemy import or_, select
+        from sqlalchemy import select
         from sqlmodel import col
 
         from engine.store.models import Person
 
-        needle = like_pattern(query)
         statement = select(
             col(Person.id), col(Person.display_name), col(Person.email), col(Person.status)
-        )
-        if query.strip():
-            sqlite = self.ctx.db.is_sqlite
-            statement = statement.where(
-                or_(
-                    holds(sqlite, col(Person.email), needle),
-                    holds(sqlite, col(Person.display_name), needle),
-                )
-            )
+        ).where(*self._people_holding(query))
         with self.ctx.db.session() as session:
             rows = session.execute(
                 statement.order_by(col(Person.display_name), col(Person.id)).limit(limit)
             ).all()
         return [PersonRow(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
+
+    def count_people(self, query: str = "") -> int:
+        """How many people `find_people(QUERY)` would find without a limit."""
+        from sqlalchemy import func, select
+
+        from engine.store.models import Person
+
+        statement = select(func.count()).select_from(Person).where(*self._people_holding(query))
+        with self.ctx.db.session() as session:
+            return int(session.execute(statement).scalar_one())
+
+    def _people_holding(self, query: str) -> list[Any]:
+        """The conditions of `find_people`: none for an empty QUERY."""
+        from sqlalchemy import or_
+        from sqlmodel import col
+
+        from engine.store.models import Person
+
+        if not query.strip():
+            return []
+        needle = like_pattern(query)
+        sqlite = self.ctx.db.is_sqlite
+        return [
+            or_(
+                holds(sqlite, col(Person.email), needle),
+                holds(sqlite, col(Person.display_name), needle),
+            )
+        ]
 
     def find_records(
         self,

@@ -754,12 +754,17 @@ def test_people_list_searches_and_an_unknown_email_names_the_closest(
     assert run(runner, "sync", "--db", str(db))[0] == 0
     code, out, _ = run(runner, "people", "list", "ANN", "--db", str(db))
     assert code == 0 and "ann.lee@example.com" in out and "Ann Lee" in out
+    assert out.rstrip().endswith("\n1 person")
+    code, out, _ = run(runner, "people", "list", "--json", "--db", str(db))
+    everyone = json.loads(out)["total"]
+    assert everyone == len(json.loads(out)["people"]) > 1
     code, out, _ = run(runner, "people", "list", "--limit", "1", "--json", "--db", str(db))
     listed = json.loads(out)
     assert code == 0 and len(listed["people"]) == 1 and listed["more"] is True
+    assert listed["total"] == everyone
     assert set(listed["people"][0]) == {"id", "display_name", "email", "status"}
     code, out, _ = run(runner, "people", "list", "--limit", "1", "--db", str(db))
-    assert "more than 1: narrow the search, or give --limit" in out
+    assert f"1 of {everyone} people shown: narrow the search, or give --limit" in out
     code, out, _ = run(runner, "people", "list", "\x1b[31mzz%_", "--db", str(db))
     assert code == 0 and "Nobody's email or name holds" in out and "\x1b" not in out
     code, _, err = run(runner, "people", "list", "--limit", "0", "--db", str(db))
