@@ -56,7 +56,7 @@ class AttributeDef:
 class Candidate:
     source: str
     value: Any
-    outcome: str  # "won", "lost", "ignored", "error", "empty"
+    outcome: str  # "won", "added" (to a union), "lost", "ignored", "error", "empty"
     reason: str
     direction: str = ""
     scores: dict[str, int] = field(default_factory=dict)
@@ -274,13 +274,13 @@ def _mapping(
                 Candidate(
                     source.key,
                     value,
-                    "won" if value else "empty",
-                    "added to the union" if value else "no value",
+                    "added" if value else "empty",
+                    "its values are in the union" if value else "no value",
                 )
             )
         if errors:
             return _kept(previous, candidates, values)
-        contributing = [c.source for c in candidates if c.outcome == "won"]
+        contributing = [c.source for c in candidates if c.outcome == "added"]
         return Decision(
             merged,
             ",".join(contributing),

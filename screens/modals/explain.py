@@ -25,6 +25,7 @@ EMPTY_VALUE = "(empty)"
 EXPRESSION_LINES = 12  # of a CEL source shown under its candidate
 OUTCOME_STYLES = {
     "won": "bold green",
+    "added": "bold green",
     "rejected": "bold red",
     "lost": "bold yellow",
     "ignored": "dim",

@@ -125,6 +125,12 @@ def test_mapping_mode_fallback_and_union() -> None:
         multi, USER, AttributeState(), Values(hr=["a@x.com", "b@x.com"], idp=["B@x.com", "c@x.com"])
     )
     assert decision.value == ["a@x.com", "b@x.com", "c@x.com"]
+    # every source with values adds to a union: none of them "won"
+    assert [(c.outcome, c.reason) for c in decision.candidates] == [
+        ("added", "its values are in the union"),
+        ("added", "its values are in the union"),
+    ]
+    assert decision.source == "hr:emails,idp:emails"
 
 
 def test_a_rejected_change_does_not_hide_a_removal() -> None:
