@@ -234,7 +234,9 @@ class SyncScreen(RosterScreen):
     def _stage_columns(table: DataTable[Any], counts: int | None) -> None:
         table.add_column("Stage", key="stage", width=STAGE_WIDTH)
         table.add_column("State", key="state", width=STATE_WIDTH)
-        table.add_column("Counts", key="counts", width=counts)
+        # the counters count everything each stage looked at, as the CLI says ("looked at:"),
+        # not only what it changed (the plan below lists the changes)
+        table.add_column("Looked at", key="counts", width=counts)
 
     def set_stage(self, key: str, state: str, counts: str | Text | None = None) -> None:
         styles = {"running": "bold cyan", "done": "green", "cancelled": "yellow", "failed": "red"}
