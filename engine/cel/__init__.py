@@ -14,7 +14,14 @@ from .objects import field_names
 from .results import check_result, normalize_filter_result
 from .values import to_python, type_name
 
+#: What Roster's CEL gives for an expression: changed whenever an expression can give another
+#: value or error than before (the arithmetic of mixed number kinds, a function's answer). A
+#: sync run records it with the configuration's versions, so the first sync after an upgrade
+#: that changes it reconsiders everything instead of keeping results of the old meaning.
+SEMANTICS = "2"  # 2: arithmetic takes numbers of one kind (1 / 2.0 was 0)
+
 __all__ = [
+    "SEMANTICS",
     "CONTEXTS",
     "NO_RECORD",
     "CelCompileError",

@@ -71,12 +71,16 @@ def _overload_hint(symbol: str, kinds: set[str]) -> str:
         return "compare with a timestamp: timestamp(…), or now()"
     if "bool" in kinds and kinds & _NUMBERS:
         return "a bool is not a number: choose one with a condition, e.g. (flag ? 1 : 0)"
+    if symbol == "%" and kinds <= _NUMBERS:
+        if "double" in kinds:
+            return "% takes two ints or two uints: convert first, e.g. int(x) % 2"
+        return "% takes two ints or two uints: convert one side, e.g. with int(…) or uint(…)"
     if len(kinds) == 2 and kinds <= _NUMBERS:
         if "uint" in kinds:
             return "convert one side first, e.g. with int(…), uint(…) or double(…)"
         return "convert one side first, e.g. with double(…) or int(…)"
-    if symbol == "%" and kinds == {"double"}:
-        return "% takes ints: convert first, e.g. int(x) % 2"
+    if "duration" in kinds and kinds & _NUMBERS:
+        return 'a duration does not scale: build it, e.g. duration(string(n * 60) + "s")'
     if kinds == {"string"} | (kinds & _NUMBERS) and len(kinds) == 2:
         if symbol == "+":
             return "convert one side first: string(…) to join text, int(…) or double(…) to add"
@@ -469,6 +473,19 @@ def add(a: Any, b: Any) -> Any:
         return ListType(value)
     if isinstance(value, datetime.timedelta):
         return _in_range(value)
+    return _celtyped(value)
+
+
+def _celtyped(value: Any) -> Any:
+    """A result Python's operator gave as a plain float, timedelta or bytes, as the CEL type
+    (`type(1.0 + 1.0) == double`); the CEL types it keeps are returned as they are."""
+    kind = value.__class__
+    if kind is float:
+        return DoubleType(value)
+    if kind is datetime.timedelta:
+        return celtypes.DurationType(value)
+    if kind is bytes:
+        return celtypes.BytesType(value)
     return value
 
 
@@ -501,7 +518,7 @@ def subtract(a: Any, b: Any) -> Any:
         return b
     _check_operands("-", a, b)
     try:
-        return _in_range(operator.sub(a, b))
+        return _celtyped(_in_range(operator.sub(a, b)))
     except TypeError:
         raise NoOverload("-", a, b) from None
 
@@ -513,7 +530,7 @@ def multiply(a: Any, b: Any) -> Any:
         return b
     _check_operands("*", a, b)
     try:
-        return operator.mul(a, b)
+        return _celtyped(operator.mul(a, b))
     except TypeError:
         raise NoOverload("*", a, b) from None
 

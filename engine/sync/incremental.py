@@ -18,11 +18,12 @@ from typing import Any, cast
 from sqlalchemy import Result, select
 from sqlmodel import Session, col
 
+from engine.cel import SEMANTICS
 from engine.config.model import App as AppConfig
 from engine.connectors.registry import make_connector
 from engine.records import AccountRecord
 from engine.store.models import Meta, Run
-from engine.store.repo import get_meta, set_meta, stable_hash
+from engine.store.repo import config_versions, get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
 from engine.sync.push import same_value
 from engine.sync.state import HeldBlank
@@ -32,6 +33,17 @@ STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 APPLIED = ("applied", "applied-with-failures")
 #: The statuses of a run that went through with its plan stored (APPLIED: with it applied).
 PLANNED = ("planned", "planned-with-failures")
+
+
+def run_versions(session: Session) -> dict[str, str]:
+    """The configuration's section versions as a run records them: each with the CEL
+    semantics the run evaluates with (engine.cel.SEMANTICS), so that a Roster whose
+    expressions give other results than the last applied run's sees every section as changed
+    (the run then reconsiders everyone and cannot be skipped as "nothing changed")."""
+    return {
+        section: f"{version}+cel{SEMANTICS}"
+        for section, version in config_versions(session).items()
+    }
 
 
 def load_held(session: Session) -> list[HeldBlank]:

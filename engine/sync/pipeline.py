@@ -31,7 +31,6 @@ from engine.store.deferred import DeferredAccounts
 from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
     config_base_dir,
-    config_versions,
     current_actor,
     get_meta,
     load_config,
@@ -53,6 +52,7 @@ from engine.sync.incremental import (
     load_push_revisit,
     load_stamps,
     needs_everyone,
+    run_versions,
     save_held,
     save_push_revisit,
     save_stamps,
@@ -252,7 +252,7 @@ def _run_locked(
 
     with db.session() as session:
         config = load_config(session)
-        versions = config_versions(session)
+        versions = run_versions(session)
         base_dir = config_base_dir(session) or Path(".")
         run = Run(
             kind="sync",

@@ -26,8 +26,9 @@ from engine.store.models import (
     Run,
     utcnow,
 )
-from engine.store.repo import config_versions, get_meta, set_meta
+from engine.store.repo import get_meta, set_meta
 from engine.sync.importer import copy_listed as _copy_listed
+from engine.sync.incremental import run_versions
 from engine.sync.state import PlannedChange, WorkState
 
 BATCH = 5000
@@ -816,7 +817,7 @@ def start_provision_run(
         ended_at=None if status == "running" else utcnow(),
         counts=counts,
         error=error,
-        config_versions=config_versions(session),
+        config_versions=run_versions(session),
     )
     session.add(run)
     session.flush()

@@ -54,6 +54,13 @@ def engine() -> CelEngine:
         ("string(timestamp('2020-01-01T00:00:00Z') + duration('1h'))", "2020-01-01T01:00:00Z"),
         ("string(duration('1h') + timestamp('2020-01-01T00:00:00Z'))", "2020-01-01T01:00:00Z"),
         ("duration('1h') + duration('30m') == duration('90m')", True),
+        # results keep their CEL type
+        (
+            "type(1.0 + 1.0) == double && type(2.0 - 1.0) == double && type(2.0 * 3.0) == double",
+            True,
+        ),
+        ("type(duration('1h') - duration('2h')) == type(duration('1h'))", True),
+        ("type(b'a' + b'b') == bytes", True),
     ],
 )
 def test_values(engine: CelEngine, expression: str, expected: object) -> None:
@@ -77,7 +84,10 @@ def test_values(engine: CelEngine, expression: str, expected: object) -> None:
         ("1 - true", "no matching overload for int - bool"),
         ("true % 2", "no matching overload for bool % int"),
         ("true + true", "no matching overload for bool + bool"),
-        ("5.5 % 2.0", "no matching overload for double % double: % takes ints"),
+        ("5.5 % 2.0", "no matching overload for double % double: % takes two ints or two"),
+        ("5 % 2.0", "int % double: % takes two ints or two uints: convert first, e.g. int(x)"),
+        ("1u % 2", "uint % int: % takes two ints or two uints: convert one side"),
+        ("duration('1h') * 2", "no matching overload for duration * int: a duration does not"),
         ("{1: 2} + {3: 4}", "no matching overload for map + map"),
         ("null + 1", "no matching overload for null + int"),
         ("[1.5].map(x, x * 2)", "no matching overload for double * int"),

@@ -361,3 +361,23 @@ def test_the_source_version_after_a_read_back_is_that_of_the_lines_listed(
     path.write_bytes(path.read_bytes() + b'{"id": "cy"}\n')  # written by someone else
     assert conn.source_version() == after_push  # what the store took in
     assert make_connector(conn.spec).source_version() != after_push
+
+
+def test_lines_blank_as_text_are_skipped_in_the_file_and_its_sidecars(tmp_path: Path) -> None:
+    """A line of Unicode spaces (U+3000, a no-break space, NEL, U+2028, a file separator) is
+    blank, as it was when files were read as text: skipped in the accounts, the entitlements
+    and the grants alike."""
+    blank = "\u3000\n\u00a0 \n\u0085\n\u2028\n\x1c\n \t\n"
+    conn = jsonl_app(tmp_path, lines(ANN) + blank + lines({"id": "bo"}))
+    write_sidecars = {
+        "ad.entitlements.jsonl": '{"id": "g1", "name": "G1"}\n' + blank,
+        "ad.grants.jsonl": blank + '{"account": "bo", "entitlement": "g1"}\n',
+    }
+    for name, text in write_sidecars.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    for listing in (conn.list_all(), conn.list_changed({})):
+        assert [a.external_id for a in listing.accounts] == ["ann.lee", "bo"]
+        assert [e.external_id for e in listing.entitlements] == ["g1"]
+        assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
+            ("bo", "g1")
+        ]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from engine.errors import SyncLocked
 from engine.services import Services, open_services
 from engine.store.models import Account, Person, Run, SyncLock
+from engine.store.repo import set_meta
 from engine.sync.pipeline import run_sync
 from engine.sync.threshold import DeletionKind
 from tests.engine.org import CONFIG, HR, IDP, edit, open_org, write_org
@@ -457,6 +458,34 @@ def test_a_configuration_without_the_clock_settles(tmp_path: Path) -> None:
     assert any(
         note.startswith(f"nothing changed since run {first.run_id}") for note in imported.notes
     )
+
+
+def test_a_roster_whose_cel_gives_other_results_reconsiders_everyone(tmp_path: Path) -> None:
+    """The runs record the CEL semantics they evaluated with (engine.cel.SEMANTICS): after an
+    upgrade that changes what expressions give (1 / 2.0 was 0, it is an error now), the first
+    sync is not "nothing changed" and recomputes every person's attributes, so no value of the
+    old meaning stays in the store."""
+    services = open_org(tmp_path)
+    first = run_sync(services.db)
+    assert first.status == "applied", first.error
+    with services.db.session() as session:
+        run = session.get(Run, first.run_id)
+        assert run is not None
+        assert all(v.endswith("+cel2") for v in run.config_versions.values())
+        # as a Roster of the older meaning recorded them: its versions, and so its signature
+        run.config_versions = {k: v.split("+")[0] for k, v in run.config_versions.items()}
+        session.add(run)
+        set_meta(session, "last_sync_signature", "the signature of the older meaning")
+        session.commit()
+    second = run_sync(services.db)
+    assert second.status == "applied", second.error
+    imported = next(s for s in second.stages if s.name == "import")
+    assert not any(note.startswith("nothing changed since") for note in imported.notes)
+    attributes = next(s for s in second.stages if s.name == "attributes")
+    assert attributes.counts["users_considered"] == len(people(services))
+    third = run_sync(services.db)  # and then it settles again
+    imported = next(s for s in third.stages if s.name == "import")
+    assert any(note.startswith("nothing changed since") for note in imported.notes)
 
 
 def _with_attribute(name: str, cel: str) -> dict:

@@ -48,13 +48,25 @@ def _objects(
 
 
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of every line of `data` that is not blank. Lines end at "\n" only
-    (with any "\r" before it dropped); a large export's lines are long, so a blank one is
-    found without copying any (`isspace`, not `strip`)."""
+    """(line number, line) of every line of `data` that is not blank (as text: a line of
+    U+3000 or a no-break space is blank too). Lines end at "\n" only (with any "\r" before it
+    dropped); only a line starting with a space or a non-ASCII byte is decoded to tell."""
     for number, line in enumerate(data.split(b"\n"), start=1):
         line = line.rstrip(b"\r")
-        if line and not line.isspace():
-            yield number, line
+        if not line:
+            continue
+        if line[0] in _MAYBE_BLANK:  # blank as text says (U+3000, NBSP, NEL…), not only ASCII
+            try:
+                if line.decode("utf-8").isspace():
+                    continue
+            except UnicodeDecodeError:
+                pass  # not blank; parsing it locates the bytes
+        yield number, line
+
+
+# The first bytes of a line that may be blank: what str.isspace takes among ASCII, and the lead
+# bytes of every other character (a JSON line starts with "{" and is never decoded for this).
+_MAYBE_BLANK = frozenset(b" \t\x0b\x0c\r\x1c\x1d\x1e\x1f" + bytes(range(0x80, 0x100)))
 
 
 def _parsed_lines(
