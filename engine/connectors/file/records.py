@@ -124,8 +124,14 @@ def text_is_clean(text: str, escapes: bool = True) -> bool:
 
 
 def bytes_are_clean(data: bytes) -> bool:
-    """`text_is_clean` for the UTF-8 bytes of a JSON text, without decoding them."""
-    return b"\\" not in data and not data.translate(None, _NOT_CONTROL)
+    """`text_is_clean` for the UTF-8 bytes of a JSON text, without decoding them (a slice at
+    a time: `translate` first allocates as much as it is given)."""
+    if b"\\" in data:
+        return False
+    return not any(
+        data[start : start + _SLICE].translate(None, _NOT_CONTROL)
+        for start in range(0, len(data), _SLICE)
+    )
 
 
 _SLICE = 1 << 22
