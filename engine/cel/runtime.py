@@ -47,8 +47,15 @@ class NoOverload(TypeError):
     """An operator given types it has no meaning for. It names the types, never the values
     (they may be a person's data), and suggests a conversion when the two types differ."""
 
-    def __init__(self, symbol: str, left: Any, right: Any) -> None:
+    def __init__(self, symbol: str, left: Any, right: Any, unary: bool = False) -> None:
         a, b = type_name_of_type(type(left)), type_name_of_type(type(right))
+        if unary:  # `-x`: only `right`
+            message = f"no matching overload for {symbol}{b}"
+            hint = "only an int or a double can be negated" + (
+                ": for a bool, write !x" if b == "bool" else ""
+            )
+            super().__init__(f"{message}: {hint}")
+            return
         message = f"no matching overload for {a} {symbol} {b}"
         hint = _overload_hint(symbol, {a, b})
         super().__init__(f"{message}: {hint}" if hint else message)
@@ -487,6 +494,18 @@ def _celtyped(value: Any) -> Any:
     if kind is bytes:
         return celtypes.BytesType(value)
     return value
+
+
+def negate(value: Any) -> Any:
+    """Unary `-`: CEL negates ints and doubles only (cel-python took any Python number)."""
+    if value.__class__ is CELEvalError:
+        return value
+    kind = _kind(value)
+    if kind == "int":
+        return -value  # IntType's own `-` reports leaving the int range
+    if kind == "double":
+        return DoubleType(-float(value))
+    raise NoOverload("-", None, value, unary=True)
 
 
 def add_metered(a: Any, b: Any) -> Any:
@@ -991,6 +1010,7 @@ RUNTIME: dict[str, Any] = {
     "_sub": subtract,
     "_mul": multiply,
     "_mod": remainder,
+    "_neg": negate,
     "_to_int": to_int,
     "_get_milliseconds": get_milliseconds,
     "_to_timestamp": to_timestamp,
@@ -1036,6 +1056,7 @@ OPERATORS = {
     "_-_": "_sub",
     "_*_": "_mul",
     "_%_": "_mod",
+    "-_": "_neg",
     "int": "_to_int",
     "timestamp": "_to_timestamp",
     "duration": "_to_duration",

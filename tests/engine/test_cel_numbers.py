@@ -61,6 +61,8 @@ def engine() -> CelEngine:
         ),
         ("type(duration('1h') - duration('2h')) == type(duration('1h'))", True),
         ("type(b'a' + b'b') == bytes", True),
+        ("-1.5 == 0.0 - 1.5 && type(-1.5) == double && - -3 == 3", True),
+        ("-9223372036854775808 < 0", True),
     ],
 )
 def test_values(engine: CelEngine, expression: str, expected: object) -> None:
@@ -88,6 +90,11 @@ def test_values(engine: CelEngine, expression: str, expected: object) -> None:
         ("5 % 2.0", "int % double: % takes two ints or two uints: convert first, e.g. int(x)"),
         ("1u % 2", "uint % int: % takes two ints or two uints: convert one side"),
         ("duration('1h') * 2", "no matching overload for duration * int: a duration does not"),
+        # unary minus: ints and doubles only
+        ("-true", "no matching overload for -bool: only an int or a double can be negated: for"),
+        ("-(1u)", "no matching overload for -uint: only an int or a double can be negated"),
+        ("-'a'", "no matching overload for -string"),
+        ("-(-9223372036854775807 - 1)", "overflow"),
         ("{1: 2} + {3: 4}", "no matching overload for map + map"),
         ("null + 1", "no matching overload for null + int"),
         ("[1.5].map(x, x * 2)", "no matching overload for double * int"),
