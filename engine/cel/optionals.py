@@ -15,6 +15,7 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
 from .strings import CelFunctionError
+from .values import name_type
 
 
 class OptionalValue:
@@ -61,6 +62,7 @@ class OptionalValue:
 
 
 NONE = OptionalValue(None, False)
+name_type(OptionalValue, "optional")  # "no matching overload for optional + int"
 
 
 def _zero(value: Any) -> bool:

@@ -247,7 +247,20 @@ def to_python(value: Any) -> Any:
     return str(value)
 
 
+#: Types defined by other modules of the package, named by them (`name_type`): values.py is
+#: imported by them, so it cannot import them.
+_NAMED: dict[type, str] = {}
+
+
+def name_type(kind: type, name: str) -> None:
+    """Name a type of CEL value defined elsewhere in engine.cel (an optional) in messages."""
+    _NAMED[kind] = name
+
+
 def type_name_of_type(kind: type) -> str:
+    named = _NAMED.get(kind)
+    if named is not None:
+        return named
     for cel_type, name in _TYPE_NAMES:
         if issubclass(kind, cel_type):
             return name

@@ -95,6 +95,7 @@ def test_values(engine: CelEngine, expression: str, expected: object) -> None:
         ("-(1u)", "no matching overload for -uint: only an int or a double can be negated"),
         ("-'a'", "no matching overload for -string"),
         ("-(-9223372036854775807 - 1)", "overflow"),
+        ("optional.of(1) + 1", "no matching overload for optional + int"),
         ("{1: 2} + {3: 4}", "no matching overload for map + map"),
         ("null + 1", "no matching overload for null + int"),
         ("[1.5].map(x, x * 2)", "no matching overload for double * int"),
