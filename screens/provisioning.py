@@ -237,6 +237,10 @@ class ProvisioningScreen(RosterScreen):
         self.apps = message.apps
         self.version = message.version
         options = self.query_one("#prov-apps", OptionList)
+        # the app highlighted now: a key may have moved the highlight before its event reached
+        # this screen (then `app_id` is still the previous one), and a reload keeps it
+        at = options.highlighted
+        shown = options.get_option_at_index(at).id if at is not None else None
         options.clear_options()
         for app in self.apps:
             label = plain(app.id, style="bold", limit=60)
@@ -255,7 +259,8 @@ class ProvisioningScreen(RosterScreen):
             )
             return
         ids = [a.id for a in self.apps]
-        index = ids.index(self.app_id) if self.app_id in ids else 0
+        keep = shown if shown in ids else self.app_id
+        index = ids.index(keep) if keep in ids else 0
         options.highlighted = index
         self.select_app(ids[index], force=True)
 
