@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
 from screens.messages import StoreChanged, WorkerFailed
@@ -38,6 +38,16 @@ class _Closes:
         result, self._close_pending = self._close_pending, _NOTHING
         self.close(result)
         return True
+
+
+def cursor_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the table's cursor (None: no rows). A list refilled by a
+    reload keeps this row, not the one its screen last heard of: a key that moved the cursor
+    may not have reached the screen yet."""
+    if not table.row_count:
+        return None
+    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return None if value is None else str(value)
 
 
 def report_failed_worker(node: Screen[Any], event: Worker.StateChanged) -> None:

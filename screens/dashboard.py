@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from screens.base import RosterScreen
+from screens.base import RosterScreen, cursor_key
 from screens.text import clip, plain, safe
 from screens.widgets.hanging import Hanging
 
@@ -195,11 +195,7 @@ class DashboardScreen(RosterScreen):
 
     def selected_app(self) -> str | None:
         """The id of the app under the cursor in the apps list, None when it lists none."""
-        table = self.query_one("#apps-table", DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return key if isinstance(key, str) else None
+        return cursor_key(self.query_one("#apps-table", DataTable))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "test_app" and self.is_mounted and self.selected_app() is None:

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import ConfigInvalid
-from screens.base import RosterScreen
+from screens.base import RosterScreen, cursor_key
 from screens.directory_filter import DirectoryFilterScreen, people
 from screens.modals.add_directory import AddDirectoryModal, AppChoice
 from screens.modals.confirm import ConfirmModal
@@ -249,6 +249,7 @@ class DirectoriesScreen(RosterScreen):
         width = max(self.size.width, 80)
         app_width = min(max((len(r.app) for r in self.rows), default=3), 16)
         filter_width = max(14, width - 45 - app_width)
+        shown = cursor_key(table)
         with self.app.batch_update():
             table.clear()
             # Columns only ever grow with their widest cell: after a narrower resize the filter
@@ -270,7 +271,8 @@ class DirectoriesScreen(RosterScreen):
                 )
         apps = [r.app for r in self.rows]
         if apps:
-            index = apps.index(self.selected) if self.selected in apps else 0
+            keep = shown if shown in apps else self.selected
+            index = apps.index(keep) if keep in apps else 0
             table.move_cursor(row=index)
             self.select(apps[index], force=True)
         else:

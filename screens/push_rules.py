@@ -27,7 +27,7 @@ from textual.worker import Worker, get_current_worker
 from engine.errors import RosterError
 from engine.text import one_line as flat
 from engine.text import value_text
-from screens.base import RosterScreen
+from screens.base import RosterScreen, cursor_key
 from screens.dashboard import format_when
 from screens.directory_filter import people
 from screens.modals.confirm import ConfirmModal
@@ -299,6 +299,7 @@ class PushRulesScreen(RosterScreen):
         self.version = message.version
         self.refresh_bindings()
         table = self.query_one("#push-rules", DataTable)
+        shown = cursor_key(table)
         with self.app.batch_update():
             table.clear()
             for rule in self.rules:
@@ -317,7 +318,8 @@ class PushRulesScreen(RosterScreen):
             self.show_rule("")
             return
         names = [r.name for r in self.rules]
-        index = names.index(self.selected) if self.selected in names else 0
+        keep = shown if shown in names else self.selected
+        index = names.index(keep) if keep in names else 0
         table.move_cursor(row=index)
         self.select_rule(names[index], force=True)
 
