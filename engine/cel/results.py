@@ -18,9 +18,14 @@ def normalize_filter_result(value: Any) -> str | None:
     if isinstance(value, celtypes.BoolType | bool):
         return "CREATE" if value else "IGNORE"
     if isinstance(value, str):
-        name = str.upper(value).strip().replace("-", "_").replace(" ", "_")
+        name = _decision_word(value)
         return name if name in FILTER_RESULTS else None
     return None
+
+
+def _decision_word(text: str) -> str:
+    """A filter's text as a decision's name: "Match-Only" -> MATCH_ONLY."""
+    return str.upper(text).strip().replace("-", "_").replace(" ", "_")
 
 
 def filter_result_problem(value: Any) -> str:
@@ -30,8 +35,7 @@ def filter_result_problem(value: Any) -> str:
     kind = type_name(value)
     hint = ""
     if isinstance(value, str):
-        word = str.upper(value).strip().replace("-", "_").replace(" ", "_")
-        close = difflib.get_close_matches(word, FILTER_RESULTS, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(_decision_word(value), FILTER_RESULTS, n=1, cutoff=0.6)
         hint = f' (closest: "{close[0]}")' if close else ""
         kind = "a string that is no decision"
     else:
