@@ -40,7 +40,7 @@ from engine.store.repo import (
 from engine.sync import key_memo, recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
-from engine.sync.importer import connector_spec, run_import
+from engine.sync.importer import connector_spec, run_import, source_version_of
 from engine.sync.incremental import (
     APPLIED,
     PLANNED,
@@ -476,6 +476,8 @@ def _run_locked(
             moved = _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes)
             if moved:
                 settled = None  # a value moved after the push: the next run pushes it
+            if state.changed_meanwhile:
+                settled = None  # the next run reads what another program wrote meanwhile
             if result.failures:  # a refused push or creation is tried again, and reported again
                 settled = None
             if memo is not None:
@@ -554,15 +556,16 @@ def _apply(
     manual: str,
     committed: set[str],
 ) -> None:
+    # the accounts and the people they belong to, in one transaction: a new account is
+    # written once, with its owner, who must be in the store already
     with db.session() as session, session.begin():
         # until this run has finished, the store is not settled (a crash must be redone)
         set_meta(session, "last_sync_signature", "")
+        writer.write_people(session, state)
         writer.write_import(session, state, run_id, imported, import_errors)
-    committed.add("import")
-    step("identify", 1)
-    with db.session() as session, session.begin():
-        writer.write_identities(session, state, run_id)
-    committed.update(("identify", "ownership"))
+        step("identify", 1)
+        writer.write_links(session, state, run_id)
+    committed.update(("import", "identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
@@ -602,6 +605,7 @@ def _push(
         sent = [item for item in pushes if not item.error and item.changes]
         with db.session() as session, session.begin():
             intents = writer.write_intents(session, run_id, [writer.push_intent(i) for i in sent])
+        meanwhile = _changed_meanwhile(state, connectors)
         failures = send(pushes, connectors)
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
@@ -616,7 +620,7 @@ def _push(
             try:
                 relisted[app_id] = (
                     _read_back(connector, known[app_id]),
-                    connector.source_version(),
+                    _version_written(state, app_id, connector, meanwhile),
                 )
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
@@ -783,6 +787,7 @@ def _provision(
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
+    meanwhile = _changed_meanwhile(state, connectors)
     created, refused = create(creations, connectors, report) if creations else ([], {})
     if refused:
         # a refused account was not created: the run must not count it among its changes
@@ -815,10 +820,46 @@ def _provision(
         if unanswered:
             writer.settle_writes(session, run_id, unanswered)
         for app_id, connector in connectors.items():
-            version = connector.source_version()
+            version = _version_written(state, app_id, connector, meanwhile)
             if version is not None:
                 set_meta(session, f"source_version:{app_id}", version)
     committed.add("provision")
+
+
+def _changed_meanwhile(state: WorkState, connectors: dict[str, Any]) -> set[str]:
+    """The apps about to be written to whose data is no longer what this run read of them
+    (its import, or its own last write): another program changed them since. A write keeps
+    their change in the app (a file is loaded whole and written back), so recording the
+    version after the write would take that change as imported, and the next sync would
+    never read it; their versions are not recorded (`_version_written`) and the run does not
+    settle. Read before the write, as the import reads: a change made during the write
+    itself is the app's to order."""
+    changed = set()
+    for app_id, connector in connectors.items():
+        read = state.written_versions.get(app_id) or state.new_source_versions.get(
+            app_id, state.source_versions.get(app_id)
+        )
+        try:
+            now = source_version_of(connector, app_id, state.stamps)
+        except ConnectorError:
+            continue  # the write says why, if it fails too
+        if now is not None and now != read:  # None: an app that keeps no version
+            changed.add(app_id)
+    state.changed_meanwhile |= changed
+    return changed
+
+
+def _version_written(
+    state: WorkState, app_id: str, connector: Any, meanwhile: set[str]
+) -> str | None:
+    """The app's version after this run wrote to it, to record; None for an app changed by
+    another program before the write (`_changed_meanwhile`)."""
+    if app_id in meanwhile:
+        return None
+    version: str | None = connector.source_version()
+    if version is not None:
+        state.written_versions[app_id] = version
+    return version
 
 
 def _settle(

@@ -219,6 +219,10 @@ class WorkState:
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
         self.new_source_versions: dict[str, str] = {}  # what this run imported
+        self.written_versions: dict[str, str] = {}  # what this run's writes left in the apps
+        # apps another program changed after this run read them and before it wrote to them:
+        # their versions are not recorded, so the next sync reads them (see pipeline._as_read)
+        self.changed_meanwhile: set[str] = set()
         # app -> digest of its entitlement and grant files as last merged (Listing.sidecars)
         self.sidecar_digests: dict[str, str] = {}
         self.new_sidecar_digests: dict[str, str] = {}

@@ -221,6 +221,9 @@ def write_import(
     imported: set[str],
     import_errors: dict[str, str],
 ) -> None:
+    """The apps' accounts. A new account is written with its owner, whom `write_people` (in
+    the same transaction, before this) has written: one insert, not an insert and an update of
+    its link (half a million updates in a first sync of 100,000 people)."""
     now = utcnow()
     new = [state.accounts[k] for k in sorted(state.new_accounts)]
     next_id = _next_id(session, Account)
@@ -229,8 +232,8 @@ def write_import(
     insert_rows(
         session,
         ACCOUNT,
-        ("id", *ACCOUNT_COLUMNS, "first_seen", "last_seen"),
-        ((a.id, *_account_values(state, a), now, now) for a in new),
+        ("id", *ACCOUNT_COLUMNS, *LINK_COLUMNS, "first_seen", "last_seen"),
+        ((a.id, *_account_values(state, a), *_link_values(state, a), now, now) for a in new),
     )
     if new:
         _advance_sequence(session, ACCOUNT)
@@ -310,8 +313,9 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
     insert_rows(session, GRANT, ("account_id", "entitlement_id"), rows)
 
 
-def write_identities(session: Session, state: WorkState, run_id: int) -> None:
-    """Users (identify) and account links (identify and ownership)."""
+def write_people(session: Session, state: WorkState) -> None:
+    """The people identify created (given their stored ids here) and changed, with the
+    attributes the run computed for them: `write_attributes` leaves a new person's row alone."""
     now = utcnow()
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     next_id = _next_id(session, Person)
@@ -338,15 +342,27 @@ def write_identities(session: Session, state: WorkState, run_id: int) -> None:
             if u in state.users
         ),
     )
-    accounts, decisions = state.accounts, state.filter_results
+
+
+LINK_COLUMNS = ("owner_id", "link_kind", "pinned", "filter_result")
+
+
+def _link_values(state: WorkState, account: AccountRecord) -> tuple[Any, ...]:
+    key = (account.app_id, account.external_id)
+    return (account.owner_id, account.link_kind, account.pinned, state.filter_results.get(key))
+
+
+def write_links(session: Session, state: WorkState, run_id: int) -> None:
+    """The links of stored accounts that identify and ownership changed (new accounts were
+    written with theirs), and those stages' journal."""
+    accounts = state.accounts
     update_rows(
         session,
         ACCOUNT,
-        ("owner_id", "link_kind", "pinned", "filter_result"),
+        LINK_COLUMNS,
         (
-            (a.owner_id, a.link_kind, a.pinned, decisions.get(key), a.id)
-            for key in sorted(state.dirty_links)
-            for a in (accounts[key],)
+            (*_link_values(state, accounts[key]), accounts[key].id)
+            for key in sorted(state.dirty_links - state.new_accounts)
         ),
     )
     journal(
@@ -426,7 +442,7 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
         ("attributes", "updated_at"),
         (
             (state.users[u].attributes, now, u)
-            for u in sorted(state.dirty_users)
+            for u in sorted(state.dirty_users - state.new_users)  # see write_people
             if u in state.users
         ),
     )

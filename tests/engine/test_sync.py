@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from engine.errors import SyncLocked
 from engine.services import Services, open_services
-from engine.store.models import Account, Person, Run, SyncLock
+from engine.store.models import Account, AttributeValue, Person, Run, SyncLock
 from engine.store.repo import set_meta
 from engine.sync.pipeline import run_sync
 from engine.sync.threshold import DeletionKind
@@ -212,7 +212,7 @@ def _sync_and_die_after_import(db_url: str) -> None:
     from engine.store.db import Database
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage == "identify" and done == 1 and os.environ.get("_ROSTER_APPLYING"):
+        if stage == "attributes" and done == 3 and os.environ.get("_ROSTER_APPLYING"):
             os.kill(os.getpid(), signal.SIGKILL)
         if stage == "done":
             os.environ["_ROSTER_APPLYING"] = "1"
@@ -229,8 +229,10 @@ def test_a_process_killed_in_the_middle_of_an_applied_sync(tmp_path: Path) -> No
     process.join(60)
     assert process.exitcode == -signal.SIGKILL
     with services.db.session() as session:
-        assert session.execute(select(Account)).first() is not None  # import was committed
-        assert session.execute(select(Person)).first() is None  # identify was not
+        # the accounts and their people were committed (one transaction), attributes not
+        assert session.execute(select(Account)).first() is not None
+        assert session.execute(select(Person)).first() is not None
+        assert session.execute(select(AttributeValue)).first() is None
         run = session.execute(select(Run)).scalar_one()
         assert run.status == "running"
     # the next sync clears the dead process's lock and finishes the job
@@ -269,9 +271,10 @@ def test_a_process_killed_inside_a_batched_write_is_finished_by_the_next_sync(
     process.join(60)
     assert process.exitcode == -signal.SIGKILL
     with services.db.session() as session:
-        assert session.execute(select(Account)).first() is not None  # import was committed
-        # the identify stage's transaction died with its first batch written: none of it is
+        # the transaction of accounts and people died with its first batch written: none of
+        # it is
         assert session.execute(select(Person)).first() is None
+        assert session.execute(select(Account)).first() is None
         assert session.execute(select(Run)).scalar_one().status == "running"
     result = open_services(db_path=tmp_path / "roster.db").sync()
     assert result.status == "applied", result.error
@@ -369,8 +372,9 @@ def test_an_interrupted_apply_is_redone_even_if_the_data_returns(tmp_path: Path)
         seen.append(stage)
 
     def cancel_after_import() -> bool:
-        # planned everything ("done"), wrote the import, now asked before identities
-        return "done" in seen and seen[-1] == "identify"
+        # planned everything ("done"), wrote the accounts and people, now asked before the
+        # attributes (a cancel within that first transaction leaves the store as it was)
+        return "done" in seen and seen[-1] == "attributes"
 
     stopped = services.sync(progress=progress, cancelled=cancel_after_import, allow_deletes=True)
     assert stopped.status == "cancelled"

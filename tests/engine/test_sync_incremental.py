@@ -4,9 +4,11 @@ ownership, pushed values and deletions."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -315,3 +317,72 @@ def test_an_expression_reads_a_value_the_attributes_stage_just_changed(
             assert user.attributes.get("dept_echo") == user.attributes.get("department"), user.email
     finally:
         services.db.dispose()
+
+
+def _someone_edits(apps: Path, name: str, new_id: str, room: str) -> None:
+    """Another program (the app itself) edits app file NAME: one account gains a room (a
+    value no push writes) and an account it made on its own appears."""
+    data = _load(apps / name)
+    data["accounts"][0]["profile"]["roomNumber"] = room
+    made = copy.deepcopy(data["accounts"][1])
+    made.update(id=new_id, email=f"{new_id.split('@')[0]}@elsewhere.example", username=new_id)
+    made["employee_ids"] = []
+    data["accounts"].append(made)
+    _save(apps / name, data)
+
+
+@pytest.mark.parametrize("written", ["ad", "entra"])
+def test_an_app_edited_between_the_import_and_a_write_to_it_is_imported_by_the_next_sync(
+    demo: Services, tmp_path: Path, monkeypatch: Any, written: str
+) -> None:
+    """The run writes to an app (a push to AD; an account created in Entra) after someone
+    else changed it since the import. The write keeps their change in the file, but the run
+    must not record the file as imported: the next sync reads it, finds the new account and
+    the changed one, and then settles."""
+    import engine.sync.pipeline as pipeline
+
+    apps = tmp_path / "r-demo" / "apps"
+    hr = _load(apps / "hr.yaml")
+    if written == "ad":  # a new title for someone: pushed to AD
+        hr["accounts"][5]["profile"]["job_title"] = "Principal Cartographer"
+    else:  # a new hire with an approved request: an Entra account is created
+        hire = copy.deepcopy(hr["accounts"][5])
+        hire.update(id="E99001", display_name="Noor Vance", given_name="Noor")
+        hire.update(family_name="Vance", email="noor.vance@example.com", employee_ids=["E99001"])
+        hr["accounts"].append(hire)
+        requests = _load(apps / "access_requests.yaml")
+        requests["requests"].append(
+            {
+                "id": "REQ-9001",
+                "user_email": "noor.vance@example.com",
+                "app": "entra",
+                "entitlement": "lic-e5",
+                "status": "APPROVED",
+                "requested_at": "2026-12-01",
+                "reason": "new hire",
+            }
+        )
+        _save(apps / "access_requests.yaml", requests)
+    _save(apps / "hr.yaml", hr)
+    new_id = "made.by.the.app" if written == "ad" else "made.by.the.app@example.com"
+    real = pipeline.run_ownership
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        _someone_edits(apps, f"{written}.yaml", new_id, "Edited in the app")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_ownership", meanwhile)
+    first = demo.sync()
+    assert first.status == "applied", first.error
+    stage = "push" if written == "ad" else "provision"
+    assert any(c["stage"] == stage and c["object_id"].startswith(written) for c in first.changes)
+    monkeypatch.setattr(pipeline, "run_ownership", real)
+    after = demo.sync()
+    assert f"{written}:{new_id}" in {c["object_id"] for c in after.changes}, after.changes
+    with demo.db.session() as session:
+        rooms = [
+            a.profile.get("roomNumber")
+            for a in session.scalars(select(Account).where(Account.app_id == written))
+        ]
+    assert "Edited in the app" in rooms
+    assert demo.sync().changes == []  # and then it settles
