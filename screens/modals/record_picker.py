@@ -59,6 +59,9 @@ class RecordPicker(RosterModal["RecordRef | None"]):
         self.kind = kind
         self.limit = limit
         self.refs: list[RecordRef] = []
+        self.answered: str | None = None  # the search the list shows the answer to
+        # enter pressed before the search answered: choose its first match when it does
+        self.choose_first = False
 
     def compose(self) -> ComposeResult:
         noun = "user" if self.kind == "user" else "account"
@@ -77,6 +80,7 @@ class RecordPicker(RosterModal["RecordRef | None"]):
 
     @on(Input.Changed, "#record-search")
     def _query_changed(self, event: Input.Changed) -> None:
+        self.choose_first = False
         self.search(event.value)
 
     @work(
@@ -92,7 +96,9 @@ class RecordPicker(RosterModal["RecordRef | None"]):
             self.post_message(self.Found(query, refs))
 
     def on_record_picker_found(self, message: RecordPicker.Found) -> None:
-        self.refs = message.refs
+        if message.query != self.query_one("#record-search", Input).value:
+            return  # the answer to an earlier search, posted before it was cancelled
+        self.refs, self.answered = message.refs, message.query
         options = self.query_one("#record-list", OptionList)
         options.clear_options()
         for index, ref in enumerate(message.refs):
@@ -118,9 +124,19 @@ class RecordPicker(RosterModal["RecordRef | None"]):
             status.update(
                 Text(f"{count} match{'es' if count != 1 else ''}. enter chooses, esc cancels.")
             )
+        if self.choose_first:
+            self.choose_first = False
+            self._choose(0)
 
     @on(Input.Submitted, "#record-search")
-    def _submitted(self) -> None:
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value != self.answered:
+            # the list still shows the last search's records: never choose one of those
+            self.choose_first = True
+            self.query_one("#record-status", Static).update(
+                Text(f"Searching for “{safe(event.value, 60)}”; enter chooses its first match.")
+            )
+            return
         options = self.query_one("#record-list", OptionList)
         if self.refs:
             self._choose(options.highlighted or 0)

@@ -7,7 +7,7 @@ from contextlib import closing
 from typing import Any
 
 import pytest
-from textual.widgets import Select, Static
+from textual.widgets import Input, Select, Static
 
 from console.app import RosterApp
 from screens.modals.record_picker import RecordPicker
@@ -204,6 +204,47 @@ async def test_switching_context_and_record(services: Any) -> None:
         assert email in shown(screen.query_one("#record", Static))
         assert f'"{email}"' in shown(screen.query_one("#value", Static))
         assert isinstance(app.focused, CelTextArea)
+
+
+async def test_enter_before_the_search_answers_chooses_from_its_answer(
+    services: Any, monkeypatch: Any
+) -> None:
+    """An admin types a name and presses enter at once: the list still shows the earlier
+    search's people, and the first of those must not be chosen. The picker says it is still
+    searching and chooses the first match when the answer comes."""
+    import threading
+
+    gate = threading.Event()
+    real = services.find_records
+    others = real("user", "", limit=20)
+    target = others[-1]
+    email = services.record(target).email
+
+    def slow(kind: str, query: str = "", *args: Any, **kwargs: Any) -> Any:
+        if query == email:
+            gate.wait(10)
+        return real(kind, query, *args, **kwargs)
+
+    monkeypatch.setattr(services, "find_records", slow)
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_playground(pilot)
+        await choose_context(pilot, screen, "user_key")
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        picker = app.screen
+        assert isinstance(picker, RecordPicker)
+        assert picker.refs and picker.refs[0].id != target.id  # the first list: everyone
+        picker.query_one("#record-search", Input).value = email
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is picker  # nothing chosen from the earlier list
+        assert "Searching for" in shown(picker.query_one("#record-status", Static))
+        gate.set()
+        await settle(pilot)
+        assert app.screen is screen
+        assert screen.record is not None and screen.record.id == target.id
 
 
 async def test_the_cel_context_has_no_record(services: Any) -> None:
