@@ -101,6 +101,8 @@ def run_ownership(
             cel.population = state.population()
             if memo is not None:
                 memo.population = cel.population
+                if not everyone:
+                    memo.unchanged = _unchanged_since_last_run(state, also or set())
         accounts = state.accounts_of_app(app.id)
         if not everyone and not people_moved and app.ownership.strategy != "custom":
             considered = [a for a in accounts if (app.id, a.external_id) in changed_accounts]
@@ -116,25 +118,58 @@ def run_ownership(
             if not accounts:
                 continue
         rules = rules_for(app, cel, memo)
-        indexes = [index_of(rule) for rule in rules]
-        for account in sorted(accounts, key=lambda a: a.external_id):
-            if account.pinned or account.status == "DELETED":
-                continue
-            if account.type != "USER":
-                # a service or system account that shares a human's alias is not that human's:
-                # rules never assign it; an admin links it by hand (roster link), pinned
-                owner, reason = None, f"{account.type.lower()}s are only linked by hand"
-                report.bump("non_human_unowned")
+        try:
+            indexes = [index_of(rule) for rule in rules]
+            _walk(accounts, rules, indexes, state, report)
+        finally:
+            if memo is not None:
+                memo.unchanged = None
+
+
+def _unchanged_since_last_run(
+    state: WorkState, also: set[tuple[str, str]]
+) -> Callable[[str, Any], bool]:
+    """For `KeyMemo.unchanged`, in a run in which nothing but the apps' data changed since the
+    last one: a person is as the memo knew them unless this run touched them or their
+    accounts (links made so far included: asked anew for each app), an account unless this
+    run changed it."""
+    touched = state.touched_users()
+    changed = state.new_accounts | state.dirty_accounts | state.changed_grants | also
+
+    def unchanged(side: str, record: Any) -> bool:
+        if side == "user":
+            return record.id not in touched
+        return (record.app_id, record.external_id) not in changed
+
+    return unchanged
+
+
+def _walk(
+    accounts: list[AccountRecord],
+    rules: list[KeyRule],
+    indexes: list[dict[str, set[int]]],
+    state: WorkState,
+    report: StageReport,
+) -> None:
+    """Each of ACCOUNTS looks for its owner with the rules."""
+    for account in sorted(accounts, key=lambda a: a.external_id):
+        if account.pinned or account.status == "DELETED":
+            continue
+        if account.type != "USER":
+            # a service or system account that shares a human's alias is not that human's:
+            # rules never assign it; an admin links it by hand (roster link), pinned
+            owner, reason = None, f"{account.type.lower()}s are only linked by hand"
+            report.bump("non_human_unowned")
+        else:
+            owner, reason = _find_owner(account, rules, indexes, state, report)
+        if owner != account.owner_id:
+            # this run's changes, beside the totals below
+            if owner is None:
+                report.bump("unlinked")
             else:
-                owner, reason = _find_owner(account, rules, indexes, state, report)
-            if owner != account.owner_id:
-                # this run's changes, beside the totals below
-                if owner is None:
-                    report.bump("unlinked")
-                else:
-                    report.bump("linked" if account.owner_id is None else "relinked")
-                state.set_owner(STAGE, account, owner, "ownership-rule", reason)
-            report.bump("owned" if owner is not None else "unowned")
+                report.bump("linked" if account.owner_id is None else "relinked")
+            state.set_owner(STAGE, account, owner, "ownership-rule", reason)
+        report.bump("owned" if owner is not None else "unowned")
 
 
 def keep_keys(
