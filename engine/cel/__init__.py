@@ -18,7 +18,10 @@ from .values import to_python, type_name
 #: value or error than before (the arithmetic of mixed number kinds, a function's answer). A
 #: sync run records it with the configuration's versions, so the first sync after an upgrade
 #: that changes it reconsiders everything instead of keeping results of the old meaning.
-SEMANTICS = "2"  # 2: arithmetic takes numbers of one kind (1 / 2.0 was 0)
+#: The ownership key memo (engine.sync.key_memo) is scoped by it as well.
+#: 2: arithmetic takes numbers of one kind (1 / 2.0 was 0).
+#: 3: the smallest int % -1 is an overflow, as in cel-go (it was 0).
+SEMANTICS = "3"
 
 __all__ = [
     "SEMANTICS",

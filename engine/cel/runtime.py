@@ -560,10 +560,16 @@ def remainder(a: Any, b: Any) -> Any:
     if b.__class__ is CELEvalError:
         return b
     _check_operands("%", a, b)
+    if b == -1 and a == _INT_MIN and isinstance(a, celtypes.IntType):
+        # the quotient, 2^63, is out of range: cel-go calls the remainder an overflow too
+        raise ValueError("overflow")
     try:
         return operator.mod(a, b)
     except TypeError:
         raise NoOverload("%", a, b) from None
+
+
+_INT_MIN = -(2**63)
 
 
 _INT_RANGE = 2.0**63

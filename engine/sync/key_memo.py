@@ -35,13 +35,14 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from engine.cel import CelEvalError
+from engine.cel import SEMANTICS, CelEvalError
 from engine.records import AccountRecord, Directory, StoredJson, UserRecord, json_text
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
-#: Changes whenever what an entry means changes (its digest's parts, its layout) or what an
-#: expression gives (CEL semantics, error messages: a failing record's entry keeps its message).
+#: Changes whenever what an entry means changes (its digest's parts, its layout) or an error's
+#: message (a failing record's entry keeps its message). What an expression gives is
+#: engine.cel.SEMANTICS, which scopes the memo too.
 #: 3: type errors name their types ("no matching overload for string + int").
 #: 4: arithmetic takes numbers of one kind (`1 + 1.5` and `true + 1` are errors).
 FORMAT = 4
@@ -92,7 +93,7 @@ class KeyMemo:
         self.unchanged: Callable[[str, Any], bool] | None = None
         self.hits = 0
         self.misses = 0
-        self._base = f"{FORMAT}\0{_roster_version()}\0{max_cost}"
+        self._base = f"{FORMAT}\0{SEMANTICS}\0{_roster_version()}\0{max_cost}"
 
     # ---- digests of what an expression can read -------------------------------------------
     def _account_part(self, account: AccountRecord) -> tuple[Any, ...] | None:

@@ -48,6 +48,7 @@ def engine() -> CelEngine:
         ("7u / 2u", 3),
         ("7 % 3", 1),
         ("7u % 3u", 1),
+        ("-7 % 3 == -1 && 7 % -1 == 0 && (-9223372036854775807 - 1) % 1 == 0", True),
         ("[1] + [true]", [1, True]),
         ("size(b'a' + b'c')", 2),
         ("1 < 1.5 && 1 == 1.0", True),  # comparisons do cross number kinds
@@ -95,6 +96,9 @@ def test_values(engine: CelEngine, expression: str, expected: object) -> None:
         ("-(1u)", "no matching overload for -uint: only an int or a double can be negated"),
         ("-'a'", "no matching overload for -string"),
         ("-(-9223372036854775807 - 1)", "overflow"),
+        # the quotient is 2^63, out of range: cel-go's remainder says so too
+        ("(-9223372036854775807 - 1) % -1", "integer overflow"),
+        ("(-9223372036854775807 - 1) / -1", "integer overflow"),
         ("optional.of(1) + 1", "no matching overload for optional + int"),
         ("{1: 2} + {3: 4}", "no matching overload for map + map"),
         ("null + 1", "no matching overload for null + int"),

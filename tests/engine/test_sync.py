@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.cel import SEMANTICS
 from engine.errors import SyncLocked
 from engine.services import Services, open_services
 from engine.store.models import Account, AttributeValue, Person, Run, SyncLock
@@ -475,7 +476,7 @@ def test_a_roster_whose_cel_gives_other_results_reconsiders_everyone(tmp_path: P
     with services.db.session() as session:
         run = session.get(Run, first.run_id)
         assert run is not None
-        assert all(v.endswith("+cel2") for v in run.config_versions.values())
+        assert all(v.endswith(f"+cel{SEMANTICS}") for v in run.config_versions.values())
         # as a Roster of the older meaning recorded them: its versions, and so its signature
         run.config_versions = {k: v.split("+")[0] for k, v in run.config_versions.items()}
         session.add(run)
