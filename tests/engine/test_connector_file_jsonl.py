@@ -306,6 +306,33 @@ def test_a_byte_order_mark_and_crlf_line_ends_read_as_plain_lines(tmp_path: Path
     assert [a.external_id for a in changed.accounts] == ["bo"]
 
 
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_a_write_keeps_the_files_byte_order_mark_and_line_ends(
+    tmp_path: Path, bom: bytes, newline: bytes
+) -> None:
+    """A Windows tool's export stays one: a push and a creation write the file back with the
+    BOM and the line ends it had, and the version after the read-back is that of the file."""
+    plain = lines(ANN, {"id": "bo", "display_name": "Bo"})
+    conn = jsonl_app(tmp_path, "", flavour="active_directory")
+    path = tmp_path / "ad.jsonl"
+    path.write_bytes(bom + plain.encode("utf-8").replace(b"\n", newline))
+    assert conn.update_accounts({"ann.lee": {"title": "Lead"}}) == {}
+    outcome = conn.create_accounts(
+        [{"sAMAccountName": "zoe", "userPrincipalName": "zoe@example.com", "displayName": "Zoe"}]
+    )
+    assert not isinstance(outcome[0], ConnectorError)
+    written = path.read_bytes()
+    assert written.startswith(bom + b"{") and written.endswith(b"}" + newline)
+    assert written[len(bom) :].count(newline) == 3 and written.count(b"\n") == 3
+    assert json.loads(written[len(bom) :].split(newline)[0])["profile"]["title"] == "Lead"
+    conn.list_changed({}, accounts_only=True)  # the read-back: the lines just written
+    fresh = make_connector(
+        ConnectorSpec(app_id="ad", kind="file", settings={"path": "ad.jsonl"}, base_dir=tmp_path)
+    )
+    assert conn.source_version() == fresh.source_version()  # the file's own digest
+
+
 def test_a_read_back_after_a_push_lists_the_lines_written_while_the_file_is_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -35,7 +35,7 @@ from engine.connectors.file.csv_store import CsvStore
 from engine.connectors.file.jsonl_store import JsonlStore
 from engine.connectors.file.records import account_from_item
 from engine.connectors.file.settings import parse_settings
-from engine.connectors.file.store import FileStore, Loaded
+from engine.connectors.file.store import FileStore, LineStyle, Loaded
 from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock, remove_temporaries
@@ -69,11 +69,15 @@ class FileConnector:
         self.app_id = spec.app_id
         self.path = self.settings.path
         self._known: Mapping[str, str] = {}
-        # what the last write left: (the file's identity, its lines, their digests or None)
-        self._written: tuple[tuple[int, ...], list[bytes], list[str | None]] | None = None
+        # what the last write left: (the file's identity, its lines, their digests or None,
+        # the BOM and line end it wrote them with)
+        self._written: tuple[tuple[int, ...], list[bytes], list[str | None], LineStyle] | None = (
+            None
+        )
         # the lines the last listing was taken from, when they were those written (then the
-        # source version is theirs: it names what the store took in, whatever came after)
-        self._listed_lines: list[bytes] | None = None
+        # source version is theirs: it names what the store took in, whatever came after),
+        # with the style they were written in
+        self._listed_lines: tuple[list[bytes], LineStyle] | None = None
 
     def recognise(self, known: Mapping[str, str]) -> None:
         """Records the store holds, by digest (digest -> external id, from the last
@@ -111,9 +115,9 @@ class FileConnector:
         store = self._file(keep=False, sidecars=not accounts_only)
         written, self._listed_lines = self._written, None
         if accounts_only and written is not None and isinstance(store, JsonlStore):
-            identity, lines, digests = written
+            identity, lines, digests, style = written
             if identity == _identity(self.path):  # still the file this connector wrote
-                self._listed_lines = lines
+                self._listed_lines = (lines, style)
                 return store.list_written(lines, digests, known)
         return store.list_changed(known, sidecars)
 
@@ -168,9 +172,11 @@ class FileConnector:
         listed = self._listed_lines
         for path in self._paths():
             if path == self.path and listed is not None:
-                for line in listed:  # the file's bytes, as written and as last listed
+                lines, (bom, newline) = listed
+                digest.update(bom)
+                for line in lines:  # the file's bytes, as written and as last listed
                     digest.update(line)
-                    digest.update(b"\n")
+                    digest.update(newline)
                 continue
             try:
                 digest.update(read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB"))
@@ -255,7 +261,7 @@ class FileConnector:
             if identity is not None:
                 digests = store.digests[: len(store.raw)]
                 digests += [None] * (len(store.raw) - len(digests))
-                self._written = (identity, list(store.raw), digests)
+                self._written = (identity, list(store.raw), digests, store.style)
 
     # Provisioning -----------------------------------------------------------------------------
 

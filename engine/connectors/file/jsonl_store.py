@@ -29,7 +29,14 @@ from engine.connectors.file.records import (
     entitlement_from,
     kind_of,
 )
-from engine.connectors.file.store import Loaded, Problems, read_bytes, read_text
+from engine.connectors.file.store import (
+    LineStyle,
+    Loaded,
+    Problems,
+    read_bytes,
+    read_bytes_and_style,
+    read_text,
+)
 from engine.connectors.fileio import atomic_write
 from engine.errors import ConnectorError
 from engine.files import FileRefused, app_file_limit, read_regular_file
@@ -38,12 +45,14 @@ HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
 
 
 def _objects(
-    path: Path, app_id: str, problems: Problems, what: str
+    path: Path, app_id: str, problems: Problems, what: str, data: bytes | None = None
 ) -> tuple[Iterator[tuple[int, bytes, Any]], bool]:
-    """(line number, the line, its value) of every line of `path` that parses as JSON object,
-    one at a time (a listing never holds every parsed record at once), and whether the whole
-    file is free of control characters and escapes; the other lines are reported."""
-    data = read_bytes(app_id, path)
+    """(line number, the line, its value) of every line of `path` (or of its bytes `data`,
+    read already) that parses as JSON object, one at a time (a listing never holds every
+    parsed record at once), and whether the whole file is free of control characters and
+    escapes; the other lines are reported."""
+    if data is None:
+        data = read_bytes(app_id, path)
     return _parsed_lines(_lines(data), problems, what, (app_id, path)), bytes_are_clean(data)
 
 
@@ -124,10 +133,12 @@ class JsonlStore:
         self.raw: list[bytes] = []  # each item's line, as read or as an edit wrote it
         # each raw line's digest, when known (load_for_push computed it, no edit changed it)
         self.digests: list[str | None] = []
+        self.style = LineStyle()  # the file's BOM and line end, as read: `save` keeps them
 
     def load(self) -> Loaded:
         problems = Problems(self.path)
-        records, clean = _objects(self.path, self.app_id, problems, "an account")
+        data, self.style = read_bytes_and_style(self.app_id, self.path)
+        records, clean = _objects(self.path, self.app_id, problems, "an account", data)
         return self._load(records, clean, problems)
 
     def sidecar_digest(self) -> str:
@@ -304,7 +315,7 @@ class JsonlStore:
         known digest is the very text the import parsed, so its id is known and it is parsed
         only when a push writes to it (parsing an 80 MB export took a second)."""
         problems = Problems(self.path)
-        data = read_bytes(self.app_id, self.path)
+        data, self.style = read_bytes_and_style(self.app_id, self.path)
         self.raw = []
         self.digests = []
         items: list[dict[str, Any] | None] = []
@@ -362,10 +373,13 @@ class JsonlStore:
             ) from None
 
     def save(self, loaded: Loaded, touched_grants: bool) -> None:
-        lines = self.raw
-        atomic_write(
-            self.path, lambda fh: fh.writelines(line + b"\n" for line in lines), binary=True
-        )
+        lines, (bom, newline) = self.raw, self.style
+
+        def write(fh: Any) -> None:
+            fh.write(bom)
+            fh.writelines(line + newline for line in lines)
+
+        atomic_write(self.path, write, binary=True)
         if touched_grants:
             grants = loaded.grants
             atomic_write(

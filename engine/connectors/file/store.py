@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from engine.connectors.base import Listing
 from engine.connectors.file.records import shown
@@ -87,8 +87,26 @@ def read_bytes(app_id: str, path: Path) -> bytes:
     """The file's bytes, without a UTF-8 byte order mark: for a reader that decodes only the
     parts it needs (JSON Lines; orjson refuses any line that is not UTF-8, and `read_text`
     then names the line and byte)."""
+    return read_bytes_and_style(app_id, path)[0]
+
+
+def read_bytes_and_style(app_id: str, path: Path) -> tuple[bytes, LineStyle]:
+    """`read_bytes`, and how the file writes its lines, for a writer that keeps it."""
     data = _read(app_id, path)
-    return data[len(_BOM) :] if data.startswith(_BOM) else data
+    bom = data.startswith(_BOM)
+    if bom:
+        data = data[len(_BOM) :]
+    end = data.find(b"\n")
+    crlf = end > 0 and data[end - 1] == 0x0D  # the first line's end says the file's
+    return data, LineStyle(_BOM if bom else b"", b"\r\n" if crlf else b"\n")
+
+
+class LineStyle(NamedTuple):
+    """A text file's byte order mark (b"" for none) and line end, as it was read: a Windows
+    tool's export stays a Windows export when Roster writes it back."""
+
+    bom: bytes = b""
+    newline: bytes = b"\n"
 
 
 def read_text(app_id: str, path: Path) -> str:
