@@ -81,6 +81,8 @@ class RecordPicker(RosterModal["RecordRef | None"]):
     @on(Input.Changed, "#record-search")
     def _query_changed(self, event: Input.Changed) -> None:
         self.choose_first = False
+        # the list shown answers an earlier search until this one answers: never its count
+        self.query_one("#record-status", Static).update("Searching…")
         self.search(event.value)
 
     @work(
@@ -126,16 +128,26 @@ class RecordPicker(RosterModal["RecordRef | None"]):
             )
         if self.choose_first:
             self.choose_first = False
-            self._choose(0)
+            if self.is_current:  # else the admin went elsewhere meanwhile: nothing is chosen
+                self._choose(0)
+
+    def _answered(self) -> bool:
+        """Whether the list answers what the search box says; if not, enter waits for the
+        answer and then chooses its first match (never a record of the earlier search)."""
+        query = self.query_one("#record-search", Input).value
+        if query == self.answered:
+            return True
+        status = self.query_one("#record-status", Static)
+        if query.strip():
+            self.choose_first = True
+            status.update("Searching…; the first match will be chosen.")
+        else:  # nothing asked yet: no first match to take unseen
+            status.update("Still listing the records…")
+        return False
 
     @on(Input.Submitted, "#record-search")
-    def _submitted(self, event: Input.Submitted) -> None:
-        if event.value != self.answered:
-            # the list still shows the last search's records: never choose one of those
-            self.choose_first = True
-            self.query_one("#record-status", Static).update(
-                Text(f"Searching for “{safe(event.value, 60)}”; enter chooses its first match.")
-            )
+    def _submitted(self) -> None:
+        if not self._answered():
             return
         options = self.query_one("#record-list", OptionList)
         if self.refs:
@@ -143,11 +155,12 @@ class RecordPicker(RosterModal["RecordRef | None"]):
 
     @on(OptionList.OptionSelected, "#record-list")
     def _selected(self, event: OptionList.OptionSelected) -> None:
-        self._choose(event.option_index)
+        if self._answered():
+            self._choose(event.option_index)
 
     def _choose(self, index: int) -> None:
         if 0 <= index < len(self.refs):
-            self.dismiss(self.refs[index])
+            self.close(self.refs[index])
 
     def action_focus_list(self) -> None:
         self.query_one("#record-list", OptionList).focus()

@@ -240,11 +240,83 @@ async def test_enter_before_the_search_answers_chooses_from_its_answer(
         await pilot.press("enter")
         await pilot.pause()
         assert app.screen is picker  # nothing chosen from the earlier list
-        assert "Searching for" in shown(picker.query_one("#record-status", Static))
+        assert "Searching" in shown(picker.query_one("#record-status", Static))
         gate.set()
         await settle(pilot)
         assert app.screen is screen
         assert screen.record is not None and screen.record.id == target.id
+
+
+def _slow_search(services: Any, monkeypatch: Any) -> Any:
+    """Searches that are not for everyone ("") wait until the returned gate is set."""
+    import threading
+
+    gate = threading.Event()
+    real = services.find_records
+
+    def slow(kind: str, query: str = "", *args: Any, **kwargs: Any) -> Any:
+        if query:
+            gate.wait(10)
+        return real(kind, query, *args, **kwargs)
+
+    monkeypatch.setattr(services, "find_records", slow)
+    return gate
+
+
+async def _open_record_picker(pilot: Any) -> tuple[PlaygroundScreen, RecordPicker]:
+    screen = await open_playground(pilot)
+    await choose_context(pilot, screen, "user_key")
+    await pilot.press("ctrl+o")
+    await settle(pilot)
+    picker = pilot.app.screen
+    assert isinstance(picker, RecordPicker)
+    return screen, picker
+
+
+async def test_a_search_answering_after_the_admin_left_the_picker_chooses_nothing(
+    services: Any, monkeypatch: Any
+) -> None:
+    """Enter while searching, then the command palette or another screen: the answer must not
+    close the screen on top (it crashed the console) nor choose for an admin who went on."""
+    gate = _slow_search(services, monkeypatch)
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, picker = await _open_record_picker(pilot)
+        before = screen.record
+        await pilot.press("s", "a", "m", "enter")
+        await pilot.pause()
+        await app.switch_mode("dashboard")
+        await pilot.pause()
+        gate.set()
+        await settle(pilot)
+        assert app.is_running and app.current_mode == "dashboard"
+        await app.switch_mode("playground")
+        await settle(pilot)
+        assert app.screen is picker and screen.record == before  # nothing chosen meanwhile
+
+
+async def test_the_list_of_an_earlier_search_is_never_chosen_from(
+    services: Any, monkeypatch: Any
+) -> None:
+    """Down into the list, then enter, before the search answers: the answer's first match
+    is chosen, not the row of the earlier list; enter on a list nobody asked for yet waits."""
+    gate = _slow_search(services, monkeypatch)
+    target = services.find_records("user", "", limit=50)[-1]
+    email = services.record(target).email
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, picker = await _open_record_picker(pilot)
+        picker.query_one("#record-search", Input).value = email
+        await pilot.pause()
+        status = shown(picker.query_one("#record-status", Static))
+        assert status == "Searching…"  # not the earlier list's count
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert app.screen is picker
+        gate.set()
+        await settle(pilot)
+        assert app.screen is screen and screen.record is not None
+        assert screen.record.id == target.id
 
 
 async def test_the_cel_context_has_no_record(services: Any) -> None:
