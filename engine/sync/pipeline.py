@@ -504,7 +504,9 @@ def _run_locked(
                 base_dir,
                 (versions, manual, requested),
                 settled,
-                unwritten,
+                # an app written to counts as its last write left it (a change made since
+                # is new to the next run), when the connector tells
+                {**unwritten, **state.written_versions},
                 left,
             )
             result.status = "applied-with-failures" if result.failures else "applied"
@@ -605,8 +607,8 @@ def _push(
         sent = [item for item in pushes if not item.error and item.changes]
         with db.session() as session, session.begin():
             intents = writer.write_intents(session, run_id, [writer.push_intent(i) for i in sent])
-        meanwhile = _changed_meanwhile(state, connectors)
-        failures = send(pushes, connectors)
+        meanwhile: set[str] = set()
+        failures = send(pushes, connectors, _check_unchanged(state, connectors, meanwhile))
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
             report.bump("refused")
@@ -787,8 +789,9 @@ def _provision(
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
-    meanwhile = _changed_meanwhile(state, connectors)
-    created, refused = create(creations, connectors, report) if creations else ([], {})
+    meanwhile: set[str] = set()
+    check = _check_unchanged(state, connectors, meanwhile)
+    created, refused = create(creations, connectors, report, check) if creations else ([], {})
     if refused:
         # a refused account was not created: the run must not count it among its changes
         # (the refusal is among the run's failures)
@@ -826,37 +829,44 @@ def _provision(
     committed.add("provision")
 
 
-def _changed_meanwhile(state: WorkState, connectors: dict[str, Any]) -> set[str]:
-    """The apps about to be written to whose data is no longer what this run read of them
-    (its import, or its own last write): another program changed them since. A write keeps
-    their change in the app (a file is loaded whole and written back), so recording the
-    version after the write would take that change as imported, and the next sync would
-    never read it; their versions are not recorded (`_version_written`) and the run does not
-    settle. Read before the write, as the import reads: a change made during the write
-    itself is the app's to order."""
-    changed = set()
-    for app_id, connector in connectors.items():
+def _check_unchanged(
+    state: WorkState, connectors: dict[str, Any], meanwhile: set[str]
+) -> Callable[[str], None]:
+    """What to call just before an app is written to: adds it to MEANWHILE (and the run's
+    `changed_meanwhile`) when its data is no longer what this run read of it (its import, or
+    its own last write), i.e. another program changed it since. A write keeps their change in
+    the app (a file is loaded whole and written back), so recording the version after the
+    write would take that change as imported, and the next sync would never read it; such an
+    app's version is not recorded (`_version_written`), its read-back takes in only the
+    accounts this run wrote to (`writer.write_push`), and the run does not settle."""
+
+    def check(app_id: str) -> None:
         read = state.written_versions.get(app_id) or state.new_source_versions.get(
             app_id, state.source_versions.get(app_id)
         )
         try:
-            now = source_version_of(connector, app_id, state.stamps)
+            now = source_version_of(connectors[app_id], app_id, state.stamps)
         except ConnectorError:
-            continue  # the write says why, if it fails too
+            return  # the write says why, if it fails too
         if now is not None and now != read:  # None: an app that keeps no version
-            changed.add(app_id)
-    state.changed_meanwhile |= changed
-    return changed
+            meanwhile.add(app_id)
+            state.changed_meanwhile.add(app_id)
+
+    return check
 
 
 def _version_written(
     state: WorkState, app_id: str, connector: Any, meanwhile: set[str]
 ) -> str | None:
-    """The app's version after this run wrote to it, to record; None for an app changed by
-    another program before the write (`_changed_meanwhile`)."""
+    """The app's version after this run wrote to it, to record (as the write left it, when
+    the connector tells: a change made since is the next sync's to read); None for an app
+    another program changed before the write (`_check_unchanged`)."""
     if app_id in meanwhile:
         return None
-    version: str | None = connector.source_version()
+    written = getattr(connector, "written_version", None)
+    version: str | None = written() if written is not None else None
+    if version is None:
+        version = connector.source_version()
     if version is not None:
         state.written_versions[app_id] = version
     return version

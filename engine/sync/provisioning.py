@@ -11,6 +11,7 @@ connector's refusal is reported for that person while the others go on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -501,11 +502,15 @@ def _asked_by(creation: Creation) -> str:
 
 
 def create(
-    creations: list[Creation], connectors: dict[str, Any], report: StageReport
+    creations: list[Creation],
+    connectors: dict[str, Any],
+    report: StageReport,
+    before_write: Callable[[str], None] | None = None,
 ) -> tuple[list[tuple[Creation, ListedAccount]], dict[int, str]]:
     """Ask each app to create its accounts, all of them in one batch (`create_accounts`: the
     file connector reads and writes its file once); a refusal is reported and the rest go on.
-    Returns the created accounts and the refusals (position in CREATIONS -> the app's reason)."""
+    Returns the created accounts and the refusals (position in CREATIONS -> the app's reason).
+    `before_write(app_id)` is called just before each app is asked."""
     created: list[tuple[Creation, ListedAccount]] = []
     refused: dict[int, str] = {}
     if creations:  # what was made and what was not, always both (--json, the run record)
@@ -515,6 +520,8 @@ def create(
     for position, creation in enumerate(creations):
         by_app.setdefault(creation.app_id, []).append((position, creation))
     for app_id, batch in by_app.items():
+        if before_write is not None:
+            before_write(app_id)
         try:
             outcomes = list(connectors[app_id].create_accounts([c.values for _, c in batch]))
             if len(outcomes) != len(batch):

@@ -7,7 +7,7 @@ Planning is pure; `send()` does the external writes once the store is committed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,8 +337,13 @@ def reads_pushed_accounts(config: RosterConfig, cel: CelEngine) -> bool:
     return False
 
 
-def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tuple[str, str], str]:
-    """Write the planned values; returns the failures by (app, external id) with the reason."""
+def send(
+    items: list[PushItem],
+    connectors: Mapping[str, Connector],
+    before_write: Callable[[str], None] | None = None,
+) -> dict[tuple[str, str], str]:
+    """Write the planned values; returns the failures by (app, external id) with the reason.
+    `before_write(app_id)` is called just before each app is written to."""
     failures: dict[tuple[str, str], str] = {}
     by_app: dict[str, dict[str, dict[str, Any]]] = {}
     for item in items:
@@ -349,6 +354,8 @@ def send(items: list[PushItem], connectors: Mapping[str, Connector]) -> dict[tup
         )
     for app_id, changes in by_app.items():
         connector = connectors[app_id]
+        if before_write is not None:
+            before_write(app_id)
         try:
             refused = connector.update_accounts(changes)
         except ConnectorError as exc:

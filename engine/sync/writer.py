@@ -256,6 +256,9 @@ def write_import(
     )
     for app_id in sorted(state.dirty_grants):
         _write_grants(session, state, app_id)
+    for app_id in sorted(state.listings.keys() - state.dirty_grants):
+        # the catalogue alone: an entitlement renamed or added without any grant changing
+        _write_entitlements(session, app_id, state.listings[app_id])
     for app_id in sorted(imported):
         counts = state.import_counts.get(app_id, {})
         session.execute(
@@ -274,10 +277,9 @@ def write_import(
     journal(session, run_id, [c for c in state.changes if c.stage == "import"], True)
 
 
-def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
-    listing = state.listings.get(app_id)
-    if listing is None:
-        return
+def _write_entitlements(session: Session, app_id: str, listing: Any) -> dict[str, Entitlement]:
+    """The app's entitlements as LISTING names them (added or renamed; one the app no longer
+    lists stays, with its grants' history); returns every stored one by external id."""
     existing = {
         row.external_id: row
         for row in session.scalars(select(Entitlement).where(col(Entitlement.app_id) == app_id))
@@ -297,6 +299,14 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
             row.name, row.description = item.name, item.description
             session.add(row)
     session.flush()
+    return existing
+
+
+def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
+    listing = state.listings.get(app_id)
+    if listing is None:
+        return
+    existing = _write_entitlements(session, app_id, listing)
     account_ids = [a.id for a in state.accounts_of_app(app_id)]
     for start in range(0, len(account_ids), 500):  # bounded: SQLite limits bound parameters
         chunk = account_ids[start : start + 500]
@@ -314,8 +324,9 @@ def _write_grants(session: Session, state: WorkState, app_id: str) -> None:
 
 
 def write_people(session: Session, state: WorkState) -> None:
-    """The people identify created (given their stored ids here) and changed, with the
-    attributes the run computed for them: `write_attributes` leaves a new person's row alone."""
+    """The people identify created (given their stored ids here) and changed: who they are,
+    not their attributes, which `write_attributes` writes with their values' sources (a
+    run stopped in between leaves no attribute without its source)."""
     now = utcnow()
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     next_id = _next_id(session, Person)
@@ -323,9 +334,9 @@ def write_people(session: Session, state: WorkState) -> None:
     insert_rows(
         session,
         PERSON,
-        ("id", *USER_COLUMNS, "origin", "created_at", "updated_at"),
+        ("id", *USER_COLUMNS, "attributes", "origin", "created_at", "updated_at"),
         (
-            (mapping[t], *_user_values(state.users[t]), state.user_origin.get(t, ""), now, now)
+            (mapping[t], *_user_values(state.users[t]), {}, state.user_origin.get(t, ""), now, now)
             for t in new_ids
         ),
     )
@@ -372,7 +383,7 @@ def write_links(session: Session, state: WorkState, run_id: int) -> None:
 
 USER_COLUMNS = (
     "email", "emails", "username", "usernames", "display_name", "given_name", "family_name",
-    "employee_id", "employee_ids", "status", "type", "attributes",
+    "employee_id", "employee_ids", "status", "type",
 )  # fmt: skip
 
 
@@ -442,7 +453,7 @@ def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
         ("attributes", "updated_at"),
         (
             (state.users[u].attributes, now, u)
-            for u in sorted(state.dirty_users - state.new_users)  # see write_people
+            for u in sorted(state.dirty_users)
             if u in state.users
         ),
     )
@@ -500,11 +511,17 @@ def write_push(
         pushed.setdefault((item.app_id, item.external_id), set()).update(item.changes)
     for app_id, (listing, version) in relisted.items():
         rows = []
+        # in an app another program changed since the import, a record this run did not
+        # write to is theirs: the next sync imports it (journal, filter and all), not this
+        # read-back (pipeline._check_unchanged)
+        only_pushed = app_id in state.changed_meanwhile
         for item in listing.accounts:
             key = (app_id, item.external_id)
             account = state.accounts.get(key)
             digest = fingerprint_in(listing, item)
             if account is None or state.fingerprints.get(key) == digest:
+                continue
+            if only_pushed and key not in pushed:
                 continue
             before = _data_besides(account, pushed.get(key, set()))
             _copy_listed(item, account)

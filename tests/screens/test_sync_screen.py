@@ -443,8 +443,9 @@ async def test_a_sync_cancelled_while_writing_says_what_was_applied(
         await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
-        # the import is written, then the run is cancelled before the identify stage's writes
-        cancel_when(services, monkeypatch, "identify", writing=True)
+        # the accounts and people are written (one transaction), then the run is cancelled
+        # before the attributes stage's writes
+        cancel_when(services, monkeypatch, "attributes", writing=True)
         await pilot.press("enter")
         await settle(pilot)
         screen = app.screen

@@ -78,6 +78,7 @@ class FileConnector:
         # source version is theirs: it names what the store took in, whatever came after),
         # with the style they were written in
         self._listed_lines: tuple[list[bytes], LineStyle] | None = None
+        self._saved_version: str | None = None  # see written_version
 
     def recognise(self, known: Mapping[str, str]) -> None:
         """Records the store holds, by digest (digest -> external id, from the last
@@ -168,8 +169,16 @@ class FileConnector:
 
     def source_version(self) -> str | None:
         """A digest of the app's files: equal digests mean an import would find nothing new."""
+        return self._version(self._listed_lines)
+
+    def written_version(self) -> str | None:
+        """The source version of the files as the last write left them, taken under the
+        file's lock as it wrote them: a change another program makes later is not in it."""
+        return self._saved_version
+
+    def _version(self, listed: tuple[list[bytes], LineStyle] | None) -> str | None:
+        """`source_version`; LISTED: the main file's lines and style, known without reading."""
         digest = hashlib.blake2b(digest_size=16)
-        listed = self._listed_lines
         for path in self._paths():
             if path == self.path and listed is not None:
                 lines, (bom, newline) = listed
@@ -246,7 +255,7 @@ class FileConnector:
         return failures
 
     def _save(self, store: FileStore, loaded: Loaded, touched_grants: bool) -> None:
-        self._written = self._listed_lines = None
+        self._written = self._listed_lines = self._saved_version = None
         try:
             store.save(loaded, touched_grants)
         except OSError as exc:
@@ -262,6 +271,8 @@ class FileConnector:
                 digests = store.digests[: len(store.raw)]
                 digests += [None] * (len(store.raw) - len(digests))
                 self._written = (identity, list(store.raw), digests, store.style)
+        written = self._written
+        self._saved_version = self._version(None if written is None else (written[1], written[3]))
 
     # Provisioning -----------------------------------------------------------------------------
 
