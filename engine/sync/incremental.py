@@ -8,6 +8,7 @@ compiled programs (`Program.reads_directory`, `Program.reads_clock`), never foun
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
@@ -68,6 +69,7 @@ def sync_signature(
     stamps: dict[str, str] | None = None,
     known: Mapping[str, str] | None = None,
     sources: dict[str, str] | None = None,
+    written: Mapping[str, str] | None = None,
 ) -> str | None:
     """What a sync's outcome depends on (apps' data, configuration, manual decisions, access
     requests); None when some app cannot tell cheaply.
@@ -76,11 +78,19 @@ def sync_signature(
     lets an app whose files the file system says are untouched keep its version unread.
     `known`: app -> version to take as it is (what the run read, for an app it did not write
     to: a change made to its files while the run went on is then still new to the next run).
-    `sources` receives every app's version."""
+    `written`: the same for the apps the run wrote to (what its last write left), whose files
+    are stamped all the same, with the version they hold (a change made since the write then
+    differs from the signature). `sources` receives every app's version."""
     sources = {} if sources is None else sources
     for app in apps:
         if known is not None and app.id in known:
             sources[app.id] = known[app.id]
+            continue
+        if written is not None and app.id in written:
+            sources[app.id] = written[app.id]
+            if stamps is not None:
+                with contextlib.suppress(Exception):  # a stamp spares the next run a read
+                    source_version_of(make_connector(connector_spec(app, base_dir)), app.id, stamps)
             continue
         try:
             version = source_version_of(

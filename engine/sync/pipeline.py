@@ -504,9 +504,7 @@ def _run_locked(
                 base_dir,
                 (versions, manual, requested),
                 settled,
-                # an app written to counts as its last write left it (a change made since
-                # is new to the next run), when the connector tells
-                {**unwritten, **state.written_versions},
+                (unwritten, state.written_versions),
                 left,
             )
             result.status = "applied-with-failures" if result.failures else "applied"
@@ -879,20 +877,23 @@ def _settle(
     base_dir: Path,
     grounds: tuple[dict[str, str], str, str],
     settled: str | None,
-    unwritten: dict[str, str],
+    versions_of: tuple[dict[str, str], dict[str, str]],
     revisit: PushRevisit,
 ) -> None:
     """A clean run settles the store: until an app's data, the configuration or a manual
     decision changes, the next sync has nothing to do and says so at once. `grounds`: the
     configuration versions, manual generation and access requests' digest the run started
-    from; `unwritten`: the versions the run read of the apps it did not write to; `revisit`:
-    what the next run's push stage must look at again (see `PushRevisit`)."""
+    from; `versions_of`: the versions the run read of the apps it did not write to, and those
+    its last writes left in the others (when their connectors tell: a change made since is
+    new to the next run); `revisit`: what the next run's push stage must look at again (see
+    `PushRevisit`)."""
+    unwritten, written = versions_of
     versions, manual, requests = grounds
     stamps: dict[str, str] = {}
     if settled is not None:  # pushes changed the apps' data: take their digests afresh
         apps = list(config.apps)
         settled = sync_signature(
-            apps, base_dir, versions, manual, requests, stamps, known=unwritten
+            apps, base_dir, versions, manual, requests, stamps, known=unwritten, written=written
         )
     with db.session() as session, session.begin():
         save_stamps(session, stamps, {})
