@@ -89,7 +89,7 @@ class KeyMemo:
         self.fingerprints = fingerprints if fingerprints is not None else {}
         self.population: Directory | None = None
         # (side, record) -> whether the record is known unchanged since the memo was stored;
-        # set by a stage that knows (see `trusting`)
+        # set by a stage that knows (ownership._unchanged_since_last_run)
         self.unchanged: Callable[[str, Any], bool] | None = None
         self.hits = 0
         self.misses = 0

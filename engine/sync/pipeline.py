@@ -605,8 +605,7 @@ def _push(
         sent = [item for item in pushes if not item.error and item.changes]
         with db.session() as session, session.begin():
             intents = writer.write_intents(session, run_id, [writer.push_intent(i) for i in sent])
-        meanwhile: set[str] = set()
-        failures = send(pushes, connectors, _check_unchanged(state, connectors, meanwhile))
+        failures = send(pushes, connectors, _check_unchanged(state, connectors))
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
             report.bump("refused")
@@ -620,7 +619,7 @@ def _push(
             try:
                 relisted[app_id] = (
                     _read_back(connector, known[app_id]),
-                    _version_written(state, app_id, connector, meanwhile),
+                    _version_written(state, app_id, connector),
                 )
             except ConnectorError as exc:
                 report.problems.append(f"{app_id}: could not read back after pushing: {exc}")
@@ -787,8 +786,7 @@ def _provision(
         intents = writer.write_intents(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
-    meanwhile: set[str] = set()
-    check = _check_unchanged(state, connectors, meanwhile)
+    check = _check_unchanged(state, connectors)
     created, refused = create(creations, connectors, report, check) if creations else ([], {})
     if refused:
         # a refused account was not created: the run must not count it among its changes
@@ -821,17 +819,15 @@ def _provision(
         if unanswered:
             writer.settle_writes(session, run_id, unanswered)
         for app_id, connector in connectors.items():
-            version = _version_written(state, app_id, connector, meanwhile)
+            version = _version_written(state, app_id, connector)
             if version is not None:
                 set_meta(session, f"source_version:{app_id}", version)
     committed.add("provision")
 
 
-def _check_unchanged(
-    state: WorkState, connectors: dict[str, Any], meanwhile: set[str]
-) -> Callable[[str], None]:
-    """What to call just before an app is written to: adds it to MEANWHILE (and the run's
-    `changed_meanwhile`) when its data is no longer what this run read of it (its import, or
+def _check_unchanged(state: WorkState, connectors: dict[str, Any]) -> Callable[[str], None]:
+    """What to call just before an app is written to: adds it to the run's
+    `changed_meanwhile` when its data is no longer what this run read of it (its import, or
     its own last write), i.e. another program changed it since. A write keeps their change in
     the app (a file is loaded whole and written back), so recording the version after the
     write would take that change as imported, and the next sync would never read it; such an
@@ -847,19 +843,16 @@ def _check_unchanged(
         except ConnectorError:
             return  # the write says why, if it fails too
         if now is not None and now != read:  # None: an app that keeps no version
-            meanwhile.add(app_id)
             state.changed_meanwhile.add(app_id)
 
     return check
 
 
-def _version_written(
-    state: WorkState, app_id: str, connector: Any, meanwhile: set[str]
-) -> str | None:
+def _version_written(state: WorkState, app_id: str, connector: Any) -> str | None:
     """The app's version after this run wrote to it, to record (as the write left it, when
     the connector tells: a change made since is the next sync's to read); None for an app
     another program changed before the write (`_check_unchanged`)."""
-    if app_id in meanwhile:
+    if app_id in state.changed_meanwhile:
         return None
     written = getattr(connector, "written_version", None)
     version: str | None = written() if written is not None else None
