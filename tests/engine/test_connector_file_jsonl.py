@@ -176,6 +176,70 @@ def test_push_rewrites_only_its_line_and_create_appends_in_one_batch(tmp_path: P
     assert "Zoë Ødegård" in (tmp_path / "ad.jsonl").read_text(encoding="utf-8")  # UTF-8 as is
 
 
+def test_a_creation_checks_no_other_line_and_keeps_the_grants_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating one account read and checked every line and every grant of the export (4 s at
+    100,000 accounts; issue 11): the other lines and the grants file are kept byte for byte,
+    and ids and usernames written as numbers or with spaces still refuse a clash."""
+    from engine.connectors.file import jsonl_store
+
+    (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
+    grants = (
+        b'{"account": "ann.lee",  "entitlement": "grp-vpn"}\r\n'
+        b'{"account":"7","entitlement":"grp-vpn"}'
+    )
+    (tmp_path / "ad.grants.jsonl").write_bytes(grants)  # CRLF, no newline at the end
+    numbered = '{"id": 7, "username": " zed ", "display_name": "Seven"}'
+    conn = jsonl_app(tmp_path, lines(ANN, numbered), flavour="active_directory")
+    checked: list[Any] = []
+    original = jsonl_store.account_from_item
+    monkeypatch.setattr(
+        jsonl_store,
+        "account_from_item",
+        lambda item, *a, **k: checked.append(item) or original(item, *a, **k),
+    )
+    new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoë"}
+    outcomes = conn.create_accounts(
+        [
+            {**new, "sAMAccountName": "zoe", "groups": ["grp-vpn"]},
+            {**new, "sAMAccountName": "7"},  # the id written as a number
+            {**new, "sAMAccountName": "ZED"},  # the username written with spaces
+            {**new, "sAMAccountName": "vi", "groups": ["grp-nope"]},
+        ]
+    )
+    assert checked == []
+    refused = [o.message for o in outcomes if isinstance(o, ConnectorError)]
+    assert [o.external_id for o in outcomes if not isinstance(o, ConnectorError)] == ["zoe"]
+    assert "id '7' already exists (line 2 of" in refused[0]
+    assert "username 'zed' already exists (line 2 of" in refused[1]
+    assert "no group or entitlement 'grp-nope' (known: grp-vpn)" in refused[2]
+    assert (tmp_path / "ad.grants.jsonl").read_bytes() == (
+        grants + b'\n{"account":"zoe","entitlement":"grp-vpn"}\n'
+    )
+    assert (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()[1] == numbered
+    monkeypatch.undo()
+    listing = conn.list_all()
+    assert [a.external_id for a in listing.accounts] == ["ann.lee", "7", "zoe"]
+    assert sorted((g.account_external_id, g.entitlement_external_id) for g in listing.grants) == [
+        ("7", "grp-vpn"),
+        ("ann.lee", "grp-vpn"),
+        ("zoe", "grp-vpn"),
+    ]
+
+
+def test_a_push_reaches_an_account_whose_id_is_written_as_a_number(tmp_path: Path) -> None:
+    """The import reads `"id": 7` as the account "7"; a push to "7" found no such account."""
+    conn = jsonl_app(
+        tmp_path, lines(ANN, {"id": 7, "display_name": "Seven"}), flavour="active_directory"
+    )
+    assert [a.external_id for a in conn.list_all().accounts] == ["ann.lee", "7"]
+    assert conn.update_accounts({"7": {"title": "Lead"}}) == {}
+    assert json.loads((tmp_path / "ad.jsonl").read_text().splitlines()[1])["profile"] == {
+        "title": "Lead"
+    }
+
+
 def test_a_broken_file_is_never_written(tmp_path: Path) -> None:
     conn = jsonl_app(tmp_path, lines(ANN, "{oops"), flavour="active_directory")
     before = (tmp_path / "ad.jsonl").read_bytes()
