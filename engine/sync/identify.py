@@ -29,9 +29,20 @@ def run_identify(
     people whose directory accounts changed; a filter that reads other records is always
     evaluated again, and so is one that reads the clock."""
     order = {d.app: i for i, d in enumerate(directories)}
-    for directory in directories:
+    for position, directory in enumerate(directories):
+        before = _links_of(state, directory.app) if everyone and position > 0 else None
         _identify_directory(state, directory, cel, report, everyone)
-        _refresh_users(state, order, report, None if everyone else _touched(state))
+        if not everyone:
+            only: set[int] | None = _touched(state)
+        elif before is None:  # the first directory: everyone
+            only = None
+        else:
+            # a person's core fields follow from their passing directory accounts alone, and
+            # this pass moved only its own directory's: the others are as the last refresh
+            # left them (refreshing everyone after every directory was a sixth of a first
+            # sync's identify)
+            only = _moved(state, directory.app, before)
+        _refresh_users(state, order, report, only)
     disabled = [d.app for d in directories if not d.enabled]
     _remove_unbacked_users(state, order, report, disabled)
 
@@ -40,6 +51,32 @@ def _touched(state: WorkState) -> set[int]:
     keys = state.new_accounts | state.dirty_accounts | state.dirty_links
     owners = {state.accounts[k].owner_id for k in keys if k in state.accounts}
     return {o for o in owners if o is not None} | state.previous_owners | state.new_users
+
+
+_Link = tuple[int | None, str | None, str | None]  # owner, link kind, filter decision
+
+
+def _links_of(state: WorkState, app_id: str) -> dict[str, _Link]:
+    decisions = state.filter_results
+    return {
+        a.external_id: (a.owner_id, a.link_kind, decisions.get((app_id, a.external_id)))
+        for a in state.accounts_of_app(app_id)
+    }
+
+
+def _moved(state: WorkState, app_id: str, before: dict[str, _Link]) -> set[int]:
+    """The people, before and after, of the accounts of APP whose owner, link kind or filter
+    decision differs from BEFORE (`_links_of`)."""
+    people: set[int] = set()
+    now = _links_of(state, app_id)
+    for external_id, link in now.items():
+        was = before.get(external_id)
+        if was != link:
+            if was is not None and was[0] is not None:
+                people.add(was[0])
+            if link[0] is not None:
+                people.add(link[0])
+    return people
 
 
 def _identify_directory(
