@@ -344,9 +344,27 @@ class RosterApp(App[None]):
                     f"{binding.tooltip or binding.description} (outside text fields)",
                 )
             )
+        self._list_current_screen_key(rows)
         rows.extend(getattr(screen, "HELP_NOTES", ()))
         title = getattr(screen, "TITLE_TEXT", screen.__class__.__name__)
         self.push_screen(HelpModal(title, rows))
+
+    def _list_current_screen_key(self, rows: list[tuple[str, str]]) -> None:
+        """The number key of the screen shown, among the other screens' keys: it is disabled
+        here (it would go nowhere), so the bindings leave it out, and the help then listed 2-9
+        on the dashboard, as if 1 did not exist."""
+        keys = [key for key, _ in rows]
+        order = [info.key for info in SCREEN_INFOS]
+        info = next((info for info in SCREEN_INFOS if info.mode == self.current_mode), None)
+        if info is None or info.key in keys or not set(order) & set(keys):
+            return  # no screen keys listed here (a dialog), or already listed
+        stack = self.screen_stack
+        here = "this screen" if stack and self.screen is stack[0] else "under this one"
+        row = (info.key, f"Go to {info.title} ({here})")
+        index = order.index(info.key)
+        later = [keys.index(key) for key in order[index + 1 :] if key in keys]
+        earlier = [keys.index(key) + 1 for key in order[:index] if key in keys]
+        rows.insert(min(later) if later else max(earlier), row)
 
     # Palette -----------------------------------------------------------------------------------
 

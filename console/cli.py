@@ -1155,7 +1155,7 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 @_guard
 def runs(run_id: int | None, as_json: bool) -> None:
     """List runs, or show one run's counts and changes."""
-    from engine.services import changed_keys
+    from engine.services import change_differences
     from engine.text import value_text
 
     services = _services()
@@ -1228,11 +1228,7 @@ def runs(run_id: int | None, as_json: bool) -> None:
     for change in changes:
         # two maps (an account's profile): only the keys that changed, as the console shows;
         # a map from nothing (a new person's attributes): each of its keys
-        name = change.field or "record"
-        if isinstance(change.new, dict) and isinstance(change.old, dict | None):
-            differences = changed_keys(change.old or {}, change.new, name)
-        else:
-            differences = [(name, change.old, change.new)]
+        differences = change_differences(change.field or "record", change.old, change.new)
         written = "; ".join(
             f"{path}: {value_text(old)} → {value_text(new)}" for path, old, new in differences
         )

@@ -92,7 +92,10 @@ def people_list(search: str, limit: int, as_json: bool) -> None:
 @_guard
 def people_show(who: str, as_json: bool) -> None:
     """The person WHO (an email or a person id): core fields, flags, attributes with their
-    source, and linked accounts with how each was linked."""
+    source, and linked accounts with how each was linked (labelled as the console's Linked by
+    column labels them)."""
+    from engine.records import link_label
+
     services = _services()
     detail = services.user_detail(services.person(who).id)
     if as_json:
@@ -114,7 +117,7 @@ def people_show(who: str, as_json: bool) -> None:
     for account in detail.accounts:
         pinned = ", pinned" if account.pinned else ""
         echo(
-            f"  {account.key:<28} {account.status:<8} {account.link_kind or 'unlinked'}{pinned}"
+            f"  {account.key:<28} {account.status:<8} {link_label(account.link_kind)}{pinned}"
             f"  {one_line(account.display_name or account.email, 80)}"
         )
     sys.exit(0)

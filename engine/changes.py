@@ -35,6 +35,16 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, A
     return found
 
 
+def change_differences(name: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """What one journal row of field NAME changes, as (path, old, new): two maps (an account's
+    profile) by the keys that differ, a map from nothing (a new person's attributes) by each
+    of its keys; any other value whole. The CLI's `roster runs N` and the console's detail of
+    a change read a row this way."""
+    if isinstance(new, Mapping) and (old is None or isinstance(old, Mapping)):
+        return changed_keys(old or {}, new, name)
+    return [(name, old, new)]
+
+
 def change_verb(change: Mapping[str, Any]) -> str:
     """Whether a journal row creates, deletes or changes its object."""
     name = change.get("field") or ""

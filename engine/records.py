@@ -20,6 +20,34 @@ from engine.errors import DamagedRecord
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
 ACCOUNT_TYPES = ("USER", "SERVICE_ACCOUNT", "SYSTEM_ACCOUNT")
 
+#: How an account came to be linked to its person (`link_kind`, as the store keeps it) -> the
+#: one label the console and the CLI show for it ("Linked by"), short enough for the console's
+#: column at 80 columns, and what it means. JSON output keeps the stored kind.
+LINK_KINDS: dict[str, tuple[str, str]] = {
+    "directory-create": ("dir-create", "the person was created from this directory account"),
+    "directory-match": ("dir-match", "a directory's merge rule matched it to the person"),
+    "ownership-rule": ("ownership", "an app's ownership rule matched it to the person"),
+    "provisioned": ("provisioned", "Roster created it in the app for the person"),
+    "manual": ("manual", "an admin linked it by hand"),
+}
+UNLINKED = "unlinked"
+
+
+def link_label(kind: str | None) -> str:
+    """The label of a link kind ("dir-create"); `unlinked` for none, an unknown kind as it is."""
+    if not kind:
+        return UNLINKED
+    return LINK_KINDS[kind][0] if kind in LINK_KINDS else kind
+
+
+def link_meaning(kind: str | None) -> str:
+    """ "dir-create: the person was created from this directory account"."""
+    if kind in LINK_KINDS:
+        label, meaning = LINK_KINDS[kind]
+        return f"{label}: {meaning}"
+    return link_label(kind)
+
+
 # Standard attributes (docs/attributes.md): name -> multi-valued?
 STANDARD_ATTRIBUTES: dict[str, bool] = {
     "manager_email": True,

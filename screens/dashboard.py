@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from engine.services import Dashboard
     from engine.services.care import CareList
 
+#: What the "Unmerged" card counts (engine.services.dashboard; docs/impact-and-matrix.md), on
+#: one line under the cards at 80 columns: the word is Roster's own, and says nothing alone.
+UNMERGED_NOTE = "Unmerged: MATCH_ONLY directory accounts no merge rule linked to a person"
+
 # (attribute of Dashboard, card title, shown as a problem when above zero)
 COUNTS: tuple[tuple[str, str, bool], ...] = (
     ("people", "People", False),
@@ -139,6 +143,16 @@ class DashboardScreen(RosterScreen):
         ),
     ]
 
+    HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        ("", "Unowned: accounts of apps (not directories) linked to no person (screen 3, then u)"),
+        ("", f"{UNMERGED_NOTE} (screen 3, then n)"),
+        (
+            "",
+            "MATCH_ONLY: a directory filter's answer: the account may join a person, never "
+            "create one",
+        ),
+    ]
+
     _last_run: tuple[int, str] | tuple[()] | None = None  # (id, status) of the newest run shown
 
     class RunsChanged(Message):
@@ -163,6 +177,7 @@ class DashboardScreen(RosterScreen):
                     card = Static("…", id=f"count-{name}", classes="count")
                     card.border_title = title
                     yield card
+            yield Static(Text(UNMERGED_NOTE, style="dim"), id="counts-note")
             with Vertical(id="dashboard-warnings", classes="section"):
                 yield Static("Needs attention", classes="section-title")
                 yield Static("…", id="warnings")

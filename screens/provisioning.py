@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
+from engine.records import link_label
 from engine.services import ConfigEdit, ProvisionRefused
 from engine.text import show_value
 from screens.base import RosterScreen
@@ -716,7 +717,7 @@ class ProvisioningScreen(RosterScreen):
             message.append(f"  … and {len(values) - CONFIRM_FIELDS} more fields\n", style="dim")
         message.append(
             f"\nThe account is created in {safe(app.id)} now and linked to this person at once "
-            "(linked by: provisioned). Every field is checked again first."
+            f"(linked by: {link_label('provisioned')}). Every field is checked again first."
         )
         app_id, person = app.id, self.person.id
 

@@ -4,6 +4,11 @@ an applied run's changes as a tree (stage → object → field, old → new, rea
 "Sync now" never applies blind: it runs a dry run first and shows its summary (counts per stage,
 changes, deletions by cause) in a dialog; only "Apply" there starts the applying run. A plan the
 deletion threshold blocks needs the admin to tick that they reviewed the deletions.
+
+Under the tree, the highlighted change in full (object, each field old → new, the whole reason:
+the tree's row cuts them at the edge). On a short terminal (fewer than `TALL_FROM` rows: 80x24)
+the stage table shows only while a run is under way, or when the admin asks (`t`): the tree
+gets its rows, and a stage's counters are in the detail when the stage is highlighted.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane, Tree
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
@@ -26,6 +31,7 @@ from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.text import clip, label, plain, safe
+from screens.widgets.change_detail import ChangeDetail
 from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
 
 if TYPE_CHECKING:
@@ -34,6 +40,9 @@ if TYPE_CHECKING:
 WRITE_ROW = "write"
 STAGE_WIDTH, STATE_WIDTH = 11, 9  # the stage table's first two columns
 HISTORY_LIMIT = 30
+#: From this many rows the stage table always shows above the tree; below (80x24) it would
+#: leave the tree five rows, so it shows while a run is under way or when asked (t).
+TALL_FROM = 34
 
 # What each run is for: a plan the admin asked for, the dry run before "sync now", the apply.
 PLAN, PREFLIGHT, APPLY = "plan", "preflight", "apply"
@@ -84,6 +93,7 @@ class SyncScreen(RosterScreen):
 
     TITLE_TEXT = "Sync"
     CSS_PATH = Path(__file__).with_name("sync.tcss")
+    AUTO_FOCUS = "#sync-tree"  # ↑↓ move through the plan at once (the stage table is read only)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -99,14 +109,28 @@ class SyncScreen(RosterScreen):
             tooltip="Apply the plan on screen (or plan first), after your confirmation",
         ),
         Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
-        Binding("c", "show_tab('changes')", "Changes", tooltip="Show the changes tree"),
-        Binding("h", "show_tab('history')", "History", tooltip="Show the run history"),
+        # the tabs name c and h ("Changes (c)"): out of the footer, which must fit 80 columns
+        Binding("c", "show_tab('changes')", "Changes", show=False, tooltip="Show the changes tree"),
+        Binding("h", "show_tab('history')", "History", show=False, tooltip="Show the run history"),
+        Binding(
+            "t",
+            "toggle_stages",
+            "Stages",
+            tooltip="Show or hide the stage table above the tree (a short terminal hides it "
+            "when no run is under way)",
+        ),
         Binding("r", "reload_history", "Reload", show=False, tooltip="Read the run history again"),
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
         ("enter", "In the history: show that run's changes in the tree"),
         ("enter", "In the tree: open or close a node; on “… more objects”, show the next page"),
+        ("↑ / ↓", "In the tree: the highlighted change is shown in full under the tree"),
+    ]
+
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-short"),
+        (TALL_FROM, "-tall"),
     ]
 
     class Progress(Message):
@@ -167,6 +191,7 @@ class SyncScreen(RosterScreen):
         # again (the apply still checks that it stands: expect_plan)
         self.shown_plan: Any = None
         self.applying_plan: int | None = None  # the plan's run an applying run carries out
+        self.stages_asked = False  # t: the stage table stays shown on a short terminal
 
     # Layout -------------------------------------------------------------------------------
 
@@ -182,6 +207,7 @@ class SyncScreen(RosterScreen):
             with TabbedContent(initial="changes", id="sync-tabs"):
                 with TabPane("Changes (c)", id="changes"):
                     yield PlanTree(id="sync-tree")
+                    yield ChangeDetail(id="sync-detail")
                 with TabPane("History (h)", id="history"):
                     history: DataTable[Any] = DataTable(id="sync-history", cursor_type="row")
                     history.add_column("Run", key="run")
@@ -201,6 +227,39 @@ class SyncScreen(RosterScreen):
     @property
     def tree(self) -> PlanTree:
         return self.query_one("#sync-tree", PlanTree)
+
+    @on(Tree.NodeHighlighted, "#sync-tree")
+    def _node_highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+        self.query_one("#sync-detail", ChangeDetail).show(event.node)
+        # the detail may have grown under the tree: keep the highlighted row in view
+        tree = self.tree
+        if event.node is tree.cursor_node:
+            tree.call_after_refresh(tree.scroll_to_node, event.node, animate=False)
+
+    # The stage table on a short terminal --------------------------------------------------
+
+    @property
+    def short(self) -> bool:
+        return self.has_class("-short")
+
+    def show_stages(self) -> None:
+        """The stage table shows (on a short terminal) while a run is under way or when the
+        admin asked for it."""
+        shown = self.running is not None or self.stages_asked
+        if shown != self.has_class("-stages"):
+            self.set_class(shown, "-stages")
+            self.call_after_refresh(self._fit_stages)
+
+    def _fit_stages(self) -> None:
+        """Lay the stage table out again once it shows: its rows drawn while it was hidden
+        leave it the height they had before (three blank rows under it after 80x24 -> 120x40)."""
+        table = self.query_one("#sync-stages", DataTable)
+        if table.display:
+            table.refresh(layout=True)
+
+    def action_toggle_stages(self) -> None:
+        self.stages_asked = not self.stages_asked
+        self.show_stages()
 
     @staticmethod
     def idle_text() -> Text:
@@ -267,6 +326,9 @@ class SyncScreen(RosterScreen):
     def on_resize(self) -> None:
         if self._stage_rows:
             self._draw_stages()
+            # the breakpoint's class (-short, -tall) may show or hide the table after this
+            self.call_after_refresh(self._fit_stages)
+        self.refresh_bindings()  # t only matters on a short terminal
 
     def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
         for stage in self.stage_names:
@@ -307,9 +369,11 @@ class SyncScreen(RosterScreen):
         self.cancel_requested = False
         self.stage_index = -1
         self.reset_stages(dry_run=purpose != APPLY)
+        self.show_stages()
         extra = " Deletions are allowed for this run." if allow_deletes else ""
         self.set_status(f"{DOING[purpose]}…  esc cancels.{extra}", "bold cyan")
         self.query_one("#sync-tabs", TabbedContent).active = "changes"
+        self.tree.focus()
         self.tree.show_message(f"{DOING[purpose]}…")
         self.refresh_bindings()
         self.run_sync(purpose, allow_deletes, expect_plan)
@@ -363,6 +427,7 @@ class SyncScreen(RosterScreen):
 
     def on_sync_screen_refused(self, message: SyncScreen.Refused) -> None:
         self.running = None
+        self.show_stages()
         self.refresh_bindings()
         self.reset_stages(dry_run=None, label="—")
         self.set_status(label(("Not started. ", "bold red"), (message.message, "red")))
@@ -376,6 +441,7 @@ class SyncScreen(RosterScreen):
         was_writing = self.writing
         self.running = None
         self.writing = False
+        self.show_stages()
         self.refresh_bindings()
         self.store_changed("run", result.run_id)  # every other screen reloads what it shows
         counts = {stage.name: dict(stage.counts) for stage in result.stages}
@@ -564,6 +630,7 @@ class SyncScreen(RosterScreen):
             purpose, writing = self.running, self.writing
             self.running = None
             self.writing = False
+            self.show_stages()
             self.mark_stopped("failed", purpose, writing)
             self.set_status("The run failed; the error dialog says why.", "bold red")
             self.refresh_bindings()
@@ -640,7 +707,13 @@ class SyncScreen(RosterScreen):
         counts = {
             name: value for name, value in (summary.counts or {}).items() if isinstance(value, dict)
         }
-        stages = group_changes([c.to_json() for c in message.changes], counts)
+        changes = [c.to_json() for c in message.changes]
+        if summary.dry_run:
+            # a dry run applies nothing: "not applied" on each row (as `roster runs` leaves it
+            # out) only took the room of the values and the reason
+            for change in changes:
+                change.pop("applied", None)
+        stages = group_changes(changes, counts)
         title = run_title(
             summary.id,
             summary.dry_run,
@@ -675,4 +748,6 @@ class SyncScreen(RosterScreen):
             return self.running is None
         if action == "cancel":
             return self.running is not None and not self.cancel_requested
+        if action == "toggle_stages":
+            return self.short  # a tall terminal always shows the stage table
         return True

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
+from engine.records import LINK_KINDS, link_label, link_meaning
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
@@ -52,21 +53,6 @@ PIN_NOTE = (
     "to the rules."
 )
 SHORT_PIN_NOTE = "Manual links are pinned: syncs leave them alone."
-
-LINK_KIND_TEXT = {
-    "directory-create": "directory-create (the person was created from it)",
-    "directory-match": "directory-match (a merge rule)",
-    "ownership-rule": "ownership-rule",
-    "provisioned": "provisioned",
-    "manual": "manual",
-}
-#: How a narrow Linked by column shows the link kinds (one short form each; the help lists them).
-LINK_KIND_SHORT = {
-    "directory-create": "dir-create",
-    "directory-match": "dir-match",
-    "ownership-rule": "ownership",
-}
-
 
 #: Lines of a link's impact its confirmation shows (the CLI's `--dry-run` shows them all).
 LINK_IMPACT_LINES = 8
@@ -169,11 +155,7 @@ class UsersScreen(RosterScreen):
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
         ("enter", "On an attribute: why it has its value (same as w)"),
         ("tab", "Move between search, results, attributes and accounts"),
-        (
-            "",
-            "A narrow Linked by column shortens directory-create to dir-create, "
-            "directory-match to dir-match and ownership-rule to ownership.",
-        ),
+        *(("", f"Linked by {link_meaning(kind)}.") for kind in LINK_KINDS),
         ("", PIN_NOTE),
     ]
 
@@ -436,20 +418,18 @@ class UsersScreen(RosterScreen):
         self.show_source()
 
     def show_accounts(self, detail: UserDetail, *, refit: bool = False) -> None:
-        """The linked accounts; when Linked by would be cut, it shows the short link kinds
-        (dir-create, ownership, …) for every row alike."""
+        """The linked accounts, Linked by with the labels the CLI prints (engine.records)."""
         table = self.query_one("#users-accounts", DataTable)
         rows = []
         for account in detail.accounts:
             status = account.status
-            kind = account.link_kind or "—"
             rows.append(
                 (
                     account.key,
                     plain(account.app),
                     clip(account.key.partition(":")[2], 40),
                     plain(status, style="" if status == "ENABLED" else "yellow"),
-                    Fit(plain(kind), plain(LINK_KIND_SHORT.get(kind, kind))),
+                    plain(link_label(account.link_kind)),
                     Text("pinned", style="bold magenta") if account.pinned else "",
                     clip(account.display_name or account.email or "", 40),
                     clip(", ".join(account.entitlements) or "—", 60),
@@ -459,9 +439,6 @@ class UsersScreen(RosterScreen):
             natural_width(label, [row[index + 1] for row in rows])
             for index, (label, _) in enumerate(self.ACCOUNT_COLUMNS)
         ]
-        room = self.room(table, 4)
-        if room is not None and sum(widths[:4]) > room:
-            widths[3] = natural_width("Linked by", [row[4].short for row in rows])
         if refit and tuple(widths) == self._widths.get("accounts"):
             return
         self.fill(table, self.ACCOUNT_COLUMNS, tuple(widths), rows)
@@ -672,7 +649,7 @@ class UsersScreen(RosterScreen):
         else:
             text.append("It is linked to ", style="bold yellow")
             text.append(safe(message.owner), style="bold yellow")
-            text.append(f" now ({LINK_KIND_TEXT.get(account.link_kind or '', 'unknown')})")
+            text.append(f" now ({link_meaning(account.link_kind)})")
             text.append(": that link is replaced.", style="bold yellow")
         impact = message.impact
         if impact is not None and not impact.quiet:

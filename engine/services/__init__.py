@@ -12,7 +12,8 @@
 - apps: testing an app's connection (`AppTest`)
 - impact: an edited configuration's effect on people and owners, the match matrix
 - attributes: the fields an app's stored accounts have (`AppFields`), for direct sources
-- changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`)
+- changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`,
+  `change_differences`)
 """
 
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ _EXPORTS = {
     "VERBS": "engine.changes",
     "StagePlan": "engine.changes",
     "changed_keys": "engine.changes",
+    "change_differences": "engine.changes",
     "describe_stage_plan": "engine.changes",
     "describe_counts": "engine.changes",
     "plan_counts": "engine.changes",
@@ -109,6 +111,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         CHANGED,
         VERBS,
         StagePlan,
+        change_differences,
         changed_keys,
         describe_counts,
         describe_stage_plan,
@@ -207,6 +210,7 @@ __all__ = [
     "VERBS",
     "StagePlan",
     "changed_keys",
+    "change_differences",
     "describe_stage_plan",
     "describe_counts",
     "plan_counts",

@@ -1,7 +1,8 @@
 """The keys of the current screen, as a dialog (`?` or F1).
 
 The dialog is as wide as its longest line, within the terminal: when a description does not fit
-it wraps inside its column (never cut), and the list scrolls when it is taller than the screen.
+it wraps inside its column (never cut), and the list scrolls when it is taller than the screen:
+it is read, not chosen from, so it has no cursor and ↑/↓ (pgup/pgdn, home/end) scroll it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,27 @@ from textual.widgets import DataTable, Static
 from screens.text import plain, safe
 
 KEY_HEADER, WHAT_HEADER = "Key", "What it does"
+CLOSE_NOTE = "esc closes this list"
+SCROLL_NOTE = "↑↓ pgup pgdn home end scroll · esc closes this list"
 MIN_WHAT = 20  # the description column never gets narrower than this
 # Columns around the table: the screen's margin (1 a side), the border (1 a side), the dialog's
 # padding (1 a side), each cell's padding (1 a side, two columns) and the scrollbar (2).
 CHROME = 2 + 2 + 2 + 4 + 2
 # Lines around the table: the border (2) and the note lines below it.
 FRAME_LINES = 2
+
+
+class HelpTable(DataTable[Text]):
+    """The list of keys: no cursor, so ↑/↓ and pgup/pgdn scroll it; home/end go to its top and
+    its bottom (a DataTable's own home/end scroll sideways)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "Top", show=False),
+        Binding("end", "scroll_bottom", "Bottom", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True)
 
 
 class HelpModal(ModalScreen[None]):
@@ -60,10 +76,11 @@ class HelpModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = Text(f"Keys — {safe(self.screen_title, 80)}")
-            yield DataTable(cursor_type="row", zebra_stripes=True)
+            # no cursor: ↑/↓ scroll the list (a row cursor had to reach the bottom edge first)
+            yield HelpTable()
             if self.note:
                 yield Static(plain(self.note, lines=True), classes="help--footer")
-            yield Static("esc closes this list", classes="help--footer")
+            yield Static(CLOSE_NOTE, classes="help--footer", id="help-keys")
 
     def on_mount(self) -> None:
         self.fit()
@@ -85,19 +102,24 @@ class HelpModal(ModalScreen[None]):
             return
         self.fitted_to = (width, height)
         key_width, what_width = self.column_widths(width)
-        table: DataTable[Text] = self.query_one(DataTable)
-        row = table.cursor_row
+        table = self.query_one(HelpTable)
+        scrolled = table.scroll_y
         table.clear(columns=True)
         table.add_column(KEY_HEADER, width=key_width)
         table.add_column(WHAT_HEADER, width=what_width)
+        lines = 1  # the header
         for key, what in self.rows:
             text = plain(what, limit=1000)
-            lines = len(text.wrap(self.app.console, what_width))
-            table.add_row(plain(key), text, height=max(1, lines))
+            wrapped = max(1, len(text.wrap(self.app.console, what_width)))
+            table.add_row(plain(key), text, height=wrapped)
+            lines += wrapped
         notes = len(self.query(".help--footer"))
-        table.styles.max_height = max(3, height - 2 - FRAME_LINES - notes)
-        if 0 <= row < table.row_count:
-            table.move_cursor(row=row)
+        room = max(3, height - 2 - FRAME_LINES - notes)
+        table.styles.max_height = room
+        # say that it scrolls when it does: the rows below the edge are not otherwise hinted
+        self.query_one("#help-keys", Static).update(SCROLL_NOTE if lines > room else CLOSE_NOTE)
+        if scrolled:  # a resize keeps the place (the rows are only laid out after this)
+            self.call_after_refresh(table.scroll_to, y=scrolled, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

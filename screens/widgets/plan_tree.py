@@ -5,7 +5,10 @@ the next page when chosen (enter), so a 100,000-change run never builds 100,000 
 
 A change is drawn to the tree's width: long values lose their middle ("Head of <b>Thi…company"),
 so the old and the new value both show; a node's label keeps the values whole (up to
-`VALUE_WIDTH`).
+`VALUE_WIDTH`). The whole change, reason included, is for a `ChangeDetail` beside the tree: each
+node's data says what it is (`("run", title)`, `("stage", StageChanges)`, `("object",
+stage, ObjectChanges)`, `("change", change)`, `("problem", stage, text)`, `("more", stage,
+start)`), and the tree posts `NodeHighlighted` for its root whenever it shows something new.
 """
 
 from __future__ import annotations
@@ -127,14 +130,23 @@ class PlanTree(Tree[Any]):
 
     def show_message(self, message: str | Text) -> None:
         self.clear()
+        self.root.data = None
         self.root.set_label(message if isinstance(message, Text) else plain(message))
+        self._announce_root()
+
+    def _announce_root(self) -> None:
+        """Say that the root is highlighted: the cursor stays on line 0 when the tree is
+        filled again, so Tree itself says nothing, and a detail beside it would go stale."""
+        self.post_message(self.NodeHighlighted(self.root))
 
     def show_plan(
         self, title: str | Text, stages: list[StageChanges], empty: Text | None = None
     ) -> None:
         """Show grouped changes; `empty` is the leaf shown when there are none."""
         self.clear()
-        self.root.set_label(title if isinstance(title, Text) else plain(title))
+        shown = title if isinstance(title, Text) else plain(title)
+        self.root.data = ("run", shown)
+        self.root.set_label(shown)
         total = sum(s.change_count for s in stages)
         for stage in stages:
             label = Text.assemble(
@@ -148,14 +160,19 @@ class PlanTree(Tree[Any]):
             )
             if stage.problems:
                 label.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
-            node = self.root.add(label, data=None, expand=bool(stage.objects or stage.problems))
+            node = self.root.add(
+                label, data=("stage", stage), expand=bool(stage.objects or stage.problems)
+            )
             if stage.problems:
                 problems = node.add(
                     Text(f"Problems ({len(stage.problems):,})", style="bold yellow"),
+                    data=("stage", stage),
                     expand=True,
                 )
                 for problem in stage.problems[: self.page]:
-                    problems.add_leaf(plain(problem, style="yellow"))
+                    problems.add_leaf(
+                        plain(problem, style="yellow"), data=("problem", stage, problem)
+                    )
                 if len(stage.problems) > self.page:
                     problems.add_leaf(
                         Text(f"… {len(stage.problems) - self.page:,} more problems", style="dim")
@@ -167,6 +184,7 @@ class PlanTree(Tree[Any]):
             )
         self.root.expand()
         self.cursor_line = 0
+        self._announce_root()
 
     def _add_objects(self, node: TreeNode[Any], stage: StageChanges, start: int) -> None:
         end = min(start + self.page, len(stage.objects))
@@ -176,7 +194,9 @@ class PlanTree(Tree[Any]):
                 (f"  {safe(obj.object_type)}", "dim"),
                 (f"  {len(obj.changes)} change{'s' if len(obj.changes) != 1 else ''}", "dim"),
             )
-            child = node.add(label, expand=len(stage.objects) <= self.expand_up_to)
+            child = node.add(
+                label, data=("object", stage, obj), expand=len(stage.objects) <= self.expand_up_to
+            )
             for change in obj.changes:
                 child.add_leaf(self.change_label(change), data=("change", change))
         left = len(stage.objects) - end
@@ -260,6 +280,14 @@ class PlanTree(Tree[Any]):
             event.stop()
             _, stage, start = data
             parent = event.node.parent
+            line = self.cursor_line
             event.node.remove()
             if parent is not None:
                 self._add_objects(parent, stage, start)
+                # the cursor stays on its line, now the page's first object: say so
+                self.call_after_refresh(self._highlight_line, line)
+
+    def _highlight_line(self, line: int) -> None:
+        node = self.get_node_at_line(line)
+        if node is not None:
+            self.post_message(self.NodeHighlighted(node))

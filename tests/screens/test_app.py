@@ -15,7 +15,7 @@ from screens.modals.error import ErrorModal
 from screens.modals.help import HelpModal
 from screens.playground import PlaygroundScreen
 from screens.widgets.cel_editor import CelTextArea
-from tests.screens.helpers import palette_choose, settle
+from tests.screens.helpers import palette_choose, screen_text, settle, wait_until
 
 
 def footer_keys(app: RosterApp) -> dict[str, str]:
@@ -123,6 +123,47 @@ async def test_help_lists_the_keys_of_the_current_screen(services: Any) -> None:
         assert "^r" in keys and "^o" in keys and "^t" in keys
         assert any("complet" in what.lower() for what in keys.values())
         await pilot.press("escape")
+
+
+async def test_help_lists_every_screen_key_and_down_scrolls_it(services: Any) -> None:
+    """At 80x24 the dashboard's help is taller than the screen: it lists 1 (the screen shown)
+    with 2-9, and each ↓ brings one more line into view."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, HelpModal)
+        keys = [key for key, _ in modal.rows]
+        at = keys.index("1")
+        assert keys[at : at + 9] == [str(n) for n in range(1, 10)], keys
+        assert dict(modal.rows)["1"] == "Go to Dashboard (this screen)"
+        assert dict(modal.rows)["2"] == "Go to Directories"
+
+        table = modal.query_one(DataTable)
+        assert table.max_scroll_y > 0  # taller than the screen
+        assert "↑↓ pgup pgdn home end scroll" in screen_text(app)
+        before = screen_text(app)
+        assert "Show the keys of this screen" not in before  # below the edge
+        for step in (1, 2):
+            await pilot.press("down")
+            await wait_until(pilot, lambda step=step: table.scroll_y == step, f"scrolled {step}")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.scroll_y == table.max_scroll_y, "the end")
+        await pilot.pause()
+        assert "Show the keys of this screen" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("8")
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        keys = [key for key, _ in app.screen.rows]
+        at = keys.index("1")
+        assert keys[at : at + 9] == [str(n) for n in range(1, 10)], keys
+        assert dict(app.screen.rows)["8"] == "Go to Sync (this screen)"
 
 
 async def test_failed_worker_shows_one_clear_dialog(services: Any) -> None:
@@ -272,8 +313,9 @@ async def test_the_help_dialog_fits_its_content_within_the_terminal(services: An
         box = modal.query_one("Vertical")
         # wide enough for every line, one line per row, and no wider than its content needs
         assert dict(modal.rows)["s"] == longest
+        longest = max((description for _, description in modal.rows), key=len)  # a note
         what = table.ordered_columns[1]
-        assert what.width == max(len(description) for _, description in modal.rows)
+        assert what.width == len(longest)
         assert all(row.height == 1 for row in table.ordered_rows)
         assert box.region.width <= len(longest) + 30 and box.region.right <= 120
         assert box.region.height < 40
@@ -297,6 +339,5 @@ async def test_the_help_dialog_fits_its_content_within_the_terminal(services: An
         assert table.ordered_rows[index].height == 2
         # taller than the screen: the list scrolls to its last row
         assert table.virtual_size.height > table.size.height
-        table.move_cursor(row=table.row_count - 1)
-        await pilot.pause()
-        assert table.scroll_y > 0
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.scroll_y == table.max_scroll_y > 0, "the end")

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from console.app import RosterApp
 from screens.dashboard import DashboardScreen
-from tests.screens.helpers import settle, shown
+from tests.screens.helpers import screen_text, settle, shown
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -98,6 +98,25 @@ async def test_dashboard_shows_the_store(services: Any, size: tuple[int, int]) -
         warnings = shown(screen.query_one("#warnings", Static))
         assert f"{expected['unowned']} accounts have no owner." in warnings
         assert "import failed" not in warnings
+
+
+async def test_the_unmerged_card_is_explained_under_the_cards(services: Any) -> None:
+    """ "Unmerged" is Roster's own word: at 80x24 the line under the cards says what it counts
+    (docs/impact-and-matrix.md: the unmatched MATCH_ONLY directory accounts), and the help
+    says where to list them."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        rows = screen_text(app).splitlines()
+        cards = next(i for i, row in enumerate(rows) if "─ Unmerged ─" in row)
+        note = "Unmerged: MATCH_ONLY directory accounts no merge rule linked to a person"
+        # right under the cards (their top border, count and bottom border), whole
+        assert note in rows[cards + 3], rows
+        await pilot.press("question_mark")
+        await pilot.pause()
+        notes = [what for key, what in app.screen.rows if not key]
+        assert f"{note} (screen 3, then n)" in notes
+        assert any(what.startswith("MATCH_ONLY: a directory filter's answer") for what in notes)
 
 
 async def test_refresh_reloads(services: Any) -> None:

@@ -31,6 +31,7 @@ from screens.modals.record_picker import RecordPicker
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.provision_field import ProvisionFieldScreen
 from screens.widgets.cel_editor import CelEditor
+from screens.widgets.change_detail import DETAIL_REASON, DETAIL_VALUE, ChangeDetail
 from screens.widgets.plan_tree import PlanTree
 from tests.hostile import (
     BOLD,
@@ -416,6 +417,30 @@ async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
         # the megabyte value sits inside a new person's attributes, cut short with them
         assert len(joined) < 100_000
         check(app, "Run 1")
+
+        # The detail of each change under the tree: literal, controls visible, bounded.
+        detail = app.screen.query_one(ChangeDetail)
+        shown: list[str] = []
+        nodes = [tree.root]
+        while nodes:
+            node = nodes.pop()
+            nodes.extend(reversed(node.children))
+            if not (isinstance(node.data, tuple) and node.data[0] == "change"):
+                continue
+            tree.move_cursor(node)
+            await pilot.pause()
+            assert tree.cursor_node is node
+            text = detail.text
+            assert not RAW_CONTROL.search(text), repr(text)
+            # one line a field (at most DETAIL_FIELDS), each value bounded, the reason too
+            assert len(text) < 12 * DETAIL_VALUE + DETAIL_REASON, len(text)
+            shown.append(text)
+            check(app)
+        everything = "\n".join(shown)
+        for wanted in (SHOWN[BOLD], SHOWN[TITLE_OSC], SHOWN[NUL], SHOWN[CLICK], SHOWN[OVERRIDE]):
+            assert wanted in everything, wanted
+        # the megabyte job title: its first characters, then an ellipsis
+        assert f"job_title: — → {'B' * (DETAIL_VALUE - 1)}…" in everything
 
         # Sync now: the dry run's confirmation, then cancel.
         await pilot.press("s")

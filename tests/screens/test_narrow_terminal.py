@@ -109,14 +109,15 @@ async def test_users_sources_and_link_kinds_are_readable(
         # the cells keep the whole text, whatever the width
         assert str(attributes.get_cell("department", "source")) == "hr:profile.department"
         kinds = {str(accounts.get_row_at(i)[3]) for i in range(accounts.row_count)}
-        assert {"ownership-rule", "directory-create", "directory-match"} <= kinds
+        # the labels `roster people show` prints too (engine.records.LINK_KINDS)
+        assert {"ownership", "dir-create", "dir-match"} <= kinds
         # the highlighted attribute's whole source, under the table
         assert "from hr:profile.employment_status" in text
         if size == WIDE:
             for source in ("hr:profile.department", "hr:profile.job_title", "hr:employee_ids"):
                 assert rows_with(text, source), source
-            for kind in ("ownership-rule", "directory-create", "directory-match"):
-                assert rows_with(text, f"ENABLED  {kind}"), kind
+            for kind in ("ownership", "dir-create", "dir-match"):
+                assert rows_with(text, f"ENABLED  {kind} "), kind
         else:
             # app and field, the field path shortened; never "hr:prof"
             for source in ("hr:…department", "hr:…job_title", "hr:employee_ids"):

@@ -16,8 +16,9 @@ from engine.store.repo import set_meta
 from screens.dashboard import DashboardScreen
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.sync import SyncScreen
+from screens.widgets.change_detail import ChangeDetail
 from screens.widgets.plan_tree import PlanTree
-from tests.screens.helpers import palette_choose, settle, shown
+from tests.screens.helpers import palette_choose, screen_text, settle, shown, wait_until
 
 
 def demo_folder(services: Any) -> Path:
@@ -37,6 +38,11 @@ def change_job_titles(services: Any, count: int = 3) -> None:
         text.replace("job_title: Software Engineer", "job_title: Roster Test Engineer", count),
         encoding="utf-8",
     )
+
+
+def words(text: str) -> str:
+    """`text` with every run of whitespace (a wrapped row's break and indent) one space."""
+    return " ".join(text.split())
 
 
 def tree_labels(tree: PlanTree) -> list[str]:
@@ -231,7 +237,7 @@ async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
         labels = tree_labels(tree)
         assert f"Run {first.id}" in labels[0]
         # big runs are paged: a "more" leaf instead of thousands of nodes
-        more = [node for node in tree.root.children[0].children if node.data]
+        more = [node for node in tree.root.children[0].children if node.data[0] == "more"]
         assert more and "more objects" in str(more[0].label)
         size_before = len(tree.root.children[0].children)
         tree.select_node(more[0])
@@ -646,3 +652,199 @@ def test_wrap_counts_breaks_between_counts_and_cuts_only_a_count_too_wide() -> N
     assert wrap_counts(Text("a 1 · b 2 · c 3"), 20).plain == "a 1 · b 2 · c 3"
     assert wrap_counts(Text("a 1 · b 2 · c 3"), 9).plain == "a 1 · b 2\nc 3"
     assert wrap_counts(Text("unchanged 1,773 · x 1"), 8).plain == "unchang…\nx 1"
+
+
+# At 80x24: the tree's rows, the highlighted change in full ---------------------------------
+
+LONG_TITLE = "Head of <b>Things</b> [bold]and more[/bold] for the whole company"
+
+
+def give_john_a_long_title(services: Any) -> None:
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    assert text.count("job_title: Head of Product\n") == 1  # E10003, John Bjork
+    hr.write_text(
+        text.replace("job_title: Head of Product\n", f"job_title: '{LONG_TITLE}'\n"),
+        encoding="utf-8",
+    )
+
+
+async def cursor_to(pilot: Any, tree: PlanTree, wanted: Any, what: str) -> None:
+    """Press ↓ until the tree's cursor is on a node `wanted(node)` accepts."""
+    for _ in range(100):
+        node = tree.cursor_node
+        if node is not None and wanted(node):
+            return
+        await pilot.press("down")
+        await pilot.pause()
+    raise AssertionError(f"↓ never reached {what}")
+
+
+def is_change_of(object_id: str) -> Any:
+    def wanted(node: Any) -> bool:
+        data = node.data
+        return isinstance(data, tuple) and data[0] == "change" and data[1]["object_id"] == object_id
+
+    return wanted
+
+
+def detail_rows(app: Any) -> list[str]:
+    """The rows the change detail takes on screen (under its rule, above the footer)."""
+    rows = screen_text(app).splitlines()
+    start = max(i for i, row in enumerate(rows) if row.strip().startswith("──────"))
+    return [row.strip() for row in rows[start + 1 : -1] if row.strip()]
+
+
+async def test_at_80x24_the_tree_has_the_rows_and_the_highlighted_change_shows_whole(
+    services: Any,
+) -> None:
+    give_john_a_long_title(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        tree = screen.query_one("#sync-tree", PlanTree)
+        # no run under way: the stage table (12 rows at 80 columns) leaves the tree its rows;
+        # the header, the status (2), the tabs (2), the detail (4) and the footer take 10
+        assert tree.size.height >= 13, tree.size
+        assert not screen.query_one("#sync-stages", DataTable).display
+        detail = screen.query_one("#sync-detail", ChangeDetail)
+        assert "↑↓ move through the plan" in detail.text  # on the run's title
+
+        await cursor_to(pilot, tree, is_change_of("hr:E10003"), "John's imported title")
+        await pilot.pause()
+        # the tree's row cuts the new value and the reason at the edge ...
+        row = next(r for r in screen_text(app).splitlines() if "profile.job_title:" in r)
+        assert LONG_TITLE not in row and "changed in the app" not in row, row
+        # ... the detail under it has them whole, literally (markup as typed)
+        whole = (
+            "account hr:E10003 · import\n"
+            f"profile.job_title: Head of Product → {LONG_TITLE}\n"
+            "why: changed in the app"
+        )
+        assert detail.text == whole
+        assert words("\n".join(detail_rows(app))) == words(whole), detail_rows(app)
+        # the highlighted row stays in view above the detail
+        assert tree.scroll_y <= tree.cursor_line < tree.scroll_y + tree.size.height
+
+        # it follows the cursor: on the next stage, its counters (the stage table's, hidden)
+        await pilot.press("down")
+        await pilot.pause()
+        assert detail.text.startswith("identify: 0 changes\nlooked at: filter create 543 · ")
+        # (the table wraps them at its width, between two counts)
+        counts = stage_cells(screen)["identify"][1].replace("\n", " · ")
+        assert f"looked at: {counts}" in detail.text
+        # back up on the change's object
+        await pilot.press("up", "up")
+        await pilot.pause()
+        assert detail.text.startswith("account hr:E10003 · import: 1 change"), detail.text
+
+
+async def test_at_80x24_the_stage_table_shows_while_a_run_is_under_way_and_on_t(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    change_job_titles(services, 1)
+    original = services.sync
+    reached, release = threading.Event(), threading.Event()
+
+    def held_sync(**kwargs: Any) -> Any:
+        report = kwargs["progress"]
+
+        def progress(name: str, done: int, total: int) -> None:
+            report(name, done, total)
+            if name == "attributes":  # hold the run here until the test has looked
+                reached.set()
+                release.wait(10)
+
+        kwargs["progress"] = progress
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "sync", held_sync)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        stages = screen.query_one("#sync-stages", DataTable)
+        assert not stages.display
+        await pilot.press("p")
+        await wait_until(pilot, reached.is_set, "the run to reach the attributes stage")
+        await wait_until(pilot, lambda: stage_cells(screen)["attributes"][0] == "running")
+        assert stages.display and stages.size.height > 0  # the progress per stage, live
+        assert "attributes   running" in screen_text(app)
+        release.set()
+        await settle(pilot)
+        assert services.runs(limit=1)[0].status == "planned"
+        assert not stages.display  # the plan's tree gets the rows back
+
+        await pilot.press("t")  # the admin asks for the stage counters
+        await pilot.pause()
+        assert stages.display and "changed 1" in screen_text(app)
+        await pilot.press("t")
+        await pilot.pause()
+        assert not stages.display
+
+    # a tall terminal always shows it: t is not offered there
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one("#sync-stages", DataTable).display
+        assert "t" not in {key for key, active in screen.active_bindings.items()}
+
+
+async def test_a_table_hidden_at_80x24_fits_its_rows_when_shown_at_120x40(services: Any) -> None:
+    """Rows drawn while the table was hidden (wrapped for 80 columns) must not leave it their
+    height once the terminal grows: no blank rows between the table and the tabs."""
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        screen.load_run(1)
+        await settle(pilot)
+        stages = screen.query_one("#sync-stages", DataTable)
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        await pilot.pause()
+        assert stages.display
+        assert stages.size.height == stages.virtual_size.height
+        rows = screen_text(app).splitlines()
+        write = next(i for i, row in enumerate(rows) if row.strip().startswith("write "))
+        assert "Changes (c)" in rows[write + 1], rows[write : write + 3]
+
+
+def test_the_change_detail_lists_a_maps_keys_and_bounds_values_and_reasons() -> None:
+    from screens.widgets.change_detail import (
+        DETAIL_FIELDS,
+        DETAIL_REASON,
+        DETAIL_VALUE,
+        change_text,
+    )
+
+    new = {f"key{n:02}": f"value {n}" for n in range(DETAIL_FIELDS + 3)}
+    new["key00"] = "x" * 5000 + "[b]"
+    change = {
+        "stage": "attributes",
+        "object_type": "user",
+        "object_id": "ann@example.com",
+        "field": "attributes",
+        "old": None,
+        "new": new,
+        "reason": "because \x1b[2J [b]" + "r" * 3000,
+        "applied": False,
+    }
+    lines = change_text(change).plain.split("\n")
+    assert lines[0] == "user ann@example.com · attributes  not applied"
+    # a map from nothing: one line a key (the first DETAIL_FIELDS), each value bounded
+    assert lines[1] == f"attributes.key00: — → {'x' * (DETAIL_VALUE - 1)}…"
+    assert lines[2] == "attributes.key01: — → value 1"
+    assert len(lines) == 1 + DETAIL_FIELDS + 2
+    assert lines[-2] == "… 3 more fields (roster runs lists them all)"
+    assert lines[-1].startswith("why: because \\x1b[2J [b]rrr")
+    assert len(lines[-1]) == len("why: ") + DETAIL_REASON and lines[-1].endswith("…")

@@ -16,7 +16,7 @@ from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.users import UsersScreen
-from tests.screens.helpers import settle, shown
+from tests.screens.helpers import screen_text, settle, shown
 
 
 def owner_of(services: Any, key: str) -> tuple[int | None, bool, str | None]:
@@ -69,7 +69,7 @@ async def test_search_finds_a_person_with_attributes_and_accounts(
         assert owned >= 3 and accounts.row_count == owned
         slack = next(a for a in detail.accounts if a.app == "slack")
         row = accounts.get_row(slack.key)
-        assert str(row[0]) == "slack" and str(row[3]) == "ownership-rule"
+        assert str(row[0]) == "slack" and str(row[3]) == "ownership"  # as the CLI says
         assert "ch-general" in str(row[6])
         assert screen.query_one("#users-accounts").region.bottom <= size[1]
 
@@ -400,3 +400,46 @@ async def test_the_link_dialog_chooses_the_account_from_a_list(services: Any) ->
         await settle(pilot)
         assert isinstance(app.screen, ConfirmModal)
         assert f"slack:{slack.external_id}" in str(app.screen.message)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_linked_by_says_what_the_command_line_says(
+    services: Any, size: tuple[int, int]
+) -> None:
+    """One label per link kind, in the console at any width and in `roster people show`."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    # sample_data: Amara Jones was created from hr:E10297, her idp account matched by a merge
+    # rule, the others found by their apps' ownership rules
+    expected = {
+        "hr:E10297": "dir-create",
+        "idp:00ugugZqH9PJEANjykEQ": "dir-match",
+        "ad:amara.jones": "ownership",
+        "slack:U070TUM2HFE": "ownership",
+    }
+    db = str(services.db.sqlite_path)
+    printed = CliRunner().invoke(main, ["people", "show", "amara.jones@example.com", "--db", db])
+    assert printed.exit_code == 0, printed.output
+    cli = {}
+    for line in printed.stdout.split("accounts:\n", 1)[1].splitlines():
+        key, _status, kind, *_ = line.split()
+        cli[key] = kind
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        table = screen.query_one("#users-accounts", DataTable)
+        console = {
+            str(table.ordered_rows[i].key.value): str(table.get_row_at(i)[3])
+            for i in range(table.row_count)
+        }
+        text = screen_text(app)
+    assert console == cli
+    for key, label in expected.items():
+        assert cli[key] == label, key
+        external_id = key.partition(":")[2]
+        assert any(
+            f" {external_id} " in row and f" ENABLED  {label} " in row for row in text.splitlines()
+        ), (key, text)

@@ -1,0 +1,141 @@
+"""The node highlighted in a plan tree, in full: a change's object, each field with old → new,
+and its whole reason, wrapped where the tree's row cut them; a stage's counters; a problem's
+whole text.
+
+Values and reasons are data: drawn literally (`Text`, never markup), control characters
+visible, each value bounded (`DETAIL_VALUE` characters, an ellipsis when cut), as everywhere
+through `screens.text`. Each line of the detail wraps under itself (`Hanging`), on at most
+`DETAIL_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+from textual.widgets.tree import TreeNode
+
+from engine.services import change_differences
+from screens.text import safe, value
+from screens.widgets.hanging import Hanging
+from screens.widgets.plan_tree import format_counts, plural
+
+#: The most characters of a value, of a reason or problem, and of an object id the detail shows.
+DETAIL_VALUE = 200
+DETAIL_REASON = 1000
+DETAIL_ID = 200
+#: The most fields of one change listed (a new person's attributes are a dozen or more).
+DETAIL_FIELDS = 6
+#: The most rows one line of the detail wraps onto.
+DETAIL_ROWS = 8
+
+
+def change_text(change: Mapping[str, Any]) -> Text:
+    """ "account hr:E10003 · import", then "field: old → new" for each field it changes, then
+    "why: reason"."""
+    text = Text()
+    text.append(safe(change.get("object_type") or "object"), style="dim")
+    text.append(" ")
+    text.append(safe(change.get("object_id") or "—", DETAIL_ID), style="bold")
+    text.append(f" · {safe(change.get('stage') or 'other')}", style="dim")
+    if change.get("applied") is False:
+        text.append("  not applied", style="italic yellow")
+    name = str(change.get("field") or "record")
+    differences = change_differences(name, change.get("old"), change.get("new"))
+    if not differences:
+        differences = [(name, "(unchanged)", "(unchanged)")]
+    for path, old, new in differences[:DETAIL_FIELDS]:
+        text.append("\n")
+        text.append(safe(path), style="cyan")
+        text.append(": ")
+        text.append_text(value(old, DETAIL_VALUE, "red"))
+        text.append(" → ")
+        text.append_text(value(new, DETAIL_VALUE, "green"))
+    more = len(differences) - DETAIL_FIELDS
+    if more > 0:
+        text.append(f"\n… {plural(more, 'more field')} (roster runs lists them all)", style="dim")
+    text.append("\nwhy: ", style="dim")
+    text.append(safe(change.get("reason") or "no reason recorded", DETAIL_REASON))
+    return text
+
+
+def node_text(node: TreeNode[Any] | None) -> Text | None:
+    """What the detail says about NODE (None: nothing to say, the tree shows a message)."""
+    if node is None:
+        return None
+    data = node.data
+    if data is None and not node.is_root:
+        # a leaf that is only words ("No changes: …", "… more problems"): the run's title
+        return node_text(node.tree.root)
+    if not isinstance(data, tuple) or not data:
+        return None  # the tree shows a message, not a run
+    kind = data[0]
+    if kind == "change":
+        return change_text(data[1])
+    if kind == "run":
+        text = Text()
+        text.append_text(data[1])
+        text.append(
+            "\n↑↓ move through the plan: the highlighted change shows here in full.",
+            style="dim",
+        )
+        return text
+    if kind == "stage":
+        stage = data[1]
+        text = Text(safe(stage.name), style="bold")
+        text.append(f": {plural(stage.change_count, 'change')}")
+        if stage.objects:
+            text.append(f" in {plural(len(stage.objects), 'object')}")
+        if stage.problems:
+            text.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
+        text.append("\nlooked at: ", style="dim")
+        text.append(safe(format_counts(stage.counts)))
+        return text
+    if kind == "object":
+        stage, obj = data[1], data[2]
+        text = Text(safe(obj.object_type or "object"), style="dim")
+        text.append(" ")
+        text.append(safe(obj.object_id or "—", DETAIL_ID), style="bold")
+        text.append(f" · {safe(stage.name)}: {plural(len(obj.changes), 'change')}", style="dim")
+        text.append("\nenter opens or closes it; ↓ reads its changes", style="dim")
+        return text
+    if kind == "problem":
+        text = Text(f"A problem in {safe(data[1].name)}:", style="bold yellow")
+        text.append("\n")
+        text.append(safe(data[2], DETAIL_REASON))
+        return text
+    if kind == "more":
+        stage, start = data[1], data[2]
+        left = len(stage.objects) - start
+        return Text(
+            f"{plural(left, 'more object')} in {safe(stage.name)}: enter shows the next "
+            f"{min(left, getattr(node.tree, 'page', left)):,}.",
+            style="dim",
+        )
+    return None
+
+
+class ChangeDetail(Static):
+    """Shows `node_text` of the node given to `show`; hidden when there is nothing to say."""
+
+    DEFAULT_CSS = """
+    ChangeDetail {
+        height: auto;
+        min-height: 4;
+        max-height: 50%;
+        border-top: solid $primary;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, node: TreeNode[Any] | None) -> None:
+        text = node_text(node)
+        self.display = text is not None
+        self.update(Hanging(text, rows=DETAIL_ROWS) if text is not None else "")
+
+    @property
+    def text(self) -> str:
+        """The text shown (whole, however it wraps)."""
+        return str(self.content)
