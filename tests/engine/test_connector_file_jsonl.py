@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.connectors.base import ConnectorSpec
-from engine.connectors.file import FileConnector
+from engine.connectors.file import FileConnector, jsonl_store
 from engine.connectors.file.records import MAX_VALUE_CHARS
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
@@ -46,6 +46,18 @@ def jsonl_app(tmp_path: Path, text: str, name: str = "ad.jsonl", **settings: Any
     made = make_connector(spec)
     assert isinstance(made, FileConnector)
     return made
+
+
+def records_checked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The records the JSON Lines store checks from now on (`account_from_item`), in order."""
+    checked: list[Any] = []
+    original = jsonl_store.account_from_item
+    monkeypatch.setattr(
+        jsonl_store,
+        "account_from_item",
+        lambda item, *a, **k: checked.append(item) or original(item, *a, **k),
+    )
+    return checked
 
 
 def test_jsonl_listing_reads_every_field_and_the_sidecars(tmp_path: Path) -> None:
@@ -182,8 +194,6 @@ def test_a_creation_checks_no_other_line_and_keeps_the_grants_file_as_it_was(
     """Creating one account read and checked every line and every grant of the export (4 s at
     100,000 accounts; issue 11): the other lines and the grants file are kept byte for byte,
     and ids and usernames written as numbers or with spaces still refuse a clash."""
-    from engine.connectors.file import jsonl_store
-
     (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
     grants = (
         b'{"account": "ann.lee",  "entitlement": "grp-vpn"}\r\n'
@@ -192,13 +202,7 @@ def test_a_creation_checks_no_other_line_and_keeps_the_grants_file_as_it_was(
     (tmp_path / "ad.grants.jsonl").write_bytes(grants)  # CRLF, no newline at the end
     numbered = '{"id": 7, "username": " zed ", "display_name": "Seven"}'
     conn = jsonl_app(tmp_path, lines(ANN, numbered), flavour="active_directory")
-    checked: list[Any] = []
-    original = jsonl_store.account_from_item
-    monkeypatch.setattr(
-        jsonl_store,
-        "account_from_item",
-        lambda item, *a, **k: checked.append(item) or original(item, *a, **k),
-    )
+    checked = records_checked(monkeypatch)
     new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoë"}
     outcomes = conn.create_accounts(
         [
@@ -253,17 +257,9 @@ def test_a_push_checks_only_the_lines_it_writes(
 ) -> None:
     """A push to a few accounts of a large export validated every record (issue 11): the
     lines not pushed to are kept byte for byte, unchecked; the pushed one is written."""
-    from engine.connectors.file import jsonl_store
-
     other = '{"id": "bo",  "display_name": "Bo",   "status": "ENABLED"}'  # odd spacing kept
     conn = jsonl_app(tmp_path, lines(ANN, other), flavour="active_directory")
-    checked: list[Any] = []
-    original = jsonl_store.account_from_item
-    monkeypatch.setattr(
-        jsonl_store,
-        "account_from_item",
-        lambda item, *a, **k: checked.append(item) or original(item, *a, **k),
-    )
+    checked = records_checked(monkeypatch)
     assert conn.update_accounts({"ann.lee": {"title": "Lead"}}) == {}
     assert checked == []
     written = (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()
@@ -278,8 +274,6 @@ def test_a_push_parses_only_the_lines_it_writes_when_the_store_knows_the_others(
     known by its text: its id is known without parsing it, and it is parsed only when the
     push writes to it. A line the store does not know is read as before, and a broken one
     still refuses the write."""
-    from engine.connectors.file import jsonl_store
-
     other = '{"id": "bo",  "display_name": "Bo",   "status": "ENABLED"}'
     conn = jsonl_app(tmp_path, lines(ANN, other), flavour="active_directory")
     known = {digest: external_id for external_id, digest in conn.list_all().digests.items()}
@@ -403,8 +397,6 @@ def test_a_read_back_after_a_push_lists_the_lines_written_while_the_file_is_unch
     """The read-back after a push (`list_changed(accounts_only=True)`) takes the lines the
     push wrote instead of reading and digesting the export again, and lists exactly what a
     fresh read lists. Once anything else writes the file, it is read again."""
-    from engine.connectors.file import jsonl_store
-
     conn = jsonl_app(
         tmp_path, lines(ANN, {"id": "bo", "display_name": "Bo"}), flavour="active_directory"
     )
