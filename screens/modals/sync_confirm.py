@@ -52,11 +52,17 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         & Horizontal { height: auto; margin-top: 1; }
         & Button { width: 1fr; margin: 0 1; }
         & .confirm--keys { height: auto; color: $text-muted; margin: 0 1; }
+        & .confirm--more { height: 1; color: $text-warning; text-style: bold; }
     }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without applying anything"),
+        # the buttons and the box keep the focus; these scroll what they confirm
+        Binding("down", "scroll_summary('down')", "Scroll", show=False),
+        Binding("up", "scroll_summary('up')", "Scroll", show=False),
+        Binding("pagedown", "scroll_summary('page_down')", "Scroll", show=False),
+        Binding("pageup", "scroll_summary('page_up')", "Scroll", show=False),
     ]
 
     def __init__(self, result: Any) -> None:
@@ -87,6 +93,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                         classes="confirm--blocked",
                     )
                 yield Static(self.summary(), classes="confirm--summary", id="confirm-summary")
+            yield Static(classes="confirm--more", id="confirm-more")
             if self.blocked:
                 yield Checkbox(
                     "I reviewed the deletions above; apply them (allow deletes)",
@@ -162,12 +169,38 @@ class SyncConfirmModal(ModalScreen["str | None"]):
 
     def on_resize(self) -> None:
         # Keep the checkbox and the buttons on screen: the summary scrolls instead.
-        fixed = 2 + 5 + (4 if self.blocked or self.held else 0)
+        fixed = 2 + 6 + (4 if self.blocked or self.held else 0)
         scroll = self.query_one("#confirm-scroll", VerticalScroll)
         scroll.styles.max_height = max(3, self.size.height - fixed)
+        self.call_after_refresh(self._show_more)
+
+    def _show_more(self, _: object = None) -> None:
+        """Say when part of the summary is below its window: at 80x24 the plan's changes by
+        stage (the pushes to the apps) were cut off under the deletions, with no sign."""
+        scroll = self.query_one("#confirm-scroll", VerticalScroll)
+        below = round(scroll.max_scroll_y - scroll.scroll_y)
+        more = self.query_one("#confirm-more", Static)
+        more.display = below > 0
+        more.update(
+            f"↓ {plural(below, 'more line')} below: ↓ or pgdn scrolls, read them before you apply"
+            if below > 0
+            else ""
+        )
+
+    def action_scroll_summary(self, how: str) -> None:
+        scroll = self.query_one("#confirm-scroll", VerticalScroll)
+        {
+            "down": scroll.scroll_down,
+            "up": scroll.scroll_up,
+            "page_down": scroll.scroll_page_down,
+            "page_up": scroll.scroll_page_up,
+        }[how](animate=False)
+        self._show_more()
 
     def on_mount(self) -> None:
         self.on_resize()
+        scroll = self.query_one("#confirm-scroll", VerticalScroll)
+        self.watch(scroll, "scroll_y", self._show_more, init=False)
         if self.blocked:
             self.query_one("#confirm-deletes", Checkbox).focus()
         elif self.result.deletions:

@@ -355,6 +355,51 @@ async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> 
         assert services.account_by_key(gone).status == "ENABLED"
 
 
+async def test_at_80x24_the_confirmation_says_what_is_below_and_scrolls_to_it(
+    services: Any,
+) -> None:
+    """At 80x24 the deletions filled the dialog and the plan's changes by stage (the pushes)
+    were cut off below them, with no sign and no way to scroll from the buttons."""
+    drop_first_slack_account(services)
+    change_job_titles(services)
+    # a leaver, as the newcomer made one: the HR record's values go, cause by cause
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    start = text.index("- id: E10024\n")
+    record = text[start : text.index("- id: E10025\n")]
+    hr.write_text(
+        text.replace(
+            record,
+            record.replace("status: ENABLED", "status: DISABLED").replace(
+                "employment_status: ACTIVE", "employment_status: TERMINATED"
+            ),
+        ),
+        encoding="utf-8",
+    )
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        assert modal.query_one("#cancel").has_focus
+        scroll = modal.query_one("#confirm-scroll")
+        more = modal.query_one("#confirm-more", Static)
+        assert scroll.max_scroll_y > 0
+        assert more.display and "more line" in shown(more) and "below" in shown(more)
+        for _ in range(scroll.max_scroll_y):
+            await pilot.press("down")
+        await settle(pilot)
+        assert scroll.scroll_y == scroll.max_scroll_y
+        assert not more.display
+        assert "What the plan changes, by stage:" in screen_text(app)
+        assert modal.query_one("#cancel").has_focus  # scrolling kept the focus
+        await pilot.press("pageup")
+        await settle(pilot)
+        assert scroll.scroll_y == 0 and more.display
+
+
 async def test_a_destructive_confirm_modal_starts_on_cancel(services: Any) -> None:
     from screens.modals.confirm import ConfirmModal
 
