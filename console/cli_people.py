@@ -4,6 +4,7 @@ screen shows them): the same engine calls as the console."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import click
 
@@ -13,13 +14,19 @@ from engine.text import one_line, value_text
 
 @main.command()
 @_store_options
+@click.option(
+    "--all", "every", is_flag=True,
+    help="List every item of the lists that need an eye, not only the first ones.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def status(as_json: bool) -> None:
+def status(every: bool, as_json: bool) -> None:
     """The dashboard: people, accounts, apps, the last runs, warnings, and the identity
     decisions that need an eye (people who lost their primary-directory record, disabled
     people still enabled in push-target apps, manager cycles)."""
     board = _services().dashboard()
+    if every:
+        board = replace(board, care=[replace(care, items=care.every) for care in board.care])
     if as_json:
         _emit(board.to_json())
         return
@@ -42,7 +49,7 @@ def status(as_json: bool) -> None:
         for item in care.items:
             echo(f"  {one_line(item, 400)}")
         if care.more:
-            echo(f"  … and {care.more:,} more (roster status --json lists the first ones too)")
+            echo(f"  … and {care.more:,} more (roster status --all lists them all)")
 
 
 @main.group()

@@ -97,7 +97,7 @@ def care_text(lists: list[CareList], problems: list[str]) -> Text:
             text.append(safe(item, 300))
         more = care.total - min(len(care.items), CARE_SHOWN)
         if more:
-            text.append(f"\n  … and {more:,} more (roster status lists them)", style="dim")
+            text.append(f"\n  … and {more:,} more (roster status --all lists them)", style="dim")
     return text
 
 

@@ -26,12 +26,14 @@ SHOWN = 10
 
 @dataclass(frozen=True)
 class CareList:
-    """A bounded list: the first `SHOWN` items (text to show literally) and how many in all."""
+    """A bounded list: the first `SHOWN` items (text to show literally) and how many in all;
+    `every` item, for `roster status --all` (one line per person at most)."""
 
     key: str  # "lost_primary", "disabled_with_enabled_accounts", "manager_cycles"
     title: str
     items: list[str] = field(default_factory=list)
     total: int = 0
+    every: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def more(self) -> int:
@@ -282,4 +284,4 @@ def care_lists(
 
 
 def _bounded(key: str, title: str, items: list[str]) -> CareList:
-    return CareList(key, title, items[:SHOWN], len(items))
+    return CareList(key, title, items[:SHOWN], len(items), items)

@@ -258,6 +258,24 @@ def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) 
     assert json.loads(out)["flags"] == [expected]
 
 
+def test_roster_status_all_lists_every_leaver_the_dashboard_counts(demo: Services) -> None:
+    """The dashboard said "and 11 more (roster status lists them)", and `roster status`
+    listed the same ten, JSON included: the rest could not be read anywhere."""
+    db = str(Path(demo.db.sqlite_path))
+    _, out, _ = cli("status", "--json", "--db", db)
+    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    assert leavers["total"] > len(leavers["items"]) == 10
+    _, out, _ = cli("status", "--all", "--json", "--db", db)
+    every = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    assert len(every["items"]) == every["total"] == leavers["total"]
+    assert every["items"][:10] == leavers["items"]
+    code, text, _ = cli("status", "--db", db)
+    assert code == 0 and "more (roster status --all lists them all)" in text
+    code, text, _ = cli("status", "--all", "--db", db)
+    assert code == 0 and " more (" not in text
+    assert all(item in text for item in every["items"])
+
+
 # --- a link shows what else it changes before it is made ---------------------------------------
 
 
