@@ -188,48 +188,48 @@ def test_push_rewrites_only_its_line_and_create_appends_in_one_batch(tmp_path: P
     assert "Zoë Ødegård" in (tmp_path / "ad.jsonl").read_text(encoding="utf-8")  # UTF-8 as is
 
 
-def test_a_creation_checks_no_other_line_and_keeps_the_grants_file_as_it_was(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Creating one account read and checked every line and every grant of the export (4 s at
-    100,000 accounts; issue 11): the other lines and the grants file are kept byte for byte,
-    and ids and usernames written as numbers or with spaces still refuse a clash."""
+def test_a_creation_refuses_clashes_however_the_ids_are_written(tmp_path: Path) -> None:
     (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
-    grants = (
-        b'{"account": "ann.lee",  "entitlement": "grp-vpn"}\r\n'
-        b'{"account":"7","entitlement":"grp-vpn"}'
-    )
-    (tmp_path / "ad.grants.jsonl").write_bytes(grants)  # CRLF, no newline at the end
     numbered = '{"id": 7, "username": " zed ", "display_name": "Seven"}'
     conn = jsonl_app(tmp_path, lines(ANN, numbered), flavour="active_directory")
-    checked = records_checked(monkeypatch)
     new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoë"}
     outcomes = conn.create_accounts(
         [
-            {**new, "sAMAccountName": "zoe", "groups": ["grp-vpn"]},
             {**new, "sAMAccountName": "7"},  # the id written as a number
             {**new, "sAMAccountName": "ZED"},  # the username written with spaces
             {**new, "sAMAccountName": "vi", "groups": ["grp-nope"]},
         ]
     )
-    assert checked == []
     refused = [o.message for o in outcomes if isinstance(o, ConnectorError)]
-    assert [o.external_id for o in outcomes if not isinstance(o, ConnectorError)] == ["zoe"]
+    assert len(refused) == 3
     assert "id '7' already exists (line 2 of" in refused[0]
     assert "username 'zed' already exists (line 2 of" in refused[1]
     assert "no group or entitlement 'grp-nope' (known: grp-vpn)" in refused[2]
-    assert (tmp_path / "ad.grants.jsonl").read_bytes() == (
-        grants + b'\n{"account":"zoe","entitlement":"grp-vpn"}\n'
+
+
+@pytest.mark.parametrize(
+    ("accounts", "grants", "located"),
+    [
+        # a grant left naming an account the file does not hold: the new account would
+        # inherit it (an admin group nobody asked for)
+        (lines(ANN), lines({"account": "zoe", "entitlement": "grp-admins"}), "ad.grants.jsonl"),
+        (lines(ANN, ANN), "", "duplicate"),  # the import refuses the file: so does a creation
+        (lines(ANN, {**SVC, "status": "WEIRD"}), "", "line 2"),
+    ],
+)
+def test_a_creation_never_writes_into_a_file_the_import_refuses(
+    tmp_path: Path, accounts: str, grants: str, located: str
+) -> None:
+    (tmp_path / "ad.entitlements.jsonl").write_text(
+        lines({"id": "grp-vpn", "name": "VPN"}, {"id": "grp-admins", "name": "Admins"})
     )
-    assert (tmp_path / "ad.jsonl").read_text(encoding="utf-8").splitlines()[1] == numbered
-    monkeypatch.undo()
-    listing = conn.list_all()
-    assert [a.external_id for a in listing.accounts] == ["ann.lee", "7", "zoe"]
-    assert sorted((g.account_external_id, g.entitlement_external_id) for g in listing.grants) == [
-        ("7", "grp-vpn"),
-        ("ann.lee", "grp-vpn"),
-        ("zoe", "grp-vpn"),
-    ]
+    (tmp_path / "ad.grants.jsonl").write_text(grants)
+    conn = jsonl_app(tmp_path, accounts, flavour="active_directory")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoë", "sAMAccountName": "zoe"}
+    with pytest.raises(ConnectorError, match=located):
+        conn.create_accounts([new])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_a_push_reaches_an_account_whose_id_is_written_as_a_number(tmp_path: Path) -> None:

@@ -301,13 +301,10 @@ class FileConnector:
             return outcomes
         with file_lock(self.path):
             store = self._file()
-            # an export's other lines are written back as they are: read, not checked again
-            loaded = (
-                store.load_for_creation(self._known)
-                if isinstance(store, JsonlStore)
-                else store.load()
-            )
-            taken = self._taken(store, loaded)
+            # read and checked whole: a new account must not go into a file the import refuses
+            # (a repeated id, a bad value), nor inherit a grant left naming its id
+            loaded = store.load()
+            taken = self._taken(loaded)
             touched_grants = False
             for fields in many:
                 try:
@@ -329,19 +326,15 @@ class FileConnector:
             raise ConnectorError(f"App '{self.app_id}': the new account is invalid: {problems}")
         return listed
 
-    def _taken(self, store: FileStore, loaded: Loaded) -> dict[str, Taken]:
+    def _taken(self, loaded: Loaded) -> dict[str, Taken]:
         """Every id and username the file holds, case-folded -> (which it is, as written,
         the account holding it)."""
-        if isinstance(store, JsonlStore):
-            held = (store.id_and_username(loaded, p) for p in range(len(loaded.items)))
-        else:
-            held = ((a.external_id, a.username) for a in loaded.listing.accounts)
         taken: dict[str, Taken] = {}
-        for ident, username in held:
-            if ident:
-                taken.setdefault(ident.casefold(), ("id", ident, ident))
-            if username:
-                taken.setdefault(username.casefold(), ("username", username, ident))
+        for listed in loaded.listing.accounts:
+            ident = listed.external_id
+            taken.setdefault(ident.casefold(), ("id", ident, ident))
+            if listed.username:
+                taken.setdefault(listed.username.casefold(), ("username", listed.username, ident))
         return taken
 
     def _new_account(

@@ -135,8 +135,6 @@ class JsonlStore:
         # each raw line's digest, when known (load_for_push computed it, no edit changed it)
         self.digests: list[str | None] = []
         self.style = LineStyle()  # the file's BOM and line end, as read: `save` keeps them
-        # the grants file's bytes as load_for_creation read them (None: `loaded.grants` is all)
-        self._grants_as_read: bytes | None = None
 
     def load(self) -> Loaded:
         problems = Problems(self.path)
@@ -314,27 +312,6 @@ class JsonlStore:
         problems.items.extend(found.items)
         return entitlement_ids
 
-    def load_for_creation(self, known: Mapping[str, str] | None = None) -> Loaded:
-        """`load_for_push`, with what a creation checks besides the lines: the entitlements
-        (a new account's groups must be known ones). The grants file is not parsed: `save`
-        writes it back byte for byte with the new accounts' grants after it (`loaded.grants`
-        holds only those). Creating one account in a 100,000-line export read and checked
-        every line and every grant: 4 s, against 1 s for this (issue 11)."""
-        loaded = self.load_for_push(known)
-        problems = Problems(self.path)
-        loaded.entitlement_ids = self._entitlements(loaded.listing, problems)
-        problems.raise_if_any(self.app_id)
-        self._grants_as_read = b""
-        if self.sidecars and self.grants_path.exists():
-            self._grants_as_read = read_bytes(self.app_id, self.grants_path)
-        return loaded
-
-    def id_and_username(self, loaded: Loaded, position: int) -> tuple[str, str]:
-        """The id and username of the account at POSITION, as the records read them (text,
-        trimmed; "" when not text), without checking the rest of it."""
-        item = self.item(loaded, position)
-        return text_of(item.get("id")) or "", text_of(item.get("username")) or ""
-
     def load_for_push(self, known: Mapping[str, str] | None = None) -> Loaded:
         """The file's lines, each account indexed by its id, for writing pushed values to a
         few of them. A line that is not a JSON object refuses the write, as a full read
@@ -413,16 +390,10 @@ class JsonlStore:
         atomic_write(self.path, write, binary=True)
         if touched_grants:
             grants = loaded.grants
-            # after load_for_creation: the file as it was read, then the new grants
-            kept = self._grants_as_read
-            if kept and not kept.endswith(b"\n"):
-                kept += b"\n"
-
-            def write_grants(fh: Any) -> None:
-                if kept is not None:
-                    fh.write(kept)
-                fh.writelines(
+            atomic_write(
+                self.grants_path,
+                lambda fh: fh.writelines(
                     orjson.dumps({key: g[key] for key in GRANT_KEYS}) + b"\n" for g in grants
-                )
-
-            atomic_write(self.grants_path, write_grants, binary=True)
+                ),
+                binary=True,
+            )
