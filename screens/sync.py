@@ -324,6 +324,10 @@ class SyncScreen(RosterScreen):
             )
 
     def on_resize(self) -> None:
+        # the detail describes the highlighted row: keep that row in view at any size
+        tree = self.tree
+        if tree.cursor_node is not None:
+            tree.call_after_refresh(tree.scroll_to_node, tree.cursor_node, animate=False)
         if self._stage_rows:
             self._draw_stages()
             # the breakpoint's class (-short, -tall) may show or hide the table after this

@@ -289,5 +289,6 @@ class PlanTree(Tree[Any]):
 
     def _highlight_line(self, line: int) -> None:
         node = self.get_node_at_line(line)
-        if node is not None:
+        # keys pressed meanwhile may have moved the cursor on: then its own message stands
+        if node is not None and self.cursor_line == line:
             self.post_message(self.NodeHighlighted(node))

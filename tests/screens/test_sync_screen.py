@@ -16,7 +16,7 @@ from engine.store.repo import set_meta
 from screens.dashboard import DashboardScreen
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.sync import SyncScreen
-from screens.widgets.change_detail import ChangeDetail
+from screens.widgets.change_detail import ChangeDetail, node_text
 from screens.widgets.plan_tree import PlanTree
 from tests.screens.helpers import palette_choose, screen_text, settle, shown, wait_until
 
@@ -243,6 +243,49 @@ async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
         tree.select_node(more[0])
         await pilot.pause()
         assert len(tree.root.children[0].children) > size_before
+
+
+async def test_the_detail_follows_the_cursor_past_a_page_of_more_objects(services: Any) -> None:
+    """Enter on "… more objects" then Down at once: in a terminal the detail described the
+    page's first object while the cursor had moved on (hostile review; the pilot's keys are
+    too far apart to show the race, so this guards only the outcome)."""
+    first = services.runs(limit=20)[-1]
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one("#sync-history", DataTable)
+        history.move_cursor(row=history.get_row_index(str(first.id)))
+        await pilot.press("enter")
+        await settle(pilot)
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        more = next(n for n in tree.root.children[0].children if n.data[0] == "more")
+        tree.move_cursor(more)
+        await pilot.pause()
+        await pilot.press("enter", "down", "down")
+        await settle(pilot)
+        detail = app.screen.query_one("#sync-detail", ChangeDetail)
+        assert tree.cursor_node is not None
+        assert detail.text == str(node_text(tree.cursor_node))
+
+
+async def test_after_a_resize_the_highlighted_row_is_in_view(services: Any) -> None:
+    change_job_titles(services)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        tree.focus()
+        await pilot.press("end")
+        await settle(pilot)
+        for size in ((200, 60), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await settle(pilot)
+        top = tree.scroll_offset.y
+        assert top <= tree.cursor_line < top + tree.scrollable_content_region.height
 
 
 async def test_dashboard_keys_plan_and_sync_now(services: Any) -> None:
