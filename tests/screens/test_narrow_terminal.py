@@ -18,7 +18,12 @@ from screens.widgets.plan_tree import PlanTree
 from tests.screens.helpers import screen_text, settle
 from tests.screens.test_merge_rules import goto
 from tests.screens.test_provisioning_screen import choose_person, open_provisioning, without_account
-from tests.screens.test_sync_screen import demo_folder, tree_labels
+from tests.screens.test_sync_screen import (
+    LONG_TITLE,
+    demo_folder,
+    give_john_a_long_title,
+    tree_labels,
+)
 from tests.screens.test_users_screen import open_person
 
 NARROW = (80, 24)
@@ -189,20 +194,11 @@ async def test_provisioning_keeps_the_plan_readable_at_80_columns(services: Any)
         assert "onPremisesExtensionAttributes (" in text  # the detail
 
 
-LONG_TITLE = "Head of <b>Things</b> [bold]and more[/bold] for the whole company"
-
-
 @pytest.mark.parametrize("size", [WIDE, NARROW])
 async def test_a_long_change_in_the_tree_shows_old_and_new(
     services: Any, size: tuple[int, int]
 ) -> None:
-    hr = demo_folder(services) / "apps" / "hr.yaml"
-    text = hr.read_text(encoding="utf-8")
-    assert text.count("job_title: Head of Product\n") == 1  # E10003, John Bjork
-    hr.write_text(
-        text.replace("job_title: Head of Product\n", f"job_title: '{LONG_TITLE}'\n"),
-        encoding="utf-8",
-    )
+    give_john_a_long_title(services)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
