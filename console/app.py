@@ -344,6 +344,15 @@ class RosterApp(App[None]):
                     f"{binding.tooltip or binding.description} (outside text fields)",
                 )
             )
+        if isinstance(screen.focused, Input | TextArea):
+            # the screen's own keys a text field holds back (Users: / w u p l while the
+            # cursor is in the search) still exist: listed as the App's keys above are
+            for binding in Binding.make_bindings(screen.BINDINGS):
+                if binding.action in shown_actions or not binding.description:
+                    continue
+                shown_actions.add(binding.action)
+                what = binding.tooltip or binding.description
+                rows.append((self.get_key_display(binding), f"{what} (outside text fields)"))
         self._list_current_screen_key(rows)
         rows.extend(getattr(screen, "HELP_NOTES", ()))
         title = getattr(screen, "TITLE_TEXT", screen.__class__.__name__)

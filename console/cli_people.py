@@ -22,8 +22,8 @@ from engine.text import one_line, value_text
 @_guard
 def status(every: bool, as_json: bool) -> None:
     """The dashboard: people, accounts, apps, the last runs, warnings, and the identity
-    decisions that need an eye (people who lost their primary-directory record, disabled
-    people still enabled in push-target apps, manager cycles)."""
+    decisions that need an eye (people who lost their primary-directory record, leavers
+    still enabled in other apps, manager cycles)."""
     board = _services().dashboard()
     if every:
         board = replace(board, care=[replace(care, items=care.every) for care in board.care])

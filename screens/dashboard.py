@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,6 +18,7 @@ from textual.worker import Worker, get_current_worker
 from screens.base import RosterScreen, cursor_key
 from screens.text import clip, plain, safe
 from screens.widgets.hanging import Hanging
+from screens.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from engine.services import Dashboard
@@ -186,18 +187,32 @@ class DashboardScreen(RosterScreen):
                 yield Static(
                     "Apps  (t tests the selected app's connection)", classes="section-title"
                 )
-                apps: DataTable[Any] = DataTable(id="apps-table", cursor_type="row")
+                apps = RowTable(id="apps-table")
                 apps.add_columns("App", "Connector", "Accounts", "Last import", "Status")
                 yield apps
             with Vertical(id="dashboard-runs", classes="section"):
                 yield Static("Last runs", classes="section-title")
-                runs: DataTable[Any] = DataTable(id="runs-table", cursor_type="row")
+                runs = RowTable(id="runs-table")
                 runs.add_columns("Run", "Kind", "Status", "Mode", "Started", "By")
                 yield runs
         yield Footer()
 
     def on_mount(self) -> None:
         self.action_refresh()
+
+    @on(DataTable.RowHighlighted)
+    def _back_to_the_top(self, event: DataTable.RowHighlighted) -> None:
+        """The body scrolls to keep a table's cursor in view, but never back: after PgDn in
+        the apps list at 80x24, Home and PgUp left the counts out of sight (newcomer review).
+        A cursor on a table's first row shows the section from its title (the apps', the
+        counts and needs-attention above it too)."""
+        if event.cursor_row != 0 or not event.data_table.has_focus:
+            return
+        body = self.query_one("#dashboard-body", VerticalScroll)
+        if event.data_table.id == "apps-table":
+            body.scroll_home(animate=False)
+        elif event.data_table.parent is not None:
+            body.scroll_to_widget(event.data_table.parent, top=True, animate=False)
 
     async def action_start_sync(self, action: str) -> None:
         """Switch to the Sync screen and start its plan or sync-now action there."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -303,6 +303,25 @@ class UsersScreen(RosterScreen):
 
     def action_search(self) -> None:
         self.query_one("#users-search", Input).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing in the results list starts a new search: a name typed there went letter by
+        letter to the list, and its l opened the link dialog (newcomer review). Keys that do
+        something (w u p l, the screen numbers) keep doing it; another printable character
+        replaces the search with itself."""
+        if self.focused is not self.query_one("#users-results", OptionList):
+            return
+        if not event.is_printable or event.key in self.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        search = self.query_one("#users-search", Input)
+        search.value = ""
+        # typed by the field itself; its focus arrives after the key and would select the
+        # letter (the next one replacing it): on_descendant_focus selects on focus again
+        search.select_on_focus = False
+        search.focus()
+        search.post_message(events.Key(event.key, event.character))
 
     def action_leave_search(self) -> None:
         self.query_one("#users-results", OptionList).focus()
@@ -723,6 +742,7 @@ class UsersScreen(RosterScreen):
         return ok
 
     def on_descendant_focus(self) -> None:
+        self.query_one("#users-search", Input).select_on_focus = True  # see on_key
         self.refresh_bindings()
 
     def on_descendant_blur(self) -> None:

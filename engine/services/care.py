@@ -11,14 +11,19 @@ The dashboard, `roster status`, `roster people show` and the person screen all r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
 from engine.config.model import RosterConfig
 from engine.errors import Stopped
 from engine.records import AccountRecord, Population, UserRecord, norm_key
+from engine.store.models import Account
 
 #: How many of a list the dashboard and `roster status` name before "and N more".
 SHOWN = 10
@@ -98,16 +103,32 @@ class Leavers:
     """Who left by the primary directory's word, and what they can still sign in to.
 
     A leaver is a person who is disabled or removed, or whose primary-directory record is
-    disabled or gone (linked to them, or, when the directory's filter leaves such records out,
-    carrying one of their emails or employee ids) while no enabled one is left; and a
-    primary-directory record of someone who left that no person stands for. What they can
-    still sign in to: their enabled accounts in every app but the primary directory (a removed
-    person's accounts are handed back by the ownership stage: they are found again through
-    the identifiers the person last had)."""
+    disabled, gone or left out by the directory's filter (an HR record TERMINATED but still
+    "active": the filter unlinks it, another directory may keep the person) (linked to them,
+    or, once the filter unlinked it, carrying one of their emails or employee ids) while no
+    enabled one is left; and a primary-directory record of someone who left that no person
+    stands for. What they can still sign in to: their enabled accounts in every app but the
+    primary directory, badges and feeds included (a removed person's accounts are handed back
+    by the ownership stage: they are found again through the identifiers the person last
+    had). LEFT_OUT: the ids of the primary directory's records its filter ignores
+    (`left_out_by_filter`)."""
 
-    def __init__(self, population: Population, directories: list[str]) -> None:
+    def __init__(
+        self, population: Population, directories: list[str], left_out: Collection[int] = ()
+    ) -> None:
         self.population = population
         self.primary = directories[0] if directories else ""
+        self.left_out = left_out
+
+    def _left_the_primary(self, account: AccountRecord) -> bool:
+        return account.status in ("DISABLED", "DELETED") or account.id in self.left_out
+
+    def _state(self, account: AccountRecord) -> str:
+        if account.status == "DELETED":
+            return "gone from"
+        if account.status == "DISABLED":
+            return "disabled in"
+        return "left out by the filter of"
 
     @cached_property
     def _indexes(self) -> tuple[dict[str, list[AccountRecord]], dict[str, list[AccountRecord]]]:
@@ -119,7 +140,7 @@ class Leavers:
             if account.owner_id is not None:
                 continue
             if account.app_id == self.primary:
-                if account.status in ("DISABLED", "DELETED"):
+                if self._left_the_primary(account):
                     for key in _keys_of_account(account):
                         left.setdefault(key, []).append(account)
             elif account.status == "ENABLED":
@@ -154,13 +175,13 @@ class Leavers:
         if not self.primary:
             return ""
         mine = [a for a in accounts if a.app_id == self.primary]
-        if any(a.status == "ENABLED" for a in mine):
+        if any(not self._left_the_primary(a) for a in mine):
             return ""
-        gone = [a for a in mine if a.status in ("DISABLED", "DELETED")]
+        gone = list(mine)
         gone += self._matching(self._left, _keys_of_user(user)) if not mine else []
         if not gone:
             return ""
-        states = sorted({"gone from" if a.status == "DELETED" else "disabled in" for a in gone})
+        states = sorted({self._state(a) for a in gone})
         return f"{' and '.join(states)} {self.primary} ({', '.join(sorted(map(_key, gone)))})"
 
     def still_enabled(self, user: UserRecord, accounts: list[AccountRecord]) -> list[str]:
@@ -196,7 +217,7 @@ class Leavers:
                     {_key(a) for a in self._matching(self._unowned, _keys_of_account(record))}
                 )
                 if live:
-                    state = "gone from" if record.status == "DELETED" else "disabled in"
+                    state = self._state(record)
                     name = record.email or record.display_name or record.external_id
                     items.append(
                         f"{name} ({_key(record)}, no person): {state} {self.primary}, but "
@@ -205,11 +226,13 @@ class Leavers:
         return items
 
 
-def leavers_still_enabled(population: Population, directories: list[str]) -> CareList:
+def leavers_still_enabled(
+    population: Population, directories: list[str], left_out: Collection[int] = ()
+) -> CareList:
     return _bounded(
         "leavers_still_enabled",
         "Leavers who can still sign in",
-        Leavers(population, directories).items(),
+        Leavers(population, directories, left_out).items(),
     )
 
 
@@ -257,22 +280,37 @@ def manager_cycles(population: Population) -> CareList:
     return _bounded("manager_cycles", "Manager cycles", items)
 
 
-def push_targets(config: RosterConfig) -> set[str]:
-    return {rule.app for rule in config.push_rules}
-
-
 def directory_order(config: RosterConfig) -> list[str]:
     return [d.app for d in config.directories]
 
 
+def left_out_by_filter(session: Session, directories: list[str]) -> set[int]:
+    """The ids of the primary directory's live records its filter ignores (as the last sync
+    decided): for `Leavers`."""
+    if not directories:
+        return set()
+    rows = session.scalars(
+        select(col(Account.id)).where(
+            col(Account.app_id) == directories[0],
+            col(Account.filter_result) == "IGNORE",
+            col(Account.status) != "DELETED",
+        )
+    )
+    return {row for row in rows if row is not None}
+
+
 def care_lists(
-    population: Population, config: RosterConfig, stop: Callable[[], bool] | None = None
+    population: Population,
+    config: RosterConfig,
+    stop: Callable[[], bool] | None = None,
+    left_out: Collection[int] = (),
 ) -> list[CareList]:
-    """Every list; `stop` is asked between them (`Stopped` is raised when it says so)."""
+    """Every list; `stop` is asked between them (`Stopped` is raised when it says so).
+    LEFT_OUT: see `Leavers`."""
     directories = directory_order(config)
     checks: list[Callable[[], CareList]] = [
         lambda: lost_primary(population, directories),
-        lambda: leavers_still_enabled(population, directories),
+        lambda: leavers_still_enabled(population, directories, left_out),
         lambda: manager_cycles(population),
     ]
     lists = []

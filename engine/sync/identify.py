@@ -10,7 +10,7 @@ from engine.cel.results import filter_result_problem
 from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
-from engine.sync.state import StageReport, WorkState
+from engine.sync.state import PlannedChange, StageReport, WorkState
 
 STAGE = "identify"
 PASSING = ("CREATE", "MATCH_ONLY")
@@ -29,9 +29,10 @@ def run_identify(
     people whose directory accounts changed; a filter that reads other records is always
     evaluated again, and so is one that reads the clock."""
     order = {d.app: i for i, d in enumerate(directories)}
+    unlinked: list[tuple[PlannedChange, int]] = []  # filter unlinks, and whom from
     for position, directory in enumerate(directories):
         before = _links_of(state, directory.app) if everyone and position > 0 else None
-        _identify_directory(state, directory, cel, report, everyone)
+        _identify_directory(state, directory, cel, report, everyone, unlinked)
         if not everyone:
             only: set[int] | None = _touched(state)
         elif before is None:  # the first directory: everyone
@@ -44,7 +45,9 @@ def run_identify(
             only = _moved(state, directory.app, before)
         _refresh_users(state, order, report, only)
     disabled = [d.app for d in directories if not d.enabled]
-    _remove_unbacked_users(state, order, report, disabled)
+    backing = _passing_directory_accounts(state, order, ("CREATE",))
+    _remove_unbacked_users(state, backing, report, disabled)
+    _say_who_keeps(state, backing, unlinked)
 
 
 def _touched(state: WorkState) -> set[int]:
@@ -85,7 +88,10 @@ def _identify_directory(
     cel: CelEngine,
     report: StageReport,
     everyone: bool = True,
+    unlinked: list[tuple[PlannedChange, int]] | None = None,
 ) -> None:
+    """`unlinked`: where to note each account the filter took from its person (the change
+    journalled, the person), for `_say_who_keeps`."""
     app_id = directory.app
     decide, reads_beyond = directory_decider(directory, cel)
     # a filter that reads other people or the clock may decide otherwise on unchanged data
@@ -135,7 +141,10 @@ def _identify_directory(
                 if not directory.enabled:
                     why = f"directory {app_id} is disabled"
                     state.disabled_backing.add(account.owner_id)
+                owner = account.owner_id
                 _unlink(state, account, why)
+                if unlinked is not None:
+                    unlinked.append((state.changes[-1], owner))
             continue
         if account.owner_id is not None and account.owner_id in state.users:
             # links are stable until a filter or an admin says otherwise; counted so that
@@ -348,11 +357,14 @@ def _refresh_users(
 
 
 def _remove_unbacked_users(
-    state: WorkState, order: dict[str, int], report: StageReport, disabled: list[str]
+    state: WorkState,
+    backing: dict[int, list[AccountRecord]],
+    report: StageReport,
+    disabled: list[str],
 ) -> None:
-    # Only CREATE accounts keep a person: a MATCH_ONLY feed enriches people, it cannot keep a
-    # leaver alive any more than it could have created them.
-    backing = _passing_directory_accounts(state, order, ("CREATE",))
+    """BACKING: each person's directory accounts whose filter says CREATE. Only those keep a
+    person: a MATCH_ONLY feed enriches people, it cannot keep a leaver alive any more than it
+    could have created them."""
     for user in state.users.values():
         if user.id in backing or user.status == "DELETED":
             continue
@@ -373,3 +385,23 @@ def _remove_unbacked_users(
         user.status = "DELETED"
         state.dirty_users.add(user.id)
         report.bump("users_removed")
+
+
+def _say_who_keeps(
+    state: WorkState,
+    backing: dict[int, list[AccountRecord]],
+    unlinked: list[tuple[PlannedChange, int]],
+) -> None:
+    """A person a filter unlinked from one directory account (an HR record now TERMINATED)
+    but another directory still creates stays, enabled: the plan would otherwise show the link
+    going and the person untouched, with no word of why. The unlink's reason names who keeps
+    them, and that they are not removed."""
+    for change, owner in unlinked:
+        keeping, user = backing.get(owner), state.users.get(owner)
+        if not keeping or user is None or user.status == "DELETED":
+            continue
+        by = state.account_label(keeping[0])
+        change.reason += (
+            f"; {change.old} is kept all the same: {by} still creates them "
+            f"(the {keeping[0].app_id} filter says CREATE)"
+        )

@@ -370,6 +370,50 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     assert json.loads(out)["flags"] == [expected]
 
 
+def test_a_termination_the_idp_outlives_is_explained_and_listed(
+    demo: Services, tmp_path: Path
+) -> None:
+    """HR marks Priya TERMINATED and leaves her record active (as many HR systems do); the
+    demo's HR filter then ignores the record and unlinks it, and Okta, still active, keeps her
+    ENABLED. The plan showed the link going with no word of why she stays, and no list named
+    her (newcomer review): the unlink now says who keeps her, and she is a leaver."""
+
+    def terminate(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account.get("email") == "priya.shah@example.com":
+                account["profile"]["employment_status"] = "TERMINATED"
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", terminate)
+    result = demo.sync()
+    assert result.exit_code == 0
+    assert demo.user_by_email("priya.shah@example.com").status == "ENABLED"
+    idp = next(k for k in owners(demo, "priya.shah@example.com") if k.startswith("idp:"))
+    (unlink,) = [c for c in result.planned if c.object_id == "hr:E10019" and c.field == "owner"]
+    assert unlink.reason == (
+        "the directory filter now ignores it; priya.shah@example.com is kept all the same: "
+        f"{idp} still creates them (the idp filter says CREATE)"
+    )
+    db = str(tmp_path / "r.db")
+    expected = (
+        "left out by the filter of hr (hr:E10019), but still enabled in ad:priya.shah, "
+        f"badge:BDG-00019, entra:priya.shah@example.com, {idp}, slack:U076ADP4VGE"
+    )
+    code, out, _ = cli("status", "--all", "--json", "--db", db)
+    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    assert f"priya.shah@example.com: {expected}" in leavers["items"]
+    code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
+    assert json.loads(out)["flags"] == [expected]
+
+
+def test_a_person_an_hr_filter_never_took_is_not_a_leaver(demo: Services, tmp_path: Path) -> None:
+    """Only a record the filter leaves out, unlinked and carrying the person's keys, makes a
+    leaver: a person HR never knew (a contractor only the IdP creates) is not one."""
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("status", "--all", "--json", "--db", db)
+    items = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]["items"]
+    assert not any("left out by the filter" in item for item in items), items
+
+
 def test_explain_agrees_with_a_value_its_vanished_source_no_longer_holds(
     demo: Services, tmp_path: Path
 ) -> None:

@@ -119,6 +119,28 @@ async def test_the_unmerged_card_is_explained_under_the_cards(services: Any) -> 
         assert any(what.startswith("MATCH_ONLY: a directory filter's answer") for what in notes)
 
 
+@pytest.mark.parametrize("back", ["home", "pageup", "up"])
+async def test_back_at_the_first_app_the_counts_show_again(services: Any, back: str) -> None:
+    """At 80x24, PgDn in the apps list scrolled the counts out of sight and no key brought
+    them back (newcomer review)."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#apps-table", DataTable)
+        table.focus()
+        await pilot.press("pagedown")
+        await settle(pilot)
+        body = app.screen.query_one("#dashboard-body")
+        assert body.scroll_y > 0 and "─ People ─" not in screen_text(app)
+        if back == "up":
+            await pilot.press(*["up"] * table.cursor_row)
+        else:
+            await pilot.press(back)
+        await settle(pilot)
+        assert table.cursor_row == 0
+        assert body.scroll_y == 0 and "─ People ─" in screen_text(app)
+
+
 async def test_refresh_reloads(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(120, 40)) as pilot:

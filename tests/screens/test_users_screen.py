@@ -443,3 +443,38 @@ async def test_linked_by_says_what_the_command_line_says(
         assert any(
             f" {external_id} " in row and f" ENABLED  {label} " in row for row in text.splitlines()
         ), (key, text)
+
+
+async def test_typing_a_name_in_the_results_searches_again(services: Any) -> None:
+    """From the results, a name typed starts a new search instead of going to the list (and
+    an n in it no longer reaching some other key); the screen's keys still act there."""
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara")
+        await pilot.press("shift+tab")  # back to the results
+        assert app.focused is screen.query_one("#users-results", OptionList)
+        await pilot.press(*"ann")
+        await settle(pilot)
+        search = screen.query_one("#users-search", Input)
+        assert app.focused is search and search.value == "ann"
+        assert isinstance(app.screen, UsersScreen)
+        await pilot.press("escape")
+        assert app.focused is screen.query_one("#users-results", OptionList)
+        await pilot.press("l")  # still the link key outside the search field
+        await pilot.pause()
+        assert isinstance(app.screen, LinkAccountModal)
+
+
+async def test_help_in_the_search_field_lists_the_keys_it_holds_back(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"amara")
+        await settle(pilot)
+        assert isinstance(app.focused, Input)
+        await pilot.press("f1")  # ? would be typed: F1 is help everywhere
+        await pilot.pause()
+        rows = dict(app.screen.rows)
+        assert rows["/"] == "Put the cursor in the search field (outside text fields)"
+        assert "outside text fields" in rows["l"]
