@@ -211,6 +211,7 @@ class SyncScreen(RosterScreen):
                 with TabPane("History (h)", id="history"):
                     history: DataTable[Any] = DataTable(id="sync-history", cursor_type="row")
                     history.add_column("Run", key="run")
+                    history.add_column("Kind", key="kind")
                     history.add_column("Status", key="status")
                     history.add_column("Mode", key="mode")
                     history.add_column("Changes", key="changes")
@@ -669,6 +670,7 @@ class SyncScreen(RosterScreen):
             changes = (run.counts or {}).get("changes")
             table.add_row(
                 str(run.id),
+                plain(run.kind),
                 status_text(run.status),
                 "dry run" if run.dry_run else "apply",
                 Text(f"{changes:,}" if isinstance(changes, int) else "—", justify="right"),
@@ -677,7 +679,7 @@ class SyncScreen(RosterScreen):
                 key=str(run.id),
             )
         if not message.runs:
-            table.add_row("—", "No runs yet.", "", "", "", "")
+            table.add_row("—", "", "No runs yet.", "", "", "", "")
         elif chosen is not None and chosen in table.rows:
             table.move_cursor(row=table.get_row_index(chosen))
         elif 0 <= row < table.row_count:

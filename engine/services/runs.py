@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.errors import NotFound
@@ -177,9 +177,30 @@ class RunsService:
             self.ctx.invalidate()
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
+        """The newest LIMIT runs, newest first. A run that did not count its changes when it
+        ended (a link, a configuration edit, a provisioning run) has them counted from its
+        journal: the history showed "—" for a run holding 16."""
         with self.ctx.db.session() as session:
             rows = session.scalars(select(Run).order_by(col(Run.id).desc()).limit(limit))
-            return [RunSummary.of(r) for r in rows]
+            summaries = [RunSummary.of(r) for r in rows]
+            uncounted = [
+                s.id for s in summaries if "changes" not in s.counts and s.status != "running"
+            ]
+            if not uncounted:
+                return summaries
+            counted = dict(
+                session.execute(
+                    select(col(Change.run_id), func.count())
+                    .where(col(Change.run_id).in_(uncounted))
+                    .group_by(col(Change.run_id))
+                ).all()
+            )
+            return [
+                replace(s, counts={**s.counts, "changes": counted.get(s.id, 0)})
+                if s.id in uncounted
+                else s
+                for s in summaries
+            ]
 
     def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
         with self.ctx.db.session() as session:

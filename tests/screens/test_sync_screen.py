@@ -137,7 +137,7 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert stage_cells(screen)["write"][0] == "done"
         history = screen.query_one("#sync-history", DataTable)
         row = history.get_row_at(0)
-        assert str(row[0]) == str(latest.id) and str(row[1]) == "applied"
+        assert [str(cell) for cell in row[:3]] == [str(latest.id), "sync", "applied"]
         titles = [u.attributes.get("job_title") for u in services.population().users]
         assert titles.count("Roster Test Engineer") == 2
 
@@ -684,6 +684,25 @@ async def test_s_after_p_applies_the_plan_shown_without_planning_again(services:
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         assert app.screen.result.run_id == plan.id + 1  # planned again
+
+
+async def test_the_history_counts_the_changes_of_runs_other_than_syncs(services: Any) -> None:
+    """An account created from the provisioning queue is a run of its own, journalled; it
+    did not count its changes as a sync does, and the history showed "—" (newcomer review)."""
+    from tests.engine.test_provision import without_account
+
+    assert services.provision("entra", without_account(services, "entra").email).ok
+    created = services.runs(limit=1)[0]
+    assert created.kind == "provision" and created.counts["changes"] >= 1
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        history = app.screen.query_one("#sync-history", DataTable)
+        row = [str(cell) for cell in history.get_row_at(0)]
+        assert row[:2] == [str(created.id), created.kind]
+        assert row[4] == f"{created.counts['changes']:,}"
 
 
 async def test_the_history_cursor_stays_on_its_run_as_runs_come_in(services: Any) -> None:
