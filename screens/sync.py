@@ -30,8 +30,9 @@ from engine.services import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, plan_
 from screens.base import RosterScreen
 from screens.dashboard import format_when, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
+from screens.modals.text_view import TextViewModal
 from screens.text import clip, label, plain, safe
-from screens.widgets.change_detail import ChangeDetail
+from screens.widgets.change_detail import ChangeDetail, node_text
 from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
 
 if TYPE_CHECKING:
@@ -120,6 +121,13 @@ class SyncScreen(RosterScreen):
             "when no run is under way)",
         ),
         Binding("r", "reload_history", "Reload", show=False, tooltip="Read the run history again"),
+        Binding(
+            "v",
+            "view_whole",
+            "View",
+            tooltip="Show the highlighted change (or problem) whole, where the detail under "
+            "the tree cuts it",
+        ),
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
@@ -236,6 +244,14 @@ class SyncScreen(RosterScreen):
         tree = self.tree
         if event.node is tree.cursor_node:
             tree.call_after_refresh(tree.scroll_to_node, event.node, animate=False)
+
+    def action_view_whole(self) -> None:
+        node = self.tree.cursor_node
+        text = node_text(node, whole=True)
+        if node is None or text is None:
+            self.app.bell()
+            return
+        self.app.push_screen(TextViewModal("The highlighted change, whole", text))
 
     # The stage table on a short terminal --------------------------------------------------
 

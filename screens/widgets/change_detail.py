@@ -32,9 +32,21 @@ DETAIL_FIELDS = 6
 DETAIL_ROWS = 8
 
 
-def change_text(change: Mapping[str, Any]) -> Text:
+#: The bounds of the whole view (v): far past what a panel shows, still bounded (a value may
+#: be megabytes).
+WHOLE_VALUE = 5_000
+WHOLE_REASON = 20_000
+WHOLE_FIELDS = 500
+
+
+def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
     """ "account hr:E10003 · import", then "field: old → new" for each field it changes, then
-    "why: reason"."""
+    "why: reason"; `whole`: within the whole view's bounds, not the panel's."""
+    value_limit, reason_limit, fields = (
+        (WHOLE_VALUE, WHOLE_REASON, WHOLE_FIELDS)
+        if whole
+        else (DETAIL_VALUE, DETAIL_REASON, DETAIL_FIELDS)
+    )
     text = Text()
     text.append(safe(change.get("object_type") or "object"), style="dim")
     text.append(" ")
@@ -46,23 +58,24 @@ def change_text(change: Mapping[str, Any]) -> Text:
     differences = change_differences(name, change.get("old"), change.get("new"))
     if not differences:
         differences = [(name, "(unchanged)", "(unchanged)")]
-    for path, old, new in differences[:DETAIL_FIELDS]:
+    for path, old, new in differences[:fields]:
         text.append("\n")
         text.append(safe(path), style="cyan")
         text.append(": ")
-        text.append_text(value(old, DETAIL_VALUE, "red"))
+        text.append_text(value(old, value_limit, "red"))
         text.append(" → ")
-        text.append_text(value(new, DETAIL_VALUE, "green"))
-    more = len(differences) - DETAIL_FIELDS
+        text.append_text(value(new, value_limit, "green"))
+    more = len(differences) - fields
     if more > 0:
         text.append(f"\n… {plural(more, 'more field')} (roster runs lists them all)", style="dim")
     text.append("\nwhy: ", style="dim")
-    text.append(safe(change.get("reason") or "no reason recorded", DETAIL_REASON))
+    text.append(safe(change.get("reason") or "no reason recorded", reason_limit))
     return text
 
 
-def node_text(node: TreeNode[Any] | None) -> Text | None:
-    """What the detail says about NODE (None: nothing to say, the tree shows a message)."""
+def node_text(node: TreeNode[Any] | None, *, whole: bool = False) -> Text | None:
+    """What the detail says about NODE (None: nothing to say, the tree shows a message);
+    `whole`: a change or a problem within the whole view's bounds (v)."""
     if node is None:
         return None
     data = node.data
@@ -73,7 +86,7 @@ def node_text(node: TreeNode[Any] | None) -> Text | None:
         return None  # the tree shows a message, not a run
     kind = data[0]
     if kind == "change":
-        return change_text(data[1])
+        return change_text(data[1], whole=whole)
     if kind == "run":
         text = Text()
         text.append_text(data[1])
@@ -104,7 +117,7 @@ def node_text(node: TreeNode[Any] | None) -> Text | None:
     if kind == "problem":
         text = Text(f"A problem in {safe(data[1].name)}:", style="bold yellow")
         text.append("\n")
-        text.append(safe(data[2], DETAIL_REASON))
+        text.append(safe(data[2], WHOLE_REASON if whole else DETAIL_REASON))
         return text
     if kind == "more":
         stage, start = data[1], data[2]

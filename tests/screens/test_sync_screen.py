@@ -850,6 +850,42 @@ async def test_at_80x24_the_tree_has_the_rows_and_the_highlighted_change_shows_w
         assert detail.text.startswith("account hr:E10003 · import: 1 change"), detail.text
 
 
+async def test_v_shows_the_highlighted_change_whole_where_the_detail_cuts_it(
+    services: Any,
+) -> None:
+    """At 80x24 the detail under the tree is bounded (a value to 200 characters, half the
+    screen): a long value hid what came after it (hostile review). v shows it whole, in a
+    dialog that scrolls."""
+    from screens.modals.text_view import TextViewModal
+
+    title = "x" * 3000 + " THE END"
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    hr.write_text(
+        text.replace("job_title: Head of Product\n", f"job_title: '{title}'\n"), encoding="utf-8"
+    )
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        await cursor_to(pilot, tree, is_change_of("hr:E10003"), "John's imported title")
+        detail = app.screen.query_one("#sync-detail", ChangeDetail)
+        assert "THE END" not in detail.text and "why: changed in the app" in detail.text
+        await pilot.press("v")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, TextViewModal)
+        assert f"→ {title}\nwhy: changed in the app" in modal.text.plain
+        await pilot.press("end")
+        await pilot.pause()
+        assert "why: changed in the app" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, SyncScreen)
+
+
 async def test_at_80x24_the_stage_table_shows_while_a_run_is_under_way_and_on_t(
     services: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
