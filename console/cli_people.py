@@ -68,7 +68,9 @@ def people() -> None:
 @_guard
 def people_list(search: str, limit: int, as_json: bool) -> None:
     """People whose email or display name holds SEARCH (any case), by display name; everyone
-    when SEARCH is left out. `roster people show EMAIL` shows one of them."""
+    when SEARCH is left out. SEARCH may also hold has:APP (a live account in APP), no:APP
+    (none: who still needs one) and status:ENABLED|DISABLED|DELETED, as in
+    "no:slack status:enabled". `roster people show EMAIL` shows one of them."""
     services = _services()
     found = services.find_people(search, limit + 1)  # one more: tells that more are left
     shown, more = found[:limit], len(found) > limit
@@ -77,7 +79,7 @@ def people_list(search: str, limit: int, as_json: bool) -> None:
         _emit({"people": [p.to_json() for p in shown], "more": more, "total": total})
         return
     if not shown:
-        echo(f"Nobody's email or name holds {search!r}." if search else "The store has no people.")
+        echo(f"Nobody matches {search!r}." if search else "The store has no people.")
         sys.exit(0)
     echo(f"{'person':>7}  {'status':<8}  {'email':<36}  name")
     for person in shown:

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
+from engine.errors import InvalidInput
 from engine.records import LINK_KINDS, link_label, link_meaning
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
@@ -153,6 +154,11 @@ class UsersScreen(RosterScreen):
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
+        (
+            "",
+            "The search takes a name or email, and has:APP (a live account in APP), no:APP "
+            "(none yet: who still needs one), status:disabled, as in “no:slack status:enabled”",
+        ),
         ("enter", "On an attribute: why it has its value (same as w)"),
         ("tab", "Move between search, results, attributes and accounts"),
         *(("", f"Linked by {link_meaning(kind)}.") for kind in LINK_KINDS),
@@ -160,11 +166,14 @@ class UsersScreen(RosterScreen):
     ]
 
     class Found(Message):
-        def __init__(self, query: str, refs: list[RecordRef], keep: bool = False) -> None:
+        def __init__(
+            self, query: str, refs: list[RecordRef], keep: bool = False, problem: str = ""
+        ) -> None:
             super().__init__()
             self.query = query
             self.refs = refs
             self.keep = keep  # a reload: keep the person shown if they are still found
+            self.problem = problem  # why the search could not be made (an unknown app)
 
     class DetailLoaded(Message):
         def __init__(self, detail: UserDetail) -> None:
@@ -230,7 +239,12 @@ class UsersScreen(RosterScreen):
 
     @work(thread=True, exclusive=True, group="users-search", exit_on_error=False, name="Searching")
     def search(self, query: str, keep: bool = False) -> None:
-        refs = self.services.find_records("user", query, limit=SEARCH_LIMIT)
+        try:
+            refs = self.services.find_records("user", query, limit=SEARCH_LIMIT)
+        except InvalidInput as exc:  # "no:sla" while "no:slack" is being typed: no dialog
+            if not get_current_worker().is_cancelled:
+                self.post_message(self.Found(query, [], keep, problem=str(exc)))
+            return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Found(query, refs, keep))
 
@@ -249,7 +263,10 @@ class UsersScreen(RosterScreen):
             options.add_option(Option(label, id=str(index)))
         count = self.query_one("#users-count", Static)
         found = len(message.refs)
-        if not found:
+        count.set_class(bool(message.problem), "-problem")
+        if message.problem:
+            count.update(plain(message.problem, style="yellow"))
+        elif not found:
             count.update(
                 Text(f"Nobody matches “{safe(message.query)}”.")
                 if message.query

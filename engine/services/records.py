@@ -51,6 +51,51 @@ def holds(sqlite: bool, column: Any, needle: str) -> Any:
     return column.ilike(needle, escape="\\")
 
 
+#: The words a people search takes beside a name or email (`has:slack no:ad status:disabled`).
+QUALIFIERS = ("has", "no", "status")
+PERSON_STATUSES = ("ENABLED", "DISABLED", "DELETED")
+_QUALIFIER = re.compile(r"^(has|no|status):(.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PeopleQuery:
+    """A people search: the text a name or email holds, and its qualifiers: `has:APP` (a live
+    account in APP), `no:APP` (none: who still needs one), `status:STATUS`."""
+
+    text: str
+    has: tuple[str, ...] = ()
+    lacks: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, query: str, apps: list[str]) -> PeopleQuery:
+        """Raises InvalidInput, naming what is known, for an app or status it does not know."""
+        if ":" not in query:
+            return cls(query)
+        words: list[str] = []
+        has: list[str] = []
+        lacks: list[str] = []
+        statuses: list[str] = []
+        for word in query.split():
+            found = _QUALIFIER.match(word)
+            if found is None:
+                words.append(word)
+                continue
+            kind, value = found.group(1).lower(), found.group(2)
+            if kind == "status":
+                if value.upper() not in PERSON_STATUSES:
+                    raise InvalidInput(
+                        f"No status {value!r}: status: takes {', '.join(PERSON_STATUSES)}."
+                    )
+                statuses.append(value.upper())
+                continue
+            if value not in apps:
+                known = ", ".join(apps) or "none yet"
+                raise InvalidInput(f"No app {value!r} for {kind}:; the apps are {known}.")
+            (has if kind == "has" else lacks).append(value)
+        return cls(" ".join(words), tuple(has), tuple(lacks), tuple(statuses))
+
+
 @dataclass(frozen=True)
 class PersonRow:
     """One person as a search lists them (`roster people list`, the Users screen)."""
@@ -107,22 +152,42 @@ class RecordsService:
             return int(session.execute(statement).scalar_one())
 
     def _people_holding(self, query: str) -> list[Any]:
-        """The conditions of `find_people`: none for an empty QUERY."""
-        from sqlalchemy import or_
+        """The conditions of `find_people` (`PeopleQuery`): none for an empty QUERY."""
+        from sqlalchemy import exists, not_, or_, select
         from sqlmodel import col
 
-        from engine.store.models import Person
+        from engine.store.models import Account, App, Person
 
         if not query.strip():
             return []
-        needle = like_pattern(query)
-        sqlite = self.ctx.db.is_sqlite
-        return [
-            or_(
-                holds(sqlite, col(Person.email), needle),
-                holds(sqlite, col(Person.display_name), needle),
+        wanted = PeopleQuery(query)
+        if ":" in query:
+            with self.ctx.db.session() as session:
+                apps = list(session.scalars(select(col(App.id)).order_by(col(App.id))))
+            wanted = PeopleQuery.parse(query, apps)
+        conditions: list[Any] = []
+        if wanted.text.strip():
+            needle = like_pattern(wanted.text)
+            sqlite = self.ctx.db.is_sqlite
+            conditions.append(
+                or_(
+                    holds(sqlite, col(Person.email), needle),
+                    holds(sqlite, col(Person.display_name), needle),
+                )
             )
-        ]
+
+        def live_account_in(app_id: str) -> Any:
+            return exists().where(
+                col(Account.owner_id) == col(Person.id),
+                col(Account.app_id) == app_id,
+                col(Account.status) != "DELETED",
+            )
+
+        conditions += [live_account_in(app) for app in wanted.has]
+        conditions += [not_(live_account_in(app)) for app in wanted.lacks]
+        if wanted.statuses:
+            conditions.append(col(Person.status).in_(wanted.statuses))
+        return conditions
 
     def find_records(
         self,

@@ -478,3 +478,29 @@ async def test_help_in_the_search_field_lists_the_keys_it_holds_back(services: A
         rows = dict(app.screen.rows)
         assert rows["/"] == "Put the cursor in the search field (outside text fields)"
         assert "outside text fields" in rows["l"]
+
+
+async def test_the_search_finds_who_has_no_account_in_an_app(services: Any) -> None:
+    """An admin provisioning Slack asks who has none yet (newcomer review): no:slack; an app
+    being typed (no:sla) says which apps there are instead of failing in a dialog."""
+    population = services.population()
+    with_slack = {a.owner_id for a in population.accounts if a.app_id == "slack"}
+    without = sorted(
+        u.display_name
+        for u in population.users
+        if u.status == "ENABLED" and u.id not in with_slack and u.display_name
+    )
+    assert 0 < len(without) < 50
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"no:sla")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, UsersScreen)
+        count = shown(screen.query_one("#users-count", Static))
+        assert "No app 'sla' for no:" in count and "slack" in count, count
+        await pilot.press(*"ck status:enabled")
+        await settle(pilot)
+        found = sorted(ref.label.split(" <")[0] for ref in screen.refs)
+        assert found == without
