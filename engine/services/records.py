@@ -28,15 +28,21 @@ SIMILAR_POOL = 200
 SEARCH_CHARS = 200
 
 
-def like_pattern(query: str) -> str:
-    """A LIKE pattern finding QUERY anywhere, as typed: `%` and `_` are not wildcards (an
-    email's `_` is a character)."""
+def bounded_search(query: str) -> str:
+    """QUERY without its outer spaces; InvalidInput past SEARCH_CHARS."""
     text = query.strip()
     if len(text) > SEARCH_CHARS:
         raise InvalidInput(
             f"A search is at most {SEARCH_CHARS} characters (this one has {len(text):,}); "
             "search for part of the name or email."
         )
+    return text
+
+
+def like_pattern(query: str) -> str:
+    """A LIKE pattern finding QUERY anywhere, as typed: `%` and `_` are not wildcards (an
+    email's `_` is a character)."""
+    text = bounded_search(query)
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -54,7 +60,7 @@ def holds(sqlite: bool, column: Any, needle: str) -> Any:
 #: The words a people search takes beside a name or email (`has:slack no:ad status:disabled`).
 QUALIFIERS = ("has", "no", "status")
 PERSON_STATUSES = ("ENABLED", "DISABLED", "DELETED")
-_QUALIFIER = re.compile(r"^(has|no|status):(.*)$", re.IGNORECASE)
+_QUALIFIER = re.compile(rf"^({'|'.join(QUALIFIERS)}):(.*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ class RecordsService:
 
         from engine.store.models import Account, App, Person
 
-        if not query.strip():
+        if not bounded_search(query):  # qualifiers too: each is a subquery
             return []
         wanted = PeopleQuery(query)
         if ":" in query:
