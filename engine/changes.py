@@ -58,12 +58,14 @@ def change_verb(change: Mapping[str, Any]) -> str:
 @dataclass
 class StagePlan:
     """What one stage of a plan changes: its changes, the objects they touch by kind and
-    verb (`("account", "changed") -> 2`), and how often each field changes."""
+    verb (`("account", "changed") -> 2`), and how often each field of each kind changes
+    (`("account", "owner") -> 1`: identify changes accounts' owners and people's names, and
+    the two are told apart)."""
 
     stage: str
     changes: int = 0
     objects: dict[tuple[str, str], int] = field(default_factory=dict)
-    fields: dict[str, int] = field(default_factory=dict)
+    fields: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
@@ -88,7 +90,7 @@ def plan_counts(changes: Iterable[Mapping[str, Any]]) -> dict[str, StagePlan]:
             plan.objects[(kind, verb)] = plan.objects.get((kind, verb), 0) + 1
         name = str(change.get("field") or "")
         if verb == CHANGED and name:
-            plan.fields[name] = plan.fields.get(name, 0) + 1
+            plan.fields[(kind, name)] = plan.fields.get((kind, name), 0) + 1
     return stages
 
 
@@ -136,8 +138,9 @@ def describe_stage_plan(plan: StagePlan | None) -> str:
         plan.objects.items(), key=lambda item: (item[0][0], VERBS.index(item[0][1]))
     ):
         part = f"{_plural(count, kind)} {verb}"
-        if verb == CHANGED and plan.fields:
-            top = sorted(plan.fields.items(), key=lambda item: (-item[1], item[0]))
+        fields = {name: n for (of, name), n in plan.fields.items() if of == kind}
+        if verb == CHANGED and fields:
+            top = sorted(fields.items(), key=lambda item: (-item[1], item[0]))
             names = [f"{name} {n:,}" for name, n in top[:FIELD_SAMPLES]]
             if len(top) > FIELD_SAMPLES:
                 names.append(f"+{len(top) - FIELD_SAMPLES} more")

@@ -251,7 +251,9 @@ class SyncScreen(RosterScreen):
         if node is None or text is None:
             self.app.bell()
             return
-        self.app.push_screen(TextViewModal("The highlighted change, whole", text))
+        kind = node.data[0] if isinstance(node.data, tuple) and node.data else ""
+        what = {"change": "change", "problem": "problem", "stage": "stage"}.get(kind, "line")
+        self.app.push_screen(TextViewModal(f"The highlighted {what}, whole", text))
 
     # The stage table on a short terminal --------------------------------------------------
 

@@ -179,8 +179,15 @@ class PlanTree(Tree[Any]):
                     )
             self._add_objects(node, stage, 0)
         if total == 0:
+            troubled = any(stage.problems for stage in stages)
             self.root.add_leaf(
-                empty or Text("No changes: the store already matches the apps.", "green")
+                empty
+                or (
+                    # an app that did not import was not compared: "matches" would be a guess
+                    Text("No changes, with the problems above: fix them and plan again.", "yellow")
+                    if troubled
+                    else Text("No changes: the store already matches the apps.", "green")
+                )
             )
         self.root.expand()
         self.cursor_line = 0

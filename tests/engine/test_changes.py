@@ -75,10 +75,26 @@ def test_plan_counts_counts_the_plans_own_changes() -> None:
         ("account", CREATED): 1,
         ("account", DELETED): 1,
     }
-    assert counts["import"].fields == {"profile": 1}
+    assert counts["import"].fields == {("account", "profile"): 1}
     assert counts["attributes"].changes == 1
     assert counts["attributes"].objects == {("user", CHANGED): 1}
     assert counts["push"].changes == 3
     assert counts["push"].objects == {("account", CHANGED): 2}  # entra:w once, two changes
-    assert counts["push"].fields == {"department": 2, "title": 1}
+    assert counts["push"].fields == {("account", "department"): 2, ("account", "title"): 1}
     assert plan_counts([]) == {}
+
+
+def test_a_stage_names_each_kinds_own_fields() -> None:
+    """identify unlinks an HR account and blanks the person's employee id: the confirmation
+    said "1 account changed (employee_id 1, employee_ids 1, owner 1) · 1 user changed (the
+    same)", as if each had all three (newcomer review)."""
+    from engine.changes import describe_stage_plan
+
+    changes = [
+        row("identify", "account", "hr:E10019", "owner", "p@x", None),
+        row("identify", "user", "p@x", "employee_id", "E10019", ""),
+        row("identify", "user", "p@x", "employee_ids", ["E10019"], []),
+    ]
+    assert describe_stage_plan(plan_counts(changes)["identify"]) == (
+        "3 changes · 1 account changed (owner 1) · 1 user changed (employee_id 1, employee_ids 1)"
+    )

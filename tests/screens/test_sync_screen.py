@@ -886,6 +886,38 @@ async def test_v_shows_the_highlighted_change_whole_where_the_detail_cuts_it(
         assert isinstance(app.screen, SyncScreen)
 
 
+async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
+    services: Any,
+) -> None:
+    """HR refused (a control character in a title): nothing changed because nothing was
+    compared, and the tree said "the store already matches the apps" (walk)."""
+    from screens.modals.text_view import TextViewModal
+
+    hr = demo_folder(services) / "apps" / "hr.yaml"
+    text = hr.read_text(encoding="utf-8")
+    hr.write_text(
+        text.replace("job_title: Head of Product\n", 'job_title: "Head\\e[31m"\n'),
+        encoding="utf-8",
+    )
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        shown_text = screen_text(app)
+        assert "already matches" not in shown_text
+        assert "No changes, with the problems above: fix them and plan again." in shown_text
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        await cursor_to(
+            pilot, tree, lambda node: node.data and node.data[0] == "problem", "the problem"
+        )
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, TextViewModal)
+        assert app.screen.title_text == "The highlighted problem, whole"
+        assert "control character" in app.screen.text.plain
+
+
 async def test_at_80x24_the_stage_table_shows_while_a_run_is_under_way_and_on_t(
     services: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
