@@ -34,6 +34,7 @@ from screens.modals.text_view import TextViewModal
 from screens.text import clip, label, plain, safe
 from screens.widgets.change_detail import ChangeDetail, node_text
 from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
+from screens.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from engine.services import ChangeRow, RunSummary, Services
@@ -217,7 +218,7 @@ class SyncScreen(RosterScreen):
                     yield PlanTree(id="sync-tree")
                     yield ChangeDetail(id="sync-detail")
                 with TabPane("History (h)", id="history"):
-                    history: DataTable[Any] = DataTable(id="sync-history", cursor_type="row")
+                    history = RowTable(id="sync-history")
                     history.add_column("Run", key="run")
                     history.add_column("Kind", key="kind")
                     history.add_column("Status", key="status")
@@ -246,14 +247,16 @@ class SyncScreen(RosterScreen):
             tree.call_after_refresh(tree.scroll_to_node, event.node, animate=False)
 
     def action_view_whole(self) -> None:
+        """A change or a problem whole; the other nodes are whole in the detail already."""
         node = self.tree.cursor_node
-        text = node_text(node, whole=True)
-        if node is None or text is None:
+        data = node.data if node is not None else None
+        kind = data[0] if isinstance(data, tuple) and data else ""
+        text = node_text(node, whole=True) if kind in ("change", "problem") else None
+        if text is None:
             self.app.bell()
+            self.notify("v shows a change or a problem whole: move to one first.", timeout=4)
             return
-        kind = node.data[0] if isinstance(node.data, tuple) and node.data else ""
-        what = {"change": "change", "problem": "problem", "stage": "stage"}.get(kind, "line")
-        self.app.push_screen(TextViewModal(f"The highlighted {what}, whole", text))
+        self.app.push_screen(TextViewModal(f"The highlighted {kind}, whole", text))
 
     # The stage table on a short terminal --------------------------------------------------
 

@@ -323,12 +323,13 @@ class UsersScreen(RosterScreen):
 
     def on_key(self, event: events.Key) -> None:
         """Typing in the results list starts a new search: a name typed there went letter by
-        letter to the list, and its l opened the link dialog (newcomer review). Keys that do
-        something (w u p l, the screen numbers) keep doing it; another printable character
-        replaces the search with itself."""
+        letter to the list, its l opened the link dialog, its q quit (newcomer and hostile
+        reviews). Every printable character but the screen numbers and ? replaces the search
+        with itself; w u p l act from the attributes and the accounts."""
         if self.focused is not self.query_one("#users-results", OptionList):
             return
-        if not event.is_printable or event.key in self.active_bindings:
+        character = event.character or ""
+        if not event.is_printable or character.isdigit() or character == "?":
             return
         event.stop()
         event.prevent_default()
@@ -754,8 +755,9 @@ class UsersScreen(RosterScreen):
             ok = self.detail is not None
         else:
             return True
-        if ok and in_search:
-            return None  # shown, but letters are text in the search field: esc first
+        typing = in_search or self.focused is self.query_one("#users-results", OptionList)
+        if ok and typing:
+            return None  # shown, but letters are text there (on_key): tab to the person first
         return ok
 
     def on_descendant_focus(self) -> None:

@@ -56,39 +56,88 @@ def _key(account: AccountRecord) -> str:
     return f"{account.app_id}:{account.external_id}"
 
 
-def lost_primary_flag(
-    user: UserRecord, accounts: list[AccountRecord], directories: list[str]
-) -> str:
-    """ "lost their hr record (hr:E10003); kept by idp" when the person's primary-directory
-    account is gone from it (DELETED, no live one left) while another directory keeps them;
-    "" otherwise."""
-    if not directories or user.status == "DELETED":
-        return ""
-    primary = directories[0]
-    mine = [a for a in accounts if a.app_id == primary]
-    if not mine or any(a.status != "DELETED" for a in mine):
-        return ""
-    kept = sorted(
-        {a.app_id for a in accounts if a.app_id in directories[1:] and a.status != "DELETED"},
-        key=directories.index,
-    )
-    if not kept:
-        return ""
-    gone = ", ".join(_key(a) for a in mine)
-    return f"lost their {primary} record ({gone}); kept by {', '.join(kept)}"
+class LostPrimary:
+    """People who lost their primary-directory record while another directory keeps them:
+    the record is gone from the directory (DELETED, linked to them, no live one left), or the
+    directory's filter now leaves it out while it is still enabled (unlinked by the filter, and
+    carrying one of their emails or employee ids: an HR record marked TERMINATED but still
+    active, while the IdP keeps the person). Not called leavers: a filter may leave records
+    out for other reasons (a pre-hire), and the person is still kept. LEFT_OUT: the ids of the
+    primary directory's live records its filter ignores (`left_out_by_filter`)."""
+
+    def __init__(
+        self, population: Population, directories: list[str], left_out: Collection[int] = ()
+    ) -> None:
+        self.population = population
+        self.directories = directories
+        self.primary = directories[0] if directories else ""
+        self.left_out = left_out
+
+    @cached_property
+    def _left_out(self) -> dict[str, list[AccountRecord]]:
+        """key -> the unowned records the primary directory's filter leaves out while they
+        are still enabled there (a disabled one makes a leaver: `Leavers` lists it)"""
+        index: dict[str, list[AccountRecord]] = {}
+        if not self.left_out:
+            return index
+        for account in self.population.accounts:
+            if (
+                account.id in self.left_out
+                and account.owner_id is None
+                and account.status == "ENABLED"
+            ):
+                for key in _keys_of_account(account):
+                    index.setdefault(key, []).append(account)
+        return index
+
+    def flag(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
+        """ "lost their hr record (hr:E10003); kept by idp", "left out by the filter of hr
+        (hr:E10019); kept by idp", or "" """
+        if not self.primary or user.status == "DELETED":
+            return ""
+        mine = [a for a in accounts if a.app_id == self.primary]
+        if any(a.status != "DELETED" for a in mine):
+            return ""
+        if mine:
+            what = f"lost their {self.primary} record ({', '.join(_key(a) for a in mine)})"
+        else:
+            left = _matching(self._left_out, _keys_of_user(user))
+            if not left:
+                return ""
+            records = ", ".join(sorted(_key(a) for a in left))
+            what = f"left out by the filter of {self.primary} ({records})"
+        others = self.directories[1:]
+        kept = sorted(
+            {a.app_id for a in accounts if a.app_id in others and a.status != "DELETED"},
+            key=self.directories.index,
+        )
+        return f"{what}; kept by {', '.join(kept)}" if kept else ""
+
+    def items(self) -> list[str]:
+        items = []
+        for user in self.population.users:
+            flag = self.flag(user, self.population.accounts_of(user.id))
+            if flag:
+                items.append(f"{person_label(user)}: {flag}")
+        return items
 
 
-def lost_primary(population: Population, directories: list[str]) -> CareList:
-    items = []
-    for user in population.users:
-        flag = lost_primary_flag(user, population.accounts_of(user.id), directories)
-        if flag:
-            items.append(f"{person_label(user)}: {flag}")
+def lost_primary(
+    population: Population, directories: list[str], left_out: Collection[int] = ()
+) -> CareList:
     return _bounded(
         "lost_primary",
         "People who lost their primary-directory record but are kept by another directory",
-        items,
+        LostPrimary(population, directories, left_out).items(),
     )
+
+
+def _matching(index: dict[str, list[AccountRecord]], keys: set[str]) -> list[AccountRecord]:
+    found: dict[int, AccountRecord] = {}
+    for key in keys:
+        for account in index.get(key, ()):
+            found.setdefault(account.id, account)
+    return list(found.values())
 
 
 def _keys_of_user(user: UserRecord) -> set[str]:
@@ -103,32 +152,17 @@ class Leavers:
     """Who left by the primary directory's word, and what they can still sign in to.
 
     A leaver is a person who is disabled or removed, or whose primary-directory record is
-    disabled, gone or left out by the directory's filter (an HR record TERMINATED but still
-    "active": the filter unlinks it, another directory may keep the person) (linked to them,
-    or, once the filter unlinked it, carrying one of their emails or employee ids) while no
-    enabled one is left; and a primary-directory record of someone who left that no person
-    stands for. What they can still sign in to: their enabled accounts in every app but the
-    primary directory, badges and feeds included (a removed person's accounts are handed back
-    by the ownership stage: they are found again through the identifiers the person last
-    had). LEFT_OUT: the ids of the primary directory's records its filter ignores
-    (`left_out_by_filter`)."""
+    disabled or gone (linked to them, or, when the directory's filter leaves such records out,
+    carrying one of their emails or employee ids) while no enabled one is left; and a
+    primary-directory record of someone who left that no person stands for. What they can
+    still sign in to: their enabled accounts in every app but the primary directory, badges
+    and feeds included (a removed
+    person's accounts are handed back by the ownership stage: they are found again through
+    the identifiers the person last had)."""
 
-    def __init__(
-        self, population: Population, directories: list[str], left_out: Collection[int] = ()
-    ) -> None:
+    def __init__(self, population: Population, directories: list[str]) -> None:
         self.population = population
         self.primary = directories[0] if directories else ""
-        self.left_out = left_out
-
-    def _left_the_primary(self, account: AccountRecord) -> bool:
-        return account.status in ("DISABLED", "DELETED") or account.id in self.left_out
-
-    def _state(self, account: AccountRecord) -> str:
-        if account.status == "DELETED":
-            return "gone from"
-        if account.status == "DISABLED":
-            return "disabled in"
-        return "left out by the filter of"
 
     @cached_property
     def _indexes(self) -> tuple[dict[str, list[AccountRecord]], dict[str, list[AccountRecord]]]:
@@ -140,7 +174,7 @@ class Leavers:
             if account.owner_id is not None:
                 continue
             if account.app_id == self.primary:
-                if self._left_the_primary(account):
+                if account.status in ("DISABLED", "DELETED"):
                     for key in _keys_of_account(account):
                         left.setdefault(key, []).append(account)
             elif account.status == "ENABLED":
@@ -159,11 +193,7 @@ class Leavers:
     def _matching(
         self, index: dict[str, list[AccountRecord]], keys: set[str]
     ) -> list[AccountRecord]:
-        found: dict[int, AccountRecord] = {}
-        for key in keys:
-            for account in index.get(key, ()):
-                found.setdefault(account.id, account)
-        return list(found.values())
+        return _matching(index, keys)
 
     def why_left(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
         """ "disabled", "removed", "disabled in hr (hr:E10019)", "" for someone who did not
@@ -175,13 +205,13 @@ class Leavers:
         if not self.primary:
             return ""
         mine = [a for a in accounts if a.app_id == self.primary]
-        if any(not self._left_the_primary(a) for a in mine):
+        if any(a.status == "ENABLED" for a in mine):
             return ""
-        gone = list(mine)
+        gone = [a for a in mine if a.status in ("DISABLED", "DELETED")]
         gone += self._matching(self._left, _keys_of_user(user)) if not mine else []
         if not gone:
             return ""
-        states = sorted({self._state(a) for a in gone})
+        states = sorted({"gone from" if a.status == "DELETED" else "disabled in" for a in gone})
         return f"{' and '.join(states)} {self.primary} ({', '.join(sorted(map(_key, gone)))})"
 
     def still_enabled(self, user: UserRecord, accounts: list[AccountRecord]) -> list[str]:
@@ -217,7 +247,7 @@ class Leavers:
                     {_key(a) for a in self._matching(self._unowned, _keys_of_account(record))}
                 )
                 if live:
-                    state = self._state(record)
+                    state = "gone from" if record.status == "DELETED" else "disabled in"
                     name = record.email or record.display_name or record.external_id
                     items.append(
                         f"{name} ({_key(record)}, no person): {state} {self.primary}, but "
@@ -226,13 +256,11 @@ class Leavers:
         return items
 
 
-def leavers_still_enabled(
-    population: Population, directories: list[str], left_out: Collection[int] = ()
-) -> CareList:
+def leavers_still_enabled(population: Population, directories: list[str]) -> CareList:
     return _bounded(
         "leavers_still_enabled",
         "Leavers who can still sign in",
-        Leavers(population, directories, left_out).items(),
+        Leavers(population, directories).items(),
     )
 
 
@@ -284,14 +312,15 @@ def directory_order(config: RosterConfig) -> list[str]:
     return [d.app for d in config.directories]
 
 
-def left_out_by_filter(session: Session, directories: list[str]) -> set[int]:
+def left_out_by_filter(session: Session, config: RosterConfig) -> set[int]:
     """The ids of the primary directory's live records its filter ignores (as the last sync
-    decided): for `Leavers`."""
-    if not directories:
+    decided), for `LostPrimary`; none while the directory is disabled (it ignores every
+    record, and the company has not left)."""
+    if not config.directories or not config.directories[0].enabled:
         return set()
     rows = session.scalars(
         select(col(Account.id)).where(
-            col(Account.app_id) == directories[0],
+            col(Account.app_id) == config.directories[0].app,
             col(Account.filter_result) == "IGNORE",
             col(Account.status) != "DELETED",
         )
@@ -309,8 +338,8 @@ def care_lists(
     LEFT_OUT: see `Leavers`."""
     directories = directory_order(config)
     checks: list[Callable[[], CareList]] = [
-        lambda: lost_primary(population, directories),
-        lambda: leavers_still_enabled(population, directories, left_out),
+        lambda: lost_primary(population, directories, left_out),
+        lambda: leavers_still_enabled(population, directories),
         lambda: manager_cycles(population),
     ]
     lists = []

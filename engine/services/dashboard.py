@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from engine.collector import collector_paused
 from engine.errors import RosterError
-from engine.services.care import CareList, care_lists, directory_order, left_out_by_filter
+from engine.services.care import CareList, care_lists, left_out_by_filter
 from engine.services.context import ServiceContext
 from engine.services.runs import RunsService, RunSummary
 from engine.store.models import Account, App, Person
@@ -86,7 +86,7 @@ class DashboardService:
             config = self.ctx.config()
             population = self.ctx.identity_population(stop)
             with self.ctx.db.session() as session:
-                left_out = left_out_by_filter(session, directory_order(config))
+                left_out = left_out_by_filter(session, config)
             with collector_paused():  # hundreds of thousands of short-lived objects
                 return care_lists(population, config, stop, left_out), []
         except RosterError as exc:  # a damaged configuration is reported where it is read

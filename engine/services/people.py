@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from engine.errors import NotFound
 from engine.records import UserRecord
-from engine.services.care import Leavers, directory_order, left_out_by_filter, lost_primary_flag
+from engine.services.care import Leavers, LostPrimary, directory_order, left_out_by_filter
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
@@ -244,12 +244,12 @@ class PeopleService:
         mine = population.accounts_of(user_id)
         directories = directory_order(config)
         with self.ctx.db.session() as session:
-            left_out = left_out_by_filter(session, directories)
+            left_out = left_out_by_filter(session, config)
         flags = [
             flag
             for flag in (
-                lost_primary_flag(user, mine, directories),
-                Leavers(population, directories, left_out).flag(user, mine),
+                LostPrimary(population, directories, left_out).flag(user, mine),
+                Leavers(population, directories).flag(user, mine),
             )
             if flag
         ]

@@ -78,6 +78,7 @@ class PeopleQuery:
         """Raises InvalidInput, naming what is known, for an app or status it does not know."""
         if ":" not in query:
             return cls(query)
+        by_case = {app.casefold(): app for app in apps}
         words: list[str] = []
         has: list[str] = []
         lacks: list[str] = []
@@ -95,10 +96,12 @@ class PeopleQuery:
                     )
                 statuses.append(value.upper())
                 continue
-            if value not in apps:
+            # app ids are lower case; "has:AD" is what a person types
+            app = value if value in apps else by_case.get(value.casefold())
+            if app is None:
                 known = ", ".join(apps) or "none yet"
                 raise InvalidInput(f"No app {value!r} for {kind}:; the apps are {known}.")
-            (has if kind == "has" else lacks).append(value)
+            (has if kind == "has" else lacks).append(app)
         return cls(" ".join(words), tuple(has), tuple(lacks), tuple(statuses))
 
 

@@ -32,7 +32,7 @@ class TextViewModal(ModalScreen[None]):
             background: $surface;
             padding: 0 1;
         }
-        & VerticalScroll { height: auto; max-height: 1fr; }
+        & VerticalScroll { height: auto; }
         & #text-view-body { height: auto; }
         & .text-view--keys { color: $text-muted; height: 1; }
     }
@@ -56,6 +56,18 @@ class TextViewModal(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+        self.fit()
+
+    def on_resize(self) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        """The text scrolls within the terminal, the keys' line stays under it: sized by
+        hand, as a height of "auto" grew past the screen and pushed the line out."""
+        border_and_keys = 3
+        self.query_one(VerticalScroll).styles.max_height = max(
+            3, self.app.size.height - border_and_keys
+        )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -39,6 +39,20 @@ WHOLE_REASON = 20_000
 WHOLE_FIELDS = 500
 
 
+def middle_cut(text: Any, limit: int) -> Any:
+    """TEXT (a str) past LIMIT characters without its middle, saying how much was cut: a push
+    problem quotes the value before its cause, and a plain cut at the end dropped the cause
+    (hostile review). Anything else is returned as it is."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    half = limit // 2
+    cut = len(text) - 2 * half
+    return (
+        f"{text[:half]} … {cut:,} characters cut here (roster runs RUN --json has them all) … "
+        f"{text[-half:]}"
+    )
+
+
 def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
     """ "account hr:E10003 · import", then "field: old → new" for each field it changes, then
     "why: reason"; `whole`: within the whole view's bounds, not the panel's."""
@@ -58,18 +72,25 @@ def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
     differences = change_differences(name, change.get("old"), change.get("new"))
     if not differences:
         differences = [(name, "(unchanged)", "(unchanged)")]
+    if whole:  # cut in the middle, and the cut said, within the bound
+        cut_value, shown_limit = (lambda v: middle_cut(v, WHOLE_VALUE)), WHOLE_VALUE + 200
+    else:
+        cut_value, shown_limit = (lambda v: v), value_limit
     for path, old, new in differences[:fields]:
         text.append("\n")
         text.append(safe(path), style="cyan")
         text.append(": ")
-        text.append_text(value(old, value_limit, "red"))
+        text.append_text(value(cut_value(old), shown_limit, "red"))
         text.append(" → ")
-        text.append_text(value(new, value_limit, "green"))
+        text.append_text(value(cut_value(new), shown_limit, "green"))
     more = len(differences) - fields
     if more > 0:
         text.append(f"\n… {plural(more, 'more field')} (roster runs lists them all)", style="dim")
     text.append("\nwhy: ", style="dim")
-    text.append(safe(change.get("reason") or "no reason recorded", reason_limit))
+    reason = change.get("reason") or "no reason recorded"
+    if whole:
+        reason, reason_limit = middle_cut(reason, WHOLE_REASON), WHOLE_REASON + 200
+    text.append(safe(reason, reason_limit))
     return text
 
 
@@ -117,7 +138,10 @@ def node_text(node: TreeNode[Any] | None, *, whole: bool = False) -> Text | None
     if kind == "problem":
         text = Text(f"A problem in {safe(data[1].name)}:", style="bold yellow")
         text.append("\n")
-        text.append(safe(data[2], WHOLE_REASON if whole else DETAIL_REASON))
+        if whole:
+            text.append(safe(middle_cut(data[2], WHOLE_REASON), WHOLE_REASON + 200))
+        else:
+            text.append(safe(data[2], DETAIL_REASON))
         return text
     if kind == "more":
         stage, start = data[1], data[2]

@@ -376,7 +376,9 @@ def test_a_termination_the_idp_outlives_is_explained_and_listed(
     """HR marks Priya TERMINATED and leaves her record active (as many HR systems do); the
     demo's HR filter then ignores the record and unlinks it, and Okta, still active, keeps her
     ENABLED. The plan showed the link going with no word of why she stays, and no list named
-    her (newcomer review): the unlink now says who keeps her, and she is a leaver."""
+    her (newcomer review): the unlink now says who keeps her, and she is listed with the
+    people who lost their HR record (not as a leaver: a filter may leave records out for other
+    reasons, a pre-hire, and she is kept all the same)."""
 
     def terminate(data: dict[str, Any]) -> None:
         for account in data["accounts"]:
@@ -394,23 +396,29 @@ def test_a_termination_the_idp_outlives_is_explained_and_listed(
         f"{idp} still creates them (the idp filter says CREATE)"
     )
     db = str(tmp_path / "r.db")
-    expected = (
-        "left out by the filter of hr (hr:E10019), but still enabled in ad:priya.shah, "
-        f"badge:BDG-00019, entra:priya.shah@example.com, {idp}, slack:U076ADP4VGE"
-    )
+    expected = "left out by the filter of hr (hr:E10019); kept by idp"
     code, out, _ = cli("status", "--all", "--json", "--db", db)
-    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
-    assert f"priya.shah@example.com: {expected}" in leavers["items"]
+    care = {c["key"]: c for c in json.loads(out)["care"]}
+    assert care["lost_primary"]["items"] == [f"priya.shah@example.com: {expected}"]
+    assert not any("priya.shah" in item for item in care["leavers_still_enabled"]["items"])
     code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
     assert json.loads(out)["flags"] == [expected]
 
+    # a disabled HR directory ignores every record: nobody is "left out by its filter"
+    code, out, err = cli("config", "disable", "directories.hr", "--db", db)
+    assert code == 0, out + err
+    assert cli("sync", "--allow-deletes", "--db", db)[0] in (0, 5)
+    code, out, _ = cli("status", "--all", "--json", "--db", db)
+    items = {c["key"]: c for c in json.loads(out)["care"]}["lost_primary"]["items"]
+    assert not any("left out by the filter" in item for item in items), items[:3]
 
-def test_a_person_an_hr_filter_never_took_is_not_a_leaver(demo: Services, tmp_path: Path) -> None:
-    """Only a record the filter leaves out, unlinked and carrying the person's keys, makes a
-    leaver: a person HR never knew (a contractor only the IdP creates) is not one."""
+
+def test_a_person_an_hr_filter_never_took_is_not_flagged(demo: Services, tmp_path: Path) -> None:
+    """Only a record the filter leaves out, unlinked and carrying the person's keys, flags a
+    person: the demo's people the IdP alone creates are not flagged."""
     db = str(tmp_path / "r.db")
     code, out, _ = cli("status", "--all", "--json", "--db", db)
-    items = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]["items"]
+    items = {c["key"]: c for c in json.loads(out)["care"]}["lost_primary"]["items"]
     assert not any("left out by the filter" in item for item in items), items
 
 

@@ -50,5 +50,6 @@ def test_an_unknown_app_or_status_names_the_known_ones(
 def test_words_that_only_look_like_qualifiers_are_searched_as_text() -> None:
     assert PeopleQuery.parse("mailto:ann", ["slack"]) == PeopleQuery("mailto:ann")
     assert PeopleQuery.parse("ann no:slack", ["slack"]) == PeopleQuery("ann", lacks=("slack",))
+    assert PeopleQuery.parse("has:Slack", ["slack"]) == PeopleQuery("", has=("slack",))
     with pytest.raises(InvalidInput, match="No app '' for has:"):
         PeopleQuery.parse("has:", ["slack"])

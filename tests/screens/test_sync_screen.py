@@ -878,12 +878,34 @@ async def test_v_shows_the_highlighted_change_whole_where_the_detail_cuts_it(
         modal = app.screen
         assert isinstance(modal, TextViewModal)
         assert f"→ {title}\nwhy: changed in the app" in modal.text.plain
+        assert "esc closes" in screen_text(app)  # the keys' line, under text taller than 24
         await pilot.press("end")
         await pilot.pause()
         assert "why: changed in the app" in screen_text(app)
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, SyncScreen)
+        # on a stage the detail is whole already: v says what it shows
+        await cursor_to(pilot, tree, lambda node: node.data and node.data[0] == "stage", "stage")
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, SyncScreen)
+
+
+def test_the_whole_view_cuts_the_middle_of_a_long_text_and_keeps_its_end() -> None:
+    """A push problem quotes the value before its cause: a 65,536-character value pushed the
+    cause past the cut (hostile review)."""
+    from screens.widgets.change_detail import WHOLE_REASON, change_text
+
+    reason = "AD refused department " + "D" * 65_536 + ": at most 64 characters"
+    change = {"stage": "push", "object_type": "account", "object_id": "ad:b", "field": "x",
+              "old": "a", "new": "E" * 9_000, "reason": reason}  # fmt: skip
+    text = change_text(change, whole=True).plain
+    assert text.endswith(": at most 64 characters")
+    assert text.startswith("account ad:b · push")
+    assert f"… {65_536 + 22 + 23 - WHOLE_REASON:,} characters cut here" in text
+    assert "… 4,000 characters cut here (roster runs RUN --json has them all) …" in text
+    assert len(text) < WHOLE_REASON + 6_000
 
 
 async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
