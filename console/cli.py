@@ -1199,9 +1199,12 @@ def runs(run_id: int | None, as_json: bool) -> None:
     )
     if summary.error:
         echo(f"  error: {summary.error}")
-    for stage, counts in (summary.counts or {}).items():
-        if isinstance(counts, dict) and counts:
+    for stage, counts in summary.stage_counts.items():
+        if counts:
             echo(f"  {stage:<11} {describe_counts(counts, '')}")
+    for stage, problems in summary.problems.items():
+        for problem in problems:
+            echo_item(f"  [{stage} problem] ", problem)
     if any(summary.accounts.values()):
         echo(f"  accounts: {_accounts_line(summary.accounts)}")
     # what a killed run had written, as the next sync found it in the apps

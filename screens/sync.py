@@ -731,16 +731,14 @@ class SyncScreen(RosterScreen):
 
     def on_sync_screen_run_loaded(self, message: SyncScreen.RunLoaded) -> None:
         summary = message.summary
-        counts = {
-            name: value for name, value in (summary.counts or {}).items() if isinstance(value, dict)
-        }
+        counts = summary.stage_counts
         changes = [c.to_json() for c in message.changes]
         if summary.dry_run:
             # a dry run applies nothing: "not applied" on each row (as `roster runs` leaves it
             # out) only took the room of the values and the reason
             for change in changes:
                 change.pop("applied", None)
-        stages = group_changes(changes, counts)
+        stages = group_changes(changes, counts, summary.problems)
         title = run_title(
             summary.id,
             summary.dry_run,

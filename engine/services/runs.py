@@ -57,6 +57,28 @@ class RunSummary:
         )
 
     @property
+    def stage_counts(self) -> dict[str, dict[str, Any]]:
+        """Each stage's counters, as the run stored them (not its problems, nor what a later
+        run recovered of it: those are kept beside the stages in `counts`)."""
+        return {
+            name: value
+            for name, value in self.counts.items()
+            if isinstance(value, dict) and name not in ("problems", "recovered")
+        }
+
+    @property
+    def problems(self) -> dict[str, list[str]]:
+        """Each stage's problems as the run stored them (the first 200 of a stage)."""
+        stored = self.counts.get("problems")
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            str(stage): [str(p) for p in found]
+            for stage, found in stored.items()
+            if isinstance(found, list) and found
+        }
+
+    @property
     def accounts(self) -> dict[str, int]:
         """A sync's accounts as its provision stage counted them (SyncResult.accounts):
         planned, created, refused by the app, invalid; all 0 for other runs."""

@@ -938,6 +938,25 @@ async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
         assert isinstance(app.screen, TextViewModal)
         assert app.screen.title_text == "The highlighted problem, whole"
         assert "control character" in app.screen.text.plain
+        await pilot.press("escape")
+
+        # read again from the history: its problem, not a stage called "problems"
+        run = services.runs(limit=1)[0]
+        await pilot.press("h")
+        await settle(pilot)
+        history = app.screen.query_one("#sync-history", DataTable)
+        history.move_cursor(row=history.get_row_index(str(run.id)))
+        await pilot.press("enter")
+        await settle(pilot)
+        labels = [str(node.label) for node in tree.root.children]
+        assert not any(label.startswith("problems") for label in labels), labels
+        import_stage = next(n for n in tree.root.children if str(n.label).startswith("import"))
+        assert "1 problem" in str(import_stage.label)
+    from tests.engine.test_identity_decisions import cli
+
+    code, out, _ = cli("runs", str(run.id), "--db", str(services.db.sqlite_path))
+    assert code == 0 and "  [import problem] hr: App 'hr': cannot read " in out
+    assert "  problems " not in out
 
 
 async def test_at_80x24_the_stage_table_shows_while_a_run_is_under_way_and_on_t(
