@@ -766,14 +766,19 @@ def test_wrap_counts_breaks_between_counts_and_cuts_only_a_count_too_wide() -> N
 LONG_TITLE = "Head of <b>Things</b> [bold]and more[/bold] for the whole company"
 
 
-def give_john_a_long_title(services: Any) -> None:
+def give_john_a_title(services: Any, title_yaml: str) -> None:
+    """John Bjork's (hr:E10003) title in HR as TITLE_YAML, a YAML scalar as written."""
     hr = demo_folder(services) / "apps" / "hr.yaml"
     text = hr.read_text(encoding="utf-8")
-    assert text.count("job_title: Head of Product\n") == 1  # E10003, John Bjork
+    assert text.count("job_title: Head of Product\n") == 1
     hr.write_text(
-        text.replace("job_title: Head of Product\n", f"job_title: '{LONG_TITLE}'\n"),
+        text.replace("job_title: Head of Product\n", f"job_title: {title_yaml}\n"),
         encoding="utf-8",
     )
+
+
+def give_john_a_long_title(services: Any) -> None:
+    give_john_a_title(services, f"'{LONG_TITLE}'")
 
 
 async def cursor_to(pilot: Any, tree: PlanTree, wanted: Any, what: str) -> None:
@@ -859,11 +864,7 @@ async def test_v_shows_the_highlighted_change_whole_where_the_detail_cuts_it(
     from screens.modals.text_view import TextViewModal
 
     title = "x" * 3000 + " THE END"
-    hr = demo_folder(services) / "apps" / "hr.yaml"
-    text = hr.read_text(encoding="utf-8")
-    hr.write_text(
-        text.replace("job_title: Head of Product\n", f"job_title: '{title}'\n"), encoding="utf-8"
-    )
+    give_john_a_title(services, f"'{title}'")
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -915,12 +916,7 @@ async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
     compared, and the tree said "the store already matches the apps" (walk)."""
     from screens.modals.text_view import TextViewModal
 
-    hr = demo_folder(services) / "apps" / "hr.yaml"
-    text = hr.read_text(encoding="utf-8")
-    hr.write_text(
-        text.replace("job_title: Head of Product\n", 'job_title: "Head\\e[31m"\n'),
-        encoding="utf-8",
-    )
+    give_john_a_title(services, '"Head\\e[31m"')
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
