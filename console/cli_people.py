@@ -69,8 +69,9 @@ def people() -> None:
 def people_list(search: str, limit: int, as_json: bool) -> None:
     """People whose email or display name holds SEARCH (any case), by display name; everyone
     when SEARCH is left out. SEARCH may also hold has:APP (a live account in APP), no:APP
-    (none: who still needs one) and status:ENABLED|DISABLED|DELETED, as in
-    "no:slack status:enabled". `roster people show EMAIL` shows one of them."""
+    (no linked account there: an unowned one may still exist, `roster merge-matrix APP`
+    lists those) and status:ENABLED|DISABLED|DELETED, as in "no:slack status:enabled".
+    `roster people show EMAIL` shows one of them."""
     services = _services()
     found = services.find_people(search, limit + 1)  # one more: tells that more are left
     shown, more = found[:limit], len(found) > limit

@@ -157,7 +157,8 @@ class UsersScreen(RosterScreen):
         (
             "",
             "The search takes a name or email, and has:APP (a live account in APP), no:APP "
-            "(none yet: who still needs one), status:disabled, as in “no:slack status:enabled”",
+            "(no linked account there; an unowned one may still exist), status:disabled, as "
+            "in “no:slack status:enabled”",
         ),
         ("enter", "On an attribute: why it has its value (same as w)"),
         ("tab", "Move between search, results, attributes and accounts"),

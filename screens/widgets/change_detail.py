@@ -85,7 +85,7 @@ def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
         text.append_text(value(cut_value(new), shown_limit, "green"))
     more = len(differences) - fields
     if more > 0:
-        text.append(f"\n… {plural(more, 'more field')} (roster runs lists them all)", style="dim")
+        text.append(f"\n… {plural(more, 'more field')} (v shows them all)", style="dim")
     text.append("\nwhy: ", style="dim")
     reason = change.get("reason") or "no reason recorded"
     if whole:

@@ -1057,6 +1057,6 @@ def test_the_change_detail_lists_a_maps_keys_and_bounds_values_and_reasons() -> 
     assert lines[1] == f"attributes.key00: — → {'x' * (DETAIL_VALUE - 1)}…"
     assert lines[2] == "attributes.key01: — → value 1"
     assert len(lines) == 1 + DETAIL_FIELDS + 2
-    assert lines[-2] == "… 3 more fields (roster runs lists them all)"
+    assert lines[-2] == "… 3 more fields (v shows them all)"
     assert lines[-1].startswith("why: because \\x1b[2J [b]rrr")
     assert len(lines[-1]) == len("why: ") + DETAIL_REASON and lines[-1].endswith("…")
