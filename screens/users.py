@@ -597,10 +597,11 @@ class UsersScreen(RosterScreen):
             if yes:
                 self.change_link(key, None, f"Unlinked {key}; l links it again.")
 
-        # unlinking a directory account may remove the person: enter must not do it by accident
-        destructive = account.link_kind in DIRECTORY_LINKS
+        # an unlink stops what the account gives the person (a directory account may remove
+        # them) and pins it: a stray `u` followed by enter, as when a name is typed into the
+        # accounts pane, must not do it, so the dialog starts on Cancel
         self.app.push_screen(
-            ConfirmModal("Unlink account", message, "Unlink", destructive=destructive), confirmed
+            ConfirmModal("Unlink account", message, "Unlink", destructive=True), confirmed
         )
 
     def action_pin(self) -> None:

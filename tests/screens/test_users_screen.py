@@ -189,7 +189,13 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         assert owner_of(services, slack)[0] == ref.id
         await pilot.press("u")
         await pilot.pause()
-        await pilot.press("enter")
+        await pilot.press("enter")  # the dialog starts on Cancel: enter alone unlinks nothing
+        await settle(pilot)
+        assert owner_of(services, slack)[0] == ref.id
+        await pilot.press("u")
+        await pilot.pause()
+        assert "enter: Cancel" in shown(app.screen.query_one("#confirm-keys", Static))
+        await pilot.press("shift+tab", "enter")
         await settle(pilot)
         assert owner_of(services, slack)[:2] == (None, True)
         assert slack not in {str(k.value) for k in accounts.rows}
