@@ -282,6 +282,7 @@ class UsersScreen(RosterScreen):
             # search no longer shows
             self.detail = None
             self._want = None
+            self.sub_title = self.TITLE_TEXT  # the header named the person no longer shown
             with self.app.batch_update():
                 self.query_one("#users-person", Static).update(
                     Text("Nobody to show: change the search on the left.", style="dim")

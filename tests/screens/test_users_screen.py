@@ -342,11 +342,13 @@ async def test_a_search_that_finds_nobody_leaves_nobody_to_act_on(services: Any)
         await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         assert screen.detail is not None
+        assert "Amara" in screen.sub_title
         await pilot.press("slash")
         await pilot.press(*"zzqx-nobody")
         await settle(pilot)
         assert "Nobody matches" in shown(screen.query_one("#users-count", Static))
         assert screen.detail is None
+        assert "Amara" not in screen.sub_title  # the header no longer names her either
         assert "Amara" not in shown(screen.query_one("#users-person", Static))
         assert screen.query_one("#users-accounts", DataTable).row_count == 0
         await pilot.press("escape")
