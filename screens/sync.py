@@ -220,9 +220,10 @@ class SyncScreen(RosterScreen):
                 with TabPane("History (h)", id="history"):
                     history = RowTable(id="sync-history")
                     history.add_column("Run", key="run")
+                    # kind and mode in one column: at 80 columns a separate Mode pushed
+                    # "By" off the screen once a provisioning run was listed
                     history.add_column("Kind", key="kind")
                     history.add_column("Status", key="status")
-                    history.add_column("Mode", key="mode")
                     history.add_column("Changes", key="changes")
                     history.add_column("Started", key="started")
                     history.add_column("By", key="by")
@@ -691,16 +692,15 @@ class SyncScreen(RosterScreen):
             changes = (run.counts or {}).get("changes")
             table.add_row(
                 str(run.id),
-                plain(run.kind),
+                plain(f"{run.kind}, dry run" if run.dry_run else run.kind),
                 status_text(run.status),
-                "dry run" if run.dry_run else "apply",
                 Text(f"{changes:,}" if isinstance(changes, int) else "—", justify="right"),
                 format_when(run.started_at),
                 clip(run.started_by or "", 40),
                 key=str(run.id),
             )
         if not message.runs:
-            table.add_row("—", "", "No runs yet.", "", "", "", "")
+            table.add_row("—", "", "No runs yet.", "", "", "")
         elif chosen is not None and chosen in table.rows:
             table.move_cursor(row=table.get_row_index(chosen))
         elif 0 <= row < table.row_count:
