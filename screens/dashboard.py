@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from screens.base import RosterScreen, cursor_key
+from screens.modals.text_view import TextViewModal
 from screens.text import clip, plain, safe
 from screens.widgets.hanging import Hanging
 from screens.widgets.row_table import RowTable
@@ -78,9 +79,15 @@ CARE_SHOWN = 3
 CARE_ROWS = 2
 
 
-def care_text(lists: list[CareList], problems: list[str]) -> Text:
+#: Items of each list the whole view (`a`) shows: every one, up to a bound that keeps a
+#: broken store's hundred thousand leavers from building a dialog nobody could read.
+CARE_ALL = 2000
+
+
+def care_text(lists: list[CareList], problems: list[str], *, whole: bool = False) -> Text:
     """The identity decisions that need an eye (engine.services.care): each non-empty list
-    with its first items, shown literally, and how many more."""
+    with its first items (`whole`: every item, to CARE_ALL), shown literally, and how many
+    more."""
     text = Text()
     for problem in problems:
         if text:
@@ -93,13 +100,21 @@ def care_text(lists: list[CareList], problems: list[str]) -> Text:
         if text:
             text.append("\n")
         text.append(f"{safe(care.title)}: {care.total:,}", style="bold yellow")
-        for item in care.items[:CARE_SHOWN]:
+        items = care.every[:CARE_ALL] if whole else care.items[:CARE_SHOWN]
+        for item in items:
             text.append("\n  ")
             text.append(safe(item, 300))
-        more = care.total - min(len(care.items), CARE_SHOWN)
+        more = care.total - len(items)
         if more:
-            text.append(f"\n  … and {more:,} more (roster status --all lists them)", style="dim")
+            where = "roster status --all lists them" if whole else "a shows them all"
+            text.append(f"\n  … and {more:,} more ({where})", style="dim")
     return text
+
+
+def run_kind(kind: str, dry_run: bool) -> Text:
+    """A run's kind and mode in one cell ("sync", "sync, dry run", "provision"): two columns
+    pushed the last one off the screen at 80 columns."""
+    return plain(f"{kind}, dry run" if dry_run else kind)
 
 
 def status_text(status: str) -> Text:
@@ -136,6 +151,13 @@ class DashboardScreen(RosterScreen):
             tooltip="Go to Sync and sync now: the plan is shown for your confirmation first",
         ),
         Binding(
+            "a",
+            "all_care",
+            "All that needs attention",
+            tooltip="Every item of the lists under Needs attention, in a dialog that scrolls",
+            show=False,  # the footer must fit 80 columns; the lists' "… and N more" names it
+        ),
+        Binding(
             "t",
             "test_app",
             "Test app",
@@ -155,6 +177,7 @@ class DashboardScreen(RosterScreen):
     ]
 
     _last_run: tuple[int, str] | tuple[()] | None = None  # (id, status) of the newest run shown
+    _care: tuple[list[CareList], list[str]] | None = None  # the lists shown under attention
 
     class RunsChanged(Message):
         """A run started or finished since the dashboard was loaded."""
@@ -193,7 +216,7 @@ class DashboardScreen(RosterScreen):
             with Vertical(id="dashboard-runs", classes="section"):
                 yield Static("Last runs", classes="section-title")
                 runs = RowTable(id="runs-table")
-                runs.add_columns("Run", "Kind", "Status", "Mode", "Started", "By")
+                runs.add_columns("Run", "Kind", "Status", "Started", "By")
                 yield runs
         yield Footer()
 
@@ -294,8 +317,17 @@ class DashboardScreen(RosterScreen):
         self.post_message(self.CareLoaded(lists, problems))
 
     def on_dashboard_screen_care_loaded(self, message: DashboardScreen.CareLoaded) -> None:
+        self._care = (message.lists, message.problems)
         care = care_text(message.lists, message.problems)
         self.query_one("#care", Static).update(Hanging(care, rows=CARE_ROWS))
+
+    def action_all_care(self) -> None:
+        if self._care is None or not any(care.total for care in self._care[0]):
+            self.app.bell()
+            self.notify("Nothing needs attention (or it is still being checked).")
+            return
+        text = Hanging(care_text(*self._care, whole=True), rows=8)
+        self.app.push_screen(TextViewModal("Needs attention, every item", text))
 
     def worker_failed(self, worker: Worker[Any]) -> None:
         if worker.group == "dashboard-care":
@@ -340,15 +372,14 @@ class DashboardScreen(RosterScreen):
             for run in dashboard.last_runs:
                 runs.add_row(
                     str(run.id),
-                    plain(run.kind),
+                    run_kind(run.kind, run.dry_run),
                     status_text(run.status),
-                    "dry run" if run.dry_run else "apply",
                     format_when(run.started_at),
                     clip(run.started_by or "", 40),
                     key=str(run.id),
                 )
             if not dashboard.last_runs:
-                runs.add_row("—", "No runs yet.", "", "", "", "")
+                runs.add_row("—", "No runs yet.", "", "", "")
             warnings = self.query_one("#warnings", Static)
             if dashboard.warnings:
                 text = Text()

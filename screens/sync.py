@@ -28,7 +28,7 @@ from textual.worker import Worker, get_current_worker
 from engine.errors import SyncLocked
 from engine.services import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, plan_counts
 from screens.base import RosterScreen
-from screens.dashboard import format_when, status_text
+from screens.dashboard import format_when, run_kind, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.modals.text_view import TextViewModal
 from screens.text import clip, label, plain, safe
@@ -220,8 +220,6 @@ class SyncScreen(RosterScreen):
                 with TabPane("History (h)", id="history"):
                     history = RowTable(id="sync-history")
                     history.add_column("Run", key="run")
-                    # kind and mode in one column: at 80 columns a separate Mode pushed
-                    # "By" off the screen once a provisioning run was listed
                     history.add_column("Kind", key="kind")
                     history.add_column("Status", key="status")
                     history.add_column("Changes", key="changes")
@@ -692,7 +690,7 @@ class SyncScreen(RosterScreen):
             changes = (run.counts or {}).get("changes")
             table.add_row(
                 str(run.id),
-                plain(f"{run.kind}, dry run" if run.dry_run else run.kind),
+                run_kind(run.kind, run.dry_run),
                 status_text(run.status),
                 Text(f"{changes:,}" if isinstance(changes, int) else "—", justify="right"),
                 format_when(run.started_at),

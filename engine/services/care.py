@@ -34,7 +34,7 @@ class CareList:
     """A bounded list: the first `SHOWN` items (text to show literally) and how many in all;
     `every` item, for `roster status --all` (one line per person at most)."""
 
-    key: str  # "lost_primary", "disabled_with_enabled_accounts", "manager_cycles"
+    key: str  # "lost_primary", "leavers_still_enabled", "manager_cycles"
     title: str
     items: list[str] = field(default_factory=list)
     total: int = 0

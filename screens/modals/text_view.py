@@ -13,12 +13,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from screens.text import plain
+from screens.widgets.hanging import Hanging
 
 KEYS_NOTE = "↑↓ PgUp PgDn Home End scroll · esc closes"
 
 
 class TextViewModal(ModalScreen[None]):
-    """`text` (already made safe by its caller) under `title`; escape, q or enter closes it."""
+    """`text` (already made safe by its caller; a `Hanging` to wrap its lines under
+    themselves) under `title`; escape, q or enter closes it."""
 
     DEFAULT_CSS = """
     TextViewModal {
@@ -42,7 +44,7 @@ class TextViewModal(ModalScreen[None]):
         Binding("escape,q,enter", "close", "Close"),
     ]
 
-    def __init__(self, title: str, text: Text) -> None:
+    def __init__(self, title: str, text: Text | Hanging) -> None:
         super().__init__()
         self.title_text = title
         self.text = text

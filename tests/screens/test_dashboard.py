@@ -241,3 +241,33 @@ def test_care_stops_when_asked_and_reads_everyone_without_profiles(services: Any
     lists, problems = services.care()
     full = care_lists(services.ctx.population(), services.ctx.config())
     assert problems == [] and lists == full
+
+
+async def test_a_shows_every_item_that_needs_attention(services: Any) -> None:
+    """The dashboard names three leavers of 21 and pointed to `roster status --all` for the
+    rest: the console itself could not list them (newcomer review). `a` shows every item."""
+    from screens.modals.text_view import TextViewModal
+
+    lists, _ = services.care()
+    leavers = next(care for care in lists if care.key == "leavers_still_enabled")
+    assert leavers.total > 3
+    app = RosterApp(services, start="dashboard")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert f"… and {leavers.total - 3} more (a shows them all)" in shown(
+            screen.query_one("#care", Static)
+        )
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, TextViewModal)
+        body = shown(app.screen.query_one("#text-view-body", Static))
+        assert f"{leavers.title}: {leavers.total}" in body
+        for item in leavers.every:  # each one, its end too (wrapped under itself, not cut)
+            assert item.split(":")[0] in body
+        assert "more (" not in body
+        text = screen_text(app)
+        assert "esc closes" in text  # the keys line stays on screen at 80x24
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
