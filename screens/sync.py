@@ -123,6 +123,15 @@ class SyncScreen(RosterScreen):
         ),
         Binding("r", "reload_history", "Reload", show=False, tooltip="Read the run history again"),
         Binding(
+            "minus",
+            "collapse_stages",
+            "Collapse",
+            show=False,
+            key_display="-",
+            tooltip="Close every stage of the tree and go to the highlighted change's stage "
+            "(a first sync's thousands of changes are one screen of stages again)",
+        ),
+        Binding(
             "v",
             "view_whole",
             "View",
@@ -135,6 +144,12 @@ class SyncScreen(RosterScreen):
         ("enter", "In the history: show that run's changes in the tree"),
         ("enter", "In the tree: open or close a node; on “… more objects”, show the next page"),
         ("↑ / ↓", "In the tree: the highlighted change is shown in full under the tree"),
+        (
+            "shift+↑ / ↓",
+            "In the tree: the previous or next node at the same level (stage to stage)",
+        ),
+        ("shift+←", "In the tree: up to the highlighted node's stage or object"),
+        ("shift+space", "In the tree: open or close everything under the highlighted node"),
     ]
 
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
@@ -256,6 +271,17 @@ class SyncScreen(RosterScreen):
             self.notify("v shows a change or a problem whole: move to one first.", timeout=4)
             return
         self.app.push_screen(TextViewModal(f"The highlighted {kind}, whole", text))
+
+    def action_collapse_stages(self) -> None:
+        tree = self.tree
+        node = tree.cursor_node
+        while node is not None and node.parent is not None and node.parent is not tree.root:
+            node = node.parent  # up to the stage (or the root itself)
+        for stage in tree.root.children:
+            stage.collapse()
+        tree.focus()
+        if node is not None:  # once the tree has laid its lines out again
+            tree.call_after_refresh(tree.move_cursor, node)
 
     # The stage table on a short terminal --------------------------------------------------
 

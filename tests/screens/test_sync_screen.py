@@ -270,6 +270,36 @@ async def test_the_detail_follows_the_cursor_past_a_page_of_more_objects(service
         assert detail.text == str(node_text(tree.cursor_node))
 
 
+async def test_minus_closes_every_stage_and_keeps_the_cursors_stage(services: Any) -> None:
+    """The first sync's 4,000 changes, every stage opened: `-` brings back one screen of
+    stages, the cursor on the stage it was in (newcomer review)."""
+    first = services.runs(limit=20)[-1]
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one("#sync-history", DataTable)
+        history.move_cursor(row=history.get_row_index(str(first.id)))
+        await pilot.press("enter")
+        await settle(pilot)
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        stages = list(tree.root.children)
+        assert len(stages) >= 3
+        for stage in stages:
+            stage.expand()
+        second = stages[1]
+        tree.move_cursor(second.children[0])
+        await pilot.pause()
+        await pilot.press("minus")
+        await settle(pilot)
+        assert not any(stage.is_expanded for stage in tree.root.children)
+        assert tree.cursor_node is second
+        await pilot.press("shift+down")  # stage to stage
+        await pilot.pause()
+        assert tree.cursor_node is stages[2]
+
+
 async def test_after_a_resize_the_highlighted_row_is_in_view(services: Any) -> None:
     change_job_titles(services)
     app = RosterApp(services, start="sync")
