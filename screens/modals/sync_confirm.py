@@ -25,9 +25,15 @@ from engine.services import describe_stage_plan, plan_counts
 from engine.text import literal_text
 from screens.modals.confirm import key_hint
 from screens.text import safe
+from screens.widgets.hanging import Hanging
 from screens.widgets.plan_tree import plural
 
 DELETION_SAMPLES = 3
+#: The width of a stage's name in "What the plan changes, by stage"; its line wraps under
+#: what follows the name.
+STAGE_COLUMN = 11
+#: Rows a line of the summary may wrap to (its texts are bounded to a few hundred characters).
+SUMMARY_ROWS = 12
 
 
 class SyncConfirmModal(ModalScreen["str | None"]):
@@ -92,7 +98,9 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                         ),
                         classes="confirm--blocked",
                     )
-                yield Static(self.summary(), classes="confirm--summary", id="confirm-summary")
+                # a long stage line wraps under its description, not at the left edge
+                summary = Hanging(self.summary(), indent=STAGE_COLUMN, rows=SUMMARY_ROWS)
+                yield Static(summary, classes="confirm--summary", id="confirm-summary")
             yield Static(classes="confirm--more", id="confirm-more")
             if self.blocked:
                 yield Checkbox(
@@ -161,7 +169,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         # the plan's own changes, not the stages' counters (which count all they looked at)
         planned = plan_counts(result.changes)
         for stage in result.stages:
-            text.append(f"\n  {safe(stage.name):<11}", style="bold")
+            text.append(f"\n  {safe(stage.name):<{STAGE_COLUMN}}", style="bold")
             text.append(describe_stage_plan(planned.get(stage.name)))
             if stage.problems:
                 text.append(f"  {plural(len(stage.problems), 'problem')}", style="yellow")
