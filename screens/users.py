@@ -327,8 +327,18 @@ class UsersScreen(RosterScreen):
         """Typing in the results list starts a new search: a name typed there went letter by
         letter to the list, its l opened the link dialog, its q quit (newcomer and hostile
         reviews). Every printable character but the screen numbers and ? replaces the search
-        with itself; w u p l act from the attributes and the accounts."""
+        with itself, backspace shortens it; w u p l act from the attributes and the
+        accounts."""
         if self.focused is not self.query_one("#users-results", OptionList):
+            return
+        if event.key == "backspace":  # the search shortened, as in the field itself
+            event.stop()
+            event.prevent_default()
+            search = self.query_one("#users-search", Input)
+            search.value = search.value[:-1]
+            search.select_on_focus = False
+            search.focus()
+            search.cursor_position = len(search.value)
             return
         character = event.character or ""
         if not event.is_printable or character.isdigit() or character == "?":

@@ -478,6 +478,20 @@ async def test_typing_a_name_in_the_results_searches_again(services: Any, name: 
         assert isinstance(app.screen, LinkAccountModal)
 
 
+async def test_backspace_in_the_results_shortens_the_search(services: Any) -> None:
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"amaraz")
+        await settle(pilot)
+        assert "Nobody matches" in shown(app.screen.query_one("#users-count", Static))
+        app.screen.query_one("#users-results", OptionList).focus()
+        await pilot.press("backspace", "s")
+        await settle(pilot)
+        search = app.screen.query_one("#users-search", Input)
+        assert app.focused is search and search.value == "amaras"
+
+
 async def test_help_in_the_search_field_lists_the_keys_it_holds_back(services: Any) -> None:
     app = RosterApp(services, start="users")
     async with app.run_test(size=(80, 24)) as pilot:
