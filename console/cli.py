@@ -1197,6 +1197,8 @@ def runs(run_id: int | None, as_json: bool) -> None:
         f"{summary.status}, started {summary.started_at:%Y-%m-%d %H:%M:%S} by "
         f"{summary.started_by}"
     )
+    if summary.plan_run is not None:
+        echo(f"  the plan of run {summary.plan_run}, applied as it was planned")
     if summary.error:
         echo(f"  error: {summary.error}")
     for stage, counts in summary.stage_counts.items():

@@ -781,6 +781,7 @@ class SyncScreen(RosterScreen):
                 Text.assemble(
                     f"Showing run {summary.id} from the history: ",
                     status_text(summary.status),
+                    f" (the plan of run {summary.plan_run})" if summary.plan_run else "",
                     f", {len(message.changes):,} changes recorded.",
                 )
             )

@@ -67,6 +67,13 @@ class RunSummary:
         }
 
     @property
+    def plan_run(self) -> int | None:
+        """The dry run whose plan this applied run carried out (`roster sync --expect-plan`,
+        or the console's confirmation), when it was one."""
+        found = self.counts.get("plan_run")
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    @property
     def problems(self) -> dict[str, list[str]]:
         """Each stage's problems as the run stored them (the first 200 of a stage)."""
         stored = self.counts.get("problems")

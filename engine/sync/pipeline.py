@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from engine.cel import CelEngine, CelLimits, CelTimeBudgetError
 from engine.collector import collector_paused
@@ -990,6 +990,24 @@ def failures_summary(failures: list[dict[str, str]]) -> str:
     return "; ".join(shown) + more
 
 
+#: How far back an applied run looks for the dry run whose plan it carried out.
+PLAN_LOOKBACK = 50
+
+
+def _planned_by(session: Session, plan: str, run_id: int) -> int | None:
+    """The latest dry run before RUN_ID whose plan is PLAN (its digest), if any."""
+    rows = session.execute(
+        select(col(Run.id), col(Run.counts))
+        .where(col(Run.dry_run), col(Run.id) < run_id)
+        .order_by(col(Run.id).desc())
+        .limit(PLAN_LOOKBACK)
+    )
+    for found, counts in rows.tuples():
+        if isinstance(counts, dict) and counts.get("plan") == plan:
+            return int(found) if found is not None else None
+    return None
+
+
 def _finish(
     db: Database, run_id: int, result: SyncResult, state: WorkState, committed: set[str]
 ) -> None:
@@ -997,11 +1015,16 @@ def _finish(
     counts["changes"] = len(result.planned)
     # what each stage reported stays with the run, for `roster runs` and the Sync screen
     counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}
+    if result.plan:
+        counts["plan"] = result.plan
     if result.failures:
         counts["failures"] = result.failures[:200]
         if not result.error and result.status in (*APPLIED, *PLANNED):
             result.error = failures_summary(result.failures)
     with db.session() as session, session.begin():
+        if result.plan and not result.dry_run and result.status in APPLIED:
+            # the history says which plan an applied run carried out (newcomer review)
+            counts["plan_run"] = _planned_by(session, result.plan, run_id)
         if result.status not in APPLIED:
             # the plan (or what was computed before the failure) is kept, marked not applied;
             # stages already written are in the journal as applied

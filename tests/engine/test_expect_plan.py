@@ -68,6 +68,12 @@ def test_a_plan_is_applied_as_reviewed_or_not_at_all(demo: Services) -> None:
     assert code == 0, result.output
     applied = json.loads(result.stdout)
     assert applied["status"] == "applied" and applied["changes"] == plan["changes"]
+    # the history says which plan it carried out; a plain sync carried out none
+    planned = demo.runs(limit=2)[1]
+    assert planned.dry_run and demo.runs(limit=1)[0].plan_run == planned.id
+    code, result = cli("runs", str(applied["run_id"]), "--db", db)
+    assert f"the plan of run {planned.id}, applied as it was planned" in result.stdout
+    assert demo.sync().run_id and demo.runs(limit=1)[0].plan_run is None
 
     # another run applied in between (here: the same data, nothing to change) also counts
     plan = dry_run(db)

@@ -140,6 +140,14 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert [str(cell) for cell in row[:3]] == [str(latest.id), "sync", "applied"]
         titles = [u.attributes.get("job_title") for u in services.population().users]
         assert titles.count("Roster Test Engineer") == 2
+        # opened again from the history, the run still says which plan it carried out
+        await pilot.press("h")
+        await pilot.pause()
+        history.move_cursor(row=0)
+        await pilot.press("enter")
+        await settle(pilot)
+        status = shown(screen.query_one("#sync-status", Static))
+        assert f"applied (the plan of run {latest.id - 1})" in status, status
 
 
 async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> None:
