@@ -1100,3 +1100,18 @@ def test_the_change_detail_lists_a_maps_keys_and_bounds_values_and_reasons() -> 
     assert lines[-2] == "… 3 more fields (v shows them all)"
     assert lines[-1].startswith("why: because \\x1b[2J [b]rrr")
     assert len(lines[-1]) == len("why: ") + DETAIL_REASON and lines[-1].endswith("…")
+
+
+def test_the_whole_view_of_a_huge_change_is_bounded_and_says_where_the_rest_is() -> None:
+    """300 fields of 5,000 characters took 2.5 s to open with v (hostile review): the whole
+    view lays out up to WHOLE_TOTAL characters of values and counts the fields left."""
+    from screens.widgets.change_detail import WHOLE_TOTAL, WHOLE_VALUE, change_text
+
+    new = {f"key{n:03}": "v" * 5000 for n in range(300)}
+    change = {"stage": "attributes", "object_type": "user", "object_id": "ann@example.com"}
+    text = change_text({**change, "field": "attributes", "new": new}, whole=True).plain
+    assert len(text) < WHOLE_TOTAL + 2 * WHOLE_VALUE + 1000
+    shown = text.count("attributes.key")
+    assert 10 < shown < 300
+    assert f"… {300 - shown} more fields (roster runs RUN --json has them all)" in text
+    assert text.rstrip().split("\n")[-1].startswith("why: ")
