@@ -408,8 +408,10 @@ def leading_comments(text: str) -> str:
     return "".join(kept)
 
 
-def write_csv(fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    writer = csv.writer(fh, lineterminator="\n")
+def write_csv(
+    fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], newline: str = "\n"
+) -> None:
+    writer = csv.writer(fh, lineterminator=newline)
     writer.writerow(header)
     writer.writerows(rows)
 

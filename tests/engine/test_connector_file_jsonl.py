@@ -391,6 +391,23 @@ def test_a_write_keeps_the_files_byte_order_mark_and_line_ends(
     assert conn.source_version() == fresh.source_version()  # the file's own digest
 
 
+def test_a_creation_keeps_the_grants_files_own_byte_order_mark_and_line_ends(
+    tmp_path: Path,
+) -> None:
+    """The grants file was rewritten plain (no BOM, \\n) whatever the style it had."""
+    (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
+    grants = tmp_path / "ad.grants.jsonl"
+    grants.write_bytes(b"\xef\xbb\xbf" + b'{"account": "ann.lee", "entitlement": "grp-vpn"}\r\n')
+    conn = jsonl_app(tmp_path, lines(ANN), flavour="active_directory")
+    new = {"userPrincipalName": "zoe@example.com", "displayName": "Zoe", "sAMAccountName": "zoe"}
+    outcome = conn.create_accounts([{**new, "groups": ["grp-vpn"]}])
+    assert not isinstance(outcome[0], ConnectorError)
+    written = grants.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf{") and written.count(b"\r\n") == 2
+    assert written.count(b"\n") == 2
+    assert len(conn.list_all().grants) == 2
+
+
 def test_a_read_back_after_a_push_lists_the_lines_written_while_the_file_is_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,7 +26,7 @@ from engine.connectors.file.records import (
     entitlement_from,
     text_is_clean,
 )
-from engine.connectors.file.store import Loaded, Problems, read_text
+from engine.connectors.file.store import Loaded, Problems, read_text, style_of
 from engine.connectors.fileio import atomic_write, csv_records, write_csv
 from engine.errors import ConnectorError
 
@@ -278,8 +278,21 @@ class CsvStore:
         loaded.grants.extend(grants)
 
     def save(self, loaded: Loaded, touched_grants: bool) -> None:
+        # each file keeps its BOM and line ends: a Windows tool's export stays one
         header, rows = self.header, self.rows
-        atomic_write(self.path, lambda fh: write_csv(fh, header, rows))
+        _write_styled(self.path, header, rows)
         if touched_grants:
             grant_rows = [[g["account"], g["entitlement"]] for g in loaded.grants]
-            atomic_write(self.grants_path, lambda fh: write_csv(fh, list(GRANT_KEYS), grant_rows))
+            _write_styled(self.grants_path, list(GRANT_KEYS), grant_rows)
+
+
+def _write_styled(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """HEADER and ROWS over the file at PATH, in the style it is written in now."""
+    style = style_of(path)
+    bom, newline = style.bom.decode("utf-8"), style.newline.decode("ascii")
+
+    def write(fh: Any) -> None:
+        fh.write(bom)
+        write_csv(fh, header, rows, newline)
+
+    atomic_write(path, write)

@@ -37,6 +37,7 @@ from engine.connectors.file.store import (
     read_bytes,
     read_bytes_and_style,
     read_text,
+    style_of,
 )
 from engine.connectors.fileio import atomic_write
 from engine.errors import ConnectorError
@@ -390,10 +391,14 @@ class JsonlStore:
         atomic_write(self.path, write, binary=True)
         if touched_grants:
             grants = loaded.grants
-            atomic_write(
-                self.grants_path,
-                lambda fh: fh.writelines(
-                    orjson.dumps({key: g[key] for key in GRANT_KEYS}) + b"\n" for g in grants
-                ),
-                binary=True,
-            )
+            # the grants file keeps its own BOM and line ends, as the accounts' file does
+            grants_bom, grants_newline = style_of(self.grants_path)
+
+            def write_grants(fh: Any) -> None:
+                fh.write(grants_bom)
+                fh.writelines(
+                    orjson.dumps({key: g[key] for key in GRANT_KEYS}) + grants_newline
+                    for g in grants
+                )
+
+            atomic_write(self.grants_path, write_grants, binary=True)

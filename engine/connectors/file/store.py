@@ -93,12 +93,26 @@ def read_bytes(app_id: str, path: Path) -> bytes:
 def read_bytes_and_style(app_id: str, path: Path) -> tuple[bytes, LineStyle]:
     """`read_bytes`, and how the file writes its lines, for a writer that keeps it."""
     data = _read(app_id, path)
+    style = _style(data)
+    return data[len(style.bom) :], style
+
+
+def style_of(path: Path) -> LineStyle:
+    """How the file at PATH writes its lines, from its start: for a writer that replaces a
+    file it has not read whole (a grants file rewritten after a creation). A file that is
+    not there, or cannot be read, takes the plain style."""
+    try:
+        with path.open("rb") as handle:
+            return _style(handle.read(65_536))
+    except OSError:
+        return LineStyle()
+
+
+def _style(data: bytes) -> LineStyle:
     bom = data.startswith(_BOM)
-    if bom:
-        data = data[len(_BOM) :]
     end = data.find(b"\n")
     crlf = end > 0 and data[end - 1] == 0x0D  # the first line's end says the file's
-    return data, LineStyle(_BOM if bom else b"", b"\r\n" if crlf else b"\n")
+    return LineStyle(_BOM if bom else b"", b"\r\n" if crlf else b"\n")
 
 
 class LineStyle(NamedTuple):
