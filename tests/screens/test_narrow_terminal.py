@@ -60,7 +60,7 @@ async def test_the_care_items_show_what_is_still_enabled_and_the_apps_stay_in_vi
         # each item on at most two rows, the second indented under the first
         lines = text.splitlines()
         title = next(i for i, row in enumerate(lines) if "Leavers who can still sign in" in row)
-        more = next(i for i, row in enumerate(lines) if "(roster status --all lists them)" in row)
+        more = next(i for i, row in enumerate(lines) if "(a shows them all)" in row)
         items = lines[title + 1 : more]
         firsts = [row for row in items if row.startswith("    ") and row[4] != " "]
         assert len(firsts) == 3 and len(items) <= 3 * 2, text
