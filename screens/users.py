@@ -53,6 +53,8 @@ PIN_NOTE = (
     "Manual links are pinned: syncs leave them alone until you unpin (p) and hand them back "
     "to the rules."
 )
+#: (column, narrowest width) of the accounts table, in the order they narrow to fit.
+ACCOUNT_SHRINK = ((6, len("Entitlements")), (5, 8), (6, 6))
 SHORT_PIN_NOTE = "Manual links are pinned: syncs leave them alone."
 
 #: Lines of a link's impact its confirmation shows (the CLI's `--dry-run` shows them all).
@@ -480,19 +482,52 @@ class UsersScreen(RosterScreen):
                     plain(status, style="" if status == "ENABLED" else "yellow"),
                     plain(link_label(account.link_kind)),
                     Text("pinned", style="bold magenta") if account.pinned else "",
-                    clip(account.display_name or account.email or "", 40),
-                    clip(", ".join(account.entitlements) or "—", 60),
+                    Text(
+                        safe(account.display_name or account.email or "", 40),
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    ),
+                    Text(
+                        safe(", ".join(account.entitlements) or "—", 60),
+                        no_wrap=True,
+                        overflow="ellipsis",
+                    ),
                 )
             )
         widths = [
             natural_width(label, [row[index + 1] for row in rows])
             for index, (label, _) in enumerate(self.ACCOUNT_COLUMNS)
         ]
+        room = self.room(table, len(widths))
+        if room is not None:
+            # the entitlements (then the names) give up what does not fit, their cells ending
+            # with …: cut at the table's right edge they read as whole names (newcomer
+            # review); the border says the highlighted account's whole
+            for column, narrowest in ACCOUNT_SHRINK:
+                over = sum(widths) - room
+                if over <= 0:
+                    break
+                widths[column] = max(narrowest, widths[column] - over)
         if refit and tuple(widths) == self._widths.get("accounts"):
             return
         self.fill(table, self.ACCOUNT_COLUMNS, tuple(widths), rows)
-        table.border_subtitle = plural(len(detail.accounts), "account")
         self._widths["accounts"] = tuple(widths)
+        self.show_entitlements()
+
+    @on(DataTable.RowHighlighted, "#users-accounts")
+    def show_entitlements(self) -> None:
+        """The highlighted account's entitlements whole on the table's border, beside the
+        count: the column is cut on all but wide terminals."""
+        table = self.query_one("#users-accounts", DataTable)
+        count = plural(len(self.detail.accounts), "account") if self.detail else ""
+        account = self.selected_account()
+        if account is None or not account.entitlements:
+            table.border_subtitle = count
+            return
+        held = safe(", ".join(account.entitlements), 200)
+        table.border_subtitle = Text.assemble(
+            (f"{safe(account.app, 40)} grants: ", "dim"), held, (f" · {count}", "dim")
+        )
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._refit)  # once the tables have their new width

@@ -8,6 +8,7 @@ from contextlib import closing
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from console.app import RosterApp
@@ -530,3 +531,27 @@ async def test_the_search_finds_who_has_no_account_in_an_app(services: Any) -> N
         await settle(pilot)
         found = sorted(ref.label.split(" <")[0] for ref in screen.refs)
         assert found == without
+
+
+async def test_an_accounts_entitlements_are_cut_with_an_ellipsis_and_shown_whole_below(
+    services: Any,
+) -> None:
+    """At 120 columns the Entitlements column ran off the table's edge ("grp-all-staf"), read
+    as a whole name (newcomer review): it takes the room left and ends with …, and the
+    highlighted account's entitlements are on the table's border, whole."""
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    slack = next(a for a in services.user_detail(ref.id).accounts if a.app == "slack")
+    assert len(", ".join(slack.entitlements)) > 12
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+        accounts.focus()
+        accounts.move_cursor(row=accounts.get_row_index(slack.key))
+        await settle(pilot)
+        assert accounts.virtual_size.width <= accounts.size.width  # nothing off the edge
+        row = next(r for r in screen_text(app).splitlines() if " U0" in r and "ENABLED" in r)
+        assert "…" in row
+        subtitle = Text.from_markup(str(accounts.border_subtitle)).plain
+        assert f"slack grants: {', '.join(slack.entitlements)} · 5 accounts" in subtitle
