@@ -65,6 +65,17 @@ def stage_cells(screen: SyncScreen) -> dict[str, tuple[str, str]]:
     }
 
 
+async def open_from_history(pilot: Any, run_id: int) -> PlanTree:
+    """The Sync screen's history (h), then RUN_ID's changes in the tree (enter)."""
+    await pilot.press("h")
+    await pilot.pause()
+    history = pilot.app.screen.query_one("#sync-history", DataTable)
+    history.move_cursor(row=history.get_row_index(str(run_id)))
+    await pilot.press("enter")
+    await settle(pilot)
+    return pilot.app.screen.query_one("#sync-tree", PlanTree)
+
+
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_plan_shows_stage_counts_and_the_changes_tree(
     services: Any, size: tuple[int, int]
@@ -261,13 +272,7 @@ async def test_the_detail_follows_the_cursor_past_a_page_of_more_objects(service
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("h")
-        await pilot.pause()
-        history = app.screen.query_one("#sync-history", DataTable)
-        history.move_cursor(row=history.get_row_index(str(first.id)))
-        await pilot.press("enter")
-        await settle(pilot)
-        tree = app.screen.query_one("#sync-tree", PlanTree)
+        tree = await open_from_history(pilot, first.id)
         more = next(n for n in tree.root.children[0].children if n.data[0] == "more")
         tree.move_cursor(more)
         await pilot.pause()
@@ -285,13 +290,7 @@ async def test_minus_closes_every_stage_and_keeps_the_cursors_stage(services: An
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await pilot.press("h")
-        await pilot.pause()
-        history = app.screen.query_one("#sync-history", DataTable)
-        history.move_cursor(row=history.get_row_index(str(first.id)))
-        await pilot.press("enter")
-        await settle(pilot)
-        tree = app.screen.query_one("#sync-tree", PlanTree)
+        tree = await open_from_history(pilot, first.id)
         stages = list(tree.root.children)
         assert len(stages) >= 3
         for stage in stages:
