@@ -271,3 +271,17 @@ async def test_a_shows_every_item_that_needs_attention(services: Any) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
+
+
+def test_the_whole_care_view_is_bounded_and_shows_items_literally() -> None:
+    """A broken store's 5,000 leavers: the whole view lists CARE_ALL of them and says where
+    the rest are; an item's markup and escapes are text."""
+    from engine.services.care import CareList
+    from screens.dashboard import CARE_ALL, care_text
+
+    items = [f"[bold red]p{n}[/] \x1b[2J@example.com: disabled in hr" for n in range(5000)]
+    care = CareList("leavers_still_enabled", "Leavers", items[:10], 5000, items)
+    text = care_text([care], [], whole=True).plain
+    assert text.count("disabled in hr") == CARE_ALL
+    assert text.endswith(f"… and {5000 - CARE_ALL:,} more (roster status --all lists them)")
+    assert "[bold red]p0[/] \\x1b[2J@example.com" in text
