@@ -1002,9 +1002,9 @@ def _planned_by(session: Session, plan: str, run_id: int) -> int | None:
         .order_by(col(Run.id).desc())
         .limit(PLAN_LOOKBACK)
     )
-    for found, counts in rows.tuples():
-        if isinstance(counts, dict) and counts.get("plan") == plan:
-            return int(found) if found is not None else None
+    for found, counts in rows:
+        if isinstance(found, int) and isinstance(counts, dict) and counts.get("plan") == plan:
+            return found
     return None
 
 
