@@ -23,6 +23,7 @@ from engine.config.model import (
 )
 from engine.errors import InvalidInput
 from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord
+from engine.store.deferred import read_whole
 from engine.sync.state import AttributeState, HeldBlank, StageReport, WorkState
 
 STAGE = "attributes"
@@ -538,6 +539,13 @@ def _blank(attribute: AttributeDef) -> Any:
     return [] if attribute.multi else ""
 
 
+def _reads_accounts(program: Any) -> bool:
+    """Whether the program may read its person's accounts' data (`accounts`, or a function
+    listing them)."""
+    names = program.variables
+    return names is None or "accounts" in names or program.reads_own_account_data
+
+
 def run_attributes(
     state: WorkState,
     definitions: list[AttributeDef],
@@ -549,6 +557,12 @@ def run_attributes(
     """Compute every attribute of every live user, or only of the users in `only`. With
     `hold`, blanks caused only by a vanished source account are held (`state.held`)."""
     reader = SourceReader(cel, state.accounts_by_owner())
+    if only is not None:  # the accounts of the source apps are read next
+        sources = [s for d in definitions for s in d.sources]
+        apps = {s.app for s in sources if s.app is not None}
+        every = any(s.program is not None and _reads_accounts(s.program) for s in sources)
+        owned = reader.accounts_by_owner
+        read_whole(a for u in only for a in owned.get(u, ()) if every or a.app_id in apps)
     for user in state.users.values():
         if user.status == "DELETED" or (only is not None and user.id not in only):
             continue

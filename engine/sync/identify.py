@@ -9,6 +9,7 @@ from engine.cel import CelCompileError, CelEngine, CelEvalError, normalize_filte
 from engine.cel.results import filter_result_problem
 from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
+from engine.store.deferred import read_whole
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import PlannedChange, StageReport, WorkState
 
@@ -107,6 +108,18 @@ def _identify_directory(
         for a in state.accounts_of_app(app_id)
         if a.owner_id is not None and a.status != "DELETED"
     }
+    if reuse:  # what the loop reads of the accounts: the changed ones, and those to merge
+        decisions = state.filter_results
+        read_whole(
+            a
+            for a in state.accounts_of_app(app_id)
+            if (app_id, a.external_id) in changed
+            or (
+                a.owner_id is None
+                and a.status != "DELETED"
+                and decisions.get((app_id, a.external_id)) != "IGNORE"
+            )
+        )
     for position, account in enumerate(
         sorted(state.accounts_of_app(app_id), key=lambda a: a.external_id)
     ):
@@ -333,7 +346,14 @@ def _refresh_users(
     state: WorkState, order: dict[str, int], report: StageReport, only: set[int] | None = None
 ) -> None:
     backing = _passing_directory_accounts(state, order, owners=only)
-    created_by = _passing_directory_accounts(state, order, ("CREATE",), owners=only)
+    decisions = state.filter_results
+    created_by = {  # one pass over the directories' accounts, not two
+        owner
+        for owner, accounts in backing.items()
+        if any(decisions.get((a.app_id, a.external_id)) == "CREATE" for a in accounts)
+    }
+    if only is not None:  # their names and emails are read next
+        read_whole(a for accounts in backing.values() for a in accounts)
     for user_id, accounts in backing.items():
         user = state.users.get(user_id)
         if user is None or user_id not in created_by:

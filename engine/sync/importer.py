@@ -13,6 +13,7 @@ from engine.connectors.fingerprint import fingerprint
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
+from engine.store.deferred import read_whole
 from engine.sync.state import StageReport, WorkState
 
 STAGE = "import"
@@ -192,6 +193,13 @@ def _merge_listing(
     seen: set[str] = set(unchanged or ())
     if unchanged:
         report.bump("unchanged", len(unchanged))
+    # the changed accounts are compared field by field: read them in a few queries
+    read_whole(
+        account
+        for item, digest in zip(listed, digests, strict=True)
+        if (account := state.accounts.get((app_id, item.external_id))) is not None
+        and state.fingerprints.get((app_id, item.external_id)) != digest
+    )
     for item, digest in zip(listed, digests, strict=True):
         key = (app_id, item.external_id)
         seen.add(item.external_id)

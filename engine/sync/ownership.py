@@ -13,6 +13,7 @@ from typing import Any
 from engine.cel import CelEngine, CelEvalError
 from engine.config.model import App
 from engine.records import AccountRecord, Population, UserRecord, norm_key
+from engine.store.deferred import read_whole
 from engine.sync.key_memo import KeyMemo
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
 from engine.sync.state import StageReport, WorkState
@@ -118,6 +119,8 @@ def run_ownership(
             if not accounts:
                 continue
         rules = rules_for(app, cel, memo)
+        if app.ownership.strategy != "custom":  # built-in rules read every account walked
+            read_whole(a for a in accounts if not a.pinned and a.status != "DELETED")
         try:
             indexes = [index_of(rule) for rule in rules]
             _walk(accounts, rules, indexes, state, report)

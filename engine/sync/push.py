@@ -16,6 +16,7 @@ from engine.config.model import DEFAULT_DIRECTION, OUTBOUND_DIRECTIONS, PushRule
 from engine.connectors.base import Connector
 from engine.errors import ConnectorError, InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
+from engine.store.deferred import read_whole
 from engine.sync.state import StageReport, WorkState
 from engine.text import CONTROL_CHARACTER
 
@@ -196,6 +197,8 @@ def plan_push(
             p is not None and p.reads_beyond_its_record for p in programs
         ):
             only = reconsider if people is None else people & reconsider
+        if only is not None:  # their accounts in the app are compared next
+            read_whole(a for u in only for a in owned.get(u, ()) if a.app_id == app_id)
         for user in state.users.values():
             if user.status == "DELETED":
                 continue

@@ -109,6 +109,36 @@ def test_many_reads_in_one_app_read_the_rest_of_it_at_once(demo: Any, monkeypatc
     source.close()
 
 
+def test_accounts_read_together_are_read_in_a_few_queries(demo: Any, monkeypatch: Any) -> None:
+    """read_whole: deferred accounts among plain ones are read READ_CHUNK to a query, a value
+    the run set stands, and one removed underneath stays deferred until read (then names
+    itself)."""
+    monkeypatch.setattr(deferred_module, "READ_CHUNK", 7)
+    source, lazy, whole = _load(demo)
+    queries: list[str] = []
+    real_query = source._query
+    monkeypatch.setattr(source, "_query", lambda sql, p: queries.append(sql) or real_query(sql, p))
+    picked = [(a, b) for a, b in zip(lazy, whole, strict=True) if a.app_id == "ad"][:40]
+    _ = picked[0][0].email  # read already: read_whole leaves it be
+    picked[1][0].display_name = "set by the run"
+    gone = picked[2][0]
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        db.execute("DELETE FROM grant WHERE account_id = ?", (gone.id,))
+        db.execute("DELETE FROM account WHERE id = ?", (gone.id,))
+    queries.clear()
+    deferred_module.read_whole([a for a, _ in picked] + [whole[0]])
+    assert len(queries) == 6  # 39 deferred, 7 to a query
+    assert source.reads == 1 + 38  # the one gone is not among them
+    assert all(a.__class__ is AccountRecord for a, _ in picked[3:])
+    assert [a for a, _ in picked[3:]] == [b for _, b in picked[3:]]
+    assert picked[1][0].display_name == "set by the run"
+    assert picked[1][0].email == picked[1][1].email
+    assert gone.__class__ is source.cls
+    with pytest.raises(StoreError, match="no longer in the identity store"):
+        _ = gone.email
+    source.close()
+
+
 def test_threads_reading_one_account_read_it_once(demo: Any) -> None:
     source, lazy, whole = _load(demo)
     account, stored = lazy[3], whole[3]
