@@ -10,7 +10,8 @@ from engine.connectors.base import ListedAccount, Listing
 from engine.records import ACCOUNT_DATA_FIELDS
 
 
-def _canonical(listed: ListedAccount) -> list[Any]:
+def canonical(listed: ListedAccount) -> list[Any]:
+    """What the fingerprint is of: the id and every data field, in order."""
     return [listed.external_id, *(getattr(listed, name) for name in ACCOUNT_DATA_FIELDS)]
 
 
@@ -21,7 +22,7 @@ def fingerprint(listed: ListedAccount) -> str:
     field, however small, gives a different one.
     """
     text = json.dumps(
-        _canonical(listed),
+        canonical(listed),
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
