@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from console.settings import Settings
-from engine.changes import describe_counts
+from engine.changes import deletion_lines, describe_counts
 from engine.errors import Problem, RosterError
 from engine.text import printable
 
@@ -368,8 +368,8 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
             + (" applied" if applied else " planned (nothing was applied)")
         )
         verb = "deleted" if applied else "would delete"
-        for cause, objects in result.deletions.items():
-            echo(f"  {verb} {len(objects)} {cause}")
+        for line in deletion_lines(result.deletions):
+            echo(f"  {verb} {line.count} {line.cause}")
         if result.dry_run and result.plan:
             echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:

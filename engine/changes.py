@@ -147,3 +147,41 @@ def describe_stage_plan(plan: StagePlan | None) -> str:
             part += f" ({', '.join(names)})"
         parts.append(part)
     return " · ".join(parts)
+
+
+#: How a cause of cleared attribute values reads, before the attribute's name.
+VALUES_CLEARED = "attribute values cleared: "
+
+
+@dataclass(frozen=True)
+class DeletionLine:
+    """One line of a plan's deletions as an admin reads them: how many, why, which objects."""
+
+    count: int
+    cause: str
+    objects: list[str]
+
+
+def deletion_lines(deletions: Mapping[str, list[str]]) -> list[DeletionLine]:
+    """A plan's deletions (label -> objects, `SyncResult.deletions`) for reading: the values
+    cleared from the very same people are one line naming every attribute ("7 attribute
+    values cleared: country, cost_center, …" for a leaver), not a line per attribute each
+    saying "e.g." of the same person."""
+    lines: list[DeletionLine] = []
+    values: dict[tuple[str, ...], tuple[int, list[str]]] = {}  # people -> line, attributes
+    for label, objects in deletions.items():
+        if not label.startswith(VALUES_CLEARED):
+            lines.append(DeletionLine(len(objects), label, objects))
+            continue
+        attribute = label.removeprefix(VALUES_CLEARED)
+        known = values.get(tuple(objects))
+        if known is None:
+            values[tuple(objects)] = (len(lines), [attribute])
+            lines.append(DeletionLine(len(objects), label, objects))
+            continue
+        at, attributes = known
+        attributes.append(attribute)
+        lines[at] = DeletionLine(
+            lines[at].count + len(objects), VALUES_CLEARED + ", ".join(attributes), objects
+        )
+    return lines

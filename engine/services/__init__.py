@@ -13,7 +13,7 @@
 - impact: an edited configuration's effect on people and owners, the match matrix
 - attributes: the fields an app's stored accounts have (`AppFields`), for direct sources
 - changes: how a plan's changes are counted and shown (`plan_counts`, `changed_keys`,
-  `change_differences`)
+  `change_differences`, `deletion_lines`)
 """
 
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ _EXPORTS = {
     "StagePlan": "engine.changes",
     "changed_keys": "engine.changes",
     "change_differences": "engine.changes",
+    "deletion_lines": "engine.changes",
     "describe_stage_plan": "engine.changes",
     "describe_counts": "engine.changes",
     "plan_counts": "engine.changes",
@@ -113,6 +114,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         StagePlan,
         change_differences,
         changed_keys,
+        deletion_lines,
         describe_counts,
         describe_stage_plan,
         plan_counts,
@@ -211,6 +213,7 @@ __all__ = [
     "StagePlan",
     "changed_keys",
     "change_differences",
+    "deletion_lines",
     "describe_stage_plan",
     "describe_counts",
     "plan_counts",

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from engine.changes import VALUES_CLEARED
 from engine.config.model import AppDeletionThreshold, DeletionThreshold
 from engine.store.models import AttributeValue
 from engine.sync.attributes import is_empty
@@ -42,7 +43,7 @@ class Deletion:
     def label(self) -> str:
         """How the admin reads it, e.g. "users: disabled: no directory account ..."."""
         if self.kind is DeletionKind.VALUES:
-            return f"attribute values cleared: {self.cause}"
+            return VALUES_CLEARED + self.cause
         if self.kind is DeletionKind.TARGET_VALUES:
             return f"target values cleared: {self.cause}"
         return f"{self.kind.value}: {'disabled: ' if self.disabled else ''}{self.cause}"

@@ -21,7 +21,7 @@ from textual.events import DescendantFocus
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
-from engine.services import describe_stage_plan, plan_counts
+from engine.services import deletion_lines, describe_stage_plan, plan_counts
 from engine.text import literal_text
 from screens.modals.confirm import key_hint
 from screens.text import safe
@@ -139,9 +139,10 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         if deletions:
             total = sum(len(ids) for ids in deletions.values())
             text.append(f"\n\nDeletions ({total:,}), by cause:", style="bold red")
-            for cause, ids in deletions.items():
-                text.append(f"\n  {len(ids):>6,}  ", style="bold red")
-                text.append(safe(cause))
+            for line in deletion_lines(deletions):
+                ids = line.objects
+                text.append(f"\n  {line.count:>6,}  ", style="bold red")
+                text.append(safe(line.cause))
                 sample = safe(", ".join(str(i) for i in ids[:DELETION_SAMPLES]), 300)
                 more = (
                     f" and {len(ids) - DELETION_SAMPLES:,} more"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.changes import deletion_lines
 from engine.config.model import DeletionThreshold
 from engine.sync.state import PlannedChange
 from engine.sync.threshold import Deletion, DeletionKind, check_threshold, deletions_of
@@ -229,3 +230,25 @@ def test_a_leaver_counts_once_in_a_real_sync(demo: Any) -> None:
     assert text.exit_code == 0, text.output
     deleted = [line for line in text.output.splitlines() if line.startswith("  deleted")]
     assert deleted == [f"  deleted 2 users: {GONE}"]
+
+
+def test_values_cleared_from_the_same_people_read_as_one_line() -> None:
+    """A leaver's seven attributes cleared read as one line naming them, not seven lines each
+    giving the same person as its example; other causes, and values cleared from other
+    people, keep their own lines, in the plan's order. Causes are text: shown as they are."""
+    changes = [
+        PlannedChange("identify", "user", "ann@x", "status", "ENABLED", "DELETED", GONE),
+        PlannedChange("attributes", "user", "bo@x", "department", "Sales", ""),
+        PlannedChange("attributes", "user", "bo@x", "[bold]title[/]", "Lead", ""),
+        PlannedChange("attributes", "user", "cy@x", "department", "Ops", ""),
+        PlannedChange("push", "account", "ad:bo", "title", "Lead", None),
+        PlannedChange("attributes", "user", "bo@x", "phone", "+44", ""),
+    ]
+    deletions = {str(d): objects for d, objects in deletions_of(changes).items()}
+    assert [(line.count, line.cause, line.objects) for line in deletion_lines(deletions)] == [
+        (1, f"users: {GONE}", ["ann@x"]),
+        (2, "attribute values cleared: department", ["bo@x", "cy@x"]),
+        (2, "attribute values cleared: [bold]title[/], phone", ["bo@x"]),
+        (1, "target values cleared: ad title", ["ad:bo"]),
+    ]
+    assert deletion_lines({}) == []
