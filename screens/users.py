@@ -29,7 +29,7 @@ from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
-from screens.text import clip, plain, safe, value
+from screens.text import clip, middle, plain, safe, value
 from screens.widgets.fit import Fit, natural_width
 from screens.widgets.plan_tree import plural
 from screens.widgets.text_input import TextInput
@@ -55,6 +55,10 @@ PIN_NOTE = (
 )
 #: (column, narrowest width) of the accounts table, in the order they narrow to fit.
 ACCOUNT_SHRINK = ((6, len("Entitlements")), (5, 8), (6, 6))
+#: The accounts table's columns kept however narrow the screen (App … Pinned).
+ACCOUNT_KEPT = 5
+#: The narrowest the accounts table's Account id column gets (a longer id loses its middle).
+ACCOUNT_ID_NARROWEST = 12
 SHORT_PIN_NOTE = "Manual links are pinned: syncs leave them alone."
 
 #: Lines of a link's impact its confirmation shows (the CLI's `--dry-run` shows them all).
@@ -205,6 +209,7 @@ class UsersScreen(RosterScreen):
         self._debounce: Timer | None = None
         self._want: int | None = None  # the person whose detail is loading
         self._widths: dict[str, tuple[int | None, ...]] = {}  # the fitted columns, by table
+        self._ids_cut = False  # the accounts table shows some account id cut short
 
     # Layout -------------------------------------------------------------------------------
 
@@ -508,9 +513,30 @@ class UsersScreen(RosterScreen):
                 if over <= 0:
                     break
                 widths[column] = max(narrowest, widths[column] - over)
+            # still too wide (80 columns): the entitlements, then the names, go whole; cut at
+            # the edge, the table read "Pinn" with two columns out of sight
+            while len(widths) > ACCOUNT_KEPT and sum(widths) > room + 2 * table.cell_padding * (
+                len(self.ACCOUNT_COLUMNS) - len(widths)
+            ):
+                widths.pop()
+            # and then a long id gives up its middle (the border names the highlighted one whole)
+            over = (
+                sum(widths)
+                - room
+                - 2 * table.cell_padding * (len(self.ACCOUNT_COLUMNS) - len(widths))
+            )
+            if over > 0:
+                widths[1] = max(ACCOUNT_ID_NARROWEST, widths[1] - over)
+        columns = self.ACCOUNT_COLUMNS[: len(widths)]
         if refit and tuple(widths) == self._widths.get("accounts"):
             return
-        self.fill(table, self.ACCOUNT_COLUMNS, tuple(widths), rows)
+        self._ids_cut = False
+        for at, row in enumerate(rows):
+            external_id = row[0].partition(":")[2]
+            if row[2].cell_len > widths[1]:
+                self._ids_cut = True
+                rows[at] = (row[0], row[1], middle(external_id, widths[1]), *row[3:])
+        self.fill(table, columns, tuple(widths), [row[: len(columns) + 1] for row in rows])
         self._widths["accounts"] = tuple(widths)
         self.show_entitlements()
 
@@ -521,12 +547,14 @@ class UsersScreen(RosterScreen):
         table = self.query_one("#users-accounts", DataTable)
         count = plural(len(self.detail.accounts), "account") if self.detail else ""
         account = self.selected_account()
+        # an id the table cuts is named whole here, in place of the app's name
+        whose = safe(account.key if self._ids_cut else account.app, 80) if account else ""
         if account is None or not account.entitlements:
-            table.border_subtitle = count
+            table.border_subtitle = f"{whose} · {count}" if self._ids_cut and whose else count
             return
         held = safe(", ".join(account.entitlements), 200)
         table.border_subtitle = Text.assemble(
-            (f"{safe(account.app, 40)} grants: ", "dim"), held, (f" · {count}", "dim")
+            (f"{whose} grants: ", "dim"), held, (f" · {count}", "dim")
         )
 
     def on_resize(self) -> None:
