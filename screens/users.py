@@ -331,10 +331,11 @@ class UsersScreen(RosterScreen):
         self.query_one("#users-search", Input).focus()
 
     def on_key(self, event: events.Key) -> None:
-        """Typing in the results list starts a new search: a name typed there went letter by
+        """Typing in the results list goes on with the search: a name typed there went letter by
         letter to the list, its l opened the link dialog, its q quit (newcomer and hostile
-        reviews). Every printable character but the screen numbers and ? replaces the search
-        with itself, backspace shortens it; w u p l act from the attributes and the
+        reviews). Every printable character but the screen numbers and ? goes on the end of
+        the search, backspace shortens it: a stray key is undone as in the field itself (it
+        replaced the search, which was then lost); w u p l act from the attributes and the
         accounts."""
         if self.focused is not self.query_one("#users-results", OptionList):
             return
@@ -353,11 +354,11 @@ class UsersScreen(RosterScreen):
         event.stop()
         event.prevent_default()
         search = self.query_one("#users-search", Input)
-        search.value = ""
         # typed by the field itself; its focus arrives after the key and would select the
-        # letter (the next one replacing it): on_descendant_focus selects on focus again
+        # search (the letter replacing it): on_descendant_focus selects on focus again
         search.select_on_focus = False
         search.focus()
+        search.cursor_position = len(search.value)
         search.post_message(events.Key(event.key, event.character))
 
     def action_leave_search(self) -> None:
