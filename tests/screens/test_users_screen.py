@@ -542,6 +542,14 @@ async def test_the_search_finds_who_has_no_account_in_an_app(services: Any) -> N
         assert found == without
 
 
+async def highlight_account(pilot: Any, accounts: DataTable[Any], key: str) -> str:
+    """Put the accounts table's cursor on KEY; returns the table's border subtitle."""
+    accounts.focus()
+    accounts.move_cursor(row=accounts.get_row_index(key))
+    await settle(pilot)
+    return Text.from_markup(str(accounts.border_subtitle)).plain
+
+
 async def test_an_accounts_entitlements_are_cut_with_an_ellipsis_and_shown_whole_below(
     services: Any,
 ) -> None:
@@ -556,13 +564,10 @@ async def test_an_accounts_entitlements_are_cut_with_an_ellipsis_and_shown_whole
         await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         accounts = screen.query_one("#users-accounts", DataTable)
-        accounts.focus()
-        accounts.move_cursor(row=accounts.get_row_index(slack.key))
-        await settle(pilot)
+        subtitle = await highlight_account(pilot, accounts, slack.key)
         assert accounts.virtual_size.width <= accounts.size.width  # nothing off the edge
         row = next(r for r in screen_text(app).splitlines() if " U0" in r and "ENABLED" in r)
         assert "…" in row
-        subtitle = Text.from_markup(str(accounts.border_subtitle)).plain
         assert f"slack grants: {', '.join(slack.entitlements)} · 5 accounts" in subtitle
 
 
@@ -581,18 +586,13 @@ async def test_at_80_columns_the_accounts_table_fits_and_names_a_cut_id_whole(
         await settle(pilot)
         screen = await open_person(pilot, "amara jones")
         accounts = screen.query_one("#users-accounts", DataTable)
-        accounts.focus()
-        accounts.move_cursor(row=accounts.get_row_index(idp.key))
-        await settle(pilot)
+        subtitle = await highlight_account(pilot, accounts, idp.key)
         assert accounts.virtual_size.width <= accounts.size.width  # nothing off the edge
         header = next(r for r in screen_text(app).splitlines() if "Account id" in r)
         assert "Pinned" in header and "Entitlements" not in header
         row = next(r for r in screen_text(app).splitlines() if " idp " in r)
         external_id = idp.key.partition(":")[2]
         assert external_id not in row and external_id[:4] in row and "…" in row
-        subtitle = Text.from_markup(str(accounts.border_subtitle)).plain
         assert f"{idp.key} · 5 accounts" in subtitle
-        accounts.move_cursor(row=accounts.get_row_index(ad.key))
-        await settle(pilot)
-        subtitle = Text.from_markup(str(accounts.border_subtitle)).plain
+        subtitle = await highlight_account(pilot, accounts, ad.key)
         assert subtitle.startswith(f"{ad.key} grants: {ad.entitlements[0]}")
