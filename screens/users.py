@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, RosterError
 from engine.records import LINK_KINDS, link_label, link_meaning
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
@@ -86,6 +86,21 @@ def result_labels(refs: list[RecordRef]) -> list[Text]:
             label.append(f"\n  {safe(tell or f'person {ref.id}', ROW_CHARS)}", style="dim")
         labels.append(label)
     return labels
+
+
+def impact_text(text: Text, impact: Any, command: str) -> None:
+    """What a link or an unlink changes beyond its account (engine LinkImpact), onto TEXT:
+    LINK_IMPACT_LINES of it, then where the rest is (COMMAND)."""
+    if impact.quiet:
+        text.append("\n\nNothing else changes: no other account, person or value.")
+        return
+    text.append("\n\nIt also changes, at the next sync:", style="bold yellow")
+    lines = impact.lines()
+    for line in lines[:LINK_IMPACT_LINES]:
+        text.append("\n  ")
+        text.append(safe(line, 200))
+    if len(lines) > LINK_IMPACT_LINES:
+        text.append(f"\n  … and {len(lines) - LINK_IMPACT_LINES} more ({command})", style="dim")
 
 
 def short_source(source: str) -> str:
@@ -195,6 +210,15 @@ class UsersScreen(RosterScreen):
             super().__init__()
             self.account = account
             self.owner = owner
+            self.impact = impact
+
+    class UnlinkChecked(Message):
+        """The account to unlink (as the person's detail lists it) and what else unlinking it
+        would change (engine LinkImpact), or None when that could not be worked out."""
+
+        def __init__(self, account: Any, impact: Any) -> None:
+            super().__init__()
+            self.account = account
             self.impact = impact
 
     class Done(Message):
@@ -648,24 +672,45 @@ class UsersScreen(RosterScreen):
 
     def action_unlink(self) -> None:
         account = self.selected_account()
-        if account is None:
-            return
-        message = Text()
-        message.append("Unlink ")
-        message.append(safe(account.key), style="bold")
-        message.append(safe(f" ({account.display_name or account.email}, {account.app_name})"))
-        message.append(" from ")
-        message.append(safe(self.person_name()), style="bold")
-        message.append(".\n\nThe account is pinned as unlinked: later syncs will not link it to ")
-        message.append("anyone again until you unpin it. To give it to someone else, open that ")
-        message.append("person and link it there (l).")
-        if account.link_kind in DIRECTORY_LINKS:
-            message.append(
+        if account is not None:
+            self.check_unlink(account)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-link-check",
+        exit_on_error=False,
+        name="Working out what unlinking changes",
+    )
+    def check_unlink(self, account: Any) -> None:
+        try:
+            impact = self.services.link_impact(account.key, None)
+        except RosterError:
+            impact = None  # the dialog says what an unlink can do, without the particulars
+        self.post_message(self.UnlinkChecked(account, impact))
+
+    def on_users_screen_unlink_checked(self, message: UsersScreen.UnlinkChecked) -> None:
+        account = message.account
+        text = Text()
+        text.append("Unlink ")
+        text.append(safe(account.key), style="bold")
+        text.append(safe(f" ({account.display_name or account.email}, {account.app_name})"))
+        text.append(" from ")
+        text.append(safe(self.person_name()), style="bold")
+        text.append(".")
+        impact = message.impact
+        if impact is not None:
+            impact_text(text, impact, "roster unlink --dry-run")
+        elif account.link_kind in DIRECTORY_LINKS:
+            text.append(
                 "\n\nThis is one of the person's directory accounts: their core fields come from "
                 "it. If no other directory account of theirs still passes its filter, the next "
                 "sync removes the person (status DELETED).",
                 style="bold yellow",
             )
+        text.append("\n\nThe account is pinned as unlinked: later syncs will not link it to ")
+        text.append("anyone again until you unpin it. To give it to someone else, open that ")
+        text.append("person and link it there (l).")
         key = account.key
 
         def confirmed(yes: bool | None) -> None:
@@ -676,7 +721,7 @@ class UsersScreen(RosterScreen):
         # them) and pins it: a stray `u` followed by enter, as when a name is typed into the
         # accounts pane, must not do it, so the dialog starts on Cancel
         self.app.push_screen(
-            ConfirmModal("Unlink account", message, "Unlink", destructive=True), confirmed
+            ConfirmModal("Unlink account", text, "Unlink", destructive=True), confirmed
         )
 
     def action_pin(self) -> None:
@@ -765,17 +810,8 @@ class UsersScreen(RosterScreen):
             text.append(safe(message.owner), style="bold yellow")
             text.append(f" now ({link_meaning(account.link_kind)})")
             text.append(": that link is replaced.", style="bold yellow")
-        impact = message.impact
-        if impact is not None and not impact.quiet:
-            text.append("\n\nIt also changes, at the next sync:", style="bold yellow")
-            for line in impact.lines()[:LINK_IMPACT_LINES]:
-                text.append("\n  ")
-                text.append(safe(line, 200))
-            more = len(impact.lines()) - LINK_IMPACT_LINES
-            if more > 0:
-                text.append(f"\n  … and {more} more (roster link --dry-run)", style="dim")
-        elif impact is not None:
-            text.append("\n\nNothing else changes: no other account, person or value.")
+        if message.impact is not None:
+            impact_text(text, message.impact, "roster link --dry-run")
         text.append("\n\n" + PIN_NOTE)
 
         def confirmed(yes: bool | None) -> None:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import DescendantFocus
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -26,6 +26,10 @@ def key_hint(focused: Widget | None) -> str:
         label = str(focused.label).removesuffix(" (esc)")
         return f"enter: {label} · tab: next · esc: cancel"
     return "tab: the buttons · esc: cancel"
+
+
+#: The rows of a confirmation that are not its message: its border, buttons and keys' line.
+FIXED_ROWS = 2 + 3 + 1
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -47,6 +51,7 @@ class ConfirmModal(ModalScreen[bool]):
             background: $surface;
             padding: 0 1;
         }
+        & VerticalScroll { height: auto; }
         & .confirm--message { height: auto; margin: 1 0; }
         & .confirm--keys { height: auto; color: $text-muted; margin: 0 1; }
         & Horizontal { height: auto; }
@@ -56,6 +61,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything"),
+        Binding("up", "scroll_message('up')", show=False),
+        Binding("down", "scroll_message('down')", show=False),
+        Binding("pageup", "scroll_message('page_up')", show=False),
+        Binding("pagedown", "scroll_message('page_down')", show=False),
     ]
 
     def __init__(
@@ -78,7 +87,11 @@ class ConfirmModal(ModalScreen[bool]):
             message = (
                 self.message if isinstance(self.message, Text) else plain(self.message, lines=True)
             )
-            yield Static(message, classes="confirm--message")
+            # a long message (a link's impact) scrolls, by ↑↓ from the buttons; the buttons
+            # stay on screen, and tab goes from one to the other only
+            with VerticalScroll(id="confirm-scroll") as scroll:
+                scroll.can_focus = False
+                yield Static(message, classes="confirm--message")
             with Horizontal():
                 yield Button(
                     self.confirm_label,
@@ -91,6 +104,10 @@ class ConfirmModal(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#cancel" if self.destructive else "#confirm", Button).focus()
 
+    def on_resize(self) -> None:
+        # what is not the message: the border, the buttons, the keys' line
+        self.query_one("#confirm-scroll").styles.max_height = max(3, self.size.height - FIXED_ROWS)
+
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         self.query_one("#confirm-keys", Static).update(key_hint(event.widget))
 
@@ -98,6 +115,9 @@ class ConfirmModal(ModalScreen[bool]):
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss(event.button.id == "confirm")
+
+    def action_scroll_message(self, how: str) -> None:
+        getattr(self.query_one("#confirm-scroll", VerticalScroll), f"scroll_{how}")()
 
     def action_cancel(self) -> None:
         self.dismiss(False)

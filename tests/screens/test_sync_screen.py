@@ -510,6 +510,37 @@ async def test_a_destructive_confirm_modal_starts_on_cancel(services: Any) -> No
     assert answers == [False, True]
 
 
+async def test_a_long_confirmation_scrolls_and_keeps_its_buttons(services: Any) -> None:
+    """A link's or an unlink's impact can be longer than an 80x24 screen: the dialog's top
+    (what it does) and its buttons stay on screen, ↑↓ scroll the message from the buttons,
+    and tab goes between the buttons only."""
+    from screens.modals.confirm import ConfirmModal
+
+    message = "Unlink hr:E1 from Ann.\n" + "\n".join(f"value {n} → —" for n in range(60))
+    answers: list[bool | None] = []
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(ConfirmModal("Unlink", message, "Unlink", destructive=True), answers.append)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Unlink hr:E1 from Ann." in text and "Cancel (esc)" in text
+        assert "value 59" not in text
+        scroll = app.screen.query_one("#confirm-scroll")
+        await pilot.press("pagedown", "down")
+        await settle(pilot)
+        assert scroll.scroll_y > 0 and app.screen.query_one("#cancel").has_focus
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.screen.query_one("#confirm").has_focus
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.screen.query_one("#cancel").has_focus
+        await pilot.press("enter")
+        await pilot.pause()
+    assert answers == [False]
+
+
 async def test_the_confirmation_counts_the_plans_own_changes(services: Any) -> None:
     move_william_to_finance(services)
     app = RosterApp(services, start="sync")

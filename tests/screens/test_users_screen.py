@@ -185,19 +185,19 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         # Unlink slack; cancelling first changes nothing.
         accounts.move_cursor(row=accounts.get_row_index(slack))
         await pilot.press("u")
-        await pilot.pause()
+        await settle(pilot)  # what else it changes is worked out first
         assert isinstance(app.screen, ConfirmModal)
         assert slack in str(app.screen.message)
         await pilot.press("escape")
         await settle(pilot)
         assert owner_of(services, slack)[0] == ref.id
         await pilot.press("u")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")  # the dialog starts on Cancel: enter alone unlinks nothing
         await settle(pilot)
         assert owner_of(services, slack)[0] == ref.id
         await pilot.press("u")
-        await pilot.pause()
+        await settle(pilot)
         assert "enter: Cancel" in shown(app.screen.query_one("#confirm-keys", Static))
         await pilot.press("shift+tab", "enter")
         await settle(pilot)
@@ -596,3 +596,31 @@ async def test_at_80_columns_the_accounts_table_fits_and_names_a_cut_id_whole(
         assert f"{idp.key} · 5 accounts" in subtitle
         subtitle = await highlight_account(pilot, accounts, ad.key)
         assert subtitle.startswith(f"{ad.key} grants: {ad.entitlements[0]}")
+
+
+async def test_the_unlink_dialog_says_what_else_the_unlink_changes(services: Any) -> None:
+    """Unlinking a directory account said only that the person might be removed "if no other
+    directory account still passes" (newcomer review); `roster unlink --dry-run` listed what
+    would change. The dialog lists it too, and at 80x24 its buttons and its first line (what
+    is unlinked from whom) stay on screen."""
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    hr = next(a for a in services.user_detail(ref.id).accounts if a.app == "hr").key
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        await highlight_account(pilot, screen.query_one("#users-accounts", DataTable), hr)
+        await pilot.press("u")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        message = str(modal.message)
+        assert "It also changes, at the next sync:" in message
+        assert "employment_status: ACTIVE → —" in message
+        assert "removes the person" not in message  # the particulars, not the maybe
+        text = screen_text(app)
+        assert f"Unlink {hr}" in text
+        assert "Cancel (esc)" in text and "enter: Cancel" in text
+        await pilot.press("enter")
+        await settle(pilot)
+        assert owner_of(services, hr)[0] == ref.id
