@@ -320,6 +320,7 @@ class UsersScreen(RosterScreen):
                 )
                 self.query_one("#users-attributes", DataTable).clear()
                 self.query_one("#users-accounts", DataTable).clear()
+                self.show_entitlements()  # its border named the last person's grants
                 self.show_source()
             self.refresh_bindings()
             return
@@ -574,13 +575,12 @@ class UsersScreen(RosterScreen):
         account = self.selected_account()
         # an id the table cuts is named whole here, in place of the app's name
         whose = safe(account.key if self._ids_cut else account.app, 80) if account else ""
+        # the count first: a long list of grants is cut at the border's end, the count not
         if account is None or not account.entitlements:
-            table.border_subtitle = f"{whose} · {count}" if self._ids_cut and whose else count
+            table.border_subtitle = f"{count} · {whose}" if self._ids_cut and whose else count
             return
         held = safe(", ".join(account.entitlements), 200)
-        table.border_subtitle = Text.assemble(
-            (f"{whose} grants: ", "dim"), held, (f" · {count}", "dim")
-        )
+        table.border_subtitle = Text.assemble((f"{count} · {whose} grants: ", "dim"), held)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._refit)  # once the tables have their new width

@@ -80,6 +80,9 @@ class ConfirmModal(ModalScreen[bool]):
         self.message = message
         self.confirm_label = confirm
         self.destructive = destructive
+        # focused as the dialog is composed, not once mounted: an enter typed right after the
+        # key that opened it reached the first button (Unlink) in between (hostile review)
+        self.AUTO_FOCUS = "#cancel" if destructive else "#confirm"  # type: ignore[misc]
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
