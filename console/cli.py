@@ -363,13 +363,14 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
             if len(stage.problems) > 10:
                 echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
         applied = result.status in APPLIED_STATUSES
+        count = len(result.planned)
         echo(
-            f"  {len(result.planned)} changes"
+            f"  {count:,} change{'' if count == 1 else 's'}"
             + (" applied" if applied else " planned (nothing was applied)")
         )
         verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
-            echo(f"  {verb} {line.count} {line.cause}")
+            echo(f"  {verb} {line.count:,} {line.cause}")
         if result.dry_run and result.plan:
             echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:

@@ -265,7 +265,8 @@ class SyncScreen(RosterScreen):
         node = self.tree.cursor_node
         data = node.data if node is not None else None
         kind = data[0] if isinstance(data, tuple) and data else ""
-        text = node_text(node, whole=True) if kind in ("change", "problem") else None
+        run = self.tree.run_id
+        text = node_text(node, whole=True, run=run) if kind in ("change", "problem") else None
         if text is None:
             self.app.bell()
             self.notify("v shows a change or a problem whole: move to one first.", timeout=4)
@@ -444,6 +445,7 @@ class SyncScreen(RosterScreen):
                 cancelled=lambda: worker.is_cancelled,
                 # the confirmation applies the plan it showed, or nothing
                 expect_plan=expect_plan,
+                plan_run=self.applying_plan if purpose == APPLY else None,
             )
         except SyncLocked as exc:
             self.post_message(self.Refused(purpose, exc.message))
@@ -604,7 +606,7 @@ class SyncScreen(RosterScreen):
         changed = result.status == "plan-changed"
         extra = "not applied; the plan as the data stands now" if changed else ""
         title = run_title(result.run_id, result.dry_run, result.status, extra)
-        self.tree.show_plan(title, stages)
+        self.tree.show_plan(title, stages, run_id=result.run_id)
 
     def confirm_apply(self, plan: Any) -> None:
         def chosen(choice: str | None) -> None:
@@ -639,7 +641,7 @@ class SyncScreen(RosterScreen):
         stages = group_changes(changes, {s.name: s.counts for s in result.stages})
         title = run_title(result.run_id, result.dry_run, result.status)
         empty = Text("No change was computed before the cancel.", "yellow")
-        self.tree.show_plan(title, stages, empty=empty)
+        self.tree.show_plan(title, stages, empty=empty, run_id=result.run_id)
         head = f"Run {result.run_id} cancelled ({result.error})."
         if not applied:
             self.set_status(f"{head} Nothing was applied.", "yellow")
@@ -771,7 +773,7 @@ class SyncScreen(RosterScreen):
         )
         if summary.error:
             title.append(f"  {safe(summary.error)}", style="red")
-        self.tree.show_plan(title, stages)
+        self.tree.show_plan(title, stages, run_id=summary.id)
         if self.running is None:
             self.reset_stages(dry_run=summary.dry_run, label="—")
             self.show_stage_counts(counts, {})
@@ -782,7 +784,7 @@ class SyncScreen(RosterScreen):
                     f"Showing run {summary.id} from the history: ",
                     status_text(summary.status),
                     f" (the plan of run {summary.plan_run})" if summary.plan_run else "",
-                    f", {len(message.changes):,} changes recorded.",
+                    f", {plural(len(message.changes), 'change')} recorded.",
                 )
             )
 

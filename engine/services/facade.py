@@ -173,15 +173,18 @@ class Services:
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         expect_plan: str | None = None,
+        plan_run: int | None = None,
     ) -> SyncResult:
         """A sync run; `expect_plan` (a dry run's `plan`) applies only if what that plan was
-        computed from is unchanged (else status plan-changed, nothing applied)."""
+        computed from is unchanged (else status plan-changed, nothing applied); `plan_run`:
+        that dry run's id, which the applied run's history names."""
         return self.run_history.sync(
             dry_run=dry_run,
             allow_deletes=allow_deletes,
             progress=progress,
             cancelled=cancelled,
             expect_plan=expect_plan,
+            plan_run=plan_run,
         )
 
     def store_changed_elsewhere(self) -> bool:

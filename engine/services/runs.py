@@ -190,6 +190,7 @@ class RunsService:
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         expect_plan: str | None = None,
+        plan_run: int | None = None,
     ) -> SyncResult:
         from engine.sync.pipeline import run_sync
 
@@ -201,6 +202,7 @@ class RunsService:
                 progress=progress,
                 cancelled=cancelled,
                 expect_plan=expect_plan,
+                plan_run=plan_run,
             )
         finally:
             self.ctx.invalidate()

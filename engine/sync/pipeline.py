@@ -204,11 +204,13 @@ def run_sync(
     actor: str | None = None,
     clock: Callable[[], datetime.datetime] | None = None,
     expect_plan: str | None = None,
+    plan_run: int | None = None,
 ) -> SyncResult:
     """One sync run. `clock` is what `now()` reads in the run's expressions (the system clock
     unless given; tests pass their own). `expect_plan`: the `plan` of the dry run an admin
     confirmed; when what it was computed from changed since, nothing is applied (status
-    plan-changed)."""
+    plan-changed). `plan_run`: that dry run's id, when the caller knows it (the history names
+    it; another dry run of the same plan may have run since)."""
     actor = actor or current_actor()
     acquire_lock(db, actor)
     path = db.sqlite_path
@@ -220,7 +222,16 @@ def run_sync(
         # (measured: a third of a 1 % sync at 10,000 people, for the same peak memory)
         with collector_paused():
             return _run_locked(
-                db, dry_run, allow_deletes, progress, cancelled, actor, clock, expect_plan, deferred
+                db,
+                dry_run,
+                allow_deletes,
+                progress,
+                cancelled,
+                actor,
+                clock,
+                expect_plan,
+                deferred,
+                plan_run,
             )
     finally:
         if deferred is not None:
@@ -238,6 +249,7 @@ def _run_locked(
     clock: Callable[[], datetime.datetime] | None = None,
     expect_plan: str | None = None,
     deferred: DeferredAccounts | None = None,
+    plan_run: int | None = None,
 ) -> SyncResult:
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
 
@@ -432,7 +444,10 @@ def _run_locked(
         result.planned = state.changes
         result.removals = deletions_of(state.changes, _directory_record(state, directories))
         if dry_run or expect_plan is not None:
-            result.plan = plan_digest(grounds, state.changes)
+            # an app that fails to import leaves its changes out of the plan: a plan made
+            # while it imported is not this one (an apply carried "as planned" a new failure)
+            failing = {"failed": sorted(import_errors)} if import_errors else {}
+            result.plan = plan_digest({**grounds, **failing}, state.changes)
         # target values are measured against the accounts of the apps pushed to
         targets = {rule.app for rule in config.push_rules}
         population[DeletionKind.TARGET_VALUES] = sum(
@@ -520,7 +535,7 @@ def _run_locked(
     for (label, start), (_, end) in zip(marks, marks[1:], strict=False):
         result.seconds[label] = round(result.seconds.get(label, 0.0) + end - start, 3)
     try:
-        _finish(db, run_id, result, state, committed)
+        _finish(db, run_id, result, state, committed, plan_run)
     except StoreLocked as exc:
         stopped = "applied" if result.status in APPLIED else f"{result.status}: {result.error}"
         raise StoreLocked(
@@ -994,14 +1009,18 @@ def failures_summary(failures: list[dict[str, str]]) -> str:
 PLAN_LOOKBACK = 50
 
 
-def _planned_by(session: Session, plan: str, run_id: int) -> int | None:
-    """The latest dry run before RUN_ID whose plan is PLAN (its digest), if any."""
-    rows = session.execute(
-        select(col(Run.id), col(Run.counts))
-        .where(col(Run.dry_run), col(Run.id) < run_id)
-        .order_by(col(Run.id).desc())
-        .limit(PLAN_LOOKBACK)
-    )
+def _planned_by(
+    session: Session, plan: str, run_id: int, confirmed: int | None = None
+) -> int | None:
+    """The dry run CONFIRMED when its plan is PLAN (its digest), else the latest dry run
+    before RUN_ID whose plan it is, if any: two consoles (or a `roster sync --dry-run`) may
+    have planned the same since the one the admin confirmed."""
+    query = select(col(Run.id), col(Run.counts)).where(col(Run.dry_run), col(Run.id) < run_id)
+    if confirmed is not None:
+        row = session.execute(query.where(col(Run.id) == confirmed)).first()
+        if row is not None and isinstance(row[1], dict) and row[1].get("plan") == plan:
+            return confirmed
+    rows = session.execute(query.order_by(col(Run.id).desc()).limit(PLAN_LOOKBACK))
     for found, counts in rows:
         if isinstance(found, int) and isinstance(counts, dict) and counts.get("plan") == plan:
             return found
@@ -1009,7 +1028,12 @@ def _planned_by(session: Session, plan: str, run_id: int) -> int | None:
 
 
 def _finish(
-    db: Database, run_id: int, result: SyncResult, state: WorkState, committed: set[str]
+    db: Database,
+    run_id: int,
+    result: SyncResult,
+    state: WorkState,
+    committed: set[str],
+    plan_run: int | None = None,
 ) -> None:
     counts: dict[str, Any] = {r.name: dict(r.counts) for r in result.stages}
     counts["changes"] = len(result.planned)
@@ -1024,7 +1048,7 @@ def _finish(
     with db.session() as session, session.begin():
         if result.plan and not result.dry_run and result.status in APPLIED:
             # the history says which plan an applied run carried out (newcomer review)
-            counts["plan_run"] = _planned_by(session, result.plan, run_id)
+            counts["plan_run"] = _planned_by(session, result.plan, run_id, plan_run)
         if result.status not in APPLIED:
             # the plan (or what was computed before the failure) is kept, marked not applied;
             # stages already written are in the journal as applied

@@ -42,7 +42,12 @@ WHOLE_FIELDS = 500
 WHOLE_TOTAL = 100_000
 
 
-def middle_cut(text: Any, limit: int) -> Any:
+def whole_in(run: int | None) -> str:
+    """Where the whole of a run's changes is, for a view that shows a bounded part of them."""
+    return f"roster runs {run if run is not None else 'RUN'} --json has them all"
+
+
+def middle_cut(text: Any, limit: int, run: int | None = None) -> Any:
     """TEXT (a str) past LIMIT characters without its middle, saying how much was cut: a push
     problem quotes the value before its cause, and a plain cut at the end dropped the cause
     (hostile review). Anything else is returned as it is."""
@@ -50,15 +55,13 @@ def middle_cut(text: Any, limit: int) -> Any:
         return text
     half = limit // 2
     cut = len(text) - 2 * half
-    return (
-        f"{text[:half]} … {cut:,} characters cut here (roster runs RUN --json has them all) … "
-        f"{text[-half:]}"
-    )
+    return f"{text[:half]} … {cut:,} characters cut here ({whole_in(run)}) … {text[-half:]}"
 
 
-def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
+def change_text(change: Mapping[str, Any], *, whole: bool = False, run: int | None = None) -> Text:
     """ "account hr:E10003 · import", then "field: old → new" for each field it changes, then
-    "why: reason"; `whole`: within the whole view's bounds, not the panel's."""
+    "why: reason"; `whole`: within the whole view's bounds, not the panel's (of RUN's changes:
+    the command that has them all names it)."""
     value_limit, reason_limit, fields = (
         (WHOLE_VALUE, WHOLE_REASON, WHOLE_FIELDS)
         if whole
@@ -76,7 +79,7 @@ def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
     if not differences:
         differences = [(name, "(unchanged)", "(unchanged)")]
     if whole:  # cut in the middle, and the cut said, within the bound
-        cut_value, shown_limit = (lambda v: middle_cut(v, WHOLE_VALUE)), WHOLE_VALUE + 200
+        cut_value, shown_limit = (lambda v: middle_cut(v, WHOLE_VALUE, run)), WHOLE_VALUE + 200
     else:
         cut_value, shown_limit = (lambda v: v), value_limit
     listed = 0
@@ -92,17 +95,19 @@ def change_text(change: Mapping[str, Any], *, whole: bool = False) -> Text:
         listed += 1
     more = len(differences) - listed
     if more > 0:
-        where = "roster runs RUN --json has them all" if whole else "v shows them all"
+        where = whole_in(run) if whole else "v shows them all"
         text.append(f"\n… {plural(more, 'more field')} ({where})", style="dim")
     text.append("\nwhy: ", style="dim")
     reason = change.get("reason") or "no reason recorded"
     if whole:
-        reason, reason_limit = middle_cut(reason, WHOLE_REASON), WHOLE_REASON + 200
+        reason, reason_limit = middle_cut(reason, WHOLE_REASON, run), WHOLE_REASON + 200
     text.append(safe(reason, reason_limit))
     return text
 
 
-def node_text(node: TreeNode[Any] | None, *, whole: bool = False) -> Text | None:
+def node_text(
+    node: TreeNode[Any] | None, *, whole: bool = False, run: int | None = None
+) -> Text | None:
     """What the detail says about NODE (None: nothing to say, the tree shows a message);
     `whole`: a change or a problem within the whole view's bounds (v)."""
     if node is None:
@@ -115,7 +120,7 @@ def node_text(node: TreeNode[Any] | None, *, whole: bool = False) -> Text | None
         return None  # the tree shows a message, not a run
     kind = data[0]
     if kind == "change":
-        return change_text(data[1], whole=whole)
+        return change_text(data[1], whole=whole, run=run)
     if kind == "run":
         text = Text()
         text.append_text(data[1])
@@ -147,7 +152,7 @@ def node_text(node: TreeNode[Any] | None, *, whole: bool = False) -> Text | None
         text = Text(f"A problem in {safe(data[1].name)}:", style="bold yellow")
         text.append("\n")
         if whole:
-            text.append(safe(middle_cut(data[2], WHOLE_REASON), WHOLE_REASON + 200))
+            text.append(safe(middle_cut(data[2], WHOLE_REASON, run), WHOLE_REASON + 200))
         else:
             text.append(safe(data[2], DETAIL_REASON))
         return text

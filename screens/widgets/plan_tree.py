@@ -123,6 +123,7 @@ class PlanTree(Tree[Any]):
 
     def __init__(self, page: int = 50, **kwargs: Any) -> None:
         super().__init__("No run shown yet", **kwargs)
+        self.run_id: int | None = None  # whose changes are shown
         self.page = page
         self.expand_up_to = 20  # a stage with this many objects or fewer opens them all
         self.show_root = True
@@ -140,10 +141,15 @@ class PlanTree(Tree[Any]):
         self.post_message(self.NodeHighlighted(self.root))
 
     def show_plan(
-        self, title: str | Text, stages: list[StageChanges], empty: Text | None = None
+        self,
+        title: str | Text,
+        stages: list[StageChanges],
+        empty: Text | None = None,
+        run_id: int | None = None,
     ) -> None:
-        """Show grouped changes; `empty` is the leaf shown when there are none."""
+        """Show grouped changes (of run RUN_ID); `empty` is the leaf shown when there are none."""
         self.clear()
+        self.run_id = run_id
         shown = title if isinstance(title, Text) else plain(title)
         self.root.data = ("run", shown)
         self.root.set_label(shown)

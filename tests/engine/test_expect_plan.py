@@ -106,3 +106,28 @@ def test_allowing_deletions_at_apply_time_keeps_the_plan(demo: Services) -> None
 def test_expect_plan_is_for_applying(demo: Services) -> None:
     code, result = cli("sync", "--dry-run", "--expect-plan", "x", "--db", str(demo.db.sqlite_path))
     assert code == 2 and "leave out --dry-run" in result.output
+
+
+def test_the_history_names_the_plan_the_admin_confirmed(demo: Services) -> None:
+    """Two consoles planned the same; each applies the plan it showed (hostile review: the
+    history named the latest dry run of the same plan, made in the other console)."""
+    retitle(demo, 2)
+    first = demo.sync(dry_run=True)
+    second = demo.sync(dry_run=True)
+    assert first.plan == second.plan and first.run_id < second.run_id
+    applied = demo.sync(expect_plan=first.plan, plan_run=first.run_id)
+    assert applied.status == "applied", applied.error
+    assert demo.runs(limit=1)[0].plan_run == first.run_id
+
+
+def test_an_app_failing_to_import_since_the_plan_changes_it(demo: Services) -> None:
+    """The plan was made while every app imported; at apply time HR cannot be read. Its
+    changes are left out, so this is not the plan the admin reviewed: nothing is applied
+    (it was applied and recorded "as it was planned")."""
+    plan = demo.sync(dry_run=True)  # nothing to change: HR failing leaves out nothing
+    assert plan.status == "planned" and not plan.planned
+    path = hr_file(demo)
+    path.write_text(path.read_text(encoding="utf-8") + "  - [broken\n", encoding="utf-8")
+    refused = demo.sync(expect_plan=plan.plan, plan_run=plan.run_id)
+    assert refused.status == "plan-changed", refused.error
+    assert refused.failures and refused.failures[0]["app"] == "hr"
