@@ -172,9 +172,7 @@ class DashboardService:
                 "(roster config import FILE) or load the demo (roster init --sample)."
             )
         if unowned:
-            warnings.append(
-                f"{unowned:,} account{'s have' if unowned != 1 else ' has'} no owner."
-            )
+            warnings.append(f"{unowned:,} account{'s have' if unowned != 1 else ' has'} no owner.")
         if held:
             warnings.append(
                 f"{held} attribute value{'s are' if held != 1 else ' is'} held: clearing "
