@@ -1152,16 +1152,23 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 @main.command()
 @_store_options
 @click.argument("run_id", required=False, type=int)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="How many runs to list (50), or of one run's changes to show (200; with --json, "
+    "all). 0 shows them all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def runs(run_id: int | None, as_json: bool) -> None:
+def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     """List runs, or show one run's counts and changes."""
     from engine.services import change_differences
     from engine.text import value_text
 
     services = _services()
     if run_id is None:
-        items = services.runs(limit=50)
+        items = services.runs(limit=50 if limit is None else limit or None)
         if as_json:
             _emit([r.to_json() for r in items])
             return
@@ -1180,7 +1187,9 @@ def runs(run_id: int | None, as_json: bool) -> None:
         if not items:
             echo("No runs yet: `roster sync --dry-run` plans one.")
         return
-    summary, changes = services.run_changes(run_id)
+    if limit is None:
+        limit = 0 if as_json else 200
+    summary, changes = services.run_changes(run_id, limit or None)
     pushes = services.push_history(limit=100_000, run_id=run_id)
     writes = services.external_writes(run_id)
     if as_json:
@@ -1240,6 +1249,13 @@ def runs(run_id: int | None, as_json: bool) -> None:
         )
         applied = "" if change.applied or summary.dry_run else "  [not applied]"
         echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
+    if limit and len(changes) == limit:
+        more = services.count_run_changes(run_id) - limit
+        if more > 0:
+            echo(
+                f"  … and {_count(more, 'more change')}: `roster runs {run_id} --limit 0` "
+                "shows them all, `--json` too."
+            )
 
 
 @main.group()

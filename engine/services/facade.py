@@ -192,11 +192,16 @@ class Services:
         configuration was saved, by this process or another); the caches are dropped if so."""
         return self.ctx.changed_since_last_look()
 
-    def runs(self, limit: int = 20) -> list[RunSummary]:
+    def runs(self, limit: int | None = 20) -> list[RunSummary]:
         return self.run_history.runs(limit)
 
-    def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
-        return self.run_history.run_changes(run_id)
+    def run_changes(
+        self, run_id: int, limit: int | None = None
+    ) -> tuple[RunSummary, list[ChangeRow]]:
+        return self.run_history.run_changes(run_id, limit)
+
+    def count_run_changes(self, run_id: int) -> int:
+        return self.run_history.count_run_changes(run_id)
 
     def external_writes(self, run_id: int) -> list[ExternalWriteRow]:
         return self.run_history.external_writes(run_id)

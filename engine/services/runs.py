@@ -207,10 +207,10 @@ class RunsService:
         finally:
             self.ctx.invalidate()
 
-    def runs(self, limit: int = 20) -> list[RunSummary]:
-        """The newest LIMIT runs, newest first. A run that did not count its changes when it
-        ended (a link, a configuration edit, a provisioning run) has them counted from its
-        journal: the history showed "—" for a run holding 16."""
+    def runs(self, limit: int | None = 20) -> list[RunSummary]:
+        """The newest LIMIT runs (None: all), newest first. A run that did not count its changes
+        when it ended (a link, a configuration edit, a provisioning run) has them counted from
+        its journal: the history showed "—" for a run holding 16."""
         with self.ctx.db.session() as session:
             rows = session.scalars(select(Run).order_by(col(Run.id).desc()).limit(limit))
             summaries = [RunSummary.of(r) for r in rows]
@@ -233,20 +233,35 @@ class RunsService:
                 for s in summaries
             ]
 
-    def run_changes(self, run_id: int) -> tuple[RunSummary, list[ChangeRow]]:
+    def run_changes(
+        self, run_id: int, limit: int | None = None
+    ) -> tuple[RunSummary, list[ChangeRow]]:
+        """RUN_ID and its journal in the order it was written: the first LIMIT changes, or all
+        of them (a first sync of 100,000 people journals hundreds of thousands)."""
         with self.ctx.db.session() as session:
             run = session.get(Run, run_id)
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
+            statement = select(Change).where(col(Change.run_id) == run_id).order_by(col(Change.id))
+            if limit is not None:
+                statement = statement.limit(limit)
             changes = [
                 ChangeRow(
                     c.stage, c.object_type, c.object_id, c.field, c.old, c.new, c.reason, c.applied
                 )
-                for c in session.scalars(
-                    select(Change).where(col(Change.run_id) == run_id).order_by(col(Change.id))
-                )
+                for c in session.scalars(statement)
             ]
             return RunSummary.of(run), changes
+
+    def count_run_changes(self, run_id: int) -> int:
+        """How many changes RUN_ID journalled."""
+        with self.ctx.db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(Change).where(col(Change.run_id) == run_id)
+                )
+                or 0
+            )
 
     def external_writes(self, run_id: int, limit: int = 100_000) -> list[ExternalWriteRow]:
         """What RUN_ID wrote to the apps, each with its outcome, in the order it was planned."""

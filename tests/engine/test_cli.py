@@ -585,6 +585,42 @@ def test_runs_text_shows_kind_mode_and_only_the_changed_keys(
     assert "attributes.job_title: — → Engineer" in line, line
 
 
+def test_runs_shows_the_first_changes_and_says_how_to_see_the_rest(
+    store: tuple[CliRunner, Path, Path],
+) -> None:
+    """A first sync of a large organisation journals hundreds of thousands of changes: the text
+    shows the first ones and how many more there are; --limit 0 and --json show them all."""
+    runner, db, _ = store
+    assert run(runner, "sync", "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "runs", "1", "--json", "--db", str(db))
+    total = len(json.loads(out)["changes"])
+    assert code == 0 and total > 5
+
+    def shown(*args: str) -> list[str]:
+        code, out, _ = run(runner, "runs", "1", *args, "--db", str(db))
+        assert code == 0, out
+        return out.splitlines()
+
+    lines = shown("--limit", "5")
+    assert len([line for line in lines if line.startswith("  [")]) == 5
+    more = total - 5
+    assert lines[-1] == (
+        f"  … and {more:,} more change{'s' if more != 1 else ''}: "
+        "`roster runs 1 --limit 0` shows them all, `--json` too."
+    )
+    everything = shown("--limit", "0")
+    assert len([line for line in everything if line.startswith("  [")]) == total
+    assert "more change" not in everything[-1]
+    code, out, _ = run(runner, "runs", "1", "--json", "--limit", "2", "--db", str(db))
+    assert code == 0 and len(json.loads(out)["changes"]) == 2
+    # the list of runs takes it too
+    assert run(runner, "sync", "--dry-run", "--db", str(db))[0] == 0
+    code, out, _ = run(runner, "runs", "--limit", "1", "--db", str(db))
+    assert code == 0 and len(out.splitlines()) == 2 and out.splitlines()[1].split()[0] == "2"
+    code, out, err = run(runner, "runs", "--limit", "-1", "--db", str(db))
+    assert code == 2 and "-1" in out + err
+
+
 def test_preview_in_the_cel_context_needs_no_record(store: tuple[CliRunner, Path, Path]) -> None:
     runner, db, _ = store
     code, out, _ = run(
