@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 #: What the "Unmerged" card counts (engine.services.dashboard; docs/impact-and-matrix.md), on
 #: one line under the cards at 80 columns: the word is Roster's own, and says nothing alone.
-UNMERGED_NOTE = "Unmerged: MATCH_ONLY directory accounts no merge rule linked to a person"
+UNMERGED_NOTE = "Unmerged: accounts a directory filter set to MATCH_ONLY that joined nobody"
 
 # (attribute of Dashboard, card title, shown as a problem when above zero)
 COUNTS: tuple[tuple[str, str, bool], ...] = (

@@ -250,8 +250,8 @@ class Leavers:
                     state = "gone from" if record.status == "DELETED" else "disabled in"
                     name = record.email or record.display_name or record.external_id
                     items.append(
-                        f"{name} ({_key(record)}, no person): {state} {self.primary}, but "
-                        f"still enabled in {', '.join(live)}"
+                        f"{name} ({_key(record)}, not a person in Roster): {state} "
+                        f"{self.primary}, but still enabled in {', '.join(live)}"
                     )
         return items
 

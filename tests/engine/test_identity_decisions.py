@@ -359,8 +359,9 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     assert leavers["items"][0] == f"priya.shah@example.com: {expected}"
     # the demo's HR leavers that never became people, with AD accounts nobody closed
     assert (
-        "oliver.grant@example.com (hr:E10018, no person): disabled in hr, but still enabled in "
-        "ad:oliver.grant, entra:oliver.grant@example.com, slack:U0RP8Q9MSJN" in leavers["items"]
+        "oliver.grant@example.com (hr:E10018, not a person in Roster): disabled in hr, but "
+        "still enabled in ad:oliver.grant, entra:oliver.grant@example.com, slack:U0RP8Q9MSJN"
+        in leavers["items"]
     )
     assert leavers["total"] > len(leavers["items"]) == 10
     code, out, _ = cli("status", "--db", db)

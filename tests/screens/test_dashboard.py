@@ -109,7 +109,7 @@ async def test_the_unmerged_card_is_explained_under_the_cards(services: Any) -> 
         await settle(pilot)
         rows = screen_text(app).splitlines()
         cards = next(i for i, row in enumerate(rows) if "─ Unmerged ─" in row)
-        note = "Unmerged: MATCH_ONLY directory accounts no merge rule linked to a person"
+        note = "Unmerged: accounts a directory filter set to MATCH_ONLY that joined nobody"
         # right under the cards (their top border, count and bottom border), whole
         assert note in rows[cards + 3], rows
         await pilot.press("question_mark")
