@@ -4,6 +4,7 @@ screen shows them): the same engine calls as the console."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 
 import click
@@ -50,6 +51,11 @@ def status(every: bool, as_json: bool) -> None:
             echo(f"  {one_line(item, 400)}")
         if care.more:
             echo(f"  … and {care.more:,} more (roster status --all lists them all)")
+
+
+def _width(texts: Iterable[str]) -> int:
+    """The width of a column holding TEXTS (printable already: as the terminal shows them)."""
+    return max((len(text) for text in texts), default=0)
 
 
 @main.group()
@@ -116,18 +122,25 @@ def people_show(who: str, as_json: bool) -> None:
     for flag in detail.flags:
         echo(f"! {flag}")
     echo("attributes:")
+    name_width = _width(row.name for row in detail.attributes)
     for row in detail.attributes:
         source = f"  ({row.source})" if row.source else ""
         if row.held_from:
             source += (
                 f"  [held: {', '.join(row.held_from)} gone; roster sync --allow-deletes clears it]"
             )
-        echo(f"  {row.name:<20} {one_line(value_text(row.value), 200)}{source}")
+        echo(f"  {row.name:<{name_width}} {one_line(value_text(row.value), 200)}{source}")
     echo("accounts:")
-    for account in detail.accounts:
-        pinned = ", pinned" if account.pinned else ""
+    links = [
+        link_label(account.link_kind) + (", pinned" if account.pinned else "")
+        for account in detail.accounts
+    ]
+    key_width = _width(one_line(account.key, 60) for account in detail.accounts)
+    status_width = _width(account.status for account in detail.accounts)
+    link_width = _width(links)
+    for account, link in zip(detail.accounts, links, strict=True):
         echo(
-            f"  {account.key:<28} {account.status:<8} {link_label(account.link_kind)}{pinned}"
-            f"  {one_line(account.display_name or account.email, 80)}"
+            f"  {one_line(account.key, 60):<{key_width}} {account.status:<{status_width}} "
+            f"{link:<{link_width}}  {one_line(account.display_name or account.email, 80)}"
         )
     sys.exit(0)

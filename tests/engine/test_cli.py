@@ -815,6 +815,21 @@ def test_people_list_searches_and_an_unknown_email_names_the_closest(
     assert code == 1 and "Did you mean" not in err and "roster people list TEXT" in err
 
 
+def test_people_show_lines_up_its_columns(demo: Any) -> None:
+    """Each column of a person's accounts starts where the one above it does, whatever the
+    link kind ("dir-create", "ownership") or the length of an id."""
+    runner, db = CliRunner(), str(demo.db.sqlite_path)
+    code, out, _ = run(runner, "people", "show", "priya.shah@example.com", "--db", db)
+    assert code == 0, out
+    lines = out.splitlines()
+    accounts = lines[lines.index("accounts:") + 1 :]
+    assert len(accounts) > 3 and any("dir-create" in a for a in accounts)
+    assert len({a.index("Priya Shah") for a in accounts}) == 1, accounts
+    assert len({a.index("ENABLED") for a in accounts}) == 1, accounts
+    attributes = lines[lines.index("attributes:") + 1 : lines.index("accounts:")]
+    assert len({len(a) - len(a[2:].split(" ", 1)[1].lstrip()) for a in attributes}) == 1
+
+
 def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:
     """A filter only ever decides directory accounts: --all covers those (and says so), and a
     preview naming no record starts on the primary directory's first account."""
