@@ -399,8 +399,8 @@ class SyncScreen(RosterScreen):
         plan = self.shown_plan
         if plan is not None and self.running is None:
             self.set_status(
-                f"Plan {plan.run_id}: confirm in the dialog to apply it (the sync checks first "
-                "that it still stands).",
+                f"Run {plan.run_id}'s plan: confirm in the dialog to apply it (the sync checks "
+                "first that it still stands).",
                 "bold",
             )
             self.confirm_apply(plan)
@@ -543,7 +543,7 @@ class SyncScreen(RosterScreen):
             )
         elif status == "blocked-by-threshold" and purpose == PREFLIGHT:
             self.set_status(
-                f"Dry run {result.run_id}: the deletion threshold stops this sync. "
+                f"Run {result.run_id} planned: the deletion threshold stops this sync. "
                 "Review the deletions in the dialog.",
                 "bold yellow",
             )
@@ -559,17 +559,19 @@ class SyncScreen(RosterScreen):
             )
         elif purpose == PREFLIGHT:
             self.set_status(
-                f"Dry run {result.run_id}: {noun} planned. Confirm in the dialog to apply.",
+                f"Run {result.run_id} planned: {noun}. Confirm in the dialog to apply.",
                 "bold",
             )
             self.confirm_apply(result)
         elif status == "planned":
             if not result.failures:
                 self.shown_plan = result
+            if changes or result.failures:
+                then = "s applies this plan (after checking that it still stands)."
+            else:
+                then = "The store already matches the apps."
             self.set_status(
-                f"Plan {result.run_id}: {noun}; nothing was applied. s applies this plan (after "
-                "checking that it still stands).",
-                "bold cyan",
+                f"Run {result.run_id} planned: {noun}; nothing was applied. {then}", "bold cyan"
             )
         elif result.failures:
             done = "applied" if status in APPLIED_STATUSES else "planned"

@@ -125,7 +125,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
     def summary(self) -> Text:
         result = self.result
         text = Text()
-        text.append(f"Dry run {result.run_id} found ")
+        text.append(f"Run {result.run_id} (a dry run) found ")
         count = len(result.changes)
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
         if count:

@@ -447,7 +447,7 @@ async def test_sync_screen_tree_history_and_confirmation(hostile: Any) -> None:
         await settle(pilot)
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
-        check(app, "Dry run")
+        check(app, "(a dry run) found")
         await pilot.press("escape")
         await settle(pilot)
         check(app)

@@ -98,7 +98,8 @@ async def test_plan_shows_stage_counts_and_the_changes_tree(
         assert "changed 3" in cells["import"][1]
         assert "set 3" in cells["attributes"][1]
         assert "nothing is written" in cells["write"][1]
-        assert f"Plan {run.id}" in shown(screen.query_one("#sync-status", Static))
+        status = shown(screen.query_one("#sync-status", Static))
+        assert f"Run {run.id} planned: " in status and "s applies this plan" in status
 
         labels = tree_labels(screen.query_one("#sync-tree", PlanTree))
         assert any(label.startswith("attributes  3 changes in 3 objects") for label in labels)
