@@ -99,7 +99,9 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                         classes="confirm--blocked",
                     )
                 # a long stage line wraps under its description, not at the left edge
-                summary = Hanging(self.summary(), indent=STAGE_COLUMN, rows=SUMMARY_ROWS)
+                summary = Hanging(
+                    self.summary(), indent=STAGE_COLUMN, rows=SUMMARY_ROWS, edge_indent=0
+                )
                 yield Static(summary, classes="confirm--summary", id="confirm-summary")
             yield Static(classes="confirm--more", id="confirm-more")
             if self.blocked:

@@ -14,12 +14,16 @@ from rich.text import Text
 
 class Hanging:
     """`text`, each of its lines wrapped to the width, the rows after a line's first indented
-    by `indent` more than the line itself, and at most `rows` rows a line (the last one cut
-    with an ellipsis)."""
+    by `indent` more than the line itself (by `edge_indent`, when given, for a line that
+    starts at the left edge: a sentence above a table's rows), and at most `rows` rows a line
+    (the last one cut with an ellipsis)."""
 
-    def __init__(self, text: Text, *, indent: int = 2, rows: int = 2) -> None:
+    def __init__(
+        self, text: Text, *, indent: int = 2, rows: int = 2, edge_indent: int | None = None
+    ) -> None:
         self.text = text
         self.indent = indent
+        self.edge_indent = indent if edge_indent is None else edge_indent
         self.rows = rows
 
     def __str__(self) -> str:
@@ -38,7 +42,8 @@ class Hanging:
         lead = len(line.plain) - len(line.plain.lstrip(" "))
         body = line[lead:]
         first_width = max(width - lead, 1)
-        hang = min(lead + self.indent, max(width - 8, 0))  # a narrow column keeps some room
+        indent = self.indent if lead else self.edge_indent
+        hang = min(lead + indent, max(width - 8, 0))  # a narrow column keeps some room
         rest_width = max(width - hang, 1)
         out = Text(" " * lead)
         rows = 1

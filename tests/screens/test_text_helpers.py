@@ -79,6 +79,21 @@ def test_hanging_wraps_an_item_under_itself_on_at_most_two_rows() -> None:
     assert str(Hanging(text)) == text.plain  # the whole text, for a test or a copy
 
 
+def test_hanging_wraps_a_sentence_at_the_edge_to_the_edge_when_asked() -> None:
+    """The Sync now dialog's first sentence wraps to the left edge; its stage rows hang under
+    their descriptions."""
+    from screens.widgets.hanging import Hanging
+
+    text = Text("Run 3 (a dry run) found 0 changes — applying records a run.\n")
+    text.append("  import     no changes to any of the accounts of any app")
+    assert render(Hanging(text, indent=11, edge_indent=0), 40) == [
+        "Run 3 (a dry run) found 0 changes —",
+        "applying records a run.",
+        "  import     no changes to any of the",
+        "             accounts of any app",
+    ]
+
+
 def test_fit_shows_the_short_form_only_when_the_full_one_is_cut() -> None:
     from screens.widgets.fit import Fit, natural_width
 
