@@ -109,10 +109,12 @@ def style_of(path: Path) -> LineStyle:
 
 
 def _style(data: bytes) -> LineStyle:
-    bom = data.startswith(_BOM)
+    bom = _BOM if data.startswith(_BOM) else b""
     end = data.find(b"\n")
+    if end < 0 and b"\r" in data:  # an old Mac tool's export: CR alone ends its lines
+        return LineStyle(bom, b"\r")
     crlf = end > 0 and data[end - 1] == 0x0D  # the first line's end says the file's
-    return LineStyle(_BOM if bom else b"", b"\r\n" if crlf else b"\n")
+    return LineStyle(bom, b"\r\n" if crlf else b"\n")
 
 
 class LineStyle(NamedTuple):
