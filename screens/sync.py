@@ -397,7 +397,9 @@ class SyncScreen(RosterScreen):
 
     def action_sync_now(self) -> None:
         plan = self.shown_plan
-        if plan is not None and self.running is None:
+        # a plan of no changes has nothing to apply: sync now plans afresh (the data may have
+        # changed since), as it does with no plan shown
+        if plan is not None and self.running is None and (plan.changes or plan.held):
             self.set_status(
                 f"Run {plan.run_id}'s plan: confirm in the dialog to apply it (the sync checks "
                 "first that it still stands).",

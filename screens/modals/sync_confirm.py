@@ -76,6 +76,15 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         self.result = result
         self.blocked = result.status == "blocked-by-threshold"
         self.held = list(getattr(result, "held", None) or [])
+        # focused as the dialog is composed, so that an enter typed right after `s` meets it:
+        # the deletions' box, or Cancel when something would be deleted or an app was not
+        # read (enter must not apply those by accident), else Apply
+        if self.blocked:
+            self.AUTO_FOCUS = "#confirm-deletes"  # type: ignore[misc]
+        elif result.deletions or result.failures:
+            self.AUTO_FOCUS = "#cancel"  # type: ignore[misc]
+        else:
+            self.AUTO_FOCUS = "#apply"  # type: ignore[misc]
 
     def compose(self) -> ComposeResult:
         result = self.result
@@ -136,6 +145,21 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             text.append(" — applying changes nothing unless you also clear the held values below.")
         else:
             text.append(" — applying records a run and changes nothing.")
+        # an app that could not be read: the plan leaves its accounts as they were, which the
+        # admin must know before applying ("0 changes" alone read as "all is well")
+        unread = [f for f in result.failures if f["stage"] == "import"]
+        if unread:
+            text.append(
+                f"\n\n{plural(len(unread), 'app')} could not be read; "
+                f"{'its' if len(unread) == 1 else 'their'} accounts stay as they were:",
+                style="bold yellow",
+            )
+            for failure in unread[:DELETION_SAMPLES]:
+                reason = failure["reason"].removeprefix("failed to import: ").split("\n")[0]
+                text.append(f"\n  {safe(failure['app'], 40)}: ", style="bold yellow")
+                text.append(safe(reason, 300))
+            if len(unread) > DELETION_SAMPLES:
+                text.append(f"\n  and {len(unread) - DELETION_SAMPLES:,} more", style="dim")
         # deletions first: at 80x24 they must be on screen next to the box that confirms them
         deletions = result.deletions or {}
         if deletions:
@@ -212,13 +236,6 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         self.on_resize()
         scroll = self.query_one("#confirm-scroll", VerticalScroll)
         self.watch(scroll, "scroll_y", self._show_more, init=False)
-        if self.blocked:
-            self.query_one("#confirm-deletes", Checkbox).focus()
-        elif self.result.deletions:
-            # something would be deleted: enter must not apply it by accident
-            self.query_one("#cancel", Button).focus()
-        else:
-            self.query_one("#apply", Button).focus()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         self.query_one("#confirm-keys", Static).update(key_hint(event.widget))

@@ -1147,3 +1147,49 @@ def test_the_whole_view_of_a_huge_change_is_bounded_and_says_where_the_rest_is()
     # the run's own number, not a placeholder (hostile review)
     assert f"… {300 - shown} more fields (roster runs 7 --json has them all)" in text
     assert text.rstrip().split("\n")[-1].startswith("why: ")
+
+
+async def test_s_after_a_plan_of_no_changes_plans_afresh(services: Any) -> None:
+    """A plan of no changes has nothing to apply: `s` plans again instead of offering it (the
+    apps' data had changed since, and the apply was refused as plan-changed; newcomer
+    review)."""
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        plan = services.runs(limit=1)[0]
+        assert plan.counts.get("changes") == 0
+        assert "The store already matches the apps." in shown(
+            app.screen.query_one("#sync-status", Static)
+        )
+        change_job_titles(services, 2)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        assert modal.result.run_id == plan.id + 1 and len(modal.result.changes) > 0
+        assert "changes to apply" in words(str(modal.summary()))
+        await pilot.press("escape")
+        await settle(pilot)
+
+
+async def test_the_confirmation_names_an_app_that_could_not_be_read(services: Any) -> None:
+    """An app that fails to import leaves its accounts as they were: the dialog says which
+    and why before "0 changes", and starts on Cancel (newcomer review: it read as if all was
+    well, Apply focused)."""
+    give_john_a_title(services, '"Head\\e[31m"')
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, SyncConfirmModal)
+        summary = words(str(modal.summary()))
+        assert "1 app could not be read; its accounts stay as they were: hr: App 'hr'" in summary
+        assert "\\n" not in summary
+        assert app.focused is not None and app.focused.id == "cancel"
+        await pilot.press("enter")  # Cancel: nothing applied
+        await settle(pilot)
+        assert services.runs(limit=1)[0].dry_run
