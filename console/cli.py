@@ -346,7 +346,8 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         # "Run 6 (dry run): planned, nothing written", as the console titles it
         mode = " (dry run)" if result.dry_run else ""
         written = ", nothing written" if result.dry_run else ""
-        echo(f"Run {result.run_id}{mode}: {result.status}{written}")
+        of_plan = f" (the plan of run {result.plan_run})" if result.plan_run else ""
+        echo(f"Run {result.run_id}{mode}: {result.status}{written}{of_plan}")
         # what the plan changes per stage (as the console's confirmation says it), then the
         # stage's own counters, which count everything it looked at
         planned = plan_counts(change.as_dict() for change in result.planned)
@@ -364,10 +365,12 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
                 echo(f"    … and {len(stage.problems) - 10} more (roster runs {result.run_id})")
         applied = result.status in APPLIED_STATUSES
         count = len(result.planned)
-        echo(
-            f"  {count:,} change{'' if count == 1 else 's'}"
-            + (" applied" if applied else " planned (nothing was applied)")
-        )
+        listed = f"`roster runs {result.run_id}` lists {'it' if count == 1 else 'them'}"
+        if applied:
+            outcome = f"applied ({listed})" if count else "applied"
+        else:
+            outcome = "planned (nothing was applied" + (f"; {listed})" if count else ")")
+        echo(f"  {count:,} change{'' if count == 1 else 's'} {outcome}")
         verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
             echo(f"  {verb} {line.count:,} {line.cause}")

@@ -136,6 +136,8 @@ class SyncResult:
     # a digest of what the plan stands on (plan_digest): `roster sync --expect-plan` and the
     # console's confirmation apply only when it is unchanged
     plan: str = ""
+    # the dry run an applied run carried out the plan of (None: none, or not applied)
+    plan_run: int | None = None
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -187,6 +189,7 @@ class SyncResult:
             "held": [h.as_dict() for h in self.held[:limit]],
             "held_total": len(self.held),
             "plan": self.plan,
+            "plan_run": self.plan_run,
             "seconds": self.seconds,
         }
 
@@ -1048,7 +1051,9 @@ def _finish(
     with db.session() as session, session.begin():
         if result.plan and not result.dry_run and result.status in APPLIED:
             # the history says which plan an applied run carried out (newcomer review)
-            counts["plan_run"] = _planned_by(session, result.plan, run_id, plan_run)
+            counts["plan_run"] = result.plan_run = _planned_by(
+                session, result.plan, run_id, plan_run
+            )
         if result.status not in APPLIED:
             # the plan (or what was computed before the failure) is kept, marked not applied;
             # stages already written are in the journal as applied

@@ -71,6 +71,7 @@ def test_a_plan_is_applied_as_reviewed_or_not_at_all(demo: Services) -> None:
     # the history says which plan it carried out; a plain sync carried out none
     planned = demo.runs(limit=2)[1]
     assert planned.dry_run and demo.runs(limit=1)[0].plan_run == planned.id
+    assert applied["plan_run"] == planned.id
     code, result = cli("runs", str(applied["run_id"]), "--db", db)
     assert f"the plan of run {planned.id}, applied as it was planned" in result.stdout
     assert demo.sync().run_id and demo.runs(limit=1)[0].plan_run is None
@@ -131,3 +132,23 @@ def test_an_app_failing_to_import_since_the_plan_changes_it(demo: Services) -> N
     refused = demo.sync(expect_plan=plan.plan, plan_run=plan.run_id)
     assert refused.status == "plan-changed", refused.error
     assert refused.failures and refused.failures[0]["app"] == "hr"
+
+
+def test_the_text_says_which_plan_was_applied_and_where_its_changes_are(demo: Services) -> None:
+    """`roster sync --expect-plan` names the dry run it carried out, and a sync's text (counts
+    per stage) says which command lists its changes (newcomer review)."""
+    db = str(demo.db.sqlite_path)
+    retitle(demo, 2)
+    code, result = cli("sync", "--dry-run", "--db", db)
+    planned = demo.runs(limit=1)[0]
+    assert code == 0, result.output
+    assert (
+        f"changes planned (nothing was applied; `roster runs {planned.id}` lists them)"
+        in result.stdout
+    )
+    plan = result.stdout.split("plan: ", 1)[1].split()[0]
+    code, result = cli("sync", "--expect-plan", plan, "--db", db)
+    assert code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first == f"Run {planned.id + 1}: applied (the plan of run {planned.id})", first
+    assert f"changes applied (`roster runs {planned.id + 1}` lists them)" in result.stdout
