@@ -657,7 +657,8 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (
-            f" [{candidate.direction} c{scores['create']} u{scores['update']} d{scores['delete']}]"
+            f" [{candidate.direction}; scores create {scores['create']}, update "
+            f"{scores['update']}, delete {scores['delete']}]"
             if scores
             else ""
         )

@@ -28,6 +28,8 @@ from engine.sync.state import AttributeState, HeldBlank, StageReport, WorkState
 
 STAGE = "attributes"
 INBOUND = INBOUND_DIRECTIONS
+#: Why an authority-mode value stays (explain's "why"): no source it listens to changed
+UNCHANGED = "unchanged: no source's value changed since the last sync"
 
 
 @dataclass
@@ -300,6 +302,7 @@ def _mapping(
         )
     winner: Candidate | None = None
     failed_first = False  # a source before the winner failed: it might have won
+    last = attribute.sources[-1] if attribute.sources else None
     for source in attribute.sources:
         if source.key in errors:
             candidates.append(Candidate(source.key, None, "error", errors[source.key]))
@@ -310,9 +313,8 @@ def _mapping(
             winner = Candidate(source.key, value, "won", "first source in order with a value")
             candidates.append(winner)
         elif winner is None:
-            candidates.append(
-                Candidate(source.key, value, "empty", "no value; fell back to the next")
-            )
+            then = "no source comes after it" if source is last else "fell back to the next"
+            candidates.append(Candidate(source.key, value, "empty", f"no value; {then}"))
         else:
             candidates.append(
                 Candidate(
@@ -433,7 +435,7 @@ def _authority(
         and not is_empty(values.get(s.key))
         and values.get(s.key) != previous.value
     ]
-    value, source_key, reason = previous.value, previous.source, "unchanged"
+    value, source_key, reason = previous.value, previous.source, UNCHANGED
     accepted = False
     if changed:
         best = max(changed, key=lambda s: (s.score("update"), -attribute.sources.index(s)))

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.config.model import FlowRule
 from engine.records import UserRecord
-from engine.sync.attributes import AttributeDef, Source, decide
+from engine.sync.attributes import UNCHANGED, AttributeDef, Source, decide
 from engine.sync.state import AttributeState
 
 
@@ -183,7 +183,7 @@ def test_reading_back_a_pushed_value_is_not_a_rejected_change() -> None:
     state = step(department, state, hr="Finance", ad="Engineering")
     assert (state.value, state.source) == ("Finance", "hr:profile.department")
     decision = decide(department, USER, state, Values(hr="Finance", ad="Finance"))
-    assert decision.value == "Finance" and decision.reason == "unchanged"
+    assert decision.value == "Finance" and decision.reason == UNCHANGED
     ad = next(c for c in decision.candidates if c.source == "ad:profile.department")
     assert ad.outcome == "ignored" and "as pushed to it" in ad.reason
     assert "rejected" not in ad.reason
