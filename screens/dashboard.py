@@ -172,6 +172,11 @@ class DashboardScreen(RosterScreen):
         ("", f"{UNMERGED_NOTE} (screen 3, then n)"),
         (
             "",
+            "Errors: apps whose last import failed, and the last run when it failed or an app "
+            "refused its pushes (listed under Needs attention)",
+        ),
+        (
+            "",
             "MATCH_ONLY: a directory filter's answer: the account may join a person, never "
             "create one",
         ),
