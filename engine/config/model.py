@@ -362,6 +362,15 @@ class Attribute(_Model):
         """Flow rules present: values follow the scores, not the source order."""
         return bool(self.flow_rules)
 
+    @property
+    def mode(self) -> str:
+        """How the value is decided, as explain and people show name it: "authority" (flow
+        rules), "union" (multi-valued: every source's values) or "fallback" (the first source
+        in order with a value); the last two are mapping mode."""
+        if self.authority_mode:
+            return "authority"
+        return "union" if self.is_multi_valued else "fallback"
+
     def flow_rule_for(self, app_id: str) -> FlowRule | None:
         return next((rule for rule in self.flow_rules if rule.app == app_id), None)
 

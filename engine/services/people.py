@@ -57,7 +57,7 @@ class AttributeRow:
     name: str
     value: Any
     source: str
-    mode: str  # "authority" | "mapping"
+    mode: str  # engine.config.model.Attribute.mode: "authority" | "fallback" | "union"
     #: the vanished source accounts whose blank the last sync held back (see HeldBlank);
     #: empty when the value is not held
     held_from: tuple[str, ...] = ()
@@ -174,14 +174,10 @@ class PeopleService:
         )
         reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
         decision, _ = decide_or_hold(definition, user, previous, reader)
-        if definition.authority:
-            mode = "authority"
-        else:
-            mode = "union" if definition.multi else "fallback"
         return Explanation(
             user=user.email,
             attribute=definition.name,
-            mode=mode,
+            mode=match[0].mode,
             value=row.value if row else None,
             source=row.source if row else "",
             set_at=row.set_at if row else None,
@@ -220,7 +216,7 @@ class PeopleService:
                     definition.name,
                     row.value if row else None,
                     row.source if row else "",
-                    "authority" if definition.authority_mode else "mapping",
+                    definition.mode,
                     held.get(definition.name, ()),
                 )
             )
