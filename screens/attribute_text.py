@@ -56,7 +56,8 @@ def is_multi(document: dict[str, Any]) -> bool:
 
 
 def source_words(source: Any, width: int | None = 60) -> str:
-    """ "hr.profile.department" or "cel: <the CEL's first line>…"."""
+    """ "hr:profile.department" (as explain and the Users screen name a source) or
+    "cel: <the CEL's first line>…"."""
     if not isinstance(source, dict):
         return "?"
     cel = source.get("cel")
@@ -65,11 +66,11 @@ def source_words(source: Any, width: int | None = 60) -> str:
         first = lines[0] if lines else ""
         more = "…" if len(lines) > 1 else ""
         return safe("cel: " + one_line(first, width) + more, width)
-    return safe(f"{source.get('app', '?')}.{source.get('field', '?')}", width)
+    return safe(f"{source.get('app', '?')}:{source.get('field', '?')}", width)
 
 
 def sources_text(sources: list[Any], width: int) -> Text:
-    """The sources in order, short: "hr.profile.department, ad.profile.department"."""
+    """The sources in order, short: "hr:profile.department, ad:profile.department"."""
     out = Text()
     if not sources:
         out.append("(no sources)", style="dim")

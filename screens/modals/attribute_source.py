@@ -269,7 +269,7 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
             text.append(" (the most filled profile keys are listed)", style="dim")
         if info is not None:
             text.append("\n")
-            text.append(f"{safe(fields.app, 30)}.{safe(info.name, 60)}", style="bold")
+            text.append(f"{safe(fields.app, 30)}:{safe(info.name, 60)}", style="bold")
             text.append(f": {info.with_value:,} with a value")
             if info.kind == "list":
                 text.append(

@@ -107,14 +107,14 @@ async def test_the_list_shows_every_standard_and_custom_attribute(
         assert names[9:] == ["cost_center", "phone", "location", "country", "vendor", "badge_site"]
         row = [str(c) for c in screen.table.get_row_at(names.index("department"))]
         assert row[0] == "department" and row[1] == "std · one" and row[3] == "authority"
-        assert row[2].startswith("hr.profile.dep")
+        assert row[2].startswith("hr:profile.dep")
         assert int(row[4].replace(",", "")) == stored_with_value(services, "department")
         vendor = [str(c) for c in screen.table.get_row_at(names.index("vendor"))]
         assert vendor[1] == "custom · one" and vendor[3] == "fallback"
         assert int(vendor[4]) == stored_with_value(services, "vendor")
         await goto(pilot, screen, "department")
         detail = shown(screen.query_one("#attr-detail", Static))
-        assert "1. hr.profile.department" in detail and "2. ad.profile.department" in detail
+        assert "1. hr:profile.department" in detail and "2. ad:profile.department" in detail
         assert "ad bidirectional  create 40 · update 45 · delete 30" in detail
         assert "ad-core: department ← department" in detail
         # nothing is cut off sideways: the table never scrolls horizontally
@@ -232,7 +232,7 @@ async def test_reorder_sources_previews_the_changes_then_saves(services: Any) ->
             str(r[1])
             for r in (ed.query_one("#ed-sources", DataTable).get_row_at(i) for i in range(2))
         ]
-        assert rows == ["idp.profile.title", "hr.profile.job_title"]
+        assert rows == ["idp:profile.title", "hr:profile.job_title"]
         # people whose IdP title is filled and differs from the HR one change
         population = services.population()
         differ = 0
@@ -274,7 +274,7 @@ async def test_the_source_dialog_lists_the_apps_fields_with_counts(services: Any
         assert source.chosen_field() == "profile.department"
         status = shown(source.query_one("#source-status", Static))
         assert f"{len(hr):,} accounts in hr" in status
-        assert f"hr.profile.department: {with_department:,} with a value" in status
+        assert f"hr:profile.department: {with_department:,} with a value" in status
         options = source.query_one("#source-fields", OptionList)
         prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert any(p.startswith("profile.department") and "e.g. " in p for p in prompts)
