@@ -120,6 +120,13 @@ class DirectoryFilterScreen(RosterScreen):
         Binding("right_square_bracket", "page(1)", "Next page", tooltip="Next accounts"),
         Binding("left_square_bracket", "page(-1)", "Prev page", tooltip="Previous accounts"),
         Binding("e", "edit", "Edit", tooltip="Put the cursor in the filter"),
+        Binding(
+            "c",
+            "changed_only",
+            "Changed only",
+            show=False,  # the footer is full at 80 columns; the accounts' border names it
+            tooltip="In the accounts: only those whose decision the edit changes, or all again",
+        ),
     ]
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
@@ -127,6 +134,7 @@ class DirectoryFilterScreen(RosterScreen):
         ("tab", "Move between the filter and the accounts"),
         ("f7", "In the filter: select all of it (what you type replaces it)"),
         ("] / [", "In the accounts: the next / previous 50"),
+        ("c", "In the accounts: only those whose decision the edit changes (c again: all)"),
         ("ctrl+space", "In the filter: show completions at the cursor"),
     ]
 
@@ -177,12 +185,15 @@ class DirectoryFilterScreen(RosterScreen):
             self.preview = preview
 
     class SpotReady(Message):
-        def __init__(self, text: str, offset: int, total: int, rows: list[SpotRow]) -> None:
+        def __init__(
+            self, text: str, offset: int, total: int, rows: list[SpotRow], changed_only: bool
+        ) -> None:
             super().__init__()
             self.text = text
             self.offset = offset
             self.total = total
             self.rows = rows
+            self.changed_only = changed_only
 
     class SaveChecked(Message):
         def __init__(
@@ -216,6 +227,7 @@ class DirectoryFilterScreen(RosterScreen):
         self.page_offset = 0
         self.total = 0
         self.spot: list[SpotRow] = []
+        self.changed_only = False  # the accounts table lists only changed decisions
         self.account: tuple[str, str] | None = None  # (key, label) whose value is shown
         self._ready = False
         self._saving = False
@@ -434,8 +446,9 @@ class DirectoryFilterScreen(RosterScreen):
         out.append("\nEdited ", style="dim")
         out.append_text(counts_text(impact.decision_counts.get(self.app_id)))
         out.append("\n")
+        # against the saved filter, on one line at 80 columns: the people named under it
+        # must be on screen at 80x24 (the box shows about four lines there)
         created, removed = impact.people_created, impact.people_removed
-        out.append("Against the saved filter: ", style="dim")
         out.append(
             f"{people(created)} would be created",
             style="bold green" if created else "",
@@ -443,16 +456,10 @@ class DirectoryFilterScreen(RosterScreen):
         out.append(", ")
         out.append(f"{removed:,} removed", style="bold red" if removed else "")
         out.append(
-            f" · {plural(impact.decisions_changed, 'decision')} and the owner of "
-            f"{plural(impact.owner_changed, 'account')} change",
+            f" · {plural(impact.decisions_changed, 'decision')}, "
+            f"{plural(impact.owner_changed, 'owner')} change",
             style="dim",
         )
-        if impact.decisions_changed > created + removed:
-            out.append(
-                " (a changed decision creates no one when another directory already made "
-                "that person)",
-                style="dim",
-            )
         for kind, label, style in (
             ("people_removed", "Removed", "red"),
             ("people_created", "Created", "green"),
@@ -463,6 +470,12 @@ class DirectoryFilterScreen(RosterScreen):
                 shown = ", ".join(safe(s, 40) for s in samples[:SAMPLES])
                 more = len(samples) - SAMPLES
                 out.append(shown + (f" and {more} more" if more > 0 else ""))
+        if impact.decisions_changed > created + removed:
+            out.append(
+                "\nA changed decision creates no one when another directory already made that "
+                "person; c lists the accounts whose decision changes.",
+                style="dim",
+            )
         return out
 
     def show_problems(self, problems: list[Problem]) -> None:
@@ -496,10 +509,14 @@ class DirectoryFilterScreen(RosterScreen):
         worker = get_current_worker()
         services = self.services
         records: list[AccountRecord] = services.records_in_scope(CONTEXT, self.app_id)  # type: ignore[assignment]
-        offset = max(0, min(offset, max(len(records) - 1, 0) // PAGE * PAGE))
+        changed_only = self.changed_only
+        if not changed_only:
+            offset = max(0, min(offset, max(len(records) - 1, 0) // PAGE * PAGE))
         saved = self.saved if not self.adding else None
         rows: list[SpotRow] = []
-        for record in records[offset : offset + PAGE]:
+        # changed only: every account is decided twice, then the page is taken from those
+        # whose decision changes (in a worker: the next keystroke cancels it)
+        for record in records if changed_only else records[offset : offset + PAGE]:
             if worker.is_cancelled:
                 return
             if not self.enabled:
@@ -516,16 +533,23 @@ class DirectoryFilterScreen(RosterScreen):
                 after = "CREATE"
             else:
                 after = decision_of(services.preview_one(CONTEXT, text, record))
+            if changed_only and (after == now or now == "—"):
+                continue
             rows.append(
                 SpotRow(f"{record.app_id}:{record.external_id}", services.label(record), now, after)
             )
+        total = len(records)
+        if changed_only:
+            total = len(rows)
+            offset = max(0, min(offset, max(total - 1, 0) // PAGE * PAGE))
+            rows = rows[offset : offset + PAGE]
         if not worker.is_cancelled:
-            self.post_message(self.SpotReady(text, offset, len(records), rows))
+            self.post_message(self.SpotReady(text, offset, total, rows, changed_only))
 
     def on_directory_filter_screen_spot_ready(
         self, message: DirectoryFilterScreen.SpotReady
     ) -> None:
-        if message.text != self.editor.text:
+        if message.text != self.editor.text or message.changed_only != self.changed_only:
             return
         self.page_offset, self.total, self.spot = message.offset, message.total, message.rows
         table = self.query_one("#filter-spot", DataTable)
@@ -541,14 +565,24 @@ class DirectoryFilterScreen(RosterScreen):
             table.move_cursor(row=min(max(row, 0), len(message.rows) - 1))
         last = min(message.offset + PAGE, message.total)
         changed = sum(1 for s in message.rows if s.after != s.now and s.now != "—")
-        table.border_title = (
-            f"Accounts {message.offset + 1:,}–{last:,} of {message.total:,}"
-            if message.total
-            else "This app has no accounts"
-        )
-        table.border_subtitle = (
-            f"{changed} changed on this page · [ ] pages" if changed else "[ ] pages"
-        )
+        if message.changed_only:
+            table.border_title = (
+                f"Changed decisions {message.offset + 1:,}–{last:,} of {message.total:,}"
+                if message.total
+                else "No account's decision changes"
+            )
+            table.border_subtitle = "c: all accounts · [ ] pages"
+        else:
+            table.border_title = (
+                f"Accounts {message.offset + 1:,}–{last:,} of {message.total:,}"
+                if message.total
+                else "This app has no accounts"
+            )
+            table.border_subtitle = (
+                f"{changed} changed on this page · c: only those · [ ] pages"
+                if changed
+                else "c: only the changed · [ ] pages"
+            )
         if self.account is None and message.rows:
             self._choose_row(0)
         self.refresh_bindings()
@@ -563,6 +597,12 @@ class DirectoryFilterScreen(RosterScreen):
             if self.account is None or self.account[0] != spot.key:
                 self.account = (spot.key, spot.label)
                 self.preview_value(self.editor.text, spot.key, spot.label)
+
+    def action_changed_only(self) -> None:
+        self.changed_only = not self.changed_only
+        table = self.query_one("#filter-spot", DataTable)
+        table.border_subtitle = "deciding every account…" if self.changed_only else ""
+        self.load_spot(self.editor.text, 0)
 
     def action_page(self, step: int) -> None:
         offset = self.page_offset + step * PAGE
@@ -772,6 +812,8 @@ class DirectoryFilterScreen(RosterScreen):
             return 0 <= offset < self.total or None
         if action == "edit":
             return not self.editor.text_area.has_focus
+        if action == "changed_only":  # a letter: typed into the filter when it has focus
+            return not self.editor.text_area.has_focus and not self.adding
         if action == "save":
             return self._ready or None
         return True

@@ -19,7 +19,7 @@ from screens.modals.add_directory import AddDirectoryModal
 from screens.modals.confirm import ConfirmModal
 from screens.modals.help import HelpModal
 from screens.widgets.cel_editor import CelEditor
-from tests.screens.helpers import settle, shown, wait_until
+from tests.screens.helpers import screen_text, settle, shown, wait_until
 from tests.screens.test_app import footer_showing
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -580,3 +580,45 @@ async def test_quitting_with_an_unsaved_filter_asks_first(services: Any) -> None
         await settle(pilot)
         assert isinstance(app.screen, DirectoryFilterScreen)
         assert app.screen.editor.text == '"MATCH_ONLY"'
+
+
+async def test_at_80x24_the_people_an_edit_removes_are_named_and_c_lists_the_changed(
+    services: Any,
+) -> None:
+    """Taking interns out of HR's filter: at 80x24 the person it removes is named in the
+    impact (the line was below the box's last row), and `c` lists only the accounts whose
+    decision changes (22 of 300 were spread over six pages; newcomer review)."""
+    no_interns = (
+        'account.profile.employment_status == "TERMINATED" || account.status == '
+        'UserStatus.DISABLED ? "IGNORE" : account.profile.employment_type in '
+        '["FULL_TIME", "CONTRACTOR"] ? "CREATE" : "MATCH_ONLY"'
+    )
+    expected = services.identity_impact(
+        services.config_edit(
+            ConfigEdit("set", "directories.hr.filter", no_interns), dry_run=True
+        ).config
+    )
+    assert expected.people_removed > 0 and expected.decisions_changed > 3
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_directories(pilot)
+        editor = await open_filter(pilot, "hr")
+        await replace_text(pilot, no_interns)
+        await wait_until(pilot, lambda: editor._impact_for == no_interns, "the impact")
+        await settle(pilot)
+        removed = expected.samples["people_removed"][0]
+        assert f"Removed: {removed}" in screen_text(app)
+        await pilot.press("tab")  # to the accounts
+        await pilot.press("c")
+        await wait_until(pilot, lambda: editor.changed_only and editor.spot, "the changed")
+        await settle(pilot)
+        table = editor.query_one("#filter-spot", DataTable)
+        assert all(s.now != s.after for s in editor.spot)
+        assert editor.total == expected.decisions_changed
+        assert str(table.border_title).startswith(
+            f"Changed decisions 1–{min(editor.total, 50)} of {editor.total}"
+        )
+        await pilot.press("c")  # all again
+        await wait_until(pilot, lambda: not editor.changed_only and editor.total == 300, "all")
+        await pilot.press("escape")
+        await settle(pilot)
