@@ -287,8 +287,12 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
         return  # an app without grants (an HR export, a directory): nothing to compare
     for account in accounts:
         entitlements = sorted(set(held.get(account.external_id, ())))
-        if account.entitlements != entitlements and (app_id, account.external_id) in new:
-            # a new account's change ("new in the app") stands for everything it comes with
+        if account.entitlements != entitlements and (
+            (app_id, account.external_id) in new or account.status == "DELETED"
+        ):
+            # a new account's change ("new in the app") stands for everything it comes with,
+            # a deleted one's ("no longer listed by the app") for the grants it goes without:
+            # one account, one change (the plan counted it as one changed and one deleted)
             account.entitlements = entitlements
             state.dirty_grants.add(app_id)
             state.changed_grants.add((app_id, account.external_id))

@@ -602,3 +602,25 @@ def test_a_second_record_of_one_directory_is_a_conflict_not_a_merge(tmp_path: Pa
     ann = services.user_by_email("ann.lee@example.com")
     assert "E9" not in ann.employee_ids
     assert ann.attributes.get("department") == "Engineering"
+
+
+def test_an_account_gone_from_its_app_is_one_change_its_grants_with_it(tmp_path: Path) -> None:
+    """Slack stops listing s1, which held `admins`: the plan has one change for it (its
+    deletion), not a deletion and a change of its entitlements (the confirmation read "1
+    account changed · 1 account deleted" for one account; newcomer review). Its grants are
+    gone from the store all the same."""
+    org = open_org(tmp_path)
+    assert org.sync().status == "applied"
+
+    def drop_s1(slack: dict) -> None:
+        slack["accounts"] = [a for a in slack["accounts"] if a["id"] != "s1"]
+        slack["grants"] = []
+
+    edit(tmp_path / "org", "slack", drop_s1)
+    plan = org.sync(dry_run=True)
+    about_s1 = [c for c in plan.changes if c["object_id"] == "slack:s1" and c["stage"] == "import"]
+    assert [(c["field"], c["new"]) for c in about_s1] == [("status", "DELETED")], about_s1
+    applied = org.sync(allow_deletes=True)
+    assert applied.status == "applied" and applied.changes == plan.changes
+    s1 = next(a for a in org.population().accounts if a.external_id == "s1")
+    assert s1.status == "DELETED" and s1.entitlements == []
