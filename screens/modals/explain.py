@@ -17,12 +17,14 @@ from screens.attribute_text import MODE_SHORT
 from screens.base import RosterModal
 from screens.dashboard import format_when
 from screens.text import clip, safe, value
+from screens.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from engine.services import Explanation, Services
 
 EMPTY_VALUE = "(empty)"
 EXPRESSION_LINES = 12  # of a CEL source shown under its candidate
+CANDIDATE_ROWS = 12  # a candidate's line (its reason) wraps to at most this many rows
 OUTCOME_STYLES = {
     "won": "bold green",
     "added": "bold green",
@@ -136,7 +138,8 @@ class ExplainModal(RosterModal[None]):
                 )
         if not candidates:
             text.append("\nNo source holds a value for this person.", style="dim")
-        self.query_one("#explain-candidates", Static).update(text)
+        # a long reason wraps under its candidate's source, not at the left edge
+        self.query_one("#explain-candidates", Static).update(Hanging(text, rows=CANDIDATE_ROWS))
         if answer.mode == "authority":
             self.query_one("#explain-hint", Static).update(
                 "Scores are create/update/delete (0–100). ↑↓ scroll, esc closes."

@@ -135,6 +135,16 @@ async def test_why_shows_every_candidate(services: Any) -> None:
         await pilot.press("enter")  # enter on an attribute asks why too
         await settle(pilot)
         assert isinstance(app.screen, ExplainModal)
+        await pilot.press("escape")
+        await pilot.pause()
+
+        # a reason too long for the row wraps under its candidate, not at the left edge
+        attributes.move_cursor(row=attributes.get_row_index("employee_id"))
+        await pilot.press("w")
+        await settle(pilot)
+        rows = screen_text(app).splitlines()
+        lost = next(i for i, row in enumerate(rows) if "• ad:profile.employeeID  lost" in row)
+        assert rows[lost + 1].startswith("│   (hr:employee_ids) has a value"), rows[lost + 1]
 
 
 async def test_why_on_an_expression_shows_the_expression_and_its_mode(services: Any) -> None:
