@@ -92,8 +92,10 @@ def _field_info(name: str, kind: str, values: list[list[Any]]) -> FieldInfo:
 
 
 def app_fields(accounts: list[AccountRecord], app_id: str) -> AppFields:
-    """What the accounts of APP hold, field by field (pure: the caller gives the accounts)."""
-    mine = [a for a in accounts if a.app_id == app_id]
+    """What the live accounts of APP hold, field by field (pure: the caller gives the
+    accounts); an account gone from the app is no source of values (nor counted, as the
+    dashboard counts none)."""
+    mine = [a for a in accounts if a.app_id == app_id and a.status != "DELETED"]
     fields: list[FieldInfo] = []
     for name in ACCOUNT_FIELDS:
         kind = "list" if name in ACCOUNT_LIST_FIELDS else "text"

@@ -80,3 +80,16 @@ def test_samples_and_keys_are_bounded() -> None:
     # an empty value counts as no value
     assert found.field("external_id") is not None
     assert app_fields([], "a").accounts == 0
+
+
+def test_an_account_gone_from_its_app_is_neither_counted_nor_sampled() -> None:
+    """Add source said "266 accounts in slack" where the dashboard said 265: the one gone
+    from Slack was counted, and its values offered as samples (newcomer review)."""
+    live = AccountRecord(id=1, app_id="slack", external_id="U1", profile={"title": "Live"})
+    gone = AccountRecord(
+        id=2, app_id="slack", external_id="U2", status="DELETED", profile={"title": "Gone"}
+    )
+    found = app_fields([live, gone], "slack")
+    assert found.accounts == 1
+    title = found.field("profile.title")
+    assert title is not None and title.with_value == 1 and "Gone" not in title.samples
