@@ -670,11 +670,12 @@ class AttributeEditorScreen(RosterScreen):
         out = Text()
         outcome = impact.attributes.get(name)
         mine = (impact.person or {}).get(name)
+        adding = self.old_name is None  # nothing is saved yet to compare with
         if mine is not None and self.person is not None:
             out.append_text(clip(self.person.label, 50, "bold"))
             out.append(": ")
             out.append_text(literal(mine.new, VALUE_WIDTH, "bold"))
-            if mine.old != mine.new:
+            if mine.old != mine.new and not adding:
                 out.append(" (saved: ", style="dim")
                 out.append_text(literal(mine.old, VALUE_WIDTH // 2, "dim"))
                 out.append(")", style="dim")
@@ -702,10 +703,11 @@ class AttributeEditorScreen(RosterScreen):
                     out.append_text(clip(error.person, 30))
                     out.append(": ")
                     out.append_text(clip(error.message, 80, "red"))
-            out.append("\nAgainst the saved definition: ", style="bold")
+            out.append("\nIf added: " if adding else "\nAgainst the saved definition: ", "bold")
             if outcome.changed:
+                who = "person" if outcome.changed == 1 else "people"
                 out.append(
-                    f"{outcome.changed:,} {'person' if outcome.changed == 1 else 'people'} change",
+                    f"{outcome.changed:,} {who} {'get a value' if adding else 'change'}",
                     style="bold yellow",
                 )
                 for change in outcome.samples[:SAMPLES]:
@@ -718,7 +720,7 @@ class AttributeEditorScreen(RosterScreen):
                     if change.reason:
                         out.append(f"  {safe(change.reason, 80)}", style="dim")
             else:
-                out.append("no one's value changes", style="dim")
+                out.append("no one gets a value" if adding else "no one's value changes", "dim")
         out.append_text(self.push_text(impact))
         for warning in warnings[:4]:
             out.append("\nWarning: ", style="bold yellow")

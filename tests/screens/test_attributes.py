@@ -194,7 +194,9 @@ async def test_add_a_custom_attribute_from_cel_and_see_its_values_before_saving(
         assert cell.startswith('cel: "hr" in accounts')
         preview = preview_of(ed)
         assert f"Values: {expected:,} people with a value" in preview
-        assert f"{expected:,} people change" in preview
+        # nothing is saved yet: no "saved" value or definition to compare with
+        assert f"If added: {expected:,} people get a value" in preview
+        assert "saved" not in preview
         assert '"" → "' in preview  # a new attribute: empty before
         assert attribute_of(exported(services), "cost_center_label") is None  # not saved yet
         await pilot.press("ctrl+s")
