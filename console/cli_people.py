@@ -39,8 +39,11 @@ def status(every: bool, as_json: bool) -> None:
         state = app.last_import_status or "never imported"
         echo(f"  {app.id:<12} {app.accounts:>7,} accounts  {one_line(state, 200)}")
     for run in board.last_runs[:3]:
-        kind = "dry run" if run.dry_run else "run"
-        echo(f"  {kind} {run.id}: {run.status}")
+        mode = ", dry run" if run.dry_run else ""
+        echo(
+            f"  run {run.id} ({run.kind}{mode}, {run.started_at:%Y-%m-%d %H:%M} by "
+            f"{run.started_by}): {run.status}"
+        )
     for warning in board.warnings:
         echo(f"! {warning}")
     for care in board.care:

@@ -64,7 +64,10 @@ class Dashboard:
                 for a in self.apps
             ],
             "last_runs": [
-                {"id": r.id, "status": r.status, "dry_run": r.dry_run, "error": r.error}
+                {
+                    **{k: v for k, v in r.to_json().items() if k != "counts"},
+                    "changes": (r.counts or {}).get("changes"),
+                }
                 for r in self.last_runs
             ],
             "warnings": self.warnings,
