@@ -53,6 +53,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         }
         & VerticalScroll { height: auto; }
         & .confirm--summary { height: auto; }
+        & #confirm-summary { margin-top: 1; }
         & .confirm--blocked { height: auto; color: $text-warning; margin-bottom: 1; }
         & Checkbox { margin-top: 1; }
         & Horizontal { height: auto; margin-top: 1; }
@@ -107,11 +108,14 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                         ),
                         classes="confirm--blocked",
                     )
-                # a long stage line wraps under its description, not at the left edge
-                summary = Hanging(
-                    self.summary(), indent=STAGE_COLUMN, rows=SUMMARY_ROWS, edge_indent=0
+                # an app's failure wraps under its name; a long stage line under its
+                # description, not at the left edge
+                headline = Hanging(self.headline(), indent=4, rows=SUMMARY_ROWS, edge_indent=0)
+                yield Static(headline, classes="confirm--summary", id="confirm-headline")
+                details = Hanging(
+                    self.details(), indent=STAGE_COLUMN, rows=SUMMARY_ROWS, edge_indent=0
                 )
-                yield Static(summary, classes="confirm--summary", id="confirm-summary")
+                yield Static(details, classes="confirm--summary", id="confirm-summary")
             yield Static(classes="confirm--more", id="confirm-more")
             if self.blocked:
                 yield Checkbox(
@@ -134,6 +138,11 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             yield Static(classes="confirm--keys", id="confirm-keys")
 
     def summary(self) -> Text:
+        """The whole message: what the dialog shows above its buttons."""
+        return Text("\n\n").join([self.headline(), self.details()])
+
+    def headline(self) -> Text:
+        """How many changes, and the apps that could not be read."""
         result = self.result
         text = Text()
         text.append(f"Run {result.run_id} (a dry run) found ")
@@ -160,11 +169,17 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                 text.append(safe(reason, 300))
             if len(unread) > DELETION_SAMPLES:
                 text.append(f"\n  and {len(unread) - DELETION_SAMPLES:,} more", style="dim")
+        return text
+
+    def details(self) -> Text:
+        """What would be deleted, the held values, and the plan's changes by stage."""
+        result = self.result
+        text = Text()
         # deletions first: at 80x24 they must be on screen next to the box that confirms them
         deletions = result.deletions or {}
         if deletions:
             total = sum(len(ids) for ids in deletions.values())
-            text.append(f"\n\nDeletions ({total:,}), by cause:", style="bold red")
+            text.append(f"Deletions ({total:,}), by cause:", style="bold red")
             for line in deletion_lines(deletions):
                 ids = line.objects
                 text.append(f"\n  {line.count:>6,}  ", style="bold red")
@@ -177,7 +192,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
                 )
                 text.append(f"\n          e.g. {sample}{more}", style="dim")
         else:
-            text.append("\n\nNo person, account or attribute value would be deleted.", "green")
+            text.append("No person, account or attribute value would be deleted.", "green")
         if self.held:
             text.append(
                 f"\n\nHeld ({len(self.held):,}): values kept because only a source account gone "

@@ -151,10 +151,13 @@ def node_text(
     if kind == "problem":
         text = Text(f"A problem in {safe(data[1].name)}:", style="bold yellow")
         text.append("\n")
+        # a file's problems come one a line ("also line 17: …"): kept on their lines
         if whole:
-            text.append(safe(middle_cut(data[2], WHOLE_REASON, run), WHOLE_REASON + 200))
+            text.append(
+                safe(middle_cut(data[2], WHOLE_REASON, run), WHOLE_REASON + 200, lines=True)
+            )
         else:
-            text.append(safe(data[2], DETAIL_REASON))
+            text.append(safe(data[2], DETAIL_REASON, lines=True))
         return text
     if kind == "more":
         stage, start = data[1], data[2]

@@ -41,7 +41,7 @@ async def test_sync_now_lists_held_values_and_the_box_clears_them(services: Any)
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal) and not modal.blocked
-        summary = shown(modal.query_one("#confirm-summary", Static))
+        summary = str(modal.summary())
         assert "Held (7): values kept because only a source account gone" in summary
         assert "john.bjork@example.com: manager_email" in summary and "(hr:E10003 gone)" in summary
         box = modal.query_one("#confirm-deletes", Checkbox)

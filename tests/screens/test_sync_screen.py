@@ -126,7 +126,7 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal)
-        summary = shown(modal.query_one("#confirm-summary", Static))
+        summary = str(modal.summary())
         assert "7 changes to apply" in summary  # 2 imported, 2 attributes, 3 pushes
         # the plan's own changes per stage, not the stages' counters over the whole store
         assert "import     2 changes · 2 accounts changed (profile 2)" in summary
@@ -186,7 +186,7 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal) and modal.blocked
-        summary = shown(modal.query_one("#confirm-summary", Static))
+        summary = str(modal.summary())
         assert "Deletions" in summary and "users:" in summary
         assert modal.query_one("#apply").disabled
         assert services.runs(limit=1)[0].status == "blocked-by-threshold"
@@ -215,7 +215,7 @@ async def test_a_blocked_plan_shows_its_deletions_without_scrolling_at_80x24(
         assert isinstance(modal, SyncConfirmModal) and modal.blocked
         scroll = modal.query_one("#confirm-scroll")
         assert scroll.scroll_y == 0
-        lines = shown(modal.query_one("#confirm-summary", Static)).splitlines()
+        lines = str(modal.summary()).splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith("Deletions ("))
         above = modal.query_one(".confirm--blocked").outer_size.height
         assert above + at + 2 <= scroll.size.height  # the heading and its first cause
@@ -425,7 +425,7 @@ async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> 
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal) and not modal.blocked
-        summary = shown(modal.query_one("#confirm-summary", Static))
+        summary = str(modal.summary())
         assert "Deletions (1), by cause" in summary and gone in summary
         assert modal.query_one("#cancel").has_focus
         assert shown(modal.query_one("#confirm-keys", Static)).startswith("enter: Cancel ·")
@@ -551,7 +551,7 @@ async def test_the_confirmation_counts_the_plans_own_changes(services: Any) -> N
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, SyncConfirmModal)
-        summary = shown(modal.query_one("#confirm-summary", Static))
+        summary = str(modal.summary())
         assert "4 changes to apply" in summary
         assert "import     1 change · 1 account changed (profile 1)" in summary
         assert "identify   no changes" in summary
@@ -694,7 +694,7 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
         await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
-        summary = shown(app.screen.query_one("#confirm-summary", Static))
+        summary = str(app.screen.summary())
         await pilot.press("enter")
         await settle(pilot)
     latest = services.runs(limit=1)[0]
