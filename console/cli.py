@@ -1158,7 +1158,7 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 @click.argument("run_id", required=False, type=int)
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=2**62),
     default=None,
     help="How many runs to list (50), or of one run's changes to show (200; with --json, "
     "all). 0 shows them all.",

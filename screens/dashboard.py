@@ -172,8 +172,7 @@ class DashboardScreen(RosterScreen):
         ("", f"{UNMERGED_NOTE} (screen 3, then n)"),
         (
             "",
-            "Errors: apps whose last import failed, and the last run when it failed or an app "
-            "refused its pushes (listed under Needs attention)",
+            "Errors: failed imports, and the last run if it failed or had pushes refused",
         ),
         (
             "",
