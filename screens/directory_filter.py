@@ -473,7 +473,7 @@ class DirectoryFilterScreen(RosterScreen):
         if impact.decisions_changed > created + removed:
             out.append(
                 "\nA changed decision creates no one when another directory already made that "
-                "person; c lists the accounts whose decision changes.",
+                "person; in the accounts (tab), c lists those whose decision changes.",
                 style="dim",
             )
         return out
