@@ -232,6 +232,11 @@ class UsersScreen(RosterScreen):
         self.detail: UserDetail | None = None
         self._debounce: Timer | None = None
         self._want: int | None = None  # the person whose detail is loading
+        # / was typed and the search has not had the focus yet: the keys typed meanwhile are
+        # the search's, not the table's (on_key)
+        self._search_pending = False
+        self._found_for: str | None = None  # the search whose results are listed
+        self._submit_when_found = False  # enter came before them
         self._widths: dict[str, tuple[int | None, ...]] = {}  # the fitted columns, by table
         self._ids_cut = False  # the accounts table shows some account id cut short
 
@@ -289,6 +294,10 @@ class UsersScreen(RosterScreen):
         if message.query != self.query_one("#users-search", Input).value:
             return  # an older query; the newer one is on its way
         self.refs = message.refs
+        self._found_for = message.query
+        if self._submit_when_found:
+            self._submit_when_found = False
+            self.call_after_refresh(self._submitted)
         options = self.query_one("#users-results", OptionList)
         options.clear_options()
         for index, label in enumerate(result_labels(message.refs)):
@@ -346,6 +355,10 @@ class UsersScreen(RosterScreen):
 
     @on(Input.Submitted, "#users-search")
     def _submitted(self) -> None:
+        if self._found_for != self.query_one("#users-search", Input).value:
+            # typed faster than the search: go on once the results of what was typed are in
+            self._submit_when_found = True
+            return
         # one person found: straight to their attributes (↑↓ then move there), else the list
         if len(self.refs) == 1:
             self.query_one("#users-attributes").focus()
@@ -355,6 +368,24 @@ class UsersScreen(RosterScreen):
     def action_search(self) -> None:
         self.query_one("#users-search", Input).focus()
 
+    def _type_into_search(self, event: events.Key, search: Input) -> None:
+        """A key typed after / and before the search has the focus: it goes to the search as
+        if the focus had been there (a new search: the first letter replaces the old one)."""
+        if event.key not in ("enter", "backspace") and not event.is_printable:
+            self._search_pending = False  # tab, esc, arrows: the admin went elsewhere
+            return
+        event.stop()
+        event.prevent_default()
+        if search.select_on_focus:  # the first key: it replaces the search, as / selected it
+            search.select_on_focus = False
+            search.value = ""
+        if event.key == "enter":
+            search.post_message(Input.Submitted(search, search.value))
+        elif event.key == "backspace":
+            search.value = search.value[:-1]
+        else:
+            search.insert_text_at_cursor(event.character or "")
+
     def on_key(self, event: events.Key) -> None:
         """Typing in the results list goes on with the search: a name typed there went letter by
         letter to the list, its l opened the link dialog, its q quit (newcomer and hostile
@@ -362,6 +393,15 @@ class UsersScreen(RosterScreen):
         the search, backspace shortens it: a stray key is undone as in the field itself (it
         replaced the search, which was then lost); w u p l act from the attributes and the
         accounts."""
+        search = self.query_one("#users-search", Input)
+        if event.key == "slash" and self.focused is not search:
+            # the binding moves the focus after the keys already typed have passed here: the
+            # next ones are the search's from now (a / and a name in one burst pinned and linked)
+            self._search_pending = True
+            return
+        if self._search_pending and self.focused is not search:
+            self._type_into_search(event, search)
+            return
         if self.focused is not self.query_one("#users-results", OptionList):
             return
         if event.key == "backspace":  # the search shortened, as in the field itself
@@ -757,7 +797,8 @@ class UsersScreen(RosterScreen):
             if yes:
                 self.set_pin(key, pinned, done)
 
-        self.app.push_screen(ConfirmModal(title, message, button), confirmed)
+        # started on Cancel: a p and an enter typed into the wrong place pinned (hostile review)
+        self.app.push_screen(ConfirmModal(title, message, button, start_on_cancel=True), confirmed)
 
     def action_link(self) -> None:
         if self.detail is None:
@@ -818,7 +859,9 @@ class UsersScreen(RosterScreen):
             if yes:
                 self.change_link(key, person.id, f"Linked {key} to {self.person_name()} (pinned).")
 
-        self.app.push_screen(ConfirmModal("Link account", text, "Link and pin"), confirmed)
+        self.app.push_screen(
+            ConfirmModal("Link account", text, "Link and pin", start_on_cancel=True), confirmed
+        )
 
     @work(
         thread=True,
@@ -873,8 +916,11 @@ class UsersScreen(RosterScreen):
             return None  # shown, but letters are text there (on_key): tab to the person first
         return ok
 
-    def on_descendant_focus(self) -> None:
-        self.query_one("#users-search", Input).select_on_focus = True  # see on_key
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        search = self.query_one("#users-search", Input)
+        search.select_on_focus = True  # see on_key
+        if event.widget is search:
+            self._search_pending = False
         self.refresh_bindings()
 
     def on_descendant_blur(self) -> None:

@@ -36,7 +36,8 @@ class ConfirmModal(ModalScreen[bool]):
     """Returns True when the admin confirms, False on cancel (esc).
 
     A `destructive` confirmation (something would be deleted) starts with Cancel focused, so
-    enter never confirms it by accident.
+    enter never confirms it by accident; so does one that says `start_on_cancel` (it changes
+    what syncs do, e.g. a pinned link, without deleting anything).
     """
 
     DEFAULT_CSS = """
@@ -74,6 +75,7 @@ class ConfirmModal(ModalScreen[bool]):
         confirm: str = "Confirm",
         *,
         destructive: bool = False,
+        start_on_cancel: bool = False,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -82,7 +84,8 @@ class ConfirmModal(ModalScreen[bool]):
         self.destructive = destructive
         # focused as the dialog is composed, not once mounted: an enter typed right after the
         # key that opened it reached the first button (Unlink) in between (hostile review)
-        self.AUTO_FOCUS = "#cancel" if destructive else "#confirm"  # type: ignore[misc]
+        self.start = "#cancel" if destructive or start_on_cancel else "#confirm"
+        self.AUTO_FOCUS = self.start  # type: ignore[misc]
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -105,7 +108,7 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(classes="confirm--keys", id="confirm-keys")
 
     def on_mount(self) -> None:
-        self.query_one("#cancel" if self.destructive else "#confirm", Button).focus()
+        self.query_one(self.start, Button).focus()
 
     def on_resize(self) -> None:
         # what is not the message: the border, the buttons, the keys' line

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import DescendantFocus
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
 from engine.services import deletion_lines, describe_stage_plan, plan_counts
@@ -65,6 +66,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without applying anything"),
+        Binding("a", "apply", "Apply", tooltip="Apply the plan (as the Apply button)"),
         # the buttons and the box keep the focus; these scroll what they confirm
         Binding("down", "scroll_summary('down')", "Scroll", show=False),
         Binding("up", "scroll_summary('up')", "Scroll", show=False),
@@ -78,14 +80,10 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         self.blocked = result.status == "blocked-by-threshold"
         self.held = list(getattr(result, "held", None) or [])
         # focused as the dialog is composed, so that an enter typed right after `s` meets it:
-        # the deletions' box, or Cancel when something would be deleted or an app was not
-        # read (enter must not apply those by accident), else Apply
-        if self.blocked:
-            self.AUTO_FOCUS = "#confirm-deletes"  # type: ignore[misc]
-        elif result.deletions or result.failures:
-            self.AUTO_FOCUS = "#cancel"  # type: ignore[misc]
-        else:
-            self.AUTO_FOCUS = "#apply"  # type: ignore[misc]
+        # the deletions' box, else Cancel. Applying writes to other people's systems, so it
+        # takes a key of its own (a) or the Apply button, never an enter typed ahead of the
+        # dialog (`s` enter applied and pushed; hostile review, as Unlink already was)
+        self.AUTO_FOCUS = "#confirm-deletes" if self.blocked else "#cancel"  # type: ignore[misc]
 
     def compose(self) -> ComposeResult:
         result = self.result
@@ -253,12 +251,21 @@ class SyncConfirmModal(ModalScreen["str | None"]):
         self.watch(scroll, "scroll_y", self._show_more, init=False)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        self.query_one("#confirm-keys", Static).update(key_hint(event.widget))
+        self._show_keys(event.widget)
+
+    def _show_keys(self, focused: Widget | None) -> None:
+        hint = key_hint(focused)
+        if not self.query_one("#apply", Button).disabled and not (
+            isinstance(focused, Button) and focused.id == "apply"
+        ):
+            hint = f"a: Apply · {hint}"
+        self.query_one("#confirm-keys", Static).update(hint)
 
     @on(Checkbox.Changed, "#confirm-deletes")
     def _confirmed(self, event: Checkbox.Changed) -> None:
         if self.blocked:
             self.query_one("#apply", Button).disabled = not event.value
+            self._show_keys(self.focused)
         else:
             label = "Apply and clear held values" if event.value else "Apply"
             self.query_one("#apply", Button).label = label
@@ -266,6 +273,15 @@ class SyncConfirmModal(ModalScreen["str | None"]):
     @on(Button.Pressed, "#apply")
     def _apply(self, event: Button.Pressed) -> None:
         event.stop()
+        self.action_apply()
+
+    def action_apply(self) -> None:
+        if self.query_one("#apply", Button).disabled:
+            self.notify(
+                "Tick the box first: the deletions it names are applied with the plan.",
+                severity="warning",
+            )
+            return
         allowed = self.blocked or (
             bool(self.held) and self.query_one("#confirm-deletes", Checkbox).value
         )

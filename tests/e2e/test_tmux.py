@@ -175,7 +175,7 @@ def test_a_change_in_hr_is_planned_applied_and_pushed_from_the_console(
     terminal.keys("s")  # sync now: a dry run first, then a confirmation
     screen = terminal.wait_for("the confirmation", lambda s: "changes to apply" in s, 60)
     assert "push" in screen
-    terminal.keys("Enter")
+    terminal.keys("a")  # apply: the dialog starts on Cancel
     terminal.wait_for("the applied run", lambda s: "applied" in s, 60)
     terminal.keys("C-q")
     terminal.wait_for_exit()

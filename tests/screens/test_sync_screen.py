@@ -135,10 +135,11 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert "push       3 changes · 3 accounts changed (title 2, jobTitle 1)" in summary
         assert "No person, account or attribute value would be deleted" in summary
         assert services.runs(limit=1)[0].status == "planned"  # the dry run before applying
-        # the dialog says what enter does: here, apply
-        assert shown(modal.query_one("#confirm-keys", Static)).startswith("enter: Apply ·")
+        # the dialog starts on Cancel; a applies (writing to the apps takes a key of its own)
+        keys = shown(modal.query_one("#confirm-keys", Static))
+        assert keys.startswith("a: Apply · enter: Cancel"), keys
 
-        await pilot.press("enter")  # Apply has the focus
+        await pilot.press("a")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
@@ -189,6 +190,10 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
         summary = str(modal.summary())
         assert "Deletions" in summary and "users:" in summary
         assert modal.query_one("#apply").disabled
+        assert services.runs(limit=1)[0].status == "blocked-by-threshold"
+        await pilot.press("a")  # the box is not ticked: a applies nothing
+        await settle(pilot)
+        assert app.screen is modal
         assert services.runs(limit=1)[0].status == "blocked-by-threshold"
         await pilot.press("space")  # the checkbox has the focus
         await pilot.pause()
@@ -346,7 +351,7 @@ async def test_dashboard_keys_plan_and_sync_now(services: Any) -> None:
         await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
-        await pilot.press("enter")
+        await pilot.press("a")
         await settle(pilot)
         assert services.runs(limit=1)[0].status == "applied"
 
@@ -428,7 +433,7 @@ async def test_a_confirmation_with_deletions_starts_on_cancel(services: Any) -> 
         summary = str(modal.summary())
         assert "Deletions (1), by cause" in summary and gone in summary
         assert modal.query_one("#cancel").has_focus
-        assert shown(modal.query_one("#confirm-keys", Static)).startswith("enter: Cancel ·")
+        assert "enter: Cancel ·" in shown(modal.query_one("#confirm-keys", Static))
         await pilot.press("enter")  # on Cancel: nothing is applied
         await settle(pilot)
         assert isinstance(app.screen, SyncScreen)
@@ -609,7 +614,7 @@ async def test_a_sync_cancelled_while_writing_says_what_was_applied(
         # the accounts and people are written (one transaction), then the run is cancelled
         # before the attributes stage's writes
         cancel_when(services, monkeypatch, "attributes", writing=True)
-        await pilot.press("enter")
+        await pilot.press("a")
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
@@ -670,7 +675,7 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         change_job_titles(services, 3)  # the HR file changes behind the dialog
-        await pilot.press("enter")  # Apply
+        await pilot.press("a")  # Apply
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SyncScreen)
@@ -695,7 +700,7 @@ async def test_the_confirmation_applies_the_plan_it_showed_or_nothing(services: 
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
         summary = str(app.screen.summary())
-        await pilot.press("enter")
+        await pilot.press("a")
         await settle(pilot)
     latest = services.runs(limit=1)[0]
     assert latest.status == "applied"
@@ -727,7 +732,7 @@ async def test_s_after_p_applies_the_plan_shown_without_planning_again(services:
         assert isinstance(modal, SyncConfirmModal)
         assert services.runs(limit=1)[0].id == plan.id  # no second plan
         assert modal.result.run_id == plan.id
-        await pilot.press("enter")
+        await pilot.press("a")
         await settle(pilot)
         latest = services.runs(limit=1)[0]
         assert latest.id == plan.id + 1 and latest.status == "applied"

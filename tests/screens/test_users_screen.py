@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from console.app import RosterApp
@@ -187,7 +188,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         modal = app.screen
         assert isinstance(modal, ConfirmModal)
         assert "Syncs leave this link alone" in str(modal.message)
-        await pilot.press("enter")
+        await pilot.press("shift+tab", "enter")  # Pin (the dialog starts on Cancel)
         await settle(pilot)
         assert owner_of(services, badge)[:2] == (ref.id, True)
         assert str(accounts.get_row(badge)[4]) == "pinned"
@@ -228,7 +229,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         confirm = app.screen
         assert isinstance(confirm, ConfirmModal)
         assert "no owner" in str(confirm.message) and "pinned" in str(confirm.message)
-        await pilot.press("enter")
+        await pilot.press("shift+tab", "enter")  # Link and pin (it starts on Cancel)
         await settle(pilot)
         assert owner_of(services, slack) == (ref.id, True, "manual")
         assert str(accounts.get_row(slack)[3]) == "manual"
@@ -238,7 +239,7 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         await pilot.press("p")
         await pilot.pause()
         assert "rules decide its owner again" in str(app.screen.message)
-        await pilot.press("enter")
+        await pilot.press("shift+tab", "enter")  # Unpin
         await settle(pilot)
         assert owner_of(services, slack)[1] is False
 
@@ -307,7 +308,7 @@ async def test_the_users_screen_shows_new_values_after_a_sync(
         await pilot.press("s")
         await settle(pilot)
         assert isinstance(app.screen, SyncConfirmModal)
-        await pilot.press("enter")  # apply
+        await pilot.press("a")  # apply (the dialog starts on Cancel)
         await settle(pilot)
         assert services.runs(limit=1)[0].status == "applied"
 
@@ -636,3 +637,48 @@ async def test_the_unlink_dialog_says_what_else_the_unlink_changes(services: Any
         await pilot.press("enter")
         await settle(pilot)
         assert owner_of(services, hr)[0] == ref.id
+
+
+async def test_a_search_typed_at_once_after_slash_goes_to_the_search(services: Any) -> None:
+    """/ and a name in one burst, from the person's accounts: the search takes the focus a
+    moment after /, and the letters typed meanwhile went to the accounts table, where p
+    opened Pin and the enter pinned (hostile review). They are the search's."""
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+        accounts.focus()
+        await pilot.pause()
+        before = [(str(k.value), owner_of(services, str(k.value))) for k in accounts.rows]
+        # one burst: the keys are queued before the focus can move
+        for key, character in [("slash", "/"), *[(c, c) for c in "paul"], ("enter", None)]:
+            event = events.Key(key, character)
+            event.set_sender(app)
+            app._driver.send_message(event)  # as pilot.press does, without waiting between
+        await settle(pilot)
+        assert app.screen is screen, app.screen  # no Pin, no Link dialog
+        search = screen.query_one("#users-search", Input)
+        assert search.value == "paul"  # a new search: the old one replaced
+        assert [(key, owner_of(services, key)) for key, _ in before] == before
+        assert app.focused is not search  # the enter went on to the results or the person
+
+
+async def test_pin_and_link_start_on_cancel(services: Any) -> None:
+    """A p and an enter that reach the accounts by mistake pin nothing: Pin's and Link's
+    confirmations start on Cancel, as Unlink's does."""
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    badge = next(a for a in services.user_detail(ref.id).accounts if a.app == "badge").key
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+        accounts.move_cursor(row=accounts.get_row_index(badge))
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert "enter: Cancel" in shown(app.screen.query_one("#confirm-keys", Static))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert owner_of(services, badge)[:2] == (ref.id, False)
