@@ -147,6 +147,16 @@ def echo_item(prefix: str, text: Any, *, err: bool = False) -> None:
         echo(" " * len(prefix) + line, err=err)
 
 
+class Number(click.IntRange):
+    """A whole number in a range: "'x' is not a valid integer." (not "integer range"), and
+    bounded above by what the store's integers hold (a larger one was a traceback)."""
+
+    name = "integer"
+
+    def __init__(self, min: int | None = None, max: int | None = 2**62) -> None:  # noqa: A002
+        super().__init__(min=min, max=max)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
@@ -373,7 +383,7 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         echo(f"  {count:,} change{'' if count == 1 else 's'} {outcome}")
         verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
-            echo(f"  {verb} {line.count:,} {line.cause}")
+            echo(f"  {verb} {line.count:,} {line.text}")
         if result.dry_run and result.plan:
             echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:
@@ -794,8 +804,8 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     help="List the accounts behind a number instead of the counts.",
 )
 @click.option("--rule", help="With --list: what this rule found (a row of the matrix).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="With --list: skip these.")
+@click.option("--limit", type=Number(min=1), default=50, show_default=True)
+@click.option("--offset", type=Number(min=0), default=0, help="With --list: skip these.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
 def merge_matrix(
@@ -1155,10 +1165,10 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 
 @main.command()
 @_store_options
-@click.argument("run_id", required=False, type=int)
+@click.argument("run_id", required=False, type=Number(min=1))
 @click.option(
     "--limit",
-    type=click.IntRange(min=0, max=2**62),
+    type=Number(min=0),
     default=None,
     help="How many runs to list (50), or of one run's changes to show (200; with --json, "
     "all). 0 shows them all.",
@@ -1197,9 +1207,12 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     pushes = services.push_history(limit=100_000, run_id=run_id)
     writes = services.external_writes(run_id)
     if as_json:
+        total = services.count_run_changes(run_id) if limit else len(changes)
         _emit(
             {
                 **summary.to_json(),
+                # with --limit, the changes are the first ones: the total says how many more
+                "total_changes": total,
                 "changes": [c.to_json() for c in changes],
                 "push_executions": [p.to_json() for p in pushes],
                 "external_writes": [w.to_json() for w in writes],
@@ -1223,26 +1236,37 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             echo_item(f"  [{stage} problem] ", problem)
     if any(summary.accounts.values()):
         echo(f"  accounts: {_accounts_line(summary.accounts)}")
-    # what a killed run had written, as the next sync found it in the apps
-    for write in (w for w in writes if w.recovered):
+    # what a killed run had written, as the next sync found it in the apps; bounded by
+    # --limit as the changes are (456 of them were printed before the first change)
+    recovered = [w for w in writes if w.recovered]
+    for write in recovered[:limit] if limit else recovered:
         what = write.account or f"new {write.app} account"
         echo(
             f"  [{write.outcome}, read back by run {write.settled_by_run}] {write.kind} "
             f"{value_text(what)} ({value_text(write.user)}): {value_text(write.reason)}"
         )
+    if limit and len(recovered) > limit:
+        echo(
+            f"  … and {_count(len(recovered) - limit, 'more write')} read back: "
+            f"`roster runs {run_id} --limit 0` shows them all, `--json` too."
+        )
     # a push the app took is among the changes below ([push]): only the refused are listed
     sent = [push for push in pushes if push.success]
     if sent:
         echo(f"  pushes: {_count(len(sent), 'account')} written to by the push rules")
-    for push in pushes:
-        if push.success:
-            continue
+    refused = [push for push in pushes if not push.success]
+    for push in refused[:limit] if limit else refused:
         written = "; ".join(
             f"{k}: {value_text(v[0])} → {value_text(v[1])}" for k, v in push.changes.items()
         )
         echo(
             f"  [push {push.rule}] {push.account} ({push.user}) failed: "
             f"{value_text(push.reason)}: {written}"
+        )
+    if limit and len(refused) > limit:
+        echo(
+            f"  … and {len(refused) - limit:,} more failed pushes: "
+            f"`roster runs {run_id} --limit 0` shows them all."
         )
     for change in changes:
         # two maps (an account's profile): only the keys that changed, as the console shows;

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from console.cli import (
+    Number,
     _emit,
     _guard,
     _services,
@@ -253,7 +254,7 @@ def config_edit(path: str, as_json: bool) -> None:
 @main.command()
 @_store_options
 @click.option("--object", "path", help="Only this object path, what is under it and above it.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=50, show_default=True, type=Number(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
 def audit(path: str | None, limit: int, as_json: bool) -> None:

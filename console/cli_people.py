@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import click
 
-from console.cli import _emit, _guard, _services, _store_options, echo, main
+from console.cli import Number, _emit, _guard, _services, _store_options, echo, main
 from engine.text import one_line, value_text
 
 
@@ -70,7 +70,7 @@ def people() -> None:
 @_store_options
 @click.argument("search", required=False, default="")
 @click.option(
-    "--limit", default=50, show_default=True, type=click.IntRange(1, 100_000),
+    "--limit", default=50, show_default=True, type=Number(1, 100_000),
     help="List at most this many people.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -161,6 +161,15 @@ class DeletionLine:
     cause: str
     objects: list[str]
 
+    @property
+    def text(self) -> str:
+        """The cause as read after its count: "1 attribute value cleared: …", not "values"."""
+        if self.count == 1:
+            for plural in (VALUES_CLEARED, "target values cleared: "):
+                if self.cause.startswith(plural):
+                    return plural.replace("values", "value") + self.cause.removeprefix(plural)
+        return self.cause
+
 
 def deletion_lines(deletions: Mapping[str, list[str]]) -> list[DeletionLine]:
     """A plan's deletions (label -> objects, `SyncResult.deletions`) for reading: the values

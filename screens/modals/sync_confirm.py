@@ -181,7 +181,7 @@ class SyncConfirmModal(ModalScreen["str | None"]):
             for line in deletion_lines(deletions):
                 ids = line.objects
                 text.append(f"\n  {line.count:>6,}  ", style="bold red")
-                text.append(safe(line.cause))
+                text.append(safe(line.text))
                 sample = safe(", ".join(str(i) for i in ids[:DELETION_SAMPLES]), 300)
                 more = (
                     f" and {len(ids) - DELETION_SAMPLES:,} more"

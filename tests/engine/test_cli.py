@@ -612,7 +612,14 @@ def test_runs_shows_the_first_changes_and_says_how_to_see_the_rest(
     assert len([line for line in everything if line.startswith("  [")]) == total
     assert "more change" not in everything[-1]
     code, out, _ = run(runner, "runs", "1", "--json", "--limit", "2", "--db", str(db))
-    assert code == 0 and len(json.loads(out)["changes"]) == 2
+    limited = json.loads(out)
+    assert code == 0 and len(limited["changes"]) == 2
+    assert limited["total_changes"] == total  # says how many --limit left out
+    # a run id or a limit beyond what the store holds is refused, not a traceback
+    for args in (["runs", "9" * 23], ["runs", "1", "--limit", "9" * 23], ["runs", "abc"]):
+        code, out, err = run(runner, *args, "--db", str(db))
+        assert code == 2 and "Traceback" not in out + err, out + err
+        assert "Invalid value" in out + err and "integer range" not in out + err, out + err
     # the list of runs takes it too
     assert run(runner, "sync", "--dry-run", "--db", str(db))[0] == 0
     code, out, _ = run(runner, "runs", "--limit", "1", "--db", str(db))

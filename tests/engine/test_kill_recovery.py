@@ -433,6 +433,14 @@ def test_the_audit_trail_shows_what_a_killed_run_wrote(tmp_path: Path, template:
         f"[found applied, read back by run {recovery.run_id}] push ad:alee "
         "(ann.lee@example.com): found in the app by recovery" in shown.output
     )
+    # --limit bounds the writes read back as it bounds the changes (456 were printed at once)
+    limited = CliRunner().invoke(main, ["runs", str(killed.id), "--limit", "1"], env=env)
+    assert limited.exit_code == 0, limited.output
+    assert limited.output.count("read back by run") == 1
+    assert (
+        f"… and 1 more write read back: `roster runs {killed.id} --limit 0` shows them all"
+        in limited.output
+    )
     data = json.loads(CliRunner().invoke(main, ["runs", str(killed.id), "--json"], env=env).output)
     assert data["status"] == "failed"
     assert data["counts"]["recovered"] == {"push found applied": 2}
