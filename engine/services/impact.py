@@ -252,11 +252,14 @@ class LinkImpact:
     # what the next sync would then write to the push targets for the people involved, beyond
     # what it would write without the link
     pushes: list[PushChange] = field(default_factory=list)
+    # the fields identify sets from the accounts (employee_ids, emails, status) that change
+    identity: list[ValueChange] = field(default_factory=list)
 
     @property
     def quiet(self) -> bool:
         return not (
-            self.relinked
+            self.identity
+            or self.relinked
             or self.people_created
             or self.people_removed
             or self.attributes
@@ -271,6 +274,7 @@ class LinkImpact:
             "relinked": [r.as_dict() for r in self.relinked],
             "people_created": self.people_created,
             "people_removed": self.people_removed,
+            "identity": [a.as_dict() for a in self.identity],
             "attributes": [a.as_dict() for a in self.attributes],
             "pushes": [p.as_dict() for p in self.pushes],
         }
@@ -289,7 +293,7 @@ class LinkImpact:
         ]
         out += [
             f"{a.person} · {a.attribute}: {value_text(a.old)} → {value_text(a.new)}"
-            for a in self.attributes
+            for a in (*self.identity, *self.attributes)
         ]
         return out
 
@@ -352,6 +356,7 @@ def link_impact(
         impact.samples["people_created"],
         impact.samples["people_removed"],
         *_attribute_changes(ctx, config, before, after, sorted(involved)),
+        identity=_identity_changes(before, after, sorted(involved), config),
     )
 
 
@@ -400,6 +405,27 @@ def _attribute_changes(
         if without.get(key) != change
     ]
     return changes, pushes
+
+
+def _identity_changes(
+    before: Outcome, after: Outcome, people: list[int], config: RosterConfig
+) -> list[ValueChange]:
+    """The fields identify sets from a person's accounts (employee_ids, emails, …) that the
+    link changes: an unlink that clears an employee id said nothing of it (hostile review).
+    A field that is also an attribute is left to the attributes' own comparison."""
+    from engine.sync.identify import IDENTITY_FIELDS
+
+    attributes = {a.name for a in config.attributes}
+    changes = []
+    for user_id in people:
+        old, new = before.state.users.get(user_id), after.state.users.get(user_id)
+        if old is None or new is None or new.status == "DELETED":
+            continue
+        label = before.state.owner_label(user_id) or f"person {user_id}"
+        for name in IDENTITY_FIELDS:
+            if name not in attributes and getattr(old, name) != getattr(new, name):
+                changes.append(ValueChange(label, name, getattr(old, name), getattr(new, name)))
+    return changes
 
 
 def _pushes(

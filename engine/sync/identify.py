@@ -16,6 +16,15 @@ from engine.sync.state import PlannedChange, StageReport, WorkState
 STAGE = "identify"
 PASSING = ("CREATE", "MATCH_ONLY")
 CORE_FIELDS = ("email", "username", "display_name", "given_name", "family_name", "employee_id")
+#: The fields of a person that identify sets from their accounts.
+IDENTITY_FIELDS = (
+    *CORE_FIELDS,
+    "emails",
+    "usernames",
+    "employee_ids",
+    "status",
+    "type",
+)
 
 
 def run_identify(
@@ -334,6 +343,7 @@ def _apply_core(user: UserRecord, accounts: list[AccountRecord]) -> dict[str, tu
         "status": "ENABLED" if any(a.status == "ENABLED" for a in accounts) else "DISABLED",
         "type": accounts[0].type if accounts else "USER",
     }
+    assert tuple(wanted) == IDENTITY_FIELDS
     for name, value in wanted.items():
         old = getattr(user, name)
         if old != value:

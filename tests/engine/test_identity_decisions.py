@@ -546,3 +546,36 @@ def test_an_attribute_keeps_when_it_was_set_while_another_of_the_person_changes(
             ).all()
         )
     assert runs["department"] == result.run_id and runs["job_title"] < result.run_id
+
+
+def test_unlink_dry_run_says_which_identity_fields_it_clears(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Unlinking a person's HR record takes its employee id from them: the preview said
+    nothing of it, though the next sync clears employee_id and employee_ids (hostile review).
+    What it says is what the sync then does."""
+    population = demo.population()
+    apps_of: dict[int, set[str]] = {}
+    for account in population.accounts:
+        if account.owner_id is not None:
+            apps_of.setdefault(account.owner_id, set()).add(account.app_id)
+    hr = next(
+        a
+        for a in population.accounts
+        if a.app_id == "hr" and a.owner_id and "idp" in apps_of[a.owner_id] and a.employee_ids
+    )
+    key = f"hr:{hr.external_id}"
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("unlink", key, "--dry-run", "--json", "--db", db)
+    assert code == 0, out
+    said = {(a["attribute"], json.dumps(a["new"])) for a in json.loads(out)["identity"]}
+    assert ("employee_ids", "[]") in said, said  # employee_id is an attribute too: there
+    code, out, _ = cli("unlink", key, "--dry-run", "--db", db)
+    assert f"employee_ids: {hr.employee_ids[0]} → —" in out, out
+    assert cli("unlink", key, "--db", db)[0] == 0
+    done = {
+        (c.field, json.dumps(c.new))
+        for c in demo.sync().planned
+        if c.stage == "identify" and c.object_type == "user"
+    }
+    assert ("employee_ids", "[]") in done, done
