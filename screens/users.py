@@ -29,8 +29,10 @@ from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
+from screens.modals.text_view import TextViewModal
 from screens.text import clip, middle, plain, safe, value
 from screens.widgets.fit import Fit, natural_width
+from screens.widgets.hanging import Hanging
 from screens.widgets.plan_tree import plural
 from screens.widgets.text_input import TextInput
 
@@ -165,6 +167,13 @@ class UsersScreen(RosterScreen):
             "pin",
             "Pin/unpin",
             tooltip="Pin the highlighted account's link, or hand it back to the rules (asks first)",
+        ),
+        Binding(
+            "v",
+            "view_account",
+            "View account",
+            show=False,
+            tooltip="The highlighted account whole: a long id is cut in the table and its border",
         ),
         Binding(
             "l",
@@ -615,12 +624,16 @@ class UsersScreen(RosterScreen):
         account = self.selected_account()
         # an id the table cuts is named whole here, in place of the app's name
         whose = safe(account.key if self._ids_cut else account.app, 80) if account else ""
+        grants = " grants: "
+        if account and len(f"{count} · {whose}{grants}") > table.size.width - 4:
+            # an id longer than the border was cut at its end, with no way to read it
+            whose, grants = "v shows the account whole", " · grants: "
         # the count first: a long list of grants is cut at the border's end, the count not
         if account is None or not account.entitlements:
             table.border_subtitle = f"{count} · {whose}" if self._ids_cut and whose else count
             return
         held = safe(", ".join(account.entitlements), 200)
-        table.border_subtitle = Text.assemble((f"{count} · {whose} grants: ", "dim"), held)
+        table.border_subtitle = Text.assemble((f"{count} · {whose}{grants}", "dim"), held)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._refit)  # once the tables have their new width
@@ -702,6 +715,28 @@ class UsersScreen(RosterScreen):
         if 0 <= row < len(self.detail.accounts):
             return self.detail.accounts[row]
         return None
+
+    def action_view_account(self) -> None:
+        account = self.selected_account()
+        if account is None:
+            return
+        rows = [
+            ("account", account.key),
+            ("app", f"{account.app_name} ({account.app})"),
+            ("name", account.display_name or "—"),
+            ("email", account.email or "—"),
+            ("status", account.status),
+            ("linked by", f"{account.link_kind or '—'}{', pinned' if account.pinned else ''}"),
+            ("grants", ", ".join(account.entitlements) or "none"),
+        ]
+        text = Text()
+        for label, shown in rows:
+            text.append(f"{label:<10}", style="bold")
+            text.append(safe(shown, 2000))
+            text.append("\n")
+        text.rstrip()
+        whole = Hanging(text, indent=10, rows=20)
+        self.app.push_screen(TextViewModal("The highlighted account, whole", whole))
 
     def person_name(self) -> str:
         assert self.detail is not None
@@ -905,7 +940,7 @@ class UsersScreen(RosterScreen):
             return not in_search
         if action == "why":
             ok = self.detail is not None and bool(self.detail.attributes)
-        elif action in ("unlink", "pin"):
+        elif action in ("unlink", "pin", "view_account"):
             ok = self.detail is not None and bool(self.detail.accounts)
         elif action == "link":
             ok = self.detail is not None

@@ -17,6 +17,7 @@ from screens.modals.confirm import ConfirmModal
 from screens.modals.explain import ExplainModal
 from screens.modals.link_account import LinkAccountModal
 from screens.modals.sync_confirm import SyncConfirmModal
+from screens.modals.text_view import TextViewModal
 from screens.users import UsersScreen
 from tests.screens.helpers import screen_text, settle, shown
 
@@ -682,3 +683,33 @@ async def test_pin_and_link_start_on_cancel(services: Any) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert owner_of(services, badge)[:2] == (ref.id, False)
+
+
+async def test_v_shows_an_account_whose_id_no_border_holds(services: Any) -> None:
+    """A 90-character account id was never shown whole at 80 columns: the cell cut its
+    middle and the border its end (hostile review). The border says v shows it, and v does."""
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    badge = next(a for a in services.user_detail(ref.id).accounts if a.app == "badge")
+    long_id = "BDG-" + "0123456789" * 8 + "-<b>[red]end"
+    with closing(sqlite3.connect(services.db.sqlite_path)) as db, db:
+        db.execute(
+            "UPDATE account SET external_id = ? WHERE app_id = 'badge' AND external_id = ?",
+            (long_id, badge.key.partition(":")[2]),
+        )
+    services.invalidate()
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+        subtitle = await highlight_account(pilot, accounts, f"badge:{long_id}")
+        assert "v shows the account whole" in subtitle, subtitle
+        assert long_id not in screen_text(app)
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewModal)
+        body = shown(app.screen.query_one("#text-view-body", Static))
+        assert f"badge:{long_id}" in body.replace("\n", "").replace(" " * 10, ""), body
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
