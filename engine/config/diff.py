@@ -1,9 +1,9 @@
 """What changes between two configurations (`roster config import --dry-run`, the audit log).
 
 Lists of named things are compared by name, not by position: adding an app at the top does not
-make every later app "changed". Paths name objects the way an admin does:
-``attributes[department].sources``, ``push_rules[ad-core].mappings[title].attribute``,
-``apps[entra].provisioning.fields.displayName``. Where order is meaning (directory priority, rule
+make every later app "changed". Paths are object paths (engine.config.paths), the ones `roster
+config get/set` take: ``attributes.department.sources``, ``push_rules.ad-core.mappings.title``,
+``apps.entra.provisioning.fields.displayName``. Where order is meaning (directory priority, rule
 order) a reordering is reported as a change of the list's order.
 """
 
@@ -14,20 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.config.model import RosterConfig
+from engine.config.paths import KEY_FIELDS, join_path
 
 ChangeKind = Literal["added", "removed", "changed"]
 
-# list field name -> the key that names its items
-_KEYS = {
-    "apps": "id",
-    "directories": "app",
-    "attributes": "name",
-    "push_rules": "name",
-    "merge_rules": "name",
-    "rules": "name",
-    "flow_rules": "app",
-    "mappings": "target",
-}
 # lists whose order is part of their meaning (a push rule's mappings: the order they are listed,
 # planned and pushed in, which the console's editor and `config move` let the admin choose)
 _ORDERED = {"directories", "merge_rules", "rules", "mappings"}
@@ -77,7 +67,9 @@ def _compact(value: Any) -> Any:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    # the paths config get/set take: a key with a dot or a space quoted (it printed
+    # `directories[hr].filter` where the command takes `directories.hr.filter`)
+    return f"{path}.{join_path([key])}" if path else join_path([key])
 
 
 def _diff(path: str, name: str, old: Any, new: Any, out: list[ConfigChange]) -> None:
@@ -99,19 +91,19 @@ def _diff(path: str, name: str, old: Any, new: Any, out: list[ConfigChange]) -> 
             else:
                 _diff(here, str(key), old[key], new[key], out)
         return
-    key_field = _KEYS.get(name)
+    key_field = KEY_FIELDS.get(name)
     if isinstance(old, list) and isinstance(new, list) and key_field is not None:
         old_items = _keyed(old, key_field)
         new_items = _keyed(new, key_field)
         if old_items is not None and new_items is not None:
             for key, item in old_items.items():
                 if key not in new_items:
-                    out.append(ConfigChange("removed", f"{path}[{key}]", _compact(item), None))
+                    out.append(ConfigChange("removed", _join(path, key), _compact(item), None))
             for key, item in new_items.items():
                 if key not in old_items:
-                    out.append(ConfigChange("added", f"{path}[{key}]", None, _compact(item)))
+                    out.append(ConfigChange("added", _join(path, key), None, _compact(item)))
                 else:
-                    _diff(f"{path}[{key}]", "", old_items[key], item, out)
+                    _diff(_join(path, key), "", old_items[key], item, out)
             if name in _ORDERED:
                 kept_old = [k for k in old_items if k in new_items]
                 kept_new = [k for k in new_items if k in old_items]

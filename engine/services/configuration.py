@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.model import RosterConfig
+from engine.config.paths import join_path
 from engine.errors import ConfigInvalid, Problem
 from engine.services.context import ServiceContext
 from engine.store.models import App
@@ -125,7 +126,7 @@ def repointed_files(
                 changes.append(
                     ConfigChange(
                         "changed",
-                        f"apps[{app.id}].settings.{key} (resolved)",
+                        f"{join_path(['apps', app.id, 'settings', key])} (resolved)",
                         before[key],
                         after[key],
                     )

@@ -124,7 +124,7 @@ def test_set_shows_the_diff_dry_run_changes_nothing_errors_exit_1(
     assert code == 0
     data = json.loads(out)
     assert data["ok"] and data["applied"] and data["after"] == '"CREATE"'
-    assert data["changes"][0]["path"] == "directories[hr].filter"
+    assert data["changes"][0]["path"] == "directories.hr.filter"
     code, out, _ = run(
         runner, db, "config", "set", "settings.deletion_threshold.max_objects", "400"
     )

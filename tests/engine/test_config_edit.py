@@ -56,7 +56,7 @@ def test_an_edit_is_saved_audited_and_shows_in_the_export_as_exactly_itself(
         '"CREATE"',
     )
     assert [c.describe() for c in result.changes] == [
-        f'~ directories[hr].filter: "{HR_FILTER.replace(chr(34), chr(92) + chr(34))}" → '
+        f'~ directories.hr.filter: "{HR_FILTER.replace(chr(34), chr(92) + chr(34))}" → '
         '"\\"CREATE\\""'
     ]
     assert result.version != version == version

@@ -271,10 +271,10 @@ def test_section_versions_change_only_for_the_touched_section(section: str, edit
 def test_diff_from_nothing_lists_every_object_as_added() -> None:
     changes = diff_configs(None, sample_config())
     added = [c.path for c in changes if c.kind == "added"]
-    assert added[:4] == ["apps[hr]", "apps[entra]", "apps[badge]", "apps[gh]"]
-    assert "directories[hr]" in added and "push_rules[off]" in added
+    assert added[:4] == ["apps.hr", "apps.entra", "apps.badge", "apps.gh"]
+    assert "directories.hr" in added and "push_rules.off" in added
     assert all(c.kind == "added" for c in changes)
-    assert changes[0].describe().startswith('+ apps[hr]: {"id": "hr", "name": "HR"')
+    assert changes[0].describe().startswith('+ apps.hr: {"id": "hr", "name": "HR"')
 
 
 def test_diff_of_identical_configs_is_empty() -> None:
@@ -295,21 +295,21 @@ def test_diff_reports_added_removed_and_changed_by_name() -> None:
     by_path = {c.path: c for c in changes}
     assert set(by_path) == {
         "settings.deletion_threshold.max_percent",
-        "apps[gh]",
-        "apps[slack]",
-        "apps[entra].provisioning.fields.surname",
-        "attributes[department].sources",
-        "attributes[department].flow_rules[hr].update",
-        "push_rules[entra].mappings[jobTitle].cel",
+        "apps.gh",
+        "apps.slack",
+        "apps.entra.provisioning.fields.surname",
+        "attributes.department.sources",
+        "attributes.department.flow_rules.hr.update",
+        "push_rules.entra.mappings.jobTitle.cel",
     }
-    assert by_path["apps[gh]"].kind == "removed"
-    assert by_path["apps[slack]"].kind == "added"
-    assert by_path["apps[entra].provisioning.fields.surname"].kind == "added"
-    update = by_path["attributes[department].flow_rules[hr].update"]
+    assert by_path["apps.gh"].kind == "removed"
+    assert by_path["apps.slack"].kind == "added"
+    assert by_path["apps.entra.provisioning.fields.surname"].kind == "added"
+    update = by_path["attributes.department.flow_rules.hr.update"]
     assert (update.kind, update.before, update.after) == ("changed", 60, 70)
-    assert update.describe() == "~ attributes[department].flow_rules[hr].update: 60 → 70"
-    assert by_path["apps[gh]"].describe().startswith("- apps[gh] (was {")
-    sources = by_path["attributes[department].sources"]
+    assert update.describe() == "~ attributes.department.flow_rules.hr.update: 60 → 70"
+    assert by_path["apps.gh"].describe().startswith("- apps.gh (was {")
+    sources = by_path["attributes.department.sources"]
     assert len(sources.before) == 1 and len(sources.after) == 2
     assert ConfigChange("added", "x", None, 1).as_dict() == {
         "kind": "added",
@@ -336,9 +336,9 @@ def test_diff_of_optional_parts() -> None:
     new.directories[0].filter = None
     new.apps[0].provisioning = Provisioning(fields={"x": "subject.email"})
     changes = {c.path: c for c in diff_configs(old, new)}
-    assert changes["directories[hr].filter"].kind == "removed"
-    assert changes["apps[hr].provisioning"].kind == "added"
-    assert changes["apps[hr].provisioning"].after == {
+    assert changes["directories.hr.filter"].kind == "removed"
+    assert changes["apps.hr.provisioning"].kind == "added"
+    assert changes["apps.hr.provisioning"].after == {
         "proactive": False,
         "fields": {"x": "subject.email"},
     }

@@ -57,7 +57,7 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
             for line in repointed
         )
 
-    assert shows("apps[hr].settings.path", hr_old, hr_new)
+    assert shows("apps.hr.settings.path", hr_old, hr_new)
     # every app of the demo reads a relative file, and so does the access requests setting
     requests_old = folder / "apps" / "access_requests.yaml"
     requests_new = elsewhere / "apps" / "access_requests.yaml"
@@ -73,7 +73,7 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     code, out, err = run("config", "import", str(exported), "--dry-run", "--json", "--db", str(db))
     data = json.loads(out)
     changed = {c["path"]: (c["before"], c["after"]) for c in data["changes"]}
-    assert changed["apps[hr].settings.path (resolved)"] == (str(hr_old), str(hr_new))
+    assert changed["apps.hr.settings.path (resolved)"] == (str(hr_old), str(hr_new))
     assert any("app `hr` reads" in w["message"] for w in data["warnings"])
 
     code, out, err = run("config", "validate", str(exported))

@@ -167,7 +167,7 @@ def test_moving_a_mapping_is_a_change_that_is_saved(tmp_path: Path) -> None:
         ConfigEdit("move", "push_rules.ad-core.mappings.description", to_index=0)
     )
     assert result.applied
-    assert [c.path for c in result.changes] == ["push_rules[ad-core].mappings order"]
+    assert [c.path for c in result.changes] == ["push_rules.ad-core.mappings order"]
     targets = [m["target"] for m in services.config_get("push_rules.ad-core.mappings")]
     assert targets == ["description", "title"]
     export = services.export_config()
