@@ -726,7 +726,8 @@ class UsersScreen(RosterScreen):
             ("name", account.display_name or "—"),
             ("email", account.email or "—"),
             ("status", account.status),
-            ("linked by", f"{account.link_kind or '—'}{', pinned' if account.pinned else ''}"),
+            ("linked by", link_meaning(account.link_kind)),
+            ("pinned", "yes: syncs leave this link alone" if account.pinned else "no"),
             ("grants", ", ".join(account.entitlements) or "none"),
         ]
         text = Text()
