@@ -627,7 +627,7 @@ class UsersScreen(RosterScreen):
         grants = " grants: "
         if account and len(f"{count} · {whose}{grants}") > table.size.width - 4:
             # an id longer than the border was cut at its end, with no way to read it
-            whose, grants = "v shows the account whole", " · grants: "
+            whose, grants = "v shows it whole", " · grants: "
         # the count first: a long list of grants is cut at the border's end, the count not
         if account is None or not account.entitlements:
             table.border_subtitle = f"{count} · {whose}" if self._ids_cut and whose else count

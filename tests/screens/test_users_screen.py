@@ -703,7 +703,7 @@ async def test_v_shows_an_account_whose_id_no_border_holds(services: Any) -> Non
         screen = await open_person(pilot, "amara jones")
         accounts = screen.query_one("#users-accounts", DataTable)
         subtitle = await highlight_account(pilot, accounts, f"badge:{long_id}")
-        assert "v shows the account whole" in subtitle, subtitle
+        assert "v shows it whole" in subtitle, subtitle
         assert long_id not in screen_text(app)
         await pilot.press("v")
         await settle(pilot)
