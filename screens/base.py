@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from textual.await_complete import AwaitComplete
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
@@ -113,7 +114,21 @@ class RosterScreen(_Closes, Screen[None]):
         report_failed_worker(self, event)
 
 
-class RosterModal(_Closes, ModalScreen[ResultT]):
+class DismissOnce:
+    """A dialog answers once: an enter typed twice (both queued before the first closed it)
+    dismissed it twice, ran its answer twice and stopped the console on popping a screen that
+    was gone (hostile review). Listed before ModalScreen among a dialog's bases."""
+
+    _dismissed = False
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if self._dismissed:
+            return AwaitComplete()
+        self._dismissed = True
+        return super().dismiss(result)  # type: ignore[misc,no-any-return]
+
+
+class RosterModal(_Closes, DismissOnce, ModalScreen[ResultT]):
     """A modal that may run workers; their failures reach the app's handler too."""
 
     def on_screen_resume(self) -> None:

@@ -605,7 +605,8 @@ class UsersScreen(RosterScreen):
         columns = self.ACCOUNT_COLUMNS[: len(widths)]
         if refit and tuple(widths) == self._widths.get("accounts"):
             return
-        self._ids_cut = False
+        # an id clipped at 40 characters (at any width) is cut as much as one the column cuts
+        self._ids_cut = any(len(row[0].partition(":")[2]) > 40 for row in rows)
         for at, row in enumerate(rows):
             external_id = row[0].partition(":")[2]
             if row[2].cell_len > widths[1]:
@@ -624,13 +625,16 @@ class UsersScreen(RosterScreen):
         account = self.selected_account()
         # an id the table cuts is named whole here, in place of the app's name
         whose = safe(account.key if self._ids_cut else account.app, 80) if account else ""
-        grants = " grants: "
+        grants = " grants: " if account and account.entitlements else ""
         if account and len(f"{count} · {whose}{grants}") > table.size.width - 4:
             # an id longer than the border was cut at its end, with no way to read it
-            whose, grants = "v shows it whole", " · grants: "
-        # the count first: a long list of grants is cut at the border's end, the count not
+            whose, grants = "v shows it whole", " · grants: " if grants else ""
+        # Text, never a str: Textual reads a str subtitle as markup, and an account id is data
+        # (`a[/]b` stopped the console; hostile review). The count first: a long list of
+        # grants is cut at the border's end, the count not.
         if account is None or not account.entitlements:
-            table.border_subtitle = f"{count} · {whose}" if self._ids_cut and whose else count
+            shown = f"{count} · {whose}" if self._ids_cut and whose else count
+            table.border_subtitle = Text(shown)
             return
         held = safe(", ".join(account.entitlements), 200)
         table.border_subtitle = Text.assemble((f"{count} · {whose}{grants}", "dim"), held)
@@ -733,7 +737,7 @@ class UsersScreen(RosterScreen):
         text = Text()
         for label, shown in rows:
             text.append(f"{label:<10}", style="bold")
-            text.append(safe(shown, 2000))
+            text.append(safe(shown, 20_000))
             text.append("\n")
         text.rstrip()
         whole = Hanging(text, indent=10, rows=20)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
+from screens.base import DismissOnce
 from screens.text import plain
 
 
@@ -32,7 +33,7 @@ def key_hint(focused: Widget | None) -> str:
 FIXED_ROWS = 2 + 3 + 1
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(DismissOnce, ModalScreen[bool]):
     """Returns True when the admin confirms, False on cancel (esc).
 
     A `destructive` confirmation (something would be deleted) starts with Cancel focused, so

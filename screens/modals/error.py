@@ -10,10 +10,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from screens.base import DismissOnce
 from screens.text import plain
 
 
-class ErrorModal(ModalScreen[None]):
+class ErrorModal(DismissOnce, ModalScreen[None]):
     """Shows one failure; enter or escape closes it."""
 
     DEFAULT_CSS = """

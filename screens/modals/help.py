@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from screens.base import DismissOnce
 from screens.text import plain, safe
 
 KEY_HEADER, WHAT_HEADER = "Key", "What it does"
@@ -42,7 +43,7 @@ class HelpTable(DataTable[Text]):
         super().__init__(cursor_type="none", zebra_stripes=True)
 
 
-class HelpModal(ModalScreen[None]):
+class HelpModal(DismissOnce, ModalScreen[None]):
     """Lists (key, what it does) rows; escape, q, ? or F1 closes it."""
 
     DEFAULT_CSS = """

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from engine.records import AccountRecord
+from screens.base import DismissOnce
 from screens.text import safe
 from screens.widgets.text_input import TextInput
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from engine.services import RecordRef, Services
 
 
-class LinkAccountModal(ModalScreen["str | None"]):
+class LinkAccountModal(DismissOnce, ModalScreen["str | None"]):
     """Returns the account key typed ("app:external_id"), or None when cancelled."""
 
     DEFAULT_CSS = """

@@ -12,13 +12,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Static
 
+from screens.base import DismissOnce
+
 PIN_HELP = (
     "Pinned: syncs leave the link alone (even if a rule would change it) until you unpin it in "
     "Users. Not pinned: the next sync's rules decide the account's owner again."
 )
 
 
-class LinkPersonModal(ModalScreen["bool | None"]):
+class LinkPersonModal(DismissOnce, ModalScreen["bool | None"]):
     """Returns whether to pin (True/False) when the admin links, None on cancel."""
 
     DEFAULT_CSS = """

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from screens.base import DismissOnce
 from screens.text import plain
 from screens.widgets.text_input import TextInput
 
@@ -23,7 +24,7 @@ EXAMPLES = (
 )
 
 
-class ObjectPathModal(ModalScreen["str | None"]):
+class ObjectPathModal(DismissOnce, ModalScreen["str | None"]):
     """Returns the path typed (empty = the whole configuration), or None on cancel (esc)."""
 
     DEFAULT_CSS = """

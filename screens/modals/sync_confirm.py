@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Static
 
 from engine.services import deletion_lines, describe_stage_plan, plan_counts
 from engine.text import literal_text
+from screens.base import DismissOnce
 from screens.modals.confirm import key_hint
 from screens.text import safe
 from screens.widgets.hanging import Hanging
@@ -37,7 +38,7 @@ STAGE_COLUMN = 11
 SUMMARY_ROWS = 12
 
 
-class SyncConfirmModal(ModalScreen["str | None"]):
+class SyncConfirmModal(DismissOnce, ModalScreen["str | None"]):
     """Shows a dry run's summary; returns "apply", "apply-deletes" or None."""
 
     DEFAULT_CSS = """

@@ -12,13 +12,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from screens.base import DismissOnce
 from screens.text import plain
 from screens.widgets.hanging import Hanging
 
 KEYS_NOTE = "↑↓ PgUp PgDn Home End scroll · esc closes"
 
 
-class TextViewModal(ModalScreen[None]):
+class TextViewModal(DismissOnce, ModalScreen[None]):
     """`text` (already made safe by its caller; a `Hanging` to wrap its lines under
     themselves) under `title`; escape, q or enter closes it."""
 

@@ -713,3 +713,52 @@ async def test_v_shows_an_account_whose_id_no_border_holds(services: Any) -> Non
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen
+
+
+async def test_two_enters_at_once_in_the_link_dialog_answer_it_once(services: Any) -> None:
+    """Enter twice in one burst in the Link dialog dismissed it twice: the second stopped the
+    console ("Can't pop screen"; hostile review). It answers once: the confirmation opens."""
+    slack = next(a for a in services.population().accounts if a.app_id == "slack")
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_person(pilot, "tom becker")
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LinkAccountModal)
+        app.screen.query_one(Input).value = f"slack:{slack.external_id}"
+        for _ in range(2):
+            event = events.Key("enter", "\r")
+            event.set_sender(app)
+            app._driver.send_message(event)
+        await settle(pilot)
+        assert app.is_running
+        assert isinstance(app.screen, ConfirmModal), app.screen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_an_account_id_with_markup_is_named_literally_on_the_border(
+    services: Any, size: tuple[int, int]
+) -> None:
+    """An id the table cuts is named on the border: as a str, Textual read it as markup, and
+    `a[/]b` stopped the console (hostile review). It is shown as it is."""
+    ref = services.find_records("user", "amara jones", limit=1)[0]
+    badge = next(a for a in services.user_detail(ref.id).accounts if a.app == "badge")
+    odd = "a[/]b[bold red]x" + "y" * 30  # past the 40 characters the table shows
+    with closing(sqlite3.connect(services.db.sqlite_path)) as db, db:
+        db.execute(
+            "UPDATE account SET external_id = ? WHERE app_id = 'badge' AND external_id = ?",
+            (odd, badge.key.partition(":")[2]),
+        )
+    services.invalidate()
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "amara jones")
+        accounts = screen.query_one("#users-accounts", DataTable)
+        subtitle = await highlight_account(pilot, accounts, f"badge:{odd}")
+        assert app.is_running
+        assert f"badge:{odd}" in subtitle or "v shows it whole" in subtitle, subtitle
