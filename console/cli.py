@@ -1231,9 +1231,15 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     for stage, counts in summary.stage_counts.items():
         if counts:
             echo(f"  {stage:<11} {describe_counts(counts, '')}")
+    # bounded by --limit as the changes are: 200 push problems came before the first change
     for stage, problems in summary.problems.items():
-        for problem in problems:
+        for problem in problems[:limit] if limit else problems:
             echo_item(f"  [{stage} problem] ", problem)
+        if limit and len(problems) > limit:
+            echo(
+                f"  … and {_count(len(problems) - limit, f'more {stage} problem')}: "
+                f"`roster runs {run_id} --limit 0` shows them all."
+            )
     if any(summary.accounts.values()):
         echo(f"  accounts: {_accounts_line(summary.accounts)}")
     # what a killed run had written, as the next sync found it in the apps; bounded by
@@ -1264,8 +1270,9 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             f"{value_text(push.reason)}: {written}"
         )
     if limit and len(refused) > limit:
+        more = len(refused) - limit
         echo(
-            f"  … and {len(refused) - limit:,} more failed pushes: "
+            f"  … and {more:,} more failed push{'' if more == 1 else 'es'}: "
             f"`roster runs {run_id} --limit 0` shows them all."
         )
     for change in changes:

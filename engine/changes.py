@@ -151,6 +151,8 @@ def describe_stage_plan(plan: StagePlan | None) -> str:
 
 #: How a cause of cleared attribute values reads, before the attribute's name.
 VALUES_CLEARED = "attribute values cleared: "
+#: ... and of cleared values in the apps pushed to, before the app and its attribute.
+TARGET_VALUES_CLEARED = "target values cleared: "
 
 
 @dataclass(frozen=True)
@@ -163,11 +165,18 @@ class DeletionLine:
 
     @property
     def text(self) -> str:
-        """The cause as read after its count: "1 attribute value cleared: …", not "values"."""
-        if self.count == 1:
-            for plural in (VALUES_CLEARED, "target values cleared: "):
-                if self.cause.startswith(plural):
-                    return plural.replace("values", "value") + self.cause.removeprefix(plural)
+        """The cause as read after its count and a verb ("would delete 1 value of phone",
+        "deleted 2 users: …"): the labels are names for --json, and read after a count they
+        said "1 attribute values cleared" (hostile review)."""
+        one = self.count == 1
+        values = "value" if one else "values"
+        if self.cause.startswith(VALUES_CLEARED):
+            return f"{values} of {self.cause.removeprefix(VALUES_CLEARED)}"
+        if self.cause.startswith(TARGET_VALUES_CLEARED):
+            return f"pushed {values} of {self.cause.removeprefix(TARGET_VALUES_CLEARED)}"
+        for kind in ("users: ", "accounts: "):
+            if one and self.cause.startswith(kind):
+                return kind.replace("s: ", ": ") + self.cause.removeprefix(kind)
         return self.cause
 
 

@@ -792,10 +792,12 @@ class UsersScreen(RosterScreen):
         text.append("anyone again until you unpin it. To give it to someone else, open that ")
         text.append("person and link it there (l).")
         key = account.key
+        assert self.detail is not None
+        seen = self.detail.user.id  # refused if another admin changed the link meanwhile
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.change_link(key, None, f"Unlinked {key}; l links it again.")
+                self.change_link(key, None, f"Unlinked {key}; l links it again.", seen)
 
         # an unlink stops what the account gives the person (a directory account may remove
         # them) and pins it: a stray `u` followed by enter, as when a name is typed into the
@@ -833,9 +835,12 @@ class UsersScreen(RosterScreen):
             title, button, pinned = "Pin account", "Pin", True
             done = f"Pinned {key} to {self.person_name()}."
 
+        assert self.detail is not None
+        seen = self.detail.user.id  # refused if another admin changed the link meanwhile
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.set_pin(key, pinned, done)
+                self.set_pin(key, pinned, done, seen)
 
         # started on Cancel: a p and an enter typed into the wrong place pinned (hostile review)
         self.app.push_screen(ConfirmModal(title, message, button, start_on_cancel=True), confirmed)
@@ -895,9 +900,12 @@ class UsersScreen(RosterScreen):
             impact_text(text, message.impact, "roster link --dry-run")
         text.append("\n\n" + PIN_NOTE)
 
+        seen = account.owner_id  # the owner the dialog names, or none
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.change_link(key, person.id, f"Linked {key} to {self.person_name()} (pinned).")
+                done = f"Linked {key} to {self.person_name()} (pinned)."
+                self.change_link(key, person.id, done, seen)
 
         self.app.push_screen(
             ConfirmModal("Link account", text, "Link and pin", start_on_cancel=True), confirmed
@@ -910,8 +918,8 @@ class UsersScreen(RosterScreen):
         exit_on_error=False,
         name="Changing the link",
     )
-    def change_link(self, key: str, person: int | None, done: str) -> None:
-        self.services.set_link(key, person, pin=True)
+    def change_link(self, key: str, person: int | None, done: str, seen: int | None) -> None:
+        self.services.set_link(key, person, pin=True, seen_owner=seen)
         self.post_message(self.Done(done))
 
     @work(
@@ -921,8 +929,8 @@ class UsersScreen(RosterScreen):
         exit_on_error=False,
         name="Pinning the account",
     )
-    def set_pin(self, key: str, pinned: bool, done: str) -> None:
-        self.services.pin(key, pinned)
+    def set_pin(self, key: str, pinned: bool, done: str, seen: int | None) -> None:
+        self.services.pin(key, pinned, seen_owner=seen)
         self.post_message(self.Done(done))
 
     def on_users_screen_done(self, message: UsersScreen.Done) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
 from engine.services.context import ServiceContext
@@ -426,11 +427,19 @@ class Services:
         *,
         pin: bool = True,
         actor: str | None = None,
+        seen_owner: int | None | EllipsisType = ...,
     ) -> LinkResult:
-        return self.people.set_link(account_key, who, pin=pin, actor=actor)
+        """`seen_owner`: the account's owner as the admin saw it (refused if it changed since)."""
+        return self.people.set_link(account_key, who, pin=pin, actor=actor, seen_owner=seen_owner)
 
-    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None) -> LinkResult:
-        return self.people.pin(account_key, pinned, actor)
+    def pin(
+        self,
+        account_key: str,
+        pinned: bool = True,
+        actor: str | None = None,
+        seen_owner: int | None | EllipsisType = ...,
+    ) -> LinkResult:
+        return self.people.pin(account_key, pinned, actor, seen_owner)
 
     def link_impact(
         self, account_key: str, who: str | int | None, *, pin: bool = True

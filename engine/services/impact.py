@@ -348,6 +348,10 @@ def link_impact(
     relinked.sort(key=lambda r: r.account)
     impact = compare(before, after)
     mine = before.state.accounts.get((app_id, external_id))
+    attributes, pushes = _attribute_changes(ctx, config, before, after, sorted(involved))
+    # a field of the person that is also an attribute (employee_id) is listed once when both
+    # change alike; it is left out of neither (the person's own employee_id was never listed)
+    identity = _identity_changes(before, after, sorted(involved))
     return LinkImpact(
         account_key,
         _person_label(before.state, mine.owner_id) if mine else None,
@@ -355,8 +359,9 @@ def link_impact(
         relinked[:LINK_SAMPLES],
         impact.samples["people_created"],
         impact.samples["people_removed"],
-        *_attribute_changes(ctx, config, before, after, sorted(involved)),
-        identity=_identity_changes(before, after, sorted(involved), config),
+        attributes,
+        pushes,
+        identity=[c for c in identity if c not in attributes],
     )
 
 
@@ -407,15 +412,11 @@ def _attribute_changes(
     return changes, pushes
 
 
-def _identity_changes(
-    before: Outcome, after: Outcome, people: list[int], config: RosterConfig
-) -> list[ValueChange]:
+def _identity_changes(before: Outcome, after: Outcome, people: list[int]) -> list[ValueChange]:
     """The fields identify sets from a person's accounts (employee_ids, emails, …) that the
-    link changes: an unlink that clears an employee id said nothing of it (hostile review).
-    A field that is also an attribute is left to the attributes' own comparison."""
+    link changes: an unlink that clears an employee id said nothing of it (hostile review)."""
     from engine.sync.identify import IDENTITY_FIELDS
 
-    attributes = {a.name for a in config.attributes}
     changes = []
     for user_id in people:
         old, new = before.state.users.get(user_id), after.state.users.get(user_id)
@@ -423,7 +424,7 @@ def _identity_changes(
             continue
         label = before.state.owner_label(user_id) or f"person {user_id}"
         for name in IDENTITY_FIELDS:
-            if name not in attributes and getattr(old, name) != getattr(new, name):
+            if getattr(old, name) != getattr(new, name):
                 changes.append(ValueChange(label, name, getattr(old, name), getattr(new, name)))
     return changes
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.records import UserRecord
 from engine.services.care import Leavers, LostPrimary, directory_order, left_out_by_filter
 from engine.services.context import ServiceContext
@@ -258,10 +259,12 @@ class PeopleService:
         *,
         pin: bool = True,
         actor: str | None = None,
+        seen_owner: int | None | EllipsisType = ...,
     ) -> LinkResult:
         """Link an account to a person (email or id) or unlink it (None). Manual decisions are
         pinned so the next sync's rules leave them alone; `pin=False` hands it back to them.
-        The link is audited, and the next sync reconsiders the account (manual generation)."""
+        The link is audited, and the next sync reconsiders the account (manual generation).
+        `seen_owner`: the owner the admin saw (the console's); refused if it changed meanwhile."""
         account = self.records.account_by_key(account_key)
         user = self.records.person(who) if who is not None else None
         with self.ctx.db.session() as session, session.begin():
@@ -270,6 +273,7 @@ class PeopleService:
             row = session.get(Account, account.id)
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")
+            _check_owner(row, seen_owner, account_key)
             before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
             row.owner_id = user.id if user else None
             row.link_kind = "manual" if user else None
@@ -291,8 +295,14 @@ class PeopleService:
         owner = (user.email or user.display_name or f"person {user.id}") if user else None
         return LinkResult(account_key, owner, pin)
 
-    def pin(self, account_key: str, pinned: bool = True, actor: str | None = None) -> LinkResult:
-        """Pin (or release) an account's current link as it is."""
+    def pin(
+        self,
+        account_key: str,
+        pinned: bool = True,
+        actor: str | None = None,
+        seen_owner: int | None | EllipsisType = ...,
+    ) -> LinkResult:
+        """Pin (or release) an account's current link as it is; `seen_owner` as for set_link."""
         account = self.records.account_by_key(account_key)
         with self.ctx.db.session() as session, session.begin():
             refuse_while_applying(
@@ -301,6 +311,7 @@ class PeopleService:
             row = session.get(Account, account.id)
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")
+            _check_owner(row, seen_owner, account_key)
             session.add(
                 AuditEvent(
                     actor=actor or current_actor(),
@@ -318,3 +329,13 @@ class PeopleService:
             owner_email = owner.email if owner else None
         self.ctx.invalidate()
         return LinkResult(account_key, owner_email, pinned)
+
+
+def _check_owner(row: Account, owner: int | None | EllipsisType, account_key: str) -> None:
+    """Refuse a decision taken on a link that changed since the admin saw it: another admin
+    unlinked the account, and Pin then said "Pin it to Paul" of a link that was gone."""
+    if owner is not ... and row.owner_id != owner:
+        raise InvalidInput(
+            f"{account_key!r} is no longer linked as it was shown: someone changed its link "
+            "meanwhile. Nothing was changed; the screen now shows it as it is."
+        )

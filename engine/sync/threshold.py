@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine.changes import VALUES_CLEARED
+from engine.changes import TARGET_VALUES_CLEARED, VALUES_CLEARED
 from engine.config.model import AppDeletionThreshold, DeletionThreshold
 from engine.store.models import AttributeValue
 from engine.sync.attributes import is_empty
@@ -45,7 +45,7 @@ class Deletion:
         if self.kind is DeletionKind.VALUES:
             return VALUES_CLEARED + self.cause
         if self.kind is DeletionKind.TARGET_VALUES:
-            return f"target values cleared: {self.cause}"
+            return TARGET_VALUES_CLEARED + self.cause
         return f"{self.kind.value}: {'disabled: ' if self.disabled else ''}{self.cause}"
 
     def __str__(self) -> str:
@@ -173,7 +173,8 @@ def check_threshold(
     for kind, count in counts.items():
         limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
         if count and count > limit:
-            over.append(f"{count} {kind.value} (limit {limit})")
+            noun = kind.value if count != 1 else kind.value.removesuffix("s")
+            over.append(f"{count} {noun} (limit {limit})")
     apps_over = []
     sizes = per_app if per_app is not None else {}
     for app_id, count in sorted(by_app.items()) if per_app is not None else ():

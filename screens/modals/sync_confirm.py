@@ -256,10 +256,9 @@ class SyncConfirmModal(DismissOnce, ModalScreen["str | None"]):
 
     def _show_keys(self, focused: Widget | None) -> None:
         hint = key_hint(focused)
-        if not self.query_one("#apply", Button).disabled and not (
-            isinstance(focused, Button) and focused.id == "apply"
-        ):
-            hint = f"a: Apply · {hint}"
+        apply = self.query_one("#apply", Button)
+        if not apply.disabled and focused is not apply:
+            hint = f"a: {apply.label} · {hint}"  # "Apply with deletions" when it is that
         self.query_one("#confirm-keys", Static).update(hint)
 
     @on(Checkbox.Changed, "#confirm-deletes")
@@ -270,6 +269,7 @@ class SyncConfirmModal(DismissOnce, ModalScreen["str | None"]):
         else:
             label = "Apply and clear held values" if event.value else "Apply"
             self.query_one("#apply", Button).label = label
+            self._show_keys(self.focused)
 
     @on(Button.Pressed, "#apply")
     def _apply(self, event: Button.Pressed) -> None:

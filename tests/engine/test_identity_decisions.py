@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -568,8 +569,11 @@ def test_unlink_dry_run_says_which_identity_fields_it_clears(
     db = str(tmp_path / "r.db")
     code, out, _ = cli("unlink", key, "--dry-run", "--json", "--db", db)
     assert code == 0, out
-    said = {(a["attribute"], json.dumps(a["new"])) for a in json.loads(out)["identity"]}
-    assert ("employee_ids", "[]") in said, said  # employee_id is an attribute too: there
+    impact = json.loads(out)
+    said = {(a["attribute"], json.dumps(a["new"])) for a in impact["identity"]}
+    assert ("employee_ids", "[]") in said, said
+    # the person's employee_id field, though an attribute has the same name
+    assert ("employee_id", '""') in said, said
     code, out, _ = cli("unlink", key, "--dry-run", "--db", db)
     assert f"employee_ids: {hr.employee_ids[0]} → —" in out, out
     assert cli("unlink", key, "--db", db)[0] == 0
@@ -578,4 +582,27 @@ def test_unlink_dry_run_says_which_identity_fields_it_clears(
         for c in demo.sync().planned
         if c.stage == "identify" and c.object_type == "user"
     }
-    assert ("employee_ids", "[]") in done, done
+    assert {("employee_ids", "[]"), ("employee_id", '""')} <= done, done
+
+
+def test_a_decision_on_a_link_that_changed_meanwhile_is_refused(demo: Services) -> None:
+    """Another admin unlinked the account while the console showed it as Paul's: Pin said
+    "Pin it to Paul" of a link that was gone (hostile review). A decision names the owner it
+    saw and is refused, with nothing written, when that changed."""
+    from engine.errors import InvalidInput
+
+    account = next(a for a in demo.population().accounts if a.app_id == "slack" and a.owner_id)
+    key, seen = f"slack:{account.external_id}", account.owner_id
+    demo.set_link(key, None)  # the other admin
+    audited = len(demo.audit(None, 1000))
+    for decide in (
+        lambda: demo.pin(key, True, seen_owner=seen),
+        lambda: demo.set_link(key, None, seen_owner=seen),
+    ):
+        with pytest.raises(InvalidInput, match="no longer linked as it was shown"):
+            decide()
+    assert len(demo.audit(None, 1000)) == audited
+    assert demo.account_by_key(key).owner_id is None
+    # as seen, it goes through
+    demo.pin(key, False, seen_owner=None)
+    assert not demo.account_by_key(key).pinned

@@ -251,14 +251,15 @@ def test_values_cleared_from_the_same_people_read_as_one_line() -> None:
         (2, "attribute values cleared: [bold]title[/], phone", ["bo@x"]),
         (1, "target values cleared: ad title", ["ad:bo"]),
     ]
-    # read after their count: one value is "value" (it said "1 attribute values cleared")
+    # read after a count and a verb: "would delete 1 value of phone" (it said "would delete
+    # 1 attribute values cleared: phone")
     assert [line.text for line in deletion_lines(deletions)] == [
-        f"users: {GONE}",
-        "attribute values cleared: department",
-        "attribute values cleared: [bold]title[/], phone",
-        "target value cleared: ad title",
+        f"user: {GONE}",
+        "values of department",
+        "values of [bold]title[/], phone",
+        "pushed value of ad title",
     ]
     assert deletion_lines({"attribute values cleared: phone": ["bo@x"]})[0].text == (
-        "attribute value cleared: phone"
+        "value of phone"
     )
     assert deletion_lines({}) == []

@@ -198,6 +198,8 @@ async def test_a_blocked_plan_needs_the_deletions_confirmed(services: Any) -> No
         await pilot.press("space")  # the checkbox has the focus
         await pilot.pause()
         assert modal.query_one("#confirm-deletes", Checkbox).value
+        # the key says what the button says
+        assert shown(modal.query_one("#confirm-keys", Static)).startswith("a: Apply with deletions")
         assert not modal.query_one("#apply").disabled
         modal.query_one("#apply").focus()
         await pilot.press("enter")
