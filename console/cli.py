@@ -1211,11 +1211,13 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
         _emit(
             {
                 **summary.to_json(),
-                # with --limit, the changes are the first ones: the total says how many more
+                # with --limit, each list holds the first ones: its total says how many more
                 "total_changes": total,
                 "changes": [c.to_json() for c in changes],
-                "push_executions": [p.to_json() for p in pushes],
-                "external_writes": [w.to_json() for w in writes],
+                "total_push_executions": len(pushes),
+                "push_executions": [p.to_json() for p in (pushes[:limit] if limit else pushes)],
+                "total_external_writes": len(writes),
+                "external_writes": [w.to_json() for w in (writes[:limit] if limit else writes)],
             }
         )
         return

@@ -244,6 +244,8 @@ class UsersScreen(RosterScreen):
         # / was typed and the search has not had the focus yet: the keys typed meanwhile are
         # the search's, not the table's (on_key)
         self._search_pending = False
+        # l was typed and its dialog is not open yet: the keys typed meanwhile are its field's
+        self._link_typed: list[events.Key] | None = None
         self._found_for: str | None = None  # the search whose results are listed
         self._submit_when_found = False  # enter came before them
         self._widths: dict[str, tuple[int | None, ...]] = {}  # the fitted columns, by table
@@ -410,6 +412,16 @@ class UsersScreen(RosterScreen):
             return
         if self._search_pending and self.focused is not search:
             self._type_into_search(event, search)
+            return
+        if self._link_typed is not None:
+            # typed after l, before its dialog opened (one burst): the dialog's, not ours
+            event.stop()
+            event.prevent_default()
+            self._link_typed.append(event)
+            return
+        typing = self.focused in (search, self.query_one("#users-results", OptionList))
+        if event.key == "l" and not typing and self.check_action("link", ()):
+            self._link_typed = []  # the binding opens the dialog after the keys queued now
             return
         if self.focused is not self.query_one("#users-results", OptionList):
             return
@@ -853,7 +865,9 @@ class UsersScreen(RosterScreen):
             if key:
                 self.check_link(key)
 
-        self.app.push_screen(LinkAccountModal(self.person_name(), self.services), chosen)
+        typed, self._link_typed = self._link_typed or [], None
+        modal = LinkAccountModal(self.person_name(), self.services, typed=typed)
+        self.app.push_screen(modal, chosen)
 
     @work(
         thread=True,

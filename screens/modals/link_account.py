@@ -3,6 +3,7 @@ list of the accounts (↓ or ctrl+o opens it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -10,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
@@ -47,10 +49,14 @@ class LinkAccountModal(DismissOnce, ModalScreen["str | None"]):
         Binding("down,ctrl+o", "choose", "Choose from a list", tooltip="Search the accounts"),
     ]
 
-    def __init__(self, person: str, services: Services | None = None) -> None:
+    def __init__(
+        self, person: str, services: Services | None = None, typed: Sequence[Key] = ()
+    ) -> None:
         super().__init__()
         self.person = person
         self.services = services  # None: no list to choose from (the key is typed)
+        # keys typed after the one that opened the dialog, before it could take them
+        self.typed = list(typed)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -72,7 +78,19 @@ class LinkAccountModal(DismissOnce, ModalScreen["str | None"]):
             )
 
     def on_mount(self) -> None:
-        self.query_one("#link-key", Input).focus()
+        field = self.query_one("#link-key", Input)
+        field.focus()
+        for key in self.typed:  # as if typed into the field: text, backspace, enter, esc
+            if key.key == "escape":
+                self.call_after_refresh(self.action_cancel)
+                break
+            if key.key == "enter":
+                field.post_message(Input.Submitted(field, field.value))
+                break
+            if key.key == "backspace":
+                field.value = field.value[:-1]
+            elif key.is_printable:
+                field.insert_text_at_cursor(key.character or "")
 
     @on(Input.Submitted, "#link-key")
     def _submitted(self, event: Input.Submitted) -> None:

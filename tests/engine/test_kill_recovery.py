@@ -441,7 +441,11 @@ def test_the_audit_trail_shows_what_a_killed_run_wrote(tmp_path: Path, template:
         f"… and 1 more write read back: `roster runs {killed.id} --limit 0` shows them all"
         in limited.output
     )
+    bounded = CliRunner().invoke(main, ["runs", str(killed.id), "--json", "--limit", "1"], env=env)
+    data = json.loads(bounded.output)
+    assert len(data["external_writes"]) == 1 and data["total_external_writes"] == 2
     data = json.loads(CliRunner().invoke(main, ["runs", str(killed.id), "--json"], env=env).output)
+    assert data["total_external_writes"] == len(data["external_writes"]) == 2
     assert data["status"] == "failed"
     assert data["counts"]["recovered"] == {"push found applied": 2}
     assert [w["outcome"] for w in data["external_writes"]] == ["found applied"] * 2

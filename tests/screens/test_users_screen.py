@@ -762,3 +762,24 @@ async def test_an_account_id_with_markup_is_named_literally_on_the_border(
         subtitle = await highlight_account(pilot, accounts, f"badge:{odd}")
         assert app.is_running
         assert f"badge:{odd}" in subtitle or "v shows it whole" in subtitle, subtitle
+
+
+async def test_an_account_typed_at_once_after_l_reaches_the_link_dialog(services: Any) -> None:
+    """l, an account and enter in one burst: the letters came before the dialog's field had
+    the focus and were lost, and the dialog asked for APP:EXTERNAL_ID (hostile review)."""
+    slack = next(a for a in services.population().accounts if a.app_id == "slack")
+    key = f"slack:{slack.external_id}"
+    app = RosterApp(services, start="users")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_person(pilot, "tom becker")
+        screen.query_one("#users-accounts", DataTable).focus()
+        await pilot.pause()
+        for character in ["l", *key, "\r"]:
+            name = {"\r": "enter", ":": "colon"}.get(character, character)
+            event = events.Key(name, character)
+            event.set_sender(app)
+            app._driver.send_message(event)
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal), app.screen
+        assert key in str(app.screen.message)
