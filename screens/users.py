@@ -90,6 +90,10 @@ def result_labels(refs: list[RecordRef]) -> list[Text]:
     return labels
 
 
+#: Rows one line of a link's message may wrap to (a changed value is bounded to 200 characters)
+LINK_LINE_ROWS = 8
+
+
 def impact_text(text: Text, impact: Any, command: str) -> None:
     """What a link or an unlink changes beyond its account (engine LinkImpact), onto TEXT:
     LINK_IMPACT_LINES of it, then where the rest is (COMMAND)."""
@@ -103,6 +107,12 @@ def impact_text(text: Text, impact: Any, command: str) -> None:
         text.append(safe(line, 200))
     if len(lines) > LINK_IMPACT_LINES:
         text.append(f"\n  … and {len(lines) - LINK_IMPACT_LINES} more ({command})", style="dim")
+
+
+def hanging(text: Text) -> Hanging:
+    """A link's or an unlink's message: each changed value wraps under itself, not at the
+    dialog's left edge ("manager_email: linda.carter@example.com →" then "—" below)."""
+    return Hanging(text, indent=4, rows=LINK_LINE_ROWS, edge_indent=0)
 
 
 def short_source(source: str) -> str:
@@ -815,7 +825,7 @@ class UsersScreen(RosterScreen):
         # them) and pins it: a stray `u` followed by enter, as when a name is typed into the
         # accounts pane, must not do it, so the dialog starts on Cancel
         self.app.push_screen(
-            ConfirmModal("Unlink account", text, "Unlink", destructive=True), confirmed
+            ConfirmModal("Unlink account", hanging(text), "Unlink", destructive=True), confirmed
         )
 
     def action_pin(self) -> None:
@@ -922,7 +932,8 @@ class UsersScreen(RosterScreen):
                 self.change_link(key, person.id, done, seen)
 
         self.app.push_screen(
-            ConfirmModal("Link account", text, "Link and pin", start_on_cancel=True), confirmed
+            ConfirmModal("Link account", hanging(text), "Link and pin", start_on_cancel=True),
+            confirmed,
         )
 
     @work(

@@ -16,6 +16,7 @@ from textual.widgets import Button, Checkbox, Static
 
 from screens.base import DismissOnce
 from screens.text import plain
+from screens.widgets.hanging import Hanging
 
 
 def key_hint(focused: Widget | None) -> str:
@@ -72,7 +73,7 @@ class ConfirmModal(DismissOnce, ModalScreen[bool]):
     def __init__(
         self,
         title: str,
-        message: str | Text,
+        message: str | Text | Hanging,
         confirm: str = "Confirm",
         *,
         destructive: bool = False,
@@ -92,7 +93,9 @@ class ConfirmModal(DismissOnce, ModalScreen[bool]):
         with Vertical() as box:
             box.border_title = plain(self.title_text)
             message = (
-                self.message if isinstance(self.message, Text) else plain(self.message, lines=True)
+                self.message
+                if isinstance(self.message, Text | Hanging)
+                else plain(self.message, lines=True)
             )
             # a long message (a link's impact) scrolls, by ↑↓ from the buttons; the buttons
             # stay on screen, and tab goes from one to the other only
