@@ -1082,7 +1082,10 @@ def config_export(file: Path | None) -> None:
             f"Cannot write the configuration to {file}: the folder {file.parent} does not "
             "exist. Create it first, or give a file in an existing folder."
         )
-    text = _services().export_config()
+    # relative file paths are read from the folder of the file imported: written from the
+    # folder the export goes to (the current one for standard output, `> cfg.yaml`), an
+    # export imported back unchanged names the same files
+    text = _services().export_config(file.parent if file is not None else Path.cwd())
     if file is None:
         click.echo(text, nl=False)
     else:

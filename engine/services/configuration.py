@@ -10,7 +10,7 @@ from engine.config.model import RosterConfig
 from engine.config.paths import join_path
 from engine.errors import ConfigInvalid, Problem
 from engine.services.context import ServiceContext
-from engine.store.models import App
+from engine.store.models import App, AuditEvent
 from engine.store.repo import (
     config_base_dir,
     config_versions,
@@ -45,10 +45,21 @@ class ConfigurationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def export_config(self) -> str:
+    def export_config(self, to_dir: Path | None = None) -> str:
+        """The configuration as YAML. TO_DIR: the folder the export is written to. Relative
+        file paths are read from the folder of the file imported, so an export written
+        elsewhere names the same files relative to its own folder: exported to /tmp and
+        imported back unchanged, `apps/hr.yaml` pointed every app at /tmp/apps (newcomer
+        review)."""
         from engine.config import dump_config
 
-        return dump_config(self.ctx.config())
+        config = self.ctx.config()
+        if to_dir is not None:
+            with self.ctx.db.session() as session:
+                base = config_base_dir(session)
+            if base is not None and base.resolve() != to_dir.resolve():
+                config = repoint_files(config, base, to_dir)
+        return dump_config(config)
 
     def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
         """Every problem of TEXT, and the typed configuration when it is valid."""
@@ -87,11 +98,25 @@ class ConfigurationService:
             changes += repointed_files(old, old_base, result.config, base_dir)
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
+        repointed = [c for c in changes if c.path.endswith(RESOLVED)]
         with self.ctx.db.session() as session, session.begin():
             refuse_while_applying(self.ctx.db, session, f"Importing {source}")
             sections = save_config(session, result.config, actor=actor or current_actor())
             save_apps(session, result.config, base_dir)
             set_config_base_dir(session, base_dir)
+            if repointed:
+                # the same text read from another folder names other files: audited as the
+                # change it is (an unchanged text left no trace while every app moved)
+                session.add(
+                    AuditEvent(
+                        actor=actor or current_actor(),
+                        action="config.import",
+                        object_kind="config",
+                        object_name="apps",
+                        before={c.path: c.before for c in repointed},
+                        after={c.path: c.after for c in repointed},
+                    )
+                )
         self.ctx.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
 
@@ -104,6 +129,38 @@ def _files(app: Any, base_dir: Path) -> dict[str, str]:
         return dict(describe(connector_spec(app, base_dir)).files)
     except Exception:  # noqa: BLE001 - a connector that cannot describe itself: validate says
         return {}
+
+
+#: After the path of a file setting whose absolute file changes (its text may not).
+RESOLVED = " (resolved)"
+
+
+def repoint_files(config: RosterConfig, base: Path, to_dir: Path) -> RosterConfig:
+    """CONFIG with its relative file settings (the apps' files, the access requests) written
+    relative to TO_DIR, naming the files they name from BASE."""
+    import os
+
+    from engine.sync.provisioning import requests_path
+
+    def moved(name: str, resolved: Path) -> str:
+        if Path(name).is_absolute():
+            return name
+        return os.path.relpath(resolved.absolute(), to_dir.absolute())
+
+    apps = []
+    for app in config.apps:
+        settings = dict(app.settings)
+        for key, resolved in _files(app, base).items():
+            if isinstance(settings.get(key), str):
+                settings[key] = moved(settings[key], Path(resolved))
+        apps.append(app.model_copy(update={"settings": settings}))
+    update: dict[str, Any] = {"apps": apps}
+    requests = requests_path(config, base)
+    if requests is not None and config.settings.access_requests:
+        update["settings"] = config.settings.model_copy(
+            update={"access_requests": moved(config.settings.access_requests, requests)}
+        )
+    return config.model_copy(update=update)
 
 
 def repointed_files(
@@ -126,17 +183,21 @@ def repointed_files(
                 changes.append(
                     ConfigChange(
                         "changed",
-                        f"{join_path(['apps', app.id, 'settings', key])} (resolved)",
+                        join_path(["apps", app.id, "settings", key]) + RESOLVED,
                         before[key],
                         after[key],
                     )
                 )
     before_file, after_file = requests_path(old, old_base), requests_path(new, new_base)
+    if before_file is not None and after_file is not None:
+        # one file named two ways (`apps/x.yaml` from one folder, `../r/apps/x.yaml` from
+        # another) is the same file
+        before_file, after_file = before_file.resolve(), after_file.resolve()
     if before_file is not None and after_file is not None and before_file != after_file:
         changes.append(
             ConfigChange(
                 "changed",
-                "settings.access_requests (resolved)",
+                "settings.access_requests" + RESOLVED,
                 str(before_file.absolute()),
                 str(after_file.absolute()),
             )

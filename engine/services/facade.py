@@ -328,8 +328,10 @@ class Services:
         )
 
     # --- configuration -----------------------------------------------------------------
-    def export_config(self) -> str:
-        return self.configuration.export_config()
+    def export_config(self, to_dir: Path | None = None) -> str:
+        """The configuration as YAML, its relative file paths written from TO_DIR (the folder
+        the export goes to; None: as stored, from the folder it was imported from)."""
+        return self.configuration.export_config(to_dir)
 
     def validate_config(self, text: str, *, source: str, base_dir: Path) -> ValidationResult:
         return self.configuration.validate_config(text, source=source, base_dir=base_dir)

@@ -32,11 +32,16 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     demo: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    """A configuration written for one folder (`apps/hr.yaml` from the demo's) and copied to
+    another names other files there: the dry run shows each, and warns of the missing."""
     db, folder = demo
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     exported = elsewhere / "roster.yaml"
-    assert run("config", "export", str(exported), "--db", str(db))[0] == 0
+    beside = folder / "roster.yaml"
+    assert run("config", "export", str(beside), "--db", str(db))[0] == 0
+    assert "path: apps/hr.yaml" in beside.read_text()  # from its own folder, as stored
+    exported.write_text(beside.read_text())
     app_ids = [line.split(": ")[1] for line in exported.read_text().splitlines()
                if line.startswith("  - id: ")]  # fmt: skip
     assert "hr" in app_ids
@@ -78,6 +83,7 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
 
     code, out, err = run("config", "validate", str(exported))
     assert code == 0  # warnings, not errors
+
     assert f"warning: {exported}: apps[0].settings.path: line" in err
     assert f"the access requests file {requests_new} does not exist" in err
     assert out.strip().endswith(f"valid, {len(app_ids) + 1} warnings")
@@ -89,3 +95,43 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     )
     assert code == 0 and "(resolved)" not in out and "does not exist" not in err
     assert "No differences against the current configuration." in out
+
+    # imported for real, the text is the same but the files are not: audited as that
+    assert run("config", "import", str(exported), "--db", str(db))[0] == 0
+    services = open_services(db_path=db)
+    try:
+        entry = next(e for e in services.audit(None, 20) if e.action == "config.import")
+        assert entry.path == "apps"
+        assert entry.after["apps.hr.settings.path (resolved)"] == str(hr_new), entry.after
+    finally:
+        services.db.dispose()
+
+
+def test_an_export_written_elsewhere_names_the_same_files_and_imports_back_as_it_was(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Exported to another folder and imported back unchanged, `path: apps/hr.yaml` was read
+    from that folder: every app pointed at a file that did not exist, the next sync failed
+    to read all eight, and the audit said nothing (newcomer review). The export writes its
+    paths from its own folder; the import changes the text only, is audited, and the sync
+    reads the same files."""
+    db, folder = demo
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    exported = elsewhere / "roster.yaml"
+    assert run("config", "export", str(exported), "--db", str(db))[0] == 0
+    code, out, err = run("config", "import", str(exported), "--dry-run", "--db", str(db))
+    assert code == 0, err
+    assert "(resolved)" not in out and "does not exist" not in err, out + err
+    code, out, err = run("config", "import", str(exported), "--db", str(db))
+    assert code == 0, err
+    code, out, err = run("sync", "--dry-run", "--json", "--db", str(db))
+    assert code == 0, out + err
+    assert json.loads(out)["failures"] == []
+    code, out, _ = run("audit", "--db", str(db))
+    assert "config.import" in out and "apps" in out
+    # and again from there: nothing changes
+    again = elsewhere / "again.yaml"
+    assert run("config", "export", str(again), "--db", str(db))[0] == 0
+    code, out, _ = run("config", "import", str(again), "--dry-run", "--db", str(db))
+    assert code == 0 and "(0 changes)" in out, out
