@@ -35,6 +35,9 @@ def status(every: bool, as_json: bool) -> None:
         f"{board.people:,} people · {board.accounts:,} accounts · {board.unowned:,} unowned · "
         f"{board.unmerged:,} unmerged · {board.errors:,} errors"
     )
+    echo(f"  store: {board.store}")
+    if board.config_folder:
+        echo(f"  relative paths (the app files) from: {board.config_folder}")
     for app in board.apps:
         state = app.last_import_status or "never imported"
         echo(f"  {app.id:<12} {app.accounts:>7,} accounts  {one_line(state, 200)}")

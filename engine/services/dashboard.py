@@ -16,6 +16,7 @@ from engine.services.care import CareList, care_lists, left_out_by_filter
 from engine.services.context import ServiceContext
 from engine.services.runs import RunsService, RunSummary
 from engine.store.models import Account, App, Person
+from engine.store.repo import config_base_dir
 from engine.sync.incremental import load_held
 
 
@@ -43,6 +44,10 @@ class Dashboard:
     # identity decisions that need an admin's eye (engine.services.care), bounded lists
     care: list[CareList] = field(default_factory=list)
     held: int = 0  # attribute values the last applied run held (see HeldBlank)
+    # where the store is, and the folder the configuration's relative paths start from (the
+    # demo's app files): a newcomer found neither from the CLI
+    store: str = ""
+    config_folder: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +75,8 @@ class Dashboard:
                 }
                 for r in self.last_runs
             ],
+            "store": self.store,
+            "config_folder": self.config_folder,
             "warnings": self.warnings,
             "held": self.held,
             "care": [c.to_json() for c in self.care],
@@ -162,10 +169,24 @@ class DashboardService:
             errors += 1 if pushes else 0
             if pushes:
                 warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
-            else:  # the apps' own lines above say why, once
-                warnings.append(
-                    f"Run {runs[0].id} {runs[0].status}: the apps above failed to import."
-                )
+            else:
+                failed = [f for f in runs[0].counts.get("failures", []) if f.get("app")]
+                known = {a.id for a in apps if a.last_import_status not in ("", "ok")}
+                unknown = [f for f in failed if f["app"] not in known]
+                if unknown:
+                    # a dry run records no import status: its apps read "ok" above, and
+                    # "the apps above" named none of them (newcomer review)
+                    errors += len(unknown)
+                    for failure in unknown:
+                        reason = str(failure.get("reason", "")).split("\n")[0]
+                        warnings.append(
+                            f"Run {runs[0].id} {runs[0].status}: {failure['app']} could not "
+                            f"be read: {reason}"
+                        )
+                else:  # the apps' own lines above say why, once
+                    warnings.append(
+                        f"Run {runs[0].id} {runs[0].status}: the apps above failed to import."
+                    )
         loose = self.ctx.db.permission_warning()
         if loose:
             warnings.insert(0, loose)
@@ -186,6 +207,19 @@ class DashboardService:
         if with_care:
             care, problem = self.care()
             warnings.extend(problem)
+        with self.ctx.db.session() as session:
+            folder = config_base_dir(session)
         return Dashboard(
-            people, accounts, unowned, unmerged, errors, apps, runs, warnings, care, held
+            people,
+            accounts,
+            unowned,
+            unmerged,
+            errors,
+            apps,
+            runs,
+            warnings,
+            care,
+            held,
+            store=str(self.ctx.db.sqlite_path or self.ctx.db.display_url),
+            config_folder=str(folder) if folder is not None else None,
         )

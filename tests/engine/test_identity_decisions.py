@@ -606,3 +606,15 @@ def test_a_decision_on_a_link_that_changed_meanwhile_is_refused(demo: Services) 
     # as seen, it goes through
     demo.pin(key, False, seen_owner=None)
     assert not demo.account_by_key(key).pinned
+
+
+def test_status_says_where_the_store_and_the_app_files_are(demo: Services, tmp_path: Path) -> None:
+    """A newcomer found neither the store nor the demo's app files from the CLI."""
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("status", "--json", "--db", db)
+    data = json.loads(out)
+    assert code == 0 and data["store"] == db
+    assert data["config_folder"] and (Path(data["config_folder"]) / "apps" / "hr.yaml").exists()
+    code, out, _ = cli("status", "--db", db)
+    assert f"  store: {db}" in out.splitlines()
+    assert f"  relative paths (the app files) from: {data['config_folder']}" in out

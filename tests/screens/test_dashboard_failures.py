@@ -34,3 +34,18 @@ async def test_the_dashboard_shows_a_failed_import_until_it_succeeds(services: A
     assert services.sync().status == "applied"
     text = await warnings_shown(services)
     assert "last import failed" not in text and "with-failures" not in text
+
+
+async def test_a_dry_run_that_could_not_read_an_app_names_it(services: Any) -> None:
+    """A dry run records no import status: its failed apps read "ok" in the list, and the
+    warning said "the apps above failed to import" of none of them (newcomer review)."""
+    slack = demo_folder(services) / "apps" / "slack.yaml"
+    slack.write_text("accounts: [ {id: broken\n", encoding="utf-8")
+    result = services.sync(dry_run=True)
+    assert result.status == "planned-with-failures"
+    dashboard = services.dashboard()
+    line = f"Run {result.run_id} planned-with-failures: slack could not be read: "
+    assert any(w.startswith(line) for w in dashboard.warnings), dashboard.warnings
+    assert dashboard.errors >= 1
+    text = await warnings_shown(services)
+    assert "the apps above" not in text and "slack could not be read" in text, text
