@@ -19,7 +19,8 @@ class RecordRef:
     kind: str  # "user" | "account"
     id: int
     label: str
-    detail: str = ""
+    detail: str = ""  # a person's status; an account's key (APP:EXTERNAL_ID)
+    owner: str = ""  # an account's owner (their email or name), "" when it has none
 
 
 #: How many people a "did you mean" ranks (by likeness to what was asked) before naming three.
@@ -211,7 +212,7 @@ class RecordsService:
         from sqlalchemy import or_, select
         from sqlmodel import col
 
-        from engine.store.models import Account
+        from engine.store.models import Account, Person
 
         if kind == "user":
             people = self.find_people(query, limit + 50 if live else limit)
@@ -228,7 +229,9 @@ class RecordsService:
                 col(Account.external_id),
                 col(Account.display_name),
                 col(Account.email),
-            )
+                col(Person.email),
+                col(Person.display_name),
+            ).outerjoin(Person, col(Person.id) == col(Account.owner_id))
             if app_id is not None:
                 accounts = accounts.where(col(Account.app_id) == app_id)
             if live:
@@ -247,7 +250,10 @@ class RecordsService:
                 accounts.order_by(col(Account.app_id), col(Account.external_id)).limit(limit)
             ).all()
             return [
-                RecordRef("account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}") for r in rows
+                RecordRef(
+                    "account", r[0], r[3] or r[4] or r[2], f"{r[1]}:{r[2]}", r[5] or r[6] or ""
+                )
+                for r in rows
             ]
 
     def record(self, ref: RecordRef) -> UserRecord | AccountRecord:

@@ -107,6 +107,9 @@ class RecordPicker(RosterModal["RecordRef | None"]):
             label = plain(ref.label, limit=200)
             if ref.detail:
                 label.append("  " + safe(ref.detail, 100), style="dim")
+            if ref.kind == "account":  # whose it is now: linking takes it from them
+                owner = f"linked to {safe(ref.owner, 100)}" if ref.owner else "no owner"
+                label.append(f"  ({owner})", style="dim" if not ref.owner else "yellow")
             options.add_option(Option(label, id=str(index)))
         if message.refs:
             options.highlighted = 0

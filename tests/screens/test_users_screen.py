@@ -417,6 +417,10 @@ async def test_the_link_dialog_chooses_the_account_from_a_list(services: Any) ->
         assert isinstance(app.screen, RecordPicker)
         await pilot.press(*slack.external_id)
         await settle(pilot)
+        # whose the account is now, before choosing it (linking takes it from them)
+        owner = services.population().user_by_id(slack.owner_id) if slack.owner_id else None
+        prompt = str(app.screen.query_one(OptionList).get_option_at_index(0).prompt)
+        assert f"(linked to {owner.email})" in prompt if owner else "(no owner)" in prompt, prompt
         await pilot.press("down", "enter")
         await settle(pilot)
         modal = app.screen
