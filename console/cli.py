@@ -19,7 +19,7 @@ from click.core import ParameterSource
 
 from console.settings import Settings
 from engine.changes import deletion_lines, describe_counts
-from engine.errors import Problem, RosterError
+from engine.errors import InvalidInput, Problem, RosterError
 from engine.text import printable
 
 if TYPE_CHECKING:
@@ -756,10 +756,39 @@ def unlink(account: str, no_pin: bool, dry_run: bool, as_json: bool) -> None:
 @_store_options
 @click.argument("account")
 @click.option("--off", is_flag=True, help="Release the pin: rules decide again.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --off: change nothing, show whom the rules would give the account to and what "
+    "else that changes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def pin(account: str, off: bool, as_json: bool) -> None:
+def pin(account: str, off: bool, dry_run: bool, as_json: bool) -> None:
     """Pin ACCOUNT's (APP:EXTERNAL_ID) current link so syncs never change it."""
+    if dry_run and not off:
+        raise InvalidInput(
+            "--dry-run goes with --off: pinning keeps the link as it is and changes nothing "
+            "else; `roster pin ACCOUNT` pins it."
+        )
+    if dry_run:
+        impact = _services().unpin_impact(account)
+        if as_json:
+            _emit({"dry_run": True, **impact.as_dict()})
+            return
+        now = impact.before or "nobody"
+        if impact.after == impact.before:
+            then = f"the rules keep it with {now}"
+        else:
+            then = f"the rules give it to {impact.after or 'nobody'}"
+        echo(f"Would unpin {impact.account} (now: {now}; dry run: nothing saved): {then}.")
+        if impact.quiet:
+            echo("  Nothing else changes: no other account, person or attribute value.")
+            return
+        echo("  It also changes, at the next sync:")
+        for line in impact.lines():
+            echo(f"    {line}")
+        return
     _print_link(_services().pin(account, pinned=not off), as_json)
 
 
@@ -1083,9 +1112,9 @@ def config_export(file: Path | None) -> None:
             "exist. Create it first, or give a file in an existing folder."
         )
     # relative file paths are read from the folder of the file imported: written from the
-    # folder the export goes to (the current one for standard output, `> cfg.yaml`), an
-    # export imported back unchanged names the same files
-    text = _services().export_config(file.parent if file is not None else Path.cwd())
+    # folder the export goes to, an export imported back unchanged names the same files (to
+    # standard output they stay as stored, from the folder `roster status` names)
+    text = _services().export_config(file.parent if file is not None else None)
     if file is None:
         click.echo(text, nl=False)
     else:

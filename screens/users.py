@@ -231,6 +231,15 @@ class UsersScreen(RosterScreen):
             self.owner = owner
             self.impact = impact
 
+    class UnpinChecked(Message):
+        """The pinned account to release and what unpinning it would change (engine
+        LinkImpact, `after` the owner the rules would give it), or None."""
+
+        def __init__(self, account: Any, impact: Any) -> None:
+            super().__init__()
+            self.account = account
+            self.impact = impact
+
     class UnlinkChecked(Message):
         """The account to unlink (as the person's detail lists it) and what else unlinking it
         would change (engine LinkImpact), or None when that could not be worked out."""
@@ -832,6 +841,30 @@ class UsersScreen(RosterScreen):
         account = self.selected_account()
         if account is None:
             return
+        if account.pinned:
+            self.check_unpin(account)  # the dialog says whom the rules would give it to
+            return
+        self.confirm_pin(account, None)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="users-link-check",
+        exit_on_error=False,
+        name="Working out what unpinning changes",
+    )
+    def check_unpin(self, account: Any) -> None:
+        try:
+            impact = self.services.unpin_impact(account.key)
+        except RosterError:
+            impact = None  # the dialog says what an unpin can do, without the particulars
+        self.post_message(self.UnpinChecked(account, impact))
+
+    def on_users_screen_unpin_checked(self, message: UsersScreen.UnpinChecked) -> None:
+        self.confirm_pin(message.account, message.impact)
+
+    def confirm_pin(self, account: Any, impact: Any) -> None:
+        """Pin ACCOUNT, or unpin it (it is pinned) after saying what IMPACT the release has."""
         key = account.key
         message = Text()
         if account.pinned:
@@ -839,10 +872,22 @@ class UsersScreen(RosterScreen):
             message.append(safe(key), style="bold")
             message.append(" (now linked to ")
             message.append(safe(self.person_name()), style="bold")
-            message.append(
-                ").\n\nThe next sync's rules decide its owner again: they may keep this link, "
-                "link it to someone else, or unlink it."
-            )
+            message.append(").\n\n")
+            if impact is None:
+                message.append(
+                    "The next sync's rules decide its owner again: they may keep this link, "
+                    "link it to someone else, or unlink it."
+                )
+            elif impact.after == impact.before:
+                message.append("The next sync's rules keep it with ")
+                message.append(safe(impact.before or "nobody"), style="bold")
+                message.append(".")
+            else:
+                message.append("The next sync's rules give it to ", style="bold yellow")
+                message.append(safe(impact.after or "nobody"), style="bold yellow")
+                message.append(".", style="bold yellow")
+            if impact is not None:
+                impact_text(message, impact, "roster pin --off --dry-run")
             title, button, pinned = "Unpin account", "Unpin", False
             done = f"Unpinned {key}; the next sync's rules decide its owner."
         else:
@@ -865,7 +910,8 @@ class UsersScreen(RosterScreen):
                 self.set_pin(key, pinned, done, seen)
 
         # started on Cancel: a p and an enter typed into the wrong place pinned (hostile review)
-        self.app.push_screen(ConfirmModal(title, message, button, start_on_cancel=True), confirmed)
+        modal = ConfirmModal(title, hanging(message), button, start_on_cancel=True)
+        self.app.push_screen(modal, confirmed)
 
     def action_link(self) -> None:
         if self.detail is None:

@@ -455,6 +455,15 @@ class Services:
             f"{account.app_id}:{account.external_id}", user.id if user else None, pin=pin
         )
 
+    def unpin_impact(self, account_key: str) -> LinkImpact:
+        """What `pin(account_key, False)` would change at the next sync: whom the rules give
+        the account to (`after`; None: nobody) and what else moves with it. Nothing is
+        written."""
+        account = self.records.account_by_key(account_key)
+        return self.impact.link_impact(
+            f"{account.app_id}:{account.external_id}", account.owner_id, pin=False, release=True
+        )
+
     # --- push --------------------------------------------------------------------------
     def push_rules(self) -> PushRules:
         return self.push.push_rules()

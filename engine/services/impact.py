@@ -128,13 +128,17 @@ class ImpactService:
         return outcome
 
     def link_impact(
-        self, account_key: str, person_id: int | None, *, pin: bool = True
+        self, account_key: str, person_id: int | None, *, pin: bool = True, release: bool = False
     ) -> LinkImpact:
-        """What linking ACCOUNT_KEY to PERSON_ID (None: unlinking it) changes beyond it."""
+        """What linking ACCOUNT_KEY to PERSON_ID (None: unlinking it) changes beyond it.
+        `release`: what unpinning it changes instead (its link as it is, the rules free to
+        change it; PERSON_ID its owner now): `after` is then whom the rules give it to."""
         population, decisions = self._records()
         saved = self.ctx.config()
         before = self._saved_outcome(population, decisions, saved, lambda stage: None, None)
-        return link_impact(self.ctx, population, decisions, account_key, person_id, before, pin)
+        return link_impact(
+            self.ctx, population, decisions, account_key, person_id, before, pin, release
+        )
 
     # --- the match matrix ------------------------------------------------------------------
     def _matrix(
@@ -313,6 +317,7 @@ def link_impact(
     person_id: int | None,
     before: Outcome,
     pin: bool = True,
+    release: bool = False,
 ) -> LinkImpact:
     """Simulate identify and ownership with the link made (pinned, by hand) and compare with
     BEFORE (the saved configuration over the same records); then compute the attributes of the
@@ -323,8 +328,9 @@ def link_impact(
     for account in population.accounts:
         if (account.app_id, account.external_id) == (app_id, external_id):
             account = AccountRecord(*_ACCOUNT_FIELDS(account))
-            account.owner_id = person_id
-            account.link_kind = "manual" if person_id is not None else None
+            if not release:
+                account.owner_id = person_id
+                account.link_kind = "manual" if person_id is not None else None
             account.pinned = pin
         accounts.append(account)
     edited = Population(population.users, accounts, population.entitlement_names)
@@ -348,6 +354,11 @@ def link_impact(
     relinked.sort(key=lambda r: r.account)
     impact = compare(before, after)
     mine = before.state.accounts.get((app_id, external_id))
+    # released, the account goes where the rules put it; else to the person it is linked to
+    theirs = after.state.accounts.get((app_id, external_id)) if release else None
+    owner_after = theirs.owner_id if theirs is not None else person_id
+    if owner_after is not None and owner_after > 0:
+        involved.add(owner_after)
     attributes, pushes = _attribute_changes(ctx, config, before, after, sorted(involved))
     # a field of the person that is also an attribute (employee_id) is listed once when both
     # change alike; it is left out of neither (the person's own employee_id was never listed)
@@ -355,7 +366,7 @@ def link_impact(
     return LinkImpact(
         account_key,
         _person_label(before.state, mine.owner_id) if mine else None,
-        _person_label(after.state, person_id),
+        _person_label(after.state, owner_after),
         relinked[:LINK_SAMPLES],
         impact.samples["people_created"],
         impact.samples["people_removed"],

@@ -618,3 +618,28 @@ def test_status_says_where_the_store_and_the_app_files_are(demo: Services, tmp_p
     code, out, _ = cli("status", "--db", db)
     assert f"  store: {db}" in out.splitlines()
     assert f"  relative paths (the app files) from: {data['config_folder']}" in out
+
+
+def test_unpin_dry_run_says_whom_the_rules_give_the_account_to(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Unpinning said only "the rules may keep this link, link it to someone else, or unlink
+    it" (newcomer review): the dry run and the console say which, as the next sync does."""
+    population = demo.population()
+    slack = next(a for a in population.accounts if a.app_id == "slack" and a.owner_id)
+    rules_owner = population.user_by_id(slack.owner_id)
+    other = next(u for u in population.users if u.id != slack.owner_id and u.status == "ENABLED")
+    key, db = f"slack:{slack.external_id}", str(tmp_path / "r.db")
+    assert cli("link", key, other.email, "--db", db)[0] == 0  # by hand, pinned
+    code, out, _ = cli("pin", key, "--off", "--dry-run", "--json", "--db", db)
+    impact = json.loads(out)
+    assert code == 0 and impact["before"] == other.email and impact["after"] == rules_owner.email
+    code, out, _ = cli("pin", key, "--off", "--dry-run", "--db", db)
+    assert f"the rules give it to {rules_owner.email}." in out, out
+    demo.invalidate()
+    assert demo.account_by_key(key).pinned  # nothing saved
+    assert cli("pin", key, "--dry-run", "--db", db)[0] == 1  # only with --off
+    assert cli("pin", key, "--off", "--db", db)[0] == 0
+    demo.invalidate()
+    demo.sync()
+    assert demo.account_by_key(key).owner_id == rules_owner.id

@@ -238,8 +238,14 @@ async def test_unlink_and_pin_change_what_the_engine_reports(services: Any) -> N
         # Unpin hands it back to the rules.
         accounts.move_cursor(row=accounts.get_row_index(slack))
         await pilot.press("p")
-        await pilot.pause()
-        assert "rules decide its owner again" in str(app.screen.message)
+        await settle(pilot)  # whom the rules would give it to is worked out first
+        assert isinstance(app.screen, ConfirmModal)
+        said = str(app.screen.message)
+        impact = services.unpin_impact(slack)  # the dialog says what the CLI's dry run says
+        if impact.after == impact.before:
+            assert f"The next sync's rules keep it with {impact.before}." in said, said
+        else:
+            assert f"The next sync's rules give it to {impact.after or 'nobody'}." in said, said
         await pilot.press("shift+tab", "enter")  # Unpin
         await settle(pilot)
         assert owner_of(services, slack)[1] is False
