@@ -705,6 +705,11 @@ def _print_link_impact(impact: Any, as_json: bool) -> None:
             f"Would link {impact.account} to {impact.after} (now: {impact.before or 'nobody'};"
             " dry run: nothing saved)"
         )
+    _print_impact_lines(impact)
+
+
+def _print_impact_lines(impact: Any) -> None:
+    """What else a link, an unlink or an unpin changes at the next sync (engine LinkImpact)."""
     if impact.quiet:
         echo("  Nothing else changes: no other account, person or attribute value.")
         return
@@ -782,12 +787,7 @@ def pin(account: str, off: bool, dry_run: bool, as_json: bool) -> None:
         else:
             then = f"the rules give it to {impact.after or 'nobody'}"
         echo(f"Would unpin {impact.account} (now: {now}; dry run: nothing saved): {then}.")
-        if impact.quiet:
-            echo("  Nothing else changes: no other account, person or attribute value.")
-            return
-        echo("  It also changes, at the next sync:")
-        for line in impact.lines():
-            echo(f"    {line}")
+        _print_impact_lines(impact)
         return
     _print_link(_services().pin(account, pinned=not off), as_json)
 
