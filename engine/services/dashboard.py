@@ -117,6 +117,7 @@ class DashboardService:
                 )
             ).all()
             directory_ids = {a.id for a in apps_rows if a.is_directory}
+            folder = config_base_dir(session)
             # every account count in one pass over the table (a large store has millions)
             ownerless = col(Account.owner_id).is_(None)
             per_app: dict[str, int] = {}
@@ -207,8 +208,6 @@ class DashboardService:
         if with_care:
             care, problem = self.care()
             warnings.extend(problem)
-        with self.ctx.db.session() as session:
-            folder = config_base_dir(session)
         return Dashboard(
             people,
             accounts,
