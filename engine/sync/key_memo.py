@@ -93,6 +93,9 @@ class KeyMemo:
         self.unchanged: Callable[[str, Any], bool] | None = None
         self.hits = 0
         self.misses = 0
+        # scopes in which some record's keys this run differ from the stored ones, or have
+        # none stored (see `same_as_stored`)
+        self.moved: set[str] = set()
         self._base = f"{FORMAT}\0{SEMANTICS}\0{_roster_version()}\0{max_cost}"
 
     # ---- digests of what an expression can read -------------------------------------------
@@ -125,15 +128,19 @@ class KeyMemo:
         return _digest([_user_fields(user), attributes, parts])
 
     # ---- memoised key functions ---------------------------------------------------------------
-    def wrap(self, side: str, text: str, options: str, keys: Keys) -> Keys:
-        """`keys` (a rule side's key function, `side` "user" or "account") answered from the
-        memo while the record's digest is the one stored with it."""
-        scope = (
+    def scope(self, side: str, text: str, options: str) -> str:
+        """What a rule side's entries are kept under (see the module's last paragraph)."""
+        return (
             f"{side}:"
             + hashlib.blake2b(
                 f"{self._base}\0{side}\0{options}\0{text}".encode(), digest_size=12
             ).hexdigest()
         )
+
+    def wrap(self, side: str, text: str, options: str, keys: Keys) -> Keys:
+        """`keys` (a rule side's key function, `side` "user" or "account") answered from the
+        memo while the record's digest is the one stored with it."""
+        scope = self.scope(side, text, options)
         digest_of = self.user_digest if side == "user" else self.account_digest
 
         def memoised(record: Any) -> set[str]:
@@ -157,10 +164,13 @@ class KeyMemo:
         self, scope: str, record: str, digest: str | None, compute: Callable[[], set[str]]
     ) -> set[str]:
         if digest is None:
+            self.moved.add(scope)  # a new record, or one that cannot be kept
             return compute()
         kept = self.kept.setdefault(scope, {})
         entry = self._stored.get(scope, {}).get(record)
-        if _well_formed(entry) and entry[0] == digest:
+        if not _well_formed(entry):
+            entry = None
+        elif entry[0] == digest:
             return self._hit(scope, record, entry)
         self.misses += 1
         try:
@@ -168,9 +178,31 @@ class KeyMemo:
         except CelEvalError as exc:
             if not exc.over_budget:  # a budget is not the record's doing
                 kept[record] = [digest, None, str(exc)]
+            if entry is None or entry[1] is not None or entry[2] != str(exc):
+                self.moved.add(scope)
             raise
-        kept[record] = [digest, sorted(keys)]
+        kept[record] = found = [digest, sorted(keys)]
+        if entry is None or entry[1] != found[1]:
+            self.moved.add(scope)
         return keys
+
+    def same_as_stored(self, scope: str, count: int) -> bool:
+        """Whether the COUNT records keyed under SCOPE in this run, each once, are the
+        records the stored memo holds, with the keys it holds: then an index of them is the
+        one the last run matched with. (Every record this run keyed had an entry stored with
+        the same keys, and there are as many as stored: the same records.)"""
+        return (
+            scope not in self.moved
+            and len(self.kept.get(scope, {})) == count
+            and len(self._stored.get(scope, {})) == count
+        )
+
+    def carry(self, scope: str, record: str) -> None:
+        """Keep RECORD's stored entry for the next run though this run did not key it (an
+        account the stage knows unchanged and did not look at again)."""
+        entry = self._stored.get(scope, {}).get(record)
+        if _well_formed(entry):
+            self.kept.setdefault(scope, {})[record] = entry
 
     @property
     def changed(self) -> bool:

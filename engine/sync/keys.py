@@ -81,11 +81,21 @@ def _cel_keys(value: Any) -> list[str]:
 
 @dataclass
 class KeyRule:
-    """One compiled rule: how to get keys from an account and from a user."""
+    """One compiled rule: how to get keys from an account and from a user.
+
+    What the keys follow from, for a stage that reuses the last run's matches: `own_record`,
+    neither side reads beyond its record (a preset, or CEL reading neither the directory nor
+    the clock); `user_preset`, the user side is a preset (it reads the person's core fields);
+    `user_scope` and `account_scope`, where a memo keeps a CEL side's keys
+    (engine.sync.key_memo)."""
 
     name: str
     account_keys: Callable[[AccountRecord], set[str]]
     user_keys: Callable[[UserRecord], set[str]]
+    own_record: bool = True
+    user_preset: bool = True
+    user_scope: str | None = None
+    account_scope: str | None = None
 
     def index(self, users: Iterable[UserRecord]) -> dict[str, set[int]]:
         index: dict[str, set[int]] = defaultdict(set)
@@ -184,12 +194,21 @@ def compile_rule(
         def user_keys(user: UserRecord) -> set[str]:
             return _normalise(user_preset(user), strip)
 
-    compiled = KeyRule(name, account_keys, user_keys)
+    compiled = KeyRule(
+        name,
+        account_keys,
+        user_keys,
+        own_record=(not account_side.cel or _memoisable(program))
+        and (not user_side.cel or _memoisable(user_program)),
+        user_preset=not user_side.cel,
+    )
     if memo is not None:
         options = f"strip={strip}"
         if account_side.cel and _memoisable(program):
+            compiled.account_scope = memo.scope("account", account_side.cel, options)
             compiled.account_keys = memo.wrap("account", account_side.cel, options, account_keys)
         if user_side.cel and _memoisable(user_program):
+            compiled.user_scope = memo.scope("user", user_side.cel, options)
             compiled.user_keys = memo.wrap("user", user_side.cel, options, user_keys)
     return compiled
 

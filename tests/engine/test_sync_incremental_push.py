@@ -560,6 +560,85 @@ def test_an_incremental_ownership_stage_links_what_a_full_one_links(
         pair.close()
 
 
+
+def test_a_custom_ownership_stage_walks_only_changed_accounts_while_keys_stay(
+    demo_template: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The badge app's custom rules key people by their AD badge number (CEL, kept by the key
+    memo): while every person's keys are those the last run matched with, an incremental run
+    walks only the badge accounts that changed, and links what a full run links; once a
+    person's keys move, it walks them all again."""
+    from engine.sync import ownership
+
+    walked: list[list[str]] = []
+    walk = ownership._walk
+
+    def recording(accounts: Any, *rest: Any) -> Any:
+        walked.append([a.external_id for a in accounts if a.app_id == "badge"])
+        return walk(accounts, *rest)
+
+    monkeypatch.setattr(ownership, "_walk", recording)
+    pair = _pair(demo_template, tmp_path)
+    try:
+        pair.quiet_down()
+        badges = len(_badge_rows(pair.folders[0] / "r-demo" / "apps"))
+
+        def new_site_and_title(apps: Path) -> None:
+            rows = _badge_rows(apps)
+            rows[4]["site"] = "NYC-2"
+            _save_badge_rows(apps, rows)
+            ad = _load(apps / "ad.yaml")
+            ad["accounts"][6]["profile"]["title"] = "Badge Reader"
+            _save(apps / "ad.yaml", ad)
+
+        walked.clear()
+        pair.edit_apps(new_site_and_title)
+        inc, _ = _same_runs(pair)
+        assert inc.status == "applied", inc.error
+        badge_walks = [w for w in walked if w]
+        # the incremental run walked the one changed badge, the full run every one
+        assert badge_walks[0] == [_badge_rows(pair.folders[0] / "r-demo" / "apps")[4]["id"]]
+        assert len(badge_walks[1]) == badges
+
+        def swap_badge_numbers(apps: Path) -> None:  # two people's keys move
+            ad = _load(apps / "ad.yaml")
+            found = [
+                item
+                for item in ad["accounts"]
+                if (item.get("profile") or {}).get("extensionAttribute2") in ("070007", "070014")
+            ]
+            first, second = (item["profile"] for item in found)
+            first["extensionAttribute2"], second["extensionAttribute2"] = (
+                second["extensionAttribute2"],
+                first["extensionAttribute2"],
+            )
+            _save(apps / "ad.yaml", ad)
+
+        walked.clear()
+        pair.edit_apps(swap_badge_numbers)
+        inc, _ = _same_runs(pair)
+        assert [len(w) for w in walked if w] == [badges, badges]
+        moved = {c.object_id for c in inc.planned if c.stage == "ownership"}
+        assert {"badge:BDG-00001", "badge:BDG-00002"} <= {m.split(" ")[0] for m in moved}
+    finally:
+        pair.close()
+
+
+def _badge_rows(apps: Path) -> list[dict[str, str]]:
+    import csv
+
+    with (apps / "badge.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _save_badge_rows(apps: Path, rows: list[dict[str, str]]) -> None:
+    import csv
+
+    with (apps / "badge.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
 def _retitle_e10005(apps: Path) -> None:
     hr = _load(apps / "hr.yaml")
     _by_id(hr)["E10005"]["profile"]["job_title"] = "VP Marketing"
