@@ -90,7 +90,10 @@ def sync_signature(
             sources[app.id] = written[app.id]
             if stamps is not None:
                 with contextlib.suppress(Exception):  # a stamp spares the next run a read
-                    source_version_of(make_connector(connector_spec(app, base_dir)), app.id, stamps)
+                    connector = make_connector(connector_spec(app, base_dir))
+                    # (none for files written less than a tick ago: then reading is for nothing)
+                    if getattr(connector, "source_stamp", lambda: "")() is not None:
+                        source_version_of(connector, app.id, stamps)
             continue
         try:
             version = source_version_of(

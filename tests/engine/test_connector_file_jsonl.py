@@ -463,6 +463,18 @@ def test_the_source_version_after_a_read_back_is_that_of_the_lines_listed(
     assert make_connector(conn.spec).source_version() != after_push
 
 
+@pytest.mark.parametrize("many", [1, 4095, 4096, 4097, 9000])
+def test_the_version_of_the_lines_written_is_the_files_whatever_their_number(
+    tmp_path: Path, many: int
+) -> None:
+    """The written lines are hashed a few thousand at a time: the version is still the
+    digest of the file's bytes, on either side of a batch's edge."""
+    text = lines(*({"id": f"u{i}"} for i in range(many)))
+    conn = jsonl_app(tmp_path, text, flavour="active_directory")
+    assert conn.update_accounts({"u0": {"title": "Lead"}}) == {}
+    assert conn.written_version() == make_connector(conn.spec).source_version()
+
+
 def test_lines_blank_as_text_are_skipped_in_the_file_and_its_sidecars(tmp_path: Path) -> None:
     """A line of Unicode spaces (U+3000, a no-break space, NEL, U+2028, a file separator) is
     blank, as it was when files were read as text: skipped in the accounts, the entitlements

@@ -42,6 +42,8 @@ from engine.connectors.fileio import file_lock, remove_temporaries
 from engine.errors import ConnectorError, Problem
 from engine.files import FileRefused, app_file_limit, read_regular_file
 
+#: Lines of a listing hashed by one update of a source version's digest.
+HASHED_LINES = 4096
 #: A file's modification time tells writes apart only once its clock tick has passed: a stamp
 #: is given only for files unmodified for this long (a later write then has a later time).
 STAMP_SETTLED_NS = 1_000_000_000
@@ -183,8 +185,10 @@ class FileConnector:
             if path == self.path and listed is not None:
                 lines, (bom, newline) = listed
                 digest.update(bom)
-                for line in lines:  # the file's bytes, as written and as last listed
-                    digest.update(line)
+                # the file's bytes, as written and as last listed: a few thousand lines to
+                # an update (two updates a line were most of the time, at 100,000 accounts)
+                for start in range(0, len(lines), HASHED_LINES):
+                    digest.update(newline.join(lines[start : start + HASHED_LINES]))
                     digest.update(newline)
                 continue
             try:
