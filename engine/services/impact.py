@@ -258,6 +258,9 @@ class LinkImpact:
     pushes: list[PushChange] = field(default_factory=list)
     # the fields identify sets from the accounts (employee_ids, emails, status) that change
     identity: list[ValueChange] = field(default_factory=list)
+    # the other live accounts of the account's app its person then holds (a second HR record
+    # is not merged by any rule: it is worth a word before it is made by hand)
+    same_app: list[str] = field(default_factory=list)
 
     @property
     def quiet(self) -> bool:
@@ -268,6 +271,7 @@ class LinkImpact:
             or self.people_removed
             or self.attributes
             or self.pushes
+            or self.same_app
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -281,12 +285,20 @@ class LinkImpact:
             "identity": [a.as_dict() for a in self.identity],
             "attributes": [a.as_dict() for a in self.attributes],
             "pushes": [p.as_dict() for p in self.pushes],
+            "same_app": self.same_app,
         }
 
     def lines(self) -> list[str]:
         """How the CLI and the console's confirmation say it (data shown literally by them):
         who is who first, then what would be written to other apps, then the values."""
         out = []
+        if self.same_app and self.after:
+            app = self.account.partition(":")[0]
+            held = ", ".join(self.same_app)
+            out.append(
+                f"{self.after} then has {len(self.same_app) + 1} {app} accounts: "
+                f"{self.account} and {held}"
+            )
         for r in self.relinked:
             out.append(f"{r.account}: {r.before or 'nobody'} → {r.after or 'nobody'}")
         out += [f"person created: {p}" for p in self.people_created]
@@ -373,7 +385,22 @@ def link_impact(
         attributes,
         pushes,
         identity=[c for c in identity if c not in attributes],
+        same_app=_same_app(after, app_id, external_id, owner_after),
     )
+
+
+def _same_app(after: Outcome, app_id: str, external_id: str, owner: int | None) -> list[str]:
+    """The other live accounts of APP that OWNER holds once the link is made."""
+    if owner is None:
+        return []
+    return sorted(
+        f"{app}:{external}"
+        for (app, external), account in after.state.accounts.items()
+        if app == app_id
+        and external != external_id
+        and account.owner_id == owner
+        and account.status != "DELETED"
+    )[:LINK_SAMPLES]
 
 
 def _attribute_changes(

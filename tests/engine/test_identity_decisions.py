@@ -585,6 +585,33 @@ def test_unlink_dry_run_says_which_identity_fields_it_clears(
     assert {("employee_ids", "[]"), ("employee_id", '""')} <= done, done
 
 
+def test_linking_a_second_hr_record_to_someone_says_they_then_have_two(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Linking one person's HR record to another listed what the first lost, not that the
+    second then holds two HR records, which no merge rule would ever make (newcomer review).
+    The preview names both; an account of an app the person has none of says nothing of it."""
+    population = demo.population()
+    hr = sorted(
+        (a for a in population.accounts if a.app_id == "hr" and a.owner_id is not None),
+        key=lambda a: a.external_id,
+    )
+    mine, theirs = hr[0], hr[1]
+    other = next(u for u in population.users if u.id == theirs.owner_id)
+    db = str(tmp_path / "r.db")
+    key = f"hr:{mine.external_id}"
+    code, out, _ = cli("link", key, other.email, "--dry-run", "--json", "--db", db)
+    assert code == 0, out
+    assert json.loads(out)["same_app"] == [f"hr:{theirs.external_id}"]
+    code, out, _ = cli("link", key, other.email, "--dry-run", "--db", db)
+    assert f"then has 2 hr accounts: {key} and hr:{theirs.external_id}" in out, out
+
+    # relinking an account to its own person, or to someone with none of its app: no word
+    owner = next(u for u in population.users if u.id == mine.owner_id)
+    code, out, _ = cli("link", key, owner.email, "--dry-run", "--json", "--db", db)
+    assert code == 0 and json.loads(out)["same_app"] == [], out
+
+
 def test_a_decision_on_a_link_that_changed_meanwhile_is_refused(demo: Services) -> None:
     """Another admin unlinked the account while the console showed it as Paul's: Pin said
     "Pin it to Paul" of a link that was gone (hostile review). A decision names the owner it

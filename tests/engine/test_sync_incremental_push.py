@@ -560,7 +560,6 @@ def test_an_incremental_ownership_stage_links_what_a_full_one_links(
         pair.close()
 
 
-
 def test_a_custom_ownership_stage_walks_only_changed_accounts_while_keys_stay(
     demo_template: Path, tmp_path: Path, monkeypatch: Any
 ) -> None:
@@ -638,6 +637,7 @@ def _save_badge_rows(apps: Path, rows: list[dict[str, str]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
 
 def _retitle_e10005(apps: Path) -> None:
     hr = _load(apps / "hr.yaml")
