@@ -39,13 +39,18 @@ class CareList:
     items: list[str] = field(default_factory=list)
     total: int = 0
     every: list[str] = field(default_factory=list, repr=False, compare=False)
+    # what each of `every` says, as data for `--json` (the people and accounts it names)
+    facts: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def more(self) -> int:
         return self.total - len(self.items)
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "items": self.items, "total": self.total}
+        """`items` (a prefix of `every`) each with its text and its facts."""
+        shown = zip(self.items, self.facts, strict=False)  # items: the first facts' texts
+        items = [{"text": text, **facts} for text, facts in shown]
+        return {"key": self.key, "title": self.title, "items": items, "total": self.total}
 
 
 def person_label(user: UserRecord) -> str:
@@ -90,35 +95,49 @@ class LostPrimary:
                     index.setdefault(key, []).append(account)
         return index
 
-    def flag(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
-        """ "lost their hr record (hr:E10003); kept by idp", "left out by the filter of hr
-        (hr:E10019); kept by idp", or "" """
+    def facts(self, user: UserRecord, accounts: list[AccountRecord]) -> dict[str, Any] | None:
+        """{"how": "lost" or "left out", "records": the primary directory's records,
+        "kept_by": the other directories keeping the person}, or None."""
         if not self.primary or user.status == "DELETED":
-            return ""
+            return None
         mine = [a for a in accounts if a.app_id == self.primary]
         if any(a.status != "DELETED" for a in mine):
-            return ""
-        if mine:
-            what = f"lost their {self.primary} record ({', '.join(_key(a) for a in mine)})"
-        else:
-            left = _matching(self._left_out, _keys_of_user(user))
-            if not left:
-                return ""
-            records = ", ".join(sorted(_key(a) for a in left))
-            what = f"left out by the filter of {self.primary} ({records})"
+            return None
+        how = "lost"
+        records = [_key(a) for a in mine]
+        if not mine:
+            how = "left out"
+            records = sorted(_key(a) for a in _matching(self._left_out, _keys_of_user(user)))
+            if not records:
+                return None
         others = self.directories[1:]
         kept = sorted(
             {a.app_id for a in accounts if a.app_id in others and a.status != "DELETED"},
             key=self.directories.index,
         )
-        return f"{what}; kept by {', '.join(kept)}" if kept else ""
+        return {"how": how, "records": records, "kept_by": kept} if kept else None
 
-    def items(self) -> list[str]:
+    def flag(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
+        """ "lost their hr record (hr:E10003); kept by idp", "left out by the filter of hr
+        (hr:E10019); kept by idp", or "" """
+        facts = self.facts(user, accounts)
+        return self._text(facts) if facts is not None else ""
+
+    def _text(self, facts: dict[str, Any]) -> str:
+        records = ", ".join(facts["records"])
+        if facts["how"] == "lost":
+            what = f"lost their {self.primary} record ({records})"
+        else:
+            what = f"left out by the filter of {self.primary} ({records})"
+        return f"{what}; kept by {', '.join(facts['kept_by'])}"
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
         items = []
         for user in self.population.users:
-            flag = self.flag(user, self.population.accounts_of(user.id))
-            if flag:
-                items.append(f"{person_label(user)}: {flag}")
+            facts = self.facts(user, self.population.accounts_of(user.id))
+            if facts is not None:
+                label = person_label(user)
+                items.append((f"{label}: {self._text(facts)}", {"person": label, **facts}))
         return items
 
 
@@ -198,21 +217,31 @@ class Leavers:
     def why_left(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
         """ "disabled", "removed", "disabled in hr (hr:E10019)", "" for someone who did not
         leave."""
-        if user.status == "DISABLED":
-            return "disabled"
-        if user.status == "DELETED":
-            return "removed"
-        if not self.primary:
+        left = self._left_how(user, accounts)
+        if left is None:
             return ""
+        state, records = left
+        return f"{state} ({', '.join(records)})" if records else state
+
+    def _left_how(
+        self, user: UserRecord, accounts: list[AccountRecord]
+    ) -> tuple[str, list[str]] | None:
+        """("disabled" or "removed", []) or ("disabled in hr", the records), or None."""
+        if user.status == "DISABLED":
+            return "disabled", []
+        if user.status == "DELETED":
+            return "removed", []
+        if not self.primary:
+            return None
         mine = [a for a in accounts if a.app_id == self.primary]
         if any(a.status == "ENABLED" for a in mine):
-            return ""
+            return None
         gone = [a for a in mine if a.status in ("DISABLED", "DELETED")]
         gone += self._matching(self._left, _keys_of_user(user)) if not mine else []
         if not gone:
-            return ""
+            return None
         states = sorted({"gone from" if a.status == "DELETED" else "disabled in" for a in gone})
-        return f"{' and '.join(states)} {self.primary} ({', '.join(sorted(map(_key, gone)))})"
+        return f"{' and '.join(states)} {self.primary}", sorted(map(_key, gone))
 
     def still_enabled(self, user: UserRecord, accounts: list[AccountRecord]) -> list[str]:
         if user.status == "DELETED":
@@ -229,14 +258,22 @@ class Leavers:
         live = self.still_enabled(user, accounts)
         return f"{why}, but still enabled in {', '.join(live)}" if live else ""
 
-    def items(self) -> list[str]:
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
         items = []
         claimed: set[int] = set()  # primary records of leavers a person stands for
         for user in self.population.users:
             accounts = self.population.accounts_of(user.id)
             flag = self.flag(user, accounts)
-            if flag:
-                items.append(f"{person_label(user)}: {flag}")
+            left = self._left_how(user, accounts)
+            if flag and left is not None:
+                label = person_label(user)
+                facts: dict[str, Any] = {
+                    "person": label,
+                    "state": left[0],
+                    "records": left[1],
+                    "still_enabled": self.still_enabled(user, accounts),
+                }
+                items.append((f"{label}: {flag}", facts))
             claimed.update(a.id for a in self._matching(self._left, _keys_of_user(user)))
         for records in self._left.values():
             for record in records:
@@ -249,10 +286,18 @@ class Leavers:
                 if live:
                     state = "gone from" if record.status == "DELETED" else "disabled in"
                     name = record.email or record.display_name or record.external_id
-                    items.append(
+                    text = (
                         f"{name} ({_key(record)}, not a person in Roster): {state} "
                         f"{self.primary}, but still enabled in {', '.join(live)}"
                     )
+                    record_facts: dict[str, Any] = {
+                        "person": None,  # the record's own name, as the text gives it
+                        "name": name,
+                        "state": f"{state} {self.primary}",
+                        "records": [_key(record)],
+                        "still_enabled": live,
+                    }
+                    items.append((text, record_facts))
         return items
 
 
@@ -304,7 +349,10 @@ def manager_cycles(population: Population) -> CareList:
             on_path[nxt] = len(path)
             path.append(nxt)
             stack.append(iter(managers.get(nxt, ())))
-    items = [" → ".join(person_label(by_id[i]) for i in [*c, c[0]]) for c in cycles]
+    items = []
+    for cycle in cycles:
+        people = [person_label(by_id[i]) for i in cycle]
+        items.append((" → ".join([*people, people[0]]), {"people": people}))
     return _bounded("manager_cycles", "Manager cycles", items)
 
 
@@ -350,5 +398,7 @@ def care_lists(
     return lists
 
 
-def _bounded(key: str, title: str, items: list[str]) -> CareList:
-    return CareList(key, title, items[:SHOWN], len(items), items)
+def _bounded(key: str, title: str, found: list[tuple[str, dict[str, Any]]]) -> CareList:
+    """FOUND: each item's text and facts."""
+    every = [text for text, _ in found]
+    return CareList(key, title, every[:SHOWN], len(every), every, [facts for _, facts in found])

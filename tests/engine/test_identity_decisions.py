@@ -16,6 +16,16 @@ from engine.services import Services
 from engine.store.models import Account, AttributeValue, Person
 
 
+def _care(out: str) -> dict[str, Any]:
+    """`roster status --json`'s lists by key, each item as its text (the facts beside it are
+    checked where they matter)."""
+    lists = {}
+    for care in json.loads(out)["care"]:
+        lists[care["key"]] = {**care, "entries": care["items"]}
+        lists[care["key"]]["items"] = [item["text"] for item in care["items"]]
+    return lists
+
+
 def owners(services: Services, email: str) -> dict[str, int | None]:
     with services.db.session() as session:
         rows = session.scalars(select(Account).where(Account.email == email)).all()
@@ -136,9 +146,15 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
     code, out, _ = cli("status", "--json", "--db", db)
     board = json.loads(out)
     assert board["held"] == 7
-    lost = next(c for c in board["care"] if c["key"] == "lost_primary")
+    (lost,) = [c for c in board["care"] if c["key"] == "lost_primary"]
     assert lost["items"] == [
-        "john.bjork@example.com: lost their hr record (hr:E10003); kept by idp"
+        {
+            "text": "john.bjork@example.com: lost their hr record (hr:E10003); kept by idp",
+            "person": "john.bjork@example.com",
+            "how": "lost",
+            "records": ["hr:E10003"],
+            "kept_by": ["idp"],
+        }
     ]
     assert lost["total"] == 1
 
@@ -231,8 +247,12 @@ def test_roster_status_lists_a_manager_cycle(demo: Services, tmp_path: Path) -> 
         in out
     )
     code, out, _ = cli("status", "--json", "--db", db)
-    care = {c["key"]: c for c in json.loads(out)["care"]}
+    care = _care(out)
     assert care["manager_cycles"]["total"] == 1
+    assert care["manager_cycles"]["entries"][0]["people"] == [
+        "margaret.okafor@example.com",
+        "amara.martinez@example.com",
+    ]
 
 
 def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) -> None:
@@ -248,7 +268,7 @@ def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) 
     db = str(tmp_path / "r.db")
     assert cli("sync", "--db", db)[0] == 0
     code, out, _ = cli("status", "--json", "--db", db)
-    care = {c["key"]: c for c in json.loads(out)["care"]}
+    care = _care(out)
     leavers = care["leavers_still_enabled"]
     expected = (
         "removed, but still enabled in ad:priya.shah, badge:BDG-00019, "
@@ -264,10 +284,10 @@ def test_roster_status_all_lists_every_leaver_the_dashboard_counts(demo: Service
     listed the same ten, JSON included: the rest could not be read anywhere."""
     db = str(Path(demo.db.sqlite_path))
     _, out, _ = cli("status", "--json", "--db", db)
-    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    leavers = _care(out)["leavers_still_enabled"]
     assert leavers["total"] > len(leavers["items"]) == 10
     _, out, _ = cli("status", "--all", "--json", "--db", db)
-    every = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    every = _care(out)["leavers_still_enabled"]
     assert len(every["items"]) == every["total"] == leavers["total"]
     assert every["items"][:10] == leavers["items"]
     code, text, _ = cli("status", "--db", db)
@@ -356,7 +376,7 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
         "entra:priya.shah@example.com, idp:00u8KxGbsVdhw4GiosHq, slack:U076ADP4VGE"
     )
     code, out, _ = cli("status", "--json", "--db", db)
-    leavers = {c["key"]: c for c in json.loads(out)["care"]}["leavers_still_enabled"]
+    leavers = _care(out)["leavers_still_enabled"]
     assert leavers["items"][0] == f"priya.shah@example.com: {expected}"
     # the demo's HR leavers that never became people, with AD accounts nobody closed
     assert (
@@ -365,6 +385,26 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
         in leavers["items"]
     )
     assert leavers["total"] > len(leavers["items"]) == 10
+    # and as data, for scripts: who, how they left, and what is still enabled
+    priya, *others = leavers["entries"]
+    assert priya == {
+        "text": f"priya.shah@example.com: {expected}",
+        "person": "priya.shah@example.com",
+        "state": "disabled in hr",
+        "records": ["hr:E10019"],
+        "still_enabled": expected.split("still enabled in ")[1].split(", "),
+    }
+    oliver = next(o for o in others if o["records"] == ["hr:E10018"])
+    assert (oliver["person"], oliver["name"], oliver["state"]) == (
+        None,
+        "oliver.grant@example.com",
+        "disabled in hr",
+    )
+    assert oliver["still_enabled"] == [
+        "ad:oliver.grant",
+        "entra:oliver.grant@example.com",
+        "slack:U0RP8Q9MSJN",
+    ]
     code, out, _ = cli("status", "--db", db)
     assert f"Leavers who can still sign in: {leavers['total']}" in out
     assert f"  priya.shah@example.com: {expected}" in out
@@ -400,7 +440,7 @@ def test_a_termination_the_idp_outlives_is_explained_and_listed(
     db = str(tmp_path / "r.db")
     expected = "left out by the filter of hr (hr:E10019); kept by idp"
     code, out, _ = cli("status", "--all", "--json", "--db", db)
-    care = {c["key"]: c for c in json.loads(out)["care"]}
+    care = _care(out)
     assert care["lost_primary"]["items"] == [f"priya.shah@example.com: {expected}"]
     assert not any("priya.shah" in item for item in care["leavers_still_enabled"]["items"])
     code, out, _ = cli("people", "show", "priya.shah@example.com", "--json", "--db", db)
@@ -411,7 +451,7 @@ def test_a_termination_the_idp_outlives_is_explained_and_listed(
     assert code == 0, out + err
     assert cli("sync", "--allow-deletes", "--db", db)[0] in (0, 5)
     code, out, _ = cli("status", "--all", "--json", "--db", db)
-    items = {c["key"]: c for c in json.loads(out)["care"]}["lost_primary"]["items"]
+    items = _care(out)["lost_primary"]["items"]
     assert not any("left out by the filter" in item for item in items), items[:3]
 
 
@@ -420,7 +460,7 @@ def test_a_person_an_hr_filter_never_took_is_not_flagged(demo: Services, tmp_pat
     person: the demo's people the IdP alone creates are not flagged."""
     db = str(tmp_path / "r.db")
     code, out, _ = cli("status", "--all", "--json", "--db", db)
-    items = {c["key"]: c for c in json.loads(out)["care"]}["lost_primary"]["items"]
+    items = _care(out)["lost_primary"]["items"]
     assert not any("left out by the filter" in item for item in items), items
 
 
