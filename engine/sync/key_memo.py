@@ -197,12 +197,18 @@ class KeyMemo:
             and len(self._stored.get(scope, {})) == count
         )
 
-    def carry(self, scope: str, record: str) -> None:
-        """Keep RECORD's stored entry for the next run though this run did not key it (an
-        account the stage knows unchanged and did not look at again)."""
-        entry = self._stored.get(scope, {}).get(record)
-        if _well_formed(entry):
-            self.kept.setdefault(scope, {})[record] = entry
+    def carry(self, scope: str, records: list[int]) -> None:
+        """Keep the stored entries of RECORDS (ids) for the next run though this run did not
+        key them (accounts the stage knows unchanged and did not look at again). An entry is
+        checked when it is used, not here."""
+        stored = self._stored.get(scope)
+        if not stored:
+            return
+        kept = self.kept.setdefault(scope, {})
+        for record in map(str, records):
+            entry = stored.get(record)
+            if entry is not None:
+                kept[record] = entry
 
     @property
     def changed(self) -> bool:

@@ -139,19 +139,29 @@ def _changed_only(
     """The accounts of ACCOUNTS that changed; the others keep their owners, counted as they
     are, and their keys under the memo's CARRIED scopes are kept for the next run."""
     considered = []
+    kept: list[int] = []
+    owned = unowned = non_human = 0
     for account in accounts:
         if (app_id, account.external_id) in changed:
             considered.append(account)
             continue
-        if memo is not None:
-            for scope in carried:
-                memo.carry(scope, str(account.id))
+        kept.append(account.id)
         if account.pinned or account.status == "DELETED":
             continue
         if account.type != "USER":
-            report.bump("non_human_unowned")
-        report.bump("owned" if account.owner_id is not None else "unowned")
-        report.bump("unchanged")
+            non_human += 1
+        if account.owner_id is not None:
+            owned += 1
+        else:
+            unowned += 1
+    if memo is not None:
+        for scope in carried:
+            memo.carry(scope, kept)
+    for count, by in (("non_human_unowned", non_human), ("owned", owned), ("unowned", unowned)):
+        if by:
+            report.bump(count, by)
+    if owned + unowned:
+        report.bump("unchanged", owned + unowned)
     return considered
 
 
@@ -225,10 +235,18 @@ def keep_keys(
     now have their stored ids; pushes, read-backs and attributes changed records the rules
     read), so that the next sync finds them in `memo`. Evaluates only records whose digest
     moved: in a run that changed 1 % of the store, 1 % of the records."""
-    # the accounts in id order, as the next run loads them: an expression may read a
-    # person's accounts in order, and a person's digest follows that order
-    ordered = sorted(state.accounts.values(), key=lambda account: account.id)
-    cel.population = memo.population = Population(state.users.values(), ordered)
+    users = [
+        user
+        for user_id in sorted(people)
+        if (user := state.users.get(user_id)) is not None and user.status != "DELETED"
+    ]
+    # what a kept expression reads of them: their own accounts (it reads nobody else's), in
+    # id order, as the next run loads them (an expression may read a person's accounts in
+    # order, and a person's digest follows that order); not the whole store, which a 1 %
+    # sync sorted and grouped again for the few people it keys here
+    owned = state.accounts_by_owner()
+    theirs = sorted((a for user in users for a in owned.get(user.id, ())), key=lambda a: a.id)
+    cel.population = memo.population = Population(users, theirs)
     changed = state.new_accounts | state.dirty_accounts | state.read_back
     try:
         for app in apps:
@@ -242,16 +260,14 @@ def keep_keys(
                 and a.status != "DELETED"
                 and not a.pinned
             ]
-            users = [
-                user
-                for user_id in sorted(people)
-                if (user := state.users.get(user_id)) is not None and user.status != "DELETED"
-            ]
             for rule in rules_for(app, cel, memo):
-                for user in users:
-                    _keys_of(rule.user_keys, user)
-                for account in accounts:
-                    _keys_of(rule.account_keys, account)
+                # only the sides the memo keeps: the others are evaluated by every run anyway
+                if rule.user_scope is not None:
+                    for user in users:
+                        _keys_of(rule.user_keys, user)
+                if rule.account_scope is not None:
+                    for account in accounts:
+                        _keys_of(rule.account_keys, account)
     finally:
         cel.population = None
 
