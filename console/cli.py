@@ -777,11 +777,19 @@ def pin(account: str, off: bool, dry_run: bool, as_json: bool) -> None:
             "else; `roster pin ACCOUNT` pins it."
         )
     if dry_run:
-        impact = _services().unpin_impact(account)
+        services = _services()
+        pinned = services.account_by_key(account).pinned
+        impact = services.unpin_impact(account)
         if as_json:
-            _emit({"dry_run": True, **impact.as_dict()})
+            _emit({"dry_run": True, "pinned": pinned, **impact.as_dict()})
             return
         now = impact.before or "nobody"
+        if not pinned:
+            echo(
+                f"{impact.account} is not pinned: the rules decide its owner already (now: "
+                f"{now}); there is nothing to unpin."
+            )
+            return
         if impact.after == impact.before:
             then = f"the rules keep it with {now}"
         else:

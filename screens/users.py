@@ -7,6 +7,7 @@ syncs leave a pinned link (or a pinned unlink) alone until an admin unpins it.
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -106,7 +107,8 @@ def impact_text(text: Text, impact: Any, command: str) -> None:
         text.append("\n  ")
         text.append(safe(line, 200))
     if len(lines) > LINK_IMPACT_LINES:
-        text.append(f"\n  … and {len(lines) - LINK_IMPACT_LINES} more ({command})", style="dim")
+        more = len(lines) - LINK_IMPACT_LINES
+        text.append(f"\n  … and {more} more ({safe(command, 200)})", style="dim")
 
 
 def hanging(text: Text) -> Hanging:
@@ -287,7 +289,7 @@ class UsersScreen(RosterScreen):
                 yield attributes
                 accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
                 self.add_columns(accounts, self.ACCOUNT_COLUMNS, None)
-                accounts.border_title = "Linked accounts — u unlink · p pin/unpin · l link"
+                accounts.border_title = "Linked accounts — u unlink · p pin/unpin · l add one"
                 yield accounts
                 yield Static(SHORT_PIN_NOTE, id="users-note")
         yield Footer()
@@ -811,7 +813,7 @@ class UsersScreen(RosterScreen):
         text.append(".")
         impact = message.impact
         if impact is not None:
-            impact_text(text, impact, "roster unlink --dry-run")
+            impact_text(text, impact, f"roster unlink {shlex.quote(account.key)} --dry-run")
         elif account.link_kind in DIRECTORY_LINKS:
             text.append(
                 "\n\nThis is one of the person's directory accounts: their core fields come from "
@@ -887,7 +889,7 @@ class UsersScreen(RosterScreen):
                 message.append(safe(impact.after or "nobody"), style="bold yellow")
                 message.append(".", style="bold yellow")
             if impact is not None:
-                impact_text(message, impact, "roster pin --off --dry-run")
+                impact_text(message, impact, f"roster pin {shlex.quote(key)} --off --dry-run")
             title, button, pinned = "Unpin account", "Unpin", False
             done = f"Unpinned {key}; the next sync's rules decide its owner."
         else:
@@ -967,7 +969,9 @@ class UsersScreen(RosterScreen):
             text.append(f" now ({link_meaning(account.link_kind)})")
             text.append(": that link is replaced.", style="bold yellow")
         if message.impact is not None:
-            impact_text(text, message.impact, "roster link --dry-run")
+            who = shlex.quote(person.email or str(person.id))
+            command = f"roster link {shlex.quote(key)} {who} --dry-run"
+            impact_text(text, message.impact, command)
         text.append("\n\n" + PIN_NOTE)
 
         seen = account.owner_id  # the owner the dialog names, or none

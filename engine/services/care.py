@@ -115,7 +115,8 @@ class LostPrimary:
             {a.app_id for a in accounts if a.app_id in others and a.status != "DELETED"},
             key=self.directories.index,
         )
-        return {"how": how, "records": records, "kept_by": kept} if kept else None
+        facts = {"how": how, "directory": self.primary, "records": records, "kept_by": kept}
+        return facts if kept else None
 
     def flag(self, user: UserRecord, accounts: list[AccountRecord]) -> str:
         """ "lost their hr record (hr:E10003); kept by idp", "left out by the filter of hr
@@ -221,12 +222,14 @@ class Leavers:
         if left is None:
             return ""
         state, records = left
-        return f"{state} ({', '.join(records)})" if records else state
+        said = _RECORD_STATES.get(state)
+        return f"{said} {self.primary} ({', '.join(records)})" if said else state
 
     def _left_how(
         self, user: UserRecord, accounts: list[AccountRecord]
     ) -> tuple[str, list[str]] | None:
-        """("disabled" or "removed", []) or ("disabled in hr", the records), or None."""
+        """("disabled" or "removed", []), or ("record disabled", "record gone" or "record
+        disabled and gone", the primary directory's records), or None."""
         if user.status == "DISABLED":
             return "disabled", []
         if user.status == "DELETED":
@@ -240,8 +243,8 @@ class Leavers:
         gone += self._matching(self._left, _keys_of_user(user)) if not mine else []
         if not gone:
             return None
-        states = sorted({"gone from" if a.status == "DELETED" else "disabled in" for a in gone})
-        return f"{' and '.join(states)} {self.primary}", sorted(map(_key, gone))
+        states = sorted({"gone" if a.status == "DELETED" else "disabled" for a in gone})
+        return f"record {' and '.join(states)}", sorted(map(_key, gone))
 
     def still_enabled(self, user: UserRecord, accounts: list[AccountRecord]) -> list[str]:
         if user.status == "DELETED":
@@ -270,6 +273,7 @@ class Leavers:
                 facts: dict[str, Any] = {
                     "person": label,
                     "state": left[0],
+                    "directory": self.primary,
                     "records": left[1],
                     "still_enabled": self.still_enabled(user, accounts),
                 }
@@ -291,9 +295,11 @@ class Leavers:
                         f"{self.primary}, but still enabled in {', '.join(live)}"
                     )
                     record_facts: dict[str, Any] = {
-                        "person": None,  # the record's own name, as the text gives it
-                        "name": name,
-                        "state": f"{state} {self.primary}",
+                        "person": None,  # the record's own email and name instead
+                        "email": record.email or None,
+                        "display_name": record.display_name or None,
+                        "state": "record gone" if record.status == "DELETED" else "record disabled",
+                        "directory": self.primary,
                         "records": [_key(record)],
                         "still_enabled": live,
                     }
@@ -396,6 +402,14 @@ def care_lists(
             raise Stopped()
         lists.append(check())
     return lists
+
+
+#: How a leaver's record state reads in the text ("disabled in hr (hr:E10019)").
+_RECORD_STATES = {
+    "record disabled": "disabled in",
+    "record gone": "gone from",
+    "record disabled and gone": "disabled in and gone from",
+}
 
 
 def _bounded(key: str, title: str, found: list[tuple[str, dict[str, Any]]]) -> CareList:

@@ -261,6 +261,8 @@ class LinkImpact:
     # the other live accounts of the account's app its person then holds (a second HR record
     # is not merged by any rule: it is worth a word before it is made by hand)
     same_app: list[str] = field(default_factory=list)
+    # the accounts of the app the account's person now keeps once it goes (None: it stays)
+    before_same_app: list[str] | None = None
 
     @property
     def quiet(self) -> bool:
@@ -272,6 +274,7 @@ class LinkImpact:
             or self.attributes
             or self.pushes
             or self.same_app
+            or self.before_same_app == []
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -286,6 +289,7 @@ class LinkImpact:
             "attributes": [a.as_dict() for a in self.attributes],
             "pushes": [p.as_dict() for p in self.pushes],
             "same_app": self.same_app,
+            "before_same_app": self.before_same_app,
         }
 
     def lines(self) -> list[str]:
@@ -299,6 +303,9 @@ class LinkImpact:
                 f"{self.after} then has {len(self.same_app) + 1} {app} accounts: "
                 f"{self.account} and {held}"
             )
+        if self.before_same_app == [] and self.before and self.before not in self.people_removed:
+            app = self.account.partition(":")[0]
+            out.append(f"{self.before} then has no {app} account")
         for r in self.relinked:
             out.append(f"{r.account}: {r.before or 'nobody'} → {r.after or 'nobody'}")
         out += [f"person created: {p}" for p in self.people_created]
@@ -340,8 +347,8 @@ def link_impact(
     for account in population.accounts:
         if (account.app_id, account.external_id) == (app_id, external_id):
             account = AccountRecord(*_ACCOUNT_FIELDS(account))
-            if not release:
-                account.owner_id = person_id
+            if not release and (person_id is None or account.owner_id != person_id):
+                account.owner_id = person_id  # (to its own person: as set_link, only pinned)
                 account.link_kind = "manual" if person_id is not None else None
             account.pinned = pin
         accounts.append(account)
@@ -386,6 +393,11 @@ def link_impact(
         pushes,
         identity=[c for c in identity if c not in attributes],
         same_app=_same_app(after, app_id, external_id, owner_after),
+        before_same_app=(
+            _same_app(after, app_id, external_id, mine.owner_id)
+            if mine is not None and mine.owner_id is not None and mine.owner_id != owner_after
+            else None
+        ),
     )
 
 

@@ -275,8 +275,11 @@ class PeopleService:
                 raise NotFound(f"No account {account_key!r}.")
             _check_owner(row, seen_owner, account_key)
             before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
-            row.owner_id = user.id if user else None
-            row.link_kind = "manual" if user else None
+            if user is None or row.owner_id != user.id:
+                row.owner_id = user.id if user else None
+                row.link_kind = "manual" if user else None
+            # linked to the person who has it already: the link stays as it was made (a
+            # directory's record made manual would stop lending them its identifiers), pinned
             row.pinned = pin
             session.add(row)
             after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}

@@ -152,6 +152,7 @@ def test_a_vanished_hr_record_holds_its_blanks_until_deletes_are_allowed(
             "text": "john.bjork@example.com: lost their hr record (hr:E10003); kept by idp",
             "person": "john.bjork@example.com",
             "how": "lost",
+            "directory": "hr",
             "records": ["hr:E10003"],
             "kept_by": ["idp"],
         }
@@ -390,15 +391,17 @@ def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     assert priya == {
         "text": f"priya.shah@example.com: {expected}",
         "person": "priya.shah@example.com",
-        "state": "disabled in hr",
+        "state": "record disabled",
+        "directory": "hr",
         "records": ["hr:E10019"],
         "still_enabled": expected.split("still enabled in ")[1].split(", "),
     }
     oliver = next(o for o in others if o["records"] == ["hr:E10018"])
-    assert (oliver["person"], oliver["name"], oliver["state"]) == (
+    assert (oliver["person"], oliver["email"], oliver["display_name"], oliver["state"]) == (
         None,
         "oliver.grant@example.com",
-        "disabled in hr",
+        "Oliver Grant",
+        "record disabled",
     )
     assert oliver["still_enabled"] == [
         "ad:oliver.grant",
@@ -645,11 +648,25 @@ def test_linking_a_second_hr_record_to_someone_says_they_then_have_two(
     assert json.loads(out)["same_app"] == [f"hr:{theirs.external_id}"]
     code, out, _ = cli("link", key, other.email, "--dry-run", "--db", db)
     assert f"then has 2 hr accounts: {key} and hr:{theirs.external_id}" in out, out
+    # and the person it is taken from is left with none
+    first = next(u for u in population.users if u.id == mine.owner_id)
+    assert f"{first.email} then has no hr account" in out, out
 
-    # relinking an account to its own person, or to someone with none of its app: no word
+    # linking an account to the person who has it only pins it: the link stays as made (a
+    # directory record made "manual" stopped lending them its employee id, newcomer review)
     owner = next(u for u in population.users if u.id == mine.owner_id)
     code, out, _ = cli("link", key, owner.email, "--dry-run", "--json", "--db", db)
-    assert code == 0 and json.loads(out)["same_app"] == [], out
+    impact = json.loads(out)
+    assert code == 0 and impact["same_app"] == [] and impact["identity"] == [], out
+    assert impact["attributes"] == [] and impact["pushes"] == [], out
+    kind = mine.link_kind
+    assert cli("link", key, owner.email, "--db", db)[0] == 0
+    with demo.db.session() as session:
+        row = session.scalars(
+            select(Account).where(Account.app_id == "hr", Account.external_id == mine.external_id)
+        ).one()
+        assert (row.owner_id, row.link_kind, row.pinned) == (owner.id, kind, True)
+    assert not [c for c in demo.sync().planned if c.object_id == owner.email]
 
 
 def test_a_decision_on_a_link_that_changed_meanwhile_is_refused(demo: Services) -> None:
@@ -706,7 +723,15 @@ def test_unpin_dry_run_says_whom_the_rules_give_the_account_to(
     demo.invalidate()
     assert demo.account_by_key(key).pinned  # nothing saved
     assert cli("pin", key, "--dry-run", "--db", db)[0] == 1  # only with --off
+    assert json.loads(cli("pin", key, "--off", "--dry-run", "--json", "--db", db)[1])["pinned"]
     assert cli("pin", key, "--off", "--db", db)[0] == 0
     demo.invalidate()
     demo.sync()
     assert demo.account_by_key(key).owner_id == rules_owner.id
+    # an account that is not pinned: nothing to unpin, and the dry run says so
+    code, out, _ = cli("pin", key, "--off", "--dry-run", "--db", db)
+    assert code == 0 and out.startswith(f"{key} is not pinned: the rules decide its owner"), out
+    assert (
+        json.loads(cli("pin", key, "--off", "--dry-run", "--json", "--db", db)[1])["pinned"]
+        is False
+    )
