@@ -289,7 +289,7 @@ class UsersScreen(RosterScreen):
                 yield attributes
                 accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
                 self.add_columns(accounts, self.ACCOUNT_COLUMNS, None)
-                accounts.border_title = "Linked accounts — u unlink · p pin/unpin · l add one"
+                accounts.border_title = "Linked accounts — u unlink · p pin · l add one"
                 yield accounts
                 yield Static(SHORT_PIN_NOTE, id="users-note")
         yield Footer()
