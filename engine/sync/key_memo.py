@@ -23,7 +23,13 @@ record nor, for a person, their accounts) takes its keys without digesting it. T
 the digest it was stored with, so a run that checks (a run reconsidering everyone) still does.
 
 What is kept is scoped by the expression's text, its side and options, the CEL cost budget and
-Roster's version: editing a rule, or upgrading, starts afresh."""
+Roster's version: editing a rule, or upgrading, starts afresh.
+
+The memo also tells the ownership stage whether every person's keys are those the last run
+matched with (`same_as_stored`): then an unchanged account would find the owner it found, and
+is not walked again. What a run stores is keyed at its end, after later apps' links and the
+pushes: where that differs from what its stage matched with, the scope is stored unsettled
+(`UNSETTLED`) and the next run walks everyone's accounts."""
 
 from __future__ import annotations
 
@@ -40,6 +46,9 @@ from engine.records import AccountRecord, Directory, StoredJson, UserRecord, jso
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
+#: A pseudo-scope of the document: the user scopes whose stored keys are not those the
+#: ownership stage of the run that stored them matched with (see `unsettled`).
+UNSETTLED = "!unsettled"
 #: Changes whenever what an entry means changes (its digest's parts, its layout) or an error's
 #: message (a failing record's entry keeps its message). What an expression gives is
 #: engine.cel.SEMANTICS, which scopes the memo too.
@@ -84,8 +93,16 @@ class KeyMemo:
         fingerprints: Mapping[tuple[str, str], str] | None = None,
         max_cost: int = 0,
     ) -> None:
-        self._stored = stored or {}
+        stored = dict(stored or {})
+        # user scopes the stored keys of which the last ownership stage did not match with
+        self.stored_unsettled = set(stored.pop(UNSETTLED, {}))
+        self._stored = stored
         self.kept: dict[str, dict[str, Entry]] = {}
+        # what this run leaves unsettled (set at the end of a run, by ownership.keep_keys)
+        self.unsettled: set[str] = set(self.stored_unsettled)
+        # scope -> id() of a record keyed without a digest (a person new in this run) -> its
+        # keys or error, as `_keys` keeps an entry's: what the stage matched them with
+        self.fresh: dict[str, dict[int, list[Any]]] = {}
         self.fingerprints = fingerprints if fingerprints is not None else {}
         self.population: Directory | None = None
         # (side, record) -> whether the record is known unchanged since the memo was stored;
@@ -149,9 +166,33 @@ class KeyMemo:
                 entry = self._stored.get(scope, {}).get(str(record.id))
                 if _well_formed(entry):
                     return self._hit(scope, str(record.id), entry)
-            return self._keys(scope, str(record.id), digest_of(record), lambda: keys(record))
+            digest = digest_of(record)
+            if digest is None:
+                return self._fresh(scope, record, keys)
+            return self._keys(scope, str(record.id), digest, lambda: keys(record))
 
         return memoised
+
+    def _fresh(self, scope: str, record: Any, keys: Keys) -> set[str]:
+        """A record that cannot be kept (a new one): evaluated, and what it gave noted for
+        `matched_with`."""
+        self.moved.add(scope)
+        noted = self.fresh.setdefault(scope, {})
+        try:
+            found = keys(record)
+        except CelEvalError as exc:
+            noted[id(record)] = [None, str(exc)]
+            raise
+        noted[id(record)] = [sorted(found)]
+        return found
+
+    def matched_with(self, scope: str, record: Any) -> list[Any] | None:
+        """What RECORD's keys under SCOPE were when this run first keyed it ([sorted keys] or
+        [None, error]), or None if it did not."""
+        entry = self.kept.get(scope, {}).get(str(record.id))
+        if entry is not None:
+            return list(entry[1:])
+        return self.fresh.get(scope, {}).get(id(record))
 
     def _hit(self, scope: str, record: str, entry: Entry) -> set[str]:
         self.hits += 1
@@ -164,7 +205,7 @@ class KeyMemo:
         self, scope: str, record: str, digest: str | None, compute: Callable[[], set[str]]
     ) -> set[str]:
         if digest is None:
-            self.moved.add(scope)  # a new record, or one that cannot be kept
+            self.moved.add(scope)  # a record that cannot be kept
             return compute()
         kept = self.kept.setdefault(scope, {})
         entry = self._stored.get(scope, {}).get(record)
@@ -188,11 +229,13 @@ class KeyMemo:
 
     def same_as_stored(self, scope: str, count: int) -> bool:
         """Whether the COUNT records keyed under SCOPE in this run, each once, are the
-        records the stored memo holds, with the keys it holds: then an index of them is the
-        one the last run matched with. (Every record this run keyed had an entry stored with
-        the same keys, and there are as many as stored: the same records.)"""
+        records the stored memo holds, with the keys it holds, and those are the keys the
+        last run's stage matched with (the scope is not stored unsettled): then an index of
+        them is the one the last run matched with. (Every record this run keyed had an entry
+        stored with the same keys, and there are as many as stored: the same records.)"""
         return (
             scope not in self.moved
+            and scope not in self.stored_unsettled
             and len(self.kept.get(scope, {})) == count
             and len(self._stored.get(scope, {})) == count
         )
@@ -215,6 +258,7 @@ class KeyMemo:
         """Whether what this run kept differs from what was stored (then it is saved)."""
         return (
             self.misses > 0
+            or self.unsettled != self.stored_unsettled
             or self.kept.keys() != self._stored.keys()
             or any(
                 len(entries) != len(self._stored.get(scope, {}))
@@ -245,4 +289,5 @@ def load(text: str) -> dict[str, dict[str, Entry]]:
 
 
 def dump(memo: KeyMemo) -> str:
-    return orjson.dumps(memo.kept).decode()
+    unsettled = {UNSETTLED: dict.fromkeys(sorted(memo.unsettled), 1)} if memo.unsettled else {}
+    return orjson.dumps({**memo.kept, **unsettled}).decode()

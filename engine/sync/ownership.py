@@ -78,7 +78,10 @@ def run_ownership(
     accounts to look at again all the same (those the last run created, linked to the person
     they were made for: the rules have not seen them yet). `memo`: see `rules_for`."""
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
-    changed_accounts = state.new_accounts | state.dirty_accounts | (also or set())
+    # (a custom rule's account side may read the entitlements: a grant is a change too)
+    changed_accounts = (
+        state.new_accounts | state.dirty_accounts | state.changed_grants | (also or set())
+    )
     # Any changed person sends every account through the rules again: the walk goes on past a
     # rule that finds several people, so an account can change owner when a key disappears
     # from someone who was never its owner, and the keys people had before identify are gone.
@@ -248,6 +251,10 @@ def keep_keys(
     theirs = sorted((a for user in users for a in owned.get(user.id, ())), key=lambda a: a.id)
     cel.population = memo.population = Population(users, theirs)
     changed = state.new_accounts | state.dirty_accounts | state.read_back
+    # the user scopes in which someone's keys now differ from those the stage matched with
+    # (a later app linked them an account, a push changed one): the next run cannot take
+    # the stage's matches as still standing there (`KeyMemo.same_as_stored`)
+    unsettled: set[str] = set()
     try:
         for app in apps:
             if app.ownership.strategy != "custom":
@@ -262,12 +269,18 @@ def keep_keys(
             ]
             for rule in rules_for(app, cel, memo):
                 # only the sides the memo keeps: the others are evaluated by every run anyway
-                if rule.user_scope is not None:
+                scope = rule.user_scope
+                if scope is not None:
+                    memo.unsettled.add(scope)  # until shown settled (this may run out of time)
                     for user in users:
+                        matched = memo.matched_with(scope, user)
                         _keys_of(rule.user_keys, user)
+                        if matched is None or memo.matched_with(scope, user) != matched:
+                            unsettled.add(scope)
                 if rule.account_scope is not None:
                     for account in accounts:
                         _keys_of(rule.account_keys, account)
+        memo.unsettled = unsettled
     finally:
         cel.population = None
 

@@ -501,6 +501,8 @@ def _run_locked(
             if memo is not None:
                 marks.append(("keep ownership keys", time.perf_counter()))
                 _keep_keys(db, state, apps, cel, memo)
+                if memo.unsettled:  # keys moved after the stage: the next run walks again
+                    settled = None
                 marks.append(("settle", time.perf_counter()))
             # read after the writes: people this run created have their stored ids by now
             left = PushRevisit(

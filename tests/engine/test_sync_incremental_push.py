@@ -623,6 +623,156 @@ def test_a_custom_ownership_stage_walks_only_changed_accounts_while_keys_stay(
         pair.close()
 
 
+def _owner_pair(pair: Pair, app: str, external_id: str) -> tuple[Any, Any]:
+    """The account's owner's email in the incremental and the full copy."""
+    found = []
+    for services in pair.services:
+        account = services.account_by_key(f"{app}:{external_id}")
+        owner = services.population().user_by_id(account.owner_id) if account.owner_id else None
+        found.append(owner.email if owner else None)
+    return found[0], found[1]
+
+
+def test_keys_that_moved_after_the_custom_stage_are_walked_by_the_next_run(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """The badge app is listed before AD: a new AD account, linked by AD's ownership after the
+    badge stage, gives its person a badge number the stage did not match with. The run's end
+    keyed the person again, and the next incremental run took those keys as the ones matched
+    with: it never walked the badge (hostile review). The run now leaves the store unsettled,
+    and the next one walks every badge, as a full run does."""
+    pair = _pair(demo_template, tmp_path)
+    try:
+
+        def badge_first(config: dict[str, Any]) -> None:
+            apps = config["apps"]
+            badge = next(a for a in apps if a["id"] == "badge")
+            apps.remove(badge)
+            apps.insert([a["id"] for a in apps].index("ad"), badge)
+
+        pair.edit_config(badge_first)
+        pair.sync_both()
+        pair.quiet_down()
+
+        def new_badge(apps: Path) -> None:  # a number nobody has yet, and no email
+            rows = _badge_rows(apps)
+            rows.append({**rows[0], "id": "BDG-99001", "email": "", "badge_number": "099001"})
+            _save_badge_rows(apps, rows)
+
+        pair.edit_apps(new_badge)
+        _same_runs(pair)
+        assert _owner_pair(pair, "badge", "BDG-99001") == (None, None)
+        hr = _load(pair.folders[0] / "r-demo" / "apps" / "hr.yaml")
+        ad = _load(pair.folders[0] / "r-demo" / "apps" / "ad.yaml")
+        in_ad = {a.get("email") for a in ad["accounts"]}
+        person = next(
+            p
+            for p in hr["accounts"]
+            if p.get("email")
+            and p["email"] not in in_ad
+            and p["status"] == "ENABLED"
+            and p["profile"].get("employment_status") == "ACTIVE"
+        )
+
+        def new_ad_account(apps: Path) -> None:
+            ad = _load(apps / "ad.yaml")
+            ad["accounts"].append(
+                {
+                    "id": "zz.newbie",
+                    "email": person["email"],
+                    "username": "zz.newbie",
+                    "profile": {"extensionAttribute2": "099001", "sAMAccountName": "zz.newbie"},
+                }
+            )
+            _save(apps / "ad.yaml", ad)
+
+        pair.edit_apps(new_ad_account)
+        _same_runs(pair)
+        inc, full = pair.sync_both()  # nothing new in the apps: the badge is walked again
+        assert inc.status == full.status == "applied", (inc.error, full.error)
+        assert _owner_pair(pair, "badge", "BDG-99001") == (person["email"],) * 2
+        pair.assert_same()
+    finally:
+        pair.close()
+
+
+def test_a_push_that_changed_a_custom_key_is_walked_by_the_next_run(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """A push writes the AD attribute the badge rule keys people by, after the ownership
+    stage: the next run walks the badges again (hostile review)."""
+    pair = _pair(demo_template, tmp_path)
+    try:
+
+        def push_badge_numbers(config: dict[str, Any]) -> None:
+            rule = next(r for r in config["push_rules"] if r["name"] == "ad-core")
+            rule["mappings"].append({"target": "extensionAttribute2", "attribute": "cost_center"})
+
+        pair.edit_config(push_badge_numbers)
+        pair.sync_both()
+        pair.quiet_down()
+
+        def unique_badge_number(apps: Path) -> None:
+            rows = _badge_rows(apps)
+            rows[0]["badge_number"] = "CC-UNIQUE"
+            _save_badge_rows(apps, rows)
+
+        pair.edit_apps(unique_badge_number)
+        _same_runs(pair)
+
+        def cost_center(apps: Path) -> None:  # pushed to E10005's AD extensionAttribute2
+            hr = _load(apps / "hr.yaml")
+            _by_id(hr)["E10005"]["profile"]["cost_center"] = "CC-UNIQUE"
+            _save(apps / "hr.yaml", hr)
+
+        pair.edit_apps(cost_center)
+        _same_runs(pair)
+        ad = _load(pair.folders[0] / "r-demo" / "apps" / "ad.yaml")
+        assert "CC-UNIQUE" in {a["profile"].get("extensionAttribute2") for a in ad["accounts"]}
+        _same_runs(pair)
+        pair.quiet_down()
+    finally:
+        pair.close()
+
+
+def test_a_custom_rule_reading_entitlements_follows_a_grant(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    """An account side reading the entitlements: a grant gone is a change of the account,
+    walked again (hostile review: the walk looked only at accounts whose data changed)."""
+    pair = _pair(demo_template, tmp_path)
+    try:
+
+        def members_by_email(config: dict[str, Any]) -> None:
+            app = next(a for a in config["apps"] if a["id"] == "slack")
+            app["ownership"] = {
+                "strategy": "custom",
+                "rules": [
+                    {
+                        "name": "members-by-email",
+                        "account": {"cel": 'account.entitlements.size() > 0 ? account.email : ""'},
+                        "user": {"preset": "all_emails"},
+                    }
+                ],
+            }
+
+        pair.edit_config(members_by_email)
+        pair.sync_both()
+        pair.quiet_down()
+        assert _owner_pair(pair, "slack", "U0EZQC5FKUJ") == ("margaret.okafor@example.com",) * 2
+
+        def drop_grants(apps: Path) -> None:
+            slack = _load(apps / "slack.yaml")
+            slack["grants"] = [g for g in slack["grants"] if g["account"] != "U0EZQC5FKUJ"]
+            _save(apps / "slack.yaml", slack)
+
+        pair.edit_apps(drop_grants)
+        _same_runs(pair)
+        assert _owner_pair(pair, "slack", "U0EZQC5FKUJ") == (None, None)
+    finally:
+        pair.close()
+
+
 def _badge_rows(apps: Path) -> list[dict[str, str]]:
     import csv
 
