@@ -5,7 +5,7 @@ accounts exactly as they were and the failure is reported."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
@@ -15,6 +15,9 @@ from engine.errors import ConnectorError
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text
 from engine.store.deferred import read_whole
 from engine.sync.state import StageReport, WorkState
+
+if TYPE_CHECKING:
+    from engine.sync.import_ahead import ImportAhead
 
 STAGE = "import"
 
@@ -46,10 +49,12 @@ def run_import(
     base_dir: Path,
     report: StageReport,
     trust_sidecars: bool = True,
+    ahead: ImportAhead | None = None,
 ) -> set[str]:
     """Import every app; returns the ids of apps that imported successfully.
     `trust_sidecars=False` (a run reconsidering everyone): read every grants file, even one
-    known as merged."""
+    known as merged. `ahead`: the apps a second process has been listing meanwhile
+    (engine.sync.import_ahead)."""
     imported: set[str] = set()
     known: dict[str, dict[str, str]] = {}  # app -> digest -> external id, as last imported
     for (app_id, external_id), digest in state.fingerprints.items():
@@ -67,6 +72,7 @@ def run_import(
             imported,
             known.get(app_id, {}),
             state.sidecar_digests.get(app_id, "") if trust_sidecars else "",
+            ahead,
         )
         state.import_counts[app_id] = {
             k: v - before.get(k, 0) for k, v in report.counts.items() if v != before.get(k, 0)
@@ -82,6 +88,7 @@ def _import_app(
     imported: set[str],
     known: dict[str, str],
     sidecars: str,
+    ahead: ImportAhead | None,
 ) -> None:
     app_id = app.id
     try:
@@ -92,17 +99,20 @@ def _import_app(
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listing = _list(connector, state.import_cursors.get(app_id, ""), known, sidecars)
-        digests = _fingerprints(app_id, listing)
+        listed = ahead.take(app_id) if ahead is not None else None
+        if listed is None:
+            listing = list_app(connector, state.import_cursors.get(app_id, ""), known, sidecars)
+            digests = fingerprints_of(app_id, listing)
+        elif listed.listing is None:
+            _failed(app_id, report, listed.error or _unexpected(listed.failure))
+            return
+        else:
+            listing, digests = listed.listing, listed.digests
     except ConnectorError as exc:
-        report.problems.append(f"{app_id}: {_shown(exc.message)}")
-        report.fail(app_id, f"failed to import: {_shown(exc.message)}")
-        report.bump("apps_failed")
+        _failed(app_id, report, exc.message)
         return
     except Exception as exc:  # noqa: BLE001 - a broken connector must not stop the run
-        report.problems.append(f"{app_id}: the connector failed unexpectedly: {exc!r}")
-        report.fail(app_id, f"failed to import: the connector failed unexpectedly: {exc!r}")
-        report.bump("apps_failed")
+        _failed(app_id, report, _unexpected(repr(exc)))
         return
     imported.add(app_id)
     state.listings[app_id] = listing
@@ -130,7 +140,17 @@ def _import_app(
     listing.accounts, listing.grants = [], []  # merged: only the entitlements are needed later
 
 
-def _list(connector: Connector, cursor: str, known: dict[str, str], sidecars: str) -> Listing:
+def _unexpected(failure: str) -> str:
+    return f"the connector failed unexpectedly: {failure}"
+
+
+def _failed(app_id: str, report: StageReport, message: str) -> None:
+    report.problems.append(f"{app_id}: {_shown(message)}")
+    report.fail(app_id, f"failed to import: {_shown(message)}")
+    report.bump("apps_failed")
+
+
+def list_app(connector: Connector, cursor: str, known: dict[str, str], sidecars: str) -> Listing:
     """The app's listing: only what changed since `cursor` when the connector can tell
     (`list_changes`, e.g. LDAP's modifyTimestamp filter); else everything, with the records
     it recognises by their digest only named and the grants it knows unchanged left out
@@ -151,7 +171,7 @@ def _shown(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _fingerprints(app_id: str, listing: Listing) -> list[str]:
+def fingerprints_of(app_id: str, listing: Listing) -> list[str]:
     """Every account's fingerprint, before anything is merged: an account or entitlement the
     store cannot hold (text with a surrogate, a value nested without end) fails its app's
     import alone, and the app's accounts stay as they were."""

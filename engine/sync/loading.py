@@ -30,13 +30,13 @@ def load_state(
     if attributes:
         load_attribute_states(session, state, None)
     state.filter_results = filter_results
-    state.source_versions = _per_app(session, "source_version:")
-    state.import_cursors = _per_app(session, "import_cursor:")
-    state.sidecar_digests = _per_app(session, "sidecar_digest:")
+    state.source_versions = per_app(session, "source_version:")
+    state.import_cursors = per_app(session, "import_cursor:")
+    state.sidecar_digests = per_app(session, "sidecar_digest:")
     return state
 
 
-def _per_app(session: Session, prefix: str) -> dict[str, str]:
+def per_app(session: Session, prefix: str) -> dict[str, str]:
     """app -> value of the meta keys `PREFIX<app>`."""
     rows = cast(
         "Result[str, str]",

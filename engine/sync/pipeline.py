@@ -7,6 +7,7 @@ deletion threshold with its typed deletions in threshold.py."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 from collections.abc import Callable
@@ -37,9 +38,10 @@ from engine.store.repo import (
     set_meta,
     stable_hash,
 )
-from engine.sync import key_memo, recovery, writer
+from engine.sync import import_ahead, key_memo, recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
+from engine.sync.import_ahead import ImportAhead
 from engine.sync.importer import connector_spec, run_import, source_version_of
 from engine.sync.incremental import (
     APPLIED,
@@ -59,7 +61,7 @@ from engine.sync.incremental import (
     section_changed,
     sync_signature,
 )
-from engine.sync.loading import load_attribute_states, load_state
+from engine.sync.loading import load_attribute_states, load_state, per_app
 from engine.sync.lock import acquire_lock, release_lock
 from engine.sync.ownership import keep_keys, run_ownership
 from engine.sync.provisioning import (
@@ -223,7 +225,7 @@ def run_sync(
         # a run builds hundreds of thousands of long-lived records, nearly none of them in a
         # cycle: the cyclic collector would walk them all again at every allocation burst
         # (measured: a third of a 1 % sync at 10,000 people, for the same peak memory)
-        with collector_paused():
+        with collector_paused(), contextlib.ExitStack() as cleanup:
             return _run_locked(
                 db,
                 dry_run,
@@ -235,6 +237,7 @@ def run_sync(
                 expect_plan,
                 deferred,
                 plan_run,
+                cleanup,
             )
     finally:
         if deferred is not None:
@@ -253,7 +256,9 @@ def _run_locked(
     expect_plan: str | None = None,
     deferred: DeferredAccounts | None = None,
     plan_run: int | None = None,
+    cleanup: contextlib.ExitStack | None = None,
 ) -> SyncResult:
+    """`cleanup`: what the run started that must stop with it, however it ends."""
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
 
     def step(stage: str, done: int) -> None:
@@ -322,6 +327,9 @@ def _run_locked(
         # a run that reconsiders every account reads every account whole: deferred, each
         # would be read again one by one (or an app at a time), for nothing
         incremental = revisit is not None and not full_identify
+        ahead = _list_ahead(db, session, apps, base_dir, read, trust_sidecars=revisit is not None)
+        if ahead is not None and cleanup is not None:
+            cleanup.callback(ahead.close)  # also when the run stops before its import
         state = load_state(session, attributes=False, deferred=deferred if incremental else None)
         state.stamps = stamps
         # what custom ownership rules' CEL gave last time (read only when an app has them)
@@ -360,7 +368,13 @@ def _run_locked(
         else:
             with db.session() as session:
                 reports[0].notes.extend(recovery.unsettled_notes(session))
-        imported = run_import(state, apps, base_dir, reports[0], trust_sidecars=revisit is not None)
+        try:
+            imported = run_import(
+                state, apps, base_dir, reports[0], trust_sidecars=revisit is not None, ahead=ahead
+            )
+        finally:
+            if ahead is not None:
+                ahead.close()
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
             app_id: why.removeprefix("failed to import: ") for app_id, why in reports[0].failures
@@ -548,6 +562,27 @@ def _run_locked(
             "next sync marks it failed."
         ) from None
     return result
+
+
+def _list_ahead(
+    db: Database,
+    session: Session,
+    apps: list[AppConfig],
+    base_dir: Path,
+    read: dict[str, str],
+    trust_sidecars: bool,
+) -> ImportAhead | None:
+    """Start listing the changed file apps in a second process while the store loads
+    (engine.sync.import_ahead); not when a killed run left writes to settle first."""
+    store = db.sqlite_path
+    if store is None or recovery.has_unsettled(session):
+        return None
+    stored = per_app(session, "source_version:")
+    changed = {app.id for app in apps if app.id not in read or read[app.id] != stored.get(app.id)}
+    sidecars = per_app(session, "sidecar_digest:") if trust_sidecars else {}
+    return import_ahead.start(
+        store, apps, base_dir, changed, per_app(session, "import_cursor:"), sidecars
+    )
 
 
 def _directory_record(state: WorkState, directories: list[Any]) -> Callable[[str], str | None]:
