@@ -18,12 +18,15 @@ instead: the worst it costs is the time it would have saved."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import sqlite3
-from concurrent.futures import Future, ProcessPoolExecutor
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.config.model import App
 from engine.connectors.base import ConnectorSpec, Listing
@@ -50,26 +53,56 @@ class Listed:
 
 class ImportAhead:
     """The apps being listed in the second process; `take` an app's outcome when its turn
-    comes, `close` when the import is done (or abandoned)."""
+    comes, `close` when the import is done (or abandoned).
 
-    def __init__(self, executor: ProcessPoolExecutor, futures: dict[str, Future[Listed]]) -> None:
-        self._executor = executor
-        self._futures = futures
+    The process is `python -m engine.sync.import_ahead FD`: it reads its work from its stdin
+    and writes each app's outcome, pickled, to the pipe FD as it has it; a thread here takes
+    them in as they come, so that the process never waits for this one to read. Not
+    multiprocessing: its spawned processes import the caller's main script again."""
+
+    def __init__(self, process: subprocess.Popen[bytes], results: BinaryIO, apps: list[str]):
+        self._process = process
+        self._results = results
+        self._waiting = set(apps)
+        self._listed: dict[str, Listed] = {}
+        self._done = False  # the process has said all it will say
+        self._condition = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="import-ahead", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                app_id, listed = pickle.load(self._results)
+                with self._condition:
+                    self._listed[app_id] = listed
+                    self._condition.notify_all()
+        except Exception:  # noqa: BLE001 - the end of the pipe, or a process that died
+            pass
+        finally:
+            with self._condition:
+                self._done = True
+                self._condition.notify_all()
 
     def take(self, app_id: str) -> Listed | None:
         """The app's outcome; None when it is not listed ahead (or the second process could
         not list it): then the caller lists it itself."""
-        future = self._futures.pop(app_id, None)
-        if future is None or future.cancel():  # not started yet: listed here at once
+        if app_id not in self._waiting:
             return None
-        try:
-            return future.result()
-        except Exception:  # noqa: BLE001 - the process died or could not start: list it here
-            return None
+        self._waiting.discard(app_id)
+        with self._condition:
+            self._condition.wait_for(lambda: app_id in self._listed or self._done)
+            return self._listed.pop(app_id, None)
 
     def close(self) -> None:
-        self._futures.clear()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the process (if it is still listing: the run no longer needs it)."""
+        self._waiting.clear()
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        self._reader.join()
+        self._results.close()
+        self._listed.clear()
 
 
 def threshold_bytes() -> int:
@@ -94,8 +127,11 @@ def start(
     `cursors` and `sidecars`: what the import hands each app's listing (app -> text)."""
     wanted: list[ConnectorSpec] = []
     size = 0
+    stored = _apps_with_accounts(store, changed)
     for app in apps:
-        if app.id not in changed or app.connector != "file":
+        # an app's first import lists every account: sending them all back from the second
+        # process cost more than listing them here (10 s of a 100,000-person first sync)
+        if app.id not in changed or app.id not in stored or app.connector != "file":
             continue
         spec = connector_spec(app, base_dir)
         try:
@@ -108,23 +144,41 @@ def start(
         wanted.append(spec)
     if not wanted or size < threshold_bytes():
         return None
+    jobs = [
+        (str(store), spec, cursors.get(spec.app_id, ""), sidecars.get(spec.app_id, ""))
+        for spec in wanted
+    ]
     try:
-        # spawn, never fork: a console runs syncs in a thread, and a forked copy of a
-        # threaded process can inherit a lock some other thread held
-        executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        futures = {
-            spec.app_id: executor.submit(
-                list_in_second_process,
-                str(store),
-                spec,
-                cursors.get(spec.app_id, ""),
-                sidecars.get(spec.app_id, ""),
-            )
-            for spec in wanted
-        }
-    except Exception:  # noqa: BLE001 - no second process: the import lists everything itself
+        read_end, write_end = os.pipe()
+    except OSError:
+        return None  # no second process: the import lists everything itself
+    try:
+        environment = dict(os.environ)
+        # the folder holding the engine package, wherever this process found it
+        root = str(Path(__file__).resolve().parents[2])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            part for part in (root, environment.get("PYTHONPATH", "")) if part
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.sync.import_ahead", str(write_end)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # never onto the console's screen
+            pass_fds=(write_end,),
+            env=environment,
+        )
+    except (OSError, ValueError):
+        os.close(read_end)
         return None
-    return ImportAhead(executor, futures)
+    finally:
+        os.close(write_end)
+    assert process.stdin is not None
+    try:
+        with process.stdin:
+            pickle.dump(jobs, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError:  # it died at once
+        pass
+    return ImportAhead(process, os.fdopen(read_end, "rb"), [spec.app_id for spec in wanted])
 
 
 def list_in_second_process(store: str, spec: ConnectorSpec, cursor: str, sidecars: str) -> Listed:
@@ -140,12 +194,37 @@ def list_in_second_process(store: str, spec: ConnectorSpec, cursor: str, sidecar
         return Listed(failure=repr(exc))
 
 
+def _apps_with_accounts(store: Path, apps: set[str]) -> set[str]:
+    """Those of APPS with accounts in the store."""
+    try:
+        connection = _connect(str(store))
+    except sqlite3.Error:
+        return set()  # the load says why
+    try:
+        return {
+            app_id
+            for app_id in apps
+            if connection.execute(
+                "SELECT 1 FROM account WHERE app_id = ? LIMIT 1", (app_id,)
+            ).fetchone()
+        }
+    except sqlite3.Error:
+        return set()
+    finally:
+        connection.close()
+
+
+def _connect(store: str) -> sqlite3.Connection:
+    # rw, not ro: a read-only connection cannot open a WAL store whose -shm is gone
+    return sqlite3.connect(
+        f"{Path(store).resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
+    )
+
+
 def _known(store: str, app_id: str) -> dict[str, str]:
     """digest -> external id of the app's accounts, as `run_import` builds it from the
     loaded store (in id order: of two accounts with one digest, the later one's id)."""
-    connection = sqlite3.connect(
-        f"{Path(store).resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
-    )
+    connection = _connect(store)
     try:
         rows = connection.execute(
             "SELECT external_id, fingerprint FROM account WHERE app_id = ? ORDER BY id",
@@ -154,3 +233,21 @@ def _known(store: str, app_id: str) -> dict[str, str]:
         return {digest: external_id for external_id, digest in rows if digest}
     finally:
         connection.close()
+
+
+def _serve(results: int) -> None:
+    """The second process: list each app of the work on stdin, in order, and write each
+    outcome to the pipe RESULTS as soon as it has it."""
+    jobs = pickle.load(sys.stdin.buffer)
+    with os.fdopen(results, "wb") as out:
+        for store, spec, cursor, sidecars in jobs:
+            listed = list_in_second_process(store, spec, cursor, sidecars)
+            pickle.dump((spec.app_id, listed), out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+
+
+if __name__ == "__main__":
+    # through the module's own name: what it pickles must name engine.sync.import_ahead
+    from engine.sync import import_ahead
+
+    import_ahead._serve(int(sys.argv[1]))

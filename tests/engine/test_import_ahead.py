@@ -5,7 +5,11 @@ and when it dies the run lists the apps itself."""
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -43,6 +47,24 @@ def _taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return taken
 
 
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[ImportAhead | None]:
+    """What each run's `import_ahead.start` returned."""
+    started: list[ImportAhead | None] = []
+    start = import_ahead.start
+
+    def recorded(*args: Any) -> ImportAhead | None:
+        started.append(start(*args))
+        return started[-1]
+
+    monkeypatch.setattr(import_ahead, "start", recorded)
+    return started
+
+
+def _stopped(ahead: ImportAhead | None) -> bool:
+    assert ahead is not None
+    return ahead._process.poll() is not None
+
+
 def _plan(result: Any) -> tuple[list[Any], list[Any], list[Any]]:
     import_report = result.stages[0]
     return (
@@ -55,11 +77,12 @@ def _plan(result: Any) -> tuple[list[Any], list[Any], list[Any]]:
 def test_listing_ahead_plans_what_listing_here_plans(demo: Any, monkeypatch: Any) -> None:
     _edit(demo)
     taken = _taken(monkeypatch)
+    started = _started(monkeypatch)
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")  # whatever the size
     ahead = demo.sync(dry_run=True)
     assert ahead.status == "planned", ahead.error
     assert {"ad", "idp", "hr_feed"} <= set(taken)
-    assert not multiprocessing.active_children()  # stopped with the import
+    assert _stopped(started[0])  # with the import
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "100000")
     taken.clear()
     here = demo.sync(dry_run=True)
@@ -101,11 +124,13 @@ def test_a_second_process_that_dies_leaves_the_listing_to_the_run(
     _edit(demo)
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
     taken = _taken(monkeypatch)
+    started = _started(monkeypatch)
     load_state = pipeline.load_state
 
     def killing(*args: Any, **kwargs: Any) -> Any:
-        for child in multiprocessing.active_children():
-            child.kill()  # as an out-of-memory killer would
+        ahead = started[-1]
+        assert ahead is not None
+        ahead._process.kill()  # as an out-of-memory killer would
         return load_state(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "load_state", killing)
@@ -122,18 +147,44 @@ def test_a_run_stopped_before_its_import_stops_the_second_process(
 ) -> None:
     _edit(demo)
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
-    started: list[Any] = []
-    start = import_ahead.start
-
-    def recorded(*args: Any) -> Any:
-        started.append(start(*args))
-        return started[-1]
-
-    monkeypatch.setattr(import_ahead, "start", recorded)
+    started = _started(monkeypatch)
     result = pipeline.run_sync(demo.db, dry_run=True, cancelled=lambda: True)
     assert result.status == "cancelled"
-    assert started and started[0] is not None
-    assert not multiprocessing.active_children()
+    assert _stopped(started[0])
+
+
+def test_a_script_that_syncs_without_a_main_guard_runs_once(demo: Any, tmp_path: Any) -> None:
+    """The second process is the engine's own module, never the caller's script again (as
+    multiprocessing's spawned processes are)."""
+    _edit(demo)
+    script = tmp_path / "unguarded.py"
+    marks = tmp_path / "marks"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from engine.store.db import Database\n"
+        "from engine.sync.import_ahead import ImportAhead\n"
+        "from engine.sync.pipeline import run_sync\n"
+        f"with open({str(marks)!r}, 'a') as f: f.write('ran\\n')\n"
+        "taken = []\n"
+        "take = ImportAhead.take\n"
+        "def counted(self, app):\n"
+        "    listed = take(self, app)\n"
+        "    taken.extend([app] if listed is not None else [])\n"
+        "    return listed\n"
+        "ImportAhead.take = counted\n"
+        f"result = run_sync(Database('sqlite:///{demo.db.sqlite_path}'), dry_run=True)\n"
+        "print(result.status, len(taken) > 2)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ROSTER_IMPORT_AHEAD_MB": "0"},
+        timeout=120,
+    )
+    assert done.stdout.strip() == "planned True", done.stderr
+    assert marks.read_text(encoding="utf-8") == "ran\n"
 
 
 def test_a_killed_runs_writes_to_settle_are_settled_before_any_listing(
@@ -156,3 +207,18 @@ def test_the_threshold_reads_megabytes_and_falls_back_on_nonsense(monkeypatch: A
     assert import_ahead.threshold_bytes() == import_ahead.DEFAULT_MB * 1024 * 1024
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "-3")
     assert import_ahead.threshold_bytes() == 0
+
+
+def test_an_apps_first_import_is_listed_here(demo: Any, monkeypatch: Any) -> None:
+    """It lists every account: sending them all back would cost more than it saves."""
+    _edit(demo)
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        db.execute(
+            'DELETE FROM "grant" WHERE account_id IN '
+            "(SELECT id FROM account WHERE app_id = 'hr_feed')"
+        )
+        db.execute("DELETE FROM account WHERE app_id = 'hr_feed'")
+    monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
+    taken = _taken(monkeypatch)
+    assert demo.sync(dry_run=True).status == "planned"
+    assert "hr_feed" not in taken and {"ad", "idp"} <= set(taken)
