@@ -117,9 +117,18 @@ class ConfirmModal(DismissOnce, ModalScreen[bool]):
     def on_resize(self) -> None:
         # what is not the message: the border, the buttons, the keys' line
         self.query_one("#confirm-scroll").styles.max_height = max(3, self.size.height - FIXED_ROWS)
+        self.call_after_refresh(self._show_keys)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
-        self.query_one("#confirm-keys", Static).update(key_hint(event.widget))
+        self._show_keys()
+
+    def _show_keys(self) -> None:
+        """The keys' line; a message longer than the dialog says how to read the rest (at
+        80x24 a link's impact did not fit, and nothing said that ↓ scrolls it)."""
+        hint = key_hint(self.focused)
+        if self.query_one("#confirm-scroll", VerticalScroll).max_scroll_y > 0:
+            hint = f"↑↓: read on · {hint}"
+        self.query_one("#confirm-keys", Static).update(hint)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
