@@ -261,6 +261,9 @@ class LinkImpact:
     # the other live accounts of the account's app its person then holds (a second HR record
     # is not merged by any rule: it is worth a word before it is made by hand)
     same_app: list[str] = field(default_factory=list)
+    # of those accounts and this one, the one the attributes' sources in that app then read
+    # (the first of the person's accounts of the app: the one Roster has known longest)
+    same_app_read: str = ""
     # the accounts of the app the account's person now keeps once it goes (None: it stays)
     before_same_app: list[str] | None = None
 
@@ -289,6 +292,7 @@ class LinkImpact:
             "attributes": [a.as_dict() for a in self.attributes],
             "pushes": [p.as_dict() for p in self.pushes],
             "same_app": self.same_app,
+            "same_app_read": self.same_app_read,
             "before_same_app": self.before_same_app,
         }
 
@@ -299,9 +303,10 @@ class LinkImpact:
         if self.same_app and self.after:
             app = self.account.partition(":")[0]
             held = ", ".join(self.same_app)
+            read = f"; its {app} attributes are read from {self.same_app_read}"
             out.append(
                 f"{self.after} then has {len(self.same_app) + 1} {app} accounts: "
-                f"{self.account} and {held}"
+                f"{self.account} and {held}{read if self.same_app_read else ''}"
             )
         if self.before_same_app == [] and self.before and self.before not in self.people_removed:
             app = self.account.partition(":")[0]
@@ -393,6 +398,7 @@ def link_impact(
         pushes,
         identity=[c for c in identity if c not in attributes],
         same_app=_same_app(after, app_id, external_id, owner_after),
+        same_app_read=_read_from(after, app_id, owner_after),
         before_same_app=(
             _same_app(after, app_id, external_id, mine.owner_id)
             if mine is not None and mine.owner_id is not None and mine.owner_id != owner_after
@@ -413,6 +419,17 @@ def _same_app(after: Outcome, app_id: str, external_id: str, owner: int | None) 
         and account.owner_id == owner
         and account.status != "DELETED"
     )[:LINK_SAMPLES]
+
+
+def _read_from(after: Outcome, app_id: str, owner: int | None) -> str:
+    """The account of APP whose values OWNER's attribute sources read once the link is made
+    (engine.sync.attributes.SourceReader: the first live one of the person's accounts)."""
+    if owner is None:
+        return ""
+    for account in after.state.accounts_by_owner().get(owner, ()):
+        if account.app_id == app_id and account.status != "DELETED":
+            return f"{app_id}:{account.external_id}"
+    return ""
 
 
 def _attribute_changes(

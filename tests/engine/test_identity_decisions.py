@@ -628,6 +628,28 @@ def test_unlink_dry_run_says_which_identity_fields_it_clears(
     assert {("employee_ids", "[]"), ("employee_id", '""')} <= done, done
 
 
+def test_the_hr_record_a_link_preview_says_is_read_is_the_one_the_sync_reads(
+    demo: Services, tmp_path: Path
+) -> None:
+    population = demo.population()
+    hr = sorted(
+        (a for a in population.accounts if a.app_id == "hr" and a.owner_id is not None),
+        key=lambda a: a.id,
+    )
+    older, newer = hr[0], hr[1]
+    other = next(u for u in population.users if u.id == older.owner_id)
+    db = str(tmp_path / "r.db")
+    # the newer record moves to the person who holds the older one
+    code, out, _ = cli(
+        "link", f"hr:{newer.external_id}", other.email, "--dry-run", "--json", "--db", db
+    )
+    assert json.loads(out)["same_app_read"] == f"hr:{older.external_id}", out
+    assert cli("link", f"hr:{newer.external_id}", other.email, "--db", db)[0] == 0
+    assert demo.sync().status == "applied"
+    values = {a.name: a.value for a in demo.user_detail(other.id).attributes}
+    assert values["job_title"] == older.profile["job_title"] != newer.profile["job_title"]
+
+
 def test_linking_a_second_hr_record_to_someone_says_they_then_have_two(
     demo: Services, tmp_path: Path
 ) -> None:
@@ -651,6 +673,13 @@ def test_linking_a_second_hr_record_to_someone_says_they_then_have_two(
     # and the person it is taken from is left with none
     first = next(u for u in population.users if u.id == mine.owner_id)
     assert f"{first.email} then has no hr account" in out, out
+
+    # and says which of the two the attributes then read, as the sync does
+    code, out, _ = cli("link", key, other.email, "--dry-run", "--json", "--db", db)
+    read = json.loads(out)["same_app_read"]
+    assert read == f"hr:{min((mine, theirs), key=lambda a: a.id).external_id}", out
+    code, out, _ = cli("link", key, other.email, "--dry-run", "--db", db)
+    assert f"its hr attributes are read from {read}" in out, out
 
     # linking an account to the person who has it only pins it: the link stays as made (a
     # directory record made "manual" stopped lending them its employee id, newcomer review)
