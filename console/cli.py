@@ -357,7 +357,8 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         mode = " (dry run)" if result.dry_run else ""
         written = ", nothing written" if result.dry_run else ""
         of_plan = f" (the plan of run {result.plan_run})" if result.plan_run else ""
-        echo(f"Run {result.run_id}{mode}: {result.status}{written}{of_plan}")
+        took = sum(result.seconds.values())
+        echo(f"Run {result.run_id}{mode}: {result.status}{written}{of_plan} · {took:,.1f} s")
         # what the plan changes per stage (as the console's confirmation says it), then the
         # stage's own counters, which count everything it looked at
         planned = plan_counts(change.as_dict() for change in result.planned)

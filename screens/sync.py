@@ -715,8 +715,10 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_history_loaded(self, message: SyncScreen.HistoryLoaded) -> None:
         table = self.query_one("#sync-history", DataTable)
         row = table.cursor_row
-        # the cursor stays on its run, not its row: a new run comes in at the top
-        chosen = table.ordered_rows[row].key if 0 <= row < table.row_count else None
+        # the cursor stays on its run, not its row: a new run comes in at the top; on the
+        # newest run it follows the newest (kept on run 18, runs 19 and 20 were scrolled out
+        # of sight above it, and looked lost: newcomer review)
+        chosen = table.ordered_rows[row].key if 0 < row < table.row_count else None
         table.clear()
         for run in message.runs:
             changes = (run.counts or {}).get("changes")
@@ -733,8 +735,9 @@ class SyncScreen(RosterScreen):
             table.add_row("—", "", "No runs yet.", "", "", "")
         elif chosen is not None and chosen in table.rows:
             table.move_cursor(row=table.get_row_index(chosen))
-        elif 0 <= row < table.row_count:
-            table.move_cursor(row=row)
+        else:
+            table.move_cursor(row=0)
+            table.scroll_home(animate=False)
 
     @on(DataTable.RowSelected, "#sync-history")
     def _run_chosen(self, event: DataTable.RowSelected) -> None:

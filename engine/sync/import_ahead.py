@@ -35,8 +35,10 @@ from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 from engine.store.location import BUSY_TIMEOUT_SECONDS
 from engine.sync.importer import connector_spec, fingerprints_of, list_app
+from engine.text import printable
 
-#: The environment variable that sets, in MB, how large the changed apps' files must be
+#: How large, in MB, the changed apps' account files must be together (their entitlements and
+#: grants files not counted) unless `ROSTER_IMPORT_AHEAD_MB` says otherwise
 DEFAULT_MB = 32
 
 
@@ -61,6 +63,7 @@ class ImportAhead:
     multiprocessing: its spawned processes import the caller's main script again."""
 
     def __init__(self, process: subprocess.Popen[bytes], results: BinaryIO, apps: list[str]):
+        self.apps = list(apps)  # in the order listed
         self._process = process
         self._results = results
         self._waiting = set(apps)
@@ -106,12 +109,34 @@ class ImportAhead:
 
 
 def threshold_bytes() -> int:
+    """`ROSTER_IMPORT_AHEAD_MB` in bytes (the default when it is not a number: see
+    `threshold_problem`)."""
+    megabytes = _megabytes()
+    return int((DEFAULT_MB if megabytes is None else megabytes) * 1024 * 1024)
+
+
+def threshold_problem() -> str:
+    """What is wrong with `ROSTER_IMPORT_AHEAD_MB` ("" when nothing is)."""
+    if _megabytes() is not None:
+        return ""
+    shown = printable(os.environ.get("ROSTER_IMPORT_AHEAD_MB", ""), 40)
+    return (
+        f"ROSTER_IMPORT_AHEAD_MB is {shown!r}, not a number of megabytes (0 or more): "
+        f"{DEFAULT_MB} is used"
+    )
+
+
+def _megabytes() -> float | None:
     text = os.environ.get("ROSTER_IMPORT_AHEAD_MB", "").strip()
+    if not text:
+        return DEFAULT_MB
     try:
-        megabytes = float(text) if text else DEFAULT_MB
+        megabytes = float(text)
     except ValueError:
-        megabytes = DEFAULT_MB
-    return max(0, int(megabytes * 1024 * 1024))
+        return None
+    if not 0 <= megabytes < 1e12:  # nan, negative, inf
+        return None
+    return megabytes
 
 
 def start(

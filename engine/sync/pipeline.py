@@ -343,6 +343,12 @@ def _run_locked(
         app_rows = {row.id: row for row in session.scalars(select(App))}
 
     reports = [StageReport(name) for name in STAGES]
+    if import_ahead.threshold_problem():
+        reports[0].notes.append(import_ahead.threshold_problem())
+    if ahead is not None:
+        reports[0].notes.append(
+            f"listed {', '.join(ahead.apps)} in a second process while the store loaded"
+        )
     directories = list(config.directories)
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
     cel.cache_limit = CEL_CACHE_LIMIT

@@ -200,13 +200,28 @@ def test_a_killed_runs_writes_to_settle_are_settled_before_any_listing(
     assert started == []
 
 
-def test_the_threshold_reads_megabytes_and_falls_back_on_nonsense(monkeypatch: Any) -> None:
+def test_the_threshold_reads_megabytes_and_names_nonsense(demo: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "1.5")
     assert import_ahead.threshold_bytes() == 1536 * 1024
+    assert import_ahead.threshold_problem() == ""
+    default = import_ahead.DEFAULT_MB * 1024 * 1024
+    for nonsense in ("lots", "-3", "nan", "inf", "\x1b[31m"):
+        monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", nonsense)
+        assert import_ahead.threshold_bytes() == default
+        assert "not a number of megabytes" in import_ahead.threshold_problem()
+    assert "\x1b" not in import_ahead.threshold_problem()  # shown, never sent to the terminal
+    # and a sync says so, beside what it did
+    _edit(demo)
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "lots")
-    assert import_ahead.threshold_bytes() == import_ahead.DEFAULT_MB * 1024 * 1024
-    monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "-3")
-    assert import_ahead.threshold_bytes() == 0
+    notes = demo.sync(dry_run=True).stages[0].notes
+    assert "ROSTER_IMPORT_AHEAD_MB is 'lots', not a number of megabytes" in " ".join(notes)
+
+
+def test_the_import_says_which_apps_were_listed_ahead(demo: Any, monkeypatch: Any) -> None:
+    _edit(demo)
+    monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
+    notes = demo.sync(dry_run=True).stages[0].notes
+    assert "listed idp, hr_feed, ad in a second process while the store loaded" in notes, notes
 
 
 def test_an_apps_first_import_is_listed_here(demo: Any, monkeypatch: Any) -> None:

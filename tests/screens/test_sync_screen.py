@@ -787,14 +787,37 @@ async def test_the_history_cursor_stays_on_its_run_as_runs_come_in(services: Any
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await pilot.press("p")  # a second run: the oldest is not the newest
+        await settle(pilot)
         await pilot.press("h")
         await pilot.pause()
         history = app.screen.query_one("#sync-history", DataTable)
         oldest = services.runs(limit=20)[-1].id
+        assert history.get_row_index(str(oldest)) > 0
         history.move_cursor(row=history.get_row_index(str(oldest)))
         await pilot.press("p")
         await settle(pilot)
         assert history.ordered_rows[history.cursor_row].key.value == str(oldest)
+
+
+async def test_the_history_cursor_on_the_newest_run_follows_the_newest(services: Any) -> None:
+    """Kept on its run, the newest run's cursor left the runs that came in scrolled out of
+    sight above it, and they looked lost (newcomer review)."""
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        history = app.screen.query_one("#sync-history", DataTable)
+        assert history.cursor_row == 0
+        for _ in range(2):
+            await pilot.press("p")
+            await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        newest = services.runs(limit=1)[0].id
+        assert history.ordered_rows[history.cursor_row].key.value == str(newest)
+        assert history.scroll_y == 0
 
 
 @pytest.mark.parametrize("width", [80, 120])
