@@ -91,7 +91,9 @@ def rate(run: Callable[[], int], minimum: float = 0.4) -> float:
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     arguments.add_argument("--users", type=int, default=3000)
     arguments.add_argument("--baseline-users", type=int, default=600)
     options = arguments.parse_args()

@@ -30,7 +30,9 @@ from tests.cel_conformance.runner import (  # noqa: E402
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     arguments.add_argument("--failures", action="store_true", help="list Roster's failures")
     arguments.add_argument("--file", action="append", help="only these files (repeatable)")
     options = arguments.parse_args()

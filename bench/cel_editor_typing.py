@@ -232,7 +232,9 @@ HEADER = (
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     arguments.add_argument("--gap", type=float, default=0.05, help="pause after each key (s)")
     arguments.add_argument("--rounds", type=int, default=1, help="repeat every scenario N times")
     arguments.add_argument(

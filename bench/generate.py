@@ -59,11 +59,22 @@ def build_store(folder: Path, people: int, seed: int = 7) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--people", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--formats", choices=FORMATS, default="reference")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("out_dir", type=Path, help="the folder to write (roster.yaml, apps/)")
+    parser.add_argument(
+        "--people", type=int, default=10_000, help="how many people (default 10,000)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="the same seed writes the same data (default 7)"
+    )
+    parser.add_argument(
+        "--formats",
+        choices=FORMATS,
+        default="reference",
+        help="reference: HR as CSV, the rest JSON Lines (default); yaml: the demo's",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     config = generate(args.out_dir, args.people, args.seed, args.formats)

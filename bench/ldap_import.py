@@ -61,7 +61,9 @@ def ldapsearch_import(url: str, bind_dn: str, password: str, base: str) -> tuple
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--entries", type=int, default=100_000)
     args = parser.parse_args()
     reason = unavailable_reason() or (None if shutil.which("ldapsearch") else "no ldapsearch")

@@ -128,7 +128,9 @@ def typing_rows(folder: Path) -> None:
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     arguments.add_argument("--runs", type=int, default=3)
     arguments.add_argument("--store", type=Path, help="where the 10,000-person store is kept")
     arguments.add_argument("--no-typing", action="store_true", help="skip the playground rows")

@@ -108,7 +108,9 @@ def console_start(db: Path, runs: int, env: dict[str, str]) -> tuple[float, floa
 
 
 def main() -> None:
-    arguments = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    arguments = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     arguments.add_argument("--runs", type=int, default=5)
     arguments.add_argument("--people", type=int, default=100_000)
     arguments.add_argument("--store", type=Path, help="where the large store is built and kept")
