@@ -384,7 +384,9 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         echo(f"  {count:,} change{'' if count == 1 else 's'} {outcome}")
         verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
-            echo(f"  {verb} {line.count:,} {line.text}")
+            # which ones, for the first few (`--json` and `roster runs` list them all)
+            named = ", ".join(line.objects[:3]) + (", …" if len(line.objects) > 3 else "")
+            echo(f"  {verb} {line.count:,} {line.text}" + (f" ({named})" if named else ""))
         if result.dry_run and result.plan:
             echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:
