@@ -473,6 +473,9 @@ class SyncScreen(RosterScreen):
                 )
                 return
             names = self.stage_names
+            if message.stage == "load":  # before the first stage: the import waits for it
+                self.set_stage(names[0], "running", Text("reading the store…", style="cyan"))
+                return
             index = names.index(message.stage) if message.stage in names else message.done
             for done in self.stage_names[max(self.stage_index, 0) : index]:
                 self.set_stage(done, "done", Text("…", style="dim"))

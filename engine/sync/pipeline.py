@@ -327,6 +327,8 @@ def _run_locked(
         # a run that reconsiders every account reads every account whole: deferred, each
         # would be read again one by one (or an app at a time), for nothing
         incremental = revisit is not None and not full_identify
+        if progress is not None:  # seconds at 100,000 people: the console says so
+            progress("load", 0, len(STAGES))
         ahead = _list_ahead(db, session, apps, base_dir, read, trust_sidecars=revisit is not None)
         if ahead is not None and cleanup is not None:
             cleanup.callback(ahead.close)  # also when the run stops before its import

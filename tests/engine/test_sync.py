@@ -389,6 +389,14 @@ def test_an_interrupted_apply_is_redone_even_if_the_data_returns(tmp_path: Path)
         assert sam.status == "ENABLED"
 
 
+def test_progress_says_when_the_store_is_read_before_the_first_stage(org: Services) -> None:
+    """Seconds at 100,000 people, with every stage still pending: the console showed nothing
+    under way (newcomer review)."""
+    seen: list[str] = []
+    assert org.sync(progress=lambda stage, done, total: seen.append(stage)).status == "applied"
+    assert seen[:2] == ["load", "import"]
+
+
 def test_cancelling_while_planning_applies_nothing(org: Services) -> None:
     seen: list[str] = []
     result = org.sync(

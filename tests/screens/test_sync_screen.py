@@ -800,6 +800,25 @@ async def test_the_history_cursor_stays_on_its_run_as_runs_come_in(services: Any
         assert history.ordered_rows[history.cursor_row].key.value == str(oldest)
 
 
+async def test_the_import_row_says_the_store_is_being_read(services: Any) -> None:
+    """Before the first stage a sync reads the store (seconds at 100,000 people); every row
+    said "pending" meanwhile, and the screen looked stuck (newcomer review)."""
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SyncScreen)
+        screen.running = "plan"  # as while a plan runs
+        screen.reset_stages(dry_run=True)
+        screen.post_message(SyncScreen.Progress("load", 0, 6))
+        await pilot.pause()
+        assert stage_cells(screen)["import"] == ("running", "reading the store…")
+        screen.post_message(SyncScreen.Progress("import", 0, 6))
+        await pilot.pause()
+        assert stage_cells(screen)["import"] == ("running", "computing…")
+        screen.running = None
+
+
 async def test_the_history_cursor_on_the_newest_run_follows_the_newest(services: Any) -> None:
     """Kept on its run, the newest run's cursor left the runs that came in scrolled out of
     sight above it, and they looked lost (newcomer review)."""
