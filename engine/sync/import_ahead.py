@@ -18,12 +18,14 @@ instead: the worst it costs is the time it would have saved."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -34,7 +36,7 @@ from engine.connectors.file.connector import FileConnector
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 from engine.store.location import BUSY_TIMEOUT_SECONDS
-from engine.sync.importer import connector_spec, fingerprints_of, list_app
+from engine.sync.importer import connector_spec, fingerprints_of, list_app, source_version_of
 from engine.text import printable
 
 #: How large, in MB, the changed apps' account files must be together (their entitlements and
@@ -44,13 +46,16 @@ DEFAULT_MB = 32
 
 @dataclass
 class Listed:
-    """What listing one app gave: its listing and fingerprints, or why it failed (`error`:
-    the connector's message; `failure`: an unexpected exception, as its repr)."""
+    """What listing one app gave: its listing, fingerprints and version, or why it failed
+    (`error`: the connector's message; `failure`: an unexpected exception, as its repr)."""
 
     listing: Listing | None = None
     digests: list[str] = field(default_factory=list)
     error: str = ""
     failure: str = ""
+    # the app's source version, taken before the listing read its files
+    version: str | None = None
+    here: bool = False  # not listed: the sync lists it itself
 
 
 class ImportAhead:
@@ -87,15 +92,20 @@ class ImportAhead:
                 self._done = True
                 self._condition.notify_all()
 
-    def take(self, app_id: str) -> Listed | None:
+    def take(self, app_id: str, checkpoint: Callable[[], None] = lambda: None) -> Listed | None:
         """The app's outcome; None when it is not listed ahead (or the second process could
-        not list it): then the caller lists it itself."""
+        not list it): then the caller lists it itself. `checkpoint` is called while waiting
+        (it raises when the run is cancelled)."""
         if app_id not in self._waiting:
             return None
         self._waiting.discard(app_id)
         with self._condition:
-            self._condition.wait_for(lambda: app_id in self._listed or self._done)
-            return self._listed.pop(app_id, None)
+            while not self._condition.wait_for(
+                lambda: app_id in self._listed or self._done, timeout=0.25
+            ):
+                checkpoint()
+            listed = self._listed.pop(app_id, None)
+        return None if listed is None or listed.here else listed
 
     def close(self) -> None:
         """Stop the process (if it is still listing: the run no longer needs it)."""
@@ -146,10 +156,12 @@ def start(
     changed: set[str],
     cursors: dict[str, str],
     sidecars: dict[str, str],
+    stamps: dict[str, str],
 ) -> ImportAhead | None:
     """Start listing the file apps among CHANGED (whose data is not what the last import
     stored) in a second process, when their files are large enough; None otherwise.
-    `cursors` and `sidecars`: what the import hands each app's listing (app -> text)."""
+    `cursors` and `sidecars`: what the import hands each app's listing (app -> text);
+    `stamps`: the sync's cache of the apps' source versions (engine.sync.incremental)."""
     wanted: list[ConnectorSpec] = []
     size = 0
     stored = _apps_with_accounts(store, changed)
@@ -170,27 +182,31 @@ def start(
     if not wanted or size < threshold_bytes():
         return None
     jobs = [
-        (str(store), spec, cursors.get(spec.app_id, ""), sidecars.get(spec.app_id, ""))
+        (
+            str(store),
+            spec,
+            cursors.get(spec.app_id, ""),
+            sidecars.get(spec.app_id, ""),
+            {spec.app_id: stamps[spec.app_id]} if spec.app_id in stamps else {},
+        )
         for spec in wanted
     ]
     try:
         read_end, write_end = os.pipe()
     except OSError:
         return None  # no second process: the import lists everything itself
+    # isolated (-I): no module of the current folder, PYTHONPATH or the user's site can stand
+    # in for Roster's (`python -m` put the current folder first: hostile review); the path
+    # is this process's own, the engine's folder first, without the current folder
+    root = str(Path(__file__).resolve().parents[2])
+    path = [root, *(os.path.abspath(p) for p in sys.path if p and os.path.isabs(p))]
     try:
-        environment = dict(os.environ)
-        # the folder holding the engine package, wherever this process found it
-        root = str(Path(__file__).resolve().parents[2])
-        environment["PYTHONPATH"] = os.pathsep.join(
-            part for part in (root, environment.get("PYTHONPATH", "")) if part
-        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.sync.import_ahead", str(write_end)],
+            [sys.executable, "-I", "-c", _CHILD, str(write_end), json.dumps(path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # never onto the console's screen
             pass_fds=(write_end,),
-            env=environment,
         )
     except (OSError, ValueError):
         os.close(read_end)
@@ -206,13 +222,26 @@ def start(
     return ImportAhead(process, os.fdopen(read_end, "rb"), [spec.app_id for spec in wanted])
 
 
-def list_in_second_process(store: str, spec: ConnectorSpec, cursor: str, sidecars: str) -> Listed:
+def list_in_second_process(
+    store: str, spec: ConnectorSpec, cursor: str, sidecars: str, stamps: dict[str, str]
+) -> Listed:
     """List one app as the import stage would, with the digests the store holds of its
-    accounts (read here, from the store the sync has locked and is only reading)."""
+    accounts (read here, from the store the sync has locked and is only reading).
+
+    The app's source version is taken first, as the import takes it (`stamps`: the sync's
+    cache of them): a file rewritten after that is listed as rewritten under the older
+    version, which the next sync finds changed. Taken by the import later, the version of
+    a file rewritten while the store loaded would have stood for the older listing, and
+    every later sync taken the app as unchanged (hostile review)."""
+    try:
+        known = _known(store, spec.app_id)
+    except sqlite3.Error:
+        return Listed(here=True)  # the sync's own process reads the store it has loaded
     try:
         connector = make_connector(spec)
-        listing = list_app(connector, cursor, _known(store, spec.app_id), sidecars)
-        return Listed(listing, fingerprints_of(spec.app_id, listing))
+        version = source_version_of(connector, spec.app_id, stamps)
+        listing = list_app(connector, cursor, known, sidecars)
+        return Listed(listing, fingerprints_of(spec.app_id, listing), version=version)
     except ConnectorError as exc:
         return Listed(error=exc.message)
     except Exception as exc:  # noqa: BLE001 - reported as the import reports it
@@ -260,19 +289,19 @@ def _known(store: str, app_id: str) -> dict[str, str]:
         connection.close()
 
 
+#: The second process's program: the path it is given, then `_serve`
+_CHILD = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    "from engine.sync.import_ahead import _serve; _serve(int(sys.argv[1]))"
+)
+
+
 def _serve(results: int) -> None:
     """The second process: list each app of the work on stdin, in order, and write each
     outcome to the pipe RESULTS as soon as it has it."""
     jobs = pickle.load(sys.stdin.buffer)
     with os.fdopen(results, "wb") as out:
-        for store, spec, cursor, sidecars in jobs:
-            listed = list_in_second_process(store, spec, cursor, sidecars)
+        for store, spec, cursor, sidecars, stamps in jobs:
+            listed = list_in_second_process(store, spec, cursor, sidecars, stamps)
             pickle.dump((spec.app_id, listed), out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
-
-
-if __name__ == "__main__":
-    # through the module's own name: what it pickles must name engine.sync.import_ahead
-    from engine.sync import import_ahead
-
-    import_ahead._serve(int(sys.argv[1]))

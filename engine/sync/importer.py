@@ -99,7 +99,7 @@ def _import_app(
             imported.add(app_id)
             report.bump("unchanged", len(state.accounts_of_app(app_id)))
             return
-        listed = ahead.take(app_id) if ahead is not None else None
+        listed = ahead.take(app_id, state.checkpoint) if ahead is not None else None
         if listed is None:
             listing = list_app(connector, state.import_cursors.get(app_id, ""), known, sidecars)
             digests = fingerprints_of(app_id, listing)
@@ -107,7 +107,8 @@ def _import_app(
             _failed(app_id, report, listed.error or _unexpected(listed.failure))
             return
         else:
-            listing, digests = listed.listing, listed.digests
+            # the version of what it listed, taken before it read (see import_ahead)
+            listing, digests, version = listed.listing, listed.digests, listed.version
     except ConnectorError as exc:
         _failed(app_id, report, exc.message)
         return

@@ -329,7 +329,9 @@ def _run_locked(
         incremental = revisit is not None and not full_identify
         if progress is not None:  # seconds at 100,000 people: the console says so
             progress("load", 0, len(STAGES))
-        ahead = _list_ahead(db, session, apps, base_dir, read, trust_sidecars=revisit is not None)
+        ahead = _list_ahead(
+            db, session, apps, base_dir, read, trust_sidecars=revisit is not None, stamps=stamps
+        )
         if ahead is not None and cleanup is not None:
             cleanup.callback(ahead.close)  # also when the run stops before its import
         state = load_state(session, attributes=False, deferred=deferred if incremental else None)
@@ -579,6 +581,7 @@ def _list_ahead(
     base_dir: Path,
     read: dict[str, str],
     trust_sidecars: bool,
+    stamps: dict[str, str],
 ) -> ImportAhead | None:
     """Start listing the changed file apps in a second process while the store loads
     (engine.sync.import_ahead); not when a killed run left writes to settle first."""
@@ -589,7 +592,7 @@ def _list_ahead(
     changed = {app.id for app in apps if app.id not in read or read[app.id] != stored.get(app.id)}
     sidecars = per_app(session, "sidecar_digest:") if trust_sidecars else {}
     return import_ahead.start(
-        store, apps, base_dir, changed, per_app(session, "import_cursor:"), sidecars
+        store, apps, base_dir, changed, per_app(session, "import_cursor:"), sidecars, stamps
     )
 
 

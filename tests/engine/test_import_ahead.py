@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from typing import Any
 
@@ -37,8 +38,8 @@ def _taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     taken: list[str] = []
     take = ImportAhead.take
 
-    def counted(self: ImportAhead, app_id: str) -> Listed | None:
-        listed = take(self, app_id)
+    def counted(self: ImportAhead, app_id: str, *args: Any) -> Listed | None:
+        listed = take(self, app_id, *args)
         if listed is not None:
             taken.append(app_id)
         return listed
@@ -167,8 +168,8 @@ def test_a_script_that_syncs_without_a_main_guard_runs_once(demo: Any, tmp_path:
         f"with open({str(marks)!r}, 'a') as f: f.write('ran\\n')\n"
         "taken = []\n"
         "take = ImportAhead.take\n"
-        "def counted(self, app):\n"
-        "    listed = take(self, app)\n"
+        "def counted(self, app, *args):\n"
+        "    listed = take(self, app, *args)\n"
         "    taken.extend([app] if listed is not None else [])\n"
         "    return listed\n"
         "ImportAhead.take = counted\n"
@@ -237,3 +238,67 @@ def test_an_apps_first_import_is_listed_here(demo: Any, monkeypatch: Any) -> Non
     taken = _taken(monkeypatch)
     assert demo.sync(dry_run=True).status == "planned"
     assert "hr_feed" not in taken and {"ad", "idp"} <= set(taken)
+
+
+def test_a_file_rewritten_while_the_store_loads_is_imported_at_the_next_sync(
+    demo: Any, monkeypatch: Any
+) -> None:
+    """Listed ahead before the rewrite, the app must keep a version older than the rewrite,
+    so that the next sync reads it again. It kept the rewrite's, and every later sync took
+    the app as unchanged (hostile review)."""
+    _edit(demo)
+    idp = demo.db.sqlite_path.parent / "r-demo" / "apps" / "idp.yaml"
+    monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
+    started = _started(monkeypatch)
+    load_state = pipeline.load_state
+
+    def rewriting(*args: Any, **kwargs: Any) -> Any:
+        ahead = started[-1]
+        assert ahead is not None
+        deadline = time.monotonic() + 60
+        while "idp" not in ahead._listed and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the second process has listed it
+        assert "idp" in ahead._listed
+        text = idp.read_text(encoding="utf-8")
+        idp.write_text(text.replace("Head of Engines", "Head of Rockets"), encoding="utf-8")
+        return load_state(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_state", rewriting)
+    assert demo.sync().status == "applied"
+    monkeypatch.setattr(pipeline, "load_state", load_state)
+    titles = {a.profile.get("title") for a in demo.population().accounts if a.app_id == "idp"}
+    assert "Head of Engines" in titles  # what was listed
+    assert demo.sync().status == "applied"
+    titles = {a.profile.get("title") for a in demo.population().accounts if a.app_id == "idp"}
+    assert "Head of Rockets" in titles and "Head of Engines" not in titles
+
+
+def test_the_second_process_imports_nothing_from_the_current_folder(
+    demo: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """`python -m` put the current folder first on its path: an `engine` package there ran
+    in the second process (hostile review)."""
+    _edit(demo)
+    planted = tmp_path / "planted"
+    (planted / "engine").mkdir(parents=True)
+    (planted / "engine" / "__init__.py").write_text(
+        f"open({str(tmp_path / 'ran')!r}, 'w').write('x')\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "0")
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    taken = _taken(monkeypatch)
+    assert demo.sync(dry_run=True).status == "planned"
+    assert {"ad", "idp"} <= set(taken)  # listed ahead, by Roster's own engine
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_store_the_second_process_cannot_read_leaves_the_app_to_the_run(
+    tmp_path: Any,
+) -> None:
+    """Its own read of the store failing is not the app's failure: the sync lists it."""
+    from engine.connectors.base import ConnectorSpec
+
+    spec = ConnectorSpec("hr", "file", {"path": "hr.csv"}, tmp_path)
+    listed = import_ahead.list_in_second_process(str(tmp_path / "gone.db"), spec, "", "", {})
+    assert listed.here and listed.listing is None and not listed.error and not listed.failure
