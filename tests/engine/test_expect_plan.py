@@ -6,6 +6,7 @@ refuses with status plan-changed and exit 1 (hostile review M1)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -150,5 +151,8 @@ def test_the_text_says_which_plan_was_applied_and_where_its_changes_are(demo: Se
     code, result = cli("sync", "--expect-plan", plan, "--db", db)
     assert code == 0, result.output
     first = result.stdout.splitlines()[0]
-    assert first == f"Run {planned.id + 1}: applied (the plan of run {planned.id})", first
+    # and how long the run took
+    assert re.fullmatch(
+        rf"Run {planned.id + 1}: applied \(the plan of run {planned.id}\) · [\d,]+\.\d s", first
+    ), first
     assert f"changes applied (`roster runs {planned.id + 1}` lists them)" in result.stdout
