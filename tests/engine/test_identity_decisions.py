@@ -628,15 +628,18 @@ def test_unlink_dry_run_says_which_identity_fields_it_clears(
     assert {("employee_ids", "[]"), ("employee_id", '""')} <= done, done
 
 
+def _linked_hr(population: Any, order: Callable[[Any], Any]) -> list[Any]:
+    """The demo's HR records that have a person, in ORDER."""
+    return sorted(
+        (a for a in population.accounts if a.app_id == "hr" and a.owner_id is not None), key=order
+    )
+
+
 def test_the_hr_record_a_link_preview_says_is_read_is_the_one_the_sync_reads(
     demo: Services, tmp_path: Path
 ) -> None:
     population = demo.population()
-    hr = sorted(
-        (a for a in population.accounts if a.app_id == "hr" and a.owner_id is not None),
-        key=lambda a: a.id,
-    )
-    older, newer = hr[0], hr[1]
+    older, newer = _linked_hr(population, lambda a: a.id)[:2]
     other = next(u for u in population.users if u.id == older.owner_id)
     db = str(tmp_path / "r.db")
     # the newer record moves to the person who holds the older one
@@ -657,11 +660,7 @@ def test_linking_a_second_hr_record_to_someone_says_they_then_have_two(
     second then holds two HR records, which no merge rule would ever make (newcomer review).
     The preview names both; an account of an app the person has none of says nothing of it."""
     population = demo.population()
-    hr = sorted(
-        (a for a in population.accounts if a.app_id == "hr" and a.owner_id is not None),
-        key=lambda a: a.external_id,
-    )
-    mine, theirs = hr[0], hr[1]
+    mine, theirs = _linked_hr(population, lambda a: a.external_id)[:2]
     other = next(u for u in population.users if u.id == theirs.owner_id)
     db = str(tmp_path / "r.db")
     key = f"hr:{mine.external_id}"
