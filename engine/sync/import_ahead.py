@@ -62,10 +62,10 @@ class ImportAhead:
     """The apps being listed in the second process; `take` an app's outcome when its turn
     comes, `close` when the import is done (or abandoned).
 
-    The process is `python -m engine.sync.import_ahead FD`: it reads its work from its stdin
-    and writes each app's outcome, pickled, to the pipe FD as it has it; a thread here takes
-    them in as they come, so that the process never waits for this one to read. Not
-    multiprocessing: its spawned processes import the caller's main script again."""
+    The process runs `_serve` (see `start`): it reads its work from its stdin and writes each
+    app's outcome, pickled, to a pipe as it has it; a thread here takes them in as they come,
+    so that the process never waits for this one to read. Not multiprocessing: its spawned
+    processes import the caller's main script again."""
 
     def __init__(self, process: subprocess.Popen[bytes], results: BinaryIO, apps: list[str]):
         self.apps = list(apps)  # in the order listed
