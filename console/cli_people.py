@@ -6,11 +6,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
 from console.cli import Number, _emit, _guard, _services, _store_options, echo, main
 from engine.text import one_line, value_text
+
+if TYPE_CHECKING:
+    from engine.services import Dashboard
 
 
 @main.command()
@@ -19,15 +23,31 @@ from engine.text import one_line, value_text
     "--all", "every", is_flag=True,
     help="List every item of the lists that need an eye, not only the first ones.",
 )  # fmt: skip
+@click.option(
+    "--check", is_flag=True,
+    help="Exit with status 6 when a run or an import failed or any of the lists that need an "
+    "eye has an item (for a scheduled job that alerts; unowned accounts alone do not count: "
+    "most organisations always have some).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def status(every: bool, as_json: bool) -> None:
+def status(every: bool, check: bool, as_json: bool) -> None:
     """The dashboard: people, accounts, apps, the last runs, warnings, and the identity
     decisions that need an eye (people who lost their primary-directory record, leavers
     still enabled in other apps, manager cycles)."""
     board = _services().dashboard()
     if every:
         board = replace(board, care=[replace(care, items=care.every) for care in board.care])
+    _print_status(board, as_json)
+    if check and (board.errors or any(care.total for care in board.care)):
+        sys.exit(NEEDS_AN_EYE)
+
+
+#: `roster status --check`'s exit status when something needs an eye
+NEEDS_AN_EYE = 6
+
+
+def _print_status(board: Dashboard, as_json: bool) -> None:
     if as_json:
         _emit(board.to_json())
         return

@@ -256,6 +256,32 @@ def test_roster_status_lists_a_manager_cycle(demo: Services, tmp_path: Path) -> 
     ]
 
 
+def test_roster_status_check_exits_6_when_anything_needs_an_eye(
+    demo: Services, tmp_path: Path
+) -> None:
+    """For a scheduled job that alerts: the demo has leavers still enabled; a small org synced
+    has nothing to look at."""
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("status", "--check", "--db", db)
+    assert code == 6 and "Leavers who can still sign in:" in out, out
+    code, out, _ = cli("status", "--check", "--json", "--db", db)
+    assert code == 6 and _care(out)["leavers_still_enabled"]["total"] > 0
+    assert cli("status", "--db", db)[0] == 0  # without --check, as before
+    from tests.engine.org import open_org
+
+    org = open_org(tmp_path / "small")  # a few people, no leaver, no cycle
+    assert org.sync().status == "applied"
+    small = str(tmp_path / "small" / "roster.db")
+    code, out, _ = cli("status", "--check", "--db", small)
+    assert code == 0 and "accounts have no owner" in out, out  # a count, not an alarm
+    # a failed import is one
+    (tmp_path / "small" / "org" / "idp.yaml").write_text("accounts: [unclosed\n")
+    assert org.sync().status == "applied-with-failures"
+    org.db.dispose()
+    code, out, _ = cli("status", "--check", "--db", small)
+    assert code == 6 and "last import failed" in out, out
+
+
 def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) -> None:
     # Priya Shah leaves: HR disables her, and so does the IdP; AD and Entra still have her on
     def leave(data: dict[str, Any]) -> None:
