@@ -69,6 +69,7 @@ class ImportAhead:
 
     def __init__(self, process: subprocess.Popen[bytes], results: BinaryIO, apps: list[str]):
         self.apps = list(apps)  # in the order listed
+        self.taken: list[str] = []  # those whose listing the import took from it
         self._process = process
         self._results = results
         self._waiting = set(apps)
@@ -105,7 +106,10 @@ class ImportAhead:
             ):
                 checkpoint()
             listed = self._listed.pop(app_id, None)
-        return None if listed is None or listed.here else listed
+        if listed is None or listed.here:
+            return None
+        self.taken.append(app_id)
+        return listed
 
     def close(self) -> None:
         """Stop the process (if it is still listing: the run no longer needs it)."""

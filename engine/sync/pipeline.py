@@ -349,10 +349,6 @@ def _run_locked(
     reports = [StageReport(name) for name in STAGES]
     if import_ahead.threshold_problem():
         reports[0].notes.append(import_ahead.threshold_problem())
-    if ahead is not None:
-        reports[0].notes.append(
-            f"listed {', '.join(ahead.apps)} in a second process while the store loaded"
-        )
     directories = list(config.directories)
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
     cel.cache_limit = CEL_CACHE_LIMIT
@@ -385,6 +381,10 @@ def _run_locked(
         finally:
             if ahead is not None:
                 ahead.close()
+        if ahead is not None and ahead.taken:  # not those it could not list (it died)
+            reports[0].notes.append(
+                f"listed {', '.join(ahead.taken)} in a second process while the store loaded"
+            )
         # app -> why it failed (the dashboard shows it beside the app's name)
         import_errors = {
             app_id: why.removeprefix("failed to import: ") for app_id, why in reports[0].failures

@@ -138,6 +138,7 @@ def test_a_second_process_that_dies_leaves_the_listing_to_the_run(
     died = demo.sync(dry_run=True)
     assert died.status == "planned", died.error
     assert taken == []
+    assert not any("second process" in note for note in died.stages[0].notes)
     monkeypatch.setattr(pipeline, "load_state", load_state)
     monkeypatch.setenv("ROSTER_IMPORT_AHEAD_MB", "100000")
     assert _plan(died) == _plan(demo.sync(dry_run=True))
