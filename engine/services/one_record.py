@@ -33,6 +33,7 @@ from engine.store.location import (
     head_revision,
     is_locked,
     locked_error,
+    open_existing,
     sqlite_url,
 )
 
@@ -58,10 +59,7 @@ def preview_sqlite(
     NotFound when the record is not there; StoreError / StoreLocked when the store fails."""
     display = sqlite_url(path)
     try:
-        # rw, not ro: a read-only connection cannot open a WAL store whose -shm is missing
-        connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
-        )
+        connection = open_existing(path)
     except (sqlite3.Error, ValueError, OSError):
         return None
     with closing(connection):

@@ -35,6 +35,7 @@ from engine.store.location import (
     driver_error_text,
     is_locked,
     locked_error,
+    open_existing,
     refused_error,
 )
 from engine.store.rows import stored_list, stored_map
@@ -211,13 +212,7 @@ class DeferredAccounts:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             try:
-                # rw, not ro: a read-only connection cannot open a WAL store whose -shm is gone
-                self._connection = sqlite3.connect(
-                    f"{self._path.resolve().as_uri()}?mode=rw",
-                    uri=True,
-                    timeout=BUSY_TIMEOUT_SECONDS,
-                    check_same_thread=False,
-                )
+                self._connection = open_existing(self._path, check_same_thread=False)
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(
                     f"The identity store {self._display} could not be opened again to read "

@@ -35,7 +35,7 @@ from engine.connectors.base import ConnectorSpec, Listing
 from engine.connectors.file.connector import FileConnector
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
-from engine.store.location import BUSY_TIMEOUT_SECONDS
+from engine.store.location import open_existing
 from engine.sync.importer import connector_spec, fingerprints_of, list_app, source_version_of
 from engine.text import printable
 
@@ -255,7 +255,7 @@ def list_in_second_process(
 def _apps_with_accounts(store: Path, apps: set[str]) -> set[str]:
     """Those of APPS with accounts in the store."""
     try:
-        connection = _connect(str(store))
+        connection = open_existing(store)
     except sqlite3.Error:
         return set()  # the load says why
     try:
@@ -272,17 +272,10 @@ def _apps_with_accounts(store: Path, apps: set[str]) -> set[str]:
         connection.close()
 
 
-def _connect(store: str) -> sqlite3.Connection:
-    # rw, not ro: a read-only connection cannot open a WAL store whose -shm is gone
-    return sqlite3.connect(
-        f"{Path(store).resolve().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
-    )
-
-
 def _known(store: str, app_id: str) -> dict[str, str]:
     """digest -> external id of the app's accounts, as `run_import` builds it from the
     loaded store (in id order: of two accounts with one digest, the later one's id)."""
-    connection = _connect(store)
+    connection = open_existing(Path(store))
     try:
         rows = connection.execute(
             "SELECT external_id, fingerprint FROM account WHERE app_id = ? ORDER BY id",
