@@ -59,7 +59,7 @@ def preview_sqlite(
     NotFound when the record is not there; StoreError / StoreLocked when the store fails."""
     display = sqlite_url(path)
     try:
-        connection = open_existing(path)
+        connection = open_existing(path, timeout=BUSY_TIMEOUT_SECONDS)
     except (sqlite3.Error, ValueError, OSError):
         return None
     with closing(connection):

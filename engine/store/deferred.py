@@ -212,7 +212,9 @@ class DeferredAccounts:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             try:
-                self._connection = open_existing(self._path, check_same_thread=False)
+                self._connection = open_existing(
+                    self._path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+                )
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(
                     f"The identity store {self._display} could not be opened again to read "

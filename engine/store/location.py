@@ -20,13 +20,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_SECONDS = 10.0
 
 
-def open_existing(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A sqlite3 connection to the store at PATH, never creating it. Read-write, not
-    read-only: a read-only connection cannot open a WAL store whose -shm file is gone."""
+def open_existing(
+    path: Path, *, timeout: float = BUSY_TIMEOUT_SECONDS, check_same_thread: bool = True
+) -> sqlite3.Connection:
+    """A sqlite3 connection to the store at PATH, never creating it, waiting up to TIMEOUT
+    seconds for a lock. Read-write, not read-only: a read-only connection cannot open a WAL
+    store whose -shm file is gone."""
     return sqlite3.connect(
         f"{path.resolve().as_uri()}?mode=rw",
         uri=True,
-        timeout=BUSY_TIMEOUT_SECONDS,
+        timeout=timeout,
         check_same_thread=check_same_thread,
     )
 
