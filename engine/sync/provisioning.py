@@ -101,13 +101,13 @@ def requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
 
 def requests_digest(config: RosterConfig, base_dir: Path) -> str:
     """A digest of the access-requests file: a new request must wake a settled store."""
-    import hashlib
+    from engine.files import ContentDigest
 
     path = requests_path(config, base_dir)
     if path is None:
         return ""
     try:
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        return ContentDigest(path.read_bytes()).hexdigest()
     except OSError:
         return "unreadable"
 

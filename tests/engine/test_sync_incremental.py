@@ -386,3 +386,36 @@ def test_an_app_edited_between_the_import_and_a_write_to_it_is_imported_by_the_n
         ]
     assert "Edited in the app" in rooms
     assert demo.sync().changes == []  # and then it settles
+
+
+def test_a_store_whose_app_versions_were_digested_another_way_reads_its_apps_once(
+    demo: Services,
+) -> None:
+    """Upgrading Roster may change how an app's files are digested (BLAKE2 became SHA-256,
+    engine.files.ContentDigest): every stored version and file stamp then differs from what
+    this Roster computes. The next sync must read the apps again and find nothing to change,
+    and the one after it must know at once that nothing changed."""
+    from engine.store.models import Meta
+    from engine.store.repo import set_meta
+
+    with demo.db.session() as session, session.begin():
+        stored = {
+            row.key: row.value
+            for row in session.scalars(select(Meta))
+            if row.key.startswith(("source_version:", "source_stamp:", "last_sync_signature"))
+        }
+        assert any(key.startswith("source_version:") for key in stored)
+        for key, value in stored.items():
+            # a digest of the same length, as the older Roster stored it (the signature
+            # is a digest of the versions)
+            stamp, _, version = value.rpartition("|")
+            older = "b" * len(version)
+            set_meta(session, key, f"{stamp}|{older}" if stamp else older)
+
+    upgraded = demo.sync()
+    assert upgraded.status == "applied", upgraded.error
+    assert upgraded.changes == []
+    assert upgraded.stages[0].counts.get("unchanged", 0) > 0  # it read the apps again
+    settled = demo.sync()
+    assert settled.changes == []
+    assert any("nothing changed" in note for note in settled.stages[0].notes)

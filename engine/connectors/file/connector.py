@@ -40,7 +40,7 @@ from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock, remove_temporaries
 from engine.errors import ConnectorError, Problem
-from engine.files import FileRefused, app_file_limit, read_regular_file
+from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
 
 #: Lines of a listing hashed by one update of a source version's digest.
 HASHED_LINES = 4096
@@ -180,7 +180,7 @@ class FileConnector:
 
     def _version(self, listed: tuple[list[bytes], LineStyle] | None) -> str | None:
         """`source_version`; LISTED: the main file's lines and style, known without reading."""
-        digest = hashlib.blake2b(digest_size=16)
+        digest = ContentDigest()
         for path in self._paths():
             if path == self.path and listed is not None:
                 lines, (bom, newline) = listed

@@ -10,7 +10,6 @@ digest it was a third of importing it (issue 11)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from engine.connectors.file.store import (
 )
 from engine.connectors.fileio import atomic_write
 from engine.errors import ConnectorError
-from engine.files import FileRefused, app_file_limit, read_regular_file
+from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
 
 HINT = 'each line holds one record as a JSON object: {"id": "...", ...}'
 
@@ -146,7 +145,7 @@ class JsonlStore:
     def sidecar_digest(self) -> str:
         """A digest of the entitlements and grants files as they are ("" when there are none,
         or one cannot be read: then nothing is taken as unchanged)."""
-        digest = hashlib.blake2b(digest_size=16)
+        digest = ContentDigest()
         found = False
         for path in (self.entitlements_path, self.grants_path):
             try:
