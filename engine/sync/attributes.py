@@ -636,6 +636,9 @@ def run_attributes(
                 state.dirty_users.add(user.id)
                 cel.forget_user(user.id)  # read from now on with this value
             elif user.attributes.get(attribute.name) != new:
+                # the person's copy of a value the store holds: no change is journalled,
+                # but another person's attribute may have read the copy (_fixed_point)
+                state.copies_refreshed += 1
                 user.attributes[attribute.name] = new
                 state.dirty_users.add(user.id)
                 cel.forget_user(user.id)  # read from now on with this value

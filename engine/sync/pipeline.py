@@ -497,10 +497,11 @@ def _run_locked(
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
-            # Expressions that read the clock (any stage) or other people (attributes) can
-            # change with no new data, so such a configuration never settles.
+            # Expressions that read the clock (any stage) can change with no new data, so such
+            # a configuration never settles. Attributes that read other people settle once a
+            # run changes nothing they can read (see `_fixed_point`).
             failed = reports[0].counts.get("apps_failed")
-            unsettled = volatile or cel.compiled_reads_clock
+            unsettled = cel.compiled_reads_clock or (volatile and not _fixed_point(state))
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
@@ -799,6 +800,23 @@ def _keep_keys(
     if memo.changed:
         with db.session() as session, session.begin():
             set_meta(session, key_memo.META_KEY, key_memo.dump(memo))
+
+
+#: The stages whose changes another person's attribute can read: its values, and the accounts
+#: pushes and creations write after the attributes stage.
+_READ_ACROSS_PEOPLE = ("attributes", "push", "provision")
+
+
+def _fixed_point(state: WorkState) -> bool:
+    """Whether a run whose attributes read other people (and so reconsidered everyone) left
+    every value they read as it found it. Such an attribute reads the others' values as the run
+    goes (one not reached yet still holds the last run's value); when no value, push or
+    creation changed, everything any of them read was final, and the next run on the same data
+    would compute the same: the store settles. Otherwise the next run computes again, with
+    what this one left."""
+    if state.copies_refreshed:
+        return False
+    return not any(change.stage in _READ_ACROSS_PEOPLE for change in state.changes)
 
 
 def _count(n: int, noun: str) -> str:

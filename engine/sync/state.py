@@ -233,6 +233,8 @@ class WorkState:
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
+        # people's attribute copies set to the stored value with nothing journalled
+        self.copies_refreshed = 0
         self._next_temp_id = -1
         self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 

@@ -18,7 +18,7 @@ from engine.errors import SyncLocked
 from engine.services import Services, open_services
 from engine.store.models import Account, AttributeValue, Person, Run, SyncLock
 from engine.store.repo import set_meta
-from engine.sync.pipeline import run_sync
+from engine.sync.pipeline import SyncResult, run_sync
 from engine.sync.threshold import DeletionKind
 from tests.engine.org import CONFIG, HR, IDP, edit, open_org, write_org
 
@@ -548,6 +548,53 @@ def test_an_attribute_that_reads_other_people_follows_their_change(tmp_path: Pat
     assert result.status == "applied", result.error
     assert people(services)["bo.chen@example.com"].display_name == "Bo Chen-Li"
     assert people(services)["ann.lee@example.com"].attributes["director"] == "Bo Chen-Li"
+
+
+def _nothing_changed(result: SyncResult) -> bool:
+    imported = next(s for s in result.stages if s.name == "import")
+    return any(note.startswith("nothing changed since") for note in imported.notes)
+
+
+def _until_settled(services: Services, most: int = 4) -> list[SyncResult]:
+    """Syncs on the same data until one is answered at once ("nothing changed")."""
+    runs: list[SyncResult] = []
+    while not runs or not _nothing_changed(runs[-1]):
+        assert len(runs) < most, [r.changes for r in runs]
+        runs.append(services.sync())
+        assert runs[-1].status == "applied", runs[-1].error
+    return runs
+
+
+def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Ann's attribute reads Bo's department. Ann comes before Bo in the attributes stage, so
+    a run that changes Bo's department leaves Ann's copy of it to the next run (which reads
+    what this one left). Once a run changes no value, the store settles: a sync on the same
+    data is answered at once. Such a configuration used to recompute everyone on every sync,
+    for ever."""
+    services = open_org(
+        tmp_path,
+        _with_attribute(
+            "bos_department",
+            'c1.directory.users.v1.FindByEmail("bo.chen@example.com").department',
+        ),
+    )
+    first = _until_settled(services)
+    # the first sync computed Ann's before Bo's existed, the second caught up, the third
+    # changed nothing and settled, the fourth did nothing
+    assert [bool(r.changes) for r in first] == [True, True, False, False]
+    assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Engineering"
+
+    def move_bo(data: dict) -> None:
+        data["accounts"][1]["profile"]["department"] = "Research"
+
+    edit(tmp_path / "org", "hr", move_bo)
+    moved = _until_settled(services)
+    assert people(services)["bo.chen@example.com"].attributes["department"] == "Research"
+    assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Research"
+    assert [bool(r.changes) for r in moved] == [True, True, False, False]
+    assert moved[-2].changes == [] and not _nothing_changed(moved[-2])  # it computed everyone
 
 
 def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:
