@@ -421,6 +421,15 @@ def _run_locked(
             for definition in definitions
             for source in definition.sources
         )
+        # (those that read other people: they settle, see _fixed_point)
+        reading_others = [
+            definition.name
+            for definition in definitions
+            if any(
+                source.program is not None and source.program.reads_directory
+                for source in definition.sources
+            )
+        ]
         only = (
             None if full or volatile else state.touched_users() | {h.user_id for h in held_before}
         )
@@ -502,6 +511,8 @@ def _run_locked(
             # run changes nothing they can read (see `_fixed_point`).
             failed = reports[0].counts.get("apps_failed")
             unsettled = cel.compiled_reads_clock or (volatile and not _fixed_point(state))
+            if reading_others:
+                reports[3].notes.append(_reading_others_note(reading_others, state))
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
@@ -817,6 +828,22 @@ def _fixed_point(state: WorkState) -> bool:
     if state.copies_refreshed:
         return False
     return not any(change.stage in _READ_ACROSS_PEOPLE for change in state.changes)
+
+
+def _reading_others_note(names: list[str], state: WorkState) -> str:
+    """What an applied run says of the attributes that read other people: why it computed
+    everyone, and whether the next sync will again."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    reads = "reads" if len(names) == 1 else "read"
+    if _fixed_point(state):
+        return (
+            f"{shown} {reads} other people: everyone was computed again and nothing moved, so "
+            "the next sync on the same data ends at once"
+        )
+    return (
+        f"{shown} {reads} other people: this run changed values they can read, so the next "
+        "sync computes everyone again until nothing moves"
+    )
 
 
 def _count(n: int, noun: str) -> str:

@@ -595,6 +595,16 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Research"
     assert [bool(r.changes) for r in moved] == [True, True, False, False]
     assert moved[-2].changes == [] and not _nothing_changed(moved[-2])  # it computed everyone
+    # each run says why it computed everyone, and what the next one will do
+    notes = [next(s for s in r.stages if s.name == "attributes").notes for r in moved[:-1]]
+    assert notes[0] == [
+        "bos_department reads other people: this run changed values they can read, so the "
+        "next sync computes everyone again until nothing moves"
+    ]
+    assert notes[-1] == [
+        "bos_department reads other people: everyone was computed again and nothing moved, so "
+        "the next sync on the same data ends at once"
+    ]
 
 
 def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:
