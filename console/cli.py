@@ -667,6 +667,11 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
     echo(f"  value:  {json.dumps(data.value, ensure_ascii=False)}")
     echo(f"  source: {data.source or '(none)'}")
     echo(f"  why:    {data.reason}")
+    if data.has_pending:
+        echo(
+            f"  next:   {json.dumps(data.pending, ensure_ascii=False)} (what its sources give "
+            "now: the next sync sets it)"
+        )
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (
@@ -1276,6 +1281,9 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     for stage, counts in summary.stage_counts.items():
         if counts:
             echo(f"  {stage:<11} {describe_counts(counts, '')}")
+    for stage, notes in summary.notes.items():
+        for note in notes:
+            echo_item(f"  [{stage}] ", note)
     # bounded by --limit as the changes are: 200 push problems came before the first change
     for stage, problems in summary.problems.items():
         for problem in problems[:limit] if limit else problems:

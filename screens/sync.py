@@ -609,6 +609,7 @@ class SyncScreen(RosterScreen):
             result.changes,
             {stage.name: stage.counts for stage in result.stages},
             {stage.name: stage.problems for stage in result.stages},
+            {stage.name: stage.notes for stage in result.stages},
         )
         changed = result.status == "plan-changed"
         extra = "not applied; the plan as the data stands now" if changed else ""
@@ -774,7 +775,7 @@ class SyncScreen(RosterScreen):
             # out) only took the room of the values and the reason
             for change in changes:
                 change.pop("applied", None)
-        stages = group_changes(changes, counts, summary.problems)
+        stages = group_changes(changes, counts, summary.problems, summary.notes)
         title = run_title(
             summary.id,
             summary.dry_run,

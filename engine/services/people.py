@@ -38,6 +38,10 @@ class Explanation:
     candidates: list[Candidate]
     #: a CEL source's label ("cel[1]", as `source` and the candidates name it) -> its text
     expressions: dict[str, str] = field(default_factory=dict)
+    #: what the sources give now, when it is not the stored value: the next sync sets it (an
+    #: app changed since, or the value reads another person's, who changed after it was set)
+    pending: Any = None
+    has_pending: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +54,8 @@ class Explanation:
             "reason": self.reason,
             "candidates": [c.as_dict() for c in self.candidates],
             "expressions": self.expressions,
+            # the key is there only when the next sync changes the value
+            **({"next_sync_sets": self.pending} if self.has_pending else {}),
         }
 
 
@@ -175,6 +181,9 @@ class PeopleService:
         )
         reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
         decision, _ = decide_or_hold(definition, user, previous, reader)
+        blank: Any = [] if definition.multi else ""
+        now = decision.value if decision.value is not None else blank
+        stored = row.value if row is not None and row.value is not None else blank
         return Explanation(
             user=user.email,
             attribute=definition.name,
@@ -189,6 +198,8 @@ class PeopleService:
                 for compiled, source in zip(definition.sources, match[0].sources, strict=True)
                 if source.cel
             },
+            pending=now if now != stored else None,
+            has_pending=now != stored,
         )
 
     def user_detail(self, user_id: int) -> UserDetail:

@@ -63,7 +63,7 @@ class RunSummary:
         return {
             name: value
             for name, value in self.counts.items()
-            if isinstance(value, dict) and name not in ("problems", "recovered")
+            if isinstance(value, dict) and name not in ("problems", "notes", "recovered")
         }
 
     @property
@@ -76,7 +76,16 @@ class RunSummary:
     @property
     def problems(self) -> dict[str, list[str]]:
         """Each stage's problems as the run stored them (the first 200 of a stage)."""
-        stored = self.counts.get("problems")
+        return self._per_stage("problems")
+
+    @property
+    def notes(self) -> dict[str, list[str]]:
+        """Each stage's notes (information, not trouble: why a run did what it did) as the
+        run stored them; runs before Roster stored them have none."""
+        return self._per_stage("notes")
+
+    def _per_stage(self, key: str) -> dict[str, list[str]]:
+        stored = self.counts.get(key)
         if not isinstance(stored, dict):
             return {}
         return {

@@ -503,6 +503,8 @@ def _run_locked(
             result.error = blocked
         elif dry_run:
             result.status = "planned-with-failures" if result.failures else "planned"
+            if reading_others:
+                reports[3].notes.append(_reading_others_note(reading_others, state, planned=True))
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
@@ -830,11 +832,21 @@ def _fixed_point(state: WorkState) -> bool:
     return not any(change.stage in _READ_ACROSS_PEOPLE for change in state.changes)
 
 
-def _reading_others_note(names: list[str], state: WorkState) -> str:
-    """What an applied run says of the attributes that read other people: why it computed
-    everyone, and whether the next sync will again."""
+def _reading_others_note(names: list[str], state: WorkState, planned: bool = False) -> str:
+    """What a run says of the attributes that read other people: why it computed everyone,
+    and whether the next sync will again (`planned`: a dry run, once its plan is applied)."""
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     reads = "reads" if len(names) == 1 else "read"
+    if planned and _fixed_point(state):
+        return (
+            f"{shown} {reads} other people: everyone was computed and nothing would move, so "
+            "once this is applied a sync on the same data ends at once"
+        )
+    if planned:
+        return (
+            f"{shown} {reads} other people: this plan changes values they can read, so after "
+            "it is applied the next sync computes everyone again until nothing moves"
+        )
     if _fixed_point(state):
         return (
             f"{shown} {reads} other people: everyone was computed again and nothing moved, so "
@@ -1086,6 +1098,7 @@ def _nothing_changed(
                 counts={
                     "import": {"apps_unchanged": apps},
                     "changes": 0,
+                    "notes": {"import": report.notes},
                     **({"attributes": {"held": len(held)}} if held else {}),
                     **({"problems": {"attributes": [h.line for h in held[:200]]}} if held else {}),
                 },
@@ -1135,6 +1148,7 @@ def _finish(
     counts["changes"] = len(result.planned)
     # what each stage reported stays with the run, for `roster runs` and the Sync screen
     counts["problems"] = {r.name: r.problems[:200] for r in result.stages if r.problems}
+    counts["notes"] = {r.name: r.notes[:50] for r in result.stages if r.notes}
     if result.plan:
         counts["plan"] = result.plan
     if result.failures:

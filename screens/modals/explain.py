@@ -102,6 +102,10 @@ class ExplainModal(RosterModal[None]):
         summary.append(safe(MODE_SHORT.get(answer.mode, answer.mode)), style="bold")
         summary.append("\nDecision now: ", style="dim")
         summary.append(safe(answer.reason or "—", lines=True))
+        if answer.has_pending:
+            summary.append("\nNext sync sets: ", style="dim")
+            summary.append_text(value(answer.pending, style="bold yellow", empty=EMPTY_VALUE))
+            summary.append(" (what its sources give now)", style="dim")
         self.query_one("#explain-summary", Static).update(summary)
         candidates = answer.candidates
         text = Text()

@@ -159,6 +159,11 @@ def node_text(
         else:
             text.append(safe(data[2], DETAIL_REASON, lines=True))
         return text
+    if kind == "note":
+        text = Text(f"A note from {safe(data[1].name)}:", style="bold cyan")
+        text.append("\n")
+        text.append(safe(data[2], DETAIL_REASON, lines=True))
+        return text
     if kind == "more":
         stage, start = data[1], data[2]
         left = len(stage.objects) - start

@@ -7,8 +7,9 @@ A change is drawn to the tree's width: long values lose their middle ("Head of <
 so the old and the new value both show; a node's label keeps the values whole (up to
 `VALUE_WIDTH`). The whole change, reason included, is for a `ChangeDetail` beside the tree: each
 node's data says what it is (`("run", title)`, `("stage", StageChanges)`, `("object",
-stage, ObjectChanges)`, `("change", change)`, `("problem", stage, text)`, `("more", stage,
-start)`), and the tree posts `NodeHighlighted` for its root whenever it shows something new.
+stage, ObjectChanges)`, `("change", change)`, `("problem", stage, text)`, `("note", stage,
+text)`: why the stage did what it did, `("more", stage, start)`), and the tree posts
+`NodeHighlighted` for its root whenever it shows something new.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class StageChanges:
     counts: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     objects: list[ObjectChanges] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why the stage did what it did
 
     @property
     def change_count(self) -> int:
@@ -67,6 +69,7 @@ def group_changes(
     changes: Iterable[Mapping[str, Any]],
     stage_counts: Mapping[str, Mapping[str, Any]] | None = None,
     stage_problems: Mapping[str, Sequence[str]] | None = None,
+    stage_notes: Mapping[str, Sequence[str]] | None = None,
 ) -> list[StageChanges]:
     """Group journal rows by stage then object, keeping the order the engine wrote them in."""
     stages: dict[str, StageChanges] = {}
@@ -90,13 +93,15 @@ def group_changes(
     for name in names:
         counts = dict((stage_counts or {}).get(name) or {})
         problems = list((stage_problems or {}).get(name) or [])
+        notes = [str(note) for note in (stage_notes or {}).get(name) or []]
         group = stages.get(name)
         if group is None:
-            if name not in (stage_counts or {}) and not problems:
+            if name not in (stage_counts or {}) and not problems and not notes:
                 continue
             group = StageChanges(name)
         group.counts = counts
         group.problems = problems
+        group.notes = notes
         result.append(group)
     return result
 
@@ -167,8 +172,12 @@ class PlanTree(Tree[Any]):
             if stage.problems:
                 label.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
             node = self.root.add(
-                label, data=("stage", stage), expand=bool(stage.objects or stage.problems)
+                label,
+                data=("stage", stage),
+                expand=bool(stage.objects or stage.problems or stage.notes),
             )
+            for note in stage.notes:
+                node.add_leaf(plain(note, style="cyan"), data=("note", stage, note))
             if stage.problems:
                 problems = node.add(
                     Text(f"Problems ({len(stage.problems):,})", style="bold yellow"),

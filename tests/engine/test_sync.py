@@ -580,16 +580,27 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
             'c1.directory.users.v1.FindByEmail("bo.chen@example.com").department',
         ),
     )
-    first = _until_settled(services)
-    # the first sync computed Ann's before Bo's existed, the second caught up, the third
-    # changed nothing and settled, the fourth did nothing
+    first = [services.sync()]
+    # Ann's was computed before Bo existed: `roster explain` says what the next sync sets
+    stale = services.explain("ann.lee@example.com", "bos_department")
+    assert (stale.value, stale.has_pending, stale.pending) == ("", True, "Engineering")
+    assert stale.to_json()["next_sync_sets"] == "Engineering"
+    first += _until_settled(services)
+    # the second sync caught up, the third changed nothing and settled, the fourth did nothing
     assert [bool(r.changes) for r in first] == [True, True, False, False]
+    caught_up = services.explain("ann.lee@example.com", "bos_department")
+    assert not caught_up.has_pending and "next_sync_sets" not in caught_up.to_json()
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Engineering"
 
     def move_bo(data: dict) -> None:
         data["accounts"][1]["profile"]["department"] = "Research"
 
     edit(tmp_path / "org", "hr", move_bo)
+    planned = services.sync(dry_run=True)
+    assert next(s for s in planned.stages if s.name == "attributes").notes == [
+        "bos_department reads other people: this plan changes values they can read, so after "
+        "it is applied the next sync computes everyone again until nothing moves"
+    ]
     moved = _until_settled(services)
     assert people(services)["bo.chen@example.com"].attributes["department"] == "Research"
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Research"
@@ -605,6 +616,13 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
         "bos_department reads other people: everyone was computed again and nothing moved, so "
         "the next sync on the same data ends at once"
     ]
+    # the runs keep their notes (`roster runs N`, the console's history)
+    assert services.run_changes(moved[0].run_id)[0].notes == {"attributes": notes[0]}
+    assert (
+        services.run_changes(moved[-1].run_id)[0]
+        .notes["import"][0]
+        .startswith(f"nothing changed since run {moved[-2].run_id}")
+    )
 
 
 def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:

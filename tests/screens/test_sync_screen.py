@@ -1242,3 +1242,24 @@ async def test_the_confirmation_names_an_app_that_could_not_be_read(services: An
         await pilot.press("enter")  # Cancel: nothing applied
         await settle(pilot)
         assert services.runs(limit=1)[0].dry_run
+
+
+async def test_the_tree_shows_why_a_stage_did_what_it_did(services: Any) -> None:
+    """A stage's notes (here: nothing changed since the last settled run) are in the tree
+    under their stage, live and when the run is opened from the history, and the detail says
+    what they are; they were only in `roster sync`'s output (newcomer review)."""
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        plan = services.runs(limit=1)[0]
+        tree = app.screen.query_one("#sync-tree", PlanTree)
+        import_node = tree.root.children[0]
+        notes = [node for node in import_node.children if node.data[0] == "note"]
+        assert notes and str(notes[0].label).startswith("nothing changed since run ")
+        text = node_text(notes[0])
+        assert text is not None and text.plain.startswith("A note from import:")
+        tree = await open_from_history(pilot, plan.id)
+        labels = tree_labels(tree)
+        assert any(label.startswith("nothing changed since run ") for label in labels)
