@@ -135,22 +135,29 @@ def _last_applied(session: Session) -> Run | None:
     ).scalar_one_or_none()
 
 
-def needs_everyone(session: Session, run_id: int, versions: dict[str, str]) -> bool:
-    """Whether the attribute stage must reconsider every person: its configuration changed
-    since the last applied run, or the last run that set out to apply did not finish (its
-    earlier stages may be committed without their attribute consequences)."""
+def why_everyone(session: Session, run_id: int, versions: dict[str, str]) -> str:
+    """Why the attribute stage must reconsider every person, as a run says it ("" when it
+    need not; NO_APPLIED_RUN for a store's first): its configuration changed since the last
+    applied run, or the last run that set out to apply did not finish (its earlier stages may
+    be committed without their attribute consequences)."""
     previous = session.execute(
         select(Run)
         .where(col(Run.id) < run_id, col(Run.dry_run).is_(False))
         .order_by(col(Run.id).desc())
         .limit(1)
     ).scalar_one_or_none()
-    if previous is None or previous.status not in (*APPLIED, "blocked-by-threshold"):
-        return True
     last_applied = _last_applied(session)
-    if last_applied is None:
-        return True
-    return (last_applied.config_versions or {}).get("attributes") != versions.get("attributes")
+    if previous is None or last_applied is None:
+        return NO_APPLIED_RUN
+    if previous.status not in (*APPLIED, "blocked-by-threshold"):
+        return f"run {previous.id}, which set out to apply, ended {previous.status}"
+    if (last_applied.config_versions or {}).get("attributes") != versions.get("attributes"):
+        return f"the attributes' configuration changed since run {last_applied.id}"
+    return ""
+
+
+#: `why_everyone` of a store no run has applied to: everyone is new, nothing to explain.
+NO_APPLIED_RUN = "no applied run yet"
 
 
 def section_changed(session: Session, versions: dict[str, str], section: str) -> bool:

@@ -45,6 +45,7 @@ from engine.sync.import_ahead import ImportAhead
 from engine.sync.importer import connector_spec, run_import, source_version_of
 from engine.sync.incremental import (
     APPLIED,
+    NO_APPLIED_RUN,
     PLANNED,
     STAGES,
     PushRevisit,
@@ -53,13 +54,13 @@ from engine.sync.incremental import (
     load_held,
     load_push_revisit,
     load_stamps,
-    needs_everyone,
     run_versions,
     save_held,
     save_push_revisit,
     save_stamps,
     section_changed,
     sync_signature,
+    why_everyone,
 )
 from engine.sync.loading import load_attribute_states, load_state, per_app
 from engine.sync.lock import acquire_lock, release_lock
@@ -315,9 +316,10 @@ def _run_locked(
             if not dry_run and expect_plan is not None and expect_plan != plan:
                 return _plan_changed(db, run_id, plan)
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before, plan)
-        full = needs_everyone(session, run_id, versions) or manual != get_meta(
-            session, "applied_manual_generation"
-        )
+        everyone_because = why_everyone(session, run_id, versions)
+        if not everyone_because and manual != get_meta(session, "applied_manual_generation"):
+            everyone_because = "a manual decision (a link, an unlink, a pin) since the last sync"
+        full = bool(everyone_because)
         full_identify = full or section_changed(session, versions, "directories")
         # the push stage plans only the people whose data can have changed since the last
         # applied run, and those that run left to look at again; a configuration change
@@ -437,6 +439,8 @@ def _run_locked(
             load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
             run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
+        if full and everyone_because != NO_APPLIED_RUN:
+            reports[3].notes.append(f"computed everyone: {everyone_because}")
         result.held = state.held
         if state.held:
             reports[3].notes.append(

@@ -707,3 +707,24 @@ def test_an_account_gone_from_its_app_is_one_change_its_grants_with_it(tmp_path:
     assert applied.status == "applied" and applied.changes == plan.changes
     s1 = next(a for a in org.population().accounts if a.external_id == "s1")
     assert s1.status == "DELETED" and s1.entitlements == []
+
+
+def test_a_sync_says_why_it_computed_everyone(tmp_path: Path) -> None:
+    """A changed attribute configuration (or a manual decision) makes a sync compute every
+    person's attributes; its attributes stage says which, so an admin is not left wondering
+    why 'users considered' counts everyone when no app changed (newcomer review)."""
+    services = open_org(tmp_path)
+    first = services.sync()
+    assert next(s for s in first.stages if s.name == "attributes").notes == []  # all new
+    config_path = write_org(tmp_path / "org", _with_attribute("motto", '"same for everyone"'))
+    services.import_config(
+        config_path.read_text(), source=str(config_path), base_dir=config_path.parent
+    )
+    again = services.sync()
+    attributes = next(s for s in again.stages if s.name == "attributes")
+    assert attributes.notes == [
+        f"computed everyone: the attributes' configuration changed since run {first.run_id}"
+    ]
+    assert attributes.counts["users_considered"] == len(people(services))
+    quiet = services.sync()
+    assert next(s for s in quiet.stages if s.name == "attributes").notes == []
