@@ -135,8 +135,8 @@ class SyncScreen(RosterScreen):
             "v",
             "view_whole",
             "View",
-            tooltip="Show the highlighted change (or problem) whole, where the detail under "
-            "the tree cuts it",
+            tooltip="Show the highlighted change (or problem, or note) whole, where the detail "
+            "under the tree cuts it",
         ),
     ]
 
@@ -261,15 +261,18 @@ class SyncScreen(RosterScreen):
             tree.call_after_refresh(tree.scroll_to_node, event.node, animate=False)
 
     def action_view_whole(self) -> None:
-        """A change or a problem whole; the other nodes are whole in the detail already."""
+        """A change, a problem or a note whole; the other nodes are whole in the detail already."""
         node = self.tree.cursor_node
         data = node.data if node is not None else None
         kind = data[0] if isinstance(data, tuple) and data else ""
         run = self.tree.run_id
-        text = node_text(node, whole=True, run=run) if kind in ("change", "problem") else None
+        whole = ("change", "problem", "note")
+        text = node_text(node, whole=True, run=run) if kind in whole else None
         if text is None:
             self.app.bell()
-            self.notify("v shows a change or a problem whole: move to one first.", timeout=4)
+            self.notify(
+                "v shows a change, a problem or a note whole: move to one first.", timeout=4
+            )
             return
         self.app.push_screen(TextViewModal(f"The highlighted {kind}, whole", text))
 
