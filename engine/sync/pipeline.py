@@ -508,7 +508,7 @@ def _run_locked(
         elif dry_run:
             result.status = "planned-with-failures" if result.failures else "planned"
             if reading_others:
-                reports[3].notes.append(_reading_others_note(reading_others, state, planned=True))
+                reports[3].notes.append(_reading_others_note(reading_others, state, None))
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
@@ -517,8 +517,6 @@ def _run_locked(
             # run changes nothing they can read (see `_fixed_point`).
             failed = reports[0].counts.get("apps_failed")
             unsettled = cel.compiled_reads_clock or (volatile and not _fixed_point(state))
-            if reading_others:
-                reports[3].notes.append(_reading_others_note(reading_others, state))
             settled = signature if not failed and not unsettled else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
@@ -559,7 +557,7 @@ def _run_locked(
             wrote = {app_id for app_id, _ in state.read_back} | {c.app_id for c in creations}
             wrote |= {item.app_id for item in pushes if item.changes and not item.error}
             unwritten = {app_id: v for app_id, v in read.items() if app_id not in wrote}
-            _settle(
+            settles = _settle(
                 db,
                 run_id,
                 config,
@@ -569,6 +567,8 @@ def _run_locked(
                 (unwritten, state.written_versions),
                 left,
             )
+            if reading_others:
+                reports[3].notes.append(_reading_others_note(reading_others, state, settles))
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -836,30 +836,31 @@ def _fixed_point(state: WorkState) -> bool:
     return not any(change.stage in _READ_ACROSS_PEOPLE for change in state.changes)
 
 
-def _reading_others_note(names: list[str], state: WorkState, planned: bool = False) -> str:
+def _reading_others_note(names: list[str], state: WorkState, settles: bool | None) -> str:
     """What a run says of the attributes that read other people: why it computed everyone,
-    and whether the next sync will again (`planned`: a dry run, once its plan is applied)."""
+    and whether the next sync will again. `settles`: whether the applied run settled the
+    store (None: a dry run). A run that changed nothing they read may still not settle (the
+    clock, a failure, a write meanwhile): then it promises nothing."""
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    reads = "reads" if len(names) == 1 else "read"
-    if planned and _fixed_point(state):
-        return (
-            f"{shown} {reads} other people: everyone was computed and nothing would move, so "
-            "once this is applied a sync on the same data ends at once"
+    said = f"{shown} {'reads' if len(names) == 1 else 'read'} other people: "
+    if not _fixed_point(state):
+        if settles is None:
+            return said + (
+                "this plan changes values they can read, so after it is applied the next "
+                "sync computes everyone again until nothing moves"
+            )
+        return said + (
+            "this run changed values they can read, so the next sync computes everyone again "
+            "until nothing moves"
         )
-    if planned:
-        return (
-            f"{shown} {reads} other people: this plan changes values they can read, so after "
-            "it is applied the next sync computes everyone again until nothing moves"
+    if settles is None:
+        return said + "everyone was computed and nothing would move"
+    if settles:
+        return said + (
+            "everyone was computed again and nothing moved, so the next sync on the same data "
+            "ends at once"
         )
-    if _fixed_point(state):
-        return (
-            f"{shown} {reads} other people: everyone was computed again and nothing moved, so "
-            "the next sync on the same data ends at once"
-        )
-    return (
-        f"{shown} {reads} other people: this run changed values they can read, so the next "
-        "sync computes everyone again until nothing moves"
-    )
+    return said + "everyone was computed again and nothing moved"
 
 
 def _count(n: int, noun: str) -> str:
@@ -999,9 +1000,10 @@ def _settle(
     settled: str | None,
     versions_of: tuple[dict[str, str], dict[str, str]],
     revisit: PushRevisit,
-) -> None:
-    """A clean run settles the store: until an app's data, the configuration or a manual
-    decision changes, the next sync has nothing to do and says so at once. `grounds`: the
+) -> bool:
+    """A clean run settles the store (returns whether it did): until an app's data, the
+    configuration or a manual decision changes, the next sync has nothing to do and says so
+    at once. `grounds`: the
     configuration versions, manual generation and access requests' digest the run started
     from; `versions_of`: the versions the run read of the apps it did not write to, and those
     its last writes left in the others (when their connectors tell: a change made since is
@@ -1021,6 +1023,7 @@ def _settle(
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
         save_push_revisit(session, revisit)
+    return bool(settled)
 
 
 #: The stages whose changes say what the apps' data did to the store and to who is who; the

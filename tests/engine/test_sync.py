@@ -728,3 +728,25 @@ def test_a_sync_says_why_it_computed_everyone(tmp_path: Path) -> None:
     assert attributes.counts["users_considered"] == len(people(services))
     quiet = services.sync()
     assert next(s for s in quiet.stages if s.name == "attributes").notes == []
+
+
+def test_a_run_that_cannot_settle_does_not_promise_it(tmp_path: Path) -> None:
+    """With an attribute that also reads the clock, the store never settles: the run that
+    changed nothing must not say the next sync ends at once (hostile review)."""
+    config = _with_attribute(
+        "bos_department", 'c1.directory.users.v1.FindByEmail("bo.chen@example.com").department'
+    )
+    config["attributes"].append(
+        {"name": "year", "custom": True, "sources": [{"cel": "string(now().getFullYear())"}]}
+    )
+    services = open_org(tmp_path, config)
+    runs = [services.sync() for _ in range(4)]
+    assert not any(_nothing_changed(r) for r in runs)
+    assert runs[-1].changes == []
+    assert next(s for s in runs[-1].stages if s.name == "attributes").notes == [
+        "bos_department reads other people: everyone was computed again and nothing moved"
+    ]
+    planned = services.sync(dry_run=True)
+    assert next(s for s in planned.stages if s.name == "attributes").notes == [
+        "bos_department reads other people: everyone was computed and nothing would move"
+    ]

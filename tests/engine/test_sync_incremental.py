@@ -392,9 +392,10 @@ def test_a_store_whose_app_versions_were_digested_another_way_reads_its_apps_onc
     demo: Services,
 ) -> None:
     """Upgrading Roster may change how an app's files are digested (BLAKE2 became SHA-256,
-    engine.files.ContentDigest): every stored version and file stamp then differs from what
-    this Roster computes. The next sync must read the apps again and find nothing to change,
-    and the one after it must know at once that nothing changed."""
+    engine.files.ContentDigest). The file stamps keep an untouched file's older digest; here
+    they do not vouch for it either (as after the files were touched, unchanged): every stored
+    version differs from what this Roster computes. The next sync must read the apps again
+    and find nothing to change, and the one after it must know at once that nothing changed."""
     from engine.store.models import Meta
     from engine.store.repo import set_meta
 
