@@ -243,6 +243,14 @@ def manager_emails(attributes: dict[str, Any]) -> list[str]:
     return [m for m in (managers if isinstance(managers, list) else [managers]) if m]
 
 
+def live(users: Iterable[UserRecord | None]) -> list[UserRecord]:
+    """The people who are someone now: a person removed (DELETED, kept for the record) is
+    nobody's manager or report and matches no lookup, as in a store that never knew them (a
+    lookup finding them gave a synced store other values than a new one built from the same
+    files; hostile review). CEL's lookups of other people take only these."""
+    return [u for u in users if u is not None and u.status != "DELETED"]
+
+
 def managers_of(directory: Directory, user: UserRecord) -> list[UserRecord]:
     """The people `user`'s manager_email names, as DIRECTORY finds them by email."""
     found: list[UserRecord] = []

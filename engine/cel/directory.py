@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from celpy import celtypes
 
-from engine.records import AccountRecord, Directory, UserRecord, norm_key
+from engine.records import AccountRecord, Directory, UserRecord, live, norm_key
 
 from .objects import CelRecord
 from .strings import CelFunctionError
@@ -34,9 +34,7 @@ def _user(engine: CelEngine, value: Any, function: str) -> UserRecord:
         return value.record
     if isinstance(value, str):
         population = _population(engine, function)
-        found = population.users_by_email(value) or [
-            u for u in [population.user_by_id(value)] if u is not None
-        ]
+        found = live(population.users_by_email(value)) or live([population.user_by_id(value)])
         if found:
             return found[0]
         raise CelFunctionError(f"{function}: no user matches that email or id")
@@ -106,7 +104,7 @@ def find_by_email(engine: CelEngine, email: Any) -> Any:
     name = "c1.directory.users.v1.FindByEmail"
     if not isinstance(email, str):
         raise CelFunctionError(f"{name} needs an email address (a string)")
-    found = _population(engine, name).users_by_email(email)
+    found = live(_population(engine, name).users_by_email(email))
     if not found:
         raise CelFunctionError(f"{name}: no user has that email address")
     return engine.user(found[0])
@@ -116,7 +114,7 @@ def find_by_name(engine: CelEngine, display_name: Any) -> Any:
     name = "c1.directory.users.v1.FindByName"
     if not isinstance(display_name, str):
         raise CelFunctionError(f"{name} needs a display name (a string)")
-    found = _population(engine, name).users_by_name(display_name)
+    found = live(_population(engine, name).users_by_name(display_name))
     if not found:
         raise CelFunctionError(f"{name}: no user has that display name")
     return engine.user(found[0])
@@ -124,17 +122,17 @@ def find_by_name(engine: CelEngine, display_name: Any) -> Any:
 
 def get_by_id(engine: CelEngine, user_id: Any) -> Any:
     name = "c1.directory.users.v1.GetByID"
-    found = _population(engine, name).user_by_id(user_id)
-    if found is None:
+    found = live([_population(engine, name).user_by_id(user_id)])
+    if not found:
         raise CelFunctionError(f"{name}: no user has that id")
-    return engine.user(found)
+    return engine.user(found[0])
 
 
 def get_managers(engine: CelEngine, user: Any) -> Any:
     name = "c1.directory.users.v1.GetManagers"
     record = _user(engine, user, name)
     return celtypes.ListType(
-        [engine.user(u) for u in _population(engine, name).managers_of(record)]
+        [engine.user(u) for u in live(_population(engine, name).managers_of(record))]
     )
 
 
@@ -142,7 +140,7 @@ def direct_reports(engine: CelEngine, user: Any) -> Any:
     name = "c1.directory.users.v1.DirectReports"
     record = _user(engine, user, name)
     return celtypes.ListType(
-        [engine.user(u) for u in _population(engine, name).direct_reports(record)]
+        [engine.user(u) for u in live(_population(engine, name).direct_reports(record))]
     )
 
 
@@ -156,7 +154,7 @@ def get_entitlement_members(engine: CelEngine, app_id: Any, entitlement: Any) ->
         named = population.entitlement_named(app, ent)
         if named is not None:
             members = population.entitlement_members(app, named)
-    unique = {u.id: u for u in members}
+    unique = {u.id: u for u in live(members)}
     return celtypes.ListType([engine.user(u) for u in unique.values()])
 
 

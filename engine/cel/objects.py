@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from celpy import celtypes
 
-from engine.records import STANDARD_ATTRIBUTES, AccountRecord, UserRecord
+from engine.records import STANDARD_ATTRIBUTES, AccountRecord, UserRecord, live
 
 from .values import (
     EMPTY,
@@ -62,7 +62,7 @@ def _user_manager_id(record: UserRecord, population: Directory | None) -> Any:
     email = record.manager_email
     if not email or population is None:
         return EMPTY
-    found = population.users_by_email(email)
+    found = live(population.users_by_email(email))
     return make_string(str(found[0].id)) if found else EMPTY
 
 

@@ -750,3 +750,33 @@ def test_a_run_that_cannot_settle_does_not_promise_it(tmp_path: Path) -> None:
     assert next(s for s in planned.stages if s.name == "attributes").notes == [
         "bos_department reads other people: everyone was computed and nothing would move"
     ]
+
+
+def test_a_removed_person_is_nobodys_manager(tmp_path: Path) -> None:
+    """Bo leaves HR and is removed: CEL's lookups of other people no longer find him, so Ann's
+    manager's department is empty in the synced store, as in a store built anew from the same
+    files (a DELETED person kept for the record was still found; hostile review)."""
+    manager_department = 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")'
+    config = _with_attribute("manager_department", manager_department)
+    services = open_org(tmp_path, config)
+    _until_settled(services)
+    assert people(services)["ann.lee@example.com"].attributes["manager_department"] == (
+        "Engineering"
+    )
+
+    def remove_bo(data: dict) -> None:
+        data["accounts"] = [a for a in data["accounts"] if a["id"] != "E2"]
+
+    edit(tmp_path / "org", "hr", remove_bo)
+    for _ in range(3):
+        assert services.sync(allow_deletes=True).status == "applied"
+    assert people(services)["bo.chen@example.com"].status == "DELETED"
+    synced = people(services)["ann.lee@example.com"].attributes["manager_department"]
+
+    anew = open_org(tmp_path / "anew", config)
+    for name in ("hr", "idp", "feed", "slack", "github"):
+        (tmp_path / "anew" / "org" / f"{name}.yaml").write_text(
+            (tmp_path / "org" / f"{name}.yaml").read_text()
+        )
+    _until_settled(anew)
+    assert synced == people(anew)["ann.lee@example.com"].attributes["manager_department"] == ""
