@@ -1278,12 +1278,12 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
         echo(f"  the plan of run {summary.plan_run}, applied as it was planned")
     if summary.error:
         echo(f"  error: {summary.error}")
+    notes = summary.notes
     for stage, counts in summary.stage_counts.items():
         if counts:
             echo(f"  {stage:<11} {describe_counts(counts, '')}")
-    for stage, notes in summary.notes.items():
-        for note in notes:
-            echo_item(f"  [{stage}] ", note)
+        for note in notes.get(stage, ()):  # under the stage, as `roster sync` prints them
+            echo_item("    ", note)
     # bounded by --limit as the changes are: 200 push problems came before the first change
     for stage, problems in summary.problems.items():
         for problem in problems[:limit] if limit else problems:

@@ -59,7 +59,7 @@ def test_sync_json_then_idempotent(store: tuple[CliRunner, Path, Path]) -> None:
     assert code == 0 and json.loads(out)["changes"]
     # a run keeps its notes: why the second sync did nothing
     code, out, _ = run(runner, "runs", str(runs[0]["id"]), "--db", str(db))
-    assert code == 0 and f"  [import] nothing changed since run {runs[-1]['id']}" in out
+    assert code == 0 and f"\n    nothing changed since run {runs[-1]['id']}" in out
 
 
 def test_preview_json_one_record_all_and_errors(store: tuple[CliRunner, Path, Path]) -> None:
