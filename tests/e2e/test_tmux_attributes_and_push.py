@@ -8,6 +8,7 @@ tests/e2e/test_tmux_provisioning.py, at 80×24.)"""
 
 from __future__ import annotations
 
+import re
 import shlex
 import sqlite3
 import subprocess
@@ -21,6 +22,27 @@ from tests.e2e.test_tmux import Terminal, installed_roster, terminal  # noqa: F4
 pytestmark = pytest.mark.e2e
 
 LABEL = 'accounts.hr.profile.cost_center + " / " + subject.department'
+
+
+def choose(terminal: Terminal, label: str, options: list[str], wanted: str) -> None:  # noqa: F811
+    """Pick WANTED in the focused select of a dialog's row LABEL (the label padded as the
+    dialog draws it, "Target    "; OPTIONS in the list's order, the prompt's first word first
+    when it has one): open it, move, choose; then move again from what it shows, if a key was
+    lost to a list still opening (a loaded machine lost one Down in CI)."""
+    shown = re.compile("│ " + re.escape(label) + r"(\S+)")
+    press(terminal, "Enter", *["Down"] * options.index(wanted), "Enter")
+    for _ in range(3):
+        time.sleep(0.5)
+        found = shown.search(terminal.screen())
+        current = found.group(1) if found else ""
+        if current == wanted:
+            return
+        if current in options:
+            step = options.index(wanted) - options.index(current)
+            press(terminal, "Enter", *(["Down"] * step if step > 0 else ["Up"] * -step), "Enter")
+        else:  # still on its prompt
+            press(terminal, "Enter", *["Down"] * options.index(wanted), "Enter")
+    terminal.wait_for(f"{label}{wanted}", lambda s: f"{label}{wanted}" in s)
 
 
 def press(terminal: Terminal, *keys: str) -> None:  # noqa: F811
@@ -47,7 +69,7 @@ def test_attribute_flow_rule_and_push_mapping_before_saving(
     db = tmp_path / "r.db"
     services = open_services(db_path=db, init="sample")
     ad = next(t for t in services.push_choices().targets if t.app == "ad")
-    downs_to_target = [f.key for f in ad.fields].index("extensionAttribute5")
+    fields = [f.key for f in ad.fields]
     attributes = [a.name for a in services.config().attributes]
     services.db.dispose()
     copy = tmp_path / "copy.db"  # the same store, edited through the CLI below
@@ -131,12 +153,11 @@ def test_attribute_flow_rule_and_push_mapping_before_saving(
     terminal.wait_for("the mappings focused", lambda s: "a Add" in footer(s))
     terminal.keys("a")
     terminal.wait_for("the mapping dialog", lambda s: "Add a mapping · ad-core → ad" in s)
-    press(terminal, "Enter", *["Down"] * downs_to_target, "Enter")
-    terminal.wait_for("the target", lambda s: "Target    extensionAttribute5" in s)
+    choose(terminal, "Target    ", fields, "extensionAttribute5")
     # the attribute list is alphabetical, under its "choose an attribute" prompt
-    downs_to_ours = sorted([*attributes, "cost_center_label"]).index("cost_center_label") + 1
-    press(terminal, "Tab", "Tab", "Enter", *["Down"] * downs_to_ours, "Enter")
-    terminal.wait_for("the source", lambda s: "Attribute cost_center_label" in s)
+    press(terminal, "Tab", "Tab")
+    names = ["choose", *sorted([*attributes, "cost_center_label"])]
+    choose(terminal, "Attribute ", names, "cost_center_label")
     terminal.keys("C-s")
     screen = terminal.wait_for(
         "the push plan before saving",
