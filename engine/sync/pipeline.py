@@ -1003,12 +1003,11 @@ def _settle(
 ) -> bool:
     """A clean run settles the store (returns whether it did): until an app's data, the
     configuration or a manual decision changes, the next sync has nothing to do and says so
-    at once. `grounds`: the
-    configuration versions, manual generation and access requests' digest the run started
-    from; `versions_of`: the versions the run read of the apps it did not write to, and those
-    its last writes left in the others (when their connectors tell: a change made since is
-    new to the next run); `revisit`: what the next run's push stage must look at again (see
-    `PushRevisit`)."""
+    at once. `grounds`: the configuration versions, manual generation and access requests'
+    digest the run started from; `versions_of`: the versions the run read of the apps it did
+    not write to, and those its last writes left in the others (when their connectors tell: a
+    change made since is new to the next run); `revisit`: what the next run's push stage must
+    look at again (see `PushRevisit`)."""
     unwritten, written = versions_of
     versions, manual, requests = grounds
     stamps: dict[str, str] = {}
