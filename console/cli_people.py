@@ -89,12 +89,16 @@ def people() -> None:
     """Look at people."""
 
 
+#: The most people one `roster people list` prints (its memory is bounded, whatever the store).
+MOST_LISTED = 100_000
+
+
 @people.command("list")
 @_store_options
 @click.argument("search", required=False, default="")
 @click.option(
-    "--limit", default=50, show_default=True, type=Number(1, 100_000),
-    help="List at most this many people.",
+    "--limit", default=50, show_default=True, type=Number(0, MOST_LISTED),
+    help=f"List at most this many people; 0 lists them all, up to {MOST_LISTED:,}.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
@@ -105,6 +109,7 @@ def people_list(search: str, limit: int, as_json: bool) -> None:
     lists those) and status:ENABLED|DISABLED|DELETED, as in "no:slack status:enabled".
     `roster people show EMAIL` shows one of them."""
     services = _services()
+    limit = limit or MOST_LISTED  # 0: all, as `roster runs --limit 0`, within the bound
     found = services.find_people(search, limit + 1)  # one more: tells that more are left
     shown, more = found[:limit], len(found) > limit
     total = services.count_people(search) if more else len(shown)

@@ -813,7 +813,10 @@ def test_people_list_searches_and_an_unknown_email_names_the_closest(
     assert f"1 of {everyone} people shown: narrow the search, or give --limit" in out
     code, out, _ = run(runner, "people", "list", "\x1b[31mzz%_", "--db", str(db))
     assert code == 0 and "Nobody matches " in out and "\x1b" not in out
-    code, _, err = run(runner, "people", "list", "--limit", "0", "--db", str(db))
+    # 0 lists everyone, as `roster runs --limit 0` does (newcomer review); below it is refused
+    code, out, _ = run(runner, "people", "list", "--limit", "0", "--json", "--db", str(db))
+    assert code == 0 and len(json.loads(out)["people"]) == everyone
+    code, _, err = run(runner, "people", "list", "--limit", "-1", "--db", str(db))
     assert code == 2 and "--limit" in err
 
     # a typo, and a wrong domain: the closest people are named
