@@ -141,6 +141,9 @@ class SyncResult:
     plan: str = ""
     # the dry run an applied run carried out the plan of (None: none, or not applied)
     plan_run: int | None = None
+    # whether the store is settled after this run: a sync on the same data ends at once
+    # ("nothing changed"); never after a dry run, which settles nothing
+    settled: bool = False
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -193,6 +196,7 @@ class SyncResult:
             "held_total": len(self.held),
             "plan": self.plan,
             "plan_run": self.plan_run,
+            "settled": self.settled,
             "seconds": self.seconds,
         }
 
@@ -567,6 +571,7 @@ def _run_locked(
                 (unwritten, state.written_versions),
                 left,
             )
+            result.settled = settles
             if reading_others:
                 reports[3].notes.append(_reading_others_note(reading_others, state, settles))
             result.status = "applied-with-failures" if result.failures else "applied"
@@ -1093,6 +1098,7 @@ def _nothing_changed(
     result = SyncResult(run_id, "planned" if dry_run else "applied", dry_run, stages, [])
     result.held = list(held or [])
     result.plan = plan
+    result.settled = not dry_run  # it was, and stays
     with db.session() as session, session.begin():
         session.execute(
             update(Run)

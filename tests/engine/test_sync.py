@@ -606,6 +606,9 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Research"
     assert [bool(r.changes) for r in moved] == [True, True, False, False]
     assert moved[-2].changes == [] and not _nothing_changed(moved[-2])  # it computed everyone
+    # what a script reads: settled after the quiet run and the one answered at once
+    assert [r.settled for r in moved] == [False, False, True, True]
+    assert moved[-2].as_dict()["settled"] is True and planned.as_dict()["settled"] is False
     # each run says why it computed everyone, and what the next one will do
     notes = [next(s for s in r.stages if s.name == "attributes").notes for r in moved[:-1]]
     assert notes[0] == [
@@ -741,7 +744,7 @@ def test_a_run_that_cannot_settle_does_not_promise_it(tmp_path: Path) -> None:
     )
     services = open_org(tmp_path, config)
     runs = [services.sync() for _ in range(4)]
-    assert not any(_nothing_changed(r) for r in runs)
+    assert not any(_nothing_changed(r) or r.settled for r in runs)
     assert runs[-1].changes == []
     assert next(s for s in runs[-1].stages if s.name == "attributes").notes == [
         "bos_department reads other people: everyone was computed again and nothing moved"
