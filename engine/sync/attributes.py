@@ -24,6 +24,7 @@ from engine.config.model import (
 from engine.errors import InvalidInput
 from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord
 from engine.store.deferred import read_whole
+from engine.sync.reads import WatchedDirectory, manager_keys
 from engine.sync.state import AttributeState, HeldBlank, StageReport, WorkState
 
 STAGE = "attributes"
@@ -548,6 +549,20 @@ def _reads_accounts(program: Any) -> bool:
     return names is None or "accounts" in names or program.reads_own_account_data
 
 
+def _set_value(state: WorkState, cel: CelEngine, user: UserRecord, name: str, new: Any) -> None:
+    """Set the person's value, and note that it moved for those who read it."""
+    state.moves += 1
+    moved = state.moved_at
+    moved[f"i:{user.id}"] = state.moves
+    if name == "manager_email":  # whose direct reports they are, and whom they look up
+        moved[f"m:{user.id}"] = state.moves
+        for key in manager_keys(user.attributes.get(name)) | manager_keys(new):
+            moved[key] = state.moves
+    user.attributes[name] = new
+    state.dirty_users.add(user.id)
+    cel.forget_user(user.id)  # read from now on with this value
+
+
 def run_attributes(
     state: WorkState,
     definitions: list[AttributeDef],
@@ -557,7 +572,29 @@ def run_attributes(
     hold: bool = True,
 ) -> None:
     """Compute every attribute of every live user, or only of the users in `only`. With
-    `hold`, blanks caused only by a vanished source account are held (`state.held`)."""
+    `hold`, blanks caused only by a vanished source account are held (`state.held`). With
+    `state.reads`, the lookups of other people each person's expressions make are noted
+    there (engine/sync/reads.py), replacing what was noted of them before."""
+    watched = None
+    if state.reads is not None and cel.population is not None:
+        watched = WatchedDirectory(cel.population, lambda: state.moves)
+        cel.population = watched
+    try:
+        _compute(state, definitions, cel, report, only, hold, watched)
+    finally:
+        if watched is not None:
+            cel.population = watched.inner
+
+
+def _compute(
+    state: WorkState,
+    definitions: list[AttributeDef],
+    cel: CelEngine,
+    report: StageReport,
+    only: set[int] | None,
+    hold: bool,
+    watched: WatchedDirectory | None,
+) -> None:
     reader = SourceReader(cel, state.accounts_by_owner())
     if only is not None:  # the accounts of the source apps are read next
         sources = [s for d in definitions for s in d.sources]
@@ -574,6 +611,8 @@ def run_attributes(
         # a new person's values are journalled as one change carrying them all (a first sync
         # creates every person: one row per value would be most of its journal)
         created: dict[str, Any] | None = {} if user.id in state.new_users else None
+        if watched is not None:
+            watched.start(user.id)
         for attribute in definitions:
             key = (user.id, attribute.name)
             previous = state.attributes.get(key) or AttributeState()
@@ -617,9 +656,7 @@ def run_attributes(
             if old != new and created is not None:
                 created[attribute.name] = new
                 report.bump("cleared" if is_empty(new) else "set")
-                user.attributes[attribute.name] = new
-                state.dirty_users.add(user.id)
-                cel.forget_user(user.id)  # read from now on with this value
+                _set_value(state, cel, user, attribute.name, new)
             elif old != new:
                 state.journal(
                     STAGE,
@@ -632,16 +669,13 @@ def run_attributes(
                     + (f" ({decision.source})" if decision.source not in decision.reason else ""),
                 )
                 report.bump("cleared" if is_empty(new) else "set")
-                user.attributes[attribute.name] = new
-                state.dirty_users.add(user.id)
-                cel.forget_user(user.id)  # read from now on with this value
+                _set_value(state, cel, user, attribute.name, new)
             elif user.attributes.get(attribute.name) != new:
                 # the person's copy of a value the store holds: no change is journalled,
-                # but another person's attribute may have read the copy (_fixed_point)
-                state.copies_refreshed += 1
-                user.attributes[attribute.name] = new
-                state.dirty_users.add(user.id)
-                cel.forget_user(user.id)  # read from now on with this value
+                # but another person's attribute may have read the copy
+                _set_value(state, cel, user, attribute.name, new)
+        if watched is not None and state.reads is not None:
+            state.reads.record(user.id, *watched.stop())
         if created:
             state.journal(
                 STAGE, "user", state.user_label(user), "attributes", None, created, NEW_PERSON

@@ -11,6 +11,7 @@ from engine.config.model import Directory
 from engine.records import AccountRecord, UserRecord
 from engine.store.deferred import read_whole
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
+from engine.sync.reads import renamed_keys
 from engine.sync.state import PlannedChange, StageReport, WorkState
 
 STAGE = "identify"
@@ -408,6 +409,7 @@ def _refresh_users(
         changed = _apply_core(user, accounts)
         if changed:
             state.dirty_users.add(user_id)
+            state.moved_keys |= renamed_keys(changed)
             if user_id not in state.new_users:
                 for name, (old, new) in changed.items():
                     state.journal(

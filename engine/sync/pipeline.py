@@ -38,7 +38,7 @@ from engine.store.repo import (
     set_meta,
     stable_hash,
 )
-from engine.sync import import_ahead, key_memo, recovery, writer
+from engine.sync import import_ahead, key_memo, reads, recovery, writer
 from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
 from engine.sync.identify import run_identify
 from engine.sync.import_ahead import ImportAhead
@@ -420,14 +420,13 @@ def _run_locked(
         step("attributes", 3)
         cel.population = state.population()
         definitions = compile_attributes(list(config.attributes), cel)
-        # an attribute that reads other people or the clock can change for a person whose
-        # records did not: then every person is reconsidered
-        volatile = any(
-            source.program is not None and source.program.reads_beyond_its_record
+        # an attribute that reads the clock can change for a person whose records did not:
+        # then every person is reconsidered; one that reads other people, their readers
+        reads_clock = any(
+            source.program is not None and source.program.reads_clock
             for definition in definitions
             for source in definition.sources
         )
-        # (those that read other people: they settle, see _fixed_point)
         reading_others = [
             definition.name
             for definition in definitions
@@ -436,8 +435,12 @@ def _run_locked(
                 for source in definition.sources
             )
         ]
-        only = (
-            None if full or volatile else state.touched_users() | {h.user_id for h in held_before}
+        stored_reads = None
+        if reading_others and not reads_clock and not full:
+            with db.session() as session:
+                stored_reads = reads.load(get_meta(session, reads.META_KEY))
+        only, readers_note = _attribute_scope(
+            state, full or reads_clock, reading_others, stored_reads, held_before
         )
         with db.session() as session:  # only the states of the people it considers
             load_attribute_states(session, state, only)
@@ -445,6 +448,8 @@ def _run_locked(
             run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
         if full and everyone_because != NO_APPLIED_RUN:
             reports[3].notes.append(f"computed everyone: {everyone_because}")
+        elif readers_note:
+            reports[3].notes.append(readers_note)
         result.held = state.held
         if state.held:
             reports[3].notes.append(
@@ -512,16 +517,20 @@ def _run_locked(
         elif dry_run:
             result.status = "planned-with-failures" if result.failures else "planned"
             if reading_others:
-                reports[3].notes.append(_reading_others_note(reading_others, state, None))
+                readers_left = _left_to_read(
+                    state,
+                    {c.user.id for c in creations}
+                    | {item.user_id for item in pushes if item.changes},
+                )
+                reports[3].notes.append(_reading_others_note(reading_others, readers_left, None))
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
             # Expressions that read the clock (any stage) can change with no new data, so such
             # a configuration never settles. Attributes that read other people settle once a
-            # run changes nothing they can read (see `_fixed_point`).
+            # run leaves none of them to compute again (`_left_to_read`).
             failed = reports[0].counts.get("apps_failed")
-            unsettled = cel.compiled_reads_clock or (volatile and not _fixed_point(state))
-            settled = signature if not failed and not unsettled else None
+            settled = signature if not failed and not cel.compiled_reads_clock else None
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
@@ -540,6 +549,9 @@ def _run_locked(
                 settled = None  # a value moved after the push: the next run pushes it
             if state.changed_meanwhile:
                 settled = None  # the next run reads what another program wrote meanwhile
+            readers_left = _keep_reads(db, state, run_id, {c.user.id for c in creations})
+            if readers_left:
+                settled = None  # their readers read values set after them: computed again
             if result.failures:  # a refused push or creation is tried again, and reported again
                 settled = None
             if memo is not None:
@@ -573,7 +585,7 @@ def _run_locked(
             )
             result.settled = settles
             if reading_others:
-                reports[3].notes.append(_reading_others_note(reading_others, state, settles))
+                reports[3].notes.append(_reading_others_note(reading_others, readers_left, settles))
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -659,6 +671,9 @@ def _apply(
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
         save_held(session, state.held)  # with the values they stand for: one transaction
+        # who read whom is stored again when the run is done with the values (`_keep_reads`):
+        # a run stopped before then leaves none, and the next run computes everyone
+        set_meta(session, reads.META_KEY, "")
     committed.add("attributes")
 
 
@@ -824,48 +839,102 @@ def _keep_keys(
             set_meta(session, key_memo.META_KEY, key_memo.dump(memo))
 
 
-#: The stages whose changes another person's attribute can read: its values, and the accounts
-#: pushes and creations write after the attributes stage.
-_READ_ACROSS_PEOPLE = ("attributes", "push", "provision")
+def _attribute_scope(
+    state: WorkState,
+    everyone: bool,
+    reading_others: list[str],
+    stored: reads.ReadLog | None,
+    held: list[HeldBlank],
+) -> tuple[set[int] | None, str]:
+    """The people whose attributes a run computes (None: everyone), and what it says of them.
+    Besides the people whose own data changed (and those with held values), the readers of
+    what changed (engine/sync/reads.py): those the stored graph says read a changed person, and
+    those the last run left to compute again."""
+    if reading_others:  # this run notes who reads whom, from what was stored
+        state.reads = stored if stored is not None else reads.ReadLog()
+    if everyone:
+        return None, ""
+    if reading_others and stored is None:
+        return None, (
+            "computed everyone: the last run left no record of whom the attributes that read "
+            "other people read (this run keeps one)"
+        )
+    touched = state.touched_users()
+    only = touched | {h.user_id for h in held}
+    if stored is None:
+        return only, ""
+    moved = set(state.moved_keys)
+    for user_id in touched:
+        user = state.users.get(user_id)
+        if user is not None:
+            moved |= reads.person_keys(user)
+    state.moved_keys = set()  # from here on: what the attributes stage moves
+    readers = (stored.pending | stored.readers_of(moved)) - only
+    only |= readers
+    if not readers:
+        return only, ""
+    return only, (
+        f"{_people(len(readers))} computed again: they read someone whose data changed, or "
+        "whose values the last run set after they had read them"
+    )
 
 
-def _fixed_point(state: WorkState) -> bool:
-    """Whether a run whose attributes read other people (and so reconsidered everyone) left
-    every value they read as it found it. Such an attribute reads the others' values as the run
-    goes (one not reached yet still holds the last run's value); when no value, push or
-    creation changed, everything any of them read was final, and the next run on the same data
-    would compute the same: the store settles. Otherwise the next run computes again, with
-    what this one left."""
-    if state.copies_refreshed:
-        return False
-    return not any(change.stage in _READ_ACROSS_PEOPLE for change in state.changes)
+def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
+    """The readers of what the attributes stage and after moved: values set after some of their
+    readers had read them (a run reads as it goes), and the people whose accounts the run
+    pushed to or created (OWNERS). The next run computes them again."""
+    if state.reads is None:
+        return set()
+    owners |= {
+        owner
+        for key in state.read_back
+        if key in state.accounts and (owner := state.accounts[key].owner_id) is not None
+    }
+    moved = dict(state.moved_at)
+    for owner in owners:  # after every value: the accounts are written last
+        moved[f"i:{owner}"] = state.moves + 1
+    return state.reads.left(moved)
 
 
-def _reading_others_note(names: list[str], state: WorkState, settles: bool | None) -> str:
-    """What a run says of the attributes that read other people: why it computed everyone,
-    and whether the next sync will again. `settles`: whether the applied run settled the
-    store (None: a dry run). A run that changed nothing they read may still not settle (the
-    clock, a failure, a write meanwhile): then it promises nothing."""
+def _keep_reads(db: Database, state: WorkState, run_id: int, owners: set[int]) -> set[int]:
+    """Store who read whom, with the readers the next run computes again (returned)."""
+    if state.reads is None:
+        return set()
+    users = state.users
+    state.reads.keep_only(lambda r: r in users and users[r].status != "DELETED")
+    left = state.reads.pending = _left_to_read(state, owners)
+    with db.session() as session, session.begin():
+        set_meta(session, reads.META_KEY, state.reads.dump(run_id))
+    return left
+
+
+def _reading_others_note(names: list[str], left: set[int], settles: bool | None) -> str:
+    """What a run says of the attributes that read other people: whether it leaves some of
+    their readers to the next sync. `settles`: whether the applied run settled the store
+    (None: a dry run). A run that moved nothing they read may still not settle (the clock, a
+    failure, a write meanwhile): then it promises nothing."""
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     said = f"{shown} {'reads' if len(names) == 1 else 'read'} other people: "
-    if not _fixed_point(state):
+    if left:
+        who = _people(len(left))
         if settles is None:
             return said + (
-                "this plan changes values they can read, so after it is applied the next "
-                "sync computes everyone again until nothing moves"
+                f"this plan changes values or accounts that {who} had already read, so after it is "
+                "applied the next sync computes them again"
             )
         return said + (
-            "this run changed values they can read, so the next sync computes everyone again "
-            "until nothing moves"
+            f"this run changed values or accounts that {who} had already read, so the next sync "
+            "computes them again"
         )
     if settles is None:
-        return said + "everyone was computed and nothing would move"
+        return said + "nothing they read would move"
     if settles:
-        return said + (
-            "everyone was computed again and nothing moved, so the next sync on the same data "
-            "ends at once"
-        )
-    return said + "everyone was computed again and nothing moved"
+        return said + "nothing they read moved, so the next sync on the same data ends at once"
+    return said + "nothing they read moved"
+
+
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
 
 
 def _count(n: int, noun: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.records import AccountRecord, Population, UserRecord
+from engine.sync.reads import ReadLog
 from engine.text import literal_text
 
 AccountKey = tuple[str, str]  # (app id, external id)
@@ -233,8 +234,13 @@ class WorkState:
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
-        # people's attribute copies set to the stored value with nothing journalled
-        self.copies_refreshed = 0
+        # what this run moved that another person's attribute can read (engine/sync/reads.py):
+        # the keys identify took from people (old emails, names), and from the attributes
+        # stage on, each key moved -> how many values had moved when it last did (`moves`)
+        self.moved_keys: set[str] = set()
+        self.moved_at: dict[str, int] = {}
+        self.moves = 0
+        self.reads: ReadLog | None = None  # who read whom (a run whose attributes read people)
         self._next_temp_id = -1
         self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 

@@ -29,6 +29,7 @@ from engine.store.models import (
 from engine.store.repo import get_meta, set_meta
 from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.incremental import run_versions
+from engine.sync.reads import renumbered
 from engine.sync.state import PlannedChange, WorkState
 
 BATCH = 5000
@@ -404,6 +405,10 @@ def _renumber_users(state: WorkState, mapping: dict[int, int]) -> None:
     state.owners_moved()
     state.attributes = {(mapping.get(u, u), a): s for (u, a), s in state.attributes.items()}
     state.dirty_attributes = {(mapping.get(u, u), a) for u, a in state.dirty_attributes}
+    moved = state.moved_at
+    state.moved_at = dict(zip(renumbered(moved, mapping), moved.values(), strict=True))
+    if state.reads is not None:
+        state.reads.renumber(mapping)
     state.dirty_users = {mapping.get(u, u) for u in state.dirty_users}
     state.new_users = {mapping.get(u, u) for u in state.new_users}
 

@@ -568,11 +568,11 @@ def _until_settled(services: Services, most: int = 4) -> list[SyncResult]:
 def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing(
     tmp_path: Path,
 ) -> None:
-    """Ann's attribute reads Bo's department. Ann comes before Bo in the attributes stage, so
-    a run that changes Bo's department leaves Ann's copy of it to the next run (which reads
-    what this one left). Once a run changes no value, the store settles: a sync on the same
-    data is answered at once. Such a configuration used to recompute everyone on every sync,
-    for ever."""
+    """Everyone's attribute reads Bo's department. Ann and Cy come before Bo in the attributes
+    stage, so a run that changes Bo's department leaves their copy of it to the next run,
+    which computes only them (engine/sync/reads.py). Once a run leaves nobody to compute
+    again, the store settles: a sync on the same data is answered at once. Such a
+    configuration used to recompute everyone on every sync, for ever."""
     services = open_org(
         tmp_path,
         _with_attribute(
@@ -586,8 +586,8 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     assert (stale.value, stale.has_pending, stale.pending) == ("", True, "Engineering")
     assert stale.to_json()["next_sync_sets"] == "Engineering"
     first += _until_settled(services)
-    # the second sync caught up, the third changed nothing and settled, the fourth did nothing
-    assert [bool(r.changes) for r in first] == [True, True, False, False]
+    # the second sync caught up and settled, the third did nothing
+    assert [bool(r.changes) for r in first] == [True, True, False]
     caught_up = services.explain("ann.lee@example.com", "bos_department")
     assert not caught_up.has_pending and "next_sync_sets" not in caught_up.to_json()
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Engineering"
@@ -598,26 +598,35 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     edit(tmp_path / "org", "hr", move_bo)
     planned = services.sync(dry_run=True)
     assert next(s for s in planned.stages if s.name == "attributes").notes == [
-        "bos_department reads other people: this plan changes values they can read, so after "
-        "it is applied the next sync computes everyone again until nothing moves"
+        "4 people computed again: they read someone whose data changed, or whose values the "
+        "last run set after they had read them",
+        "bos_department reads other people: this plan changes values or accounts that 2 "
+        "people had already read, so after it is applied the next sync computes them again",
     ]
     moved = _until_settled(services)
     assert people(services)["bo.chen@example.com"].attributes["department"] == "Research"
-    assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Research"
-    assert [bool(r.changes) for r in moved] == [True, True, False, False]
-    assert moved[-2].changes == [] and not _nothing_changed(moved[-2])  # it computed everyone
-    # what a script reads: settled after the quiet run and the one answered at once
-    assert [r.settled for r in moved] == [False, False, True, True]
-    assert moved[-2].as_dict()["settled"] is True and planned.as_dict()["settled"] is False
-    # each run says why it computed everyone, and what the next one will do
-    notes = [next(s for s in r.stages if s.name == "attributes").notes for r in moved[:-1]]
-    assert notes[0] == [
-        "bos_department reads other people: this run changed values they can read, so the "
-        "next sync computes everyone again until nothing moves"
+    assert {p.attributes["bos_department"] for p in people(services).values()} == {"Research"}
+    assert [bool(r.changes) for r in moved] == [True, True, False]
+    # Bo and his four readers, then the two who read him before he moved
+    considered = [
+        next(s for s in r.stages if s.name == "attributes").counts.get("users_considered")
+        for r in moved
     ]
+    assert considered == [5, 2, None]
+    # what a script reads: settled after the run that left nobody, and the one answered at once
+    assert [r.settled for r in moved] == [False, True, True]
+    assert moved[-2].as_dict()["settled"] is True and planned.as_dict()["settled"] is False
+    # each run says whom it computed again, and what the next one will do
+    notes = [next(s for s in r.stages if s.name == "attributes").notes for r in moved[:-1]]
+    assert notes[0][-1] == (
+        "bos_department reads other people: this run changed values or accounts that 2 people "
+        "had already read, so the next sync computes them again"
+    )
     assert notes[-1] == [
-        "bos_department reads other people: everyone was computed again and nothing moved, so "
-        "the next sync on the same data ends at once"
+        "2 people computed again: they read someone whose data changed, or whose values the "
+        "last run set after they had read them",
+        "bos_department reads other people: nothing they read moved, so the next sync on the "
+        "same data ends at once",
     ]
     # the runs keep their notes (`roster runs N`, the console's history)
     assert services.run_changes(moved[0].run_id)[0].notes == {"attributes": notes[0]}
@@ -747,11 +756,11 @@ def test_a_run_that_cannot_settle_does_not_promise_it(tmp_path: Path) -> None:
     assert not any(_nothing_changed(r) or r.settled for r in runs)
     assert runs[-1].changes == []
     assert next(s for s in runs[-1].stages if s.name == "attributes").notes == [
-        "bos_department reads other people: everyone was computed again and nothing moved"
+        "bos_department reads other people: nothing they read moved"
     ]
     planned = services.sync(dry_run=True)
     assert next(s for s in planned.stages if s.name == "attributes").notes == [
-        "bos_department reads other people: everyone was computed and nothing would move"
+        "bos_department reads other people: nothing they read would move"
     ]
 
 

@@ -1,0 +1,276 @@
+"""Who reads whom: the other people each person's attributes read, kept from one sync to the
+next, so that a sync recomputes only the people who read what changed (issue 11).
+
+An attribute whose CEL reads other people (the manager's department, `FindByEmail(…)`,
+`subject.managerId`) reaches them only through the directory's lookups (engine.records
+.Directory). While the attributes stage computes a person, `WatchedDirectory` notes each lookup
+as a key of what its answer depends on:
+
+- `i:<id>`: a person (found by id, or returned by any lookup: whatever of theirs the expression
+  then reads, their values, their accounts, changes with them);
+- `e:<email>`: who has that email (`FindByEmail`, `GetManagers`, `managerId`);
+- `n:<name>`: who has that display name (`FindByName`);
+- `r:<email>`: whose manager that email is (`DirectReports`);
+- `*`: anything (the entitlements' members, any other lookup): read again whenever the run
+  moved anything.
+
+A person found by a lookup also brings `e:<their manager's email>`: their `managerId`, once
+converted, is kept with them (engine.cel), so another reader's expression may read it without
+asking again. A reader's lookups also read its own manager (`m:<id>`: `GetManagers(subject)`),
+which a later attribute of its own may set.
+
+A run knows what it moved. Before the attributes stage: each touched person's keys as they are
+and the ones identify took from them (old emails and names); the readers of those are computed
+in the stage. From the stage on, each value set is numbered (`WorkState.moves`), and each key
+it moves remembers the number (`WorkState.moved_at`): the person's `i:` key, and for a new
+manager the `m:` key and the `r:` keys of the managers named before and after. A reader who
+made its first lookup before a key it read moved read the old value, and is left to the next
+run (`ReadLog.left`, stored as `pending`); one who looked after is not. The direct reports
+are indexed once per stage, when first asked (engine.records.Population), so the readers of an
+`r:` key that moved are left whenever they looked. The accounts a push or a creation wrote move
+their owners last of all.
+
+The graph is stored (`META_KEY`) at the end of an applied run; the write of attributes clears
+it first, so a run stopped in between leaves none, and the next run computes everyone (as one
+whose stored graph cannot be read, or is of another format). A person not computed keeps
+their stored keys: nothing they read moved, or they would have been a reader of it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from engine.records import Directory, UserRecord, manager_emails, managers_of, norm_key
+
+#: The meta key of the stored graph (one JSON document).
+META_KEY = "attribute_reads"
+#: Changes whenever what a stored key means changes.
+FORMAT = 1
+ANYTHING = "*"
+
+
+def person_keys(user: UserRecord) -> set[str]:
+    """The keys whose lookups find USER or depend on them, as the person is now."""
+    keys = {f"i:{user.id}"}
+    for email in (user.email, *user.emails):
+        if email:
+            keys.add(f"e:{norm_key(email)}")
+    if user.display_name:
+        keys.add(f"n:{norm_key(user.display_name)}")
+    keys.update(f"r:{norm_key(m)}" for m in manager_emails(user.attributes))
+    return keys
+
+
+def renamed_keys(changed: dict[str, tuple[Any, Any]]) -> set[str]:
+    """The keys a person's old identity fields had (CHANGED: field -> (old, new)): lookups of
+    their old email or name find someone else now, or nobody."""
+    keys: set[str] = set()
+    for field, (old, _) in changed.items():
+        if field in ("email", "emails"):
+            keys.update(f"e:{norm_key(e)}" for e in (old if isinstance(old, list) else [old]) if e)
+        elif field == "display_name" and old:
+            keys.add(f"n:{norm_key(old)}")
+    return keys
+
+
+def manager_keys(value: Any) -> set[str]:
+    """The `r:` keys of a `manager_email` value (one email or several)."""
+    return {f"r:{norm_key(m)}" for m in manager_emails({"manager_email": value})}
+
+
+class WatchedDirectory:
+    """A Directory that notes the keys of every lookup made while `reader` is computed, and
+    how many values the run had moved (`moves()`) at the reader's first lookup."""
+
+    def __init__(self, inner: Directory, moves: Callable[[], int]) -> None:
+        self.inner = inner
+        self.reader: int | None = None
+        self.keys: set[str] = set()
+        self.at = 0
+        self._moves = moves
+
+    def start(self, reader: int) -> None:
+        self.reader, self.keys = reader, set()
+
+    def stop(self) -> tuple[set[str], int]:
+        keys, self.reader, self.keys = self.keys, None, set()
+        return keys, self.at
+
+    def _note(self, key: str) -> None:
+        if self.reader is not None:
+            if not self.keys:
+                self.at = self._moves()
+            self.keys.add(key)
+
+    def _found(self, users: Iterable[UserRecord | None]) -> None:
+        if self.reader is None:
+            return
+        for user in users:
+            if user is not None:
+                self._note(f"i:{user.id}")
+                manager = user.manager_email
+                if manager:
+                    self._note(f"e:{norm_key(manager)}")
+
+    # ---- the Directory's lookups ---------------------------------------------------------
+    def user_by_id(self, user_id: int | str) -> UserRecord | None:
+        found = self.inner.user_by_id(user_id)
+        self._note(f"i:{user_id}")
+        self._found([found])
+        return found
+
+    def users_by_email(self, email: str) -> list[UserRecord]:
+        found = self.inner.users_by_email(email)
+        self._note(f"e:{norm_key(email)}")
+        self._found(found)
+        return found
+
+    def users_by_name(self, name: str) -> list[UserRecord]:
+        found = self.inner.users_by_name(name)
+        self._note(f"n:{norm_key(name)}")
+        self._found(found)
+        return found
+
+    def accounts_of(self, user_id: int) -> list[Any]:
+        if user_id != self.reader:  # the reader's own accounts are its own record
+            self._note(f"i:{user_id}")
+        return self.inner.accounts_of(user_id)
+
+    def managers_of(self, user: UserRecord) -> list[UserRecord]:
+        return managers_of(self, user)  # through users_by_email: noted there
+
+    def direct_reports(self, user: UserRecord) -> list[UserRecord]:
+        for email in (user.email, *user.emails):
+            if email:
+                self._note(f"r:{norm_key(email)}")
+        found = self.inner.direct_reports(user)
+        self._found(found)
+        return found
+
+    def has_users(self) -> bool:
+        return self.inner.has_users()
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other lookup (entitlement members, accounts by id, key lists): its answer may
+        depend on anything."""
+        self._note(ANYTHING)
+        return getattr(self.inner, name)
+
+
+class ReadLog:
+    """Each reader's keys (stored, and replaced for those this run computes), when this run
+    computed them (`computed`: how many values it had moved by their first lookup), and the
+    readers a run leaves to compute again (`pending`)."""
+
+    def __init__(
+        self, reads: dict[int, frozenset[str]] | None = None, pending: set[int] | None = None
+    ) -> None:
+        self.reads: dict[int, frozenset[str]] = reads if reads is not None else {}
+        self.pending: set[int] = pending if pending is not None else set()
+        self.computed: dict[int, int] = {}
+
+    def record(self, reader: int, keys: set[str], at: int) -> None:
+        """READER's keys, as its expressions just read them (every one of them: those that
+        read other people all have a program, and a pass computes every such attribute), the
+        first of them when AT values had moved. A reader's lookups read its own manager
+        (`m:`), which may be set after them."""
+        if keys:
+            keys.add(f"m:{reader}")
+            self.reads[reader] = frozenset(keys)
+            self.computed[reader] = at
+        else:
+            self.reads.pop(reader, None)
+            self.computed.pop(reader, None)
+
+    def readers_of(self, moved: set[str]) -> set[int]:
+        """The readers whose keys meet MOVED (every reader of `*` when anything moved)."""
+        if not moved:
+            return set()
+        return {
+            reader
+            for reader, keys in self.reads.items()
+            if ANYTHING in keys or not keys.isdisjoint(moved)
+        }
+
+    def left(self, moved_at: dict[str, int]) -> set[int]:
+        """The readers who read a key before it moved (MOVED_AT: key -> how many values the
+        run had moved when it last moved): this run, or a run before it when this run did not
+        compute them."""
+        if not moved_at:
+            return set()
+        # the direct reports a stage looks up are indexed once, when first asked (engine
+        # .records.Population): who reads them read the managers as the stage found them
+        reports = {key for key in moved_at if key.startswith("r:")}
+        last = max(moved_at.values())
+        found = set()
+        for reader, keys in self.reads.items():
+            at = self.computed.get(reader, -1)
+            if at >= last and keys.isdisjoint(reports):
+                continue
+            if (
+                ANYTHING in keys
+                or not keys.isdisjoint(reports)
+                or any(moved_at.get(key, -1) > at for key in keys)
+            ):
+                found.add(reader)
+        return found
+
+    def keep_only(self, alive: Callable[[int], bool]) -> None:
+        """Forget the readers who are no longer someone (removed people are not computed)."""
+        self.reads = {r: keys for r, keys in self.reads.items() if alive(r)}
+
+    def renumber(self, mapping: dict[int, int]) -> None:
+        """New people's temporary ids, as readers and as keys, become their stored ids."""
+        if not mapping:
+            return
+        self.reads = {
+            mapping.get(reader, reader): frozenset(renumbered(keys, mapping))
+            for reader, keys in self.reads.items()
+        }
+        self.computed = {mapping.get(r, r): at for r, at in self.computed.items()}
+        self.pending = {mapping.get(p, p) for p in self.pending}
+
+    def dump(self, run_id: int) -> str:
+        return orjson.dumps(
+            {
+                "format": FORMAT,
+                "run": run_id,
+                "reads": {str(r): sorted(k) for r, k in self.reads.items() if r > 0},
+                "pending": sorted(p for p in self.pending if p > 0),
+            }
+        ).decode()
+
+
+def renumbered(keys: Iterable[str], mapping: dict[int, int]) -> list[str]:
+    """KEYS with the temporary ids of MAPPING (in `i:` and `m:` keys) made stored ids."""
+    out = []
+    for key in keys:
+        if key[:3] in ("i:-", "m:-"):
+            with contextlib.suppress(ValueError):
+                key = f"{key[:2]}{mapping.get(int(key[2:]), int(key[2:]))}"
+        out.append(key)
+    return out
+
+
+def load(text: str) -> ReadLog | None:
+    """The stored graph, or None when there is none or it cannot be read (then the run
+    computes everyone, and stores a new one)."""
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+        if not isinstance(value, dict) or value.get("format") != FORMAT:
+            return None
+        reads = {}
+        for reader, keys in value["reads"].items():
+            # a reader whose keys cannot be read would never be computed again: none is kept
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                return None
+            reads[int(reader)] = frozenset(keys)
+        pending = {int(p) for p in value["pending"]}
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return ReadLog(reads, pending)

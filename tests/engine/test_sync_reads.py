@@ -1,0 +1,186 @@
+"""Attributes that read other people are recomputed only for the readers of what changed
+(engine/sync/reads.py), and the store they leave is the one computing everyone gives.
+
+The demo organisation (with its pushes to AD and Entra, whose read-back moves values after
+the attributes stage) gets attributes reading others through every kind of lookup, then
+rounds of random HR edits: departments, managers, names, emails, leavers and joiners. After
+each round the store is synced until it settles; then a run made to compute everyone must
+change nothing. (A store built anew from the same files is not the comparison: who is who
+depends on history, such as an HR email changed while the IdP still has the old one.)"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlmodel import select
+
+from bench.generate import generate
+from engine.services import Services, open_services
+from engine.store.models import Meta
+from engine.store.repo import set_meta
+from engine.sync import pipeline, reads
+from engine.sync.pipeline import SyncResult
+
+LOOKUPS = {
+    "manager_department": 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")',
+    "manager_id": "subject.managerId",
+    "reports": "string(size(c1.directory.users.v1.DirectReports(subject)))",
+    "peers": (
+        "string(c1.directory.users.v1.GetManagers(subject).map(m, "
+        "size(c1.directory.users.v1.DirectReports(m))))"
+    ),
+    "namesakes": "string(size(c1.directory.users.v1.FindByName(subject.displayName)))",
+    "first_hire": (
+        'c1.directory.users.v1.FindByEmail("people0001@example.com")[?0].department.orValue("-")'
+    ),
+    # anything can change the members: only a few people ask, so as not to read everyone
+    "admins": (
+        'subject.department == "Legal" ? '
+        'string(size(c1.directory.apps.v1.GetEntitlementMembers("slack", "admins"))) : ""'
+    ),
+}
+
+
+def _organisation(folder: Path, people: int = 60) -> tuple[Services, Path]:
+    config = generate(folder / "org", people, seed=3, formats="yaml")
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for name, cel in LOOKUPS.items():
+        data["attributes"].append({"name": name, "custom": True, "sources": [{"cel": cel}]})
+    config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    services = open_services(db_path=folder / "roster.db", init="empty")
+    services.import_config(config.read_text(), source=str(config), base_dir=config.parent)
+    return services, config.parent
+
+
+def _settle(services: Services, most: int = 6) -> list[SyncResult]:
+    runs: list[SyncResult] = []
+    while not runs or not runs[-1].settled:
+        assert len(runs) < most, [r.changes[:5] for r in runs]
+        runs.append(services.sync(allow_deletes=True))
+        assert runs[-1].status in ("applied", "applied-with-failures"), runs[-1].error
+    return runs
+
+
+def _everyone(services: Services) -> int:
+    return sum(1 for p in services.population().users if p.status != "DELETED")
+
+
+def _edit_hr(org: Path, rng: random.Random, round_no: int) -> None:
+    path = org / "apps" / "hr.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    accounts = data["accounts"]
+    emails = [a["email"] for a in accounts if a.get("email")]
+    for account in rng.sample(accounts, 6):
+        profile = account.setdefault("profile", {})
+        what = rng.choice(["department", "manager", "name", "email", "leave"])
+        if what == "department":
+            profile["department"] = rng.choice(["Research", "Legal", "Sales", "Ops"])
+        elif what == "manager":
+            profile["manager_email"] = rng.choice(emails)
+        elif what == "name":
+            account["display_name"] = rng.choice(["Sam Park", "Ann Lee", account["display_name"]])
+        elif what == "email" and account.get("email"):
+            account["email"] = f"moved{round_no}.{account['email']}"
+        elif what == "leave":
+            accounts.remove(account)
+    joiner = dict(rng.choice(accounts))
+    joiner["id"] = f"J{round_no}"
+    joiner["employee_ids"] = [joiner["id"]]
+    joiner["email"] = f"joiner{round_no}@example.com"
+    joiner["profile"] = dict(joiner.get("profile") or {}, manager_email=rng.choice(emails))
+    accounts.append(joiner)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def _compute_everyone(services: Services) -> SyncResult:
+    """A sync made to compute everyone: as if the last run had kept no record of who reads
+    whom (and had not settled the store, or the sync would end at once)."""
+    with services.db.session() as session:
+        set_meta(session, reads.META_KEY, "")
+        set_meta(session, "last_sync_signature", "")
+        session.commit()
+    result = services.sync(allow_deletes=True)
+    assert result.status in ("applied", "applied-with-failures"), result.error
+    attributes = next(s for s in result.stages if s.name == "attributes")
+    assert attributes.notes[0].startswith("computed everyone: the last run left no record")
+    return result
+
+
+def test_only_readers_are_computed_and_computing_everyone_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    services, org = _organisation(tmp_path / "synced")
+    _settle(services)
+    everyone = _everyone(services)
+    rng = random.Random(5)
+    considered = []
+    for round_no in range(6):
+        _edit_hr(org, rng, round_no)
+        runs = _settle(services)
+        considered.append(
+            [
+                next(s for s in r.stages if s.name == "attributes").counts.get(
+                    "users_considered", 0
+                )
+                for r in runs
+            ]
+        )
+        again = _compute_everyone(services)
+        moved = [c for c in again.changes if c["stage"] in ("attributes", "push")]
+        assert moved == [], (round_no, moved[:5])
+    # no run computed everyone (in so small an organisation, with attributes reading their
+    # manager's reports and their namesakes, a few edits reach many)
+    assert all(max(runs) < everyone for runs in considered), (considered, everyone)
+
+
+def _stored(services: Services) -> str:
+    with services.db.session() as session:
+        return session.exec(select(Meta.value).where(Meta.key == reads.META_KEY)).one()
+
+
+def test_the_record_of_who_reads_whom_is_kept_and_cleared_with_the_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored with the run that computed it; cleared when values are written, so a run
+    stopped before it stored its own leaves none (the next computes everyone); an
+    unreadable one is no record."""
+    services, org = _organisation(tmp_path, people=40)
+    _settle(services)
+    stored = reads.load(_stored(services))
+    assert stored is not None and stored.reads and not stored.pending
+    for bad in (
+        "{",
+        "[]",
+        '{"format": 99}',
+        '{"format": 1, "reads": {"7": 1}, "pending": []}',
+        '{"format": 1, "reads": {"7": [1]}, "pending": []}',
+        '{"format": 1, "reads": {"x": ["i:1"]}, "pending": []}',
+        '{"format": 1, "reads": {}, "pending": ["a"]}',
+    ):
+        assert reads.load(bad) is None
+    with services.db.session() as session:
+        set_meta(session, reads.META_KEY, "{")
+        session.commit()
+    _edit_hr(org, random.Random(1), 0)
+    run = services.sync(allow_deletes=True)
+    attributes = next(s for s in run.stages if s.name == "attributes")
+    assert attributes.notes[0].startswith("computed everyone: the last run left no record")
+    assert reads.load(_stored(services)) is not None  # that run kept one again
+
+    # a run that stops after writing values, before keeping who read whom, leaves none
+    def stopped(*args: object) -> set[int]:
+        raise RuntimeError("stopped here")
+
+    _edit_hr(org, random.Random(2), 1)
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_keep_reads", stopped)
+        assert services.sync(allow_deletes=True).status == "failed"
+    assert _stored(services) == ""
+    run = services.sync(allow_deletes=True)
+    attributes = next(s for s in run.stages if s.name == "attributes")
+    assert attributes.notes[0].startswith("computed everyone: run ")
+    assert attributes.counts["users_considered"] == _everyone(services)
+    assert reads.load(_stored(services)) is not None
