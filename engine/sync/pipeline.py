@@ -892,7 +892,7 @@ def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
     }
     moved = dict(state.moved_at)
     for owner in owners:  # after every value: the accounts are written last
-        moved[f"i:{owner}"] = state.moves + 1
+        moved[f"a:{owner}"] = state.moves + 1
     return state.reads.left(moved)
 
 

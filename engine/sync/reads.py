@@ -6,8 +6,10 @@ An attribute whose CEL reads other people (the manager's department, `FindByEmai
 .Directory). While the attributes stage computes a person, `WatchedDirectory` notes each lookup
 as a key of what its answer depends on:
 
-- `i:<id>`: a person (found by id, or returned by any lookup: whatever of theirs the expression
-  then reads, their values, their accounts, changes with them);
+- `i:<id>`: a person's record (found by id, or returned by any lookup: whatever of theirs the
+  expression then reads, their values, their names, their status, changes with it);
+- `a:<id>`: a person's accounts (`HasApp(manager, "ad")`: the functions that read another
+  person's accounts ask for them each time, a person's CEL value holds none);
 - `e:<email>`: who has that email (`FindByEmail`, `GetManagers`, `managerId`);
 - `n:<name>`: who has that display name (`FindByName`);
 - `r:<email>`: whose manager that email is (`DirectReports`);
@@ -48,13 +50,13 @@ from engine.records import Directory, UserRecord, manager_emails, managers_of, n
 #: The meta key of the stored graph (one JSON document).
 META_KEY = "attribute_reads"
 #: Changes whenever what a stored key means changes.
-FORMAT = 1
+FORMAT = 2  # 2: a person's accounts are `a:`, no longer `i:`
 ANYTHING = "*"
 
 
 def person_keys(user: UserRecord) -> set[str]:
     """The keys whose lookups find USER or depend on them, as the person is now."""
-    keys = {f"i:{user.id}"}
+    keys = {f"i:{user.id}", f"a:{user.id}"}
     for email in (user.email, *user.emails):
         if email:
             keys.add(f"e:{norm_key(email)}")
@@ -136,7 +138,7 @@ class WatchedDirectory:
 
     def accounts_of(self, user_id: int) -> list[Any]:
         if user_id != self.reader:  # the reader's own accounts are its own record
-            self._note(f"i:{user_id}")
+            self._note(f"a:{user_id}")
         return self.inner.accounts_of(user_id)
 
     def managers_of(self, user: UserRecord) -> list[UserRecord]:
@@ -152,6 +154,14 @@ class WatchedDirectory:
 
     def has_users(self) -> bool:
         return self.inner.has_users()
+
+    # the entitlements' names: the apps' catalogues, no one's data (HasEntitlement on one's own
+    # accounts asks them)
+    def entitlement_label(self, app_id: str, entitlement_id: str) -> str | None:
+        return self.inner.entitlement_label(app_id, entitlement_id)
+
+    def entitlement_named(self, app_id: str, label: str) -> str | None:
+        return self.inner.entitlement_named(app_id, label)
 
     def __getattr__(self, name: str) -> Any:
         """Any other lookup (entitlement members, accounts by id, key lists): its answer may
@@ -245,10 +255,10 @@ class ReadLog:
 
 
 def renumbered(keys: Iterable[str], mapping: dict[int, int]) -> list[str]:
-    """KEYS with the temporary ids of MAPPING (in `i:` and `m:` keys) made stored ids."""
+    """KEYS with the temporary ids of MAPPING (in `i:`, `a:` and `m:` keys) made stored ids."""
     out = []
     for key in keys:
-        if key[:3] in ("i:-", "m:-"):
+        if key[:3] in ("i:-", "a:-", "m:-"):
             with contextlib.suppress(ValueError):
                 key = f"{key[:2]}{mapping.get(int(key[2:]), int(key[2:]))}"
         out.append(key)

@@ -3,13 +3,14 @@
 
 The demo organisation (with its pushes to AD and Entra, whose read-back moves values after
 the attributes stage) gets attributes reading others through every kind of lookup, then
-rounds of random HR edits: departments, managers, names, emails, leavers and joiners. After
+rounds of random HR edits: departments, titles, managers, names, emails, leavers and joiners. After
 each round the store is synced until it settles; then a run made to compute everyone must
 change nothing. (A store built anew from the same files is not the comparison: who is who
 depends on history, such as an HR email changed while the IdP still has the old one.)"""
 
 from __future__ import annotations
 
+import copy
 import random
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from engine.store.models import Meta
 from engine.store.repo import set_meta
 from engine.sync import pipeline, reads
 from engine.sync.pipeline import SyncResult
+from tests.engine.org import CONFIG, edit, open_org
 
 LOOKUPS = {
     "manager_department": 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")',
@@ -35,6 +37,11 @@ LOOKUPS = {
     "namesakes": "string(size(c1.directory.users.v1.FindByName(subject.displayName)))",
     "first_hire": (
         'c1.directory.users.v1.FindByEmail("people0001@example.com")[?0].department.orValue("-")'
+    ),
+    # the manager's AD account, which the push rewrites after the attributes stage
+    "manager_ad_title": (
+        "c1.directory.users.v1.GetManagers(subject).size() > 0 ? c1.user.v1.ListAppUsersForUser("
+        'c1.directory.users.v1.GetManagers(subject)[0], "ad")[?0].profile.title.orValue("-") : ""'
     ),
     # anything can change the members: only a few people ask, so as not to read everyone
     "admins": (
@@ -75,9 +82,11 @@ def _edit_hr(org: Path, rng: random.Random, round_no: int) -> None:
     emails = [a["email"] for a in accounts if a.get("email")]
     for account in rng.sample(accounts, 6):
         profile = account.setdefault("profile", {})
-        what = rng.choice(["department", "manager", "name", "email", "leave"])
+        what = rng.choice(["department", "title", "manager", "name", "email", "leave"])
         if what == "department":
             profile["department"] = rng.choice(["Research", "Legal", "Sales", "Ops"])
+        elif what == "title":  # pushed to AD, where the manager_ad_title readers read it
+            profile["job_title"] = rng.choice(["Lead", "Principal", "Head"])
         elif what == "manager":
             profile["manager_email"] = rng.choice(emails)
         elif what == "name":
@@ -86,10 +95,16 @@ def _edit_hr(org: Path, rng: random.Random, round_no: int) -> None:
             account["email"] = f"moved{round_no}.{account['email']}"
         elif what == "leave":
             accounts.remove(account)
+    # someone names a manager nobody is yet: the next round's joiner (a lookup that found
+    # nobody must be made again when someone has that email)
+    rng.choice(accounts).setdefault("profile", {})["manager_email"] = f"j{round_no + 1}@example.com"
+    if round_no:  # and someone reports to the last joiner, computed after them (the
+        # direct reports are indexed once per stage)
+        rng.choice(accounts).setdefault("profile", {})["manager_email"] = f"j{round_no}@example.com"
     joiner = dict(rng.choice(accounts))
     joiner["id"] = f"J{round_no}"
     joiner["employee_ids"] = [joiner["id"]]
-    joiner["email"] = f"joiner{round_no}@example.com"
+    joiner["email"] = f"j{round_no}@example.com"
     joiner["profile"] = dict(joiner.get("profile") or {}, manager_email=rng.choice(emails))
     accounts.append(joiner)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -155,10 +170,11 @@ def test_the_record_of_who_reads_whom_is_kept_and_cleared_with_the_values(
         "{",
         "[]",
         '{"format": 99}',
-        '{"format": 1, "reads": {"7": 1}, "pending": []}',
-        '{"format": 1, "reads": {"7": [1]}, "pending": []}',
-        '{"format": 1, "reads": {"x": ["i:1"]}, "pending": []}',
-        '{"format": 1, "reads": {}, "pending": ["a"]}',
+        '{"format": 1, "reads": {}, "pending": []}',  # of an older Roster
+        f'{{"format": {reads.FORMAT}, "reads": {{"7": 1}}, "pending": []}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{"7": [1]}}, "pending": []}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{"x": ["i:1"]}}, "pending": []}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{}}, "pending": ["a"]}}',
     ):
         assert reads.load(bad) is None
     with services.db.session() as session:
@@ -184,3 +200,76 @@ def test_the_record_of_who_reads_whom_is_kept_and_cleared_with_the_values(
     assert attributes.notes[0].startswith("computed everyone: run ")
     assert attributes.counts["users_considered"] == _everyone(services)
     assert reads.load(_stored(services)) is not None
+
+
+def _small(tmp_path: Path, name: str, cel: str) -> Services:
+    config = copy.deepcopy(CONFIG)
+    config["attributes"].append({"name": name, "custom": True, "sources": [{"cel": cel}]})
+    return open_org(tmp_path, config)
+
+
+def _value(services: Services, email: str, name: str) -> object:
+    user = next(u for u in services.population().users if u.email == email)
+    return user.attributes.get(name)
+
+
+def test_a_lookup_that_found_nobody_is_made_again_when_someone_has_that_email(
+    tmp_path: Path,
+) -> None:
+    """Ann names a manager HR does not have yet; when Zed joins, Ann (whose own data did not
+    change) reads Zed's department."""
+    services = _small(
+        tmp_path,
+        "manager_department",
+        'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("none")',
+    )
+
+    def point_ann_at_zed(data: dict) -> None:
+        data["accounts"][0]["profile"]["manager_email"] = "zed@example.com"
+
+    edit(tmp_path / "org", "hr", point_ann_at_zed)
+    _settle(services)
+    assert _value(services, "ann.lee@example.com", "manager_department") == "none"
+
+    def zed_joins(data: dict) -> None:
+        data["accounts"].append(
+            {
+                "id": "E9",
+                "display_name": "Zed Ray",
+                "email": "zed@example.com",
+                "employee_ids": ["E9"],
+                "profile": {"department": "Legal", "employment_status": "ACTIVE"},
+            }
+        )
+
+    edit(tmp_path / "org", "hr", zed_joins)
+    runs = _settle(services)
+    assert _value(services, "ann.lee@example.com", "manager_department") == "Legal"
+    first = next(s for s in runs[0].stages if s.name == "attributes")
+    assert first.counts["users_considered"] == 2  # Zed, and Ann who looked for him
+
+
+def test_direct_reports_read_after_a_manager_moved_are_read_again(tmp_path: Path) -> None:
+    """Sam's manager becomes Nina. Ann, Sam and Nina are computed in that order (each has a
+    change of their own): Ann's count builds the stage's index of direct reports before Sam's
+    manager moves, and Nina's is counted from it. The next run counts Nina's again."""
+    services = _small(
+        tmp_path, "reports", "string(size(c1.directory.users.v1.DirectReports(subject)))"
+    )
+    _settle(services)
+    assert _value(services, "nina@example.com", "reports") == "0"
+
+    def sam_reports_to_nina(data: dict) -> None:
+        data["accounts"][0]["profile"]["phone"] = "+1 101"
+        data["accounts"][2]["profile"]["manager_email"] = "nina@example.com"
+
+    def nina_is_promoted(data: dict) -> None:
+        data["accounts"][2]["profile"]["title"] = "Partner"
+
+    edit(tmp_path / "org", "hr", sam_reports_to_nina)
+    edit(tmp_path / "org", "idp", nina_is_promoted)
+    runs = _settle(services)
+    first = next(s for s in runs[0].stages if s.name == "attributes")
+    assert first.counts["users_considered"] == 4  # and Bo, whose report Ann is
+    assert _value(services, "nina@example.com", "reports") == "1"
+    assert _value(services, "bo.chen@example.com", "reports") == "1"  # Ann
