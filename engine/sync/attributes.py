@@ -549,6 +549,40 @@ def _reads_accounts(program: Any) -> bool:
     return names is None or "accounts" in names or program.reads_own_account_data
 
 
+def _amend(state: WorkState, key: tuple[int, str | None], new: Any, reason: str) -> bool:
+    """Whether the person's attribute (KEY) was journalled already in this run (the stage
+    computes a reader again when someone it read changed after it): then that change is
+    made the one to NEW, and no other is journalled. One back to where it started is marked
+    undone (old == new), and dropped when the stage is over (`drop_undone`)."""
+    change = state.amendable.get(key) if state.amendable is not None else None
+    if change is None:
+        return False
+    if key[1] is None:  # a new person's values: one change carrying them all
+        change.new = {**change.new, **new}
+    else:
+        change.new, change.reason = new, reason
+    return True
+
+
+def _keep_amendable(state: WorkState, key: tuple[int, str | None]) -> None:
+    if state.amendable is not None:
+        state.amendable[key] = state.changes[-1]
+
+
+def drop_undone(state: WorkState) -> None:
+    """The attribute changes a second computation took back (`_amend`) leave the plan."""
+    state.changes = [
+        c
+        for c in state.changes
+        if not (
+            c.stage == STAGE
+            and c.object_type == "user"
+            and c.field != "attributes"
+            and c.old == c.new
+        )
+    ]
+
+
 def _set_value(state: WorkState, cel: CelEngine, user: UserRecord, name: str, new: Any) -> None:
     """Set the person's value, and note that it moved for those who read it."""
     state.moves += 1
@@ -612,6 +646,9 @@ def _compute(
         # creates every person: one row per value would be most of its journal)
         created: dict[str, Any] | None = {} if user.id in state.new_users else None
         if watched is not None:
+            # their CEL value anew: what it keeps once read (their `managerId`) may have been
+            # read by an earlier reader, and noted as that one's lookup
+            cel.forget_user(user.id)
             watched.start(user.id)
         for attribute in definitions:
             key = (user.id, attribute.name)
@@ -658,17 +695,15 @@ def _compute(
                 report.bump("cleared" if is_empty(new) else "set")
                 _set_value(state, cel, user, attribute.name, new)
             elif old != new:
-                state.journal(
-                    STAGE,
-                    "user",
-                    state.user_label(user),
-                    attribute.name,
-                    old,
-                    new,
-                    decision.reason
-                    + (f" ({decision.source})" if decision.source not in decision.reason else ""),
+                reason = decision.reason + (
+                    f" ({decision.source})" if decision.source not in decision.reason else ""
                 )
-                report.bump("cleared" if is_empty(new) else "set")
+                if not _amend(state, (user.id, attribute.name), new, reason):
+                    state.journal(
+                        STAGE, "user", state.user_label(user), attribute.name, old, new, reason
+                    )
+                    _keep_amendable(state, (user.id, attribute.name))
+                    report.bump("cleared" if is_empty(new) else "set")
                 _set_value(state, cel, user, attribute.name, new)
             elif user.attributes.get(attribute.name) != new:
                 # the person's copy of a value the store holds: no change is journalled,
@@ -676,7 +711,8 @@ def _compute(
                 _set_value(state, cel, user, attribute.name, new)
         if watched is not None and state.reads is not None:
             state.reads.record(user.id, *watched.stop())
-        if created:
+        if created and not _amend(state, (user.id, None), created, NEW_PERSON):
             state.journal(
                 STAGE, "user", state.user_label(user), "attributes", None, created, NEW_PERSON
             )
+            _keep_amendable(state, (user.id, None))

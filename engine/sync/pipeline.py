@@ -39,7 +39,12 @@ from engine.store.repo import (
     stable_hash,
 )
 from engine.sync import import_ahead, key_memo, reads, recovery, writer
-from engine.sync.attributes import AttributeDef, compile_attributes, run_attributes
+from engine.sync.attributes import (
+    AttributeDef,
+    compile_attributes,
+    drop_undone,
+    run_attributes,
+)
 from engine.sync.identify import run_identify
 from engine.sync.import_ahead import ImportAhead
 from engine.sync.importer import connector_spec, run_import, source_version_of
@@ -446,10 +451,16 @@ def _run_locked(
             load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
             run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
+            again = _catch_up(db, state, definitions, cel, reports[3], only, not allow_deletes)
         if full and everyone_because != NO_APPLIED_RUN:
             reports[3].notes.append(f"computed everyone: {everyone_because}")
         elif readers_note:
             reports[3].notes.append(readers_note)
+        if again:
+            reports[3].notes.append(
+                f"{_people(len(again))} computed a second time ({_who(state, again)}): they had "
+                "read someone before this run set their values"
+            )
         result.held = state.held
         if state.held:
             reports[3].notes.append(
@@ -522,7 +533,9 @@ def _run_locked(
                     {c.user.id for c in creations}
                     | {item.user_id for item in pushes if item.changes},
                 )
-                reports[3].notes.append(_reading_others_note(reading_others, readers_left, None))
+                reports[3].notes.append(
+                    _reading_others_note(reading_others, state, readers_left, None)
+                )
         else:
             # problems from rules repeat identically on the same data; a failed import must
             # be retried, so only a run whose every app imported settles the store.
@@ -585,7 +598,9 @@ def _run_locked(
             )
             result.settled = settles
             if reading_others:
-                reports[3].notes.append(_reading_others_note(reading_others, readers_left, settles))
+                reports[3].notes.append(
+                    _reading_others_note(reading_others, state, readers_left, settles)
+                )
             result.status = "applied-with-failures" if result.failures else "applied"
     except Cancelled as exc:
         result.status, result.error = "cancelled", exc.message
@@ -852,6 +867,7 @@ def _attribute_scope(
     those the last run left to compute again."""
     if reading_others:  # this run notes who reads whom, from what was stored
         state.reads = stored if stored is not None else reads.ReadLog()
+        state.amendable = {}  # and may compute a reader again (`_catch_up`)
     if everyone:
         return None, ""
     if reading_others and stored is None:
@@ -874,15 +890,76 @@ def _attribute_scope(
     if not readers:
         return only, ""
     return only, (
-        f"{_people(len(readers))} computed again: they read someone whose data changed, or "
-        "whose values the last run set after they had read them"
+        f"{len(readers)} more {'person' if len(readers) == 1 else 'people'} computed "
+        f"({_who(state, readers)}): they read someone who changed since the last run, or whom "
+        "the last run changed after they read them"
     )
 
 
+#: How many times the attributes stage computes again the readers it left (a value they read
+#: set after them); whoever is still left after that, the next run computes.
+CATCH_UP = 3
+
+
+def _catch_up(
+    db: Database,
+    state: WorkState,
+    definitions: list[AttributeDef],
+    cel: CelEngine,
+    report: StageReport,
+    considered: set[int] | None,
+    hold: bool,
+) -> set[int]:
+    """Compute again, in this run, the readers who read someone before the stage set their
+    value (a stage reads as it goes), with a population built anew (its indexes as the stage
+    left the people), up to CATCH_UP times. Their changes amend the ones journalled for them,
+    so the plan has one change per value. Returns the people computed again."""
+    if state.reads is None:
+        return set()
+    again: set[int] = set()
+    users = state.users
+    for _ in range(CATCH_UP):
+        left = {
+            reader
+            for reader in state.reads.left(state.moved_at)
+            if reader in users and users[reader].status != "DELETED"
+        }
+        if not left:
+            break
+        with db.session() as session:
+            load_attribute_states(session, state, left)
+        # their held values and what the stage said of them are said again
+        dropped = {h.line for h in state.held if h.user_id in left}
+        state.held = [h for h in state.held if h.user_id not in left]
+        report.problems = [p for p in report.problems if p not in dropped]
+        scratch = StageReport(report.name)
+        cel.population = state.population()
+        run_attributes(state, definitions, cel, scratch, only=left, hold=hold)
+        if considered is not None:  # (None: the stage considered everyone)
+            report.bump("users_considered", len(left - again - considered))
+        for name in ("set", "cleared"):
+            if scratch.counts.get(name):
+                report.bump(name, scratch.counts[name])
+        seen = set(report.problems)
+        new_problems = [p for p in scratch.problems if p not in seen]
+        report.problems.extend(new_problems)
+        held_lines = {h.line for h in state.held}
+        errors = sum(1 for p in new_problems if p not in held_lines)
+        if errors:
+            report.bump("errors", errors)
+        again |= left
+    if state.held or report.counts.get("held"):
+        report.counts["held"] = len(state.held)
+    state.amendable = None  # what is journalled from here on is written as it is
+    drop_undone(state)
+    return again
+
+
 def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
-    """The readers of what the attributes stage and after moved: values set after some of their
-    readers had read them (a run reads as it goes), and the people whose accounts the run
-    pushed to or created (OWNERS). The next run computes them again."""
+    """The readers of what the attributes stage and after moved, who read it before it did (a
+    run reads as it goes): values set after them, the accounts the run pushed to or created
+    (of OWNERS and `read_back`), and the people it created. The next run computes them
+    again."""
     if state.reads is None:
         return set()
     owners |= {
@@ -893,6 +970,10 @@ def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
     moved = dict(state.moved_at)
     for owner in owners:  # after every value: the accounts are written last
         moved[f"a:{owner}"] = state.moves + 1
+    # a new person's id is the run's own until they are written (`subject.managerId` gave
+    # it): whoever found them reads the stored one in the next run
+    for user_id in state.new_users:
+        moved[f"i:{user_id}"] = state.moves + 1
     return state.reads.left(moved)
 
 
@@ -908,7 +989,9 @@ def _keep_reads(db: Database, state: WorkState, run_id: int, owners: set[int]) -
     return left
 
 
-def _reading_others_note(names: list[str], left: set[int], settles: bool | None) -> str:
+def _reading_others_note(
+    names: list[str], state: WorkState, left: set[int], settles: bool | None
+) -> str:
     """What a run says of the attributes that read other people: whether it leaves some of
     their readers to the next sync. `settles`: whether the applied run settled the store
     (None: a dry run). A run that moved nothing they read may still not settle (the clock, a
@@ -916,14 +999,14 @@ def _reading_others_note(names: list[str], left: set[int], settles: bool | None)
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     said = f"{shown} {'reads' if len(names) == 1 else 'read'} other people: "
     if left:
-        who = _people(len(left))
+        who = f"{_people(len(left))} ({_who(state, left)})"
         if settles is None:
             return said + (
-                f"this plan changes values or accounts that {who} had already read, so after it is "
-                "applied the next sync computes them again"
+                f"{who} read someone this plan then changes, creates or pushes to, so after it "
+                "is applied the next sync computes them again"
             )
         return said + (
-            f"this run changed values or accounts that {who} had already read, so the next sync "
+            f"{who} read someone this run then changed, created or pushed to, so the next sync "
             "computes them again"
         )
     if settles is None:
@@ -931,6 +1014,13 @@ def _reading_others_note(names: list[str], left: set[int], settles: bool | None)
     if settles:
         return said + "nothing they read moved, so the next sync on the same data ends at once"
     return said + "nothing they read moved"
+
+
+def _who(state: WorkState, ids: set[int], most: int = 3) -> str:
+    """The first few of the people IDS (by label, so a plan and its apply say the same)."""
+    labels = sorted(state.owner_label(i) or "" for i in ids)
+    more = f" and {len(labels) - most} more" if len(labels) > most else ""
+    return ", ".join(labels[:most]) + more
 
 
 def _people(n: int) -> str:

@@ -13,8 +13,10 @@ as a key of what its answer depends on:
 - `e:<email>`: who has that email (`FindByEmail`, `GetManagers`, `managerId`);
 - `n:<name>`: who has that display name (`FindByName`);
 - `r:<email>`: whose manager that email is (`DirectReports`);
-- `*`: anything (the entitlements' members, any other lookup): read again whenever the run
-  moved anything.
+- `g:`: the entitlements' members (`GetEntitlementMembers`): who holds what moves with
+  anyone's accounts, so whenever an `a:` key moves;
+- `*`: anything (a lookup this module does not know): read again whenever the run moved
+  anything.
 
 A person found by a lookup also brings `e:<their manager's email>`: their `managerId`, once
 converted, is kept with them (engine.cel), so another reader's expression may read it without
@@ -26,11 +28,12 @@ and the ones identify took from them (old emails and names); the readers of thos
 in the stage. From the stage on, each value set is numbered (`WorkState.moves`), and each key
 it moves remembers the number (`WorkState.moved_at`): the person's `i:` key, and for a new
 manager the `m:` key and the `r:` keys of the managers named before and after. A reader who
-made its first lookup before a key it read moved read the old value, and is left to the next
-run (`ReadLog.left`, stored as `pending`); one who looked after is not. The direct reports
-are indexed once per stage, when first asked (engine.records.Population), so the readers of an
-`r:` key that moved are left whenever they looked. The accounts a push or a creation wrote move
-their owners last of all.
+made its first lookup before a key it read moved read the old value (`ReadLog.left`); one who
+looked after did not. The direct reports are indexed once per
+population, when first asked (engine.records.Population): their readers read them as of then.
+The stage computes the readers it left again, with a population built anew, a few times over
+(`pipeline._catch_up`); whoever is still left, and the readers of the accounts a push or a
+creation wrote (their owners' `a:` keys move last of all), the next run computes (`pending`).
 
 The graph is stored (`META_KEY`) at the end of an applied run; the write of attributes clears
 it first, so a run stopped in between leaves none, and the next run computes everyone (as one
@@ -52,6 +55,7 @@ META_KEY = "attribute_reads"
 #: Changes whenever what a stored key means changes.
 FORMAT = 2  # 2: a person's accounts are `a:`, no longer `i:`
 ANYTHING = "*"
+MEMBERS = "g:"
 
 
 def person_keys(user: UserRecord) -> set[str]:
@@ -93,13 +97,19 @@ class WatchedDirectory:
         self.keys: set[str] = set()
         self.at = 0
         self._moves = moves
+        # when INNER indexed the direct reports (it does once, when first asked): what they
+        # were read from (-1: before this watch began, at a time unknown)
+        self.reports_at: int | None = -1 if "_reports" in getattr(inner, "__dict__", {}) else None
 
     def start(self, reader: int) -> None:
         self.reader, self.keys = reader, set()
 
-    def stop(self) -> tuple[set[str], int]:
+    def stop(self) -> tuple[set[str], int, int]:
+        """The reader's keys, the moves when it first looked, and when the direct reports it
+        read were indexed."""
         keys, self.reader, self.keys = self.keys, None, set()
-        return keys, self.at
+        reports_at = self.reports_at if self.reports_at is not None else self.at
+        return keys, self.at, min(self.at, reports_at)
 
     def _note(self, key: str) -> None:
         if self.reader is not None:
@@ -145,6 +155,8 @@ class WatchedDirectory:
         return managers_of(self, user)  # through users_by_email: noted there
 
     def direct_reports(self, user: UserRecord) -> list[UserRecord]:
+        if self.reports_at is None:  # indexed now, from the managers as they are
+            self.reports_at = self._moves()
         for email in (user.email, *user.emails):
             if email:
                 self._note(f"r:{norm_key(email)}")
@@ -154,6 +166,12 @@ class WatchedDirectory:
 
     def has_users(self) -> bool:
         return self.inner.has_users()
+
+    def entitlement_members(self, app_id: str, entitlement_id: str) -> list[UserRecord]:
+        found = self.inner.entitlement_members(app_id, entitlement_id)
+        self._note(MEMBERS)
+        self._found(found)
+        return found
 
     # the entitlements' names: the apps' catalogues, no one's data (HasEntitlement on one's own
     # accounts asks them)
@@ -172,33 +190,37 @@ class WatchedDirectory:
 
 class ReadLog:
     """Each reader's keys (stored, and replaced for those this run computes), when this run
-    computed them (`computed`: how many values it had moved by their first lookup), and the
-    readers a run leaves to compute again (`pending`)."""
+    computed them (`computed`: how many values it had moved by their first lookup, and by the
+    time the direct reports they read were indexed), and the readers a run leaves to compute
+    again (`pending`)."""
 
     def __init__(
         self, reads: dict[int, frozenset[str]] | None = None, pending: set[int] | None = None
     ) -> None:
         self.reads: dict[int, frozenset[str]] = reads if reads is not None else {}
         self.pending: set[int] = pending if pending is not None else set()
-        self.computed: dict[int, int] = {}
+        self.computed: dict[int, tuple[int, int]] = {}
 
-    def record(self, reader: int, keys: set[str], at: int) -> None:
+    def record(self, reader: int, keys: set[str], at: int, reports_at: int) -> None:
         """READER's keys, as its expressions just read them (every one of them: those that
         read other people all have a program, and a pass computes every such attribute), the
-        first of them when AT values had moved. A reader's lookups read its own manager
-        (`m:`), which may be set after them."""
+        first of them when AT values had moved, the direct reports as of REPORTS_AT. A
+        reader's lookups read its own manager (`m:`), which may be set after them."""
         if keys:
             keys.add(f"m:{reader}")
             self.reads[reader] = frozenset(keys)
-            self.computed[reader] = at
+            self.computed[reader] = (at, reports_at)
         else:
             self.reads.pop(reader, None)
             self.computed.pop(reader, None)
 
     def readers_of(self, moved: set[str]) -> set[int]:
-        """The readers whose keys meet MOVED (every reader of `*` when anything moved)."""
+        """The readers whose keys meet MOVED (every reader of `*` when anything moved, of the
+        members when an account did)."""
         if not moved:
             return set()
+        if any(key.startswith("a:") for key in moved):
+            moved = moved | {MEMBERS}
         return {
             reader
             for reader, keys in self.reads.items()
@@ -208,24 +230,27 @@ class ReadLog:
     def left(self, moved_at: dict[str, int]) -> set[int]:
         """The readers who read a key before it moved (MOVED_AT: key -> how many values the
         run had moved when it last moved): this run, or a run before it when this run did not
-        compute them."""
+        compute them. Direct reports count as read when they were indexed."""
         if not moved_at:
             return set()
-        # the direct reports a stage looks up are indexed once, when first asked (engine
-        # .records.Population): who reads them read the managers as the stage found them
-        reports = {key for key in moved_at if key.startswith("r:")}
+        accounts = [at for key, at in moved_at.items() if key.startswith("a:")]
+        if accounts:  # who holds an entitlement moves with the accounts
+            moved_at = {**moved_at, MEMBERS: max(accounts)}
         last = max(moved_at.values())
+        unread = (-1, -1)
         found = set()
         for reader, keys in self.reads.items():
-            at = self.computed.get(reader, -1)
-            if at >= last and keys.isdisjoint(reports):
+            at, reports_at = self.computed.get(reader, unread)
+            if reports_at >= last:  # (never after `at`) it read after every move
                 continue
-            if (
-                ANYTHING in keys
-                or not keys.isdisjoint(reports)
-                or any(moved_at.get(key, -1) > at for key in keys)
-            ):
+            if ANYTHING in keys and at < last:
                 found.add(reader)
+                continue
+            for key in keys:
+                moved = moved_at.get(key)
+                if moved is not None and moved > (reports_at if key[0] == "r" else at):
+                    found.add(reader)
+                    break
         return found
 
     def keep_only(self, alive: Callable[[int], bool]) -> None:
@@ -265,6 +290,14 @@ def renumbered(keys: Iterable[str], mapping: dict[int, int]) -> list[str]:
     return out
 
 
+def _person_id(value: Any) -> int:
+    """A stored person's id (a key's digits or a number), as the store can hold one."""
+    number = int(value) if isinstance(value, str) and value.isdigit() else value
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2**63:
+        raise ValueError(f"not a person's id: {value!r}")
+    return number
+
+
 def load(text: str) -> ReadLog | None:
     """The stored graph, or None when there is none or it cannot be read (then the run
     computes everyone, and stores a new one)."""
@@ -279,8 +312,8 @@ def load(text: str) -> ReadLog | None:
             # a reader whose keys cannot be read would never be computed again: none is kept
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 return None
-            reads[int(reader)] = frozenset(keys)
-        pending = {int(p) for p in value["pending"]}
+            reads[_person_id(reader)] = frozenset(keys)
+        pending = {_person_id(p) for p in value["pending"]}
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
     return ReadLog(reads, pending)

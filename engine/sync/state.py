@@ -241,6 +241,9 @@ class WorkState:
         self.moved_at: dict[str, int] = {}
         self.moves = 0
         self.reads: ReadLog | None = None  # who read whom (a run whose attributes read people)
+        # (person, attribute) -> the change journalled for it, while the attributes stage may
+        # compute a person again (None: it does not); a new person's values are under None
+        self.amendable: dict[tuple[int, str | None], PlannedChange] | None = None
         self._next_temp_id = -1
         self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 

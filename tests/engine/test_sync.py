@@ -569,10 +569,10 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     tmp_path: Path,
 ) -> None:
     """Everyone's attribute reads Bo's department. Ann and Cy come before Bo in the attributes
-    stage, so a run that changes Bo's department leaves their copy of it to the next run,
-    which computes only them (engine/sync/reads.py). Once a run leaves nobody to compute
-    again, the store settles: a sync on the same data is answered at once. Such a
-    configuration used to recompute everyone on every sync, for ever."""
+    stage, so when Bo's department changes they first read the old one; the stage computes
+    them a second time (engine/sync/reads.py, pipeline._catch_up), and the run settles the
+    store: a sync on the same data is answered at once. Such a configuration used to
+    recompute everyone on every sync, for ever, then every sync until nothing moved."""
     services = open_org(
         tmp_path,
         _with_attribute(
@@ -580,16 +580,10 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
             'c1.directory.users.v1.FindByEmail("bo.chen@example.com").department',
         ),
     )
-    first = [services.sync()]
-    # Ann's was computed before Bo existed: `roster explain` says what the next sync sets
-    stale = services.explain("ann.lee@example.com", "bos_department")
-    assert (stale.value, stale.has_pending, stale.pending) == ("", True, "Engineering")
-    assert stale.to_json()["next_sync_sets"] == "Engineering"
-    first += _until_settled(services)
-    # the second sync caught up and settled, the third did nothing
-    assert [bool(r.changes) for r in first] == [True, True, False]
-    caught_up = services.explain("ann.lee@example.com", "bos_department")
-    assert not caught_up.has_pending and "next_sync_sets" not in caught_up.to_json()
+    first = [services.sync(), *_until_settled(services)]
+    # everyone is new in the first: the next computes again who read a new person (their
+    # ids were the run's own), changes nothing and settles
+    assert [bool(r.changes) for r in first] == [True, False, False]
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Engineering"
 
     def move_bo(data: dict) -> None:
@@ -598,43 +592,65 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     edit(tmp_path / "org", "hr", move_bo)
     planned = services.sync(dry_run=True)
     assert next(s for s in planned.stages if s.name == "attributes").notes == [
-        "4 people computed again: they read someone whose data changed, or whose values the "
-        "last run set after they had read them",
-        "bos_department reads other people: this plan changes values or accounts that 2 "
-        "people had already read, so after it is applied the next sync computes them again",
+        "4 more people computed (ann.lee@example.com, nina@example.com, sam.park2@example.com "
+        "and 1 more): they read someone who changed since the last run, or whom the last run "
+        "changed after they read them",
+        "2 people computed a second time (ann.lee@example.com, bo.chen@example.com): they had "
+        "read someone before this run set their values",
+        "bos_department reads other people: nothing they read would move",
     ]
     moved = _until_settled(services)
     assert people(services)["bo.chen@example.com"].attributes["department"] == "Research"
     assert {p.attributes["bos_department"] for p in people(services).values()} == {"Research"}
-    assert [bool(r.changes) for r in moved] == [True, True, False]
-    # Bo and his four readers, then the two who read him before he moved
-    considered = [
-        next(s for s in r.stages if s.name == "attributes").counts.get("users_considered")
-        for r in moved
+    # one run: Bo and his four readers, two of them twice; then nothing changed
+    assert [bool(r.changes) for r in moved] == [True, False]
+    considered = next(s for s in moved[0].stages if s.name == "attributes").counts
+    assert considered["users_considered"] == 5
+    # one change per value, though two were computed twice
+    assert sorted(c["object_id"] for c in moved[0].changes if c["field"] == "bos_department") == [
+        "ann.lee@example.com",
+        "bo.chen@example.com",
+        "nina@example.com",
+        "sam.park2@example.com",
+        "sam.park@example.com",
     ]
-    assert considered == [5, 2, None]
-    # what a script reads: settled after the run that left nobody, and the one answered at once
-    assert [r.settled for r in moved] == [False, True, True]
-    assert moved[-2].as_dict()["settled"] is True and planned.as_dict()["settled"] is False
-    # each run says whom it computed again, and what the next one will do
-    notes = [next(s for s in r.stages if s.name == "attributes").notes for r in moved[:-1]]
-    assert notes[0][-1] == (
-        "bos_department reads other people: this run changed values or accounts that 2 people "
-        "had already read, so the next sync computes them again"
-    )
-    assert notes[-1] == [
-        "2 people computed again: they read someone whose data changed, or whose values the "
-        "last run set after they had read them",
+    assert moved[0].changes == [c for c in planned.changes]
+    # what a script reads: settled by the run that moved nothing more
+    assert [r.settled for r in moved] == [True, True] and planned.as_dict()["settled"] is False
+    notes = next(s for s in moved[0].stages if s.name == "attributes").notes
+    assert notes[-1] == (
         "bos_department reads other people: nothing they read moved, so the next sync on the "
-        "same data ends at once",
-    ]
+        "same data ends at once"
+    )
     # the runs keep their notes (`roster runs N`, the console's history)
-    assert services.run_changes(moved[0].run_id)[0].notes == {"attributes": notes[0]}
+    assert services.run_changes(moved[0].run_id)[0].notes == {"attributes": notes}
     assert (
         services.run_changes(moved[-1].run_id)[0]
         .notes["import"][0]
-        .startswith(f"nothing changed since run {moved[-2].run_id}")
+        .startswith(f"nothing changed since run {moved[0].run_id}")
     )
+
+
+def test_a_value_read_from_a_person_this_run_created_is_set_again_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """A new person's id is the run's own until they are written: Ann's manager's id, read
+    when both were new, is set to Bo's stored id by the next sync, and `roster explain` says
+    so meanwhile."""
+    services = open_org(tmp_path, _with_attribute("manager_id", "subject.managerId"))
+    first = services.sync()
+    bo = people(services)["bo.chen@example.com"].id
+    stale = services.explain("ann.lee@example.com", "manager_id")
+    assert (stale.has_pending, stale.pending) == (True, str(bo))
+    assert stale.to_json()["next_sync_sets"] == str(bo)
+    assert next(s for s in first.stages if s.name == "attributes").notes[-1] == (
+        "manager_id reads other people: 1 person (ann.lee@example.com) read someone this run "
+        "then changed, created or pushed to, so the next sync computes them again"
+    )
+    _until_settled(services)
+    caught_up = services.explain("ann.lee@example.com", "manager_id")
+    assert caught_up.value == str(bo) and not caught_up.has_pending
+    assert "next_sync_sets" not in caught_up.to_json()
 
 
 def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:

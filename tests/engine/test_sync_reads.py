@@ -175,6 +175,11 @@ def test_the_record_of_who_reads_whom_is_kept_and_cleared_with_the_values(
         f'{{"format": {reads.FORMAT}, "reads": {{"7": [1]}}, "pending": []}}',
         f'{{"format": {reads.FORMAT}, "reads": {{"x": ["i:1"]}}, "pending": []}}',
         f'{{"format": {reads.FORMAT}, "reads": {{}}, "pending": ["a"]}}',
+        # ids no store holds (hostile review: they reached SQL and failed the sync)
+        f'{{"format": {reads.FORMAT}, "reads": {{}}, "pending": [9223372036854775808]}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{}}, "pending": [1e308]}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{}}, "pending": [true]}}',
+        f'{{"format": {reads.FORMAT}, "reads": {{"-3": ["i:1"]}}, "pending": []}}',
     ):
         assert reads.load(bad) is None
     with services.db.session() as session:
@@ -273,3 +278,67 @@ def test_direct_reports_read_after_a_manager_moved_are_read_again(tmp_path: Path
     assert first.counts["users_considered"] == 4  # and Bo, whose report Ann is
     assert _value(services, "nina@example.com", "reports") == "1"
     assert _value(services, "bo.chen@example.com", "reports") == "1"  # Ann
+
+
+def test_a_managers_id_read_through_someone_else_is_noted_for_its_own_person(
+    tmp_path: Path,
+) -> None:
+    """Bo counts his reports who have a manager, which converts Sam's `managerId` (kept with
+    Sam's CEL value) before Sam is computed. Sam's own `subject.managerId` must still be noted
+    as Sam's lookup of Bo's email, so that when Bo's email changes Sam's is computed again
+    (hostile review: it was charged to Bo, and Sam kept Bo's id)."""
+    config = copy.deepcopy(CONFIG)
+    for name, cel in (
+        ("mid", "subject.managerId"),
+        (
+            "managed_reports",
+            "string(size(c1.directory.users.v1.DirectReports(subject)"
+            '.filter(r, r.managerId != "")))',
+        ),
+    ):
+        config["attributes"].append({"name": name, "custom": True, "sources": [{"cel": cel}]})
+    services = open_org(tmp_path, config)
+
+    def sam_reports_to_bo(data: dict) -> None:
+        data["accounts"][2]["profile"]["manager_email"] = "bo.chen@example.com"
+
+    edit(tmp_path / "org", "hr", sam_reports_to_bo)
+    _settle(services)
+    bo = next(u for u in services.population().users if u.email == "bo.chen@example.com")
+    assert _value(services, "sam.park@example.com", "mid") == str(bo.id)
+
+    def bo_changes_email(data: dict) -> None:
+        data["accounts"][1]["email"] = "bo.c@example.com"
+
+    def feed_too(data: dict) -> None:
+        data["accounts"][0]["email"] = "bo.c@example.com"
+
+    edit(tmp_path / "org", "hr", bo_changes_email)
+    edit(tmp_path / "org", "feed", feed_too)
+    _settle(services)
+    assert _value(services, "sam.park@example.com", "mid") == ""
+    again = _compute_everyone(services)
+    assert [c for c in again.changes if c["stage"] == "attributes"] == []
+
+
+def test_the_members_of_an_entitlement_are_read_again_when_an_account_moves(
+    tmp_path: Path,
+) -> None:
+    """Everyone counts Slack's admins: a grant removed makes them all read it again, in the
+    run that removed it, which settles the store (their own values moving does not change who
+    holds what)."""
+    services = _small(
+        tmp_path,
+        "admins",
+        'string(size(c1.directory.apps.v1.GetEntitlementMembers("slack", "admins")))',
+    )
+    _settle(services)
+    assert _value(services, "bo.chen@example.com", "admins") == "1"
+
+    def revoke(data: dict) -> None:
+        data["grants"] = []
+
+    edit(tmp_path / "org", "slack", revoke)
+    runs = _settle(services)
+    assert len(runs) == 1 and _value(services, "bo.chen@example.com", "admins") == "0"
+    assert _compute_everyone(services).changes == []
