@@ -325,7 +325,7 @@ def bench(people: int, workdir: Path, with_yaml: bool = True, others: bool = Fal
         spent = sum(r["seconds"] for r in changed_runs if not r["settled_before"])
         print(
             f"  1 % changed with an attribute reading other people, until settled: {spent:.2f} s "
-            f"in {len(changed_runs) - 1} syncs (without it: {third['seconds']:.2f} s)"
+            f"in {_plural(len(changed_runs) - 1, 'sync')} (without it: {third['seconds']:.2f} s)"
         )
     if settling and settling[-1][1]["settled_before"]:
         quiet = settling[-1][1]["seconds"]
@@ -335,6 +335,10 @@ def bench(people: int, workdir: Path, with_yaml: bool = True, others: bool = Fal
         )
     elif settling:
         print("  with an attribute reading other people, the store did not settle: NOT MET")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _writes(result: dict) -> float:

@@ -928,30 +928,31 @@ def _catch_up(
             break
         with db.session() as session:
             load_attribute_states(session, state, left)
-        # their held values and what the stage said of them are said again
-        dropped = {h.line for h in state.held if h.user_id in left}
+        # what the stage said of them (errors, held values) they say again, or no longer
+        held_lines = {h.line for h in state.held}
         state.held = [h for h in state.held if h.user_id not in left]
-        report.problems = [p for p in report.problems if p not in dropped]
+        said = tuple(f"{state.user_label(users[reader])}: " for reader in left)
+        taken = [p for p in report.problems if p.startswith(said)]
+        if taken:
+            report.problems = [p for p in report.problems if not p.startswith(said)]
+            report.bump("errors", -sum(1 for p in taken if p not in held_lines))
         scratch = StageReport(report.name)
         cel.population = state.population()
         run_attributes(state, definitions, cel, scratch, only=left, hold=hold)
         if considered is not None:  # (None: the stage considered everyone)
             report.bump("users_considered", len(left - again - considered))
-        for name in ("set", "cleared"):
+        for name in ("set", "cleared", "errors"):
             if scratch.counts.get(name):
                 report.bump(name, scratch.counts[name])
-        seen = set(report.problems)
-        new_problems = [p for p in scratch.problems if p not in seen]
-        report.problems.extend(new_problems)
-        held_lines = {h.line for h in state.held}
-        errors = sum(1 for p in new_problems if p not in held_lines)
-        if errors:
-            report.bump("errors", errors)
+        report.problems.extend(scratch.problems)
+        if not report.counts.get("errors"):
+            report.counts.pop("errors", None)
         again |= left
-    if state.held or report.counts.get("held"):
-        report.counts["held"] = len(state.held)
     state.amendable = None  # what is journalled from here on is written as it is
-    drop_undone(state)
+    if again:
+        if state.held or report.counts.get("held"):
+            report.counts["held"] = len(state.held)
+        drop_undone(state)
     return again
 
 

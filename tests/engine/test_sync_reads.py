@@ -342,3 +342,19 @@ def test_the_members_of_an_entitlement_are_read_again_when_an_account_moves(
     runs = _settle(services)
     assert len(runs) == 1 and _value(services, "bo.chen@example.com", "admins") == "0"
     assert _compute_everyone(services).changes == []
+
+
+def test_what_a_second_computation_resolves_is_not_reported(tmp_path: Path) -> None:
+    """Ann divides by the length of Bo's department, which Bo, computed after her, does not
+    have yet on the first sync: her first computation fails, her second (in the same run)
+    does not. The run reports no error."""
+    services = _small(
+        tmp_path,
+        "ratio",
+        'string(10 / size(c1.directory.users.v1.FindByEmail("bo.chen@example.com").department))',
+    )
+    first = services.sync()
+    attributes = next(s for s in first.stages if s.name == "attributes")
+    assert "errors" not in attributes.counts, attributes.problems
+    assert attributes.problems == []
+    assert _value(services, "ann.lee@example.com", "ratio") == "0"
