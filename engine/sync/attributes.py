@@ -557,11 +557,20 @@ def _amend(state: WorkState, key: tuple[int, str | None], new: Any, reason: str)
     change = state.amendable.get(key) if state.amendable is not None else None
     if change is None:
         return False
-    if key[1] is None:  # a new person's values: one change carrying them all
-        change.new = {**change.new, **new}
+    if key[1] is None:  # a new person's values: one change carrying them all (blank: unset)
+        merged = {**change.new, **new}
+        change.new = {name: value for name, value in merged.items() if not is_empty(value)}
     else:
         change.new, change.reason = new, reason
     return True
+
+
+def _say(state: WorkState, report: StageReport, user_id: int, line: str) -> None:
+    """A problem of the person's, kept by person while the stage may compute them again (what
+    a second computation says replaces what the first said)."""
+    report.problems.append(line)
+    if state.amendable is not None:
+        state.said.setdefault(user_id, []).append(line)
 
 
 def _keep_amendable(state: WorkState, key: tuple[int, str | None]) -> None:
@@ -569,8 +578,10 @@ def _keep_amendable(state: WorkState, key: tuple[int, str | None]) -> None:
         state.amendable[key] = state.changes[-1]
 
 
-def drop_undone(state: WorkState) -> None:
-    """The attribute changes a second computation took back (`_amend`) leave the plan."""
+def drop_undone(state: WorkState, report: StageReport) -> None:
+    """The attribute changes a second computation took back (`_amend`) leave the plan, and
+    the values set and cleared are counted from what is left (a value amended may have
+    moved from one to the other)."""
     state.changes = [
         c
         for c in state.changes
@@ -581,6 +592,18 @@ def drop_undone(state: WorkState) -> None:
             and c.old == c.new
         )
     ]
+    counts = {"set": 0, "cleared": 0}
+    for change in state.changes:
+        if change.stage != STAGE or change.object_type != "user":
+            continue
+        values = change.new.values() if change.field == "attributes" else [change.new]
+        for value in values:
+            counts["cleared" if is_empty(value) else "set"] += 1
+    for name, count in counts.items():
+        if count:
+            report.counts[name] = count
+        else:
+            report.counts.pop(name, None)
 
 
 def _set_value(state: WorkState, cel: CelEngine, user: UserRecord, name: str, new: Any) -> None:
@@ -664,13 +687,16 @@ def _compute(
                 )
                 state.held.append(held)
                 report.bump("held")
-                report.problems.append(held.line)
+                _say(state, report, user.id, held.line)
             for candidate in decision.candidates:
                 if candidate.outcome == "error":
                     report.bump("errors")
-                    report.problems.append(
+                    _say(
+                        state,
+                        report,
+                        user.id,
                         f"{state.user_label(user)}: {attribute.name} from {candidate.source}: "
-                        f"{candidate.reason}"
+                        f"{candidate.reason}",
                     )
             old = previous.value if previous.value is not None else _blank(attribute)
             new = decision.value if decision.value is not None else _blank(attribute)
@@ -681,13 +707,18 @@ def _compute(
                 or decision.ever_set != previous.ever_set
             ):
                 kept = old == new  # the same value: it was set when it was set
+                stamp = previous
+                if state.amendable is not None:  # computed again: as the store held it?
+                    first = state.first_states.setdefault(key, previous)
+                    if not kept and (first.value if first.value is not None else old) == new:
+                        kept, stamp = True, first
                 state.attributes[key] = AttributeState(
                     new,
                     decision.source,
                     decision.seen,
                     decision.ever_set,
-                    previous.set_at if kept else None,
-                    previous.run_id if kept else None,
+                    stamp.set_at if kept else None,
+                    stamp.run_id if kept else None,
                 )
                 state.dirty_attributes.add(key)
             if old != new and created is not None:

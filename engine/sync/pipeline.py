@@ -451,7 +451,9 @@ def _run_locked(
             load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
             run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
-            again = _catch_up(db, state, definitions, cel, reports[3], only, not allow_deletes)
+            again, more = _catch_up(
+                db, state, definitions, cel, reports[3], only, not allow_deletes
+            )
         if full and everyone_because != NO_APPLIED_RUN:
             reports[3].notes.append(f"computed everyone: {everyone_because}")
         elif readers_note:
@@ -460,6 +462,11 @@ def _run_locked(
             reports[3].notes.append(
                 f"{_people(len(again))} computed a second time ({_who(state, again)}): they had "
                 "read someone before this run set their values"
+            )
+        if more:
+            reports[3].notes.append(
+                f"{_people(len(more))} computed as well ({_who(state, more)}): they read someone "
+                "whose values this run set"
             )
         result.held = state.held
         if state.held:
@@ -885,7 +892,12 @@ def _attribute_scope(
         if user is not None:
             moved |= reads.person_keys(user)
     state.moved_keys = set()  # from here on: what the attributes stage moves
-    readers = (stored.pending | stored.readers_of(moved)) - only
+    users = state.users
+    readers = {
+        reader
+        for reader in (stored.pending | stored.readers_of(moved)) - only
+        if reader in users and users[reader].status != "DELETED"
+    }
     only |= readers
     if not readers:
         return only, ""
@@ -909,14 +921,16 @@ def _catch_up(
     report: StageReport,
     considered: set[int] | None,
     hold: bool,
-) -> set[int]:
+) -> tuple[set[int], set[int]]:
     """Compute again, in this run, the readers who read someone before the stage set their
     value (a stage reads as it goes), with a population built anew (its indexes as the stage
     left the people), up to CATCH_UP times. Their changes amend the ones journalled for them,
-    so the plan has one change per value. Returns the people computed again."""
+    so the plan has one change per value. Returns the people computed again, and those the
+    passes computed whom the stage had not (readers of a value it set)."""
     if state.reads is None:
-        return set()
+        return set(), set()
     again: set[int] = set()
+    more: set[int] = set()  # computed by the passes only
     users = state.users
     for _ in range(CATCH_UP):
         left = {
@@ -931,29 +945,31 @@ def _catch_up(
         # what the stage said of them (errors, held values) they say again, or no longer
         held_lines = {h.line for h in state.held}
         state.held = [h for h in state.held if h.user_id not in left]
-        said = tuple(f"{state.user_label(users[reader])}: " for reader in left)
-        taken = [p for p in report.problems if p.startswith(said)]
-        if taken:
-            report.problems = [p for p in report.problems if not p.startswith(said)]
-            report.bump("errors", -sum(1 for p in taken if p not in held_lines))
+        for reader in left:
+            for line in state.said.pop(reader, ()):
+                if line in report.problems:
+                    report.problems.remove(line)
+                    if line not in held_lines:
+                        report.bump("errors", -1)
         scratch = StageReport(report.name)
         cel.population = state.population()
         run_attributes(state, definitions, cel, scratch, only=left, hold=hold)
-        if considered is not None:  # (None: the stage considered everyone)
-            report.bump("users_considered", len(left - again - considered))
-        for name in ("set", "cleared", "errors"):
-            if scratch.counts.get(name):
-                report.bump(name, scratch.counts[name])
+        if scratch.counts.get("errors"):
+            report.bump("errors", scratch.counts["errors"])
         report.problems.extend(scratch.problems)
         if not report.counts.get("errors"):
             report.counts.pop("errors", None)
+        if considered is not None:  # (None: the stage considered everyone)
+            first = left - again - considered
+            report.bump("users_considered", len(first))
+            more |= first
         again |= left
     state.amendable = None  # what is journalled from here on is written as it is
     if again:
         if state.held or report.counts.get("held"):
             report.counts["held"] = len(state.held)
-        drop_undone(state)
-    return again
+        drop_undone(state, report)
+    return again - more, more
 
 
 def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:

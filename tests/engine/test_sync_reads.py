@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from bench.generate import generate
 from engine.services import Services, open_services
-from engine.store.models import Meta
+from engine.store.models import AttributeValue, Meta
 from engine.store.repo import set_meta
 from engine.sync import pipeline, reads
 from engine.sync.pipeline import SyncResult
@@ -68,7 +68,25 @@ def _settle(services: Services, most: int = 6) -> list[SyncResult]:
         assert len(runs) < most, [r.changes[:5] for r in runs]
         runs.append(services.sync(allow_deletes=True))
         assert runs[-1].status in ("applied", "applied-with-failures"), runs[-1].error
+        _check_the_plan(runs[-1])
     return runs
+
+
+def _check_the_plan(result: SyncResult) -> None:
+    """One change per value, none that changes nothing, and the stage's counts of values set
+    and cleared are those of its changes (a value computed twice is counted once)."""
+    mine = [c for c in result.changes if c["stage"] == "attributes"]
+    keys = [(c["object_id"], c["field"]) for c in mine]
+    assert len(keys) == len(set(keys)), keys
+    assert all(c["old"] != c["new"] for c in mine)
+    values = [
+        value
+        for c in mine
+        for value in (c["new"].values() if c["field"] == "attributes" else [c["new"]])
+    ]
+    counts = next(s for s in result.stages if s.name == "attributes").counts
+    cleared = sum(1 for v in values if v in ("", [], None))
+    assert (counts.get("set", 0), counts.get("cleared", 0)) == (len(values) - cleared, cleared)
 
 
 def _everyone(services: Services) -> int:
@@ -358,3 +376,36 @@ def test_what_a_second_computation_resolves_is_not_reported(tmp_path: Path) -> N
     assert "errors" not in attributes.counts, attributes.problems
     assert attributes.problems == []
     assert _value(services, "ann.lee@example.com", "ratio") == "0"
+
+
+def test_a_value_computed_back_to_what_it_was_keeps_when_it_was_set(tmp_path: Path) -> None:
+    """Ann's manager becomes Sam, and Sam moves to Engineering, in one edit: Ann, computed
+    before Sam, first reads Sales, then (a second time) Engineering, which she had. No change
+    is planned for her, and her value keeps the run that set it."""
+    services = _small(
+        tmp_path,
+        "manager_department",
+        'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")',
+    )
+    first = _settle(services)[0]
+
+    def ann_under_sam(data: dict) -> None:
+        data["accounts"][0]["profile"]["manager_email"] = "sam.park@example.com"
+        data["accounts"][2]["profile"]["department"] = "Engineering"
+
+    edit(tmp_path / "org", "hr", ann_under_sam)
+    moved = _settle(services)[0]
+    notes = next(s for s in moved.stages if s.name == "attributes").notes
+    assert any(n.startswith("1 person computed a second time (ann.lee@example.com)") for n in notes)
+    assert not any(
+        c["object_id"] == "ann.lee@example.com" and c["field"] == "manager_department"
+        for c in moved.changes
+    )
+    ann = next(u for u in services.population().users if u.email == "ann.lee@example.com")
+    with services.db.session() as session:
+        run_id = session.exec(
+            select(AttributeValue.run_id).where(
+                AttributeValue.user_id == ann.id, AttributeValue.attribute == "manager_department"
+            )
+        ).one()
+    assert run_id == first.run_id
