@@ -709,8 +709,10 @@ def _compute(
                 kept = old == new  # the same value: it was set when it was set
                 stamp = previous
                 if state.amendable is not None:  # computed again: as the store held it?
-                    first = state.first_states.setdefault(key, previous)
-                    if not kept and (first.value if first.value is not None else old) == new:
+                    if previous.run_id is not None or previous.set_at is not None:
+                        state.first_states.setdefault(key, previous)  # (a stored value)
+                    first = state.first_states.get(key)
+                    if not kept and first is not None and first.value == new:
                         kept, stamp = True, first
                 state.attributes[key] = AttributeState(
                     new,

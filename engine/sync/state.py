@@ -244,8 +244,8 @@ class WorkState:
         # (person, attribute) -> the change journalled for it, while the attributes stage may
         # compute a person again (None: it does not); a new person's values are under None
         self.amendable: dict[tuple[int, str | None], PlannedChange] | None = None
-        # while it may: each value's state before the stage first set it, and each person's
-        # problems as the stage said them
+        # while it may: each stored value's state before the stage first set it, and each
+        # person's problems as the stage said them
         self.first_states: dict[tuple[int, str], AttributeState] = {}
         self.said: dict[int, list[str]] = {}
         self._next_temp_id = -1
