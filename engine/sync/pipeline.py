@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -945,12 +946,17 @@ def _catch_up(
         # what the stage said of them (errors, held values) they say again, or no longer
         held_lines = {h.line for h in state.held}
         state.held = [h for h in state.held if h.user_id not in left]
-        for reader in left:
-            for line in state.said.pop(reader, ()):
-                if line in report.problems:
-                    report.problems.remove(line)
+        taken = Counter(line for reader in left for line in state.said.pop(reader, ()))
+        if taken:  # one pass: a large stage can have a problem per person
+            kept = []
+            for line in report.problems:
+                if taken[line] > 0:
+                    taken[line] -= 1
                     if line not in held_lines:
                         report.bump("errors", -1)
+                else:
+                    kept.append(line)
+            report.problems = kept
         scratch = StageReport(report.name)
         cel.population = state.population()
         run_attributes(state, definitions, cel, scratch, only=left, hold=hold)
