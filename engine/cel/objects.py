@@ -55,6 +55,7 @@ def _attr(name: str) -> Getter:
     def getter(record: UserRecord, population: Directory | None) -> Any:
         return _text(record.attributes.get(name))
 
+    getter.reads_attribute = name  # type: ignore[attr-defined]  # (see CelRecord.__missing__)
     return getter
 
 
@@ -64,6 +65,9 @@ def _user_manager_id(record: UserRecord, population: Directory | None) -> Any:
         return EMPTY
     found = live(population.users_by_email(email))
     return make_string(str(found[0].id)) if found else EMPTY
+
+
+_user_manager_id.reads_attribute = "manager_email"  # type: ignore[attr-defined]
 
 
 def _user_profile(record: UserRecord, population: Directory | None) -> ProfileMap:
@@ -197,6 +201,11 @@ class CelRecord(celtypes.MapType):
             raise KeyError(key)
         value = getter(self._record, self._population)
         dict.__setitem__(self, key, value)
+        # a sync that notes what its expressions read of other people is told each field
+        # (engine/sync/reads.py): the getter's `reads_attribute` names the one value it reads
+        watch = getattr(self._population, "note_field", None)
+        if watch is not None:
+            watch(self._record, getter)
         return value
 
     # The transpiled code reads fields with `.get(name)`: straight to dict lookup in C.

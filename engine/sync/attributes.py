@@ -610,7 +610,7 @@ def _set_value(state: WorkState, cel: CelEngine, user: UserRecord, name: str, ne
     """Set the person's value, and note that it moved for those who read it."""
     state.moves += 1
     moved = state.moved_at
-    moved[f"i:{user.id}"] = state.moves
+    moved[f"i:{user.id}"] = moved[f"v:{user.id}:{name}"] = state.moves
     if name == "manager_email":  # whose direct reports they are, and whom they look up
         moved[f"m:{user.id}"] = state.moves
         for key in manager_keys(user.attributes.get(name)) | manager_keys(new):
@@ -669,9 +669,9 @@ def _compute(
         # creates every person: one row per value would be most of its journal)
         created: dict[str, Any] | None = {} if user.id in state.new_users else None
         if watched is not None:
-            # their CEL value anew: what it keeps once read (their `managerId`) may have been
-            # read by an earlier reader, and noted as that one's lookup
-            cel.forget_user(user.id)
+            # every CEL value anew: what one keeps once converted (another person's fields,
+            # their `managerId`) would not be noted as this person's read
+            cel.clear_cache()
             watched.start(user.id)
         for attribute in definitions:
             key = (user.id, attribute.name)

@@ -996,7 +996,7 @@ def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
     # a new person's id is the run's own until they are written (`subject.managerId` gave
     # it): whoever found them reads the stored one in the next run
     for user_id in state.new_users:
-        moved[f"i:{user_id}"] = state.moves + 1
+        moved[f"f:{user_id}"] = moved[f"i:{user_id}"] = state.moves + 1
     return state.reads.left(moved)
 
 

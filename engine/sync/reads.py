@@ -6,8 +6,9 @@ An attribute whose CEL reads other people (the manager's department, `FindByEmai
 .Directory). While the attributes stage computes a person, `WatchedDirectory` notes each lookup
 as a key of what its answer depends on:
 
-- `i:<id>`: a person's record (found by id, or returned by any lookup: whatever of theirs the
-  expression then reads, their values, their names, their status, changes with it);
+- `f:<id>`: a person a lookup found (by id, or returned by any lookup): there, and live;
+- `v:<id>:<attribute>`: one of their values the expression read (`manager.department`);
+- `i:<id>`: anything else of their record it read (their names, `profile`, `attributes`);
 - `a:<id>`: a person's accounts (`HasApp(manager, "ad")`: the functions that read another
   person's accounts ask for them each time, a person's CEL value holds none);
 - `e:<email>`: who has that email (`FindByEmail`, `GetManagers`, `managerId`);
@@ -18,16 +19,17 @@ as a key of what its answer depends on:
 - `*`: anything (a lookup this module does not know): read again whenever the run moved
   anything.
 
-A person found by a lookup also brings `e:<their manager's email>`: their `managerId`, once
-converted, is kept with them (engine.cel), so another reader's expression may read it without
-asking again. A reader's lookups also read its own manager (`m:<id>`: `GetManagers(subject)`),
-which a later attribute of its own may set.
+The fields of another person's CEL value are noted as they are converted (engine.cel's
+`CelRecord` tells `note_field`); a converted value is kept and shared (engine.cel), so each
+person is computed with every CEL value converted anew. A reader's lookups also read its own
+manager (`m:<id>`: `GetManagers(subject)`), which a later attribute of its own may set.
 
 A run knows what it moved. Before the attributes stage: each touched person's keys as they are
 and the ones identify took from them (old emails and names); the readers of those are computed
 in the stage. From the stage on, each value set is numbered (`WorkState.moves`), and each key
 it moves remembers the number (`WorkState.moved_at`): the person's `i:` key, and for a new
-manager the `m:` key and the `r:` keys of the managers named before and after. A reader who
+manager the `m:` key and the `r:` keys of the managers named before and after, and the
+`v:` key of the value. A reader who
 made its first lookup before a key it read moved read the old value (`ReadLog.left`); one who
 looked after did not. The direct reports are indexed once per
 population, when first asked (engine.records.Population): their readers read them as of then.
@@ -53,14 +55,14 @@ from engine.records import Directory, UserRecord, manager_emails, managers_of, n
 #: The meta key of the stored graph (one JSON document).
 META_KEY = "attribute_reads"
 #: Changes whenever what a stored key means changes.
-FORMAT = 2  # 2: a person's accounts are `a:`, no longer `i:`
+FORMAT = 3  # 2: a person's accounts are `a:`; 3: their values are `v:`, finding them `f:`
 ANYTHING = "*"
 MEMBERS = "g:"
 
 
 def person_keys(user: UserRecord) -> set[str]:
     """The keys whose lookups find USER or depend on them, as the person is now."""
-    keys = {f"i:{user.id}", f"a:{user.id}"}
+    keys = {f"i:{user.id}", f"a:{user.id}", f"f:{user.id}"}
     for email in (user.email, *user.emails):
         if email:
             keys.add(f"e:{norm_key(email)}")
@@ -122,10 +124,15 @@ class WatchedDirectory:
             return
         for user in users:
             if user is not None:
-                self._note(f"i:{user.id}")
-                manager = user.manager_email
-                if manager:
-                    self._note(f"e:{norm_key(manager)}")
+                self._note(f"f:{user.id}")
+
+    def note_field(self, record: Any, getter: Any) -> None:
+        """A field of a CEL value converted (engine.cel.CelRecord): of another person, what it
+        read of them."""
+        if self.reader is None or not isinstance(record, UserRecord) or record.id == self.reader:
+            return  # (an account's fields: its owner's `a:`, noted when it was listed)
+        attribute = getattr(getter, "reads_attribute", None)
+        self._note(f"v:{record.id}:{attribute}" if attribute else f"i:{record.id}")
 
     # ---- the Directory's lookups ---------------------------------------------------------
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
@@ -280,12 +287,15 @@ class ReadLog:
 
 
 def renumbered(keys: Iterable[str], mapping: dict[int, int]) -> list[str]:
-    """KEYS with the temporary ids of MAPPING (in `i:`, `a:` and `m:` keys) made stored ids."""
+    """KEYS with the temporary ids of MAPPING (in the keys that name a person) made stored
+    ids."""
     out = []
     for key in keys:
-        if key[:3] in ("i:-", "a:-", "m:-"):
+        if key[1:3] == ":-" and key[0] in "iafmv":
+            head, _, rest = key[2:].partition(":")  # v:<id>:<attribute>
             with contextlib.suppress(ValueError):
-                key = f"{key[:2]}{mapping.get(int(key[2:]), int(key[2:]))}"
+                real = mapping.get(int(head), int(head))
+                key = f"{key[:2]}{real}" + (f":{rest}" if key[0] == "v" else "")
         out.append(key)
     return out
 

@@ -29,6 +29,10 @@ from tests.engine.org import CONFIG, edit, open_org
 LOOKUPS = {
     "manager_department": 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")',
     "manager_id": "subject.managerId",
+    # the manager's own reading attribute: moves with no data of the manager's changing
+    "skip_department": (
+        'c1.directory.users.v1.GetManagers(subject)[?0].attributes.manager_department.orValue("")'
+    ),
     "reports": "string(size(c1.directory.users.v1.DirectReports(subject)))",
     "peers": (
         "string(c1.directory.users.v1.GetManagers(subject).map(m, "
