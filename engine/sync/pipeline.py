@@ -888,10 +888,16 @@ def _attribute_scope(
     if stored is None:
         return only, ""
     moved = set(state.moved_keys)
+    # whom identify created, removed or renamed: every lookup of them; the others only their
+    # accounts changed (their values, if they move, move in the stage, and their readers are
+    # computed then: `_catch_up`)
+    identity = state.new_users | state.dirty_users
     for user_id in touched:
         user = state.users.get(user_id)
-        if user is not None:
+        if user is not None and user_id in identity:
             moved |= reads.person_keys(user)
+        elif user is not None:
+            moved.add(f"a:{user_id}")
     state.moved_keys = set()  # from here on: what the attributes stage moves
     users = state.users
     readers = {
