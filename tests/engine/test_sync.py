@@ -570,8 +570,9 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
 ) -> None:
     """Everyone's attribute reads Bo's department. When Bo's department changes, the stage
     computes Bo (his HR record changed), then the four who read his department
-    (engine/sync/reads.py, pipeline._catch_up), and the run settles the store: a sync on the same data is answered at once. Such a configuration used to
-    recompute everyone on every sync, for ever, then every sync until nothing moved."""
+    (engine/sync/reads.py, pipeline._catch_up), and the run settles the store: a sync on
+    the same data is answered at once. Such a configuration used to recompute everyone on
+    every sync, for ever, then every sync until nothing moved."""
     services = open_org(
         tmp_path,
         _with_attribute(
