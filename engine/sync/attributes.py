@@ -607,14 +607,16 @@ def drop_undone(state: WorkState, report: StageReport) -> None:
 
 
 def _set_value(state: WorkState, cel: CelEngine, user: UserRecord, name: str, new: Any) -> None:
-    """Set the person's value, and note that it moved for those who read it."""
-    state.moves += 1
-    moved = state.moved_at
-    moved[f"i:{user.id}"] = moved[f"v:{user.id}:{name}"] = state.moves
-    if name == "manager_email":  # whose direct reports they are, and whom they look up
-        moved[f"m:{user.id}"] = state.moves
-        for key in manager_keys(user.attributes.get(name)) | manager_keys(new):
-            moved[key] = state.moves
+    """Set the person's value, and note that it moved for those who read it (a run that
+    notes who reads whom: a first sync sets a million values, and no key of theirs is read)."""
+    if state.reads is not None:
+        state.moves += 1
+        moved = state.moved_at
+        moved[f"i:{user.id}"] = moved[f"v:{user.id}:{name}"] = state.moves
+        if name == "manager_email":  # whose direct reports they are, and whom they look up
+            moved[f"m:{user.id}"] = state.moves
+            for key in manager_keys(user.attributes.get(name)) | manager_keys(new):
+                moved[key] = state.moves
     user.attributes[name] = new
     state.dirty_users.add(user.id)
     cel.forget_user(user.id)  # read from now on with this value
