@@ -7,7 +7,8 @@ An attribute whose CEL reads other people (the manager's department, `FindByEmai
 as a key of what its answer depends on:
 
 - `f:<id>`: a person a lookup found (by id, or returned by any lookup): there, and live;
-- `v:<id>:<attribute>`: one of their values the expression read (`manager.department`);
+- `v:<id>:<attribute>`: one of their values the expression read (`manager.department`, or
+  the `manager_email` GetManagers follows from someone else);
 - `i:<id>`: anything else of their record it read (their names, `profile`, `attributes`);
 - `a:<id>`: a person's accounts (`HasApp(manager, "ad")`: the functions that read another
   person's accounts ask for them each time, a person's CEL value holds none);
@@ -159,7 +160,12 @@ class WatchedDirectory:
         return self.inner.accounts_of(user_id)
 
     def managers_of(self, user: UserRecord) -> list[UserRecord]:
-        return managers_of(self, user)  # through users_by_email: noted there
+        # the emails it looks up are noted by users_by_email; which emails, by another
+        # person's manager_email, a value no field of their CEL value showed (the reader's own
+        # is its `m:`). Hostile review: a manager's manager was left stale.
+        if self.reader is not None and user.id != self.reader:
+            self._note(f"v:{user.id}:manager_email")
+        return managers_of(self, user)
 
     def direct_reports(self, user: UserRecord) -> list[UserRecord]:
         if self.reports_at is None:  # indexed now, from the managers as they are

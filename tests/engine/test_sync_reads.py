@@ -33,6 +33,11 @@ LOOKUPS = {
     "skip_department": (
         'c1.directory.users.v1.GetManagers(subject)[?0].attributes.manager_department.orValue("")'
     ),
+    # the manager's manager: GetManagers reads the manager's own manager_email
+    "grand_manager": (
+        "c1.directory.users.v1.GetManagers(subject).size() > 0 ? c1.directory.users.v1."
+        'GetManagers(c1.directory.users.v1.GetManagers(subject)[0])[?0].email.orValue("-") : ""'
+    ),
     "reports": "string(size(c1.directory.users.v1.DirectReports(subject)))",
     "peers": (
         "string(c1.directory.users.v1.GetManagers(subject).map(m, "
@@ -413,3 +418,26 @@ def test_a_value_computed_back_to_what_it_was_keeps_when_it_was_set(tmp_path: Pa
             )
         ).one()
     assert run_id == first.run_id
+
+
+def test_a_managers_manager_is_read_again_when_the_manager_gets_one(tmp_path: Path) -> None:
+    """Ann reads her manager's manager: GetManagers(Bo) reads Bo's manager_email, a value of
+    Bo's that no field of his CEL value shows. When Bo gets a manager, Ann is computed again
+    (hostile review: she kept "none", and the run said it had settled)."""
+    gm = "c1.directory.users.v1.GetManagers"
+    services = _small(
+        tmp_path,
+        "grand_manager",
+        f'{gm}(subject).size() > 0 ? {gm}({gm}(subject)[0])[?0].displayName.orValue("none") : ""',
+    )
+
+    _settle(services)  # (Ann reports to Bo, who reports to nobody)
+    assert _value(services, "ann.lee@example.com", "grand_manager") == "none"
+
+    def bo_under_sam(data: dict) -> None:
+        data["accounts"][1]["profile"]["manager_email"] = "sam.park@example.com"
+
+    edit(tmp_path / "org", "hr", bo_under_sam)
+    runs = _settle(services)
+    assert len(runs) == 1
+    assert _value(services, "ann.lee@example.com", "grand_manager") == "Sam Park"
