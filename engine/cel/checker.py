@@ -241,6 +241,10 @@ class SchemaChecker:
         self.reads_own_accounts = False
         self.reads_own_account_data = False  # the accounts' data, not only that they exist
         self.reads_clock = False  # calls now() or time.now()
+        # every field name and literal key it selects, of any value ("*": a key computed at
+        # run time): a superset of the person's attributes it can read (engine.sync.attributes
+        # computes an attribute after those it reads)
+        self.names: set[str] = set()
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
         self.text = ""  # the expression, to quote parts of it in warnings
@@ -311,6 +315,7 @@ class SchemaChecker:
         """A person's `managerId` is found among everyone (by the manager's email): reading it,
         from whatever value (a person reached through a list or a map is `dyn` here), reads
         other people."""
+        self.names.add(name)
         if name in READS_OTHER_PEOPLE:
             self.reads_directory = True
 
@@ -326,6 +331,8 @@ class SchemaChecker:
         return "dyn"
 
     def _use_key(self, kind: str, key: str, node: Any) -> None:
+        if kind in ("profile:user", "attributes"):
+            self.names.add(key)
         line, column = position(node)
         if kind == "accounts":
             self.keys.append(KeyUse("account", "accounts", key, line, column))
@@ -497,6 +504,9 @@ class SchemaChecker:
             self._note_field(key)
         elif kind in ("user", "dyn"):
             self.reads_directory = True
+            self.names.add("*")
+        elif kind in ("profile:user", "attributes"):
+            self.names.add("*")
 
     def _member_index(self, node: Any, scope: dict[str, str]) -> str:
         member, index = node.children

@@ -97,6 +97,8 @@ class Program:
     # activation leaves the others out, so `accounts` is never built for an expression that
     # only reads `subject`.
     variables: frozenset[str] | None = field(repr=False, default=None)
+    # every field name and literal key it selects ("*": one computed at run time)
+    names: frozenset[str] = field(repr=False, default=frozenset())
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -247,6 +249,7 @@ class CelEngine:
             reads_own_accounts=checker.reads_own_accounts,
             reads_own_account_data=checker.reads_own_account_data,
             reads_clock=checker.reads_clock,
+            names=frozenset(checker.names),
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),
             warnings=tuple(

@@ -143,6 +143,27 @@ USER_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
     "attributes": (_user_attributes, ()),
 }
 
+# The attributes a field shows among other data (the rest show one: `reads_attribute`).
+_FIELDS_SHOWING = {
+    "manager": ("manager_email",),
+    "employeeId": ("employee_id",),
+    "employeeIds": ("employee_id",),
+    "emails": ("additional_email",),
+    "usernames": ("additional_username",),
+}
+
+
+def names_of_attribute(attribute: str) -> frozenset[str]:
+    """The names by which CEL reads a person's ATTRIBUTE: its own (`subject.attributes.NAME`,
+    `subject.profile.NAME`) and those of the fields that show it (`jobTitle`, `managerId`)."""
+    names = {attribute}
+    for canonical, (getter, aliases) in USER_FIELDS.items():
+        shown = _FIELDS_SHOWING.get(canonical, (getattr(getter, "reads_attribute", None),))
+        if attribute in shown:
+            names.update((canonical, *aliases))
+    return frozenset(names)
+
+
 ACCOUNT_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
     "id": (lambda r, p: make_string(str(r.id)), ("account_id", "accountId")),
     "appId": (_field("app_id"), ("app_id",)),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.cel.objects import names_of_attribute
 from engine.config.model import (
     DEFAULT_DIRECTION,
     DEFAULT_SCORE,
@@ -118,7 +119,44 @@ def compile_attributes(definitions: list[Attribute], cel: CelEngine) -> list[Att
                 rule = definition.flow_rule_for(app) if app is not None else None
                 sources.append(Source(f"{app}:{fld}", app, fld, rule=rule))
         compiled.append(AttributeDef(name, multi, sources, authority=definition.authority_mode))
-    return compiled
+    return in_reading_order(compiled)
+
+
+def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:
+    """ATTRIBUTES, each after the person's attributes its expressions read, in the given order
+    otherwise. A person is computed attribute by attribute, and an expression reads the values
+    computed before it: one listed ahead of what it reads would read last run's value (and the
+    next run would change it again). Attributes that read each other keep their order."""
+    reads: dict[str, set[str]] = {}
+    for attribute in attributes:
+        names = {n for s in attribute.sources if s.program is not None for n in s.program.names}
+        reads[attribute.name] = {
+            other.name
+            for other in attributes
+            if other is not attribute and ("*" in names or names & names_of_attribute(other.name))
+        }
+    ordered: list[AttributeDef] = []
+    left = list(attributes)
+    while left:
+        done = {a.name for a in ordered}
+        ready = next((a for a in left if reads[a.name] <= done), None)
+        if ready is None:  # a cycle: the first of those in one, as listed
+            ready = next(a for a in left if a.name in _reachable(reads, reads[a.name] - done))
+        ordered.append(ready)
+        left.remove(ready)
+    return ordered
+
+
+def _reachable(reads: dict[str, set[str]], start: set[str]) -> set[str]:
+    """The attributes read from START, directly or through others."""
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(reads[name])
+    return seen
 
 
 def _account_value(account: AccountRecord, fld: str) -> Any:

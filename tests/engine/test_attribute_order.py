@@ -1,0 +1,80 @@
+"""An attribute is computed after the person's attributes its expressions read, whatever
+their order in the configuration (hostile review: one listed ahead of what it read kept last
+run's value, and the run said it had settled)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from engine.cel import CelEngine
+from engine.sync.attributes import AttributeDef, Source, in_reading_order
+from tests.engine.org import CONFIG, edit, open_org
+from tests.engine.test_sync_reads import _settle, _value
+
+
+def _attribute(cel: CelEngine, name: str, text: str) -> AttributeDef:
+    program = cel.compile("attribute_source", text)
+    return AttributeDef(name, False, [Source("cel[0]", None, None, program)], authority=False)
+
+
+def _order(*attributes: tuple[str, str]) -> list[str]:
+    cel = CelEngine()
+    return [a.name for a in in_reading_order([_attribute(cel, n, t) for n, t in attributes])]
+
+
+def test_an_attribute_comes_after_what_it_reads() -> None:
+    assert _order(
+        ("greeting", '"Hi " + subject.attributes.team'),
+        ("team", 'subject.jobTitle + "/" + subject.profile.floor'),
+        ("floor", '"3"'),
+        ("job_title", '"Clerk"'),
+    ) == ["floor", "job_title", "team", "greeting"]
+    # a key computed at run time may be any of them
+    assert _order(
+        ("any", 'subject.attributes["fl" + "oor"]'), ("floor", '"3"'), ("other", '"x"')
+    ) == ["floor", "other", "any"]
+    # managerId shows manager_email
+    assert _order(("mid", "subject.managerId"), ("manager_email", '"a@b.c"')) == [
+        "manager_email",
+        "mid",
+    ]
+
+
+def test_attributes_that_read_each_other_keep_their_order() -> None:
+    # c reads a, which reads b, which reads a: the first of the cycle as listed comes first
+    # (reading last run's b), then whatever what it read is done for
+    assert _order(
+        ("c", "subject.attributes.a"),
+        ("a", "subject.attributes.b"),
+        ("b", "subject.attributes.a"),
+    ) == ["a", "c", "b"]
+
+
+def test_a_custom_attribute_reading_one_listed_after_it_settles_in_one_sync(
+    tmp_path: Path,
+) -> None:
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += [
+        {
+            "name": "badge",
+            "custom": True,
+            "sources": [{"cel": '"[" + subject.attributes.team + "]"'}],
+        },
+        {"name": "team", "custom": True, "sources": [{"cel": 'subject.department + "-team"'}]},
+    ]
+    services = open_org(tmp_path, config)
+    assert len(_settle(services)) == 1
+    department = _value(services, "ann.lee@example.com", "department")
+    assert _value(services, "ann.lee@example.com", "badge") == f"[{department}-team]"
+
+    def ann_moves(data: dict) -> None:
+        data["accounts"][0]["profile"]["department"] = "Finance"
+
+    edit(tmp_path / "org", "hr", ann_moves)
+    assert len(_settle(services)) == 1
+    assert _value(services, "ann.lee@example.com", "badge") == "[Finance-team]"
+    for user in services.population().users:
+        team = user.attributes.get("team")
+        assert team == f"{user.attributes.get('department', '')}-team", user.email
+        assert user.attributes.get("badge") == f"[{team}]", user.email
