@@ -292,9 +292,13 @@ class Population:
         accounts: Iterable[AccountRecord] = (),
         entitlement_names: dict[tuple[str, str], str] | None = None,
         by_owner: dict[int, list[AccountRecord]] | None = None,
+        first_new_id: int | None = None,
     ) -> None:
-        """`by_owner`: ACCOUNTS grouped by owner in their order, when the caller has it."""
+        """`by_owner`: ACCOUNTS grouped by owner in their order, when the caller has it.
+        `first_new_id`: in a sync, the id the store will give the first person the run
+        created (they hold the run's own ids, -1, -2, … until written: `stored_id`)."""
         self.users: list[UserRecord] = list(users)
+        self.first_new_id = first_new_id
         self.accounts: list[AccountRecord] = list(accounts)
         self.entitlement_names = entitlement_names or {}
         if by_owner is not None:
@@ -356,9 +360,20 @@ class Population:
     # Lookups used by CEL's c1.* functions and by previews.
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
         try:
-            return self._by_id.get(int(user_id))
+            wanted = int(user_id)
         except (TypeError, ValueError):
             return None
+        first = self.first_new_id
+        if first is not None and wanted >= first:  # a new person, by the id they will have
+            wanted = first - wanted - 1
+        elif first is not None and wanted < 0:  # the run's own ids are not for CEL
+            return None
+        return self._by_id.get(wanted)
+
+    def stored_id(self, user_id: int) -> int:
+        """The id USER_ID has, or will have once the sync writes them: what CEL shows."""
+        first = self.first_new_id
+        return first - user_id - 1 if first is not None and user_id < 0 else user_id
 
     def users_by_email(self, email: str) -> list[UserRecord]:
         return list(self._people_keys[0].get(norm_key(email), ()))

@@ -59,12 +59,22 @@ def _attr(name: str) -> Getter:
     return getter
 
 
+def _stored_id(record: UserRecord, population: Directory | None) -> int:
+    """A person's id as the store has it, or will once a sync writes the person it created
+    (engine.records.Population.stored_id): never the run's own."""
+    if record.id < 0:
+        stored_id = getattr(population, "stored_id", None)
+        if stored_id is not None:
+            return int(stored_id(record.id))
+    return int(record.id)
+
+
 def _user_manager_id(record: UserRecord, population: Directory | None) -> Any:
     email = record.manager_email
     if not email or population is None:
         return EMPTY
     found = live(population.users_by_email(email))
-    return make_string(str(found[0].id)) if found else EMPTY
+    return make_string(str(_stored_id(found[0], population))) if found else EMPTY
 
 
 _user_manager_id.reads_attribute = "manager_email"  # type: ignore[attr-defined]
@@ -74,7 +84,7 @@ def _user_profile(record: UserRecord, population: Directory | None) -> ProfileMa
     """Everything known about the user: the core fields and every attribute."""
     result = profile_map(record.attributes)
     core = {
-        "id": make_string(str(record.id)),
+        "id": make_string(str(_stored_id(record, population))),
         "email": make_string(record.email),
         "emails": _user_emails(record, population),
         "username": make_string(record.username),
@@ -120,7 +130,7 @@ def _field(name: str, convert: Callable[[Any], Any] = make_string) -> Getter:
 
 # canonical name -> (getter, aliases)
 USER_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
-    "id": (lambda r, p: make_string(str(r.id)), ("user_id", "userId")),
+    "id": (lambda r, p: make_string(str(_stored_id(r, p))), ("user_id", "userId")),
     "email": (_field("email"), ()),
     "emails": (_user_emails, ()),
     "username": (_field("username"), ("user_name", "userName")),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Result, select
+from sqlalchemy import Result, func, select
 from sqlmodel import Session, col
 
 from engine.store.deferred import DeferredAccounts
-from engine.store.models import AttributeValue, Meta
+from engine.store.models import AttributeValue, Meta, Person
 from engine.store.repo import load_accounts, load_users
 from engine.sync.state import AttributeState, WorkState
 
@@ -27,6 +27,9 @@ def load_state(
     )
     state = WorkState(accounts, load_users(session), fingerprints, {})
     state.attributes_for = set()
+    # no one else adds people, and the run holds the store's lock: the ids its new people
+    # will have are known now, and CEL shows those (engine.cel.objects._stored_id)
+    state.first_new_id = int(session.scalar(select(func.max(col(Person.id)))) or 0) + 1
     if attributes:
         load_attribute_states(session, state, None)
     state.filter_results = filter_results

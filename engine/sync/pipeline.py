@@ -987,8 +987,8 @@ def _catch_up(
 def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
     """The readers of what the attributes stage and after moved, who read it before it did (a
     run reads as it goes): values set after them, the accounts the run pushed to or created
-    (of OWNERS and `read_back`), and the people it created. The next run computes them
-    again."""
+    (of OWNERS and `read_back`). The next run computes them again. (A person the run created
+    is read with the id the store gives them: engine.records.Population.stored_id.)"""
     if state.reads is None:
         return set()
     owners |= {
@@ -999,10 +999,6 @@ def _left_to_read(state: WorkState, owners: set[int]) -> set[int]:
     moved = dict(state.moved_at)
     for owner in owners:  # after every value: the accounts are written last
         moved[f"a:{owner}"] = state.moves + 1
-    # a new person's id is the run's own until they are written (`subject.managerId` gave
-    # it): whoever found them reads the stored one in the next run
-    for user_id in state.new_users:
-        moved[f"f:{user_id}"] = moved[f"i:{user_id}"] = state.moves + 1
     return state.reads.left(moved)
 
 

@@ -138,9 +138,20 @@ class WatchedDirectory:
     # ---- the Directory's lookups ---------------------------------------------------------
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
         found = self.inner.user_by_id(user_id)
-        self._note(f"i:{user_id}")
+        # by the id they hold in this run (a new person's is the run's own until written)
+        if found is not None:
+            self._note(f"i:{found.id}")
+        else:
+            try:
+                self._note(f"i:{int(user_id)}")
+            except (TypeError, ValueError):
+                pass  # no one will ever have that id
         self._found([found])
         return found
+
+    def stored_id(self, user_id: int) -> int:
+        # a person's id never changes: reading it reads nothing that can move
+        return self.inner.stored_id(user_id) if hasattr(self.inner, "stored_id") else user_id
 
     def users_by_email(self, email: str) -> list[UserRecord]:
         found = self.inner.users_by_email(email)

@@ -249,6 +249,9 @@ class WorkState:
         self.first_states: dict[tuple[int, str], AttributeState] = {}
         self.said: dict[int, list[str]] = {}
         self._next_temp_id = -1
+        # the id the store will give the first person this run creates (the writer numbers
+        # them on from it in the order they were created): set by loading
+        self.first_new_id: int | None = None
         self.checkpoint: Callable[[], None] = lambda: None  # raises when the run is cancelled
 
     # ids for records the store has not seen yet (negative until written)
@@ -326,7 +329,10 @@ class WorkState:
 
     def population(self) -> Population:
         return Population(
-            self.users.values(), self.accounts.values(), by_owner=self.accounts_by_owner()
+            self.users.values(),
+            self.accounts.values(),
+            by_owner=self.accounts_by_owner(),
+            first_new_id=self.first_new_id,
         )
 
     def account_label(self, account: AccountRecord) -> str:

@@ -331,7 +331,11 @@ def write_people(session: Session, state: WorkState) -> None:
     now = utcnow()
     new_ids = sorted(state.new_users, reverse=True)  # temp ids are negative, in creation order
     next_id = _next_id(session, Person)
-    mapping = {temp: next_id + i for i, temp in enumerate(new_ids)}
+    first = state.first_new_id
+    if first is not None and first >= next_id:  # the ids CEL was shown (Population.stored_id)
+        mapping = {temp: first - temp - 1 for temp in new_ids}
+    else:
+        mapping = {temp: next_id + i for i, temp in enumerate(new_ids)}
     insert_rows(
         session,
         PERSON,

@@ -581,9 +581,8 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
         ),
     )
     first = [services.sync(), *_until_settled(services)]
-    # everyone is new in the first: the next computes again who read a new person (their
-    # ids were the run's own), changes nothing and settles
-    assert [bool(r.changes) for r in first] == [True, False, False]
+    # everyone is new in the first, and read as the store has them once written: it settles
+    assert [bool(r.changes) for r in first] == [True, False]
     assert people(services)["ann.lee@example.com"].attributes["bos_department"] == "Engineering"
 
     def move_bo(data: dict) -> None:
@@ -628,26 +627,34 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     )
 
 
-def test_a_value_read_from_a_person_this_run_created_is_set_again_by_the_next(
+def test_a_person_this_run_created_is_read_with_the_id_the_store_gives_them(
     tmp_path: Path,
 ) -> None:
-    """A new person's id is the run's own until they are written: Ann's manager's id, read
-    when both were new, is set to Bo's stored id by the next sync, and `roster explain` says
-    so meanwhile."""
-    services = open_org(tmp_path, _with_attribute("manager_id", "subject.managerId"))
-    first = services.sync()
-    bo = people(services)["bo.chen@example.com"].id
-    stale = services.explain("ann.lee@example.com", "manager_id")
-    assert (stale.has_pending, stale.pending) == (True, str(bo))
-    assert stale.to_json()["next_sync_sets"] == str(bo)
-    assert next(s for s in first.stages if s.name == "attributes").notes[-1] == (
-        "manager_id reads other people: 1 person (ann.lee@example.com) read someone this run "
-        "then changed, created or pushed to, so the next sync computes them again"
+    """A new person holds the run's own id until written; CEL is shown the id the store will
+    give them, and finds them by it: Ann's manager's id, read when both are new, is Bo's
+    stored id from the first sync on, and the run settles (it used to store the run's own id,
+    which a push could have sent, and leave Ann to the next sync)."""
+    config = _with_attribute("manager_id", "subject.managerId")
+    config["attributes"].append(
+        {
+            "name": "manager_name",
+            "custom": True,
+            "sources": [{"cel": "c1.directory.users.v1.GetByID(subject.managerId).displayName"}],
+        }
     )
-    _until_settled(services)
-    caught_up = services.explain("ann.lee@example.com", "manager_id")
-    assert caught_up.value == str(bo) and not caught_up.has_pending
-    assert "next_sync_sets" not in caught_up.to_json()
+    services = open_org(tmp_path, config)
+    first = services.sync()
+    assert first.settled
+    bo = people(services)["bo.chen@example.com"]
+    ann = services.explain("ann.lee@example.com", "manager_id")
+    assert (ann.value, ann.has_pending) == (str(bo.id), False)
+    assert people(services)["ann.lee@example.com"].attributes["manager_name"] == bo.display_name
+    created = next(
+        c
+        for c in first.changes
+        if c["object_id"] == "ann.lee@example.com" and c["stage"] == "attributes"
+    )
+    assert created["new"]["manager_id"] == str(bo.id)  # the plan showed it too
 
 
 def test_the_dashboard_counts_the_small_organisation(org: Services) -> None:
