@@ -49,7 +49,8 @@ class Account(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    app_id: str = Field(foreign_key="app.id", index=True)
+    # (found by app through uq_account_app_external, whose first column it is)
+    app_id: str = Field(foreign_key="app.id")
     external_id: str
     display_name: str = ""
     given_name: str = ""
@@ -94,7 +95,7 @@ class Grant(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("account_id", "entitlement_id", name="uq_grant"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="account.id", index=True)
+    account_id: int = Field(foreign_key="account.id")  # (uq_grant's first column)
     entitlement_id: int = Field(foreign_key="entitlement.id", index=True)
 
 
@@ -148,7 +149,7 @@ class AttributeValue(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("user_id", "attribute", name="uq_attribute_value"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="person.id", index=True)
+    user_id: int = Field(foreign_key="person.id")  # (uq_attribute_value's first column)
     attribute: str
     value: Any = _json(None)
     source: str = ""  # "hr:E10001:profile.department" or "cel[1]"
