@@ -36,15 +36,25 @@ APPLIED = ("applied", "applied-with-failures")
 PLANNED = ("planned", "planned-with-failures")
 
 
+#: Changes whenever a sync would compute other values from the same data and configuration:
+#: the first sync of a Roster that computes differently computes everyone.
+#: 2: a person's attributes in reading order; the people a run creates read with stored ids.
+ATTRIBUTE_SEMANTICS = 2
+
+
 def run_versions(session: Session) -> dict[str, str]:
     """The configuration's section versions as a run records them: each with the CEL
     semantics the run evaluates with (engine.cel.SEMANTICS), so that a Roster whose
     expressions give other results than the last applied run's sees every section as changed
-    (the run then reconsiders everyone and cannot be skipped as "nothing changed")."""
-    return {
+    (the run then reconsiders everyone and cannot be skipped as "nothing changed"); the
+    attributes' with ATTRIBUTE_SEMANTICS too."""
+    versions = {
         section: f"{version}+cel{SEMANTICS}"
         for section, version in config_versions(session).items()
     }
+    if "attributes" in versions:
+        versions["attributes"] += f"+a{ATTRIBUTE_SEMANTICS}"
+    return versions
 
 
 def load_held(session: Session) -> list[HeldBlank]:
@@ -151,7 +161,11 @@ def why_everyone(session: Session, run_id: int, versions: dict[str, str]) -> str
         return NO_APPLIED_RUN
     if previous.status not in (*APPLIED, "blocked-by-threshold"):
         return f"run {previous.id}, which set out to apply, ended {previous.status}"
-    if (last_applied.config_versions or {}).get("attributes") != versions.get("attributes"):
+    before = (last_applied.config_versions or {}).get("attributes") or ""
+    now = versions.get("attributes") or ""
+    if before != now:
+        if before.partition("+")[0] == now.partition("+")[0]:
+            return f"this Roster computes attributes differently from run {last_applied.id}'s"
         return f"the attributes' configuration changed since run {last_applied.id}"
     return ""
 

@@ -56,7 +56,9 @@ from engine.records import Directory, UserRecord, manager_emails, managers_of, n
 #: The meta key of the stored graph (one JSON document).
 META_KEY = "attribute_reads"
 #: Changes whenever what a stored key means changes.
-FORMAT = 3  # 2: a person's accounts are `a:`; 3: their values are `v:`, finding them `f:`
+#: 2: a person's accounts are `a:`; 3: their values are `v:`, finding them `f:`; 4: another
+#: person's managers (`GetManagers(manager)`) read their `v:…:manager_email`
+FORMAT = 4
 ANYTHING = "*"
 MEMBERS = "g:"
 

@@ -18,6 +18,7 @@ from engine.errors import SyncLocked
 from engine.services import Services, open_services
 from engine.store.models import Account, AttributeValue, Person, Run, SyncLock
 from engine.store.repo import set_meta
+from engine.sync.incremental import ATTRIBUTE_SEMANTICS
 from engine.sync.pipeline import SyncResult, run_sync
 from engine.sync.threshold import DeletionKind
 from tests.engine.org import CONFIG, HR, IDP, edit, open_org, write_org
@@ -486,7 +487,8 @@ def test_a_roster_whose_cel_gives_other_results_reconsiders_everyone(tmp_path: P
     with services.db.session() as session:
         run = session.get(Run, first.run_id)
         assert run is not None
-        assert all(v.endswith(f"+cel{SEMANTICS}") for v in run.config_versions.values())
+        assert all(f"+cel{SEMANTICS}" in v for v in run.config_versions.values())
+        assert run.config_versions["attributes"].endswith(f"+a{ATTRIBUTE_SEMANTICS}")
         # as a Roster of the older meaning recorded them: its versions, and so its signature
         run.config_versions = {k: v.split("+")[0] for k, v in run.config_versions.items()}
         session.add(run)
@@ -498,6 +500,9 @@ def test_a_roster_whose_cel_gives_other_results_reconsiders_everyone(tmp_path: P
     assert not any(note.startswith("nothing changed since") for note in imported.notes)
     attributes = next(s for s in second.stages if s.name == "attributes")
     assert attributes.counts["users_considered"] == len(people(services))
+    assert attributes.notes[0] == (
+        f"computed everyone: this Roster computes attributes differently from run {first.run_id}'s"
+    )
     third = run_sync(services.db)  # and then it settles again
     imported = next(s for s in third.stages if s.name == "import")
     assert any(note.startswith("nothing changed since") for note in imported.notes)
