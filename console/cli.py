@@ -672,6 +672,8 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
             f"  next:   {json.dumps(data.pending, ensure_ascii=False)} (what its sources give "
             "now: the next sync sets it)"
         )
+    for number, line in enumerate(data.reads_others):  # a sync computes it again when they move
+        echo(f"  {'reads:' if number == 0 else '':<7} {printable(line, 300)}")
     for candidate in data.candidates:
         scores = candidate.scores
         extra = (

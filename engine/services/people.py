@@ -42,6 +42,9 @@ class Explanation:
     #: app changed since, or the value reads another person's, who changed after it was set)
     pending: Any = None
     has_pending: bool = False
+    #: whom and what of them its expressions read now (engine.sync.reads.describe): a sync
+    #: computes the person again when one of those moves
+    reads_others: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class Explanation:
             "reason": self.reason,
             "candidates": [c.as_dict() for c in self.candidates],
             "expressions": self.expressions,
+            "reads_others": self.reads_others,
             # the key is there only when the next sync changes the value
             **({"next_sync_sets": self.pending} if self.has_pending else {}),
         }
@@ -149,7 +153,9 @@ class PeopleService:
 
     def explain(self, who: str | int, attribute: str) -> Explanation:
         """Why a person's attribute has its value: the winner and every candidate."""
+        from engine.cel import CelEngine
         from engine.sync.attributes import SourceReader, compile_attributes, decide_or_hold
+        from engine.sync.reads import WatchedDirectory, describe
         from engine.sync.state import AttributeState
 
         user = self.records.person(who)
@@ -179,8 +185,26 @@ class PeopleService:
             if row
             else AttributeState()
         )
-        reader = SourceReader(cel, {user.id: self.ctx.population().accounts_of(user.id)})
+        population = self.ctx.population()
+        watched = None
+        if any(s.program is not None and s.program.reads_directory for s in definition.sources):
+            # an engine of its own: the shared one's population is the console's, unwatched
+            watched = WatchedDirectory(population, lambda: 0)
+            cel = CelEngine(watched, limits=cel.limits)
+            definition = compile_attributes(match, cel)[0]
+            watched.start(user.id)
+        reader = SourceReader(cel, {user.id: population.accounts_of(user.id)})
         decision, _ = decide_or_hold(definition, user, previous, reader)
+        reads_others: list[str] = []
+        if watched is not None:
+
+            def label(person_id: int) -> str:
+                found = population.user_by_id(person_id)
+                if found is None:
+                    return f"person {person_id} (nobody now)"
+                return found.email or found.display_name or f"person {person_id}"
+
+            reads_others = describe(watched.stop()[0], label)
         blank: Any = [] if definition.multi else ""
         now = decision.value if decision.value is not None else blank
         stored = row.value if row is not None and row.value is not None else blank
@@ -200,6 +224,7 @@ class PeopleService:
             },
             pending=now if now != stored else None,
             has_pending=now != stored,
+            reads_others=reads_others,
         )
 
     def user_detail(self, user_id: int) -> UserDetail:

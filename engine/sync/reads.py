@@ -92,6 +92,41 @@ def manager_keys(value: Any) -> set[str]:
     return {f"r:{norm_key(m)}" for m in manager_emails({"manager_email": value})}
 
 
+def describe(keys: Iterable[str], label: Callable[[int], str]) -> list[str]:
+    """What a reader's KEYS say it read, for an admin (`roster explain`): one line per person
+    (LABEL of their id) with what of them, then the lookups that found whoever they found."""
+    values: dict[int, set[str]] = {}
+    lookups: list[str] = []
+    for key in keys:
+        kind, _, rest = key.partition(":")
+        if kind in ("v", "i", "a", "f"):
+            head, _, attribute = rest.partition(":")
+            try:
+                person = int(head)
+            except ValueError:
+                continue
+            what = values.setdefault(person, set())
+            if kind == "v":
+                what.add(attribute)
+            elif kind == "i":
+                what.add("their names, profile or other attributes")
+            elif kind == "a":
+                what.add("their accounts")
+        elif kind == "e":
+            lookups.append(f"who has the email {rest}")
+        elif kind == "n":
+            lookups.append(f"who is named {rest}")
+        elif kind == "r":
+            lookups.append(f"whose manager is {rest}")
+        elif key == MEMBERS:
+            lookups.append("who holds an entitlement")
+        elif key == ANYTHING:
+            lookups.append("anyone (a lookup Roster cannot follow: any change reads it again)")
+    people = sorted((label(person), sorted(what)) for person, what in values.items())
+    lines = [f"{who}: {', '.join(what) if what else 'found'}" for who, what in people]
+    return lines + sorted(lookups)
+
+
 class WatchedDirectory:
     """A Directory that notes the keys of every lookup made while `reader` is computed, and
     how many values the run had moved (`moves()`) at the reader's first lookup."""

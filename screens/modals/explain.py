@@ -106,6 +106,11 @@ class ExplainModal(RosterModal[None]):
             summary.append("\nNext sync sets: ", style="dim")
             summary.append_text(value(answer.pending, style="bold yellow", empty=EMPTY_VALUE))
             summary.append(" (what its sources give now)", style="dim")
+        if answer.reads_others:  # a sync computes the value again when one of these moves
+            summary.append("\nReads: ", style="dim")
+            summary.append(safe("; ".join(answer.reads_others[:12]), 600))
+            if len(answer.reads_others) > 12:
+                summary.append(f"; and {len(answer.reads_others) - 12} more", style="dim")
         self.query_one("#explain-summary", Static).update(summary)
         candidates = answer.candidates
         text = Text()

@@ -441,3 +441,55 @@ def test_a_managers_manager_is_read_again_when_the_manager_gets_one(tmp_path: Pa
     runs = _settle(services)
     assert len(runs) == 1
     assert _value(services, "ann.lee@example.com", "grand_manager") == "Sam Park"
+
+
+def test_explain_says_whom_a_value_reads(tmp_path: Path) -> None:
+    """`roster explain` names the people an expression read and what of them (the keys a sync
+    computes the person again for), and the lookups that found them."""
+    services = _small(
+        tmp_path,
+        "manager_department",
+        'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("none")',
+    )
+    _settle(services)
+    bo = next(u for u in services.population().users if u.email == "bo.chen@example.com")
+    explained = services.explain("ann.lee@example.com", "manager_department")
+    assert explained.value == bo.attributes["department"]
+    assert explained.reads_others == [
+        "bo.chen@example.com: department",
+        "who has the email bo.chen@example.com",
+    ]
+    assert explained.to_json()["reads_others"] == explained.reads_others
+    # Bo has no manager: the lookup found nobody, and says so
+    assert services.explain("bo.chen@example.com", "manager_department").reads_others == []
+    # an attribute that reads no one else reads no one
+    assert services.explain("ann.lee@example.com", "department").reads_others == []
+
+
+def test_what_was_read_is_described_by_person_then_by_lookup() -> None:
+    labels = {1: "bo@example.com", 2: "Sam Park"}
+    described = reads.describe(
+        [
+            "v:1:department",
+            "i:2",
+            "a:1",
+            "f:2",
+            "e:bo@example.com",
+            "n:sam park",
+            "r:x@y",
+            "g:",
+            "*",
+            "m:9",
+            "v:oops:x",
+        ],
+        lambda person: labels.get(person, f"person {person}"),
+    )
+    assert described == [
+        "Sam Park: their names, profile or other attributes",
+        "bo@example.com: department, their accounts",
+        "anyone (a lookup Roster cannot follow: any change reads it again)",
+        "who has the email bo@example.com",
+        "who holds an entitlement",
+        "who is named sam park",
+        "whose manager is x@y",
+    ]
