@@ -283,7 +283,7 @@ def _merge(
     if decision == "MATCH_ONLY":
         report.bump("unmerged")
         return
-    user = UserRecord(id=state.temp_id())
+    user = UserRecord(id=state.temp_person_id())
     state.users[user.id] = user
     state.new_users.add(user.id)
     state.user_origin[user.id] = label

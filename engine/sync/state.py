@@ -249,6 +249,7 @@ class WorkState:
         self.first_states: dict[tuple[int, str], AttributeState] = {}
         self.said: dict[int, list[str]] = {}
         self._next_temp_id = -1
+        self._next_person_id = -1
         # the id the store will give the first person this run creates (the writer numbers
         # them on from it in the order they were created): set by loading
         self.first_new_id: int | None = None
@@ -258,6 +259,14 @@ class WorkState:
     def temp_id(self) -> int:
         value = self._next_temp_id
         self._next_temp_id -= 1
+        return value
+
+    def temp_person_id(self) -> int:
+        """A new person's id until written: -1, -2, … in the order the run creates them, a
+        count of its own, so that the writer stores them as `first_new_id` on (accounts have
+        theirs: a person's stored id must not depend on how many accounts the run imported)."""
+        value = self._next_person_id
+        self._next_person_id -= 1
         return value
 
     def journal(

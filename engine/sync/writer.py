@@ -348,6 +348,7 @@ def write_people(session: Session, state: WorkState) -> None:
     if new_ids:
         _advance_sequence(session, PERSON)
     _renumber_users(state, mapping)
+    state.first_new_id = None  # every person has their stored id now
     update_rows(
         session,
         PERSON,

@@ -99,6 +99,7 @@ def test_results_are_typed_and_their_json_keeps_its_shape(org: Services) -> None
     assert set(why.to_json()) == {
         "user", "attribute", "mode", "value", "source", "set_at", "reason", "candidates",
         "expressions",
+        "reads_others",
     }  # fmt: skip
     detail = org.user_detail(org.user_by_email("ann.lee@example.com").id)
     assert {a.key for a in detail.accounts} == {"hr:E1", "idp:u1", "slack:s1"}

@@ -493,3 +493,81 @@ def test_what_was_read_is_described_by_person_then_by_lookup() -> None:
         "who is named sam park",
         "whose manager is x@y",
     ]
+
+
+def test_new_people_are_found_by_their_stored_ids_after_the_run_writes_them(
+    tmp_path: Path,
+) -> None:
+    """Nora and Ned join (Nora manages Ned), and the push rewrites Ned's AD title; his value,
+    computed again from the read-back after the run wrote both, finds Nora by her stored id
+    (hostile review: the run still mapped stored ids to its own, found nobody, kept the old
+    title and said it had settled). New people are numbered on from the store's highest id,
+    however many accounts the run imported."""
+    from engine.setup import demo_folder_for
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    folder = demo_folder_for(services.db)
+    config_path = folder / "roster.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["attributes"].append(
+        {
+            "name": "ad_title_manager",
+            "custom": True,
+            "sources": [
+                {
+                    "cel": '("ad" in accounts ? accounts.ad.profile.title : "-") + "/" + '
+                    '(subject.managerId == "" ? "" : '
+                    "c1.directory.users.v1.GetByID(subject.managerId).displayName)"
+                }
+            ],
+        }
+    )
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    services.import_config(config_path.read_text(), source=str(config_path), base_dir=folder)
+    _settle(services)
+    highest = max(u.id for u in services.population().users)
+
+    def joiner(eid: str, first: str, manager: str, title: str) -> dict:
+        return {
+            "id": eid,
+            "display_name": f"{first} New",
+            "given_name": first,
+            "family_name": "New",
+            "email": f"{first.lower()}.new@example.com",
+            "employee_ids": [eid],
+            "profile": {
+                "department": "Engineering",
+                "employment_status": "ACTIVE",
+                "employment_type": "FULL_TIME",
+                "job_title": title,
+                "manager_email": manager,
+            },
+        }
+
+    def nora_and_ned_join(data: dict) -> None:
+        data["accounts"] += [
+            joiner("E90001", "Nora", "margaret.okafor@example.com", "Head of New"),
+            joiner("E90002", "Ned", "nora.new@example.com", "Newbie"),
+        ]
+
+    def neds_ad_account(data: dict) -> None:
+        data["accounts"].append(
+            {
+                "id": "ned.new",
+                "display_name": "Ned New",
+                "email": "ned.new@example.com",
+                "username": "ned.new",
+                "employee_ids": ["E90002"],
+                "profile": {"sAMAccountName": "ned.new", "title": "old", "employeeID": "E90002"},
+            }
+        )
+
+    edit(folder / "apps", "hr", nora_and_ned_join)
+    edit(folder / "apps", "ad", neds_ad_account)
+    _settle(services)
+    people = {u.email: u for u in services.population().users}
+    nora, ned = people["nora.new@example.com"], people["ned.new@example.com"]
+    assert (nora.id, ned.id) == (highest + 1, highest + 2)
+    assert ned.attributes["ad_title_manager"] == "Newbie/Nora New"
+    again = _compute_everyone(services)
+    assert [c for c in again.changes if c["stage"] in ("attributes", "push")] == []
