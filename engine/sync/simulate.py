@@ -113,6 +113,8 @@ def base_state(population: Population, filter_results: dict[AccountKey, str]) ->
         {},
     )
     state.filter_results = dict(filter_results)
+    # the people it creates are shown to CEL with the ids a sync would give them
+    state.first_new_id = max((u.id for u in population.users), default=0) + 1
     return state
 
 
