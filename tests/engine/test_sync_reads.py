@@ -122,6 +122,12 @@ def _edit_hr(org: Path, rng: random.Random, round_no: int) -> None:
             account["email"] = f"moved{round_no}.{account['email']}"
         elif what == "leave":
             accounts.remove(account)
+    # a manager gets another manager (their HR record alone changes): whoever reads their
+    # reports' manager's manager reads it again
+    named = {(a.get("profile") or {}).get("manager_email") for a in accounts}
+    bosses = [a for a in accounts if a.get("email") in named]
+    if bosses:
+        rng.choice(bosses).setdefault("profile", {})["manager_email"] = rng.choice(emails)
     # someone names a manager nobody is yet: the next round's joiner (a lookup that found
     # nobody must be made again when someone has that email)
     rng.choice(accounts).setdefault("profile", {})["manager_email"] = f"j{round_no + 1}@example.com"
