@@ -108,6 +108,10 @@ class KeyMemo:
         # (side, record) -> whether the record is known unchanged since the memo was stored;
         # set by a stage that knows (ownership._unchanged_since_last_run)
         self.unchanged: Callable[[str, Any], bool] | None = None
+        # account -> whether its data is as the ownership stage keyed it (set by keep_keys:
+        # only a push's read-back changes an account after the stage): then the keys the stage
+        # gave a new account, which it could not keep (`fresh`), are its keys now
+        self.as_staged: Callable[[Any], bool] | None = None
         self.hits = 0
         self.misses = 0
         # scopes in which some record's keys this run differ from the stored ones, or have
@@ -169,6 +173,12 @@ class KeyMemo:
             digest = digest_of(record)
             if digest is None:
                 return self._fresh(scope, record, keys)
+            staged = self.as_staged
+            if side == "account" and staged is not None and staged(record):
+                noted = self.fresh.get(scope, {}).get(id(record))
+                if noted is not None and noted[0] is not None:  # (an error: evaluated again)
+                    found = set(noted[0])
+                    return self._keys(scope, str(record.id), digest, lambda: found)
             return self._keys(scope, str(record.id), digest, lambda: keys(record))
 
         return memoised
@@ -208,6 +218,11 @@ class KeyMemo:
             self.moved.add(scope)  # a record that cannot be kept
             return compute()
         kept = self.kept.setdefault(scope, {})
+        done = kept.get(record)
+        if done is not None and done[0] == digest:  # keyed in this run from the same inputs
+            if done[1] is None:
+                raise CelEvalError(done[2])
+            return set(done[1])
         entry = self._stored.get(scope, {}).get(record)
         if not _well_formed(entry):
             entry = None

@@ -251,6 +251,8 @@ def keep_keys(
     theirs = sorted((a for user in users for a in owned.get(user.id, ())), key=lambda a: a.id)
     cel.population = memo.population = Population(users, theirs)
     changed = state.new_accounts | state.dirty_accounts | state.read_back
+    read_back = state.read_back
+    memo.as_staged = lambda account: (account.app_id, account.external_id) not in read_back
     # the user scopes in which someone's keys now differ from those the stage matched with
     # (a later app linked them an account, a push changed one): the next run cannot take
     # the stage's matches as still standing there (`KeyMemo.same_as_stored`)
@@ -283,6 +285,7 @@ def keep_keys(
         memo.unsettled = unsettled
     finally:
         cel.population = None
+        memo.as_staged = None
 
 
 def _keys_of(keys: Callable[[Any], set[str]], record: Any) -> None:

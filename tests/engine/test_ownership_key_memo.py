@@ -387,3 +387,53 @@ def test_an_incremental_sync_digests_only_the_people_it_touched(
     digested.clear()
     assert not [c for c in _full_sync(demo).changes if c["stage"] == "ownership"]
     assert len(set(digested)) > 100 and calls == []
+
+
+def _count_account_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    evaluate = CelEngine.evaluate
+
+    def counting(self: CelEngine, program: Any, variables: dict[str, Any]) -> Any:
+        if program.context == "account_key":
+            calls.append(1)
+        return evaluate(self, program, variables)
+
+    monkeypatch.setattr(CelEngine, "evaluate", counting)
+    return calls
+
+
+def test_a_record_keyed_twice_in_a_run_from_the_same_inputs_is_evaluated_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stage keys a changed account, and the end of the run keys it again for the next
+    run: with the same digest, the second is the first's answer."""
+    calls = _count_account_keys(monkeypatch)
+    badge = AccountRecord(id=20, app_id="badge", external_id="b1", profile={"badge": "7"})
+    memo = _memo()
+    rule = compile_rule(_rule(OWN), CelEngine(population=memo.population), 0, memo)
+    assert rule.account_keys(badge) == {"7"} and rule.account_keys(badge) == {"7"}
+    assert (len(calls), memo.misses) == (1, 1)
+    badge.entitlements = ["door-3"]  # another digest: evaluated
+    assert rule.account_keys(badge) == {"7"} and len(calls) == 2
+
+
+def test_a_new_account_is_keyed_as_the_stage_keyed_it_unless_a_push_changed_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new account has no digest in the stage (its id is the run's own); written, it has
+    one, and its keys are those the stage found, unless it changed since (a read-back)."""
+    calls = _count_account_keys(monkeypatch)
+    badge = AccountRecord(id=-1, app_id="badge", external_id="b1", profile={"badge": "7"})
+    memo = _memo()
+    rule = compile_rule(_rule(OWN), CelEngine(population=memo.population), 0, memo)
+    assert rule.account_keys(badge) == {"7"} and len(calls) == 1  # the stage
+    badge.id = 21  # written
+    memo.as_staged = lambda account: True
+    assert rule.account_keys(badge) == {"7"} and len(calls) == 1
+    assert memo.kept[rule.account_scope or ""]["21"][1] == ["7"]  # kept for the next run
+    other = AccountRecord(id=-2, app_id="badge", external_id="b2", profile={"badge": "8"})
+    memo.fingerprints[("badge", "b2")] = "g2"
+    assert rule.account_keys(other) == {"8"} and len(calls) == 2
+    other.id, other.profile = 22, {"badge": "9"}  # a push changed it after the stage
+    memo.as_staged = lambda account: account is not other
+    assert rule.account_keys(other) == {"9"} and len(calls) == 3
