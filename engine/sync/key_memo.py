@@ -22,6 +22,12 @@ in which nothing but the apps' data changed since the last run, and this run tou
 record nor, for a person, their accounts) takes its keys without digesting it. The entry keeps
 the digest it was stored with, so a run that checks (a run reconsidering everyone) still does.
 
+Within a run, a record keyed again from the same inputs (the same digest: the end of a run
+keys again what the stage keyed) takes what it gave the first time. A new account, keyed by the
+stage under the run's own id and so without a digest, takes at the end the keys the stage
+found for it, unless a push changed it since (`as_staged`): nothing else changes an account's
+data after the ownership stage.
+
 What is kept is scoped by the expression's text, its side and options, the CEL cost budget and
 Roster's version: editing a rule, or upgrading, starts afresh.
 
