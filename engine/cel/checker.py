@@ -505,7 +505,7 @@ class SchemaChecker:
         elif kind in ("user", "dyn"):
             self.reads_directory = True
             self.names.add("*")
-        elif kind in ("profile:user", "attributes"):
+        elif kind in ("profile:user", "attributes", "account"):
             self.names.add("*")
 
     def _member_index(self, node: Any, scope: dict[str, str]) -> str:

@@ -194,6 +194,10 @@ ACCOUNT_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
 }
 
 
+#: The names by which CEL reads an account's id (a new account's is the run's own until written).
+ACCOUNT_ID_NAMES = frozenset(("id", *ACCOUNT_FIELDS["id"][1]))
+
+
 def _getters(fields: dict[str, tuple[Getter, tuple[str, ...]]]) -> dict[str, Getter]:
     table: dict[str, Getter] = {}
     for name, (getter, aliases) in fields.items():

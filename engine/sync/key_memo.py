@@ -25,8 +25,9 @@ the digest it was stored with, so a run that checks (a run reconsidering everyon
 Within a run, a record keyed again from the same inputs (the same digest: the end of a run
 keys again what the stage keyed) takes what it gave the first time. A new account, keyed by the
 stage under the run's own id and so without a digest, takes at the end the keys the stage
-found for it, unless a push changed it since (`as_staged`): nothing else changes an account's
-data after the ownership stage.
+found for it, unless a push changed it since (`as_staged`; nothing else changes an account's
+data after the ownership stage) or the expression may read its id (which the writer changes:
+hostile review).
 
 What is kept is scoped by the expression's text, its side and options, the CEL cost budget and
 Roster's version: editing a rule, or upgrading, starts afresh.
@@ -164,9 +165,12 @@ class KeyMemo:
             ).hexdigest()
         )
 
-    def wrap(self, side: str, text: str, options: str, keys: Keys) -> Keys:
+    def wrap(
+        self, side: str, text: str, options: str, keys: Keys, *, as_staged: bool = False
+    ) -> Keys:
         """`keys` (a rule side's key function, `side` "user" or "account") answered from the
-        memo while the record's digest is the one stored with it."""
+        memo while the record's digest is the one stored with it. `as_staged`: an account
+        side whose keys a new account keeps once written (they do not read its id)."""
         scope = self.scope(side, text, options)
         digest_of = self.user_digest if side == "user" else self.account_digest
 
@@ -180,7 +184,7 @@ class KeyMemo:
             if digest is None:
                 return self._fresh(scope, record, keys)
             staged = self.as_staged
-            if side == "account" and staged is not None and staged(record):
+            if as_staged and staged is not None and staged(record):
                 noted = self.fresh.get(scope, {}).get(id(record))
                 if noted is not None and noted[0] is not None:  # (an error: evaluated again)
                     found = set(noted[0])

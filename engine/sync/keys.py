@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
+from engine.cel.objects import ACCOUNT_ID_NAMES
 from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, UserRecord, norm_key
@@ -206,7 +207,15 @@ def compile_rule(
         options = f"strip={strip}"
         if account_side.cel and _memoisable(program):
             compiled.account_scope = memo.scope("account", account_side.cel, options)
-            compiled.account_keys = memo.wrap("account", account_side.cel, options, account_keys)
+            compiled.account_keys = memo.wrap(
+                "account",
+                account_side.cel,
+                options,
+                account_keys,
+                # a new account's id changes when it is written: keys that may read it are
+                # evaluated again then, not taken from the stage
+                as_staged=not (program.names & ACCOUNT_ID_NAMES or "*" in program.names),
+            )
         if user_side.cel and _memoisable(user_program):
             compiled.user_scope = memo.scope("user", user_side.cel, options)
             compiled.user_keys = memo.wrap("user", user_side.cel, options, user_keys)

@@ -437,3 +437,25 @@ def test_a_new_account_is_keyed_as_the_stage_keyed_it_unless_a_push_changed_it(
     other.id, other.profile = 22, {"badge": "9"}  # a push changed it after the stage
     memo.as_staged = lambda account: account is not other
     assert rule.account_keys(other) == {"9"} and len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    "account_cel",
+    [
+        'int(account.id) > 0 ? account.profile.badge : "new"',
+        'account["i" + "d"].startsWith("-") ? "new" : account.profile.badge',
+    ],
+)
+def test_an_account_side_that_may_read_the_id_is_evaluated_again_once_written(
+    monkeypatch: pytest.MonkeyPatch, account_cel: str
+) -> None:
+    """The id a new account has in the stage is the run's own; written, it has another
+    (hostile review: the memo kept "new" for an account whose keys were "7")."""
+    calls = _count_account_keys(monkeypatch)
+    badge = AccountRecord(id=-1, app_id="badge", external_id="b1", profile={"badge": "7"})
+    memo = _memo()
+    rule = compile_rule(_rule(OWN, account_cel), CelEngine(population=memo.population), 0, memo)
+    assert rule.account_keys(badge) == {"new"}
+    badge.id = 21
+    memo.as_staged = lambda account: True
+    assert rule.account_keys(badge) == {"7"} and len(calls) == 2
