@@ -1278,6 +1278,12 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     )
     if summary.plan_run is not None:
         echo(f"  the plan of run {summary.plan_run}, applied as it was planned")
+    if summary.settled is not None:
+        echo(
+            "  settled: a sync on the same data ends at once"
+            if summary.settled
+            else "  not settled: the next sync has more to do (the notes say what)"
+        )
     if summary.error:
         echo(f"  error: {summary.error}")
     notes = summary.notes

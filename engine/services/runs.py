@@ -67,6 +67,14 @@ class RunSummary:
         }
 
     @property
+    def settled(self) -> bool | None:
+        """Whether this applied run left the store settled (a sync on the same data ends at
+        once); None for a dry run, a run that did not apply, or one recorded before runs
+        said."""
+        found = self.counts.get("settled")
+        return found if isinstance(found, bool) else None
+
+    @property
     def plan_run(self) -> int | None:
         """The dry run whose plan this applied run carried out (`roster sync --expect-plan`,
         or the console's confirmation), when it was one."""
@@ -116,6 +124,7 @@ class RunSummary:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "counts": self.counts,
             "error": self.error,
+            "settled": self.settled,
         }
 
     as_dict = to_json

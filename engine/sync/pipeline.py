@@ -1294,6 +1294,7 @@ def _nothing_changed(
                 counts={
                     "import": {"apps_unchanged": apps},
                     "changes": 0,
+                    **({} if dry_run else {"settled": True}),
                     "notes": {"import": report.notes},
                     **({"attributes": {"held": len(held)}} if held else {}),
                     **({"problems": {"attributes": [h.line for h in held[:200]]}} if held else {}),
@@ -1347,6 +1348,8 @@ def _finish(
     counts["notes"] = {r.name: r.notes[:50] for r in result.stages if r.notes}
     if result.plan:
         counts["plan"] = result.plan
+    if not result.dry_run and result.status in APPLIED:  # `roster runs N` says so
+        counts["settled"] = result.settled
     if result.failures:
         counts["failures"] = result.failures[:200]
         if not result.error and result.status in (*APPLIED, *PLANNED):

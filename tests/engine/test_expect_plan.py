@@ -75,6 +75,11 @@ def test_a_plan_is_applied_as_reviewed_or_not_at_all(demo: Services) -> None:
     assert applied["plan_run"] == planned.id
     code, result = cli("runs", str(applied["run_id"]), "--db", db)
     assert f"the plan of run {planned.id}, applied as it was planned" in result.stdout
+    # and whether it settled the store, as the sync said (a dry run says nothing of it)
+    said = "  settled: a sync on the same data" if applied["settled"] else "  not settled: "
+    assert said in result.stdout
+    code, result = cli("runs", str(planned.id), "--json", "--db", db)
+    assert json.loads(result.stdout)["settled"] is None
     assert demo.sync().run_id and demo.runs(limit=1)[0].plan_run is None
 
     # another run applied in between (here: the same data, nothing to change) also counts

@@ -78,6 +78,8 @@ def _settle(services: Services, most: int = 6) -> list[SyncResult]:
         runs.append(services.sync(allow_deletes=True))
         assert runs[-1].status in ("applied", "applied-with-failures"), runs[-1].error
         _check_the_plan(runs[-1])
+        # the history says it too (`roster runs N --json`)
+        assert services.runs(limit=1)[0].to_json()["settled"] is runs[-1].settled
     return runs
 
 
