@@ -49,13 +49,14 @@ def _owner_email(services: Services, badge: str) -> str | None:
         return session.get(Person, account.owner_id).email  # type: ignore[union-attr]
 
 
-def _count_user_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many times a user-side key expression is evaluated (one count per call)."""
+def _count_keys(monkeypatch: pytest.MonkeyPatch, side: str = "user") -> list[int]:
+    """How many times a SIDE ("user" or "account") key expression is evaluated (one count
+    per call)."""
     calls: list[int] = []
     evaluate = CelEngine.evaluate
 
     def counting(self: CelEngine, program: Any, variables: dict[str, Any]) -> Any:
-        if program.context == "user_key":
+        if program.context == f"{side}_key":
             calls.append(1)
         return evaluate(self, program, variables)
 
@@ -81,7 +82,7 @@ def test_a_person_whose_own_accounts_changed_is_keyed_again_and_the_others_are_n
     user_scopes = [scope for scope in stored if scope.startswith("user:")]
     assert len(user_scopes) == 1 and len(stored[user_scopes[0]]) > 100
     assert _owner_email(demo, "BDG-00001") == "margaret.okafor@example.com"
-    calls = _count_user_keys(monkeypatch)
+    calls = _count_keys(monkeypatch)
     # so a sync reconsidering everyone evaluates nobody's key again
     assert not [c for c in _full_sync(demo).changes if c["stage"] == "ownership"]
     assert calls == []
@@ -383,23 +384,10 @@ def test_an_incremental_sync_digests_only_the_people_it_touched(
         }
     assert set(digested) == swapped  # the stage, then the end of the run (keep_keys)
 
-    calls = _count_user_keys(monkeypatch)
+    calls = _count_keys(monkeypatch)
     digested.clear()
     assert not [c for c in _full_sync(demo).changes if c["stage"] == "ownership"]
     assert len(set(digested)) > 100 and calls == []
-
-
-def _count_account_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    evaluate = CelEngine.evaluate
-
-    def counting(self: CelEngine, program: Any, variables: dict[str, Any]) -> Any:
-        if program.context == "account_key":
-            calls.append(1)
-        return evaluate(self, program, variables)
-
-    monkeypatch.setattr(CelEngine, "evaluate", counting)
-    return calls
 
 
 def test_a_record_keyed_twice_in_a_run_from_the_same_inputs_is_evaluated_once(
@@ -407,7 +395,7 @@ def test_a_record_keyed_twice_in_a_run_from_the_same_inputs_is_evaluated_once(
 ) -> None:
     """The stage keys a changed account, and the end of the run keys it again for the next
     run: with the same digest, the second is the first's answer."""
-    calls = _count_account_keys(monkeypatch)
+    calls = _count_keys(monkeypatch, "account")
     badge = AccountRecord(id=20, app_id="badge", external_id="b1", profile={"badge": "7"})
     memo = _memo()
     rule = compile_rule(_rule(OWN), CelEngine(population=memo.population), 0, memo)
@@ -422,7 +410,7 @@ def test_a_new_account_is_keyed_as_the_stage_keyed_it_unless_a_push_changed_it(
 ) -> None:
     """A new account has no digest in the stage (its id is the run's own); written, it has
     one, and its keys are those the stage found, unless it changed since (a read-back)."""
-    calls = _count_account_keys(monkeypatch)
+    calls = _count_keys(monkeypatch, "account")
     badge = AccountRecord(id=-1, app_id="badge", external_id="b1", profile={"badge": "7"})
     memo = _memo()
     rule = compile_rule(_rule(OWN), CelEngine(population=memo.population), 0, memo)
@@ -451,7 +439,7 @@ def test_an_account_side_that_may_read_the_id_is_evaluated_again_once_written(
 ) -> None:
     """The id a new account has in the stage is the run's own; written, it has another
     (hostile review: the memo kept "new" for an account whose keys were "7")."""
-    calls = _count_account_keys(monkeypatch)
+    calls = _count_keys(monkeypatch, "account")
     badge = AccountRecord(id=-1, app_id="badge", external_id="b1", profile={"badge": "7"})
     memo = _memo()
     rule = compile_rule(_rule(OWN, account_cel), CelEngine(population=memo.population), 0, memo)
