@@ -798,6 +798,8 @@ class SyncScreen(RosterScreen):
                     f"Showing run {summary.id} from the history: ",
                     status_text(summary.status),
                     f" (the plan of run {summary.plan_run})" if summary.plan_run else "",
+                    # whether it left the store settled (runs recorded before say nothing)
+                    {True: ", settled", False: ", not settled"}.get(summary.settled, ""),
                     f", {plural(len(message.changes), 'change')} recorded.",
                 )
             )

@@ -161,6 +161,8 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         await settle(pilot)
         status = shown(screen.query_one("#sync-status", Static))
         assert f"applied (the plan of run {latest.id - 1})" in status, status
+        # and whether it settled the store, as `roster runs` says
+        assert (", settled," if latest.settled else ", not settled,") in status, status
 
 
 async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> None:
