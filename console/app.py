@@ -23,6 +23,7 @@ from textual.widgets import Input, TextArea
 from console.crash import crash_message, write_crash_report
 from console.palette import GENERIC_ACTIONS, RosterCommands
 from engine.errors import RosterError
+from engine.roles import article, may, permits
 from screens.base import RosterScreen
 from screens.messages import StoreChanged, WorkerFailed
 from screens.modals.confirm import ConfirmModal
@@ -202,6 +203,10 @@ class RosterApp(App[None]):
         self.crash_report: Path | None = None  # where an unexpected error was written
         self.crash_text: Text | None = None  # and the short report the terminal shows
         self.store_generation = 0  # counts StoreChanged: screens compare it when shown again
+        # what this console lets its user do (engine.roles); the keys a role may not use are
+        # not shown (RosterScreen.permits), and the engine refuses them anyway
+        self.role: str | None = services.role()
+        self.title = self.title_for(self.role)
         self._own_change = False  # this console changed the store: screens already know
         for info in SCREEN_INFOS:
             self.add_mode(info.mode, lambda info=info: info.build(services))
@@ -260,14 +265,38 @@ class RosterApp(App[None]):
     def _store_changed_elsewhere(self) -> None:
         try:
             changed = self.services.store_changed_elsewhere()
+            role = self.services.role()  # an admin may have granted or revoked one meanwhile
         except Exception:  # noqa: BLE001 - a busy or locked store: look again next time
             return
-        self.call_from_thread(self._after_looking, changed)
+        self.call_from_thread(self._after_looking, changed, role)
 
-    def _after_looking(self, changed: bool) -> None:
+    def _after_looking(self, changed: bool, role: str | None = None) -> None:
         own, self._own_change = self._own_change, False
         if changed and not own:
             self.post_message(StoreChanged("elsewhere"))
+        if role != self.role:
+            self.role = role
+            self.title = self.title_for(role)
+            self.refresh_bindings()
+            self.notify(
+                f"An admin changed your role: you are now {article(role)}: you may {may(role)}."
+                if role
+                else "An admin revoked your role: Roster will not open this store for you again.",
+                title="Your role",
+                markup=False,
+                timeout=10,
+            )
+
+    def title_for(self, role: str | None) -> str:
+        """The header's title: an admin's console is plain Roster; the others say the role
+        (why keys they may have read about are not there)."""
+        if role == "admin":
+            return self.TITLE
+        return f"{self.TITLE} · {role or 'no role'}: {may(role) if role else 'nothing'}"
+
+    def permits(self, needed: str) -> bool:
+        """Whether this console's user may do what the role NEEDED may (engine.roles)."""
+        return permits(self.role, needed)
 
     def on_store_changed(self, message: StoreChanged) -> None:
         """A run ended, a decision was saved or the configuration imported: the screens shown

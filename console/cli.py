@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from console.settings import Settings
 from engine.changes import deletion_lines, describe_counts
 from engine.errors import InvalidInput, Problem, RosterError
-from engine.text import printable
+from engine.text import printable, value_text
 
 if TYPE_CHECKING:
     from engine.services import LinkResult
@@ -830,7 +830,7 @@ def push_plan(rule: str | None, as_json: bool) -> None:
                 echo(f"    ! not pushed: {item.error}")
                 continue
             for target, change in item.changes.items():
-                echo(f"    {target}: {change.old!r} → {change.new!r}")
+                echo(f"    {target}: {value_text(change.old)} → {value_text(change.new)}")
     if data.without_account:
         echo(f"targeted but without an account ({len(data.without_account)}):")
         for entry in data.without_account:
@@ -839,6 +839,10 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         echo(f"  note: {note}")
     for problem in data.problems:
         echo_item("  ! ", problem, err=True)
+
+
+#: `--limit 0`: every item (more than any store holds)
+ALL_OF_THEM = 2**62
 
 
 @main.command("merge-matrix")
@@ -851,7 +855,10 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     help="List the accounts behind a number instead of the counts.",
 )
 @click.option("--rule", help="With --list: what this rule found (a row of the matrix).")
-@click.option("--limit", type=Number(min=1), default=50, show_default=True)
+@click.option(
+    "--limit", type=Number(min=0), default=50, show_default=True,
+    help="With --list: at most this many accounts (0: all of them).",
+)  # fmt: skip
 @click.option("--offset", type=Number(min=0), default=0, help="With --list: skip these.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
@@ -865,7 +872,9 @@ def merge_matrix(
         raise click.UsageError("--rule narrows a list: add --list ambiguous|unmatched|unowned")
     services = _services()
     if kind is not None:
-        listing = services.matrix_accounts(kind, app, rule=rule, offset=offset, limit=limit)
+        listing = services.matrix_accounts(
+            kind, app, rule=rule, offset=offset, limit=limit or ALL_OF_THEM
+        )
         if as_json:
             _emit(listing.as_dict())
             return
@@ -1228,7 +1237,6 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
 def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     """List runs, or show one run's counts and changes."""
     from engine.services import change_differences
-    from engine.text import value_text
 
     services = _services()
     if run_id is None:
@@ -1388,8 +1396,8 @@ def app_test(app_id: str, as_json: bool) -> None:
 
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
 # their own module; importing it registers them on `config` and `main`. So do `status` and
-# `people show`.
-from console import cli_edit, cli_people  # noqa: E402, F401
+# `people show`, and `users` (roles).
+from console import cli_edit, cli_people, cli_roles  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

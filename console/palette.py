@@ -91,8 +91,10 @@ class RosterCommands(Provider):
                     partial(app.run_action, binding.action, active.node),
                 )
             )
-        if current not in ("sync", "dashboard") and any(
-            info.mode == "sync" for info in app.SCREEN_INFOS
+        if (
+            current not in ("sync", "dashboard")
+            and any(info.mode == "sync" for info in app.SCREEN_INFOS)
+            and app.permits("operator")
         ):
             found.append(
                 PaletteCommand(
@@ -108,14 +110,15 @@ class RosterCommands(Provider):
                     partial(start_sync, app, "sync_now"),
                 )
             )
-        found.append(
-            PaletteCommand(
-                "Edit a configuration object in $EDITOR…",
-                "Open one object (directories.hr, push_rules.x.condition, …) or the whole "
-                "configuration in your editor; validated on save, audited",
-                partial(edit_in_editor, app),
+        if app.permits("admin"):
+            found.append(
+                PaletteCommand(
+                    "Edit a configuration object in $EDITOR…",
+                    "Open one object (directories.hr, push_rules.x.condition, …) or the whole "
+                    "configuration in your editor; validated on save, audited",
+                    partial(edit_in_editor, app),
+                )
             )
-        )
         found.append(PaletteCommand("Help: keys of this screen", "key ? or F1", app.action_help))
         found.append(
             PaletteCommand("Quit Roster", "key ctrl+q (or q outside text fields)", app.action_quit)

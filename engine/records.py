@@ -141,6 +141,14 @@ class AccountRecord:
     pinned: bool = False
 
 
+def account_order(account: AccountRecord) -> tuple[bool, str, str]:
+    """The order in which a person's accounts of one app are read when one must be chosen
+    (`accounts.ad`, an attribute's direct source): enabled first, then by app and id. The
+    order they were loaded or imported in differs between runs (hostile review: a person with
+    two GitHub accounts got one or the other's username, run to run)."""
+    return (account.status.upper() != "ENABLED", account.app_id, account.external_id)
+
+
 class StoredJson:
     """A JSON column's value as the store holds it: text, not decoded yet (`_StoredJsonSlot`)."""
 

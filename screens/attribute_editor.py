@@ -96,6 +96,7 @@ class AttributeEditorScreen(RosterScreen):
         (140, "-wide"),
     ]
 
+    NEEDS: ClassVar[dict[str, str]] = {"save": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="Save the attribute (audited)"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the attributes (asks if unsaved)"),
@@ -568,6 +569,8 @@ class AttributeEditorScreen(RosterScreen):
         self.changed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         focused = self.focused
         typing = isinstance(focused, Input) or (
             focused is not None and focused.id in ("ed-kind", "ed-standard")

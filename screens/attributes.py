@@ -114,6 +114,13 @@ class AttributesScreen(RosterScreen):
         (140, "-wide"),
     ]
 
+    NEEDS: ClassVar[dict[str, str]] = {
+        "add": "admin",
+        "edit": "admin",
+        "flow": "admin",
+        "delete": "admin",
+        "external": "admin",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", tooltip="Add a custom attribute (or map a standard one)"),
         Binding("e", "edit", "Edit", tooltip="Edit the highlighted attribute's sources"),
@@ -537,6 +544,8 @@ class AttributesScreen(RosterScreen):
     # Keys ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         view = self.selected
         ready = self.version is not None
         if action == "add":

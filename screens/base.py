@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.await_complete import AwaitComplete
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
+from engine.roles import permits
 from screens.messages import StoreChanged, WorkerFailed
 
 if TYPE_CHECKING:
@@ -51,6 +52,14 @@ def cursor_key(table: DataTable[Any]) -> str | None:
     return None if value is None else str(value)
 
 
+def role_permits(node: Any, needs: dict[str, str], action: str) -> bool:
+    """Whether the admin's role (the app's `role`, engine.roles) may run ACTION of a screen
+    whose actions need NEEDS. A key the role may not use is not shown (check_action); the
+    engine refuses the action anyway."""
+    needed = needs.get(action)
+    return needed is None or permits(getattr(node.app, "role", "admin"), needed)
+
+
 def report_failed_worker(node: Screen[Any], event: Worker.StateChanged) -> None:
     """Forward a failed worker to the app's one error handler (worker events do not bubble)."""
     if event.state is WorkerState.ERROR:
@@ -63,6 +72,9 @@ class RosterScreen(_Closes, Screen[None]):
 
     #: Shown in the header, the help dialog and the command palette.
     TITLE_TEXT = "Roster"
+    #: The role each action that changes something needs (engine.roles); the other actions
+    #: (looking, previewing) are everyone's. A screen's check_action asks `permits` first.
+    NEEDS: ClassVar[dict[str, str]] = {}
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -76,6 +88,12 @@ class RosterScreen(_Closes, Screen[None]):
             footer.compact = True
 
     # The store changed (a run ended, a decision, a configuration import) --------------------
+
+    def permits(self, action: str) -> bool:
+        return role_permits(self, self.NEEDS, action)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.permits(action)
 
     def reload(self) -> None:
         """Hook: read again everything the screen shows, keeping the admin's place."""

@@ -137,6 +137,7 @@ class DashboardScreen(RosterScreen):
     TITLE_TEXT = "Dashboard"
     CSS_PATH = Path(__file__).with_name("dashboard.tcss")
 
+    NEEDS: ClassVar[dict[str, str]] = {"start_sync": "operator", "test_app": "operator"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", tooltip="Read the counts from the store again"),
         Binding(
@@ -257,6 +258,8 @@ class DashboardScreen(RosterScreen):
         return cursor_key(self.query_one("#apps-table", DataTable))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action == "test_app" and self.is_mounted and self.selected_app() is None:
             return None  # shown, disabled: no app to test yet
         return True

@@ -66,6 +66,14 @@ class DirectoriesScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("directories.tcss")
     AUTO_FOCUS = "#directories"
 
+    NEEDS: ClassVar[dict[str, str]] = {
+        "add": "admin",
+        "edit": "admin",
+        "move": "admin",
+        "toggle": "admin",
+        "delete": "admin",
+        "edit_externally": "admin",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", tooltip="Add a directory (an app that has accounts)"),
         Binding("e", "edit", "Edit", tooltip="Edit the directory's filter, with its impact"),
@@ -543,6 +551,8 @@ class DirectoriesScreen(RosterScreen):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action in ("edit", "toggle", "delete", "edit_externally", "move"):
             # (moving past either end does nothing; both moves stay listed in help)
             if self.row(self.selected) is None:

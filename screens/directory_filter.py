@@ -108,6 +108,7 @@ class DirectoryFilterScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("directory_filter.tcss")
     AUTO_FOCUS = "#filter-editor CelTextArea"
 
+    NEEDS: ClassVar[dict[str, str]] = {"save": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="Save the filter (audited)"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the directories (asks if unsaved)"),
@@ -803,6 +804,8 @@ class DirectoryFilterScreen(RosterScreen):
         self.editor.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action == "page":
             table = self.query_one("#filter-spot", DataTable)
             if not table.has_focus:

@@ -162,6 +162,15 @@ class MergeRulesScreen(RosterScreen):
         (160, "-wide"),
     ]
 
+    NEEDS: ClassVar[dict[str, str]] = {
+        "add": "admin",
+        "edit": "admin",
+        "move": "admin",
+        "delete": "admin",
+        "strategy": "admin",
+        "defaults": "admin",
+        "external": "admin",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", tooltip="Add a rule to the highlighted directory or app"),
         Binding(
@@ -895,6 +904,8 @@ class MergeRulesScreen(RosterScreen):
     # Keys ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         entry = self.selected
         ready = self.version is not None and entry is not None
         if action == "add":

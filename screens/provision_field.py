@@ -70,6 +70,7 @@ class ProvisionFieldScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("provision_field.tcss")
     AUTO_FOCUS = "#pf-editor CelTextArea"
 
+    NEEDS: ClassVar[dict[str, str]] = {"save": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="Save the mapping (audited)"),
         Binding("escape", "cancel", "Back", tooltip="Back to the fields (asks if unsaved)"),
@@ -493,6 +494,8 @@ class ProvisionFieldScreen(RosterScreen):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action in ("save", "check"):
             return True if self._ready and not self._saving else None
         return True

@@ -78,6 +78,12 @@ class ProvisioningScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("provisioning.tcss")
     AUTO_FOCUS = "#prov-apps"
 
+    NEEDS: ClassVar[dict[str, str]] = {
+        "edit": "admin",
+        "create": "admin",
+        "clear": "admin",
+        "proactive": "admin",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "o",
@@ -809,6 +815,8 @@ class ProvisioningScreen(RosterScreen):
             self.action_refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         app = self.current_app()
         has_app = app is not None
         configured = app is not None and app.provisioning is not None

@@ -124,6 +124,7 @@ class PushRuleEditorScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("push_rule_editor.tcss")
     AUTO_FOCUS = "#pe-name"
 
+    NEEDS: ClassVar[dict[str, str]] = {"save": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="Save the rule (audited)"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the rules (asks if unsaved)"),
@@ -935,6 +936,8 @@ class PushRuleEditorScreen(RosterScreen):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action == "save":
             return self._ready or None
         return True

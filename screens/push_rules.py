@@ -108,6 +108,12 @@ class PushRulesScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("push_rules.tcss")
     AUTO_FOCUS = "#push-rules"
 
+    NEEDS: ClassVar[dict[str, str]] = {
+        "add": "admin",
+        "edit": "admin",
+        "toggle": "admin",
+        "delete": "admin",
+    }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", tooltip="Add a push rule"),
         Binding("e", "edit", "Edit", tooltip="Edit the rule: targeting, mappings, its plan"),
@@ -194,10 +200,13 @@ class PushRulesScreen(RosterScreen):
             self.problem = problem
 
     class HistoryLoaded(Message):
-        def __init__(self, rule: str, rows: list[PushExecutionRow]) -> None:
+        def __init__(
+            self, rule: str, rows: list[PushExecutionRow], counted: tuple[int, int]
+        ) -> None:
             super().__init__()
             self.rule = rule
             self.rows = rows
+            self.counted = counted  # (executions, failed) of the rule: more than are listed
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
@@ -509,8 +518,9 @@ class PushRulesScreen(RosterScreen):
     )
     def load_history(self, rule: str) -> None:
         rows = self.services.push_history(limit=HISTORY_LIMIT, rule=rule)
+        counted = self.services.count_push_executions(rule)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.HistoryLoaded(rule, rows))
+            self.post_message(self.HistoryLoaded(rule, rows, counted))
 
     def on_push_rules_screen_history_loaded(self, message: PushRulesScreen.HistoryLoaded) -> None:
         if message.rule != self.selected:
@@ -533,14 +543,15 @@ class PushRulesScreen(RosterScreen):
                     clip(changes_text(row.changes), 60),
                     key=str(index),
                 )
-        failed = sum(1 for row in message.rows if not row.success)
+        total, failed = message.counted
         table.border_title = (
             Text(f"Latest executions of {safe(message.rule, 60)}")
             if message.rows
             else "No executions yet"
         )
+        listed = f" (the latest {len(message.rows):,} listed)" if len(message.rows) < total else ""
         table.border_subtitle = (
-            f"{plural(len(message.rows), 'execution')}, {failed:,} failed" if message.rows else ""
+            f"{plural(total, 'execution')}, {failed:,} failed{listed}" if message.rows else ""
         )
         self.show_history_detail()
 
@@ -710,6 +721,8 @@ class PushRulesScreen(RosterScreen):
         self.query_one("#push-rules", DataTable).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action in ("edit", "toggle", "delete"):
             return (self.rule(self.selected) is not None and self.version is not None) or None
         if action == "add":

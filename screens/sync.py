@@ -97,6 +97,7 @@ class SyncScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("sync.tcss")
     AUTO_FOCUS = "#sync-tree"  # ↑↓ move through the plan at once (the stage table is read only)
 
+    NEEDS: ClassVar[dict[str, str]] = {"plan": "operator", "sync_now": "operator"}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "p",
@@ -812,6 +813,8 @@ class SyncScreen(RosterScreen):
         self.query_one(target).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         if action in ("plan", "sync_now"):
             return self.running is None
         if action == "cancel":

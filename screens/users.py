@@ -154,6 +154,7 @@ class UsersScreen(RosterScreen):
     CSS_PATH = Path(__file__).with_name("users.tcss")
     AUTO_FOCUS = "#users-search"
 
+    NEEDS: ClassVar[dict[str, str]] = {"link": "admin", "unlink": "admin", "pin": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
         # / stays out of the footer (in help and the palette) so the global keys fit at 80 columns
         Binding(
@@ -1021,6 +1022,8 @@ class UsersScreen(RosterScreen):
     # Keys ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.permits(action):
+            return False  # not for this role (engine.roles): not shown
         in_search = isinstance(self.focused, Input)
         if action == "leave_search":
             return in_search

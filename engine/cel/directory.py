@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from celpy import celtypes
 
-from engine.records import AccountRecord, Directory, UserRecord, live, norm_key
+from engine.records import AccountRecord, Directory, UserRecord, account_order, live, norm_key
 
 from .objects import CelRecord
 from .strings import CelFunctionError
@@ -56,10 +56,10 @@ def _accounts_in(
     if live:
         accounts = [a for a in accounts if a.status != "DELETED"]
     exact = [a for a in accounts if a.app_id == app_id]
-    if exact:
-        return exact
-    wanted = norm_key(app_id)
-    return [a for a in accounts if norm_key(a.app_id) == wanted]
+    if not exact:
+        wanted = norm_key(app_id)
+        exact = [a for a in accounts if norm_key(a.app_id) == wanted]
+    return sorted(exact, key=account_order)  # the same order whichever run loaded them
 
 
 def has_app(engine: CelEngine, user: Any, app_id: Any) -> Any:

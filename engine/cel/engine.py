@@ -28,7 +28,13 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError, TranspilerTree
 
 from engine.errors import Problem, StoreError
-from engine.records import STANDARD_ATTRIBUTES, AccountRecord, Directory, UserRecord
+from engine.records import (
+    STANDARD_ATTRIBUTES,
+    AccountRecord,
+    Directory,
+    UserRecord,
+    account_order,
+)
 from engine.text import printable
 
 from . import budget
@@ -366,9 +372,7 @@ class CelEngine:
         self._accounts_maps[user.id] = (user, result)
         if self._population is None:
             return result
-        accounts = sorted(
-            self._population.accounts_of(user.id), key=lambda a: a.status.upper() != "ENABLED"
-        )
+        accounts = sorted(self._population.accounts_of(user.id), key=account_order)
         for account in accounts:
             key = celtypes.StringType(account.app_id)
             if not dict.__contains__(result, key):
@@ -568,6 +572,10 @@ def _terminal(name: str) -> str:
     return name.lower()
 
 
+#: Words other languages use where CEL has an operator (a name token after a value).
+_OTHER_LANGUAGES = {"and": "&&", "or": "||", "not": "!", "AND": "&&", "OR": "||", "NOT": "!"}
+
+
 def _syntax_error(text: str, error: lark.exceptions.UnexpectedInput) -> SchemaError:
     line = getattr(error, "line", None)
     column = getattr(error, "column", None)
@@ -583,6 +591,8 @@ def _syntax_error(text: str, error: lark.exceptions.UnexpectedInput) -> SchemaEr
         char = error.char
         if char in "\"'":
             return SchemaError("a string is not closed", line, column, f"end it with {char}")
+        if char == "=":  # a single `=` (other languages' comparison, or an assignment)
+            hint = "to compare, write `==`; CEL has no assignment"
         return SchemaError(f"unexpected character `{char}`", line, column, hint)
     token = getattr(error, "token", None)
     if token is None or token.type == "$END":
@@ -591,6 +601,8 @@ def _syntax_error(text: str, error: lark.exceptions.UnexpectedInput) -> SchemaEr
     shown_token = str(token.value)
     if shown_token in (")", "]", "}"):
         hint = f"this `{shown_token}` closes nothing; check the brackets"
+    if shown_token in _OTHER_LANGUAGES:
+        hint = f"CEL writes `{_OTHER_LANGUAGES[shown_token]}`"
     if token.type == "RESERVED":
         return SchemaError(
             f"`{shown_token}` is a reserved word in CEL", line, column, "choose another name"

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from engine.config.model import RosterConfig
 from engine.config.paths import join_path
 from engine.errors import ConfigInvalid, Problem
+from engine.roles import current_actor
 from engine.services.context import ServiceContext
 from engine.store.models import App, AuditEvent
 from engine.store.repo import (
     config_base_dir,
     config_versions,
-    current_actor,
     load_config,
     save_config,
     set_config_base_dir,

@@ -52,13 +52,13 @@ from engine.config.paths import (
 from engine.config.validate import document_issues
 from engine.config.yaml_positions import YamlSyntaxError, load_yaml
 from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError
+from engine.roles import current_actor
 from engine.services.configuration import save_apps
 from engine.services.context import ServiceContext
 from engine.store.models import AuditEvent
 from engine.store.repo import (
     config_base_dir,
     config_versions,
-    current_actor,
     load_config_document,
     save_config,
     stable_hash,

@@ -49,14 +49,68 @@ if TYPE_CHECKING:
     from engine.services.records import PersonRow, RecordRef, RecordsService
     from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
     from engine.services.values import ValueImpact, ValuesService
+    from engine.store.role_grants import Grant
     from engine.sync.matrix import MatchMatrix, MatrixListing
     from engine.sync.pipeline import SyncResult
     from engine.sync.simulate import IdentityImpact
 
 
 class Services:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, actor: str | None = None) -> None:
+        """`actor`: who acts (tests; by default the process's OS user, engine.roles)."""
         self.ctx = ServiceContext(db)
+        self._actor = actor
+
+    # --- who acts, and what their role lets them do (engine.roles) ---------------------
+    @property
+    def actor(self) -> str:
+        if self._actor is None:
+            from engine.roles import current_actor
+
+            self._actor = current_actor()
+        return self._actor
+
+    def role(self, actor: str | None = None) -> str | None:
+        """The actor's role in this store (None: none). A store nobody holds a role in makes
+        its first user admin (engine.store.role_grants.ensure_admin)."""
+        from engine.store import role_grants
+
+        who = actor or self.actor
+        with self.db.session() as session:
+            role = role_grants.role_of(session, who)
+            if role is None and role_grants.ensure_admin(session, who):
+                role = "admin"
+            return role
+
+    def require(self, needed: str, what: str, actor: str | None = None) -> None:
+        """NotPermitted (nothing done) unless the actor's role may do what NEEDED may."""
+        from engine.roles import NotPermitted, permits, refusal
+
+        who = actor or self.actor
+        role = self.role(who)
+        if not permits(role, needed):
+            raise NotPermitted(refusal(who, role, needed, what))
+
+    def role_grants(self) -> list[Grant]:
+        from engine.store import role_grants
+
+        self.require("viewer", "listing roles")
+        with self.db.session() as session:
+            return role_grants.grants(session)
+
+    def grant_role(self, user: str, role: str) -> Grant:
+        """Give USER the role ROLE, as the actor (an admin); audited."""
+        from engine.store import role_grants
+
+        with self.db.session() as session:
+            return role_grants.grant(session, self.actor, user, role)
+
+    def revoke_role(self, user: str) -> str:
+        """Take USER's role away, as the actor (an admin); audited. The role they held."""
+        from engine.store import role_grants
+
+        with self.db.session() as session:
+            return role_grants.revoke(session, self.actor, user)
 
     # --- the areas, each built (and its module imported) on first use --------------------
     @functools.cached_property
@@ -179,6 +233,7 @@ class Services:
         """A sync run; `expect_plan` (a dry run's `plan`) applies only if what that plan was
         computed from is unchanged (else status plan-changed, nothing applied); `plan_run`:
         that dry run's id, which the applied run's history names."""
+        self.require("operator", "planning a sync" if dry_run else "running a sync")
         return self.run_history.sync(
             dry_run=dry_run,
             allow_deletes=allow_deletes,
@@ -345,6 +400,8 @@ class Services:
         dry_run: bool = False,
         actor: str | None = None,
     ) -> ConfigImportResult:
+        if not dry_run:
+            self.require("admin", "importing a configuration", actor)
         return self.configuration.import_config(
             text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
         )
@@ -373,6 +430,8 @@ class Services:
     ) -> EditResult:
         """Apply EDIT, validated as an import is, in one audited transaction. ConfigInvalid
         (problems named by object path) or ConfigConflict (the configuration moved on)."""
+        if not dry_run:
+            self.require("admin", "changing the configuration", actor)
         return self.editing.config_edit(
             edit, expected_version=expected_version, dry_run=dry_run, actor=actor
         )
@@ -394,6 +453,7 @@ class Services:
     ) -> EditResult | None:
         """The $EDITOR round trip on the object at PATH ("" = the whole configuration); None
         when the admin abandoned it (nothing was changed)."""
+        self.require("admin", "changing the configuration", actor)
         return self.editing.edit_in_editor(
             path, launch=launch, expected_version=expected_version, actor=actor
         )
@@ -402,8 +462,11 @@ class Services:
         """`empty`: an empty store. `sample`: the demo organisation, imported and synced;
         with `ldap` (connector settings), its AD app reads that directory instead of its file."""
         from engine.setup import copy_demo_files, demo_folder_for, point_demo_at_ldap
+        from engine.store.role_grants import ensure_admin
 
         self.db.migrate()
+        with self.db.session() as session:  # whoever creates the store is its admin
+            ensure_admin(session, self.actor)
         if mode == "empty":
             return None
         folder = copy_demo_files(demo_folder_for(self.db))
@@ -432,6 +495,7 @@ class Services:
         seen_owner: int | None | EllipsisType = ...,
     ) -> LinkResult:
         """`seen_owner`: the account's owner as the admin saw it (refused if it changed since)."""
+        self.require("admin", "linking or unlinking an account", actor)
         return self.people.set_link(account_key, who, pin=pin, actor=actor, seen_owner=seen_owner)
 
     def pin(
@@ -441,6 +505,7 @@ class Services:
         actor: str | None = None,
         seen_owner: int | None | EllipsisType = ...,
     ) -> LinkResult:
+        self.require("admin", "pinning an account" if pinned else "unpinning an account", actor)
         return self.people.pin(account_key, pinned, actor, seen_owner)
 
     def link_impact(
@@ -472,6 +537,10 @@ class Services:
         """CONFIG: plan with an edited configuration (an editor's rule before saving)."""
         return self.push.push_plan(rule, config=config)
 
+    def count_push_executions(self, rule: str) -> tuple[int, int]:
+        """RULE's executions, and how many failed (push_history lists the latest only)."""
+        return self.push.count_executions(rule)
+
     def push_history(
         self, limit: int = 200, rule: str | None = None, run_id: int | None = None
     ) -> list[PushExecutionRow]:
@@ -494,6 +563,13 @@ class Services:
         return self.push_editor.push_targeting(
             edited, rule, saved_rule=saved_rule, cancelled=cancelled
         )
+
+    def readers_of_field(
+        self, app_id: str, target: str, config: RosterConfig | None = None
+    ) -> list[str]:
+        """The rules and sources (object paths) that read a field named TARGET: a push into
+        it changes what they find."""
+        return self.push_editor.readers_of_field(app_id, target, config)
 
     def push_mapping_preview(
         self,
@@ -559,6 +635,8 @@ class Services:
         entitlement: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> ProvisionResult:
+        if not dry_run:
+            self.require("admin", "creating an account by hand", actor)
         return self.provisioning.provision(
             app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor
         )
@@ -574,6 +652,8 @@ class Services:
         """Connect to an app with its saved settings and read a few accounts (nothing is
         written); a failure is the result's message. Blocks up to the app's timeout."""
         from engine.services.apps import AppsService
+
+        self.require("operator", "testing an app's connection")
 
         return AppsService(self.ctx).app_test(app_id)
 
@@ -591,4 +671,6 @@ def open_services(
         services.init_store("sample")
     else:
         services.db.migrate()
+    # someone with no role does not see the store's data (engine.roles)
+    services.require("viewer", "opening this store")
     return services

@@ -26,6 +26,7 @@ from engine.cel import CONTEXTS, NO_RECORD, CelEngine, CelLimits
 from engine.config.defaults import MAX_SECONDS, MAX_STORED_INT, MIN_MAX_COST
 from engine.preview import OnePreview, preview_one
 from engine.records import AccountRecord, UserRecord
+from engine.roles import ROLES, current_actor
 from engine.services.records import account_by_key, user_by_email
 from engine.store.directory import SqliteRows, StoreDirectory
 from engine.store.location import (
@@ -68,6 +69,13 @@ def preview_sqlite(
             if {row[0] for row in stored} != {head_revision()}:
                 return None
             limits = _limits(connection)
+            # someone with no role reads nothing: the services say so (or make a store nobody
+            # holds a role in its first user's), engine.roles
+            held = connection.execute(
+                "SELECT role FROM role_grant WHERE os_user = ?", (current_actor(),)
+            ).fetchone()
+            if held is None or held[0] not in ROLES:
+                return None
         except sqlite3.Error as exc:
             if is_locked(exc):  # the services would wait as long again, and say the same
                 raise locked_error(display, BUSY_TIMEOUT_SECONDS) from None

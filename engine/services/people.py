@@ -13,11 +13,11 @@ from sqlmodel import col
 
 from engine.errors import InvalidInput, NotFound
 from engine.records import UserRecord
+from engine.roles import current_actor
 from engine.services.care import Leavers, LostPrimary, directory_order, left_out_by_filter
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
-from engine.store.repo import current_actor
 from engine.sync.attributes import Candidate
 from engine.sync.incremental import load_held
 from engine.sync.lock import refuse_while_applying

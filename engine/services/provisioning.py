@@ -30,10 +30,11 @@ from engine.provision import (
     schema_of,
     test_field,
 )
+from engine.roles import current_actor
 from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import App
-from engine.store.repo import config_base_dir, current_actor, load_config
+from engine.store.repo import config_base_dir, load_config
 from engine.sync import writer
 
 

@@ -156,6 +156,18 @@ class PushService:
             )
         return PushPlan(rules, missing, dict(report.counts), report.problems, report.notes)
 
+    def count_executions(self, rule: str) -> tuple[int, int]:
+        """How many executions RULE has, and how many of them failed (the history lists only
+        the latest)."""
+        with self.ctx.db.session() as session:
+            row = session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(col(PushExecution.success).is_(False)),
+                ).where(col(PushExecution.push_rule) == rule)
+            ).one()
+        return int(row[0] or 0), int(row[1] or 0)
+
     def push_history(
         self, limit: int = 200, rule: str | None = None, run_id: int | None = None
     ) -> list[PushExecutionRow]:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.cel import CelCompileError, CelEvalError
+from engine.config.expressions import direct_readers, expressions
 from engine.config.model import PushRule, RosterConfig
 from engine.connectors.base import SchemaField
 from engine.errors import InvalidInput, NotFound, Problem
@@ -95,6 +96,9 @@ class MappingPreview:
     blocked: str = ""  # flow rules keep the attribute from this app
     error: Problem | None = None  # the CEL failed (compile error: with line and column)
     caret: str = ""
+    # the configuration's rules and sources that read a field of this name (object paths):
+    # a push into it changes what they find (a badge ownership rule matching on it)
+    read_by: list[str] = field(default_factory=list)
 
 
 def _schema_field(data: dict[str, Any]) -> SchemaField:
@@ -262,7 +266,35 @@ class PushEditorService:
             value, blocked = one.value, ""
         pushed = shape_value(value, schema)
         problem = schema_violation(target, pushed, schema, app_name)
-        return MappingPreview(label, value, pushed, where, current, problem, blocked)
+        readers = self.readers_of_field(app_id, str(key), config)
+        return MappingPreview(
+            label, value, pushed, where, current, problem, blocked, read_by=readers
+        )
+
+    def readers_of_field(
+        self, app_id: str, target: str, config: RosterConfig | None = None
+    ) -> list[str]:
+        """The object paths of the rules and sources of CONFIG (by default the saved one) that
+        read a field named TARGET: APP_ID's direct sources of it, and every CEL expression that
+        selects a field or key of that name (whichever app's: a name is what CEL shows), but
+        not the push mapping into TARGET itself."""
+        config = config or self.ctx.config()
+        cel = self.ctx.cel()
+        folded = target.casefold()
+        found = direct_readers(config, app_id, target)
+        for expression in expressions(config):
+            if expression.path.endswith(f".mappings.{target}"):
+                continue
+            try:
+                program = cel.compile(expression.context, expression.text)
+            except CelCompileError:
+                continue  # the configuration's checks say what is wrong with it
+            # the fields it selects, and the profile keys it reads (`a.profile.x` of an
+            # account a list or a macro holds)
+            read = {*program.names, *(k.key for k in program.keys if k.map == "profile")}
+            if any(name.casefold() == folded for name in read):
+                found.append(expression.path)
+        return found
 
 
 def _condition(cel: Any, rule: PushRule) -> Any:

@@ -274,3 +274,14 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = ""
+
+
+class RoleGrant(SQLModel, table=True):
+    """Who may do what with this store (engine/roles.py): one row per OS user holding a role."""
+
+    __tablename__ = "role_grant"
+
+    os_user: str = Field(primary_key=True, max_length=256)
+    role: str = ""  # viewer | operator | admin
+    granted_by: str = ""
+    granted_at: datetime = Field(default_factory=utcnow)

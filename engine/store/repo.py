@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pwd
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -42,17 +40,6 @@ from engine.store.rows import (
 
 # One stored row per top-level part of the configuration model (its version is implied).
 CONFIG_SECTIONS = tuple(name for name in RosterConfig.model_fields if name != "version")
-
-
-def current_actor() -> str:
-    """The OS user running this process, from its user id: never USER or LOGNAME, which anyone
-    can set (docs/configuration.md, the audit: the actor of every run and audit event is the
-    process's OS user)."""
-    uid = os.getuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:  # a uid with no passwd entry (some containers): the uid itself
-        return f"uid {uid}"
 
 
 def stable_hash(value: Any) -> str:

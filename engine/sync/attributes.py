@@ -23,7 +23,7 @@ from engine.config.model import (
     ScoreKind,
 )
 from engine.errors import InvalidInput
-from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord
+from engine.records import ACCOUNT_SOURCE_FIELDS, AccountRecord, UserRecord, account_order
 from engine.store.deferred import read_whole
 from engine.sync.reads import WatchedDirectory, manager_keys
 from engine.sync.state import AttributeState, HeldBlank, StageReport, WorkState
@@ -236,15 +236,22 @@ class SourceReader:
                 self.cel.activation_for("attribute_source", user, program=source.program),
             )
             return _shape(to_python(value), attribute.multi)
-        accounts = self.accounts_by_owner.get(user.id, ())
-        for account in accounts:
-            if account.app_id == source.app and account.status != "DELETED":
-                return _shape(_account_value(account, source.field or ""), attribute.multi)
-        if self.vanished:
-            for account in accounts:
-                if account.app_id == source.app:
-                    return _shape(_account_value(account, source.field or ""), attribute.multi)
-        return [] if attribute.multi else ""
+        accounts = [a for a in self.accounts_by_owner.get(user.id, ()) if a.app_id == source.app]
+        live = [a for a in accounts if a.status != "DELETED"]
+        return _from_accounts(live or (accounts if self.vanished else []), attribute, source)
+
+
+def _from_accounts(accounts: list[AccountRecord], attribute: AttributeDef, source: Source) -> Any:
+    """A direct source's value from the person's accounts of its app: a multi-valued
+    attribute takes every account's values, a single-valued one the first account's (enabled
+    first, then by id: the same account whichever order they were loaded in)."""
+    ordered = sorted(accounts, key=account_order)
+    if not attribute.multi:
+        return _shape(_account_value(ordered[0], source.field or ""), False) if ordered else ""
+    values: dict[str, None] = {}
+    for account in ordered:
+        values.update(dict.fromkeys(_shape(_account_value(account, source.field or ""), True)))
+    return list(values)
 
 
 def decide(

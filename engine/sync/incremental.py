@@ -39,7 +39,8 @@ PLANNED = ("planned", "planned-with-failures")
 #: Changes whenever a sync would compute other values from the same data and configuration:
 #: the first sync of a Roster that computes differently computes everyone.
 #: 2: a person's attributes in reading order; the people a run creates read with stored ids.
-ATTRIBUTE_SEMANTICS = 2
+#: 3: of several accounts in one app, every one's values (multi-valued) or the same one.
+ATTRIBUTE_SEMANTICS = 3
 
 
 def run_versions(session: Session) -> dict[str, str]:

@@ -49,7 +49,14 @@ from typing import Any, TypeGuard
 import orjson
 
 from engine.cel import SEMANTICS, CelEvalError
-from engine.records import AccountRecord, Directory, StoredJson, UserRecord, json_text
+from engine.records import (
+    AccountRecord,
+    Directory,
+    StoredJson,
+    UserRecord,
+    account_order,
+    json_text,
+)
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
@@ -141,10 +148,9 @@ class KeyMemo:
         if self.population is None or user.id < 0:  # a new person's id is the run's own
             return None
         parts = []
-        # in the order the expression sees them: a run holds new accounts in the order the
-        # app listed them, the next run loads them in id order, and an expression reading
-        # "the first AD account" can tell (then the key is evaluated again, never reused)
-        for account in self.population.accounts_of(user.id):
+        # in the order expressions see them (records.account_order): the same whichever order
+        # a run holds them in (new accounts as the app listed them, loaded ones by id)
+        for account in sorted(self.population.accounts_of(user.id), key=account_order):
             part = self._account_part(account)
             if part is None:
                 return None

@@ -28,12 +28,12 @@ from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, InvalidInput, RosterError, StoreLocked
 from engine.records import UserRecord
+from engine.roles import current_actor
 from engine.store.db import Database
 from engine.store.deferred import DeferredAccounts
 from engine.store.models import App, Run, utcnow
 from engine.store.repo import (
     config_base_dir,
-    current_actor,
     get_meta,
     load_config,
     set_meta,
@@ -202,7 +202,8 @@ class SyncResult:
             "held_total": len(self.held),
             "plan": self.plan,
             "plan_run": self.plan_run,
-            "settled": self.settled,
+            # a dry run settles nothing: null, as `roster runs` shows one
+            "settled": None if self.dry_run else self.settled,
             "seconds": self.seconds,
         }
 
@@ -552,6 +553,11 @@ def _run_locked(
             # run leaves none of them to compute again (`_left_to_read`).
             failed = reports[0].counts.get("apps_failed")
             settled = signature if not failed and not cel.compiled_reads_clock else None
+            if cel.compiled_reads_clock:
+                reports[3].notes.append(
+                    "an expression reads the clock (now()): its value can change with no new "
+                    "data, so no sync settles the store"
+                )
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
             _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
             _provision(
@@ -568,8 +574,17 @@ def _run_locked(
             moved = _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes)
             if moved:
                 settled = None  # a value moved after the push: the next run pushes it
+                reports[4].notes.append(
+                    "the pushed accounts, read back from their apps, changed some of their "
+                    "owners' values again: the next sync pushes those (not settled)"
+                )
             if state.changed_meanwhile:
                 settled = None  # the next run reads what another program wrote meanwhile
+                reports[0].notes.append(
+                    f"{', '.join(sorted(state.changed_meanwhile))} changed while this run was "
+                    "writing to it (another program wrote to it): the next sync reads it again "
+                    "(not settled)"
+                )
             readers_left = _keep_reads(db, state, run_id, {c.user.id for c in creations})
             if readers_left:
                 settled = None  # their readers read values set after them: computed again
@@ -580,6 +595,11 @@ def _run_locked(
                 _keep_keys(db, state, apps, cel, memo)
                 if memo.unsettled:  # keys moved after the stage: the next run walks again
                     settled = None
+                    reports[2].notes.append(
+                        "what a custom ownership rule matches on changed after this stage (this "
+                        "run's pushes or attributes changed what the rule reads): the next sync "
+                        "decides those accounts' owners again (not settled)"
+                    )
                 marks.append(("settle", time.perf_counter()))
             # read after the writes: people this run created have their stored ids by now
             left = PushRevisit(

@@ -191,7 +191,9 @@ class SourceModal(RosterModal["dict[str, Any] | None"]):
         event.stop()
         self.show_kind()
         if self.kind == CEL:
-            self.editor.focus()
+            # after the list has closed: it takes the focus back as it closes, and the
+            # expression typed next went to it (newcomer review)
+            self.call_after_refresh(self.editor.focus)
             self.preview()
         elif self.app_id is not None:
             self.load_fields(self.app_id)

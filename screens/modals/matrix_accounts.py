@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from screens.base import RosterModal
+from screens.base import RosterModal, role_permits
 from screens.modals.link_person import LinkPersonModal
 from screens.modals.record_picker import RecordPicker
 from screens.text import clip, safe
@@ -243,7 +243,7 @@ class MatrixAccountsModal(RosterModal[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "link":
-            return bool(self.rows)
+            return bool(self.rows) and role_permits(self, {"link": "admin"}, action)
         if action == "page":
             step = parameters[0] if parameters and isinstance(parameters[0], int) else 0
             if self.total is None:

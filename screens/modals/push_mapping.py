@@ -361,6 +361,12 @@ class PushMappingModal(RosterModal["dict[str, Any] | None"]):
         else:
             out.append(f"no account in {safe(self.app_id, 30)}: nothing is pushed for them", "dim")
         out.append("  ctrl+o: another person", style="dim")
+        if preview.read_by:
+            shown = ", ".join(safe(path, 70) for path in preview.read_by[:2])
+            more = len(preview.read_by) - 2
+            out.append("\n⚠ also read by ", style="yellow")
+            out.append(shown + (f" and {more} more" if more > 0 else ""), style="yellow")
+            out.append(": pushing into it changes what they find", style="yellow")
         self.query_one("#map-preview", Static).update(out)
         problem = preview.problem or preview.blocked
         self.show_error("source", f"✗ {problem}" if problem else "")
@@ -383,6 +389,8 @@ class PushMappingModal(RosterModal["dict[str, Any] | None"]):
     def _kind_changed(self) -> None:
         self.show_kind()
         self.show_error("source", "")
+        if self.kind == CEL:  # typing goes to the transform (after the list has closed)
+            self.call_after_refresh(self.editor.focus)
         self.preview()
 
     @on(Select.Changed, "#map-attribute")

@@ -23,6 +23,8 @@ HR_FILTER = CONFIG["directories"][0]["filter"]
 def org(tmp_path: Path) -> Services:
     services = open_org(tmp_path)
     assert services.sync().status == "applied"
+    for admin in ("alice", "bob", "carol", "a", "b"):  # the other admins these tests edit as
+        services.grant_role(admin, "admin")
     return services
 
 

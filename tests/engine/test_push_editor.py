@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.config.model import Source
 from engine.errors import InvalidInput
 from engine.services import ConfigEdit, Services
 from tests.engine.test_push import TITLE, ad_org
@@ -172,3 +173,28 @@ def test_moving_a_mapping_is_a_change_that_is_saved(tmp_path: Path) -> None:
     assert targets == ["description", "title"]
     export = services.export_config()
     assert export.index("target: description") < export.index("target: title")
+
+
+def test_a_mapping_says_which_rules_read_the_field_it_pushes_into(tmp_path: Path) -> None:
+    """The demo's badge ownership rule matches on AD's extensionAttribute2: pushing another
+    value into it re-owns badges (newcomer review). The mapping's preview says so."""
+    from engine.services import open_services
+
+    demo = open_services(db_path=tmp_path / "r.db", init="sample")
+    badge = "apps.badge.ownership.rules.badge-number.user"
+    assert badge in demo.readers_of_field("ad", "extensionAttribute2")
+    assert badge in demo.readers_of_field("ad", "EXTENSIONATTRIBUTE2")  # AD's names: any case
+    person = demo.find_records("user", "", limit=1)[0]
+    preview = demo.push_mapping_preview(
+        "ad", "extensionAttribute2", person.id, attribute="cost_center"
+    )
+    assert badge in preview.read_by
+    assert (
+        demo.push_mapping_preview("ad", "extensionAttribute9", person.id, cel='"x"').read_by == []
+    )
+    # a direct source of the field reads it too; the mapping into it does not count itself
+    config = demo.config().model_copy(deep=True)
+    attribute = next(a for a in config.attributes if a.name == "job_title")
+    attribute.sources.append(Source(app="ad", field="profile.extensionAttribute9"))
+    readers = demo.readers_of_field("ad", "extensionAttribute9", config)
+    assert readers == [f"attributes.job_title.sources.{len(attribute.sources) - 1}"]

@@ -617,7 +617,7 @@ def test_an_attribute_that_reads_other_people_settles_once_a_run_changes_nothing
     ]
     assert moved[0].changes == [c for c in planned.changes]
     # what a script reads: settled by the run that moved nothing more
-    assert [r.settled for r in moved] == [True, True] and planned.as_dict()["settled"] is False
+    assert [r.settled for r in moved] == [True, True] and planned.as_dict()["settled"] is None
     notes = next(s for s in moved[0].stages if s.name == "attributes").notes
     assert notes[-1] == (
         "bos_department reads other people: nothing they read moved, so the next sync on the "
@@ -781,7 +781,9 @@ def test_a_run_that_cannot_settle_does_not_promise_it(tmp_path: Path) -> None:
     assert not any(_nothing_changed(r) or r.settled for r in runs)
     assert runs[-1].changes == []
     assert next(s for s in runs[-1].stages if s.name == "attributes").notes == [
-        "bos_department reads other people: nothing they read moved"
+        "an expression reads the clock (now()): its value can change with no new data, so no "
+        "sync settles the store",
+        "bos_department reads other people: nothing they read moved",
     ]
     planned = services.sync(dry_run=True)
     assert next(s for s in planned.stages if s.name == "attributes").notes == [

@@ -306,6 +306,7 @@ async def test_a_conflicting_edit_is_refused_and_reload_lets_the_admin_save(
         editor = await open_filter(pilot, "hr")
         # someone else edits this filter meanwhile (the CLI, another console); an edit of
         # another object would not refuse the save
+        services.grant_role("bob", "admin")  # another admin, elsewhere
         services.config_edit(ConfigEdit("set", "directories.hr.filter", "true"), actor="bob")
         await replace_text(pilot, KEEP_LEAVERS)
         await pilot.press("ctrl+s")

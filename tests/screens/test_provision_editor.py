@@ -213,6 +213,7 @@ async def test_a_conflicting_edit_offers_a_reload_and_keeps_the_text(services: A
         editor = await open_editor(pilot, "entra", "mailNickname")
         # bob changes another field (no conflict: other objects never refuse an edit) and
         # this very mapping (a conflict)
+        services.grant_role("bob", "admin")  # another admin, elsewhere
         services.config_edit(
             ConfigEdit("set", "apps.entra.provisioning.fields.jobTitle", value='"x"'),
             actor="bob",

@@ -527,6 +527,7 @@ async def test_a_conflict_then_reload_never_undoes_the_other_change(services: An
         editor.query_one("#pe-name", Input).value = "ad-core-v2"
         await settle(pilot)
         mapping = {"target": "extensionAttribute5", "attribute": "cost_center"}
+        services.grant_role("bob", "admin")  # another admin, elsewhere
         services.config_edit(
             ConfigEdit("set", "push_rules.ad-core.mappings.extensionAttribute5", mapping),
             actor="bob",
