@@ -289,10 +289,10 @@ class RosterApp(App[None]):
 
     def title_for(self, role: str | None) -> str:
         """The header's title: an admin's console is plain Roster; the others say the role
-        (why keys they may have read about are not there)."""
+        (why keys they may have read about are not there; `roster users` says what it may)."""
         if role == "admin":
             return self.TITLE
-        return f"{self.TITLE} · {role or 'no role'}: {may(role) if role else 'nothing'}"
+        return f"{self.TITLE} · {role or 'no role'}"  # (80 columns: the screen's name follows)
 
     def permits(self, needed: str) -> bool:
         """Whether this console's user may do what the role NEEDED may (engine.roles)."""
@@ -379,13 +379,23 @@ class RosterApp(App[None]):
             for binding in Binding.make_bindings(screen.BINDINGS):
                 if binding.action in shown_actions or not binding.description:
                     continue
+                if isinstance(screen, RosterScreen) and not screen.permits(
+                    binding.action.split("(")[0]
+                ):
+                    continue  # not for this role
                 shown_actions.add(binding.action)
                 what = binding.tooltip or binding.description
                 rows.append((self.get_key_display(binding), f"{what} (outside text fields)"))
         self._list_current_screen_key(rows)
         rows.extend(getattr(screen, "HELP_NOTES", ()))
         title = getattr(screen, "TITLE_TEXT", screen.__class__.__name__)
-        self.push_screen(HelpModal(title, rows))
+        note = (
+            ""
+            if self.role == "admin"
+            else f"You are {article(self.role) if self.role else 'without a role'}: the keys "
+            "your role may not use are hidden (roster users)."
+        )
+        self.push_screen(HelpModal(title, rows, note))
 
     def _list_current_screen_key(self, rows: list[tuple[str, str]]) -> None:
         """The number key of the screen shown, among the other screens' keys: it is disabled

@@ -138,6 +138,13 @@ def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
     click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
 
 
+def echo_line(message: Any, *, err: bool = False) -> None:
+    """One record's line (a change, a push, a value): a line break in its data is shown as
+    `\\n`, never printed: a value from an app must not forge another line of the log (hostile
+    review: a display name holding "\\n  [ownership] …" added a fake change to `roster runs`)."""
+    click.echo(printable(message, TEXT_LIMIT, one_line=True), err=err)
+
+
 def echo_item(prefix: str, text: Any, *, err: bool = False) -> None:
     """`text` after `prefix`, its further lines (a file's other problems) indented under the
     first so that each item of a list stays one block."""
@@ -825,12 +832,12 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     for name, items in data.rules.items():
         echo(f"{name}: {len(items)} accounts")
         for item in items:
-            echo(f"  {item.account} ({item.user})")
+            echo_line(f"  {item.account} ({item.user})")
             if item.error:
-                echo(f"    ! not pushed: {item.error}")
+                echo_line(f"    ! not pushed: {item.error}")
                 continue
             for target, change in item.changes.items():
-                echo(f"    {target}: {value_text(change.old)} → {value_text(change.new)}")
+                echo_line(f"    {target}: {value_text(change.old)} → {value_text(change.new)}")
     if data.without_account:
         echo(f"targeted but without an account ({len(data.without_account)}):")
         for entry in data.without_account:
@@ -1316,7 +1323,7 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     recovered = [w for w in writes if w.recovered]
     for write in recovered[:limit] if limit else recovered:
         what = write.account or f"new {write.app} account"
-        echo(
+        echo_line(
             f"  [{write.outcome}, read back by run {write.settled_by_run}] {write.kind} "
             f"{value_text(what)} ({value_text(write.user)}): {value_text(write.reason)}"
         )
@@ -1334,7 +1341,7 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
         written = "; ".join(
             f"{k}: {value_text(v[0])} → {value_text(v[1])}" for k, v in push.changes.items()
         )
-        echo(
+        echo_line(
             f"  [push {push.rule}] {push.account} ({push.user}) failed: "
             f"{value_text(push.reason)}: {written}"
         )
@@ -1352,7 +1359,7 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             f"{path}: {value_text(old)} → {value_text(new)}" for path, old, new in differences
         )
         applied = "" if change.applied or summary.dry_run else "  [not applied]"
-        echo(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
+        echo_line(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
     if limit and len(changes) == limit:
         more = services.count_run_changes(run_id) - limit
         if more > 0:

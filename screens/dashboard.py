@@ -215,7 +215,10 @@ class DashboardScreen(RosterScreen):
                 yield Static("", id="care")
             with Vertical(id="dashboard-apps", classes="section"):
                 yield Static(
-                    "Apps  (t tests the selected app's connection)", classes="section-title"
+                    "Apps  (t tests the selected app's connection)"
+                    if self.permits("test_app")
+                    else "Apps",
+                    classes="section-title",
                 )
                 apps = RowTable(id="apps-table")
                 apps.add_columns("App", "Connector", "Accounts", "Last import", "Status")

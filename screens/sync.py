@@ -246,7 +246,11 @@ class SyncScreen(RosterScreen):
 
     def on_mount(self) -> None:
         self.reset_stages(dry_run=None, label="—")
-        self.tree.show_message("No run shown yet: p plans a sync, enter on a run in History")
+        self.tree.show_message(
+            "No run shown yet: p plans a sync, enter on a run in History"
+            if self.permits("plan")
+            else "No run shown yet: enter on a run in History (h) shows it"
+        )
         self.load_history()
 
     @property
@@ -313,8 +317,9 @@ class SyncScreen(RosterScreen):
         self.stages_asked = not self.stages_asked
         self.show_stages()
 
-    @staticmethod
-    def idle_text() -> Text:
+    def idle_text(self) -> Text:
+        if not self.permits("plan"):  # (engine.roles)
+            return Text("Syncs need the operator role: the history shows what they did (h)")
         return Text.assemble(
             ("p", "bold"),
             " plans a sync (dry run, nothing changes)   ",

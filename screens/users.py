@@ -290,7 +290,11 @@ class UsersScreen(RosterScreen):
                 yield attributes
                 accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
                 self.add_columns(accounts, self.ACCOUNT_COLUMNS, None)
-                accounts.border_title = "Linked accounts — u unlink · p pin · l add one"
+                accounts.border_title = (
+                    "Linked accounts — u unlink · p pin · l add one"
+                    if self.permits("link")
+                    else "Linked accounts — v shows one whole"
+                )
                 yield accounts
                 yield Static(SHORT_PIN_NOTE, id="users-note")
         yield Footer()

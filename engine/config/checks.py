@@ -170,6 +170,7 @@ def _default_cel(population: Any) -> CelChecker | None:
 FILTER_SAMPLE = 200  # records a directory filter is tried on when validating
 COST_SAMPLE = 200  # records an expression that can grow is tried on when validating
 COST_SAMPLE_SECONDS = 5.0  # and for how long at most
+FAIL_SAMPLE = 20  # records any expression is tried on, to say when it fails for all of them
 
 _PATH_TOKEN = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
 
@@ -271,6 +272,48 @@ class Checker:
             )
         if not any(problem.severity == "error" for problem in found):
             self.check_cost(path, context, text)
+            self.check_fails_everywhere(path, context, text)
+
+    def check_fails_everywhere(self, path: Path, context: str, text: str) -> None:
+        """An expression that compiles but fails for every record of a sample (`string + 1`)
+        would fail in every sync: said before it is saved (a warning: the store may not hold
+        the records it is meant for yet)."""
+        cel: Any = self.cel
+        population = getattr(cel, "population", None)
+        if population is None:
+            return
+        from engine.cel import CONTEXTS, NO_RECORD, CelCompileError, CelEvalError
+
+        spec = CONTEXTS.get(context)
+        if spec is None or spec.subject_kind == NO_RECORD:
+            return
+        try:
+            program = cel.compile(context, text)
+        except CelCompileError:
+            return  # reported by check()
+        pool = population.accounts if spec.subject_kind == "account" else population.users
+        step = max(1, len(pool) // (FAIL_SAMPLE * 2))  # (a store of 100,000: never all of them)
+        sample = [r for r in pool[::step] if r.status != "DELETED"][:FAIL_SAMPLE]
+        first: str | None = None
+        for record in sample:
+            try:
+                cel.evaluate(program, cel.activation_for(context, record))
+            except CelEvalError as exc:
+                if exc.over_budget:
+                    return  # check_cost says so
+                first = first or str(exc)
+                continue
+            except (TypeError, ValueError):
+                return
+            return  # it works for someone
+        if first is not None:
+            self.warning(
+                path,
+                f"the expression fails for every one of the {len(sample):,} records it was "
+                f"tried on: {first}",
+                "every sync would report it for everyone; preview it with "
+                f"`roster preview --context {context} --all …` and fix it",
+            )
 
     def check_cost(self, path: Path, context: str, text: str) -> None:
         """An expression that can grow (a comprehension, `replace`, …) is tried on a sample of
@@ -1006,6 +1049,19 @@ class Checker:
                     "connector does not allow custom attributes",
                     hint,
                 )
+            elif (
+                description is not None
+                and mapping.target.strip()
+                and description.push_field(mapping.target) is None
+                and (near := _typo_of(mapping.target, schema_keys))
+            ):
+                # the connector takes any name, so a typo would be written as a new attribute
+                self.warning(
+                    (*here, "target"),
+                    f"`{mapping.target}` is not in `{rule.app}`'s push schema: it would be "
+                    "written as a custom attribute of that name",
+                    f"did you mean `{near}`?",
+                )
             if mapping.attribute is None and mapping.cel is None:
                 self.error(
                     here,
@@ -1048,3 +1104,33 @@ class Checker:
                 "account is created), so this push rule's mapping of it is skipped",
                 "make the flow rule outbound or bidirectional, or remove this mapping",
             )
+
+
+def _typo_of(name: str, keys: list[str]) -> str | None:
+    """The schema key NAME is most likely a misspelling of (two letters off at most: one
+    wrong, missing, extra or swapped), if any: a custom attribute merely resembling one
+    (`msDS-cloudExtensionAttribute1`) is not."""
+    wanted = name.casefold()
+    found = [
+        (distance, key)
+        for key in keys
+        if (distance := _edits(wanted, key.casefold())) <= min(2, len(wanted) // 4)
+    ]
+    return min(found)[1] if found else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits from A to B (a letter changed, added, removed, or two neighbours swapped)."""
+    if abs(len(a) - len(b)) > 2:
+        return 3  # more than any typo counted
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[len(b)]

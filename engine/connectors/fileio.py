@@ -23,6 +23,7 @@ from typing import IO, Any
 import yaml
 
 from engine.connectors.yamlfast import MAX_DEPTH, FastYaml, Unsupported
+from engine.text import printable
 
 try:  # libyaml is much faster; fall back to the pure-Python classes when it is missing.
     _Loader: Any = yaml.CSafeLoader
@@ -279,6 +280,8 @@ def check_nodes(root: yaml.Node) -> None:
                 _line(node),
                 "flatten the value: an app file holds accounts with simple attributes",
             )
+        if isinstance(node, yaml.MappingNode):
+            _refuse_repeated_keys(node)
         active.add(key)
         stack.append((node, depth, True))
         stack.extend((child, depth + 1, False) for child in reversed(_children(node)))
@@ -292,6 +295,22 @@ def check_nodes(root: yaml.Node) -> None:
             _line(biggest),
             "write the values out in full; aliases may repeat a value, not multiply the file",
         )
+
+
+def _refuse_repeated_keys(node: yaml.MappingNode) -> None:
+    """A key given twice in one mapping (`display_name:` twice in one account): PyYAML keeps
+    the last and drops the other without a word (hostile review). The configuration's reader
+    refuses it too."""
+    seen: set[str] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            if key.value in seen:
+                raise YamlRefused(
+                    f"`{printable(key.value, 60, one_line=True)}` is given twice in this mapping",
+                    _line(key),
+                    "keep one of them: only one value can be read",
+                )
+            seen.add(key.value)
 
 
 def load_yaml_text(text: str) -> tuple[Any, yaml.Node | None]:

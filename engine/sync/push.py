@@ -170,6 +170,7 @@ def plan_push(
     (records, not ids: a person this run creates is numbered when written),
     so that the next run reconsiders them and reports them again."""
     items: list[PushItem] = []
+    not_made: dict[str, list[str]] = {}  # app -> why each of its people was not pushed
     owned = state.accounts_by_owner()
     unchanged: set[int] = set()  # the people left as the last applied run planned them
     for rule in config.push_rules:
@@ -212,6 +213,9 @@ def plan_push(
                     continue
             except CelEvalError as exc:
                 report.problems.append(f"{name}: {state.user_label(user)}: targeting: {exc}")
+                not_made.setdefault(app_id, []).append(
+                    f"{name}: {state.user_label(user)}: targeting: {exc}"
+                )
                 if troubled is not None:
                     troubled.append(user)
                 continue
@@ -235,6 +239,9 @@ def plan_push(
                     report.problems.append(
                         f"{name}: {item.account_key} ({item.user_label}): {item.error}"
                     )
+                    not_made.setdefault(app_id, []).append(
+                        f"{name}: {item.account_key}: {item.error}"
+                    )
                     items.append(item)
                 elif item.changes:
                     report.bump("accounts_to_update")
@@ -254,6 +261,16 @@ def plan_push(
                     report.bump("up_to_date")
     if unchanged:
         report.counts["people_unchanged"] = len(unchanged)
+    for app_id, reasons in sorted(not_made.items()):
+        # what makes the run "with failures" (exit 5), as a push the app refused does: the
+        # values were not sent (hostile review: a failing mapping left every push of its rule
+        # undone, and the run said "applied")
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        report.fail(
+            app_id,
+            f"{len(reasons):,} {'push' if len(reasons) == 1 else 'pushes'} not made (an "
+            f"expression failed, or the app's schema refuses the value): {reasons[0]}{more}",
+        )
     return items
 
 

@@ -180,3 +180,24 @@ def test_json_output_escapes_bidi_and_c1_and_keeps_the_value(hostile_db: Path) -
     assert not RAW.search(out)
     assert "\\u202e" in out and "\\u009b" in out
     assert json.loads(out)["value"] == OVERRIDE + "\x9b"
+
+
+def test_a_value_cannot_forge_a_line_of_the_run_log(tmp_path: Path) -> None:
+    """A line break in an app's value is shown as `\\n` in `roster runs` and `push-plan`:
+    printed raw, it wrote a fake "[ownership]" change under the real one (hostile review)."""
+    from tests.engine.org import edit, open_org
+
+    services = open_org(tmp_path)
+    assert services.sync().status == "applied"
+    forged = "  [ownership] slack:U9 owner: — → ann.lee@example.com  (linked by admin, pinned)"
+
+    def rename(data: dict[str, Any]) -> None:
+        data["accounts"][0]["display_name"] = f"Ann Lee\n{forged}\u2028\tend"
+
+    edit(tmp_path / "org", "slack", rename)
+    result = services.sync()
+    assert result.status == "applied", result.error
+    code, out, _ = run("runs", "--db", str(tmp_path / "roster.db"), str(result.run_id))
+    assert code == 0
+    assert not any(line.startswith("  [ownership] slack:U9") for line in out.splitlines())
+    assert f"Ann Lee\\n{forged}\\u2028\\tend" in out

@@ -493,3 +493,21 @@ def test_lines_blank_as_text_are_skipped_in_the_file_and_its_sidecars(tmp_path: 
         assert [(g.account_external_id, g.entitlement_external_id) for g in listing.grants] == [
             ("bo", "g1")
         ]
+
+
+def test_a_number_too_large_to_read_exactly_is_refused_where_it_is(tmp_path: Path) -> None:
+    """orjson reads a whole number past 64 bits as a float: the id 123456789012345678901
+    became "1.2345678901234568e+20", another account's id (hostile review). It is refused,
+    located, with what to write instead; 64-bit numbers are read exactly."""
+    exact = {"id": 18446744073709551615, "display_name": "Max", "profile": {"n": -(2**63)}}
+    assert jsonl_app(tmp_path, lines(exact)).list_all().accounts[0].external_id == str(2**64 - 1)
+    for record in (
+        '{"id": 123456789012345678901, "display_name": "Big"}',
+        '{"id": "ok", "profile": {"badge": 123456789012345678901234567890}}',
+        '{"id": "ok2", "employee_ids": ["E1"], "username": 99999999999999999999999}',
+    ):
+        with pytest.raises(ConnectorError) as caught:
+            jsonl_app(tmp_path, lines(SVC, record)).list_all()
+        message = caught.value.message
+        assert "line 2" in message and "too large to be read exactly" in message, message
+        assert "write it in quotes" in message

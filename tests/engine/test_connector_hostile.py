@@ -83,6 +83,8 @@ HOSTILE = {
     ),
     "alias bomb": (_bomb(), 8, "aliases expand this file to"),
     "alias loop": ("    loop: &me [a, *me]\n", 1, "an alias refers to a value that contains it"),
+    # PyYAML kept the last and dropped the first without a word (hostile review)
+    "repeated key": ("    job_title: Boss\n", 1, "`job_title` is given twice in this mapping"),
 }
 
 

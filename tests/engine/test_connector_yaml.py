@@ -10,6 +10,7 @@ import pytest
 
 from engine.connectors.fileio import (
     YamlDocument,
+    YamlRefused,
     dump_yaml,
     leading_comments,
     load_yaml_text,
@@ -38,7 +39,6 @@ FALLBACK = [
     "a: x # trailing comment\n",
     "---\na: 1\n",
     "a: 'x\ty'\n",
-    "a: 1\na: 2\n",
     "? complex\n: key\n",
     "a: [x, [y]]\n",
     "'quoted key': 1\n",
@@ -51,6 +51,13 @@ def test_fast_reader_matches_pyyaml(text: str) -> None:
     document = YamlDocument(text)
     assert document.fast is not None, "expected the fast reader to handle this"
     assert document.data == load_yaml_text(text)[0]
+
+
+def test_a_key_given_twice_is_refused_on_its_second_line() -> None:
+    """The fast reader leaves it to PyYAML, which kept the last value silently."""
+    with pytest.raises(YamlRefused) as caught:
+        YamlDocument("a: 1\nb: 2\na: 3\n")
+    assert caught.value.line == 3 and "`a` is given twice" in caught.value.message
 
 
 @pytest.mark.parametrize("text", FALLBACK)

@@ -476,8 +476,12 @@ def test_cli_matrix_errors(demo: Services) -> None:
     assert code == 1 and "the rules are: email, employee-id" in err
     code, _, err = cli(demo, "--list", "lost")
     assert code == 2 and "'lost' is not one of 'ambiguous', 'unmatched', 'unowned'" in err
-    code, _, err = cli(demo, "--list", "unowned", "--json", "--limit", "0")
+    code, _, err = cli(demo, "--list", "unowned", "--json", "--limit", "-1")
     assert code == 2
+    # --limit 0 lists every one, as it does for `people list` and `runs` (newcomer review)
+    code, out, _ = cli(demo, "--list", "unowned", "--json", "--limit", "0")
+    listed = json.loads(out)
+    assert code == 0 and len(listed["rows"]) == listed["total"] > 0
 
 
 def test_cli_matrix_shows_hostile_names_literally(demo: Services, tmp_path: Path) -> None:

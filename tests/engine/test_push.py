@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select
 
 from engine.errors import ConnectorError
-from engine.services import Services
+from engine.services import ConfigEdit, Services
 from engine.store.models import PushExecution
 from engine.sync.push import PushItem, send
 from tests.engine.org import CONFIG, edit, open_org
@@ -160,7 +160,17 @@ def test_an_empty_value_clears_and_a_schema_violation_fails_only_that_person(
         },
     )
     result = services.sync(allow_deletes=True)
-    assert result.status == "applied"
+    # the one push not made makes the run "with failures" (exit 5), naming it
+    assert result.status == "applied-with-failures"
+    assert result.failures == [
+        {
+            "stage": "push",
+            "app": "ad",
+            "reason": result.failures[0]["reason"],
+        }
+    ]
+    assert result.failures[0]["reason"].startswith("1 push not made")
+    assert "ad:bchen" in result.failures[0]["reason"]
     assert "extensionAttribute5" not in ad_profile(tmp_path, "spark")  # cleared
     assert ad_profile(tmp_path, "alee")["c"] == "GB"
     assert ad_profile(tmp_path, "bchen")["c"] == "US"  # rejected: too long, left as it was
@@ -317,3 +327,39 @@ def test_a_value_with_a_control_character_is_never_sent(tmp_path: Path) -> None:
     assert reasons and all("holds the control character \\x1b" in r for r in reasons)
     assert "description" not in ad_profile(tmp_path, "alee")
     assert "\x1b" not in (tmp_path / "org" / "ad.yaml").read_text()
+
+
+def test_a_mapping_that_fails_for_everyone_is_said_before_it_is_saved(tmp_path: Path) -> None:
+    """It compiles (`string + int` is only known to fail on the values): the edit warns,
+    naming the error, and a sync with it saved is "with failures" (hostile review)."""
+    services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
+    assert services.sync().status == "applied"
+    broken = ConfigEdit(
+        "set", "push_rules.ad-core.mappings.c", {"target": "c", "cel": "subject.department + 1"}
+    )
+    result = services.config_edit(broken, dry_run=True)
+    warned = [w for w in result.warnings if "fails for every one of the" in w.message]
+    assert warned and "no matching overload" in warned[0].message
+    assert warned[0].path == "push_rules.ad-core.mappings.c.cel"
+    services.config_edit(broken)
+    failed = services.sync()
+    assert failed.status == "applied-with-failures" and failed.exit_code == 5
+    assert "pushes not made" in failed.error
+
+
+def test_a_target_that_looks_like_a_typo_of_the_schemas_is_warned_about(tmp_path: Path) -> None:
+    """Active Directory takes any attribute name, so `titel` would be written as a new one
+    (hostile review: it planned hundreds of writes of a misspelt attribute without a word)."""
+    services = ad_org(tmp_path, {"targeting": {"kind": "everyone"}, "mappings": [TITLE]})
+    typo = ConfigEdit(
+        "set", "push_rules.ad-core.mappings.titel", {"target": "titel", "attribute": "job_title"}
+    )
+    warned = [w for w in services.config_edit(typo, dry_run=True).warnings if "titel" in w.message]
+    assert warned and "custom attribute" in warned[0].message
+    assert warned[0].hint == "did you mean `title`?"
+    custom = ConfigEdit(
+        "set",
+        "push_rules.ad-core.mappings.msDS-cloudExtensionAttribute1",
+        {"target": "msDS-cloudExtensionAttribute1", "attribute": "job_title"},
+    )
+    assert not services.config_edit(custom, dry_run=True).warnings  # nothing it resembles

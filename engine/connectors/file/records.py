@@ -190,6 +190,21 @@ def text_of(value: Any) -> str | None:
     return None
 
 
+def rounded(value: Any) -> bool:
+    """Whether VALUE is a whole number too large for 64 bits, as a JSON reader gives one it
+    could not hold exactly (orjson reads 123456789012345678901 as 1.2345678901234568e+20):
+    kept, it would be another number than the file's (hostile review)."""
+    return type(value) is float and value.is_integer() and not -(2**63) <= value < 2**64
+
+
+def _too_large(name: str) -> tuple[str, str, str]:
+    return (
+        name,
+        f"{name!r} holds a number too large to be read exactly (more than 64 bits)",
+        "write it in quotes, as text",
+    )
+
+
 def plain(value: Any) -> Any:
     """Profile values as the engine sees them: dates become ISO text; the rest is kept."""
     if isinstance(value, dt.date | dt.datetime):
@@ -265,6 +280,9 @@ def account_from_item(
                 + ", ".join(ACCOUNT_KEYS),
             )
             ok = False
+    if rounded(item.get("id")):
+        report(*_too_large("id"))
+        return None
     external_id = text_of(item.get("id"))
     if not external_id:
         report(
@@ -282,6 +300,9 @@ def account_from_item(
         text = text_of(raw_value)
         if text is None:
             report(key, f"'{key}' must be text, not {kind_of(item.get(key))}", "")
+            ok = False
+        elif rounded(raw_value):
+            report(*_too_large(key))
             ok = False
         values[key] = text or ""
     for key in LIST_KEYS:
@@ -329,6 +350,9 @@ def account_from_item(
         ok = False
     else:
         for key, value in profile.items():
+            if rounded(value):
+                report(*_too_large(shown(str(key))))
+                ok = False
             if isinstance(value, dict | list) and nesting(value, MAX_PROFILE_DEPTH) > (
                 MAX_PROFILE_DEPTH
             ):
