@@ -614,3 +614,35 @@ def test_unwritable_folder_is_a_connector_error(
         conn.update_account("ann.lee", {"title": "x"})
     assert path.read_bytes() == before
     assert no_temp_files(path.parent)
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "jsonl", "csv"])
+def test_a_refused_accounts_grants_are_not_reported_again(tmp_path: Path, fmt: str) -> None:
+    """One bad account read as four problems: its own and one "no account with id" per grant
+    of it (hostile review). Its own is reported; a grant naming no account at all still is."""
+    if fmt == "yaml":
+        (tmp_path / "app.yaml").write_text(
+            "accounts:\n- id: a\n  status: ACTIVE\n- id: b\nentitlements:\n- id: e\n"
+            "grants:\n- {account: a, entitlement: e}\n- {account: zz, entitlement: e}\n",
+            encoding="utf-8",
+        )
+    elif fmt == "jsonl":
+        (tmp_path / "app.jsonl").write_text(
+            '{"id": "a", "status": "ACTIVE"}\n{"id": "b"}\n', encoding="utf-8"
+        )
+        (tmp_path / "app.entitlements.jsonl").write_text('{"id": "e"}\n', encoding="utf-8")
+        (tmp_path / "app.grants.jsonl").write_text(
+            '{"account": "a", "entitlement": "e"}\n{"account": "zz", "entitlement": "e"}\n',
+            encoding="utf-8",
+        )
+    else:
+        (tmp_path / "app.csv").write_text("id,status\na,ACTIVE\nb,ENABLED\n", encoding="utf-8")
+        (tmp_path / "app.entitlements.csv").write_text("id\ne\n", encoding="utf-8")
+        (tmp_path / "app.grants.csv").write_text(
+            "account,entitlement\na,e\nzz,e\n", encoding="utf-8"
+        )
+    error = problem_of(connector(tmp_path, f"app.{fmt}"))
+    assert "unknown status 'ACTIVE'" in error.message
+    assert "no account with id 'a'" not in error.message
+    assert "no account with id 'zz'" in error.message
+    assert len(error.problems) == 2, error.message

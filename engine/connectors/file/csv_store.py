@@ -24,6 +24,7 @@ from engine.connectors.file.records import (
     admit_account,
     collect_grants,
     entitlement_from,
+    refused_id,
     text_is_clean,
 )
 from engine.connectors.file.store import Loaded, Problems, read_text, style_of
@@ -144,6 +145,7 @@ class CsvStore:
         index: dict[str, int] = {}
         items: list[dict[str, Any]] = []
         unchanged: list[str] = []
+        refused: set[str] = set()
         for position, values in enumerate(self.rows):
             line = lines[position]
             # the header is part of a row's meaning: a renamed column changes every row
@@ -170,6 +172,8 @@ class CsvStore:
             if admit_account(listing, index, listed, position, lines.__getitem__, report):
                 assert listed is not None  # admitted
                 listing.digests[listed.external_id] = digest
+            else:
+                refused.add(refused_id(item))
         listing.unchanged = unchanged
         entitlement_ids: set[str] = set()
         grants: list[dict[str, str]] = []
@@ -215,6 +219,7 @@ class CsvStore:
                 {**index, **dict.fromkeys(unchanged, -1)} if unchanged else index,
                 entitlement_ids,
                 lambda pos, m, h: grant_problems.add(f"row {kept[pos][0]}: {m}", kept[pos][1], h),
+                refused,
             )
             grants = rows
             problems.items.extend(grant_problems.items)

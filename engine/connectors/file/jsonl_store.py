@@ -27,6 +27,7 @@ from engine.connectors.file.records import (
     collect_grants,
     entitlement_from,
     kind_of,
+    refused_id,
     text_of,
 )
 from engine.connectors.file.store import (
@@ -245,6 +246,7 @@ class JsonlStore:
         items: list[dict[str, Any]] = []
         lines: list[int] = []
         shared: dict[str, str] = {}
+        refused: set[str] = set()
         keep = self.keep
         for number, line, item in records:
             position = len(lines)
@@ -259,6 +261,7 @@ class JsonlStore:
             checked = clean and len(line) <= MAX_VALUE_CHARS
             listed = account_from_item(item, report, checked=checked, shared=shared)
             if not admit_account(listing, index, listed, position, lines.__getitem__, report):
+                refused.add(refused_id(item))
                 continue
             assert listed is not None  # admitted
             listing.digests[listed.external_id] = item_digest(line)
@@ -280,6 +283,7 @@ class JsonlStore:
                 known,
                 entitlement_ids,
                 lambda pos, m, h: found.add(f"grant on line {rows[pos][0]}: {m}", rows[pos][0], h),
+                refused,
             )
             problems.items.extend(found.items)
         problems.raise_if_any(self.app_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 from engine.connectors.base import ListedAccount, ListedEntitlement, ListedGrant, Listing
@@ -423,6 +423,11 @@ def entitlement_from(item: Any, report: Callable[[str, str], None]) -> ListedEnt
     return ListedEntitlement(external_id, name or external_id, description or "")
 
 
+def refused_id(item: Any) -> str:
+    """The id of an account record that was refused ("" when it has none to name)."""
+    return (text_of(item.get("id")) or "") if isinstance(item, dict) else ""
+
+
 def admit_account(
     listing: Listing,
     index: dict[str, int],
@@ -454,7 +459,11 @@ def collect_grants(
     index: Mapping[str, int],
     entitlements: set[str],
     report: Callable[[int, str, str], None],
+    refused: Container[str] = frozenset(),
 ) -> None:
+    """`refused`: the ids of the accounts refused with a problem of their own: a grant of
+    theirs is not reported again as naming no account (one bad account read as four
+    problems; hostile review)."""
     seen: set[tuple[str, str]] = set()
     for position, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -476,6 +485,8 @@ def collect_grants(
             report(position, "a grant needs both 'account' and 'entitlement'", "")
             continue
         if account not in index:
+            if account in refused:
+                continue  # its account's own problem is reported
             report(
                 position,
                 f"no account with id {account!r}",

@@ -20,6 +20,7 @@ from engine.connectors.file.records import (
     entitlement_from,
     innermost_key,
     kind_of,
+    refused_id,
     shown,
     surrogate_in,
     surrogate_problem,
@@ -167,6 +168,7 @@ class YamlStore:
         unreadable = _surrogates(data, parsed, problems) if may_hold_surrogates(text) else set()
         listing = Listing()
         index: dict[str, int] = {}
+        refused: set[str] = set()
         for position, item in enumerate(items):
             if position in unreadable:
                 continue
@@ -179,12 +181,13 @@ class YamlStore:
                 )
 
             listed = account_from_item(item, report)
-            admit_account(
+            if not admit_account(
                 listing, index, listed, position, lambda p: parsed.item_line("accounts", p), report
-            )
+            ):
+                refused.add(refused_id(item))
         entitlement_ids = self._entitlements(data, parsed, listing, problems)
         known = {**index, **dict.fromkeys(also_listed, -1)} if also_listed else index
-        grants = self._grants(data, parsed, listing, known, entitlement_ids, problems)
+        grants = self._grants(data, parsed, listing, known, entitlement_ids, problems, refused)
         problems.raise_if_any(self.app_id)
         self.document = data
         self.parsed = parsed
@@ -236,6 +239,7 @@ class YamlStore:
         index: dict[str, int],
         entitlements: set[str],
         problems: Problems,
+        refused: set[str],
     ) -> list[dict[str, str]]:
         raw = data.get("grants") or []
         if not isinstance(raw, list):
@@ -253,6 +257,7 @@ class YamlStore:
             lambda pos, m, h: problems.add(
                 f"grant #{pos + 1}: {m}", parsed.item_line("grants", pos), h
             ),
+            refused,
         )
         return raw
 
