@@ -1401,6 +1401,52 @@ def app_test(app_id: str, as_json: bool) -> None:
         echo(f"fields found: {', '.join(result.fields)}")
 
 
+@main.command()
+@_store_options
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Where to listen: this machine only, unless you name another address.",
+)  # fmt: skip
+@click.option("--port", type=Number(min=1, max=65535), default=8000, show_default=True)
+@_guard
+def serve(host: str, port: int) -> None:
+    """The console in a browser (textual-serve), bound to this machine.
+
+    Prints a link with a secret token: the server answers only a browser that brings it, and
+    every browser session is the console as you (your OS user and role). From elsewhere, open
+    an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST) and the printed link. Ctrl+C stops it.
+    """
+    from console.serve import check_free, console_command, loopback, make_server, new_token
+
+    services = _services()  # the store exists and is yours to open (else: why not, now)
+    settings = _settings()
+    store = (
+        ["--database-url", settings.database_url]
+        if settings.database_url
+        else ["--db", str((settings.db_path or services.db.sqlite_path).resolve())]
+    )
+    check_free(host, port)
+    token = new_token()
+    server = make_server(console_command(store), host, port, token)
+    shown = f"[{host}]" if ":" in host else host
+    echo(f"Serving the Roster console for {services.actor} ({services.role()}) on {shown}:{port}.")
+    echo(f"Open: http://{shown}:{port}/?token={token}")
+    if loopback(host):
+        echo("Only this machine can connect; from elsewhere, tunnel over SSH:")
+        echo(f"  ssh -L {port}:127.0.0.1:{port} THIS-HOST, then open the link above.")
+    else:
+        echo(
+            f"Warning: {host} may be reachable from other machines, over plain HTTP: anyone "
+            "who sees the link acts as you.",
+            err=True,
+        )
+    echo("Anyone with the link acts as you. Ctrl+C stops the server.")
+    try:
+        server.serve()
+    except OSError as exc:  # taken between the check and now
+        raise RosterError(f"Cannot listen on {shown}:{port}: {exc.strerror or exc}.") from None
+
+
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
 # their own module; importing it registers them on `config` and `main`. So do `status` and
 # `people show`, and `users` (roles).
