@@ -25,27 +25,31 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _serve(store: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """The real `roster serve` on STORE, and what it printed up to its last line."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "serve", "--db", str(store), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert server.stdout is not None
+    printed = ""
+    deadline = time.monotonic() + 30
+    while "Ctrl+C" not in printed and time.monotonic() < deadline and server.poll() is None:
+        printed += server.stdout.readline()
+    return server, printed
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, int, str]]:
     """A demo store served on a free port: (the printed text, the port, the token)."""
     open_services(db_path=tmp_path / "r.db", init="sample").db.dispose()
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "serve", "--db", str(tmp_path / "r.db"),
-         "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    server, printed = _serve(tmp_path / "r.db", "--port", str(_free_port()))
     try:
-        assert server.stdout is not None
-        printed = ""
-        deadline = time.monotonic() + 30
-        while "Ctrl+C" not in printed and time.monotonic() < deadline:
-            printed += server.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", printed)
         assert found, printed
-        _wait_listening(port)
+        _wait_listening(int(found.group(1)))
         yield printed, int(found.group(1)), found.group(2)
     finally:
         server.terminate()
@@ -104,20 +108,8 @@ async def test_the_console_is_served_to_the_link_and_to_nobody_else(
 
 def test_serving_beyond_this_machine_is_warned_about(tmp_path: Path) -> None:
     open_services(db_path=tmp_path / "r.db", init="empty").db.dispose()
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "serve", "--db", str(tmp_path / "r.db"),
-         "--host", "0.0.0.0", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    server, printed = _serve(tmp_path / "r.db", "--host", "0.0.0.0", "--port", str(_free_port()))
     try:
-        assert server.stdout is not None
-        printed = ""
-        deadline = time.monotonic() + 30
-        while "Ctrl+C" not in printed and time.monotonic() < deadline:
-            printed += server.stdout.readline()
         assert "Warning: 0.0.0.0 may be reachable from other machines" in printed
     finally:
         server.terminate()
