@@ -237,6 +237,8 @@ class SourceReader:
             )
             return _shape(to_python(value), attribute.multi)
         accounts = [a for a in self.accounts_by_owner.get(user.id, ()) if a.app_id == source.app]
+        if len(accounts) == 1 and accounts[0].status != "DELETED":  # most people, most apps
+            return _shape(_account_value(accounts[0], source.field or ""), attribute.multi)
         live = [a for a in accounts if a.status != "DELETED"]
         return _from_accounts(live or (accounts if self.vanished else []), attribute, source)
 
