@@ -275,13 +275,18 @@ class RosterApp(App[None]):
         if changed and not own:
             self.post_message(StoreChanged("elsewhere"))
         if role != self.role:
+            if role is None:  # nothing of the store is theirs to see any more
+                self.exit(
+                    return_code=7,
+                    message="An admin revoked your role in this store: the console closed. "
+                    "An admin can grant one again (roster users grant).",
+                )
+                return
             self.role = role
             self.title = self.title_for(role)
             self.refresh_bindings()
             self.notify(
-                f"An admin changed your role: you are now {article(role)}: you may {may(role)}."
-                if role
-                else "An admin revoked your role: Roster will not open this store for you again.",
+                f"An admin changed your role: you are now {article(role)}: you may {may(role)}.",
                 title="Your role",
                 markup=False,
                 timeout=10,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 
 from engine.errors import RosterError
 from engine.text import printable
@@ -38,6 +39,8 @@ ADDS = {
 class NotPermitted(RosterError):
     """The OS user's role does not allow what was asked; nothing was done."""
 
+    exit_code = 7  # scripts tell "not permitted" from bad input (README, exit codes)
+
 
 def current_actor() -> str:
     """The OS user running this process, from its user id: never USER or LOGNAME, which anyone
@@ -55,17 +58,21 @@ def permits(role: str | None, needed: str) -> bool:
     return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
 
 
-def refusal(user: str, role: str | None, needed: str, what: str) -> str:
-    """Why USER (holding ROLE) may not do WHAT, and how to get the role it needs."""
+def refusal(user: str, role: str | None, needed: str, what: str, store: str = "") -> str:
+    """Why USER (holding ROLE) may not do WHAT, and the command (on the store the option
+    STORE names) an admin runs to grant the role it needs."""
     name = shown(user)
     held = (
         f"{name} is {article(role)} of this store"
         if role
         else f"{name} holds no role in this store"
     )
+    command = " ".join(
+        part for part in ("roster users grant", shlex.quote(name), needed, store) if part
+    )
     return (
         f"{held}: {what} needs the {needed} role. Nothing was done. An admin can grant it: "
-        f"roster users grant {name} {needed}"
+        f"{command}"
     )
 
 
@@ -80,5 +87,6 @@ def article(role: str) -> str:
 
 
 def shown(user: str) -> str:
-    """A user name as messages show it (names come from the store: text, bounded)."""
-    return printable(user, 60, one_line=True)
+    """A user name as messages show it (names come from the store: text, escaped; a login
+    name is at most 256 characters, and is shown whole so that a suggested command works)."""
+    return printable(user, 300, one_line=True)

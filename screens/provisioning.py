@@ -214,7 +214,11 @@ class ProvisioningScreen(RosterScreen):
                     ("Field", "Type", PLAN_LABEL, "Mapping"), FIELD_KEYS, strict=True
                 ):
                     fields.add_column(label, key=key)
-                fields.border_title = "Creation fields — enter edit · t test · d clear"
+                fields.border_title = (
+                    "Creation fields — enter edit · t test · d clear"
+                    if self.permits("edit")
+                    else "Creation fields — t test"
+                )
                 yield fields
                 yield Static("", id="prov-detail")
         yield Footer()
@@ -544,7 +548,8 @@ class ProvisioningScreen(RosterScreen):
             return
         if plan.ok:
             text.append("Ready to create", style="bold green")
-            text.append(f"\nevery field ok ({len(plan.fields)}). c creates it.", style="dim")
+            then = " c creates it." if self.permits("create") else ""
+            text.append(f"\nevery field ok ({len(plan.fields)}).{then}", style="dim")
         else:
             text.append("Cannot create", style="bold red")
             text.append(": nothing would be created.\n")

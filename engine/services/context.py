@@ -43,6 +43,13 @@ class ServiceContext:
         self._lookup_cel: CelEngine | None = None
         self._lock = threading.Lock()
         self._stamp: str | None = None
+        # the facade's role check (engine.roles), asked again where a change is written: a
+        # check made before a long edit (an $EDITOR session) must hold when it is saved
+        self.guard: Callable[[str, str, str | None], None] | None = None
+
+    def require(self, needed: str, what: str, actor: str | None = None) -> None:
+        if self.guard is not None:
+            self.guard(needed, what, actor)
 
     def population(self) -> Population:
         with self._lock:

@@ -52,7 +52,7 @@ from engine.config.paths import (
 from engine.config.validate import document_issues
 from engine.config.yaml_positions import YamlSyntaxError, load_yaml
 from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError
-from engine.roles import current_actor
+from engine.roles import NotPermitted, current_actor
 from engine.services.configuration import save_apps
 from engine.services.context import ServiceContext
 from engine.store.models import AuditEvent
@@ -310,6 +310,7 @@ class EditingService:
                 done.path, before, after, changes, warnings, False, version, new_config
             )
         who = actor or current_actor()
+        self.ctx.require("admin", "changing the configuration", actor)
         with self.ctx.db.session() as session, session.begin():
             refuse_while_applying(self.ctx.db, session, f"Changing {done.path}")
             if _token(session) != version:
@@ -479,6 +480,8 @@ class EditingService:
                             notes = text_problem_lines(exc.problems, path)
                         else:
                             notes = problem_lines(edited, exc.problems, path)
+                    except NotPermitted:
+                        raise  # the editor cannot fix that: nothing is saved
                     except RosterError as exc:  # a path that no longer exists, a bad value
                         notes = [(None, exc.message)]
                 shown = annotate(edited, notes, path)

@@ -9,6 +9,7 @@ dashboard); the areas share one ServiceContext (store, cached records, CEL engin
 from __future__ import annotations
 
 import functools
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from types import EllipsisType
@@ -60,6 +61,7 @@ class Services:
         """`actor`: who acts (tests; by default the process's OS user, engine.roles)."""
         self.ctx = ServiceContext(db)
         self._actor = actor
+        self.ctx.guard = self.require
 
     # --- who acts, and what their role lets them do (engine.roles) ---------------------
     @property
@@ -89,7 +91,14 @@ class Services:
         who = actor or self.actor
         role = self.role(who)
         if not permits(role, needed):
-            raise NotPermitted(refusal(who, role, needed, what))
+            raise NotPermitted(refusal(who, role, needed, what, self.store_option()))
+
+    def store_option(self) -> str:
+        """How a command names this store (`--db PATH`), for the commands messages suggest."""
+        path = self.db.sqlite_path
+        if path is not None:
+            return f"--db {shlex.quote(str(path))}"
+        return f"--database-url {shlex.quote(self.db.display_url)}"
 
     def role_grants(self) -> list[Grant]:
         from engine.store import role_grants
@@ -241,6 +250,7 @@ class Services:
             cancelled=cancelled,
             expect_plan=expect_plan,
             plan_run=plan_run,
+            actor=self.actor,
         )
 
     def store_changed_elsewhere(self) -> bool:
@@ -403,7 +413,7 @@ class Services:
         if not dry_run:
             self.require("admin", "importing a configuration", actor)
         return self.configuration.import_config(
-            text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor
+            text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor or self.actor
         )
 
     # --- editing one object (object paths, README.md) and the audit ----------------------
@@ -433,7 +443,7 @@ class Services:
         if not dry_run:
             self.require("admin", "changing the configuration", actor)
         return self.editing.config_edit(
-            edit, expected_version=expected_version, dry_run=dry_run, actor=actor
+            edit, expected_version=expected_version, dry_run=dry_run, actor=actor or self.actor
         )
 
     def audit(self, path: str | None = None, limit: int = 100) -> list[AuditEntry]:
@@ -455,7 +465,7 @@ class Services:
         when the admin abandoned it (nothing was changed)."""
         self.require("admin", "changing the configuration", actor)
         return self.editing.edit_in_editor(
-            path, launch=launch, expected_version=expected_version, actor=actor
+            path, launch=launch, expected_version=expected_version, actor=actor or self.actor
         )
 
     def init_store(self, mode: str, ldap: dict[str, Any] | None = None) -> SyncResult | None:
@@ -496,7 +506,9 @@ class Services:
     ) -> LinkResult:
         """`seen_owner`: the account's owner as the admin saw it (refused if it changed since)."""
         self.require("admin", "linking or unlinking an account", actor)
-        return self.people.set_link(account_key, who, pin=pin, actor=actor, seen_owner=seen_owner)
+        return self.people.set_link(
+            account_key, who, pin=pin, actor=actor or self.actor, seen_owner=seen_owner
+        )
 
     def pin(
         self,
@@ -506,7 +518,7 @@ class Services:
         seen_owner: int | None | EllipsisType = ...,
     ) -> LinkResult:
         self.require("admin", "pinning an account" if pinned else "unpinning an account", actor)
-        return self.people.pin(account_key, pinned, actor, seen_owner)
+        return self.people.pin(account_key, pinned, actor or self.actor, seen_owner)
 
     def link_impact(
         self, account_key: str, who: str | int | None, *, pin: bool = True
@@ -635,10 +647,12 @@ class Services:
         entitlement: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> ProvisionResult:
-        if not dry_run:
+        if dry_run:  # recorded as a run, as a sync's plan is
+            self.require("operator", "planning an account's creation", actor)
+        else:
             self.require("admin", "creating an account by hand", actor)
         return self.provisioning.provision(
-            app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor
+            app_id, who, dry_run=dry_run, entitlement=entitlement, actor=actor or self.actor
         )
 
     # --- attributes ----------------------------------------------------------------------

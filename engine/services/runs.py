@@ -209,6 +209,7 @@ class RunsService:
         cancelled: Callable[[], bool] | None = None,
         expect_plan: str | None = None,
         plan_run: int | None = None,
+        actor: str | None = None,
     ) -> SyncResult:
         from engine.sync.pipeline import run_sync
 
@@ -221,6 +222,7 @@ class RunsService:
                 cancelled=cancelled,
                 expect_plan=expect_plan,
                 plan_run=plan_run,
+                actor=actor,
             )
         finally:
             self.ctx.invalidate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,10 +51,12 @@ def grants(session: Session) -> list[Grant]:
 
 def ensure_admin(session: Session, user: str) -> bool:
     """A store nobody holds a role in (new, or from before roles with no history to tell who
-    created it): USER, who is creating or first opening it, becomes its admin. True if so."""
+    created it): USER, who is creating or first opening it, becomes its admin (audited).
+    True if so."""
     if session.scalar(select(func.count()).select_from(RoleGrant)):
         return False
     session.add(RoleGrant(os_user=user, role="admin", granted_by=CREATOR))
+    _audit(session, user, "role.grant", user, None, "admin")  # (granted_by says why)
     session.commit()
     return True
 
@@ -74,13 +77,15 @@ def grant(session: Session, actor: str, user: str, role: str) -> Grant:
         raise InvalidInput(
             f"unknown role {printable(role, 40, one_line=True)!r}: the roles are {', '.join(ROLES)}"
         )
+    _lock_admins(session)
     before = role_of(session, user)
-    if before == "admin" and role != "admin":
-        _keep_an_admin(session, user)
     row = session.get(RoleGrant, user) or RoleGrant(os_user=user)
     row.role, row.granted_by, row.granted_at = role, actor, utcnow()
     session.add(row)
     _audit(session, actor, "role.grant", user, before, role)
+    session.flush()
+    if before == "admin" and role != "admin":
+        _keep_an_admin(session, user)
     session.commit()
     return Grant(row.os_user, row.role, row.granted_by, row.granted_at)
 
@@ -88,23 +93,38 @@ def grant(session: Session, actor: str, user: str, role: str) -> Grant:
 def revoke(session: Session, actor: str, user: str) -> str:
     """Take USER's role away, as ACTOR (an admin); audited. The role they held."""
     require(session, actor, "admin", "revoking roles")
+    user = user.strip()
+    _lock_admins(session)
     row = session.get(RoleGrant, user)
     if row is None:
         raise NotFound(f"{shown(user)} holds no role in this store (roster users lists who does)")
-    if row.role == "admin":
-        _keep_an_admin(session, user)
     held = row.role
     session.delete(row)
     _audit(session, actor, "role.revoke", user, held, None)
+    session.flush()
+    if held == "admin":
+        _keep_an_admin(session, user)
     session.commit()
     return held
 
 
+def _lock_admins(session: Session) -> None:
+    """Begin the change holding the store's admins: two admins demoting or revoking each other
+    at once left a store nobody could manage (hostile review). A server locks the admins'
+    rows until this transaction ends; SQLite locks the whole store at the first write, which
+    the change makes before it counts the admins left."""
+    session.execute(
+        select(col(RoleGrant.os_user)).where(col(RoleGrant.role) == "admin").with_for_update()
+    )
+
+
 def _keep_an_admin(session: Session, user: str) -> None:
+    """After the change (not yet committed): refuse it, undone, if no admin is left."""
     admins = session.scalar(
         select(func.count()).select_from(RoleGrant).where(col(RoleGrant.role) == "admin")
     )
-    if (admins or 0) <= 1:
+    if not admins:
+        session.rollback()
         raise InvalidInput(
             f"{shown(user)} is the store's only admin: grant another admin first, so that "
             "someone can still manage the store"
@@ -126,13 +146,19 @@ def _audit(
     )
 
 
+#: How engine.roles.current_actor names a user id with no login name (some containers).
+UID_NAME = re.compile(r"uid \d+")
+
+
 def _checked_name(user: str) -> str:
     name = user.strip()
     if not name:
         raise InvalidInput("name the OS user to grant a role to (their login name)")
+    if UID_NAME.fullmatch(name):
+        return name
     if len(name) > MAX_NAME or name != printable(name, None, one_line=True) or " " in name:
         raise InvalidInput(
-            f"{shown(name)!r} is not an OS user name: a login name has no spaces or control "
+            f"‘{shown(name)}’ is not an OS user name: a login name has no spaces or control "
             f"characters and at most {MAX_NAME} characters"
         )
     return name

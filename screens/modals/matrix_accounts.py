@@ -97,7 +97,9 @@ class MatrixAccountsModal(RosterModal[None]):
             if self.rule:
                 title.append(f" · rule {safe(self.rule, 40)}")
             box.border_title = title
-            box.border_subtitle = "l link · n/p page · esc close"
+            box.border_subtitle = (
+                "l link · n/p page · esc close" if self.may_link() else "n/p page · esc close"
+            )
             table: DataTable[Any] = DataTable(id="accounts-table", cursor_type="row")
             table.add_column("Account", key="key")
             table.add_column("Name", key="label")
@@ -158,7 +160,8 @@ class MatrixAccountsModal(RosterModal[None]):
         else:
             first, last = self.first + 1, self.first + len(self.rows)
             status.append(f"{first:,}–{last:,} of {listing.total:,}", style="bold")
-            status.append(" · l links the highlighted account to a person", style="dim")
+            if self.may_link():
+                status.append(" · l links the highlighted account to a person", style="dim")
         self.query_one("#accounts-status", Static).update(status)
         self._highlighted()
         self.refresh_bindings()
@@ -241,9 +244,12 @@ class MatrixAccountsModal(RosterModal[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def may_link(self) -> bool:
+        return role_permits(self, {"link": "admin"}, "link")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "link":
-            return bool(self.rows) and role_permits(self, {"link": "admin"}, action)
+            return bool(self.rows) and self.may_link()
         if action == "page":
             step = parameters[0] if parameters and isinstance(parameters[0], int) else 0
             if self.total is None:

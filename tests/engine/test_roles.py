@@ -166,6 +166,26 @@ def test_a_store_from_before_roles_makes_its_first_actor_admin(tmp_path: Path) -
     db.migrate()
     assert Services(db, actor="zoe").role() == "admin"
     assert Services(db, actor="someone").role() is None
+    # the first action of all, a run or an import: alice's run came before bob's import
+    runs_first = Database(sqlite_url(tmp_path / "runs-first.db"))
+    with runs_first.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(
+            text(
+                "INSERT INTO run (kind, dry_run, started_by, started_at, status, error) "
+                "VALUES ('sync', 0, 'alice', '2026-01-01 00:00:00', 'applied', '')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO audit_event (at, actor, action, object_kind, object_name) "
+                "VALUES ('2026-01-02 00:00:00', 'bob', 'config.import', 'settings', '')"
+            )
+        )
+    runs_first.migrate()
+    assert Services(runs_first, actor="alice").role() == "admin"
+    assert Services(runs_first, actor="bob").role() is None
     # a store with no history: whoever opens it first created it
     fresh = Database(sqlite_url(tmp_path / "fresh.db"))
     with fresh.engine.begin() as connection:
@@ -174,6 +194,87 @@ def test_a_store_from_before_roles_makes_its_first_actor_admin(tmp_path: Path) -
     fresh.migrate()
     assert Services(fresh, actor="first").role() == "admin"
     assert Services(fresh, actor="second").role() is None
+    granted = [e for e in Services(fresh, actor="first").audit() if e.action == "role.grant"]
+    assert [(e.actor, e.path) for e in granted] == [("first", "first")]
+
+
+def test_two_admins_revoking_each_other_at_once_leave_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each change counts the admins left after its own write, holding the store: the
+    second one to get there finds the first's and is refused (hostile review: both went
+    through, and nobody could manage the store)."""
+    import threading
+    import time
+
+    from engine.store import role_grants
+
+    zoe = Services(Database(sqlite_url(tmp_path / "r.db")), actor="zoe")
+    zoe.init_store("empty")
+    zoe.grant_role("yann", "admin")
+    counted = role_grants._keep_an_admin
+
+    def slowly(session: Any, user: str) -> None:
+        time.sleep(0.3)  # both are under way before either commits
+        counted(session, user)
+
+    monkeypatch.setattr(role_grants, "_keep_an_admin", slowly)
+    outcomes: dict[str, str] = {}
+
+    def revoke(me: str, other: str) -> None:
+        try:
+            Services(Database(sqlite_url(tmp_path / "r.db")), actor=me).revoke_role(other)
+            outcomes[me] = "revoked"
+        except Exception as exc:  # noqa: BLE001 - the refusal is the outcome
+            outcomes[me] = type(exc).__name__
+
+    both = [
+        threading.Thread(target=revoke, args=("zoe", "yann")),
+        threading.Thread(target=revoke, args=("yann", "zoe")),
+    ]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join()
+    assert sorted(outcomes.values()) == ["InvalidInput", "revoked"], outcomes
+    assert [g.role for g in zoe.role_grants() if g.role == "admin"] == ["admin"]
+
+
+def test_a_change_saved_after_the_role_was_revoked_is_refused(org: Services) -> None:
+    """The role is checked when the change is written: an $EDITOR session opened by an admin
+    whose role is revoked meanwhile saves nothing (hostile review)."""
+    org.grant_role("ada", "admin")
+    ada = as_user(org, "ada")
+
+    def editor(file: Path) -> int:
+        org.revoke_role("ada")  # while ada's editor is open (the loop must not reopen it)
+        file.write_text(file.read_text().replace("max_objects: 500", "max_objects: 99999"))
+        return 0
+
+    version = org.config_version()
+    with pytest.raises(NotPermitted, match="ada holds no role in this store"):
+        ada.edit_in_editor("settings", launch=editor)
+    assert org.config_version() == version
+
+
+def test_a_plan_of_an_accounts_creation_needs_an_operator(org: Services) -> None:
+    """`provision --dry-run` is recorded as a run, as a sync's plan is (hostile review)."""
+    before = runs(org)
+    viewer = as_user(org, "vera")
+    _refused(
+        lambda: viewer.provision("github", "ann.lee@example.com", dry_run=True),
+        "operator",
+        "planning an account's creation",
+    )
+    assert runs(org) == before
+
+
+def test_a_user_id_without_a_login_name_can_be_granted_a_role(org: Services) -> None:
+    assert org.grant_role("uid 4242", "viewer").os_user == "uid 4242"
+    assert as_user(org, "uid 4242").role() == "viewer"
+    with pytest.raises(NotPermitted) as caught:
+        as_user(org, "uid 4242").sync()
+    assert "roster users grant 'uid 4242' operator --db " in caught.value.message
 
 
 def _nobody(monkeypatch: pytest.MonkeyPatch) -> str:
@@ -217,14 +318,16 @@ def test_the_command_line_lists_grants_and_refuses_by_role(
         ],
     ):
         result = runner.invoke(main, [*args, "--db", db])
-        assert result.exit_code == 1, (args, result.output)
+        assert result.exit_code == 7, (args, result.output)  # not permitted (README)
         assert f"{other} holds no role in this store: opening this store" in result.stderr
+        # the command it names works on this store, not on the default one
+        assert f"roster users grant {other} viewer --db {db}" in result.stderr
     result = runner.invoke(main, ["status", "--db", db, "--json"])
     assert json.loads(result.stderr)["error"].startswith(f"{other} holds no role")
     org.grant_role(other, "viewer")
     assert runner.invoke(main, ["status", "--db", db]).exit_code == 0
     result = runner.invoke(main, ["sync", "--db", db])
-    assert result.exit_code == 1
+    assert result.exit_code == 7
     assert f"{other} is a viewer of this store: running a sync needs the operator role" in (
         result.stderr
     )

@@ -78,3 +78,13 @@ async def test_an_operator_syncs_and_a_role_granted_meanwhile_shows(services: An
         await wait_until(pilot, lambda: app.role == "admin", "the new role to be noticed")
         await settle(pilot)
         assert app.title == "Roster" and "a" in footer_keys(app)
+
+
+async def test_a_console_whose_role_is_revoked_closes(services: Any) -> None:
+    viewer = as_user(services, "vera", "viewer")
+    app = RosterApp(viewer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        services.revoke_role("vera")
+        app.look_at_store()
+        await wait_until(pilot, lambda: app.return_code == 7, "the console to close")

@@ -27,16 +27,21 @@ def upgrade() -> None:
         sa.Column("granted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("os_user"),
     )
-    # a store from before roles: whoever did the first thing with it created it (a store with
-    # no history yet gets its admin when first opened: engine.roles.ensure_admin)
+    # a store from before roles: whoever did the first thing with it (a configuration import
+    # or a run, whichever came first) created it; a store with no history gets its admin when
+    # first opened (engine.store.role_grants.ensure_admin)
     connection = op.get_bind()
-    creator = connection.execute(
-        sa.text("SELECT actor FROM audit_event WHERE actor != '' ORDER BY id LIMIT 1")
-    ).scalar()
-    if not creator:
-        creator = connection.execute(
-            sa.text("SELECT started_by FROM run WHERE started_by != '' ORDER BY id LIMIT 1")
-        ).scalar()
+    first = connection.execute(
+        sa.text(
+            "SELECT who FROM ("
+            " SELECT actor AS who, at AS time, 0 AS kind FROM audit_event WHERE actor != ''"
+            " UNION ALL"
+            " SELECT started_by AS who, started_at AS time, 1 AS kind FROM run"
+            " WHERE started_by != ''"
+            ") AS done ORDER BY time, kind LIMIT 1"
+        )
+    ).first()
+    creator = first[0] if first else None
     if creator:
         op.bulk_insert(
             table,
