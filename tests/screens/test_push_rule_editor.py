@@ -544,3 +544,24 @@ async def test_a_conflict_then_reload_never_undoes_the_other_change(services: An
         await settle(pilot, 30)
         saved = services.config_get("push_rules.ad-core")
         assert {"target": "extensionAttribute5", "attribute": "cost_center"} in saved["mappings"]
+
+
+async def test_a_mapping_into_a_field_a_rule_reads_says_so(services: Any) -> None:
+    """The demo's badge ownership rule matches on AD's extensionAttribute2: a mapping into
+    it says so before it is kept (newcomer review: 30 badges changed owner unannounced)."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_push(pilot)
+        editor = await open_editor(pilot)
+        modal = await add_mapping(pilot, editor, "extensionAttribute2", attribute="cost_center")
+        await wait_until(
+            pilot,
+            lambda: "also read by" in shown(modal.query_one("#map-preview", Static)),
+            "the readers of the field",
+        )
+        preview = shown(modal.query_one("#map-preview", Static))
+        assert "apps.badge.ownership.rules.badge-number.user" in preview
+        assert "pushing into it changes what they find" in preview
+        modal.query_one("#map-target", Select).value = "extensionAttribute9"
+        await settle(pilot)
+        assert "also read by" not in shown(modal.query_one("#map-preview", Static))
