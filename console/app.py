@@ -285,6 +285,11 @@ class RosterApp(App[None]):
             self.role = role
             self.title = self.title_for(role)
             self.refresh_bindings()
+            # every screen of every mode (a screen not shown now keeps its hints till then)
+            for stack in getattr(self, "_screen_stacks", {}).values():
+                for screen in stack:
+                    if isinstance(screen, RosterScreen):
+                        screen.role_changed()
             self.notify(
                 f"An admin changed your role: you are now {article(role)}: you may {may(role)}.",
                 title="Your role",

@@ -326,6 +326,10 @@ def init(
             f"Created {settings.describe()} ({mode}): {summary.people} people, "
             f"{summary.accounts} accounts in {len(summary.apps)} apps."
         )
+        echo(
+            f"You ({services.actor}) are its admin: `roster users grant OS_USER viewer` lets "
+            "someone else look (docs/roles.md)."
+        )
 
 
 @main.command()
@@ -1430,7 +1434,10 @@ def serve(host: str, port: int) -> None:
     server = make_server(console_command(store), host, port, token)
     shown = f"[{host}]" if ":" in host else host
     echo(f"Serving the Roster console for {services.actor} ({services.role()}) on {shown}:{port}.")
-    echo(f"Open: http://{shown}:{port}/?token={token}")
+    if host in ("0.0.0.0", "::"):  # every address of this machine: name one to open
+        echo(f"Open: http://THIS-HOST:{port}/?token={token} (THIS-HOST: this machine's name)")
+    else:
+        echo(f"Open: http://{shown}:{port}/?token={token}")
     if loopback(host):
         echo("Only this machine can connect; from elsewhere, tunnel over SSH:")
         echo(f"  ssh -L {port}:127.0.0.1:{port} THIS-HOST, then open the link above.")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pwd
+import shlex
+
 import click
 
 from console.cli import _emit, _guard, _services, _store_options, echo, main
-from engine.roles import ADDS, ROLES, article, may, shown
+from engine.roles import ADDS, ROLES, UID_NAME, article, may, shown
 
 
 @main.group(invoke_without_command=True)
@@ -54,6 +57,23 @@ def users_grant(user: str, role: str, as_json: bool) -> None:
         _emit(grant.as_dict())
         return
     echo(f"{shown(grant.os_user)} is now {article(grant.role)}: they may {may(grant.role)}.")
+    if not _a_user_here(grant.os_user):
+        # a team's server store is opened from other machines too: said, not refused
+        echo(
+            f"Warning: there is no user {shown(grant.os_user)} on this machine: check the "
+            f"spelling (roster users revoke {shlex.quote(grant.os_user)} takes it back).",
+            err=True,
+        )
+
+
+def _a_user_here(name: str) -> bool:
+    if UID_NAME.fullmatch(name):
+        return True
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 @users.command("revoke")

@@ -75,7 +75,18 @@ def make_server(command: str, host: str, port: int, token: str) -> Any:
         async def _make_app(self) -> Any:
             app = await super()._make_app()
             app.middlewares.append(require_token)
+            app.middlewares.append(self.as_reached)
             return app
+
+        @web.middleware
+        async def as_reached(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+            """The page's links (its scripts, the console's socket) use the address the
+            browser reached: through a tunnel on another local port (ssh -L 9000:…:8000)
+            textual-serve's fixed address pointed at the wrong one (newcomer review). Set
+            just before the page is built, in the one thread the server runs in."""
+            if request.path == "/":
+                self.public_url = f"{request.scheme}://{request.host}"
+            return await handler(request)
 
         async def on_startup(self, app: Any) -> None:  # textual-serve's banner: ours is printed
             return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shlex
 
 from engine.errors import RosterError
@@ -40,6 +41,10 @@ class NotPermitted(RosterError):
     """The OS user's role does not allow what was asked; nothing was done."""
 
     exit_code = 7  # scripts tell "not permitted" from bad input (README, exit codes)
+
+
+#: How current_actor names a user id with no login name (some containers).
+UID_NAME = re.compile(r"uid \d+")
 
 
 def current_actor() -> str:

@@ -86,6 +86,13 @@ class RosterScreen(_Closes, Screen[None]):
         # the compact footer (less space between keys) keeps the global keys on an 80-column line
         for footer in self.query(Footer):
             footer.compact = True
+        if "save" in self.NEEDS and not self.permits("save"):  # an editor, for a viewer
+            self.notify(
+                f"A preview only: saving needs the {self.NEEDS['save']} role (roster users).",
+                title="Your role",
+                markup=False,
+                timeout=8,
+            )
 
     # The store changed (a run ended, a decision, a configuration import) --------------------
 
@@ -94,6 +101,10 @@ class RosterScreen(_Closes, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.permits(action)
+
+    def role_changed(self) -> None:
+        """Hook: the admin's role changed (the keys follow by themselves): say again what
+        the screen's own hints offer."""
 
     def reload(self) -> None:
         """Hook: read again everything the screen shows, keeping the admin's place."""

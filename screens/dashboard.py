@@ -214,12 +214,7 @@ class DashboardScreen(RosterScreen):
                 yield Static("…", id="warnings")
                 yield Static("", id="care")
             with Vertical(id="dashboard-apps", classes="section"):
-                yield Static(
-                    "Apps  (t tests the selected app's connection)"
-                    if self.permits("test_app")
-                    else "Apps",
-                    classes="section-title",
-                )
+                yield Static(self.apps_title(), classes="section-title", id="apps-title")
                 apps = RowTable(id="apps-table")
                 apps.add_columns("App", "Connector", "Accounts", "Last import", "Status")
                 yield apps
@@ -229,6 +224,14 @@ class DashboardScreen(RosterScreen):
                 runs.add_columns("Run", "Kind", "Status", "Started", "By")
                 yield runs
         yield Footer()
+
+    def apps_title(self) -> str:
+        if self.permits("test_app"):
+            return "Apps  (t tests the selected app's connection)"
+        return "Apps"
+
+    def role_changed(self) -> None:
+        self.query_one("#apps-title", Static).update(self.apps_title())
 
     def on_mount(self) -> None:
         self.action_refresh()

@@ -317,6 +317,10 @@ class SyncScreen(RosterScreen):
         self.stages_asked = not self.stages_asked
         self.show_stages()
 
+    def role_changed(self) -> None:
+        if self.running is None:
+            self.set_status(self.idle_text())
+
     def idle_text(self) -> Text:
         if not self.permits("plan"):  # (engine.roles)
             return Text("Syncs need the operator role: the history shows what they did (h)")

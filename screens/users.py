@@ -290,14 +290,18 @@ class UsersScreen(RosterScreen):
                 yield attributes
                 accounts: DataTable[Any] = DataTable(id="users-accounts", cursor_type="row")
                 self.add_columns(accounts, self.ACCOUNT_COLUMNS, None)
-                accounts.border_title = (
-                    "Linked accounts — u unlink · p pin · l add one"
-                    if self.permits("link")
-                    else "Linked accounts — v shows one whole"
-                )
+                accounts.border_title = self.accounts_title()
                 yield accounts
                 yield Static(SHORT_PIN_NOTE, id="users-note")
         yield Footer()
+
+    def accounts_title(self) -> str:
+        if self.permits("link"):
+            return "Linked accounts — u unlink · p pin · l add one"
+        return "Linked accounts — v shows one whole"
+
+    def role_changed(self) -> None:
+        self.query_one("#users-accounts", DataTable).border_title = self.accounts_title()
 
     def on_mount(self) -> None:
         self.search("")

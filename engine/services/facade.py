@@ -111,15 +111,17 @@ class Services:
         """Give USER the role ROLE, as the actor (an admin); audited."""
         from engine.store import role_grants
 
+        self.require("admin", "granting roles")  # (its message names this store)
         with self.db.session() as session:
-            return role_grants.grant(session, self.actor, user, role)
+            return role_grants.grant(session, self.actor, user, role, self.store_option())
 
     def revoke_role(self, user: str) -> str:
         """Take USER's role away, as the actor (an admin); audited. The role they held."""
         from engine.store import role_grants
 
+        self.require("admin", "revoking roles")
         with self.db.session() as session:
-            return role_grants.revoke(session, self.actor, user)
+            return role_grants.revoke(session, self.actor, user, self.store_option())
 
     # --- the areas, each built (and its module imported) on first use --------------------
     @functools.cached_property

@@ -77,25 +77,34 @@ def head_revision() -> str:
 
 
 def permission_warning(path: Path) -> str | None:
-    """A warning, with the command that fixes it, when the SQLite store at PATH (or, for the
-    default store, its folder) can be read by other users than its owner."""
+    """A warning, with the command that fixes it, when the SQLite store at PATH can be read
+    by users it is not meant for. The default store is one person's: any other user counts
+    (and its folder too). A store named with --db may be a team's, shared through its group
+    (docs/roles.md): only users outside the group count, and the fix keeps the group's
+    access (`chmod 600` would have locked the team out; newcomer review)."""
     if not path.exists():
         return None
-    loose = [p for p in (path, *_companions(path)) if p.stat().st_mode & 0o077]
-    folder = path.parent
     default = path.resolve() == default_db_path().resolve()
-    if default and folder.stat().st_mode & 0o077:
+    others = 0o077 if default else 0o007
+    files = [path, *_companions(path)]
+    loose = [p for p in files if p.stat().st_mode & others]
+    folder = path.parent
+    if default and folder.stat().st_mode & others:
         loose.append(folder)
     if not loose:
         return None
     mode = stat.filemode(path.stat().st_mode)
-    fix = f"chmod 600 {' '.join(shlex.quote(str(p)) for p in (path, *_companions(path)))}"
+    quoted = " ".join(shlex.quote(str(p)) for p in files)
     if default:
-        fix += f" && chmod 700 {shlex.quote(str(folder))}"
+        fix = f"chmod 600 {quoted} && chmod 700 {shlex.quote(str(folder))}"
+        who, goal = "other users", "Make it yours alone"
+    else:
+        fix = f"chmod o-rwx {quoted}"
+        who, goal = "users outside its group", "Keep it to you and its group"
     return (
-        f"The identity store {path} can be read by other users ({mode}"
+        f"The identity store {path} can be read by {who} ({mode}"
         f"{', and its folder' if folder in loose else ''}); it holds personal data. "
-        f"Make it yours alone: {fix}"
+        f"{goal}: {fix}"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from engine.errors import InvalidInput, NotFound
-from engine.roles import ROLES, NotPermitted, permits, refusal, shown
+from engine.roles import ROLES, UID_NAME, NotPermitted, permits, refusal, shown
 from engine.store.models import AuditEvent, RoleGrant, utcnow
 from engine.text import printable
 
@@ -69,7 +68,7 @@ def require(session: Session, user: str, needed: str, what: str) -> str:
     return role
 
 
-def grant(session: Session, actor: str, user: str, role: str) -> Grant:
+def grant(session: Session, actor: str, user: str, role: str, store: str = "") -> Grant:
     """Give USER the role ROLE (replacing the one they held), as ACTOR (an admin); audited."""
     require(session, actor, "admin", "granting roles")
     user = _checked_name(user)
@@ -85,25 +84,27 @@ def grant(session: Session, actor: str, user: str, role: str) -> Grant:
     _audit(session, actor, "role.grant", user, before, role)
     session.flush()
     if before == "admin" and role != "admin":
-        _keep_an_admin(session, user)
+        _keep_an_admin(session, user, store)
     session.commit()
     return Grant(row.os_user, row.role, row.granted_by, row.granted_at)
 
 
-def revoke(session: Session, actor: str, user: str) -> str:
+def revoke(session: Session, actor: str, user: str, store: str = "") -> str:
     """Take USER's role away, as ACTOR (an admin); audited. The role they held."""
     require(session, actor, "admin", "revoking roles")
     user = user.strip()
     _lock_admins(session)
     row = session.get(RoleGrant, user)
     if row is None:
-        raise NotFound(f"{shown(user)} holds no role in this store (roster users lists who does)")
+        raise NotFound(
+            f"{shown(user)} has no role in this store to revoke (roster users lists who has one)"
+        )
     held = row.role
     session.delete(row)
     _audit(session, actor, "role.revoke", user, held, None)
     session.flush()
     if held == "admin":
-        _keep_an_admin(session, user)
+        _keep_an_admin(session, user, store)
     session.commit()
     return held
 
@@ -118,16 +119,17 @@ def _lock_admins(session: Session) -> None:
     )
 
 
-def _keep_an_admin(session: Session, user: str) -> None:
+def _keep_an_admin(session: Session, user: str, store: str = "") -> None:
     """After the change (not yet committed): refuse it, undone, if no admin is left."""
     admins = session.scalar(
         select(func.count()).select_from(RoleGrant).where(col(RoleGrant.role) == "admin")
     )
     if not admins:
         session.rollback()
+        first = " ".join(part for part in ("roster users grant OTHER_USER admin", store) if part)
         raise InvalidInput(
-            f"{shown(user)} is the store's only admin: grant another admin first, so that "
-            "someone can still manage the store"
+            f"{shown(user)} is the store's only admin, so that role stays. Nothing was done. "
+            f"Grant another admin first ({first}), so that someone can still manage the store"
         )
 
 
@@ -144,10 +146,6 @@ def _audit(
             after={"role": after} if after else None,
         )
     )
-
-
-#: How engine.roles.current_actor names a user id with no login name (some containers).
-UID_NAME = re.compile(r"uid \d+")
 
 
 def _checked_name(user: str) -> str:

@@ -654,8 +654,9 @@ def test_a_one_record_preview_warns_of_a_readable_store_before_it_looks(
     code, out, err = run(
         runner, "--db", str(db), "preview", "--context", "push_condition", "--user", "no@x", "true"
     )
-    assert code == 1 and "can be read by other users" in err and "No person has the email" in err
-    assert err.index("can be read by other users") < err.index("No person has the email")
+    assert code == 1 and "can be read by users outside its group" in err
+    assert "No person has the email" in err
+    assert err.index("can be read by users") < err.index("No person has the email")
     code, out, err = run(runner, "--db", str(db), "preview", "--context", "cel", "--json", "1 + 1")
     assert code == 0 and json.loads(out)["value"] == 2 and "Warning" not in err
 

@@ -144,3 +144,19 @@ def test_json_output_keeps_stderr_for_its_error_only(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out) == [] and err == ""
     code, out, err = cli("runs", "99", "--json")
     assert code == 1 and json.loads(err)["ok"] is False
+
+
+def test_a_team_store_shared_through_its_group_is_not_warned_about(tmp_path: Path) -> None:
+    """docs/roles.md keeps a team's store readable by its group: only users outside the group
+    are warned about, with a fix that keeps the group's access (newcomer review: the advice
+    `chmod 600` would have locked the team out)."""
+    db = tmp_path / "team.db"
+    assert cli("init", "--empty", "--db", str(db))[0] == 0
+    db.chmod(0o660)
+    assert "Warning" not in cli("runs", "--db", str(db))[2]
+    db.chmod(0o664)
+    err = cli("runs", "--db", str(db))[2]
+    assert "can be read by users outside its group (-rw-rw-r--); it holds" in err
+    os.system(err.split("its group: ", 1)[1].strip())  # the command it gives fixes it
+    assert stat.S_IMODE(db.stat().st_mode) == 0o660
+    assert "Warning" not in cli("runs", "--db", str(db))[2]

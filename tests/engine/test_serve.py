@@ -98,6 +98,11 @@ async def test_the_console_is_served_to_the_link_and_to_nobody_else(
             assert page.status == 403
         async with session.get(f"http://127.0.0.1:{port}/ws") as socket_:
             assert socket_.status == 403  # no cookie: no console
+        tunnelled = {"Host": "127.0.0.1:9000"}  # ssh -L 9000:127.0.0.1:PORT
+        async with session.get(
+            f"http://127.0.0.1:{port}/?token={token}", headers=tunnelled
+        ) as page:
+            assert 'data-session-websocket-url="ws://127.0.0.1:9000/ws"' in await page.text()
         async with session.get(f"http://127.0.0.1:{port}/?token={token}") as page:
             assert page.status == 200 and "Roster" in await page.text()
             cookie = page.cookies["roster_token"]

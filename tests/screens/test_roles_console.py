@@ -46,6 +46,12 @@ async def test_a_viewer_sees_no_key_that_changes_anything(services: Any) -> None
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, DirectoriesScreen)  # no editor opened
+        await pilot.press("enter")  # the filter editor opens as a preview, and says so
+        await settle(pilot)
+        assert any("A preview only" in str(n.message) for n in app._notifications)
+        assert "^s" not in footer_keys(app)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("7")
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen)
@@ -78,6 +84,22 @@ async def test_an_operator_syncs_and_a_role_granted_meanwhile_shows(services: An
         await wait_until(pilot, lambda: app.role == "admin", "the new role to be noticed")
         await settle(pilot)
         assert app.title == "Roster" and "a" in footer_keys(app)
+
+
+async def test_a_viewer_made_operator_is_offered_syncs_by_the_sync_screen(services: Any) -> None:
+    viewer = as_user(services, "vera", "viewer")
+    app = RosterApp(viewer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("8")
+        await settle(pilot)
+        status = app.screen.query_one("#sync-status")
+        assert "Syncs need the operator role" in str(status.render())
+        services.grant_role("vera", "operator")
+        app.look_at_store()
+        await wait_until(pilot, lambda: app.role == "operator", "the new role to be noticed")
+        await settle(pilot)
+        assert "plans a sync" in str(status.render())
 
 
 async def test_a_console_whose_role_is_revoked_closes(services: Any) -> None:
