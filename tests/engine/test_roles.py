@@ -146,53 +146,45 @@ def test_the_last_admin_stays_and_names_are_checked(org: Services) -> None:
     assert {g.os_user for g in ada.role_grants()} == {"ada", ME, "otto"}
 
 
-def test_a_store_from_before_roles_makes_its_first_actor_admin(tmp_path: Path) -> None:
+AUDIT = "INSERT INTO audit_event (at, actor, action, object_kind, object_name) VALUES "
+RUN = "INSERT INTO run (kind, dry_run, started_by, started_at, status, error) VALUES "
+
+
+def _store_before_roles(path: Path, *rows: str) -> Database:
+    """A store at migration 0004 holding ROWS (SQL inserts), then migrated to the newest."""
     from alembic import command
     from alembic.config import Config
 
     from engine.store.location import MIGRATIONS
 
-    db = Database(sqlite_url(tmp_path / "r.db"))
+    db = Database(sqlite_url(path))
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0004")
-        connection.execute(
-            text(
-                "INSERT INTO audit_event (at, actor, action, object_kind, object_name) "
-                "VALUES ('2026-01-01 00:00:00', 'zoe', 'config.import', 'settings', '')"
-            )
-        )
+        for row in rows:
+            connection.execute(text(row))
     db.migrate()
+    return db
+
+
+def test_a_store_from_before_roles_makes_its_first_actor_admin(tmp_path: Path) -> None:
+    db = _store_before_roles(
+        tmp_path / "r.db", AUDIT + "('2026-01-01 00:00:00', 'zoe', 'config.import', 'x', '')"
+    )
     assert Services(db, actor="zoe").role() == "admin"
     assert Services(db, actor="someone").role() is None
     # the first action of all, a run or an import: alice's run came before bob's import
-    runs_first = Database(sqlite_url(tmp_path / "runs-first.db"))
-    with runs_first.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        connection.execute(
-            text(
-                "INSERT INTO run (kind, dry_run, started_by, started_at, status, error) "
-                "VALUES ('sync', 0, 'alice', '2026-01-01 00:00:00', 'applied', '')"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO audit_event (at, actor, action, object_kind, object_name) "
-                "VALUES ('2026-01-02 00:00:00', 'bob', 'config.import', 'settings', '')"
-            )
-        )
-    runs_first.migrate()
+    runs_first = _store_before_roles(
+        tmp_path / "runs-first.db",
+        RUN + "('sync', 0, 'alice', '2026-01-01 00:00:00', 'applied', '')",
+        AUDIT + "('2026-01-02 00:00:00', 'bob', 'config.import', 'settings', '')",
+    )
     assert Services(runs_first, actor="alice").role() == "admin"
     assert Services(runs_first, actor="bob").role() is None
-    # a store with no history: whoever opens it first created it
-    fresh = Database(sqlite_url(tmp_path / "fresh.db"))
-    with fresh.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-    fresh.migrate()
+    # a store with no history: whoever opens it first created it (audited)
+    fresh = _store_before_roles(tmp_path / "fresh.db")
     assert Services(fresh, actor="first").role() == "admin"
     assert Services(fresh, actor="second").role() is None
     granted = [e for e in Services(fresh, actor="first").audit() if e.action == "role.grant"]
