@@ -245,7 +245,9 @@ class Checker:
     ) -> None:
         self.issues.append(Issue(path, message, hint, "warning", at_key, unlocated=unlocated))
 
-    def check_cel(self, path: Path, context: str, text: str) -> None:
+    def check_cel(self, path: Path, context: str, text: str, app: str | None = None) -> None:
+        """`app`: the app whose accounts (an account's context) or whose account holders (a
+        push mapping's) the expression is evaluated for: the records it is tried on."""
         if not text.strip():
             self.error(path, "the CEL expression is empty", "write an expression or remove the key")
             return
@@ -272,12 +274,18 @@ class Checker:
             )
         if not any(problem.severity == "error" for problem in found):
             self.check_cost(path, context, text)
-            self.check_fails_everywhere(path, context, text)
+            self.check_fails_everywhere(path, context, text, app)
 
-    def check_fails_everywhere(self, path: Path, context: str, text: str) -> None:
+    def check_fails_everywhere(
+        self, path: Path, context: str, text: str, app: str | None = None
+    ) -> None:
         """An expression that compiles but fails for every record of a sample (`string + 1`)
         would fail in every sync: said before it is saved (a warning: the store may not hold
-        the records it is meant for yet)."""
+        the records it is meant for yet). Tried only on the records it is evaluated for: an
+        account's expression on the accounts of its APP, a push mapping on the people with an
+        account in its APP (`accounts.ad.…` fails for the others, as it is meant to); the
+        expressions whose records depend on more (a provisioning field, a merge rule's
+        account side) are not tried."""
         cel: Any = self.cel
         population = getattr(cel, "population", None)
         if population is None:
@@ -285,13 +293,21 @@ class Checker:
         from engine.cel import CONTEXTS, NO_RECORD, CelCompileError, CelEvalError
 
         spec = CONTEXTS.get(context)
-        if spec is None or spec.subject_kind == NO_RECORD:
+        if spec is None or spec.subject_kind == NO_RECORD or context == "provisioning_field":
+            return
+        if (spec.subject_kind == "account" or context == "push_mapping") and app is None:
             return
         try:
             program = cel.compile(context, text)
         except CelCompileError:
             return  # reported by check()
-        pool = population.accounts if spec.subject_kind == "account" else population.users
+        if spec.subject_kind == "account":
+            pool = [a for a in population.accounts if a.app_id == app]
+        elif context == "push_mapping":
+            holders = {a.owner_id for a in population.accounts if a.app_id == app}
+            pool = [u for u in population.users if u.id in holders]
+        else:
+            pool = population.users
         step = max(1, len(pool) // (FAIL_SAMPLE * 2))  # (a store of 100,000: never all of them)
         sample = [r for r in pool[::step] if r.status != "DELETED"][:FAIL_SAMPLE]
         first: str | None = None
@@ -636,7 +652,9 @@ class Checker:
                     )
             if directory.filter is not None:
                 before = len(self.issues)
-                self.check_cel((*path, "filter"), "directory_filter", directory.filter)
+                self.check_cel(
+                    (*path, "filter"), "directory_filter", directory.filter, directory.app
+                )
                 if len(self.issues) == before:
                     self.check_filter_results((*path, "filter"), directory)
             if directory.merge_rules is not None:
@@ -1071,7 +1089,7 @@ class Checker:
             elif mapping.attribute is not None and mapping.cel is not None:
                 self.error(here, "a mapping gives both `attribute` and `cel`", "keep one of them")
             if mapping.cel is not None:
-                self.check_cel((*here, "cel"), "push_mapping", mapping.cel)
+                self.check_cel((*here, "cel"), "push_mapping", mapping.cel, rule.app)
             if mapping.attribute is not None:
                 attribute = self.attribute_ref(
                     (*here, "attribute"), mapping.attribute, "this mapping"
