@@ -229,8 +229,13 @@ def test_two_admins_revoking_each_other_at_once_leave_one(
         thread.start()
     for thread in both:
         thread.join()
-    assert sorted(outcomes.values()) == ["InvalidInput", "revoked"], outcomes
-    assert [g.role for g in zoe.role_grants() if g.role == "admin"] == ["admin"]
+    # the other is refused: as the only admin left, or (if it started after the first was
+    # done, on a slow machine) as no admin at all any more
+    assert sorted(outcomes.values())[1] == "revoked", outcomes
+    assert sorted(outcomes.values())[0] in ("InvalidInput", "NotPermitted"), outcomes
+    winner = next(me for me, outcome in outcomes.items() if outcome == "revoked")
+    left = Services(Database(sqlite_url(tmp_path / "r.db")), actor=winner).role_grants()
+    assert [(g.os_user, g.role) for g in left] == [(winner, "admin")]  # whichever came first
 
 
 def test_a_change_saved_after_the_role_was_revoked_is_refused(org: Services) -> None:
