@@ -264,18 +264,18 @@ def _merge_listing(
                 state.refingerprinted.add(key)
                 report.bump("unchanged")
                 continue
-            state.dirty_accounts.add(key)
-            for name in ACCOUNT_DATA_FIELDS:
-                if before[name] != getattr(account, name):
-                    state.journal(
-                        STAGE,
-                        "account",
-                        f"{app_id}:{item.external_id}",
-                        name,
-                        before[name],
-                        getattr(account, name),
-                        "changed in the app",
-                    )
+            moved = [name for name in ACCOUNT_DATA_FIELDS if before[name] != getattr(account, name)]
+            state.account_changed(key, moved)
+            for name in moved:
+                state.journal(
+                    STAGE,
+                    "account",
+                    f"{app_id}:{item.external_id}",
+                    name,
+                    before[name],
+                    getattr(account, name),
+                    "changed in the app",
+                )
             report.bump("changed")
         else:
             report.bump("unchanged")
@@ -294,7 +294,7 @@ def _merge_listing(
             )
             account.status = "DELETED"
             state.fingerprints[(app_id, account.external_id)] = ""
-            state.dirty_accounts.add((app_id, account.external_id))
+            state.account_changed((app_id, account.external_id), ("status",))
             report.bump("gone")
 
 

@@ -27,7 +27,7 @@ from engine.store.models import Meta, Run
 from engine.store.repo import config_versions, get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
 from engine.sync.push import same_value
-from engine.sync.state import HeldBlank
+from engine.sync.state import HeldBlank, WorkState
 
 STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
 #: The statuses of a run that applied its plan (some apps may have failed: exit 5).
@@ -191,6 +191,26 @@ def config_changed(session: Session, versions: dict[str, str]) -> bool:
 
 #: The meta key of what the push stage of the last applied run left to look at again.
 PUSH_REVISIT = "push_revisit"
+#: The meta key of the directory accounts the last applied run's merge rules found nobody for
+#: (WorkState.found_nobody), kept only by a run whose identify changed nobody's keys.
+FOUND_NOBODY = "identify_found_nobody"
+
+
+def load_found_nobody(session: Session) -> set[tuple[str, str]] | None:
+    """None when there is none, or it cannot be read: then every such account is walked."""
+    try:
+        raw = json.loads(get_meta(session, FOUND_NOBODY) or "null")
+        return None if raw is None else {(str(app), str(external)) for app, external in raw}
+    except (ValueError, TypeError):
+        return None
+
+
+def save_found_nobody(session: Session, state: WorkState) -> None:
+    """What the next run may take as found again (identify._found_nobody_again): nothing
+    after a run that created, removed or changed someone, whose keys the accounts it found
+    nobody for were not walked against."""
+    kept = None if state.identify_moved_people else sorted(state.found_nobody)
+    set_meta(session, FOUND_NOBODY, "" if kept is None else json.dumps(kept))
 
 
 @dataclass
@@ -209,6 +229,9 @@ class PushRevisit:
     accounts: set[tuple[str, str]] = field(default_factory=set)
     people: set[int] = field(default_factory=set)
     confirmed: set[tuple[str, str]] = field(default_factory=set)
+    # of `accounts`, those whose data changed in the fields the built-in ownership strategies
+    # read, or which are new (None: not known, a note from before it was kept: all of them)
+    rewalk: set[tuple[str, str]] | None = None
 
     def owners(self, accounts: dict[tuple[str, str], AccountRecord]) -> set[int]:
         """The people the push stage plans again."""
@@ -251,6 +274,9 @@ def load_push_revisit(session: Session) -> PushRevisit | None:
             {(str(app), str(external)) for app, external in raw.get("accounts", [])},
             {int(person) for person in raw.get("people", [])},
             {(str(app), str(external)) for app, external in raw.get("confirmed", [])},
+            None
+            if raw.get("rewalk") is None
+            else {(str(app), str(external)) for app, external in raw["rewalk"]},
         )
     except (ValueError, TypeError, AttributeError):
         return None
@@ -265,6 +291,7 @@ def save_push_revisit(session: Session, revisit: PushRevisit) -> None:
                 "accounts": sorted(revisit.accounts),
                 "people": sorted(revisit.people),
                 "confirmed": sorted(revisit.confirmed),
+                **({} if revisit.rewalk is None else {"rewalk": sorted(revisit.rewalk)}),
             }
         ),
     )

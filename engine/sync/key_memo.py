@@ -271,18 +271,25 @@ class KeyMemo:
             and len(self._stored.get(scope, {})) == count
         )
 
-    def carry(self, scope: str, records: list[int]) -> None:
+    def stored_count(self, scope: str) -> int:
+        """How many records the stored memo holds keys of under SCOPE."""
+        return len(self._stored.get(scope, {}))
+
+    def carry(self, scope: str, records: list[int]) -> int:
         """Keep the stored entries of RECORDS (ids) for the next run though this run did not
-        key them (accounts the stage knows unchanged and did not look at again). An entry is
-        checked when it is used, not here."""
+        key them (records the stage knows unchanged and did not look at again); returns how
+        many had one. An entry is checked when it is used, not here."""
         stored = self._stored.get(scope)
         if not stored:
-            return
+            return 0
         kept = self.kept.setdefault(scope, {})
+        carried = 0
         for record in map(str, records):
             entry = stored.get(record)
             if entry is not None:
                 kept[record] = entry
+                carried += 1
+        return carried
 
     @property
     def changed(self) -> bool:

@@ -15,7 +15,7 @@ from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
 from engine.cel.objects import ACCOUNT_ID_NAMES
 from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
-from engine.records import AccountRecord, UserRecord, norm_key
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, UserRecord, norm_key
 from engine.sync.key_memo import KeyMemo
 from engine.text import printable
 
@@ -35,6 +35,16 @@ ACCOUNT_PRESETS: dict[str, Callable[[AccountRecord], list[str]]] = {
     "display_name": lambda account: [account.display_name],
     "employee_id": lambda account: list(account.employee_ids),
 }
+#: The account fields each preset reads (above)
+ACCOUNT_PRESET_FIELDS: dict[str, frozenset[str]] = {
+    "primary_email": frozenset(("email",)),
+    "all_emails": frozenset(("email", "emails")),
+    "username": frozenset(("username", "usernames")),
+    "display_name": frozenset(("display_name",)),
+    "employee_id": frozenset(("employee_ids",)),
+}
+#: What an account side in CEL may read of its account: any of its data, and its grants
+EVERY_FIELD = frozenset((*ACCOUNT_DATA_FIELDS, "entitlements"))
 USER_PRESETS: dict[str, Callable[[UserRecord], list[str]]] = {
     "primary_email": lambda user: [user.email],
     "all_emails": lambda user: [user.email, *user.emails],
@@ -97,6 +107,9 @@ class KeyRule:
     user_preset: bool = True
     user_scope: str | None = None
     account_scope: str | None = None
+    # what the account side reads of its account (the fields of a preset, EVERY_FIELD for CEL
+    # reading nothing else); None: it may read beyond its account
+    account_fields: frozenset[str] | None = None
 
     def index(self, users: Iterable[UserRecord]) -> dict[str, set[int]]:
         index: dict[str, set[int]] = defaultdict(set)
@@ -202,6 +215,9 @@ def compile_rule(
         own_record=(not account_side.cel or _memoisable(program))
         and (not user_side.cel or _memoisable(user_program)),
         user_preset=not user_side.cel,
+        account_fields=(EVERY_FIELD if _memoisable(program) else None)
+        if account_side.cel
+        else ACCOUNT_PRESET_FIELDS.get(account_side.preset or ""),
     )
     if memo is not None:
         options = f"strip={strip}"

@@ -47,6 +47,11 @@ def _name_user(user: UserRecord) -> set[str]:
 
 NARROW = KeyRule("narrow (emails and usernames)", _narrow_account, _narrow_user)
 BY_NAME = KeyRule("broad (name)", _name_account, _name_user)
+#: What the built-in strategies read of an account: its keys above, and what `_walk` skips on
+WALKED_FIELDS = frozenset(
+    ("email", "emails", "username", "usernames", "given_name", "family_name", "display_name")
+    + ("status", "type")
+)
 
 
 def rules_for(app: App, cel: CelEngine, memo: KeyMemo | None = None) -> list[KeyRule]:
@@ -68,6 +73,7 @@ def run_ownership(
     report: StageReport,
     everyone: bool = True,
     also: set[tuple[str, str]] | None = None,
+    rewalk: set[tuple[str, str]] | None = None,
     memo: KeyMemo | None = None,
 ) -> None:
     """`everyone=False` (nothing but the apps' data changed since the last applied run, which
@@ -76,7 +82,9 @@ def run_ownership(
     run. Its rules read nothing but the account and the people's core fields, which only
     identify changes: an unchanged account then finds the owner it found last time. `also`:
     accounts to look at again all the same (those the last run created, linked to the person
-    they were made for: the rules have not seen them yet). `memo`: see `rules_for`."""
+    they were made for: the rules have not seen them yet; and those it pushed to, whose data
+    changed after its stage); `rewalk`: of those, the ones a built-in strategy must look at
+    (`rewalk_after_push`; None: all). `memo`: see `rules_for`."""
     live_users = [u for u in state.users.values() if u.status != "DELETED"]
     # (a custom rule's account side may read the entitlements: a grant is a change too)
     changed_accounts = (
@@ -86,6 +94,10 @@ def run_ownership(
     # rule that finds several people, so an account can change owner when a key disappears
     # from someone who was never its owner, and the keys people had before identify are gone.
     people_moved = bool(state.new_users or state.dirty_users)
+    # a built-in strategy reads nothing of an account but WALKED_FIELDS: an account whose
+    # title changed finds the owner it found (and a 1 % sync of title changes, in every app,
+    # builds no index of everyone's keys)
+    walked_changed = state.changed_in(WALKED_FIELDS) | (also or set() if rewalk is None else rewalk)
     shared: dict[str, dict[str, set[int]]] = {}  # the built-in rules' indexes serve every app
 
     def index_of(rule: KeyRule) -> dict[str, set[int]]:
@@ -111,24 +123,37 @@ def run_ownership(
         custom = app.ownership.strategy == "custom"
         incremental = not everyone and not people_moved
         if incremental and not custom:
-            accounts = _changed_only(app.id, accounts, changed_accounts, report, [])
+            accounts = _changed_only(app.id, accounts, walked_changed, report, [])
             if not accounts:
                 continue
         rules = rules_for(app, cel, memo)
         if not custom:  # built-in rules read every account walked
             read_whole(a for a in accounts if not a.pinned and a.status != "DELETED")
         try:
-            indexes = [index_of(rule) for rule in rules]
-            if incremental and custom and _keyed_as_last_run(rules, memo, len(live_users)):
+            if incremental and custom and _keyed_as_last_run(rules, memo, live_users, state):
                 # every person has the keys the last run matched with, and an unchanged
                 # account its own: it would find the owner it found (at 100,000 people,
-                # walking every badge again was a twentieth of a 1 % sync)
+                # walking every badge again was a twentieth of a 1 % sync, and indexing
+                # everyone's keys for no changed badge a tenth)
                 carried = [rule.account_scope for rule in rules if rule.account_scope]
                 accounts = _changed_only(app.id, accounts, changed_accounts, report, carried, memo)
+                if not accounts:
+                    continue
+            indexes = [index_of(rule) for rule in rules]
             _walk(accounts, rules, indexes, state, report)
         finally:
             if memo is not None:
                 memo.unchanged = None
+
+
+def rewalk_after_push(state: WorkState) -> set[tuple[str, str]]:
+    """The accounts this run created or read back after a push whose data changed in what the
+    built-in strategies read: the next run's ownership stage looks at them again (a push of a
+    title changes no owner)."""
+    every = frozenset(WALKED_FIELDS)
+    return {
+        key for key in state.read_back if state.read_back_fields.get(key, every) & WALKED_FIELDS
+    }
 
 
 def _changed_only(
@@ -168,11 +193,16 @@ def _changed_only(
     return considered
 
 
-def _keyed_as_last_run(rules: list[KeyRule], memo: KeyMemo | None, people: int) -> bool:
-    """Whether the index the rules just built of the PEOPLE live people is the one the last
-    run matched with, in a run in which no person was created, removed or changed by
-    identify: each rule reads nothing beyond its records, and a preset user side reads only
-    the people's core fields (unchanged), a CEL one gave what the memo stored for them."""
+def _keyed_as_last_run(
+    rules: list[KeyRule], memo: KeyMemo | None, people: list[UserRecord], state: WorkState
+) -> bool:
+    """Whether an index of the rules' keys of PEOPLE (the live people) would be the one the
+    last run matched with, in a run in which no person was created, removed or changed by
+    identify: each rule reads nothing beyond its records, a preset user side reads only the
+    people's core fields (unchanged), and a CEL one gives what the memo stored. Only the
+    people this run touched are keyed to tell (`memo.unchanged` answers for the others, as
+    it would for the index); the others' stored keys are carried to the next run."""
+    scopes = []
     for rule in rules:
         if not rule.own_record:
             return False
@@ -180,8 +210,27 @@ def _keyed_as_last_run(rules: list[KeyRule], memo: KeyMemo | None, people: int) 
             continue
         if memo is None or rule.user_scope is None:
             return False
-        if not memo.same_as_stored(rule.user_scope, people):
+        scopes.append((rule, rule.user_scope))
+    if not scopes:
+        return True
+    assert memo is not None
+    touched = state.touched_users()
+    for rule, scope in scopes:
+        if scope in memo.moved or scope in memo.stored_unsettled:
             return False
+        if memo.stored_count(scope) != len(people):
+            return False
+        for user in people:
+            if user.id in touched:
+                try:
+                    rule.user_keys(user)
+                except CelEvalError:
+                    pass  # kept by the memo as the record's error
+        if scope in memo.moved:
+            return False
+        others = [user.id for user in people if user.id not in touched]
+        if memo.carry(scope, others) != len(others):
+            return False  # someone has no stored keys: not the people the memo knew
     return True
 
 

@@ -57,10 +57,12 @@ from engine.sync.incremental import (
     PushRevisit,
     config_changed,
     confirmed_pushes,
+    load_found_nobody,
     load_held,
     load_push_revisit,
     load_stamps,
     run_versions,
+    save_found_nobody,
     save_held,
     save_push_revisit,
     save_stamps,
@@ -70,7 +72,7 @@ from engine.sync.incremental import (
 )
 from engine.sync.loading import load_attribute_states, load_state, per_app
 from engine.sync.lock import acquire_lock, release_lock
-from engine.sync.ownership import keep_keys, run_ownership
+from engine.sync.ownership import keep_keys, rewalk_after_push, run_ownership
 from engine.sync.provisioning import (
     ACCOUNT_COUNTS,
     AccessRequestItem,
@@ -349,6 +351,8 @@ def _run_locked(
             cleanup.callback(ahead.close)  # also when the run stops before its import
         state = load_state(session, attributes=False, deferred=deferred if incremental else None)
         state.stamps = stamps
+        if not full_identify:
+            state.found_nobody_before = load_found_nobody(session)
         # what custom ownership rules' CEL gave last time (read only when an app has them)
         memo_text = (
             get_meta(session, key_memo.META_KEY)
@@ -412,6 +416,7 @@ def _run_locked(
         # running out fails the run before anything is applied, and the lock is released
         with cel.stage_budget("identify"):
             run_identify(state, directories, cel, reports[1], everyone=full_identify)
+        state.identify_moved_people = bool(state.new_users or state.dirty_users)
         step("ownership", 2)
         with cel.stage_budget("ownership"):
             run_ownership(
@@ -422,6 +427,7 @@ def _run_locked(
                 reports[2],
                 everyone=revisit is None,
                 also=revisit.accounts if revisit is not None else None,
+                rewalk=revisit.rewalk if revisit is not None else None,
                 memo=memo,
             )
         step("attributes", 3)
@@ -608,6 +614,7 @@ def _run_locked(
                 set()
                 if moved or reads_pushed_accounts(config, cel)
                 else confirmed_pushes(pushes, state.accounts, state.read_back_moved),
+                rewalk_after_push(state),
             )
             # the apps this run wrote to are read again to settle; the others count as the
             # run read them, so that a change made to them meanwhile is new to the next run
@@ -709,6 +716,7 @@ def _apply(
         writer.write_import(session, state, run_id, imported, import_errors)
         step("identify", 1)
         writer.write_links(session, state, run_id)
+        save_found_nobody(session, state)  # with the people it stands for: one transaction
     committed.update(("import", "identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():

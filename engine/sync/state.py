@@ -205,6 +205,8 @@ class WorkState:
         self.changes: list[PlannedChange] = []
         self.new_accounts: set[AccountKey] = set()
         self.dirty_accounts: set[AccountKey] = set()  # imported fields changed
+        # of those, the fields that changed (an account missing here: any of them)
+        self.changed_fields: dict[AccountKey, frozenset[str]] = {}
         self.refingerprinted: set[AccountKey] = set()  # same fields, another fingerprint
         self.dirty_links: set[AccountKey] = set()  # owner / link kind / pin changed
         self.new_users: set[int] = set()
@@ -216,6 +218,8 @@ class WorkState:
         self.read_back: set[AccountKey] = set()  # accounts a push changed, as read back
         # of those, the ones whose read-back changed more than the values pushed to them
         self.read_back_moved: set[AccountKey] = set()
+        # of those read back, the fields that changed (one missing: a new account, all of them)
+        self.read_back_fields: dict[AccountKey, frozenset[str]] = {}
         self.disabled_backing: set[int] = set()  # people unlinked from a disabled directory
         self.listings: dict[str, Any] = {}  # app id -> Listing, for entitlements and grants
         self.source_versions: dict[str, str] = {}  # app -> digest of its data at the last import
@@ -233,6 +237,13 @@ class WorkState:
         self.import_counts: dict[str, dict[str, int]] = {}  # app -> its own import counts
         self.filter_results: dict[AccountKey, str] = {}  # directory accounts' last decision
         self.user_origin: dict[int, str] = {}  # new user -> the account it was created from
+        # directory accounts (MATCH_ONLY, unlinked) whose merge rules found nobody in this run,
+        # and those the last applied run found nobody for (None: not known; see
+        # identify.found_nobody_before)
+        self.found_nobody: set[AccountKey] = set()
+        self.found_nobody_before: set[AccountKey] | None = None
+        # whether identify created, removed or changed anyone (set after the stage)
+        self.identify_moved_people = True
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         # what this run moved that another person's attribute can read (engine/sync/reads.py):
         # the keys identify took from people (old emails, names), and from the attributes
@@ -280,6 +291,22 @@ class WorkState:
         reason: str = "",
     ) -> None:
         self.changes.append(PlannedChange(stage, object_type, object_id, field, old, new, reason))
+
+    def account_changed(self, key: AccountKey, fields: Iterable[str]) -> None:
+        """Note that the imported FIELDS of the account KEY changed."""
+        known = self.changed_fields.get(key)
+        if key in self.dirty_accounts and known is None:
+            return  # already changed in every field, as far as anyone knows
+        self.dirty_accounts.add(key)
+        self.changed_fields[key] = (known or frozenset()) | frozenset(fields)
+
+    def changed_in(self, fields: frozenset[str]) -> set[AccountKey]:
+        """The accounts this run imported anew or whose imported FIELDS changed: a stage that
+        reads nothing else of an account finds what it found last time in the others."""
+        every = frozenset(fields)
+        return self.new_accounts | {
+            key for key in self.dirty_accounts if self.changed_fields.get(key, every) & fields
+        }
 
     def touched_users(self) -> set[int]:
         """People whose accounts, links or core fields this run changed: the only ones whose

@@ -534,9 +534,15 @@ def write_push(
             if only_pushed and key not in pushed:
                 continue
             before = _data_besides(account, pushed.get(key, set()))
+            fields = [getattr(account, name) for name in ACCOUNT_DATA_FIELDS]
             _copy_listed(item, account)
             if _data_besides(account, pushed.get(key, set())) != before:
                 state.read_back_moved.add(key)  # the app changed more than what was sent
+            state.read_back_fields[key] = frozenset(
+                name
+                for name, was in zip(ACCOUNT_DATA_FIELDS, fields, strict=True)
+                if getattr(account, name) != was
+            )
             state.fingerprints[key] = digest
             state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})

@@ -1,0 +1,244 @@
+"""An incremental sync matches again only what can find someone else: an account whose title
+changed keeps its owner without the rules (and without an index of everyone's keys), one whose
+email changed is matched again; a custom rule whose people are all keyed as the last run left
+them builds no index when none of its accounts changed; a directory account the merge rules
+found nobody for is not walked again until it, or someone's keys, change."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from engine.services import Services
+from engine.store.models import Account, Person
+from engine.store.repo import get_meta, set_meta
+from engine.sync import identify, key_memo, ownership
+from engine.sync.incremental import FOUND_NOBODY, PUSH_REVISIT
+from engine.sync.keys import KeyRule
+
+
+def _edit_app(folder: Path, app: str, external_id: str, edit: Any) -> None:
+    path = folder / "r-demo" / "apps" / f"{app}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (item,) = [a for a in data["accounts"] if str(a["id"]) == external_id]
+    edit(item)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _owner_of(services: Services, app: str, external_id: str) -> str | None:
+    with services.db.session() as session:
+        account = session.scalars(
+            select(Account).where(Account.app_id == app, Account.external_id == external_id)
+        ).one()
+        if account.owner_id is None:
+            return None
+        return session.get(Person, account.owner_id).email  # type: ignore[union-attr]
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """(the accounts the ownership rules looked at, the ownership rules whose index of people
+    was built), as a sync goes."""
+    walked: list[str] = []
+    indexed: list[str] = []
+    find_owner = ownership._find_owner
+    index = KeyRule.index
+
+    def finding(account: Any, *args: Any) -> Any:
+        walked.append(f"{account.app_id}:{account.external_id}")
+        return find_owner(account, *args)
+
+    def indexing(self: KeyRule, users: Any) -> Any:
+        if sys._getframe(1).f_code.co_filename == ownership.__file__:  # not identify's
+            indexed.append(self.name)
+        return index(self, users)
+
+    monkeypatch.setattr(ownership, "_find_owner", finding)
+    monkeypatch.setattr(KeyRule, "index", indexing)
+    return walked, indexed
+
+
+def _sync(services: Services) -> Any:
+    result = services.sync()
+    assert result.status == "applied", result.error
+    return result
+
+
+def _settle(services: Services, folder: Path) -> None:
+    """A sync over a small change, so that the accounts the demo's own sync created (which
+    the rules have not seen) are behind us."""
+    _edit_app(folder, "github", "143925100", lambda item: item["profile"].update(bio="hi"))
+    _sync(services)
+
+
+def test_a_changed_title_keeps_the_owner_without_the_rules_and_a_changed_email_does_not(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _owner_of(demo, "slack", "U0EGM3MBK94") == "amara.martinez@example.com"
+    _settle(demo, tmp_path)
+    walked, indexed = _spy(monkeypatch)
+
+    def retitle(item: dict[str, Any]) -> None:
+        item["profile"]["title"] = "Head of Everything"
+
+    _edit_app(tmp_path, "slack", "U0EGM3MBK94", retitle)
+    result = _sync(demo)
+    assert [c["field"] for c in result.changes if c["stage"] == "import"] == ["profile"]
+    assert walked == []
+    assert indexed == []
+    assert _owner_of(demo, "slack", "U0EGM3MBK94") == "amara.martinez@example.com"
+
+    def readdress(item: dict[str, Any]) -> None:
+        # Amara's Slack account now carries Margaret's email and username: it is hers
+        item["email"] = "margaret.okafor@example.com"
+        item["username"] = "margaret.okafor"
+        item["display_name"] = "Margaret Okafor"
+
+    _edit_app(tmp_path, "slack", "U0EZQC5FKUJ", lambda item: item.update(status="DISABLED"))
+    _edit_app(tmp_path, "slack", "U0EGM3MBK94", readdress)
+    _sync(demo)
+    assert sorted(walked) == ["slack:U0EGM3MBK94", "slack:U0EZQC5FKUJ"]
+    assert _owner_of(demo, "slack", "U0EGM3MBK94") == "margaret.okafor@example.com"
+
+
+def test_a_push_of_what_no_rule_reads_is_not_walked_by_the_next_sync(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hr = tmp_path / "r-demo" / "apps" / "hr.yaml"
+    data = yaml.safe_load(hr.read_text(encoding="utf-8"))
+    person = next(a for a in data["accounts"] if a["email"] == "amara.martinez@example.com")
+    person["profile"]["job_title"] = "Chief Everything Officer"
+    hr.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    result = _sync(demo)
+    pushed = {c["object_id"] for c in result.changes if c["stage"] == "push"}
+    assert pushed, "the new title is pushed to AD"
+    with demo.db.session() as session:
+        revisit = json.loads(get_meta(session, PUSH_REVISIT))
+    assert {f"{a}:{e}" for a, e in revisit["accounts"]} >= pushed
+    assert revisit["rewalk"] == []  # a title: no rule reads it
+
+    walked, _ = _spy(monkeypatch)
+    _edit_app(
+        tmp_path, "slack", "U0EGM3MBK94", lambda item: item["profile"].update(tz="Asia/Tokyo")
+    )
+    _sync(demo)
+    assert not [key for key in walked if key in pushed and not key.startswith("badge:")]
+
+
+def test_a_custom_rule_with_no_changed_account_indexes_nobody_and_keeps_its_memo(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with demo.db.session() as session:
+        before = key_memo.load(get_meta(session, key_memo.META_KEY))
+    (user_scope,) = [scope for scope in before if scope.startswith("user:")]
+    _settle(demo, tmp_path)
+    walked, indexed = _spy(monkeypatch)
+    _edit_app(
+        tmp_path, "slack", "U0EGM3MBK94", lambda item: item["profile"].update(tz="Asia/Tokyo")
+    )
+    _sync(demo)
+    assert not [key for key in walked if key.startswith("badge:")]
+    assert indexed == []  # no rule needed everyone's keys
+    with demo.db.session() as session:
+        after = key_memo.load(get_meta(session, key_memo.META_KEY))
+    # every person's keys are kept for the next run, though this one did not key them
+    assert after[user_scope].keys() == before[user_scope].keys()
+
+
+def _merged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The directory accounts identify's merge rules walk, as a sync goes."""
+    walked: list[str] = []
+    merge = identify._merge
+
+    def merging(state: Any, account: Any, *args: Any) -> Any:
+        walked.append(f"{account.app_id}:{account.external_id}")
+        return merge(state, account, *args)
+
+    monkeypatch.setattr(identify, "_merge", merging)
+    return walked
+
+
+def _edit_feed(folder: Path, external_id: str, column: str, value: str) -> None:
+    """Set one cell of the contractor feed (hr_feed.csv)."""
+    path = folder / "r-demo" / "apps" / "hr_feed.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    (row,) = [r for r in rows if r[0] == external_id]
+    row[header.index(column)] = value
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+
+
+VICTOR = "hr_feed:CW-0030"  # a contractor the feed lists and no directory creates
+
+
+def test_an_account_the_rules_found_nobody_for_is_walked_again_only_when_something_moved(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settle(demo, tmp_path)
+    unmerged = _unmerged(demo, tmp_path)
+    walked = _merged(monkeypatch)
+    quiet = _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert walked == []
+    assert quiet.stages[1].counts["unmerged"] == unmerged  # counted as the rules count it
+
+    _edit_feed(tmp_path, "CW-0030", "job_title", "Chief Contractor")  # no rule reads it
+    _sync(demo)
+    assert walked == []
+    assert _owner_of(demo, "hr_feed", "CW-0030") is None
+
+    # HR gives Margaret the contractor's email: the feed's account is hers in the same sync
+    hr = tmp_path / "r-demo" / "apps" / "hr.yaml"
+    data = yaml.safe_load(hr.read_text(encoding="utf-8"))
+    data["accounts"][0]["email"] = "victor.hale@globex.example"
+    hr.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    _sync(demo)
+    assert VICTOR in walked
+    assert _owner_of(demo, "hr_feed", "CW-0030") == "victor.hale@globex.example"
+    with demo.db.session() as session:
+        assert get_meta(session, FOUND_NOBODY) == ""  # it changed someone: walk all next time
+
+
+def test_an_account_whose_key_changed_is_walked_again(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settle(demo, tmp_path)
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    walked = _merged(monkeypatch)
+    _edit_feed(tmp_path, "CW-0030", "email", "margaret.okafor@example.com")
+    _sync(demo)
+    assert walked == [VICTOR]
+    assert _owner_of(demo, "hr_feed", "CW-0030") == "margaret.okafor@example.com"
+
+
+@pytest.mark.parametrize("stored", ["not json", "7", '[["hr_feed"]]'])
+def test_an_unreadable_note_walks_everyone(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: str
+) -> None:
+    _settle(demo, tmp_path)
+    with demo.db.session() as session, session.begin():
+        set_meta(session, FOUND_NOBODY, stored)
+    walked = _merged(monkeypatch)
+    result = _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert VICTOR in walked
+    assert result.stages[1].counts["unmerged"] == _unmerged(demo, tmp_path)
+
+
+def _sync_after(services: Services, folder: Path, slack_id: str, tz: str) -> Any:
+    """A sync after a change no rule reads (a Slack time zone)."""
+    _edit_app(folder, "slack", slack_id, lambda item: item["profile"].update(tz=tz))
+    return _sync(services)
+
+
+def _unmerged(services: Services, folder: Path) -> int:
+    """How many accounts the merge rules find nobody for when they walk every one."""
+    with services.db.session() as session, session.begin():
+        set_meta(session, FOUND_NOBODY, "")
+    result = _sync_after(services, folder, "U0EGM3MBK94", f"Etc/GMT+{len(folder.name) % 9}")
+    return int(result.stages[1].counts["unmerged"])
