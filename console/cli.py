@@ -204,6 +204,7 @@ def _guard(func: F) -> F:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="roster", prog_name="roster", message="%(prog)s %(version)s")
 @_store_options
 @click.pass_context
 def main(ctx: click.Context) -> None:

@@ -914,3 +914,12 @@ def test_small_words_the_newcomer_review_asked_for(
     assert run(runner, "config", "set", "apps.vpn", app, "--db", str(db))[0] == 0
     code, out, _ = run(runner, "app", "test", "vpn", "--db", str(db))
     assert code == 0 and "profile.last_login" in out
+
+
+def test_version_says_which_roster_without_opening_a_store(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"roster {version('roster')}"
+    assert not list(tmp_path.rglob("*.db"))
