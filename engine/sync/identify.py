@@ -324,7 +324,8 @@ def _merge(
         return
     if decision == "MATCH_ONLY":
         report.bump("unmerged")
-        state.found_nobody.add((account.app_id, account.external_id))
+        if not any(step.error for step in walk.steps):  # a failing rule is reported every run
+            state.found_nobody.add((account.app_id, account.external_id))
         return
     user = UserRecord(id=state.temp_person_id())
     state.users[user.id] = user

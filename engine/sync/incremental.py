@@ -26,6 +26,7 @@ from engine.records import AccountRecord
 from engine.store.models import Meta, Run
 from engine.store.repo import config_versions, get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
+from engine.sync.key_memo import roster_version
 from engine.sync.push import same_value
 from engine.sync.state import HeldBlank, WorkState
 
@@ -151,16 +152,22 @@ def why_everyone(session: Session, run_id: int, versions: dict[str, str]) -> str
     need not; NO_APPLIED_RUN for a store's first): its configuration changed since the last
     applied run, or the last run that set out to apply did not finish (its earlier stages may
     be committed without their attribute consequences)."""
+    # a run the threshold blocked applied nothing: what matters is the one before it (a
+    # killed run, then a blocked one, left the killed run's writes to the third: review)
     previous = session.execute(
         select(Run)
-        .where(col(Run.id) < run_id, col(Run.dry_run).is_(False))
+        .where(
+            col(Run.id) < run_id,
+            col(Run.dry_run).is_(False),
+            col(Run.status) != "blocked-by-threshold",
+        )
         .order_by(col(Run.id).desc())
         .limit(1)
     ).scalar_one_or_none()
     last_applied = _last_applied(session)
     if previous is None or last_applied is None:
         return NO_APPLIED_RUN
-    if previous.status not in (*APPLIED, "blocked-by-threshold"):
+    if previous.status not in APPLIED:
         return f"run {previous.id}, which set out to apply, ended {previous.status}"
     before = (last_applied.config_versions or {}).get("attributes") or ""
     now = versions.get("attributes") or ""
@@ -196,21 +203,44 @@ PUSH_REVISIT = "push_revisit"
 FOUND_NOBODY = "identify_found_nobody"
 
 
-def load_found_nobody(session: Session) -> set[tuple[str, str]] | None:
-    """None when there is none, or it cannot be read: then every such account is walked."""
+def load_found_nobody(session: Session, scope: str) -> set[tuple[str, str]] | None:
+    """The accounts the last applied run found nobody for, or None (then every such account
+    is walked): when there is no note, it cannot be read, it was made under another SCOPE
+    (`found_nobody_scope`: another configuration, cost budget or Roster), or an applied run
+    changed something since (a run of a Roster that keeps no note)."""
     try:
         raw = json.loads(get_meta(session, FOUND_NOBODY) or "null")
-        return None if raw is None else {(str(app), str(external)) for app, external in raw}
-    except (ValueError, TypeError):
+        if not isinstance(raw, dict) or raw.get("scope") != scope:
+            return None
+        accounts = {(str(app), str(external)) for app, external in raw["accounts"]}
+        since = int(raw["run"])
+    except (ValueError, TypeError, KeyError):
         return None
+    later: Any = session.scalars(
+        select(col(Run.counts)).where(
+            col(Run.id) > since, col(Run.dry_run).is_(False), col(Run.status).in_(APPLIED)
+        )
+    )
+    if any(not isinstance(counts, dict) or counts.get("changes") != 0 for counts in later):
+        return None
+    return accounts
 
 
-def save_found_nobody(session: Session, state: WorkState) -> None:
+def found_nobody_scope(versions: Mapping[str, str], limits: Any) -> str:
+    """What the merge rules' findings depend on besides the data: the configuration (rules,
+    filters, the CEL budget in settings), the CEL semantics and Roster itself."""
+    return stable_hash([dict(versions), repr(limits), SEMANTICS, roster_version()])
+
+
+def save_found_nobody(session: Session, state: WorkState, run_id: int) -> None:
     """What the next run may take as found again (identify._found_nobody_again): nothing
     after a run that created, removed or changed someone, whose keys the accounts it found
     nobody for were not walked against."""
-    kept = None if state.identify_moved_people else sorted(state.found_nobody)
-    set_meta(session, FOUND_NOBODY, "" if kept is None else json.dumps(kept))
+    if state.identify_moved_people or state.found_nobody_scope is None:
+        set_meta(session, FOUND_NOBODY, "")
+        return
+    note = {"scope": state.found_nobody_scope, "run": run_id}
+    set_meta(session, FOUND_NOBODY, json.dumps({**note, "accounts": sorted(state.found_nobody)}))
 
 
 @dataclass

@@ -87,7 +87,7 @@ def _digest(value: Any) -> str | None:
         return None
 
 
-def _roster_version() -> str:
+def roster_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -131,7 +131,7 @@ class KeyMemo:
         # scopes in which some record's keys this run differ from the stored ones, or have
         # none stored (see `same_as_stored`)
         self.moved: set[str] = set()
-        self._base = f"{FORMAT}\0{SEMANTICS}\0{_roster_version()}\0{max_cost}"
+        self._base = f"{FORMAT}\0{SEMANTICS}\0{roster_version()}\0{max_cost}"
 
     # ---- digests of what an expression can read -------------------------------------------
     def _account_part(self, account: AccountRecord) -> tuple[Any, ...] | None:
@@ -278,7 +278,7 @@ class KeyMemo:
     def carry(self, scope: str, records: list[int]) -> int:
         """Keep the stored entries of RECORDS (ids) for the next run though this run did not
         key them (records the stage knows unchanged and did not look at again); returns how
-        many had one. An entry is checked when it is used, not here."""
+        many had a well-formed one (the others are keyed again when asked)."""
         stored = self._stored.get(scope)
         if not stored:
             return 0
@@ -286,7 +286,7 @@ class KeyMemo:
         carried = 0
         for record in map(str, records):
             entry = stored.get(record)
-            if entry is not None:
+            if _well_formed(entry):
                 kept[record] = entry
                 carried += 1
         return carried

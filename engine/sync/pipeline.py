@@ -57,6 +57,7 @@ from engine.sync.incremental import (
     PushRevisit,
     config_changed,
     confirmed_pushes,
+    found_nobody_scope,
     load_found_nobody,
     load_held,
     load_push_revisit,
@@ -351,8 +352,9 @@ def _run_locked(
             cleanup.callback(ahead.close)  # also when the run stops before its import
         state = load_state(session, attributes=False, deferred=deferred if incremental else None)
         state.stamps = stamps
+        state.found_nobody_scope = found_nobody_scope(versions, CelLimits.of(config.settings.cel))
         if not full_identify:
-            state.found_nobody_before = load_found_nobody(session)
+            state.found_nobody_before = load_found_nobody(session, state.found_nobody_scope)
         # what custom ownership rules' CEL gave last time (read only when an app has them)
         memo_text = (
             get_meta(session, key_memo.META_KEY)
@@ -716,7 +718,7 @@ def _apply(
         writer.write_import(session, state, run_id, imported, import_errors)
         step("identify", 1)
         writer.write_links(session, state, run_id)
-        save_found_nobody(session, state)  # with the people it stands for: one transaction
+        save_found_nobody(session, state, run_id)  # with the people it stands for: at once
     committed.update(("import", "identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():

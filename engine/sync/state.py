@@ -242,6 +242,7 @@ class WorkState:
         # identify.found_nobody_before)
         self.found_nobody: set[AccountKey] = set()
         self.found_nobody_before: set[AccountKey] | None = None
+        self.found_nobody_scope: str | None = None  # what they stand on (None: not kept)
         # whether identify created, removed or changed anyone (set after the stage)
         self.identify_moved_people = True
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them

@@ -242,3 +242,76 @@ def _unmerged(services: Services, folder: Path) -> int:
         set_meta(session, FOUND_NOBODY, "")
     result = _sync_after(services, folder, "U0EGM3MBK94", f"Etc/GMT+{len(folder.name) % 9}")
     return int(result.stages[1].counts["unmerged"])
+
+
+def _note(services: Services) -> dict[str, Any]:
+    with services.db.session() as session:
+        text = get_meta(session, FOUND_NOBODY)
+    return json.loads(text) if text else {}
+
+
+def test_a_configuration_change_walks_everyone_the_rules_found_nobody_for(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a raised CEL budget can make a rule that failed find someone: what the rules found
+    # stands on the configuration (and the CEL semantics, and Roster's version) it was found by
+    _settle(demo, tmp_path)
+    assert ["hr_feed", "CW-0030"] in _note(demo)["accounts"]
+    path = tmp_path / "r-demo" / "roster.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("settings", {}).setdefault("cel", {})["max_cost"] = 123_456
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    assert demo.import_config(text, source=str(path), base_dir=tmp_path / "r-demo").applied
+    walked = _merged(monkeypatch)
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert VICTOR in walked
+
+
+def test_a_merge_rule_failing_for_an_account_is_reported_by_every_sync(
+    demo: Services, tmp_path: Path
+) -> None:
+    _edit_app(tmp_path, "idp", "00u1dqdYHMcKoXDTFuof", lambda item: item["profile"].update(login=7))
+    for tz in ("Asia/Tokyo", "Europe/Paris", "America/Lima"):
+        result = _sync_after(demo, tmp_path, "U0EGM3MBK94", tz)
+        problems = [p for p in result.stages[1].problems if "00u1dqdYHMcKoXDTFuof" in p]
+        assert problems and "merge rule 'login' failed" in problems[0], tz
+    assert ["idp", "00u1dqdYHMcKoXDTFuof"] not in _note(demo)["accounts"]
+
+
+def test_a_run_that_kept_no_note_but_changed_the_store_makes_the_next_walk_everyone(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another Roster (an older one, on another admin's machine) syncs the same store: it keeps
+    # no note, and may have given someone the key an account was waiting for
+    from engine.sync import pipeline
+
+    _settle(demo, tmp_path)
+    before = _note(demo)
+    with monkeypatch.context() as older:
+        older.setattr(pipeline, "save_found_nobody", lambda *args: None)
+        _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert _note(demo) == before
+    walked = _merged(monkeypatch)
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Europe/Paris")
+    assert VICTOR in walked
+    # a sync that changed nothing does not end the note: the one after it walks nobody again
+    walked.clear()
+    assert demo.sync().changes == []
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert walked == []
+
+
+def test_a_run_the_threshold_blocked_does_not_hide_a_killed_run_before_it(demo: Services) -> None:
+    # the killed run may have committed links without their attributes; the blocked run
+    # after it applied nothing: the next run must still reconsider everyone
+    from engine.store.models import Run
+    from engine.store.repo import config_versions
+    from engine.sync.incremental import why_everyone
+
+    with demo.db.session() as session, session.begin():
+        session.add(Run(status="running"))  # killed: it never said how it ended
+        session.add(Run(status="blocked-by-threshold"))
+    with demo.db.session() as session:
+        versions = config_versions(session)
+        newest = max(r.id for r in session.scalars(select(Run)))
+        assert "ended running" in why_everyone(session, newest + 1, versions)
