@@ -17,11 +17,11 @@ import yaml
 from sqlalchemy import select
 
 from engine.services import Services
-from engine.store.models import Account, Person
 from engine.store.repo import get_meta, set_meta
 from engine.sync import identify, key_memo, ownership
 from engine.sync.incremental import FOUND_NOBODY, PUSH_REVISIT
 from engine.sync.keys import KeyRule
+from tests.engine.test_ownership_key_memo import _owner_of
 
 
 def _edit_app(folder: Path, app: str, external_id: str, edit: Any) -> None:
@@ -30,16 +30,6 @@ def _edit_app(folder: Path, app: str, external_id: str, edit: Any) -> None:
     (item,) = [a for a in data["accounts"] if str(a["id"]) == external_id]
     edit(item)
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
-def _owner_of(services: Services, app: str, external_id: str) -> str | None:
-    with services.db.session() as session:
-        account = session.scalars(
-            select(Account).where(Account.app_id == app, Account.external_id == external_id)
-        ).one()
-        if account.owner_id is None:
-            return None
-        return session.get(Person, account.owner_id).email  # type: ignore[union-attr]
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
