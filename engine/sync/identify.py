@@ -42,9 +42,11 @@ def run_identify(
     evaluated again, and so is one that reads the clock."""
     order = {d.app: i for i, d in enumerate(directories)}
     unlinked: list[tuple[PlannedChange, int]] = []  # filter unlinks, and whom from
+    walked_at: dict[str, int] = {}  # directory -> how many people had moved by its walk
     for position, directory in enumerate(directories):
         before = _links_of(state, directory.app) if everyone and position > 0 else None
         _identify_directory(state, directory, cel, report, everyone, unlinked)
+        walked_at[directory.app] = state.people_moves
         if not everyone:
             only: set[int] | None = _touched(state)
         elif before is None:  # the first directory: everyone
@@ -56,6 +58,7 @@ def run_identify(
             # sync's identify)
             only = _moved(state, directory.app, before)
         _refresh_users(state, order, report, only)
+    _walk_found_nobody_again(state, directories, cel, report, order, walked_at)
     disabled = [d.app for d in directories if not d.enabled]
     # a person loses what keeps them only with a directory account of theirs: an incremental
     # run looks at the people this run touched (looking at everyone was two fifths of a
@@ -64,6 +67,47 @@ def run_identify(
     backing = _passing_directory_accounts(state, order, ("CREATE",), owners=only)
     _remove_unbacked_users(state, backing, report, disabled, only)
     _say_who_keeps(state, backing, unlinked)
+
+
+def _walk_found_nobody_again(
+    state: WorkState,
+    directories: list[Directory],
+    cel: CelEngine,
+    report: StageReport,
+    order: dict[str, int],
+    walked_at: dict[str, int],
+) -> None:
+    """A MATCH_ONLY account the rules found nobody for, in a directory walked before someone
+    was created or took new keys (a later directory's refresh gave Olga the address of a
+    leaver's disabled IdP account), is walked once more against the people as identify leaves
+    them: else the run would settle with it unlinked, and a sync on the same data, which
+    does nothing, would never link it."""
+    linked: set[int] = set()
+    for directory in directories:
+        if walked_at.get(directory.app, state.people_moves) == state.people_moves:
+            continue
+        waiting = [
+            account
+            for key in sorted(k for k in state.found_nobody if k[0] == directory.app)
+            if (account := state.accounts.get(key)) is not None and account.owner_id is None
+        ]
+        if not waiting:
+            continue
+        rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
+        indexes = [rule.index(state.users.values()) for rule in rules]
+        holders = {
+            a.owner_id: a
+            for a in state.accounts_of_app(directory.app)
+            if a.owner_id is not None and a.status != "DELETED"
+        }
+        for account in waiting:
+            state.found_nobody.discard((account.app_id, account.external_id))
+            report.bump("unmerged", -1)  # counted again by what the walk finds now
+            _merge(state, account, "MATCH_ONLY", rules, indexes, report, holders)
+            if account.owner_id is not None:
+                linked.add(account.owner_id)
+    if linked:  # their core fields follow from the account too
+        _refresh_users(state, order, report, linked)
 
 
 def _touched(state: WorkState) -> set[int]:
@@ -330,6 +374,7 @@ def _merge(
     user = UserRecord(id=state.temp_person_id())
     state.users[user.id] = user
     state.new_users.add(user.id)
+    state.people_moves += 1
     state.user_origin[user.id] = label
     _apply_core(user, [account])
     _link(state, account, user.id, "directory-create", "created from this account")
@@ -453,6 +498,7 @@ def _refresh_users(
         changed = _apply_core(user, accounts)
         if changed:
             state.dirty_users.add(user_id)
+            state.people_moves += 1
             state.moved_keys |= renamed_keys(changed)
             if user_id not in state.new_users:
                 for name, (old, new) in changed.items():

@@ -305,3 +305,38 @@ def test_a_run_the_threshold_blocked_does_not_hide_a_killed_run_before_it(demo: 
         versions = config_versions(session)
         newest = max(r.id for r in session.scalars(select(Run)))
         assert "ended running" in why_everyone(session, newest + 1, versions)
+
+
+def test_an_account_found_nobody_for_before_a_later_directory_gave_someone_its_key_is_linked(
+    demo: Services, tmp_path: Path
+) -> None:
+    # the contractor feed (the last directory) lists Olga under her employee id with Ivan
+    # Allen's old address: Olga takes it as one of her emails after the IdP was walked, and
+    # the IdP's disabled account for that address is hers in the same sync, which settles
+    assert _owner_of(demo, "idp", "00u1dqdYHMcKoXDTFuof") is None
+    feed = tmp_path / "r-demo" / "apps" / "hr_feed.csv"
+    with feed.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(
+            ["CW-0099", "ivan.allen@example.com", "E10070", "Olga Williams"] + [""] * 5
+        )
+    result = _sync(demo)
+    assert _owner_of(demo, "hr_feed", "CW-0099") == "olga.williams@example.com"
+    assert _owner_of(demo, "idp", "00u1dqdYHMcKoXDTFuof") == "olga.williams@example.com"
+    counts = result.stages[1].counts
+    assert counts["filter_create"] + counts["filter_match_only"] == sum(
+        counts.get(name, 0)
+        for name in (
+            "already_linked", "pinned", "merged", "users_created", "unmerged", "ambiguous",
+            "conflicts",
+        )
+    )  # fmt: skip
+    assert result.settled
+    assert not [c for c in _full_sync(demo).changes if c["stage"] in ("identify", "ownership")]
+
+
+def _full_sync(services: Services) -> Any:
+    from engine.sync.writer import bump_manual_generation
+
+    with services.db.session() as session, session.begin():
+        bump_manual_generation(session)
+    return _sync(services)
