@@ -78,36 +78,46 @@ def _walk_found_nobody_again(
     walked_at: dict[str, int],
 ) -> None:
     """A MATCH_ONLY account the rules found nobody for, in a directory walked before someone
-    was created or took new keys (a later directory's refresh gave Olga the address of a
-    leaver's disabled IdP account), is walked once more against the people as identify leaves
-    them: else the run would settle with it unlinked, and a sync on the same data, which
-    does nothing, would never link it."""
-    linked: set[int] = set()
-    for directory in directories:
-        if walked_at.get(directory.app, state.people_moves) == state.people_moves:
-            continue
-        waiting = [
-            account
-            for key in sorted(k for k in state.found_nobody if k[0] == directory.app)
-            if (account := state.accounts.get(key)) is not None and account.owner_id is None
-        ]
-        if not waiting:
-            continue
-        rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
-        indexes = [rule.index(state.users.values()) for rule in rules]
-        holders = {
-            a.owner_id: a
-            for a in state.accounts_of_app(directory.app)
-            if a.owner_id is not None and a.status != "DELETED"
-        }
-        for account in waiting:
-            state.found_nobody.discard((account.app_id, account.external_id))
-            report.bump("unmerged", -1)  # counted again by what the walk finds now
-            _merge(state, account, "MATCH_ONLY", rules, indexes, report, holders)
-            if account.owner_id is not None:
-                linked.add(account.owner_id)
-    if linked:  # their core fields follow from the account too
-        _refresh_users(state, order, report, linked)
+    was created or changed (a later directory's refresh gave Olga the address of a leaver's
+    disabled IdP account), is walked again against the people as they are now: else the run
+    would settle with it unlinked, and a sync on the same data, which does nothing, would
+    never link it. The people it links are refreshed at once, and what that changes is
+    walked again, until a round links nobody (each round links someone: it ends)."""
+    while True:
+        linked_any = False
+        for directory in directories:
+            if walked_at.get(directory.app, state.people_moves) == state.people_moves:
+                continue
+            walked_at[directory.app] = state.people_moves
+            waiting = [
+                account
+                for key in sorted(k for k in state.found_nobody if k[0] == directory.app)
+                if (account := state.accounts.get(key)) is not None and account.owner_id is None
+            ]
+            if not waiting:
+                continue
+            state.checkpoint()
+            rules = [
+                compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())
+            ]
+            indexes = [rule.index(state.users.values()) for rule in rules]
+            holders = {
+                a.owner_id: a
+                for a in state.accounts_of_app(directory.app)
+                if a.owner_id is not None and a.status != "DELETED"
+            }
+            linked: set[int] = set()
+            for account in waiting:
+                state.found_nobody.discard((account.app_id, account.external_id))
+                report.bump("unmerged", -1)  # counted again by what the walk finds now
+                _merge(state, account, "MATCH_ONLY", rules, indexes, report, holders)
+                if account.owner_id is not None:
+                    linked.add(account.owner_id)
+            if linked:  # their core fields follow from the account too
+                _refresh_users(state, order, report, linked)
+                linked_any = True
+        if not linked_any:
+            return
 
 
 def _touched(state: WorkState) -> set[int]:

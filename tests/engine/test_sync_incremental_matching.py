@@ -340,3 +340,40 @@ def _full_sync(services: Services) -> Any:
     with services.db.session() as session, session.begin():
         bump_manual_generation(session)
     return _sync(services)
+
+
+def test_what_a_second_walk_links_is_followed_until_nothing_more_is(
+    demo: Services, tmp_path: Path
+) -> None:
+    # the IdP creates Pat after HR was walked; HR's vendor record (MATCH_ONLY) with Pat's
+    # address and a second one is his on the walk again, which gives him the second address;
+    # the feed's record with only that one is his too, in the same sync (review)
+    apps = tmp_path / "r-demo" / "apps"
+    for app, item in (
+        (
+            "idp",
+            {"id": "00uPAT", "display_name": "Pat New", "email": "pat.new@example.com",
+             "username": "pat.new@example.com", "status": "ENABLED", "type": "USER",
+             "profile": {"login": "pat.new@example.com"}},
+        ),
+        (
+            "hr",
+            {"id": "V901", "display_name": "Pat New", "email": "pat.new@example.com",
+             "emails": ["pat.new@example.com", "pat.alt@example.com"], "status": "ENABLED",
+             "type": "USER",
+             "profile": {"employment_status": "ACTIVE", "employment_type": "VENDOR"}},
+        ),
+    ):  # fmt: skip
+        path = apps / f"{app}.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data["accounts"].append(item)
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with (apps / "hr_feed.csv").open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(
+            ["CW-0100", "pat.alt@example.com", "", "Pat New"] + [""] * 5
+        )
+    result = _sync(demo)
+    assert _owner_of(demo, "hr", "V901") == "pat.new@example.com"
+    assert _owner_of(demo, "hr_feed", "CW-0100") == "pat.new@example.com"
+    assert result.settled
+    assert not [c for c in _full_sync(demo).changes if c["stage"] in ("identify", "ownership")]
