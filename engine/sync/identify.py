@@ -101,11 +101,7 @@ def _walk_found_nobody_again(
                 compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())
             ]
             indexes = [rule.index(state.users.values()) for rule in rules]
-            holders = {
-                a.owner_id: a
-                for a in state.accounts_of_app(directory.app)
-                if a.owner_id is not None and a.status != "DELETED"
-            }
+            holders = _holders(state, directory.app)
             linked: set[int] = set()
             for account in waiting:
                 state.found_nobody.discard((account.app_id, account.external_id))
@@ -118,6 +114,16 @@ def _walk_found_nobody_again(
                 linked_any = True
         if not linked_any:
             return
+
+
+def _holders(state: WorkState, app_id: str) -> dict[int, AccountRecord]:
+    """Who already holds a live account of the directory: a second one never merges into
+    them."""
+    return {
+        a.owner_id: a
+        for a in state.accounts_of_app(app_id)
+        if a.owner_id is not None and a.status != "DELETED"
+    }
 
 
 def _touched(state: WorkState) -> set[int]:
@@ -171,12 +177,7 @@ def _identify_directory(
     # the people's keys, built for the first account that is not linked yet: a run in which
     # every account of the directory is linked (most incremental runs) never needs them
     indexes: list[dict[str, set[int]]] | None = None
-    # who already holds a live account of this directory: a second one never merges into them
-    holders = {
-        a.owner_id: a
-        for a in state.accounts_of_app(app_id)
-        if a.owner_id is not None and a.status != "DELETED"
-    }
+    holders = _holders(state, app_id)
     if reuse:  # what the loop reads of the accounts: the changed ones, and those to merge
         decisions = state.filter_results
         read_whole(
