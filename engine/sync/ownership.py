@@ -150,10 +150,7 @@ def rewalk_after_push(state: WorkState) -> set[tuple[str, str]]:
     """The accounts this run created or read back after a push whose data changed in what the
     built-in strategies read: the next run's ownership stage looks at them again (a push of a
     title changes no owner)."""
-    every = frozenset(WALKED_FIELDS)
-    return {
-        key for key in state.read_back if state.read_back_fields.get(key, every) & WALKED_FIELDS
-    }
+    return state.read_back_in(WALKED_FIELDS)
 
 
 def _changed_only(

@@ -305,10 +305,11 @@ class WorkState:
     def changed_in(self, fields: frozenset[str]) -> set[AccountKey]:
         """The accounts this run imported anew or whose imported FIELDS changed: a stage that
         reads nothing else of an account finds what it found last time in the others."""
-        every = frozenset(fields)
-        return self.new_accounts | {
-            key for key in self.dirty_accounts if self.changed_fields.get(key, every) & fields
-        }
+        return self.new_accounts | _changed_in(self.dirty_accounts, self.changed_fields, fields)
+
+    def read_back_in(self, fields: frozenset[str]) -> set[AccountKey]:
+        """The accounts this run created, or read back after a push changed their FIELDS."""
+        return _changed_in(self.read_back, self.read_back_fields, fields)
 
     def touched_users(self) -> set[int]:
         """People whose accounts, links or core fields this run changed: the only ones whose
@@ -384,3 +385,10 @@ class WorkState:
             return None
         user = self.users.get(user_id)
         return self.user_label(user) if user else f"user {user_id}"
+
+
+def _changed_in(
+    keys: Iterable[AccountKey], changed: dict[AccountKey, frozenset[str]], fields: frozenset[str]
+) -> set[AccountKey]:
+    """Those of KEYS whose CHANGED fields meet FIELDS; one not in CHANGED changed in all."""
+    return {key for key in keys if changed.get(key, fields) & fields}
