@@ -98,6 +98,9 @@ ACCOUNT_FIELD_SPECS: tuple[FieldSpec, ...] = (
 )
 # Every data field's name: what an import copies and compares, what the store writes.
 ACCOUNT_DATA_FIELDS: tuple[str, ...] = tuple(spec.name for spec in ACCOUNT_FIELD_SPECS)
+#: A reader's or a change's name for one profile key is "profile:<key>"; a change whose keys
+#: cannot be told names this one, and every reader of a profile key names it too.
+ANY_PROFILE_KEY = "profile:*"
 ACCOUNT_TEXT_FIELDS: tuple[str, ...] = tuple(
     spec.name for spec in ACCOUNT_FIELD_SPECS if spec.kind == "text"
 )

@@ -17,6 +17,8 @@ from typing import Any, cast
 
 import lark
 
+from engine.records import ANY_PROFILE_KEY
+
 from .contexts import ALL_VARIABLES, ContextSpec
 from .directory import DIRECTORY_FUNCTIONS, OWN_ACCOUNT_DATA_FUNCTIONS, OWN_ACCOUNT_FUNCTIONS
 from .functions import (
@@ -30,7 +32,7 @@ from .functions import (
     RESULT_KINDS,
     TYPE_VALUES,
 )
-from .objects import FIELD_KINDS, canonical_field, field_names, field_table
+from .objects import ACCOUNT_FIELD_SOURCES, FIELD_KINDS, canonical_field, field_names, field_table
 
 MAX_LENGTH = 4_000
 MAX_NESTING = 32  # parentheses, brackets and braces inside each other
@@ -245,6 +247,13 @@ class SchemaChecker:
         # run time): a superset of the person's attributes it can read (engine.sync.attributes
         # computes an attribute after those it reads)
         self.names: set[str] = set()
+        # what it reads of an account, as the account record's fields, with "profile:<key>"
+        # for a profile key selected by a literal (see `account_reads`); the account values
+        # and account profiles it makes and of those the ones it selects a field or key of:
+        # one made and not selected is used whole (passed on, compared, iterated)
+        self._account_fields: set[str] = set()
+        self._made = {"account": 0, "profile:account": 0}
+        self._selected = {"account": 0, "profile:account": 0}
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
         self.text = ""  # the expression, to quote parts of it in warnings
@@ -253,6 +262,33 @@ class SchemaChecker:
         self.text = text
         self.value(tree, {})
         return self.keys
+
+    def account_reads(self) -> frozenset[str] | None:
+        """The fields of an account the expression reads (AccountRecord's names, and
+        "profile:<key>" for a profile key it selects by a literal string, with ANY_PROFILE_KEY
+        then: engine.sync.state.moved_fields), or None when it may
+        read the whole account. Exact for an expression that reads no directory: then every
+        account value in it is its own record's."""
+        made, selected = self._made, self._selected
+        if self.reads_directory or made["account"] > selected["account"]:
+            return None
+        reads = set(self._account_fields)
+        if made["profile:account"] > selected["profile:account"]:
+            reads.add("profile")  # the profile used whole: any key of it
+        if any(name.startswith("profile:") for name in reads):
+            reads.add(ANY_PROFILE_KEY)
+        return frozenset(reads)
+
+    def _making(self, kind: str) -> str:
+        """A value of KIND is made (a variable read, a field or an element selected)."""
+        if kind in self._made:
+            self._made[kind] += 1
+        return kind
+
+    def _selecting(self, kind: str) -> None:
+        """A field or a literal key is selected of a value of KIND."""
+        if kind in self._selected:
+            self._selected[kind] += 1
 
     def _source(self, node: Any) -> str:
         """The text of a node as written (empty when positions are unknown)."""
@@ -323,7 +359,12 @@ class SchemaChecker:
         """The kind of `<object of kind>.name`, or a schema error."""
         self._note_field(name)
         if name in field_table(kind):
-            return FIELD_KINDS[kind].get(canonical_field(kind, name), "dyn")
+            canonical = canonical_field(kind, name)
+            found = FIELD_KINDS[kind].get(canonical, "dyn")
+            if kind == "account":
+                self._account_fields.update(ACCOUNT_FIELD_SOURCES[canonical])
+                self._making(found)
+            return found
         hint = did_you_mean(name, field_names(kind))
         if not hint:
             hint = f"other values are read from the profile: `{via}.profile.{name}`"
@@ -333,6 +374,8 @@ class SchemaChecker:
     def _use_key(self, kind: str, key: str, node: Any) -> None:
         if kind in ("profile:user", "attributes"):
             self.names.add(key)
+        if kind == "profile:account":
+            self._account_fields.add(f"profile:{key}")
         line, column = position(node)
         if kind == "accounts":
             self.keys.append(KeyUse("account", "accounts", key, line, column))
@@ -377,10 +420,10 @@ class SchemaChecker:
     def _ident(self, node: Any, scope: dict[str, str]) -> str:
         token = cast(lark.Token, node.children[0])
         name: str = token.value
-        if name in scope:
-            return scope[name]
-        if name in self.variables:
-            return self.variables[name]
+        if name in scope or name in self.variables:
+            kind = scope[name] if name in scope else self.variables[name]
+            self._making(kind)
+            return kind
         if name in GLOBAL_CONSTANTS:
             return "status"
         if name in TYPE_VALUES:
@@ -451,11 +494,13 @@ class SchemaChecker:
             ]
             self.fail(token, f"unknown name `{path}`", did_you_mean(path, options))
         if kind in ("user", "account"):
+            self._selecting(kind)
             return self._field(kind, name, token, self._describe(member))
         if kind == "accounts":
             self._use_key("accounts", name, token)
-            return "account"
+            return self._making("account")
         if kind.startswith("profile:") or kind == "attributes":
+            self._selecting(kind)
             self._use_key(kind, name, token)
             return "dyn"
         if kind == "status":
@@ -481,8 +526,10 @@ class SchemaChecker:
         kind = self.value(member, scope)
         self._note_field(token.value)
         if kind in ("user", "account"):
+            self._selecting(kind)
             self._field(kind, token.value, token, self._describe(member))
         elif kind.startswith("profile:") or kind == "attributes" or kind == "accounts":
+            self._selecting(kind)
             self._use_key(kind, token.value, token)
         return "dyn"
 
@@ -495,6 +542,7 @@ class SchemaChecker:
         if key is not None and (
             kind.startswith("profile:") or kind == "attributes" or kind == "accounts"
         ):
+            self._selecting(kind)
             self._use_key(kind, key, index)
         return "dyn"
 
@@ -515,15 +563,17 @@ class SchemaChecker:
         key = self._string_literal(index)
         self._note_index(kind, key)
         if kind in ("user", "account") and key is not None:
+            self._selecting(kind)
             return self._field(kind, key, index, self._describe(member))
         if kind == "accounts":
             if key is not None:
                 self._use_key("accounts", key, index)
-            return "account"
+            return self._making("account")
         if (kind.startswith("profile:") or kind == "attributes") and key is not None:
+            self._selecting(kind)
             self._use_key(kind, key, index)
         if kind.startswith("list:"):
-            return kind[5:]
+            return self._making(kind[5:])
         return "dyn"
 
     def _args(self, node: Any) -> list[Any]:

@@ -105,6 +105,9 @@ class Program:
     variables: frozenset[str] | None = field(repr=False, default=None)
     # every field name and literal key it selects ("*": one computed at run time)
     names: frozenset[str] = field(repr=False, default=frozenset())
+    # what it reads of an account variable: AccountRecord's fields, "profile:<key>" for a
+    # profile key it selects by a literal; None: maybe all of it (SchemaChecker.account_reads)
+    account_reads: frozenset[str] | None = field(repr=False, default=None)
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -256,6 +259,7 @@ class CelEngine:
             reads_own_account_data=checker.reads_own_account_data,
             reads_clock=checker.reads_clock,
             names=frozenset(checker.names),
+            account_reads=checker.account_reads(),
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),
             warnings=tuple(

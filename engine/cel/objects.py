@@ -194,6 +194,28 @@ ACCOUNT_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
 }
 
 
+#: The AccountRecord fields each of CEL's account fields reads (engine.cel.checker's
+#: `account_reads`)
+ACCOUNT_FIELD_SOURCES: dict[str, tuple[str, ...]] = {
+    "id": ("id",),
+    "appId": ("app_id",),
+    "externalId": ("external_id",),
+    "displayName": ("display_name",),
+    "givenName": ("given_name",),
+    "familyName": ("family_name",),
+    "email": ("email",),
+    "emails": ("email", "emails"),
+    "username": ("username",),
+    "usernames": ("username", "usernames"),
+    "employeeIds": ("employee_ids",),
+    "status": ("status",),
+    "type": ("type",),
+    "profile": (),  # its keys, or the whole profile (the checker tells)
+    "entitlements": ("entitlements",),
+    "manager": ("manager",),
+}
+assert ACCOUNT_FIELD_SOURCES.keys() == ACCOUNT_FIELDS.keys()
+
 #: The names by which CEL reads an account's id (a new account's is the run's own until written).
 ACCOUNT_ID_NAMES = frozenset(("id", *ACCOUNT_FIELDS["id"][1]))
 

@@ -75,6 +75,7 @@ def load_accounts(
     fingerprints: dict[tuple[str, str], str] | None = None,
     filter_results: dict[tuple[str, str], str] | None = None,
     deferred: DeferredAccounts | None = None,
+    groups: dict[str, dict[tuple[str, str], AccountRecord]] | None = None,
 ) -> list[AccountRecord]:
     """Every account as a record, or (`where`: conditions on the account table's columns)
     only those that match, with their grants. Without `details`, profiles and grants are left
@@ -85,7 +86,8 @@ def load_accounts(
     fingerprint and filter decision, keyed by (app, external id), from the same read (a sync
     needs them for every account: a second pass over the table cost a second at 100,000).
     `deferred` (with them, for every account of a SQLite store): each account's names, emails
-    and profile are read when first needed (engine.store.deferred)."""
+    and profile are read when first needed (engine.store.deferred); `groups` then receives
+    them by app and key (`DeferredAccounts.records`)."""
     sidecar = fingerprints is not None and filter_results is not None
     a = Account.__table__.c  # type: ignore[attr-defined]
     grants: dict[int, list[str]] = defaultdict(list)
@@ -107,7 +109,9 @@ def load_accounts(
         )
         if direct:  # straight from the driver: a SQLite store
             assert fingerprints is not None and filter_results is not None
-            return deferred.records(checked(narrow, stop), grants, fingerprints, filter_results)
+            return deferred.records(
+                checked(narrow, stop), grants, fingerprints, filter_results, groups
+            )
     rows, text = table_rows(
         session,
         select(

@@ -14,7 +14,7 @@ from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text
 from engine.store.deferred import read_whole
-from engine.sync.state import StageReport, WorkState
+from engine.sync.state import StageReport, WorkState, moved_fields
 
 if TYPE_CHECKING:
     from engine.sync.import_ahead import ImportAhead
@@ -264,9 +264,9 @@ def _merge_listing(
                 state.refingerprinted.add(key)
                 report.bump("unchanged")
                 continue
-            moved = [name for name in ACCOUNT_DATA_FIELDS if before[name] != getattr(account, name)]
+            moved = moved_fields(before.values(), account)
             state.account_changed(key, moved)
-            for name in moved:
+            for name in (name for name in ACCOUNT_DATA_FIELDS if name in moved):
                 state.journal(
                     STAGE,
                     "account",

@@ -107,8 +107,9 @@ class KeyRule:
     user_preset: bool = True
     user_scope: str | None = None
     account_scope: str | None = None
-    # what the account side reads of its account (the fields of a preset, EVERY_FIELD for CEL
-    # reading nothing else); None: it may read beyond its account
+    # what the account side reads of its account (the fields of a preset, those CEL selects,
+    # with "profile:<key>" for a profile key; see WorkState.account_changed); None: it may
+    # read beyond its account
     account_fields: frozenset[str] | None = None
 
     def index(self, users: Iterable[UserRecord]) -> dict[str, set[int]]:
@@ -215,7 +216,7 @@ def compile_rule(
         own_record=(not account_side.cel or _memoisable(program))
         and (not user_side.cel or _memoisable(user_program)),
         user_preset=not user_side.cel,
-        account_fields=(EVERY_FIELD if _memoisable(program) else None)
+        account_fields=_fields_read(program)
         if account_side.cel
         else ACCOUNT_PRESET_FIELDS.get(account_side.preset or ""),
     )
@@ -236,6 +237,16 @@ def compile_rule(
             compiled.user_scope = memo.scope("user", user_side.cel, options)
             compiled.user_keys = memo.wrap("user", user_side.cel, options, user_keys)
     return compiled
+
+
+def _fields_read(program: Any) -> frozenset[str] | None:
+    """What an account side in CEL reads of its account (None: maybe more than its account):
+    the fields it selects, and of the profile only the keys it selects by name when it
+    never reads the profile whole, so a changed title does not send an account keyed by
+    `account.profile.login` through the rules again."""
+    if not _memoisable(program):
+        return None
+    return EVERY_FIELD if program.account_reads is None else program.account_reads
 
 
 def _memoisable(program: Any) -> bool:

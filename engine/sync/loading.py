@@ -8,6 +8,7 @@ from typing import cast
 from sqlalchemy import Result, func, select
 from sqlmodel import Session, col
 
+from engine.records import AccountRecord
 from engine.store.deferred import DeferredAccounts
 from engine.store.models import AttributeValue, Meta, Person
 from engine.store.repo import load_accounts, load_users
@@ -22,10 +23,15 @@ def load_state(
     emails and profiles are read when first needed (a SQLite store; engine.store.deferred)."""
     fingerprints: dict[tuple[str, str], str] = {}
     filter_results: dict[tuple[str, str], str] = {}
+    groups: dict[str, dict[tuple[str, str], AccountRecord]] = {}
     accounts = load_accounts(
-        session, fingerprints=fingerprints, filter_results=filter_results, deferred=deferred
+        session,
+        fingerprints=fingerprints,
+        filter_results=filter_results,
+        deferred=deferred,
+        groups=groups,
     )
-    state = WorkState(accounts, load_users(session), fingerprints, {})
+    state = WorkState(accounts, load_users(session), fingerprints, {}, groups or None)
     state.attributes_for = set()
     # no one else adds people, and the run holds the store's lock: the ids its new people
     # will have are known now, and CEL shows those (engine.cel.objects._stored_id)

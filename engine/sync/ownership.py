@@ -136,7 +136,8 @@ def run_ownership(
                 # walking every badge again was a twentieth of a 1 % sync, and indexing
                 # everyone's keys for no changed badge a tenth)
                 carried = [rule.account_scope for rule in rules if rule.account_scope]
-                accounts = _changed_only(app.id, accounts, changed_accounts, report, carried, memo)
+                changed = _changed_in_what_rules_read(rules, state, changed_accounts, also)
+                accounts = _changed_only(app.id, accounts, changed, report, carried, memo)
                 if not accounts:
                     continue
             indexes = [index_of(rule) for rule in rules]
@@ -144,6 +145,26 @@ def run_ownership(
         finally:
             if memo is not None:
                 memo.unchanged = None
+
+
+def _changed_in_what_rules_read(
+    rules: list[KeyRule],
+    state: WorkState,
+    changed: set[tuple[str, str]],
+    also: set[tuple[str, str]] | None,
+) -> set[tuple[str, str]]:
+    """Of the CHANGED accounts, those that changed in what the RULES' account sides read of
+    them (`KeyRule.account_fields`); all of them when a rule may read beyond its account.
+    ALSO (the last run's pushed and created accounts) are kept whole."""
+    fields: frozenset[str] = frozenset()
+    for rule in rules:
+        if rule.account_fields is None:
+            return changed
+        fields |= rule.account_fields
+    narrowed = state.changed_in(fields) | (also or set())
+    if "entitlements" in fields:
+        narrowed |= state.changed_grants
+    return narrowed
 
 
 def rewalk_after_push(state: WorkState) -> set[tuple[str, str]]:

@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.records import AccountRecord, Population, UserRecord
+from engine.records import (
+    ACCOUNT_DATA_FIELDS,
+    ANY_PROFILE_KEY,
+    AccountRecord,
+    Population,
+    UserRecord,
+)
 from engine.sync.reads import ReadLog
 from engine.text import literal_text
 
@@ -24,15 +30,26 @@ class AccountTable(dict[AccountKey, AccountRecord]):
     account each time cost a 1 % sync more than most of its stages (issue 11). Every way a
     dict changes goes through __setitem__/__delitem__ here, so the groups cannot drift."""
 
-    def __init__(self, accounts: Iterable[AccountRecord] = ()) -> None:
-        super().__init__(((a.app_id, a.external_id), a) for a in accounts)
-        by_app: dict[str, dict[AccountKey, AccountRecord]] = {}
-        for key, account in dict.items(self):  # inline: a method call per account is slow
-            group = by_app.get(key[0])
-            if group is None:
-                group = by_app[key[0]] = {}
-            group[key] = account
-        self._by_app = by_app
+    def __init__(
+        self,
+        accounts: Iterable[AccountRecord] = (),
+        groups: dict[str, dict[AccountKey, AccountRecord]] | None = None,
+    ) -> None:
+        """GROUPS, when given: ACCOUNTS already grouped by app and key, which the table takes
+        as its groups (the store's read builds them as it goes)."""
+        if groups is None:
+            super().__init__(((a.app_id, a.external_id), a) for a in accounts)
+            groups = {}
+            for key, account in dict.items(self):  # inline: a method call per account is slow
+                group = groups.get(key[0])
+                if group is None:
+                    group = groups[key[0]] = {}
+                group[key] = account
+        else:
+            super().__init__()
+            for group in groups.values():
+                dict.update(self, group)
+        self._by_app = groups
         self.version = 0  # moves with every account set or removed (WorkState's owner groups)
 
     def __setitem__(self, key: AccountKey, account: AccountRecord) -> None:
@@ -192,8 +209,10 @@ class WorkState:
         users: list[UserRecord],
         fingerprints: dict[AccountKey, str],
         attributes: dict[tuple[int, str], AttributeState],
+        groups: dict[str, dict[AccountKey, AccountRecord]] | None = None,
     ) -> None:
-        self.accounts = AccountTable(accounts)
+        # GROUPS: ACCOUNTS by app and key, as the store's read grouped them (AccountTable)
+        self.accounts = AccountTable(accounts, groups)
         # the accounts grouped by owner, and when: (the table, (its version, owner_moves), groups)
         self._owner_groups: tuple[AccountTable, tuple[int, int], dict[int, list[Any]]] | None = None
         self.owner_moves = 0  # every owner set: set_owner, or `owners_moved` for the rest
@@ -392,3 +411,28 @@ def _changed_in(
 ) -> set[AccountKey]:
     """Those of KEYS whose CHANGED fields meet FIELDS; one not in CHANGED changed in all."""
     return {key for key in keys if changed.get(key, fields) & fields}
+
+
+_ABSENT = object()
+
+
+def moved_fields(before: Iterable[Any], account: AccountRecord) -> frozenset[str]:
+    """The data fields of ACCOUNT that differ from BEFORE (its values of ACCOUNT_DATA_FIELDS,
+    in that order), and "profile:<key>" for each profile key that differs: a reader of a
+    few profile keys by name (`account.profile.login`, engine.sync.keys) is not sent through
+    the rules again because the title changed."""
+    moved = set()
+    for name, was in zip(ACCOUNT_DATA_FIELDS, before, strict=True):
+        now = getattr(account, name)
+        if was == now:
+            continue
+        moved.add(name)
+        if name == "profile" and isinstance(was, dict) and isinstance(now, dict):
+            moved.update(
+                f"profile:{key}"
+                for key in was.keys() | now.keys()
+                if was.get(key, _ABSENT) != now.get(key, _ABSENT)
+            )
+        elif name == "profile":  # not a map (a damaged record): any key may have moved
+            moved.add(ANY_PROFILE_KEY)
+    return frozenset(moved)

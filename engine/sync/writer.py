@@ -30,7 +30,7 @@ from engine.store.repo import get_meta, set_meta
 from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.incremental import run_versions
 from engine.sync.reads import renumbered
-from engine.sync.state import PlannedChange, WorkState
+from engine.sync.state import PlannedChange, WorkState, moved_fields
 
 BATCH = 5000
 ACCOUNT = Account.__table__  # type: ignore[attr-defined]
@@ -538,11 +538,7 @@ def write_push(
             _copy_listed(item, account)
             if _data_besides(account, pushed.get(key, set())) != before:
                 state.read_back_moved.add(key)  # the app changed more than what was sent
-            state.read_back_fields[key] = frozenset(
-                name
-                for name, was in zip(ACCOUNT_DATA_FIELDS, fields, strict=True)
-                if getattr(account, name) != was
-            )
+            state.read_back_fields[key] = moved_fields(fields, account)
             state.fingerprints[key] = digest
             state.read_back.add(key)
             rows.append({**_account_row(state, account), "_id": account.id, "last_seen": now})

@@ -3,6 +3,8 @@ stage asks for one app's accounts without scanning every account)."""
 
 from __future__ import annotations
 
+import pytest
+
 from engine.records import AccountRecord
 from engine.sync.state import AccountTable, WorkState
 
@@ -11,11 +13,17 @@ def _account(app: str, ext: str, n: int) -> AccountRecord:
     return AccountRecord(n, app, ext, display_name=f"[bold]{ext}\x00[/]")
 
 
-def test_groups_follow_every_way_the_table_changes() -> None:
-    state = WorkState(
-        [_account("a", "1", 1), _account("b", "1", 2), _account("a", "2", 3)], [], {}, {}
-    )
+@pytest.mark.parametrize("grouped", [False, True], ids=["listed", "grouped by the read"])
+def test_groups_follow_every_way_the_table_changes(grouped: bool) -> None:
+    accounts = [_account("a", "1", 1), _account("b", "1", 2), _account("a", "2", 3)]
+    groups: dict[str, dict[tuple[str, str], AccountRecord]] | None = None
+    if grouped:  # as the store's read hands them over (DeferredAccounts.records)
+        groups = {}
+        for account in accounts:
+            groups.setdefault(account.app_id, {})[(account.app_id, account.external_id)] = account
+    state = WorkState(accounts, [], {}, {}, groups)
     table = state.accounts
+    assert sorted(table) == [("a", "1"), ("a", "2"), ("b", "1")]
     assert isinstance(table, AccountTable)
     assert [x.id for x in state.accounts_of_app("a")] == [1, 3]
     table[("a", "3")] = _account("a", "3", 4)  # as an import adds one

@@ -1121,3 +1121,48 @@ def test_a_person_changed_in_place_is_read_afresh_once_forgotten() -> None:
     assert engine.evaluate(own, engine.activation_for("attribute_source", ann)) == "Somewhere else"
     found = list(engine.evaluate(reports, engine.activation_for("attribute_source", bob)))
     assert "Somewhere else" in found and before not in found
+
+
+@pytest.mark.parametrize(
+    ("text", "reads"),
+    [
+        ("account.email", {"email"}),
+        ("account.emails.map(e, e.lowerAscii())", {"email", "emails"}),
+        ("account.user_name", {"username"}),  # an alias reads its field
+        ('account.profile.login.trim() + account.profile["uid"]', {"login", "uid"}),
+        (
+            "has(account.profile.login) ? account.profile.login : account.username",
+            {"login", "username"},
+        ),
+        ("dyn(account.profile).login", {"login"}),
+        ("account.profile.address.city", {"address"}),
+        ('"fixed"', set()),
+    ],
+)
+def test_what_an_expression_reads_of_its_account_is_told_field_by_field(
+    text: str, reads: set[str]
+) -> None:
+    program = CelEngine().compile("account_key", text)
+    assert program.account_reads is not None
+    fields = {name for name in program.account_reads if not name.startswith("profile:")}
+    keys = {name[8:] for name in program.account_reads if name.startswith("profile:")}
+    assert fields | (keys - {"*"}) == reads
+    assert ("*" in keys) == bool(keys - {"*"})  # any profile key read: the wildcard too
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        ("size(account.profile) > 0", "profile"),
+        ('account.profile.exists(k, k == "login")', "profile"),
+        ('"login" in account.profile', "profile"),
+        ("account.profile[account.email]", "profile"),  # a key known only at run time
+        ("account.?profile.login", "profile"),
+        ("[account].map(a, a.email)", None),  # the account itself, passed on
+        ("account == account", None),
+        ("c1.directory.users.v1.FindByEmail(account.email).email", None),  # the directory
+    ],
+)
+def test_an_account_or_profile_used_whole_is_read_whole(text: str, whole: str | None) -> None:
+    reads = CelEngine().compile("account_key", text).account_reads
+    assert reads is None if whole is None else whole in reads

@@ -48,6 +48,22 @@ def test_deferred_accounts_equal_the_accounts_read_whole(demo: Any) -> None:
     source.close()
 
 
+def test_the_read_groups_the_accounts_by_app_as_it_reads_them(demo: Any) -> None:
+    source = DeferredAccounts(demo.db.sqlite_path, "the demo store")
+    groups: dict[str, dict[tuple[str, str], AccountRecord]] = {}
+    with demo.db.session() as session:
+        lazy = load_accounts(
+            session, fingerprints={}, filter_results={}, deferred=source, groups=groups
+        )
+    assert sorted(groups) == sorted({a.app_id for a in lazy})
+    for app, group in groups.items():
+        mine = [a for a in lazy if a.app_id == app]
+        assert len(group) == len(mine)
+        assert all(x is y for x, y in zip(group.values(), mine, strict=True))  # the same records
+        assert all(key == (a.app_id, a.external_id) for key, a in group.items())
+    source.close()
+
+
 def test_every_way_of_reading_a_deferred_account_sees_the_whole_record(demo: Any) -> None:
     source, lazy, whole = _load(demo)
     pairs = [(a, b) for a, b in zip(lazy, whole, strict=True) if b.profile and b.emails][:14]

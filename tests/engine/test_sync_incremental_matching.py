@@ -207,6 +207,28 @@ def test_an_account_whose_key_changed_is_walked_again(
     assert _owner_of(demo, "hr_feed", "CW-0030") == "margaret.okafor@example.com"
 
 
+IVAN = ("idp", "00u1dqdYHMcKoXDTFuof")  # a leaver's disabled IdP account: nobody's
+
+
+def test_an_account_a_rule_keys_by_a_profile_key_is_walked_again_when_that_key_changes(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the IdP's merge rules: all emails, then `account.profile.login.trim().lowerAscii()`
+    _settle(demo, tmp_path)
+    assert list(IVAN) in _note(demo)["accounts"]
+    walked = _merged(monkeypatch)
+    _edit_app(tmp_path, *IVAN, lambda item: item["profile"].update(title="Former Specialist"))
+    _sync(demo)
+    assert walked == []  # no rule reads the title
+    _edit_app(
+        tmp_path, *IVAN, lambda item: item["profile"].update(login="Olga.Williams@example.com ")
+    )
+    _sync(demo)
+    # walked first; linking it gives Olga an address, so the second walk follows (as it should)
+    assert walked[0] == ":".join(IVAN)
+    assert _owner_of(demo, *IVAN) == "olga.williams@example.com"  # she has no IdP account
+
+
 @pytest.mark.parametrize("stored", ["not json", "7", '[["hr_feed"]]'])
 def test_an_unreadable_note_walks_everyone(
     demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: str

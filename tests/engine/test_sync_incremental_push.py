@@ -588,7 +588,8 @@ def test_a_custom_ownership_stage_walks_only_changed_accounts_while_keys_stay(
 
         def new_site_and_title(apps: Path) -> None:
             rows = _badge_rows(apps)
-            rows[4]["site"] = "NYC-2"
+            rows[4]["site"] = "NYC-2"  # no rule reads the site: not walked again
+            rows[5]["email"] = "badge.printer@example.com"  # the email rule reads it
             _save_badge_rows(apps, rows)
             ad = _load(apps / "ad.yaml")
             ad["accounts"][6]["profile"]["title"] = "Badge Reader"
@@ -599,8 +600,9 @@ def test_a_custom_ownership_stage_walks_only_changed_accounts_while_keys_stay(
         inc, _ = _same_runs(pair)
         assert inc.status == "applied", inc.error
         badge_walks = [w for w in walked if w]
-        # the incremental run walked the one changed badge, the full run every one
-        assert badge_walks[0] == [_badge_rows(pair.folders[0] / "r-demo" / "apps")[4]["id"]]
+        # the incremental run walked the one badge changed in what the rules read, the full
+        # run every one
+        assert badge_walks[0] == [_badge_rows(pair.folders[0] / "r-demo" / "apps")[5]["id"]]
         assert len(badge_walks[1]) == badges
 
         def swap_badge_numbers(apps: Path) -> None:  # two people's keys move
