@@ -207,6 +207,28 @@ def test_an_account_whose_key_changed_is_walked_again(
     assert _owner_of(demo, "hr_feed", "CW-0030") == "margaret.okafor@example.com"
 
 
+def test_a_change_outside_the_directories_refreshes_nobody_s_core_fields(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _settle(demo, tmp_path)
+    refreshed: list[str] = []
+    apply_core = identify._apply_core
+
+    def refreshing(user: Any, accounts: Any) -> Any:
+        refreshed.append(user.email)
+        return apply_core(user, accounts)
+
+    monkeypatch.setattr(identify, "_apply_core", refreshing)
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")  # Amara's Slack account
+    assert refreshed == []
+    _edit_app(tmp_path, "hr", "E10001", lambda item: item.update(display_name="Maggie Okafor"))
+    result = _sync(demo)
+    assert set(refreshed) == {"margaret.okafor@example.com"}  # after each directory
+    assert [(c["field"], c["new"]) for c in result.changes if c["stage"] == "identify"] == [
+        ("display_name", "Maggie Okafor")
+    ]
+
+
 IVAN = ("idp", "00u1dqdYHMcKoXDTFuof")  # a leaver's disabled IdP account: nobody's
 
 
