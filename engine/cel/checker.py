@@ -614,7 +614,9 @@ class SchemaChecker:
         for arg in args:
             self.value(arg, scope)
         if name == "ifEmpty":
-            return kind
+            # the receiver is read whole (whether it is empty); what it gives is a value of
+            # its kind made anew (`account.profile.ifEmpty(m).login`: hostile review)
+            return self._making(kind)
         return RESULT_KINDS.get(name, "dyn")
 
     def _comprehension(

@@ -47,10 +47,14 @@ def _name_user(user: UserRecord) -> set[str]:
 
 NARROW = KeyRule("narrow (emails and usernames)", _narrow_account, _narrow_user)
 BY_NAME = KeyRule("broad (name)", _name_account, _name_user)
-#: What the built-in strategies read of an account: its keys above, and what `_walk` skips on
-WALKED_FIELDS = frozenset(
-    ("email", "emails", "username", "usernames", "given_name", "family_name", "display_name")
-    + ("status", "type")
+#: What `_walk` reads of an account itself, whatever its rules read: what it skips on
+WALK_READS = frozenset(("status", "type"))
+#: What the built-in strategies read of an account: its keys above, and what `_walk` reads
+WALKED_FIELDS = (
+    frozenset(
+        ("email", "emails", "username", "usernames", "given_name", "family_name", "display_name")
+    )
+    | WALK_READS
 )
 
 
@@ -154,9 +158,10 @@ def _changed_in_what_rules_read(
     also: set[tuple[str, str]] | None,
 ) -> set[tuple[str, str]]:
     """Of the CHANGED accounts, those that changed in what the RULES' account sides read of
-    them (`KeyRule.account_fields`); all of them when a rule may read beyond its account.
-    ALSO (the last run's pushed and created accounts) are kept whole."""
-    fields: frozenset[str] = frozenset()
+    them (`KeyRule.account_fields`) or in what the walk reads itself (a badge that became a
+    service account loses its owner: hostile review); all of them when a rule may read
+    beyond its account. ALSO (the last run's pushed and created accounts) are kept whole."""
+    fields = WALK_READS
     for rule in rules:
         if rule.account_fields is None:
             return changed

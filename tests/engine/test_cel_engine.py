@@ -1158,6 +1158,9 @@ def test_what_an_expression_reads_of_its_account_is_told_field_by_field(
         ('"login" in account.profile', "profile"),
         ("account.profile[account.email]", "profile"),  # a key known only at run time
         ("account.?profile.login", "profile"),
+        ('account.profile.ifEmpty({"login": "x"}).login', "profile"),  # whether it is empty
+        ('dyn(account.profile).ifEmpty({"login": "x"})["login"]', "profile"),
+        ('account.email.ifEmpty("x")', "email"),
         ("[account].map(a, a.email)", None),  # the account itself, passed on
         ("account == account", None),
         ("c1.directory.users.v1.FindByEmail(account.email).email", None),  # the directory

@@ -229,6 +229,38 @@ def test_a_change_outside_the_directories_refreshes_nobody_s_core_fields(
     ]
 
 
+def _set_badge_types(folder: Path, types: dict[str, str]) -> None:
+    """Give the badge export a `type` column (USER unless TYPES says otherwise)."""
+    path = folder / "r-demo" / "apps" / "badge.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    if "type" not in header:
+        header.append("type")
+        rows = [[*row, "USER"] for row in rows]
+    for row in rows:
+        row[header.index("type")] = types.get(row[0], row[header.index("type")])
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+
+
+def test_a_badge_that_became_a_service_account_loses_its_owner_and_back(
+    demo: Services, tmp_path: Path
+) -> None:
+    # the custom rules read the badge number and the email, not the type: the walk does
+    # (a service account is only linked by hand; hostile review)
+    _set_badge_types(tmp_path, {})
+    _sync(demo)
+    _settle(demo, tmp_path)
+    assert _owner_of(demo, "badge", "BDG-00001") == "margaret.okafor@example.com"
+    _set_badge_types(tmp_path, {"BDG-00001": "SERVICE_ACCOUNT"})
+    _sync(demo)
+    assert _owner_of(demo, "badge", "BDG-00001") is None
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    _set_badge_types(tmp_path, {"BDG-00001": "USER"})
+    _sync(demo)
+    assert _owner_of(demo, "badge", "BDG-00001") == "margaret.okafor@example.com"
+
+
 IVAN = ("idp", "00u1dqdYHMcKoXDTFuof")  # a leaver's disabled IdP account: nobody's
 
 
