@@ -108,7 +108,7 @@ class KeyRule:
     user_scope: str | None = None
     account_scope: str | None = None
     # what the account side reads of its account (the fields of a preset, those CEL selects,
-    # with "profile:<key>" for a profile key; see WorkState.account_changed); None: it may
+    # with "profile:<key>" for a profile key; see state.moved_fields); None: it may
     # read beyond its account
     account_fields: frozenset[str] | None = None
 
