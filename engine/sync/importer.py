@@ -266,7 +266,9 @@ def _merge_listing(
                 continue
             moved = moved_fields(before.values(), account)
             state.account_changed(key, moved)
-            for name in (name for name in ACCOUNT_DATA_FIELDS if name in moved):
+            for name in ACCOUNT_DATA_FIELDS:  # journalled in the fields' order
+                if name not in moved:
+                    continue
                 state.journal(
                     STAGE,
                     "account",
