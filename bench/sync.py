@@ -41,7 +41,9 @@ result = run_sync(Database(sys.argv[1]))
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed, "status": result.status, "error": result.error,
                   "phases": result.seconds,
-                  "changes": len(result.changes),
+                  # not len(result.changes): that builds a dict per change after the run
+                  # (1.3 million of them, 2 s and a tenth of a GB, at a first sync of 100k)
+                  "changes": len(result.planned),
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   # the process that lists apps ahead (engine/sync/import_ahead.py), if any
                   "helper_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,

@@ -42,8 +42,11 @@ from engine.store.repo import (
 from engine.sync import import_ahead, key_memo, reads, recovery, writer
 from engine.sync.attributes import (
     AttributeDef,
+    account_moves,
     compile_attributes,
     drop_undone,
+    narrowed,
+    reading,
     run_attributes,
 )
 from engine.sync.identify import run_identify
@@ -462,10 +465,22 @@ def _run_locked(
         only, readers_note = _attribute_scope(
             state, full or reads_clock, reading_others, stored_reads, held_before
         )
+        # of those touched only through their accounts' data: the attributes that read it
+        narrow = (
+            None if only is None else narrowed(state, definitions, {h.user_id for h in held_before})
+        )
         with db.session() as session:  # only the states of the people it considers
             load_attribute_states(session, state, only)
         with cel.stage_budget("attributes"):
-            run_attributes(state, definitions, cel, reports[3], only=only, hold=not allow_deletes)
+            run_attributes(
+                state,
+                definitions,
+                cel,
+                reports[3],
+                only=only,
+                hold=not allow_deletes,
+                narrow=narrow,
+            )
             again, more = _catch_up(
                 db, state, definitions, cel, reports[3], only, not allow_deletes
             )
@@ -833,14 +848,13 @@ def _refresh_read_back(
     their owners' attributes: compute those owners' attributes again, so that the values last
     seen from every source are what a sync reconsidering everyone would find (the store then
     does not depend on whether the next run is incremental). Returns whether a value changed."""
-    owners = {state.accounts[key].owner_id for key in state.read_back if key in state.accounts}
-    owners.discard(None)
+    # each owner's: what the apps changed of their accounts (None: created)
+    moves = account_moves(state, {key: state.read_back_fields.get(key) for key in state.read_back})
+    owners = set(moves)
     if not owners:
         return False
-    apps = {app_id for app_id, _ in state.read_back}
-    relevant = [
-        d for d in definitions if any(s.app in apps or s.program is not None for s in d.sources)
-    ]
+    narrow = {owner: reading(definitions, moved) for owner, moved in moves.items()}
+    relevant = [d for d in definitions if any(d.name in names for names in narrow.values())]
     if not relevant:
         return False
     with db.session() as session:  # every state of theirs: they are written whole
@@ -860,6 +874,7 @@ def _refresh_read_back(
                 StageReport("attributes"),
                 only={o for o in owners if o},
                 hold=hold,
+                narrow=narrow,
             )
     finally:
         cel.population = None
