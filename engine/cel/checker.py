@@ -252,8 +252,10 @@ class SchemaChecker:
         # and account profiles it makes and of those the ones it selects a field or key of:
         # one made and not selected is used whole (passed on, compared, iterated)
         self._account_fields: set[str] = set()
-        self._made = {"account": 0, "profile:account": 0}
-        self._selected = {"account": 0, "profile:account": 0}
+        # (a person's `accounts` map counts as selected where only its keys are read, or an
+        # account is taken from it: which apps the person has accounts in)
+        self._made = {"account": 0, "profile:account": 0, "accounts": 0}
+        self._selected = {"account": 0, "profile:account": 0, "accounts": 0}
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
         self.text = ""  # the expression, to quote parts of it in warnings
@@ -270,7 +272,11 @@ class SchemaChecker:
         read the whole account. Exact for an expression that reads no directory: then every
         account value in it is its own record's."""
         made, selected = self._made, self._selected
-        if self.reads_directory or made["account"] > selected["account"]:
+        if (
+            self.reads_directory
+            or made["account"] > selected["account"]
+            or made["accounts"] > selected["accounts"]
+        ):
             return None
         reads = set(self._account_fields)
         if made["profile:account"] > selected["profile:account"]:
@@ -319,6 +325,10 @@ class SchemaChecker:
         handler = getattr(self, "_" + node.data, None)
         if handler is not None:
             return cast(str, handler(node, scope))
+        return self._through(node, scope)
+
+    def _through(self, node: Any, scope: dict[str, str]) -> str:
+        """A node with no handler of its own: its one child's kind, or its children walked."""
         trees = [child for child in node.children if isinstance(child, lark.Tree)]
         if node.data in _PASS and len(node.children) == 1 and trees:
             return self.walk(trees[0], scope)
@@ -497,6 +507,7 @@ class SchemaChecker:
             self._selecting(kind)
             return self._field(kind, name, token, self._describe(member))
         if kind == "accounts":
+            self._selecting(kind)
             self._use_key("accounts", name, token)
             return self._making("account")
         if kind.startswith("profile:") or kind == "attributes":
@@ -566,6 +577,7 @@ class SchemaChecker:
             self._selecting(kind)
             return self._field(kind, key, index, self._describe(member))
         if kind == "accounts":
+            self._selecting(kind)
             if key is not None:
                 self._use_key("accounts", key, index)
             return self._making("account")
@@ -590,6 +602,8 @@ class SchemaChecker:
         if name in MACROS:
             return self._comprehension(node, token, name, member, args, scope)
         kind = self.walk(member, scope)
+        if name == "size" and not args and kind == "accounts":
+            self._selecting(kind)  # how many apps
         if kind.startswith("ns:"):
             path = f"{kind[3:]}.{name}"
             if path not in QUALIFIED_NAMES:
@@ -650,6 +664,8 @@ class SchemaChecker:
                 "nested comprehensions get slow over many records; simplify the expression",
             )
         element = kind[5:] if kind.startswith("list:") else "dyn"
+        if kind == "accounts" and len(names) == 1:
+            self._selecting(kind)  # its keys: the apps (a value bound from it is not told)
         inner = dict(scope)
         if len(names) == 1:
             inner[cast(str, names[0])] = element
@@ -705,6 +721,22 @@ class SchemaChecker:
             hint = did_you_mean(name, list(CALLABLE_NAMES) + [n for n in QUALIFIED_NAMES])
             self.fail(token, f"unknown function `{name}`", hint)
         self._note_call(name)
-        for arg in args:
-            self.value(arg, scope)
+        kinds = [self.value(arg, scope) for arg in args]
+        if name == "size" and kinds == ["accounts"]:
+            self._selecting("accounts")  # how many apps
         return RESULT_KINDS.get(name, "dyn")
+
+    def _relation(self, node: Any, scope: dict[str, str]) -> str:
+        """`key in map` reads of a person's `accounts` whether they have the app (the tree:
+        relation(relation_in(left), right))."""
+        children = node.children
+        if not (
+            len(children) == 2
+            and isinstance(children[0], lark.Tree)
+            and children[0].data == "relation_in"
+        ):
+            return self._through(node, scope)
+        self._through(children[0], scope)
+        if self.value(children[1], scope) == "accounts":
+            self._selecting("accounts")
+        return "dyn"

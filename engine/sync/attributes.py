@@ -50,14 +50,25 @@ class Source:
     # kind -> score, one mapping shared by every candidate of this source (read-only): built
     # per candidate, a first sync at 100,000 people made (and kept) millions of them
     scores: dict[str, int] = dataclasses.field(init=False)
-    # a direct source: what it reads of its app's accounts, as a change names it
-    # (engine.sync.state.moved_fields); None: an expression, which may read anything
+    # what it reads of the person's accounts (of its app, for a direct source), as a change
+    # names it (engine.sync.state.moved_fields); None: it may read anything of them
     reads: frozenset[str] | None = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         rule = self.rule
         self.scores = {k: rule.score(k) if rule else DEFAULT_SCORE for k in SCORE_KINDS}
-        self.reads = None if self.program is not None else _field_reads(self.field or "")
+        program = self.program
+        if program is None:
+            self.reads = _field_reads(self.field or "")
+        elif (
+            program.reads_directory  # (its readers are computed again: engine/sync/reads.py)
+            or program.reads_clock
+            or program.reads_own_account_data  # a list of accounts is not told field by field
+            or program.account_reads is None
+        ):
+            self.reads = None
+        else:  # the accounts it selects fields of, whichever app's
+            self.reads = program.account_reads | {"status"}
 
     @property
     def direction(self) -> Direction:
@@ -137,14 +148,7 @@ def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:
     otherwise. A person is computed attribute by attribute, and an expression reads the values
     computed before it: one listed ahead of what it reads would read last run's value (and the
     next run would change it again). Attributes that read each other keep their order."""
-    reads: dict[str, set[str]] = {}
-    for attribute in attributes:
-        names = {n for s in attribute.sources if s.program is not None for n in s.program.names}
-        reads[attribute.name] = {
-            other.name
-            for other in attributes
-            if other is not attribute and ("*" in names or names & names_of_attribute(other.name))
-        }
+    reads = attribute_reads(attributes)
     ordered: list[AttributeDef] = []
     left = list(attributes)
     while left:
@@ -155,6 +159,19 @@ def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:
         ordered.append(ready)
         left.remove(ready)
     return ordered
+
+
+def attribute_reads(attributes: list[AttributeDef]) -> dict[str, set[str]]:
+    """Attribute name -> the other attributes of the person its expressions may read."""
+    reads: dict[str, set[str]] = {}
+    for attribute in attributes:
+        names = {n for s in attribute.sources if s.program is not None for n in s.program.names}
+        reads[attribute.name] = {
+            other.name
+            for other in attributes
+            if other is not attribute and ("*" in names or names & names_of_attribute(other.name))
+        }
+    return reads
 
 
 def _reachable(reads: dict[str, set[str]], start: set[str]) -> set[str]:
@@ -183,19 +200,44 @@ def _field_reads(fld: str) -> frozenset[str]:
 Moves = dict[str, frozenset[str] | None]
 
 
-def reading(definitions: list[AttributeDef], moves: Moves) -> frozenset[str]:
-    """The names of the attributes that read what MOVED of a person's accounts: those with a
-    direct source that reads a moved field of its app, and every one with an expression (it
-    may read anything of the person; engine.cel does not say what yet)."""
-    return frozenset(
-        definition.name
-        for definition in definitions
-        if any(
-            source.reads is None
-            or (source.app in moves and _meets(moves[source.app], source.reads))
-            for source in definition.sources
-        )
-    )
+class Narrowing:
+    """Which of a person's attributes read what moved of their accounts (`of`)."""
+
+    def __init__(self, definitions: list[AttributeDef]) -> None:
+        self.definitions = definitions
+        self.reads = attribute_reads(definitions)
+        self._known: dict[frozenset[Any], frozenset[str]] = {}  # most people move alike
+
+    def of(self, moves: Moves) -> frozenset[str]:
+        """The names of the attributes with a source that reads what MOVED (a direct source:
+        of its app's accounts; an expression: of any), and of those that read their values
+        (`attribute_reads`), and so on."""
+        key = frozenset(moves.items())
+        found = self._known.get(key)
+        if found is None:
+            names = {
+                definition.name
+                for definition in self.definitions
+                if any(_source_reads(source, moves) for source in definition.sources)
+            }
+            grew = bool(names)
+            while grew:
+                grew = False
+                for definition in self.definitions:
+                    if definition.name not in names and self.reads[definition.name] & names:
+                        names.add(definition.name)
+                        grew = True
+            found = self._known[key] = frozenset(names)
+        return found
+
+
+def _source_reads(source: Source, moves: Moves) -> bool:
+    reads = source.reads
+    if reads is None:
+        return True
+    if source.app is None:  # an expression: any app's accounts
+        return any(_meets(moved, reads) for moved in moves.values())
+    return source.app in moves and _meets(moves[source.app], reads)
 
 
 def _meets(moved: frozenset[str] | None, reads: frozenset[str]) -> bool:
@@ -228,9 +270,9 @@ def narrowed(
 ) -> dict[int, frozenset[str]]:
     """For each person this run touched only through their accounts' data (not created,
     renamed, relinked away from, nor in BESIDES): the attributes that read what moved of those
-    accounts. Every other of their values is what the last applied run decided from the same
-    inputs (an unfinished run, or another configuration, has the run compute everyone:
-    engine.sync.incremental.why_everyone), and deciding again gives it again.
+    accounts (`Narrowing`). Every other of their values is what the last applied run decided
+    from the same inputs (an unfinished run, or another configuration, has the run compute
+    everyone: engine.sync.incremental.why_everyone), and deciding again gives it again.
 
     A 1 % sync at 100,000 people computed all 15 attributes of 4,200 people whose title
     changed in one app (issue 11)."""
@@ -246,8 +288,9 @@ def narrowed(
         | state.disabled_backing
         | besides
     )
+    narrowing = Narrowing(definitions)
     return {
-        person: reading(definitions, moves)
+        person: narrowing.of(moves)
         for person, moves in account_moves(state, changed).items()
         if person not in whole
     }

@@ -258,13 +258,13 @@ def _merge_listing(
             before = {f: getattr(account, f) for f in ACCOUNT_DATA_FIELDS}
             copy_listed(item, account)
             state.fingerprints[key] = digest
-            if all(before[name] == getattr(account, name) for name in ACCOUNT_DATA_FIELDS):
+            moved = moved_fields(before.values(), account)
+            if not moved:
                 # the same data under another digest (a record written back by a push, or
                 # fingerprinted another way): only the fingerprint is stored again
                 state.refingerprinted.add(key)
                 report.bump("unchanged")
                 continue
-            moved = moved_fields(before.values(), account)
             state.account_changed(key, moved)
             for name in ACCOUNT_DATA_FIELDS:  # journalled in the fields' order
                 if name not in moved:

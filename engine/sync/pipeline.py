@@ -42,11 +42,11 @@ from engine.store.repo import (
 from engine.sync import import_ahead, key_memo, reads, recovery, writer
 from engine.sync.attributes import (
     AttributeDef,
+    Narrowing,
     account_moves,
     compile_attributes,
     drop_undone,
     narrowed,
-    reading,
     run_attributes,
 )
 from engine.sync.identify import run_identify
@@ -853,7 +853,8 @@ def _refresh_read_back(
     owners = set(moves)
     if not owners:
         return False
-    narrow = {owner: reading(definitions, moved) for owner, moved in moves.items()}
+    narrowing = Narrowing(definitions)
+    narrow = {owner: narrowing.of(moved) for owner, moved in moves.items()}
     relevant = [d for d in definitions if any(d.name in names for names in narrow.values())]
     if not relevant:
         return False

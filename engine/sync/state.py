@@ -424,15 +424,28 @@ def moved_fields(before: Iterable[Any], account: AccountRecord) -> frozenset[str
     moved = set()
     for name, was in zip(ACCOUNT_DATA_FIELDS, before, strict=True):
         now = getattr(account, name)
-        if was == now:
+        if same_data(was, now):
             continue
         moved.add(name)
         if name == "profile" and isinstance(was, dict) and isinstance(now, dict):
             moved.update(
                 f"profile:{key}"
                 for key in was.keys() | now.keys()
-                if was.get(key, _ABSENT) != now.get(key, _ABSENT)
+                if not same_data(was.get(key, _ABSENT), now.get(key, _ABSENT))
             )
         elif name == "profile":  # not a map (a damaged record): any key may have moved
             moved.add(ANY_PROFILE_KEY)
     return frozenset(moved)
+
+
+def same_data(a: Any, b: Any) -> bool:
+    """Whether A and B are the same data: equal, and of the same types all the way down.
+    Python holds 4100 == 4100.0 and 1 == True, which an attribute shows as "4100", "4100.0",
+    "1" and "true": an export that starts writing one for the other changed (hostile review)."""
+    if a.__class__ is not b.__class__:
+        return False
+    if a.__class__ is dict:
+        return a.keys() == b.keys() and all(same_data(value, b[key]) for key, value in a.items())
+    if a.__class__ is list or a.__class__ is tuple:
+        return len(a) == len(b) and all(same_data(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

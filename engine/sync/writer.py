@@ -30,7 +30,7 @@ from engine.store.repo import get_meta, set_meta
 from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.incremental import run_versions
 from engine.sync.reads import renumbered
-from engine.sync.state import PlannedChange, WorkState, moved_fields
+from engine.sync.state import PlannedChange, WorkState, moved_fields, same_data
 
 BATCH = 5000
 ACCOUNT = Account.__table__  # type: ignore[attr-defined]
@@ -536,7 +536,7 @@ def write_push(
             before = _data_besides(account, pushed.get(key, set()))
             fields = [getattr(account, name) for name in ACCOUNT_DATA_FIELDS]
             _copy_listed(item, account)
-            if _data_besides(account, pushed.get(key, set())) != before:
+            if not same_data(_data_besides(account, pushed.get(key, set())), before):
                 state.read_back_moved.add(key)  # the app changed more than what was sent
             state.read_back_fields[key] = moved_fields(fields, account)
             state.fingerprints[key] = digest

@@ -1169,3 +1169,37 @@ def test_what_an_expression_reads_of_its_account_is_told_field_by_field(
 def test_an_account_or_profile_used_whole_is_read_whole(text: str, whole: str | None) -> None:
     reads = CelEngine().compile("account_key", text).account_reads
     assert reads is None if whole is None else whole in reads
+
+
+@pytest.mark.parametrize(
+    ("text", "reads"),
+    [
+        ('"ad" in accounts', set()),  # which apps the person has accounts in
+        ("size(accounts) > 1", set()),
+        ("accounts.size() > 1", set()),
+        ('accounts.exists(app, app == "ad")', set()),
+        ('"ad" in accounts ? accounts.ad.profile.sAMAccountName : ""', {"profile:sAMAccountName"}),
+        ('accounts["github"].emails.map(e, e.lowerAscii())', {"email", "emails"}),
+        ("accounts.map(app, accounts[app].status)", {"status"}),
+        ('c1.user.v1.HasApp(subject, "ad")', set()),
+        ("subject.email", set()),
+        # a person's accounts map used whole, or an account taken from it unselected
+        ("accounts", None),
+        ("accounts == {}", None),
+        ("string(accounts)", None),
+        ('accounts.all(app, account, account.email != "")', None),  # a value bound from it
+        ("accounts.ad", None),
+        ('accounts.ad == accounts["ad"]', None),
+    ],
+)
+def test_what_a_person_side_expression_reads_of_the_persons_accounts(
+    text: str, reads: set[str] | None
+) -> None:
+    """`attribute_source` sees the person's accounts by app (`accounts`): what it selects of
+    them is told as of an account's (engine.sync.attributes narrows by it)."""
+    found = CelEngine().compile("attribute_source", text).account_reads
+    if reads is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert {name for name in found if name != "profile:*"} == reads

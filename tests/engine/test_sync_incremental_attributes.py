@@ -1,6 +1,6 @@
 """An incremental sync computes, of a person touched only through their accounts' data, the
-attributes that read what moved (engine.sync.attributes.narrowed), and leaves the store a sync
-reconsidering everyone leaves."""
+attributes that read what moved (engine.sync.attributes.narrowed), and those that read them, and
+leaves the store a sync reconsidering everyone leaves."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from engine.sync.writer import bump_manual_generation
 from tests.conftest import demo_copy
 from tests.engine.test_sync_incremental import snapshot
 
-# the demo's attributes with an expression: computed for everyone touched (they may read
-# anything of the person)
+# the demo's attributes with an expression, each reading fields of the person's accounts
+# (`accounts.github.emails`, `accounts.ad.profile.sAMAccountName`, the badge's site and HR's
+# location) and their status
 EXPRESSIONS = {"additional_email", "additional_username", "badge_site"}
 
 
@@ -70,9 +71,9 @@ def test_a_person_whose_account_changed_has_only_what_reads_it_computed(
     result = demo.sync()
     assert result.status == "applied", result.error
 
-    assert computed[margaret] == EXPRESSIONS
-    assert "job_title" in computed[amara]
-    assert computed[amara] <= EXPRESSIONS | {"job_title"}
+    assert margaret not in computed  # nothing reads a Slack title
+    # (and the AD title the push gave her, read back, is read by nothing either)
+    assert computed[amara] == {"job_title"}
     assert computed[john] == EXPRESSIONS | {"department", "manager_email", "employee_id"}
 
 
@@ -100,6 +101,77 @@ def test_the_narrowed_sync_leaves_the_store_a_full_sync_leaves(
             p["email"]: p["attributes"].get("job_title") for p in left["persons"].values()
         }
         assert job_titles["amara.martinez@example.com"] == "VP Engineering"
+        assert demo.sync().changes == []
+    finally:
+        full.db.dispose()
+
+
+def test_an_attribute_reading_a_computed_one_is_computed_with_it(
+    demo: Services, tmp_path: Path, computed: dict[int, set[str]]
+) -> None:
+    document = yaml.safe_load(demo.export_config())
+    document["attributes"].append(
+        {
+            "name": "title_shout",
+            "custom": True,
+            "sources": [{"cel": "subject.jobTitle.upperAscii()"}],
+        }
+    )
+    demo.import_config(yaml.safe_dump(document), source="x.yaml", base_dir=tmp_path / "r-demo")
+    assert demo.sync().status == "applied"  # another configuration: everyone
+    computed.clear()
+    _changes(tmp_path / "r-demo" / "apps")
+    assert demo.sync().status == "applied"
+    amara = _person(demo, "amara.martinez@example.com")
+    assert computed[amara] == {"job_title", "title_shout"}
+    with demo.db.session() as session:
+        person = session.get(Person, amara)
+        assert person is not None
+        assert person.attributes["title_shout"] == "VP ENGINEERING"
+
+
+def _profile(**values: Any) -> Any:
+    return lambda account: account["profile"].update(values)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "shown"),
+    [
+        ({"cost_center": 4100}, {"cost_center": 4100.0, "job_title": "VP"}, "4100.0"),
+        ({"cost_center": 4100}, {"cost_center": 4100.0}, "4100.0"),  # alone: not the same data
+        ({"cost_center": 1}, {"cost_center": True, "job_title": "VP"}, "true"),
+    ],
+)
+def test_a_value_equal_in_python_but_shown_otherwise_has_moved(
+    demo: Services,
+    demo_template: Path,
+    tmp_path: Path,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    shown: str,
+) -> None:
+    """An export that starts writing 4100.0 for 4100, or true for 1 (equal in Python), changed
+    the value an attribute shows: the incremental run finds it moved (hostile review)."""
+    other_folder = tmp_path / "full"
+    other_folder.mkdir()
+    full = demo_copy(demo_template, other_folder)
+    try:
+        for values in (before, after):
+            for folder in (tmp_path, other_folder):
+                _edit(
+                    folder / "r-demo" / "apps" / "hr.yaml",
+                    "E10002",
+                    lambda account, v=values: account["profile"].update(v),
+                )
+            with full.db.session() as session, session.begin():
+                bump_manual_generation(session)  # the other copy reconsiders everyone
+            assert demo.sync().status == full.sync().status == "applied"
+            left = snapshot(demo, tmp_path / "r-demo")
+            right = snapshot(full, other_folder / "r-demo")
+            for part in left:
+                assert left[part] == right[part], part
+        values = {p["email"]: p["attributes"] for p in left["persons"].values()}
+        assert values["amara.martinez@example.com"]["cost_center"] == shown
         assert demo.sync().changes == []
     finally:
         full.db.dispose()
