@@ -3,6 +3,7 @@ decisions, attribute values and the apps' last source versions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 from sqlalchemy import Result, func, select
@@ -56,9 +57,17 @@ def per_app(session: Session, prefix: str) -> dict[str, str]:
     return {key.removeprefix(prefix): value for key, value in rows}
 
 
-def load_attribute_states(session: Session, state: WorkState, users: set[int] | None) -> None:
+def load_attribute_states(
+    session: Session,
+    state: WorkState,
+    users: set[int] | None,
+    names: Mapping[int, frozenset[str]] | None = None,
+) -> None:
     """The stored attribute states of `users` (None: everyone) that are not loaded yet; what
-    this run already computed in memory stays."""
+    this run already computed in memory stays. `names`: of the users it holds, only the
+    states of the attributes it names (the run computes only those of them:
+    engine.sync.attributes.narrowed, and writes only what it changed); they are loaded again
+    whole if asked for whole."""
     if state.attributes_for is None:
         return  # everyone's are loaded
     v = AttributeValue.__table__.c  # type: ignore[attr-defined]
@@ -69,11 +78,20 @@ def load_attribute_states(session: Session, state: WorkState, users: set[int] | 
         queries = [columns]
     else:
         wanted = sorted(u for u in users if u > 0 and u not in state.attributes_for)
-        state.attributes_for.update(wanted)
+        # by the attributes wanted of them (few sets: most people moved alike), None: all
+        groups: dict[frozenset[str] | None, list[int]] = {}
+        for user in wanted:
+            groups.setdefault(names.get(user) if names is not None else None, []).append(user)
+        state.attributes_for.update(groups.get(None, ()))
         # bounded: SQLite limits bound parameters
         queries = [
-            columns.where(v.user_id.in_(wanted[start : start + 500]))
-            for start in range(0, len(wanted), 500)
+            columns.where(
+                v.user_id.in_(some[start : start + 500]),
+                *(() if attributes is None else (v.attribute.in_(sorted(attributes)),)),
+            )
+            for attributes, some in groups.items()
+            if attributes is None or attributes
+            for start in range(0, len(some), 500)
         ]
     for query in queries:
         for r in session.execute(query):

@@ -469,8 +469,8 @@ def _run_locked(
         narrow = (
             None if only is None else narrowed(state, definitions, {h.user_id for h in held_before})
         )
-        with db.session() as session:  # only the states of the people it considers
-            load_attribute_states(session, state, only)
+        with db.session() as session:  # only the states of the values it considers
+            load_attribute_states(session, state, only, narrow)
         with cel.stage_budget("attributes"):
             run_attributes(
                 state,
@@ -858,8 +858,8 @@ def _refresh_read_back(
     relevant = [d for d in definitions if any(d.name in names for names in narrow.values())]
     if not relevant:
         return False
-    with db.session() as session:  # every state of theirs: they are written whole
-        load_attribute_states(session, state, {o for o in owners if o})
+    with db.session() as session:  # the states of the values it considers
+        load_attribute_states(session, state, {o for o in owners if o}, narrow)
     planned, state.changes = state.changes, []
     held = list(state.held)  # the run's held values are recorded already; these repeat them
     # the people this run created are stored now, values and all: here they are like any other

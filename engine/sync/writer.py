@@ -167,6 +167,16 @@ def insert_rows(
     _run(connection, sql, rows, _processors(dialect, table, columns))
 
 
+def delete_rows(
+    session: Session, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """DELETE the rows whose `columns` hold each tuple's values, a batch at a time."""
+    connection, dialect, marker = _statement_parts(session)
+    quote = dialect.identifier_preparer.quote
+    where = " AND ".join(f"{quote(c)} = {marker}" for c in columns)
+    _run(connection, f"DELETE FROM {quote(table.name)} WHERE {where}", rows, [])
+
+
 def update_rows(
     session: Session, table: Any, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
@@ -419,44 +429,26 @@ def _renumber_users(state: WorkState, mapping: dict[int, int]) -> None:
 
 
 def write_attributes(session: Session, state: WorkState, run_id: int) -> None:
+    """Replace the stored states this run changed (`dirty_attributes`), and the changed
+    people's copies of their values. Only those: a run loads, of a person touched only through
+    some accounts, the states of the attributes that read them (engine.sync.loading)."""
     now = utcnow()
-    by_user: dict[int, list[tuple[str, Any]]] = {}
-    for (user_id, attribute), value_state in state.attributes.items():
-        by_user.setdefault(user_id, []).append((attribute, value_state))
-    users = sorted({u for u, _ in state.dirty_attributes})
+    dirty = sorted(state.dirty_attributes)
     new = state.new_users
-    for start in range(0, len(users), 500):
-        chunk = users[start : start + 500]
-        if not new.issuperset(chunk):  # a new person has no stored values to replace
-            session.execute(delete(AttributeValue).where(col(AttributeValue.user_id).in_(chunk)))
-        insert_rows(
-            session,
-            ATTRIBUTE_VALUE,
-            (
-                "user_id",
-                "attribute",
-                "value",
-                "source",
-                "set_at",
-                "run_id",
-                "last_seen",
-                "ever_set",
-            ),  # fmt: skip
-            (
-                (
-                    u,
-                    a,
-                    s.value,
-                    s.source,
-                    s.set_at or now,
-                    s.run_id or run_id,
-                    s.last_seen,
-                    s.ever_set,
-                )
-                for u in chunk
-                for a, s in by_user.get(u, ())
-            ),
-        )
+    # a new person has no stored values to replace
+    delete_rows(
+        session, ATTRIBUTE_VALUE, ("user_id", "attribute"), (k for k in dirty if k[0] not in new)
+    )
+    attributes = state.attributes
+    insert_rows(
+        session,
+        ATTRIBUTE_VALUE,
+        ("user_id", "attribute", "value", "source", "set_at", "run_id", "last_seen", "ever_set"),
+        (
+            (u, a, s.value, s.source, s.set_at or now, s.run_id or run_id, s.last_seen, s.ever_set)
+            for (u, a), s in zip(dirty, map(attributes.__getitem__, dirty), strict=True)
+        ),
+    )
     update_rows(
         session,
         PERSON,
