@@ -10,9 +10,11 @@ import functools
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine, event, inspect, text
@@ -29,6 +31,7 @@ from engine.store.location import (
     driver_error_text,
     is_locked,
     locked_error,
+    open_existing,
     permission_warning,
     refused_error,
 )
@@ -75,6 +78,31 @@ def _sqlite_pragmas(
     cursor.close()
 
 
+#: SQLite's own: a commit that leaves the write-ahead log over this many pages copies it into the
+#: store's file itself
+AUTOCHECKPOINT_PAGES = 1000
+#: How often the write-ahead log is copied into the store while a sync writes (seconds)
+CHECKPOINT_EVERY = 0.1
+
+
+def _checkpoint_until(path: Path, stop: threading.Event) -> None:
+    """Copy the write-ahead log of the store at PATH into its file every CHECKPOINT_EVERY
+    seconds until STOP is set, without waiting for anyone (PASSIVE: the frames a reader or a
+    writer still needs are left for the next time)."""
+    try:
+        connection = open_existing(path, timeout=0, check_same_thread=False)
+    except sqlite3.Error:
+        return  # the commits copy it themselves, as always
+    try:
+        while not stop.wait(CHECKPOINT_EVERY):
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                pass  # busy, or the store is gone: the run's own statements say what matters
+    finally:
+        connection.close()
+
+
 def _is_locked(exc: SQLAlchemyError) -> bool:
     return is_locked(getattr(exc, "orig", None))
 
@@ -103,6 +131,10 @@ class Database:
             ) from exc
         self.url = url
         self._engine: Engine | None = None
+        # how many `checkpoints_aside` are open: while any is, a commit leaves the write-ahead
+        # log to their thread
+        self._aside = 0
+        self._aside_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -142,6 +174,7 @@ class Database:
                 )
                 pragmas = functools.partial(_sqlite_pragmas, busy_timeout=self.busy_timeout)
                 event.listen(engine, "connect", pragmas)
+                event.listen(engine, "checkout", self._autocheckpoint)
             else:
                 try:
                     engine = create_engine(self.url, pool_pre_ping=True, **JSON_CODEC)
@@ -207,6 +240,40 @@ class Database:
                 f"{exc.__class__.__name__}: {exc}. Check the path or URL and that the "
                 "database is reachable."
             ) from exc
+
+    @contextmanager
+    def checkpoints_aside(self) -> Iterator[None]:
+        """While it is open, a SQLite store's write-ahead log is copied into the store's file
+        by a thread of its own, not by the commit that fills it: a sync's commits wrote and
+        flushed pages to disk while the run waited (half a second of a 1 % sync at 100,000
+        people, issue 11), and the thread does it while the run computes. What is committed,
+        and what a kill leaves, is the same: the log is SQLite's, and copying it is its own."""
+        path = self.sqlite_path
+        if path is None:  # a server's store, or one in memory
+            yield
+            return
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=_checkpoint_until, args=(path, stop), name="checkpoint", daemon=True
+        )
+        with self._aside_lock:
+            self._aside += 1
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            with self._aside_lock:
+                self._aside -= 1
+
+    def _autocheckpoint(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """On each checkout: whether the connection's commits copy the log (see
+        `checkpoints_aside`); set only when it changes."""
+        pages = 0 if self._aside else AUTOCHECKPOINT_PAGES
+        if record.info.get("autocheckpoint") != pages:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}").fetchall()
+            record.info["autocheckpoint"] = pages
 
     @contextmanager
     def session(self) -> Iterator[Session]:
