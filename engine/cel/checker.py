@@ -254,8 +254,10 @@ class SchemaChecker:
         self._account_fields: set[str] = set()
         # (a person's `accounts` map counts as selected where only its keys are read, or an
         # account is taken from it: which apps the person has accounts in)
-        self._made = {"account": 0, "profile:account": 0, "accounts": 0}
-        self._selected = {"account": 0, "profile:account": 0, "accounts": 0}
+        # (and the person, their attributes and their profile, likewise: `reads_person_whole`)
+        kinds = ("account", "profile:account", "accounts", "user", "attributes", "profile:user")
+        self._made = dict.fromkeys(kinds, 0)
+        self._selected = dict.fromkeys(kinds, 0)
         # (message, line, column, hint) of what compiles but deserves a word
         self.warnings: list[tuple[str, int | None, int | None, str]] = []
         self.text = ""  # the expression, to quote parts of it in warnings
@@ -284,6 +286,13 @@ class SchemaChecker:
         if any(name.startswith("profile:") for name in reads):
             reads.add(ANY_PROFILE_KEY)
         return frozenset(reads)
+
+    def reads_person_whole(self) -> bool:
+        """Whether it may read any of a person's attributes without naming them (`names`):
+        a person, their attributes or their profile made and not selected a field of
+        (compared, passed on, iterated, formatted)."""
+        made, selected = self._made, self._selected
+        return any(made[kind] > selected[kind] for kind in ("user", "attributes", "profile:user"))
 
     def _making(self, kind: str) -> str:
         """A value of KIND is made (a variable read, a field or an element selected)."""
@@ -373,8 +382,7 @@ class SchemaChecker:
             found = FIELD_KINDS[kind].get(canonical, "dyn")
             if kind == "account":
                 self._account_fields.update(ACCOUNT_FIELD_SOURCES[canonical])
-                self._making(found)
-            return found
+            return self._making(found)
         hint = did_you_mean(name, field_names(kind))
         if not hint:
             hint = f"other values are read from the profile: `{via}.profile.{name}`"
@@ -540,7 +548,8 @@ class SchemaChecker:
             self._selecting(kind)
             self._field(kind, token.value, token, self._describe(member))
         elif kind.startswith("profile:") or kind == "attributes" or kind == "accounts":
-            self._selecting(kind)
+            if kind != "accounts":  # an account in an optional is not followed: read whole
+                self._selecting(kind)
             self._use_key(kind, token.value, token)
         return "dyn"
 
@@ -553,7 +562,8 @@ class SchemaChecker:
         if key is not None and (
             kind.startswith("profile:") or kind == "attributes" or kind == "accounts"
         ):
-            self._selecting(kind)
+            if kind != "accounts":  # an account in an optional is not followed: read whole
+                self._selecting(kind)
             self._use_key(kind, key, index)
         return "dyn"
 
@@ -610,6 +620,7 @@ class SchemaChecker:
                 options = [n for n in QUALIFIED_NAMES if n.startswith(kind[3:].split(".")[0])]
                 self.fail(token, f"unknown function `{path}`", did_you_mean(path, options))
             if path in OWN_ACCOUNT_FUNCTIONS and args and self._is_own_person(args[0], scope):
+                self._selecting("user")  # its id: which accounts are the person's
                 self.reads_own_accounts = True
                 self.reads_own_account_data |= path in OWN_ACCOUNT_DATA_FUNCTIONS
             else:

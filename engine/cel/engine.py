@@ -108,6 +108,9 @@ class Program:
     # what it reads of an account variable: AccountRecord's fields, "profile:<key>" for a
     # profile key it selects by a literal; None: maybe all of it (SchemaChecker.account_reads)
     account_reads: frozenset[str] | None = field(repr=False, default=None)
+    # whether it may read any of its person's attributes: the person, their attributes or
+    # their profile used whole (compared, passed on, iterated), not field by field
+    reads_person_whole: bool = field(repr=False, default=True)
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -260,6 +263,7 @@ class CelEngine:
             reads_clock=checker.reads_clock,
             names=frozenset(checker.names),
             account_reads=checker.account_reads(),
+            reads_person_whole=checker.reads_person_whole(),
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),
             warnings=tuple(

@@ -206,6 +206,11 @@ class Narrowing:
     def __init__(self, definitions: list[AttributeDef]) -> None:
         self.definitions = definitions
         self.reads = attribute_reads(definitions)
+        for definition in definitions:  # the person's attributes read whole: any of them
+            if any(
+                s.program is not None and s.program.reads_person_whole for s in definition.sources
+            ):
+                self.reads[definition.name] = {d.name for d in definitions} - {definition.name}
         self._known: dict[frozenset[Any], frozenset[str]] = {}  # most people move alike
 
     def of(self, moves: Moves) -> frozenset[str]:

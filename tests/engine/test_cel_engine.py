@@ -1190,6 +1190,8 @@ def test_an_account_or_profile_used_whole_is_read_whole(text: str, whole: str | 
         ('accounts.all(app, account, account.email != "")', None),  # a value bound from it
         ("accounts.ad", None),
         ('accounts.ad == accounts["ad"]', None),
+        ('accounts.?slack.profile.tz.orValue("")', None),  # an account in an optional
+        ('accounts[?"slack"].value().profile.tz', None),
     ],
 )
 def test_what_a_person_side_expression_reads_of_the_persons_accounts(
@@ -1203,3 +1205,22 @@ def test_what_a_person_side_expression_reads_of_the_persons_accounts(
     else:
         assert found is not None
         assert {name for name in found if name != "profile:*"} == reads
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        ("subject.jobTitle", False),
+        ("subject.attributes.cost_center", False),
+        ("has(subject.attributes.cost_center)", False),
+        ('c1.user.v1.HasApp(subject, "ad")', False),  # its id
+        ('subject.profile.exists(k, v, v == "x")', True),
+        ('subject.attributes.exists(k, v, v == "x")', True),
+        ('"%s".format([subject.attributes])', True),
+        ("string(subject)", True),
+        ("c1.directory.users.v1.GetManagers(subject).map(m, m.email)", True),
+    ],
+)
+def test_what_reads_a_persons_attributes_without_naming_them(text: str, whole: bool) -> None:
+    """engine.sync.attributes computes such an attribute with any of the person's it computes."""
+    assert CelEngine().compile("attribute_source", text).reads_person_whole is whole

@@ -175,3 +175,50 @@ def test_a_value_equal_in_python_but_shown_otherwise_has_moved(
         assert demo.sync().changes == []
     finally:
         full.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("expression", "email", "expected"),
+    [
+        # an account reached through an optional: what is read of it is not told apart
+        ('accounts.?slack.profile.tz.orValue("")', "margaret.okafor@example.com", "Asia/Tokyo"),
+        ('accounts[?"slack"].profile.tz.orValue("")', "margaret.okafor@example.com", "Asia/Tokyo"),
+        # the person's attributes read whole: whichever of them the run computes
+        (
+            'subject.profile.exists(k, v, v == "VP Engineering") ? "vp" : "no"',
+            "amara.martinez@example.com",
+            "vp",
+        ),
+        (
+            '"%s".format([subject.attributes]).contains("CC-9999") ? "cc" : "no"',
+            "amara.martinez@example.com",
+            "cc",
+        ),
+    ],
+)
+def test_an_expression_reading_more_than_it_names_is_computed(
+    demo: Services,
+    tmp_path: Path,
+    computed: dict[int, set[str]],
+    expression: str,
+    email: str,
+    expected: str,
+) -> None:
+    """What the checker cannot tell field by field counts as read whole (hostile review)."""
+    document = yaml.safe_load(demo.export_config())
+    document["attributes"].append(
+        {"name": "probe", "custom": True, "sources": [{"cel": expression}]}
+    )
+    demo.import_config(yaml.safe_dump(document), source="x.yaml", base_dir=tmp_path / "r-demo")
+    assert demo.sync().status == "applied"
+    apps = tmp_path / "r-demo" / "apps"
+    _edit(
+        apps / "hr.yaml",
+        "E10002",
+        lambda a: a["profile"].update(job_title="VP Engineering", cost_center="CC-9999"),
+    )
+    _edit(apps / "slack.yaml", "U0EZQC5FKUJ", lambda a: a["profile"].update(tz="Asia/Tokyo"))
+    assert demo.sync().status == "applied"
+    with demo.db.session() as session:
+        person = session.scalars(select(Person).where(Person.email == email)).one()
+        assert person.attributes["probe"] == expected
