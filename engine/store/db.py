@@ -82,25 +82,32 @@ def _sqlite_pragmas(
 #: store's file itself
 AUTOCHECKPOINT_PAGES = 1000
 #: How often the write-ahead log is copied into the store while a sync writes (seconds)
-CHECKPOINT_EVERY = 0.1
+CHECKPOINT_EVERY = 0.02
+#: A log file larger than this is copied by the commits again, as SQLite does by default: the
+#: log starts over only when a write begins after all of it was copied, and the next of a
+#: sync's large writes (a first sync's) would begin before the thread had copied the last one,
+#: so the log would grow by all of them (hostile review: twice the peak of the default)
+ASIDE_LOG_LIMIT = 64 * 1024 * 1024
 
 
-def _checkpoint_until(path: Path, stop: threading.Event) -> None:
-    """Copy the write-ahead log of the store at PATH into its file every CHECKPOINT_EVERY
-    seconds until STOP is set, without waiting for anyone (PASSIVE: the frames a reader or a
-    writer still needs are left for the next time)."""
-    try:
-        connection = open_existing(path, timeout=0, check_same_thread=False)
-    except sqlite3.Error:
-        return  # the commits copy it themselves, as always
+def _checkpoint_until(connection: sqlite3.Connection, stop: threading.Event) -> None:
+    """Copy the write-ahead log into the store's file every CHECKPOINT_EVERY seconds until STOP
+    is set, without waiting for anyone (PASSIVE: the frames a reader or a writer still needs
+    are left for the next time); then copy the rest and empty the log file, if no one is
+    using it (TRUNCATE)."""
     try:
         while not stop.wait(CHECKPOINT_EVERY):
-            try:
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                pass  # busy, or the store is gone: the run's own statements say what matters
+            _checkpoint(connection, "PASSIVE")
+        _checkpoint(connection, "TRUNCATE")
     finally:
         connection.close()
+
+
+def _checkpoint(connection: sqlite3.Connection, mode: str) -> None:
+    try:
+        connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+    except sqlite3.Error:
+        pass  # busy, or the store is gone: the run's own statements say what matters
 
 
 def _is_locked(exc: SQLAlchemyError) -> bool:
@@ -252,28 +259,49 @@ class Database:
         if path is None:  # a server's store, or one in memory
             yield
             return
+        try:
+            connection = open_existing(path, timeout=0, check_same_thread=False)
+        except sqlite3.Error:
+            yield  # the commits copy the log themselves, as always
+            return
         stop = threading.Event()
         thread = threading.Thread(
-            target=_checkpoint_until, args=(path, stop), name="checkpoint", daemon=True
+            target=_checkpoint_until, args=(connection, stop), name="checkpoint", daemon=True
         )
+        started = False
         with self._aside_lock:
             self._aside += 1
-        thread.start()
         try:
+            thread.start()
+            started = True
             yield
         finally:
-            stop.set()
-            thread.join()
             with self._aside_lock:
                 self._aside -= 1
+            stop.set()
+            if started:
+                thread.join()  # (it closes the connection)
+            else:
+                connection.close()
 
     def _autocheckpoint(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         """On each checkout: whether the connection's commits copy the log (see
         `checkpoints_aside`); set only when it changes."""
-        pages = 0 if self._aside else AUTOCHECKPOINT_PAGES
+        pages = AUTOCHECKPOINT_PAGES
+        if self._aside and not self._log_over_limit():
+            pages = 0
         if record.info.get("autocheckpoint") != pages:
             dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}").fetchall()
             record.info["autocheckpoint"] = pages
+
+    def _log_over_limit(self) -> bool:
+        path = self.sqlite_path
+        try:
+            return path is not None and (
+                path.with_name(path.name + "-wal").stat().st_size > ASIDE_LOG_LIMIT
+            )
+        except OSError:
+            return False
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -3,11 +3,14 @@ thread of its own (Database.checkpoints_aside), not by the commits that fill it.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from engine.store import db as store_db
 from engine.store.db import AUTOCHECKPOINT_PAGES, Database
 from engine.store.location import sqlite_url
 
@@ -59,5 +62,62 @@ def test_nothing_is_copied_aside_when_none_is_open(tmp_path: Path) -> None:
         size = path.stat().st_size
         _write(db, 3000)
         assert path.stat().st_size > size  # the commit itself
+    finally:
+        db.dispose()
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def test_the_log_file_is_emptied_when_the_sync_is_done(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    db = Database(sqlite_url(path))
+    db.migrate()
+    try:
+        with db.checkpoints_aside():
+            _write(db, 3000)
+            assert _wal(path).stat().st_size > 6_000_000
+        assert _wal(path).stat().st_size == 0  # nobody was using it: copied, and emptied
+    finally:
+        db.dispose()
+
+
+def test_back_to_back_large_writes_are_copied_by_their_commits_past_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log starts over only when a write begins after all of it was copied: writes that
+    follow each other faster than the thread copies them would grow it by all of them."""
+    monkeypatch.setattr(store_db, "ASIDE_LOG_LIMIT", 4_000_000)
+    monkeypatch.setattr(store_db, "CHECKPOINT_EVERY", 60.0)  # the thread never catches up
+    path = tmp_path / "r.db"
+    db = Database(sqlite_url(path))
+    db.migrate()
+    try:
+        with db.checkpoints_aside():
+            peak = 0
+            for _ in range(10):
+                _write(db, 1000)  # 2 MB each
+                peak = max(peak, _wal(path).stat().st_size)
+            assert _autocheckpoint(db) == AUTOCHECKPOINT_PAGES  # over the limit: as by default
+        assert peak < 10_000_000  # not the 20 MB of all ten
+    finally:
+        db.dispose()
+
+
+def test_a_thread_that_cannot_open_the_store_leaves_the_commits_copying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.db"
+    db = Database(sqlite_url(path))
+    db.migrate()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("too many open files")
+
+    monkeypatch.setattr(store_db, "open_existing", refuse)
+    try:
+        with db.checkpoints_aside():
+            assert _autocheckpoint(db) == AUTOCHECKPOINT_PAGES
     finally:
         db.dispose()
