@@ -5,6 +5,8 @@ ownership, pushed values and deletions."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,18 +143,41 @@ def snapshot(services: Services, folder: Path) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def full_copy(demo_template: Path, tmp_path: Path) -> Iterator[Services]:
+    """A second copy of the demo, in TMP_PATH/full (see `same_stores`)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    full = demo_copy(demo_template, folder)
+    try:
+        yield full
+    finally:
+        full.db.dispose()
+
+
+def everyone_next(services: Services) -> None:
+    """The next sync of SERVICES reconsiders everyone (a manual decision forces a full run)."""
+    with services.db.session() as session, session.begin():
+        bump_manual_generation(session)
+
+
+def same_stores(demo: Services, full: Services, tmp_path: Path) -> dict[str, Any]:
+    """Assert that the demo in TMP_PATH and its `full_copy` hold the same store and files;
+    the snapshot of the first."""
+    left = snapshot(demo, tmp_path / "r-demo")
+    right = snapshot(full, tmp_path / "full" / "r-demo")
+    for part in left:
+        assert left[part] == right[part], part
+    return left
+
+
 def test_an_incremental_sync_leaves_the_store_a_full_sync_leaves(
     demo: Services, demo_template: Path, tmp_path: Path
 ) -> None:
-    other_folder = tmp_path / "full"
-    other_folder.mkdir()
-    full = demo_copy(demo_template, other_folder)
-    try:
-        for folder in (tmp_path, other_folder):
+    with full_copy(demo_template, tmp_path) as full:
+        for folder in (tmp_path, tmp_path / "full"):
             change_the_apps(folder / "r-demo" / "apps")
-        # the other copy reconsiders everyone (a manual decision forces a full run)
-        with full.db.session() as session, session.begin():
-            bump_manual_generation(session)
+        everyone_next(full)
 
         incremental = demo.sync()
         everyone = full.sync()
@@ -162,10 +187,7 @@ def test_an_incremental_sync_leaves_the_store_a_full_sync_leaves(
         assert counts["import"].get("changed") and counts["import"].get("gone")
         assert counts["identify"].get("users_created") and counts["identify"].get("users_removed")
 
-        left = snapshot(demo, tmp_path / "r-demo")
-        right = snapshot(full, other_folder / "r-demo")
-        for part in left:
-            assert left[part] == right[part], part
+        left = same_stores(demo, full, tmp_path)
         # the changes really happened (the comparison is not between two no-ops)
         titles = {(p["email"], p["attributes"].get("job_title")) for p in left["persons"].values()}
         assert ("amara.martinez@example.com", "VP Engineering") in titles
@@ -176,8 +198,6 @@ def test_an_incremental_sync_leaves_the_store_a_full_sync_leaves(
         # and the next sync of each is quiet
         assert demo.sync().changes == []
         assert full.sync().changes == []
-    finally:
-        full.db.dispose()
 
 
 def test_an_incremental_push_plan_reports_a_refused_value_every_run_until_it_is_fixed(

@@ -14,9 +14,7 @@ from sqlalchemy import select
 from engine.services import Services
 from engine.store.models import Person
 from engine.sync import attributes
-from engine.sync.writer import bump_manual_generation
-from tests.conftest import demo_copy
-from tests.engine.test_sync_incremental import snapshot
+from tests.engine.test_sync_incremental import everyone_next, full_copy, same_stores
 
 # the demo's attributes with an expression, each reading fields of the person's accounts
 # (`accounts.github.emails`, `accounts.ad.profile.sAMAccountName`, the badge's site and HR's
@@ -80,30 +78,21 @@ def test_a_person_whose_account_changed_has_only_what_reads_it_computed(
 def test_the_narrowed_sync_leaves_the_store_a_full_sync_leaves(
     demo: Services, demo_template: Path, tmp_path: Path, computed: dict[int, set[str]]
 ) -> None:
-    other_folder = tmp_path / "full"
-    other_folder.mkdir()
-    full = demo_copy(demo_template, other_folder)
-    try:
-        for folder in (tmp_path, other_folder):
+    with full_copy(demo_template, tmp_path) as full:
+        for folder in (tmp_path, tmp_path / "full"):
             _changes(folder / "r-demo" / "apps")
-        with full.db.session() as session, session.begin():
-            bump_manual_generation(session)  # the other copy reconsiders everyone
+        everyone_next(full)
         incremental = demo.sync()
         narrowed_people = len(computed)
         everyone = full.sync()
         assert incremental.status == everyone.status == "applied"
         assert len(computed) > narrowed_people  # the full run did compute everyone
-        left = snapshot(demo, tmp_path / "r-demo")
-        right = snapshot(full, other_folder / "r-demo")
-        for part in left:
-            assert left[part] == right[part], part
+        left = same_stores(demo, full, tmp_path)
         job_titles = {
             p["email"]: p["attributes"].get("job_title") for p in left["persons"].values()
         }
         assert job_titles["amara.martinez@example.com"] == "VP Engineering"
         assert demo.sync().changes == []
-    finally:
-        full.db.dispose()
 
 
 def test_an_attribute_reading_a_computed_one_is_computed_with_it(
@@ -152,29 +141,20 @@ def test_a_value_equal_in_python_but_shown_otherwise_has_moved(
 ) -> None:
     """An export that starts writing 4100.0 for 4100, or true for 1 (equal in Python), changed
     the value an attribute shows: the incremental run finds it moved (hostile review)."""
-    other_folder = tmp_path / "full"
-    other_folder.mkdir()
-    full = demo_copy(demo_template, other_folder)
-    try:
+    with full_copy(demo_template, tmp_path) as full:
         for values in (before, after):
-            for folder in (tmp_path, other_folder):
+            for folder in (tmp_path, tmp_path / "full"):
                 _edit(
                     folder / "r-demo" / "apps" / "hr.yaml",
                     "E10002",
                     lambda account, v=values: account["profile"].update(v),
                 )
-            with full.db.session() as session, session.begin():
-                bump_manual_generation(session)  # the other copy reconsiders everyone
+            everyone_next(full)
             assert demo.sync().status == full.sync().status == "applied"
-            left = snapshot(demo, tmp_path / "r-demo")
-            right = snapshot(full, other_folder / "r-demo")
-            for part in left:
-                assert left[part] == right[part], part
+            left = same_stores(demo, full, tmp_path)
         values = {p["email"]: p["attributes"] for p in left["persons"].values()}
         assert values["amara.martinez@example.com"]["cost_center"] == shown
         assert demo.sync().changes == []
-    finally:
-        full.db.dispose()
 
 
 @pytest.mark.parametrize(
