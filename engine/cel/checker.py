@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import lark
 
-from engine.records import ANY_PROFILE_KEY
+from engine.records import ANY_PROFILE_KEY, STANDARD_ATTRIBUTES
 
 from .contexts import ALL_VARIABLES, ContextSpec
 from .directory import DIRECTORY_FUNCTIONS, OWN_ACCOUNT_DATA_FUNCTIONS, OWN_ACCOUNT_FUNCTIONS
@@ -389,9 +389,12 @@ class SchemaChecker:
         self.fail(node, f"unknown field `{name}`", hint)
         return "dyn"
 
-    def _use_key(self, kind: str, key: str, node: Any) -> None:
+    def _use_key(self, kind: str, key: str, node: Any, member: Any = None) -> None:
+        """KEY selected by a literal of a map of KIND (MEMBER: the map's node, when known)."""
         if kind in ("profile:user", "attributes"):
             self.names.add(key)
+        if kind == "attributes" and key in STANDARD_ATTRIBUTES:
+            self._standard_attribute(key, node, member)
         if kind == "profile:account":
             self._account_fields.add(f"profile:{key}")
         line, column = position(node)
@@ -401,6 +404,23 @@ class SchemaChecker:
             self.keys.append(KeyUse("user", "attributes", key, line, column))
         else:
             self.keys.append(KeyUse(kind.split(":")[1], "profile", key, line, column))
+
+    def _standard_attribute(self, key: str, node: Any, member: Any) -> None:
+        """`subject.attributes.job_title`: a person's `attributes` hold the custom attributes
+        only, so a standard one reads "" there, silently."""
+        shown = self._source(member) if member is not None else ""
+        profile = shown[: -len("attributes")] + "profile" if shown.endswith("attributes") else ""
+        line, column = position(node)
+        self.warnings.append(
+            (
+                f"`{key}` is a standard attribute: `attributes` holds only the custom ones, so "
+                'this reads ""',
+                line,
+                column,
+                f"read it as `{profile or 'subject.profile'}.{key}` (every attribute), or by its "
+                "field (docs/attributes.md)",
+            )
+        )
 
     def _is_own_person(self, node: Any, scope: dict[str, str]) -> bool:
         """Whether `node` is the context's own person: a user variable, not one a macro bound
@@ -520,7 +540,7 @@ class SchemaChecker:
             return self._making("account")
         if kind.startswith("profile:") or kind == "attributes":
             self._selecting(kind)
-            self._use_key(kind, name, token)
+            self._use_key(kind, name, token, member)
             return "dyn"
         if kind == "status":
             if name != "status":
@@ -550,7 +570,7 @@ class SchemaChecker:
         elif kind.startswith("profile:") or kind == "attributes" or kind == "accounts":
             if kind != "accounts":  # an account in an optional is not followed: read whole
                 self._selecting(kind)
-            self._use_key(kind, token.value, token)
+            self._use_key(kind, token.value, token, member)
         return "dyn"
 
     def _member_optindex(self, node: Any, scope: dict[str, str]) -> str:
@@ -564,7 +584,7 @@ class SchemaChecker:
         ):
             if kind != "accounts":  # an account in an optional is not followed: read whole
                 self._selecting(kind)
-            self._use_key(kind, key, index)
+            self._use_key(kind, key, index, member)
         return "dyn"
 
     def _note_index(self, kind: str, key: str | None) -> None:
@@ -593,7 +613,7 @@ class SchemaChecker:
             return self._making("account")
         if (kind.startswith("profile:") or kind == "attributes") and key is not None:
             self._selecting(kind)
-            self._use_key(kind, key, index)
+            self._use_key(kind, key, index, member)
         if kind.startswith("list:"):
             return self._making(kind[5:])
         return "dyn"

@@ -328,6 +328,8 @@ class CelEngine:
             known = self._keys_for(use.kind, use.map)
             if not known or use.key in known or (use.kind, use.map, use.key) in seen:
                 continue
+            if use.map == "attributes" and use.key in STANDARD_ATTRIBUTES:
+                continue  # the checker said why (SchemaChecker._standard_attribute)
             seen.add((use.kind, use.map, use.key))
             problems.append(_unknown_key_warning(use, known))
         return problems

@@ -1224,3 +1224,24 @@ def test_what_a_person_side_expression_reads_of_the_persons_accounts(
 def test_what_reads_a_persons_attributes_without_naming_them(text: str, whole: bool) -> None:
     """engine.sync.attributes computes such an attribute with any of the person's it computes."""
     assert CelEngine().compile("attribute_source", text).reads_person_whole is whole
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "subject.attributes.job_title",
+        'subject.attributes["department"]',
+        'subject.attributes.?manager_email.orValue("")',
+    ],
+)
+def test_a_standard_attribute_read_from_the_custom_ones_is_warned_of(text: str) -> None:
+    """`attributes` holds the custom attributes only: a standard one read there is "", which
+    an admin would not see until the values came out empty."""
+    (warning,) = CelEngine().compile("attribute_source", text).warnings
+    assert "is a standard attribute" in warning.message
+    assert "subject.profile." in warning.hint
+
+
+def test_a_custom_attribute_or_the_profile_is_not_warned_of() -> None:
+    for text in ("subject.attributes.cost_center", "subject.profile.job_title"):
+        assert CelEngine().compile("attribute_source", text).warnings == ()
