@@ -850,7 +850,7 @@ def _refresh_read_back(
     does not depend on whether the next run is incremental). Returns whether a value changed."""
     # each owner's: what the apps changed of their accounts (None: created)
     moves = account_moves(state, {key: state.read_back_fields.get(key) for key in state.read_back})
-    owners = set(moves)
+    owners = set(moves)  # (the accounts' owners: stored people by now)
     if not owners:
         return False
     narrowing = Narrowing(definitions)
@@ -859,7 +859,7 @@ def _refresh_read_back(
     if not relevant:
         return False
     with db.session() as session:  # the states of the values it considers
-        load_attribute_states(session, state, {o for o in owners if o}, narrow)
+        load_attribute_states(session, state, owners, narrow)
     planned, state.changes = state.changes, []
     held = list(state.held)  # the run's held values are recorded already; these repeat them
     # the people this run created are stored now, values and all: here they are like any other
@@ -873,7 +873,7 @@ def _refresh_read_back(
                 relevant,
                 cel,
                 StageReport("attributes"),
-                only={o for o in owners if o},
+                only=owners,
                 hold=hold,
                 narrow=narrow,
             )
