@@ -26,18 +26,25 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import Worker, get_current_worker
 
 from engine.errors import SyncLocked
-from engine.services import APPLIED_STATUSES, PLANNED_STATUSES, ChangeRow, plan_counts
+from engine.services import APPLIED_STATUSES, PLANNED_STATUSES
 from screens.base import RosterScreen
 from screens.dashboard import format_when, run_kind, status_text
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.modals.text_view import TextViewModal
 from screens.text import clip, label, plain, safe
 from screens.widgets.change_detail import ChangeDetail, node_text
-from screens.widgets.plan_tree import PlanTree, format_counts, group_changes, plural
+from screens.widgets.plan_tree import (
+    PlanTree,
+    StageChanges,
+    format_counts,
+    group_changes,
+    journal_tree,
+    plural,
+)
 from screens.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
-    from engine.services import ChangeRow, RunSummary, Services
+    from engine.services import JournalStage, RunSummary, Services
 
 WRITE_ROW = "write"
 STAGE_WIDTH, STATE_WIDTH = 11, 9  # the stage table's first two columns
@@ -171,10 +178,11 @@ class SyncScreen(RosterScreen):
             return isinstance(message, SyncScreen.Progress)
 
     class Finished(Message):
-        def __init__(self, purpose: str, result: Any) -> None:
+        def __init__(self, purpose: str, result: Any, stages: list[StageChanges] | None) -> None:
             super().__init__()
             self.purpose = purpose
             self.result = result
+            self.stages = stages  # as the tree shows them (None: group the result's own)
 
     class Refused(Message):
         """Another sync holds the lock."""
@@ -187,11 +195,18 @@ class SyncScreen(RosterScreen):
     class CancelledLoaded(Message):
         """A cancelled run's journal: which of its changes were applied before the cancel."""
 
-        def __init__(self, purpose: str, result: Any, changes: list[ChangeRow]) -> None:
+        def __init__(
+            self,
+            purpose: str,
+            result: Any,
+            outline: list[JournalStage],
+            stages: list[StageChanges],
+        ) -> None:
             super().__init__()
             self.purpose = purpose
             self.result = result
-            self.changes = changes
+            self.outline = outline  # each stage's changes, and how many were applied
+            self.stages = stages
 
     class HistoryLoaded(Message):
         def __init__(self, runs: list[RunSummary]) -> None:
@@ -199,10 +214,10 @@ class SyncScreen(RosterScreen):
             self.runs = runs
 
     class RunLoaded(Message):
-        def __init__(self, summary: RunSummary, changes: list[ChangeRow]) -> None:
+        def __init__(self, summary: RunSummary, stages: list[StageChanges]) -> None:
             super().__init__()
             self.summary = summary
-            self.changes = changes
+            self.stages = stages
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
@@ -465,8 +480,31 @@ class SyncScreen(RosterScreen):
         except SyncLocked as exc:
             self.post_message(self.Refused(purpose, exc.message))
             return
+        # what the screen shows of it is read here, off the screen's thread: a first sync
+        # plans 1.3 million changes (its journal is read a page at a time, its plan counted)
+        stages = None
+        if result.status != "cancelled":  # a cancelled run's journal is read below
+            stages = self.result_stages(result)
+            result.plan_counts  # noqa: B018 - counted here, read by the dialog
         # Posted even when cancelled: the run is recorded and the screen must say how it ended.
-        self.post_message(self.Finished(purpose, result))
+        self.post_message(self.Finished(purpose, result, stages))
+
+    def result_stages(self, result: Any) -> list[StageChanges] | None:
+        """RESULT's changes as the tree shows them, read from the run's journal, with the
+        stages' counters, problems and notes as the run has them (not only the first 200
+        problems the store keeps); None when the journal cannot be read (the tree then
+        groups the run's own changes)."""
+        try:
+            _summary, _outline, stages = journal_tree(self.services, result.run_id, self.tree.page)
+        except Exception:  # noqa: BLE001 - the run's own changes are shown instead
+            return None
+        for stage in stages:
+            found = next((s for s in result.stages if s.name == stage.name), None)
+            if found is not None:
+                stage.counts = dict(found.counts)
+                stage.problems = list(found.problems)
+                stage.notes = [str(note) for note in found.notes]
+        return stages
 
     def on_sync_screen_progress(self, message: SyncScreen.Progress) -> None:
         if self.running is None:
@@ -531,9 +569,9 @@ class SyncScreen(RosterScreen):
             if result.status == "cancelled":
                 self.tree.show_message(f"Run {result.run_id} cancelled; reading its journal…")
             else:
-                self.show_result_tree(result)
+                self.show_result_tree(result, message.stages)
         self.load_history()
-        changes = len(result.changes)
+        changes = len(result.planned)
         noun = f"{changes:,} change{'s' if changes != 1 else ''}"
         status = result.status
         if status == "cancelled":
@@ -617,13 +655,14 @@ class SyncScreen(RosterScreen):
         elif purpose == APPLY:
             self.set_stage(WRITE_ROW, status, Text("nothing was written", "yellow"))
 
-    def show_result_tree(self, result: Any) -> None:
-        stages = group_changes(
-            result.changes,
-            {stage.name: stage.counts for stage in result.stages},
-            {stage.name: stage.problems for stage in result.stages},
-            {stage.name: stage.notes for stage in result.stages},
-        )
+    def show_result_tree(self, result: Any, stages: list[StageChanges] | None) -> None:
+        if stages is None:
+            stages = group_changes(
+                result.changes,
+                {stage.name: stage.counts for stage in result.stages},
+                {stage.name: stage.problems for stage in result.stages},
+                {stage.name: stage.notes for stage in result.stages},
+            )
         changed = result.status == "plan-changed"
         extra = "not applied; the plan as the data stands now" if changed else ""
         title = run_title(result.run_id, result.dry_run, result.status, extra)
@@ -651,27 +690,28 @@ class SyncScreen(RosterScreen):
         name="Reading the cancelled run",
     )
     def load_cancelled(self, purpose: str, result: Any) -> None:
-        _summary, changes = self.services.run_changes(result.run_id)
-        self.post_message(self.CancelledLoaded(purpose, result, changes))
+        _summary, outline, stages = journal_tree(
+            self.services, result.run_id, self.tree.page, unapplied=True
+        )
+        for stage in stages:  # the counters as the run has them (it stored none)
+            found = next((s for s in result.stages if s.name == stage.name), None)
+            stage.counts = dict(found.counts) if found is not None else {}
+        self.post_message(self.CancelledLoaded(purpose, result, outline, stages))
 
     def on_sync_screen_cancelled_loaded(self, message: SyncScreen.CancelledLoaded) -> None:
         result = message.result
-        changes = [c.to_json() for c in message.changes]
-        applied = plan_counts(c for c in changes if c["applied"])
-        pending = sum(1 for c in changes if not c["applied"])
-        stages = group_changes(changes, {s.name: s.counts for s in result.stages})
+        applied = {stage.name: stage.applied for stage in message.outline if stage.applied}
+        pending = sum(stage.changes - stage.applied for stage in message.outline)
         title = run_title(result.run_id, result.dry_run, result.status)
         empty = Text("No change was computed before the cancel.", "yellow")
-        self.tree.show_plan(title, stages, empty=empty, run_id=result.run_id)
+        self.tree.show_plan(title, message.stages, empty=empty, run_id=result.run_id)
         head = f"Run {result.run_id} cancelled ({result.error})."
         if not applied:
             self.set_status(f"{head} Nothing was applied.", "yellow")
             if message.purpose == APPLY:
                 self.set_stage(WRITE_ROW, "cancelled", Text("nothing was written", "yellow"))
             return
-        written = ", ".join(
-            f"{name} {plural(plan.changes, 'change')}" for name, plan in applied.items()
-        )
+        written = ", ".join(f"{name} {plural(count, 'change')}" for name, count in applied.items())
         rest = (
             f"; the other {plural(pending, 'planned change')} were not applied" if pending else ""
         )
@@ -775,20 +815,13 @@ class SyncScreen(RosterScreen):
         name="Loading the run's changes",
     )
     def load_run(self, run_id: int) -> None:
-        summary, changes = self.services.run_changes(run_id)
+        summary, _outline, stages = journal_tree(self.services, run_id, self.tree.page)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.RunLoaded(summary, changes))
+            self.post_message(self.RunLoaded(summary, stages))
 
     def on_sync_screen_run_loaded(self, message: SyncScreen.RunLoaded) -> None:
         summary = message.summary
-        counts = summary.stage_counts
-        changes = [c.to_json() for c in message.changes]
-        if summary.dry_run:
-            # a dry run applies nothing: "not applied" on each row (as `roster runs` leaves it
-            # out) only took the room of the values and the reason
-            for change in changes:
-                change.pop("applied", None)
-        stages = group_changes(changes, counts, summary.problems, summary.notes)
+        stages = message.stages
         title = run_title(
             summary.id,
             summary.dry_run,
@@ -800,7 +833,7 @@ class SyncScreen(RosterScreen):
         self.tree.show_plan(title, stages, run_id=summary.id)
         if self.running is None:
             self.reset_stages(dry_run=summary.dry_run, label="—")
-            self.show_stage_counts(counts, {})
+            self.show_stage_counts(summary.stage_counts, {})
             if not summary.dry_run and summary.status in APPLIED_STATUSES:
                 self.set_stage(WRITE_ROW, "done", Text("written", "green"))
             self.set_status(
@@ -810,7 +843,7 @@ class SyncScreen(RosterScreen):
                     f" (the plan of run {summary.plan_run})" if summary.plan_run else "",
                     # whether it left the store settled (runs recorded before say nothing)
                     {True: ", settled", False: ", not settled"}.get(summary.settled, ""),
-                    f", {plural(len(message.changes), 'change')} recorded.",
+                    f", {plural(sum(s.change_count for s in stages), 'change')} recorded.",
                 )
             )
 

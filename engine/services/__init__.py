@@ -86,6 +86,8 @@ _EXPORTS = {
     "APPLIED_STATUSES": "engine.services.runs",
     "PLANNED_STATUSES": "engine.services.runs",
     "ChangeRow": "engine.services.runs",
+    "JournalObject": "engine.services.runs",
+    "JournalStage": "engine.services.runs",
     "ExternalWriteRow": "engine.services.runs",
     "RunSummary": "engine.services.runs",
     "AttributeChange": "engine.services.values",
@@ -172,6 +174,8 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         PLANNED_STATUSES,
         ChangeRow,
         ExternalWriteRow,
+        JournalObject,
+        JournalStage,
         RunSummary,
     )
     from engine.services.values import (
@@ -232,6 +236,8 @@ __all__ = [
     "EditResult",
     "AttributeRow",
     "ChangeRow",
+    "JournalObject",
+    "JournalStage",
     "ExternalWriteRow",
     "Completions",
     "ConfigImportResult",

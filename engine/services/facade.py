@@ -48,7 +48,14 @@ if TYPE_CHECKING:
         TargetingImpact,
     )
     from engine.services.records import PersonRow, RecordRef, RecordsService
-    from engine.services.runs import ChangeRow, ExternalWriteRow, RunsService, RunSummary
+    from engine.services.runs import (
+        ChangeRow,
+        ExternalWriteRow,
+        JournalObject,
+        JournalStage,
+        RunsService,
+        RunSummary,
+    )
     from engine.services.values import ValueImpact, ValuesService
     from engine.store.role_grants import Grant
     from engine.sync.matrix import MatchMatrix, MatrixListing
@@ -270,6 +277,14 @@ class Services:
 
     def count_run_changes(self, run_id: int) -> int:
         return self.run_history.count_run_changes(run_id)
+
+    def journal_stages(self, run_id: int) -> tuple[RunSummary, list[JournalStage]]:
+        return self.run_history.journal_stages(run_id)
+
+    def journal_objects(
+        self, run_id: int, stage: JournalStage, after: int, shown: set[tuple[str, str]], count: int
+    ) -> tuple[list[JournalObject], int]:
+        return self.run_history.journal_objects(run_id, stage, after, shown, count)
 
     def external_writes(self, run_id: int) -> list[ExternalWriteRow]:
         return self.run_history.external_writes(run_id)

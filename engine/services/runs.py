@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, case, cast, func, select
 from sqlmodel import col
 
 from engine.errors import NotFound
@@ -25,6 +25,8 @@ __all__ = [
     "PLANNED_STATUSES",
     "ChangeRow",
     "ExternalWriteRow",
+    "JournalObject",
+    "JournalStage",
     "RunSummary",
     "RunsService",
 ]
@@ -157,6 +159,29 @@ class ChangeRow:
 
 
 @dataclass(frozen=True)
+class JournalStage:
+    """One stage of a run's journal, counted by the store: its changes, the objects they
+    touch, how many were applied, and the ids of its first and last change (a stage's
+    changes are read a page at a time between them: `RunsService.journal_objects`)."""
+
+    name: str
+    changes: int
+    objects: int
+    applied: int
+    first: int
+    last: int
+
+
+@dataclass
+class JournalObject:
+    """One object of a journal stage with its changes in that stage, in the order written."""
+
+    object_type: str
+    object_id: str
+    changes: list[ChangeRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ExternalWriteRow:
     """One write a run made (or meant to make) to an app: a push to an account or an account
     creation, with its outcome: "sent", "refused", or, for a run that was killed before it
@@ -262,16 +287,88 @@ class RunsService:
             run = session.get(Run, run_id)
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
-            statement = select(Change).where(col(Change.run_id) == run_id).order_by(col(Change.id))
+            statement = (
+                select(*_CHANGE_ROW_COLUMNS)
+                .where(col(Change.run_id) == run_id)
+                .order_by(col(Change.id))
+            )
             if limit is not None:
                 statement = statement.limit(limit)
-            changes = [
-                ChangeRow(
-                    c.stage, c.object_type, c.object_id, c.field, c.old, c.new, c.reason, c.applied
-                )
-                for c in session.scalars(statement)
-            ]
+            # columns, not ORM objects: a first sync's 1.3 million took half a minute as those
+            rows: Any = session.execute(statement)
+            changes = [ChangeRow(*row) for row in rows]
             return RunSummary.of(run), changes
+
+    def journal_stages(self, run_id: int) -> tuple[RunSummary, list[JournalStage]]:
+        """RUN_ID and its journal's stages in the order they were written, counted by the
+        store (1.4 s for a first sync's 1.3 million changes; nothing of them is read)."""
+        c = Change.__table__.c  # type: ignore[attr-defined]
+        # the type's length first: ("account", "x:y") and ("account:x", "y") stay two
+        object_key = cast(func.length(c.object_type), String) + ":" + c.object_type + c.object_id
+        with self.ctx.db.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
+            counted: Any = session.execute(
+                select(
+                    c.stage,
+                    func.count(),
+                    func.count(object_key.distinct()),
+                    func.sum(case((c.applied, 1), else_=0)),
+                    func.min(c.id),
+                    func.max(c.id),
+                )
+                .where(c.run_id == run_id)
+                .group_by(c.stage)
+                .order_by(func.min(c.id))
+            ).all()
+            stages = [
+                JournalStage(stage, changes, objects, int(applied or 0), first, last)
+                for stage, changes, objects, applied, first, last in counted
+            ]
+            return RunSummary.of(run), stages
+
+    def journal_objects(
+        self, run_id: int, stage: JournalStage, after: int, shown: set[tuple[str, str]], count: int
+    ) -> tuple[list[JournalObject], int]:
+        """The next COUNT objects of STAGE in the order they first appear after the change id
+        AFTER, each with all its changes in the stage, and the id to go on after (the
+        stage's last when none are left). SHOWN: the objects read already (skipped; these
+        are added). A page costs its own rows, not the stage's: the journal is read in id
+        order from AFTER, and only for the page's objects beyond what that read (an object
+        whose changes the journal holds apart) up to the stage's end."""
+        c = Change.__table__.c  # type: ignore[attr-defined]
+        in_stage = (c.run_id == run_id, c.stage == stage.name, c.id <= stage.last)
+        found: dict[tuple[str, str], JournalObject] = {}
+        batch = max(4 * count, 200)
+        cursor, full = after, False
+        with self.ctx.db.session() as session:
+            while not full and cursor < stage.last:
+                rows = session.execute(
+                    select(c.id, *_CHANGE_ROW_COLUMNS)
+                    .where(*in_stage, c.id > cursor)
+                    .order_by(c.id)
+                    .limit(batch)
+                ).all()
+                for row in rows:
+                    key = (row[2], row[3])
+                    if key in shown:
+                        pass
+                    elif key in found:
+                        found[key].changes.append(ChangeRow(*row[1:]))
+                    elif len(found) < count:
+                        found[key] = JournalObject(key[0], key[1], [ChangeRow(*row[1:])])
+                    else:
+                        full = True  # this row begins the next page
+                        break
+                    cursor = row[0]
+                if len(rows) < batch and not full:
+                    cursor = stage.last  # the stage is read to its end
+            if full and found:
+                for row in _later_changes(session, in_stage, cursor, found):
+                    found[(row[1], row[2])].changes.append(ChangeRow(*row))
+        shown.update(found)
+        return list(found.values()), cursor
 
     def count_run_changes(self, run_id: int) -> int:
         """How many changes RUN_ID journalled."""
@@ -306,3 +403,27 @@ class RunsService:
                 )
                 for w in rows
             ]
+
+
+#: A ChangeRow's columns, in its fields' order
+_CHANGE_ROW_COLUMNS = tuple(
+    getattr(Change.__table__.c, name)  # type: ignore[attr-defined]
+    for name in ("stage", "object_type", "object_id", "field", "old", "new", "reason", "applied")
+)
+
+
+def _later_changes(
+    session: Any, in_stage: tuple[Any, ...], after: int, objects: dict[tuple[str, str], Any]
+) -> Iterator[Any]:
+    """The changes of OBJECTS (by type and id) in the stage after the change id AFTER."""
+    c = Change.__table__.c  # type: ignore[attr-defined]
+    ids = sorted({object_id for _, object_id in objects})
+    for start in range(0, len(ids), 500):  # bounded: SQLite limits bound parameters
+        rows = session.execute(
+            select(*_CHANGE_ROW_COLUMNS)
+            .where(*in_stage, c.id > after, c.object_id.in_(ids[start : start + 500]))
+            .order_by(c.id)
+        )
+        for row in rows:
+            if (row[1], row[2]) in objects:
+                yield row

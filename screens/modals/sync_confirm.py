@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
-from engine.services import deletion_lines, describe_stage_plan, plan_counts
+from engine.services import deletion_lines, describe_stage_plan
 from engine.text import literal_text
 from screens.base import DismissOnce
 from screens.modals.confirm import key_hint
@@ -145,7 +145,7 @@ class SyncConfirmModal(DismissOnce, ModalScreen["str | None"]):
         result = self.result
         text = Text()
         text.append(f"Run {result.run_id} (a dry run) found ")
-        count = len(result.changes)
+        count = len(result.planned)
         text.append(f"{count:,} change{'s' if count != 1 else ''}", style="bold")
         if count:
             text.append(" to apply.")
@@ -208,7 +208,7 @@ class SyncConfirmModal(DismissOnce, ModalScreen["str | None"]):
                 text.append(f"\n  and {len(self.held) - DELETION_SAMPLES:,} more", style="dim")
         text.append("\n\nWhat the plan changes, by stage:", style="bold")
         # the plan's own changes, not the stages' counters (which count all they looked at)
-        planned = plan_counts(result.changes)
+        planned = result.plan_counts
         for stage in result.stages:
             text.append(f"\n  {safe(stage.name):<{STAGE_COLUMN}}", style="bold")
             text.append(describe_stage_plan(planned.get(stage.name)))

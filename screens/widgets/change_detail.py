@@ -133,8 +133,8 @@ def node_text(
         stage = data[1]
         text = Text(safe(stage.name), style="bold")
         text.append(f": {plural(stage.change_count, 'change')}")
-        if stage.objects:
-            text.append(f" in {plural(len(stage.objects), 'object')}")
+        if stage.object_count:
+            text.append(f" in {plural(stage.object_count, 'object')}")
         if stage.problems:
             text.append(f"  {plural(len(stage.problems), 'problem')}", style="bold yellow")
         text.append("\nlooked at: ", style="dim")
@@ -166,7 +166,7 @@ def node_text(
         return text
     if kind == "more":
         stage, start = data[1], data[2]
-        left = len(stage.objects) - start
+        left = max(stage.object_count, len(stage.objects)) - start
         return Text(
             f"{plural(left, 'more object')} in {safe(stage.name)}: enter shows the next "
             f"{min(left, getattr(node.tree, 'page', left)):,}.",

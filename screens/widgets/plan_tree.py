@@ -1,7 +1,10 @@
 """A sync plan (or an applied run's journal) as a tree: stage → object → field, old → new, reason.
 
 Big plans are paged: each stage shows its first `page` objects and a "show more" leaf that adds
-the next page when chosen (enter), so a 100,000-change run never builds 100,000 nodes.
+the next page when chosen (enter), so a 100,000-change run never builds 100,000 nodes. A stored
+run's stages hold only the objects read so far (`StageChanges.pages` reads the next ones from
+the journal, in a worker): a first sync of 100,000 people journals 1.3 million changes, and
+reading them all took half a minute and gigabytes.
 
 A change is drawn to the tree's width: long values lose their middle ("Head of <b>Thi…company"),
 so the old and the new value both show; a node's label keeps the values whole (up to
@@ -16,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.widgets import Tree
-from textual.widgets.tree import TreeNode
+from textual.widgets.tree import TreeNode, UnknownNodeID
 
-from engine.services import changed_keys, describe_counts
+from engine.services import ChangeRow, JournalStage, RunSummary, changed_keys, describe_counts
 from engine.text import show_value
 from screens.text import clip, middle, plain, safe, value
 
@@ -52,17 +56,23 @@ class ObjectChanges:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 
+class ObjectPages(Protocol):
+    """Reads a stage's next objects (blocking: the tree calls it from a worker thread)."""
+
+    def more(self, stage: StageChanges, count: int) -> list[ObjectChanges]: ...
+
+
 @dataclass
 class StageChanges:
     name: str
     counts: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: the objects read so far (all of them unless `pages` reads more), in the order written
     objects: list[ObjectChanges] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why the stage did what it did
-
-    @property
-    def change_count(self) -> int:
-        return sum(len(o.changes) for o in self.objects)
+    change_count: int = 0  # all the stage's changes
+    object_count: int = 0  # all the objects they change
+    pages: ObjectPages | None = None
 
 
 def group_changes(
@@ -74,21 +84,35 @@ def group_changes(
     """Group journal rows by stage then object, keeping the order the engine wrote them in."""
     stages: dict[str, StageChanges] = {}
     objects: dict[tuple[str, str, str], ObjectChanges] = {}
-    names = list(STAGE_ORDER)
-    for name in [*(stage_counts or {}), *(stage_problems or {})]:
-        if name not in names and name != "changes":
-            names.append(name)
     for change in changes:
         stage = str(change.get("stage") or "other")
-        if stage not in names:
-            names.append(stage)
-        group = stages.setdefault(stage, StageChanges(stage))
+        group = stages.get(stage)
+        if group is None:
+            group = stages[stage] = StageChanges(stage)
         key = (stage, str(change.get("object_type", "")), str(change.get("object_id", "")))
         found = objects.get(key)
         if found is None:
             found = objects[key] = ObjectChanges(key[1], key[2])
             group.objects.append(found)
         found.changes.append(dict(change))
+    for group in stages.values():
+        group.change_count = sum(len(o.changes) for o in group.objects)
+        group.object_count = len(group.objects)
+    return arrange_stages(stages, stage_counts, stage_problems, stage_notes)
+
+
+def arrange_stages(
+    stages: Mapping[str, StageChanges],
+    stage_counts: Mapping[str, Mapping[str, Any]] | None = None,
+    stage_problems: Mapping[str, Sequence[str]] | None = None,
+    stage_notes: Mapping[str, Sequence[str]] | None = None,
+) -> list[StageChanges]:
+    """STAGES (by name, in the order written) in the sync's order, each with its counters,
+    problems and notes; a stage without changes is shown when it has any of those."""
+    names = list(STAGE_ORDER)
+    for name in [*(stage_counts or {}), *(stage_problems or {}), *stages]:
+        if name not in names and name != "changes":
+            names.append(name)
     result = []
     for name in names:
         counts = dict((stage_counts or {}).get(name) or {})
@@ -104,6 +128,60 @@ def group_changes(
         group.notes = notes
         result.append(group)
     return result
+
+
+class JournalPages:
+    """A stored run's stage, read from its journal a page of objects at a time."""
+
+    def __init__(self, services: Any, run_id: int, stage: JournalStage, quiet: bool) -> None:
+        """QUIET: a change not applied does not say so (a dry run's)."""
+        self.services = services
+        self.run_id = run_id
+        self.stage = stage
+        self.quiet = quiet
+        self.after = stage.first - 1  # the journal is read on after this change id
+        self.shown: set[tuple[str, str]] = set()
+
+    def more(self, stage: StageChanges, count: int) -> list[ObjectChanges]:
+        objects, self.after = self.services.journal_objects(
+            self.run_id, self.stage, self.after, self.shown, count
+        )
+        return [
+            ObjectChanges(o.object_type, o.object_id, [self._shown(c) for c in o.changes])
+            for o in objects
+        ]
+
+    def _shown(self, change: ChangeRow) -> dict[str, Any]:
+        row = change.to_json()
+        if self.quiet:
+            # a dry run applies nothing: "not applied" on each row (as `roster runs` leaves
+            # it out) only took the room of the values and the reason
+            row.pop("applied", None)
+        return row
+
+
+def journal_tree(
+    services: Any, run_id: int, first_page: int, unapplied: bool | None = None
+) -> tuple[RunSummary, list[JournalStage], list[StageChanges]]:
+    """Run RUN_ID, its journal's stages as the store counts them, and those stages as the
+    tree shows them, each with its first FIRST_PAGE objects read (blocking: a first sync's
+    outline takes a second or two; call it from a worker). UNAPPLIED: whether a change not
+    applied says so (None: unless the run is a dry run)."""
+    summary, outline = services.journal_stages(run_id)
+    quiet = summary.dry_run if unapplied is None else not unapplied
+    stages: dict[str, StageChanges] = {}
+    for counted in outline:
+        pages = JournalPages(services, run_id, counted, quiet)
+        stage = StageChanges(
+            counted.name, change_count=counted.changes, object_count=counted.objects, pages=pages
+        )
+        stage.objects = pages.more(stage, first_page)
+        stages[counted.name] = stage
+    return (
+        summary,
+        outline,
+        arrange_stages(stages, summary.stage_counts, summary.problems, summary.notes),
+    )
 
 
 def share(wanted: list[int], room: int) -> list[int]:
@@ -163,9 +241,7 @@ class PlanTree(Tree[Any]):
             label = Text.assemble(
                 (safe(stage.name), "bold"),
                 (f"  {stage.change_count:,} change{'s' if stage.change_count != 1 else ''}", ""),
-                (f" in {len(stage.objects):,} object{'s' if len(stage.objects) != 1 else ''}", "")
-                if stage.objects
-                else "",
+                (f" in {plural(stage.object_count, 'object')}", "") if stage.object_count else "",
                 # the stage's counts are the stage table's, above the tree: here they only
                 # pushed the problems past the right edge
             )
@@ -174,7 +250,7 @@ class PlanTree(Tree[Any]):
             node = self.root.add(
                 label,
                 data=("stage", stage),
-                expand=bool(stage.objects or stage.problems or stage.notes),
+                expand=bool(stage.object_count or stage.problems or stage.notes),
             )
             for note in stage.notes:
                 node.add_leaf(plain(note, style="cyan"), data=("note", stage, note))
@@ -209,6 +285,13 @@ class PlanTree(Tree[Any]):
         self._announce_root()
 
     def _add_objects(self, node: TreeNode[Any], stage: StageChanges, start: int) -> None:
+        """The page of STAGE's objects from START, and a leaf for the rest; read first (in a
+        worker) when the stage has not read them yet."""
+        wanted = min(start + self.page, stage.object_count)
+        if len(stage.objects) < wanted and stage.pages is not None:
+            reading = node.add_leaf(Text("reading the journal…", style="italic dim"))
+            self._read_page(node, reading, stage, start, wanted - len(stage.objects))
+            return
         end = min(start + self.page, len(stage.objects))
         for obj in stage.objects[start:end]:
             label = Text.assemble(
@@ -217,11 +300,11 @@ class PlanTree(Tree[Any]):
                 (f"  {len(obj.changes)} change{'s' if len(obj.changes) != 1 else ''}", "dim"),
             )
             child = node.add(
-                label, data=("object", stage, obj), expand=len(stage.objects) <= self.expand_up_to
+                label, data=("object", stage, obj), expand=stage.object_count <= self.expand_up_to
             )
             for change in obj.changes:
                 child.add_leaf(self.change_label(change), data=("change", change))
-        left = len(stage.objects) - end
+        left = max(stage.object_count, len(stage.objects)) - end
         if left > 0:
             node.add_leaf(
                 Text(
@@ -230,6 +313,53 @@ class PlanTree(Tree[Any]):
                 ),
                 data=("more", stage, end),
             )
+
+    @work(thread=True, group="plan-pages", exit_on_error=False, name="Reading the journal")
+    def _read_page(
+        self,
+        node: TreeNode[Any],
+        reading: TreeNode[Any],
+        stage: StageChanges,
+        start: int,
+        count: int,
+    ) -> None:
+        assert stage.pages is not None
+        try:
+            read = stage.pages.more(stage, count)
+        except Exception as exc:  # noqa: BLE001 - shown in the tree, where it was asked for
+            self.app.call_from_thread(self._page_failed, reading, exc)
+            return
+        self.app.call_from_thread(self._page_read, node, reading, stage, start, read)
+
+    def _page_read(
+        self,
+        node: TreeNode[Any],
+        reading: TreeNode[Any],
+        stage: StageChanges,
+        start: int,
+        read: list[ObjectChanges],
+    ) -> None:
+        if not self._shows(reading):
+            return  # the tree shows something else now
+        reading.remove()
+        stage.objects.extend(read)
+        if not read:  # the journal holds fewer than counted (a run still writing)
+            stage.object_count = len(stage.objects)
+        self._add_objects(node, stage, start)
+        line = self.cursor_line
+        self.call_after_refresh(self._highlight_line, line)
+
+    def _page_failed(self, reading: TreeNode[Any], exc: Exception) -> None:
+        if self._shows(reading):
+            reading.set_label(
+                plain(f"The journal could not be read: {exc}. Open the run again.", "red")
+            )
+
+    def _shows(self, node: TreeNode[Any]) -> bool:
+        try:
+            return self.get_node_by_id(node.id) is node
+        except UnknownNodeID:  # removed, or the tree was cleared since
+            return False
 
     @staticmethod
     def change_label(change: Mapping[str, Any], width: int | None = None) -> Text:

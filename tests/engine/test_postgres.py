@@ -249,6 +249,20 @@ def test_the_dry_run_plans_exactly_what_the_apply_does(org: Services) -> None:
     assert len(journal) == len(plan.changes) and not any(c.applied for c in journal)
     _, journal = org.run_changes(applied.run_id)
     assert len(journal) == len(applied.changes) and all(c.applied for c in journal)
+    # the console reads a run's journal a page at a time: counted and paged on PostgreSQL too
+    _, stages = org.journal_stages(plan.run_id)
+    assert sum(s.changes for s in stages) == len(journal) and not any(s.applied for s in stages)
+    _, stages = org.journal_stages(applied.run_id)
+    assert sum(s.applied for s in stages) == len(journal)
+    paged = []
+    for stage in stages:
+        shown: set[tuple[str, str]] = set()
+        page, after = org.journal_objects(applied.run_id, stage, stage.first - 1, shown, 3)
+        while page:
+            paged += [change for found in page for change in found.changes]
+            page, after = org.journal_objects(applied.run_id, stage, after, shown, 3)
+        assert len(shown) == stage.objects
+    assert sorted(paged, key=repr) == sorted(journal, key=repr)
 
 
 def test_manual_links_after_syncs_use_the_sequences(org: Services) -> None:

@@ -1,0 +1,146 @@
+"""A run's journal read a page at a time (RunsService.journal_stages, journal_objects): the
+console's tree of a first sync of 100,000 people never reads its 1.3 million changes at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.services import JournalStage, Services
+from engine.store.models import Change, Run
+from screens.widgets.plan_tree import group_changes
+from tests.engine.org import open_org
+
+# (stage, object type, object id, field, applied): written in this order
+JOURNAL = [
+    ("import", "account", "hr:E1", "", True),
+    ("import", "account", "hr:E2", "", True),
+    ("import", "account", "hr:E1", "title", True),  # held apart from its first change
+    ("import", "account", "hr:E3", "", False),
+    ("identify", "account", "hr:E1", "owner", True),
+    ("identify", "user", "hr:E1", "email", True),  # another type, the same id
+    ("identify", "account", "x:y", "owner", True),  # "account:x:y" ...
+    ("identify", "account:x", "y", "owner", True),  # ... is not "account:x" "y"
+    ("import", "account", "hr:E2", "status", True),  # the stage again, after another
+    ("attributes", "user", "<b>[red]\x1b[31m", "department", False),
+]
+
+
+def write_run(services: Services, journal: list[tuple[str, str, str, str, bool]]) -> int:
+    with services.ctx.db.session() as session:
+        run = Run(kind="sync", status="applied", counts={"import": {"accounts_new": 3}})
+        session.add(run)
+        session.commit()
+        assert run.id is not None
+        for number, (stage, kind, object_id, field, applied) in enumerate(journal):
+            session.add(
+                Change(
+                    run_id=run.id,
+                    stage=stage,
+                    object_type=kind,
+                    object_id=object_id,
+                    field=field,
+                    old=None,
+                    new={"n": number},
+                    reason=f"change {number}",
+                    applied=applied,
+                )
+            )
+        session.commit()
+        return run.id
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Services:
+    return open_org(tmp_path)
+
+
+def read_all(services: Services, run_id: int, stage: JournalStage, count: int) -> list[tuple]:
+    """Every object of STAGE, page by page: (type, id, [change numbers])."""
+    shown: set[tuple[str, str]] = set()
+    after, objects = stage.first - 1, []
+    for _ in range(100):
+        page, after = services.journal_objects(run_id, stage, after, shown, count)
+        assert len(page) <= count
+        objects += [(o.object_type, o.object_id, [c.new["n"] for c in o.changes]) for o in page]
+        if after >= stage.last:
+            assert services.journal_objects(run_id, stage, after, shown, count)[0] == []
+            return objects
+        assert page, "a page short of the stage's end reads something"
+    raise AssertionError("the pages never reached the stage's end")
+
+
+def test_the_stages_are_counted_by_the_store_in_the_order_written(org: Services) -> None:
+    run_id = write_run(org, JOURNAL)
+    summary, stages = org.journal_stages(run_id)
+    assert summary.id == run_id and summary.stage_counts == {"import": {"accounts_new": 3}}
+    assert [(s.name, s.changes, s.objects, s.applied) for s in stages] == [
+        ("import", 5, 3, 4),
+        ("identify", 4, 4, 4),
+        ("attributes", 1, 1, 0),
+    ]
+    ids = [(s.first, s.last) for s in stages]
+    assert ids[0][1] - ids[0][0] == 8 and ids[1][0] == ids[0][0] + 4  # import spans identify
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 50])
+def test_the_pages_group_as_the_whole_journal_does(org: Services, count: int) -> None:
+    run_id = write_run(org, JOURNAL)
+    _, whole = org.run_changes(run_id)
+    grouped = {
+        stage.name: [
+            (o.object_type, o.object_id, [c["new"]["n"] for c in o.changes]) for o in stage.objects
+        ]
+        for stage in group_changes(c.to_json() for c in whole)
+    }
+    _, stages = org.journal_stages(run_id)
+    for stage in stages:
+        assert read_all(org, run_id, stage, count) == grouped[stage.name], stage.name
+    assert grouped["import"] == [
+        ("account", "hr:E1", [0, 2]),
+        ("account", "hr:E2", [1, 8]),
+        ("account", "hr:E3", [3]),
+    ]
+    assert grouped["attributes"] == [("user", "<b>[red]\x1b[31m", [9])]
+
+
+def test_a_page_reads_the_journal_from_where_the_last_one_stopped(org: Services) -> None:
+    journal = [("import", "account", f"hr:E{n}", "", True) for n in range(1000)]
+    run_id = write_run(org, journal)
+    (stage,) = org.journal_stages(run_id)[1]
+    shown: set[tuple[str, str]] = set()
+    first, after = org.journal_objects(run_id, stage, stage.first - 1, shown, 50)
+    assert [o.object_id for o in first] == [f"hr:E{n}" for n in range(50)]
+    assert after == stage.first + 49 and len(shown) == 50
+    second, after = org.journal_objects(run_id, stage, after, shown, 50)
+    assert [o.object_id for o in second] == [f"hr:E{n}" for n in range(50, 100)]
+    assert after == stage.first + 99
+    last, after = org.journal_objects(run_id, stage, stage.last - 3, shown, 50)
+    assert [o.object_id for o in last] == ["hr:E997", "hr:E998", "hr:E999"]
+    assert after == stage.last
+
+
+def test_a_run_with_no_journal_and_a_missing_run(org: Services) -> None:
+    run_id = write_run(org, [])
+    summary, stages = org.journal_stages(run_id)
+    assert summary.id == run_id and stages == []
+    with pytest.raises(Exception, match="There is no run 999"):
+        org.journal_stages(999)
+
+
+def test_a_synced_runs_pages_hold_its_whole_journal(org: Services) -> None:
+    result = org.sync()
+    assert result.status == "applied"
+    _, whole = org.run_changes(result.run_id)
+    summary, stages = org.journal_stages(result.run_id)
+    assert sum(s.changes for s in stages) == len(whole) == len(result.planned) > 0
+    read = []
+    for stage in stages:
+        shown: set[tuple[str, str]] = set()
+        after = stage.first - 1
+        while after < stage.last:
+            page, after = org.journal_objects(result.run_id, stage, after, shown, 2)
+            read += [c for o in page for c in o.changes]
+        assert len(shown) == stage.objects
+    assert sorted(read, key=repr) == sorted(whole, key=repr)
