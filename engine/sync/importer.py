@@ -56,10 +56,6 @@ def run_import(
     known as merged. `ahead`: the apps a second process has been listing meanwhile
     (engine.sync.import_ahead)."""
     imported: set[str] = set()
-    known: dict[str, dict[str, str]] = {}  # app -> digest -> external id, as last imported
-    for (app_id, external_id), digest in state.fingerprints.items():
-        if digest:
-            known.setdefault(app_id, {})[digest] = external_id
     for app in apps:
         app_id = app.id
         state.checkpoint()
@@ -70,7 +66,6 @@ def run_import(
             base_dir,
             report,
             imported,
-            known.get(app_id, {}),
             state.sidecar_digests.get(app_id, "") if trust_sidecars else "",
             ahead,
         )
@@ -86,7 +81,6 @@ def _import_app(
     base_dir: Path,
     report: StageReport,
     imported: set[str],
-    known: dict[str, str],
     sidecars: str,
     ahead: ImportAhead | None,
 ) -> None:
@@ -101,6 +95,9 @@ def _import_app(
             return
         listed = ahead.take(app_id, state.checkpoint) if ahead is not None else None
         if listed is None:
+            # digest -> external id, as last imported: only for an app listed here (the
+            # others' listings came from the second process, or were not needed)
+            known = state.known_digests(app_id)
             listing = list_app(connector, state.import_cursors.get(app_id, ""), known, sidecars)
             digests = fingerprints_of(app_id, listing)
         elif listed.listing is None:

@@ -377,8 +377,8 @@ def _run_locked(
             if any(app.ownership.strategy == "custom" for app in apps)
             else None
         )
-        population = population_sizes(session, state)
         per_app = accounts_per_app(state)
+        population = population_sizes(session, state, per_app)
         app_rows = {row.id: row for row in session.scalars(select(App))}
 
     reports = [StageReport(name) for name in STAGES]
@@ -780,7 +780,7 @@ def _push(
             for app_id in {item.app_id for item in pushes}
         }
         # the store's fingerprints do not change until the read-back is written
-        known = _known_digests(state, set(connectors))
+        known = {app_id: state.known_digests(app_id) for app_id in connectors}
         for app_id, connector in connectors.items():
             recognise = getattr(connector, "recognise", None)
             if recognise is not None:  # a file connector parses only the records it writes
@@ -831,17 +831,6 @@ def _read_back(connector: Any, known: dict[str, str]) -> Any:
         return connector.list_all()
     # the store takes the accounts' values from it, never its grants: the import reads those
     return list_changed(known, accounts_only=True)
-
-
-def _known_digests(state: WorkState, app_ids: set[str]) -> dict[str, dict[str, str]]:
-    """Each app's accounts the store holds, by fingerprint: app -> digest -> external id (one
-    pass over every account's fingerprint, hundreds of thousands on a large store)."""
-    known: dict[str, dict[str, str]] = {app_id: {} for app_id in app_ids}
-    for (app, external_id), digest in state.fingerprints.items():
-        of_app = known.get(app)
-        if of_app is not None and digest:
-            of_app[digest] = external_id
-    return known
 
 
 def _refresh_read_back(

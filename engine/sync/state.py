@@ -65,6 +65,11 @@ class AccountTable(dict[AccountKey, AccountRecord]):
         dict.__delitem__(self, key)
         del self._by_app[key[0]][key]
 
+    def keys_of(self, app_id: str) -> Iterable[AccountKey]:
+        """The app's accounts' keys, in the order they were first set."""
+        group = self._by_app.get(app_id)
+        return group.keys() if group else ()
+
     def of_app(self, app_id: str) -> list[AccountRecord]:
         """The app's accounts, in the order they were first set (as iterating the table)."""
         group = self._by_app.get(app_id)
@@ -364,6 +369,19 @@ class WorkState:
 
     def accounts_of_app(self, app_id: str) -> list[AccountRecord]:
         return self.accounts.of_app(app_id)
+
+    def known_digests(self, app_id: str) -> dict[str, str]:
+        """The app's accounts by fingerprint (digest -> external id; of two with one digest,
+        the later one's): what a listing recognises unchanged records by. Per app: a pass
+        over every account's fingerprint cost a 1 % sync a tenth of a second, for the two
+        apps it listed itself."""
+        fingerprints = self.fingerprints
+        known: dict[str, str] = {}
+        for key in self.accounts.keys_of(app_id):
+            digest = fingerprints.get(key)
+            if digest:
+                known[digest] = key[1]
+        return known
 
     def owners_moved(self) -> None:
         """Say that owners were set other than by set_owner (renumbered people)."""

@@ -121,14 +121,16 @@ def deletions_of(
     return causes
 
 
-def population_sizes(session: Session, state: WorkState) -> dict[DeletionKind, int]:
-    """The living people and accounts (of STATE, as loaded: the store's) and the store's
-    attribute values (target values are counted from the plan's own state by the caller).
-    Counted in memory: the store's status columns have no index, and each count read the
-    whole table (0.2 s at 100,000 people)."""
+def population_sizes(
+    session: Session, state: WorkState, per_app: dict[str, int]
+) -> dict[DeletionKind, int]:
+    """The living people and accounts (of STATE, as loaded: the store's; PER_APP: its
+    `accounts_per_app`) and the store's attribute values (target values are counted from the
+    plan's own state by the caller). Counted in memory: the store's status columns have no
+    index, and each count read the whole table (0.2 s at 100,000 people)."""
     return {
         DeletionKind.USERS: sum(1 for u in state.users.values() if u.status != "DELETED"),
-        DeletionKind.ACCOUNTS: sum(1 for a in state.accounts.values() if a.status != "DELETED"),
+        DeletionKind.ACCOUNTS: sum(per_app.values()),
         DeletionKind.VALUES: session.scalar(select(func.count()).select_from(AttributeValue)) or 0,
     }
 

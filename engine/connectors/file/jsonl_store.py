@@ -389,7 +389,11 @@ class JsonlStore:
 
         def write(fh: Any) -> None:
             fh.write(bom)
-            fh.writelines(line + newline for line in lines)
+            # joined a few thousand lines at a time: one bytes object per line (line +
+            # newline) cost a 1 % sync a twentieth of a second over an 80 MB export
+            for start in range(0, len(lines), 4096):
+                fh.write(newline.join(lines[start : start + 4096]))
+                fh.write(newline)
 
         atomic_write(self.path, write, binary=True)
         if touched_grants:
