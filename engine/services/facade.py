@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -274,6 +274,12 @@ class Services:
         self, run_id: int, limit: int | None = None
     ) -> tuple[RunSummary, list[ChangeRow]]:
         return self.run_history.run_changes(run_id, limit)
+
+    def run_summary(self, run_id: int) -> RunSummary:
+        return self.run_history.run_summary(run_id)
+
+    def each_run_change(self, run_id: int, limit: int | None = None) -> Iterator[ChangeRow]:
+        return self.run_history.each_run_change(run_id, limit)
 
     def count_run_changes(self, run_id: int) -> int:
         return self.run_history.count_run_changes(run_id)

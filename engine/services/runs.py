@@ -283,32 +283,49 @@ class RunsService:
     ) -> tuple[RunSummary, list[ChangeRow]]:
         """RUN_ID and its journal in the order it was written: the first LIMIT changes, or all
         of them (a first sync of 100,000 people journals hundreds of thousands)."""
+        return self.run_summary(run_id), list(self.each_run_change(run_id, limit))
+
+    def run_summary(self, run_id: int) -> RunSummary:
         with self.ctx.db.session() as session:
             run = session.get(Run, run_id)
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
-            statement = (
-                select(*_CHANGE_ROW_COLUMNS)
-                .where(col(Change.run_id) == run_id)
-                .order_by(col(Change.id))
-            )
-            if limit is not None:
-                statement = statement.limit(limit)
-            # columns, not ORM objects: a first sync's 1.3 million took half a minute as those
-            rows: Any = session.execute(statement)
-            changes = [ChangeRow(*row) for row in rows]
-            return RunSummary.of(run), changes
+            return RunSummary.of(run)
+
+    def each_run_change(
+        self, run_id: int, limit: int | None = None, batch: int = 5000
+    ) -> Iterator[ChangeRow]:
+        """RUN_ID's journal in the order it was written (the first LIMIT changes, or all), read
+        BATCH at a time: `roster runs N --json` writes a first sync's 1.3 million as they come
+        (held whole, they took 43 s and 4.4 GB)."""
+        c = Change.__table__.c  # type: ignore[attr-defined]
+        after, left = 0, limit
+        while left is None or left > 0:
+            size = batch if left is None else min(batch, left)
+            with self.ctx.db.session() as session:
+                # columns, not ORM objects: as those, 1.3 million took half a minute
+                rows: Any = session.execute(
+                    select(c.id, *_CHANGE_ROW_COLUMNS)
+                    .where(c.run_id == run_id, c.id > after)
+                    .order_by(c.id)
+                    .limit(size)
+                ).all()
+            for row in rows:
+                yield ChangeRow(*row[1:])
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
 
     def journal_stages(self, run_id: int) -> tuple[RunSummary, list[JournalStage]]:
         """RUN_ID and its journal's stages in the order they were written, counted by the
         store (1.4 s for a first sync's 1.3 million changes; nothing of them is read)."""
         c = Change.__table__.c  # type: ignore[attr-defined]
+        summary = self.run_summary(run_id)
         # the type's length first: ("account", "x:y") and ("account:x", "y") stay two
         object_key = cast(func.length(c.object_type), String) + ":" + c.object_type + c.object_id
         with self.ctx.db.session() as session:
-            run = session.get(Run, run_id)
-            if run is None:
-                raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
             counted: Any = session.execute(
                 select(
                     c.stage,
@@ -326,7 +343,7 @@ class RunsService:
                 JournalStage(stage, changes, objects, int(applied or 0), first, last)
                 for stage, changes, objects, applied, first, last in counted
             ]
-            return RunSummary.of(run), stages
+            return summary, stages
 
     def journal_objects(
         self, run_id: int, stage: JournalStage, after: int, shown: set[tuple[str, str]], count: int

@@ -598,6 +598,8 @@ def test_runs_shows_the_first_changes_and_says_how_to_see_the_rest(
     code, out, _ = run(runner, "runs", "1", "--json", "--db", str(db))
     total = len(json.loads(out)["changes"])
     assert code == 0 and total > 5
+    # written as the changes are read, the text is the one JSON document it always was
+    assert out == json.dumps(json.loads(out), indent=2, ensure_ascii=False) + "\n"
 
     def shown(*args: str) -> list[str]:
         code, out, _ = run(runner, "runs", "1", *args, "--db", str(db))
