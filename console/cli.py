@@ -1314,7 +1314,7 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             },
         )
         return
-    summary, changes = services.run_changes(run_id, limit or None)
+    summary = services.run_summary(run_id)
     pushes = services.push_history(limit=100_000, run_id=run_id)
     writes = services.external_writes(run_id)
     echo(
@@ -1382,7 +1382,9 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             f"  … and {more:,} more failed push{'' if more == 1 else 'es'}: "
             f"`roster runs {run_id} --limit 0` shows them all."
         )
-    for change in changes:
+    shown = 0
+    for change in services.each_run_change(run_id, limit or None):  # as they are read
+        shown += 1
         # two maps (an account's profile): only the keys that changed, as the console shows;
         # a map from nothing (a new person's attributes): each of its keys
         differences = change_differences(change.field or "record", change.old, change.new)
@@ -1391,7 +1393,7 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
         )
         applied = "" if change.applied or summary.dry_run else "  [not applied]"
         echo_line(f"  [{change.stage}] {change.object_id} {written}  ({change.reason}){applied}")
-    if limit and len(changes) == limit:
+    if limit and shown == limit:
         more = services.count_run_changes(run_id) - limit
         if more > 0:
             echo(
