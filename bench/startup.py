@@ -99,18 +99,17 @@ print(json.dumps({
 
 def journal_open(db: Path, runs: int, env: dict[str, str]) -> tuple[float, float, dict]:
     """Best time to count a first sync's journal and read each stage's first page."""
-    results = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", JOURNAL, str(db)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = [_child(JOURNAL, db, env) for _ in range(runs)]
     best_run = min(results, key=lambda r: r["wall"])
     return best_run["wall"], min(r["cpu"] for r in results), best_run
+
+
+def _child(script: str, db: Path, env: dict[str, str]) -> dict:
+    """What SCRIPT, run on the store DB in a fresh process, printed last (one JSON object)."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(db)], check=True, capture_output=True, text=True, env=env
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _cpu() -> float:
@@ -137,14 +136,7 @@ def console_start(db: Path, runs: int, env: dict[str, str]) -> tuple[float, floa
     for _ in range(runs):
         cpu = _cpu()
         started = time.time()
-        out = subprocess.run(
-            [sys.executable, "-c", CONSOLE, str(db)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        seen = json.loads(out.stdout.strip().splitlines()[-1])
+        seen = _child(CONSOLE, db, env)
         results.append((seen["at"] - started, _cpu() - cpu, seen))
     wall = min(results, key=lambda r: r[0])
     return wall[0], min(r[1] for r in results), wall[2]
