@@ -178,11 +178,18 @@ class SyncScreen(RosterScreen):
             return isinstance(message, SyncScreen.Progress)
 
     class Finished(Message):
-        def __init__(self, purpose: str, result: Any, stages: list[StageChanges] | None) -> None:
+        def __init__(self, purpose: str, result: Any) -> None:
             super().__init__()
             self.purpose = purpose
             self.result = result
-            self.stages = stages  # as the tree shows them (None: group the result's own)
+
+    class ResultTreeLoaded(Message):
+        """A finished run's changes, read for the tree (None: group the result's own)."""
+
+        def __init__(self, result: Any, stages: list[StageChanges] | None) -> None:
+            super().__init__()
+            self.result = result
+            self.stages = stages
 
     class Refused(Message):
         """Another sync holds the lock."""
@@ -427,7 +434,7 @@ class SyncScreen(RosterScreen):
         plan = self.shown_plan
         # a plan of no changes has nothing to apply: sync now plans afresh (the data may have
         # changed since), as it does with no plan shown
-        if plan is not None and self.running is None and (plan.changes or plan.held):
+        if plan is not None and self.running is None and (plan.planned or plan.held):
             self.set_status(
                 f"Run {plan.run_id}'s plan: confirm in the dialog to apply it (the sync checks "
                 "first that it still stands).",
@@ -480,31 +487,35 @@ class SyncScreen(RosterScreen):
         except SyncLocked as exc:
             self.post_message(self.Refused(purpose, exc.message))
             return
-        # what the screen shows of it is read here, off the screen's thread: a first sync
-        # plans 1.3 million changes (its journal is read a page at a time, its plan counted)
-        stages = None
-        if result.status != "cancelled":  # a cancelled run's journal is read below
-            stages = self.result_stages(result)
-            result.plan_counts  # noqa: B018 - counted here, read by the dialog
+        if result.dry_run or result.status == "blocked-by-threshold":
+            # counted here, off the screen's thread, for the confirmation (a first sync
+            # plans 1.3 million changes: a second's work)
+            result.plan_counts  # noqa: B018
         # Posted even when cancelled: the run is recorded and the screen must say how it ended.
-        self.post_message(self.Finished(purpose, result, stages))
+        self.post_message(self.Finished(purpose, result))
 
-    def result_stages(self, result: Any) -> list[StageChanges] | None:
-        """RESULT's changes as the tree shows them, read from the run's journal, with the
-        stages' counters, problems and notes as the run has them (not only the first 200
-        problems the store keeps); None when the journal cannot be read (the tree then
-        groups the run's own changes)."""
+    @work(
+        thread=True,
+        exclusive=True,
+        group="sync-run",
+        exit_on_error=False,
+        name="Reading the run's changes",
+    )
+    def load_result_tree(self, result: Any) -> None:
+        """RESULT's changes as the tree shows them, read from the run's journal (a first sync
+        journals 1.3 million: a page at a time), with the stages' counters, problems and
+        notes as the run has them; when the journal cannot be read, the run's own changes."""
         try:
-            _summary, _outline, stages = journal_tree(self.services, result.run_id, self.tree.page)
+            _summary, _outline, stages = journal_tree(
+                self.services, result.run_id, self.tree.page, result=result
+            )
         except Exception:  # noqa: BLE001 - the run's own changes are shown instead
-            return None
-        for stage in stages:
-            found = next((s for s in result.stages if s.name == stage.name), None)
-            if found is not None:
-                stage.counts = dict(found.counts)
-                stage.problems = list(found.problems)
-                stage.notes = [str(note) for note in found.notes]
-        return stages
+            stages = None
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ResultTreeLoaded(result, stages))
+
+    def on_sync_screen_result_tree_loaded(self, message: SyncScreen.ResultTreeLoaded) -> None:
+        self.show_result_tree(message.result, message.stages)
 
     def on_sync_screen_progress(self, message: SyncScreen.Progress) -> None:
         if self.running is None:
@@ -569,7 +580,8 @@ class SyncScreen(RosterScreen):
             if result.status == "cancelled":
                 self.tree.show_message(f"Run {result.run_id} cancelled; reading its journal…")
             else:
-                self.show_result_tree(result, message.stages)
+                self.tree.show_message(f"Run {result.run_id}: reading its changes…")
+                self.load_result_tree(result)
         self.load_history()
         changes = len(result.planned)
         noun = f"{changes:,} change{'s' if changes != 1 else ''}"

@@ -87,6 +87,7 @@ _EXPORTS = {
     "PLANNED_STATUSES": "engine.services.runs",
     "ChangeRow": "engine.services.runs",
     "JournalObject": "engine.services.runs",
+    "JournalReading": "engine.services.runs",
     "JournalStage": "engine.services.runs",
     "ExternalWriteRow": "engine.services.runs",
     "RunSummary": "engine.services.runs",
@@ -175,6 +176,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
         ChangeRow,
         ExternalWriteRow,
         JournalObject,
+        JournalReading,
         JournalStage,
         RunSummary,
     )
@@ -237,6 +239,7 @@ __all__ = [
     "AttributeRow",
     "ChangeRow",
     "JournalObject",
+    "JournalReading",
     "JournalStage",
     "ExternalWriteRow",
     "Completions",

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         ChangeRow,
         ExternalWriteRow,
         JournalObject,
+        JournalReading,
         JournalStage,
         RunsService,
         RunSummary,
@@ -288,9 +289,9 @@ class Services:
         return self.run_history.journal_stages(run_id)
 
     def journal_objects(
-        self, run_id: int, stage: JournalStage, after: int, shown: set[tuple[str, str]], count: int
-    ) -> tuple[list[JournalObject], int]:
-        return self.run_history.journal_objects(run_id, stage, after, shown, count)
+        self, run_id: int, reading: JournalReading, count: int
+    ) -> list[JournalObject]:
+        return self.run_history.journal_objects(run_id, reading, count)
 
     def external_writes(self, run_id: int) -> list[ExternalWriteRow]:
         return self.run_history.external_writes(run_id)

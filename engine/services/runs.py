@@ -26,6 +26,7 @@ __all__ = [
     "ChangeRow",
     "ExternalWriteRow",
     "JournalObject",
+    "JournalReading",
     "JournalStage",
     "RunSummary",
     "RunsService",
@@ -170,6 +171,24 @@ class JournalStage:
     applied: int
     first: int
     last: int
+
+
+@dataclass
+class JournalReading:
+    """Where reading one stage of a run's journal stands (`RunsService.journal_objects`)."""
+
+    stage: JournalStage
+    after: int = -1  # the change id read up to (-1: the stage's start)
+    shown: set[tuple[str, str]] = field(default_factory=set)  # the objects read
+    changes: int = 0  # their changes read
+
+    def __post_init__(self) -> None:
+        if self.after < 0:
+            self.after = self.stage.first - 1
+
+    @property
+    def done(self) -> bool:
+        return self.after >= self.stage.last
 
 
 @dataclass
@@ -346,46 +365,58 @@ class RunsService:
             return summary, stages
 
     def journal_objects(
-        self, run_id: int, stage: JournalStage, after: int, shown: set[tuple[str, str]], count: int
-    ) -> tuple[list[JournalObject], int]:
-        """The next COUNT objects of STAGE in the order they first appear after the change id
-        AFTER, each with all its changes in the stage, and the id to go on after (the
-        stage's last when none are left). SHOWN: the objects read already (skipped; these
-        are added). A page costs its own rows, not the stage's: the journal is read in id
-        order from AFTER, and only for the page's objects beyond what that read (an object
-        whose changes the journal holds apart) up to the stage's end."""
+        self, run_id: int, reading: JournalReading, count: int
+    ) -> list[JournalObject]:
+        """The next COUNT objects of a stage of RUN_ID in the order they first appear, each
+        with all its changes in the stage, read on from where READING stands (which moves on;
+        `reading.done` once the stage is read to its end).
+
+        A page reads the journal in id order from where the last one stopped, up to the row
+        that begins the next page. An object whose changes the journal holds apart has its
+        later ones read too, up to the stage's end (the `change` table is indexed by run, not
+        by object: a scan of the rest of the stage); only when the counts say some of the
+        changes not read yet may be such an object's, not in a stage of one change per
+        object (a first sync's import, identify, ownership and attributes)."""
         c = Change.__table__.c  # type: ignore[attr-defined]
+        stage = reading.stage
         in_stage = (c.run_id == run_id, c.stage == stage.name, c.id <= stage.last)
         found: dict[tuple[str, str], JournalObject] = {}
         batch = max(4 * count, 200)
-        cursor, full = after, False
+        shown, full, read = reading.shown, False, 0
         with self.ctx.db.session() as session:
-            while not full and cursor < stage.last:
+            while not full and reading.after < stage.last:
                 rows = session.execute(
                     select(c.id, *_CHANGE_ROW_COLUMNS)
-                    .where(*in_stage, c.id > cursor)
+                    .where(*in_stage, c.id > reading.after)
                     .order_by(c.id)
                     .limit(batch)
                 ).all()
                 for row in rows:
                     key = (row[2], row[3])
                     if key in shown:
-                        pass
+                        pass  # read with its object, on an earlier page
                     elif key in found:
                         found[key].changes.append(ChangeRow(*row[1:]))
+                        read += 1
                     elif len(found) < count:
                         found[key] = JournalObject(key[0], key[1], [ChangeRow(*row[1:])])
+                        read += 1
                     else:
                         full = True  # this row begins the next page
                         break
-                    cursor = row[0]
+                    reading.after = row[0]
                 if len(rows) < batch and not full:
-                    cursor = stage.last  # the stage is read to its end
-            if full and found:
-                for row in _later_changes(session, in_stage, cursor, found):
+                    reading.after = stage.last  # the stage is read to its end
+            shown.update(found)
+            reading.changes += read
+            # the changes not read yet, one per object not shown yet: none is a later change
+            # of an object shown (each of those objects has at least one of them)
+            left = stage.changes - reading.changes
+            if full and found and left != stage.objects - len(shown):
+                for row in _later_changes(session, in_stage, reading.after, found):
                     found[(row[1], row[2])].changes.append(ChangeRow(*row))
-        shown.update(found)
-        return list(found.values()), cursor
+                    reading.changes += 1
+        return list(found.values())
 
     def count_run_changes(self, run_id: int) -> int:
         """How many changes RUN_ID journalled."""

@@ -27,7 +27,14 @@ from textual import work
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode, UnknownNodeID
 
-from engine.services import ChangeRow, JournalStage, RunSummary, changed_keys, describe_counts
+from engine.services import (
+    ChangeRow,
+    JournalReading,
+    JournalStage,
+    RunSummary,
+    changed_keys,
+    describe_counts,
+)
 from engine.text import show_value
 from screens.text import clip, middle, plain, safe, value
 
@@ -137,15 +144,11 @@ class JournalPages:
         """QUIET: a change not applied does not say so (a dry run's)."""
         self.services = services
         self.run_id = run_id
-        self.stage = stage
+        self.reading = JournalReading(stage)
         self.quiet = quiet
-        self.after = stage.first - 1  # the journal is read on after this change id
-        self.shown: set[tuple[str, str]] = set()
 
     def more(self, stage: StageChanges, count: int) -> list[ObjectChanges]:
-        objects, self.after = self.services.journal_objects(
-            self.run_id, self.stage, self.after, self.shown, count
-        )
+        objects = self.services.journal_objects(self.run_id, self.reading, count)
         return [
             ObjectChanges(o.object_type, o.object_id, [self._shown(c) for c in o.changes])
             for o in objects
@@ -161,14 +164,23 @@ class JournalPages:
 
 
 def journal_tree(
-    services: Any, run_id: int, first_page: int, unapplied: bool | None = None
+    services: Any,
+    run_id: int,
+    first_page: int,
+    unapplied: bool | None = None,
+    result: Any = None,
 ) -> tuple[RunSummary, list[JournalStage], list[StageChanges]]:
     """Run RUN_ID, its journal's stages as the store counts them, and those stages as the
     tree shows them, each with its first FIRST_PAGE objects read (blocking: a first sync's
     outline takes a second or two; call it from a worker). UNAPPLIED: whether a change not
-    applied says so (None: unless the run is a dry run)."""
+    applied says so (None: when the run applied some of its changes, not a dry run or a run
+    that applied nothing, whose title says so already). RESULT: the run's SyncResult, when
+    the screen has it: its stages' counters, problems and notes (the store keeps the first
+    200 problems, and a run that found nothing changed only its import's counters)."""
     summary, outline = services.journal_stages(run_id)
-    quiet = summary.dry_run if unapplied is None else not unapplied
+    if unapplied is None:
+        unapplied = not summary.dry_run and any(stage.applied for stage in outline)
+    quiet = not unapplied
     stages: dict[str, StageChanges] = {}
     for counted in outline:
         pages = JournalPages(services, run_id, counted, quiet)
@@ -177,11 +189,13 @@ def journal_tree(
         )
         stage.objects = pages.more(stage, first_page)
         stages[counted.name] = stage
-    return (
-        summary,
-        outline,
-        arrange_stages(stages, summary.stage_counts, summary.problems, summary.notes),
-    )
+    if result is None:
+        counts, problems, notes = summary.stage_counts, summary.problems, summary.notes
+    else:
+        counts = {stage.name: stage.counts for stage in result.stages}
+        problems = {stage.name: stage.problems for stage in result.stages}
+        notes = {stage.name: stage.notes for stage in result.stages}
+    return summary, outline, arrange_stages(stages, counts, problems, notes)
 
 
 def share(wanted: list[int], room: int) -> list[int]:
@@ -327,7 +341,7 @@ class PlanTree(Tree[Any]):
         try:
             read = stage.pages.more(stage, count)
         except Exception as exc:  # noqa: BLE001 - shown in the tree, where it was asked for
-            self.app.call_from_thread(self._page_failed, reading, exc)
+            self.app.call_from_thread(self._page_failed, reading, stage, exc)
             return
         self.app.call_from_thread(self._page_read, node, reading, stage, start, read)
 
@@ -343,17 +357,29 @@ class PlanTree(Tree[Any]):
             return  # the tree shows something else now
         reading.remove()
         stage.objects.extend(read)
-        if not read:  # the journal holds fewer than counted (a run still writing)
-            stage.object_count = len(stage.objects)
+        if not read:
+            # the journal holds fewer objects than it counted when the run was opened
+            counted, stage.object_count = stage.object_count, len(stage.objects)
+            why = (
+                f"The journal holds {len(stage.objects):,} of the {counted:,} objects it "
+                "counted: it changed since the run was opened. Open the run again (h, enter)."
+            )
+            node.add_leaf(plain(why, "yellow"), data=("problem", stage, why))
         self._add_objects(node, stage, start)
         line = self.cursor_line
         self.call_after_refresh(self._highlight_line, line)
 
-    def _page_failed(self, reading: TreeNode[Any], exc: Exception) -> None:
+    def _page_failed(self, reading: TreeNode[Any], stage: StageChanges, exc: Exception) -> None:
         if self._shows(reading):
-            reading.set_label(
-                plain(f"The journal could not be read: {exc}. Open the run again.", "red")
+            why = (
+                f"The next objects could not be read from the journal: {str(exc).rstrip('.')}. "
+                "Open the run again (h, enter)."
             )
+            # the label is short; the detail under the tree, and v, show why
+            reading.set_label(plain("The journal could not be read (the detail says why)", "red"))
+            reading.data = ("problem", stage, why)
+            if self.cursor_node is reading:
+                self.post_message(self.NodeHighlighted(reading))
 
     def _shows(self, node: TreeNode[Any]) -> bool:
         try:
@@ -431,6 +457,8 @@ class PlanTree(Tree[Any]):
         if isinstance(data, tuple) and data and data[0] == "more":
             event.stop()
             _, stage, start = data
+            if not self._shows(event.node):
+                return  # chosen twice at once (enter enter): the first read its page
             parent = event.node.parent
             line = self.cursor_line
             event.node.remove()

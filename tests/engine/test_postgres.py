@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, select, text
 
 from console.cli import main
 from engine.errors import SyncLocked
-from engine.services import Services, open_services
+from engine.services import JournalReading, Services, open_services
 from engine.store.db import Database
 from engine.store.models import Account, AuditEvent, Person, Run
 from engine.sync.pipeline import acquire_lock, release_lock
@@ -256,12 +256,11 @@ def test_the_dry_run_plans_exactly_what_the_apply_does(org: Services) -> None:
     assert sum(s.applied for s in stages) == len(journal)
     paged = []
     for stage in stages:
-        shown: set[tuple[str, str]] = set()
-        page, after = org.journal_objects(applied.run_id, stage, stage.first - 1, shown, 3)
-        while page:
+        reading = JournalReading(stage)
+        while not reading.done:
+            page = org.journal_objects(applied.run_id, reading, 3)
             paged += [change for found in page for change in found.changes]
-            page, after = org.journal_objects(applied.run_id, stage, after, shown, 3)
-        assert len(shown) == stage.objects
+        assert len(reading.shown) == stage.objects and reading.changes == stage.changes
     assert sorted(paged, key=repr) == sorted(journal, key=repr)
 
 

@@ -4,10 +4,11 @@ console's tree of a first sync of 100,000 people never reads its 1.3 million cha
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engine.services import JournalStage, Services
+from engine.services import JournalReading, JournalStage, Services
 from engine.store.models import Change, Run
 from screens.widgets.plan_tree import group_changes
 from tests.engine.org import open_org
@@ -58,14 +59,15 @@ def org(tmp_path: Path) -> Services:
 
 def read_all(services: Services, run_id: int, stage: JournalStage, count: int) -> list[tuple]:
     """Every object of STAGE, page by page: (type, id, [change numbers])."""
-    shown: set[tuple[str, str]] = set()
-    after, objects = stage.first - 1, []
+    reading = JournalReading(stage)
+    objects = []
     for _ in range(100):
-        page, after = services.journal_objects(run_id, stage, after, shown, count)
+        page = services.journal_objects(run_id, reading, count)
         assert len(page) <= count
         objects += [(o.object_type, o.object_id, [c.new["n"] for c in o.changes]) for o in page]
-        if after >= stage.last:
-            assert services.journal_objects(run_id, stage, after, shown, count)[0] == []
+        if reading.done:
+            assert services.journal_objects(run_id, reading, count) == []
+            assert (len(reading.shown), reading.changes) == (stage.objects, stage.changes)
             return objects
         assert page, "a page short of the stage's end reads something"
     raise AssertionError("the pages never reached the stage's end")
@@ -109,16 +111,54 @@ def test_a_page_reads_the_journal_from_where_the_last_one_stopped(org: Services)
     journal = [("import", "account", f"hr:E{n}", "", True) for n in range(1000)]
     run_id = write_run(org, journal)
     (stage,) = org.journal_stages(run_id)[1]
-    shown: set[tuple[str, str]] = set()
-    first, after = org.journal_objects(run_id, stage, stage.first - 1, shown, 50)
+    reading = JournalReading(stage)
+    first = org.journal_objects(run_id, reading, 50)
     assert [o.object_id for o in first] == [f"hr:E{n}" for n in range(50)]
-    assert after == stage.first + 49 and len(shown) == 50
-    second, after = org.journal_objects(run_id, stage, after, shown, 50)
+    assert reading.after == stage.first + 49 and len(reading.shown) == 50
+    second = org.journal_objects(run_id, reading, 50)
     assert [o.object_id for o in second] == [f"hr:E{n}" for n in range(50, 100)]
-    assert after == stage.first + 99
-    last, after = org.journal_objects(run_id, stage, stage.last - 3, shown, 50)
+    assert reading.after == stage.first + 99 and not reading.done
+    reading.after = stage.last - 3
+    last = org.journal_objects(run_id, reading, 50)
     assert [o.object_id for o in last] == ["hr:E997", "hr:E998", "hr:E999"]
-    assert after == stage.last
+    assert reading.done
+
+
+def test_the_rest_of_a_stage_is_scanned_only_when_a_shown_object_may_have_more(
+    org: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `change` table is indexed by run, not by object: finding an object's later
+    changes scans the rest of the stage (0.09 s a page at a first sync's import, hostile
+    review). A stage of one change per object never needs it; one whose extra changes are
+    all read does not either."""
+    import engine.services.runs as runs
+
+    scans: list[int] = []
+    later = runs._later_changes
+
+    def counted(session: Any, in_stage: Any, after: int, objects: Any) -> Any:
+        scans.append(after)
+        return later(session, in_stage, after, objects)
+
+    monkeypatch.setattr(runs, "_later_changes", counted)
+    single = write_run(org, [("import", "account", f"a{n}", "", True) for n in range(30)])
+    (stage,) = org.journal_stages(single)[1]
+    assert len(read_all(org, single, stage, 4)) == 30 and scans == []
+    # two changes for a0 (together), then one each: once a0's second is read, no scan
+    pairs = [("import", "account", "a0", "", True), ("import", "account", "a0", "x", True)]
+    together = write_run(
+        org, pairs + [("import", "account", f"a{n}", "", True) for n in range(1, 30)]
+    )
+    (stage,) = org.journal_stages(together)[1]
+    assert read_all(org, together, stage, 4)[0] == ("account", "a0", [0, 1]) and scans == []
+    # a0's second change at the end: every page must look for it until it is read
+    apart = write_run(
+        org,
+        [*pairs[:1], *(("import", "account", f"a{n}", "", True) for n in range(1, 30)), pairs[1]],
+    )
+    (stage,) = org.journal_stages(apart)[1]
+    assert read_all(org, apart, stage, 4)[0] == ("account", "a0", [0, 30])
+    assert len(scans) == 1  # the first page's, which found it; no later page looks again
 
 
 def test_a_run_with_no_journal_and_a_missing_run(org: Services) -> None:
@@ -137,12 +177,10 @@ def test_a_synced_runs_pages_hold_its_whole_journal(org: Services) -> None:
     assert sum(s.changes for s in stages) == len(whole) == len(result.planned) > 0
     read = []
     for stage in stages:
-        shown: set[tuple[str, str]] = set()
-        after = stage.first - 1
-        while after < stage.last:
-            page, after = org.journal_objects(result.run_id, stage, after, shown, 2)
-            read += [c for o in page for c in o.changes]
-        assert len(shown) == stage.objects
+        reading = JournalReading(stage)
+        while not reading.done:
+            read += [c for o in org.journal_objects(result.run_id, reading, 2) for c in o.changes]
+        assert len(reading.shown) == stage.objects
     assert sorted(read, key=repr) == sorted(whole, key=repr)
 
 
@@ -189,3 +227,27 @@ def test_runs_json_writes_the_changes_as_they_come_and_escapes_them(
     empty = write_run(org, [])
     result = CliRunner().invoke(main, ["runs", str(empty), "--json", "--db", str(db)])
     assert json.loads(result.output)["changes"] == [] and '"changes": [],' in result.output
+
+
+def test_a_change_not_applied_says_so_only_in_a_run_that_applied_some(org: Services) -> None:
+    """A dry run, or a run that applied nothing (blocked, plan changed), says so in its title:
+    "not applied" on each of its rows only took the room of the values (hostile review). A
+    run that applied some (a cancel while writing, a refused push) marks the rest."""
+    from screens.widgets.plan_tree import journal_tree
+
+    def rows(applied: list[bool], dry_run: bool = False) -> list[dict]:
+        journal = [("import", "account", f"a{n}", "", done) for n, done in enumerate(applied)]
+        run_id = write_run(org, journal)
+        if dry_run:
+            with org.ctx.db.session() as session:
+                run = session.get(Run, run_id)
+                assert run is not None
+                run.dry_run = True
+                session.add(run)
+                session.commit()
+        _, _, stages = journal_tree(org, run_id, 10)
+        return [change for o in stages[0].objects for change in o.changes]
+
+    assert all("applied" not in row for row in rows([False, False]))
+    assert all("applied" not in row for row in rows([False, False], dry_run=True))
+    assert [row["applied"] for row in rows([True, False])] == [True, False]

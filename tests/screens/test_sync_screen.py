@@ -1306,6 +1306,71 @@ async def test_the_tree_shows_why_a_stage_did_what_it_did(services: Any) -> None
         assert notes and str(notes[0].label).startswith("nothing changed since run ")
         text = node_text(notes[0])
         assert text is not None and text.plain.startswith("A note from import:")
+        # every stage is there, as the run counted them, though its journal is empty and
+        # the store keeps only the import's counters for such a run (hostile review)
+        stages = [str(node.label).split()[0] for node in tree.root.children[:6]]
+        assert stages == ["import", "identify", "ownership", "attributes", "push", "provision"]
         tree = await open_from_history(pilot, plan.id)
         labels = tree_labels(tree)
         assert any(label.startswith("nothing changed since run ") for label in labels)
+
+
+async def test_enter_twice_at_once_on_more_objects_reads_one_page(services: Any) -> None:
+    """Two enters reaching the console together (key repeat, a paste, a slow link) chose the
+    "more" leaf twice: the second removed it again and the console stopped (hostile review)."""
+    first = services.runs(limit=20)[-1]
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = await open_from_history(pilot, first.id)
+        stage = tree.root.children[0]
+        tree.move_cursor(stage.children[-1])
+        await pilot.pause()
+        tree.action_select_cursor()
+        tree.action_select_cursor()
+        await settle(pilot)
+        objects = [n for n in stage.children if n.data[0] == "object"]
+        assert len(objects) == 2 * tree.page
+        assert len({n.data[2].object_id for n in objects}) == len(objects)
+        assert stage.children[-1].data[0] == "more"
+
+
+@pytest.mark.parametrize("trouble", ["fails", "shrank"])
+async def test_a_page_the_journal_cannot_give_says_why(
+    services: Any, monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    """The store fails while the next page is read, or the journal holds fewer objects than
+    it counted: the tree says so where the page would be, and the detail says why (it showed
+    a cut message, or nothing at all: hostile review)."""
+    from engine.errors import StoreError
+
+    first = services.runs(limit=20)[-1]
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = await open_from_history(pilot, first.id)
+        stage = tree.root.children[0]
+
+        def trouble_reading(*args: Any) -> list[Any]:
+            if trouble == "fails":
+                raise StoreError("The identity store is not readable: disk I/O error.")
+            return []
+
+        monkeypatch.setattr(services, "journal_objects", trouble_reading)
+        tree.move_cursor(stage.children[-1])
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        problem = next(n for n in stage.children if n.data[0] == "problem")
+        tree.move_cursor(problem)
+        await pilot.pause()
+        detail = app.screen.query_one("#sync-detail", ChangeDetail)
+        if trouble == "fails":
+            assert str(problem.label) == "The journal could not be read (the detail says why)"
+            assert "disk I/O error. Open the run again (h, enter)." in words(detail.text)
+        else:
+            counted = stage.data[1]
+            assert counted.object_count == tree.page
+            assert "The journal holds 50 of the" in str(problem.label)
+            assert "it changed since the run was opened" in words(detail.text)
+            assert stage.children[-1] is problem  # no "more" leaf for what is not there
