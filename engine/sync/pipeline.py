@@ -1187,7 +1187,21 @@ def _provision(
             version = _version_written(state, app_id, connector)
             if version is not None:
                 set_meta(session, f"source_version:{app_id}", version)
+                _sidecars_written(session, state, app_id, connector)
     committed.add("provision")
+
+
+def _sidecars_written(session: Session, state: WorkState, app_id: str, connector: Any) -> None:
+    """After this run created accounts with grants in an app it imported whole, grants and
+    all, and no other program changed the app meanwhile: the store holds the grants file as
+    the write left it (the old grants, as merged, and the new accounts' own), so its digest
+    is the one to compare the next import with. Kept as the import took it, the next sync
+    read and merged the whole grants file again (half a second for Entra's 12 MB)."""
+    written = getattr(connector, "written_sidecars", None)
+    digest = written() if written is not None else None
+    if digest and state.new_sidecar_digests.get(app_id):
+        state.new_sidecar_digests[app_id] = digest
+        set_meta(session, f"sidecar_digest:{app_id}", digest)
 
 
 def _check_unchanged(state: WorkState, connectors: dict[str, Any]) -> Callable[[str], None]:

@@ -81,6 +81,7 @@ class FileConnector:
         # with the style they were written in
         self._listed_lines: tuple[list[bytes], LineStyle] | None = None
         self._saved_version: str | None = None  # see written_version
+        self._saved_sidecars: str | None = None  # see written_sidecars
 
     def recognise(self, known: Mapping[str, str]) -> None:
         """Records the store holds, by digest (digest -> external id, from the last
@@ -177,6 +178,12 @@ class FileConnector:
         """The source version of the files as the last write left them, taken under the
         file's lock as it wrote them: a change another program makes later is not in it."""
         return self._saved_version
+
+    def written_sidecars(self) -> str | None:
+        """The digest of the entitlements and grants files (`Listing.sidecars`) as the last
+        write of the grants left them, taken under the file's lock as it wrote them; None
+        when no write here touched the grants (or the format keeps them in the file)."""
+        return self._saved_sidecars
 
     def _version(self, listed: tuple[list[bytes], LineStyle] | None) -> str | None:
         """`source_version`; LISTED: the main file's lines and style, known without reading."""
@@ -277,6 +284,8 @@ class FileConnector:
                 self._written = (identity, list(store.raw), digests, store.style)
         written = self._written
         self._saved_version = self._version(None if written is None else (written[1], written[3]))
+        if touched_grants and isinstance(store, JsonlStore):
+            self._saved_sidecars = store.sidecar_digest() or None
 
     # Provisioning -----------------------------------------------------------------------------
 
