@@ -42,11 +42,13 @@ def run_identify(
     evaluated again, and so is one that reads the clock."""
     order = {d.app: i for i, d in enumerate(directories)}
     unlinked: list[tuple[PlannedChange, int]] = []  # filter unlinks, and whom from
-    walked_at: dict[str, int] = {}  # directory -> how many people had moved by its walk
+    # directory -> how many people had moved when its walk began: someone the walk itself
+    # creates may hold the key of an account it found nobody for earlier in the walk
+    walked_at: dict[str, int] = {}
     for position, directory in enumerate(directories):
         before = _links_of(state, directory.app) if everyone and position > 0 else None
-        _identify_directory(state, directory, cel, report, everyone, unlinked)
         walked_at[directory.app] = state.people_moves
+        _identify_directory(state, directory, cel, report, everyone, unlinked)
         if not everyone:
             only: set[int] | None = _touched(state, order)
         elif before is None:  # the first directory: everyone
@@ -79,10 +81,12 @@ def _walk_found_nobody_again(
 ) -> None:
     """A MATCH_ONLY account the rules found nobody for, in a directory walked before someone
     was created or changed (a later directory's refresh gave Olga the address of a leaver's
-    disabled IdP account), is walked again against the people as they are now: else the run
-    would settle with it unlinked, and a sync on the same data, which does nothing, would
-    never link it. The people it links are refreshed at once, and what that changes is
-    walked again, until a round links nobody (each round links someone: it ends)."""
+    disabled IdP account; the walk itself created someone after it), is walked again against
+    the people as they are now: else the run would settle with it unlinked, and a sync on the
+    same data, which does nothing, would never link it. The people it links are refreshed at
+    once, and what that changes is walked again, until a round links nobody (each round
+    links someone: it ends). Then every account found nobody for was last walked against the
+    people as identify leaves them (`incremental.save_found_nobody` keeps them)."""
     while True:
         linked_any = False
         for directory in directories:

@@ -191,8 +191,14 @@ def test_an_account_the_rules_found_nobody_for_is_walked_again_only_when_somethi
     _sync(demo)
     assert VICTOR in walked
     assert _owner_of(demo, "hr_feed", "CW-0030") == "victor.hale@globex.example"
+    # a run that changed someone keeps what it found nobody for, each walked against the
+    # people as it left them: the next sync walks nobody again (it walked them all)
     with demo.db.session() as session:
-        assert get_meta(session, FOUND_NOBODY) == ""  # it changed someone: walk all next time
+        kept = json.loads(get_meta(session, FOUND_NOBODY))["accounts"]
+    assert ["hr_feed", "CW-0030"] not in kept and len(kept) == unmerged - 1
+    walked.clear()
+    _sync_after(demo, tmp_path, "U0EGM3MBK94", "Europe/Paris")
+    assert walked == []
 
 
 def test_an_account_whose_key_changed_is_walked_again(
@@ -453,3 +459,50 @@ def test_what_a_second_walk_links_is_followed_until_nothing_more_is(
     assert _owner_of(demo, "hr_feed", "CW-0100") == "pat.new@example.com"
     assert result.settled
     assert not [c for c in _full_sync(demo).changes if c["stage"] in ("identify", "ownership")]
+
+
+def test_a_sync_that_created_people_keeps_what_it_found_nobody_for(
+    demo: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's first sync created everyone: what its rules found nobody for was walked
+    against them all (again, for the accounts walked before someone was created), so the next
+    sync walks none of it. Not kept, the next sync after any hire walked every such account
+    again, with an index of everyone's keys: half a second at 100,000 people."""
+    first = demo.runs(limit=20)[-1]
+    note = _note(demo)
+    assert note["run"] == first.id and note["accounts"]
+    walked = _merged(monkeypatch)
+    quiet = _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert walked == []
+    assert quiet.stages[1].counts["unmerged"] == len(note["accounts"])
+    # and a sync that walks every one of them finds nobody for the same accounts
+    assert _unmerged(demo, tmp_path) == len(note["accounts"])
+    assert sorted(map(tuple, _note(demo)["accounts"])) == sorted(map(tuple, note["accounts"]))
+
+
+def test_an_account_found_nobody_for_before_its_walk_created_someone_is_walked_again(
+    demo: Services, tmp_path: Path
+) -> None:
+    """A disabled IdP account (MATCH_ONLY) walked before an enabled one with its address
+    created that person: walked again in the same run, it is a conflict (two accounts of
+    one directory), as every later run finds; kept as found nobody for, the next run would
+    have counted it unmerged without a word."""
+    path = tmp_path / "r-demo" / "apps" / "idp.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for external_id, status in (
+        ("00uAAAAAAAAAAAAAAAAA", "DISABLED"),
+        ("00uZZZZZZZZZZZZZZZZZ", "ENABLED"),
+    ):
+        data["accounts"].append(
+            {"id": external_id, "display_name": "Nadia New", "email": "nadia.new@example.com",
+             "username": "nadia.new@example.com", "status": status, "type": "USER"}
+        )  # fmt: skip
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    hired = _sync(demo)
+    assert _owner_of(demo, "idp", "00uZZZZZZZZZZZZZZZZZ") == "nadia.new@example.com"
+    assert _owner_of(demo, "idp", "00uAAAAAAAAAAAAAAAAA") is None
+    conflict = "idp:00uAAAAAAAAAAAAAAAAA: not merged"
+    assert any(p.startswith(conflict) for p in hired.stages[1].problems), hired.stages[1].problems
+    assert ["idp", "00uAAAAAAAAAAAAAAAAA"] not in _note(demo)["accounts"]
+    again = _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
+    assert any(p.startswith(conflict) for p in again.stages[1].problems)
