@@ -1315,17 +1315,23 @@ async def test_the_tree_shows_why_a_stage_did_what_it_did(services: Any) -> None
         assert any(label.startswith("nothing changed since run ") for label in labels)
 
 
+async def first_runs_import(pilot: Any, services: Any) -> tuple[PlanTree, Any]:
+    """The demo's first sync opened from the history, the cursor on its import stage's "…
+    more objects"; the tree and that stage's node."""
+    await settle(pilot)
+    tree = await open_from_history(pilot, services.runs(limit=20)[-1].id)
+    stage = tree.root.children[0]
+    tree.move_cursor(stage.children[-1])
+    await pilot.pause()
+    return tree, stage
+
+
 async def test_enter_twice_at_once_on_more_objects_reads_one_page(services: Any) -> None:
     """Two enters reaching the console together (key repeat, a paste, a slow link) chose the
     "more" leaf twice: the second removed it again and the console stopped (hostile review)."""
-    first = services.runs(limit=20)[-1]
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        tree = await open_from_history(pilot, first.id)
-        stage = tree.root.children[0]
-        tree.move_cursor(stage.children[-1])
-        await pilot.pause()
+        tree, stage = await first_runs_import(pilot, services)
         tree.action_select_cursor()
         tree.action_select_cursor()
         await settle(pilot)
@@ -1344,21 +1350,15 @@ async def test_a_page_the_journal_cannot_give_says_why(
     a cut message, or nothing at all: hostile review)."""
     from engine.errors import StoreError
 
-    first = services.runs(limit=20)[-1]
+    def trouble_reading(*args: Any) -> list[Any]:
+        if trouble == "fails":
+            raise StoreError("The identity store is not readable: disk I/O error.")
+        return []
+
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        tree = await open_from_history(pilot, first.id)
-        stage = tree.root.children[0]
-
-        def trouble_reading(*args: Any) -> list[Any]:
-            if trouble == "fails":
-                raise StoreError("The identity store is not readable: disk I/O error.")
-            return []
-
+        tree, stage = await first_runs_import(pilot, services)
         monkeypatch.setattr(services, "journal_objects", trouble_reading)
-        tree.move_cursor(stage.children[-1])
-        await pilot.pause()
         await pilot.press("enter")
         await settle(pilot)
         problem = next(n for n in stage.children if n.data[0] == "problem")
