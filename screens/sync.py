@@ -286,6 +286,16 @@ class SyncScreen(RosterScreen):
         tree = self.tree
         if event.node is tree.cursor_node:
             tree.call_after_refresh(tree.scroll_to_node, event.node, animate=False)
+        # keys typed while a stage opened move the cursor over lines laid out before it
+        # opened: the message names the node the line held then (newcomer review: the detail
+        # described a push while the row highlighted was a person's attributes)
+        tree.call_after_refresh(self._detail_follows_cursor)
+
+    def _detail_follows_cursor(self) -> None:
+        detail = self.query_one("#sync-detail", ChangeDetail)
+        node = self.tree.cursor_node
+        if node is not None and detail.shown is not node:
+            detail.show(node)
 
     def action_view_whole(self) -> None:
         """A change, a problem or a note whole; the other nodes are whole in the detail already."""

@@ -188,7 +188,10 @@ class ChangeDetail(Static):
     }
     """
 
+    shown: TreeNode[Any] | None = None  # the node whose text is shown
+
     def show(self, node: TreeNode[Any] | None) -> None:
+        self.shown = node
         text = node_text(node)
         self.display = text is not None
         self.update(Hanging(text, rows=DETAIL_ROWS) if text is not None else "")

@@ -1374,3 +1374,23 @@ async def test_a_page_the_journal_cannot_give_says_why(
             assert "The journal holds 50 of the" in str(problem.label)
             assert "it changed since the run was opened" in words(detail.text)
             assert stage.children[-1] is problem  # no "more" leaf for what is not there
+
+
+async def test_the_detail_ends_on_the_row_the_cursor_is_on(services: Any) -> None:
+    """Keys typed while a stage opens move the cursor over the lines laid out before it
+    opened, and the tree says a node was highlighted that the row no longer holds (newcomer
+    review: the detail described a push while a person's attributes row was highlighted)."""
+    from textual.widgets import Tree
+
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = await open_from_history(pilot, services.runs(limit=20)[-1].id)
+        stages = list(tree.root.children)
+        tree.move_cursor(stages[1])
+        await settle(pilot)
+        tree.post_message(Tree.NodeHighlighted(stages[0]))  # as a stale line would
+        await settle(pilot)
+        detail = app.screen.query_one("#sync-detail", ChangeDetail)
+        assert tree.cursor_node is stages[1]
+        assert detail.text == str(node_text(stages[1]))
