@@ -434,7 +434,6 @@ def _run_locked(
         # running out fails the run before anything is applied, and the lock is released
         with cel.stage_budget("identify"):
             run_identify(state, directories, cel, reports[1], everyone=full_identify)
-        state.identify_moved_people = bool(state.new_users or state.dirty_users)
         step("ownership", 2)
         with cel.stage_budget("ownership"):
             run_ownership(
@@ -1152,6 +1151,11 @@ def _provision(
             session, run_id, [writer.creation_intent(c) for c in creations]
         )
     check = _check_unchanged(state, connectors)
+    for app_id, connector in connectors.items():
+        imported = state.new_sidecar_digests.get(app_id)
+        expect = getattr(connector, "expect_sidecars", None)
+        if imported and expect is not None:
+            expect(imported)  # see _sidecars_written
     created, refused = create(creations, connectors, report, check) if creations else ([], {})
     if refused:
         # a refused account was not created: the run must not count it among its changes
@@ -1193,10 +1197,12 @@ def _provision(
 
 def _sidecars_written(session: Session, state: WorkState, app_id: str, connector: Any) -> None:
     """After this run created accounts with grants in an app it imported whole, grants and
-    all, and no other program changed the app meanwhile: the store holds the grants file as
-    the write left it (the old grants, as merged, and the new accounts' own), so its digest
-    is the one to compare the next import with. Kept as the import took it, the next sync
-    read and merged the whole grants file again (half a second for Entra's 12 MB)."""
+    all, and the write found the grants as imported (the connector checks under the file's
+    lock, where it reads and writes them: hostile review), and no other program changed the
+    app meanwhile: the store holds the grants file as the write left it (the old grants, as
+    merged, and the new accounts' own), so its digest is the one to compare the next import
+    with. Kept as the import took it, the next sync read and merged the whole grants file
+    again (half a second for Entra's 12 MB)."""
     written = getattr(connector, "written_sidecars", None)
     digest = written() if written is not None else None
     if digest and state.new_sidecar_digests.get(app_id):

@@ -267,8 +267,6 @@ class WorkState:
         self.found_nobody: set[AccountKey] = set()
         self.found_nobody_before: set[AccountKey] | None = None
         self.found_nobody_scope: str | None = None  # what they stand on (None: not kept)
-        # whether identify created, removed or changed anyone (set after the stage)
-        self.identify_moved_people = True
         self.people_moves = 0  # people identify created or gave other core fields, so far
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         # what this run moved that another person's attribute can read (engine/sync/reads.py):

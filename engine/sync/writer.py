@@ -670,7 +670,9 @@ def write_provisioned(
         _copy_listed(listed, account)
         account.owner_id = creation.user.id
         account.link_kind = "provisioned"
-        account.entitlements = creation.groups  # granted with the account (its groups field)
+        # granted with the account (its groups field; a list that names one twice grants it
+        # once, as the app's file does: a second grant row broke this write and every retry)
+        account.entitlements = list(dict.fromkeys(creation.groups))
         key = (creation.app_id, listed.external_id)
         state.accounts[key] = account
         state.fingerprints[key] = fingerprint(listed)

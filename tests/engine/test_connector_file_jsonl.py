@@ -511,3 +511,19 @@ def test_a_number_too_large_to_read_exactly_is_refused_where_it_is(tmp_path: Pat
         message = caught.value.message
         assert "line 2" in message and "too large to be read exactly" in message, message
         assert "write it in quotes" in message
+
+
+@pytest.mark.parametrize("name", ["x.jsonl", "x.ndjson", "x.JSONL"])
+def test_the_source_version_covers_the_sidecars_the_store_reads(tmp_path: Path, name: str) -> None:
+    """`x.ndjson`'s grants are `x.grants.jsonl`, as the store reads them; the version looked
+    at `x.grants.ndjson`, so an edit to the grants changed no version, and neither an
+    incremental nor a full sync read it (hostile review)."""
+    app = jsonl_app(tmp_path, lines(SVC), name)
+    grants = tmp_path / "x.grants.jsonl"
+    grants.write_text('{"account": "svc-backup", "entitlement": "admins"}\n', encoding="utf-8")
+    before = app.source_version()
+    grants.write_text("", encoding="utf-8")
+    assert app.source_version() != before
+    entitlements = tmp_path / "x.entitlements.jsonl"
+    entitlements.write_text('{"id": "admins", "name": "Admins"}\n', encoding="utf-8")
+    assert app.source_version() not in (before, None)

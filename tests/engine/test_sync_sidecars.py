@@ -4,6 +4,7 @@ sync does not read and merge the whole grants file again (half a second for Entr
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,62 @@ def test_grants_another_program_changed_meanwhile_are_read_again(
     merged.clear()
     assert services.sync().status == "applied"
     assert "entra" in merged
+
+
+def test_a_grant_revoked_while_the_sync_creates_accounts_is_read_by_the_next_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program revokes a grant after the sync checked the app, before the connector
+    takes the file's lock to create accounts: the write keeps their change, so the store may
+    not take the grants file as written (hostile review: the grant stayed in the store, even
+    after a full sync). The connector checks the grants under the lock."""
+    from engine.connectors.file import connector
+
+    services, org = organisation(tmp_path)
+    grants_file = org / "apps" / "entra.grants.jsonl"
+    revoked: list[str] = []
+    create_accounts = connector.FileConnector.create_accounts
+
+    def revoking_first(self: Any, many: Any) -> Any:
+        if self.app_id == "entra" and not revoked:
+            first, *rest = grants_file.read_text(encoding="utf-8").splitlines(keepends=True)
+            revoked.append(first)
+            grants_file.write_text("".join(rest), encoding="utf-8")
+        return create_accounts(self, many)
+
+    monkeypatch.setattr(connector.FileConnector, "create_accounts", revoking_first)
+    first = services.sync()
+    assert first.accounts["created"] > 0 and revoked
+    monkeypatch.setattr(connector.FileConnector, "create_accounts", create_accounts)
+    grant = json.loads(revoked[0])
+    key = ("entra", grant["account"], grant["entitlement"])
+    assert key in grants(services)  # as the import read it
+    assert stored_sidecars(services, "entra") != file_sidecars(org, "entra")
+    change_one_percent(org, seed=2)  # the next sync reads Entra's grants again
+    assert services.sync().status == "applied"
+    assert key not in grants(services)
+
+
+def test_a_creation_that_names_a_group_twice_grants_it_once(tmp_path: Path) -> None:
+    """A `groups` mapping whose list repeats a group: the app's file grants it once, and the
+    store wrote it twice, which its unique grant refused, then every later sync (hostile
+    review)."""
+    config = generate(tmp_path / "org", 200, seed=5, formats="reference")
+    text_ = config.read_text(encoding="utf-8")
+    line = '        usageLocation: subject.attributes.country.upperAscii().ifEmpty("GB")\n'
+    assert line in text_
+    twice = '        groups: \'["grp-all-staff", "grp-all-staff"]\'\n'
+    config.write_text(text_.replace(line, line + twice, 1), encoding="utf-8")
+    requests = config.parent / "apps" / "access_requests.yaml"
+    requests.write_text(
+        requests.read_text(encoding="utf-8").replace("  entitlement: lic-e5\n", "", 1),
+        encoding="utf-8",
+    )
+    services = open_services(db_path=tmp_path / "roster.db", init="empty")
+    services.import_config(config.read_text(), source=str(config), base_dir=config.parent)
+    first = services.sync()
+    assert first.status == "applied", first.error
+    assert first.accounts["created"] > 0
+    assert services.sync().status == "applied"
+    made = [g for g in grants(services) if g[0] == "entra" and g[2] == "grp-all-staff"]
+    assert len(made) == len(set(made))

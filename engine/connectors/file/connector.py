@@ -82,6 +82,7 @@ class FileConnector:
         self._listed_lines: tuple[list[bytes], LineStyle] | None = None
         self._saved_version: str | None = None  # see written_version
         self._saved_sidecars: str | None = None  # see written_sidecars
+        self._imported_sidecars: str | None = None  # see expect_sidecars
 
     def recognise(self, known: Mapping[str, str]) -> None:
         """Records the store holds, by digest (digest -> external id, from the last
@@ -131,15 +132,13 @@ class FileConnector:
         return Listing(accounts=listing.accounts[:limit], entitlements=listing.entitlements)
 
     def _paths(self) -> list[Path]:
-        """The app's files: the file itself, and a CSV's sidecars."""
-        paths = [self.path]
-        if self.settings.format in ("csv", "jsonl"):
-            stem, suffix = self.path.stem, self.path.suffix
-            paths += [
-                self.path.with_name(f"{stem}.entitlements{suffix}"),
-                self.path.with_name(f"{stem}.grants{suffix}"),
-            ]
-        return paths
+        """The app's files: the file itself, and a CSV or JSON Lines app's sidecars, named as
+        its store reads them (`app.ndjson`'s are `app.grants.jsonl`: named after the file's
+        own suffix, an edit to them changed no version, and the store never read it)."""
+        store = self._file(keep=False)
+        if isinstance(store, CsvStore | JsonlStore):
+            return [self.path, store.entitlements_path, store.grants_path]
+        return [self.path]
 
     def remove_temporaries(self) -> list[Path]:
         """Remove what an interrupted write of the app's files left (their temporary files,
@@ -179,10 +178,17 @@ class FileConnector:
         file's lock as it wrote them: a change another program makes later is not in it."""
         return self._saved_version
 
+    def expect_sidecars(self, digest: str) -> None:
+        """The digest of the entitlements and grants files (`Listing.sidecars`) as the store
+        took them in: a write of the grants that finds them so, under the file's lock, tells
+        what it left (`written_sidecars`)."""
+        self._imported_sidecars = digest
+
     def written_sidecars(self) -> str | None:
-        """The digest of the entitlements and grants files (`Listing.sidecars`) as the last
-        write of the grants left them, taken under the file's lock as it wrote them; None
-        when no write here touched the grants (or the format keeps them in the file)."""
+        """The digest of the entitlements and grants files as the last write of the grants
+        left them, when that write found them as the store took them in (`expect_sidecars`),
+        both taken under the file's lock; None otherwise (another program changed them
+        since: the next import must read them), or when no write touched the grants."""
         return self._saved_sidecars
 
     def _version(self, listed: tuple[list[bytes], LineStyle] | None) -> str | None:
@@ -284,8 +290,6 @@ class FileConnector:
                 self._written = (identity, list(store.raw), digests, store.style)
         written = self._written
         self._saved_version = self._version(None if written is None else (written[1], written[3]))
-        if touched_grants and isinstance(store, JsonlStore):
-            self._saved_sidecars = store.sidecar_digest() or None
 
     # Provisioning -----------------------------------------------------------------------------
 
@@ -314,6 +318,13 @@ class FileConnector:
             return outcomes
         with file_lock(self.path):
             store = self._file()
+            # checked under the lock, where the grants are read and written: a change another
+            # program made since the import is kept in the file, and the store has not got it
+            as_imported = (
+                isinstance(store, JsonlStore)
+                and self._imported_sidecars is not None
+                and store.sidecar_digest() == self._imported_sidecars
+            )
             # read and checked whole: a new account must not go into a file the import refuses
             # (a repeated id, a bad value), nor inherit a grant left naming its id
             loaded = store.load()
@@ -330,6 +341,10 @@ class FileConnector:
                 outcomes.append(self._listed(item))
             if any(not isinstance(o, ConnectorError) for o in outcomes):
                 self._save(store, loaded, touched_grants=touched_grants)
+                if touched_grants:
+                    self._saved_sidecars = None
+                    if as_imported and isinstance(store, JsonlStore):
+                        self._saved_sidecars = store.sidecar_digest() or None
         return outcomes
 
     def _listed(self, item: dict[str, Any]) -> ListedAccount:
