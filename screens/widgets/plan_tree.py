@@ -141,7 +141,7 @@ class JournalPages:
     """A stored run's stage, read from its journal a page of objects at a time."""
 
     def __init__(self, services: Any, run_id: int, stage: JournalStage, quiet: bool) -> None:
-        """QUIET: a change not applied does not say so (a dry run's)."""
+        """QUIET: a change not applied does not say so (see `journal_tree`)."""
         self.services = services
         self.run_id = run_id
         self.reading = JournalReading(stage)
@@ -157,8 +157,8 @@ class JournalPages:
     def _shown(self, change: ChangeRow) -> dict[str, Any]:
         row = change.to_json()
         if self.quiet:
-            # a dry run applies nothing: "not applied" on each row (as `roster runs` leaves
-            # it out) only took the room of the values and the reason
+            # a run that applied nothing (a dry run, a blocked one) says so in its title:
+            # "not applied" on each row only took the room of the values and the reason
             row.pop("applied", None)
         return row
 
