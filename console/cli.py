@@ -335,7 +335,7 @@ def init(
             echo(f"Warning: {failure['app']}: {failure['reason']}", err=True)
     else:
         services = _services(init=mode)
-    summary = services.dashboard()
+    summary = services.dashboard(with_care=False)  # the counts: no care lists
     data = {
         "ok": True,
         "mode": mode,

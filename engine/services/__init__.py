@@ -60,6 +60,7 @@ _EXPORTS = {
     "ImpactProgress": "engine.services.impact",
     "LinkImpact": "engine.services.impact",
     "ListKind": "engine.services.impact",
+    "StoredDecisions": "engine.services.impact",
     "AttributeRow": "engine.services.people",
     "Explanation": "engine.services.people",
     "LinkedAccount": "engine.services.people",
@@ -140,7 +141,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
     from engine.services.dashboard import AppSummary, Dashboard
     from engine.services.editing import AuditEntry, ConfigEdit, EditResult
     from engine.services.facade import Services, open_services
-    from engine.services.impact import ImpactProgress, LinkImpact, ListKind
+    from engine.services.impact import ImpactProgress, LinkImpact, ListKind, StoredDecisions
     from engine.services.people import (
         AttributeRow,
         Explanation,
@@ -267,6 +268,7 @@ __all__ = [
     "default_db_path",
     "DirectoryMatrix",
     "IdentityImpact",
+    "StoredDecisions",
     "ImpactProgress",
     "LinkImpact",
     "ListKind",

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from engine.services.configuration import ConfigImportResult, ConfigurationService
     from engine.services.dashboard import Dashboard, DashboardService
     from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
-    from engine.services.impact import ImpactProgress, ImpactService, LinkImpact, ListKind
+    from engine.services.impact import (
+        ImpactProgress,
+        ImpactService,
+        LinkImpact,
+        ListKind,
+        StoredDecisions,
+    )
     from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
     from engine.services.previews import Completions, PreviewsService, SavedExpression
     from engine.services.provisioning import (
@@ -378,6 +384,11 @@ class Services:
         cancelled: Callable[[], bool] | None = None,
     ) -> IdentityImpact:
         return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
+
+    def stored_decisions(self, config: RosterConfig) -> StoredDecisions | None:
+        """CONFIG's filters' decisions per directory as the last sync stored them, when they
+        are what the filters decide today; None: count them with `identity_impact`."""
+        return self.impact.stored_decisions(config)
 
     def value_impact(
         self,
