@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -64,6 +65,17 @@ _PROFILE = 3 + ACCOUNT_DATA_FIELDS.index("profile")
 # empty value without decoding (hundreds of thousands of times on a large store)
 EMPTY_JSON = frozenset(("[]", "{}", "null"))
 _ACCOUNT_FIELDS = [*ACCOUNT_COLUMNS[:_ACCOUNT_ENTITLEMENTS], "entitlements", *ACCOUNT_COLUMNS[-3:]]
+
+
+def stored_time(value: Any) -> datetime | None:
+    """A date-time column as SQLite's driver gives it (the text SQLAlchemy wrote, in UTC
+    without an offset) as SQLAlchemy's UTCDateTime reads it: aware, in UTC."""
+    if value is None:
+        return None
+    when = datetime.fromisoformat(value) if value.__class__ is str else value
+    return when.replace(tzinfo=UTC) if when.utcoffset() is None else when.astimezone(UTC)
+
+
 if [f.name for f in dataclasses.fields(UserRecord)] != list(USER_COLUMNS) or [
     f.name for f in dataclasses.fields(AccountRecord)
 ] != _ACCOUNT_FIELDS:  # pragma: no cover - a record field added without its column here
