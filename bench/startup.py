@@ -20,10 +20,10 @@ Rows (each the best of N runs in a fresh process: the machine's noise only ever 
   stage's next page and the process's peak memory. Reading the whole journal, as the tree
   did before, took 28 s and 2.7 GB for the 1.3 million changes of 100,000 people;
 - console to the Directories screen's counts (large store): from starting the process with
-  the Directories screen until it shows what each filter decides; the note says whether
-  they are the last sync's stored decisions and the process's peak memory. Running the
-  filters, identify and ownership to count them, as the screen always did before, took
-  26 s and 2.4 GB at 100,000 people.
+  the Directories screen until it shows what each filter decides, and the process's peak
+  memory. Running identify and ownership around the filters to count them, as the screen
+  did before, and the dashboard's care lists beside them, took 44 s and 2.5 GB at 100,000
+  people.
 
 Python caches the bytecode of the modules it imports, as it does for anyone who runs `roster`
 twice: the runs are measured so even where the environment says PYTHONDONTWRITEBYTECODE (some
@@ -96,7 +96,6 @@ def shown(self, message):
     if not seen:
         seen["at"] = time.time()
         seen["accounts"] = sum(sum(c.values()) for c in message.counts.values())
-        seen["run"] = message.run_id
         seen["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.app.exit()
 
@@ -224,8 +223,7 @@ def main() -> None:
             note = ""
             if isinstance(command, tuple) and command[0] == "directories":
                 wall, cpu, seen = console_start(command[1], runs, env, DIRECTORIES)
-                how = f"sync run {seen['run']}'s decisions" if seen["run"] else "filters run"
-                note = f"  ({seen['accounts']:,} accounts; {how}; peak {seen['peak_mib']:,.0f} MiB)"
+                note = f"  ({seen['accounts']:,} accounts; peak {seen['peak_mib']:,.0f} MiB)"
             elif isinstance(command, tuple):
                 wall, cpu, seen = journal_open(command[1], runs, env)
                 note = (

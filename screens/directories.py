@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import ConfigInvalid
+from engine.errors import ConfigInvalid, Stopped
 from screens.base import RosterScreen, cursor_key
 from screens.directory_filter import DirectoryFilterScreen, people
 from screens.modals.add_directory import AddDirectoryModal, AppChoice
@@ -111,11 +111,7 @@ class DirectoriesScreen(RosterScreen):
         ("enter", "Edit the highlighted directory's filter"),
         ("", "shift+↑ / shift+↓ move, E edits in $EDITOR, r reloads (also in ctrl+p)."),
         ("", "The first directory is primary: a person's core fields come from it first."),
-        (
-            "",
-            "Counts: what each filter decides for the app's accounts today (the last sync's "
-            "decisions when it ran with these directories, counted anew otherwise).",
-        ),
+        ("", "Counts: what each filter decides for the app's accounts today."),
     ]
 
     class Loaded(Message):
@@ -127,17 +123,12 @@ class DirectoriesScreen(RosterScreen):
 
     class CountsLoaded(Message):
         def __init__(
-            self,
-            version: str,
-            generation: int,
-            counts: dict[str, dict[str, int]],
-            run_id: int | None = None,
+            self, version: str, generation: int, counts: dict[str, dict[str, int]]
         ) -> None:
             super().__init__()
             self.version = version
             self.generation = generation  # the app's store generation they were counted at
             self.counts = counts
-            self.run_id = run_id  # the sync whose stored decisions they are (None: counted now)
 
     class Prepared(Message):
         """A disable or delete, tried without saving: what it would do to people."""
@@ -154,7 +145,6 @@ class DirectoriesScreen(RosterScreen):
         self.rows: list[DirectoryRow] = []
         self.free: list[AppChoice] = []
         self.counts: dict[str, dict[str, int]] | None = None
-        self.counted_by: int | None = None  # the sync run whose stored decisions they are
         self._counts_version: tuple[str, int] | None = None  # (version, store generation)
         self.selected: str | None = None
         self.last: AuditEntry | None = None
@@ -256,8 +246,6 @@ class DirectoriesScreen(RosterScreen):
             text.append(f", {off} disabled", style="yellow")
         if self.counts is None:
             text.append(" · counting decisions…", style="dim")
-        elif self.counted_by is not None:
-            text.append(f" · counts as sync run {self.counted_by} decided", style="dim")
         return text
 
     def on_resize(self) -> None:
@@ -309,25 +297,25 @@ class DirectoriesScreen(RosterScreen):
     def load_counts(self, version: str, generation: int) -> None:
         worker = get_current_worker()
         config = self.services.config()
-        # what the last sync decided, when that is what the filters decide today: read from
-        # the store at once, where running the filters takes half a minute at 100,000 people
-        stored = self.services.stored_decisions(config)
-        if stored is not None:
-            if not worker.is_cancelled:
-                self.post_message(
-                    self.CountsLoaded(version, generation, stored.counts, stored.run_id)
-                )
+        try:
+            # the filters alone when they read only their accounts (seconds at 100,000
+            # people); identify and ownership too otherwise (half a minute)
+            counts = self.services.decision_counts(config, cancelled=lambda: worker.is_cancelled)
+        except Stopped:
             return
-        impact = self.services.identity_impact(config, cancelled=lambda: worker.is_cancelled)
-        if not impact.cancelled and not worker.is_cancelled:
-            self.post_message(self.CountsLoaded(version, generation, impact.decision_counts))
+        if counts is None:
+            impact = self.services.identity_impact(config, cancelled=lambda: worker.is_cancelled)
+            if impact.cancelled:
+                return
+            counts = impact.decision_counts
+        if not worker.is_cancelled:
+            self.post_message(self.CountsLoaded(version, generation, counts))
 
     def on_directories_screen_counts_loaded(self, message: DirectoriesScreen.CountsLoaded) -> None:
         if message.version != self.version:
             return
         self._counts_version = (message.version, message.generation)
         self.counts = message.counts
-        self.counted_by = message.run_id
         table = self.query_one("#directories", DataTable)
         with self.app.batch_update():
             for row in self.rows:

@@ -60,7 +60,6 @@ _EXPORTS = {
     "ImpactProgress": "engine.services.impact",
     "LinkImpact": "engine.services.impact",
     "ListKind": "engine.services.impact",
-    "StoredDecisions": "engine.services.impact",
     "AttributeRow": "engine.services.people",
     "Explanation": "engine.services.people",
     "LinkedAccount": "engine.services.people",
@@ -141,7 +140,7 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
     from engine.services.dashboard import AppSummary, Dashboard
     from engine.services.editing import AuditEntry, ConfigEdit, EditResult
     from engine.services.facade import Services, open_services
-    from engine.services.impact import ImpactProgress, LinkImpact, ListKind, StoredDecisions
+    from engine.services.impact import ImpactProgress, LinkImpact, ListKind
     from engine.services.people import (
         AttributeRow,
         Explanation,
@@ -268,7 +267,6 @@ __all__ = [
     "default_db_path",
     "DirectoryMatrix",
     "IdentityImpact",
-    "StoredDecisions",
     "ImpactProgress",
     "LinkImpact",
     "ListKind",

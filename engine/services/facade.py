@@ -32,13 +32,7 @@ if TYPE_CHECKING:
     from engine.services.configuration import ConfigImportResult, ConfigurationService
     from engine.services.dashboard import Dashboard, DashboardService
     from engine.services.editing import AuditEntry, ConfigEdit, EditingService, EditResult
-    from engine.services.impact import (
-        ImpactProgress,
-        ImpactService,
-        LinkImpact,
-        ListKind,
-        StoredDecisions,
-    )
+    from engine.services.impact import ImpactProgress, ImpactService, LinkImpact, ListKind
     from engine.services.people import Explanation, LinkResult, PeopleService, UserDetail
     from engine.services.previews import Completions, PreviewsService, SavedExpression
     from engine.services.provisioning import (
@@ -385,10 +379,14 @@ class Services:
     ) -> IdentityImpact:
         return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
 
-    def stored_decisions(self, config: RosterConfig) -> StoredDecisions | None:
-        """CONFIG's filters' decisions per directory as the last sync stored them, when they
-        are what the filters decide today; None: count them with `identity_impact`."""
-        return self.impact.stored_decisions(config)
+    def decision_counts(
+        self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, dict[str, int]] | None:
+        """What CONFIG's filters decide for each directory's living accounts today, from the
+        filters alone (seconds at 100,000 people); None when one reads beyond its account:
+        `identity_impact(config).decision_counts` counts them then. Cancelled: raises
+        Stopped."""
+        return self.impact.decision_counts(config, cancelled=cancelled)
 
     def value_impact(
         self,

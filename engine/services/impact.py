@@ -13,17 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Result, func, select
-from sqlmodel import col
+from sqlalchemy import Result, select
 
-from engine.cel import CelEngine
+from engine.cel import CelEngine, CelEvalError
 from engine.config.model import RosterConfig
-from engine.errors import DamagedRecord, InvalidInput, NotFound
+from engine.errors import InvalidInput, NotFound, Stopped
 from engine.records import AccountRecord, Population
 from engine.services.context import ServiceContext
-from engine.store.models import Account, Run
+from engine.store.models import Account
+from engine.store.repo import load_accounts
 from engine.sync.identify import directory_decider
-from engine.sync.incremental import APPLIED, run_versions
 from engine.sync.matrix import (
     KINDS,
     MatchMatrix,
@@ -46,18 +45,6 @@ from engine.sync.state import AccountKey, WorkState
 from engine.text import value_text
 
 ImpactProgress = Callable[[str, int, int], None]  # what, done, total
-#: Runs that applied nothing: the stored decisions are those of the run before them.
-APPLIED_NOTHING = ("blocked-by-threshold", "plan-changed")
-
-
-@dataclass(frozen=True)
-class StoredDecisions:
-    """The directory filters' decisions as the sync that made them stored them."""
-
-    run_id: int  # the sync that decided them
-    counts: dict[str, dict[str, int]]  # app -> CREATE, MATCH_ONLY, IGNORE, errors
-
-
 ListKind = Literal["ambiguous", "unmatched", "unowned"]
 KEEP_MATRICES = 4
 
@@ -90,48 +77,44 @@ class ImpactService:
             self._decisions = (population, decisions)
         return population, decisions
 
-    def stored_decisions(self, config: RosterConfig) -> StoredDecisions | None:
-        """CONFIG's filters' decisions counted from the store, when those are what the
-        filters decide today (None otherwise: ask `identity_impact`, which runs them). At
-        100,000 people running identify and ownership to count them took half a minute and
-        2.4 GB; the store counts them in a fraction of a second (issue 11).
+    def decision_counts(
+        self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, dict[str, int]] | None:
+        """What CONFIG's filters decide for each directory's living accounts today (app ->
+        CREATE, MATCH_ONLY, IGNORE, errors), as `identity_impact(config).decision_counts`
+        counts them, from the filters alone: a filter that reads only its account decides the
+        same whatever identify and ownership do around it. Running those too took 44 s and
+        2.5 GB at 100,000 people, to count (issue 11). None when a filter reads beyond its
+        account (the clock, other people) or does not compile: ask `identity_impact`.
+        Cancelled: Stopped.
 
-        They are when the sync that last decided (its stored decisions are the store's:
-        nothing but a sync writes accounts) ran with CONFIG's directories, reported no
-        filter error (a failing filter leaves an account's old decision in the store), and
-        no filter reads beyond its account (the clock, other people). A living directory
-        account without a decision is counted as an error: its filter has failed on it
-        every time."""
+        Not the decisions the store holds: a sync decides again only the accounts whose data
+        it imported changed, so those can lag (a grant revoked, a value pushed to the app)."""
+        cel = CelEngine()
+        deciders: dict[str, Callable[[AccountRecord], str]] = {}
         try:
             for directory in config.directories:
-                if directory_decider(directory, CelEngine())[1]:
+                decide, reads_beyond = directory_decider(directory, cel)
+                if reads_beyond:
                     return None
-        except ValueError:  # a filter that does not compile: identity_impact says so
+                deciders[directory.app] = decide
+        except ValueError:  # does not compile: identity_impact says where
             return None
-        apps = [d.app for d in config.directories]
+        counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in deciders}
         a = Account.__table__.c  # type: ignore[attr-defined]
         with self.ctx.db.session() as session:
-            decided = _deciding_run(session)
-            if decided is None or (decided.config_versions or {}).get("directories") != (
-                run_versions(session).get("directories")
-            ):
-                return None
-            if (decided.counts or {}).get("identify", {}).get("filter_errors"):
-                return None
-            counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in apps}
-            rows = cast(
-                "Result[str, str | None, int]",
-                session.execute(
-                    select(a.app_id, a.filter_result, func.count())
-                    .where(a.app_id.in_(apps), a.status != "DELETED")
-                    .group_by(a.app_id, a.filter_result)
-                ),
+            accounts = load_accounts(
+                session, a.app_id.in_(list(deciders)), a.status != "DELETED", stop=cancelled
             )
-            for app, decision, count in rows:
-                tally = counts[app]
-                tally[decision if decision in tally and decision != "errors" else "errors"] += count
-        assert decided.id is not None
-        return StoredDecisions(decided.id, counts)
+        for position, account in enumerate(accounts):
+            if position % 2000 == 0 and cancelled is not None and cancelled():
+                raise Stopped("the count was cancelled")
+            try:
+                decision = deciders[account.app_id](account)
+            except (CelEvalError, ValueError):
+                decision = "errors"
+            counts[account.app_id][decision] += 1
+        return counts
 
     # --- impact ----------------------------------------------------------------------------
     def identity_impact(
@@ -600,27 +583,3 @@ def _pushes(
         if not item.error
         for target, (o, n) in item.changes.items()
     }
-
-
-def _deciding_run(session: Any) -> Run | None:
-    """The sync whose filter decisions the store holds: the last run that set out to write
-    (a dry run, a blocked one or one whose plan changed wrote nothing), or before it the
-    runs that found nothing changed, when that run is an applied sync. None when the last
-    run that may have written is not (a provisioning run, a failed, cancelled or running
-    sync: it may have written some of its decisions, or accounts without one)."""
-    runs = session.execute(
-        select(Run)
-        .where(col(Run.dry_run).is_(False), col(Run.status).not_in(APPLIED_NOTHING))
-        .order_by(col(Run.id).desc())
-    ).scalars()
-    try:
-        for run in runs:
-            if run.kind != "sync" or run.status not in APPLIED:
-                return None
-            counts = run.counts or {}
-            if counts.get("changes") == 0 and "apps_unchanged" in counts.get("import", {}):
-                continue  # nothing changed: the findings of the run before it stand
-            return cast("Run", run)
-    except DamagedRecord:
-        return None
-    return None

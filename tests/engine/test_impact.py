@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import col
 
 from engine.config import RosterConfig, from_document, to_document
-from engine.errors import InvalidInput, NotFound
+from engine.errors import InvalidInput, NotFound, Stopped
 from engine.records import norm_key
 from engine.services import Services
 from engine.setup import demo_folder_for
-from engine.store.models import Account, Run
+from engine.store.models import Account, Grant
 
 LEAVERS_STAY = """
 account.profile.employment_type in ["FULL_TIME", "CONTRACTOR", "INTERN"]
@@ -570,51 +570,55 @@ def test_a_disabled_directory_removes_the_people_only_it_keeps(demo: Services) -
     assert matrix.directories[0].considered == 0
 
 
-# --- the filters' decisions as the last sync stored them -------------------------------------
+# --- the filters' decisions, counted from the filters alone ----------------------------------
 
 
-def save_directories(services: Services, change: Callable[[dict[str, Any]], None]) -> None:
-    """Save the configuration with CHANGE applied to its directories, as `roster config
-    import` does."""
-    document = yaml.safe_load(services.export_config())
-    change(document)
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    services.import_config(text, source="edited.yaml", base_dir=demo_folder_for(services.db))
+ENTRA_EXECUTIVES = '"grp-executive" in account.entitlements ? "MATCH_ONLY" : "IGNORE"'
 
 
-def last_run(services: Services) -> int:
-    with services.db.session() as session:
-        return int(session.scalar(select(func.max(Run.id))) or 0)
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: None,  # the saved configuration
+        lambda d: directory(d, "hr").update(filter=LEAVERS_STAY),
+        # fails for interns only: their decisions are errors, the others count
+        lambda d: directory(d, "hr").update(
+            filter='account.profile.employment_type == "INTERN" ? account.profile.nope : "CREATE"'
+        ),
+        lambda d: directory(d, "hr").update(filter='"maybe"'),  # not a decision: errors
+        lambda d: directory(d, "idp").update(enabled=False),  # IGNORE for all
+        lambda d: d["directories"].append({"app": "entra", "filter": ENTRA_EXECUTIVES}),
+        lambda d: d["directories"].reverse(),
+    ],
+)
+def test_decision_counts_are_what_identify_counts(demo: Services, change: Any) -> None:
+    """The filters alone count what identify and ownership around them count."""
+    config = edited(demo, change)
+    counts = demo.decision_counts(config)
+    assert counts is not None
+    assert counts == demo.identity_impact(config).decision_counts
 
 
-def test_stored_decisions_are_what_running_the_filters_counts(demo: Services) -> None:
-    config = demo.ctx.config()
-    stored_counts = demo.stored_decisions(config)
-    assert stored_counts is not None
-    assert stored_counts.counts == demo.identity_impact(config).decision_counts
-    assert stored_counts.run_id == last_run(demo)
-    decided = stored_counts.run_id
-    assert demo.sync().status == "applied"  # nothing changed: that run's decisions stand
-    assert last_run(demo) > decided
-    assert demo.stored_decisions(config) == stored_counts
-
-
-def test_stored_decisions_stand_down_until_a_sync_runs_edited_directories(demo: Services) -> None:
-    save_directories(demo, lambda d: directory(d, "hr").update(filter=LEAVERS_STAY))
-    config = demo.ctx.config()
-    assert demo.stored_decisions(config) is None  # the store holds the old filter's
-    assert demo.sync(dry_run=True).status == "planned"
-    assert demo.stored_decisions(config) is None  # a dry run wrote none
+def test_decision_counts_are_the_filters_today_not_the_stored_decisions(
+    demo: Services,
+) -> None:
+    """A sync decides again only the accounts whose imported data changed: a revoked grant a
+    filter reads leaves the stored decision behind (hostile review). The count is today's."""
+    save = yaml.safe_load(demo.export_config())
+    directory_list = save["directories"]
+    directory_list.append({"app": "entra", "filter": ENTRA_EXECUTIVES})
+    text = yaml.safe_dump(save, sort_keys=False, allow_unicode=True)
+    demo.import_config(text, source="edited.yaml", base_dir=demo_folder_for(demo.db))
     assert demo.sync(allow_deletes=True).status == "applied"
-    stored_counts = demo.stored_decisions(config)
-    assert stored_counts is not None and stored_counts.run_id == last_run(demo)
-    assert stored_counts.counts == demo.identity_impact(config).decision_counts
-    assert (
-        stored_counts.counts["hr"]["IGNORE"]
-        < demo.identity_impact(
-            edited(demo, lambda d: directory(d, "hr").update(filter=None))
-        ).decision_counts["hr"]["CREATE"]
-    )
+    config = demo.ctx.config()
+    before = demo.decision_counts(config)
+    assert before is not None and before["entra"]["MATCH_ONLY"] > 0
+    with demo.db.session() as session, session.begin():  # every grant revoked
+        session.execute(delete(Grant))
+    after = demo.decision_counts(config)
+    assert after is not None and after["entra"]["MATCH_ONLY"] == 0
+    assert after["entra"]["IGNORE"] == before["entra"]["IGNORE"] + before["entra"]["MATCH_ONLY"]
+    assert after == demo.identity_impact(config).decision_counts
 
 
 @pytest.mark.parametrize(
@@ -622,65 +626,25 @@ def test_stored_decisions_stand_down_until_a_sync_runs_edited_directories(demo: 
     [
         'now() > timestamp("2000-01-01T00:00:00Z") ? "CREATE" : "IGNORE"',  # the clock
         'has(c1.directory.users.v1.FindByEmail(account.email).id) ? "MATCH_ONLY" : "CREATE"',
+        "account.(",  # does not compile: identity_impact says where
     ],
 )
-def test_filters_reading_beyond_the_account_are_run(demo: Services, filter_text: str) -> None:
-    save_directories(demo, lambda d: directory(d, "hr_feed").update(filter=filter_text))
-    assert demo.sync(allow_deletes=True).status == "applied"
-    assert demo.stored_decisions(demo.ctx.config()) is None
+def test_filters_reading_beyond_the_account_are_left_to_identify(
+    demo: Services, filter_text: str
+) -> None:
+    config = edited(demo, lambda d: directory(d, "hr_feed").update(filter=filter_text))
+    assert demo.decision_counts(config) is None
 
 
-def test_a_sync_that_reported_filter_errors_leaves_them_to_be_counted(demo: Services) -> None:
-    """A failing filter leaves an account's old decision in the store: only running it
-    counts the error."""
-    failing = 'account.profile.employment_type == "INTERN" ? account.profile.nope : "CREATE"'
-    save_directories(demo, lambda d: directory(d, "hr").update(filter=failing))
-    result = demo.sync(allow_deletes=True)
-    identify = next(s for s in result.stages if s.name == "identify")
-    assert identify.counts["filter_errors"] > 0
+def test_deleted_accounts_are_not_counted_and_cancelling_stops(demo: Services) -> None:
     config = demo.ctx.config()
-    assert demo.stored_decisions(config) is None
-    assert (
-        demo.identity_impact(config).decision_counts["hr"]["errors"]
-        == (identify.counts["filter_errors"])
-    )
-
-
-@pytest.mark.parametrize(
-    "kind, status",
-    [("sync", "failed"), ("sync", "cancelled"), ("sync", "running"), ("provision", "applied")],
-)
-def test_a_run_that_may_have_written_part_leaves_them_to_be_counted(
-    demo: Services, kind: str, status: str
-) -> None:
-    with demo.db.session() as session, session.begin():
-        session.add(Run(kind=kind, status=status, config_versions={}))
-    assert demo.stored_decisions(demo.ctx.config()) is None
-
-
-@pytest.mark.parametrize("status", ["blocked-by-threshold", "plan-changed"])
-def test_runs_that_applied_nothing_leave_the_decisions_standing(
-    demo: Services, status: str
-) -> None:
-    decided = last_run(demo)
-    with demo.db.session() as session, session.begin():
-        session.add(Run(kind="sync", status=status, config_versions={}))
-    stored_counts = demo.stored_decisions(demo.ctx.config())
-    assert stored_counts is not None and stored_counts.run_id == decided
-
-
-def test_an_account_without_a_decision_is_an_error_and_a_deleted_one_is_not(
-    demo: Services,
-) -> None:
-    before = demo.stored_decisions(demo.ctx.config())
+    before = demo.decision_counts(config)
     assert before is not None
-    hr = stored(demo, col(Account.app_id) == "hr", col(Account.filter_result) == "CREATE")
+    hr = stored(demo, col(Account.app_id) == "hr", col(Account.status) != "DELETED")
     with demo.db.session() as session, session.begin():
-        session.execute(
-            update(Account).where(col(Account.id) == hr[0].id).values(filter_result=None)
-        )
-        session.execute(update(Account).where(col(Account.id) == hr[1].id).values(status="DELETED"))
-    after = demo.stored_decisions(demo.ctx.config())
+        session.execute(update(Account).where(col(Account.id) == hr[0].id).values(status="DELETED"))
+    after = demo.decision_counts(config)
     assert after is not None
-    assert after.counts["hr"]["errors"] == 1
-    assert after.counts["hr"]["CREATE"] == before.counts["hr"]["CREATE"] - 2
+    assert sum(after["hr"].values()) == sum(before["hr"].values()) - 1
+    with pytest.raises(Stopped):
+        demo.decision_counts(config, cancelled=lambda: True)
