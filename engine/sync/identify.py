@@ -181,7 +181,9 @@ def _identify_directory(
     decide, reads_beyond = directory_decider(directory, cel)
     # a filter that reads other people or the clock may decide otherwise on unchanged data
     reuse = not everyone and not reads_beyond
-    changed = state.new_accounts | state.dirty_accounts
+    # a filter may read the account's entitlements: a grant given or revoked is a change
+    # (the stored decision of an account whose grants alone changed was kept: hostile review)
+    changed = state.new_accounts | state.dirty_accounts | state.changed_grants
     rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
     # the people's keys, built for the first account that is not linked yet: a run in which
     # every account of the directory is linked (most incremental runs) never needs them

@@ -17,6 +17,8 @@ import yaml
 from sqlalchemy import select
 
 from engine.services import Services
+from engine.setup import demo_folder_for
+from engine.store.models import Account
 from engine.store.repo import get_meta, set_meta
 from engine.sync import identify, key_memo, ownership
 from engine.sync.incremental import FOUND_NOBODY, PUSH_REVISIT
@@ -506,3 +508,48 @@ def test_an_account_found_nobody_for_before_its_walk_created_someone_is_walked_a
     assert ["idp", "00uAAAAAAAAAAAAAAAAA"] not in _note(demo)["accounts"]
     again = _sync_after(demo, tmp_path, "U0EGM3MBK94", "Asia/Tokyo")
     assert any(p.startswith(conflict) for p in again.stages[1].problems)
+
+
+def test_a_filter_reading_entitlements_decides_again_when_only_a_grant_changed(
+    demo: Services,
+) -> None:
+    """A grant revoked in the app is an imported change of the account its filter reads."""
+    document = yaml.safe_load(demo.export_config())
+    document["directories"].append(
+        {
+            "app": "entra",
+            "filter": '"grp-executive" in account.entitlements ? "MATCH_ONLY" : "IGNORE"',
+        }
+    )
+    demo.import_config(
+        yaml.safe_dump(document, sort_keys=False),
+        source="edited.yaml",
+        base_dir=demo_folder_for(demo.db),
+    )
+    assert demo.sync(allow_deletes=True).status == "applied"
+    key = "margaret.okafor@example.com"
+    with demo.db.session() as session:
+        (decision,) = session.execute(
+            select(Account.filter_result).where(
+                Account.app_id == "entra", Account.external_id == key
+            )
+        ).one()
+    assert decision == "MATCH_ONLY"
+    path = demo_folder_for(demo.db) / "apps" / "entra.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["grants"] = [
+        g
+        for g in data["grants"]
+        if not (g["account"] == key and g["entitlement"] == "grp-executive")
+    ]
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    assert demo.sync(allow_deletes=True).status == "applied"
+    with demo.db.session() as session:
+        (decision,) = session.execute(
+            select(Account.filter_result).where(
+                Account.app_id == "entra", Account.external_id == key
+            )
+        ).one()
+    assert decision == "IGNORE"
+    counts = demo.identity_impact(demo.ctx.config()).decision_counts
+    assert counts == demo.decision_counts(demo.ctx.config())
