@@ -184,6 +184,7 @@ def _identify_directory(
     # a filter may read the account's entitlements: a grant given or revoked is a change
     # (the stored decision of an account whose grants alone changed was kept: hostile review)
     changed = state.new_accounts | state.dirty_accounts | state.changed_grants
+    changed |= state.filter_failed_before  # its failure is reported again, not forgotten
     rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
     # the people's keys, built for the first account that is not linked yet: a run in which
     # every account of the directory is linked (most incremental runs) never needs them
@@ -218,6 +219,7 @@ def _identify_directory(
         except (CelEvalError, ValueError) as exc:
             label = state.account_label(account)
             report.bump("filter_errors")
+            state.filter_failed.add(key)
             report.problems.append(f"{label}: filter failed: {exc}; the account was left as it was")
             state.journal(STAGE, "account", label, "filter", None, "ERROR", str(exc))
             continue

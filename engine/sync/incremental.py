@@ -211,6 +211,9 @@ PUSH_REVISIT = "push_revisit"
 #: The meta key of the directory accounts the last applied run's merge rules found nobody for
 #: (WorkState.found_nobody), each walked against the people as its identify left them.
 FOUND_NOBODY = "identify_found_nobody"
+#: The meta key of the directory accounts whose filter failed in the last applied run that
+#: ran identify (WorkState.filter_failed): decided again by the next, not taken as decided.
+FILTER_FAILED = "identify_filter_failed"
 
 
 def load_found_nobody(session: Session, scope: str) -> set[tuple[str, str]] | None:
@@ -254,6 +257,24 @@ def save_found_nobody(session: Session, state: WorkState, run_id: int) -> None:
         return
     note = {"scope": state.found_nobody_scope, "run": run_id}
     set_meta(session, FOUND_NOBODY, json.dumps({**note, "accounts": sorted(state.found_nobody)}))
+
+
+def load_filter_failed(session: Session) -> set[tuple[str, str]]:
+    """The accounts whose directory filter failed in the last applied run (none when there
+    is no note or it cannot be read: a run before the note was kept reported its own)."""
+    try:
+        raw = json.loads(get_meta(session, FILTER_FAILED) or "[]")
+        return {(str(app), str(external)) for app, external in raw}
+    except (ValueError, TypeError):
+        return set()
+
+
+def save_filter_failed(session: Session, state: WorkState) -> None:
+    """A failing filter leaves its account's decision as it was, and an incremental run
+    takes a stored decision as decided: without the note, the next run would count the old
+    decision and report nothing until the account's data changed (hostile review). Every
+    run now reports the failure until the filter or the account is fixed."""
+    set_meta(session, FILTER_FAILED, json.dumps(sorted(state.filter_failed)))
 
 
 @dataclass

@@ -62,11 +62,13 @@ from engine.sync.incremental import (
     config_changed,
     confirmed_pushes,
     found_nobody_scope,
+    load_filter_failed,
     load_found_nobody,
     load_held,
     load_push_revisit,
     load_stamps,
     run_versions,
+    save_filter_failed,
     save_found_nobody,
     save_held,
     save_push_revisit,
@@ -371,6 +373,7 @@ def _run_locked(
         state.found_nobody_scope = found_nobody_scope(versions, CelLimits.of(config.settings.cel))
         if not full_identify:
             state.found_nobody_before = load_found_nobody(session, state.found_nobody_scope)
+            state.filter_failed_before = load_filter_failed(session)
         # what custom ownership rules' CEL gave last time (read only when an app has them)
         memo_text = (
             get_meta(session, key_memo.META_KEY)
@@ -746,6 +749,7 @@ def _apply(
         step("identify", 1)
         writer.write_links(session, state, run_id)
         save_found_nobody(session, state, run_id)  # with the people it stands for: at once
+        save_filter_failed(session, state)
     committed.update(("import", "identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():

@@ -267,6 +267,10 @@ class WorkState:
         self.found_nobody: set[AccountKey] = set()
         self.found_nobody_before: set[AccountKey] | None = None
         self.found_nobody_scope: str | None = None  # what they stand on (None: not kept)
+        # directory accounts whose filter failed in this run, and in the last applied one
+        # (decided again in this run: incremental.save_filter_failed)
+        self.filter_failed: set[AccountKey] = set()
+        self.filter_failed_before: set[AccountKey] = set()
         self.people_moves = 0  # people identify created or gave other core fields, so far
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         # what this run moved that another person's attribute can read (engine/sync/reads.py):

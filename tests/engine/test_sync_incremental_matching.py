@@ -553,3 +553,36 @@ def test_a_filter_reading_entitlements_decides_again_when_only_a_grant_changed(
     assert decision == "IGNORE"
     counts = demo.identity_impact(demo.ctx.config()).decision_counts
     assert counts == demo.decision_counts(demo.ctx.config())
+
+
+def test_a_failing_filter_is_reported_by_every_sync_until_it_is_fixed(demo: Services) -> None:
+    """A failing filter leaves the account's old decision in the store; an incremental run
+    decides it again instead of taking that decision (it reported nothing: hostile review)."""
+    folder = demo_folder_for(demo.db)
+
+    def save_hr_filter(text: str) -> None:
+        document = yaml.safe_load(demo.export_config())
+        (hr,) = [d for d in document["directories"] if d["app"] == "hr"]
+        hr["filter"] = text
+        demo.import_config(
+            yaml.safe_dump(document, sort_keys=False), source="e.yaml", base_dir=folder
+        )
+
+    def identify_counts(result: Any) -> dict[str, int]:
+        assert result.status in ("applied", "planned"), result.error
+        return dict(next(s for s in result.stages if s.name == "identify").counts)
+
+    (saved,) = [d for d in demo.ctx.config().directories if d.app == "hr"]
+    assert saved.filter
+    save_hr_filter('account.profile.employment_type == "INTERN" ? account.profile.nope : "CREATE"')
+    failing = identify_counts(demo.sync(allow_deletes=True))["filter_errors"]
+    assert failing > 0
+    # an unrelated change: the run is incremental, the interns' accounts unchanged
+    _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="x"))
+    assert identify_counts(demo.sync(dry_run=True))["filter_errors"] == failing
+    _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="y"))
+    assert identify_counts(demo.sync())["filter_errors"] == failing
+    save_hr_filter(saved.filter)  # fixed
+    assert identify_counts(demo.sync(allow_deletes=True)).get("filter_errors", 0) == 0
+    _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="z"))
+    assert identify_counts(demo.sync()).get("filter_errors", 0) == 0
