@@ -90,6 +90,11 @@ class ImpactService:
 
         Not the decisions the store holds: a sync decides again only the accounts whose data
         it imported changed, so those can lag (a grant revoked, a value pushed to the app)."""
+        if cancelled is not None and cancelled():
+            raise Stopped("the count was cancelled")
+        apps = [d.app for d in config.directories]
+        if len(set(apps)) != len(apps) or not set(apps) <= {a.id for a in config.apps}:
+            return None  # not a configuration a sync runs: identity_impact says why
         cel = CelEngine()
         deciders: dict[str, Callable[[AccountRecord], str]] = {}
         try:

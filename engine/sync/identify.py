@@ -135,7 +135,7 @@ def _touched(state: WorkState, order: dict[str, int]) -> set[int]:
     or unlinked, or who lost an account: a person's core fields and backing follow from
     their directory accounts alone (a changed Slack account was a fifth of the people a
     1 % sync refreshed three times, once after each directory)."""
-    keys = state.new_accounts | state.dirty_accounts | state.dirty_links
+    keys = state.new_accounts | state.dirty_accounts | state.dirty_links | state.written_before
     accounts = state.accounts
     owners = {accounts[k].owner_id for k in keys if k[0] in order and k in accounts}
     return {o for o in owners if o is not None} | state.previous_owners | state.new_users
@@ -185,6 +185,7 @@ def _identify_directory(
     # (the stored decision of an account whose grants alone changed was kept: hostile review)
     changed = state.new_accounts | state.dirty_accounts | state.changed_grants
     changed |= state.filter_failed_before  # its failure is reported again, not forgotten
+    changed |= state.written_before  # a push wrote to it after the last run decided it
     rules = [compile_rule(r, cel, i) for i, r in enumerate(directory.effective_merge_rules())]
     # the people's keys, built for the first account that is not linked yet: a run in which
     # every account of the directory is linked (most incremental runs) never needs them

@@ -388,6 +388,7 @@ def _run_locked(
     if import_ahead.threshold_problem():
         reports[0].notes.append(import_ahead.threshold_problem())
     directories = list(config.directories)
+    directory_apps = {d.app for d in directories}
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
     cel.cache_limit = CEL_CACHE_LIMIT
     memo = None
@@ -435,6 +436,8 @@ def _run_locked(
                 raise InvalidInput(f"directory {directory.app!r} names an unknown app")
         # each stage's expressions share its time budget (settings.cel.max_seconds_per_stage);
         # running out fails the run before anything is applied, and the lock is released
+        if revisit is not None:  # what the last run's push wrote after its identify
+            state.written_before = {k for k in revisit.accounts if k[0] in directory_apps}
         with cel.stage_budget("identify"):
             run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
@@ -615,6 +618,14 @@ def _run_locked(
                 reports[4].notes.append(
                     "the pushed accounts, read back from their apps, changed some of their "
                     "owners' values again: the next sync pushes those (not settled)"
+                )
+            rewritten = sorted({app for app, _ in state.read_back} & directory_apps)
+            if rewritten:
+                settled = None  # the next run decides them and refreshes their people
+                reports[1].notes.append(
+                    f"this run wrote to accounts of {', '.join(rewritten)} (pushes, creations) "
+                    "after its identify decided them: the next sync decides them again and "
+                    "refreshes their people (not settled)"
                 )
             if state.changed_meanwhile:
                 settled = None  # the next run reads what another program wrote meanwhile

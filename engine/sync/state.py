@@ -271,6 +271,9 @@ class WorkState:
         # (decided again in this run: incremental.save_filter_failed)
         self.filter_failed: set[AccountKey] = set()
         self.filter_failed_before: set[AccountKey] = set()
+        # directory accounts the last applied run's push wrote to after its identify decided
+        # them: decided again, and their people refreshed, as if imported changed
+        self.written_before: set[AccountKey] = set()
         self.people_moves = 0  # people identify created or gave other core fields, so far
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         # what this run moved that another person's attribute can read (engine/sync/reads.py):

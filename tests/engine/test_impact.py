@@ -636,6 +636,22 @@ def test_filters_reading_beyond_the_account_are_left_to_identify(
     assert demo.decision_counts(config) is None
 
 
+def test_configurations_no_sync_runs_are_left_to_identify(demo: Services) -> None:
+    """An app named by two directories, or a directory of an unknown app: identify says
+    what is wrong (the filters alone counted the second directory's decisions only)."""
+    twice = edited(
+        demo,
+        lambda d: d["directories"].extend(
+            [{"app": "hr", "filter": "account.profile.nope"}, {"app": "hr", "filter": '"CREATE"'}]
+        ),
+    )
+    assert demo.decision_counts(twice) is None
+    unknown = edited(demo, lambda d: d["directories"].append({"app": "nowhere"}))
+    assert demo.decision_counts(unknown) is None
+    with pytest.raises(InvalidInput, match="nowhere"):
+        demo.identity_impact(unknown)
+
+
 def test_deleted_accounts_are_not_counted_and_cancelling_stops(demo: Services) -> None:
     config = demo.ctx.config()
     before = demo.decision_counts(config)
@@ -648,3 +664,7 @@ def test_deleted_accounts_are_not_counted_and_cancelling_stops(demo: Services) -
     assert sum(after["hr"].values()) == sum(before["hr"].values()) - 1
     with pytest.raises(Stopped):
         demo.decision_counts(config, cancelled=lambda: True)
+    with pytest.raises(Stopped):  # also with nothing to count
+        demo.decision_counts(
+            edited(demo, lambda d: d.update(directories=[])), cancelled=lambda: True
+        )

@@ -586,3 +586,39 @@ def test_a_failing_filter_is_reported_by_every_sync_until_it_is_fixed(demo: Serv
     assert identify_counts(demo.sync(allow_deletes=True)).get("filter_errors", 0) == 0
     _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="z"))
     assert identify_counts(demo.sync()).get("filter_errors", 0) == 0
+
+
+def test_a_push_to_a_directory_app_is_decided_again_by_the_next_sync(demo: Services) -> None:
+    """A push writes to a directory's accounts after the run's identify decided them: the run
+    does not settle, and the next decides them again (its filter reads what was pushed)."""
+    folder = demo_folder_for(demo.db)
+    document = yaml.safe_load(demo.export_config())
+    document["directories"].append(
+        {"app": "ad", "filter": 'account.profile.title == "Chief Boss" ? "IGNORE" : "MATCH_ONLY"'}
+    )
+    demo.import_config(yaml.safe_dump(document, sort_keys=False), source="e.yaml", base_dir=folder)
+    assert demo.sync(allow_deletes=True).status == "applied"
+
+    def decision() -> str | None:
+        with demo.db.session() as session:
+            return session.execute(
+                select(Account.filter_result).where(
+                    Account.app_id == "ad", Account.external_id == "margaret.okafor"
+                )
+            ).scalar_one()
+
+    assert decision() == "MATCH_ONLY"
+    _edit_app(
+        folder.parent, "hr", "E10001", lambda item: item["profile"].update(job_title="Chief Boss")
+    )
+    pushed = demo.sync(allow_deletes=True)
+    assert pushed.status == "applied" and not pushed.settled
+    identify = next(s for s in pushed.stages if s.name == "identify")
+    assert any("decides them again" in note for note in identify.notes)
+    assert decision() == "MATCH_ONLY"  # decided before the push wrote the title
+    after = demo.sync(allow_deletes=True)  # no data changed since: the push's write is news
+    assert after.status == "applied"
+    assert decision() == "IGNORE"
+    config = demo.ctx.config()
+    assert demo.decision_counts(config) == demo.identity_impact(config).decision_counts
+    assert demo.sync(allow_deletes=True).stages[0].notes[0].startswith("nothing changed")
