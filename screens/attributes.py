@@ -254,7 +254,7 @@ class AttributesScreen(RosterScreen):
     )
     def count(self) -> None:
         worker = get_current_worker()
-        impact = self.services.value_impact(None, cancelled=lambda: worker.is_cancelled)
+        impact = self.services.value_impact(None, cancelled=lambda: worker.is_cancelled, push=False)
         if not worker.is_cancelled and not getattr(impact, "cancelled", False):
             self.post_message(self.OutcomesLoaded(impact))
 
