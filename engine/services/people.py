@@ -3,16 +3,17 @@ the manual decisions on accounts (link, unlink, pin). How a link happens is `set
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import EllipsisType
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.errors import InvalidInput, NotFound
-from engine.records import UserRecord
+from engine.records import Population, UserRecord
 from engine.roles import current_actor
 from engine.services.care import Leavers, LostPrimary, directory_order, left_out_by_filter
 from engine.services.context import ServiceContext
@@ -228,8 +229,10 @@ class PeopleService:
         )
 
     def user_detail(self, user_id: int) -> UserDetail:
-        """A person with every configured attribute (value and source) and linked account."""
-        population = self.ctx.population()
+        """A person with every configured attribute (value and source) and linked account.
+        Read from the store a query at a time until the population is loaded: showing one
+        person loaded everyone first (8 s and 1.2 GB at 100,000 people, issue 11)."""
+        population = self.ctx.directory()
         user = population.user_by_id(user_id)
         if user is None:
             raise NotFound(f"There is no person {user_id}; search again.")
@@ -278,11 +281,12 @@ class PeopleService:
         directories = directory_order(config)
         with self.ctx.db.session() as session:
             left_out = left_out_by_filter(session, config)
+        everyone = cast("Population", _Everyone(self.ctx.population))
         flags = [
             flag
             for flag in (
-                LostPrimary(population, directories, left_out).flag(user, mine),
-                Leavers(population, directories).flag(user, mine),
+                LostPrimary(everyone, directories, left_out).flag(user, mine),
+                Leavers(everyone, directories).flag(user, mine),
             )
             if flag
         ]
@@ -378,3 +382,14 @@ def _check_owner(row: Account, owner: int | None | EllipsisType, account_key: st
             f"{account_key!r} is no longer linked as it was shown: someone changed its link "
             "meanwhile. Nothing was changed; the screen now shows it as it is."
         )
+
+
+class _Everyone:
+    """The population, loaded when first read: a person's care flags look beyond their own
+    accounts only when their primary-directory record is missing or they were removed."""
+
+    def __init__(self, load: Callable[[], Population]) -> None:
+        self._load = load
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._load(), name)
