@@ -78,6 +78,11 @@ def run_title(run_id: int, dry_run: bool, status: str, extra: str = "") -> Text:
     return title
 
 
+def when_and_who(summary: Any) -> str:
+    """ "2026-12-06 21:20, ann": when a recorded run started, and who started it."""
+    return f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}"
+
+
 def wrap_counts(counts: Text, width: int) -> Text:
     """COUNTS ("filter create 543 · filter ignore 24 · …") on as many lines as WIDTH needs,
     broken only between two counts; a single count wider than WIDTH is cut with an ellipsis."""
@@ -116,7 +121,8 @@ class SyncScreen(RosterScreen):
             "s",
             "sync_now",
             "Sync now",
-            tooltip="Apply the plan on screen (or plan first), after your confirmation",
+            tooltip="Apply the plan you just made, after your confirmation (with none on "
+            "screen, or a run from the history, a new plan is made first)",
         ),
         Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
         # the tabs name c and h ("Changes (c)"): out of the footer, which must fit 80 columns
@@ -186,10 +192,13 @@ class SyncScreen(RosterScreen):
     class ResultTreeLoaded(Message):
         """A finished run's changes, read for the tree (None: group the result's own)."""
 
-        def __init__(self, result: Any, stages: list[StageChanges] | None) -> None:
+        def __init__(
+            self, result: Any, stages: list[StageChanges] | None, summary: Any = None
+        ) -> None:
             super().__init__()
             self.result = result
             self.stages = stages
+            self.summary = summary  # the run as recorded (None: its journal could not be read)
 
     class Refused(Message):
         """Another sync holds the lock."""
@@ -515,17 +524,18 @@ class SyncScreen(RosterScreen):
         """RESULT's changes as the tree shows them, read from the run's journal (a first sync
         journals 1.3 million: a page at a time), with the stages' counters, problems and
         notes as the run has them; when the journal cannot be read, the run's own changes."""
+        summary = None
         try:
-            _summary, _outline, stages = journal_tree(
+            summary, _outline, stages = journal_tree(
                 self.services, result.run_id, self.tree.page, result=result
             )
         except Exception:  # noqa: BLE001 - the run's own changes are shown instead
             stages = None
         if not get_current_worker().is_cancelled:
-            self.post_message(self.ResultTreeLoaded(result, stages))
+            self.post_message(self.ResultTreeLoaded(result, stages, summary))
 
     def on_sync_screen_result_tree_loaded(self, message: SyncScreen.ResultTreeLoaded) -> None:
-        self.show_result_tree(message.result, message.stages)
+        self.show_result_tree(message.result, message.stages, message.summary)
 
     def on_sync_screen_progress(self, message: SyncScreen.Progress) -> None:
         if self.running is None:
@@ -677,7 +687,9 @@ class SyncScreen(RosterScreen):
         elif purpose == APPLY:
             self.set_stage(WRITE_ROW, status, Text("nothing was written", "yellow"))
 
-    def show_result_tree(self, result: Any, stages: list[StageChanges] | None) -> None:
+    def show_result_tree(
+        self, result: Any, stages: list[StageChanges] | None, summary: Any = None
+    ) -> None:
         if stages is None:
             stages = group_changes(
                 result.changes,
@@ -687,6 +699,8 @@ class SyncScreen(RosterScreen):
             )
         changed = result.status == "plan-changed"
         extra = "not applied; the plan as the data stands now" if changed else ""
+        if summary is not None:  # when and by whom, as the run opened from the history says
+            extra = ", ".join(part for part in (extra, when_and_who(summary)) if part)
         title = run_title(result.run_id, result.dry_run, result.status, extra)
         self.tree.show_plan(title, stages, run_id=result.run_id)
 
@@ -844,12 +858,7 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_run_loaded(self, message: SyncScreen.RunLoaded) -> None:
         summary = message.summary
         stages = message.stages
-        title = run_title(
-            summary.id,
-            summary.dry_run,
-            summary.status,
-            f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}",
-        )
+        title = run_title(summary.id, summary.dry_run, summary.status, when_and_who(summary))
         if summary.error:
             title.append(f"  {safe(summary.error)}", style="red")
         self.tree.show_plan(title, stages, run_id=summary.id)

@@ -13,7 +13,7 @@ from textual.widgets import Checkbox, DataTable, Static
 from console.app import RosterApp
 from engine.store.models import SyncLock
 from engine.store.repo import set_meta
-from screens.dashboard import DashboardScreen
+from screens.dashboard import DashboardScreen, format_when
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.sync import SyncScreen
 from screens.widgets.change_detail import ChangeDetail, node_text
@@ -773,7 +773,9 @@ async def test_s_after_p_applies_the_plan_shown_without_planning_again(services:
         await settle(pilot)
         plan = services.runs(limit=1)[0]
         title = tree_labels(screen.query_one(PlanTree))[0]
-        assert title.startswith(f"Run {plan.id}: planned, nothing written"), title
+        # when and by whom, as the same run opened from the history says
+        when = f"{format_when(plan.started_at)}, {plan.started_by}"
+        assert title.startswith(f"Run {plan.id} ({when}): planned, nothing written"), title
         await pilot.press("s")
         await settle(pilot)
         modal = app.screen
@@ -785,7 +787,8 @@ async def test_s_after_p_applies_the_plan_shown_without_planning_again(services:
         latest = services.runs(limit=1)[0]
         assert latest.id == plan.id + 1 and latest.status == "applied"
         title = tree_labels(screen.query_one(PlanTree))[0]
-        assert title.startswith(f"Run {latest.id}: applied"), title
+        when = f"{format_when(latest.started_at)}, {latest.started_by}"
+        assert title.startswith(f"Run {latest.id} ({when}): applied"), title
         # applied: the next s plans afresh
         await pilot.press("s")
         await settle(pilot)
