@@ -1324,6 +1324,8 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
     )
     if summary.plan_run is not None:
         echo(f"  the plan of run {summary.plan_run}, applied as it was planned")
+    if summary.carried_out_by is not None:
+        echo(f"  its plan was applied as it was planned by run {summary.carried_out_by}")
     if summary.settled is not None:
         echo(
             "  settled: a sync on the same data ends at once"

@@ -872,6 +872,7 @@ class SyncScreen(RosterScreen):
                     f"Showing run {summary.id} from the history: ",
                     status_text(summary.status),
                     f" (the plan of run {summary.plan_run})" if summary.plan_run else "",
+                    f" (applied by run {summary.carried_out_by})" if summary.carried_out_by else "",
                     # whether it left the store settled (runs recorded before say nothing)
                     {True: ", settled", False: ", not settled"}.get(summary.settled, ""),
                     f", {plural(sum(s.change_count for s in stages), 'change')} recorded.",

@@ -44,6 +44,9 @@ class RunSummary:
     ended_at: datetime | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    # a dry run: the run that applied its plan as it was planned (`plan_run` names it back);
+    # known to `run_summary`, None in the history's list
+    carried_out_by: int | None = None
 
     @classmethod
     def of(cls, run: Run) -> RunSummary:
@@ -128,6 +131,7 @@ class RunSummary:
             "counts": self.counts,
             "error": self.error,
             "settled": self.settled,
+            "carried_out_by": self.carried_out_by,
         }
 
     as_dict = to_json
@@ -309,7 +313,20 @@ class RunsService:
             run = session.get(Run, run_id)
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
-            return RunSummary.of(run)
+            summary = RunSummary.of(run)
+            if not run.dry_run:
+                return summary
+            applied = session.scalar(
+                select(col(Run.id))
+                .where(
+                    col(Run.id) > run_id,
+                    col(Run.dry_run).is_(False),
+                    Run.counts["plan_run"].as_integer() == run_id,
+                )
+                .order_by(col(Run.id))
+                .limit(1)
+            )
+            return replace(summary, carried_out_by=applied)
 
     def each_run_change(
         self, run_id: int, limit: int | None = None, batch: int = 5000

@@ -80,6 +80,12 @@ def test_a_plan_is_applied_as_reviewed_or_not_at_all(demo: Services) -> None:
     assert said in result.stdout
     code, result = cli("runs", str(planned.id), "--json", "--db", db)
     assert json.loads(result.stdout)["settled"] is None
+    # the dry run names the run that carried its plan out
+    assert json.loads(result.stdout)["carried_out_by"] == applied["run_id"]
+    assert demo.run_summary(planned.id).carried_out_by == applied["run_id"]
+    code, result = cli("runs", str(planned.id), "--db", db)
+    assert f"its plan was applied as it was planned by run {applied['run_id']}" in result.stdout
+    assert demo.run_summary(applied["run_id"]).carried_out_by is None
     assert demo.sync().run_id and demo.runs(limit=1)[0].plan_run is None
 
     # another run applied in between (here: the same data, nothing to change) also counts

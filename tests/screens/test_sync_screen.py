@@ -163,6 +163,15 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         assert f"applied (the plan of run {latest.id - 1})" in status, status
         # and whether it settled the store, as `roster runs` says
         assert (", settled," if latest.settled else ", not settled,") in status, status
+        # the dry run, opened from the history, names the run that applied its plan
+        history.move_cursor(row=1)
+        await pilot.press("h")
+        await pilot.pause()
+        history.move_cursor(row=1)
+        await pilot.press("enter")
+        await settle(pilot)
+        status = shown(screen.query_one("#sync-status", Static))
+        assert f"(applied by run {latest.id})" in status, status
 
 
 async def test_cancelling_the_confirmation_applies_nothing(services: Any) -> None:
