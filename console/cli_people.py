@@ -144,7 +144,8 @@ def people_show(who: str, as_json: bool) -> None:
     from engine.records import link_label
 
     services = _services()
-    detail = services.user_detail(services.person(who).id)
+    # an id is digits (no email is): people without an email have only their id
+    detail = services.user_detail(services.person(int(who) if who.isdigit() else who).id)
     if as_json:
         _emit(detail.to_json())
         return

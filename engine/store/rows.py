@@ -24,6 +24,7 @@ from engine.records import (
     StoredJson,
     UserRecord,
 )
+from engine.text import printable
 
 #: The person columns a read selects, in UserRecord's field order.
 USER_COLUMNS = (
@@ -72,7 +73,14 @@ def stored_time(value: Any) -> datetime | None:
     without an offset) as SQLAlchemy's UTCDateTime reads it: aware, in UTC."""
     if value is None:
         return None
-    when = datetime.fromisoformat(value) if value.__class__ is str else value
+    try:
+        when = datetime.fromisoformat(value) if value.__class__ is str else value
+    except ValueError:
+        raise DamagedRecord(
+            f"The identity store holds a date that is not one ({printable(str(value), 60)!r}): "
+            "the store was changed outside Roster. Nothing more was done; restore the store "
+            "from a backup."
+        ) from None
     return when.replace(tzinfo=UTC) if when.utcoffset() is None else when.astimezone(UTC)
 
 

@@ -357,7 +357,8 @@ def _run_locked(
         # applied run, and those that run left to look at again; a configuration change
         # (rules, schemas, attributes) or an unreadable note plans everyone
         # (the ownership stage likewise looks again only at changed accounts)
-        revisit = None if full or config_changed(session, versions) else load_push_revisit(session)
+        pushed = None if full else load_push_revisit(session)
+        revisit = None if config_changed(session, versions) else pushed
         # a run that reconsiders every account reads every account whole: deferred, each
         # would be read again one by one (or an app at a time), for nothing
         incremental = revisit is not None and not full_identify
@@ -436,8 +437,9 @@ def _run_locked(
                 raise InvalidInput(f"directory {directory.app!r} names an unknown app")
         # each stage's expressions share its time budget (settings.cel.max_seconds_per_stage);
         # running out fails the run before anything is applied, and the lock is released
-        if revisit is not None:  # what the last run's push wrote after its identify
-            state.written_before = {k for k in revisit.accounts if k[0] in directory_apps}
+        if pushed is not None:  # what the last run's push wrote after its identify (also
+            # when a configuration change has the push plan everyone: review)
+            state.written_before = {k for k in pushed.accounts if k[0] in directory_apps}
         with cel.stage_budget("identify"):
             run_identify(state, directories, cel, reports[1], everyone=full_identify)
         step("ownership", 2)
@@ -618,6 +620,13 @@ def _run_locked(
                 reports[4].notes.append(
                     "the pushed accounts, read back from their apps, changed some of their "
                     "owners' values again: the next sync pushes those (not settled)"
+                )
+            if state.filter_failed:
+                settled = None  # a sync on the same data reports them again
+                reports[1].notes.append(
+                    f"a directory filter failed on {_count(len(state.filter_failed), 'account')}: "
+                    "the next sync decides them again and reports them until fixed (not "
+                    "settled)"
                 )
             rewritten = sorted({app for app, _ in state.read_back} & directory_apps)
             if rewritten:

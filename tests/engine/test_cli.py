@@ -844,6 +844,10 @@ def test_people_show_lines_up_its_columns(demo: Any) -> None:
     assert len({a.index("ENABLED") for a in accounts}) == 1, accounts
     attributes = lines[lines.index("attributes:") + 1 : lines.index("accounts:")]
     assert len({len(a) - len(a[2:].split(" ", 1)[1].lstrip()) for a in attributes}) == 1
+    # by id too, as its help says: people without an email have only their id
+    priya = demo.person("priya.shah@example.com")
+    code, by_id, _ = run(runner, "people", "show", str(priya.id), "--db", db)
+    assert code == 0 and by_id == out
 
 
 def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:

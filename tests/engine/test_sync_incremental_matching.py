@@ -580,6 +580,9 @@ def test_a_failing_filter_is_reported_by_every_sync_until_it_is_fixed(demo: Serv
     # an unrelated change: the run is incremental, the interns' accounts unchanged
     _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="x"))
     assert identify_counts(demo.sync(dry_run=True))["filter_errors"] == failing
+    # no data changed since: not "nothing changed", which would report nothing
+    again = demo.sync()
+    assert identify_counts(again)["filter_errors"] == failing and not again.settled
     _edit_app(folder.parent, "github", "143925100", lambda item: item["profile"].update(bio="y"))
     assert identify_counts(demo.sync())["filter_errors"] == failing
     save_hr_filter(saved.filter)  # fixed
@@ -588,9 +591,13 @@ def test_a_failing_filter_is_reported_by_every_sync_until_it_is_fixed(demo: Serv
     assert identify_counts(demo.sync()).get("filter_errors", 0) == 0
 
 
-def test_a_push_to_a_directory_app_is_decided_again_by_the_next_sync(demo: Services) -> None:
+@pytest.mark.parametrize("edit_settings", [False, True])
+def test_a_push_to_a_directory_app_is_decided_again_by_the_next_sync(
+    demo: Services, edit_settings: bool
+) -> None:
     """A push writes to a directory's accounts after the run's identify decided them: the run
-    does not settle, and the next decides them again (its filter reads what was pushed)."""
+    does not settle, and the next decides them again (its filter reads what was pushed), also
+    when a configuration change has that run plan every push (review)."""
     folder = demo_folder_for(demo.db)
     document = yaml.safe_load(demo.export_config())
     document["directories"].append(
@@ -616,9 +623,30 @@ def test_a_push_to_a_directory_app_is_decided_again_by_the_next_sync(demo: Servi
     identify = next(s for s in pushed.stages if s.name == "identify")
     assert any("decides them again" in note for note in identify.notes)
     assert decision() == "MATCH_ONLY"  # decided before the push wrote the title
+    if edit_settings:
+        document = yaml.safe_load(demo.export_config())
+        document["settings"]["deletion_threshold"]["max_objects"] += 1
+        demo.import_config(
+            yaml.safe_dump(document, sort_keys=False), source="e.yaml", base_dir=folder
+        )
     after = demo.sync(allow_deletes=True)  # no data changed since: the push's write is news
     assert after.status == "applied"
     assert decision() == "IGNORE"
     config = demo.ctx.config()
     assert demo.decision_counts(config) == demo.identity_impact(config).decision_counts
     assert demo.sync(allow_deletes=True).stages[0].notes[0].startswith("nothing changed")
+
+
+def test_a_damaged_date_in_the_store_is_a_damaged_record() -> None:
+    """Read straight from the driver, as SQLAlchemy would have read it, or said plainly."""
+    from datetime import UTC, datetime
+
+    from engine.errors import DamagedRecord
+    from engine.store.rows import stored_time
+
+    assert stored_time("2026-12-06 06:21:39.857483") == datetime(
+        2026, 12, 6, 6, 21, 39, 857483, tzinfo=UTC
+    )
+    assert stored_time(None) is None
+    with pytest.raises(DamagedRecord, match="not one"):
+        stored_time("garbage\x1b[31m")
