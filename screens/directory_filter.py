@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.errors import ConfigInvalid, Problem
+from engine.errors import ConfigInvalid, Problem, Stopped
 from screens.base import RosterScreen
 from screens.modals.confirm import ConfirmModal
 from screens.modals.record_picker import RecordPicker
@@ -272,6 +272,8 @@ class DirectoryFilterScreen(RosterScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        if self._initial_text is None:  # the saved filter replaces the box's text when read:
+            self.editor.text_area.read_only = True  # nothing typed before then is lost
         self.load_setup()
 
     # The edit this text makes ------------------------------------------------------------
@@ -315,7 +317,16 @@ class DirectoryFilterScreen(RosterScreen):
             )
         completions = services.completions(CONTEXT, app_id=self.app_id)
         accounts = len(services.records_in_scope(CONTEXT, self.app_id))
-        counts = services.identity_impact(config).decision_counts.get(self.app_id)
+        # the filters alone when they read only their accounts (seconds at 100,000 people,
+        # where identify and ownership around them took half a minute before the box opened)
+        worker = get_current_worker()
+        try:
+            every = services.decision_counts(config, cancelled=lambda: worker.is_cancelled)
+        except Stopped:  # the screen was left
+            return
+        if every is None:
+            every = services.identity_impact(config).decision_counts
+        counts = every.get(self.app_id)
         last = None if self.adding else services.last_change(self.path)
         if not get_current_worker().is_cancelled:
             self.post_message(
@@ -341,6 +352,7 @@ class DirectoryFilterScreen(RosterScreen):
         self.editor.set_completions(message.completions, "account")
         if first and self._initial_text is None:
             self.editor.text = message.saved or ""
+            self.editor.text_area.read_only = False
         title = self._title_text()
         title.append(
             f" · directory {message.position} of {message.total}"
@@ -468,9 +480,13 @@ class DirectoryFilterScreen(RosterScreen):
             samples = impact.samples.get(kind) or []
             if samples:
                 out.append(f"\n{label}: ", style=style)
-                shown = ", ".join(safe(s, 40) for s in samples[:SAMPLES])
-                more = len(samples) - SAMPLES
-                out.append(shown + (f" and {more} more" if more > 0 else ""))
+                shown = samples[:SAMPLES]
+                # of everyone the impact counts, not of the few names it carries
+                more = getattr(impact, kind) - len(shown)
+                out.append(
+                    ", ".join(safe(s, 40) for s in shown)
+                    + (f" and {more:,} more" if more > 0 else "")
+                )
         if impact.decisions_changed > created + removed:
             out.append(
                 "\nA changed decision creates no one when another directory already made that "

@@ -106,11 +106,17 @@ class ImpactService:
         except ValueError:  # does not compile: identity_impact says where
             return None
         counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in deciders}
-        a = Account.__table__.c  # type: ignore[attr-defined]
-        with self.ctx.db.session() as session:
-            accounts = load_accounts(
-                session, a.app_id.in_(list(deciders)), a.status != "DELETED", stop=cancelled
-            )
+        loaded = self.ctx.directory()  # the population when an editor has loaded it
+        if isinstance(loaded, Population):
+            accounts = [
+                x for x in loaded.accounts if x.app_id in deciders and x.status != "DELETED"
+            ]
+        else:
+            a = Account.__table__.c  # type: ignore[attr-defined]
+            with self.ctx.db.session() as session:
+                accounts = load_accounts(
+                    session, a.app_id.in_(list(deciders)), a.status != "DELETED", stop=cancelled
+                )
         for position, account in enumerate(accounts):
             if position % 2000 == 0 and cancelled is not None and cancelled():
                 raise Stopped("the count was cancelled")

@@ -5,6 +5,7 @@ edit), reorder, enable/disable, delete with confirmation, a CEL error, a conflic
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -610,6 +611,10 @@ async def test_at_80x24_the_people_an_edit_removes_are_named_and_c_lists_the_cha
         await settle(pilot)
         removed = expected.samples["people_removed"][0]
         assert f"Removed: {removed}" in screen_text(app)
+        # "and N more" counts everyone removed, not the ten names the impact carries
+        many = replace(editor.impact, people_removed=147)
+        named = min(len(many.samples["people_removed"]), 3)
+        assert f"and {147 - named:,} more" in editor.impact_text(many).plain
         await pilot.press("tab")  # to the accounts
         await pilot.press("c")
         await wait_until(pilot, lambda: editor.changed_only and editor.spot, "the changed")
