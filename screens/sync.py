@@ -121,8 +121,7 @@ class SyncScreen(RosterScreen):
             "s",
             "sync_now",
             "Sync now",
-            tooltip="Apply the plan you just made, after your confirmation (with none on "
-            "screen, or a run from the history, a new plan is made first)",
+            tooltip="Apply the plan you just made, after your confirmation (else plan first)",
         ),
         Binding("escape", "cancel", "Cancel run", tooltip="Stop the running sync between stages"),
         # the tabs name c and h ("Changes (c)"): out of the footer, which must fit 80 columns
