@@ -510,6 +510,16 @@ def test_an_account_found_nobody_for_before_its_walk_created_someone_is_walked_a
     assert any(p.startswith(conflict) for p in again.stages[1].problems)
 
 
+def _stored_decision(services: Services, app: str, external_id: str) -> str | None:
+    """The filter decision the store holds for the account."""
+    with services.db.session() as session:
+        return session.execute(
+            select(Account.filter_result).where(
+                Account.app_id == app, Account.external_id == external_id
+            )
+        ).scalar_one()
+
+
 def test_a_filter_reading_entitlements_decides_again_when_only_a_grant_changed(
     demo: Services,
 ) -> None:
@@ -528,13 +538,7 @@ def test_a_filter_reading_entitlements_decides_again_when_only_a_grant_changed(
     )
     assert demo.sync(allow_deletes=True).status == "applied"
     key = "margaret.okafor@example.com"
-    with demo.db.session() as session:
-        (decision,) = session.execute(
-            select(Account.filter_result).where(
-                Account.app_id == "entra", Account.external_id == key
-            )
-        ).one()
-    assert decision == "MATCH_ONLY"
+    assert _stored_decision(demo, "entra", key) == "MATCH_ONLY"
     path = demo_folder_for(demo.db) / "apps" / "entra.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["grants"] = [
@@ -544,13 +548,7 @@ def test_a_filter_reading_entitlements_decides_again_when_only_a_grant_changed(
     ]
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     assert demo.sync(allow_deletes=True).status == "applied"
-    with demo.db.session() as session:
-        (decision,) = session.execute(
-            select(Account.filter_result).where(
-                Account.app_id == "entra", Account.external_id == key
-            )
-        ).one()
-    assert decision == "IGNORE"
+    assert _stored_decision(demo, "entra", key) == "IGNORE"
     counts = demo.identity_impact(demo.ctx.config()).decision_counts
     assert counts == demo.decision_counts(demo.ctx.config())
 
@@ -607,12 +605,7 @@ def test_a_push_to_a_directory_app_is_decided_again_by_the_next_sync(
     assert demo.sync(allow_deletes=True).status == "applied"
 
     def decision() -> str | None:
-        with demo.db.session() as session:
-            return session.execute(
-                select(Account.filter_result).where(
-                    Account.app_id == "ad", Account.external_id == "margaret.okafor"
-                )
-            ).scalar_one()
+        return _stored_decision(demo, "ad", "margaret.okafor")
 
     assert decision() == "MATCH_ONLY"
     _edit_app(

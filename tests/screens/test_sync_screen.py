@@ -154,22 +154,13 @@ async def test_sync_now_confirms_then_applies(services: Any) -> None:
         titles = [u.attributes.get("job_title") for u in services.population().users]
         assert titles.count("Roster Test Engineer") == 2
         # opened again from the history, the run still says which plan it carried out
-        await pilot.press("h")
-        await pilot.pause()
-        history.move_cursor(row=0)
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_from_history(pilot, latest.id)
         status = shown(screen.query_one("#sync-status", Static))
         assert f"applied (the plan of run {latest.id - 1})" in status, status
         # and whether it settled the store, as `roster runs` says
         assert (", settled," if latest.settled else ", not settled,") in status, status
         # the dry run, opened from the history, names the run that applied its plan
-        history.move_cursor(row=1)
-        await pilot.press("h")
-        await pilot.pause()
-        history.move_cursor(row=1)
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_from_history(pilot, latest.id - 1)
         status = shown(screen.query_one("#sync-status", Static))
         assert f"(applied by run {latest.id})" in status, status
 
