@@ -183,7 +183,11 @@ def why_everyone(session: Session, run_id: int, versions: dict[str, str]) -> str
     now = versions.get("attributes") or ""
     if before != now:
         if before.partition("+")[0] == now.partition("+")[0]:
-            return f"this Roster computes attributes differently from run {last_applied.id}'s"
+            return (
+                "this version of Roster computes attributes differently from the one that "
+                f"applied run {last_applied.id} (an upgrade): every plan computes everyone "
+                "until a sync applies"
+            )
         return f"the attributes' configuration changed since run {last_applied.id}"
     return ""
 

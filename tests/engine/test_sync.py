@@ -501,7 +501,9 @@ def test_a_roster_whose_cel_gives_other_results_reconsiders_everyone(tmp_path: P
     attributes = next(s for s in second.stages if s.name == "attributes")
     assert attributes.counts["users_considered"] == len(people(services))
     assert attributes.notes[0] == (
-        f"computed everyone: this Roster computes attributes differently from run {first.run_id}'s"
+        "computed everyone: this version of Roster computes attributes differently from the "
+        f"one that applied run {first.run_id} (an upgrade): every plan computes everyone "
+        "until a sync applies"
     )
     third = run_sync(services.db)  # and then it settles again
     imported = next(s for s in third.stages if s.name == "import")
