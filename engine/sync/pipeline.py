@@ -1398,7 +1398,8 @@ def _nothing_changed(
 
 def failures_summary(failures: list[dict[str, str]]) -> str:
     """One line for the run's error: which apps failed and why, the first few in full."""
-    shown = [f"{f['app']} {f['reason']}" for f in failures[:3]]
+    # each reason is sentences of its own: their last full stop goes before the ";"
+    shown = [f"{f['app']} {f['reason'].rstrip().removesuffix('.')}" for f in failures[:3]]
     more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
     return "; ".join(shown) + more
 

@@ -171,3 +171,22 @@ def test_a_refused_push_exits_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert any(
         w.startswith(f"Run {data['run_id']} applied-with-failures: ad refused") for w in warnings
     )
+
+
+def test_the_run_error_names_each_failed_app_in_one_readable_line() -> None:
+    """Each reason ends in a full stop of its own: joined, they read "… folder; idp …", not
+    "… folder.; idp …" (newcomer review)."""
+    from engine.sync.pipeline import failures_summary
+
+    failures = [
+        {"app": "hr", "reason": "failed to import: the file does not exist. Check the path."},
+        {"app": "idp", "reason": "failed to import: refused."},
+        {"app": "ad", "reason": "failed to import: unreachable"},
+        {"app": "slack", "reason": "failed to import: gone."},
+    ]
+    line = failures_summary(failures)
+    assert ".;" not in line
+    assert line == (
+        "hr failed to import: the file does not exist. Check the path; "
+        "idp failed to import: refused; ad failed to import: unreachable; and 1 more"
+    )
