@@ -155,7 +155,11 @@ class AttributesScreen(RosterScreen):
 
     HELP_NOTES: ClassVar[list[tuple[str, str]]] = [
         ("enter", "Edit the highlighted attribute (a standard one not mapped yet: map it)"),
-        ("", "People: how many people have a value now; ! marks a source failing for some."),
+        (
+            "",
+            "People: how many people have a value now; ! marks a source failing for some. "
+            "Until counted, dimmed: as the last sync left them.",
+        ),
     ]
 
     class Loaded(Message):
@@ -169,11 +173,20 @@ class AttributesScreen(RosterScreen):
             super().__init__()
             self.impact = impact
 
+    class StoredLoaded(Message):
+        """How many people have a value as the last sync stored them: shown while the
+        values are computed anew."""
+
+        def __init__(self, counts: dict[str, int]) -> None:
+            super().__init__()
+            self.counts = counts
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(services, **kwargs)
         self.version: str | None = None
         self.views: list[AttributeView] = []
         self.impact: Any = None  # ValueImpact of the saved configuration, until the store changes
+        self.stored: dict[str, int] | None = None  # the last sync's counts, until then
         self._want: str | None = None  # the attribute to highlight after a reload
         self._deleting = False
 
@@ -207,6 +220,7 @@ class AttributesScreen(RosterScreen):
     def reload(self) -> None:
         """The store changed (a sync, a configuration edit): read and count again."""
         self.impact = None
+        self.stored = None
         self.load()
 
     def action_reload(self) -> None:
@@ -254,9 +268,19 @@ class AttributesScreen(RosterScreen):
     )
     def count(self) -> None:
         worker = get_current_worker()
+        # the stored counts at once (a query), the computed ones when ready (most of a
+        # minute at 100,000 people)
+        stored = self.services.stored_value_counts()
+        if not worker.is_cancelled:
+            self.post_message(self.StoredLoaded(stored))
         impact = self.services.value_impact(None, cancelled=lambda: worker.is_cancelled, push=False)
         if not worker.is_cancelled and not getattr(impact, "cancelled", False):
             self.post_message(self.OutcomesLoaded(impact))
+
+    def on_attributes_screen_stored_loaded(self, message: AttributesScreen.StoredLoaded) -> None:
+        if self.impact is None:
+            self.stored = message.counts
+            self.fill()
 
     def on_attributes_screen_outcomes_loaded(
         self, message: AttributesScreen.OutcomesLoaded
@@ -291,6 +315,10 @@ class AttributesScreen(RosterScreen):
                 outcome = self.outcome(view.name)
                 if not view.configured:
                     people, errors = Text("—", style="dim"), Text("")
+                elif outcome is None and self.stored is not None:
+                    # the last sync's, dimmed until this screen's own count replaces it
+                    stored = self.stored.get(view.name, 0)
+                    people, errors = Text(f"{stored:,}", style="dim", justify="right"), Text("")
                 elif outcome is None:
                     people, errors = Text("…", style="dim"), Text("")
                 else:
@@ -305,6 +333,8 @@ class AttributesScreen(RosterScreen):
         )
         if self.impact is not None:
             table.border_subtitle += f" · {self.impact.people:,} people"
+        elif self.stored is not None:
+            table.border_subtitle += " · people as the last sync left them; counting…"
 
     @staticmethod
     def kind_text(view: AttributeView) -> str:

@@ -388,6 +388,10 @@ class Services:
         Stopped."""
         return self.impact.decision_counts(config, cancelled=cancelled)
 
+    def stored_value_counts(self) -> dict[str, int]:
+        """Per attribute, how many living people have a value as the last sync stored them."""
+        return self.values.stored_value_counts()
+
     def value_impact(
         self,
         edited: RosterConfig | None = None,

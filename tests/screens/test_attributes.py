@@ -119,6 +119,18 @@ async def test_the_list_shows_every_standard_and_custom_attribute(
         assert "ad-core: department ← department" in detail
         # nothing is cut off sideways: the table never scrolls horizontally
         assert screen.table.max_scroll_x == 0
+        # the store's counts are the computed ones on a settled store; while a count is under
+        # way they are shown dimmed, and the border says so
+        stored = services.stored_value_counts()
+        computed = screen.impact.attributes.items()
+        assert stored == {name: o.with_value for name, o in computed if o.with_value}
+        impact, screen.impact = screen.impact, None
+        screen.stored = stored
+        screen.fill()
+        row = screen.table.get_row_at(names.index("department"))
+        assert str(row[4]) == f"{stored['department']:,}" and row[4].style == "dim"
+        assert "as the last sync left them; counting…" in str(screen.table.border_subtitle)
+        screen.impact = impact
 
 
 async def test_a_failing_source_is_marked_and_its_errors_listed(services: Any) -> None:
