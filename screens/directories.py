@@ -51,12 +51,13 @@ class DirectoryRow:
     accounts: int
 
 
-def count_cell(counts: dict[str, int] | None, key: str) -> Text:
+def count_cell(counts: dict[str, int] | None, key: str, stored: bool = False) -> Text:
+    """A count; STORED: the store's, dimmed until today's replaces it."""
     if counts is None:
         return Text("…", style="dim", justify="right")
     number = counts.get(key, 0)
     style = "bold red" if key == "errors" and number else "" if number else "dim"
-    return Text(f"{number:,}", style=style, justify="right")
+    return Text(f"{number:,}", style="dim" if stored else style, justify="right")
 
 
 class DirectoriesScreen(RosterScreen):
@@ -130,6 +131,14 @@ class DirectoriesScreen(RosterScreen):
             self.generation = generation  # the app's store generation they were counted at
             self.counts = counts
 
+    class StoredLoaded(Message):
+        """The decisions the store holds, counted: shown until today's are."""
+
+        def __init__(self, version: str, counts: dict[str, dict[str, int]]) -> None:
+            super().__init__()
+            self.version = version
+            self.counts = counts
+
     class Prepared(Message):
         """A disable or delete, tried without saving: what it would do to people."""
 
@@ -145,6 +154,8 @@ class DirectoriesScreen(RosterScreen):
         self.rows: list[DirectoryRow] = []
         self.free: list[AppChoice] = []
         self.counts: dict[str, dict[str, int]] | None = None
+        # the decisions the store holds, shown dimmed until today's are counted
+        self.stored: dict[str, dict[str, int]] | None = None
         self._counts_version: tuple[str, int] | None = None  # (version, store generation)
         self.selected: str | None = None
         self.last: AuditEntry | None = None
@@ -223,6 +234,7 @@ class DirectoriesScreen(RosterScreen):
         generation = getattr(self.app, "store_generation", 0)
         if self._counts_version != (message.version, generation):
             self.counts = None  # computed again: the configuration or the records changed
+            self.stored = None
             self.load_counts(message.version, generation)
         self.fill_table()
         status = self.query_one("#directories-status", Static)
@@ -244,7 +256,9 @@ class DirectoriesScreen(RosterScreen):
         off = sum(1 for r in self.rows if not r.enabled)
         if off:
             text.append(f", {off} disabled", style="yellow")
-        if self.counts is None:
+        if self.counts is None and self.stored is not None:
+            text.append(" · as the last sync left them; counting today's…", style="dim")
+        elif self.counts is None:
             text.append(" · counting decisions…", style="dim")
         return text
 
@@ -264,17 +278,18 @@ class DirectoriesScreen(RosterScreen):
             # column must shrink back, or the counts slide out of view.
             for column in table.columns.values():
                 column.content_width = column.label.cell_len
+            shown, stored = self.shown_counts()
             for index, row in enumerate(self.rows, 1):
-                counts = self.counts.get(row.app) if self.counts is not None else None
+                counts = shown.get(row.app) if shown is not None else None
                 table.add_row(
                     str(index),
                     clip(row.app, app_width, "bold"),
                     Text("yes", style="green") if row.enabled else Text("off", style="yellow"),
                     one_line(row.filter or "(none: CREATE)", filter_width),
-                    count_cell(counts, "CREATE"),
-                    count_cell(counts, "MATCH_ONLY"),
-                    count_cell(counts, "IGNORE"),
-                    count_cell(counts, "errors"),
+                    count_cell(counts, "CREATE", stored),
+                    count_cell(counts, "MATCH_ONLY", stored),
+                    count_cell(counts, "IGNORE", stored),
+                    count_cell(counts, "errors", stored),
                     key=row.app,
                 )
         apps = [r.app for r in self.rows]
@@ -297,6 +312,10 @@ class DirectoriesScreen(RosterScreen):
     def load_counts(self, version: str, generation: int) -> None:
         worker = get_current_worker()
         config = self.services.config()
+        # the store's at once (one query), today's when counted
+        stored = self.services.stored_decision_counts(config)
+        if not worker.is_cancelled:
+            self.post_message(self.StoredLoaded(version, stored))
         try:
             # the filters alone when they read only their accounts (seconds at 100,000
             # people); identify and ownership too otherwise (half a minute)
@@ -311,18 +330,34 @@ class DirectoriesScreen(RosterScreen):
         if not worker.is_cancelled:
             self.post_message(self.CountsLoaded(version, generation, counts))
 
+    def on_directories_screen_stored_loaded(self, message: DirectoriesScreen.StoredLoaded) -> None:
+        if message.version != self.version or self.counts is not None:
+            return
+        self.stored = message.counts
+        self.fill_counts()
+
+    def shown_counts(self) -> tuple[dict[str, dict[str, int]] | None, bool]:
+        """Today's counts, or else the store's (and that they are the store's)."""
+        if self.counts is not None:
+            return self.counts, False
+        return self.stored, self.stored is not None
+
+    def fill_counts(self) -> None:
+        table = self.query_one("#directories", DataTable)
+        shown, stored = self.shown_counts()
+        with self.app.batch_update():
+            for row in self.rows:
+                counts = shown.get(row.app) if shown is not None else None
+                for key in ("CREATE", "MATCH_ONLY", "IGNORE", "errors"):
+                    table.update_cell(row.app, key, count_cell(counts, key, stored))
+        self.query_one("#directories-status", Static).update(self.status_text())
+
     def on_directories_screen_counts_loaded(self, message: DirectoriesScreen.CountsLoaded) -> None:
         if message.version != self.version:
             return
         self._counts_version = (message.version, message.generation)
         self.counts = message.counts
-        table = self.query_one("#directories", DataTable)
-        with self.app.batch_update():
-            for row in self.rows:
-                counts = self.counts.get(row.app)
-                for key in ("CREATE", "MATCH_ONLY", "IGNORE", "errors"):
-                    table.update_cell(row.app, key, count_cell(counts, key))
-        self.query_one("#directories-status", Static).update(self.status_text())
+        self.fill_counts()
 
     # The highlighted directory ---------------------------------------------------------------
 

@@ -379,6 +379,11 @@ class Services:
     ) -> IdentityImpact:
         return self.impact.identity_impact(edited, progress=progress, cancelled=cancelled)
 
+    def stored_decision_counts(self, config: RosterConfig) -> dict[str, dict[str, int]]:
+        """The decisions the store holds for CONFIG's directories, as the last syncs left
+        them (they can lag today's: `decision_counts`)."""
+        return self.impact.stored_decision_counts(config)
+
     def decision_counts(
         self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
     ) -> dict[str, dict[str, int]] | None:

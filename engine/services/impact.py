@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import Result, select
+from sqlalchemy import Result, func, select
 
 from engine.cel import CelEngine, CelEvalError
 from engine.config.model import RosterConfig
@@ -125,6 +125,27 @@ class ImpactService:
             except (CelEvalError, ValueError):
                 decision = "errors"
             counts[account.app_id][decision] += 1
+        return counts
+
+    def stored_decision_counts(self, config: RosterConfig) -> dict[str, dict[str, int]]:
+        """The decisions the store holds for CONFIG's directories' living accounts, counted
+        by the store (a living directory account without one counts as an error): what the
+        Directories screen shows, dimmed, while it counts today's (`decision_counts`). They
+        can lag today's: a sync decides again only what changed, and only with the
+        configuration it ran with."""
+        apps = [d.app for d in config.directories]
+        counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in apps}
+        a = Account.__table__.c  # type: ignore[attr-defined]
+        with self.ctx.db.session() as session:
+            rows: Any = session.execute(
+                select(a.app_id, a.filter_result, func.count())
+                .where(a.app_id.in_(apps), a.status != "DELETED")
+                .group_by(a.app_id, a.filter_result)
+            )
+            for app, decision, count in rows:
+                tally = counts[app]
+                key = decision if decision in ("CREATE", "MATCH_ONLY", "IGNORE") else "errors"
+                tally[key] += count
         return counts
 
     # --- impact ----------------------------------------------------------------------------

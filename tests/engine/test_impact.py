@@ -597,6 +597,8 @@ def test_decision_counts_are_what_identify_counts(demo: Services, change: Any) -
     counts = demo.decision_counts(config)
     assert counts is not None
     assert counts == demo.identity_impact(config).decision_counts
+    if config == demo.ctx.config():  # the saved configuration, as the sync left the store
+        assert demo.stored_decision_counts(config) == counts
 
 
 def test_decision_counts_are_the_filters_today_not_the_stored_decisions(
@@ -617,6 +619,9 @@ def test_decision_counts_are_the_filters_today_not_the_stored_decisions(
         session.execute(delete(Grant))
     after = demo.decision_counts(config)
     assert after is not None and after["entra"]["MATCH_ONLY"] == 0
+    # the store still holds the decisions the sync made: what the screen shows, dimmed,
+    # until today's are counted
+    assert demo.stored_decision_counts(config) == before
     assert after["entra"]["IGNORE"] == before["entra"]["IGNORE"] + before["entra"]["MATCH_ONLY"]
     assert after == demo.identity_impact(config).decision_counts
 

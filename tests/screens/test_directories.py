@@ -141,6 +141,17 @@ async def test_the_list_shows_directories_in_order_with_counts_and_last_change(
         assert shown_rows[2][4:] == ["0", str(len(feed_rows) - 1), "0", "0"]
         assert shown_rows[0][3].startswith("account.profile.employment")
         assert "counting" not in shown(screen.query_one("#directories-status", Static))
+        # before today's are counted, the store's show, dimmed, and the line says so
+        counted, screen.counts = screen.counts, None
+        screen.stored = services.stored_decision_counts(services.config())
+        screen.fill_counts()
+        cell = table.get_cell("hr", "CREATE")
+        assert cell.plain == f"{expected['CREATE']:,}" and cell.style == "dim"
+        status = shown(screen.query_one("#directories-status", Static))
+        assert "as the last sync left them; counting today's…" in status
+        screen.counts = counted
+        screen.fill_counts()
+        assert table.get_cell("hr", "CREATE").style == ""
         detail = shown(screen.query_one("#directory-filter", Static))
         assert "hr (Workday HR) · 300 accounts" in detail
         last = shown(screen.query_one("#directory-last", Static))
