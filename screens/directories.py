@@ -317,16 +317,9 @@ class DirectoriesScreen(RosterScreen):
         if not worker.is_cancelled:
             self.post_message(self.StoredLoaded(version, stored))
         try:
-            # the filters alone when they read only their accounts (seconds at 100,000
-            # people); identify and ownership too otherwise (half a minute)
             counts = self.services.decision_counts(config, cancelled=lambda: worker.is_cancelled)
         except Stopped:
             return
-        if counts is None:
-            impact = self.services.identity_impact(config, cancelled=lambda: worker.is_cancelled)
-            if impact.cancelled:
-                return
-            counts = impact.decision_counts
         if not worker.is_cancelled:
             self.post_message(self.CountsLoaded(version, generation, counts))
 

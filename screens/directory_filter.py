@@ -317,15 +317,13 @@ class DirectoryFilterScreen(RosterScreen):
             )
         completions = services.completions(CONTEXT, app_id=self.app_id)
         accounts = len(services.records_in_scope(CONTEXT, self.app_id))
-        # the filters alone when they read only their accounts (seconds at 100,000 people,
-        # where identify and ownership around them took half a minute before the box opened)
+        # the saved filter's counts (identify and ownership around the filters took half a
+        # minute at 100,000 people before the box opened)
         worker = get_current_worker()
         try:
             every = services.decision_counts(config, cancelled=lambda: worker.is_cancelled)
         except Stopped:  # the screen was left
             return
-        if every is None:
-            every = services.identity_impact(config).decision_counts
         counts = every.get(self.app_id)
         last = None if self.adding else services.last_change(self.path)
         if not get_current_worker().is_cancelled:

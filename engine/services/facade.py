@@ -386,11 +386,10 @@ class Services:
 
     def decision_counts(
         self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
-    ) -> dict[str, dict[str, int]] | None:
-        """What CONFIG's filters decide for each directory's living accounts today, from the
-        filters alone (seconds at 100,000 people); None when one reads beyond its account:
-        `identity_impact(config).decision_counts` counts them then. Cancelled: raises
-        Stopped."""
+    ) -> dict[str, dict[str, int]]:
+        """What CONFIG's filters decide for each directory's living accounts today (the
+        filters alone when they read only their accounts: seconds at 100,000 people).
+        Cancelled: raises Stopped."""
         return self.impact.decision_counts(config, cancelled=cancelled)
 
     def stored_value_counts(self) -> dict[str, int]:

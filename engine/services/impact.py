@@ -35,10 +35,12 @@ from engine.sync.matrix import (
 )
 from engine.sync.simulate import (
     _ACCOUNT_FIELDS,
+    DECISIONS,
     IdentityImpact,
     Outcome,
     SimulationCancelled,
     compare,
+    no_decisions,
     simulate,
 )
 from engine.sync.state import AccountKey, WorkState
@@ -79,17 +81,31 @@ class ImpactService:
 
     def decision_counts(
         self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
-    ) -> dict[str, dict[str, int]] | None:
+    ) -> dict[str, dict[str, int]]:
         """What CONFIG's filters decide for each directory's living accounts today (app ->
         CREATE, MATCH_ONLY, IGNORE, errors), as `identity_impact(config).decision_counts`
-        counts them, from the filters alone: a filter that reads only its account decides the
-        same whatever identify and ownership do around it. Running those too took 44 s and
-        2.5 GB at 100,000 people, to count (issue 11). None when a filter reads beyond its
-        account (the clock, other people) or does not compile: ask `identity_impact`.
-        Cancelled: Stopped.
+        counts them: from the filters alone when they can (`filter_counts`: seconds at
+        100,000 people, where identify and ownership took half a minute and 2.5 GB, issue
+        11), else by `identity_impact`. Cancelled: Stopped.
 
-        Not the decisions the store holds: a sync decides again only the accounts whose data
-        it imported changed, so those can lag (a grant revoked, a value pushed to the app)."""
+        Not the decisions the store holds (`stored_decision_counts`): a sync decides again
+        only the accounts whose data it imported changed, so those can lag."""
+        counts = self.filter_counts(config, cancelled=cancelled)
+        if counts is not None:
+            return counts
+        impact = self.identity_impact(config, cancelled=cancelled)
+        if impact.cancelled:
+            raise Stopped("the count was cancelled")
+        return impact.decision_counts
+
+    def filter_counts(
+        self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, dict[str, int]] | None:
+        """`decision_counts` from each directory's filter run alone over its living
+        accounts: a filter that reads only its account decides the same whatever identify
+        and ownership do around it. None when a filter reads beyond its account (the clock,
+        other people), does not compile, or the configuration is not one a sync runs (an
+        app named twice, an unknown app). Cancelled: Stopped."""
         if cancelled is not None and cancelled():
             raise Stopped("the count was cancelled")
         apps = [d.app for d in config.directories]
@@ -105,7 +121,7 @@ class ImpactService:
                 deciders[directory.app] = decide
         except ValueError:  # does not compile: identity_impact says where
             return None
-        counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in deciders}
+        counts = no_decisions(list(deciders))
         loaded = self.ctx.directory()  # the population when an editor has loaded it
         if isinstance(loaded, Population):
             accounts = [
@@ -134,7 +150,7 @@ class ImpactService:
         can lag today's: a sync decides again only what changed, and only with the
         configuration it ran with."""
         apps = [d.app for d in config.directories]
-        counts = {app: {"CREATE": 0, "MATCH_ONLY": 0, "IGNORE": 0, "errors": 0} for app in apps}
+        counts = no_decisions(apps)
         a = Account.__table__.c  # type: ignore[attr-defined]
         with self.ctx.db.session() as session:
             rows: Any = session.execute(
@@ -144,7 +160,7 @@ class ImpactService:
             )
             for app, decision, count in rows:
                 tally = counts[app]
-                key = decision if decision in ("CREATE", "MATCH_ONLY", "IGNORE") else "errors"
+                key = decision if decision in DECISIONS else "errors"
                 tally[key] += count
         return counts
 

@@ -594,9 +594,10 @@ ENTRA_EXECUTIVES = '"grp-executive" in account.entitlements ? "MATCH_ONLY" : "IG
 def test_decision_counts_are_what_identify_counts(demo: Services, change: Any) -> None:
     """The filters alone count what identify and ownership around them count."""
     config = edited(demo, change)
-    counts = demo.decision_counts(config)
+    counts = demo.impact.filter_counts(config)  # the filters alone answer these
     assert counts is not None
     assert counts == demo.identity_impact(config).decision_counts
+    assert demo.decision_counts(config) == counts
     if config == demo.ctx.config():  # the saved configuration, as the sync left the store
         assert demo.stored_decision_counts(config) == counts
 
@@ -638,7 +639,12 @@ def test_filters_reading_beyond_the_account_are_left_to_identify(
     demo: Services, filter_text: str
 ) -> None:
     config = edited(demo, lambda d: directory(d, "hr_feed").update(filter=filter_text))
-    assert demo.decision_counts(config) is None
+    assert demo.impact.filter_counts(config) is None
+    if filter_text != "account.(":
+        assert demo.decision_counts(config) == demo.identity_impact(config).decision_counts
+    else:
+        with pytest.raises(InvalidInput, match="directory hr_feed: filter"):
+            demo.decision_counts(config)
 
 
 def test_configurations_no_sync_runs_are_left_to_identify(demo: Services) -> None:
@@ -650,11 +656,12 @@ def test_configurations_no_sync_runs_are_left_to_identify(demo: Services) -> Non
             [{"app": "hr", "filter": "account.profile.nope"}, {"app": "hr", "filter": '"CREATE"'}]
         ),
     )
-    assert demo.decision_counts(twice) is None
+    assert demo.impact.filter_counts(twice) is None
+    assert demo.decision_counts(twice) == demo.identity_impact(twice).decision_counts
     unknown = edited(demo, lambda d: d["directories"].append({"app": "nowhere"}))
-    assert demo.decision_counts(unknown) is None
+    assert demo.impact.filter_counts(unknown) is None
     with pytest.raises(InvalidInput, match="nowhere"):
-        demo.identity_impact(unknown)
+        demo.decision_counts(unknown)
 
 
 def test_deleted_accounts_are_not_counted_and_cancelling_stops(demo: Services) -> None:
