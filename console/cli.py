@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from click.core import ParameterSource
 
+from console.cli_progress import count_reporter, stage_reporter, working
 from console.settings import Settings
 from engine.changes import deletion_lines, describe_counts
 from engine.errors import InvalidInput, Problem, RosterError
@@ -382,7 +383,14 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
     if dry_run and expect_plan:
         raise click.UsageError("--expect-plan applies a plan: leave out --dry-run")
     services = _services()
-    result = services.sync(dry_run=dry_run, allow_deletes=allow_deletes, expect_plan=expect_plan)
+    doing = "Planning the sync" if dry_run else "Syncing"
+    with working(doing, as_json=as_json) as say:
+        result = services.sync(
+            dry_run=dry_run,
+            allow_deletes=allow_deletes,
+            expect_plan=expect_plan,
+            progress=stage_reporter(say),
+        )
     if as_json:
         _emit(result.as_dict())
     elif result.status == "plan-changed":
@@ -523,9 +531,15 @@ def preview(
     services = _services()
     if everyone or against:
         # against a filter or a merge / ownership rule: also what saving it does to people
-        result = services.preview_all(
-            context, expression, app_id=app_id, against=against, impact=against is not None
-        )
+        with working("Evaluating over everyone in scope", as_json=as_json) as say:
+            result = services.preview_all(
+                context,
+                expression,
+                app_id=app_id,
+                against=against,
+                impact=against is not None,
+                progress=count_reporter(say, "records"),
+            )
         _print_population(result, as_json)
         # a script asking "does this hold for everyone" must not read success from a count,
         # nor from a preview stopped by its time budget before it saw everyone
@@ -853,7 +867,9 @@ def pin(account: str, off: bool, dry_run: bool, as_json: bool) -> None:
 @_guard
 def push_plan(rule: str | None, as_json: bool) -> None:
     """What the push rules (or RULE) would write now, per person and attribute; sends nothing."""
-    data = _services().push_plan(rule)
+    services = _services()
+    with working("Planning the pushes", as_json=as_json):
+        data = services.push_plan(rule)
     if as_json:
         _emit(data.to_json())
         return
@@ -907,16 +923,19 @@ def merge_matrix(
     if rule is not None and kind is None:
         raise click.UsageError("--rule narrows a list: add --list ambiguous|unmatched|unowned")
     services = _services()
+    with working("Matching every account", as_json=as_json):
+        if kind is not None:
+            listing = services.matrix_accounts(
+                kind, app, rule=rule, offset=offset, limit=limit or ALL_OF_THEM
+            )
+        else:
+            matrix = services.merge_matrix(app)
     if kind is not None:
-        listing = services.matrix_accounts(
-            kind, app, rule=rule, offset=offset, limit=limit or ALL_OF_THEM
-        )
         if as_json:
             _emit(listing.as_dict())
             return
         _print_matrix_listing(listing, app, rule)
         return
-    matrix = services.merge_matrix(app)
     if as_json:
         _emit(matrix.as_dict())
         return
@@ -1032,7 +1051,9 @@ def _print_plan_fields(fields: list[Any]) -> None:
 @_guard
 def provision_queue(as_json: bool) -> None:
     """The accounts the next sync creates for approved access requests; creates nothing."""
-    data = _services().provision_queue()
+    services = _services()
+    with working("Working out the provisioning queue", as_json=as_json):
+        data = services.provision_queue()
     if as_json:
         _emit(data.to_json())
         return

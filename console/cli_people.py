@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 import click
 
 from console.cli import Number, _emit, _guard, _services, _store_options, echo, main
+from console.cli_progress import working
 from engine.text import one_line, value_text
 
 if TYPE_CHECKING:
     from engine.services import Dashboard
+    from engine.services.care import CareList
 
 
 @main.command()
@@ -35,10 +37,20 @@ def status(every: bool, check: bool, as_json: bool) -> None:
     """The dashboard: people, accounts, apps, the last runs, warnings, and the identity
     decisions that need an eye (people who lost their primary-directory record, leavers
     still enabled in other apps, manager cycles)."""
-    board = _services().dashboard()
+    services = _services()
+    # the counts first: working out who needs an eye reads everyone (seconds at 100,000)
+    board = services.dashboard(with_care=False)
+    if not as_json:
+        _print_counts(board)
+    with working("Checking who needs an eye", as_json=as_json):
+        care, problems = services.care()
     if every:
-        board = replace(board, care=[replace(care, items=care.every) for care in board.care])
-    _print_status(board, as_json)
+        care = [replace(one, items=one.every) for one in care]
+    board = replace(board, care=care, warnings=[*board.warnings, *problems])
+    if as_json:
+        _emit(board.to_json())
+    else:
+        _print_care(board.care, problems)
     if check and (board.errors or any(care.total for care in board.care)):
         sys.exit(NEEDS_AN_EYE)
 
@@ -47,10 +59,7 @@ def status(every: bool, check: bool, as_json: bool) -> None:
 NEEDS_AN_EYE = 6
 
 
-def _print_status(board: Dashboard, as_json: bool) -> None:
-    if as_json:
-        _emit(board.to_json())
-        return
+def _print_counts(board: Dashboard) -> None:
     echo(
         f"{board.people:,} people · {board.accounts:,} accounts · {board.unowned:,} unowned · "
         f"{board.unmerged:,} unmerged · {board.errors:,} errors"
@@ -69,7 +78,12 @@ def _print_status(board: Dashboard, as_json: bool) -> None:
         )
     for warning in board.warnings:
         echo(f"! {warning}")
-    for care in board.care:
+
+
+def _print_care(lists: list[CareList], problems: list[str]) -> None:
+    for problem in problems:
+        echo(f"! {problem}")
+    for care in lists:
         if not care.total:
             continue
         echo(f"{care.title}: {care.total:,}")

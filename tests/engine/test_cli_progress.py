@@ -1,0 +1,118 @@
+"""The status line a long command writes on stderr for a person at a terminal, and only there."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import console.cli_progress as cli_progress
+from console.cli import main
+from console.cli_progress import count_reporter, stage_reporter, working
+from tests.engine.org import write_org
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_progress, "QUIET_SECONDS", 0.0)
+    monkeypatch.setattr(cli_progress, "TICK_SECONDS", 0.01)
+
+
+def test_a_terminal_sees_what_is_done_and_then_a_clean_line(at_once: None) -> None:
+    terminal = Terminal()
+    with working("Syncing", stream=terminal) as say:
+        say("import (stage 1 of 6)")
+        time.sleep(0.05)
+    written = terminal.getvalue()
+    assert "\r\x1b[KSyncing · import (stage 1 of 6) · 0 s" in written
+    assert written.endswith("\r\x1b[K")  # cleared: the answer starts at the line's start
+
+
+def test_nothing_is_written_off_a_terminal_or_with_json(at_once: None) -> None:
+    plain, terminal = io.StringIO(), Terminal()
+    with working("Syncing", stream=plain) as say:
+        say("import")
+        time.sleep(0.03)
+    with working("Syncing", stream=terminal, as_json=True) as say:
+        say("import")
+        time.sleep(0.03)
+    assert plain.getvalue() == "" and terminal.getvalue() == ""
+
+
+def test_a_quick_command_shows_nothing() -> None:
+    terminal = Terminal()
+    with working("Syncing", stream=terminal) as say:
+        say("import")
+    assert terminal.getvalue() == ""
+
+
+def test_hostile_detail_is_cut_to_the_terminal_width(at_once: None) -> None:
+    terminal = Terminal()
+    with working("Evaluating", stream=terminal) as say:
+        say("x" * 10_000)
+        time.sleep(0.03)
+    longest = max(len(part) for part in terminal.getvalue().split("\r\x1b[K"))
+    assert 0 < longest <= 200
+
+
+def test_a_terminal_gone_away_does_not_stop_the_command(at_once: None) -> None:
+    terminal = Terminal()
+    terminal.close()  # writing raises ValueError
+    with working("Syncing", stream=terminal) as say:
+        say("import")
+        time.sleep(0.03)
+    # and the block's own work went on: reaching here is the test
+
+
+def test_stage_words() -> None:
+    said: list[str] = []
+    report = stage_reporter(said.append)
+    for stage, done in [("load", 0), ("import", 0), ("identify", 1), ("identify", 1), ("done", 6)]:
+        report(stage, done, 6)
+    assert said == [
+        "reading the identity store",
+        "import (stage 1 of 6)",
+        "identify (stage 2 of 6)",
+        "writing: identify",  # the same stage again: the run writes what it planned
+    ]
+    counted: list[str] = []
+    count_reporter(counted.append, "records")(12_000, 100_000)
+    assert counted == ["12,000 of 100,000 records"]
+
+
+def test_sync_and_status_at_a_terminal(
+    tmp_path: Path, at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real commands: the status line goes to stderr only, the answer to stdout is as it
+    was, and --json's stderr stays empty."""
+    monkeypatch.setattr(cli_progress, "_for_a_person", lambda stream, as_json: not as_json)
+    runner = CliRunner()
+    db = tmp_path / "roster.db"
+    config = write_org(tmp_path / "org")
+    assert runner.invoke(main, ["init", "--empty", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(main, ["config", "import", str(config), "--db", str(db)]).exit_code == 0
+
+    synced = runner.invoke(main, ["sync", "--dry-run", "--db", str(db)])
+    assert synced.exit_code == 0, synced.output
+    assert "Planning the sync · " in synced.stderr
+    assert "Planning the sync" not in synced.stdout
+    assert synced.stdout.startswith("Run 1 (dry run): planned")
+
+    status = runner.invoke(main, ["status", "--db", str(db)])
+    assert status.exit_code == 0, status.output
+    assert "Checking who needs an eye · " in status.stderr
+    assert status.stdout.splitlines()[0].endswith("errors")
+
+    quiet = runner.invoke(main, ["status", "--json", "--db", str(db)])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    board = json.loads(quiet.stdout)
+    assert board["people"] == 0 and "care" in board
