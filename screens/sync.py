@@ -13,6 +13,7 @@ gets its rows, and a stage's counters are in the detail when the stage is highli
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -81,6 +82,14 @@ def run_title(run_id: int, dry_run: bool, status: str, extra: str = "") -> Text:
 def when_and_who(summary: Any) -> str:
     """ "2026-12-06 21:20, ann": when a recorded run started, and who started it."""
     return f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}"
+
+
+def stage_text(counts: Mapping[str, Any] | None, problems: int) -> Text:
+    """A stage's counters as the command line prints them, and how many problems it had."""
+    text = plain(format_counts(counts))
+    if problems:
+        text.append(f"  {plural(problems, 'problem')}", style="bold yellow")
+    return text
 
 
 def wrap_counts(counts: Text, width: int) -> Text:
@@ -182,6 +191,17 @@ class SyncScreen(RosterScreen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SyncScreen.Progress)
 
+    class StageDone(Message):
+        """A stage is planned: its counters and problems as they stand (copied in the run's
+        thread, which goes on changing the report)."""
+
+        def __init__(self, stage: str, counts: dict[str, Any], problems: int, unread: int):
+            super().__init__()
+            self.stage = stage
+            self.counts = counts
+            self.problems = problems
+            self.unread = unread  # apps that could not be read (the import stage)
+
     class Finished(Message):
         def __init__(self, purpose: str, result: Any) -> None:
             super().__init__()
@@ -241,6 +261,7 @@ class SyncScreen(RosterScreen):
         self.writing = False  # the applying run passed "done": it is writing to the store
         self.cancel_requested = False
         self.stage_index = -1
+        self.counted: set[str] = set()  # stages whose counters are shown (StageDone)
         self._stage_rows: dict[str, list[Text]] = {}  # stage -> [state, counts], as shown
         # the plan `p` showed, while nothing else ran: `s` confirms it rather than planning
         # again (the apply still checks that it stands: expect_plan)
@@ -438,10 +459,7 @@ class SyncScreen(RosterScreen):
     def show_stage_counts(self, counts: dict[str, Any], problems: dict[str, int]) -> None:
         for stage in self.stage_names:
             if stage in counts:
-                text = plain(format_counts(counts.get(stage)))
-                if problems.get(stage):
-                    text.append(f"  {plural(problems[stage], 'problem')}", style="bold yellow")
-                self.set_stage(stage, "done", text)
+                self.set_stage(stage, "done", stage_text(counts[stage], problems.get(stage, 0)))
 
     # Starting runs ------------------------------------------------------------------------
 
@@ -475,6 +493,7 @@ class SyncScreen(RosterScreen):
         self.writing = False
         self.cancel_requested = False
         self.stage_index = -1
+        self.counted = set()
         self.reset_stages(dry_run=purpose != APPLY)
         self.show_stages()
         extra = " Deletions are allowed for this run." if allow_deletes else ""
@@ -492,6 +511,11 @@ class SyncScreen(RosterScreen):
         def progress(stage: str, done: int, total: int) -> None:
             self.post_message(self.Progress(stage, done, total))
 
+        def stage_done(report: Any) -> None:
+            unread = len(report.failures) if report.name == self.stage_names[0] else 0
+            counts = dict(report.counts)
+            self.post_message(self.StageDone(report.name, counts, len(report.problems), unread))
+
         try:
             result = self.services.sync(
                 dry_run=purpose != APPLY,
@@ -501,6 +525,7 @@ class SyncScreen(RosterScreen):
                 # the confirmation applies the plan it showed, or nothing
                 expect_plan=expect_plan,
                 plan_run=self.applying_plan if purpose == APPLY else None,
+                stage_done=stage_done,
             )
         except SyncLocked as exc:
             self.post_message(self.Refused(purpose, exc.message))
@@ -536,13 +561,29 @@ class SyncScreen(RosterScreen):
     def on_sync_screen_result_tree_loaded(self, message: SyncScreen.ResultTreeLoaded) -> None:
         self.show_result_tree(message.result, message.stages, message.summary)
 
+    def on_sync_screen_stage_done(self, message: SyncScreen.StageDone) -> None:
+        """A stage's counters as soon as it is planned, not only when the run ends (a minute
+        at 100,000 people): an app that could not be read is said while the run goes on."""
+        if self.running is None or message.stage not in self._stage_rows:
+            return
+        self.counted.add(message.stage)
+        self.set_stage(message.stage, "done", stage_text(message.counts, message.problems))
+        if message.unread:
+            apps = plural(message.unread, "app")
+            self.set_status(
+                f"{DOING[self.running]}…  {apps} could not be read (the import's problems say "
+                "why); their accounts stay as they were. esc cancels.",
+                "bold yellow",
+            )
+
     def on_sync_screen_progress(self, message: SyncScreen.Progress) -> None:
         if self.running is None:
             return
         with self.app.batch_update():
             if message.stage == "done":
                 for stage in self.stage_names[self.stage_index if self.stage_index >= 0 else 0 :]:
-                    self.set_stage(stage, "done", Text("…", style="dim"))
+                    if stage not in self.counted:
+                        self.set_stage(stage, "done", Text("…", style="dim"))
                 self.stage_index = len(self.stage_names)
                 if self.running == APPLY:
                     self.writing = True
@@ -559,7 +600,8 @@ class SyncScreen(RosterScreen):
                 return
             index = names.index(message.stage) if message.stage in names else message.done
             for done in self.stage_names[max(self.stage_index, 0) : index]:
-                self.set_stage(done, "done", Text("…", style="dim"))
+                if done not in self.counted:
+                    self.set_stage(done, "done", Text("…", style="dim"))
             self.stage_index = index
             if index < len(self.stage_names):
                 self.set_stage(self.stage_names[index], "running", Text("computing…", style="cyan"))

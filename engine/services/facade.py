@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from engine.sync.matrix import MatchMatrix, MatrixListing
     from engine.sync.pipeline import SyncResult
     from engine.sync.simulate import IdentityImpact
+    from engine.sync.state import StageReport
 
 
 class Services:
@@ -248,10 +249,12 @@ class Services:
         cancelled: Callable[[], bool] | None = None,
         expect_plan: str | None = None,
         plan_run: int | None = None,
+        stage_done: Callable[[StageReport], None] | None = None,
     ) -> SyncResult:
         """A sync run; `expect_plan` (a dry run's `plan`) applies only if what that plan was
         computed from is unchanged (else status plan-changed, nothing applied); `plan_run`:
-        that dry run's id, which the applied run's history names."""
+        that dry run's id, which the applied run's history names; `stage_done`: each stage's
+        report as soon as it is planned (called from the run's thread)."""
         self.require("operator", "planning a sync" if dry_run else "running a sync")
         return self.run_history.sync(
             dry_run=dry_run,
@@ -261,6 +264,7 @@ class Services:
             expect_plan=expect_plan,
             plan_run=plan_run,
             actor=self.actor,
+            stage_done=stage_done,
         )
 
     def store_changed_elsewhere(self) -> bool:

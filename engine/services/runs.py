@@ -19,6 +19,7 @@ from engine.sync.incremental import STAGES
 
 if TYPE_CHECKING:
     from engine.sync.pipeline import SyncResult
+    from engine.sync.state import StageReport
 
 __all__ = [
     "APPLIED_STATUSES",
@@ -258,6 +259,7 @@ class RunsService:
         expect_plan: str | None = None,
         plan_run: int | None = None,
         actor: str | None = None,
+        stage_done: Callable[[StageReport], None] | None = None,
     ) -> SyncResult:
         from engine.sync.pipeline import run_sync
 
@@ -271,6 +273,7 @@ class RunsService:
                 expect_plan=expect_plan,
                 plan_run=plan_run,
                 actor=actor,
+                stage_done=stage_done,
             )
         finally:
             self.ctx.invalidate()

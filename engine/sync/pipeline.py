@@ -121,6 +121,7 @@ __all__ = [
 ]
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
+StageDone = Callable[[StageReport], None]  # a stage's report, once it is planned
 
 
 #: A run's status -> the command line's exit code (README.md): 5 is "applied (or planned), but
@@ -238,12 +239,15 @@ def run_sync(
     clock: Callable[[], datetime.datetime] | None = None,
     expect_plan: str | None = None,
     plan_run: int | None = None,
+    stage_done: StageDone | None = None,
 ) -> SyncResult:
     """One sync run. `clock` is what `now()` reads in the run's expressions (the system clock
     unless given; tests pass their own). `expect_plan`: the `plan` of the dry run an admin
     confirmed; when what it was computed from changed since, nothing is applied (status
     plan-changed). `plan_run`: that dry run's id, when the caller knows it (the history names
-    it; another dry run of the same plan may have run since)."""
+    it; another dry run of the same plan may have run since). `stage_done` is given each
+    stage's report as soon as the stage is planned (an app that failed to import is known
+    a minute before the run ends at 100,000 people)."""
     actor = actor or current_actor()
     acquire_lock(db, actor)
     path = db.sqlite_path
@@ -271,6 +275,7 @@ def run_sync(
                 deferred,
                 plan_run,
                 cleanup,
+                stage_done,
             )
     finally:
         if deferred is not None:
@@ -290,14 +295,24 @@ def _run_locked(
     deferred: DeferredAccounts | None = None,
     plan_run: int | None = None,
     cleanup: contextlib.ExitStack | None = None,
+    stage_done: StageDone | None = None,
 ) -> SyncResult:
     """`cleanup`: what the run started that must stop with it, however it ends."""
     marks: list[tuple[str, float]] = [("load", time.perf_counter())]
+    planned: set[int] = set()  # the stages whose reports went to `stage_done`
+
+    def finished(index: int) -> None:
+        # once each, as planned: applying steps through the stages again to write them
+        if stage_done is not None and index not in planned:
+            planned.add(index)
+            stage_done(reports[index])
 
     def step(stage: str, done: int) -> None:
         # while applying, the time until the next step is spent writing that stage
         label = f"write {stage}" if marks[-1][0].startswith(("write", "plan")) else stage
         marks.append((label, time.perf_counter()))
+        if done > 0:
+            finished(done - 1)
         if progress is not None:
             progress(stage, done, len(STAGES))
         if cancelled is not None and cancelled():
@@ -550,6 +565,7 @@ def _run_locked(
             )
             creations += asked
         cel.population = None  # planning is over: let the converted records go
+        finished(len(STAGES) - 1)
         if progress is not None:
             progress("done", len(STAGES), len(STAGES))
         marks.append(("write import" if not dry_run else "plan", time.perf_counter()))

@@ -1397,3 +1397,47 @@ async def test_the_detail_ends_on_the_row_the_cursor_is_on(services: Any) -> Non
         detail = app.screen.query_one("#sync-detail", ChangeDetail)
         assert tree.cursor_node is stages[1]
         assert detail.text == str(node_text(stages[1]))
+
+
+async def test_a_stage_shows_its_counts_and_an_unread_app_while_the_run_goes_on(
+    services: Any,
+) -> None:
+    """Each stage's counters show as soon as it is planned, and an app that could not be read
+    is said then, not only when the run ends (a minute later at 100,000 people: newcomer
+    review). The real run is held after its import stage until the screen has been read."""
+    import threading
+
+    give_john_a_title(services, '"Head\\e[31m"')  # HR refuses the file: a control character
+    held, release = threading.Event(), threading.Event()
+    sync = services.sync
+
+    def holding_sync(**kwargs: Any) -> Any:
+        told = kwargs["stage_done"]
+
+        def stage_done(report: Any) -> None:
+            told(report)
+            if report.name == "import":
+                held.set()
+                release.wait(30)
+
+        return sync(**{**kwargs, "stage_done": stage_done})
+
+    services.sync = holding_sync
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        try:
+            await wait_until(pilot, held.is_set, "the import stage planned")
+            screen = app.screen
+            assert isinstance(screen, SyncScreen)
+            await wait_until(pilot, lambda: stage_cells(screen)["import"][0] == "done", "import")
+            state, counts = stage_cells(screen)["import"]
+            assert "1 problem" in counts and "…" not in counts
+            status = words(str(screen.query_one("#sync-status", Static).render()))
+            assert "1 app could not be read" in status and "esc cancels" in status
+        finally:
+            release.set()
+        await settle(pilot)
+        # the next stages' rows did not overwrite it with "…", and the run's end agrees
+        assert "1 problem" in stage_cells(app.screen)["import"][1]
