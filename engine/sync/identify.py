@@ -376,7 +376,7 @@ def _merge(
         )
         report.bump("conflicts")
         report.problems.append(f"{label}: not merged: {reason}")
-        state.journal(STAGE, "account", label, "conflict", None, None, reason)
+        _conflict(state, account, label, reason)
         return
     if walk.user_id is not None:
         holders[walk.user_id] = account
@@ -389,7 +389,7 @@ def _merge(
         report.bump("conflicts")
         reason = "; ".join(ambiguous) + " — link it by hand (roster link) or refine the rules"
         report.problems.append(f"{label}: ambiguous, no person created: {reason}")
-        state.journal(STAGE, "account", label, "conflict", None, None, reason)
+        _conflict(state, account, label, reason)
         return
     if decision == "MATCH_ONLY":
         report.bump("unmerged")
@@ -422,6 +422,16 @@ def _merge(
         f"created from {label}",
     )
     report.bump("users_created")
+
+
+def _conflict(state: WorkState, account: AccountRecord, label: str, reason: str) -> None:
+    """Note a conflict; journal it only when the last applied run did not find the same one
+    (an unlinked account is walked by every run that runs identify: a standing conflict is
+    reported each time, but it is not a change each time)."""
+    key = (account.app_id, account.external_id)
+    state.conflicts[key] = reason
+    if state.conflicts_before.get(key) != reason:
+        state.journal(STAGE, "account", label, "conflict", None, None, reason)
 
 
 def _link(state: WorkState, account: AccountRecord, user_id: int, kind: str, reason: str) -> None:

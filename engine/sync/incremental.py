@@ -281,6 +281,29 @@ def save_filter_failed(session: Session, state: WorkState) -> None:
     set_meta(session, FILTER_FAILED, json.dumps(sorted(state.filter_failed)))
 
 
+#: The meta key of the conflicts the last applied run's identify found (WorkState.conflicts):
+#: account -> why.
+CONFLICTS = "identify_conflicts"
+
+
+def load_conflicts(session: Session) -> dict[tuple[str, str], str]:
+    """The conflicts the last applied run found, each with its reason (none when there is no
+    note or it cannot be read: then each is journalled again, once)."""
+    try:
+        raw = json.loads(get_meta(session, CONFLICTS) or "[]")
+        return {(str(app), str(external)): str(reason) for app, external, reason in raw}
+    except (ValueError, TypeError):
+        return {}
+
+
+def save_conflicts(session: Session, state: WorkState) -> None:
+    """An account the merge rules cannot link stays unlinked, so every run that runs
+    identify walks it again and finds the same conflict: without the note, each such run
+    journalled it again as a change (hostile review: `ad:svc-backup` in every sync)."""
+    rows = sorted([app, external, reason] for (app, external), reason in state.conflicts.items())
+    set_meta(session, CONFLICTS, json.dumps(rows))
+
+
 @dataclass
 class PushRevisit:
     """What the last applied run's push stage must see again in the next incremental plan,

@@ -62,12 +62,14 @@ from engine.sync.incremental import (
     config_changed,
     confirmed_pushes,
     found_nobody_scope,
+    load_conflicts,
     load_filter_failed,
     load_found_nobody,
     load_held,
     load_push_revisit,
     load_stamps,
     run_versions,
+    save_conflicts,
     save_filter_failed,
     save_found_nobody,
     save_held,
@@ -390,6 +392,9 @@ def _run_locked(
         if not full_identify:
             state.found_nobody_before = load_found_nobody(session, state.found_nobody_scope)
             state.filter_failed_before = load_filter_failed(session)
+        # a conflict standing since the last applied run is not journalled again (also when
+        # this run reconsiders everyone: it is the same conflict, not a change)
+        state.conflicts_before = load_conflicts(session)
         # what custom ownership rules' CEL gave last time (read only when an app has them)
         memo_text = (
             get_meta(session, key_memo.META_KEY)
@@ -786,6 +791,7 @@ def _apply(
         writer.write_links(session, state, run_id)
         save_found_nobody(session, state, run_id)  # with the people it stands for: at once
         save_filter_failed(session, state)
+        save_conflicts(session, state)
     committed.update(("import", "identify", "ownership"))
     step("attributes", 3)
     with db.session() as session, session.begin():

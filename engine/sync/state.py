@@ -271,6 +271,12 @@ class WorkState:
         # (decided again in this run: incremental.save_filter_failed)
         self.filter_failed: set[AccountKey] = set()
         self.filter_failed_before: set[AccountKey] = set()
+        # directory accounts the merge rules could not link (two of one directory, or
+        # ambiguous), with why, in this run and in the last applied one: a conflict is
+        # journalled when it appears or its reason changes, not again by every run that walks
+        # it (incremental.save_conflicts); it is reported (a problem) by every such run
+        self.conflicts: dict[AccountKey, str] = {}
+        self.conflicts_before: dict[AccountKey, str] = {}
         # directory accounts the last applied run's push wrote to after its identify decided
         # them: decided again, and their people refreshed, as if imported changed
         self.written_before: set[AccountKey] = set()

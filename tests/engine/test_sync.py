@@ -726,6 +726,43 @@ def test_a_second_record_of_one_directory_is_a_conflict_not_a_merge(tmp_path: Pa
     assert ann.attributes.get("department") == "Engineering"
 
 
+def test_a_standing_conflict_is_journalled_once_and_reported_every_run(tmp_path: Path) -> None:
+    # The second HR record stays unlinked, so every sync that runs identify walks it again and
+    # finds the same conflict (hostile review: AD as a directory journalled `ad:svc-backup`'s
+    # conflict in every sync). It is reported by each of them, but it is a change only once.
+    services = open_org(tmp_path)
+    services.sync()
+
+    def add_second_ann(data: dict) -> None:
+        data["accounts"].append(
+            {"id": "E9", "display_name": "Ann Lee", "email": "ann.lee@example.com"}
+        )
+
+    def conflicts(result: SyncResult) -> list[str]:
+        return [c["object_id"] for c in result.changes if c["field"] == "conflict"]
+
+    edit(tmp_path / "org", "hr", add_second_ann)
+    assert conflicts(services.sync()) == ["hr:E9"]
+    for name in ("ghost1", "ghost2"):  # an unrelated app's data changes: identify runs again
+
+        def rename(data: dict, name: str = name) -> None:
+            data["accounts"][1]["username"] = name
+
+        edit(tmp_path / "org", "slack", rename)
+        result = services.sync()
+        identify = next(s for s in result.stages if s.name == "identify")
+        assert result.status == "applied" and result.changes  # not "nothing changed"
+        assert identify.counts["conflicts"] == 1
+        assert any("hr:E9" in p and "never merged" in p for p in identify.problems)
+        assert conflicts(result) == []
+    assert owner_of(services, "hr", "E9") is None
+    # gone and back: a conflict again, journalled again
+    edit(tmp_path / "org", "hr", lambda data: data["accounts"].pop())
+    assert conflicts(services.sync()) == []
+    edit(tmp_path / "org", "hr", add_second_ann)
+    assert conflicts(services.sync()) == ["hr:E9"]
+
+
 def test_an_account_gone_from_its_app_is_one_change_its_grants_with_it(tmp_path: Path) -> None:
     """Slack stops listing s1, which held `admins`: the plan has one change for it (its
     deletion), not a deletion and a change of its entitlements (the confirmation read "1
