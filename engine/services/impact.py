@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import Result, func, select
 
 from engine.cel import CelEngine, CelEvalError
+from engine.collector import collector_paused
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput, NotFound, Stopped
 from engine.records import AccountRecord, Population
@@ -79,6 +80,7 @@ class ImpactService:
             self._decisions = (population, decisions)
         return population, decisions
 
+    @collector_paused()  # hundreds of thousands of CEL values, kept until the end
     def decision_counts(
         self, config: RosterConfig, *, cancelled: Callable[[], bool] | None = None
     ) -> dict[str, dict[str, int]]:
@@ -165,6 +167,7 @@ class ImpactService:
         return counts
 
     # --- impact ----------------------------------------------------------------------------
+    @collector_paused()  # hundreds of thousands of CEL values, kept until the end
     def identity_impact(
         self,
         edited: RosterConfig,
@@ -244,7 +247,8 @@ class ImpactService:
             if self._memo is None or self._memo[0] is not population:
                 self._memo = (population, MatrixMemo())
             memo = self._memo[1]
-        result = compute_matrix(population, config, cancelled=cancelled, memo=memo)
+        with collector_paused():  # hundreds of thousands of CEL values, kept until the end
+            result = compute_matrix(population, config, cancelled=cancelled, memo=memo)
         with self._lock:
             kept = [m for m in self._matrices if m[0] is population][-(KEEP_MATRICES - 1) :]
             self._matrices = [*kept, (population, config, result)]

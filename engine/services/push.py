@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.cel import CelEngine
+from engine.collector import collector_paused
 from engine.config.model import PushRule, RosterConfig
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
@@ -109,6 +110,7 @@ class PushService:
             int(latest),
         )
 
+    @collector_paused()  # hundreds of thousands of CEL values, kept until the end
     def push_plan(self, rule: str | None = None, *, config: RosterConfig | None = None) -> PushPlan:
         """What push rules would write now, from the store as it is (no import): per rule,
         per account, per attribute old → new; failures with their reason.

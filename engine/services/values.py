@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, func, select
 
+from engine.collector import collector_paused
 from engine.config.model import Attribute, RosterConfig
 from engine.errors import NotFound
 from engine.records import Population, UserRecord
@@ -230,6 +231,7 @@ class ValuesService:
             )
             return {str(name): int(count) for name, count in rows}
 
+    @collector_paused()  # hundreds of thousands of CEL values, kept until the end
     def value_impact(
         self,
         edited: RosterConfig | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -48,3 +49,46 @@ def test_a_pause_leaves_a_collector_that_was_off_off_and_survives_an_error() -> 
     with pytest.raises(ValueError), collector_paused():
         raise ValueError("boom")
     assert gc.isenabled()
+
+
+def test_the_console_s_counts_over_everyone_run_with_the_collector_paused(demo: object) -> None:
+    """The Directories, Merge rules, Attributes and Push rules screens' counts convert every
+    record to CEL and keep the values: with the collector running, its collections walked them
+    all again and again (a third of each screen's time at 100,000 people: bench/screens.py).
+    Each call is watched from inside: the matrix through its cancel check, the others
+    through the CEL engine's evaluation."""
+    from engine.cel import CelEngine
+
+    services: Any = demo
+    config = services.config()
+    seen: dict[str, set[bool]] = {}
+    real = CelEngine.evaluate
+    watching = ["—"]
+
+    def evaluate(self: CelEngine, program: Any, variables: Any) -> Any:
+        seen.setdefault(watching[0], set()).add(gc.isenabled())
+        return real(self, program, variables)
+
+    gc.enable()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CelEngine, "evaluate", evaluate)
+        for name, call in [
+            ("decision counts", lambda: services.decision_counts(config)),
+            ("identity impact", lambda: services.identity_impact(config)),
+            ("value impact", lambda: services.value_impact(None)),
+            ("push plan", lambda: services.push_plan()),
+            ("merge matrix", lambda: services.merge_matrix()),
+        ]:
+            watching[0] = name
+            call()
+            assert gc.isenabled(), f"{name}: the collector is back on afterwards"
+    assert {name: states for name, states in seen.items()} == {
+        name: {False}
+        for name in (
+            "decision counts",
+            "identity impact",
+            "value impact",
+            "push plan",
+            "merge matrix",
+        )
+    }
