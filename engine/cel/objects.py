@@ -331,12 +331,13 @@ class AccountObject(CelRecord):
     _canonical = tuple(ACCOUNT_FIELDS)
 
 
-def field_names(kind: str) -> list[str]:
-    """Fields of "user" / "account" objects, camelCase first, then the snake_case aliases."""
+def field_names(kind: str, *, aliases: bool = True) -> list[str]:
+    """Fields of "user" / "account" objects, camelCase first, then (`aliases`) the other
+    names each is also read by (snake_case, other apps' words)."""
     fields = USER_FIELDS if kind == "user" else ACCOUNT_FIELDS if kind == "account" else {}
     names = list(fields)
-    for _getter, aliases in fields.values():
-        names.extend(alias for alias in aliases if alias not in names)
+    for _getter, also in fields.values() if aliases else ():
+        names.extend(alias for alias in also if alias not in names)
     return names
 
 

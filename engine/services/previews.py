@@ -4,7 +4,7 @@ expression at a configuration path (what an editor's draft would change)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.cel import CONTEXTS, NO_RECORD, ContextSpec, field_names, function_names
@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Completions:
     variables: list[str]
-    fields: dict[str, list[str]]
+    fields: dict[str, list[str]]  # kind -> its fields' own names
     functions: list[str]
     profile_keys: dict[str, list[str]]
+    # kind -> the other names a field is also read by (first_name for givenName): offered
+    # only for what no field's own name completes, so each field is offered once
+    field_aliases: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -293,10 +296,14 @@ class PreviewsService:
         population = self.ctx.directory()
         return Completions(
             variables=list(CONTEXTS[context].variables),
-            fields={"user": field_names("user"), "account": field_names("account")},
+            fields={kind: field_names(kind, aliases=False) for kind in ("user", "account")},
             functions=function_names(),
             profile_keys={
                 "account": sorted(population.profile_keys("account", app_id)),
                 "user": sorted(population.profile_keys("user")),
+            },
+            field_aliases={
+                kind: field_names(kind)[len(field_names(kind, aliases=False)) :]
+                for kind in ("user", "account")
             },
         )

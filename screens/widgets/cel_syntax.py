@@ -121,6 +121,7 @@ class CompletionSource(Protocol):
     fields: dict[str, list[str]]
     functions: list[str]
     profile_keys: dict[str, list[str]]
+    field_aliases: dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,10 @@ def complete(
     elif chain[0] in variables and chain[0] in kinds and len(chain) == 1:
         kind = kinds[chain[0]]
         candidates += [Candidate(f, f, "field") for f in source.fields.get(kind, [])]
+        folded = partial.casefold()
+        if partial and not any(c.text.casefold().startswith(folded) for c in candidates):
+            # first_name, userName…: the field's other names, for what its own does not start
+            candidates += [Candidate(f, f, "field") for f in source.field_aliases.get(kind, [])]
     elif (
         chain[0] in variables and chain[0] in kinds and len(chain) == 2 and chain[1] in _MAP_FIELDS
     ):

@@ -32,6 +32,9 @@ class Names:
     profile_keys: dict[str, list[str]] = field(
         default_factory=lambda: {"user": ["costCenter", "location"], "account": ["extAttr1"]}
     )
+    field_aliases: dict[str, list[str]] = field(
+        default_factory=lambda: {"user": ["display_name", "first_name"], "account": []}
+    )
 
 
 def kinds(line: str) -> list[tuple[str, str]]:
@@ -96,6 +99,17 @@ def test_completion_of_variables_fields_keys_and_functions() -> None:
     bound = complete("accounts.exists(a, a.em", names)
     assert bound is not None and [c.text for c in bound.candidates] == ["email"]
     names.variables = ["subject", "user"]
+
+    # a field is offered by its own name; its other names only for what no own name starts
+    assert [c.text for c in complete("subject.dis", names, subject_kind="user").candidates] == [
+        "displayName"
+    ]
+    assert [c.text for c in complete("subject.fi", names, subject_kind="user").candidates] == [
+        "first_name"
+    ]
+    assert [
+        c.text for c in complete("subject.display_", names, subject_kind="user").candidates
+    ] == ["display_name"]
 
     assert complete('"subject.de', names) is None  # inside a string
     assert complete("subject", names) is None  # already complete
