@@ -527,7 +527,7 @@ def preview(
     if not (everyone or against) and (user_email or account_key or kind == NO_RECORD):
         quick = _preview_without_services(context, expression, user_email, account_key)
         if quick is not None:
-            _print_one(quick.result, quick.record, as_json)
+            _print_one(quick.result, quick.record, as_json, context)
     services = _services()
     if everyone or against:
         # against a filter or a merge / ownership rule: also what saving it does to people
@@ -540,7 +540,7 @@ def preview(
                 impact=against is not None,
                 progress=count_reporter(say, "records"),
             )
-        _print_population(result, as_json)
+        _print_population(result, as_json, context)
         # a script asking "does this hold for everyone" must not read success from a count,
         # nor from a preview stopped by its time budget before it saw everyone
         finished = not (result.timed_out or result.cancelled)
@@ -560,7 +560,7 @@ def preview(
         if not as_json:
             which = "--account APP:ID" if kind == "account" else "--user EMAIL"
             echo(f"note: no record was named: the first {kind}; give {which} or --all", err=True)
-    _print_one(services.preview_one(context, expression, record), record, as_json)
+    _print_one(services.preview_one(context, expression, record), record, as_json, context)
 
 
 def _preview_without_services(
@@ -587,7 +587,18 @@ def _preview_without_services(
     return preview_sqlite(path, context, expression, user_email, account_key, opened=warn)
 
 
-def _print_one(result: Any, record: Any, as_json: bool) -> NoReturn:
+def _decides(context: str, value: Any) -> str:
+    """What VALUE decides where CONTEXT's expression is read, when its text does not say it:
+    a directory filter's true is CREATE (the summary over everyone counts decisions)."""
+    if context != "directory_filter":
+        return ""
+    from engine.cel.results import normalize_filter_result
+
+    decided = normalize_filter_result(value)  # anything else failed: the error says so
+    return "" if decided is None or decided == value else f"  ({decided})"
+
+
+def _print_one(result: Any, record: Any, as_json: bool, context: str) -> NoReturn:
     from engine.records import record_label
 
     if as_json:
@@ -596,7 +607,8 @@ def _print_one(result: Any, record: Any, as_json: bool) -> NoReturn:
         if record is not None:
             echo(f"record: {record_label(record)}")
         if result.ok:
-            echo(f"value:  {json.dumps(result.value, ensure_ascii=False, default=str)}")
+            shown = json.dumps(result.value, ensure_ascii=False, default=str)
+            echo(f"value:  {shown}{_decides(context, result.value)}")
             echo(f"type:   {result.type}   ({result.elapsed_ms:.2f} ms)")
         else:
             _print_problem(result.error, result.caret)
@@ -619,7 +631,7 @@ def _print_problem(problem: Problem | None, caret: str) -> None:
         echo(f"hint: {problem.hint}", err=True)
 
 
-def _print_population(result: Any, as_json: bool) -> None:
+def _print_population(result: Any, as_json: bool, context: str) -> None:
     if as_json:
         _emit(result.as_dict())
         return
@@ -652,7 +664,7 @@ def _print_population(result: Any, as_json: bool) -> None:
         echo(f"  {result.errors:,} records failed in all; --json names the first {named}")
     for sample in result.samples[:5]:
         value = json.dumps(sample["value"], default=str, ensure_ascii=False)
-        echo(f"  sample: {sample['record']} → {value}")
+        echo(f"  sample: {sample['record']} → {value}{_decides(context, sample['value'])}")
     compare = result.compare
     if compare is not None:
         if compare.error:

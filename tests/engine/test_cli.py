@@ -872,6 +872,16 @@ def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any
     assert f"{len(live)} records (every account)" in out
     code, out, err = run(runner, "preview", "--db", db, "--context", "directory_filter", "true")
     assert code == 0 and out.startswith("record: hr:") and "the first account" in err
+    # what a value decides, where its text does not say it (the summary counts decisions)
+    assert "value:  true  (CREATE)" in out
+    code, out, _ = run(runner, "preview", "--db", db, "--context", "directory_filter", '"IGNORE"')
+    assert 'value:  "IGNORE"\n' in out
+    code, out, _ = run(runner, "preview", "--db", db, "--context", "directory_filter", "--all", "3")
+    assert "got int 3" in out
+    code, out, _ = run(
+        runner, "preview", "--db", db, "--context", "directory_filter", "--all", "false"
+    )
+    assert "→ false  (IGNORE)" in out
     assert demo.first_record("directory_filter").detail.startswith("hr:")
     assert demo.first_record("user_key").kind == "user" and demo.first_record("cel") is None
 
