@@ -538,7 +538,9 @@ def preview(
                 app_id=app_id,
                 against=against,
                 impact=against is not None,
-                progress=count_reporter(say, "records"),
+                progress=count_reporter(
+                    say, "records", "now what saving it would do" if against else ""
+                ),
             )
         _print_population(result, as_json, context)
         # a script asking "does this hold for everyone" must not read success from a count,

@@ -9,7 +9,7 @@ before the command prints its answer, so the answer reads as it always did.
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 import threading
 import time
@@ -69,12 +69,18 @@ class StatusLine:
             elapsed = time.monotonic() - self._started
             if elapsed < QUIET_SECONDS:
                 return
+            if not _in_the_foreground(self._stream):
+                return  # a command sent to the background must not write over the prompt
             detail = f" · {self._detail}" if self._detail else ""
-            text = f"{self._what}{detail} · {elapsed:,.0f} s"
-            width = shutil.get_terminal_size((80, 24)).columns - 1
-            if len(text) > width:
-                text = text[: max(width - 1, 0)] + "…"
-            self._write(_CLEAR + text)
+            seconds = f" · {elapsed:,.0f} s"
+            text = f"{self._what}{detail}"
+            # a line that wraps is cleared only from its last row: never wider than the
+            # terminal (the stream's own: stdout may be a file), and the seconds, which show
+            # the command is alive, are kept when the words are cut
+            width = _columns(self._stream) - 1
+            if len(text) + len(seconds) > width:
+                text = text[: max(width - len(seconds) - 1, 0)] + "…"
+            self._write(_CLEAR + (text + seconds)[:width])
             self._shown = True
 
     def _write(self, text: str) -> None:
@@ -83,6 +89,22 @@ class StatusLine:
             self._stream.flush()
         except (OSError, ValueError):  # the terminal went away: the command goes on
             self._done.set()
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 80
+
+
+def _in_the_foreground(stream: TextIO) -> bool:
+    """Whether this process may write to the terminal now: not a job in the background
+    (`roster sync > out.txt &`), whose line would overwrite what the person is typing."""
+    try:
+        return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+    except (AttributeError, OSError, ValueError):
+        return True  # not a terminal we can ask: `isatty` said it is one
 
 
 def _for_a_person(stream: TextIO, as_json: bool) -> bool:
@@ -130,10 +152,16 @@ def stage_reporter(say: Callable[[str], None]) -> Callable[[str, int, int], None
     return report
 
 
-def count_reporter(say: Callable[[str], None], noun: str) -> Callable[[int, int], None]:
-    """A `progress(done, total)` as "12,000 of 100,000 NOUN" for `say`."""
+def count_reporter(
+    say: Callable[[str], None], noun: str, then: str = ""
+) -> Callable[[int, int], None]:
+    """A `progress(done, total)` as "12,000 of 100,000 NOUN" for `say`; THEN: what the
+    command does once all are done (it says nothing more of its own)."""
 
     def report(done: int, total: int) -> None:
-        say(f"{done:,} of {total:,} {noun}")
+        if then and done >= total:
+            say(f"{total:,} {noun} evaluated; {then}")
+        else:
+            say(f"{done:,} of {total:,} {noun}")
 
     return report

@@ -84,6 +84,31 @@ def when_and_who(summary: Any) -> str:
     return f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}"
 
 
+def named(apps: list[str], shown: int = 3) -> str:
+    """ "hr, idp and 2 more": a few apps by name."""
+    names = [safe(app, 40) for app in apps[:shown]]
+    if len(apps) > shown:
+        return f"{', '.join(names)} and {len(apps) - shown} more"
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+
+
+#: What a failure in each stage was (SyncResult.failures' "stage")
+FAILED_AS = {"import": "could not be read", "push": "refused pushes", "provision": "refused"}
+
+
+def failed_apps(failures: list[dict[str, str]]) -> str:
+    """ "slack could not be read; ad refused pushes": which apps failed, and where."""
+    by_stage: dict[str, list[str]] = {}
+    for failure in failures:
+        apps = by_stage.setdefault(failure.get("stage", ""), [])
+        if failure.get("app") not in apps:
+            apps.append(str(failure.get("app", "")))
+    return "; ".join(
+        f"{named(apps)} {FAILED_AS.get(stage, f'failed ({safe(stage, 20)})')}"
+        for stage, apps in by_stage.items()
+    )
+
+
 def stage_text(counts: Mapping[str, Any] | None, problems: int) -> Text:
     """A stage's counters as the command line prints them, and how many problems it had."""
     text = plain(format_counts(counts))
@@ -195,12 +220,14 @@ class SyncScreen(RosterScreen):
         """A stage is planned: its counters and problems as they stand (copied in the run's
         thread, which goes on changing the report)."""
 
-        def __init__(self, stage: str, counts: dict[str, Any], problems: int, unread: int):
+        def __init__(
+            self, stage: str, counts: dict[str, Any], problems: int, unread: list[str]
+        ) -> None:
             super().__init__()
             self.stage = stage
             self.counts = counts
             self.problems = problems
-            self.unread = unread  # apps that could not be read (the import stage)
+            self.unread = unread  # the apps that could not be read (the import stage)
 
     class Finished(Message):
         def __init__(self, purpose: str, result: Any) -> None:
@@ -444,6 +471,18 @@ class SyncScreen(RosterScreen):
             table.add_row(
                 plain(key), state, wrapped, key=key, height=max(1, len(wrapped.plain.split("\n")))
             )
+        # the row under way in view: at 80x24 the counts' lines pushed the write row below
+        # the table's height while every row in view said "done" (newcomer review)
+        running = [
+            i for i, (state, _) in enumerate(self._stage_rows.values()) if state.plain == "running"
+        ]
+        if running:
+            table.call_after_refresh(self._show_stage_row, running[0])
+
+    def _show_stage_row(self, index: int) -> None:
+        table = self.query_one("#sync-stages", DataTable)
+        region = table._get_row_region(index)  # (no public way: the table has no cursor)
+        table.scroll_to_region(region, animate=False, spacing=table._get_fixed_offset(), force=True)
 
     def on_resize(self) -> None:
         # the detail describes the highlighted row: keep that row in view at any size
@@ -512,7 +551,8 @@ class SyncScreen(RosterScreen):
             self.post_message(self.Progress(stage, done, total))
 
         def stage_done(report: Any) -> None:
-            unread = len(report.failures) if report.name == self.stage_names[0] else 0
+            first = report.name == self.stage_names[0]
+            unread = list(dict.fromkeys(app for app, _ in report.failures)) if first else []
             counts = dict(report.counts)
             self.post_message(self.StageDone(report.name, counts, len(report.problems), unread))
 
@@ -568,11 +608,11 @@ class SyncScreen(RosterScreen):
             return
         self.counted.add(message.stage)
         self.set_stage(message.stage, "done", stage_text(message.counts, message.problems))
-        if message.unread:
-            apps = plural(message.unread, "app")
+        if message.unread and not self.cancel_requested:  # "Cancelling…" stands
             self.set_status(
-                f"{DOING[self.running]}…  {apps} could not be read (the import's problems say "
-                "why); their accounts stay as they were. esc cancels.",
+                f"{DOING[self.running]}…  {named(message.unread)} could not be read (the "
+                "import's problems say why); the run goes on without "
+                f"{'it' if len(message.unread) == 1 else 'them'}. esc cancels.",
                 "bold yellow",
             )
 
@@ -687,8 +727,9 @@ class SyncScreen(RosterScreen):
                 )
             )
         elif purpose == PREFLIGHT:
+            failed = f" with failures ({failed_apps(result.failures)})" if result.failures else ""
             self.set_status(
-                f"Run {result.run_id} planned: {noun}. Confirm in the dialog to apply.",
+                f"Run {result.run_id} planned{failed}: {noun}. Confirm in the dialog to apply.",
                 "bold",
             )
             self.confirm_apply(result)
@@ -703,12 +744,27 @@ class SyncScreen(RosterScreen):
                 f"Run {result.run_id} planned: {noun}; nothing was applied. {then}", "bold cyan"
             )
         elif result.failures:
-            done = "applied" if status in APPLIED_STATUSES else "planned"
+            # the apps and stages only: the reasons are the stages' problems in the tree (a
+            # reason runs to several lines, and the status line cut it mid-sentence)
+            applied = status in APPLIED_STATUSES
+            if not applied and (changes or result.held):
+                self.shown_plan = result  # s applies it, as any plan on screen
+            then = (
+                f"{noun} written; fix these and sync again."
+                if applied
+                else f"{noun}; s applies this plan (what failed stays as it is)."
+                if changes or result.held
+                else f"{noun}; fix these and plan again."
+            )
             self.set_status(
                 label(
-                    (f"Run {result.run_id} {done} with failures: ", "bold red"),
-                    (result.error, "red"),
-                    f" ({noun}; fix these and sync again.)",
+                    (
+                        f"Run {result.run_id} {'applied' if applied else 'planned'} with "
+                        f"failures: {failed_apps(result.failures)}. ",
+                        "bold red",
+                    ),
+                    "Why: the problems in the tree (v shows one whole). ",
+                    then,
                 )
             )
         else:

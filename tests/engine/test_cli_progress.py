@@ -116,3 +116,48 @@ def test_sync_and_status_at_a_terminal(
     assert quiet.exit_code == 0 and quiet.stderr == ""
     board = json.loads(quiet.stdout)
     assert board["people"] == 0 and "care" in board
+
+
+def test_a_narrow_terminal_keeps_the_seconds_and_never_wraps(
+    at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line wider than the terminal wraps, and clearing it leaves its first rows behind
+    (hostile review: stdout to a file, a 40-column terminal, one leftover line a second)."""
+    monkeypatch.setattr(cli_progress, "_columns", lambda stream: 30)
+    terminal = Terminal()
+    with working("Planning the sync", stream=terminal) as say:
+        say("identify (stage 2 of 6)")
+        time.sleep(0.05)
+    drawn = [part for part in terminal.getvalue().split("\r\x1b[K") if part]
+    assert drawn and all(len(line) <= 29 and line.endswith(" s") for line in drawn), drawn
+    assert "Planning the sync · id… · 0 s" in drawn, drawn
+
+
+def test_a_command_in_the_background_leaves_the_prompt_alone(
+    at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_progress, "_in_the_foreground", lambda stream: False)
+    terminal = Terminal()
+    with working("Syncing", stream=terminal) as say:
+        say("import")
+        time.sleep(0.05)
+    assert terminal.getvalue() == ""
+
+
+def test_the_columns_are_the_stream_s_own_terminal() -> None:
+    """Not stdout's (shutil.get_terminal_size): stdout may be a file while stderr is the
+    terminal. A real pseudo-terminal of 33 columns."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 10, 33, 0, 0))
+        with os.fdopen(os.dup(follower), "w") as stream:
+            assert cli_progress._columns(stream) == 33
+    finally:
+        os.close(leader)
+        os.close(follower)

@@ -1435,9 +1435,91 @@ async def test_a_stage_shows_its_counts_and_an_unread_app_while_the_run_goes_on(
             state, counts = stage_cells(screen)["import"]
             assert "1 problem" in counts and "…" not in counts
             status = words(str(screen.query_one("#sync-status", Static).render()))
-            assert "1 app could not be read" in status and "esc cancels" in status
+            assert "hr could not be read" in status and "esc cancels" in status
         finally:
             release.set()
         await settle(pilot)
         # the next stages' rows did not overwrite it with "…", and the run's end agrees
         assert "1 problem" in stage_cells(app.screen)["import"][1]
+
+
+async def test_at_80x24_the_row_being_written_is_in_view(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counts' wrapped lines pushed the write row below the table's height: every row in
+    view said "done" while the run wrote (newcomer review). The real apply is held while it
+    writes its attributes."""
+    import threading
+
+    change_job_titles(services, 3)
+    original = services.sync
+    reached, release = threading.Event(), threading.Event()
+
+    def held_sync(**kwargs: Any) -> Any:
+        report, seen = kwargs["progress"], []
+
+        def progress(name: str, done: int, total: int) -> None:
+            report(name, done, total)
+            seen.append(name)
+            if not kwargs.get("dry_run") and seen.count("attributes") == 2:  # writing it
+                reached.set()
+                release.wait(10)
+
+        kwargs["progress"] = progress
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "sync", held_sync)
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SyncConfirmModal), "the dialog")
+        await pilot.press("a")
+        try:
+            await wait_until(pilot, reached.is_set, "the apply writing its attributes")
+            screen = app.screen
+            assert isinstance(screen, SyncScreen)
+            await wait_until(pilot, lambda: stage_cells(screen)["write"][0] == "running")
+            # a large store's counters: the identify row alone wraps to several lines
+            many = " · ".join(f"counter number {i} 123,456" for i in range(12))
+            screen.set_stage("identify", "done", many)
+            screen.set_stage("write", "running", "writing the attributes changes…")
+            await pilot.pause(0.2)
+            assert "write        running" in screen_text(app), screen_text(app)
+        finally:
+            release.set()
+        await settle(pilot)
+
+
+async def test_a_plan_with_an_unread_app_is_the_plan_s_applies(services: Any) -> None:
+    """p with an app that could not be read, then s: the plan on screen is confirmed and
+    applied, not planned again (newcomer review: two identical dry runs), and the status says
+    which app failed in a line that is not cut mid-sentence."""
+    give_john_a_title(services, '"Head\\e[31m"')  # HR refuses its file
+    ad = demo_folder(services) / "apps" / "ad.yaml"
+    ad.write_text(
+        ad.read_text(encoding="utf-8").replace(
+            "title: Head of Engineering", "title: Head of Platform", 1
+        ),
+        encoding="utf-8",
+    )
+    app = RosterApp(services, start="sync")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        planned = services.runs(limit=1)[0]
+        assert planned.status == "planned-with-failures"
+        status = words(str(app.screen.query_one("#sync-status", Static).render()))
+        assert status.startswith(f"Run {planned.id} planned with failures: hr could not be read.")
+        assert "s applies this plan" in status
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SyncConfirmModal), "the dialog")
+        assert services.runs(limit=1)[0].id == planned.id  # no second dry run
+        assert f"Run {planned.id} (a dry run)" in app.screen.summary().plain
+        await pilot.press("a")
+        await settle(pilot)
+        applied = services.runs(limit=1)[0]
+        assert applied.status == "applied-with-failures"
+        status = words(str(app.screen.query_one("#sync-status", Static).render()))
+        assert "hr could not be read" in status and "written" in status
