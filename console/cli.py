@@ -634,6 +634,8 @@ def _print_problem(problem: Problem | None, caret: str) -> None:
 
 
 def _print_population(result: Any, as_json: bool, context: str) -> None:
+    from engine.preview import format_number, summary_label
+
     if as_json:
         _emit(result.as_dict())
         return
@@ -642,7 +644,7 @@ def _print_population(result: Any, as_json: bool, context: str) -> None:
         return
     scope = f" ({result.scope})" if result.scope else ""
     echo(
-        f"{result.count} records{scope} in {result.elapsed_ms:.0f} ms, "
+        f"{result.count:,} records{scope} in {result.elapsed_ms:,.0f} ms, "
         f"{_count(result.errors, 'error')}"
     )
     if result.note:
@@ -651,9 +653,9 @@ def _print_population(result: Any, as_json: bool, context: str) -> None:
     for key, value in result.summary.items() if not every_record_failed else ():
         if key == "top":
             for item, count in value:
-                echo(f"  {count:>6}  {item}")
+                echo(f"  {count:>7,}  {item}")
         else:
-            echo(f"  {key}: {value}")
+            echo(f"  {summary_label(key)}: {format_number(value)}")
     # one line per message, not per record: a type error fails everyone the same way
     by_message: dict[str, list[str]] = {}
     for error in result.first_errors:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli import Number, _emit, _guard, _services, _store_options, echo, main
+from console.cli import Number, _count, _emit, _guard, _services, _store_options, echo, main
 from console.cli_progress import working
 from engine.text import one_line, value_text
 
@@ -62,7 +62,7 @@ NEEDS_AN_EYE = 6
 def _print_counts(board: Dashboard) -> None:
     echo(
         f"{board.people:,} people · {board.accounts:,} accounts · {board.unowned:,} unowned · "
-        f"{board.unmerged:,} unmerged · {board.errors:,} errors"
+        f"{board.unmerged:,} unmerged · {_count(board.errors, 'error')}"
     )
     echo(f"  store: {board.store}")
     if board.config_folder:

@@ -349,6 +349,23 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+#: How the summary's keys read (PopulationPreview.summary): decisions (CREATE, MATCH_ONLY…)
+#: stay as written, other keys read as words
+SUMMARY_LABELS = {
+    "distinct": "distinct values",
+    "not_selected": "not selected",
+    "became_empty": "became empty",
+}
+
+
+def summary_label(key: str) -> str:
+    return SUMMARY_LABELS.get(key, key if key.isupper() else key.replace("_", " "))
+
+
+def format_number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 class _Summary:
     """The summary that fits the context: decisions, selections or value distributions."""
 

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Select, Static
 from textual.worker import Worker, get_current_worker
 
-from engine.services import NO_RECORD
+from engine.services import NO_RECORD, format_number, summary_label
 from screens.base import RosterScreen
 from screens.modals.record_picker import RecordPicker
 from screens.text import literal, plain, safe
@@ -45,25 +45,6 @@ def describe_names(names: Any) -> str:
     if isinstance(names, (list, tuple, set, frozenset)):
         return ", ".join(str(n) for n in names)
     return str(names)
-
-
-SUMMARY_LABELS = {
-    "distinct": "distinct values",
-    "empty": "empty",
-    "selected": "selected",
-    "not_selected": "not selected",
-    "changed": "changed",
-    "became_empty": "became empty",
-}
-
-
-def summary_label(key: str) -> str:
-    """Decisions (CREATE, MATCH_ONLY…) stay as written; other keys read as words."""
-    return SUMMARY_LABELS.get(key, key if key.isupper() else key.replace("_", " "))
-
-
-def format_number(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def record_name(record: Any) -> str:

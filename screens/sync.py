@@ -84,6 +84,12 @@ def when_and_who(summary: Any) -> str:
     return f"{format_when(summary.started_at)}, {safe(summary.started_by or '', 40)}"
 
 
+def cancelled_text(result: Any) -> str:
+    """ "Run 17 cancelled before the attributes stage." (its error says how it was)."""
+    why = (result.error or "cancelled").rstrip(".")
+    return f"Run {result.run_id} {why if why.startswith('cancelled') else f'cancelled ({why})'}."
+
+
 def named(apps: list[str], shown: int = 3) -> str:
     """ "hr, idp and 2 more": a few apps by name."""
     names = [safe(app, 40) for app in apps[:shown]]
@@ -689,10 +695,7 @@ class SyncScreen(RosterScreen):
         status = result.status
         if status == "cancelled":
             # what was written before the cancel is in the run's journal (marked applied)
-            self.set_status(
-                f"Run {result.run_id} cancelled ({result.error}). Reading what was applied…",
-                "yellow",
-            )
+            self.set_status(f"{cancelled_text(result)} Reading what was applied…", "yellow")
             self.load_cancelled(purpose, result)
         elif status == "plan-changed":
             self.set_status(
@@ -838,7 +841,7 @@ class SyncScreen(RosterScreen):
         title = run_title(result.run_id, result.dry_run, result.status)
         empty = Text("No change was computed before the cancel.", "yellow")
         self.tree.show_plan(title, message.stages, empty=empty, run_id=result.run_id)
-        head = f"Run {result.run_id} cancelled ({result.error})."
+        head = cancelled_text(result)
         if not applied:
             self.set_status(f"{head} Nothing was applied.", "yellow")
             if message.purpose == APPLY:

@@ -383,7 +383,15 @@ class SchemaChecker:
             if kind == "account":
                 self._account_fields.update(ACCOUNT_FIELD_SOURCES[canonical])
             return self._making(found)
-        hint = did_you_mean(name, field_names(kind))
+        # a field's own name first (what completion offers), one it starts when the name is
+        # being typed (`account.use` is on its way to `username`), then its other names
+        own = field_names(kind, aliases=False)
+        started = [field for field in own if field.lower().startswith(name.lower())]
+        hint = (
+            f"did you mean `{started[0]}`?"
+            if started
+            else did_you_mean(name, own) or did_you_mean(name, field_names(kind))
+        )
         if not hint:
             hint = f"other values are read from the profile: `{via}.profile.{name}`"
         self.fail(node, f"unknown field `{name}`", hint)

@@ -559,6 +559,7 @@ def _unknown_key_warning(use: KeyUse, known: set[str]) -> Problem:
 
 _TERMINAL_NAMES = {
     "IDENT": "a name",
+    "QUOTED_IDENT": "a name",  # `a.`quoted-name`` (a field name in backquotes)
     "STRING_LIT": "a string",
     "MLSTRING_LIT": "a string",
     "BYTES_LIT": "bytes",

@@ -40,6 +40,8 @@ _EXPORTS = {
     "Comparison": "engine.preview",
     "OnePreview": "engine.preview",
     "PopulationPreview": "engine.preview",
+    "format_number": "engine.preview",
+    "summary_label": "engine.preview",
     "FieldCheck": "engine.provision",
     "FieldResult": "engine.provision",
     "ProvisionPlan": "engine.provision",
@@ -125,7 +127,13 @@ if TYPE_CHECKING:  # the same names, for mypy and import-linter
     from engine.config.model import Mapping as PushMapping
     from engine.config.model import PushRule, Targeting
     from engine.connectors.base import SchemaField
-    from engine.preview import Comparison, OnePreview, PopulationPreview
+    from engine.preview import (
+        Comparison,
+        OnePreview,
+        PopulationPreview,
+        format_number,
+        summary_label,
+    )
     from engine.provision import (
         FieldCheck,
         FieldResult,
@@ -228,6 +236,8 @@ __all__ = [
     "FieldResult",
     "OnePreview",
     "PopulationPreview",
+    "format_number",
+    "summary_label",
     "ProvisionPlan",
     "ProvisionRefused",
     "ProvisionResult",

@@ -869,7 +869,7 @@ def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any
     )  # fmt: skip
     assert code == 0 and "(the accounts of app ad)" in out.splitlines()[0]
     code, out, _ = run(runner, "preview", "--db", db, "--context", "account_key", "--all", "1")
-    assert f"{len(live)} records (every account)" in out
+    assert f"{len(live):,} records (every account)" in out
     code, out, err = run(runner, "preview", "--db", db, "--context", "directory_filter", "true")
     assert code == 0 and out.startswith("record: hr:") and "the first account" in err
     # what a value decides, where its text does not say it (the summary counts decisions)

@@ -110,7 +110,7 @@ def test_sync_and_status_at_a_terminal(
     status = runner.invoke(main, ["status", "--db", str(db)])
     assert status.exit_code == 0, status.output
     assert "Checking who needs an eye · " in status.stderr
-    assert status.stdout.splitlines()[0].endswith("errors")
+    assert status.stdout.splitlines()[0].endswith(" · 0 errors")
 
     quiet = runner.invoke(main, ["status", "--json", "--db", str(db)])
     assert quiet.exit_code == 0 and quiet.stderr == ""
