@@ -143,7 +143,8 @@ def _unexpected(failure: str) -> str:
 
 
 def _failed(app_id: str, report: StageReport, message: str) -> None:
-    report.problems.append(f"{app_id}: {_shown(message)}")
+    # the problem is listed under the app's name: "hr: cannot read …", not "hr: App 'hr': …"
+    report.problems.append(f"{app_id}: {_shown(message).removeprefix(f'App {app_id!r}: ')}")
     report.fail(app_id, f"failed to import: {_shown(message)}")
     report.bump("apps_failed")
 
@@ -189,7 +190,8 @@ def fingerprints_of(app_id: str, listing: Listing) -> list[str]:
         except (ValueError, TypeError, RecursionError) as exc:  # UnicodeError is a ValueError
             raise ConnectorError(
                 f"App '{app_id}': the account {item.external_id!r} cannot be stored: "
-                f"{_shown(str(exc))}. Fix it in the app and sync again; nothing was changed."
+                f"{_shown(str(exc))}. Fix it in the app and sync again; until then the app's "
+                "accounts stay as they were."
             ) from None
     for entitlement in listing.entitlements:
         try:

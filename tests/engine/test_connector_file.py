@@ -495,7 +495,7 @@ def test_malformed_yaml_names_file_and_line(
     assert str(tmp_path / "app.yaml") in error.message
     assert f"line {line}" in error.message, error.message
     assert words in error.message
-    assert "nothing was changed" in error.message
+    assert "its accounts stay as they were" in error.message
     assert error.problems and error.problems[0].line == line
     assert error.problems[0].path == str(tmp_path / "app.yaml")
 

@@ -125,11 +125,11 @@ def test_a_hostile_hr_file_fails_hr_alone_with_file_and_line(tmp_path: Path, cas
     extra, offset, words = HOSTILE[case]
     services, problems, first, elapsed = _sync_with_broken_hr(tmp_path, extra)
     (problem,) = problems
-    assert problem.startswith("hr: App 'hr': cannot read "), problem
+    assert problem.startswith("hr: cannot read "), problem
     assert str(tmp_path / "org" / "hr.yaml") in problem
     assert f"line {first + offset - 1}:" in problem, (first, problem)
     assert words in problem, problem
-    assert "nothing was changed" in problem
+    assert "stay as they were" in problem
     problem.encode("utf-8")  # printable and storable: no surrogate left in the message
     # HR's accounts are kept as they were: none is marked deleted because of the bad file
     assert set(statuses(services, "hr").values()) <= {"ENABLED", "DISABLED"}
@@ -173,8 +173,8 @@ def test_an_account_the_store_cannot_hold_fails_its_app_in_the_importer(
     imported = next(s for s in result.stages if s.name == "import")
     assert imported.counts["apps_failed"] == 1
     (problem,) = imported.problems
-    assert problem.startswith("hr: App 'hr': the account 'E9' cannot be stored: ")
-    assert "surrogates not allowed" in problem and "nothing was changed" in problem
+    assert problem.startswith("hr: the account 'E9' cannot be stored: ")
+    assert "surrogates not allowed" in problem and "stay as they were" in problem
     assert "E9" not in statuses(services, "hr")
     assert set(statuses(services, "hr").values()) <= {"ENABLED", "DISABLED"}
 
@@ -199,7 +199,7 @@ def test_an_entitlement_the_store_cannot_hold_fails_its_app_in_the_importer(
     result = services.sync()
     imported = next(s for s in result.stages if s.name == "import")
     (problem,) = imported.problems
-    assert problem.startswith("slack: App 'slack': the entitlement 'x' cannot be stored: ")
+    assert problem.startswith("slack: the entitlement 'x' cannot be stored: ")
     assert "\\udc80" in problem
     problem.encode("utf-8")
 

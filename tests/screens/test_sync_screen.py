@@ -1117,7 +1117,7 @@ async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
     from tests.engine.test_identity_decisions import cli
 
     code, out, _ = cli("runs", str(run.id), "--db", str(services.db.sqlite_path))
-    assert code == 0 and "  [import problem] hr: App 'hr': cannot read " in out
+    assert code == 0 and "  [import problem] hr: cannot read " in out
     assert "  problems " not in out
 
 

@@ -112,7 +112,9 @@ def _parse_line(
             line.decode("utf-8")
         except UnicodeDecodeError:
             read_text(*source)  # raises, locating the first byte that is not UTF-8
-        problems.add(f"this is not valid JSON: {exc}", number, HINT)
+        # the decoder counts lines within this one line: its column only ("line 1 column
+        # 236" beside "line 15001" read as two places)
+        problems.add(f"this is not valid JSON: {exc.msg} at column {exc.colno}", number, HINT)
         return None
     if not isinstance(value, dict):
         problems.add(f"{what} must be a JSON object, not {kind_of(value)}", number, HINT)

@@ -57,8 +57,8 @@ class Problems:
             others.append(f"\n  … and {count - SHOWN_PROBLEMS} more of the same kind or others")
         raise ConnectorError(
             f"App '{app_id}': cannot read {first.path}{_where(first)}: {first.message}"
-            f"{_hint(first)}.{more} Fix the file and sync again; nothing was changed."
-            + "".join(others),
+            f"{_hint(first)}.{more} Fix the file and sync again; until then its accounts stay "
+            "as they were." + "".join(others),
             list(self.items),
         )
 
