@@ -51,7 +51,8 @@ def status(every: bool, check: bool, as_json: bool) -> None:
         _emit(board.to_json())
     else:
         _print_care(board.care, problems)
-    if check and (board.errors or any(care.total for care in board.care)):
+    # a check that could not run (a damaged configuration) is not an all-clear
+    if check and (board.errors or problems or any(care.total for care in board.care)):
         sys.exit(NEEDS_AN_EYE)
 
 

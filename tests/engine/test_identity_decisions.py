@@ -280,6 +280,21 @@ def test_roster_status_check_exits_6_when_anything_needs_an_eye(
     org.db.dispose()
     code, out, _ = cli("status", "--check", "--db", small)
     assert code == 6 and "last import failed" in out, out
+    # a check that could not run is not an all-clear (hostile review): a damaged directory
+    import sqlite3
+    from contextlib import closing
+
+    (tmp_path / "small" / "org" / "idp.yaml").write_text("accounts: []\n")
+    org = open_org(tmp_path / "small")
+    assert org.sync().status == "applied"
+    org.db.dispose()
+    with closing(sqlite3.connect(small)) as connection, connection:
+        connection.execute(
+            "UPDATE config_object SET body = '[{\"app\": 7}]' WHERE section = 'directories'"
+        )
+    code, out, _ = cli("status", "--check", "--db", small)
+    assert code == 6 and "Could not check people and managers" in out, out
+    assert "0 errors" in out  # the import is fine: the alarm is the check that could not run
 
 
 def test_a_leaver_still_enabled_in_ad_is_listed(demo: Services, tmp_path: Path) -> None:
