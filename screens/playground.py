@@ -73,13 +73,11 @@ class PlaygroundScreen(RosterScreen):
         Binding(
             "escape",
             "leave_editor",
-            "Leave editor",
+            "Leave",
             tooltip="Leave the editor (then number keys switch screens)",
         ),
         Binding("ctrl+o", "choose_record", "Record", tooltip="Choose the record to preview"),
-        Binding(
-            "ctrl+t", "choose_context", "Context", show=False, tooltip="Choose the CEL context"
-        ),
+        Binding("ctrl+t", "choose_context", "Context", tooltip="Choose the CEL context"),
         Binding("e", "edit", "Edit", tooltip="Put the cursor in the expression"),
     ]
 

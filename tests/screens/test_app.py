@@ -41,7 +41,7 @@ async def test_number_keys_switch_screens(services: Any) -> None:
         await pilot.press("1")
         assert app.screen.editor.text == "1"
         keys = footer_keys(app)
-        assert keys["^r"] == "Run all" and keys["esc"] == "Leave editor"
+        assert keys["^r"] == "Run all" and keys["esc"] == "Leave" and keys["^t"] == "Context"
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.focused, CelTextArea)
