@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.collector import collector_paused
+from engine.collector import collector_paused, thaw
 from engine.errors import RosterError
 from engine.records import Directory, Population
 from engine.store.db import Database
@@ -127,6 +127,7 @@ class ServiceContext:
             self._population = None
             self._store_directory = None
             self._lookup_cel = None
+        thaw()
 
     def store_stamp(self) -> str:
         """What the screens show depends on: the last finished run, the manual decisions and

@@ -92,3 +92,22 @@ def test_the_console_s_counts_over_everyone_run_with_the_collector_paused(demo: 
             "merge matrix",
         )
     }
+
+
+def test_what_a_large_pause_built_is_frozen_until_the_records_are_let_go_of(
+    demo: object,
+) -> None:
+    """The first collection after a large pause walked everything it built (seconds at
+    100,000 people, and again at exit): it is frozen instead, and thawed when the store's
+    records are dropped, so that cyclic garbage among them is still collected in time."""
+    gc.enable()
+    gc.unfreeze()
+    with collector_paused():
+        kept = [[i] for i in range(300_000)]  # tracked objects that survive the pause
+    assert gc.isenabled() and gc.get_freeze_count() >= len(kept)
+    services: Any = demo
+    services.invalidate()  # what a sync, an import or a link does
+    assert gc.get_freeze_count() == 0
+    with collector_paused():
+        few = [[i] for i in range(1_000)]
+    assert gc.get_freeze_count() == 0 and few  # a small pause freezes nothing
