@@ -4,6 +4,7 @@ the changes tree, the run history, and the dashboard's plan / sync-now keys."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,31 @@ def tree_labels(tree: PlanTree) -> list[str]:
 
     walk(tree.root)
     return labels
+
+
+def hold_the_sync(
+    services: Any, monkeypatch: pytest.MonkeyPatch, when: Any
+) -> tuple[threading.Event, threading.Event]:
+    """The real sync, held at the progress report after which WHEN(its arguments, the stages
+    reported so far) is true, until the test sets the second event (the first says it is
+    held)."""
+    original = services.sync
+    reached, release = threading.Event(), threading.Event()
+
+    def held_sync(**kwargs: Any) -> Any:
+        report, seen = kwargs["progress"], []
+
+        def progress(name: str, done: int, total: int) -> None:
+            report(name, done, total)
+            seen.append(name)
+            if not reached.is_set() and when(kwargs, seen):
+                reached.set()
+                release.wait(10)
+
+        return original(**{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(services, "sync", held_sync)
+    return reached, release
 
 
 def stage_cells(screen: SyncScreen) -> dict[str, tuple[str, str]]:
@@ -1124,25 +1150,10 @@ async def test_a_plan_whose_app_did_not_import_does_not_say_the_store_matches(
 async def test_at_80x24_the_stage_table_shows_while_a_run_is_under_way_and_on_t(
     services: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
 
     change_job_titles(services, 1)
-    original = services.sync
-    reached, release = threading.Event(), threading.Event()
-
-    def held_sync(**kwargs: Any) -> Any:
-        report = kwargs["progress"]
-
-        def progress(name: str, done: int, total: int) -> None:
-            report(name, done, total)
-            if name == "attributes":  # hold the run here until the test has looked
-                reached.set()
-                release.wait(10)
-
-        kwargs["progress"] = progress
-        return original(**kwargs)
-
-    monkeypatch.setattr(services, "sync", held_sync)
+    # hold the run at its attributes stage until the test has looked
+    reached, release = hold_the_sync(services, monkeypatch, lambda run, seen: "attributes" in seen)
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -1446,26 +1457,13 @@ async def test_at_80x24_the_row_being_written_is_in_view(
     """The counts' wrapped lines pushed the write row below the table's height: every row in
     view said "done" while the run wrote (newcomer review). The real apply is held while it
     writes its attributes."""
-    import threading
 
     change_job_titles(services, 3)
-    original = services.sync
-    reached, release = threading.Event(), threading.Event()
-
-    def held_sync(**kwargs: Any) -> Any:
-        report, seen = kwargs["progress"], []
-
-        def progress(name: str, done: int, total: int) -> None:
-            report(name, done, total)
-            seen.append(name)
-            if not kwargs.get("dry_run") and seen.count("attributes") == 2:  # writing it
-                reached.set()
-                release.wait(10)
-
-        kwargs["progress"] = progress
-        return original(**kwargs)
-
-    monkeypatch.setattr(services, "sync", held_sync)
+    reached, release = hold_the_sync(  # the second time: writing it
+        services,
+        monkeypatch,
+        lambda run, seen: not run.get("dry_run") and seen.count("attributes") == 2,
+    )
     app = RosterApp(services, start="sync")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
