@@ -7,6 +7,8 @@ or failure, 2 usage, 3 blocked by the deletion threshold, 4 another sync is runn
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import re
 import sys
@@ -235,6 +237,9 @@ def _guard(func: F) -> F:
 def main(ctx: click.Context) -> None:
     """Roster: the identity-data console. With no command, opens the console."""
     ctx.ensure_object(dict)
+    # the collection Python runs as it exits walks every object still alive: 9 s after the
+    # console quit on a store of 100,000 people. The process is ending; nothing is kept.
+    atexit.register(gc.freeze)
     if ctx.invoked_subcommand is None:
         _open_console()
 

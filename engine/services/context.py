@@ -54,7 +54,8 @@ class ServiceContext:
     def population(self) -> Population:
         with self._lock:
             if self._population is None:
-                with self.db.session() as session, collector_paused():
+                # kept until the store changes, and records hold no cycles: frozen
+                with self.db.session() as session, collector_paused(freeze=True):
                     self._population = load_population(session)
             return self._population
 
