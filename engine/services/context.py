@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.collector import collector_paused, thaw
+from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.records import Directory, Population
 from engine.store.db import Database
@@ -54,8 +54,7 @@ class ServiceContext:
     def population(self) -> Population:
         with self._lock:
             if self._population is None:
-                # kept until the store changes, and records hold no cycles: frozen
-                with self.db.session() as session, collector_paused(freeze=True):
+                with self.db.session() as session, collector_paused():
                     self._population = load_population(session)
             return self._population
 
@@ -128,7 +127,6 @@ class ServiceContext:
             self._population = None
             self._store_directory = None
             self._lookup_cel = None
-        thaw()
 
     def store_stamp(self) -> str:
         """What the screens show depends on: the last finished run, the manual decisions and

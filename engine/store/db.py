@@ -11,6 +11,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +123,15 @@ def db_error_text(exc: BaseException) -> str:
     return driver_error_text(orig) if orig is not None else exc.__class__.__name__
 
 
+def dispose_all() -> None:
+    """Close the connections of every store opened in this process: for a process about to
+    exit without collecting its garbage (console.cli freezes it as it exits), whose stores,
+    held in cycles, would otherwise never close them (SQLite then leaves its write-ahead log
+    beside the file, with the last writes only in it)."""
+    for database in list(_OPEN):
+        database.dispose()
+
+
 class Database:
     """One identity store. Each worker thread opens its own `session()`."""
 
@@ -193,6 +203,7 @@ class Database:
                         "postgresql+psycopg:// URL."
                     ) from exc
             self._engine = engine
+            _OPEN.add(self)
         return self._engine
 
     def at_head(self) -> bool:
@@ -327,3 +338,8 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        _OPEN.discard(self)
+
+
+#: The stores whose engine is open (dispose_all)
+_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()

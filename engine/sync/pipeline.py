@@ -259,13 +259,7 @@ def run_sync(
         # a run builds hundreds of thousands of long-lived records, nearly none of them in a
         # cycle: the cyclic collector would walk them all again at every allocation burst
         # (measured: a third of a 1 % sync at 10,000 people, for the same peak memory)
-        # frozen as it ends (the run's records and changes: a process exits at once instead
-        # of walking them all; the console thaws them as it drops them, ServiceContext)
-        with (
-            collector_paused(freeze=True),
-            db.checkpoints_aside(),
-            contextlib.ExitStack() as cleanup,
-        ):
+        with collector_paused(), db.checkpoints_aside(), contextlib.ExitStack() as cleanup:
             if deferred is not None:
                 # the run's accounts are let go of while the collector is still paused: once
                 # it resumes, its first full collection would walk every one of them first

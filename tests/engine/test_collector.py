@@ -92,39 +92,3 @@ def test_the_console_s_counts_over_everyone_run_with_the_collector_paused(demo: 
             "merge matrix",
         )
     }
-
-
-def test_the_records_a_large_load_built_are_frozen_until_they_are_let_go_of(
-    demo: object,
-) -> None:
-    """The first collection after a large pause walked everything it built (seconds at
-    100,000 people, and again at exit): a pause that loads records freezes them instead, and
-    they are thawed when the store's records are dropped. A pause around work that makes
-    garbage in cycles freezes nothing: frozen, that garbage stayed (200 MiB more each time
-    the console's counts ran again at 10,000 people)."""
-    gc.enable()
-    gc.unfreeze()
-    with collector_paused():
-        garbage = [[i] for i in range(300_000)]
-    assert gc.get_freeze_count() == 0 and garbage
-    with collector_paused(freeze=True):
-        kept = [[i] for i in range(300_000)]  # tracked objects that survive the pause
-    assert gc.isenabled() and gc.get_freeze_count() >= len(kept)
-    services: Any = demo
-    services.invalidate()  # what a sync, an import or a link does
-    assert gc.get_freeze_count() == 0
-    with collector_paused(freeze=True):
-        few = [[i] for i in range(1_000)]
-    assert gc.get_freeze_count() == 0 and few  # a small load freezes nothing
-
-
-def test_the_console_s_counts_again_and_again_keep_no_garbage(demo: object) -> None:
-    """Each count over everyone makes garbage in cycles; none of it may be kept frozen."""
-    services: Any = demo
-    services.population()  # loaded (and frozen) once, as the console does
-    frozen = gc.get_freeze_count()
-    for _ in range(3):
-        services.value_impact(None, push=False)
-        services.identity_impact(services.config())
-    assert gc.get_freeze_count() == frozen
-    gc.unfreeze()
