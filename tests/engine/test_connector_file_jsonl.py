@@ -528,3 +528,25 @@ def test_the_source_version_covers_the_sidecars_the_store_reads(tmp_path: Path, 
     entitlements = tmp_path / "x.entitlements.jsonl"
     entitlements.write_text('{"id": "admins", "name": "Admins"}\n', encoding="utf-8")
     assert app.source_version() not in (before, None)
+
+
+def test_a_line_that_does_not_parse_is_one_problem_not_one_per_grant(tmp_path: Path) -> None:
+    """A control character in one account's line made its grants "no account with id …"
+    problems too: three problems for one bad line, the grants file looking broken as well
+    (newcomer review). The line's id, as its text shows it, silences its grants."""
+    (tmp_path / "ad.entitlements.jsonl").write_text(lines({"id": "grp-vpn", "name": "VPN"}))
+    (tmp_path / "ad.grants.jsonl").write_text(
+        lines(
+            {"account": "bo", "entitlement": "grp-vpn"},
+            {"account": "bo", "entitlement": "grp-vpn"},
+            {"account": "nobody", "entitlement": "grp-vpn"},  # a real problem: still said
+        )
+    )
+    broken = '{"id": "bo", "display_name": "B\x07o"}'  # a raw control character: not JSON
+    with pytest.raises(ConnectorError) as caught:
+        jsonl_app(tmp_path, lines(ANN, broken)).list_all()
+    messages = [problem.message for problem in caught.value.problems]
+    assert len(messages) == 2, messages
+    assert "not valid JSON" in messages[0]
+    assert "no account with id 'nobody'" in messages[1]
+    assert not any("'bo'" in message for message in messages)

@@ -10,6 +10,7 @@ digest it was a third of importing it (issue 11)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,25 @@ def _kept(data: bytes) -> bytes:
     return bytes(memoryview(data))
 
 
+#: `"id": "…"` in a line that does not parse (the JSON string, escapes and all)
+_ID_IN_TEXT = re.compile(rb'"id"\s*:\s*("(?:[^"\\\x00-\x1f]|\\.)*")')
+
+
+def _ids_in(line: bytes) -> list[str]:
+    """The ids a line that does not parse shows, as far as they are readable."""
+    found = []
+    for match in _ID_IN_TEXT.finditer(line[:MAX_ID_SCAN]):
+        try:
+            found.append(str(orjson.loads(match.group(1))))
+        except orjson.JSONDecodeError:
+            continue
+    return found
+
+
+#: How much of a broken line is searched for its id
+MAX_ID_SCAN = 4096
+
+
 def _parse_line(
     number: int, line: bytes, problems: Problems, what: str, source: tuple[str, Path]
 ) -> dict[str, Any] | None:
@@ -115,6 +135,7 @@ def _parse_line(
         # the decoder counts lines within this one line: its column only ("line 1 column
         # 236" beside "line 15001" read as two places)
         problems.add(f"this is not valid JSON: {exc.msg} at column {exc.colno}", number, HINT)
+        problems.unread_ids.update(_ids_in(line))
         return None
     if not isinstance(value, dict):
         problems.add(f"{what} must be a JSON object, not {kind_of(value)}", number, HINT)
@@ -285,7 +306,7 @@ class JsonlStore:
                 known,
                 entitlement_ids,
                 lambda pos, m, h: found.add(f"grant on line {rows[pos][0]}: {m}", rows[pos][0], h),
-                refused,
+                refused | problems.unread_ids,
             )
             problems.items.extend(found.items)
         problems.raise_if_any(self.app_id)

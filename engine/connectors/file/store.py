@@ -34,6 +34,9 @@ class Problems:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.items: list[Problem] = []
+        # the ids of records that could not be read at all (a JSON line that does not parse),
+        # as far as their text shows them: a grant naming one is not a problem of its own
+        self.unread_ids: set[str] = set()
 
     def add(self, message: str, line: int | None, hint: str = "") -> None:
         """Record a problem; text from the file that is not text (a surrogate) shows escaped."""
