@@ -95,22 +95,27 @@ def named(apps: list[str], shown: int = 3) -> str:
     names = [safe(app, 40) for app in apps[:shown]]
     if len(apps) > shown:
         return f"{', '.join(names)} and {len(apps) - shown} more"
-    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
 
-#: What a failure in each stage was (SyncResult.failures' "stage")
-FAILED_AS = {"import": "could not be read", "push": "refused pushes", "provision": "refused"}
+#: What failed in each stage (SyncResult.failures' "stage"), of the APPS named: a push fails
+#: when the app refuses it, when its expression fails, or when the app cannot be read back
+FAILED_AS = {
+    "import": "{apps} could not be read",
+    "push": "pushes to {apps} failed",
+    "provision": "{apps} refused accounts",
+}
 
 
 def failed_apps(failures: list[dict[str, str]]) -> str:
-    """ "slack could not be read; ad refused pushes": which apps failed, and where."""
+    """ "slack could not be read; pushes to ad failed": which apps failed, and where."""
     by_stage: dict[str, list[str]] = {}
     for failure in failures:
         apps = by_stage.setdefault(failure.get("stage", ""), [])
         if failure.get("app") not in apps:
             apps.append(str(failure.get("app", "")))
     return "; ".join(
-        f"{named(apps)} {FAILED_AS.get(stage, f'failed ({safe(stage, 20)})')}"
+        FAILED_AS.get(stage, f"{{apps}} failed ({safe(stage, 20)})").replace("{apps}", named(apps))
         for stage, apps in by_stage.items()
     )
 

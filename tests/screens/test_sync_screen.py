@@ -1518,3 +1518,24 @@ async def test_a_plan_with_an_unread_app_is_the_plan_s_applies(services: Any) ->
         assert applied.status == "applied-with-failures"
         status = words(str(app.screen.query_one("#sync-status", Static).render()))
         assert "hr could not be read" in status and "written" in status
+
+
+def test_the_failures_read_as_what_failed_where() -> None:
+    """A push fails when the app refuses it, when its expression fails or when the app cannot
+    be read back: "refused pushes" said the first for all three (last look). Names with
+    braces stay text."""
+    from screens.sync import failed_apps
+
+    assert failed_apps(
+        [
+            {"stage": "import", "app": "slack"},
+            {"stage": "push", "app": "ad"},
+            {"stage": "push", "app": "ad"},
+            {"stage": "push", "app": "entra"},
+            {"stage": "provision", "app": "github"},
+            {"stage": "odd{x}", "app": "q{apps}"},
+        ]
+    ) == (
+        "slack could not be read; pushes to ad and entra failed; github refused accounts; "
+        "q{apps} failed (odd{x})"
+    )
