@@ -20,6 +20,7 @@ import click
 from click.core import ParameterSource
 
 from console.cli_progress import count_reporter, stage_reporter, working
+from console.cli_wrap import terminal_columns, wrapped
 from console.settings import Settings
 from engine.changes import deletion_lines, describe_counts
 from engine.errors import InvalidInput, Problem, RosterError
@@ -158,18 +159,30 @@ def _emit_streaming(
 TEXT_LIMIT = 20_000
 
 
-def echo(message: Any = "", *, err: bool = False, nl: bool = True) -> None:
+def echo(message: Any = "", *, err: bool = False, nl: bool = True, wrap: bool = True) -> None:
     """Print text for people: data in it (names, values, reasons) may hold escape sequences or
     control characters, which are shown as `\\x1b` and never reach the terminal; a huge value
-    is cut (with an ellipsis) instead of flooding it."""
-    click.echo(printable(message, TEXT_LIMIT), err=err, nl=nl)
+    is cut (with an ellipsis) instead of flooding it. At a terminal, a line wider than it is
+    broken between words (`wrapped`); `wrap=False` for text whose columns must line up (an
+    expression with a caret under it)."""
+    text = printable(message, TEXT_LIMIT)
+    click.echo(_to_terminal(text, err) if wrap else text, err=err, nl=nl)
 
 
 def echo_line(message: Any, *, err: bool = False) -> None:
     """One record's line (a change, a push, a value): a line break in its data is shown as
     `\\n`, never printed: a value from an app must not forge another line of the log (hostile
-    review: a display name holding "\\n  [ownership] …" added a fake change to `roster runs`)."""
-    click.echo(printable(message, TEXT_LIMIT, one_line=True), err=err)
+    review: a display name holding "\\n  [ownership] …" added a fake change to `roster runs`).
+    Wrapped at a terminal like `echo`: its further lines are indented under it, so they cannot
+    pass for another record's."""
+    click.echo(_to_terminal(printable(message, TEXT_LIMIT, one_line=True), err), err=err)
+
+
+def _to_terminal(text: str, err: bool) -> str:
+    """TEXT wrapped to the width of the terminal it goes to; as it is when it goes to a file or
+    a pipe (a script or grep reads one line per line)."""
+    width = terminal_columns(sys.stderr if err else sys.stdout)
+    return wrapped(text, width) if width is not None else text
 
 
 def echo_item(prefix: str, text: Any, *, err: bool = False) -> None:
@@ -642,7 +655,7 @@ def _print_problem(problem: Problem | None, caret: str) -> None:
     where = f"line {problem.line}, column {problem.column}: " if problem.line else ""
     echo(f"error: {where}{problem.message}", err=True)
     if caret:
-        echo(caret, err=True)
+        echo(caret, err=True, wrap=False)  # the caret stands under its column
     if problem.hint:
         echo(f"hint: {problem.hint}", err=True)
 

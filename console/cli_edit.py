@@ -169,9 +169,11 @@ def config_get(path: str, as_json: bool) -> None:
     if as_json:
         _emit(value)
     elif isinstance(value, str):
-        echo(value)  # a text field as it is, so `config set PATH "$(config get PATH)"` holds
+        # a text field as it is, so `config set PATH "$(config get PATH)"` holds (and not
+        # broken at the terminal's margin: a copied expression would change inside a string)
+        echo(value, wrap=False)
     else:
-        echo(value_yaml(value), nl=False)
+        echo(value_yaml(value), nl=False, wrap=False)
 
 
 @config.command("set")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from console.cli_wrap import terminal_columns
+
 #: Nothing is shown for a command that answers within this (no flicker for the quick ones)
 QUIET_SECONDS = 0.5
 #: How often the elapsed seconds are brought up to date
@@ -92,10 +94,7 @@ class StatusLine:
 
 
 def _columns(stream: TextIO) -> int:
-    try:
-        return os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, OSError, ValueError):
-        return 80
+    return terminal_columns(stream) or 80
 
 
 def _in_the_foreground(stream: TextIO) -> bool:

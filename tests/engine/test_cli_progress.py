@@ -198,3 +198,86 @@ def test_the_command_line_exits_at_once_and_closes_its_store(tmp_path: Path) -> 
     with closing(sqlite3.connect(copy)) as connection:
         grants = connection.execute("SELECT os_user, role FROM role_grant").fetchall()
     assert ("someone-else", "viewer") in grants
+
+
+def test_long_lines_are_broken_between_words_at_a_terminal() -> None:
+    """A line wider than the terminal is broken at spaces with its further lines indented
+    under it (the terminal cut a leaver's line mid-word); words longer than the width stay
+    whole; short lines keep their spacing."""
+    from console.cli_wrap import wrapped
+
+    leaver = (
+        "  oliver.grant@example.com (hr:E10018, not a person in Roster): disabled in hr, but "
+        "still enabled in ad:oliver.grant, entra:oliver.grant@example.com, slack:U0RP8Q9MSJN"
+    )
+    lines = wrapped(leaver, 60).split("\n")
+    assert len(lines) == 4 and all(len(line) <= 60 for line in lines), lines
+    assert lines[0].startswith("  oliver.grant@") and all(
+        line.startswith("    ") and not line.startswith("     ") for line in lines[1:]
+    )
+    assert " ".join(line.strip() for line in lines) == leaver.strip()  # nothing lost
+    assert wrapped("  hr      300 accounts  ok", 60) == "  hr      300 accounts  ok"
+    path = "/" + "a" * 90
+    assert wrapped(f"cannot read {path}", 40) == f"cannot read\n  {path}"
+    assert wrapped(leaver, 12) == leaver  # too narrow to help: the terminal's own wrapping
+
+
+def test_the_command_line_wraps_only_at_a_terminal(tmp_path: Path) -> None:
+    """`roster status` in a real pseudo-terminal of 60 columns: no line wider than it, every
+    leaver still listed whole; the same command into a pipe prints one line per leaver."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    db = tmp_path / "r.db"
+    script = "import sys; from console.cli import main; sys.argv[0] = 'roster'; main()"
+    init = subprocess.run(
+        [sys.executable, "-c", script, "init", "--sample", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert init.returncode == 0, init.stderr
+    piped = subprocess.run(
+        [sys.executable, "-c", script, "status", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert piped.returncode == 0, piped.stderr
+    leavers = [line for line in piped.stdout.splitlines() if "but still enabled in" in line]
+    assert leavers and max(len(line) for line in leavers) > 60
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, "status", "--db", str(db)],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the other end closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=300) == 0
+    finally:
+        os.close(leader)
+    shown = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    # wider only where one word is (the store's path): never broken inside it
+    assert shown and all(len(line) <= 60 or " " not in line.strip() for line in shown), shown
+    joined = " ".join(line.strip() for line in shown)
+    for leaver in leavers:
+        assert leaver.strip() in joined
