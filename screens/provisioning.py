@@ -532,7 +532,9 @@ class ProvisioningScreen(RosterScreen):
             )
             return
         if self.person is None:
-            view.update(Text("Choose a person (o) to plan the account.", style="dim"))
+            # the person's box above says how to choose one: the same words twice read as two
+            # steps (a walk at 80×24)
+            view.update(Text("The plan for their account shows here.", style="dim"))
             return
         plan = self.plan
         text = Text()
