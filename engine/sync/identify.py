@@ -384,9 +384,11 @@ def _merge(
         _link(state, account, walk.user_id, "directory-match", reason)
         report.bump("merged")
         return
-    ambiguous = walk.ambiguous
-    if ambiguous:
+    if any(step.found > 1 for step in walk.steps):
         report.bump("conflicts")
+        # who: the admin links it to one of them; and a conflict among other people is
+        # another conflict, journalled again (engine/sync/identify.py `_conflict`)
+        ambiguous = walk.ambiguity(state.owner_label)
         reason = "; ".join(ambiguous) + " — link it by hand (roster link) or refine the rules"
         report.problems.append(f"{label}: ambiguous, no person created: {reason}")
         _conflict(state, account, label, reason)

@@ -6,6 +6,7 @@ rule per pass, so matching is linear in the number of accounts.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from engine.config.model import PRESETS, KeySpec, MatchRule
 from engine.errors import InvalidInput
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, UserRecord, norm_key
 from engine.sync.key_memo import KeyMemo
-from engine.text import printable
+from engine.text import one_line, printable
 
 
 def strip_plus_tag(email: str) -> str:
@@ -124,21 +125,36 @@ class KeyRule:
         return index
 
 
+#: Of several people a rule found, how many an ambiguity names (the rest are counted), and
+#: the most characters of each name (a display name is data: it may be megabytes)
+NAMED = 3
+LABEL_LIMIT = 80
+
+
 class RuleStep(NamedTuple):
-    """What one rule found for one account: how many people (`error` when it failed)."""
+    """What one rule found for one account: how many people (`error` when it failed), and of
+    several, the NAMED lowest ids (to say who: the admin links the account to one of them)."""
 
     rule: str
     found: int
     error: str = ""
+    among: tuple[int, ...] = ()
 
-    def describe(self) -> str:
+    def describe(self, label: Callable[[int], str | None] | None = None) -> str:
+        """What the rule found; with `label` (a person's id -> how to name them), several
+        people are named: "'email' found 2 people (ann@example.com, ann.lee@example.com)"."""
         if self.error:
             return f"{self.rule!r} failed: {self.error}"
         if self.found == 0:
             return f"{self.rule!r} found nobody"
         if self.found == 1:
             return f"{self.rule!r} found one person"
-        return f"{self.rule!r} found {self.found} people"
+        text = f"{self.rule!r} found {self.found} people"
+        if label is None or not self.among:
+            return text
+        names = [one_line(label(user) or f"user {user}", LABEL_LIMIT) for user in self.among]
+        more = self.found - len(names)
+        return f"{text} ({', '.join(names)}{f' and {more} more' if more > 0 else ''})"
 
 
 class Walk(NamedTuple):
@@ -151,6 +167,10 @@ class Walk(NamedTuple):
     @property
     def ambiguous(self) -> list[str]:
         return [step.describe() for step in self.steps if step.found > 1]
+
+    def ambiguity(self, label: Callable[[int], str | None]) -> list[str]:
+        """`ambiguous`, naming whom each rule found (`RuleStep.describe`)."""
+        return [step.describe(label) for step in self.steps if step.found > 1]
 
 
 def walk_rules(
@@ -169,9 +189,11 @@ def walk_rules(
         found: set[int] = set()
         for key in keys:
             found |= index.get(key, set())
-        steps.append(RuleStep(rule.name, len(found)))
         if len(found) == 1:
+            steps.append(RuleStep(rule.name, 1))
             return Walk(next(iter(found)), steps)
+        # (linear, like the union above: a rule that finds everyone costs no more than it did)
+        steps.append(RuleStep(rule.name, len(found), "", tuple(heapq.nsmallest(NAMED, found))))
     return Walk(None, steps)
 
 

@@ -11,6 +11,7 @@ rules (`engine.sync.ownership.rules_for`). Nothing is written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,6 +263,7 @@ def _directory(
     indexes: list[dict[str, set[int]]],
 ) -> None:
     counts = [[0, 0, 0, 0] for _ in rules]  # matched, ambiguous, unmatched, decided earlier
+    who = functools.partial(_who, population)  # names whom an ambiguous rule found
     considered = pinned = errors = 0
     for account, decision in zip(accounts, decisions, strict=True):
         if decision is None:
@@ -289,7 +291,7 @@ def _directory(
             outcome = "ambiguous"
         else:
             outcome = "unmatched"
-        reason = f"{decision}: " + "; ".join(s.describe() for s in walk.steps)
+        reason = f"{decision}: " + "; ".join(s.describe(who) for s in walk.steps)
         if account.owner_id is not None:
             reason += f"; linked to {_who(population, account.owner_id)}"
         elif outcome == "unmatched" and decision == "MATCH_ONLY":
@@ -318,6 +320,7 @@ def _ownership(
     indexes: list[dict[str, set[int]]],
 ) -> None:
     owned = unowned = ambiguous = pinned = 0
+    who = functools.partial(_who, population)  # names whom an ambiguous rule found
     for account in accounts:
         steps: list[RuleStep] = []
         is_ambiguous = False
@@ -333,7 +336,7 @@ def _ownership(
             walk = walk_rules(account, rules, indexes)
             owner, steps = walk.user_id, walk.steps
             is_ambiguous = bool(walk.ambiguous)
-            reason = "; ".join(s.describe() for s in steps) or "no rule to try"
+            reason = "; ".join(s.describe(who) for s in steps) or "no rule to try"
         if owner is not None:
             owned += 1
             result.entries.append(Entry(account, False, "owned", steps, reason))

@@ -383,4 +383,4 @@ def _find_owner(
             report.bump("ambiguous")
     if walk.user_id is not None:
         return walk.user_id, f"ownership rule {walk.steps[-1].rule!r}"
-    return None, ("; ".join(walk.ambiguous) or "no rule found an owner")
+    return None, ("; ".join(walk.ambiguity(state.owner_label)) or "no rule found an owner")

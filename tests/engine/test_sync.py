@@ -145,9 +145,23 @@ def test_ambiguous_merge_reports_a_conflict_instead_of_a_duplicate(tmp_path: Pat
     result = services.sync()
     identify = next(s for s in result.stages if s.name == "identify")
     assert identify.counts["conflicts"] == 1
-    assert any("idp:u9" in p and "ambiguous" in p for p in identify.problems)
+    # whom it found: the admin links it to one of them by hand
+    (problem,) = [p for p in identify.problems if "idp:u9" in p]
+    assert "ambiguous" in problem and "(sam.park@example.com, sam.park2@example.com)" in problem
     assert len(people(services)) == 5
     assert owner_of(services, "idp", "u9") is None
+
+    def conflicts(result: SyncResult) -> list[str]:
+        return [c["reason"] for c in result.changes if c["field"] == "conflict"]
+
+    def now_ann(data: dict) -> None:  # two people still, but two others
+        data["accounts"][-1]["emails"] = ["ann.lee@example.com"]
+
+    # two people found again, but not the same two: another conflict, journalled again (it
+    # was not: the reason counted them only)
+    edit(tmp_path / "org", "idp", now_ann)
+    (reason,) = conflicts(services.sync())
+    assert "(ann.lee@example.com, sam.park@example.com)" in reason
 
 
 def test_removed_directory_accounts_remove_people_and_the_threshold_blocks(tmp_path: Path) -> None:
