@@ -162,14 +162,15 @@ def why_everyone(session: Session, run_id: int, versions: dict[str, str]) -> str
     need not; NO_APPLIED_RUN for a store's first): its configuration changed since the last
     applied run, or the last run that set out to apply did not finish (its earlier stages may
     be committed without their attribute consequences)."""
-    # a run the threshold blocked applied nothing: what matters is the one before it (a
-    # killed run, then a blocked one, left the killed run's writes to the third: review)
+    # a run the threshold blocked, or whose confirmed plan had changed, applied nothing:
+    # what matters is the one before it (a killed run, then a blocked one, left the killed
+    # run's writes to the third: review)
     previous = session.execute(
         select(Run)
         .where(
             col(Run.id) < run_id,
             col(Run.dry_run).is_(False),
-            col(Run.status) != "blocked-by-threshold",
+            col(Run.status).not_in(("blocked-by-threshold", "plan-changed")),
         )
         .order_by(col(Run.id).desc())
         .limit(1)

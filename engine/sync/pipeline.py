@@ -105,6 +105,7 @@ from engine.sync.threshold import (
     deletions_of,
     population_sizes,
 )
+from engine.text import printable
 
 #: The most converted records a run's CEL engine keeps at once (engine.cel.CelEngine
 #: `cache_limit`): each stage reads a person or an account about once, so more only holds memory.
@@ -251,6 +252,8 @@ def run_sync(
     stage's report as soon as the stage is planned (an app that failed to import is known
     a minute before the run ends at 100,000 people)."""
     actor = actor or current_actor()
+    if expect_plan is not None and not dry_run:
+        _known_plan(db, expect_plan)
     acquire_lock(db, actor)
     path = db.sqlite_path
     # a SQLite store's accounts are loaded narrow, the rest of each read when first needed
@@ -1408,6 +1411,8 @@ def _nothing_changed(
                 counts={
                     "import": {"apps_unchanged": apps},
                     "changes": 0,
+                    # what `--expect-plan` is checked against (`_known_plan`)
+                    **({"plan": plan} if plan else {}),
                     **({} if dry_run else {"settled": True}),
                     "notes": {"import": report.notes},
                     **({"attributes": {"held": len(held)}} if held else {}),
@@ -1428,6 +1433,30 @@ def failures_summary(failures: list[dict[str, str]]) -> str:
 
 #: How far back an applied run looks for the dry run whose plan it carried out.
 PLAN_LOOKBACK = 50
+
+
+def _known_plan(db: Database, plan: str) -> None:
+    """Refuse a plan no recent dry run printed (a typo, another store's): planning again and
+    calling it "changed since the plan you confirmed" sent the admin looking for a change
+    that never was, and left a run that made the next sync compute everyone (newcomer
+    review). Nothing is recorded."""
+    with db.session() as session:
+        if _planned_by(session, plan, 2**62) is not None:
+            return
+        newest = session.execute(
+            select(col(Run.id), col(Run.counts))
+            .where(col(Run.dry_run))
+            .order_by(col(Run.id).desc())
+            .limit(1)
+        ).first()
+    last = ""
+    if newest is not None and isinstance(newest[1], dict) and newest[1].get("plan"):
+        last = f" The newest dry run, run {newest[0]}, planned {newest[1]['plan']}."
+    raise InvalidInput(
+        f"No dry run of this store planned {printable(plan, 80, one_line=True)!r} (of its last "
+        f"{PLAN_LOOKBACK} dry runs): nothing was applied and no run was recorded.{last} Give "
+        "the plan a dry run printed (`roster sync --dry-run`), or plan again."
+    )
 
 
 def _planned_by(

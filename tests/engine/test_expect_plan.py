@@ -116,6 +116,34 @@ def test_allowing_deletions_at_apply_time_keeps_the_plan(demo: Services) -> None
     assert json.loads(result.stdout)["held_total"] == 0
 
 
+def test_a_plan_no_dry_run_printed_is_refused_and_leaves_no_run(demo: Services) -> None:
+    """A mistyped plan was planned again and called "changed since the plan you confirmed",
+    and its run made the next sync compute everyone (newcomer review). Now: refused as
+    unknown, naming the newest dry run's plan, and nothing recorded."""
+    db = str(demo.db.sqlite_path)
+    retitle(demo, 2)
+    plan = dry_run(db)
+    runs = len(demo.runs(limit=None))
+    code, result = cli("sync", "--expect-plan", "deadbeefdeadbeef", "--db", db)
+    assert code == 1, result.output  # bad input (README: exit codes)
+    assert "No dry run of this store planned 'deadbeefdeadbeef'" in result.stderr
+    assert f"planned {plan['plan']}" in result.stderr and "no run was recorded" in result.stderr
+    assert len(demo.runs(limit=None)) == runs
+    # a plan that changed since is still that (and applies nothing), but it is no reason for
+    # the next sync to compute everyone: it applied nothing
+    retitle(demo, 3)
+    code, result = cli("sync", "--expect-plan", plan["plan"], "--db", db)
+    assert code == 1 and demo.runs(limit=1)[0].status == "plan-changed"
+    applied = demo.sync()
+    attributes = next(s for s in applied.stages if s.name == "attributes")
+    assert not any("computed everyone" in note for note in attributes.notes), attributes.notes
+    # a dry run that found nothing changed printed a plan too: it is known
+    quiet = dry_run(db)
+    assert quiet["changes"] == []
+    code, result = cli("sync", "--expect-plan", quiet["plan"], "--json", "--db", db)
+    assert code == 0 and json.loads(result.stdout)["status"] == "applied", result.output
+
+
 def test_expect_plan_is_for_applying(demo: Services) -> None:
     code, result = cli("sync", "--dry-run", "--expect-plan", "x", "--db", str(demo.db.sqlite_path))
     assert code == 2 and "leave out --dry-run" in result.output
