@@ -667,7 +667,8 @@ class ProvisioningScreen(RosterScreen):
                 save_edit(self, self.services, edit, self.version, tag="proactive")
 
         verb = "Turn off" if on_now else "Turn on"
-        modal = ConfirmModal(f"{verb} proactive provisioning", message, verb)
+        # it changes what every sync does (it creates accounts): enter alone never does
+        modal = ConfirmModal(f"{verb} proactive provisioning", message, verb, start_on_cancel=True)
         self.app.push_screen(modal, answered)
 
     def on_edit_saved(self, message: EditSaved) -> None:
@@ -743,7 +744,9 @@ class ProvisioningScreen(RosterScreen):
                 )
                 self.create_account(app_id, person)
 
-        self.app.push_screen(ConfirmModal("Create account", message, "Create"), confirmed)
+        # it writes to the app: enter alone never does (every other write opens on Cancel)
+        modal = ConfirmModal("Create account", message, "Create", start_on_cancel=True)
+        self.app.push_screen(modal, confirmed)
 
     @work(
         thread=True,

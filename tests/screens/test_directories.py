@@ -108,8 +108,8 @@ async def confirm(pilot: Any) -> None:
     Cancel, so shift+tab first)."""
     modal = pilot.app.screen
     assert isinstance(modal, ConfirmModal)
-    if modal.destructive:
-        await pilot.press("shift+tab")
+    if modal.start == "#cancel":
+        await pilot.press("shift+tab")  # it opens on Cancel (destructive, or a write)
     assert modal.focused is not None and modal.focused.id == "confirm"
     await pilot.press("enter")
     await settle(pilot)

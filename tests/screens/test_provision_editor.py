@@ -87,8 +87,8 @@ async def confirm(pilot: Any) -> str:
     modal = pilot.app.screen
     assert isinstance(modal, ConfirmModal)
     message = str(modal.message)
-    if modal.destructive:
-        await pilot.press("shift+tab")  # a destructive confirmation opens on Cancel
+    if modal.start == "#cancel":
+        await pilot.press("shift+tab")  # it opens on Cancel (destructive, or a write)
     assert modal.focused is not None and modal.focused.id == "confirm"
     await pilot.press("enter")
     await settle(pilot)

@@ -124,9 +124,15 @@ async def test_fields_test_and_create_an_account(services: Any, size: tuple[int,
         await settle(pilot)
         assert not any(a.app == "entra" for a in services.user_detail(person.id).accounts)
 
+        # it opens on Cancel, as every other write does: enter alone creates nothing
         await pilot.press("c")
         await pilot.pause()
         await pilot.press("enter")
+        await settle(pilot)
+        assert not any(a.app == "entra" for a in services.user_detail(person.id).accounts)
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("shift+tab", "enter")
         await settle(pilot)
         accounts = [a for a in services.user_detail(person.id).accounts if a.app == "entra"]
         assert len(accounts) == 1 and accounts[0].link_kind == "provisioned"
