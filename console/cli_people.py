@@ -167,7 +167,10 @@ def people_show(who: str, as_json: bool) -> None:
         _emit(detail.to_json())
         return
     user = detail.user
-    echo(f"{user.display_name or user.email} <{user.email}> · {user.status} · person {user.id}")
+    # no email: the name alone (it printed "Mei Tanaka <>")
+    email = f" <{user.email}>" if user.email and user.display_name else ""
+    name = user.display_name or user.email or f"person {user.id}"
+    echo(f"{name}{email} · {user.status} · person {user.id}")
     for flag in detail.flags:
         echo(f"! {flag}")
     echo("attributes:")

@@ -32,12 +32,16 @@ def users(ctx: click.Context, as_json: bool) -> None:
             {"you": services.actor, "role": services.role(), "users": [g.as_dict() for g in grants]}
         )
         return
+    from engine.store.role_grants import CREATOR
+
     echo(f"You are {shown(services.actor)} ({services.role() or 'no role'}).")
     for grant in grants:
         when = grant.granted_at.strftime("%Y-%m-%d %H:%M")
-        echo(
-            f"  {shown(grant.os_user):<20} {grant.role:<9} by {shown(grant.granted_by)}, {when} UTC"
+        # the store's creator has no granter: "created the store", not "by (created the store)"
+        how = (
+            "created the store" if grant.granted_by == CREATOR else f"by {shown(grant.granted_by)}"
         )
+        echo(f"  {shown(grant.os_user):<20} {grant.role:<9} {how}, {when} UTC")
     echo("Roles: " + "; ".join(f"{role}: {ADDS[role]}" for role in ROLES) + ".")
 
 

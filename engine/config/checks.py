@@ -967,7 +967,7 @@ class Checker:
                         f"two enabled push rules target `{rule.app}` (`{other_name}` and "
                         f"`{rule.name}`); at most one per app",
                         f"set `enabled: false` on one, or merge its mappings into "
-                        f"push_rules[{other_index}]",
+                        f"`{other_name}` (push_rules[{other_index}])",
                     )
                 else:
                     enabled_on[rule.app] = (index, rule.name)

@@ -848,6 +848,11 @@ def test_people_show_lines_up_its_columns(demo: Any) -> None:
     priya = demo.person("priya.shah@example.com")
     code, by_id, _ = run(runner, "people", "show", str(priya.id), "--db", db)
     assert code == 0 and by_id == out
+    assert out.startswith("Priya Shah <priya.shah@example.com> · ")
+    # without an email, the name alone (it read "Mei Tanaka <>")
+    nameless = next(u for u in demo.population().users if not u.email and u.display_name)
+    code, out, _ = run(runner, "people", "show", str(nameless.id), "--db", db)
+    assert code == 0 and out.startswith(f"{nameless.display_name} · "), out
 
 
 def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:

@@ -296,6 +296,10 @@ def test_the_command_line_lists_grants_and_refuses_by_role(
         "vera": "viewer",
         "otto": "operator",
     }
+    # the store's creator was granted by no one (it read "admin by (created the store)")
+    result = runner.invoke(main, ["users", "--db", db])
+    creator = next(line for line in result.stdout.splitlines() if line.startswith(f"  {ME} "))
+    assert " admin     created the store, " in creator, creator
     result = runner.invoke(main, ["users", "grant", "vera", "operator", "--db", db])
     assert result.exit_code == 0 and "vera is now an operator" in result.stdout
     result = runner.invoke(main, ["users", "grant", "vera", "boss", "--db", db])
