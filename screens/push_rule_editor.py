@@ -554,7 +554,9 @@ class PushRuleEditorScreen(RosterScreen):
             # what the rule keeps written, against the saved rule (the sync's own stages, over
             # the stored records): the pushes that appear and those that disappear
             values = self.services.value_impact(
-                result.config, cancelled=lambda: worker.is_cancelled
+                result.config,
+                cancelled=lambda: worker.is_cancelled,
+                renamed={name: saved},  # a renamed rule is compared with what it was
             )
             if values.cancelled or worker.is_cancelled:
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -409,6 +409,7 @@ class Services:
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         push: bool = True,
+        renamed: Mapping[str, str] | None = None,
     ) -> ValueImpact:
         """What EDITED does to people's attribute values and to what push rules write, against
         the saved configuration, over the stored records (no sync). Without EDITED: the saved
@@ -416,7 +417,8 @@ class Services:
         attributes reported, by default those the edit changes; `person` adds that person's
         old and new value of each; `push=False` leaves the push rules out (`push` is empty:
         planning them was a sixth of the Attributes screen's count at 100,000 people).
-        Cancelled: a ValueImpact with `cancelled=True`."""
+        `renamed` (edited name -> saved name): push rules the edit renames, compared with the
+        rule they were. Cancelled: a ValueImpact with `cancelled=True`."""
         return self.values.value_impact(
             edited,
             attributes=attributes,
@@ -424,6 +426,7 @@ class Services:
             progress=progress,
             cancelled=cancelled,
             push=push,
+            renamed=renamed,
         )
 
     def merge_matrix(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -241,7 +241,12 @@ class ValuesService:
         progress: Callable[[str, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         push: bool = True,
+        renamed: Mapping[str, str] | None = None,
     ) -> ValueImpact:
+        """What EDITED (None: the saved configuration) does to people's values and to what
+        the push rules keep written, against the saved one. `renamed`: push rules the edit
+        renames (edited name -> saved name), compared with the rule they were (a renamed rule
+        read as new: "every value appears", newcomer review)."""
         saved = self.ctx.config()
         target = edited if edited is not None else saved
         if attributes is None:
@@ -304,7 +309,16 @@ class ValuesService:
             if push:
                 check = cancelled_check(cancelled, progress, "push plan", total)
                 check(0)
-                differences = self._push(saved, target, before, after, users, population, apps, cel)
+                differences = self._push(
+                    _renamed(saved, renamed or {}),
+                    target,
+                    before,
+                    after,
+                    users,
+                    population,
+                    apps,
+                    cel,
+                )
         except SimulationCancelled:
             return ValueImpact.stopped()
         if progress is not None:
@@ -482,3 +496,19 @@ class ValuesService:
                 :SAMPLES
             ],
         )
+
+
+def _renamed(config: RosterConfig, renamed: Mapping[str, str]) -> RosterConfig:
+    """CONFIG with its push rules named as the edit names them (RENAMED: edited name -> saved
+    name), so that a renamed rule is compared with itself."""
+    if not renamed:
+        return config
+    names = {saved: edited for edited, saved in renamed.items() if edited != saved}
+    return config.model_copy(
+        update={
+            "push_rules": [
+                rule.model_copy(update={"name": names[rule.name]}) if rule.name in names else rule
+                for rule in config.push_rules
+            ]
+        }
+    )

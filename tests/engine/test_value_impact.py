@@ -170,3 +170,17 @@ def test_a_source_that_gives_a_map_is_an_error_not_a_python_repr(demo: Services)
     ]
     assert outcome.with_value == 0 and outcome.error_count == outcome.empty > 0
     assert "this source gave a map" in outcome.errors[0].message
+
+
+def test_a_renamed_push_rule_is_compared_with_what_it_was(demo: Services) -> None:
+    """Renaming a rule in the editor read as a new rule: "every value appears" beside "nothing
+    to push" (newcomer review). Named as the rule it renames, it keeps the same values written."""
+    document = demo.config_get("push_rules.ad-core")
+    assert isinstance(document, dict)
+    renamed = dry(demo, "set", "push_rules.ad-core", {**document, "name": "ad-main"})
+    plain = demo.value_impact(renamed).push["ad-main"]
+    assert plain.added > 0  # without being told: a new rule
+    told = demo.value_impact(renamed, renamed={"ad-main": "ad-core"}).push
+    assert "ad-core" not in told
+    assert told["ad-main"].added == told["ad-main"].removed == 0
+    assert told["ad-main"].entered == told["ad-main"].left == 0
