@@ -471,6 +471,9 @@ class DirectoryFilterScreen(RosterScreen):
             f"{plural(impact.owner_changed, 'owner')} change",
             style="dim",
         )
+        # each list on one line, its names as many as fit and then how many more: wrapped, its
+        # end ("and 14 more") fell below the box (newcomer review, 80×24)
+        width = self.query_one("#filter-impact", Static).size.width or 74
         for kind, label, style in (
             ("people_removed", "Removed", "red"),
             ("people_created", "Created", "green"),
@@ -478,17 +481,12 @@ class DirectoryFilterScreen(RosterScreen):
             samples = impact.samples.get(kind) or []
             if samples:
                 out.append(f"\n{label}: ", style=style)
-                shown = samples[:SAMPLES]
                 # of everyone the impact counts, not of the few names it carries
-                more = getattr(impact, kind) - len(shown)
-                out.append(
-                    ", ".join(safe(s, 40) for s in shown)
-                    + (f" and {more:,} more" if more > 0 else "")
-                )
+                out.append(names_line(samples[:SAMPLES], getattr(impact, kind), width - 9))
         if impact.decisions_changed > created + removed:
             out.append(
-                "\nA changed decision creates no one when another directory already made that "
-                "person; in the accounts (tab), c lists those whose decision changes.",
+                # one line at 80 columns (the accounts' box says "c: only those")
+                "\nOther changed decisions create no one: another directory made them.",
                 style="dim",
             )
         return out
@@ -845,3 +843,22 @@ class DirectoryFilterScreen(RosterScreen):
             self.query_one("#filter-impact", Static).update(
                 plain("The impact could not be computed (see the error).", "bold red")
             )
+
+
+def names_line(names: list[str], total: int, width: int) -> str:
+    """NAMES (of TOTAL) joined, as many as fit in WIDTH with "and N more" after them; at
+    least one, cut to fit."""
+    shown: list[str] = []
+    for count, name in enumerate(names, 1):
+        candidate = [*shown, safe(name, 40)]
+        more = total - count
+        text = ", ".join(candidate) + (f" and {more:,} more" if more > 0 else "")
+        if shown and len(text) > width:
+            break
+        shown = candidate
+    more = total - len(shown)
+    tail = f" and {more:,} more" if more > 0 else ""
+    head = ", ".join(shown)
+    if len(head) + len(tail) > width:  # one name too long for the line: cut it
+        head = head[: max(1, width - len(tail) - 1)] + "…"
+    return head + tail
