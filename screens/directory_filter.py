@@ -738,6 +738,13 @@ class DirectoryFilterScreen(RosterScreen):
         if samples:
             message.append("\n\nFor example: ", style="dim")
             message.append(", ".join(safe(s, 40) for s in samples[:5]))
+        created = impact.people_created
+        if created:  # the whole of what saving does, not only its removals
+            message.append(f"\n\nIt also creates {people(created)}", style="bold")
+            made = impact.samples.get("people_created") or []
+            if made:
+                message.append(": " + ", ".join(safe(s, 40) for s in made[:5]))
+            message.append(".")
         message.append("\n\nSave anyway?")
 
         def answered(confirmed: bool | None) -> None:

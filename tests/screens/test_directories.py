@@ -646,3 +646,36 @@ async def test_at_80x24_the_people_an_edit_removes_are_named_and_c_lists_the_cha
         await wait_until(pilot, lambda: not editor.changed_only and editor.total == 300, "all")
         await pilot.press("escape")
         await settle(pilot)
+
+
+async def test_saving_a_filter_that_removes_people_says_whom_it_creates_too(
+    services: Any,
+) -> None:
+    """The confirmation before a save that removes people says the whole of what it does: it
+    named the 2 removed and not the 17 the same filter creates (newcomer review). It opens on
+    Cancel; esc keeps the edit unsaved."""
+    full_time = 'account.profile.employment_type == "FULL_TIME" ? "CREATE" : "MATCH_ONLY"'
+    expected = services.identity_impact(
+        services.config_edit(
+            ConfigEdit("set", "directories.hr.filter", full_time), dry_run=True
+        ).config
+    )
+    assert expected.people_removed > 0 and expected.people_created > 0
+    saved = services.config_get("directories.hr.filter")
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_directories(pilot)
+        editor = await open_filter(pilot, "hr")
+        await replace_text(pilot, full_time)
+        await wait_until(pilot, lambda: editor._impact_for == full_time, "the impact")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal) and modal.start == "#cancel"
+        message = str(modal.message)
+        assert f"this removes {expected.people_removed:,} people" in message
+        assert f"It also creates {expected.people_created:,} people" in message
+        assert expected.samples["people_created"][0] in message
+        await pilot.press("escape")
+        await settle(pilot)
+    assert services.config_get("directories.hr.filter") == saved
