@@ -927,7 +927,8 @@ class Checker:
                 self.warning(
                     (*here, "direction"),
                     f"`{rule.app}` is a source of `{attribute.name}`, but its flow rule is "
-                    "outbound: its values never flow in, so that source is ignored",
+                    "outbound: its values never flow in, so that source is ignored (a value "
+                    "it gave stays until another source changes it)",
                     f"make the rule bidirectional to take `{rule.app}`'s values too, or remove "
                     f"the `{rule.app}` source",
                 )
