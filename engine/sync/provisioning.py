@@ -23,11 +23,14 @@ from sqlmodel import Session
 from engine.cel import CelEngine
 from engine.config.model import RosterConfig
 from engine.connectors.base import ListedAccount
+from engine.connectors.fileio import YamlRefused, load_yaml_text
 from engine.errors import ConnectorError
+from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
 from engine.provision import plan_account
 from engine.records import AccountRecord, UserRecord
 from engine.store.models import AccessRequest
 from engine.sync.state import StageReport, WorkState
+from engine.text import one_line
 
 STAGE = "provision"
 
@@ -99,17 +102,30 @@ def requests_path(config: RosterConfig, base_dir: Path) -> Path | None:
     return Path(name) if Path(name).is_absolute() else base_dir / name
 
 
+def _request_bytes(path: Path) -> bytes:
+    """The access-requests file, read as an app's file is: a regular file only, never larger
+    than ROSTER_MAX_APP_FILE_MB (hostile review: `/dev/zero` read until the machine ran out of
+    memory, and a named pipe hung the sync with its lock held)."""
+    return read_regular_file(path, app_file_limit(), "ROSTER_MAX_APP_FILE_MB")
+
+
 def requests_digest(config: RosterConfig, base_dir: Path) -> str:
     """A digest of the access-requests file: a new request must wake a settled store."""
-    from engine.files import ContentDigest
-
     path = requests_path(config, base_dir)
     if path is None:
         return ""
     try:
-        return ContentDigest(path.read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable"
+        return ContentDigest(_request_bytes(path)).hexdigest()
+    except (OSError, FileRefused):
+        return "unreadable"  # the provision stage says why
+
+
+def _unreadable(report: StageReport, path: Path, why: str) -> list[AccessRequestItem]:
+    report.problems.append(
+        f"access requests: cannot read {path}: {why}; fix settings.access_requests or the "
+        "file; no account was requested this run"
+    )
+    return []
 
 
 @dataclass(frozen=True)
@@ -136,13 +152,16 @@ def read_request_file(
     if path is None:
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        report.problems.append(
-            f"access requests: cannot read {path}: {exc}; fix settings.access_requests or the "
-            "file; no account was requested this run"
-        )
-        return []
+        data = load_yaml_text(_request_bytes(path).decode("utf-8-sig"))[0] or {}
+    except FileRefused as exc:
+        return _unreadable(report, path, f"{exc.reason}; {exc.hint}")
+    except YamlRefused as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        return _unreadable(report, path, f"{exc.message}{where}; {exc.hint}")
+    except UnicodeDecodeError as exc:
+        return _unreadable(report, path, f"it is not UTF-8 text (byte {exc.start})")
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return _unreadable(report, path, one_line(exc, 300))
     requests = data.get("requests") if isinstance(data, dict) else None
     if not isinstance(requests, list):
         report.problems.append(f"access requests: {path} must hold a list under `requests:`")

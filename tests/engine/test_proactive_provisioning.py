@@ -552,3 +552,41 @@ def test_a_new_store_over_apps_that_already_hold_the_requested_accounts_syncs(
     provision = next(s for s in result.stages if s.name == "provision")
     assert provision.counts["fulfilled_by_existing_account"] == len(fulfilled)
     assert "to_create" not in provision.counts
+
+
+def test_a_requests_file_that_is_not_a_plain_file_is_refused_not_read(tmp_path: Path) -> None:
+    """The access-requests file is read as an app's file is (hostile review: `/dev/zero` read
+    until the machine ran out of memory, a named pipe hung the sync with its lock held, and an
+    alias bomb took 2 GB and said only "MemoryError"). Each is a problem naming the file; the
+    run goes on and applies."""
+    import os
+    import time
+
+    from engine.services import ConfigEdit
+
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    path = _requests_file(demo_folder_for(services.db))
+    pipe = tmp_path / "requests.fifo"
+    os.mkfifo(pipe)
+    bomb = tmp_path / "bomb.yaml"
+    lines = ['x0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"x{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    lines += ["requests:", "  - {id: R1, user_email: a@example.com, app: entra, note: *l8}"]
+    bomb.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for where, says in (
+        ("/dev/zero", "a device"),
+        (str(pipe), "a named pipe (FIFO), not a regular file"),
+        (str(bomb), "aliases expand this file"),
+    ):
+        services.config_edit(ConfigEdit("set", "settings.access_requests", where))
+        started = time.monotonic()
+        result = services.sync()
+        assert time.monotonic() - started < 60
+        assert result.status == "applied", result.error
+        provision = next(s for s in result.stages if s.name == "provision")
+        (problem,) = [p for p in provision.problems if p.startswith("access requests:")]
+        assert f"cannot read {where}: " in problem and says in problem, problem
+        assert "no account was requested this run" in problem
+        queue = services.provision_queue()
+        assert queue.ready == []
+    assert path.exists()
