@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConnectorError, Problem
+from engine.files import FileRefused, read_regular_file
 
 MAX_SECRET_BYTES = 64 * 1024  # a secret file larger than this is not a password or a token
 
@@ -92,7 +93,14 @@ def _read_file(app_id: str, name: str, path: Path) -> str:
             "holds only the secret. Check the path."
         )
     try:
-        text = path.read_bytes().decode("utf-8")
+        # opened without waiting and only if a regular file (hostile review: a named pipe
+        # hung `app test` and the sync, its lock held; a device read without end)
+        text = read_regular_file(path, MAX_SECRET_BYTES, "").decode("utf-8")
+    except FileRefused as exc:
+        raise ConnectorError(
+            f"App '{app_id}': cannot read the {name} file {path} ({name}_file): {exc.reason}. "
+            f"Put the {name} alone in a regular file (chmod 600) and point {name}_file at it."
+        ) from None
     except OSError as exc:
         raise ConnectorError(
             f"App '{app_id}': cannot read the {name} file {path}: {exc.strerror or exc}."

@@ -160,3 +160,26 @@ def test_a_team_store_shared_through_its_group_is_not_warned_about(tmp_path: Pat
     os.system(err.split("its group: ", 1)[1].strip())  # the command it gives fixes it
     assert stat.S_IMODE(db.stat().st_mode) == 0o660
     assert "Warning" not in cli("runs", "--db", str(db))[2]
+
+
+def test_a_secret_file_that_is_a_pipe_is_refused_at_once(tmp_path: Path) -> None:
+    """A named pipe passed the mode and size checks and was then waited on for ever: `app
+    test` and the sync hung, the sync with its lock held (hostile review)."""
+    import os
+    import time
+
+    from engine.connectors.secrets import read_secret
+    from engine.errors import ConnectorError
+
+    pipe = tmp_path / "pw.fifo"
+    os.mkfifo(pipe, 0o600)
+    started = time.monotonic()
+    with pytest.raises(ConnectorError) as refused:
+        read_secret("ld", {"password_file": str(pipe)}, "password", tmp_path)
+    assert time.monotonic() - started < 5
+    assert "a named pipe (FIFO), not a regular file" in refused.value.message
+    assert "Put the password alone in a regular file (chmod 600)" in refused.value.message
+    plain = tmp_path / "pw"
+    plain.write_text("s3cret\n")
+    plain.chmod(0o600)
+    assert read_secret("ld", {"password_file": str(plain)}, "password", tmp_path) == "s3cret"
