@@ -35,6 +35,7 @@ from engine.store.location import (
     open_existing,
     permission_warning,
     refused_error,
+    sqlite_tables,
 )
 from engine.store.location import head_revision as head_revision
 from engine.store.location import sqlite_url as sqlite_url
@@ -165,10 +166,22 @@ class Database:
         return Path(database) if database and database != ":memory:" else None
 
     def exists(self) -> bool:
-        """True when the store already has Roster's tables."""
+        """True when the store already has Roster's tables. A SQLite file is only read: one
+        that holds another program's tables is refused (StoreError), never taken for a new
+        store (`roster init` wrote Roster's tables beside them: hostile review)."""
         path = self.sqlite_path
         if self.is_sqlite and (path is None or not path.exists()):
             return False
+        if path is not None:
+            tables = sqlite_tables(path, str(path)) or []
+            if tables and "alembic_version" not in tables:
+                shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+                raise StoreError(
+                    f"{path} is not an identity store: it holds another program's database "
+                    f"(tables {shown}). Nothing was changed. Point --db at a Roster store, or "
+                    "at a new file to create one."
+                )
+            return bool(tables)
         try:
             return inspect(self.engine).has_table("alembic_version")
         except SQLAlchemyError as exc:

@@ -132,7 +132,51 @@ def locked_error(display: str, busy_timeout: float) -> StoreLocked:
 
 
 def refused_error(display: str, what: str) -> StoreError:
+    if "readonly database" in what or "read-only" in what:
+        # the driver's words alone sent the admin to "check the store" (hostile review)
+        return StoreError(
+            f"The identity store {display} cannot be written ({what}): the file, or the "
+            "folder it is in (SQLite writes its log beside it), is not writable by you, or "
+            "is on a read-only disk. Nothing more was written; make both writable by the user "
+            "running Roster and try again."
+        )
     return StoreError(
         f"The identity store {display} refused the operation ({what}). Nothing more was "
         "written; check the store and try again."
+    )
+
+
+def sqlite_tables(path: Path, display: str) -> list[str] | None:
+    """The tables of the SQLite file at PATH, read without writing to it (opening a store sets
+    it to write-ahead logging, which turned an empty file into a database: hostile review);
+    None when there is no such file. StoreError, saying what to do, when the file is not a
+    SQLite database or cannot be opened."""
+    if not path.exists():
+        return None
+    try:
+        connection = open_existing(path, timeout=BUSY_TIMEOUT_SECONDS)
+    except sqlite3.Error as exc:
+        raise _unopenable(display, exc) from None
+    try:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return [str(name) for (name,) in rows.fetchall()]
+    except sqlite3.DatabaseError as exc:
+        if is_locked(exc):
+            raise locked_error(display, BUSY_TIMEOUT_SECONDS) from None
+        if "not a database" in str(exc):
+            raise StoreError(
+                f"{display} is not an identity store: it is not a SQLite database at all. "
+                "Nothing was changed. Point --db at a Roster store, or at a new file to create "
+                "one (roster init --db FILE)."
+            ) from None
+        raise _unopenable(display, exc) from None
+    finally:
+        connection.close()
+
+
+def _unopenable(display: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError(
+        f"Cannot open the identity store {display} ({driver_error_text(exc)}). SQLite must read "
+        "the file and write beside it (its log files): check that you can read it and write "
+        "to its folder. Nothing was changed."
     )

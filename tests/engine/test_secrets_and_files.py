@@ -183,3 +183,50 @@ def test_a_secret_file_that_is_a_pipe_is_refused_at_once(tmp_path: Path) -> None
     plain.write_text("s3cret\n")
     plain.chmod(0o600)
     assert read_secret("ld", {"password_file": str(plain)}, "password", tmp_path) == "s3cret"
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """Another program's database: `init` wrote Roster's tables beside its own (after `status`
+    advised it); a file that is not SQLite gave SQLAlchemy's text; `status` on an empty file
+    turned it into a database while saying nothing was created (hostile review)."""
+    import sqlite3
+    from contextlib import closing
+
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    runner = CliRunner()
+    other = tmp_path / "grafana.db"
+    with closing(sqlite3.connect(other)) as connection, connection:
+        connection.execute("CREATE TABLE dashboard (x)")
+    before = other.read_bytes()
+    for command in (["status"], ["init", "--empty"], ["init", "--sample"]):
+        result = runner.invoke(main, [*command, "--db", str(other)])
+        assert result.exit_code == 1, result.output
+        assert "is not an identity store: it holds another program's database" in result.stderr
+        assert "(tables dashboard)" in result.stderr and "roster init" not in result.stderr
+    assert other.read_bytes() == before
+
+    text = tmp_path / "notes.db"
+    text.write_text("hello\n")
+    result = runner.invoke(main, ["status", "--db", str(text)])
+    assert result.exit_code == 1
+    assert "is not an identity store: it is not a SQLite database at all" in result.stderr
+    assert "sqlalche" not in result.stderr and text.read_text() == "hello\n"
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = runner.invoke(main, ["status", "--db", str(empty)])
+    assert result.exit_code == 1 and "No identity store at" in result.stderr
+    assert empty.stat().st_size == 0  # read, not written
+    # an empty file is a new store's place: init takes it
+    assert runner.invoke(main, ["init", "--empty", "--db", str(empty)]).exit_code == 0
+
+
+def test_a_store_that_cannot_be_written_says_what_to_make_writable() -> None:
+    from engine.store.location import refused_error
+
+    error = refused_error("/srv/r.db", "OperationalError: attempt to write a readonly database")
+    assert "cannot be written" in error.message and "folder" in error.message
+    assert "writable by the user running Roster" in error.message
