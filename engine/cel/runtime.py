@@ -61,6 +61,14 @@ class NoOverload(TypeError):
         super().__init__(f"{message}: {hint}" if hint else message)
 
 
+class NoConversion(NoOverload):
+    """A conversion function given a type it has no overload for (its message names the type,
+    never the value)."""
+
+    def __init__(self, message: str) -> None:  # noqa: D107 - not NoOverload's operands
+        TypeError.__init__(self, message)
+
+
 _NUMBERS = {"int", "uint", "double"}
 
 
@@ -673,7 +681,17 @@ def to_string(value: Any) -> Any:
         return StringType(format_duration(value))
     if kind is BoolType or isinstance(value, bool):  # CEL says "true", Python "True"
         return StringType("true" if value else "false")
-    return StringType(value)
+    if isinstance(value, int | float | bytes | str):  # int, uint, double, bytes (UTF-8)
+        return StringType(value)  # type: ignore[arg-type]  # (cel-python's own conversions)
+    # CEL has no string() of a list, a map, a record, null or a type: cel-python gave its own
+    # Python text ("ListType([StringType('a')])"), which a push rule then wrote to an app
+    # (hostile review)
+    name = type_name_of_type(kind)
+    hint = ": for a list of strings, join them (xs.join(\", \"))" if name == "list" else ""
+    raise NoConversion(
+        f"no matching overload for string({name}): string() converts a string, a number, a "
+        f"bool, bytes, a timestamp or a duration{hint}"
+    )
 
 
 def divide(a: Any, b: Any) -> Any:

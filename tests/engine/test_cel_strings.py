@@ -454,3 +454,37 @@ def test_format_errors_say_which_clause(engine: CelEngine, expression: str, mess
     with pytest.raises(CelEvalError) as error:
         _run(engine, expression)
     assert message in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("expression", "kind"),
+    [
+        ('string(["a"])', "list"),
+        ('string({"a": 1})', "map"),
+        ("string(subject)", "map"),
+        ("string(null)", "null"),
+        ("string(type(1))", "type"),
+    ],
+)
+def test_string_of_a_value_cel_cannot_convert_is_an_error(
+    engine: CelEngine, expression: str, kind: str
+) -> None:
+    """cel-python wrote its own Python text ("ListType([StringType('a')])", "<user 1>",
+    "None"), which a push rule then wrote to an app (hostile review). CEL has no such overload."""
+    with pytest.raises(CelEvalError) as error:
+        _run(engine, expression)
+    assert f"no matching overload for string({kind})" in error.value.message
+    assert "Type(" not in error.value.message and "<user" not in error.value.message
+
+
+def test_string_converts_what_cel_converts(engine: CelEngine) -> None:
+    cases = {
+        'string(b"abc")': "abc",
+        "string(1u)": "1",
+        "string(-2)": "-2",
+        "string(1.5)": "1.5",
+        "string(true)": "true",
+        'string("x")': "x",
+        'string(duration("90s"))': "90s",
+    }
+    assert {e: to_python(_run(engine, e)) for e in cases} == cases
