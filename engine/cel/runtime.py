@@ -687,7 +687,7 @@ def to_string(value: Any) -> Any:
     # Python text ("ListType([StringType('a')])"), which a push rule then wrote to an app
     # (hostile review)
     name = type_name_of_type(kind)
-    hint = ": for a list of strings, join them (xs.join(\", \"))" if name == "list" else ""
+    hint = ': for a list of strings, join them (xs.join(", "))' if name == "list" else ""
     raise NoConversion(
         f"no matching overload for string({name}): string() converts a string, a number, a "
         f"bool, bytes, a timestamp or a duration{hint}"
