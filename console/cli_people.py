@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from console.cli import Number, _count, _emit, _guard, _services, _store_options, echo, main
+from console.cli import (
+    Number,
+    _count,
+    _emit,
+    _guard,
+    _services,
+    _store_options,
+    echo,
+    echo_line,
+    main,
+)
 from console.cli_progress import working
 from engine.text import one_line, value_text
 
@@ -170,7 +180,7 @@ def people_show(who: str, as_json: bool) -> None:
     # no email: the name alone (it printed "Mei Tanaka <>")
     email = f" <{user.email}>" if user.email and user.display_name else ""
     name = user.display_name or user.email or f"person {user.id}"
-    echo(f"{name}{email} · {user.status} · person {user.id}")
+    echo_line(f"{name}{email} · {user.status} · person {user.id}")  # a name's line breaks: \\n
     for flag in detail.flags:
         echo(f"! {flag}")
     echo("attributes:")

@@ -15,6 +15,8 @@ import os
 import stat
 from pathlib import Path
 
+from engine.text import printable
+
 DEFAULT_MAX_CONFIG_MB = 64
 DEFAULT_MAX_APP_FILE_MB = 2048
 _MB = 1024 * 1024
@@ -29,13 +31,38 @@ class FileRefused(Exception):  # noqa: N818 - a refusal, with the reason for peo
         self.hint = hint
 
 
-def _limit(variable: str, default_mb: int) -> int:
+def _megabytes(variable: str) -> float | None:
+    """The variable's megabytes; None when it is not set or not a number above 0."""
     text = os.environ.get(variable, "").strip()
     try:
-        megabytes = float(text) if text else float(default_mb)
+        megabytes = float(text)
     except ValueError:
-        megabytes = float(default_mb)
-    return int(max(megabytes, 0.001) * _MB)
+        return None
+    return megabytes if 0 < megabytes < 1e12 else None  # not 0, negative, nan or inf
+
+
+def _limit(variable: str, default_mb: int) -> int:
+    megabytes = _megabytes(variable)
+    return int((megabytes if megabytes is not None else default_mb) * _MB)
+
+
+def limit_problems() -> list[str]:
+    """What is wrong with the file limits' variables: each one set to what is not a number of
+    megabytes above 0 is named, and its default used (0 or -1 refused every changed app as
+    over a limit of 1,048 bytes, "abc" was used as the default without a word: hostile
+    review)."""
+    problems = []
+    for variable, default in (
+        ("ROSTER_MAX_APP_FILE_MB", DEFAULT_MAX_APP_FILE_MB),
+        ("ROSTER_MAX_CONFIG_MB", DEFAULT_MAX_CONFIG_MB),
+    ):
+        text = os.environ.get(variable, "").strip()
+        if text and _megabytes(variable) is None:
+            shown = printable(text, 40, one_line=True)
+            problems.append(
+                f"{variable} is {shown!r}, not a number of megabytes above 0: {default} is used"
+            )
+    return problems
 
 
 def config_file_limit() -> int:

@@ -28,6 +28,7 @@ from engine.config.model import App as AppConfig
 from engine.config.model import RosterConfig
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError, InvalidInput, RosterError, StoreLocked
+from engine.files import limit_problems
 from engine.records import UserRecord
 from engine.roles import current_actor
 from engine.store.db import Database
@@ -411,6 +412,7 @@ def _run_locked(
     reports = [StageReport(name) for name in STAGES]
     if import_ahead.threshold_problem():
         reports[0].notes.append(import_ahead.threshold_problem())
+    reports[0].notes.extend(limit_problems())
     directories = list(config.directories)
     directory_apps = {d.app for d in directories}
     cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))

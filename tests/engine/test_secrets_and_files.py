@@ -230,3 +230,29 @@ def test_a_store_that_cannot_be_written_says_what_to_make_writable() -> None:
     error = refused_error("/srv/r.db", "OperationalError: attempt to write a readonly database")
     assert "cannot be written" in error.message and "folder" in error.message
     assert "writable by the user running Roster" in error.message
+
+
+def test_a_file_limit_that_is_not_a_size_is_named_and_the_default_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0 or -1 refused every changed app as over a limit of 1,048 bytes, and "abc" was taken
+    as the default without a word (hostile review)."""
+    from engine.files import DEFAULT_MAX_APP_FILE_MB, app_file_limit, limit_problems
+    from engine.services import open_services
+    from engine.setup import demo_folder_for
+
+    for value in ("0", "-1", "abc", "nan"):
+        monkeypatch.setenv("ROSTER_MAX_APP_FILE_MB", value)
+        assert app_file_limit() == DEFAULT_MAX_APP_FILE_MB * 1024 * 1024
+        (problem,) = limit_problems()
+        assert f"ROSTER_MAX_APP_FILE_MB is {value!r}, not a number of megabytes" in problem
+    monkeypatch.setenv("ROSTER_MAX_APP_FILE_MB", "0.5")
+    assert app_file_limit() == 512 * 1024 and limit_problems() == []
+
+    monkeypatch.setenv("ROSTER_MAX_APP_FILE_MB", "0")
+    services = open_services(db_path=tmp_path / "r.db", init="sample")
+    hr = demo_folder_for(services.db) / "apps" / "hr.yaml"
+    hr.write_text(hr.read_text().replace("Software Engineer", "Software Person", 1))
+    result = services.sync()
+    assert result.status == "applied", result.error
+    assert any("ROSTER_MAX_APP_FILE_MB is '0'" in note for note in result.stages[0].notes)
