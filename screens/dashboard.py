@@ -67,6 +67,7 @@ STATUS_STYLES = {
     "blocked": "yellow",
     "cancelled": "yellow",
     "running": "cyan",
+    "interrupted": "yellow",  # its process is gone: the next sync finishes it
 }
 
 

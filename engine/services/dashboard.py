@@ -14,7 +14,7 @@ from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.services.care import CareList, care_lists, left_out_by_filter
 from engine.services.context import ServiceContext
-from engine.services.runs import RunsService, RunSummary
+from engine.services.runs import INTERRUPTED, RunsService, RunSummary
 from engine.store.models import Account, App, Person
 from engine.store.repo import config_base_dir
 from engine.sync.incremental import load_held
@@ -161,7 +161,12 @@ class DashboardService:
             for a in apps
             if a.last_import_status not in ("", "ok")
         ]
-        if runs and runs[0].status in ("failed", "blocked-by-threshold"):
+        if runs and runs[0].status == INTERRUPTED:
+            warnings.append(
+                f"Run {runs[0].id} interrupted: its process ended before the run did (killed, "
+                "or its machine stopped); the next sync finishes what it left."
+            )
+        elif runs and runs[0].status in ("failed", "blocked-by-threshold"):
             errors += 1
             warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
         elif runs and runs[0].status.endswith("-with-failures"):

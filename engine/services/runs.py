@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 
+#: How a sync reads whose process is gone before it ended (the store keeps "running" until the
+#: next sync finishes what it left)
+INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
 class RunSummary:
     id: int
@@ -284,7 +289,7 @@ class RunsService:
         its journal: the history showed "—" for a run holding 16."""
         with self.ctx.db.session() as session:
             rows = session.scalars(select(Run).order_by(col(Run.id).desc()).limit(limit))
-            summaries = [RunSummary.of(r) for r in rows]
+            summaries = self._interrupted(session, [RunSummary.of(r) for r in rows])
             uncounted = [
                 s.id for s in summaries if "changes" not in s.counts and s.status != "running"
             ]
@@ -304,6 +309,28 @@ class RunsService:
                 for s in summaries
             ]
 
+    def _interrupted(self, session: Any, summaries: list[RunSummary]) -> list[RunSummary]:
+        """SUMMARIES with a sync whose process is gone shown as INTERRUPTED, not running: a
+        sync killed mid-run stayed "running" on the dashboard and in `roster status` until the
+        next applied sync (hostile review). Only the newest running sync can be running, and
+        only while a live process holds the lock; the next sync finishes what it left."""
+        running = [s.id for s in summaries if s.status == "running" and s.kind == "sync"]
+        if not running:
+            return summaries
+        from engine.sync.lock import live_lock
+
+        live = None
+        if live_lock(self.ctx.db, session) is not None:
+            live = session.scalar(
+                select(func.max(col(Run.id))).where(
+                    col(Run.status) == "running", col(Run.kind) == "sync"
+                )
+            )
+        return [
+            replace(s, status=INTERRUPTED) if s.id in running and s.id != live else s
+            for s in summaries
+        ]
+
     def run_changes(
         self, run_id: int, limit: int | None = None
     ) -> tuple[RunSummary, list[ChangeRow]]:
@@ -316,7 +343,7 @@ class RunsService:
             run = session.get(Run, run_id)
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
-            summary = RunSummary.of(run)
+            (summary,) = self._interrupted(session, [RunSummary.of(run)])
             if not run.dry_run:
                 return summary
             applied = session.scalar(

@@ -85,6 +85,13 @@ def release_lock(db: Database) -> None:
         pass
 
 
+def live_lock(db: Database, session: Session) -> SyncLock | None:
+    """The sync lock while a live process holds it (one on another host is taken as live: its
+    process cannot be asked), else None."""
+    held = session.get(SyncLock, "sync")
+    return None if held is None or _stale(db, held) else held
+
+
 def _stale(db: Database, held: SyncLock) -> bool:
     """A lock whose process died on this host, or one this process left and does not hold."""
     if held.host != socket.gethostname():

@@ -393,6 +393,12 @@ def test_the_audit_trail_shows_what_a_killed_run_wrote(tmp_path: Path, template:
         (killed,) = session.scalars(select(Run))
         intents = list(session.scalars(select(ExternalWrite)))
     assert {(w.external_id, w.outcome) for w in intents} == {("alee", ""), ("bchen", "")}
+    # its process is gone: the history and the dashboard say so, not "running" (the store
+    # keeps its row as it was until the next sync finishes it)
+    assert killed.status == "running"
+    assert services.runs(limit=1)[0].status == "interrupted"
+    assert services.run_summary(killed.id or 0).status == "interrupted"
+    assert f"Run {killed.id} interrupted" in " ".join(services.dashboard().warnings)
     recovery = services.sync()
     assert recovery.status == "applied", recovery.error
     assert next(s for s in recovery.stages if s.name == "push").counts.get("values", 0) == 0
@@ -664,7 +670,12 @@ def test_an_account_asked_for_by_hand_waits_for_a_sync_that_gets_to_provision(
     assert process.exitcode == -signal.SIGKILL
     with services.db.session() as session:
         killed = session.scalars(select(Run).where(Run.kind == "provision")).one()
-    stopped = services.sync(expect_plan="not-the-plan")
+    # a plan reviewed before something changed (here: the deletion bound)
+    reviewed = services.sync(dry_run=True).plan
+    from engine.services import ConfigEdit
+
+    services.config_edit(ConfigEdit("set", "settings.deletion_threshold.max_objects", 501))
+    stopped = services.sync(expect_plan=reviewed)
     assert stopped.status == "plan-changed"
     assert [(w.outcome, w.settled_by_run) for w in services.external_writes(killed.id)] == [
         ("", None)
