@@ -11,6 +11,7 @@ change with no change to the record.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -133,6 +134,13 @@ def check_tree_depth(tree: lark.Tree[lark.Token]) -> None:
         for child in node.children:
             if isinstance(child, lark.Tree):
                 stack.append((child, depth + 1))
+
+
+#: `X.id` (and its aliases) of a variable, and a string literal (its text in group 2)
+_ID_FIELD = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*)\s*\.\s*(?:id|account_id|accountId|user_id|userId)"
+)
+_STRING_LITERAL = re.compile(r"""[rR]?("|')((?:(?!\1)[^\\]|\\.)*)\1""")
 
 
 def position(node: Any) -> tuple[int | None, int | None]:
@@ -765,10 +773,45 @@ class SchemaChecker:
             self._selecting("accounts")  # how many apps
         return RESULT_KINDS.get(name, "dyn")
 
+    def _id_against_text(self, left: Any, right: Any, scope: dict[str, str]) -> None:
+        """`account.id == "E10001"`: a record's `id` is Roster's own number for it, so a text
+        that is not a number never equals it (hostile review: a filter on `account.id` sent
+        every account to its other branch, silently). Warned, with the field meant."""
+        for field, text in ((left, right), (right, left)):
+            shown, literal = self._source(field).strip(), self._source(text).strip()
+            match = _ID_FIELD.fullmatch(shown)
+            quoted = _STRING_LITERAL.fullmatch(literal)
+            if not match or not quoted or quoted.group(2).isdigit() or not quoted.group(2):
+                continue
+            kind = self.variables.get(match.group(1))
+            if match.group(1) in scope or kind not in ("account", "user"):
+                continue
+            line, column = position(field)
+            meant = f"{match.group(1)}.externalId" if kind == "account" else "its email"
+            self.warnings.append(
+                (
+                    f"`{shown}` is Roster's own number for the "
+                    f"{'account' if kind == 'account' else 'person'}, never {literal}",
+                    line,
+                    column,
+                    f"compare {meant} (the app's id) instead"
+                    if kind == "account"
+                    else "compare the person's email or an attribute instead",
+                )
+            )
+            return
+
     def _relation(self, node: Any, scope: dict[str, str]) -> str:
         """`key in map` reads of a person's `accounts` whether they have the app (the tree:
         relation(relation_in(left), right))."""
         children = node.children
+        if (
+            len(children) == 2
+            and isinstance(children[0], lark.Tree)
+            and children[0].data in ("relation_eq", "relation_ne")
+            and len(children[0].children) == 1
+        ):
+            self._id_against_text(children[0].children[0], children[1], scope)
         if not (
             len(children) == 2
             and isinstance(children[0], lark.Tree)

@@ -1245,3 +1245,29 @@ def test_a_standard_attribute_read_from_the_custom_ones_is_warned_of(text: str) 
 def test_a_custom_attribute_or_the_profile_is_not_warned_of() -> None:
     for text in ("subject.attributes.cost_center", "subject.profile.job_title"):
         assert CelEngine().compile("attribute_source", text).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("context", "text", "hint"),
+    [
+        ("directory_filter", 'account.id == "E10001" ? "CREATE" : "IGNORE"', "externalId"),
+        ("directory_filter", "'svc' != subject.accountId", "externalId"),
+        ("push_condition", 'subject.id == "ann"', "email"),
+    ],
+)
+def test_an_id_compared_with_text_is_warned_of(context: str, text: str, hint: str) -> None:
+    """A record's `id` is Roster's own number: `account.id == "E10001"` never holds, and a
+    filter written so sent every account to its other branch (hostile review)."""
+    (warning,) = CelEngine().compile(context, text).warnings
+    assert "is Roster's own number for the" in warning.message
+    assert hint in warning.hint
+
+
+def test_an_id_compared_with_a_number_or_the_app_s_id_is_not_warned_of() -> None:
+    for text in ('account.id == "892"', 'account.externalId == "E10001"', 'account.id != ""'):
+        assert CelEngine().compile("directory_filter", text).warnings == (), text
+    # a comprehension's own variable named like the context's is not the context's record
+    assert (
+        CelEngine().compile("push_condition", '["a"].exists(subject, subject == "a")').warnings
+        == ()
+    )
