@@ -39,14 +39,6 @@ VALUE_WIDTH = 200
 FIRST_ERRORS = 5
 
 
-def describe_names(names: Any) -> str:
-    if isinstance(names, dict):
-        names = list(names)
-    if isinstance(names, (list, tuple, set, frozenset)):
-        return ", ".join(str(n) for n in names)
-    return str(names)
-
-
 def record_name(record: Any) -> str:
     if isinstance(record, dict):
         for key in ("label", "email", "name", "display_name", "id"):
@@ -224,7 +216,17 @@ class PlaygroundScreen(RosterScreen):
     def _show_context_info(self, spec: ContextSpec) -> None:
         info = Text()
         info.append("Variables: ", style="dim")
-        info.append(safe(describe_names(spec.variables)), style="bold")
+        # two names of one record say so ("account, subject" read as two records: a
+        # newcomer's review): "account, subject (the same account)"
+        kinds = spec.variable_kinds
+        for position, name in enumerate(spec.variables):
+            if position:
+                info.append(", ", style="bold")
+            info.append(safe(name), style="bold")
+            kind = kinds.get(name)
+            same = [n for n in spec.variables if kinds.get(n) == kind]
+            if kind in ("account", "user") and len(same) > 1 and same[-1] == name:
+                info.append(f" (the same {'account' if kind == 'account' else 'person'})")
         info.append("   Returns: ", style="dim")
         info.append(safe(spec.returns), style="bold")
         self.query_one("#context-info", Static).update(info)

@@ -182,8 +182,14 @@ async def test_switching_context_and_record(services: Any) -> None:
         assert "account" in info
         assert str(screen.contexts[account_context].returns) in info
 
+        await choose_context(pilot, screen, "directory_filter")
+        # two names of one record say so (a newcomer read them as two records)
+        info = shown(screen.query_one("#context-info", Static))
+        assert "Variables: account, subject (the same account)" in info
+
         await choose_context(pilot, screen, "user_key")
         assert screen.record is not None and screen.record.kind == "user"
+        assert "user, subject (the same person)" in shown(screen.query_one("#context-info", Static))
         first = screen.record
         await type_expression(pilot, screen, "subject.email")
 
