@@ -90,6 +90,21 @@ async def open_filter(pilot: Any, app: str) -> DirectoryFilterScreen:
     return editor_screen
 
 
+def hr_impact(services: Any, text: str) -> Any:
+    """What saving TEXT as HR's filter would do, as the services say."""
+    edit = ConfigEdit("set", "directories.hr.filter", text)
+    return services.identity_impact(services.config_edit(edit, dry_run=True).config)
+
+
+async def edit_hr_filter(pilot: Any, text: str) -> DirectoryFilterScreen:
+    """HR's filter open in the editor with TEXT in it, its impact shown."""
+    await open_directories(pilot)
+    editor = await open_filter(pilot, "hr")
+    await replace_text(pilot, text)
+    await wait_until(pilot, lambda: editor._impact_for == text, "the impact")
+    return editor
+
+
 async def replace_text(pilot: Any, text: str) -> None:
     """Select everything in the filter (f7) and type the new text over it, key by key."""
     await pilot.press("f7")
@@ -607,18 +622,11 @@ async def test_at_80x24_the_people_an_edit_removes_are_named_and_c_lists_the_cha
         'UserStatus.DISABLED ? "IGNORE" : account.profile.employment_type in '
         '["FULL_TIME", "CONTRACTOR"] ? "CREATE" : "MATCH_ONLY"'
     )
-    expected = services.identity_impact(
-        services.config_edit(
-            ConfigEdit("set", "directories.hr.filter", no_interns), dry_run=True
-        ).config
-    )
+    expected = hr_impact(services, no_interns)
     assert expected.people_removed > 0 and expected.decisions_changed > 3
     app = app_for(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_directories(pilot)
-        editor = await open_filter(pilot, "hr")
-        await replace_text(pilot, no_interns)
-        await wait_until(pilot, lambda: editor._impact_for == no_interns, "the impact")
+        editor = await edit_hr_filter(pilot, no_interns)
         await settle(pilot)
         removed = expected.samples["people_removed"][0]
         assert f"Removed: {removed}" in screen_text(app)
@@ -655,19 +663,12 @@ async def test_saving_a_filter_that_removes_people_says_whom_it_creates_too(
     named the 2 removed and not the 17 the same filter creates (newcomer review). It opens on
     Cancel; esc keeps the edit unsaved."""
     full_time = 'account.profile.employment_type == "FULL_TIME" ? "CREATE" : "MATCH_ONLY"'
-    expected = services.identity_impact(
-        services.config_edit(
-            ConfigEdit("set", "directories.hr.filter", full_time), dry_run=True
-        ).config
-    )
+    expected = hr_impact(services, full_time)
     assert expected.people_removed > 0 and expected.people_created > 0
     saved = services.config_get("directories.hr.filter")
     app = app_for(services)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_directories(pilot)
-        editor = await open_filter(pilot, "hr")
-        await replace_text(pilot, full_time)
-        await wait_until(pilot, lambda: editor._impact_for == full_time, "the impact")
+        await edit_hr_filter(pilot, full_time)
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
         modal = app.screen
