@@ -24,7 +24,7 @@ from console.cli_wrap import terminal_columns, wrapped
 from console.settings import Settings
 from engine.changes import deletion_lines, describe_counts
 from engine.errors import InvalidInput, Problem, RosterError
-from engine.text import printable, value_text
+from engine.text import one_line, printable, value_text
 
 if TYPE_CHECKING:
     from engine.services import LinkResult
@@ -159,30 +159,23 @@ def _emit_streaming(
 TEXT_LIMIT = 20_000
 
 
-def echo(message: Any = "", *, err: bool = False, nl: bool = True, wrap: bool = True) -> None:
+def echo(message: Any = "", *, err: bool = False, nl: bool = True, wrap: bool = False) -> None:
     """Print text for people: data in it (names, values, reasons) may hold escape sequences or
     control characters, which are shown as `\\x1b` and never reach the terminal; a huge value
-    is cut (with an ellipsis) instead of flooding it. At a terminal, a line wider than it is
-    broken between words (`wrapped`); `wrap=False` for text whose columns must line up (an
-    expression with a caret under it)."""
+    is cut (with an ellipsis) instead of flooding it. `wrap`: an item of a list of prose, broken
+    between words at a terminal's width (console/cli_wrap.py says why only those)."""
     text = printable(message, TEXT_LIMIT)
-    click.echo(_to_terminal(text, err) if wrap else text, err=err, nl=nl)
+    if wrap:
+        width = terminal_columns(sys.stderr if err else sys.stdout)
+        text = wrapped(text, width) if width is not None else text
+    click.echo(text, err=err, nl=nl)
 
 
 def echo_line(message: Any, *, err: bool = False) -> None:
     """One record's line (a change, a push, a value): a line break in its data is shown as
     `\\n`, never printed: a value from an app must not forge another line of the log (hostile
-    review: a display name holding "\\n  [ownership] …" added a fake change to `roster runs`).
-    Wrapped at a terminal like `echo`: its further lines are indented under it, so they cannot
-    pass for another record's."""
-    click.echo(_to_terminal(printable(message, TEXT_LIMIT, one_line=True), err), err=err)
-
-
-def _to_terminal(text: str, err: bool) -> str:
-    """TEXT wrapped to the width of the terminal it goes to; as it is when it goes to a file or
-    a pipe (a script or grep reads one line per line)."""
-    width = terminal_columns(sys.stderr if err else sys.stdout)
-    return wrapped(text, width) if width is not None else text
+    review: a display name holding "\\n  [ownership] …" added a fake change to `roster runs`)."""
+    click.echo(printable(message, TEXT_LIMIT, one_line=True), err=err)
 
 
 def echo_item(prefix: str, text: Any, *, err: bool = False) -> None:
@@ -655,7 +648,7 @@ def _print_problem(problem: Problem | None, caret: str) -> None:
     where = f"line {problem.line}, column {problem.column}: " if problem.line else ""
     echo(f"error: {where}{problem.message}", err=True)
     if caret:
-        echo(caret, err=True, wrap=False)  # the caret stands under its column
+        echo(caret, err=True)
     if problem.hint:
         echo(f"hint: {problem.hint}", err=True)
 
@@ -1040,8 +1033,11 @@ def _print_matrix_listing(listing: Any, app: str | None, rule: str | None) -> No
     echo(f"{listing.kind.capitalize()} accounts{where} ({shown}):")
     width = min(40, max(len(r.key) for r in listing.rows) + 2) if listing.rows else 0
     for row in listing.rows:
-        echo(f"  {row.key:<{width}}{row.label}")
-        echo(f"  {'':<{width}}{row.reason}")
+        # an account's name, its id and the people a reason names are data: one line each,
+        # cut, never a line break (a name holding one forged a line: hostile review)
+        key, label = one_line(row.key, 200), one_line(row.label, 200)
+        echo_line(f"  {key:<{width}}{label}")
+        echo_line(f"  {'':<{width}}{one_line(row.reason, 1000)}")
     if last < listing.total:
         echo(f"… {listing.total - last:,} more: --offset {last}")
 

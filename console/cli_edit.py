@@ -169,11 +169,9 @@ def config_get(path: str, as_json: bool) -> None:
     if as_json:
         _emit(value)
     elif isinstance(value, str):
-        # a text field as it is, so `config set PATH "$(config get PATH)"` holds (and not
-        # broken at the terminal's margin: a copied expression would change inside a string)
-        echo(value, wrap=False)
+        echo(value)  # a text field as it is, so `config set PATH "$(config get PATH)"` holds
     else:
-        echo(value_yaml(value), nl=False, wrap=False)
+        echo(value_yaml(value), nl=False)
 
 
 @config.command("set")

@@ -101,7 +101,8 @@ def _print_care(lists: list[CareList], problems: list[str]) -> None:
             continue
         echo(f"{care.title}: {care.total:,}")
         for item in care.items:
-            echo(f"  {one_line(item, 400)}")
+            # prose naming several accounts: broken between words at a terminal, under itself
+            echo(f"  {one_line(item, 400)}", wrap=True)
         if care.more:
             echo(f"  … and {care.more:,} more (roster status --all lists them all)")
 

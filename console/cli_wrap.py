@@ -1,12 +1,14 @@
-"""The CLI's text at a terminal: a line wider than the terminal is broken between words, its
+"""Lists of prose at a terminal: an item wider than the terminal is broken between words, its
 further lines indented under it, instead of the terminal cutting it mid-word at the margin (a
-newcomer's review: a leaver's line of six accounts read as two unrelated lines). Text going to
-a file or a pipe is left as it is: scripts and grep read one record per line."""
+newcomer's review: a leaver's line of six accounts read as two unrelated lines). Only where
+`echo(..., wrap=True)` asks for it: a value, a diff line or a command to copy must reach the
+terminal as it is (a hostile review: a wrapped diff line lost its `+`, a wrapped value its
+spaces), and text going to a file or a pipe is never wrapped."""
 
 from __future__ import annotations
 
 import os
-import textwrap
+import unicodedata
 from typing import IO, Any
 
 #: Narrower than this, breaking lines helps nobody: the terminal's own wrapping is kept
@@ -25,26 +27,36 @@ def terminal_columns(stream: IO[Any]) -> int | None:
         return None
 
 
+def cells(text: str) -> int:
+    """The columns TEXT takes on a terminal: a wide character (CJK, most emoji) two, a
+    combining mark none."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
 def wrapped(text: str, width: int) -> str:
-    """TEXT with each line longer than WIDTH broken at spaces; the further lines of a broken
-    line are indented by its own indentation and HANG. A word longer than the width (a path,
-    an address) is kept whole; short lines, and their spacing, are left exactly as they are."""
+    """TEXT with each line wider than WIDTH columns broken at spaces; the further lines of a
+    broken line are indented by its own indentation and HANG. A word wider than the width (a
+    path, an address) is kept whole; lines that fit are left exactly as they are."""
     if width < NARROWEST:
         return text
     lines = []
     for line in text.split("\n"):
-        if len(line) <= width:
+        if cells(line) <= width:
             lines.append(line)
             continue
         indent = line[: len(line) - len(line.lstrip(" "))]
-        body = textwrap.TextWrapper(
-            width=width,
-            initial_indent=indent,
-            subsequent_indent=indent + HANG,
-            break_long_words=False,
-            break_on_hyphens=False,
-            replace_whitespace=False,
-            expand_tabs=False,
-        ).wrap(line[len(indent) :])
-        lines.extend(body or [line])
+        words = line[len(indent) :].split(" ")
+        current = indent + words[0]
+        for word in words[1:]:
+            if cells(current) + 1 + cells(word) <= width or not current.strip():
+                current += " " + word
+            else:
+                lines.append(current)
+                current = indent + HANG + word
+        lines.append(current)
     return "\n".join(lines)

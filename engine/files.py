@@ -79,7 +79,7 @@ def _size(count: float) -> str:
     return f"{count:,.0f} bytes" if count < _MB else f"{count / _MB:,.1f} MB"
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -100,7 +100,7 @@ def read_regular_file(path: Path, limit: int, variable: str) -> bytes:
     try:
         info = os.fstat(descriptor)  # of what was opened, so a swapped symlink cannot fool it
         if not stat.S_ISREG(info.st_mode):
-            shown = _kind(info.st_mode)
+            shown = file_kind(info.st_mode)
             raise FileRefused(
                 f"it is {shown}, not a regular file" if shown[0] == "a" else f"it is {shown}",
                 "point Roster at a regular file (a symlink to one is fine)",

@@ -59,6 +59,9 @@ def json_value(text: str | bytes) -> object:
         ) from None
 
 
+#: Tables every Roster store has had since its first schema: a file without them is not one
+ROSTER_TABLES = frozenset(("alembic_version", "meta", "run", "person", "account", "app"))
+
 JSON_CODEC = {"json_serializer": json_text, "json_deserializer": json_value}
 
 
@@ -174,7 +177,9 @@ class Database:
             return False
         if path is not None:
             tables = sqlite_tables(path, str(path)) or []
-            if tables and "alembic_version" not in tables:
+            # Roster's own tables, not alembic's alone: many programs migrate with alembic
+            # (hostile review: one such database was migrated into a store, or crashed status)
+            if tables and not ROSTER_TABLES <= set(tables):
                 shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
                 raise StoreError(
                     f"{path} is not an identity store: it holds another program's database "

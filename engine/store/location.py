@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from engine.errors import StoreError, StoreLocked
+from engine.files import file_kind
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -153,6 +154,13 @@ def sqlite_tables(path: Path, display: str) -> list[str] | None:
     SQLite database or cannot be opened."""
     if not path.exists():
         return None
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):  # SQLite said "disk I/O error" of a pipe, and init of a folder
+        raise StoreError(
+            f"{display} is {file_kind(mode)}, not an identity store file. Nothing was changed. "
+            "Point --db at a Roster store, or at a new file to create one (roster init --db "
+            "FILE)."
+        )
     try:
         connection = open_existing(path, timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:

@@ -173,6 +173,15 @@ class Walk(NamedTuple):
         return [step.describe(label) for step in self.steps if step.found > 1]
 
 
+def stored_order(user_id: int) -> tuple[bool, int]:
+    """A person's place in the order of the ids the store gives: the stored first, then the
+    run's new people (-1, -2, …) in the order they are created, which is the order the writer
+    numbers them in. So the people an ambiguity names, and their order, are the same in the
+    run that creates them and in every run after it (hostile review: a standing conflict was
+    journalled again because -2 came before -1, then 12 after 11)."""
+    return (user_id < 0, -user_id if user_id < 0 else user_id)
+
+
 def walk_rules(
     account: AccountRecord, rules: list[KeyRule], indexes: list[dict[str, set[int]]]
 ) -> Walk:
@@ -192,8 +201,10 @@ def walk_rules(
         if len(found) == 1:
             steps.append(RuleStep(rule.name, 1))
             return Walk(next(iter(found)), steps)
-        # (linear, like the union above: a rule that finds everyone costs no more than it did)
-        steps.append(RuleStep(rule.name, len(found), "", tuple(heapq.nsmallest(NAMED, found))))
+        # in the order of the ids they have or will have (linear, like the union above: a
+        # rule that finds everyone costs no more than it did)
+        among = tuple(heapq.nsmallest(NAMED, found, key=stored_order))
+        steps.append(RuleStep(rule.name, len(found), "", among))
     return Walk(None, steps)
 
 

@@ -1455,7 +1455,7 @@ def _known_plan(db: Database, plan: str) -> None:
     if newest is not None and isinstance(newest[1], dict) and newest[1].get("plan"):
         last = f" The newest dry run, run {newest[0]}, planned {newest[1]['plan']}."
     raise InvalidInput(
-        f"No dry run of this store planned {printable(plan, 80, one_line=True)!r} (of its last "
+        f"No dry run of this store planned '{printable(plan, 80, one_line=True)}' (of its last "
         f"{PLAN_LOOKBACK} dry runs): nothing was applied and no run was recorded.{last} Give "
         "the plan a dry run printed (`roster sync --dry-run`), or plan again."
     )

@@ -204,7 +204,7 @@ def test_long_lines_are_broken_between_words_at_a_terminal() -> None:
     """A line wider than the terminal is broken at spaces with its further lines indented
     under it (the terminal cut a leaver's line mid-word); words longer than the width stay
     whole; short lines keep their spacing."""
-    from console.cli_wrap import wrapped
+    from console.cli_wrap import cells, wrapped
 
     leaver = (
         "  oliver.grant@example.com (hr:E10018, not a person in Roster): disabled in hr, but "
@@ -220,6 +220,10 @@ def test_long_lines_are_broken_between_words_at_a_terminal() -> None:
     path = "/" + "a" * 90
     assert wrapped(f"cannot read {path}", 40) == f"cannot read\n  {path}"
     assert wrapped(leaver, 12) == leaver  # too narrow to help: the terminal's own wrapping
+    # a wide character takes two columns (counted as one, a CJK name ran past the margin)
+    wide = "  山田太郎 " * 8
+    assert all(cells(line) <= 40 for line in wrapped(wide.rstrip(), 40).split("\n"))
+    assert cells("山田") == 4 and cells("e\u0301") == 1
 
 
 def test_the_command_line_wraps_only_at_a_terminal(tmp_path: Path) -> None:
@@ -276,8 +280,14 @@ def test_the_command_line_wraps_only_at_a_terminal(tmp_path: Path) -> None:
     finally:
         os.close(leader)
     shown = b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
-    # wider only where one word is (the store's path): never broken inside it
-    assert shown and all(len(line) <= 60 or " " not in line.strip() for line in shown), shown
-    joined = " ".join(line.strip() for line in shown)
+    # the care list's items are broken between words, under themselves; the rest (the store's
+    # path, a command to copy) is printed as it is
+    start = next(i for i, line in enumerate(shown) if line.startswith("Leavers who can"))
+    block = shown[start + 1 : start + 1 + len(leavers) * 3]
+    items = [line for line in block if line.startswith("  ")]
+    assert items and all(len(line) <= 60 for line in items), items
+    joined = " ".join(line.strip() for line in items)
     for leaver in leavers:
         assert leaver.strip() in joined
+    # the rest is as it was: the store's line whole, however wide (the terminal wraps it)
+    assert f"  store: {db}" in shown

@@ -465,6 +465,22 @@ def test_cli_matrix_lists(demo: Services) -> None:
     assert (code, out) == (0, "No ambiguous accounts.\n")
 
 
+def test_cli_matrix_lists_print_a_name_s_line_break_as_text(demo: Services) -> None:
+    """An account's name is data: one holding a line break forged a line of the listing
+    (hostile review)."""
+    path = demo_folder_for(demo.db) / "apps" / "ad.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    admin = next(a for a in data["accounts"] if a["id"] == "Administrator")
+    admin["display_name"] = "Admin\n  [ownership] ad:forged linked to someone"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert demo.sync().status == "applied"
+    code, out, _ = cli(demo, "--list", "unowned", "--limit", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split()[:2] == ["ad:Administrator", "Admin"] and "[ownership]" in lines[1]
+    assert not any(line.lstrip().startswith("[ownership]") for line in lines), lines
+
+
 def test_cli_matrix_errors(demo: Services) -> None:
     code, _, err = cli(demo, "nope")
     assert code == 1 and "No app 'nope' in the configuration; the apps are: hr" in err

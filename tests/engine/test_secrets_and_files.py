@@ -189,6 +189,7 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path: Path
     """Another program's database: `init` wrote Roster's tables beside its own (after `status`
     advised it); a file that is not SQLite gave SQLAlchemy's text; `status` on an empty file
     turned it into a database while saying nothing was created (hostile review)."""
+    import os
     import sqlite3
     from contextlib import closing
 
@@ -207,6 +208,26 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path: Path
         assert "is not an identity store: it holds another program's database" in result.stderr
         assert "(tables dashboard)" in result.stderr and "roster init" not in result.stderr
     assert other.read_bytes() == before
+    # many programs migrate with alembic too: its table alone does not make a store
+    migrated = tmp_path / "app.db"
+    with closing(sqlite3.connect(migrated)) as connection, connection:
+        connection.execute("CREATE TABLE users (x)")
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('abc123def')")
+    before = migrated.read_bytes()
+    for command in (["status"], ["init", "--empty"]):
+        result = runner.invoke(main, [*command, "--db", str(migrated)])
+        assert result.exit_code == 1, result.output
+        assert "it holds another program's database (tables alembic_version, users)" in (
+            result.stderr
+        )
+    assert migrated.read_bytes() == before
+    pipe = tmp_path / "pipe.db"
+    os.mkfifo(pipe)
+    result = runner.invoke(main, ["status", "--db", str(pipe)])
+    assert result.exit_code == 1 and "is a named pipe (FIFO), not an identity store" in (
+        result.stderr
+    )
 
     text = tmp_path / "notes.db"
     text.write_text("hello\n")

@@ -163,6 +163,26 @@ def test_ambiguous_merge_reports_a_conflict_instead_of_a_duplicate(tmp_path: Pat
     (reason,) = conflicts(services.sync())
     assert "(ann.lee@example.com, sam.park@example.com)" in reason
 
+    # two people created by the run that finds the conflict: named in the order of the ids
+    # they get, so the next run, finding them stored, names them alike and journals nothing
+    def two_new(data: dict) -> None:
+        for n in (1, 2):
+            data["accounts"].append(
+                {"id": f"N{n}", "display_name": f"New {n}", "email": f"p{n}@example.com"}
+            )
+
+    def both_of_them(data: dict) -> None:
+        data["accounts"].append(
+            {"id": "u10", "display_name": "P", "emails": ["p1@example.com", "p2@example.com"]}
+        )
+
+    edit(tmp_path / "org", "hr", two_new)
+    edit(tmp_path / "org", "idp", both_of_them)
+    (reason,) = [r for r in conflicts(services.sync()) if "p1@" in r]
+    assert "(p1@example.com, p2@example.com)" in reason
+    edit(tmp_path / "org", "slack", lambda data: data["accounts"][1].update(username="x"))
+    assert conflicts(services.sync()) == []
+
 
 def test_removed_directory_accounts_remove_people_and_the_threshold_blocks(tmp_path: Path) -> None:
     services = open_org(tmp_path)
