@@ -404,6 +404,20 @@ async def test_a_changed_condition_shows_who_enters(services: Any) -> None:
         assert "Nothing to push" in plan(editor)
 
 
+async def test_a_renamed_rule_is_compared_with_what_it_was(services: Any) -> None:
+    """Renaming read as a new rule: "every value appears" beside "nothing to push" (newcomer
+    review). The same rule under another name keeps the same values written."""
+    app = RosterApp(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_push(pilot)
+        editor = await open_editor(pilot)
+        editor.query_one("#pe-name", Input).value = "ad-main"
+        await settle(pilot)
+        await wait_until(pilot, lambda: "Against the saved rule" in plan(editor), "the plan")
+        assert "the same values are kept written" in plan(editor), plan(editor)
+        assert "the same people" in impact(editor)
+
+
 async def test_long_cel_is_shown_whole_in_the_rules_list(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
