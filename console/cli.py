@@ -1341,14 +1341,15 @@ def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
             _emit([r.to_json() for r in items])
             return
         if items:
+            # 80 columns with a short user name (`roster runs N` gives the seconds)
             echo(
-                f"{'run':>5}  {'started':<19}  {'kind':<10} {'mode':<8} {'status':<21} "
+                f"{'run':>5}  {'started':<16}  {'kind':<9} {'mode':<8} {'status':<21} "
                 f"{'changes':>8}  by"
             )
         for run in items:
             changes = (run.counts or {}).get("changes")
             echo(
-                f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M:%S}  {run.kind:<10} "
+                f"{run.id:>5}  {run.started_at:%Y-%m-%d %H:%M}  {run.kind:<9} "
                 f"{'dry run' if run.dry_run else 'apply':<8} {run.status:<21} "
                 f"{f'{changes:,}' if isinstance(changes, int) else '—':>8}  {run.started_by}"
             )
