@@ -1194,7 +1194,8 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
     check = _services().provision_check(app, field_key, text)
     if as_json:
         _emit(check.as_dict())
-        sys.exit(0 if check.compile_error is None and not check.blocked else 1)
+        clean = not (check.blocked or check.shared or check.taken)
+        sys.exit(0 if check.compile_error is None and clean else 1)
     required = ", required" if check.required else ""
     echo(f"{check.app_id}.{check.key} ({check.field_type}{required}) over {check.total} people")
     if check.expression is not None and check.expression.strip():
@@ -1211,11 +1212,22 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
         for sample in check.samples.get(outcome, []):
             reason = f": {sample['reason']}" if sample["reason"] else ""
             echo(f"  {outcome:<7} {sample['person']}{reason}")
+    # a unique field (an account's id): a value two people get, or one the app already has,
+    # is refused by the app for all but one of them
+    for count, samples, what in (
+        (check.shared, check.shared_samples, "get a value someone else gets too"),
+        (check.taken, check.taken_samples, f"get the id of an account {check.app_id} has"),
+    ):
+        if count:
+            who = f"{count:,} {'person' if count == 1 else 'people'}"
+            echo(f"! {who} without an account there would {what}:")
+            for sample in samples:
+                echo_line(f"  {sample}")
     if check.note:
         echo(f"note: {check.note}", err=True)
     if check.blocked:
         echo(f"Error: {check.blocked} would get no account in {check.app_id}.", err=True)
-    sys.exit(1 if check.blocked else 0)
+    sys.exit(1 if check.blocked or check.shared or check.taken else 0)
 
 
 @main.group()

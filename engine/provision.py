@@ -305,6 +305,14 @@ class FieldCheck:
     timed_out: bool = False
     note: str = ""
     elapsed_ms: float = 0.0
+    # a unique field (an account's id, a sign-in name: SchemaField.unique), of the people who
+    # have no account in the app yet: how many get a value another of them gets too, and how
+    # many the value of an account the app already holds; a few of each ("'ann.lee': Ann Lee,
+    # Ann Lee"). The second account of a value would be refused by the app.
+    shared: int = 0
+    taken: int = 0
+    shared_samples: list[str] = field(default_factory=list)
+    taken_samples: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> int:
@@ -330,6 +338,10 @@ class FieldCheck:
             "timed_out": self.timed_out,
             "note": self.note,
             "elapsed_ms": round(self.elapsed_ms, 1),
+            "shared": self.shared,
+            "taken": self.taken,
+            "shared_samples": list(self.shared_samples),
+            "taken_samples": list(self.taken_samples),
         }
 
 
@@ -370,9 +382,10 @@ def check_field(
             )
             check.elapsed_ms = (time.perf_counter() - started) * 1000
             return check
+    values: Values | None = {} if spec.get("unique") else None
     try:
         with cel.time_budget("the check"):
-            _check_people(cel, spec, expression, people, check, progress, cancelled)
+            _check_people(cel, spec, expression, people, check, progress, cancelled, values)
     except CelTimeBudgetError as exc:
         check.timed_out = True
         check.note = (
@@ -380,8 +393,34 @@ def check_field(
             "counts are of the people checked so far (raise "
             "settings.cel.max_seconds_per_preview to go further)"
         )
+    if values:
+        _unique_values(cel, app_id, values, check)
     check.elapsed_ms = (time.perf_counter() - started) * 1000
     return check
+
+
+def _unique_values(cel: CelEngine, app_id: str, values: Values, check: FieldCheck) -> None:
+    """Count, among VALUES (of the people without an account in the app), those several people
+    get and those an account of the app already holds as its id."""
+    population = cel.population
+    for _, (given, people) in sorted(values.items()):
+        names = ", ".join(user_label(u) for u in people[:3]) + (
+            f" and {len(people) - 3:,} more" if len(people) > 3 else ""
+        )
+        shown = given if len(given) <= 60 else given[:59] + "…"
+        if len(people) > 1:
+            check.shared += len(people)
+            if len(check.shared_samples) < CHECK_SAMPLES:
+                check.shared_samples.append(f"{shown!r}: {names}")
+        account = population.account(app_id, given) if population is not None else None
+        if account is not None and account.status != "DELETED":
+            check.taken += len(people)
+            if len(check.taken_samples) < CHECK_SAMPLES:
+                check.taken_samples.append(f"{shown!r}: {names}")
+
+
+#: A unique field's values: folded -> (the first as given, the people who get it)
+Values = dict[str, tuple[str, list[UserRecord]]]
 
 
 def _check_people(
@@ -392,7 +431,10 @@ def _check_people(
     check: FieldCheck,
     progress: Callable[[int, int], None] | None,
     cancelled: Callable[[], bool] | None,
+    values: Values | None = None,
 ) -> None:
+    """Each person's value, counted (FieldCheck); `values`: the ok values of those with no
+    account in the app yet, folded, with who gets them (a unique field's)."""
     for start in range(0, len(people), CHECK_BATCH):
         if cancelled is not None and cancelled():
             check.cancelled = True
@@ -406,6 +448,14 @@ def _check_people(
                 outcome = "invalid"
             check.counts[outcome] += 1
             check.checked += 1
+            if (
+                values is not None
+                and outcome == "ok"
+                and isinstance(result.value, str)
+                and not _existing_accounts(cel, check.app_id, person)
+            ):
+                given = result.value.strip()
+                values.setdefault(given.casefold(), (given, []))[1].append(person)
             if outcome == "ok" and result.source == "default":
                 check.defaulted += 1
             shown = check.samples.setdefault(outcome, [])

@@ -171,6 +171,14 @@ def check_text(check: FieldCheck) -> Text:
         more = check.counts.get(outcome, 0) - min(len(samples), SAMPLES_SHOWN)
         if more > 0:
             text.append(f" … and {more:,} more", style="dim")
+    # a unique field (an account's id): the app refuses all but one of a value
+    for count, samples, what in (
+        (check.shared, check.shared_samples, "get a value someone else gets too"),
+        (check.taken, check.taken_samples, "get the id of an account the app has"),
+    ):
+        if count:
+            text.append(f"\n{count:,} without an account there would {what}: ", style="yellow")
+            text.append(safe(samples[0], 120) if samples else "", style="dim")
     if check.note:
         text.append("\nStopped: ", style="bold yellow")
         text.append(safe(check.note, 300), style="dim")

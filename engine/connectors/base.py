@@ -29,6 +29,9 @@ class SchemaField:
     order: int = 0
     default: Any = None
     max_length: int | None = None
+    # no two accounts of the app may hold the same value (an account's id, a sign-in name):
+    # a check over everyone says who would get a value someone else gets too
+    unique: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,7 @@ class SchemaField:
             "order": self.order,
             "default": self.default,
             "max_length": self.max_length,
+            "unique": self.unique,
         }
 
 

@@ -9,6 +9,7 @@ Plain apps (no flavour) declare their own schemas in their settings, in the same
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from engine.connectors.base import FIELD_TYPES, Capabilities, SchemaField
@@ -42,6 +43,11 @@ def schema_fields(rows: Iterable[tuple[Any, ...]]) -> tuple[SchemaField, ...]:
             )
         )
     return tuple(fields)
+
+
+def unique(fields: tuple[SchemaField, ...], *keys: str) -> tuple[SchemaField, ...]:
+    """FIELDS with those named KEYS marked unique (SchemaField.unique)."""
+    return tuple(replace(f, unique=True) if f.key in keys else f for f in fields)
 
 
 def _extension_attributes() -> list[tuple[Any, ...]]:
@@ -81,76 +87,88 @@ AD_PUSH_SCHEMA = schema_fields(
     ]
 )
 
-AD_CREATION_SCHEMA = schema_fields(
-    [
-        (
-            "sAMAccountName",
-            "Logon name",
-            "string",
-            20,
-            "Pre-Windows 2000 logon name; the account's id.",
-            True,
-            None,
-            "ann.lee",
-        ),
-        (
-            "userPrincipalName",
-            "User principal name",
-            "string",
-            1024,
-            "Logon name in email form.",
-            True,
-            None,
-            "ann.lee@example.com",
-        ),
-        (
-            "displayName",
-            "Display name",
-            "string",
-            256,
-            "Name shown in address lists.",
-            True,
-            None,
-            "Ann Lee",
-        ),
-        ("givenName", "First name", "string", 64, "Given name.", False, None, "Ann"),
-        ("sn", "Last name", "string", 64, "Surname.", False, None, "Lee"),
-        (
-            "mail",
-            "Email",
-            "string",
-            256,
-            "Primary SMTP address.",
-            False,
-            None,
-            "ann.lee@example.com",
-        ),
-        (
-            "employeeID",
-            "Employee ID",
-            "string",
-            16,
-            "Employee number from HR.",
-            False,
-            None,
-            "E10001",
-        ),
-        ("title", "Job title", "string", 128, "Job title."),
-        ("department", "Department", "string", 64, "Department."),
-        ("company", "Company", "string", 64, "Company name."),
-        ("manager", "Manager", "string", 1024, "The manager (email in the demo, DN in AD)."),
-        (
-            "ou",
-            "Organisational unit",
-            "string",
-            1024,
-            "Where the account is created.",
-            False,
-            "OU=Users,DC=example,DC=com",
-        ),
-        ("enabled", "Enabled", "bool", None, "Create the account enabled.", False, True),
-        ("groups", "Groups", "string_list", None, "Groups to add the account to (ids).", False, []),
-    ]
+AD_CREATION_SCHEMA = unique(
+    schema_fields(
+        [
+            (
+                "sAMAccountName",
+                "Logon name",
+                "string",
+                20,
+                "Pre-Windows 2000 logon name; the account's id.",
+                True,
+                None,
+                "ann.lee",
+            ),
+            (
+                "userPrincipalName",
+                "User principal name",
+                "string",
+                1024,
+                "Logon name in email form.",
+                True,
+                None,
+                "ann.lee@example.com",
+            ),
+            (
+                "displayName",
+                "Display name",
+                "string",
+                256,
+                "Name shown in address lists.",
+                True,
+                None,
+                "Ann Lee",
+            ),
+            ("givenName", "First name", "string", 64, "Given name.", False, None, "Ann"),
+            ("sn", "Last name", "string", 64, "Surname.", False, None, "Lee"),
+            (
+                "mail",
+                "Email",
+                "string",
+                256,
+                "Primary SMTP address.",
+                False,
+                None,
+                "ann.lee@example.com",
+            ),
+            (
+                "employeeID",
+                "Employee ID",
+                "string",
+                16,
+                "Employee number from HR.",
+                False,
+                None,
+                "E10001",
+            ),
+            ("title", "Job title", "string", 128, "Job title."),
+            ("department", "Department", "string", 64, "Department."),
+            ("company", "Company", "string", 64, "Company name."),
+            ("manager", "Manager", "string", 1024, "The manager (email in the demo, DN in AD)."),
+            (
+                "ou",
+                "Organisational unit",
+                "string",
+                1024,
+                "Where the account is created.",
+                False,
+                "OU=Users,DC=example,DC=com",
+            ),
+            ("enabled", "Enabled", "bool", None, "Create the account enabled.", False, True),
+            (
+                "groups",
+                "Groups",
+                "string_list",
+                None,
+                "Groups to add the account to (ids).",
+                False,
+                [],
+            ),
+        ]
+    ),
+    "sAMAccountName",
+    "userPrincipalName",
 )
 
 AD_CAPABILITIES = Capabilities(
@@ -187,113 +205,117 @@ ENTRA_PUSH_SCHEMA = schema_fields(
     ]
 )
 
-ENTRA_CREATION_SCHEMA = schema_fields(
-    [
-        (
-            "displayName",
-            "Display name",
-            "string",
-            256,
-            "Name shown in the directory.",
-            True,
-            None,
-            "Ann Lee",
-        ),
-        (
-            "mailNickname",
-            "Mail nickname",
-            "string",
-            64,
-            "Mail alias (the part before @).",
-            True,
-            None,
-            "ann.lee",
-        ),
-        (
-            "userPrincipalName",
-            "User principal name",
-            "string",
-            113,
-            "Sign-in name; the account's id.",
-            True,
-            None,
-            "ann.lee@example.com",
-        ),
-        (
-            "accountEnabled",
-            "Account enabled",
-            "bool",
-            None,
-            "Create the account enabled.",
-            False,
-            True,
-        ),
-        ("givenName", "First name", "string", 64, "Given name.", False, None, "Ann"),
-        ("surname", "Last name", "string", 64, "Surname.", False, None, "Lee"),
-        ("jobTitle", "Job title", "string", 128, "Job title."),
-        ("department", "Department", "string", 64, "Department."),
-        (
-            "employeeId",
-            "Employee ID",
-            "string",
-            16,
-            "Employee number from HR.",
-            False,
-            None,
-            "E10001",
-        ),
-        ("employeeType", "Employee type", "string", 64, "Employee, Contractor, Intern..."),
-        (
-            "employeeHireDate",
-            "Hire date",
-            "string",
-            10,
-            "First day (YYYY-MM-DD).",
-            False,
-            None,
-            "2024-09-01",
-        ),
-        (
-            "usageLocation",
-            "Usage location",
-            "string",
-            2,
-            "Two-letter country code; needed for licences.",
-            False,
-            None,
-            "GB",
-        ),
-        (
-            "passwordProfile",
-            "Password profile",
-            "map",
-            None,
-            "Initial password settings.",
-            False,
-            {"forceChangePasswordNextSignIn": True},
-        ),
-        (
-            # Graph's onPremisesExtensionAttributes: extensionAttribute1..15 in one object;
-            # a CEL map sets several at once.
-            "onPremisesExtensionAttributes",
-            "Extension attributes",
-            "map",
-            None,
-            "extensionAttribute1..15 as one map.",
-            False,
-            None,
-            '{"extensionAttribute1": subject.attributes.cost_center}',
-        ),
-        (
-            "groups",
-            "Groups",
-            "string_list",
-            None,
-            "Groups and licences to assign (ids).",
-            False,
-            [],
-        ),
-    ]
+ENTRA_CREATION_SCHEMA = unique(
+    schema_fields(
+        [
+            (
+                "displayName",
+                "Display name",
+                "string",
+                256,
+                "Name shown in the directory.",
+                True,
+                None,
+                "Ann Lee",
+            ),
+            (
+                "mailNickname",
+                "Mail nickname",
+                "string",
+                64,
+                "Mail alias (the part before @).",
+                True,
+                None,
+                "ann.lee",
+            ),
+            (
+                "userPrincipalName",
+                "User principal name",
+                "string",
+                113,
+                "Sign-in name; the account's id.",
+                True,
+                None,
+                "ann.lee@example.com",
+            ),
+            (
+                "accountEnabled",
+                "Account enabled",
+                "bool",
+                None,
+                "Create the account enabled.",
+                False,
+                True,
+            ),
+            ("givenName", "First name", "string", 64, "Given name.", False, None, "Ann"),
+            ("surname", "Last name", "string", 64, "Surname.", False, None, "Lee"),
+            ("jobTitle", "Job title", "string", 128, "Job title."),
+            ("department", "Department", "string", 64, "Department."),
+            (
+                "employeeId",
+                "Employee ID",
+                "string",
+                16,
+                "Employee number from HR.",
+                False,
+                None,
+                "E10001",
+            ),
+            ("employeeType", "Employee type", "string", 64, "Employee, Contractor, Intern..."),
+            (
+                "employeeHireDate",
+                "Hire date",
+                "string",
+                10,
+                "First day (YYYY-MM-DD).",
+                False,
+                None,
+                "2024-09-01",
+            ),
+            (
+                "usageLocation",
+                "Usage location",
+                "string",
+                2,
+                "Two-letter country code; needed for licences.",
+                False,
+                None,
+                "GB",
+            ),
+            (
+                "passwordProfile",
+                "Password profile",
+                "map",
+                None,
+                "Initial password settings.",
+                False,
+                {"forceChangePasswordNextSignIn": True},
+            ),
+            (
+                # Graph's onPremisesExtensionAttributes: extensionAttribute1..15 in one object;
+                # a CEL map sets several at once.
+                "onPremisesExtensionAttributes",
+                "Extension attributes",
+                "map",
+                None,
+                "extensionAttribute1..15 as one map.",
+                False,
+                None,
+                '{"extensionAttribute1": subject.attributes.cost_center}',
+            ),
+            (
+                "groups",
+                "Groups",
+                "string_list",
+                None,
+                "Groups and licences to assign (ids).",
+                False,
+                [],
+            ),
+        ]
+    ),
+    "userPrincipalName",
+    "mailNickname",
 )
 
 ENTRA_CAPABILITIES = Capabilities(
@@ -318,6 +340,7 @@ _FIELD_KEYS = (
     "order",
     "default",
     "max_length",
+    "unique",
 )
 
 
@@ -407,6 +430,7 @@ def schema_from_settings(
                 order=order,
                 default=item.get("default"),
                 max_length=max_length,
+                unique=bool(item.get("unique", False)),
             )
         )
     if problems:

@@ -283,3 +283,42 @@ def test_the_check_stops_at_the_preview_time_budget_with_a_note(services: Servic
     assert check.note.startswith(f"stopped after {check.checked:,} of {check.total:,} people")
     assert "max_seconds_per_preview" in check.note
     assert check.as_dict()["timed_out"] is True
+
+
+def test_a_unique_field_says_who_would_share_a_value_or_take_an_account_s_id(
+    services: Services,
+) -> None:
+    """An account's id must be unique in its app: a mapping that gives two people the same
+    sAMAccountName, or one an AD account already has, passed the check as "ok 281" (newcomer
+    review); the app refuses all but one of them. Only people without an AD account count
+    (the others get none)."""
+    population = services.population()
+    have = {a.owner_id for a in population.accounts if a.app_id == "ad" and a.status != "DELETED"}
+    creatable = [u for u in living(services) if u.id not in have]
+    assert len(creatable) > 1
+    taken = next(a.external_id for a in population.accounts if a.app_id == "ad")
+
+    same = services.provision_check("ad", "sAMAccountName", text=f'"{taken}"')
+    assert same.counts["ok"] == len(living(services))
+    assert same.shared == same.taken == len(creatable)
+    assert same.shared_samples[0].startswith(f"{taken!r}: ")
+    assert same.as_dict()["taken"] == len(creatable)
+
+    saved = services.provision_check("ad", "sAMAccountName")  # the demo's: names, distinct
+    assert saved.shared == saved.taken == 0
+    # not a unique field: the same value for everyone is no problem
+    department = services.provision_check("ad", "department", text='"IT"')
+    assert department.shared == department.taken == 0
+
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    db = str(services.db.sqlite_path)
+    result = CliRunner().invoke(
+        main, ["provision", "check", "ad", "sAMAccountName", "--cel", f'"{taken}"', "--db", db]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"! {len(creatable):,} people without an account there would get the id of an " in (
+        result.stdout
+    )
