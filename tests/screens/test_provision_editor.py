@@ -142,6 +142,20 @@ async def test_edit_test_on_a_person_check_and_save(services: Any, size: tuple[i
     assert entry.action == "config.edit" and entry.after == SAVED_NICK + FALLBACK
 
 
+async def test_a_value_everyone_would_share_is_said_under_the_counts(services: Any) -> None:
+    """sAMAccountName is an account's id: the same value for everyone fits the field, yet the
+    app refuses all but one account of it. The check says so under its counts."""
+    app = app_for(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor = await open_editor(pilot, "ad", "sAMAccountName")
+        assert "someone else gets too" not in text_of(editor, "#pf-check")
+        await type_over(pilot, '"same.name"')
+        await wait_until(
+            pilot, lambda: "someone else gets too" in text_of(editor, "#pf-check"), "the check"
+        )
+        assert "'same.name': " in text_of(editor, "#pf-check")
+
+
 async def test_a_compile_error_is_shown_under_the_expression_and_not_saved(
     services: Any,
 ) -> None:
