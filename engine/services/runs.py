@@ -320,10 +320,15 @@ class RunsService:
         from engine.sync.lock import live_lock
 
         live = None
-        if live_lock(self.ctx.db, session) is not None:
+        held = live_lock(self.ctx.db, session)
+        if held is not None:
+            # a sync takes the lock before it records its run: one recorded before the lock
+            # was taken (by a provisioning write, say) is not the one holding it
             live = session.scalar(
                 select(func.max(col(Run.id))).where(
-                    col(Run.status) == "running", col(Run.kind) == "sync"
+                    col(Run.status) == "running",
+                    col(Run.kind) == "sync",
+                    col(Run.started_at) >= held.since,
                 )
             )
         return [

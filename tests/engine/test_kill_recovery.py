@@ -731,3 +731,39 @@ def test_an_account_asked_for_again_by_hand_before_the_sync_is_not_made_twice(
     )
     entra = yaml.safe_load((tmp_path / "org" / "entra.yaml").read_text())["accounts"]
     assert [a["id"] for a in entra].count("sam.park2@example.com") == 1
+
+
+def test_a_killed_sync_reads_interrupted_while_another_holds_the_lock(
+    tmp_path: Path, template: Path
+) -> None:
+    """Only a sync recorded since the live lock was taken is running: one recorded before it
+    is not the lock's (a hostile review: a provisioning write holding the lock made a killed
+    sync read "running")."""
+    import datetime
+
+    from engine.store.models import utcnow
+    from engine.sync.lock import acquire_lock, release_lock
+
+    services = copy_org(template, tmp_path)
+    kill_at(services, "push written, not recorded")
+    killed = services.runs(limit=1)[0]
+    assert killed.status == "interrupted"
+    acquire_lock(services.db, "someone")  # held by this live process, taken after the kill
+    try:
+        # taking the lock records the dead run as failed, as the next sync does
+        assert services.run_summary(killed.id).status == "failed"
+        ids = {}
+        with services.db.session() as session, session.begin():
+            # the one recorded before the lock was taken comes last: the newest is not it
+            for name, when in (
+                ("since", utcnow()),
+                ("before", utcnow() - datetime.timedelta(hours=1)),
+            ):
+                row = Run(kind="sync", status="running", started_at=when)
+                session.add(row)
+                session.flush()
+                ids[name] = row.id
+        shown = {r.id: r.status for r in services.runs(limit=2)}
+        assert shown == {ids["since"]: "running", ids["before"]: "interrupted"}
+    finally:
+        release_lock(services.db)
