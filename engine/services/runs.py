@@ -345,7 +345,9 @@ class RunsService:
 
     def run_summary(self, run_id: int) -> RunSummary:
         with self.ctx.db.session() as session:
-            run = session.get(Run, run_id)
+            # an id past what a store's ids hold is no run (PostgreSQL refused to look it up:
+            # "integer out of range", as if the store had failed)
+            run = session.get(Run, run_id) if 0 < run_id < 2**31 else None
             if run is None:
                 raise NotFound(f"There is no run {run_id}. `roster runs` lists the runs.")
             (summary,) = self._interrupted(session, [RunSummary.of(run)])

@@ -1443,7 +1443,7 @@ def _known_plan(db: Database, plan: str) -> None:
     that never was, and left a run that made the next sync compute everyone (newcomer
     review). Nothing is recorded."""
     with db.session() as session:
-        if _planned_by(session, plan, 2**62) is not None:
+        if _planned_by(session, plan, None) is not None:
             return
         newest = session.execute(
             select(col(Run.id), col(Run.counts))
@@ -1462,12 +1462,14 @@ def _known_plan(db: Database, plan: str) -> None:
 
 
 def _planned_by(
-    session: Session, plan: str, run_id: int, confirmed: int | None = None
+    session: Session, plan: str, run_id: int | None, confirmed: int | None = None
 ) -> int | None:
     """The dry run CONFIRMED when its plan is PLAN (its digest), else the latest dry run
-    before RUN_ID whose plan it is, if any: two consoles (or a `roster sync --dry-run`) may
-    have planned the same since the one the admin confirmed."""
-    query = select(col(Run.id), col(Run.counts)).where(col(Run.dry_run), col(Run.id) < run_id)
+    before RUN_ID (None: any) whose plan it is, if any: two consoles (or a `roster sync
+    --dry-run`) may have planned the same since the one the admin confirmed."""
+    query = select(col(Run.id), col(Run.counts)).where(col(Run.dry_run))
+    if run_id is not None:  # (no bound as a huge number: PostgreSQL's ids are 32-bit)
+        query = query.where(col(Run.id) < run_id)
     if confirmed is not None:
         row = session.execute(query.where(col(Run.id) == confirmed)).first()
         if row is not None and isinstance(row[1], dict) and row[1].get("plan") == plan:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, inspect, select, text
 
 from console.cli import main
-from engine.errors import SyncLocked
+from engine.errors import NotFound, SyncLocked
 from engine.services import JournalReading, Services, open_services
 from engine.store.db import Database
 from engine.store.models import Account, AuditEvent, Person, Run
@@ -262,6 +262,18 @@ def test_the_dry_run_plans_exactly_what_the_apply_does(org: Services) -> None:
             paged += [change for found in page for change in found.changes]
         assert len(reading.shown) == stage.objects and reading.changes == stage.changes
     assert sorted(paged, key=repr) == sorted(journal, key=repr)
+
+
+def test_a_reviewed_plan_is_applied(org: Services) -> None:
+    """`--expect-plan` and the console's confirmation: the plan is looked up among the dry
+    runs (bounded by a 64-bit number, PostgreSQL's 32-bit ids refused it: "integer out of
+    range", and no plan could be applied; a newcomer review)."""
+    plan = org.sync(dry_run=True)
+    applied = org.sync(expect_plan=plan.plan, plan_run=plan.run_id)
+    assert applied.status == "applied", applied.error
+    assert applied.plan_run == plan.run_id
+    with pytest.raises(NotFound, match="There is no run 3000000000"):
+        org.run_summary(3_000_000_000)  # past a 32-bit id: no run, not a failing store
 
 
 def test_manual_links_after_syncs_use_the_sequences(org: Services) -> None:
