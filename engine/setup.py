@@ -18,13 +18,24 @@ def sample_dir() -> Path:
 
 def demo_folder_for(db: Database) -> Path:
     """Where the demo's app files live for this store: beside the database, so pushes and new
-    accounts write there and never into the installed package."""
+    accounts write there and never into the installed package. A server's store has a folder
+    of its own in the user's data directory, named after its database and a digest of its URL
+    (password left out): every PostgreSQL demo shared one, and a second `init` replaced the
+    first store's files (a newcomer's review)."""
     path = db.sqlite_path
     if path is not None:
         return path.with_name(path.stem + "-demo")
-    from platformdirs import user_data_path
+    import hashlib
+    import re
 
-    return user_data_path("roster") / "demo"
+    from platformdirs import user_data_path
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db.url)
+    shown = url.render_as_string(hide_password=True)
+    digest = hashlib.blake2b(shown.encode(), digest_size=4).hexdigest()
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", url.database or "store")[:40]
+    return user_data_path("roster") / f"demo-{name}-{digest}"
 
 
 def copy_demo_files(target: Path) -> Path:

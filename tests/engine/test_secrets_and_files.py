@@ -277,3 +277,24 @@ def test_a_file_limit_that_is_not_a_size_is_named_and_the_default_used(
     result = services.sync()
     assert result.status == "applied", result.error
     assert any("ROSTER_MAX_APP_FILE_MB is '0'" in note for note in result.stages[0].notes)
+
+
+def test_each_server_store_has_a_demo_folder_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every PostgreSQL demo shared one folder, and a second `init` replaced the first store's
+    app files (a newcomer's review). The folder names the database, never the password."""
+    from engine.setup import demo_folder_for
+    from engine.store.db import Database
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    one = demo_folder_for(Database("postgresql+psycopg://team:s3cret@db.example:5432/roster"))
+    two = demo_folder_for(Database("postgresql+psycopg://team:s3cret@db.example:5432/weird db"))
+    other = demo_folder_for(Database("postgresql+psycopg://team:s3cret@db2.example:5432/roster"))
+    assert len({one, two, other}) == 3
+    assert one.parent == tmp_path / "roster" and one.name.startswith("demo-roster-")
+    assert two.name.startswith("demo-weird_db-")
+    assert not any("s3cret" in str(folder) for folder in (one, two, other))
+    # the same store, the same folder (the password is no part of it)
+    again = demo_folder_for(Database("postgresql+psycopg://team:other@db.example:5432/roster"))
+    assert again == one
