@@ -144,11 +144,14 @@ class Database:
         try:
             make_url(url).port  # noqa: B018 - a bad port is only found when read
         except (SQLAlchemyError, ValueError) as exc:  # not a URL at all, or a bad port
-            shown = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", url)  # never show a password
+            # never a password: everything between `user:` and the last "@" is hidden (a
+            # password holding "@" or "/" showed past its first one: a newcomer's review)
+            shown = re.sub(r"(//[^/@:]*:).*@", r"\1***@", url)
             raise StoreError(
                 f"Cannot read the database URL {shown!r}: it is not an SQLAlchemy URL. Give one "
-                "like postgresql+psycopg://USER@HOST/DBNAME or sqlite:////path/to/roster.db, "
-                "or use --db PATH for a SQLite file."
+                "like postgresql+psycopg://USER:PASSWORD@HOST/DBNAME (with characters such as "
+                "@ : / # % ? in the password percent-encoded: @ as %40) or "
+                "sqlite:////path/to/roster.db, or use --db PATH for a SQLite file."
             ) from exc
         self.url = url
         self._engine: Engine | None = None

@@ -298,3 +298,18 @@ def test_each_server_store_has_a_demo_folder_of_its_own(
     # the same store, the same folder (the password is no part of it)
     again = demo_folder_for(Database("postgresql+psycopg://team:other@db.example:5432/roster"))
     assert again == one
+
+
+def test_a_url_that_cannot_be_read_never_shows_its_password() -> None:
+    """A password holding "@" or "/" (not percent-encoded) showed past its first character
+    (a newcomer's review). Everything between the user and the host is hidden, and the
+    message says to percent-encode."""
+    from engine.errors import StoreError
+    from engine.store.db import Database
+
+    with pytest.raises(StoreError) as refused:
+        Database("postgresql+psycopg://weird:p@ss:w/rd#%?&x@127.0.0.1:5999/weirddb")
+    message = refused.value.message
+    assert "'postgresql+psycopg://weird:***@127.0.0.1:5999/weirddb'" in message
+    assert "ss:w" not in message and "rd#" not in message
+    assert "percent-encoded: @ as %40" in message
