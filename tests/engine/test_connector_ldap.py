@@ -473,3 +473,58 @@ def test_groups_are_entitlements_and_provisioning_joins_them(
     assert "The new entry was removed again; nothing was created." in refused.value.message
     assert f"uid=eve,{ou}" not in slapd_dns(slapd, ou)
     assert f"uid=eve,{ou}".encode() not in read(slapd, vpn, "member")["member"]
+
+
+def test_a_server_that_does_not_speak_ldap_is_named_as_such(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A web server at the LDAP URL's port: ldap3's decoder raised KeyError, reported as
+    "failed unexpectedly … report this as a Roster bug" (a newcomer's review)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def answer() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                continue
+            with client:
+                try:
+                    client.recv(4096)
+                    client.sendall(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
+                        b"Content-Length: 40\r\n\r\n<html><body>bad request</body></html>\n"
+                    )
+                except OSError:
+                    pass
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    monkeypatch.setenv("NOT_LDAP_PW", "x")
+    settings = {
+        "url": f"ldap://127.0.0.1:{port}",
+        "bind_dn": "cn=x",
+        "password_env": "NOT_LDAP_PW",
+        "base_dn": "dc=x",
+        "flavour": "openldap",
+        "timeout": 3,
+        "retries": 0,
+    }
+    try:
+        with pytest.raises(ConnectorError) as failed:
+            connector(settings).list_all()
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+    message = failed.value.message
+    assert f"LDAP server ldap://127.0.0.1:{port} did not answer in LDAP" in message, message
+    assert "ldaps://" in message and "Roster bug" not in message

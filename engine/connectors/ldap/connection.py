@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from pyasn1.error import PyAsn1Error
 
 from engine.connectors.ldap.settings import LdapSettings
 from engine.connectors.secrets import read_secret
@@ -52,6 +53,10 @@ RESULT_ADVICE = {
     21: "the value does not have the attribute's syntax",
     17: "the server does not know this attribute; check its name in the schema",
 }
+
+
+#: What ldap3 raises when the bytes it reads are not LDAP at all (its ASN.1 decoder's errors)
+UNDECODABLE = (PyAsn1Error, KeyError, IndexError, ValueError)
 
 
 class Transient(Exception):
@@ -136,6 +141,9 @@ class LdapClient:
             _close(connection)
             error = self.communication_error("connecting", exc)
             raise Transient(error) if _transient(exc) else error from None
+        except UNDECODABLE as exc:
+            _close(connection)
+            raise self.not_ldap(exc) from None
         _close(connection)
         code = int(result.get("result", -1))
         if code == INVALID_CREDENTIALS:
@@ -148,6 +156,16 @@ class LdapClient:
         if code in TRANSIENT_CODES:
             raise Transient(error)
         raise error
+
+    def not_ldap(self, exc: Exception) -> ConnectorError:
+        """An answer ldap3 could not decode: not an LDAP server at that port (a web server,
+        a proxy), or ldap:// where the server speaks ldaps:// (it was "failed unexpectedly:
+        KeyError, report this as a Roster bug": a newcomer's review)."""
+        return ConnectorError(
+            f"{self.where()} did not answer in LDAP (its answer could not be decoded: "
+            f"{exc.__class__.__name__}). Check the URL's host and port, and ldap:// against "
+            "ldaps:// (636 is usually ldaps://); nothing was read or written."
+        )
 
     def communication_error(self, operation: str, exc: Exception) -> ConnectorError:
         text = str(exc)
@@ -231,6 +249,9 @@ class LdapClient:
                 self.close()
                 error = self.communication_error(operation, exc)
                 raise Transient(error) if _transient(exc) else error from None
+            except UNDECODABLE as exc:
+                self.close()
+                raise self.not_ldap(exc) from None
             result: dict[str, Any] = dict(connection.result or {})
             if int(result.get("result", -1)) in TRANSIENT_CODES:
                 raise Transient(self.result_error(operation, result))
