@@ -81,11 +81,16 @@ def _read_file(app_id: str, name: str, path: Path) -> str:
             f"App '{app_id}': cannot read the {name} file {path} ({name}_file): "
             f"{exc.strerror or exc}. Create it (chmod 600) or fix the path."
         ) from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    # its owner's, or shared with a team's group (an operator syncs with it: docs/roles.md);
+    # never readable by everyone, nor writable by the group
+    if info.st_mode & (stat.S_IRWXO | stat.S_IWGRP | stat.S_IXGRP):
+        who = "other users" if info.st_mode & stat.S_IRWXO else "its group"
+        can = "read" if info.st_mode & stat.S_IROTH else "changed"
         raise ConnectorError(
-            f"App '{app_id}': the {name} file {path} ({name}_file) can be read by other users "
+            f"App '{app_id}': the {name} file {path} ({name}_file) can be {can} by {who} "
             f"(mode {stat.S_IMODE(info.st_mode):o}); Roster only reads secrets from a file its "
-            f"owner alone can read. Run: chmod 600 {path}"
+            f"owner alone can change and no one outside its group can read. Run: chmod 640 "
+            f"{path} (the team's group reads it) or chmod 600 {path} (you alone)"
         )
     if info.st_size > MAX_SECRET_BYTES:
         raise ConnectorError(

@@ -313,3 +313,23 @@ def test_a_url_that_cannot_be_read_never_shows_its_password() -> None:
     assert "'postgresql+psycopg://weird:***@127.0.0.1:5999/weirddb'" in message
     assert "ss:w" not in message and "rd#" not in message
     assert "percent-encoded: @ as %40" in message
+
+
+def test_a_secret_file_may_be_shared_with_the_team_s_group_only(tmp_path: Path) -> None:
+    """An operator syncs with the bind password too (docs/roles.md): a file the team's group
+    reads (640) is taken; one the group may change, or anyone may read, is refused with the
+    chmod that fixes it (640 was refused, and its advice, 600, locked the operator out)."""
+    from engine.connectors.secrets import read_secret
+    from engine.errors import ConnectorError
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o640)
+    assert read_secret("ld", {"password_file": str(secret)}, "password", tmp_path) == "s3cret"
+    for mode, says in ((0o660, "changed by its group"), (0o644, "read by other users")):
+        secret.chmod(mode)
+        with pytest.raises(ConnectorError) as refused:
+            read_secret("ld", {"password_file": str(secret)}, "password", tmp_path)
+        assert f"can be {says} (mode {mode:o})" in refused.value.message
+        assert f"chmod 640 {secret}" in refused.value.message
+        assert "s3cret" not in refused.value.message
