@@ -27,9 +27,10 @@ class Settings:
     def init_command(self) -> str:
         """The command that creates this store."""
         if self.database_url:
+            from engine.services.facade import store_url_option
             from engine.store.db import Database
 
-            return f"roster init --database-url {Database(self.url).display_url}"
+            return f"roster init {store_url_option(Database(self.url))}"
         if self.db_path is not None:
             return f"roster init --db {shlex.quote(str(self.db_path))}"
         return "roster init"

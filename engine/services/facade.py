@@ -107,7 +107,7 @@ class Services:
         path = self.db.sqlite_path
         if path is not None:
             return f"--db {shlex.quote(str(path))}"
-        return f"--database-url {shlex.quote(self.db.display_url)}"
+        return store_url_option(self.db)
 
     def role_grants(self) -> list[Grant]:
         from engine.store import role_grants
@@ -744,3 +744,14 @@ def open_services(
     # someone with no role does not see the store's data (engine.roles)
     services.require("viewer", "opening this store")
     return services
+
+
+def store_url_option(db: Database) -> str:
+    """`--database-url …` for a command to copy: the URL with its password is never shown, and
+    one with `***` in its place fails to sign in when pasted (a newcomer's review); a URL with
+    a password is named by the variable that usually holds it."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(db.url).password:
+        return '--database-url "$ROSTER_DATABASE_URL"'
+    return f"--database-url {shlex.quote(db.display_url)}"

@@ -333,3 +333,19 @@ def test_a_secret_file_may_be_shared_with_the_team_s_group_only(tmp_path: Path) 
         assert f"can be {says} (mode {mode:o})" in refused.value.message
         assert f"chmod 640 {secret}" in refused.value.message
         assert "s3cret" not in refused.value.message
+
+
+def test_a_command_to_copy_never_holds_a_masked_password() -> None:
+    """A suggested command held the URL with `***` for its password, which fails to sign in
+    when pasted (a newcomer's review): it names the variable instead."""
+    from console.settings import Settings
+    from engine.services.facade import store_url_option
+    from engine.store.db import Database
+
+    with_password = "postgresql+psycopg://team:s3cret@db.example/roster"
+    assert store_url_option(Database(with_password)) == '--database-url "$ROSTER_DATABASE_URL"'
+    assert Settings(database_url=with_password).init_command() == (
+        'roster init --database-url "$ROSTER_DATABASE_URL"'
+    )
+    plain = "postgresql+psycopg://team@db.example/roster"
+    assert store_url_option(Database(plain)) == f"--database-url {plain}"
