@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from engine.errors import DamagedRecord, StoreError
@@ -193,8 +193,12 @@ class Database:
         try:
             return inspect(self.engine).has_table("alembic_version")
         except SQLAlchemyError as exc:
+            # the driver's first line, not SQLAlchemy's text with its "Background on this
+            # error at https://sqlalche.me/…" (a newcomer's review)
             raise StoreError(
-                f"Cannot open the identity store at {self.display_url}: {exc}"
+                f"Cannot open the identity store at {self.display_url} ({db_error_text(exc)}). "
+                "Check that the server is running and reachable from here, and the user, "
+                "password and database name in the URL. Nothing was changed."
             ) from exc
 
     @property
@@ -216,6 +220,13 @@ class Database:
             else:
                 try:
                     engine = create_engine(self.url, pool_pre_ping=True, **JSON_CODEC)
+                except NoSuchModuleError:  # postgres://, mysql://: not a dialect Roster has
+                    scheme = make_url(self.url).drivername
+                    raise StoreError(
+                        f"Cannot open the identity store at {self.display_url}: Roster does not "
+                        f"know the URL's kind {scheme!r}. Use postgresql+psycopg://USER@HOST/"
+                        "DBNAME for PostgreSQL, or --db PATH for a SQLite file."
+                    ) from None
                 except ImportError as exc:  # the URL names a driver that is not installed
                     raise StoreError(
                         f"Cannot open the identity store at {self.display_url}: its database "

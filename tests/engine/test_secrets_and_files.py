@@ -349,3 +349,25 @@ def test_a_command_to_copy_never_holds_a_masked_password() -> None:
     )
     plain = "postgresql+psycopg://team@db.example/roster"
     assert store_url_option(Database(plain)) == f"--database-url {plain}"
+
+
+def test_a_server_store_that_cannot_be_reached_says_what_to_check() -> None:
+    """The raw SQLAlchemy text ("Background on this error at: https://sqlalche.me/…"), and
+    "Can't load plugin" for postgres:// (a newcomer's review)."""
+    import socket
+
+    from engine.errors import StoreError
+    from engine.store.db import Database
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StoreError) as refused:
+        Database(f"postgresql+psycopg://team:s3cret@127.0.0.1:{port}/roster").exists()
+    message = refused.value.message
+    assert "Check that the server is running" in message and "sqlalche.me" not in message
+    assert "s3cret" not in message
+    with pytest.raises(StoreError) as unknown:
+        Database("postgres://team@127.0.0.1/roster").exists()
+    assert "Roster does not know the URL's kind 'postgres'" in unknown.value.message
+    assert "postgresql+psycopg://" in unknown.value.message
