@@ -528,3 +528,29 @@ def test_a_server_that_does_not_speak_ldap_is_named_as_such(
     message = failed.value.message
     assert f"LDAP server ldap://127.0.0.1:{port} did not answer in LDAP" in message, message
     assert "ldaps://" in message and "Roster bug" not in message
+
+
+def test_a_value_a_file_app_refuses_is_refused_from_a_directory_too(
+    slapd: LdapServer, ou: str, bind_password: str
+) -> None:
+    """A 5 MB description and a name with an escape sequence came into the store from LDAP as
+    they were (a newcomer's review); a file app refuses both. The listing is refused, naming
+    the entry and the value, so the app's accounts stay as they were."""
+    dn, person = openldap_person(ou, "long", "Long Value", employeeNumber="E7")
+    slapd.add_entries([(dn, person)])
+    settings = app_settings(slapd, ou, bind_password)
+    assert len(connector(settings).list_all().accounts) == 1
+    admin = slapd.admin()
+    try:
+        for change, says in (
+            ({"description": "x" * 70_000}, "profile.description is 70,000 characters long"),
+            ({"description": "ok", "displayName": "Eve\x1b[31mRed"}, "holds a control character"),
+        ):
+            admin.modify(dn, {k: [(ldap3.MODIFY_REPLACE, [v])] for k, v in change.items()})
+            with pytest.raises(ConnectorError) as refused:
+                connector(settings).list_all()
+            message = refused.value.message
+            assert dn in message and says in message, message
+            assert "\x1b" not in message and "its accounts stay as they were" in message
+    finally:
+        admin.unbind()
