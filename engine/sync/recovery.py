@@ -299,7 +299,7 @@ def _summary(counts: dict[str, int]) -> str:
             n = counts.get(f"{kind} {outcome}", 0)
             if n:
                 plural = noun + ("es" if noun.endswith("sh") else "s") if n != 1 else noun
-                parts.append(f"{n} {plural} {outcome}")
+                parts.append(f"{n:,} {plural} {outcome}")
     return ", ".join(parts) or "nothing"
 
 
