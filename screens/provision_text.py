@@ -153,6 +153,8 @@ def check_text(check: FieldCheck) -> Text:
             style="bold red",
         )
         text.append(" (this field would be refused for them)", style="dim")
+    elif check.shared or check.taken:  # each value fits, and yet the app takes it once
+        text.append("Every value fits the field, but the app takes each value once:", "yellow")
     elif check.counts.get("empty") and not check.required:
         text.append("Every value fits; empty values leave the field out.", style="green")
     else:

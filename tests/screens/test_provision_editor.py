@@ -154,6 +154,10 @@ async def test_a_value_everyone_would_share_is_said_under_the_counts(services: A
             pilot, lambda: "someone else gets too" in text_of(editor, "#pf-check"), "the check"
         )
         assert "'same.name': " in text_of(editor, "#pf-check")
+        assert "Every value fits the field, but the app takes each value once" in text_of(
+            editor, "#pf-check"
+        )
+        assert "Every value fits." not in text_of(editor, "#pf-check")
 
 
 async def test_a_compile_error_is_shown_under_the_expression_and_not_saved(
