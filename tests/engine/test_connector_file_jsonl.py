@@ -11,7 +11,7 @@ import pytest
 
 from engine.connectors.base import ConnectorSpec
 from engine.connectors.file import FileConnector, jsonl_store
-from engine.connectors.file.records import MAX_VALUE_CHARS
+from engine.connectors.limits import MAX_VALUE_CHARS
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 

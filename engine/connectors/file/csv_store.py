@@ -19,7 +19,6 @@ from engine.connectors.file.records import (
     GRANT_KEYS,
     LIST_KEYS,
     LIST_SEPARATOR,
-    MAX_VALUE_CHARS,
     account_from_item,
     admit_account,
     collect_grants,
@@ -29,6 +28,7 @@ from engine.connectors.file.records import (
 )
 from engine.connectors.file.store import Loaded, Problems, read_text, style_of
 from engine.connectors.fileio import atomic_write, csv_records, write_csv
+from engine.connectors.limits import MAX_VALUE_CHARS
 from engine.errors import ConnectorError
 
 

@@ -21,7 +21,6 @@ from engine.connectors.base import Listing
 from engine.connectors.file.chunks import item_digest
 from engine.connectors.file.records import (
     GRANT_KEYS,
-    MAX_VALUE_CHARS,
     account_from_item,
     admit_account,
     bytes_are_clean,
@@ -41,6 +40,7 @@ from engine.connectors.file.store import (
     style_of,
 )
 from engine.connectors.fileio import atomic_write
+from engine.connectors.limits import MAX_VALUE_CHARS
 from engine.errors import ConnectorError
 from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
 

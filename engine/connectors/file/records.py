@@ -10,6 +10,7 @@ from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 from engine.connectors.base import ListedAccount, ListedEntitlement, ListedGrant, Listing
+from engine.connectors.limits import MAX_VALUE_CHARS
 from engine.records import (
     ACCOUNT_DATA_FIELDS,
     ACCOUNT_LIST_FIELDS,
@@ -33,9 +34,6 @@ LIST_SEPARATOR = ";"
 #: The deepest a profile value may nest lists and mappings (a scalar is level 0).
 MAX_PROFILE_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
-#: The longest text a record's value may hold, in YAML and CSV alike (a display name of a
-#: megabyte is a broken export, not a name).
-MAX_VALUE_CHARS = 65_536
 # Control characters other than tab, line feed and carriage return: never part of a name or an
 # attribute (a NUL ends strings in many targets; an escape sequence redraws a terminal).
 _CONTROL = CONTROL_CHARACTER

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.connectors.base import ListedAccount, SchemaField
-from engine.connectors.file.records import MAX_VALUE_CHARS
 from engine.connectors.ldap.flavours import MULTI_VALUED, NEVER_IMPORTED
 from engine.connectors.ldap.settings import LdapSettings
+from engine.connectors.limits import value_problem
 from engine.errors import ConnectorError
-from engine.text import CONTROL_CHARACTER, printable
+from engine.text import printable
 
 MAX_BINARY_BYTES = 4096  # a binary value larger than this is noted, not copied
 DISABLED_WORDS = frozenset({"false", "disabled", "inactive", "locked", "no", "0"})
@@ -172,30 +172,14 @@ class EntryReader:
         return listed
 
     def check(self, entry: RawEntry, listed: ListedAccount) -> None:
-        """Refuse what a file app refuses (docs/connectors.md): a value longer than
-        MAX_VALUE_CHARS or holding a control character (a 5 MB description and a name with an
-        escape sequence were imported from a directory as they were: a newcomer's review)."""
-        values: list[tuple[str, Any]] = [
-            (name, getattr(listed, name))
-            for name in ("display_name", "given_name", "family_name", "email", "username",
-                         "manager", "emails", "usernames", "employee_ids")
-        ]  # fmt: skip
-        values += [(f"profile.{key}", value) for key, value in listed.profile.items()]
-        for name, value in values:
-            for text in value if isinstance(value, list) else [value]:
-                if not isinstance(text, str):
-                    continue
-                if len(text) > MAX_VALUE_CHARS:
-                    why = f"is {len(text):,} characters long, over {MAX_VALUE_CHARS:,}"
-                elif CONTROL_CHARACTER.search(text):
-                    why = "holds a control character (an escape sequence, a NUL, a bell)"
-                else:
-                    continue
-                raise ConnectorError(
-                    f"App '{self.settings.app_id}': the entry {printable(entry.dn, 200)!r} "
-                    f"({listed.external_id!r}): its {name} {why}. Fix the value in the "
-                    "directory; nothing of this app was imported, its accounts stay as they were."
-                )
+        """Refuse what a file app refuses (engine.connectors.limits)."""
+        problem = value_problem(listed)
+        if problem:
+            raise ConnectorError(
+                f"App '{self.settings.app_id}': the entry {printable(entry.dn, 200)!r} "
+                f"({printable(listed.external_id, 80)!r}): {problem}. Fix the value in the "
+                "directory; nothing of this app was imported, its accounts stay as they were."
+            )
 
     def profile(self, entry: RawEntry) -> dict[str, Any]:
         profile: dict[str, Any] = {"dn": entry.dn}

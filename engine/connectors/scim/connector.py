@@ -31,6 +31,7 @@ from engine.connectors.base import (
     Listing,
 )
 from engine.connectors.coerce import check_creation, resolve_push
+from engine.connectors.limits import value_problem
 from engine.connectors.scim.attributes import (
     WORK_EMAIL_PATH,
     account_from_user,
@@ -49,6 +50,7 @@ from engine.connectors.scim.client import (
 from engine.connectors.scim.settings import parse_settings
 from engine.connectors.secrets import read_secret
 from engine.errors import ConnectorError
+from engine.text import printable
 
 T = TypeVar("T")
 MAX_PAGES = 100_000  # a server whose totalResults never ends cannot hold a sync forever
@@ -181,6 +183,14 @@ class ScimConnector:
                     f"App '{self.app_id}': the SCIM server at {self.settings.base_url} listed a "
                     f"user without an id (userName {account.username!r}). Every SCIM resource "
                     "has an id; check the server."
+                )
+            problem = value_problem(account)
+            if problem:  # what a file app refuses (engine.connectors.limits)
+                raise ConnectorError(
+                    f"App '{self.app_id}': the SCIM server at {self.settings.base_url} listed "
+                    f"the user {printable(account.external_id, 80)!r}: {problem}. Fix the value "
+                    "on the server; nothing of this app was imported, its accounts stay as they "
+                    "were."
                 )
             if account.external_id in seen:
                 continue  # pages shifted while listing: the user is already listed
