@@ -375,7 +375,7 @@ class ProvisionFieldScreen(RosterScreen):
             self.confirm_clear(edit)
             return
         check = self.check if self._check_for == text else None
-        if check is not None and check.blocked:
+        if check is not None and (check.blocked or check.shared or check.taken):
             self.confirm_blocking(edit, check)
             return
         self.save(edit)
@@ -386,11 +386,19 @@ class ProvisionFieldScreen(RosterScreen):
 
     def confirm_blocking(self, edit: ConfigEdit, check: FieldCheck) -> None:
         message = Text()
-        message.append(f"With this mapping {check.blocked:,} of {check.total:,} people ")
-        message.append("would get no account", style="bold red")
-        message.append(
-            f" in {safe(self.app_id)} (an empty required value, an invalid value or an error).\n\n"
-        )
+        if check.blocked:
+            message.append(f"With this mapping {check.blocked:,} of {check.total:,} people ")
+            message.append("would get no account", style="bold red")
+            message.append(
+                f" in {safe(self.app_id)} (an empty required value, an invalid value or an "
+                "error).\n\n"
+            )
+        else:  # every value fits, and yet the app takes each one once (a unique field)
+            message.append(
+                f"With this mapping some people would get a value that {safe(self.app_id)} "
+            )
+            message.append("refuses a second time", style="bold red")
+            message.append(": another person's, or an account's it already has.\n\n")
         message.append_text(check_text(check))
         message.append("\n\nSave anyway?")
         self.ask(ConfirmModal("Save a mapping that fails for some", message, "Save"), edit)

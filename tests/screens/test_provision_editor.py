@@ -158,6 +158,15 @@ async def test_a_value_everyone_would_share_is_said_under_the_counts(services: A
             editor, "#pf-check"
         )
         assert "Every value fits." not in text_of(editor, "#pf-check")
+        # saving it asks first, saying why; esc saves nothing
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, ConfirmModal)
+        assert "refuses a second time" in str(modal.message)
+        await pilot.press("escape")
+        await settle(pilot)
+    assert services.config_get("apps.ad.provisioning.fields.sAMAccountName") != '"same.name"'
 
 
 async def test_a_compile_error_is_shown_under_the_expression_and_not_saved(
@@ -225,10 +234,15 @@ async def test_escape_and_quit_ask_before_losing_an_unsaved_mapping(services: An
     assert services.config_get(NICK) == SAVED_NICK
 
 
+#: A mail nickname no two people get (mailNickname is unique in Entra)
+OWN_NICK = "subject.givenName.lowerAscii() + subject.id"
+
+
 async def test_a_conflicting_edit_offers_a_reload_and_keeps_the_text(services: Any) -> None:
     app = app_for(services)
     async with app.run_test(size=(80, 24)) as pilot:
         editor = await open_editor(pilot, "entra", "mailNickname")
+        # (a nickname each person alone gets: a shared one would be asked about first)
         # bob changes another field (no conflict: other objects never refuse an edit) and
         # this very mapping (a conflict)
         services.grant_role("bob", "admin")  # another admin, elsewhere
@@ -237,7 +251,7 @@ async def test_a_conflicting_edit_offers_a_reload_and_keeps_the_text(services: A
             actor="bob",
         )
         services.config_edit(ConfigEdit("set", NICK, value='"bob"'), actor="bob")
-        await type_over(pilot, "subject.givenName.lowerAscii()")
+        await type_over(pilot, OWN_NICK)
         await pilot.press("ctrl+s")
         await settle(pilot)
         message = await confirm(pilot)  # Reload
@@ -245,12 +259,12 @@ async def test_a_conflicting_edit_offers_a_reload_and_keeps_the_text(services: A
         await wait_until(
             pilot, lambda: editor.version == services.config_version(), "the new version"
         )
-        assert editor.editor.text == "subject.givenName.lowerAscii()"
+        assert editor.editor.text == OWN_NICK
         assert services.config_get(NICK) == '"bob"'
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, ProvisioningScreen)
-    assert services.config_get(NICK) == "subject.givenName.lowerAscii()"
+    assert services.config_get(NICK) == OWN_NICK
     assert services.config_get("apps.entra.provisioning.fields.jobTitle") == '"x"'
 
 
