@@ -26,13 +26,14 @@ def value_problem(account: ListedAccount) -> str:
     profile.description is 70,000 characters long, over 65,536"), or ""."""
     values: list[tuple[str, Any]] = [(name, getattr(account, name)) for name in _FIELDS]
     values += [(f"profile.{key}", value) for key, value in account.profile.items()]
+    values.reverse()  # a stack, walked in order: a group's 10,000 members cost 10,000 steps
     while values:
-        name, value = values.pop(0)
+        name, value = values.pop()
         if isinstance(value, list):
-            values[:0] = [(name, item) for item in value]
+            values += [(name, item) for item in reversed(value)]
             continue
         if isinstance(value, dict):
-            values[:0] = [(f"{name}.{key}", item) for key, item in value.items()]
+            values += [(f"{name}.{key}", item) for key, item in reversed(value.items())]
             continue
         if not isinstance(value, str):
             continue

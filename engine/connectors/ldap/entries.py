@@ -176,8 +176,8 @@ class EntryReader:
         problem = value_problem(listed)
         if problem:
             raise ConnectorError(
-                f"App '{self.settings.app_id}': the entry {printable(entry.dn, 200)!r} "
-                f"({printable(listed.external_id, 80)!r}): {problem}. Fix the value in the "
+                f"App '{self.settings.app_id}': the entry '{printable(entry.dn, 200)}' "
+                f"('{printable(listed.external_id, 80)}'): {problem}. Fix the value in the "
                 "directory; nothing of this app was imported, its accounts stay as they were."
             )
 

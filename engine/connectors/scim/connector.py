@@ -188,7 +188,7 @@ class ScimConnector:
             if problem:  # what a file app refuses (engine.connectors.limits)
                 raise ConnectorError(
                     f"App '{self.app_id}': the SCIM server at {self.settings.base_url} listed "
-                    f"the user {printable(account.external_id, 80)!r}: {problem}. Fix the value "
+                    f"the user '{printable(account.external_id, 80)}': {problem}. Fix the value "
                     "on the server; nothing of this app was imported, its accounts stay as they "
                     "were."
                 )
