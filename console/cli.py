@@ -1216,7 +1216,7 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
     # is refused by the app for all but one of them
     for count, samples, what in (
         (check.shared, check.shared_samples, "get a value someone else gets too"),
-        (check.taken, check.taken_samples, f"get the id of an account {check.app_id} has"),
+        (check.taken, check.taken_samples, f"get a value an account of {check.app_id} already has"),
     ):
         if count:
             who = f"{count:,} {'person' if count == 1 else 'people'}"

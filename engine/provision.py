@@ -45,7 +45,7 @@ from engine.cel import (
 )
 from engine.cel.budget import past_deadline, time_exceeded
 from engine.errors import ConnectorError, NotFound
-from engine.records import UserRecord
+from engine.records import Population, UserRecord
 
 CONTEXT = "provisioning_field"
 SOURCES = ("cel", "default", "unmapped")
@@ -394,16 +394,20 @@ def check_field(
             "settings.cel.max_seconds_per_preview to go further)"
         )
     if values:
-        _unique_values(cel, app_id, values, check)
+        _unique_values(cel, app_id, spec["key"], values, check)
     check.elapsed_ms = (time.perf_counter() - started) * 1000
     return check
 
 
-def _unique_values(cel: CelEngine, app_id: str, values: Values, check: FieldCheck) -> None:
+def _unique_values(
+    cel: CelEngine, app_id: str, key: str, values: Values, check: FieldCheck
+) -> None:
     """Count, among VALUES (of the people without an account in the app), those several people
-    get and those an account of the app already holds as its id."""
+    get and those an account of the app already holds: as its id or username, or as its own
+    value of the field KEY (what the app's connector refuses a new account)."""
     population = cel.population
-    for _, (given, people) in sorted(values.items()):
+    held = _held_values(population, app_id, key) if isinstance(population, Population) else None
+    for folded, (given, people) in sorted(values.items()):
         names = ", ".join(user_label(u) for u in people[:3]) + (
             f" and {len(people) - 3:,} more" if len(people) > 3 else ""
         )
@@ -412,11 +416,33 @@ def _unique_values(cel: CelEngine, app_id: str, values: Values, check: FieldChec
             check.shared += len(people)
             if len(check.shared_samples) < CHECK_SAMPLES:
                 check.shared_samples.append(f"{shown!r}: {names}")
-        account = population.account(app_id, given) if population is not None else None
-        if account is not None and account.status != "DELETED":
+        if held is not None:
+            holder = held.get(folded)
+        else:  # the store's lookups, one query each: the accounts' ids alone
+            account = population.account(app_id, given) if population is not None else None
+            holder = account.external_id if account and account.status != "DELETED" else None
+        if holder is not None:
             check.taken += len(people)
             if len(check.taken_samples) < CHECK_SAMPLES:
-                check.taken_samples.append(f"{shown!r}: {names}")
+                # the account, when its id is not the value itself
+                held_by = holder if len(holder) <= 60 else holder[:59] + "…"
+                which = "" if holder.casefold() == folded else f" (account {held_by!r})"
+                check.taken_samples.append(f"{shown!r}{which}: {names}")
+
+
+def _held_values(population: Population, app_id: str, key: str) -> dict[str, str]:
+    """The values APP's accounts that are not deleted hold, case-folded, that a new account's
+    unique field KEY may not repeat: each one's id, username and own KEY -> its id."""
+    held: dict[str, str] = {}
+    for account in population.accounts:
+        if account.app_id != app_id or account.status == "DELETED":
+            continue
+        ident = account.external_id
+        own = account.profile.get(key)
+        for value in (ident, account.username, own if isinstance(own, str) else ""):
+            if value.strip():
+                held.setdefault(value.strip().casefold(), ident)
+    return held
 
 
 #: A unique field's values: folded -> (the first as given, the people who get it)

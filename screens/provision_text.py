@@ -176,7 +176,7 @@ def check_text(check: FieldCheck) -> Text:
     # a unique field (an account's id): the app refuses all but one of a value
     for count, samples, what in (
         (check.shared, check.shared_samples, "get a value someone else gets too"),
-        (check.taken, check.taken_samples, "get the id of an account the app has"),
+        (check.taken, check.taken_samples, "get a value an account of the app already has"),
     ):
         if count:
             text.append(f"\n{count:,} without an account there would {what}: ", style="yellow")

@@ -368,6 +368,35 @@ def test_create_refuses_existing_id_or_username(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+def test_create_refuses_a_unique_field_another_account_holds(tmp_path: Path) -> None:
+    """AD takes a userPrincipalName once, as it does a sAMAccountName: a second account with
+    the UPN of one the file holds (or of one created in the same batch) is refused, naming
+    the field to change; the file created it (hostile review)."""
+    conn = ad(tmp_path)
+    conn.create_account(
+        {"sAMAccountName": "zoe", "userPrincipalName": "zoe@example.com", "displayName": "Zoe"}
+    )
+    path = tmp_path / "apps" / "ad.yaml"
+    before = path.read_bytes()
+    with pytest.raises(ConnectorError) as caught:
+        conn.create_account(
+            {"sAMAccountName": "zoe2", "userPrincipalName": "ZOE@example.com", "displayName": "Z"}
+        )
+    message = caught.value.message
+    assert "userPrincipalName 'zoe@example.com' already exists" in message
+    assert "Choose another userPrincipalName" in message
+    assert path.read_bytes() == before
+    both = conn.create_accounts(
+        [
+            {"sAMAccountName": "max", "userPrincipalName": "max@example.com", "displayName": "M"},
+            {"sAMAccountName": "max2", "userPrincipalName": "max@example.com", "displayName": "M"},
+        ]
+    )
+    assert not isinstance(both[0], ConnectorError) and both[0].external_id == "max"
+    assert isinstance(both[1], ConnectorError) and "'max@example.com'" in both[1].message
+    assert [a.external_id for a in conn.list_all().accounts][-2:] == ["zoe", "max"]
+
+
 def test_create_entra_account(tmp_path: Path) -> None:
     write(
         tmp_path / "entra.yaml",

@@ -319,6 +319,27 @@ def test_a_unique_field_says_who_would_share_a_value_or_take_an_account_s_id(
         main, ["provision", "check", "ad", "sAMAccountName", "--cel", f'"{taken}"', "--db", db]
     )
     assert result.exit_code == 1, result.output
-    assert f"! {len(creatable):,} people without an account there would get the id of an " in (
+    assert f"! {len(creatable):,} people without an account there would get a value an " in (
         result.stdout
     )
+
+
+def test_a_unique_field_is_compared_with_the_same_field_of_the_app_s_accounts(
+    services: Services,
+) -> None:
+    """AD takes a userPrincipalName once: a value an AD account already holds as its UPN (its
+    id is its sAMAccountName) is counted as taken, naming the account, as the connector
+    refuses it; before, only the accounts' ids were compared (a review's leftover)."""
+    population = services.population()
+    holder = next(
+        a
+        for a in population.accounts
+        if a.app_id == "ad" and a.status != "DELETED" and a.profile.get("userPrincipalName")
+    )
+    upn = holder.profile["userPrincipalName"]
+    assert upn.casefold() != holder.external_id.casefold()
+    check = services.provision_check("ad", "userPrincipalName", text=f'"{upn.upper()}"')
+    assert check.taken == check.shared > 1
+    assert check.taken_samples[0].startswith(f"{upn.upper()!r} (account {holder.external_id!r}): ")
+    saved = services.provision_check("ad", "userPrincipalName")  # the demo's: emails
+    assert saved.taken == 0, saved.taken_samples

@@ -58,7 +58,8 @@ def _identity(path: Path) -> tuple[int, ...] | None:
     return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-#: An id or username already in a file: (which it is, as written, the account holding it).
+#: An id, username or unique field's value already in a file: (which it is, as written, the
+#: account holding it).
 Taken = tuple[str, str, str]
 
 
@@ -354,32 +355,49 @@ class FileConnector:
             raise ConnectorError(f"App '{self.app_id}': the new account is invalid: {problems}")
         return listed
 
-    def _taken(self, loaded: Loaded) -> dict[str, Taken]:
-        """Every id and username the file holds, case-folded -> (which it is, as written,
-        the account holding it)."""
-        taken: dict[str, Taken] = {}
+    def _unique_keys(self) -> list[str]:
+        """The creation fields an app takes once (SchemaField.unique), besides the id."""
+        return [f.key for f in self.describe().creation_schema if f.unique]
+
+    def _taken(self, loaded: Loaded) -> dict[tuple[str, str], Taken]:
+        """Every id and username the file holds, keyed ("", case-folded), and every value of
+        a unique creation field its accounts hold, keyed (field, case-folded) -> (which it
+        is, as written, the account holding it)."""
+        taken: dict[tuple[str, str], Taken] = {}
+        unique = self._unique_keys()
         for listed in loaded.listing.accounts:
             ident = listed.external_id
-            taken.setdefault(ident.casefold(), ("id", ident, ident))
+            taken.setdefault(("", ident.casefold()), ("id", ident, ident))
             if listed.username:
-                taken.setdefault(listed.username.casefold(), ("username", listed.username, ident))
+                username = listed.username
+                taken.setdefault(("", username.casefold()), ("username", username, ident))
+            for key in unique:
+                value = listed.profile.get(key)
+                if isinstance(value, str) and value.strip():
+                    taken.setdefault((key, value.strip().casefold()), (key, value, ident))
         return taken
 
     def _new_account(
         self,
         store: FileStore,
         loaded: Loaded,
-        taken: dict[str, Taken],
+        taken: dict[tuple[str, str], Taken],
         fields: dict[str, Any],
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:
         values = check_creation(self.app_id, self.describe().creation_schema, fields)
         item, groups = new_item(self.app_id, self.settings.flavour, values)
         external_id = str(item["id"])
-        wanted = [external_id]
+        # what the new account would hold that another may not: its id and username, and
+        # each unique field's value (AD's userPrincipalName), which an app takes once too
+        wanted = [("", external_id, "id")]
         if item.get("username"):
-            wanted.append(str(item["username"]))
-        for text in wanted:
-            clash = taken.get(text.casefold())
+            wanted.append(("", str(item["username"]), "username"))
+        for key in self._unique_keys():
+            value = values.get(key)
+            if isinstance(value, str) and value.strip():
+                wanted.append((key, value.strip(), key))
+        for key, text, _ in wanted:
+            clash = taken.get((key, text.casefold())) or taken.get(("", text.casefold()))
             if clash is not None:
                 self._refuse_clash(store, loaded, item, clash)
         unknown = [g for g in groups if g not in loaded.entitlement_ids]
@@ -390,8 +408,8 @@ class FileConnector:
                 f"{', '.join(repr(g) for g in unknown)} (known: {known}). Nothing was "
                 "created."
             )
-        for text, what in zip(wanted, ("id", "username"), strict=False):
-            taken.setdefault(text.casefold(), (what, text, external_id))
+        for key, text, what in wanted:
+            taken.setdefault((key, text.casefold()), (what, text, external_id))
         grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
         return item, grants
 
@@ -405,6 +423,7 @@ class FileConnector:
         raise ConnectorError(
             f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
             f"{what} {existing!r} already exists{where}. Choose another "
-            f"{id_field(self.settings.flavour)} or link the existing account instead.",
+            f"{what if what not in ('id', 'username') else id_field(self.settings.flavour)} "
+            "or link the existing account instead.",
             [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
         )
