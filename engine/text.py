@@ -84,6 +84,13 @@ def printable(text: Any, limit: int | None = LIMIT, *, one_line: bool = False) -
     return clip(shown, limit)
 
 
+def hidden_character(text: str) -> str | None:
+    """The first character of TEXT that one line of it shows escaped (a control character, a
+    line break or tab, a bidi or invisible character), or None: what a name may not hold."""
+    found = _ONE_LINE.search(text)
+    return found.group() if found else None
+
+
 def one_line(text: Any, limit: int | None = LIMIT) -> str:
     """Whitespace runs (line breaks, indentation) collapsed to one space, then `printable`.
 

@@ -39,7 +39,7 @@ from engine.config.yaml_positions import Path
 from engine.connectors.base import ConnectorDescription, ConnectorSpec
 from engine.errors import ConnectorError, Problem
 from engine.records import STANDARD_ATTRIBUTES
-from engine.text import printable
+from engine.text import hidden_character, printable
 
 Describe = Callable[[ConnectorSpec], ConnectorDescription]
 
@@ -244,6 +244,23 @@ class Checker:
         unlocated: bool = False,
     ) -> None:
         self.issues.append(Issue(path, message, hint, "warning", at_key, unlocated=unlocated))
+
+    def visible_name(self, path: Path, name: str, what: str) -> bool:
+        """Whether NAME is one line of visible text; an error at PATH when it is not. Names are
+        shown in lists, menus, the journal and the CLI's tables: an escape sequence in one
+        would be escaped everywhere, and a line break or a bidi override reads as something
+        else."""
+        hidden = hidden_character(name)
+        if hidden is None:
+            return True
+        kind = "a line break or tab" if hidden in "\n\r\t" else "an invisible or control character"
+        self.error(
+            path,
+            f"{what} `{printable(name, 60, one_line=True)}` holds {kind} "
+            f"(`{printable(hidden, one_line=True)}`)",
+            "a name is one line of visible text: remove it",
+        )
+        return False
 
     def check_cel(self, path: Path, context: str, text: str, app: str | None = None) -> None:
         """`app`: the app whose accounts (an account's context) or whose account holders (a
@@ -513,6 +530,7 @@ class Checker:
                 continue
             first[app.id] = index
             self.apps[app.id] = app
+            self.visible_name((*path, "name"), app.name, "the app's name")
             self.check_secrets((*path, "settings"), app.settings, app.id)
             self.check_connector(path, app)
 
@@ -672,6 +690,8 @@ class Checker:
             here: Path = (*path, index)
             if not rule.name.strip():
                 self.error((*here, "name"), "a rule needs a name", "e.g. `name: email`")
+            elif not self.visible_name((*here, "name"), rule.name, "the rule's name"):
+                pass
             elif rule.name.casefold() in names:
                 self.error(
                     (*here, "name"),
@@ -942,6 +962,8 @@ class Checker:
             path: Path = ("push_rules", index)
             if not rule.name.strip():
                 self.error((*path, "name"), "a push rule needs a name", "e.g. `name: ad-core`")
+            elif not self.visible_name((*path, "name"), rule.name, "the push rule's name"):
+                pass
             elif rule.name in names:
                 self.error(
                     (*path, "name"),

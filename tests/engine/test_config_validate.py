@@ -217,6 +217,32 @@ def test_duplicate_app_ids_and_bad_slug() -> None:
     assert "not a slug" in slug.message and "badge_app" in slug.hint
 
 
+def test_names_with_escapes_line_breaks_or_bidi_overrides_are_refused() -> None:
+    """An app's, a merge rule's or a push rule's name is one line of visible text: an escape
+    sequence, a line break or a bidi override (written as YAML escapes) is refused where it
+    is, with what it holds shown escaped (the configuration took them; a review's leftover)."""
+    text = with_apps(
+        """
+        directories:
+          - app: hr
+            merge_rules:
+              - {name: "by\\u202email", account: {preset: all_emails}, user: {preset: all_emails}}
+        push_rules:
+          - name: "ad\\ncore"
+            app: ad
+        """
+    ).replace("name: HR", 'name: "H\\x1b[31mR"')
+    result = run(text)
+    app = only(result, "apps[0].name")
+    assert "`H\\x1b[31mR` holds an invisible or control character (`\\x1b`)" in app.message
+    assert "one line of visible text" in app.hint
+    assert "\x1b" not in app.message
+    rule = only(result, "directories[0].merge_rules[0].name")
+    assert "`\\u202e`" in rule.message
+    push = only(result, "push_rules[0].name")
+    assert "holds a line break or tab (`\\n`)" in push.message
+
+
 def test_unknown_connector_kind() -> None:
     result = run("version: 1\napps:\n  - id: x\n    connector: fiel\n")
     problem = only(result, "apps[0].connector")
