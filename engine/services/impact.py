@@ -300,10 +300,15 @@ class Relink:
 
 @dataclass(frozen=True)
 class ValueChange:
+    """OLD: what the next sync would give without the link; NEW: with it. SHOWN: the stored
+    value (what the Users screen and `people show` show now) when it is not OLD: the data or
+    the configuration changed since the last sync, and the next sync changes it anyway."""
+
     person: str
     attribute: str
     old: Any
     new: Any
+    shown: tuple[Any, ...] = ()  # (the stored value,) when it differs from OLD
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -311,7 +316,28 @@ class ValueChange:
             "attribute": self.attribute,
             "old": self.old,
             "new": self.new,
+            "stored": self.shown[0] if self.shown else self.old,
         }
+
+    def line(self) -> str:
+        """From the value shown now: "a → b", and what the next sync gives without the link
+        when that is not the value shown (a newcomer read "Sales → IT" beside "Marketing")."""
+        change = f"{value_text(self.old)} → {value_text(self.new)}"
+        if self.shown:
+            now = self.shown[0]
+            change = (
+                f"stays {value_text(now)}"
+                if _same_value(now, self.new)
+                else f"{value_text(now)} → {value_text(self.new)}"
+            )
+            change += f" (without the link, the next sync gives {value_text(self.old)})"
+        return f"{self.person} · {self.attribute}: {change}"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether two attribute values are alike, none, "" and [] all being no value."""
+    empty: tuple[Any, ...] = (None, "", [])
+    return a == b or (a in empty and b in empty)
 
 
 @dataclass(frozen=True)
@@ -413,10 +439,7 @@ class LinkImpact:
             f"push {p.account} ({p.person}) · {p.target}: {value_text(p.old)} → {value_text(p.new)}"
             for p in self.pushes
         ]
-        out += [
-            f"{a.person} · {a.attribute}: {value_text(a.old)} → {value_text(a.new)}"
-            for a in (*self.identity, *self.attributes)
-        ]
+        out += [change.line() for change in (*self.identity, *self.attributes)]
         return out
 
 
@@ -563,7 +586,11 @@ def _attribute_changes(
         for name in names:
             a, b = old[name].value(user_id), new[name].value(user_id)
             if a != b:
-                changes.append(ValueChange(label, name, a, b))
+                stored = previous.get((user_id, name))
+                shown = stored.value if stored is not None else None
+                changes.append(
+                    ValueChange(label, name, a, b, () if _same_value(shown, a) else (shown,))
+                )
     without = _pushes(ctx, config, before, old, people)
     pushes = [
         change

@@ -13,6 +13,7 @@ import yaml
 from sqlalchemy import select
 
 from engine.services import Services
+from engine.services.editing import ConfigEdit
 from engine.store.models import Account, AttributeValue, Person
 
 
@@ -371,6 +372,32 @@ def test_link_dry_run_shows_what_the_sync_then_does(demo: Services, tmp_path: Pa
     }
     said = {(a["person"], a["attribute"], json.dumps(a["new"])) for a in impact["attributes"]}
     assert done == said
+
+
+def test_a_link_s_values_start_from_the_value_shown_now(demo: Services, tmp_path: Path) -> None:
+    """An attribute whose configuration changed since the last sync: the link's line starts
+    from the value the Users screen shows (the stored one) and says what the next sync would
+    give without the link; it started from the latter, beside a screen showing the former
+    (newcomer review)."""
+    db = str(tmp_path / "r.db")
+    idp = next(k for k in owners(demo, "john.bjork@example.com") if k.startswith("idp:"))
+    sources = [{"app": "idp", "field": "emails"}, {"cel": '["x@example.com"]'}]
+    demo.config_edit(ConfigEdit("set", "attributes.additional_email.sources", sources))
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--json", "--db", db)
+    john = next(
+        a
+        for a in json.loads(out)["attributes"]
+        if (a["person"], a["attribute"]) == ("john.bjork@example.com", "additional_email")
+    )
+    assert john["stored"] == ["john.bjork@example.com"]
+    assert john["old"] == ["john.bjork@example.com", "x@example.com"]
+    assert john["new"] == ["x@example.com"]
+    code, out, _ = cli("link", idp, "ann.lee@example.com", "--dry-run", "--db", db)
+    line = next(x for x in out.splitlines() if "john.bjork@example.com · additional_email" in x)
+    assert line.strip() == (
+        "john.bjork@example.com · additional_email: john.bjork@example.com → x@example.com "
+        "(without the link, the next sync gives john.bjork@example.com, x@example.com)"
+    )
 
 
 def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_path: Path) -> None:
