@@ -95,6 +95,9 @@ class AttributeEditorScreen(RosterScreen):
         (0, "-narrow"),
         (140, "-wide"),
     ]
+    # at 24 rows the form gets more of the screen, so that three flow rules show whole (the
+    # third was below the fold, behind a scroll bar: newcomer review)
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (32, "-tall")]
 
     NEEDS: ClassVar[dict[str, str]] = {"save": "admin"}
     BINDINGS: ClassVar[list[BindingType]] = [
