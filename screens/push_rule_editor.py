@@ -319,6 +319,10 @@ class PushRuleEditorScreen(RosterScreen):
             self.fill(message.rule, choices)
         self._ready = True
         self._initial = self.document() if refill else self._initial
+        if first and self.saved_name is not None and self.focused is self.query_one("#pe-name"):
+            # a rule that exists is opened to edit its mappings, as an attribute opens on its
+            # sources: its `a` adds one (on the name, it typed into the name: newcomer review)
+            self.mappings_table.focus()
         self.refresh_bindings()
         self.changed()
 

@@ -180,6 +180,26 @@ async def test_the_console_edit_and_config_set_give_the_same_export(
     assert services.export_config() == exported.stdout
 
 
+async def test_a_saved_rule_opens_on_its_mappings_and_a_adds_one(services: Any) -> None:
+    """Opened on its name, a saved rule took the `a` its mappings' box offers as text: the
+    name became "ad-corea" (newcomer review). It opens on the mappings; a new rule on its name."""
+    app = RosterApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_push(pilot)
+        editor = await open_editor(pilot)
+        assert app.focused is editor.mappings_table
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, PushMappingModal)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert editor.query_one("#pe-name", Input).value == "ad-core"
+        await pilot.press("escape")
+        await settle(pilot)
+        new = await open_editor(pilot, "a")
+        assert app.focused is new.query_one("#pe-name", Input)
+
+
 async def test_edit_reorder_and_remove_mappings(services: Any) -> None:
     app = RosterApp(services)
     async with app.run_test(size=(80, 24)) as pilot:
