@@ -218,7 +218,7 @@ def _fail(exc: RosterError, as_json: bool) -> None:
     else:
         echo(f"Error: {exc.message}", err=True)
         for problem in exc.problems:
-            echo(f"  {problem}", err=True)
+            echo_line(f"  {problem}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -811,7 +811,7 @@ def _print_impact_lines(impact: Any) -> None:
         return
     echo("  It also changes, at the next sync:")
     for line in impact.lines():
-        echo(f"    {line}")
+        echo_line(f"    {line}")
 
 
 @main.command()

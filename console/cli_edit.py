@@ -16,6 +16,7 @@ from console.cli import (
     _store_options,
     config,
     echo,
+    echo_line,
     main,
     print_identity_impact,
 )
@@ -45,7 +46,7 @@ def _refused(exc: ConfigInvalid, as_json: bool) -> None:
     else:
         echo(f"Error: {exc.message}", err=True)
         for problem in exc.problems:
-            echo(f"  {_where(problem)}", err=True)
+            echo_line(f"  {_where(problem)}", err=True)
     sys.exit(1)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 #: The most characters a value shows by default; longer ones end with an ellipsis.
@@ -84,11 +85,26 @@ def printable(text: Any, limit: int | None = LIMIT, *, one_line: bool = False) -
     return clip(shown, limit)
 
 
+#: Characters that show as nothing, or as a blank, that are not spaces: fillers (Hangul, the
+#: blank braille pattern), the combining grapheme joiner
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+#: Format characters a name may hold: the joiners of emoji sequences and of Persian script
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def hidden_character(text: str) -> str | None:
     """The first character of TEXT that one line of it shows escaped (a control character, a
-    line break or tab, a bidi or invisible character), or None: what a name may not hold."""
+    line break or tab, a bidi or invisible character) or that shows as nothing (a format
+    character but a joiner, a filler), or None: what a name may not hold."""
     found = _ONE_LINE.search(text)
-    return found.group() if found else None
+    if found:
+        return found.group()
+    for char in text:
+        if char in _BLANK_LOOKALIKES or (
+            unicodedata.category(char) == "Cf" and char not in _JOINERS
+        ):
+            return char
+    return None
 
 
 def one_line(text: Any, limit: int | None = LIMIT) -> str:

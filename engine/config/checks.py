@@ -251,9 +251,13 @@ class Checker:
         would be escaped everywhere, and a line break or a bidi override reads as something
         else."""
         hidden = hidden_character(name)
-        if hidden is None:
+        if hidden is None and (name.strip() or not name):
             return True
-        kind = "a line break or tab" if hidden in "\n\r\t" else "an invisible or control character"
+        if hidden is None:
+            self.error(path, f"{what} is only blanks", "give it a name, or leave it out")
+            return False
+        breaks = "\n\r\t\v\f\x85\u2028\u2029"
+        kind = "a line break or tab" if hidden in breaks else "an invisible or control character"
         self.error(
             path,
             f"{what} `{printable(name, 60, one_line=True)}` holds {kind} "

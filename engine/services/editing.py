@@ -64,6 +64,7 @@ from engine.store.repo import (
     stable_hash,
 )
 from engine.sync.lock import refuse_while_applying
+from engine.text import printable
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -248,7 +249,7 @@ def _entry(row: AuditEvent) -> AuditEntry:
 class EditingService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self._saved_warnings: tuple[str, set[tuple[str, str]]] | None = None
+        self._saved_problem_keys: tuple[str, set[tuple[str, str]]] | None = None
 
     # ------------------------------------------------------------------ read
 
@@ -289,7 +290,13 @@ class EditingService:
         edited = (done.index_path, split_path(expand_aliases(done.after_path)))
         problems = [_problem(new_document, issue, edited) for issue in issues]
         errors = [p for p in problems if p.severity == "error"]
-        where = done.path or "the configuration"
+        where = printable(done.path, 200, one_line=True) if done.path else "the configuration"
+        if errors:
+            # one the saved configuration has already (a check added since it was saved) is
+            # not the edit's: it would refuse every edit, the one fixing it among them, until
+            # all of them were fixed in one go
+            known = self._saved_problems(saved, version, base_dir, population)
+            errors = [p for p in errors if (p.path, p.message) not in known]
         if errors:
             count = len(errors)
             raise ConfigInvalid(
@@ -346,7 +353,14 @@ class EditingService:
         """The warnings the edit brings: those of the saved configuration are left out."""
         if not warnings:
             return []
-        if self._saved_warnings is None or self._saved_warnings[0] != version:
+        known = self._saved_problems(saved, version, base_dir, population)
+        return [w for w in warnings if (w.path, w.message) not in known]
+
+    def _saved_problems(
+        self, saved: RosterConfig, version: str, base_dir: Path, population: Any
+    ) -> set[tuple[str, str]]:
+        """(path, message) of each problem the saved configuration has (cached by version)."""
+        if self._saved_problem_keys is None or self._saved_problem_keys[0] != version:
             document = to_document(saved)
             known = {
                 (p.path, p.message)
@@ -355,9 +369,8 @@ class EditingService:
                     for issue in document_issues(document, base_dir=base_dir, population=population)
                 )
             }
-            self._saved_warnings = (version, known)
-        known = self._saved_warnings[1]
-        return [w for w in warnings if (w.path, w.message) not in known]
+            self._saved_problem_keys = (version, known)
+        return self._saved_problem_keys[1]
 
     # ------------------------------------------------------------------ audit
 

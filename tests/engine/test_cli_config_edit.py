@@ -279,3 +279,15 @@ def test_an_integer_beyond_64_bits_is_a_validation_error_not_a_traceback(
     assert code == 1 and "Traceback" not in err
     assert "settings.deletion_threshold.max_objects: `max_objects` is 9999" in err
     assert run(runner, db, "config", "export")[1] == before
+
+
+def test_a_refused_name_with_a_line_break_is_one_line_of_the_error(
+    store: tuple[CliRunner, Path],
+) -> None:
+    """The path of the refused object is built from its name: its line break was printed,
+    splitting the error over two lines (hostile review)."""
+    runner, db = store
+    code, _, err = run(runner, db, "config", "set", "directories.idp.merge_rules.0.name", "em\nail")
+    assert code != 0
+    assert "name `em\\nail` holds a line break or tab" in err
+    assert len(err.strip().splitlines()) == 2, err

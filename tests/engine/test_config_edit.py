@@ -127,6 +127,29 @@ def test_a_refused_edit_changes_nothing_and_names_problems_by_object_path(
     assert _audit_rows(org) == audit_rows
 
 
+def test_an_error_the_saved_configuration_already_has_refuses_no_edit(org: Services) -> None:
+    """A check added since the configuration was saved (names with control characters) found
+    errors in it: every edit was refused for them, the one fixing the first among them, until
+    all were fixed in one go (hostile review). An edit is refused only for errors it brings."""
+    from engine.store.repo import load_config_document, save_config_document
+
+    with org.db.session() as session:
+        document = load_config_document(session)
+        document["apps"][0]["name"] = "Workday\x1b[2J HR"
+        document["apps"][1]["name"] = "Okta\u202e"
+        save_config_document(session, document, actor="old-version")
+        session.commit()
+    org.ctx.invalidate()
+    first, second = (app["id"] for app in document["apps"][:2])
+    done = org.config_edit(ConfigEdit("set", "settings.deletion_threshold.max_objects", 400))
+    assert done.applied
+    assert org.config_edit(ConfigEdit("set", f"apps.{first}.name", "Workday HR")).applied
+    assert org.config_edit(ConfigEdit("set", f"apps.{second}.name", "Okta")).applied
+    with pytest.raises(ConfigInvalid) as refused:
+        org.config_edit(ConfigEdit("set", f"apps.{second}.name", "Okta\x07"))
+    assert "holds an invisible or control character" in refused.value.problems[0].message
+
+
 def test_a_dry_run_and_a_change_to_nothing_save_nothing(org: Services) -> None:
     exported = org.export_config()
     audit_rows = _audit_rows(org)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -241,6 +242,30 @@ def test_names_with_escapes_line_breaks_or_bidi_overrides_are_refused() -> None:
     assert "`\\u202e`" in rule.message
     push = only(result, "push_rules[0].name")
     assert "holds a line break or tab (`\\n`)" in push.message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["HR\u3164X", "\u115f", "\u2800", "H\u206aR", "\ufff9", "H\u034fR", "\U000e0041", "HR\u2060"],
+)
+def test_names_that_show_as_nothing_are_refused(name: str) -> None:
+    """Fillers, format characters and the like show as nothing or a blank (second review)."""
+    result = run(with_apps("").replace("name: HR", f"name: {json.dumps(name, ensure_ascii=False)}"))
+    assert "an invisible or control character" in only(result, "apps[0].name").message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Zoë Ødegård", "人事部", "O'Brien & Söhne", "👩\u200d💻 Team", "می\u200cخواهم", "[bold]HR"],
+)
+def test_names_in_any_script_with_emoji_and_joiners_are_taken(name: str) -> None:
+    result = run(with_apps("").replace("name: HR", f"name: {json.dumps(name, ensure_ascii=False)}"))
+    assert not [p for p in result.problems if p.path == "apps[0].name"], result.report()
+
+
+def test_a_name_of_blanks_alone_is_refused() -> None:
+    result = run(with_apps("").replace("name: HR", 'name: "   "'))
+    assert "is only blanks" in only(result, "apps[0].name").message
 
 
 def test_unknown_connector_kind() -> None:
