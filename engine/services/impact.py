@@ -19,7 +19,7 @@ from engine.cel import CelEngine, CelEvalError
 from engine.collector import collector_paused
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput, NotFound, Stopped
-from engine.records import AccountRecord, Population
+from engine.records import AccountRecord, Population, UserRecord
 from engine.services.context import ServiceContext
 from engine.store.models import Account
 from engine.store.repo import load_accounts
@@ -319,9 +319,10 @@ class ValueChange:
             "stored": self.shown[0] if self.shown else self.old,
         }
 
-    def line(self) -> str:
-        """From the value shown now: "a → b", and what the next sync gives without the link
-        when that is not the value shown (a newcomer read "Sales → IT" beside "Marketing")."""
+    def line(self, otherwise: str = "without the link") -> str:
+        """From the value shown now: "a → b", and what the next sync gives OTHERWISE (without
+        the link, if the account stays linked or pinned) when that is not the value shown (a
+        newcomer read "Sales → IT" beside "Marketing")."""
         change = f"{value_text(self.old)} → {value_text(self.new)}"
         if self.shown:
             now = self.shown[0]
@@ -330,7 +331,7 @@ class ValueChange:
                 if _same_value(now, self.new)
                 else f"{value_text(now)} → {value_text(self.new)}"
             )
-            change += f" (without the link, the next sync gives {value_text(self.old)})"
+            change += f" ({otherwise}, the next sync gives {value_text(self.old)})"
         return f"{self.person} · {self.attribute}: {change}"
 
 
@@ -386,6 +387,8 @@ class LinkImpact:
     same_app_read: str = ""
     # the accounts of the app the account's person now keeps once it goes (None: it stays)
     before_same_app: list[str] | None = None
+    # what not doing it is, as a value's line says what the next sync gives then
+    otherwise: str = "without the link"
 
     @property
     def quiet(self) -> bool:
@@ -439,7 +442,7 @@ class LinkImpact:
             f"push {p.account} ({p.person}) · {p.target}: {value_text(p.old)} → {value_text(p.new)}"
             for p in self.pushes
         ]
-        out += [change.line() for change in (*self.identity, *self.attributes)]
+        out += [change.line(self.otherwise) for change in (*self.identity, *self.attributes)]
         return out
 
 
@@ -503,7 +506,8 @@ def link_impact(
     attributes, pushes = _attribute_changes(ctx, config, before, after, sorted(involved))
     # a field of the person that is also an attribute (employee_id) is listed once when both
     # change alike; it is left out of neither (the person's own employee_id was never listed)
-    identity = _identity_changes(before, after, sorted(involved))
+    stored = {u.id: u for u in population.users if u.id in involved}
+    identity = _identity_changes(before, after, sorted(involved), stored)
     return LinkImpact(
         account_key,
         _person_label(before.state, mine.owner_id) if mine else None,
@@ -520,6 +524,13 @@ def link_impact(
             _same_app(after, app_id, external_id, mine.owner_id)
             if mine is not None and mine.owner_id is not None and mine.owner_id != owner_after
             else None
+        ),
+        otherwise=(
+            "if it stays pinned"
+            if release
+            else "if it stays linked"
+            if person_id is None
+            else "without the link"
         ),
     )
 
@@ -600,9 +611,12 @@ def _attribute_changes(
     return changes, pushes
 
 
-def _identity_changes(before: Outcome, after: Outcome, people: list[int]) -> list[ValueChange]:
+def _identity_changes(
+    before: Outcome, after: Outcome, people: list[int], stored: dict[int, UserRecord]
+) -> list[ValueChange]:
     """The fields identify sets from a person's accounts (employee_ids, emails, …) that the
-    link changes: an unlink that clears an employee id said nothing of it (hostile review)."""
+    link changes: an unlink that clears an employee id said nothing of it (hostile review).
+    STORED: the people as the store holds them (what is shown now)."""
     from engine.sync.identify import IDENTITY_FIELDS
 
     changes = []
@@ -611,9 +625,14 @@ def _identity_changes(before: Outcome, after: Outcome, people: list[int]) -> lis
         if old is None or new is None or new.status == "DELETED":
             continue
         label = before.state.owner_label(user_id) or f"person {user_id}"
+        shown_now = stored.get(user_id)
         for name in IDENTITY_FIELDS:
-            if getattr(old, name) != getattr(new, name):
-                changes.append(ValueChange(label, name, getattr(old, name), getattr(new, name)))
+            a, b = getattr(old, name), getattr(new, name)
+            if a != b:
+                now = getattr(shown_now, name) if shown_now is not None else a
+                changes.append(
+                    ValueChange(label, name, a, b, () if _same_value(now, a) else (now,))
+                )
     return changes
 
 

@@ -398,6 +398,17 @@ def test_a_link_s_values_start_from_the_value_shown_now(demo: Services, tmp_path
         "john.bjork@example.com · additional_email: john.bjork@example.com → x@example.com "
         "(without the link, the next sync gives john.bjork@example.com, x@example.com)"
     )
+    # an unlink's "otherwise" is the account staying linked (it said "without the link":
+    # the opposite of the truth, hostile review), an unpin's the account staying pinned
+    code, out, _ = cli("unlink", idp, "--dry-run", "--db", db)
+    line = next(x for x in out.splitlines() if "john.bjork@example.com · additional_email" in x)
+    assert line.strip() == (
+        "john.bjork@example.com · additional_email: john.bjork@example.com → x@example.com "
+        "(if it stays linked, the next sync gives john.bjork@example.com, x@example.com)"
+    )
+    assert cli("pin", idp, "--db", db)[0] == 0
+    code, out, _ = cli("pin", idp, "--off", "--dry-run", "--db", db)
+    assert "if it stays pinned" in out or "Nothing else changes" in out, out
 
 
 def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_path: Path) -> None:
