@@ -1225,8 +1225,15 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
                 echo_line(f"  {sample}")
     if check.note:
         echo(f"note: {check.note}", err=True)
-    if check.blocked:
-        echo(f"Error: {check.blocked} would get no account in {check.app_id}.", err=True)
+    refused = [
+        f"{check.blocked} would get no account in {check.app_id}" if check.blocked else "",
+        f"{check.shared:,} would share a value and {check.taken:,} would get one an account "
+        f"has, which {check.app_id} takes once (above)"
+        if check.shared or check.taken
+        else "",
+    ]
+    if any(refused):
+        echo(f"Error: {'; '.join(r for r in refused if r)}.", err=True)
     sys.exit(1 if check.blocked or check.shared or check.taken else 0)
 
 

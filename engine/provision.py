@@ -29,7 +29,9 @@ This module never writes: `engine.services.provisioning` creates the account and
 from __future__ import annotations
 
 import difflib
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +46,9 @@ from engine.cel import (
     type_name,
 )
 from engine.cel.budget import past_deadline, time_exceeded
+from engine.connectors.base import held_value
 from engine.errors import ConnectorError, NotFound
-from engine.records import Population, UserRecord
+from engine.records import Directory, Population, UserRecord
 
 CONTEXT = "provisioning_field"
 SOURCES = ("cel", "default", "unmapped")
@@ -190,10 +193,13 @@ def plan_account(
     entitlement: dict[str, Any] | None = None,
     *,
     app_id: str | None = None,
+    claimed: dict[tuple[str, str, str], str] | None = None,
 ) -> ProvisionPlan:
     """Evaluate and check every creation field for `user`. Never raises for a bad expression
     or value: each field carries its own reason. `app_id` (taken from an App row when one is
-    given) lets the plan refuse a person who already has an account in the app."""
+    given) lets the plan refuse a person who already has an account in the app, and a unique
+    field's value an account of the app holds or (`claimed`: in a sync) one planned before
+    takes (`unique_problem`)."""
     app_id = app_id or getattr(app_row_or_schema, "id", None) or ""
     schema = schema_of(app_row_or_schema)
     plan = ProvisionPlan(app_id, user.id, user_label(user), entitlement=entitlement)
@@ -231,6 +237,12 @@ def plan_account(
                 + f"fields: {', '.join(known) or 'none'}",
             )
         )
+    clash = unique_problem(cel, schema, app_id, plan.values(), claimed)
+    if clash is not None:
+        key, why = clash
+        for result in plan.fields:
+            if result.key == key:
+                result.ok, result.problem, result.reason = False, "invalid", why
     return plan
 
 
@@ -403,10 +415,7 @@ def _unique_values(
     cel: CelEngine, app_id: str, key: str, values: Values, check: FieldCheck
 ) -> None:
     """Count, among VALUES (of the people without an account in the app), those several people
-    get and those an account of the app already holds: as its id or username, or as its own
-    value of the field KEY (what the app's connector refuses a new account)."""
-    population = cel.population
-    held = _held_values(population, app_id, key) if isinstance(population, Population) else None
+    get and those an account of the app already holds (`account_holding`)."""
     for folded, (given, people) in sorted(values.items()):
         names = ", ".join(user_label(u) for u in people[:3]) + (
             f" and {len(people) - 3:,} more" if len(people) > 3 else ""
@@ -416,11 +425,7 @@ def _unique_values(
             check.shared += len(people)
             if len(check.shared_samples) < CHECK_SAMPLES:
                 check.shared_samples.append(f"{shown!r}: {names}")
-        if held is not None:
-            holder = held.get(folded)
-        else:  # the store's lookups, one query each: the accounts' ids alone
-            account = population.account(app_id, given) if population is not None else None
-            holder = account.external_id if account and account.status != "DELETED" else None
+        holder = account_holding(cel.population, app_id, key, given)
         if holder is not None:
             check.taken += len(people)
             if len(check.taken_samples) < CHECK_SAMPLES:
@@ -430,19 +435,86 @@ def _unique_values(
                 check.taken_samples.append(f"{shown!r}{which}: {names}")
 
 
+#: Of each population (a sync's, the services'), the values its accounts hold, by (app, field):
+#: built once, when a unique field is first checked (read-only after, as the population)
+_HELD: weakref.WeakKeyDictionary[Population, dict[tuple[str, str], dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+_HELD_LOCK = threading.Lock()
+
+
+def account_holding(population: Directory | None, app_id: str, key: str, value: str) -> str | None:
+    """The id of the account of APP (not deleted) that holds VALUE (ignoring case) as its id,
+    its username or its own value of the unique creation field KEY (`held_value`): what the
+    app's connector refuses a new account. Without a loaded population, the ids alone (the
+    store's lookups, one query each)."""
+    wanted = value.strip()
+    if not isinstance(population, Population):
+        account = population.account(app_id, wanted) if population is not None else None
+        return account.external_id if account and account.status != "DELETED" else None
+    with _HELD_LOCK:
+        held = _HELD.setdefault(population, {}).get((app_id, key))
+        if held is None:
+            held = _HELD[population][(app_id, key)] = _held_values(population, app_id, key)
+    return held.get(wanted.casefold())
+
+
 def _held_values(population: Population, app_id: str, key: str) -> dict[str, str]:
-    """The values APP's accounts that are not deleted hold, case-folded, that a new account's
-    unique field KEY may not repeat: each one's id, username and own KEY -> its id."""
     held: dict[str, str] = {}
     for account in population.accounts:
         if account.app_id != app_id or account.status == "DELETED":
             continue
         ident = account.external_id
-        own = account.profile.get(key)
-        for value in (ident, account.username, own if isinstance(own, str) else ""):
-            if value.strip():
-                held.setdefault(value.strip().casefold(), ident)
+        for text in (ident, account.username, held_value(account, key)):
+            if text.strip():
+                held.setdefault(text.strip().casefold(), ident)
     return held
+
+
+def unique_problem(
+    cel: CelEngine,
+    schema: list[dict[str, Any]],
+    app_id: str,
+    values: Mapping[str, Any],
+    claimed: dict[tuple[str, str, str], str] | None = None,
+) -> tuple[str, str] | None:
+    """(field, why) when a unique field of a new account's VALUES is held by an account of
+    the app (`account_holding`) or, in a sync, CLAIMED by an account it plans before this one
+    ((app, field, folded value) -> whose); None when each is free. What the app refuses at
+    creation, said before: a dry run promised accounts the sync then had refused."""
+    for spec in schema:
+        key = spec["key"]
+        value = values.get(key)
+        if not spec.get("unique") or not isinstance(value, str) or not value.strip():
+            continue
+        holder = account_holding(cel.population, app_id, key, value)
+        if holder is not None:
+            return key, (
+                f"{value!r} is taken: the account {app_id}:{holder} has it ({app_id} takes each "
+                "value once; that account may be someone else's: change the mapping, or link "
+                "it if it is this person's)"
+            )
+        other = (claimed or {}).get((app_id, key, value.strip().casefold()))
+        if other is not None:
+            return key, (
+                f"{value!r} goes to {other}, whose account this sync creates first ({app_id} "
+                "takes each value once: change the mapping so that they differ)"
+            )
+    return None
+
+
+def claim_unique(
+    schema: list[dict[str, Any]],
+    app_id: str,
+    values: Mapping[str, Any],
+    who: str,
+    claimed: dict[tuple[str, str, str], str],
+) -> None:
+    """Note a planned account's unique values as WHO's (`unique_problem`)."""
+    for spec in schema:
+        value = values.get(spec["key"])
+        if spec.get("unique") and isinstance(value, str) and value.strip():
+            claimed.setdefault((app_id, spec["key"], value.strip().casefold()), who)
 
 
 #: A unique field's values: folded -> (the first as given, the people who get it)

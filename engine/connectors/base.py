@@ -48,6 +48,29 @@ class SchemaField:
         }
 
 
+#: The account fields a creation field of the same name sets (a declared schema's `email`)
+_ACCOUNT_TEXT_FIELDS = frozenset(
+    ("display_name", "given_name", "family_name", "email", "username", "manager")
+)
+
+
+def held_value(account: Any, key: str) -> str:
+    """ACCOUNT's own value of the creation field KEY (a ListedAccount or an AccountRecord), as
+    a unique field's value is compared with it: the account field of that name, else its
+    profile's under KEY (ignoring case); a text or a whole number, stripped; "" for none."""
+    if key in _ACCOUNT_TEXT_FIELDS:
+        value: Any = getattr(account, key, "")
+    else:
+        profile = account.profile or {}
+        value = profile.get(key)
+        if value is None:
+            folded = key.casefold()
+            value = next((v for k, v in profile.items() if k.casefold() == folded), None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value.strip() if isinstance(value, str) else ""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     directory: bool = True  # may be used as a directory (accounts can become people)

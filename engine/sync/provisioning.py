@@ -26,7 +26,7 @@ from engine.connectors.base import ListedAccount
 from engine.connectors.fileio import YamlRefused, load_yaml_text
 from engine.errors import ConnectorError
 from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
-from engine.provision import plan_account
+from engine.provision import claim_unique, plan_account, schema_of
 from engine.records import AccountRecord, UserRecord
 from engine.store.models import AccessRequest
 from engine.sync.state import StageReport, WorkState
@@ -267,6 +267,7 @@ def plan_provisioning(
             if email and user.status != "DELETED":
                 by_email.setdefault(email.casefold(), user)
     planned: dict[tuple[str, int], Creation] = {}
+    claimed: dict[tuple[str, str, str], str] = {}  # unique values of the accounts planned
     owned = state.accounts_by_owner()
     for request in pending:
         app_id = request.app_id
@@ -318,7 +319,13 @@ def plan_provisioning(
             "requestId": request_id,
         }
         plan = plan_account(
-            cel, app_rows.get(app_id), proactive[app_id], user, entitlement, app_id=app_id
+            cel,
+            app_rows.get(app_id),
+            proactive[app_id],
+            user,
+            entitlement,
+            app_id=app_id,
+            claimed=claimed,
         )
         if not plan.ok:
             report.bump("invalid")
@@ -347,6 +354,7 @@ def plan_provisioning(
             Creation(app_id, user, label, request_id, values, request.entitlement, granted)
         )
         planned[(app_id, user.id)] = creations[-1]
+        claim_unique(schema_of(app_rows.get(app_id)), app_id, values, label, claimed)
         report.bump("to_create")
         state.journal(
             STAGE,
@@ -387,6 +395,10 @@ def plan_requeued(
         return creations, settled
     fields = {app.id: app.provisioning for app in config.apps}
     by_person = {(c.app_id, c.user.id): c for c in planned}
+    claimed: dict[tuple[str, str, str], str] = {}
+    for creation in planned:
+        schema = schema_of(app_rows.get(creation.app_id))
+        claim_unique(schema, creation.app_id, creation.values, creation.user_label, claimed)
     owned = {
         owner: [a for a in accounts if a.status != "DELETED"]
         for owner, accounts in state.accounts_by_owner().items()
@@ -417,7 +429,13 @@ def plan_requeued(
             reasons = [f"{app_id} has no provisioning config any more"]
         else:
             plan = plan_account(
-                cel, app_rows[app_id], dict(provisioning.fields), user, None, app_id=app_id
+                cel,
+                app_rows[app_id],
+                dict(provisioning.fields),
+                user,
+                None,
+                app_id=app_id,
+                claimed=claimed,
             )
             reasons = plan.reasons()
             if plan.ok:
@@ -431,6 +449,13 @@ def plan_requeued(
                     intent_id=asked.intent_id,
                 )
                 creations.append(creation)
+                claim_unique(
+                    schema_of(app_rows[app_id]),
+                    app_id,
+                    creation.values,
+                    creation.user_label,
+                    claimed,
+                )
                 report.bump("to_create")
                 state.journal(
                     STAGE,

@@ -397,6 +397,43 @@ def test_create_refuses_a_unique_field_another_account_holds(tmp_path: Path) -> 
     assert [a.external_id for a in conn.list_all().accounts][-2:] == ["zoe", "max"]
 
 
+def test_a_unique_field_clash_names_the_field_to_change_and_reads_core_fields(
+    tmp_path: Path,
+) -> None:
+    """A UPN equal to another account's id is the UPN's to change (it named the
+    sAMAccountName); a declared unique `email` is compared with the accounts' own emails (it
+    read only profiles: a second account took Margaret's email); an account the file marks
+    DELETED holds its id, not its values (as the check counts them). Second hostile review."""
+    conn = ad(tmp_path)
+    with pytest.raises(ConnectorError) as caught:
+        conn.create_account(
+            {"sAMAccountName": "deepa", "userPrincipalName": "ANN.LEE", "displayName": "Deepa"}
+        )
+    assert "so its userPrincipalName 'ANN.LEE' is taken" in caught.value.message
+    assert "Choose another userPrincipalName" in caught.value.message
+    path = write(
+        tmp_path / "badge.csv",
+        "id,display_name,email,status,nick\nB1,Ann,ann@x.com,,\nB2,Old,,DELETED,old\n",
+    )
+    conn = connector(
+        tmp_path,
+        "badge.csv",
+        app="badge",
+        creation_schema=[
+            {"key": "id", "required": True},
+            {"key": "email", "unique": True},
+            {"key": "nick", "unique": True},
+        ],
+    )
+    before = path.read_bytes()
+    with pytest.raises(ConnectorError, match="so its email 'ANN@x.com' is taken"):
+        conn.create_account({"id": "B3", "email": "ANN@x.com"})
+    assert path.read_bytes() == before
+    conn.create_account({"id": "B4", "email": "bob@x.com", "nick": "old"})  # B2 is DELETED
+    with pytest.raises(ConnectorError, match="so its id 'b2' is taken"):
+        conn.create_account({"id": "b2", "email": "c@x.com"})  # ids stay taken
+
+
 def test_create_entra_account(tmp_path: Path) -> None:
     write(
         tmp_path / "entra.yaml",

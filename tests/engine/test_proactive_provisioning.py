@@ -116,30 +116,30 @@ def test_an_invalid_plan_or_a_refusal_is_reported_and_the_rest_go_on(tmp_path: P
         yaml.safe_dump(entra, sort_keys=False, allow_unicode=True)
     )
     services.import_config(config, source=str(folder / "roster.yaml"), base_dir=folder)
-    result = services.sync()
-    provision = next(s for s in result.stages if s.name == "provision")
-    assert result.status == "applied-with-failures" and result.exit_code == 5
-    approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
-    assert provision.counts["refused"] == 1
-    assert provision.counts["created"] == approved - 1
-    # the refused one is not among the run's changes (it was counted "created" there)
-    made = [c for c in result.planned if c.stage == "provision" and c.object_type == "account"]
-    assert len(made) == approved - 1 and not any(first in c.object_id for c in made)
-    assert any(first in p and "refused" in p for p in provision.problems)
-    # a run with failures does not settle the store: the next one tries again and says so
-    again = services.sync()
-    assert again.status == "applied-with-failures" and again.exit_code == 5
-    assert next(s for s in again.stages if s.name == "provision").counts["refused"] == 1
-    assert [c for c in again.planned if c.stage == "provision"] == []
-    # the command line says so: nothing created, the refusal among the failures, exit 5
+    dry = services.sync(dry_run=True)
     from click.testing import CliRunner
 
     from console.cli import main
 
-    cli = CliRunner().invoke(main, ["sync", "--db", str(tmp_path / "r.db")])
-    assert cli.exit_code == 5, cli.output
-    assert "provision   no changes" in cli.output and "0 changes applied" in cli.output
-    assert f"entra (provision): refused the account for {first}" in cli.output
+    cli = CliRunner().invoke(main, ["sync", "--dry-run", "--db", str(tmp_path / "r.db")])
+    assert f"userPrincipalName: {first!r} is taken: the account entra:{first}" in cli.output
+    result = services.sync()
+    provision = next(s for s in result.stages if s.name == "provision")
+    # the store knows the account that holds the UPN: the plan says so, before the app is
+    # asked (a dry run promised the account the app then refused: second review), and the
+    # dry run says what the sync does
+    assert result.status == "applied" and result.exit_code == 0
+    approved = sum(1 for r in data["requests"] if r["status"] == "APPROVED")
+    assert (provision.counts["invalid"], provision.counts.get("refused", 0)) == (1, 0)
+    assert provision.counts["created"] == approved - 1
+    made = [c for c in result.planned if c.stage == "provision" and c.object_type == "account"]
+    assert len(made) == approved - 1 and not any(first in c.object_id for c in made)
+    (problem,) = [p for p in provision.problems if first in p]
+    assert f"userPrincipalName: {first!r} is taken: the account entra:{first} has it" in problem
+    planned = next(s for s in dry.stages if s.name == "provision")
+    assert planned.counts["to_create"] == approved - 1 and planned.problems == provision.problems
+    accounts = yaml.safe_load((folder / "apps" / "entra.yaml").read_text())["accounts"]
+    assert [a["id"].casefold() for a in accounts].count(first.casefold()) == 1  # not made
 
     # a required field that comes out empty: no account, and the field is named
     broken = config.replace("mailNickname: ", "mailNickname: '\"\"' #", 1)
@@ -349,7 +349,10 @@ def test_a_request_for_an_unknown_entitlement_does_not_block_the_persons_other_r
 
 def _demo_with_a_clash(tmp_path: Path) -> tuple[Any, int, str]:
     """The demo organisation, not synced yet, where the first approved request's account
-    would clash with an Entra account already there: (services, approved requests, who)."""
+    would clash with an Entra account already there: (services, approved requests, who).
+    The file keeps that account as DELETED: it holds its id in the file, so the app refuses
+    the creation, but it is no live account of the store's, so the plan cannot tell (a
+    live one is found by the plan: test_an_invalid_plan_or_a_refusal_is_reported_…)."""
     from engine.setup import copy_demo_files
 
     services = open_services(db_path=tmp_path / "r.db", init="empty")
@@ -358,7 +361,12 @@ def _demo_with_a_clash(tmp_path: Path) -> tuple[Any, int, str]:
     first = data["requests"][0]["user_email"]
     entra = yaml.safe_load((folder / "apps" / "entra.yaml").read_text())
     entra["accounts"].append(
-        {"id": first, "username": "someone.else", "profile": {"userPrincipalName": first}}
+        {
+            "id": first,
+            "username": "someone.else",
+            "status": "DELETED",
+            "profile": {"userPrincipalName": first},
+        }
     )
     (folder / "apps" / "entra.yaml").write_text(yaml.safe_dump(entra, sort_keys=False))
     config = (folder / "roster.yaml").read_text(encoding="utf-8")

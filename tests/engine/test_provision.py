@@ -178,16 +178,36 @@ def test_required_field_whose_cel_returns_empty_creates_nothing(services: Servic
     assert run.status == "failed" and "mailNickname" in run.error
 
 
-def test_connector_refusing_an_existing_username_is_reported_and_changes_nothing(
-    services: Services,
-) -> None:
+def test_a_unique_value_an_account_holds_refuses_the_plan_first(services: Services) -> None:
+    """A UPN the store knows an Entra account has refuses the plan (the field says whose it
+    is), before the app is asked: a dry run and the console's plan said "every field is
+    valid" for a creation the app then refused (second review)."""
+
     def taken_upn(document: dict[str, Any]) -> None:
         fields = app_config(document, "entra")["provisioning"]["fields"]
-        fields["userPrincipalName"] = '"ann.lee@example.com"'
+        fields["userPrincipalName"] = '"ANN.LEE@example.com"'
 
     import_changed(services, taken_upn)
     person = without_account(services, "entra")
+    plan = services.provision_plan("entra", person.email)
+    (field,) = [f for f in plan.fields if not f.ok]
+    assert field.key == "userPrincipalName"
+    assert field.reason.startswith("'ANN.LEE@example.com' is taken: the account entra:ann.lee@")
+    result = services.provision("entra", person.email)
+    assert not result.ok and result.account is None
+
+
+def test_connector_refusing_an_existing_username_is_reported_and_changes_nothing(
+    services: Services,
+) -> None:
+    """An account the store does not know yet (made in the app since the last sync) holds
+    the UPN: the app refuses the creation, and nothing changes."""
+    person = without_account(services, "entra")
     entra_file = demo_folder(services) / "apps" / "entra.yaml"
+    upn = person.email.lower()
+    data = yaml.safe_load(entra_file.read_text(encoding="utf-8"))
+    data["accounts"].append({"id": upn, "display_name": "Someone Else", "username": upn})
+    entra_file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     before = entra_file.read_bytes()
     accounts_before = {
         k: (a.owner_id, a.fingerprint) for k, a in store_accounts(services, "entra").items()
@@ -501,9 +521,11 @@ def test_cli_invalid_plan_and_refusal_exit_1(services: Services, tmp_path: Path)
     import_changed(services, taken)
     code, out, err = cli("provision", "entra", "--user", email, "--db", db, "--json")
     data = json.loads(out)
-    assert code == 1 and not data["ok"] and "already exists" in data["error"]
+    assert code == 1 and not data["ok"] and data["account"] is None
+    (upn,) = [f for f in data["fields"] if not f["ok"]]
+    assert upn["key"] == "userPrincipalName" and "is taken" in upn["reason"]
     code, out, err = cli("provision", "entra", "--user", email, "--db", db)
-    assert code == 1 and "already exists" in err
+    assert code == 1 and "!! userPrincipalName" in out and "is taken: the account" in out
 
 
 def test_cli_provision_test_prints_value_and_type_or_the_error(

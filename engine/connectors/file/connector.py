@@ -29,7 +29,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.connectors.base import ConnectorDescription, ConnectorSpec, ListedAccount, Listing
+from engine.connectors.base import (
+    ConnectorDescription,
+    ConnectorSpec,
+    ListedAccount,
+    Listing,
+    held_value,
+)
 from engine.connectors.coerce import check_creation, resolve_push
 from engine.connectors.file.csv_store import CsvStore
 from engine.connectors.file.jsonl_store import JsonlStore
@@ -371,10 +377,12 @@ class FileConnector:
             if listed.username:
                 username = listed.username
                 taken.setdefault(("", username.casefold()), ("username", username, ident))
+            if listed.status == "DELETED":  # holds its id, not its values (as the check)
+                continue
             for key in unique:
-                value = listed.profile.get(key)
-                if isinstance(value, str) and value.strip():
-                    taken.setdefault((key, value.strip().casefold()), (key, value, ident))
+                value = held_value(listed, key)
+                if value:
+                    taken.setdefault((key, value.casefold()), (key, value, ident))
         return taken
 
     def _new_account(
@@ -396,10 +404,10 @@ class FileConnector:
             value = values.get(key)
             if isinstance(value, str) and value.strip():
                 wanted.append((key, value.strip(), key))
-        for key, text, _ in wanted:
+        for key, text, what in wanted:
             clash = taken.get((key, text.casefold())) or taken.get(("", text.casefold()))
             if clash is not None:
-                self._refuse_clash(store, loaded, item, clash)
+                self._refuse_clash(store, loaded, item, clash, what, text)
         unknown = [g for g in groups if g not in loaded.entitlement_ids]
         if unknown:
             known = ", ".join(sorted(loaded.entitlement_ids)) or "none"
@@ -414,16 +422,27 @@ class FileConnector:
         return item, grants
 
     def _refuse_clash(
-        self, store: FileStore, loaded: Loaded, item: dict[str, Any], clash: Taken
+        self,
+        store: FileStore,
+        loaded: Loaded,
+        item: dict[str, Any],
+        clash: Taken,
+        field: str,
+        value: str,
     ) -> None:
+        """Refuse the new ITEM: its FIELD's VALUE is what CLASH holds. The field named is the
+        one to change (a userPrincipalName equal to another account's id is the UPN's to
+        change, not the sAMAccountName's), and linking is offered only as what it is."""
         what, existing, holder = clash
         position = loaded.index.get(holder)
         line = store.line_of(loaded, position) if position is not None else None
         where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
+        if field == "id" or (field == "username" and item.get("username") == item.get("id")):
+            field = id_field(self.settings.flavour)
         raise ConnectorError(
-            f"App '{self.app_id}' cannot create {item['id']!r}: an account with "
-            f"{what} {existing!r} already exists{where}. Choose another "
-            f"{what if what not in ('id', 'username') else id_field(self.settings.flavour)} "
-            "or link the existing account instead.",
+            f"App '{self.app_id}' cannot create {item['id']!r}: an account with {what} "
+            f"{existing!r} already exists{where}, so its {field} {value!r} is taken. Choose "
+            f"another {field} (that account may be someone else's), or, if it is this "
+            "person's, link it instead.",
             [Problem(f"{what} {existing!r} already exists", str(self.path), line)],
         )
