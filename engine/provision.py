@@ -756,12 +756,8 @@ def _too_long(values: Iterable[str], max_length: Any) -> str:
 
 
 def invalid_plan_message(plan: ProvisionPlan) -> str:
-    reasons = plan.reasons()
-    return (
-        f"No account was created in {plan.app_id} for {plan.user}: "
-        + "; ".join(reasons)
-        + ("." if reasons and not reasons[-1].endswith(".") else "")
-    )
+    reasons = [reason.rstrip(".") for reason in plan.reasons()]
+    return f"No account was created in {plan.app_id} for {plan.user}: " + "; ".join(reasons) + "."
 
 
 __all__ = [
