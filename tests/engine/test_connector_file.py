@@ -434,6 +434,32 @@ def test_a_unique_field_clash_names_the_field_to_change_and_reads_core_fields(
         conn.create_account({"id": "b2", "email": "c@x.com"})  # ids stay taken
 
 
+def test_a_second_account_with_the_same_distinguished_name_is_refused(tmp_path: Path) -> None:
+    """AD names an entry CN=displayName in its OU and refuses a second one (two John Smiths in
+    OU=Users); the file app created both (second review)."""
+    conn = ad(tmp_path)
+    john = {"userPrincipalName": "js@example.com", "displayName": "John Smith"}
+    conn.create_account({"sAMAccountName": "jsmith", **john, "ou": "OU=Users,DC=x"})
+    with pytest.raises(ConnectorError) as caught:
+        conn.create_account(
+            {
+                "sAMAccountName": "jsmith2",
+                "userPrincipalName": "js2@example.com",
+                "displayName": "JOHN SMITH",
+                "ou": "OU=Users,DC=x",
+            }
+        )
+    assert "an account with distinguishedName 'CN=John Smith,OU=Users,DC=x'" in (
+        caught.value.message
+    )
+    assert "Choose another displayName or ou" in caught.value.message
+    made = conn.create_account(
+        {"sAMAccountName": "jsmith3", "userPrincipalName": "js3@example.com",
+         "displayName": "John Smith", "ou": "OU=Sales,DC=x"}
+    )  # fmt: skip
+    assert made.profile["distinguishedName"] == "CN=John Smith,OU=Sales,DC=x"
+
+
 def test_create_entra_account(tmp_path: Path) -> None:
     write(
         tmp_path / "entra.yaml",

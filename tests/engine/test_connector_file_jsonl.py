@@ -172,7 +172,12 @@ def test_push_rewrites_only_its_line_and_create_appends_in_one_batch(tmp_path: P
         [
             {**new, "sAMAccountName": "zoe", "groups": ["grp-vpn"]},
             {**new, "sAMAccountName": "ANN.LEE"},  # taken: refused alone
-            {**new, "sAMAccountName": "bo", "userPrincipalName": "bo@example.com"},
+            {
+                **new,
+                "sAMAccountName": "bo",
+                "userPrincipalName": "bo@example.com",
+                "displayName": "Bo",
+            },
             {**new, "sAMAccountName": "Zoe"},  # taken by the first of this very batch
         ]
     )

@@ -45,6 +45,7 @@ from engine.connectors.file.store import FileStore, LineStyle, Loaded
 from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
 from engine.connectors.fileio import file_lock, remove_temporaries
+from engine.connectors.schemas import ACTIVE_DIRECTORY
 from engine.errors import ConnectorError, Problem
 from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
 
@@ -362,8 +363,11 @@ class FileConnector:
         return listed
 
     def _unique_keys(self) -> list[str]:
-        """The creation fields an app takes once (SchemaField.unique), besides the id."""
-        return [f.key for f in self.describe().creation_schema if f.unique]
+        """The creation fields an app takes once (SchemaField.unique), besides the id; and in
+        AD the distinguished name a new account gets (CN=displayName,ou), which AD refuses
+        twice (entryAlreadyExists: two John Smiths in one OU)."""
+        keys = [f.key for f in self.describe().creation_schema if f.unique]
+        return keys + (["distinguishedName"] if self.settings.flavour == ACTIVE_DIRECTORY else [])
 
     def _taken(self, loaded: Loaded) -> dict[tuple[str, str], Taken]:
         """Every id and username the file holds, keyed ("", case-folded), and every value of
@@ -401,9 +405,10 @@ class FileConnector:
         if item.get("username"):
             wanted.append(("", str(item["username"]), "username"))
         for key in self._unique_keys():
-            value = values.get(key)
+            value = values.get(key, item.get("profile", {}).get(key))
             if isinstance(value, str) and value.strip():
-                wanted.append((key, value.strip(), key))
+                field = "displayName or ou" if key == "distinguishedName" else key
+                wanted.append((key, value.strip(), field))
         for key, text, what in wanted:
             clash = taken.get((key, text.casefold())) or taken.get(("", text.casefold()))
             if clash is not None:
@@ -417,7 +422,7 @@ class FileConnector:
                 "created."
             )
         for key, text, what in wanted:
-            taken.setdefault((key, text.casefold()), (what, text, external_id))
+            taken.setdefault((key, text.casefold()), (key or what, text, external_id))
         grants = [{"account": external_id, "entitlement": g} for g in dict.fromkeys(groups)]
         return item, grants
 
