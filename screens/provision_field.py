@@ -401,7 +401,10 @@ class ProvisionFieldScreen(RosterScreen):
             message.append(": another person's, or an account's it already has.\n\n")
         message.append_text(check_text(check))
         message.append("\n\nSave anyway?")
-        self.ask(ConfirmModal("Save a mapping that fails for some", message, "Save"), edit)
+        modal = ConfirmModal(
+            "Save a mapping that fails for some", message, "Save", start_on_cancel=True
+        )
+        self.ask(modal, edit)  # (it warns: enter keeps the mapping as it was, as the others)
 
     def ask(self, modal: ConfirmModal, edit: ConfigEdit) -> None:
         self._saving = True
