@@ -5,7 +5,8 @@
 - leavers who can still sign in: people disabled, removed or gone from the primary directory
   (and primary-directory records of leavers no person stands for) with accounts still enabled
   in other apps;
-- manager cycles (A's manager is B, ..., whose manager is A).
+- manager cycles (A's manager is B, ..., whose manager is A);
+- directory records no person stands for because a merge rule found someone else.
 
 The dashboard, `roster status`, `roster people show` and the person screen all read these."""
 
@@ -34,7 +35,7 @@ class CareList:
     """A bounded list: the first `SHOWN` items (text to show literally) and how many in all;
     `every` item, for `roster status --all` (one line per person at most)."""
 
-    key: str  # "lost_primary", "leavers_still_enabled", "manager_cycles"
+    key: str  # "lost_primary", "leavers_still_enabled", "manager_cycles", "merge_conflicts"
     title: str
     items: list[str] = field(default_factory=list)
     total: int = 0
@@ -362,6 +363,21 @@ def manager_cycles(population: Population) -> CareList:
     return _bounded("manager_cycles", "Manager cycles", items)
 
 
+def merge_conflicts(population: Population, conflicts: dict[tuple[str, str], str]) -> CareList:
+    """Directory records the last applied sync could not place (a merge rule found someone
+    else, or several people): no person stands for them, and a new hire among them has no
+    accounts made, silently but for that sync's output (second review: a second Jane Doe)."""
+    items = []
+    for (app, external), reason in sorted(conflicts.items()):
+        account = population.account(app, external)
+        if account is None or account.status == "DELETED" or account.owner_id is not None:
+            continue  # gone, or placed by hand since
+        who = account.email or account.display_name
+        text = f"{app}:{external}" + (f" ({who})" if who else "") + f": {reason}"
+        items.append((text, {"account": f"{app}:{external}", "reason": reason}))
+    return _bounded("merge_conflicts", "Directory records no person stands for", items)
+
+
 def directory_order(config: RosterConfig) -> list[str]:
     return [d.app for d in config.directories]
 
@@ -387,14 +403,16 @@ def care_lists(
     config: RosterConfig,
     stop: Callable[[], bool] | None = None,
     left_out: Collection[int] = (),
+    conflicts: dict[tuple[str, str], str] | None = None,
 ) -> list[CareList]:
     """Every list; `stop` is asked between them (`Stopped` is raised when it says so).
-    LEFT_OUT: see `Leavers`."""
+    LEFT_OUT: see `Leavers`; CONFLICTS: the last applied sync's (`merge_conflicts`)."""
     directories = directory_order(config)
     checks: list[Callable[[], CareList]] = [
         lambda: lost_primary(population, directories, left_out),
         lambda: leavers_still_enabled(population, directories),
         lambda: manager_cycles(population),
+        lambda: merge_conflicts(population, conflicts or {}),
     ]
     lists = []
     for check in checks:

@@ -17,7 +17,7 @@ from engine.services.context import ServiceContext
 from engine.services.runs import INTERRUPTED, RunsService, RunSummary
 from engine.store.models import Account, App, Person
 from engine.store.repo import config_base_dir
-from engine.sync.incremental import load_held
+from engine.sync.incremental import load_conflicts, load_held
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,9 @@ class DashboardService:
             population = self.ctx.identity_population(stop)
             with self.ctx.db.session() as session:
                 left_out = left_out_by_filter(session, config)
+                conflicts = load_conflicts(session)
             with collector_paused():  # hundreds of thousands of short-lived objects
-                return care_lists(population, config, stop, left_out), []
+                return care_lists(population, config, stop, left_out, conflicts), []
         except RosterError as exc:  # a damaged configuration is reported where it is read
             return [], [f"Could not check people and managers: {exc}"]
 

@@ -434,6 +434,45 @@ def test_unlink_dry_run_lists_the_accounts_it_hands_back(demo: Services, tmp_pat
     assert demo.account_by_key("hr:E10011").owner_id is not None
 
 
+def test_a_directory_record_a_merge_rule_could_not_place_is_listed_until_placed(
+    demo: Services, tmp_path: Path
+) -> None:
+    """A second HR record with the same email (a new hire keyed twice, or two Jane Does) is
+    no one: the sync said so once, and nothing else did (second review). The status and the
+    dashboard list it, with the sync's reason, until it is linked by hand."""
+
+    def hire_twice(data: dict[str, Any]) -> None:
+        for number, email in (
+            ("E20010", "Jane.Doe@example.com"),
+            ("E20011", "jane.doe@example.com"),
+        ):
+            data["accounts"].append(
+                {
+                    "id": number,
+                    "display_name": "Jane Doe",
+                    "email": email,
+                    "employee_ids": [number],
+                    "status": "ENABLED",
+                    "profile": {"employment_status": "ACTIVE", "employment_type": "FULL_TIME"},
+                }
+            )
+
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "hr.yaml", hire_twice)
+    db = str(tmp_path / "r.db")
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    listed = _care(out)["merge_conflicts"]
+    assert listed["total"] == 1 and listed["entries"][0]["account"] == "hr:E20011"
+    assert listed["items"][0].startswith(
+        "hr:E20011 (jane.doe@example.com): merge rule 'email' finds Jane.Doe@example.com"
+    )
+    code, text, _ = cli("status", "--db", db)
+    assert "Directory records no person stands for: 1" in text
+    assert cli("link", "hr:E20011", "Jane.Doe@example.com", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    assert _care(out)["merge_conflicts"]["total"] == 0
+
+
 def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     demo: Services, tmp_path: Path
 ) -> None:
