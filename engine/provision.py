@@ -46,7 +46,7 @@ from engine.cel import (
     type_name,
 )
 from engine.cel.budget import past_deadline, time_exceeded
-from engine.connectors.base import held_value
+from engine.connectors.base import format_problem, held_value
 from engine.errors import ConnectorError, NotFound
 from engine.records import Directory, Population, UserRecord
 
@@ -643,16 +643,21 @@ def _field_result(
                 else "required, but no expression maps it and it has no default"
             )
         return result
-    reason = check_value(field_type, result.value, result.type, spec.get("max_length"))
+    reason = check_value(
+        field_type, result.value, result.type, spec.get("max_length"), spec.get("format") or ""
+    )
     if reason:
         result.ok, result.problem = False, "invalid"
         result.reason = reason
     return result
 
 
-def check_value(field_type: str, value: Any, kind: str, max_length: Any = None) -> str:
+def check_value(
+    field_type: str, value: Any, kind: str, max_length: Any = None, fmt: str = ""
+) -> str:
     """Empty when a non-empty plain value fits the field type, else the reason. `kind` is the
-    value's CEL type name (it tells a timestamp from the string it converts to)."""
+    value's CEL type name (it tells a timestamp from the string it converts to); `fmt` a text's
+    format (engine.connectors.base.format_problem)."""
     expected = {
         "string": "a string",
         "bool": "true or false",
@@ -671,7 +676,7 @@ def check_value(field_type: str, value: Any, kind: str, max_length: Any = None) 
                 else "convert it with string(...)"
             )
             return f"expected {expected}, {got} ({hint})"
-        return _too_long([value], max_length)
+        return _too_long([value], max_length) or format_problem(fmt, value)
     if field_type == "bool":
         if not isinstance(value, bool):
             return f"expected {expected}, {got}"

@@ -32,6 +32,9 @@ class SchemaField:
     # no two accounts of the app may hold the same value (an account's id, a sign-in name):
     # a check over everyone says who would get a value someone else gets too
     unique: bool = False
+    # what the product refuses in a text besides its length: "sam" (an AD logon name), "upn"
+    # (a user principal name); see `format_problem`
+    format: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +48,37 @@ class SchemaField:
             "default": self.default,
             "max_length": self.max_length,
             "unique": self.unique,
+            "format": self.format,
         }
+
+
+#: What AD refuses in a logon name (sAMAccountName), besides control characters
+_SAM_REFUSED = set('"/\\[]:;|=,+*?<>@')
+
+
+def format_problem(fmt: str, value: str) -> str:
+    """Why VALUE is no text of the format FMT (SchemaField.format), or "": what Active
+    Directory and Entra ID refuse in a logon name or a user principal name, said before they
+    are asked (a sAMAccountName "o'brien,j" or a UPN "mary ann@example.com" was checked "ok"
+    and refused by the directory: second review)."""
+    if fmt == "sam":
+        bad = sorted({c for c in value if c in _SAM_REFUSED or ord(c) < 32})
+        if bad:
+            shown = " ".join(repr(c) for c in bad)
+            return f"a logon name cannot hold {shown} (AD refuses it)"
+        if value.endswith("."):
+            return "a logon name cannot end with a full stop (AD refuses it)"
+        return ""
+    if fmt == "upn":
+        prefix, at, suffix = value.rpartition("@")
+        if not at or not prefix or not suffix or "@" in prefix:
+            return "a user principal name is name@domain, with one @ (e.g. ann.lee@example.com)"
+        if any(c.isspace() or ord(c) < 32 for c in value):
+            return "a user principal name cannot hold spaces"
+        if prefix.startswith(".") or prefix.endswith("."):
+            return "a user principal name's name cannot begin or end with a full stop"
+        return ""
+    return ""
 
 
 #: The account fields a creation field of the same name sets (a declared schema's `email`)

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from engine.connectors.base import ConnectorDescription, SchemaField
+from engine.connectors.base import ConnectorDescription, SchemaField, format_problem
 from engine.errors import ConnectorError, Problem
 
 
@@ -61,7 +61,8 @@ def coerce(schema_field: SchemaField | None, value: Any) -> tuple[Any, str]:
     text = value if isinstance(value, str) else str(value)
     if schema_field is not None and schema_field.max_length and len(text) > schema_field.max_length:
         return None, (f"{len(text)} characters long; at most {schema_field.max_length} are allowed")
-    return text, ""
+    problem = format_problem(schema_field.format, text) if schema_field is not None else ""
+    return (None, problem) if problem else (text, "")
 
 
 def _reasons_text(reasons: list[Problem]) -> str:

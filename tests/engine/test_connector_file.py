@@ -400,17 +400,11 @@ def test_create_refuses_a_unique_field_another_account_holds(tmp_path: Path) -> 
 def test_a_unique_field_clash_names_the_field_to_change_and_reads_core_fields(
     tmp_path: Path,
 ) -> None:
-    """A UPN equal to another account's id is the UPN's to change (it named the
-    sAMAccountName); a declared unique `email` is compared with the accounts' own emails (it
-    read only profiles: a second account took Margaret's email); an account the file marks
-    DELETED holds its id, not its values (as the check counts them). Second hostile review."""
-    conn = ad(tmp_path)
-    with pytest.raises(ConnectorError) as caught:
-        conn.create_account(
-            {"sAMAccountName": "deepa", "userPrincipalName": "ANN.LEE", "displayName": "Deepa"}
-        )
-    assert "so its userPrincipalName 'ANN.LEE' is taken" in caught.value.message
-    assert "Choose another userPrincipalName" in caught.value.message
+    """A unique value equal to another account's id is that field's to change (an AD UPN
+    equal to an id named the sAMAccountName); a declared unique `email` is compared with the
+    accounts' own emails (it read only profiles: a second account took Margaret's email); an
+    account the file marks DELETED holds its id, not its values (as the check counts them).
+    Second hostile review."""
     path = write(
         tmp_path / "badge.csv",
         "id,display_name,email,status,nick\nB1,Ann,ann@x.com,,\nB2,Old,,DELETED,old\n",
@@ -432,6 +426,10 @@ def test_a_unique_field_clash_names_the_field_to_change_and_reads_core_fields(
     conn.create_account({"id": "B4", "email": "bob@x.com", "nick": "old"})  # B2 is DELETED
     with pytest.raises(ConnectorError, match="so its id 'b2' is taken"):
         conn.create_account({"id": "b2", "email": "c@x.com"})  # ids stay taken
+    with pytest.raises(ConnectorError) as caught:  # a value equal to another account's id
+        conn.create_account({"id": "B5", "nick": "b1"})
+    assert "an account with id 'B1' already exists" in caught.value.message
+    assert "so its nick 'b1' is taken. Choose another nick" in caught.value.message
 
 
 def test_a_second_account_with_the_same_distinguished_name_is_refused(tmp_path: Path) -> None:

@@ -343,3 +343,61 @@ def test_a_unique_field_is_compared_with_the_same_field_of_the_app_s_accounts(
     assert check.taken_samples[0].startswith(f"{upn.upper()!r} (account {holder.external_id!r}): ")
     saved = services.provision_check("ad", "userPrincipalName")  # the demo's: emails
     assert saved.taken == 0, saved.taken_samples
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "problem"),
+    [
+        ("sam", "ann.lee", ""),
+        ("sam", "zoë.o'brien-müller", ""),  # AD takes these
+        ("sam", "o'brien,j", "cannot hold ','"),
+        ("sam", 'a"b/c', "cannot hold '\"' '/'"),
+        ("sam", "ann@lee", "cannot hold '@'"),
+        ("sam", "ann.", "cannot end with a full stop"),
+        ("upn", "ann.lee@example.com", ""),
+        ("upn", "mary ann@example.com", "cannot hold spaces"),
+        ("upn", "ann.lee", "name@domain, with one @"),
+        ("upn", "a@b@example.com", "name@domain, with one @"),
+        ("upn", "@example.com", "name@domain"),
+        ("upn", "ann.@example.com", "begin or end with a full stop"),
+        ("", "anything at all, really", ""),
+    ],
+)
+def test_a_logon_name_and_a_upn_are_held_to_what_the_directory_takes(
+    fmt: str, value: str, problem: str
+) -> None:
+    """A sAMAccountName "o'brien,j" or a UPN with a space was "ok" and then refused by the
+    directory (second review): the formats say so first, in the check and at creation."""
+    from engine.connectors.base import format_problem
+
+    found = format_problem(fmt, value)
+    assert (problem in found) if problem else found == ""
+
+
+def test_the_check_and_the_app_refuse_a_logon_name_ad_refuses(
+    services: Services, tmp_path: Path
+) -> None:
+    check = services.provision_check(
+        "ad", "sAMAccountName", text='subject.familyName.substring(0, 3) + "," + "x"'
+    )
+    reasons = {s["reason"] for s in check.samples["invalid"]}
+    assert reasons == {"a logon name cannot hold ',' (AD refuses it)"}
+    check = services.provision_check("ad", "userPrincipalName", text="subject.displayName")
+    reasons = {s["reason"] for s in check.samples["invalid"]}
+    assert "a user principal name is name@domain, with one @ (e.g. ann.lee@example.com)" in reasons
+    # the app refuses it too, whoever asks
+    from engine.connectors.base import ConnectorSpec
+    from engine.connectors.registry import make_connector
+    from engine.errors import ConnectorError
+
+    (tmp_path / "ad.yaml").write_text("accounts: []\n", encoding="utf-8")
+    spec = ConnectorSpec(
+        app_id="ad",
+        kind="file",
+        settings={"path": "ad.yaml", "flavour": "active_directory"},
+        base_dir=tmp_path,
+    )
+    connector = make_connector(spec)
+    fields = {"sAMAccountName": "ok", "userPrincipalName": "a b@x.com", "displayName": "A"}
+    with pytest.raises(ConnectorError, match="a user principal name cannot hold spaces"):
+        connector.create_account(fields)
