@@ -176,6 +176,12 @@ class ProvisioningScreen(RosterScreen):
             self.person = person
             self.result = result
 
+    class ProactiveCounted(Message):
+        def __init__(self, app_id: str, queue: Any) -> None:
+            super().__init__()
+            self.app_id = app_id
+            self.queue = queue
+
     class Refused(Message):
         def __init__(self, app_id: str, person: int, message: str) -> None:
             super().__init__()
@@ -639,7 +645,40 @@ class ProvisioningScreen(RosterScreen):
         app = self.current_app()
         if app is None:
             return
-        on_now = app.provisioning is not None and app.provisioning.proactive
+        if app.provisioning is not None and app.provisioning.proactive:
+            self.ask_proactive(app, None)
+        elif app.provisioning is None:
+            self.notify(
+                f"{app.id} has no mappings yet: map its required fields first (enter).",
+                markup=False,
+            )
+        else:  # what turning it on creates, counted first: the dialog says it
+            self.notify(f"Counting what {app.id} would create…", markup=False, timeout=2)
+            self.count_proactive(app.id)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="prov-proactive",
+        exit_on_error=False,
+        name="Counting the accounts it would create",
+    )
+    def count_proactive(self, app_id: str) -> None:
+        queue = self.services.provision_queue(as_if_proactive=app_id)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ProactiveCounted(app_id, queue))
+
+    def on_provisioning_screen_proactive_counted(
+        self, message: ProvisioningScreen.ProactiveCounted
+    ) -> None:
+        app = self.current_app()
+        if app is not None and app.id == message.app_id:
+            self.ask_proactive(app, message.queue)
+
+    def ask_proactive(self, app: ProvisioningApp, queue: Any) -> None:
+        """Confirm turning APP's proactive provisioning off, or on (QUEUE: what it would
+        create at the next sync, and what it could not)."""
+        on_now = queue is None
         name = safe(f"{app.name} ({app.id})" if app.name != app.id else app.id, 80)
         message = Text()
         if on_now:
@@ -656,8 +695,24 @@ class ProvisioningScreen(RosterScreen):
             message.append(
                 "?\n\nAt the next sync, every approved access request for an entitlement of "
                 f"{safe(app.id)} whose person has no account there yet creates one, from these "
-                "mappings, and links it at once. The queue (a) lists them once it is on."
+                "mappings, and links it at once.\n\n"
             )
+            mine = [item for item in queue.ready if item.app == app.id]
+            count = len(mine)
+            message.append(
+                f"As the store is now, that is {count:,} account{'s' if count != 1 else ''}",
+                style="bold yellow" if count else "bold",
+            )
+            if mine:
+                who = ", ".join(item.user for item in mine[:3])
+                more = f" and {count - 3:,} more" if count > 3 else ""
+                message.append(f": {safe(who, 160)}{more}")
+            message.append(".")
+            problems = [p for p in queue.problems if p.startswith(f"{app.id} ")]
+            if problems:
+                message.append(f"\n{len(problems):,} cannot be created: ", style="yellow")
+                message.append(safe(problems[0], 200), style="dim")
+            message.append(" The queue (a) lists them once it is on.", style="dim")
         edit = ConfigEdit(
             "set", object_path("apps", app.id, "provisioning", "proactive"), value=not on_now
         )

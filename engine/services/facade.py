@@ -655,8 +655,8 @@ class Services:
         )
 
     # --- provisioning ------------------------------------------------------------------
-    def provision_queue(self) -> ProvisionQueue:
-        return self.provisioning.provision_queue()
+    def provision_queue(self, *, as_if_proactive: str | None = None) -> ProvisionQueue:
+        return self.provisioning.provision_queue(as_if_proactive=as_if_proactive)
 
     def provisioning_apps(self) -> list[ProvisioningApp]:
         return self.provisioning.provisioning_apps()

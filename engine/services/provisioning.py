@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from engine.cel import CelEngine
 from engine.config.model import App as AppConfig
-from engine.config.model import Provisioning
+from engine.config.model import Provisioning, RosterConfig
 from engine.errors import ConnectorError, InvalidInput, NotFound, StoreError
 from engine.provision import (
     FieldCheck,
@@ -93,9 +93,11 @@ class ProvisioningService:
         self.ctx = ctx
         self.records = records
 
-    def provision_queue(self) -> ProvisionQueue:
+    def provision_queue(self, *, as_if_proactive: str | None = None) -> ProvisionQueue:
         """The accounts the next sync would create for approved access requests (apps with
-        proactive provisioning), each ready or with the reasons it cannot be created."""
+        proactive provisioning), each ready or with the reasons it cannot be created.
+        `as_if_proactive`: an app with provisioning counted as proactive too (what turning it
+        on would create: said before it is turned on)."""
         from engine.sync.pipeline import load_state
         from engine.sync.provisioning import (
             known_entitlements,
@@ -107,6 +109,8 @@ class ProvisioningService:
         report = StageReport("provision")
         with self.ctx.db.session() as session:
             config = load_config(session)
+            if as_if_proactive is not None:
+                config = _proactive(config, as_if_proactive)
             state = load_state(session)
             apps = {row.id: row for row in session.scalars(select(App))}
             base_dir = config_base_dir(session) or Path(".")
@@ -351,3 +355,17 @@ class ProvisioningService:
             release_lock(self.ctx.db)
             self.ctx.invalidate()
         return result
+
+
+def _proactive(config: RosterConfig, app_id: str) -> RosterConfig:
+    """CONFIG with APP's provisioning proactive (it must have provisioning)."""
+    apps = []
+    for app in config.apps:
+        if app.id == app_id:
+            if app.provisioning is None:
+                raise NotFound(f"{app_id} has no provisioning mappings to create accounts from.")
+            app = app.model_copy(
+                update={"provisioning": app.provisioning.model_copy(update={"proactive": True})}
+            )
+        apps.append(app)
+    return config.model_copy(update={"apps": apps})

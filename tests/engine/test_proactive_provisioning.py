@@ -195,6 +195,14 @@ def test_a_new_request_wakes_a_settled_store_and_shows_in_the_queue(tmp_path: Pa
     queue = services.provision_queue()
     assert [(i.user, i.request) for i in queue.ready] == [(person, "REQ-NEW")]
     assert "REQ-NEW" not in _stored_requests(services)  # the queue only reads
+    # turned off, it waits; what turning it on would create is counted all the same
+    from engine.services import ConfigEdit
+
+    services.config_edit(ConfigEdit("set", "apps.entra.provisioning.proactive", False))
+    assert services.provision_queue().ready == []
+    counted = services.provision_queue(as_if_proactive="entra")
+    assert [(i.user, i.request) for i in counted.ready] == [(person, "REQ-NEW")]
+    services.config_edit(ConfigEdit("set", "apps.entra.provisioning.proactive", True))
     result = services.sync()
     provision = next(s for s in result.stages if s.name == "provision")
     assert provision.counts["created"] == 1

@@ -348,6 +348,9 @@ async def test_the_proactive_toggle_says_what_it_does_and_saves(services: Any) -
         await settle(pilot)
         message = await confirm(pilot)
         assert "At the next sync, every approved access request" in message
+        # what it would create, counted before it is turned on (second review)
+        ready = [q for q in services.provision_queue(as_if_proactive="entra").ready]
+        assert f"As the store is now, that is {len(ready):,} account" in message
         await settle(pilot)
         assert "auto" in str(apps.get_option("entra").prompt)
     assert services.config_get(path) is True
