@@ -671,6 +671,31 @@ class AttributeEditorScreen(RosterScreen):
             view.update(text)
             return
         view.update(self.preview_text(message.document["name"], message.impact, message.warnings))
+        # the gist in the box's border, seen at any height (at 24 rows the box shows five
+        # lines, and what changes came below the person's value: second review)
+        box.border_subtitle = self.preview_gist(
+            message.document["name"], message.impact, message.warnings
+        )
+
+    def preview_gist(self, name: str, impact: Any, warnings: list[Problem]) -> str:
+        outcome = impact.attributes.get(name)
+        parts = []
+        if outcome is not None:
+            who = "1 person" if outcome.changed == 1 else f"{outcome.changed:,} people"
+            if self.old_name is None:
+                parts.append(f"{who} get{'s' if outcome.changed == 1 else ''} a value")
+            elif outcome.changed:
+                parts.append(f"{who} change{'s' if outcome.changed == 1 else ''}")
+            else:
+                parts.append("no value changes")
+            if outcome.error_count:
+                parts.append(f"{outcome.error_count:,} errors")
+        moved = [d for d in impact.push.values() if d.added or d.removed or d.entered or d.left]
+        if moved:
+            parts.append(f"{len(moved)} push rule{'s' if len(moved) != 1 else ''} change")
+        if warnings:
+            parts.append(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}")
+        return " · ".join(parts)
 
     def preview_text(self, name: str, impact: Any, warnings: list[Problem]) -> Text:
         out = Text()

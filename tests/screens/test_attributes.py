@@ -258,10 +258,13 @@ async def test_reorder_sources_previews_the_changes_then_saves(services: Any) ->
             if idp and idp != user.attributes.get("job_title", ""):
                 differ += 1
         preview = preview_of(ed)
+        gist = str(ed.query_one("#ed-preview-box").border_subtitle)
         if differ:
             assert f"{differ:,} {'person' if differ == 1 else 'people'} change" in preview
+            # the gist in the box's border too, seen however short the box is
+            assert gist.startswith(f"{differ:,} {'person' if differ == 1 else 'people'} change")
         else:
-            assert "no one's value changes" in preview
+            assert "no one's value changes" in preview and gist.startswith("no value changes")
         await pilot.press("ctrl+s")
         await settle(pilot, 30)
         assert app.screen is screen
