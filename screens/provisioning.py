@@ -873,6 +873,7 @@ class ProvisioningScreen(RosterScreen):
 
     def action_refresh(self) -> None:
         self.plan = None
+        self.last = None  # read again: a change made from the CLI since (second review)
         self.load_apps(fresh=True)
 
     def reload(self) -> None:
