@@ -441,7 +441,10 @@ class FileConnector:
         what, existing, holder = clash
         position = loaded.index.get(holder)
         line = store.line_of(loaded, position) if position is not None else None
-        where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
+        if position is None:  # not in the file as read: made before it in this batch
+            where = f" (created just before, in the same write to {self.path})"
+        else:
+            where = f" (line {line} of {self.path})" if line else f" (in {self.path})"
         if field == "id" or (field == "username" and item.get("username") == item.get("id")):
             field = id_field(self.settings.flavour)
         raise ConnectorError(
