@@ -1347,15 +1347,16 @@ def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
     help="How many runs to list (50), or of one run's changes to show (200; with --json, "
     "all). 0 shows them all.",
 )
+@click.option("--applied", is_flag=True, help="List only runs that applied, no dry runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def runs(run_id: int | None, limit: int | None, as_json: bool) -> None:
+def runs(run_id: int | None, limit: int | None, applied: bool, as_json: bool) -> None:
     """List runs, or show one run's counts and changes."""
     from engine.services import change_differences
 
     services = _services()
     if run_id is None:
-        items = services.runs(limit=50 if limit is None else limit or None)
+        items = services.runs(limit=50 if limit is None else limit or None, applied_only=applied)
         if as_json:
             _emit([r.to_json() for r in items])
             return

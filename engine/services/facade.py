@@ -272,8 +272,8 @@ class Services:
         configuration was saved, by this process or another); the caches are dropped if so."""
         return self.ctx.changed_since_last_look()
 
-    def runs(self, limit: int | None = 20) -> list[RunSummary]:
-        return self.run_history.runs(limit)
+    def runs(self, limit: int | None = 20, *, applied_only: bool = False) -> list[RunSummary]:
+        return self.run_history.runs(limit, applied_only=applied_only)
 
     def run_changes(
         self, run_id: int, limit: int | None = None

@@ -283,12 +283,16 @@ class RunsService:
         finally:
             self.ctx.invalidate()
 
-    def runs(self, limit: int | None = 20) -> list[RunSummary]:
-        """The newest LIMIT runs (None: all), newest first. A run that did not count its changes
-        when it ended (a link, a configuration edit, a provisioning run) has them counted from
-        its journal: the history showed "—" for a run holding 16."""
+    def runs(self, limit: int | None = 20, *, applied_only: bool = False) -> list[RunSummary]:
+        """The newest LIMIT runs (None: all), newest first; `applied_only`: no dry runs (each
+        `roster provision --dry-run` is one, and they buried the syncs). A run that did not
+        count its changes when it ended (a link, a configuration edit, a provisioning run) has
+        them counted from its journal: the history showed "—" for a run holding 16."""
         with self.ctx.db.session() as session:
-            rows = session.scalars(select(Run).order_by(col(Run.id).desc()).limit(limit))
+            query = select(Run).order_by(col(Run.id).desc()).limit(limit)
+            if applied_only:
+                query = query.where(col(Run.dry_run).is_(False))
+            rows = session.scalars(query)
             summaries = self._interrupted(session, [RunSummary.of(r) for r in rows])
             uncounted = [
                 s.id for s in summaries if "changes" not in s.counts and s.status != "running"

@@ -51,7 +51,10 @@ def test_sync_json_then_idempotent(store: tuple[CliRunner, Path, Path]) -> None:
     code, out, _ = run(runner, "--db", str(db), "sync", "--json")
     assert code == 0 and json.loads(out)["changes"] == []
 
+    assert run(runner, "sync", "--dry-run", "--db", str(db))[0] == 0
     code, out, _ = run(runner, "runs", "--json", "--db", str(db))
+    assert [r["dry_run"] for r in json.loads(out)] == [True, False, False]
+    code, out, _ = run(runner, "runs", "--applied", "--json", "--db", str(db))
     assert code == 0
     runs = json.loads(out)
     assert [r["status"] for r in runs] == ["applied", "applied"]
