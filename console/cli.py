@@ -1226,7 +1226,10 @@ def provision_check(app: str, field_key: str, text: str | None, as_json: bool) -
     if check.note:
         echo(f"note: {check.note}", err=True)
     refused = [
-        f"{check.blocked} would get no account in {check.app_id}" if check.blocked else "",
+        f"{check.blocked} would get no account in {check.app_id} "
+        f"({check.blocked_without_account} of them have none there yet)"
+        if check.blocked
+        else "",
         f"{check.shared:,} would share a value and {check.taken:,} would get one an account "
         f"has, which {check.app_id} takes once (above)"
         if check.shared or check.taken

@@ -323,6 +323,9 @@ class FieldCheck:
     # Ann Lee"). The second account of a value would be refused by the app.
     shared: int = 0
     taken: int = 0
+    # of the people `blocked` counts, those without an account in the app yet: the ones the
+    # mapping keeps from getting one now (the others have theirs; it matters for rehires)
+    blocked_without_account: int = 0
     shared_samples: list[str] = field(default_factory=list)
     taken_samples: list[str] = field(default_factory=list)
 
@@ -352,6 +355,7 @@ class FieldCheck:
             "elapsed_ms": round(self.elapsed_ms, 1),
             "shared": self.shared,
             "taken": self.taken,
+            "blocked_without_account": self.blocked_without_account,
             "shared_samples": list(self.shared_samples),
             "taken_samples": list(self.taken_samples),
         }
@@ -546,6 +550,9 @@ def _check_people(
                 outcome = "invalid"
             check.counts[outcome] += 1
             check.checked += 1
+            blocking = outcome in ("invalid", "error") or (outcome == "empty" and check.required)
+            if blocking and not _existing_accounts(cel, check.app_id, person):
+                check.blocked_without_account += 1
             if (
                 values is not None
                 and outcome == "ok"

@@ -391,7 +391,8 @@ class ProvisionFieldScreen(RosterScreen):
             message.append("would get no account", style="bold red")
             message.append(
                 f" in {safe(self.app_id)} (an empty required value, an invalid value or an "
-                "error).\n\n"
+                f"error); {check.blocked_without_account:,} of them have none there yet, and "
+                "the others keep theirs.\n\n"
             )
         else:  # every value fits, and yet the app takes each one once (a unique field)
             message.append(

@@ -152,7 +152,11 @@ def check_text(check: FieldCheck) -> Text:
             f"{blocked:,} {'person' if blocked == 1 else 'people'} would get no account",
             style="bold red",
         )
-        text.append(" (this field would be refused for them)", style="dim")
+        text.append(
+            f" (this field would be refused for them; {check.blocked_without_account:,} of "
+            "them have no account there yet)",
+            style="dim",
+        )
     elif check.shared or check.taken:  # each value fits, and yet the app takes it once
         text.append("Every value fits the field, but the app takes each value once:", "yellow")
     elif check.counts.get("empty") and not check.required:
