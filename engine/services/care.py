@@ -6,7 +6,8 @@
   (and primary-directory records of leavers no person stands for) with accounts still enabled
   in other apps;
 - manager cycles (A's manager is B, ..., whose manager is A);
-- directory records no person stands for because a merge rule found someone else.
+- directory records no person stands for because a merge rule found someone else;
+- enabled people whose account in an app Roster creates accounts in is disabled.
 
 The dashboard, `roster status`, `roster people show` and the person screen all read these."""
 
@@ -363,6 +364,27 @@ def manager_cycles(population: Population) -> CareList:
     return _bounded("manager_cycles", "Manager cycles", items)
 
 
+def disabled_where_created(population: Population, apps: list[str]) -> CareList:
+    """Enabled people whose every account in an app Roster creates accounts in (one with
+    provisioning) is disabled: no account is created for them there (they have one), and they
+    cannot sign in (second review: a rehire linked to the AD account disabled when they left)."""
+    items = []
+    for user in population.users:
+        if user.status != "ENABLED":
+            continue
+        owned = population.accounts_of(user.id)
+        for app in apps:
+            theirs = [a for a in owned if a.app_id == app and a.status != "DELETED"]
+            if theirs and all(a.status == "DISABLED" for a in theirs):
+                keys = [_key(a) for a in theirs]
+                text = (
+                    f"{person_label(user)}: enabled, but disabled in {', '.join(keys)} (no new "
+                    f"account is made in {app} while it has one: enable it there)"
+                )
+                items.append((text, {"person": person_label(user), "app": app, "accounts": keys}))
+    return _bounded("disabled_where_created", "Enabled people with a disabled account", items)
+
+
 def merge_conflicts(population: Population, conflicts: dict[tuple[str, str], str]) -> CareList:
     """Directory records the last applied sync could not place (a merge rule found someone
     else, or several people): no person stands for them, and a new hire among them has no
@@ -408,11 +430,13 @@ def care_lists(
     """Every list; `stop` is asked between them (`Stopped` is raised when it says so).
     LEFT_OUT: see `Leavers`; CONFLICTS: the last applied sync's (`merge_conflicts`)."""
     directories = directory_order(config)
+    created_in = [app.id for app in config.apps if app.provisioning is not None]
     checks: list[Callable[[], CareList]] = [
         lambda: lost_primary(population, directories, left_out),
         lambda: leavers_still_enabled(population, directories),
         lambda: manager_cycles(population),
         lambda: merge_conflicts(population, conflicts or {}),
+        lambda: disabled_where_created(population, created_in),
     ]
     lists = []
     for check in checks:

@@ -473,6 +473,32 @@ def test_a_directory_record_a_merge_rule_could_not_place_is_listed_until_placed(
     assert _care(out)["merge_conflicts"]["total"] == 0
 
 
+def test_an_enabled_person_with_a_disabled_account_where_roster_creates_them_is_listed(
+    demo: Services, tmp_path: Path
+) -> None:
+    """A rehire linked to the AD account disabled when they left: enabled in Roster, no new
+    account made (they have one), and unable to sign in; nothing said so (second review)."""
+
+    def disable(data: dict[str, Any]) -> None:
+        for account in data["accounts"]:
+            if account["id"] == "john.bjork":
+                account["status"] = "DISABLED"
+
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli("status", "--json", "--db", db)
+    assert _care(out)["disabled_where_created"]["total"] == 0  # none in the demo
+    rewrite_yaml(tmp_path / "r-demo" / "apps" / "ad.yaml", disable)
+    assert cli("sync", "--db", db)[0] == 0
+    code, out, _ = cli("status", "--json", "--db", db)
+    listed = _care(out)["disabled_where_created"]
+    assert listed["total"] == 1
+    assert listed["entries"][0]["accounts"] == ["ad:john.bjork"]
+    assert listed["items"][0] == (
+        "john.bjork@example.com: enabled, but disabled in ad:john.bjork (no new account is "
+        "made in ad while it has one: enable it there)"
+    )
+
+
 def test_a_leaver_the_idp_keeps_can_still_sign_in_and_is_listed(
     demo: Services, tmp_path: Path
 ) -> None:
