@@ -47,6 +47,7 @@ from engine.cel import (
 )
 from engine.cel.budget import past_deadline, time_exceeded
 from engine.connectors.base import format_problem, held_value
+from engine.connectors.schemas import ad_distinguished_name
 from engine.errors import ConnectorError, NotFound
 from engine.records import Directory, Population, UserRecord
 
@@ -486,25 +487,41 @@ def unique_problem(
     the app (`account_holding`) or, in a sync, CLAIMED by an account it plans before this one
     ((app, field, folded value) -> whose); None when each is free. What the app refuses at
     creation, said before: a dry run promised accounts the sync then had refused."""
-    for spec in schema:
-        key = spec["key"]
-        value = values.get(key)
-        if not spec.get("unique") or not isinstance(value, str) or not value.strip():
-            continue
+    for key, value, to_change in _unique_values_of(schema, values):
         holder = account_holding(cel.population, app_id, key, value)
+        what = f"{value!r}" if key == to_change else f"its {key} {value!r}"
         if holder is not None:
-            return key, (
-                f"{value!r} is taken: the account {app_id}:{holder} has it ({app_id} takes each "
+            return to_change, (
+                f"{what} is taken: the account {app_id}:{holder} has it ({app_id} takes each "
                 "value once; that account may be someone else's: change the mapping, or link "
                 "it if it is this person's)"
             )
         other = (claimed or {}).get((app_id, key, value.strip().casefold()))
         if other is not None:
-            return key, (
-                f"{value!r} goes to {other}, whose account this sync creates first ({app_id} "
+            return to_change, (
+                f"{what} goes to {other}, whose account this sync creates first ({app_id} "
                 "takes each value once: change the mapping so that they differ)"
             )
     return None
+
+
+def _unique_values_of(
+    schema: list[dict[str, Any]], values: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(key, value, the field to change) of each value a new account takes once: its unique
+    fields' and, in AD, the distinguished name it gets (CN=displayName in its ou: the
+    displayName's to change)."""
+    found = []
+    for spec in schema:
+        value = values.get(spec["key"])
+        if spec.get("unique") and isinstance(value, str) and value.strip():
+            found.append((spec["key"], value.strip(), spec["key"]))
+    keys = {spec["key"] for spec in schema}
+    if {"sAMAccountName", "ou"} <= keys:
+        distinguished = ad_distinguished_name(values)
+        if distinguished is not None:
+            found.append(("distinguishedName", distinguished, "displayName"))
+    return found
 
 
 def claim_unique(
@@ -515,10 +532,8 @@ def claim_unique(
     claimed: dict[tuple[str, str, str], str],
 ) -> None:
     """Note a planned account's unique values as WHO's (`unique_problem`)."""
-    for spec in schema:
-        value = values.get(spec["key"])
-        if spec.get("unique") and isinstance(value, str) and value.strip():
-            claimed.setdefault((app_id, spec["key"], value.strip().casefold()), who)
+    for key, value, _ in _unique_values_of(schema, values):
+        claimed.setdefault((app_id, key, value.casefold()), who)
 
 
 #: A unique field's values: folded -> (the first as given, the people who get it)

@@ -6,12 +6,13 @@ configuration came from, so relative paths resolve the way the admin wrote them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.errors import ConnectorError
+from engine.text import hidden_character
 
 FIELD_TYPES = ("string", "bool", "int", "string_list", "map")
 
@@ -53,30 +54,60 @@ class SchemaField:
 
 
 #: What AD refuses in a logon name (sAMAccountName), besides control characters
-_SAM_REFUSED = set('"/\\[]:;|=,+*?<>@')
+_SAM_REFUSED = frozenset('"/\\[]:;|=,+*?<>@')
+#: What neither directory takes in a user principal name's name
+_UPN_REFUSED = frozenset('"(),:;<>[\\]/')
+#: What a user principal name's name holds in Entra ID (and what AD takes in one too)
+_ENTRA_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.-_!#^~")
+#: What a mail nickname holds in Entra ID
+_NICKNAME = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~."
+)
+_DOMAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+
+
+def _listed(chars: Iterable[str]) -> str:
+    return " ".join(repr(c) for c in sorted(set(chars)))
 
 
 def format_problem(fmt: str, value: str) -> str:
     """Why VALUE is no text of the format FMT (SchemaField.format), or "": what Active
-    Directory and Entra ID refuse in a logon name or a user principal name, said before they
-    are asked (a sAMAccountName "o'brien,j" or a UPN "mary ann@example.com" was checked "ok"
-    and refused by the directory: second review)."""
+    Directory ("sam", "upn") and Entra ID ("entra_upn", "nickname") refuse in a logon name, a
+    user principal name or a mail nickname, said before they are asked (a sAMAccountName
+    "o'brien,j" or a UPN "mary ann@example.com" was "ok", then refused: second review)."""
+    hidden = hidden_character(value)
+    if fmt and hidden is not None and hidden not in " ":
+        return f"it holds an invisible or control character ({repr(hidden)})"
     if fmt == "sam":
-        bad = sorted({c for c in value if c in _SAM_REFUSED or ord(c) < 32})
+        bad = [c for c in value if c in _SAM_REFUSED]
         if bad:
-            shown = " ".join(repr(c) for c in bad)
-            return f"a logon name cannot hold {shown} (AD refuses it)"
+            return f"a logon name cannot hold {_listed(bad)} (AD refuses it)"
         if value.endswith("."):
             return "a logon name cannot end with a full stop (AD refuses it)"
         return ""
-    if fmt == "upn":
-        prefix, at, suffix = value.rpartition("@")
-        if not at or not prefix or not suffix or "@" in prefix:
+    if fmt in ("upn", "entra_upn"):
+        name, at, domain = value.rpartition("@")
+        if not at or not name or not domain or "@" in name:
             return "a user principal name is name@domain, with one @ (e.g. ann.lee@example.com)"
-        if any(c.isspace() or ord(c) < 32 for c in value):
+        if any(c.isspace() for c in value):
             return "a user principal name cannot hold spaces"
-        if prefix.startswith(".") or prefix.endswith("."):
-            return "a user principal name's name cannot begin or end with a full stop"
+        if name.startswith(".") or name.endswith(".") or ".." in name:
+            return "a user principal name's name cannot begin or end with a full stop, or hold two"
+        entra = fmt == "entra_upn"
+        if domain[0] == "." or domain[-1] == "." or ".." in domain or (entra and "." not in domain):
+            return "a user principal name's domain is like example.com"
+        refused = [c for c in name if c in _UPN_REFUSED or (entra and c not in _ENTRA_NAME)]
+        refused += [c for c in domain if entra and c not in _DOMAIN]
+        if refused:
+            where = "Entra ID" if entra else "AD"
+            return f"a user principal name cannot hold {_listed(refused)} ({where} refuses it)"
+        return ""
+    if fmt == "nickname":
+        refused = [c for c in value if c not in _NICKNAME]
+        if refused:
+            return f"a mail nickname cannot hold {_listed(refused)} (Entra ID refuses it)"
+        if value.startswith(".") or value.endswith("."):
+            return "a mail nickname cannot begin or end with a full stop (Entra ID refuses it)"
         return ""
     return ""
 

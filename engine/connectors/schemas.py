@@ -8,7 +8,7 @@ Plain apps (no flavour) declare their own schemas in their settings, in the same
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -48,6 +48,16 @@ def schema_fields(rows: Iterable[tuple[Any, ...]]) -> tuple[SchemaField, ...]:
 def unique(fields: tuple[SchemaField, ...], *keys: str) -> tuple[SchemaField, ...]:
     """FIELDS with those named KEYS marked unique (SchemaField.unique)."""
     return tuple(replace(f, unique=True) if f.key in keys else f for f in fields)
+
+
+def ad_distinguished_name(values: Mapping[str, Any]) -> str | None:
+    """The distinguished name AD gives a new account of these creation VALUES (CN=displayName
+    in its `ou`), which AD takes once; None without an `ou` or a sAMAccountName (not AD's)."""
+    sam, ou = values.get("sAMAccountName"), values.get("ou")
+    if not sam or not ou:
+        return None
+    cn = str(values.get("displayName") or sam).replace(",", "\\,")
+    return f"CN={cn},{ou}"
 
 
 def formatted(fields: tuple[SchemaField, ...], **formats: str) -> tuple[SchemaField, ...]:
@@ -333,7 +343,8 @@ ENTRA_CREATION_SCHEMA = formatted(
         "userPrincipalName",
         "mailNickname",
     ),
-    userPrincipalName="upn",
+    userPrincipalName="entra_upn",
+    mailNickname="nickname",
 )
 
 ENTRA_CAPABILITIES = Capabilities(

@@ -295,7 +295,7 @@ class EditingService:
             # one the saved configuration has already (a check added since it was saved) is
             # not the edit's: it would refuse every edit, the one fixing it among them, until
             # all of them were fixed in one go
-            known = self._saved_problems(saved, version, base_dir, population)
+            known = self._saved_problems(saved, version, base_dir, population, fresh=True)
             errors = [p for p in errors if (p.path, p.message) not in known]
         if errors:
             count = len(errors)
@@ -357,20 +357,30 @@ class EditingService:
         return [w for w in warnings if (w.path, w.message) not in known]
 
     def _saved_problems(
-        self, saved: RosterConfig, version: str, base_dir: Path, population: Any
+        self,
+        saved: RosterConfig,
+        version: str,
+        base_dir: Path,
+        population: Any,
+        *,
+        fresh: bool = False,
     ) -> set[tuple[str, str]]:
-        """(path, message) of each problem the saved configuration has (cached by version)."""
-        if self._saved_problem_keys is None or self._saved_problem_keys[0] != version:
-            document = to_document(saved)
-            known = {
-                (p.path, p.message)
-                for p in (
-                    _problem(document, issue)
-                    for issue in document_issues(document, base_dir=base_dir, population=population)
-                )
-            }
-            self._saved_problem_keys = (version, known)
-        return self._saved_problem_keys[1]
+        """(path, message) of each problem the saved configuration has (cached by version;
+        `fresh`: found again, as errors that let an edit through are: the app files and the
+        records they depend on change without the configuration)."""
+        cached = self._saved_problem_keys
+        if not fresh and cached is not None and cached[0] == version:
+            return cached[1]
+        document = to_document(saved)
+        known = {
+            (p.path, p.message)
+            for p in (
+                _problem(document, issue)
+                for issue in document_issues(document, base_dir=base_dir, population=population)
+            )
+        }
+        self._saved_problem_keys = (version, known)
+        return known
 
     # ------------------------------------------------------------------ audit
 

@@ -364,6 +364,19 @@ def test_a_unique_field_is_compared_with_the_same_field_of_the_app_s_accounts(
         ("upn", "a@b@example.com", "name@domain, with one @"),
         ("upn", "@example.com", "name@domain"),
         ("upn", "ann.@example.com", "begin or end with a full stop"),
+        ("upn", "ann..lee@example.com", "or hold two"),
+        ("upn", "ann@example..com", "domain is like example.com"),
+        ("upn", "ann@corp", ""),  # AD takes a single-label suffix; Entra does not
+        ("entra_upn", "ann@corp", "domain is like example.com"),
+        ("upn", "a,b@x.com", "cannot hold ','"),
+        ("upn", "małgorzata@x.com", ""),  # AD takes it
+        ("entra_upn", "małgorzata@x.com", "cannot hold 'ł' (Entra ID refuses it)"),
+        ("upn", "ann\u200b@x.com", "invisible or control character"),
+        ("sam", "a\x7fb", "invisible or control character"),
+        ("nickname", "ann.lee", ""),
+        ("nickname", "o'brien", ""),
+        ("nickname", "mary ann", "cannot hold ' '"),
+        ("nickname", ".ann", "begin or end with a full stop"),
         ("", "anything at all, really", ""),
     ],
 )
@@ -405,3 +418,28 @@ def test_the_check_and_the_app_refuse_a_logon_name_ad_refuses(
     fields = {"sAMAccountName": "ok", "userPrincipalName": "a b@x.com", "displayName": "A"}
     with pytest.raises(ConnectorError, match="a user principal name cannot hold spaces"):
         connector.create_account(fields)
+
+
+def test_a_distinguished_name_an_ad_account_has_refuses_the_plan(services: Services) -> None:
+    """AD names a new account CN=displayName in its ou and takes it once: the file app
+    refused a second John Smith, but the queue, the dry run and the plan promised him (third
+    review). The plan says it on the displayName."""
+    population = services.population()
+    holder = next(
+        a
+        for a in population.accounts
+        if a.app_id == "ad" and a.status != "DELETED" and a.profile.get("distinguishedName")
+    )
+    name = holder.profile["distinguishedName"].split(",", 1)[0].removeprefix("CN=")
+    have = {a.owner_id for a in population.accounts if a.app_id == "ad"}
+    person = next(u for u in living(services) if u.id not in have and u.email)
+    services.config_edit(
+        ConfigEdit("set", "apps.ad.provisioning.fields.displayName", f'"{name.upper()}"')
+    )
+    plan = services.provision_plan("ad", person.email)
+    (field,) = [f for f in plan.fields if not f.ok]
+    assert field.key == "displayName"
+    assert field.reason.startswith(
+        f"its distinguishedName 'CN={name.upper()},OU=Users,DC=example,DC=com' is taken: "
+        f"the account ad:{holder.external_id} has it"
+    ), field.reason

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.connectors.coerce import is_empty
 from engine.connectors.file.records import ACCOUNT_KEYS, LIST_KEYS
-from engine.connectors.schemas import ACTIVE_DIRECTORY, ENTRA_ID
+from engine.connectors.schemas import ACTIVE_DIRECTORY, ENTRA_ID, ad_distinguished_name
 from engine.errors import ConnectorError
 
 # Flavour attributes that also set a core account field when pushed or created.
@@ -111,9 +111,9 @@ def new_item(app_id: str, flavour: str, values: dict[str, Any]) -> tuple[dict[st
             "manager": values.get("manager"),
         }
         profile = {k: v for k, v in values.items() if k not in NOT_STORED}
-        if values.get("ou"):
-            cn = str(values.get("displayName") or sam).replace(",", "\\,")
-            profile["distinguishedName"] = f"CN={cn},{values['ou']}"
+        distinguished = ad_distinguished_name(values)
+        if distinguished is not None:
+            profile["distinguishedName"] = distinguished
     elif flavour == ENTRA_ID:
         upn = values["userPrincipalName"]
         core = {
