@@ -238,7 +238,8 @@ def plan_account(
                 + f"fields: {', '.join(known) or 'none'}",
             )
         )
-    clash = unique_problem(cel, schema, app_id, plan.values(), claimed)
+    # (one who has an account is refused for that: their values would name it as taken)
+    clash = None if existing else unique_problem(cel, schema, app_id, plan.values(), claimed)
     if clash is not None:
         key, why = clash
         for result in plan.fields:

@@ -195,6 +195,12 @@ def test_a_unique_value_an_account_holds_refuses_the_plan_first(services: Servic
     assert field.reason.startswith("'ANN.LEE@example.com' is taken: the account entra:ann.lee@")
     result = services.provision("entra", person.email)
     assert not result.ok and result.account is None
+    # one who has an account is refused for that alone (their own values are no clash)
+    ann = services.user_by_email("ann.lee@example.com")
+    assert ann is not None
+    plan = services.provision_plan("entra", ann.email)
+    assert [f.key for f in plan.fields if not f.ok] == [] and len(plan.problems) == 1
+    assert "already has an account in entra" in plan.problems[0]
 
 
 def test_connector_refusing_an_existing_username_is_reported_and_changes_nothing(
