@@ -677,8 +677,8 @@ class ProvisioningScreen(RosterScreen):
 
     def ask_proactive(self, app: ProvisioningApp, queue: Any) -> None:
         """Confirm turning APP's proactive provisioning off, or on (QUEUE: what it would
-        create at the next sync, and what it could not)."""
-        on_now = queue is None
+        create at the next sync, and what it could not; None when it is on)."""
+        on_now = app.provisioning is not None and app.provisioning.proactive
         name = safe(f"{app.name} ({app.id})" if app.name != app.id else app.id, 80)
         message = Text()
         if on_now:
@@ -689,7 +689,7 @@ class ProvisioningScreen(RosterScreen):
                 f"in {safe(app.id)}; they wait until it is turned on again, or until an admin "
                 "creates the account here (c). Accounts already created stay."
             )
-        else:
+        elif queue is not None:
             message.append("Turn on proactive provisioning for ")
             message.append(name, style="bold")
             message.append(

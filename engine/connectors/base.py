@@ -76,7 +76,7 @@ def format_problem(fmt: str, value: str) -> str:
     user principal name or a mail nickname, said before they are asked (a sAMAccountName
     "o'brien,j" or a UPN "mary ann@example.com" was "ok", then refused: second review)."""
     hidden = hidden_character(value)
-    if fmt and hidden is not None and hidden not in " ":
+    if fmt and hidden is not None:
         return f"it holds an invisible or control character ({repr(hidden)})"
     if fmt == "sam":
         bad = [c for c in value if c in _SAM_REFUSED]
