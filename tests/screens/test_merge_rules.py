@@ -651,19 +651,14 @@ async def test_hostile_rule_names_stay_literal(services: Any) -> None:
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, MatchRuleModal)
-        # an escape sequence in a name is refused, shown escaped where the name is typed
+        # an escape sequence put in the name field (a paste, a stored name shown for editing)
+        # is held as its visible escape: it never reaches the terminal raw
         modal.query_one("#rule-name", Input).value = f"{name} {TITLE_OSC}"
+        await settle(pilot)
+        held = modal.query_one("#rule-name", Input).value
+        assert "\\x1b]0;pwned" in held and "\x1b" not in held
         modal.query_one("#account-kind", Select).value = "cel"
         modal.query_one("#account-cel", CelEditor).text = '"[b]" + account.email'
-        await settle(pilot)
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        assert app.screen is modal
-        refusal = " ".join(
-            shown(modal.query_one(f"#{which}", Static)) for which in ("name-error", "rule-error")
-        )
-        assert "holds an invisible or control character" in refusal
-        assert "\\x1b]0;pwned" in refusal and "\x1b" not in refusal
         # markup is text: taken, and shown as it is
         modal.query_one("#rule-name", Input).value = name
         await settle(pilot)
