@@ -61,11 +61,13 @@ if TYPE_CHECKING:
 
 MAPPING_WIDTH = 40
 VALUE_WIDTH = 24
-#: On a narrow terminal the fields table keeps the plan in view: a field's name is cut to
-#: FIELD_NARROW (the detail under the table has it whole), the plan column takes the rest
-#: (at least PLAN_NARROW) and is headed "Plan", a value there drops its (type) before it is cut.
+#: On a narrow terminal the fields table keeps the plan (or, before a person is chosen, the
+#: mapping) in view: a field's name is cut to FIELD_NARROW (the detail under the table has it
+#: whole), the type goes last, the plan column takes the rest (at least PLAN_NARROW) and is
+#: headed "Plan", a value there drops its (type) before it is cut.
 FIELD_NARROW = 20
 PLAN_NARROW = 12
+MAPPING_NARROW = 16
 PLAN_LABEL = "Plan for the person"
 FIELD_KEYS = ("key", "type", "plan", "mapping")
 CONFIRM_FIELDS = 10
@@ -201,7 +203,7 @@ class ProvisioningScreen(RosterScreen):
         self.version: str | None = None  # the configuration version the apps were read at
         self.test_result: FieldResult | None = None  # the last Test of the highlighted field
         self.last: tuple[str, AuditEntry | None] | None = None  # a field path's last change
-        self._layout: tuple[tuple[int, ...], bool] | None = None  # the fields table's widths
+        self._layout: tuple[tuple[tuple[str, str, int], ...], bool] | None = None  # its columns
 
     # Layout -------------------------------------------------------------------------------
 
@@ -316,32 +318,57 @@ class ProvisioningScreen(RosterScreen):
         app = self.current_app()
         return dict(app.provisioning.fields) if app and app.provisioning else {}
 
-    def field_widths(
-        self, rows: list[tuple[str, Fit, Text, Fit, Text]]
-    ) -> tuple[tuple[int, int, int, int], bool]:
-        """Every column's width (set, so the table never shows rows at its labels' widths
-        before it has measured them), and whether it is narrow: the plan cut to stay in view
-        beside field names cut to FIELD_NARROW."""
+    def field_columns(
+        self, rows: list[tuple[str, Fit, Text, Fit, Fit]]
+    ) -> tuple[tuple[tuple[str, str, int], ...], bool]:
+        """(label, key, width) of each column in the order shown (every width set, so the
+        table never shows rows at its labels' widths before it has measured them), and
+        whether the table is narrow. Narrow, the type goes last (the detail under the table
+        has it): before a person is chosen the mapping follows the field (the plan column
+        only says "—"); once one is, the plan does, cut to stay in view, then the mapping."""
         table = self.query_one("#prov-fields", DataTable)
         field, kind, plan, mapping = (
             natural_width(label, [row[index + 1] for row in rows])
             for index, label in enumerate(("Field", "Type", PLAN_LABEL, "Mapping"))
         )
+        wide = (
+            ("Field", "key", field),
+            ("Type", "type", kind),
+            (PLAN_LABEL, "plan", plan),
+            ("Mapping", "mapping", mapping),
+        )
         if not table.size.width:
-            return (field, kind, plan, mapping), False
+            return wide, False
         inner = table.size.width - table.styles.scrollbar_size_vertical
-        room = inner - 2 * table.cell_padding * 3  # field, type and plan in view
-        if field + kind + plan <= room:
-            return (field, kind, plan, mapping), False
+        padding = 2 * table.cell_padding
+        room = inner - field - kind - plan - 4 * padding  # the mapping's
+        if min(mapping, MAPPING_NARROW) <= room:
+            # cut (with an ellipsis) to end in view
+            return (*wide[:3], ("Mapping", "mapping", min(mapping, room))), False
         field = min(field, FIELD_NARROW)
-        return (field, kind, max(room - field - kind, PLAN_NARROW), mapping), True
+        if self.plan is None:
+            rest = max(inner - field - 2 * padding, PLAN_NARROW)
+            return (
+                ("Field", "key", field),
+                ("Mapping", "mapping", min(mapping, rest)),
+                ("Type", "type", kind),
+                ("Plan", "plan", plan),
+            ), True
+        plan = min(plan, max(inner - field - 2 * padding, PLAN_NARROW))
+        rest = max(inner - field - plan - 3 * padding, PLAN_NARROW)
+        return (
+            ("Field", "key", field),
+            ("Plan", "plan", plan),
+            ("Mapping", "mapping", min(mapping, rest)),
+            ("Type", "type", kind),
+        ), True
 
     def show_fields(self, *, refit: bool = False) -> None:
         app = self.current_app()
         expressions = self.expressions()
         plan = {f.key: f for f in self.plan.fields} if self.plan is not None else {}
         table = self.query_one("#prov-fields", DataTable)
-        rows: list[tuple[str, Fit, Text, Fit, Text]] = []
+        rows: list[tuple[str, Fit, Text, Fit, Fit]] = []
         for field in app.creation_schema if app else []:
             key = field["key"]
             result = plan.get(key)
@@ -361,22 +388,22 @@ class ProvisioningScreen(RosterScreen):
                     Fit(label),
                     plain(field.get("type", "string"), limit=20),
                     outcome,
-                    mapping_text(field, expressions.get(key), MAPPING_WIDTH),
+                    Fit(mapping_text(field, expressions.get(key), MAPPING_WIDTH)),
                 )
             )
-        layout = self.field_widths(rows)
+        layout = self.field_columns(rows)
         if refit and layout == self._layout:
             return
         self._layout = layout
-        widths, narrow = layout
+        columns, _ = layout
+        order = [FIELD_KEYS.index(key) for _, key, _ in columns]
         row = table.cursor_row
         with self.app.batch_update():
             table.clear(columns=True)
-            labels = ("Field", "Type", "Plan" if narrow else PLAN_LABEL, "Mapping")
-            for label, key, width in zip(labels, FIELD_KEYS, widths, strict=True):
-                table.add_column(label, key=key, width=width)
+            for heading, key, width in columns:
+                table.add_column(heading, key=key, width=width)
             for key, *cells in rows:
-                table.add_row(*cells, key=key)
+                table.add_row(*(cells[index] for index in order), key=key)
             if 0 <= row < table.row_count:
                 table.move_cursor(row=row)
         if refit:

@@ -171,14 +171,20 @@ async def test_provisioning_keeps_the_plan_readable_at_80_columns(services: Any)
         screen = await open_provisioning(pilot, "entra")
         text = screen_text(app)
         assert rows_with(text, " No person chosen: ") and rows_with(text, " o chooses one. ")
+        # before a person is chosen the plan column only says "—": the mapping is in view
+        row = rows_with(text, "userPrincipalName *")
+        assert row and "subject.email.lowerAscii()" in row[0], text
+        # a mapping cut to the column says so
+        assert 'subject.email.split("@")[0]' in text and "…" in rows_with(text, "mailNickname")[0]
         await choose_person(pilot, person.email)
         text = screen_text(app)
         assert "Plan for t" not in text  # the column's title is "Plan" when narrow
         fields = screen.query_one("#prov-fields", DataTable)
-        assert str(fields.get_row("userPrincipalName")[2]) == f"{person.email.lower()} (string)"
+        upn = str(fields.get_cell("userPrincipalName", "plan"))
+        assert upn == f"{person.email.lower()} (string)"
         row = rows_with(text, "userPrincipalName *")
         assert row, text
-        after = row[0].split("string", 1)[1]
+        after = row[0].split("userPrincipalName *", 1)[1]
         shown = after[: after.rindex("│")].strip(" ▁▂▃▄▅▆▇█")
         # the whole value, or its start and an ellipsis: never silently cut
         email = person.email.lower()

@@ -69,7 +69,9 @@ async def choose_person(pilot: Any, email: str) -> None:
 
 
 def field_row(screen: ProvisioningScreen, key: str) -> list[str]:
-    return [str(cell) for cell in screen.query_one("#prov-fields", DataTable).get_row(key)]
+    """The row's cells as (field, type, plan, mapping), whatever order the table shows them in."""
+    table = screen.query_one("#prov-fields", DataTable)
+    return [str(table.get_cell(key, column)) for column in ("key", "type", "plan", "mapping")]
 
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
