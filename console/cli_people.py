@@ -80,7 +80,9 @@ def _print_counts(board: Dashboard) -> None:
         echo(f"  relative paths (the app files) from: {board.config_folder}")
     for app in board.apps:
         state = app.last_import_status or "never imported"
-        if state not in ("ok", "never imported"):
+        if app.removed:
+            state = "removed from the configuration: the next sync marks these DELETED"
+        elif state not in ("ok", "never imported"):
             state = "last import failed (why: below)"  # the warning says it whole, once
         echo(f"  {app.id:<12} {app.accounts:>7,} accounts  {one_line(state, 200)}")
     for run in board.last_runs[:3]:

@@ -153,6 +153,8 @@ def describe_stage_plan(plan: StagePlan | None) -> str:
 VALUES_CLEARED = "attribute values cleared: "
 #: ... and of cleared values in the apps pushed to, before the app and its attribute.
 TARGET_VALUES_CLEARED = "target values cleared: "
+#: Why the accounts of an app no longer in the configuration are gone.
+REMOVED_APP = "its app was removed from the configuration"
 
 
 @dataclass(frozen=True)

@@ -381,7 +381,9 @@ class DashboardScreen(RosterScreen):
                     clip(app.connector, 20),
                     Text(format_count(app.accounts), justify="right"),
                     format_when(app.last_import_at),
-                    import_status_text(app.last_import_status),
+                    Text("removed from the configuration", style="yellow")
+                    if app.removed
+                    else import_status_text(app.last_import_status),
                     key=str(app.id),
                 )
             if not dashboard.apps:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlmodel import select
+
 from engine.config.model import RosterConfig
 from engine.config.paths import join_path
 from engine.errors import ConfigInvalid, Problem
@@ -226,3 +228,12 @@ def save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:
         row.directory_order = order.get(app.id)
         row.ownership_strategy = app.ownership.strategy
         session.add(row)
+    # an app removed from the configuration keeps its row while the store holds its accounts
+    # (the next sync marks them DELETED): it creates, pushes and alerts no more
+    configured = {app.id for app in config.apps}
+    for row in session.scalars(select(App)):
+        if row.id not in configured:
+            row.capabilities, row.push_schema, row.creation_schema = {}, [], []
+            row.is_directory, row.directory_order = False, None
+            row.last_import_status = ""
+            session.add(row)

@@ -29,6 +29,7 @@ class AppSummary:
     last_import_at: datetime | None
     last_import_status: str
     is_directory: bool = False
+    removed: bool = False  # from the configuration; the next sync retires its accounts
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Dashboard:
                     "last_import_at": a.last_import_at.isoformat() if a.last_import_at else None,
                     "last_import_status": a.last_import_status,
                     "is_directory": a.is_directory,
+                    "removed": a.removed,
                 }
                 for a in self.apps
             ],
@@ -102,6 +104,12 @@ class DashboardService:
                 return care_lists(population, config, stop, left_out, conflicts), []
         except RosterError as exc:  # a damaged configuration is reported where it is read
             return [], [f"Could not check people and managers: {exc}"]
+
+    def _configured_apps(self) -> set[str] | None:
+        try:
+            return {app.id for app in self.ctx.config().apps}
+        except RosterError:  # a damaged configuration: every app the store knows is shown
+            return None
 
     def dashboard(self, *, with_care: bool = True) -> Dashboard:
         live = col(Account.status) != "DELETED"
@@ -143,6 +151,7 @@ class DashboardService:
                     unowned += no_owner
             accounts = sum(per_app.values())
             held = len(load_held(session))
+            configured = self._configured_apps()
             apps = [
                 AppSummary(
                     a.id,
@@ -152,8 +161,11 @@ class DashboardService:
                     a.last_import_at,
                     a.last_import_status,
                     a.is_directory,
+                    configured is not None and a.id not in configured,
                 )
                 for a in apps_rows
+                # an app removed from the configuration, once a sync retired its accounts
+                if configured is None or a.id in configured or per_app.get(a.id)
             ]
         runs = self.runs.runs(limit=5)
         errors = sum(1 for a in apps if a.last_import_status not in ("", "ok"))

@@ -145,7 +145,7 @@ class ProvisioningService:
                     schema_of(row.creation_schema or []),  # in the schema's order
                 )
                 for row in rows
-                if (row.capabilities or {}).get("provisioning")
+                if (row.capabilities or {}).get("provisioning") and row.id in configured
             ]
 
     def target(self, app_id: str, *, require_config: bool = True) -> ProvisioningTarget:
@@ -156,12 +156,14 @@ class ProvisioningService:
             rows = {row.id: row for row in session.scalars(select(App))}
             apps = {app.id: app for app in load_config(session).apps}
             base_dir = config_base_dir(session) or Path(".")
-        capable = sorted(i for i, r in rows.items() if (r.capabilities or {}).get("provisioning"))
+        capable = sorted(
+            i for i, r in rows.items() if (r.capabilities or {}).get("provisioning") and i in apps
+        )
         configured = [i for i in capable if i in apps and apps[i].provisioning is not None]
         row = rows.get(app_id)
         if row is None or app_id not in apps:
             raise NotFound(
-                f"No app {app_id!r}; the apps are: {', '.join(sorted(rows)) or 'none'}"
+                f"No app {app_id!r}; the apps are: {', '.join(sorted(apps)) or 'none'}"
                 f" (with provisioning: {', '.join(configured) or 'none'})."
             )
         if not (row.capabilities or {}).get("provisioning"):

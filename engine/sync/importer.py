@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.changes import REMOVED_APP
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.fingerprint import canonical, fingerprint
@@ -72,7 +73,47 @@ def run_import(
         state.import_counts[app_id] = {
             k: v - before.get(k, 0) for k, v in report.counts.items() if v != before.get(k, 0)
         }
+    _retire_removed_apps(state, {app.id for app in apps}, report)
     return imported
+
+
+def _retire_removed_apps(state: WorkState, configured: set[str], report: StageReport) -> None:
+    """The accounts of an app no longer in the configuration are gone, as if the app listed
+    none: DELETED (never erased), so they no longer count, link or alert. They stayed linked
+    and ENABLED for good, and the app's failed import kept `roster status --check` failing.
+    Like any removal they count toward the deletion threshold; adding the app back imports
+    them again."""
+    for app_id in state.accounts.app_ids():
+        if app_id in configured:
+            continue
+        gone = 0
+        for account in state.accounts_of_app(app_id):
+            if account.status == "DELETED":
+                continue
+            state.journal(
+                STAGE,
+                "account",
+                f"{app_id}:{account.external_id}",
+                "status",
+                account.status,
+                "DELETED",
+                REMOVED_APP,
+            )
+            account.status = "DELETED"
+            state.fingerprints[(app_id, account.external_id)] = ""
+            state.account_changed((app_id, account.external_id), ("status",))
+            gone += 1
+        if gone or state.source_versions.get(app_id):
+            # forgotten: an app added back is listed whole, not taken as unchanged
+            state.new_source_versions[app_id] = ""
+            state.new_import_cursors[app_id] = ""
+            state.new_sidecar_digests[app_id] = ""
+        if gone:
+            report.bump("gone", gone)
+            report.notes.append(
+                f"{app_id} is no longer in the configuration: its accounts ({gone}) are "
+                "DELETED in the store"
+            )
 
 
 def _import_app(

@@ -65,6 +65,10 @@ class AccountTable(dict[AccountKey, AccountRecord]):
         dict.__delitem__(self, key)
         del self._by_app[key[0]][key]
 
+    def app_ids(self) -> list[str]:
+        """The apps the table holds accounts of."""
+        return [app_id for app_id, group in self._by_app.items() if group]
+
     def keys_of(self, app_id: str) -> Iterable[AccountKey]:
         """The app's accounts' keys, in the order they were first set."""
         group = self._by_app.get(app_id)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine.changes import TARGET_VALUES_CLEARED, VALUES_CLEARED
+from engine.changes import REMOVED_APP, TARGET_VALUES_CLEARED, VALUES_CLEARED
 from engine.config.model import AppDeletionThreshold, DeletionThreshold
 from engine.store.models import AttributeValue
 from engine.sync.attributes import is_empty
@@ -165,12 +165,15 @@ def check_threshold(
     max_objects, max_percent = settings.max_objects, settings.max_percent
     counts = dict.fromkeys(DeletionKind, 0)
     by_app: dict[str, int] = {}
+    removed: set[str] = set()  # apps whose accounts go because the app was removed
     for deletion, objects in deletions.items():
         counts[deletion.kind] += len(objects)
         if deletion.kind is DeletionKind.ACCOUNTS:
             for key in objects:
                 app_id = key.partition(":")[0]
                 by_app[app_id] = by_app.get(app_id, 0) + 1
+                if deletion.cause == REMOVED_APP:
+                    removed.add(app_id)
     over = []
     for kind, count in counts.items():
         limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
@@ -197,10 +200,15 @@ def check_threshold(
             f"({max_objects} objects or {max_percent:g} %)."
         )
     if apps_over:
+        why = (
+            "its app was removed from the configuration"
+            if set(by_app) <= removed
+            else "an emptied or cut export?"
+        )
         parts.append(
             "The run would remove "
             + ", ".join(apps_over)
-            + " — more than the app's deletion threshold (an emptied or cut export?)."
+            + f" — more than the app's deletion threshold ({why})."
         )
     return (
         " ".join(parts) + " Nothing was applied. Review the deletions, then run again with "

@@ -1,0 +1,106 @@
+"""An app removed from the configuration (engine/sync/importer.py `_retire_removed_apps`): its
+accounts stayed ENABLED and linked for good, its row kept offering provisioning and its last
+failed import kept `roster status --check` failing (LDAP review). The edit now says what the
+next sync does; the sync marks the accounts DELETED, behind the deletion threshold; status,
+the provisioning apps and their messages leave the app out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+from sqlmodel import select
+
+from console.cli import main
+from engine.changes import REMOVED_APP
+from engine.services.editing import ConfigEdit
+from engine.store.models import Account, App
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args))
+
+
+def _live(demo: Any, app_id: str) -> list[Account]:
+    with demo.db.session() as session:
+        return list(
+            session.scalars(
+                select(Account).where(Account.app_id == app_id, Account.status != "DELETED")
+            )
+        )
+
+
+def test_removing_an_app_says_so_then_the_sync_retires_its_accounts(demo: Any) -> None:
+    db = str(demo.db.sqlite_path)
+    total = len(_live(demo, "slack"))
+    assert total > 100 and any(a.owner_id is not None for a in _live(demo, "slack"))
+
+    # the edit says what the next sync will do, before and as it saves
+    result = _cli("config", "delete", "apps.slack", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert f"apps.slack: the store holds {total} of its accounts" in result.output
+    assert "the next sync marks them DELETED" in result.output
+    assert "add the app back before the next sync to keep them" in result.output
+
+    # until the sync, status shows them, as removed (not as an app that never imported)
+    status = _cli("status", "--db", db)
+    assert "removed from the configuration" in status.output
+    assert "never imported" not in status.output
+    board = json.loads(_cli("status", "--json", "--db", db).stdout)
+    assert next(a for a in board["apps"] if a["id"] == "slack")["removed"] is True
+
+    # its row offers no provisioning and names no removed app among the apps
+    assert "slack" not in {a.id for a in demo.provisioning_apps()}
+    with demo.db.session() as session:
+        row = session.get(App, "slack")
+        assert row is not None and row.capabilities == {} and row.last_import_status == ""
+
+    # every account of the app goes: the app's deletion threshold holds the run, naming why
+    result = _cli("sync", "--db", db)
+    assert result.exit_code == 3, result.output
+    assert "(its app was removed from the configuration)" in result.output
+    assert "an emptied or cut export" not in result.output
+    assert len(_live(demo, "slack")) == total  # nothing applied
+
+    result = _cli("sync", "--allow-deletes", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert len(out["deletions"][f"accounts: {REMOVED_APP}"]) == total
+    assert _live(demo, "slack") == []
+
+    # gone from status; the next sync has nothing more to say of it
+    status = _cli("status", "--db", db)
+    assert "slack" not in status.output
+    again = json.loads(_cli("sync", "--json", "--db", db).stdout)
+    assert not again["deletions"]
+
+
+def test_adding_the_app_back_imports_its_accounts_again(demo: Any) -> None:
+    exported = yaml.safe_load(demo.export_config())
+    slack = next(app for app in exported["apps"] if app["id"] == "slack")
+    total = len(_live(demo, "slack"))
+    demo.config_edit(ConfigEdit("delete", "apps.slack"))
+    demo.sync(allow_deletes=True)
+    assert _live(demo, "slack") == []
+    demo.config_edit(ConfigEdit("set", "apps.slack", slack))
+    demo.sync()
+    assert len(_live(demo, "slack")) == total
+
+
+def test_an_edit_that_keeps_every_app_warns_of_nothing(demo: Any) -> None:
+    result = demo.config_edit(ConfigEdit("set", "apps.slack.name", "Slack (EU)"))
+    assert not any("of its accounts" in w.message for w in result.warnings)
+
+
+def test_a_provisioning_message_lists_only_configured_apps(demo: Any) -> None:
+    demo.config_edit(ConfigEdit("delete", "apps.slack"))
+    result = _cli(
+        "provision", "slack", "--user", "ann.lee@example.com", "--dry-run",
+        "--db", str(demo.db.sqlite_path),
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "No app 'slack'; the apps are: " in result.output
+    listed = result.output.split("the apps are: ", 1)[1].split(" (with provisioning")[0]
+    assert "slack" not in listed
