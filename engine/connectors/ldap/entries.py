@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.connectors.base import ListedAccount, SchemaField
-from engine.connectors.ldap.flavours import MULTI_VALUED, NEVER_IMPORTED
+from engine.connectors.ldap.flavours import BINARY, MULTI_VALUED, NEVER_IMPORTED
 from engine.connectors.ldap.settings import LdapSettings
 from engine.connectors.limits import value_problem
 from engine.errors import ConnectorError
@@ -37,12 +37,14 @@ class RawEntry:
     # AD sends a big multi-valued attribute (a group's members) in ranges: the attributes
     # whose values were cut, with the last index sent (`member;range=0-1499` -> 1499)
     ranged: dict[str, int] = field(default_factory=dict)
+    binary: set[str] = field(default_factory=set)  # sent with the ;binary option (lower-cased)
 
     @classmethod
     def from_response(cls, item: Mapping[str, Any]) -> RawEntry:
         raw = item.get("raw_attributes") or {}
         attributes: dict[str, tuple[str, list[bytes]]] = {}
         ranged: dict[str, int] = {}
+        binary: set[str] = set()
         for name, values in raw.items():
             base, *options = str(name).split(";")  # drop options such as ;binary or ;range=
             listed = [v if isinstance(v, bytes) else str(v).encode() for v in values]
@@ -50,27 +52,32 @@ class RawEntry:
                 listed = attributes[base.lower()][1] + listed
             attributes[base.lower()] = (base, listed)
             for option in options:
+                if option.lower() == "binary":
+                    binary.add(base.lower())
                 if option.lower().startswith("range="):
                     end = option.partition("-")[2]
                     if end.isdigit():
                         ranged[base.lower()] = int(end)
-        return cls(str(item.get("dn") or ""), attributes, ranged)
+        return cls(str(item.get("dn") or ""), attributes, ranged, binary)
 
     def values(self, name: str) -> list[bytes]:
         found = self.attributes.get(name.lower())
         return found[1] if found else []
 
 
-def text_of(name: str, value: bytes) -> str:
-    """One raw value as text: the GUID form for objectGUID, UTF-8, else `base64:…`."""
+def text_of(name: str, value: bytes, binary: bool = False) -> str:
+    """One raw value as text: the GUID form for objectGUID, UTF-8, else (or for a BINARY
+    attribute, always) `base64:…`."""
     if name.lower() == "objectguid" and len(value) == 16:
         return str(uuid.UUID(bytes_le=value))
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        if len(value) > MAX_BINARY_BYTES:
-            return f"(binary, {len(value)} bytes)"
-        return "base64:" + base64.b64encode(value).decode("ascii")
+    if not binary:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if len(value) > MAX_BINARY_BYTES:
+        return f"(binary, {len(value)} bytes)"
+    return "base64:" + base64.b64encode(value).decode("ascii")
 
 
 def guid_bytes(text: str) -> bytes | None:
@@ -92,6 +99,7 @@ class EntryReader:
         self.manager_attribute = settings.first("manager")
         # profile keys spelled as the push schema spells them, so push compares like with like
         self.spelling = {f.key.lower(): f.key for f in _schema_fields(settings)}
+        self.binary = BINARY | settings.binary_attributes
 
     def requested(self) -> list[str]:
         """What a search asks for: every user attribute, plus the operational ones the map
@@ -104,7 +112,7 @@ class EntryReader:
     def first_text(self, entry: RawEntry, attributes: Iterable[str]) -> str:
         for name in attributes:
             for value in entry.values(name):
-                text = text_of(name, value).strip()
+                text = text_of(name, value, name.lower() in self.binary).strip()
                 if text:
                     return text
         return ""
@@ -114,7 +122,7 @@ class EntryReader:
         seen: set[str] = set()
         for name in attributes:
             for value in entry.values(name):
-                text = text_of(name, value).strip()
+                text = text_of(name, value, name.lower() in self.binary).strip()
                 if smtp and name.lower() == "proxyaddresses":
                     # only mail addresses: "SMTP:" is the primary, "smtp:" the others
                     kind, _, address = text.partition(":")
@@ -178,7 +186,9 @@ class EntryReader:
             raise ConnectorError(
                 f"App '{self.settings.app_id}': the entry '{printable(entry.dn, 200)}' "
                 f"('{printable(listed.external_id, 80)}'): {problem}. Fix the value in the "
-                "directory; nothing of this app was imported, its accounts stay as they were."
+                "directory (or, if the attribute holds bytes rather than text, name it in the "
+                "app's settings.binary_attributes); nothing of this app was imported, its "
+                "accounts stay as they were."
             )
 
     def profile(self, entry: RawEntry) -> dict[str, Any]:
@@ -187,7 +197,8 @@ class EntryReader:
             if lowered in NEVER_IMPORTED or not values:
                 continue
             key = self.spelling.get(lowered, name)
-            texts = [text_of(name, v) for v in values]
+            binary = lowered in self.binary or lowered in entry.binary
+            texts = [text_of(name, v, binary) for v in values]
             profile[key] = texts if len(texts) > 1 or lowered in MULTI_VALUED else texts[0]
         return profile
 

@@ -62,6 +62,31 @@ NEVER_IMPORTED = frozenset(
         "nTSecurityDescriptor",
     )
 )
+# Attributes that hold bytes, not text, read as `base64:…` whatever their bytes: a value that
+# happened to decode as UTF-8 was text, and one with a control byte then refused the app's
+# whole import (about one 16-byte GUID in 12,000 does: LDAP review). More per app:
+# settings.binary_attributes; an attribute sent with the ;binary option is binary too.
+BINARY = frozenset(
+    a.lower()
+    for a in (
+        "objectSid",
+        "sIDHistory",
+        "tokenGroups",
+        "mS-DS-ConsistencyGuid",
+        "msExchMailboxGuid",
+        "msExchArchiveGUID",
+        "msDS-GenerationId",
+        "logonHours",
+        "userPKCS12",
+        "audio",
+        "userCertificate",
+        "cACertificate",
+        "authorityRevocationList",
+        "certificateRevocationList",
+        "crossCertificatePair",
+        "x500UniqueIdentifier",
+    )
+)
 # Attributes that hold several values by nature: always a list in the profile, even with one.
 MULTI_VALUED = frozenset(
     a.lower() for a in ("objectClass", "proxyAddresses", "memberOf", "member", "otherMailbox", "ou")

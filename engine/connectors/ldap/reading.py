@@ -34,6 +34,7 @@ from engine.connectors.ldap.entries import (
 )
 from engine.connectors.ldap.settings import LdapSettings
 from engine.errors import ConnectorError
+from engine.text import printable
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 SCOPES = {"subtree": ldap3.SUBTREE, "one": ldap3.LEVEL, "base": ldap3.BASE}
@@ -110,12 +111,28 @@ class Reader:
         """The accounts a filter finds, managers resolved, and the newest change timestamp."""
         accounts: list[ListedAccount] = []
         newest = ""
+        seen: dict[str, str] = {}  # id -> the DN that has it
         for entry in self.search(search_filter, limit=limit):
-            accounts.append(self.entries.account(entry))
+            account = self.entries.account(entry)
+            first = seen.setdefault(account.external_id, entry.dn)
+            if first != entry.dn:  # two entries would be one account, the last one winning
+                raise self._same_id(account.external_id, first, entry.dn)
+            accounts.append(account)
             changed = _timestamp(self.entries.changed(entry))
             newest = max(newest, changed)
         self.resolve_managers(accounts)
         return accounts, newest
+
+    def _same_id(self, external_id: str, first: str, second: str) -> ConnectorError:
+        attribute = self.settings.first("id")
+        return ConnectorError(
+            f"App '{self.settings.app_id}': the entries '{printable(first, 200)}' and "
+            f"'{printable(second, 200)}' have the same id '{printable(external_id, 80)}' "
+            f"(their {attribute}), and Roster keeps one account per id. Map id to an "
+            "attribute no two entries share (settings.attributes, e.g. id: entryUUID), or "
+            "narrow base_dn or user_filter; nothing of this app was imported, its accounts "
+            "stay as they were."
+        )
 
     def resolve_managers(self, accounts: list[ListedAccount]) -> None:
         lookup = {normal_dn(str(a.profile.get("dn", ""))): a.email for a in accounts if a.email}

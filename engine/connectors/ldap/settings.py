@@ -21,6 +21,7 @@ server, and what they make the app offer (its ConnectorDescription).
     initial_password_env: AD_INITIAL_PW # AD only, sent only over LDAPS or StartTLS
     delta: true                         # import only what changed since the last import…
     full_import_hours: 24               # …with a full import (deletions) at least this often
+    binary_attributes: [msDS-cloudExtensionAttribute1]   # more attributes holding bytes, not text
     push_schema / creation_schema / custom_push_attributes   # as for the file connector
 """
 
@@ -79,6 +80,7 @@ KNOWN_SETTINGS = (
     "initial_password_file",
     "delta",
     "full_import_hours",
+    "binary_attributes",
     "push_schema",
     "creation_schema",
     "custom_push_attributes",
@@ -112,6 +114,7 @@ class LdapSettings:
     group_member_attribute: str
     delta: bool
     full_import_hours: float
+    binary_attributes: frozenset[str]  # lower-cased, besides flavours.BINARY
     raw: Mapping[str, Any]  # the settings as written: the secrets' references are read from it
     base_dir: Path
     description: ConnectorDescription
@@ -210,6 +213,16 @@ def parse_settings(spec: ConnectorSpec) -> LdapSettings:
             f"{group_filter!r} is not an LDAP filter",
             "e.g. (objectClass=groupOfNames)",
         )
+    binary = settings.get("binary_attributes") or []
+    if not isinstance(binary, list) or not all(
+        isinstance(name, str) and _attribute_name(name) for name in binary
+    ):
+        problem(
+            "binary_attributes",
+            "binary_attributes must be a list of attribute names",
+            "e.g. binary_attributes: [mS-DS-ConsistencyGuid]",
+        )
+        binary = []
     member_attribute = _text(settings, "group_member_attribute", problem) or "member"
     if not _attribute_name(member_attribute):
         problem("group_member_attribute", f"{member_attribute!r} is not an attribute name")
@@ -262,6 +275,7 @@ def parse_settings(spec: ConnectorSpec) -> LdapSettings:
         group_member_attribute=member_attribute,
         delta=delta,
         full_import_hours=float(full_hours),
+        binary_attributes=frozenset(name.lower() for name in binary),
         raw=dict(settings),
         base_dir=Path(spec.base_dir),
         description=description,
