@@ -441,11 +441,15 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         applied = result.status in APPLIED_STATUSES
         count = len(result.planned)
         listed = f"`roster runs {result.run_id}` lists {'it' if count == 1 else 'them'}"
-        if applied:
-            outcome = f"applied ({listed})" if count else "applied"
+        refused = result.not_applied
+        if applied and refused:
+            # the pushes an app refused (or could not be reached for) were not applied
+            outcome = f": {count - refused:,} applied, {refused:,} refused by the apps ({listed})"
+        elif applied:
+            outcome = f" applied ({listed})" if count else " applied"
         else:
-            outcome = "planned (nothing was applied" + (f"; {listed})" if count else ")")
-        echo(f"  {count:,} change{'' if count == 1 else 's'} {outcome}")
+            outcome = " planned (nothing was applied" + (f"; {listed})" if count else ")")
+        echo(f"  {count:,} change{'' if count == 1 else 's'}{outcome}")
         verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
             # which ones, for the first few (`--json` and `roster runs` list them all)

@@ -697,6 +697,8 @@ class SyncScreen(RosterScreen):
         self.load_history()
         changes = len(result.planned)
         noun = f"{changes:,} change{'s' if changes != 1 else ''}"
+        if result.not_applied:  # written means applied: the refused pushes were not
+            noun = f"{changes - result.not_applied:,} of {noun} (the apps refused the rest)"
         status = result.status
         if status == "cancelled":
             # what was written before the cancel is in the run's journal (marked applied)

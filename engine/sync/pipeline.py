@@ -164,6 +164,16 @@ class SyncResult:
     # whether the store is settled after this run: a sync on the same data ends at once
     # ("nothing changed"); never after a dry run, which settles nothing
     settled: bool = False
+    # the accounts ("app:id") whose pushes the apps refused: their changes were not applied
+    refused: set[str] = field(default_factory=set)
+
+    @property
+    def not_applied(self) -> int:
+        """The planned changes an applied run did not apply: the pushes the apps refused."""
+        if not self.refused:
+            return 0
+        refused = self.refused
+        return sum(1 for c in self.planned if c.stage == "push" and c.object_id in refused)
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:
@@ -215,6 +225,7 @@ class SyncResult:
             "changes": [c.as_dict() for c in self.planned[:limit]],
             "changes_total": len(self.planned),
             "changes_truncated": len(self.planned) > limit,
+            "changes_not_applied": self.not_applied,
             "deletions": self.deletions,
             "error": self.error,
             "failures": self.failures,
@@ -628,7 +639,9 @@ def _run_locked(
                     "data, so no sync settles the store"
                 )
             _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
-            _push(db, state, run_id, pushes, apps, base_dir, reports[4], step, committed)
+            result.refused = _push(
+                db, state, run_id, pushes, apps, base_dir, reports[4], step, committed
+            )
             _provision(
                 db,
                 state,
@@ -818,11 +831,13 @@ def _push(
     report: StageReport,
     step: Callable[[str, int], None],
     committed: set[str],
-) -> None:
+) -> set[str]:
     """External writes, after the store is committed; each one is recorded before it is sent
     (intent) and after (outcome). Then the pushed apps are read back, so the store holds what
-    the apps now say and the next sync is quiet."""
+    the apps now say and the next sync is quiet. Returns the accounts ("app:id") whose pushes
+    the apps refused."""
     step("push", 4)
+    refused_keys: set[str] = set()
     if pushes:
         by_id = {app.id: app for app in apps}
         connectors = {
@@ -843,6 +858,7 @@ def _push(
         failures = send(pushes, connectors, _check_unchanged(state, connectors))
         refused: dict[str, list[str]] = {}
         for (app_id, external_id), reason in failures.items():
+            refused_keys.add(f"{app_id}:{external_id}")
             report.bump("refused")
             report.problems.append(f"{app_id}:{external_id}: the app refused the push: {reason}")
             refused.setdefault(app_id, []).append(f"{external_id}: {reason}")
@@ -870,6 +886,7 @@ def _push(
             writer.write_push(session, state, run_id, pushes, failures, relisted)
             writer.settle_writes(session, run_id, refusals, sent=delivered)
     committed.add("push")
+    return refused_keys
 
 
 def _read_back(connector: Any, known: dict[str, str]) -> Any:

@@ -171,6 +171,15 @@ def test_a_refused_push_exits_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert any(
         w.startswith(f"Run {data['run_id']} applied-with-failures: ad refused") for w in warnings
     )
+    # the refused push's changes are not counted as applied (LDAP review: "3,000 changes
+    # applied" after the server refused 2,562 of them)
+    refused = [c for c in data["changes"] if c["stage"] == "push" and c["object_id"] == "ad:alee"]
+    assert refused and data["changes_not_applied"] == len(refused)
+    code, out, _ = cli("sync", "--db", str(db))  # refused again
+    assert code == 5
+    line = next(line for line in out.splitlines() if "refused by the apps" in line)
+    total = int(line.split()[0])
+    assert f"{total - len(refused)} applied, {len(refused)} refused by the apps" in line, out
 
 
 def test_the_run_error_names_each_failed_app_in_one_readable_line() -> None:

@@ -45,7 +45,11 @@ RESULT_ADVICE = {
     CONSTRAINT_VIOLATION: "the server's own rules (length, format, uniqueness) refused the value",
     NO_SUCH_OBJECT: "check the DN (base_dn, create_ou); the entry may have moved or been deleted",
     ALREADY_EXISTS: "an entry with this name exists already; link it or choose another name",
-    SIZE_LIMIT_EXCEEDED: "lower page_size below the server's size limit",
+    SIZE_LIMIT_EXCEEDED: (
+        "lower page_size below the server's size limit; if it is already lower, the server "
+        "also limits the total a paged search returns (slapd: size.prtotal) for the bind "
+        "account: raise that limit for it, or narrow base_dn or user_filter"
+    ),
     BUSY: "the server is busy; try again later",
     UNAVAILABLE: "the server is unavailable (shutting down or not ready); try again later",
     53: "the server is unwilling (AD: a password change needs LDAPS; a password may break policy)",

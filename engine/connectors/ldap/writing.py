@@ -82,7 +82,10 @@ class Writer:
                 failures[external_id] = ConnectorError(
                     f"App '{self.app_id}': no entry with {self.settings.first('id')} "
                     f"{external_id!r} under {self.settings.base_dn!r}. It may have been deleted "
-                    "or moved out of base_dn since the last sync; sync again."
+                    "or moved out of base_dn since the last sync. A delta import does not see "
+                    "deletions: the next complete one marks it DELETED (at most "
+                    "full_import_hours after the last; set delta: false, or full_import_hours: "
+                    "0, for one sync to have it now)."
                 )
                 continue
             try:
