@@ -83,7 +83,11 @@ def _print_counts(board: Dashboard) -> None:
         if app.removed:
             state = "removed from the configuration: the next sync marks these DELETED"
         elif state not in ("ok", "never imported"):
-            state = "last import failed (why: below)"  # the warning says it whole, once
+            from engine.changes import HELD_BACK
+
+            # the warning says it whole, once
+            held = state.startswith(HELD_BACK)
+            state = f"last import {'held back entries' if held else 'failed'} (why: below)"
         echo(f"  {app.id:<12} {app.accounts:>7,} accounts  {one_line(state, 200)}")
     for run in board.last_runs[:3]:
         mode = ", dry run" if run.dry_run else ""

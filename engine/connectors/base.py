@@ -231,6 +231,10 @@ class Listing:
     # in which case `grants` is left empty: the grants the store holds stand.
     sidecars: str = ""
     grants_unchanged: bool = False
+    # Accounts the app lists but could not give (a directory entry with a value Roster
+    # refuses), external id -> why: they are still there, so their stored accounts stay as
+    # they were, and the import reports them; the rest of the listing is imported.
+    held: dict[str, str] = field(default_factory=dict)
 
 
 class Connector(Protocol):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlmodel import col
 
+from engine.changes import HELD_BACK
 from engine.collector import collector_paused
 from engine.errors import RosterError
 from engine.services.care import CareList, care_lists, left_out_by_filter
@@ -170,7 +171,9 @@ class DashboardService:
         runs = self.runs.runs(limit=5)
         errors = sum(1 for a in apps if a.last_import_status not in ("", "ok"))
         warnings = [
-            f"{a.name or a.id}: last import failed: {a.last_import_status}"
+            f"{a.name or a.id}: last import {a.last_import_status}"
+            if a.last_import_status.startswith(HELD_BACK)
+            else f"{a.name or a.id}: last import failed: {a.last_import_status}"
             for a in apps
             if a.last_import_status not in ("", "ok")
         ]

@@ -4,10 +4,11 @@ accounts exactly as they were and the failure is reported."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.changes import REMOVED_APP
+from engine.changes import HELD_BACK, REMOVED_APP
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.fingerprint import canonical, fingerprint
@@ -167,7 +168,10 @@ def _import_app(
         report,
         complete=listing.complete,
         unchanged=listing.unchanged,
+        held=listing.held,
     )
+    if listing.held:
+        _held_back(app_id, listing.held, report)
     # a delta carries no grants, nor does a listing whose grants are as last merged: the
     # stored ones stand
     if listing.complete and not listing.grants_unchanged:
@@ -181,6 +185,18 @@ def _import_app(
 
 def _unexpected(failure: str) -> str:
     return f"the connector failed unexpectedly: {failure}"
+
+
+def _held_back(app_id: str, held: dict[str, str], report: StageReport) -> None:
+    """The entries an app could not give: each a problem; the app's failure (exit 5, and the
+    dashboard says it until they are fixed) names how many and the first."""
+    for message in held.values():
+        report.problems.append(f"{app_id}: {_shown(message).removeprefix(f'App {app_id!r}: ')}")
+    count = len(held)
+    first = _shown(next(iter(held.values())))
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    report.fail(app_id, f"{HELD_BACK}{count} entr{'y' if count == 1 else 'ies'}: {first}{more}")
+    report.bump("held_back", count)
 
 
 def _failed(app_id: str, report: StageReport, message: str) -> None:
@@ -255,11 +271,13 @@ def _merge_listing(
     *,
     complete: bool = True,
     unchanged: list[str] | None = None,
+    held: Iterable[str] = (),
 ) -> None:
     """Merge listed accounts; when the listing is `complete`, the accounts it no longer
     lists are gone (DELETED). A delta lists only what changed, so it removes nobody.
-    `unchanged`: accounts the connector recognised by their digest (still there, as stored)."""
-    seen: set[str] = set(unchanged or ())
+    `unchanged`: accounts the connector recognised by their digest (still there, as stored);
+    `held`: accounts it could not give (still there: kept as they were)."""
+    seen: set[str] = set(unchanged or ()) | set(held)
     if unchanged:
         report.bump("unchanged", len(unchanged))
     # the changed accounts are compared field by field: read them in a few queries

@@ -631,7 +631,8 @@ def _run_locked(
             # Expressions that read the clock (any stage) can change with no new data, so such
             # a configuration never settles. Attributes that read other people settle once a
             # run leaves none of them to compute again (`_left_to_read`).
-            failed = reports[0].counts.get("apps_failed")
+            # (an entry an app held back is read again by the next import, never settled)
+            failed = reports[0].counts.get("apps_failed") or reports[0].counts.get("held_back")
             settled = signature if not failed and not cel.compiled_reads_clock else None
             if cel.compiled_reads_clock:
                 reports[3].notes.append(

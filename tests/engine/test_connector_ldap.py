@@ -531,16 +531,20 @@ def test_a_server_that_does_not_speak_ldap_is_named_as_such(
     assert "ldaps://" in message and "Roster bug" not in message
 
 
-def test_a_value_a_file_app_refuses_is_refused_from_a_directory_too(
+def test_a_value_a_file_app_refuses_holds_back_its_entry_alone(
     slapd: LdapServer, ou: str, bind_password: str
 ) -> None:
     """A 5 MB description and a name with an escape sequence came into the store from LDAP as
-    they were (a newcomer's review); a file app refuses both. The listing is refused, naming
-    the entry and the value, so the app's accounts stay as they were."""
+    they were (a newcomer's review); a file app refuses both. The entry is held back, named
+    with the value (its stored account stays as it was); the rest of the directory is listed:
+    refusing the whole listing stopped every leaver's import for one self-edited value."""
     dn, person = openldap_person(ou, "long", "Long Value", employeeNumber="E7")
-    slapd.add_entries([(dn, person)])
+    other_dn, other = openldap_person(ou, "fine", "Fine Person", employeeNumber="E8")
+    slapd.add_entries([(dn, person), (other_dn, other)])
     settings = app_settings(slapd, ou, bind_password)
-    assert len(connector(settings).list_all().accounts) == 1
+    listing = connector(settings).list_all()
+    assert len(listing.accounts) == 2 and not listing.held
+    held_id = next(a.external_id for a in listing.accounts if a.username == "long")
     admin = slapd.admin()
     try:
         for change, says in (
@@ -548,11 +552,11 @@ def test_a_value_a_file_app_refuses_is_refused_from_a_directory_too(
             ({"description": "ok", "displayName": "Eve\x1b[31mRed"}, "holds a control character"),
         ):
             admin.modify(dn, {k: [(ldap3.MODIFY_REPLACE, [v])] for k, v in change.items()})
-            with pytest.raises(ConnectorError) as refused:
-                connector(settings).list_all()
-            message = refused.value.message
+            listing = connector(settings).list_all()
+            assert [a.username for a in listing.accounts] == ["fine"]
+            message = listing.held[held_id]
             assert dn in message and says in message, message
-            assert "\x1b" not in message and "its accounts stay as they were" in message
+            assert "\x1b" not in message and "its account stays as it was" in message
     finally:
         admin.unbind()
 
@@ -570,10 +574,10 @@ def test_binary_attributes_are_base64_whatever_their_bytes(
     )
     slapd.add_entries([(dn, person)])
     settings = app_settings(slapd, ou, bind_password)
-    with pytest.raises(ConnectorError) as refused:
-        connector(settings).list_all()  # description is text here: its control bytes refuse
-    assert "profile.description holds a control character" in refused.value.message
-    assert "settings.binary_attributes" in refused.value.message
+    held = connector(settings).list_all()  # description is text here: its control bytes
+    (message,) = held.held.values()  # hold the entry back
+    assert not held.accounts and "profile.description holds a control character" in message
+    assert "settings.binary_attributes" in message
     listing = connector({**settings, "binary_attributes": ["Description"]}).list_all()
     (account,) = listing.accounts
     assert account.profile["userPKCS12"] == "base64:" + base64.b64encode(pkcs).decode()

@@ -299,3 +299,53 @@ def test_an_active_directory_app_syncs_with_the_ad_map_and_schema(
     entry.unbind()
     assert (written["department"], written["title"]) == (["Engineering"], ["Staff Engineer"])
     assert services.sync().changes == []  # read back: nothing left to push
+
+
+def test_an_entry_with_a_refused_value_is_held_back_and_the_rest_imported(
+    slapd: LdapServer, ou: str, bind_password: str, tmp_path: Path
+) -> None:
+    """One person wrote an escape sequence into their own description: the whole directory's
+    import was refused, so no leaver was disabled until someone fixed it (LDAP review). Now
+    that entry is held back (its account kept as it was), the others are imported, the run
+    exits 5 naming it, the dashboard says so until the value is fixed; nothing settles."""
+    slapd.add_entries(
+        [openldap_person(ou, "ann", "Ann Lee", title="Engineer"),
+         openldap_person(ou, "bo", "Bo Chen", title="Director")]
+    )  # fmt: skip
+    settings = app_settings(slapd, ou, bind_password, full_import_hours=0)
+    services = open_org(tmp_path / "org", settings)
+    assert services.sync().status == "applied"
+    admin = slapd.admin()
+    try:
+        admin.modify(
+            f"uid=ann,{ou}", {"description": [(ldap3.MODIFY_REPLACE, ["\x1b]0;pwned\x07"])]}
+        )
+        admin.modify(f"uid=bo,{ou}", {"description": [(ldap3.MODIFY_REPLACE, ["Team B"])]})
+    finally:
+        admin.unbind()
+    db = str(services.db.sqlite_path)
+    result = CliRunner().invoke(main, ["sync", "--json", "--db", db])
+    assert result.exit_code == 5, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "applied-with-failures"
+    (failure,) = out["failures"]
+    assert failure["app"] == "ldap" and failure["reason"].startswith("held back 1 entry: ")
+    assert "profile.description holds a control character" in failure["reason"]
+    assert "\x1b" not in result.stdout
+    accounts = ldap_accounts(services)
+    assert accounts["ann"].status == "ENABLED" and "description" not in accounts["ann"].profile
+    assert accounts["bo"].profile["description"] == "Team B"  # the rest came in
+    board = services.dashboard()
+    assert any(": last import held back 1 entry: " in w for w in board.warnings), board.warnings
+    status = CliRunner().invoke(main, ["status", "--db", db]).output
+    assert "last import held back entries (why: below)" in status
+    # not settled: the next sync reads the directory again, and the fix comes in
+    admin = slapd.admin()
+    try:
+        admin.modify(f"uid=ann,{ou}", {"description": [(ldap3.MODIFY_REPLACE, ["fixed"])]})
+    finally:
+        admin.unbind()
+    again = services.sync()
+    assert again.status == "applied" and not again.failures
+    assert ldap_accounts(services)["ann"].profile["description"] == "fixed"
+    assert not any("held back" in w for w in services.dashboard().warnings)

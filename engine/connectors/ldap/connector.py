@@ -52,7 +52,7 @@ class LdapConnector:
     def probe(self, limit: int = 5) -> Listing:
         with self._session() as (client, reader):
             client.connect()
-            accounts, _ = reader.accounts(self.settings.user_filter, limit=max(1, limit))
+            accounts, _, _ = reader.accounts(self.settings.user_filter, limit=max(1, limit))
             return Listing(accounts=accounts)
 
     def source_version(self) -> str | None:

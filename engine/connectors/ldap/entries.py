@@ -88,6 +88,14 @@ def guid_bytes(text: str) -> bytes | None:
         return None
 
 
+class EntryRefused(ConnectorError):
+    """One entry whose values Roster refuses: the listing holds it back (Listing.held)."""
+
+    def __init__(self, message: str, external_id: str) -> None:
+        super().__init__(message)
+        self.external_id = external_id
+
+
 class EntryReader:
     """Turns raw entries into ListedAccounts with one app's attribute map."""
 
@@ -180,15 +188,18 @@ class EntryReader:
         return listed
 
     def check(self, entry: RawEntry, listed: ListedAccount) -> None:
-        """Refuse what a file app refuses (engine.connectors.limits)."""
+        """Refuse what a file app refuses (engine.connectors.limits): the entry alone
+        (EntryRefused), not the directory. One person's self-edited description stopped
+        every leaver of the directory from being imported."""
         problem = value_problem(listed)
         if problem:
-            raise ConnectorError(
+            raise EntryRefused(
                 f"App '{self.settings.app_id}': the entry '{printable(entry.dn, 200)}' "
                 f"('{printable(listed.external_id, 80)}'): {problem}. Fix the value in the "
                 "directory (or, if the attribute holds bytes rather than text, name it in the "
-                "app's settings.binary_attributes); nothing of this app was imported, its "
-                "accounts stay as they were."
+                "app's settings.binary_attributes); until then its account stays as it was, "
+                "and the rest of the directory is imported.",
+                listed.external_id,
             )
 
     def profile(self, entry: RawEntry) -> dict[str, Any]:

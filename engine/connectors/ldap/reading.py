@@ -27,6 +27,7 @@ from engine.connectors.ldap.connection import (
 )
 from engine.connectors.ldap.entries import (
     EntryReader,
+    EntryRefused,
     RawEntry,
     guid_bytes,
     normal_dn,
@@ -107,21 +108,32 @@ class Reader:
 
     # --- listings ----------------------------------------------------------------------------
 
-    def accounts(self, search_filter: str, limit: int = 0) -> tuple[list[ListedAccount], str]:
-        """The accounts a filter finds, managers resolved, and the newest change timestamp."""
+    def accounts(
+        self, search_filter: str, limit: int = 0
+    ) -> tuple[list[ListedAccount], str, dict[str, str]]:
+        """The accounts a filter finds, managers resolved, the newest change timestamp, and
+        the entries held back (id -> why: their values are refused)."""
         accounts: list[ListedAccount] = []
         newest = ""
+        held: dict[str, str] = {}
         seen: dict[str, str] = {}  # id -> the DN that has it
         for entry in self.search(search_filter, limit=limit):
-            account = self.entries.account(entry)
-            first = seen.setdefault(account.external_id, entry.dn)
+            account: ListedAccount | None
+            try:
+                account = self.entries.account(entry)
+                external_id = account.external_id
+            except EntryRefused as refused:
+                account, external_id = None, refused.external_id
+                held[external_id] = refused.message
+            first = seen.setdefault(external_id, entry.dn)
             if first != entry.dn:  # two entries would be one account, the last one winning
-                raise self._same_id(account.external_id, first, entry.dn)
-            accounts.append(account)
+                raise self._same_id(external_id, first, entry.dn)
+            if account is not None:
+                accounts.append(account)
             changed = _timestamp(self.entries.changed(entry))
             newest = max(newest, changed)
         self.resolve_managers(accounts)
-        return accounts, newest
+        return accounts, newest, held
 
     def _same_id(self, external_id: str, first: str, second: str) -> ConnectorError:
         attribute = self.settings.first("id")
@@ -164,13 +176,14 @@ class Reader:
     def full(self) -> Listing:
         from engine.connectors.ldap.groups import Groups  # groups.py builds on this module
 
-        accounts, newest = self.accounts(self.settings.user_filter)
+        accounts, newest, held = self.accounts(self.settings.user_filter)
         entitlements, grants = Groups(self).listing(accounts)
         return Listing(
             accounts=accounts,
             entitlements=entitlements,
             grants=grants,
             cursor=self.cursor(_now(), newest),
+            held=held,
         )
 
     def changes(self, cursor: str) -> Listing:
@@ -185,9 +198,12 @@ class Reader:
         changed = self.settings.first("changed")
         written = mark + (".0Z" if changed.lower() == "whenchanged" else "Z")
         search_filter = f"(&{self.settings.user_filter}({changed}>={written}))"
-        accounts, newest = self.accounts(search_filter)
+        accounts, newest, held = self.accounts(search_filter)
         return Listing(
-            accounts=accounts, complete=False, cursor=self.cursor(full_at, max(mark, newest))
+            accounts=accounts,
+            complete=False,
+            cursor=self.cursor(full_at, max(mark, newest)),
+            held=held,
         )
 
     # --- the cursor --------------------------------------------------------------------------
