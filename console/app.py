@@ -218,6 +218,13 @@ class RosterApp(App[None]):
 
     # Navigation --------------------------------------------------------------------------------
 
+    def action_command_palette(self) -> None:
+        """Textual's command palette, with a search field that shows only visible text."""
+        from screens.widgets.text_input import SafeCommandPalette
+
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
+
     async def action_show_screen(self, mode: str) -> None:
         if self.current_mode != mode:
             await self.switch_mode(mode)
@@ -225,13 +232,12 @@ class RosterApp(App[None]):
     def action_choose_screen(self) -> None:
         """The screens with their keys and what each shows, to pick one (the footer's
         "1-9 Screens")."""
-        from textual.command import CommandPalette
-
         from console.palette import ScreenCommands
+        from screens.widgets.text_input import SafeCommandPalette
 
-        if not CommandPalette.is_open(self):
+        if not SafeCommandPalette.is_open(self):
             self.push_screen(
-                CommandPalette(
+                SafeCommandPalette(
                     providers=[ScreenCommands],
                     placeholder="Go to a screen… (or press its number outside text fields)",
                     id="--command-palette",

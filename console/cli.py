@@ -1265,7 +1265,11 @@ def config_export(file: Path | None) -> None:
     # standard output they stay as stored, from the folder `roster status` names)
     text = _services().export_config(file.parent if file is not None else None)
     if file is None:
-        click.echo(text, nl=False)
+        # to a terminal, a bidi override or other invisible character in a value is shown as
+        # its escape (YAML writes them raw: hostile review); to a file or a pipe, the text is
+        # exact, so that it imports back
+        on_terminal = sys.stdout.isatty()
+        click.echo(printable(text, None) if on_terminal else text, nl=False)
     else:
         try:
             file.write_text(text, encoding="utf-8")

@@ -201,3 +201,47 @@ def test_a_value_cannot_forge_a_line_of_the_run_log(tmp_path: Path) -> None:
     assert code == 0
     assert not any(line.startswith("  [ownership] slack:U9") for line in out.splitlines())
     assert f"Ann Lee\\n{forged}\\u2028\\tend" in out
+
+
+def test_config_export_to_a_terminal_shows_bidi_escaped_and_to_a_pipe_exact(
+    demo: Any,
+) -> None:
+    """A filter holding a right-to-left override was printed raw by `roster config export`
+    (YAML writes such characters as they are; hostile review). To a terminal it is shown as
+    its escape; to a pipe or a file the text stays exact, so it imports back."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.services.editing import ConfigEdit
+
+    db = str(demo.db.sqlite_path)
+    demo.config_edit(
+        ConfigEdit(
+            "set",
+            "directories.hr.filter",
+            'account.displayName == "a\u202eb" ? "IGNORE" : "CREATE"',
+        )
+    )
+    command = [sys.executable, "-c", "from console.cli import main; main()", "config", "export"]
+    env = {**os.environ, "ROSTER_DB": db}
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    assert "a\u202eb" in piped.stdout
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, env=env)
+        assert done.returncode == 0, done.stderr
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end closed: all of it read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    text = shown.decode("utf-8")
+    assert "a\\u202eb" in text and "\u202e" not in text

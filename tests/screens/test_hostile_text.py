@@ -604,6 +604,32 @@ async def test_pasted_control_characters_become_visible_escapes(hostile: Any) ->
         check(app, "Chief \\x1b]0;pwned\\x07Officer")
 
 
+@pytest.mark.parametrize("keys", [("ctrl+p",), ("f2",)])
+async def test_the_command_palettes_search_keeps_pasted_controls_visible(
+    hostile: Any, keys: tuple[str, ...]
+) -> None:
+    """Textual's palette field drew a pasted bidi override (and an escape sequence) raw
+    (hostile review): both palettes' fields hold visible text, and still find commands."""
+    from textual.command import CommandInput, CommandPalette
+
+    app = RosterApp(hostile, start="users")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", *keys)
+        await settle(pilot)
+        assert isinstance(app.screen, CommandPalette)
+        field = app.screen.query_one(CommandInput)
+        field._on_paste(events.Paste(f"ab{OVERRIDE}{CLEAR}"))
+        await settle(pilot)
+        assert field.value == f"ab{SHOWN[OVERRIDE]}{SHOWN[CLEAR]}"
+        assert "\x1b" not in field.value and "\\x1b" in screen_text(app)
+        assert "\u202e" not in screen_text(app)
+        field.value = ""
+        await pilot.press(*"users")
+        await settle(pilot)
+        assert "Users" in screen_text(app)
+
+
 async def test_merge_rules_screen_rules_matrix_editor_and_accounts(hostile: Any) -> None:
     from screens.merge_rules import MergeRulesScreen
     from screens.modals.match_rule import MatchRuleModal
