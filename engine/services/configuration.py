@@ -18,6 +18,7 @@ from engine.store.repo import (
     config_base_dir,
     config_versions,
     load_config,
+    lock_config,
     save_config,
     set_config_base_dir,
 )
@@ -102,6 +103,7 @@ class ConfigurationService:
             return ConfigImportResult(changes, warnings, applied=False)
         repointed = [c for c in changes if c.path.endswith(RESOLVED)]
         with self.ctx.db.session() as session, session.begin():
+            lock_config(session)  # not interleaved with an edit's check and save
             refuse_while_applying(self.ctx.db, session, f"Importing {source}")
             sections = save_config(session, result.config, actor=actor or current_actor())
             save_apps(session, result.config, base_dir)

@@ -51,7 +51,7 @@ from engine.config.paths import (
 )
 from engine.config.validate import document_issues
 from engine.config.yaml_positions import YamlSyntaxError, load_yaml
-from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError
+from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError, SyncLocked
 from engine.roles import NotPermitted, current_actor
 from engine.services.configuration import save_apps
 from engine.services.context import ServiceContext
@@ -60,6 +60,7 @@ from engine.store.repo import (
     config_base_dir,
     config_versions,
     load_config_document,
+    lock_config,
     save_config,
     stable_hash,
 )
@@ -179,6 +180,14 @@ def _version(versions: dict[str, str]) -> str:
     return stable_hash(sorted(versions.items()))
 
 
+#: How many times an edit is made again when other admins' saves keep overtaking it
+EDIT_ATTEMPTS = 5
+
+
+class _Overtaken(Exception):
+    """The configuration changed between an edit's read and its write."""
+
+
 def _token(session: Session) -> str:
     """The configuration's version: a digest of its content and the id of the last audited
     configuration event, so a stale edit can tell what happened since it was opened."""
@@ -273,6 +282,26 @@ class EditingService:
         dry_run: bool = False,
         actor: str | None = None,
     ) -> EditResult:
+        # another admin's save between this edit's read and its write: the edit is made again
+        # on what they saved (checked whole, and against `expected_version` as before)
+        for attempt in range(EDIT_ATTEMPTS):
+            try:
+                return self._edit_once(
+                    edit, expected_version, dry_run, actor, last=attempt == EDIT_ATTEMPTS - 1
+                )
+            except _Overtaken:
+                continue
+        raise AssertionError("the last attempt raises")  # pragma: no cover
+
+    def _edit_once(
+        self,
+        edit: ConfigEdit,
+        expected_version: str | None,
+        dry_run: bool,
+        actor: str | None,
+        *,
+        last: bool,
+    ) -> EditResult:
         with self.ctx.db.session() as session:
             document = load_config_document(session)
             version = _token(session)
@@ -320,9 +349,12 @@ class EditingService:
         who = actor or current_actor()
         self.ctx.require("admin", "changing the configuration", actor)
         with self.ctx.db.session() as session, session.begin():
+            lock_config(session)  # first: the version below is then the latest
             refuse_while_applying(self.ctx.db, session, f"Changing {done.path}")
             if _token(session) != version:
-                raise _conflict(session, done.path)
+                if last:
+                    raise _conflict(session, done.path)
+                raise _Overtaken
             save_config(session, new_config, actor=who, audit=False)
             session.add(
                 AuditEvent(
@@ -485,6 +517,9 @@ class EditingService:
         handle, name = tempfile.mkstemp(prefix="roster-", suffix=".yaml")
         file = Path(name)
         keep = False
+        # refused for a moment (a sync applying): the same text saved again is tried again,
+        # not taken as abandoned (team review: the edit was lost after the sync ended)
+        waiting = False
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(shown)
@@ -497,9 +532,11 @@ class EditingService:
                 # bytes that are not text are shown back to the admin, never saved as escapes
                 text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
                 edited = strip_notes(text)
-                unchanged = edited in (strip_notes(shown), body)  # as shown, or as it was
+                # as it was, or as shown after a problem (not after a refusal to wait out)
+                unchanged = edited == body or (edited == strip_notes(shown) and not waiting)
                 if status != 0 or not edited.strip() or unchanged:
                     return None
+                waiting = False
                 notes: list[tuple[int | None, str]] = _bad_bytes(raw, edited)
                 if notes:
                     shown = annotate(edited, notes, path)
@@ -532,6 +569,15 @@ class EditingService:
                             notes = problem_lines(edited, exc.problems, path)
                     except NotPermitted:
                         raise  # the editor cannot fix that: nothing is saved
+                    except SyncLocked as exc:
+                        waiting = True
+                        notes = [
+                            (
+                                None,
+                                f"{exc.message} Save this file again when it is done to save "
+                                "your change (empty it to abandon).",
+                            )
+                        ]
                     except RosterError as exc:  # a path that no longer exists, a bad value
                         notes = [(None, exc.message)]
                 shown = annotate(edited, notes, path)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, delete, null, select
+from sqlalchemy import Select, delete, null, select, text, update
 from sqlmodel import Session, col
 
 from engine.config.document import from_document, to_document
@@ -209,6 +209,22 @@ def save_config_document(
     for section in set(existing) - set(CONFIG_SECTIONS):
         session.execute(delete(ConfigObject).where(col(ConfigObject.section) == section))
     return changed
+
+
+#: The PostgreSQL advisory lock held by a transaction that writes the configuration
+CONFIG_LOCK_KEY = 0x526F737443666E  # "RostCfn"
+
+
+def lock_config(session: Session) -> None:
+    """Begin a transaction that writes the configuration holding it, before it reads the
+    version it checks: two admins saving at once on PostgreSQL both passed the check (read
+    committed) and one's change was lost, or both kept into an invalid whole (team review).
+    A server waits here for the other writer's commit; SQLite takes its write lock at this
+    first write (a deferred transaction would check a snapshot another writer may pass)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CONFIG_LOCK_KEY})
+    else:
+        session.execute(update(Meta).where(col(Meta.key) == "config_lock").values(value=""))
 
 
 def save_config(

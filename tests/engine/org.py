@@ -213,3 +213,47 @@ def edit(folder: Path, name: str, change: Any) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def saves_at_once(first: Services, second: Services, monkeypatch: Any) -> None:
+    """Two admins (two Services, as two processes) save different settings at once: the first
+    holds its write transaction open while the second reads, checks and saves. Both must end
+    saved: the second waits for the first's commit and makes its edit again on what it saved
+    (team review: on PostgreSQL one of them was lost, while both were told "Saved")."""
+    import threading
+    import time
+
+    from engine.services import ConfigEdit, editing
+
+    inside, release = threading.Event(), threading.Event()
+    original = editing.refuse_while_applying
+
+    def hold_the_first(db: Any, session: Any, what: str) -> None:
+        original(db, session, what)
+        if "max_objects" in what:
+            inside.set()
+            assert release.wait(20)
+
+    monkeypatch.setattr(editing, "refuse_while_applying", hold_the_first)
+    errors: list[BaseException] = []
+
+    def run(services: Services, path: str, value: Any) -> None:
+        try:
+            services.config_edit(ConfigEdit("set", path, value))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    one = threading.Thread(target=run, args=(first, "settings.deletion_threshold.max_objects", 401))
+    one.start()
+    assert inside.wait(20)
+    two = threading.Thread(target=run, args=(second, "settings.deletion_threshold.max_percent", 31))
+    two.start()
+    time.sleep(1.0)
+    assert two.is_alive(), errors  # waiting for the first save, not past it
+    release.set()
+    one.join(20)
+    two.join(20)
+    assert not errors, errors
+    first.invalidate()
+    threshold = yaml.safe_load(first.export_config())["settings"]["deletion_threshold"]
+    assert (threshold["max_objects"], threshold["max_percent"]) == (401, 31)

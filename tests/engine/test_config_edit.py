@@ -414,3 +414,13 @@ def test_renaming_through_the_key_field_records_the_new_name(org: Services) -> N
     assert org.config_get("directories.hr.merge_rules.mail.name") == "mail"
     entry = org.last_change("directories.hr.merge_rules")
     assert entry is not None and (entry.before, entry.after) == ("email", "mail")
+
+
+def test_two_admins_saving_at_once_both_keep_their_change(
+    org: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.services import open_services
+    from tests.engine.org import saves_at_once
+
+    other = open_services(db_path=tmp_path / "roster.db")
+    saves_at_once(org, other, monkeypatch)

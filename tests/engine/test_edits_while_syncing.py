@@ -89,3 +89,30 @@ def test_a_stale_lock_does_not_stop_edits(db: Path) -> None:
         session.commit()
     code, out, err = cli("pin", "slack:s1", "--db", str(db))
     assert code == 0, out + err
+
+
+def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> None:
+    """The editor reopened with "a sync is applying"; saving the same text again after the
+    sync ended abandoned the edit, and the text was gone (team review). It is tried again."""
+    from sqlmodel import delete
+
+    a_sync_runs(db, dry_run=False)
+    services = open_services(db_path=db)
+    shown: list[str] = []
+
+    def launch(file: Path) -> int:
+        text = file.read_text()
+        shown.append(text)
+        if len(shown) == 1:
+            file.write_text(text.replace("max_objects: 500", "max_objects: 777"))
+        else:  # the sync ends; the admin saves the file as it was reopened
+            with services.db.session() as session, session.begin():
+                session.execute(delete(SyncLock))
+                session.execute(delete(Run).where(Run.status == "running"))
+        return 0
+
+    result = services.edit_in_editor("settings", launch=launch)
+    assert len(shown) == 2 and "a sync is applying" in shown[1]
+    assert "Save this file again when it is done" in shown[1]
+    assert result is not None and result.applied
+    assert result.after == {"deletion_threshold": {"max_objects": 777, "max_percent": 20}}

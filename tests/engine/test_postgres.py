@@ -396,3 +396,15 @@ def test_a_one_record_preview_reads_postgres_per_query(org: Services) -> None:
         assert store.profile_keys("account") == population.profile_keys("account")
     finally:
         fresh.db.dispose()
+
+
+def test_two_admins_saving_at_once_both_keep_their_change(
+    org: Services, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.engine.org import saves_at_once
+
+    other = open_services(database_url=pg_url)
+    try:
+        saves_at_once(org, other, monkeypatch)
+    finally:
+        other.db.dispose()
