@@ -333,7 +333,12 @@ def init(
     if settings.store_exists():
         raise RosterError(
             f"{settings.describe()} already holds an identity store; nothing was changed. "
-            "Pick another file with --db, or delete that one first."
+            + (
+                "Create another database for a new store (createdb NAME) and give its URL "
+                "with --database-url, or use this one as it is."
+                if settings.database_url
+                else "Pick another file with --db, or delete that one first."
+            )
         )
     if ldap_url:
         ldap: dict[str, Any] = {

@@ -282,9 +282,10 @@ class SyncScreen(RosterScreen):
             self.stages = stages
 
     class HistoryLoaded(Message):
-        def __init__(self, runs: list[RunSummary]) -> None:
+        def __init__(self, runs: list[RunSummary], locked: bool | None = None) -> None:
             super().__init__()
             self.runs = runs
+            self.locked = locked  # asked after a refusal: whether a sync still holds the lock
 
     class RunLoaded(Message):
         def __init__(self, summary: RunSummary, stages: list[StageChanges]) -> None:
@@ -296,6 +297,7 @@ class SyncScreen(RosterScreen):
         super().__init__(services, **kwargs)
         self.stage_names = services.sync_stages()
         self.running: str | None = None  # PLAN, PREFLIGHT or APPLY while a run is under way
+        self.refused = False  # the last run asked for was refused: another sync was running
         self.writing = False  # the applying run passed "done": it is writing to the store
         self.cancel_requested = False
         self.stage_index = -1
@@ -334,6 +336,12 @@ class SyncScreen(RosterScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # another process's run shows in the history as it starts, and a refusal's "another
+        # sync is running" goes once it ended (team review: both stayed until `r`); the
+        # app's own look at the store only sees runs end
+        poll = getattr(self.app, "STORE_POLL_SECONDS", 0)
+        if poll:
+            self.set_interval(poll * 2, self.look_at_history)
         self.reset_stages(dry_run=None, label="—")
         self.tree.show_message(
             "No run shown yet: p plans a sync, enter on a run in History"
@@ -537,6 +545,7 @@ class SyncScreen(RosterScreen):
             self.notify("A run is already under way; esc cancels it.", severity="warning")
             return
         self.running = purpose
+        self.refused = False
         self.shown_plan = None
         if purpose != APPLY:
             self.applying_plan = None
@@ -659,6 +668,7 @@ class SyncScreen(RosterScreen):
 
     def on_sync_screen_refused(self, message: SyncScreen.Refused) -> None:
         self.running = None
+        self.refused = True
         self.show_stages()
         self.refresh_bindings()
         self.reset_stages(dry_run=None, label="—")
@@ -902,6 +912,12 @@ class SyncScreen(RosterScreen):
         self.shown_plan = None  # the store changed elsewhere: `s` plans again
         self.load_history()
 
+    def look_at_history(self) -> None:
+        """While shown and running nothing itself: the history again (another process's
+        runs), and, once the run that refused this screen's has ended, say so."""
+        if self.running is None and self.is_current:
+            self.load_history()
+
     @work(
         thread=True,
         exclusive=True,
@@ -910,9 +926,15 @@ class SyncScreen(RosterScreen):
         name="Loading the run history",
     )
     def load_history(self) -> None:
-        self.post_message(self.HistoryLoaded(self.services.runs(limit=HISTORY_LIMIT)))
+        locked = self.services.sync_running() if self.refused else None
+        self.post_message(self.HistoryLoaded(self.services.runs(limit=HISTORY_LIMIT), locked))
 
     def on_sync_screen_history_loaded(self, message: SyncScreen.HistoryLoaded) -> None:
+        if self.refused and message.locked is False:
+            self.refused = False
+            self.set_status(
+                "The other sync has ended (its run is in History): p plans, s syncs.", "bold"
+            )
         table = self.query_one("#sync-history", DataTable)
         row = table.cursor_row
         # the cursor stays on its run, not its row: a new run comes in at the top; on the

@@ -272,6 +272,12 @@ class Services:
         configuration was saved, by this process or another); the caches are dropped if so."""
         return self.ctx.changed_since_last_look()
 
+    def sync_running(self) -> bool:
+        """Whether a sync holds the store's lock now (this process's or another's)."""
+        from engine.sync.lock import sync_lock_held
+
+        return sync_lock_held(self.db)
+
     def runs(self, limit: int | None = 20, *, applied_only: bool = False) -> list[RunSummary]:
         return self.run_history.runs(limit, applied_only=applied_only)
 

@@ -143,7 +143,8 @@ def refused_error(display: str, what: str) -> StoreError:
         )
     return StoreError(
         f"The identity store {display} refused the operation ({what}). Nothing more was "
-        "written; check the store and try again."
+        "written to it; check the store and try again (a sync it stopped is finished by the "
+        "next one, which also settles what it had already sent to the apps)."
     )
 
 

@@ -99,6 +99,13 @@ def _stale(db: Database, held: SyncLock) -> bool:
     return not _pid_alive(held.pid) or (held.pid == os.getpid() and db.url not in _HELD)
 
 
+def sync_lock_held(db: Database) -> bool:
+    """Whether a sync (of any process) holds the store's lock now; a stale lock does not."""
+    with db.session() as session:
+        held = session.get(SyncLock, "sync")
+        return held is not None and not _stale(db, held)
+
+
 def refuse_while_applying(db: Database, session: Session, what: str) -> None:
     """Raise SyncLocked, naming who runs it and since when, when a sync (or provisioning run)
     is applying: `what` (a link, a pin, a configuration change) would race its writes. A dry

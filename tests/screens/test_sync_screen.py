@@ -264,6 +264,7 @@ async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
         session.commit()
     before = services.runs(limit=1)[0].id
     app = RosterApp(services, start="sync")
+    app.STORE_POLL_SECONDS = 0.1
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("p")
@@ -273,6 +274,17 @@ async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
         assert services.runs(limit=1)[0].id == before
         # the screen is ready for another try
         assert app.screen.check_action("plan", ()) is True
+        # while the lock is held the refusal stands; once it is gone the screen says so by
+        # itself (it stayed for minutes until `r`: team review)
+        await pilot.pause(0.5)
+        assert "Another sync is running" in shown(app.screen.query_one("#sync-status", Static))
+        with services.db.session() as session:
+            session.query(SyncLock).delete()
+            session.commit()
+        await wait_until(
+            pilot,
+            lambda: "other sync has ended" in shown(app.screen.query_one("#sync-status", Static)),
+        )
 
 
 async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
