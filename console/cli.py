@@ -795,7 +795,10 @@ def _print_link(data: LinkResult, as_json: bool) -> None:
         return
     owner = data.owner or "nobody"
     pinned = "pinned: syncs leave it alone" if data.pinned else "not pinned: rules decide"
-    echo(f"{data.account} → {owner} ({pinned})")
+    was = ""
+    if data.previous and data.owner:
+        was = f"; it was {data.previous}'s" + (", linked by hand" if data.previous_manual else "")
+    echo(f"{data.account} → {owner} ({pinned}{was})")
 
 
 def _print_link_impact(impact: Any, as_json: bool) -> None:

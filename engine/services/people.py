@@ -142,9 +142,18 @@ class LinkResult:
     account: str  # APP:EXTERNAL_ID
     owner: str | None  # the owner's email (or name), None when unlinked
     pinned: bool
+    # whose it was before, when that was someone else (email or name), and whether by hand
+    previous: str | None = None
+    previous_manual: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"account": self.account, "owner": self.owner, "pinned": self.pinned}
+        return {
+            "account": self.account,
+            "owner": self.owner,
+            "pinned": self.pinned,
+            "previous_owner": self.previous,
+            "previous_manual": self.previous_manual,
+        }
 
 
 class PeopleService:
@@ -315,6 +324,12 @@ class PeopleService:
                 raise NotFound(f"No account {account_key!r}.")
             _check_owner(row, seen_owner, account_key)
             before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
+            # another admin's link (made a moment ago, perhaps) is replaced: said, not silent
+            was = session.get(Person, row.owner_id) if row.owner_id is not None else None
+            if was is not None and user is not None and was.id == user.id:
+                was = None
+            previous = (was.email or was.display_name or f"person {was.id}") if was else None
+            previous_manual = was is not None and row.link_kind == "manual"
             if user is None or row.owner_id != user.id:
                 row.owner_id = user.id if user else None
                 row.link_kind = "manual" if user else None
@@ -336,7 +351,7 @@ class PeopleService:
             )
         self.ctx.invalidate()
         owner = (user.email or user.display_name or f"person {user.id}") if user else None
-        return LinkResult(account_key, owner, pin)
+        return LinkResult(account_key, owner, pin, previous, previous_manual)
 
     def pin(
         self,

@@ -186,11 +186,21 @@ def test_explain_link_and_unknown_names(store: tuple[CliRunner, Path, Path]) -> 
     code, out, _ = run(
         runner, "link", "github:g2", "sam.park@example.com", "--json", "--db", str(db)
     )
-    assert code == 0 and json.loads(out) == {
+    linked = json.loads(out)
+    assert code == 0 and {k: linked[k] for k in ("account", "owner", "pinned")} == {
         "account": "github:g2",
         "owner": "sam.park@example.com",
         "pinned": True,
     }
+    # moving it to someone else says whose it was, and that it was linked by hand (a second
+    # admin's link replaced the first's in silence: team review)
+    code, out, _ = run(runner, "link", "github:g2", "ann.lee@example.com", "--db", str(db))
+    assert code == 0
+    assert "it was sam.park@example.com's, linked by hand" in out, out
+    code, out, _ = run(
+        runner, "link", "github:g2", "ann.lee@example.com", "--json", "--db", str(db)
+    )
+    assert json.loads(out)["previous_owner"] is None  # it was hers already
     code, _, err = run(runner, "link", "github:zzz", "sam.park@example.com", "--db", str(db))
     assert code == 1 and "app 'github' has no account with the id 'zzz'" in err
 
