@@ -83,12 +83,20 @@ def test_a_saved_expression_that_does_not_compile_is_reported(org: Services) -> 
 def test_results_are_typed_and_their_json_keeps_its_shape(org: Services) -> None:
     link = org.set_link("slack:s2", "bo.chen@example.com")
     assert (link.account, link.owner, link.pinned) == ("slack:s2", "bo.chen@example.com", True)
-    assert link.to_json() == {"account": "slack:s2", "owner": "bo.chen@example.com", "pinned": True}
+    assert link.to_json() == {
+        "account": "slack:s2",
+        "owner": "bo.chen@example.com",
+        "pinned": True,
+        "previous_owner": None,
+        "previous_manual": False,
+    }
     released = org.pin("slack:s2", pinned=False)
     assert released.to_json() == {
         "account": "slack:s2",
         "owner": "bo.chen@example.com",
         "pinned": False,
+        "previous_owner": None,
+        "previous_manual": False,
     }
     why = org.explain("ann.lee@example.com", "department")
     assert (why.value, why.source, why.mode) == (
