@@ -168,19 +168,21 @@ def test_import_maps_the_core_and_enterprise_attributes(
     assert (nina.email, nina.employee_ids, nina.manager) == ("", [], "")
 
 
-def test_a_value_a_file_app_refuses_is_refused_from_a_server_too(
+def test_a_value_a_file_app_refuses_holds_back_that_user_alone(
     scim_server: ScimServer, saas: tuple[str, dict[str, str]]
 ) -> None:
-    """What a file app refuses (engine.connectors.limits), a SCIM server's user too: the
-    listing is refused, naming the user and the value, and nothing of it is imported."""
-    base_url, _ = saas
+    """What a file app refuses (engine.connectors.limits), a SCIM server's user too: the user
+    is held back, named with the value (its stored account stays as it was); the other users
+    are listed (one user's value no longer stops every leaver's import)."""
+    base_url, ids = saas
     row = ("eve.long", "Eve", "Long", "eve@example.com", True, "E9", "x" * 70_000, "Employee")
     eve = scim_server.post(base_url, "Users", user_json(row))["id"]
-    with pytest.raises(ConnectorError) as refused:
-        connector(base_url).list_all()
-    message = refused.value.message
+    listing = connector(base_url).list_all()
+    message = listing.held[eve]
     assert f"listed the user {eve!r}: its profile.department is 70,000 characters" in message
-    assert "its accounts stay as they were" in message
+    assert "its account stays as it was" in message
+    listed = {a.external_id for a in listing.accounts}
+    assert eve not in listed and {ids[row[0]] for row in PEOPLE} <= listed
 
 
 def test_groups_become_entitlements_and_memberships_grants(

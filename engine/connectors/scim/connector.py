@@ -173,8 +173,11 @@ class ScimConnector:
             )
         return resources
 
-    def _accounts(self, limit: int | None = None) -> list[ListedAccount]:
+    def _accounts(self, limit: int | None = None) -> tuple[list[ListedAccount], dict[str, str]]:
+        """The users, and those held back (id -> why): a user with a value Roster refuses
+        keeps its account as it was, and the others are imported (Listing.held)."""
         accounts: list[ListedAccount] = []
+        held: dict[str, str] = {}
         seen: set[str] = set()
         for user in self._pages("User", "users", limit):
             account = account_from_user(user)
@@ -184,22 +187,24 @@ class ScimConnector:
                     f"user without an id (userName {account.username!r}). Every SCIM resource "
                     "has an id; check the server."
                 )
-            problem = value_problem(account)
-            if problem:  # what a file app refuses (engine.connectors.limits)
-                raise ConnectorError(
-                    f"App '{self.app_id}': the SCIM server at {self.settings.base_url} listed "
-                    f"the user '{printable(account.external_id, 80)}': {problem}. Fix the value "
-                    "on the server; nothing of this app was imported, its accounts stay as they "
-                    "were."
-                )
             if account.external_id in seen:
                 continue  # pages shifted while listing: the user is already listed
             seen.add(account.external_id)
+            problem = value_problem(account)
+            if problem:  # what a file app refuses (engine.connectors.limits)
+                held[account.external_id] = (
+                    f"App '{self.app_id}': the SCIM server at {self.settings.base_url} listed "
+                    f"the user '{printable(account.external_id, 80)}': {problem}. Fix the value "
+                    "on the server; until then its account stays as it was, and the other "
+                    "users are imported."
+                )
+                continue
             accounts.append(account)
-        return accounts
+        return accounts, held
 
     def list_all(self) -> Listing:
-        listing = Listing(accounts=self._accounts())
+        accounts, held = self._accounts()
+        listing = Listing(accounts=accounts, held=held)
         if self.settings.groups:
             ids = {a.external_id for a in listing.accounts}
             for group in self._pages("Group", "groups"):
@@ -220,7 +225,7 @@ class ScimConnector:
 
     def probe(self, limit: int = 5) -> Listing:
         """Connect, authenticate and read up to `limit` users (`roster app test`)."""
-        return Listing(accounts=self._accounts(limit=max(1, limit)))
+        return Listing(accounts=self._accounts(limit=max(1, limit))[0])
 
     # Push ---------------------------------------------------------------------------------
 
