@@ -619,3 +619,34 @@ def test_two_entries_with_one_id_refuse_the_import_naming_both(
         app_settings(slapd, ou, bind_password, scope="one", attributes=by_uid)
     ).list_all()
     assert [a.display_name for a in one.accounts] == ["Ann Lee"]
+
+
+def test_a_delta_refuses_a_changed_entry_that_shares_an_unchanged_ones_id(
+    slapd: LdapServer, ou: str, bind_password: str
+) -> None:
+    """A delta lists only the changed entries: a new uid=ann in a sub-OU took over the
+    account of the unchanged uid=ann, its pushes going to the other entry (hostile review).
+    The delta looks each changed id up and refuses, naming both."""
+    by_uid = {"id": "uid"}
+    first_dn, first = openldap_person(ou, "ann", "Ann Lee")
+    sub = f"ou=Sub,{ou}"
+    slapd.add_entries([(first_dn, first), (sub, {"objectClass": ["organizationalUnit"]})])
+    app = connector(app_settings(slapd, ou, bind_password, attributes=by_uid))
+    full = app.list_all()
+    time.sleep(1.1)  # modifyTimestamp has whole seconds
+    second_dn, second = openldap_person(sub, "ann", "Ann Impostor", mail="impostor@example.com")
+    slapd.add_entries([(second_dn, second)])
+    with pytest.raises(ConnectorError) as refused:
+        app.list_changes(full.cursor)
+    message = refused.value.message
+    assert first_dn in message and second_dn in message, message
+    # a changed entry whose id is its own alone passes
+    admin = slapd.admin()
+    try:
+        admin.delete(second_dn)
+        time.sleep(1.1)
+        admin.modify(first_dn, {"title": [(ldap3.MODIFY_REPLACE, ["Lead"])]})
+    finally:
+        admin.unbind()
+    delta = app.list_changes(full.cursor)
+    assert [a.profile.get("title") for a in delta.accounts] == ["Lead"]

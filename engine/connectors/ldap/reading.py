@@ -43,6 +43,10 @@ LOOKUP_CHUNK = 50  # ids per OR-filter when finding the entries a push writes to
 MAX_MANAGER_LOOKUPS = 2000  # managers outside a listing looked up one by one, at most
 
 
+#: Id attributes the directory itself keeps unique (a delta need not look for a second entry)
+UNIQUE_IDS = frozenset({"entryuuid", "objectguid"})
+
+
 class Reader:
     def __init__(self, settings: LdapSettings, client: LdapClient) -> None:
         self.settings = settings
@@ -135,6 +139,28 @@ class Reader:
         self.resolve_managers(accounts)
         return accounts, newest, held
 
+    def _refuse_shared_ids(self, accounts: list[ListedAccount]) -> None:
+        """A delta lists only the changed entries: one that shares its id with an unchanged
+        entry elsewhere under base_dn would take over that entry's account (hostile review).
+        Each changed id is looked up (a few queries); ids the directory keeps unique are not."""
+        id_attribute = self.settings.first("id")
+        if id_attribute.lower() in UNIQUE_IDS or not accounts:
+            return
+        listed = {a.external_id: str(a.profile.get("dn", "")) for a in accounts}
+        ids = list(listed)
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            terms = "".join(
+                f"({id_attribute}={self.id_value(i)})" for i in ids[start : start + LOOKUP_CHUNK]
+            )
+            found = self.search(
+                f"(&{self.settings.user_filter}(|{terms}))", attributes=[id_attribute]
+            )
+            for entry in found:
+                external_id = self.entries.first_text(entry, (id_attribute,))
+                dn = listed.get(external_id)
+                if dn is not None and normal_dn(entry.dn) != normal_dn(dn):
+                    raise self._same_id(external_id, dn, entry.dn)
+
     def _same_id(self, external_id: str, first: str, second: str) -> ConnectorError:
         attribute = self.settings.first("id")
         return ConnectorError(
@@ -199,6 +225,7 @@ class Reader:
         written = mark + (".0Z" if changed.lower() == "whenchanged" else "Z")
         search_filter = f"(&{self.settings.user_filter}({changed}>={written}))"
         accounts, newest, held = self.accounts(search_filter)
+        self._refuse_shared_ids(accounts)
         return Listing(
             accounts=accounts,
             complete=False,
