@@ -180,8 +180,9 @@ def _version(versions: dict[str, str]) -> str:
     return stable_hash(sorted(versions.items()))
 
 
-#: How many times an edit is made again when other admins' saves keep overtaking it
-EDIT_ATTEMPTS = 5
+#: How many times an edit is made again when other admins' saves keep overtaking it (each
+#: round, one of the admins saving at once gets through)
+EDIT_ATTEMPTS = 20
 
 
 class _Overtaken(Exception):
@@ -353,7 +354,11 @@ class EditingService:
             refuse_while_applying(self.ctx.db, session, f"Changing {done.path}")
             if _token(session) != version:
                 if last:
-                    raise _conflict(session, done.path)
+                    raise ConfigConflict(
+                        f"{where}: other admins' saves kept changing the configuration while "
+                        f"this edit was being saved ({EDIT_ATTEMPTS} tries); nothing was "
+                        "changed. Try again."
+                    )
                 raise _Overtaken
             save_config(session, new_config, actor=who, audit=False)
             session.add(
@@ -523,8 +528,10 @@ class EditingService:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(shown)
+            written = _modified(file)
             while True:
                 status = launch(file)
+                saved = _modified(file) != written  # saved, even unchanged, or quit
                 try:
                     raw = file.read_bytes()
                 except OSError:
@@ -532,8 +539,10 @@ class EditingService:
                 # bytes that are not text are shown back to the admin, never saved as escapes
                 text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
                 edited = strip_notes(text)
-                # as it was, or as shown after a problem (not after a refusal to wait out)
-                unchanged = edited == body or (edited == strip_notes(shown) and not waiting)
+                # as it was, or as shown after a problem; after a refusal to wait out, the
+                # same text saved again is tried again (quitting without saving abandons)
+                again = edited == strip_notes(shown) and not (waiting and saved)
+                unchanged = edited == body or again
                 if status != 0 or not edited.strip() or unchanged:
                     return None
                 waiting = False
@@ -541,6 +550,7 @@ class EditingService:
                 if notes:
                     shown = annotate(edited, notes, path)
                     file.write_text(shown, encoding="utf-8")
+                    written = _modified(file)
                     continue
                 try:
                     if text_field:  # the editor's final newline is not part of the text
@@ -574,17 +584,27 @@ class EditingService:
                         notes = [
                             (
                                 None,
-                                f"{exc.message} Save this file again when it is done to save "
-                                "your change (empty it to abandon).",
+                                f"{exc.message} When it is done, save this file again "
+                                "(unchanged) to save your change; quit without saving to "
+                                "change nothing.",
                             )
                         ]
                     except RosterError as exc:  # a path that no longer exists, a bad value
                         notes = [(None, exc.message)]
                 shown = annotate(edited, notes, path)
                 file.write_text(shown, encoding="utf-8")
+                written = _modified(file)
         finally:
             if not keep:
                 file.unlink(missing_ok=True)
+
+
+def _modified(file: Path) -> int | None:
+    """When FILE was last written (ns): an editor that saves writes it, one quit does not."""
+    try:
+        return file.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _bad_bytes(raw: bytes, edited: str) -> list[tuple[int | None, str]]:

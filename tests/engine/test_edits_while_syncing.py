@@ -4,11 +4,13 @@ are refused with who and since, like a second sync (exit 4); a dry run does not 
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import delete
 
 from console.cli import main
 from engine.services import open_services
@@ -94,8 +96,6 @@ def test_a_stale_lock_does_not_stop_edits(db: Path) -> None:
 def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> None:
     """The editor reopened with "a sync is applying"; saving the same text again after the
     sync ended abandoned the edit, and the text was gone (team review). It is tried again."""
-    from sqlmodel import delete
-
     a_sync_runs(db, dry_run=False)
     services = open_services(db_path=db)
     shown: list[str] = []
@@ -109,10 +109,36 @@ def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> N
             with services.db.session() as session, session.begin():
                 session.execute(delete(SyncLock))
                 session.execute(delete(Run).where(Run.status == "running"))
+            time.sleep(0.01)
+            file.write_text(text)  # saved, unchanged
         return 0
 
     result = services.edit_in_editor("settings", launch=launch)
     assert len(shown) == 2 and "a sync is applying" in shown[1]
-    assert "Save this file again when it is done" in shown[1]
+    assert "save this file again (unchanged) to save your change" in shown[1]
     assert result is not None and result.applied
     assert result.after == {"deletion_threshold": {"max_objects": 777, "max_percent": 20}}
+
+
+def test_an_editor_quit_without_saving_after_a_refusal_changes_nothing(db: Path) -> None:
+    """The reopened file's header says quitting without saving changes nothing: it must,
+    also after a refusal to wait out (hostile review: quitting saved the change)."""
+    a_sync_runs(db, dry_run=False)
+    services = open_services(db_path=db)
+    shown: list[str] = []
+
+    def launch(file: Path) -> int:
+        text = file.read_text()
+        shown.append(text)
+        if len(shown) == 1:
+            file.write_text(text.replace("max_objects: 500", "max_objects: 777"))
+        else:  # the sync ends meanwhile; the admin quits without saving
+            with services.db.session() as session, session.begin():
+                session.execute(delete(SyncLock))
+                session.execute(delete(Run).where(Run.status == "running"))
+        return 0
+
+    assert services.edit_in_editor("settings", launch=launch) is None
+    assert len(shown) == 2
+    exported = services.config_get("settings.deletion_threshold.max_objects")
+    assert exported == 500
