@@ -343,12 +343,15 @@ class SyncScreen(RosterScreen):
         if poll:
             self.set_interval(poll * 2, self.look_at_history)
         self.reset_stages(dry_run=None, label="—")
-        self.tree.show_message(
+        self.tree.show_message(self.no_run_text())
+        self.load_history()
+
+    def no_run_text(self) -> str:
+        return (
             "No run shown yet: p plans a sync, enter on a run in History"
             if self.permits("plan")
             else "No run shown yet: enter on a run in History (h) shows it"
         )
-        self.load_history()
 
     @property
     def tree(self) -> PlanTree:
@@ -935,6 +938,7 @@ class SyncScreen(RosterScreen):
             self.set_status(
                 "The other sync has ended (its run is in History): p plans, s syncs.", "bold"
             )
+            self.tree.show_message(self.no_run_text())
         table = self.query_one("#sync-history", DataTable)
         row = table.cursor_row
         # the cursor stays on its run, not its row: a new run comes in at the top; on the

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from engine.config.model import RosterConfig
 from engine.config.paths import join_path
 from engine.errors import ConfigInvalid, Problem
 from engine.roles import current_actor
 from engine.services.context import ServiceContext
-from engine.store.models import App, AuditEvent
+from engine.store.models import Account, App, AuditEvent
 from engine.store.repo import (
     config_base_dir,
     config_versions,
@@ -26,6 +27,7 @@ from engine.sync.lock import refuse_while_applying
 
 if TYPE_CHECKING:
     from engine.config import ConfigChange, ValidationResult
+    from engine.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class ConfigurationService:
             old = load_config(session) if config_versions(session) else None  # None: first import
             old_base = config_base_dir(session)
         changes = diff_configs(old, result.config)
+        warnings += removed_app_warnings(self.ctx.db, old, result.config)
         if old is not None and old_base:
             changes += repointed_files(old, old_base, result.config, base_dir)
         if dry_run:
@@ -207,6 +210,36 @@ def repointed_files(
             )
         )
     return changes
+
+
+def removed_app_warnings(
+    db: Database, saved: RosterConfig | None, new: RosterConfig
+) -> list[Problem]:
+    """What removing apps (an edit, an import) does to their accounts, said before it is
+    saved: one warning per removed app the store holds live accounts of."""
+    removed = {app.id for app in saved.apps} - {app.id for app in new.apps} if saved else set()
+    if not removed:
+        return []
+    with db.session() as session:
+        counts = dict(
+            session.execute(
+                select(col(Account.app_id), func.count())
+                .where(col(Account.app_id).in_(removed), col(Account.status) != "DELETED")
+                .group_by(col(Account.app_id))
+            ).all()
+        )
+    return [
+        Problem(
+            f"the store holds {counts[app_id]:,} of its accounts: the next sync marks them "
+            "DELETED (they stay in the history; a share over the deletion threshold waits "
+            "for --allow-deletes)",
+            path=join_path(["apps", app_id]),
+            hint="add the app back before the next sync to keep them",
+            severity="warning",
+        )
+        for app_id in sorted(removed)
+        if counts.get(app_id)
+    ]
 
 
 def save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:

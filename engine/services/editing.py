@@ -53,9 +53,9 @@ from engine.config.validate import document_issues
 from engine.config.yaml_positions import YamlSyntaxError, load_yaml
 from engine.errors import ConfigConflict, ConfigInvalid, Problem, RosterError, SyncLocked
 from engine.roles import NotPermitted, current_actor
-from engine.services.configuration import save_apps
+from engine.services.configuration import removed_app_warnings, save_apps
 from engine.services.context import ServiceContext
-from engine.store.models import Account, AuditEvent
+from engine.store.models import AuditEvent
 from engine.store.repo import (
     config_base_dir,
     config_versions,
@@ -342,7 +342,7 @@ class EditingService:
         warnings = self._new_warnings(
             [p for p in problems if p.severity != "error"], saved, version, base_dir, population
         )
-        warnings += self._removed_apps(saved, new_config)
+        warnings += removed_app_warnings(self.ctx.db, saved, new_config)
         if dry_run or not changes:
             return EditResult(
                 done.path, before, after, changes, warnings, False, version, new_config
@@ -379,32 +379,6 @@ class EditingService:
         return EditResult(
             done.path, before, after, changes, warnings, True, new_version, new_config
         )
-
-    def _removed_apps(self, saved: RosterConfig, new: RosterConfig) -> list[Problem]:
-        """What removing an app does to its accounts, said before it is saved."""
-        removed = {app.id for app in saved.apps} - {app.id for app in new.apps}
-        if not removed:
-            return []
-        with self.ctx.db.session() as session:
-            counts = dict(
-                session.execute(
-                    select(col(Account.app_id), func.count())
-                    .where(col(Account.app_id).in_(removed), col(Account.status) != "DELETED")
-                    .group_by(col(Account.app_id))
-                ).all()
-            )
-        return [
-            Problem(
-                f"the store holds {counts[app_id]:,} of its accounts: the next sync marks them "
-                "DELETED (they stay in the history; a share over the deletion threshold waits "
-                "for --allow-deletes)",
-                path=join_path(["apps", app_id]),
-                hint="add the app back before the next sync to keep them",
-                severity="warning",
-            )
-            for app_id in sorted(removed)
-            if counts.get(app_id)
-        ]
 
     def _new_warnings(
         self,

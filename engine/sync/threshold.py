@@ -173,7 +173,7 @@ def check_threshold(
                 app_id = key.partition(":")[0]
                 by_app[app_id] = by_app.get(app_id, 0) + 1
                 if deletion.cause == REMOVED_APP:
-                    removed.add(app_id)
+                    removed.add(app_id)  # (an app's accounts all go for one cause)
     over = []
     for kind, count in counts.items():
         limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
@@ -187,9 +187,11 @@ def check_threshold(
         total = sizes.get(app_id, 0)
         limit = app_limit(bound, total)
         if count > limit:
+            # each app's own likely cause: a removed app's accounts go on purpose
+            why = REMOVED_APP if app_id in removed else "an emptied or cut export?"
             apps_over.append(
                 f"{count} of {app_id}'s {total} accounts (limit {limit}: "
-                f"{bound.max_percent:g} % of the app, at least {bound.min_objects})"
+                f"{bound.max_percent:g} % of the app, at least {bound.min_objects}; {why})"
             )
     if not over and not apps_over:
         return ""
@@ -200,15 +202,11 @@ def check_threshold(
             f"({max_objects} objects or {max_percent:g} %)."
         )
     if apps_over:
-        why = (
-            "its app was removed from the configuration"
-            if set(by_app) <= removed
-            else "an emptied or cut export?"
-        )
         parts.append(
             "The run would remove "
             + ", ".join(apps_over)
-            + f" — more than the app's deletion threshold ({why})."
+            + f" — more than {'the app' if len(apps_over) == 1 else 'each app'}'s deletion "
+            "threshold."
         )
     return (
         " ".join(parts) + " Nothing was applied. Review the deletions, then run again with "

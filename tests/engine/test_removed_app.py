@@ -60,7 +60,7 @@ def test_removing_an_app_says_so_then_the_sync_retires_its_accounts(demo: Any) -
     # every account of the app goes: the app's deletion threshold holds the run, naming why
     result = _cli("sync", "--db", db)
     assert result.exit_code == 3, result.output
-    assert "(its app was removed from the configuration)" in result.output
+    assert "at least 10; its app was removed from the configuration)" in result.output
     assert "an emptied or cut export" not in result.output
     assert len(_live(demo, "slack")) == total  # nothing applied
 
@@ -104,3 +104,44 @@ def test_a_provisioning_message_lists_only_configured_apps(demo: Any) -> None:
     assert "No app 'slack'; the apps are: " in result.output
     listed = result.output.split("the apps are: ", 1)[1].split(" (with provisioning")[0]
     assert "slack" not in listed
+
+
+def test_an_import_that_drops_an_app_warns_as_an_edit_does(demo: Any, tmp_path: Any) -> None:
+    exported = yaml.safe_load(demo.export_config())
+    exported["apps"] = [app for app in exported["apps"] if app["id"] != "slack"]
+    path = tmp_path / "noslack.yaml"
+    path.write_text(yaml.safe_dump(exported, sort_keys=False))
+    db = str(demo.db.sqlite_path)
+    total = len(_live(demo, "slack"))
+    result = _cli("config", "import", str(path), "--dry-run", "--json", "--db", db)
+    assert result.exit_code == 0, result.output
+    (warning,) = [w for w in json.loads(result.stdout)["warnings"] if w["path"] == "apps.slack"]
+    assert warning["message"].startswith(f"the store holds {total} of its accounts")
+
+
+def test_the_threshold_names_each_apps_own_cause(demo: Any) -> None:
+    """slack removed, and a few badges gone from their file: the message said "an emptied or
+    cut export?" of slack, whose accounts go because it was removed (hostile review)."""
+    from engine.config.model import DeletionThreshold
+    from engine.sync.threshold import Deletion, DeletionKind, check_threshold
+
+    removals = {
+        Deletion(DeletionKind.ACCOUNTS, REMOVED_APP): [f"slack:{n}" for n in range(266)],
+        Deletion(DeletionKind.ACCOUNTS, "no longer listed by the app"): [
+            f"badge:{n}" for n in range(5)
+        ],
+        Deletion(DeletionKind.ACCOUNTS, "no longer listed by the app "): [
+            f"github:{n}" for n in range(100)
+        ],
+    }
+    message = check_threshold(
+        DeletionThreshold(max_objects=10_000, max_percent=100),
+        {DeletionKind.ACCOUNTS: 10_000},
+        removals,
+        {"slack": 266, "badge": 297, "github": 107},
+    )
+    slack = "266 of slack's 266 accounts (limit 133: 50 % of the app, at least 10; "
+    assert slack + "its app was removed from the configuration)" in message
+    github = "100 of github's 107 accounts (limit 53: 50 % of the app, at least 10; "
+    assert github + "an emptied or cut export?)" in message
+    assert "badge" not in message

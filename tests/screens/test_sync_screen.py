@@ -285,6 +285,7 @@ async def test_a_locked_store_shows_who_holds_the_lock(services: Any) -> None:
             pilot,
             lambda: "other sync has ended" in shown(app.screen.query_one("#sync-status", Static)),
         )
+        assert "another sync holds the lock" not in screen_text(app)
 
 
 async def test_history_enter_loads_a_run_into_the_tree(services: Any) -> None:
