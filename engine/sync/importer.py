@@ -89,21 +89,9 @@ def _retire_removed_apps(state: WorkState, configured: set[str], report: StageRe
             continue
         gone = 0
         for account in state.accounts_of_app(app_id):
-            if account.status == "DELETED":
-                continue
-            state.journal(
-                STAGE,
-                "account",
-                f"{app_id}:{account.external_id}",
-                "status",
-                account.status,
-                "DELETED",
-                REMOVED_APP,
-            )
-            account.status = "DELETED"
-            state.fingerprints[(app_id, account.external_id)] = ""
-            state.account_changed((app_id, account.external_id), ("status",))
-            gone += 1
+            if account.status != "DELETED":
+                _gone(state, account, REMOVED_APP)
+                gone += 1
         if gone or state.source_versions.get(app_id):
             # forgotten: an app added back is listed whole, not taken as unchanged
             state.new_source_versions[app_id] = ""
@@ -343,19 +331,19 @@ def _merge_listing(
         return
     for account in state.accounts_of_app(app_id):
         if account.external_id not in seen and account.status != "DELETED":
-            state.journal(
-                STAGE,
-                "account",
-                f"{app_id}:{account.external_id}",
-                "status",
-                account.status,
-                "DELETED",
-                "no longer listed by the app",
-            )
-            account.status = "DELETED"
-            state.fingerprints[(app_id, account.external_id)] = ""
-            state.account_changed((app_id, account.external_id), ("status",))
+            _gone(state, account, "no longer listed by the app")
             report.bump("gone")
+
+
+def _gone(state: WorkState, account: AccountRecord, reason: str) -> None:
+    """The account is gone from its app (DELETED, never erased), journalled with REASON."""
+    key = (account.app_id, account.external_id)
+    state.journal(
+        STAGE, "account", f"{key[0]}:{key[1]}", "status", account.status, "DELETED", reason
+    )
+    account.status = "DELETED"
+    state.fingerprints[key] = ""
+    state.account_changed(key, ("status",))
 
 
 def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: StageReport) -> None:

@@ -7,6 +7,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -93,9 +94,10 @@ def test_a_stale_lock_does_not_stop_edits(db: Path) -> None:
     assert code == 0, out + err
 
 
-def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> None:
-    """The editor reopened with "a sync is applying"; saving the same text again after the
-    sync ended abandoned the edit, and the text was gone (team review). It is tried again."""
+def edit_during_a_sync(db: Path, then_save: bool) -> tuple[Any, list[str]]:
+    """`config edit settings` while Carol's sync applies: the admin changes max_objects and
+    saves (refused); the sync then ends and the admin saves the reopened file unchanged
+    (`then_save`) or quits without saving. The result, and each text the editor showed."""
     a_sync_runs(db, dry_run=False)
     services = open_services(db_path=db)
     shown: list[str] = []
@@ -105,16 +107,24 @@ def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> N
         shown.append(text)
         if len(shown) == 1:
             file.write_text(text.replace("max_objects: 500", "max_objects: 777"))
-        else:  # the sync ends; the admin saves the file as it was reopened
-            with services.db.session() as session, session.begin():
-                session.execute(delete(SyncLock))
-                session.execute(delete(Run).where(Run.status == "running"))
+            return 0
+        with services.db.session() as session, session.begin():  # the sync ends
+            session.execute(delete(SyncLock))
+            session.execute(delete(Run).where(Run.status == "running"))
+        if then_save:
             time.sleep(0.01)
             file.write_text(text)  # saved, unchanged
         return 0
 
     result = services.edit_in_editor("settings", launch=launch)
     assert len(shown) == 2 and "a sync is applying" in shown[1]
+    return result, shown
+
+
+def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> None:
+    """The editor reopened with "a sync is applying"; saving the same text again after the
+    sync ended abandoned the edit, and the text was gone (team review). It is tried again."""
+    result, shown = edit_during_a_sync(db, then_save=True)
     assert "save this file again (unchanged) to save your change" in shown[1]
     assert result is not None and result.applied
     assert result.after == {"deletion_threshold": {"max_objects": 777, "max_percent": 20}}
@@ -123,22 +133,7 @@ def test_an_editor_save_refused_by_a_sync_is_saved_again_after_it(db: Path) -> N
 def test_an_editor_quit_without_saving_after_a_refusal_changes_nothing(db: Path) -> None:
     """The reopened file's header says quitting without saving changes nothing: it must,
     also after a refusal to wait out (hostile review: quitting saved the change)."""
-    a_sync_runs(db, dry_run=False)
+    result, _ = edit_during_a_sync(db, then_save=False)
+    assert result is None
     services = open_services(db_path=db)
-    shown: list[str] = []
-
-    def launch(file: Path) -> int:
-        text = file.read_text()
-        shown.append(text)
-        if len(shown) == 1:
-            file.write_text(text.replace("max_objects: 500", "max_objects: 777"))
-        else:  # the sync ends meanwhile; the admin quits without saving
-            with services.db.session() as session, session.begin():
-                session.execute(delete(SyncLock))
-                session.execute(delete(Run).where(Run.status == "running"))
-        return 0
-
-    assert services.edit_in_editor("settings", launch=launch) is None
-    assert len(shown) == 2
-    exported = services.config_get("settings.deletion_threshold.max_objects")
-    assert exported == 500
+    assert services.config_get("settings.deletion_threshold.max_objects") == 500
