@@ -381,7 +381,7 @@ class DashboardScreen(RosterScreen):
                     clip(app.connector, 20),
                     Text(format_count(app.accounts), justify="right"),
                     format_when(app.last_import_at),
-                    Text("not configured", style="yellow")
+                    Text("not in config", style="yellow")  # (fits the column at 80)
                     if app.removed
                     else import_status_text(app.last_import_status),
                     key=str(app.id),

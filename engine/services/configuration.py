@@ -270,5 +270,6 @@ def save_apps(session: Any, config: RosterConfig, base_dir: Path) -> None:
         if row.id not in configured:
             row.capabilities, row.push_schema, row.creation_schema = {}, [], []
             row.is_directory, row.directory_order = False, None
-            row.last_import_status = ""
+            # no alert for an app that is gone; added back, it reads as last imported
+            row.last_import_status = "ok" if row.last_import_at is not None else ""
             session.add(row)

@@ -177,22 +177,25 @@ class DashboardService:
             for a in apps
             if a.last_import_status not in ("", "ok")
         ]
-        if runs and runs[0].status == INTERRUPTED:
+        # a provisioning dry run plans one person's account: its refusal is no error of the
+        # store (a newcomer's dry run for a person without an email raised the Errors card)
+        latest = next((r for r in runs if not (r.dry_run and r.kind == "provision")), None)
+        if latest is not None and latest.status == INTERRUPTED:
             warnings.append(
-                f"Run {runs[0].id} interrupted: its process ended before the run did (killed, "
+                f"Run {latest.id} interrupted: its process ended before the run did (killed, "
                 "or its machine stopped); the next sync finishes what it left."
             )
-        elif runs and runs[0].status in ("failed", "blocked-by-threshold"):
+        elif latest is not None and latest.status in ("failed", "blocked-by-threshold"):
             errors += 1
-            warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
-        elif runs and runs[0].status.endswith("-with-failures"):
+            warnings.append(f"Run {latest.id} {latest.status}: {latest.error}")
+        elif latest is not None and latest.status.endswith("-with-failures"):
             # the failed imports are counted with their apps above; refused pushes are the run's
-            pushes = [f for f in runs[0].counts.get("failures", []) if f.get("stage") != "import"]
+            pushes = [f for f in latest.counts.get("failures", []) if f.get("stage") != "import"]
             errors += 1 if pushes else 0
             if pushes:
-                warnings.append(f"Run {runs[0].id} {runs[0].status}: {runs[0].error}")
+                warnings.append(f"Run {latest.id} {latest.status}: {latest.error}")
             else:
-                failed = [f for f in runs[0].counts.get("failures", []) if f.get("app")]
+                failed = [f for f in latest.counts.get("failures", []) if f.get("app")]
                 known = {a.id for a in apps if a.last_import_status not in ("", "ok")}
                 unknown = [f for f in failed if f["app"] not in known]
                 if unknown:
@@ -202,12 +205,12 @@ class DashboardService:
                     for failure in unknown:
                         reason = str(failure.get("reason", "")).split("\n")[0]
                         warnings.append(
-                            f"Run {runs[0].id} {runs[0].status}: {failure['app']} could not "
+                            f"Run {latest.id} {latest.status}: {failure['app']} could not "
                             f"be read: {reason}"
                         )
                 else:  # the apps' own lines above say why, once
                     warnings.append(
-                        f"Run {runs[0].id} {runs[0].status}: the apps above failed to import."
+                        f"Run {latest.id} {latest.status}: the apps above failed to import."
                     )
         loose = self.ctx.db.permission_warning()
         if loose:

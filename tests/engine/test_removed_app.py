@@ -55,7 +55,7 @@ def test_removing_an_app_says_so_then_the_sync_retires_its_accounts(demo: Any) -
     assert "slack" not in {a.id for a in demo.provisioning_apps()}
     with demo.db.session() as session:
         row = session.get(App, "slack")
-        assert row is not None and row.capabilities == {} and row.last_import_status == ""
+        assert row is not None and row.capabilities == {} and row.last_import_status == "ok"
 
     # every account of the app goes: the app's deletion threshold holds the run, naming why
     result = _cli("sync", "--db", db)
