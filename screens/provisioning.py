@@ -203,7 +203,7 @@ class ProvisioningScreen(RosterScreen):
         self.version: str | None = None  # the configuration version the apps were read at
         self.test_result: FieldResult | None = None  # the last Test of the highlighted field
         self.last: tuple[str, AuditEntry | None] | None = None  # a field path's last change
-        self._layout: tuple[tuple[tuple[str, str, int], ...], bool] | None = None  # its columns
+        self._layout: tuple[tuple[str, str, int], ...] | None = None  # the fields' columns
 
     # Layout -------------------------------------------------------------------------------
 
@@ -320,12 +320,12 @@ class ProvisioningScreen(RosterScreen):
 
     def field_columns(
         self, rows: list[tuple[str, Fit, Text, Fit, Fit]]
-    ) -> tuple[tuple[tuple[str, str, int], ...], bool]:
+    ) -> tuple[tuple[str, str, int], ...]:
         """(label, key, width) of each column in the order shown (every width set, so the
-        table never shows rows at its labels' widths before it has measured them), and
-        whether the table is narrow. Narrow, the type goes last (the detail under the table
-        has it): before a person is chosen the mapping follows the field (the plan column
-        only says "—"); once one is, the plan does, cut to stay in view, then the mapping."""
+        table never shows rows at its labels' widths before it has measured them). On a
+        narrow table the type goes last (the detail under the table has it): before a person
+        is chosen the mapping follows the field (the plan column only says "—"); once one
+        is, the plan does, cut to stay in view, then the mapping."""
         table = self.query_one("#prov-fields", DataTable)
         field, kind, plan, mapping = (
             natural_width(label, [row[index + 1] for row in rows])
@@ -338,13 +338,13 @@ class ProvisioningScreen(RosterScreen):
             ("Mapping", "mapping", mapping),
         )
         if not table.size.width:
-            return wide, False
+            return wide
         inner = table.size.width - table.styles.scrollbar_size_vertical
         padding = 2 * table.cell_padding
         room = inner - field - kind - plan - 4 * padding  # the mapping's
         if min(mapping, MAPPING_NARROW) <= room:
             # cut (with an ellipsis) to end in view
-            return (*wide[:3], ("Mapping", "mapping", min(mapping, room))), False
+            return (*wide[:3], ("Mapping", "mapping", min(mapping, room)))
         field = min(field, FIELD_NARROW)
         if self.plan is None:
             rest = max(inner - field - 2 * padding, PLAN_NARROW)
@@ -353,7 +353,7 @@ class ProvisioningScreen(RosterScreen):
                 ("Mapping", "mapping", min(mapping, rest)),
                 ("Type", "type", kind),
                 ("Plan", "plan", plan),
-            ), True
+            )
         plan = min(plan, max(inner - field - 2 * padding, PLAN_NARROW))
         rest = max(inner - field - plan - 3 * padding, PLAN_NARROW)
         return (
@@ -361,7 +361,7 @@ class ProvisioningScreen(RosterScreen):
             ("Plan", "plan", plan),
             ("Mapping", "mapping", min(mapping, rest)),
             ("Type", "type", kind),
-        ), True
+        )
 
     def show_fields(self, *, refit: bool = False) -> None:
         app = self.current_app()
@@ -391,11 +391,10 @@ class ProvisioningScreen(RosterScreen):
                     Fit(mapping_text(field, expressions.get(key), MAPPING_WIDTH)),
                 )
             )
-        layout = self.field_columns(rows)
-        if refit and layout == self._layout:
+        columns = self.field_columns(rows)
+        if refit and columns == self._layout:
             return
-        self._layout = layout
-        columns, _ = layout
+        self._layout = columns
         order = [FIELD_KEYS.index(key) for _, key, _ in columns]
         row = table.cursor_row
         with self.app.batch_update():
