@@ -170,10 +170,9 @@ class SyncResult:
     @property
     def not_applied(self) -> int:
         """The planned changes an applied run did not apply: the pushes the apps refused."""
-        if not self.refused:
+        if not self.refused:  # (a first sync plans a million changes: not walked for none)
             return 0
-        refused = self.refused
-        return sum(1 for c in self.planned if c.stage == "push" and c.object_id in refused)
+        return sum(1 for c in self.planned if c.stage == "push" and c.object_id in self.refused)
 
     @cached_property
     def changes(self) -> list[dict[str, Any]]:

@@ -147,19 +147,10 @@ class Reader:
         if id_attribute.lower() in UNIQUE_IDS or not accounts:
             return
         listed = {a.external_id: str(a.profile.get("dn", "")) for a in accounts}
-        ids = list(listed)
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            terms = "".join(
-                f"({id_attribute}={self.id_value(i)})" for i in ids[start : start + LOOKUP_CHUNK]
-            )
-            found = self.search(
-                f"(&{self.settings.user_filter}(|{terms}))", attributes=[id_attribute]
-            )
-            for entry in found:
-                external_id = self.entries.first_text(entry, (id_attribute,))
-                dn = listed.get(external_id)
-                if dn is not None and normal_dn(entry.dn) != normal_dn(dn):
-                    raise self._same_id(external_id, dn, entry.dn)
+        for external_id, found in self._entries_with_ids(list(listed), self.settings.user_filter):
+            dn = listed.get(external_id)
+            if dn is not None and normal_dn(found) != normal_dn(dn):
+                raise self._same_id(external_id, dn, found)
 
     def _same_id(self, external_id: str, first: str, second: str) -> ConnectorError:
         attribute = self.settings.first("id")
@@ -268,16 +259,22 @@ class Reader:
 
     def dns_of(self, external_ids: list[str]) -> dict[str, str]:
         """The DN of each account id the directory still has (id -> DN)."""
+        return dict(self._entries_with_ids(external_ids))
+
+    def _entries_with_ids(
+        self, external_ids: list[str], within: str = ""
+    ) -> Iterator[tuple[str, str]]:
+        """(id, DN) of every entry under base_dn with one of EXTERNAL_IDS (and matching the
+        filter WITHIN, when given), LOOKUP_CHUNK ids to a search."""
         id_attribute = self.settings.first("id")
-        found: dict[str, str] = {}
         for start in range(0, len(external_ids), LOOKUP_CHUNK):
             chunk = external_ids[start : start + LOOKUP_CHUNK]
-            terms = "".join(f"({id_attribute}={self.id_value(i)})" for i in chunk)
-            for entry in self.search(f"(|{terms})", attributes=[id_attribute]):
+            terms = f"(|{''.join(f'({id_attribute}={self.id_value(i)})' for i in chunk)})"
+            search_filter = f"(&{within}{terms})" if within else terms
+            for entry in self.search(search_filter, attributes=[id_attribute]):
                 external_id = self.entries.first_text(entry, (id_attribute,))
                 if external_id:
-                    found[external_id] = entry.dn
-        return found
+                    yield external_id, entry.dn
 
     def id_value(self, external_id: str) -> str:
         if self.settings.first("id").lower() == "objectguid":
