@@ -42,6 +42,7 @@ from engine.cel import (
     CelEvalError,
     CelTimeBudgetError,
     check_result,
+    empty_user_fields,
     to_python,
     type_name,
 )
@@ -614,6 +615,7 @@ def _field_result(
     )
     default = spec.get("default")
     raw: Any
+    program = None
     if text is not None and str(text).strip():
         result.source = "cel"
         try:
@@ -662,6 +664,7 @@ def _field_result(
             result.ok, result.problem = False, "empty"
             result.reason = (
                 f"required, but the expression returned {_empty_words(result.value)}"
+                + _empty_inputs(program, user, cel.population)
                 if result.source == "cel"
                 else "required, but no expression maps it and it has no default"
             )
@@ -741,6 +744,17 @@ def _existing_accounts(cel: CelEngine, app_id: str, user: UserRecord) -> list[st
         for a in population.accounts_of(user.id)
         if a.app_id == app_id and a.status != "DELETED"
     )
+
+
+def _empty_inputs(program: Any, user: UserRecord, population: Directory | None) -> str:
+    """Why an expression gave nothing, when the person's fields it reads are empty: an admin
+    reading "returned an empty string" otherwise looks for a fault in the expression."""
+    empty = [] if program is None else empty_user_fields(program.names, user, population)
+    if not empty:
+        return ""
+    fields = " and ".join(f"subject.{name}" for name in empty)
+    verb = "is" if len(empty) == 1 else "are"
+    return f": it reads {fields}, which {verb} empty for this person"
 
 
 def _is_empty(value: Any) -> bool:

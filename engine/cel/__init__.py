@@ -10,7 +10,7 @@ from .contexts import CONTEXTS, NO_RECORD, ContextSpec
 from .engine import CelEngine, Program
 from .exceptions import CelCompileError, CelEvalError, CelTimeBudgetError
 from .functions import function_names
-from .objects import field_names
+from .objects import empty_user_fields, field_names
 from .results import check_result, normalize_filter_result
 from .values import to_python, type_name
 
@@ -35,6 +35,7 @@ __all__ = [
     "ContextSpec",
     "Program",
     "check_result",
+    "empty_user_fields",
     "field_names",
     "function_names",
     "normalize_filter_result",

@@ -9,6 +9,7 @@ camelCase name and to its snake_case aliases.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from celpy import celtypes
@@ -152,6 +153,23 @@ USER_FIELDS: dict[str, tuple[Getter, tuple[str, ...]]] = {
     "profile": (_user_profile, ()),
     "attributes": (_user_attributes, ()),
 }
+
+
+def empty_user_fields(
+    names: AbstractSet[str], record: UserRecord, population: Directory | None
+) -> list[str]:
+    """Of the person's fields an expression names (`Program.names`), those empty for RECORD,
+    by their canonical names: why a field that needs a value got none ("their email is
+    empty"). The profile and attributes maps are not fields in that sense: left out."""
+    empty = []
+    for canonical, (getter, aliases) in USER_FIELDS.items():
+        if canonical in ("profile", "attributes") or names.isdisjoint((canonical, *aliases)):
+            continue
+        value = to_python(getter(record, population))
+        if value is None or value == "" or value == []:
+            empty.append(canonical)
+    return empty
+
 
 # The attributes a field shows among other data (the rest show one: `reads_attribute`).
 _FIELDS_SHOWING = {

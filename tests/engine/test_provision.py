@@ -8,6 +8,7 @@ building it runs a full sync.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,31 @@ def test_every_field_type_accepts_its_values(
     assert result.ok, result.reason
     assert result.source == "cel" and result.type == kind
     assert result.value == (value if value is not None else person.given_name.lower())
+
+
+def test_an_empty_required_field_names_the_empty_inputs_it_reads(services: Services) -> None:
+    """An admin told only "returned an empty string" looks for a fault in the expression: the
+    reason names the person's fields it reads that are empty, by the names the CEL uses."""
+    person = without_account(services, "entra")
+    blank = dataclasses.replace(person, email="", given_name="", family_name="Lee")
+    cel = services.cel()
+
+    def reason(expression: str) -> str:
+        return provision.test_field(cel, SCHEMA, {"username": expression}, blank, "username").reason
+
+    assert reason('subject.email.split("@")[0]') == (
+        "required, but the expression returned an empty string: it reads subject.email, which "
+        "is empty for this person"
+    )
+    # aliases read the same field; several empty fields are named together
+    assert reason("subject.first_name + subject.email") == (
+        "required, but the expression returned an empty string: it reads subject.email and "
+        "subject.givenName, which are empty for this person"
+    )
+    # a field that has a value is not blamed; an expression empty of itself blames nothing
+    assert reason('subject.familyName == "Lee" ? "" : "x"') == (
+        "required, but the expression returned an empty string"
+    )
 
 
 @pytest.mark.parametrize(

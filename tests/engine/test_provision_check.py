@@ -65,7 +65,11 @@ def test_the_saved_mapping_over_everyone(services: Services) -> None:
     assert check.blocked == len(no_email)  # required: no account for them
     empty = check.samples["empty"][0]
     assert empty["id"] in {u.id for u in no_email}
-    assert empty["reason"] == "required, but the expression returned an empty string"
+    # it says why: the person's email, which the expression reads, is empty
+    assert empty["reason"] == (
+        "required, but the expression returned an empty string: it reads subject.email, "
+        "which is empty for this person"
+    )
     assert len(check.samples["ok"]) == provision.CHECK_SAMPLES
 
 
