@@ -31,11 +31,16 @@ def mapping_text(field: dict[str, Any], expression: str | None, width: int = 200
     return Text("not mapped", style="dim")
 
 
+#: How much of a refused field's reason a cell holds (its column cuts it further)
+REASON_WIDTH = 160
+
+
 def field_outcome(result: FieldResult, width: int = 200, *, typed: bool = True) -> Text:
     """A field of a plan or a test, as one cell: value (type), or ✗ reason; without the
     (type) unless `typed`, for a narrow column."""
     if not result.ok:
-        return clip(f"✗ {result.reason}", width, style="bold red")
+        # the reason is what the admin needs: cut by the column, not to a value's width
+        return clip(f"✗ {result.reason}", max(width, REASON_WIDTH), style="bold red")
     text = value(result.value, width, "bold", empty_style="dim")
     if typed:
         text.append(f" ({safe(result.type)})", style="dim")

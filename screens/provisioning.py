@@ -67,6 +67,8 @@ VALUE_WIDTH = 24
 #: headed "Plan", a value there drops its (type) before it is cut.
 FIELD_NARROW = 20
 PLAN_NARROW = 12
+#: What the plan column keeps of its width, on a wide table, when the mapping needs room
+PLAN_SHARE = 32
 MAPPING_NARROW = 16
 PLAN_LABEL = "Plan for the person"
 FIELD_KEYS = ("key", "type", "plan", "mapping")
@@ -342,6 +344,12 @@ class ProvisioningScreen(RosterScreen):
         inner = table.size.width - table.styles.scrollbar_size_vertical
         padding = 2 * table.cell_padding
         room = inner - field - kind - plan - 4 * padding  # the mapping's
+        if mapping > room and plan > PLAN_SHARE:
+            # a refused field's reason gives way to the mapping down to PLAN_SHARE: both
+            # read in part rather than one whole and the other cut to nothing
+            given = min(mapping - room, plan - PLAN_SHARE)
+            plan, room = plan - given, room + given
+            wide = (*wide[:2], (PLAN_LABEL, "plan", plan), wide[3])
         if min(mapping, MAPPING_NARROW) <= room:
             # cut (with an ellipsis) to end in view
             return (*wide[:3], ("Mapping", "mapping", min(mapping, room)))
@@ -587,8 +595,18 @@ class ProvisioningScreen(RosterScreen):
         else:
             text.append("Cannot create", style="bold red")
             text.append(": nothing would be created.\n")
-            for reason in plan.reasons():
+            # reasons about no one field whole; the fields' by name only: the plan column and
+            # the field's detail give their reasons (the same sentences here, in this narrow
+            # panel, folded into a column of words at 80×24)
+            for reason in plan.problems:
                 text.append(f"✗ {safe(reason)}\n", style="red")
+            refused = [f.key for f in plan.fields if not f.ok]
+            if refused:
+                # one name a line, unprefixed: "✗ userPrincipalName" folds at 80×24
+                text.append(f"✗ refused field{'s' if len(refused) != 1 else ''}:\n", style="red")
+                for key in refused:
+                    text.append(f"{safe(key, 40)}\n", style="red")
+                text.append("The plan column says why.", style="dim")
             text.rstrip()
         view.update(text)
 

@@ -345,8 +345,9 @@ async def test_provisioning_screen_fields_picker_editor_and_queue(hostile: Any) 
             app,
             SHOWN[OVERRIDE],
             SHOWN[ZERO_WIDTH],
-            "✗ sAMAccountName: 37 characters",
-            "✗ displayName: 1000008 characters",
+            "✗ refused fields:",
+            "✗ 37 characters long",
+            "✗ 1000008 characters",
             CEL_JOIN,
             'subject.jobTitle + "\\x1b]0;cel\\x07"',
         )
