@@ -155,6 +155,8 @@ VALUES_CLEARED = "attribute values cleared: "
 TARGET_VALUES_CLEARED = "target values cleared: "
 #: Why the accounts of an app no longer in the configuration are gone.
 REMOVED_APP = "its app was removed from the configuration"
+#: An account DELETED in the store that its app lists again
+LISTED_AGAIN = "listed by the app again"
 #: How an import that held entries back reads in the app's status ("held back 2 entries: …")
 HELD_BACK = "held back "
 

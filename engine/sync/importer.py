@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.changes import HELD_BACK, REMOVED_APP
+from engine.changes import HELD_BACK, LISTED_AGAIN, REMOVED_APP
 from engine.config.model import App
 from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, Listing
 from engine.connectors.fingerprint import canonical, fingerprint
@@ -322,7 +322,11 @@ def _merge_listing(
                     name,
                     before[name],
                     getattr(account, name),
-                    "changed in the app",
+                    # a DELETED account the app lists again (its app added back to the
+                    # configuration, or the entry restored) is back, not "changed"
+                    LISTED_AGAIN
+                    if name == "status" and before[name] == "DELETED"
+                    else "changed in the app",
                 )
             report.bump("changed")
         else:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlmodel import select
 
 from console.cli import main
-from engine.changes import REMOVED_APP
+from engine.changes import LISTED_AGAIN, REMOVED_APP
 from engine.services.editing import ConfigEdit
 from engine.store.models import Account, App
 
@@ -85,8 +85,13 @@ def test_adding_the_app_back_imports_its_accounts_again(demo: Any) -> None:
     demo.sync(allow_deletes=True)
     assert _live(demo, "slack") == []
     demo.config_edit(ConfigEdit("set", "apps.slack", slack))
-    demo.sync()
+    result = demo.sync()
     assert len(_live(demo, "slack")) == total
+    # the history says they are back, not that the app changed them
+    back = [c for c in result.changes if c["field"] == "status" and c["object_id"][:6] == "slack:"]
+    assert len(back) == total
+    assert {(c["old"], c["reason"]) for c in back} == {("DELETED", LISTED_AGAIN)}
+    assert {c["new"] for c in back} == {"ENABLED", "DISABLED"}  # as the app lists them
 
 
 def test_an_edit_that_keeps_every_app_warns_of_nothing(demo: Any) -> None:
