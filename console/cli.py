@@ -789,7 +789,9 @@ def explain(email: str, attribute: str, as_json: bool) -> None:
         echo(f"           {candidate.reason}")
 
 
-def _print_link(data: LinkResult, as_json: bool) -> None:
+def _print_link(data: LinkResult, as_json: bool, *, follows: bool = True) -> None:
+    """FOLLOWS: the change can move more at the next sync (a link, an unlink, a released
+    pin; pinning the link as it is moves nothing)."""
     if as_json:
         _emit(data.to_json())
         return
@@ -799,6 +801,13 @@ def _print_link(data: LinkResult, as_json: bool) -> None:
     if data.previous and data.owner:
         was = f"; it was {data.previous}'s" + (", linked by hand" if data.previous_manual else "")
     echo(f"{data.account} → {owner} ({pinned}{was})")
+    if follows:
+        # what follows from it is the next sync's (its --dry-run tells it before; computing
+        # it here would simulate the whole store's identities at every scripted link)
+        echo(
+            "  What else follows (other accounts, attributes, pushes) is applied at the next "
+            "sync: `roster sync --dry-run` shows it."
+        )
 
 
 def _print_link_impact(impact: Any, as_json: bool) -> None:
@@ -905,7 +914,7 @@ def pin(account: str, off: bool, dry_run: bool, as_json: bool) -> None:
         echo(f"Would unpin {impact.account} (now: {now}; dry run: nothing saved): {then}.")
         _print_impact_lines(impact)
         return
-    _print_link(_services().pin(account, pinned=not off), as_json)
+    _print_link(_services().pin(account, pinned=not off), as_json, follows=off)
 
 
 @main.command("push-plan")

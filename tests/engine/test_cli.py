@@ -197,6 +197,8 @@ def test_explain_link_and_unknown_names(store: tuple[CliRunner, Path, Path]) -> 
     code, out, _ = run(runner, "link", "github:g2", "ann.lee@example.com", "--db", str(db))
     assert code == 0
     assert "it was sam.park@example.com's, linked by hand" in out, out
+    # and that what follows from it is the next sync's, where to see it
+    assert "applied at the next sync: `roster sync --dry-run` shows it" in out, out
     code, out, _ = run(
         runner, "link", "github:g2", "ann.lee@example.com", "--json", "--db", str(db)
     )
