@@ -500,7 +500,7 @@ def _accounts_line(accounts: dict[str, int]) -> str:
     "push_condition, push_mapping, provisioning_field (a person); cel (no record). "
     "docs/concepts.md describes each.",
 )
-@click.option("--user", "user_email", help="Evaluate against the person with this email.")
+@click.option("--user", "user_email", help="Evaluate against the person with this email (or id).")
 @click.option("--account", "account_key", help="Evaluate against APP:EXTERNAL_ID.")
 @click.option("--all", "everyone", is_flag=True, help="Evaluate against everyone in scope.")
 @click.option("--app", "app_id", help="With --all in an account context: only this app's accounts.")
@@ -753,7 +753,8 @@ def print_identity_impact(impact: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
 def explain(email: str, attribute: str, as_json: bool) -> None:
-    """Why the person with EMAIL has their ATTRIBUTE value: every candidate and its outcome."""
+    """Why the person with EMAIL (or id) has their ATTRIBUTE value: every candidate and its
+    outcome."""
     data = _services().explain(email, attribute)
     if as_json:
         _emit(data.to_json())
@@ -848,7 +849,8 @@ def _print_impact_lines(impact: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
 def link(account: str, email: str, no_pin: bool, dry_run: bool, as_json: bool) -> None:
-    """Link ACCOUNT (APP:EXTERNAL_ID) to the person with EMAIL; pinned unless --no-pin."""
+    """Link ACCOUNT (APP:EXTERNAL_ID) to the person with EMAIL (or id); pinned unless
+    --no-pin."""
     if dry_run:
         _print_link_impact(_services().link_impact(account, email, pin=not no_pin), as_json)
         return

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from engine.errors import InvalidInput, NotFound
-from engine.records import Population, UserRecord
+from engine.records import Population, UserRecord, record_label
 from engine.roles import current_actor
 from engine.services.care import Leavers, LostPrimary, directory_order, left_out_by_filter
 from engine.services.context import ServiceContext
@@ -219,7 +219,7 @@ class PeopleService:
         now = decision.value if decision.value is not None else blank
         stored = row.value if row is not None and row.value is not None else blank
         return Explanation(
-            user=user.email,
+            user=record_label(user),  # people without an email have their name
             attribute=definition.name,
             mode=match[0].mode,
             value=row.value if row else None,

@@ -294,12 +294,7 @@ class RecordsService:
 
     def person(self, who: str | int) -> UserRecord:
         """A person by email, or by id (people without an email have only their id)."""
-        if isinstance(who, int):
-            user = self.ctx.directory().user_by_id(who)
-            if user is None:
-                raise NotFound(f"There is no person {who}; search again.")
-            return user
-        return self.user_by_email(who)
+        return self.user_by_email(str(who))
 
     def account_by_key(self, key: str) -> AccountRecord:
         return account_by_key(self.ctx.directory(), key)
@@ -309,14 +304,25 @@ class RecordsService:
 
 
 def user_by_email(directory: Directory, email: str) -> UserRecord:
-    """The person with EMAIL (a live one before a deleted one); NotFound saying how to search."""
+    """The person with EMAIL (a live one before a deleted one), or, given a number, the
+    person with that id: people without an email have only their id, and every command that
+    names a person by email must reach them too (no email is all digits). NotFound saying
+    how to search."""
+    if email.strip().isdigit():
+        user = directory.user_by_id(int(email))
+        if user is None:
+            raise NotFound(
+                f"There is no person {email.strip()}. Search people by name or email with "
+                "`roster people list TEXT` or in the console's Users screen (7)."
+            )
+        return user
     matches = [u for u in directory.users_by_email(email) if u.status != "DELETED"]
     matches = matches or directory.users_by_email(email)
     if not matches:
         raise NotFound(
             f"No person has the email {email!r}. Search people by name or email with "
-            "`roster people list TEXT` or in the console's Users screen (7); `roster people "
-            "show` takes an email or a person id."
+            "`roster people list TEXT` or in the console's Users screen (7); a person's id "
+            "does wherever an email does (people without an email have only their id)."
         )
     return matches[0]
 

@@ -870,6 +870,30 @@ def test_people_show_lines_up_its_columns(demo: Any) -> None:
     assert code == 0 and out.startswith(f"{nameless.display_name} · "), out
 
 
+def test_every_command_naming_a_person_takes_their_id(demo: Any) -> None:
+    """A person without an email has only their id: `people show` took it, while `explain`,
+    `link` and `preview --user` said "No person has the email '22'" (docs review), so such a
+    person could not be linked or explained from the CLI."""
+    runner, db = CliRunner(), str(demo.db.sqlite_path)
+    nameless = next(u for u in demo.population().users if not u.email and u.display_name)
+    who = str(nameless.id)
+    code, out, err = run(runner, "explain", who, "department", "--db", db)
+    assert code == 0 and out.startswith(f"{nameless.display_name} · department"), out + err
+    code, out, err = run(
+        runner, "preview", "--context", "attribute_source", "--user", who, "subject.id", "--db", db
+    )
+    assert code == 0 and f'value:  "{who}"' in out, out + err
+    account = next(a for a in demo.population().accounts if a.owner_id is None)
+    key = f"{account.app_id}:{account.external_id}"
+    code, out, err = run(runner, "link", key, who, "--dry-run", "--db", db)
+    assert code == 0 and f"Would link {key} to {nameless.display_name}" in out, out + err
+    code, out, err = run(runner, "link", key, who, "--json", "--db", db)
+    assert code == 0 and json.loads(out)["owner"] == nameless.display_name, out + err
+    # an id no one has is refused as a missing person, not as an email
+    code, _, err = run(runner, "explain", "999999", "department", "--db", db)
+    assert code == 1 and "There is no person 999999." in err and "the email" not in err, err
+
+
 def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:
     """A filter only ever decides directory accounts: --all covers those (and says so), and a
     preview naming no record starts on the primary directory's first account."""
