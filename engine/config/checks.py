@@ -789,6 +789,7 @@ class Checker:
                 )
             self.check_cel(here, "provisioning_field", expression)
         if schema_ok and description is not None:
+            self.check_listing_filter(path, app, description)
             for schema_field in description.creation_schema:
                 if (
                     schema_field.required
@@ -801,6 +802,39 @@ class Checker:
                         "every account creation will fail",
                         f"map it: `{schema_field.key}: <CEL expression>`",
                     )
+
+    def check_listing_filter(self, path: Path, app: App, description: ConnectorDescription) -> None:
+        """An account Roster creates must be one the app's import lists: created without the
+        values its listing filter asks for, the next import does not see it and marks it
+        DELETED, and a proactive app creates another at every sync (docs review: the SCIM
+        example's `userType eq "Employee"` with no `userType` field)."""
+        assert app.provisioning is not None
+        unset = [
+            key
+            for key in description.filter_fields
+            if key not in app.provisioning.fields
+            and (spec := description.creation_field(key)) is not None
+            and spec.default in (None, "", [], {})
+        ]
+        unknown = [key for key in description.filter_fields if not description.creation_field(key)]
+        if not unset and not unknown:
+            return
+        shown = ", ".join(f"`{key}`" for key in (*unset, *unknown))
+        hint = (
+            f"map {'them' if len(unset) > 1 else 'it'} in provisioning.fields so that new "
+            f"accounts match (e.g. `{unset[0]}: <CEL expression>`), or drop "
+            f"{'them' if len(unset) > 1 else 'it'} from the filter"
+            if unset
+            else "it is no creation field: drop it from the filter, or create accounts elsewhere"
+        )
+        self.warning(
+            (*path, "fields"),
+            f"the app lists only the accounts its filter {description.listing_filter!r} "
+            f"matches, and provisioning does not set {shown}: an account Roster creates may not "
+            "be listed, and the next sync would mark it DELETED (a proactive app would create "
+            "another at every sync)",
+            hint,
+        )
 
     # ------------------------------------------------------------------ attributes
 

@@ -165,6 +165,11 @@ class ConnectorDescription:
     # the configuration's folder). Validation warns when one is missing; an import shows the
     # ones a new folder re-points.
     files: tuple[tuple[str, str], ...] = ()
+    # The filter that decides which accounts an import lists (a SCIM `filter`), and the
+    # creation fields it reads: an account Roster creates without them set to match is not
+    # listed by the next import, which marks it DELETED (validation warns)
+    listing_filter: str = ""
+    filter_fields: tuple[str, ...] = ()
 
     def push_field(self, key: str) -> SchemaField | None:
         return next((f for f in self.push_schema if f.key.lower() == key.lower()), None)

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from console.cli import main
+from engine.config.validate import validate_text
 from engine.services import Services
 from engine.store.models import Account
 from tests.engine.org import CONFIG, open_org
@@ -205,3 +207,40 @@ def test_the_token_is_never_stored_exported_journalled_or_shown(
     for secret in (token, "Wrong-" + token[::-1]):
         assert secret not in shown
         assert secret.encode() not in stored
+
+
+def test_a_listing_filter_provisioning_does_not_match_is_warned_of() -> None:
+    """The docs' SCIM example listed `userType eq "Employee"` users and created users without a
+    userType: each account Roster created was not listed by the next import, which marked it
+    DELETED (and a proactive app would create another at every sync). Validation says so,
+    naming what the filter reads that provisioning does not set; a field that sets it, or no
+    filter, is quiet."""
+
+    def warnings(filter_: str, **fields: str) -> list[str]:
+        config = saas_config("http://127.0.0.1:9/scim/v2")
+        saas = next(app for app in config["apps"] if app["id"] == "saas")
+        saas["settings"]["filter"] = filter_
+        saas["provisioning"]["fields"].update(fields)
+        result = validate_text(yaml.safe_dump(config), source="roster.yaml")
+        assert result.ok, result.report()
+        return [result.describe(p) for p in result.warnings if "filter" in p.message]
+
+    (warning,) = warnings('userType eq "Employee" and title eq "a eq b"')
+    assert warning.startswith("roster.yaml: apps[5].provisioning.fields: line ")
+    assert (
+        "warning: the app lists only the accounts its filter 'userType eq "
+        '"Employee" and title eq "a eq b"\' matches, and provisioning does not set `userType`, '
+        "`title`: an account Roster creates may not be listed, and the next sync would mark it "
+        "DELETED (a proactive app would create another at every sync) (map them in "
+        "provisioning.fields so that new accounts match (e.g. `userType: <CEL expression>`), or "
+        "drop them from the filter)"
+    ) in warning, warning
+    assert warnings('userType eq "Employee"', userType='"Employee"') == []
+    assert warnings("") == []
+    # the work email and the department are set (their SCIM paths name the same fields)
+    assert (
+        warnings('emails[type eq "work"].value co "@" and ' + ENTERPRISE + ":department pr") == []
+    )
+    # an attribute Roster cannot set at creation
+    (warning,) = warnings('x.y eq "1"')
+    assert "does not set `x.y`" in warning and "it is no creation field" in warning

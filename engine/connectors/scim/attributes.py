@@ -9,6 +9,7 @@ the account's profile keys, so a push rule compares against what the import stor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,41 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     ),
 )
 BY_KEY: dict[str, Attribute] = {a.key: a for a in ATTRIBUTES}
+
+# an attribute path before a SCIM filter operator (RFC 7644 3.4.2.2): `userType eq "x"`,
+# `name.familyName sw "L"`, `urn:…:User:department pr`
+_COMPARED = re.compile(
+    r"([A-Za-z][\w$-]*(?::[\w.$-]+)*(?:\.[A-Za-z][\w$-]*)?)\s+(?:eq|ne|co|sw|ew|gt|lt|ge|le|pr)\b",
+    re.IGNORECASE,
+)
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+
+
+def filter_fields(text: str) -> tuple[str, ...]:
+    """The creation fields a SCIM filter reads, in order, by Roster's flat names; an attribute
+    with no creation field as the filter writes it (Roster cannot set it when it creates)."""
+    found: list[str] = []
+    # a compared value is no attribute ("a eq b"), nor a value filter's inside
+    # (emails[type eq "work"].value reads emails.value)
+    text = _BRACKETS.sub("", _STRINGS.sub('""', text))
+    for match in _COMPARED.finditer(text):
+        path = match.group(1)
+        folded = path.casefold()
+        attribute = next(
+            (
+                a
+                for a in ATTRIBUTES
+                if folded in (a.key.casefold(), _BRACKETS.sub("", a.path).casefold())
+            ),
+            None,
+        )
+        name = attribute.key if attribute is not None else path
+        if name not in found:
+            found.append(name)
+    return tuple(found)
 
 
 def _fields(keys: tuple[str, ...], required: tuple[str, ...] = ()) -> tuple[SchemaField, ...]:

@@ -10,7 +10,12 @@ from urllib.parse import urlsplit
 
 from engine.connectors.base import ConnectorDescription, ConnectorSpec
 from engine.connectors.file.records import ACCOUNT_FIELDS
-from engine.connectors.scim.attributes import CAPABILITIES, CREATION_SCHEMA, PUSH_SCHEMA
+from engine.connectors.scim.attributes import (
+    CAPABILITIES,
+    CREATION_SCHEMA,
+    PUSH_SCHEMA,
+    filter_fields,
+)
 from engine.connectors.secrets import secret_references
 from engine.errors import ConnectorError, Problem
 
@@ -138,6 +143,8 @@ def parse_settings(spec: ConnectorSpec) -> ScimSettings:
         push_schema=PUSH_SCHEMA,
         creation_schema=CREATION_SCHEMA,
         files=(("ca_file", str(ca_file)),) if ca_file else (),
+        listing_filter=filter_.strip(),
+        filter_fields=filter_fields(filter_),
     )
     return ScimSettings(
         app_id=app,
