@@ -177,41 +177,23 @@ class DashboardService:
             for a in apps
             if a.last_import_status not in ("", "ok")
         ]
-        # a provisioning dry run plans one person's account: its refusal is no error of the
-        # store (a newcomer's dry run for a person without an email raised the Errors card)
+        # the last run that applied (or tried to) decides whether the store is in trouble: a
+        # dry run planned since hid a failed sync from `status --check`, and a killed sync
+        # (interrupted) raised only a warning (day-two review); a dry run's own failures are
+        # added to it. A provisioning dry run plans one person's account: its refusal is no
+        # error of the store (a newcomer's dry run for a person without an email).
+        real = next((r for r in runs if not r.dry_run), None)
+        if real is None:
+            real = next(iter(self.runs.runs(limit=1, applied_only=True)), None)
         latest = next((r for r in runs if not (r.dry_run and r.kind == "provision")), None)
-        if latest is not None and latest.status == INTERRUPTED:
-            warnings.append(
-                f"Run {latest.id} interrupted: its process ended before the run did (killed, "
-                "or its machine stopped); the next sync finishes what it left."
-            )
-        elif latest is not None and latest.status in ("failed", "blocked-by-threshold"):
-            errors += 1
-            warnings.append(f"Run {latest.id} {latest.status}: {latest.error}")
-        elif latest is not None and latest.status.endswith("-with-failures"):
-            # the failed imports are counted with their apps above; refused pushes are the run's
-            pushes = [f for f in latest.counts.get("failures", []) if f.get("stage") != "import"]
-            errors += 1 if pushes else 0
-            if pushes:
-                warnings.append(f"Run {latest.id} {latest.status}: {latest.error}")
-            else:
-                failed = [f for f in latest.counts.get("failures", []) if f.get("app")]
-                known = {a.id for a in apps if a.last_import_status not in ("", "ok")}
-                unknown = [f for f in failed if f["app"] not in known]
-                if unknown:
-                    # a dry run records no import status: its apps read "ok" above, and
-                    # "the apps above" named none of them (newcomer review)
-                    errors += len(unknown)
-                    for failure in unknown:
-                        reason = str(failure.get("reason", "")).split("\n")[0]
-                        warnings.append(
-                            f"Run {latest.id} {latest.status}: {failure['app']} could not "
-                            f"be read: {reason}"
-                        )
-                else:  # the apps' own lines above say why, once
-                    warnings.append(
-                        f"Run {latest.id} {latest.status}: the apps above failed to import."
-                    )
+        judged = [real] if real is not None else []
+        if latest is not None and latest.dry_run and (real is None or latest.id > real.id):
+            judged.insert(0, latest)
+        known = {a.id for a in apps if a.last_import_status not in ("", "ok")}
+        for run in judged:
+            found, said = _run_alerts(run, known)
+            errors += found
+            warnings += said
         loose = self.ctx.db.permission_warning()
         if loose:
             warnings.insert(0, loose)
@@ -246,3 +228,31 @@ class DashboardService:
             store=str(self.ctx.db.sqlite_path or self.ctx.db.display_url),
             config_folder=str(folder) if folder is not None else None,
         )
+
+
+def _run_alerts(run: RunSummary, failing_apps: set[str]) -> tuple[int, list[str]]:
+    """What RUN adds to the dashboard's errors and warnings; FAILING_APPS: those whose own
+    last import failed (their lines say so already)."""
+    if run.status == INTERRUPTED:
+        return 1, [
+            f"Run {run.id} interrupted: its process ended before the run did (killed, or its "
+            "machine stopped); the next sync finishes what it left."
+        ]
+    if run.status in ("failed", "blocked-by-threshold"):
+        return 1, [f"Run {run.id} {run.status}: {run.error}"]
+    if not run.status.endswith("-with-failures"):
+        return 0, []
+    failures = run.counts.get("failures", [])
+    # the failed imports are counted with their apps; refused pushes are the run's
+    if any(f.get("stage") != "import" for f in failures):
+        return 1, [f"Run {run.id} {run.status}: {run.error}"]
+    # a dry run records no import status: its apps read "ok" on the dashboard, and "the apps
+    # above" named none of them (newcomer review)
+    unknown = [f for f in failures if f.get("app") and f["app"] not in failing_apps]
+    if not unknown:  # the apps' own lines say why, once
+        return 0, [f"Run {run.id} {run.status}: the apps above failed to import."]
+    said = []
+    for failure in unknown:
+        reason = str(failure.get("reason", "")).split("\n")[0]
+        said.append(f"Run {run.id} {run.status}: {failure['app']} could not be read: {reason}")
+    return len(unknown), said

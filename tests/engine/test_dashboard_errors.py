@@ -23,3 +23,46 @@ def test_a_refused_provisioning_dry_run_is_no_error_of_the_store(demo: Any) -> N
     assert demo.runs(limit=1)[0].kind == "provision"
     board = demo.dashboard()
     assert board.errors == 0 and not any(w.startswith("Run ") for w in board.warnings)
+
+
+def test_a_failed_sync_stays_an_error_after_a_clean_dry_run(demo: Any) -> None:
+    """A dry run planned after a failed sync hid it: `status --check` exited 0 (day-two
+    review), and pressing p in the console did the same. The last run that applied decides."""
+    db = str(demo.db.sqlite_path)
+    too_long = '"' + "x" * 100 + '"'  # AD's department holds 64 characters
+    set_mapping = ("config", "set", "push_rules.ad-core.mappings.department")
+    assert _cli(*set_mapping, f"{{cel: '{too_long}'}}", "--db", db).exit_code == 0
+    failed = _cli("sync", "--db", db)
+    assert failed.exit_code == 5, failed.output
+    assert _cli(*set_mapping, "{attribute: department}", "--db", db).exit_code == 0
+    planned = _cli("sync", "--dry-run", "--json", "--db", db)
+    assert planned.exit_code == 0 and '"status": "planned"' in planned.stdout, planned.output
+
+    check = _cli("status", "--check", "--db", db)
+    assert check.exit_code == 6, check.output
+    run = demo.runs(limit=2)[1]
+    assert run.status == "applied-with-failures"
+    assert f"Run {run.id} applied-with-failures:" in check.output
+    assert demo.dashboard(with_care=False).errors == 1
+
+    # the next sync that applies cleanly clears it
+    assert _cli("sync", "--db", db).exit_code == 0
+    board = demo.dashboard(with_care=False)
+    assert board.errors == 0 and not any(w.startswith("Run ") for w in board.warnings)
+
+
+def test_a_killed_sync_is_an_error_until_a_sync_finishes_it(demo: Any) -> None:
+    """A sync killed every night (kill -9, out of memory) raised only a warning: a cron job's
+    `status --check` exited 0 (day-two review)."""
+    from engine.store.models import Run
+
+    db = str(demo.db.sqlite_path)
+    with demo.db.session() as session:  # as a killed sync leaves it: running, no lock
+        session.add(Run(kind="sync", status="running", started_by="cron"))
+        session.commit()
+    check = _cli("status", "--check", "--db", db)
+    assert check.exit_code == 6 and "interrupted: its process ended" in check.output, check.output
+    # an error, not a warning only (the demo's care lists alone make --check exit 6)
+    assert demo.dashboard(with_care=False).errors == 1
+    assert _cli("sync", "--db", db).exit_code == 0
+    assert demo.dashboard(with_care=False).errors == 0
