@@ -252,6 +252,17 @@ class Database:
         except SQLAlchemyError:
             return False  # let migrate() say what is wrong
 
+    def revisions(self) -> list[str]:
+        """The schema revisions the store records (none: a new or foreign database)."""
+        try:
+            with self.engine.connect() as connection:
+                if not inspect(connection).has_table("alembic_version"):
+                    return []
+                rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+                return sorted(str(row[0]) for row in rows)
+        except SQLAlchemyError:
+            return []
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (creates it on an empty database)."""
         if self.at_head():
@@ -274,6 +285,8 @@ class Database:
                     f"Cannot create the identity store at {path}: {exc.strerror or exc}. "
                     "Check the folder and its permissions."
                 ) from exc
+        from alembic.util.exc import CommandError
+
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
@@ -290,6 +303,14 @@ class Database:
                 f"{exc.__class__.__name__}: {exc}. Check the path or URL and that the "
                 "database is reachable."
             ) from exc
+        except CommandError:
+            # a schema revision this Roster does not know: a newer Roster wrote the store
+            raise StoreError(
+                f"The identity store at {self.display_url} was written by another version of "
+                f"Roster (its schema is at {', '.join(self.revisions()) or 'no revision'}; this "
+                f"Roster knows up to {head_revision()}). Nothing was changed: open it with the "
+                "Roster that last wrote it, or upgrade this one."
+            ) from None
 
     @contextmanager
     def checkpoints_aside(self) -> Iterator[None]:

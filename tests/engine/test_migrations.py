@@ -49,3 +49,28 @@ def test_0002_keeps_the_access_requests_of_a_0001_store(tmp_path: Path) -> None:
             )
         ).one()
     assert tuple(row) == (7, 1, "entra", "APPROVED", "request-7", "", "", None)
+
+
+def test_a_store_from_another_roster_is_refused_in_a_sentence(tmp_path: Path) -> None:
+    """A schema revision this Roster does not know (a newer Roster wrote the store) ended in
+    Alembic's 89-line traceback (day-two review); it is refused, naming both revisions, and
+    the store is left as it was."""
+    from click.testing import CliRunner
+
+    from console.cli import main
+    from engine.store.location import head_revision
+
+    path = tmp_path / "r.db"
+    db = Database(sqlite_url(path))
+    db.migrate()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'zz99_future'"))
+    db.dispose()
+    before = path.read_bytes()
+    result = CliRunner().invoke(main, ["status", "--db", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert (
+        "was written by another version of Roster (its schema is at zz99_future; this Roster "
+        f"knows up to {head_revision()}). Nothing was changed"
+    ) in result.output
+    assert path.read_bytes() == before
