@@ -1598,8 +1598,8 @@ def serve(host: str, port: int) -> None:
 
 # The object-path commands (`config get|set|delete|move|enable|disable|edit`, `audit`) live in
 # their own module; importing it registers them on `config` and `main`. So do `status` and
-# `people show`, and `users` (roles).
-from console import cli_edit, cli_people, cli_roles  # noqa: E402, F401
+# `people show`, `users` (roles) and `backup`.
+from console import cli_edit, cli_people, cli_roles, cli_store  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import StoreError
 from engine.services.context import ServiceContext
 from engine.store.db import Database, default_db_path, sqlite_url
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         RunSummary,
     )
     from engine.services.values import ValueImpact, ValuesService
+    from engine.store.backup import Backup
     from engine.store.role_grants import Grant
     from engine.sync.matrix import MatchMatrix, MatrixListing
     from engine.sync.pipeline import SyncResult
@@ -226,6 +228,19 @@ class Services:
     def invalidate(self) -> None:
         """Forget cached records after the store changed (a sync, an import, a link)."""
         self.ctx.invalidate()
+
+    def backup(self, target: Path) -> Backup:
+        """A checked copy of a SQLite store at TARGET, consistent while others use the store
+        (engine.store.backup); a PostgreSQL store is backed up by PostgreSQL's own tools."""
+        from engine.store.backup import backup_sqlite
+
+        path = self.db.sqlite_path
+        if path is None:
+            raise StoreError(
+                "A PostgreSQL store is backed up with PostgreSQL's own tools: `pg_dump -Fc "
+                "DATABASE > roster.dump`, restored with `pg_restore` (docs/recovery.md)."
+            )
+        return backup_sqlite(path, target, self.db.display_url)
 
     # --- dashboard ---------------------------------------------------------------------
     def dashboard(self, *, with_care: bool = True) -> Dashboard:

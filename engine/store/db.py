@@ -376,6 +376,10 @@ class Database:
                 yield session
         except SQLAlchemyError as exc:
             raise self.error(exc) from None
+        except sqlite3.Error as exc:  # rows read straight from the driver (repo.table_rows)
+            if is_locked(exc):
+                raise locked_error(self.display_url, self.busy_timeout) from None
+            raise refused_error(self.display_url, driver_error_text(exc)) from None
 
     def error(self, exc: SQLAlchemyError) -> StoreError:
         if _is_locked(exc):

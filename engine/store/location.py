@@ -132,7 +132,24 @@ def locked_error(display: str, busy_timeout: float) -> StoreLocked:
     )
 
 
+#: How SQLite says a store's file is damaged (a torn copy, a disk that lost pages)
+DAMAGED = ("malformed", "file is not a database", "database corrupt")
+
+
+def damaged_error(display: str, what: str) -> StoreError:
+    """A store SQLite cannot read as a database any more: "check that you can read it" sent
+    the admin to its permissions (day-two review)."""
+    return StoreError(
+        f"The identity store {display} is damaged ({what}): part of the file is not what "
+        "SQLite wrote, as after a copy taken while it was being written or a disk that lost "
+        "data. Nothing more was written to it. Restore it from a backup (`roster backup`, "
+        "docs/recovery.md); `sqlite3 FILE .recover` may save what can still be read."
+    )
+
+
 def refused_error(display: str, what: str) -> StoreError:
+    if any(words in what for words in DAMAGED):
+        return damaged_error(display, what)
     if "readonly database" in what or "read-only" in what:
         # the driver's words alone sent the admin to "check the store" (hostile review)
         return StoreError(
@@ -184,6 +201,9 @@ def sqlite_tables(path: Path, display: str) -> list[str] | None:
 
 
 def _unopenable(display: str, exc: sqlite3.Error) -> StoreError:
+    what = driver_error_text(exc)
+    if any(words in what for words in DAMAGED):
+        return damaged_error(display, what)
     return StoreError(
         f"Cannot open the identity store {display} ({driver_error_text(exc)}). SQLite must read "
         "the file and write beside it (its log files): check that you can read it and write "

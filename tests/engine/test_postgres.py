@@ -408,3 +408,11 @@ def test_two_admins_saving_at_once_both_keep_their_change(
         saves_at_once(org, other, monkeypatch)
     finally:
         other.db.dispose()
+
+
+def test_backup_of_a_postgresql_store_names_pg_dump(pg_url: str, tmp_path: Path) -> None:
+    open_services(database_url=pg_url, init="empty").db.dispose()
+    result = CliRunner().invoke(main, ["backup", str(tmp_path / "b.db"), "--database-url", pg_url])
+    assert result.exit_code == 1, result.output
+    assert "backed up with PostgreSQL's own tools: `pg_dump -Fc DATABASE" in result.output
+    assert not (tmp_path / "b.db").exists()
