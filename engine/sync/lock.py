@@ -67,7 +67,23 @@ def acquire_lock(db: Database, actor: str) -> None:
             session.rollback()
             session.expunge_all()
             raise SyncLocked(_locked_message(session.get(SyncLock, "sync"))) from None
+        # every run that records "running" holds this lock: one still running now ended
+        # without saying how, as when its store could not be written at the end (a full
+        # disk) and it gave the lock back; it stayed "interrupted" for good (day-two review)
+        session.execute(
+            update(Run)
+            .where(col(Run.status) == "running")
+            .values(status="failed", ended_at=utcnow(), error=ENDED_UNRECORDED)
+        )
+        session.commit()
     _HELD.add(db.url)
+
+
+#: A run found running by the next sync: its process died, or could not record its end
+ENDED_UNRECORDED = (
+    "interrupted: it ended without recording how (its process was stopped, or the store "
+    "could not be written when it finished)"
+)
 
 
 def release_lock(db: Database) -> None:

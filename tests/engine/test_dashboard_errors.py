@@ -66,3 +66,35 @@ def test_a_killed_sync_is_an_error_until_a_sync_finishes_it(demo: Any) -> None:
     assert demo.dashboard(with_care=False).errors == 1
     assert _cli("sync", "--db", db).exit_code == 0
     assert demo.dashboard(with_care=False).errors == 0
+
+
+def test_a_sync_that_could_not_record_its_end_is_failed_by_the_next(
+    demo: Any, monkeypatch: Any
+) -> None:
+    """A store that could not be written as the run finished (a full disk) left the run
+    "running" while the lock was given back: shown "interrupted" for good, no sync ever
+    settled it (day-two review). The next sync to take the lock marks it failed, saying so."""
+    from engine.errors import StoreError
+    from engine.sync import pipeline
+    from engine.sync.lock import ENDED_UNRECORDED
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("The identity store refused the operation (database or disk is full).")
+
+    db = str(demo.db.sqlite_path)
+    # a change, so that the sync runs its stages (an unchanged store ends at once)
+    assert (
+        _cli(
+            "config", "set", "push_rules.ad-core.mappings.title", "{cel: '\"x\"'}", "--db", db
+        ).exit_code
+        == 0
+    )
+    monkeypatch.setattr(pipeline, "_finish", full_disk)
+    result = _cli("sync", "--db", db)
+    assert result.exit_code == 1 and "disk is full" in result.output, result.output
+    monkeypatch.undo()
+    stuck = demo.runs(limit=1)[0]
+    assert stuck.status == "interrupted"  # no process holds the lock: not running
+    assert demo.sync().status == "applied"
+    run = next(r for r in demo.runs(limit=5) if r.id == stuck.id)
+    assert run.status == "failed" and run.error == ENDED_UNRECORDED
