@@ -120,10 +120,19 @@ def requests_digest(config: RosterConfig, base_dir: Path) -> str:
         return "unreadable"  # the provision stage says why
 
 
+#: How a run's failures name the access-requests file (in the place of an app)
+REQUESTS_SETTING = "settings.access_requests"
+
+
 def _unreadable(report: StageReport, path: Path, why: str) -> list[AccessRequestItem]:
-    report.problems.append(
-        f"access requests: cannot read {path}: {why}; fix settings.access_requests or the "
-        "file; no account was requested this run"
+    """A failure of the run (exit 5, the dashboard's errors), not a note: an unreadable file
+    stopped every approved request's account in silence, the run "applied" (day-two
+    review)."""
+    why = why.replace('in "<unicode string>", ', "")  # PyYAML's name for the text it read
+    report.fail(
+        REQUESTS_SETTING,
+        f"cannot read the access requests {path}: {why}; fix the file or the setting. No "
+        "account was requested this run.",
     )
     return []
 
@@ -164,8 +173,7 @@ def read_request_file(
         return _unreadable(report, path, one_line(exc, 300))
     requests = data.get("requests") if isinstance(data, dict) else None
     if not isinstance(requests, list):
-        report.problems.append(f"access requests: {path} must hold a list under `requests:`")
-        return []
+        return _unreadable(report, path, "it must hold a list under `requests:`")
     items, seen = [], set()
     for raw in requests:
         if not isinstance(raw, dict):

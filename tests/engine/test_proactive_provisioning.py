@@ -573,8 +573,9 @@ def test_a_new_store_over_apps_that_already_hold_the_requested_accounts_syncs(
 def test_a_requests_file_that_is_not_a_plain_file_is_refused_not_read(tmp_path: Path) -> None:
     """The access-requests file is read as an app's file is (hostile review: `/dev/zero` read
     until the machine ran out of memory, a named pipe hung the sync with its lock held, and an
-    alias bomb took 2 GB and said only "MemoryError"). Each is a problem naming the file; the
-    run goes on and applies."""
+    alias bomb took 2 GB and said only "MemoryError"). Each is a failure of the run naming
+    the file (it was only a note, the run "applied": day-two review); the run goes on, the
+    rest applied, and exits 5."""
     import os
     import time
 
@@ -598,11 +599,13 @@ def test_a_requests_file_that_is_not_a_plain_file_is_refused_not_read(tmp_path: 
         started = time.monotonic()
         result = services.sync()
         assert time.monotonic() - started < 60
-        assert result.status == "applied", result.error
-        provision = next(s for s in result.stages if s.name == "provision")
-        (problem,) = [p for p in provision.problems if p.startswith("access requests:")]
-        assert f"cannot read {where}: " in problem and says in problem, problem
-        assert "no account was requested this run" in problem
+        assert result.status == "applied-with-failures", result.error
+        assert result.exit_code == 5
+        (failure,) = result.failures
+        assert failure["stage"] == "provision" and failure["app"] == "settings.access_requests"
+        problem = failure["reason"]
+        assert f"cannot read the access requests {where}: " in problem and says in problem
+        assert "No account was requested this run." in problem
         queue = services.provision_queue()
         assert queue.ready == []
     assert path.exists()
