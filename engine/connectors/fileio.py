@@ -17,6 +17,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
@@ -463,6 +464,41 @@ def file_lock(path: Path) -> Iterator[None]:
         yield
 
 
+class FileChanged(Exception):
+    """The file was written by another program between its read and Roster's write of it."""
+
+
+#: The files a read-modify-write guards, keyed by absolute path: the file as it was read
+_GUARDED: ContextVar[dict[str, tuple[int, ...] | None] | None] = ContextVar(
+    "guarded_files", default=None
+)
+
+
+def file_identity(path: Path) -> tuple[int, ...] | None:
+    """What tells this file apart from any other write of it (None: it cannot be seen)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+@contextlib.contextmanager
+def unchanged_since_read(path: Path) -> Iterator[None]:
+    """Enter before reading PATH to rewrite it: `atomic_write` of PATH inside the block then
+    checks, just before it replaces the file, that it is still the file as it was when the
+    block began, and raises FileChanged (writing nothing) if another program wrote it
+    meanwhile. A push over an 80 MB export takes seconds between the two: another program's
+    accounts added then were lost for good, the run "applied" (day-two review)."""
+    guarded = dict(_GUARDED.get() or {})
+    guarded[os.path.abspath(path)] = file_identity(path)
+    token = _GUARDED.set(guarded)
+    try:
+        yield
+    finally:
+        _GUARDED.reset(token)
+
+
 def _temporary_prefix(path: Path) -> str:
     return f".{path.name}."
 
@@ -517,7 +553,15 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = Fa
             mode = NEW_FILE_MODE
         with contextlib.suppress(OSError):
             os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        guarded = _GUARDED.get()
+        key = os.path.abspath(path)
+        if guarded is not None and key in guarded:
+            if file_identity(path) != guarded[key]:
+                raise FileChanged(path)
+            os.replace(tmp, path)
+            guarded[key] = file_identity(path)  # this block's own write is no change
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

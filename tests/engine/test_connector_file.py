@@ -736,3 +736,72 @@ def test_a_refused_accounts_grants_are_not_reported_again(tmp_path: Path, fmt: s
     assert "no account with id 'a'" not in error.message
     assert "no account with id 'zz'" in error.message
     assert len(error.problems) == 2, error.message
+
+
+def _another_program_writes_during_reads(
+    monkeypatch: pytest.MonkeyPatch, path: Path, times: int, name: str = "zz-other"
+) -> list[str]:
+    """Each of the first TIMES reads of PATH is followed, before Roster writes, by another
+    program replacing the file with one more account (as an export job does). Returns the
+    ids it added."""
+    import os
+
+    from engine.connectors.file.yaml_store import YamlStore
+
+    added: list[str] = []
+    load = YamlStore.load
+
+    def load_then_other_writes(self: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded = load(self, *args, **kwargs)
+        if len(added) < times:
+            added.append(f"{name}-{len(added)}")
+            text = path.read_text(encoding="utf-8").replace(
+                "entitlements:", f"- id: {added[-1]}\n  display_name: Other\nentitlements:", 1
+            )
+            other = path.with_name("other.tmp")
+            other.write_text(text, encoding="utf-8")
+            os.replace(other, path)
+        return loaded
+
+    monkeypatch.setattr(YamlStore, "load", load_then_other_writes)
+    return added
+
+
+def test_a_push_keeps_what_another_program_wrote_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push reads the file, changes it and writes it back: seconds for an 80 MB export. An
+    account another program added in between was written over and lost for good, the run
+    "applied" (day-two review). The write sees the file changed, and is made again on it."""
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    added = _another_program_writes_during_reads(monkeypatch, path, times=2)
+    conn.update_account("ann.lee", {"title": "Staff Engineer"})
+    ids = [a.external_id for a in conn.list_all().accounts]
+    assert added == ["zz-other-0", "zz-other-1"] and set(added) <= set(ids), ids
+    ann = next(a for a in conn.list_all().accounts if a.external_id == "ann.lee")
+    assert ann.profile["title"] == "Staff Engineer"
+    assert no_temp_files(path.parent)
+
+    # a creation alike
+    more = _another_program_writes_during_reads(monkeypatch, path, times=1, name="zz-again")
+    created = conn.create_account(
+        {"sAMAccountName": "bo.chen", "userPrincipalName": "bo@example.com", "displayName": "Bo"}
+    )
+    ids = [a.external_id for a in conn.list_all().accounts]
+    assert created.external_id == "bo.chen" and {"bo.chen", *added, *more} <= set(ids), ids
+
+
+def test_a_file_written_at_every_try_is_left_as_the_other_program_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.connectors.file.connector import REWRITE_ATTEMPTS
+
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    added = _another_program_writes_during_reads(monkeypatch, path, times=REWRITE_ATTEMPTS)
+    with pytest.raises(ConnectorError, match="another program wrote .* each time Roster was"):
+        conn.update_account("ann.lee", {"title": "Staff Engineer"})
+    accounts = {a.external_id: a for a in conn.list_all().accounts}
+    assert set(added) <= set(accounts) and accounts["ann.lee"].profile["title"] == "Engineer"
+    assert no_temp_files(path.parent)

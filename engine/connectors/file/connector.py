@@ -25,9 +25,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.connectors.base import (
     ConnectorDescription,
@@ -44,7 +44,13 @@ from engine.connectors.file.settings import parse_settings
 from engine.connectors.file.store import FileStore, LineStyle, Loaded
 from engine.connectors.file.writeback import apply_change, id_field, new_item
 from engine.connectors.file.yaml_store import YamlStore
-from engine.connectors.fileio import file_lock, remove_temporaries
+from engine.connectors.fileio import (
+    FileChanged,
+    file_identity,
+    file_lock,
+    remove_temporaries,
+    unchanged_since_read,
+)
 from engine.connectors.schemas import ACTIVE_DIRECTORY
 from engine.errors import ConnectorError, Problem
 from engine.files import ContentDigest, FileRefused, app_file_limit, read_regular_file
@@ -56,13 +62,10 @@ HASHED_LINES = 4096
 STAMP_SETTLED_NS = 1_000_000_000
 
 
-def _identity(path: Path) -> tuple[int, ...] | None:
-    """What tells this file apart from any other write of it (None: it cannot be seen)."""
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+#: Reads and writes of a file another program keeps writing before a push or a creation
+#: gives up (writing nothing)
+REWRITE_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 #: An id, username or unique field's value already in a file: (which it is, as written, the
@@ -129,7 +132,7 @@ class FileConnector:
         written, self._listed_lines = self._written, None
         if accounts_only and written is not None and isinstance(store, JsonlStore):
             identity, lines, digests, style = written
-            if identity == _identity(self.path):  # still the file this connector wrote
+            if identity == file_identity(self.path):  # still the file this connector wrote
                 self._listed_lines = (lines, style)
                 return store.list_written(lines, digests, known)
         return store.list_changed(known, sidecars)
@@ -251,33 +254,54 @@ class FileConnector:
                 failures[external_id] = exc
         if not resolved:
             return failures
-        with file_lock(self.path):
-            store = self._file()
-            if isinstance(store, JsonlStore):
-                loaded = store.load_for_push(self._known)
-            else:
-                loaded = store.load()
-            written = 0
-            for external_id, pairs in resolved.items():
-                position = loaded.index.get(external_id)
-                if position is None:
-                    failures[external_id] = ConnectorError(
-                        f"App '{self.app_id}': no account with id {external_id!r} in {self.path}."
-                        " It may have been removed since the last sync; sync again."
-                    )
-                    continue
-                item = copy.deepcopy(store.item(loaded, position))
-                for key, value in pairs:
-                    apply_change(self.settings.flavour, item, key, value)
-                try:
-                    store.store(loaded, position, item)
-                except ConnectorError as exc:
-                    failures[external_id] = exc
-                    continue
-                written += 1
-            if written:
-                self._save(store, loaded, touched_grants=False)
+        return failures | self._rewritten(lambda: self._push_once(resolved))
+
+    def _push_once(self, resolved: dict[str, list[tuple[str, Any]]]) -> dict[str, ConnectorError]:
+        """One read, change and write of the file (under its lock)."""
+        failures: dict[str, ConnectorError] = {}
+        store = self._file()
+        if isinstance(store, JsonlStore):
+            loaded = store.load_for_push(self._known)
+        else:
+            loaded = store.load()
+        written = 0
+        for external_id, pairs in resolved.items():
+            position = loaded.index.get(external_id)
+            if position is None:
+                failures[external_id] = ConnectorError(
+                    f"App '{self.app_id}': no account with id {external_id!r} in {self.path}."
+                    " It may have been removed since the last sync; sync again."
+                )
+                continue
+            item = copy.deepcopy(store.item(loaded, position))
+            for key, value in pairs:
+                apply_change(self.settings.flavour, item, key, value)
+            try:
+                store.store(loaded, position, item)
+            except ConnectorError as exc:
+                failures[external_id] = exc
+                continue
+            written += 1
+        if written:
+            self._save(store, loaded, touched_grants=False)
         return failures
+
+    def _rewritten(self, once: Callable[[], T]) -> T:
+        """ONCE (a read, change and write of the file) under the file's lock, made again on
+        what the file then holds when another program wrote it between the read and the
+        write: that program's changes are kept, never written over (day-two review)."""
+        for _ in range(REWRITE_ATTEMPTS):
+            with file_lock(self.path), unchanged_since_read(self.path):
+                try:
+                    return once()
+                except FileChanged:
+                    self._written = self._listed_lines = self._saved_version = None
+                    continue
+        raise ConnectorError(
+            f"App '{self.app_id}': another program wrote {self.path} each time Roster was about "
+            f"to write it ({REWRITE_ATTEMPTS} tries): nothing was written, so none of its "
+            "changes are lost. Sync again once that program has finished."
+        )
 
     def _save(self, store: FileStore, loaded: Loaded, touched_grants: bool) -> None:
         self._written = self._listed_lines = self._saved_version = None
@@ -291,7 +315,7 @@ class FileConnector:
         if isinstance(store, JsonlStore):
             # the read-back after a push lists the lines just written, while the file is
             # still this one, instead of reading and digesting the whole export again
-            identity = _identity(self.path)
+            identity = file_identity(self.path)
             if identity is not None:
                 digests = store.digests[: len(store.raw)]
                 digests += [None] * (len(store.raw) - len(digests))
@@ -321,38 +345,43 @@ class FileConnector:
                 "Give it a flavour (active_directory, entra_id) or declare creation_schema: in "
                 "its settings."
             )
-        outcomes: list[ListedAccount | ConnectorError] = []
         if not many:
-            return outcomes
-        with file_lock(self.path):
-            store = self._file()
-            # checked under the lock, where the grants are read and written: a change another
-            # program made since the import is kept in the file, and the store has not got it
-            as_imported = (
-                isinstance(store, JsonlStore)
-                and self._imported_sidecars is not None
-                and store.sidecar_digest() == self._imported_sidecars
-            )
-            # read and checked whole: a new account must not go into a file the import refuses
-            # (a repeated id, a bad value), nor inherit a grant left naming its id
-            loaded = store.load()
-            taken = self._taken(loaded)
-            touched_grants = False
-            for fields in many:
-                try:
-                    item, grants = self._new_account(store, loaded, taken, dict(fields))
-                    store.append(loaded, item, grants)  # a value the file cannot hold refuses
-                except ConnectorError as exc:
-                    outcomes.append(exc)
-                    continue
-                touched_grants = touched_grants or bool(grants)
-                outcomes.append(self._listed(item))
-            if any(not isinstance(o, ConnectorError) for o in outcomes):
-                self._save(store, loaded, touched_grants=touched_grants)
-                if touched_grants:
-                    self._saved_sidecars = None
-                    if as_imported and isinstance(store, JsonlStore):
-                        self._saved_sidecars = store.sidecar_digest() or None
+            return []
+        return self._rewritten(lambda: self._create_once(many))
+
+    def _create_once(
+        self, many: Sequence[Mapping[str, Any]]
+    ) -> list[ListedAccount | ConnectorError]:
+        """One read of the file, the accounts added, one write (under its lock)."""
+        outcomes: list[ListedAccount | ConnectorError] = []
+        store = self._file()
+        # checked under the lock, where the grants are read and written: a change another
+        # program made since the import is kept in the file, and the store has not got it
+        as_imported = (
+            isinstance(store, JsonlStore)
+            and self._imported_sidecars is not None
+            and store.sidecar_digest() == self._imported_sidecars
+        )
+        # read and checked whole: a new account must not go into a file the import refuses
+        # (a repeated id, a bad value), nor inherit a grant left naming its id
+        loaded = store.load()
+        taken = self._taken(loaded)
+        touched_grants = False
+        for fields in many:
+            try:
+                item, grants = self._new_account(store, loaded, taken, dict(fields))
+                store.append(loaded, item, grants)  # a value the file cannot hold refuses
+            except ConnectorError as exc:
+                outcomes.append(exc)
+                continue
+            touched_grants = touched_grants or bool(grants)
+            outcomes.append(self._listed(item))
+        if any(not isinstance(o, ConnectorError) for o in outcomes):
+            self._save(store, loaded, touched_grants=touched_grants)
+            if touched_grants:
+                self._saved_sidecars = None
+                if as_imported and isinstance(store, JsonlStore):
+                    self._saved_sidecars = store.sidecar_digest() or None
         return outcomes
 
     def _listed(self, item: dict[str, Any]) -> ListedAccount:
