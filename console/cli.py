@@ -455,11 +455,15 @@ def sync(dry_run: bool, allow_deletes: bool, expect_plan: str | None, as_json: b
         else:
             outcome = " planned (nothing was applied" + (f"; {listed})" if count else ")")
         echo(f"  {count:,} change{'' if count == 1 else 's'}{outcome}")
-        verb = "deleted" if applied else "would delete"
         for line in deletion_lines(result.deletions):
             # which ones, for the first few (`--json` and `roster runs` list them all)
             named = ", ".join(line.objects[:3]) + (", …" if len(line.objects) > 3 else "")
-            echo(f"  {verb} {line.count:,} {line.text}" + (f" ({named})" if named else ""))
+            if line.disables:
+                said = f"{'disabled' if applied else 'would disable'} {line.count:,} "
+                said += line.disabled_text
+            else:
+                said = f"{'deleted' if applied else 'would delete'} {line.count:,} {line.text}"
+            echo(f"  {said}" + (f" ({named})" if named else ""))
         if result.dry_run and result.plan:
             echo(f"plan: {result.plan}  (roster sync --expect-plan {result.plan} applies it)")
         if result.failures:

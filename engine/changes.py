@@ -161,6 +161,10 @@ LISTED_AGAIN = "listed by the app again"
 HELD_BACK = "held back "
 
 
+#: How a removal that disables (rather than deletes) reads in its label, after its kind
+DISABLED = "disabled: "
+
+
 @dataclass(frozen=True)
 class DeletionLine:
     """One line of a plan's deletions as an admin reads them: how many, why, which objects."""
@@ -184,6 +188,17 @@ class DeletionLine:
             if one and self.cause.startswith(kind):
                 return kind.replace("s: ", ": ") + self.cause.removeprefix(kind)
         return self.cause
+
+    @property
+    def disables(self) -> bool:
+        """People or accounts disabled, not deleted: "deleted 107 accounts: disabled: …" read
+        as both (day-two review)."""
+        return any(self.cause.startswith(f"{kind}: {DISABLED}") for kind in ("users", "accounts"))
+
+    @property
+    def disabled_text(self) -> str:
+        """`text` without its "disabled: ", for a line whose verb says it ("disabled 2 …")."""
+        return self.text.replace(f": {DISABLED}", ": ", 1)
 
 
 def deletion_lines(deletions: Mapping[str, list[str]]) -> list[DeletionLine]:

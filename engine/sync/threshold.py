@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from engine.changes import REMOVED_APP, TARGET_VALUES_CLEARED, VALUES_CLEARED
+from engine.changes import DISABLED, REMOVED_APP, TARGET_VALUES_CLEARED, VALUES_CLEARED
 from engine.config.model import AppDeletionThreshold, DeletionThreshold
 from engine.store.models import AttributeValue
 from engine.sync.attributes import is_empty
@@ -46,7 +46,7 @@ class Deletion:
             return VALUES_CLEARED + self.cause
         if self.kind is DeletionKind.TARGET_VALUES:
             return TARGET_VALUES_CLEARED + self.cause
-        return f"{self.kind.value}: {'disabled: ' if self.disabled else ''}{self.cause}"
+        return f"{self.kind.value}: {DISABLED if self.disabled else ''}{self.cause}"
 
     def __str__(self) -> str:
         return self.label
@@ -166,14 +166,27 @@ def check_threshold(
     counts = dict.fromkeys(DeletionKind, 0)
     by_app: dict[str, int] = {}
     removed: set[str] = set()  # apps whose accounts go because the app was removed
+    deleting: set[str] = set()  # apps with accounts deleted, not only disabled
+    any_deleted = any_disabled = False
     for deletion, objects in deletions.items():
         counts[deletion.kind] += len(objects)
+        any_disabled = any_disabled or deletion.disabled
+        any_deleted = any_deleted or not deletion.disabled
         if deletion.kind is DeletionKind.ACCOUNTS:
             for key in objects:
                 app_id = key.partition(":")[0]
                 by_app[app_id] = by_app.get(app_id, 0) + 1
                 if deletion.cause == REMOVED_APP:
                     removed.add(app_id)  # (an app's accounts all go for one cause)
+                if not deletion.disabled:
+                    deleting.add(app_id)
+    # disabled accounts are counted too, but are not "removed" (day-two review: 107 accounts
+    # disabled in GitHub read "would remove 107 … an emptied or cut export?")
+    verb = {
+        (True, False): "remove",
+        (False, True): "disable",
+        (True, True): "remove or disable",
+    }.get((any_deleted, any_disabled), "remove")
     over = []
     for kind, count in counts.items():
         limit = min(max_objects, int(population.get(kind, 0) * max_percent / 100))
@@ -188,7 +201,12 @@ def check_threshold(
         limit = app_limit(bound, total)
         if count > limit:
             # each app's own likely cause: a removed app's accounts go on purpose
-            why = REMOVED_APP if app_id in removed else "an emptied or cut export?"
+            if app_id in removed:
+                why = REMOVED_APP
+            elif app_id not in deleting:
+                why = "disabled in the app: a change made there in bulk?"
+            else:
+                why = "an emptied or cut export?"
             apps_over.append(
                 f"{count} of {app_id}'s {total} accounts (limit {limit}: "
                 f"{bound.max_percent:g} % of the app, at least {bound.min_objects}; {why})"
@@ -198,12 +216,12 @@ def check_threshold(
     parts = []
     if over:
         parts.append(
-            "The run would remove " + ", ".join(over) + " — more than the deletion threshold "
+            f"The run would {verb} " + ", ".join(over) + " — more than the deletion threshold "
             f"({max_objects} objects or {max_percent:g} %)."
         )
     if apps_over:
         parts.append(
-            "The run would remove "
+            f"The run would {verb} "
             + ", ".join(apps_over)
             + f" — more than {'the app' if len(apps_over) == 1 else 'each app'}'s deletion "
             "threshold."

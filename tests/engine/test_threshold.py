@@ -236,6 +236,29 @@ def test_a_leaver_counts_once_in_a_real_sync(demo: Any) -> None:
     ]
 
 
+def test_accounts_disabled_in_bulk_read_as_disabled_not_removed(demo: Any) -> None:
+    """107 GitHub accounts disabled in the app: the threshold said "would remove 107 of
+    github's 107 accounts (… an emptied or cut export?)" and the applied run "deleted 107
+    accounts: disabled: …", while every account was still there (day-two review)."""
+    path = _apps(demo) / "github.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    enabled = [a for a in data["accounts"] if str(a.get("status", "ENABLED")).upper() == "ENABLED"]
+    for account in enabled:
+        account["status"] = "DISABLED"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    db = str(demo.db.sqlite_path)
+    result = _cli("sync", "--db", db)
+    assert result.exit_code == 3, result.output
+    assert f"The run would disable {len(enabled)} of github's " in result.output, result.output
+    assert "disabled in the app: a change made there in bulk?)" in result.output
+    assert "remove" not in result.output.split("Nothing was applied")[0]
+    result = _cli("sync", "--allow-deletes", "--db", db)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("  disabled ")]
+    assert lines and lines[0].startswith(f"  disabled {len(enabled)} accounts: changed in the app")
+    assert "deleted" not in result.output
+
+
 def test_values_cleared_from_the_same_people_read_as_one_line() -> None:
     """A leaver's seven attributes cleared read as one line naming them, not seven lines each
     giving the same person as its example; other causes, and values cleared from other
