@@ -44,6 +44,10 @@ from engine.text import hidden_character, printable
 Describe = Callable[[ConnectorSpec], ConnectorDescription]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+#: The longest name (of an app, a rule) and id (an app's, a custom attribute's) the
+#: configuration takes: names are shown in lists, tables and the journal
+MAX_NAME_CHARS = 200
+MAX_ID_CHARS = 64
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -250,6 +254,16 @@ class Checker:
         shown in lists, menus, the journal and the CLI's tables: an escape sequence in one
         would be escaped everywhere, and a line break or a bidi override reads as something
         else."""
+        if len(name) > MAX_NAME_CHARS:
+            # a 50-million-character name was saved: 150 MB in the store, and every audit and
+            # status read it (day-two review)
+            self.error(
+                path,
+                f"{what} is {len(name):,} characters long: a name is at most "
+                f"{MAX_NAME_CHARS} (it is shown in lists, tables and the journal)",
+                "shorten it; a description can go in a YAML comment",
+            )
+            return False
         hidden = hidden_character(name)
         if hidden is None and (name.strip() or not name):
             return True
@@ -518,7 +532,14 @@ class Checker:
         first: dict[str, int] = {}
         for index, app in self.s.apps:
             path: Path = ("apps", index)
-            if not _SLUG.match(app.id):
+            if len(app.id) > MAX_ID_CHARS:
+                self.error(
+                    (*path, "id"),
+                    f"app id `{app.id[:40]}…` is {len(app.id):,} characters long: an id is at "
+                    f"most {MAX_ID_CHARS}",
+                    "shorten it (it names the app's accounts: APP:ID)",
+                )
+            elif not _SLUG.match(app.id):
                 slug = re.sub(r"[^a-z0-9_\-]+", "_", app.id.lower()).strip("_-") or "app"
                 self.error(
                     (*path, "id"),
@@ -877,6 +898,13 @@ class Checker:
                     (*path, "custom"),
                     f"`{name}` is a standard attribute, so it cannot be custom",
                     "remove `custom: true` to map the standard attribute, or pick another name",
+                )
+            elif len(name) > MAX_ID_CHARS:
+                self.error(
+                    (*path, "name"),
+                    f"custom attribute name `{name[:40]}…` is {len(name):,} characters long: a "
+                    f"name is at most {MAX_ID_CHARS}",
+                    "shorten it",
                 )
             elif not _ATTRIBUTE_NAME.match(name):
                 self.error(

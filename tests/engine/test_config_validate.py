@@ -244,6 +244,19 @@ def test_names_with_escapes_line_breaks_or_bidi_overrides_are_refused() -> None:
     assert "holds a line break or tab (`\\n`)" in push.message
 
 
+def test_names_and_ids_are_bounded() -> None:
+    """A 50-million-character name was saved: 150 MB in the store, and every audit and status
+    read it (day-two review). Names are at most 200 characters, ids 64; the longest taken."""
+    taken = run(with_apps("").replace("name: HR", "name: " + "y" * 200))
+    assert not [p for p in taken.problems if p.path == "apps[0].name"], taken.report()
+    long_name = only(run(with_apps("").replace("name: HR", "name: " + "y" * 5000)), "apps[0].name")
+    assert "the app's name is 5,000 characters long: a name is at most 200" in long_name.message
+    long_id = only(
+        run(with_apps("").replace("id: hr\n", "id: " + "h" * 65 + "\n", 1)), "apps[0].id"
+    )
+    assert "is 65 characters long: an id is at most 64" in long_id.message
+
+
 @pytest.mark.parametrize(
     "name",
     ["HR\u3164X", "\u115f", "\u2800", "H\u206aR", "\ufff9", "H\u034fR", "\U000e0041", "HR\u2060"],
