@@ -1349,12 +1349,22 @@ def config_validate(file: Path, as_json: bool) -> None:
 @_store_options
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show the difference; change nothing.")
+@click.option(
+    "--allow-missing-files",
+    is_flag=True,
+    help="Import even when apps would read files that do not exist where the saved "
+    "configuration's do (relative paths start from FILE's folder).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @_guard
-def config_import(file: Path, dry_run: bool, as_json: bool) -> None:
+def config_import(file: Path, dry_run: bool, allow_missing_files: bool, as_json: bool) -> None:
     """Replace the configuration with FILE (all or nothing)."""
     result = _services().import_config(
-        _read(file), source=str(file), base_dir=file.parent, dry_run=dry_run
+        _read(file),
+        source=str(file),
+        base_dir=file.parent,
+        dry_run=dry_run,
+        allow_missing_files=allow_missing_files,
     )
     if as_json:
         _emit(result.to_json())

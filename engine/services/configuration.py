@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from engine.config.model import RosterConfig
 from engine.config.paths import join_path
-from engine.errors import ConfigInvalid, Problem
+from engine.errors import ConfigInvalid, Problem, RosterError
 from engine.roles import current_actor
 from engine.services.context import ServiceContext
 from engine.store.models import Account, App, AuditEvent
@@ -82,8 +82,11 @@ class ConfigurationService:
         base_dir: Path,
         dry_run: bool = False,
         actor: str | None = None,
+        allow_missing_files: bool = False,
     ) -> ConfigImportResult:
-        """Validate, then replace the configuration in one transaction (all or nothing)."""
+        """Validate, then replace the configuration in one transaction (all or nothing). An
+        import that would point apps from files that exist at files that do not is refused
+        unless `allow_missing_files` (see `_lost_files`)."""
         from engine.config import diff_configs
 
         result = self.validate_config(text, source=source, base_dir=base_dir)
@@ -102,6 +105,11 @@ class ConfigurationService:
         warnings += removed_app_warnings(self.ctx.db, old, result.config)
         if old is not None and old_base:
             changes += repointed_files(old, old_base, result.config, base_dir)
+            lost = "" if allow_missing_files else _lost_files(source, changes, old_base, base_dir)
+            if lost and not dry_run:
+                raise RosterError(f"{lost} Nothing was imported.")
+            if lost:  # the dry run shows the differences, and that the import would refuse
+                warnings.append(Problem(f"{lost} The import would be refused.", severity="warning"))
         if dry_run:
             return ConfigImportResult(changes, warnings, applied=False)
         repointed = [c for c in changes if c.path.endswith(RESOLVED)]
@@ -126,6 +134,35 @@ class ConfigurationService:
                 )
         self.ctx.invalidate()
         return ConfigImportResult(changes, warnings, applied=True, sections=sections)
+
+
+def _lost_files(source: str, changes: list[ConfigChange], old_base: Path, base_dir: Path) -> str:
+    """Why to refuse an import that points apps from files that exist at files that do not: the
+    configuration exported to standard output and imported from another folder (its relative
+    paths then start from there) made every app's import fail at the next sync, the import
+    itself saying "Imported" (day-two review)."""
+    lost = [
+        change
+        for change in changes
+        if change.path.endswith(RESOLVED)
+        and Path(str(change.before)).exists()
+        and not Path(str(change.after)).exists()
+    ]
+    if not lost:
+        return ""
+    shown = "; ".join(
+        f"{change.path.removesuffix(RESOLVED)}: {change.before} → {change.after} (missing)"
+        for change in lost[:3]
+    ) + (f"; and {len(lost) - 3} more" if len(lost) > 3 else "")
+    return (
+        f"{source}: the import would point {len(lost)} file setting"
+        f"{'s' if len(lost) != 1 else ''} from files that exist at files that do not: {shown}. "
+        f"Relative paths start from the imported file's folder ({base_dir.absolute()}); the "
+        "saved ones "
+        f"start from {old_base}. Import the file from that folder, or export with `roster "
+        "config export FILE` (which writes the paths from FILE's folder); if the files really "
+        "moved, import with --allow-missing-files."
+    )
 
 
 def _files(app: Any, base_dir: Path) -> dict[str, str]:

@@ -486,11 +486,17 @@ class Services:
         base_dir: Path,
         dry_run: bool = False,
         actor: str | None = None,
+        allow_missing_files: bool = False,
     ) -> ConfigImportResult:
         if not dry_run:
             self.require("admin", "importing a configuration", actor)
         return self.configuration.import_config(
-            text, source=source, base_dir=base_dir, dry_run=dry_run, actor=actor or self.actor
+            text,
+            source=source,
+            base_dir=base_dir,
+            dry_run=dry_run,
+            actor=actor or self.actor,
+            allow_missing_files=allow_missing_files,
         )
 
     # --- editing one object (object paths, README.md) and the audit ----------------------
