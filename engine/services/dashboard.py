@@ -177,15 +177,13 @@ class DashboardService:
             for a in apps
             if a.last_import_status not in ("", "ok")
         ]
-        # the last run that applied (or tried to) decides whether the store is in trouble: a
-        # dry run planned since hid a failed sync from `status --check`, and a killed sync
-        # (interrupted) raised only a warning (day-two review); a dry run's own failures are
-        # added to it. A provisioning dry run plans one person's account: its refusal is no
-        # error of the store (a newcomer's dry run for a person without an email).
-        real = next((r for r in runs if not r.dry_run), None)
-        if real is None:
-            real = next(iter(self.runs.runs(limit=1, applied_only=True)), None)
-        latest = next((r for r in runs if not (r.dry_run and r.kind == "provision")), None)
+        # the last sync that applied (or tried to) decides whether the store is in trouble: a
+        # dry run planned since, or an account provisioned by hand, hid a failed sync from
+        # `status --check`, and a killed sync (interrupted) raised only a warning (day-two
+        # review, hostile pass); a sync dry run since adds its own failures. Provisioning
+        # runs are one person's account each: their refusals are no error of the store.
+        real = self.runs.last_sync(applied_only=True)
+        latest = self.runs.last_sync()
         judged = [real] if real is not None else []
         if latest is not None and latest.dry_run and (real is None or latest.id > real.id):
             judged.insert(0, latest)

@@ -313,6 +313,18 @@ class RunsService:
                 for s in summaries
             ]
 
+    def last_sync(self, *, applied_only: bool = False) -> RunSummary | None:
+        """The newest sync run (`applied_only`: not a dry run), however many provisioning
+        runs came after it: what the dashboard judges the store's health by."""
+        with self.ctx.db.session() as session:
+            query = select(Run).where(col(Run.kind) == "sync")
+            if applied_only:
+                query = query.where(col(Run.dry_run).is_(False))
+            row = session.scalars(query.order_by(col(Run.id).desc()).limit(1)).first()
+            if row is None:
+                return None
+            return self._interrupted(session, [RunSummary.of(row)])[0]
+
     def _interrupted(self, session: Any, summaries: list[RunSummary]) -> list[RunSummary]:
         """SUMMARIES with a sync whose process is gone shown as INTERRUPTED, not running: a
         sync killed mid-run stayed "running" on the dashboard and in `roster status` until the
