@@ -483,15 +483,28 @@ def file_identity(path: Path) -> tuple[int, ...] | None:
     return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
+def _written_identity(path: str) -> tuple[int, ...] | None:
+    """What a write of the file changes: not its change time, which a chmod or a new link
+    moves too (a chmod loop made every push give up: hostile pass)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
+
+
 @contextlib.contextmanager
-def unchanged_since_read(path: Path) -> Iterator[None]:
-    """Enter before reading PATH to rewrite it: `atomic_write` of PATH inside the block then
-    checks, just before it replaces the file, that it is still the file as it was when the
-    block began, and raises FileChanged (writing nothing) if another program wrote it
-    meanwhile. A push over an 80 MB export takes seconds between the two: another program's
-    accounts added then were lost for good, the run "applied" (day-two review)."""
+def unchanged_since_read(*paths: Path) -> Iterator[None]:
+    """Enter before reading PATHS (a file and its sidecars) to rewrite them: each
+    `atomic_write` inside the block then checks, just before it replaces a file, that none of
+    them was written by another program since the block began, and raises FileChanged
+    (writing nothing) if one was. A push over an 80 MB export takes seconds between the read
+    and the write: another program's accounts added then were lost for good, the run
+    "applied" (day-two review); and its grants, written beside (hostile pass)."""
     guarded = dict(_GUARDED.get() or {})
-    guarded[os.path.abspath(path)] = file_identity(path)
+    for path in paths:
+        real = os.path.realpath(path)
+        guarded[real] = _written_identity(real)
     token = _GUARDED.set(guarded)
     try:
         yield
@@ -512,6 +525,7 @@ def remove_temporaries(path: Path) -> list[Path]:
     process killed between writing and renaming). Only our own: `.NAME.XXXXXXXX.tmp`, the
     exact shape atomic_write gives them; nothing else in the folder is touched. Call it only
     while no write of PATH can be under way (the sync lock is held). Returns what it removed."""
+    path = Path(os.path.realpath(path))  # where atomic_write writes (a symlink's target)
     prefix, removed = _temporary_prefix(path), list[Path]()
     try:
         names = os.listdir(path.parent)
@@ -537,6 +551,9 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = Fa
     leaves the original untouched; a process killed in between leaves the temporary file,
     which the next sync removes (`remove_temporaries`). `binary`: `write` writes bytes.
     """
+    # a file reached through a symlink is written where the link points: replacing the link
+    # itself made it a file of its own, and the original never saw a push (hostile pass)
+    path = Path(os.path.realpath(path))
     folder = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
@@ -554,14 +571,15 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = Fa
         with contextlib.suppress(OSError):
             os.chmod(tmp, mode)
         guarded = _GUARDED.get()
-        key = os.path.abspath(path)
-        if guarded is not None and key in guarded:
-            if file_identity(path) != guarded[key]:
-                raise FileChanged(path)
-            os.replace(tmp, path)
-            guarded[key] = file_identity(path)  # this block's own write is no change
-        else:
-            os.replace(tmp, path)
+        if guarded:
+            # every file of the block, not only this one: the accounts' file is written
+            # before its grants, and must not be if the grants changed meanwhile
+            for name, identity in guarded.items():
+                if _written_identity(name) != identity:
+                    raise FileChanged(Path(name))
+        os.replace(tmp, path)
+        if guarded is not None and str(path) in guarded:
+            guarded[str(path)] = _written_identity(str(path))  # the block's own write
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

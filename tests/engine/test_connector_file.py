@@ -805,3 +805,42 @@ def test_a_file_written_at_every_try_is_left_as_the_other_program_wrote_it(
     accounts = {a.external_id: a for a in conn.list_all().accounts}
     assert set(added) <= set(accounts) and accounts["ann.lee"].profile["title"] == "Engineer"
     assert no_temp_files(path.parent)
+
+
+def test_a_change_of_mode_alone_is_no_write_of_another_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chmod (or a backup tool's hard link) moves the file's change time, not its data: a
+    chmod loop made every push give up after five tries (hostile pass)."""
+    import os
+
+    from engine.connectors.file.yaml_store import YamlStore
+
+    conn = ad(tmp_path)
+    path = tmp_path / "apps" / "ad.yaml"
+    load = YamlStore.load
+    reads: list[int] = []
+
+    def load_then_chmod(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        loaded = load(self, *args, **kwargs)
+        os.chmod(path, 0o640)
+        return loaded
+
+    monkeypatch.setattr(YamlStore, "load", load_then_chmod)
+    conn.update_account("ann.lee", {"title": "Staff Engineer"})
+    assert len(reads) == 1  # written at the first try
+
+
+def test_a_file_reached_through_a_symlink_is_written_where_it_points(tmp_path: Path) -> None:
+    """Replacing the link made it a file of its own: the real export never saw a push, and
+    the next writes went to the copy (hostile pass)."""
+    conn = ad(tmp_path)
+    link = tmp_path / "apps" / "ad.yaml"
+    real = tmp_path / "real" / "ad.yaml"
+    real.parent.mkdir()
+    link.rename(real)
+    link.symlink_to(real)
+    conn.update_account("ann.lee", {"title": "Staff Engineer"})
+    assert link.is_symlink() and "Staff Engineer" in real.read_text(encoding="utf-8")
+    assert no_temp_files(real.parent) and no_temp_files(link.parent)

@@ -555,3 +555,38 @@ def test_a_line_that_does_not_parse_is_one_problem_not_one_per_grant(tmp_path: P
     assert "not valid JSON" in messages[0]
     assert "no account with id 'nobody'" in messages[1]
     assert not any("'bo'" in message for message in messages)
+
+
+def test_a_creation_keeps_the_grants_another_program_wrote_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A creation with groups rewrites the grants file beside the accounts: lines another
+    program appended to it between Roster's read and write were lost (176 of 2,957 in the
+    hostile pass). The write sees the grants changed, writes nothing, and is made again."""
+    import os
+
+    (tmp_path / "ad.entitlements.jsonl").write_text(
+        lines({"id": "grp-vpn", "name": "VPN"}, {"id": "grp-legal", "name": "Legal"})
+    )
+    grants = tmp_path / "ad.grants.jsonl"
+    grants.write_text(lines({"account": "ann.lee", "entitlement": "grp-vpn"}))
+    conn = jsonl_app(tmp_path, lines(ANN, SVC), flavour="active_directory")
+    appended: list[int] = []
+    load = jsonl_store.JsonlStore.load
+
+    def load_then_grant(self: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded = load(self, *args, **kwargs)
+        if not appended:  # the other program appends a grant, as an access tool would
+            appended.append(1)
+            with open(grants, "a", encoding="utf-8") as other:
+                other.write(json.dumps({"account": "svc-backup", "entitlement": "grp-legal"}))
+                other.write("\n")
+            os.utime(grants, ns=(1, 1))  # written in the same instant: its time moves anyway
+        return loaded
+
+    monkeypatch.setattr(jsonl_store.JsonlStore, "load", load_then_grant)
+    new = {"sAMAccountName": "zoe", "userPrincipalName": "zoe@example.com", "displayName": "Zoe"}
+    (outcome,) = conn.create_accounts([{**new, "groups": ["grp-vpn"]}])
+    assert not isinstance(outcome, ConnectorError), outcome
+    held = {(g.account_external_id, g.entitlement_external_id) for g in conn.list_all().grants}
+    assert held == {("ann.lee", "grp-vpn"), ("svc-backup", "grp-legal"), ("zoe", "grp-vpn")}

@@ -65,6 +65,8 @@ STAMP_SETTLED_NS = 1_000_000_000
 #: Reads and writes of a file another program keeps writing before a push or a creation
 #: gives up (writing nothing)
 REWRITE_ATTEMPTS = 5
+#: Seconds waited before the second try (and twice that before the third…)
+REWRITE_PAUSE = 0.1
 T = TypeVar("T")
 
 
@@ -256,6 +258,11 @@ class FileConnector:
             return failures
         return failures | self._rewritten(lambda: self._push_once(resolved))
 
+    def _sidecars(self) -> list[Path]:
+        """The files a write of the app's accounts may rewrite besides them (its grants)."""
+        store = self._file()
+        return [p for p in (getattr(store, "grants_path", None),) if isinstance(p, Path)]
+
     def _push_once(self, resolved: dict[str, list[tuple[str, Any]]]) -> dict[str, ConnectorError]:
         """One read, change and write of the file (under its lock)."""
         failures: dict[str, ConnectorError] = {}
@@ -290,8 +297,10 @@ class FileConnector:
         """ONCE (a read, change and write of the file) under the file's lock, made again on
         what the file then holds when another program wrote it between the read and the
         write: that program's changes are kept, never written over (day-two review)."""
-        for _ in range(REWRITE_ATTEMPTS):
-            with file_lock(self.path), unchanged_since_read(self.path):
+        for attempt in range(REWRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(REWRITE_PAUSE * attempt)  # let the other program finish
+            with file_lock(self.path), unchanged_since_read(self.path, *self._sidecars()):
                 try:
                     return once()
                 except FileChanged:
