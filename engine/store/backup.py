@@ -9,6 +9,7 @@ so a backup that exists is one that opens.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -54,7 +55,8 @@ def backup_sqlite(source: Path, target: Path, display: str) -> Backup:
         )
     if not target.parent.is_dir():
         raise StoreError(f"The folder {target.parent} does not exist; create it first.")
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    _remove_dead_partials(target)
+    partial = target.with_name(f"{_partial_prefix(target)}{os.getpid()}")
     try:
         # the copy holds personal data: its owner's alone, whatever the umask
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -64,16 +66,60 @@ def backup_sqlite(source: Path, target: Path, display: str) -> Backup:
             "free space."
         ) from None
     try:
-        _copy(source, partial, display)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+        _copy(source, partial, display, target)
+        # a link fails if TARGET appeared meanwhile (a rename would replace it): the check
+        # above and this name are one step for whoever races the backup (hostile pass)
+        try:
+            os.link(partial, target)
+        except FileExistsError:
+            raise StoreError(
+                f"{target} appeared while the backup was being written: a backup never "
+                "overwrites a file. Nothing was written there; choose a new name."
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"Cannot write {target}: {exc.strerror or exc}.") from None
+    finally:
+        _remove_partial(partial)
     people, accounts = _counts(target)
     return Backup(target, target.stat().st_size, people, accounts, time.perf_counter() - started)
 
 
-def _copy(source: Path, partial: Path, display: str) -> None:
+def _partial_prefix(target: Path) -> str:
+    return f".{target.name}.partial-"
+
+
+def _remove_partial(partial: Path) -> None:
+    for leftover in (partial, partial.with_name(partial.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _remove_dead_partials(target: Path) -> None:
+    """The partial copies (and their journals) a backup to TARGET left when it was killed:
+    each holds personal data, and nothing else would remove them."""
+    prefix = _partial_prefix(target)
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name.removeprefix(prefix).removesuffix("-journal")
+        if not name.startswith(prefix) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            (target.parent / name).unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _copy(source: Path, partial: Path, display: str, target: Path) -> None:
     try:
         reader = open_existing(source, timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:
@@ -103,8 +149,15 @@ def _copy(source: Path, partial: Path, display: str) -> None:
         what = driver_error_text(exc)
         if any(words in what for words in DAMAGED):
             raise damaged_error(display, f"{what}; no backup was written") from None
+        if "full" in what:  # the store is only read: the disk that filled is the backup's
+            raise StoreError(
+                f"Cannot write the backup {target}: {what}: its disk has no room for a copy "
+                f"of the store ({source.stat().st_size:,} bytes). No backup was written; free "
+                "space there, or back up elsewhere."
+            ) from None
         raise StoreError(
-            f"Cannot back up the identity store {display}: {what}. No backup was written."
+            f"Cannot back up the identity store {display} to {target}: {what}. No backup was "
+            "written."
         ) from None
     finally:
         reader.close()

@@ -79,3 +79,37 @@ def test_a_damaged_store_is_named_damaged(demo: Any, tmp_path: Path) -> None:
         assert f"The identity store {torn} is damaged" in result.output, result.output
         assert "Restore it from a backup" in result.output
     assert not (tmp_path / "b.db").exists()
+
+
+def test_a_file_appearing_during_the_backup_is_never_overwritten(
+    demo: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The name was checked first and renamed over last: a file created in between was
+    replaced (hostile pass). The copy takes its name by a link, which fails if it exists."""
+    from engine.store import backup
+
+    target = tmp_path / "race.db"
+    copy = backup._copy
+
+    def copy_then_someone_writes(*args: Any) -> None:
+        copy(*args)
+        target.write_text("IMPORTANT")
+
+    monkeypatch.setattr(backup, "_copy", copy_then_someone_writes)
+    result = _cli("backup", str(target), "--db", str(demo.db.sqlite_path))
+    assert result.exit_code == 1 and "appeared while the backup was being written" in result.output
+    assert target.read_text() == "IMPORTANT"
+    assert [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
+
+
+def test_a_killed_backups_leftovers_are_removed_by_the_next(demo: Any, tmp_path: Path) -> None:
+    """A backup killed mid-copy left `.NAME.partial-PID` (a copy of personal data) and its
+    journal, which nothing removed (hostile pass)."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    dead = 2**22 + 12345  # above Linux's pid_max: no such process
+    for name in (f".b.db.partial-{dead}", f".b.db.partial-{dead}-journal"):
+        (folder / name).write_bytes(b"personal data")
+    (folder / ".other.db.partial-1").write_bytes(b"not ours to remove")
+    assert _cli("backup", str(folder / "b.db"), "--db", str(demo.db.sqlite_path)).exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == [".other.db.partial-1", "b.db"]
