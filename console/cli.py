@@ -1141,10 +1141,9 @@ def provision_create(app: str, user_email: str, dry_run: bool, as_json: bool) ->
     """Create an account in APP for the person with EMAIL and link it (exit 1 if refused)."""
     from engine.provision import ProvisionRefused
 
-    who: str | int = int(user_email) if user_email.isdigit() else user_email
     services = _services()
-    try:
-        result = services.provision(app, who, dry_run=dry_run)
+    try:  # an email, or a person's id (engine.services.records.user_by_email)
+        result = services.provision(app, user_email, dry_run=dry_run)
     except ProvisionRefused as exc:
         result = exc.result
     plan = result.plan
@@ -1181,8 +1180,7 @@ def provision_create(app: str, user_email: str, dry_run: bool, as_json: bool) ->
 @_guard
 def provision_test(app: str, field_key: str, user_email: str, as_json: bool) -> None:
     """Evaluate APP's provisioning FIELD for the person with EMAIL: value and type, or the error."""
-    who: str | int = int(user_email) if user_email.isdigit() else user_email
-    result = _services().provision_test(app, field_key, who)
+    result = _services().provision_test(app, field_key, user_email)  # an email, or an id
     if as_json:
         _emit({"app": app, "user": user_email, **result.as_dict()})
         sys.exit(0 if result.ok else 1)

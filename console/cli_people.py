@@ -179,7 +179,7 @@ def people_show(who: str, as_json: bool) -> None:
 
     services = _services()
     # an id is digits (no email is): people without an email have only their id
-    detail = services.user_detail(services.person(int(who) if who.isdigit() else who).id)
+    detail = services.user_detail(services.person(who).id)  # an email, or an id
     if as_json:
         _emit(detail.to_json())
         return

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidInput, NotFound
 from engine.records import AccountRecord, Directory, UserRecord, record_label
+from engine.text import printable
 
 if TYPE_CHECKING:
     from engine.services.context import ServiceContext
@@ -303,13 +304,27 @@ class RecordsService:
         return record_label(record)
 
 
+#: A person's id as typed where an email may be: ASCII digits ("²" is a digit to Python),
+#: short enough to be an id
+_PERSON_ID = re.compile(r"[0-9]{1,18}")
+
+
 def user_by_email(directory: Directory, email: str) -> UserRecord:
     """The person with EMAIL (a live one before a deleted one), or, given a number, the
     person with that id: people without an email have only their id, and every command that
     names a person by email must reach them too (no email is all digits). NotFound saying
     how to search."""
-    if email.strip().isdigit():
+    if _PERSON_ID.fullmatch(email.strip()):
         user = directory.user_by_id(int(email))
+        named = [u for u in directory.users_by_email(email.strip()) if u.status != "DELETED"]
+        if named and (user is None or named[0].id != user.id):
+            # an email that is all digits (nothing forbids it in an app): say which is which
+            who = "nobody's id" if user is None else f"the id of {user.display_name or user.id}"
+            holder = named[0].display_name or "a person"
+            raise NotFound(
+                f"{email.strip()!r} is {who} and the email of {holder} (id {named[0].id}): "
+                "give that person's id instead."
+            )
         if user is None:
             raise NotFound(
                 f"There is no person {email.strip()}. Search people by name or email with "
@@ -320,7 +335,8 @@ def user_by_email(directory: Directory, email: str) -> UserRecord:
     matches = matches or directory.users_by_email(email)
     if not matches:
         raise NotFound(
-            f"No person has the email {email!r}. Search people by name or email with "
+            f"No person has the email {printable(email, 80, one_line=True)!r}. Search people by "
+            "name or email with "
             "`roster people list TEXT` or in the console's Users screen (7); a person's id "
             "does wherever an email does (people without an email have only their id)."
         )

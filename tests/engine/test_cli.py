@@ -892,6 +892,18 @@ def test_every_command_naming_a_person_takes_their_id(demo: Any) -> None:
     # an id no one has is refused as a missing person, not as an email
     code, _, err = run(runner, "explain", "999999", "department", "--db", db)
     assert code == 1 and "There is no person 999999." in err and "the email" not in err, err
+    # digits that are no id, in every command that names a person: refused, no traceback
+    # (Python's int() read "²" as a digit and failed; 5,000 digits exceed its limit)
+    for odd in ("²", "9" * 5000):
+        for args in (
+            ("explain", odd, "department"),
+            ("people", "show", odd),
+            ("provision", "test", "entra", "mailNickname", "--user", odd),
+            ("provision", "entra", "--user", odd, "--dry-run"),
+        ):
+            code, out, err = run(runner, *args, "--db", db)
+            assert code == 1 and "No person has the email" in err, (args[0], out, err)
+            assert "Traceback" not in err and len(err) < 2000
 
 
 def test_a_directory_filter_is_previewed_over_the_directories_accounts(demo: Any) -> None:
@@ -983,3 +995,18 @@ def test_version_says_which_roster_without_opening_a_store(tmp_path: Path) -> No
     assert result.exit_code == 0
     assert result.stdout.strip() == f"roster {version('roster')}"
     assert not list(tmp_path.rglob("*.db"))
+
+
+def test_an_email_that_is_all_digits_is_told_apart_from_an_id() -> None:
+    """Nothing stops an app from giving someone the email "7": it read as person 7's id, and
+    a link went to the wrong person (hostile pass). Such a clash is refused, naming both."""
+    from engine.errors import NotFound
+    from engine.records import Population, UserRecord
+    from engine.services.records import user_by_email
+
+    ann = UserRecord(7, "ann@example.com", display_name="Ann")
+    seven = UserRecord(9, "7", display_name="Seven")
+    people = Population([ann, seven], [], {})
+    with pytest.raises(NotFound, match=r"'7' is the id of Ann and the email of Seven \(id 9\)"):
+        user_by_email(people, "7")
+    assert user_by_email(people, "9") is seven  # no clash: the id
