@@ -1366,13 +1366,16 @@ def config_import(file: Path, dry_run: bool, allow_missing_files: bool, as_json:
     )
     if as_json:
         _emit(result.to_json())
-        return
+        sys.exit(1 if result.refused else 0)
     for warning in result.warnings:
         echo(f"warning: {warning}", err=True)
     for change in result.changes:
         echo(f"  {change.describe()}")
     if not result.changes:
         echo("No differences against the current configuration.")
+    if result.refused:  # as the import itself would say it, and fail
+        echo(f"Dry run: the import would be refused: {result.refused}", err=True)
+        sys.exit(1)
     echo(
         ("Imported" if result.applied else "Dry run: would import") + f" {file} "
         f"({len(result.changes)} changes)." + ("" if result.applied else " Nothing was changed.")

@@ -36,11 +36,14 @@ class ConfigImportResult:
     warnings: list[Problem]
     applied: bool
     sections: list[str] = field(default_factory=list)
+    # a dry run's: why the import itself would be refused ("" when it would not)
+    refused: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": True,
+            "ok": not self.refused,
             "applied": self.applied,
+            "refused": self.refused or None,
             "changes": [c.as_dict() for c in self.changes],
             "warnings": [w.as_dict() for w in self.warnings],
         }
@@ -102,16 +105,15 @@ class ConfigurationService:
             old = load_config(session) if config_versions(session) else None  # None: first import
             old_base = config_base_dir(session)
         changes = diff_configs(old, result.config)
+        lost = ""
         warnings += removed_app_warnings(self.ctx.db, old, result.config)
         if old is not None and old_base:
             changes += repointed_files(old, old_base, result.config, base_dir)
             lost = "" if allow_missing_files else _lost_files(source, changes, old_base, base_dir)
             if lost and not dry_run:
                 raise RosterError(f"{lost} Nothing was imported.")
-            if lost:  # the dry run shows the differences, and that the import would refuse
-                warnings.append(Problem(f"{lost} The import would be refused.", severity="warning"))
-        if dry_run:
-            return ConfigImportResult(changes, warnings, applied=False)
+        if dry_run:  # the differences, and whether the import itself would be refused
+            return ConfigImportResult(changes, warnings, applied=False, refused=lost)
         repointed = [c for c in changes if c.path.endswith(RESOLVED)]
         with self.ctx.db.session() as session, session.begin():
             lock_config(session)  # not interleaved with an edit's check and save
@@ -189,7 +191,9 @@ def repoint_files(config: RosterConfig, base: Path, to_dir: Path) -> RosterConfi
     def moved(name: str, resolved: Path) -> str:
         if Path(name).is_absolute():
             return name
-        return os.path.relpath(resolved.absolute(), to_dir.absolute())
+        # from the folder as the system reaches it: `..` out of a symlinked folder leads
+        # from where it points (an export into one named files that did not exist)
+        return os.path.relpath(os.path.realpath(resolved), os.path.realpath(to_dir))
 
     apps = []
     for app in config.apps:

@@ -47,7 +47,7 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     assert "hr" in app_ids
 
     code, out, err = run("config", "import", str(exported), "--dry-run", "--db", str(db))
-    assert code == 0, err
+    assert code == 1, err  # as the import would be refused (below)
     lines = out.splitlines()
     hr_old = folder / "apps" / "hr.yaml"
     hr_new = elsewhere / "apps" / "hr.yaml"
@@ -69,17 +69,17 @@ def test_an_export_imported_from_another_folder_shows_the_re_pointed_files(
     assert shows("settings.access_requests", requests_old, requests_new)
     assert len(repointed) == len(app_ids) + 1
     assert "No differences" not in out
-    assert lines[-1].startswith("Dry run: would import")
     # every missing file is a warning naming the app and where it was looked for
     assert "warning: apps[0].settings.path: line " in err
     assert f"app `hr` reads {hr_new}, which does not exist" in err
     assert f"relative to the configuration file's folder ({elsewhere})" in err
     # files that exist re-pointed at files that do not: the import would be refused
+    assert "Dry run: the import would be refused: " in err
     assert f"the import would point {len(app_ids) + 1} file settings from files that exist" in err
-    assert "The import would be refused." in err
 
     code, out, err = run("config", "import", str(exported), "--dry-run", "--json", "--db", str(db))
     data = json.loads(out)
+    assert code == 1 and data["ok"] is False and "--allow-missing-files" in data["refused"]
     changed = {c["path"]: (c["before"], c["after"]) for c in data["changes"]}
     assert changed["apps.hr.settings.path (resolved)"] == (str(hr_old), str(hr_new))
     assert any("app `hr` reads" in w["message"] for w in data["warnings"])
@@ -144,3 +144,28 @@ def test_an_export_written_elsewhere_names_the_same_files_and_imports_back_as_it
     assert run("config", "export", str(again), "--db", str(db))[0] == 0
     code, out, _ = run("config", "import", str(again), "--dry-run", "--db", str(db))
     assert code == 0 and "(0 changes)" in out, out
+
+
+def test_an_export_into_a_symlinked_folder_names_the_files_the_system_reaches(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`..` out of a symlinked folder leads from where the link points: an export into one
+    wrote paths that named missing files, and its import said "Imported" while every app then
+    failed (hostile pass). The export's paths now reach the same files, and an import whose
+    paths do not is refused."""
+    db, folder = demo
+    deep = tmp_path / "deep" / "a" / "b"
+    deep.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(deep)
+    exported = link / "roster.yaml"
+    assert run("config", "export", str(exported), "--db", str(db))[0] == 0
+    code, out, err = run("config", "import", str(exported), "--dry-run", "--json", "--db", str(db))
+    data = json.loads(out)
+    assert code == 0 and data["refused"] is None, err
+    assert not [c for c in data["changes"] if c["path"].endswith("(resolved)")]
+    # the same paths written as the text reads them (../ from the link's own folder)
+    textual = exported.read_text().replace("../../../", "../")
+    (link / "textual.yaml").write_text(textual)
+    code, out, err = run("config", "import", str(link / "textual.yaml"), "--db", str(db))
+    assert code == 1 and "from files that exist at files that do not" in err, err

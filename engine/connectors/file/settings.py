@@ -138,7 +138,8 @@ def parse_settings(spec: ConnectorSpec) -> FileSettings:
         capabilities=caps,
         push_schema=push,
         creation_schema=create,
-        files=(("path", os.path.abspath(path)),),
+        # as the system opens it: `..` after a symlinked folder leads from where it points
+        files=(("path", os.path.realpath(path)),),
     )
     return FileSettings(app, path, str(fmt or "yaml"), flavour, description)
 
