@@ -216,11 +216,13 @@ def test_a_listing_filter_provisioning_does_not_match_is_warned_of() -> None:
     naming what the filter reads that provisioning does not set; a field that sets it, or no
     filter, is quiet."""
 
-    def warnings(filter_: str, **fields: str) -> list[str]:
+    def warnings(filter_: str, *unset: str, **fields: str) -> list[str]:
         config = saas_config("http://127.0.0.1:9/scim/v2")
         saas = next(app for app in config["apps"] if app["id"] == "saas")
         saas["settings"]["filter"] = filter_
         saas["provisioning"]["fields"].update(fields)
+        for name in unset:
+            del saas["provisioning"]["fields"][name]
         result = validate_text(yaml.safe_dump(config), source="roster.yaml")
         assert result.ok, result.report()
         return [result.describe(p) for p in result.warnings if "filter" in p.message]
@@ -241,6 +243,17 @@ def test_a_listing_filter_provisioning_does_not_match_is_warned_of() -> None:
     assert (
         warnings('emails[type eq "work"].value co "@" and ' + ENTERPRISE + ":department pr") == []
     )
+    # however the filter writes a field provisioning sets (hostile pass: each warned)
+    core = "urn:ietf:params:scim:schemas:core:2.0:User:"
+    assert warnings(core + 'userType eq "Employee"', userType='"Employee"') == []
+    assert warnings(ENTERPRISE + ':manager.value eq "123"', manager='"123"') == []
+    assert warnings('emails co "@example.com"') == []
+    # a value filter reads its attribute: unset, it warns
+    assert warnings('emails[type eq "work" and value co "@x"]') == []
+    (warning,) = warnings('emails[type eq "work" and value co "@x"]', "email")
+    assert "does not set `email`" in warning
+    (warning,) = warnings('groups[value eq "abc"]')
+    assert "does not set `groups`" in warning  # a creation field: map it
     # an attribute Roster cannot set at creation
     (warning,) = warnings('x.y eq "1"')
     assert "does not set `x.y`" in warning and "it is no creation field" in warning

@@ -75,40 +75,52 @@ ATTRIBUTES: tuple[Attribute, ...] = (
 )
 BY_KEY: dict[str, Attribute] = {a.key: a for a in ATTRIBUTES}
 
-# an attribute path before a SCIM filter operator (RFC 7644 3.4.2.2): `userType eq "x"`,
-# `name.familyName sw "L"`, `urn:…:User:department pr`
+# an attribute path before a SCIM filter operator (RFC 7644 3.4.2.2) or a value filter's
+# bracket: `userType eq "x"`, `name.familyName sw "L"`, `urn:…:User:department pr`,
+# `emails[type eq "work"]`
 _COMPARED = re.compile(
-    r"([A-Za-z][\w$-]*(?::[\w.$-]+)*(?:\.[A-Za-z][\w$-]*)?)\s+(?:eq|ne|co|sw|ew|gt|lt|ge|le|pr)\b",
+    r"([A-Za-z][\w$-]*(?::[\w.$-]+)*(?:\.[A-Za-z][\w$-]*)?)"
+    r"(?:\s+(?:eq|ne|co|sw|ew|gt|lt|ge|le|pr)\b|\[)",
     re.IGNORECASE,
 )
-
-
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"\[[^\]]*\]")
+_CORE_PREFIX = "urn:ietf:params:scim:schemas:core:2.0:user:"
+
+
+def _plain(path: str) -> str:
+    """A SCIM path as a filter may write it, reduced to compare: no value filter, no core
+    schema URN, no `.value` of a multi-valued or complex attribute, any case."""
+    folded = _BRACKETS.sub("", path).casefold().removeprefix(_CORE_PREFIX)
+    return folded.removesuffix(".value")
 
 
 def filter_fields(text: str) -> tuple[str, ...]:
     """The creation fields a SCIM filter reads, in order, by Roster's flat names; an attribute
     with no creation field as the filter writes it (Roster cannot set it when it creates)."""
     found: list[str] = []
-    # a compared value is no attribute ("a eq b"), nor a value filter's inside
-    # (emails[type eq "work"].value reads emails.value)
-    text = _BRACKETS.sub("", _STRINGS.sub('""', text))
+    # a compared value is no attribute ("a eq b"), nor what a value filter compares inside
+    # its brackets (emails[type eq "work"] reads emails)
+    text = _STRINGS.sub('""', text)
+    while True:  # the innermost brackets first: what precedes them is read, not their inside
+        names = [m.group(1) for m in _COMPARED.finditer(text) if text[m.end() - 1] == "["]
+        found_here = _BRACKETS.sub("", text)
+        if found_here == text:
+            break
+        for name in names:
+            _add(found, name)
+        text = found_here
     for match in _COMPARED.finditer(text):
-        path = match.group(1)
-        folded = path.casefold()
-        attribute = next(
-            (
-                a
-                for a in ATTRIBUTES
-                if folded in (a.key.casefold(), _BRACKETS.sub("", a.path).casefold())
-            ),
-            None,
-        )
-        name = attribute.key if attribute is not None else path
-        if name not in found:
-            found.append(name)
+        _add(found, match.group(1))
     return tuple(found)
+
+
+def _add(found: list[str], path: str) -> None:
+    plain = _plain(path)
+    attribute = next((a for a in ATTRIBUTES if plain in (a.key.casefold(), _plain(a.path))), None)
+    name = attribute.key if attribute is not None else path
+    if name not in found:
+        found.append(name)
 
 
 def _fields(keys: tuple[str, ...], required: tuple[str, ...] = ()) -> tuple[SchemaField, ...]:
