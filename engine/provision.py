@@ -29,6 +29,7 @@ This module never writes: `engine.services.provisioning` creates the account and
 from __future__ import annotations
 
 import difflib
+import re
 import threading
 import time
 import weakref
@@ -746,10 +747,20 @@ def _existing_accounts(cel: CelEngine, app_id: str, user: UserRecord) -> list[st
     )
 
 
+_CEL_STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
+_SUBJECT_FIELD = re.compile(r"\bsubject\s*\.\s*([A-Za-z_]\w*)")
+
+
 def _empty_inputs(program: Any, user: UserRecord, population: Directory | None) -> str:
     """Why an expression gave nothing, when the person's fields it reads are empty: an admin
     reading "returned an empty string" otherwise looks for a fault in the expression."""
-    empty = [] if program is None else empty_user_fields(program.names, user, population)
+    if program is None:
+        return ""
+    # the fields it selects on the person itself: `subject.profile.email` and a map's own
+    # `.email` read no subject.email (hostile pass); the compiled names alone cannot tell
+    text = _CEL_STRINGS.sub('""', program.text)
+    selected = set(_SUBJECT_FIELD.findall(text)) & set(program.names)
+    empty = empty_user_fields(frozenset(selected), user, population)
     if not empty:
         return ""
     fields = " and ".join(f"subject.{name}" for name in empty)

@@ -333,6 +333,12 @@ def test_an_empty_required_field_names_the_empty_inputs_it_reads(services: Servi
     assert reason('subject.familyName == "Lee" ? "" : "x"') == (
         "required, but the expression returned an empty string"
     )
+    # nor a key of a map that is named like a field (hostile pass)
+    for other in ("subject.profile.email", "subject.attributes.email", '{"email": ""}.email'):
+        assert reason(other) in (
+            "required, but the expression returned an empty string",
+            "required, but the expression returned null",
+        ), other
 
 
 @pytest.mark.parametrize(
