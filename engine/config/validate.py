@@ -163,6 +163,7 @@ def document_issues(
                 )
             )
         issues.extend(schema_issues(RosterConfig, raw))
+        issues.extend(_long_texts(raw, ()))
         sections = partial_sections(raw)
         checker = Checker(
             sections,
@@ -177,6 +178,49 @@ def document_issues(
             if not any(issue.path[: len(lost)] == lost for lost in sections.dropped)
         )
     return issues
+
+
+#: The longest text any value of the configuration may be (a CEL expression, a description):
+#: 2-million-character descriptions were taken whole into the store (hostile pass)
+MAX_TEXT_CHARS = 65_536
+
+
+def _long_texts(value: Any, path: tuple[Any, ...], seen: set[int] | None = None) -> list[Issue]:
+    """An error at each string (key or value) longer than MAX_TEXT_CHARS. Each list and map
+    is walked once: YAML aliases share them, and an alias bomb walked whole never ends."""
+    seen = set() if seen is None else seen
+    found: list[Issue] = []
+    if isinstance(value, dict | list):
+        if id(value) in seen:
+            return found
+        seen.add(id(value))
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            found.append(
+                Issue(
+                    path,
+                    f"this text is {len(value):,} characters long; a value of the "
+                    f"configuration is at most {MAX_TEXT_CHARS:,}",
+                    "shorten it (a long CEL expression reads better as several attributes)",
+                )
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and len(key) > MAX_TEXT_CHARS:
+                found.append(
+                    Issue(
+                        path,
+                        f"a key is {len(key):,} characters long; a value of the configuration "
+                        f"is at most {MAX_TEXT_CHARS:,}",
+                        "shorten it",
+                    )
+                )
+                continue
+            found.extend(_long_texts(item, (*path, key), seen))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_long_texts(item, (*path, index), seen))
+    return found
 
 
 def decode_config(data: bytes, source: str = "<config>") -> str:

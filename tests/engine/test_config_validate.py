@@ -257,6 +257,22 @@ def test_names_and_ids_are_bounded() -> None:
     assert "is 65 characters long: an id is at most 64" in long_id.message
 
 
+def test_any_text_of_the_configuration_is_bounded() -> None:
+    """Descriptions, schema keys and mapping targets of 2 million characters were taken into
+    the store whole (hostile pass): any text over 65,536 characters is refused where it is."""
+    long_text = "d" * 70_000
+    text = with_apps("").replace(
+        "settings: {path: apps/github.yaml}",
+        "settings: {path: apps/github.yaml, push_schema: [{key: x, description: "
+        + long_text
+        + "}]}",
+    )
+    problem = only(run(text), "apps[3].settings.push_schema[0].description")
+    assert "this text is 70,000 characters long; a value of the configuration is at most" in (
+        problem.message
+    )
+
+
 @pytest.mark.parametrize(
     "name",
     ["HR\u3164X", "\u115f", "\u2800", "H\u206aR", "\ufff9", "H\u034fR", "\U000e0041", "HR\u2060"],
