@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from engine.errors import DamagedRecord
+from engine.text import whole_number
 
 # Status and type vocabularies (docs/architecture.md).
 STATUSES = ("ENABLED", "DISABLED", "DELETED")
@@ -370,9 +371,8 @@ class Population:
 
     # Lookups used by CEL's c1.* functions and by previews.
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
-        try:
-            wanted = int(user_id)
-        except (TypeError, ValueError):
+        wanted = user_id if isinstance(user_id, int) else whole_number(str(user_id))
+        if wanted is None:
             return None
         first = self.first_new_id
         if first is not None and wanted >= first:  # a new person, by the id they will have

@@ -150,3 +150,13 @@ def literal_text(value: Any, width: int | None = None, *, lines: bool = False) -
     if lines and width is not None and len(text) > width and isinstance(value, (list, dict)):
         text = json.dumps(value, ensure_ascii=False, default=str, indent=2)
     return text
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(text: str) -> int | None:
+    """TEXT as an id or an index when it is one, else None: ASCII digits only, at most 18 of
+    them (Python's int() also reads "²", "１０", " 10" and "8_9", and fails past 4,300
+    digits: each reached a person or crashed a command, hostile pass)."""
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None

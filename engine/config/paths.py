@@ -44,6 +44,7 @@ from engine.config.issues import suggest
 from engine.config.model import DEFAULT_MERGE_RULES, PushRule, RosterConfig
 from engine.config.yaml_positions import Path as IndexPath
 from engine.errors import InvalidInput, NotFound, RosterError
+from engine.text import whole_number
 
 # list field -> the field that names its items (the same keys `config import --dry-run` uses)
 KEY_FIELDS: dict[str, str] = {
@@ -471,9 +472,8 @@ def _find_item(items: list[Any], part: str, key_field: str | None) -> int | None
                 if isinstance(item, dict) and isinstance(item.get(key_field), str):
                     if item[key_field].casefold() == folded:
                         return position
-    if part.isdigit() and int(part) < len(items):
-        return int(part)
-    return None
+    index = whole_number(part)
+    return index if index is not None and index < len(items) else None
 
 
 # ------------------------------------------------------------------------------ read

@@ -164,6 +164,17 @@ def document_issues(
             )
         issues.extend(schema_issues(RosterConfig, raw))
         issues.extend(_long_texts(raw, ()))
+        total = _expanded_chars(raw, {})
+        if total > MAX_EXPANDED_CHARS:
+            issues.append(
+                Issue(
+                    (),
+                    f"the configuration's texts add up to {total:,} characters once its YAML "
+                    f"aliases are expanded; a configuration holds at most "
+                    f"{MAX_EXPANDED_CHARS:,}",
+                    "an alias (*name) repeats its anchor's text: write long texts once",
+                )
+            )
         sections = partial_sections(raw)
         checker = Checker(
             sections,
@@ -183,6 +194,30 @@ def document_issues(
 #: The longest text any value of the configuration may be (a CEL expression, a description):
 #: 2-million-character descriptions were taken whole into the store (hostile pass)
 MAX_TEXT_CHARS = 65_536
+
+
+#: What all of a configuration's texts may add up to, aliases expanded (a 74 KB file of
+#: aliases to one 60,000-character text stored 120 MB: hostile pass)
+MAX_EXPANDED_CHARS = 8 * 1024 * 1024
+
+
+def _expanded_chars(value: Any, sizes: dict[int, int]) -> int:
+    """The characters VALUE's texts add up to as the store would hold them, each list and
+    map counted once and reused where an alias repeats it (an alias bomb stays cheap)."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, dict | list):
+        return 8  # a number, a boolean, null
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    sizes[id(value)] = 0  # a recursive document counts its cycle once
+    if isinstance(value, dict):
+        total = sum(_expanded_chars(k, sizes) + _expanded_chars(v, sizes) for k, v in value.items())
+    else:
+        total = sum(_expanded_chars(item, sizes) for item in value)
+    sizes[id(value)] = total
+    return total
 
 
 def _long_texts(value: Any, path: tuple[Any, ...], seen: set[int] | None = None) -> list[Issue]:

@@ -302,9 +302,12 @@ class _Builder:
             return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:
+            # ValueError: a number of thousands of digits, past what Python converts
             mark = node.start_mark
             reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            if isinstance(exc, ValueError) and not isinstance(exc, yaml.YAMLError):
+                reason = f"a number of {len(node.value):,} characters is too long to read"
             self.located.problems.append(
                 Problem(
                     message=f"cannot read this value: {reason}",

@@ -572,6 +572,10 @@ def atomic_write(path: Path, write: Callable[[IO[Any]], None], binary: bool = Fa
             os.chmod(tmp, mode)
         guarded = _GUARDED.get()
         if guarded:
+            if str(path) not in guarded:
+                # a symlink repointed since the read: the file read is not the one this
+                # would replace (an older copy was written over the new file: hostile pass)
+                raise FileChanged(path)
             # every file of the block, not only this one: the accounts' file is written
             # before its grants, and must not be if the grants changed meanwhile
             for name, identity in guarded.items():

@@ -14,6 +14,7 @@ from engine.preview import Comparison, OnePreview, PopulationPreview, preview_al
 from engine.records import AccountRecord, UserRecord
 from engine.services.context import ServiceContext
 from engine.services.records import RecordRef, RecordsService
+from engine.text import whole_number
 
 if TYPE_CHECKING:
     from engine.config.model import RosterConfig
@@ -102,9 +103,10 @@ def saved_expression(config: RosterConfig, path: str) -> SavedExpression:
     elif head == "attributes" and len(rest) == 3 and rest[1] == "sources":
         attribute = by_key(document.get("attributes"), "name", rest[0], "attribute")
         sources = attribute.get("sources") or []
-        if not rest[2].isdigit() or int(rest[2]) >= len(sources):
+        index = whole_number(rest[2])
+        if index is None or index >= len(sources):
             raise NotFound(f"{path}: {rest[0]} has {len(sources)} sources, numbered from 0.")
-        return cel_of(sources[int(rest[2])], "attribute_source")
+        return cel_of(sources[index], "attribute_source")
     elif head == "push_rules" and rest:
         rule = by_key(document.get("push_rules"), "name", rest[0], "push rule")
         if rest[1:] == ["condition"]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidInput, NotFound
 from engine.records import AccountRecord, Directory, UserRecord, record_label
-from engine.text import printable
+from engine.text import printable, whole_number
 
 if TYPE_CHECKING:
     from engine.services.context import ServiceContext
@@ -304,18 +304,13 @@ class RecordsService:
         return record_label(record)
 
 
-#: A person's id as typed where an email may be: ASCII digits ("²" is a digit to Python),
-#: short enough to be an id
-_PERSON_ID = re.compile(r"[0-9]{1,18}")
-
-
 def user_by_email(directory: Directory, email: str) -> UserRecord:
     """The person with EMAIL (a live one before a deleted one), or, given a number, the
     person with that id: people without an email have only their id, and every command that
     names a person by email must reach them too (no email is all digits). NotFound saying
     how to search."""
-    if _PERSON_ID.fullmatch(email.strip()):
-        user = directory.user_by_id(int(email))
+    if whole_number(email.strip()) is not None:
+        user = directory.user_by_id(email.strip())
         named = [u for u in directory.users_by_email(email.strip()) if u.status != "DELETED"]
         if named and (user is None or named[0].id != user.id):
             # an email that is all digits (nothing forbids it in an app): say which is which

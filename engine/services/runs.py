@@ -317,7 +317,8 @@ class RunsService:
         """The newest sync run (`applied_only`: not a dry run), however many provisioning
         runs came after it: what the dashboard judges the store's health by."""
         with self.ctx.db.session() as session:
-            query = select(Run).where(col(Run.kind) == "sync")
+            # a refused --expect-plan applied nothing: it hid the failed sync before it
+            query = select(Run).where(col(Run.kind) == "sync", col(Run.status) != "plan-changed")
             if applied_only:
                 query = query.where(col(Run.dry_run).is_(False))
             row = session.scalars(query.order_by(col(Run.id).desc()).limit(1)).first()

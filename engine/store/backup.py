@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -70,7 +71,13 @@ def backup_sqlite(source: Path, target: Path, display: str) -> Backup:
         # a link fails if TARGET appeared meanwhile (a rename would replace it): the check
         # above and this name are one step for whoever races the backup (hostile pass)
         try:
-            os.link(partial, target)
+            try:
+                os.link(partial, target)
+            except (PermissionError, NotImplementedError, OSError) as exc:
+                if isinstance(exc, FileExistsError):
+                    raise
+                # a disk without hard links (FAT, exFAT: a USB drive): a new file, copied
+                _copy_into_new(partial, target)
         except FileExistsError:
             raise StoreError(
                 f"{target} appeared while the backup was being written: a backup never "
@@ -88,25 +95,48 @@ def _partial_prefix(target: Path) -> str:
     return f".{target.name}.partial-"
 
 
+#: What SQLite writes beside a database: a killed copy leaves them too
+_BESIDE = ("", "-journal", "-wal", "-shm")
+#: A backup's partial copy, or what SQLite wrote beside one: `.NAME.partial-PID[-wal]`
+_PARTIAL = re.compile(r"\..+\.partial-([0-9]{1,10})(-journal|-wal|-shm)?")
+
+
 def _remove_partial(partial: Path) -> None:
-    for leftover in (partial, partial.with_name(partial.name + "-journal")):
-        leftover.unlink(missing_ok=True)
+    for suffix in _BESIDE:
+        partial.with_name(partial.name + suffix).unlink(missing_ok=True)
 
 
 def _remove_dead_partials(target: Path) -> None:
-    """The partial copies (and their journals) a backup to TARGET left when it was killed:
-    each holds personal data, and nothing else would remove them."""
-    prefix = _partial_prefix(target)
+    """The partial copies (and what SQLite wrote beside them) that killed backups left in
+    TARGET's folder, whatever name they were for: each holds personal data, and nothing
+    else would remove them."""
     try:
         names = os.listdir(target.parent)
     except OSError:
         return
     for name in names:
-        pid = name.removeprefix(prefix).removesuffix("-journal")
-        if not name.startswith(prefix) or not pid.isdigit() or _alive(int(pid)):
+        found = _PARTIAL.fullmatch(name)
+        if found is None or _alive(int(found.group(1))):
             continue
         with contextlib.suppress(OSError):
             (target.parent / name).unlink()
+
+
+def _copy_into_new(partial: Path, target: Path) -> None:
+    """PARTIAL's bytes into TARGET, created here (never an existing file), synced."""
+    fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with open(partial, "rb") as source, os.fdopen(fd, "wb") as out:
+            fd = -1
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _alive(pid: int) -> bool:

@@ -35,6 +35,7 @@ from engine.store.rows import (
     json_value,
     users_from_rows,
 )
+from engine.text import whole_number
 
 #: A key SQL can narrow to: printable ASCII without the characters JSON escapes.
 _ASCII_TEXT = re.compile(r"[ -!#-\[\]-~]+")
@@ -154,9 +155,8 @@ class StoreDirectory:
 
     # ---- Directory ----------------------------------------------------------------------
     def user_by_id(self, user_id: int | str) -> UserRecord | None:
-        try:
-            wanted = int(user_id)
-        except (TypeError, ValueError):
+        wanted = user_id if isinstance(user_id, int) else whole_number(str(user_id))
+        if wanted is None:
             return None
         if not -(2**63) <= wanted < 2**63:  # no stored id is outside SQL's integers
             return None

@@ -5,6 +5,7 @@ it is in use; never overwriting; a damaged store is said to be damaged, not unre
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 import threading
@@ -108,8 +109,32 @@ def test_a_killed_backups_leftovers_are_removed_by_the_next(demo: Any, tmp_path:
     folder = tmp_path / "backups"
     folder.mkdir()
     dead = 2**22 + 12345  # above Linux's pid_max: no such process
-    for name in (f".b.db.partial-{dead}", f".b.db.partial-{dead}-journal"):
-        (folder / name).write_bytes(b"personal data")
-    (folder / ".other.db.partial-1").write_bytes(b"not ours to remove")
+    for suffix in ("", "-journal", "-wal", "-shm"):  # for any backup name
+        (folder / f".b.db.partial-{dead}{suffix}").write_bytes(b"personal data")
+        (folder / f".mon.db.partial-{dead}{suffix}").write_bytes(b"personal data")
+    (folder / f".x.db.partial-{os.getppid()}").write_bytes(b"a live backup's")
+    (folder / ".x.db.partial-\u00b2").write_bytes(b"not a pid")  # neither crashes it
     assert _cli("backup", str(folder / "b.db"), "--db", str(demo.db.sqlite_path)).exit_code == 0
-    assert sorted(p.name for p in folder.iterdir()) == [".other.db.partial-1", "b.db"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f".x.db.partial-{os.getppid()}",
+        ".x.db.partial-\u00b2",
+        "b.db",
+    ]
+
+
+def test_a_disk_without_hard_links_still_gets_its_backup(
+    demo: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """FAT and exFAT (a USB drive) refuse hard links: the backup is copied into a new file."""
+    from engine.store import backup
+
+    def no_links(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(backup.os, "link", no_links)
+    target = tmp_path / "usb.db"
+    result = _cli("backup", str(target), "--db", str(demo.db.sqlite_path))
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -1010,3 +1010,15 @@ def test_an_email_that_is_all_digits_is_told_apart_from_an_id() -> None:
     with pytest.raises(NotFound, match=r"'7' is the id of Ann and the email of Seven \(id 9\)"):
         user_by_email(people, "7")
     assert user_by_email(people, "9") is seven  # no clash: the id
+
+
+def test_an_id_is_ascii_digits_wherever_a_person_is_looked_up_by_one() -> None:
+    """CEL's directory functions reached person 89 from "8_9", person 10 from "１０" and
+    " 10" (Python's int() reads them all; hostile pass)."""
+    from engine.records import Population, UserRecord
+    from engine.text import whole_number
+
+    people = Population([UserRecord(10, "ten@x"), UserRecord(89, "eighty-nine@x")], [], {})
+    assert people.user_by_id("10") is not None and people.user_by_id(89) is not None
+    for odd in ("8_9", "１０", " 10", "²", "9" * 5000, "-10", ""):
+        assert whole_number(odd) is None and people.user_by_id(odd) is None, odd

@@ -1091,7 +1091,15 @@ def test_alias_bomb_and_recursive_documents_stay_cheap() -> None:
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
     result = run("\n".join(lines) + "\n")
     assert not result.ok
-    assert len(result.problems) == 12  # one unknown key per line, nothing expanded
+    # one unknown key per line, nothing expanded; and what the aliases would expand to
+    assert len(result.problems) == 13
+    assert (
+        "add up to 1,111,111,111,137 characters once its YAML aliases" in result.problems[0].message
+    )
+    # aliases of one long text in a small file (a 74 KB file stored 120 MB: hostile pass)
+    long_text = "D" * 60_000
+    amplified = run(f'version: 1\napps: []\nx: [&v "{long_text}"' + ", *v" * 200 + "]\n")
+    assert any("once its YAML aliases are expanded" in p.message for p in amplified.errors)
     recursive = run("version: 1\napps: &x [*x]\n")
     assert not recursive.ok
 

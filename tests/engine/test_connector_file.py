@@ -844,3 +844,39 @@ def test_a_file_reached_through_a_symlink_is_written_where_it_points(tmp_path: P
     conn.update_account("ann.lee", {"title": "Staff Engineer"})
     assert link.is_symlink() and "Staff Engineer" in real.read_text(encoding="utf-8")
     assert no_temp_files(real.parent) and no_temp_files(link.parent)
+
+
+def test_a_symlink_repointed_between_the_read_and_the_write_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file read was the link's old target; writing its copy over the new one lost what
+    only the new one held (hostile pass). The write sees another file, and reads it again."""
+    import shutil
+
+    from engine.connectors.file.yaml_store import YamlStore
+
+    conn = ad(tmp_path)
+    link = tmp_path / "apps" / "ad.yaml"
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    shutil.copy(link, old)
+    link.unlink()
+    link.symlink_to(old)
+    new.write_text(
+        old.read_text().replace("entitlements:", "- id: zz-new\n  display_name: New\nentitlements:")
+    )
+    load = YamlStore.load
+    swapped: list[int] = []
+
+    def load_then_repoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded = load(self, *args, **kwargs)
+        if not swapped:
+            swapped.append(1)
+            link.unlink()
+            link.symlink_to(new)
+        return loaded
+
+    monkeypatch.setattr(YamlStore, "load", load_then_repoint)
+    conn.update_account("ann.lee", {"title": "Staff Engineer"})
+    text = new.read_text()
+    assert "zz-new" in text and "Staff Engineer" in text
+    assert "Staff Engineer" not in old.read_text()

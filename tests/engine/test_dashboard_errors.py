@@ -107,3 +107,16 @@ def test_a_sync_that_could_not_record_its_end_is_failed_by_the_next(
     assert demo.sync().status == "applied"
     run = next(r for r in demo.runs(limit=5) if r.id == stuck.id)
     assert run.status == "failed" and run.error == ENDED_UNRECORDED
+
+
+def test_a_refused_expect_plan_does_not_hide_a_failed_sync(demo: Any) -> None:
+    """`sync --expect-plan` refused as plan-changed applied nothing; taken as the last sync,
+    it hid the failed one (hostile pass)."""
+    from engine.store.models import Run
+
+    with demo.db.session() as session:
+        session.add(Run(kind="sync", status="failed", error="the disk was full"))
+        session.add(Run(kind="sync", status="plan-changed", error="the plan changed"))
+        session.commit()
+    board = demo.dashboard(with_care=False)
+    assert board.errors == 1 and any("failed: the disk was full" in w for w in board.warnings)
