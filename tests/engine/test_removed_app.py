@@ -112,7 +112,9 @@ def test_a_provisioning_message_lists_only_configured_apps(demo: Any) -> None:
 
 
 def test_an_import_that_drops_an_app_warns_as_an_edit_does(demo: Any, tmp_path: Any) -> None:
-    exported = yaml.safe_load(demo.export_config())
+    # written for the folder it is imported from (paths relative to it), as `config export
+    # FILE` writes it
+    exported = yaml.safe_load(demo.export_config(to_dir=tmp_path))
     exported["apps"] = [app for app in exported["apps"] if app["id"] != "slack"]
     path = tmp_path / "noslack.yaml"
     path.write_text(yaml.safe_dump(exported, sort_keys=False))
