@@ -24,6 +24,7 @@ from engine.store.location import (
     damaged_error,
     driver_error_text,
     open_existing,
+    pid_alive,
 )
 
 
@@ -116,7 +117,7 @@ def _remove_dead_partials(target: Path) -> None:
         return
     for name in names:
         found = _PARTIAL.fullmatch(name)
-        if found is None or _alive(int(found.group(1))):
+        if found is None or pid_alive(int(found.group(1))):
             continue
         with contextlib.suppress(OSError):
             (target.parent / name).unlink()
@@ -137,16 +138,6 @@ def _copy_into_new(partial: Path, target: Path) -> None:
             os.close(fd)
         target.unlink(missing_ok=True)
         raise
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process: alive
-    return True
 
 
 def _copy(source: Path, partial: Path, display: str, target: Path) -> None:

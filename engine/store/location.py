@@ -6,6 +6,7 @@ command's start-up)."""
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shlex
 import sqlite3
@@ -209,3 +210,14 @@ def _unopenable(display: str, exc: sqlite3.Error) -> StoreError:
         "the file and write beside it (its log files): check that you can read it and write "
         "to its folder. Nothing was changed."
     )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process PID runs on this machine (another user's counts: it is alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

@@ -13,22 +13,13 @@ from sqlmodel import Session, col
 
 from engine.errors import StoreError, SyncLocked
 from engine.store.db import Database
+from engine.store.location import pid_alive
 from engine.store.models import Run, SyncLock, utcnow
 
 #: The stores whose lock this process holds now. A lock row naming this process for a store
 #: not in it was left by a run of ours that could not give it back (the store stayed locked by
 #: another process): it is stale like a dead process's.
 _HELD: set[str] = set()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _locked_message(held: SyncLock | None) -> str:
@@ -112,7 +103,7 @@ def _stale(db: Database, held: SyncLock) -> bool:
     """A lock whose process died on this host, or one this process left and does not hold."""
     if held.host != socket.gethostname():
         return False
-    return not _pid_alive(held.pid) or (held.pid == os.getpid() and db.url not in _HELD)
+    return not pid_alive(held.pid) or (held.pid == os.getpid() and db.url not in _HELD)
 
 
 def sync_lock_held(db: Database) -> bool:
