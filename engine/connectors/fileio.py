@@ -484,13 +484,10 @@ def file_identity(path: Path) -> tuple[int, ...] | None:
 
 
 def _written_identity(path: str) -> tuple[int, ...] | None:
-    """What a write of the file changes: not its change time, which a chmod or a new link
-    moves too (a chmod loop made every push give up: hostile pass)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns)
+    """What a write of the file changes: its identity without the change time, which a
+    chmod or a new link moves too (a chmod loop made every push give up: hostile pass)."""
+    identity = file_identity(Path(path))
+    return None if identity is None else identity[:4]
 
 
 @contextlib.contextmanager

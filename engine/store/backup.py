@@ -72,13 +72,7 @@ def backup_sqlite(source: Path, target: Path, display: str) -> Backup:
         # a link fails if TARGET appeared meanwhile (a rename would replace it): the check
         # above and this name are one step for whoever races the backup (hostile pass)
         try:
-            try:
-                os.link(partial, target)
-            except (PermissionError, NotImplementedError, OSError) as exc:
-                if isinstance(exc, FileExistsError):
-                    raise
-                # a disk without hard links (FAT, exFAT: a USB drive): a new file, copied
-                _copy_into_new(partial, target)
+            _take_name(partial, target)
         except FileExistsError:
             raise StoreError(
                 f"{target} appeared while the backup was being written: a backup never "
@@ -121,6 +115,16 @@ def _remove_dead_partials(target: Path) -> None:
             continue
         with contextlib.suppress(OSError):
             (target.parent / name).unlink()
+
+
+def _take_name(partial: Path, target: Path) -> None:
+    """Give the checked copy its name; FileExistsError if TARGET exists by now."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a disk without hard links (FAT, exFAT: a USB drive): a new file
+        _copy_into_new(partial, target)
 
 
 def _copy_into_new(partial: Path, target: Path) -> None:
