@@ -372,20 +372,20 @@ class ValuesService:
                 for item in value if isinstance(value, list) else [value]:
                     counts[_hashable(item)] += 1
             decision = after.decisions.get(user.id)
-            failed = [c for c in decision.candidates if c.outcome == "error"] if decision else []
+            failed = decision.errors if decision else {}
             if failed:
                 error_count += 1
                 label = user.email or user.display_name or f"user {user.id}"
-                for candidate in failed:
+                for source, message in failed.items():
                     if len(errors) < ERRORS_KEPT:
-                        found = _POSITION.search(candidate.reason)
+                        found = _POSITION.search(message)
                         errors.append(
                             SourceError(
                                 user.id,
                                 label,
                                 after.name,
-                                _source_label(definition, candidate.source),
-                                candidate.reason,
+                                _source_label(definition, source),
+                                message,
                                 found.group(0) if found else "",
                             )
                         )

@@ -7,7 +7,10 @@ so the "why" an admin reads is exactly the reasoning the sync applied."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
@@ -106,14 +109,51 @@ class Candidate:
         }
 
 
-@dataclass
+#: The errors of a decision no source of which failed
+NO_ERRORS: Mapping[str, str] = MappingProxyType({})
+
+
 class Decision:
-    value: Any
-    source: str
-    reason: str
-    candidates: list[Candidate]
-    seen: dict[str, Any]
-    ever_set: bool
+    """A value chosen for one person's attribute: the value, the source it came from and why;
+    `seen`, every source's value (what the next run compares with); `errors`, the sources
+    that failed (source -> message).
+
+    `candidates` (every source's part in the decision, as `roster explain` shows it) may be
+    given as a function that builds them when first read: a sync or an impact count decides
+    millions of values and reads the candidates of none of them (building them was a fifth
+    of computing the attributes, and most of the memory a count over everyone held)."""
+
+    __slots__ = ("value", "source", "reason", "seen", "ever_set", "errors", "_candidates")
+
+    def __init__(
+        self,
+        value: Any,
+        source: str,
+        reason: str,
+        candidates: list[Candidate] | Callable[[], list[Candidate]],
+        seen: dict[str, Any],
+        ever_set: bool,
+        errors: Mapping[str, str] = NO_ERRORS,
+    ) -> None:
+        self.value = value
+        self.source = source
+        self.reason = reason
+        self._candidates = candidates
+        self.seen = seen
+        self.ever_set = ever_set
+        self.errors = errors or NO_ERRORS  # (one shared empty mapping: most decisions)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        if callable(self._candidates):
+            self._candidates = self._candidates()
+        return self._candidates
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(value={self.value!r}, source={self.source!r}, reason={self.reason!r}, "
+            f"ever_set={self.ever_set!r}, errors={dict(self.errors)!r})"
+        )
 
 
 def is_empty(value: Any) -> bool:
@@ -444,15 +484,67 @@ def decide_or_hold(
             previous.source,
             f"held: clearing it comes only from {names}, which is gone from its app; "
             "`roster sync --allow-deletes` clears it",
-            decision.candidates,
+            lambda: decision.candidates,
             previous.last_seen,
             previous.ever_set,
+            decision.errors,
         ),
         vanished,
     )
 
 
 def _mapping(
+    attribute: AttributeDef,
+    previous: AttributeState,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> Decision:
+    """The first source with a value wins (a multi-valued attribute: the union of every
+    source's values), as `_explained_mapping` decides, without building the candidates until
+    they are read. A failed source is rare: its decision is explained at once."""
+    if errors:
+        return _explained_mapping(attribute, previous, values, errors)
+    explain = partial(_mapping_candidates, attribute, previous, values)
+    if attribute.multi:
+        merged: list[str] = []
+        folded: set[str] = set()
+        contributing: list[str] = []
+        for source in attribute.sources:
+            value = values.get(source.key)
+            if value:
+                contributing.append(source.key)
+            for item in value or []:
+                if item.casefold() not in folded:
+                    folded.add(item.casefold())
+                    merged.append(item)
+        return Decision(
+            merged,
+            ",".join(contributing),
+            UNION,
+            explain,
+            values,
+            bool(merged) or previous.ever_set,
+        )
+    for source in attribute.sources:
+        value = values.get(source.key)
+        if not is_empty(value):
+            return Decision(value, source.key, FIRST_WITH_VALUE, explain, values, True)
+    return Decision("", "", NO_VALUE, explain, values, previous.ever_set)
+
+
+#: The reasons of a mapping's decision
+UNION = "union of every source, in order"
+FIRST_WITH_VALUE = "first source in order with a value"
+NO_VALUE = "no source has a value"
+
+
+def _mapping_candidates(
+    attribute: AttributeDef, previous: AttributeState, values: dict[str, Any]
+) -> list[Candidate]:
+    return _explained_mapping(attribute, previous, values, {}).candidates
+
+
+def _explained_mapping(
     attribute: AttributeDef,
     previous: AttributeState,
     values: dict[str, Any],
@@ -480,12 +572,12 @@ def _mapping(
                 )
             )
         if errors:
-            return _kept(previous, candidates, values)
+            return _kept(previous, candidates, values, errors)
         contributing = [c.source for c in candidates if c.outcome == "added"]
         return Decision(
             merged,
             ",".join(contributing),
-            "union of every source, in order",
+            UNION,
             candidates,
             values,
             bool(merged) or previous.ever_set,
@@ -500,7 +592,7 @@ def _mapping(
             continue
         value = values.get(source.key)
         if winner is None and not is_empty(value):
-            winner = Candidate(source.key, value, "won", "first source in order with a value")
+            winner = Candidate(source.key, value, "won", FIRST_WITH_VALUE)
             candidates.append(winner)
         elif winner is None:
             then = "no source comes after it" if source is last else "fell back to the next"
@@ -515,14 +607,17 @@ def _mapping(
                 )
             )
     if failed_first:
-        return _kept(previous, candidates, values)
+        return _kept(previous, candidates, values, errors)
     if winner is None:
-        return Decision("", "", "no source has a value", candidates, values, previous.ever_set)
-    return Decision(winner.value, winner.source, winner.reason, candidates, values, True)
+        return Decision("", "", NO_VALUE, candidates, values, previous.ever_set, errors)
+    return Decision(winner.value, winner.source, winner.reason, candidates, values, True, errors)
 
 
 def _kept(
-    previous: AttributeState, candidates: list[Candidate], values: dict[str, Any]
+    previous: AttributeState,
+    candidates: list[Candidate],
+    values: dict[str, Any],
+    errors: dict[str, str],
 ) -> Decision:
     """A source failed to evaluate: keep the value rather than let a failure change it."""
     return Decision(
@@ -532,6 +627,7 @@ def _kept(
         candidates,
         {**previous.last_seen, **values},
         previous.ever_set,
+        errors,
     )
 
 
@@ -581,6 +677,7 @@ def _authority(
                 list(candidates.values()),
                 seen,
                 False,
+                errors,
             )
         best = max(eligible, key=lambda s: (s.score("create"), -attribute.sources.index(s)))
         for source in eligible:
@@ -601,6 +698,7 @@ def _authority(
             list(candidates.values()),
             seen,
             True,
+            errors,
         )
 
     changed = [
@@ -720,7 +818,7 @@ def _authority(
                     "holds a different value, unchanged since the last sync; only a "
                     "new change from it replaces the current value"
                 )
-    return Decision(value, source_key, reason, list(candidates.values()), seen, True)
+    return Decision(value, source_key, reason, list(candidates.values()), seen, True, errors)
 
 
 #: The reason of the one change that carries a new person's attribute values.
@@ -885,16 +983,14 @@ def _compute(
                 state.held.append(held)
                 report.bump("held")
                 _say(state, report, user.id, held.line)
-            for candidate in decision.candidates:
-                if candidate.outcome == "error":
-                    report.bump("errors")
-                    _say(
-                        state,
-                        report,
-                        user.id,
-                        f"{state.user_label(user)}: {attribute.name} from {candidate.source}: "
-                        f"{candidate.reason}",
-                    )
+            for failed, message in decision.errors.items():
+                report.bump("errors")
+                _say(
+                    state,
+                    report,
+                    user.id,
+                    f"{state.user_label(user)}: {attribute.name} from {failed}: {message}",
+                )
             old = previous.value if previous.value is not None else _blank(attribute)
             new = decision.value if decision.value is not None else _blank(attribute)
             if (

@@ -10,17 +10,16 @@ moves both sides and only the edit is blamed for the difference.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.cel import CelEngine
 from engine.config.model import RosterConfig
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.attributes import (
     AttributeDef,
-    Decision,
     SourceReader,
     compile_attributes,
     decide_or_hold,
@@ -37,6 +36,17 @@ _USER_FIELDS = attrgetter(*(f.name for f in fields(UserRecord)))
 WriteKey = tuple[str, str, str]  # rule, "app:external_id", target
 
 
+class Decided(NamedTuple):
+    """What a count over everyone keeps of one person's decision (engine.sync.attributes
+    `Decision`): not its candidates or what each source showed (kept for 1.4 million values
+    at 100,000 people, those were gigabytes)."""
+
+    value: Any
+    source: str
+    reason: str
+    errors: Mapping[str, str]  # the sources that failed -> why
+
+
 @dataclass
 class AttributeValues:
     """One attribute's decision for every live person under one configuration."""
@@ -44,7 +54,7 @@ class AttributeValues:
     name: str
     multi: bool
     defined: bool  # False: the configuration has no such attribute (every value blank)
-    decisions: dict[int, Decision] = field(default_factory=dict)
+    decisions: dict[int, Decided] = field(default_factory=dict)
 
     def value(self, user_id: int) -> Any:
         decision = self.decisions.get(user_id)
@@ -99,7 +109,10 @@ def compute_attributes(
                 checkpoint(done)
             state = previous.get((user.id, definition.name)) or AttributeState()
             # as the next sync decides: a blank only a vanished account causes is held
-            values.decisions[user.id] = decide_or_hold(definition, user, state, reader)[0]
+            decision = decide_or_hold(definition, user, state, reader)[0]
+            values.decisions[user.id] = Decided(
+                decision.value, decision.source, decision.reason, decision.errors
+            )
         out[name] = values
     return out
 

@@ -192,3 +192,59 @@ def test_reading_back_a_pushed_value_is_not_a_rejected_change() -> None:
     rejected = decide(department, USER, state, Values(hr="Finance", ad="Sales"))
     ad = next(c for c in rejected.candidates if c.source == "ad:profile.department")
     assert rejected.value == "Finance" and ad.outcome == "lost" and "45 < 60" in ad.reason
+
+
+def mapping(multi: bool, apps: tuple[str, ...]) -> AttributeDef:
+    sources = [Source(f"{app}:profile.x", app, "profile.x") for app in apps]
+    return AttributeDef("x", multi, sources, authority=False)
+
+
+class FailingSome(Values):
+    """The sources named in `failing` fail to evaluate."""
+
+    def __init__(self, failing: set[str], **values: Any) -> None:
+        super().__init__(**values)
+        self.failing = failing
+
+    def read(self, attribute: AttributeDef, source: Source, user: UserRecord) -> Any:
+        if source.app in self.failing:
+            raise ValueError(f"{source.app} failed")
+        return super().read(attribute, source, user)
+
+
+def test_a_mapping_decides_as_its_explanation_says() -> None:
+    """The sync decides a mapping without building its candidates (they are built when read):
+    the quick decision is the explained one, whatever the sources hold or whichever fail."""
+    from itertools import product
+
+    from engine.sync.attributes import _explained_mapping
+
+    apps = ("hr", "idp", "ad")
+    holdings: list[Any] = ["", "Sales", ["a", "B"], ["b"], []]
+    for multi, failing_mask in product((False, True), range(4)):
+        failing = {app for bit, app in enumerate(apps) if failing_mask >> bit & 1}
+        attribute = mapping(multi, apps)
+        for held in product(holdings, repeat=len(apps)):
+            values = {
+                app: (h if multi == isinstance(h, list) else ([] if multi else ""))
+                for app, h in zip(apps, held, strict=True)
+            }
+            for previous in (AttributeState(), AttributeState("Old", "hr:profile.x", {}, True)):
+                reader = FailingSome(failing, **values)
+                quick = decide(attribute, USER, previous, reader)
+                read = {s.key: reader.values.get(s.app, "") for s in attribute.sources}
+                read = {k: v for k, v in read.items() if k.split(":")[0] not in failing}
+                errors = {f"{app}:profile.x": f"{app} failed" for app in sorted(failing)}
+                errors = {s.key: errors[s.key] for s in attribute.sources if s.key in errors}
+                slow = _explained_mapping(attribute, previous, read, errors)
+                assert (quick.value, quick.source, quick.reason, quick.ever_set) == (
+                    slow.value,
+                    slow.source,
+                    slow.reason,
+                    slow.ever_set,
+                )
+                assert quick.seen == slow.seen
+                assert dict(quick.errors) == errors
+                assert [c.as_dict() for c in quick.candidates] == [
+                    c.as_dict() for c in slow.candidates
+                ]
