@@ -18,7 +18,7 @@ from engine.services.context import ServiceContext
 from engine.services.runs import INTERRUPTED, RunsService, RunSummary
 from engine.store.models import Account, App, Person
 from engine.store.repo import config_base_dir
-from engine.sync.incremental import load_conflicts, load_held
+from engine.sync.run_notes import load_conflicts, load_held
 
 
 @dataclass(frozen=True)

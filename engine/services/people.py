@@ -20,8 +20,8 @@ from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.sync.attributes import Candidate
-from engine.sync.incremental import load_held
 from engine.sync.lock import refuse_while_applying
+from engine.sync.run_notes import load_held
 from engine.sync.writer import bump_manual_generation
 
 

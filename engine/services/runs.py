@@ -13,9 +13,9 @@ from sqlmodel import col
 from engine.errors import NotFound
 from engine.services.context import ServiceContext
 from engine.store.models import Change, ExternalWrite, Run
-from engine.sync.incremental import APPLIED as APPLIED_STATUSES
-from engine.sync.incremental import PLANNED as PLANNED_STATUSES
-from engine.sync.incremental import STAGES
+from engine.sync.run_notes import APPLIED as APPLIED_STATUSES
+from engine.sync.run_notes import PLANNED as PLANNED_STATUSES
+from engine.sync.run_notes import STAGES
 
 if TYPE_CHECKING:
     from engine.sync.pipeline import SyncResult

@@ -29,14 +29,8 @@ from engine.store.repo import config_versions, get_meta, set_meta, stable_hash
 from engine.sync.importer import connector_spec, source_version_of
 from engine.sync.key_memo import roster_version
 from engine.sync.push import same_value
-from engine.sync.state import HeldBlank, WorkState
-
-STAGES = ("import", "identify", "ownership", "attributes", "push", "provision")
-#: The statuses of a run that applied its plan (some apps may have failed: exit 5).
-APPLIED = ("applied", "applied-with-failures")
-#: The statuses of a run that went through with its plan stored (APPLIED: with it applied).
-PLANNED = ("planned", "planned-with-failures")
-
+from engine.sync.run_notes import APPLIED
+from engine.sync.state import WorkState
 
 #: Changes whenever a sync would compute other values from the same data and configuration:
 #: the first sync of a Roster that computes differently computes everyone.
@@ -58,19 +52,6 @@ def run_versions(session: Session) -> dict[str, str]:
     if "attributes" in versions:
         versions["attributes"] += f"+a{ATTRIBUTE_SEMANTICS}"
     return versions
-
-
-def load_held(session: Session) -> list[HeldBlank]:
-    """The values the last applied run held (see `HeldBlank`)."""
-    try:
-        raw = json.loads(get_meta(session, "held_blanks") or "[]")
-        return [HeldBlank.from_dict(item) for item in raw]
-    except (ValueError, TypeError, KeyError):
-        return []  # unreadable: the next full run lists them again
-
-
-def save_held(session: Session, held: list[HeldBlank]) -> None:
-    set_meta(session, "held_blanks", json.dumps([h.as_dict() for h in held], default=str))
 
 
 def sync_signature(
@@ -280,29 +261,6 @@ def save_filter_failed(session: Session, state: WorkState) -> None:
     decision and report nothing until the account's data changed (hostile review). Every
     run now reports the failure until the filter or the account is fixed."""
     set_meta(session, FILTER_FAILED, json.dumps(sorted(state.filter_failed)))
-
-
-#: The meta key of the conflicts the last applied run's identify found (WorkState.conflicts):
-#: account -> why.
-CONFLICTS = "identify_conflicts"
-
-
-def load_conflicts(session: Session) -> dict[tuple[str, str], str]:
-    """The conflicts the last applied run found, each with its reason (none when there is no
-    note or it cannot be read: then each is journalled again, once)."""
-    try:
-        raw = json.loads(get_meta(session, CONFLICTS) or "[]")
-        return {(str(app), str(external)): str(reason) for app, external, reason in raw}
-    except (ValueError, TypeError):
-        return {}
-
-
-def save_conflicts(session: Session, state: WorkState) -> None:
-    """An account the merge rules cannot link stays unlinked, so every run that runs
-    identify walks it again and finds the same conflict: without the note, each such run
-    journalled it again as a change (hostile review: `ad:svc-backup` in every sync)."""
-    rows = sorted([app, external, reason] for (app, external), reason in state.conflicts.items())
-    set_meta(session, CONFLICTS, json.dumps(rows))
 
 
 @dataclass

@@ -55,25 +55,18 @@ from engine.sync.identify import run_identify
 from engine.sync.import_ahead import ImportAhead
 from engine.sync.importer import connector_spec, run_import, source_version_of
 from engine.sync.incremental import (
-    APPLIED,
     NO_APPLIED_RUN,
-    PLANNED,
-    STAGES,
     PushRevisit,
     config_changed,
     confirmed_pushes,
     found_nobody_scope,
-    load_conflicts,
     load_filter_failed,
     load_found_nobody,
-    load_held,
     load_push_revisit,
     load_stamps,
     run_versions,
-    save_conflicts,
     save_filter_failed,
     save_found_nobody,
-    save_held,
     save_push_revisit,
     save_stamps,
     section_changed,
@@ -97,6 +90,15 @@ from engine.sync.provisioning import (
     requests_digest,
 )
 from engine.sync.push import PushItem, plan_push, reads_pushed_accounts, send
+from engine.sync.run_notes import (
+    APPLIED,
+    PLANNED,
+    STAGES,
+    load_conflicts,
+    load_held,
+    save_conflicts,
+    save_held,
+)
 from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
     Deletion,

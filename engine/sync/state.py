@@ -278,7 +278,7 @@ class WorkState:
         # directory accounts the merge rules could not link (two of one directory, or
         # ambiguous), with why, in this run and in the last applied one: a conflict is
         # journalled when it appears or its reason changes, not again by every run that walks
-        # it (incremental.save_conflicts); it is reported (a problem) by every such run
+        # it (run_notes.save_conflicts); it is reported (a problem) by every such run
         self.conflicts: dict[AccountKey, str] = {}
         self.conflicts_before: dict[AccountKey, str] = {}
         # directory accounts the last applied run's push wrote to after its identify decided

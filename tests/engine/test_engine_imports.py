@@ -68,6 +68,18 @@ def test_opening_the_store_imports_neither_cel_nor_the_sync_stages(tmp_path: Pat
     assert _loaded_after(code, later, tmp_path) == []
 
 
+def test_the_dashboard_reads_its_figures_without_cel_or_the_connectors(tmp_path: Path) -> None:
+    # the console's first screen: importing cel-python in its worker, beside Textual starting
+    # up, cost it half a second at 100,000 people (engine/sync/run_notes.py)
+    code = (
+        "from engine.services import open_services\n"
+        f"services = open_services(db_path={str(tmp_path / 'r.db')!r}, init='empty')\n"
+        "services.dashboard(with_care=False)\n"
+    )
+    later = ("celpy", "lark", "engine.connectors.registry", "engine.sync.incremental")
+    assert _loaded_after(code, later, tmp_path) == []
+
+
 def test_every_lazily_exported_name_resolves_to_its_home() -> None:
     import importlib
 
