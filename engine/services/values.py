@@ -272,7 +272,7 @@ class ValuesService:
         for account in population.accounts:
             if account.owner_id is not None:
                 owned.setdefault(account.owner_id, []).append(account)
-        cel = self.ctx.cel()
+        cel = self.ctx.sweep_cel(population)
         total = len(users)
         # the attributes the push rules read are computed too, as the next sync computes them
         # before it pushes: the stored values miss an attribute saved since the last sync
@@ -372,11 +372,11 @@ class ValuesService:
                 for item in value if isinstance(value, list) else [value]:
                     counts[_hashable(item)] += 1
             decision = after.decisions.get(user.id)
-            failed = decision.errors if decision else {}
+            failed = decision.errors if decision else ()
             if failed:
                 error_count += 1
                 label = user.email or user.display_name or f"user {user.id}"
-                for source, message in failed.items():
+                for source, message in failed:
                     if len(errors) < ERRORS_KEPT:
                         found = _POSITION.search(message)
                         errors.append(

@@ -7,10 +7,9 @@ so the "why" an admin reads is exactly the reasoning the sync applied."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 from engine.cel import CelCompileError, CelEngine, CelEvalError, to_python
@@ -109,14 +108,11 @@ class Candidate:
         }
 
 
-#: The errors of a decision no source of which failed
-NO_ERRORS: Mapping[str, str] = MappingProxyType({})
-
-
 class Decision:
     """A value chosen for one person's attribute: the value, the source it came from and why;
     `seen`, every source's value (what the next run compares with); `errors`, the sources
-    that failed (source -> message).
+    that failed, in their order, each with why (what the sync reports, and `explain`'s error
+    candidates say).
 
     `candidates` (every source's part in the decision, as `roster explain` shows it) may be
     given as a function that builds them when first read: a sync or an impact count decides
@@ -133,7 +129,7 @@ class Decision:
         candidates: list[Candidate] | Callable[[], list[Candidate]],
         seen: dict[str, Any],
         ever_set: bool,
-        errors: Mapping[str, str] = NO_ERRORS,
+        errors: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.value = value
         self.source = source
@@ -141,18 +137,19 @@ class Decision:
         self._candidates = candidates
         self.seen = seen
         self.ever_set = ever_set
-        self.errors = errors or NO_ERRORS  # (one shared empty mapping: most decisions)
+        self.errors = errors
 
     @property
     def candidates(self) -> list[Candidate]:
-        if callable(self._candidates):
-            self._candidates = self._candidates()
-        return self._candidates
+        candidates = self._candidates  # read once: another thread may build them meanwhile
+        if callable(candidates):
+            candidates = self._candidates = candidates()
+        return candidates
 
     def __repr__(self) -> str:
         return (
             f"Decision(value={self.value!r}, source={self.source!r}, reason={self.reason!r}, "
-            f"ever_set={self.ever_set!r}, errors={dict(self.errors)!r})"
+            f"ever_set={self.ever_set!r}, errors={self.errors!r})"
         )
 
 
@@ -449,8 +446,13 @@ def decide(
         except (CelEvalError, ValueError) as exc:
             errors[source.key] = str(exc)
     if attribute.authority:
-        return _authority(attribute, previous, values, errors)
-    return _mapping(attribute, previous, values, errors)
+        decision = _authority(attribute, previous, values, errors)
+    else:
+        decision = _mapping(attribute, previous, values, errors)
+    if errors:  # each source that failed (one listed twice: twice, as its candidates are)
+        failed = ((s.key, errors[s.key]) for s in attribute.sources if s.key in errors)
+        decision.errors = tuple(failed)
+    return decision
 
 
 def decide_or_hold(
@@ -484,7 +486,7 @@ def decide_or_hold(
             previous.source,
             f"held: clearing it comes only from {names}, which is gone from its app; "
             "`roster sync --allow-deletes` clears it",
-            lambda: decision.candidates,
+            partial(getattr, decision, "candidates"),
             previous.last_seen,
             previous.ever_set,
             decision.errors,
@@ -572,7 +574,7 @@ def _explained_mapping(
                 )
             )
         if errors:
-            return _kept(previous, candidates, values, errors)
+            return _kept(previous, candidates, values)
         contributing = [c.source for c in candidates if c.outcome == "added"]
         return Decision(
             merged,
@@ -607,17 +609,14 @@ def _explained_mapping(
                 )
             )
     if failed_first:
-        return _kept(previous, candidates, values, errors)
+        return _kept(previous, candidates, values)
     if winner is None:
-        return Decision("", "", NO_VALUE, candidates, values, previous.ever_set, errors)
-    return Decision(winner.value, winner.source, winner.reason, candidates, values, True, errors)
+        return Decision("", "", NO_VALUE, candidates, values, previous.ever_set)
+    return Decision(winner.value, winner.source, winner.reason, candidates, values, True)
 
 
 def _kept(
-    previous: AttributeState,
-    candidates: list[Candidate],
-    values: dict[str, Any],
-    errors: dict[str, str],
+    previous: AttributeState, candidates: list[Candidate], values: dict[str, Any]
 ) -> Decision:
     """A source failed to evaluate: keep the value rather than let a failure change it."""
     return Decision(
@@ -627,7 +626,6 @@ def _kept(
         candidates,
         {**previous.last_seen, **values},
         previous.ever_set,
-        errors,
     )
 
 
@@ -667,7 +665,8 @@ def _authority(
             and not is_empty(values.get(s.key))
         ]
         for source in attribute.sources:
-            if source.direction == "outbound":
+            # (a failed one says why it failed, as the sync reports it)
+            if source.direction == "outbound" and source.key not in errors:
                 candidates[source.key].reason = "outbound: the console's value flows out, not in"
         if not eligible:
             return Decision(
@@ -677,7 +676,6 @@ def _authority(
                 list(candidates.values()),
                 seen,
                 False,
-                errors,
             )
         best = max(eligible, key=lambda s: (s.score("create"), -attribute.sources.index(s)))
         for source in eligible:
@@ -698,7 +696,6 @@ def _authority(
             list(candidates.values()),
             seen,
             True,
-            errors,
         )
 
     changed = [
@@ -818,7 +815,7 @@ def _authority(
                     "holds a different value, unchanged since the last sync; only a "
                     "new change from it replaces the current value"
                 )
-    return Decision(value, source_key, reason, list(candidates.values()), seen, True, errors)
+    return Decision(value, source_key, reason, list(candidates.values()), seen, True)
 
 
 #: The reason of the one change that carries a new person's attribute values.
@@ -983,7 +980,7 @@ def _compute(
                 state.held.append(held)
                 report.bump("held")
                 _say(state, report, user.id, held.line)
-            for failed, message in decision.errors.items():
+            for failed, message in decision.errors:
                 report.bump("errors")
                 _say(
                     state,

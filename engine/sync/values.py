@@ -10,7 +10,7 @@ moves both sides and only the edit is blamed for the difference.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -44,7 +44,7 @@ class Decided(NamedTuple):
     value: Any
     source: str
     reason: str
-    errors: Mapping[str, str]  # the sources that failed -> why
+    errors: tuple[tuple[str, str], ...]  # the sources that failed, each with why
 
 
 @dataclass

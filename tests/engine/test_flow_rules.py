@@ -244,7 +244,23 @@ def test_a_mapping_decides_as_its_explanation_says() -> None:
                     slow.ever_set,
                 )
                 assert quick.seen == slow.seen
-                assert dict(quick.errors) == errors
+                assert dict(quick.errors) == errors and len(quick.errors) == len(errors)
                 assert [c.as_dict() for c in quick.candidates] == [
                     c.as_dict() for c in slow.candidates
                 ]
+
+
+def test_a_failed_source_is_reported_as_explain_shows_it() -> None:
+    """What the sync reports of a failed source (`Decision.errors`) is what `explain`'s error
+    candidate says: an outbound source that fails says why it failed, not that it is
+    outbound (review), and a source listed twice fails twice, as it is shown twice."""
+    fails = flow("phone", ("hr", "inbound", 50, 50, 50), ("pbx", "outbound", 0, 0, 0))
+    decision = decide(fails, USER, AttributeState(), FailingSome({"pbx"}, hr="+1 111"))
+    shown = [(c.source, c.reason) for c in decision.candidates if c.outcome == "error"]
+    assert list(decision.errors) == shown == [("pbx:profile.phone", "pbx failed")]
+    assert decision.value == "+1 111"
+
+    twice = mapping(False, ("hr", "hr", "idp"))
+    decision = decide(twice, USER, AttributeState(), FailingSome({"hr"}, idp="Sales"))
+    shown = [(c.source, c.reason) for c in decision.candidates if c.outcome == "error"]
+    assert list(decision.errors) == shown == [("hr:profile.x", "hr failed")] * 2
