@@ -7,7 +7,7 @@ value = engine.evaluate(program, engine.activation_for("push_condition", user))
 
 from .budget import CelLimits
 from .contexts import CONTEXTS, NO_RECORD, ContextSpec
-from .engine import CelEngine, Program
+from .engine import SWEEP_CACHE_LIMIT, CelEngine, Program
 from .exceptions import CelCompileError, CelEvalError, CelTimeBudgetError
 from .functions import function_names
 from .objects import empty_user_fields, field_names
@@ -25,6 +25,7 @@ SEMANTICS = "3"
 
 __all__ = [
     "SEMANTICS",
+    "SWEEP_CACHE_LIMIT",
     "CONTEXTS",
     "NO_RECORD",
     "CelCompileError",

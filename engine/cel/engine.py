@@ -117,6 +117,13 @@ class Program:
         return self.reads_directory or self.reads_clock
 
 
+#: The most converted records an engine keeps when it evaluates over everyone once (a sync's
+#: stage, a count or plan over everyone): each person and account is read about once per pass,
+#: so more only holds memory (a count of the Attributes screen at 100,000 people left 850 MB of
+#: conversions in the console; the merge matrix's engine 1.5 GB).
+SWEEP_CACHE_LIMIT = 4096
+
+
 class CelEngine:
     def __init__(
         self,
@@ -124,6 +131,7 @@ class CelEngine:
         *,
         clock: Callable[[], datetime.datetime] | None = None,
         limits: CelLimits | None = None,
+        cache_limit: int | None = None,
     ) -> None:
         quiet_celpy_loggers()
         self._limits = limits or CelLimits.of()
@@ -139,11 +147,10 @@ class CelEngine:
         self._accounts: dict[int, AccountObject] = {}
         self._accounts_maps: dict[int, tuple[UserRecord, AccountsMap]] = {}
         self._known_keys: dict[tuple[str, str], set[str]] = {}
-        # Converted records are kept for the next expression that reads them. A console keeps
-        # them all (a preview over everyone runs again at every keystroke); a sync reads each
-        # person and account about once per stage, so it bounds them (`cache_limit`): at 100,000
-        # people, a stage's conversions held to its end were hundreds of megabytes.
-        self.cache_limit: int | None = None
+        # Converted records are kept for the next expression that reads them. A console's
+        # shared engine keeps them all (a preview over everyone runs again at every keystroke);
+        # a pass over everyone reads each about once, so it bounds them (SWEEP_CACHE_LIMIT).
+        self.cache_limit = cache_limit
 
     @property
     def limits(self) -> CelLimits:

@@ -112,6 +112,14 @@ class ServiceContext:
                 self._lookup_cel = CelEngine(directory, limits=self._limits())
             return self._lookup_cel
 
+    def sweep_cel(self, population: Population) -> CelEngine:
+        """A CEL engine of its own for one pass over POPULATION (a count or a plan over
+        everyone): it keeps at most SWEEP_CACHE_LIMIT converted records, where the shared one
+        (`cel()`) keeps every record it converted for the previews that follow."""
+        from engine.cel import SWEEP_CACHE_LIMIT, CelEngine
+
+        return CelEngine(population, limits=self._limits(), cache_limit=SWEEP_CACHE_LIMIT)
+
     def _limits(self) -> CelLimits:
         """The CEL budgets of the stored configuration (settings.cel)."""
         from engine.cel import CelLimits

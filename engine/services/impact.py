@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Result, func, select
 
-from engine.cel import CelEngine, CelEvalError
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine, CelEvalError
 from engine.collector import collector_paused
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput, NotFound, Stopped
@@ -113,7 +113,7 @@ class ImpactService:
         apps = [d.app for d in config.directories]
         if len(set(apps)) != len(apps) or not set(apps) <= {a.id for a in config.apps}:
             return None  # not a configuration a sync runs: identity_impact says why
-        cel = CelEngine()
+        cel = CelEngine(cache_limit=SWEEP_CACHE_LIMIT)
         deciders: dict[str, Callable[[AccountRecord], str]] = {}
         try:
             for directory in config.directories:
@@ -585,7 +585,9 @@ def _attribute_changes(
         for account in outcome.state.accounts.values():
             if account.owner_id in people:
                 owned.setdefault(account.owner_id, []).append(account)
-        cel = CelEngine(population, limits=CelLimits.of(config.settings.cel))
+        cel = CelEngine(
+            population, limits=CelLimits.of(config.settings.cel), cache_limit=SWEEP_CACHE_LIMIT
+        )
         return compute_attributes(config, names, users, owned, previous, cel, lambda done: None)
 
     old, new = computed(before), computed(after)
@@ -658,7 +660,11 @@ def _pushes(
         apps = {row.id: row for row in session.scalars(select(App))}
     state = outcome.state
     # c1.* functions in mappings see everyone, as in a sync
-    cel = CelEngine(state.population(), limits=CelLimits.of(config.settings.cel))
+    cel = CelEngine(
+        state.population(),
+        limits=CelLimits.of(config.settings.cel),
+        cache_limit=SWEEP_CACHE_LIMIT,
+    )
     saved_users, saved_changes = state.users, state.changes
     # the people with the values the attributes stage would give them (copies: the outcome's
     # records are shared with the cached population)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from engine.cel import CelEngine
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine
 from engine.config.model import App as AppConfig
 from engine.config.model import Provisioning, RosterConfig
 from engine.errors import ConnectorError, InvalidInput, NotFound, StoreError
@@ -120,7 +120,7 @@ class ProvisioningService:
             state,
             config,
             apps,
-            CelEngine(state.population()),
+            CelEngine(state.population(), cache_limit=SWEEP_CACHE_LIMIT),
             requests,
             report,
             entitlements=entitlements,

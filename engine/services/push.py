@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from engine.cel import CelEngine
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine
 from engine.collector import collector_paused
 from engine.config.model import PushRule, RosterConfig
 from engine.errors import NotFound
@@ -132,7 +132,7 @@ class PushService:
         names = [r.name for r in config.push_rules]
         if rule is not None and rule not in names:
             raise NotFound(f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}.")
-        cel = CelEngine(state.population())
+        cel = CelEngine(state.population(), cache_limit=SWEEP_CACHE_LIMIT)
         users = [u for u in state.users.values() if u.status != "DELETED"]
         fresh = refresh_attributes(
             config,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.cel import CelEngine, CelEvalError
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine, CelEvalError
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, Population, UserRecord
@@ -174,7 +174,7 @@ def compute_matrix(
 ) -> MatrixResult:
     """The matrix of every directory and every other app of CONFIG over POPULATION."""
     memo = memo if memo is not None else MatrixMemo()
-    cel = CelEngine(population)
+    cel = CelEngine(population, cache_limit=SWEEP_CACHE_LIMIT)
     by_app: dict[str, list[AccountRecord]] = {}
     for account in population.accounts:
         if account.status != "DELETED":

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from engine.cel import CelEngine, CelLimits, CelTimeBudgetError
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine, CelLimits, CelTimeBudgetError
 from engine.changes import StagePlan, plan_counts
 from engine.collector import collector_paused
 from engine.config.model import App as AppConfig
@@ -110,9 +110,8 @@ from engine.sync.threshold import (
 )
 from engine.text import printable
 
-#: The most converted records a run's CEL engine keeps at once (engine.cel.CelEngine
-#: `cache_limit`): each stage reads a person or an account about once, so more only holds memory.
-CEL_CACHE_LIMIT = 4096
+#: The most converted records a run's CEL engine keeps at once (a name of its own: tests set it)
+CEL_CACHE_LIMIT = SWEEP_CACHE_LIMIT
 
 # acquire_lock, release_lock and load_state live in their own modules; they stay importable
 # from here for the callers that know them by this address.
@@ -427,8 +426,9 @@ def _run_locked(
     reports[0].notes.extend(limit_problems())
     directories = list(config.directories)
     directory_apps = {d.app for d in directories}
-    cel = CelEngine(clock=clock, limits=CelLimits.of(config.settings.cel))
-    cel.cache_limit = CEL_CACHE_LIMIT
+    cel = CelEngine(
+        clock=clock, limits=CelLimits.of(config.settings.cel), cache_limit=CEL_CACHE_LIMIT
+    )
     memo = None
     if memo_text is not None:
         memo = key_memo.KeyMemo(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
-from engine.cel import CelEngine
+from engine.cel import SWEEP_CACHE_LIMIT, CelEngine
 from engine.config.model import RosterConfig
 from engine.errors import InvalidInput, RosterError
 from engine.preview import record_label
@@ -147,7 +147,7 @@ def simulate(
         if directory.app not in known:
             raise InvalidInput(f"directory {directory.app!r} names an unknown app")
     reports = [StageReport("identify"), StageReport("ownership")]
-    cel = CelEngine()
+    cel = CelEngine(cache_limit=SWEEP_CACHE_LIMIT)
     if progress is not None:
         progress("identify")
     checkpoint()

@@ -184,3 +184,30 @@ def test_a_renamed_push_rule_is_compared_with_what_it_was(demo: Services) -> Non
     assert "ad-core" not in told
     assert told["ad-main"].added == told["ad-main"].removed == 0
     assert told["ad-main"].entered == told["ad-main"].left == 0
+
+
+def test_a_count_over_everyone_keeps_few_conversions_and_counts_as_an_unbounded_one_does(
+    demo: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count runs on a CEL engine of its own that keeps at most SWEEP_CACHE_LIMIT converted
+    records (at 100,000 people the shared engine was left holding 850 MB of them): at one,
+    every expression converts its records again, and the count is the same; the shared
+    engine the previews use is left as it was."""
+    import engine.cel
+
+    document = {"name": "cost_center_label", "custom": True, "sources": [{"cel": LABEL}]}
+    edited = dry(demo, "set", "attributes.cost_center_label", document)
+    outcomes = []
+    for limit in (None, 1):
+        monkeypatch.setattr(engine.cel, "SWEEP_CACHE_LIMIT", limit)
+        demo.invalidate()
+        shared = demo.ctx.cel()
+        impact = demo.value_impact(edited)
+        assert not shared._users and not shared._accounts  # nothing converted into it
+        outcomes.append(
+            {
+                name: (o.with_value, o.empty, o.distinct, o.changed, o.error_count)
+                for name, o in impact.attributes.items()
+            }
+        )
+    assert outcomes[0] == outcomes[1] and outcomes[0]["cost_center_label"][0] > 0
