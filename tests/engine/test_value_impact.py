@@ -211,3 +211,26 @@ def test_a_count_over_everyone_keeps_few_conversions_and_counts_as_an_unbounded_
             }
         )
     assert outcomes[0] == outcomes[1] and outcomes[0]["cost_center_label"][0] > 0
+
+
+def test_stored_states_share_their_repeated_texts_and_read_as_stored(demo: Services) -> None:
+    """Everyone's stored attribute states (what a count decides from) hold one string per
+    repeated text (a department shared by hundreds of people), and are the store's values."""
+    from engine.services.values import stored_attribute_states
+
+    states = stored_attribute_states(demo.ctx, None)
+    with demo.db.session() as session:
+        rows = list(session.scalars(select(AttributeValue)))
+    assert len(states) == len(rows) > 0
+    for row in rows:
+        state = states[(row.user_id, row.attribute)]
+        assert (state.value, state.source, state.last_seen, state.ever_set) == (
+            row.value,
+            row.source,
+            row.last_seen or {},
+            row.ever_set,
+        )
+    engineering = [s for s in states.values() if s.value == "Engineering"]
+    assert len(engineering) > 1 and len({id(s.value) for s in engineering}) == 1
+    seen = [v for s in engineering for v in s.last_seen.values() if v == "Engineering"]
+    assert seen and all(v is engineering[0].value for v in seen)
