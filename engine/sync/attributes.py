@@ -449,9 +449,10 @@ def decide(
         decision = _authority(attribute, previous, values, errors)
     else:
         decision = _mapping(attribute, previous, values, errors)
-    if errors:  # each source that failed (one listed twice: twice, as its candidates are)
-        failed = ((s.key, errors[s.key]) for s in attribute.sources if s.key in errors)
-        decision.errors = tuple(failed)
+    if errors:  # each source that failed, as its candidates show it: a mapping shows a
+        # source listed twice twice, authority mode once (its candidates are by source)
+        failed = [(s.key, errors[s.key]) for s in attribute.sources if s.key in errors]
+        decision.errors = tuple(dict.fromkeys(failed) if attribute.authority else failed)
     return decision
 
 

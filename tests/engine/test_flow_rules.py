@@ -264,3 +264,8 @@ def test_a_failed_source_is_reported_as_explain_shows_it() -> None:
     decision = decide(twice, USER, AttributeState(), FailingSome({"hr"}, idp="Sales"))
     shown = [(c.source, c.reason) for c in decision.candidates if c.outcome == "error"]
     assert list(decision.errors) == shown == [("hr:profile.x", "hr failed")] * 2
+
+    twice = flow("phone", ("hr", "inbound", 50, 50, 50), ("hr", "inbound", 50, 50, 50))
+    decision = decide(twice, USER, AttributeState(), FailingSome({"hr"}))
+    shown = [(c.source, c.reason) for c in decision.candidates if c.outcome == "error"]
+    assert list(decision.errors) == shown == [("hr:profile.phone", "hr failed")]
