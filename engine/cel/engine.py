@@ -120,7 +120,7 @@ class Program:
 #: The most converted records an engine keeps when it evaluates over everyone once (a sync's
 #: stage, a count or plan over everyone): each person and account is read about once per pass,
 #: so more only holds memory (a count of the Attributes screen at 100,000 people left 850 MB of
-#: conversions in the console; the merge matrix's engine 1.5 GB).
+#: conversions in the console; the merge matrix's engine 0.8 GB).
 SWEEP_CACHE_LIMIT = 4096
 
 

@@ -39,7 +39,7 @@ WriteKey = tuple[str, str, str]  # rule, "app:external_id", target
 class Decided(NamedTuple):
     """What a count over everyone keeps of one person's decision (engine.sync.attributes
     `Decision`): not its candidates or what each source showed (kept for 1.4 million values
-    at 100,000 people, those were gigabytes)."""
+    at 100,000 people, those were a gigabyte)."""
 
     value: Any
     source: str
