@@ -20,6 +20,7 @@ from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.sync.attributes import Candidate
+from engine.sync.loading import stored_last_seen
 from engine.sync.lock import refuse_while_applying
 from engine.sync.run_notes import load_held
 from engine.sync.writer import bump_manual_generation
@@ -191,7 +192,12 @@ class PeopleService:
         cel = self.ctx.cel()
         definition = compile_attributes(match, cel)[0]
         previous = (
-            AttributeState(row.value, row.source, row.last_seen or {}, row.ever_set)
+            AttributeState(
+                row.value,
+                row.source,
+                stored_last_seen(row.last_seen, user.id, row.attribute),
+                row.ever_set,
+            )
             if row
             else AttributeState()
         )

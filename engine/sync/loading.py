@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Result, func, select
 from sqlmodel import Session, col
 
+from engine.errors import DamagedRecord
 from engine.records import AccountRecord
 from engine.store.db import json_value
 from engine.store.deferred import DeferredAccounts
@@ -16,6 +17,7 @@ from engine.store.models import AttributeValue, Meta, Person
 from engine.store.repo import load_accounts, load_users, table_rows
 from engine.store.rows import EMPTY_JSON, stored_time
 from engine.sync.state import AttributeState, WorkState
+from engine.text import printable
 
 
 def load_state(
@@ -57,6 +59,22 @@ def per_app(session: Session, prefix: str) -> dict[str, str]:
         ),
     )
     return {key.removeprefix(prefix): value for key, value in rows}
+
+
+def stored_last_seen(seen: Any, user_id: Any, attribute: str) -> dict[str, Any]:
+    """What each source of a stored attribute value last showed (a map; none: empty). Anything
+    else was written outside Roster: a DamagedRecord naming the person and attribute (it ended
+    `roster explain` and the sync in a TypeError: review)."""
+    if not seen:
+        return {}
+    if seen.__class__ is dict:
+        return cast(dict[str, Any], seen)
+    raise DamagedRecord(
+        "The identity store's record of what the sources of attribute "
+        f"{printable(attribute, 60)!r} of person {user_id} last showed is not a map "
+        f"({printable(repr(seen), 60)}): the store was changed outside Roster. Nothing more "
+        "was done; restore the store from a backup."
+    )
 
 
 def load_attribute_states(
@@ -125,9 +143,16 @@ def load_attribute_states(
                 if when is times:
                     when = times[r[6]] = stored_time(r[6])
                 attributes[key] = AttributeState(
-                    value, share(r[3], r[3]), seen or {}, bool(r[5]), when, r[7]
+                    value,
+                    share(r[3], r[3]),
+                    stored_last_seen(seen, r[0], r[1]),
+                    bool(r[5]),
+                    when,
+                    r[7],
                 )
             else:
-                attributes[key] = AttributeState(r[2], r[3], r[4] or {}, bool(r[5]), r[6], r[7])
+                attributes[key] = AttributeState(
+                    r[2], r[3], stored_last_seen(r[4], r[0], r[1]), bool(r[5]), r[6], r[7]
+                )
     if users is None:
         state.attributes_for = None

@@ -234,3 +234,34 @@ def test_stored_states_share_their_repeated_texts_and_read_as_stored(demo: Servi
     assert len(engineering) > 1 and len({id(s.value) for s in engineering}) == 1
     seen = [v for s in engineering for v in s.last_seen.values() if v == "Engineering"]
     assert seen and all(v is engineering[0].value for v in seen)
+
+
+@pytest.mark.parametrize("stored", ["[1, 2]", '"x"', '"{}"'])
+def test_a_last_seen_written_outside_roster_is_named_not_a_traceback(
+    demo: Services, tmp_path: Path, stored: str
+) -> None:
+    """A stored record of what an attribute's sources last showed that is JSON but not a map
+    (the store edited by hand) is a damaged record naming the person and attribute, for
+    `explain` and the count (and a sync that reads it, through the same loader) alike: it was
+    a TypeError (review)."""
+    import sqlite3
+    from contextlib import closing
+
+    person = demo.find_records("user", "ann.lee")[0]
+    demo.db.dispose()
+    with closing(sqlite3.connect(tmp_path / "r.db")) as db, db:
+        db.execute(
+            "update attribute_value set last_seen = ? where user_id = ? and attribute = ?",
+            (stored, person.id, "department"),
+        )
+    runner = CliRunner()
+    for args in (["explain", "ann.lee@example.com", "department"],):
+        result = runner.invoke(main, ["--db", str(tmp_path / "r.db"), *args])
+        assert result.exit_code != 0, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert "attribute 'department'" in result.output, (args, result.output)
+        assert f"of person {person.id} last showed is not a map" in result.output
+        assert "Traceback" not in result.output
+    demo.invalidate()
+    with pytest.raises(Exception, match="last showed is not a map"):
+        demo.value_impact()
