@@ -943,9 +943,25 @@ class Checker:
                 f"attribute `{attribute.name}` has no sources; it will stay empty",
                 "add a source: `{app: hr, field: profile.department}` or `{cel: '...'}`",
             )
+        first: dict[tuple[str | None, ...], int] = {}  # each source as given -> where first
         for index, source in enumerate(attribute.sources):
             here: Path = (*path, "sources", index)
             direct = source.app is not None or source.field is not None
+            same = (source.app, source.field, None if source.cel is None else source.cel.strip())
+            whole = source.app is not None and source.field is not None
+            well_formed = whole if source.cel is None else not direct
+            if same in first and well_formed:
+                # a well-formed source given twice: the second never gives another value (the
+                # first came before it) nor a value the first did not (a union takes both)
+                self.warning(
+                    here,
+                    f"this source repeats sources[{first[same]}] of `{attribute.name}` "
+                    f"({printable(attribute.sources[first[same]].label(), 80, one_line=True)}): "
+                    "it adds nothing",
+                    "remove it",
+                )
+                continue
+            first.setdefault(same, index)
             if source.cel is not None and direct:
                 self.error(
                     here, "a source gives both `cel` and `app`/`field`", "keep one kind of source"

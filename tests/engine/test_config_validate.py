@@ -1155,3 +1155,36 @@ def test_a_file_the_connector_reads_that_is_missing_is_a_warning() -> None:
         "fix `path` or put the file there before the next sync"
     )
     assert (problem.line, problem.column) == (5, 22)
+
+
+def test_a_source_given_twice_is_a_warning_naming_the_first() -> None:
+    result = run(
+        with_apps(
+            """
+            attributes:
+              - name: department
+                sources:
+                  - {app: hr, field: profile.department}
+                  - {cel: 'subject.department'}
+                  - {app: hr, field: profile.department}
+                  - {cel: '  subject.department '}
+                  - {app: ad, field: profile.department}
+              - name: job_title
+                sources:
+                  - {app: hr}
+                  - {app: hr}
+            """
+        )
+    )
+    assert not [p for p in result.errors if p.path.startswith("attributes[0]")], result.report()
+    twice = only(result, "attributes[0].sources[2]", "warning")
+    assert twice.message == (
+        "this source repeats sources[0] of `department` (hr.profile.department): it adds nothing"
+    )
+    assert twice.hint == "remove it"
+    cel = only(result, "attributes[0].sources[3]", "warning")
+    assert "repeats sources[1]" in cel.message and "cel: subject.department" in cel.message
+    assert not [p for p in result.problems if p.path == "attributes[0].sources[4]"]
+    # a source that is not whole is an error each time, never "repeated"
+    only(result, "attributes[1].sources[0]")
+    only(result, "attributes[1].sources[1]")
