@@ -590,3 +590,22 @@ def test_a_creation_keeps_the_grants_another_program_wrote_meanwhile(
     assert not isinstance(outcome, ConnectorError), outcome
     held = {(g.account_external_id, g.entitlement_external_id) for g in conn.list_all().grants}
     assert held == {("ann.lee", "grp-vpn"), ("svc-backup", "grp-legal"), ("zoe", "grp-vpn")}
+
+
+def test_a_push_to_an_id_written_on_two_lines_goes_to_the_first_of_them(tmp_path: Path) -> None:
+    """Known by digest or parsed, the first line of an id is the account (as the store's
+    index was before the lines were taken a pass at a time); a line without an id is kept."""
+    first, second = {**SVC, "display_name": "First"}, {**SVC, "display_name": "Second"}
+    text = lines(first, {"display_name": "No id"}, second)
+    conn = jsonl_app(tmp_path, text, flavour="active_directory")
+    assert conn.update_accounts({"svc-backup": {"title": "Lead"}}) == {}
+    written = [json.loads(line) for line in (tmp_path / "ad.jsonl").read_text().splitlines()]
+    assert [w.get("profile", {}).get("title") for w in written] == ["Lead", None, None]
+    assert [w["display_name"] for w in written] == ["First", "No id", "Second"]
+    # again, with the first line known by its digest (as after an import)
+    store = conn._file()
+    assert isinstance(store, jsonl_store.JsonlStore)
+    raw = (tmp_path / "ad.jsonl").read_bytes().splitlines()
+    loaded = store.load_for_push({jsonl_store.item_digest(raw[0]): "svc-backup"})
+    assert loaded.index == {"svc-backup": 0}
+    assert loaded.items[0] is None and loaded.items[2] is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Prefix of a digest of an account's text (never equal to engine.connectors.fingerprint's).
@@ -43,6 +44,13 @@ def item_digest(text: str | bytes) -> str:
     """A record's digest, of its text or of that text's UTF-8 bytes (the same digest)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     return PREFIX + hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def line_digests(lines: Iterable[bytes]) -> list[str]:
+    """`item_digest` of each of LINES, in one pass: a call per line was a third of digesting
+    an 80 MB export's 100,000 lines (issue 11)."""
+    blake2b = hashlib.blake2b
+    return [PREFIX + blake2b(line, digest_size=20).hexdigest() for line in lines]
 
 
 _TOP_LEVEL = re.compile(r"\n[^\s#-]")  # the line of the next top-level key
