@@ -54,16 +54,20 @@ def table_rows(session: Session, statement: Select[Any], whole: bool) -> tuple[A
     """STATEMENT's rows (to iterate once, in the session), and whether their JSON columns are
     still text to decode.
 
-    Reading a whole table of a SQLite store (a sync reads every account and person) goes
-    straight to the driver: SQLAlchemy's per-row fetching and per-column JSON processing
-    cost more than the query. Anything else goes through SQLAlchemy as usual."""
+    Reading a whole table of a SQLite store (a sync reads every account and person), or a
+    whole column of it (`whole`: everyone's states of a few attributes), goes straight to the
+    driver: SQLAlchemy's per-row fetching and per-column JSON processing cost more than the
+    query. Anything else goes through SQLAlchemy as usual."""
     connection = session.connection()
     if whole and connection.dialect.name == "sqlite":
         compiled = statement.compile(dialect=connection.dialect)
-        if not compiled.params:
-            dbapi = connection.connection.dbapi_connection
-            if dbapi is not None:
-                return dbapi.execute(str(compiled)), True
+        if compiled.params:  # e.g. the names of the attributes wanted: written in the text
+            compiled = statement.compile(
+                dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+            )
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is not None:
+            return dbapi.execute(str(compiled)), True
     return session.execute(statement), False
 
 

@@ -3,7 +3,7 @@ decisions, attribute values and the apps' last source versions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Result, func, select
@@ -82,12 +82,16 @@ def load_attribute_states(
     state: WorkState,
     users: set[int] | None,
     names: Mapping[int, frozenset[str]] | None = None,
+    *,
+    only: Collection[str] | None = None,
 ) -> None:
     """The stored attribute states of `users` (None: everyone) that are not loaded yet; what
     this run already computed in memory stays. `names`: of the users it holds, only the
     states of the attributes it names (the run computes only those of them:
     engine.sync.attributes.narrowed, and writes only what it changed); they are loaded again
-    whole if asked for whole."""
+    whole if asked for whole. `only` (with `users` None): everyone's states of these
+    attributes alone (a push plan computes only the attributes its rules read); the state
+    then still counts as not holding everyone's."""
     if state.attributes_for is None:
         return  # everyone's are loaded
     v = AttributeValue.__table__.c  # type: ignore[attr-defined]
@@ -95,7 +99,9 @@ def load_attribute_states(
         v.user_id, v.attribute, v.value, v.source, v.last_seen, v.ever_set, v.set_at, v.run_id
     )
     if users is None:
-        queries = [columns]
+        queries = [columns] if only is None else []
+        if only:
+            queries.append(columns.where(v.attribute.in_(sorted(only))))
     else:
         wanted = sorted(u for u in users if u > 0 and u not in state.attributes_for)
         # by the attributes wanted of them (few sets: most people moved alike), None: all
@@ -154,5 +160,5 @@ def load_attribute_states(
                 attributes[key] = AttributeState(
                     r[2], r[3], stored_last_seen(r[4], r[0], r[1]), bool(r[5]), r[6], r[7]
                 )
-    if users is None:
+    if users is None and only is None:
         state.attributes_for = None

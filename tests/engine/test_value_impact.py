@@ -265,3 +265,26 @@ def test_a_last_seen_written_outside_roster_is_named_not_a_traceback(
     demo.invalidate()
     with pytest.raises(Exception, match="last showed is not a map"):
         demo.value_impact()
+
+
+def test_everyones_states_of_a_few_attributes_load_alone_and_the_rest_on_asking(
+    demo: Services,
+) -> None:
+    """A push plan loads everyone's states of the attributes its rules read, no others (the
+    1.4 million of 100,000 people were half of planning one rule); asked for whole later, the
+    rest load, the ones loaded first kept."""
+    from engine.sync.loading import load_attribute_states, load_state
+
+    with demo.db.session() as session:
+        stored = {(r.user_id, r.attribute) for r in session.scalars(select(AttributeValue))}
+        state = load_state(session, attributes=False)
+        load_attribute_states(session, state, None, only={"department", "job_title"})
+        assert set(state.attributes) == {k for k in stored if k[1] in {"department", "job_title"}}
+        assert state.attributes and state.attributes_for is not None  # not everyone's
+        first = next(iter(state.attributes.values()))
+        load_attribute_states(session, state, None, only=set())  # none asked: none loaded
+        load_attribute_states(session, state, None)
+        assert set(state.attributes) == stored and state.attributes_for is None
+        assert next(iter(state.attributes.values())) is first
+    # the plan it serves is the sync's: nothing left to push after a sync
+    assert demo.push_plan().rules == {}
