@@ -118,13 +118,19 @@ class PushService:
         CONFIG plans with an edited configuration instead of the saved one (an editor's rule
         before it is saved, from `config_edit(..., dry_run=True).config`). The attributes the
         rules read are computed first, as the sync's attribute stage would before it pushes
-        (an attribute saved since the last sync has no stored values yet)."""
+        (an attribute saved since the last sync has no stored values yet), unless the store is
+        settled under the saved configuration (`values_settled`): then the stored values are
+        those."""
+        from engine.sync.incremental import values_settled
         from engine.sync.loading import load_attribute_states, load_state
         from engine.sync.push import plan_push
         from engine.sync.state import StageReport
         from engine.sync.values import pushed_attributes, refresh_attributes
 
         with self.ctx.db.session() as session:
+            # the saved configuration over a settled store: the stored values are the ones
+            # the next sync would compute (a third of planning a rule at 100,000 people)
+            settled = config is None and values_settled(session)
             if config is None:
                 config = load_config(session)
             names = [r.name for r in config.push_rules]
@@ -132,23 +138,19 @@ class PushService:
                 raise NotFound(
                     f"No push rule {rule!r}; the rules are: {', '.join(names) or 'none'}."
                 )
-            read = pushed_attributes(config, None if rule is None else [rule])
+            read = set() if settled else pushed_attributes(config, None if rule is None else [rule])
             state = load_state(session, attributes=False)
             # the states of the attributes computed below, no others (everyone's 1.4 million
             # were half of planning a rule at 100,000 people)
             load_attribute_states(session, state, None, only=read)
             apps = {row.id: row for row in session.scalars(select(App))}
         cel = CelEngine(state.population(), cache_limit=SWEEP_CACHE_LIMIT)
-        users = [u for u in state.users.values() if u.status != "DELETED"]
-        fresh = refresh_attributes(
-            config,
-            read,
-            users,
-            state.accounts_by_owner(),
-            state.attributes,
-            cel,
-        )
-        state.users.update({user.id: user for user in fresh})
+        if read:
+            users = [u for u in state.users.values() if u.status != "DELETED"]
+            fresh = refresh_attributes(
+                config, read, users, state.accounts_by_owner(), state.attributes, cel
+            )
+            state.users.update({user.id: user for user in fresh})
         report = StageReport("push")
         missing: list[str] = []
         items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)

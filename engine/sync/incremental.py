@@ -54,6 +54,24 @@ def run_versions(session: Session) -> dict[str, str]:
     return versions
 
 
+def values_settled(session: Session) -> bool:
+    """Whether the people's stored values are what a sync would compute now from the store's
+    data: the last run that applied anything settled the store (the next sync on the same
+    data has nothing to do: no value of anyone moves), and neither the configuration nor a
+    manual decision changed since. A run applying clears the signature until it settles
+    again; a run whose expressions read the clock, or that leaves readers of other people to
+    compute again, never settles."""
+    if not get_meta(session, "last_sync_signature"):
+        return False
+    settled = get_meta(session, "last_settled_run")
+    if not settled.isdigit():
+        return False
+    if get_meta(session, "manual_generation") != get_meta(session, "applied_manual_generation"):
+        return False
+    run = session.get(Run, int(settled))
+    return run is not None and run.config_versions == run_versions(session)
+
+
 def sync_signature(
     apps: list[AppConfig],
     base_dir: Path,
