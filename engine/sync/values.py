@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from engine.cel import CelEngine
+from engine.cel.objects import names_of_attribute
 from engine.config.model import RosterConfig
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.attributes import (
@@ -191,10 +192,14 @@ _ATTRIBUTE_NAME = re.compile(r"""attributes\s*(?:\.\s*(\w+)|\[\s*["'](\w+)["']\s
 
 def pushed_attributes(config: RosterConfig, rules: Iterable[str] | None = None) -> set[str]:
     """The attributes the push rules (all, or RULES) read: mapped by name, named in their
-    targeting, or read in their CEL as `attributes.NAME` / `attributes["NAME"]`. CEL that reads
+    targeting, or read in their CEL as `attributes.NAME` / `attributes["NAME"]`, as the person's
+    field that shows one (`subject.jobTitle`) or by any name CEL reads it by
+    (`subject.profile.NAME`): any word of the expression that is one of those names counts (a
+    word that only looks like one costs computing an attribute for nothing). CEL that reads
     `attributes` any other way (an index computed at run time) may read any of them."""
     wanted = None if rules is None else set(rules)
     every = {a.name for a in config.attributes}
+    shown_as = {name: names_of_attribute(name) for name in every}
     names: set[str] = set()
     for rule in config.push_rules:
         if wanted is not None and rule.name not in wanted:
@@ -210,7 +215,14 @@ def pushed_attributes(config: RosterConfig, rules: Iterable[str] | None = None) 
             names |= {a or b for a, b in found}
             if text.count("attributes") > len(found):
                 return every
+            words = set(_WORD.findall(text))
+            # (a missed one was planned from its stored value: a changed source of
+            # employment_type, read as subject.employmentType, showed no push: review)
+            names |= {name for name, shown in shown_as.items() if shown & words}
     return names & every
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def refresh_attributes(

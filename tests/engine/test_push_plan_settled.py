@@ -101,3 +101,25 @@ def test_a_store_whose_values_read_the_clock_never_counts_as_settled(demo: Servi
 def test_a_dry_run_leaves_a_settled_store_settled(demo: Services) -> None:
     demo.sync(dry_run=True)
     assert settled(demo)
+
+
+def test_a_plan_computes_a_standard_attribute_its_rules_read_as_a_field(demo: Services) -> None:
+    """ad-core reads employment_type as `subject.employmentType`: a changed source of it is
+    planned as the sync's dry run plans it (it was planned from the stored values: review)."""
+    demo.config_edit(
+        ConfigEdit("set", "attributes.employment_type.sources", [{"cel": '"CONTRACTOR"'}])
+    )
+    plan = demo.push_plan("ad-core")
+    planned = {
+        item.account
+        for item in plan.rules.get("ad-core", [])
+        if item.changes.get("extensionAttribute3") is not None
+        and item.changes["extensionAttribute3"].new == "Contractor"
+    }
+    dry = demo.sync(dry_run=True)
+    pushed = {
+        change.object_id
+        for change in dry.planned
+        if change.stage == "push" and change.field == "extensionAttribute3"
+    }
+    assert planned and planned == pushed
