@@ -43,13 +43,14 @@ from engine.text import hidden_character, printable
 
 Describe = Callable[[ConnectorSpec], ConnectorDescription]
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*\Z")
 #: The longest name (of an app, a rule) and id (an app's, a custom attribute's) the
 #: configuration takes: names are shown in lists, tables and the journal
 MAX_NAME_CHARS = 200
 MAX_ID_CHARS = 64
-_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# \Z, not $: "$" also matches before a final line break ("team\n" was taken: review)
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _credential_in(value: Any) -> str | None:

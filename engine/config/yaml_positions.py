@@ -27,7 +27,7 @@ from engine.text import printable
 PathPart = str | int
 Path = tuple[PathPart, ...]
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*\Z")
 
 
 def format_path(path: Path) -> str:

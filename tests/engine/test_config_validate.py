@@ -1188,3 +1188,19 @@ def test_a_source_given_twice_is_a_warning_naming_the_first() -> None:
     # a source that is not whole is an error each time, never "repeated"
     only(result, "attributes[1].sources[0]")
     only(result, "attributes[1].sources[1]")
+
+
+@pytest.mark.parametrize("name", ["team\n", "team\r\n"])
+def test_a_custom_attribute_name_ending_in_a_line_break_is_refused(name: str) -> None:
+    """`$` matched before a final line break: "team\\n" was taken as a name CEL can use
+    (review)."""
+    document = with_apps("attributes: []\n")
+    result = validate_text(
+        document.replace(
+            "attributes: []", "attributes:\n  - {name: " + json.dumps(name) + ", custom: true}"
+        ),
+        base_dir=SAMPLE,
+        cel=NoCel(),
+    )
+    assert not result.ok
+    assert any(p.path.startswith("attributes[0]") for p in result.errors), result.report()
