@@ -198,6 +198,16 @@ def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:
     return ordered
 
 
+def read_before_set(attributes: list[AttributeDef]) -> set[str]:
+    """Of ATTRIBUTES, in the order a person is computed (`in_reading_order`), those that an
+    attribute computed before them reads: only in a cycle (two that read each other). When one
+    of them changes, its reader holds the value it read before: the person is computed again
+    by the next run (engine.sync.run_notes.READ_EARLY), and the run does not settle."""
+    reads = attribute_reads(attributes)
+    position = {a.name: i for i, a in enumerate(attributes)}
+    return {read for a in attributes for read in reads[a.name] if position[read] > position[a.name]}
+
+
 def attribute_reads(attributes: list[AttributeDef]) -> dict[str, set[str]]:
     """Attribute name -> the other attributes of the person its expressions may read."""
     reads: dict[str, set[str]] = {}

@@ -46,9 +46,11 @@ from engine.sync.attributes import (
     AttributeDef,
     Narrowing,
     account_moves,
+    attribute_reads,
     compile_attributes,
     drop_undone,
     narrowed,
+    read_before_set,
     run_attributes,
 )
 from engine.sync.identify import run_identify
@@ -96,8 +98,10 @@ from engine.sync.run_notes import (
     STAGES,
     load_conflicts,
     load_held,
+    load_read_early,
     save_conflicts,
     save_held,
+    save_read_early,
 )
 from engine.sync.state import HeldBlank, PlannedChange, StageReport, WorkState
 from engine.sync.threshold import (
@@ -517,9 +521,18 @@ def _run_locked(
         only, readers_note = _attribute_scope(
             state, full or reads_clock, reading_others, stored_reads, held_before
         )
+        # two attributes that read each other: what the last run set after its reader read it
+        read_early = read_before_set(definitions)
+        again_early: set[int] = set()
+        if only is not None and read_early:
+            with db.session() as session:
+                again_early = {u for u in load_read_early(session) if u in state.users}
+            only |= again_early
         # of those touched only through their accounts' data: the attributes that read it
         narrow = (
-            None if only is None else narrowed(state, definitions, {h.user_id for h in held_before})
+            None
+            if only is None
+            else narrowed(state, definitions, {h.user_id for h in held_before} | again_early)
         )
         with db.session() as session:  # only the states of the values it considers
             load_attribute_states(session, state, only, narrow)
@@ -549,6 +562,15 @@ def _run_locked(
             reports[3].notes.append(
                 f"{_people(len(more))} computed as well ({_who(state, more)}): they read someone "
                 "whose values this run set"
+            )
+        # (ids as this run numbers them: new people are numbered when written)
+        left_early = {u for u, name in state.dirty_attributes if name in read_early}
+        if left_early:
+            reports[3].notes.append(
+                f"{_people(len(left_early))} ({_who(state, left_early)}): "
+                f"{_attributes_reading_early(definitions, read_early)} read each other, and "
+                "this run set one after the other had read it: the next sync computes them again "
+                "(not settled)"
             )
         result.held = state.held
         if state.held:
@@ -640,7 +662,18 @@ def _run_locked(
                     "an expression reads the clock (now()): its value can change with no new "
                     "data, so no sync settles the store"
                 )
-            _apply(db, state, run_id, imported, import_errors, step, settled, manual, committed)
+            _apply(
+                db,
+                state,
+                run_id,
+                (imported, import_errors, read_early),
+                step,
+                settled,
+                manual,
+                committed,
+            )
+            if left_early:
+                settled = None  # the next run computes them again (`_apply` noted whom)
             result.refused = _push(
                 db, state, run_id, pushes, apps, base_dir, reports[4], step, committed
             )
@@ -793,13 +826,15 @@ def _apply(
     db: Database,
     state: WorkState,
     run_id: int,
-    imported: set[str],
-    import_errors: dict[str, str],
+    imports: tuple[set[str], dict[str, str], set[str]],
     step: Callable[[str, int], None],
     settled: str | None,
     manual: str,
     committed: set[str],
 ) -> None:
+    """`imports`: the apps imported, those that failed with why, and the attributes an
+    attribute computed before them reads (`read_before_set`)."""
+    imported, import_errors, read_early = imports
     # the accounts and the people they belong to, in one transaction: a new account is
     # written once, with its owner, who must be in the store already
     with db.session() as session, session.begin():
@@ -817,6 +852,9 @@ def _apply(
     with db.session() as session, session.begin():
         writer.write_attributes(session, state, run_id)
         save_held(session, state.held)  # with the values they stand for: one transaction
+        # whom the next run computes again, with the values that leave them so (their ids
+        # are the stored ones by now: the people were written first)
+        save_read_early(session, {u for u, name in state.dirty_attributes if name in read_early})
         # who read whom is stored again when the run is done with the values (`_keep_reads`):
         # a run stopped before then leaves none, and the next run computes everyone
         set_meta(session, reads.META_KEY, "")
@@ -1156,6 +1194,13 @@ def _reading_others_note(
     if settles:
         return said + "nothing they read moved, so the next sync on the same data ends at once"
     return said + "nothing they read moved"
+
+
+def _attributes_reading_early(definitions: list[AttributeDef], read_early: set[str]) -> str:
+    """Those in READ_EARLY and the attributes that read them, as a run names them."""
+    reads = attribute_reads(definitions)
+    names = [d.name for d in definitions if d.name in read_early or reads[d.name] & read_early]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def _who(state: WorkState, ids: set[int], most: int = 3) -> str:

@@ -55,3 +55,22 @@ def save_conflicts(session: Session, state: WorkState) -> None:
     journalled it again as a change (hostile review: `ad:svc-backup` in every sync)."""
     rows = sorted([app, external, reason] for (app, external), reason in state.conflicts.items())
     set_meta(session, CONFLICTS, json.dumps(rows))
+
+
+#: The meta key of the people the last applied run left with an attribute that read another
+#: of theirs before the run set it (two attributes that read each other): the next run
+#: computes them again.
+READ_EARLY = "attributes_read_early"
+
+
+def load_read_early(session: Session) -> set[int]:
+    """The people the last applied run left to compute again (none when unreadable: then the
+    values stand as they are until their data changes, as before this note was kept)."""
+    try:
+        return {int(user_id) for user_id in json.loads(get_meta(session, READ_EARLY) or "[]")}
+    except (ValueError, TypeError):
+        return set()
+
+
+def save_read_early(session: Session, people: set[int]) -> None:
+    set_meta(session, READ_EARLY, json.dumps(sorted(people)))

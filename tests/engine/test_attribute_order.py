@@ -78,3 +78,32 @@ def test_a_custom_attribute_reading_one_listed_after_it_settles_in_one_sync(
         team = user.attributes.get("team")
         assert team == f"{user.attributes.get('department', '')}-team", user.email
         assert user.attributes.get("badge") == f"[{team}]", user.email
+
+
+def test_attributes_that_read_each_other_settle_only_once_they_agree(tmp_path: Path) -> None:
+    """`ca` reads `cb`, which reads `ca`: `ca` is computed first, with last run's `cb`. A run
+    that sets `cb` after `ca` read it left `ca` stale and still settled the store, so the next
+    sync (nothing changed) never computed it again (review). Now such a run does not settle,
+    and the next one computes those people again, until the values agree."""
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += [
+        {
+            "name": "ca",
+            "custom": True,
+            "sources": [{"cel": 'subject.attributes.cb == "" ? "A" : "A2"'}],
+        },
+        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
+    ]
+    services = open_org(tmp_path, config)
+    runs = _settle(services)
+    assert len(runs) == 3, [r.settled for r in runs]
+    assert not runs[0].settled and not runs[1].settled
+    note = next(n for s in runs[1].stages for n in s.notes if "read each other" in n)
+    assert "ca and cb read each other" in note and "not settled" in note
+    for user in services.population().users:
+        if user.status == "DELETED":
+            continue
+        assert (user.attributes.get("ca"), user.attributes.get("cb")) == ("A2", "A2"), user.email
+    # settled means what it says: computed again, nobody's value moves
+    assert services.explain("ann.lee@example.com", "ca").to_json()["value"] == "A2"
+    assert services.sync(dry_run=True).planned == []
