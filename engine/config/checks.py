@@ -957,8 +957,8 @@ class Checker:
                 self.warning(
                     here,
                     f"this source repeats sources[{first[same]}] of `{attribute.name}` "
-                    f"({printable(attribute.sources[first[same]].label(), 80, one_line=True)}): "
-                    "it adds nothing",
+                    f"({printable(_source_text(attribute.sources[first[same]]), 80, one_line=True)}"
+                    "): it adds nothing",
                     "remove it",
                 )
                 continue
@@ -1228,6 +1228,11 @@ class Checker:
                 "account is created), so this push rule's mapping of it is skipped",
                 "make the flow rule outbound or bidirectional, or remove this mapping",
             )
+
+
+def _source_text(source: Any) -> str:
+    """A source as explain and the Attributes screen write it: `hr:profile.department`."""
+    return f"{source.app}:{source.field}" if source.cel is None else f"cel: {source.cel.strip()}"
 
 
 def _typo_of(name: str, keys: list[str]) -> str | None:

@@ -68,6 +68,10 @@ def values_settled(session: Session) -> bool:
         return False
     if get_meta(session, "manual_generation") != get_meta(session, "applied_manual_generation"):
         return False
+    from engine.sync.recovery import has_unsettled  # (it imports the writer, which imports us)
+
+    if has_unsettled(session):  # a killed run's write to an app: the next sync settles it
+        return False
     run = session.get(Run, int(settled))
     return run is not None and run.config_versions == run_versions(session)
 

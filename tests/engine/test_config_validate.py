@@ -1179,7 +1179,7 @@ def test_a_source_given_twice_is_a_warning_naming_the_first() -> None:
     assert not [p for p in result.errors if p.path.startswith("attributes[0]")], result.report()
     twice = only(result, "attributes[0].sources[2]", "warning")
     assert twice.message == (
-        "this source repeats sources[0] of `department` (hr.profile.department): it adds nothing"
+        "this source repeats sources[0] of `department` (hr:profile.department): it adds nothing"
     )
     assert twice.hint == "remove it"
     cel = only(result, "attributes[0].sources[3]", "warning")

@@ -123,3 +123,21 @@ def test_a_plan_computes_a_standard_attribute_its_rules_read_as_a_field(demo: Se
         if change.stage == "push" and change.field == "extensionAttribute3"
     }
     assert planned and planned == pushed
+
+
+def test_a_write_a_killed_run_left_unsettled_is_not_a_settled_store(
+    demo: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next sync settles it first (engine.sync.recovery), as its own nothing-changed
+    check says (review)."""
+    from engine.sync import recovery
+
+    monkeypatch.setattr(recovery, "has_unsettled", lambda session: True)
+    assert not settled(demo)
+
+
+def test_a_rule_that_is_off_says_so_when_planned_by_name(demo: Services) -> None:
+    plan = demo.push_plan("ad-phones-pilot")
+    assert plan.rules == {}
+    assert any("'ad-phones-pilot' is off" in note for note in plan.notes), plan.notes
+    assert not any("is off" in note for note in demo.push_plan().notes)
