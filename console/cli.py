@@ -937,6 +937,12 @@ def push_plan(rule: str | None, as_json: bool) -> None:
         _emit(data.to_json())
         return
     echo(f"Push plan (nothing is sent): {describe_counts(data.counts, 'nothing')}")
+    rules = services.push_rules().rules if rule is not None else []
+    if any(r.name == rule and not r.enabled for r in rules):  # (the Push screen says it too)
+        echo(
+            f"  push rule {rule!r} is off: a sync pushes nothing for it. Turn it on to plan "
+            f"it: roster config set push_rules.{rule}.enabled true"
+        )
     for name, items in data.rules.items():
         echo(f"{name}: {len(items)} accounts")
         for item in items:

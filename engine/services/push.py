@@ -164,13 +164,6 @@ class PushService:
                     item.error,
                 )
             )
-        off = [r.name for r in config.push_rules if not r.enabled and rule in (None, r.name)]
-        if rule is not None and off:  # asked for by name: say why nothing is planned
-            report.notes.append(
-                f"push rule {rule!r} is off: a sync pushes nothing for it. Turn it on with "
-                f"space on the Push screen, or `roster config set push_rules.{rule}.enabled "
-                "true`, to plan it"
-            )
         return PushPlan(rules, missing, dict(report.counts), report.problems, report.notes)
 
     def count_executions(self, rule: str) -> tuple[int, int]:

@@ -6,6 +6,7 @@ an edited configuration) computes them again, as before."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,8 +137,16 @@ def test_a_write_a_killed_run_left_unsettled_is_not_a_settled_store(
     assert not settled(demo)
 
 
-def test_a_rule_that_is_off_says_so_when_planned_by_name(demo: Services) -> None:
-    plan = demo.push_plan("ad-phones-pilot")
-    assert plan.rules == {}
-    assert any("'ad-phones-pilot' is off" in note for note in plan.notes), plan.notes
-    assert not any("is off" in note for note in demo.push_plan().notes)
+def test_a_rule_that_is_off_says_so_when_planned_by_name(demo: Services, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from console.cli import main
+
+    runner = CliRunner()
+    store = ["--db", str(tmp_path / "r.db")]
+    result = runner.invoke(main, ["push-plan", "ad-phones-pilot", *store])
+    assert result.exit_code == 0, result.output
+    assert "push rule 'ad-phones-pilot' is off" in result.output
+    assert "roster config set push_rules.ad-phones-pilot.enabled true" in result.output
+    result = runner.invoke(main, ["push-plan", "ad-core", *store])
+    assert result.exit_code == 0 and "is off" not in result.output, result.output
