@@ -36,7 +36,9 @@ from engine.sync.state import WorkState
 #: the first sync of a Roster that computes differently computes everyone.
 #: 2: a person's attributes in reading order; the people a run creates read with stored ids.
 #: 3: of several accounts in one app, every one's values (multi-valued) or the same one.
-ATTRIBUTE_SEMANTICS = 3
+#: 4: two attributes that read each other are computed again until they agree (a store that
+#: settled with one of them stale is computed once more).
+ATTRIBUTE_SEMANTICS = 4
 
 
 def run_versions(session: Session) -> dict[str, str]:
