@@ -477,7 +477,7 @@ class PushRulesScreen(RosterScreen):
         text.append(safe(name), style="bold")
         if rule is not None and not rule.enabled:
             text.append(": disabled, nothing is pushed. ", style="bold yellow")
-            text.append("Enable it in the configuration to see its plan.", style="dim")
+            text.append("Space turns it on and shows its plan; a sync pushes it.", style="dim")
             return text
         counts = plan.counts
         items = plan.rules.get(name) or []
