@@ -255,6 +255,9 @@ class SchemaChecker:
         # run time): a superset of the person's attributes it can read (engine.sync.attributes
         # computes an attribute after those it reads)
         self.names: set[str] = set()
+        # of those, the ones read of a person (or of what may be one): what an attribute's
+        # source reads of its own person, where `names` has the accounts' fields as well
+        self.person_names: set[str] = set()
         # what it reads of an account, as the account record's fields, with "profile:<key>"
         # for a profile key selected by a literal (see `account_reads`); the account values
         # and account profiles it makes and of those the ones it selects a field or key of:
@@ -301,6 +304,13 @@ class SchemaChecker:
         (compared, passed on, iterated, formatted)."""
         made, selected = self._made, self._selected
         return any(made[kind] > selected[kind] for kind in ("user", "attributes", "profile:user"))
+
+    def reads_attributes_whole(self) -> bool:
+        """Whether it may read any of a person's attributes through their attributes or
+        profile map used whole (`subject.attributes.exists(…)`, `size(subject.profile)`): not
+        the person passed on to a lookup, which reads the fields the lookup does."""
+        made, selected = self._made, self._selected
+        return any(made[kind] > selected[kind] for kind in ("attributes", "profile:user"))
 
     def _making(self, kind: str) -> str:
         """A value of KIND is made (a variable read, a field or an element selected)."""
@@ -385,6 +395,8 @@ class SchemaChecker:
     def _field(self, kind: str, name: str, node: Any, via: str) -> str:
         """The kind of `<object of kind>.name`, or a schema error."""
         self._note_field(name)
+        if kind in ("user", "dyn"):
+            self.person_names.add(name)
         if name in field_table(kind):
             canonical = canonical_field(kind, name)
             found = FIELD_KINDS[kind].get(canonical, "dyn")
@@ -409,6 +421,7 @@ class SchemaChecker:
         """KEY selected by a literal of a map of KIND (MEMBER: the map's node, when known)."""
         if kind in ("profile:user", "attributes"):
             self.names.add(key)
+            self.person_names.add(key)
         if kind == "attributes" and key in STANDARD_ATTRIBUTES:
             self._standard_attribute(key, node, member)
         if kind == "profile:account":

@@ -105,12 +105,17 @@ class Program:
     variables: frozenset[str] | None = field(repr=False, default=None)
     # every field name and literal key it selects ("*": one computed at run time)
     names: frozenset[str] = field(repr=False, default=frozenset())
+    # of those, the ones selected of a person (SchemaChecker.person_names)
+    person_names: frozenset[str] = field(repr=False, default=frozenset())
     # what it reads of an account variable: AccountRecord's fields, "profile:<key>" for a
     # profile key it selects by a literal; None: maybe all of it (SchemaChecker.account_reads)
     account_reads: frozenset[str] | None = field(repr=False, default=None)
     # whether it may read any of its person's attributes: the person, their attributes or
     # their profile used whole (compared, passed on, iterated), not field by field
     reads_person_whole: bool = field(repr=False, default=True)
+    # of those, whether through their attributes or profile map itself (iterated, measured):
+    # any attribute of theirs, where a lookup the person is passed to reads the fields it does
+    reads_attributes_whole: bool = field(repr=False, default=True)
 
     @property
     def reads_beyond_its_record(self) -> bool:
@@ -269,8 +274,10 @@ class CelEngine:
             reads_own_account_data=checker.reads_own_account_data,
             reads_clock=checker.reads_clock,
             names=frozenset(checker.names),
+            person_names=frozenset(checker.person_names),
             account_reads=checker.account_reads(),
             reads_person_whole=checker.reads_person_whole(),
+            reads_attributes_whole=checker.reads_attributes_whole(),
             metered=metered,
             places=SourceMap(filename, source, tree, text, rewrite_helpers),
             warnings=tuple(

@@ -203,21 +203,39 @@ def read_before_set(attributes: list[AttributeDef]) -> set[str]:
     attribute computed before them reads: only in a cycle (two that read each other). When one
     of them changes, its reader holds the value it read before: the person is computed again
     by the next run (engine.sync.run_notes.READ_EARLY), and the run does not settle."""
-    reads = attribute_reads(attributes)
+    reads = attribute_reads(attributes, itself=True)
     position = {a.name: i for i, a in enumerate(attributes)}
-    return {read for a in attributes for read in reads[a.name] if position[read] > position[a.name]}
+    # (one that reads itself reads its own value as the last run left it: review)
+    return {
+        read for a in attributes for read in reads[a.name] if position[read] >= position[a.name]
+    }
 
 
-def attribute_reads(attributes: list[AttributeDef]) -> dict[str, set[str]]:
-    """Attribute name -> the other attributes of the person its expressions may read."""
+def attribute_reads(attributes: list[AttributeDef], itself: bool = False) -> dict[str, set[str]]:
+    """Attribute name -> the other attributes of the person its expressions may read (with
+    `itself`: and itself, when it reads its own value by its name). An expression that uses
+    the person's attributes or profile map whole (`subject.attributes.exists(…)`:
+    `reads_attributes_whole`) may read any: a cycle through one went unseen (review).
+
+    Its own value counts only as read of the person (`Program.person_names`), or by a key
+    computed at run time: `accounts.x.emails` in `additional_email`'s own sources is an
+    account's field of the same name, and taking it for its own would leave every run that
+    changes it unsettled."""
     reads: dict[str, set[str]] = {}
     for attribute in attributes:
-        names = {n for s in attribute.sources if s.program is not None for n in s.program.names}
-        reads[attribute.name] = {
+        programs = [s.program for s in attribute.sources if s.program is not None]
+        names = {n for program in programs for n in program.names}
+        if any(program.reads_attributes_whole for program in programs):
+            names.add("*")
+        found = {
             other.name
             for other in attributes
             if other is not attribute and ("*" in names or names & names_of_attribute(other.name))
         }
+        own = {n for program in programs for n in program.person_names}
+        if itself and ("*" in names or own & names_of_attribute(attribute.name)):
+            found.add(attribute.name)
+        reads[attribute.name] = found
     return reads
 
 

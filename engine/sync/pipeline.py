@@ -564,14 +564,9 @@ def _run_locked(
                 "whose values this run set"
             )
         # (ids as this run numbers them: new people are numbered when written)
-        left_early = {u for u, name in state.dirty_attributes if name in read_early}
+        left_early = _read_early_moved(state, read_early)
         if left_early:
-            reports[3].notes.append(
-                f"{_people(len(left_early))} ({_who(state, left_early)}): "
-                f"{_attributes_reading_early(definitions, read_early)} read each other, and "
-                "this run set one after the other had read it: the next sync computes them again "
-                "(not settled)"
-            )
+            reports[3].notes.append(_read_early_note(state, definitions, read_early, left_early))
         result.held = state.held
         if state.held:
             reports[3].notes.append(
@@ -688,7 +683,14 @@ def _run_locked(
                 step,
                 committed,
             )
-            moved = _refresh_read_back(db, state, run_id, definitions, cel, hold=not allow_deletes)
+            moved, refreshed_early = _refresh_read_back(
+                db, state, run_id, (definitions, read_early), cel, hold=not allow_deletes
+            )
+            if refreshed_early:
+                settled = None  # (the refresh noted whom, with the values it wrote)
+                reports[4].notes.append(
+                    _read_early_note(state, definitions, read_early, refreshed_early)
+                )
             if moved:
                 settled = None  # a value moved after the push: the next run pushes it
                 reports[4].notes.append(
@@ -854,7 +856,7 @@ def _apply(
         save_held(session, state.held)  # with the values they stand for: one transaction
         # whom the next run computes again, with the values that leave them so (their ids
         # are the stored ones by now: the people were written first)
-        save_read_early(session, {u for u, name in state.dirty_attributes if name in read_early})
+        save_read_early(session, _read_early_moved(state, read_early))
         # who read whom is stored again when the run is done with the values (`_keep_reads`):
         # a run stopped before then leaves none, and the next run computes everyone
         set_meta(session, reads.META_KEY, "")
@@ -944,24 +946,30 @@ def _refresh_read_back(
     db: Database,
     state: WorkState,
     run_id: int,
-    definitions: list[AttributeDef],
+    attributes: tuple[list[AttributeDef], set[str]],
     cel: CelEngine,
     hold: bool,
-) -> bool:
+) -> tuple[bool, set[int]]:
     """The accounts this run pushed to or created, as the apps now list them, are sources of
     their owners' attributes: compute those owners' attributes again, so that the values last
     seen from every source are what a sync reconsidering everyone would find (the store then
-    does not depend on whether the next run is incremental). Returns whether a value changed."""
+    does not depend on whether the next run is incremental). `attributes`: the definitions,
+    and those an attribute computed before them reads (`read_before_set`). Returns whether a
+    value changed, and the people whose value of one of those this moved: they are added to
+    those the next run computes again, with the values (review: a cycle through a pushed
+    account's field settled stale)."""
+    definitions, read_early = attributes
     # each owner's: what the apps changed of their accounts (None: created)
     moves = account_moves(state, {key: state.read_back_fields.get(key) for key in state.read_back})
     owners = set(moves)  # (the accounts' owners: stored people by now)
     if not owners:
-        return False
+        return False, set()
     narrowing = Narrowing(definitions)
     narrow = {owner: narrowing.of(moved) for owner, moved in moves.items()}
     relevant = [d for d in definitions if any(d.name in names for names in narrow.values())]
     if not relevant:
-        return False
+        return False, set()
+    left_before = _read_early_moved(state, read_early)  # what `_apply` noted
     with db.session() as session:  # the states of the values it considers
         load_attribute_states(session, state, owners, narrow)
     planned, state.changes = state.changes, []
@@ -985,14 +993,17 @@ def _refresh_read_back(
         cel.population = None
         state.held[:] = held
     moved = bool(state.changes)
+    refreshed = _read_early_moved(state, read_early)
     try:
         if state.dirty_attributes or state.dirty_users:
             with db.session() as session, session.begin():
                 writer.write_attributes(session, state, run_id)
+                if refreshed:
+                    save_read_early(session, left_before | refreshed)
     finally:
         state.new_users = created
     state.changes = planned + state.changes
-    return moved
+    return moved, refreshed
 
 
 def _keep_keys(
@@ -1196,10 +1207,30 @@ def _reading_others_note(
     return said + "nothing they read moved"
 
 
-def _attributes_reading_early(definitions: list[AttributeDef], read_early: set[str]) -> str:
-    """Those in READ_EARLY and the attributes that read them, as a run names them."""
-    reads = attribute_reads(definitions)
-    names = [d.name for d in definitions if d.name in read_early or reads[d.name] & read_early]
+def _read_early_moved(state: WorkState, read_early: set[str]) -> set[int]:
+    """The people whose state of an attribute in READ_EARLY this run changed."""
+    if not read_early:  # (most configurations: no pass over a first sync's million values)
+        return set()
+    return {user_id for user_id, name in state.dirty_attributes if name in read_early}
+
+
+def _read_early_note(
+    state: WorkState, definitions: list[AttributeDef], read_early: set[str], people: set[int]
+) -> str:
+    """What a run says of PEOPLE, whose value of an attribute in READ_EARLY it set after an
+    attribute computed before it had read it."""
+    moved = {name for user_id, name in state.dirty_attributes if name in read_early}
+    reads = attribute_reads(definitions, itself=True)
+    readers = [d.name for d in definitions if reads[d.name] & moved]
+    set_late = [d.name for d in definitions if d.name in moved]
+    return (
+        f"{_people(len(people))} ({_who(state, people)}): {_listed(readers)} read "
+        f"{_listed(set_late)} before this run set {'it' if len(set_late) == 1 else 'them'} "
+        "(attributes that read each other): the next sync computes them again (not settled)"
+    )
+
+
+def _listed(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
 from engine.cel import CelEngine
 from engine.sync.attributes import AttributeDef, Source, in_reading_order
 from tests.engine.org import CONFIG, edit, open_org
@@ -99,11 +101,47 @@ def test_attributes_that_read_each_other_settle_only_once_they_agree(tmp_path: P
     assert len(runs) == 3, [r.settled for r in runs]
     assert not runs[0].settled and not runs[1].settled
     note = next(n for s in runs[1].stages for n in s.notes if "read each other" in n)
-    assert "ca and cb read each other" in note and "not settled" in note
+    assert "ca read cb before this run set it" in note and "not settled" in note
     for user in services.population().users:
         if user.status == "DELETED":
             continue
         assert (user.attributes.get("ca"), user.attributes.get("cb")) == ("A2", "A2"), user.email
     # settled means what it says: computed again, nobody's value moves
     assert services.explain("ann.lee@example.com", "ca").to_json()["value"] == "A2"
+    assert services.sync(dry_run=True).planned == []
+
+
+IS_SET = 'subject.attributes.{0} == "" ? "A" : "A2"'
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        # reads itself: its own value as the last run left it
+        [{"name": "ca", "custom": True, "sources": [{"cel": IS_SET.format("ca")}]}],
+        # reads the other through the whole map of attributes, naming none
+        [
+            {
+                "name": "ca",
+                "custom": True,
+                "sources": [{"cel": 'subject.attributes.exists(k, k == "cb") ? "A2" : "A"'}],
+            },
+            {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
+        ],
+    ],
+    ids=["itself", "whole-map"],
+)
+def test_an_attribute_reading_itself_or_the_whole_map_settles_once_it_agrees(
+    tmp_path: Path, attributes: list[dict]
+) -> None:
+    """Neither was seen as reading a value set after it: the store settled with "A" where a
+    computation gives "A2" (review)."""
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += attributes
+    services = open_org(tmp_path, config)
+    runs = _settle(services)
+    assert len(runs) > 1 and not runs[0].settled
+    for user in services.population().users:
+        if user.status != "DELETED":
+            assert user.attributes.get("ca") == "A2", user.email
     assert services.sync(dry_run=True).planned == []
