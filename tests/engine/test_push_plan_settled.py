@@ -150,3 +150,42 @@ def test_a_rule_that_is_off_says_so_when_planned_by_name(demo: Services, tmp_pat
     assert "roster config set push_rules.ad-phones-pilot.enabled true" in result.output
     result = runner.invoke(main, ["push-plan", "ad-core", *store])
     assert result.exit_code == 0 and "is off" not in result.output, result.output
+
+
+def test_a_cycle_through_a_pushed_field_is_computed_again_until_it_agrees(
+    demo: Services,
+) -> None:
+    """ca reads cb; cb is AD's extensionAttribute9 (which ad-core writes from ca), else ca.
+    The push's read-back moves cb after the run noted whom to compute again: it is noted
+    with the values it wrote, and the store settles only with ca agreeing with cb (review:
+    it settled with ann's ca "aa" where a computation gives "aaa")."""
+    grow = 'size(subject.attributes.cb) >= 3 ? subject.attributes.cb : subject.attributes.cb + "a"'
+    demo.config_edit(
+        ConfigEdit(
+            "set", "attributes.ca", {"name": "ca", "custom": True, "sources": [{"cel": grow}]}
+        )
+    )
+    cb = [{"app": "ad", "field": "profile.extensionAttribute9"}, {"cel": "subject.attributes.ca"}]
+    demo.config_edit(
+        ConfigEdit("set", "attributes.cb", {"name": "cb", "custom": True, "sources": cb})
+    )
+    demo.config_edit(
+        ConfigEdit(
+            "set",
+            "push_rules.ad-core.mappings.extensionAttribute9",
+            {"target": "extensionAttribute9", "attribute": "ca"},
+        )
+    )
+    for _ in range(10):
+        result = demo.sync()
+        assert result.status == "applied", result.error
+        if result.settled:
+            break
+    assert result.settled
+    for user in demo.population().users:
+        if user.status == "DELETED":
+            continue
+        ca, cb = user.attributes.get("ca", ""), user.attributes.get("cb", "")
+        assert ca == (cb if len(cb) >= 3 else cb + "a"), (user.email, ca, cb)
+    assert demo.sync(dry_run=True).planned == []
+    assert settled(demo) and demo.push_plan().rules == {}
