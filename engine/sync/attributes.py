@@ -699,7 +699,7 @@ def _authority(
                 candidates[source.key].reason = "outbound: the console's value flows out, not in"
         if not eligible:
             return Decision(
-                previous.value if previous.value is not None else _blank(attribute),
+                previous.value if previous.value is not None else blank_of(attribute),
                 "",
                 "no source has a value yet",
                 list(candidates.values()),
@@ -793,7 +793,7 @@ def _authority(
         for source in deleted:
             c = candidates[source.key]
             if source.score("delete") >= holder_update:
-                value, source_key = _blank(attribute), ""
+                value, source_key = blank_of(attribute), ""
                 c.outcome = "won"
                 c.reason = reason = (
                     f"value removed; delete score {source.score('delete')} ≥ "
@@ -851,7 +851,8 @@ def _authority(
 NEW_PERSON = "the new person's attributes (`roster explain` tells where each value came from)"
 
 
-def _blank(attribute: AttributeDef) -> Any:
+def blank_of(attribute: AttributeDef) -> Any:
+    """What a person holds of ATTRIBUTE when it has no value."""
     return [] if attribute.multi else ""
 
 
@@ -1017,8 +1018,8 @@ def _compute(
                     user.id,
                     f"{state.user_label(user)}: {attribute.name} from {failed}: {message}",
                 )
-            old = previous.value if previous.value is not None else _blank(attribute)
-            new = decision.value if decision.value is not None else _blank(attribute)
+            old = previous.value if previous.value is not None else blank_of(attribute)
+            new = decision.value if decision.value is not None else blank_of(attribute)
             if (
                 old != new
                 or decision.source != previous.source

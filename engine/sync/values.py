@@ -22,8 +22,11 @@ from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.attributes import (
     AttributeDef,
     SourceReader,
+    attribute_reads,
+    blank_of,
     compile_attributes,
     decide_or_hold,
+    in_reading_order,
 )
 from engine.sync.push import PushItem, plan_push
 from engine.sync.simulate import SimulationCancelled
@@ -91,31 +94,77 @@ def compute_attributes(
     checkpoint: Callable[[int], None],
 ) -> dict[str, AttributeValues]:
     """Each named attribute's decision for every live person under CONFIG (blank when the
-    configuration does not define it). InvalidInput when a CEL source does not compile."""
+    configuration does not define it), as a sync computes them: a person's attributes in
+    reading order, each reading the values computed before it, so the attributes the named
+    ones read (and so on) are computed too (review: `badge` reading `team` was computed from
+    the stored `team` after `team` was edited). The records given are never changed: a person
+    whose value moves is read as a copy. InvalidInput when a CEL source does not compile."""
     wanted = {name.casefold(): name for name in names}
-    definitions = [a for a in config.attributes if a.name.casefold() in wanted]
-    compiled: dict[str, AttributeDef] = {
-        d.name.casefold(): d for d in compile_attributes(definitions, cel)
-    }
+    order = _with_what_they_read(config, wanted, cel)
+    reads = attribute_reads(order, itself=True)
+    read = {name for found in reads.values() for name in found}  # values read by another
     reader = SourceReader(cel, owned)
     out: dict[str, AttributeValues] = {}
     for folded, name in wanted.items():
-        definition = compiled.get(folded)
-        if definition is None:
-            out[name] = AttributeValues(name, False, defined=False)
-            continue
-        values = AttributeValues(definition.name, definition.multi, defined=True)
-        for done, user in enumerate(users):
-            if done % CHECK_EVERY == 0:
-                checkpoint(done)
+        definition = next((d for d in order if d.name.casefold() == folded), None)
+        out[name] = (
+            AttributeValues(name, False, defined=False)
+            if definition is None
+            else AttributeValues(definition.name, definition.multi, defined=True)
+        )
+    kept = [(d, out.get(wanted.get(d.name.casefold(), ""))) for d in order]
+    for done, user in enumerate(users):
+        if done % CHECK_EVERY == 0:
+            checkpoint(done)
+        person = user
+        for definition, values in kept:
             state = previous.get((user.id, definition.name)) or AttributeState()
             # as the next sync decides: a blank only a vanished account causes is held
-            decision = decide_or_hold(definition, user, state, reader)[0]
-            values.decisions[user.id] = Decided(
-                decision.value, decision.source, decision.reason, decision.errors
-            )
-        out[name] = values
+            decision = decide_or_hold(definition, person, state, reader)[0]
+            if values is not None:
+                values.decisions[user.id] = Decided(
+                    decision.value, decision.source, decision.reason, decision.errors
+                )
+            if definition.name not in read:
+                continue
+            new = decision.value if decision.value is not None else blank_of(definition)
+            if person.attributes.get(definition.name) != new:
+                if person is user:
+                    person = UserRecord(*_USER_FIELDS(user))
+                    person.attributes = dict(user.attributes)
+                person.attributes[definition.name] = new
+                cel.forget_user(user.id)  # read from here on with this value
+        if person is not user:
+            cel.forget_user(user.id)  # the others read the record as stored
     return out
+
+
+def _with_what_they_read(
+    config: RosterConfig, wanted: dict[str, str], cel: CelEngine
+) -> list[AttributeDef]:
+    """The attributes WANTED names (casefolded) and those they read, and so on, compiled, in
+    reading order (`in_reading_order`). Only those are compiled: one nothing here reads may
+    not compile, as it may in a sync's plan of what does."""
+    compiled: dict[str, AttributeDef] = {}
+    needed = set(wanted)
+    while True:
+        more = [
+            a
+            for a in config.attributes
+            if a.name.casefold() in needed and a.name.casefold() not in compiled
+        ]
+        if not more:
+            break
+        compiled.update((d.name.casefold(), d) for d in compile_attributes(more, cel))
+        # the others by name alone: what the compiled ones read of them is asked of their names
+        named = list(compiled.values()) + [
+            AttributeDef(a.name, False, [], authority=False)
+            for a in config.attributes
+            if a.name.casefold() not in compiled
+        ]
+        reads = attribute_reads(named)
+        needed = {n.casefold() for d in compiled.values() for n in reads[d.name]}
+    return in_reading_order(list(compiled.values()))
 
 
 def with_values(users: list[UserRecord], computed: dict[str, AttributeValues]) -> list[UserRecord]:

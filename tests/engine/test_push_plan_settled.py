@@ -189,3 +189,40 @@ def test_a_cycle_through_a_pushed_field_is_computed_again_until_it_agrees(
         assert ca == (cb if len(cb) >= 3 else cb + "a"), (user.email, ca, cb)
     assert demo.sync(dry_run=True).planned == []
     assert settled(demo) and demo.push_plan().rules == {}
+
+
+def test_a_plan_computes_what_the_pushed_attributes_read_first(demo: Services) -> None:
+    """`badge` (pushed) reads `team`; `team` is edited and not synced yet: the plan computes
+    `team` first, as the sync does, not `badge` from the stored `team` (review)."""
+    team = {"name": "team", "custom": True, "sources": [{"cel": 'subject.department + "-t"'}]}
+    badge = {
+        "name": "badge",
+        "custom": True,
+        "sources": [{"cel": '"[" + subject.attributes.team + "]"'}],
+    }
+    demo.config_edit(ConfigEdit("set", "attributes.team", team))
+    demo.config_edit(ConfigEdit("set", "attributes.badge", badge))
+    demo.config_edit(
+        ConfigEdit(
+            "set",
+            "push_rules.ad-core.mappings.extensionAttribute9",
+            {"target": "extensionAttribute9", "attribute": "badge"},
+        )
+    )
+    demo.sync()
+    team["sources"] = [{"cel": 'subject.department + "-u"'}]
+    demo.config_edit(ConfigEdit("set", "attributes.team", team))
+    plan = demo.push_plan("ad-core")
+    planned = {
+        item.account: item.changes["extensionAttribute9"].new
+        for item in plan.rules.get("ad-core", [])
+        if "extensionAttribute9" in item.changes
+    }
+    dry = demo.sync(dry_run=True)
+    pushed = {
+        change.object_id: change.new
+        for change in dry.planned
+        if change.stage == "push" and change.field == "extensionAttribute9"
+    }
+    assert planned and planned == pushed
+    assert all(str(value).endswith("-u]") for value in planned.values())
