@@ -98,7 +98,10 @@ def compute_attributes(
     reading order, each reading the values computed before it, so the attributes the named
     ones read (and so on) are computed too (review: `badge` reading `team` was computed from
     the stored `team` after `team` was edited). The records given are never changed: a person
-    whose value moves is read as a copy. InvalidInput when a CEL source does not compile."""
+    whose value moves is read as a copy. What an expression reads of other people (the
+    directory functions) is as stored: the sync computes such readers again after the people
+    they read (`_catch_up`), a preview does not. InvalidInput when a CEL source does not
+    compile."""
     wanted = {name.casefold(): name for name in names}
     order = _with_what_they_read(config, wanted, cel)
     reads = attribute_reads(order, itself=True)
@@ -164,7 +167,10 @@ def _with_what_they_read(
         ]
         reads = attribute_reads(named)
         needed = {n.casefold() for d in compiled.values() for n in reads[d.name]}
-    return in_reading_order(list(compiled.values()))
+    # in the configuration's order first, as the sync's: which of a cycle comes first is the
+    # first listed (review: naming the second of a pair alone computed it first)
+    position = {a.name.casefold(): i for i, a in enumerate(config.attributes)}
+    return in_reading_order(sorted(compiled.values(), key=lambda d: position[d.name.casefold()]))
 
 
 def with_values(users: list[UserRecord], computed: dict[str, AttributeValues]) -> list[UserRecord]:

@@ -226,3 +226,51 @@ def test_a_plan_computes_what_the_pushed_attributes_read_first(demo: Services) -
     }
     assert planned and planned == pushed
     assert all(str(value).endswith("-u]") for value in planned.values())
+
+
+def test_a_plan_naming_the_second_of_two_that_read_each_other_computes_the_first_first(
+    demo: Services,
+) -> None:
+    """ca and cb read each other; only cb is pushed. The sync computes ca first (listed
+    first); so does the plan (review: it computed cb from the stored ca)."""
+
+    def attribute(name: str, text: str) -> dict:
+        return {"name": name, "custom": True, "sources": [{"cel": text}]}
+
+    demo.config_edit(
+        ConfigEdit(
+            "set", "attributes.ca", attribute("ca", '"A" + string(size(subject.attributes.cb))')
+        )
+    )
+    demo.config_edit(
+        ConfigEdit(
+            "set", "attributes.cb", attribute("cb", '"B" + string(size(subject.attributes.ca))')
+        )
+    )
+    demo.config_edit(
+        ConfigEdit(
+            "set",
+            "push_rules.ad-core.mappings.extensionAttribute9",
+            {"target": "extensionAttribute9", "attribute": "cb"},
+        )
+    )
+    for _ in range(6):
+        if demo.sync().settled:
+            break
+    demo.config_edit(
+        ConfigEdit(
+            "set", "attributes.ca", attribute("ca", '"AA" + string(size(subject.attributes.cb))')
+        )
+    )
+    plan = demo.push_plan("ad-core")
+    planned = {
+        item.account: item.changes["extensionAttribute9"].new
+        for item in plan.rules.get("ad-core", [])
+        if "extensionAttribute9" in item.changes
+    }
+    pushed = {
+        change.object_id: change.new
+        for change in demo.sync(dry_run=True).planned
+        if change.stage == "push" and change.field == "extensionAttribute9"
+    }
+    assert planned and planned == pushed
