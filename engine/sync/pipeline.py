@@ -1221,7 +1221,13 @@ def _read_early_note(
     attribute computed before it had read it."""
     moved = {name for user_id, name in state.dirty_attributes if name in read_early}
     reads = attribute_reads(definitions, itself=True)
-    readers = [d.name for d in definitions if reads[d.name] & moved]
+    position = {d.name: i for i, d in enumerate(definitions)}
+    # those computed before what they read (or reading themselves), not every reader
+    readers = [
+        d.name
+        for d in definitions
+        if any(position[name] >= position[d.name] for name in reads[d.name] & moved)
+    ]
     set_late = [d.name for d in definitions if d.name in moved]
     return (
         f"{_people(len(people))} ({_who(state, people)}): {_listed(readers)} read "
