@@ -933,16 +933,18 @@ def push_plan(rule: str | None, as_json: bool) -> None:
     services = _services()
     with working("Planning the pushes", as_json=as_json):
         data = services.push_plan(rule)
-    if as_json:
-        _emit(data.to_json())
+    rules = services.push_rules().rules if rule is not None else []
+    off = any(r.name == rule and not r.enabled for r in rules)  # (the Push screen says it too)
+    said = (
+        f"push rule {rule!r} is off: a sync pushes nothing for it. Turn it on to plan it: "
+        f"roster config set push_rules.{rule}.enabled true"
+    )
+    if as_json:  # a script reads the same as a person: "notes"
+        _emit({**data.to_json(), "notes": [*data.notes, *([said] if off else [])]})
         return
     echo(f"Push plan (nothing is sent): {describe_counts(data.counts, 'nothing')}")
-    rules = services.push_rules().rules if rule is not None else []
-    if any(r.name == rule and not r.enabled for r in rules):  # (the Push screen says it too)
-        echo(
-            f"  push rule {rule!r} is off: a sync pushes nothing for it. Turn it on to plan "
-            f"it: roster config set push_rules.{rule}.enabled true"
-        )
+    if off:
+        echo(f"  {said}")
     for name, items in data.rules.items():
         echo(f"{name}: {len(items)} accounts")
         for item in items:

@@ -6,6 +6,7 @@ an edited configuration) computes them again, as before."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,9 @@ def test_a_rule_that_is_off_says_so_when_planned_by_name(demo: Services, tmp_pat
     assert result.exit_code == 0, result.output
     assert "push rule 'ad-phones-pilot' is off" in result.output
     assert "roster config set push_rules.ad-phones-pilot.enabled true" in result.output
+    result = runner.invoke(main, ["push-plan", "ad-phones-pilot", "--json", *store])
+    assert result.exit_code == 0, result.output
+    assert any("'ad-phones-pilot' is off" in note for note in json.loads(result.output)["notes"])
     result = runner.invoke(main, ["push-plan", "ad-core", *store])
     assert result.exit_code == 0 and "is off" not in result.output, result.output
 
