@@ -65,8 +65,9 @@ def print_value_impact(impact: ValueImpact) -> None:
     """What saving an attribute or push-rule edit would do to values and pushes, in words."""
     echo(f"if saved (against the saved configuration, over {impact.people:,} people):")
     for name, outcome in impact.attributes.items():
+        through = f" (reads {', '.join(outcome.reads)})" if outcome.reads else ""
         echo(
-            f"  attribute {name}: {outcome.changed:,} people change, "
+            f"  attribute {name}{through}: {outcome.changed:,} people change, "
             f"{outcome.with_value:,} with a value, {outcome.empty:,} empty"
             + (f", {outcome.error_count:,} with a failing source" if outcome.error_count else "")
         )

@@ -690,6 +690,9 @@ class AttributeEditorScreen(RosterScreen):
                 parts.append("no value changes")
             if outcome.error_count:
                 parts.append(f"{outcome.error_count:,} errors")
+        readers = [o for o in impact.attributes.values() if o.reads and o.changed]
+        if readers:
+            parts.append(f"{len(readers)} reading it change{'s' if len(readers) == 1 else ''}")
         moved = [d for d in impact.push.values() if d.added or d.removed or d.entered or d.left]
         if moved:
             parts.append(f"{len(moved)} push rule{'s' if len(moved) != 1 else ''} change")
@@ -752,10 +755,35 @@ class AttributeEditorScreen(RosterScreen):
                         out.append(f"  {safe(change.reason, 80)}", style="dim")
             else:
                 out.append("no one gets a value" if adding else "no one's value changes", "dim")
+        out.append_text(self.readers_text(impact))
         out.append_text(self.push_text(impact))
         for warning in warnings[:4]:
             out.append("\nWarning: ", style="bold yellow")
             out.append_text(plain(problem_line(warning, with_path=True), lines=True, limit=400))
+        return out
+
+    def readers_text(self, impact: Any) -> Text:
+        """The attributes that read the edited one: the edit changes their values too."""
+        out = Text()
+        readers = [o for o in impact.attributes.values() if o.reads]
+        if not readers:
+            return out
+        out.append("\nAttributes that read it: ", style="bold")
+        for outcome in readers:
+            out.append("\n  ")
+            out.append(safe(outcome.name, 40), style="bold")
+            if outcome.changed:
+                who = "person changes" if outcome.changed == 1 else "people change"
+                out.append(f": {outcome.changed:,} {who}", style="yellow")
+                for change in outcome.samples[:2]:
+                    out.append("\n    ")
+                    out.append_text(clip(change.person, 24))
+                    out.append(": ")
+                    out.append_text(literal(change.old, 20, "red"))
+                    out.append(" → ", style="dim")
+                    out.append_text(literal(change.new, 20, "green"))
+            else:
+                out.append(": no one's value changes", style="dim")
         return out
 
     def push_text(self, impact: Any) -> Text:

@@ -37,6 +37,7 @@ from engine.sync.values import (
     live_users,
     plan,
     pushed_attributes,
+    readers_of,
     with_values,
 )
 from engine.text import one_line
@@ -84,6 +85,9 @@ class AttributeOutcome:
     error_count: int  # people with a failing source
     changed: int  # people whose value differs, saved -> edited
     samples: list[AttributeChange]
+    # the edited attributes this one reads (directly or through others): reported because an
+    # edit of those changes it ("" when it is edited itself, or nothing is edited)
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,23 @@ def differing_attributes(saved: RosterConfig, edited: RosterConfig) -> list[str]
         if old != new:
             names.append((new or old).name)  # type: ignore[union-attr]
     return names
+
+
+def _readers(
+    saved: RosterConfig, edited: RosterConfig, names: list[str], cel: Any
+) -> dict[str, tuple[str, ...]]:
+    """The attributes, not among NAMES, that read one of them in either configuration (those
+    the edited one defines first, in its order), each with the ones of NAMES it reads."""
+    out: dict[str, tuple[str, ...]] = {}
+    for config in (edited, saved):
+        for name, found in readers_of(config, names, cel).items():
+            folded = name.casefold()
+            known = next((n for n in out if n.casefold() == folded), None)
+            if known is None:
+                out[name] = tuple(found)
+            else:
+                out[known] += tuple(n for n in found if n not in out[known])
+    return out
 
 
 def _source_label(definition: Attribute | None, key: str) -> str:
@@ -264,15 +285,17 @@ class ValuesService:
                     f"{', '.join(a.name for a in target.attributes) or 'none'}."
                 )
             names = list(attributes)
-        chosen: UserRecord | None = self.records.person(person) if person is not None else None
         population = self.ctx.population()
+        cel = self.ctx.sweep_cel(population)
+        readers = _readers(saved, target, names, cel) if edited is not None else {}
+        names += list(readers)
+        chosen: UserRecord | None = self.records.person(person) if person is not None else None
         previous, apps = self._stored(population)
         users = live_users(population)
         owned: dict[int, list[Any]] = {}
         for account in population.accounts:
             if account.owner_id is not None:
                 owned.setdefault(account.owner_id, []).append(account)
-        cel = self.ctx.sweep_cel(population)
         total = len(users)
         # the attributes the push rules read are computed too, as the next sync computes them
         # before it pushes: the stored values miss an attribute saved since the last sync
@@ -324,7 +347,9 @@ class ValuesService:
         if progress is not None:
             progress("done", total, total)
         outcomes = {
-            name: self._outcome(target.attribute(name), before[name], after[name], users)
+            name: self._outcome(
+                target.attribute(name), before[name], after[name], users, readers.get(name, ())
+            )
             for name in names
         }
         mine = None
@@ -360,6 +385,7 @@ class ValuesService:
         before: AttributeValues,
         after: AttributeValues,
         users: list[UserRecord],
+        reads: tuple[str, ...] = (),
     ) -> AttributeOutcome:
         counts: Counter[Any] = Counter()
         with_value = changed = error_count = 0
@@ -403,6 +429,7 @@ class ValuesService:
             error_count,
             changed,
             samples,
+            reads,
         )
 
     # --- push ------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:
         done = {a.name for a in ordered}
         ready = next((a for a in left if reads[a.name] <= done), None)
         if ready is None:  # a cycle: the first of those in one, as listed
-            ready = next(a for a in left if a.name in _reachable(reads, reads[a.name] - done))
+            ready = next(a for a in left if a.name in reachable(reads, reads[a.name] - done))
         ordered.append(ready)
         left.remove(ready)
     return ordered
@@ -239,7 +239,7 @@ def attribute_reads(attributes: list[AttributeDef], itself: bool = False) -> dic
     return reads
 
 
-def _reachable(reads: dict[str, set[str]], start: set[str]) -> set[str]:
+def reachable(reads: dict[str, set[str]], start: set[str]) -> set[str]:
     """The attributes read from START, directly or through others."""
     seen: set[str] = set()
     todo = list(start)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from engine.cel import CelEngine
 from engine.cel.objects import names_of_attribute
 from engine.config.model import RosterConfig
+from engine.errors import InvalidInput
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.attributes import (
     AttributeDef,
@@ -27,6 +28,7 @@ from engine.sync.attributes import (
     compile_attributes,
     decide_or_hold,
     in_reading_order,
+    reachable,
 )
 from engine.sync.push import PushItem, plan_push
 from engine.sync.simulate import SimulationCancelled
@@ -171,6 +173,31 @@ def _with_what_they_read(
     # first listed (review: naming the second of a pair alone computed it first)
     position = {a.name.casefold(): i for i, a in enumerate(config.attributes)}
     return in_reading_order(sorted(compiled.values(), key=lambda d: position[d.name.casefold()]))
+
+
+def readers_of(config: RosterConfig, names: Iterable[str], cel: CelEngine) -> dict[str, list[str]]:
+    """The attributes of CONFIG that read any of NAMES, directly or through others, each with
+    those of NAMES it reads, in the configuration's order: an edit of `team` changes `badge`
+    too when badge's CEL reads team, and a preview that named only team showed no such change
+    (review). NAMES themselves are not listed; an attribute whose CEL does not compile is
+    taken to read nothing (the edit's own check names it)."""
+    wanted = {name.casefold() for name in names}
+    defined: list[AttributeDef] = []
+    for attribute in config.attributes:
+        try:
+            defined += compile_attributes([attribute], cel)
+        except InvalidInput:
+            defined.append(AttributeDef(attribute.name, False, [], authority=False))
+    reads = attribute_reads(defined)
+    position = {d.name: i for i, d in enumerate(defined)}
+    out: dict[str, list[str]] = {}
+    for definition in defined:
+        if definition.name.casefold() in wanted:
+            continue
+        found = [n for n in reachable(reads, reads[definition.name]) if n.casefold() in wanted]
+        if found:
+            out[definition.name] = sorted(found, key=position.__getitem__)
+    return out
 
 
 def with_values(users: list[UserRecord], computed: dict[str, AttributeValues]) -> list[UserRecord]:

@@ -288,3 +288,51 @@ def test_everyones_states_of_a_few_attributes_load_alone_and_the_rest_on_asking(
         assert next(iter(state.attributes.values())) is first
     # the plan it serves is the sync's: nothing left to push after a sync
     assert demo.push_plan().rules == {}
+
+
+def test_an_edit_shows_what_the_attributes_reading_it_become(
+    demo: Services, demo_template: Path, tmp_path: Path
+) -> None:
+    # `cost_center_label` reads department: an edit of department changes it too, which the
+    # preview left out (it named the edited attribute alone)
+    document = {"name": "cost_center_label", "custom": True, "sources": [{"cel": LABEL}]}
+    demo.config_edit(ConfigEdit("set", "attributes.cost_center_label", document))
+    demo.sync()
+    sources = [{"app": "hr", "field": "profile.job_title"}]
+    edited = dry(demo, "set", "attributes.department.sources", sources)
+    impact = demo.value_impact(edited)  # type: ignore[arg-type]
+    assert list(impact.attributes) == ["department", "cost_center_label"]
+    department, label = impact.attributes["department"], impact.attributes["cost_center_label"]
+    assert department.reads == () and label.reads == ("department",)
+    assert 0 < label.changed and label.changed <= department.changed
+    # what the next sync stores once the edit is saved
+    demo.config_edit(ConfigEdit("set", "attributes.department.sources", sources))
+    demo.sync()
+    with demo.db.session() as session:
+        stored = {
+            row.user_id: row.value
+            for row in session.scalars(
+                select(AttributeValue).where(AttributeValue.attribute == "cost_center_label")
+            )
+        }
+    assert label.samples and all(stored[c.person_id] == c.new for c in label.samples)
+    # an edit nothing reads reports the edited attribute alone; so does the saved outcome
+    alone = demo.value_impact(dry(demo, "set", "attributes.job_title.sources", sources))  # type: ignore[arg-type]
+    assert list(alone.attributes) == ["job_title"]
+    assert all(o.reads == () for o in demo.value_impact(push=False).attributes.values())
+
+
+def test_the_cli_dry_run_names_the_attributes_reading_the_edited_one(
+    demo_template: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "store"
+    shutil.copytree(demo_template, folder)
+    db = str(folder / "r.db")
+    document = '{name: cost_center_label, custom: true, sources: [{cel: "subject.department"}]}'
+    for args in (
+        ["attributes.cost_center_label", document],
+        ["--dry-run", "attributes.department.sources", "[{app: hr, field: profile.job_title}]"],
+    ):
+        result = CliRunner().invoke(main, ["config", "set", *args, "--db", db])
+        assert result.exit_code == 0, result.output
+    assert "attribute cost_center_label (reads department):" in result.output

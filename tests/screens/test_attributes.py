@@ -275,6 +275,40 @@ async def test_reorder_sources_previews_the_changes_then_saves(services: Any) ->
         ]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_preview_lists_what_the_attributes_reading_it_become(
+    services: Any, size: tuple[int, int]
+) -> None:
+    # `title_tag` reads job_title: an edit of job_title changes it too, and the preview said
+    # nothing of it (it named the edited attribute alone)
+    document = {"name": "title_tag", "custom": True, "sources": [{"cel": 'subject.jobTitle + "!"'}]}
+    services.config_edit(ConfigEdit("set", "attributes.title_tag", document))
+    services.sync()
+    app = RosterApp(services, start="attributes")
+    async with app.run_test(size=size) as pilot:
+        screen = await open_screen(pilot)
+        await goto(pilot, screen, "job_title")
+        await pilot.press("e")
+        ed = await editor(pilot)
+        await pilot.press("d")  # HR's title removed: the IdP's, or none
+        await settle(pilot, 30)
+        await wait_until(pilot, lambda: "Attributes that read it" in preview_of(ed), "readers", 30)
+        preview = preview_of(ed)
+        population = services.population()
+        differ = 0
+        for user in population.users:
+            if user.status == "DELETED":
+                continue
+            accounts = population.accounts_of(user.id)
+            idp = next((a.profile.get("title", "") for a in accounts if a.app_id == "idp"), "")
+            differ += idp != user.attributes.get("job_title", "")
+        assert differ > 0
+        who = "person changes" if differ == 1 else "people change"
+        assert f"title_tag: {differ:,} {who}" in preview
+        gist = str(ed.query_one("#ed-preview-box").border_subtitle)
+        assert "1 reading it changes" in gist
+
+
 async def test_the_source_dialog_lists_the_apps_fields_with_counts(services: Any) -> None:
     hr = [a for a in services.population().accounts if a.app_id == "hr"]
     with_department = sum(1 for a in hr if str(a.profile.get("department", "")).strip())
