@@ -151,6 +151,9 @@ class PushService:
                 config, read, users, state.accounts_by_owner(), state.attributes, cel
             )
             state.users.update({user.id: user for user in fresh})
+            # the rules' own lookups of other people read the values just computed too
+            cel.population = state.population()
+            cel.clear_cache()
         report = StageReport("push")
         missing: list[str] = []
         items = plan_push(state, config, apps, cel, report, only_rule=rule, without_account=missing)

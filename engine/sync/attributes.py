@@ -153,6 +153,12 @@ class Decision:
         )
 
 
+#: How many times the attributes stage computes again the readers it left (a value they read
+#: set after them); whoever is still left after that, the next run computes. A preview's
+#: passes over everyone are bounded alike (engine.sync.values.compute_attributes).
+CATCH_UP = 3
+
+
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 

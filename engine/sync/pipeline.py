@@ -43,6 +43,7 @@ from engine.store.repo import (
 )
 from engine.sync import import_ahead, key_memo, reads, recovery, writer
 from engine.sync.attributes import (
+    CATCH_UP,
     AttributeDef,
     Narrowing,
     account_moves,
@@ -1079,11 +1080,6 @@ def _attribute_scope(
         f"({_who(state, readers)}): they read someone who changed since the last run, or whom "
         "the last run changed after they read them"
     )
-
-
-#: How many times the attributes stage computes again the readers it left (a value they read
-#: set after them); whoever is still left after that, the next run computes.
-CATCH_UP = 3
 
 
 def _catch_up(

@@ -21,6 +21,7 @@ from engine.config.model import RosterConfig
 from engine.errors import InvalidInput
 from engine.records import AccountRecord, Population, UserRecord
 from engine.sync.attributes import (
+    CATCH_UP,
     AttributeDef,
     SourceReader,
     attribute_reads,
@@ -100,15 +101,19 @@ def compute_attributes(
     reading order, each reading the values computed before it, so the attributes the named
     ones read (and so on) are computed too (review: `badge` reading `team` was computed from
     the stored `team` after `team` was edited). The records given are never changed: a person
-    whose value moves is read as a copy. What an expression reads of other people (the
-    directory functions) is as stored: the sync computes such readers again after the people
-    they read (`_catch_up`), a preview does not. InvalidInput when a CEL source does not
+    whose value moves is read as a copy.
+
+    What an expression reads of other people (the directory functions) is, in a first pass,
+    as stored; when CEL's directory is a Population, the attributes that read it (and those
+    that read them) are computed again over a directory holding the values the last pass
+    computed, until they agree, at most CATCH_UP times, as the sync catches up its readers
+    (`pipeline._catch_up`): a manager's department edited showed no change to the
+    `manager_department` of their reports (review). InvalidInput when a CEL source does not
     compile."""
     wanted = {name.casefold(): name for name in names}
     order = _with_what_they_read(config, wanted, cel)
     reads = attribute_reads(order, itself=True)
     read = {name for found in reads.values() for name in found}  # values read by another
-    reader = SourceReader(cel, owned)
     out: dict[str, AttributeValues] = {}
     for folded, name in wanted.items():
         definition = next((d for d in order if d.name.casefold() == folded), None)
@@ -118,30 +123,101 @@ def compute_attributes(
             else AttributeValues(definition.name, definition.multi, defined=True)
         )
     kept = [(d, out.get(wanted.get(d.name.casefold(), ""))) for d in order]
-    for done, user in enumerate(users):
-        if done % CHECK_EVERY == 0:
-            checkpoint(done)
-        person = user
-        for definition, values in kept:
-            state = previous.get((user.id, definition.name)) or AttributeState()
-            # as the next sync decides: a blank only a vanished account causes is held
-            decision = decide_or_hold(definition, person, state, reader)[0]
-            if values is not None:
-                values.decisions[user.id] = Decided(
-                    decision.value, decision.source, decision.reason, decision.errors
-                )
-            if definition.name not in read:
-                continue
-            new = decision.value if decision.value is not None else blank_of(definition)
-            if person.attributes.get(definition.name) != new:
-                if person is user:
-                    person = UserRecord(*_USER_FIELDS(user))
-                    person.attributes = dict(user.attributes)
-                person.attributes[definition.name] = new
-                cel.forget_user(user.id)  # read from here on with this value
-        if person is not user:
-            cel.forget_user(user.id)  # the others read the record as stored
+    passing = _Pass(users, previous, SourceReader(cel, owned), cel, read)
+    passing.run(kept, {}, checkpoint)
+    directory = cel.population
+    others = {d.name for d in order if _reads_directory(d)}
+    if not others or not isinstance(directory, Population):
+        return out
+    # those that read other people, and those that read them, again over the values computed
+    downstream = [
+        (d, values)
+        for d, values in kept
+        if d.name in others or reachable(reads, reads[d.name]) & others
+    ]
+    try:
+        for _ in range(CATCH_UP):
+            moved = passing.moved
+            if not moved:  # everyone as stored: the directory read was this one
+                break
+            cel.population = Population(
+                [moved.get(user.id, user) for user in directory.users],
+                directory.accounts,
+                directory.entitlement_names,
+                first_new_id=directory.first_new_id,
+            )
+            cel.clear_cache()
+            if not passing.run(downstream, moved, checkpoint):
+                break
+    finally:
+        cel.population = directory
+        cel.clear_cache()
     return out
+
+
+def _reads_directory(definition: AttributeDef) -> bool:
+    return any(s.program is not None and s.program.reads_directory for s in definition.sources)
+
+
+class _Pass:
+    """One pass of `compute_attributes` over everyone: `moved` keeps, of each person whose
+    values moved, a copy holding them (what the next pass's directory shows)."""
+
+    def __init__(
+        self,
+        users: list[UserRecord],
+        previous: dict[tuple[int, str], AttributeState],
+        reader: SourceReader,
+        cel: CelEngine,
+        read: set[str],
+    ) -> None:
+        self.users = users
+        self.previous = previous
+        self.reader = reader
+        self.cel = cel
+        self.read = read
+        self.moved: dict[int, UserRecord] = {}
+
+    def run(
+        self,
+        kept: list[tuple[AttributeDef, AttributeValues | None]],
+        start: dict[int, UserRecord],
+        checkpoint: Callable[[int], None],
+    ) -> bool:
+        """Compute KEPT for everyone, each person from START's copy of them (else as stored);
+        whether any value differs from the one the last pass gave (the person held)."""
+        cel, read, previous, reader = self.cel, self.read, self.previous, self.reader
+        moved: dict[int, UserRecord] = {}
+        differs = False
+        for done, user in enumerate(self.users):
+            if done % CHECK_EVERY == 0:
+                checkpoint(done)
+            person = begun = start.get(user.id, user)
+            for definition, values in kept:
+                state = previous.get((user.id, definition.name)) or AttributeState()
+                # as the next sync decides: a blank only a vanished account causes is held
+                decision = decide_or_hold(definition, person, state, reader)[0]
+                if values is not None:
+                    was = values.decisions.get(user.id)
+                    differs = differs or (was is not None and was.value != decision.value)
+                    values.decisions[user.id] = Decided(
+                        decision.value, decision.source, decision.reason, decision.errors
+                    )
+                if definition.name not in read:
+                    continue
+                new = decision.value if decision.value is not None else blank_of(definition)
+                if person.attributes.get(definition.name) != new:
+                    if person is begun:  # (a copy another pass's directory holds: not changed)
+                        person = UserRecord(*_USER_FIELDS(begun))
+                        person.attributes = dict(begun.attributes)
+                    person.attributes[definition.name] = new
+                    differs = True  # (the first pass's answer is not asked)
+                    cel.forget_user(user.id)  # read from here on with this value
+            if person is not user:
+                moved[user.id] = person
+                cel.forget_user(user.id)  # the others read the record as stored
+        self.moved = {**start, **moved}
+        return differs
 
 
 def _with_what_they_read(

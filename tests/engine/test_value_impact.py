@@ -336,3 +336,60 @@ def test_the_cli_dry_run_names_the_attributes_reading_the_edited_one(
         result = CliRunner().invoke(main, ["config", "set", *args, "--db", db])
         assert result.exit_code == 0, result.output
     assert "attribute cost_center_label (reads department):" in result.output
+
+
+MANAGER_DEPARTMENT = {
+    "name": "manager_department",
+    "custom": True,
+    "sources": [{"cel": 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")'}],
+}
+
+
+def test_an_attribute_reading_other_people_is_previewed_with_their_new_values(
+    demo: Services,
+) -> None:
+    # a report's manager_department reads the manager's department: an edit of department
+    # showed it unchanged (the preview read the managers as stored); the sync computes the
+    # readers again after the people they read, and so must the preview
+    demo.config_edit(ConfigEdit("set", "attributes.manager_department", MANAGER_DEPARTMENT))
+    demo.sync()
+    sources = [{"app": "hr", "field": "profile.job_title"}]
+    edited = dry(demo, "set", "attributes.department.sources", sources)
+    impact = demo.value_impact(edited)  # type: ignore[arg-type]
+    outcome = impact.attributes["manager_department"]
+    assert outcome.reads == ("department",)
+
+    def stored() -> dict[int, object]:
+        with demo.db.session() as session:
+            query = select(AttributeValue).where(AttributeValue.attribute == "manager_department")
+            return {row.user_id: row.value for row in session.scalars(query)}
+
+    was = stored()
+    demo.config_edit(ConfigEdit("set", "attributes.department.sources", sources))
+    demo.sync()
+    now = stored()
+    live = {u.id for u in demo.population().users if u.status != "DELETED"}
+    moved = {uid for uid in live if was.get(uid, "") != now.get(uid, "")}
+    assert moved and outcome.changed == len(moved)
+    assert all(now[c.person_id] == c.new and was[c.person_id] == c.old for c in outcome.samples)
+
+
+def test_a_push_plan_pushes_what_other_people_now_read(demo: Services) -> None:
+    # a pushed attribute reading the managers: after their department was edited, the plan
+    # must push what the next sync pushes (it planned the reports' values from the old one)
+    demo.config_edit(ConfigEdit("set", "attributes.manager_department", MANAGER_DEPARTMENT))
+    mapping = {"target": "extensionAttribute6", "attribute": "manager_department"}
+    demo.config_edit(ConfigEdit("set", "push_rules.ad-core.mappings.extensionAttribute6", mapping))
+    demo.sync()
+    sources = [{"app": "hr", "field": "profile.job_title"}]
+    demo.config_edit(ConfigEdit("set", "attributes.department.sources", sources))
+    planned = {
+        item.account: item.changes["extensionAttribute6"].new
+        for item in demo.push_plan("ad-core").rules["ad-core"]
+        if "extensionAttribute6" in item.changes
+    }
+    dry_run = demo.sync(dry_run=True)
+    pushed = {
+        c["object_id"]: c["new"] for c in dry_run.changes if c["field"] == "extensionAttribute6"
+    }
+    assert pushed and planned == pushed
