@@ -33,7 +33,7 @@ from engine.records import UserRecord
 from engine.roles import current_actor
 from engine.store.db import Database
 from engine.store.deferred import DeferredAccounts
-from engine.store.models import App, Run, utcnow
+from engine.store.models import App, Change, Run, utcnow
 from engine.store.repo import (
     config_base_dir,
     get_meta,
@@ -567,7 +567,16 @@ def _run_locked(
         # (ids as this run numbers them: new people are numbered when written)
         left_early = _read_early_moved(state, read_early)
         if left_early:
-            reports[3].notes.append(_read_early_note(state, definitions, read_early, left_early))
+            note = _read_early_note(state, definitions, read_early, left_early)
+            flipped = _set_back(db, state, read_early, left_early & again_early)
+            if flipped:  # a pair whose values keep answering each other never agrees
+                note += (
+                    f"; {len(flipped)} of them ({_who(state, flipped)}) went back to "
+                    "the values they had before the last sync: their values alternate at every "
+                    "sync (each is computed from the other's last value), and so does what is "
+                    "pushed of them; make one of the attributes stop reading the other"
+                )
+            reports[3].notes.append(note)
         result.held = state.held
         if state.held:
             reports[3].notes.append(
@@ -1208,6 +1217,40 @@ def _read_early_moved(state: WorkState, read_early: set[str]) -> set[int]:
     if not read_early:  # (most configurations: no pass over a first sync's million values)
         return set()
     return {user_id for user_id, name in state.dirty_attributes if name in read_early}
+
+
+def _set_back(db: Database, state: WorkState, read_early: set[str], people: set[int]) -> set[int]:
+    """Of PEOPLE (left by the last applied run to compute again), those this run sets a value
+    of an attribute in READ_EARLY back to what it was before that run changed it: values that
+    alternate, which no number of syncs settles (review: a pair answering each other pushed
+    the other value at every sync, and each run said only that the next computes them)."""
+    users = state.users
+    labels = {state.user_label(users[u]): u for u in people if u in users}
+    planned = {
+        (change.object_id, change.field): change.new
+        for change in state.changes
+        if change.stage == "attributes"
+        and change.object_type == "user"
+        and change.field in read_early
+        and change.object_id in labels
+    }
+    if not planned:
+        return set()
+    with db.session() as session:
+        last = last_applied_run(session)
+        rows = session.execute(  # (object id, attribute, the value before that run)
+            select(col(Change.object_id), col(Change.field), col(Change.old)).where(
+                col(Change.run_id) == last,
+                col(Change.stage) == "attributes",
+                col(Change.object_type) == "user",
+                col(Change.field).in_(sorted(read_early)),
+            )
+        )
+        return {
+            labels[str(label)]
+            for label, name, old in rows
+            if (label, name) in planned and planned[str(label), str(name)] == old
+        }
 
 
 def _read_early_note(

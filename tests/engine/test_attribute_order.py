@@ -145,3 +145,49 @@ def test_an_attribute_reading_itself_or_the_whole_map_settles_once_it_agrees(
         if user.status != "DELETED":
             assert user.attributes.get("ca") == "A2", user.email
     assert services.sync(dry_run=True).planned == []
+
+
+def test_attributes_whose_values_answer_each_other_say_they_alternate(tmp_path: Path) -> None:
+    """`ca` is the opposite of `cb`, which copies `ca`: no computation agrees with the last,
+    and every sync wrote (and pushed) the other value, saying only that the next sync
+    computes them again. From the second run on, each says the values alternate and what to
+    do; a pair that settles in two runs never says so."""
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += [
+        {
+            "name": "ca",
+            "custom": True,
+            "sources": [{"cel": 'subject.attributes.cb == "1" ? "0" : "1"'}],
+        },
+        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
+    ]
+    services = open_org(tmp_path, config)
+    runs = [services.sync() for _ in range(4)]
+    notes = [[n for s in run.stages for n in s.notes if "read each other" in n] for run in runs]
+    assert all(notes) and not any(run.settled for run in runs)
+    assert "5 of them (ann.lee@example.com" in notes[3][0]
+    # (the first run creates the people: their values were none before; the second sets
+    # them from the first's, so only the third can tell they went back)
+    assert not any("alternate" in n[0] for n in notes[:2])
+    for later in notes[2:]:
+        assert "went back to the values they had before the last sync" in later[0]
+        assert "make one of the attributes stop reading the other" in later[0]
+    # a dry run says it too, of what it would do
+    assert any("alternate at every sync" in n for s in services.sync(dry_run=True).stages
+               for n in s.notes)  # fmt: skip
+
+
+def test_a_pair_that_settles_never_says_it_alternates(tmp_path: Path) -> None:
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += [
+        {
+            "name": "ca",
+            "custom": True,
+            "sources": [{"cel": 'subject.attributes.cb == "" ? "A" : "A2"'}],
+        },
+        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
+    ]
+    services = open_org(tmp_path, config)
+    runs = _settle(services)
+    assert runs[-1].settled
+    assert not any("alternate" in n for run in runs for s in run.stages for n in s.notes)
