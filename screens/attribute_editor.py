@@ -692,7 +692,10 @@ class AttributeEditorScreen(RosterScreen):
                 parts.append(f"{outcome.error_count:,} errors")
         readers = [o for o in impact.attributes.values() if o.reads and o.changed]
         if readers:
-            parts.append(f"{len(readers)} reading it change{'s' if len(readers) == 1 else ''}")
+            one = len(readers) == 1
+            parts.append(
+                f"{len(readers)} attribute{'' if one else 's'} reading it change{'s' * one}"
+            )
         moved = [d for d in impact.push.values() if d.added or d.removed or d.entered or d.left]
         if moved:
             parts.append(f"{len(moved)} push rule{'s' if len(moved) != 1 else ''} change")

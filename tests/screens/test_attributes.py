@@ -306,7 +306,7 @@ async def test_the_preview_lists_what_the_attributes_reading_it_become(
         who = "person changes" if differ == 1 else "people change"
         assert f"title_tag: {differ:,} {who}" in preview
         gist = str(ed.query_one("#ed-preview-box").border_subtitle)
-        assert "1 reading it changes" in gist
+        assert "1 attribute reading it changes" in gist
 
 
 async def test_the_source_dialog_lists_the_apps_fields_with_counts(services: Any) -> None:
