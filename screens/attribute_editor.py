@@ -748,12 +748,7 @@ class AttributeEditorScreen(RosterScreen):
                     style="bold yellow",
                 )
                 for change in outcome.samples[:SAMPLES]:
-                    out.append("\n  ")
-                    out.append_text(clip(change.person, 28))
-                    out.append(": ")
-                    out.append_text(literal(change.old, 24, "red"))
-                    out.append(" → ", style="dim")
-                    out.append_text(literal(change.new, 24, "green"))
+                    out.append_text(_change_line(change, "\n  ", 28, 24))
                     if change.reason:
                         out.append(f"  {safe(change.reason, 80)}", style="dim")
             else:
@@ -779,12 +774,7 @@ class AttributeEditorScreen(RosterScreen):
                 who = "person changes" if outcome.changed == 1 else "people change"
                 out.append(f": {outcome.changed:,} {who}", style="yellow")
                 for change in outcome.samples[:2]:
-                    out.append("\n    ")
-                    out.append_text(clip(change.person, 24))
-                    out.append(": ")
-                    out.append_text(literal(change.old, 20, "red"))
-                    out.append(" → ", style="dim")
-                    out.append_text(literal(change.new, 20, "green"))
+                    out.append_text(_change_line(change, "\n    ", 24, 20))
             else:
                 out.append(": no one's value changes", style="dim")
         return out
@@ -932,3 +922,14 @@ class AttributeEditorScreen(RosterScreen):
             ),
             answered,
         )
+
+
+def _change_line(change: Any, indent: str, person: int, value: int) -> Text:
+    """One sample of a preview: the person, their value saved → edited (literal, clipped)."""
+    out = Text(indent)
+    out.append_text(clip(change.person, person))
+    out.append(": ")
+    out.append_text(literal(change.old, value, "red"))
+    out.append(" → ", style="dim")
+    out.append_text(literal(change.new, value, "green"))
+    return out

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cel import CelEngine
+from engine.services import Services
 from engine.sync.attributes import AttributeDef, Source, in_reading_order
 from tests.engine.org import CONFIG, edit, open_org
 from tests.engine.test_sync_reads import _settle, _value
@@ -82,26 +83,28 @@ def test_a_custom_attribute_reading_one_listed_after_it_settles_in_one_sync(
         assert user.attributes.get("badge") == f"[{team}]", user.email
 
 
+def _pair(tmp_path: Path, ca: str) -> Services:
+    """The test organisation with `ca` (CEL CA) and `cb`, which copies `ca`."""
+    config = copy.deepcopy(CONFIG)
+    config["attributes"] += [
+        {"name": "ca", "custom": True, "sources": [{"cel": ca}]},
+        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
+    ]
+    return open_org(tmp_path, config)
+
+
 def test_attributes_that_read_each_other_settle_only_once_they_agree(tmp_path: Path) -> None:
     """`ca` reads `cb`, which reads `ca`: `ca` is computed first, with last run's `cb`. A run
     that sets `cb` after `ca` read it left `ca` stale and still settled the store, so the next
     sync (nothing changed) never computed it again (review). Now such a run does not settle,
     and the next one computes those people again, until the values agree."""
-    config = copy.deepcopy(CONFIG)
-    config["attributes"] += [
-        {
-            "name": "ca",
-            "custom": True,
-            "sources": [{"cel": 'subject.attributes.cb == "" ? "A" : "A2"'}],
-        },
-        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
-    ]
-    services = open_org(tmp_path, config)
+    services = _pair(tmp_path, 'subject.attributes.cb == "" ? "A" : "A2"')
     runs = _settle(services)
     assert len(runs) == 3, [r.settled for r in runs]
     assert not runs[0].settled and not runs[1].settled
     note = next(n for s in runs[1].stages for n in s.notes if "read each other" in n)
     assert "ca read cb before this run set it" in note and "not settled" in note
+    assert not any("alternate" in n for run in runs for s in run.stages for n in s.notes)
     for user in services.population().users:
         if user.status == "DELETED":
             continue
@@ -152,16 +155,7 @@ def test_attributes_whose_values_answer_each_other_say_they_alternate(tmp_path: 
     and every sync wrote (and pushed) the other value, saying only that the next sync
     computes them again. From the second run on, each says the values alternate and what to
     do; a pair that settles in two runs never says so."""
-    config = copy.deepcopy(CONFIG)
-    config["attributes"] += [
-        {
-            "name": "ca",
-            "custom": True,
-            "sources": [{"cel": 'subject.attributes.cb == "1" ? "0" : "1"'}],
-        },
-        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
-    ]
-    services = open_org(tmp_path, config)
+    services = _pair(tmp_path, 'subject.attributes.cb == "1" ? "0" : "1"')
     runs = [services.sync() for _ in range(4)]
     notes = [[n for s in run.stages for n in s.notes if "read each other" in n] for run in runs]
     assert all(notes) and not any(run.settled for run in runs)
@@ -175,19 +169,3 @@ def test_attributes_whose_values_answer_each_other_say_they_alternate(tmp_path: 
     # a dry run says it too, of what it would do
     assert any("alternate at every sync" in n for s in services.sync(dry_run=True).stages
                for n in s.notes)  # fmt: skip
-
-
-def test_a_pair_that_settles_never_says_it_alternates(tmp_path: Path) -> None:
-    config = copy.deepcopy(CONFIG)
-    config["attributes"] += [
-        {
-            "name": "ca",
-            "custom": True,
-            "sources": [{"cel": 'subject.attributes.cb == "" ? "A" : "A2"'}],
-        },
-        {"name": "cb", "custom": True, "sources": [{"cel": "subject.attributes.ca"}]},
-    ]
-    services = open_org(tmp_path, config)
-    runs = _settle(services)
-    assert runs[-1].settled
-    assert not any("alternate" in n for run in runs for s in run.stages for n in s.notes)
