@@ -119,9 +119,11 @@ class PushService:
         before it is saved, from `config_edit(..., dry_run=True).config`). The attributes the
         rules read are computed first, as the sync's attribute stage would before it pushes
         (an attribute saved since the last sync has no stored values yet), unless the store is
-        settled under the saved configuration (`values_settled`): then the stored values are
-        those."""
-        from engine.sync.incremental import values_settled
+        settled under the saved configuration (`values_settled`) and CONFIG differs from it
+        in its push rules alone: then the stored values are those."""
+        from engine.sync.incremental import AFTER_VALUES, values_settled
+
+        before = [s for s in RosterConfig.model_fields if s not in AFTER_VALUES]
         from engine.sync.loading import load_attribute_states, load_state
         from engine.sync.push import plan_push
         from engine.sync.state import StageReport
@@ -130,9 +132,13 @@ class PushService:
         with self.ctx.db.session() as session:
             # the saved configuration over a settled store: the stored values are the ones
             # the next sync would compute (a third of planning a rule at 100,000 people)
-            settled = config is None and values_settled(session)
+            saved = load_config(session)
+            # an edited configuration that differs only in what is pushed (a push rule's
+            # editor) computes the values the saved one does
+            same = config is None or all(getattr(config, s) == getattr(saved, s) for s in before)
+            settled = same and values_settled(session)
             if config is None:
-                config = load_config(session)
+                config = saved
             names = [r.name for r in config.push_rules]
             if rule is not None and rule not in names:
                 raise NotFound(

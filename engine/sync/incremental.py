@@ -59,10 +59,10 @@ def run_versions(session: Session) -> dict[str, str]:
 def values_settled(session: Session) -> bool:
     """Whether the people's stored values are what a sync would compute now from the store's
     data: the last run that applied anything settled the store (the next sync on the same
-    data has nothing to do: no value of anyone moves), and neither the configuration nor a
-    manual decision changed since. A run applying clears the signature until it settles
-    again; a run whose expressions read the clock, or that leaves readers of other people to
-    compute again, never settles."""
+    data has nothing to do: no value of anyone moves), and neither the configuration (but for
+    the sections read after the values, AFTER_VALUES) nor a manual decision changed since. A
+    run applying clears the signature until it settles again; a run whose expressions read
+    the clock, or that leaves readers of other people to compute again, never settles."""
     if not get_meta(session, "last_sync_signature"):
         return False
     settled = get_meta(session, "last_settled_run")
@@ -75,7 +75,19 @@ def values_settled(session: Session) -> bool:
     if has_unsettled(session):  # a killed run's write to an app: the next sync settles it
         return False
     run = session.get(Run, int(settled))
-    return run is not None and run.config_versions == run_versions(session)
+    return run is not None and _before_values(run.config_versions) == _before_values(
+        run_versions(session)
+    )
+
+
+#: The configuration's sections a sync reads only after it has computed people's values: what
+#: it pushes. A change to them leaves the values the next sync computes as they are (editing a
+#: push rule is what the Push screen is for: its plan no longer computes everyone's again).
+AFTER_VALUES = frozenset({"push_rules"})
+
+
+def _before_values(versions: dict[str, str] | None) -> dict[str, str]:
+    return {s: v for s, v in (versions or {}).items() if s not in AFTER_VALUES}
 
 
 def sync_signature(

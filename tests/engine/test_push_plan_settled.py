@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.services import ConfigEdit, Services
-from engine.sync import values
+from engine.sync import incremental, values
 from engine.sync.incremental import values_settled
 
 
@@ -71,7 +71,8 @@ def test_a_settled_store_plans_from_its_stored_values_as_computing_them_does(
     calls = computed(monkeypatch)
     plan = demo.push_plan()
     assert calls == []
-    # the same plan as one that computes the values again (an edited configuration always does)
+    # the same plan as one that computes the values again
+    monkeypatch.setattr(incremental, "values_settled", lambda session: False)
     again = demo.push_plan(config=demo.ctx.config())
     assert calls and calls[0]
     assert again.to_json() == plan.to_json()
@@ -260,3 +261,31 @@ def test_a_plan_naming_the_second_of_two_that_read_each_other_computes_the_first
     planned = planned_writes(demo.push_plan("ad-core"), "ad-core", "extensionAttribute9")
     pushed = dry_run_writes(demo, "extensionAttribute9")
     assert planned and planned == pushed
+
+
+def test_a_push_rule_changed_since_the_last_sync_leaves_the_values_settled(
+    demo: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync computes people's values before it reads the push rules: editing a rule (what
+    the Push screen is for) left every plan computing everyone's values again."""
+    map_to_ad(demo, "department")
+    assert settled(demo)
+    calls = computed(monkeypatch)
+    plan = demo.push_plan("ad-core")
+    assert calls == []
+    writes = planned_writes(plan, "ad-core", "extensionAttribute9")
+    assert writes and writes == dry_run_writes(demo, "extensionAttribute9")
+    # a push rule's editor plans an edited rule from the stored values too; an edited
+    # attribute is computed
+    rule = "push_rules.ad-core.mappings.extensionAttribute9"
+    mapping = {"target": "extensionAttribute9", "attribute": "job_title"}
+    edited = demo.config_edit(ConfigEdit("set", rule, mapping), dry_run=True).config
+    assert planned_writes(
+        demo.push_plan("ad-core", config=edited), "ad-core", "extensionAttribute9"
+    )
+    assert calls == []
+    sources = [{"app": "hr", "field": "profile.job_title"}]
+    path = "attributes.department.sources"
+    edited = demo.config_edit(ConfigEdit("set", path, sources), dry_run=True).config
+    demo.push_plan("ad-core", config=edited)
+    assert calls and "department" in calls[0]
