@@ -21,7 +21,7 @@ from console.cli import (
     print_identity_impact,
 )
 from engine.errors import ConfigInvalid, Problem
-from engine.text import literal_text
+from engine.text import clip, literal_text
 
 if TYPE_CHECKING:
     from engine.services import EditResult, IdentityImpact, ValueImpact
@@ -61,6 +61,11 @@ def _shapes_values(path: str) -> bool:
     return path.split(".")[0] in ("attributes", "push_rules")
 
 
+def _sample(value: object, width: int) -> str:
+    """A sample value of a dry run's summary, cut to WIDTH (a value can be megabytes)."""
+    return clip(literal_text(value), width)
+
+
 def print_value_impact(impact: ValueImpact) -> None:
     """What saving an attribute or push-rule edit would do to values and pushes, in words."""
     echo(f"if saved (against the saved configuration, over {impact.people:,} people):")
@@ -72,10 +77,7 @@ def print_value_impact(impact: ValueImpact) -> None:
             + (f", {outcome.error_count:,} with a failing source" if outcome.error_count else "")
         )
         for change in outcome.samples[:5]:
-            echo(
-                f"    {change.person}: {literal_text(change.old, 40)} → "
-                f"{literal_text(change.new, 40)}"
-            )
+            echo(f"    {change.person}: {_sample(change.old, 40)} → {_sample(change.new, 40)}")
         for error in outcome.errors[:3]:
             echo(f"    error: {error.person}: {error.source}: {error.message}")
     for name, push in impact.push.items():
@@ -88,8 +90,8 @@ def print_value_impact(impact: ValueImpact) -> None:
             + (f", {push.failed:,} failing" if push.failed else "")
         )
         for write in push.samples[:5]:
-            was = "—" if write.saved is None else literal_text(write.saved, 30)
-            now = "not pushed" if write.edited is None else literal_text(write.edited, 30)
+            was = "—" if write.saved is None else _sample(write.saved, 30)
+            now = "not pushed" if write.edited is None else _sample(write.edited, 30)
             echo(f"    {write.account} {write.target}: {was} → {now}")
         for error in push.errors[:3]:
             echo(f"    failing: {error}")

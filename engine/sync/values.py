@@ -10,7 +10,7 @@ moves both sides and only the edit is blamed for the difference.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -103,17 +103,18 @@ def compute_attributes(
     the stored `team` after `team` was edited). The records given are never changed: a person
     whose value moves is read as a copy.
 
-    What an expression reads of other people (the directory functions) is, in a first pass,
-    as stored; when CEL's directory is a Population, the attributes that read it (and those
-    that read them) are computed again over a directory holding the values the last pass
-    computed, until they agree, at most CATCH_UP times, as the sync catches up its readers
-    (`pipeline._catch_up`): a manager's department edited showed no change to the
-    `manager_department` of their reports (review). InvalidInput when a CEL source does not
-    compile."""
+    When an attribute computed reads other people (the directory functions) and CEL's
+    directory is a Population, everyone is read as the sync's stage reads them: a copy of
+    each, holding the values computed so far, so that a report computed after their manager
+    reads the manager's new value; then those attributes (and those that read them) are
+    computed again over the copies, indexed anew, until no value moves, at most CATCH_UP
+    times, as the sync catches up its readers (`pipeline._catch_up`). (Reading everyone as
+    stored, an edited department showed no change to its reports' `manager_department`, and a
+    chain of managers stopped a few levels down: review.) InvalidInput when a CEL source does
+    not compile."""
     wanted = {name.casefold(): name for name in names}
     order = _with_what_they_read(config, wanted, cel)
     reads = attribute_reads(order, itself=True)
-    read = {name for found in reads.values() for name in found}  # values read by another
     out: dict[str, AttributeValues] = {}
     for folded, name in wanted.items():
         definition = next((d for d in order if d.name.casefold() == folded), None)
@@ -123,31 +124,26 @@ def compute_attributes(
             else AttributeValues(definition.name, definition.multi, defined=True)
         )
     kept = [(d, out.get(wanted.get(d.name.casefold(), ""))) for d in order]
-    passing = _Pass(users, previous, SourceReader(cel, owned), cel, read)
-    passing.run(kept, {}, checkpoint)
+    reader = SourceReader(cel, owned)
     directory = cel.population
     others = {d.name for d in order if _reads_directory(d)}
     if not others or not isinstance(directory, Population):
+        read = {name for found in reads.values() for name in found}  # values read by another
+        _copied_when_moved(kept, users, previous, reader, cel, read, checkpoint)
         return out
-    # those that read other people, and those that read them, again over the values computed
+    copies = {user.id: _copy(user) for user in directory.users}
     downstream = [
         (d, values)
         for d, values in kept
         if d.name in others or reachable(reads, reads[d.name]) & others
     ]
     try:
-        for _ in range(CATCH_UP):
-            moved = passing.moved
-            if not moved:  # everyone as stored: the directory read was this one
-                break
-            cel.population = Population(
-                [moved.get(user.id, user) for user in directory.users],
-                directory.accounts,
-                directory.entitlement_names,
-                first_new_id=directory.first_new_id,
-            )
+        for passes in range(CATCH_UP + 1):
+            cel.population = with_people(directory, copies)  # indexed anew: an email may move
             cel.clear_cache()
-            if not passing.run(downstream, moved, checkpoint):
+            pass_over = kept if passes == 0 else downstream
+            moved = _set_in_copies(pass_over, users, copies, previous, reader, cel, checkpoint)
+            if not moved and passes:
                 break
     finally:
         cel.population = directory
@@ -159,65 +155,95 @@ def _reads_directory(definition: AttributeDef) -> bool:
     return any(s.program is not None and s.program.reads_directory for s in definition.sources)
 
 
-class _Pass:
-    """One pass of `compute_attributes` over everyone: `moved` keeps, of each person whose
-    values moved, a copy holding them (what the next pass's directory shows)."""
+def _copy(user: UserRecord) -> UserRecord:
+    copy = UserRecord(*_USER_FIELDS(user))
+    copy.attributes = dict(user.attributes)
+    return copy
 
-    def __init__(
-        self,
-        users: list[UserRecord],
-        previous: dict[tuple[int, str], AttributeState],
-        reader: SourceReader,
-        cel: CelEngine,
-        read: set[str],
-    ) -> None:
-        self.users = users
-        self.previous = previous
-        self.reader = reader
-        self.cel = cel
-        self.read = read
-        self.moved: dict[int, UserRecord] = {}
 
-    def run(
-        self,
-        kept: list[tuple[AttributeDef, AttributeValues | None]],
-        start: dict[int, UserRecord],
-        checkpoint: Callable[[int], None],
-    ) -> bool:
-        """Compute KEPT for everyone, each person from START's copy of them (else as stored);
-        whether any value differs from the one the last pass gave (the person held)."""
-        cel, read, previous, reader = self.cel, self.read, self.previous, self.reader
-        moved: dict[int, UserRecord] = {}
-        differs = False
-        for done, user in enumerate(self.users):
-            if done % CHECK_EVERY == 0:
-                checkpoint(done)
-            person = begun = start.get(user.id, user)
-            for definition, values in kept:
-                state = previous.get((user.id, definition.name)) or AttributeState()
-                # as the next sync decides: a blank only a vanished account causes is held
-                decision = decide_or_hold(definition, person, state, reader)[0]
-                if values is not None:
-                    was = values.decisions.get(user.id)
-                    differs = differs or (was is not None and was.value != decision.value)
-                    values.decisions[user.id] = Decided(
-                        decision.value, decision.source, decision.reason, decision.errors
-                    )
-                if definition.name not in read:
-                    continue
-                new = decision.value if decision.value is not None else blank_of(definition)
-                if person.attributes.get(definition.name) != new:
-                    if person is begun:  # (a copy another pass's directory holds: not changed)
-                        person = UserRecord(*_USER_FIELDS(begun))
-                        person.attributes = dict(begun.attributes)
-                    person.attributes[definition.name] = new
-                    differs = True  # (the first pass's answer is not asked)
-                    cel.forget_user(user.id)  # read from here on with this value
-            if person is not user:
-                moved[user.id] = person
-                cel.forget_user(user.id)  # the others read the record as stored
-        self.moved = {**start, **moved}
-        return differs
+def with_people(directory: Population, people: Mapping[int, UserRecord]) -> Population:
+    """DIRECTORY with PEOPLE (by id) in place of its records of them."""
+    return Population(
+        [people.get(user.id, user) for user in directory.users],
+        directory.accounts,
+        directory.entitlement_names,
+        first_new_id=directory.first_new_id,
+    )
+
+
+def _decide(
+    definition: AttributeDef,
+    values: AttributeValues | None,
+    person: UserRecord,
+    state: AttributeState,
+    reader: SourceReader,
+) -> tuple[Any, bool]:
+    """The person's new value of DEFINITION (as the next sync decides: a blank only a
+    vanished account causes is held), kept in VALUES; and whether it differs from the value
+    VALUES held for them."""
+    decision = decide_or_hold(definition, person, state, reader)[0]
+    moved = False
+    if values is not None:
+        was = values.decisions.get(person.id)
+        moved = was is not None and was.value != decision.value
+        values.decisions[person.id] = Decided(
+            decision.value, decision.source, decision.reason, decision.errors
+        )
+    return (decision.value if decision.value is not None else blank_of(definition)), moved
+
+
+def _copied_when_moved(
+    kept: list[tuple[AttributeDef, AttributeValues | None]],
+    users: list[UserRecord],
+    previous: dict[tuple[int, str], AttributeState],
+    reader: SourceReader,
+    cel: CelEngine,
+    read: set[str],
+    checkpoint: Callable[[int], None],
+) -> None:
+    """One pass over USERS in which nobody reads anyone else: a person whose value of an
+    attribute another reads (READ) moves is read on as a copy."""
+    for done, user in enumerate(users):
+        if done % CHECK_EVERY == 0:
+            checkpoint(done)
+        person = user
+        for definition, values in kept:
+            state = previous.get((user.id, definition.name)) or AttributeState()
+            new = _decide(definition, values, person, state, reader)[0]
+            if definition.name in read and person.attributes.get(definition.name) != new:
+                if person is user:
+                    person = _copy(user)
+                person.attributes[definition.name] = new
+                cel.forget_user(user.id)  # read from here on with this value
+        if person is not user:
+            cel.forget_user(user.id)  # the others read the record as stored
+
+
+def _set_in_copies(
+    kept: list[tuple[AttributeDef, AttributeValues | None]],
+    users: list[UserRecord],
+    copies: dict[int, UserRecord],
+    previous: dict[tuple[int, str], AttributeState],
+    reader: SourceReader,
+    cel: CelEngine,
+    checkpoint: Callable[[int], None],
+) -> bool:
+    """One pass over USERS setting each value in their copy as it is computed, where whoever
+    comes after reads it (the directory holds the copies); whether any value moved."""
+    moved = False
+    for done, user in enumerate(users):
+        if done % CHECK_EVERY == 0:
+            checkpoint(done)
+        person = copies.get(user.id) or copies.setdefault(user.id, _copy(user))
+        for definition, values in kept:
+            state = previous.get((user.id, definition.name)) or AttributeState()
+            new, differs = _decide(definition, values, person, state, reader)
+            moved = moved or differs
+            if person.attributes.get(definition.name) != new:
+                person.attributes[definition.name] = new
+                moved = True
+                cel.forget_user(user.id)  # read from here on with this value
+    return moved
 
 
 def _with_what_they_read(
@@ -303,7 +329,32 @@ def plan(
     cel: CelEngine,
     rules: set[str] | None = None,
 ) -> PushOutcome:
-    """Every enabled push rule's plan under CONFIG for these people (or only RULES)."""
+    """Every enabled push rule's plan under CONFIG for these people (or only RULES); the
+    rules' lookups of other people read these people's values too (review: a mapping of the
+    manager's department planned from the stored one while the edit changed it)."""
+    directory = cel.population
+    if isinstance(directory, Population):
+        held = {user.id: user for user in directory.users}
+        given = {user.id: user for user in users if held.get(user.id) is not user}
+        if given:
+            cel.population = with_people(directory, given)
+            cel.clear_cache()
+    try:
+        return _plan(config, users, accounts, apps, cel, rules)
+    finally:
+        if cel.population is not directory:
+            cel.population = directory
+            cel.clear_cache()
+
+
+def _plan(
+    config: RosterConfig,
+    users: list[UserRecord],
+    accounts: list[AccountRecord],
+    apps: dict[str, Any],
+    cel: CelEngine,
+    rules: set[str] | None,
+) -> PushOutcome:
     state = WorkState(accounts, users, {}, {})
     outcome = PushOutcome()
     for rule in config.push_rules:

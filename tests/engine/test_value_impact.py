@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -345,33 +346,92 @@ MANAGER_DEPARTMENT = {
 }
 
 
-def test_an_attribute_reading_other_people_is_previewed_with_their_new_values(
+def stored_values(services: Services, name: str) -> dict[int, object]:
+    with services.db.session() as session:
+        query = select(AttributeValue).where(AttributeValue.attribute == name)
+        return {row.user_id: row.value for row in session.scalars(query)}
+
+
+def preview_then_sync(
+    services: Services, path: str, value: object, names: list[str]
+) -> tuple[object, dict[str, set[int]], dict[str, dict[int, object]]]:
+    """The value impact of setting PATH to VALUE; then, saved and synced, whose values of
+    NAMES moved, and the values stored."""
+    impact = services.value_impact(dry(services, "set", path, value))  # type: ignore[arg-type]
+    was = {name: stored_values(services, name) for name in names}
+    services.config_edit(ConfigEdit("set", path, value))
+    services.sync()
+    now = {name: stored_values(services, name) for name in names}
+    live = {u.id for u in services.population().users if u.status != "DELETED"}
+    moved = {
+        name: {uid for uid in live if was[name].get(uid, "") != now[name].get(uid, "")}
+        for name in names
+    }
+    return impact, moved, now
+
+
+def agrees(outcome: Any, moved: set[int], now: dict[int, object]) -> bool:
+    return outcome.changed == len(moved) and all(
+        now.get(c.person_id, "") == c.new for c in outcome.samples
+    )
+
+
+ROOT_DEPARTMENT = (
+    "c1.directory.users.v1.GetManagers(subject).size() > 0"
+    " ? c1.directory.users.v1.GetManagers(subject)[0].attributes.root_dept : subject.department"
+)
+REPORTS = "string(size(c1.directory.users.v1.DirectReports(subject)))"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "path", "value", "readers"),
+    [
+        # a report's manager_department reads the manager's department: the preview read the
+        # managers as stored and showed no change
+        (
+            [MANAGER_DEPARTMENT],
+            "attributes.department.sources",
+            [{"app": "hr", "field": "profile.job_title"}],
+            {"manager_department": ("department",)},
+        ),
+        # a chain of managers, each reading the one above: the sync resolves it in one run
+        # (managers first), a preview passing over everyone three more times stopped short
+        (
+            [{"name": "root_dept", "custom": True, "sources": [{"cel": ROOT_DEPARTMENT}]}],
+            "attributes.department.sources",
+            [{"app": "hr", "field": "profile.job_title"}],
+            {"root_dept": ("department",)},
+        ),
+        # the managers and the reports are found by the manager_email people hold: an edit of
+        # it changes both, which no expression names
+        (
+            [
+                MANAGER_DEPARTMENT,
+                {"name": "report_count", "custom": True, "sources": [{"cel": REPORTS}]},
+            ],
+            "attributes.manager_email.sources",
+            [{"cel": "subject.email"}],
+            {"manager_department": ("manager_email",), "report_count": ("manager_email",)},
+        ),
+    ],
+    ids=["managers", "chain", "manager-email"],
+)
+def test_an_attribute_reading_other_people_is_previewed_as_the_sync_computes_it(
     demo: Services,
+    attributes: list[dict[str, Any]],
+    path: str,
+    value: object,
+    readers: dict[str, tuple[str, ...]],
 ) -> None:
-    # a report's manager_department reads the manager's department: an edit of department
-    # showed it unchanged (the preview read the managers as stored); the sync computes the
-    # readers again after the people they read, and so must the preview
-    demo.config_edit(ConfigEdit("set", "attributes.manager_department", MANAGER_DEPARTMENT))
+    for attribute in attributes:
+        demo.config_edit(ConfigEdit("set", f"attributes.{attribute['name']}", attribute))
     demo.sync()
-    sources = [{"app": "hr", "field": "profile.job_title"}]
-    edited = dry(demo, "set", "attributes.department.sources", sources)
-    impact = demo.value_impact(edited)  # type: ignore[arg-type]
-    outcome = impact.attributes["manager_department"]
-    assert outcome.reads == ("department",)
-
-    def stored() -> dict[int, object]:
-        with demo.db.session() as session:
-            query = select(AttributeValue).where(AttributeValue.attribute == "manager_department")
-            return {row.user_id: row.value for row in session.scalars(query)}
-
-    was = stored()
-    demo.config_edit(ConfigEdit("set", "attributes.department.sources", sources))
     demo.sync()
-    now = stored()
-    live = {u.id for u in demo.population().users if u.status != "DELETED"}
-    moved = {uid for uid in live if was.get(uid, "") != now.get(uid, "")}
-    assert moved and outcome.changed == len(moved)
-    assert all(now[c.person_id] == c.new and was[c.person_id] == c.old for c in outcome.samples)
+    impact, moved, now = preview_then_sync(demo, path, value, list(readers))
+    for name, reads in readers.items():
+        outcome = impact.attributes[name]  # type: ignore[attr-defined]
+        assert outcome.reads == reads
+        assert moved[name] and agrees(outcome, moved[name], now[name]), name
 
 
 def test_a_push_plan_pushes_what_other_people_now_read(demo: Services) -> None:
@@ -393,3 +453,48 @@ def test_a_push_plan_pushes_what_other_people_now_read(demo: Services) -> None:
         c["object_id"]: c["new"] for c in dry_run.changes if c["field"] == "extensionAttribute6"
     }
     assert pushed and planned == pushed
+
+
+def test_an_edits_push_section_reads_other_people_with_their_new_values(demo: Services) -> None:
+    # a push mapping reading the manager's department: the preview's push plan looked the
+    # managers up as stored, and left out every write of it the sync then made
+    mapping = {
+        "target": "extensionAttribute7",
+        "cel": 'c1.directory.users.v1.GetManagers(subject)[?0].department.orValue("")',
+    }
+    demo.config_edit(ConfigEdit("set", "push_rules.ad-core.mappings.extensionAttribute7", mapping))
+    demo.sync()
+    sources = [{"app": "hr", "field": "profile.job_title"}]
+    edited = dry(demo, "set", "attributes.department.sources", sources)
+    ad = demo.value_impact(edited).push["ad-core"]  # type: ignore[arg-type]
+    demo.config_edit(ConfigEdit("set", "attributes.department.sources", sources))
+    pushed = [
+        c
+        for c in demo.sync(dry_run=True).planned
+        if c.stage == "push" and c.object_id.startswith("ad:")
+    ]
+    assert any(c.field == "extensionAttribute7" for c in pushed)
+    assert ad.pending == len(pushed)
+
+
+def test_the_cli_dry_run_cuts_its_sample_values(demo_template: Path, tmp_path: Path) -> None:
+    # a value can be megabytes: the summary's samples printed them whole (review)
+    folder = tmp_path / "store"
+    shutil.copytree(demo_template, folder)
+    long = "[bold]" + "x" * 3000
+    result = CliRunner().invoke(
+        main,
+        [
+            "config",
+            "set",
+            "--dry-run",
+            "attributes.department.sources",
+            f'[{{cel: "\\"{long}\\""}}]',
+            "--db",
+            str(folder / "r.db"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    samples = [line for line in result.output.splitlines() if "→" in line]
+    assert samples and all(len(line) < 200 for line in samples)
+    assert any('"[bold]xxx' in line and "…" in line for line in samples)
