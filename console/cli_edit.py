@@ -66,11 +66,22 @@ def _sample(value: object, width: int) -> str:
     return clip(literal_text(value), width)
 
 
+def _reads(reads: tuple[str, ...], through: tuple[str, ...]) -> str:
+    """How an attribute reads the edited ones: " (reads team)", or " (reads badge, which
+    reads team)" when it reads them only through others."""
+    if not reads:
+        return ""
+    if not through:
+        return f" (reads {', '.join(reads)})"
+    verb = "reads" if len(through) == 1 else "read"
+    return f" (reads {', '.join(through)}, which {verb} {', '.join(reads)})"
+
+
 def print_value_impact(impact: ValueImpact) -> None:
     """What saving an attribute or push-rule edit would do to values and pushes, in words."""
     echo(f"if saved (against the saved configuration, over {impact.people:,} people):")
     for name, outcome in impact.attributes.items():
-        through = f" (reads {', '.join(outcome.reads)})" if outcome.reads else ""
+        through = _reads(outcome.reads, outcome.through)
         echo(
             f"  attribute {name}{through}: {outcome.changed:,} people change, "
             f"{outcome.with_value:,} with a value, {outcome.empty:,} empty"
@@ -78,6 +89,8 @@ def print_value_impact(impact: ValueImpact) -> None:
         )
         for change in outcome.samples[:5]:
             echo(f"    {change.person}: {_sample(change.old, 40)} → {_sample(change.new, 40)}")
+        if outcome.changed > 5:
+            echo(f"    … and {outcome.changed - 5:,} more (--json lists {len(outcome.samples)})")
         for error in outcome.errors[:3]:
             echo(f"    error: {error.person}: {error.source}: {error.message}")
     for name, push in impact.push.items():

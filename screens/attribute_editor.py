@@ -770,11 +770,13 @@ class AttributeEditorScreen(RosterScreen):
         for outcome in readers:
             out.append("\n  ")
             out.append(safe(outcome.name, 40), style="bold")
+            if outcome.through:
+                out.append(f" (through {safe(', '.join(outcome.through), 60)})", style="dim")
             if outcome.changed:
                 who = "person changes" if outcome.changed == 1 else "people change"
                 out.append(f": {outcome.changed:,} {who}", style="yellow")
                 for change in outcome.samples[:2]:
-                    out.append_text(_change_line(change, "\n    ", 24, 20))
+                    out.append_text(_change_line(change, "\n    ", 28, 24))
             else:
                 out.append(": no one's value changes", style="dim")
         return out

@@ -32,6 +32,7 @@ from engine.sync.state import AttributeState, WorkState
 from engine.sync.values import (
     AttributeValues,
     PushOutcome,
+    Reader,
     cancelled_check,
     compute_attributes,
     live_users,
@@ -86,8 +87,10 @@ class AttributeOutcome:
     changed: int  # people whose value differs, saved -> edited
     samples: list[AttributeChange]
     # the edited attributes this one reads (directly or through others): reported because an
-    # edit of those changes it ("" when it is edited itself, or nothing is edited)
+    # edit of those changes it (none when it is edited itself, or nothing is edited)
     reads: tuple[str, ...] = ()
+    # when it reads none of them directly: the attributes it reads them through
+    through: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,18 +170,14 @@ def differing_attributes(saved: RosterConfig, edited: RosterConfig) -> list[str]
 
 def _readers(
     saved: RosterConfig, edited: RosterConfig, names: list[str], cel: Any
-) -> dict[str, tuple[str, ...]]:
+) -> dict[str, Reader]:
     """The attributes, not among NAMES, that read one of them in either configuration (those
-    the edited one defines first, in its order), each with the ones of NAMES it reads."""
-    out: dict[str, tuple[str, ...]] = {}
+    the edited one defines first, in its order; as the edited one reads, where both do)."""
+    out: dict[str, Reader] = {}
     for config in (edited, saved):
-        for name, found in readers_of(config, names, cel).items():
-            folded = name.casefold()
-            known = next((n for n in out if n.casefold() == folded), None)
-            if known is None:
-                out[name] = tuple(found)
-            else:
-                out[known] += tuple(n for n in found if n not in out[known])
+        for name, reader in readers_of(config, names, cel).items():
+            if all(n.casefold() != name.casefold() for n in out):
+                out[name] = reader
     return out
 
 
@@ -348,7 +347,7 @@ class ValuesService:
             progress("done", total, total)
         outcomes = {
             name: self._outcome(
-                target.attribute(name), before[name], after[name], users, readers.get(name, ())
+                target.attribute(name), before[name], after[name], users, readers.get(name)
             )
             for name in names
         }
@@ -385,7 +384,7 @@ class ValuesService:
         before: AttributeValues,
         after: AttributeValues,
         users: list[UserRecord],
-        reads: tuple[str, ...] = (),
+        reader: Reader | None = None,
     ) -> AttributeOutcome:
         counts: Counter[Any] = Counter()
         with_value = changed = error_count = 0
@@ -429,7 +428,8 @@ class ValuesService:
             error_count,
             changed,
             samples,
-            reads,
+            reader.reads if reader else (),
+            reader.through if reader else (),
         )
 
     # --- push ------------------------------------------------------------------------------------

@@ -277,12 +277,20 @@ def _with_what_they_read(
     return in_reading_order(sorted(compiled.values(), key=lambda d: position[d.name.casefold()]))
 
 
-def readers_of(config: RosterConfig, names: Iterable[str], cel: CelEngine) -> dict[str, list[str]]:
-    """The attributes of CONFIG that read any of NAMES, directly or through others, each with
-    those of NAMES it reads, in the configuration's order: an edit of `team` changes `badge`
-    too when badge's CEL reads team, and a preview that named only team showed no such change
-    (review). NAMES themselves are not listed; an attribute whose CEL does not compile is
-    taken to read nothing (the edit's own check names it)."""
+class Reader(NamedTuple):
+    """An attribute that reads edited ones: those it reads (directly or not), and, when it
+    reads none of them directly, the attributes it reads them through."""
+
+    reads: tuple[str, ...]
+    through: tuple[str, ...] = ()
+
+
+def readers_of(config: RosterConfig, names: Iterable[str], cel: CelEngine) -> dict[str, Reader]:
+    """The attributes of CONFIG that read any of NAMES, directly or through others, in the
+    configuration's order: an edit of `team` changes `badge` too when badge's CEL reads team,
+    and a preview that named only team showed no such change (review). NAMES themselves are
+    not listed; an attribute whose CEL does not compile is taken to read nothing (the edit's
+    own check names it)."""
     wanted = {name.casefold() for name in names}
     defined: list[AttributeDef] = []
     for attribute in config.attributes:
@@ -292,13 +300,22 @@ def readers_of(config: RosterConfig, names: Iterable[str], cel: CelEngine) -> di
             defined.append(AttributeDef(attribute.name, False, [], authority=False))
     reads = attribute_reads(defined)
     position = {d.name: i for i, d in enumerate(defined)}
-    out: dict[str, list[str]] = {}
+    found: dict[str, list[str]] = {}
     for definition in defined:
         if definition.name.casefold() in wanted:
             continue
-        found = [n for n in reachable(reads, reads[definition.name]) if n.casefold() in wanted]
-        if found:
-            out[definition.name] = sorted(found, key=position.__getitem__)
+        edited = [n for n in reachable(reads, reads[definition.name]) if n.casefold() in wanted]
+        if edited:
+            found[definition.name] = sorted(edited, key=position.__getitem__)
+    out: dict[str, Reader] = {}
+    for name, edited in found.items():
+        direct = reads[name]
+        through = (
+            ()
+            if any(n in direct for n in edited)
+            else tuple(sorted((n for n in direct if n in found), key=position.__getitem__))
+        )
+        out[name] = Reader(tuple(edited), through)
     return out
 
 

@@ -330,13 +330,22 @@ def test_the_cli_dry_run_names_the_attributes_reading_the_edited_one(
     shutil.copytree(demo_template, folder)
     db = str(folder / "r.db")
     document = '{name: cost_center_label, custom: true, sources: [{cel: "subject.department"}]}'
+    # a reader of the reader reads department only through it (review: it was labelled as
+    # reading department itself)
+    second = (
+        '{name: label_tag, custom: true, sources: [{cel: "subject.attributes.cost_center_label"}]}'
+    )
     for args in (
         ["attributes.cost_center_label", document],
+        ["attributes.label_tag", second],
         ["--dry-run", "attributes.department.sources", "[{app: hr, field: profile.job_title}]"],
     ):
         result = CliRunner().invoke(main, ["config", "set", *args, "--db", db])
         assert result.exit_code == 0, result.output
     assert "attribute cost_center_label (reads department):" in result.output
+    assert "attribute label_tag (reads cost_center_label, which reads department):" in result.output
+    # five samples of each, and how many more there are
+    assert "    … and " in result.output and "more (--json lists" in result.output
 
 
 MANAGER_DEPARTMENT = {
