@@ -234,13 +234,6 @@ _COMPREHENSION_FORMS: dict[str, tuple[str, str]] = {
 
 #: The fields of a person whose value is looked up among everyone (engine/cel/objects.py).
 READS_OTHER_PEOPLE = frozenset({"managerId", "manager_id"})
-#: The directory functions that find people by the managers' emails people hold: a call reads
-#: that attribute of the person given (GetManagers) and of everyone (DirectReports), though no
-#: expression names it (review: a reader of the managers missed an edit of manager_email)
-READS_MANAGER_EMAIL = {
-    "c1.directory.users.v1.GetManagers": True,  # of the person given: their own
-    "c1.directory.users.v1.DirectReports": False,
-}
 
 
 class SchemaChecker:
@@ -468,11 +461,6 @@ class SchemaChecker:
         """Remember what a called function reads besides the expression's variables."""
         if name in DIRECTORY_FUNCTIONS:
             self.reads_directory = True
-            own = READS_MANAGER_EMAIL.get(name)
-            if own is not None:
-                self.names.add("manager_email")
-                if own:
-                    self.person_names.add("manager_email")
         elif name in CLOCK_FUNCTIONS:
             self.reads_clock = True
 

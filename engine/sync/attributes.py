@@ -7,7 +7,7 @@ so the "why" an admin reads is exactly the reasoning the sync applied."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -184,6 +184,21 @@ def compile_attributes(definitions: list[Attribute], cel: CelEngine) -> list[Att
                 sources.append(Source(f"{app}:{fld}", app, fld, rule=rule))
         compiled.append(AttributeDef(name, multi, sources, authority=definition.authority_mode))
     return in_reading_order(compiled)
+
+
+def removed_attributes(
+    states: Iterable[tuple[tuple[int, str], AttributeState]], configured: Iterable[str]
+) -> list[AttributeDef]:
+    """The attributes STATES hold values of that the configuration no longer defines (removed
+    or renamed), each as an attribute with no source: computed, its values are cleared, and
+    whoever reads it reads them cleared (review: a reader of a removed attribute kept reading
+    its last values, while the preview and `roster explain` said it read "")."""
+    defined = set(configured)
+    held: dict[str, bool] = {}  # name -> whether a value is a list (multi-valued)
+    for (_, name), state in states:
+        if name not in defined and not is_empty(state.value):
+            held[name] = held.get(name, False) or isinstance(state.value, list)
+    return [AttributeDef(name, multi, [], authority=False) for name, multi in sorted(held.items())]
 
 
 def in_reading_order(attributes: list[AttributeDef]) -> list[AttributeDef]:

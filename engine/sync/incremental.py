@@ -38,9 +38,7 @@ from engine.sync.state import WorkState
 #: 3: of several accounts in one app, every one's values (multi-valued) or the same one.
 #: 4: two attributes that read each other are computed again until they agree (a store that
 #: settled with one of them stale is computed once more).
-#: 5: an attribute calling GetManagers or DirectReports reads manager_email (computed after it,
-#: and with it when it moves).
-ATTRIBUTE_SEMANTICS = 5
+ATTRIBUTE_SEMANTICS = 4
 
 
 def run_versions(session: Session) -> dict[str, str]:

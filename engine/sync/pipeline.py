@@ -50,8 +50,10 @@ from engine.sync.attributes import (
     attribute_reads,
     compile_attributes,
     drop_undone,
+    in_reading_order,
     narrowed,
     read_before_set,
+    removed_attributes,
     run_attributes,
 )
 from engine.sync.identify import run_identify
@@ -525,10 +527,11 @@ def _run_locked(
         # two attributes that read each other: what the last run set after its reader read it
         read_early = read_before_set(definitions)
         again_early: set[int] = set()
-        if only is not None and read_early:
+        if read_early:  # (also when it computes everyone: whether values went back, below)
             with db.session() as session:
                 again_early = {u for u in load_read_early(session) if u in state.users}
-            only |= again_early
+            if only is not None:
+                only |= again_early
         # of those touched only through their accounts' data: the attributes that read it
         narrow = (
             None
@@ -537,6 +540,15 @@ def _run_locked(
         )
         with db.session() as session:  # only the states of the values it considers
             load_attribute_states(session, state, only, narrow)
+        if only is None:  # (everyone's states are loaded: those of removed attributes too)
+            removed = removed_attributes(state.attributes.items(), (d.name for d in definitions))
+            if removed:
+                definitions = in_reading_order(definitions + removed)
+                reports[3].notes.append(
+                    f"{_listed([d.name for d in removed])} "
+                    f"{'is' if len(removed) == 1 else 'are'} no longer configured: their values "
+                    "are cleared, and whoever reads them reads them cleared"
+                )
         with cel.stage_budget("attributes"):
             run_attributes(
                 state,
@@ -572,9 +584,10 @@ def _run_locked(
             if flipped:  # a pair whose values keep answering each other never agrees
                 note += (
                     f"; {len(flipped)} of them ({_who(state, flipped)}) went back to "
-                    "the values they had before the last sync: their values alternate at every "
-                    "sync (each is computed from the other's last value), and so does what is "
-                    "pushed of them; make one of the attributes stop reading the other"
+                    "the values they had before the last sync: unless what they read went "
+                    "back too, their values alternate at every sync (each is computed from the "
+                    "other's last value), and so does what is pushed of them; make one of the "
+                    "attributes stop reading the other"
                 )
             reports[3].notes.append(note)
         result.held = state.held

@@ -30,6 +30,7 @@ from engine.sync.attributes import (
     decide_or_hold,
     in_reading_order,
     reachable,
+    removed_attributes,
 )
 from engine.sync.push import PushItem, plan_push
 from engine.sync.simulate import SimulationCancelled
@@ -113,8 +114,11 @@ def compute_attributes(
     chain of managers stopped a few levels down: review.) InvalidInput when a CEL source does
     not compile."""
     wanted = {name.casefold(): name for name in names}
-    order = _with_what_they_read(config, wanted, cel)
-    reads = attribute_reads(order, itself=True)
+    # values the store holds of attributes the configuration no longer defines read cleared,
+    # as the sync clears them (`removed_attributes`)
+    removed = removed_attributes(previous.items(), (a.name for a in config.attributes))
+    order = _with_what_they_read(config, wanted, cel, removed)
+    reads = _reads(order, itself=True)
     out: dict[str, AttributeValues] = {}
     for folded, name in wanted.items():
         definition = next((d for d in order if d.name.casefold() == folded), None)
@@ -149,6 +153,27 @@ def compute_attributes(
         cel.population = directory
         cel.clear_cache()
     return out
+
+
+#: The directory functions that find people by the manager's email people hold
+_BY_MANAGER_EMAIL = ("GetManagers", "DirectReports")
+
+
+def _reads(attributes: list[AttributeDef], itself: bool = False) -> dict[str, set[str]]:
+    """`attribute_reads`, and what the directory's manager lookups read: an attribute calling
+    GetManagers or DirectReports reads people's manager_email, which no expression names
+    (review: an edit of manager_email showed no change to `manager_department` or a count of
+    reports). A preview computes manager_email first, and the lookups read its new values;
+    the sync catches those readers up through what they looked up (engine/sync/reads.py)."""
+    reads = attribute_reads(attributes, itself)
+    email = next((a.name for a in attributes if a.name == "manager_email"), None)
+    if email is None:
+        return reads
+    for definition in attributes:
+        texts = [s.program.text for s in definition.sources if s.program is not None]
+        if definition.name != email and any(f in t for t in texts for f in _BY_MANAGER_EMAIL):
+            reads[definition.name].add(email)
+    return reads
 
 
 def _reads_directory(definition: AttributeDef) -> bool:
@@ -247,12 +272,16 @@ def _set_in_copies(
 
 
 def _with_what_they_read(
-    config: RosterConfig, wanted: dict[str, str], cel: CelEngine
+    config: RosterConfig,
+    wanted: dict[str, str],
+    cel: CelEngine,
+    removed: list[AttributeDef] | None = None,
 ) -> list[AttributeDef]:
     """The attributes WANTED names (casefolded) and those they read, and so on, compiled, in
     reading order (`in_reading_order`). Only those are compiled: one nothing here reads may
     not compile, as it may in a sync's plan of what does."""
-    compiled: dict[str, AttributeDef] = {}
+    gone = {d.name.casefold(): d for d in removed or ()}  # (they read nothing)
+    compiled: dict[str, AttributeDef] = {f: gone[f] for f in set(wanted) & gone.keys()}
     needed = set(wanted)
     while True:
         more = [
@@ -269,12 +298,17 @@ def _with_what_they_read(
             for a in config.attributes
             if a.name.casefold() not in compiled
         ]
-        reads = attribute_reads(named)
+        named += [d for folded, d in gone.items() if folded not in compiled]
+        reads = _reads(named)
         needed = {n.casefold() for d in compiled.values() for n in reads[d.name]}
+        compiled.update((f, gone[f]) for f in needed & gone.keys())
     # in the configuration's order first, as the sync's: which of a cycle comes first is the
     # first listed (review: naming the second of a pair alone computed it first)
     position = {a.name.casefold(): i for i, a in enumerate(config.attributes)}
-    return in_reading_order(sorted(compiled.values(), key=lambda d: position[d.name.casefold()]))
+    last = len(position)
+    return in_reading_order(
+        sorted(compiled.values(), key=lambda d: position.get(d.name.casefold(), last))
+    )
 
 
 class Reader(NamedTuple):
@@ -298,7 +332,7 @@ def readers_of(config: RosterConfig, names: Iterable[str], cel: CelEngine) -> di
             defined += compile_attributes([attribute], cel)
         except InvalidInput:
             defined.append(AttributeDef(attribute.name, False, [], authority=False))
-    reads = attribute_reads(defined)
+    reads = _reads(defined)
     position = {d.name: i for i, d in enumerate(defined)}
     found: dict[str, list[str]] = {}
     for definition in defined:

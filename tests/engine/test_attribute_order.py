@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cel import CelEngine
-from engine.services import Services
+from engine.services import ConfigEdit, Services
 from engine.sync.attributes import AttributeDef, Source, in_reading_order
 from tests.engine.org import CONFIG, edit, open_org
 from tests.engine.test_sync_reads import _settle, _value
@@ -167,5 +167,18 @@ def test_attributes_whose_values_answer_each_other_say_they_alternate(tmp_path: 
         assert "went back to the values they had before the last sync" in later[0]
         assert "make one of the attributes stop reading the other" in later[0]
     # a dry run says it too, of what it would do
-    assert any("alternate at every sync" in n for s in services.sync(dry_run=True).stages
-               for n in s.notes)  # fmt: skip
+    planned = services.sync(dry_run=True)
+    assert any("their values alternate at every sync" in n for s in planned.stages for n in s.notes)
+
+
+def test_alternating_values_are_named_also_when_every_run_computes_everyone(
+    tmp_path: Path,
+) -> None:
+    """An attribute reading the clock has every run compute everyone: the people the last run
+    left were not loaded then, and the note never came (review)."""
+    services = _pair(tmp_path, 'subject.attributes.cb == "1" ? "0" : "1"')
+    clock = {"name": "year", "custom": True, "sources": [{"cel": "string(now().getFullYear())"}]}
+    services.config_edit(ConfigEdit("set", "attributes.year", clock))
+    runs = [services.sync() for _ in range(4)]
+    notes = [n for s in runs[-1].stages for n in s.notes if "read each other" in n]
+    assert notes and "their values alternate at every sync" in notes[0]

@@ -507,3 +507,28 @@ def test_the_cli_dry_run_cuts_its_sample_values(demo_template: Path, tmp_path: P
     samples = [line for line in result.output.splitlines() if "→" in line]
     assert samples and all(len(line) < 200 for line in samples)
     assert any('"[bold]xxx' in line and "…" in line for line in samples)
+
+
+def test_removing_an_attribute_clears_it_for_its_readers_as_the_preview_says(
+    demo: Services,
+) -> None:
+    # `rd` read `base`; once base was removed the preview said rd would not change and base
+    # would be blank, while the sync kept base's stored values and rd kept reading them
+    for name, cel in (("base", '"X"'), ("rd", 'subject.attributes.base + "!"')):
+        demo.config_edit(
+            ConfigEdit("set", f"attributes.{name}", {"name": name, "custom": True,
+                                                      "sources": [{"cel": cel}]})
+        )  # fmt: skip
+    demo.sync()
+    edited = demo.config_edit(ConfigEdit("delete", "attributes.base"), dry_run=True).config
+    impact = demo.value_impact(edited)
+    rd = impact.attributes["rd"]
+    assert rd.reads == ("base",) and rd.changed == impact.people
+    assert all(c.old == "X!" and c.new == "!" for c in rd.samples)
+    demo.config_edit(ConfigEdit("delete", "attributes.base"))
+    run = demo.sync()
+    assert any("base is no longer configured" in n for s in run.stages for n in s.notes)
+    live = {u.id for u in demo.population().users if u.status != "DELETED"}
+    assert {stored_values(demo, "rd")[uid] for uid in live} == {"!"}
+    assert {stored_values(demo, "base").get(uid, "") for uid in live} == {""}
+    assert demo.sync().settled
