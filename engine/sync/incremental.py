@@ -38,7 +38,9 @@ from engine.sync.state import WorkState
 #: 3: of several accounts in one app, every one's values (multi-valued) or the same one.
 #: 4: two attributes that read each other are computed again until they agree (a store that
 #: settled with one of them stale is computed once more).
-ATTRIBUTE_SEMANTICS = 4
+#: 5: the values of attributes the configuration no longer defines are cleared (a store that
+#: kept them, read by other attributes, is computed once more).
+ATTRIBUTE_SEMANTICS = 5
 
 
 def run_versions(session: Session) -> dict[str, str]:
