@@ -544,10 +544,11 @@ def _run_locked(
             removed = removed_attributes(state.attributes.items(), (d.name for d in definitions))
             if removed:
                 definitions = in_reading_order(definitions + removed)
+                one = len(removed) == 1
                 reports[3].notes.append(
-                    f"{_listed([d.name for d in removed])} "
-                    f"{'is' if len(removed) == 1 else 'are'} no longer configured: their values "
-                    "are cleared, and whoever reads them reads them cleared"
+                    f"{_listed([d.name for d in removed])} {'is' if one else 'are'} no longer "
+                    f"configured: {'its' if one else 'their'} values are cleared, and whoever "
+                    f"reads {'it' if one else 'them'} reads them cleared"
                 )
         with cel.stage_budget("attributes"):
             run_attributes(
