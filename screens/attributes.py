@@ -196,12 +196,7 @@ class AttributesScreen(RosterScreen):
         yield Header()
         with Vertical(id="attr-body"):
             table: DataTable[Any] = DataTable(id="attr-list", cursor_type="row")
-            table.add_column("Attribute", key="name")
-            table.add_column("Kind", key="kind")
-            table.add_column("Sources", key="sources")
-            table.add_column("Mode", key="mode")
-            table.add_column("People", key="people")
-            table.add_column("!", key="errors")
+            _add_columns(table)
             table.border_title = "Attributes"
             yield table
             with VerticalScroll(id="attr-detail-box"):
@@ -302,7 +297,10 @@ class AttributesScreen(RosterScreen):
         row = table.cursor_row
         width = self.sources_width()
         with self.app.batch_update():
-            table.clear()
+            # the columns anew: a column keeps the width of its widest cell ever, and after the
+            # terminal shrank, the wide sources pushed Mode, People and ! out of sight (review)
+            table.clear(columns=True)
+            _add_columns(table)
             for view in self.views:
                 name = clip(view.name, NAME_WIDTH, "bold" if view.configured else "dim")
                 kind = Text(self.kind_text(view), style="dim")
@@ -590,3 +588,15 @@ class AttributesScreen(RosterScreen):
             outcome = self.outcome(view.name)
             return None if outcome is None or not outcome.error_count else True
         return True
+
+
+def _add_columns(table: DataTable[Any]) -> None:
+    for heading, key in (
+        ("Attribute", "name"),
+        ("Kind", "kind"),
+        ("Sources", "sources"),
+        ("Mode", "mode"),
+        ("People", "people"),
+        ("!", "errors"),
+    ):
+        table.add_column(heading, key=key)

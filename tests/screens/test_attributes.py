@@ -85,6 +85,22 @@ def preview_of(screen: AttributeEditorScreen) -> str:
     return shown(screen.query_one("#ed-preview", Static))
 
 
+async def test_the_list_keeps_every_column_in_sight_after_the_terminal_shrinks(
+    services: Any,
+) -> None:
+    # a column kept the width of its widest cell ever: after 120 columns and back to 80,
+    # Mode, People and ! were pushed out of sight (newcomer review)
+    app = RosterApp(services, start="attributes")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        for size in ((120, 40), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await settle(pilot, 20)
+        table = screen.table
+        assert table.virtual_size.width <= table.size.width
+        assert [str(c.label) for c in table.columns.values()][-3:] == ["Mode", "People", "!"]
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_the_list_shows_every_standard_and_custom_attribute(
     services: Any, size: tuple[int, int]
