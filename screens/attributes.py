@@ -24,6 +24,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
+from engine.errors import RosterError
 from engine.records import STANDARD_ATTRIBUTES
 from engine.services import ConfigEdit
 from screens.attribute_text import (
@@ -514,6 +515,17 @@ class AttributesScreen(RosterScreen):
                 message.append("  ")
                 message.append_text(plain(use))
                 message.append("\n")
+        readers = self.readers_of(view.name)
+        if readers:
+            message.append("\n\nAttributes read it (from the next sync they read it cleared):\n")
+            for name, reader in list(readers.items())[:8]:
+                message.append("  ")
+                message.append_text(plain(name))
+                if reader.through:
+                    message.append(f" (through {safe(', '.join(reader.through), 60)})", "dim")
+                message.append("\n")
+            if len(readers) > 8:
+                message.append(f"  and {len(readers) - 8} more\n", style="dim")
         edit = ConfigEdit("delete", view.path)
         version = self.version
 
@@ -525,6 +537,14 @@ class AttributesScreen(RosterScreen):
         self.app.push_screen(
             ConfirmModal("Remove attribute", message, "Remove", destructive=True), confirmed
         )
+
+    def readers_of(self, name: str) -> dict[str, Any]:
+        """The saved attributes that read NAME; none when the configuration cannot say (its
+        own problems are shown where it is edited)."""
+        try:
+            return self.services.attribute_readers(name)
+        except RosterError:
+            return {}
 
     def on_edit_saved(self, message: EditSaved) -> None:
         self._deleting = False

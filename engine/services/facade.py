@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from engine.sync.pipeline import SyncResult
     from engine.sync.simulate import IdentityImpact
     from engine.sync.state import StageReport
+    from engine.sync.values import Reader
 
 
 class Services:
@@ -420,6 +421,11 @@ class Services:
     def stored_value_counts(self) -> dict[str, int]:
         """Per attribute, how many living people have a value as the last sync stored them."""
         return self.values.stored_value_counts()
+
+    def attribute_readers(self, name: str) -> dict[str, Reader]:
+        """The saved attributes that read the attribute NAME (directly, or through others:
+        `Reader.through`): what removing or changing it changes too."""
+        return self.values.attribute_readers(name)
 
     def value_impact(
         self,

@@ -251,6 +251,10 @@ class ValuesService:
             )
             return {str(name): int(count) for name, count in rows}
 
+    def attribute_readers(self, name: str) -> dict[str, Reader]:
+        """The saved attributes that read the attribute NAME, directly or through others."""
+        return readers_of(self.ctx.config(), [name], self.ctx.cel_for_one())
+
     @collector_paused()  # hundreds of thousands of CEL values, kept until the end
     def value_impact(
         self,

@@ -514,6 +514,30 @@ async def test_delete_an_attribute_and_the_refusal_when_a_push_rule_maps_it(
         await settle(pilot)
 
 
+async def test_removing_an_attribute_names_the_attributes_that_read_it(services: Any) -> None:
+    for name, cel in (
+        ("base", '"X"'),
+        ("rd", 'subject.attributes.base + "!"'),
+        ("rd2", 'subject.attributes.rd + "?"'),
+    ):
+        document = {"name": name, "custom": True, "sources": [{"cel": cel}]}
+        services.config_edit(ConfigEdit("set", f"attributes.{name}", document))
+    app = RosterApp(services, start="attributes")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        await goto(pilot, screen, "base")
+        await pilot.press("d")
+        await settle(pilot)
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmModal)
+        text = str(confirm.message)
+        assert "Attributes read it (from the next sync they read it cleared):" in text
+        assert "  rd\n" in text and "  rd2 (through rd)" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert attribute_of(exported(services), "base") is not None
+
+
 async def test_a_standard_attribute_not_mapped_yet_can_be_mapped(services: Any) -> None:
     services.config_edit(ConfigEdit("delete", "attributes.employment_type"))
     app = RosterApp(services, start="attributes")
