@@ -127,7 +127,11 @@ class PushService:
         from engine.sync.loading import load_attribute_states, load_state
         from engine.sync.push import plan_push
         from engine.sync.state import StageReport
-        from engine.sync.values import pushed_attributes, refresh_attributes
+        from engine.sync.values import (
+            attributes_computed_with,
+            pushed_attributes,
+            refresh_attributes,
+        )
 
         with self.ctx.db.session() as session:
             # the saved configuration over a settled store: the stored values are the ones
@@ -152,6 +156,13 @@ class PushService:
             apps = {row.id: row for row in session.scalars(select(App))}
         cel = CelEngine(state.population(), cache_limit=SWEEP_CACHE_LIMIT)
         if read:
+            # and those of what they read, computed with them: decided without its stored
+            # state, an authority attribute lost its holder (review: manager_email, read by a
+            # pushed count of reports, planned a write the sync did not make)
+            more = attributes_computed_with(config, read, cel) - read
+            if more:
+                with self.ctx.db.session() as session:
+                    load_attribute_states(session, state, None, only=more)
             users = [u for u in state.users.values() if u.status != "DELETED"]
             fresh = refresh_attributes(
                 config, read, users, state.accounts_by_owner(), state.attributes, cel

@@ -271,6 +271,15 @@ def _set_in_copies(
     return moved
 
 
+def attributes_computed_with(
+    config: RosterConfig, names: Iterable[str], cel: CelEngine
+) -> set[str]:
+    """NAMES and the attributes `compute_attributes` computes with them (what they read, and
+    so on): whose stored states a computation of NAMES reads."""
+    wanted = {name.casefold(): name for name in names}
+    return {d.name for d in _with_what_they_read(config, wanted, cel)}
+
+
 def _with_what_they_read(
     config: RosterConfig,
     wanted: dict[str, str],

@@ -289,3 +289,27 @@ def test_a_push_rule_changed_since_the_last_sync_leaves_the_values_settled(
     edited = demo.config_edit(ConfigEdit("set", path, sources), dry_run=True).config
     demo.push_plan("ad-core", config=edited)
     assert calls and "department" in calls[0]
+
+
+def test_a_plan_loads_the_stored_states_of_what_the_pushed_attributes_read(
+    demo: Services,
+) -> None:
+    """A pushed count of reports reads manager_email, an authority attribute: computed
+    without its stored state it lost its holder, and the plan wrote a count the sync did not
+    (review: margaret's, after a link)."""
+    reports = "string(size(c1.directory.users.v1.DirectReports(subject)))"
+    demo.config_edit(
+        ConfigEdit(
+            "set",
+            "attributes.report_count",
+            {"name": "report_count", "custom": True, "sources": [{"cel": reports}]},
+        )
+    )
+    map_to_ad(demo, "report_count")
+    demo.sync()
+    demo.sync()
+    person = demo.find_records("user", "mark.campbell")[0]
+    demo.set_link("hr:E10002", person.id)
+    assert not settled(demo)
+    planned = planned_writes(demo.push_plan("ad-core"), "ad-core", "extensionAttribute9")
+    assert planned == dry_run_writes(demo, "extensionAttribute9")
