@@ -1,10 +1,17 @@
-"""Accounts whose names, emails and profiles are read from the store when first needed.
+"""Accounts whose names, emails, profiles and entitlements are read from the store when first
+needed.
 
 A sync loads every account (580,000 at 100,000 people), yet a run in which 1 % of the data
 changed reads the names, emails and profiles of a few thousand: those of the changed accounts
 and of the people they belong to. What every stage reads of every account is narrow: its keys,
-status, type, links and entitlements (and, beside it, its fingerprint and filter decision).
-Reading only those halved reading the table and building the records (issue 11).
+status, type and links (and, beside it, its fingerprint and filter decision). Reading only
+those halved reading the table and building the records (issue 11).
+
+The entitlements (the grant table, 573,000 rows at 100,000 people) are deferred on their own:
+a run whose apps' grants files did not change reads those of the accounts it walks, and a stage
+that reads them all (a grants file changed: the import compares every account's, the writer
+writes them) reads the app's grants in one query, not its profiles. Reading everyone's at the
+load was half a second of a 1 % sync.
 
 A deferred account is an AccountRecord of a subclass made for one `DeferredAccounts`; the first
 read of any other field (by attribute, getattr, `==`, `replace`, `asdict`, copy or pickle)
@@ -28,6 +35,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.errors import StoreError
 from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord
 from engine.store.location import (
@@ -48,8 +57,23 @@ _KINDS = {spec.name: spec.kind for spec in ACCOUNT_FIELD_SPECS}
 #: Deferred reads in one app after which the rest of its accounts are read at once: a quarter
 #: of its accounts, and never fewer than this (a few hundred single reads cost less)
 BULK_AFTER = 256
-_ONE = f"SELECT {', '.join(DEFERRED_FIELDS)} FROM account WHERE id = ?"
-_APP = f"SELECT id, {', '.join(DEFERRED_FIELDS)} FROM account WHERE app_id = ?"
+#: An account's entitlements (external ids, as a JSON list), beside its deferred fields
+_GRANTED = (
+    '(SELECT json_group_array(e.external_id) FROM "grant" g JOIN entitlement e '
+    "ON e.id = g.entitlement_id WHERE g.account_id = account.id)"
+)
+_SELECTED = f"{', '.join(DEFERRED_FIELDS)}, {_GRANTED}"
+_ONE = f"SELECT {_SELECTED} FROM account WHERE id = ?"
+_APP = f"SELECT id, {_SELECTED} FROM account WHERE app_id = ?"
+#: One app's grants alone (the entitlements read without the rest of the accounts)
+_APP_GRANTS = (
+    'SELECT g.account_id, e.external_id FROM "grant" g JOIN entitlement e '
+    "ON e.id = g.entitlement_id JOIN account a ON a.id = g.account_id WHERE a.app_id = ?"
+)
+_ONE_GRANTS = (
+    'SELECT e.external_id FROM "grant" g JOIN entitlement e ON e.id = g.entitlement_id '
+    "WHERE g.account_id = ?"
+)
 #: Accounts read by one query of `read_whole` (SQLite bounds a statement's parameters)
 READ_CHUNK = 500
 
@@ -62,6 +86,21 @@ def _slot(name: str) -> Any:
 
 #: (name, slot, kind) of each deferred field, in the order _ONE and _APP select them
 _FIELDS = tuple((name, _slot(name), _KINDS[name]) for name in DEFERRED_FIELDS)
+_ENTITLEMENTS = _slot("entitlements")
+
+
+def _is_set(slot: Any, record: AccountRecord) -> bool:
+    try:
+        slot.__get__(record, AccountRecord)
+    except AttributeError:
+        return False
+    return True
+
+
+def _granted(text: str | None) -> list[str]:
+    """An account's entitlements from `_GRANTED`'s JSON list, in the order the store's read
+    gives them (sorted)."""
+    return sorted(orjson.loads(text)) if text and text != "[]" else []
 
 
 class DeferredAccounts:
@@ -75,16 +114,20 @@ class DeferredAccounts:
         self._pending: dict[str, list[AccountRecord]] = {}  # app -> its deferred accounts
         self._misses: dict[str, int] = {}
         self._written: set[int] = set()  # id() of deferred accounts a stage set a field of
+        self._grants_pending: dict[str, list[AccountRecord]] = {}  # app -> entitlements unread
+        self._grant_misses: dict[str, int] = {}
         # accounts read alone or a few at a time, and apps read at once (for tests and benches)
         self.reads = 0
         self.apps_read: list[str] = []
+        # the same of the entitlements read without the rest
+        self.grant_reads = 0
+        self.grant_apps_read: list[str] = []
         self.cls = _deferred_class(self)
 
     # ---- building --------------------------------------------------------------------------
     def records(
         self,
         rows: Iterable[Any],
-        grants: dict[int, list[str]],
         fingerprints: dict[tuple[str, str], str],
         filter_results: dict[tuple[str, str], str],
         groups: dict[str, dict[tuple[str, str], AccountRecord]] | None = None,
@@ -114,8 +157,6 @@ class DeferredAccounts:
             record.owner_id = owner
             record.link_kind = share(link, link)
             record.pinned = bool(pinned)
-            held = grants.get(account_id)
-            record.entitlements = sorted(held) if held else []
             key = (app, external)
             fingerprints[key] = digest
             if decision:
@@ -127,6 +168,7 @@ class DeferredAccounts:
             append(record)
         for app, group in by_app.items():
             self._pending.setdefault(app, []).extend(group.values())
+            self._grants_pending.setdefault(app, []).extend(group.values())
         return records
 
     # ---- reading the rest ------------------------------------------------------------------
@@ -164,12 +206,87 @@ class DeferredAccounts:
             for start in range(0, len(ids), READ_CHUNK):
                 chunk = ids[start : start + READ_CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT id, {', '.join(DEFERRED_FIELDS)} FROM account WHERE id IN ({marks})"
+                sql = f"SELECT id, {_SELECTED} FROM account WHERE id IN ({marks})"
                 for row in self._query(sql, tuple(chunk)):
                     record = waiting[row[0]]
                     if record.__class__ is cls:
                         self._set(record, row[1:])
                         self.reads += 1
+
+    def fill_grants(self, record: AccountRecord) -> None:
+        """Read RECORD's entitlements alone (or, past BULK_AFTER reads in its app, those of
+        every account of the app whose entitlements are unread)."""
+        with self._lock:
+            if record.__class__ is not self.cls or _is_set(_ENTITLEMENTS, record):
+                return  # another thread read it meanwhile
+            app = record.app_id
+            misses = self._grant_misses[app] = self._grant_misses.get(app, 0) + 1
+            if misses > max(BULK_AFTER, len(self._grants_pending.get(app, ())) // 4):
+                self._fill_app_grants(app)
+                if _is_set(_ENTITLEMENTS, record):
+                    return
+            rows = self._query(_ONE_GRANTS, (record.id,))
+            self.grant_reads += 1
+            _ENTITLEMENTS.__set__(record, sorted(row[0] for row in rows))
+
+    def read_grants_many(self, records: Iterable[AccountRecord]) -> None:
+        """Read the entitlements of those of RECORDS whose entitlements are unread, READ_CHUNK
+        to a query (a person's accounts: one query, not one per account)."""
+        with self._lock:
+            cls = self.cls
+            waiting = {
+                r.id: r for r in records if r.__class__ is cls and not _is_set(_ENTITLEMENTS, r)
+            }
+            per_app: dict[str, int] = {}
+            for record in waiting.values():
+                per_app[record.app_id] = per_app.get(record.app_id, 0) + 1
+            for app, count in per_app.items():  # most of an app: its grants in one query
+                if count > max(BULK_AFTER, len(self._grants_pending.get(app, ())) // 4):
+                    self._fill_app_grants(app)
+            ids = [i for i, r in waiting.items() if not _is_set(_ENTITLEMENTS, r)]
+            for start in range(0, len(ids), READ_CHUNK):
+                chunk = tuple(ids[start : start + READ_CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                held: dict[int, list[str]] = {}
+                for account_id, entitlement in self._query(
+                    'SELECT g.account_id, e.external_id FROM "grant" g JOIN entitlement e '
+                    f"ON e.id = g.entitlement_id WHERE g.account_id IN ({marks})",
+                    chunk,
+                ):
+                    held.setdefault(account_id, []).append(entitlement)
+                for account_id in chunk:
+                    _ENTITLEMENTS.__set__(waiting[account_id], sorted(held.get(account_id, ())))
+                self.grant_reads += 1
+
+    def any_granted(self, records: Iterable[AccountRecord]) -> bool:
+        """Whether the store holds a grant of any of RECORDS (whose entitlements are unread),
+        READ_CHUNK to a query, without reading their entitlements."""
+        ids = [r.id for r in records]
+        with self._lock:
+            for start in range(0, len(ids), READ_CHUNK):
+                chunk = tuple(ids[start : start + READ_CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                sql = f'SELECT 1 FROM "grant" WHERE account_id IN ({marks}) LIMIT 1'
+                if self._query(sql, chunk):
+                    return True
+        return False
+
+    def _fill_app_grants(self, app: str) -> None:
+        waiting = {
+            r.id: r
+            for r in self._grants_pending.pop(app, ())
+            if r.__class__ is self.cls and not _is_set(_ENTITLEMENTS, r)
+        }
+        if not waiting:
+            return
+        self.grant_apps_read.append(app)
+        held: dict[int, list[str]] = {}
+        for account_id, entitlement in self._query(_APP_GRANTS, (app,)):
+            if account_id in waiting:
+                held.setdefault(account_id, []).append(entitlement)
+        for account_id, record in waiting.items():
+            entitlements = held.get(account_id)
+            _ENTITLEMENTS.__set__(record, sorted(entitlements) if entitlements else [])
 
     def _fill_app(self, app: str) -> None:
         waiting = {r.id: r for r in self._pending.pop(app, ()) if r.__class__ is self.cls}
@@ -183,6 +300,9 @@ class DeferredAccounts:
 
     def _set(self, record: AccountRecord, row: Any) -> None:
         written = id(record) in self._written  # a stage set some of them: those stand
+        *row, granted = row
+        if not _is_set(_ENTITLEMENTS, record):  # (read already, or set by the run: stands)
+            _ENTITLEMENTS.__set__(record, _granted(granted))
         for (name, slot, kind), value in zip(_FIELDS, row, strict=True):
             if written:
                 try:
@@ -233,6 +353,8 @@ class DeferredAccounts:
             self._pending = {}
             self._misses = {}
             self._written = set()
+            self._grants_pending = {}
+            self._grant_misses = {}
 
 
 def read_whole(records: Iterable[AccountRecord]) -> None:
@@ -245,6 +367,55 @@ def read_whole(records: Iterable[AccountRecord]) -> None:
             sources.setdefault(source, []).append(record)
     for source, deferred in sources.items():
         source.read_many(deferred)
+
+
+def read_entitlements(records: Iterable[AccountRecord]) -> None:
+    """Read now, in a few queries, the entitlements of those of RECORDS still unread (any mix
+    of plain and deferred accounts): for a stage about to read the entitlements of them all."""
+    sources: dict[DeferredAccounts, list[AccountRecord]] = {}
+    for record in records:
+        source = getattr(record.__class__, "_deferred_source", None)
+        if source is not None and not _is_set(_ENTITLEMENTS, record):
+            sources.setdefault(source, []).append(record)
+    for source, deferred in sources.items():
+        source.read_grants_many(deferred)
+
+
+def any_entitlements(records: Iterable[AccountRecord]) -> bool:
+    """Whether any of RECORDS holds an entitlement: a stage asking this of an app's every
+    account reads no one's entitlements (an app without grants asked it of all of them at
+    every import)."""
+    unread: dict[DeferredAccounts, list[AccountRecord]] = {}
+    for record in records:
+        source = getattr(record.__class__, "_deferred_source", None)
+        if source is not None and not _is_set(_ENTITLEMENTS, record):
+            unread.setdefault(source, []).append(record)
+        elif record.entitlements:
+            return True
+    return any(source.any_granted(group) for source, group in unread.items())
+
+
+class _DeferredGrants:
+    """The entitlements of one DeferredAccounts' class: read alone when first read (the rest
+    of the account is not); setting them marks them as the run's."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: DeferredAccounts) -> None:
+        self._source = source
+
+    def __get__(self, record: Any, owner: Any = None) -> Any:
+        if record is None:
+            return self
+        try:
+            return _ENTITLEMENTS.__get__(record, owner)
+        except AttributeError:  # not read yet
+            self._source.fill_grants(record)
+            return _ENTITLEMENTS.__get__(record, AccountRecord)
+
+    def __set__(self, record: Any, value: Any) -> None:
+        with self._source._lock:  # not while another thread reads them
+            _ENTITLEMENTS.__set__(record, value)
 
 
 class _DeferredField:
@@ -299,5 +470,6 @@ def _deferred_class(source: DeferredAccounts) -> type[AccountRecord]:
             "__reduce_ex__": __reduce_ex__,
             "_deferred_source": source,
             **{name: _DeferredField(name, source) for name in DEFERRED_FIELDS},
+            "entitlements": _DeferredGrants(source),
         },
     )

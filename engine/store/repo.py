@@ -89,11 +89,22 @@ def load_accounts(
     `fingerprints` and `filter_results` (given together): filled with each account's stored
     fingerprint and filter decision, keyed by (app, external id), from the same read (a sync
     needs them for every account: a second pass over the table cost a second at 100,000).
-    `deferred` (with them, for every account of a SQLite store): each account's names, emails
-    and profile are read when first needed (engine.store.deferred); `groups` then receives
-    them by app and key (`DeferredAccounts.records`)."""
+    `deferred` (with them, for every account of a SQLite store): each account's names,
+    emails, profile and entitlements are read when first needed (engine.store.deferred);
+    `groups` then receives them by app and key (`DeferredAccounts.records`)."""
     sidecar = fingerprints is not None and filter_results is not None
     a = Account.__table__.c  # type: ignore[attr-defined]
+    if deferred is not None and sidecar and not where and details:
+        narrow, direct = table_rows(
+            session,
+            select(*(a[name] for name in EAGER_COLUMNS), a.fingerprint, a.filter_result).order_by(
+                a.id
+            ),
+            True,
+        )
+        if direct:  # straight from the driver: a SQLite store (the grants read when needed)
+            assert fingerprints is not None and filter_results is not None
+            return deferred.records(checked(narrow, stop), fingerprints, filter_results, groups)
     grants: dict[int, list[str]] = defaultdict(list)
     g = Grant.__table__  # type: ignore[attr-defined]
     e = Entitlement.__table__  # type: ignore[attr-defined]
@@ -103,19 +114,6 @@ def load_accounts(
     grant_rows, _ = table_rows(session, granted, not where) if details else ((), False)
     for account_id, ent in grant_rows:
         grants[account_id].append(ent)
-    if deferred is not None and sidecar and not where and details:
-        narrow, direct = table_rows(
-            session,
-            select(*(a[name] for name in EAGER_COLUMNS), a.fingerprint, a.filter_result).order_by(
-                a.id
-            ),
-            True,
-        )
-        if direct:  # straight from the driver: a SQLite store
-            assert fingerprints is not None and filter_results is not None
-            return deferred.records(
-                checked(narrow, stop), grants, fingerprints, filter_results, groups
-            )
     rows, text = table_rows(
         session,
         select(

@@ -15,7 +15,7 @@ from engine.connectors.fingerprint import canonical, fingerprint
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
 from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text
-from engine.store.deferred import read_whole
+from engine.store.deferred import any_entitlements, read_entitlements, read_whole
 from engine.sync.state import StageReport, WorkState, moved_fields
 
 if TYPE_CHECKING:
@@ -356,8 +356,9 @@ def _merge_grants(state: WorkState, app_id: str, listing: Listing, report: Stage
         held.setdefault(grant.account_external_id, []).append(grant.entitlement_external_id)
     new = state.new_accounts
     accounts = state.accounts_of_app(app_id)
-    if not held and not any(account.entitlements for account in accounts):
+    if not held and not any_entitlements(accounts):
         return  # an app without grants (an HR export, a directory): nothing to compare
+    read_entitlements(accounts)  # each compared: read in one query (a deferred store's)
     for account in accounts:
         entitlements = sorted(set(held.get(account.external_id, ())))
         if account.entitlements != entitlements and (

@@ -57,6 +57,7 @@ from engine.records import (
     account_order,
     json_text,
 )
+from engine.store.deferred import read_entitlements
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"
@@ -150,7 +151,9 @@ class KeyMemo:
         parts = []
         # in the order expressions see them (records.account_order): the same whichever order
         # a run holds them in (new accounts as the app listed them, loaded ones by id)
-        for account in sorted(self.population.accounts_of(user.id), key=account_order):
+        accounts = sorted(self.population.accounts_of(user.id), key=account_order)
+        read_entitlements(accounts)  # in one query, not one per account (a deferred store's)
+        for account in accounts:
             part = self._account_part(account)
             if part is None:
                 return None

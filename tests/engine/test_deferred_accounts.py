@@ -327,3 +327,99 @@ def test_the_deferred_fields_are_the_data_fields_no_stage_reads_for_everyone() -
     # status and type are read of every account (deleted ones are skipped, service accounts
     # are never linked by rules): they come with the table
     assert DEFERRED_FIELDS == tuple(f for f in ACCOUNT_DATA_FIELDS if f not in ("status", "type"))
+
+
+def _entitled(source: DeferredAccounts, record: AccountRecord) -> bool:
+    """Whether RECORD's entitlements are read (or set) without reading them."""
+    try:
+        AccountRecord.__dict__["entitlements"].__get__(record, AccountRecord)
+    except AttributeError:
+        return False
+    return True
+
+
+def test_entitlements_are_read_alone_and_an_app_at_a_time(demo: Any, monkeypatch: Any) -> None:
+    """The grants are not read with the table: an account's are read when first read, without
+    its profile; past BULK_AFTER in one app the app's are read in one query."""
+    monkeypatch.setattr(deferred_module, "BULK_AFTER", 5)
+    source, lazy, whole = _load(demo)
+    assert not any(_entitled(source, a) for a in lazy)  # nothing read with the table
+    github = [(a, b) for a, b in zip(lazy, whole, strict=True) if a.app_id == "github"]
+    assert any(b.entitlements for _, b in github)
+    for a, b in github[: len(github) // 4 + 2]:
+        assert a.entitlements == b.entitlements
+    assert source.grant_apps_read == ["github"] and source.grant_reads <= len(github) // 4 + 1
+    assert all(a.entitlements == b.entitlements for a, b in github)  # the rest read with it
+    assert source.reads == 0 and all(a.__class__ is source.cls for a, _ in github)
+    assert not any(_entitled(source, a) for a in lazy if a.app_id != "github")
+    assert lazy == whole  # read whole, every account's entitlements are the stored grants
+    source.close()
+
+
+def test_entitlements_the_run_set_stand_and_read_together(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    pairs = [(a, b) for a, b in zip(lazy, whole, strict=True) if b.entitlements][:30]
+    assert len(pairs) == 30
+    (mine, stored), *rest = pairs
+    mine.entitlements = ["set-by-the-run"]
+    assert mine.email == stored.email  # the rest read: the run's entitlements stand
+    assert mine.entitlements == ["set-by-the-run"] and mine.__class__ is AccountRecord
+    queries: list[str] = []
+    real_query = source._query
+    source._query = lambda sql, p: queries.append(sql) or real_query(sql, p)  # type: ignore
+    deferred_module.read_entitlements([a for a, _ in rest] + [mine])
+    assert len(queries) == 1  # 29 accounts, one query
+    assert [a.entitlements for a, _ in rest] == [b.entitlements for _, b in rest]
+    assert all(a.__class__ is source.cls for a, _ in rest)  # the rest of them still deferred
+    source.close()
+
+
+def test_whether_any_account_holds_an_entitlement_reads_none(demo: Any) -> None:
+    source, lazy, whole = _load(demo)
+    by_app: dict[str, list[AccountRecord]] = {}
+    for account in lazy:
+        by_app.setdefault(account.app_id, []).append(account)
+    expected = {app: any(b.entitlements for b in whole if b.app_id == app) for app in by_app}
+    assert set(expected.values()) == {True, False}  # apps with grants and apps without
+    assert {app: deferred_module.any_entitlements(a) for app, a in by_app.items()} == expected
+    assert source.grant_reads == 0 and not any(_entitled(source, a) for a in lazy)
+    hr = by_app["hr"]
+    hr[5].entitlements = ["set-by-the-run"]  # what the run set counts, not the store
+    assert deferred_module.any_entitlements(hr)
+    source.close()
+
+
+def test_a_changed_grant_plans_what_a_whole_load_plans(demo: Any, monkeypatch: Any) -> None:
+    """A grants change read deferred (the import compares every account's entitlements of
+    the app, the writer writes them) plans and applies as a whole load would."""
+    monkeypatch.setattr(deferred_module, "BULK_AFTER", 5)
+    made: list[DeferredAccounts] = []
+
+    class Counted(DeferredAccounts):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    github = demo.db.sqlite_path.parent / "r-demo" / "apps" / "github.yaml"
+    text = github.read_text(encoding="utf-8")
+    edited = text.replace("- account: '143925100'\n  entitlement: org-admin\n", "", 1)
+    assert edited != text
+    github.write_text(edited, encoding="utf-8")
+    planned = demo.sync(dry_run=True)
+    assert planned.status == "planned", planned.error
+    source = made[-1]  # the app's grants read at once, its profiles not
+    assert source.grant_apps_read == ["github"] and source.apps_read == []
+    monkeypatch.setattr(pipeline, "DeferredAccounts", _never)
+    whole = demo.sync(dry_run=True)
+    assert [c.as_dict() for c in whole.planned] == [c.as_dict() for c in planned.planned]
+    assert any(c.field == "entitlements" for c in planned.planned)
+    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    applied = demo.sync()
+    assert applied.status == "applied", applied.error
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
+        held = db.execute(
+            'SELECT e.external_id FROM "grant" g JOIN entitlement e ON e.id = g.entitlement_id '
+            "JOIN account a ON a.id = g.account_id WHERE a.external_id = '143925100'"
+        ).fetchall()
+    assert ("org-admin",) not in held and held
