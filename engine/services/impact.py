@@ -574,6 +574,9 @@ def _attribute_changes(
     from engine.sync.values import AttributeValues, compute_attributes
 
     names = [a.name for a in config.attributes]
+    # and whoever reads them (their reports' manager_department): a link was listed without
+    # them, and the sync then changed their values too (review: 24 of 138 changes)
+    people = sorted(set(people) | _readers_of(ctx, config, before, after, people))
     previous = stored_attribute_states(ctx, people)
     changes: list[ValueChange] = []
 
@@ -611,6 +614,44 @@ def _attribute_changes(
         if without.get(key) != change
     ]
     return changes, pushes
+
+
+def _readers_of(
+    ctx: ServiceContext, config: RosterConfig, before: Outcome, after: Outcome, people: list[int]
+) -> set[int]:
+    """The people whose attributes read PEOPLE (through the directory functions), and those
+    who read them in turn, as the last sync recorded who reads whom (engine/sync/reads.py);
+    everyone when it recorded nothing (the sync then computes everyone too)."""
+    from engine.cel import CelEngine
+    from engine.store.repo import get_meta
+    from engine.sync import reads
+    from engine.sync.attributes import compile_attributes
+
+    definitions = compile_attributes(config.attributes, CelEngine())
+    if not any(
+        source.program is not None and source.program.reads_directory
+        for definition in definitions
+        for source in definition.sources
+    ):
+        return set()
+    with ctx.db.session() as session:
+        graph = reads.load(get_meta(session, reads.META_KEY))
+    if graph is None:
+        return {user_id for user_id in after.state.users if user_id > 0}
+    names = [d.name for d in definitions]
+    found: set[int] = set()
+    reached = set(people)
+    while reached:
+        moved: set[str] = set()
+        for user_id in reached:
+            for outcome in (before, after):
+                user = outcome.state.users.get(user_id)
+                if user is not None:
+                    moved |= reads.person_keys(user)
+            moved.update(f"v:{user_id}:{name}" for name in names)
+        reached = graph.readers_of(moved) - found - set(people)
+        found |= reached
+    return found
 
 
 def _identity_changes(

@@ -374,6 +374,36 @@ def test_link_dry_run_shows_what_the_sync_then_does(demo: Services, tmp_path: Pa
     assert done == said
 
 
+def test_link_dry_run_lists_the_values_of_those_who_read_the_people_it_moves(
+    demo: Services, tmp_path: Path
+) -> None:
+    """An attribute reading the manager's accounts: a link that takes an account from the
+    manager changes each report's value. The dry run listed only the two people the account
+    moved between, and the sync then changed the reports' values too (review: 24 of 138)."""
+    db = str(tmp_path / "r.db")
+    reads_manager = (
+        'c1.directory.users.v1.GetManagers(subject).exists(m, c1.user.v1.HasApp(m, "slack"))'
+        ' ? "yes" : "no"'
+    )
+    document = {"name": "manager_on_slack", "custom": True, "sources": [{"cel": reads_manager}]}
+    demo.config_edit(ConfigEdit("set", "attributes.manager_on_slack", document))
+    assert demo.sync().status == "applied"  # computes everyone, keeps who reads whom
+    slack = next(k for k in owners(demo, "margaret.okafor@example.com") if k.startswith("slack:"))
+    code, out, _ = cli("link", slack, "ann.lee@example.com", "--dry-run", "--json", "--db", db)
+    assert code == 0, out
+    said = {
+        (a["person"], a["attribute"], json.dumps(a["new"])) for a in json.loads(out)["attributes"]
+    }
+    readers = {p for p, attribute, _ in said if attribute == "manager_on_slack"}
+    assert len(readers) == 10  # margaret's reports
+    assert cli("link", slack, "ann.lee@example.com", "--db", db)[0] == 0
+    result = demo.sync()
+    done = {
+        (c.object_id, c.field, json.dumps(c.new)) for c in result.planned if c.stage == "attributes"
+    }
+    assert done == said
+
+
 def test_a_link_s_values_start_from_the_value_shown_now(demo: Services, tmp_path: Path) -> None:
     """An attribute whose configuration changed since the last sync: the link's line starts
     from the value the Users screen shows (the stored one) and says what the next sync would
