@@ -688,6 +688,10 @@ def _authority(
     by_key = {s.key: s for s in attribute.sources}
     current_source = by_key.get(previous.source)
     holder_update = current_source.score("update") if current_source else 0
+    if previous.source and current_source is None:  # (a source removed from the attribute)
+        holder = f"0: {previous.source}, which set the value, is no longer one of its sources"
+    else:
+        holder = f"{holder_update} of the current holder ({previous.source or 'none'})"
     candidates: dict[str, Candidate] = {}
     for source in attribute.sources:
         scores = source.scores
@@ -791,11 +795,7 @@ def _authority(
             value, source_key = values[best.key], best.key
             accepted = True
             c.outcome = "won"
-            c.reason = reason = (
-                f"changed; update score {best.score('update')} ≥ "
-                f"{holder_update} of the current holder "
-                f"({previous.source or 'none'})"
-            )
+            c.reason = reason = f"changed; update score {best.score('update')} ≥ {holder}"
         else:
             c.outcome = "lost"
             c.reason = reason = (
@@ -817,8 +817,7 @@ def _authority(
                 value, source_key = blank_of(attribute), ""
                 c.outcome = "won"
                 c.reason = reason = (
-                    f"value removed; delete score {source.score('delete')} ≥ "
-                    f"{holder_update} of the current holder"
+                    f"value removed; delete score {source.score('delete')} ≥ {holder}"
                 )
                 break
             c.outcome = "lost"

@@ -269,3 +269,20 @@ def test_a_failed_source_is_reported_as_explain_shows_it() -> None:
     decision = decide(twice, USER, AttributeState(), FailingSome({"hr"}))
     shown = [(c.source, c.reason) for c in decision.candidates if c.outcome == "error"]
     assert list(decision.errors) == shown == [("hr:profile.phone", "hr failed")]
+
+
+def test_a_value_whose_source_was_removed_says_so_when_replaced() -> None:
+    """The holder's source no longer configured: the value stays until a source changes, and
+    the reason names the removed holder (it read "≥ 0 of the current holder": newcomer)."""
+    both = flow("department", ("hr", "inbound", 50, 60, 50), ("ad", "inbound", 50, 45, 50))
+    state = step(both, AttributeState(), hr="Engineering", ad="Sales")
+    assert state.source == "hr:profile.department"
+    ad_only = flow("department", ("ad", "inbound", 50, 45, 50))
+    kept = decide(ad_only, USER, state, Values(ad="Sales"))
+    assert kept.value == "Engineering" and kept.reason == UNCHANGED  # nothing changed yet
+    moved = decide(ad_only, USER, state, Values(ad="Finance"))
+    assert moved.value == "Finance"
+    assert moved.reason == (
+        "changed; update score 45 ≥ 0: hr:profile.department, which set the value, is no "
+        "longer one of its sources"
+    )
