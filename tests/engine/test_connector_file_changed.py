@@ -408,3 +408,25 @@ def test_a_sync_keeps_the_grants_it_did_not_parse_again(
     assert result.status == "applied", result.error
     assert parsed == [1]
     assert entitlements() == {"g1": ["devs"], "g2": []}
+
+
+def test_a_csv_row_keeps_the_digest_it_had(tmp_path: Path) -> None:
+    """A row's digest is of `[header, values]` as JSON text: made faster, it must not move
+    (every stored HR account would be taken as changed once)."""
+    import orjson
+
+    from engine.connectors.file.chunks import item_digest
+
+    header = ["id", "display_name", "department"]
+    rows = [
+        ["e1", 'Ann "the" Lee', "Sales, EMEA"],
+        ["e2", "Zoë 北 \u2028 [bold]x[/]", ""],
+        ["e3", "Bo\\Chen", "R&D\t{}"],
+    ]
+    lines = [",".join(f'"{v.replace(chr(34), chr(34) * 2)}"' for v in r) for r in [header, *rows]]
+    (tmp_path / "app.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = ConnectorSpec(app_id="app", kind="file", settings={"path": "app.csv"}, base_dir=tmp_path)
+    listing = FileConnector(spec).list_all()
+    assert listing.digests == {
+        values[0]: item_digest(orjson.dumps([header, values]).decode()) for values in rows
+    }

@@ -146,10 +146,13 @@ class CsvStore:
         items: list[dict[str, Any]] = []
         unchanged: list[str] = []
         refused: set[str] = set()
+        # the header is part of a row's meaning: a renamed column changes every row. A row's
+        # digest is of `[header, values]` as JSON, its header's part made once (one list and a
+        # decode and encode per row were a tenth of listing 100,000 rows)
+        head = b"[" + orjson.dumps(header) + b","
         for position, values in enumerate(self.rows):
             line = lines[position]
-            # the header is part of a row's meaning: a renamed column changes every row
-            digest = item_digest(orjson.dumps([header, values]).decode())
+            digest = item_digest(head + orjson.dumps(values) + b"]")
             if known is not None and digest in known:
                 unchanged.append(known[digest])
                 continue
