@@ -145,6 +145,19 @@ class AccountRecord:
     pinned: bool = False
 
 
+def read_entitlements(accounts: Iterable[AccountRecord]) -> None:
+    """Read now, in a few queries, the entitlements of those of ACCOUNTS a sync has not read
+    yet (engine.store.deferred: a SQLite store's are read when first needed), for a pass
+    about to read them all; plain records are left as they are."""
+    sources: dict[Any, list[AccountRecord]] = {}
+    for account in accounts:
+        source = getattr(account.__class__, "_deferred_source", None)
+        if source is not None:
+            sources.setdefault(source, []).append(account)
+    for source, deferred in sources.items():
+        source.read_grants_many(deferred)
+
+
 def account_order(account: AccountRecord) -> tuple[bool, str, str]:
     """The order in which a person's accounts of one app are read when one must be chosen
     (`accounts.ad`, an attribute's direct source): enabled first, then by app and id. The
@@ -354,6 +367,7 @@ class Population:
     def _members(self) -> dict[tuple[str, str], list[UserRecord]]:
         members: dict[tuple[str, str], list[UserRecord]] = defaultdict(list)
         by_id = self._by_id
+        read_entitlements(self.accounts)  # a sync's: an app's in one query, not one each
         for account in self.accounts:
             owner = by_id.get(account.owner_id) if account.owner_id is not None else None
             if owner is not None:

@@ -67,12 +67,18 @@ _ONE = f"SELECT {_SELECTED} FROM account WHERE id = ?"
 _APP = f"SELECT id, {_SELECTED} FROM account WHERE app_id = ?"
 #: One app's grants alone (the entitlements read without the rest of the accounts)
 _APP_GRANTS = (
-    'SELECT g.account_id, e.external_id FROM "grant" g JOIN entitlement e '
-    "ON e.id = g.entitlement_id JOIN account a ON a.id = g.account_id WHERE a.app_id = ?"
+    'SELECT a.id, e.external_id FROM account a LEFT JOIN "grant" g ON g.account_id = a.id '
+    "LEFT JOIN entitlement e ON e.id = g.entitlement_id WHERE a.app_id = ?"
 )
-_ONE_GRANTS = (
-    'SELECT e.external_id FROM "grant" g JOIN entitlement e ON e.id = g.entitlement_id '
-    "WHERE g.account_id = ?"
+#: Whether any account of an app holds a grant
+_APP_HOLDS_GRANTS = (
+    'SELECT 1 FROM "grant" g JOIN account a ON a.id = g.account_id WHERE a.app_id = ? LIMIT 1'
+)
+#: The accounts' grants, a row per account still in the store (its entitlement NULL when it
+#: holds none): an account removed underneath is told from one without grants
+_GRANTS_OF = (
+    'SELECT a.id, e.external_id FROM account a LEFT JOIN "grant" g ON g.account_id = a.id '
+    "LEFT JOIN entitlement e ON e.id = g.entitlement_id WHERE a.id IN ({marks})"
 )
 #: Accounts read by one query of `read_whole` (SQLite bounds a statement's parameters)
 READ_CHUNK = 500
@@ -187,12 +193,15 @@ class DeferredAccounts:
             rows = self._query(_ONE, (record.id,))
             self.reads += 1
             if not rows:
-                raise StoreError(
-                    f"The account {record.app_id}:{record.external_id} (id {record.id}) is no "
-                    f"longer in the identity store {self._display}: it was removed outside "
-                    "Roster while a sync was reading it. Nothing more was done; sync again."
-                )
+                raise self._gone(record)
             self._set(record, rows[0])
+
+    def _gone(self, record: AccountRecord) -> StoreError:
+        return StoreError(
+            f"The account {record.app_id}:{record.external_id} (id {record.id}) is no "
+            f"longer in the identity store {self._display}: it was removed outside "
+            "Roster while a sync was reading it. Nothing more was done; sync again."
+        )
 
     def read_many(self, records: Iterable[AccountRecord]) -> None:
         """Read the deferred fields of those of RECORDS still deferred, READ_CHUNK to a
@@ -225,9 +234,11 @@ class DeferredAccounts:
                 self._fill_app_grants(app)
                 if _is_set(_ENTITLEMENTS, record):
                     return
-            rows = self._query(_ONE_GRANTS, (record.id,))
+            rows = self._query(_GRANTS_OF.format(marks="?"), (record.id,))
             self.grant_reads += 1
-            _ENTITLEMENTS.__set__(record, sorted(row[0] for row in rows))
+            if not rows:
+                raise self._gone(record)
+            _ENTITLEMENTS.__set__(record, sorted(row[1] for row in rows if row[1] is not None))
 
     def read_grants_many(self, records: Iterable[AccountRecord]) -> None:
         """Read the entitlements of those of RECORDS whose entitlements are unread, READ_CHUNK
@@ -246,23 +257,26 @@ class DeferredAccounts:
             ids = [i for i, r in waiting.items() if not _is_set(_ENTITLEMENTS, r)]
             for start in range(0, len(ids), READ_CHUNK):
                 chunk = tuple(ids[start : start + READ_CHUNK])
-                marks = ", ".join("?" * len(chunk))
                 held: dict[int, list[str]] = {}
-                for account_id, entitlement in self._query(
-                    'SELECT g.account_id, e.external_id FROM "grant" g JOIN entitlement e '
-                    f"ON e.id = g.entitlement_id WHERE g.account_id IN ({marks})",
-                    chunk,
-                ):
-                    held.setdefault(account_id, []).append(entitlement)
-                for account_id in chunk:
-                    _ENTITLEMENTS.__set__(waiting[account_id], sorted(held.get(account_id, ())))
+                sql = _GRANTS_OF.format(marks=", ".join("?" * len(chunk)))
+                for account_id, entitlement in self._query(sql, chunk):
+                    entitlements = held.setdefault(account_id, [])
+                    if entitlement is not None:
+                        entitlements.append(entitlement)
+                # one no longer in the store stays unread: its own read says so
+                for account_id, entitlements in held.items():
+                    _ENTITLEMENTS.__set__(waiting[account_id], sorted(entitlements))
                 self.grant_reads += 1
 
     def any_granted(self, records: Iterable[AccountRecord]) -> bool:
         """Whether the store holds a grant of any of RECORDS (whose entitlements are unread),
         READ_CHUNK to a query, without reading their entitlements."""
+        records = list(records)
         ids = [r.id for r in records]
         with self._lock:
+            apps = {r.app_id for r in records}
+            if not any(self._query(_APP_HOLDS_GRANTS, (app,)) for app in apps):
+                return False  # (an HR export: one query, not one per READ_CHUNK accounts)
             for start in range(0, len(ids), READ_CHUNK):
                 chunk = tuple(ids[start : start + READ_CHUNK])
                 marks = ", ".join("?" * len(chunk))
@@ -283,10 +297,12 @@ class DeferredAccounts:
         held: dict[int, list[str]] = {}
         for account_id, entitlement in self._query(_APP_GRANTS, (app,)):
             if account_id in waiting:
-                held.setdefault(account_id, []).append(entitlement)
-        for account_id, record in waiting.items():
-            entitlements = held.get(account_id)
-            _ENTITLEMENTS.__set__(record, sorted(entitlements) if entitlements else [])
+                entitlements = held.setdefault(account_id, [])
+                if entitlement is not None:
+                    entitlements.append(entitlement)
+        # one no longer in the store stays unread: its own read says so
+        for account_id, entitlements in held.items():
+            _ENTITLEMENTS.__set__(waiting[account_id], sorted(entitlements))
 
     def _fill_app(self, app: str) -> None:
         waiting = {r.id: r for r in self._pending.pop(app, ()) if r.__class__ is self.cls}
@@ -367,18 +383,6 @@ def read_whole(records: Iterable[AccountRecord]) -> None:
             sources.setdefault(source, []).append(record)
     for source, deferred in sources.items():
         source.read_many(deferred)
-
-
-def read_entitlements(records: Iterable[AccountRecord]) -> None:
-    """Read now, in a few queries, the entitlements of those of RECORDS still unread (any mix
-    of plain and deferred accounts): for a stage about to read the entitlements of them all."""
-    sources: dict[DeferredAccounts, list[AccountRecord]] = {}
-    for record in records:
-        source = getattr(record.__class__, "_deferred_source", None)
-        if source is not None and not _is_set(_ENTITLEMENTS, record):
-            sources.setdefault(source, []).append(record)
-    for source, deferred in sources.items():
-        source.read_grants_many(deferred)
 
 
 def any_entitlements(records: Iterable[AccountRecord]) -> bool:

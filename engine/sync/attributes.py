@@ -689,9 +689,9 @@ def _authority(
     current_source = by_key.get(previous.source)
     holder_update = current_source.score("update") if current_source else 0
     if previous.source and current_source is None:  # (a source removed from the attribute)
-        holder = f"0: {previous.source}, which set the value, is no longer one of its sources"
+        held_by = f"0: {previous.source}, which set the value, is no longer one of its sources"
     else:
-        holder = f"{holder_update} of the current holder ({previous.source or 'none'})"
+        held_by = f"{holder_update} of the current holder ({previous.source or 'none'})"
     candidates: dict[str, Candidate] = {}
     for source in attribute.sources:
         scores = source.scores
@@ -795,7 +795,7 @@ def _authority(
             value, source_key = values[best.key], best.key
             accepted = True
             c.outcome = "won"
-            c.reason = reason = f"changed; update score {best.score('update')} ≥ {holder}"
+            c.reason = reason = f"changed; update score {best.score('update')} ≥ {held_by}"
         else:
             c.outcome = "lost"
             c.reason = reason = (
@@ -817,7 +817,7 @@ def _authority(
                 value, source_key = blank_of(attribute), ""
                 c.outcome = "won"
                 c.reason = reason = (
-                    f"value removed; delete score {source.score('delete')} ≥ {holder}"
+                    f"value removed; delete score {source.score('delete')} ≥ {held_by}"
                 )
                 break
             c.outcome = "lost"

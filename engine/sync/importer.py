@@ -14,8 +14,8 @@ from engine.connectors.base import Connector, ConnectorSpec, ListedAccount, List
 from engine.connectors.fingerprint import canonical, fingerprint
 from engine.connectors.registry import make_connector
 from engine.errors import ConnectorError
-from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text
-from engine.store.deferred import any_entitlements, read_entitlements, read_whole
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, json_text, read_entitlements
+from engine.store.deferred import any_entitlements, read_whole
 from engine.sync.state import StageReport, WorkState, moved_fields
 
 if TYPE_CHECKING:

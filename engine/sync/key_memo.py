@@ -56,8 +56,8 @@ from engine.records import (
     UserRecord,
     account_order,
     json_text,
+    read_entitlements,
 )
-from engine.store.deferred import read_entitlements
 
 #: The meta key the memo is stored under (one JSON document: scope -> record -> entry).
 META_KEY = "ownership_key_memo"

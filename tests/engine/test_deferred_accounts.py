@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from engine.errors import StoreError
-from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord
+from engine.records import ACCOUNT_DATA_FIELDS, AccountRecord, Population, read_entitlements
 from engine.store import deferred as deferred_module
 from engine.store.deferred import DEFERRED_FIELDS, DeferredAccounts
 from engine.store.repo import get_meta, load_accounts, set_meta
@@ -367,7 +367,7 @@ def test_entitlements_the_run_set_stand_and_read_together(demo: Any) -> None:
     queries: list[str] = []
     real_query = source._query
     source._query = lambda sql, p: queries.append(sql) or real_query(sql, p)  # type: ignore
-    deferred_module.read_entitlements([a for a, _ in rest] + [mine])
+    read_entitlements([a for a, _ in rest] + [mine])
     assert len(queries) == 1  # 29 accounts, one query
     assert [a.entitlements for a, _ in rest] == [b.entitlements for _, b in rest]
     assert all(a.__class__ is source.cls for a, _ in rest)  # the rest of them still deferred
@@ -423,3 +423,38 @@ def test_a_changed_grant_plans_what_a_whole_load_plans(demo: Any, monkeypatch: A
             "JOIN account a ON a.id = g.account_id WHERE a.external_id = '143925100'"
         ).fetchall()
     assert ("org-admin",) not in held and held
+
+
+def test_entitlements_of_an_account_removed_underneath_are_an_error_naming_it(demo: Any) -> None:
+    """As its other fields: not an empty list (review)."""
+    source, lazy, _ = _load(demo)
+    account, other = [a for a in lazy if a.app_id == "github"][:2]
+    with closing(sqlite3.connect(demo.db.sqlite_path)) as db, db:
+        for gone in (account, other):
+            db.execute("DELETE FROM grant WHERE account_id = ?", (gone.id,))
+            db.execute("DELETE FROM account WHERE id = ?", (gone.id,))
+    read_entitlements([other])  # read together: it stays unread, its own read says so
+    for gone in (account, other):
+        with pytest.raises(StoreError, match="no longer in the identity store"):
+            _ = gone.entitlements
+    source.close()
+
+
+def test_the_members_of_entitlements_read_each_app_s_grants_at_once(demo: Any) -> None:
+    """GetEntitlementMembers indexes everyone's entitlements: an app in one query, not an
+    account at a time (review: 1,532 single reads in a demo's dry run)."""
+    source, lazy, whole = _load(demo)
+    with demo.db.session() as session:
+        from engine.store.repo import load_users
+
+        users = load_users(session)
+    deferred = Population(users, lazy, {})
+    stored = Population(users, whole, {})
+    assert deferred.entitlement_members("github", "org-admin")
+    for app, entitlement in [("github", "org-admin"), ("ad", "grp-all-staff")]:
+        assert [u.id for u in deferred.entitlement_members(app, entitlement)] == [
+            u.id for u in stored.entitlement_members(app, entitlement)
+        ]
+    assert source.grant_reads <= 1 + len({a.app_id for a in lazy})
+    assert source.reads == 0
+    source.close()
