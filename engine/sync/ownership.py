@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.cel import CelEngine, CelEvalError
 from engine.config.model import App
-from engine.records import AccountRecord, Population, UserRecord, norm_key
+from engine.records import AccountRecord, Population, UserRecord, norm_key, read_entitlements
 from engine.store.deferred import read_whole
 from engine.sync.key_memo import KeyMemo
 from engine.sync.keys import KeyRule, compile_rule, walk_rules
@@ -144,6 +144,8 @@ def run_ownership(
                 accounts = _changed_only(app.id, accounts, changed, report, carried, memo)
                 if not accounts:
                     continue
+            if custom:  # what the memo's digests read of them, in a few queries
+                read_entitlements(a for a in accounts if not a.pinned and a.status != "DELETED")
             indexes = [index_of(rule) for rule in rules]
             _walk(accounts, rules, indexes, state, report)
         finally:
@@ -238,6 +240,7 @@ def _keyed_as_last_run(
         return True
     assert memo is not None
     touched = state.touched_users()
+    memo.read_ahead(user for user in people if user.id in touched)
     for rule, scope in scopes:
         if scope in memo.moved or scope in memo.stored_unsettled:
             return False
@@ -322,6 +325,7 @@ def keep_keys(
     owned = state.accounts_by_owner()
     theirs = sorted((a for user in users for a in owned.get(user.id, ())), key=lambda a: a.id)
     cel.population = memo.population = Population(users, theirs)
+    memo.read_ahead(users)
     changed = state.new_accounts | state.dirty_accounts | state.read_back
     read_back = state.read_back
     memo.as_staged = lambda account: (account.app_id, account.external_id) not in read_back
