@@ -27,7 +27,7 @@ from engine.connectors.file.records import (
     text_is_clean,
 )
 from engine.connectors.file.store import Loaded, Problems, read_text, style_of
-from engine.connectors.fileio import atomic_write, csv_records, write_csv
+from engine.connectors.fileio import atomic_write, csv_records, csv_records_fast, write_csv
 from engine.connectors.limits import MAX_VALUE_CHARS
 from engine.errors import ConnectorError
 
@@ -57,10 +57,11 @@ class CsvStore:
     ) -> tuple[list[str], list[tuple[int, list[str]]]]:
         text = read_text(self.app_id, path)
         self.clean = text_is_clean(text, escapes=False)  # CSV has no escapes
-        records: list[tuple[int, list[str]]] = []
+        records: list[tuple[int, list[str]]] = csv_records_fast(text) or []
         try:
-            for line, values in csv_records(text):
-                records.append((line, values))
+            if not records:
+                for line, values in csv_records(text):
+                    records.append((line, values))
         except csv.Error as exc:
             line = (records[-1][0] + 1) if records else 1
             if "field larger than field limit" in str(exc):  # the csv module's own limit
