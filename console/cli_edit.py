@@ -77,6 +77,13 @@ def _reads(reads: tuple[str, ...], through: tuple[str, ...]) -> str:
     return f" (reads {', '.join(through)}, which {verb} {', '.join(reads)})"
 
 
+#: Why an edit of an attribute with flow rules changes no one's value at once
+AUTHORITY_KEEPS = (
+    "authority mode: a value stays until one of its sources' values changes, so an edit of "
+    "the sources or flow rules changes no one's value now (docs/attributes.md)"
+)
+
+
 def print_value_impact(impact: ValueImpact) -> None:
     """What saving an attribute or push-rule edit would do to values and pushes, in words."""
     echo(f"if saved (against the saved configuration, over {impact.people:,} people):")
@@ -93,6 +100,8 @@ def print_value_impact(impact: ValueImpact) -> None:
             echo(f"    … and {outcome.changed - 5:,} more (--json lists {len(outcome.samples)})")
         for error in outcome.errors[:3]:
             echo(f"    error: {error.person}: {error.source}: {error.message}")
+        if outcome.authority and not outcome.changed and not outcome.reads:
+            echo(f"    ({AUTHORITY_KEEPS})")
     for name, push in impact.push.items():
         if not (push.entered or push.left or push.added or push.removed or push.failed):
             continue

@@ -753,6 +753,12 @@ class AttributeEditorScreen(RosterScreen):
                         out.append(f"  {safe(change.reason, 80)}", style="dim")
             else:
                 out.append("no one gets a value" if adding else "no one's value changes", "dim")
+                if outcome.authority and not adding:
+                    out.append(
+                        "\n  (authority mode: a value stays until a source's value changes; "
+                        "the edit applies from then on)",
+                        style="dim",
+                    )
         out.append_text(self.readers_text(impact))
         out.append_text(self.push_text(impact))
         for warning in warnings[:4]:

@@ -91,6 +91,9 @@ class AttributeOutcome:
     reads: tuple[str, ...] = ()
     # when it reads none of them directly: the attributes it reads them through
     through: tuple[str, ...] = ()
+    # in authority mode (flow rules) under the edited configuration: a value stays until a
+    # source's value changes, so an edit of its sources or rules changes no one's at once
+    authority: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ def _source_label(definition: Attribute | None, key: str) -> str:
         index = int(key[4:-1])
         if index < len(definition.sources):
             return "cel: " + one_line(definition.sources[index].cel or "", 80)
-    return key.replace(":", ".", 1)
+    return key  # as the sources list, `roster explain` and the run's journal name it
 
 
 def _hashable(value: Any) -> Any:
@@ -434,6 +437,7 @@ class ValuesService:
             samples,
             reader.reads if reader else (),
             reader.through if reader else (),
+            bool(definition is not None and definition.flow_rules),
         )
 
     # --- push ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the sync's own push plan and the CLI's dry run."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -532,3 +533,22 @@ def test_removing_an_attribute_clears_it_for_its_readers_as_the_preview_says(
     assert {stored_values(demo, "rd")[uid] for uid in live} == {"!"}
     assert {stored_values(demo, "base").get(uid, "") for uid in live} == {""}
     assert demo.sync().settled
+
+
+def test_an_authority_attribute_s_edit_says_why_no_value_changes(
+    demo: Services, tmp_path: Path
+) -> None:
+    """Removing a source of an attribute with flow rules changes no one's value now: the dry
+    run says why, in words and in JSON (newcomer: "0 people change" read as a bug)."""
+    args = ["config", "delete", "attributes.department.sources.1", "--dry-run"]
+    db = ["--db", str(tmp_path / "r.db")]
+    out = CliRunner().invoke(main, [*args, *db]).stdout
+    line = next(x for x in out.splitlines() if x.startswith("  attribute department:"))
+    assert line.startswith("  attribute department: 0 people change")
+    assert "authority mode: a value stays until one of its sources' values changes" in out
+    data = json.loads(CliRunner().invoke(main, [*args, "--json", *db]).stdout)
+    department = data["impact"]["attributes"]["department"]
+    assert department["authority"] is True and department["changed"] == 0
+    out = CliRunner().invoke(main, ["config", "delete", "attributes.job_title.sources.1",
+                                    "--dry-run", *db]).stdout  # fmt: skip
+    assert "authority mode" not in out  # a mapping attribute changes at once
