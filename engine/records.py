@@ -145,16 +145,21 @@ class AccountRecord:
     pinned: bool = False
 
 
-def read_entitlements(accounts: Iterable[AccountRecord]) -> None:
-    """Read now, in a few queries, the entitlements of those of ACCOUNTS a sync has not read
-    yet (engine.store.deferred: a SQLite store's are read when first needed), for a pass
-    about to read them all; plain records are left as they are."""
+def by_deferred_source(accounts: Iterable[AccountRecord]) -> dict[Any, list[AccountRecord]]:
+    """Those of ACCOUNTS whose fields a sync reads when first needed (engine.store.deferred:
+    a SQLite store's), by the source that reads them; plain records are left out."""
     sources: dict[Any, list[AccountRecord]] = {}
     for account in accounts:
         source = getattr(account.__class__, "_deferred_source", None)
         if source is not None:
             sources.setdefault(source, []).append(account)
-    for source, deferred in sources.items():
+    return sources
+
+
+def read_entitlements(accounts: Iterable[AccountRecord]) -> None:
+    """Read now, in a few queries, the entitlements of those of ACCOUNTS a sync has not read
+    yet, for a pass about to read them all."""
+    for source, deferred in by_deferred_source(accounts).items():
         source.read_grants_many(deferred)
 
 

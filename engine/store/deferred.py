@@ -38,7 +38,12 @@ from typing import Any
 import orjson
 
 from engine.errors import StoreError
-from engine.records import ACCOUNT_DATA_FIELDS, ACCOUNT_FIELD_SPECS, AccountRecord
+from engine.records import (
+    ACCOUNT_DATA_FIELDS,
+    ACCOUNT_FIELD_SPECS,
+    AccountRecord,
+    by_deferred_source,
+)
 from engine.store.location import (
     BUSY_TIMEOUT_SECONDS,
     driver_error_text,
@@ -376,12 +381,7 @@ class DeferredAccounts:
 def read_whole(records: Iterable[AccountRecord]) -> None:
     """Read now, in a few queries, whatever of RECORDS is still deferred (any mix of plain
     and deferred accounts, of one run's store): for a stage that is about to read them all."""
-    sources: dict[DeferredAccounts, list[AccountRecord]] = {}
-    for record in records:
-        source = getattr(record.__class__, "_deferred_source", None)
-        if source is not None:
-            sources.setdefault(source, []).append(record)
-    for source, deferred in sources.items():
+    for source, deferred in by_deferred_source(records).items():
         source.read_many(deferred)
 
 

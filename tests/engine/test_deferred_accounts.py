@@ -218,9 +218,8 @@ def test_a_store_that_cannot_be_opened_again_is_an_error(demo: Any, tmp_path: An
     assert "the gone store could not be opened again" in failed.value.message
 
 
-def test_a_sync_reads_the_rest_only_of_what_it_works_on(demo: Any, monkeypatch: Any) -> None:
-    """One changed AD account: the run reads the rest of a handful of accounts (the changed
-    one, its person's), not the store's every account; and plans what a whole load plans."""
+def _count_sources(monkeypatch: Any) -> list[DeferredAccounts]:
+    """The DeferredAccounts each sync makes, in order (the sync's own, counted)."""
     made: list[DeferredAccounts] = []
 
     class Counted(DeferredAccounts):
@@ -229,6 +228,13 @@ def test_a_sync_reads_the_rest_only_of_what_it_works_on(demo: Any, monkeypatch: 
             made.append(self)
 
     monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    return made
+
+
+def test_a_sync_reads_the_rest_only_of_what_it_works_on(demo: Any, monkeypatch: Any) -> None:
+    """One changed AD account: the run reads the rest of a handful of accounts (the changed
+    one, its person's), not the store's every account; and plans what a whole load plans."""
+    made = _count_sources(monkeypatch)
     ad = demo.db.sqlite_path.parent / "r-demo" / "apps" / "ad.yaml"
     text = ad.read_text(encoding="utf-8")
     # one line changed, as the app would change it (a YAML dump would reformat every record)
@@ -393,14 +399,7 @@ def test_a_changed_grant_plans_what_a_whole_load_plans(demo: Any, monkeypatch: A
     """A grants change read deferred (the import compares every account's entitlements of
     the app, the writer writes them) plans and applies as a whole load would."""
     monkeypatch.setattr(deferred_module, "BULK_AFTER", 5)
-    made: list[DeferredAccounts] = []
-
-    class Counted(DeferredAccounts):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            made.append(self)
-
-    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    made = _count_sources(monkeypatch)
     github = demo.db.sqlite_path.parent / "r-demo" / "apps" / "github.yaml"
     text = github.read_text(encoding="utf-8")
     edited = text.replace("- account: '143925100'\n  entitlement: org-admin\n", "", 1)
@@ -414,7 +413,7 @@ def test_a_changed_grant_plans_what_a_whole_load_plans(demo: Any, monkeypatch: A
     whole = demo.sync(dry_run=True)
     assert [c.as_dict() for c in whole.planned] == [c.as_dict() for c in planned.planned]
     assert any(c.field == "entitlements" for c in planned.planned)
-    monkeypatch.setattr(pipeline, "DeferredAccounts", Counted)
+    _count_sources(monkeypatch)
     applied = demo.sync()
     assert applied.status == "applied", applied.error
     with closing(sqlite3.connect(demo.db.sqlite_path)) as db:
