@@ -309,6 +309,9 @@ class ValueChange:
     old: Any
     new: Any
     shown: tuple[Any, ...] = ()  # (the stored value,) when it differs from OLD
+    # the person is not one the link moves an account between: their attribute reads one
+    # who is (their manager, through the directory functions)
+    reader: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -317,6 +320,7 @@ class ValueChange:
             "old": self.old,
             "new": self.new,
             "stored": self.shown[0] if self.shown else self.old,
+            "reader": self.reader,
         }
 
     def line(self, otherwise: str = "without the link") -> str:
@@ -332,7 +336,8 @@ class ValueChange:
                 else f"{value_text(now)} → {value_text(self.new)}"
             )
             change += f" ({otherwise}, the next sync gives {value_text(self.old)})"
-        return f"{self.person} · {self.attribute}: {change}"
+        reads = " (reads someone it moves)" if self.reader else ""
+        return f"{self.person} · {self.attribute}{reads}: {change}"
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -576,7 +581,8 @@ def _attribute_changes(
     names = [a.name for a in config.attributes]
     # and whoever reads them (their reports' manager_department): a link was listed without
     # them, and the sync then changed their values too (review: 24 of 138 changes)
-    people = sorted(set(people) | _readers_of(ctx, config, before, after, people))
+    readers = _readers_of(ctx, config, before, after, people)
+    people = sorted(set(people) | readers)
     previous = stored_attribute_states(ctx, people)
     changes: list[ValueChange] = []
 
@@ -605,7 +611,14 @@ def _attribute_changes(
                 stored = previous.get((user_id, name))
                 shown = stored.value if stored is not None else None
                 changes.append(
-                    ValueChange(label, name, a, b, () if _same_value(shown, a) else (shown,))
+                    ValueChange(
+                        label,
+                        name,
+                        a,
+                        b,
+                        () if _same_value(shown, a) else (shown,),
+                        reader=user_id in readers,
+                    )
                 )
     without = _pushes(ctx, config, before, old, people)
     pushes = [
@@ -637,7 +650,7 @@ def _readers_of(
     with ctx.db.session() as session:
         graph = reads.load(get_meta(session, reads.META_KEY))
     if graph is None:
-        return {user_id for user_id in after.state.users if user_id > 0}
+        return {user_id for user_id in after.state.users if user_id > 0} - set(people)
     names = [d.name for d in definitions]
     found: set[int] = set()
     reached = set(people)

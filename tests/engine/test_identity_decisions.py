@@ -396,6 +396,9 @@ def test_link_dry_run_lists_the_values_of_those_who_read_the_people_it_moves(
     }
     readers = {p for p, attribute, _ in said if attribute == "manager_on_slack"}
     assert len(readers) == 10  # margaret's reports
+    assert all(a["reader"] for a in json.loads(out)["attributes"])  # none is moved itself
+    code, out, _ = cli("link", slack, "ann.lee@example.com", "--dry-run", "--db", db)
+    assert "· manager_on_slack (reads someone it moves): yes → no" in out
     assert cli("link", slack, "ann.lee@example.com", "--db", db)[0] == 0
     result = demo.sync()
     done = {
