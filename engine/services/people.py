@@ -20,10 +20,10 @@ from engine.services.context import ServiceContext
 from engine.services.records import RecordsService
 from engine.store.models import Account, App, AttributeValue, AuditEvent, Person
 from engine.sync.attributes import Candidate
+from engine.sync.by_hand import bump as bump_manual_generation
 from engine.sync.loading import stored_last_seen
 from engine.sync.lock import refuse_while_applying
 from engine.sync.run_notes import load_held
-from engine.sync.writer import bump_manual_generation
 
 
 @dataclass(frozen=True)
@@ -329,6 +329,7 @@ class PeopleService:
             if row is None:
                 raise NotFound(f"No account {account_key!r}.")
             _check_owner(row, seen_owner, account_key)
+            owner_before = row.owner_id
             before = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
             # another admin's link (made a moment ago, perhaps) is replaced: said, not silent
             was = session.get(Person, row.owner_id) if row.owner_id is not None else None
@@ -344,7 +345,7 @@ class PeopleService:
             row.pinned = pin
             session.add(row)
             after = {"owner_id": row.owner_id, "link_kind": row.link_kind, "pinned": row.pinned}
-            bump_manual_generation(session)
+            bump_manual_generation(session, [(row.app_id, row.external_id, owner_before)])
             session.add(
                 AuditEvent(
                     actor=actor or current_actor(),
@@ -388,7 +389,7 @@ class PeopleService:
             )
             row.pinned = pinned
             session.add(row)
-            bump_manual_generation(session)
+            bump_manual_generation(session, [(row.app_id, row.external_id, row.owner_id)])
             owner = session.get(Person, row.owner_id) if row.owner_id else None
             owner_email = owner.email if owner else None
         self.ctx.invalidate()

@@ -41,7 +41,7 @@ from engine.store.repo import (
     set_meta,
     stable_hash,
 )
-from engine.sync import import_ahead, key_memo, reads, recovery, writer
+from engine.sync import by_hand, import_ahead, key_memo, reads, recovery, writer
 from engine.sync.attributes import (
     CATCH_UP,
     AttributeDef,
@@ -388,8 +388,13 @@ def _run_locked(
                 return _plan_changed(db, run_id, plan)
             return _nothing_changed(db, run_id, dry_run, len(apps), settled_by, held_before, plan)
         everyone_because = why_everyone(session, run_id, versions)
+        decided = None  # what admins decided by hand since the last applied run
         if not everyone_because and manual != get_meta(session, "applied_manual_generation"):
-            everyone_because = "a manual decision (a link, an unlink, a pin) since the last sync"
+            decided = by_hand.since(session, get_meta(session, "applied_manual_generation"))
+            if decided is None:  # not all of it is known
+                everyone_because = (
+                    "a manual decision (a link, an unlink, a pin) since the last sync"
+                )
         full = bool(everyone_because)
         full_identify = full or section_changed(session, versions, "directories")
         # the push stage plans only the people whose data can have changed since the last
@@ -410,6 +415,8 @@ def _run_locked(
             cleanup.callback(ahead.close)  # also when the run stops before its import
         state = load_state(session, attributes=False, deferred=deferred if incremental else None)
         state.stamps = stamps
+        if decided is not None and not full:
+            state.decided_by_hand(decided.accounts, decided.previous_owners)
         state.found_nobody_scope = found_nobody_scope(versions, CelLimits.of(config.settings.cel))
         if not full_identify:
             state.found_nobody_before = load_found_nobody(session, state.found_nobody_scope)
@@ -431,6 +438,12 @@ def _run_locked(
     if import_ahead.threshold_problem():
         reports[0].notes.append(import_ahead.threshold_problem())
     reports[0].notes.extend(limit_problems())
+    if state.by_hand:
+        reports[1].notes.append(
+            f"{_count(len(state.by_hand), 'account')} linked, unlinked, pinned or provisioned "
+            f"by hand since the last sync ({_which(state.by_hand)}): looked at again, with the "
+            "people who had and have them"
+        )
     directories = list(config.directories)
     directory_apps = {d.app for d in directories}
     cel = CelEngine(
@@ -495,8 +508,11 @@ def _run_locked(
                 cel,
                 reports[2],
                 everyone=revisit is None,
-                also=revisit.accounts if revisit is not None else None,
-                rewalk=revisit.rewalk if revisit is not None else None,
+                # an account decided by hand: walked again, as a changed one (unless pinned)
+                also=revisit.accounts | state.by_hand if revisit is not None else None,
+                rewalk=revisit.rewalk | state.by_hand
+                if revisit is not None and revisit.rewalk is not None
+                else None,
                 memo=memo,
             )
         step("attributes", 3)
@@ -1300,6 +1316,14 @@ def _who(state: WorkState, ids: set[int], most: int = 3) -> str:
     return ", ".join(labels[:most]) + more
 
 
+def _which(keys: set[tuple[str, str]], most: int = 3) -> str:
+    """The first few of the accounts KEYS, as app:id (ids are the apps' text: shown escaped
+    and bounded)."""
+    labels = sorted(printable(f"{app}:{external}", 80, one_line=True) for app, external in keys)
+    more = f" and {len(labels) - most} more" if len(labels) > most else ""
+    return ", ".join(labels[:most]) + more
+
+
 def _people(n: int) -> str:
     return f"{n} {'person' if n == 1 else 'people'}"
 
@@ -1483,6 +1507,7 @@ def _settle(
         set_meta(session, "last_sync_signature", settled or "")
         set_meta(session, "last_settled_run", str(run_id) if settled else "")
         set_meta(session, "applied_manual_generation", manual)
+        by_hand.applied(session, manual)
         save_push_revisit(session, revisit)
     return bool(settled)
 

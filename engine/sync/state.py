@@ -284,6 +284,9 @@ class WorkState:
         # directory accounts the last applied run's push wrote to after its identify decided
         # them: decided again, and their people refreshed, as if imported changed
         self.written_before: set[AccountKey] = set()
+        # accounts an admin linked, unlinked, pinned or provisioned since the last applied run
+        # (`decided_by_hand`)
+        self.by_hand: set[AccountKey] = set()
         self.people_moves = 0  # people identify created or gave other core fields, so far
         self.held: list[HeldBlank] = []  # blanks kept back: only a vanished account caused them
         # what this run moved that another person's attribute can read (engine/sync/reads.py):
@@ -332,6 +335,15 @@ class WorkState:
         reason: str = "",
     ) -> None:
         self.changes.append(PlannedChange(stage, object_type, object_id, field, old, new, reason))
+
+    def decided_by_hand(self, accounts: Iterable[AccountKey], owners_before: Iterable[int]) -> None:
+        """ACCOUNTS were linked, unlinked, pinned or provisioned by hand since the last applied
+        run (engine.sync.by_hand), and OWNERS_BEFORE owned them: the accounts are decided and
+        walked again as if their data had changed, and their people, before and after, are
+        reconsidered whole, as people an account was taken from are."""
+        self.by_hand = {key for key in accounts if key in self.accounts}
+        owners = {self.accounts[key].owner_id for key in self.by_hand} | set(owners_before)
+        self.previous_owners |= {o for o in owners if o is not None and o in self.users}
 
     def account_changed(self, key: AccountKey, fields: Iterable[str]) -> None:
         """Note that the imported FIELDS of the account KEY changed."""

@@ -26,7 +26,8 @@ from engine.store.models import (
     Run,
     utcnow,
 )
-from engine.store.repo import get_meta, set_meta
+from engine.store.repo import set_meta
+from engine.sync import by_hand
 from engine.sync.importer import copy_listed as _copy_listed
 from engine.sync.incremental import run_versions
 from engine.sync.reads import renumbered
@@ -811,13 +812,6 @@ def write_access_requests(session: Session, requests: list[Any]) -> None:
 # --- provisioning one account (`roster provision`, the Provisioning screen) --------------------
 
 
-def bump_manual_generation(session: Session) -> None:
-    """Manual decisions change what a sync must do: the next sync may not skip."""
-    set_meta(
-        session, "manual_generation", str(int(get_meta(session, "manual_generation") or 0) + 1)
-    )
-
-
 def provision_journal(plan: Any, object_id: str) -> list[PlannedChange]:
     """One journal row per field of a provisioning plan (engine.provision.ProvisionPlan)."""
     return [
@@ -898,6 +892,7 @@ def write_provisioned_account(
         setattr(account, name, list(value) if isinstance(value, list) else value)
     account.profile = dict(listed.profile)
     account.fingerprint = fingerprint(listed)
+    was = account.owner_id  # (a stored account of that id may have had an owner)
     account.owner_id = plan.user_id
     account.link_kind = "provisioned"
     account.pinned = False
@@ -935,4 +930,4 @@ def write_provisioned_account(
     )
     end_provision_run(session, run_id, "applied", counts=counts)
     # the person's accounts changed outside a sync: the next sync reconsiders them
-    bump_manual_generation(session)
+    by_hand.bump(session, [(app_id, listed.external_id, was)])

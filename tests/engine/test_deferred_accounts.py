@@ -22,7 +22,7 @@ from engine.store import deferred as deferred_module
 from engine.store.deferred import DEFERRED_FIELDS, DeferredAccounts
 from engine.store.repo import get_meta, load_accounts, set_meta
 from engine.sync import pipeline
-from engine.sync.writer import bump_manual_generation
+from engine.sync.by_hand import bump as bump_manual_generation
 
 
 def _load(demo: Any) -> tuple[DeferredAccounts, list[AccountRecord], list[AccountRecord]]:

@@ -19,9 +19,9 @@ from engine.services import Services
 from engine.store.models import Account, Person
 from engine.store.repo import get_meta, set_meta
 from engine.sync import key_memo
+from engine.sync.by_hand import bump as bump_manual_generation
 from engine.sync.key_memo import KeyMemo
 from engine.sync.keys import compile_rule
-from engine.sync.writer import bump_manual_generation
 
 
 def _ad_swap_badge_numbers(apps: Path, first: str, second: str) -> None:

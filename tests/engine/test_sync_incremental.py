@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from engine.services import Services
 from engine.store.models import Account, AttributeValue, Change, Person
-from engine.sync.writer import bump_manual_generation
+from engine.sync.by_hand import bump as bump_manual_generation
 from tests.conftest import demo_copy
 
 

@@ -419,7 +419,7 @@ def test_an_account_found_nobody_for_before_a_later_directory_gave_someone_its_k
 
 
 def _full_sync(services: Services) -> Any:
-    from engine.sync.writer import bump_manual_generation
+    from engine.sync.by_hand import bump as bump_manual_generation
 
     with services.db.session() as session, session.begin():
         bump_manual_generation(session)

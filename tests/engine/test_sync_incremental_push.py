@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from engine.services import Services
-from engine.sync.writer import bump_manual_generation
+from engine.sync.by_hand import bump as bump_manual_generation
 from tests.conftest import demo_copy
 from tests.engine.test_sync_incremental import _by_id, _load, _save, snapshot
 

@@ -18,7 +18,7 @@ from bench.sync import change_one_percent
 from engine.connectors.file.jsonl_store import JsonlStore
 from engine.services import Services, open_services
 from engine.store.repo import get_meta
-from engine.sync.writer import bump_manual_generation
+from engine.sync.by_hand import bump as bump_manual_generation
 
 
 def organisation(folder: Path) -> tuple[Services, Path]:
