@@ -246,6 +246,9 @@ def bench(people: int, workdir: Path, with_yaml: bool = True, others: bool = Fal
     # 1 % change to a store whose last run followed a 1 % change.
     changed_again = change_one_percent(org, seed=12)
     fourth = timed_sync(url)
+    # an admin links one account by hand: the next sync looks at it and its people
+    subprocess.run([sys.executable, __file__, "--link-by-hand", str(db_file)], check=True)
+    by_hand = timed_sync(url)
     settling = reading_others(db_file, url, org) if others else []
     baseline, rows = executemany_baseline(db_file)
     print(
@@ -257,6 +260,7 @@ def bench(people: int, workdir: Path, with_yaml: bool = True, others: bool = Fal
         ("second sync, nothing changed", second),
         (f"after 1 % changed ({changed} accounts)", third),
         (f"another 1 % changed ({changed_again})", fourth),
+        ("after one account linked by hand", by_hand),
     ]
     if yaml_first is not None:
         table.append(("first full sync, YAML variant", yaml_first))
@@ -339,6 +343,21 @@ def bench(people: int, workdir: Path, with_yaml: bool = True, others: bool = Fal
         print("  with an attribute reading other people, the store did not settle: NOT MET")
 
 
+def link_by_hand(db_file: Path) -> None:
+    """Link a Slack account to someone else by hand, as an admin would (`roster link`)."""
+    from engine.services import open_services
+
+    with sqlite3.connect(db_file) as connection:
+        ((external, owner),) = connection.execute(
+            "SELECT external_id, owner_id FROM account WHERE app_id = 'slack' "
+            "AND owner_id IS NOT NULL ORDER BY id LIMIT 1 OFFSET 500"
+        ).fetchall()
+        ((other,),) = connection.execute(
+            "SELECT id FROM person WHERE id != ? ORDER BY id LIMIT 1 OFFSET 777", (owner,)
+        ).fetchall()
+    open_services(db_path=db_file).set_link(f"slack:{external}", other)
+
+
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -370,6 +389,7 @@ def main() -> None:
     )
     parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)  # the child's part
     parser.add_argument("--add-reading-others", type=Path, help=argparse.SUPPRESS)  # likewise
+    parser.add_argument("--link-by-hand", type=Path, help=argparse.SUPPRESS)  # likewise
     args = parser.parse_args()
     if args.floor_of:
         print(json.dumps(written_rows_floor(args.floor_of)))
@@ -380,6 +400,9 @@ def main() -> None:
         services = open_services(db_path=args.add_reading_others)
         edit = ConfigEdit("set", "attributes.manager_department", MANAGER_DEPARTMENT)
         services.config_edit(edit)
+        return
+    if args.link_by_hand:
+        link_by_hand(args.link_by_hand)
         return
     sizes = args.people or [10_000, 100_000]
     if args.keep:
