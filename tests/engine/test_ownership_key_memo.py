@@ -323,6 +323,27 @@ def test_a_wrong_shape_under_a_real_scope_does_not_break_the_sync(
     _full_sync(demo)
 
 
+@pytest.mark.parametrize("entry", ['["d", ["k"]', '{"d": 1}', '["d", 7]', ["d", ["k"]], 7, None])
+def test_a_spoiled_entry_is_keyed_again(demo: Services, entry: Any) -> None:
+    """Entries are stored as the JSON text of their list (read when needed): one a hand edit
+    spoiled (bad JSON, another shape, not text) is keyed again, never taken."""
+    with demo.db.session() as session:
+        stored = key_memo.load(get_meta(session, key_memo.META_KEY))
+    scope = next(s for s in stored if s.startswith("user:"))
+    assert all(isinstance(held, str) for held in stored[scope].values())
+    good = dict(stored[scope])
+    stored[scope] = dict.fromkeys(good, entry)
+    with demo.db.session() as session, session.begin():
+        set_meta(session, key_memo.META_KEY, orjson.dumps(stored).decode())
+    _full_sync(demo)
+    with demo.db.session() as session:
+        again = key_memo.load(get_meta(session, key_memo.META_KEY))
+    # keyed again, each to the very entry it had (the same digest, the same keys)
+    assert {r: orjson.loads(e) for r, e in again[scope].items()} == {
+        r: orjson.loads(e) for r, e in good.items()
+    }
+
+
 def test_dry_run_then_apply_follows_the_data(demo: Services, tmp_path: Path) -> None:
     _ad_swap_badge_numbers(tmp_path / "r-demo" / "apps", "070007", "070014")
     assert demo.sync(dry_run=True).status.startswith("planned")
