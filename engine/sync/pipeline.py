@@ -393,7 +393,9 @@ def _run_locked(
             decided = by_hand.since(session, get_meta(session, "applied_manual_generation"))
             if decided is None:  # not all of it is known
                 everyone_because = (
-                    "a manual decision (a link, an unlink, a pin) since the last sync"
+                    "manual decisions (links, unlinks, pins) since the last sync, and the "
+                    "store does not say which accounts they touched (its note of them is "
+                    f"missing or unreadable, or they were more than {by_hand.LIMIT:,})"
                 )
         full = bool(everyone_because)
         full_identify = full or section_changed(session, versions, "directories")
