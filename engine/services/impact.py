@@ -394,10 +394,14 @@ class LinkImpact:
     before_same_app: list[str] | None = None
     # what not doing it is, as a value's line says what the next sync gives then
     otherwise: str = "without the link"
+    # a link or unlink made unpinned that the next sync's rules undo: whom they give the
+    # account to (None: nobody); `lasts` is False then
+    lasts: bool = True
+    rules_after: str | None = None
 
     @property
     def quiet(self) -> bool:
-        return not (
+        return self.lasts and not (
             self.identity
             or self.relinked
             or self.people_created
@@ -422,12 +426,19 @@ class LinkImpact:
             "same_app": self.same_app,
             "same_app_read": self.same_app_read,
             "before_same_app": self.before_same_app,
+            "lasts": self.lasts,
+            "rules_after": self.rules_after,
         }
 
     def lines(self) -> list[str]:
         """How the CLI and the console's confirmation say it (data shown literally by them):
         who is who first, then what would be written to other apps, then the values."""
         out = []
+        if not self.lasts:
+            out.append(
+                f"unpinned, it does not last: the next sync's rules give {self.account} "
+                f"to {self.rules_after or 'nobody'}"
+            )
         if self.same_app and self.after:
             app = self.account.partition(":")[0]
             held = ", ".join(self.same_app)
@@ -474,8 +485,10 @@ def link_impact(
     config = ctx.config()
     app_id, _, external_id = account_key.partition(":")
     accounts = []
+    stored_owner = None  # whom the store links it to now (the rules may undo it: below)
     for account in population.accounts:
         if (account.app_id, account.external_id) == (app_id, external_id):
+            stored_owner = account.owner_id
             account = AccountRecord(*_ACCOUNT_FIELDS(account))
             if not release and (person_id is None or account.owner_id != person_id):
                 account.owner_id = person_id  # (to its own person: as set_link, only pinned)
@@ -509,13 +522,18 @@ def link_impact(
     if owner_after is not None and owner_after > 0:
         involved.add(owner_after)
     attributes, pushes = _attribute_changes(ctx, config, before, after, sorted(involved))
+    # linked unpinned, the account is the rules' again: they may give it to someone else
+    ruled = after.state.accounts.get((app_id, external_id)) if not (pin or release) else None
+    lasts = ruled is None or ruled.owner_id == person_id
     # a field of the person that is also an attribute (employee_id) is listed once when both
     # change alike; it is left out of neither (the person's own employee_id was never listed)
     stored = {u.id: u for u in population.users if u.id in involved}
     identity = _identity_changes(before, after, sorted(involved), stored)
     return LinkImpact(
         account_key,
-        _person_label(before.state, mine.owner_id) if mine else None,
+        # (the store's link, not the one the next sync would leave without this decision: an
+        # unpinned link by hand is the rules' to undo)
+        _person_label(before.state, stored_owner),
         _person_label(after.state, owner_after),
         relinked[:LINK_SAMPLES],
         impact.samples["people_created"],
@@ -537,6 +555,8 @@ def link_impact(
             if person_id is None
             else "without the link"
         ),
+        lasts=lasts,
+        rules_after=None if lasts or ruled is None else _person_label(after.state, ruled.owner_id),
     )
 
 

@@ -940,3 +940,30 @@ def test_unpin_dry_run_says_whom_the_rules_give_the_account_to(
         json.loads(cli("pin", key, "--off", "--dry-run", "--json", "--db", db)[1])["pinned"]
         is False
     )
+
+
+def test_a_link_made_unpinned_that_the_rules_undo_says_so(demo: Services, tmp_path: Path) -> None:
+    """`link --no-pin --dry-run` said only "Would link …", and the sync then gave the account
+    back to whom the rules find; once made, "now" named nobody (the next sync's owner, not the
+    store's) and `unlink --dry-run` said "from nobody" (newcomer review)."""
+    population = demo.population()
+    slack = next(a for a in population.accounts if a.app_id == "slack" and a.owner_id)
+    rules_owner = population.user_by_id(slack.owner_id)
+    other = next(u for u in population.users if u.id != slack.owner_id and u.status == "ENABLED")
+    key, db = f"slack:{slack.external_id}", str(tmp_path / "r.db")
+    code, out, _ = cli("link", key, other.email, "--no-pin", "--dry-run", "--json", "--db", db)
+    impact = json.loads(out)
+    assert code == 0 and (impact["lasts"], impact["rules_after"]) == (False, rules_owner.email)
+    code, out, _ = cli("link", key, other.email, "--no-pin", "--dry-run", "--db", db)
+    assert f"the next sync's rules give {key} to {rules_owner.email}" in out, out
+    assert "Nothing else changes" not in out
+    # pinned, it lasts
+    impact = json.loads(cli("link", key, other.email, "--dry-run", "--json", "--db", db)[1])
+    assert (impact["lasts"], impact["rules_after"]) == (True, None)
+    # made unpinned: "now" is the store's link, until the sync undoes it
+    assert cli("link", key, other.email, "--no-pin", "--db", db)[0] == 0
+    code, out, _ = cli("unlink", key, "--dry-run", "--db", db)
+    assert out.startswith(f"Would unlink {key} from {other.email}"), out
+    demo.invalidate()
+    demo.sync()
+    assert demo.account_by_key(key).owner_id == rules_owner.id
