@@ -22,11 +22,11 @@ read when it started. One made while it ran stays for the next run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlmodel import Session
 
 from engine.store.repo import get_meta, set_meta
@@ -68,17 +68,20 @@ def bump(session: Session, decided: Iterable[Decided] | None = None) -> None:
         note["accounts"] = []  # the sync that applies `everyone` reconsiders them all anyway
     else:
         note["accounts"] += rows
-    set_meta(session, META_KEY, json.dumps(note, ensure_ascii=False))
+    _write(session, note)
 
 
 def since(session: Session, applied: str) -> ByHand | None:
     """What was decided by hand after generation APPLIED (the one the last applied run read),
-    up to now; None when the note does not say all of it (the sync reconsiders everyone)."""
+    up to now; None when the note does not say all of it (the sync reconsiders everyone), or
+    the generation does not follow it (edited by hand: a counter that went back would have
+    the sync take a new decision for one it applied)."""
     start = 0 if applied == "" else _number(applied)  # "": no decision before it
+    now = _number(get_meta(session, "manual_generation"))
     note = _read(session)
-    if start is None or note is None or note["from"] > start:
+    if start is None or now is None or now <= start or note is None or note["from"] > start:
         return None
-    if note.get("everyone", 0) > start:
+    if note.get("everyone", 0) > start or not _consistent(note, now):
         return None
     accounts: set[tuple[str, str]] = set()
     owners: set[int] = set()
@@ -95,6 +98,8 @@ def applied(session: Session, read: str) -> None:
     upto = _number(read) or 0
     now = generation(session)
     note = _read(session)
+    if note is not None and not _consistent(note, now):
+        note = None  # numbers past the generation (edited by hand): started afresh
     kept: dict[str, Any] = {"from": upto, "accounts": []}
     if note is None:  # what came during the run is not known
         if now > upto:
@@ -106,7 +111,20 @@ def applied(session: Session, read: str) -> None:
         # a note started after READ does not say what came between: it still covers only
         # what came after its own start
         kept["from"] = max(upto, note["from"])
-    set_meta(session, META_KEY, json.dumps(kept, ensure_ascii=False))
+    _write(session, kept)
+
+
+def _write(session: Session, note: dict[str, Any]) -> None:
+    set_meta(session, META_KEY, orjson.dumps(note).decode())
+
+
+def _consistent(note: dict[str, Any], now: int) -> bool:
+    """Whether no number in NOTE is past the generation NOW (as only a hand edit leaves it)."""
+    return (
+        note["from"] <= now
+        and note.get("everyone", 0) <= now
+        and all(row[0] <= now for row in note["accounts"])
+    )
 
 
 def _number(text: str | None) -> int | None:
@@ -115,9 +133,9 @@ def _number(text: str | None) -> int | None:
 
 def _read(session: Session) -> dict[str, Any] | None:
     """The note, checked; None when there is none or it cannot be read (edited by hand)."""
-    try:
-        note = json.loads(get_meta(session, META_KEY) or "null")
-    except ValueError:
+    try:  # (orjson: text that is not UTF-8, or nested past its depth limit, is refused)
+        note = orjson.loads(get_meta(session, META_KEY) or "null")
+    except orjson.JSONDecodeError:
         return None
     if not isinstance(note, dict) or not _is_count(note.get("from")):
         return None

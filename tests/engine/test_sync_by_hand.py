@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.services import Services
-from engine.store.models import Account, Person
+from engine.store.models import Account, Meta, Person
 from engine.store.repo import get_meta, set_meta
 from engine.sync import by_hand
 from tests.engine.test_sync_incremental import change_the_apps
@@ -205,14 +205,26 @@ def test_a_sync_cannot_tell_what_was_decided_reconsiders_everyone(
     try:
         pair.quiet_down()
         services = pair.inc
-        cases: list[Callable[[], None]] = [
-            lambda: _set_note(services, ""),
-            lambda: _set_note(services, '{"from": 0, "accounts": [[1, "slack"]]}'),
-            lambda: _set_note(services, "\x00{not json"),
+        deep = '{"from": 0, "accounts": [], "x": ' + "[" * 5000 + "]" * 5000 + "}"
+        lone = '{"from": 0, "accounts": [[999999, "slack", "\\ud800", null]]}'
+        cases: list[tuple[str, Callable[[], None]]] = [
+            ("after", lambda: _set_note(services, "")),
+            ("after", lambda: _set_note(services, '{"from": 0, "accounts": [[1, "slack"]]}')),
+            ("after", lambda: _set_note(services, "\x00{not json")),
+            ("after", lambda: _set_note(services, deep)),  # (json.loads: RecursionError)
+            ("after", lambda: _set_note(services, lone)),  # (SQLite refuses to store it)
+            ("after", lambda: _set_note(services, '{"from": 999999, "accounts": []}')),
+            ("after", lambda: _set_note(services, '{"from": 0, "accounts": [], "everyone": 9999}')),
+            # a generation that went back: a new decision under a number the last run applied
+            ("before", lambda: _set_meta(services, "manual_generation", None)),
+            ("before", lambda: _set_meta(services, "manual_generation", "1 ")),
         ]
-        for spoil in cases:
+        for when, spoil in cases:
+            if when == "before":
+                spoil()
             link_slack_to_someone_else(services)
-            spoil()
+            if when == "after":
+                spoil()
             result = services.sync()
             assert result.status == "applied", result.error
             assert any("computed everyone: manual decisions" in n for n in _notes(result))
@@ -231,8 +243,15 @@ def test_a_sync_cannot_tell_what_was_decided_reconsiders_everyone(
 
 
 def _set_note(services: Services, text: str) -> None:
+    _set_meta(services, by_hand.META_KEY, text)
+
+
+def _set_meta(services: Services, key: str, text: str | None) -> None:
     with services.db.session() as session, session.begin():
-        set_meta(session, by_hand.META_KEY, text)
+        if text is None:
+            session.execute(delete(Meta).where(Meta.key == key))  # type: ignore[arg-type]
+        else:
+            set_meta(session, key, text)
 
 
 def test_a_decision_made_while_a_run_applies_is_kept_for_the_next_run(
@@ -252,12 +271,15 @@ def test_a_decision_made_while_a_run_applies_is_kept_for_the_next_run(
             assert kept is not None
             assert kept.accounts == {("github", "g2")}
             assert kept.previous_owners == frozenset()
-            nothing = by_hand.since(session, after)
-            assert nothing is not None and not nothing.accounts
+            # (a sync asks only when the generation moved past the applied one)
+            assert by_hand.since(session, after) is None
             # a decision whose accounts are not known: everyone, until a run applies it
             by_hand.bump(session)
             assert by_hand.since(session, after) is None
-            by_hand.applied(session, get_meta(session, "manual_generation"))
-            assert by_hand.since(session, get_meta(session, "manual_generation")) is not None
+            spent = get_meta(session, "manual_generation")
+            by_hand.applied(session, spent)
+            by_hand.bump(session, [("slack", "U2", None)])  # kept again, account by account
+            again = by_hand.since(session, spent)
+            assert again is not None and again.accounts == {("slack", "U2")}
     finally:
         pair.close()
