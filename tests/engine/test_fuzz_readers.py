@@ -133,3 +133,34 @@ def test_the_fast_csv_reading_reads_a_plain_export_itself() -> None:
         (1, ["id", "name"]), (2, ["E1", "Lee, Ann"]), (4, ["E2", "Bo"]), (6, ["E3", " é \u2028"])
     ]  # fmt: skip
     assert csv_records_fast('id,name\nE1,"two\nlines"\n') is None  # a record spanning lines
+
+
+LINE_PIECES = st.sampled_from(
+    [b"\n", b"\r", b"\r\n", b" ", b"\t", b'{"id": "a"}', b"x", "\u3000".encode(),
+     "\xa0".encode(), "\x85".encode(), b"\xff", b"\xe3\x80", b"\x1c", b"\x00", b""]
+)  # fmt: skip
+
+
+def _lines_one_by_one(data: bytes) -> list[tuple[int, bytes]]:
+    """The JSON Lines reader's line split as it was written first (a loop over each line)."""
+    out = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        try:
+            if line.decode("utf-8").isspace():
+                continue
+        except UnicodeDecodeError:
+            pass
+        out.append((number, line))
+    return out
+
+
+@FUZZ
+@given(st.lists(LINE_PIECES, max_size=40))
+def test_the_json_lines_split_keeps_every_line_that_is_not_blank(pieces: list[bytes]) -> None:
+    from engine.connectors.file.jsonl_store import _lines
+
+    data = b"".join(pieces)
+    assert _lines(data) == _lines_one_by_one(data)
