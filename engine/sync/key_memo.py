@@ -69,8 +69,10 @@ UNSETTLED = "!unsettled"
 #: engine.cel.SEMANTICS, which scopes the memo too.
 #: 3: type errors name their types ("no matching overload for string + int").
 #: 4: arithmetic takes numbers of one kind (`1 + 1.5` and `true + 1` are errors).
-#: 5: each entry is stored as the JSON text of its list (see `dump`).
-FORMAT = 5
+#: (An entry stored as the JSON text of its list, as `dump` writes it, or as the list itself,
+#: as Rosters before it wrote it, is the same entry: `_entry` reads both, so a store keeps
+#: its memo across that change; at 100,000 people keying everyone again took 39 s.)
+FORMAT = 4
 
 _ATTRIBUTES = UserRecord.__dict__["attributes"]  # the slot: engine.records._StoredJsonSlot
 # the other fields, as one tuple (a person's digest is made 100,000 times a run)
