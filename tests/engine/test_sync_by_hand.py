@@ -35,13 +35,18 @@ def _account(services: Services, app: str, n: int = 0, *, owned: bool = True) ->
         return f"{app}:{rows[n].external_id}"
 
 
-def _other_person(services: Services, key: str, n: int = 0) -> int:
-    """The id of the Nth live person (by id) who does not own the account KEY."""
+def _owner(services: Services, key: str) -> int | None:
     app, external = key.split(":", 1)
     with services.db.session() as session:
-        owner = session.scalars(
+        return session.scalars(
             select(Account.owner_id).where(Account.app_id == app, Account.external_id == external)
         ).one()
+
+
+def _other_person(services: Services, key: str, n: int = 0) -> int:
+    """The id of the Nth live person (by id) who does not own the account KEY."""
+    owner = _owner(services, key)
+    with services.db.session() as session:
         people = session.scalars(
             select(Person.id).where(Person.status != "DELETED").order_by(Person.id)
         ).all()
@@ -84,22 +89,15 @@ def pin_then_release(services: Services) -> None:
 
 def link_a_badge_and_back(services: Services) -> None:
     key = _account(services, "badge", 0)
-    app, external = key.split(":", 1)
-    with services.db.session() as session:
-        owner = session.scalars(
-            select(Account.owner_id).where(Account.app_id == app, Account.external_id == external)
-        ).one()
+    owner = _owner(services, key)
     services.set_link(key, _other_person(services, key, 2))
     services.set_link(key, owner, pin=False)
 
 
 def unlink_every_directory_account_of_someone(services: Services) -> None:
     """Nothing keeps them any more: the person goes (or is held), as a full run decides."""
-    app, external = _account(services, "hr", 4).split(":", 1)
+    owner = _owner(services, _account(services, "hr", 4))
     with services.db.session() as session:
-        owner = session.scalars(
-            select(Account.owner_id).where(Account.app_id == app, Account.external_id == external)
-        ).one()
         theirs = session.scalars(
             select(Account).where(
                 Account.owner_id == owner,
