@@ -338,9 +338,9 @@ class WorkState:
 
     def decided_by_hand(self, accounts: Iterable[AccountKey], owners_before: Iterable[int]) -> None:
         """ACCOUNTS were linked, unlinked, pinned or provisioned by hand since the last applied
-        run (engine.sync.by_hand), and OWNERS_BEFORE owned them: the accounts are decided and
-        walked again as if their data had changed, and their people, before and after, are
-        reconsidered whole, as people an account was taken from are."""
+        run (engine.sync.by_hand), and OWNERS_BEFORE owned them: the ownership rules walk the
+        accounts again (those not pinned), and their people, before and after, are refreshed
+        and reconsidered whole, as people an account was taken from are."""
         self.by_hand = {key for key in accounts if key in self.accounts}
         owners = {self.accounts[key].owner_id for key in self.by_hand} | set(owners_before)
         self.previous_owners |= {o for o in owners if o is not None and o in self.users}
