@@ -52,6 +52,7 @@ VALUE_MAX = 40
 VALUE_MIN = 12
 DEBOUNCE = 0.25
 DIRECTORY_LINKS = ("directory-create", "directory-match")
+NEXT_SYNC = "What else follows (other accounts, attributes, pushes) comes with the next sync (8)."
 PIN_NOTE = (
     "Manual links are pinned: syncs leave them alone until you unpin (p) and hand them back "
     "to the rules."
@@ -1018,7 +1019,8 @@ class UsersScreen(RosterScreen):
         self.post_message(self.Done(done))
 
     def on_users_screen_done(self, message: UsersScreen.Done) -> None:
-        self.notify(message.what, title="Saved")
+        # (said as the CLI says it: the rest of what follows is the next sync's)
+        self.notify(f"{message.what} {NEXT_SYNC}", title="Saved")
         self.store_changed("decision")  # the other screens reload
         if self._want is not None:
             self.load_detail(self._want)

@@ -30,6 +30,7 @@ from screens.modals.provision_queue import ProvisionQueueModal
 from screens.modals.record_picker import RecordPicker
 from screens.modals.sync_confirm import SyncConfirmModal
 from screens.provision_field import ProvisionFieldScreen
+from screens.users import NEXT_SYNC
 from screens.widgets.cel_editor import CelEditor
 from screens.widgets.change_detail import DETAIL_REASON, DETAIL_VALUE, ChangeDetail
 from screens.widgets.plan_tree import PlanTree
@@ -261,7 +262,9 @@ async def test_users_screen_search_detail_and_dialogs(hostile: Any) -> None:
         linked = [n for n in toasts(app) if n.title == "Saved"]
         assert len(linked) == 1
         assert linked[0].markup is False
-        assert linked[0].message == (f"Linked chat:c2 to Ann {BOLD} <ann@example.com> (pinned).")
+        assert linked[0].message == (
+            f"Linked chat:c2 to Ann {BOLD} <ann@example.com> (pinned). {NEXT_SYNC}"
+        )
         check(app)
         await open_help(pilot, "Users")
 
