@@ -65,7 +65,11 @@ def test_markup_typed_in_every_search_box_and_escapes_in_data(
 
     # Provisioning: the record picker's search field.
     terminal.keys("6")
-    terminal.wait_for("the Provisioning screen", lambda s: "Creation fields" in s)
+    # ready once its apps are listed: until then `o` has no app to choose a person for (the
+    # footer shows it only then), and the first visit imports the sync's modules
+    terminal.wait_for(
+        "the Provisioning screen", lambda s: "Creation fields" in s and "o Person" in s
+    )
     terminal.keys("o")
     terminal.wait_for("the record picker", lambda s: "Choose a user" in s)
     terminal.keys("[/]", literal=True)
